@@ -1,0 +1,25 @@
+"""`python -m service`: run Showrunner with settings from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from service.app import serve
+from service.config import ConfigError, Settings
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"showrunner: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Wiring: one core, three doors, one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+import uvicorn
+
+from service.config import Settings
+from service.core.clock import Clock, SystemClock
+from service.core.ports import Stage, Store
+from service.core.show import ShowCore, ShowRules
+from service.doors.grpc_door import grpc_server
+from service.doors.http import http_app
+from service.gateway.livekit import LiveKitStage
+from service.stores.memory import MemoryStore
+
+log = logging.getLogger("showrunner")
+
+
+class HttpServer(uvicorn.Server):
+    """uvicorn, minus its own signal handling: `serve` below stops both doors together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Running:
+    """A started service: its ports, and how to stop it."""
+
+    grpc_port: int
+    http_port: int
+    grpc: grpc.aio.Server
+    http: uvicorn.Server
+    http_task: asyncio.Task[None]
+    stage: Stage
+    store: Store
+
+    async def stop(self, grace: float = 10.0) -> None:
+        self.http.should_exit = True
+        await asyncio.gather(self.grpc.stop(grace), self.http_task)
+        await self.stage.close()
+        await self.store.close()
+
+
+async def start(settings: Settings, clock: Clock | None = None) -> Running:
+    clock = clock or SystemClock()
+    stage = LiveKitStage(
+        settings.livekit_url,
+        settings.livekit_api_key,
+        settings.livekit_api_secret,
+        public_url=settings.livekit_public_url,
+        token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+    )
+    store = MemoryStore()
+    core = ShowCore(stage, store, clock, ShowRules(guest_limit=settings.guest_limit))
+
+    server, grpc_port = await grpc_server(core, settings.host, settings.grpc_port)
+    await server.start()
+
+    config = uvicorn.Config(
+        http_app(core, clock),
+        host=settings.host,
+        port=settings.http_port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=10,
+        access_log=False,
+    )
+    http = HttpServer(config)
+    http_task = asyncio.create_task(http.serve())
+    while not http.started:
+        if http_task.done():
+            await server.stop(0)
+            http_task.result()
+            raise RuntimeError(f"HTTP door could not start on {settings.host}:{settings.http_port}")
+        await asyncio.sleep(0.01)
+    http_port = http.servers[0].sockets[0].getsockname()[1]
+    log.info(
+        "showrunner serving gRPC on %s:%d and HTTP on %s:%d",
+        settings.host,
+        grpc_port,
+        settings.host,
+        http_port,
+    )
+    return Running(grpc_port, http_port, server, http, http_task, stage, store)
+
+
+async def serve(settings: Settings) -> None:
+    running = await start(settings)
+    print(f"showrunner ready grpc={running.grpc_port} http={running.http_port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: draining in-flight calls")
+    with contextlib.suppress(asyncio.CancelledError):
+        await running.stop()

@@ -1,0 +1,50 @@
+"""ShowEvents: what the show tells everyone in the room over LiveKit's data channel."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from google.protobuf import json_format
+from showrunner.v1 import show_event_pb2
+
+# The one LiveKit data topic every ShowEvent travels on.
+EVENTS_TOPIC = "showrunner.events"
+
+
+class EventType(StrEnum):
+    HAND_RAISE = "hand_raise"
+    HAND_LOWER = "hand_lower"
+    GUEST_INVITE = "guest_invite"
+    GUEST_INVITE_RESPONSE = "guest_invite_response"
+    GUEST_PROMOTED = "guest_promoted"
+    GUEST_DEMOTED = "guest_demoted"
+    CHAT_MESSAGE = "chat_message"
+
+
+def show_event(
+    kind: EventType,
+    *,
+    sender_id: str,
+    sender_name: str,
+    at: float,
+    target_id: str = "",
+    target_name: str = "",
+) -> show_event_pb2.ShowEvent:
+    """Builds an event; `at` is in seconds, the wire carries milliseconds."""
+    return show_event_pb2.ShowEvent(
+        type=kind.value,
+        sender_id=sender_id,
+        sender_name=sender_name,
+        timestamp=float(round(at * 1000)),
+        target_participant_id=target_id,
+        target_participant_name=target_name,
+    )
+
+
+def encode(event: show_event_pb2.ShowEvent) -> bytes:
+    """The event's canonical protobuf JSON: the MVP's data-channel message."""
+    return json_format.MessageToJson(event, indent=None).encode()
+
+
+def decode(payload: bytes) -> show_event_pb2.ShowEvent:
+    return json_format.Parse(payload, show_event_pb2.ShowEvent(), ignore_unknown_fields=True)

@@ -1,0 +1,71 @@
+"""What the core needs from the outside world, as small interfaces.
+
+The core depends only on these: LiveKit is reached through a `Stage`, state through a `Store`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from livekit.protocol import models as lk
+
+from service.core.roles import Role
+from service.core.state import ShowState
+
+T = TypeVar("T")
+
+
+class Store(Protocol):
+    """Keeps each room's ShowState. `update` is atomic per room, across every instance that
+    shares the store: `change` sees the latest state, and if it raises, nothing is saved."""
+
+    async def load(self, room: str) -> ShowState: ...
+
+    async def update(self, room: str, change: Callable[[ShowState], T]) -> T: ...
+
+    async def delete(self, room: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Presence:
+    """How a participant should appear on LiveKit for their role."""
+
+    role: Role
+    hand_raised: bool = False
+
+
+class Stage(Protocol):
+    """The LiveKit server, as the show uses it. Raises ShowError(UNAVAILABLE) when LiveKit
+    cannot be reached; answers None or False for rooms and participants that do not exist."""
+
+    @property
+    def ws_url(self) -> str: ...
+
+    def mint_token(self, room: str, identity: str, name: str, presence: Presence) -> str: ...
+
+    async def open_room(self, room: str) -> lk.Room: ...
+
+    async def find_room(self, room: str) -> lk.Room | None: ...
+
+    async def list_rooms(self) -> Sequence[lk.Room]: ...
+
+    async def close_room(self, room: str) -> bool: ...
+
+    async def list_participants(self, room: str) -> Sequence[lk.ParticipantInfo]: ...
+
+    async def remove_participant(self, room: str, identity: str) -> bool: ...
+
+    async def present(self, room: str, identity: str, presence: Presence) -> lk.ParticipantInfo | None:
+        """Sets a connected participant's live permission, attributes and metadata for `presence`;
+        None if the participant is not connected."""
+        ...
+
+    async def broadcast(self, room: str, payload: bytes, to: Sequence[str] = ()) -> None:
+        """Sends `payload` reliably on the show's data topic, to everyone or only to `to`."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,61 @@
+"""The gRPC door: the generated servicer, each RPC one call into the core."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import grpc
+from google.protobuf.message import Message
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from showrunner.v1 import show_service_pb2 as pb
+from showrunner.v1 import show_service_pb2_grpc as pb_grpc
+
+from service.core.errors import ShowError
+from service.core.show import OPERATIONS, ShowCore
+from service.doors.callers import claimed_caller
+from service.doors.errors import WIRE
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ShowService"].full_name
+
+
+class ShowServicer:
+    """Answers every RPC of the contract as the generated servicer would; its methods are made
+    from the core's OPERATIONS, so a new RPC needs no new code here."""
+
+    def __init__(self, core: ShowCore) -> None:
+        self._core = core
+
+    async def serve(self, rpc: str, request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
+        try:
+            return await OPERATIONS[rpc](self._core, request, claimed_caller(request))
+        except ShowError as exc:
+            await context.abort(WIRE[exc.code].grpc, exc.message)
+            raise  # abort() always raises; this line only informs the type checker
+
+
+def _rpc(name: str) -> Callable[[ShowServicer, Message, Any], Awaitable[Message]]:
+    async def method(self: ShowServicer, request: Message, context: Any) -> Message:
+        return await self.serve(name, request, context)
+
+    method.__name__ = name
+    return method
+
+
+for _name in OPERATIONS:
+    setattr(ShowServicer, _name, _rpc(_name))
+
+
+async def grpc_server(core: ShowCore, host: str, port: int) -> tuple[grpc.aio.Server, int]:
+    """Builds the gRPC server with the show, health and reflection; returns it and its port."""
+    server = grpc.aio.server()
+    servicer = cast(pb_grpc.ShowServiceServicer, ShowServicer(core))
+    pb_grpc.add_ShowServiceServicer_to_server(servicer, server)
+    checks = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+    for name in ("", SERVICE_NAME):
+        await checks.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    return server, bound

@@ -1,0 +1,118 @@
+"""The Twirp door: the generated Twirp server on the twirpy runtime, each RPC one call into the core.
+
+`ShowTwirpApp` tightens the runtime where it strays from Twirp's wire protocol v7: unknown
+services and methods answer bad_route (404), media types may carry parameters
+("application/json; charset=utf-8"), JSON requests may carry unknown fields (as Twirp's Go
+servers accept), and any undecodable body is `malformed` rather than an internal error.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from showrunner.v1 import show_service_twirp
+from twirp import errors as twirp_errors
+from twirp import exceptions as twirp_exceptions
+from twirp.asgi import TwirpASGIApp
+from twirp.context import Context
+
+from service.core.errors import ShowError
+from service.core.show import OPERATIONS, ShowCore
+from service.doors.callers import claimed_caller
+from service.doors.errors import WIRE
+
+TWIRP_PREFIX = "/twirp"
+
+
+def twirp_error(code: str, message: str, **meta: str) -> twirp_exceptions.TwirpServerException:
+    return twirp_exceptions.TwirpServerException(code=code, message=message, meta=meta or None)
+
+
+class ShowTwirpApp(TwirpASGIApp):  # type: ignore[misc]
+    def _get_endpoint(self, path: str) -> Any:
+        service_path, _, method = path.rpartition("/")
+        service = self._services.get(service_path)
+        endpoint = service._endpoints.get(method) if service is not None else None
+        if endpoint is None:
+            raise twirp_error(
+                twirp_errors.Errors.BadRoute.value,
+                f"no handler for path {path}",
+                twirp_invalid_route=f"POST {path}",
+            )
+        return endpoint
+
+    def _get_encoder_decoder(self, endpoint: Any, headers: dict[str, str]) -> tuple[Any, Any]:
+        media_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+        if media_type == "application/json":
+            return (
+                functools.partial(self.json_encoder, data_obj=endpoint.output),
+                functools.partial(_json_decoder, data_obj=endpoint.input),
+            )
+        if media_type == "application/protobuf":
+            return (
+                functools.partial(self.proto_encoder, data_obj=endpoint.output),
+                functools.partial(_proto_decoder, data_obj=endpoint.input),
+            )
+        raise twirp_error(
+            twirp_errors.Errors.BadRoute.value,
+            f"unexpected Content-Type: {headers.get('content-type')!r}; "
+            "use application/json or application/protobuf",
+        )
+
+
+def _json_decoder(body: bytes, data_obj: type[Message]) -> Message:
+    message = data_obj()
+    try:
+        json_format.Parse(body, message, ignore_unknown_fields=True)
+    except Exception as exc:  # json, UTF-8 and protobuf parse errors alike
+        raise twirp_error(
+            twirp_errors.Errors.Malformed.value, f"the json request could not be decoded: {exc}"
+        ) from exc
+    return message
+
+
+def _proto_decoder(body: bytes, data_obj: type[Message]) -> Message:
+    message = data_obj()
+    try:
+        message.ParseFromString(body)
+    except Exception as exc:
+        raise twirp_error(
+            twirp_errors.Errors.Malformed.value, "the protobuf request could not be decoded"
+        ) from exc
+    return message
+
+
+class TwirpShow:
+    """The implementation the generated ShowServiceServer routes to; methods come from OPERATIONS."""
+
+    def __init__(self, core: ShowCore) -> None:
+        self._core = core
+
+    async def serve(self, rpc: str, ctx: Context, request: Message) -> Message:
+        try:
+            return await OPERATIONS[rpc](self._core, request, claimed_caller(request))
+        except ShowError as exc:
+            raise twirp_error(WIRE[exc.code].twirp, exc.message) from exc
+
+
+def _rpc(name: str) -> Callable[[TwirpShow, Context, Message], Awaitable[Message]]:
+    async def method(self: TwirpShow, ctx: Context, request: Message) -> Message:
+        return await self.serve(name, ctx, request)
+
+    method.__name__ = name
+    return method
+
+
+for _name in OPERATIONS:
+    setattr(TwirpShow, _name, _rpc(_name))
+
+
+def twirp_app(core: ShowCore) -> ShowTwirpApp:
+    app = ShowTwirpApp(prefix="", max_receive_message_length=1024 * 1024)
+    service = cast(show_service_twirp.ShowServiceProtocol, TwirpShow(core))
+    app.add_service(show_service_twirp.ShowServiceServer(service=service, server_path_prefix=TWIRP_PREFIX))
+    return app

@@ -1,0 +1,191 @@
+"""The one gateway to LiveKit: RoomService calls and access tokens, through livekit-api."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Sequence
+from datetime import timedelta
+from typing import TypeVar
+
+import aiohttp
+from livekit import api
+from livekit.protocol import models as lk
+
+from service.core import errors
+from service.core.events import EVENTS_TOPIC
+from service.core.ports import Presence
+from service.core.roles import GRANTS, Role, StageGrants
+
+log = logging.getLogger("showrunner.livekit")
+T = TypeVar("T")
+
+_SOURCES = {"camera": lk.TrackSource.CAMERA, "microphone": lk.TrackSource.MICROPHONE}
+
+
+def attributes(presence: Presence) -> dict[str, str]:
+    """The participant attributes that mirror the show's state for clients to read."""
+    return {"role": presence.role.value, "handRaised": "true" if presence.hand_raised else "false"}
+
+
+def metadata(role: Role, name: str) -> str:
+    """The MVP's participant metadata."""
+    return json.dumps({"role": role.value, "displayName": name}, separators=(",", ":"))
+
+
+def permission(grants: StageGrants) -> lk.ParticipantPermission:
+    return lk.ParticipantPermission(
+        can_publish=grants.can_publish,
+        can_subscribe=grants.can_subscribe,
+        can_publish_data=grants.can_publish_data,
+        can_publish_sources=[_SOURCES[s] for s in grants.sources],
+        can_update_metadata=False,
+    )
+
+
+def http_url(url: str) -> str:
+    """LiveKit's server API speaks HTTP on the same address clients reach over WebSocket."""
+    for ws, http in (("wss://", "https://"), ("ws://", "http://")):
+        if url.startswith(ws):
+            return http + url[len(ws) :]
+    return url
+
+
+def ws_url(url: str) -> str:
+    for http, ws in (("https://", "wss://"), ("http://", "ws://")):
+        if url.startswith(http):
+            return ws + url[len(http) :]
+    return url
+
+
+class LiveKitStage:
+    """Implements the core's Stage port on a LiveKit server."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        api_secret: str,
+        *,
+        public_url: str | None = None,
+        token_ttl: timedelta = timedelta(hours=6),
+        empty_timeout: int = 300,
+        request_timeout: float = 10.0,
+    ) -> None:
+        self._key, self._secret = api_key, api_secret
+        self._ws_url = ws_url(public_url or url)
+        self._ttl = token_ttl
+        self._empty_timeout = empty_timeout
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=request_timeout))
+        self._api = api.LiveKitAPI(http_url(url), api_key, api_secret, session=self._session, failover=False)
+
+    @property
+    def ws_url(self) -> str:
+        return self._ws_url
+
+    def mint_token(self, room: str, identity: str, name: str, presence: Presence) -> str:
+        grants = GRANTS[presence.role]
+        video = api.VideoGrants(
+            room_join=True,
+            room=room,
+            can_publish=grants.can_publish,
+            can_subscribe=grants.can_subscribe,
+            can_publish_data=grants.can_publish_data,
+            can_publish_sources=list(grants.sources) or None,
+            can_update_own_metadata=False,
+        )
+        return (
+            api.AccessToken(self._key, self._secret)
+            .with_identity(identity)
+            .with_name(name)
+            .with_metadata(metadata(presence.role, name))
+            .with_attributes(attributes(presence))
+            .with_grants(video)
+            .with_ttl(self._ttl)
+            .to_jwt()
+        )
+
+    async def open_room(self, room: str) -> lk.Room:
+        return await self._call(
+            "CreateRoom",
+            self._api.room.create_room(api.CreateRoomRequest(name=room, empty_timeout=self._empty_timeout)),
+        )
+
+    async def find_room(self, room: str) -> lk.Room | None:
+        found = await self._call("ListRooms", self._api.room.list_rooms(api.ListRoomsRequest(names=[room])))
+        return next((r for r in found.rooms if r.name == room), None)
+
+    async def list_rooms(self) -> Sequence[lk.Room]:
+        return list((await self._call("ListRooms", self._api.room.list_rooms(api.ListRoomsRequest()))).rooms)
+
+    async def close_room(self, room: str) -> bool:
+        if await self.find_room(room) is None:
+            return False
+        done = await self._find("DeleteRoom", self._api.room.delete_room(api.DeleteRoomRequest(room=room)))
+        return done is not None
+
+    async def list_participants(self, room: str) -> Sequence[lk.ParticipantInfo]:
+        listing = api.ListParticipantsRequest(room=room)
+        found = await self._find("ListParticipants", self._api.room.list_participants(listing))
+        return list(found.participants) if found else []
+
+    async def remove_participant(self, room: str, identity: str) -> bool:
+        who = api.RoomParticipantIdentity(room=room, identity=identity)
+        return await self._find("RemoveParticipant", self._remove(who)) is not None
+
+    async def _remove(self, who: api.RoomParticipantIdentity) -> bool:
+        await self._api.room.remove_participant(who)
+        return True
+
+    async def present(self, room: str, identity: str, presence: Presence) -> lk.ParticipantInfo | None:
+        who = api.RoomParticipantIdentity(room=room, identity=identity)
+        current = await self._find("GetParticipant", self._api.room.get_participant(who))
+        if current is None:
+            return None
+        update = api.UpdateParticipantRequest(
+            room=room,
+            identity=identity,
+            metadata=metadata(presence.role, current.name or identity),
+            permission=permission(GRANTS[presence.role]),
+            attributes=attributes(presence),
+        )
+        return await self._find("UpdateParticipant", self._api.room.update_participant(update))
+
+    async def broadcast(self, room: str, payload: bytes, to: Sequence[str] = ()) -> None:
+        packet = api.SendDataRequest(
+            room=room,
+            data=payload,
+            kind=lk.DataPacket.Kind.RELIABLE,
+            topic=EVENTS_TOPIC,
+            destination_identities=list(to),
+        )
+        await self._find("SendData", self._api.room.send_data(packet))
+
+    async def close(self) -> None:
+        await self._api.aclose()
+        await self._session.close()
+
+    async def _call(self, method: str, call: Awaitable[T]) -> T:
+        """Awaits a LiveKit call, turning its failures into the show's errors."""
+        try:
+            return await call
+        except api.TwirpError as exc:
+            if exc.code == "not_found":
+                raise errors.not_found(errors.ROOM_NOT_FOUND) from exc
+            if exc.code in ("invalid_argument", "malformed", "out_of_range"):
+                raise errors.invalid(f"LiveKit refused {method}: {exc.message}") from exc
+            raise errors.unavailable(f"LiveKit {method} failed: {exc.code}: {exc.message}") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("LiveKit %s unreachable: %r", method, exc)
+            raise errors.unavailable(
+                f"LiveKit is unavailable ({method}): {exc or type(exc).__name__}"
+            ) from exc
+
+    async def _find(self, method: str, call: Awaitable[T]) -> T | None:
+        """Like _call, but a room or participant that does not exist is None."""
+        try:
+            return await self._call(method, call)
+        except errors.ShowError as exc:
+            if exc.code is errors.Code.NOT_FOUND:
+                return None
+            raise

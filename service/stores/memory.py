@@ -1,0 +1,45 @@
+"""In-process store: the default for a single instance."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TypeVar
+
+from service.core.state import ShowState
+
+T = TypeVar("T")
+
+
+class MemoryStore:
+    """Keeps states as JSON, exactly as a shared store would, so both behave alike.
+
+    A lock per room serialises updates; `change` works on a fresh copy that replaces the stored
+    state only if it returns normally.
+    """
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, str] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def load(self, room: str) -> ShowState:
+        stored = self._rooms.get(room)
+        return ShowState.from_json(stored) if stored else ShowState(room)
+
+    async def update(self, room: str, change: Callable[[ShowState], T]) -> T:
+        async with self._locks[room]:
+            state = await self.load(room)
+            result = change(state)
+            if state.is_empty:
+                self._rooms.pop(room, None)
+            else:
+                self._rooms[room] = state.to_json()
+            return result
+
+    async def delete(self, room: str) -> None:
+        async with self._locks[room]:
+            self._rooms.pop(room, None)
+
+    async def close(self) -> None:
+        self._rooms.clear()
