@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 
 from google.protobuf import json_format
@@ -42,8 +43,13 @@ def show_event(
 
 
 def encode(event: show_event_pb2.ShowEvent) -> bytes:
-    """The event's canonical protobuf JSON: the MVP's data-channel message."""
-    return json_format.MessageToJson(event, indent=None).encode()
+    """The event's canonical protobuf JSON, compact: the MVP's data-channel message. Whole
+    milliseconds are written as integers, as the MVP's clients send them."""
+    fields = json_format.MessageToDict(event)
+    stamp = fields.get("timestamp")
+    if isinstance(stamp, float) and stamp.is_integer():
+        fields["timestamp"] = int(stamp)
+    return json.dumps(fields, separators=(",", ":")).encode()
 
 
 def decode(payload: bytes) -> show_event_pb2.ShowEvent:

@@ -249,4 +249,6 @@ def rest_app(core: ShowCore, clock: Clock) -> Starlette:
         route(rooms + "/remove-guest", "POST", remove_guest_in, message_out),
         route(rooms + "/hand-raise", "POST", hand_in, hand_out),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app.router.redirect_slashes = False  # a redirect would hide a missing path segment
+    return app

@@ -1,0 +1,314 @@
+"""Test clients for Showrunner's three doors, with one interface in the show's language.
+
+Each client speaks its door's real wire protocol (gRPC, Twirp JSON, Twirp protobuf, the MVP's
+REST JSON) and turns a refusal into `Refused`, carrying both the canonical code and the exact wire
+form, so a test can check that every door says the same thing in its own way.
+
+The expected wire forms below are written from the specifications (gRPC status codes, Twirp v7's
+error table, the MVP's HTTP statuses), not imported from the service, so a wrong mapping fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import grpc
+import httpx
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from showrunner.v1 import show_service_pb2 as pb
+from showrunner.v1 import show_service_pb2_grpc as pb_grpc
+
+GRPC_CODES = {
+    "INVALID_ARGUMENT": grpc.StatusCode.INVALID_ARGUMENT,
+    "NOT_FOUND": grpc.StatusCode.NOT_FOUND,
+    "ALREADY_EXISTS": grpc.StatusCode.ALREADY_EXISTS,
+    "PERMISSION_DENIED": grpc.StatusCode.PERMISSION_DENIED,
+    "FAILED_PRECONDITION": grpc.StatusCode.FAILED_PRECONDITION,
+    "UNAUTHENTICATED": grpc.StatusCode.UNAUTHENTICATED,
+    "RESOURCE_EXHAUSTED": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "UNAVAILABLE": grpc.StatusCode.UNAVAILABLE,
+}
+# Twirp v7: error code and the HTTP status it travels with.
+TWIRP_CODES = {
+    "INVALID_ARGUMENT": ("invalid_argument", 400),
+    "NOT_FOUND": ("not_found", 404),
+    "ALREADY_EXISTS": ("already_exists", 409),
+    "PERMISSION_DENIED": ("permission_denied", 403),
+    "FAILED_PRECONDITION": ("failed_precondition", 412),
+    "UNAUTHENTICATED": ("unauthenticated", 401),
+    "RESOURCE_EXHAUSTED": ("resource_exhausted", 429),
+    "UNAVAILABLE": ("unavailable", 503),
+}
+# The MVP's statuses (400, 403, 404, 409), and the usual ones for what it left open.
+REST_STATUS = {
+    "INVALID_ARGUMENT": 400,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "PERMISSION_DENIED": 403,
+    "FAILED_PRECONDITION": 409,
+    "UNAUTHENTICATED": 401,
+    "RESOURCE_EXHAUSTED": 429,
+    "UNAVAILABLE": 503,
+}
+_FROM_GRPC = {v: k for k, v in GRPC_CODES.items()}
+_FROM_TWIRP = {v[0]: k for k, v in TWIRP_CODES.items()}
+
+
+@dataclass
+class Refused(Exception):
+    """A door said no. `code` is canonical; `wire` is what the door actually sent."""
+
+    door: str
+    code: str
+    message: str
+    wire: Any
+
+    def __str__(self) -> str:
+        return f"{self.door} refused: {self.code} {self.message!r} ({self.wire})"
+
+
+def expect_refusal(refusal: Refused, code: str, message: str) -> None:
+    """The refusal has the canonical code and message, in the door's own wire form."""
+    assert refusal.message == message, str(refusal)
+    if refusal.door == "rest":  # REST's statuses are coarser than the codes: check the status
+        assert refusal.wire == REST_STATUS[code], str(refusal)
+        return
+    assert refusal.code == code, str(refusal)
+    if refusal.door == "grpc":
+        assert refusal.wire == GRPC_CODES[code]
+    else:
+        assert refusal.wire == TWIRP_CODES[code], str(refusal)
+
+
+class ShowClient(Protocol):
+    door: str
+
+    async def join(self, room: str, name: str, role: str) -> dict[str, Any]: ...
+    async def list_rooms(self) -> list[dict[str, Any]]: ...
+    async def get_room(self, room: str) -> dict[str, Any]: ...
+    async def delete_room(self, room: str) -> None: ...
+    async def list_participants(self, room: str) -> list[dict[str, Any]]: ...
+    async def remove_participant(self, room: str, identity: str) -> None: ...
+    async def invite(self, room: str, viewer: str, host: str) -> dict[str, Any]: ...
+    async def demote(self, room: str, guest: str, host: str) -> dict[str, Any]: ...
+    async def remove_guest(self, room: str, guest: str, host: str) -> dict[str, Any]: ...
+    async def hand(self, room: str, identity: str, raised: bool | None) -> bool: ...
+    async def close(self) -> None: ...
+
+
+_ROLES = {"host": pb.ROLE_HOST, "viewer": pb.ROLE_VIEWER, "guest": pb.ROLE_GUEST, "": pb.ROLE_UNSPECIFIED}
+
+
+def as_dict(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+
+
+class ContractClient:
+    """Shared by the gRPC and Twirp clients: they speak the contract's messages."""
+
+    door = "contract"
+
+    async def rpc(self, method: str, request: Message, response: type[Message]) -> Any:
+        raise NotImplementedError
+
+    async def join(self, room: str, name: str, role: str) -> dict[str, Any]:
+        r = await self.rpc(
+            "JoinRoom",
+            pb.JoinRoomRequest(room_name=room, participant_name=name, role=_ROLES[role]),
+            pb.JoinRoomResponse,
+        )
+        out = as_dict(r)
+        out["role"] = pb.Role.Name(r.role).removeprefix("ROLE_").lower()
+        return out
+
+    async def list_rooms(self) -> list[dict[str, Any]]:
+        r = await self.rpc("ListRooms", pb.ListRoomsRequest(), pb.ListRoomsResponse)
+        return [as_dict(room) for room in r.rooms]
+
+    async def get_room(self, room: str) -> dict[str, Any]:
+        r = await self.rpc("GetRoom", pb.GetRoomRequest(room_name=room), pb.GetRoomResponse)
+        return as_dict(r.room)
+
+    async def delete_room(self, room: str) -> None:
+        await self.rpc("DeleteRoom", pb.DeleteRoomRequest(room_name=room), pb.DeleteRoomResponse)
+
+    async def list_participants(self, room: str) -> list[dict[str, Any]]:
+        r = await self.rpc(
+            "ListParticipants", pb.ListParticipantsRequest(room_name=room), pb.ListParticipantsResponse
+        )
+        out = []
+        for p in r.participants:
+            d = as_dict(p)
+            d["role"] = pb.Role.Name(p.role).removeprefix("ROLE_").lower()
+            out.append(d)
+        return out
+
+    async def remove_participant(self, room: str, identity: str) -> None:
+        await self.rpc(
+            "RemoveParticipant",
+            pb.RemoveParticipantRequest(room_name=room, identity=identity),
+            pb.RemoveParticipantResponse,
+        )
+
+    async def invite(self, room: str, viewer: str, host: str) -> dict[str, Any]:
+        r = await self.rpc(
+            "InviteGuest",
+            pb.InviteGuestRequest(room_name=room, viewer_identity=viewer, host_identity=host),
+            pb.InviteGuestResponse,
+        )
+        return as_dict(r)
+
+    async def demote(self, room: str, guest: str, host: str) -> dict[str, Any]:
+        r = await self.rpc(
+            "DemoteGuest",
+            pb.DemoteGuestRequest(room_name=room, guest_identity=guest, host_identity=host),
+            pb.DemoteGuestResponse,
+        )
+        return as_dict(r)
+
+    async def remove_guest(self, room: str, guest: str, host: str) -> dict[str, Any]:
+        r = await self.rpc(
+            "RemoveGuest",
+            pb.RemoveGuestRequest(room_name=room, guest_identity=guest, host_identity=host),
+            pb.RemoveGuestResponse,
+        )
+        return as_dict(r)
+
+    async def hand(self, room: str, identity: str, raised: bool | None) -> bool:
+        request = pb.SetHandRaisedRequest(room_name=room, participant_identity=identity)
+        if raised is not None:
+            request.raised = raised
+        r = await self.rpc("SetHandRaised", request, pb.SetHandRaisedResponse)
+        return bool(r.hand_raised)
+
+    async def close(self) -> None:
+        return None
+
+
+class GrpcClient(ContractClient):
+    door = "grpc"
+
+    def __init__(self, address: str) -> None:
+        self.channel = grpc.aio.insecure_channel(address)
+        self.stub = pb_grpc.ShowServiceStub(self.channel)
+
+    async def rpc(self, method: str, request: Message, response: type[Message]) -> Any:
+        try:
+            return await getattr(self.stub, method)(request, timeout=20)
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            raise Refused(self.door, _FROM_GRPC.get(code, code.name), exc.details() or "", code) from exc
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+
+class TwirpClient(ContractClient):
+    """Twirp over plain HTTP, in either of its encodings, as a browser or any HTTP client would."""
+
+    def __init__(self, base_url: str, encoding: str) -> None:
+        self.door = f"twirp-{encoding}"
+        self.encoding = encoding
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=20)
+
+    async def rpc(self, method: str, request: Message, response: type[Message]) -> Any:
+        url = f"/twirp/showrunner.v1.ShowService/{method}"
+        if self.encoding == "json":
+            body = json_format.MessageToJson(request).encode()
+            reply = await self.http.post(url, content=body, headers={"Content-Type": "application/json"})
+        else:
+            body = request.SerializeToString()
+            reply = await self.http.post(url, content=body, headers={"Content-Type": "application/protobuf"})
+        if reply.status_code != 200:
+            error = reply.json()
+            raise Refused(
+                self.door, _FROM_TWIRP.get(error["code"], error["code"]), error["msg"], (error["code"], reply.status_code)
+            )
+        if self.encoding == "json":
+            assert reply.headers["content-type"].startswith("application/json")
+            return json_format.Parse(reply.content, response())
+        assert reply.headers["content-type"].startswith("application/protobuf")
+        return response.FromString(reply.content)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+class RestClient:
+    """The MVP's REST routes with the MVP's JSON."""
+
+    door = "rest"
+
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=20)
+
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        reply = await self.http.request(method, path, json=body)
+        data = reply.json()
+        if reply.status_code != 200:
+            assert set(data) == {"error"}, data
+            raise Refused(self.door, f"HTTP {reply.status_code}", data["error"], reply.status_code)
+        return data
+
+    async def join(self, room: str, name: str, role: str) -> dict[str, Any]:
+        body = {"roomName": room, "participantName": name, "role": role}
+        return dict(await self.call("POST", "/api/rooms/join", body))
+
+    async def list_rooms(self) -> list[dict[str, Any]]:
+        return list((await self.call("GET", "/api/rooms"))["rooms"])
+
+    async def get_room(self, room: str) -> dict[str, Any]:
+        return dict((await self.call("GET", f"/api/rooms/{room}"))["room"])
+
+    async def delete_room(self, room: str) -> None:
+        assert await self.call("DELETE", f"/api/rooms/{room}") == {"success": True}
+
+    async def list_participants(self, room: str) -> list[dict[str, Any]]:
+        return list((await self.call("GET", f"/api/rooms/{room}/participants"))["participants"])
+
+    async def remove_participant(self, room: str, identity: str) -> None:
+        assert await self.call("DELETE", f"/api/rooms/{room}/participants/{identity}") == {"success": True}
+
+    async def invite(self, room: str, viewer: str, host: str) -> dict[str, Any]:
+        body = {"viewerIdentity": viewer, "hostIdentity": host}
+        reply = await self.call("POST", f"/api/rooms/{room}/invite", body)
+        assert reply["success"] is True
+        return dict(reply)
+
+    async def demote(self, room: str, guest: str, host: str) -> dict[str, Any]:
+        reply = await self.call("POST", f"/api/rooms/{room}/demote", {"guestIdentity": guest, "hostIdentity": host})
+        assert reply["success"] is True
+        return dict(reply)
+
+    async def remove_guest(self, room: str, guest: str, host: str) -> dict[str, Any]:
+        body = {"guestIdentity": guest, "hostIdentity": host}
+        reply = await self.call("POST", f"/api/rooms/{room}/remove-guest", body)
+        assert reply["success"] is True
+        return dict(reply)
+
+    async def hand(self, room: str, identity: str, raised: bool | None) -> bool:
+        body: dict[str, Any] = {"participantIdentity": identity}
+        if raised is not None:
+            body["raised"] = raised
+        reply = await self.call("POST", f"/api/rooms/{room}/hand-raise", body)
+        assert reply["success"] is True
+        return bool(reply["handRaised"])
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+DOORS = ("grpc", "twirp-json", "twirp-protobuf", "rest")
+
+
+def client_for(door: str, grpc_address: str, http_base: str) -> ShowClient:
+    if door == "grpc":
+        return GrpcClient(grpc_address)
+    if door == "twirp-json":
+        return TwirpClient(http_base, "json")
+    if door == "twirp-protobuf":
+        return TwirpClient(http_base, "protobuf")
+    return RestClient(http_base)

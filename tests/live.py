@@ -1,0 +1,89 @@
+"""Real WebRTC participants, through the livekit Python SDK (its rtc package)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+from livekit import rtc
+
+from service.core.events import EVENTS_TOPIC, decode
+
+
+class LiveParticipant:
+    """A participant connected to LiveKit, recording what it sees."""
+
+    def __init__(self, identity: str) -> None:
+        self.identity = identity
+        self.room = rtc.Room()
+        self.events: list[tuple[str, Any]] = []
+        self.show_events: list[dict[str, Any]] = []
+        self._feeders: list[asyncio.Task[None]] = []
+        self.room.on("track_subscribed", self._on_subscribed)
+        self.room.on("track_unpublished", self._on_unpublished)
+        self.room.on("data_received", self._on_data)
+        self.room.on("participant_permissions_changed", self._on_permissions)
+        self.room.on("disconnected", lambda reason: self.events.append(("disconnected", reason)))
+
+    def _on_subscribed(self, track: rtc.Track, publication: Any, participant: rtc.RemoteParticipant) -> None:
+        self.events.append(("subscribed", (participant.identity, track.kind)))
+
+    def _on_unpublished(self, publication: Any, participant: rtc.RemoteParticipant) -> None:
+        self.events.append(("unpublished", participant.identity))
+
+    def _on_permissions(self, participant: Any, *args: Any) -> None:
+        self.events.append(("permissions", participant.permissions.can_publish))
+
+    def _on_data(self, packet: rtc.DataPacket) -> None:
+        if packet.topic == EVENTS_TOPIC:
+            from google.protobuf import json_format
+
+            self.show_events.append(json_format.MessageToDict(decode(packet.data)))
+
+    async def connect(self, ws_url: str, token: str) -> LiveParticipant:
+        await self.room.connect(ws_url, token)
+        return self
+
+    async def publish_microphone(self, timeout: float = 6.0) -> str:
+        """Publishes a microphone track fed with silence; returns its track sid.
+        Raises PublishRefused if LiveKit does not accept it within `timeout`."""
+        source = rtc.AudioSource(48000, 1)
+        track = rtc.LocalAudioTrack.create_audio_track("microphone", source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        try:
+            publication = await asyncio.wait_for(self.room.local_participant.publish_track(track, options), timeout)
+        except (rtc.participant.PublishTrackError, TimeoutError) as exc:
+            raise PublishRefused(str(exc)) from exc
+        self._feeders.append(asyncio.create_task(_feed(source)))
+        return str(publication.sid)
+
+    async def wait_for(self, what: Callable[[], bool], timeout: float = 10.0, label: str = "") -> None:
+        await eventually(what, timeout, label or f"{self.identity}: condition")
+
+    async def disconnect(self) -> None:
+        for task in self._feeders:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.room.disconnect()
+
+
+class PublishRefused(Exception):
+    pass
+
+
+async def _feed(source: rtc.AudioSource) -> None:
+    frame = rtc.AudioFrame.create(48000, 1, 480)
+    while True:
+        await source.capture_frame(frame)
+
+
+async def eventually(what: Callable[[], bool], timeout: float = 10.0, label: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{label} did not happen within {timeout}s")
+        await asyncio.sleep(0.05)
