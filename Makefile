@@ -34,13 +34,24 @@ help:
 
 # --- installation --------------------------------------------------------------------------
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+$(VENV)/.installed: requirements.lock requirements-dev.lock
 	$(PYTHON_BIN) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
 	touch $@
 
-.PHONY: venv
+.PHONY: venv lock
 venv: $(VENV)/.installed
+
+# Re-pin the whole tree from pyproject.toml's direct pins (runtime, then tools on top).
+lock:
+	rm -rf build/lock && $(PYTHON_BIN) -m venv build/lock/runtime && $(PYTHON_BIN) -m venv build/lock/dev
+	build/lock/runtime/bin/pip install --quiet --disable-pip-version-check .
+	build/lock/dev/bin/pip install --quiet --disable-pip-version-check ".[dev]"
+	{ echo "# Runtime dependencies, the whole tree pinned. Regenerate with 'make lock'."; \
+	  build/lock/runtime/bin/pip freeze --exclude showrunner; } > requirements.lock
+	{ echo "# Test and code-generation tools, on top of the runtime. Regenerate with 'make lock'."; \
+	  echo "-r requirements.lock"; \
+	  build/lock/dev/bin/pip freeze --exclude showrunner | grep -v -x -F -f requirements.lock; } > requirements-dev.lock
 
 $(LIVEKIT_SERVER):
 	@mkdir -p $(dir $@)

@@ -17,7 +17,6 @@ import grpc
 import httpx
 from google.protobuf import json_format
 from google.protobuf.message import Message
-
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1 import show_service_pb2_grpc as pb_grpc
 
@@ -225,7 +224,10 @@ class TwirpClient(ContractClient):
         if reply.status_code != 200:
             error = reply.json()
             raise Refused(
-                self.door, _FROM_TWIRP.get(error["code"], error["code"]), error["msg"], (error["code"], reply.status_code)
+                self.door,
+                _FROM_TWIRP.get(error["code"], error["code"]),
+                error["msg"],
+                (error["code"], reply.status_code),
             )
         if self.encoding == "json":
             assert reply.headers["content-type"].startswith("application/json")
@@ -279,7 +281,9 @@ class RestClient:
         return dict(reply)
 
     async def demote(self, room: str, guest: str, host: str) -> dict[str, Any]:
-        reply = await self.call("POST", f"/api/rooms/{room}/demote", {"guestIdentity": guest, "hostIdentity": host})
+        reply = await self.call(
+            "POST", f"/api/rooms/{room}/demote", {"guestIdentity": guest, "hostIdentity": host}
+        )
         assert reply["success"] is True
         return dict(reply)
 

@@ -19,7 +19,9 @@ from tests.live import LiveParticipant, eventually
 
 def claims(token: str) -> dict[str, Any]:
     """The token's claims, after checking it is signed with the API secret as LiveKit will."""
-    decoded: dict[str, Any] = jwt.decode(token, API_SECRET, algorithms=["HS256"], options={"verify_aud": False})
+    decoded: dict[str, Any] = jwt.decode(
+        token, API_SECRET, algorithms=["HS256"], options={"verify_aud": False}
+    )
     assert decoded["iss"] == API_KEY
     return decoded
 
@@ -79,7 +81,9 @@ async def test_host_join_creates_the_room_and_grants_broadcasting(
     assert grants["attributes"] == {"role": "host", "handRaised": "false"}
 
 
-async def test_viewer_token_subscribes_and_sends_data_but_never_publishes(door: ShowClient, room: str) -> None:
+async def test_viewer_token_subscribes_and_sends_data_but_never_publishes(
+    door: ShowClient, room: str
+) -> None:
     joined = await door.join(room, "viewer-1", "viewer")
     assert joined["role"] == "viewer"
     video = claims(joined["token"])["video"]
@@ -97,9 +101,15 @@ async def test_a_second_host_is_refused_even_before_the_first_connects(door: Sho
 
 async def test_join_needs_room_name_participant_name_and_a_role(door: ShowClient, room: str) -> None:
     for args in ((room, "", "host"), ("", "someone", "viewer"), ("", "", "")):
-        expect_refusal(await refused(door.join(*args)), "INVALID_ARGUMENT", "roomName and participantName are required")
+        expect_refusal(
+            await refused(door.join(*args)), "INVALID_ARGUMENT", "roomName and participantName are required"
+        )
     for role in ("", "guest"):
-        expect_refusal(await refused(door.join(room, "someone", role)), "INVALID_ARGUMENT", 'role must be "host" or "viewer"')
+        expect_refusal(
+            await refused(door.join(room, "someone", role)),
+            "INVALID_ARGUMENT",
+            'role must be "host" or "viewer"',
+        )
 
 
 # --- rooms -------------------------------------------------------------------------------
@@ -154,14 +164,20 @@ async def test_participants_are_listed_with_their_show_roles(door: ShowClient, s
     assert int(listed["viewer-1"]["joinedAt"]) > 1_700_000_000
 
 
-async def test_removing_a_participant_disconnects_them(door: ShowClient, show: Show, lkapi: api.LiveKitAPI) -> None:
+async def test_removing_a_participant_disconnects_them(
+    door: ShowClient, show: Show, lkapi: api.LiveKitAPI
+) -> None:
     await door.remove_participant(show.room, "viewer-1")
     await show.viewer.wait_for(lambda: any(kind == "disconnected" for kind, _ in show.viewer.events))
     assert await livekit_participant(lkapi, show.room, "viewer-1") is None
-    expect_refusal(await refused(door.remove_participant(show.room, "viewer-1")), "NOT_FOUND", "Participant not found")
+    expect_refusal(
+        await refused(door.remove_participant(show.room, "viewer-1")), "NOT_FOUND", "Participant not found"
+    )
     if door.door != "rest":  # on REST the identity is a path segment: without it there is no such route
         expect_refusal(
-            await refused(door.remove_participant(show.room, "")), "INVALID_ARGUMENT", "roomName and identity are required"
+            await refused(door.remove_participant(show.room, "")),
+            "INVALID_ARGUMENT",
+            "roomName and identity are required",
         )
 
 
@@ -196,28 +212,48 @@ async def test_only_the_host_invites_and_one_guest_at_a_time(door: ShowClient, s
         "Only the host can promote viewers to guest",
     )
     expect_refusal(
-        await refused(door.invite(show.room, "viewer-1", "")), "INVALID_ARGUMENT", "viewerIdentity and hostIdentity are required"
+        await refused(door.invite(show.room, "viewer-1", "")),
+        "INVALID_ARGUMENT",
+        "viewerIdentity and hostIdentity are required",
     )
     await door.invite(show.room, "viewer-1", "host-1")
     second = await door.join(show.room, "viewer-2", "viewer")
     other = await LiveParticipant("viewer-2").connect(second["wsUrl"], second["token"])
     try:
-        expect_refusal(await refused(door.invite(show.room, "viewer-2", "host-1")), "PERMISSION_DENIED", "Room already has a guest")
+        expect_refusal(
+            await refused(door.invite(show.room, "viewer-2", "host-1")),
+            "PERMISSION_DENIED",
+            "Room already has a guest",
+        )
     finally:
         await other.disconnect()
 
 
 async def test_inviting_someone_not_connected_changes_nothing(door: ShowClient, show: Show) -> None:
-    expect_refusal(await refused(door.invite(show.room, "nobody", "host-1")), "NOT_FOUND", "Participant not found")
+    expect_refusal(
+        await refused(door.invite(show.room, "nobody", "host-1")), "NOT_FOUND", "Participant not found"
+    )
     assert (await door.get_room(show.room))["hasGuest"] is False
-    assert (await door.invite(show.room, "viewer-1", "host-1"))["message"] == "viewer-1 has been promoted to guest"
+    assert (await door.invite(show.room, "viewer-1", "host-1"))[
+        "message"
+    ] == "viewer-1 has been promoted to guest"
 
 
-async def test_host_sends_the_guest_back_to_the_audience(door: ShowClient, show: Show, lkapi: api.LiveKitAPI) -> None:
+async def test_host_sends_the_guest_back_to_the_audience(
+    door: ShowClient, show: Show, lkapi: api.LiveKitAPI
+) -> None:
     await door.invite(show.room, "viewer-1", "host-1")
-    expect_refusal(await refused(door.demote(show.room, "viewer-1", "viewer-1")), "PERMISSION_DENIED", "Only the host can demote guests")
+    expect_refusal(
+        await refused(door.demote(show.room, "viewer-1", "viewer-1")),
+        "PERMISSION_DENIED",
+        "Only the host can demote guests",
+    )
     expect_refusal(await refused(door.demote(show.room, "host-1", "host-1")), "NOT_FOUND", "Guest not found")
-    expect_refusal(await refused(door.demote(show.room, "", "host-1")), "INVALID_ARGUMENT", "guestIdentity and hostIdentity are required")
+    expect_refusal(
+        await refused(door.demote(show.room, "", "host-1")),
+        "INVALID_ARGUMENT",
+        "guestIdentity and hostIdentity are required",
+    )
 
     demoted = await door.demote(show.room, "viewer-1", "host-1")
     assert demoted["message"] == "viewer-1 has been demoted to viewer"
@@ -229,15 +265,23 @@ async def test_host_sends_the_guest_back_to_the_audience(door: ShowClient, show:
     await show.host.wait_for(lambda: any(e["type"] == "guest_demoted" for e in show.host.show_events))
 
 
-async def test_host_removes_the_guest_from_the_room(door: ShowClient, show: Show, lkapi: api.LiveKitAPI) -> None:
+async def test_host_removes_the_guest_from_the_room(
+    door: ShowClient, show: Show, lkapi: api.LiveKitAPI
+) -> None:
     await door.invite(show.room, "viewer-1", "host-1")
-    expect_refusal(await refused(door.remove_guest(show.room, "viewer-1", "viewer-1")), "PERMISSION_DENIED", "Only the host can remove guests")
+    expect_refusal(
+        await refused(door.remove_guest(show.room, "viewer-1", "viewer-1")),
+        "PERMISSION_DENIED",
+        "Only the host can remove guests",
+    )
     removed = await door.remove_guest(show.room, "viewer-1", "host-1")
     assert removed["message"] == "viewer-1 has been removed from the room"
     await show.viewer.wait_for(lambda: any(kind == "disconnected" for kind, _ in show.viewer.events))
     assert await livekit_participant(lkapi, show.room, "viewer-1") is None
     assert (await door.get_room(show.room))["hasGuest"] is False
-    expect_refusal(await refused(door.remove_guest(show.room, "viewer-1", "host-1")), "NOT_FOUND", "Guest not found")
+    expect_refusal(
+        await refused(door.remove_guest(show.room, "viewer-1", "host-1")), "NOT_FOUND", "Guest not found"
+    )
 
 
 async def test_a_viewer_raises_and_lowers_a_hand(door: ShowClient, show: Show, lkapi: api.LiveKitAPI) -> None:
@@ -257,9 +301,21 @@ async def test_a_viewer_raises_and_lowers_a_hand(door: ShowClient, show: Show, l
 
 
 async def test_hand_raising_refusals(door: ShowClient, show: Show) -> None:
-    expect_refusal(await refused(door.hand(show.room, "viewer-1", None)), "INVALID_ARGUMENT", "participantIdentity and raised are required")
-    expect_refusal(await refused(door.hand(show.room, "", True)), "INVALID_ARGUMENT", "participantIdentity and raised are required")
-    expect_refusal(await refused(door.hand(show.room, "host-1", True)), "FAILED_PRECONDITION", "Only viewers can raise a hand")
+    expect_refusal(
+        await refused(door.hand(show.room, "viewer-1", None)),
+        "INVALID_ARGUMENT",
+        "participantIdentity and raised are required",
+    )
+    expect_refusal(
+        await refused(door.hand(show.room, "", True)),
+        "INVALID_ARGUMENT",
+        "participantIdentity and raised are required",
+    )
+    expect_refusal(
+        await refused(door.hand(show.room, "host-1", True)),
+        "FAILED_PRECONDITION",
+        "Only viewers can raise a hand",
+    )
     expect_refusal(await refused(door.hand(show.room, "nobody", True)), "NOT_FOUND", "Participant not found")
     listed = {p["identity"]: p for p in await door.list_participants(show.room)}
     assert not any(p["handRaised"] for p in listed.values())

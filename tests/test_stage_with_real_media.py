@@ -24,12 +24,15 @@ async def test_viewer_is_promoted_publishes_audio_and_is_demoted_live(
             pass
 
         await rest.invite(room, "viewer", "host")
-        await viewer.wait_for(lambda: viewer.room.local_participant.permissions.can_publish, label="guest permission")
+        await viewer.wait_for(
+            lambda: viewer.room.local_participant.permissions.can_publish, label="guest permission"
+        )
         connection = viewer.room.local_participant.sid
 
         await viewer.publish_microphone()
         await host.wait_for(
-            lambda: ("subscribed", ("viewer", rtc.TrackKind.KIND_AUDIO)) in host.events, label="host hears the guest"
+            lambda: ("subscribed", ("viewer", rtc.TrackKind.KIND_AUDIO)) in host.events,
+            label="host hears the guest",
         )
         seen = (await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))).participants
         guest = next(p for p in seen if p.identity == "viewer")
@@ -37,7 +40,9 @@ async def test_viewer_is_promoted_publishes_audio_and_is_demoted_live(
         assert guest.sid == connection  # the same connection, never reconnected
 
         await rest.demote(room, "viewer", "host")
-        await host.wait_for(lambda: ("unpublished", "viewer") in host.events, label="guest's track unpublished")
+        await host.wait_for(
+            lambda: ("unpublished", "viewer") in host.events, label="guest's track unpublished"
+        )
         seen = (await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))).participants
         demoted = next(p for p in seen if p.identity == "viewer")
         assert list(demoted.tracks) == []

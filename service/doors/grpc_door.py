@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from showrunner.v1 import show_service_pb2 as pb
@@ -47,9 +47,32 @@ for _name in OPERATIONS:
     setattr(ShowServicer, _name, _rpc(_name))
 
 
+class DecodeGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Turns an undecodable request into INVALID_ARGUMENT; gRPC itself would answer UNKNOWN."""
+
+    async def intercept_service(
+        self, continuation: Callable[[Any], Awaitable[Any]], details: grpc.HandlerCallDetails
+    ) -> Any:
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+            return handler
+        decode, behaviour = handler.request_deserializer, handler.unary_unary
+
+        async def guarded(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            try:
+                request = decode(raw)
+            except DecodeError:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "the protobuf request could not be decoded"
+                )
+            return await behaviour(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(guarded, response_serializer=handler.response_serializer)
+
+
 async def grpc_server(core: ShowCore, host: str, port: int) -> tuple[grpc.aio.Server, int]:
     """Builds the gRPC server with the show, health and reflection; returns it and its port."""
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[DecodeGuard()])
     servicer = cast(pb_grpc.ShowServiceServicer, ShowServicer(core))
     pb_grpc.add_ShowServiceServicer_to_server(servicer, server)
     checks = health.aio.HealthServicer()

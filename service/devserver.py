@@ -1,0 +1,57 @@
+"""`make dev`: a local LiveKit dev server and Showrunner in the foreground, until Ctrl+C.
+
+LiveKit listens on 127.0.0.1:7880 (signal), 7881/tcp and 7882/udp (media) with the dev
+server's key `devkey` and secret `secret`. Set LIVEKIT_URL (with LIVEKIT_API_KEY and
+LIVEKIT_API_SECRET) to use another LiveKit instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+from service.app import serve
+from service.config import ConfigError, Settings
+from service.dev.livekit_server import LiveKitDevServer
+
+
+def main() -> int:
+    env = dict(os.environ)
+    livekit: LiveKitDevServer | None = None
+    if not env.get("LIVEKIT_URL"):
+        livekit = LiveKitDevServer(
+            port=int(env.get("LIVEKIT_DEV_PORT", "7880")),
+            rtc_tcp_port=int(env.get("LIVEKIT_DEV_RTC_TCP_PORT", "7881")),
+            rtc_udp_port=int(env.get("LIVEKIT_DEV_RTC_UDP_PORT", "7882")),
+        )
+        print(f"starting livekit-server (dev) on {livekit.url}", flush=True)
+        livekit.start()
+        env.update(
+            LIVEKIT_URL=livekit.url, LIVEKIT_API_KEY=livekit.api_key, LIVEKIT_API_SECRET=livekit.api_secret
+        )
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError as exc:
+        print(f"showrunner: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    print(
+        f"showrunner: gRPC {settings.host}:{settings.grpc_port}, "
+        f"HTTP http://{settings.host}:{settings.http_port} (Twirp at /twirp/, REST at /api/), "
+        f"LiveKit {settings.livekit_url}. Ctrl+C stops both.",
+        flush=True,
+    )
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if livekit:
+            livekit.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

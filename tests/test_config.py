@@ -1,0 +1,41 @@
+"""Settings come from the environment, and every problem is named before anything starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from service.config import ConfigError, Settings
+from tests.conftest import ROOT
+
+GOOD = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
+
+
+def test_defaults_are_the_mvps_ports() -> None:
+    settings = Settings.from_env(GOOD)
+    assert (settings.grpc_port, settings.http_port) == (50051, 3001)
+    assert settings.livekit_public_url == "ws://127.0.0.1:7880"
+    assert settings.guest_limit == 1
+
+
+def test_every_problem_is_reported_together() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"LIVEKIT_URL": "ftp://x", "SHOW_HTTP_PORT": "http", "SHOW_GRPC_PORT": "70000"})
+    assert caught.value.problems == [
+        "LIVEKIT_URL must be an http(s):// or ws(s):// URL, got 'ftp://x'",
+        "LIVEKIT_API_KEY is required",
+        "LIVEKIT_API_SECRET is required",
+        "SHOW_GRPC_PORT must be between 0 and 65535, got 70000",
+        "SHOW_HTTP_PORT must be a whole number, got 'http'",
+    ]
+
+
+def test_the_service_refuses_to_start_without_livekit_settings() -> None:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "service"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "LIVEKIT_URL is required" in done.stderr and "LIVEKIT_API_SECRET is required" in done.stderr

@@ -1,0 +1,98 @@
+"""The contract itself: ShowEvent's JSON is the MVP's, every RPC is served, the generated
+Twirp client talks to the server."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+from google.protobuf import json_format
+from showrunner.v1 import show_event_pb2, show_service_twirp
+from showrunner.v1 import show_service_pb2 as pb
+from twirp.context import Context
+from twirp.exceptions import TwirpServerException
+
+from service.core.events import EventType, decode, encode, show_event
+from service.core.show import OPERATIONS
+from tests.conftest import ServiceProcess
+
+MVP_HAND_RAISE = {
+    "type": "hand_raise",
+    "senderId": "viewer-123",
+    "senderName": "John Viewer",
+    "timestamp": 1704067200000,
+}
+MVP_GUEST_INVITE = {
+    "type": "guest_invite",
+    "senderId": "host-456",
+    "senderName": "Host Jane",
+    "targetParticipantId": "viewer-123",
+    "targetParticipantName": "John Viewer",
+    "timestamp": 1704067200000,
+}
+
+
+def test_show_event_json_is_the_mvps_data_message() -> None:
+    raised = show_event(
+        EventType.HAND_RAISE, sender_id="viewer-123", sender_name="John Viewer", at=1704067200.0
+    )
+    assert encode(raised) == json.dumps(MVP_HAND_RAISE, separators=(",", ":")).encode()
+    invite = show_event(
+        EventType.GUEST_INVITE,
+        sender_id="host-456",
+        sender_name="Host Jane",
+        at=1704067200.0,
+        target_id="viewer-123",
+        target_name="John Viewer",
+    )
+    assert json.loads(encode(invite)) == MVP_GUEST_INVITE
+
+
+def test_mvp_clients_messages_parse_as_show_events() -> None:
+    for example in (MVP_HAND_RAISE, MVP_GUEST_INVITE):
+        event = decode(json.dumps(example).encode())
+        assert json.loads(json_format.MessageToJson(event)) == example
+
+
+def test_show_event_types_are_the_mvps_seven() -> None:
+    assert {t.value for t in EventType} == {
+        "hand_raise",
+        "hand_lower",
+        "guest_invite",
+        "guest_invite_response",
+        "guest_promoted",
+        "guest_demoted",
+        "chat_message",
+    }
+    accepted = show_event_pb2.ShowEvent(type="guest_invite_response", sender_id="v", accepted=False)
+    assert json.loads(json_format.MessageToJson(accepted))["accepted"] is False  # present even when false
+
+
+def test_every_rpc_of_the_contract_reaches_the_core() -> None:
+    methods = {m.name for m in pb.DESCRIPTOR.services_by_name["ShowService"].methods}
+    assert set(OPERATIONS) == methods
+    assert {
+        "JoinRoom",
+        "ListRooms",
+        "GetRoom",
+        "DeleteRoom",
+        "ListParticipants",
+        "RemoveParticipant",
+    } <= methods
+    assert {"InviteGuest", "DemoteGuest", "RemoveGuest", "SetHandRaised"} <= methods
+
+
+async def test_generated_twirp_client_speaks_to_the_server(service: ServiceProcess, room: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        client = show_service_twirp.AsyncShowServiceClient(service.http_base, session)
+        joined = await client.JoinRoom(
+            ctx=Context(), request=pb.JoinRoomRequest(room_name=room, participant_name="h", role=pb.ROLE_HOST)
+        )
+        assert joined.role == pb.ROLE_HOST and joined.token
+        described = await client.GetRoom(ctx=Context(), request=pb.GetRoomRequest(room_name=room))
+        assert described.room.has_host
+        try:
+            await client.GetRoom(ctx=Context(), request=pb.GetRoomRequest(room_name=room + "-missing"))
+            raise AssertionError("a missing room was found")
+        except TwirpServerException as exc:
+            assert (exc.code.value, exc.message) == ("not_found", "Room not found")

@@ -1,0 +1,137 @@
+"""Each door speaks its protocol properly, including when the request is wrong."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from showrunner.v1 import show_service_pb2 as pb
+
+from tests.conftest import ServiceProcess
+
+TWIRP = "/twirp/showrunner.v1.ShowService"
+
+
+async def test_health_is_the_mvps(service: ServiceProcess) -> None:
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        reply = await http.get("/health")
+    assert reply.status_code == 200
+    body = reply.json()
+    assert set(body) == {"status", "timestamp"} and body["status"] == "ok"
+    stamp = body["timestamp"]
+    assert stamp.endswith("Z") and len(stamp) == len("2024-01-01T12:00:00.000Z")
+    age = datetime.now(UTC) - datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    assert abs(age.total_seconds()) < 60
+
+
+async def test_twirp_unknown_method_service_or_verb_is_bad_route(service: ServiceProcess) -> None:
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        for path in (f"{TWIRP}/Nope", "/twirp/showrunner.v1.Other/GetRoom", "/twirp/x"):
+            reply = await http.post(path, content=b"{}", headers={"Content-Type": "application/json"})
+            assert reply.status_code == 404, path
+            assert reply.json()["code"] == "bad_route"
+            assert reply.headers["content-type"].startswith("application/json")
+        reply = await http.get(f"{TWIRP}/GetRoom")
+        assert (reply.status_code, reply.json()["code"]) == (404, "bad_route")
+
+
+async def test_twirp_refuses_other_content_types_and_accepts_parameters(service: ServiceProcess) -> None:
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        reply = await http.post(f"{TWIRP}/ListRooms", content=b"{}", headers={"Content-Type": "text/plain"})
+        assert (reply.status_code, reply.json()["code"]) == (404, "bad_route")
+        reply = await http.post(
+            f"{TWIRP}/ListRooms", content=b"{}", headers={"Content-Type": "application/json; charset=utf-8"}
+        )
+        assert reply.status_code == 200, reply.text
+
+
+async def test_twirp_malformed_bodies_are_malformed_not_internal(service: ServiceProcess) -> None:
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        for body, ctype in (
+            (b"{not json", "application/json"),
+            (b'{"room_name": 5}', "application/json"),
+            (b"\xff\xfe", "application/json"),
+            (b"\x0a\xff\xff\xff\xff\xff", "application/protobuf"),
+        ):
+            reply = await http.post(f"{TWIRP}/GetRoom", content=body, headers={"Content-Type": ctype})
+            assert reply.status_code == 400, body
+            error = reply.json()
+            assert error["code"] == "malformed" and error["msg"]
+
+
+async def test_twirp_json_accepts_unknown_fields_and_both_field_spellings(service: ServiceProcess) -> None:
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        for body in ({"roomName": "nope-room", "future": 1}, {"room_name": "nope-room"}):
+            reply = await http.post(f"{TWIRP}/GetRoom", json=body)
+            assert (reply.status_code, reply.json()) == (
+                404,
+                {"code": "not_found", "msg": "Room not found", "meta": {}},
+            )
+
+
+async def test_rest_bad_bodies_get_clear_400s(service: ServiceProcess) -> None:
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        cases = [
+            (b"{nope", "Request body is not valid JSON"),
+            (b"[1, 2]", "Request body must be a JSON object"),
+            (
+                json.dumps({"roomName": 1, "participantName": "a", "role": "host"}).encode(),
+                "roomName must be a string",
+            ),
+            (b"x" * (64 * 1024 + 1), "Request body is larger than 65536 bytes"),
+        ]
+        for body, message in cases:
+            reply = await http.post("/api/rooms/join", content=body)
+            assert (reply.status_code, reply.json()) == (400, {"error": message})
+        reply = await http.post(
+            "/api/rooms/any/hand-raise", json={"participantIdentity": "v", "raised": "yes"}
+        )
+        assert (reply.status_code, reply.json()) == (400, {"error": "raised must be true or false"})
+
+
+async def test_rest_unknown_routes_and_methods(service: ServiceProcess) -> None:
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        reply = await http.get("/api/nothing-here")
+        assert (reply.status_code, reply.json()) == (404, {"error": "Not found"})
+        reply = await http.put("/api/rooms/join", json={})
+        assert (reply.status_code, reply.json()) == (405, {"error": "Method not allowed"})
+
+
+async def test_grpc_health_and_reflection(service: ServiceProcess) -> None:
+    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+        checks = health_pb2_grpc.HealthStub(channel)
+        for name in ("", "showrunner.v1.ShowService"):
+            reply = await checks.Check(health_pb2.HealthCheckRequest(service=name))
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+        reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+        requests = [
+            reflection_pb2.ServerReflectionRequest(list_services=""),
+            reflection_pb2.ServerReflectionRequest(file_containing_symbol="showrunner.v1.ShowService"),
+        ]
+        replies = [r async for r in reflect.ServerReflectionInfo(iter(requests))]
+        services = {s.name for s in replies[0].list_services_response.service}
+        assert {"showrunner.v1.ShowService", "grpc.health.v1.Health"} <= services
+        assert replies[1].file_descriptor_response.file_descriptor_proto
+
+
+async def test_grpc_rejects_what_it_cannot_decode(service: ServiceProcess) -> None:
+    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+        raw = channel.unary_unary("/showrunner.v1.ShowService/GetRoom")
+        try:
+            await raw(b"\x0a\xff\xff\xff\xff\xff")
+            raise AssertionError("garbage was accepted")
+        except grpc.aio.AioRpcError as exc:
+            assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert exc.details() == "the protobuf request could not be decoded"
+        # the service is still answering
+        stub = channel.unary_unary(
+            "/showrunner.v1.ShowService/ListRooms",
+            request_serializer=pb.ListRoomsRequest.SerializeToString,
+            response_deserializer=pb.ListRoomsResponse.FromString,
+        )
+        assert isinstance(await stub(pb.ListRoomsRequest()), pb.ListRoomsResponse)
