@@ -76,9 +76,16 @@ $(LIVEKIT_PROTOS)/.version-$(PROTOCOL_VERSION):
 	chmod -R u+w $(LIVEKIT_PROTOS)
 	touch $@
 
+# Debian's redis-server (bookworm: 7.0), for the tests and `make dev REDIS=1`.
+.PHONY: system-packages
+system-packages:
+	@command -v redis-server >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q redis-server; }
+
 .PHONY: tools livekit-protos
 livekit-protos: $(LIVEKIT_PROTOS)/.version-$(PROTOCOL_VERSION)
-tools: $(LIVEKIT_SERVER) $(BUF) livekit-protos
+tools: $(LIVEKIT_SERVER) $(BUF) livekit-protos system-packages
 
 # --- code generation -----------------------------------------------------------------------
 
@@ -102,7 +109,7 @@ gen: venv livekit-protos
 # CI regenerates into a scratch folder and fails on any difference from the committed gen/.
 gen-check: venv livekit-protos
 	$(call gen_into,build/gen-check)
-	diff -r gen build/gen-check || { echo "gen/ is stale or was edited by hand: run 'make gen' and commit"; exit 1; }
+	diff -r -x __pycache__ gen build/gen-check || { echo "gen/ is stale or was edited by hand: run 'make gen' and commit"; exit 1; }
 
 # --- checks --------------------------------------------------------------------------------
 

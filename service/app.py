@@ -14,13 +14,16 @@ import grpc
 import uvicorn
 
 from service.config import Settings
+from service.core.auth import Authenticator
 from service.core.clock import Clock, SystemClock
+from service.core.limits import Limiter, MemoryLimiter
 from service.core.ports import Stage, Store
 from service.core.show import ShowCore, ShowRules
 from service.doors.grpc_door import grpc_server
 from service.doors.http import http_app
 from service.gateway.livekit import LiveKitStage
 from service.stores.memory import MemoryStore
+from service.stores.redis import RedisLimiter, RedisStore
 
 log = logging.getLogger("showrunner")
 
@@ -52,6 +55,19 @@ class Running:
         await self.store.close()
 
 
+async def state_backend(settings: Settings) -> tuple[Store, Limiter]:
+    """In-process state for one instance; Redis (SHOW_REDIS_URL) when several share it."""
+    if not settings.redis_url:
+        return MemoryStore(), MemoryLimiter()
+    redis_store = RedisStore.from_url(settings.redis_url)
+    try:
+        await redis_store.ping()
+    except Exception as exc:
+        await redis_store.close()
+        raise RuntimeError(f"SHOW_REDIS_URL {settings.redis_url} cannot be reached: {exc}") from exc
+    return redis_store, RedisLimiter(redis_store.client)
+
+
 async def start(settings: Settings, clock: Clock | None = None) -> Running:
     clock = clock or SystemClock()
     stage = LiveKitStage(
@@ -61,8 +77,15 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         public_url=settings.livekit_public_url,
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
     )
-    store = MemoryStore()
-    core = ShowCore(stage, store, clock, ShowRules(guest_limit=settings.guest_limit))
+    store, limiter = await state_backend(settings)
+    rules = ShowRules(
+        guest_limit=settings.guest_limit,
+        invitation_seconds=settings.invitation_seconds,
+        host_claim_seconds=settings.host_claim_seconds,
+        rates=settings.rates,
+    )
+    auth = Authenticator(settings.livekit_api_key, settings.livekit_api_secret, clock)
+    core = ShowCore(stage, store, clock, auth, limiter, rules)
 
     server, grpc_port = await grpc_server(core, settings.host, settings.grpc_port)
     await server.start()

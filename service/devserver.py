@@ -28,9 +28,7 @@ def main() -> int:
         )
         print(f"starting livekit-server (dev) on {livekit.url}", flush=True)
         livekit.start()
-        env.update(
-            LIVEKIT_URL=livekit.url, LIVEKIT_API_KEY=livekit.api_key, LIVEKIT_API_SECRET=livekit.api_secret
-        )
+        env.update(LIVEKIT_URL=livekit.url, LIVEKIT_API_KEY=livekit.api_key, LIVEKIT_API_SECRET=livekit.api_secret)
     try:
         settings = Settings.from_env(env)
     except ConfigError as exc:

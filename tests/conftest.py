@@ -11,12 +11,14 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from livekit import api
 
-from service.dev.livekit_server import LiveKitDevServer
+from service.dev.livekit_server import LiveKitDevServer, free_port
+from service.dev.redis_server import RedisServer
 from tests.doors import DOORS, ShowClient, client_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,10 +26,32 @@ API_KEY = "showrunner-tests"
 API_SECRET = "showrunner-tests-secret-0123456789abcdef"
 
 
+# Generous limits for the suite at large; the rate-limit tests start services with the MVP's.
+TEST_RATES = {f"SHOW_RATE_{b}_PER_MINUTE": "100000" for b in ("JOIN", "INVITE", "HAND", "OTHER")}
+
+
 @pytest.fixture(scope="session")
-def livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitDevServer]:
+def service_http_port() -> int:
+    """Chosen before LiveKit starts, so LiveKit can deliver its webhooks to the service."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def livekit(tmp_path_factory: pytest.TempPathFactory, service_http_port: int) -> Iterator[LiveKitDevServer]:
     log = tmp_path_factory.mktemp("livekit") / "livekit-server.log"
-    server = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=log).start()
+    server = LiveKitDevServer(
+        api_key=API_KEY,
+        api_secret=API_SECRET,
+        log_path=log,
+        webhook_urls=[f"http://127.0.0.1:{service_http_port}/webhooks/livekit"],
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(workdir=tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
 
@@ -60,6 +84,10 @@ class ServiceProcess:
 
 def start_service(livekit: LiveKitDevServer, **extra_env: str) -> ServiceProcess:
     """Runs `python -m service` exactly as an operator would, on ports it picks itself."""
+    return launch(livekit, **{**TEST_RATES, **extra_env})
+
+
+def launch(livekit: LiveKitDevServer, **extra_env: str) -> ServiceProcess:
     env = {
         **os.environ,
         "PYTHONPATH": f"{ROOT / 'gen'}{os.pathsep}{ROOT}",
@@ -100,10 +128,37 @@ def start_service(livekit: LiveKitDevServer, **extra_env: str) -> ServiceProcess
 
 
 @pytest.fixture(scope="session")
-def service(livekit: LiveKitDevServer) -> Iterator[ServiceProcess]:
-    running = start_service(livekit)
+def service(livekit: LiveKitDevServer, service_http_port: int) -> Iterator[ServiceProcess]:
+    """The service most tests use: in-process state, LiveKit's webhooks delivered to it."""
+    running = start_service(livekit, SHOW_HTTP_PORT=str(service_http_port))
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_pair(livekit: LiveKitDevServer, redis_server: RedisServer) -> Iterator[list[ServiceProcess]]:
+    """Two instances sharing one Redis, as in production behind a load balancer."""
+    pair = [start_service(livekit, SHOW_REDIS_URL=redis_server.url) for _ in range(2)]
+    yield pair
+    for running in pair:
+        running.stop()
+
+
+def admin_token(room: str, ttl: int = 600) -> str:
+    """A server-to-server token, signed with the API key and secret, administering one room."""
+    grants = api.VideoGrants(room_admin=True, room=room)
+    return (
+        api.AccessToken(API_KEY, API_SECRET)
+        .with_identity("backend")
+        .with_grants(grants)
+        .with_ttl(timedelta(seconds=ttl))
+        .to_jwt()
+    )
+
+
+def lister_token() -> str:
+    grants = api.VideoGrants(room_list=True)
+    return api.AccessToken(API_KEY, API_SECRET).with_identity("backend").with_grants(grants).to_jwt()
 
 
 @pytest.fixture(params=DOORS)

@@ -10,6 +10,7 @@ error table, the MVP's HTTP statuses), not imported from the service, so a wrong
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,6 +65,7 @@ class Refused(Exception):
     code: str
     message: str
     wire: Any
+    retry_after: str | None = None
 
     def __str__(self) -> str:
         return f"{self.door} refused: {self.code} {self.message!r} ({self.wire})"
@@ -83,7 +85,13 @@ def expect_refusal(refusal: Refused, code: str, message: str) -> None:
 
 
 class ShowClient(Protocol):
+    """A door, called as one participant (or admin): `as_(token)` gives the same door with
+    another caller's token."""
+
     door: str
+    token: str | None
+
+    def as_(self, token: str | None) -> ShowClient: ...
 
     async def join(self, room: str, name: str, role: str) -> dict[str, Any]: ...
     async def list_rooms(self) -> list[dict[str, Any]]: ...
@@ -94,8 +102,27 @@ class ShowClient(Protocol):
     async def invite(self, room: str, viewer: str, host: str) -> dict[str, Any]: ...
     async def demote(self, room: str, guest: str, host: str) -> dict[str, Any]: ...
     async def remove_guest(self, room: str, guest: str, host: str) -> dict[str, Any]: ...
-    async def hand(self, room: str, identity: str, raised: bool | None) -> bool: ...
+    async def hand(self, room: str, identity: str, raised: bool | None) -> dict[str, Any]: ...
+    async def accept(self, room: str, viewer: str) -> dict[str, Any]: ...
+    async def decline(self, room: str, viewer: str) -> dict[str, Any]: ...
+    async def step_down(self, room: str, guest: str) -> dict[str, Any]: ...
+    async def hands(self, room: str) -> list[dict[str, Any]]: ...
+    async def settings(self, room: str, guest_limit: int | None) -> int: ...
     async def close(self) -> None: ...
+
+
+class Bound:
+    """Token handling shared by the clients."""
+
+    token: str | None = None
+
+    def as_(self, token: str | None) -> Any:
+        view = copy.copy(self)
+        view.token = token
+        return view
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
 
 _ROLES = {"host": pb.ROLE_HOST, "viewer": pb.ROLE_VIEWER, "guest": pb.ROLE_GUEST, "": pb.ROLE_UNSPECIFIED}
@@ -105,7 +132,7 @@ def as_dict(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
 
 
-class ContractClient:
+class ContractClient(Bound):
     """Shared by the gRPC and Twirp clients: they speak the contract's messages."""
 
     door = "contract"
@@ -135,9 +162,7 @@ class ContractClient:
         await self.rpc("DeleteRoom", pb.DeleteRoomRequest(room_name=room), pb.DeleteRoomResponse)
 
     async def list_participants(self, room: str) -> list[dict[str, Any]]:
-        r = await self.rpc(
-            "ListParticipants", pb.ListParticipantsRequest(room_name=room), pb.ListParticipantsResponse
-        )
+        r = await self.rpc("ListParticipants", pb.ListParticipantsRequest(room_name=room), pb.ListParticipantsResponse)
         out = []
         for p in r.participants:
             d = as_dict(p)
@@ -176,12 +201,34 @@ class ContractClient:
         )
         return as_dict(r)
 
-    async def hand(self, room: str, identity: str, raised: bool | None) -> bool:
+    async def hand(self, room: str, identity: str, raised: bool | None) -> dict[str, Any]:
         request = pb.SetHandRaisedRequest(room_name=room, participant_identity=identity)
         if raised is not None:
             request.raised = raised
-        r = await self.rpc("SetHandRaised", request, pb.SetHandRaisedResponse)
-        return bool(r.hand_raised)
+        return as_dict(await self.rpc("SetHandRaised", request, pb.SetHandRaisedResponse))
+
+    async def accept(self, room: str, viewer: str) -> dict[str, Any]:
+        request = pb.AcceptInvitationRequest(room_name=room, viewer_identity=viewer)
+        return as_dict(await self.rpc("AcceptInvitation", request, pb.AcceptInvitationResponse))
+
+    async def decline(self, room: str, viewer: str) -> dict[str, Any]:
+        request = pb.DeclineInvitationRequest(room_name=room, viewer_identity=viewer)
+        return as_dict(await self.rpc("DeclineInvitation", request, pb.DeclineInvitationResponse))
+
+    async def step_down(self, room: str, guest: str) -> dict[str, Any]:
+        request = pb.StepDownRequest(room_name=room, guest_identity=guest)
+        return as_dict(await self.rpc("StepDown", request, pb.StepDownResponse))
+
+    async def hands(self, room: str) -> list[dict[str, Any]]:
+        r = await self.rpc("ListRaisedHands", pb.ListRaisedHandsRequest(room_name=room), pb.ListRaisedHandsResponse)
+        return [{"participantIdentity": h.identity, "raisedAt": h.raised_at, "invited": h.invited} for h in r.hands]
+
+    async def settings(self, room: str, guest_limit: int | None) -> int:
+        request = pb.UpdateRoomSettingsRequest(room_name=room)
+        if guest_limit is not None:
+            request.guest_limit = guest_limit
+        r = await self.rpc("UpdateRoomSettings", request, pb.UpdateRoomSettingsResponse)
+        return int(r.guest_limit)
 
     async def close(self) -> None:
         return None
@@ -195,11 +242,14 @@ class GrpcClient(ContractClient):
         self.stub = pb_grpc.ShowServiceStub(self.channel)
 
     async def rpc(self, method: str, request: Message, response: type[Message]) -> Any:
+        metadata = (("authorization", f"Bearer {self.token}"),) if self.token else None
         try:
-            return await getattr(self.stub, method)(request, timeout=20)
+            return await getattr(self.stub, method)(request, timeout=20, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
-            raise Refused(self.door, _FROM_GRPC.get(code, code.name), exc.details() or "", code) from exc
+            refusal = Refused(self.door, _FROM_GRPC.get(code, code.name), exc.details() or "", code)
+            refusal.retry_after = dict(exc.trailing_metadata() or ()).get("retry-after")
+            raise refusal from exc
 
     async def close(self) -> None:
         await self.channel.close()
@@ -215,20 +265,20 @@ class TwirpClient(ContractClient):
 
     async def rpc(self, method: str, request: Message, response: type[Message]) -> Any:
         url = f"/twirp/showrunner.v1.ShowService/{method}"
+        headers = self.auth_headers()
         if self.encoding == "json":
             body = json_format.MessageToJson(request).encode()
-            reply = await self.http.post(url, content=body, headers={"Content-Type": "application/json"})
+            headers["Content-Type"] = "application/json"
         else:
             body = request.SerializeToString()
-            reply = await self.http.post(url, content=body, headers={"Content-Type": "application/protobuf"})
+            headers["Content-Type"] = "application/protobuf"
+        reply = await self.http.post(url, content=body, headers=headers)
         if reply.status_code != 200:
             error = reply.json()
-            raise Refused(
-                self.door,
-                _FROM_TWIRP.get(error["code"], error["code"]),
-                error["msg"],
-                (error["code"], reply.status_code),
-            )
+            code = _FROM_TWIRP.get(error["code"], error["code"])
+            refusal = Refused(self.door, code, error["msg"], (error["code"], reply.status_code))
+            refusal.retry_after = reply.headers.get("retry-after")
+            raise refusal
         if self.encoding == "json":
             assert reply.headers["content-type"].startswith("application/json")
             return json_format.Parse(reply.content, response())
@@ -239,7 +289,7 @@ class TwirpClient(ContractClient):
         await self.http.aclose()
 
 
-class RestClient:
+class RestClient(Bound):
     """The MVP's REST routes with the MVP's JSON."""
 
     door = "rest"
@@ -248,11 +298,13 @@ class RestClient:
         self.http = httpx.AsyncClient(base_url=base_url, timeout=20)
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        reply = await self.http.request(method, path, json=body)
+        reply = await self.http.request(method, path, json=body, headers=self.auth_headers())
         data = reply.json()
         if reply.status_code != 200:
             assert set(data) == {"error"}, data
-            raise Refused(self.door, f"HTTP {reply.status_code}", data["error"], reply.status_code)
+            refusal = Refused(self.door, f"HTTP {reply.status_code}", data["error"], reply.status_code)
+            refusal.retry_after = reply.headers.get("retry-after")
+            raise refusal
         return data
 
     async def join(self, room: str, name: str, role: str) -> dict[str, Any]:
@@ -281,9 +333,7 @@ class RestClient:
         return dict(reply)
 
     async def demote(self, room: str, guest: str, host: str) -> dict[str, Any]:
-        reply = await self.call(
-            "POST", f"/api/rooms/{room}/demote", {"guestIdentity": guest, "hostIdentity": host}
-        )
+        reply = await self.call("POST", f"/api/rooms/{room}/demote", {"guestIdentity": guest, "hostIdentity": host})
         assert reply["success"] is True
         return dict(reply)
 
@@ -293,13 +343,29 @@ class RestClient:
         assert reply["success"] is True
         return dict(reply)
 
-    async def hand(self, room: str, identity: str, raised: bool | None) -> bool:
+    async def hand(self, room: str, identity: str, raised: bool | None) -> dict[str, Any]:
         body: dict[str, Any] = {"participantIdentity": identity}
         if raised is not None:
             body["raised"] = raised
         reply = await self.call("POST", f"/api/rooms/{room}/hand-raise", body)
         assert reply["success"] is True
-        return bool(reply["handRaised"])
+        return dict(reply)
+
+    async def accept(self, room: str, viewer: str) -> dict[str, Any]:
+        return dict(await self.call("POST", f"/api/rooms/{room}/invitation/accept", {"viewerIdentity": viewer}))
+
+    async def decline(self, room: str, viewer: str) -> dict[str, Any]:
+        return dict(await self.call("POST", f"/api/rooms/{room}/invitation/decline", {"viewerIdentity": viewer}))
+
+    async def step_down(self, room: str, guest: str) -> dict[str, Any]:
+        return dict(await self.call("POST", f"/api/rooms/{room}/step-down", {"guestIdentity": guest}))
+
+    async def hands(self, room: str) -> list[dict[str, Any]]:
+        return list((await self.call("GET", f"/api/rooms/{room}/hands"))["hands"])
+
+    async def settings(self, room: str, guest_limit: int | None) -> int:
+        body = {} if guest_limit is None else {"guestLimit": guest_limit}
+        return int((await self.call("PATCH", f"/api/rooms/{room}/settings", body))["guestLimit"])
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -54,9 +54,7 @@ class LiveParticipant:
         track = rtc.LocalAudioTrack.create_audio_track("microphone", source)
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         try:
-            publication = await asyncio.wait_for(
-                self.room.local_participant.publish_track(track, options), timeout
-            )
+            publication = await asyncio.wait_for(self.room.local_participant.publish_track(track, options), timeout)
         except (rtc.participant.PublishTrackError, TimeoutError) as exc:
             raise PublishRefused(str(exc)) from exc
         self._feeders.append(asyncio.create_task(_feed(source)))

@@ -24,7 +24,7 @@ def test_every_problem_is_reported_together() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"LIVEKIT_URL": "ftp://x", "SHOW_HTTP_PORT": "http", "SHOW_GRPC_PORT": "70000"})
     assert caught.value.problems == [
-        "LIVEKIT_URL must be an http(s):// or ws(s):// URL, got 'ftp://x'",
+        "LIVEKIT_URL must be a URL starting with one of http://, https://, ws://, wss://; got 'ftp://x'",
         "LIVEKIT_API_KEY is required",
         "LIVEKIT_API_SECRET is required",
         "SHOW_GRPC_PORT must be between 0 and 65535, got 70000",

@@ -14,7 +14,7 @@ from twirp.exceptions import TwirpServerException
 
 from service.core.events import EventType, decode, encode, show_event
 from service.core.show import OPERATIONS
-from tests.conftest import ServiceProcess
+from tests.conftest import ServiceProcess, admin_token
 
 MVP_HAND_RAISE = {
     "type": "hand_raise",
@@ -33,9 +33,7 @@ MVP_GUEST_INVITE = {
 
 
 def test_show_event_json_is_the_mvps_data_message() -> None:
-    raised = show_event(
-        EventType.HAND_RAISE, sender_id="viewer-123", sender_name="John Viewer", at=1704067200.0
-    )
+    raised = show_event(EventType.HAND_RAISE, sender_id="viewer-123", sender_name="John Viewer", at=1704067200.0)
     assert encode(raised) == json.dumps(MVP_HAND_RAISE, separators=(",", ":")).encode()
     invite = show_event(
         EventType.GUEST_INVITE,
@@ -54,7 +52,7 @@ def test_mvp_clients_messages_parse_as_show_events() -> None:
         assert json.loads(json_format.MessageToJson(event)) == example
 
 
-def test_show_event_types_are_the_mvps_seven() -> None:
+def test_show_event_types_are_the_mvps_seven_and_host_left() -> None:
     assert {t.value for t in EventType} == {
         "hand_raise",
         "hand_lower",
@@ -63,6 +61,7 @@ def test_show_event_types_are_the_mvps_seven() -> None:
         "guest_promoted",
         "guest_demoted",
         "chat_message",
+        "host_left",
     }
     accepted = show_event_pb2.ShowEvent(type="guest_invite_response", sender_id="v", accepted=False)
     assert json.loads(json_format.MessageToJson(accepted))["accepted"] is False  # present even when false
@@ -85,14 +84,16 @@ def test_every_rpc_of_the_contract_reaches_the_core() -> None:
 async def test_generated_twirp_client_speaks_to_the_server(service: ServiceProcess, room: str) -> None:
     async with aiohttp.ClientSession() as session:
         client = show_service_twirp.AsyncShowServiceClient(service.http_base, session)
+        admin = Context(headers={"Authorization": f"Bearer {admin_token(room)}"})
         joined = await client.JoinRoom(
-            ctx=Context(), request=pb.JoinRoomRequest(room_name=room, participant_name="h", role=pb.ROLE_HOST)
+            ctx=admin, request=pb.JoinRoomRequest(room_name=room, participant_name="h", role=pb.ROLE_HOST)
         )
         assert joined.role == pb.ROLE_HOST and joined.token
-        described = await client.GetRoom(ctx=Context(), request=pb.GetRoomRequest(room_name=room))
+        as_host = Context(headers={"Authorization": f"Bearer {joined.token}"})
+        described = await client.GetRoom(ctx=as_host, request=pb.GetRoomRequest(room_name=room))
         assert described.room.has_host
         try:
-            await client.GetRoom(ctx=Context(), request=pb.GetRoomRequest(room_name=room + "-missing"))
-            raise AssertionError("a missing room was found")
+            await client.GetRoom(ctx=Context(), request=pb.GetRoomRequest(room_name=room))
+            raise AssertionError("an anonymous caller was answered")
         except TwirpServerException as exc:
-            assert (exc.code.value, exc.message) == ("not_found", "Room not found")
+            assert (exc.code.value, exc.message) == ("unauthenticated", "Authorization: Bearer <token> is required")

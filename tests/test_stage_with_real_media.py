@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from livekit import api, rtc
 
+from tests.conftest import admin_token
 from tests.doors import ShowClient
 from tests.live import LiveParticipant, PublishRefused
 
@@ -11,8 +12,9 @@ from tests.live import LiveParticipant, PublishRefused
 async def test_viewer_is_promoted_publishes_audio_and_is_demoted_live(
     rest: ShowClient, room: str, lkapi: api.LiveKitAPI
 ) -> None:
-    host_join = await rest.join(room, "host", "host")
+    host_join = await rest.as_(admin_token(room)).join(room, "host", "host")
     viewer_join = await rest.join(room, "viewer", "viewer")
+    as_host, as_viewer = rest.as_(host_join["token"]), rest.as_(viewer_join["token"])
     host = await LiveParticipant("host").connect(host_join["wsUrl"], host_join["token"])
     viewer = await LiveParticipant("viewer").connect(viewer_join["wsUrl"], viewer_join["token"])
     try:
@@ -23,10 +25,9 @@ async def test_viewer_is_promoted_publishes_audio_and_is_demoted_live(
         except PublishRefused:
             pass
 
-        await rest.invite(room, "viewer", "host")
-        await viewer.wait_for(
-            lambda: viewer.room.local_participant.permissions.can_publish, label="guest permission"
-        )
+        await as_viewer.hand(room, "viewer", True)
+        await as_host.invite(room, "viewer", "host")
+        await viewer.wait_for(lambda: viewer.room.local_participant.permissions.can_publish, label="guest permission")
         connection = viewer.room.local_participant.sid
 
         await viewer.publish_microphone()
@@ -39,10 +40,8 @@ async def test_viewer_is_promoted_publishes_audio_and_is_demoted_live(
         assert [t.type for t in guest.tracks] == [api.TrackType.AUDIO]
         assert guest.sid == connection  # the same connection, never reconnected
 
-        await rest.demote(room, "viewer", "host")
-        await host.wait_for(
-            lambda: ("unpublished", "viewer") in host.events, label="guest's track unpublished"
-        )
+        await as_host.demote(room, "viewer", "host")
+        await host.wait_for(lambda: ("unpublished", "viewer") in host.events, label="guest's track unpublished")
         seen = (await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))).participants
         demoted = next(p for p in seen if p.identity == "viewer")
         assert list(demoted.tracks) == []

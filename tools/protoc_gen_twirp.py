@@ -81,35 +81,27 @@ class ModuleWriter:
         ]
         for module, alias in sorted(self.imports.items()):
             package, _, name = module.rpartition(".")
-            header.append(
-                f"from {package} import {name} as {alias}" if package else f"import {name} as {alias}"
-            )
+            header.append(f"from {package} import {name} as {alias}" if package else f"import {name} as {alias}")
         return "\n".join([*header, "", "", *self.lines]).rstrip() + "\n"
 
 
 def write_service(out: ModuleWriter, service: descriptor_pb2.ServiceDescriptorProto) -> None:
     package = out.proto.package
     full_service = f"{package}.{service.name}" if package else service.name
-    methods = [
-        Method(m.name, out.python_type(m.input_type), out.python_type(m.output_type)) for m in service.method
-    ]
+    methods = [Method(m.name, out.python_type(m.input_type), out.python_type(m.output_type)) for m in service.method]
     name = service.name
 
     out.emit(f"class {name}Protocol(Protocol):")
     out.emit(f'    """What an implementation of {full_service} provides."""')
     for m in methods:
         out.emit("")
-        out.emit(
-            f"    async def {m.name}(self, ctx: Context, request: {m.input_type}) -> {m.output_type}: ..."
-        )
+        out.emit(f"    async def {m.name}(self, ctx: Context, request: {m.input_type}) -> {m.output_type}: ...")
     out.emit("")
     out.emit("")
     out.emit(f"class {name}Server(TwirpServer):  # type: ignore[misc]")
     out.emit(f'    """Routes /twirp/{full_service}/<Method> to an implementation."""')
     out.emit("")
-    out.emit(
-        f'    def __init__(self, *, service: {name}Protocol, server_path_prefix: str = "/twirp") -> None:'
-    )
+    out.emit(f'    def __init__(self, *, service: {name}Protocol, server_path_prefix: str = "/twirp") -> None:')
     out.emit("        super().__init__(service=service)")
     out.emit(f'        self._prefix = f"{{server_path_prefix}}/{full_service}"')
     out.emit("        self._endpoints = {")

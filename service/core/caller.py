@@ -1,21 +1,65 @@
-"""Who is calling: an explicit argument of every core operation."""
+"""Who is calling: an explicit argument of every core operation, built from a verified token."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.core import errors
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a door knows of its caller, unverified: the Authorization value and the peer."""
+
+    authorization: str | None = None
+    address: str | None = None
+
 
 @dataclass(frozen=True)
 class Caller:
-    """The participant on whose behalf a request acts.
+    """A verified caller.
 
-    `identity` None is an anonymous caller. Today the doors take the identity a request names
-    (the MVP's hostIdentity / participantIdentity); a verified token will supply it instead,
-    without the core changing.
+    A participant (`identity` and `room` from a token JoinRoom issued) acts for itself in its
+    room. An admin (a server token with roomAdmin for `room`) acts for anyone in that room.
+    `lists_rooms` is the roomList grant. An anonymous caller has none of these. What a caller may
+    do also depends on its role in the show, which comes from the show's state, never from here.
     """
 
     identity: str | None = None
+    room: str | None = None
+    admin: bool = False
+    lists_rooms: bool = False
+    address: str | None = None
 
-    @classmethod
-    def anonymous(cls) -> Caller:
-        return cls(None)
+    @property
+    def anonymous(self) -> bool:
+        return self.identity is None and not self.admin and not self.lists_rooms
+
+    def admin_of(self, room: str) -> bool:
+        return self.admin and self.room == room
+
+    def member_of(self, room: str) -> bool:
+        return self.room == room and (self.admin or self.identity is not None)
+
+    def require_member(self, room: str) -> None:
+        if self.anonymous:
+            raise errors.unauthenticated(errors.MISSING_TOKEN)
+        if not self.member_of(room):
+            raise errors.denied(f"This token is not for room {room}")
+
+    def acting_as(self, room: str, named: str, field: str) -> str:
+        """The participant a request acts for. A participant may act only for itself; the room's
+        admin for anyone in it. `named` is the request's own field naming that participant."""
+        self.require_member(room)
+        if self.admin_of(room) or self.identity == named:
+            return named
+        raise errors.denied(f"{field} must be the caller's own identity")
+
+    @property
+    def rate_key(self) -> str:
+        """Whom rate limits count: the verified caller, else its network address."""
+        if self.admin:
+            return f"admin:{self.room}"
+        if self.identity is not None:
+            return f"participant:{self.room}:{self.identity}"
+        return f"address:{self.address or 'unknown'}"

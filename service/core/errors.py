@@ -24,10 +24,12 @@ class Code(StrEnum):
 class ShowError(Exception):
     """A request the show refuses. Raised before any state changes, or after they are undone."""
 
-    def __init__(self, code: Code, message: str) -> None:
+    def __init__(self, code: Code, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # For RESOURCE_EXHAUSTED: whole seconds until the caller may try again.
+        self.retry_after = retry_after
 
     def __repr__(self) -> str:
         return f"ShowError({self.code}, {self.message!r})"
@@ -53,6 +55,18 @@ def unavailable(message: str) -> ShowError:
     return ShowError(Code.UNAVAILABLE, message)
 
 
+def unauthenticated(message: str) -> ShowError:
+    return ShowError(Code.UNAUTHENTICATED, message)
+
+
+def exhausted(message: str, retry_after: int) -> ShowError:
+    return ShowError(Code.RESOURCE_EXHAUSTED, message, retry_after=retry_after)
+
+
+def no_invitation(viewer: str) -> str:
+    return f"No pending invitation for {viewer}"
+
+
 # The MVP's messages, verbatim: existing clients match on them.
 ROOM_NOT_FOUND = "Room not found"
 ROOM_HAS_HOST = "Room already has a host"
@@ -70,3 +84,12 @@ REMOVE_FIELDS_REQUIRED = "roomName and identity are required"
 PARTICIPANT_NOT_FOUND = "Participant not found"
 GUEST_NOT_FOUND = "Guest not found"
 ROLE_REQUIRED = 'role must be "host" or "viewer"'
+MISSING_TOKEN = "Authorization: Bearer <token> is required"
+INVITATION_FIELDS_REQUIRED = "viewerIdentity is required"
+STEP_DOWN_FIELDS_REQUIRED = "guestIdentity is required"
+GUEST_LIMIT_REQUIRED = "guestLimit is required"
+ONLY_HOST_LISTS_HANDS = "Only the host can see raised hands"
+ONLY_HOST_CHANGES_SETTINGS = "Only the host can change room settings"
+ONLY_HOST_ENDS_ROOM = "Only the host can end the show"
+ONLY_HOST_REMOVES_PARTICIPANTS = "Only the host can remove participants"
+HOST_JOIN_NEEDS_ADMIN = "Joining as host needs the room's admin token or the host's own token"

@@ -20,6 +20,8 @@ class EventType(StrEnum):
     GUEST_PROMOTED = "guest_promoted"
     GUEST_DEMOTED = "guest_demoted"
     CHAT_MESSAGE = "chat_message"
+    # Beyond the MVP's seven: the host's connection ended and the host slot is free.
+    HOST_LEFT = "host_left"
 
 
 def show_event(

@@ -1,29 +1,34 @@
-"""The show's rules, held once. Every door calls these methods and nothing else.
+"""The show's rules, held once. Every door calls `ShowCore.handle` and nothing else.
 
-Each operation takes the contract's request message and the Caller, and returns the contract's
+`handle` verifies the caller, applies the rate limits, and runs the operation. Each operation
+takes the contract's request message and the verified Caller, and returns the contract's
 response message or raises ShowError. A change that needs both the store and LiveKit is made in
 the store first (where the rules are checked atomically) and undone there if LiveKit refuses,
-so a failed request leaves no trace.
+so a refused request leaves no trace.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from google.protobuf import json_format
 from google.protobuf.message import Message
 from livekit.protocol import models as lk
+from livekit.protocol import webhook as lk_webhook
 from showrunner.v1 import show_service_pb2 as pb
 
-from service.core import errors
-from service.core.caller import Caller
+from service.core import errors, validate
+from service.core.auth import Authenticator
+from service.core.caller import Caller, Credentials
 from service.core.clock import Clock
 from service.core.events import EventType, encode, show_event
+from service.core.limits import Limiter, RatePolicy, admit
 from service.core.ports import Presence, Stage, Store
 from service.core.roles import Role
-from service.core.state import ShowState
+from service.core.state import Seat, ShowState
 
 log = logging.getLogger("showrunner.core")
 
@@ -32,15 +37,62 @@ log = logging.getLogger("showrunner.core")
 class ShowRules:
     """Settings of the rules that operators may tune."""
 
-    guest_limit: int = 1
+    guest_limit: int = 1  # default guests on stage at once; each room may change it
+    invitation_seconds: float = 60.0  # how long a host's invitation waits for an answer
+    host_claim_seconds: float = 60.0  # how long a host who never connects blocks the room
+    rates: RatePolicy = field(default_factory=RatePolicy)
 
 
 class ShowCore:
-    def __init__(self, stage: Stage, store: Store, clock: Clock, rules: ShowRules | None = None) -> None:
+    def __init__(
+        self,
+        stage: Stage,
+        store: Store,
+        clock: Clock,
+        auth: Authenticator,
+        limiter: Limiter,
+        rules: ShowRules | None = None,
+    ) -> None:
         self._stage = stage
         self._store = store
         self._clock = clock
+        self._auth = auth
+        self._limiter = limiter
         self._rules = rules or ShowRules()
+
+    # --- the one entry point -------------------------------------------------------------
+
+    async def handle(self, rpc: str, request: Message, credentials: Credentials) -> Message:
+        caller = self._auth.caller(credentials)
+        open_to_anyone = rpc == "JoinRoom" and getattr(request, "role", None) == pb.ROLE_VIEWER
+        if caller.anonymous and not open_to_anyone:
+            raise errors.unauthenticated(errors.MISSING_TOKEN)
+        await admit(self._limiter, self._rules.rates, rpc, caller, self._clock.now())
+        return await OPERATIONS[rpc](self, request, caller)
+
+    async def receive_webhook(self, authorization: str | None, body: bytes) -> str:
+        """Applies a LiveKit webhook after verifying its signature; returns the event name."""
+        self._auth.verify_webhook(authorization, body)
+        try:
+            event = json_format.Parse(body, lk_webhook.WebhookEvent(), ignore_unknown_fields=True)
+        except (json_format.ParseError, UnicodeDecodeError, ValueError) as exc:
+            raise errors.invalid("webhook body is not a LiveKit WebhookEvent") from exc
+        room, who = event.room.name, event.participant
+        if not room:
+            return event.event
+        if event.event == "room_finished":
+            await self._store.delete(room)
+        elif event.event == "participant_joined" and who.identity:
+            await self._store.update(room, lambda s: s.connected(who.identity, who.sid))
+        elif event.event == "participant_left" and who.identity:
+            at = float(event.created_at or self._clock.now())
+            freed = await self._store.update(room, lambda s: s.left(who.identity, who.sid, at))
+            if freed is Role.HOST:
+                await self._announce(room, EventType.HOST_LEFT, sender=(who.identity, who.name or who.identity))
+            elif freed is Role.GUEST:
+                sender = (who.identity, who.name or who.identity)
+                await self._announce(room, EventType.GUEST_DEMOTED, sender=sender, target=sender)
+        return event.event
 
     # --- joining -------------------------------------------------------------------------
 
@@ -48,20 +100,15 @@ class ShowCore:
         room, identity = request.room_name, request.participant_name
         if not room or not identity:
             raise errors.invalid(errors.JOIN_FIELDS_REQUIRED)
+        validate.room_name(room)
+        validate.identity(identity, "participantName")
+        name = validate.display_name(request.display_name) or identity
         wanted = Role.from_wire(request.role)
         if wanted not in (Role.HOST, Role.VIEWER):
             raise errors.invalid(errors.ROLE_REQUIRED)
-        name = request.display_name or identity
-        now = self._clock.now()
 
         if wanted is Role.HOST:
-            newly = await self._store.update(room, lambda s: s.claim_host(identity, name, now))
-            try:
-                await self._stage.open_room(room)
-            except errors.ShowError:
-                if newly:
-                    await self._store.update(room, lambda s: s.forget(identity))
-                raise
+            await self._claim_host(room, identity, name, caller)
             role = Role.HOST
         else:
             state = await self._store.load(room)
@@ -77,32 +124,74 @@ class ShowCore:
             token=token, ws_url=self._stage.ws_url, room_name=room, role=role.wire, identity=identity
         )
 
+    async def _claim_host(self, room: str, identity: str, name: str, caller: Caller) -> None:
+        state = await self._store.load(room)
+        refreshing = caller.room == room and caller.identity == identity and state.role_of(identity) is Role.HOST
+        if not caller.admin_of(room) and not refreshing:
+            if caller.anonymous:
+                raise errors.unauthenticated(errors.MISSING_TOKEN)
+            raise errors.denied(errors.HOST_JOIN_NEEDS_ADMIN)
+        now, stale_after = self._clock.now(), self._rules.host_claim_seconds
+        if state.host and state.host.identity != identity and state.host_is_stale(now, stale_after):
+            # The claim looks abandoned; make sure with LiveKit before letting it go.
+            present = await self._stage.find_participant(room, state.host.identity)
+            if present is not None:
+                await self._store.update(room, lambda s: s.connected(present.identity, present.sid))
+        newly = await self._store.update(room, lambda s: s.claim_host(identity, name, now, stale_after))
+        try:
+            await self._stage.open_room(room)
+        except errors.ShowError:
+            if newly:
+                await self._store.update(room, lambda s: s.forget(identity))
+            raise
+
     # --- rooms ---------------------------------------------------------------------------
 
     async def list_rooms(self, request: pb.ListRoomsRequest, caller: Caller) -> pb.ListRoomsResponse:
+        if not caller.lists_rooms:
+            raise errors.denied("Listing rooms needs an admin token with the roomList grant")
         rooms = await self._stage.list_rooms()
         return pb.ListRoomsResponse(rooms=[self._room(r, await self._store.load(r.name)) for r in rooms])
 
     async def get_room(self, request: pb.GetRoomRequest, caller: Caller) -> pb.GetRoomResponse:
-        room = await self._existing_room(request.room_name)
+        room = await self._room_for(request.room_name, caller)
         return pb.GetRoomResponse(room=self._room(room, await self._store.load(room.name)))
 
     async def delete_room(self, request: pb.DeleteRoomRequest, caller: Caller) -> pb.DeleteRoomResponse:
-        if not request.room_name:
-            raise errors.invalid(errors.ROOM_NAME_REQUIRED)
-        state = await self._store.load(request.room_name)
-        closed = await self._stage.close_room(request.room_name)
+        room = self._room_name(request.room_name)
+        state = await self._store.load(room)
+        self._require_host(caller, room, state, errors.ONLY_HOST_ENDS_ROOM)
+        closed = await self._stage.close_room(room)
         if not closed and state.is_empty:
             raise errors.not_found(errors.ROOM_NOT_FOUND)
-        await self._store.delete(request.room_name)
+        await self._store.delete(room)
         return pb.DeleteRoomResponse()
+
+    async def update_room_settings(
+        self, request: pb.UpdateRoomSettingsRequest, caller: Caller
+    ) -> pb.UpdateRoomSettingsResponse:
+        room = self._room_name(request.room_name)
+        if not request.HasField("guest_limit"):
+            raise errors.invalid(errors.GUEST_LIMIT_REQUIRED)
+        limit = request.guest_limit
+        if not 1 <= limit <= 16:
+            raise errors.invalid(f"guestLimit must be between 1 and 16, got {limit}")
+        self._require_host(caller, room, await self._store.load(room), errors.ONLY_HOST_CHANGES_SETTINGS)
+        await self._room_for(room, caller)
+
+        def change(state: ShowState) -> None:
+            self._require_host(caller, room, state, errors.ONLY_HOST_CHANGES_SETTINGS)
+            state.set_guest_limit(limit)
+
+        await self._store.update(room, change)
+        return pb.UpdateRoomSettingsResponse(guest_limit=limit)
 
     # --- participants --------------------------------------------------------------------
 
     async def list_participants(
         self, request: pb.ListParticipantsRequest, caller: Caller
     ) -> pb.ListParticipantsResponse:
-        room = await self._existing_room(request.room_name)
+        room = await self._room_for(request.room_name, caller)
         participants = await self._stage.list_participants(room.name)
         state = await self._store.load(room.name)
         return pb.ListParticipantsResponse(participants=[self._participant(p, state) for p in participants])
@@ -113,106 +202,243 @@ class ShowCore:
         room, identity = request.room_name, request.identity
         if not room or not identity:
             raise errors.invalid(errors.REMOVE_FIELDS_REQUIRED)
-        await self._existing_room(room)
+        self._room_name(room)
+        validate.identity(identity, "identity")
+        self._require_host(caller, room, await self._store.load(room), errors.ONLY_HOST_REMOVES_PARTICIPANTS)
+        await self._room_for(room, caller)
         if not await self._stage.remove_participant(room, identity):
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         role = await self._store.update(room, lambda s: s.forget(identity))
         if role is Role.GUEST:
-            await self._announce(room, EventType.GUEST_DEMOTED, sender=None, target=(identity, identity))
+            await self._announce(room, EventType.GUEST_DEMOTED, sender=caller.identity, target=(identity, identity))
         return pb.RemoveParticipantResponse()
 
     # --- the stage -----------------------------------------------------------------------
 
     async def invite_guest(self, request: pb.InviteGuestRequest, caller: Caller) -> pb.InviteGuestResponse:
-        room, viewer = request.room_name, request.viewer_identity
-        if not room or not viewer or not request.host_identity:
+        room, viewer, host = request.room_name, request.viewer_identity, request.host_identity
+        if not room or not viewer or not host:
             raise errors.invalid(errors.INVITE_FIELDS_REQUIRED)
-        self._acting_as(caller, request.host_identity)
-        await self._existing_room(room)
-        now, limit = self._clock.now(), self._rules.guest_limit
-        hand = await self._store.update(room, lambda s: _seat(s, caller.identity, viewer, now, limit))
+        self._room_name(room)
+        validate.identity(viewer, "viewerIdentity")
+        acting = caller.acting_as(room, host, "hostIdentity")
+        await self._room_for(room, caller)
+        if await self._stage.find_participant(room, viewer) is None:
+            raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
+        now, ttl, limit = self._clock.now(), self._rules.invitation_seconds, self._rules.guest_limit
 
-        async def undo() -> None:
-            await self._store.update(room, lambda s: _unseat(s, viewer, hand))
+        def change(state: ShowState) -> tuple[bool, ShowState]:
+            before = ShowState.from_json(state.to_json())
+            self._require_host(Caller(acting, room), room, state, errors.ONLY_HOST_PROMOTES)
+            return state.invite(viewer, now, ttl, limit), before
 
-        shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo)
-        name = shown.name or viewer
-        await self._announce(room, EventType.GUEST_PROMOTED, sender=caller.identity, target=(viewer, name))
+        promoted, before = await self._store.update(room, change)
+        if not promoted:
+            expires = now + ttl
+            await self._announce(
+                room,
+                EventType.GUEST_INVITE,
+                sender=acting,
+                target=(viewer, viewer),
+                to=[viewer],
+                expires_at=expires,
+            )
+            return pb.InviteGuestResponse(
+                ws_url=self._stage.ws_url,
+                message=f"{viewer} has been invited to the stage",
+                expires_at=round(expires * 1000),
+            )
+        token = await self._go_on_stage(room, viewer, before, promoter=acting)
         return pb.InviteGuestResponse(
-            token=self._stage.mint_token(room, viewer, name, Presence(Role.GUEST)),
+            token=token,
             ws_url=self._stage.ws_url,
             message=f"{viewer} has been promoted to guest",
+            promoted=True,
         )
+
+    async def accept_invitation(
+        self, request: pb.AcceptInvitationRequest, caller: Caller
+    ) -> pb.AcceptInvitationResponse:
+        room, viewer = self._invitation_fields(request.room_name, request.viewer_identity, caller)
+        await self._room_for(room, caller)
+        now, limit = self._clock.now(), self._rules.guest_limit
+
+        def change(state: ShowState) -> ShowState:
+            before = ShowState.from_json(state.to_json())
+            state.accept(viewer, now, limit)
+            return before
+
+        before = await self._store.update(room, change)
+        host = before.host.identity if before.host else None
+        await self._announce(
+            room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=True, to=[host] if host else []
+        )
+        token = await self._go_on_stage(room, viewer, before, promoter=host)
+        return pb.AcceptInvitationResponse(
+            token=token, ws_url=self._stage.ws_url, message=f"{viewer} has been promoted to guest"
+        )
+
+    async def decline_invitation(
+        self, request: pb.DeclineInvitationRequest, caller: Caller
+    ) -> pb.DeclineInvitationResponse:
+        room, viewer = self._invitation_fields(request.room_name, request.viewer_identity, caller)
+        await self._room_for(room, caller)
+        now = self._clock.now()
+
+        def change(state: ShowState) -> str | None:
+            state.decline(viewer, now)
+            return state.host.identity if state.host else None
+
+        host = await self._store.update(room, change)
+        await self._announce(
+            room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=False, to=[host] if host else []
+        )
+        return pb.DeclineInvitationResponse(message=f"{viewer} has declined the invitation")
 
     async def demote_guest(self, request: pb.DemoteGuestRequest, caller: Caller) -> pb.DemoteGuestResponse:
         room, guest = request.room_name, request.guest_identity
         if not room or not guest or not request.host_identity:
             raise errors.invalid(errors.GUEST_FIELDS_REQUIRED)
-        self._acting_as(caller, request.host_identity)
-        await self._existing_room(room)
-        seat = await self._store.update(
-            room, lambda s: s.unseat_guest(caller.identity, guest, errors.ONLY_HOST_DEMOTES)
-        )
-
-        async def undo() -> None:
-            await self._store.update(room, lambda s: s.guests.append(seat))
-
-        shown = await self._present_or_undo(room, guest, Presence(Role.VIEWER), undo, required=False)
-        name = shown.name if shown else seat.name
-        await self._announce(room, EventType.GUEST_DEMOTED, sender=caller.identity, target=(guest, name))
+        self._room_name(room)
+        validate.identity(guest, "guestIdentity")
+        acting = caller.acting_as(room, request.host_identity, "hostIdentity")
+        await self._room_for(room, caller)
+        seat = await self._store.update(room, self._unseat_by_host(acting, room, guest, errors.ONLY_HOST_DEMOTES))
+        token, name = await self._leave_stage(room, seat)
+        await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, name))
         return pb.DemoteGuestResponse(
-            token=self._stage.mint_token(room, guest, name, Presence(Role.VIEWER)),
-            ws_url=self._stage.ws_url,
-            message=f"{guest} has been demoted to viewer",
+            token=token, ws_url=self._stage.ws_url, message=f"{guest} has been demoted to viewer"
         )
+
+    async def step_down(self, request: pb.StepDownRequest, caller: Caller) -> pb.StepDownResponse:
+        room, guest = request.room_name, request.guest_identity
+        if not room or not guest:
+            raise errors.invalid(errors.STEP_DOWN_FIELDS_REQUIRED)
+        self._room_name(room)
+        validate.identity(guest, "guestIdentity")
+        caller.acting_as(room, guest, "guestIdentity")
+        await self._room_for(room, caller)
+        seat = await self._store.update(room, lambda s: s.unseat_guest(guest))
+        token, name = await self._leave_stage(room, seat)
+        await self._announce(room, EventType.GUEST_DEMOTED, sender=(guest, name), target=(guest, name))
+        return pb.StepDownResponse(token=token, ws_url=self._stage.ws_url, message=f"{guest} has stepped down")
 
     async def remove_guest(self, request: pb.RemoveGuestRequest, caller: Caller) -> pb.RemoveGuestResponse:
         room, guest = request.room_name, request.guest_identity
         if not room or not guest or not request.host_identity:
             raise errors.invalid(errors.GUEST_FIELDS_REQUIRED)
-        self._acting_as(caller, request.host_identity)
-        await self._existing_room(room)
-        seat = await self._store.update(
-            room, lambda s: s.unseat_guest(caller.identity, guest, errors.ONLY_HOST_REMOVES)
-        )
+        self._room_name(room)
+        validate.identity(guest, "guestIdentity")
+        acting = caller.acting_as(room, request.host_identity, "hostIdentity")
+        await self._room_for(room, caller)
+        seat = await self._store.update(room, self._unseat_by_host(acting, room, guest, errors.ONLY_HOST_REMOVES))
         try:
             await self._stage.remove_participant(room, guest)
         except errors.ShowError:
             await self._store.update(room, lambda s: s.guests.append(seat))
             raise
-        await self._announce(room, EventType.GUEST_DEMOTED, sender=caller.identity, target=(guest, seat.name))
+        await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, seat.name))
         return pb.RemoveGuestResponse(message=f"{guest} has been removed from the room")
 
-    async def set_hand_raised(
-        self, request: pb.SetHandRaisedRequest, caller: Caller
-    ) -> pb.SetHandRaisedResponse:
+    async def set_hand_raised(self, request: pb.SetHandRaisedRequest, caller: Caller) -> pb.SetHandRaisedResponse:
         room, identity = request.room_name, request.participant_identity
         if not room or not identity or not request.HasField("raised"):
             raise errors.invalid(errors.HAND_FIELDS_REQUIRED)
-        self._acting_as(caller, identity)
-        await self._existing_room(room)
-        raised, now = request.raised, self._clock.now()
-        before = await self._store.update(room, lambda s: _set_hand(s, identity, raised, now))
+        self._room_name(room)
+        validate.identity(identity, "participantIdentity")
+        caller.acting_as(room, identity, "participantIdentity")
+        await self._room_for(room, caller)
+        raised, now, limit = request.raised, self._clock.now(), self._rules.guest_limit
+
+        def change(state: ShowState) -> tuple[bool, ShowState]:
+            before = ShowState.from_json(state.to_json())
+            return state.set_hand(identity, raised, now, limit), before
+
+        promoted, before = await self._store.update(room, change)
+        if promoted:
+            host = before.host.identity if before.host else None
+            token = await self._go_on_stage(room, identity, before, promoter=host)
+            return pb.SetHandRaisedResponse(hand_raised=False, promoted=True, token=token, ws_url=self._stage.ws_url)
 
         async def undo() -> None:
-            await self._store.update(room, lambda s: _restore_hand(s, identity, before))
+            await self._store.update(room, lambda s: _restore(s, identity, before))
 
         shown = await self._present_or_undo(room, identity, Presence(Role.VIEWER, hand_raised=raised), undo)
-        if (before is not None) != raised:
+        if (identity in before.hands) != raised:
             kind = EventType.HAND_RAISE if raised else EventType.HAND_LOWER
             await self._announce(room, kind, sender=(identity, shown.name or identity))
         return pb.SetHandRaisedResponse(hand_raised=raised)
 
+    async def list_raised_hands(self, request: pb.ListRaisedHandsRequest, caller: Caller) -> pb.ListRaisedHandsResponse:
+        room = self._room_name(request.room_name)
+        state = await self._store.load(room)
+        self._require_host(caller, room, state, errors.ONLY_HOST_LISTS_HANDS)
+        await self._room_for(room, caller)
+        now = self._clock.now()
+        return pb.ListRaisedHandsResponse(
+            hands=[
+                pb.RaisedHand(identity=who, raised_at=round(at * 1000), invited=state.invited(who, now))
+                for who, at in state.hands.items()
+            ]
+        )
+
+    # --- going on and off stage ----------------------------------------------------------
+
+    async def _go_on_stage(self, room: str, viewer: str, before: ShowState, promoter: str | None) -> str:
+        """The viewer holds a seat in the store; make it so on LiveKit, or give the seat back."""
+
+        async def undo() -> None:
+            await self._store.update(room, lambda s: _restore(s, viewer, before))
+
+        shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo)
+        name = shown.name or viewer
+        await self._announce(room, EventType.GUEST_PROMOTED, sender=promoter, target=(viewer, name))
+        return self._stage.mint_token(room, viewer, name, Presence(Role.GUEST))
+
+    async def _leave_stage(self, room: str, seat: Seat) -> tuple[str, str]:
+        """The guest gave up its seat in the store; make it so on LiveKit (if still connected)."""
+
+        async def undo() -> None:
+            await self._store.update(room, lambda s: s.guests.append(seat))
+
+        shown = await self._present_or_undo(room, seat.identity, Presence(Role.VIEWER), undo, required=False)
+        name = shown.name if shown else seat.name
+        return self._stage.mint_token(room, seat.identity, name, Presence(Role.VIEWER)), name
+
+    def _unseat_by_host(self, acting: str, room: str, guest: str, refusal: str) -> Callable[[ShowState], Seat]:
+        def change(state: ShowState) -> Seat:
+            self._require_host(Caller(acting, room), room, state, refusal)
+            return state.unseat_guest(guest)
+
+        return change
+
     # --- helpers -------------------------------------------------------------------------
 
-    def _acting_as(self, caller: Caller, named: str) -> None:
-        """A request that names its acting participant must come from that participant."""
-        if caller.identity != named:
-            raise errors.denied(f"{named} is not the caller")
-
-    async def _existing_room(self, room: str) -> lk.Room:
+    def _room_name(self, room: str) -> str:
         if not room:
             raise errors.invalid(errors.ROOM_NAME_REQUIRED)
+        return validate.room_name(room)
+
+    def _invitation_fields(self, room: str, viewer: str, caller: Caller) -> tuple[str, str]:
+        if not room or not viewer:
+            raise errors.invalid(errors.INVITATION_FIELDS_REQUIRED if room else errors.ROOM_NAME_REQUIRED)
+        self._room_name(room)
+        validate.identity(viewer, "viewerIdentity")
+        caller.acting_as(room, viewer, "viewerIdentity")
+        return room, viewer
+
+    def _require_host(self, caller: Caller, room: str, state: ShowState, refusal: str) -> None:
+        """The room's admin, or the participant who holds its host slot."""
+        caller.require_member(room)
+        if caller.admin_of(room):
+            return
+        if state.host is None or caller.identity != state.host.identity:
+            raise errors.denied(refusal)
+
+    async def _room_for(self, room: str, caller: Caller) -> lk.Room:
+        """The LiveKit room, for a caller who belongs to it."""
+        self._room_name(room)
+        caller.require_member(room)
         found = await self._stage.find_room(room)
         if found is None:
             raise errors.not_found(errors.ROOM_NOT_FOUND)
@@ -246,9 +472,12 @@ class ShowCore:
         *,
         sender: str | tuple[str, str] | None,
         target: tuple[str, str] = ("", ""),
+        to: Sequence[str] = (),
+        accepted: bool | None = None,
+        expires_at: float = 0.0,
     ) -> None:
-        """Broadcasts a ShowEvent. Best effort: the change it reports has already happened, and
-        participants also see it in LiveKit's attributes, so a lost event fails no request."""
+        """Broadcasts a ShowEvent (or sends it to `to` only). Best effort: the change it reports
+        has already happened and shows in LiveKit's attributes, so a lost event fails no request."""
         sender_id, sender_name = sender if isinstance(sender, tuple) else (sender or "", sender or "")
         event = show_event(
             kind,
@@ -258,8 +487,12 @@ class ShowCore:
             target_id=target[0],
             target_name=target[1],
         )
+        if accepted is not None:
+            event.accepted = accepted
+        if expires_at:
+            event.expires_at = float(round(expires_at * 1000))
         try:
-            await self._stage.broadcast(room, encode(event))
+            await self._stage.broadcast(room, encode(event), to)
         except errors.ShowError as exc:
             log.warning("could not broadcast %s in %s: %s", kind, room, exc.message)
 
@@ -271,6 +504,8 @@ class ShowCore:
             creation_time=room.creation_time,
             has_host=state.host is not None,
             has_guest=bool(state.guests),
+            guest_limit=state.limit(self._rules.guest_limit),
+            guests=[g.identity for g in state.guests],
         )
 
     def _participant(self, p: lk.ParticipantInfo, state: ShowState) -> pb.Participant:
@@ -286,32 +521,21 @@ class ShowCore:
         )
 
 
-def _seat(state: ShowState, caller: str | None, viewer: str, now: float, limit: int) -> float | None:
-    """Seats the viewer; returns when their hand went up (None if it was down), for undo."""
-    hand = state.hands.get(viewer)
-    state.seat_guest(caller, viewer, viewer, now, limit)
-    return hand
+def _restore(state: ShowState, identity: str, before: ShowState) -> None:
+    """Puts `identity`'s seat, hand and invitation back as they were in `before`."""
+    state.guests = [g for g in state.guests if g.identity != identity]
+    if (seat := before.guest(identity)) is not None:
+        state.guests.append(seat)
+    state.hands.pop(identity, None)
+    if identity in before.hands:
+        state.hands[identity] = before.hands[identity]
+        state.hands = dict(sorted(state.hands.items(), key=lambda kv: kv[1]))
+    state.invitations.pop(identity, None)
+    if identity in before.invitations:
+        state.invitations[identity] = before.invitations[identity]
 
 
-def _unseat(state: ShowState, viewer: str, hand: float | None) -> None:
-    state.guests = [g for g in state.guests if g.identity != viewer]
-    _restore_hand(state, viewer, hand)
-
-
-def _set_hand(state: ShowState, identity: str, raised: bool, now: float) -> float | None:
-    before = state.hands.get(identity)
-    state.set_hand(identity, raised, now)
-    return before
-
-
-def _restore_hand(state: ShowState, identity: str, before: float | None) -> None:
-    if before is None:
-        state.hands.pop(identity, None)
-    else:
-        state.hands[identity] = before
-
-
-# RPC name -> core operation, for the doors.
+# RPC name -> core operation.
 Operation = Callable[[ShowCore, Any, Caller], Awaitable[Message]]
 OPERATIONS: dict[str, Operation] = {
     "JoinRoom": ShowCore.join_room,
@@ -324,4 +548,9 @@ OPERATIONS: dict[str, Operation] = {
     "DemoteGuest": ShowCore.demote_guest,
     "RemoveGuest": ShowCore.remove_guest,
     "SetHandRaised": ShowCore.set_hand_raised,
+    "AcceptInvitation": ShowCore.accept_invitation,
+    "DeclineInvitation": ShowCore.decline_invitation,
+    "StepDown": ShowCore.step_down,
+    "ListRaisedHands": ShowCore.list_raised_hands,
+    "UpdateRoomSettings": ShowCore.update_room_settings,
 }

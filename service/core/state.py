@@ -1,8 +1,8 @@
 """A show's state as Showrunner keeps it, and the pure rules that change it.
 
 Stores persist a ShowState as JSON and apply changes atomically (service/core/ports.py); the
-functions here decide whether a change is allowed and raise ShowError otherwise, so a refused
-change never reaches a store.
+methods here decide whether a change is allowed and raise ShowError otherwise, so a refused
+change never reaches a store. Nothing here does I/O or reads a clock: `now` is passed in.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ class Seat:
     identity: str
     name: str
     since: float
+    # LiveKit's id for the participant's connection, once seen connected; "" until then.
+    sid: str = ""
 
 
 @dataclass
@@ -29,12 +31,22 @@ class ShowState:
     room: str
     host: Seat | None = None
     guests: list[Seat] = field(default_factory=list)
-    # identity -> time the hand went up; insertion order is the order hands were raised.
+    # identity -> when the hand went up; insertion order is the order hands were raised.
     hands: dict[str, float] = field(default_factory=dict)
+    # identity -> when the host's pending invitation expires.
+    invitations: dict[str, float] = field(default_factory=dict)
+    # Guests allowed on stage at once; None follows the service's default.
+    guest_limit: int | None = None
 
     @property
     def is_empty(self) -> bool:
-        return self.host is None and not self.guests and not self.hands
+        return (
+            self.host is None
+            and not self.guests
+            and not self.hands
+            and not self.invitations
+            and self.guest_limit is None
+        )
 
     def role_of(self, identity: str) -> Role:
         if self.host is not None and self.host.identity == identity:
@@ -46,65 +58,139 @@ class ShowState:
     def guest(self, identity: str) -> Seat | None:
         return next((g for g in self.guests if g.identity == identity), None)
 
-    # --- changes ------------------------------------------------------------------------
+    def seat_of(self, identity: str) -> Seat | None:
+        if self.host is not None and self.host.identity == identity:
+            return self.host
+        return self.guest(identity)
 
-    def claim_host(self, identity: str, name: str, now: float) -> bool:
-        """Takes the host slot; True if newly taken, False if `identity` already held it."""
-        if self.host is not None:
-            if self.host.identity != identity:
+    def limit(self, default: int) -> int:
+        return self.guest_limit if self.guest_limit is not None else default
+
+    def invited(self, identity: str, now: float) -> bool:
+        return self.invitations.get(identity, 0.0) > now
+
+    # --- the host slot -------------------------------------------------------------------
+
+    def claim_host(self, identity: str, name: str, now: float, stale_after: float) -> bool:
+        """Takes the host slot; True if newly taken, False if `identity` already held it.
+
+        A host who was given a token but never connected stops blocking the room after
+        `stale_after` seconds: the next host may take the slot."""
+        if self.host is not None and self.host.identity != identity:
+            if self.host.sid or now - self.host.since < stale_after:
                 raise errors.ShowError(errors.Code.ALREADY_EXISTS, errors.ROOM_HAS_HOST)
+            self.host = None
+        if self.host is not None:
             return False
         if self.guest(identity) is not None:
             raise errors.precondition(f"{identity} is a guest of this room and cannot also host it")
         self.host = Seat(identity, name, now)
         self.hands.pop(identity, None)
+        self.invitations.pop(identity, None)
         return True
 
-    def seat_guest(self, caller: str | None, viewer: str, name: str, now: float, limit: int) -> None:
-        self.require_host(caller, errors.ONLY_HOST_PROMOTES)
+    def host_is_stale(self, now: float, stale_after: float) -> bool:
+        return self.host is not None and not self.host.sid and now - self.host.since >= stale_after
+
+    # --- the stage -----------------------------------------------------------------------
+
+    def invite(self, viewer: str, now: float, expires_in: float, default_limit: int) -> bool:
+        """The host invites a viewer. True if the viewer's hand is up, so both agree and the viewer
+        takes a seat now; False if the invitation now waits for the viewer's answer."""
+        self.expire(now)
         if self.role_of(viewer) is Role.HOST:
             raise errors.precondition(f"{viewer} is the host and is already on stage")
-        if len(self.guests) >= limit or self.guest(viewer) is not None:
+        if self.guest(viewer) is not None or len(self.guests) >= self.limit(default_limit):
             raise errors.denied(errors.ROOM_HAS_GUEST)
-        self.guests.append(Seat(viewer, name, now))
-        self.hands.pop(viewer, None)
+        if viewer in self.hands:
+            self._seat(viewer, now)
+            return True
+        self.invitations[viewer] = now + expires_in
+        return False
 
-    def unseat_guest(self, caller: str | None, guest: str, refusal: str) -> Seat:
-        self.require_host(caller, refusal)
+    def accept(self, viewer: str, now: float, default_limit: int) -> None:
+        self.expire(now)
+        if viewer not in self.invitations:
+            raise errors.not_found(errors.no_invitation(viewer))
+        if len(self.guests) >= self.limit(default_limit):
+            raise errors.denied(errors.ROOM_HAS_GUEST)
+        self._seat(viewer, now)
+
+    def decline(self, viewer: str, now: float) -> None:
+        self.expire(now)
+        if self.invitations.pop(viewer, None) is None:
+            raise errors.not_found(errors.no_invitation(viewer))
+
+    def set_hand(self, identity: str, raised: bool, now: float, default_limit: int) -> bool:
+        """Raises or lowers a viewer's hand. True if raising it accepted a pending invitation
+        and the viewer took a seat."""
+        self.expire(now)
+        if self.role_of(identity) is not Role.VIEWER:
+            raise errors.precondition("Only viewers can raise a hand")
+        if not raised:
+            self.hands.pop(identity, None)
+            return False
+        self.hands.setdefault(identity, now)
+        if identity in self.invitations and len(self.guests) < self.limit(default_limit):
+            self._seat(identity, now)
+            return True
+        return False
+
+    def unseat_guest(self, guest: str) -> Seat:
         seat = self.guest(guest)
         if seat is None:
             raise errors.not_found(errors.GUEST_NOT_FOUND)
         self.guests.remove(seat)
         return seat
 
-    def set_hand(self, identity: str, raised: bool, now: float) -> None:
-        if self.role_of(identity) is not Role.VIEWER:
-            raise errors.precondition("Only viewers can raise a hand")
-        if raised:
-            self.hands.setdefault(identity, now)
-        else:
-            self.hands.pop(identity, None)
+    def set_guest_limit(self, limit: int) -> None:
+        self.guest_limit = limit
+
+    def _seat(self, viewer: str, now: float) -> None:
+        self.guests.append(Seat(viewer, viewer, now))
+        self.hands.pop(viewer, None)
+        self.invitations.pop(viewer, None)
+
+    # --- connections ---------------------------------------------------------------------
+
+    def connected(self, identity: str, sid: str) -> bool:
+        """Records that a seat holder is connected to LiveKit; True if it holds a seat."""
+        seat = self.seat_of(identity)
+        if seat is not None:
+            seat.sid = sid
+        return seat is not None
+
+    def left(self, identity: str, sid: str, at: float) -> Role | None:
+        """A participant's connection ended. Frees what they held, unless the event is about an
+        older connection than the one holding the seat (duplicates and late events are
+        harmless). Returns the role that was freed, or None."""
+        seat = self.seat_of(identity)
+        if seat is not None:
+            older = seat.sid != sid if seat.sid else at < seat.since
+            if older:
+                return None
+        return self.forget(identity) if (seat or identity in self.hands or identity in self.invitations) else None
 
     def forget(self, identity: str) -> Role:
-        """Frees whatever `identity` held (host slot, guest seat, raised hand); returns its role."""
+        """Frees whatever `identity` held (seat, raised hand, invitation); returns its role."""
         role = self.role_of(identity)
         if role is Role.HOST:
             self.host = None
         self.guests = [g for g in self.guests if g.identity != identity]
         self.hands.pop(identity, None)
+        self.invitations.pop(identity, None)
         return role
 
-    def require_host(self, caller: str | None, refusal: str) -> None:
-        if caller is None or self.host is None or self.host.identity != caller:
-            raise errors.denied(refusal)
+    def expire(self, now: float) -> None:
+        self.invitations = {who: until for who, until in self.invitations.items() if until > now}
 
-    # --- persistence --------------------------------------------------------------------
+    # --- persistence ---------------------------------------------------------------------
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> ShowState:
+    def from_json(cls, text: str | bytes) -> ShowState:
         raw: dict[str, Any] = json.loads(text)
         host = raw.get("host")
         return cls(
@@ -112,4 +198,6 @@ class ShowState:
             host=Seat(**host) if host else None,
             guests=[Seat(**g) for g in raw.get("guests", [])],
             hands={k: float(v) for k, v in raw.get("hands", {}).items()},
+            invitations={k: float(v) for k, v in raw.get("invitations", {}).items()},
+            guest_limit=raw.get("guest_limit"),
         )

@@ -24,9 +24,7 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 def binary() -> str:
     path = os.environ.get("LIVEKIT_SERVER_BIN", "")
     if not path or not Path(path).is_file():
-        raise RuntimeError(
-            f"livekit-server not found at LIVEKIT_SERVER_BIN={path!r}; run `make tools` (it builds it)"
-        )
+        raise RuntimeError(f"livekit-server not found at LIVEKIT_SERVER_BIN={path!r}; run `make tools` (it builds it)")
     return path
 
 
@@ -79,9 +77,7 @@ class LiveKitDevServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(
-                    f"livekit-server exited with {self._process.returncode}; see {self.log_path}"
-                )
+                raise RuntimeError(f"livekit-server exited with {self._process.returncode}; see {self.log_path}")
             try:
                 with urllib.request.urlopen(self.http_url, timeout=1) as reply:
                     if reply.status == 200:

@@ -12,10 +12,12 @@ from grpc_reflection.v1alpha import reflection
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1 import show_service_pb2_grpc as pb_grpc
 
+from service.core.caller import Credentials
 from service.core.errors import ShowError
 from service.core.show import OPERATIONS, ShowCore
-from service.doors.callers import claimed_caller
 from service.doors.errors import WIRE
+
+MAX_MESSAGE_BYTES = 64 * 1024
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ShowService"].full_name
 
@@ -28,11 +30,24 @@ class ShowServicer:
         self._core = core
 
     async def serve(self, rpc: str, request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
+        metadata = dict(context.invocation_metadata() or ())
+        credentials = Credentials(authorization=metadata.get("authorization"), address=peer_address(context.peer()))
         try:
-            return await OPERATIONS[rpc](self._core, request, claimed_caller(request))
+            return await self._core.handle(rpc, request, credentials)
         except ShowError as exc:
+            if exc.retry_after is not None:
+                context.set_trailing_metadata((("retry-after", str(exc.retry_after)),))
             await context.abort(WIRE[exc.code].grpc, exc.message)
             raise  # abort() always raises; this line only informs the type checker
+
+
+def peer_address(peer: str | None) -> str | None:
+    """'ipv4:127.0.0.1:5555' or 'ipv6:[::1]:5555' -> the address without the port."""
+    if not peer:
+        return None
+    _, _, rest = peer.partition(":")
+    host, _, _ = rest.rpartition(":")
+    return host.strip("[]") or rest
 
 
 def _rpc(name: str) -> Callable[[ShowServicer, Message, Any], Awaitable[Message]]:
@@ -62,9 +77,7 @@ class DecodeGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             try:
                 request = decode(raw)
             except DecodeError:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT, "the protobuf request could not be decoded"
-                )
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the protobuf request could not be decoded")
             return await behaviour(request, context)
 
         return grpc.unary_unary_rpc_method_handler(guarded, response_serializer=handler.response_serializer)
@@ -72,7 +85,10 @@ class DecodeGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 async def grpc_server(core: ShowCore, host: str, port: int) -> tuple[grpc.aio.Server, int]:
     """Builds the gRPC server with the show, health and reflection; returns it and its port."""
-    server = grpc.aio.server(interceptors=[DecodeGuard()])
+    server = grpc.aio.server(
+        interceptors=[DecodeGuard()],
+        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
+    )
     servicer = cast(pb_grpc.ShowServiceServicer, ShowServicer(core))
     pb_grpc.add_ShowServiceServicer_to_server(servicer, server)
     checks = health.aio.HealthServicer()

@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from service.core.caller import Credentials
 from service.core.clock import Clock
-from service.core.errors import Code, ShowError, invalid
+from service.core.errors import ShowError, invalid
 from service.core.roles import Role
-from service.core.show import OPERATIONS, ShowCore
-from service.doors.callers import claimed_caller
+from service.core.show import ShowCore
 from service.doors.errors import WIRE
 
 MAX_BODY_BYTES = 64 * 1024
@@ -30,14 +30,30 @@ _ROLES = {role.value: role.wire for role in Role}
 _ROLE_NAMES = {wire: name for name, wire in _ROLES.items()}
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+class TooLarge(Exception):
+    """The body is larger than the REST door accepts (413)."""
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused once it passes MAX_BODY_BYTES without reading the rest."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise TooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ShowError(Code.INVALID_ARGUMENT, f"Request body is larger than {MAX_BODY_BYTES} bytes")
+    raw = await read_body(request)
     if not raw.strip():
         return {}
     try:
@@ -86,6 +102,15 @@ async def join_in(request: Request) -> tuple[str, Message]:
     )
 
 
+def number(body: dict[str, Any], field: str) -> int | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(f"{field} must be a whole number")
+    return value
+
+
 def join_out(r: pb.JoinRoomResponse) -> dict[str, Any]:
     return {"token": r.token, "wsUrl": r.ws_url, "roomName": r.room_name, "role": _ROLE_NAMES[r.role]}
 
@@ -121,6 +146,8 @@ def get_room_out(r: pb.GetRoomResponse) -> dict[str, Any]:
             "numParticipants": room.num_participants,
             "hasHost": room.has_host,
             "hasGuest": room.has_guest,
+            "guestLimit": room.guest_limit,
+            "guests": list(room.guests),
         }
     }
 
@@ -169,7 +196,15 @@ async def invite_in(request: Request) -> tuple[str, Message]:
     )
 
 
-def new_token_out(r: pb.InviteGuestResponse | pb.DemoteGuestResponse) -> dict[str, Any]:
+def invite_out(r: pb.InviteGuestResponse) -> dict[str, Any]:
+    if r.promoted:
+        return {"success": True, "promoted": True, "token": r.token, "wsUrl": r.ws_url, "message": r.message}
+    return {"success": True, "promoted": False, "message": r.message, "expiresAt": r.expires_at}
+
+
+def new_token_out(
+    r: pb.DemoteGuestResponse | pb.AcceptInvitationResponse | pb.StepDownResponse,
+) -> dict[str, Any]:
     return {"success": True, "token": r.token, "wsUrl": r.ws_url, "message": r.message}
 
 
@@ -191,8 +226,54 @@ async def remove_guest_in(request: Request) -> tuple[str, Message]:
     )
 
 
-def message_out(r: pb.RemoveGuestResponse) -> dict[str, Any]:
+def message_out(r: pb.RemoveGuestResponse | pb.DeclineInvitationResponse) -> dict[str, Any]:
     return {"success": True, "message": r.message}
+
+
+async def accept_in(request: Request) -> tuple[str, Message]:
+    body = await json_body(request)
+    return "AcceptInvitation", pb.AcceptInvitationRequest(
+        room_name=request.path_params["room"], viewer_identity=text(body, "viewerIdentity")
+    )
+
+
+async def decline_in(request: Request) -> tuple[str, Message]:
+    body = await json_body(request)
+    return "DeclineInvitation", pb.DeclineInvitationRequest(
+        room_name=request.path_params["room"], viewer_identity=text(body, "viewerIdentity")
+    )
+
+
+async def step_down_in(request: Request) -> tuple[str, Message]:
+    body = await json_body(request)
+    return "StepDown", pb.StepDownRequest(
+        room_name=request.path_params["room"], guest_identity=text(body, "guestIdentity")
+    )
+
+
+async def hands_in(request: Request) -> tuple[str, Message]:
+    return "ListRaisedHands", pb.ListRaisedHandsRequest(room_name=request.path_params["room"])
+
+
+def hands_out(r: pb.ListRaisedHandsResponse) -> dict[str, Any]:
+    return {
+        "hands": [{"participantIdentity": h.identity, "raisedAt": h.raised_at, "invited": h.invited} for h in r.hands]
+    }
+
+
+async def settings_in(request: Request) -> tuple[str, Message]:
+    body = await json_body(request)
+    settings = pb.UpdateRoomSettingsRequest(room_name=request.path_params["room"])
+    limit = number(body, "guestLimit")
+    if limit is not None:
+        if not 0 <= limit < 2**32:
+            raise invalid(f"guestLimit must be between 1 and 16, got {limit}")
+        settings.guest_limit = limit
+    return "UpdateRoomSettings", settings
+
+
+def settings_out(r: pb.UpdateRoomSettingsResponse) -> dict[str, Any]:
+    return {"success": True, "guestLimit": r.guest_limit}
 
 
 async def hand_in(request: Request) -> tuple[str, Message]:
@@ -207,7 +288,10 @@ async def hand_in(request: Request) -> tuple[str, Message]:
 
 
 def hand_out(r: pb.SetHandRaisedResponse) -> dict[str, Any]:
-    return {"success": True, "handRaised": r.hand_raised}
+    out: dict[str, Any] = {"success": True, "handRaised": r.hand_raised, "promoted": r.promoted}
+    if r.promoted:
+        out.update(token=r.token, wsUrl=r.ws_url)
+    return out
 
 
 # --- the app ----------------------------------------------------------------------------
@@ -216,11 +300,18 @@ def hand_out(r: pb.SetHandRaisedResponse) -> dict[str, Any]:
 def rest_app(core: ShowCore, clock: Clock) -> Starlette:
     def route(path: str, method: str, take: Route_, render: Render) -> Route:
         async def endpoint(request: Request) -> Response:
+            credentials = Credentials(
+                authorization=request.headers.get("authorization"),
+                address=request.client.host if request.client else None,
+            )
             try:
                 rpc, message = await take(request)
-                result = await OPERATIONS[rpc](core, message, claimed_caller(message))
+                result = await core.handle(rpc, message, credentials)
+            except TooLarge:
+                return error_response(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
             except ShowError as exc:
-                return error_response(WIRE[exc.code].http, exc.message)
+                headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+                return error_response(WIRE[exc.code].http, exc.message, headers)
             return JSONResponse(render(result))
 
         return Route(path, endpoint, methods=[method])
@@ -229,11 +320,19 @@ def rest_app(core: ShowCore, clock: Clock) -> Starlette:
         now = datetime.fromtimestamp(clock.now(), UTC)
         return JSONResponse({"status": "ok", "timestamp": now.isoformat(timespec="milliseconds")[:-6] + "Z"})
 
+    async def livekit_webhook(request: Request) -> Response:
+        """LiveKit's signed webhooks keep the show's state true to what happened on LiveKit."""
+        try:
+            event = await core.receive_webhook(request.headers.get("authorization"), await read_body(request))
+        except TooLarge:
+            return error_response(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
+        except ShowError as exc:
+            return error_response(WIRE[exc.code].http, exc.message)
+        return JSONResponse({"success": True, "event": event})
+
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        return error_response(
-            status, {404: "Not found", 405: "Method not allowed"}.get(status, "Request failed")
-        )
+        return error_response(status, {404: "Not found", 405: "Method not allowed"}.get(status, "Request failed"))
 
     rooms = "/api/rooms/{room}"
     routes = [
@@ -244,10 +343,16 @@ def rest_app(core: ShowCore, clock: Clock) -> Starlette:
         route(rooms, "DELETE", delete_room_in, success),
         route(rooms + "/participants", "GET", participants_in, participants_out),
         route(rooms + "/participants/{identity}", "DELETE", remove_participant_in, success),
-        route(rooms + "/invite", "POST", invite_in, new_token_out),
+        route(rooms + "/invite", "POST", invite_in, invite_out),
         route(rooms + "/demote", "POST", demote_in, new_token_out),
         route(rooms + "/remove-guest", "POST", remove_guest_in, message_out),
         route(rooms + "/hand-raise", "POST", hand_in, hand_out),
+        route(rooms + "/invitation/accept", "POST", accept_in, new_token_out),
+        route(rooms + "/invitation/decline", "POST", decline_in, message_out),
+        route(rooms + "/step-down", "POST", step_down_in, new_token_out),
+        route(rooms + "/hands", "GET", hands_in, hands_out),
+        route(rooms + "/settings", "PATCH", settings_in, settings_out),
+        Route("/webhooks/livekit", livekit_webhook, methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.router.redirect_slashes = False  # a redirect would hide a missing path segment

@@ -8,6 +8,7 @@ servers accept), and any undecodable body is `malformed` rather than an internal
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -15,17 +16,22 @@ from typing import Any, cast
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from showrunner.v1 import show_service_twirp
+from twirp import ctxkeys
 from twirp import errors as twirp_errors
 from twirp import exceptions as twirp_exceptions
 from twirp.asgi import TwirpASGIApp
 from twirp.context import Context
 
+from service.core.caller import Credentials
 from service.core.errors import ShowError
 from service.core.show import OPERATIONS, ShowCore
-from service.doors.callers import claimed_caller
 from service.doors.errors import WIRE
 
 TWIRP_PREFIX = "/twirp"
+MAX_BODY_BYTES = 64 * 1024
+
+# The client address of the request being served; the runtime's context does not carry it.
+_peer: contextvars.ContextVar[str | None] = contextvars.ContextVar("twirp_peer", default=None)
 
 
 def twirp_error(code: str, message: str, **meta: str) -> twirp_exceptions.TwirpServerException:
@@ -33,6 +39,29 @@ def twirp_error(code: str, message: str, **meta: str) -> twirp_exceptions.TwirpS
 
 
 class ShowTwirpApp(TwirpASGIApp):  # type: ignore[misc]
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        client = scope.get("client")
+        token = _peer.set(client[0] if client else None)
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            _peer.reset(token)
+
+    async def handle_error(self, ctx: Context, exc: Exception, scope: Any, receive: Any, send: Any) -> None:
+        """Twirp's error JSON; anything that is not a Twirp error is logged and answered `internal`."""
+        error: Any = exc
+        if not isinstance(exc, twirp_exceptions.TwirpServerException):
+            ctx.get_logger().exception("unexpected error serving Twirp request")
+            error = twirp_error(twirp_errors.Errors.Internal.value, "internal error")
+        headers = {"Content-Type": "application/json"}
+        if "retry_after" in error.meta:
+            headers["Retry-After"] = str(error.meta["retry_after"])
+        status = twirp_errors.Errors.get_status_code(error.code)
+        ctx.set(ctxkeys.RESPONSE_STATUS, status)
+        self._hook.error(ctx=ctx, exc=error)
+        await self._respond(send=send, status=status, headers=headers, body_bytes=error.to_json_bytes())
+        self._hook.response_sent(ctx=ctx)
+
     def _get_endpoint(self, path: str) -> Any:
         service_path, _, method = path.rpartition("/")
         service = self._services.get(service_path)
@@ -59,8 +88,7 @@ class ShowTwirpApp(TwirpASGIApp):  # type: ignore[misc]
             )
         raise twirp_error(
             twirp_errors.Errors.BadRoute.value,
-            f"unexpected Content-Type: {headers.get('content-type')!r}; "
-            "use application/json or application/protobuf",
+            f"unexpected Content-Type: {headers.get('content-type')!r}; use application/json or application/protobuf",
         )
 
 
@@ -69,9 +97,7 @@ def _json_decoder(body: bytes, data_obj: type[Message]) -> Message:
     try:
         json_format.Parse(body, message, ignore_unknown_fields=True)
     except Exception as exc:  # json, UTF-8 and protobuf parse errors alike
-        raise twirp_error(
-            twirp_errors.Errors.Malformed.value, f"the json request could not be decoded: {exc}"
-        ) from exc
+        raise twirp_error(twirp_errors.Errors.Malformed.value, f"the json request could not be decoded: {exc}") from exc
     return message
 
 
@@ -80,9 +106,7 @@ def _proto_decoder(body: bytes, data_obj: type[Message]) -> Message:
     try:
         message.ParseFromString(body)
     except Exception as exc:
-        raise twirp_error(
-            twirp_errors.Errors.Malformed.value, "the protobuf request could not be decoded"
-        ) from exc
+        raise twirp_error(twirp_errors.Errors.Malformed.value, "the protobuf request could not be decoded") from exc
     return message
 
 
@@ -93,10 +117,13 @@ class TwirpShow:
         self._core = core
 
     async def serve(self, rpc: str, ctx: Context, request: Message) -> Message:
+        headers: dict[str, str] = ctx.get(ctxkeys.RAW_HEADERS)
+        credentials = Credentials(authorization=headers.get("authorization"), address=_peer.get())
         try:
-            return await OPERATIONS[rpc](self._core, request, claimed_caller(request))
+            return await self._core.handle(rpc, request, credentials)
         except ShowError as exc:
-            raise twirp_error(WIRE[exc.code].twirp, exc.message) from exc
+            meta = {"retry_after": str(exc.retry_after)} if exc.retry_after is not None else {}
+            raise twirp_error(WIRE[exc.code].twirp, exc.message, **meta) from exc
 
 
 def _rpc(name: str) -> Callable[[TwirpShow, Context, Message], Awaitable[Message]]:
@@ -112,7 +139,7 @@ for _name in OPERATIONS:
 
 
 def twirp_app(core: ShowCore) -> ShowTwirpApp:
-    app = ShowTwirpApp(prefix="", max_receive_message_length=1024 * 1024)
+    app = ShowTwirpApp(prefix="", max_receive_message_length=MAX_BODY_BYTES)
     service = cast(show_service_twirp.ShowServiceProtocol, TwirpShow(core))
     app.add_service(show_service_twirp.ShowServiceServer(service=service, server_path_prefix=TWIRP_PREFIX))
     return app

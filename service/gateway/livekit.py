@@ -137,9 +137,12 @@ class LiveKitStage:
         await self._api.room.remove_participant(who)
         return True
 
-    async def present(self, room: str, identity: str, presence: Presence) -> lk.ParticipantInfo | None:
+    async def find_participant(self, room: str, identity: str) -> lk.ParticipantInfo | None:
         who = api.RoomParticipantIdentity(room=room, identity=identity)
-        current = await self._find("GetParticipant", self._api.room.get_participant(who))
+        return await self._find("GetParticipant", self._api.room.get_participant(who))
+
+    async def present(self, room: str, identity: str, presence: Presence) -> lk.ParticipantInfo | None:
+        current = await self.find_participant(room, identity)
         if current is None:
             return None
         update = api.UpdateParticipantRequest(
@@ -177,9 +180,7 @@ class LiveKitStage:
             raise errors.unavailable(f"LiveKit {method} failed: {exc.code}: {exc.message}") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("LiveKit %s unreachable: %r", method, exc)
-            raise errors.unavailable(
-                f"LiveKit is unavailable ({method}): {exc or type(exc).__name__}"
-            ) from exc
+            raise errors.unavailable(f"LiveKit is unavailable ({method}): {exc or type(exc).__name__}") from exc
 
     async def _find(self, method: str, call: Awaitable[T]) -> T | None:
         """Like _call, but a room or participant that does not exist is None."""

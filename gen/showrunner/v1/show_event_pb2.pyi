@@ -36,6 +36,7 @@ class ShowEvent(_message.Message):
     TARGET_PARTICIPANT_NAME_FIELD_NUMBER: _builtins.int
     ACCEPTED_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """What happened. One of: "hand_raise" (viewer to all), "hand_lower" (viewer to all),
     "guest_invite" (host to one viewer), "guest_invite_response" (viewer to host),
@@ -58,6 +59,8 @@ class ShowEvent(_message.Message):
     """For guest_invite_response only: true when the viewer accepted the invitation."""
     message: _builtins.str
     """For chat_message only: the text of the message."""
+    expires_at: _builtins.float
+    """For guest_invite only: when the invitation expires, in milliseconds since the Unix epoch."""
     def __init__(
         self,
         *,
@@ -69,10 +72,11 @@ class ShowEvent(_message.Message):
         target_participant_name: _builtins.str = ...,
         accepted: _builtins.bool | None = ...,
         message: _builtins.str = ...,
+        expires_at: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_accepted", b"_accepted", "accepted", b"accepted"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accepted", b"_accepted", "accepted", b"accepted", "message", b"message", "sender_id", b"sender_id", "sender_name", b"sender_name", "target_participant_id", b"target_participant_id", "target_participant_name", b"target_participant_name", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accepted", b"_accepted", "accepted", b"accepted", "expires_at", b"expires_at", "message", b"message", "sender_id", b"sender_id", "sender_name", b"sender_name", "target_participant_id", b"target_participant_id", "target_participant_name", b"target_participant_name", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__accepted: _TypeAlias = _typing.Literal["accepted"]  # noqa: Y015
     _WhichOneofArgType__accepted: _TypeAlias = _typing.Literal["_accepted", b"_accepted"]  # noqa: Y015

@@ -60,6 +60,8 @@ class Room(_message.Message):
     CREATION_TIME_FIELD_NUMBER: _builtins.int
     HAS_HOST_FIELD_NUMBER: _builtins.int
     HAS_GUEST_FIELD_NUMBER: _builtins.int
+    GUEST_LIMIT_FIELD_NUMBER: _builtins.int
+    GUESTS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The room's unique name, chosen by the host at join."""
     sid: _builtins.str
@@ -72,6 +74,12 @@ class Room(_message.Message):
     """True when a host holds the host slot, connected or not yet."""
     has_guest: _builtins.bool
     """True when a guest is on stage."""
+    guest_limit: _builtins.int
+    """How many guests may be on stage at once."""
+    @_builtins.property
+    def guests(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Identities of the guests on stage."""
+
     def __init__(
         self,
         *,
@@ -81,10 +89,12 @@ class Room(_message.Message):
         creation_time: _builtins.int = ...,
         has_host: _builtins.bool = ...,
         has_guest: _builtins.bool = ...,
+        guest_limit: _builtins.int = ...,
+        guests: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["creation_time", b"creation_time", "has_guest", b"has_guest", "has_host", b"has_host", "name", b"name", "num_participants", b"num_participants", "sid", b"sid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["creation_time", b"creation_time", "guest_limit", b"guest_limit", "guests", b"guests", "has_guest", b"has_guest", "has_host", b"has_host", "name", b"name", "num_participants", b"num_participants", "sid", b"sid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -463,29 +473,41 @@ Global___InviteGuestRequest: _TypeAlias = InviteGuestRequest  # noqa: Y015
 
 @_typing.final
 class InviteGuestResponse(_message.Message):
-    """InviteGuestResponse confirms the promotion."""
+    """InviteGuestResponse says whether the viewer is on stage now or the invitation waits."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     TOKEN_FIELD_NUMBER: _builtins.int
     WS_URL_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    PROMOTED_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
     token: _builtins.str
-    """A guest token for the promoted viewer, for reconnects; the live connection is already upgraded."""
+    """When promoted: a guest token for the viewer, for reconnects (the live connection is already
+    upgraded). Empty while the invitation waits.
+    """
     ws_url: _builtins.str
     """WebSocket URL of the LiveKit server."""
     message: _builtins.str
-    """Human summary, e.g. "viewer-123 has been promoted to guest"."""
+    """Human summary, e.g. "viewer-123 has been promoted to guest" or
+    "viewer-123 has been invited to the stage".
+    """
+    promoted: _builtins.bool
+    """True when the viewer is on stage now (their hand was raised)."""
+    expires_at: _builtins.int
+    """While the invitation waits: when it expires, in milliseconds since the Unix epoch."""
     def __init__(
         self,
         *,
         token: _builtins.str = ...,
         ws_url: _builtins.str = ...,
         message: _builtins.str = ...,
+        promoted: _builtins.bool = ...,
+        expires_at: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "token", b"token", "ws_url", b"ws_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "message", b"message", "promoted", b"promoted", "token", b"token", "ws_url", b"ws_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -642,17 +664,315 @@ class SetHandRaisedResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     HAND_RAISED_FIELD_NUMBER: _builtins.int
+    PROMOTED_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    WS_URL_FIELD_NUMBER: _builtins.int
     hand_raised: _builtins.bool
-    """The hand's state after the call."""
+    """The hand's state after the call (false once promoted: a guest has no hand raised)."""
+    promoted: _builtins.bool
+    """True when raising the hand accepted a pending invitation and the viewer is on stage now."""
+    token: _builtins.str
+    """When promoted: a guest token for reconnects."""
+    ws_url: _builtins.str
+    """When promoted: WebSocket URL of the LiveKit server."""
     def __init__(
         self,
         *,
         hand_raised: _builtins.bool = ...,
+        promoted: _builtins.bool = ...,
+        token: _builtins.str = ...,
+        ws_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hand_raised", b"hand_raised"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hand_raised", b"hand_raised", "promoted", b"promoted", "token", b"token", "ws_url", b"ws_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SetHandRaisedResponse: _TypeAlias = SetHandRaisedResponse  # noqa: Y015
+
+@_typing.final
+class AcceptInvitationRequest(_message.Message):
+    """AcceptInvitationRequest accepts a pending invitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    VIEWER_IDENTITY_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    viewer_identity: _builtins.str
+    """Identity of the invited viewer; the caller. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        viewer_identity: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name", "viewer_identity", b"viewer_identity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptInvitationRequest: _TypeAlias = AcceptInvitationRequest  # noqa: Y015
+
+@_typing.final
+class AcceptInvitationResponse(_message.Message):
+    """AcceptInvitationResponse confirms the promotion."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    WS_URL_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """A guest token for reconnects; the live connection is already upgraded."""
+    ws_url: _builtins.str
+    """WebSocket URL of the LiveKit server."""
+    message: _builtins.str
+    """Human summary, e.g. "viewer-123 has been promoted to guest"."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        ws_url: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "token", b"token", "ws_url", b"ws_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptInvitationResponse: _TypeAlias = AcceptInvitationResponse  # noqa: Y015
+
+@_typing.final
+class DeclineInvitationRequest(_message.Message):
+    """DeclineInvitationRequest declines a pending invitation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    VIEWER_IDENTITY_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    viewer_identity: _builtins.str
+    """Identity of the invited viewer; the caller. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        viewer_identity: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name", "viewer_identity", b"viewer_identity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeclineInvitationRequest: _TypeAlias = DeclineInvitationRequest  # noqa: Y015
+
+@_typing.final
+class DeclineInvitationResponse(_message.Message):
+    """DeclineInvitationResponse confirms the refusal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    """Human summary, e.g. "viewer-123 has declined the invitation"."""
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeclineInvitationResponse: _TypeAlias = DeclineInvitationResponse  # noqa: Y015
+
+@_typing.final
+class StepDownRequest(_message.Message):
+    """StepDownRequest takes a guest off the stage at its own wish."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    GUEST_IDENTITY_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    guest_identity: _builtins.str
+    """Identity of the guest; the caller. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        guest_identity: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["guest_identity", b"guest_identity", "room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepDownRequest: _TypeAlias = StepDownRequest  # noqa: Y015
+
+@_typing.final
+class StepDownResponse(_message.Message):
+    """StepDownResponse confirms the guest is back in the audience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    WS_URL_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """A viewer token for reconnects; the live connection is already downgraded."""
+    ws_url: _builtins.str
+    """WebSocket URL of the LiveKit server."""
+    message: _builtins.str
+    """Human summary, e.g. "guest-123 has stepped down"."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        ws_url: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "token", b"token", "ws_url", b"ws_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepDownResponse: _TypeAlias = StepDownResponse  # noqa: Y015
+
+@_typing.final
+class RaisedHand(_message.Message):
+    """RaisedHand is one entry of the host's queue."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    RAISED_AT_FIELD_NUMBER: _builtins.int
+    INVITED_FIELD_NUMBER: _builtins.int
+    identity: _builtins.str
+    """Identity of the viewer."""
+    raised_at: _builtins.int
+    """When the hand went up, in milliseconds since the Unix epoch."""
+    invited: _builtins.bool
+    """True when the host has also invited this viewer and the invitation waits."""
+    def __init__(
+        self,
+        *,
+        identity: _builtins.str = ...,
+        raised_at: _builtins.int = ...,
+        invited: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity", "invited", b"invited", "raised_at", b"raised_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RaisedHand: _TypeAlias = RaisedHand  # noqa: Y015
+
+@_typing.final
+class ListRaisedHandsRequest(_message.Message):
+    """ListRaisedHandsRequest names the room whose queue to read."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRaisedHandsRequest: _TypeAlias = ListRaisedHandsRequest  # noqa: Y015
+
+@_typing.final
+class ListRaisedHandsResponse(_message.Message):
+    """ListRaisedHandsResponse is the queue, first raised first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HANDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def hands(self) -> _containers.RepeatedCompositeFieldContainer[Global___RaisedHand]:
+        """The raised hands, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        hands: _abc.Iterable[Global___RaisedHand] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hands", b"hands"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRaisedHandsResponse: _TypeAlias = ListRaisedHandsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateRoomSettingsRequest(_message.Message):
+    """UpdateRoomSettingsRequest changes a room's settings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    GUEST_LIMIT_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    guest_limit: _builtins.int
+    """Guests allowed on stage at once, 1 to 16. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        guest_limit: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_guest_limit", b"_guest_limit", "guest_limit", b"guest_limit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guest_limit", b"_guest_limit", "guest_limit", b"guest_limit", "room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__guest_limit: _TypeAlias = _typing.Literal["guest_limit"]  # noqa: Y015
+    _WhichOneofArgType__guest_limit: _TypeAlias = _typing.Literal["_guest_limit", b"_guest_limit"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__guest_limit) -> _WhichOneofReturnType__guest_limit | None: ...
+
+Global___UpdateRoomSettingsRequest: _TypeAlias = UpdateRoomSettingsRequest  # noqa: Y015
+
+@_typing.final
+class UpdateRoomSettingsResponse(_message.Message):
+    """UpdateRoomSettingsResponse reports the settings now in force."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GUEST_LIMIT_FIELD_NUMBER: _builtins.int
+    guest_limit: _builtins.int
+    """Guests allowed on stage at once."""
+    def __init__(
+        self,
+        *,
+        guest_limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["guest_limit", b"guest_limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateRoomSettingsResponse: _TypeAlias = UpdateRoomSettingsResponse  # noqa: Y015

@@ -26,15 +26,21 @@ if _version_not_supported:
 
 
 class ShowServiceStub:
-    """ShowService runs interactive live shows on LiveKit: one host broadcasts, viewers watch, and the
-    host can bring one viewer at a time on stage as a guest. Every RPC answers with one of a small
-    set of canonical errors, each with a human message:
-    INVALID_ARGUMENT (a required field is missing or malformed), NOT_FOUND (no such room or
-    participant), ALREADY_EXISTS (the room already has a host), PERMISSION_DENIED (the caller may
-    not do this), FAILED_PRECONDITION (the show is not in a state that allows this), UNAVAILABLE
-    (LiveKit could not be reached; safe to retry).
-    Until verified callers arrive, the *_identity fields that name the acting participant are taken
-    at their word, as in the MVP.
+    """ShowService runs interactive live shows on LiveKit: one host broadcasts, viewers watch, and
+    viewers the host invites, and who agree, come on stage as guests.
+
+    Callers authenticate with `Authorization: Bearer <token>` (HTTP) or `authorization` metadata
+    (gRPC); only JoinRoom as a viewer may be anonymous. The token is either one JoinRoom returned
+    (a participant of one room, acting for itself) or a server token signed with the LiveKit API
+    key and secret with a roomAdmin grant for a room (acting for anyone in that room; roomList to
+    list rooms). A caller's role always comes from the show's state, never from the token.
+
+    Every RPC answers with one of a small set of canonical errors, each with a human message:
+    INVALID_ARGUMENT (a field is missing or malformed), UNAUTHENTICATED (no valid token),
+    PERMISSION_DENIED (the caller may not do this), NOT_FOUND (no such room, participant or
+    invitation), ALREADY_EXISTS (the room already has a host), FAILED_PRECONDITION (the show is
+    not in a state that allows this), RESOURCE_EXHAUSTED (rate limit; retry after the time
+    given), UNAVAILABLE (LiveKit could not be reached; safe to retry).
     """
 
     def __init__(self, channel):
@@ -93,39 +99,73 @@ class ShowServiceStub:
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.SetHandRaisedRequest.SerializeToString,
                 response_deserializer=showrunner_dot_v1_dot_show__service__pb2.SetHandRaisedResponse.FromString,
                 _registered_method=True)
+        self.AcceptInvitation = channel.unary_unary(
+                '/showrunner.v1.ShowService/AcceptInvitation',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.AcceptInvitationRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.AcceptInvitationResponse.FromString,
+                _registered_method=True)
+        self.DeclineInvitation = channel.unary_unary(
+                '/showrunner.v1.ShowService/DeclineInvitation',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.DeclineInvitationRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.DeclineInvitationResponse.FromString,
+                _registered_method=True)
+        self.StepDown = channel.unary_unary(
+                '/showrunner.v1.ShowService/StepDown',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.StepDownRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.StepDownResponse.FromString,
+                _registered_method=True)
+        self.ListRaisedHands = channel.unary_unary(
+                '/showrunner.v1.ShowService/ListRaisedHands',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.ListRaisedHandsRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListRaisedHandsResponse.FromString,
+                _registered_method=True)
+        self.UpdateRoomSettings = channel.unary_unary(
+                '/showrunner.v1.ShowService/UpdateRoomSettings',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.UpdateRoomSettingsRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.UpdateRoomSettingsResponse.FromString,
+                _registered_method=True)
 
 
 class ShowServiceServicer:
-    """ShowService runs interactive live shows on LiveKit: one host broadcasts, viewers watch, and the
-    host can bring one viewer at a time on stage as a guest. Every RPC answers with one of a small
-    set of canonical errors, each with a human message:
-    INVALID_ARGUMENT (a required field is missing or malformed), NOT_FOUND (no such room or
-    participant), ALREADY_EXISTS (the room already has a host), PERMISSION_DENIED (the caller may
-    not do this), FAILED_PRECONDITION (the show is not in a state that allows this), UNAVAILABLE
-    (LiveKit could not be reached; safe to retry).
-    Until verified callers arrive, the *_identity fields that name the acting participant are taken
-    at their word, as in the MVP.
+    """ShowService runs interactive live shows on LiveKit: one host broadcasts, viewers watch, and
+    viewers the host invites, and who agree, come on stage as guests.
+
+    Callers authenticate with `Authorization: Bearer <token>` (HTTP) or `authorization` metadata
+    (gRPC); only JoinRoom as a viewer may be anonymous. The token is either one JoinRoom returned
+    (a participant of one room, acting for itself) or a server token signed with the LiveKit API
+    key and secret with a roomAdmin grant for a room (acting for anyone in that room; roomList to
+    list rooms). A caller's role always comes from the show's state, never from the token.
+
+    Every RPC answers with one of a small set of canonical errors, each with a human message:
+    INVALID_ARGUMENT (a field is missing or malformed), UNAUTHENTICATED (no valid token),
+    PERMISSION_DENIED (the caller may not do this), NOT_FOUND (no such room, participant or
+    invitation), ALREADY_EXISTS (the room already has a host), FAILED_PRECONDITION (the show is
+    not in a state that allows this), RESOURCE_EXHAUSTED (rate limit; retry after the time
+    given), UNAVAILABLE (LiveKit could not be reached; safe to retry).
     """
 
     def JoinRoom(self, request, context):
         """Issues a LiveKit access token for a host or a viewer and creates the LiveKit room when a host
-        joins. Anyone may call. Errors: INVALID_ARGUMENT (missing room_name or participant_name, role
-        not host or viewer), ALREADY_EXISTS (another participant already holds the host slot).
+        joins. Anyone may join as a viewer; joining as host needs an admin token for the room, or the
+        host's own token (to refresh it). Errors: INVALID_ARGUMENT (missing or malformed room_name,
+        participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
+        PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListRooms(self, request, context):
-        """Lists the rooms that exist on LiveKit. Anyone may call. Errors: UNAVAILABLE.
+        """Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant.
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetRoom(self, request, context):
-        """Describes one room, including whether it has a host and a guest. Anyone may call.
-        Errors: INVALID_ARGUMENT, NOT_FOUND.
+        """Describes one room, including whether it has a host and a guest. Any participant of the room,
+        or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,7 +173,8 @@ class ShowServiceServicer:
 
     def DeleteRoom(self, request, context):
         """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-        Anyone may call. Errors: INVALID_ARGUMENT, NOT_FOUND.
+        The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+        NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -141,25 +182,28 @@ class ShowServiceServicer:
 
     def ListParticipants(self, request, context):
         """Lists the participants connected to a room, with their show role and hand state.
-        Anyone may call. Errors: INVALID_ARGUMENT, NOT_FOUND.
+        Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+        PERMISSION_DENIED, NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RemoveParticipant(self, request, context):
-        """Disconnects a participant from a room and frees any stage slot they held. Anyone may call.
-        Errors: INVALID_ARGUMENT, NOT_FOUND.
+        """Disconnects a participant from a room and frees any stage slot they held. The host or the
+        room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def InviteGuest(self, request, context):
-        """Brings a connected viewer on stage as a guest, live, without reconnecting, and returns a
-        guest token for later reconnects. Only the host may call. Errors: INVALID_ARGUMENT, NOT_FOUND
-        (room, or viewer not connected), PERMISSION_DENIED (caller is not the host, or the room
-        already has a guest), FAILED_PRECONDITION (the participant is not a viewer).
+        """The host invites a connected viewer on stage. If the viewer's hand is raised, both agree and
+        the viewer is promoted at once, live, without reconnecting. Otherwise the invitation waits
+        (a guest_invite ShowEvent to that viewer only) until the viewer accepts, declines, or it
+        expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
+        UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
+        viewer not connected), FAILED_PRECONDITION (the participant is not a viewer).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -167,25 +211,72 @@ class ShowServiceServicer:
 
     def DemoteGuest(self, request, context):
         """Sends the guest back to the audience: LiveKit unpublishes the guest's tracks and the guest
-        may no longer publish. Returns a viewer token for later reconnects. Only the host may call.
-        Errors: INVALID_ARGUMENT, NOT_FOUND (room, or no such guest), PERMISSION_DENIED.
+        may no longer publish. Returns a viewer token for later reconnects. The host or the room's
+        admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no
+        such guest).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RemoveGuest(self, request, context):
-        """Disconnects the guest from the room and frees the stage. Only the host may call.
-        Errors: INVALID_ARGUMENT, NOT_FOUND (room, or no such guest), PERMISSION_DENIED.
+        """Disconnects the guest from the room and frees the stage. The host or the room's admin.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no such
+        guest).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetHandRaised(self, request, context):
-        """Raises or lowers a viewer's hand, a request to be brought on stage. The participant named by
-        participant_identity calls for itself. Errors: INVALID_ARGUMENT (missing field), NOT_FOUND
-        (room, or participant not connected), FAILED_PRECONDITION (only viewers raise hands).
+        """Raises or lowers a viewer's hand, a request to be brought on stage; raising it while invited
+        accepts the invitation. The viewer itself (participant_identity) or the room's admin.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or participant
+        not connected), FAILED_PRECONDITION (only viewers raise hands).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptInvitation(self, request, context):
+        """The invited viewer agrees and goes on stage, live. The viewer itself or the room's admin.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (the stage is full), NOT_FOUND
+        (room, or no pending invitation: never sent, declined, or expired).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeclineInvitation(self, request, context):
+        """The invited viewer says no; the host hears it as a guest_invite_response ShowEvent.
+        The viewer itself or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+        PERMISSION_DENIED, NOT_FOUND (room, or no pending invitation).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StepDown(self, request, context):
+        """A guest leaves the stage by itself and returns to the audience. The guest itself or the
+        room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room,
+        or not a guest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRaisedHands(self, request, context):
+        """The raised hands, in the order they were raised: the host's queue. The host or the room's
+        admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRoomSettings(self, request, context):
+        """Changes how many guests may be on stage at once (1 by default). The host or the room's
+        admin. Errors: INVALID_ARGUMENT (limit outside 1..16), UNAUTHENTICATED, PERMISSION_DENIED,
+        NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -244,6 +335,31 @@ def add_ShowServiceServicer_to_server(servicer, server):
                     request_deserializer=showrunner_dot_v1_dot_show__service__pb2.SetHandRaisedRequest.FromString,
                     response_serializer=showrunner_dot_v1_dot_show__service__pb2.SetHandRaisedResponse.SerializeToString,
             ),
+            'AcceptInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptInvitation,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.AcceptInvitationRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.AcceptInvitationResponse.SerializeToString,
+            ),
+            'DeclineInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeclineInvitation,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.DeclineInvitationRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.DeclineInvitationResponse.SerializeToString,
+            ),
+            'StepDown': grpc.unary_unary_rpc_method_handler(
+                    servicer.StepDown,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.StepDownRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.StepDownResponse.SerializeToString,
+            ),
+            'ListRaisedHands': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRaisedHands,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListRaisedHandsRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.ListRaisedHandsResponse.SerializeToString,
+            ),
+            'UpdateRoomSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRoomSettings,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.UpdateRoomSettingsRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.UpdateRoomSettingsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'showrunner.v1.ShowService', rpc_method_handlers)
@@ -253,15 +369,21 @@ def add_ShowServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ShowService:
-    """ShowService runs interactive live shows on LiveKit: one host broadcasts, viewers watch, and the
-    host can bring one viewer at a time on stage as a guest. Every RPC answers with one of a small
-    set of canonical errors, each with a human message:
-    INVALID_ARGUMENT (a required field is missing or malformed), NOT_FOUND (no such room or
-    participant), ALREADY_EXISTS (the room already has a host), PERMISSION_DENIED (the caller may
-    not do this), FAILED_PRECONDITION (the show is not in a state that allows this), UNAVAILABLE
-    (LiveKit could not be reached; safe to retry).
-    Until verified callers arrive, the *_identity fields that name the acting participant are taken
-    at their word, as in the MVP.
+    """ShowService runs interactive live shows on LiveKit: one host broadcasts, viewers watch, and
+    viewers the host invites, and who agree, come on stage as guests.
+
+    Callers authenticate with `Authorization: Bearer <token>` (HTTP) or `authorization` metadata
+    (gRPC); only JoinRoom as a viewer may be anonymous. The token is either one JoinRoom returned
+    (a participant of one room, acting for itself) or a server token signed with the LiveKit API
+    key and secret with a roomAdmin grant for a room (acting for anyone in that room; roomList to
+    list rooms). A caller's role always comes from the show's state, never from the token.
+
+    Every RPC answers with one of a small set of canonical errors, each with a human message:
+    INVALID_ARGUMENT (a field is missing or malformed), UNAUTHENTICATED (no valid token),
+    PERMISSION_DENIED (the caller may not do this), NOT_FOUND (no such room, participant or
+    invitation), ALREADY_EXISTS (the room already has a host), FAILED_PRECONDITION (the show is
+    not in a state that allows this), RESOURCE_EXHAUSTED (rate limit; retry after the time
+    given), UNAVAILABLE (LiveKit could not be reached; safe to retry).
     """
 
     @staticmethod
@@ -524,6 +646,141 @@ class ShowService:
             '/showrunner.v1.ShowService/SetHandRaised',
             showrunner_dot_v1_dot_show__service__pb2.SetHandRaisedRequest.SerializeToString,
             showrunner_dot_v1_dot_show__service__pb2.SetHandRaisedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/AcceptInvitation',
+            showrunner_dot_v1_dot_show__service__pb2.AcceptInvitationRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.AcceptInvitationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeclineInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/DeclineInvitation',
+            showrunner_dot_v1_dot_show__service__pb2.DeclineInvitationRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.DeclineInvitationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StepDown(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/StepDown',
+            showrunner_dot_v1_dot_show__service__pb2.StepDownRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.StepDownResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRaisedHands(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/ListRaisedHands',
+            showrunner_dot_v1_dot_show__service__pb2.ListRaisedHandsRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.ListRaisedHandsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRoomSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/UpdateRoomSettings',
+            showrunner_dot_v1_dot_show__service__pb2.UpdateRoomSettingsRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.UpdateRoomSettingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

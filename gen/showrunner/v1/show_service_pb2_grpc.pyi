@@ -27,15 +27,21 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ShowServiceStub:
-    """ShowService runs interactive live shows on LiveKit: one host broadcasts, viewers watch, and the
-    host can bring one viewer at a time on stage as a guest. Every RPC answers with one of a small
-    set of canonical errors, each with a human message:
-      INVALID_ARGUMENT (a required field is missing or malformed), NOT_FOUND (no such room or
-      participant), ALREADY_EXISTS (the room already has a host), PERMISSION_DENIED (the caller may
-      not do this), FAILED_PRECONDITION (the show is not in a state that allows this), UNAVAILABLE
-      (LiveKit could not be reached; safe to retry).
-    Until verified callers arrive, the *_identity fields that name the acting participant are taken
-    at their word, as in the MVP.
+    """ShowService runs interactive live shows on LiveKit: one host broadcasts, viewers watch, and
+    viewers the host invites, and who agree, come on stage as guests.
+
+    Callers authenticate with `Authorization: Bearer <token>` (HTTP) or `authorization` metadata
+    (gRPC); only JoinRoom as a viewer may be anonymous. The token is either one JoinRoom returned
+    (a participant of one room, acting for itself) or a server token signed with the LiveKit API
+    key and secret with a roomAdmin grant for a room (acting for anyone in that room; roomList to
+    list rooms). A caller's role always comes from the show's state, never from the token.
+
+    Every RPC answers with one of a small set of canonical errors, each with a human message:
+      INVALID_ARGUMENT (a field is missing or malformed), UNAUTHENTICATED (no valid token),
+      PERMISSION_DENIED (the caller may not do this), NOT_FOUND (no such room, participant or
+      invitation), ALREADY_EXISTS (the room already has a host), FAILED_PRECONDITION (the show is
+      not in a state that allows this), RESOURCE_EXHAUSTED (rate limit; retry after the time
+      given), UNAVAILABLE (LiveKit could not be reached; safe to retry).
     """
 
     @_typing.overload
@@ -44,116 +50,198 @@ class ShowServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ShowServiceAsyncStub: ...
     JoinRoom: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.JoinRoomRequest, _show_service_pb2.JoinRoomResponse]
     """Issues a LiveKit access token for a host or a viewer and creates the LiveKit room when a host
-    joins. Anyone may call. Errors: INVALID_ARGUMENT (missing room_name or participant_name, role
-    not host or viewer), ALREADY_EXISTS (another participant already holds the host slot).
+    joins. Anyone may join as a viewer; joining as host needs an admin token for the room, or the
+    host's own token (to refresh it). Errors: INVALID_ARGUMENT (missing or malformed room_name,
+    participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
+    PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
     """
     ListRooms: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListRoomsRequest, _show_service_pb2.ListRoomsResponse]
-    """Lists the rooms that exist on LiveKit. Anyone may call. Errors: UNAVAILABLE."""
+    """Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant.
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE.
+    """
     GetRoom: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.GetRoomRequest, _show_service_pb2.GetRoomResponse]
-    """Describes one room, including whether it has a host and a guest. Anyone may call.
-    Errors: INVALID_ARGUMENT, NOT_FOUND.
+    """Describes one room, including whether it has a host and a guest. Any participant of the room,
+    or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
     DeleteRoom: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.DeleteRoomRequest, _show_service_pb2.DeleteRoomResponse]
     """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-    Anyone may call. Errors: INVALID_ARGUMENT, NOT_FOUND.
+    The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+    NOT_FOUND.
     """
     ListParticipants: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListParticipantsRequest, _show_service_pb2.ListParticipantsResponse]
     """Lists the participants connected to a room, with their show role and hand state.
-    Anyone may call. Errors: INVALID_ARGUMENT, NOT_FOUND.
+    Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+    PERMISSION_DENIED, NOT_FOUND.
     """
     RemoveParticipant: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.RemoveParticipantRequest, _show_service_pb2.RemoveParticipantResponse]
-    """Disconnects a participant from a room and frees any stage slot they held. Anyone may call.
-    Errors: INVALID_ARGUMENT, NOT_FOUND.
+    """Disconnects a participant from a room and frees any stage slot they held. The host or the
+    room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
     InviteGuest: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.InviteGuestRequest, _show_service_pb2.InviteGuestResponse]
-    """Brings a connected viewer on stage as a guest, live, without reconnecting, and returns a
-    guest token for later reconnects. Only the host may call. Errors: INVALID_ARGUMENT, NOT_FOUND
-    (room, or viewer not connected), PERMISSION_DENIED (caller is not the host, or the room
-    already has a guest), FAILED_PRECONDITION (the participant is not a viewer).
+    """The host invites a connected viewer on stage. If the viewer's hand is raised, both agree and
+    the viewer is promoted at once, live, without reconnecting. Otherwise the invitation waits
+    (a guest_invite ShowEvent to that viewer only) until the viewer accepts, declines, or it
+    expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
+    UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
+    viewer not connected), FAILED_PRECONDITION (the participant is not a viewer).
     """
     DemoteGuest: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.DemoteGuestRequest, _show_service_pb2.DemoteGuestResponse]
     """Sends the guest back to the audience: LiveKit unpublishes the guest's tracks and the guest
-    may no longer publish. Returns a viewer token for later reconnects. Only the host may call.
-    Errors: INVALID_ARGUMENT, NOT_FOUND (room, or no such guest), PERMISSION_DENIED.
+    may no longer publish. Returns a viewer token for later reconnects. The host or the room's
+    admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no
+    such guest).
     """
     RemoveGuest: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.RemoveGuestRequest, _show_service_pb2.RemoveGuestResponse]
-    """Disconnects the guest from the room and frees the stage. Only the host may call.
-    Errors: INVALID_ARGUMENT, NOT_FOUND (room, or no such guest), PERMISSION_DENIED.
+    """Disconnects the guest from the room and frees the stage. The host or the room's admin.
+    Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no such
+    guest).
     """
     SetHandRaised: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.SetHandRaisedRequest, _show_service_pb2.SetHandRaisedResponse]
-    """Raises or lowers a viewer's hand, a request to be brought on stage. The participant named by
-    participant_identity calls for itself. Errors: INVALID_ARGUMENT (missing field), NOT_FOUND
-    (room, or participant not connected), FAILED_PRECONDITION (only viewers raise hands).
+    """Raises or lowers a viewer's hand, a request to be brought on stage; raising it while invited
+    accepts the invitation. The viewer itself (participant_identity) or the room's admin.
+    Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or participant
+    not connected), FAILED_PRECONDITION (only viewers raise hands).
+    """
+    AcceptInvitation: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.AcceptInvitationRequest, _show_service_pb2.AcceptInvitationResponse]
+    """The invited viewer agrees and goes on stage, live. The viewer itself or the room's admin.
+    Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (the stage is full), NOT_FOUND
+    (room, or no pending invitation: never sent, declined, or expired).
+    """
+    DeclineInvitation: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.DeclineInvitationRequest, _show_service_pb2.DeclineInvitationResponse]
+    """The invited viewer says no; the host hears it as a guest_invite_response ShowEvent.
+    The viewer itself or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+    PERMISSION_DENIED, NOT_FOUND (room, or no pending invitation).
+    """
+    StepDown: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.StepDownRequest, _show_service_pb2.StepDownResponse]
+    """A guest leaves the stage by itself and returns to the audience. The guest itself or the
+    room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room,
+    or not a guest).
+    """
+    ListRaisedHands: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListRaisedHandsRequest, _show_service_pb2.ListRaisedHandsResponse]
+    """The raised hands, in the order they were raised: the host's queue. The host or the room's
+    admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """
+    UpdateRoomSettings: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.UpdateRoomSettingsRequest, _show_service_pb2.UpdateRoomSettingsResponse]
+    """Changes how many guests may be on stage at once (1 by default). The host or the room's
+    admin. Errors: INVALID_ARGUMENT (limit outside 1..16), UNAUTHENTICATED, PERMISSION_DENIED,
+    NOT_FOUND.
     """
 
 @_typing.type_check_only
 class ShowServiceAsyncStub(ShowServiceStub):
-    """ShowService runs interactive live shows on LiveKit: one host broadcasts, viewers watch, and the
-    host can bring one viewer at a time on stage as a guest. Every RPC answers with one of a small
-    set of canonical errors, each with a human message:
-      INVALID_ARGUMENT (a required field is missing or malformed), NOT_FOUND (no such room or
-      participant), ALREADY_EXISTS (the room already has a host), PERMISSION_DENIED (the caller may
-      not do this), FAILED_PRECONDITION (the show is not in a state that allows this), UNAVAILABLE
-      (LiveKit could not be reached; safe to retry).
-    Until verified callers arrive, the *_identity fields that name the acting participant are taken
-    at their word, as in the MVP.
+    """ShowService runs interactive live shows on LiveKit: one host broadcasts, viewers watch, and
+    viewers the host invites, and who agree, come on stage as guests.
+
+    Callers authenticate with `Authorization: Bearer <token>` (HTTP) or `authorization` metadata
+    (gRPC); only JoinRoom as a viewer may be anonymous. The token is either one JoinRoom returned
+    (a participant of one room, acting for itself) or a server token signed with the LiveKit API
+    key and secret with a roomAdmin grant for a room (acting for anyone in that room; roomList to
+    list rooms). A caller's role always comes from the show's state, never from the token.
+
+    Every RPC answers with one of a small set of canonical errors, each with a human message:
+      INVALID_ARGUMENT (a field is missing or malformed), UNAUTHENTICATED (no valid token),
+      PERMISSION_DENIED (the caller may not do this), NOT_FOUND (no such room, participant or
+      invitation), ALREADY_EXISTS (the room already has a host), FAILED_PRECONDITION (the show is
+      not in a state that allows this), RESOURCE_EXHAUSTED (rate limit; retry after the time
+      given), UNAVAILABLE (LiveKit could not be reached; safe to retry).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     JoinRoom: _aio.UnaryUnaryMultiCallable[_show_service_pb2.JoinRoomRequest, _show_service_pb2.JoinRoomResponse]  # type: ignore[assignment]
     """Issues a LiveKit access token for a host or a viewer and creates the LiveKit room when a host
-    joins. Anyone may call. Errors: INVALID_ARGUMENT (missing room_name or participant_name, role
-    not host or viewer), ALREADY_EXISTS (another participant already holds the host slot).
+    joins. Anyone may join as a viewer; joining as host needs an admin token for the room, or the
+    host's own token (to refresh it). Errors: INVALID_ARGUMENT (missing or malformed room_name,
+    participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
+    PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
     """
     ListRooms: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListRoomsRequest, _show_service_pb2.ListRoomsResponse]  # type: ignore[assignment]
-    """Lists the rooms that exist on LiveKit. Anyone may call. Errors: UNAVAILABLE."""
+    """Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant.
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE.
+    """
     GetRoom: _aio.UnaryUnaryMultiCallable[_show_service_pb2.GetRoomRequest, _show_service_pb2.GetRoomResponse]  # type: ignore[assignment]
-    """Describes one room, including whether it has a host and a guest. Anyone may call.
-    Errors: INVALID_ARGUMENT, NOT_FOUND.
+    """Describes one room, including whether it has a host and a guest. Any participant of the room,
+    or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
     DeleteRoom: _aio.UnaryUnaryMultiCallable[_show_service_pb2.DeleteRoomRequest, _show_service_pb2.DeleteRoomResponse]  # type: ignore[assignment]
     """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-    Anyone may call. Errors: INVALID_ARGUMENT, NOT_FOUND.
+    The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+    NOT_FOUND.
     """
     ListParticipants: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListParticipantsRequest, _show_service_pb2.ListParticipantsResponse]  # type: ignore[assignment]
     """Lists the participants connected to a room, with their show role and hand state.
-    Anyone may call. Errors: INVALID_ARGUMENT, NOT_FOUND.
+    Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+    PERMISSION_DENIED, NOT_FOUND.
     """
     RemoveParticipant: _aio.UnaryUnaryMultiCallable[_show_service_pb2.RemoveParticipantRequest, _show_service_pb2.RemoveParticipantResponse]  # type: ignore[assignment]
-    """Disconnects a participant from a room and frees any stage slot they held. Anyone may call.
-    Errors: INVALID_ARGUMENT, NOT_FOUND.
+    """Disconnects a participant from a room and frees any stage slot they held. The host or the
+    room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
     InviteGuest: _aio.UnaryUnaryMultiCallable[_show_service_pb2.InviteGuestRequest, _show_service_pb2.InviteGuestResponse]  # type: ignore[assignment]
-    """Brings a connected viewer on stage as a guest, live, without reconnecting, and returns a
-    guest token for later reconnects. Only the host may call. Errors: INVALID_ARGUMENT, NOT_FOUND
-    (room, or viewer not connected), PERMISSION_DENIED (caller is not the host, or the room
-    already has a guest), FAILED_PRECONDITION (the participant is not a viewer).
+    """The host invites a connected viewer on stage. If the viewer's hand is raised, both agree and
+    the viewer is promoted at once, live, without reconnecting. Otherwise the invitation waits
+    (a guest_invite ShowEvent to that viewer only) until the viewer accepts, declines, or it
+    expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
+    UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
+    viewer not connected), FAILED_PRECONDITION (the participant is not a viewer).
     """
     DemoteGuest: _aio.UnaryUnaryMultiCallable[_show_service_pb2.DemoteGuestRequest, _show_service_pb2.DemoteGuestResponse]  # type: ignore[assignment]
     """Sends the guest back to the audience: LiveKit unpublishes the guest's tracks and the guest
-    may no longer publish. Returns a viewer token for later reconnects. Only the host may call.
-    Errors: INVALID_ARGUMENT, NOT_FOUND (room, or no such guest), PERMISSION_DENIED.
+    may no longer publish. Returns a viewer token for later reconnects. The host or the room's
+    admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no
+    such guest).
     """
     RemoveGuest: _aio.UnaryUnaryMultiCallable[_show_service_pb2.RemoveGuestRequest, _show_service_pb2.RemoveGuestResponse]  # type: ignore[assignment]
-    """Disconnects the guest from the room and frees the stage. Only the host may call.
-    Errors: INVALID_ARGUMENT, NOT_FOUND (room, or no such guest), PERMISSION_DENIED.
+    """Disconnects the guest from the room and frees the stage. The host or the room's admin.
+    Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no such
+    guest).
     """
     SetHandRaised: _aio.UnaryUnaryMultiCallable[_show_service_pb2.SetHandRaisedRequest, _show_service_pb2.SetHandRaisedResponse]  # type: ignore[assignment]
-    """Raises or lowers a viewer's hand, a request to be brought on stage. The participant named by
-    participant_identity calls for itself. Errors: INVALID_ARGUMENT (missing field), NOT_FOUND
-    (room, or participant not connected), FAILED_PRECONDITION (only viewers raise hands).
+    """Raises or lowers a viewer's hand, a request to be brought on stage; raising it while invited
+    accepts the invitation. The viewer itself (participant_identity) or the room's admin.
+    Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or participant
+    not connected), FAILED_PRECONDITION (only viewers raise hands).
+    """
+    AcceptInvitation: _aio.UnaryUnaryMultiCallable[_show_service_pb2.AcceptInvitationRequest, _show_service_pb2.AcceptInvitationResponse]  # type: ignore[assignment]
+    """The invited viewer agrees and goes on stage, live. The viewer itself or the room's admin.
+    Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (the stage is full), NOT_FOUND
+    (room, or no pending invitation: never sent, declined, or expired).
+    """
+    DeclineInvitation: _aio.UnaryUnaryMultiCallable[_show_service_pb2.DeclineInvitationRequest, _show_service_pb2.DeclineInvitationResponse]  # type: ignore[assignment]
+    """The invited viewer says no; the host hears it as a guest_invite_response ShowEvent.
+    The viewer itself or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+    PERMISSION_DENIED, NOT_FOUND (room, or no pending invitation).
+    """
+    StepDown: _aio.UnaryUnaryMultiCallable[_show_service_pb2.StepDownRequest, _show_service_pb2.StepDownResponse]  # type: ignore[assignment]
+    """A guest leaves the stage by itself and returns to the audience. The guest itself or the
+    room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room,
+    or not a guest).
+    """
+    ListRaisedHands: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListRaisedHandsRequest, _show_service_pb2.ListRaisedHandsResponse]  # type: ignore[assignment]
+    """The raised hands, in the order they were raised: the host's queue. The host or the room's
+    admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """
+    UpdateRoomSettings: _aio.UnaryUnaryMultiCallable[_show_service_pb2.UpdateRoomSettingsRequest, _show_service_pb2.UpdateRoomSettingsResponse]  # type: ignore[assignment]
+    """Changes how many guests may be on stage at once (1 by default). The host or the room's
+    admin. Errors: INVALID_ARGUMENT (limit outside 1..16), UNAUTHENTICATED, PERMISSION_DENIED,
+    NOT_FOUND.
     """
 
 class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
-    """ShowService runs interactive live shows on LiveKit: one host broadcasts, viewers watch, and the
-    host can bring one viewer at a time on stage as a guest. Every RPC answers with one of a small
-    set of canonical errors, each with a human message:
-      INVALID_ARGUMENT (a required field is missing or malformed), NOT_FOUND (no such room or
-      participant), ALREADY_EXISTS (the room already has a host), PERMISSION_DENIED (the caller may
-      not do this), FAILED_PRECONDITION (the show is not in a state that allows this), UNAVAILABLE
-      (LiveKit could not be reached; safe to retry).
-    Until verified callers arrive, the *_identity fields that name the acting participant are taken
-    at their word, as in the MVP.
+    """ShowService runs interactive live shows on LiveKit: one host broadcasts, viewers watch, and
+    viewers the host invites, and who agree, come on stage as guests.
+
+    Callers authenticate with `Authorization: Bearer <token>` (HTTP) or `authorization` metadata
+    (gRPC); only JoinRoom as a viewer may be anonymous. The token is either one JoinRoom returned
+    (a participant of one room, acting for itself) or a server token signed with the LiveKit API
+    key and secret with a roomAdmin grant for a room (acting for anyone in that room; roomList to
+    list rooms). A caller's role always comes from the show's state, never from the token.
+
+    Every RPC answers with one of a small set of canonical errors, each with a human message:
+      INVALID_ARGUMENT (a field is missing or malformed), UNAUTHENTICATED (no valid token),
+      PERMISSION_DENIED (the caller may not do this), NOT_FOUND (no such room, participant or
+      invitation), ALREADY_EXISTS (the room already has a host), FAILED_PRECONDITION (the show is
+      not in a state that allows this), RESOURCE_EXHAUSTED (rate limit; retry after the time
+      given), UNAVAILABLE (LiveKit could not be reached; safe to retry).
     """
 
     @_abc_1.abstractmethod
@@ -163,8 +251,10 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.JoinRoomResponse, _abc.Awaitable[_show_service_pb2.JoinRoomResponse]]:
         """Issues a LiveKit access token for a host or a viewer and creates the LiveKit room when a host
-        joins. Anyone may call. Errors: INVALID_ARGUMENT (missing room_name or participant_name, role
-        not host or viewer), ALREADY_EXISTS (another participant already holds the host slot).
+        joins. Anyone may join as a viewer; joining as host needs an admin token for the room, or the
+        host's own token (to refresh it). Errors: INVALID_ARGUMENT (missing or malformed room_name,
+        participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
+        PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
         """
 
     @_abc_1.abstractmethod
@@ -173,7 +263,9 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _show_service_pb2.ListRoomsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.ListRoomsResponse, _abc.Awaitable[_show_service_pb2.ListRoomsResponse]]:
-        """Lists the rooms that exist on LiveKit. Anyone may call. Errors: UNAVAILABLE."""
+        """Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant.
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE.
+        """
 
     @_abc_1.abstractmethod
     def GetRoom(
@@ -181,8 +273,8 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _show_service_pb2.GetRoomRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.GetRoomResponse, _abc.Awaitable[_show_service_pb2.GetRoomResponse]]:
-        """Describes one room, including whether it has a host and a guest. Anyone may call.
-        Errors: INVALID_ARGUMENT, NOT_FOUND.
+        """Describes one room, including whether it has a host and a guest. Any participant of the room,
+        or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
         """
 
     @_abc_1.abstractmethod
@@ -192,7 +284,8 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.DeleteRoomResponse, _abc.Awaitable[_show_service_pb2.DeleteRoomResponse]]:
         """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-        Anyone may call. Errors: INVALID_ARGUMENT, NOT_FOUND.
+        The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+        NOT_FOUND.
         """
 
     @_abc_1.abstractmethod
@@ -202,7 +295,8 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.ListParticipantsResponse, _abc.Awaitable[_show_service_pb2.ListParticipantsResponse]]:
         """Lists the participants connected to a room, with their show role and hand state.
-        Anyone may call. Errors: INVALID_ARGUMENT, NOT_FOUND.
+        Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+        PERMISSION_DENIED, NOT_FOUND.
         """
 
     @_abc_1.abstractmethod
@@ -211,8 +305,8 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _show_service_pb2.RemoveParticipantRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.RemoveParticipantResponse, _abc.Awaitable[_show_service_pb2.RemoveParticipantResponse]]:
-        """Disconnects a participant from a room and frees any stage slot they held. Anyone may call.
-        Errors: INVALID_ARGUMENT, NOT_FOUND.
+        """Disconnects a participant from a room and frees any stage slot they held. The host or the
+        room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
         """
 
     @_abc_1.abstractmethod
@@ -221,10 +315,12 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _show_service_pb2.InviteGuestRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.InviteGuestResponse, _abc.Awaitable[_show_service_pb2.InviteGuestResponse]]:
-        """Brings a connected viewer on stage as a guest, live, without reconnecting, and returns a
-        guest token for later reconnects. Only the host may call. Errors: INVALID_ARGUMENT, NOT_FOUND
-        (room, or viewer not connected), PERMISSION_DENIED (caller is not the host, or the room
-        already has a guest), FAILED_PRECONDITION (the participant is not a viewer).
+        """The host invites a connected viewer on stage. If the viewer's hand is raised, both agree and
+        the viewer is promoted at once, live, without reconnecting. Otherwise the invitation waits
+        (a guest_invite ShowEvent to that viewer only) until the viewer accepts, declines, or it
+        expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
+        UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
+        viewer not connected), FAILED_PRECONDITION (the participant is not a viewer).
         """
 
     @_abc_1.abstractmethod
@@ -234,8 +330,9 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.DemoteGuestResponse, _abc.Awaitable[_show_service_pb2.DemoteGuestResponse]]:
         """Sends the guest back to the audience: LiveKit unpublishes the guest's tracks and the guest
-        may no longer publish. Returns a viewer token for later reconnects. Only the host may call.
-        Errors: INVALID_ARGUMENT, NOT_FOUND (room, or no such guest), PERMISSION_DENIED.
+        may no longer publish. Returns a viewer token for later reconnects. The host or the room's
+        admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no
+        such guest).
         """
 
     @_abc_1.abstractmethod
@@ -244,8 +341,9 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _show_service_pb2.RemoveGuestRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.RemoveGuestResponse, _abc.Awaitable[_show_service_pb2.RemoveGuestResponse]]:
-        """Disconnects the guest from the room and frees the stage. Only the host may call.
-        Errors: INVALID_ARGUMENT, NOT_FOUND (room, or no such guest), PERMISSION_DENIED.
+        """Disconnects the guest from the room and frees the stage. The host or the room's admin.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no such
+        guest).
         """
 
     @_abc_1.abstractmethod
@@ -254,9 +352,64 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _show_service_pb2.SetHandRaisedRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.SetHandRaisedResponse, _abc.Awaitable[_show_service_pb2.SetHandRaisedResponse]]:
-        """Raises or lowers a viewer's hand, a request to be brought on stage. The participant named by
-        participant_identity calls for itself. Errors: INVALID_ARGUMENT (missing field), NOT_FOUND
-        (room, or participant not connected), FAILED_PRECONDITION (only viewers raise hands).
+        """Raises or lowers a viewer's hand, a request to be brought on stage; raising it while invited
+        accepts the invitation. The viewer itself (participant_identity) or the room's admin.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or participant
+        not connected), FAILED_PRECONDITION (only viewers raise hands).
+        """
+
+    @_abc_1.abstractmethod
+    def AcceptInvitation(
+        self,
+        request: _show_service_pb2.AcceptInvitationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.AcceptInvitationResponse, _abc.Awaitable[_show_service_pb2.AcceptInvitationResponse]]:
+        """The invited viewer agrees and goes on stage, live. The viewer itself or the room's admin.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (the stage is full), NOT_FOUND
+        (room, or no pending invitation: never sent, declined, or expired).
+        """
+
+    @_abc_1.abstractmethod
+    def DeclineInvitation(
+        self,
+        request: _show_service_pb2.DeclineInvitationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.DeclineInvitationResponse, _abc.Awaitable[_show_service_pb2.DeclineInvitationResponse]]:
+        """The invited viewer says no; the host hears it as a guest_invite_response ShowEvent.
+        The viewer itself or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+        PERMISSION_DENIED, NOT_FOUND (room, or no pending invitation).
+        """
+
+    @_abc_1.abstractmethod
+    def StepDown(
+        self,
+        request: _show_service_pb2.StepDownRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.StepDownResponse, _abc.Awaitable[_show_service_pb2.StepDownResponse]]:
+        """A guest leaves the stage by itself and returns to the audience. The guest itself or the
+        room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room,
+        or not a guest).
+        """
+
+    @_abc_1.abstractmethod
+    def ListRaisedHands(
+        self,
+        request: _show_service_pb2.ListRaisedHandsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.ListRaisedHandsResponse, _abc.Awaitable[_show_service_pb2.ListRaisedHandsResponse]]:
+        """The raised hands, in the order they were raised: the host's queue. The host or the room's
+        admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateRoomSettings(
+        self,
+        request: _show_service_pb2.UpdateRoomSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.UpdateRoomSettingsResponse, _abc.Awaitable[_show_service_pb2.UpdateRoomSettingsResponse]]:
+        """Changes how many guests may be on stage at once (1 by default). The host or the room's
+        admin. Errors: INVALID_ARGUMENT (limit outside 1..16), UNAUTHENTICATED, PERMISSION_DENIED,
+        NOT_FOUND.
         """
 
 def add_ShowServiceServicer_to_server(servicer: ShowServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -39,6 +39,16 @@ class ShowServiceProtocol(Protocol):
 
     async def SetHandRaised(self, ctx: Context, request: _show_service_pb2.SetHandRaisedRequest) -> _show_service_pb2.SetHandRaisedResponse: ...
 
+    async def AcceptInvitation(self, ctx: Context, request: _show_service_pb2.AcceptInvitationRequest) -> _show_service_pb2.AcceptInvitationResponse: ...
+
+    async def DeclineInvitation(self, ctx: Context, request: _show_service_pb2.DeclineInvitationRequest) -> _show_service_pb2.DeclineInvitationResponse: ...
+
+    async def StepDown(self, ctx: Context, request: _show_service_pb2.StepDownRequest) -> _show_service_pb2.StepDownResponse: ...
+
+    async def ListRaisedHands(self, ctx: Context, request: _show_service_pb2.ListRaisedHandsRequest) -> _show_service_pb2.ListRaisedHandsResponse: ...
+
+    async def UpdateRoomSettings(self, ctx: Context, request: _show_service_pb2.UpdateRoomSettingsRequest) -> _show_service_pb2.UpdateRoomSettingsResponse: ...
+
 
 class ShowServiceServer(TwirpServer):  # type: ignore[misc]
     """Routes /twirp/showrunner.v1.ShowService/<Method> to an implementation."""
@@ -116,6 +126,41 @@ class ShowServiceServer(TwirpServer):  # type: ignore[misc]
                 function=service.SetHandRaised,
                 input=_show_service_pb2.SetHandRaisedRequest,
                 output=_show_service_pb2.SetHandRaisedResponse,
+            ),
+            "AcceptInvitation": Endpoint(
+                service_name="showrunner.v1.ShowService",
+                name="AcceptInvitation",
+                function=service.AcceptInvitation,
+                input=_show_service_pb2.AcceptInvitationRequest,
+                output=_show_service_pb2.AcceptInvitationResponse,
+            ),
+            "DeclineInvitation": Endpoint(
+                service_name="showrunner.v1.ShowService",
+                name="DeclineInvitation",
+                function=service.DeclineInvitation,
+                input=_show_service_pb2.DeclineInvitationRequest,
+                output=_show_service_pb2.DeclineInvitationResponse,
+            ),
+            "StepDown": Endpoint(
+                service_name="showrunner.v1.ShowService",
+                name="StepDown",
+                function=service.StepDown,
+                input=_show_service_pb2.StepDownRequest,
+                output=_show_service_pb2.StepDownResponse,
+            ),
+            "ListRaisedHands": Endpoint(
+                service_name="showrunner.v1.ShowService",
+                name="ListRaisedHands",
+                function=service.ListRaisedHands,
+                input=_show_service_pb2.ListRaisedHandsRequest,
+                output=_show_service_pb2.ListRaisedHandsResponse,
+            ),
+            "UpdateRoomSettings": Endpoint(
+                service_name="showrunner.v1.ShowService",
+                name="UpdateRoomSettings",
+                function=service.UpdateRoomSettings,
+                input=_show_service_pb2.UpdateRoomSettingsRequest,
+                output=_show_service_pb2.UpdateRoomSettingsResponse,
             ),
         }
 
@@ -313,6 +358,101 @@ class AsyncShowServiceClient(AsyncTwirpClient):  # type: ignore[misc]
         )
         return response
 
+    async def AcceptInvitation(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.AcceptInvitationRequest,
+        server_path_prefix: str = "/twirp",
+        session: aiohttp.ClientSession | None = None,
+        **kwargs: Any,
+    ) -> _show_service_pb2.AcceptInvitationResponse:
+        response: _show_service_pb2.AcceptInvitationResponse = await self._make_request(
+            url=f"{self._address}{server_path_prefix}/showrunner.v1.ShowService/AcceptInvitation",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.AcceptInvitationResponse,
+            session=session,
+            **kwargs,
+        )
+        return response
+
+    async def DeclineInvitation(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.DeclineInvitationRequest,
+        server_path_prefix: str = "/twirp",
+        session: aiohttp.ClientSession | None = None,
+        **kwargs: Any,
+    ) -> _show_service_pb2.DeclineInvitationResponse:
+        response: _show_service_pb2.DeclineInvitationResponse = await self._make_request(
+            url=f"{self._address}{server_path_prefix}/showrunner.v1.ShowService/DeclineInvitation",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.DeclineInvitationResponse,
+            session=session,
+            **kwargs,
+        )
+        return response
+
+    async def StepDown(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.StepDownRequest,
+        server_path_prefix: str = "/twirp",
+        session: aiohttp.ClientSession | None = None,
+        **kwargs: Any,
+    ) -> _show_service_pb2.StepDownResponse:
+        response: _show_service_pb2.StepDownResponse = await self._make_request(
+            url=f"{self._address}{server_path_prefix}/showrunner.v1.ShowService/StepDown",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.StepDownResponse,
+            session=session,
+            **kwargs,
+        )
+        return response
+
+    async def ListRaisedHands(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.ListRaisedHandsRequest,
+        server_path_prefix: str = "/twirp",
+        session: aiohttp.ClientSession | None = None,
+        **kwargs: Any,
+    ) -> _show_service_pb2.ListRaisedHandsResponse:
+        response: _show_service_pb2.ListRaisedHandsResponse = await self._make_request(
+            url=f"{self._address}{server_path_prefix}/showrunner.v1.ShowService/ListRaisedHands",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.ListRaisedHandsResponse,
+            session=session,
+            **kwargs,
+        )
+        return response
+
+    async def UpdateRoomSettings(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.UpdateRoomSettingsRequest,
+        server_path_prefix: str = "/twirp",
+        session: aiohttp.ClientSession | None = None,
+        **kwargs: Any,
+    ) -> _show_service_pb2.UpdateRoomSettingsResponse:
+        response: _show_service_pb2.UpdateRoomSettingsResponse = await self._make_request(
+            url=f"{self._address}{server_path_prefix}/showrunner.v1.ShowService/UpdateRoomSettings",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.UpdateRoomSettingsResponse,
+            session=session,
+            **kwargs,
+        )
+        return response
+
 
 class ShowServiceClient(TwirpClient):  # type: ignore[misc]
     """Calls showrunner.v1.ShowService over Twirp (application/protobuf)."""
@@ -483,6 +623,91 @@ class ShowServiceClient(TwirpClient):  # type: ignore[misc]
             ctx=ctx,
             request=request,
             response_obj=_show_service_pb2.SetHandRaisedResponse,
+            **kwargs,
+        )
+        return response
+
+    def AcceptInvitation(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.AcceptInvitationRequest,
+        server_path_prefix: str = "/twirp",
+        **kwargs: Any,
+    ) -> _show_service_pb2.AcceptInvitationResponse:
+        response: _show_service_pb2.AcceptInvitationResponse = self._make_request(
+            url=f"{server_path_prefix}/showrunner.v1.ShowService/AcceptInvitation",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.AcceptInvitationResponse,
+            **kwargs,
+        )
+        return response
+
+    def DeclineInvitation(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.DeclineInvitationRequest,
+        server_path_prefix: str = "/twirp",
+        **kwargs: Any,
+    ) -> _show_service_pb2.DeclineInvitationResponse:
+        response: _show_service_pb2.DeclineInvitationResponse = self._make_request(
+            url=f"{server_path_prefix}/showrunner.v1.ShowService/DeclineInvitation",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.DeclineInvitationResponse,
+            **kwargs,
+        )
+        return response
+
+    def StepDown(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.StepDownRequest,
+        server_path_prefix: str = "/twirp",
+        **kwargs: Any,
+    ) -> _show_service_pb2.StepDownResponse:
+        response: _show_service_pb2.StepDownResponse = self._make_request(
+            url=f"{server_path_prefix}/showrunner.v1.ShowService/StepDown",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.StepDownResponse,
+            **kwargs,
+        )
+        return response
+
+    def ListRaisedHands(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.ListRaisedHandsRequest,
+        server_path_prefix: str = "/twirp",
+        **kwargs: Any,
+    ) -> _show_service_pb2.ListRaisedHandsResponse:
+        response: _show_service_pb2.ListRaisedHandsResponse = self._make_request(
+            url=f"{server_path_prefix}/showrunner.v1.ShowService/ListRaisedHands",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.ListRaisedHandsResponse,
+            **kwargs,
+        )
+        return response
+
+    def UpdateRoomSettings(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.UpdateRoomSettingsRequest,
+        server_path_prefix: str = "/twirp",
+        **kwargs: Any,
+    ) -> _show_service_pb2.UpdateRoomSettingsResponse:
+        response: _show_service_pb2.UpdateRoomSettingsResponse = self._make_request(
+            url=f"{server_path_prefix}/showrunner.v1.ShowService/UpdateRoomSettings",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.UpdateRoomSettingsResponse,
             **kwargs,
         )
         return response

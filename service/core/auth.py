@@ -1,0 +1,99 @@
+"""Verifying callers and LiveKit's webhooks: JWTs signed with the LiveKit API secret.
+
+Both kinds of token are checked the same way: HS256 only (so "none" and public-key algorithms
+are refused), signature, issuer (the API key), expiry and not-before against the injected clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+import jwt
+
+from service.core import errors
+from service.core.caller import Caller, Credentials
+from service.core.clock import Clock
+
+LEEWAY_SECONDS = 10
+
+
+class Authenticator:
+    def __init__(self, api_key: str, api_secret: str, clock: Clock) -> None:
+        self._key = api_key
+        self._secret = api_secret
+        self._clock = clock
+
+    def caller(self, credentials: Credentials) -> Caller:
+        """The verified caller; anonymous when no token was given. A token that is given but
+        does not verify is refused, never treated as anonymous."""
+        if credentials.authorization is None or not credentials.authorization.strip():
+            return Caller(address=credentials.address)
+        scheme, _, token = credentials.authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.unauthenticated("Authorization must be 'Bearer <token>'")
+        claims = self.verify(token.strip())
+        video = claims.get("video")
+        video = video if isinstance(video, dict) else {}
+        room = video.get("room") if isinstance(video.get("room"), str) and video.get("room") else None
+        identity = claims.get("sub") if isinstance(claims.get("sub"), str) and claims.get("sub") else None
+        admin = video.get("roomAdmin") is True and room is not None
+        joins = video.get("roomJoin") is True and room is not None and identity is not None
+        return Caller(
+            identity=identity if joins else None,
+            room=room if (joins or admin) else None,
+            admin=admin,
+            lists_rooms=video.get("roomList") is True,
+            address=credentials.address,
+        )
+
+    def verify(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise errors.unauthenticated("token is malformed") from exc
+        if header.get("alg") != "HS256":
+            raise errors.unauthenticated("token must be signed with HS256")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                issuer=self._key,
+                options={
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "require": ["exp", "iss"],
+                },
+            )
+        except jwt.InvalidSignatureError as exc:
+            raise errors.unauthenticated("token signature is invalid") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise errors.unauthenticated("token was not issued with this service's API key") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise errors.unauthenticated(f"token has no {exc.claim} claim") from exc
+        except jwt.PyJWTError as exc:
+            raise errors.unauthenticated("token is malformed") from exc
+        now = self._clock.now()
+        exp, nbf = claims.get("exp"), claims.get("nbf")
+        if not isinstance(exp, int | float) or now > exp + LEEWAY_SECONDS:
+            raise errors.unauthenticated("token has expired")
+        if isinstance(nbf, int | float) and now < nbf - LEEWAY_SECONDS:
+            raise errors.unauthenticated("token is not valid yet")
+        return claims
+
+    def verify_webhook(self, authorization: str | None, body: bytes) -> None:
+        """LiveKit signs each webhook with a token whose sha256 claim is the body's digest."""
+        if not authorization:
+            raise errors.unauthenticated("webhook has no Authorization")
+        token = authorization.strip()
+        if token.lower().startswith("bearer "):
+            token = token[7:].strip()
+        claims = self.verify(token)
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        claimed = claims.get("sha256")
+        if not isinstance(claimed, str) or not hmac.compare_digest(claimed, digest):
+            raise errors.unauthenticated("webhook body does not match its signature")

@@ -1,0 +1,37 @@
+"""What names look like. A request with a malformed name is refused before anything happens."""
+
+from __future__ import annotations
+
+import re
+
+from service.core import errors
+
+MAX_NAME = 128
+_ROOM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+_IDENTITY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}")
+
+
+def room_name(value: str, field: str = "roomName") -> str:
+    if not _ROOM.fullmatch(value):
+        raise errors.invalid(
+            f'{field} must be 1 to {MAX_NAME} characters: letters, digits, "-", "_", "." or ":", '
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def identity(value: str, field: str) -> str:
+    if not _IDENTITY.fullmatch(value):
+        raise errors.invalid(
+            f'{field} must be 1 to {MAX_NAME} characters: letters, digits, "-", "_", ".", ":", "@" or "+", '
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def display_name(value: str, field: str = "displayName") -> str:
+    if len(value) > MAX_NAME:
+        raise errors.invalid(f"{field} must be at most {MAX_NAME} characters")
+    if any(not ch.isprintable() for ch in value):
+        raise errors.invalid(f"{field} must not contain control characters")
+    return value

@@ -1,0 +1,104 @@
+"""Redis-backed store and rate limiter: state and limits shared by every instance.
+
+A room's state is one JSON value under `showrunner:room:<name>`, changed with optimistic
+transactions (WATCH, then MULTI/EXEC, retried if another instance wrote first), so the rules run
+against the latest state and two instances can never both take the same slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError, WatchError
+
+from service.core import errors
+from service.core.limits import Limit
+from service.core.state import ShowState
+
+T = TypeVar("T")
+PREFIX = "showrunner:"
+
+
+def _unavailable(exc: RedisError) -> errors.ShowError:
+    return errors.unavailable(f"The state store is unavailable: {exc}")
+
+
+class RedisStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStore:
+        return cls(redis.Redis.from_url(url))
+
+    @staticmethod
+    def _key(room: str) -> str:
+        return f"{PREFIX}room:{room}"
+
+    async def load(self, room: str) -> ShowState:
+        try:
+            stored = await self._redis.get(self._key(room))
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        return ShowState.from_json(stored) if stored else ShowState(room)
+
+    async def update(self, room: str, change: Callable[[ShowState], T]) -> T:
+        key = self._key(room)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        await pipe.watch(key)
+                        stored = await pipe.get(key)
+                        state = ShowState.from_json(stored) if stored else ShowState(room)
+                        result = change(state)
+                        pipe.multi()  # type: ignore[no-untyped-call]
+                        if state.is_empty:
+                            pipe.delete(key)
+                        else:
+                            pipe.set(key, state.to_json())
+                        await pipe.execute()
+                        return result
+                    except WatchError:
+                        continue
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+
+    async def delete(self, room: str) -> None:
+        try:
+            await self._redis.delete(self._key(room))
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._redis
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class RedisLimiter:
+    """Fixed-window counters shared by every instance: INCR, with the key expiring with its window."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    async def hit(self, key: str, limit: Limit, now: float) -> float | None:
+        window = int(now // limit.window)
+        counter = f"{PREFIX}rate:{key}:{window}"
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(counter)
+                pipe.expire(counter, int(limit.window) + 1)
+                count, _ = await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        if int(count) <= limit.requests:
+            return None
+        return (window + 1) * limit.window - now
