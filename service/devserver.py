@@ -25,6 +25,7 @@ def main() -> int:
             port=int(env.get("LIVEKIT_DEV_PORT", "7880")),
             rtc_tcp_port=int(env.get("LIVEKIT_DEV_RTC_TCP_PORT", "7881")),
             rtc_udp_port=int(env.get("LIVEKIT_DEV_RTC_UDP_PORT", "7882")),
+            repick_ports=False,
         )
         print(f"starting livekit-server (dev) on {livekit.url}", flush=True)
         livekit.start()

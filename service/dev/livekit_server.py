@@ -7,8 +7,10 @@ comes from LIVEKIT_SERVER_BIN (set by the Makefile).
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -16,9 +18,21 @@ from pathlib import Path
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free right now, below the kernel's ephemeral range (32768 and up) so that outgoing
+    connections do not take it before the server that was given it binds it."""
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found")
+
+
+class PortTaken(RuntimeError):
+    pass
 
 
 def binary() -> str:
@@ -37,7 +51,10 @@ class LiveKitDevServer:
     rtc_udp_port: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
     webhook_urls: list[str] = field(default_factory=list)
     log_path: Path | None = None
+    # Ports were picked here, so another pick is fine if one of them is taken meanwhile.
+    repick_ports: bool = True
     _process: subprocess.Popen[bytes] | None = None
+    _tail: str = ""
 
     @property
     def url(self) -> str:
@@ -66,18 +83,33 @@ class LiveKitDevServer:
             lines += [f"    - {u}" for u in self.webhook_urls]
         return "\n".join(lines) + "\n"
 
-    def start(self, timeout: float = 30.0) -> LiveKitDevServer:
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+    def start(self, timeout: float = 30.0, attempts: int = 3) -> LiveKitDevServer:
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if not self.repick_ports or attempt == attempts - 1:
+                    raise
+                self.port, self.rtc_tcp_port = free_port(), free_port()
+                self.rtc_udp_port = free_port(socket.SOCK_DGRAM)
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> LiveKitDevServer:
+        self._tail = ""
         self._process = subprocess.Popen(
             [binary(), "--dev", "--config-body", self.config()],
-            stdout=out,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")},
         )
+        threading.Thread(target=self._copy_log, args=(self._process,), daemon=True).start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"livekit-server exited with {self._process.returncode}; see {self.log_path}")
+                time.sleep(0.2)  # let the log copier catch up
+                if "address already in use" in self._tail:
+                    raise PortTaken(self._tail)
+                raise RuntimeError(f"livekit-server exited with {self._process.returncode}: {self._tail[-500:]}")
             try:
                 with urllib.request.urlopen(self.http_url, timeout=1) as reply:
                     if reply.status == 200:
@@ -86,6 +118,19 @@ class LiveKitDevServer:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"livekit-server did not answer on {self.http_url} within {timeout}s")
+
+    def _copy_log(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        sink = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        try:
+            for line in process.stdout:
+                self._tail = (self._tail + line.decode(errors="replace"))[-4000:]
+                if sink:
+                    sink.write(line)
+                    sink.flush()
+        finally:
+            if sink:
+                sink.close()
 
     def stop(self) -> None:
         if self._process and self._process.poll() is None:

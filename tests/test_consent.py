@@ -1,0 +1,150 @@
+"""Nobody goes on stage without agreeing, and nobody promotes themselves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from livekit import api
+
+from tests.conftest import admin_token
+from tests.doors import Refused, ShowClient, expect_refusal
+from tests.live import LiveParticipant
+
+
+@dataclass
+class Audience:
+    room: str
+    host: ShowClient
+    host_live: LiveParticipant
+    viewers: dict[str, ShowClient] = field(default_factory=dict)
+    live: dict[str, LiveParticipant] = field(default_factory=dict)
+
+
+@pytest.fixture
+async def audience(door: ShowClient, room: str) -> AsyncIterator[Audience]:
+    """A connected host and three connected viewers."""
+    joined = await door.as_(admin_token(room)).join(room, "host-1", "host")
+    show = Audience(
+        room, door.as_(joined["token"]), await LiveParticipant("host-1").connect(joined["wsUrl"], joined["token"])
+    )
+    for name in ("ann", "bob", "cat"):
+        ticket = await door.as_(None).join(room, name, "viewer")
+        show.viewers[name] = door.as_(ticket["token"])
+        show.live[name] = await LiveParticipant(name).connect(ticket["wsUrl"], ticket["token"])
+    yield show
+    for person in [*show.live.values(), show.host_live]:
+        await person.disconnect()
+
+
+async def refusal(call: object) -> Refused:
+    with pytest.raises(Refused) as caught:
+        await call  # type: ignore[misc]
+    return caught.value
+
+
+async def can_publish(lkapi: api.LiveKitAPI, room: str, identity: str) -> bool:
+    found = await lkapi.room.get_participant(api.RoomParticipantIdentity(room=room, identity=identity))
+    return bool(found.permission.can_publish)
+
+
+async def test_an_invitation_waits_for_the_viewer_and_only_the_viewer_hears_it(
+    audience: Audience, lkapi: api.LiveKitAPI
+) -> None:
+    invited = await audience.host.invite(audience.room, "ann", "host-1")
+    assert invited["promoted"] is False
+    assert invited["message"] == "ann has been invited to the stage"
+    assert int(invited["expiresAt"]) > 1_700_000_000_000
+    assert await can_publish(lkapi, audience.room, "ann") is False
+    ann = audience.live["ann"]
+    await ann.wait_for(lambda: any(e["type"] == "guest_invite" for e in ann.show_events))
+    invite = next(e for e in ann.show_events if e["type"] == "guest_invite")
+    assert invite["senderId"] == "host-1" and invite["targetParticipantId"] == "ann" and invite["expiresAt"] > 0
+    assert not any(e["type"] == "guest_invite" for e in audience.live["bob"].show_events)
+
+    accepted = await audience.viewers["ann"].accept(audience.room, "ann")
+    assert accepted["message"] == "ann has been promoted to guest"
+    assert await can_publish(lkapi, audience.room, "ann") is True
+    host = audience.host_live
+    await host.wait_for(
+        lambda: any(e["type"] == "guest_invite_response" and e.get("accepted") for e in host.show_events)
+    )
+
+
+async def test_a_viewer_may_decline(audience: Audience, lkapi: api.LiveKitAPI) -> None:
+    await audience.host.invite(audience.room, "bob", "host-1")
+    declined = await audience.viewers["bob"].decline(audience.room, "bob")
+    assert declined["message"] == "bob has declined the invitation"
+    host = audience.host_live
+    await host.wait_for(
+        lambda: any(e["type"] == "guest_invite_response" and e.get("accepted") is False for e in host.show_events)
+    )
+    expect_refusal(
+        await refusal(audience.viewers["bob"].accept(audience.room, "bob")),
+        "NOT_FOUND",
+        "No pending invitation for bob",
+    )
+    assert await can_publish(lkapi, audience.room, "bob") is False
+
+
+async def test_nobody_promotes_themselves(audience: Audience) -> None:
+    ann = audience.viewers["ann"]
+    expect_refusal(await refusal(ann.accept(audience.room, "ann")), "NOT_FOUND", "No pending invitation for ann")
+    raised = await ann.hand(audience.room, "ann", True)
+    assert raised["handRaised"] is True and raised["promoted"] is False
+    assert (await audience.host.get_room(audience.room))["hasGuest"] is False
+
+
+async def test_raising_a_hand_while_invited_is_a_yes(audience: Audience, lkapi: api.LiveKitAPI) -> None:
+    await audience.host.invite(audience.room, "cat", "host-1")
+    raised = await audience.viewers["cat"].hand(audience.room, "cat", True)
+    assert raised["promoted"] is True and raised["handRaised"] is False and raised["token"]
+    assert await can_publish(lkapi, audience.room, "cat") is True
+
+
+async def test_a_guest_steps_down_by_itself(audience: Audience, lkapi: api.LiveKitAPI) -> None:
+    ann = audience.viewers["ann"]
+    await ann.hand(audience.room, "ann", True)
+    await audience.host.invite(audience.room, "ann", "host-1")
+    expect_refusal(
+        await refusal(audience.viewers["bob"].step_down(audience.room, "bob")), "NOT_FOUND", "Guest not found"
+    )
+    stepped = await ann.step_down(audience.room, "ann")
+    assert stepped["message"] == "ann has stepped down"
+    assert await can_publish(lkapi, audience.room, "ann") is False
+    assert (await audience.host.get_room(audience.room))["hasGuest"] is False
+
+
+async def test_the_host_sees_hands_in_the_order_they_were_raised(audience: Audience) -> None:
+    for name in ("cat", "ann", "bob"):
+        await audience.viewers[name].hand(audience.room, name, True)
+    await audience.viewers["cat"].hand(audience.room, "cat", True)  # again: keeps its place
+    queue = await audience.host.hands(audience.room)
+    assert [h["participantIdentity"] for h in queue] == ["cat", "ann", "bob"]
+    assert int(queue[0]["raisedAt"]) <= int(queue[1]["raisedAt"]) <= int(queue[2]["raisedAt"])
+    await audience.viewers["ann"].hand(audience.room, "ann", False)
+    assert [h["participantIdentity"] for h in await audience.host.hands(audience.room)] == ["cat", "bob"]
+
+
+async def test_each_room_sets_its_own_guest_limit(audience: Audience) -> None:
+    expect_refusal(
+        await refusal(audience.host.settings(audience.room, 0)),
+        "INVALID_ARGUMENT",
+        "guestLimit must be between 1 and 16, got 0",
+    )
+    expect_refusal(
+        await refusal(audience.host.settings(audience.room, None)), "INVALID_ARGUMENT", "guestLimit is required"
+    )
+    assert await audience.host.settings(audience.room, 2) == 2
+    for name in ("ann", "bob", "cat"):
+        await audience.viewers[name].hand(audience.room, name, True)
+    await audience.host.invite(audience.room, "ann", "host-1")
+    await audience.host.invite(audience.room, "bob", "host-1")
+    expect_refusal(
+        await refusal(audience.host.invite(audience.room, "cat", "host-1")),
+        "PERMISSION_DENIED",
+        "Room already has a guest",
+    )
+    described = await audience.host.get_room(audience.room)
+    assert described["guestLimit"] == 2 and sorted(described["guests"]) == ["ann", "bob"]

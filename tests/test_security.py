@@ -1,0 +1,196 @@
+"""Who may call: every privileged RPC, through every door, refuses bad tokens (401) and callers
+without the right (403), and a refused call changes nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.conftest import API_KEY, API_SECRET, admin_token, lister_token
+from tests.doors import Refused, ShowClient, expect_refusal
+from tests.live import LiveParticipant
+
+Call = Callable[[ShowClient, str], Awaitable[Any]]
+
+# Every RPC that needs a caller, as a well-formed request about `room` by the host "host-1".
+PRIVILEGED: dict[str, Call] = {
+    "JoinRoom (host)": lambda c, r: c.join(r, "host-1", "host"),
+    "ListRooms": lambda c, r: c.list_rooms(),
+    "GetRoom": lambda c, r: c.get_room(r),
+    "DeleteRoom": lambda c, r: c.delete_room(r),
+    "ListParticipants": lambda c, r: c.list_participants(r),
+    "RemoveParticipant": lambda c, r: c.remove_participant(r, "viewer-1"),
+    "InviteGuest": lambda c, r: c.invite(r, "viewer-1", "host-1"),
+    "DemoteGuest": lambda c, r: c.demote(r, "viewer-1", "host-1"),
+    "RemoveGuest": lambda c, r: c.remove_guest(r, "viewer-1", "host-1"),
+    "SetHandRaised": lambda c, r: c.hand(r, "viewer-1", True),
+    "AcceptInvitation": lambda c, r: c.accept(r, "viewer-1"),
+    "DeclineInvitation": lambda c, r: c.decline(r, "viewer-1"),
+    "StepDown": lambda c, r: c.step_down(r, "viewer-1"),
+    "ListRaisedHands": lambda c, r: c.hands(r),
+    "UpdateRoomSettings": lambda c, r: c.settings(r, 2),
+}
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unverified(token: str) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return claims
+
+
+def bad_tokens(good: str) -> dict[str, str | None]:
+    """Each way a token can be wrong, made from a good one."""
+    claims = unverified(good)
+    header, payload, signature = good.split(".")
+    tampered = dict(claims, sub="viewer-1")
+    return {
+        "missing": None,
+        "malformed": "not-a-jwt",
+        "forged": jwt.encode(claims, "a-different-secret-of-enough-length-000", algorithm="HS256"),
+        "expired": jwt.encode(dict(claims, exp=int(time.time()) - 3600), API_SECRET, algorithm="HS256"),
+        "alg=none": f"{b64(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{payload}.",
+        "wrong issuer": jwt.encode(dict(claims, iss="another-key"), API_SECRET, algorithm="HS256"),
+        "tampered": f"{header}.{b64(json.dumps(tampered).encode())}.{signature}",
+        "no expiry": jwt.encode({k: v for k, v in claims.items() if k != "exp"}, API_SECRET, algorithm="HS256"),
+    }
+
+
+async def refusal(call: Awaitable[Any]) -> Refused:
+    with pytest.raises(Refused) as caught:
+        await call
+    return caught.value
+
+
+async def snapshot(door: ShowClient, room: str) -> tuple[Any, ...]:
+    admin = door.as_(admin_token(room))
+    described = await admin.get_room(room)
+    participants = sorted((p["identity"], p["role"], p["handRaised"]) for p in await admin.list_participants(room))
+    return described["hasHost"], described["hasGuest"], described["guestLimit"], participants, await admin.hands(room)
+
+
+@pytest.fixture
+async def live_show(door: ShowClient, room: str) -> AsyncIterator[dict[str, str]]:
+    """A host and a viewer connected to `room`; their tokens by name."""
+    host = await door.as_(admin_token(room)).join(room, "host-1", "host")
+    viewer = await door.as_(None).join(room, "viewer-1", "viewer")
+    people = [
+        await LiveParticipant("host-1").connect(host["wsUrl"], host["token"]),
+        await LiveParticipant("viewer-1").connect(viewer["wsUrl"], viewer["token"]),
+    ]
+    yield {"host": host["token"], "viewer": viewer["token"]}
+    for person in people:
+        await person.disconnect()
+
+
+async def test_every_privileged_rpc_refuses_every_bad_token(
+    door: ShowClient, room: str, live_show: dict[str, str]
+) -> None:
+    before = await snapshot(door, room)
+    for kind, token in bad_tokens(live_show["host"]).items():
+        for rpc, call in PRIVILEGED.items():
+            caught = await refusal(call(door.as_(token), room))
+            assert caught.code == "UNAUTHENTICATED" or caught.wire == 401, f"{rpc} with a {kind} token: {caught}"
+            assert caught.message, f"{rpc} with a {kind} token gave no reason"
+    assert await snapshot(door, room) == before
+
+
+async def test_the_reasons_are_specific(door: ShowClient, room: str, live_show: dict[str, str]) -> None:
+    reasons = {
+        kind: (await refusal(door.as_(t).get_room(room))).message for kind, t in bad_tokens(live_show["host"]).items()
+    }
+    assert reasons == {
+        "missing": "Authorization: Bearer <token> is required",
+        "malformed": "token is malformed",
+        "forged": "token signature is invalid",
+        "expired": "token has expired",
+        "alg=none": "token must be signed with HS256",
+        "wrong issuer": "token was not issued with this service's API key",
+        "tampered": "token signature is invalid",
+        "no expiry": "token has no exp claim",
+    }
+
+
+async def test_a_viewer_may_not_do_the_hosts_work(door: ShowClient, room: str, live_show: dict[str, str]) -> None:
+    viewer = door.as_(live_show["viewer"])
+    before = await snapshot(door, room)
+    expected = {
+        "JoinRoom (host)": "Joining as host needs the room's admin token or the host's own token",
+        "ListRooms": "Listing rooms needs an admin token with the roomList grant",
+        "DeleteRoom": "Only the host can end the show",
+        "RemoveParticipant": "Only the host can remove participants",
+        "InviteGuest": "hostIdentity must be the caller's own identity",
+        "DemoteGuest": "hostIdentity must be the caller's own identity",
+        "RemoveGuest": "hostIdentity must be the caller's own identity",
+        "ListRaisedHands": "Only the host can see raised hands",
+        "UpdateRoomSettings": "Only the host can change room settings",
+    }
+    for rpc, message in expected.items():
+        expect_refusal(await refusal(PRIVILEGED[rpc](viewer, room)), "PERMISSION_DENIED", message)
+    # Naming itself as the host does not make a viewer the host.
+    expect_refusal(
+        await refusal(viewer.invite(room, "viewer-1", "viewer-1")),
+        "PERMISSION_DENIED",
+        "Only the host can promote viewers to guest",
+    )
+    assert await snapshot(door, room) == before
+
+
+async def test_nobody_acts_for_someone_else(door: ShowClient, room: str, live_show: dict[str, str]) -> None:
+    host, viewer = door.as_(live_show["host"]), door.as_(live_show["viewer"])
+    own = "participantIdentity must be the caller's own identity"
+    expect_refusal(await refusal(viewer.hand(room, "host-1", True)), "PERMISSION_DENIED", own)
+    expect_refusal(await refusal(host.hand(room, "viewer-1", True)), "PERMISSION_DENIED", own)
+    expect_refusal(
+        await refusal(host.accept(room, "viewer-1")),
+        "PERMISSION_DENIED",
+        "viewerIdentity must be the caller's own identity",
+    )
+    expect_refusal(
+        await refusal(host.step_down(room, "viewer-1")),
+        "PERMISSION_DENIED",
+        "guestIdentity must be the caller's own identity",
+    )
+    # The room's admin may act for anyone in it.
+    raised = await door.as_(admin_token(room)).hand(room, "viewer-1", True)
+    assert raised["handRaised"] is True
+
+
+async def test_a_host_of_one_room_has_no_rights_in_another(
+    door: ShowClient, room: str, live_show: dict[str, str]
+) -> None:
+    other = f"{room}-other"
+    await door.as_(admin_token(other)).join(other, "host-1", "host")
+    before = await snapshot(door, other)
+    host_of_room = door.as_(live_show["host"])
+    for rpc, call in PRIVILEGED.items():
+        caught = await refusal(call(host_of_room, other))
+        if rpc == "JoinRoom (host)":
+            expect_refusal(
+                caught, "PERMISSION_DENIED", "Joining as host needs the room's admin token or the host's own token"
+            )
+        elif rpc == "ListRooms":
+            expect_refusal(caught, "PERMISSION_DENIED", "Listing rooms needs an admin token with the roomList grant")
+        else:
+            expect_refusal(caught, "PERMISSION_DENIED", f"This token is not for room {other}")
+    # Nor does the admin of one room administer another.
+    caught = await refusal(door.as_(admin_token(room)).get_room(other))
+    expect_refusal(caught, "PERMISSION_DENIED", f"This token is not for room {other}")
+    assert await snapshot(door, other) == before
+
+
+async def test_server_callers_need_the_right_grant(door: ShowClient, room: str, live_show: dict[str, str]) -> None:
+    listed = await door.as_(lister_token()).list_rooms()
+    assert room in {r["name"] for r in listed}
+    caught = await refusal(door.as_(lister_token()).get_room(room))
+    assert caught.code == "PERMISSION_DENIED" or caught.wire == 403
+    assert (await door.as_(admin_token(room)).get_room(room))["hasHost"] is True
+    assert unverified(admin_token(room))["iss"] == API_KEY

@@ -1,0 +1,117 @@
+"""Rules that depend on time, run on the core itself with an injected clock (no sleeping) against
+the real LiveKit server: invitations expire, a host who never connects stops blocking the room,
+tokens expire, rate-limit windows reopen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from livekit import api
+
+from service.core.auth import Authenticator
+from service.core.caller import Credentials
+from service.core.clock import ManualClock
+from service.core.errors import Code, ShowError
+from service.core.limits import Limit, MemoryLimiter, RatePolicy
+from service.core.show import ShowCore, ShowRules
+from service.dev.livekit_server import LiveKitDevServer
+from service.gateway.livekit import LiveKitStage
+from service.stores.memory import MemoryStore
+from showrunner.v1 import show_service_pb2 as pb
+from tests.conftest import API_KEY, API_SECRET, admin_token
+from tests.live import LiveParticipant
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=time.time())
+
+
+@pytest.fixture
+async def core(livekit: LiveKitDevServer, clock: ManualClock) -> AsyncIterator[ShowCore]:
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET)
+    rules = ShowRules(
+        invitation_seconds=60,
+        host_claim_seconds=30,
+        rates=RatePolicy(join=Limit(3, 60), invite=Limit(100, 60), hand=Limit(100, 60), other=Limit(100, 60)),
+    )
+    yield ShowCore(stage, MemoryStore(), clock, Authenticator(API_KEY, API_SECRET, clock), MemoryLimiter(), rules)
+    await stage.close()
+
+
+def bearer(token: str) -> Credentials:
+    return Credentials(authorization=f"Bearer {token}", address="10.0.0.1")
+
+
+async def refused(call: object) -> ShowError:
+    with pytest.raises(ShowError) as caught:
+        await call  # type: ignore[misc]
+    return caught.value
+
+
+async def join(core: ShowCore, room: str, who: str, role: int, token: str | None = None) -> pb.JoinRoomResponse:
+    request = pb.JoinRoomRequest(room_name=room, participant_name=who, role=role)  # type: ignore[arg-type]
+    credentials = bearer(token) if token else Credentials(address="10.0.0.1")
+    reply = await core.handle("JoinRoom", request, credentials)
+    assert isinstance(reply, pb.JoinRoomResponse)
+    return reply
+
+
+async def test_an_unanswered_invitation_expires(core: ShowCore, clock: ManualClock, room: str) -> None:
+    host = await join(core, room, "host", pb.ROLE_HOST, admin_token(room))
+    viewer = await join(core, room, "ann", pb.ROLE_VIEWER)
+    ann = await LiveParticipant("ann").connect(viewer.ws_url, viewer.token)
+    try:
+        invite = pb.InviteGuestRequest(room_name=room, viewer_identity="ann", host_identity="host")
+        await core.handle("InviteGuest", invite, bearer(host.token))
+        clock.advance(61)
+        accept = pb.AcceptInvitationRequest(room_name=room, viewer_identity="ann")
+        error = await refused(core.handle("AcceptInvitation", accept, bearer(viewer.token)))
+        assert (error.code, error.message) == (Code.NOT_FOUND, "No pending invitation for ann")
+        await core.handle("InviteGuest", invite, bearer(host.token))
+        clock.advance(59)
+        promoted = await core.handle("AcceptInvitation", accept, bearer(viewer.token))
+        assert isinstance(promoted, pb.AcceptInvitationResponse) and promoted.token
+    finally:
+        await ann.disconnect()
+
+
+async def test_a_host_who_never_connects_stops_blocking_the_room(core: ShowCore, clock: ManualClock, room: str) -> None:
+    await join(core, room, "absent-host", pb.ROLE_HOST, admin_token(room))
+    error = await refused(join(core, room, "new-host", pb.ROLE_HOST, admin_token(room)))
+    assert (error.code, error.message) == (Code.ALREADY_EXISTS, "Room already has a host")
+    clock.advance(31)
+    took_over = await join(core, room, "new-host", pb.ROLE_HOST, admin_token(room))
+    assert took_over.role == pb.ROLE_HOST
+
+
+async def test_a_connected_host_keeps_the_room_however_long(core: ShowCore, clock: ManualClock, room: str) -> None:
+    host = await join(core, room, "present-host", pb.ROLE_HOST, admin_token(room))
+    person = await LiveParticipant("present-host").connect(host.ws_url, host.token)
+    try:
+        clock.advance(3600)
+        error = await refused(join(core, room, "usurper", pb.ROLE_HOST, admin_token(room, ttl=7200)))
+        assert error.code is Code.ALREADY_EXISTS  # LiveKit says the host is there
+    finally:
+        await person.disconnect()
+
+
+async def test_tokens_expire_by_the_services_clock(core: ShowCore, clock: ManualClock, room: str) -> None:
+    short = api.AccessToken(API_KEY, API_SECRET).with_grants(api.VideoGrants(room_admin=True, room=room))
+    token = short.with_ttl(timedelta(seconds=60)).to_jwt()
+    await join(core, room, "host", pb.ROLE_HOST, token)
+    clock.advance(60 + 11)  # past expiry and the 10 s leeway
+    error = await refused(core.handle("GetRoom", pb.GetRoomRequest(room_name=room), bearer(token)))
+    assert (error.code, error.message) == (Code.UNAUTHENTICATED, "token has expired")
+
+
+async def test_rate_limit_windows_reopen(core: ShowCore, clock: ManualClock, room: str) -> None:
+    for i in range(3):
+        await join(core, room, f"v{i}", pb.ROLE_VIEWER)
+    error = await refused(join(core, room, "v3", pb.ROLE_VIEWER))
+    assert error.code is Code.RESOURCE_EXHAUSTED and error.retry_after is not None and 1 <= error.retry_after <= 60
+    clock.advance(error.retry_after)
+    await join(core, room, "v3", pb.ROLE_VIEWER)
