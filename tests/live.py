@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from livekit import rtc
@@ -79,6 +79,15 @@ async def _feed(source: rtc.AudioSource) -> None:
     frame = rtc.AudioFrame.create(48000, 1, 480)
     while True:
         await source.capture_frame(frame)
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, label: str = "condition") -> None:
+    """Waits for an asynchronous check (a call to a server, say) to come true."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{label} did not happen within {timeout}s")
+        await asyncio.sleep(0.1)
 
 
 async def eventually(what: Callable[[], bool], timeout: float = 10.0, label: str = "condition") -> None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from livekit import api
+from showrunner.v1 import show_service_pb2 as pb
 
 from service.core.auth import Authenticator
 from service.core.caller import Credentials
@@ -20,7 +21,6 @@ from service.core.show import ShowCore, ShowRules
 from service.dev.livekit_server import LiveKitDevServer
 from service.gateway.livekit import LiveKitStage
 from service.stores.memory import MemoryStore
-from showrunner.v1 import show_service_pb2 as pb
 from tests.conftest import API_KEY, API_SECRET, admin_token
 from tests.live import LiveParticipant
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,24 +37,27 @@ class RatePolicy:
 
 
 class Limiter(Protocol):
-    """Counts calls in fixed windows. Returns None if the call is allowed, else the seconds
-    until the window that would allow it opens. Shared across instances when backed by Redis."""
+    """A sliding window: a call is allowed if fewer than `limit.requests` calls were allowed in
+    the `limit.window` seconds before it. Returns None if allowed (and counts it), else the seconds
+    until the oldest counted call leaves the window. Shared across instances when backed by Redis."""
 
     async def hit(self, key: str, limit: Limit, now: float) -> float | None: ...
 
 
 class MemoryLimiter:
     def __init__(self) -> None:
-        self._counts: defaultdict[tuple[str, int], int] = defaultdict(int)
+        self._calls: dict[str, deque[float]] = {}
 
     async def hit(self, key: str, limit: Limit, now: float) -> float | None:
-        window = int(now // limit.window)
-        if len(self._counts) > 100_000:  # forget windows that have passed
-            self._counts = defaultdict(int, {k: v for k, v in self._counts.items() if k[1] >= window})
-        self._counts[(key, window)] += 1
-        if self._counts[(key, window)] <= limit.requests:
-            return None
-        return (window + 1) * limit.window - now
+        calls = self._calls.setdefault(key, deque())
+        while calls and calls[0] <= now - limit.window:
+            calls.popleft()
+        if len(calls) >= limit.requests:
+            return calls[0] + limit.window - now
+        calls.append(now)
+        if len(self._calls) > 100_000:  # forget callers whose windows are empty
+            self._calls = {k: v for k, v in self._calls.items() if v and v[-1] > now - limit.window}
+        return None
 
 
 async def admit(limiter: Limiter, policy: RatePolicy, rpc: str, caller: Caller, now: float) -> None:

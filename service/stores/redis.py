@@ -7,6 +7,7 @@ against the latest state and two instances can never both take the same slot.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -83,22 +84,32 @@ class RedisStore:
         await self._redis.aclose()
 
 
+# One atomic step of the sliding window: drop calls older than the window, refuse if the window
+# is full (answering when its oldest call leaves), otherwise count this call.
+_SLIDING_WINDOW = """
+local key, now, window, limit, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if redis.call('ZCARD', key) >= limit then
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return tostring(tonumber(oldest[2]) + window - now)
+end
+redis.call('ZADD', key, now, member)
+redis.call('PEXPIRE', key, math.ceil(window * 1000))
+return false
+"""
+
+
 class RedisLimiter:
-    """Fixed-window counters shared by every instance: INCR, with the key expiring with its window."""
+    """The sliding window in a sorted set per caller, shared by every instance."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
+        self._script = client.register_script(_SLIDING_WINDOW)
 
     async def hit(self, key: str, limit: Limit, now: float) -> float | None:
-        window = int(now // limit.window)
-        counter = f"{PREFIX}rate:{key}:{window}"
+        member = f"{now:.6f}:{uuid.uuid4().hex[:8]}"
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(counter)
-                pipe.expire(counter, int(limit.window) + 1)
-                count, _ = await pipe.execute()
+            wait = await self._script(keys=[f"{PREFIX}rate:{key}"], args=[now, limit.window, limit.requests, member])
         except RedisError as exc:
             raise _unavailable(exc) from exc
-        if int(count) <= limit.requests:
-            return None
-        return (window + 1) * limit.window - now
+        return float(wait) if wait is not None else None

@@ -1,0 +1,188 @@
+"""Hostile input gets a clear error in the door's own form, never a 5xx, and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from showrunner.v1 import show_service_pb2 as pb
+
+from tests.conftest import ServiceProcess, admin_token
+from tests.doors import Refused, ShowClient, expect_refusal
+
+ROOM = "fuzz-target"
+METHODS = [m.name for m in pb.DESCRIPTOR.services_by_name["ShowService"].methods]
+REST_ROUTES = [
+    ("POST", "/api/rooms/join"),
+    ("GET", "/api/rooms"),
+    ("GET", "/api/rooms/{room}"),
+    ("DELETE", "/api/rooms/{room}"),
+    ("GET", "/api/rooms/{room}/participants"),
+    ("DELETE", "/api/rooms/{room}/participants/{identity}"),
+    ("POST", "/api/rooms/{room}/invite"),
+    ("POST", "/api/rooms/{room}/demote"),
+    ("POST", "/api/rooms/{room}/remove-guest"),
+    ("POST", "/api/rooms/{room}/hand-raise"),
+    ("POST", "/api/rooms/{room}/invitation/accept"),
+    ("POST", "/api/rooms/{room}/invitation/decline"),
+    ("POST", "/api/rooms/{room}/step-down"),
+    ("GET", "/api/rooms/{room}/hands"),
+    ("PATCH", "/api/rooms/{room}/settings"),
+    ("POST", "/webhooks/livekit"),
+]
+FIELDS = [
+    "roomName", "participantName", "role", "displayName", "viewerIdentity", "hostIdentity", "guestIdentity",
+    "participantIdentity", "raised", "guestLimit", "room_name", "participant_name", "guest_limit", "identity",
+]  # fmt: skip
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=300),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+bodies = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=12), json_values, max_size=8)
+names = st.sampled_from([ROOM, "viewer-1", "host-1", ""]) | st.text(max_size=200)
+
+
+@pytest.fixture(scope="module")
+def target(service: ServiceProcess) -> Iterator[dict[str, str]]:
+    """A room with a host, and tokens to attack it with: its viewer's, its host's, its admin's."""
+    with httpx.Client(base_url=service.http_base, timeout=20) as http:
+        admin = {"Authorization": f"Bearer {admin_token(ROOM)}"}
+        host = http.post(
+            "/api/rooms/join", json={"roomName": ROOM, "participantName": "host-1", "role": "host"}, headers=admin
+        )
+        viewer = http.post("/api/rooms/join", json={"roomName": ROOM, "participantName": "viewer-1", "role": "viewer"})
+        assert host.status_code == 200 and viewer.status_code == 200
+        yield {"host": host.json()["token"], "viewer": viewer.json()["token"], "admin": admin_token(ROOM, ttl=3600)}
+
+
+def snapshot(service: ServiceProcess, tokens: dict[str, str]) -> Any:
+    with httpx.Client(base_url=service.http_base, timeout=20) as http:
+        admin = {"Authorization": f"Bearer {tokens['admin']}"}
+        room = http.get(f"/api/rooms/{ROOM}", headers=admin).json()
+        hands = http.get(f"/api/rooms/{ROOM}/hands", headers=admin).json()
+        return room, hands
+
+
+def credentials(tokens: dict[str, str]) -> st.SearchStrategy[dict[str, str]]:
+    """No token, garbage, or a real token of the room's viewer (never its host or admin, so no
+    fuzzed request can legitimately change the show)."""
+    return st.sampled_from([{}, {"Authorization": "Bearer junk"}, {"Authorization": f"Bearer {tokens['viewer']}"}])
+
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(data=st.data())
+def test_rest_survives_random_bodies_and_paths(
+    service: ServiceProcess, target: dict[str, str], data: st.DataObject
+) -> None:
+    before = snapshot(service, target)
+    method, template = data.draw(st.sampled_from(REST_ROUTES))
+    path = template.format(
+        room=urllib.parse.quote(data.draw(names), safe="") or "x",
+        identity=urllib.parse.quote(data.draw(names), safe="") or "x",
+    )
+    raw = data.draw(st.one_of(bodies.map(lambda b: json.dumps(b).encode()), st.binary(max_size=300)))
+    with httpx.Client(base_url=service.http_base, timeout=20) as http:
+        reply = http.request(method, path, content=raw, headers=data.draw(credentials(target)))
+    assert reply.status_code < 500, (method, path, raw, reply.text)
+    assert "error" in reply.json() or reply.status_code == 200
+    assert snapshot(service, target) == before
+
+
+@FUZZ
+@given(data=st.data())
+def test_twirp_survives_random_json_and_protobuf(
+    service: ServiceProcess, target: dict[str, str], data: st.DataObject
+) -> None:
+    before = snapshot(service, target)
+    method = data.draw(st.sampled_from(METHODS))
+    if data.draw(st.booleans()):
+        content_type, raw = "application/json", json.dumps(data.draw(bodies)).encode()
+    else:
+        request = getattr(pb, f"{method}Request")()
+        if "room_name" in request.DESCRIPTOR.fields_by_name:
+            request.room_name = ROOM
+        valid = request.SerializeToString()
+        mutated = st.binary(max_size=200).map(lambda noise: valid[: len(noise) % (len(valid) + 1)] + noise)
+        content_type, raw = "application/protobuf", data.draw(st.binary(max_size=200) | mutated)
+    headers = {"Content-Type": content_type, **data.draw(credentials(target))}
+    with httpx.Client(base_url=service.http_base, timeout=20) as http:
+        reply = http.post(f"/twirp/showrunner.v1.ShowService/{method}", content=raw, headers=headers)
+    assert reply.status_code < 500, (method, raw, reply.text)
+    if reply.status_code != 200:
+        assert set(reply.json()) >= {"code", "msg"}
+    assert snapshot(service, target) == before
+
+
+@FUZZ
+@given(data=st.data())
+def test_grpc_survives_random_messages(service: ServiceProcess, target: dict[str, str], data: st.DataObject) -> None:
+    before = snapshot(service, target)
+    method = data.draw(st.sampled_from(METHODS))
+    raw = data.draw(st.binary(max_size=300))
+    metadata = [(k.lower(), v) for k, v in data.draw(credentials(target)).items()]
+    with grpc.insecure_channel(service.grpc_address) as channel:
+        call = channel.unary_unary(f"/showrunner.v1.ShowService/{method}")
+        try:
+            call(raw, metadata=metadata, timeout=20)
+        except grpc.RpcError as exc:
+            assert exc.code() not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), (method, raw, exc)
+    assert snapshot(service, target) == before
+
+
+# --- clear messages, same on every door --------------------------------------------------------
+
+
+async def refusal(call: object) -> Refused:
+    with pytest.raises(Refused) as caught:
+        await call  # type: ignore[misc]
+    return caught.value
+
+
+ROOM_RULE = (
+    'roomName must be 1 to 128 characters: letters, digits, "-", "_", "." or ":", starting with a letter or digit'
+)
+NAME_RULE = (
+    'participantName must be 1 to 128 characters: letters, digits, "-", "_", ".", ":", "@" or "+", '
+    "starting with a letter or digit"
+)
+
+
+async def test_names_are_validated_with_messages_that_say_what_is_wrong(door: ShowClient, room: str) -> None:
+    viewer = door.as_(None)
+    for bad_room in ("has space", "x" * 129, "-leading", "ünïcode", "semi;colon"):
+        expect_refusal(await refusal(viewer.join(bad_room, "ann", "viewer")), "INVALID_ARGUMENT", ROOM_RULE)
+    for bad_name in ("two words", "a/b", "x" * 129, "<script>"):
+        expect_refusal(await refusal(viewer.join(room, bad_name, "viewer")), "INVALID_ARGUMENT", NAME_RULE)
+    admin = door.as_(admin_token(room))
+    await admin.join(room, "host-1", "host")
+    expect_refusal(
+        await refusal(admin.invite(room, "../../etc", "host-1")),
+        "INVALID_ARGUMENT",
+        NAME_RULE.replace("participantName", "viewerIdentity"),
+    )
+    assert (await admin.get_room(room))["hasGuest"] is False
+
+
+async def test_display_names_are_bounded_and_printable(service: ServiceProcess, room: str) -> None:
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        for display, message in (
+            ("x" * 129, "displayName must be at most 128 characters"),
+            ("bell\x07", "displayName must not contain control characters"),
+        ):
+            body = {"roomName": room, "participantName": "ann", "role": "viewer", "displayName": display}
+            reply = await http.post("/api/rooms/join", json=body)
+            assert (reply.status_code, reply.json()) == (400, {"error": message})
+        body = {"roomName": room, "participantName": "ann", "role": "viewer", "displayName": "Ann Älvsjö 🎤"}
+        assert (await http.post("/api/rooms/join", json=body)).status_code == 200

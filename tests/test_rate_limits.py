@@ -1,0 +1,83 @@
+"""The MVP's rate limits, enforced: per verified caller, per address for anonymous joins, the
+same answer on every door, shared by instances that share Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from service.dev.livekit_server import LiveKitDevServer
+from service.dev.redis_server import RedisServer
+from tests.conftest import ServiceProcess, admin_token, launch
+from tests.doors import DOORS, Refused, client_for, expect_refusal
+
+
+@pytest.fixture
+def strict(livekit: LiveKitDevServer) -> Iterator[ServiceProcess]:
+    """An instance with the MVP's limits (join 10/min, invite 5/min, hand 10/min, other 100/min)."""
+    running = launch(livekit)
+    yield running
+    running.stop()
+
+
+async def refusal(call: object) -> Refused:
+    with pytest.raises(Refused) as caught:
+        await call  # type: ignore[misc]
+    return caught.value
+
+
+def check_over_limit(caught: Refused, limit: str) -> None:
+    assert caught.message.startswith(f"Rate limit exceeded: {limit}"), caught
+    assert caught.retry_after is not None and 1 <= int(caught.retry_after) <= 60, caught
+    expect_refusal(caught, "RESOURCE_EXHAUSTED", caught.message)
+
+
+async def test_anonymous_joins_are_limited_per_address_on_every_door(strict: ServiceProcess, room: str) -> None:
+    clients = {door: client_for(door, strict.grpc_address, strict.http_base) for door in DOORS}
+    try:
+        for i in range(10):
+            await clients[DOORS[i % len(DOORS)]].join(room, f"v{i}", "viewer")
+        for door, client in clients.items():
+            check_over_limit(await refusal(client.join(room, f"late-{door}", "viewer")), "10 join requests per 60s")
+    finally:
+        for client in clients.values():
+            await client.close()
+
+
+async def test_invitations_are_limited_per_caller(strict: ServiceProcess, room: str) -> None:
+    rest = client_for("rest", strict.grpc_address, strict.http_base)
+    try:
+        host = await rest.as_(admin_token(room)).join(room, "host", "host")
+        as_host = rest.as_(host["token"])
+        for _ in range(5):  # refused invitations count too: they are still attempts
+            await refusal(as_host.invite(room, "nobody", "host"))
+        check_over_limit(await refusal(as_host.invite(room, "nobody", "host")), "5 invite requests per 60s")
+        # Another caller has its own allowance.
+        other = f"{room}-b"
+        other_host = await rest.as_(admin_token(other)).join(other, "host", "host")
+        expect_refusal(
+            await refusal(rest.as_(other_host["token"]).invite(other, "nobody", "host")),
+            "NOT_FOUND",
+            "Participant not found",
+        )
+    finally:
+        await rest.close()
+
+
+async def test_limits_are_shared_by_instances_on_redis(
+    livekit: LiveKitDevServer, redis_server: RedisServer, room: str
+) -> None:
+    shared = redis_server.url.rsplit("/", 1)[0] + "/1"  # a database of its own for these counters
+    pair = [launch(livekit, SHOW_REDIS_URL=shared) for _ in range(2)]
+    clients = [client_for("twirp-json", s.grpc_address, s.http_base) for s in pair]
+    try:
+        for i in range(10):
+            await clients[i % 2].join(room, f"v{i}", "viewer")
+        for client in clients:
+            check_over_limit(await refusal(client.join(room, "late", "viewer")), "10 join requests per 60s")
+    finally:
+        for client in clients:
+            await client.close()
+        for running in pair:
+            running.stop()
