@@ -133,7 +133,12 @@ bench: venv tools
 
 .PHONY: dev
 dev: venv tools
-	$(PY) -m service.devserver
+	REDIS=$(REDIS) $(PY) -m service.devserver
+
+# An admin token for ROOM (or LIST=1 for one that lists rooms), for the README's first session.
+.PHONY: admin-token
+admin-token: venv
+	@$(PY) -m service.admin_token $(if $(LIST),--list,$(ROOM))
 
 .PHONY: grpcurl
 grpcurl: $(GRPCURL)
