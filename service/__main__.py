@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 from service.app import serve
 from service.config import ConfigError, Settings
+from service.observability import logs
 
 
 def main() -> int:
@@ -16,7 +16,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"showrunner: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level)
     asyncio.run(serve(settings))
     return 0
 

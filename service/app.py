@@ -21,7 +21,9 @@ from service.core.ports import Stage, Store
 from service.core.show import ShowCore, ShowRules
 from service.doors.grpc_door import grpc_server
 from service.doors.http import http_app
+from service.doors.serving import Serving
 from service.gateway.livekit import LiveKitStage
+from service.observability.metrics import Metrics
 from service.stores.memory import MemoryStore
 from service.stores.redis import RedisLimiter, RedisStore
 
@@ -47,10 +49,13 @@ class Running:
     http_task: asyncio.Task[None]
     stage: Stage
     store: Store
+    grace: float
 
-    async def stop(self, grace: float = 10.0) -> None:
+    async def stop(self) -> None:
+        """Stops accepting on both doors, lets in-flight calls finish (up to `grace` seconds),
+        then closes the connections to LiveKit and the store."""
         self.http.should_exit = True
-        await asyncio.gather(self.grpc.stop(grace), self.http_task)
+        await asyncio.gather(self.grpc.stop(self.grace), self.http_task)
         await self.stage.close()
         await self.store.close()
 
@@ -70,12 +75,16 @@ async def state_backend(settings: Settings) -> tuple[Store, Limiter]:
 
 async def start(settings: Settings, clock: Clock | None = None) -> Running:
     clock = clock or SystemClock()
+    metrics = Metrics()
     stage = LiveKitStage(
         settings.livekit_url,
         settings.livekit_api_key,
         settings.livekit_api_secret,
         public_url=settings.livekit_public_url,
+        egress_url=settings.egress_url,
+        recording_output=settings.recording_output,
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+        observe=metrics.livekit_call,
     )
     store, limiter = await state_backend(settings)
     rules = ShowRules(
@@ -85,18 +94,22 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         rates=settings.rates,
     )
     auth = Authenticator(settings.livekit_api_key, settings.livekit_api_secret, clock)
-    core = ShowCore(stage, store, clock, auth, limiter, rules)
+    core = ShowCore(stage, store, clock, auth, limiter, rules, observer=metrics)
+    serving = Serving(core, metrics)
 
-    server, grpc_port = await grpc_server(core, settings.host, settings.grpc_port)
+    server, grpc_port = await grpc_server(serving, settings.host, settings.grpc_port)
     await server.start()
 
+    async def metrics_page() -> bytes:
+        return await metrics.render(store, stage, clock.now())
+
     config = uvicorn.Config(
-        http_app(core, clock),
+        http_app(serving, clock, metrics_page, settings.cors_origins),
         host=settings.host,
         port=settings.http_port,
         log_level="warning",
         lifespan="off",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         access_log=False,
     )
     http = HttpServer(config)
@@ -115,7 +128,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         settings.host,
         http_port,
     )
-    return Running(grpc_port, http_port, server, http, http_task, stage, store)
+    return Running(grpc_port, http_port, server, http, http_task, stage, store, settings.shutdown_grace_seconds)
 
 
 async def serve(settings: Settings) -> None:

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 from service.core.limits import Limit, RatePolicy
+from service.gateway.livekit import RecordingOutput
+
+# Every setting, by its environment name. A config file (SHOW_CONFIG_FILE, TOML) uses the same
+# names as keys; the environment wins over the file.
+KNOWN = frozenset(
+    {
+        "LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "LIVEKIT_PUBLIC_URL", "SHOW_EGRESS_URL",
+        "SHOW_HOST", "SHOW_GRPC_PORT", "SHOW_HTTP_PORT", "SHOW_TOKEN_TTL_SECONDS", "SHOW_GUEST_LIMIT",
+        "SHOW_INVITATION_SECONDS", "SHOW_HOST_CLAIM_SECONDS", "SHOW_REDIS_URL", "SHOW_RATE_JOIN_PER_MINUTE",
+        "SHOW_RATE_INVITE_PER_MINUTE", "SHOW_RATE_HAND_PER_MINUTE", "SHOW_RATE_OTHER_PER_MINUTE", "SHOW_LOG_LEVEL",
+        "SHOW_CORS_ORIGINS", "SHOW_SHUTDOWN_GRACE_SECONDS", "SHOW_RECORDING_FILEPATH", "SHOW_RECORDING_S3_BUCKET",
+        "SHOW_RECORDING_S3_REGION", "SHOW_RECORDING_S3_ENDPOINT", "SHOW_RECORDING_S3_ACCESS_KEY",
+        "SHOW_RECORDING_S3_SECRET", "SHOW_RECORDING_S3_FORCE_PATH_STYLE",
+    }
+)  # fmt: skip
 
 
 class ConfigError(Exception):
@@ -32,11 +49,17 @@ class Settings:
     redis_url: str
     rates: RatePolicy
     log_level: str
+    cors_origins: tuple[str, ...]
+    shutdown_grace_seconds: int
+    egress_url: str
+    recording_output: RecordingOutput
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         problems: list[str] = []
+        if env.get("SHOW_CONFIG_FILE", "").strip():
+            env = {**read_config_file(env["SHOW_CONFIG_FILE"].strip(), problems), **env}
 
         def required(name: str) -> str:
             value = env.get(name, "").strip()
@@ -66,6 +89,20 @@ class Settings:
         def rate(name: str, default: int) -> Limit:
             return Limit(number(name, default, 0, 1_000_000), 60)
 
+        def flag(name: str) -> bool:
+            raw = env.get(name, "").strip().lower()
+            if raw not in ("", "true", "false", "1", "0"):
+                problems.append(f"{name} must be true or false, got {raw!r}")
+            return raw in ("true", "1")
+
+        def origins(name: str) -> tuple[str, ...]:
+            listed = tuple(o.strip().rstrip("/") for o in env.get(name, "").split(",") if o.strip())
+            for origin in listed:
+                parsed = urlparse(origin)
+                if origin != "*" and (parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path):
+                    problems.append(f"{name} entries must be origins like https://app.example.com, got {origin!r}")
+            return listed
+
         livekit_schemes = ("http", "https", "ws", "wss")
         livekit_url = url("LIVEKIT_URL", required("LIVEKIT_URL"), livekit_schemes)
         settings = cls(
@@ -89,9 +126,49 @@ class Settings:
                 other=rate("SHOW_RATE_OTHER_PER_MINUTE", 100),
             ),
             log_level=env.get("SHOW_LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            cors_origins=origins("SHOW_CORS_ORIGINS"),
+            shutdown_grace_seconds=number("SHOW_SHUTDOWN_GRACE_SECONDS", 10, 0, 600),
+            egress_url=url("SHOW_EGRESS_URL", env.get("SHOW_EGRESS_URL", "").strip(), livekit_schemes) or livekit_url,
+            recording_output=RecordingOutput(
+                filepath=env.get("SHOW_RECORDING_FILEPATH", "").strip() or RecordingOutput.filepath,
+                s3_bucket=env.get("SHOW_RECORDING_S3_BUCKET", "").strip(),
+                s3_region=env.get("SHOW_RECORDING_S3_REGION", "").strip(),
+                s3_endpoint=env.get("SHOW_RECORDING_S3_ENDPOINT", "").strip(),
+                s3_access_key=env.get("SHOW_RECORDING_S3_ACCESS_KEY", "").strip(),
+                s3_secret=env.get("SHOW_RECORDING_S3_SECRET", "").strip(),
+                s3_force_path_style=flag("SHOW_RECORDING_S3_FORCE_PATH_STYLE"),
+            ),
         )
+        output = settings.recording_output
+        if output.s3_bucket and not (output.s3_access_key and output.s3_secret):
+            problems.append("SHOW_RECORDING_S3_BUCKET needs SHOW_RECORDING_S3_ACCESS_KEY and SHOW_RECORDING_S3_SECRET")
         if settings.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             problems.append(f"SHOW_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
         if problems:
             raise ConfigError(problems)
         return settings
+
+
+def read_config_file(path: str, problems: list[str]) -> dict[str, str]:
+    """Settings from a TOML file of NAME = value lines, as strings like the environment's."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except OSError as exc:
+        problems.append(f"SHOW_CONFIG_FILE {path} cannot be read: {exc.strerror}")
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"SHOW_CONFIG_FILE {path} is not valid TOML: {exc}")
+        return {}
+    settings: dict[str, str] = {}
+    for key, value in raw.items():
+        if key not in KNOWN:
+            problems.append(f"SHOW_CONFIG_FILE {path}: unknown setting {key!r}")
+        elif isinstance(value, bool):
+            settings[key] = "true" if value else "false"
+        elif isinstance(value, str | int):
+            settings[key] = str(value)
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            settings[key] = ",".join(value)
+        else:
+            problems.append(f"SHOW_CONFIG_FILE {path}: {key} must be a string, number, boolean or list of strings")
+    return settings

@@ -9,7 +9,6 @@ LIVEKIT_URL (with LIVEKIT_API_KEY and LIVEKIT_API_SECRET) to use another LiveKit
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from service.app import serve
 from service.config import ConfigError, Settings
 from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
+from service.observability import logs
 
 
 def main() -> int:
@@ -51,7 +51,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"showrunner: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level)
     print(
         f"showrunner: gRPC {settings.host}:{settings.grpc_port}, "
         f"HTTP http://{settings.host}:{settings.http_port} (Twirp at /twirp/, REST at /api/), "

@@ -52,7 +52,7 @@ def test_mvp_clients_messages_parse_as_show_events() -> None:
         assert json.loads(json_format.MessageToJson(event)) == example
 
 
-def test_show_event_types_are_the_mvps_seven_and_host_left() -> None:
+def test_show_event_types_are_the_mvps_seven_and_ours() -> None:
     assert {t.value for t in EventType} == {
         "hand_raise",
         "hand_lower",
@@ -62,6 +62,8 @@ def test_show_event_types_are_the_mvps_seven_and_host_left() -> None:
         "guest_demoted",
         "chat_message",
         "host_left",
+        "recording_started",
+        "recording_stopped",
     }
     accepted = show_event_pb2.ShowEvent(type="guest_invite_response", sender_id="v", accepted=False)
     assert json.loads(json_format.MessageToJson(accepted))["accepted"] is False  # present even when false

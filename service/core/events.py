@@ -20,8 +20,11 @@ class EventType(StrEnum):
     GUEST_PROMOTED = "guest_promoted"
     GUEST_DEMOTED = "guest_demoted"
     CHAT_MESSAGE = "chat_message"
-    # Beyond the MVP's seven: the host's connection ended and the host slot is free.
+    # Beyond the MVP's seven: the host's connection ended and the host slot is free; the show
+    # started or stopped being recorded.
     HOST_LEFT = "host_left"
+    RECORDING_STARTED = "recording_started"
+    RECORDING_STOPPED = "recording_stopped"
 
 
 def show_event(

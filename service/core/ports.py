@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk
 
 from service.core.roles import Role
@@ -26,6 +27,10 @@ class Store(Protocol):
     async def update(self, room: str, change: Callable[[ShowState], T]) -> T: ...
 
     async def delete(self, room: str) -> None: ...
+
+    async def rooms(self) -> list[ShowState]:
+        """Every room the store holds state for (for metrics; may be slow with many rooms)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -70,4 +75,41 @@ class Stage(Protocol):
         """Sends `payload` reliably on the show's data topic, to everyone or only to `to`."""
         ...
 
+    async def start_recording(self, room: str, layout: str) -> lk_egress.EgressInfo:
+        """Starts a room-composite egress to the output configured on the service. Raises
+        ShowError(UNAVAILABLE) when LiveKit has no egress worker to do it."""
+        ...
+
+    async def stop_recording(self, recording_id: str) -> lk_egress.EgressInfo | None: ...
+
+    def recording_location(self, room: str) -> str:
+        """Where the service writes `room`'s recordings, for people to read."""
+        ...
+
     async def close(self) -> None: ...
+
+
+class ShowObserver(Protocol):
+    """What the core reports as it works, for metrics."""
+
+    def promoted(self) -> None: ...
+
+    def demoted(self, how: str) -> None: ...
+
+    def rate_limited(self, bucket: str) -> None: ...
+
+    def webhook(self, event: str, verdict: str) -> None: ...
+
+
+class Unobserved:
+    def promoted(self) -> None:
+        return None
+
+    def demoted(self, how: str) -> None:
+        return None
+
+    def rate_limited(self, bucket: str) -> None:
+        return None
+
+    def webhook(self, event: str, verdict: str) -> None:
+        return None

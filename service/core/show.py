@@ -10,6 +10,7 @@ so a refused request leaves no trace.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,9 +27,9 @@ from service.core.caller import Caller, Credentials
 from service.core.clock import Clock
 from service.core.events import EventType, encode, show_event
 from service.core.limits import Limiter, RatePolicy, admit
-from service.core.ports import Presence, Stage, Store
+from service.core.ports import Presence, ShowObserver, Stage, Store, Unobserved
 from service.core.roles import Role
-from service.core.state import Seat, ShowState
+from service.core.state import EGRESS_ACTIVE, Recording, Seat, ShowState
 
 log = logging.getLogger("showrunner.core")
 
@@ -52,6 +53,7 @@ class ShowCore:
         auth: Authenticator,
         limiter: Limiter,
         rules: ShowRules | None = None,
+        observer: ShowObserver | None = None,
     ) -> None:
         self._stage = stage
         self._store = store
@@ -59,6 +61,7 @@ class ShowCore:
         self._auth = auth
         self._limiter = limiter
         self._rules = rules or ShowRules()
+        self._observer = observer or Unobserved()
 
     # --- the one entry point -------------------------------------------------------------
 
@@ -67,32 +70,72 @@ class ShowCore:
         open_to_anyone = rpc == "JoinRoom" and getattr(request, "role", None) == pb.ROLE_VIEWER
         if caller.anonymous and not open_to_anyone:
             raise errors.unauthenticated(errors.MISSING_TOKEN)
-        await admit(self._limiter, self._rules.rates, rpc, caller, self._clock.now())
+        try:
+            await admit(self._limiter, self._rules.rates, rpc, caller, self._clock.now())
+        except errors.ShowError as exc:
+            if exc.code is errors.Code.RESOURCE_EXHAUSTED:
+                self._observer.rate_limited(self._rules.rates.limit_for(rpc)[0])
+            raise
         return await OPERATIONS[rpc](self, request, caller)
 
     async def receive_webhook(self, authorization: str | None, body: bytes) -> str:
         """Applies a LiveKit webhook after verifying its signature; returns the event name."""
-        self._auth.verify_webhook(authorization, body)
         try:
+            self._auth.verify_webhook(authorization, body)
             event = json_format.Parse(body, lk_webhook.WebhookEvent(), ignore_unknown_fields=True)
+        except errors.ShowError:
+            self._observer.webhook("unknown", "rejected")
+            raise
         except (json_format.ParseError, UnicodeDecodeError, ValueError) as exc:
+            self._observer.webhook("unknown", "rejected")
             raise errors.invalid("webhook body is not a LiveKit WebhookEvent") from exc
+        applied = await self._apply(event)
+        self._observer.webhook(event.event or "unknown", "applied" if applied else "ignored")
+        return event.event
+
+    async def _apply(self, event: lk_webhook.WebhookEvent) -> bool:
+        """Makes the show's state agree with what LiveKit reports; True if anything changed."""
         room, who = event.room.name, event.participant
+        if event.event.startswith("egress_") and event.egress_info.egress_id:
+            return await self._recording_progress(event)
         if not room:
-            return event.event
+            return False
         if event.event == "room_finished":
             await self._store.delete(room)
-        elif event.event == "participant_joined" and who.identity:
-            await self._store.update(room, lambda s: s.connected(who.identity, who.sid))
-        elif event.event == "participant_left" and who.identity:
+            return True
+        if event.event == "participant_joined" and who.identity:
+            return bool(await self._store.update(room, lambda s: s.connected(who.identity, who.sid)))
+        if event.event == "participant_left" and who.identity:
             at = float(event.created_at or self._clock.now())
             freed = await self._store.update(room, lambda s: s.left(who.identity, who.sid, at))
+            sender = (who.identity, who.name or who.identity)
             if freed is Role.HOST:
-                await self._announce(room, EventType.HOST_LEFT, sender=(who.identity, who.name or who.identity))
+                await self._announce(room, EventType.HOST_LEFT, sender=sender)
             elif freed is Role.GUEST:
-                sender = (who.identity, who.name or who.identity)
+                self._observer.demoted("left")
                 await self._announce(room, EventType.GUEST_DEMOTED, sender=sender, target=sender)
-        return event.event
+            return freed is not None
+        return False
+
+    async def _recording_progress(self, event: lk_webhook.WebhookEvent) -> bool:
+        info = event.egress_info
+        room = info.room_name or event.room.name
+        if not room:
+            return False
+        ended = info.ended_at or info.updated_at
+        at = ended / 1e9 if ended else self._clock.now()
+        location = next((f.location or f.filename for f in info.file_results if f.location or f.filename), "")
+        change = await self._store.update(
+            room, lambda s: s.record_progress(info.egress_id, int(info.status), at, info.error, location)
+        )
+        if change is None:
+            return False
+        before, after = change
+        if before < EGRESS_ACTIVE <= after and after == EGRESS_ACTIVE:
+            await self._announce(room, EventType.RECORDING_STARTED, sender=None, recording_id=info.egress_id)
+        elif before in (0, 1, 2) and after > 2:
+            await self._announce(room, EventType.RECORDING_STOPPED, sender=None, recording_id=info.egress_id)
+        return before != after
 
     # --- joining -------------------------------------------------------------------------
 
@@ -210,6 +253,7 @@ class ShowCore:
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         role = await self._store.update(room, lambda s: s.forget(identity))
         if role is Role.GUEST:
+            self._observer.demoted("removed")
             await self._announce(room, EventType.GUEST_DEMOTED, sender=caller.identity, target=(identity, identity))
         return pb.RemoveParticipantResponse()
 
@@ -305,6 +349,7 @@ class ShowCore:
         await self._room_for(room, caller)
         seat = await self._store.update(room, self._unseat_by_host(acting, room, guest, errors.ONLY_HOST_DEMOTES))
         token, name = await self._leave_stage(room, seat)
+        self._observer.demoted("demoted")
         await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, name))
         return pb.DemoteGuestResponse(
             token=token, ws_url=self._stage.ws_url, message=f"{guest} has been demoted to viewer"
@@ -320,6 +365,7 @@ class ShowCore:
         await self._room_for(room, caller)
         seat = await self._store.update(room, lambda s: s.unseat_guest(guest))
         token, name = await self._leave_stage(room, seat)
+        self._observer.demoted("stepped_down")
         await self._announce(room, EventType.GUEST_DEMOTED, sender=(guest, name), target=(guest, name))
         return pb.StepDownResponse(token=token, ws_url=self._stage.ws_url, message=f"{guest} has stepped down")
 
@@ -337,6 +383,7 @@ class ShowCore:
         except errors.ShowError:
             await self._store.update(room, lambda s: s.guests.append(seat))
             raise
+        self._observer.demoted("removed")
         await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, seat.name))
         return pb.RemoveGuestResponse(message=f"{guest} has been removed from the room")
 
@@ -382,6 +429,66 @@ class ShowCore:
             ]
         )
 
+    # --- recordings ----------------------------------------------------------------------
+
+    async def start_recording(self, request: pb.StartRecordingRequest, caller: Caller) -> pb.StartRecordingResponse:
+        room = self._room_name(request.room_name)
+        layout = _LAYOUTS.get(request.layout)
+        if layout is None:
+            raise errors.invalid('layout must be "speaker" or "grid"')
+        self._require_host(caller, room, await self._store.load(room), errors.ONLY_HOST_RECORDS)
+        await self._room_for(room, caller)
+        placeholder, now = f"pending-{uuid.uuid4().hex}", self._clock.now()
+        await self._store.update(room, lambda s: s.reserve_recording(placeholder, layout, now))
+        try:
+            info = await self._stage.start_recording(room, layout)
+        except errors.ShowError:
+            await self._store.update(room, lambda s: s.drop_recording(placeholder))
+            raise
+        location = self._stage.recording_location(room)
+        await self._store.update(
+            room, lambda s: s.settle_recording(placeholder, info.egress_id, int(info.status), location)
+        )
+        started = (await self._store.load(room)).recording(info.egress_id)
+        return pb.StartRecordingResponse(recording=self._recording(room, started))
+
+    async def stop_recording(self, request: pb.StopRecordingRequest, caller: Caller) -> pb.StopRecordingResponse:
+        room = self._room_name(request.room_name)
+        state = await self._store.load(room)
+        self._require_host(caller, room, state, errors.ONLY_HOST_RECORDS)
+        await self._room_for(room, caller)
+        active = state.active_recording()
+        if active is None:
+            raise errors.not_found("No active recording in this room")
+        if active.id.startswith("pending-"):
+            raise errors.precondition("The recording is still starting; stop it once it has started")
+        info = await self._stage.stop_recording(active.id)
+        status, now = (int(info.status) if info else 5), self._clock.now()  # 5: EGRESS_ABORTED
+        await self._store.update(room, lambda s: s.record_progress(active.id, status, now, "", ""))
+        stopped = (await self._store.load(room)).recording(active.id)
+        return pb.StopRecordingResponse(recording=self._recording(room, stopped))
+
+    async def list_recordings(self, request: pb.ListRecordingsRequest, caller: Caller) -> pb.ListRecordingsResponse:
+        room = self._room_name(request.room_name)
+        state = await self._store.load(room)
+        self._require_host(caller, room, state, errors.ONLY_HOST_RECORDS)
+        await self._room_for(room, caller)
+        return pb.ListRecordingsResponse(recordings=[self._recording(room, r) for r in reversed(state.recordings)])
+
+    def _recording(self, room: str, recording: Recording | None) -> pb.Recording:
+        if recording is None:
+            return pb.Recording(room_name=room)
+        return pb.Recording(
+            recording_id=recording.id,
+            room_name=room,
+            layout=_WIRE_LAYOUTS[recording.layout],
+            status=recording.status,
+            started_at=round(recording.started_at * 1000),
+            ended_at=round(recording.ended_at * 1000),
+            location=recording.location,
+            error=recording.error,
+        )
+
     # --- going on and off stage ----------------------------------------------------------
 
     async def _go_on_stage(self, room: str, viewer: str, before: ShowState, promoter: str | None) -> str:
@@ -392,6 +499,7 @@ class ShowCore:
 
         shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo)
         name = shown.name or viewer
+        self._observer.promoted()
         await self._announce(room, EventType.GUEST_PROMOTED, sender=promoter, target=(viewer, name))
         return self._stage.mint_token(room, viewer, name, Presence(Role.GUEST))
 
@@ -475,6 +583,7 @@ class ShowCore:
         to: Sequence[str] = (),
         accepted: bool | None = None,
         expires_at: float = 0.0,
+        recording_id: str = "",
     ) -> None:
         """Broadcasts a ShowEvent (or sends it to `to` only). Best effort: the change it reports
         has already happened and shows in LiveKit's attributes, so a lost event fails no request."""
@@ -491,6 +600,7 @@ class ShowCore:
             event.accepted = accepted
         if expires_at:
             event.expires_at = float(round(expires_at * 1000))
+        event.recording_id = recording_id
         try:
             await self._stage.broadcast(room, encode(event), to)
         except errors.ShowError as exc:
@@ -535,6 +645,10 @@ def _restore(state: ShowState, identity: str, before: ShowState) -> None:
         state.invitations[identity] = before.invitations[identity]
 
 
+_LAYOUTS = {pb.RECORDING_LAYOUT_SPEAKER: "speaker", pb.RECORDING_LAYOUT_GRID: "grid"}
+_WIRE_LAYOUTS = {name: wire for wire, name in _LAYOUTS.items()}
+
+
 # RPC name -> core operation.
 Operation = Callable[[ShowCore, Any, Caller], Awaitable[Message]]
 OPERATIONS: dict[str, Operation] = {
@@ -553,4 +667,7 @@ OPERATIONS: dict[str, Operation] = {
     "StepDown": ShowCore.step_down,
     "ListRaisedHands": ShowCore.list_raised_hands,
     "UpdateRoomSettings": ShowCore.update_room_settings,
+    "StartRecording": ShowCore.start_recording,
+    "StopRecording": ShowCore.stop_recording,
+    "ListRecordings": ShowCore.list_recordings,
 }

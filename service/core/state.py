@@ -26,6 +26,28 @@ class Seat:
     sid: str = ""
 
 
+# LiveKit's EgressStatus values, in the order a recording moves through them.
+EGRESS_STARTING, EGRESS_ACTIVE, EGRESS_ENDING = 0, 1, 2
+RECORDINGS_KEPT = 20
+
+
+@dataclass
+class Recording:
+    """A recording of the show, as LiveKit's egress last reported it."""
+
+    id: str
+    layout: str
+    status: int
+    started_at: float
+    ended_at: float = 0.0
+    location: str = ""
+    error: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.status in (EGRESS_STARTING, EGRESS_ACTIVE, EGRESS_ENDING)
+
+
 @dataclass
 class ShowState:
     room: str
@@ -37,6 +59,8 @@ class ShowState:
     invitations: dict[str, float] = field(default_factory=dict)
     # Guests allowed on stage at once; None follows the service's default.
     guest_limit: int | None = None
+    # The room's recordings, oldest first; at most one active.
+    recordings: list[Recording] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -46,6 +70,7 @@ class ShowState:
             and not self.hands
             and not self.invitations
             and self.guest_limit is None
+            and not self.recordings
         )
 
     def role_of(self, identity: str) -> Role:
@@ -151,6 +176,48 @@ class ShowState:
         self.hands.pop(viewer, None)
         self.invitations.pop(viewer, None)
 
+    # --- recordings ----------------------------------------------------------------------
+
+    def active_recording(self) -> Recording | None:
+        return next((r for r in self.recordings if r.active), None)
+
+    def recording(self, recording_id: str) -> Recording | None:
+        return next((r for r in self.recordings if r.id == recording_id), None)
+
+    def reserve_recording(self, placeholder: str, layout: str, now: float) -> None:
+        """Holds the room's one recording slot while LiveKit is asked to start the egress."""
+        if self.active_recording() is not None:
+            raise errors.precondition("Room is already being recorded")
+        self.recordings.append(Recording(placeholder, layout, EGRESS_STARTING, now))
+        del self.recordings[:-RECORDINGS_KEPT]
+
+    def settle_recording(self, placeholder: str, recording_id: str, status: int, location: str) -> None:
+        held = self.recording(placeholder)
+        if held is not None:
+            held.id, held.location = recording_id, location
+            held.status = max(held.status, status)
+
+    def drop_recording(self, placeholder: str) -> None:
+        self.recordings = [r for r in self.recordings if r.id != placeholder]
+
+    def record_progress(
+        self, recording_id: str, status: int, at: float, error: str, location: str
+    ) -> tuple[int, int] | None:
+        """Applies an egress report; returns (status before, status after), or None if the
+        recording is not this room's. Reports never move a recording backwards, so duplicated or
+        late webhooks are harmless."""
+        found = self.recording(recording_id)
+        if found is None:
+            return None
+        before = found.status
+        if status > found.status:
+            found.status = status
+            if not found.active:
+                found.ended_at = at
+        found.error = error or found.error
+        found.location = location or found.location
+        return before, found.status
+
     # --- connections ---------------------------------------------------------------------
 
     def connected(self, identity: str, sid: str) -> bool:
@@ -200,4 +267,5 @@ class ShowState:
             hands={k: float(v) for k, v in raw.get("hands", {}).items()},
             invitations={k: float(v) for k, v in raw.get("invitations", {}).items()},
             guest_limit=raw.get("guest_limit"),
+            recordings=[Recording(**r) for r in raw.get("recordings", [])],
         )

@@ -14,8 +14,10 @@ from showrunner.v1 import show_service_pb2_grpc as pb_grpc
 
 from service.core.caller import Credentials
 from service.core.errors import ShowError
-from service.core.show import OPERATIONS, ShowCore
+from service.core.show import OPERATIONS
 from service.doors.errors import WIRE
+from service.doors.serving import Serving
+from service.observability.logs import new_request_id, request_id
 
 MAX_MESSAGE_BYTES = 64 * 1024
 
@@ -26,14 +28,17 @@ class ShowServicer:
     """Answers every RPC of the contract as the generated servicer would; its methods are made
     from the core's OPERATIONS, so a new RPC needs no new code here."""
 
-    def __init__(self, core: ShowCore) -> None:
-        self._core = core
+    def __init__(self, serving: Serving) -> None:
+        self._serving = serving
 
     async def serve(self, rpc: str, request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
         metadata = dict(context.invocation_metadata() or ())
+        rid = new_request_id(metadata.get("x-request-id"))
+        request_id.set(rid)
+        await context.send_initial_metadata((("x-request-id", rid),))
         credentials = Credentials(authorization=metadata.get("authorization"), address=peer_address(context.peer()))
         try:
-            return await self._core.handle(rpc, request, credentials)
+            return await self._serving.serve("grpc", rpc, request, credentials)
         except ShowError as exc:
             if exc.retry_after is not None:
                 context.set_trailing_metadata((("retry-after", str(exc.retry_after)),))
@@ -83,13 +88,13 @@ class DecodeGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return grpc.unary_unary_rpc_method_handler(guarded, response_serializer=handler.response_serializer)
 
 
-async def grpc_server(core: ShowCore, host: str, port: int) -> tuple[grpc.aio.Server, int]:
+async def grpc_server(serving: Serving, host: str, port: int) -> tuple[grpc.aio.Server, int]:
     """Builds the gRPC server with the show, health and reflection; returns it and its port."""
     server = grpc.aio.server(
         interceptors=[DecodeGuard()],
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
     )
-    servicer = cast(pb_grpc.ShowServiceServicer, ShowServicer(core))
+    servicer = cast(pb_grpc.ShowServiceServicer, ShowServicer(serving))
     pb_grpc.add_ShowServiceServicer_to_server(servicer, server)
     checks = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)

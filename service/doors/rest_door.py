@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.message import Message
+from livekit.protocol.egress import EgressStatus
 from showrunner.v1 import show_service_pb2 as pb
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,6 +24,7 @@ from service.core.errors import ShowError, invalid
 from service.core.roles import Role
 from service.core.show import ShowCore
 from service.doors.errors import WIRE
+from service.doors.serving import Serving
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -276,6 +278,45 @@ def settings_out(r: pb.UpdateRoomSettingsResponse) -> dict[str, Any]:
     return {"success": True, "guestLimit": r.guest_limit}
 
 
+_LAYOUTS = {"speaker": pb.RECORDING_LAYOUT_SPEAKER, "grid": pb.RECORDING_LAYOUT_GRID}
+_LAYOUT_NAMES = {wire: name for name, wire in _LAYOUTS.items()}
+
+
+def recording_json(r: pb.Recording) -> dict[str, Any]:
+    return {
+        "recordingId": r.recording_id,
+        "roomName": r.room_name,
+        "layout": _LAYOUT_NAMES.get(r.layout, ""),
+        "status": EgressStatus.Name(r.status),
+        "startedAt": r.started_at,
+        "endedAt": r.ended_at,
+        "location": r.location,
+        "error": r.error,
+    }
+
+
+async def start_recording_in(request: Request) -> tuple[str, Message]:
+    body = await json_body(request)
+    layout = _LAYOUTS.get(text(body, "layout").lower(), pb.RECORDING_LAYOUT_UNSPECIFIED)
+    return "StartRecording", pb.StartRecordingRequest(room_name=request.path_params["room"], layout=layout)
+
+
+async def stop_recording_in(request: Request) -> tuple[str, Message]:
+    return "StopRecording", pb.StopRecordingRequest(room_name=request.path_params["room"])
+
+
+def recording_out(r: pb.StartRecordingResponse | pb.StopRecordingResponse) -> dict[str, Any]:
+    return {"success": True, "recording": recording_json(r.recording)}
+
+
+async def recordings_in(request: Request) -> tuple[str, Message]:
+    return "ListRecordings", pb.ListRecordingsRequest(room_name=request.path_params["room"])
+
+
+def recordings_out(r: pb.ListRecordingsResponse) -> dict[str, Any]:
+    return {"recordings": [recording_json(x) for x in r.recordings]}
+
+
 async def hand_in(request: Request) -> tuple[str, Message]:
     body = await json_body(request)
     hand = pb.SetHandRaisedRequest(
@@ -297,7 +338,12 @@ def hand_out(r: pb.SetHandRaisedResponse) -> dict[str, Any]:
 # --- the app ----------------------------------------------------------------------------
 
 
-def rest_app(core: ShowCore, clock: Clock) -> Starlette:
+MetricsPage = Callable[[], Awaitable[bytes]]
+
+
+def rest_app(serving: Serving, clock: Clock, metrics_page: MetricsPage) -> Starlette:
+    core: ShowCore = serving.core
+
     def route(path: str, method: str, take: Route_, render: Render) -> Route:
         async def endpoint(request: Request) -> Response:
             credentials = Credentials(
@@ -306,7 +352,7 @@ def rest_app(core: ShowCore, clock: Clock) -> Starlette:
             )
             try:
                 rpc, message = await take(request)
-                result = await core.handle(rpc, message, credentials)
+                result = await serving.serve("rest", rpc, message, credentials)
             except TooLarge:
                 return error_response(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
             except ShowError as exc:
@@ -319,6 +365,9 @@ def rest_app(core: ShowCore, clock: Clock) -> Starlette:
     async def health(request: Request) -> Response:
         now = datetime.fromtimestamp(clock.now(), UTC)
         return JSONResponse({"status": "ok", "timestamp": now.isoformat(timespec="milliseconds")[:-6] + "Z"})
+
+    async def metrics(request: Request) -> Response:
+        return Response(await metrics_page(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def livekit_webhook(request: Request) -> Response:
         """LiveKit's signed webhooks keep the show's state true to what happened on LiveKit."""
@@ -352,7 +401,11 @@ def rest_app(core: ShowCore, clock: Clock) -> Starlette:
         route(rooms + "/step-down", "POST", step_down_in, new_token_out),
         route(rooms + "/hands", "GET", hands_in, hands_out),
         route(rooms + "/settings", "PATCH", settings_in, settings_out),
+        route(rooms + "/recordings", "POST", start_recording_in, recording_out),
+        route(rooms + "/recordings/stop", "POST", stop_recording_in, recording_out),
+        route(rooms + "/recordings", "GET", recordings_in, recordings_out),
         Route("/webhooks/livekit", livekit_webhook, methods=["POST"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.router.redirect_slashes = False  # a redirect would hide a missing path segment

@@ -24,8 +24,9 @@ from twirp.context import Context
 
 from service.core.caller import Credentials
 from service.core.errors import ShowError
-from service.core.show import OPERATIONS, ShowCore
+from service.core.show import OPERATIONS
 from service.doors.errors import WIRE
+from service.doors.serving import Serving
 
 TWIRP_PREFIX = "/twirp"
 MAX_BODY_BYTES = 64 * 1024
@@ -113,14 +114,14 @@ def _proto_decoder(body: bytes, data_obj: type[Message]) -> Message:
 class TwirpShow:
     """The implementation the generated ShowServiceServer routes to; methods come from OPERATIONS."""
 
-    def __init__(self, core: ShowCore) -> None:
-        self._core = core
+    def __init__(self, serving: Serving) -> None:
+        self._serving = serving
 
     async def serve(self, rpc: str, ctx: Context, request: Message) -> Message:
         headers: dict[str, str] = ctx.get(ctxkeys.RAW_HEADERS)
         credentials = Credentials(authorization=headers.get("authorization"), address=_peer.get())
         try:
-            return await self._core.handle(rpc, request, credentials)
+            return await self._serving.serve("twirp", rpc, request, credentials)
         except ShowError as exc:
             meta = {"retry_after": str(exc.retry_after)} if exc.retry_after is not None else {}
             raise twirp_error(WIRE[exc.code].twirp, exc.message, **meta) from exc
@@ -138,8 +139,8 @@ for _name in OPERATIONS:
     setattr(TwirpShow, _name, _rpc(_name))
 
 
-def twirp_app(core: ShowCore) -> ShowTwirpApp:
+def twirp_app(serving: Serving) -> ShowTwirpApp:
     app = ShowTwirpApp(prefix="", max_receive_message_length=MAX_BODY_BYTES)
-    service = cast(show_service_twirp.ShowServiceProtocol, TwirpShow(core))
+    service = cast(show_service_twirp.ShowServiceProtocol, TwirpShow(serving))
     app.add_service(show_service_twirp.ShowServiceServer(service=service, server_path_prefix=TWIRP_PREFIX))
     return app

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
 import aiohttp
 from livekit import api
+from livekit.api.egress_service import EgressService
+from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk
 
 from service.core import errors
@@ -58,6 +62,44 @@ def ws_url(url: str) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class RecordingOutput:
+    """Where recordings are written: configured on the service, never chosen by a caller.
+    `filepath` may use LiveKit's templates ({room_name}, {time}, ...). With `s3_bucket` set, files
+    go to that S3-compatible bucket; otherwise to the egress worker's disk."""
+
+    filepath: str = "recordings/{room_name}-{time}.mp4"
+    s3_bucket: str = ""
+    s3_region: str = ""
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret: str = ""
+    s3_force_path_style: bool = False
+
+    def encoded(self) -> lk_egress.EncodedFileOutput:
+        output = lk_egress.EncodedFileOutput(file_type=lk_egress.EncodedFileType.MP4, filepath=self.filepath)
+        if self.s3_bucket:
+            output.s3.CopyFrom(
+                lk_egress.S3Upload(
+                    bucket=self.s3_bucket,
+                    region=self.s3_region,
+                    endpoint=self.s3_endpoint,
+                    access_key=self.s3_access_key,
+                    secret=self.s3_secret,
+                    force_path_style=self.s3_force_path_style,
+                )
+            )
+        return output
+
+    def describe(self, room: str) -> str:
+        path = self.filepath.replace("{room_name}", room)
+        return f"s3://{self.s3_bucket}/{path}" if self.s3_bucket else path
+
+
+# (method, outcome, seconds) of every LiveKit API call, for metrics.
+CallObserver = Callable[[str, str, float], None]
+
+
 class LiveKitStage:
     """Implements the core's Stage port on a LiveKit server."""
 
@@ -68,16 +110,22 @@ class LiveKitStage:
         api_secret: str,
         *,
         public_url: str | None = None,
+        egress_url: str | None = None,
+        recording_output: RecordingOutput | None = None,
         token_ttl: timedelta = timedelta(hours=6),
         empty_timeout: int = 300,
         request_timeout: float = 10.0,
+        observe: CallObserver | None = None,
     ) -> None:
         self._key, self._secret = api_key, api_secret
         self._ws_url = ws_url(public_url or url)
         self._ttl = token_ttl
         self._empty_timeout = empty_timeout
+        self._output = recording_output or RecordingOutput()
+        self._observe = observe or (lambda method, outcome, seconds: None)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=request_timeout))
         self._api = api.LiveKitAPI(http_url(url), api_key, api_secret, session=self._session, failover=False)
+        self._egress = EgressService(self._session, http_url(egress_url or url), api_key, api_secret, failover=False)
 
     @property
     def ws_url(self) -> str:
@@ -164,23 +212,48 @@ class LiveKitStage:
         )
         await self._find("SendData", self._api.room.send_data(packet))
 
+    async def start_recording(self, room: str, layout: str) -> lk_egress.EgressInfo:
+        start = lk_egress.RoomCompositeEgressRequest(
+            room_name=room, layout=layout, file_outputs=[self._output.encoded()]
+        )
+        try:
+            return await self._call("StartRoomCompositeEgress", self._egress.start_room_composite_egress(start))
+        except errors.ShowError as exc:
+            if exc.code is errors.Code.UNAVAILABLE:
+                raise errors.unavailable(
+                    f"Recording needs a LiveKit egress worker and none answered ({exc.message})"
+                ) from exc
+            raise
+
+    async def stop_recording(self, recording_id: str) -> lk_egress.EgressInfo | None:
+        stop = lk_egress.StopEgressRequest(egress_id=recording_id)
+        return await self._find("StopEgress", self._egress.stop_egress(stop))
+
+    def recording_location(self, room: str) -> str:
+        return self._output.describe(room)
+
     async def close(self) -> None:
         await self._api.aclose()
         await self._session.close()
 
     async def _call(self, method: str, call: Awaitable[T]) -> T:
         """Awaits a LiveKit call, turning its failures into the show's errors."""
+        started, outcome = time.perf_counter(), "ok"
         try:
             return await call
         except api.TwirpError as exc:
+            outcome = exc.code
             if exc.code == "not_found":
                 raise errors.not_found(errors.ROOM_NOT_FOUND) from exc
             if exc.code in ("invalid_argument", "malformed", "out_of_range"):
                 raise errors.invalid(f"LiveKit refused {method}: {exc.message}") from exc
             raise errors.unavailable(f"LiveKit {method} failed: {exc.code}: {exc.message}") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            outcome = "unreachable"
             log.warning("LiveKit %s unreachable: %r", method, exc)
             raise errors.unavailable(f"LiveKit is unavailable ({method}): {exc or type(exc).__name__}") from exc
+        finally:
+            self._observe(method, outcome, time.perf_counter() - started)
 
     async def _find(self, method: str, call: Awaitable[T]) -> T | None:
         """Like _call, but a room or participant that does not exist is None."""

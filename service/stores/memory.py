@@ -41,5 +41,8 @@ class MemoryStore:
         async with self._locks[room]:
             self._rooms.pop(room, None)
 
+    async def rooms(self) -> list[ShowState]:
+        return [ShowState.from_json(stored) for stored in list(self._rooms.values())]
+
     async def close(self) -> None:
         self._rooms.clear()

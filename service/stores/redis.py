@@ -73,6 +73,14 @@ class RedisStore:
         except RedisError as exc:
             raise _unavailable(exc) from exc
 
+    async def rooms(self) -> list[ShowState]:
+        try:
+            keys = [key async for key in self._redis.scan_iter(match=f"{PREFIX}room:*", count=500)]
+            values = await self._redis.mget(keys) if keys else []
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        return [ShowState.from_json(v) for v in values if v]
+
     @property
     def client(self) -> redis.Redis:
         return self._redis

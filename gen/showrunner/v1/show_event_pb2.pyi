@@ -37,11 +37,13 @@ class ShowEvent(_message.Message):
     ACCEPTED_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    RECORDING_ID_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """What happened. One of: "hand_raise" (viewer to all), "hand_lower" (viewer to all),
     "guest_invite" (host to one viewer), "guest_invite_response" (viewer to host),
     "guest_promoted" (broadcast, a viewer is now on stage), "guest_demoted" (broadcast, a guest
-    left the stage), "chat_message" (all to all).
+    left the stage), "chat_message" (all to all); beyond the MVP: "host_left" (broadcast, the
+    host's connection ended), "recording_started" and "recording_stopped" (broadcast).
     """
     sender_id: _builtins.str
     """Identity of the participant the event comes from (the host for promotions and demotions)."""
@@ -61,6 +63,8 @@ class ShowEvent(_message.Message):
     """For chat_message only: the text of the message."""
     expires_at: _builtins.float
     """For guest_invite only: when the invitation expires, in milliseconds since the Unix epoch."""
+    recording_id: _builtins.str
+    """For recording_started and recording_stopped: the recording's id (LiveKit's egress id)."""
     def __init__(
         self,
         *,
@@ -73,10 +77,11 @@ class ShowEvent(_message.Message):
         accepted: _builtins.bool | None = ...,
         message: _builtins.str = ...,
         expires_at: _builtins.float = ...,
+        recording_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_accepted", b"_accepted", "accepted", b"accepted"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accepted", b"_accepted", "accepted", b"accepted", "expires_at", b"expires_at", "message", b"message", "sender_id", b"sender_id", "sender_name", b"sender_name", "target_participant_id", b"target_participant_id", "target_participant_name", b"target_participant_name", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accepted", b"_accepted", "accepted", b"accepted", "expires_at", b"expires_at", "message", b"message", "recording_id", b"recording_id", "sender_id", b"sender_id", "sender_name", b"sender_name", "target_participant_id", b"target_participant_id", "target_participant_name", b"target_participant_name", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__accepted: _TypeAlias = _typing.Literal["accepted"]  # noqa: Y015
     _WhichOneofArgType__accepted: _TypeAlias = _typing.Literal["_accepted", b"_accepted"]  # noqa: Y015

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
+from livekit.protocol import egress as _livekit_egress_pb2
 from livekit.protocol import models as _livekit_models_pb2
 import sys
 import typing as _typing
@@ -47,6 +48,30 @@ ROLE_GUEST: Role.ValueType  # 2
 ROLE_VIEWER: Role.ValueType  # 3
 """Watches: subscribes and sends data, never publishes media."""
 Global___Role: _TypeAlias = Role  # noqa: Y015
+
+class _RecordingLayout:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RecordingLayoutEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RecordingLayout.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RECORDING_LAYOUT_UNSPECIFIED: _RecordingLayout.ValueType  # 0
+    """Not set; refused."""
+    RECORDING_LAYOUT_SPEAKER: _RecordingLayout.ValueType  # 1
+    """The active speaker large, others small."""
+    RECORDING_LAYOUT_GRID: _RecordingLayout.ValueType  # 2
+    """Everyone on stage in an even grid."""
+
+class RecordingLayout(_RecordingLayout, metaclass=_RecordingLayoutEnumTypeWrapper):
+    """RecordingLayout is how the recording arranges the stage."""
+
+RECORDING_LAYOUT_UNSPECIFIED: RecordingLayout.ValueType  # 0
+"""Not set; refused."""
+RECORDING_LAYOUT_SPEAKER: RecordingLayout.ValueType  # 1
+"""The active speaker large, others small."""
+RECORDING_LAYOUT_GRID: RecordingLayout.ValueType  # 2
+"""Everyone on stage in an even grid."""
+Global___RecordingLayout: _TypeAlias = RecordingLayout  # noqa: Y015
 
 @_typing.final
 class Room(_message.Message):
@@ -976,3 +1001,195 @@ class UpdateRoomSettingsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateRoomSettingsResponse: _TypeAlias = UpdateRoomSettingsResponse  # noqa: Y015
+
+@_typing.final
+class Recording(_message.Message):
+    """Recording is one recording of a show, made by a LiveKit egress."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDING_ID_FIELD_NUMBER: _builtins.int
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    LAYOUT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    recording_id: _builtins.str
+    """LiveKit's egress id (EG_...), which identifies the recording."""
+    room_name: _builtins.str
+    """The room recorded."""
+    layout: Global___RecordingLayout.ValueType
+    """The layout recorded."""
+    status: _livekit_egress_pb2.EgressStatus.ValueType
+    """LiveKit's status of the egress."""
+    started_at: _builtins.int
+    """When recording started, in milliseconds since the Unix epoch."""
+    ended_at: _builtins.int
+    """When recording ended, in milliseconds since the Unix epoch; 0 while it runs."""
+    location: _builtins.str
+    """Where the file is written (path or object URL), as configured on the service."""
+    error: _builtins.str
+    """Why the recording failed, if it did."""
+    def __init__(
+        self,
+        *,
+        recording_id: _builtins.str = ...,
+        room_name: _builtins.str = ...,
+        layout: Global___RecordingLayout.ValueType = ...,
+        status: _livekit_egress_pb2.EgressStatus.ValueType = ...,
+        started_at: _builtins.int = ...,
+        ended_at: _builtins.int = ...,
+        location: _builtins.str = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ended_at", b"ended_at", "error", b"error", "layout", b"layout", "location", b"location", "recording_id", b"recording_id", "room_name", b"room_name", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Recording: _TypeAlias = Recording  # noqa: Y015
+
+@_typing.final
+class StartRecordingRequest(_message.Message):
+    """StartRecordingRequest asks to record a room."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    LAYOUT_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room to record. Required."""
+    layout: Global___RecordingLayout.ValueType
+    """RECORDING_LAYOUT_SPEAKER or RECORDING_LAYOUT_GRID. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        layout: Global___RecordingLayout.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["layout", b"layout", "room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartRecordingRequest: _TypeAlias = StartRecordingRequest  # noqa: Y015
+
+@_typing.final
+class StartRecordingResponse(_message.Message):
+    """StartRecordingResponse describes the recording just started."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def recording(self) -> Global___Recording:
+        """The recording, usually EGRESS_STARTING."""
+
+    def __init__(
+        self,
+        *,
+        recording: Global___Recording | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recording", b"recording"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recording", b"recording"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartRecordingResponse: _TypeAlias = StartRecordingResponse  # noqa: Y015
+
+@_typing.final
+class StopRecordingRequest(_message.Message):
+    """StopRecordingRequest asks to stop a room's active recording."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room whose recording to stop. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopRecordingRequest: _TypeAlias = StopRecordingRequest  # noqa: Y015
+
+@_typing.final
+class StopRecordingResponse(_message.Message):
+    """StopRecordingResponse describes the recording being stopped."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def recording(self) -> Global___Recording:
+        """The recording, usually EGRESS_ENDING."""
+
+    def __init__(
+        self,
+        *,
+        recording: Global___Recording | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recording", b"recording"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recording", b"recording"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopRecordingResponse: _TypeAlias = StopRecordingResponse  # noqa: Y015
+
+@_typing.final
+class ListRecordingsRequest(_message.Message):
+    """ListRecordingsRequest names the room whose recordings to list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRecordingsRequest: _TypeAlias = ListRecordingsRequest  # noqa: Y015
+
+@_typing.final
+class ListRecordingsResponse(_message.Message):
+    """ListRecordingsResponse lists recordings, newest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def recordings(self) -> _containers.RepeatedCompositeFieldContainer[Global___Recording]:
+        """The recordings."""
+
+    def __init__(
+        self,
+        *,
+        recordings: _abc.Iterable[Global___Recording] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recordings", b"recordings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRecordingsResponse: _TypeAlias = ListRecordingsResponse  # noqa: Y015

@@ -124,6 +124,21 @@ class ShowServiceStub:
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.UpdateRoomSettingsRequest.SerializeToString,
                 response_deserializer=showrunner_dot_v1_dot_show__service__pb2.UpdateRoomSettingsResponse.FromString,
                 _registered_method=True)
+        self.StartRecording = channel.unary_unary(
+                '/showrunner.v1.ShowService/StartRecording',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.StartRecordingRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.StartRecordingResponse.FromString,
+                _registered_method=True)
+        self.StopRecording = channel.unary_unary(
+                '/showrunner.v1.ShowService/StopRecording',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.StopRecordingRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.StopRecordingResponse.FromString,
+                _registered_method=True)
+        self.ListRecordings = channel.unary_unary(
+                '/showrunner.v1.ShowService/ListRecordings',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.ListRecordingsRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListRecordingsResponse.FromString,
+                _registered_method=True)
 
 
 class ShowServiceServicer:
@@ -282,6 +297,34 @@ class ShowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartRecording(self, request, context):
+        """Starts recording the show through LiveKit Egress: a room composite of the stage with the
+        chosen layout, written where the service is configured to write (a path or S3-compatible
+        storage; never chosen by the caller). At most one active recording per room. The host or the
+        room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND,
+        FAILED_PRECONDITION (already recording), UNAVAILABLE (LiveKit has no egress worker).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopRecording(self, request, context):
+        """Stops the room's active recording; the file is finished by the egress worker. The host or
+        the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND
+        (room, or no active recording), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRecordings(self, request, context):
+        """Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
+        or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShowServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -359,6 +402,21 @@ def add_ShowServiceServicer_to_server(servicer, server):
                     servicer.UpdateRoomSettings,
                     request_deserializer=showrunner_dot_v1_dot_show__service__pb2.UpdateRoomSettingsRequest.FromString,
                     response_serializer=showrunner_dot_v1_dot_show__service__pb2.UpdateRoomSettingsResponse.SerializeToString,
+            ),
+            'StartRecording': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartRecording,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.StartRecordingRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.StartRecordingResponse.SerializeToString,
+            ),
+            'StopRecording': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopRecording,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.StopRecordingRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.StopRecordingResponse.SerializeToString,
+            ),
+            'ListRecordings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecordings,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListRecordingsRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.ListRecordingsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -781,6 +839,87 @@ class ShowService:
             '/showrunner.v1.ShowService/UpdateRoomSettings',
             showrunner_dot_v1_dot_show__service__pb2.UpdateRoomSettingsRequest.SerializeToString,
             showrunner_dot_v1_dot_show__service__pb2.UpdateRoomSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartRecording(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/StartRecording',
+            showrunner_dot_v1_dot_show__service__pb2.StartRecordingRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.StartRecordingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopRecording(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/StopRecording',
+            showrunner_dot_v1_dot_show__service__pb2.StopRecordingRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.StopRecordingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecordings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/ListRecordings',
+            showrunner_dot_v1_dot_show__service__pb2.ListRecordingsRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.ListRecordingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -126,6 +126,22 @@ class ShowServiceStub:
     admin. Errors: INVALID_ARGUMENT (limit outside 1..16), UNAUTHENTICATED, PERMISSION_DENIED,
     NOT_FOUND.
     """
+    StartRecording: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.StartRecordingRequest, _show_service_pb2.StartRecordingResponse]
+    """Starts recording the show through LiveKit Egress: a room composite of the stage with the
+    chosen layout, written where the service is configured to write (a path or S3-compatible
+    storage; never chosen by the caller). At most one active recording per room. The host or the
+    room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND,
+    FAILED_PRECONDITION (already recording), UNAVAILABLE (LiveKit has no egress worker).
+    """
+    StopRecording: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.StopRecordingRequest, _show_service_pb2.StopRecordingResponse]
+    """Stops the room's active recording; the file is finished by the egress worker. The host or
+    the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND
+    (room, or no active recording), UNAVAILABLE.
+    """
+    ListRecordings: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListRecordingsRequest, _show_service_pb2.ListRecordingsResponse]
+    """Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
+    or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """
 
 @_typing.type_check_only
 class ShowServiceAsyncStub(ShowServiceStub):
@@ -224,6 +240,22 @@ class ShowServiceAsyncStub(ShowServiceStub):
     """Changes how many guests may be on stage at once (1 by default). The host or the room's
     admin. Errors: INVALID_ARGUMENT (limit outside 1..16), UNAUTHENTICATED, PERMISSION_DENIED,
     NOT_FOUND.
+    """
+    StartRecording: _aio.UnaryUnaryMultiCallable[_show_service_pb2.StartRecordingRequest, _show_service_pb2.StartRecordingResponse]  # type: ignore[assignment]
+    """Starts recording the show through LiveKit Egress: a room composite of the stage with the
+    chosen layout, written where the service is configured to write (a path or S3-compatible
+    storage; never chosen by the caller). At most one active recording per room. The host or the
+    room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND,
+    FAILED_PRECONDITION (already recording), UNAVAILABLE (LiveKit has no egress worker).
+    """
+    StopRecording: _aio.UnaryUnaryMultiCallable[_show_service_pb2.StopRecordingRequest, _show_service_pb2.StopRecordingResponse]  # type: ignore[assignment]
+    """Stops the room's active recording; the file is finished by the egress worker. The host or
+    the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND
+    (room, or no active recording), UNAVAILABLE.
+    """
+    ListRecordings: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListRecordingsRequest, _show_service_pb2.ListRecordingsResponse]  # type: ignore[assignment]
+    """Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
+    or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
 
 class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -410,6 +442,40 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         """Changes how many guests may be on stage at once (1 by default). The host or the room's
         admin. Errors: INVALID_ARGUMENT (limit outside 1..16), UNAUTHENTICATED, PERMISSION_DENIED,
         NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def StartRecording(
+        self,
+        request: _show_service_pb2.StartRecordingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.StartRecordingResponse, _abc.Awaitable[_show_service_pb2.StartRecordingResponse]]:
+        """Starts recording the show through LiveKit Egress: a room composite of the stage with the
+        chosen layout, written where the service is configured to write (a path or S3-compatible
+        storage; never chosen by the caller). At most one active recording per room. The host or the
+        room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND,
+        FAILED_PRECONDITION (already recording), UNAVAILABLE (LiveKit has no egress worker).
+        """
+
+    @_abc_1.abstractmethod
+    def StopRecording(
+        self,
+        request: _show_service_pb2.StopRecordingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.StopRecordingResponse, _abc.Awaitable[_show_service_pb2.StopRecordingResponse]]:
+        """Stops the room's active recording; the file is finished by the egress worker. The host or
+        the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND
+        (room, or no active recording), UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRecordings(
+        self,
+        request: _show_service_pb2.ListRecordingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.ListRecordingsResponse, _abc.Awaitable[_show_service_pb2.ListRecordingsResponse]]:
+        """Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
+        or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
         """
 
 def add_ShowServiceServicer_to_server(servicer: ShowServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

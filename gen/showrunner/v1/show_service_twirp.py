@@ -49,6 +49,12 @@ class ShowServiceProtocol(Protocol):
 
     async def UpdateRoomSettings(self, ctx: Context, request: _show_service_pb2.UpdateRoomSettingsRequest) -> _show_service_pb2.UpdateRoomSettingsResponse: ...
 
+    async def StartRecording(self, ctx: Context, request: _show_service_pb2.StartRecordingRequest) -> _show_service_pb2.StartRecordingResponse: ...
+
+    async def StopRecording(self, ctx: Context, request: _show_service_pb2.StopRecordingRequest) -> _show_service_pb2.StopRecordingResponse: ...
+
+    async def ListRecordings(self, ctx: Context, request: _show_service_pb2.ListRecordingsRequest) -> _show_service_pb2.ListRecordingsResponse: ...
+
 
 class ShowServiceServer(TwirpServer):  # type: ignore[misc]
     """Routes /twirp/showrunner.v1.ShowService/<Method> to an implementation."""
@@ -161,6 +167,27 @@ class ShowServiceServer(TwirpServer):  # type: ignore[misc]
                 function=service.UpdateRoomSettings,
                 input=_show_service_pb2.UpdateRoomSettingsRequest,
                 output=_show_service_pb2.UpdateRoomSettingsResponse,
+            ),
+            "StartRecording": Endpoint(
+                service_name="showrunner.v1.ShowService",
+                name="StartRecording",
+                function=service.StartRecording,
+                input=_show_service_pb2.StartRecordingRequest,
+                output=_show_service_pb2.StartRecordingResponse,
+            ),
+            "StopRecording": Endpoint(
+                service_name="showrunner.v1.ShowService",
+                name="StopRecording",
+                function=service.StopRecording,
+                input=_show_service_pb2.StopRecordingRequest,
+                output=_show_service_pb2.StopRecordingResponse,
+            ),
+            "ListRecordings": Endpoint(
+                service_name="showrunner.v1.ShowService",
+                name="ListRecordings",
+                function=service.ListRecordings,
+                input=_show_service_pb2.ListRecordingsRequest,
+                output=_show_service_pb2.ListRecordingsResponse,
             ),
         }
 
@@ -453,6 +480,63 @@ class AsyncShowServiceClient(AsyncTwirpClient):  # type: ignore[misc]
         )
         return response
 
+    async def StartRecording(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.StartRecordingRequest,
+        server_path_prefix: str = "/twirp",
+        session: aiohttp.ClientSession | None = None,
+        **kwargs: Any,
+    ) -> _show_service_pb2.StartRecordingResponse:
+        response: _show_service_pb2.StartRecordingResponse = await self._make_request(
+            url=f"{self._address}{server_path_prefix}/showrunner.v1.ShowService/StartRecording",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.StartRecordingResponse,
+            session=session,
+            **kwargs,
+        )
+        return response
+
+    async def StopRecording(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.StopRecordingRequest,
+        server_path_prefix: str = "/twirp",
+        session: aiohttp.ClientSession | None = None,
+        **kwargs: Any,
+    ) -> _show_service_pb2.StopRecordingResponse:
+        response: _show_service_pb2.StopRecordingResponse = await self._make_request(
+            url=f"{self._address}{server_path_prefix}/showrunner.v1.ShowService/StopRecording",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.StopRecordingResponse,
+            session=session,
+            **kwargs,
+        )
+        return response
+
+    async def ListRecordings(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.ListRecordingsRequest,
+        server_path_prefix: str = "/twirp",
+        session: aiohttp.ClientSession | None = None,
+        **kwargs: Any,
+    ) -> _show_service_pb2.ListRecordingsResponse:
+        response: _show_service_pb2.ListRecordingsResponse = await self._make_request(
+            url=f"{self._address}{server_path_prefix}/showrunner.v1.ShowService/ListRecordings",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.ListRecordingsResponse,
+            session=session,
+            **kwargs,
+        )
+        return response
+
 
 class ShowServiceClient(TwirpClient):  # type: ignore[misc]
     """Calls showrunner.v1.ShowService over Twirp (application/protobuf)."""
@@ -708,6 +792,57 @@ class ShowServiceClient(TwirpClient):  # type: ignore[misc]
             ctx=ctx,
             request=request,
             response_obj=_show_service_pb2.UpdateRoomSettingsResponse,
+            **kwargs,
+        )
+        return response
+
+    def StartRecording(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.StartRecordingRequest,
+        server_path_prefix: str = "/twirp",
+        **kwargs: Any,
+    ) -> _show_service_pb2.StartRecordingResponse:
+        response: _show_service_pb2.StartRecordingResponse = self._make_request(
+            url=f"{server_path_prefix}/showrunner.v1.ShowService/StartRecording",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.StartRecordingResponse,
+            **kwargs,
+        )
+        return response
+
+    def StopRecording(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.StopRecordingRequest,
+        server_path_prefix: str = "/twirp",
+        **kwargs: Any,
+    ) -> _show_service_pb2.StopRecordingResponse:
+        response: _show_service_pb2.StopRecordingResponse = self._make_request(
+            url=f"{server_path_prefix}/showrunner.v1.ShowService/StopRecording",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.StopRecordingResponse,
+            **kwargs,
+        )
+        return response
+
+    def ListRecordings(
+        self,
+        *,
+        ctx: Context,
+        request: _show_service_pb2.ListRecordingsRequest,
+        server_path_prefix: str = "/twirp",
+        **kwargs: Any,
+    ) -> _show_service_pb2.ListRecordingsResponse:
+        response: _show_service_pb2.ListRecordingsResponse = self._make_request(
+            url=f"{server_path_prefix}/showrunner.v1.ShowService/ListRecordings",
+            ctx=ctx,
+            request=request,
+            response_obj=_show_service_pb2.ListRecordingsResponse,
             **kwargs,
         )
         return response

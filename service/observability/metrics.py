@@ -1,0 +1,104 @@
+"""Prometheus metrics: what every door served, what LiveKit was asked, what the show did, and
+gauges of the shows in progress. Each instance exports its own at GET /metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from service.core.ports import Stage, Store
+
+log = logging.getLogger("showrunner.metrics")
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """Also the core's ShowObserver and the gateway's LiveKit call observer."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "showrunner_requests", "Requests served, by RPC, door and result code", ["rpc", "door", "code"], registry=r
+        )
+        self.request_seconds = Histogram(
+            "showrunner_request_duration_seconds", "Time to serve a request", ["rpc", "door"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.livekit_calls = Counter(
+            "showrunner_livekit_calls",
+            "LiveKit server API calls, by method and outcome",
+            ["method", "outcome"],
+            registry=r,
+        )
+        self.livekit_seconds = Histogram(
+            "showrunner_livekit_call_duration_seconds", "Time LiveKit took to answer", ["method"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.promotions = Counter("showrunner_promotions", "Viewers brought on stage", registry=r)
+        self.demotions = Counter("showrunner_demotions", "Guests off the stage, by how", ["how"], registry=r)
+        self.rate_limit_refusals = Counter(
+            "showrunner_rate_limit_refusals", "Requests refused by rate limits, by bucket", ["bucket"], registry=r
+        )
+        self.webhooks = Counter(
+            "showrunner_webhook_events", "LiveKit webhooks, by event and verdict", ["event", "verdict"], registry=r
+        )
+        self.rooms = Gauge("showrunner_rooms", "Rooms with show state on this store", registry=r)
+        self.participants = Gauge("showrunner_participants", "Participants by role", ["role"], registry=r)
+        self.raised_hands = Gauge("showrunner_raised_hands", "Hands raised and waiting", registry=r)
+        self.pending_invitations = Gauge("showrunner_pending_invitations", "Invitations awaiting an answer", registry=r)
+        self.active_recordings = Gauge("showrunner_active_recordings", "Recordings in progress", registry=r)
+
+    # --- doors -------------------------------------------------------------------------
+
+    def served(self, rpc: str, door: str, code: str, seconds: float) -> None:
+        self.requests.labels(rpc, door, code).inc()
+        self.request_seconds.labels(rpc, door).observe(seconds)
+
+    # --- gateway ------------------------------------------------------------------------
+
+    def livekit_call(self, method: str, outcome: str, seconds: float) -> None:
+        self.livekit_calls.labels(method, outcome).inc()
+        self.livekit_seconds.labels(method).observe(seconds)
+
+    # --- the core's ShowObserver ------------------------------------------------------------
+
+    def promoted(self) -> None:
+        self.promotions.inc()
+
+    def demoted(self, how: str) -> None:
+        self.demotions.labels(how).inc()
+
+    def rate_limited(self, bucket: str) -> None:
+        self.rate_limit_refusals.labels(bucket).inc()
+
+    def webhook(self, event: str, verdict: str) -> None:
+        self.webhooks.labels(event, verdict).inc()
+
+    # --- scraping -----------------------------------------------------------------------
+
+    async def render(self, store: Store, stage: Stage, now: float) -> bytes:
+        """The exposition, with the gauges read fresh from the store and LiveKit."""
+        try:
+            await self._refresh(store, stage, now)
+        except Exception as exc:  # a scrape still answers with the counters
+            log.warning("could not refresh show gauges: %s", exc)
+        return generate_latest(self.registry)
+
+    async def _refresh(self, store: Store, stage: Stage, now: float) -> None:
+        states = await store.rooms()
+        connected = {room.name: room.num_participants for room in await stage.list_rooms()}
+        hosts = sum(1 for s in states if s.host is not None)
+        guests = sum(len(s.guests) for s in states)
+        seated = sum(
+            (1 if s.host is not None and s.host.sid else 0) + len(s.guests) for s in states if s.room in connected
+        )
+        self.rooms.set(len(states))
+        self.participants.labels("host").set(hosts)
+        self.participants.labels("guest").set(guests)
+        self.participants.labels("viewer").set(max(0, sum(connected.values()) - seated))
+        self.raised_hands.set(sum(len(s.hands) for s in states))
+        self.pending_invitations.set(sum(1 for s in states for until in s.invitations.values() if until > now))
+        self.active_recordings.set(sum(1 for s in states for r in s.recordings if r.active))
