@@ -22,7 +22,7 @@ KNOWN = frozenset(
         "SHOW_RATE_INVITE_PER_MINUTE", "SHOW_RATE_HAND_PER_MINUTE", "SHOW_RATE_OTHER_PER_MINUTE", "SHOW_LOG_LEVEL",
         "SHOW_CORS_ORIGINS", "SHOW_SHUTDOWN_GRACE_SECONDS", "SHOW_RECORDING_FILEPATH", "SHOW_RECORDING_S3_BUCKET",
         "SHOW_RECORDING_S3_REGION", "SHOW_RECORDING_S3_ENDPOINT", "SHOW_RECORDING_S3_ACCESS_KEY",
-        "SHOW_RECORDING_S3_SECRET", "SHOW_RECORDING_S3_FORCE_PATH_STYLE",
+        "SHOW_RECORDING_S3_SECRET", "SHOW_RECORDING_S3_FORCE_PATH_STYLE", "SHOW_EGRESS_TIMEOUT_SECONDS",
     }
 )  # fmt: skip
 
@@ -52,6 +52,7 @@ class Settings:
     cors_origins: tuple[str, ...]
     shutdown_grace_seconds: int
     egress_url: str
+    egress_timeout_seconds: int
     recording_output: RecordingOutput
 
     @classmethod
@@ -129,6 +130,7 @@ class Settings:
             cors_origins=origins("SHOW_CORS_ORIGINS"),
             shutdown_grace_seconds=number("SHOW_SHUTDOWN_GRACE_SECONDS", 10, 0, 600),
             egress_url=url("SHOW_EGRESS_URL", env.get("SHOW_EGRESS_URL", "").strip(), livekit_schemes) or livekit_url,
+            egress_timeout_seconds=number("SHOW_EGRESS_TIMEOUT_SECONDS", 8, 1, 120),
             recording_output=RecordingOutput(
                 filepath=env.get("SHOW_RECORDING_FILEPATH", "").strip() or RecordingOutput.filepath,
                 s3_bucket=env.get("SHOW_RECORDING_S3_BUCKET", "").strip(),

@@ -20,6 +20,7 @@ from livekit import api
 from service.dev.livekit_server import LiveKitDevServer, free_port
 from service.dev.redis_server import RedisServer
 from tests.doors import DOORS, ShowClient, client_for
+from tests.egress_standin import EgressStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "showrunner-tests"
@@ -28,6 +29,9 @@ API_SECRET = "showrunner-tests-secret-0123456789abcdef"
 
 # Generous limits for the suite at large; the rate-limit tests start services with the MVP's.
 TEST_RATES = {f"SHOW_RATE_{b}_PER_MINUTE": "100000" for b in ("JOIN", "INVITE", "HAND", "OTHER")}
+# A LiveKit without egress workers takes 20 s to say so; the service gives up sooner, and sooner
+# still in the tests.
+TEST_ENV = {**TEST_RATES, "SHOW_EGRESS_TIMEOUT_SECONDS": "2"}
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +88,7 @@ class ServiceProcess:
 
 def start_service(livekit: LiveKitDevServer, **extra_env: str) -> ServiceProcess:
     """Runs `python -m service` exactly as an operator would, on ports it picks itself."""
-    return launch(livekit, **{**TEST_RATES, **extra_env})
+    return launch(livekit, **{**TEST_ENV, **extra_env})
 
 
 def launch(livekit: LiveKitDevServer, **extra_env: str) -> ServiceProcess:
@@ -130,7 +134,7 @@ def launch(livekit: LiveKitDevServer, **extra_env: str) -> ServiceProcess:
 @pytest.fixture(scope="session")
 def service(livekit: LiveKitDevServer, service_http_port: int) -> Iterator[ServiceProcess]:
     """The service most tests use: in-process state, LiveKit's webhooks delivered to it."""
-    running = start_service(livekit, SHOW_HTTP_PORT=str(service_http_port))
+    running = start_service(livekit, SHOW_HTTP_PORT=str(service_http_port), SHOW_CORS_ORIGINS="https://app.example.com")
     yield running
     running.stop()
 
@@ -142,6 +146,24 @@ def redis_pair(livekit: LiveKitDevServer, redis_server: RedisServer) -> Iterator
     yield pair
     for running in pair:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def egress() -> Iterator[EgressStandIn]:
+    standin = EgressStandIn(API_KEY, API_SECRET).start()
+    yield standin
+    standin.stop()
+
+
+RECORDING_PATH = "/recordings/{room_name}/{time}.mp4"
+
+
+@pytest.fixture(scope="session")
+def recording_service(livekit: LiveKitDevServer, egress: EgressStandIn) -> Iterator[ServiceProcess]:
+    """An instance whose egress calls go to the stand-in (a real egress worker cannot run here)."""
+    running = start_service(livekit, SHOW_EGRESS_URL=egress.url, SHOW_RECORDING_FILEPATH=RECORDING_PATH)
+    yield running
+    running.stop()
 
 
 def admin_token(room: str, ttl: int = 600) -> str:

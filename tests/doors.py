@@ -18,6 +18,8 @@ import grpc
 import httpx
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from livekit.protocol.egress import EgressStatus
+
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1 import show_service_pb2_grpc as pb_grpc
 
@@ -108,6 +110,9 @@ class ShowClient(Protocol):
     async def step_down(self, room: str, guest: str) -> dict[str, Any]: ...
     async def hands(self, room: str) -> list[dict[str, Any]]: ...
     async def settings(self, room: str, guest_limit: int | None) -> int: ...
+    async def start_recording(self, room: str, layout: str) -> dict[str, Any]: ...
+    async def stop_recording(self, room: str) -> dict[str, Any]: ...
+    async def recordings(self, room: str) -> list[dict[str, Any]]: ...
     async def close(self) -> None: ...
 
 
@@ -123,6 +128,23 @@ class Bound:
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+
+_LAYOUTS = {"speaker": pb.RECORDING_LAYOUT_SPEAKER, "grid": pb.RECORDING_LAYOUT_GRID, "": 0}
+
+
+def recording_dict(r: pb.Recording) -> dict[str, Any]:
+    """A recording as the REST door spells it, to compare doors directly."""
+    return {
+        "recordingId": r.recording_id,
+        "roomName": r.room_name,
+        "layout": {pb.RECORDING_LAYOUT_SPEAKER: "speaker", pb.RECORDING_LAYOUT_GRID: "grid"}.get(r.layout, ""),
+        "status": EgressStatus.Name(r.status),
+        "startedAt": r.started_at,
+        "endedAt": r.ended_at,
+        "location": r.location,
+        "error": r.error,
+    }
 
 
 _ROLES = {"host": pb.ROLE_HOST, "viewer": pb.ROLE_VIEWER, "guest": pb.ROLE_GUEST, "": pb.ROLE_UNSPECIFIED}
@@ -229,6 +251,18 @@ class ContractClient(Bound):
             request.guest_limit = guest_limit
         r = await self.rpc("UpdateRoomSettings", request, pb.UpdateRoomSettingsResponse)
         return int(r.guest_limit)
+
+    async def start_recording(self, room: str, layout: str) -> dict[str, Any]:
+        request = pb.StartRecordingRequest(room_name=room, layout=_LAYOUTS[layout])
+        return recording_dict((await self.rpc("StartRecording", request, pb.StartRecordingResponse)).recording)
+
+    async def stop_recording(self, room: str) -> dict[str, Any]:
+        request = pb.StopRecordingRequest(room_name=room)
+        return recording_dict((await self.rpc("StopRecording", request, pb.StopRecordingResponse)).recording)
+
+    async def recordings(self, room: str) -> list[dict[str, Any]]:
+        r = await self.rpc("ListRecordings", pb.ListRecordingsRequest(room_name=room), pb.ListRecordingsResponse)
+        return [recording_dict(x) for x in r.recordings]
 
     async def close(self) -> None:
         return None
@@ -366,6 +400,19 @@ class RestClient(Bound):
     async def settings(self, room: str, guest_limit: int | None) -> int:
         body = {} if guest_limit is None else {"guestLimit": guest_limit}
         return int((await self.call("PATCH", f"/api/rooms/{room}/settings", body))["guestLimit"])
+
+    async def start_recording(self, room: str, layout: str) -> dict[str, Any]:
+        reply = await self.call("POST", f"/api/rooms/{room}/recordings", {"layout": layout})
+        assert reply["success"] is True
+        return dict(reply["recording"])
+
+    async def stop_recording(self, room: str) -> dict[str, Any]:
+        reply = await self.call("POST", f"/api/rooms/{room}/recordings/stop", {})
+        assert reply["success"] is True
+        return dict(reply["recording"])
+
+    async def recordings(self, room: str) -> list[dict[str, Any]]:
+        return list((await self.call("GET", f"/api/rooms/{room}/recordings"))["recordings"])
 
     async def close(self) -> None:
         await self.http.aclose()

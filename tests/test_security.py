@@ -35,6 +35,9 @@ PRIVILEGED: dict[str, Call] = {
     "StepDown": lambda c, r: c.step_down(r, "viewer-1"),
     "ListRaisedHands": lambda c, r: c.hands(r),
     "UpdateRoomSettings": lambda c, r: c.settings(r, 2),
+    "StartRecording": lambda c, r: c.start_recording(r, "speaker"),
+    "StopRecording": lambda c, r: c.stop_recording(r),
+    "ListRecordings": lambda c, r: c.recordings(r),
 }
 
 
@@ -132,6 +135,9 @@ async def test_a_viewer_may_not_do_the_hosts_work(door: ShowClient, room: str, l
         "RemoveGuest": "hostIdentity must be the caller's own identity",
         "ListRaisedHands": "Only the host can see raised hands",
         "UpdateRoomSettings": "Only the host can change room settings",
+        "StartRecording": "Only the host can record the show",
+        "StopRecording": "Only the host can record the show",
+        "ListRecordings": "Only the host can record the show",
     }
     for rpc, message in expected.items():
         expect_refusal(await refusal(PRIVILEGED[rpc](viewer, room)), "PERMISSION_DENIED", message)

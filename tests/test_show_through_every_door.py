@@ -159,6 +159,9 @@ async def test_unknown_rooms_are_not_found(door: ShowClient, room: str) -> None:
         admin.step_down(room, "viewer-1"),
         admin.hands(room),
         admin.settings(room, 2),
+        admin.start_recording(room, "grid"),
+        admin.stop_recording(room),
+        admin.recordings(room),
     ):
         expect_refusal(await refused(call), "NOT_FOUND", "Room not found")
 

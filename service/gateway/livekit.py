@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -115,6 +116,7 @@ class LiveKitStage:
         token_ttl: timedelta = timedelta(hours=6),
         empty_timeout: int = 300,
         request_timeout: float = 10.0,
+        egress_timeout: float = 8.0,
         observe: CallObserver | None = None,
     ) -> None:
         self._key, self._secret = api_key, api_secret
@@ -122,6 +124,7 @@ class LiveKitStage:
         self._ttl = token_ttl
         self._empty_timeout = empty_timeout
         self._output = recording_output or RecordingOutput()
+        self._timeout, self._egress_timeout = request_timeout, egress_timeout
         self._observe = observe or (lambda method, outcome, seconds: None)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=request_timeout))
         self._api = api.LiveKitAPI(http_url(url), api_key, api_secret, session=self._session, failover=False)
@@ -217,7 +220,9 @@ class LiveKitStage:
             room_name=room, layout=layout, file_outputs=[self._output.encoded()]
         )
         try:
-            return await self._call("StartRoomCompositeEgress", self._egress.start_room_composite_egress(start))
+            # A LiveKit without egress workers waits 20 s before it says so; we say so sooner.
+            egress = self._egress.start_room_composite_egress(start)
+            return await self._call("StartRoomCompositeEgress", egress, timeout=self._egress_timeout)
         except errors.ShowError as exc:
             if exc.code is errors.Code.UNAVAILABLE:
                 raise errors.unavailable(
@@ -236,11 +241,11 @@ class LiveKitStage:
         await self._api.aclose()
         await self._session.close()
 
-    async def _call(self, method: str, call: Awaitable[T]) -> T:
+    async def _call(self, method: str, call: Awaitable[T], timeout: float | None = None) -> T:
         """Awaits a LiveKit call, turning its failures into the show's errors."""
         started, outcome = time.perf_counter(), "ok"
         try:
-            return await call
+            return await asyncio.wait_for(call, timeout or self._timeout)
         except api.TwirpError as exc:
             outcome = exc.code
             if exc.code == "not_found":
@@ -251,7 +256,8 @@ class LiveKitStage:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             outcome = "unreachable"
             log.warning("LiveKit %s unreachable: %r", method, exc)
-            raise errors.unavailable(f"LiveKit is unavailable ({method}): {exc or type(exc).__name__}") from exc
+            reason = f"no answer within {timeout or self._timeout:g}s" if isinstance(exc, TimeoutError) else str(exc)
+            raise errors.unavailable(f"LiveKit is unavailable ({method}): {reason}") from exc
         finally:
             self._observe(method, outcome, time.perf_counter() - started)
 

@@ -1,0 +1,161 @@
+"""A stand-in for LiveKit's Egress service, for the success path of recordings.
+
+A real egress worker needs Chrome, GStreamer and a Redis-connected LiveKit, which cannot run
+here; without one, the real LiveKit server answers StartEgress with `unavailable` (tested
+against it in test_recording.py). This stand-in speaks the same wire contract the service uses:
+Twirp at /twirp/livekit.Egress/<Method>, protobuf or JSON bodies parsed with LiveKit's own
+message types (livekit-protocol), the caller's token checked for the roomRecord grant, and
+LiveKit's signed webhooks (egress_started / egress_updated / egress_ended) sent to the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+import uvicorn
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from livekit.protocol import egress as lk_egress
+from livekit.protocol import webhook as lk_webhook
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from service.dev.livekit_server import free_port
+
+REQUESTS = {
+    "StartRoomCompositeEgress": lk_egress.RoomCompositeEgressRequest,
+    "StopEgress": lk_egress.StopEgressRequest,
+    "ListEgress": lk_egress.ListEgressRequest,
+}
+
+
+def twirp_error(status: int, code: str, msg: str) -> JSONResponse:
+    return JSONResponse({"code": code, "msg": msg}, status_code=status)
+
+
+@dataclass
+class EgressStandIn:
+    api_key: str
+    api_secret: str
+    port: int = field(default_factory=free_port)
+    delay: float = 0.0  # seconds to hold each StartRoomCompositeEgress answer, to keep a call in flight
+    received: list[tuple[str, Message]] = field(default_factory=list)
+    egresses: dict[str, lk_egress.EgressInfo] = field(default_factory=dict)
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> EgressStandIn:
+        app = Starlette(routes=[Route("/twirp/livekit.Egress/{method}", self._handle, methods=["POST"])])
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("egress stand-in did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    async def _handle(self, request: Request) -> Response:
+        method = request.path_params["method"]
+        if method not in REQUESTS:
+            return twirp_error(404, "bad_route", f"no handler for {method}")
+        problem = self._check_token(request.headers.get("authorization", ""))
+        if problem:
+            return twirp_error(401, "unauthenticated", problem)
+        body, media = await request.body(), request.headers.get("content-type", "").split(";")[0]
+        message = REQUESTS[method]()
+        try:
+            if media == "application/protobuf":
+                message.ParseFromString(body)
+            elif media == "application/json":
+                json_format.Parse(body, message)
+            else:
+                return twirp_error(404, "bad_route", f"unexpected content type {media}")
+        except Exception as exc:
+            return twirp_error(400, "malformed", f"could not parse {method}: {exc}")
+        self.received.append((method, message))
+        if method == "StartRoomCompositeEgress":
+            assert isinstance(message, lk_egress.RoomCompositeEgressRequest)
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            info = lk_egress.EgressInfo(
+                egress_id=f"EG_{uuid.uuid4().hex[:12]}",
+                room_name=message.room_name,
+                status=lk_egress.EgressStatus.EGRESS_STARTING,
+                started_at=time.time_ns(),
+                room_composite=message,
+            )
+            self.egresses[info.egress_id] = info
+            return self._reply(info, media)
+        if method == "StopEgress":
+            assert isinstance(message, lk_egress.StopEgressRequest)
+            found = self.egresses.get(message.egress_id)
+            if found is None:
+                return twirp_error(404, "not_found", "egress not found")
+            found.status = lk_egress.EgressStatus.EGRESS_ENDING
+            return self._reply(found, media)
+        listing = lk_egress.ListEgressResponse(items=list(self.egresses.values()))
+        return self._reply(listing, media)
+
+    def _check_token(self, authorization: str) -> str:
+        token = authorization.removeprefix("Bearer ").strip()
+        try:
+            claims: dict[str, Any] = jwt.decode(token, self.api_secret, algorithms=["HS256"], issuer=self.api_key)
+        except jwt.PyJWTError as exc:
+            return f"invalid token: {exc}"
+        if not claims.get("video", {}).get("roomRecord"):
+            return "token lacks the roomRecord grant"
+        return ""
+
+    @staticmethod
+    def _reply(message: Message, media: str) -> Response:
+        if media == "application/json":
+            return Response(json_format.MessageToJson(message), media_type="application/json")
+        return Response(message.SerializeToString(), media_type="application/protobuf")
+
+    # --- webhooks, as LiveKit sends them ---------------------------------------------------
+
+    async def report(self, service_url: str, event: str, egress_id: str, status: int, location: str = "") -> int:
+        """Moves an egress to `status` and tells the service with a signed webhook."""
+        info = self.egresses[egress_id]
+        info.status = status  # type: ignore[assignment]
+        info.updated_at = time.time_ns()
+        if status >= lk_egress.EgressStatus.EGRESS_COMPLETE:
+            info.ended_at = time.time_ns()
+            info.file_results.add(filename=location.rsplit("/", 1)[-1], location=location)
+        webhook = lk_webhook.WebhookEvent(event=event, egress_info=info, id=f"EV_{uuid.uuid4().hex[:8]}")
+        webhook.created_at = int(time.time())
+        body = json_format.MessageToJson(webhook).encode()
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        claims = {"iss": self.api_key, "exp": int(time.time()) + 300, "sha256": digest}
+        token = jwt.encode(claims, self.api_secret, algorithm="HS256")
+        async with httpx.AsyncClient() as http:
+            reply = await http.post(
+                f"{service_url}/webhooks/livekit",
+                content=body,
+                headers={"Authorization": token, "Content-Type": "application/webhook+json"},
+            )
+        return reply.status_code

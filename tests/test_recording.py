@@ -1,0 +1,121 @@
+"""Recording through LiveKit Egress: refused clearly when LiveKit has no egress worker (the real
+dev server), and the whole life of a recording against the Egress stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from livekit.protocol import egress as lk_egress
+
+from tests.conftest import RECORDING_PATH, ServiceProcess, admin_token
+from tests.doors import DOORS, Refused, ShowClient, client_for, expect_refusal
+from tests.egress_standin import EgressStandIn
+from tests.live import LiveParticipant
+
+
+async def refusal(call: object) -> Refused:
+    with pytest.raises(Refused) as caught:
+        await call  # type: ignore[misc]
+    return caught.value
+
+
+async def test_without_an_egress_worker_recording_is_unavailable(door: ShowClient, room: str) -> None:
+    host = door.as_((await door.as_(admin_token(room)).join(room, "host", "host"))["token"])
+    for _ in range(2):  # and nothing is left half-started: the second try answers the same
+        caught = await refusal(host.start_recording(room, "speaker"))
+        assert caught.code == "UNAVAILABLE" or caught.wire == 503, caught
+        assert caught.message.startswith("Recording needs a LiveKit egress worker and none answered"), caught
+    assert await host.recordings(room) == []
+
+
+@pytest.fixture(params=DOORS)
+async def recorder(request: pytest.FixtureRequest, recording_service: ServiceProcess) -> AsyncIterator[ShowClient]:
+    client = client_for(request.param, recording_service.grpc_address, recording_service.http_base)
+    yield client
+    await client.close()
+
+
+async def test_the_host_records_the_show_from_start_to_finish(
+    recorder: ShowClient, recording_service: ServiceProcess, egress: EgressStandIn, room: str
+) -> None:
+    joined = await recorder.as_(admin_token(room)).join(room, "host", "host")
+    host = recorder.as_(joined["token"])
+    watcher_ticket = await recorder.join(room, "watcher", "viewer")
+    watcher = await LiveParticipant("watcher").connect(watcher_ticket["wsUrl"], watcher_ticket["token"])
+    try:
+        started = await host.start_recording(room, "grid")
+        assert started["status"] == "EGRESS_STARTING" and started["recordingId"].startswith("EG_")
+        assert started["layout"] == "grid" and started["location"] == RECORDING_PATH.replace("{room_name}", room)
+        method, sent = egress.received[-1]
+        assert method == "StartRoomCompositeEgress"
+        assert isinstance(sent, lk_egress.RoomCompositeEgressRequest)
+        assert (sent.room_name, sent.layout) == (room, "grid")
+        assert [o.filepath for o in sent.file_outputs] == [RECORDING_PATH]  # the service's, not the caller's
+
+        expect_refusal(
+            await refusal(host.start_recording(room, "speaker")),
+            "FAILED_PRECONDITION",
+            "Room is already being recorded",
+        )
+        eid = started["recordingId"]
+        assert await egress.report(recording_service.http_base, "egress_started", eid, 0) == 200
+        assert await egress.report(recording_service.http_base, "egress_updated", eid, 1) == 200
+        await watcher.wait_for(lambda: any(e["type"] == "recording_started" for e in watcher.show_events))
+        assert next(e for e in watcher.show_events if e["type"] == "recording_started")["recordingId"] == eid
+        assert (await host.recordings(room))[0]["status"] == "EGRESS_ACTIVE"
+
+        stopping = await host.stop_recording(room)
+        assert stopping["status"] == "EGRESS_ENDING" and stopping["recordingId"] == eid
+        assert egress.received[-1][0] == "StopEgress"
+        final = f"/recordings/{room}/2026-11-21T120000.mp4"
+        assert await egress.report(recording_service.http_base, "egress_ended", eid, 3, final) == 200
+        assert await egress.report(recording_service.http_base, "egress_updated", eid, 1) == 200  # late: ignored
+        await watcher.wait_for(lambda: any(e["type"] == "recording_stopped" for e in watcher.show_events))
+        [done] = await host.recordings(room)
+        assert done["status"] == "EGRESS_COMPLETE" and done["location"] == final
+        assert int(done["endedAt"]) >= int(done["startedAt"]) > 0
+        expect_refusal(await refusal(host.stop_recording(room)), "NOT_FOUND", "No active recording in this room")
+        again = await host.start_recording(room, "speaker")  # a new recording may start now
+        assert again["recordingId"] != eid
+    finally:
+        await watcher.disconnect()
+
+
+async def test_recording_rules(recorder: ShowClient, room: str) -> None:
+    joined = await recorder.as_(admin_token(room)).join(room, "host", "host")
+    viewer = recorder.as_((await recorder.join(room, "viewer", "viewer"))["token"])
+    expect_refusal(
+        await refusal(viewer.start_recording(room, "grid")), "PERMISSION_DENIED", "Only the host can record the show"
+    )
+    host = recorder.as_(joined["token"])
+    expect_refusal(
+        await refusal(host.start_recording(room, "")), "INVALID_ARGUMENT", 'layout must be "speaker" or "grid"'
+    )
+    expect_refusal(await refusal(host.stop_recording(room)), "NOT_FOUND", "No active recording in this room")
+    assert (await recorder.as_(admin_token(room)).start_recording(room, "speaker"))["layout"] == "speaker"
+
+
+async def test_concurrent_starts_make_one_recording(
+    recording_service: ServiceProcess, egress: EgressStandIn, room: str
+) -> None:
+    clients = [client_for(d, recording_service.grpc_address, recording_service.http_base) for d in DOORS]
+    try:
+        joined = await clients[0].as_(admin_token(room)).join(room, "host", "host")
+        before = sum(1 for m, r in egress.received if m == "StartRoomCompositeEgress" and r.room_name == room)  # type: ignore[attr-defined]
+
+        async def start(client: ShowClient) -> str:
+            try:
+                await client.as_(joined["token"]).start_recording(room, "grid")
+                return "ok"
+            except Refused as refused:
+                return refused.message
+
+        results = await asyncio.gather(*(start(clients[i % len(clients)]) for i in range(12)))
+        assert results.count("ok") == 1 and set(results) == {"ok", "Room is already being recorded"}, results
+        after = sum(1 for m, r in egress.received if m == "StartRoomCompositeEgress" and r.room_name == room)  # type: ignore[attr-defined]
+        assert after - before == 1  # LiveKit was asked once
+    finally:
+        for client in clients:
+            await client.close()
