@@ -19,7 +19,6 @@ import httpx
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from livekit.protocol.egress import EgressStatus
-
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1 import show_service_pb2_grpc as pb_grpc
 
@@ -130,7 +129,11 @@ class Bound:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
 
-_LAYOUTS = {"speaker": pb.RECORDING_LAYOUT_SPEAKER, "grid": pb.RECORDING_LAYOUT_GRID, "": 0}
+_LAYOUTS = {
+    "speaker": pb.RECORDING_LAYOUT_SPEAKER,
+    "grid": pb.RECORDING_LAYOUT_GRID,
+    "": pb.RECORDING_LAYOUT_UNSPECIFIED,
+}
 
 
 def recording_dict(r: pb.Recording) -> dict[str, Any]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
@@ -40,6 +42,15 @@ async def test_anonymous_joins_are_limited_per_address_on_every_door(strict: Ser
             await clients[DOORS[i % len(DOORS)]].join(room, f"v{i}", "viewer")
         for door, client in clients.items():
             check_over_limit(await refusal(client.join(room, f"late-{door}", "viewer")), "10 join requests per 60s")
+        async with httpx.AsyncClient(base_url=strict.http_base) as http:
+            exposition = (await http.get("/metrics")).text
+        refusals = {
+            tuple(sorted(s.labels.items())): s.value
+            for family in text_string_to_metric_families(exposition)
+            for s in family.samples
+            if s.name == "showrunner_rate_limit_refusals_total"
+        }
+        assert refusals[(("bucket", "join"),)] == len(DOORS)
     finally:
         for client in clients.values():
             await client.close()

@@ -94,7 +94,8 @@ class ShowCore:
         return event.event
 
     async def _apply(self, event: lk_webhook.WebhookEvent) -> bool:
-        """Makes the show's state agree with what LiveKit reports; True if anything changed."""
+        """Makes the show's state agree with what LiveKit reports; True if the event concerned
+        something the show holds (a seat, a room, a recording), False if it was not ours."""
         room, who = event.room.name, event.participant
         if event.event.startswith("egress_") and event.egress_info.egress_id:
             return await self._recording_progress(event)
@@ -135,7 +136,7 @@ class ShowCore:
             await self._announce(room, EventType.RECORDING_STARTED, sender=None, recording_id=info.egress_id)
         elif before in (0, 1, 2) and after > 2:
             await self._announce(room, EventType.RECORDING_STOPPED, sender=None, recording_id=info.egress_id)
-        return before != after
+        return True
 
     # --- joining -------------------------------------------------------------------------
 

@@ -1,0 +1,95 @@
+"""GET /metrics, scraped and parsed with prometheus-client's own parser: the numbers move as the
+show happens."""
+
+from __future__ import annotations
+
+import contextlib
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ServiceProcess, admin_token
+from tests.doors import Refused, client_for
+from tests.egress_standin import EgressStandIn
+from tests.live import LiveParticipant, until
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def scrape(service: ServiceProcess) -> Samples:
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        reply = await http.get("/metrics")
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(reply.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+async def test_the_numbers_move_as_the_show_happens(
+    recording_service: ServiceProcess, egress: EgressStandIn, room: str
+) -> None:
+    rest = client_for("rest", recording_service.grpc_address, recording_service.http_base)
+    grpc = client_for("grpc", recording_service.grpc_address, recording_service.http_base)
+    people: list[LiveParticipant] = []
+    try:
+        start = await scrape(recording_service)
+        host_ticket = await rest.as_(admin_token(room)).join(room, "host", "host")
+        host = rest.as_(host_ticket["token"])
+        people.append(await LiveParticipant("host").connect(host_ticket["wsUrl"], host_ticket["token"]))
+        tickets = {name: await rest.join(room, name, "viewer") for name in ("ann", "bob")}
+        for name, ticket in tickets.items():
+            people.append(await LiveParticipant(name).connect(ticket["wsUrl"], ticket["token"]))
+        with contextlib.suppress(Refused):
+            await grpc.as_(tickets["ann"]["token"]).invite(room, "bob", "host")
+        await rest.as_(tickets["ann"]["token"]).hand(room, "ann", True)
+        await host.invite(room, "bob", "host")  # waits for bob
+        during = await scrape(recording_service)
+
+        assert moved(start, during, "showrunner_requests_total", rpc="JoinRoom", door="rest", code="OK") == 3
+        assert (
+            moved(start, during, "showrunner_requests_total", rpc="InviteGuest", door="grpc", code="PERMISSION_DENIED")
+            == 1
+        )
+        assert moved(start, during, "showrunner_request_duration_seconds_count", rpc="JoinRoom", door="rest") == 3
+        assert moved(start, during, "showrunner_livekit_calls_total", method="CreateRoom", outcome="ok") == 1
+        assert moved(start, during, "showrunner_livekit_call_duration_seconds_count", method="CreateRoom") == 1
+        assert moved(start, during, "showrunner_rooms") >= 1
+        assert moved(start, during, "showrunner_raised_hands") == 1
+        assert moved(start, during, "showrunner_pending_invitations") == 1
+        assert value(during, "showrunner_participants", role="host") >= 1
+
+        async def viewers_counted() -> bool:  # LiveKit's own counts catch up within moments
+            return value(await scrape(recording_service), "showrunner_participants", role="viewer") >= 2
+
+        await until(viewers_counted, label="LiveKit's participant count reaching the gauge")
+
+        await host.invite(room, "ann", "host")  # ann's hand is up: on stage
+        await host.demote(room, "ann", "host")
+        recording = await host.start_recording(room, "speaker")
+        await egress.report(recording_service.http_base, "egress_started", recording["recordingId"], 0)
+        async with httpx.AsyncClient(base_url=recording_service.http_base) as http:
+            await http.post("/webhooks/livekit", content=b"{}", headers={"Authorization": "forged"})
+        after = await scrape(recording_service)
+
+        assert moved(during, after, "showrunner_promotions_total") == 1
+        assert moved(during, after, "showrunner_demotions_total", how="demoted") == 1
+        assert moved(during, after, "showrunner_active_recordings") == 1
+        assert moved(during, after, "showrunner_webhook_events_total", event="egress_started", verdict="applied") == 1
+        assert moved(during, after, "showrunner_webhook_events_total", event="unknown", verdict="rejected") == 1
+        assert moved(during, after, "showrunner_livekit_calls_total", method="UpdateParticipant", outcome="ok") == 2
+    finally:
+        for person in people:
+            await person.disconnect()
+        await rest.close()
+        await grpc.close()

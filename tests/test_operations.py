@@ -1,0 +1,168 @@
+"""Running the service: request ids in answers and logs, CORS for browsers, graceful shutdown with
+calls in flight, settings from a file, and clear start-up refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from showrunner.v1 import show_service_pb2 as pb
+from showrunner.v1 import show_service_pb2_grpc as pb_grpc
+
+from service.dev.livekit_server import LiveKitDevServer, free_port
+from tests.conftest import API_KEY, API_SECRET, ROOT, ServiceProcess, admin_token, start_service
+from tests.doors import client_for
+from tests.egress_standin import EgressStandIn
+
+
+def log_lines(service: ServiceProcess) -> list[dict[str, object]]:
+    lines = []
+    for line in service.output:
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            continue
+    return lines
+
+
+async def test_every_answer_carries_a_request_id_that_the_logs_carry_too(service: ServiceProcess, room: str) -> None:
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        mine = await http.get(f"/api/rooms/{room}", headers={"x-request-id": "trace-42"})
+        assert mine.headers["x-request-id"] == "trace-42"
+        fresh = await http.post(
+            "/twirp/showrunner.v1.ShowService/GetRoom", json={"room_name": room}, headers={"x-request-id": "bad id!"}
+        )
+        assert len(fresh.headers["x-request-id"]) == 32 and fresh.headers["x-request-id"] != "bad id!"
+        assert (await http.get("/health")).headers["x-request-id"]
+    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+        call = pb_grpc.ShowServiceStub(channel).GetRoom(
+            pb.GetRoomRequest(room_name=room), metadata=(("x-request-id", "trace-43"),)
+        )
+        with pytest.raises(grpc.aio.AioRpcError):
+            await call
+        assert dict(await call.initial_metadata())["x-request-id"] == "trace-43"
+
+    await asyncio.sleep(0.3)  # the service's log lines reach us through a pipe
+    lines = log_lines(service)
+    served = {line.get("request_id"): line for line in lines if line.get("logger") == "showrunner.requests"}
+    assert served["trace-42"]["rpc"] == "GetRoom" and served["trace-42"]["door"] == "rest"
+    assert served["trace-42"]["code"] == "UNAUTHENTICATED"
+    assert served["trace-43"]["door"] == "grpc"
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+
+
+async def test_configured_browser_origins_pass_cors_preflight(service: ServiceProcess) -> None:
+    preflight = {
+        "Origin": "https://app.example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        for path in ("/twirp/showrunner.v1.ShowService/JoinRoom", "/api/rooms/join"):
+            reply = await http.options(path, headers=preflight)
+            assert reply.status_code == 200, path
+            assert reply.headers["access-control-allow-origin"] == "https://app.example.com"
+            assert "authorization" in reply.headers["access-control-allow-headers"].lower()
+            assert "POST" in reply.headers["access-control-allow-methods"]
+        refused = await http.options("/api/rooms/join", headers={**preflight, "Origin": "https://evil.example.net"})
+        assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
+        simple = await http.get("/health", headers={"Origin": "https://app.example.com"})
+        assert simple.headers["access-control-allow-origin"] == "https://app.example.com"
+        assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
+
+
+async def test_sigterm_drains_calls_in_flight_then_exits_zero(livekit: LiveKitDevServer, egress: EgressStandIn) -> None:
+    running = start_service(
+        livekit, SHOW_EGRESS_URL=egress.url, SHOW_SHUTDOWN_GRACE_SECONDS="15", SHOW_EGRESS_TIMEOUT_SECONDS="10"
+    )
+    rest = client_for("rest", running.grpc_address, running.http_base)
+    grpc_door = client_for("grpc", running.grpc_address, running.http_base)
+    rooms = [f"drain-{i}-{time.time_ns()}" for i in range(2)]
+    try:
+        hosts = [await rest.as_(admin_token(r)).join(r, "host", "host") for r in rooms]
+        egress.delay = 2.5  # each StartRecording now waits on "LiveKit" for 2.5 s
+        in_flight = [
+            asyncio.create_task(rest.as_(hosts[0]["token"]).start_recording(rooms[0], "grid")),
+            asyncio.create_task(grpc_door.as_(hosts[1]["token"]).start_recording(rooms[1], "speaker")),
+        ]
+        await asyncio.sleep(0.8)
+        running.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        with pytest.raises(httpx.ConnectError):  # no longer accepting
+            async with httpx.AsyncClient(base_url=running.http_base) as http:
+                await http.get("/health")
+        done = await asyncio.gather(*in_flight)
+        assert all(d["recordingId"].startswith("EG_") for d in done)  # both finished, answered
+        assert await asyncio.to_thread(running.process.wait, 20) == 0
+        assert any("stopping" in str(line.get("message")) for line in log_lines(running))
+    finally:
+        egress.delay = 0.0
+        await rest.close()
+        await grpc_door.close()
+        running.stop()
+
+
+def run_service(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}"}
+    return subprocess.run(
+        [sys.executable, "-m", "service"],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_settings_may_come_from_a_file(livekit: LiveKitDevServer, tmp_path: Path) -> None:
+    http_port = free_port()
+    config = tmp_path / "showrunner.toml"
+    config.write_text(
+        f'LIVEKIT_URL = "{livekit.url}"\nLIVEKIT_API_KEY = "{API_KEY}"\nLIVEKIT_API_SECRET = "{API_SECRET}"\n'
+        f'SHOW_HTTP_PORT = {http_port}\nSHOW_GRPC_PORT = 0\nSHOW_CORS_ORIGINS = ["https://a.example.com"]\n'
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}", "SHOW_CONFIG_FILE": str(config)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "showrunner ready" in line:
+                break
+        reply = httpx.get(f"http://127.0.0.1:{http_port}/health", headers={"Origin": "https://a.example.com"})
+        assert reply.status_code == 200 and reply.headers["access-control-allow-origin"] == "https://a.example.com"
+    finally:
+        process.terminate()
+        assert process.wait(20) == 0
+
+
+def test_bad_settings_are_all_reported_before_any_port_opens(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    port = free_port()
+    config.write_text(f'LIVEKIT_URL = "ftp://nowhere"\nSHOW_HTTP_PORT = {port}\nSHOW_COLOUR = "blue"\n')
+    done = run_service({"SHOW_CONFIG_FILE": str(config), "SHOW_RECORDING_S3_BUCKET": "b", "SHOW_CORS_ORIGINS": "app"})
+    assert done.returncode == 2
+    for problem in (
+        "unknown setting 'SHOW_COLOUR'",
+        "LIVEKIT_URL must be a URL starting with one of http://, https://, ws://, wss://; got 'ftp://nowhere'",
+        "LIVEKIT_API_KEY is required",
+        "SHOW_RECORDING_S3_BUCKET needs SHOW_RECORDING_S3_ACCESS_KEY and SHOW_RECORDING_S3_SECRET",
+        "SHOW_CORS_ORIGINS entries must be origins like https://app.example.com, got 'app'",
+    ):
+        assert problem in done.stderr, done.stderr
+    assert "showrunner ready" not in done.stdout
+    missing = run_service({"SHOW_CONFIG_FILE": str(tmp_path / "absent.toml")})
+    assert missing.returncode == 2 and "cannot be read" in missing.stderr
