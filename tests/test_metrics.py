@@ -4,11 +4,13 @@ show happens."""
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ServiceProcess, admin_token
+from tests.conftest import ROOT, ServiceProcess, admin_token
 from tests.doors import Refused, client_for
 from tests.egress_standin import EgressStandIn
 from tests.live import LiveParticipant, until
@@ -93,3 +95,20 @@ async def test_the_numbers_move_as_the_show_happens(
             await person.disconnect()
         await rest.close()
         await grpc.close()
+
+
+async def test_the_shipped_dashboard_only_charts_series_the_service_exports(service: ServiceProcess) -> None:
+    dashboard = json.loads((ROOT / "deploy/grafana/showrunner-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    charted = {name for expr in exprs for name in re.findall(r"showrunner_[a-z_]+", expr)}
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        exposition = (await http.get("/metrics")).text
+    exported = set(re.findall(r"^# TYPE (showrunner_[a-z_]+) (\w+)", exposition, re.MULTILINE))
+    series = set()
+    for name, kind in exported:
+        if kind in ("gauge", "counter"):  # counters are typed under their _total name
+            series.add(name)
+        if kind == "histogram":
+            series |= {f"{name}_bucket", f"{name}_count", f"{name}_sum"}
+    assert charted and charted <= series, charted - series
+    assert len(dashboard["panels"]) >= 10

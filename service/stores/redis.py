@@ -2,12 +2,17 @@
 
 A room's state is one JSON value under `showrunner:room:<name>`, changed with optimistic
 transactions (WATCH, then MULTI/EXEC, retried if another instance wrote first), so the rules run
-against the latest state and two instances can never both take the same slot.
+against the latest state and two instances can never both take the same slot. Within one
+instance, updates to a room queue on a local lock first, so only other instances' writes can
+make a transaction retry; retries back off with jitter so that a busy room cannot livelock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -29,6 +34,7 @@ def _unavailable(exc: RedisError) -> errors.ShowError:
 class RedisStore:
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
+        self._local: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -46,7 +52,11 @@ class RedisStore:
         return ShowState.from_json(stored) if stored else ShowState(room)
 
     async def update(self, room: str, change: Callable[[ShowState], T]) -> T:
-        key = self._key(room)
+        async with self._local[room]:
+            return await self._update(room, change)
+
+    async def _update(self, room: str, change: Callable[[ShowState], T]) -> T:
+        key, attempt = self._key(room), 0
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 while True:
@@ -63,7 +73,8 @@ class RedisStore:
                         await pipe.execute()
                         return result
                     except WatchError:
-                        continue
+                        attempt += 1
+                        await asyncio.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
         except RedisError as exc:
             raise _unavailable(exc) from exc
 
