@@ -18,6 +18,7 @@ import pytest
 from livekit import api
 
 from service.dev.livekit_server import LiveKitDevServer, free_port
+from service.dev.processes import stop_process
 from service.dev.redis_server import RedisServer
 from tests.doors import DOORS, ShowClient, client_for
 from tests.egress_standin import EgressStandIn
@@ -75,15 +76,8 @@ class ServiceProcess:
     def http_base(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+    def stop(self) -> int | None:
+        return stop_process(self.process, timeout=20)
 
 
 def start_service(livekit: LiveKitDevServer, **extra_env: str) -> ServiceProcess:

@@ -29,7 +29,7 @@ from service.core.events import EventType, encode, show_event
 from service.core.limits import Limiter, RatePolicy, admit
 from service.core.ports import Presence, ShowObserver, Stage, Store, Unobserved
 from service.core.roles import Role
-from service.core.state import EGRESS_ACTIVE, Recording, Seat, ShowState
+from service.core.state import EGRESS_ABORTED, EGRESS_ACTIVE, EGRESS_ENDING, Recording, Seat, ShowState
 
 log = logging.getLogger("showrunner.core")
 
@@ -132,9 +132,9 @@ class ShowCore:
         if change is None:
             return False
         before, after = change
-        if before < EGRESS_ACTIVE <= after and after == EGRESS_ACTIVE:
+        if before < EGRESS_ACTIVE == after:
             await self._announce(room, EventType.RECORDING_STARTED, sender=None, recording_id=info.egress_id)
-        elif before in (0, 1, 2) and after > 2:
+        elif before <= EGRESS_ENDING < after:  # it just reached an end: complete, failed or aborted
             await self._announce(room, EventType.RECORDING_STOPPED, sender=None, recording_id=info.egress_id)
         return True
 
@@ -220,8 +220,7 @@ class ShowCore:
         limit = request.guest_limit
         if not 1 <= limit <= 16:
             raise errors.invalid(f"guestLimit must be between 1 and 16, got {limit}")
-        self._require_host(caller, room, await self._store.load(room), errors.ONLY_HOST_CHANGES_SETTINGS)
-        await self._room_for(room, caller)
+        await self._hosted(room, caller, errors.ONLY_HOST_CHANGES_SETTINGS)
 
         def change(state: ShowState) -> None:
             self._require_host(caller, room, state, errors.ONLY_HOST_CHANGES_SETTINGS)
@@ -248,8 +247,7 @@ class ShowCore:
             raise errors.invalid(errors.REMOVE_FIELDS_REQUIRED)
         self._room_name(room)
         validate.identity(identity, "identity")
-        self._require_host(caller, room, await self._store.load(room), errors.ONLY_HOST_REMOVES_PARTICIPANTS)
-        await self._room_for(room, caller)
+        await self._hosted(room, caller, errors.ONLY_HOST_REMOVES_PARTICIPANTS)
         if not await self._stage.remove_participant(room, identity):
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         role = await self._store.update(room, lambda s: s.forget(identity))
@@ -418,10 +416,8 @@ class ShowCore:
         return pb.SetHandRaisedResponse(hand_raised=raised)
 
     async def list_raised_hands(self, request: pb.ListRaisedHandsRequest, caller: Caller) -> pb.ListRaisedHandsResponse:
-        room = self._room_name(request.room_name)
-        state = await self._store.load(room)
-        self._require_host(caller, room, state, errors.ONLY_HOST_LISTS_HANDS)
-        await self._room_for(room, caller)
+        room = request.room_name
+        state = await self._hosted(room, caller, errors.ONLY_HOST_LISTS_HANDS)
         now = self._clock.now()
         return pb.ListRaisedHandsResponse(
             hands=[
@@ -437,8 +433,7 @@ class ShowCore:
         layout = _LAYOUTS.get(request.layout)
         if layout is None:
             raise errors.invalid('layout must be "speaker" or "grid"')
-        self._require_host(caller, room, await self._store.load(room), errors.ONLY_HOST_RECORDS)
-        await self._room_for(room, caller)
+        await self._hosted(room, caller, errors.ONLY_HOST_RECORDS)
         placeholder, now = f"pending-{uuid.uuid4().hex}", self._clock.now()
         await self._store.update(room, lambda s: s.reserve_recording(placeholder, layout, now))
         try:
@@ -454,26 +449,22 @@ class ShowCore:
         return pb.StartRecordingResponse(recording=self._recording(room, started))
 
     async def stop_recording(self, request: pb.StopRecordingRequest, caller: Caller) -> pb.StopRecordingResponse:
-        room = self._room_name(request.room_name)
-        state = await self._store.load(room)
-        self._require_host(caller, room, state, errors.ONLY_HOST_RECORDS)
-        await self._room_for(room, caller)
+        room = request.room_name
+        state = await self._hosted(room, caller, errors.ONLY_HOST_RECORDS)
         active = state.active_recording()
         if active is None:
             raise errors.not_found("No active recording in this room")
         if active.id.startswith("pending-"):
             raise errors.precondition("The recording is still starting; stop it once it has started")
         info = await self._stage.stop_recording(active.id)
-        status, now = (int(info.status) if info else 5), self._clock.now()  # 5: EGRESS_ABORTED
+        status, now = (int(info.status) if info else EGRESS_ABORTED), self._clock.now()
         await self._store.update(room, lambda s: s.record_progress(active.id, status, now, "", ""))
         stopped = (await self._store.load(room)).recording(active.id)
         return pb.StopRecordingResponse(recording=self._recording(room, stopped))
 
     async def list_recordings(self, request: pb.ListRecordingsRequest, caller: Caller) -> pb.ListRecordingsResponse:
-        room = self._room_name(request.room_name)
-        state = await self._store.load(room)
-        self._require_host(caller, room, state, errors.ONLY_HOST_RECORDS)
-        await self._room_for(room, caller)
+        room = request.room_name
+        state = await self._hosted(room, caller, errors.ONLY_HOST_RECORDS)
         return pb.ListRecordingsResponse(recordings=[self._recording(room, r) for r in reversed(state.recordings)])
 
     def _recording(self, room: str, recording: Recording | None) -> pb.Recording:
@@ -535,6 +526,14 @@ class ShowCore:
         validate.identity(viewer, "viewerIdentity")
         caller.acting_as(room, viewer, "viewerIdentity")
         return room, viewer
+
+    async def _hosted(self, room: str, caller: Caller, refusal: str) -> ShowState:
+        """For the host's own operations: the room's state, once the caller is shown to be its
+        host (or admin) and the room to exist on LiveKit."""
+        state = await self._store.load(self._room_name(room))
+        self._require_host(caller, room, state, refusal)
+        await self._room_for(room, caller)
+        return state
 
     def _require_host(self, caller: Caller, room: str, state: ShowState, refusal: str) -> None:
         """The room's admin, or the participant who holds its host slot."""

@@ -26,8 +26,9 @@ class Seat:
     sid: str = ""
 
 
-# LiveKit's EgressStatus values, in the order a recording moves through them.
-EGRESS_STARTING, EGRESS_ACTIVE, EGRESS_ENDING = 0, 1, 2
+# LiveKit's EgressStatus values, in the order a recording moves through them; past ENDING, each
+# is an end (COMPLETE 3, FAILED 4, ABORTED 5, LIMIT_REACHED 6).
+EGRESS_STARTING, EGRESS_ACTIVE, EGRESS_ENDING, EGRESS_ABORTED = 0, 1, 2, 5
 RECORDINGS_KEPT = 20
 
 

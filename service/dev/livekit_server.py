@@ -16,6 +16,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from service.dev.processes import stop_process
+
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     """A port free right now, below the kernel's ephemeral range (32768 and up) so that outgoing
@@ -133,11 +135,5 @@ class LiveKitDevServer:
                 sink.close()
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process)
         self._process = None
