@@ -1,5 +1,5 @@
 # Showrunner service image. gen/ is committed, so the image needs no code generation.
-# Build: docker build -t showrunner .    Run: see README ("Running the image").
+# Build: docker build -t showrunner .    Run: see README, "Deployment with the image".
 
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /app
@@ -22,5 +22,5 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER showrunner
 EXPOSE 50051 3001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD python -c "import os,urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"SHOW_HTTP_PORT\"]}/health', timeout=2)"
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('SHOW_HTTP_PORT', '3001'), timeout=2)"]
 CMD ["python", "-m", "service"]

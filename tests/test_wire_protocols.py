@@ -138,3 +138,22 @@ async def test_grpc_rejects_what_it_cannot_decode(service: ServiceProcess) -> No
         )
         lister = (("authorization", f"Bearer {lister_token()}"),)
         assert isinstance(await stub(pb.ListRoomsRequest(), metadata=lister), pb.ListRoomsResponse)
+
+
+async def test_oversized_requests_get_each_protocols_own_refusal(service: ServiceProcess) -> None:
+    big = "x" * (100 * 1024)
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        reply = await http.post(f"{TWIRP}/GetRoom", json={"room_name": big})
+        assert reply.status_code == 400
+        assert reply.json()["code"] == "invalid_argument" and "exceeds" in reply.json()["msg"]
+    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+        stub = channel.unary_unary(
+            "/showrunner.v1.ShowService/GetRoom",
+            request_serializer=pb.GetRoomRequest.SerializeToString,
+            response_deserializer=pb.GetRoomResponse.FromString,
+        )
+        try:
+            await stub(pb.GetRoomRequest(room_name=big))
+            raise AssertionError("an oversized message was accepted")
+        except grpc.aio.AioRpcError as exc:
+            assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
