@@ -111,6 +111,10 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         log_level="warning",
         lifespan="off",
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        # Behind a load balancer, the client's address (for anonymous rate limits) comes from
+        # X-Forwarded-For, but only when the peer is one of the configured proxies.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
         access_log=False,
     )
     http = HttpServer(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ KNOWN = frozenset(
         "SHOW_CORS_ORIGINS", "SHOW_SHUTDOWN_GRACE_SECONDS", "SHOW_RECORDING_FILEPATH", "SHOW_RECORDING_S3_BUCKET",
         "SHOW_RECORDING_S3_REGION", "SHOW_RECORDING_S3_ENDPOINT", "SHOW_RECORDING_S3_ACCESS_KEY",
         "SHOW_RECORDING_S3_SECRET", "SHOW_RECORDING_S3_FORCE_PATH_STYLE", "SHOW_EGRESS_TIMEOUT_SECONDS",
+        "SHOW_TRUSTED_PROXIES",
     }
 )  # fmt: skip
 
@@ -50,6 +52,7 @@ class Settings:
     rates: RatePolicy
     log_level: str
     cors_origins: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
     shutdown_grace_seconds: int
     egress_url: str
     egress_timeout_seconds: int
@@ -96,6 +99,15 @@ class Settings:
                 problems.append(f"{name} must be true or false, got {raw!r}")
             return raw in ("true", "1")
 
+        def addresses(name: str) -> tuple[str, ...]:
+            listed = tuple(a.strip() for a in env.get(name, "").split(",") if a.strip())
+            for address in listed:
+                try:
+                    ipaddress.ip_network(address, strict=False)
+                except ValueError:
+                    problems.append(f"{name} entries must be IP addresses or networks, got {address!r}")
+            return listed
+
         def origins(name: str) -> tuple[str, ...]:
             listed = tuple(o.strip().rstrip("/") for o in env.get(name, "").split(",") if o.strip())
             for origin in listed:
@@ -128,6 +140,7 @@ class Settings:
             ),
             log_level=env.get("SHOW_LOG_LEVEL", "INFO").strip().upper() or "INFO",
             cors_origins=origins("SHOW_CORS_ORIGINS"),
+            trusted_proxies=addresses("SHOW_TRUSTED_PROXIES"),
             shutdown_grace_seconds=number("SHOW_SHUTDOWN_GRACE_SECONDS", 10, 0, 600),
             egress_url=url("SHOW_EGRESS_URL", env.get("SHOW_EGRESS_URL", "").strip(), livekit_schemes) or livekit_url,
             egress_timeout_seconds=number("SHOW_EGRESS_TIMEOUT_SECONDS", 8, 1, 120),

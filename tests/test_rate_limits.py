@@ -92,3 +92,21 @@ async def test_limits_are_shared_by_instances_on_redis(
             await client.close()
         for running in pair:
             running.stop()
+
+
+async def test_behind_a_trusted_proxy_each_client_address_has_its_own_allowance(
+    livekit: LiveKitDevServer, room: str
+) -> None:
+    running = launch(livekit, SHOW_TRUSTED_PROXIES="127.0.0.1", SHOW_RATE_JOIN_PER_MINUTE="2")
+    try:
+        async with httpx.AsyncClient(base_url=running.http_base) as http:
+
+            async def join(who: str, client: str) -> int:
+                body = {"roomName": room, "participantName": who, "role": "viewer"}
+                reply = await http.post("/api/rooms/join", json=body, headers={"X-Forwarded-For": client})
+                return reply.status_code
+
+            assert [await join(f"a{i}", "203.0.113.7") for i in range(3)] == [200, 200, 429]
+            assert [await join(f"b{i}", "198.51.100.9") for i in range(2)] == [200, 200]
+    finally:
+        running.stop()

@@ -189,3 +189,10 @@ async def test_store_forgets_deleted_and_empty_rooms(store: Store, key: str) -> 
     await store.update(key, lambda s: s.claim_host("h", "H", 1.0, STALE))
     await store.update(key, lambda s: s.forget("h"))
     assert (await store.load(key)).is_empty
+
+
+async def test_room_locks_are_forgotten_once_unused() -> None:
+    store = MemoryStore()
+    for i in range(200):
+        await store.update(f"room-{i}", lambda s: s.claim_host("h", "H", 0.0, STALE))
+    assert len(store._locks) == 0

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
 from collections.abc import Callable
 from typing import TypeVar
 
 from service.core.state import ShowState
+from service.stores.locks import RoomLocks
 
 T = TypeVar("T")
 
@@ -21,7 +20,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._rooms: dict[str, str] = {}
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = RoomLocks()
 
     async def load(self, room: str) -> ShowState:
         stored = self._rooms.get(room)

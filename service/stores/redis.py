@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -22,6 +21,7 @@ from redis.exceptions import RedisError, WatchError
 from service.core import errors
 from service.core.limits import Limit
 from service.core.state import ShowState
+from service.stores.locks import RoomLocks
 
 T = TypeVar("T")
 PREFIX = "showrunner:"
@@ -34,7 +34,7 @@ def _unavailable(exc: RedisError) -> errors.ShowError:
 class RedisStore:
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
-        self._local: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._local = RoomLocks()
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
