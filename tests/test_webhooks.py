@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import jwt
+from livekit import api
 
 from tests.conftest import API_KEY, API_SECRET, ServiceProcess, admin_token
 from tests.doors import ShowClient
@@ -118,3 +119,27 @@ async def test_a_real_hosts_departure_frees_the_host_slot(rest: ShowClient, room
         assert (await admin.join(room, "host-2", "host"))["role"] == "host"
     finally:
         await viewer.disconnect()
+
+
+async def test_an_old_guest_token_does_not_put_a_demoted_guest_back_on_stage(
+    rest: ShowClient, room: str, lkapi: api.LiveKitAPI
+) -> None:
+    joined = await rest.as_(admin_token(room)).join(room, "host-1", "host")
+    host = rest.as_(joined["token"])
+    ticket = await rest.join(room, "ann", "viewer")
+    ann = await LiveParticipant("ann").connect(ticket["wsUrl"], ticket["token"])
+    await rest.as_(ticket["token"]).hand(room, "ann", True)
+    guest_token = (await host.invite(room, "ann", "host-1"))["token"]
+    await host.demote(room, "ann", "host-1")
+    await ann.disconnect()
+
+    again = await LiveParticipant("ann").connect(ticket["wsUrl"], guest_token)  # the stale guest token
+    try:
+
+        async def back_in_the_audience() -> bool:
+            seen = await lkapi.room.get_participant(api.RoomParticipantIdentity(room=room, identity="ann"))
+            return not seen.permission.can_publish and seen.attributes.get("role") == "viewer"
+
+        await until(back_in_the_audience, label="the service bringing ann back to the audience")
+    finally:
+        await again.disconnect()

@@ -28,7 +28,7 @@ from service.core.clock import Clock
 from service.core.events import EventType, encode, show_event
 from service.core.limits import Limiter, RatePolicy, admit
 from service.core.ports import Presence, ShowObserver, Stage, Store, Unobserved
-from service.core.roles import Role
+from service.core.roles import GRANTS, Role
 from service.core.state import EGRESS_ABORTED, EGRESS_ACTIVE, EGRESS_ENDING, Recording, Seat, ShowState
 
 log = logging.getLogger("showrunner.core")
@@ -105,7 +105,9 @@ class ShowCore:
             await self._store.delete(room)
             return True
         if event.event == "participant_joined" and who.identity:
-            return bool(await self._store.update(room, lambda s: s.connected(who.identity, who.sid)))
+            seated = bool(await self._store.update(room, lambda s: s.connected(who.identity, who.sid)))
+            await self._reconcile(room, who)
+            return seated
         if event.event == "participant_left" and who.identity:
             at = float(event.created_at or self._clock.now())
             freed = await self._store.update(room, lambda s: s.left(who.identity, who.sid, at))
@@ -117,6 +119,22 @@ class ShowCore:
                 await self._announce(room, EventType.GUEST_DEMOTED, sender=sender, target=sender)
             return freed is not None
         return False
+
+    async def _reconcile(self, room: str, who: lk.ParticipantInfo) -> None:
+        """A token outlives a role: a demoted guest (or a replaced host) could reconnect with the
+        token it had, and LiveKit would grant what that token says. The show's state decides, so
+        a newcomer whose permission exceeds its role is brought back to it at once."""
+        if "role" not in who.attributes or who.kind != lk.ParticipantInfo.Kind.STANDARD:
+            return  # not someone who joined with a Showrunner token (an agent, a recorder, ...)
+        state = await self._store.load(room)
+        role = state.role_of(who.identity)
+        exceeds = who.permission.can_publish and not GRANTS[role].can_publish
+        if exceeds or who.attributes["role"] != role.value:
+            presence = Presence(role, hand_raised=who.identity in state.hands)
+            try:
+                await self._stage.present(room, who.identity, presence)
+            except errors.ShowError as exc:
+                log.warning("could not bring %s in %s back to %s: %s", who.identity, room, role, exc.message)
 
     async def _recording_progress(self, event: lk_webhook.WebhookEvent) -> bool:
         info = event.egress_info
