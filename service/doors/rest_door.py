@@ -90,7 +90,8 @@ def seconds(value: int) -> str:
 
 # --- MVP JSON <-> contract --------------------------------------------------------------
 
-Route_ = Callable[[Request], Awaitable[tuple[str, Message]]]
+# Each route is a pair: MVP JSON in -> (RPC, the contract's request); the contract's response -> MVP JSON.
+Take = Callable[[Request], Awaitable[tuple[str, Message]]]
 Render = Callable[[Any], dict[str, Any]]
 
 
@@ -344,7 +345,7 @@ MetricsPage = Callable[[], Awaitable[bytes]]
 def rest_app(serving: Serving, clock: Clock, metrics_page: MetricsPage) -> Starlette:
     core: ShowCore = serving.core
 
-    def route(path: str, method: str, take: Route_, render: Render) -> Route:
+    def route(path: str, method: str, take: Take, render: Render) -> Route:
         async def endpoint(request: Request) -> Response:
             credentials = Credentials(
                 authorization=request.headers.get("authorization"),
