@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from service.app import serve
+from service.app import StartupError, serve
 from service.config import ConfigError, Settings
 from service.observability import logs
 
@@ -17,7 +17,11 @@ def main() -> int:
         print(f"showrunner: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except StartupError as exc:
+        print(f"showrunner: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

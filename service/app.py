@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +29,10 @@ from service.stores.memory import MemoryStore
 from service.stores.redis import RedisLimiter, RedisStore
 
 log = logging.getLogger("showrunner")
+
+
+class StartupError(Exception):
+    """Something outside the service keeps it from starting: a port taken, Redis unreachable."""
 
 
 class HttpServer(uvicorn.Server):
@@ -60,6 +65,24 @@ class Running:
         await self.store.close()
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The HTTP door's socket, bound here so that a taken port is our error to report, not a
+    reason for uvicorn to exit the process."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say so;
+    # without it every keep-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
 async def state_backend(settings: Settings) -> tuple[Store, Limiter]:
     """In-process state for one instance; Redis (SHOW_REDIS_URL) when several share it."""
     if not settings.redis_url:
@@ -69,7 +92,7 @@ async def state_backend(settings: Settings) -> tuple[Store, Limiter]:
         await redis_store.ping()
     except Exception as exc:
         await redis_store.close()
-        raise RuntimeError(f"SHOW_REDIS_URL {settings.redis_url} cannot be reached: {exc}") from exc
+        raise StartupError(f"SHOW_REDIS_URL {settings.redis_url} cannot be reached: {exc}") from exc
     return redis_store, RedisLimiter(redis_store.client)
 
 
@@ -98,7 +121,12 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
     core = ShowCore(stage, store, clock, auth, limiter, rules, observer=metrics)
     serving = Serving(core, metrics)
 
-    server, grpc_port = await grpc_server(serving, settings.host, settings.grpc_port)
+    try:
+        server, grpc_port = await grpc_server(serving, settings.host, settings.grpc_port)
+    except RuntimeError as exc:
+        await stage.close()
+        await store.close()
+        raise StartupError(f"the gRPC door cannot listen on {settings.host}:{settings.grpc_port}: {exc}") from exc
     await server.start()
 
     async def metrics_page() -> bytes:
@@ -117,15 +145,19 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         forwarded_allow_ips=list(settings.trusted_proxies) or None,
         access_log=False,
     )
+    try:
+        listener = listen(settings.host, settings.http_port)
+    except OSError as exc:
+        await server.stop(0)
+        await stage.close()
+        await store.close()
+        raise StartupError(
+            f"the HTTP door cannot listen on {settings.host}:{settings.http_port}: {exc.strerror}"
+        ) from exc
     http = HttpServer(config)
-    http_task = asyncio.create_task(http.serve())
-    while not http.started:
-        if http_task.done():
-            await server.stop(0)
-            http_task.result()
-            raise RuntimeError(f"HTTP door could not start on {settings.host}:{settings.http_port}")
-        await asyncio.sleep(0.01)
-    http_port = http.servers[0].sockets[0].getsockname()[1]
+    # The socket already listens: connections queue until uvicorn takes them, so we are ready.
+    http_task = asyncio.create_task(http.serve(sockets=[listener]))
+    http_port = listener.getsockname()[1]
     log.info(
         "showrunner serving gRPC on %s:%d and HTTP on %s:%d",
         settings.host,

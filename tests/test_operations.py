@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -166,3 +167,17 @@ def test_bad_settings_are_all_reported_before_any_port_opens(tmp_path: Path) -> 
     assert "showrunner ready" not in done.stdout
     missing = run_service({"SHOW_CONFIG_FILE": str(tmp_path / "absent.toml")})
     assert missing.returncode == 2 and "cannot be read" in missing.stderr
+
+
+def test_a_taken_port_or_an_unreachable_redis_is_a_clear_refusal_to_start(livekit: LiveKitDevServer) -> None:
+    base = {"LIVEKIT_URL": livekit.url, "LIVEKIT_API_KEY": API_KEY, "LIVEKIT_API_SECRET": API_SECRET}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_service({**base, "SHOW_HTTP_PORT": str(port), "SHOW_GRPC_PORT": "0"})
+    assert done.returncode == 1
+    assert f"showrunner: cannot start: the HTTP door cannot listen on 127.0.0.1:{port}" in done.stderr
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    done = run_service({**base, "SHOW_REDIS_URL": dead, "SHOW_HTTP_PORT": "0", "SHOW_GRPC_PORT": "0"})
+    assert done.returncode == 1 and f"SHOW_REDIS_URL {dead} cannot be reached" in done.stderr
