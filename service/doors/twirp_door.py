@@ -3,13 +3,15 @@
 `ShowTwirpApp` tightens the runtime where it strays from Twirp's wire protocol v7: unknown
 services and methods answer bad_route (404), media types may carry parameters
 ("application/json; charset=utf-8"), JSON requests may carry unknown fields (as Twirp's Go
-servers accept), and any undecodable body is `malformed` rather than an internal error.
+servers accept), JSON answers are compact, and any undecodable body is `malformed` rather than an
+internal error.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -79,7 +81,7 @@ class ShowTwirpApp(TwirpASGIApp):  # type: ignore[misc]
         media_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
         if media_type == "application/json":
             return (
-                functools.partial(self.json_encoder, data_obj=endpoint.output),
+                functools.partial(_json_encoder, data_obj=endpoint.output),
                 functools.partial(_json_decoder, data_obj=endpoint.input),
             )
         if media_type == "application/protobuf":
@@ -91,6 +93,12 @@ class ShowTwirpApp(TwirpASGIApp):  # type: ignore[misc]
             twirp_errors.Errors.BadRoute.value,
             f"unexpected Content-Type: {headers.get('content-type')!r}; use application/json or application/protobuf",
         )
+
+
+def _json_encoder(value: Message, data_obj: type[Message]) -> tuple[bytes, dict[str, str]]:
+    """Compact JSON with the contract's field names, as Twirp's Go servers answer."""
+    fields = json_format.MessageToDict(value, preserving_proto_field_name=True)
+    return json.dumps(fields, separators=(",", ":")).encode(), {"Content-Type": "application/json"}
 
 
 def _json_decoder(body: bytes, data_obj: type[Message]) -> Message:
