@@ -357,13 +357,7 @@ class ShowCore:
         return pb.DeclineInvitationResponse(message=f"{viewer} has declined the invitation")
 
     async def demote_guest(self, request: pb.DemoteGuestRequest, caller: Caller) -> pb.DemoteGuestResponse:
-        room, guest = request.room_name, request.guest_identity
-        if not room or not guest or not request.host_identity:
-            raise errors.invalid(errors.GUEST_FIELDS_REQUIRED)
-        self._room_name(room)
-        validate.identity(guest, "guestIdentity")
-        acting = caller.acting_as(room, request.host_identity, "hostIdentity")
-        await self._room_for(room, caller)
+        room, guest, acting = await self._host_on_guest(request, caller)
         seat = await self._store.update(room, self._unseat_by_host(acting, room, guest, errors.ONLY_HOST_DEMOTES))
         token, name = await self._leave_stage(room, seat)
         self._observer.demoted("demoted")
@@ -387,13 +381,7 @@ class ShowCore:
         return pb.StepDownResponse(token=token, ws_url=self._stage.ws_url, message=f"{guest} has stepped down")
 
     async def remove_guest(self, request: pb.RemoveGuestRequest, caller: Caller) -> pb.RemoveGuestResponse:
-        room, guest = request.room_name, request.guest_identity
-        if not room or not guest or not request.host_identity:
-            raise errors.invalid(errors.GUEST_FIELDS_REQUIRED)
-        self._room_name(room)
-        validate.identity(guest, "guestIdentity")
-        acting = caller.acting_as(room, request.host_identity, "hostIdentity")
-        await self._room_for(room, caller)
+        room, guest, acting = await self._host_on_guest(request, caller)
         seat = await self._store.update(room, self._unseat_by_host(acting, room, guest, errors.ONLY_HOST_REMOVES))
         try:
             await self._stage.remove_participant(room, guest)
@@ -536,6 +524,19 @@ class ShowCore:
         if not room:
             raise errors.invalid(errors.ROOM_NAME_REQUIRED)
         return validate.room_name(room)
+
+    async def _host_on_guest(
+        self, request: pb.DemoteGuestRequest | pb.RemoveGuestRequest, caller: Caller
+    ) -> tuple[str, str, str]:
+        """The checks the host's actions on a guest share: room, guest, and who acts."""
+        room, guest = request.room_name, request.guest_identity
+        if not room or not guest or not request.host_identity:
+            raise errors.invalid(errors.GUEST_FIELDS_REQUIRED)
+        self._room_name(room)
+        validate.identity(guest, "guestIdentity")
+        acting = caller.acting_as(room, request.host_identity, "hostIdentity")
+        await self._room_for(room, caller)
+        return room, guest, acting
 
     def _invitation_fields(self, room: str, viewer: str, caller: Caller) -> tuple[str, str]:
         if not room or not viewer:
