@@ -196,3 +196,15 @@ async def test_room_locks_are_forgotten_once_unused() -> None:
     for i in range(200):
         await store.update(f"room-{i}", lambda s: s.claim_host("h", "H", 0.0, STALE))
     assert len(store._locks) == 0
+
+
+def test_a_participants_standing_can_be_put_back_after_a_refused_promotion() -> None:
+    state = hosted()
+    state.set_hand("a", True, 1.0, 1)
+    state.set_hand("v", True, 2.0, 1)
+    state.set_hand("b", True, 3.0, 1)
+    before = state.standing("v")
+    assert state.invite("v", 4.0, 60.0, 1) is True  # on stage, hand down
+    state.restore("v", before)  # LiveKit refused: undo
+    assert state.role_of("v") is Role.VIEWER and state.guests == []
+    assert list(state.hands) == ["a", "v", "b"] and state.hands["v"] == 2.0

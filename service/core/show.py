@@ -29,7 +29,7 @@ from service.core.events import EventType, encode, show_event
 from service.core.limits import Limiter, RatePolicy, admit
 from service.core.ports import Presence, ShowObserver, Stage, Store, Unobserved
 from service.core.roles import GRANTS, Role
-from service.core.state import EGRESS_ABORTED, EGRESS_ACTIVE, EGRESS_ENDING, Recording, Seat, ShowState
+from service.core.state import EGRESS_ABORTED, EGRESS_ACTIVE, EGRESS_ENDING, Recording, Seat, ShowState, Standing
 
 log = logging.getLogger("showrunner.core")
 
@@ -288,8 +288,8 @@ class ShowCore:
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         now, ttl, limit = self._clock.now(), self._rules.invitation_seconds, self._rules.guest_limit
 
-        def change(state: ShowState) -> tuple[bool, ShowState]:
-            before = ShowState.from_json(state.to_json())
+        def change(state: ShowState) -> tuple[bool, Standing]:
+            before = state.standing(viewer)
             self._require_host(Caller(acting, room), room, state, errors.ONLY_HOST_PROMOTES)
             return state.invite(viewer, now, ttl, limit), before
 
@@ -324,13 +324,12 @@ class ShowCore:
         await self._room_for(room, caller)
         now, limit = self._clock.now(), self._rules.guest_limit
 
-        def change(state: ShowState) -> ShowState:
-            before = ShowState.from_json(state.to_json())
+        def change(state: ShowState) -> tuple[Standing, str | None]:
+            before = state.standing(viewer)
             state.accept(viewer, now, limit)
-            return before
+            return before, state.host.identity if state.host else None
 
-        before = await self._store.update(room, change)
-        host = before.host.identity if before.host else None
+        before, host = await self._store.update(room, change)
         await self._announce(
             room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=True, to=[host] if host else []
         )
@@ -402,21 +401,21 @@ class ShowCore:
         await self._room_for(room, caller)
         raised, now, limit = request.raised, self._clock.now(), self._rules.guest_limit
 
-        def change(state: ShowState) -> tuple[bool, ShowState]:
-            before = ShowState.from_json(state.to_json())
-            return state.set_hand(identity, raised, now, limit), before
+        def change(state: ShowState) -> tuple[bool, Standing, str | None]:
+            before = state.standing(identity)
+            promoted = state.set_hand(identity, raised, now, limit)
+            return promoted, before, state.host.identity if state.host else None
 
-        promoted, before = await self._store.update(room, change)
+        promoted, before, host = await self._store.update(room, change)
         if promoted:
-            host = before.host.identity if before.host else None
             token = await self._go_on_stage(room, identity, before, promoter=host)
             return pb.SetHandRaisedResponse(hand_raised=False, promoted=True, token=token, ws_url=self._stage.ws_url)
 
         async def undo() -> None:
-            await self._store.update(room, lambda s: _restore(s, identity, before))
+            await self._store.update(room, lambda s: s.restore(identity, before))
 
         shown = await self._present_or_undo(room, identity, Presence(Role.VIEWER, hand_raised=raised), undo)
-        if (identity in before.hands) != raised:
+        if (before.hand is not None) != raised:
             kind = EventType.HAND_RAISE if raised else EventType.HAND_LOWER
             await self._announce(room, kind, sender=(identity, shown.name or identity))
         return pb.SetHandRaisedResponse(hand_raised=raised)
@@ -489,11 +488,11 @@ class ShowCore:
 
     # --- going on and off stage ----------------------------------------------------------
 
-    async def _go_on_stage(self, room: str, viewer: str, before: ShowState, promoter: str | None) -> str:
+    async def _go_on_stage(self, room: str, viewer: str, before: Standing, promoter: str | None) -> str:
         """The viewer holds a seat in the store; make it so on LiveKit, or give the seat back."""
 
         async def undo() -> None:
-            await self._store.update(room, lambda s: _restore(s, viewer, before))
+            await self._store.update(room, lambda s: s.restore(viewer, before))
 
         shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo)
         name = shown.name or viewer
@@ -648,20 +647,6 @@ class ShowCore:
             hand_raised=p.identity in state.hands,
             permission=p.permission,
         )
-
-
-def _restore(state: ShowState, identity: str, before: ShowState) -> None:
-    """Puts `identity`'s seat, hand and invitation back as they were in `before`."""
-    state.guests = [g for g in state.guests if g.identity != identity]
-    if (seat := before.guest(identity)) is not None:
-        state.guests.append(seat)
-    state.hands.pop(identity, None)
-    if identity in before.hands:
-        state.hands[identity] = before.hands[identity]
-        state.hands = dict(sorted(state.hands.items(), key=lambda kv: kv[1]))
-    state.invitations.pop(identity, None)
-    if identity in before.invitations:
-        state.invitations[identity] = before.invitations[identity]
 
 
 _LAYOUTS = {pb.RECORDING_LAYOUT_SPEAKER: "speaker", pb.RECORDING_LAYOUT_GRID: "grid"}

@@ -49,6 +49,16 @@ class Recording:
         return self.status in (EGRESS_STARTING, EGRESS_ACTIVE, EGRESS_ENDING)
 
 
+@dataclass(frozen=True)
+class Standing:
+    """One participant's part of the state (guest seat, raised hand, invitation), kept to put it
+    back if LiveKit refuses a change that was already made in the store."""
+
+    seat: Seat | None
+    hand: float | None
+    invitation: float | None
+
+
 @dataclass
 class ShowState:
     room: str
@@ -94,6 +104,24 @@ class ShowState:
 
     def invited(self, identity: str, now: float) -> bool:
         return self.invitations.get(identity, 0.0) > now
+
+    def standing(self, identity: str) -> Standing:
+        seat = self.guest(identity)
+        copied = Seat(seat.identity, seat.name, seat.since, seat.sid) if seat else None
+        return Standing(copied, self.hands.get(identity), self.invitations.get(identity))
+
+    def restore(self, identity: str, standing: Standing) -> None:
+        """Puts `identity`'s seat, hand and invitation back as `standing` recorded them."""
+        self.guests = [g for g in self.guests if g.identity != identity]
+        if standing.seat is not None:
+            self.guests.append(standing.seat)
+        self.hands.pop(identity, None)
+        if standing.hand is not None:
+            self.hands[identity] = standing.hand
+            self.hands = dict(sorted(self.hands.items(), key=lambda kv: kv[1]))
+        self.invitations.pop(identity, None)
+        if standing.invitation is not None:
+            self.invitations[identity] = standing.invitation
 
     # --- the host slot -------------------------------------------------------------------
 
