@@ -13,18 +13,23 @@ from datetime import timedelta
 
 import grpc
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from service.config import Settings
 from service.core.auth import Authenticator
 from service.core.clock import Clock, SystemClock
+from service.core.errors import ShowError
 from service.core.limits import Limiter, MemoryLimiter
 from service.core.ports import Stage, Store
 from service.core.show import ShowCore, ShowRules
+from service.doors.edges import with_body_deadline, with_header_deadline
 from service.doors.grpc_door import grpc_server
 from service.doors.http import http_app
+from service.doors.rest_door import MAX_BODY_BYTES
 from service.doors.serving import Serving
 from service.gateway.livekit import LiveKitStage
 from service.observability.metrics import Metrics
+from service.observability.readiness import Dependency, Readiness
 from service.stores.memory import MemoryStore
 from service.stores.redis import RedisLimiter, RedisStore
 
@@ -54,11 +59,13 @@ class Running:
     http_task: asyncio.Task[None]
     stage: Stage
     store: Store
+    readiness: Readiness
     grace: float
 
     async def stop(self) -> None:
         """Stops accepting on both doors, lets in-flight calls finish (up to `grace` seconds),
         then closes the connections to LiveKit and the store."""
+        await self.readiness.stop()
         self.http.should_exit = True
         await asyncio.gather(self.grpc.stop(self.grace), self.http_task)
         await self.stage.close()
@@ -90,9 +97,9 @@ async def state_backend(settings: Settings) -> tuple[Store, Limiter]:
     redis_store = RedisStore.from_url(settings.redis_url)
     try:
         await redis_store.ping()
-    except Exception as exc:
+    except ShowError as exc:
         await redis_store.close()
-        raise StartupError(f"SHOW_REDIS_URL {settings.redis_url} cannot be reached: {exc}") from exc
+        raise StartupError(f"SHOW_REDIS_URL {settings.redis_url} cannot be reached: {exc.message}") from exc
     return redis_store, RedisLimiter(redis_store.client)
 
 
@@ -121,8 +128,12 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
     core = ShowCore(stage, store, clock, auth, limiter, rules, observer=metrics)
     serving = Serving(core, metrics)
 
+    readiness = Readiness(
+        [Dependency("store", store.ping), Dependency("livekit", stage.ping)],
+        interval=settings.ready_interval_seconds,
+    )
     try:
-        server, grpc_port = await grpc_server(serving, settings.host, settings.grpc_port)
+        server, grpc_port = await grpc_server(serving, settings.host, settings.grpc_port, readiness, settings.edges)
     except RuntimeError as exc:
         await stage.close()
         await store.close()
@@ -132,8 +143,13 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
     async def metrics_page() -> bytes:
         return await metrics.render(store, stage, clock.now())
 
+    edges = settings.edges
     config = uvicorn.Config(
-        http_app(serving, clock, metrics_page, settings.cors_origins),
+        with_body_deadline(
+            http_app(serving, clock, metrics_page, readiness, settings.cors_origins),
+            edges.http_body_seconds,
+            MAX_BODY_BYTES,
+        ),
         host=settings.host,
         port=settings.http_port,
         log_level="warning",
@@ -144,6 +160,9 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies) or None,
         access_log=False,
+        http=with_header_deadline(H11Protocol, edges.http_header_seconds),
+        timeout_keep_alive=round(edges.http_idle_seconds),
+        limit_concurrency=edges.max_connections,
     )
     try:
         listener = listen(settings.host, settings.http_port)
@@ -154,6 +173,8 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         raise StartupError(
             f"the HTTP door cannot listen on {settings.host}:{settings.http_port}: {exc.strerror}"
         ) from exc
+    await readiness.check()
+    readiness.start()
     http = HttpServer(config)
     # The socket already listens: connections queue until uvicorn takes them, so we are ready.
     http_task = asyncio.create_task(http.serve(sockets=[listener]))
@@ -165,7 +186,9 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         settings.host,
         http_port,
     )
-    return Running(grpc_port, http_port, server, http, http_task, stage, store, settings.shutdown_grace_seconds)
+    return Running(
+        grpc_port, http_port, server, http, http_task, stage, store, readiness, settings.shutdown_grace_seconds
+    )
 
 
 async def serve(settings: Settings) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from service.core.limits import Limit, RatePolicy
+from service.doors.edges import EdgeLimits
 from service.gateway.livekit import RecordingOutput
 
 # Every setting, by its environment name. A config file (SHOW_CONFIG_FILE, TOML) uses the same
@@ -24,7 +25,9 @@ KNOWN = frozenset(
         "SHOW_CORS_ORIGINS", "SHOW_SHUTDOWN_GRACE_SECONDS", "SHOW_RECORDING_FILEPATH", "SHOW_RECORDING_S3_BUCKET",
         "SHOW_RECORDING_S3_REGION", "SHOW_RECORDING_S3_ENDPOINT", "SHOW_RECORDING_S3_ACCESS_KEY",
         "SHOW_RECORDING_S3_SECRET", "SHOW_RECORDING_S3_FORCE_PATH_STYLE", "SHOW_EGRESS_TIMEOUT_SECONDS",
-        "SHOW_TRUSTED_PROXIES",
+        "SHOW_TRUSTED_PROXIES", "SHOW_HTTP_IDLE_SECONDS", "SHOW_HTTP_HEADER_SECONDS", "SHOW_HTTP_BODY_SECONDS",
+        "SHOW_MAX_CONNECTIONS", "SHOW_GRPC_KEEPALIVE_SECONDS", "SHOW_GRPC_IDLE_SECONDS", "SHOW_GRPC_MAX_CONNECTIONS",
+        "SHOW_GRPC_MAX_CONCURRENT_RPCS", "SHOW_READY_INTERVAL_SECONDS",
     }
 )  # fmt: skip
 
@@ -57,6 +60,8 @@ class Settings:
     egress_url: str
     egress_timeout_seconds: int
     recording_output: RecordingOutput
+    edges: EdgeLimits
+    ready_interval_seconds: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -153,6 +158,17 @@ class Settings:
                 s3_secret=env.get("SHOW_RECORDING_S3_SECRET", "").strip(),
                 s3_force_path_style=flag("SHOW_RECORDING_S3_FORCE_PATH_STYLE"),
             ),
+            edges=EdgeLimits(
+                http_idle_seconds=number("SHOW_HTTP_IDLE_SECONDS", 75, 1, 3600),
+                http_header_seconds=number("SHOW_HTTP_HEADER_SECONDS", 10, 1, 600),
+                http_body_seconds=number("SHOW_HTTP_BODY_SECONDS", 30, 1, 600),
+                max_connections=number("SHOW_MAX_CONNECTIONS", 4096, 1, 1_000_000),
+                grpc_keepalive_seconds=number("SHOW_GRPC_KEEPALIVE_SECONDS", 60, 10, 24 * 3600),
+                grpc_idle_seconds=number("SHOW_GRPC_IDLE_SECONDS", 300, 1, 24 * 3600),
+                grpc_max_connections=number("SHOW_GRPC_MAX_CONNECTIONS", 4096, 1, 1_000_000),
+                grpc_max_concurrent_rpcs=number("SHOW_GRPC_MAX_CONCURRENT_RPCS", 2048, 1, 1_000_000),
+            ),
+            ready_interval_seconds=number("SHOW_READY_INTERVAL_SECONDS", 2, 1, 300),
         )
         output = settings.recording_output
         if output.s3_bucket and not (output.s3_access_key and output.s3_secret):

@@ -3,15 +3,20 @@
 LiveKit listens on 127.0.0.1:7880 (signal), 7881/tcp and 7882/udp (media) with the dev
 server's key `devkey` and secret `secret`, and delivers its webhooks to the service. Set
 LIVEKIT_URL (with LIVEKIT_API_KEY and LIVEKIT_API_SECRET) to use another LiveKit instead.
-`make dev REDIS=1` also starts a local redis-server and keeps the show's state there.
+`make dev REDIS=1` also starts a local redis-server (port SHOW_DEV_REDIS_PORT, 6379) and keeps
+the show's state there, in an append-only file under .dev/redis that survives its restarts.
+
+Both servers die with this process, however it ends (even by SIGKILL): they are started with a
+parent-death signal. A server left listening on one of the ports by anything else is reported,
+and `make dev` stops, rather than quietly using it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -19,7 +24,7 @@ import jwt
 
 from service.app import serve
 from service.config import ConfigError, Settings
-from service.dev.livekit_server import LiveKitDevServer
+from service.dev.livekit_server import LiveKitDevServer, PortTaken
 from service.dev.redis_server import RedisServer
 from service.observability import logs
 
@@ -28,12 +33,32 @@ def main() -> int:
     # The dev server's well-known secret is short; that is the point of a dev server.
     warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
     env = dict(os.environ)
+    try:
+        livekit, redis = start_servers(env)
+    except PortTaken as exc:
+        print(f"showrunner: cannot start the dev stack: {exc}", file=sys.stderr)
+        return 3
+    try:
+        return run(env)
+    finally:
+        if livekit:
+            livekit.stop()
+        if redis:
+            redis.stop()
+
+
+def start_servers(env: dict[str, str]) -> tuple[LiveKitDevServer | None, RedisServer | None]:
+    """Starts what the environment does not name: redis-server if REDIS=1, LiveKit unless
+    LIVEKIT_URL is set; fills in `env` to point the service at them."""
     livekit: LiveKitDevServer | None = None
     redis: RedisServer | None = None
     if env.get("REDIS") == "1" and not env.get("SHOW_REDIS_URL"):
-        redis = RedisServer(workdir=Path(tempfile.mkdtemp(prefix="showrunner-redis-")), port=6379).start()
+        workdir = Path(env.get("SHOW_DEV_DIR", ".dev")) / "redis"
+        workdir.mkdir(parents=True, exist_ok=True)
+        port = int(env.get("SHOW_DEV_REDIS_PORT", "6379"))
+        redis = RedisServer(workdir=workdir.resolve(), port=port, persistent=True).start()
         env["SHOW_REDIS_URL"] = redis.url
-        print(f"started redis-server on {redis.url}", flush=True)
+        print(f"started redis-server on {redis.url} (data kept in {workdir}/)", flush=True)
     if not env.get("LIVEKIT_URL"):
         http_port = env.get("SHOW_HTTP_PORT", "3001")
         livekit = LiveKitDevServer(
@@ -44,8 +69,17 @@ def main() -> int:
             webhook_urls=[f"http://127.0.0.1:{http_port}/webhooks/livekit"],
         )
         print(f"starting livekit-server (dev) on {livekit.url}", flush=True)
-        livekit.start()
+        try:
+            livekit.start()
+        except PortTaken:
+            if redis:
+                redis.stop()
+            raise
         env.update(LIVEKIT_URL=livekit.url, LIVEKIT_API_KEY=livekit.api_key, LIVEKIT_API_SECRET=livekit.api_secret)
+    return livekit, redis
+
+
+def run(env: dict[str, str]) -> int:
     try:
         settings = Settings.from_env(env)
     except ConfigError as exc:
@@ -58,15 +92,8 @@ def main() -> int:
         f"LiveKit {settings.livekit_url}. Ctrl+C stops both.",
         flush=True,
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if livekit:
-            livekit.stop()
-        if redis:
-            redis.stop()
     return 0
 
 

@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.dev.processes import stop_process
+from service.dev.processes import die_with_parent, stop_process, who_listens
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -98,11 +98,16 @@ class LiveKitDevServer:
 
     def _start(self, timeout: float) -> LiveKitDevServer:
         self._tail = ""
+        holder = who_listens(self.port)
+        if holder is not None:
+            # An earlier run's server would answer our health check; never mistake it for ours.
+            raise PortTaken(f"port {self.port} is already taken by {holder}; stop it first")
         self._process = subprocess.Popen(
             [binary(), "--dev", "--config-body", self.config()],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")},
+            preexec_fn=die_with_parent,
         )
         threading.Thread(target=self._copy_log, args=(self._process,), daemon=True).start()
         deadline = time.monotonic() + timeout

@@ -1,7 +1,11 @@
-"""Stopping the local servers the dev stack and the tests start."""
+"""Starting and stopping the local servers the dev stack and the tests start."""
 
 from __future__ import annotations
 
+import ctypes
+import re
+import signal
+import socket
 import subprocess
 from typing import Any
 
@@ -18,3 +22,27 @@ def stop_process(process: subprocess.Popen[Any] | None, timeout: float = 10.0) -
             process.kill()
             process.wait()
     return process.returncode
+
+
+def die_with_parent() -> None:
+    """For Popen's preexec_fn: the child gets SIGTERM when the process that started it dies, even
+    by SIGKILL, so `make dev` never leaves a livekit-server or redis-server behind (Linux only)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
+def who_listens(port: int) -> str | None:
+    """Describes the process listening on TCP `port` on this machine, or None if none does."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex(("127.0.0.1", port)) != 0:
+            return None
+    try:
+        shown = subprocess.run(
+            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        shown = ""
+    found = re.search(r'users:\(\("([^"]+)",pid=(\d+)', shown)
+    return f"{found.group(1)} (pid {found.group(2)})" if found else "another process"

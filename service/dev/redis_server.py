@@ -9,14 +9,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.dev.livekit_server import free_port
-from service.dev.processes import stop_process
+from service.dev.livekit_server import PortTaken, free_port
+from service.dev.processes import die_with_parent, stop_process, who_listens
 
 
 @dataclass
 class RedisServer:
     workdir: Path
     port: int = field(default_factory=free_port)
+    # Keep the data across restarts in an append-only file in `workdir` (`make dev REDIS=1`).
+    persistent: bool = False
     _process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -27,6 +29,10 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed; `make tools` installs Debian's redis-server")
+        holder = who_listens(self.port)
+        if holder is not None:
+            # Answering PINGs is not enough: it would be someone else's data (an earlier run's).
+            raise PortTaken(f"port {self.port} is already taken by {holder}; stop it first")
         self._process = subprocess.Popen(
             [
                 binary,
@@ -37,12 +43,13 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
                 "--dir",
                 str(self.workdir),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import grpc
@@ -15,9 +15,11 @@ from showrunner.v1 import show_service_pb2_grpc as pb_grpc
 from service.core.caller import Credentials
 from service.core.errors import ShowError
 from service.core.show import OPERATIONS
+from service.doors.edges import EdgeLimits
 from service.doors.errors import WIRE
 from service.doors.serving import Serving
 from service.observability.logs import new_request_id, request_id
+from service.observability.readiness import Readiness
 
 MAX_MESSAGE_BYTES = 64 * 1024
 
@@ -88,18 +90,30 @@ class DecodeGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return grpc.unary_unary_rpc_method_handler(guarded, response_serializer=handler.response_serializer)
 
 
-async def grpc_server(serving: Serving, host: str, port: int) -> tuple[grpc.aio.Server, int]:
-    """Builds the gRPC server with the show, health and reflection; returns it and its port."""
+async def grpc_server(
+    serving: Serving, host: str, port: int, readiness: Readiness, edges: EdgeLimits
+) -> tuple[grpc.aio.Server, int]:
+    """Builds the gRPC server with the show, health and reflection; returns it and its port.
+
+    Health answers for "" as liveness (always SERVING while the process runs) and for the show's
+    service as readiness (NOT_SERVING while the store or LiveKit cannot be reached)."""
     server = grpc.aio.server(
         interceptors=[DecodeGuard()],
-        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
+        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), *edges.grpc_options()],
+        maximum_concurrent_rpcs=edges.grpc_max_concurrent_rpcs,
     )
     servicer = cast(pb_grpc.ShowServiceServicer, ShowServicer(serving))
     pb_grpc.add_ShowServiceServicer_to_server(servicer, server)
     checks = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)
-    for name in ("", SERVICE_NAME):
-        await checks.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await checks.set("", health_pb2.HealthCheckResponse.SERVING)
+    await checks.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    async def follow(ready: bool, reasons: Sequence[str]) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+        await checks.set(SERVICE_NAME, status)
+
+    readiness.on_change(follow)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     return server, bound

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.clock import Clock
@@ -15,6 +16,7 @@ from service.doors.rest_door import MetricsPage, rest_app
 from service.doors.serving import Serving
 from service.doors.twirp_door import TWIRP_PREFIX, twirp_app
 from service.observability.logs import new_request_id, request_id
+from service.observability.readiness import Readiness
 
 
 def with_request_id(app: ASGIApp) -> ASGIApp:
@@ -35,13 +37,37 @@ def with_request_id(app: ASGIApp) -> ASGIApp:
     return wrapped
 
 
-def http_app(serving: Serving, clock: Clock, metrics_page: MetricsPage, cors_origins: Sequence[str] = ()) -> ASGIApp:
+def ready_page(readiness: Readiness) -> ASGIApp:
+    """GET /ready: 200 while the store and LiveKit answer, 503 with the reasons while not."""
+
+    async def page(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            response: Response = JSONResponse({"error": "Method not allowed"}, 405, headers={"allow": "GET, HEAD"})
+        elif readiness.ready:
+            response = JSONResponse({"status": "ready"})
+        else:
+            response = JSONResponse({"status": "not_ready", "reasons": list(readiness.reasons)}, 503)
+        await response(scope, receive, send)
+
+    return page
+
+
+def http_app(
+    serving: Serving,
+    clock: Clock,
+    metrics_page: MetricsPage,
+    readiness: Readiness,
+    cors_origins: Sequence[str] = (),
+) -> ASGIApp:
     twirp = twirp_app(serving)
     rest = rest_app(serving, clock, metrics_page)
+    ready = ready_page(readiness)
 
     async def doors(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(TWIRP_PREFIX + "/"):
             await twirp(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"] == "/ready":
+            await ready(scope, receive, send)
         else:
             await rest(scope, receive, send)
 

@@ -97,6 +97,10 @@ class RecordingOutput:
         return f"s3://{self.s3_bucket}/{path}" if self.s3_bucket else path
 
 
+# A room name no show uses (names are checked by service/core/validate.py), asked for by readiness
+# probes: LiveKit answers with an empty list, cheaply, whatever the number of rooms.
+_PROBE_ROOM = "(showrunner readiness probe)"
+
 # (method, outcome, seconds) of every LiveKit API call, for metrics.
 CallObserver = Callable[[str, str, float], None]
 
@@ -161,6 +165,10 @@ class LiveKitStage:
             "CreateRoom",
             self._api.room.create_room(api.CreateRoomRequest(name=room, empty_timeout=self._empty_timeout)),
         )
+
+    async def ping(self) -> None:
+        """Raises ShowError(UNAVAILABLE) unless LiveKit answers an authenticated call."""
+        await self._call("ListRooms", self._api.room.list_rooms(api.ListRoomsRequest(names=[_PROBE_ROOM])))
 
     async def find_room(self, room: str) -> lk.Room | None:
         found = await self._call("ListRooms", self._api.room.list_rooms(api.ListRoomsRequest(names=[room])))

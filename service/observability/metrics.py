@@ -4,8 +4,10 @@ gauges of the shows in progress. Each instance exports its own at GET /metrics."
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 
 from service.core.ports import Stage, Store
 
@@ -50,6 +52,15 @@ class Metrics:
         self.raised_hands = Gauge("showrunner_raised_hands", "Hands raised and waiting", registry=r)
         self.pending_invitations = Gauge("showrunner_pending_invitations", "Invitations awaiting an answer", registry=r)
         self.active_recordings = Gauge("showrunner_active_recordings", "Recordings in progress", registry=r)
+        self.gauge_failures = Counter(
+            "showrunner_gauge_refresh_failures",
+            "Scrapes whose show gauges could not be read (the store or LiveKit did not answer) and were left out",
+            registry=r,
+        )
+        self._gauges = (
+            self.rooms, self.participants, self.raised_hands, self.pending_invitations, self.active_recordings
+        )  # fmt: skip
+        self._without_gauges = _Without(self.registry, {g._name for g in self._gauges})
 
     # --- doors -------------------------------------------------------------------------
 
@@ -80,11 +91,15 @@ class Metrics:
     # --- scraping -----------------------------------------------------------------------
 
     async def render(self, store: Store, stage: Stage, now: float) -> bytes:
-        """The exposition, with the gauges read fresh from the store and LiveKit."""
+        """The exposition, with the gauges read fresh from the store and LiveKit. When they cannot
+        be read, the scrape leaves them out rather than repeat stale values as if fresh, and
+        counts the failure; the counters are still exported."""
         try:
             await self._refresh(store, stage, now)
-        except Exception as exc:  # a scrape still answers with the counters
+        except Exception as exc:
             log.warning("could not refresh show gauges: %s", exc)
+            self.gauge_failures.inc()
+            return generate_latest(self._without_gauges)
         return generate_latest(self.registry)
 
     async def _refresh(self, store: Store, stage: Stage, now: float) -> None:
@@ -102,3 +117,14 @@ class Metrics:
         self.raised_hands.set(sum(len(s.hands) for s in states))
         self.pending_invitations.set(sum(1 for s in states for until in s.invitations.values() if until > now))
         self.active_recordings.set(sum(1 for s in states for r in s.recordings if r.active))
+
+
+class _Without:
+    """A view of a registry without some of its metrics: what a scrape exports when the show
+    gauges cannot be read."""
+
+    def __init__(self, registry: CollectorRegistry, names: set[str]) -> None:
+        self._registry, self._names = registry, names
+
+    def collect(self) -> Iterator[Metric]:
+        return (metric for metric in self._registry.collect() if metric.name not in self._names)

@@ -40,6 +40,9 @@ class MemoryStore:
         async with self._locks[room]:
             self._rooms.pop(room, None)
 
+    async def ping(self) -> None:
+        return None
+
     async def rooms(self) -> list[ShowState]:
         return [ShowState.from_json(stored) for stored in list(self._rooms.values())]
 

@@ -97,7 +97,10 @@ class RedisStore:
         return self._redis
 
     async def ping(self) -> None:
-        await self._redis.ping()
+        try:
+            await self._redis.ping()
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
 
     async def close(self) -> None:
         await self._redis.aclose()

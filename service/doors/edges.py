@@ -1,0 +1,152 @@
+"""Limits at the edges of both ports: how long a connection may sit idle, how long a client may
+take to send its headers and its body, and how many connections one instance takes at once.
+
+Without them a client that opens a connection and sends nothing, or sends a body one byte a
+second, holds a slot of the instance for as long as it likes. The defaults suit a load balancer
+in front: its idle timeout (60 s on the usual cloud balancers) is shorter than ours (75 s), so it
+is the balancer that closes an idle keep-alive connection, never the instance under its feet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+@dataclass(frozen=True)
+class EdgeLimits:
+    http_idle_seconds: float = 75.0  # a keep-alive connection with no request in flight
+    http_header_seconds: float = 10.0  # from connection (or end of the last response) to a whole header
+    http_body_seconds: float = 30.0  # from the header to the whole body
+    max_connections: int = 4096  # HTTP connections (and requests in flight) per instance; 503 beyond
+    grpc_keepalive_seconds: float = 60.0  # the server pings a quiet connection this often
+    grpc_keepalive_timeout_seconds: float = 20.0  # and closes it if the ping is not answered
+    grpc_idle_seconds: float = 300.0  # a connection without calls for this long is closed (GOAWAY)
+    grpc_max_connections: int = 4096  # further connections are refused
+    grpc_max_concurrent_rpcs: int = 2048  # calls in flight beyond this answer RESOURCE_EXHAUSTED
+
+    def grpc_options(self) -> list[tuple[str, Any]]:
+        """Channel arguments of the gRPC server: keepalive, idle and connection limits."""
+        return [
+            ("grpc.keepalive_time_ms", round(self.grpc_keepalive_seconds * 1000)),
+            ("grpc.keepalive_timeout_ms", round(self.grpc_keepalive_timeout_seconds * 1000)),
+            ("grpc.keepalive_permit_without_calls", 1),
+            # Clients may ping as often as every 10 s without being told to go away (too_many_pings).
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_ping_strikes", 2),
+            ("grpc.max_connection_idle_ms", round(self.grpc_idle_seconds * 1000)),
+            ("grpc.max_allowed_incoming_connections", self.grpc_max_connections),
+        ]
+
+
+def with_header_deadline(protocol: type[asyncio.Protocol], seconds: float) -> type[asyncio.Protocol]:
+    """`protocol` (one of uvicorn's HTTP protocols), closing a connection whose request header does
+    not arrive whole within `seconds`: from the connection's start, and again from the first byte
+    of each following request. uvicorn itself only times the quiet between requests."""
+
+    class HeaderDeadline(protocol):  # type: ignore[valid-type,misc]
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            self._arm_header_deadline()
+
+        def data_received(self, data: bytes) -> None:
+            cycle = self.cycle
+            if self._header_timer is None and (cycle is None or cycle.response_complete):
+                self._arm_header_deadline()
+            super().data_received(data)
+            if self.cycle is not cycle:  # the header of a new request arrived whole
+                self._disarm_header_deadline()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm_header_deadline()
+            super().connection_lost(exc)
+
+        def _arm_header_deadline(self) -> None:
+            self._header_timer = asyncio.get_running_loop().call_later(seconds, self._header_overdue, self.cycle)
+
+        def _disarm_header_deadline(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _header_overdue(self, cycle: object) -> None:
+            self._header_timer = None
+            if self.cycle is cycle and not self.transport.is_closing():
+                self.transport.close()
+
+    HeaderDeadline.__name__ = f"HeaderDeadline{protocol.__name__}"
+    return HeaderDeadline
+
+
+def with_body_deadline(app: ASGIApp, seconds: float, max_bytes: int) -> ASGIApp:
+    """Reads each request's body before the app sees it, and answers 408 (closing the connection)
+    if it has not arrived whole within `seconds` of the header. A body longer than `max_bytes` is
+    passed on cut short for the door to refuse as too large, without waiting for the rest."""
+
+    async def deadline(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS") or _declared_over(scope, max_bytes):
+            await app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size, more = 0, True
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        while more and size <= max_bytes:
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, until - loop.time()))
+            except TimeoutError:
+                await _request_timeout(scope, send, seconds)
+                return
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await app(scope, replay, send)
+
+    return deadline
+
+
+def _declared_over(scope: Scope, max_bytes: int) -> bool:
+    """A Content-Length past the limit: the door refuses it at once, with no body to wait for."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.isdigit() and int(value) > max_bytes
+    return False
+
+
+async def _request_timeout(scope: Scope, send: Send, seconds: float) -> None:
+    message = f"the request body did not arrive within {seconds:g} s"
+    if scope["path"].startswith("/twirp/"):
+        body = json.dumps({"code": "deadline_exceeded", "msg": message}, separators=(",", ":"))
+    else:
+        body = json.dumps({"error": message}, separators=(",", ":"))
+    encoded = body.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 408,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(encoded)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": encoded})

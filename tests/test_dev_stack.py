@@ -1,0 +1,128 @@
+"""`make dev` behaves: its servers die with it, even when it is killed; a server left on one of its
+ports is reported, never reused; `make dev REDIS=1` keeps Redis's data across its restarts."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from service.dev.livekit_server import free_port
+from service.dev.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class DevPorts:
+    redis: int
+    livekit: int
+    rtc_tcp: int
+    rtc_udp: int
+    grpc: int
+    http: int
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _dev(ports: DevPorts, workdir: Path) -> subprocess.Popen[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("LIVEKIT_", "SHOW_"))} | {
+        "PYTHONPATH": f"{ROOT / 'gen'}{os.pathsep}{ROOT}",
+        "LIVEKIT_SERVER_BIN": os.environ["LIVEKIT_SERVER_BIN"],
+        "REDIS": "1",
+        "SHOW_DEV_DIR": str(workdir),
+        "SHOW_DEV_REDIS_PORT": str(ports.redis),
+        "LIVEKIT_DEV_PORT": str(ports.livekit),
+        "LIVEKIT_DEV_RTC_TCP_PORT": str(ports.rtc_tcp),
+        "LIVEKIT_DEV_RTC_UDP_PORT": str(ports.rtc_udp),
+        "SHOW_GRPC_PORT": str(ports.grpc),
+        "SHOW_HTTP_PORT": str(ports.http),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.devserver"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_ready(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    seen = ""
+    for line in process.stdout:
+        seen += line
+        if re.search(r"showrunner ready grpc=\d+ http=\d+", line):
+            return seen
+    raise AssertionError(f"make dev did not start:\n{seen}")
+
+
+def _gone(port: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _listening(port):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def ports() -> DevPorts:
+    import socket as s
+
+    return DevPorts(free_port(), free_port(), free_port(), free_port(s.SOCK_DGRAM), free_port(), free_port())
+
+
+def test_killing_make_dev_takes_its_servers_with_it_and_redis_keeps_its_data(ports: DevPorts, tmp_path: Path) -> None:
+    first = _dev(ports, tmp_path)
+    try:
+        printed = _wait_ready(first)
+        assert f"data kept in {tmp_path}/redis/" in printed
+        store = redis.Redis(port=ports.redis)
+        store.set("showrunner:dev-probe", "kept")
+        store.close()
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert _gone(ports.redis), "redis-server outlived make dev"
+        assert _gone(ports.livekit), "livekit-server outlived make dev"
+    finally:
+        first.kill()
+        first.wait()
+
+    second = _dev(ports, tmp_path)
+    try:
+        _wait_ready(second)
+        store = redis.Redis(port=ports.redis)
+        assert store.get("showrunner:dev-probe") == b"kept"
+        store.close()
+    finally:
+        second.send_signal(signal.SIGINT)
+        second.wait(timeout=30)
+    assert _gone(ports.redis) and _gone(ports.livekit)
+
+
+def test_a_server_left_on_a_dev_port_is_reported_not_reused(ports: DevPorts, tmp_path: Path) -> None:
+    stray = RedisServer(workdir=tmp_path, port=ports.redis).start()
+    try:
+        dev = _dev(ports, tmp_path)
+        output, _ = dev.communicate(timeout=60)
+        assert dev.returncode == 3
+        assert f"port {ports.redis} is already taken by redis-server" in output
+        assert "started redis-server" not in output
+        assert not _listening(ports.livekit)
+    finally:
+        stray.stop()

@@ -1,0 +1,229 @@
+"""Limits at the edges (slow bodies, idle connections, slow headers) and honest readiness: the
+instance says NOT_SERVING, with the reason, while Redis or LiveKit cannot be reached, and SERVING
+again once they can; /metrics does not export gauges it could not read."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service.dev.livekit_server import LiveKitDevServer
+from service.dev.redis_server import RedisServer
+from tests.conftest import API_KEY, API_SECRET, ServiceProcess, start_service
+
+SERVICE = "showrunner.v1.ShowService"
+
+
+@pytest.fixture(scope="module")
+def strict_service(livekit: LiveKitDevServer) -> Iterator[ServiceProcess]:
+    """An instance with short edge timeouts, so the tests need not wait long."""
+    running = start_service(livekit, SHOW_HTTP_BODY_SECONDS="2", SHOW_HTTP_HEADER_SECONDS="2")
+    yield running
+    running.stop()
+
+
+def _connect(port: int) -> socket.socket:
+    conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+    conn.settimeout(10)
+    return conn
+
+
+def _read_all(conn: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    received = b""
+    while chunk := conn.recv(4096):
+        received += chunk
+    return received
+
+
+def _slow_body(port: int, path: str, content_type: str) -> tuple[bytes, float]:
+    conn = _connect(port)
+    started = time.monotonic()
+    head = f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: {content_type}\r\ncontent-length: 100\r\n\r\n"
+    conn.sendall(head.encode())
+    answer = b""
+    with contextlib.suppress(OSError):
+        for _ in range(20):  # one byte a second, as the slow client does
+            conn.sendall(b"{")
+            conn.settimeout(1.0)
+            try:
+                answer = conn.recv(4096)
+            except TimeoutError:
+                continue
+            if answer:
+                conn.settimeout(5)
+                answer += _read_all(conn)
+                break
+    conn.close()
+    return answer, time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "expected_body"),
+    [
+        ("/api/rooms/join", "application/json", b'{"error":"the request body did not arrive within 2 s"}'),
+        (
+            "/twirp/showrunner.v1.ShowService/JoinRoom",
+            "application/json",
+            b'{"code":"deadline_exceeded","msg":"the request body did not arrive within 2 s"}',
+        ),
+    ],
+)
+async def test_a_body_sent_one_byte_a_second_ends_with_408(
+    strict_service: ServiceProcess, path: str, content_type: str, expected_body: bytes
+) -> None:
+    answer, took = await asyncio.to_thread(_slow_body, strict_service.http_port, path, content_type)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert answer.endswith(expected_body)
+    assert b"connection: close" in answer.lower()
+    assert took < 6
+
+
+async def test_connections_that_send_nothing_are_closed_after_the_header_timeout(
+    strict_service: ServiceProcess,
+) -> None:
+    def idle_connections() -> list[bytes]:
+        connections = [_connect(strict_service.http_port) for _ in range(50)]
+        try:
+            return [_read_all(c) for c in connections]  # returns once the server closed each
+        finally:
+            for c in connections:
+                c.close()
+
+    started = time.monotonic()
+    answers = await asyncio.to_thread(idle_connections)
+    assert answers == [b""] * 50
+    assert time.monotonic() - started < 8
+
+
+async def test_a_header_that_never_ends_is_cut_off(strict_service: ServiceProcess) -> None:
+    def partial_header() -> bytes:
+        conn = _connect(strict_service.http_port)
+        try:
+            conn.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n")  # and never the blank line
+            return _read_all(conn)
+        finally:
+            conn.close()
+
+    started = time.monotonic()
+    assert await asyncio.to_thread(partial_header) == b""
+    assert time.monotonic() - started < 6
+
+
+async def test_a_keep_alive_connection_serves_requests_one_after_another(strict_service: ServiceProcess) -> None:
+    async with httpx.AsyncClient(base_url=strict_service.http_base) as client:
+        for _ in range(3):
+            assert (await client.get("/health")).status_code == 200
+            await asyncio.sleep(0.5)
+        joined = await client.post(
+            "/api/rooms/join", json={"roomName": "edge-room", "participantName": "viewer-1", "role": "viewer"}
+        )
+        assert joined.status_code == 200
+
+
+# --- readiness ---------------------------------------------------------------------------
+
+
+async def _grpc_status(address: str, service: str) -> int:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        answer = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        return int(answer.status)
+
+
+async def _eventually(check: object, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            assert callable(check)
+            await check()
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+async def test_an_instance_is_not_ready_while_redis_is_down_and_ready_again_after(
+    livekit: LiveKitDevServer, tmp_path: Path
+) -> None:
+    redis = RedisServer(workdir=tmp_path).start()
+    running = start_service(livekit, SHOW_REDIS_URL=redis.url, SHOW_READY_INTERVAL_SECONDS="1")
+    try:
+        async with httpx.AsyncClient(base_url=running.http_base) as client:
+            ready = await client.get("/ready")
+            assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+            assert await _grpc_status(running.grpc_address, SERVICE) == health_pb2.HealthCheckResponse.SERVING
+            assert "showrunner_rooms " in (await client.get("/metrics")).text
+
+            redis.stop()
+
+            async def not_ready() -> None:
+                answer = await client.get("/ready")
+                assert answer.status_code == 503
+                body = answer.json()
+                assert body["status"] == "not_ready"
+                assert any(reason.startswith("store") for reason in body["reasons"]), body
+
+            await _eventually(not_ready)
+            status = await _grpc_status(running.grpc_address, SERVICE)
+            assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+            # Liveness is another question: the process runs and answers.
+            assert (await client.get("/health")).status_code == 200
+            assert await _grpc_status(running.grpc_address, "") == health_pb2.HealthCheckResponse.SERVING
+            page = (await client.get("/metrics")).text
+            assert "showrunner_rooms " not in page and "showrunner_raised_hands " not in page
+            failures = [x for x in page.splitlines() if x.startswith("showrunner_gauge_refresh_failures_total ")]
+            assert failures and float(failures[0].split()[1]) >= 1
+            assert "showrunner_requests_total" in page  # the counters are still there
+
+            redis = RedisServer(workdir=tmp_path, port=redis.port).start()
+
+            async def ready_again() -> None:
+                answer = await client.get("/ready")
+                assert answer.status_code == 200, answer.text
+
+            await _eventually(ready_again)
+            assert await _grpc_status(running.grpc_address, SERVICE) == health_pb2.HealthCheckResponse.SERVING
+            assert "showrunner_rooms " in (await client.get("/metrics")).text
+    finally:
+        running.stop()
+        redis.stop()
+
+
+async def test_an_instance_is_not_ready_while_livekit_is_down(tmp_path: Path) -> None:
+    own = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=tmp_path / "lk.log").start()
+    running = start_service(own, SHOW_READY_INTERVAL_SECONDS="1")
+    try:
+        async with httpx.AsyncClient(base_url=running.http_base) as client:
+            assert (await client.get("/ready")).status_code == 200
+            own.stop()
+
+            async def not_ready() -> None:
+                answer = await client.get("/ready")
+                assert answer.status_code == 503
+                assert any(reason.startswith("livekit") for reason in answer.json()["reasons"])
+
+            await _eventually(not_ready)
+            assert await _grpc_status(running.grpc_address, SERVICE) == health_pb2.HealthCheckResponse.NOT_SERVING
+
+            own.repick_ports = False
+            own.start()
+
+            async def ready_again() -> None:
+                assert (await client.get("/ready")).status_code == 200
+
+            await _eventually(ready_again, timeout=20)
+            assert await _grpc_status(running.grpc_address, SERVICE) == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        running.stop()
+        own.stop()
