@@ -17,6 +17,8 @@ from service.dev.processes import stop_process
 class RedisServer:
     workdir: Path
     port: int = field(default_factory=free_port)
+    # Further redis-server options, e.g. those of a Redis Cluster node.
+    options: tuple[str, ...] = ()
     _process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -40,6 +42,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.workdir),
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
