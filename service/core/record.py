@@ -328,9 +328,7 @@ class ShowRecords(Protocol):
         holders, but their connections belonged to the older incarnation and are forgotten."""
         ...
 
-    async def connected(
-        self, room: str, identity: str, connection: Connection, room_sid: str, now: float
-    ) -> Verdict:
+    async def connected(self, room: str, identity: str, connection: Connection, room_sid: str, now: float) -> Verdict:
         """A participant_joined: the seat of `identity` is held through `connection`, unless the
         event is about an older connection or another incarnation of the room."""
         ...
@@ -363,4 +361,3 @@ class ShowRecords(Protocol):
         ...
 
     async def close(self) -> None: ...
-

@@ -34,7 +34,12 @@ class RedisCluster:
                 folder.mkdir(parents=True, exist_ok=True)
                 # The cluster bus gets a port of its own choosing (cluster-port), not port + 10000,
                 # which could fall in the kernel's ephemeral range.
-                options = ("--cluster-enabled", "yes", "--cluster-config-file", str(folder / "nodes.conf"))
+                options: tuple[str, ...] = (
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(folder / "nodes.conf"),
+                )
                 options += ("--cluster-port", str(free_port()), "--cluster-node-timeout", "5000")
                 self.nodes.append(RedisServer(workdir=folder, options=options).start())
             addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from sortedcontainers import SortedList
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from service.core import errors
 from service.core.record import (
@@ -61,7 +61,7 @@ class _Ordered:
             del self.scores[identity]
 
     def count_above(self, score: int) -> int:
-        return len(self.order) - self.order.bisect_right((score, "\U0010ffff"))
+        return len(self.order) - int(self.order.bisect_right((score, "\U0010ffff")))
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -399,9 +399,7 @@ class MemoryRecords:
             return True
         return current == room_sid
 
-    async def connected(
-        self, room: str, identity: str, connection: Connection, room_sid: str, now: float
-    ) -> Verdict:
+    async def connected(self, room: str, identity: str, connection: Connection, room_sid: str, now: float) -> Verdict:
         if not self._same_incarnation(room, room_sid, now):
             return Verdict.STALE
         state = self._read(room, now)

@@ -14,14 +14,15 @@ reader finds nothing and drops it), never a change without an index entry.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
-from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from service.core import errors
 from service.core.record import (
@@ -162,6 +163,23 @@ return 1
 """
 
 
+class _Script:
+    """A Lua script run by EVALSHA, falling back to EVAL (which also caches it on that node)
+    when the node does not know it yet, after a restart or a failover. Nothing is loaded up
+    front on every node: on Cluster a step runs on whichever node holds its room."""
+
+    def __init__(self, client: RedisClient, text: str) -> None:
+        self._client = client
+        self._text = text
+        self._sha = hashlib.sha1(text.encode()).hexdigest()
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        try:
+            return await self._client.evalsha(self._sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await self._client.eval(self._text, len(keys), *keys, *args)
+
+
 class RedisRecords:
     """ShowRecords on Redis. `idle_seconds` is how long a room nobody writes to is kept;
     `change_seconds` is the deadline of a pending stage change."""
@@ -176,13 +194,24 @@ class RedisRecords:
         self._idle = max(1, ms(idle_seconds))
         self._bound = ms(change_seconds)
         prelude = (_LUA / "prelude.lua").read_text()
-        self._steps: dict[str, AsyncScript] = {
-            path.stem: client.register_script(prelude + "\n" + path.read_text())
+        self._steps: dict[str, _Script] = {
+            path.stem: _Script(client, prelude + "\n" + path.read_text())
             for path in sorted(_LUA.glob("*.lua"))
             if path.stem != "prelude"
         }
-        self._mark = client.register_script(_MARK)
-        self._reindex = client.register_script(_REINDEX)
+        self._mark = _Script(client, _MARK)
+        self._reindex = _Script(client, _REINDEX)
+        self._ready = False
+        self._readying = asyncio.Lock()
+
+    async def _connect(self) -> None:
+        """Learns the cluster's layout once, before any step: redis-py's cluster client, left to
+        do it on first use, lets concurrent first calls rebuild it under each other (and they
+        fail with a closed connection)."""
+        async with self._readying:
+            if not self._ready:
+                await self._redis.initialize()
+                self._ready = True
 
     @property
     def client(self) -> RedisClient:
@@ -203,6 +232,8 @@ class RedisRecords:
         pending stage change)."""
         now_ms = ms(now)
         try:
+            if not self._ready:
+                await self._connect()
             if name in _WRITES:
                 deadline: str | int = now_ms + self._bound if changes else ""
                 await self._mark(keys=[ACTIVITY, STAGE_CHANGES], args=[now_ms, deadline, self._idle, room])
@@ -378,12 +409,8 @@ class RedisRecords:
         (adopted,) = await self._step("room_opened", room, now, room_sid, created_at)
         return bool(int(adopted))
 
-    async def connected(
-        self, room: str, identity: str, connection: Connection, room_sid: str, now: float
-    ) -> Verdict:
-        (verdict,) = await self._step(
-            "connected", room, now, identity, connection.sid, connection.joined_at, room_sid
-        )
+    async def connected(self, room: str, identity: str, connection: Connection, room_sid: str, now: float) -> Verdict:
+        (verdict,) = await self._step("connected", room, now, identity, connection.sid, connection.joined_at, room_sid)
         return Verdict(_text(verdict))
 
     async def left(
@@ -396,7 +423,9 @@ class RedisRecords:
 
     async def pending(self, room: str) -> list[PendingChange]:
         try:
-            found = await self._redis.hgetall(room_keys(room)[4])  # type: ignore[misc]
+            if not self._ready:
+                await self._connect()
+            found: dict[Any, Any] = await self._redis.hgetall(room_keys(room)[4])
         except RedisError as exc:
             raise _unavailable(exc) from exc
         return sorted((decode_pending(i, t) for i, t in found.items()), key=lambda p: p.identity)
@@ -408,7 +437,11 @@ class RedisRecords:
     async def overdue(self, now: float, count: int = 100) -> list[str]:
         now_ms = ms(now)
         try:
-            candidates = await self._redis.zrangebyscore(STAGE_CHANGES, "-inf", now_ms, start=0, num=count, withscores=True)
+            if not self._ready:
+                await self._connect()
+            candidates: Any = await self._redis.zrangebyscore(
+                STAGE_CHANGES, "-inf", now_ms, start=0, num=count, withscores=True
+            )
         except RedisError as exc:
             raise _unavailable(exc) from exc
         found: list[str] = []
@@ -421,13 +454,15 @@ class RedisRecords:
                 continue
             # Nothing due here (any more): move the entry to the next deadline, or drop it.
             try:
-                await self._reindex(keys=[STAGE_CHANGES], args=[score, "" if earliest is None else earliest, room])
+                await self._reindex(keys=[STAGE_CHANGES], args=[int(score), "" if earliest is None else earliest, room])
             except RedisError as exc:
                 raise _unavailable(exc) from exc
         return found
 
     async def active_rooms(self, since: float, count: int = 1000) -> list[str]:
         try:
+            if not self._ready:
+                await self._connect()
             found = await self._redis.zrangebyscore(ACTIVITY, ms(since), "+inf", start=0, num=count)
         except RedisError as exc:
             raise _unavailable(exc) from exc
