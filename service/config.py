@@ -24,7 +24,7 @@ KNOWN = frozenset(
         "SHOW_CORS_ORIGINS", "SHOW_SHUTDOWN_GRACE_SECONDS", "SHOW_RECORDING_FILEPATH", "SHOW_RECORDING_S3_BUCKET",
         "SHOW_RECORDING_S3_REGION", "SHOW_RECORDING_S3_ENDPOINT", "SHOW_RECORDING_S3_ACCESS_KEY",
         "SHOW_RECORDING_S3_SECRET", "SHOW_RECORDING_S3_FORCE_PATH_STYLE", "SHOW_EGRESS_TIMEOUT_SECONDS",
-        "SHOW_TRUSTED_PROXIES",
+        "SHOW_TRUSTED_PROXIES", "SHOW_REDIS_CLUSTER", "SHOW_ROOM_IDLE_SECONDS",
     }
 )  # fmt: skip
 
@@ -57,6 +57,10 @@ class Settings:
     egress_url: str
     egress_timeout_seconds: int
     recording_output: RecordingOutput
+    # SHOW_REDIS_URL names one node of a Redis Cluster (the client finds the others).
+    redis_cluster: bool = False
+    # A room's record is dropped after this long without a write (a lost room_finished).
+    room_idle_seconds: int = 6 * 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -153,7 +157,11 @@ class Settings:
                 s3_secret=env.get("SHOW_RECORDING_S3_SECRET", "").strip(),
                 s3_force_path_style=flag("SHOW_RECORDING_S3_FORCE_PATH_STYLE"),
             ),
+            redis_cluster=flag("SHOW_REDIS_CLUSTER"),
+            room_idle_seconds=number("SHOW_ROOM_IDLE_SECONDS", 6 * 3600, 60, 7 * 24 * 3600),
         )
+        if settings.redis_cluster and not settings.redis_url:
+            problems.append("SHOW_REDIS_CLUSTER needs SHOW_REDIS_URL: the address of any node of the cluster")
         output = settings.recording_output
         if output.s3_bucket and not (output.s3_access_key and output.s3_secret):
             problems.append("SHOW_RECORDING_S3_BUCKET needs SHOW_RECORDING_S3_ACCESS_KEY and SHOW_RECORDING_S3_SECRET")

@@ -16,12 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Iterator
 import pytest
 import redis.asyncio as redis
 
+from service.config import Settings
 from service.core import errors
 from service.core.record import Connection, Departure, Hand, ShowRecords, StageChange, Standing, Verdict, ms
 from service.core.roles import Role
 from service.dev.redis_cluster import RedisCluster
 from service.dev.redis_server import RedisServer
 from service.stores.memory_record import MemoryRecords
+from service.stores.records import StoreUnreachable, open_records
 from service.stores.redis_record import RedisRecords, connect, room_keys, room_tag
 
 T0 = 1_704_067_200.0
@@ -639,3 +641,28 @@ async def test_racing_acceptances_never_exceed_the_guest_limit(
         stage = await a.stage(room, T0 + 1)
         assert len(stage.guests) == limit
         assert {p.identity for p in stage.pending} == {g.identity for g in stage.guests}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_the_settings_choose_the_store(kind: str, request: pytest.FixtureRequest, room: str) -> None:
+    env = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
+    if kind == "redis":
+        env["SHOW_REDIS_URL"] = request.getfixturevalue("redis_server").url
+    elif kind == "cluster":
+        env |= {"SHOW_REDIS_URL": request.getfixturevalue("redis_cluster").url, "SHOW_REDIS_CLUSTER": "true"}
+    store = await open_records(Settings.from_env(env))
+    try:
+        assert isinstance(store, MemoryRecords if kind == "memory" else RedisRecords)
+        if isinstance(store, RedisRecords):
+            assert isinstance(store.client, redis.RedisCluster if kind == "cluster" else redis.Redis)
+        await _hosted(store, room)
+        assert await store.role_of(room, "hana") is Role.HOST
+    finally:
+        await store.close()
+
+
+async def test_an_unreachable_cluster_stops_the_start() -> None:
+    env = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
+    env |= {"SHOW_REDIS_URL": "redis://127.0.0.1:1/0", "SHOW_REDIS_CLUSTER": "true"}
+    with pytest.raises(StoreUnreachable, match="Redis Cluster node"):
+        await open_records(Settings.from_env(env))

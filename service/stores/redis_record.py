@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from service.core import errors
 from service.core.record import (
@@ -53,6 +53,8 @@ DEFAULT_CHANGE_SECONDS = 10.0
 _LUA = Path(__file__).with_name("lua")
 
 RedisClient = redis.Redis | redis.RedisCluster
+# What an unreachable store raises: the cluster client's own errors are not RedisErrors.
+STORE_ERRORS = (RedisError, RedisClusterException)
 
 
 def room_tag(room: str) -> str:
@@ -70,7 +72,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _unavailable(exc: RedisError) -> errors.ShowError:
+def _unavailable(exc: Exception) -> errors.ShowError:
     return errors.unavailable(f"The state store is unavailable: {exc}")
 
 
@@ -238,7 +240,7 @@ class RedisRecords:
                 deadline: str | int = now_ms + self._bound if changes else ""
                 await self._mark(keys=[ACTIVITY, STAGE_CHANGES], args=[now_ms, deadline, self._idle, room])
             reply = await self._steps[name](keys=room_keys(room), args=[now_ms, self._idle, self._bound, *args])
-        except RedisError as exc:
+        except STORE_ERRORS as exc:
             raise _unavailable(exc) from exc
         if _text(reply[0]) == "refused":
             raise refusal(_text(reply[1]), identity, not_host)
@@ -426,7 +428,7 @@ class RedisRecords:
             if not self._ready:
                 await self._connect()
             found: dict[Any, Any] = await self._redis.hgetall(room_keys(room)[4])
-        except RedisError as exc:
+        except STORE_ERRORS as exc:
             raise _unavailable(exc) from exc
         return sorted((decode_pending(i, t) for i, t in found.items()), key=lambda p: p.identity)
 
@@ -442,7 +444,7 @@ class RedisRecords:
             candidates: Any = await self._redis.zrangebyscore(
                 STAGE_CHANGES, "-inf", now_ms, start=0, num=count, withscores=True
             )
-        except RedisError as exc:
+        except STORE_ERRORS as exc:
             raise _unavailable(exc) from exc
         found: list[str] = []
         for member, score in candidates:
@@ -455,7 +457,7 @@ class RedisRecords:
             # Nothing due here (any more): move the entry to the next deadline, or drop it.
             try:
                 await self._reindex(keys=[STAGE_CHANGES], args=[int(score), "" if earliest is None else earliest, room])
-            except RedisError as exc:
+            except STORE_ERRORS as exc:
                 raise _unavailable(exc) from exc
         return found
 
@@ -464,7 +466,7 @@ class RedisRecords:
             if not self._ready:
                 await self._connect()
             found = await self._redis.zrangebyscore(ACTIVITY, ms(since), "+inf", start=0, num=count)
-        except RedisError as exc:
+        except STORE_ERRORS as exc:
             raise _unavailable(exc) from exc
         return [_text(room) for room in found]
 
