@@ -148,13 +148,6 @@ def _connection_args(connection: Connection | None) -> list[str | int]:
     return [connection.sid, connection.joined_at] if connection else ["", 0]
 
 
-# The global indexes, in one step: the room was written to now, and may hold a pending change
-# due at `deadline` ('' when the step records none). Entries older than the idle expiry go.
-_MARK = """
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[3]))
-if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4]) end
-"""
 # Moves (or drops, when ARGV[2] is '') a room's entry in the stage-change index, only if nobody
 # wrote it since it was read as ARGV[1]: a newer entry belongs to a newer change.
 _REINDEX = """
@@ -174,6 +167,10 @@ class _Script:
         self._client = client
         self._text = text
         self._sha = hashlib.sha1(text.encode()).hexdigest()
+
+    @property
+    def sha(self) -> str:
+        return self._sha
 
     async def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         try:
@@ -201,7 +198,6 @@ class RedisRecords:
             for path in sorted(_LUA.glob("*.lua"))
             if path.stem != "prelude"
         }
-        self._mark = _Script(client, _MARK)
         self._reindex = _Script(client, _REINDEX)
         self._ready = False
         self._readying = asyncio.Lock()
@@ -233,18 +229,45 @@ class RedisRecords:
         writing step first marks the room in the global indexes (`changes`: it may record a
         pending stage change)."""
         now_ms = ms(now)
+        keys, argv = room_keys(room), [now_ms, self._idle, self._bound, *args]
         try:
             if not self._ready:
                 await self._connect()
             if name in _WRITES:
-                deadline: str | int = now_ms + self._bound if changes else ""
-                await self._mark(keys=[ACTIVITY, STAGE_CHANGES], args=[now_ms, deadline, self._idle, room])
-            reply = await self._steps[name](keys=room_keys(room), args=[now_ms, self._idle, self._bound, *args])
+                reply = await self._marked(self._steps[name], room, now_ms, changes, keys, argv)
+            else:
+                reply = await self._steps[name](keys, argv)
         except STORE_ERRORS as exc:
             raise _unavailable(exc) from exc
         if _text(reply[0]) == "refused":
             raise refusal(_text(reply[1]), identity, not_host)
         return list(reply[1:])
+
+    async def _marked(
+        self, step: _Script, room: str, now_ms: int, changes: bool, keys: list[str], argv: list[str | int]
+    ) -> Any:
+        """Marks the room in the global indexes (written to now; with `changes`, a stage change
+        due at the deadline), then runs `step`: the hint is always written before the fact. On
+        one node both go in one pipeline, in order, in one round trip; on Cluster the indexes
+        live on their own node, so the step follows once they are written."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zadd(ACTIVITY, {room: now_ms})
+        pipe.zremrangebyscore(ACTIVITY, "-inf", now_ms - self._idle)
+        if changes:
+            pipe.zadd(STAGE_CHANGES, {room: now_ms + self._bound})
+        if isinstance(self._redis, redis.RedisCluster):
+            await pipe.execute()
+            return await step(keys, argv)
+        pipe.evalsha(step.sha, len(keys), *keys, *argv)
+        *marks, reply = await pipe.execute(raise_on_error=False)
+        for failed in marks:
+            if isinstance(failed, Exception):
+                raise failed
+        if isinstance(reply, NoScriptError):
+            return await step(keys, argv)  # this node lost its scripts (a restart): EVAL, once
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     # --- reading --------------------------------------------------------------------------
 
