@@ -9,6 +9,8 @@ pages. A room nobody writes to for the idle time is dropped, judged by the calle
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from sortedcontainers import SortedList  # type: ignore[import-untyped]
@@ -111,8 +113,19 @@ class MemoryRecords:
             return _Room()
         return found
 
+    @contextmanager
+    def _changing(self, room: str, now: float, changes: bool = False) -> Iterator[_Room]:
+        """One step on `room`. As in Redis, the global indexes are marked before the step, and the
+        room's expiry is refreshed only if the step goes through (a refusal raises out of the
+        block and leaves the room as it was)."""
+        state = self._write(room, now, changes)
+        yield state
+        state.expires = ms(now) + self._idle
+        self._expiries.add(room, state.expires)
+
     def _write(self, room: str, now: float, changes: bool = False) -> _Room:
-        """The room to change, alive for the idle time from `now`; rooms past theirs are gone."""
+        """The room to change (rooms past their expiry are gone first); a new one lives for the
+        idle time from `now`."""
         now_ms = ms(now)
         while self._expiries.order and self._expiries.order[0][0] <= now_ms:
             _, gone = self._expiries.order[0]
@@ -124,9 +137,8 @@ class MemoryRecords:
             self._stage_changes.add(room, now_ms + self._bound)
         found = self._rooms.get(room)
         if found is None:
-            found = self._rooms[room] = _Room()
-        found.expires = now_ms + self._idle
-        self._expiries.add(room, found.expires)
+            found = self._rooms[room] = _Room(expires=now_ms + self._idle)
+            self._expiries.add(room, found.expires)
         return found
 
     def _seat(self, identity: str, now: float, connection: Connection | None) -> Seat:
@@ -201,11 +213,11 @@ class MemoryRecords:
             return False
         if identity in state.guests:
             raise refusal(Refusal.GUEST_CANNOT_HOST, identity)
-        state = self._write(room, now)
-        state.host = replace(self._seat(identity, now, connection), name=name)
-        state.hands.remove(identity)
-        state.invitations.remove(identity)
-        return True
+        with self._changing(room, now) as state:
+            state.host = replace(self._seat(identity, now, connection), name=name)
+            state.hands.remove(identity)
+            state.invitations.remove(identity)
+            return True
 
     # --- the stage ------------------------------------------------------------------------
 
@@ -220,39 +232,39 @@ class MemoryRecords:
         not_host: str = errors.ONLY_HOST_PROMOTES,
         connection: Connection | None = None,
     ) -> Seating:
-        state = self._write(room, now, changes=True)
-        state.invitations.remove_up_to(ms(now))
-        self._require_host(state, acting, not_host)
-        before = state.standing(viewer)
-        if state.role_of(viewer) is Role.HOST:
-            raise refusal(Refusal.HOST_ON_STAGE, viewer)
-        if before.seat is not None or len(state.guests) >= self._limit(state, default_limit):
-            raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
-        host = state.host.identity if state.host else None
-        if before.hand is not None:
-            self._take_seat(state, viewer, now, connection)
-            return Seating(True, before, host)
-        state.invitations.add(viewer, ms(now) + ms(expires_in))
-        return Seating(False, before, host)
+        with self._changing(room, now, changes=True) as state:
+            state.invitations.remove_up_to(ms(now))
+            self._require_host(state, acting, not_host)
+            before = state.standing(viewer)
+            if state.role_of(viewer) is Role.HOST:
+                raise refusal(Refusal.HOST_ON_STAGE, viewer)
+            if before.seat is not None or len(state.guests) >= self._limit(state, default_limit):
+                raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
+            host = state.host.identity if state.host else None
+            if before.hand is not None:
+                self._take_seat(state, viewer, now, connection)
+                return Seating(True, before, host)
+            state.invitations.add(viewer, ms(now) + ms(expires_in))
+            return Seating(False, before, host)
 
     async def accept(
         self, room: str, viewer: str, now: float, default_limit: int, connection: Connection | None = None
     ) -> Seating:
-        state = self._write(room, now, changes=True)
-        state.invitations.remove_up_to(ms(now))
-        before = state.standing(viewer)
-        if before.invitation is None:
-            raise refusal(Refusal.NO_INVITATION, viewer)
-        if len(state.guests) >= self._limit(state, default_limit):
-            raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
-        self._take_seat(state, viewer, now, connection)
-        return Seating(True, before, state.host.identity if state.host else None)
+        with self._changing(room, now, changes=True) as state:
+            state.invitations.remove_up_to(ms(now))
+            before = state.standing(viewer)
+            if before.invitation is None:
+                raise refusal(Refusal.NO_INVITATION, viewer)
+            if len(state.guests) >= self._limit(state, default_limit):
+                raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
+            self._take_seat(state, viewer, now, connection)
+            return Seating(True, before, state.host.identity if state.host else None)
 
     async def decline(self, room: str, viewer: str, now: float) -> None:
-        state = self._write(room, now)
-        state.invitations.remove_up_to(ms(now))
-        if not state.invitations.remove(viewer):
-            raise refusal(Refusal.NO_INVITATION, viewer)
+        with self._changing(room, now) as state:
+            state.invitations.remove_up_to(ms(now))
+            if not state.invitations.remove(viewer):
+                raise refusal(Refusal.NO_INVITATION, viewer)
 
     async def set_hand(
         self,
@@ -263,21 +275,21 @@ class MemoryRecords:
         default_limit: int,
         connection: Connection | None = None,
     ) -> Seating:
-        state = self._write(room, now, changes=raised)
-        state.invitations.remove_up_to(ms(now))
-        if state.role_of(identity) is not Role.VIEWER:
-            raise refusal(Refusal.ONLY_VIEWERS_RAISE, identity)
-        before = state.standing(identity)
-        host = state.host.identity if state.host else None
-        if not raised:
-            state.hands.remove(identity)
+        with self._changing(room, now, changes=raised) as state:
+            state.invitations.remove_up_to(ms(now))
+            if state.role_of(identity) is not Role.VIEWER:
+                raise refusal(Refusal.ONLY_VIEWERS_RAISE, identity)
+            before = state.standing(identity)
+            host = state.host.identity if state.host else None
+            if not raised:
+                state.hands.remove(identity)
+                return Seating(False, before, host)
+            if before.hand is None:
+                state.hands.add(identity, ms(now))
+            if before.invitation is not None and len(state.guests) < self._limit(state, default_limit):
+                self._take_seat(state, identity, now, connection)
+                return Seating(True, before, host)
             return Seating(False, before, host)
-        if before.hand is None:
-            state.hands.add(identity, ms(now))
-        if before.invitation is not None and len(state.guests) < self._limit(state, default_limit):
-            self._take_seat(state, identity, now, connection)
-            return Seating(True, before, host)
-        return Seating(False, before, host)
 
     async def unseat(
         self,
@@ -288,29 +300,30 @@ class MemoryRecords:
         acting: str | None = None,
         not_host: str = "",
     ) -> Seat:
-        state = self._write(room, now, changes=True)
-        self._require_host(state, acting, not_host)
-        seat = state.guests.pop(guest, None)
-        if seat is None:
-            raise refusal(Refusal.GUEST_NOT_FOUND, guest)
-        self._intend(state, guest, change, now)
-        return seat
+        with self._changing(room, now, changes=True) as state:
+            self._require_host(state, acting, not_host)
+            seat = state.guests.pop(guest, None)
+            if seat is None:
+                raise refusal(Refusal.GUEST_NOT_FOUND, guest)
+            self._intend(state, guest, change, now)
+            return seat
 
     async def restore(self, room: str, identity: str, standing: Standing, now: float) -> None:
-        state = self._write(room, now)
-        state.guests.pop(identity, None)
-        if standing.seat is not None:
-            state.guests[identity] = standing.seat
-        state.hands.remove(identity)
-        if standing.hand is not None:
-            state.hands.add(identity, standing.hand)
-        state.invitations.remove(identity)
-        if standing.invitation is not None:
-            state.invitations.add(identity, standing.invitation)
-        state.pending.pop(identity, None)
+        with self._changing(room, now) as state:
+            state.guests.pop(identity, None)
+            if standing.seat is not None:
+                state.guests[identity] = standing.seat
+            state.hands.remove(identity)
+            if standing.hand is not None:
+                state.hands.add(identity, standing.hand)
+            state.invitations.remove(identity)
+            if standing.invitation is not None:
+                state.invitations.add(identity, standing.invitation)
+            state.pending.pop(identity, None)
 
     async def forget(self, room: str, identity: str, now: float) -> Role:
-        return self._forget(self._write(room, now), identity)
+        with self._changing(room, now) as state:
+            return self._forget(state, identity)
 
     @staticmethod
     def _forget(state: _Room, identity: str) -> Role:
@@ -326,53 +339,58 @@ class MemoryRecords:
     async def set_guest_limit(
         self, room: str, limit: int, now: float, acting: str | None = None, not_host: str = ""
     ) -> None:
-        state = self._write(room, now)
-        self._require_host(state, acting, not_host)
-        state.guest_limit = limit
+        with self._changing(room, now) as state:
+            self._require_host(state, acting, not_host)
+            state.guest_limit = limit
 
     # --- recordings -----------------------------------------------------------------------
 
     async def reserve_recording(self, room: str, placeholder: str, layout: str, now: float) -> None:
-        state = self._write(room, now)
-        if any(r.active for _, r in state.recordings.values()):
-            raise refusal(Refusal.ALREADY_RECORDING, placeholder)
-        state.recording_seq += 1
-        state.recordings[placeholder] = (state.recording_seq, Recording(placeholder, layout, 0, ms(now)))
-        while len(state.recordings) > KEPT_RECORDINGS:
-            oldest = min(state.recordings, key=lambda rid: state.recordings[rid][0])
-            del state.recordings[oldest]
+        with self._changing(room, now) as state:
+            if any(r.active for _, r in state.recordings.values()):
+                raise refusal(Refusal.ALREADY_RECORDING, placeholder)
+            state.recording_seq += 1
+            state.recordings[placeholder] = (state.recording_seq, Recording(placeholder, layout, 0, ms(now)))
+            while len(state.recordings) > KEPT_RECORDINGS:
+                oldest = min(state.recordings, key=lambda rid: state.recordings[rid][0])
+                del state.recordings[oldest]
 
     async def settle_recording(
         self, room: str, placeholder: str, recording_id: str, status: int, location: str, now: float
     ) -> None:
-        state = self._write(room, now)
-        held = state.recordings.pop(placeholder, None)
-        if held is not None:
-            seq, recording = held
-            state.recordings[recording_id] = (
-                seq,
-                replace(recording, id=recording_id, location=location, status=max(recording.status, status)),
-            )
+        if placeholder not in self._read(room, now).recordings:
+            return
+        with self._changing(room, now) as state:
+            held = state.recordings.pop(placeholder, None)
+            if held is not None:
+                seq, recording = held
+                state.recordings[recording_id] = (
+                    seq,
+                    replace(recording, id=recording_id, location=location, status=max(recording.status, status)),
+                )
 
     async def drop_recording(self, room: str, placeholder: str, now: float) -> None:
-        self._write(room, now).recordings.pop(placeholder, None)
+        with self._changing(room, now) as state:
+            state.recordings.pop(placeholder, None)
 
     async def record_progress(
         self, room: str, recording_id: str, status: int, at: float, error: str, location: str, now: float
     ) -> tuple[int, int] | None:
-        state = self._write(room, now)
-        held = state.recordings.get(recording_id)
-        if held is None:
+        if recording_id not in self._read(room, now).recordings:
             return None
-        seq, found = held
-        before = found.status
-        if status > found.status:
-            found = replace(found, status=status)
-            if status not in ACTIVE_STATUSES:
-                found = replace(found, ended_at=ms(at))
-        found = replace(found, error=error or found.error, location=location or found.location)
-        state.recordings[recording_id] = (seq, found)
-        return before, found.status
+        with self._changing(room, now) as state:
+            held = state.recordings.get(recording_id)
+            if held is None:
+                return None
+            seq, found = held
+            before = found.status
+            if status > found.status:
+                found = replace(found, status=status)
+                if status not in ACTIVE_STATUSES:
+                    found = replace(found, ended_at=ms(at))
+            found = replace(found, error=error or found.error, location=location or found.location)
+            state.recordings[recording_id] = (seq, found)
+            return before, found.status
 
     # --- LiveKit's view -------------------------------------------------------------------
 
@@ -380,22 +398,23 @@ class MemoryRecords:
         state = self._read(room, now)
         if state.room_sid == room_sid or (state.room_sid and created_at <= state.room_created):
             return False
-        state = self._write(room, now)
-        renewed = bool(state.room_sid)
-        state.room_sid, state.room_created = room_sid, created_at
-        if renewed:
-            # The seats' connections belonged to the older incarnation.
-            if state.host is not None:
-                state.host = replace(state.host, sid="", joined_at=0)
-            state.guests = {who: replace(seat, sid="", joined_at=0) for who, seat in state.guests.items()}
-        return True
+        with self._changing(room, now) as state:
+            renewed = bool(state.room_sid)
+            state.room_sid, state.room_created = room_sid, created_at
+            if renewed:
+                # The seats' connections belonged to the older incarnation.
+                if state.host is not None:
+                    state.host = replace(state.host, sid="", joined_at=0)
+                state.guests = {who: replace(seat, sid="", joined_at=0) for who, seat in state.guests.items()}
+            return True
 
     def _same_incarnation(self, room: str, room_sid: str, now: float) -> bool:
         if not room_sid:
             return True
         current = self._read(room, now).room_sid
         if not current:
-            self._write(room, now).room_sid = room_sid
+            with self._changing(room, now) as state:
+                state.room_sid = room_sid
             return True
         return current == room_sid
 
@@ -410,13 +429,13 @@ class MemoryRecords:
             return Verdict.APPLIED
         if seat.sid and seat.sid != connection.sid and seat.joined_at > connection.joined_at:
             return Verdict.STALE  # a late join of an older connection
-        state = self._write(room, now)
-        updated = replace(seat, sid=connection.sid, joined_at=connection.joined_at)
-        if state.host is seat:
-            state.host = updated
-        else:
-            state.guests[identity] = updated
-        return Verdict.APPLIED
+        with self._changing(room, now) as state:
+            updated = replace(seat, sid=connection.sid, joined_at=connection.joined_at)
+            if state.host is seat:
+                state.host = updated
+            else:
+                state.guests[identity] = updated
+            return Verdict.APPLIED
 
     async def left(
         self, room: str, identity: str, connection: Connection, at: float, room_sid: str, now: float
@@ -434,7 +453,8 @@ class MemoryRecords:
                 return Departure(Verdict.STALE, None)
         elif identity not in state.hands.scores and identity not in state.invitations.scores:
             return Departure(Verdict.NOT_HELD, None)
-        return Departure(Verdict.APPLIED, self._forget(self._write(room, now), identity))
+        with self._changing(room, now) as state:
+            return Departure(Verdict.APPLIED, self._forget(state, identity))
 
     async def pending(self, room: str) -> list[PendingChange]:
         found = self._rooms.get(room)
