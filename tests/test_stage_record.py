@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
 
@@ -698,3 +699,113 @@ async def test_an_unreachable_cluster_stops_the_start() -> None:
     env |= {"SHOW_REDIS_URL": "redis://127.0.0.1:1/0", "SHOW_REDIS_CLUSTER": "true"}
     with pytest.raises(StoreUnreachable, match="Redis Cluster node"):
         await open_records(Settings.from_env(env))
+
+
+# --- the memory store and Redis agree --------------------------------------------------------
+
+
+async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float) -> object:
+    """One step of a random show, as a comparable outcome: the answer, or the refusal."""
+    kind, who = op[0], op[1]
+    try:
+        match kind:
+            case "claim":
+                return await store.claim_host(room, who, who.upper(), now, STALE_AFTER)
+            case "invite":
+                return await store.invite(room, who, now, INVITE_FOR, 2, acting=op[2] or None)
+            case "accept":
+                return await store.accept(room, who, now, 2)
+            case "decline":
+                await store.decline(room, who, now)
+                return None
+            case "raise" | "lower":
+                return await store.set_hand(room, who, kind == "raise", now, 2)
+            case "demote":
+                return await store.unseat(room, who, now, StageChange.DEMOTE, acting=op[2] or None, not_host="no")
+            case "forget":
+                return await store.forget(room, who, now)
+            case "limit":
+                await store.set_guest_limit(room, int(op[2]), now)
+                return None
+            case "joined":
+                return await store.connected(room, who, Connection(op[2], int(op[3])), op[4], now)
+            case "left":
+                return await store.left(room, who, Connection(op[2], int(op[3])), now - 1, op[4], now)
+            case "opened":
+                return await store.room_opened(room, op[2], int(op[3]), now)
+            case "reserve":
+                await store.reserve_recording(room, who, "grid", now)
+                return None
+            case "settle":
+                await store.settle_recording(room, who, f"EG_{who}", int(op[2]), "/out", now)
+                return None
+            case "progress":
+                return await store.record_progress(room, op[2], int(op[3]), now, "", "", now)
+            case "drop":
+                await store.drop_recording(room, who, now)
+                return None
+            case "retire":
+                return await store.retire(room, op[2])
+            case "undo":  # a step LiveKit refused, undone
+                standing = await store.standing(room, who, now)
+                await store.forget(room, who, now)
+                await store.restore(room, who, standing, now)
+                return None
+            case _:
+                return await store.complete(room, who, StageChange(op[2]))
+    except errors.ShowError as refused:
+        return (refused.code, refused.message)
+
+
+def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
+    people = ["hana", "ivan", "gia", "bo", "cy", "zed"]
+    kinds = ["claim", "invite", "accept", "decline", "raise", "lower", "demote", "forget", "limit", "joined"]
+    kinds += ["left", "complete", "raise", "invite", "accept", "opened", "reserve", "settle", "progress", "drop"]
+    kinds += ["retire", "undo"]
+    ops: list[tuple[str, ...]] = []
+    for _ in range(steps):
+        kind, who = rng.choice(kinds), rng.choice(people)
+        if kind in ("retire",) and rng.random() < 0.8:
+            continue  # an ended show now and then, not every few steps
+        extra: tuple[str, ...] = ()
+        if kind in ("invite", "demote"):
+            extra = (rng.choice(["", "hana", "ivan"]),)
+        elif kind == "limit":
+            extra = (str(rng.randint(1, 3)),)
+        elif kind in ("joined", "left"):
+            extra = (f"PA_{who}_{rng.randint(1, 3)}", str(rng.randint(1, 3) * 1000), rng.choice(["", "RM_1", "RM_2"]))
+        elif kind == "opened":
+            extra = (rng.choice(["RM_1", "RM_2", "RM_3"]), str(rng.randint(1, 3) * 1000))
+        elif kind == "settle":
+            extra = (str(rng.randint(0, 5)),)
+        elif kind == "progress":
+            extra = (rng.choice([f"EG_{p}" for p in people] + people), str(rng.randint(0, 5)))
+        elif kind == "retire":
+            extra = (rng.choice(["", "RM_1", "RM_2"]),)
+        elif kind == "complete":
+            extra = (rng.choice(["promote", "demote"]),)
+        ops.append((kind, who, *extra))
+    return ops
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+@pytest.mark.parametrize("seed", range(8))
+async def test_the_memory_store_and_redis_agree_on_any_show(
+    kind: str, seed: int, request: pytest.FixtureRequest, room: str
+) -> None:
+    """Random shows (seeded, so a failure repeats) played on both: every answer, every refusal
+    and the record after each step are the same."""
+    rng = random.Random(seed)
+    memory, shared = MemoryRecords(), RedisRecords(_client(kind, request))
+    try:
+        now = T0
+        for op in _random_show(rng, 120):
+            now += rng.choice([0.0, 0.5, 7.0, 30.0])
+            outcomes = [await _apply(store, room, op, now) for store in (memory, shared)]
+            assert outcomes[0] == outcomes[1], op
+            views = [
+                (await s.stage(room, now), await s.hands(room, now), await s.pending(room)) for s in (memory, shared)
+            ]
+            assert views[0] == views[1], op
+    finally:
+        await shared.close()

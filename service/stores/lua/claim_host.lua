@@ -4,8 +4,7 @@ local host = host_seat()
 if host and host.identity ~= identity then
   -- A host who was given a token but never connected stops blocking the room.
   if (host.sid or '') ~= '' or NOW - host.since < stale_after then return refused('room_has_host') end
-  redis.call('HDEL', STAGE, 'host')
-  host = nil
+  host = nil  -- replaced below, once nothing else refuses: a refused step writes nothing
 end
 if host then return {'ok', 0} end
 if redis.call('HEXISTS', GUESTS, identity) == 1 then return refused('guest_cannot_host') end

@@ -3,7 +3,8 @@
 -- ARGV[1] now (ms, the caller's clock: never Redis TIME, so every store agrees and tests
 -- control time), ARGV[2] the room's idle expiry (ms), ARGV[3] the deadline of a pending stage
 -- change (ms); a step's own arguments follow from ARGV[4].
--- A step answers {'ok', ...} or {'refused', reason}; reasons are worded in Python.
+-- A step answers {'ok', ...} or {'refused', reason}; reasons are worded in Python. Redis does
+-- not roll a script back, so a step decides every refusal before its first write.
 local STAGE, GUESTS, HANDS, INVITATIONS, PENDING, RECORDINGS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local VERSION = 1
