@@ -27,7 +27,7 @@ KNOWN = frozenset(
         "SHOW_RECORDING_S3_SECRET", "SHOW_RECORDING_S3_FORCE_PATH_STYLE", "SHOW_EGRESS_TIMEOUT_SECONDS",
         "SHOW_TRUSTED_PROXIES", "SHOW_HTTP_IDLE_SECONDS", "SHOW_HTTP_HEADER_SECONDS", "SHOW_HTTP_BODY_SECONDS",
         "SHOW_MAX_CONNECTIONS", "SHOW_GRPC_KEEPALIVE_SECONDS", "SHOW_GRPC_IDLE_SECONDS", "SHOW_GRPC_MAX_CONNECTIONS",
-        "SHOW_GRPC_MAX_CONCURRENT_RPCS", "SHOW_READY_INTERVAL_SECONDS",
+        "SHOW_GRPC_MAX_CONCURRENT_RPCS", "SHOW_READY_INTERVAL_SECONDS", "SHOW_REDIS_CLUSTER", "SHOW_ROOM_IDLE_SECONDS",
     }
 )  # fmt: skip
 
@@ -62,6 +62,10 @@ class Settings:
     recording_output: RecordingOutput
     edges: EdgeLimits
     ready_interval_seconds: int
+    # SHOW_REDIS_URL names one node of a Redis Cluster (the client finds the others).
+    redis_cluster: bool = False
+    # A room's record is dropped after this long without a write (a lost room_finished).
+    room_idle_seconds: int = 6 * 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -169,7 +173,11 @@ class Settings:
                 grpc_max_concurrent_rpcs=number("SHOW_GRPC_MAX_CONCURRENT_RPCS", 2048, 1, 1_000_000),
             ),
             ready_interval_seconds=number("SHOW_READY_INTERVAL_SECONDS", 2, 1, 300),
+            redis_cluster=flag("SHOW_REDIS_CLUSTER"),
+            room_idle_seconds=number("SHOW_ROOM_IDLE_SECONDS", 6 * 3600, 60, 7 * 24 * 3600),
         )
+        if settings.redis_cluster and not settings.redis_url:
+            problems.append("SHOW_REDIS_CLUSTER needs SHOW_REDIS_URL: the address of any node of the cluster")
         output = settings.recording_output
         if output.s3_bucket and not (output.s3_access_key and output.s3_secret):
             problems.append("SHOW_RECORDING_S3_BUCKET needs SHOW_RECORDING_S3_ACCESS_KEY and SHOW_RECORDING_S3_SECRET")

@@ -39,3 +39,18 @@ def test_the_service_refuses_to_start_without_livekit_settings() -> None:
     )
     assert done.returncode == 2
     assert "LIVEKIT_URL is required" in done.stderr and "LIVEKIT_API_SECRET is required" in done.stderr
+
+
+def test_a_redis_cluster_is_named_by_any_of_its_nodes() -> None:
+    settings = Settings.from_env({**GOOD, "SHOW_REDIS_URL": "redis://10.0.0.5:6379/0", "SHOW_REDIS_CLUSTER": "true"})
+    assert (settings.redis_cluster, settings.room_idle_seconds) == (True, 6 * 3600)
+    assert not Settings.from_env(GOOD).redis_cluster
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**GOOD, "SHOW_REDIS_CLUSTER": "yes", "SHOW_ROOM_IDLE_SECONDS": "5"})
+    assert caught.value.problems == [
+        "SHOW_REDIS_CLUSTER must be true or false, got 'yes'",
+        "SHOW_ROOM_IDLE_SECONDS must be between 60 and 604800, got 5",
+    ]
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**GOOD, "SHOW_REDIS_CLUSTER": "true"})
+    assert caught.value.problems == ["SHOW_REDIS_CLUSTER needs SHOW_REDIS_URL: the address of any node of the cluster"]

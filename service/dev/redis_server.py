@@ -19,6 +19,8 @@ class RedisServer:
     port: int = field(default_factory=free_port)
     # Keep the data across restarts in an append-only file in `workdir` (`make dev REDIS=1`).
     persistent: bool = False
+    # Further redis-server options, e.g. those of a Redis Cluster node.
+    options: tuple[str, ...] = ()
     _process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -46,6 +48,7 @@ class RedisServer:
                 "yes" if self.persistent else "no",
                 "--dir",
                 str(self.workdir),
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,

@@ -1,0 +1,363 @@
+"""The show's record, kept so that each operation costs the same whatever the audience.
+
+A room's record is split by concern, each in the structure that makes its operation O(1) or
+O(log n): the stage (host seat, guest seats, guest limit, the room's LiveKit incarnation), raised
+hands in order of raising, invitations by expiry, pending stage changes, recordings. A
+`ShowRecords` store decides every rule that must hold across instances in one atomic step, so
+two instances can never both seat a host or exceed the guest limit, and nothing reads or
+rewrites a whole room.
+
+Every step takes `now` (seconds since the epoch, from the injected clock): expiry is decided by
+the caller's time, never the store's, so stores agree with each other and tests control time.
+Times are kept in whole milliseconds, the resolution LiveKit and the contract use.
+
+Refusals are the same ShowErrors, with the same codes and messages, as service/core/state.py
+raises; `refusal()` turns a store's reason into one, so every store words them alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from service.core import errors
+from service.core.roles import Role
+from service.core.state import EGRESS_ACTIVE, EGRESS_ENDING, EGRESS_STARTING, RECORDINGS_KEPT
+
+# The version written into every stored record. A reader ignores fields it does not know, so an
+# instance of the next version may add fields while this one still runs beside it.
+RECORD_VERSION = 1
+# Recordings kept per room, oldest dropped first; at most one is active.
+KEPT_RECORDINGS = RECORDINGS_KEPT
+ACTIVE_STATUSES = (EGRESS_STARTING, EGRESS_ACTIVE, EGRESS_ENDING)
+
+
+def ms(seconds: float) -> int:
+    """Seconds since the epoch as whole milliseconds, as every store keeps time."""
+    return round(seconds * 1000)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One LiveKit connection of a participant: its participant sid and LiveKit's ordering of
+    it (the participant's joined_at, in milliseconds). A newer connection has a later joined_at."""
+
+    sid: str
+    joined_at: int
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A participant holding a stage slot (host or guest).
+
+    `sid` and `joined_at` name the connection that holds it, once known ("" and 0 before)."""
+
+    identity: str
+    name: str
+    since: int  # ms
+    sid: str = ""
+    joined_at: int = 0  # ms, LiveKit's joined_at of that connection
+
+
+@dataclass(frozen=True)
+class Hand:
+    identity: str
+    raised_at: int  # ms
+    invited: bool
+
+
+class StageChange(StrEnum):
+    """A change of a participant's part on LiveKit that the record already holds."""
+
+    PROMOTE = "promote"  # give the guest publish permission
+    DEMOTE = "demote"  # take it back, the participant stays as a viewer
+    REMOVE = "remove"  # take it back and remove the participant from the room
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """A stage change written to the record and not yet confirmed as made in LiveKit. If it is
+    still here after `deadline`, the instance that made it is presumed dead and a reconciler
+    completes or undoes it."""
+
+    identity: str
+    change: StageChange
+    since: int  # ms
+    deadline: int  # ms
+
+
+@dataclass(frozen=True)
+class Recording:
+    id: str
+    layout: str
+    status: int
+    started_at: int  # ms
+    ended_at: int = 0  # ms
+    location: str = ""
+    error: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One participant's part of the record (guest seat, raised hand, invitation expiry), as a
+    step found it, so the core can put it back if LiveKit refuses the change."""
+
+    seat: Seat | None
+    hand: int | None  # ms raised
+    invitation: int | None  # ms it expires
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """The small part of a room's record: everything but the hands and invitations themselves,
+    whose counts it carries instead."""
+
+    room: str
+    host: Seat | None
+    guests: tuple[Seat, ...]  # in the order they took their seats
+    guest_limit: int | None  # None follows the service's default
+    room_sid: str  # LiveKit's sid of the room's current incarnation, "" until known
+    hands: int  # raised hands
+    invitations: int  # invitations not yet expired
+    recordings: tuple[Recording, ...]  # oldest first
+    pending: tuple[PendingChange, ...]
+
+    def role_of(self, identity: str) -> Role:
+        if self.host is not None and self.host.identity == identity:
+            return Role.HOST
+        return Role.GUEST if self.guest(identity) is not None else Role.VIEWER
+
+    def guest(self, identity: str) -> Seat | None:
+        return next((g for g in self.guests if g.identity == identity), None)
+
+    def limit(self, default: int) -> int:
+        return self.guest_limit if self.guest_limit is not None else default
+
+    def active_recording(self) -> Recording | None:
+        return next((r for r in self.recordings if r.active), None)
+
+    def recording(self, recording_id: str) -> Recording | None:
+        return next((r for r in self.recordings if r.id == recording_id), None)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.host or self.guests or self.hands or self.invitations or self.recordings or self.pending)
+
+
+@dataclass(frozen=True)
+class Seating:
+    """What a step that may seat a guest did: `promoted` if the viewer took a seat now."""
+
+    promoted: bool
+    before: Standing
+    host: str | None = None  # the room's host identity, for whoever announces the promotion
+
+
+class Verdict(StrEnum):
+    """How a LiveKit event about a connection was judged."""
+
+    APPLIED = "applied"  # it concerned what the record holds, and the record follows it
+    STALE = "stale"  # an older connection or another incarnation of the room: nothing changed
+    NOT_HELD = "not_held"  # the participant holds nothing in the record
+
+
+@dataclass(frozen=True)
+class Departure:
+    verdict: Verdict
+    freed: Role | None  # the role whose seat was freed (VIEWER: only a hand or an invitation)
+
+
+class Refusal(StrEnum):
+    """Why a step refused, as the stores report it; `refusal()` words it."""
+
+    ROOM_HAS_HOST = "room_has_host"
+    GUEST_CANNOT_HOST = "guest_cannot_host"
+    HOST_ON_STAGE = "host_on_stage"
+    ROOM_HAS_GUEST = "room_has_guest"
+    NO_INVITATION = "no_invitation"
+    ONLY_VIEWERS_RAISE = "only_viewers_raise"
+    GUEST_NOT_FOUND = "guest_not_found"
+    NOT_HOST = "not_host"
+    ALREADY_RECORDING = "already_recording"
+
+
+def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
+    """The ShowError a store's refusal stands for, worded exactly as state.py's rules word it."""
+    match Refusal(reason):
+        case Refusal.ROOM_HAS_HOST:
+            return errors.ShowError(errors.Code.ALREADY_EXISTS, errors.ROOM_HAS_HOST)
+        case Refusal.GUEST_CANNOT_HOST:
+            return errors.precondition(f"{identity} is a guest of this room and cannot also host it")
+        case Refusal.HOST_ON_STAGE:
+            return errors.precondition(f"{identity} is the host and is already on stage")
+        case Refusal.ROOM_HAS_GUEST:
+            return errors.denied(errors.ROOM_HAS_GUEST)
+        case Refusal.NO_INVITATION:
+            return errors.not_found(errors.no_invitation(identity))
+        case Refusal.ONLY_VIEWERS_RAISE:
+            return errors.precondition("Only viewers can raise a hand")
+        case Refusal.GUEST_NOT_FOUND:
+            return errors.not_found(errors.GUEST_NOT_FOUND)
+        case Refusal.NOT_HOST:
+            return errors.denied(not_host)
+        case Refusal.ALREADY_RECORDING:
+            return errors.precondition("Room is already being recorded")
+
+
+class ShowRecords(Protocol):
+    """Keeps every room's record; each method is one atomic step across every instance sharing
+    the store. A refused step raises ShowError and changes nothing; an unreachable store raises
+    ShowError(UNAVAILABLE).
+
+    `acting`, where a step takes it, is the identity that must hold the host seat for the step
+    to go ahead (checked in the same atomic step), or None when the caller is the room's admin;
+    `not_host` is the message of the refusal when it does not.
+
+    Every write refreshes the room's expiry (the store's idle time), so a room nobody touches
+    for that long disappears even if LiveKit's room_finished never arrives.
+    """
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def stage(self, room: str, now: float) -> StageRecord: ...
+
+    async def role_of(self, room: str, identity: str) -> Role: ...
+
+    async def standing(self, room: str, identity: str, now: float) -> Standing: ...
+
+    async def hands(self, room: str, now: float, offset: int = 0, count: int = 100) -> list[Hand]:
+        """Raised hands in the order they went up (ties by identity), `count` from `offset`."""
+        ...
+
+    # --- the host slot --------------------------------------------------------------------
+
+    async def claim_host(
+        self, room: str, identity: str, name: str, now: float, stale_after: float, connection: Connection | None = None
+    ) -> bool:
+        """Takes the host slot; True if newly taken, False if `identity` already held it. A host
+        never seen connected stops blocking the room `stale_after` seconds after claiming it."""
+        ...
+
+    # --- the stage ------------------------------------------------------------------------
+
+    async def invite(
+        self,
+        room: str,
+        viewer: str,
+        now: float,
+        expires_in: float,
+        default_limit: int,
+        acting: str | None,
+        not_host: str = errors.ONLY_HOST_PROMOTES,
+        connection: Connection | None = None,
+    ) -> Seating:
+        """The host invites a viewer. If the viewer's hand is up both agree and the viewer takes
+        a seat now (with a pending PROMOTE); otherwise the invitation waits `expires_in`."""
+        ...
+
+    async def accept(
+        self, room: str, viewer: str, now: float, default_limit: int, connection: Connection | None = None
+    ) -> Seating: ...
+
+    async def decline(self, room: str, viewer: str, now: float) -> None: ...
+
+    async def set_hand(
+        self,
+        room: str,
+        identity: str,
+        raised: bool,
+        now: float,
+        default_limit: int,
+        connection: Connection | None = None,
+    ) -> Seating:
+        """Raises or lowers a viewer's hand; raising it while invited takes a seat if one is free."""
+        ...
+
+    async def unseat(
+        self,
+        room: str,
+        guest: str,
+        now: float,
+        change: StageChange,
+        acting: str | None = None,
+        not_host: str = "",
+    ) -> Seat:
+        """Frees a guest's seat (step down, demote, remove) and records `change` as pending."""
+        ...
+
+    async def restore(self, room: str, identity: str, standing: Standing, now: float) -> None:
+        """Puts `identity`'s seat, hand and invitation back as `standing` recorded them, and
+        clears its pending change: the undo of a step LiveKit refused."""
+        ...
+
+    async def forget(self, room: str, identity: str, now: float) -> Role:
+        """Frees whatever `identity` held (seat, hand, invitation, pending change)."""
+        ...
+
+    async def set_guest_limit(
+        self, room: str, limit: int, now: float, acting: str | None = None, not_host: str = ""
+    ) -> None: ...
+
+    # --- recordings -----------------------------------------------------------------------
+
+    async def reserve_recording(self, room: str, placeholder: str, layout: str, now: float) -> None: ...
+
+    async def settle_recording(
+        self, room: str, placeholder: str, recording_id: str, status: int, location: str, now: float
+    ) -> None: ...
+
+    async def drop_recording(self, room: str, placeholder: str, now: float) -> None: ...
+
+    async def record_progress(
+        self, room: str, recording_id: str, status: int, at: float, error: str, location: str, now: float
+    ) -> tuple[int, int] | None:
+        """(status before, status after), or None if the recording is not this room's. Never
+        moves a recording backwards."""
+        ...
+
+    # --- LiveKit's view (issue 8) ---------------------------------------------------------
+
+    async def room_opened(self, room: str, room_sid: str, created_at: int, now: float) -> bool:
+        """Adopts LiveKit's room `room_sid` (created at `created_at` ms) as the current
+        incarnation if it is newer than the one recorded; True if adopted. Seats keep their
+        holders, but their connections belonged to the older incarnation and are forgotten."""
+        ...
+
+    async def connected(self, room: str, identity: str, connection: Connection, room_sid: str, now: float) -> Verdict:
+        """A participant_joined: the seat of `identity` is held through `connection`, unless the
+        event is about an older connection or another incarnation of the room."""
+        ...
+
+    async def left(
+        self, room: str, identity: str, connection: Connection, at: float, room_sid: str, now: float
+    ) -> Departure:
+        """A participant_left. Frees what `identity` held, unless a newer connection holds the
+        seat or the event is for another incarnation. A leave for the seat's own connection
+        always frees it, whatever `at` (LiveKit's created_at) says."""
+        ...
+
+    async def pending(self, room: str) -> list[PendingChange]: ...
+
+    async def complete(self, room: str, identity: str, change: StageChange) -> bool:
+        """Clears `identity`'s pending change if it is still `change`; True if cleared."""
+        ...
+
+    async def overdue(self, now: float, count: int = 100) -> list[str]:
+        """Rooms that may hold a pending change past its deadline (a hint: read `pending`)."""
+        ...
+
+    async def active_rooms(self, since: float, count: int = 1000) -> list[str]:
+        """Rooms written to at or after `since`, least recent first."""
+        ...
+
+    async def retire(self, room: str, room_sid: str = "") -> bool:
+        """Deletes the room's record (room_finished); with `room_sid`, only if it is the current
+        incarnation or none is recorded. True if deleted."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,10 @@
+-- ARGV: viewer, default guest limit, connection sid, connection joined_at (ms).
+local viewer, default_limit, sid, joined_at = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+expire_invitations()
+local before = standing(viewer)
+if before[3] == '' then return refused('no_invitation') end
+if redis.call('HLEN', GUESTS) >= guest_limit(default_limit) then return refused('room_has_guest') end
+take_seat(viewer, sid, joined_at)
+touch()
+local host = host_seat()
+return {'ok', 1, before[1], before[2], before[3], host and host.identity or ''}

@@ -1,0 +1,15 @@
+-- ARGV: identity, name, stale_after (ms), connection sid, connection joined_at (ms)
+local identity, name, stale_after, sid, joined_at = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local host = host_seat()
+if host and host.identity ~= identity then
+  -- A host who was given a token but never connected stops blocking the room.
+  if (host.sid or '') ~= '' or NOW - host.since < stale_after then return refused('room_has_host') end
+  host = nil  -- replaced below, once nothing else refuses: a refused step writes nothing
+end
+if host then return {'ok', 0} end
+if redis.call('HEXISTS', GUESTS, identity) == 1 then return refused('guest_cannot_host') end
+redis.call('HSET', STAGE, 'host', new_seat(identity, name, sid, joined_at))
+redis.call('ZREM', HANDS, identity)
+redis.call('ZREM', INVITATIONS, identity)
+touch()
+return {'ok', 1}

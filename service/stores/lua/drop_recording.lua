@@ -1,0 +1,4 @@
+-- ARGV: placeholder id
+redis.call('HDEL', RECORDINGS, ARGV[4])
+touch()
+return {'ok'}

@@ -1,0 +1,4 @@
+-- ARGV: identity
+local role = forget(ARGV[4])
+touch()
+return {'ok', role}

@@ -1,0 +1,90 @@
+-- Shared by every step of a room's record (service/stores/redis_record.py prepends it).
+-- KEYS: the room's keys, all under one hash tag, so a step touches one Cluster slot.
+-- ARGV[1] now (ms, the caller's clock: never Redis TIME, so every store agrees and tests
+-- control time), ARGV[2] the room's idle expiry (ms), ARGV[3] the deadline of a pending stage
+-- change (ms); a step's own arguments follow from ARGV[4].
+-- A step answers {'ok', ...} or {'refused', reason}; reasons are worded in Python. Redis does
+-- not roll a script back, so a step decides every refusal before its first write.
+local STAGE, GUESTS, HANDS, INVITATIONS, PENDING, RECORDINGS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local VERSION = 1
+
+-- Every write keeps the whole room alive for IDLE more: a room nobody touches disappears.
+local function touch()
+  for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], IDLE) end
+end
+
+local function refused(reason) return {'refused', reason} end
+
+local function decode(text) if text then return cjson.decode(text) end return nil end
+
+local function new_seat(identity, name, sid, joined_at)
+  return cjson.encode({v = VERSION, identity = identity, name = name, since = NOW, sid = sid,
+                       joined_at = tonumber(joined_at)})
+end
+
+local function host_seat() return decode(redis.call('HGET', STAGE, 'host')) end
+
+-- 'host', 'guest' or 'viewer', and the seat's record (nil for a viewer).
+local function seat_of(identity)
+  local host = host_seat()
+  if host and host.identity == identity then return 'host', host end
+  local guest = decode(redis.call('HGET', GUESTS, identity))
+  if guest then return 'guest', guest end
+  return 'viewer', nil
+end
+
+local function guest_limit(default)
+  return tonumber(redis.call('HGET', STAGE, 'guest_limit') or default)
+end
+
+local function expire_invitations() redis.call('ZREMRANGEBYSCORE', INVITATIONS, '-inf', NOW) end
+
+-- The participant's part as it stands: guest seat, hand, invitation ('' where none).
+local function standing(identity)
+  return {redis.call('HGET', GUESTS, identity) or '', redis.call('ZSCORE', HANDS, identity) or '',
+          redis.call('ZSCORE', INVITATIONS, identity) or ''}
+end
+
+local function intend(identity, change)
+  redis.call('HSET', PENDING, identity,
+             cjson.encode({v = VERSION, change = change, since = NOW, deadline = NOW + BOUND}))
+end
+
+local function take_seat(viewer, sid, joined_at)
+  redis.call('HSET', GUESTS, viewer, new_seat(viewer, viewer, sid, joined_at))
+  redis.call('ZREM', HANDS, viewer)
+  redis.call('ZREM', INVITATIONS, viewer)
+  intend(viewer, 'promote')
+end
+
+-- The host's own steps: `acting` must hold the host seat ('' is the room's admin).
+local function is_host(acting)
+  if acting == '' then return true end
+  local host = host_seat()
+  return host ~= nil and host.identity == acting
+end
+
+-- An event about another incarnation of the room changes nothing; the first one seen names it.
+local function same_incarnation(room_sid)
+  if room_sid == '' then return true end
+  local current = redis.call('HGET', STAGE, 'room_sid')
+  if not current or current == '' then
+    redis.call('HSET', STAGE, 'room_sid', room_sid)
+    touch()
+    return true
+  end
+  return current == room_sid
+end
+
+local function forget(identity)
+  local role = seat_of(identity)
+  if role == 'host' then redis.call('HDEL', STAGE, 'host') end
+  redis.call('HDEL', GUESTS, identity)
+  redis.call('ZREM', HANDS, identity)
+  redis.call('ZREM', INVITATIONS, identity)
+  redis.call('HDEL', PENDING, identity)
+  return role
+end
+
+local function active(recording) return recording.status <= 2 end

@@ -1,0 +1,22 @@
+-- ARGV: LiveKit's room sid, its creation time (ms). A newer incarnation replaces the recorded
+-- one; the seats' connections belonged to the older one and are forgotten.
+local room_sid, created = ARGV[4], tonumber(ARGV[5])
+local current = redis.call('HGET', STAGE, 'room_sid') or ''
+if current == room_sid then return {'ok', 0} end
+if current ~= '' and created <= tonumber(redis.call('HGET', STAGE, 'room_created') or 0) then return {'ok', 0} end
+redis.call('HSET', STAGE, 'room_sid', room_sid, 'room_created', created)
+if current ~= '' then
+  local host = host_seat()
+  if host then
+    host.sid, host.joined_at = '', 0
+    redis.call('HSET', STAGE, 'host', cjson.encode(host))
+  end
+  local guests = redis.call('HGETALL', GUESTS)
+  for i = 1, #guests, 2 do
+    local seat = cjson.decode(guests[i + 1])
+    seat.sid, seat.joined_at = '', 0
+    redis.call('HSET', GUESTS, guests[i], cjson.encode(seat))
+  end
+end
+touch()
+return {'ok', 1}

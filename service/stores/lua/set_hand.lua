@@ -1,0 +1,19 @@
+-- ARGV: identity, raised (1/0), default guest limit, connection sid, connection joined_at (ms).
+local identity, raised, default_limit, sid, joined_at = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+expire_invitations()
+local role = seat_of(identity)
+if role ~= 'viewer' then return refused('only_viewers_raise') end
+local host = host_seat()
+local before = standing(identity)
+local promoted = 0
+if raised == '0' then
+  redis.call('ZREM', HANDS, identity)
+else
+  redis.call('ZADD', HANDS, 'NX', NOW, identity)
+  if before[3] ~= '' and redis.call('HLEN', GUESTS) < guest_limit(default_limit) then
+    take_seat(identity, sid, joined_at)
+    promoted = 1
+  end
+end
+touch()
+return {'ok', promoted, before[1], before[2], before[3], host and host.identity or ''}

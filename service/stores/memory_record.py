@@ -1,0 +1,498 @@
+"""The show's record in process: the default for a single instance, with the Redis store's
+semantics and big-O.
+
+Each step runs to its end without awaiting, so on the event loop it is as atomic as a Lua script
+is in Redis. Hands and invitations are a dict beside a sorted list (sortedcontainers), so raising
+a hand, inviting and accepting cost O(log n) whatever the audience, and the queue is read in
+pages. A room nobody writes to for the idle time is dropped, judged by the callers' clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
+
+from service.core import errors
+from service.core.record import (
+    ACTIVE_STATUSES,
+    KEPT_RECORDINGS,
+    Connection,
+    Departure,
+    Hand,
+    PendingChange,
+    Recording,
+    Refusal,
+    Seat,
+    Seating,
+    StageChange,
+    StageRecord,
+    Standing,
+    Verdict,
+    ms,
+    refusal,
+)
+from service.core.roles import Role
+from service.stores.redis_record import DEFAULT_CHANGE_SECONDS, DEFAULT_IDLE_SECONDS
+
+
+class _Ordered:
+    """identity -> score, readable in (score, identity) order: a Redis sorted set's semantics."""
+
+    def __init__(self) -> None:
+        self.scores: dict[str, int] = {}
+        self.order: SortedList = SortedList()
+
+    def add(self, identity: str, score: int) -> None:
+        self.remove(identity)
+        self.scores[identity] = score
+        self.order.add((score, identity))
+
+    def remove(self, identity: str) -> bool:
+        score = self.scores.pop(identity, None)
+        if score is None:
+            return False
+        self.order.remove((score, identity))
+        return True
+
+    def remove_up_to(self, score: int) -> None:
+        while self.order and self.order[0][0] <= score:
+            _, identity = self.order.pop(0)
+            del self.scores[identity]
+
+    def count_above(self, score: int) -> int:
+        return len(self.order) - int(self.order.bisect_right((score, "\U0010ffff")))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+@dataclass
+class _Room:
+    host: Seat | None = None
+    guests: dict[str, Seat] = field(default_factory=dict)
+    guest_limit: int | None = None
+    room_sid: str = ""
+    room_created: int = 0
+    hands: _Ordered = field(default_factory=_Ordered)
+    invitations: _Ordered = field(default_factory=_Ordered)
+    pending: dict[str, PendingChange] = field(default_factory=dict)
+    recordings: dict[str, tuple[int, Recording]] = field(default_factory=dict)
+    recording_seq: int = 0
+    expires: int = 0
+
+    def role_of(self, identity: str) -> Role:
+        if self.host is not None and self.host.identity == identity:
+            return Role.HOST
+        return Role.GUEST if identity in self.guests else Role.VIEWER
+
+    def standing(self, identity: str) -> Standing:
+        return Standing(
+            self.guests.get(identity), self.hands.scores.get(identity), self.invitations.scores.get(identity)
+        )
+
+
+class MemoryRecords:
+    def __init__(
+        self, idle_seconds: float = DEFAULT_IDLE_SECONDS, change_seconds: float = DEFAULT_CHANGE_SECONDS
+    ) -> None:
+        self._idle = max(1, ms(idle_seconds))
+        self._bound = ms(change_seconds)
+        self._rooms: dict[str, _Room] = {}
+        self._expiries: _Ordered = _Ordered()  # room -> when it expires
+        self._activity: _Ordered = _Ordered()  # room -> last write
+        self._stage_changes: _Ordered = _Ordered()  # room -> deadline of its latest stage change
+
+    # --- rooms and their expiry ------------------------------------------------------------
+
+    def _read(self, room: str, now: float) -> _Room:
+        found = self._rooms.get(room)
+        if found is None or found.expires <= ms(now):
+            return _Room()
+        return found
+
+    @contextmanager
+    def _changing(self, room: str, now: float, changes: bool = False) -> Iterator[_Room]:
+        """One step on `room`. As in Redis, the global indexes are marked before the step, and the
+        room's expiry is refreshed only if the step goes through (a refusal raises out of the
+        block and leaves the room as it was)."""
+        state = self._write(room, now, changes)
+        yield state
+        state.expires = ms(now) + self._idle
+        self._expiries.add(room, state.expires)
+
+    def _write(self, room: str, now: float, changes: bool = False) -> _Room:
+        """The room to change (rooms past their expiry are gone first); a new one lives for the
+        idle time from `now`."""
+        now_ms = ms(now)
+        while self._expiries.order and self._expiries.order[0][0] <= now_ms:
+            _, gone = self._expiries.order[0]
+            self._expiries.remove(gone)
+            self._rooms.pop(gone, None)
+        self._activity.add(room, now_ms)
+        self._activity.remove_up_to(now_ms - self._idle)
+        if changes:
+            self._stage_changes.add(room, now_ms + self._bound)
+        found = self._rooms.get(room)
+        if found is None:
+            found = self._rooms[room] = _Room(expires=now_ms + self._idle)
+            self._expiries.add(room, found.expires)
+        return found
+
+    def _seat(self, identity: str, now: float, connection: Connection | None) -> Seat:
+        sid, joined_at = (connection.sid, connection.joined_at) if connection else ("", 0)
+        return Seat(identity, identity, ms(now), sid, joined_at)
+
+    def _take_seat(self, state: _Room, viewer: str, now: float, connection: Connection | None) -> None:
+        state.guests[viewer] = self._seat(viewer, now, connection)
+        state.hands.remove(viewer)
+        state.invitations.remove(viewer)
+        self._intend(state, viewer, StageChange.PROMOTE, now)
+
+    def _intend(self, state: _Room, identity: str, change: StageChange, now: float) -> None:
+        state.pending[identity] = PendingChange(identity, change, ms(now), ms(now) + self._bound)
+
+    @staticmethod
+    def _limit(state: _Room, default: int) -> int:
+        return state.guest_limit if state.guest_limit is not None else default
+
+    @staticmethod
+    def _require_host(state: _Room, acting: str | None, not_host: str) -> None:
+        if acting is not None and (state.host is None or state.host.identity != acting):
+            raise refusal(Refusal.NOT_HOST, acting, not_host)
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def stage(self, room: str, now: float) -> StageRecord:
+        state = self._read(room, now)
+        return StageRecord(
+            room=room,
+            host=state.host,
+            guests=tuple(sorted(state.guests.values(), key=lambda s: (s.since, s.identity))),
+            guest_limit=state.guest_limit,
+            room_sid=state.room_sid,
+            hands=len(state.hands),
+            invitations=state.invitations.count_above(ms(now)),
+            recordings=tuple(r for _, r in sorted(state.recordings.values(), key=lambda kept: kept[0])),
+            pending=tuple(sorted(state.pending.values(), key=lambda p: p.identity)),
+        )
+
+    async def role_of(self, room: str, identity: str) -> Role:
+        found = self._rooms.get(room)
+        return found.role_of(identity) if found else Role.VIEWER
+
+    async def standing(self, room: str, identity: str, now: float) -> Standing:
+        found = self._read(room, now).standing(identity)
+        if found.invitation is not None and found.invitation <= ms(now):
+            return replace(found, invitation=None)
+        return found
+
+    async def hands(self, room: str, now: float, offset: int = 0, count: int = 100) -> list[Hand]:
+        if count <= 0 or offset < 0:
+            return []
+        state, now_ms = self._read(room, now), ms(now)
+        return [
+            Hand(identity, raised_at, state.invitations.scores.get(identity, 0) > now_ms)
+            for raised_at, identity in state.hands.order.islice(offset, offset + count)
+        ]
+
+    # --- the host slot --------------------------------------------------------------------
+
+    async def claim_host(
+        self, room: str, identity: str, name: str, now: float, stale_after: float, connection: Connection | None = None
+    ) -> bool:
+        state = self._read(room, now)
+        host = state.host
+        if host is not None and host.identity != identity:
+            if host.sid or ms(now) - host.since < ms(stale_after):
+                raise refusal(Refusal.ROOM_HAS_HOST, identity)
+            host = None
+        if host is not None:
+            return False
+        if identity in state.guests:
+            raise refusal(Refusal.GUEST_CANNOT_HOST, identity)
+        with self._changing(room, now) as state:
+            state.host = replace(self._seat(identity, now, connection), name=name)
+            state.hands.remove(identity)
+            state.invitations.remove(identity)
+            return True
+
+    # --- the stage ------------------------------------------------------------------------
+
+    async def invite(
+        self,
+        room: str,
+        viewer: str,
+        now: float,
+        expires_in: float,
+        default_limit: int,
+        acting: str | None,
+        not_host: str = errors.ONLY_HOST_PROMOTES,
+        connection: Connection | None = None,
+    ) -> Seating:
+        with self._changing(room, now, changes=True) as state:
+            state.invitations.remove_up_to(ms(now))
+            self._require_host(state, acting, not_host)
+            before = state.standing(viewer)
+            if state.role_of(viewer) is Role.HOST:
+                raise refusal(Refusal.HOST_ON_STAGE, viewer)
+            if before.seat is not None or len(state.guests) >= self._limit(state, default_limit):
+                raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
+            host = state.host.identity if state.host else None
+            if before.hand is not None:
+                self._take_seat(state, viewer, now, connection)
+                return Seating(True, before, host)
+            state.invitations.add(viewer, ms(now) + ms(expires_in))
+            return Seating(False, before, host)
+
+    async def accept(
+        self, room: str, viewer: str, now: float, default_limit: int, connection: Connection | None = None
+    ) -> Seating:
+        with self._changing(room, now, changes=True) as state:
+            state.invitations.remove_up_to(ms(now))
+            before = state.standing(viewer)
+            if before.invitation is None:
+                raise refusal(Refusal.NO_INVITATION, viewer)
+            if len(state.guests) >= self._limit(state, default_limit):
+                raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
+            self._take_seat(state, viewer, now, connection)
+            return Seating(True, before, state.host.identity if state.host else None)
+
+    async def decline(self, room: str, viewer: str, now: float) -> None:
+        with self._changing(room, now) as state:
+            state.invitations.remove_up_to(ms(now))
+            if not state.invitations.remove(viewer):
+                raise refusal(Refusal.NO_INVITATION, viewer)
+
+    async def set_hand(
+        self,
+        room: str,
+        identity: str,
+        raised: bool,
+        now: float,
+        default_limit: int,
+        connection: Connection | None = None,
+    ) -> Seating:
+        with self._changing(room, now, changes=raised) as state:
+            state.invitations.remove_up_to(ms(now))
+            if state.role_of(identity) is not Role.VIEWER:
+                raise refusal(Refusal.ONLY_VIEWERS_RAISE, identity)
+            before = state.standing(identity)
+            host = state.host.identity if state.host else None
+            if not raised:
+                state.hands.remove(identity)
+                return Seating(False, before, host)
+            if before.hand is None:
+                state.hands.add(identity, ms(now))
+            if before.invitation is not None and len(state.guests) < self._limit(state, default_limit):
+                self._take_seat(state, identity, now, connection)
+                return Seating(True, before, host)
+            return Seating(False, before, host)
+
+    async def unseat(
+        self,
+        room: str,
+        guest: str,
+        now: float,
+        change: StageChange,
+        acting: str | None = None,
+        not_host: str = "",
+    ) -> Seat:
+        with self._changing(room, now, changes=True) as state:
+            self._require_host(state, acting, not_host)
+            seat = state.guests.pop(guest, None)
+            if seat is None:
+                raise refusal(Refusal.GUEST_NOT_FOUND, guest)
+            self._intend(state, guest, change, now)
+            return seat
+
+    async def restore(self, room: str, identity: str, standing: Standing, now: float) -> None:
+        with self._changing(room, now) as state:
+            state.guests.pop(identity, None)
+            if standing.seat is not None:
+                state.guests[identity] = standing.seat
+            state.hands.remove(identity)
+            if standing.hand is not None:
+                state.hands.add(identity, standing.hand)
+            state.invitations.remove(identity)
+            if standing.invitation is not None:
+                state.invitations.add(identity, standing.invitation)
+            state.pending.pop(identity, None)
+
+    async def forget(self, room: str, identity: str, now: float) -> Role:
+        with self._changing(room, now) as state:
+            return self._forget(state, identity)
+
+    @staticmethod
+    def _forget(state: _Room, identity: str) -> Role:
+        role = state.role_of(identity)
+        if role is Role.HOST:
+            state.host = None
+        state.guests.pop(identity, None)
+        state.hands.remove(identity)
+        state.invitations.remove(identity)
+        state.pending.pop(identity, None)
+        return role
+
+    async def set_guest_limit(
+        self, room: str, limit: int, now: float, acting: str | None = None, not_host: str = ""
+    ) -> None:
+        with self._changing(room, now) as state:
+            self._require_host(state, acting, not_host)
+            state.guest_limit = limit
+
+    # --- recordings -----------------------------------------------------------------------
+
+    async def reserve_recording(self, room: str, placeholder: str, layout: str, now: float) -> None:
+        with self._changing(room, now) as state:
+            if any(r.active for _, r in state.recordings.values()):
+                raise refusal(Refusal.ALREADY_RECORDING, placeholder)
+            state.recording_seq += 1
+            state.recordings[placeholder] = (state.recording_seq, Recording(placeholder, layout, 0, ms(now)))
+            while len(state.recordings) > KEPT_RECORDINGS:
+                oldest = min(state.recordings, key=lambda rid: state.recordings[rid][0])
+                del state.recordings[oldest]
+
+    async def settle_recording(
+        self, room: str, placeholder: str, recording_id: str, status: int, location: str, now: float
+    ) -> None:
+        if placeholder not in self._read(room, now).recordings:
+            return
+        with self._changing(room, now) as state:
+            held = state.recordings.pop(placeholder, None)
+            if held is not None:
+                seq, recording = held
+                state.recordings[recording_id] = (
+                    seq,
+                    replace(recording, id=recording_id, location=location, status=max(recording.status, status)),
+                )
+
+    async def drop_recording(self, room: str, placeholder: str, now: float) -> None:
+        with self._changing(room, now) as state:
+            state.recordings.pop(placeholder, None)
+
+    async def record_progress(
+        self, room: str, recording_id: str, status: int, at: float, error: str, location: str, now: float
+    ) -> tuple[int, int] | None:
+        if recording_id not in self._read(room, now).recordings:
+            return None
+        with self._changing(room, now) as state:
+            held = state.recordings.get(recording_id)
+            if held is None:
+                return None
+            seq, found = held
+            before = found.status
+            if status > found.status:
+                found = replace(found, status=status)
+                if status not in ACTIVE_STATUSES:
+                    found = replace(found, ended_at=ms(at))
+            found = replace(found, error=error or found.error, location=location or found.location)
+            state.recordings[recording_id] = (seq, found)
+            return before, found.status
+
+    # --- LiveKit's view -------------------------------------------------------------------
+
+    async def room_opened(self, room: str, room_sid: str, created_at: int, now: float) -> bool:
+        state = self._read(room, now)
+        if state.room_sid == room_sid or (state.room_sid and created_at <= state.room_created):
+            return False
+        with self._changing(room, now) as state:
+            renewed = bool(state.room_sid)
+            state.room_sid, state.room_created = room_sid, created_at
+            if renewed:
+                # The seats' connections belonged to the older incarnation.
+                if state.host is not None:
+                    state.host = replace(state.host, sid="", joined_at=0)
+                state.guests = {who: replace(seat, sid="", joined_at=0) for who, seat in state.guests.items()}
+            return True
+
+    def _same_incarnation(self, room: str, room_sid: str, now: float) -> bool:
+        if not room_sid:
+            return True
+        current = self._read(room, now).room_sid
+        if not current:
+            with self._changing(room, now) as state:
+                state.room_sid = room_sid
+            return True
+        return current == room_sid
+
+    async def connected(self, room: str, identity: str, connection: Connection, room_sid: str, now: float) -> Verdict:
+        if not self._same_incarnation(room, room_sid, now):
+            return Verdict.STALE
+        state = self._read(room, now)
+        seat = state.host if state.role_of(identity) is Role.HOST else state.guests.get(identity)
+        if seat is None:
+            return Verdict.NOT_HELD
+        if seat.sid == connection.sid and seat.joined_at:
+            return Verdict.APPLIED
+        if seat.sid and seat.sid != connection.sid and seat.joined_at > connection.joined_at:
+            return Verdict.STALE  # a late join of an older connection
+        with self._changing(room, now) as state:
+            updated = replace(seat, sid=connection.sid, joined_at=connection.joined_at)
+            if state.host is seat:
+                state.host = updated
+            else:
+                state.guests[identity] = updated
+            return Verdict.APPLIED
+
+    async def left(
+        self, room: str, identity: str, connection: Connection, at: float, room_sid: str, now: float
+    ) -> Departure:
+        if not self._same_incarnation(room, room_sid, now):
+            return Departure(Verdict.STALE, None)
+        state = self._read(room, now)
+        seat = state.host if state.role_of(identity) is Role.HOST else state.guests.get(identity)
+        if seat is not None:
+            if not seat.sid:
+                # LiveKit's created_at counts whole seconds: a leave in the seat's own second counts.
+                if ms(at) < seat.since - seat.since % 1000:
+                    return Departure(Verdict.STALE, None)
+            elif seat.sid != connection.sid and connection.joined_at <= seat.joined_at:
+                return Departure(Verdict.STALE, None)
+        elif identity not in state.hands.scores and identity not in state.invitations.scores:
+            return Departure(Verdict.NOT_HELD, None)
+        with self._changing(room, now) as state:
+            return Departure(Verdict.APPLIED, self._forget(state, identity))
+
+    async def pending(self, room: str) -> list[PendingChange]:
+        found = self._rooms.get(room)
+        return sorted(found.pending.values(), key=lambda p: p.identity) if found else []
+
+    async def complete(self, room: str, identity: str, change: StageChange) -> bool:
+        found = self._rooms.get(room)
+        held = found.pending.get(identity) if found else None
+        if found is None or held is None or held.change is not change:
+            return False
+        del found.pending[identity]
+        return True
+
+    async def overdue(self, now: float, count: int = 100) -> list[str]:
+        now_ms = ms(now)
+        candidates = [room for score, room in self._stage_changes.order.irange(maximum=(now_ms, "\U0010ffff"))]
+        found: list[str] = []
+        for room in candidates[:count]:
+            earliest = min((p.deadline for p in await self.pending(room)), default=None)
+            if earliest is not None and earliest <= now_ms:
+                found.append(room)
+            elif earliest is None:
+                self._stage_changes.remove(room)
+            else:
+                self._stage_changes.add(room, earliest)
+        return found
+
+    async def active_rooms(self, since: float, count: int = 1000) -> list[str]:
+        found = self._activity.order.irange(minimum=(ms(since), ""))
+        return [room for _, room in list(found)[:count]]
+
+    async def retire(self, room: str, room_sid: str = "") -> bool:
+        found = self._rooms.get(room)
+        if found is not None and room_sid and found.room_sid and found.room_sid != room_sid:
+            return False
+        self._rooms.pop(room, None)
+        self._expiries.remove(room)
+        return True
+
+    async def close(self) -> None:
+        self._rooms.clear()

@@ -1,0 +1,32 @@
+"""Which store keeps the show's record, from the settings: in process without SHOW_REDIS_URL,
+otherwise Redis, as one node or as a Redis Cluster (SHOW_REDIS_CLUSTER=true, SHOW_REDIS_URL
+naming any node)."""
+
+from __future__ import annotations
+
+from service.config import Settings
+from service.core.record import ShowRecords
+from service.stores.memory_record import MemoryRecords
+from service.stores.redis_record import STORE_ERRORS, RedisRecords, connect
+
+
+class StoreUnreachable(Exception):
+    pass
+
+
+async def open_records(settings: Settings, change_seconds: float = 10.0) -> ShowRecords:
+    """The record store the settings ask for, once it answers."""
+    if not settings.redis_url:
+        return MemoryRecords(idle_seconds=settings.room_idle_seconds, change_seconds=change_seconds)
+    records = RedisRecords(
+        connect(settings.redis_url, cluster=settings.redis_cluster),
+        idle_seconds=settings.room_idle_seconds,
+        change_seconds=change_seconds,
+    )
+    try:
+        await records.ping()
+    except STORE_ERRORS as exc:
+        await records.close()
+        kind = "Redis Cluster node" if settings.redis_cluster else "Redis"
+        raise StoreUnreachable(f"SHOW_REDIS_URL {settings.redis_url} ({kind}) cannot be reached: {exc}") from exc
+    return records

@@ -1,0 +1,522 @@
+"""The show's record in Redis (single node or Cluster): one key per concern, one script per step.
+
+A room's keys share one hash tag, `showrunner:{<room>}:...`, so every step is one Lua script on
+one slot: the rules that must hold across instances are decided where the data is, in a single
+atomic step, with no read-modify-write of a room and no optimistic retries. The scripts live in
+service/stores/lua/ (each prefixed with prelude.lua) and run by EVALSHA.
+
+Two small indexes are global, under their own tag `{rooms}` (so on Cluster they live on one
+node, apart from the rooms): rooms by last write (for a reconciler's scheduled passes) and rooms
+by the deadline of their latest pending stage change. They are hints written before the room's
+own step, so a crash between the two leaves an index entry without a change (harmless: the
+reader finds nothing and drops it), never a change without an index entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+
+from service.core import errors
+from service.core.record import (
+    KEPT_RECORDINGS,
+    RECORD_VERSION,
+    Connection,
+    Departure,
+    Hand,
+    PendingChange,
+    Recording,
+    Seat,
+    Seating,
+    StageChange,
+    StageRecord,
+    Standing,
+    Verdict,
+    ms,
+    refusal,
+)
+from service.core.roles import Role
+
+PREFIX = "showrunner:"
+ROOM_KEYS = ("stage", "guests", "hands", "invitations", "pending", "recordings")
+ACTIVITY = PREFIX + "{rooms}:activity"
+STAGE_CHANGES = PREFIX + "{rooms}:stage-changes"
+DEFAULT_IDLE_SECONDS = 6 * 3600.0
+DEFAULT_CHANGE_SECONDS = 10.0
+_LUA = Path(__file__).with_name("lua")
+
+RedisClient = redis.Redis | redis.RedisCluster
+# What an unreachable store raises: the cluster client's own errors are not RedisErrors.
+STORE_ERRORS = (RedisError, RedisClusterException)
+
+
+def room_tag(room: str) -> str:
+    """The room's hash tag: its name with "%", "{" and "}" escaped, so that any name yields a
+    tag that Redis Cluster reads whole (a tag ends at the first "}")."""
+    return room.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+
+
+def room_keys(room: str) -> list[str]:
+    tag = room_tag(room)
+    return [f"{PREFIX}{{{tag}}}:{name}" for name in ROOM_KEYS]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _unavailable(exc: Exception) -> errors.ShowError:
+    return errors.unavailable(f"The state store is unavailable: {exc}")
+
+
+def encode_seat(seat: Seat) -> str:
+    return json.dumps(
+        {
+            "v": RECORD_VERSION,
+            "identity": seat.identity,
+            "name": seat.name,
+            "since": seat.since,
+            "sid": seat.sid,
+            "joined_at": seat.joined_at,
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_seat(text: Any) -> Seat:
+    """A seat as any version wrote it: fields this version does not know are ignored."""
+    raw = json.loads(_text(text))
+    identity = str(raw["identity"])
+    return Seat(
+        identity=identity,
+        name=str(raw.get("name") or identity),
+        since=int(raw.get("since") or 0),
+        sid=str(raw.get("sid") or ""),
+        joined_at=int(raw.get("joined_at") or 0),
+    )
+
+
+def decode_recording(text: Any) -> tuple[int, Recording]:
+    raw = json.loads(_text(text))
+    recording = Recording(
+        id=str(raw["id"]),
+        layout=str(raw.get("layout") or ""),
+        status=int(raw.get("status") or 0),
+        started_at=int(raw.get("started_at") or 0),
+        ended_at=int(raw.get("ended_at") or 0),
+        location=str(raw.get("location") or ""),
+        error=str(raw.get("error") or ""),
+    )
+    return int(raw.get("seq") or 0), recording
+
+
+def decode_pending(identity: Any, text: Any) -> PendingChange:
+    raw = json.loads(_text(text))
+    return PendingChange(
+        identity=_text(identity),
+        change=StageChange(raw["change"]),
+        since=int(raw.get("since") or 0),
+        deadline=int(raw.get("deadline") or 0),
+    )
+
+
+def _pairs(flat: Sequence[Any]) -> list[tuple[Any, Any]]:
+    return list(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _optional_ms(value: Any) -> int | None:
+    text = _text(value)
+    return int(float(text)) if text else None
+
+
+def _standing(seat: Any, hand: Any, invitation: Any) -> Standing:
+    return Standing(
+        decode_seat(seat) if _text(seat) else None,
+        _optional_ms(hand),
+        _optional_ms(invitation),
+    )
+
+
+def _connection_args(connection: Connection | None) -> list[str | int]:
+    return [connection.sid, connection.joined_at] if connection else ["", 0]
+
+
+# Moves (or drops, when ARGV[2] is '') a room's entry in the stage-change index, only if nobody
+# wrote it since it was read as ARGV[1]: a newer entry belongs to a newer change.
+_REINDEX = """
+local seen = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if not seen or tonumber(seen) ~= tonumber(ARGV[1]) then return 0 end
+if ARGV[2] == '' then redis.call('ZREM', KEYS[1], ARGV[3]) else redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3]) end
+return 1
+"""
+
+
+class _Script:
+    """A Lua script run by EVALSHA, falling back to EVAL (which also caches it on that node)
+    when the node does not know it yet, after a restart or a failover. Nothing is loaded up
+    front on every node: on Cluster a step runs on whichever node holds its room."""
+
+    def __init__(self, client: RedisClient, text: str) -> None:
+        self._client = client
+        self._text = text
+        self._sha = hashlib.sha1(text.encode()).hexdigest()
+
+    @property
+    def sha(self) -> str:
+        return self._sha
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        try:
+            return await self._client.evalsha(self._sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await self._client.eval(self._text, len(keys), *keys, *args)
+
+
+class RedisRecords:
+    """ShowRecords on Redis. `idle_seconds` is how long a room nobody writes to is kept;
+    `change_seconds` is the deadline of a pending stage change."""
+
+    def __init__(
+        self,
+        client: RedisClient,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        change_seconds: float = DEFAULT_CHANGE_SECONDS,
+    ) -> None:
+        self._redis = client
+        self._idle = max(1, ms(idle_seconds))
+        self._bound = ms(change_seconds)
+        prelude = (_LUA / "prelude.lua").read_text()
+        self._steps: dict[str, _Script] = {
+            path.stem: _Script(client, prelude + "\n" + path.read_text())
+            for path in sorted(_LUA.glob("*.lua"))
+            if path.stem != "prelude"
+        }
+        self._reindex = _Script(client, _REINDEX)
+        self._ready = False
+        self._readying = asyncio.Lock()
+
+    async def _connect(self) -> None:
+        """Learns the cluster's layout once, before any step: redis-py's cluster client, left to
+        do it on first use, lets concurrent first calls rebuild it under each other (and they
+        fail with a closed connection)."""
+        async with self._readying:
+            if not self._ready:
+                await self._redis.initialize()
+                self._ready = True
+
+    @property
+    def client(self) -> RedisClient:
+        return self._redis
+
+    async def _step(
+        self,
+        name: str,
+        room: str,
+        now: float,
+        *args: str | int,
+        identity: str = "",
+        not_host: str = "",
+        changes: bool = False,
+    ) -> list[Any]:
+        """Runs one step on the room's keys; its answer after 'ok', or the refusal raised. A
+        writing step first marks the room in the global indexes (`changes`: it may record a
+        pending stage change)."""
+        now_ms = ms(now)
+        keys, argv = room_keys(room), [now_ms, self._idle, self._bound, *args]
+        try:
+            if not self._ready:
+                await self._connect()
+            if name in _WRITES:
+                reply = await self._marked(self._steps[name], room, now_ms, changes, keys, argv)
+            else:
+                reply = await self._steps[name](keys, argv)
+        except STORE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+        if _text(reply[0]) == "refused":
+            raise refusal(_text(reply[1]), identity, not_host)
+        return list(reply[1:])
+
+    async def _marked(
+        self, step: _Script, room: str, now_ms: int, changes: bool, keys: list[str], argv: list[str | int]
+    ) -> Any:
+        """Marks the room in the global indexes (written to now; with `changes`, a stage change
+        due at the deadline), then runs `step`: the hint is always written before the fact. On
+        one node both go in one pipeline, in order, in one round trip; on Cluster the indexes
+        live on their own node, so the step follows once they are written."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zadd(ACTIVITY, {room: now_ms})
+        pipe.zremrangebyscore(ACTIVITY, "-inf", now_ms - self._idle)
+        if changes:
+            pipe.zadd(STAGE_CHANGES, {room: now_ms + self._bound})
+        if isinstance(self._redis, redis.RedisCluster):
+            await pipe.execute()
+            return await step(keys, argv)
+        pipe.evalsha(step.sha, len(keys), *keys, *argv)
+        *marks, reply = await pipe.execute(raise_on_error=False)
+        for failed in marks:
+            if isinstance(failed, Exception):
+                raise failed
+        if isinstance(reply, NoScriptError):
+            return await step(keys, argv)  # this node lost its scripts (a restart): EVAL, once
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def stage(self, room: str, now: float) -> StageRecord:
+        host, guests, limit, room_sid, hands, invitations, recordings, pending = await self._step(
+            "read_stage", room, now
+        )
+        seats = sorted((decode_seat(text) for _, text in _pairs(guests)), key=lambda s: (s.since, s.identity))
+        kept = sorted((decode_recording(text) for _, text in _pairs(recordings)), key=lambda held: held[0])
+        return StageRecord(
+            room=room,
+            host=decode_seat(host) if _text(host) else None,
+            guests=tuple(seats),
+            guest_limit=int(_text(limit)) if _text(limit) else None,
+            room_sid=_text(room_sid),
+            hands=int(hands),
+            invitations=int(invitations),
+            recordings=tuple(r for _, r in kept),
+            pending=tuple(sorted((decode_pending(i, t) for i, t in _pairs(pending)), key=lambda p: p.identity)),
+        )
+
+    async def role_of(self, room: str, identity: str) -> Role:
+        role, *_ = await self._step("read_standing", room, 0.0, identity)
+        return Role(_text(role))
+
+    async def standing(self, room: str, identity: str, now: float) -> Standing:
+        _, seat, hand, invitation = await self._step("read_standing", room, now, identity)
+        return _standing(seat, hand, invitation)
+
+    async def hands(self, room: str, now: float, offset: int = 0, count: int = 100) -> list[Hand]:
+        if count <= 0 or offset < 0:
+            return []
+        flat = await self._step("read_hands", room, now, offset, count)
+        return [
+            Hand(_text(flat[i]), int(float(_text(flat[i + 1]))), bool(int(flat[i + 2]))) for i in range(0, len(flat), 3)
+        ]
+
+    # --- the host slot --------------------------------------------------------------------
+
+    async def claim_host(
+        self, room: str, identity: str, name: str, now: float, stale_after: float, connection: Connection | None = None
+    ) -> bool:
+        (newly,) = await self._step(
+            "claim_host", room, now, identity, name, ms(stale_after), *_connection_args(connection), identity=identity
+        )
+        return bool(int(newly))
+
+    # --- the stage ------------------------------------------------------------------------
+
+    def _seating(self, reply: list[Any]) -> Seating:
+        promoted, seat, hand, invitation, host = reply
+        return Seating(bool(int(promoted)), _standing(seat, hand, invitation), _text(host) or None)
+
+    async def invite(
+        self,
+        room: str,
+        viewer: str,
+        now: float,
+        expires_in: float,
+        default_limit: int,
+        acting: str | None,
+        not_host: str = errors.ONLY_HOST_PROMOTES,
+        connection: Connection | None = None,
+    ) -> Seating:
+        reply = await self._step(
+            "invite",
+            room,
+            now,
+            viewer,
+            acting or "",
+            default_limit,
+            ms(expires_in),
+            *_connection_args(connection),
+            identity=viewer,
+            not_host=not_host,
+            changes=True,
+        )
+        return self._seating(reply)
+
+    async def accept(
+        self, room: str, viewer: str, now: float, default_limit: int, connection: Connection | None = None
+    ) -> Seating:
+        reply = await self._step(
+            "accept", room, now, viewer, default_limit, *_connection_args(connection), identity=viewer, changes=True
+        )
+        return self._seating(reply)
+
+    async def decline(self, room: str, viewer: str, now: float) -> None:
+        await self._step("decline", room, now, viewer, identity=viewer)
+
+    async def set_hand(
+        self,
+        room: str,
+        identity: str,
+        raised: bool,
+        now: float,
+        default_limit: int,
+        connection: Connection | None = None,
+    ) -> Seating:
+        reply = await self._step(
+            "set_hand",
+            room,
+            now,
+            identity,
+            1 if raised else 0,
+            default_limit,
+            *_connection_args(connection),
+            identity=identity,
+            changes=raised,
+        )
+        return self._seating(reply)
+
+    async def unseat(
+        self,
+        room: str,
+        guest: str,
+        now: float,
+        change: StageChange,
+        acting: str | None = None,
+        not_host: str = "",
+    ) -> Seat:
+        (seat,) = await self._step(
+            "unseat", room, now, guest, change.value, acting or "", identity=guest, not_host=not_host, changes=True
+        )
+        return decode_seat(seat)
+
+    async def restore(self, room: str, identity: str, standing: Standing, now: float) -> None:
+        seat = encode_seat(standing.seat) if standing.seat else ""
+        hand = "" if standing.hand is None else standing.hand
+        invitation = "" if standing.invitation is None else standing.invitation
+        await self._step("restore", room, now, identity, seat, hand, invitation)
+
+    async def forget(self, room: str, identity: str, now: float) -> Role:
+        (role,) = await self._step("forget", room, now, identity)
+        return Role(_text(role))
+
+    async def set_guest_limit(
+        self, room: str, limit: int, now: float, acting: str | None = None, not_host: str = ""
+    ) -> None:
+        await self._step("set_guest_limit", room, now, limit, acting or "", not_host=not_host)
+
+    # --- recordings -----------------------------------------------------------------------
+
+    async def reserve_recording(self, room: str, placeholder: str, layout: str, now: float) -> None:
+        await self._step("reserve_recording", room, now, placeholder, layout, KEPT_RECORDINGS)
+
+    async def settle_recording(
+        self, room: str, placeholder: str, recording_id: str, status: int, location: str, now: float
+    ) -> None:
+        await self._step("settle_recording", room, now, placeholder, recording_id, status, location)
+
+    async def drop_recording(self, room: str, placeholder: str, now: float) -> None:
+        await self._step("drop_recording", room, now, placeholder)
+
+    async def record_progress(
+        self, room: str, recording_id: str, status: int, at: float, error: str, location: str, now: float
+    ) -> tuple[int, int] | None:
+        reply = await self._step("record_progress", room, now, recording_id, status, ms(at), error, location)
+        return (int(reply[0]), int(reply[1])) if reply else None
+
+    # --- LiveKit's view -------------------------------------------------------------------
+
+    async def room_opened(self, room: str, room_sid: str, created_at: int, now: float) -> bool:
+        (adopted,) = await self._step("room_opened", room, now, room_sid, created_at)
+        return bool(int(adopted))
+
+    async def connected(self, room: str, identity: str, connection: Connection, room_sid: str, now: float) -> Verdict:
+        (verdict,) = await self._step("connected", room, now, identity, connection.sid, connection.joined_at, room_sid)
+        return Verdict(_text(verdict))
+
+    async def left(
+        self, room: str, identity: str, connection: Connection, at: float, room_sid: str, now: float
+    ) -> Departure:
+        verdict, freed = await self._step(
+            "left", room, now, identity, connection.sid, connection.joined_at, ms(at), room_sid
+        )
+        return Departure(Verdict(_text(verdict)), Role(_text(freed)) if _text(freed) else None)
+
+    async def pending(self, room: str) -> list[PendingChange]:
+        try:
+            if not self._ready:
+                await self._connect()
+            found: dict[Any, Any] = await self._redis.hgetall(room_keys(room)[4])
+        except STORE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+        return sorted((decode_pending(i, t) for i, t in found.items()), key=lambda p: p.identity)
+
+    async def complete(self, room: str, identity: str, change: StageChange) -> bool:
+        (cleared,) = await self._step("complete", room, 0.0, identity, change.value)
+        return bool(int(cleared))
+
+    async def overdue(self, now: float, count: int = 100) -> list[str]:
+        now_ms = ms(now)
+        try:
+            if not self._ready:
+                await self._connect()
+            candidates: Any = await self._redis.zrangebyscore(
+                STAGE_CHANGES, "-inf", now_ms, start=0, num=count, withscores=True
+            )
+        except STORE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+        found: list[str] = []
+        for member, score in candidates:
+            room = _text(member)
+            changes = await self.pending(room)
+            earliest = min((p.deadline for p in changes), default=None)
+            if earliest is not None and earliest <= now_ms:
+                found.append(room)
+                continue
+            # Nothing due here (any more): move the entry to the next deadline, or drop it.
+            try:
+                await self._reindex(keys=[STAGE_CHANGES], args=[int(score), "" if earliest is None else earliest, room])
+            except STORE_ERRORS as exc:
+                raise _unavailable(exc) from exc
+        return found
+
+    async def active_rooms(self, since: float, count: int = 1000) -> list[str]:
+        try:
+            if not self._ready:
+                await self._connect()
+            found = await self._redis.zrangebyscore(ACTIVITY, ms(since), "+inf", start=0, num=count)
+        except STORE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+        return [_text(room) for room in found]
+
+    async def retire(self, room: str, room_sid: str = "") -> bool:
+        (deleted,) = await self._step("retire", room, 0.0, room_sid)
+        return bool(int(deleted))
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+# Steps that write: they mark the room in the global indexes first.
+_WRITES = frozenset(
+    {
+        "claim_host", "invite", "accept", "decline", "set_hand", "unseat", "restore", "forget", "set_guest_limit",
+        "reserve_recording", "settle_recording", "drop_recording", "record_progress", "room_opened", "connected",
+        "left",
+    }
+)  # fmt: skip
+
+
+def connect(url: str, cluster: bool) -> RedisClient:
+    """A client for SHOW_REDIS_URL: a cluster client (which discovers every node from the one
+    named) when SHOW_REDIS_CLUSTER is set, a single-node client otherwise."""
+    if cluster:
+        return redis.RedisCluster.from_url(url)
+    return redis.Redis.from_url(url)

@@ -1,0 +1,811 @@
+"""The show's record (service/core/record.py), one suite over every store: in process, a single
+redis-server, and a real three-node Redis Cluster on loopback.
+
+Rules are checked as the show's users meet them (one host, the guest limit, invitations that
+expire, LiveKit's events judged by their connection); time is the test's, passed in, so expiry
+needs no sleeping except where Redis itself expires keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Iterator
+
+import pytest
+import redis.asyncio as redis
+
+from service.config import Settings
+from service.core import errors
+from service.core.record import Connection, Departure, Hand, ShowRecords, StageChange, Standing, Verdict, ms
+from service.core.roles import Role
+from service.dev.redis_cluster import RedisCluster
+from service.dev.redis_server import RedisServer
+from service.stores.memory_record import MemoryRecords
+from service.stores.records import StoreUnreachable, open_records
+from service.stores.redis_record import RedisRecords, connect, room_keys, room_tag
+
+T0 = 1_704_067_200.0
+LIMIT = 1
+STALE_AFTER = 60.0
+INVITE_FOR = 60.0
+IDLE = 3600.0
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    cluster = RedisCluster(workdir=tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+KINDS = ["memory", "redis", "cluster"]
+
+
+def _client(kind: str, request: pytest.FixtureRequest) -> redis.Redis | redis.RedisCluster:
+    if kind == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        return connect(server.url, cluster=False)
+    cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+    return connect(cluster.url, cluster=True)
+
+
+def _store(kind: str, request: pytest.FixtureRequest, idle: float = IDLE) -> ShowRecords:
+    if kind == "memory":
+        return MemoryRecords(idle_seconds=idle)
+    return RedisRecords(_client(kind, request), idle_seconds=idle)
+
+
+@pytest.fixture(params=KINDS)
+async def records(request: pytest.FixtureRequest) -> AsyncIterator[ShowRecords]:
+    store = _store(request.param, request)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def room() -> str:
+    return f"show-{uuid.uuid4().hex[:10]}"
+
+
+async def _hosted(records: ShowRecords, room: str, host: str = "hana") -> None:
+    assert await records.claim_host(room, host, "Hana", T0, STALE_AFTER)
+
+
+async def _refused(code: errors.Code, message: str, step: Awaitable[object]) -> None:
+    with pytest.raises(errors.ShowError) as refused:
+        await step
+    assert (refused.value.code, refused.value.message) == (code, message)
+
+
+# --- the host slot ---------------------------------------------------------------------------
+
+
+async def test_a_room_has_one_host(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    assert not await records.claim_host(room, "hana", "Hana", T0 + 1, STALE_AFTER)  # already hers
+    await _refused(
+        errors.Code.ALREADY_EXISTS,
+        "Room already has a host",
+        records.claim_host(room, "ivan", "Ivan", T0 + 1, STALE_AFTER),
+    )
+    stage = await records.stage(room, T0 + 1)
+    assert stage.host is not None and (stage.host.identity, stage.host.name, stage.host.since) == (
+        "hana",
+        "Hana",
+        ms(T0),
+    )
+    assert await records.role_of(room, "hana") is Role.HOST
+
+
+async def test_a_host_who_never_connected_goes_stale(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await _refused(
+        errors.Code.ALREADY_EXISTS,
+        errors.ROOM_HAS_HOST,
+        records.claim_host(room, "ivan", "Ivan", T0 + STALE_AFTER - 1, STALE_AFTER),
+    )
+    assert await records.claim_host(room, "ivan", "Ivan", T0 + STALE_AFTER, STALE_AFTER)
+    assert await records.role_of(room, "hana") is Role.VIEWER
+
+
+async def test_a_connected_host_never_goes_stale(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    assert await records.connected(room, "hana", Connection("PA_1", ms(T0)), "", T0) is Verdict.APPLIED
+    await _refused(
+        errors.Code.ALREADY_EXISTS,
+        errors.ROOM_HAS_HOST,
+        records.claim_host(room, "ivan", "Ivan", T0 + 10 * STALE_AFTER, STALE_AFTER),
+    )
+
+
+async def test_a_guest_cannot_also_host(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    await records.forget(room, "hana", T0)
+    await _refused(
+        errors.Code.FAILED_PRECONDITION,
+        "gia is a guest of this room and cannot also host it",
+        records.claim_host(room, "gia", "Gia", T0, STALE_AFTER),
+    )
+
+
+async def test_claiming_the_host_slot_drops_the_claimants_hand_and_invitation(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.invite(room, "ivan", T0, INVITE_FOR, LIMIT, acting="hana")
+    await records.set_hand(room, "ivan", True, T0, 0)  # a limit of 0: stays a raised hand
+    await records.forget(room, "hana", T0)
+    assert await records.claim_host(room, "ivan", "Ivan", T0, STALE_AFTER)
+    assert await records.standing(room, "ivan", T0) == Standing(None, None, None)
+
+
+# --- invitations, hands and seats ------------------------------------------------------------
+
+
+async def test_inviting_a_raised_hand_seats_the_viewer_at_once(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0 + 1, LIMIT)
+    seating = await records.invite(room, "gia", T0 + 2, INVITE_FOR, LIMIT, acting="hana")
+    assert seating.promoted and seating.host == "hana"
+    assert seating.before == Standing(None, ms(T0 + 1), None)
+    stage = await records.stage(room, T0 + 2)
+    assert [g.identity for g in stage.guests] == ["gia"] and stage.hands == 0 and stage.invitations == 0
+    assert [(p.identity, p.change, p.deadline) for p in stage.pending] == [
+        ("gia", StageChange.PROMOTE, ms(T0 + 2 + 10))
+    ]
+
+
+async def test_an_invitation_waits_and_can_be_accepted(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    seating = await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    assert not seating.promoted
+    assert (await records.standing(room, "gia", T0)).invitation == ms(T0 + INVITE_FOR)
+    assert (await records.stage(room, T0)).invitations == 1
+    accepted = await records.accept(room, "gia", T0 + 5, LIMIT, Connection("PA_g", ms(T0 - 30)))
+    assert accepted.promoted and accepted.before.invitation == ms(T0 + INVITE_FOR)
+    guest = (await records.stage(room, T0 + 5)).guest("gia")
+    assert guest is not None and (guest.sid, guest.joined_at, guest.since) == ("PA_g", ms(T0 - 30), ms(T0 + 5))
+
+
+async def test_an_acceptance_after_the_invitation_expired_is_refused(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    await _refused(
+        errors.Code.NOT_FOUND, "No pending invitation for gia", records.accept(room, "gia", T0 + INVITE_FOR, LIMIT)
+    )
+    assert (await records.stage(room, T0 + INVITE_FOR)).guests == ()
+    # One millisecond before its end, it still holds.
+    await records.invite(room, "gia", T0 + 100, INVITE_FOR, LIMIT, acting="hana")
+    assert (await records.accept(room, "gia", T0 + 100 + INVITE_FOR - 0.001, LIMIT)).promoted
+
+
+async def test_declining_ends_the_invitation(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    await records.decline(room, "gia", T0 + 1)
+    await _refused(errors.Code.NOT_FOUND, "No pending invitation for gia", records.decline(room, "gia", T0 + 1))
+    await _refused(errors.Code.NOT_FOUND, "No pending invitation for gia", records.accept(room, "gia", T0 + 1, LIMIT))
+
+
+async def test_only_the_host_invites(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await _refused(
+        errors.Code.PERMISSION_DENIED,
+        errors.ONLY_HOST_PROMOTES,
+        records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="ivan"),
+    )
+    assert not (await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting=None)).promoted  # the admin
+    await _refused(
+        errors.Code.FAILED_PRECONDITION,
+        "hana is the host and is already on stage",
+        records.invite(room, "hana", T0, INVITE_FOR, LIMIT, acting="hana"),
+    )
+
+
+async def test_the_guest_limit_holds_for_every_way_onto_the_stage(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.invite(room, "ava", T0, INVITE_FOR, LIMIT, acting="hana")
+    await records.invite(room, "bo", T0, INVITE_FOR, LIMIT, acting="hana")
+    await records.set_hand(room, "cy", True, T0, LIMIT)
+    assert (await records.accept(room, "ava", T0, LIMIT)).promoted
+    # The stage is full: accepting, inviting a raised hand, and raising a hand while invited all wait.
+    await _refused(errors.Code.PERMISSION_DENIED, errors.ROOM_HAS_GUEST, records.accept(room, "bo", T0, LIMIT))
+    await _refused(
+        errors.Code.PERMISSION_DENIED,
+        errors.ROOM_HAS_GUEST,
+        records.invite(room, "cy", T0, INVITE_FOR, LIMIT, acting="hana"),
+    )
+    assert not (await records.set_hand(room, "bo", True, T0, LIMIT)).promoted
+    await _refused(
+        errors.Code.PERMISSION_DENIED,
+        errors.ROOM_HAS_GUEST,
+        records.invite(room, "ava", T0, INVITE_FOR, LIMIT, acting="hana"),
+    )
+    # A larger limit for this room lets one more on.
+    await records.set_guest_limit(room, 2, T0, acting="hana")
+    seating = await records.set_hand(room, "bo", True, T0 + 1, LIMIT)
+    assert seating.promoted and seating.before.invitation == ms(T0 + INVITE_FOR)
+    stage = await records.stage(room, T0 + 1)
+    assert (stage.guest_limit, stage.limit(LIMIT), [g.identity for g in stage.guests]) == (2, 2, ["ava", "bo"])
+
+
+async def test_only_the_host_changes_the_guest_limit(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await _refused(
+        errors.Code.PERMISSION_DENIED,
+        errors.ONLY_HOST_CHANGES_SETTINGS,
+        records.set_guest_limit(room, 3, T0, acting="ivan", not_host=errors.ONLY_HOST_CHANGES_SETTINGS),
+    )
+    assert (await records.stage(room, T0)).guest_limit is None
+
+
+async def test_only_viewers_raise_hands(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await _refused(
+        errors.Code.FAILED_PRECONDITION, "Only viewers can raise a hand", records.set_hand(room, "hana", True, T0, 1)
+    )
+
+
+async def test_hands_are_listed_in_the_order_raised_in_pages(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    for i, who in enumerate(["vic", "ana", "zed", "bea"]):
+        await records.set_hand(room, who, True, T0 + i, LIMIT)
+    await records.set_hand(room, "vic", True, T0 + 9, LIMIT)  # raising again keeps its place
+    assert await records.hands(room, T0 + 10) == [
+        Hand("vic", ms(T0), False),
+        Hand("ana", ms(T0 + 1), False),
+        Hand("zed", ms(T0 + 2), False),
+        Hand("bea", ms(T0 + 3), False),
+    ]
+
+
+async def test_a_hand_shows_whether_an_invitation_waits(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.invite(room, "zed", T0, INVITE_FOR, LIMIT, acting="hana")
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")  # seats gia: the stage is full
+    assert not (await records.set_hand(room, "zed", True, T0 + 1, LIMIT)).promoted
+    assert await records.hands(room, T0 + 2) == [Hand("zed", ms(T0 + 1), True)]
+    assert await records.hands(room, T0 + INVITE_FOR) == [Hand("zed", ms(T0 + 1), False)]
+    for i in range(5):
+        await records.set_hand(room, f"v{i}", True, T0 + 2 + i, LIMIT)
+    page = await records.hands(room, T0 + 10, offset=2, count=2)
+    assert [h.identity for h in page] == ["v1", "v2"]
+    assert (await records.stage(room, T0 + 10)).hands == 6
+
+
+async def test_lowering_a_hand(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    seating = await records.set_hand(room, "gia", False, T0 + 1, LIMIT)
+    assert not seating.promoted and seating.before.hand == ms(T0)
+    assert await records.hands(room, T0 + 1) == []
+
+
+async def test_stepping_down_demoting_and_removing_free_the_seat(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.set_guest_limit(room, 3, T0, acting="hana")
+    for who in ("ava", "bo", "cy"):
+        await records.set_hand(room, who, True, T0, LIMIT)
+        await records.invite(room, who, T0, INVITE_FOR, LIMIT, acting="hana")
+    await _refused(
+        errors.Code.PERMISSION_DENIED,
+        errors.ONLY_HOST_DEMOTES,
+        records.unseat(room, "ava", T0, StageChange.DEMOTE, acting="bo", not_host=errors.ONLY_HOST_DEMOTES),
+    )
+    seat = await records.unseat(room, "ava", T0 + 1, StageChange.DEMOTE, acting="hana")
+    assert seat.identity == "ava"
+    await records.unseat(room, "bo", T0 + 1, StageChange.DEMOTE)  # stepping down: the guest itself
+    await records.unseat(room, "cy", T0 + 1, StageChange.REMOVE, acting=None)
+    await _refused(errors.Code.NOT_FOUND, errors.GUEST_NOT_FOUND, records.unseat(room, "cy", T0, StageChange.DEMOTE))
+    stage = await records.stage(room, T0 + 1)
+    assert stage.guests == ()
+    assert {(p.identity, p.change) for p in stage.pending} == {
+        ("ava", StageChange.DEMOTE),
+        ("bo", StageChange.DEMOTE),
+        ("cy", StageChange.REMOVE),
+    }
+
+
+async def test_a_refused_promotion_is_undone(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    seating = await records.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="hana")
+    await records.restore(room, "gia", seating.before, T0 + 2)
+    assert await records.standing(room, "gia", T0 + 2) == Standing(None, ms(T0), None)
+    stage = await records.stage(room, T0 + 2)
+    assert stage.guests == () and stage.pending == () and stage.hands == 1
+
+
+async def test_a_refused_demotion_is_undone(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    seat = await records.unseat(room, "gia", T0 + 1, StageChange.DEMOTE, acting="hana")
+    await records.restore(room, "gia", Standing(seat, None, None), T0 + 2)
+    stage = await records.stage(room, T0 + 2)
+    assert stage.guests == (seat,) and stage.pending == ()
+
+
+async def test_forgetting_a_participant_frees_all_it_held(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.invite(room, "zed", T0, INVITE_FOR, LIMIT, acting=None)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    await records.set_hand(room, "ivo", True, T0, LIMIT)
+    assert await records.forget(room, "gia", T0) is Role.GUEST
+    assert await records.forget(room, "ivo", T0) is Role.VIEWER
+    assert await records.forget(room, "hana", T0) is Role.HOST
+    stage = await records.stage(room, T0)
+    assert (stage.host, stage.guests, stage.hands, stage.pending) == (None, (), 0, ())
+    assert stage.invitations == 1  # zed's is his own
+
+
+async def test_a_refused_step_changes_nothing(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    await records.set_hand(room, "ivo", True, T0, LIMIT)
+    await records.invite(room, "zed", T0, INVITE_FOR, 2, acting="hana")
+    await records.reserve_recording(room, "pending-1", "grid", T0)
+    before = (await records.stage(room, T0), await records.hands(room, T0), await records.standing(room, "zed", T0))
+    refusals = [
+        records.claim_host(room, "ivan", "Ivan", T0, STALE_AFTER),
+        records.invite(room, "ivo", T0, INVITE_FOR, LIMIT, acting="hana"),
+        records.invite(room, "ivo", T0, INVITE_FOR, 5, acting="gia"),
+        records.accept(room, "zed", T0, LIMIT),
+        records.accept(room, "ivo", T0, 5),
+        records.decline(room, "ivo", T0),
+        records.set_hand(room, "gia", True, T0, 5),
+        records.unseat(room, "ivo", T0, StageChange.DEMOTE),
+        records.unseat(room, "gia", T0, StageChange.DEMOTE, acting="ivo", not_host=errors.ONLY_HOST_DEMOTES),
+        records.set_guest_limit(room, 4, T0, acting="gia", not_host=errors.ONLY_HOST_CHANGES_SETTINGS),
+        records.reserve_recording(room, "pending-2", "grid", T0),
+    ]
+    for step in refusals:
+        with pytest.raises(errors.ShowError):
+            await step
+    after = (await records.stage(room, T0), await records.hands(room, T0), await records.standing(room, "zed", T0))
+    assert after == before
+
+
+# --- recordings ------------------------------------------------------------------------------
+
+
+async def test_one_recording_at_a_time_and_never_backwards(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.reserve_recording(room, "pending-1", "speaker", T0)
+    await _refused(
+        errors.Code.FAILED_PRECONDITION,
+        "Room is already being recorded",
+        records.reserve_recording(room, "pending-2", "grid", T0),
+    )
+    await records.settle_recording(room, "pending-1", "EG_1", 0, "/out/1.mp4", T0 + 1)
+    assert await records.record_progress(room, "EG_1", 1, T0 + 2, "", "", T0 + 2) == (0, 1)
+    assert await records.record_progress(room, "EG_1", 0, T0 + 3, "", "", T0 + 3) == (1, 1)  # a late report
+    assert await records.record_progress(room, "EG_1", 3, T0 + 4, "", "s3://b/1.mp4", T0 + 4) == (1, 3)
+    assert await records.record_progress(room, "EG_unknown", 3, T0, "", "", T0) is None
+    stage = await records.stage(room, T0 + 4)
+    (done,) = stage.recordings
+    assert (done.id, done.status, done.started_at, done.ended_at, done.location) == (
+        "EG_1",
+        3,
+        ms(T0),
+        ms(T0 + 4),
+        "s3://b/1.mp4",
+    )
+    assert stage.active_recording() is None
+    await records.reserve_recording(room, "pending-2", "grid", T0 + 5)
+    await records.drop_recording(room, "pending-2", T0 + 6)  # LiveKit refused to start it
+    assert [r.id for r in (await records.stage(room, T0 + 6)).recordings] == ["EG_1"]
+
+
+async def test_a_room_keeps_its_last_twenty_recordings(records: ShowRecords, room: str) -> None:
+    for i in range(23):
+        await records.reserve_recording(room, f"pending-{i}", "grid", T0 + i)
+        await records.record_progress(room, f"pending-{i}", 4, T0 + i, "failed", "", T0 + i)
+    kept = (await records.stage(room, T0 + 30)).recordings
+    assert [r.id for r in kept] == [f"pending-{i}" for i in range(3, 23)]
+    assert kept[0].error == "failed"
+
+
+# --- LiveKit's view: connections, incarnations (issue 8) -------------------------------------
+
+
+async def test_a_leave_after_a_newer_join_keeps_the_seat(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    old, new = Connection("PA_old", ms(T0)), Connection("PA_new", ms(T0 + 5))
+    assert await records.connected(room, "hana", old, "RM_1", T0) is Verdict.APPLIED
+    assert await records.connected(room, "hana", new, "RM_1", T0 + 5) is Verdict.APPLIED
+    assert await records.connected(room, "hana", old, "RM_1", T0 + 6) is Verdict.STALE  # late join of the old one
+    assert await records.left(room, "hana", old, T0 + 7, "RM_1", T0 + 7) == Departure(Verdict.STALE, None)
+    assert await records.role_of(room, "hana") is Role.HOST
+    host = (await records.stage(room, T0 + 7)).host
+    assert host is not None and (host.sid, host.joined_at) == ("PA_new", ms(T0 + 5))
+    # The current connection's leave frees the seat, whatever second it carries.
+    departure = await records.left(room, "hana", new, T0 - 100, "RM_1", T0 + 8)
+    assert departure == Departure(Verdict.APPLIED, Role.HOST)
+    assert (await records.stage(room, T0 + 8)).host is None
+
+
+async def test_a_leave_of_a_newer_unseen_connection_frees_the_seat(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.connected(room, "hana", Connection("PA_1", ms(T0)), "", T0)
+    departure = await records.left(room, "hana", Connection("PA_2", ms(T0 + 3)), T0 + 4, "", T0 + 4)
+    assert departure.freed is Role.HOST
+
+
+async def test_a_guest_leaving_in_the_second_of_its_promotion_is_freed(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    await records.accept(room, "gia", T0 + 10.4, LIMIT)  # no connection known
+    # LiveKit's created_at is whole seconds: T0 + 10, before the seat's own T0 + 10.4.
+    departure = await records.left(room, "gia", Connection("PA_g", 0), T0 + 10, "", T0 + 10.6)
+    assert departure == Departure(Verdict.APPLIED, Role.GUEST)
+    # ... but a leave from an earlier second is about an earlier connection.
+    await records.invite(room, "gia", T0 + 20, INVITE_FOR, LIMIT, acting="hana")
+    await records.accept(room, "gia", T0 + 20.4, LIMIT)
+    assert await records.left(room, "gia", Connection("PA_g", 0), T0 + 19, "", T0 + 21) == Departure(
+        Verdict.STALE, None
+    )
+    assert await records.role_of(room, "gia") is Role.GUEST
+
+
+async def test_a_promoted_guests_own_connection_leaving_frees_the_seat(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    connection = Connection("PA_g", ms(T0 - 60))
+    await records.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="hana", connection=connection)
+    departure = await records.left(room, "gia", connection, T0 - 60, "", T0 + 1.2)
+    assert departure.freed is Role.GUEST
+
+
+async def test_events_of_another_room_incarnation_change_nothing(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    assert await records.room_opened(room, "RM_1", ms(T0), T0)
+    assert not await records.room_opened(room, "RM_1", ms(T0), T0)
+    assert not await records.room_opened(room, "RM_0", ms(T0 - 100), T0)  # an older one
+    connection = Connection("PA_1", ms(T0))
+    assert await records.connected(room, "hana", connection, "RM_0", T0) is Verdict.STALE
+    assert await records.connected(room, "hana", connection, "RM_1", T0) is Verdict.APPLIED
+    assert await records.left(room, "hana", connection, T0 + 1, "RM_0", T0 + 1) == Departure(Verdict.STALE, None)
+    assert not await records.retire(room, "RM_0")
+    assert (await records.stage(room, T0 + 1)).room_sid == "RM_1"
+    # A newer incarnation: the seat's connection belonged to the old one.
+    assert await records.room_opened(room, "RM_2", ms(T0 + 50), T0 + 50)
+    host = (await records.stage(room, T0 + 50)).host
+    assert host is not None and (host.sid, host.joined_at) == ("", 0)
+    assert await records.retire(room, "RM_2")
+    assert (await records.stage(room, T0 + 50)).host is None
+
+
+async def test_a_join_for_someone_without_a_seat_changes_nothing(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    assert await records.connected(room, "vic", Connection("PA_v", ms(T0)), "", T0) is Verdict.NOT_HELD
+    assert await records.left(room, "vic", Connection("PA_v", ms(T0)), T0, "", T0) == Departure(Verdict.NOT_HELD, None)
+    await records.set_hand(room, "vic", True, T0, LIMIT)
+    assert await records.left(room, "vic", Connection("PA_v", ms(T0)), T0, "", T0) == Departure(
+        Verdict.APPLIED, Role.VIEWER
+    )
+    assert await records.hands(room, T0) == []
+
+
+# --- pending stage changes and the reconciler's indexes --------------------------------------
+
+
+async def test_pending_changes_are_completed_and_found_when_overdue(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    assert room not in await records.overdue(T0 + 9.999, count=10_000)
+    assert room in await records.overdue(T0 + 10, count=10_000)
+    assert not await records.complete(room, "gia", StageChange.DEMOTE)  # not the change pending
+    assert await records.complete(room, "gia", StageChange.PROMOTE)
+    assert await records.pending(room) == []
+    assert room not in await records.overdue(T0 + 10, count=10_000)
+    # A new change is found again once it is due.
+    await records.unseat(room, "gia", T0 + 20, StageChange.REMOVE, acting="hana")
+    assert room not in await records.overdue(T0 + 25, count=10_000)
+    assert room in await records.overdue(T0 + 30, count=10_000)
+    (change,) = await records.pending(room)
+    assert (change.identity, change.change, change.since, change.deadline) == (
+        "gia",
+        StageChange.REMOVE,
+        ms(T0 + 20),
+        ms(T0 + 30),
+    )
+
+
+async def test_rooms_are_found_by_their_last_activity(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0 + 100, LIMIT)
+    assert room in await records.active_rooms(T0 + 100, count=100_000)
+    assert room not in await records.active_rooms(T0 + 100.001, count=100_000)
+
+
+# --- expiry, versions, keys ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_an_idle_room_expires_and_activity_keeps_it(kind: str, request: pytest.FixtureRequest, room: str) -> None:
+    store = _store(kind, request, idle=0.6)
+    try:
+        now = T0
+        await store.claim_host(room, "hana", "Hana", now, STALE_AFTER)
+        await store.set_hand(room, "gia", True, now, LIMIT)
+        for _ in range(3):  # kept alive by activity
+            await asyncio.sleep(0.3)
+            now += 0.3
+            await store.set_hand(room, f"v{now}", True, now, LIMIT)
+        assert (await store.stage(room, now)).host is not None
+        await asyncio.sleep(0.4)
+        now += 0.4
+        with pytest.raises(errors.ShowError):  # a refused step is no activity
+            await store.decline(room, "nobody", now)
+        await asyncio.sleep(0.4)
+        now += 0.4
+        stage = await store.stage(room, now)
+        assert (stage.host, stage.hands) == (None, 0)
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_every_key_of_a_room_is_in_one_slot_and_expires(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    client = _client(kind, request)
+    store = RedisRecords(client, idle_seconds=IDLE)
+    try:
+        odd = f"{room}{{}}%7B}}{{"  # braces and escapes in a name must not split its keys
+        for name in (room, odd):
+            await store.claim_host(name, "hana", "Hana", T0, STALE_AFTER)
+            await store.set_hand(name, "gia", True, T0, LIMIT)
+            await store.invite(name, "ivo", T0, INVITE_FOR, LIMIT, acting="hana")
+            await store.reserve_recording(name, "pending-1", "grid", T0)
+            await store.set_guest_limit(name, 2, T0)
+            keys = room_keys(name)
+            slots = (
+                {await client.execute_command("CLUSTER KEYSLOT", key) for key in keys} if kind == "cluster" else set()
+            )
+            assert kind != "cluster" or len(slots) == 1
+            for key in keys:
+                if await client.exists(key):
+                    ttl = await client.pttl(key)
+                    assert ms(IDLE) - 5_000 < ttl <= ms(IDLE), key
+        assert room_tag(odd) == f"{room}%7B%7D%257B%7D%7B"
+        assert (await store.stage(odd, T0)).host is not None
+        assert (await store.stage(room, T0)).hands == 1
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_records_written_by_a_newer_version_are_read(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    client = _client(kind, request)
+    store = RedisRecords(client, idle_seconds=IDLE)
+    try:
+        stage_key, guests_key, _, _, pending_key, recordings_key = room_keys(room)
+        newer = {"v": 2, "identity": "hana", "name": "Hana", "since": ms(T0), "sid": "PA_h", "joined_at": ms(T0)}
+        await client.hset(
+            stage_key, mapping={"host": json.dumps({**newer, "region": "eu", "tags": ["x"]}), "mood": "?"}
+        )
+        await client.hset(guests_key, "gia", json.dumps({"v": 2, "identity": "gia", "since": ms(T0), "badge": 1}))
+        await client.hset(
+            pending_key, "gia", json.dumps({"v": 2, "change": "promote", "deadline": ms(T0 + 10), "by": "x"})
+        )
+        await client.hset(
+            recordings_key, "EG_1", json.dumps({"v": 2, "id": "EG_1", "status": 1, "seq": 1, "codec": "av1"})
+        )
+        stage = await store.stage(room, T0)
+        assert stage.host is not None and (stage.host.identity, stage.host.sid) == ("hana", "PA_h")
+        assert [g.identity for g in stage.guests] == ["gia"] and stage.guests[0].name == "gia"
+        assert stage.pending[0].change is StageChange.PROMOTE
+        assert stage.active_recording() is not None
+        # ... and the steps of this version work on them, keeping what they do not know.
+        assert await store.connected(room, "hana", Connection("PA_h2", ms(T0 + 5)), "", T0 + 5) is Verdict.APPLIED
+        written = await client.hget(stage_key, "host")
+        assert written is not None
+        host = json.loads(written)
+        assert (host["sid"], host["region"]) == ("PA_h2", "eu")
+        assert await store.record_progress(room, "EG_1", 3, T0 + 6, "", "", T0 + 6) == (1, 3)
+        written = await client.hget(recordings_key, "EG_1")
+        assert written is not None and json.loads(written)["codec"] == "av1"
+        await _refused(
+            errors.Code.PERMISSION_DENIED,
+            errors.ROOM_HAS_GUEST,
+            store.invite(room, "zed", T0, INVITE_FOR, LIMIT, acting="hana"),
+        )
+    finally:
+        await store.close()
+
+
+async def test_an_unreachable_store_is_unavailable() -> None:
+    store = RedisRecords(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1))
+    with pytest.raises(errors.ShowError) as failed:
+        await store.claim_host("r", "hana", "Hana", T0, STALE_AFTER)
+    assert failed.value.code is errors.Code.UNAVAILABLE
+    await store.close()
+
+
+# --- two instances racing --------------------------------------------------------------------
+
+
+@pytest.fixture(params=["redis", "cluster"])
+async def two_instances(request: pytest.FixtureRequest) -> AsyncIterator[tuple[ShowRecords, ShowRecords]]:
+    """Two stores on two separate clients (connection pools), as two instances have."""
+    pair = (_store(request.param, request), _store(request.param, request))
+    yield pair
+    for store in pair:
+        await store.close()
+
+
+async def test_racing_claims_give_one_host(two_instances: tuple[ShowRecords, ShowRecords]) -> None:
+    for _ in range(5):
+        room = f"race-{uuid.uuid4().hex[:8]}"
+        claims = [two_instances[i % 2].claim_host(room, f"host-{i}", "Host", T0, STALE_AFTER) for i in range(40)]
+        outcomes = await asyncio.gather(*claims, return_exceptions=True)
+        won = [o for o in outcomes if o is True]
+        lost = [o for o in outcomes if isinstance(o, errors.ShowError) and o.message == errors.ROOM_HAS_HOST]
+        assert (len(won), len(lost)) == (1, 39)
+
+
+async def test_racing_acceptances_never_exceed_the_guest_limit(
+    two_instances: tuple[ShowRecords, ShowRecords],
+) -> None:
+    a, b = two_instances
+    for limit in (1, 3):
+        room = f"race-{uuid.uuid4().hex[:8]}"
+        await a.claim_host(room, "hana", "Hana", T0, STALE_AFTER)
+        viewers = [f"v{i}" for i in range(30)]
+        await asyncio.gather(*(b.invite(room, v, T0, INVITE_FOR, limit, acting="hana") for v in viewers[:20]))
+        await asyncio.gather(*(a.set_hand(room, v, True, T0, limit) for v in viewers[20:]))
+        steps = [(a, b)[i % 2].accept(room, v, T0 + 1, limit) for i, v in enumerate(viewers[:20])]
+        steps += [(a, b)[i % 2].set_hand(room, v, True, T0 + 1, limit) for i, v in enumerate(viewers[:10])]
+        steps += [
+            (a, b)[i % 2].invite(room, v, T0 + 1, INVITE_FOR, limit, acting="hana") for i, v in enumerate(viewers[20:])
+        ]
+        await asyncio.gather(*steps, return_exceptions=True)
+        stage = await a.stage(room, T0 + 1)
+        assert len(stage.guests) == limit
+        assert {p.identity for p in stage.pending} == {g.identity for g in stage.guests}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_the_settings_choose_the_store(kind: str, request: pytest.FixtureRequest, room: str) -> None:
+    env = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
+    if kind == "redis":
+        env["SHOW_REDIS_URL"] = request.getfixturevalue("redis_server").url
+    elif kind == "cluster":
+        env |= {"SHOW_REDIS_URL": request.getfixturevalue("redis_cluster").url, "SHOW_REDIS_CLUSTER": "true"}
+    store = await open_records(Settings.from_env(env))
+    try:
+        assert isinstance(store, MemoryRecords if kind == "memory" else RedisRecords)
+        if isinstance(store, RedisRecords):
+            assert isinstance(store.client, redis.RedisCluster if kind == "cluster" else redis.Redis)
+        await _hosted(store, room)
+        assert await store.role_of(room, "hana") is Role.HOST
+    finally:
+        await store.close()
+
+
+async def test_an_unreachable_cluster_stops_the_start() -> None:
+    env = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
+    env |= {"SHOW_REDIS_URL": "redis://127.0.0.1:1/0", "SHOW_REDIS_CLUSTER": "true"}
+    with pytest.raises(StoreUnreachable, match="Redis Cluster node"):
+        await open_records(Settings.from_env(env))
+
+
+# --- the memory store and Redis agree --------------------------------------------------------
+
+
+async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float) -> object:
+    """One step of a random show, as a comparable outcome: the answer, or the refusal."""
+    kind, who = op[0], op[1]
+    try:
+        match kind:
+            case "claim":
+                return await store.claim_host(room, who, who.upper(), now, STALE_AFTER)
+            case "invite":
+                return await store.invite(room, who, now, INVITE_FOR, 2, acting=op[2] or None)
+            case "accept":
+                return await store.accept(room, who, now, 2)
+            case "decline":
+                await store.decline(room, who, now)
+                return None
+            case "raise" | "lower":
+                return await store.set_hand(room, who, kind == "raise", now, 2)
+            case "demote":
+                return await store.unseat(room, who, now, StageChange.DEMOTE, acting=op[2] or None, not_host="no")
+            case "forget":
+                return await store.forget(room, who, now)
+            case "limit":
+                await store.set_guest_limit(room, int(op[2]), now)
+                return None
+            case "joined":
+                return await store.connected(room, who, Connection(op[2], int(op[3])), op[4], now)
+            case "left":
+                return await store.left(room, who, Connection(op[2], int(op[3])), now - 1, op[4], now)
+            case "opened":
+                return await store.room_opened(room, op[2], int(op[3]), now)
+            case "reserve":
+                await store.reserve_recording(room, who, "grid", now)
+                return None
+            case "settle":
+                await store.settle_recording(room, who, f"EG_{who}", int(op[2]), "/out", now)
+                return None
+            case "progress":
+                return await store.record_progress(room, op[2], int(op[3]), now, "", "", now)
+            case "drop":
+                await store.drop_recording(room, who, now)
+                return None
+            case "retire":
+                return await store.retire(room, op[2])
+            case "undo":  # a step LiveKit refused, undone
+                standing = await store.standing(room, who, now)
+                await store.forget(room, who, now)
+                await store.restore(room, who, standing, now)
+                return None
+            case _:
+                return await store.complete(room, who, StageChange(op[2]))
+    except errors.ShowError as refused:
+        return (refused.code, refused.message)
+
+
+def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
+    people = ["hana", "ivan", "gia", "bo", "cy", "zed"]
+    kinds = ["claim", "invite", "accept", "decline", "raise", "lower", "demote", "forget", "limit", "joined"]
+    kinds += ["left", "complete", "raise", "invite", "accept", "opened", "reserve", "settle", "progress", "drop"]
+    kinds += ["retire", "undo"]
+    ops: list[tuple[str, ...]] = []
+    for _ in range(steps):
+        kind, who = rng.choice(kinds), rng.choice(people)
+        if kind in ("retire",) and rng.random() < 0.8:
+            continue  # an ended show now and then, not every few steps
+        extra: tuple[str, ...] = ()
+        if kind in ("invite", "demote"):
+            extra = (rng.choice(["", "hana", "ivan"]),)
+        elif kind == "limit":
+            extra = (str(rng.randint(1, 3)),)
+        elif kind in ("joined", "left"):
+            extra = (f"PA_{who}_{rng.randint(1, 3)}", str(rng.randint(1, 3) * 1000), rng.choice(["", "RM_1", "RM_2"]))
+        elif kind == "opened":
+            extra = (rng.choice(["RM_1", "RM_2", "RM_3"]), str(rng.randint(1, 3) * 1000))
+        elif kind == "settle":
+            extra = (str(rng.randint(0, 5)),)
+        elif kind == "progress":
+            extra = (rng.choice([f"EG_{p}" for p in people] + people), str(rng.randint(0, 5)))
+        elif kind == "retire":
+            extra = (rng.choice(["", "RM_1", "RM_2"]),)
+        elif kind == "complete":
+            extra = (rng.choice(["promote", "demote"]),)
+        ops.append((kind, who, *extra))
+    return ops
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+@pytest.mark.parametrize("seed", range(8))
+async def test_the_memory_store_and_redis_agree_on_any_show(
+    kind: str, seed: int, request: pytest.FixtureRequest, room: str
+) -> None:
+    """Random shows (seeded, so a failure repeats) played on both: every answer, every refusal
+    and the record after each step are the same."""
+    rng = random.Random(seed)
+    memory, shared = MemoryRecords(), RedisRecords(_client(kind, request))
+    try:
+        now = T0
+        for op in _random_show(rng, 120):
+            now += rng.choice([0.0, 0.5, 7.0, 30.0])
+            outcomes = [await _apply(store, room, op, now) for store in (memory, shared)]
+            assert outcomes[0] == outcomes[1], op
+            views = [
+                (await s.stage(room, now), await s.hands(room, now), await s.pending(room)) for s in (memory, shared)
+            ]
+            assert views[0] == views[1], op
+    finally:
+        await shared.close()
