@@ -1,4 +1,4 @@
-"""Wiring: one core, three doors, one process."""
+"""Wiring: one core behind one interceptor chain, three doors, one process."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from service.core.ports import Stage, Store
 from service.core.show import ShowCore, ShowRules
 from service.doors.grpc_door import grpc_server
 from service.doors.http import http_app
-from service.doors.serving import Serving
 from service.gateway.livekit import LiveKitStage
+from service.interceptors.build import chain, endpoints
 from service.observability.metrics import Metrics
 from service.stores.memory import MemoryStore
 from service.stores.redis import RedisLimiter, RedisStore
@@ -118,11 +118,12 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         rates=settings.rates,
     )
     auth = Authenticator(settings.livekit_api_key, settings.livekit_api_secret, clock)
-    core = ShowCore(stage, store, clock, auth, limiter, rules, observer=metrics)
-    serving = Serving(core, metrics)
+    core = ShowCore(stage, store, clock, rules, observer=metrics)
+    through = chain(auth, store, limiter, rules.rates, clock, metrics, observer=metrics)
+    served = endpoints(core, through)
 
     try:
-        server, grpc_port = await grpc_server(serving, settings.host, settings.grpc_port)
+        server, grpc_port = await grpc_server(served, settings.host, settings.grpc_port)
     except RuntimeError as exc:
         await stage.close()
         await store.close()
@@ -133,7 +134,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         return await metrics.render(store, stage, clock.now())
 
     config = uvicorn.Config(
-        http_app(serving, clock, metrics_page, settings.cors_origins),
+        http_app(served, core, through, clock, metrics_page, settings.cors_origins),
         host=settings.host,
         port=settings.http_port,
         log_level="warning",
