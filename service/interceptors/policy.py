@@ -20,9 +20,11 @@ class Policy(Piece):
 
     async def enter(self, call: Call) -> None:
         rule, caller, request = call.rule, call.verified(), call.request
+        if rule.audience == po.AUDIENCE_LIVEKIT:
+            return  # authentication verified LiveKit's signature on the body
         if caller.anonymous and rule.needs_token(request):
             raise errors.unauthenticated(errors.MISSING_TOKEN)
-        if rule.audience in (po.AUDIENCE_ANYONE, po.AUDIENCE_LIVEKIT):
+        if rule.audience == po.AUDIENCE_ANYONE:
             return
         if rule.audience == po.AUDIENCE_ROOM_LISTER:
             if not caller.lists_rooms:
