@@ -46,6 +46,7 @@ class TwirpProtobufClient:
                 raise TwirpServerException(error["code"], error["msg"])
             return response.FromString(body)
 
+
 MVP_HAND_RAISE = {
     "type": "hand_raise",
     "senderId": "viewer-123",

@@ -10,8 +10,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from livekit import api
 from google.protobuf.message import Message
+from livekit import api
 from showrunner.v1 import show_service_pb2 as pb
 
 from service.core.auth import Authenticator

@@ -94,17 +94,9 @@ async def json_body(request: Request) -> dict[str, Any]:
 # --- JSON -> the contract's request ------------------------------------------------------
 
 
-def set_field(message: Message, field: FieldDescriptor, value: Any) -> None:
-    """Sets one field from its JSON value, refusing a value of the wrong kind by name."""
+def field_value(field: FieldDescriptor, value: Any) -> Any:
+    """One field's value from its JSON value, refusing a value of the wrong kind by name."""
     name = field.json_name
-    if value is None:
-        return
-    if field.is_repeated or field.type == FieldDescriptor.TYPE_MESSAGE:
-        try:
-            json_format.ParseDict({name: value}, message, ignore_unknown_fields=True)
-        except (json_format.ParseError, ValueError, TypeError) as exc:
-            raise invalid(f"{name} is malformed") from exc
-        return
     if field.type == FieldDescriptor.TYPE_STRING:
         if not isinstance(value, str):
             raise invalid(f"{name} must be a string")
@@ -124,7 +116,7 @@ def set_field(message: Message, field: FieldDescriptor, value: Any) -> None:
             raise invalid(f"{name} must be a number")
     else:
         raise invalid(f"{name} is not accepted on this route")
-    setattr(message, field.name, value)
+    return value
 
 
 def enum_value(field: FieldDescriptor, value: Any) -> int:
@@ -146,13 +138,24 @@ def enum_of(field: FieldDescriptor) -> EnumDescriptor:
 
 
 def transcode(request_type: type[Message], body: dict[str, Any], path: dict[str, str]) -> Message:
-    message = request_type()
-    fields: Sequence[FieldDescriptor] = message.DESCRIPTOR.fields  # type: ignore[assignment]  # upb's twin type
+    """The request from the body's fields (by their JSON names) and the path's variables."""
+    values: dict[str, Any] = {}
+    structured: dict[str, Any] = {}  # messages and lists: protobuf's own JSON parser reads them
+    fields: Sequence[FieldDescriptor] = request_type.DESCRIPTOR.fields  # type: ignore[assignment]  # upb's twin
     for field in fields:
-        if field.name not in path and field.json_name in body:
-            set_field(message, field, body[field.json_name])
-    for name, value in path.items():
-        setattr(message, name, value)
+        value = body.get(field.json_name)
+        if field.name in path or value is None:
+            continue
+        if field.is_repeated or field.type == FieldDescriptor.TYPE_MESSAGE:
+            structured[field.json_name] = value
+        else:
+            values[field.name] = field_value(field, value)
+    message = request_type(**values, **path)
+    if structured:
+        try:
+            json_format.ParseDict(structured, message, ignore_unknown_fields=True)
+        except (json_format.ParseError, ValueError, TypeError) as exc:
+            raise invalid(f"{', '.join(structured)} is malformed") from exc
     return message
 
 
