@@ -43,8 +43,8 @@ def token(**video: Any) -> str:
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
-def call(rpc: str, request: Any, caller: Caller | None = None, **headers: str) -> Call:
-    return Call(door="test", rule=rule(rpc), request=request, headers=headers, caller=caller)
+def call(rpc: str, request: Any, caller: Caller | None = None, headers: dict[str, str] | None = None) -> Call:
+    return Call(door="test", rule=rule(rpc), request=request, headers=headers or {}, caller=caller)
 
 
 async def refusal(piece: Piece, c: Call) -> ShowError:
@@ -54,10 +54,10 @@ async def refusal(piece: Piece, c: Call) -> ShowError:
 
 
 async def test_request_id_keeps_a_sane_id_and_replaces_a_bad_one() -> None:
-    kept = call("GetRoom", pb.GetRoomRequest(), **{"x-request-id": "trace-1"})
+    kept = call("GetRoom", pb.GetRoomRequest(), headers={"x-request-id": "trace-1"})
     await RequestId().enter(kept)
     assert kept.request_id == "trace-1"
-    fresh = call("GetRoom", pb.GetRoomRequest(), **{"x-request-id": "bad id!"})
+    fresh = call("GetRoom", pb.GetRoomRequest(), headers={"x-request-id": "bad id!"})
     await RequestId().enter(fresh)
     assert len(fresh.request_id) == 32
 
@@ -67,10 +67,12 @@ async def test_authentication_verifies_tokens_and_refuses_bad_ones() -> None:
     anonymous = call("GetRoom", pb.GetRoomRequest())
     await auth.enter(anonymous)
     assert anonymous.caller is not None and anonymous.caller.anonymous
-    viewer = call("GetRoom", pb.GetRoomRequest(), authorization=f"Bearer {token(room='r', roomJoin=True, sub='v')}")
+    viewer = call(
+        "GetRoom", pb.GetRoomRequest(), headers={"authorization": f"Bearer {token(room='r', roomJoin=True, sub='v')}"}
+    )
     await auth.enter(viewer)
     assert viewer.caller == Caller(identity="v", room="r")
-    forged = call("GetRoom", pb.GetRoomRequest(), authorization="Bearer junk")
+    forged = call("GetRoom", pb.GetRoomRequest(), headers={"authorization": "Bearer junk"})
     assert (await refusal(auth, forged)).code is Code.UNAUTHENTICATED
     webhook = Call(door="webhook", rule=WEBHOOK, request=b"{}", headers={"authorization": "forged"})
     assert (await refusal(auth, webhook)).code is Code.UNAUTHENTICATED

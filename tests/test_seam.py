@@ -19,6 +19,8 @@ from tests.conftest import ServiceProcess
 
 SERVICE = pb.DESCRIPTOR.services_by_name["ShowService"]
 README = Path(__file__).resolve().parents[1] / "README.md"
+OPENAPI = Path(__file__).resolve().parents[1] / "gen" / "openapi.json"
+EXPECTED = json.loads(OPENAPI.read_bytes())
 MARKER = "<!-- policy table: each RPC's declared policy and route, held to the contract by tests/test_seam.py -->"
 
 
@@ -45,7 +47,7 @@ def policy_rows() -> list[str]:
     rows = []
     for method in SERVICE.methods:
         rule, (verb, path, _) = rule_for(method), http_rule(method)
-        acting = f"`{rule.participant_label}`" if rule.participant_label else "–"
+        acting = f"`{rule.participant_label}`" if rule.participant_label else "\u2013"
         who = AUDIENCE_WORDS[rule.audience]
         if rule.open_field:
             who += " (no token needed as a viewer)"
@@ -65,6 +67,6 @@ async def test_the_openapi_document_is_served_and_covers_every_route(service: Se
         reply = await http.get("/openapi.json")
     assert reply.status_code == 200
     document = reply.json()
-    assert document == json.loads((Path(__file__).resolve().parents[1] / "gen" / "openapi.json").read_text())
+    assert document == EXPECTED
     operations = {op["operationId"] for path in document["paths"].values() for op in path.values()}
     assert operations == {m.name for m in SERVICE.methods}
