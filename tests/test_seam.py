@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import httpx
+from showrunner.v1 import policy_pb2 as po
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1.show_service_seam import ShowService, show_service_rpcs
 
@@ -70,3 +71,26 @@ async def test_the_openapi_document_is_served_and_covers_every_route(service: Se
     assert document == EXPECTED
     operations = {op["operationId"] for path in document["paths"].values() for op in path.values()}
     assert operations == {m.name for m in SERVICE.methods}
+
+
+def test_the_readme_role_table_agrees_with_the_declared_audiences() -> None:
+    """The Security section's table by role: every RPC but ListRooms once; the host-only rows are
+    exactly the RPCs for the host or the stage managers; "yes" for all, exactly the RPCs any
+    participant may call for nobody in particular."""
+    text = README.read_text().split("| | viewer | guest | host |", 1)[1]
+    lines = text.strip().splitlines()[1:]
+    table = lines[: next(i for i, line in enumerate(lines) if not line.startswith("|"))]
+    rows = [line.split(" | ") for line in table]
+    seen: dict[str, tuple[str, ...]] = {}
+    for cells in rows:
+        for name in re.split(r", | / ", cells[0].removeprefix("| ")):
+            seen[name] = tuple(cell.strip(" |") for cell in cells[1:])
+    assert set(seen) == {m.name for m in SERVICE.methods} - {"ListRooms"}
+    for method in SERVICE.methods:
+        if method.name == "ListRooms":
+            continue
+        rule = rule_for(method)
+        host_only = seen[method.name] == ("\u2013", "\u2013", "yes")
+        assert host_only == (rule.audience in (po.AUDIENCE_HOST, po.AUDIENCE_STAGE_MANAGERS)), method.name
+        everyone = seen[method.name] == ("yes", "yes", "yes")
+        assert everyone == (rule.audience == po.AUDIENCE_PARTICIPANT and not rule.participant_field), method.name
