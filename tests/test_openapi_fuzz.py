@@ -21,7 +21,11 @@ from tests.conftest import ServiceProcess, admin_token
 
 DOCUMENT = json.loads((Path(__file__).resolve().parents[1] / "gen" / "openapi.json").read_text())
 schema = schemathesis.openapi.from_dict(DOCUMENT)
-ROOM = "openapi-fuzz"
+# The show the document's examples name, with the viewer they name, so that examples are answered.
+ROOM = DOCUMENT["paths"]["/api/rooms/{room_name}"]["get"]["parameters"][0]["example"]
+VIEWER = DOCUMENT["paths"]["/api/rooms/join"]["post"]["requestBody"]["content"]["application/json"]["schema"][
+    "example"
+]["participantName"]
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +34,9 @@ def viewer_token(service: ServiceProcess) -> Iterator[str]:
     with httpx.Client(base_url=service.http_base, timeout=20) as http:
         admin = {"Authorization": f"Bearer {admin_token(ROOM)}"}
         host = http.post(
-            "/api/rooms/join", json={"roomName": ROOM, "participantName": "h", "role": "host"}, headers=admin
+            "/api/rooms/join", json={"roomName": ROOM, "participantName": "host-1", "role": "host"}, headers=admin
         )
-        viewer = http.post("/api/rooms/join", json={"roomName": ROOM, "participantName": "v", "role": "viewer"})
+        viewer = http.post("/api/rooms/join", json={"roomName": ROOM, "participantName": VIEWER, "role": "viewer"})
         assert host.status_code == 200 and viewer.status_code == 200
         yield viewer.json()["token"]
 

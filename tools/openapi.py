@@ -17,6 +17,23 @@ from showrunner.v1 import show_service_pb2 as pb
 
 from service.doors.rest_quirks import ANSWERS, ERROR_FIELD, NUMBER_INT64, WORD_ENUMS, Shape
 
+# Documentation examples for request fields, by the contract's field name: one show, seen by its
+# viewer-1 (tests/test_openapi_fuzz.py joins exactly this show so the examples are answered).
+EXAMPLES: dict[str, Any] = {
+    "room_name": "my-show",
+    "participant_name": "viewer-1",
+    "display_name": "Ann Viewer",
+    "role": "viewer",
+    "identity": "viewer-1",
+    "viewer_identity": "viewer-1",
+    "participant_identity": "viewer-1",
+    "guest_identity": "viewer-1",
+    "host_identity": "host-1",
+    "raised": True,
+    "guest_limit": 2,
+    "layout": "grid",
+}
+
 _INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64}
 _INT64 |= {FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64}
 _INTEGER = {FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_UINT32}
@@ -31,7 +48,7 @@ def enum_schema(field: FieldDescriptor, answer: bool) -> dict[str, Any]:
     words = [v.name.removeprefix(prefix).lower() for v in enum.values if v.number]
     if answer:
         return {"type": "string", "enum": ["", *words]}
-    return {"type": "string", "description": f"One of {', '.join(words)} (any case)."}
+    return {"type": "string", "enum": words, "description": "Any case is accepted."}
 
 
 def field_schema(field: FieldDescriptor, nested: Shape | None, answer: bool, depth: int) -> dict[str, Any]:
@@ -89,7 +106,10 @@ def operation(method: MethodDescriptor) -> tuple[str, str, dict[str, Any]]:
     path: str = getattr(rule, verb)
     bound = [part[1:-1] for part in path.split("/") if part.startswith("{")]
     quirk = ANSWERS.get(method.name)
-    parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in bound]
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "example": EXAMPLES[name]}
+        for name in bound
+    ]
     op: dict[str, Any] = {
         "operationId": method.name,
         "summary": method.name,
@@ -116,6 +136,9 @@ def operation(method: MethodDescriptor) -> tuple[str, str, dict[str, Any]]:
             "type": "object",
             "properties": {f.json_name: field_schema(f, None, answer=False, depth=0) for f in fields},
         }
+        example = {f.json_name: EXAMPLES[f.name] for f in fields if f.name in EXAMPLES}
+        if example:
+            body["example"] = example
         op["requestBody"] = {"required": False, "content": {"application/json": {"schema": body}}}
     return path, verb, op
 
