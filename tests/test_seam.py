@@ -13,6 +13,7 @@ from showrunner.v1 import policy_pb2 as po
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1.show_service_seam import ShowService, show_service_rpcs
 
+from service.core import errors
 from service.core.show import ShowCore
 from service.doors.rest_door import http_rule
 from service.policy import AUDIENCE_WORDS, rule_for
@@ -94,3 +95,11 @@ def test_the_readme_role_table_agrees_with_the_declared_audiences() -> None:
         assert host_only == (rule.audience in (po.AUDIENCE_HOST, po.AUDIENCE_STAGE_MANAGERS)), method.name
         everyone = seen[method.name] == ("yes", "yes", "yes")
         assert everyone == (rule.audience == po.AUDIENCE_PARTICIPANT and not rule.participant_field), method.name
+
+
+def test_the_cores_recheck_refuses_with_the_declared_words() -> None:
+    declared = {m.name: rule_for(m).refusal for m in SERVICE.methods}
+    assert declared["InviteGuest"] == errors.ONLY_HOST_PROMOTES
+    assert declared["DemoteGuest"] == errors.ONLY_HOST_DEMOTES
+    assert declared["RemoveGuest"] == errors.ONLY_HOST_REMOVES
+    assert declared["UpdateRoomSettings"] == errors.ONLY_HOST_CHANGES_SETTINGS
