@@ -19,6 +19,7 @@ GRPCURL    := $(TOOLS_DIR)/grpcurl-$(GRPCURL_VERSION)/grpcurl
 VENV       := .venv
 PY         := $(VENV)/bin/python
 LIVEKIT_PROTOS := build/livekit-protocol
+GOOGLEAPIS_PROTOS := build/googleapis
 PROTO_FILES := $(sort $(wildcard protos/showrunner/v1/*.proto))
 
 export LIVEKIT_SERVER_BIN := $(abspath $(LIVEKIT_SERVER))
@@ -76,6 +77,15 @@ $(LIVEKIT_PROTOS)/.version-$(PROTOCOL_VERSION):
 	chmod -R u+w $(LIVEKIT_PROTOS)
 	touch $@
 
+# google/api/annotations.proto and http.proto (the REST routes' annotations), from the pinned
+# googleapis-common-protos wheel in the venv (the same package gives the runtime its Python code).
+$(GOOGLEAPIS_PROTOS)/.installed: $(VENV)/.installed
+	rm -rf $(GOOGLEAPIS_PROTOS) && mkdir -p $(GOOGLEAPIS_PROTOS)/google/api
+	src=$$($(PY) -c 'import google.api; print(list(google.api.__path__)[0])') && \
+	  cp $$src/annotations.proto $$src/http.proto $(GOOGLEAPIS_PROTOS)/google/api/
+	chmod -R u+w $(GOOGLEAPIS_PROTOS)
+	touch $@
+
 # Debian's redis-server (bookworm: 7.0), for the tests and `make dev REDIS=1`.
 .PHONY: system-packages
 system-packages:
@@ -83,38 +93,41 @@ system-packages:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q redis-server; }
 
-.PHONY: tools livekit-protos
+.PHONY: tools livekit-protos googleapis-protos
 livekit-protos: $(LIVEKIT_PROTOS)/.version-$(PROTOCOL_VERSION)
-tools: $(LIVEKIT_SERVER) $(BUF) livekit-protos system-packages
+googleapis-protos: $(GOOGLEAPIS_PROTOS)/.installed
+tools: $(LIVEKIT_SERVER) $(BUF) livekit-protos googleapis-protos system-packages
 
 # --- code generation -----------------------------------------------------------------------
 
-# gen_into DIR: protoc with grpcio-tools' pinned compiler, mypy-protobuf stubs and our Twirp plugin.
+# gen_into DIR: protoc with grpcio-tools' pinned compiler, mypy-protobuf stubs, our typed seam
+# (tools/protoc_gen_seam.py), then the OpenAPI document of the REST door (tools/openapi.py).
 define gen_into
 	rm -rf $(1) && mkdir -p $(1)
-	$(PY) -m grpc_tools.protoc -I protos -I $(LIVEKIT_PROTOS) \
+	$(PY) -m grpc_tools.protoc -I protos -I $(LIVEKIT_PROTOS) -I $(GOOGLEAPIS_PROTOS) \
 	  --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy \
 	  --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
-	  --plugin=protoc-gen-twirp=tools/protoc-gen-twirp \
-	  --python_out=$(1) --mypy_out=quiet:$(1) --grpc_python_out=$(1) --mypy_grpc_out=quiet:$(1) --twirp_out=$(1) \
+	  --plugin=protoc-gen-seam=tools/protoc-gen-seam \
+	  --python_out=$(1) --mypy_out=quiet:$(1) --grpc_python_out=$(1) --mypy_grpc_out=quiet:$(1) --seam_out=$(1) \
 	  $(PROTO_FILES)
 	$(PY) tools/fix_livekit_imports.py $(1)
 	touch $(1)/showrunner/__init__.py $(1)/showrunner/v1/__init__.py
+	PYTHONPATH=$(abspath $(1)):$(CURDIR) $(PY) -m tools.openapi > $(1)/openapi.json
 endef
 
 .PHONY: gen gen-check
-gen: venv livekit-protos
+gen: venv livekit-protos googleapis-protos
 	$(call gen_into,gen)
 
 # CI regenerates into a scratch folder and fails on any difference from the committed gen/.
-gen-check: venv livekit-protos
+gen-check: venv livekit-protos googleapis-protos
 	$(call gen_into,build/gen-check)
 	diff -r -x __pycache__ gen build/gen-check || { echo "gen/ is stale or was edited by hand: run 'make gen' and commit"; exit 1; }
 
 # --- checks --------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: venv $(BUF) livekit-protos
+lint: venv $(BUF) livekit-protos googleapis-protos
 	$(BUF) lint --path protos/showrunner
 	$(BUF) build
 	$(VENV)/bin/ruff check service tests tools

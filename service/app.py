@@ -1,4 +1,4 @@
-"""Wiring: one core, three doors, one process."""
+"""Wiring: one core behind one interceptor chain, three doors, one process."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from service.doors.edges import with_body_deadline, with_header_deadline
 from service.doors.grpc_door import grpc_server
 from service.doors.http import http_app
 from service.doors.rest_door import MAX_BODY_BYTES
-from service.doors.serving import Serving
 from service.gateway.livekit import LiveKitStage
+from service.interceptors.build import chain, endpoints
 from service.observability.metrics import Metrics
 from service.observability.readiness import Dependency, Readiness
 from service.stores.memory import MemoryStore
@@ -125,15 +125,16 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         rates=settings.rates,
     )
     auth = Authenticator(settings.livekit_api_key, settings.livekit_api_secret, clock)
-    core = ShowCore(stage, store, clock, auth, limiter, rules, observer=metrics)
-    serving = Serving(core, metrics)
+    core = ShowCore(stage, store, clock, rules, observer=metrics)
+    through = chain(auth, store, limiter, rules.rates, clock, metrics, observer=metrics)
+    served = endpoints(core, through)
 
     readiness = Readiness(
         [Dependency("store", store.ping), Dependency("livekit", stage.ping)],
         interval=settings.ready_interval_seconds,
     )
     try:
-        server, grpc_port = await grpc_server(serving, settings.host, settings.grpc_port, readiness, settings.edges)
+        server, grpc_port = await grpc_server(served, settings.host, settings.grpc_port, readiness, settings.edges)
     except RuntimeError as exc:
         await stage.close()
         await store.close()
@@ -146,7 +147,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
     edges = settings.edges
     config = uvicorn.Config(
         with_body_deadline(
-            http_app(serving, clock, metrics_page, readiness, settings.cors_origins),
+            http_app(served, core, through, clock, metrics_page, readiness, settings.cors_origins),
             edges.http_body_seconds,
             MAX_BODY_BYTES,
         ),

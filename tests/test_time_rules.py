@@ -7,8 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from google.protobuf.message import Message
 from livekit import api
 from showrunner.v1 import show_service_pb2 as pb
 
@@ -20,6 +22,8 @@ from service.core.limits import Limit, MemoryLimiter, RatePolicy
 from service.core.show import ShowCore, ShowRules
 from service.dev.livekit_server import LiveKitDevServer
 from service.gateway.livekit import LiveKitStage
+from service.interceptors.build import Endpoint, chain, endpoints
+from service.observability.metrics import Metrics
 from service.stores.memory import MemoryStore
 from tests.conftest import API_KEY, API_SECRET, admin_token
 from tests.live import LiveParticipant
@@ -30,15 +34,30 @@ def clock() -> ManualClock:
     return ManualClock(start=time.time())
 
 
+class Core:
+    """The core behind the service's own interceptor chain, called in process."""
+
+    def __init__(self, served: tuple[Endpoint[Any, Any], ...]) -> None:
+        self._served = {endpoint.name: endpoint for endpoint in served}
+
+    async def handle(self, rpc: str, request: Message, credentials: Credentials) -> Message:
+        headers = {"authorization": credentials.authorization} if credentials.authorization else {}
+        answer: Message = await self._served[rpc].serve("test", request, headers, credentials.address)
+        return answer
+
+
 @pytest.fixture
-async def core(livekit: LiveKitDevServer, clock: ManualClock) -> AsyncIterator[ShowCore]:
+async def core(livekit: LiveKitDevServer, clock: ManualClock) -> AsyncIterator[Core]:
     stage = LiveKitStage(livekit.url, API_KEY, API_SECRET)
     rules = ShowRules(
         invitation_seconds=60,
         host_claim_seconds=30,
         rates=RatePolicy(join=Limit(3, 60), invite=Limit(100, 60), hand=Limit(100, 60), other=Limit(100, 60)),
     )
-    yield ShowCore(stage, MemoryStore(), clock, Authenticator(API_KEY, API_SECRET, clock), MemoryLimiter(), rules)
+    store, metrics = MemoryStore(), Metrics()
+    show = ShowCore(stage, store, clock, rules)
+    auth = Authenticator(API_KEY, API_SECRET, clock)
+    yield Core(endpoints(show, chain(auth, store, MemoryLimiter(), rules.rates, clock, metrics, metrics)))
     await stage.close()
 
 
@@ -52,7 +71,7 @@ async def refused(call: object) -> ShowError:
     return caught.value
 
 
-async def join(core: ShowCore, room: str, who: str, role: int, token: str | None = None) -> pb.JoinRoomResponse:
+async def join(core: Core, room: str, who: str, role: int, token: str | None = None) -> pb.JoinRoomResponse:
     request = pb.JoinRoomRequest(room_name=room, participant_name=who, role=role)  # type: ignore[arg-type]
     credentials = bearer(token) if token else Credentials(address="10.0.0.1")
     reply = await core.handle("JoinRoom", request, credentials)
@@ -60,7 +79,7 @@ async def join(core: ShowCore, room: str, who: str, role: int, token: str | None
     return reply
 
 
-async def test_an_unanswered_invitation_expires(core: ShowCore, clock: ManualClock, room: str) -> None:
+async def test_an_unanswered_invitation_expires(core: Core, clock: ManualClock, room: str) -> None:
     host = await join(core, room, "host", pb.ROLE_HOST, admin_token(room))
     viewer = await join(core, room, "ann", pb.ROLE_VIEWER)
     ann = await LiveParticipant("ann").connect(viewer.ws_url, viewer.token)
@@ -79,7 +98,7 @@ async def test_an_unanswered_invitation_expires(core: ShowCore, clock: ManualClo
         await ann.disconnect()
 
 
-async def test_a_host_who_never_connects_stops_blocking_the_room(core: ShowCore, clock: ManualClock, room: str) -> None:
+async def test_a_host_who_never_connects_stops_blocking_the_room(core: Core, clock: ManualClock, room: str) -> None:
     await join(core, room, "absent-host", pb.ROLE_HOST, admin_token(room))
     error = await refused(join(core, room, "new-host", pb.ROLE_HOST, admin_token(room)))
     assert (error.code, error.message) == (Code.ALREADY_EXISTS, "Room already has a host")
@@ -88,7 +107,7 @@ async def test_a_host_who_never_connects_stops_blocking_the_room(core: ShowCore,
     assert took_over.role == pb.ROLE_HOST
 
 
-async def test_a_connected_host_keeps_the_room_however_long(core: ShowCore, clock: ManualClock, room: str) -> None:
+async def test_a_connected_host_keeps_the_room_however_long(core: Core, clock: ManualClock, room: str) -> None:
     host = await join(core, room, "present-host", pb.ROLE_HOST, admin_token(room))
     person = await LiveParticipant("present-host").connect(host.ws_url, host.token)
     try:
@@ -99,7 +118,7 @@ async def test_a_connected_host_keeps_the_room_however_long(core: ShowCore, cloc
         await person.disconnect()
 
 
-async def test_tokens_expire_by_the_services_clock(core: ShowCore, clock: ManualClock, room: str) -> None:
+async def test_tokens_expire_by_the_services_clock(core: Core, clock: ManualClock, room: str) -> None:
     short = api.AccessToken(API_KEY, API_SECRET).with_grants(api.VideoGrants(room_admin=True, room=room))
     token = short.with_ttl(timedelta(seconds=60)).to_jwt()
     await join(core, room, "host", pb.ROLE_HOST, token)
@@ -108,7 +127,7 @@ async def test_tokens_expire_by_the_services_clock(core: ShowCore, clock: Manual
     assert (error.code, error.message) == (Code.UNAUTHENTICATED, "token has expired")
 
 
-async def test_rate_limit_windows_reopen(core: ShowCore, clock: ManualClock, room: str) -> None:
+async def test_rate_limit_windows_reopen(core: Core, clock: ManualClock, room: str) -> None:
     for i in range(3):
         await join(core, room, f"v{i}", pb.ROLE_VIEWER)
     error = await refused(join(core, room, "v3", pb.ROLE_VIEWER))

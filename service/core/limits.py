@@ -1,10 +1,13 @@
-"""Rate limits, from the MVP's table, per verified caller (per address for anonymous joins)."""
+"""Rate limits, from the MVP's table, per verified caller (per address for anonymous joins).
+
+Which bucket an RPC counts against is declared in the contract (its policy option); this module
+holds the buckets' sizes and the sliding window that enforces them."""
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from service.core import errors
@@ -26,14 +29,9 @@ class RatePolicy:
     invite: Limit = Limit(5, 60)
     hand: Limit = Limit(10, 60)
     other: Limit = Limit(100, 60)
-    buckets: dict[str, str] = field(
-        default_factory=lambda: {"JoinRoom": "join", "InviteGuest": "invite", "SetHandRaised": "hand"}
-    )
 
-    def limit_for(self, rpc: str) -> tuple[str, Limit]:
-        bucket = self.buckets.get(rpc, "other")
-        limit: Limit = getattr(self, bucket)
-        return bucket, limit
+    def limit_for(self, bucket: str) -> Limit:
+        return {"join": self.join, "invite": self.invite, "hand": self.hand}.get(bucket, self.other)
 
 
 class Limiter(Protocol):
@@ -60,8 +58,8 @@ class MemoryLimiter:
         return None
 
 
-async def admit(limiter: Limiter, policy: RatePolicy, rpc: str, caller: Caller, now: float) -> None:
-    bucket, limit = policy.limit_for(rpc)
+async def admit(limiter: Limiter, policy: RatePolicy, bucket: str, caller: Caller, now: float) -> None:
+    limit = policy.limit_for(bucket)
     if limit.requests <= 0:
         return
     wait = await limiter.hit(f"{bucket}:{caller.rate_key}", limit, now)

@@ -1,8 +1,10 @@
-"""The show's rules, held once. Every door calls `ShowCore.handle` and nothing else.
+"""The show's rules, held once: ShowCore implements the contract's ShowService (the typed seam
+generated into gen/showrunner/v1/show_service_seam.py), one async method per RPC.
 
-`handle` verifies the caller, applies the rate limits, and runs the operation. Each operation
-takes the contract's request message and the verified Caller, and returns the contract's
-response message or raises ShowError. A change that needs both the store and LiveKit is made in
+Each method takes the contract's request message and the verified Caller, and returns the
+contract's response message or raises ShowError. Who may call it, and how often, is not decided
+here: the interceptor chain (service/interceptors) enforces each RPC's declared policy before the
+method runs. A method holds the show's rules only. A change that needs both the store and LiveKit is made in
 the store first (where the rules are checked atomically) and undone there if LiveKit refuses,
 so a refused request leaves no trace.
 """
@@ -16,17 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import json_format
-from google.protobuf.message import Message
 from livekit.protocol import models as lk
 from livekit.protocol import webhook as lk_webhook
 from showrunner.v1 import show_service_pb2 as pb
+from showrunner.v1.show_service_seam import ShowService
 
 from service.core import errors, validate
-from service.core.auth import Authenticator
-from service.core.caller import Caller, Credentials
+from service.core.caller import Caller
 from service.core.clock import Clock
 from service.core.events import EventType, encode, show_event
-from service.core.limits import Limiter, RatePolicy, admit
+from service.core.limits import RatePolicy
 from service.core.ports import Presence, ShowObserver, Stage, Store, Unobserved
 from service.core.roles import GRANTS, Role
 from service.core.state import EGRESS_ABORTED, EGRESS_ACTIVE, EGRESS_ENDING, Recording, Seat, ShowState, Standing
@@ -44,48 +45,27 @@ class ShowRules:
     rates: RatePolicy = field(default_factory=RatePolicy)
 
 
-class ShowCore:
+class ShowCore(ShowService[Caller]):
     def __init__(
         self,
         stage: Stage,
         store: Store,
         clock: Clock,
-        auth: Authenticator,
-        limiter: Limiter,
         rules: ShowRules | None = None,
         observer: ShowObserver | None = None,
     ) -> None:
         self._stage = stage
         self._store = store
         self._clock = clock
-        self._auth = auth
-        self._limiter = limiter
         self._rules = rules or ShowRules()
         self._observer = observer or Unobserved()
 
-    # --- the one entry point -------------------------------------------------------------
+    # --- LiveKit's webhooks --------------------------------------------------------------
 
-    async def handle(self, rpc: str, request: Message, credentials: Credentials) -> Message:
-        caller = self._auth.caller(credentials)
-        open_to_anyone = rpc == "JoinRoom" and getattr(request, "role", None) == pb.ROLE_VIEWER
-        if caller.anonymous and not open_to_anyone:
-            raise errors.unauthenticated(errors.MISSING_TOKEN)
+    async def receive_webhook(self, body: bytes) -> str:
+        """Applies a LiveKit webhook whose signature the chain has verified; returns the event name."""
         try:
-            await admit(self._limiter, self._rules.rates, rpc, caller, self._clock.now())
-        except errors.ShowError as exc:
-            if exc.code is errors.Code.RESOURCE_EXHAUSTED:
-                self._observer.rate_limited(self._rules.rates.limit_for(rpc)[0])
-            raise
-        return await OPERATIONS[rpc](self, request, caller)
-
-    async def receive_webhook(self, authorization: str | None, body: bytes) -> str:
-        """Applies a LiveKit webhook after verifying its signature; returns the event name."""
-        try:
-            self._auth.verify_webhook(authorization, body)
             event = json_format.Parse(body, lk_webhook.WebhookEvent(), ignore_unknown_fields=True)
-        except errors.ShowError:
-            self._observer.webhook("unknown", "rejected")
-            raise
         except (json_format.ParseError, UnicodeDecodeError, ValueError) as exc:
             self._observer.webhook("unknown", "rejected")
             raise errors.invalid("webhook body is not a LiveKit WebhookEvent") from exc
@@ -210,19 +190,16 @@ class ShowCore:
     # --- rooms ---------------------------------------------------------------------------
 
     async def list_rooms(self, request: pb.ListRoomsRequest, caller: Caller) -> pb.ListRoomsResponse:
-        if not caller.lists_rooms:
-            raise errors.denied("Listing rooms needs an admin token with the roomList grant")
         rooms = await self._stage.list_rooms()
         return pb.ListRoomsResponse(rooms=[self._room(r, await self._store.load(r.name)) for r in rooms])
 
     async def get_room(self, request: pb.GetRoomRequest, caller: Caller) -> pb.GetRoomResponse:
-        room = await self._room_for(request.room_name, caller)
+        room = await self._room_for(request.room_name)
         return pb.GetRoomResponse(room=self._room(room, await self._store.load(room.name)))
 
     async def delete_room(self, request: pb.DeleteRoomRequest, caller: Caller) -> pb.DeleteRoomResponse:
         room = self._room_name(request.room_name)
         state = await self._store.load(room)
-        self._require_host(caller, room, state, errors.ONLY_HOST_ENDS_ROOM)
         closed = await self._stage.close_room(room)
         if not closed and state.is_empty:
             raise errors.not_found(errors.ROOM_NOT_FOUND)
@@ -238,7 +215,7 @@ class ShowCore:
         limit = request.guest_limit
         if not 1 <= limit <= 16:
             raise errors.invalid(f"guestLimit must be between 1 and 16, got {limit}")
-        await self._hosted(room, caller, errors.ONLY_HOST_CHANGES_SETTINGS)
+        await self._hosted(room)
 
         def change(state: ShowState) -> None:
             self._require_host(caller, room, state, errors.ONLY_HOST_CHANGES_SETTINGS)
@@ -252,7 +229,7 @@ class ShowCore:
     async def list_participants(
         self, request: pb.ListParticipantsRequest, caller: Caller
     ) -> pb.ListParticipantsResponse:
-        room = await self._room_for(request.room_name, caller)
+        room = await self._room_for(request.room_name)
         participants = await self._stage.list_participants(room.name)
         state = await self._store.load(room.name)
         return pb.ListParticipantsResponse(participants=[self._participant(p, state) for p in participants])
@@ -265,7 +242,7 @@ class ShowCore:
             raise errors.invalid(errors.REMOVE_FIELDS_REQUIRED)
         self._room_name(room)
         validate.identity(identity, "identity")
-        await self._hosted(room, caller, errors.ONLY_HOST_REMOVES_PARTICIPANTS)
+        await self._hosted(room)
         if not await self._stage.remove_participant(room, identity):
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         role = await self._store.update(room, lambda s: s.forget(identity))
@@ -282,8 +259,8 @@ class ShowCore:
             raise errors.invalid(errors.INVITE_FIELDS_REQUIRED)
         self._room_name(room)
         validate.identity(viewer, "viewerIdentity")
-        acting = caller.acting_as(room, host, "hostIdentity")
-        await self._room_for(room, caller)
+        acting = host  # the chain has shown the caller may act for the host it names
+        await self._room_for(room)
         if await self._stage.find_participant(room, viewer) is None:
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         now, ttl, limit = self._clock.now(), self._rules.invitation_seconds, self._rules.guest_limit
@@ -320,8 +297,8 @@ class ShowCore:
     async def accept_invitation(
         self, request: pb.AcceptInvitationRequest, caller: Caller
     ) -> pb.AcceptInvitationResponse:
-        room, viewer = self._invitation_fields(request.room_name, request.viewer_identity, caller)
-        await self._room_for(room, caller)
+        room, viewer = self._invitation_fields(request.room_name, request.viewer_identity)
+        await self._room_for(room)
         now, limit = self._clock.now(), self._rules.guest_limit
 
         def change(state: ShowState) -> tuple[Standing, str | None]:
@@ -341,8 +318,8 @@ class ShowCore:
     async def decline_invitation(
         self, request: pb.DeclineInvitationRequest, caller: Caller
     ) -> pb.DeclineInvitationResponse:
-        room, viewer = self._invitation_fields(request.room_name, request.viewer_identity, caller)
-        await self._room_for(room, caller)
+        room, viewer = self._invitation_fields(request.room_name, request.viewer_identity)
+        await self._room_for(room)
         now = self._clock.now()
 
         def change(state: ShowState) -> str | None:
@@ -356,7 +333,7 @@ class ShowCore:
         return pb.DeclineInvitationResponse(message=f"{viewer} has declined the invitation")
 
     async def demote_guest(self, request: pb.DemoteGuestRequest, caller: Caller) -> pb.DemoteGuestResponse:
-        room, guest, acting = await self._host_on_guest(request, caller)
+        room, guest, acting = await self._host_on_guest(request)
         seat = await self._store.update(room, self._unseat_by_host(acting, room, guest, errors.ONLY_HOST_DEMOTES))
         token, name = await self._leave_stage(room, seat)
         self._observer.demoted("demoted")
@@ -371,8 +348,7 @@ class ShowCore:
             raise errors.invalid(errors.STEP_DOWN_FIELDS_REQUIRED)
         self._room_name(room)
         validate.identity(guest, "guestIdentity")
-        caller.acting_as(room, guest, "guestIdentity")
-        await self._room_for(room, caller)
+        await self._room_for(room)
         seat = await self._store.update(room, lambda s: s.unseat_guest(guest))
         token, name = await self._leave_stage(room, seat)
         self._observer.demoted("stepped_down")
@@ -380,7 +356,7 @@ class ShowCore:
         return pb.StepDownResponse(token=token, ws_url=self._stage.ws_url, message=f"{guest} has stepped down")
 
     async def remove_guest(self, request: pb.RemoveGuestRequest, caller: Caller) -> pb.RemoveGuestResponse:
-        room, guest, acting = await self._host_on_guest(request, caller)
+        room, guest, acting = await self._host_on_guest(request)
         seat = await self._store.update(room, self._unseat_by_host(acting, room, guest, errors.ONLY_HOST_REMOVES))
         try:
             await self._stage.remove_participant(room, guest)
@@ -397,8 +373,7 @@ class ShowCore:
             raise errors.invalid(errors.HAND_FIELDS_REQUIRED)
         self._room_name(room)
         validate.identity(identity, "participantIdentity")
-        caller.acting_as(room, identity, "participantIdentity")
-        await self._room_for(room, caller)
+        await self._room_for(room)
         raised, now, limit = request.raised, self._clock.now(), self._rules.guest_limit
 
         def change(state: ShowState) -> tuple[bool, Standing, str | None]:
@@ -422,7 +397,7 @@ class ShowCore:
 
     async def list_raised_hands(self, request: pb.ListRaisedHandsRequest, caller: Caller) -> pb.ListRaisedHandsResponse:
         room = request.room_name
-        state = await self._hosted(room, caller, errors.ONLY_HOST_LISTS_HANDS)
+        state = await self._hosted(room)
         now = self._clock.now()
         return pb.ListRaisedHandsResponse(
             hands=[
@@ -438,7 +413,7 @@ class ShowCore:
         layout = _LAYOUTS.get(request.layout)
         if layout is None:
             raise errors.invalid('layout must be "speaker" or "grid"')
-        await self._hosted(room, caller, errors.ONLY_HOST_RECORDS)
+        await self._hosted(room)
         placeholder, now = f"pending-{uuid.uuid4().hex}", self._clock.now()
         await self._store.update(room, lambda s: s.reserve_recording(placeholder, layout, now))
         try:
@@ -455,7 +430,7 @@ class ShowCore:
 
     async def stop_recording(self, request: pb.StopRecordingRequest, caller: Caller) -> pb.StopRecordingResponse:
         room = request.room_name
-        state = await self._hosted(room, caller, errors.ONLY_HOST_RECORDS)
+        state = await self._hosted(room)
         active = state.active_recording()
         if active is None:
             raise errors.not_found("No active recording in this room")
@@ -469,7 +444,7 @@ class ShowCore:
 
     async def list_recordings(self, request: pb.ListRecordingsRequest, caller: Caller) -> pb.ListRecordingsResponse:
         room = request.room_name
-        state = await self._hosted(room, caller, errors.ONLY_HOST_RECORDS)
+        state = await self._hosted(room)
         return pb.ListRecordingsResponse(recordings=[self._recording(room, r) for r in reversed(state.recordings)])
 
     def _recording(self, room: str, recording: Recording | None) -> pb.Recording:
@@ -524,47 +499,43 @@ class ShowCore:
             raise errors.invalid(errors.ROOM_NAME_REQUIRED)
         return validate.room_name(room)
 
-    async def _host_on_guest(
-        self, request: pb.DemoteGuestRequest | pb.RemoveGuestRequest, caller: Caller
-    ) -> tuple[str, str, str]:
+    async def _host_on_guest(self, request: pb.DemoteGuestRequest | pb.RemoveGuestRequest) -> tuple[str, str, str]:
         """The checks the host's actions on a guest share: room, guest, and who acts."""
         room, guest = request.room_name, request.guest_identity
         if not room or not guest or not request.host_identity:
             raise errors.invalid(errors.GUEST_FIELDS_REQUIRED)
         self._room_name(room)
         validate.identity(guest, "guestIdentity")
-        acting = caller.acting_as(room, request.host_identity, "hostIdentity")
-        await self._room_for(room, caller)
-        return room, guest, acting
+        await self._room_for(room)
+        return room, guest, request.host_identity
 
-    def _invitation_fields(self, room: str, viewer: str, caller: Caller) -> tuple[str, str]:
+    def _invitation_fields(self, room: str, viewer: str) -> tuple[str, str]:
         if not room or not viewer:
             raise errors.invalid(errors.INVITATION_FIELDS_REQUIRED if room else errors.ROOM_NAME_REQUIRED)
         self._room_name(room)
         validate.identity(viewer, "viewerIdentity")
-        caller.acting_as(room, viewer, "viewerIdentity")
         return room, viewer
 
-    async def _hosted(self, room: str, caller: Caller, refusal: str) -> ShowState:
-        """For the host's own operations: the room's state, once the caller is shown to be its
-        host (or admin) and the room to exist on LiveKit."""
+    async def _hosted(self, room: str) -> ShowState:
+        """For the host's own operations (the chain has shown the caller to be its host or
+        admin): the room's state, once the room is shown to exist on LiveKit."""
         state = await self._store.load(self._room_name(room))
-        self._require_host(caller, room, state, refusal)
-        await self._room_for(room, caller)
+        await self._room_for(room)
         return state
 
     def _require_host(self, caller: Caller, room: str, state: ShowState, refusal: str) -> None:
-        """The room's admin, or the participant who holds its host slot."""
+        """The room's admin, or the participant who holds its host slot. The chain checked this
+        before the call; a change checks it again with the state it changes, atomically, because
+        the host slot may have changed hands in between."""
         caller.require_member(room)
         if caller.admin_of(room):
             return
         if state.host is None or caller.identity != state.host.identity:
             raise errors.denied(refusal)
 
-    async def _room_for(self, room: str, caller: Caller) -> lk.Room:
-        """The LiveKit room, for a caller who belongs to it."""
+    async def _room_for(self, room: str) -> lk.Room:
+        """The LiveKit room (the chain has shown the caller to belong to it)."""
         self._room_name(room)
-        caller.require_member(room)
         found = await self._stage.find_room(room)
         if found is None:
             raise errors.not_found(errors.ROOM_NOT_FOUND)
@@ -651,27 +622,3 @@ class ShowCore:
 
 _LAYOUTS = {pb.RECORDING_LAYOUT_SPEAKER: "speaker", pb.RECORDING_LAYOUT_GRID: "grid"}
 _WIRE_LAYOUTS = {name: wire for wire, name in _LAYOUTS.items()}
-
-
-# RPC name -> core operation.
-Operation = Callable[[ShowCore, Any, Caller], Awaitable[Message]]
-OPERATIONS: dict[str, Operation] = {
-    "JoinRoom": ShowCore.join_room,
-    "ListRooms": ShowCore.list_rooms,
-    "GetRoom": ShowCore.get_room,
-    "DeleteRoom": ShowCore.delete_room,
-    "ListParticipants": ShowCore.list_participants,
-    "RemoveParticipant": ShowCore.remove_participant,
-    "InviteGuest": ShowCore.invite_guest,
-    "DemoteGuest": ShowCore.demote_guest,
-    "RemoveGuest": ShowCore.remove_guest,
-    "SetHandRaised": ShowCore.set_hand_raised,
-    "AcceptInvitation": ShowCore.accept_invitation,
-    "DeclineInvitation": ShowCore.decline_invitation,
-    "StepDown": ShowCore.step_down,
-    "ListRaisedHands": ShowCore.list_raised_hands,
-    "UpdateRoomSettings": ShowCore.update_room_settings,
-    "StartRecording": ShowCore.start_recording,
-    "StopRecording": ShowCore.stop_recording,
-    "ListRecordings": ShowCore.list_recordings,
-}

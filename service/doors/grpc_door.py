@@ -1,51 +1,32 @@
-"""The gRPC door: the generated servicer, each RPC one call into the core."""
+"""The gRPC door: each RPC of the contract, from its descriptor, served through the chain.
+
+The handlers are gRPC's own generic ones (`method_handlers_generic_handler`), one per endpoint,
+built from the same tuple the other doors use, so a new RPC needs nothing here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from showrunner.v1 import show_service_pb2 as pb
-from showrunner.v1 import show_service_pb2_grpc as pb_grpc
 
-from service.core.caller import Credentials
 from service.core.errors import ShowError
-from service.core.show import OPERATIONS
 from service.doors.edges import EdgeLimits
 from service.doors.errors import WIRE
-from service.doors.serving import Serving
-from service.observability.logs import new_request_id, request_id
+from service.interceptors.build import Endpoint
+from service.observability.logs import request_id
 from service.observability.readiness import Readiness
 
 MAX_MESSAGE_BYTES = 64 * 1024
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ShowService"].full_name
 
-
-class ShowServicer:
-    """Answers every RPC of the contract as the generated servicer would; its methods are made
-    from the core's OPERATIONS, so a new RPC needs no new code here."""
-
-    def __init__(self, serving: Serving) -> None:
-        self._serving = serving
-
-    async def serve(self, rpc: str, request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
-        metadata = dict(context.invocation_metadata() or ())
-        rid = new_request_id(metadata.get("x-request-id"))
-        request_id.set(rid)
-        await context.send_initial_metadata((("x-request-id", rid),))
-        credentials = Credentials(authorization=metadata.get("authorization"), address=peer_address(context.peer()))
-        try:
-            return await self._serving.serve("grpc", rpc, request, credentials)
-        except ShowError as exc:
-            if exc.retry_after is not None:
-                context.set_trailing_metadata((("retry-after", str(exc.retry_after)),))
-            await context.abort(WIRE[exc.code].grpc, exc.message)
-            raise  # abort() always raises; this line only informs the type checker
+Behaviour = Callable[[bytes, grpc.aio.ServicerContext[Any, Any]], Awaitable[Message]]
 
 
 def peer_address(peer: str | None) -> str | None:
@@ -57,53 +38,59 @@ def peer_address(peer: str | None) -> str | None:
     return host.strip("[]") or rest
 
 
-def _rpc(name: str) -> Callable[[ShowServicer, Message, Any], Awaitable[Message]]:
-    async def method(self: ShowServicer, request: Message, context: Any) -> Message:
-        return await self.serve(name, request, context)
+def behaviour(endpoint: Endpoint[Any, Any]) -> Behaviour:
+    """Decodes the request itself, so that an undecodable one is INVALID_ARGUMENT (gRPC would
+    answer UNKNOWN), then serves it through the chain."""
+    request_type = endpoint.rpc.request_type
 
-    method.__name__ = name
-    return method
+    async def serve(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
+        try:
+            request = request_type.FromString(raw)
+        except DecodeError:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the protobuf request could not be decoded")
+        metadata = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
+        try:
+            answer: Message = await endpoint.serve("grpc", request, metadata, peer_address(context.peer()))
+        except ShowError as exc:
+            await _send_request_id(context)
+            if exc.retry_after is not None:
+                context.set_trailing_metadata((("retry-after", str(exc.retry_after)),))
+            await context.abort(WIRE[exc.code].grpc, exc.message)
+        await _send_request_id(context)
+        return answer
+
+    return serve
 
 
-for _name in OPERATIONS:
-    setattr(ShowServicer, _name, _rpc(_name))
+async def _send_request_id(context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    """The id the chain gave the call (its first piece sets it for the rest of the call)."""
+    await context.send_initial_metadata((("x-request-id", request_id.get()),))
 
 
-class DecodeGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Turns an undecodable request into INVALID_ARGUMENT; gRPC itself would answer UNKNOWN."""
-
-    async def intercept_service(
-        self, continuation: Callable[[Any], Awaitable[Any]], details: grpc.HandlerCallDetails
-    ) -> Any:
-        handler = await continuation(details)
-        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
-            return handler
-        decode, behaviour = handler.request_deserializer, handler.unary_unary
-
-        async def guarded(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            try:
-                request = decode(raw)
-            except DecodeError:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the protobuf request could not be decoded")
-            return await behaviour(request, context)
-
-        return grpc.unary_unary_rpc_method_handler(guarded, response_serializer=handler.response_serializer)
+def show_handler(endpoints: Sequence[Endpoint[Any, Any]]) -> grpc.GenericRpcHandler:
+    return grpc.method_handlers_generic_handler(
+        SERVICE_NAME,
+        {
+            endpoint.name: grpc.unary_unary_rpc_method_handler(
+                behaviour(endpoint), response_serializer=endpoint.rpc.response_type.SerializeToString
+            )
+            for endpoint in endpoints
+        },
+    )
 
 
 async def grpc_server(
-    serving: Serving, host: str, port: int, readiness: Readiness, edges: EdgeLimits
+    endpoints: Sequence[Endpoint[Any, Any]], host: str, port: int, readiness: Readiness, edges: EdgeLimits
 ) -> tuple[grpc.aio.Server, int]:
     """Builds the gRPC server with the show, health and reflection; returns it and its port.
 
     Health answers for "" as liveness (always SERVING while the process runs) and for the show's
     service as readiness (NOT_SERVING while the store or LiveKit cannot be reached)."""
     server = grpc.aio.server(
-        interceptors=[DecodeGuard()],
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), *edges.grpc_options()],
         maximum_concurrent_rpcs=edges.grpc_max_concurrent_rpcs,
     )
-    servicer = cast(pb_grpc.ShowServiceServicer, ShowServicer(serving))
-    pb_grpc.add_ShowServiceServicer_to_server(servicer, server)
+    server.add_generic_rpc_handlers((show_handler(endpoints),))
     checks = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)
     await checks.set("", health_pb2.HealthCheckResponse.SERVING)

@@ -1,10 +1,12 @@
-"""One HTTP port for the browser-facing doors: Twirp under /twirp/, the MVP's REST routes, LiveKit's
-webhooks, /health and /metrics everywhere else. Every response carries x-request-id; browsers
-from the configured origins may call across origins (CORS)."""
+"""One HTTP port for the browser-facing doors: Twirp under /twirp/, the contract's REST routes,
+LiveKit's webhooks, /health, /metrics and /openapi.json everywhere else. Every response carries
+x-request-id (calls take theirs from the chain's first piece, which keeps the one given here);
+browsers from the configured origins may call across origins (CORS)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
@@ -12,9 +14,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.clock import Clock
+from service.core.show import ShowCore
 from service.doors.rest_door import MetricsPage, rest_app
-from service.doors.serving import Serving
-from service.doors.twirp_door import TWIRP_PREFIX, twirp_app
+from service.doors.twirp_door import TWIRP_PREFIX, TwirpDoor
+from service.interceptors.build import Endpoint
+from service.interceptors.chain import Chain
 from service.observability.logs import new_request_id, request_id
 from service.observability.readiness import Readiness
 
@@ -26,6 +30,9 @@ def with_request_id(app: ASGIApp) -> ASGIApp:
             return
         rid = new_request_id(Headers(scope=scope).get("x-request-id"))
         request_id.set(rid)
+        # The call's chain reads the id from the request: hand it the one answered with here.
+        kept = [(k, v) for k, v in scope.get("headers", ()) if k.lower() != b"x-request-id"]
+        scope = {**scope, "headers": [*kept, (b"x-request-id", rid.encode())]}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -53,14 +60,16 @@ def ready_page(readiness: Readiness) -> ASGIApp:
 
 
 def http_app(
-    serving: Serving,
+    endpoints: Sequence[Endpoint[Any, Any]],
+    core: ShowCore,
+    chain: Chain,
     clock: Clock,
     metrics_page: MetricsPage,
     readiness: Readiness,
     cors_origins: Sequence[str] = (),
 ) -> ASGIApp:
-    twirp = twirp_app(serving)
-    rest = rest_app(serving, clock, metrics_page)
+    twirp = TwirpDoor(endpoints)
+    rest = rest_app(endpoints, core, chain, clock, metrics_page)
     ready = ready_page(readiness)
 
     async def doors(scope: Scope, receive: Receive, send: Send) -> None:

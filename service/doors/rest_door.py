@@ -1,35 +1,50 @@
-"""The MVP's REST routes, kept for its existing clients: same paths, JSON bodies, statuses and
-{"error": "..."} messages. Each route turns MVP JSON into the contract's request, calls the core,
-and renders the contract's response as MVP JSON."""
+"""The REST door: the contract's google.api.http routes, transcoded from the descriptors.
+
+One route per RPC, from its `google.api.http` rule; the JSON body (for `body: "*"`) fills the
+request's fields by their JSON names, path variables fill theirs, and the answer is the response
+in JSON. Where the MVP's existing clients expect something else, service/doors/rest_quirks.py
+says what and why. Refusals are the MVP's {"error": "..."} with its HTTP statuses. LiveKit's
+webhooks come in here too, through the same interceptor chain as every RPC.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from google.api import annotations_pb2, http_pb2
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
-from livekit.protocol.egress import EgressStatus
-from showrunner.v1 import show_service_pb2 as pb
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service.core.caller import Credentials
 from service.core.clock import Clock
 from service.core.errors import ShowError, invalid
-from service.core.roles import Role
 from service.core.show import ShowCore
 from service.doors.errors import WIRE
-from service.doors.serving import Serving
+from service.doors.rest_quirks import ANSWERS, ERROR_FIELD, NUMBER_INT64, WORD_ENUMS, Shape
+from service.interceptors.build import Endpoint
+from service.interceptors.chain import Call, Chain
+from service.policy import WEBHOOK
 
 MAX_BODY_BYTES = 64 * 1024
+OPENAPI = Path(__file__).resolve().parents[2] / "gen" / "openapi.json"
 
-_ROLES = {role.value: role.wire for role in Role}
-_ROLE_NAMES = {wire: name for name, wire in _ROLES.items()}
+_INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64}
+_INT64 |= {FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64}
+_RANGES = {
+    FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
+}
 
 
 class TooLarge(Exception):
@@ -37,7 +52,16 @@ class TooLarge(Exception):
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return JSONResponse({ERROR_FIELD: message}, status_code=status, headers=headers)
+
+
+def http_rule(method: MethodDescriptor) -> tuple[str, str, str]:
+    """(HTTP verb, path template, body) of the method's google.api.http annotation."""
+    rule: http_pb2.HttpRule = method.GetOptions().Extensions[annotations_pb2.http]
+    verb = rule.WhichOneof("pattern")
+    if verb is None or verb == "custom":
+        raise ValueError(f"{method.full_name} has no google.api.http route")
+    return verb.upper(), getattr(rule, verb), rule.body
 
 
 async def read_body(request: Request) -> bytes:
@@ -67,273 +91,108 @@ async def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def text(body: dict[str, Any], field: str) -> str:
-    value = body.get(field)
-    if value is None:
-        return ""
+# --- JSON -> the contract's request ------------------------------------------------------
+
+
+def field_value(field: FieldDescriptor, value: Any) -> Any:
+    """One field's value from its JSON value, refusing a value of the wrong kind by name."""
+    name = field.json_name
+    if field.type == FieldDescriptor.TYPE_STRING:
+        if not isinstance(value, str):
+            raise invalid(f"{name} must be a string")
+    elif field.type == FieldDescriptor.TYPE_BOOL:
+        if not isinstance(value, bool):
+            raise invalid(f"{name} must be true or false")
+    elif field.type == FieldDescriptor.TYPE_ENUM:
+        value = enum_value(field, value)
+    elif field.cpp_type in _RANGES:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise invalid(f"{name} must be a whole number")
+        low, high = _RANGES[field.cpp_type]
+        if not low <= value <= high:
+            raise invalid(f"{name} must be between {low} and {high}, got {value}")
+    elif field.cpp_type in (FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise invalid(f"{name} must be a number")
+    else:
+        raise invalid(f"{name} is not accepted on this route")
+    return value
+
+
+def enum_value(field: FieldDescriptor, value: Any) -> int:
+    """An enum from its name: the MVP's lowercase words for WORD_ENUMS, the contract's value names
+    otherwise. An unknown name is the unspecified value, which the core refuses by name."""
     if not isinstance(value, str):
-        raise invalid(f"{field} must be a string")
-    return value
-
-
-def flag(body: dict[str, Any], field: str) -> bool | None:
-    value = body.get(field)
-    if value is None or isinstance(value, bool):
-        return value
-    raise invalid(f"{field} must be true or false")
-
-
-def seconds(value: int) -> str:
-    """The MVP sends times as strings of Unix seconds."""
-    return str(value)
-
-
-# --- MVP JSON <-> contract --------------------------------------------------------------
-
-# Each route is a pair: MVP JSON in -> (RPC, the contract's request); the contract's response -> MVP JSON.
-Take = Callable[[Request], Awaitable[tuple[str, Message]]]
-Render = Callable[[Any], dict[str, Any]]
-
-
-async def join_in(request: Request) -> tuple[str, Message]:
-    body = await json_body(request)
-    return "JoinRoom", pb.JoinRoomRequest(
-        room_name=text(body, "roomName"),
-        participant_name=text(body, "participantName"),
-        role=_ROLES.get(text(body, "role").lower(), pb.ROLE_UNSPECIFIED),
-        display_name=text(body, "displayName"),
-    )
-
-
-def number(body: dict[str, Any], field: str) -> int | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid(f"{field} must be a whole number")
-    return value
-
-
-def join_out(r: pb.JoinRoomResponse) -> dict[str, Any]:
-    return {"token": r.token, "wsUrl": r.ws_url, "roomName": r.room_name, "role": _ROLE_NAMES[r.role]}
-
-
-async def list_rooms_in(request: Request) -> tuple[str, Message]:
-    return "ListRooms", pb.ListRoomsRequest()
-
-
-def list_rooms_out(r: pb.ListRoomsResponse) -> dict[str, Any]:
-    return {
-        "rooms": [
-            {
-                "name": room.name,
-                "sid": room.sid,
-                "numParticipants": room.num_participants,
-                "creationTime": seconds(room.creation_time),
-            }
-            for room in r.rooms
-        ]
-    }
-
-
-async def get_room_in(request: Request) -> tuple[str, Message]:
-    return "GetRoom", pb.GetRoomRequest(room_name=request.path_params["room"])
-
-
-def get_room_out(r: pb.GetRoomResponse) -> dict[str, Any]:
-    room = r.room
-    return {
-        "room": {
-            "name": room.name,
-            "sid": room.sid,
-            "numParticipants": room.num_participants,
-            "hasHost": room.has_host,
-            "hasGuest": room.has_guest,
-            "guestLimit": room.guest_limit,
-            "guests": list(room.guests),
-        }
-    }
-
-
-async def delete_room_in(request: Request) -> tuple[str, Message]:
-    return "DeleteRoom", pb.DeleteRoomRequest(room_name=request.path_params["room"])
-
-
-def success(_: Message) -> dict[str, Any]:
-    return {"success": True}
-
-
-async def participants_in(request: Request) -> tuple[str, Message]:
-    return "ListParticipants", pb.ListParticipantsRequest(room_name=request.path_params["room"])
-
-
-def participants_out(r: pb.ListParticipantsResponse) -> dict[str, Any]:
-    return {
-        "participants": [
-            {
-                "sid": p.sid,
-                "identity": p.identity,
-                "name": p.name,
-                "metadata": p.metadata,
-                "joinedAt": seconds(p.joined_at),
-                "role": _ROLE_NAMES.get(p.role, ""),
-                "handRaised": p.hand_raised,
-            }
-            for p in r.participants
-        ]
-    }
-
-
-async def remove_participant_in(request: Request) -> tuple[str, Message]:
-    return "RemoveParticipant", pb.RemoveParticipantRequest(
-        room_name=request.path_params["room"], identity=request.path_params["identity"]
-    )
-
-
-async def invite_in(request: Request) -> tuple[str, Message]:
-    body = await json_body(request)
-    return "InviteGuest", pb.InviteGuestRequest(
-        room_name=request.path_params["room"],
-        viewer_identity=text(body, "viewerIdentity"),
-        host_identity=text(body, "hostIdentity"),
-    )
-
-
-def invite_out(r: pb.InviteGuestResponse) -> dict[str, Any]:
-    if r.promoted:
-        return {"success": True, "promoted": True, "token": r.token, "wsUrl": r.ws_url, "message": r.message}
-    return {"success": True, "promoted": False, "message": r.message, "expiresAt": r.expires_at}
-
-
-def new_token_out(
-    r: pb.DemoteGuestResponse | pb.AcceptInvitationResponse | pb.StepDownResponse,
-) -> dict[str, Any]:
-    return {"success": True, "token": r.token, "wsUrl": r.ws_url, "message": r.message}
-
-
-async def demote_in(request: Request) -> tuple[str, Message]:
-    body = await json_body(request)
-    return "DemoteGuest", pb.DemoteGuestRequest(
-        room_name=request.path_params["room"],
-        guest_identity=text(body, "guestIdentity"),
-        host_identity=text(body, "hostIdentity"),
-    )
-
-
-async def remove_guest_in(request: Request) -> tuple[str, Message]:
-    body = await json_body(request)
-    return "RemoveGuest", pb.RemoveGuestRequest(
-        room_name=request.path_params["room"],
-        guest_identity=text(body, "guestIdentity"),
-        host_identity=text(body, "hostIdentity"),
-    )
-
-
-def message_out(r: pb.RemoveGuestResponse | pb.DeclineInvitationResponse) -> dict[str, Any]:
-    return {"success": True, "message": r.message}
-
-
-async def accept_in(request: Request) -> tuple[str, Message]:
-    body = await json_body(request)
-    return "AcceptInvitation", pb.AcceptInvitationRequest(
-        room_name=request.path_params["room"], viewer_identity=text(body, "viewerIdentity")
-    )
-
-
-async def decline_in(request: Request) -> tuple[str, Message]:
-    body = await json_body(request)
-    return "DeclineInvitation", pb.DeclineInvitationRequest(
-        room_name=request.path_params["room"], viewer_identity=text(body, "viewerIdentity")
-    )
-
-
-async def step_down_in(request: Request) -> tuple[str, Message]:
-    body = await json_body(request)
-    return "StepDown", pb.StepDownRequest(
-        room_name=request.path_params["room"], guest_identity=text(body, "guestIdentity")
-    )
-
-
-async def hands_in(request: Request) -> tuple[str, Message]:
-    return "ListRaisedHands", pb.ListRaisedHandsRequest(room_name=request.path_params["room"])
-
-
-def hands_out(r: pb.ListRaisedHandsResponse) -> dict[str, Any]:
-    return {
-        "hands": [{"participantIdentity": h.identity, "raisedAt": h.raised_at, "invited": h.invited} for h in r.hands]
-    }
-
-
-async def settings_in(request: Request) -> tuple[str, Message]:
-    body = await json_body(request)
-    settings = pb.UpdateRoomSettingsRequest(room_name=request.path_params["room"])
-    limit = number(body, "guestLimit")
-    if limit is not None:
-        if not 0 <= limit < 2**32:
-            raise invalid(f"guestLimit must be between 1 and 16, got {limit}")
-        settings.guest_limit = limit
-    return "UpdateRoomSettings", settings
-
-
-def settings_out(r: pb.UpdateRoomSettingsResponse) -> dict[str, Any]:
-    return {"success": True, "guestLimit": r.guest_limit}
-
-
-_LAYOUTS = {"speaker": pb.RECORDING_LAYOUT_SPEAKER, "grid": pb.RECORDING_LAYOUT_GRID}
-_LAYOUT_NAMES = {wire: name for name, wire in _LAYOUTS.items()}
-
-
-def recording_json(r: pb.Recording) -> dict[str, Any]:
-    return {
-        "recordingId": r.recording_id,
-        "roomName": r.room_name,
-        "layout": _LAYOUT_NAMES.get(r.layout, ""),
-        "status": EgressStatus.Name(r.status),
-        "startedAt": r.started_at,
-        "endedAt": r.ended_at,
-        "location": r.location,
-        "error": r.error,
-    }
-
-
-async def start_recording_in(request: Request) -> tuple[str, Message]:
-    body = await json_body(request)
-    layout = _LAYOUTS.get(text(body, "layout").lower(), pb.RECORDING_LAYOUT_UNSPECIFIED)
-    return "StartRecording", pb.StartRecordingRequest(room_name=request.path_params["room"], layout=layout)
-
-
-async def stop_recording_in(request: Request) -> tuple[str, Message]:
-    return "StopRecording", pb.StopRecordingRequest(room_name=request.path_params["room"])
-
-
-def recording_out(r: pb.StartRecordingResponse | pb.StopRecordingResponse) -> dict[str, Any]:
-    return {"success": True, "recording": recording_json(r.recording)}
-
-
-async def recordings_in(request: Request) -> tuple[str, Message]:
-    return "ListRecordings", pb.ListRecordingsRequest(room_name=request.path_params["room"])
-
-
-def recordings_out(r: pb.ListRecordingsResponse) -> dict[str, Any]:
-    return {"recordings": [recording_json(x) for x in r.recordings]}
-
-
-async def hand_in(request: Request) -> tuple[str, Message]:
-    body = await json_body(request)
-    hand = pb.SetHandRaisedRequest(
-        room_name=request.path_params["room"], participant_identity=text(body, "participantIdentity")
-    )
-    raised = flag(body, "raised")
-    if raised is not None:
-        hand.raised = raised
-    return "SetHandRaised", hand
-
-
-def hand_out(r: pb.SetHandRaisedResponse) -> dict[str, Any]:
-    out: dict[str, Any] = {"success": True, "handRaised": r.hand_raised, "promoted": r.promoted}
-    if r.promoted:
-        out.update(token=r.token, wsUrl=r.ws_url)
+        raise invalid(f"{field.json_name} must be a string")
+    enum = enum_of(field)
+    prefix = WORD_ENUMS.get(enum.full_name)
+    name = prefix + value.upper() if prefix is not None else value
+    found = enum.values_by_name.get(name) if name != prefix else None
+    return found.number if found is not None else 0
+
+
+def enum_of(field: FieldDescriptor) -> EnumDescriptor:
+    if field.enum_type is None:
+        raise TypeError(f"{field.full_name} is not an enum")
+    return field.enum_type
+
+
+def transcode(request_type: type[Message], body: dict[str, Any], path: dict[str, str]) -> Message:
+    """The request from the body's fields (by their JSON names) and the path's variables."""
+    values: dict[str, Any] = {}
+    structured: dict[str, Any] = {}  # messages and lists: protobuf's own JSON parser reads them
+    fields: Sequence[FieldDescriptor] = request_type.DESCRIPTOR.fields  # type: ignore[assignment]  # upb's twin
+    for field in fields:
+        value = body.get(field.json_name)
+        if field.name in path or value is None:
+            continue
+        if field.is_repeated or field.type == FieldDescriptor.TYPE_MESSAGE:
+            structured[field.json_name] = value
+        else:
+            values[field.name] = field_value(field, value)
+    message = request_type(**values, **path)
+    if structured:
+        try:
+            json_format.ParseDict(structured, message, ignore_unknown_fields=True)
+        except (json_format.ParseError, ValueError, TypeError) as exc:
+            raise invalid(f"{', '.join(structured)} is malformed") from exc
+    return message
+
+
+# --- the contract's response -> JSON -----------------------------------------------------
+
+
+def render(message: Message, shape: Shape | None = None) -> dict[str, Any]:
+    shape = shape or Shape()
+    descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]  # upb's twin type
+    out: dict[str, Any] = {"success": True} if shape.success else {}
+    names = shape.fields if shape.fields is not None else [f.name for f in descriptor.fields]
+    for name in names:
+        field = descriptor.fields_by_name[name]
+        if name in shape.shown_when:
+            flag, wanted = shape.shown_when[name]
+            if getattr(message, flag) is not wanted:
+                continue
+        value = getattr(message, name)
+        nested = shape.nested.get(name)
+        key = shape.renamed.get(name, field.json_name)
+        out[key] = [scalar(field, v, nested) for v in value] if field.is_repeated else scalar(field, value, nested)
     return out
+
+
+def scalar(field: FieldDescriptor, value: Any, nested: Shape | None) -> Any:
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return render(value, nested)
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        enum = enum_of(field)
+        prefix = WORD_ENUMS.get(enum.full_name)
+        known = enum.values_by_number.get(value)
+        if prefix is not None:
+            return known.name.removeprefix(prefix).lower() if known is not None and value else ""
+        return known.name if known is not None else value
+    if field.type in _INT64:
+        return value if field.full_name in NUMBER_INT64 else str(value)
+    return value
 
 
 # --- the app ----------------------------------------------------------------------------
@@ -342,27 +201,33 @@ def hand_out(r: pb.SetHandRaisedResponse) -> dict[str, Any]:
 MetricsPage = Callable[[], Awaitable[bytes]]
 
 
-def rest_app(serving: Serving, clock: Clock, metrics_page: MetricsPage) -> Starlette:
-    core: ShowCore = serving.core
+def headers_of(request: Request) -> dict[str, str]:
+    return {k.lower(): v for k, v in request.headers.items()}
 
-    def route(path: str, method: str, take: Take, render: Render) -> Route:
-        async def endpoint(request: Request) -> Response:
-            credentials = Credentials(
-                authorization=request.headers.get("authorization"),
-                address=request.client.host if request.client else None,
-            )
-            try:
-                rpc, message = await take(request)
-                result = await serving.serve("rest", rpc, message, credentials)
-            except TooLarge:
-                return error_response(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
-            except ShowError as exc:
-                headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-                return error_response(WIRE[exc.code].http, exc.message, headers)
-            return JSONResponse(render(result))
 
-        return Route(path, endpoint, methods=[method])
+def route(endpoint: Endpoint[Any, Any]) -> Route:
+    verb, path, body_rule = http_rule(endpoint.rpc.descriptor)
+    shape = ANSWERS[endpoint.name].shape if endpoint.name in ANSWERS else None
 
+    async def serve(request: Request) -> Response:
+        address = request.client.host if request.client else None
+        try:
+            body = await json_body(request) if body_rule == "*" else {}
+            message = transcode(endpoint.rpc.request_type, body, dict(request.path_params))
+            answer = await endpoint.serve("rest", message, headers_of(request), address)
+        except TooLarge:
+            return error_response(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
+        except ShowError as exc:
+            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+            return error_response(WIRE[exc.code].http, exc.message, headers)
+        return JSONResponse(render(answer, shape))
+
+    return Route(path, serve, methods=[verb])
+
+
+def rest_app(
+    endpoints: Sequence[Endpoint[Any, Any]], core: ShowCore, chain: Chain, clock: Clock, metrics_page: MetricsPage
+) -> Starlette:
     async def health(request: Request) -> Response:
         now = datetime.fromtimestamp(clock.now(), UTC)
         return JSONResponse({"status": "ok", "timestamp": now.isoformat(timespec="milliseconds")[:-6] + "Z"})
@@ -370,10 +235,22 @@ def rest_app(serving: Serving, clock: Clock, metrics_page: MetricsPage) -> Starl
     async def metrics(request: Request) -> Response:
         return Response(await metrics_page(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    document = OPENAPI.read_bytes()  # generated from the contract by `make gen`
+
+    async def openapi(request: Request) -> Response:
+        return Response(document, media_type="application/json")
+
     async def livekit_webhook(request: Request) -> Response:
         """LiveKit's signed webhooks keep the show's state true to what happened on LiveKit."""
+        address = request.client.host if request.client else None
         try:
-            event = await core.receive_webhook(request.headers.get("authorization"), await read_body(request))
+            body = await read_body(request)
+            call = Call(door="webhook", rule=WEBHOOK, request=body, headers=headers_of(request), address=address)
+
+            async def apply(call: Call) -> str:
+                return await core.receive_webhook(body)
+
+            event = await chain.run(call, apply)
         except TooLarge:
             return error_response(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
         except ShowError as exc:
@@ -384,29 +261,12 @@ def rest_app(serving: Serving, clock: Clock, metrics_page: MetricsPage) -> Starl
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         return error_response(status, {404: "Not found", 405: "Method not allowed"}.get(status, "Request failed"))
 
-    rooms = "/api/rooms/{room}"
     routes = [
         Route("/health", health, methods=["GET"]),
-        route("/api/rooms/join", "POST", join_in, join_out),
-        route("/api/rooms", "GET", list_rooms_in, list_rooms_out),
-        route(rooms, "GET", get_room_in, get_room_out),
-        route(rooms, "DELETE", delete_room_in, success),
-        route(rooms + "/participants", "GET", participants_in, participants_out),
-        route(rooms + "/participants/{identity}", "DELETE", remove_participant_in, success),
-        route(rooms + "/invite", "POST", invite_in, invite_out),
-        route(rooms + "/demote", "POST", demote_in, new_token_out),
-        route(rooms + "/remove-guest", "POST", remove_guest_in, message_out),
-        route(rooms + "/hand-raise", "POST", hand_in, hand_out),
-        route(rooms + "/invitation/accept", "POST", accept_in, new_token_out),
-        route(rooms + "/invitation/decline", "POST", decline_in, message_out),
-        route(rooms + "/step-down", "POST", step_down_in, new_token_out),
-        route(rooms + "/hands", "GET", hands_in, hands_out),
-        route(rooms + "/settings", "PATCH", settings_in, settings_out),
-        route(rooms + "/recordings", "POST", start_recording_in, recording_out),
-        route(rooms + "/recordings/stop", "POST", stop_recording_in, recording_out),
-        route(rooms + "/recordings", "GET", recordings_in, recordings_out),
+        *(route(endpoint) for endpoint in endpoints),
         Route("/webhooks/livekit", livekit_webhook, methods=["POST"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.router.redirect_slashes = False  # a redirect would hide a missing path segment

@@ -1,154 +1,154 @@
-"""The Twirp door: the generated Twirp server on the twirpy runtime, each RPC one call into the core.
+"""The Twirp door: Twirp's wire protocol v7, served from the contract's descriptors.
 
-`ShowTwirpApp` tightens the runtime where it strays from Twirp's wire protocol v7: unknown
-services and methods answer bad_route (404), media types may carry parameters
-("application/json; charset=utf-8"), JSON requests may carry unknown fields (as Twirp's Go
-servers accept), JSON answers are compact, and any undecodable body is `malformed` rather than an
-internal error.
+POST /twirp/<package>.<Service>/<Method> with an application/json or application/protobuf body
+(media-type parameters allowed); the answer comes in the same encoding, JSON compact with the
+contract's field names, as Twirp's Go servers answer. Unknown routes and methods other than POST
+are `bad_route` (404); JSON requests may carry unknown fields and either field spelling; an
+undecodable body is `malformed`; errors are Twirp's JSON {"code", "msg", "meta"} with the HTTP
+status of Twirp's table, and a rate limit carries Retry-After. Nothing here is specific to an RPC:
+the endpoints come from the contract.
 """
 
 from __future__ import annotations
 
-import contextvars
-import functools
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from showrunner.v1 import show_service_twirp
-from twirp import ctxkeys
-from twirp import errors as twirp_errors
-from twirp import exceptions as twirp_exceptions
-from twirp.asgi import TwirpASGIApp
-from twirp.context import Context
+from showrunner.v1 import show_service_pb2 as pb
+from starlette.types import Receive, Scope, Send
 
-from service.core.caller import Credentials
 from service.core.errors import ShowError
-from service.core.show import OPERATIONS
 from service.doors.errors import WIRE
-from service.doors.serving import Serving
+from service.interceptors.build import Endpoint
 
 TWIRP_PREFIX = "/twirp"
 MAX_BODY_BYTES = 64 * 1024
+JSON, PROTOBUF = "application/json", "application/protobuf"
 
-# The client address of the request being served; the runtime's context does not carry it.
-_peer: contextvars.ContextVar[str | None] = contextvars.ContextVar("twirp_peer", default=None)
+# Twirp v7's error codes and the HTTP status each travels with.
+STATUS = {
+    "canceled": 408,
+    "unknown": 500,
+    "invalid_argument": 400,
+    "malformed": 400,
+    "deadline_exceeded": 408,
+    "not_found": 404,
+    "bad_route": 404,
+    "already_exists": 409,
+    "permission_denied": 403,
+    "unauthenticated": 401,
+    "resource_exhausted": 429,
+    "failed_precondition": 412,
+    "aborted": 409,
+    "out_of_range": 400,
+    "unimplemented": 501,
+    "internal": 500,
+    "unavailable": 503,
+    "dataloss": 500,
+}
 
 
-def twirp_error(code: str, message: str, **meta: str) -> twirp_exceptions.TwirpServerException:
-    return twirp_exceptions.TwirpServerException(code=code, message=message, meta=meta or None)
+class TwirpError(Exception):
+    def __init__(self, code: str, message: str, **meta: str) -> None:
+        super().__init__(message)
+        self.code, self.message, self.meta = code, message, meta
 
 
-class ShowTwirpApp(TwirpASGIApp):  # type: ignore[misc]
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        client = scope.get("client")
-        token = _peer.set(client[0] if client else None)
+class TwirpDoor:
+    """An ASGI app answering the contract's services at /twirp/."""
+
+    def __init__(self, endpoints: Sequence[Endpoint[Any, Any]]) -> None:
+        service = pb.DESCRIPTOR.services_by_name["ShowService"].full_name
+        self._routes = {f"{TWIRP_PREFIX}/{service}/{e.name}": e for e in endpoints}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         try:
-            await super().__call__(scope, receive, send)
-        finally:
-            _peer.reset(token)
-
-    async def handle_error(self, ctx: Context, exc: Exception, scope: Any, receive: Any, send: Any) -> None:
-        """Twirp's error JSON; anything that is not a Twirp error is logged and answered `internal`."""
-        error: Any = exc
-        if not isinstance(exc, twirp_exceptions.TwirpServerException):
-            ctx.get_logger().exception("unexpected error serving Twirp request")
-            error = twirp_error(twirp_errors.Errors.Internal.value, "internal error")
-        headers = {"Content-Type": "application/json"}
-        if "retry_after" in error.meta:
-            headers["Retry-After"] = str(error.meta["retry_after"])
-        status = twirp_errors.Errors.get_status_code(error.code)
-        ctx.set(ctxkeys.RESPONSE_STATUS, status)
-        self._hook.error(ctx=ctx, exc=error)
-        await self._respond(send=send, status=status, headers=headers, body_bytes=error.to_json_bytes())
-        self._hook.response_sent(ctx=ctx)
-
-    def _get_endpoint(self, path: str) -> Any:
-        service_path, _, method = path.rpartition("/")
-        service = self._services.get(service_path)
-        endpoint = service._endpoints.get(method) if service is not None else None
-        if endpoint is None:
-            raise twirp_error(
-                twirp_errors.Errors.BadRoute.value,
-                f"no handler for path {path}",
-                twirp_invalid_route=f"POST {path}",
-            )
-        return endpoint
-
-    def _get_encoder_decoder(self, endpoint: Any, headers: dict[str, str]) -> tuple[Any, Any]:
-        media_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
-        if media_type == "application/json":
-            return (
-                functools.partial(_json_encoder, data_obj=endpoint.output),
-                functools.partial(_json_decoder, data_obj=endpoint.input),
-            )
-        if media_type == "application/protobuf":
-            return (
-                functools.partial(self.proto_encoder, data_obj=endpoint.output),
-                functools.partial(_proto_decoder, data_obj=endpoint.input),
-            )
-        raise twirp_error(
-            twirp_errors.Errors.BadRoute.value,
-            f"unexpected Content-Type: {headers.get('content-type')!r}; use application/json or application/protobuf",
+            status, content_type, body = await self._answer(scope, receive, headers)
+            extra: list[tuple[bytes, bytes]] = []
+        except TwirpError as error:
+            status, content_type = STATUS[error.code], JSON
+            document = {"code": error.code, "msg": error.message, "meta": error.meta}
+            body = json.dumps(document, separators=(",", ":")).encode()
+            retry = error.meta.get("retry_after")
+            extra = [(b"retry-after", retry.encode())] if retry else []
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    *extra,
+                ],
+            }
         )
+        await send({"type": "http.response.body", "body": body})
 
-
-def _json_encoder(value: Message, data_obj: type[Message]) -> tuple[bytes, dict[str, str]]:
-    """Compact JSON with the contract's field names, as Twirp's Go servers answer."""
-    fields = json_format.MessageToDict(value, preserving_proto_field_name=True)
-    return json.dumps(fields, separators=(",", ":")).encode(), {"Content-Type": "application/json"}
-
-
-def _json_decoder(body: bytes, data_obj: type[Message]) -> Message:
-    message = data_obj()
-    try:
-        json_format.Parse(body, message, ignore_unknown_fields=True)
-    except Exception as exc:  # json, UTF-8 and protobuf parse errors alike
-        raise twirp_error(twirp_errors.Errors.Malformed.value, f"the json request could not be decoded: {exc}") from exc
-    return message
-
-
-def _proto_decoder(body: bytes, data_obj: type[Message]) -> Message:
-    message = data_obj()
-    try:
-        message.ParseFromString(body)
-    except Exception as exc:
-        raise twirp_error(twirp_errors.Errors.Malformed.value, "the protobuf request could not be decoded") from exc
-    return message
-
-
-class TwirpShow:
-    """The implementation the generated ShowServiceServer routes to; methods come from OPERATIONS."""
-
-    def __init__(self, serving: Serving) -> None:
-        self._serving = serving
-
-    async def serve(self, rpc: str, ctx: Context, request: Message) -> Message:
-        headers: dict[str, str] = ctx.get(ctxkeys.RAW_HEADERS)
-        credentials = Credentials(authorization=headers.get("authorization"), address=_peer.get())
+    async def _answer(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> tuple[int, str, bytes]:
+        path, method = scope["path"], scope["method"]
+        endpoint = self._routes.get(path)
+        if method != "POST":
+            raise TwirpError(
+                "bad_route",
+                f"unsupported method {method} (only POST is allowed)",
+                twirp_invalid_route=f"{method} {path}",
+            )
+        if endpoint is None:
+            raise TwirpError("bad_route", f"no handler for path {path}", twirp_invalid_route=f"POST {path}")
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in (JSON, PROTOBUF):
+            unexpected = f"unexpected Content-Type: {headers.get('content-type')!r}"
+            raise TwirpError("bad_route", f"{unexpected}; use {JSON} or {PROTOBUF}", twirp_invalid_route=f"POST {path}")
+        raw = await read_body(receive, headers)
+        request = decode(endpoint.rpc.request_type, raw, media)
+        client = scope.get("client")
         try:
-            return await self._serving.serve("twirp", rpc, request, credentials)
+            answer = await endpoint.serve("twirp", request, headers, client[0] if client else None)
         except ShowError as exc:
             meta = {"retry_after": str(exc.retry_after)} if exc.retry_after is not None else {}
-            raise twirp_error(WIRE[exc.code].twirp, exc.message, **meta) from exc
+            raise TwirpError(WIRE[exc.code].twirp, exc.message, **meta) from exc
+        return 200, media, encode(answer, media)
 
 
-def _rpc(name: str) -> Callable[[TwirpShow, Context, Message], Awaitable[Message]]:
-    async def method(self: TwirpShow, ctx: Context, request: Message) -> Message:
-        return await self.serve(name, ctx, request)
+async def read_body(receive: Receive, headers: dict[str, str]) -> bytes:
+    """The body, refused once it passes MAX_BODY_BYTES without reading the rest."""
+    too_large = TwirpError("invalid_argument", f"the request body exceeds the limit of {MAX_BODY_BYTES} bytes")
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise TwirpError("canceled", "the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
 
-    method.__name__ = name
-    return method
+
+def decode(request_type: type[Message], raw: bytes, media: str) -> Message:
+    request = request_type()
+    try:
+        if media == JSON:
+            json_format.Parse(raw, request, ignore_unknown_fields=True)
+        else:
+            request.ParseFromString(raw)
+    except Exception as exc:  # json, UTF-8 and protobuf parse errors alike
+        kind = "json" if media == JSON else "protobuf"
+        raise TwirpError("malformed", f"the {kind} request could not be decoded: {exc}") from exc
+    return request
 
 
-for _name in OPERATIONS:
-    setattr(TwirpShow, _name, _rpc(_name))
-
-
-def twirp_app(serving: Serving) -> ShowTwirpApp:
-    app = ShowTwirpApp(prefix="", max_receive_message_length=MAX_BODY_BYTES)
-    service = cast(show_service_twirp.ShowServiceProtocol, TwirpShow(serving))
-    app.add_service(show_service_twirp.ShowServiceServer(service=service, server_path_prefix=TWIRP_PREFIX))
-    return app
+def encode(answer: Message, media: str) -> bytes:
+    if media == PROTOBUF:
+        return answer.SerializeToString()
+    fields = json_format.MessageToDict(answer, preserving_proto_field_name=True)
+    return json.dumps(fields, separators=(",", ":")).encode()

@@ -1,0 +1,59 @@
+"""Policy: the RPC's declared audience, checked against the verified caller and the room's state.
+
+A request whose room or acting participant is missing or malformed is left to the core, which
+refuses it with the RPC's own INVALID_ARGUMENT message before doing anything; nothing about such
+a request is decided here.
+"""
+
+from __future__ import annotations
+
+from showrunner.v1 import policy_pb2 as po
+
+from service.core import errors, validate
+from service.core.ports import Store
+from service.interceptors.chain import Call, Piece
+
+
+class Policy(Piece):
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def enter(self, call: Call) -> None:
+        rule, caller, request = call.rule, call.verified(), call.request
+        if rule.audience == po.AUDIENCE_LIVEKIT:
+            return  # authentication verified LiveKit's signature on the body
+        if caller.anonymous and rule.needs_token(request):
+            raise errors.unauthenticated(errors.MISSING_TOKEN)
+        if rule.audience == po.AUDIENCE_ANYONE:
+            return
+        if rule.audience == po.AUDIENCE_ROOM_LISTER:
+            if not caller.lists_rooms:
+                raise errors.denied(rule.refusal)
+            return
+        room = getattr(request, rule.room_field)
+        try:
+            validate.room_name(room)
+        except errors.ShowError:
+            return  # the core refuses it with the RPC's own message
+        if rule.participant_field:
+            named = getattr(request, rule.participant_field)
+            if not named:
+                return  # the core refuses it with the RPC's own message
+            acting: str | None = caller.acting_as(room, named, rule.participant_label)
+        else:
+            caller.require_member(room)
+            acting = caller.identity
+        if rule.audience == po.AUDIENCE_PARTICIPANT:
+            return
+        if rule.audience == po.AUDIENCE_ROOM_ADMIN:
+            if not caller.admin_of(room):
+                raise errors.denied(rule.refusal)
+            return
+        # The host (or, tomorrow, a moderator), or the room's admin. When the admin acts for a
+        # participant named in the request, the core checks that one holds the stage, atomically
+        # with the change it makes.
+        if caller.admin_of(room):
+            return
+        state = await self._store.load(room)
+        if state.host is None or state.host.identity != acting:
+            raise errors.denied(rule.refusal)

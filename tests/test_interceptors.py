@@ -1,0 +1,189 @@
+"""Each piece of the interceptor chain on its own, in process (no network): what it lets in, what
+it refuses and with which canonical error, and what it records on the way out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import jwt
+import pytest
+from showrunner.v1 import show_service_pb2 as pb
+
+from service.core.auth import Authenticator
+from service.core.caller import Caller
+from service.core.clock import ManualClock
+from service.core.errors import Code, ShowError
+from service.core.limits import Limit, MemoryLimiter, RatePolicy
+from service.interceptors.authentication import Authentication
+from service.interceptors.chain import Call, Chain, Piece
+from service.interceptors.error_mapping import ErrorMapping
+from service.interceptors.logs import Logs
+from service.interceptors.metrics import Metrics
+from service.interceptors.policy import Policy
+from service.interceptors.rate_limit import RateLimit
+from service.interceptors.request_id import RequestId
+from service.observability.metrics import Metrics as Registry
+from service.policy import WEBHOOK, rule_for
+from service.stores.memory import MemoryStore
+
+KEY, SECRET = "key", "secret-of-at-least-thirty-two-bytes!"
+SERVICE = pb.DESCRIPTOR.services_by_name["ShowService"]
+
+
+def rule(rpc: str) -> Any:
+    return rule_for(SERVICE.methods_by_name[rpc])
+
+
+def token(**video: Any) -> str:
+    claims = {"iss": KEY, "exp": int(time.time()) + 600, "video": video}
+    if "sub" in video:
+        claims["sub"] = video.pop("sub")
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+def call(rpc: str, request: Any, caller: Caller | None = None, headers: dict[str, str] | None = None) -> Call:
+    return Call(door="test", rule=rule(rpc), request=request, headers=headers or {}, caller=caller)
+
+
+async def refusal(piece: Piece, c: Call) -> ShowError:
+    with pytest.raises(ShowError) as caught:
+        await piece.enter(c)
+    return caught.value
+
+
+async def test_request_id_keeps_a_sane_id_and_replaces_a_bad_one() -> None:
+    kept = call("GetRoom", pb.GetRoomRequest(), headers={"x-request-id": "trace-1"})
+    await RequestId().enter(kept)
+    assert kept.request_id == "trace-1"
+    fresh = call("GetRoom", pb.GetRoomRequest(), headers={"x-request-id": "bad id!"})
+    await RequestId().enter(fresh)
+    assert len(fresh.request_id) == 32
+
+
+async def test_authentication_verifies_tokens_and_refuses_bad_ones() -> None:
+    auth = Authentication(Authenticator(KEY, SECRET, ManualClock(start=time.time())))
+    anonymous = call("GetRoom", pb.GetRoomRequest())
+    await auth.enter(anonymous)
+    assert anonymous.caller is not None and anonymous.caller.anonymous
+    viewer = call(
+        "GetRoom", pb.GetRoomRequest(), headers={"authorization": f"Bearer {token(room='r', roomJoin=True, sub='v')}"}
+    )
+    await auth.enter(viewer)
+    assert viewer.caller == Caller(identity="v", room="r")
+    forged = call("GetRoom", pb.GetRoomRequest(), headers={"authorization": "Bearer junk"})
+    assert (await refusal(auth, forged)).code is Code.UNAUTHENTICATED
+    webhook = Call(door="webhook", rule=WEBHOOK, request=b"{}", headers={"authorization": "forged"})
+    assert (await refusal(auth, webhook)).code is Code.UNAUTHENTICATED
+
+
+async def test_policy_enforces_each_audience() -> None:
+    store = MemoryStore()
+    await store.update("r", lambda s: s.claim_host("host", "Host", time.time(), 60))
+    policy = Policy(store)
+    viewer, host, admin = (
+        Caller(identity="v", room="r"),
+        Caller(identity="host", room="r"),
+        Caller(room="r", admin=True),
+    )
+    anyone = Caller()
+    # Anyone joins as a viewer; any other join needs a token.
+    await policy.enter(call("JoinRoom", pb.JoinRoomRequest(role=pb.ROLE_VIEWER), anyone))
+    error = await refusal(policy, call("JoinRoom", pb.JoinRoomRequest(role=pb.ROLE_HOST), anyone))
+    assert error.code is Code.UNAUTHENTICATED
+    # A participant of the room, not of another.
+    await policy.enter(call("GetRoom", pb.GetRoomRequest(room_name="r"), viewer))
+    error = await refusal(policy, call("GetRoom", pb.GetRoomRequest(room_name="other"), viewer))
+    assert (error.code, error.message) == (Code.PERMISSION_DENIED, "This token is not for room other")
+    # The acting participant is the caller itself.
+    error = await refusal(
+        policy, call("SetHandRaised", pb.SetHandRaisedRequest(room_name="r", participant_identity="x"), viewer)
+    )
+    assert (error.code, error.message) == (
+        Code.PERMISSION_DENIED,
+        "participantIdentity must be the caller's own identity",
+    )
+    # Stage managers and the host: the host and the admin, never a viewer.
+    hands = pb.ListRaisedHandsRequest(room_name="r")
+    await policy.enter(call("ListRaisedHands", hands, host))
+    await policy.enter(call("ListRaisedHands", hands, admin))
+    error = await refusal(policy, call("ListRaisedHands", hands, viewer))
+    assert (error.code, error.message) == (Code.PERMISSION_DENIED, "Only the host can see raised hands")
+    error = await refusal(policy, call("DeleteRoom", pb.DeleteRoomRequest(room_name="r"), viewer))
+    assert error.message == "Only the host can end the show"
+    # Listing rooms needs the roomList grant.
+    await policy.enter(call("ListRooms", pb.ListRoomsRequest(), Caller(lists_rooms=True)))
+    assert (await refusal(policy, call("ListRooms", pb.ListRoomsRequest(), admin))).code is Code.PERMISSION_DENIED
+    # A malformed room is left to the core's own INVALID_ARGUMENT.
+    await policy.enter(call("DeleteRoom", pb.DeleteRoomRequest(room_name=""), viewer))
+
+
+async def test_rate_limit_counts_per_bucket_and_says_when_to_retry() -> None:
+    clock, registry = ManualClock(start=1000.0), Registry()
+    piece = RateLimit(MemoryLimiter(), RatePolicy(hand=Limit(2, 60)), clock, registry)
+    viewer = Caller(identity="v", room="r")
+    hand = pb.SetHandRaisedRequest(room_name="r", participant_identity="v")
+    for _ in range(2):
+        await piece.enter(call("SetHandRaised", hand, viewer))
+    await piece.enter(call("GetRoom", pb.GetRoomRequest(room_name="r"), viewer))  # another bucket
+    error = await refusal(piece, call("SetHandRaised", hand, viewer))
+    assert error.code is Code.RESOURCE_EXHAUSTED and error.retry_after == 60
+    assert registry.rate_limit_refusals.labels(bucket="hand")._value.get() == 1
+
+
+def test_metrics_count_every_outcome_and_rejected_webhooks() -> None:
+    registry = Registry()
+    piece = Metrics(registry)
+    piece.leave(call("GetRoom", pb.GetRoomRequest()), None)
+    piece.leave(call("GetRoom", pb.GetRoomRequest()), ShowError(Code.NOT_FOUND, "Room not found"))
+    piece.leave(Call(door="webhook", rule=WEBHOOK, request=b"", headers={}), ShowError(Code.UNAUTHENTICATED, "x"))
+    assert registry.requests.labels(rpc="GetRoom", door="test", code="OK")._value.get() == 1
+    assert registry.requests.labels(rpc="GetRoom", door="test", code="NOT_FOUND")._value.get() == 1
+    assert registry.webhooks.labels(event="unknown", verdict="rejected")._value.get() == 1
+
+
+def test_logs_write_one_line_per_call(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="showrunner.requests"):
+        Logs().leave(call("GetRoom", pb.GetRoomRequest()), ShowError(Code.NOT_FOUND, "Room not found"))
+    (record,) = caplog.records
+    assert record.fields["rpc"] == "GetRoom" and record.fields["code"] == "NOT_FOUND"  # type: ignore[attr-defined]
+
+
+def test_error_mapping_turns_a_crash_into_internal_with_the_request_id() -> None:
+    c = call("GetRoom", pb.GetRoomRequest())
+    c.request_id = "trace-9"
+    mapped = ErrorMapping().leave(c, RuntimeError("boom"))
+    assert isinstance(mapped, ShowError) and mapped.code is Code.INTERNAL
+    assert mapped.message == "internal error (request trace-9)"
+    refused = ShowError(Code.NOT_FOUND, "Room not found")
+    assert ErrorMapping().leave(c, refused) is refused
+
+
+async def test_the_chain_lets_every_piece_see_a_refusal_in_reverse_order() -> None:
+    seen: list[str] = []
+
+    class Spy(Piece):
+        def __init__(self, name: str, refuse: bool = False) -> None:
+            self.name, self.refuse = name, refuse
+
+        async def enter(self, call: Call) -> None:
+            seen.append(f"enter {self.name}")
+            if self.refuse:
+                raise ShowError(Code.PERMISSION_DENIED, "no")
+
+        def leave(self, call: Call, error: Exception | None) -> Exception | None:
+            seen.append(f"leave {self.name}")
+            return error
+
+    async def answer(call: Call) -> str:
+        seen.append("core")
+        return "answered"
+
+    chain = Chain([Spy("a"), Spy("b", refuse=True), Spy("c")])
+    with pytest.raises(ShowError):
+        await chain.run(call("GetRoom", pb.GetRoomRequest()), answer)
+    assert seen == ["enter a", "enter b", "leave c", "leave b", "leave a"]
+    seen.clear()
+    assert await Chain([Spy("a")]).run(call("GetRoom", pb.GetRoomRequest()), answer) == "answered"
+    assert seen == ["enter a", "core", "leave a"]
