@@ -111,6 +111,53 @@ gen-check: venv livekit-protos
 	$(call gen_into,build/gen-check)
 	diff -r -x __pycache__ gen build/gen-check || { echo "gen/ is stale or was edited by hand: run 'make gen' and commit"; exit 1; }
 
+# --- generated Go clients (clients/go) -----------------------------------------------------
+# protoc-gen-go, protoc-gen-go-grpc and Twirp's own generator, pinned and built from the Go proxy.
+# `make gen` and `make gen-check` pick these up as extra prerequisites; the Go program that
+# checks them against a running service is tests/test_go_clients.py's.
+PROTOC_GEN_GO_VERSION      ?= v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
+TWIRP_VERSION              ?= v8.1.3
+PROTOC_GEN_GO      := $(TOOLS_DIR)/protoc-gen-go-$(PROTOC_GEN_GO_VERSION)/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(TOOLS_DIR)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)/protoc-gen-go-grpc
+PROTOC_GEN_TWIRP_GO := $(TOOLS_DIR)/protoc-gen-twirp-$(TWIRP_VERSION)/protoc-gen-twirp
+GO_CLIENT_MODULE   := github.com/showrunner/showrunner/clients/go
+GO_PLUGINS := $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(PROTOC_GEN_TWIRP_GO)
+
+$(PROTOC_GEN_GO):
+	@mkdir -p $(dir $@)
+	cd /tmp && GOBIN=$(abspath $(dir $@)) GOFLAGS=-mod=mod go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(PROTOC_GEN_GO_GRPC):
+	@mkdir -p $(dir $@)
+	cd /tmp && GOBIN=$(abspath $(dir $@)) GOFLAGS=-mod=mod go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+# Twirp's module predates Go modules, hence the +incompatible suffix of its proxy version.
+$(PROTOC_GEN_TWIRP_GO):
+	@mkdir -p $(dir $@)
+	cd /tmp && GOBIN=$(abspath $(dir $@)) GOFLAGS=-mod=mod go install github.com/twitchtv/twirp/protoc-gen-twirp@$(TWIRP_VERSION)+incompatible
+
+# go_into DIR: the Go messages, gRPC client/server and Twirp client/server under DIR/showrunner/v1.
+define go_into
+	rm -rf $(1)/showrunner && mkdir -p $(1)
+	$(PY) -m grpc_tools.protoc -I protos -I $(LIVEKIT_PROTOS) \
+	  --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) \
+	  --plugin=protoc-gen-twirpgo=$(PROTOC_GEN_TWIRP_GO) \
+	  --go_out=$(1) --go_opt=module=$(GO_CLIENT_MODULE) --go-grpc_out=$(1) --go-grpc_opt=module=$(GO_CLIENT_MODULE) \
+	  --twirpgo_out=$(1) --twirpgo_opt=module=$(GO_CLIENT_MODULE) \
+	  $(PROTO_FILES)
+endef
+
+.PHONY: gen-go gen-go-check
+gen: gen-go
+gen-check: gen-go-check
+gen-go: venv livekit-protos $(GO_PLUGINS)
+	$(call go_into,clients/go)
+
+gen-go-check: venv livekit-protos $(GO_PLUGINS)
+	$(call go_into,build/gen-check-go)
+	diff -r clients/go/showrunner build/gen-check-go/showrunner || { echo "clients/go is stale or was edited by hand: run 'make gen' and commit"; exit 1; }
+
 # --- checks --------------------------------------------------------------------------------
 
 .PHONY: lint
