@@ -13,7 +13,7 @@
 // WebRTC participants. Admin tokens are minted here from LIVEKIT_API_KEY and LIVEKIT_API_SECRET
 // with LiveKit's own Go library, as a Go backend would.
 //
-// Every check prints one PASS or FAIL line; the program exits 1 if any check failed or if any
+// Every check prints one line, "PASS <transport> <rpc> answers|refuses: <what>" or "FAIL ..."; the program exits 1 if any check failed or if any
 // RPC of the service (read from the generated descriptor) lacks a passing success and a passing
 // refusal on any transport.
 package main
@@ -134,7 +134,11 @@ func (r *report) pass(transport, rpc, what string, refused bool) {
 		tally[transport] = map[string]int{}
 	}
 	tally[transport][rpc]++
-	fmt.Printf("PASS %s %s: %s\n", transport, rpc, what)
+	kind := "answers"
+	if refused {
+		kind = "refuses"
+	}
+	fmt.Printf("PASS %s %s %s: %s\n", transport, rpc, kind, what)
 }
 
 func (r *report) fail(transport, rpc, what, why string) {
