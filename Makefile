@@ -158,6 +158,14 @@ gen-go-check: venv livekit-protos $(GO_PLUGINS)
 	$(call go_into,build/gen-check-go)
 	diff -r clients/go/showrunner build/gen-check-go/showrunner || { echo "clients/go is stale or was edited by hand: run 'make gen' and commit"; exit 1; }
 
+# The contract cannot break by accident: buf breaking against the baseline recorded in
+# protos/README.md's changelog and against the main branch (tools/contract_breaking.py).
+.PHONY: breaking
+export BUF_BIN := $(abspath $(BUF))
+test: breaking
+breaking: venv $(BUF) livekit-protos
+	$(PY) tools/contract_breaking.py --buf $(BUF)
+
 # --- checks --------------------------------------------------------------------------------
 
 .PHONY: lint
