@@ -29,7 +29,7 @@ export PYTHONPATH := $(CURDIR)/gen:$(CURDIR)
 help:
 	@echo "make dev    - install everything and run the service against a local LiveKit dev server"
 	@echo "make test   - install everything, check gen/ and lint, run the tests"
-	@echo "make gen    - regenerate gen/ from protos/"
+	@echo "make gen    - regenerate gen/ and clients/ from protos/"
 	@echo "make lint   - buf lint, ruff, mypy"
 
 # --- installation --------------------------------------------------------------------------
@@ -132,10 +132,14 @@ $(PROTOC_GEN_GO_GRPC):
 	@mkdir -p $(dir $@)
 	cd /tmp && GOBIN=$(abspath $(dir $@)) GOFLAGS=-mod=mod go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
-# Twirp's module predates Go modules, hence the +incompatible suffix of its proxy version.
+# Twirp's module predates Go modules (hence +incompatible) and pins none of its imports, which
+# `go install` would take at their newest: a scratch module pins them.
 $(PROTOC_GEN_TWIRP_GO):
 	@mkdir -p $(dir $@)
-	cd /tmp && GOBIN=$(abspath $(dir $@)) GOFLAGS=-mod=mod go install github.com/twitchtv/twirp/protoc-gen-twirp@$(TWIRP_VERSION)+incompatible
+	cd $(dir $@) && rm -f go.mod go.sum && go mod init protoc-gen-twirp-build 2>/dev/null && \
+	  go get github.com/twitchtv/twirp@$(TWIRP_VERSION)+incompatible github.com/pkg/errors@v0.9.1 \
+	    google.golang.org/protobuf@$(PROTOC_GEN_GO_VERSION) && \
+	  go build -o $(abspath $@) github.com/twitchtv/twirp/protoc-gen-twirp
 
 # go_into DIR: the Go messages, gRPC client/server and Twirp client/server under DIR/showrunner/v1.
 define go_into
@@ -157,6 +161,7 @@ gen-go: venv livekit-protos $(GO_PLUGINS)
 gen-go-check: venv livekit-protos $(GO_PLUGINS)
 	$(call go_into,build/gen-check-go)
 	diff -r clients/go/showrunner build/gen-check-go/showrunner || { echo "clients/go is stale or was edited by hand: run 'make gen' and commit"; exit 1; }
+	cd clients/go && go mod tidy -diff || { echo "clients/go/go.mod or go.sum is not tidy: run 'go mod tidy' there and commit"; exit 1; }
 
 # The contract cannot break by accident: buf breaking against the baseline recorded in
 # protos/README.md's changelog and against the main branch (tools/contract_breaking.py).
