@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/livekit/protocol/livekit"
+
 	pb "github.com/showrunner/showrunner/clients/go/showrunner/v1"
 )
 
@@ -164,12 +166,17 @@ func (s *show) participants(ctx context.Context) {
 	listed, err := svc.ListParticipants(as(ctx, s.viewer["bob"]), &pb.ListParticipantsRequest{RoomName: s.room})
 	ok(s, "ListParticipants", "the connected viewers, as viewers", listed, err, func(r *pb.ListParticipantsResponse) string {
 		roles := map[string]pb.Role{}
+		// LiveKit's own permission message, as LiveKit's Go module defines it.
+		grants := map[string]*livekit.ParticipantPermission{}
 		for _, p := range r.Participants {
-			roles[p.Identity] = p.Role
+			roles[p.Identity], grants[p.Identity] = p.Role, p.GetPermission()
 		}
 		for _, who := range []string{"ann", "bob", "cy"} {
 			if roles[who] != pb.Role_ROLE_VIEWER {
 				return fmt.Sprintf("%s listed as %v in %v", who, roles[who], roles)
+			}
+			if !grants[who].GetCanSubscribe() || grants[who].GetCanPublish() {
+				return fmt.Sprintf("%s, a viewer, has LiveKit permission %v", who, grants[who])
 			}
 		}
 		return ""
@@ -308,8 +315,8 @@ func (s *show) recordings(ctx context.Context) {
 	started, err := svc.StartRecording(asHost, &pb.StartRecordingRequest{RoomName: s.room, Layout: pb.RecordingLayout_RECORDING_LAYOUT_SPEAKER})
 	ok(s, "StartRecording", "the host records the show", started, err, func(r *pb.StartRecordingResponse) string {
 		rec := r.GetRecording()
-		return expect(rec.GetRecordingId() != "" && rec.GetRoomName() == s.room && rec.GetLayout() == pb.RecordingLayout_RECORDING_LAYOUT_SPEAKER,
-			"unexpected recording %v", rec)
+		return expect(rec.GetRecordingId() != "" && rec.GetRoomName() == s.room && rec.GetLayout() == pb.RecordingLayout_RECORDING_LAYOUT_SPEAKER &&
+			rec.GetStatus() == livekit.EgressStatus_EGRESS_STARTING, "unexpected recording %v", rec)
 	})
 	_, err = svc.StartRecording(asHost, &pb.StartRecordingRequest{RoomName: s.room, Layout: pb.RecordingLayout_RECORDING_LAYOUT_GRID})
 	s.refused("StartRecording", "a second recording at once", err, failedPrecondition, "already being recorded")
@@ -326,7 +333,9 @@ func (s *show) recordings(ctx context.Context) {
 	s.refused("StopRecording", "a viewer stops the recording", err, permissionDenied, "")
 	stopped, err := svc.StopRecording(asHost, &pb.StopRecordingRequest{RoomName: s.room})
 	ok(s, "StopRecording", "the host stops it", stopped, err, func(r *pb.StopRecordingResponse) string {
-		return expect(r.GetRecording().GetRecordingId() == started.GetRecording().GetRecordingId(), "stopped %v", r.GetRecording())
+		rec := r.GetRecording()
+		return expect(rec.GetRecordingId() == started.GetRecording().GetRecordingId() && rec.GetStatus() >= livekit.EgressStatus_EGRESS_ENDING,
+			"stopped %v", rec)
 	})
 	nowhere := s.room + "-nowhere"
 	_, err = svc.StopRecording(as(ctx, s.tokens.admin(nowhere)), &pb.StopRecordingRequest{RoomName: nowhere})
