@@ -163,6 +163,13 @@ gen-go-check: venv livekit-protos $(GO_PLUGINS)
 	diff -r clients/go/showrunner build/gen-check-go/showrunner || { echo "clients/go is stale or was edited by hand: run 'make gen' and commit"; exit 1; }
 	cd clients/go && go mod tidy -diff || { echo "clients/go/go.mod or go.sum is not tidy: run 'go mod tidy' there and commit"; exit 1; }
 
+# The hand-written Go (showcheck) is held to gofmt and go vet like the Python to ruff and mypy.
+.PHONY: lint-go
+lint: lint-go
+lint-go:
+	@test -z "$$(gofmt -l clients/go)" || { gofmt -l clients/go; echo "run gofmt -w on the files above"; exit 1; }
+	cd clients/go && go vet ./...
+
 # The contract cannot break by accident: buf breaking against the baseline recorded in
 # protos/README.md's changelog and against the main branch (tools/contract_breaking.py).
 .PHONY: breaking
