@@ -4,7 +4,8 @@ running service, and checks answers and refusals through the official clients' o
 
 The stage RPCs need viewers connected to LiveKit; showcheck asks for them on its stdout and this
 test connects each one as a real WebRTC participant (livekit rtc), then answers on its stdin.
-Recordings go to the egress stand-in (see tests/egress_standin.py), so every RPC has a success."""
+Recordings go to the egress stand-in (see tests/egress_standin.py), so every RPC has a success;
+a second run against the real dev LiveKit, which has no egress worker, reads UNAVAILABLE."""
 
 from __future__ import annotations
 
@@ -101,3 +102,23 @@ async def test_go_clients_call_every_rpc_over_grpc_and_twirp(
     assert "PASS twirp-json GetRoom refuses: a room that does not exist (not_found)" in lines, output
     assert "PASS twirp-protobuf JoinRoom refuses: hosting without a token (unauthenticated)" in lines, output
     assert "PASS twirp-json SetHandRaised refuses: without saying up or down (invalid_argument)" in lines, output
+
+
+def test_go_clients_read_unavailable_when_livekit_has_no_egress(
+    showcheck: Path, livekit: LiveKitDevServer, service: ServiceProcess
+) -> None:
+    """`service` sends its Egress calls to the dev LiveKit itself, which has no egress worker."""
+    done = subprocess.run(
+        [str(showcheck), "-no-egress", "-grpc", service.grpc_address, "-http", service.http_base],
+        env={**os.environ, "LIVEKIT_API_KEY": livekit.api_key, "LIVEKIT_API_SECRET": livekit.api_secret},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    print(done.stdout, done.stderr)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUMMARY failed=0" in done.stdout
+    for transport, code in (("grpc", "Unavailable"), ("twirp-json", "unavailable"), ("twirp-protobuf", "unavailable")):
+        assert f"PASS {transport} StartRecording refuses: no egress worker answers ({code})" in done.stdout
+        assert f"PASS {transport} ListRecordings answers: no recording was left half-started" in done.stdout

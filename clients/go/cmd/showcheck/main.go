@@ -13,6 +13,8 @@
 // WebRTC participants. Admin tokens are minted here from LIVEKIT_API_KEY and LIVEKIT_API_SECRET
 // with LiveKit's own Go library, as a Go backend would.
 //
+// With -no-egress it checks only the outage a LiveKit without an egress worker causes.
+//
 // Every check prints one line, "PASS <transport> <rpc> answers|refuses: <what>" or "FAIL ..."; the program exits 1 if any check failed or if any
 // RPC of the service (read from the generated descriptor) lacks a passing success and a passing
 // refusal on any transport.
@@ -41,6 +43,7 @@ func main() {
 	httpBase := flag.String("http", "http://127.0.0.1:3001", "HTTP base URL of the service (Twirp)")
 	prefix := flag.String("room-prefix", fmt.Sprintf("go-%d", time.Now().UnixNano()%1_000_000), "room names start with this")
 	only := flag.String("transports", "grpc,twirp-json,twirp-protobuf", "which transports to check, comma-separated")
+	noEgress := flag.Bool("no-egress", false, "the service's LiveKit has no egress worker: check only that recording is refused as unavailable")
 	flag.Parse()
 
 	key, secret := os.Getenv("LIVEKIT_API_KEY"), os.Getenv("LIVEKIT_API_SECRET")
@@ -72,8 +75,19 @@ func main() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		s := &show{t: t, r: report, tokens: backend, stage: stage, room: *prefix + "-" + name}
-		s.play(ctx)
+		if *noEgress {
+			s.withoutEgress(ctx)
+		} else {
+			s.play(ctx)
+		}
 		cancel()
+	}
+	if *noEgress {
+		fmt.Printf("SUMMARY failed=%d\n", report.failed)
+		if report.failed > 0 {
+			os.Exit(1)
+		}
+		return
 	}
 	if !report.complete(strings.Split(*only, ",")) {
 		os.Exit(1)

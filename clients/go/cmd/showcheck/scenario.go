@@ -355,4 +355,20 @@ func (s *show) endShow(ctx context.Context) {
 	s.refused("GetRoom", "after the show ended", err, notFound, "Room not found")
 }
 
+// withoutEgress: with no egress worker behind LiveKit, recording is refused as unavailable (safe
+// to retry) and nothing is left half-started.
+func (s *show) withoutEgress(ctx context.Context) {
+	svc, admin := s.t.show, as(ctx, s.tokens.admin(s.room))
+	joined, err := svc.JoinRoom(admin, &pb.JoinRoomRequest{RoomName: s.room, ParticipantName: host, Role: pb.Role_ROLE_HOST})
+	ok(s, "JoinRoom", "the backend makes the host", joined, err, nil)
+	_, err = svc.StartRecording(admin, &pb.StartRecordingRequest{RoomName: s.room, Layout: pb.RecordingLayout_RECORDING_LAYOUT_GRID})
+	s.refused("StartRecording", "no egress worker answers", err, unavailable, "egress worker")
+	listed, err := svc.ListRecordings(admin, &pb.ListRecordingsRequest{RoomName: s.room})
+	ok(s, "ListRecordings", "no recording was left half-started", listed, err, func(r *pb.ListRecordingsResponse) string {
+		return expect(len(r.Recordings) == 0, "recordings %v", r.Recordings)
+	})
+	ended, err := svc.DeleteRoom(admin, &pb.DeleteRoomRequest{RoomName: s.room})
+	ok(s, "DeleteRoom", "the backend ends the show", ended, err, nil)
+}
+
 func ptr[T any](v T) *T { return &v }

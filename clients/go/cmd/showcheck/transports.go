@@ -39,6 +39,7 @@ var (
 	notFound           = refusal{codes.NotFound, twirp.NotFound}
 	alreadyExists      = refusal{codes.AlreadyExists, twirp.AlreadyExists}
 	failedPrecondition = refusal{codes.FailedPrecondition, twirp.FailedPrecondition}
+	unavailable        = refusal{codes.Unavailable, twirp.Unavailable}
 )
 
 func grpcTransport(conn *grpc.ClientConn) transport {
