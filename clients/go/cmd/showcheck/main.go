@@ -15,9 +15,9 @@
 //
 // With -no-egress it checks only the outage a LiveKit without an egress worker causes.
 //
-// Every check prints one line, "PASS <transport> <rpc> answers|refuses: <what>" or "FAIL ..."; the program exits 1 if any check failed or if any
-// RPC of the service (read from the generated descriptor) lacks a passing success and a passing
-// refusal on any transport.
+// Every check prints one line, "PASS <transport> <rpc> answers|refuses: <what>" or "FAIL ...".
+// The program exits 1 if any check failed or if any RPC of the service (read from the generated
+// descriptor) lacks a passing success and a passing refusal on any transport.
 package main
 
 import (
