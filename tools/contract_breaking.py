@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
+CONTRACT_MODULE = "protos"
 CHANGELOG_FILE = "protos/README.md"
 CHANGELOG_HEADING = "## Contract changelog"
 BASELINE = re.compile(r"^- \*\*baseline\*\* `([0-9a-f]{7,40})`")
@@ -122,7 +123,9 @@ def materialise(repo: Path, commit: str, into: Path) -> None:
 
 def breaks(buf: str, repo: Path, against: Path) -> list[Break]:
     done = subprocess.run(
-        [buf, "breaking", ".", "--against", str(against), "--error-format=json"],
+        # The contract's module alone, so that the two workspaces may hold different modules
+        # (a workspace that gains one is no break of the contract).
+        [buf, "breaking", CONTRACT_MODULE, "--against", str(against / CONTRACT_MODULE), "--error-format=json"],
         cwd=repo,
         capture_output=True,
         text=True,
