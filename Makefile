@@ -144,7 +144,7 @@ $(PROTOC_GEN_TWIRP_GO):
 # go_into DIR: the Go messages, gRPC client/server and Twirp client/server under DIR/showrunner/v1.
 define go_into
 	rm -rf $(1)/showrunner && mkdir -p $(1)
-	$(PY) -m grpc_tools.protoc -I protos -I $(LIVEKIT_PROTOS) \
+	$(PY) -m grpc_tools.protoc -I protos -I $(LIVEKIT_PROTOS) $(addprefix -I ,$(GOOGLEAPIS_PROTOS)) \
 	  --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) \
 	  --plugin=protoc-gen-twirpgo=$(PROTOC_GEN_TWIRP_GO) \
 	  --go_out=$(1) --go_opt=module=$(GO_CLIENT_MODULE) --go-grpc_out=$(1) --go-grpc_opt=module=$(GO_CLIENT_MODULE) \
@@ -155,10 +155,12 @@ endef
 .PHONY: gen-go gen-go-check
 gen: gen-go
 gen-check: gen-go-check
-gen-go: venv livekit-protos $(GO_PLUGINS)
+# (GOOGLEAPIS_PROTOS: google/api's protos, where the contract imports them for REST routes.)
+GO_GEN_NEEDS = venv livekit-protos $(if $(GOOGLEAPIS_PROTOS),googleapis-protos) $(GO_PLUGINS)
+gen-go: $(GO_GEN_NEEDS)
 	$(call go_into,clients/go)
 
-gen-go-check: venv livekit-protos $(GO_PLUGINS)
+gen-go-check: $(GO_GEN_NEEDS)
 	$(call go_into,build/gen-check-go)
 	diff -r clients/go/showrunner build/gen-check-go/showrunner || { echo "clients/go is stale or was edited by hand: run 'make gen' and commit"; exit 1; }
 	cd clients/go && go mod tidy -diff || { echo "clients/go/go.mod or go.sum is not tidy: run 'go mod tidy' there and commit"; exit 1; }

@@ -143,3 +143,12 @@ def test_the_buf_module_declares_livekit_at_the_pinned_version() -> None:
     assert "name: buf.build/showrunner/showrunner" in buf_yaml
     assert f"  - buf.build/showrunner/livekit-protocol:{pinned.group(1)}\n" in buf_yaml
     assert f"github.com/livekit/protocol {pinned.group(1)}" in (ROOT / CHANGELOG).read_text()
+
+
+def test_every_contract_file_names_its_go_package() -> None:
+    """Go consumers (and clients/go) import the contract by the path each file declares."""
+    for proto in sorted((ROOT / "protos/showrunner/v1").glob("*.proto")):
+        assert (
+            'option go_package = "github.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1";'
+            in proto.read_text()
+        ), f"{proto.name} needs the contract's go_package option"
