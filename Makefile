@@ -29,7 +29,7 @@ export PYTHONPATH := $(CURDIR)/gen:$(CURDIR)
 help:
 	@echo "make dev    - install everything and run the service against a local LiveKit dev server"
 	@echo "make test   - install everything, check gen/ and lint, run the tests"
-	@echo "make gen    - regenerate gen/ and clients/ from protos/"
+	@echo "make gen    - regenerate gen/ from protos/"
 	@echo "make lint   - buf lint, ruff, mypy"
 
 # --- installation --------------------------------------------------------------------------
@@ -111,6 +111,24 @@ gen-check: venv livekit-protos
 	$(call gen_into,build/gen-check)
 	diff -r -x __pycache__ gen build/gen-check || { echo "gen/ is stale or was edited by hand: run 'make gen' and commit"; exit 1; }
 
+# --- checks --------------------------------------------------------------------------------
+
+.PHONY: lint
+lint: venv $(BUF) livekit-protos
+	$(BUF) lint --path protos/showrunner
+	$(BUF) build
+	$(VENV)/bin/ruff check service tests tools
+	$(VENV)/bin/ruff format --check service tests tools
+	$(VENV)/bin/mypy
+
+.PHONY: test
+test: venv tools gen-check lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: venv tools
+	$(PY) -m tests.bench
+
 # --- generated Go clients (clients/go) -----------------------------------------------------
 # protoc-gen-go, protoc-gen-go-grpc and Twirp's own generator, pinned and built from the Go proxy.
 # `make gen` and `make gen-check` pick these up as extra prerequisites; the Go program that
@@ -179,24 +197,6 @@ export BUF_BIN := $(abspath $(BUF))
 test: breaking
 breaking: venv $(BUF) livekit-protos
 	$(PY) tools/contract_breaking.py --buf $(BUF)
-
-# --- checks --------------------------------------------------------------------------------
-
-.PHONY: lint
-lint: venv $(BUF) livekit-protos
-	$(BUF) lint --path protos/showrunner
-	$(BUF) build
-	$(VENV)/bin/ruff check service tests tools
-	$(VENV)/bin/ruff format --check service tests tools
-	$(VENV)/bin/mypy
-
-.PHONY: test
-test: venv tools gen-check lint
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
-
-.PHONY: bench
-bench: venv tools
-	$(PY) -m tests.bench
 
 # --- running -------------------------------------------------------------------------------
 
