@@ -28,11 +28,12 @@ def buf_binary() -> str:
 
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
-    """A fresh clone with full history of what is committed here, plus the fetched LiveKit protos
-    (never committed), on a branch of its own whose merge-base with main is main's HEAD."""
+    """A fresh clone with full history of what is committed here, plus the workspace's fetched
+    modules (LiveKit's protos and the like, under build/, never committed)."""
     target = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(target)], check=True)
-    shutil.copytree(ROOT / "build" / "livekit-protocol", target / "build" / "livekit-protocol")
+    for module in re.findall(r"^\s*-\s*path:\s*(build/\S+)\s*$", (ROOT / "buf.yaml").read_text(), re.M):
+        shutil.copytree(ROOT / module, target / module)
     return target
 
 
