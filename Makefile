@@ -142,6 +142,75 @@ test: venv tools gen-check lint
 bench: venv tools
 	$(PY) -m tests.bench
 
+# --- generated Go clients (clients/go) -----------------------------------------------------
+# protoc-gen-go, protoc-gen-go-grpc and Twirp's own generator, pinned and built from the Go proxy.
+# `make gen` and `make gen-check` pick these up as extra prerequisites; the Go program that
+# checks them against a running service is tests/test_go_clients.py's.
+PROTOC_GEN_GO_VERSION      ?= v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
+TWIRP_VERSION              ?= v8.1.3
+PROTOC_GEN_GO      := $(TOOLS_DIR)/protoc-gen-go-$(PROTOC_GEN_GO_VERSION)/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(TOOLS_DIR)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)/protoc-gen-go-grpc
+PROTOC_GEN_TWIRP_GO := $(TOOLS_DIR)/protoc-gen-twirp-$(TWIRP_VERSION)/protoc-gen-twirp
+GO_CLIENT_MODULE   := github.com/showrunner/showrunner/clients/go
+GO_PLUGINS := $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(PROTOC_GEN_TWIRP_GO)
+
+$(PROTOC_GEN_GO):
+	@mkdir -p $(dir $@)
+	cd /tmp && GOBIN=$(abspath $(dir $@)) GOFLAGS=-mod=mod go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(PROTOC_GEN_GO_GRPC):
+	@mkdir -p $(dir $@)
+	cd /tmp && GOBIN=$(abspath $(dir $@)) GOFLAGS=-mod=mod go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+# Twirp's module predates Go modules (hence +incompatible) and pins none of its imports, which
+# `go install` would take at their newest: a scratch module pins them.
+$(PROTOC_GEN_TWIRP_GO):
+	@mkdir -p $(dir $@)
+	cd $(dir $@) && rm -f go.mod go.sum && go mod init protoc-gen-twirp-build 2>/dev/null && \
+	  go get github.com/twitchtv/twirp@$(TWIRP_VERSION)+incompatible github.com/pkg/errors@v0.9.1 \
+	    google.golang.org/protobuf@$(PROTOC_GEN_GO_VERSION) && \
+	  go build -o $(abspath $@) github.com/twitchtv/twirp/protoc-gen-twirp
+
+# go_into DIR: the Go messages, gRPC client/server and Twirp client/server under DIR/showrunner/v1.
+define go_into
+	rm -rf $(1)/showrunner && mkdir -p $(1)
+	$(PY) -m grpc_tools.protoc -I protos -I $(LIVEKIT_PROTOS) $(addprefix -I ,$(GOOGLEAPIS_PROTOS)) \
+	  --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) \
+	  --plugin=protoc-gen-twirpgo=$(PROTOC_GEN_TWIRP_GO) \
+	  --go_out=$(1) --go_opt=module=$(GO_CLIENT_MODULE) --go-grpc_out=$(1) --go-grpc_opt=module=$(GO_CLIENT_MODULE) \
+	  --twirpgo_out=$(1) --twirpgo_opt=module=$(GO_CLIENT_MODULE) \
+	  $(PROTO_FILES)
+endef
+
+.PHONY: gen-go gen-go-check
+gen: gen-go
+gen-check: gen-go-check
+# (GOOGLEAPIS_PROTOS: google/api's protos, where the contract imports them for REST routes.)
+GO_GEN_NEEDS = venv livekit-protos $(if $(GOOGLEAPIS_PROTOS),googleapis-protos) $(GO_PLUGINS)
+gen-go: $(GO_GEN_NEEDS)
+	$(call go_into,clients/go)
+
+gen-go-check: $(GO_GEN_NEEDS)
+	$(call go_into,build/gen-check-go)
+	diff -r clients/go/showrunner build/gen-check-go/showrunner || { echo "clients/go is stale or was edited by hand: run 'make gen' and commit"; exit 1; }
+	cd clients/go && go mod tidy -diff || { echo "clients/go/go.mod or go.sum is not tidy: run 'go mod tidy' there and commit"; exit 1; }
+
+# The hand-written Go (showcheck) is held to gofmt and go vet like the Python to ruff and mypy.
+.PHONY: lint-go
+lint: lint-go
+lint-go:
+	@test -z "$$(gofmt -l clients/go)" || { gofmt -l clients/go; echo "run gofmt -w on the files above"; exit 1; }
+	cd clients/go && go vet ./...
+
+# The contract cannot break by accident: buf breaking against the baseline recorded in
+# protos/README.md's changelog and against the main branch (tools/contract_breaking.py).
+.PHONY: breaking
+export BUF_BIN := $(abspath $(BUF))
+test: breaking
+breaking: venv $(BUF) livekit-protos
+	$(PY) tools/contract_breaking.py --buf $(BUF)
+
 # --- running -------------------------------------------------------------------------------
 
 .PHONY: dev

@@ -1,0 +1,374 @@
+package main
+
+// One show, played through one transport: every RPC answered, and refused for the reasons the
+// contract lists, in the order a real show meets them.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/livekit/protocol/livekit"
+
+	pb "github.com/showrunner/showrunner/clients/go/showrunner/v1"
+)
+
+const host = "host"
+
+type show struct {
+	t      transport
+	r      *report
+	tokens tokens
+	stage  *harness
+	room   string
+	// What JoinRoom, the invitations and the demotions handed out, by identity.
+	hostToken string
+	viewer    map[string]string
+}
+
+// ok records a success: no error, and nothing wrong in the answer by verify's reckoning.
+func ok[T any](s *show, rpc, what string, resp T, err error, verify func(T) string) {
+	if err != nil {
+		s.r.fail(s.t.name, rpc, what, "unexpected error: "+err.Error())
+		return
+	}
+	if verify != nil {
+		if problem := verify(resp); problem != "" {
+			s.r.fail(s.t.name, rpc, what, problem)
+			return
+		}
+	}
+	s.r.pass(s.t.name, rpc, what, false)
+}
+
+// refused records a refusal: the client's own error type carries the wanted code, and the
+// message contains text (when given).
+func (s *show) refused(rpc, what string, err error, want refusal, text string) {
+	if err == nil {
+		s.r.fail(s.t.name, rpc, what, "succeeded, wanted "+want.String())
+		return
+	}
+	got, msg, read := s.t.code(err)
+	if !read {
+		s.r.fail(s.t.name, rpc, what, fmt.Sprintf("not the client's error type (%T): %v", err, err))
+		return
+	}
+	if !s.t.matches(got, want) {
+		s.r.fail(s.t.name, rpc, what, fmt.Sprintf("got %s (%q), wanted %s", s.named(got), msg, s.named(want)))
+		return
+	}
+	if !strings.Contains(msg, text) {
+		s.r.fail(s.t.name, rpc, what, fmt.Sprintf("message %q does not say %q", msg, text))
+		return
+	}
+	s.r.pass(s.t.name, rpc, what+" ("+s.named(got)+")", true)
+}
+
+func (s *show) named(r refusal) string {
+	if s.t.name == "grpc" {
+		return r.grpc.String()
+	}
+	return string(r.twirp)
+}
+
+func expect(cond bool, problem string, args ...any) string {
+	if cond {
+		return ""
+	}
+	return fmt.Sprintf(problem, args...)
+}
+
+func (s *show) play(ctx context.Context) {
+	s.viewer = map[string]string{}
+	s.join(ctx)
+	s.rooms(ctx)
+	s.participants(ctx)
+	s.hands(ctx)
+	s.stageRPCs(ctx)
+	s.recordings(ctx)
+	s.endShow(ctx)
+}
+
+func (s *show) join(ctx context.Context) {
+	svc, admin := s.t.show, s.tokens.admin(s.room)
+	_, err := svc.JoinRoom(ctx, &pb.JoinRoomRequest{ParticipantName: "ann", Role: pb.Role_ROLE_VIEWER})
+	s.refused("JoinRoom", "no room name", err, invalidArgument, "required")
+	_, err = svc.JoinRoom(ctx, &pb.JoinRoomRequest{RoomName: s.room, ParticipantName: host, Role: pb.Role_ROLE_HOST})
+	s.refused("JoinRoom", "hosting without a token", err, unauthenticated, "")
+	_, err = svc.JoinRoom(as(ctx, "not-a-token"), &pb.JoinRoomRequest{RoomName: s.room, ParticipantName: host, Role: pb.Role_ROLE_HOST})
+	s.refused("JoinRoom", "hosting with a malformed token", err, unauthenticated, "")
+
+	joined, err := svc.JoinRoom(as(ctx, admin), &pb.JoinRoomRequest{RoomName: s.room, ParticipantName: host, DisplayName: "The Host", Role: pb.Role_ROLE_HOST})
+	ok(s, "JoinRoom", "the backend makes the host", joined, err, func(r *pb.JoinRoomResponse) string {
+		return expect(r.Token != "" && r.WsUrl != "" && r.Role == pb.Role_ROLE_HOST && r.Identity == host && r.RoomName == s.room,
+			"unexpected answer %v", r)
+	})
+	if err == nil {
+		s.hostToken = joined.Token
+	}
+	for _, who := range []string{"ann", "bob", "cy"} {
+		joined, err := svc.JoinRoom(ctx, &pb.JoinRoomRequest{RoomName: s.room, ParticipantName: who, Role: pb.Role_ROLE_VIEWER})
+		ok(s, "JoinRoom", who+" joins as a viewer without a token", joined, err, func(r *pb.JoinRoomResponse) string {
+			return expect(r.Token != "" && r.Role == pb.Role_ROLE_VIEWER && r.Identity == who, "unexpected answer %v", r)
+		})
+		if err != nil {
+			continue
+		}
+		s.viewer[who] = joined.Token
+		if err := s.stage.connect(who, joined.WsUrl, joined.Token); err != nil {
+			s.r.fail(s.t.name, "JoinRoom", who+" connects to LiveKit", err.Error())
+		}
+	}
+	_, err = svc.JoinRoom(as(ctx, s.viewer["ann"]), &pb.JoinRoomRequest{RoomName: s.room, ParticipantName: "ann", Role: pb.Role_ROLE_HOST})
+	s.refused("JoinRoom", "a viewer makes itself host", err, permissionDenied, "")
+	_, err = svc.JoinRoom(as(ctx, admin), &pb.JoinRoomRequest{RoomName: s.room, ParticipantName: "usurper", Role: pb.Role_ROLE_HOST})
+	s.refused("JoinRoom", "a second host", err, alreadyExists, "")
+}
+
+func (s *show) rooms(ctx context.Context) {
+	svc, nowhere := s.t.show, s.room+"-nowhere"
+	got, err := svc.GetRoom(as(ctx, s.viewer["ann"]), &pb.GetRoomRequest{RoomName: s.room})
+	ok(s, "GetRoom", "a viewer sees the room and its host", got, err, func(r *pb.GetRoomResponse) string {
+		return expect(r.GetRoom().GetName() == s.room && r.GetRoom().GetHasHost(), "unexpected room %v", r.GetRoom())
+	})
+	_, err = svc.GetRoom(ctx, &pb.GetRoomRequest{RoomName: s.room})
+	s.refused("GetRoom", "without a token", err, unauthenticated, "")
+	_, err = svc.GetRoom(as(ctx, s.tokens.admin(nowhere)), &pb.GetRoomRequest{RoomName: nowhere})
+	s.refused("GetRoom", "a room that does not exist", err, notFound, "Room not found")
+	_, err = svc.GetRoom(as(ctx, s.viewer["ann"]), &pb.GetRoomRequest{RoomName: nowhere})
+	s.refused("GetRoom", "another room than the token's", err, permissionDenied, "")
+	_, err = svc.GetRoom(as(ctx, s.viewer["ann"]), &pb.GetRoomRequest{RoomName: "no spaces allowed"})
+	s.refused("GetRoom", "a malformed room name", err, invalidArgument, "")
+
+	listed, err := svc.ListRooms(as(ctx, s.tokens.lister()), &pb.ListRoomsRequest{})
+	ok(s, "ListRooms", "the backend lists rooms", listed, err, func(r *pb.ListRoomsResponse) string {
+		found := slices.ContainsFunc(r.Rooms, func(room *pb.Room) bool { return room.Name == s.room })
+		return expect(found, "%s not among %d rooms", s.room, len(r.Rooms))
+	})
+	_, err = svc.ListRooms(as(ctx, s.viewer["ann"]), &pb.ListRoomsRequest{})
+	s.refused("ListRooms", "a viewer lists rooms", err, permissionDenied, "roomList")
+	_, err = svc.ListRooms(ctx, &pb.ListRoomsRequest{})
+	s.refused("ListRooms", "without a token", err, unauthenticated, "")
+
+	settings, err := svc.UpdateRoomSettings(as(ctx, s.hostToken), &pb.UpdateRoomSettingsRequest{RoomName: s.room, GuestLimit: ptr(uint32(2))})
+	ok(s, "UpdateRoomSettings", "the host allows two guests", settings, err, func(r *pb.UpdateRoomSettingsResponse) string {
+		return expect(r.GuestLimit == 2, "guest limit %d", r.GuestLimit)
+	})
+	_, err = svc.UpdateRoomSettings(as(ctx, s.hostToken), &pb.UpdateRoomSettingsRequest{RoomName: s.room, GuestLimit: ptr(uint32(0))})
+	s.refused("UpdateRoomSettings", "a guest limit of 0", err, invalidArgument, "guestLimit")
+	_, err = svc.UpdateRoomSettings(as(ctx, s.viewer["ann"]), &pb.UpdateRoomSettingsRequest{RoomName: s.room, GuestLimit: ptr(uint32(3))})
+	s.refused("UpdateRoomSettings", "a viewer changes the settings", err, permissionDenied, "")
+}
+
+func (s *show) participants(ctx context.Context) {
+	svc := s.t.show
+	listed, err := svc.ListParticipants(as(ctx, s.viewer["bob"]), &pb.ListParticipantsRequest{RoomName: s.room})
+	ok(s, "ListParticipants", "the connected viewers, as viewers", listed, err, func(r *pb.ListParticipantsResponse) string {
+		roles := map[string]pb.Role{}
+		// LiveKit's own permission message, as LiveKit's Go module defines it.
+		grants := map[string]*livekit.ParticipantPermission{}
+		for _, p := range r.Participants {
+			roles[p.Identity], grants[p.Identity] = p.Role, p.GetPermission()
+		}
+		for _, who := range []string{"ann", "bob", "cy"} {
+			if roles[who] != pb.Role_ROLE_VIEWER {
+				return fmt.Sprintf("%s listed as %v in %v", who, roles[who], roles)
+			}
+			if !grants[who].GetCanSubscribe() || grants[who].GetCanPublish() {
+				return fmt.Sprintf("%s, a viewer, has LiveKit permission %v", who, grants[who])
+			}
+		}
+		return ""
+	})
+	_, err = svc.ListParticipants(ctx, &pb.ListParticipantsRequest{RoomName: s.room})
+	s.refused("ListParticipants", "without a token", err, unauthenticated, "")
+	nowhere := s.room + "-nowhere"
+	_, err = svc.ListParticipants(as(ctx, s.tokens.admin(nowhere)), &pb.ListParticipantsRequest{RoomName: nowhere})
+	s.refused("ListParticipants", "a room that does not exist", err, notFound, "Room not found")
+}
+
+func (s *show) hands(ctx context.Context) {
+	svc := s.t.show
+	raised, err := svc.SetHandRaised(as(ctx, s.viewer["ann"]), &pb.SetHandRaisedRequest{RoomName: s.room, ParticipantIdentity: "ann", Raised: ptr(true)})
+	ok(s, "SetHandRaised", "ann raises her hand", raised, err, func(r *pb.SetHandRaisedResponse) string {
+		return expect(r.HandRaised && !r.Promoted, "unexpected answer %v", r)
+	})
+	_, err = svc.SetHandRaised(as(ctx, s.viewer["ann"]), &pb.SetHandRaisedRequest{RoomName: s.room, ParticipantIdentity: "ann"})
+	s.refused("SetHandRaised", "without saying up or down", err, invalidArgument, "")
+	_, err = svc.SetHandRaised(as(ctx, s.viewer["ann"]), &pb.SetHandRaisedRequest{RoomName: s.room, ParticipantIdentity: "bob", Raised: ptr(true)})
+	s.refused("SetHandRaised", "ann raises bob's hand", err, permissionDenied, "participantIdentity")
+	_, err = svc.SetHandRaised(as(ctx, s.hostToken), &pb.SetHandRaisedRequest{RoomName: s.room, ParticipantIdentity: host, Raised: ptr(true)})
+	s.refused("SetHandRaised", "the host raises a hand", err, failedPrecondition, "Only viewers")
+
+	hands, err := svc.ListRaisedHands(as(ctx, s.hostToken), &pb.ListRaisedHandsRequest{RoomName: s.room})
+	ok(s, "ListRaisedHands", "the host sees ann's hand", hands, err, func(r *pb.ListRaisedHandsResponse) string {
+		return expect(len(r.Hands) == 1 && r.Hands[0].Identity == "ann" && r.Hands[0].RaisedAt > 0, "hands %v", r.Hands)
+	})
+	_, err = svc.ListRaisedHands(as(ctx, s.viewer["bob"]), &pb.ListRaisedHandsRequest{RoomName: s.room})
+	s.refused("ListRaisedHands", "a viewer lists the hands", err, permissionDenied, "")
+}
+
+func (s *show) stageRPCs(ctx context.Context) {
+	svc, asHost := s.t.show, as(ctx, s.hostToken)
+	invite := func(who string) (*pb.InviteGuestResponse, error) {
+		return svc.InviteGuest(asHost, &pb.InviteGuestRequest{RoomName: s.room, ViewerIdentity: who, HostIdentity: host})
+	}
+
+	promoted, err := invite("ann")
+	ok(s, "InviteGuest", "ann's hand is up, so she comes on stage", promoted, err, func(r *pb.InviteGuestResponse) string {
+		return expect(r.Promoted && r.Token != "", "unexpected answer %v", r)
+	})
+	for _, who := range []string{"bob", "cy"} {
+		invited, err := invite(who)
+		ok(s, "InviteGuest", who+" is invited and must agree", invited, err, func(r *pb.InviteGuestResponse) string {
+			return expect(!r.Promoted && r.Token == "" && r.ExpiresAt > 0, "unexpected answer %v", r)
+		})
+	}
+	_, err = invite("ghost")
+	s.refused("InviteGuest", "a viewer who is not connected", err, notFound, "Participant not found")
+	_, err = svc.InviteGuest(as(ctx, s.viewer["ann"]), &pb.InviteGuestRequest{RoomName: s.room, ViewerIdentity: "bob", HostIdentity: host})
+	s.refused("InviteGuest", "a guest invites", err, permissionDenied, "")
+
+	accepted, err := svc.AcceptInvitation(as(ctx, s.viewer["bob"]), &pb.AcceptInvitationRequest{RoomName: s.room, ViewerIdentity: "bob"})
+	ok(s, "AcceptInvitation", "bob accepts", accepted, err, func(r *pb.AcceptInvitationResponse) string {
+		return expect(r.Token != "" && r.WsUrl != "", "unexpected answer %v", r)
+	})
+	_, err = svc.AcceptInvitation(as(ctx, s.viewer["bob"]), &pb.AcceptInvitationRequest{RoomName: s.room, ViewerIdentity: "bob"})
+	s.refused("AcceptInvitation", "accepting twice", err, notFound, "No pending invitation")
+	_, err = svc.AcceptInvitation(as(ctx, s.viewer["cy"]), &pb.AcceptInvitationRequest{RoomName: s.room})
+	s.refused("AcceptInvitation", "without naming the viewer", err, invalidArgument, "")
+
+	declined, err := svc.DeclineInvitation(as(ctx, s.viewer["cy"]), &pb.DeclineInvitationRequest{RoomName: s.room, ViewerIdentity: "cy"})
+	ok(s, "DeclineInvitation", "cy declines", declined, err, func(r *pb.DeclineInvitationResponse) string {
+		return expect(strings.Contains(r.Message, "declined"), "message %q", r.Message)
+	})
+	_, err = svc.DeclineInvitation(as(ctx, s.viewer["cy"]), &pb.DeclineInvitationRequest{RoomName: s.room, ViewerIdentity: "cy"})
+	s.refused("DeclineInvitation", "declining twice", err, notFound, "No pending invitation")
+	_, err = svc.DeclineInvitation(as(ctx, s.viewer["cy"]), &pb.DeclineInvitationRequest{RoomName: s.room, ViewerIdentity: "bob"})
+	s.refused("DeclineInvitation", "for someone else", err, permissionDenied, "viewerIdentity")
+	_, err = invite("cy")
+	s.refused("InviteGuest", "the stage is full", err, permissionDenied, "already has a guest")
+
+	room, err := svc.GetRoom(asHost, &pb.GetRoomRequest{RoomName: s.room})
+	ok(s, "GetRoom", "ann and bob are on stage", room, err, func(r *pb.GetRoomResponse) string {
+		guests := slices.Sorted(slices.Values(r.GetRoom().GetGuests()))
+		return expect(slices.Equal(guests, []string{"ann", "bob"}) && r.GetRoom().GetHasGuest(), "guests %v", guests)
+	})
+
+	demoted, err := svc.DemoteGuest(asHost, &pb.DemoteGuestRequest{RoomName: s.room, GuestIdentity: "ann", HostIdentity: host})
+	ok(s, "DemoteGuest", "the host sends ann back to the audience", demoted, err, func(r *pb.DemoteGuestResponse) string {
+		return expect(r.Token != "" && strings.Contains(r.Message, "demoted"), "unexpected answer %v", r)
+	})
+	_, err = svc.DemoteGuest(asHost, &pb.DemoteGuestRequest{RoomName: s.room, GuestIdentity: "cy", HostIdentity: host})
+	s.refused("DemoteGuest", "someone who is not a guest", err, notFound, "Guest not found")
+	_, err = svc.DemoteGuest(as(ctx, s.viewer["bob"]), &pb.DemoteGuestRequest{RoomName: s.room, GuestIdentity: "bob", HostIdentity: host})
+	s.refused("DemoteGuest", "a guest acts as the host", err, permissionDenied, "")
+
+	_, err = svc.StepDown(as(ctx, s.viewer["bob"]), &pb.StepDownRequest{RoomName: s.room, GuestIdentity: "ann"})
+	s.refused("StepDown", "for someone else", err, permissionDenied, "guestIdentity")
+	stepped, err := svc.StepDown(as(ctx, s.viewer["bob"]), &pb.StepDownRequest{RoomName: s.room, GuestIdentity: "bob"})
+	ok(s, "StepDown", "bob steps down", stepped, err, func(r *pb.StepDownResponse) string {
+		return expect(r.Token != "" && strings.Contains(r.Message, "stepped down"), "unexpected answer %v", r)
+	})
+	_, err = svc.StepDown(as(ctx, s.viewer["bob"]), &pb.StepDownRequest{RoomName: s.room, GuestIdentity: "bob"})
+	s.refused("StepDown", "stepping down twice", err, notFound, "Guest not found")
+
+	// ann comes back on stage (hand up, then invited) so that the host can remove her.
+	_, err = svc.SetHandRaised(as(ctx, s.viewer["ann"]), &pb.SetHandRaisedRequest{RoomName: s.room, ParticipantIdentity: "ann", Raised: ptr(true)})
+	ok(s, "SetHandRaised", "ann raises her hand again", &pb.SetHandRaisedResponse{}, err, nil)
+	promoted, err = invite("ann")
+	ok(s, "InviteGuest", "ann is back on stage", promoted, err, func(r *pb.InviteGuestResponse) string {
+		return expect(r.Promoted, "not promoted: %v", r)
+	})
+	_, err = svc.RemoveGuest(asHost, &pb.RemoveGuestRequest{RoomName: s.room, GuestIdentity: "ann"})
+	s.refused("RemoveGuest", "without naming the host", err, invalidArgument, "")
+	removed, err := svc.RemoveGuest(asHost, &pb.RemoveGuestRequest{RoomName: s.room, GuestIdentity: "ann", HostIdentity: host})
+	ok(s, "RemoveGuest", "the host removes ann from the room", removed, err, func(r *pb.RemoveGuestResponse) string {
+		return expect(strings.Contains(r.Message, "removed"), "message %q", r.Message)
+	})
+	_, err = svc.RemoveGuest(asHost, &pb.RemoveGuestRequest{RoomName: s.room, GuestIdentity: "ann", HostIdentity: host})
+	s.refused("RemoveGuest", "removing her twice", err, notFound, "Guest not found")
+
+	_, err = svc.RemoveParticipant(as(ctx, s.viewer["cy"]), &pb.RemoveParticipantRequest{RoomName: s.room, Identity: "bob"})
+	s.refused("RemoveParticipant", "a viewer removes another", err, permissionDenied, "")
+	gone, err := svc.RemoveParticipant(asHost, &pb.RemoveParticipantRequest{RoomName: s.room, Identity: "bob"})
+	ok(s, "RemoveParticipant", "the host removes bob", gone, err, nil)
+	_, err = svc.RemoveParticipant(asHost, &pb.RemoveParticipantRequest{RoomName: s.room, Identity: "ghost"})
+	s.refused("RemoveParticipant", "someone who is not connected", err, notFound, "Participant not found")
+	listed, err := svc.ListParticipants(asHost, &pb.ListParticipantsRequest{RoomName: s.room})
+	ok(s, "ListParticipants", "only cy is left", listed, err, func(r *pb.ListParticipantsResponse) string {
+		var left []string
+		for _, p := range r.Participants {
+			left = append(left, p.Identity)
+		}
+		return expect(slices.Equal(left, []string{"cy"}), "participants %v", left)
+	})
+}
+
+func (s *show) recordings(ctx context.Context) {
+	svc, asHost, asCy := s.t.show, as(ctx, s.hostToken), as(ctx, s.viewer["cy"])
+	_, err := svc.StartRecording(asHost, &pb.StartRecordingRequest{RoomName: s.room})
+	s.refused("StartRecording", "without a layout", err, invalidArgument, "layout")
+	_, err = svc.StartRecording(asCy, &pb.StartRecordingRequest{RoomName: s.room, Layout: pb.RecordingLayout_RECORDING_LAYOUT_GRID})
+	s.refused("StartRecording", "a viewer records", err, permissionDenied, "")
+	started, err := svc.StartRecording(asHost, &pb.StartRecordingRequest{RoomName: s.room, Layout: pb.RecordingLayout_RECORDING_LAYOUT_SPEAKER})
+	ok(s, "StartRecording", "the host records the show", started, err, func(r *pb.StartRecordingResponse) string {
+		rec := r.GetRecording()
+		return expect(rec.GetRecordingId() != "" && rec.GetRoomName() == s.room && rec.GetLayout() == pb.RecordingLayout_RECORDING_LAYOUT_SPEAKER &&
+			rec.GetStatus() == livekit.EgressStatus_EGRESS_STARTING, "unexpected recording %v", rec)
+	})
+	_, err = svc.StartRecording(asHost, &pb.StartRecordingRequest{RoomName: s.room, Layout: pb.RecordingLayout_RECORDING_LAYOUT_GRID})
+	s.refused("StartRecording", "a second recording at once", err, failedPrecondition, "already being recorded")
+
+	listed, err := svc.ListRecordings(asHost, &pb.ListRecordingsRequest{RoomName: s.room})
+	ok(s, "ListRecordings", "the host sees the recording", listed, err, func(r *pb.ListRecordingsResponse) string {
+		return expect(len(r.Recordings) == 1 && r.Recordings[0].RecordingId == started.GetRecording().GetRecordingId(),
+			"recordings %v", r.Recordings)
+	})
+	_, err = svc.ListRecordings(asCy, &pb.ListRecordingsRequest{RoomName: s.room})
+	s.refused("ListRecordings", "a viewer lists recordings", err, permissionDenied, "")
+
+	_, err = svc.StopRecording(asCy, &pb.StopRecordingRequest{RoomName: s.room})
+	s.refused("StopRecording", "a viewer stops the recording", err, permissionDenied, "")
+	stopped, err := svc.StopRecording(asHost, &pb.StopRecordingRequest{RoomName: s.room})
+	ok(s, "StopRecording", "the host stops it", stopped, err, func(r *pb.StopRecordingResponse) string {
+		rec := r.GetRecording()
+		return expect(rec.GetRecordingId() == started.GetRecording().GetRecordingId() && rec.GetStatus() >= livekit.EgressStatus_EGRESS_ENDING,
+			"stopped %v", rec)
+	})
+	nowhere := s.room + "-nowhere"
+	_, err = svc.StopRecording(as(ctx, s.tokens.admin(nowhere)), &pb.StopRecordingRequest{RoomName: nowhere})
+	s.refused("StopRecording", "in a room that does not exist", err, notFound, "Room not found")
+}
+
+func (s *show) endShow(ctx context.Context) {
+	svc, asHost := s.t.show, as(ctx, s.hostToken)
+	_, err := svc.DeleteRoom(as(ctx, s.viewer["cy"]), &pb.DeleteRoomRequest{RoomName: s.room})
+	s.refused("DeleteRoom", "a viewer ends the show", err, permissionDenied, "")
+	ended, err := svc.DeleteRoom(asHost, &pb.DeleteRoomRequest{RoomName: s.room})
+	ok(s, "DeleteRoom", "the host ends the show", ended, err, nil)
+	admin := as(ctx, s.tokens.admin(s.room))
+	_, err = svc.DeleteRoom(admin, &pb.DeleteRoomRequest{RoomName: s.room})
+	s.refused("DeleteRoom", "ending it twice", err, notFound, "Room not found")
+	_, err = svc.GetRoom(admin, &pb.GetRoomRequest{RoomName: s.room})
+	s.refused("GetRoom", "after the show ended", err, notFound, "Room not found")
+}
+
+// withoutEgress: with no egress worker behind LiveKit, recording is refused as unavailable (safe
+// to retry) and nothing is left half-started.
+func (s *show) withoutEgress(ctx context.Context) {
+	svc, admin := s.t.show, as(ctx, s.tokens.admin(s.room))
+	joined, err := svc.JoinRoom(admin, &pb.JoinRoomRequest{RoomName: s.room, ParticipantName: host, Role: pb.Role_ROLE_HOST})
+	ok(s, "JoinRoom", "the backend makes the host", joined, err, nil)
+	_, err = svc.StartRecording(admin, &pb.StartRecordingRequest{RoomName: s.room, Layout: pb.RecordingLayout_RECORDING_LAYOUT_GRID})
+	s.refused("StartRecording", "no egress worker answers", err, unavailable, "egress worker")
+	listed, err := svc.ListRecordings(admin, &pb.ListRecordingsRequest{RoomName: s.room})
+	ok(s, "ListRecordings", "no recording was left half-started", listed, err, func(r *pb.ListRecordingsResponse) string {
+		return expect(len(r.Recordings) == 0, "recordings %v", r.Recordings)
+	})
+	ended, err := svc.DeleteRoom(admin, &pb.DeleteRoomRequest{RoomName: s.room})
+	ok(s, "DeleteRoom", "the backend ends the show", ended, err, nil)
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,124 @@
+"""The Go clients generated into clients/go, used as a Go consumer would: showcheck
+(clients/go/cmd/showcheck) calls every RPC over gRPC and over Twirp JSON and protobuf, against the
+running service, and checks answers and refusals through the official clients' own error types.
+
+The stage RPCs need viewers connected to LiveKit; showcheck asks for them on its stdout and this
+test connects each one as a real WebRTC participant (livekit rtc), then answers on its stdin.
+Recordings go to the egress stand-in (see tests/egress_standin.py), so every RPC has a success;
+a second run against the real dev LiveKit, which has no egress worker, reads UNAVAILABLE."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from service.dev.livekit_server import LiveKitDevServer
+from tests.conftest import ROOT, ServiceProcess
+from tests.live import LiveParticipant
+
+CLIENTS_GO = ROOT / "clients" / "go"
+TRANSPORTS = ("grpc", "twirp-json", "twirp-protobuf")
+# The RPCs as the contract declares them, read from the .proto rather than from generated code.
+RPCS = re.findall(r"^\s*rpc (\w+)\(", (ROOT / "protos/showrunner/v1/show_service.proto").read_text(), re.M)
+
+
+@pytest.fixture(scope="module")
+def showcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built with the module's own go.mod and go.sum, as a consumer's build would."""
+    binary = tmp_path_factory.mktemp("go") / "showcheck"
+    env = {**os.environ, "GOFLAGS": "-mod=readonly"}
+    built = subprocess.run(
+        ["go", "build", "-o", str(binary), "./cmd/showcheck"],
+        cwd=CLIENTS_GO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert built.returncode == 0, built.stderr
+    return binary
+
+
+@pytest.mark.timeout(420)
+async def test_go_clients_call_every_rpc_over_grpc_and_twirp(
+    showcheck: Path, livekit: LiveKitDevServer, recording_service: ServiceProcess
+) -> None:
+    connected: list[LiveParticipant] = []
+    process = await asyncio.create_subprocess_exec(
+        str(showcheck),
+        "-grpc",
+        recording_service.grpc_address,
+        "-http",
+        recording_service.http_base,
+        "-room-prefix",
+        f"go-{uuid.uuid4().hex[:8]}",
+        env={**os.environ, "LIVEKIT_API_KEY": livekit.api_key, "LIVEKIT_API_SECRET": livekit.api_secret},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(150):
+            while raw := await process.stdout.readline():
+                line = raw.decode().rstrip("\n")
+                lines.append(line)
+                if line.startswith("CONNECT "):
+                    _, identity, ws_url, token = line.split(" ")
+                    connected.append(await LiveParticipant(identity).connect(ws_url, token))
+                    process.stdin.write(f"CONNECTED {identity}\n".encode())
+                    await process.stdin.drain()
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        for participant in connected:
+            with contextlib.suppress(Exception):
+                await participant.disconnect()
+
+    output = "\n".join(line for line in lines if not line.startswith("CONNECT "))
+    print(output)
+    assert process.returncode == 0, output
+    assert not [line for line in lines if line.startswith(("FAIL", "MISSING"))], output
+    assert f"SUMMARY rpcs={len(RPCS)} transports=3 failed=0 missing=0" in lines, output
+    # Every RPC the contract declares passed a success and a refusal on every transport.
+    for transport in TRANSPORTS:
+        for rpc in RPCS:
+            for kind in ("answers", "refuses"):
+                assert any(line.startswith(f"PASS {transport} {rpc} {kind}: ") for line in lines), (
+                    f"{transport} {rpc}: no check that it {kind}"
+                )
+    # The refusals were read through each client's own vocabulary.
+    assert "PASS grpc GetRoom refuses: a room that does not exist (NotFound)" in lines, output
+    assert "PASS twirp-json GetRoom refuses: a room that does not exist (not_found)" in lines, output
+    assert "PASS twirp-protobuf JoinRoom refuses: hosting without a token (unauthenticated)" in lines, output
+    assert "PASS twirp-json SetHandRaised refuses: without saying up or down (invalid_argument)" in lines, output
+
+
+def test_go_clients_read_unavailable_when_livekit_has_no_egress(
+    showcheck: Path, livekit: LiveKitDevServer, service: ServiceProcess
+) -> None:
+    """`service` sends its Egress calls to the dev LiveKit itself, which has no egress worker."""
+    done = subprocess.run(
+        [str(showcheck), "-no-egress", "-grpc", service.grpc_address, "-http", service.http_base],
+        env={**os.environ, "LIVEKIT_API_KEY": livekit.api_key, "LIVEKIT_API_SECRET": livekit.api_secret},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    print(done.stdout, done.stderr)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUMMARY failed=0" in done.stdout
+    for transport, code in (("grpc", "Unavailable"), ("twirp-json", "unavailable"), ("twirp-protobuf", "unavailable")):
+        assert f"PASS {transport} StartRecording refuses: no egress worker answers ({code})" in done.stdout
+        assert f"PASS {transport} ListRecordings answers: no recording was left half-started" in done.stdout
