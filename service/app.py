@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,9 +18,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from service.config import Settings
 from service.core.auth import Authenticator
 from service.core.clock import Clock, SystemClock
-from service.core.errors import ShowError
 from service.core.limits import Limiter, MemoryLimiter
-from service.core.ports import Stage, Store
+from service.core.ports import Stage
+from service.core.reconciler import Leases, MemoryLeases, Reconciler, ReconcileRules
+from service.core.record import ShowRecords
 from service.core.show import ShowCore, ShowRules
 from service.doors.edges import with_body_deadline, with_header_deadline
 from service.doors.grpc_door import grpc_server
@@ -30,8 +31,10 @@ from service.gateway.livekit import LiveKitStage
 from service.interceptors.build import chain, endpoints
 from service.observability.metrics import Metrics
 from service.observability.readiness import Dependency, Readiness
-from service.stores.memory import MemoryStore
-from service.stores.redis import RedisLimiter, RedisStore
+from service.stores.leases import RedisLeases
+from service.stores.records import StoreUnreachable, open_records
+from service.stores.redis import RedisLimiter
+from service.stores.redis_record import RedisRecords
 
 log = logging.getLogger("showrunner")
 
@@ -58,14 +61,16 @@ class Running:
     http: uvicorn.Server
     http_task: asyncio.Task[None]
     stage: Stage
-    store: Store
+    store: ShowRecords
     readiness: Readiness
+    reconciler: Reconciler
     grace: float
 
     async def stop(self) -> None:
         """Stops accepting on both doors, lets in-flight calls finish (up to `grace` seconds),
         then closes the connections to LiveKit and the store."""
         await self.readiness.stop()
+        await self.reconciler.stop()
         self.http.should_exit = True
         await asyncio.gather(self.grpc.stop(self.grace), self.http_task)
         await self.stage.close()
@@ -90,17 +95,16 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def state_backend(settings: Settings) -> tuple[Store, Limiter]:
-    """In-process state for one instance; Redis (SHOW_REDIS_URL) when several share it."""
-    if not settings.redis_url:
-        return MemoryStore(), MemoryLimiter()
-    redis_store = RedisStore.from_url(settings.redis_url)
+async def state_backend(settings: Settings, clock: Clock) -> tuple[ShowRecords, Limiter, Leases]:
+    """In-process state for one instance; Redis (SHOW_REDIS_URL, a Cluster with SHOW_REDIS_CLUSTER)
+    when several share it: the show's record, the rate limits and the reconciliation leases."""
     try:
-        await redis_store.ping()
-    except ShowError as exc:
-        await redis_store.close()
-        raise StartupError(f"SHOW_REDIS_URL {settings.redis_url} cannot be reached: {exc.message}") from exc
-    return redis_store, RedisLimiter(redis_store.client)
+        records = await open_records(settings)
+    except StoreUnreachable as exc:
+        raise StartupError(str(exc)) from exc
+    if isinstance(records, RedisRecords):
+        return records, RedisLimiter(records.client), RedisLeases(records.client)
+    return records, MemoryLimiter(), MemoryLeases(clock)
 
 
 async def start(settings: Settings, clock: Clock | None = None) -> Running:
@@ -117,15 +121,22 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         observe=metrics.livekit_call,
     )
-    store, limiter = await state_backend(settings)
+    store, limiter, leases = await state_backend(settings, clock)
     rules = ShowRules(
         guest_limit=settings.guest_limit,
         invitation_seconds=settings.invitation_seconds,
         host_claim_seconds=settings.host_claim_seconds,
+        reconnect_grace_seconds=settings.reconnect_grace_seconds,
         rates=settings.rates,
     )
     auth = Authenticator(settings.livekit_api_key, settings.livekit_api_secret, clock)
-    core = ShowCore(stage, store, clock, rules, observer=metrics)
+    reconcile = ReconcileRules(
+        grace_seconds=rules.reconnect_grace_seconds,
+        interval_seconds=settings.reconcile_interval_seconds,
+        host_claim_seconds=rules.host_claim_seconds,
+        guest_limit=rules.guest_limit,
+    )
+    core = ShowCore(stage, store, clock, rules, observer=metrics, leases=leases, reconcile=reconcile)
     through = chain(auth, store, limiter, rules.rates, clock, metrics, observer=metrics)
     served = endpoints(core, through)
 
@@ -174,8 +185,18 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         raise StartupError(
             f"the HTTP door cannot listen on {settings.host}:{settings.http_port}: {exc.strerror}"
         ) from exc
+    reconciler = core.reconciler
+
+    async def after_outage(ready: bool, reasons: Sequence[str]) -> None:
+        # Whatever changed while the store or LiveKit could not be reached is caught up with now.
+        if ready:
+            for room in await reconciler.rooms_to_sweep():
+                reconciler.nudge(room)
+
+    readiness.on_change(after_outage)
     await readiness.check()
     readiness.start()
+    reconciler.start()  # its first pass sweeps every room either side knows of
     http = HttpServer(config)
     # The socket already listens: connections queue until uvicorn takes them, so we are ready.
     http_task = asyncio.create_task(http.serve(sockets=[listener]))
@@ -188,7 +209,16 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         http_port,
     )
     return Running(
-        grpc_port, http_port, server, http, http_task, stage, store, readiness, settings.shutdown_grace_seconds
+        grpc_port,
+        http_port,
+        server,
+        http,
+        http_task,
+        stage,
+        store,
+        readiness,
+        reconciler,
+        settings.shutdown_grace_seconds,
     )
 
 

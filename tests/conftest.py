@@ -32,7 +32,8 @@ API_SECRET = "showrunner-tests-secret-0123456789abcdef"
 TEST_RATES = {f"SHOW_RATE_{b}_PER_MINUTE": "100000" for b in ("JOIN", "INVITE", "HAND", "OTHER")}
 # A LiveKit without egress workers takes 20 s to say so; the service gives up sooner, and sooner
 # still in the tests.
-TEST_ENV = {**TEST_RATES, "SHOW_EGRESS_TIMEOUT_SECONDS": "2"}
+# Most tests expect a departure to free a seat at once; the reconnect grace window has tests of its own.
+TEST_ENV = {**TEST_RATES, "SHOW_EGRESS_TIMEOUT_SECONDS": "2", "SHOW_RECONNECT_GRACE_SECONDS": "0"}
 
 
 @pytest.fixture(scope="session")

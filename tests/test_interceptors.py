@@ -26,7 +26,7 @@ from service.interceptors.rate_limit import RateLimit
 from service.interceptors.request_id import RequestId
 from service.observability.metrics import Metrics as Registry
 from service.policy import WEBHOOK, rule_for
-from service.stores.memory import MemoryStore
+from service.stores.memory_record import MemoryRecords
 
 KEY, SECRET = "key", "secret-of-at-least-thirty-two-bytes!"
 SERVICE = pb.DESCRIPTOR.services_by_name["ShowService"]
@@ -79,8 +79,8 @@ async def test_authentication_verifies_tokens_and_refuses_bad_ones() -> None:
 
 
 async def test_policy_enforces_each_audience() -> None:
-    store = MemoryStore()
-    await store.update("r", lambda s: s.claim_host("host", "Host", time.time(), 60))
+    store = MemoryRecords()
+    await store.claim_host("r", "host", "Host", time.time(), 60)
     policy = Policy(store)
     viewer, host, admin = (
         Caller(identity="v", room="r"),

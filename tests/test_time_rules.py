@@ -24,7 +24,7 @@ from service.dev.livekit_server import LiveKitDevServer
 from service.gateway.livekit import LiveKitStage
 from service.interceptors.build import Endpoint, chain, endpoints
 from service.observability.metrics import Metrics
-from service.stores.memory import MemoryStore
+from service.stores.memory_record import MemoryRecords
 from tests.conftest import API_KEY, API_SECRET, admin_token
 from tests.live import LiveParticipant
 
@@ -54,7 +54,7 @@ async def core(livekit: LiveKitDevServer, clock: ManualClock) -> AsyncIterator[C
         host_claim_seconds=30,
         rates=RatePolicy(join=Limit(3, 60), invite=Limit(100, 60), hand=Limit(100, 60), other=Limit(100, 60)),
     )
-    store, metrics = MemoryStore(), Metrics()
+    store, metrics = MemoryRecords(), Metrics()
     show = ShowCore(stage, store, clock, rules)
     auth = Authenticator(API_KEY, API_SECRET, clock)
     yield Core(endpoints(show, chain(auth, store, MemoryLimiter(), rules.rates, clock, metrics, metrics)))

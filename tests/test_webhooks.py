@@ -23,15 +23,32 @@ def signed(body: bytes, secret: str = API_SECRET, digest_of: bytes | None = None
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def event(kind: str, room: str, identity: str = "", sid: str = "", created_at: int | None = None) -> bytes:
+def event(
+    kind: str,
+    room: str,
+    identity: str = "",
+    sid: str = "",
+    created_at: int | None = None,
+    *,
+    room_sid: str = "",
+    joined_at_ms: int = 0,
+) -> bytes:
+    """A webhook as LiveKit sends it: the room's incarnation (its sid) and, for a participant,
+    the connection (its sid and when it joined) that the service judges the event by."""
     body: dict[str, Any] = {
         "event": kind,
-        "room": {"name": room, "sid": "RM_test"},
+        "room": {"name": room, "sid": room_sid},
         "id": f"EV_{kind}_{identity}_{sid}",
         "createdAt": str(created_at if created_at is not None else int(time.time())),
     }
     if identity:
-        body["participant"] = {"identity": identity, "sid": sid, "name": identity}
+        body["participant"] = {
+            "identity": identity,
+            "sid": sid,
+            "name": identity,
+            "joinedAt": str(joined_at_ms // 1000),
+            "joinedAtMs": str(joined_at_ms),
+        }
     return json.dumps(body).encode()
 
 
@@ -67,14 +84,16 @@ async def test_duplicated_and_out_of_order_webhooks_are_harmless(
 ) -> None:
     admin = rest.as_(admin_token(room))
     await admin.join(room, "host-1", "host")
-    joined = event("participant_joined", room, "host-1", "PA_current")
+    incarnation = (await admin.get_room(room))["sid"]
+    now_ms = int(time.time() * 1000)
+    joined = event("participant_joined", room, "host-1", "PA_current", room_sid=incarnation, joined_at_ms=now_ms)
     for _ in range(2):
         assert (await deliver(service, joined, signed(joined))).status_code == 200
     # A late departure of an older connection does not free the current host's slot.
-    stale = event("participant_left", room, "host-1", "PA_previous")
+    stale = event("participant_left", room, "host-1", "PA_previous", room_sid=incarnation, joined_at_ms=now_ms - 60_000)
     assert (await deliver(service, stale, signed(stale))).status_code == 200
     assert (await admin.get_room(room))["hasHost"] is True
-    left = event("participant_left", room, "host-1", "PA_current")
+    left = event("participant_left", room, "host-1", "PA_current", room_sid=incarnation, joined_at_ms=now_ms)
     for _ in range(2):
         reply = await deliver(service, left, signed(left))
         assert reply.status_code == 200 and reply.json() == {"success": True, "event": "participant_left"}
@@ -88,7 +107,7 @@ async def test_room_finished_clears_the_show(service: ServiceProcess, rest: Show
     admin = rest.as_(admin_token(room))
     await admin.join(room, "host-1", "host")
     await admin.settings(room, 3)
-    finished = event("room_finished", room)
+    finished = event("room_finished", room, room_sid=(await admin.get_room(room))["sid"])
     assert (await deliver(service, finished, signed(finished))).status_code == 200
     await admin.join(room, "host-2", "host")  # the slot is free again
     assert (await admin.get_room(room))["guestLimit"] == 1

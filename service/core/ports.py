@@ -1,42 +1,19 @@
 """What the core needs from the outside world, as small interfaces.
 
-The core depends only on these: LiveKit is reached through a `Stage`, state through a `Store`.
+The core depends only on these: LiveKit is reached through a `Stage`, the show's record
+through `ShowRecords` (service/core/record.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk
 
 from service.core.roles import Role
-from service.core.state import ShowState
-
-T = TypeVar("T")
-
-
-class Store(Protocol):
-    """Keeps each room's ShowState. `update` is atomic per room, across every instance that
-    shares the store: `change` sees the latest state, and if it raises, nothing is saved."""
-
-    async def load(self, room: str) -> ShowState: ...
-
-    async def update(self, room: str, change: Callable[[ShowState], T]) -> T: ...
-
-    async def delete(self, room: str) -> None: ...
-
-    async def ping(self) -> None:
-        """Raises ShowError(UNAVAILABLE) unless the store answers."""
-        ...
-
-    async def rooms(self) -> list[ShowState]:
-        """Every room the store holds state for (for metrics; may be slow with many rooms)."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -44,7 +21,6 @@ class Presence:
     """How a participant should appear on LiveKit for their role."""
 
     role: Role
-    hand_raised: bool = False
 
 
 class Stage(Protocol):
@@ -108,6 +84,8 @@ class ShowObserver(Protocol):
 
     def webhook(self, event: str, verdict: str) -> None: ...
 
+    def reconciled(self, action: str) -> None: ...
+
 
 class Unobserved:
     def promoted(self) -> None:
@@ -120,4 +98,7 @@ class Unobserved:
         return None
 
     def webhook(self, event: str, verdict: str) -> None:
+        return None
+
+    def reconciled(self, action: str) -> None:
         return None

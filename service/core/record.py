@@ -11,8 +11,9 @@ Every step takes `now` (seconds since the epoch, from the injected clock): expir
 the caller's time, never the store's, so stores agree with each other and tests control time.
 Times are kept in whole milliseconds, the resolution LiveKit and the contract use.
 
-Refusals are the same ShowErrors, with the same codes and messages, as service/core/state.py
-raises; `refusal()` turns a store's reason into one, so every store words them alike.
+Refusals are ShowErrors with the codes and messages the contract documents (the same as the
+single-document state this replaced raised); `refusal()` turns a store's reason into one, so
+every store words them alike.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ from typing import Protocol
 
 from service.core import errors
 from service.core.roles import Role
-from service.core.state import EGRESS_ACTIVE, EGRESS_ENDING, EGRESS_STARTING, RECORDINGS_KEPT
+
+# LiveKit's EgressStatus values, in the order a recording moves through them; past ENDING, each
+# is an end (COMPLETE 3, FAILED 4, ABORTED 5, LIMIT_REACHED 6).
+EGRESS_STARTING, EGRESS_ACTIVE, EGRESS_ENDING, EGRESS_ABORTED = 0, 1, 2, 5
+RECORDINGS_KEPT = 20
 
 # The version written into every stored record. A reader ignores fields it does not know, so an
 # instance of the next version may add fields while this one still runs beside it.
@@ -358,6 +363,10 @@ class ShowRecords(Protocol):
     async def retire(self, room: str, room_sid: str = "") -> bool:
         """Deletes the room's record (room_finished); with `room_sid`, only if it is the current
         incarnation or none is recorded. True if deleted."""
+        ...
+
+    async def ping(self) -> None:
+        """Raises ShowError(UNAVAILABLE) unless the store answers (readiness)."""
         ...
 
     async def close(self) -> None: ...

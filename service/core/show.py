@@ -4,9 +4,13 @@ generated into gen/showrunner/v1/show_service_seam.py), one async method per RPC
 Each method takes the contract's request message and the verified Caller, and returns the
 contract's response message or raises ShowError. Who may call it, and how often, is not decided
 here: the interceptor chain (service/interceptors) enforces each RPC's declared policy before the
-method runs. A method holds the show's rules only. A change that needs both the store and LiveKit is made in
-the store first (where the rules are checked atomically) and undone there if LiveKit refuses,
-so a refused request leaves no trace.
+method runs. A method holds the show's rules only.
+
+The show's record (service/core/record.py) decides each rule in one atomic step that touches only
+what it changes, so an operation costs the same whatever the audience. A change that needs both
+the record and LiveKit is written to the record first, with the LiveKit change it still owes
+recorded as pending; it is confirmed once LiveKit has made it, undone if LiveKit refuses, and
+completed by the reconciler if this instance dies in between. A refused request leaves no trace.
 """
 
 from __future__ import annotations
@@ -28,11 +32,27 @@ from service.core.caller import Caller
 from service.core.clock import Clock
 from service.core.events import EventType, encode, show_event
 from service.core.limits import RatePolicy
-from service.core.ports import Presence, ShowObserver, Stage, Store, Unobserved
+from service.core.ports import Presence, ShowObserver, Stage, Unobserved
+from service.core.reconciler import Leases, MemoryLeases, Reconciler, ReconcileRules
+from service.core.record import (
+    EGRESS_ABORTED,
+    EGRESS_ACTIVE,
+    EGRESS_ENDING,
+    Connection,
+    Recording,
+    Seat,
+    ShowRecords,
+    StageChange,
+    StageRecord,
+    Standing,
+    Verdict,
+)
 from service.core.roles import GRANTS, Role
-from service.core.state import EGRESS_ABORTED, EGRESS_ACTIVE, EGRESS_ENDING, Recording, Seat, ShowState, Standing
 
 log = logging.getLogger("showrunner.core")
+
+# ListRaisedHands and ListParticipants answer with every hand; this bounds one answer.
+ALL_HANDS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -42,23 +62,57 @@ class ShowRules:
     guest_limit: int = 1  # default guests on stage at once; each room may change it
     invitation_seconds: float = 60.0  # how long a host's invitation waits for an answer
     host_claim_seconds: float = 60.0  # how long a host who never connects blocks the room
+    reconnect_grace_seconds: float = 30.0  # a host or guest who drops keeps the seat this long
     rates: RatePolicy = field(default_factory=RatePolicy)
+
+
+def connection_of(who: lk.ParticipantInfo) -> Connection:
+    """LiveKit's connection of a participant, ordered by when it joined (in milliseconds)."""
+    return Connection(who.sid, who.joined_at_ms or who.joined_at * 1000)
 
 
 class ShowCore(ShowService[Caller]):
     def __init__(
         self,
         stage: Stage,
-        store: Store,
+        records: ShowRecords,
         clock: Clock,
         rules: ShowRules | None = None,
         observer: ShowObserver | None = None,
+        leases: Leases | None = None,
+        reconcile: ReconcileRules | None = None,
     ) -> None:
         self._stage = stage
-        self._store = store
+        self._records = records
         self._clock = clock
         self._rules = rules or ShowRules()
         self._observer = observer or Unobserved()
+        self.reconciler = Reconciler(
+            records,
+            stage,
+            clock,
+            leases or MemoryLeases(clock),
+            self,
+            reconcile
+            or ReconcileRules(
+                grace_seconds=self._rules.reconnect_grace_seconds,
+                host_claim_seconds=self._rules.host_claim_seconds,
+                guest_limit=self._rules.guest_limit,
+            ),
+        )
+
+    # --- what the reconciler reports (its ReconcileListener) -----------------------------------
+
+    async def seat_freed(self, room: str, seat: Seat, role: Role) -> None:
+        sender = (seat.identity, seat.name or seat.identity)
+        if role is Role.HOST:
+            await self._announce(room, EventType.HOST_LEFT, sender=sender)
+        elif role is Role.GUEST:
+            self._observer.demoted("left")
+            await self._announce(room, EventType.GUEST_DEMOTED, sender=sender, target=sender)
+
+    def reconciled(self, action: str) -> None:
+        self._observer.reconciled(action)
 
     # --- LiveKit's webhooks --------------------------------------------------------------
 
@@ -69,52 +123,73 @@ class ShowCore(ShowService[Caller]):
         except (json_format.ParseError, UnicodeDecodeError, ValueError) as exc:
             self._observer.webhook("unknown", "rejected")
             raise errors.invalid("webhook body is not a LiveKit WebhookEvent") from exc
-        applied = await self._apply(event)
-        self._observer.webhook(event.event or "unknown", "applied" if applied else "ignored")
+        verdict = await self._apply(event)
+        self._observer.webhook(event.event or "unknown", verdict)
         return event.event
 
-    async def _apply(self, event: lk_webhook.WebhookEvent) -> bool:
-        """Makes the show's state agree with what LiveKit reports; True if the event concerned
-        something the show holds (a seat, a room, a recording), False if it was not ours."""
-        room, who = event.room.name, event.participant
+    async def _apply(self, event: lk_webhook.WebhookEvent) -> str:
+        """Makes the show's record agree with what LiveKit reports. Each event is judged against
+        what it concerns: the room's incarnation (its sid) and the participant's connection
+        (its sid and LiveKit's joined_at), never the order in which webhooks arrive. Answers
+        "applied", "stale" (about an older connection or another incarnation: nothing changed)
+        or "ignored" (nothing the show holds)."""
+        room, who, now = event.room.name, event.participant, self._clock.now()
         if event.event.startswith("egress_") and event.egress_info.egress_id:
-            return await self._recording_progress(event)
+            return "applied" if await self._recording_progress(event) else "ignored"
         if not room:
-            return False
+            return "ignored"
+        if event.event == "room_started" and event.room.sid:
+            created = event.room.creation_time_ms or event.room.creation_time * 1000
+            opened = await self._records.room_opened(room, event.room.sid, created, now)
+            return "applied" if opened else "stale"
         if event.event == "room_finished":
-            await self._store.delete(room)
-            return True
+            retired = await self._records.retire(room, event.room.sid)
+            return "applied" if retired else "stale"
         if event.event == "participant_joined" and who.identity:
-            seated = bool(await self._store.update(room, lambda s: s.connected(who.identity, who.sid)))
-            await self._reconcile(room, who)
-            return seated
+            verdict = await self._records.connected(room, who.identity, connection_of(who), event.room.sid, now)
+            if verdict is Verdict.APPLIED:
+                self.reconciler.returned(room, who.identity)
+            if verdict is not Verdict.STALE:
+                await self._bring_to_role(room, who)
+            return _WEBHOOK_VERDICTS[verdict]
         if event.event == "participant_left" and who.identity:
-            at = float(event.created_at or self._clock.now())
-            freed = await self._store.update(room, lambda s: s.left(who.identity, who.sid, at))
-            sender = (who.identity, who.name or who.identity)
-            if freed is Role.HOST:
-                await self._announce(room, EventType.HOST_LEFT, sender=sender)
-            elif freed is Role.GUEST:
-                self._observer.demoted("left")
-                await self._announce(room, EventType.GUEST_DEMOTED, sender=sender, target=sender)
-            return freed is not None
-        return False
+            return await self._left(room, who, event.room.sid, float(event.created_at or now), now)
+        return "ignored"
 
-    async def _reconcile(self, room: str, who: lk.ParticipantInfo) -> None:
+    async def _left(self, room: str, who: lk.ParticipantInfo, room_sid: str, at: float, now: float) -> str:
+        """A participant's connection ended. A host or guest whose own connection it was keeps
+        the seat for the reconnect grace window (the reconciler frees it if they do not come
+        back); everything else is decided by the record's `left` step at once."""
+        grace = self._rules.reconnect_grace_seconds
+        if grace > 0:
+            record = await self._records.stage(room, now)
+            seat = record.host if record.host and record.host.identity == who.identity else record.guest(who.identity)
+            current = not record.room_sid or not room_sid or record.room_sid == room_sid
+            if seat is not None and current and seat.sid in ("", who.sid):
+                self.reconciler.dropped(room, who.identity, seat.sid, now)
+                return "applied"
+        departure = await self._records.left(room, who.identity, connection_of(who), at, room_sid, now)
+        if departure.freed in (Role.HOST, Role.GUEST):
+            seat = Seat(who.identity, who.name or who.identity, 0)
+            await self.seat_freed(room, seat, departure.freed)
+        return _WEBHOOK_VERDICTS[departure.verdict]
+
+    async def _bring_to_role(self, room: str, who: lk.ParticipantInfo) -> None:
         """A token outlives a role: a demoted guest (or a replaced host) could reconnect with the
-        token it had, and LiveKit would grant what that token says. The show's state decides, so
+        token it had, and LiveKit would grant what that token says. The show's record decides, so
         a newcomer whose permission exceeds its role is brought back to it at once."""
         if "role" not in who.attributes or who.kind != lk.ParticipantInfo.Kind.STANDARD:
             return  # not someone who joined with a Showrunner token (an agent, a recorder, ...)
-        state = await self._store.load(room)
-        role = state.role_of(who.identity)
-        exceeds = who.permission.can_publish and not GRANTS[role].can_publish
-        if exceeds or who.attributes["role"] != role.value:
-            presence = Presence(role, hand_raised=who.identity in state.hands)
-            try:
-                await self._stage.present(room, who.identity, presence)
-            except errors.ShowError as exc:
-                log.warning("could not bring %s in %s back to %s: %s", who.identity, room, role, exc.message)
+        role = await self._records.role_of(room, who.identity)
+        if _fits(who, role):
+            return
+        try:
+            # The webhook's picture is from when it was sent; act on LiveKit's picture of now.
+            current = await self._stage.find_participant(room, who.identity)
+            if current is not None and current.sid == who.sid and not _fits(current, role):
+                await self._stage.present(room, who.identity, Presence(role))
+        except errors.ShowError as exc:
+            log.warning("could not bring %s in %s back to %s: %s", who.identity, room, role, exc.message)
 
     async def _recording_progress(self, event: lk_webhook.WebhookEvent) -> bool:
         info = event.egress_info
@@ -124,8 +199,8 @@ class ShowCore(ShowService[Caller]):
         ended = info.ended_at or info.updated_at
         at = ended / 1e9 if ended else self._clock.now()
         location = next((f.location or f.filename for f in info.file_results if f.location or f.filename), "")
-        change = await self._store.update(
-            room, lambda s: s.record_progress(info.egress_id, int(info.status), at, info.error, location)
+        change = await self._records.record_progress(
+            room, info.egress_id, int(info.status), at, info.error, location, self._clock.now()
         )
         if change is None:
             return False
@@ -153,8 +228,7 @@ class ShowCore(ShowService[Caller]):
             await self._claim_host(room, identity, name, caller)
             role = Role.HOST
         else:
-            state = await self._store.load(room)
-            role = state.role_of(identity)
+            role = await self._records.role_of(room, identity)
             if role is Role.HOST:
                 raise errors.ShowError(
                     errors.Code.ALREADY_EXISTS, f'participantName "{identity}" is the host of this room'
@@ -167,43 +241,52 @@ class ShowCore(ShowService[Caller]):
         )
 
     async def _claim_host(self, room: str, identity: str, name: str, caller: Caller) -> None:
-        state = await self._store.load(room)
-        refreshing = caller.room == room and caller.identity == identity and state.role_of(identity) is Role.HOST
+        now, stale_after = self._clock.now(), self._rules.host_claim_seconds
+        record = await self._records.stage(room, now)
+        refreshing = caller.room == room and caller.identity == identity and record.role_of(identity) is Role.HOST
         if not caller.admin_of(room) and not refreshing:
             if caller.anonymous:
                 raise errors.unauthenticated(errors.MISSING_TOKEN)
             raise errors.denied(errors.HOST_JOIN_NEEDS_ADMIN)
-        now, stale_after = self._clock.now(), self._rules.host_claim_seconds
-        if state.host and state.host.identity != identity and state.host_is_stale(now, stale_after):
+        host = record.host
+        if host and host.identity != identity and not host.sid and now * 1000 - host.since >= stale_after * 1000:
             # The claim looks abandoned; make sure with LiveKit before letting it go.
-            present = await self._stage.find_participant(room, state.host.identity)
+            present = await self._stage.find_participant(room, host.identity)
             if present is not None:
-                await self._store.update(room, lambda s: s.connected(present.identity, present.sid))
-        newly = await self._store.update(room, lambda s: s.claim_host(identity, name, now, stale_after))
+                await self._records.connected(room, present.identity, connection_of(present), "", now)
         try:
-            await self._stage.open_room(room)
+            newly = await self._records.claim_host(room, identity, name, now, stale_after)
+        except errors.ShowError as exc:
+            if exc.code is errors.Code.ALREADY_EXISTS:
+                self.reconciler.nudge(room)  # the holder may be a ghost: have it checked soon
+            raise
+        try:
+            opened = await self._stage.open_room(room)
         except errors.ShowError:
             if newly:
-                await self._store.update(room, lambda s: s.forget(identity))
+                await self._records.forget(room, identity, now)
             raise
+        if opened.sid:
+            created = opened.creation_time_ms or opened.creation_time * 1000
+            await self._records.room_opened(room, opened.sid, created, now)
 
     # --- rooms ---------------------------------------------------------------------------
 
     async def list_rooms(self, request: pb.ListRoomsRequest, caller: Caller) -> pb.ListRoomsResponse:
-        rooms = await self._stage.list_rooms()
-        return pb.ListRoomsResponse(rooms=[self._room(r, await self._store.load(r.name)) for r in rooms])
+        rooms, now = await self._stage.list_rooms(), self._clock.now()
+        return pb.ListRoomsResponse(rooms=[self._room(r, await self._records.stage(r.name, now)) for r in rooms])
 
     async def get_room(self, request: pb.GetRoomRequest, caller: Caller) -> pb.GetRoomResponse:
         room = await self._room_for(request.room_name)
-        return pb.GetRoomResponse(room=self._room(room, await self._store.load(room.name)))
+        return pb.GetRoomResponse(room=self._room(room, await self._records.stage(room.name, self._clock.now())))
 
     async def delete_room(self, request: pb.DeleteRoomRequest, caller: Caller) -> pb.DeleteRoomResponse:
         room = self._room_name(request.room_name)
-        state = await self._store.load(room)
+        record = await self._records.stage(room, self._clock.now())
         closed = await self._stage.close_room(room)
-        if not closed and state.is_empty:
+        if not closed and record.is_empty:
             raise errors.not_found(errors.ROOM_NOT_FOUND)
-        await self._store.delete(room)
+        await self._records.retire(room)
         return pb.DeleteRoomResponse()
 
     async def update_room_settings(
@@ -215,13 +298,10 @@ class ShowCore(ShowService[Caller]):
         limit = request.guest_limit
         if not 1 <= limit <= 16:
             raise errors.invalid(f"guestLimit must be between 1 and 16, got {limit}")
-        await self._hosted(room)
-
-        def change(state: ShowState) -> None:
-            self._require_host(caller, room, state, errors.ONLY_HOST_CHANGES_SETTINGS)
-            state.set_guest_limit(limit)
-
-        await self._store.update(room, change)
+        await self._room_for(room)
+        await self._records.set_guest_limit(
+            room, limit, self._clock.now(), _acting_host(caller, room), errors.ONLY_HOST_CHANGES_SETTINGS
+        )
         return pb.UpdateRoomSettingsResponse(guest_limit=limit)
 
     # --- participants --------------------------------------------------------------------
@@ -231,8 +311,10 @@ class ShowCore(ShowService[Caller]):
     ) -> pb.ListParticipantsResponse:
         room = await self._room_for(request.room_name)
         participants = await self._stage.list_participants(room.name)
-        state = await self._store.load(room.name)
-        return pb.ListParticipantsResponse(participants=[self._participant(p, state) for p in participants])
+        now = self._clock.now()
+        record = await self._records.stage(room.name, now)
+        hands = {h.identity for h in await self._records.hands(room.name, now, 0, ALL_HANDS)} if record.hands else set()
+        return pb.ListParticipantsResponse(participants=[self._participant(p, record, hands) for p in participants])
 
     async def remove_participant(
         self, request: pb.RemoveParticipantRequest, caller: Caller
@@ -242,10 +324,10 @@ class ShowCore(ShowService[Caller]):
             raise errors.invalid(errors.REMOVE_FIELDS_REQUIRED)
         self._room_name(room)
         validate.identity(identity, "identity")
-        await self._hosted(room)
+        await self._room_for(room)
         if not await self._stage.remove_participant(room, identity):
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
-        role = await self._store.update(room, lambda s: s.forget(identity))
+        role = await self._records.forget(room, identity, self._clock.now())
         if role is Role.GUEST:
             self._observer.demoted("removed")
             await self._announce(room, EventType.GUEST_DEMOTED, sender=caller.identity, target=(identity, identity))
@@ -261,17 +343,19 @@ class ShowCore(ShowService[Caller]):
         validate.identity(viewer, "viewerIdentity")
         acting = host  # the chain has shown the caller may act for the host it names
         await self._room_for(room)
-        if await self._stage.find_participant(room, viewer) is None:
+        present = await self._stage.find_participant(room, viewer)
+        if present is None:
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         now, ttl, limit = self._clock.now(), self._rules.invitation_seconds, self._rules.guest_limit
-
-        def change(state: ShowState) -> tuple[bool, Standing]:
-            before = state.standing(viewer)
-            self._require_host(Caller(acting, room), room, state, errors.ONLY_HOST_PROMOTES)
-            return state.invite(viewer, now, ttl, limit), before
-
-        promoted, before = await self._store.update(room, change)
-        if not promoted:
+        try:
+            seating = await self._records.invite(
+                room, viewer, now, ttl, limit, acting, errors.ONLY_HOST_PROMOTES, connection_of(present)
+            )
+        except errors.ShowError as exc:
+            if exc.message == errors.ROOM_HAS_GUEST:
+                self.reconciler.nudge(room)  # a seat may be held by someone who has gone
+            raise
+        if not seating.promoted:
             expires = now + ttl
             await self._announce(
                 room,
@@ -286,7 +370,7 @@ class ShowCore(ShowService[Caller]):
                 message=f"{viewer} has been invited to the stage",
                 expires_at=round(expires * 1000),
             )
-        token = await self._go_on_stage(room, viewer, before, promoter=acting)
+        token = await self._go_on_stage(room, viewer, seating.before, promoter=acting)
         return pb.InviteGuestResponse(
             token=token,
             ws_url=self._stage.ws_url,
@@ -299,18 +383,12 @@ class ShowCore(ShowService[Caller]):
     ) -> pb.AcceptInvitationResponse:
         room, viewer = self._invitation_fields(request.room_name, request.viewer_identity)
         await self._room_for(room)
-        now, limit = self._clock.now(), self._rules.guest_limit
-
-        def change(state: ShowState) -> tuple[Standing, str | None]:
-            before = state.standing(viewer)
-            state.accept(viewer, now, limit)
-            return before, state.host.identity if state.host else None
-
-        before, host = await self._store.update(room, change)
+        seating = await self._records.accept(room, viewer, self._clock.now(), self._rules.guest_limit)
+        host = seating.host
         await self._announce(
             room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=True, to=[host] if host else []
         )
-        token = await self._go_on_stage(room, viewer, before, promoter=host)
+        token = await self._go_on_stage(room, viewer, seating.before, promoter=host)
         return pb.AcceptInvitationResponse(
             token=token, ws_url=self._stage.ws_url, message=f"{viewer} has been promoted to guest"
         )
@@ -321,12 +399,9 @@ class ShowCore(ShowService[Caller]):
         room, viewer = self._invitation_fields(request.room_name, request.viewer_identity)
         await self._room_for(room)
         now = self._clock.now()
-
-        def change(state: ShowState) -> str | None:
-            state.decline(viewer, now)
-            return state.host.identity if state.host else None
-
-        host = await self._store.update(room, change)
+        await self._records.decline(room, viewer, now)
+        record = await self._records.stage(room, now)
+        host = record.host.identity if record.host else None
         await self._announce(
             room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=False, to=[host] if host else []
         )
@@ -334,7 +409,8 @@ class ShowCore(ShowService[Caller]):
 
     async def demote_guest(self, request: pb.DemoteGuestRequest, caller: Caller) -> pb.DemoteGuestResponse:
         room, guest, acting = await self._host_on_guest(request)
-        seat = await self._store.update(room, self._unseat_by_host(acting, room, guest, errors.ONLY_HOST_DEMOTES))
+        now = self._clock.now()
+        seat = await self._records.unseat(room, guest, now, StageChange.DEMOTE, acting, errors.ONLY_HOST_DEMOTES)
         token, name = await self._leave_stage(room, seat)
         self._observer.demoted("demoted")
         await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, name))
@@ -349,7 +425,7 @@ class ShowCore(ShowService[Caller]):
         self._room_name(room)
         validate.identity(guest, "guestIdentity")
         await self._room_for(room)
-        seat = await self._store.update(room, lambda s: s.unseat_guest(guest))
+        seat = await self._records.unseat(room, guest, self._clock.now(), StageChange.DEMOTE)
         token, name = await self._leave_stage(room, seat)
         self._observer.demoted("stepped_down")
         await self._announce(room, EventType.GUEST_DEMOTED, sender=(guest, name), target=(guest, name))
@@ -357,12 +433,14 @@ class ShowCore(ShowService[Caller]):
 
     async def remove_guest(self, request: pb.RemoveGuestRequest, caller: Caller) -> pb.RemoveGuestResponse:
         room, guest, acting = await self._host_on_guest(request)
-        seat = await self._store.update(room, self._unseat_by_host(acting, room, guest, errors.ONLY_HOST_REMOVES))
+        now = self._clock.now()
+        seat = await self._records.unseat(room, guest, now, StageChange.REMOVE, acting, errors.ONLY_HOST_REMOVES)
         try:
             await self._stage.remove_participant(room, guest)
         except errors.ShowError:
-            await self._store.update(room, lambda s: s.guests.append(seat))
+            await self._records.restore(room, guest, Standing(seat, None, None), self._clock.now())
             raise
+        await self._records.complete(room, guest, StageChange.REMOVE)
         self._observer.demoted("removed")
         await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, seat.name))
         return pb.RemoveGuestResponse(message=f"{guest} has been removed from the room")
@@ -374,36 +452,29 @@ class ShowCore(ShowService[Caller]):
         self._room_name(room)
         validate.identity(identity, "participantIdentity")
         await self._room_for(room)
-        raised, now, limit = request.raised, self._clock.now(), self._rules.guest_limit
-
-        def change(state: ShowState) -> tuple[bool, Standing, str | None]:
-            before = state.standing(identity)
-            promoted = state.set_hand(identity, raised, now, limit)
-            return promoted, before, state.host.identity if state.host else None
-
-        promoted, before, host = await self._store.update(room, change)
-        if promoted:
-            token = await self._go_on_stage(room, identity, before, promoter=host)
+        present = await self._stage.find_participant(room, identity)
+        if present is None:
+            raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
+        raised, now = request.raised, self._clock.now()
+        seating = await self._records.set_hand(
+            room, identity, raised, now, self._rules.guest_limit, connection_of(present)
+        )
+        if seating.promoted:
+            token = await self._go_on_stage(room, identity, seating.before, promoter=seating.host)
             return pb.SetHandRaisedResponse(hand_raised=False, promoted=True, token=token, ws_url=self._stage.ws_url)
-
-        async def undo() -> None:
-            await self._store.update(room, lambda s: s.restore(identity, before))
-
-        shown = await self._present_or_undo(room, identity, Presence(Role.VIEWER, hand_raised=raised), undo)
-        if (before.hand is not None) != raised:
+        if (seating.before.hand is not None) != raised:
+            # Only those who can act on a hand hear of it, and the viewer itself: never the room.
             kind = EventType.HAND_RAISE if raised else EventType.HAND_LOWER
-            await self._announce(room, kind, sender=(identity, shown.name or identity))
+            to = [identity] + ([seating.host] if seating.host else [])
+            await self._announce(room, kind, sender=(identity, present.name or identity), to=to)
         return pb.SetHandRaisedResponse(hand_raised=raised)
 
     async def list_raised_hands(self, request: pb.ListRaisedHandsRequest, caller: Caller) -> pb.ListRaisedHandsResponse:
-        room = request.room_name
-        state = await self._hosted(room)
-        now = self._clock.now()
+        room = self._room_name(request.room_name)
+        await self._room_for(room)
+        hands = await self._records.hands(room, self._clock.now(), 0, ALL_HANDS)
         return pb.ListRaisedHandsResponse(
-            hands=[
-                pb.RaisedHand(identity=who, raised_at=round(at * 1000), invited=state.invited(who, now))
-                for who, at in state.hands.items()
-            ]
+            hands=[pb.RaisedHand(identity=h.identity, raised_at=h.raised_at, invited=h.invited) for h in hands]
         )
 
     # --- recordings ----------------------------------------------------------------------
@@ -413,39 +484,39 @@ class ShowCore(ShowService[Caller]):
         layout = _LAYOUTS.get(request.layout)
         if layout is None:
             raise errors.invalid('layout must be "speaker" or "grid"')
-        await self._hosted(room)
+        await self._room_for(room)
         placeholder, now = f"pending-{uuid.uuid4().hex}", self._clock.now()
-        await self._store.update(room, lambda s: s.reserve_recording(placeholder, layout, now))
+        await self._records.reserve_recording(room, placeholder, layout, now)
         try:
             info = await self._stage.start_recording(room, layout)
         except errors.ShowError:
-            await self._store.update(room, lambda s: s.drop_recording(placeholder))
+            await self._records.drop_recording(room, placeholder, self._clock.now())
             raise
         location = self._stage.recording_location(room)
-        await self._store.update(
-            room, lambda s: s.settle_recording(placeholder, info.egress_id, int(info.status), location)
+        await self._records.settle_recording(
+            room, placeholder, info.egress_id, int(info.status), location, self._clock.now()
         )
-        started = (await self._store.load(room)).recording(info.egress_id)
+        started = (await self._records.stage(room, self._clock.now())).recording(info.egress_id)
         return pb.StartRecordingResponse(recording=self._recording(room, started))
 
     async def stop_recording(self, request: pb.StopRecordingRequest, caller: Caller) -> pb.StopRecordingResponse:
-        room = request.room_name
-        state = await self._hosted(room)
-        active = state.active_recording()
+        room = self._room_name(request.room_name)
+        record = await self._hosted(room)
+        active = record.active_recording()
         if active is None:
             raise errors.not_found("No active recording in this room")
         if active.id.startswith("pending-"):
             raise errors.precondition("The recording is still starting; stop it once it has started")
         info = await self._stage.stop_recording(active.id)
         status, now = (int(info.status) if info else EGRESS_ABORTED), self._clock.now()
-        await self._store.update(room, lambda s: s.record_progress(active.id, status, now, "", ""))
-        stopped = (await self._store.load(room)).recording(active.id)
+        await self._records.record_progress(room, active.id, status, now, "", "", now)
+        stopped = (await self._records.stage(room, self._clock.now())).recording(active.id)
         return pb.StopRecordingResponse(recording=self._recording(room, stopped))
 
     async def list_recordings(self, request: pb.ListRecordingsRequest, caller: Caller) -> pb.ListRecordingsResponse:
-        room = request.room_name
-        state = await self._hosted(room)
-        return pb.ListRecordingsResponse(recordings=[self._recording(room, r) for r in reversed(state.recordings)])
+        room = self._room_name(request.room_name)
+        record = await self._hosted(room)
+        return pb.ListRecordingsResponse(recordings=[self._recording(room, r) for r in reversed(record.recordings)])
 
     def _recording(self, room: str, recording: Recording | None) -> pb.Recording:
         if recording is None:
@@ -455,8 +526,8 @@ class ShowCore(ShowService[Caller]):
             room_name=room,
             layout=_WIRE_LAYOUTS[recording.layout],
             status=recording.status,
-            started_at=round(recording.started_at * 1000),
-            ended_at=round(recording.ended_at * 1000),
+            started_at=recording.started_at,
+            ended_at=recording.ended_at,
             location=recording.location,
             error=recording.error,
         )
@@ -464,33 +535,31 @@ class ShowCore(ShowService[Caller]):
     # --- going on and off stage ----------------------------------------------------------
 
     async def _go_on_stage(self, room: str, viewer: str, before: Standing, promoter: str | None) -> str:
-        """The viewer holds a seat in the store; make it so on LiveKit, or give the seat back."""
+        """The viewer holds a seat in the record, with the promotion pending; make it so on
+        LiveKit and confirm it, or give the seat back."""
 
         async def undo() -> None:
-            await self._store.update(room, lambda s: s.restore(viewer, before))
+            await self._records.restore(room, viewer, before, self._clock.now())
 
         shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo)
+        await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now())
+        await self._records.complete(room, viewer, StageChange.PROMOTE)
         name = shown.name or viewer
         self._observer.promoted()
         await self._announce(room, EventType.GUEST_PROMOTED, sender=promoter, target=(viewer, name))
         return self._stage.mint_token(room, viewer, name, Presence(Role.GUEST))
 
     async def _leave_stage(self, room: str, seat: Seat) -> tuple[str, str]:
-        """The guest gave up its seat in the store; make it so on LiveKit (if still connected)."""
+        """The guest gave up its seat in the record, with the demotion pending; make it so on
+        LiveKit (if still connected) and confirm it, or give the seat back."""
 
         async def undo() -> None:
-            await self._store.update(room, lambda s: s.guests.append(seat))
+            await self._records.restore(room, seat.identity, Standing(seat, None, None), self._clock.now())
 
         shown = await self._present_or_undo(room, seat.identity, Presence(Role.VIEWER), undo, required=False)
+        await self._records.complete(room, seat.identity, StageChange.DEMOTE)
         name = shown.name if shown else seat.name
         return self._stage.mint_token(room, seat.identity, name, Presence(Role.VIEWER)), name
-
-    def _unseat_by_host(self, acting: str, room: str, guest: str, refusal: str) -> Callable[[ShowState], Seat]:
-        def change(state: ShowState) -> Seat:
-            self._require_host(Caller(acting, room), room, state, refusal)
-            return state.unseat_guest(guest)
-
-        return change
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -516,28 +585,19 @@ class ShowCore(ShowService[Caller]):
         validate.identity(viewer, "viewerIdentity")
         return room, viewer
 
-    async def _hosted(self, room: str) -> ShowState:
+    async def _hosted(self, room: str) -> StageRecord:
         """For the host's own operations (the chain has shown the caller to be its host or
-        admin): the room's state, once the room is shown to exist on LiveKit."""
-        state = await self._store.load(self._room_name(room))
+        admin): the room's stage, once the room is shown to exist on LiveKit."""
+        record = await self._records.stage(self._room_name(room), self._clock.now())
         await self._room_for(room)
-        return state
-
-    def _require_host(self, caller: Caller, room: str, state: ShowState, refusal: str) -> None:
-        """The room's admin, or the participant who holds its host slot. The chain checked this
-        before the call; a change checks it again with the state it changes, atomically, because
-        the host slot may have changed hands in between."""
-        caller.require_member(room)
-        if caller.admin_of(room):
-            return
-        if state.host is None or caller.identity != state.host.identity:
-            raise errors.denied(refusal)
+        return record
 
     async def _room_for(self, room: str) -> lk.Room:
         """The LiveKit room (the chain has shown the caller to belong to it)."""
         self._room_name(room)
         found = await self._stage.find_room(room)
         if found is None:
+            self.reconciler.nudge(room)  # if the record still holds the room, it is to be retired
             raise errors.not_found(errors.ROOM_NOT_FOUND)
         return found
 
@@ -550,8 +610,8 @@ class ShowCore(ShowService[Caller]):
         *,
         required: bool = True,
     ) -> Any:
-        """Applies `presence` on LiveKit; if LiveKit refuses, undoes the store change and re-raises.
-        A participant who is not connected is a refusal only when `required`."""
+        """Applies `presence` on LiveKit; if LiveKit refuses, undoes the record's change and
+        re-raises. A participant who is not connected is a refusal only when `required`."""
         try:
             shown = await self._stage.present(room, identity, presence)
         except errors.ShowError:
@@ -575,7 +635,8 @@ class ShowCore(ShowService[Caller]):
         recording_id: str = "",
     ) -> None:
         """Broadcasts a ShowEvent (or sends it to `to` only). Best effort: the change it reports
-        has already happened and shows in LiveKit's attributes, so a lost event fails no request."""
+        has already happened and shows in LiveKit's permissions and attributes, so a lost event
+        fails no request."""
         sender_id, sender_name = sender if isinstance(sender, tuple) else (sender or "", sender or "")
         event = show_event(
             kind,
@@ -595,30 +656,43 @@ class ShowCore(ShowService[Caller]):
         except errors.ShowError as exc:
             log.warning("could not broadcast %s in %s: %s", kind, room, exc.message)
 
-    def _room(self, room: lk.Room, state: ShowState) -> pb.Room:
+    def _room(self, room: lk.Room, record: StageRecord) -> pb.Room:
         return pb.Room(
             name=room.name,
             sid=room.sid,
             num_participants=room.num_participants,
             creation_time=room.creation_time,
-            has_host=state.host is not None,
-            has_guest=bool(state.guests),
-            guest_limit=state.limit(self._rules.guest_limit),
-            guests=[g.identity for g in state.guests],
+            has_host=record.host is not None,
+            has_guest=bool(record.guests),
+            guest_limit=record.limit(self._rules.guest_limit),
+            guests=[g.identity for g in record.guests],
         )
 
-    def _participant(self, p: lk.ParticipantInfo, state: ShowState) -> pb.Participant:
+    def _participant(self, p: lk.ParticipantInfo, record: StageRecord, hands: set[str]) -> pb.Participant:
         return pb.Participant(
             sid=p.sid,
             identity=p.identity,
             name=p.name,
             metadata=p.metadata,
             joined_at=p.joined_at,
-            role=state.role_of(p.identity).wire,
-            hand_raised=p.identity in state.hands,
+            role=record.role_of(p.identity).wire,
+            hand_raised=p.identity in hands,
             permission=p.permission,
         )
 
 
+def _fits(who: lk.ParticipantInfo, role: Role) -> bool:
+    """Whether a participant's LiveKit permission and role attribute are no more than its role."""
+    exceeds = who.permission.can_publish and not GRANTS[role].can_publish
+    return not exceeds and who.attributes.get("role") == role.value
+
+
+def _acting_host(caller: Caller, room: str) -> str | None:
+    """Who must hold the host seat for the caller's change to go ahead: nobody for the room's
+    admin, otherwise the caller itself (checked atomically with the change)."""
+    return None if caller.admin_of(room) else caller.identity
+
+
+_WEBHOOK_VERDICTS = {Verdict.APPLIED: "applied", Verdict.STALE: "stale", Verdict.NOT_HELD: "ignored"}
 _LAYOUTS = {pb.RECORDING_LAYOUT_SPEAKER: "speaker", pb.RECORDING_LAYOUT_GRID: "grid"}
 _WIRE_LAYOUTS = {name: wire for wire, name in _LAYOUTS.items()}

@@ -29,8 +29,10 @@ _SOURCES = {"camera": lk.TrackSource.CAMERA, "microphone": lk.TrackSource.MICROP
 
 
 def attributes(presence: Presence) -> dict[str, str]:
-    """The participant attributes that mirror the show's state for clients to read."""
-    return {"role": presence.role.value, "handRaised": "true" if presence.hand_raised else "false"}
+    """The participant attributes that mirror the show's state for clients to read: the role only.
+    A hand is not an attribute: LiveKit sends every attribute change to the whole room, so a
+    hand raise would cost a message to every viewer; hands go to those who act on them instead."""
+    return {"role": presence.role.value}
 
 
 def metadata(role: Role, name: str) -> str:

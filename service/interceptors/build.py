@@ -13,7 +13,8 @@ from service.core.auth import Authenticator
 from service.core.caller import Caller
 from service.core.clock import Clock
 from service.core.limits import Limiter, RatePolicy
-from service.core.ports import ShowObserver, Store
+from service.core.ports import ShowObserver
+from service.core.record import ShowRecords
 from service.interceptors.authentication import Authentication
 from service.interceptors.chain import Call, Chain
 from service.interceptors.error_mapping import ErrorMapping
@@ -31,7 +32,7 @@ Res = TypeVar("Res", bound=Message)
 
 def chain(
     auth: Authenticator,
-    store: Store,
+    records: ShowRecords,
     limiter: Limiter,
     rates: RatePolicy,
     clock: Clock,
@@ -42,7 +43,7 @@ def chain(
         [
             RequestId(),
             Authentication(auth),
-            Policy(store),
+            Policy(records),
             RateLimit(limiter, rates, clock, observer),
             Metrics(metrics),
             Logs(),

@@ -10,13 +10,14 @@ from __future__ import annotations
 from showrunner.v1 import policy_pb2 as po
 
 from service.core import errors, validate
-from service.core.ports import Store
+from service.core.record import ShowRecords
+from service.core.roles import Role
 from service.interceptors.chain import Call, Piece
 
 
 class Policy(Piece):
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, records: ShowRecords) -> None:
+        self._records = records
 
     async def enter(self, call: Call) -> None:
         rule, caller, request = call.rule, call.verified(), call.request
@@ -54,6 +55,5 @@ class Policy(Piece):
         # with the change it makes.
         if caller.admin_of(room):
             return
-        state = await self._store.load(room)
-        if state.host is None or state.host.identity != acting:
+        if acting is None or await self._records.role_of(room, acting) is not Role.HOST:
             raise errors.denied(rule.refusal)

@@ -9,10 +9,14 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
 
-from service.core.ports import Stage, Store
+from service.core.ports import Stage
+from service.core.record import ShowRecords
 
 log = logging.getLogger("showrunner.metrics")
 
+# Rooms written to within this long count for the gauges; a room's record expires after its idle
+# time anyway (SHOW_ROOM_IDLE_SECONDS).
+ACTIVE_SECONDS = 7 * 24 * 3600.0
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -43,6 +47,12 @@ class Metrics:
         self.demotions = Counter("showrunner_demotions", "Guests off the stage, by how", ["how"], registry=r)
         self.rate_limit_refusals = Counter(
             "showrunner_rate_limit_refusals", "Requests refused by rate limits, by bucket", ["bucket"], registry=r
+        )
+        self.reconciler_actions = Counter(
+            "showrunner_reconciler_actions",
+            "What the reconciler did to make the record and LiveKit agree, by action",
+            ["action"],
+            registry=r,
         )
         self.webhooks = Counter(
             "showrunner_webhook_events", "LiveKit webhooks, by event and verdict", ["event", "verdict"], registry=r
@@ -88,35 +98,42 @@ class Metrics:
     def webhook(self, event: str, verdict: str) -> None:
         self.webhooks.labels(event, verdict).inc()
 
+    def reconciled(self, action: str) -> None:
+        self.reconciler_actions.labels(action).inc()
+
     # --- scraping -----------------------------------------------------------------------
 
-    async def render(self, store: Store, stage: Stage, now: float) -> bytes:
-        """The exposition, with the gauges read fresh from the store and LiveKit. When they cannot
+    async def render(self, records: ShowRecords, stage: Stage, now: float) -> bytes:
+        """The exposition, with the gauges read fresh from the record and LiveKit. When they cannot
         be read, the scrape leaves them out rather than repeat stale values as if fresh, and
         counts the failure; the counters are still exported."""
         try:
-            await self._refresh(store, stage, now)
+            await self._refresh(records, stage, now)
         except Exception as exc:
             log.warning("could not refresh show gauges: %s", exc)
             self.gauge_failures.inc()
             return generate_latest(self._without_gauges)
         return generate_latest(self.registry)
 
-    async def _refresh(self, store: Store, stage: Stage, now: float) -> None:
-        states = await store.rooms()
+    async def _refresh(self, records: ShowRecords, stage: Stage, now: float) -> None:
+        """One read of each room's small stage record (never its hands or audience): the cost
+        grows with the number of rooms, not with their size."""
+        names = await records.active_rooms(now - ACTIVE_SECONDS)
+        stages = [await records.stage(name, now) for name in names]
+        stages = [s for s in stages if not s.is_empty]
         connected = {room.name: room.num_participants for room in await stage.list_rooms()}
-        hosts = sum(1 for s in states if s.host is not None)
-        guests = sum(len(s.guests) for s in states)
+        hosts = sum(1 for s in stages if s.host is not None)
+        guests = sum(len(s.guests) for s in stages)
         seated = sum(
-            (1 if s.host is not None and s.host.sid else 0) + len(s.guests) for s in states if s.room in connected
+            (1 if s.host is not None and s.host.sid else 0) + len(s.guests) for s in stages if s.room in connected
         )
-        self.rooms.set(len(states))
+        self.rooms.set(len(stages))
         self.participants.labels("host").set(hosts)
         self.participants.labels("guest").set(guests)
         self.participants.labels("viewer").set(max(0, sum(connected.values()) - seated))
-        self.raised_hands.set(sum(len(s.hands) for s in states))
-        self.pending_invitations.set(sum(1 for s in states for until in s.invitations.values() if until > now))
-        self.active_recordings.set(sum(1 for s in states for r in s.recordings if r.active))
+        self.raised_hands.set(sum(s.hands for s in stages))
+        self.pending_invitations.set(sum(s.invitations for s in stages))
+        self.active_recordings.set(sum(1 for s in stages for r in s.recordings if r.active))
 
 
 class _Without:

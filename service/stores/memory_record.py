@@ -494,5 +494,8 @@ class MemoryRecords:
         self._expiries.remove(room)
         return True
 
+    async def ping(self) -> None:
+        return None
+
     async def close(self) -> None:
         self._rooms.clear()

@@ -5,6 +5,7 @@ naming any node)."""
 from __future__ import annotations
 
 from service.config import Settings
+from service.core.errors import ShowError
 from service.core.record import ShowRecords
 from service.stores.memory_record import MemoryRecords
 from service.stores.redis_record import STORE_ERRORS, RedisRecords, connect
@@ -25,8 +26,9 @@ async def open_records(settings: Settings, change_seconds: float = 10.0) -> Show
     )
     try:
         await records.ping()
-    except STORE_ERRORS as exc:
+    except (ShowError, *STORE_ERRORS) as exc:
         await records.close()
         kind = "Redis Cluster node" if settings.redis_cluster else "Redis"
-        raise StoreUnreachable(f"SHOW_REDIS_URL {settings.redis_url} ({kind}) cannot be reached: {exc}") from exc
+        reason = exc.message if isinstance(exc, ShowError) else str(exc)
+        raise StoreUnreachable(f"SHOW_REDIS_URL {settings.redis_url} cannot be reached ({kind}): {reason}") from exc
     return records

@@ -498,7 +498,10 @@ class RedisRecords:
         return bool(int(deleted))
 
     async def ping(self) -> None:
-        await self._redis.ping()
+        try:
+            await self._redis.ping()
+        except STORE_ERRORS as exc:
+            raise errors.unavailable(f"The state store is unavailable: {exc}") from exc
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -1,0 +1,346 @@
+"""The reconciler: makes the show's record and LiveKit agree again, whatever was lost on the way.
+
+LiveKit is the truth about who is connected; the record is the truth about who holds which part
+of the show. Webhooks keep the two together quickly, but they arrive late, twice or not at all,
+instances die between writing the record and telling LiveKit, and LiveKit or Redis restart. The
+reconciler is level-triggered: for one room it compares what the record says (the host and guest
+seats and the connections holding them, pending stage changes, the room's incarnation) with what
+LiveKit says (does the room exist, with which sid; is each seat holder connected, with which
+permission and attributes), and converges:
+
+- the record of a room LiveKit no longer has is retired;
+- a seat whose holder left and has not come back within the reconnect grace window is freed,
+  with the same ShowEvents as a leave; a holder who reconnects within it keeps the seat;
+- a connected participant whose permission or attributes disagree with its role is brought back
+  to its role;
+- a stage change that was written to the record but never confirmed as made in LiveKit (the
+  instance died in between) is completed once its deadline passes;
+- LiveKit publishers the record does not know of (the record was lost: Redis restarted empty)
+  are adopted back into their seats if the rules allow, and sent back to the audience if not.
+
+Its cost per room is the stage's size, not the audience's: seat holders are looked up one by one,
+and the room's participants are listed only when LiveKit counts more publishers than the record
+has seats. One instance reconciles a given room at a time (a short lease per room).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from livekit.protocol import models as lk
+
+from service.core import errors
+from service.core.clock import Clock
+from service.core.ports import Presence, Stage
+from service.core.record import Connection, Seat, ShowRecords, StageChange, StageRecord
+from service.core.roles import GRANTS, Role
+
+log = logging.getLogger("showrunner.reconciler")
+
+
+@dataclass(frozen=True)
+class ReconcileRules:
+    grace_seconds: float = 30.0  # a seat holder who dropped gets this long to come back
+    interval_seconds: float = 5.0  # how often rooms with recent activity get a pass
+    active_seconds: float = 6 * 3600.0  # "recent": rooms written to within this long
+    lease_seconds: float = 15.0  # one instance's exclusive turn at a room
+    fresh_claim_seconds: float = 10.0  # a host claim this young may still be opening its room
+    host_claim_seconds: float = 60.0  # a host who never connects blocks the room this long
+    guest_limit: int = 1  # the service's default, for rooms that set none
+
+
+class Leases(Protocol):
+    """Short exclusive turns, so that one instance at a time reconciles a room."""
+
+    async def take(self, room: str, holder: str, seconds: float) -> bool: ...
+
+    async def give_back(self, room: str, holder: str) -> None: ...
+
+
+class ReconcileListener(Protocol):
+    """What the reconciler tells the rest of the service: ShowEvents and metrics."""
+
+    async def seat_freed(self, room: str, seat: Seat, role: Role) -> None: ...
+
+    def reconciled(self, action: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing a pass did, for logs, metrics and tests."""
+
+    kind: str  # retired, freed, presented, completed, adopted, reconnected, incarnation
+    identity: str = ""
+    detail: str = ""
+
+
+class Reconciler:
+    def __init__(
+        self,
+        records: ShowRecords,
+        stage: Stage,
+        clock: Clock,
+        leases: Leases,
+        listener: ReconcileListener,
+        rules: ReconcileRules | None = None,
+    ) -> None:
+        self._records, self._stage, self._clock = records, stage, clock
+        self._leases, self._listener = leases, listener
+        self._rules = rules or ReconcileRules()
+        self._me = uuid.uuid4().hex
+        # (room, identity, connection sid) -> when this instance first saw the holder gone.
+        self._absent: dict[tuple[str, str, str], float] = {}
+        self._wanted: set[str] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- when it runs ----------------------------------------------------------------------
+
+    def nudge(self, room: str) -> None:
+        """Asks for a pass over `room` soon: a webhook or a call saw something worth checking."""
+        self._wanted.add(room)
+        self._wake.set()
+
+    def dropped(self, room: str, identity: str, sid: str, at: float) -> None:
+        """LiveKit reported that a seat holder's connection ended (at `at`): its seat is freed by
+        a pass after the grace window, unless it has come back by then."""
+        self._absent.setdefault((room, identity, sid), at)
+        delay = max(0.0, at + self._rules.grace_seconds - self._clock.now()) + 0.05
+        asyncio.get_running_loop().call_later(delay, self.nudge, room)
+
+    def returned(self, room: str, identity: str) -> None:
+        """A seat holder is connected again: whatever absence was noted is over."""
+        self._absent = {key: at for key, at in self._absent.items() if key[:2] != (room, identity)}
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="reconciler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        await self._guarded(self.sweep())
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._rules.interval_seconds)
+            self._wake.clear()
+            wanted, self._wanted = self._wanted, set()
+            if wanted:
+                await self._guarded(self.pass_over(wanted))
+            else:
+                await self._guarded(self.scheduled())
+
+    async def _guarded(self, work: object) -> None:
+        assert asyncio.iscoroutine(work)
+        try:
+            await work
+        except errors.ShowError as exc:
+            log.warning("reconciliation postponed: %s", exc.message)
+        except Exception:
+            log.exception("reconciliation failed")
+
+    async def rooms_to_sweep(self) -> set[str]:
+        """Every room either side knows of."""
+        rooms = {room.name for room in await self._stage.list_rooms()}
+        rooms.update(await self._records.active_rooms(self._clock.now() - self._rules.active_seconds))
+        return rooms
+
+    async def sweep(self) -> list[Action]:
+        """A pass over every room either side knows of: on start-up and after an outage ends."""
+        return await self.pass_over(await self.rooms_to_sweep())
+
+    async def scheduled(self) -> list[Action]:
+        """Rooms with recent activity, and rooms whose pending changes are overdue."""
+        now = self._clock.now()
+        rooms = set(await self._records.active_rooms(now - self._rules.active_seconds))
+        rooms.update(await self._records.overdue(now))
+        rooms.update(room for room, _, _ in self._absent)
+        return await self.pass_over(rooms)
+
+    async def pass_over(self, rooms: Iterable[str]) -> list[Action]:
+        done: list[Action] = []
+        for room in sorted(rooms):
+            done += await self.reconcile(room)
+        return done
+
+    # --- one room --------------------------------------------------------------------------
+
+    async def reconcile(self, room: str) -> list[Action]:
+        """One pass over `room`, if no other instance is at it; returns what it did."""
+        if not await self._leases.take(room, self._me, self._rules.lease_seconds):
+            return []
+        try:
+            actions = await self._converge(room)
+        finally:
+            await self._leases.give_back(room, self._me)
+        for action in actions:
+            self._listener.reconciled(action.kind)
+            log.info(
+                "reconciled %s: %s %s %s",
+                room,
+                action.kind,
+                action.identity,
+                action.detail,
+                extra={"fields": {"room": room, "action": action.kind, "identity": action.identity}},
+            )
+        return actions
+
+    async def _converge(self, room: str) -> list[Action]:
+        now = self._clock.now()
+        live = await self._stage.find_room(room)
+        record = await self._records.stage(room, now)
+        if live is None:
+            return await self._without_livekit_room(room, record, now)
+        actions: list[Action] = []
+        created = live.creation_time_ms or live.creation_time * 1000
+        if live.sid and record.room_sid != live.sid and await self._records.room_opened(room, live.sid, created, now):
+            actions.append(Action("incarnation", detail=live.sid))
+            record = await self._records.stage(room, now)
+        overdue = {p.identity: p for p in record.pending if p.deadline <= round(now * 1000)}
+        # A change another call is making right now (pending, not yet overdue) is left to it.
+        in_flight = {p.identity for p in record.pending} - set(overdue)
+        present: dict[str, lk.ParticipantInfo] = {}
+        seats = ([(record.host, Role.HOST)] if record.host else []) + [(g, Role.GUEST) for g in record.guests]
+        for seat, role in seats:
+            if seat.identity in in_flight:
+                continue
+            found = await self._stage.find_participant(room, seat.identity)
+            if found is None:
+                actions += await self._holder_gone(room, seat, role, record, now)
+                continue
+            present[seat.identity] = found
+            self.returned(room, seat.identity)
+            if found.sid != seat.sid:
+                await self._records.connected(
+                    room, seat.identity, Connection(found.sid, found.joined_at_ms or found.joined_at * 1000),
+                    live.sid, now,
+                )  # fmt: skip
+                actions.append(Action("reconnected", seat.identity, found.sid))
+            if not _agrees(found, role):
+                actions += await self._present(room, found, role)
+        for identity, change in overdue.items():
+            actions += await self._finish(room, identity, change.change, present.get(identity))
+        seated_publishers = sum(1 for p in present.values() if p.permission.can_publish)
+        if live.num_publishers > seated_publishers and not in_flight:
+            actions += await self._strangers(room, record, set(present), now)
+        return actions
+
+    async def _without_livekit_room(self, room: str, record: StageRecord, now: float) -> list[Action]:
+        if record.is_empty:
+            return []
+        host = record.host
+        if host is not None and not host.sid and now * 1000 - host.since < self._rules.fresh_claim_seconds * 1000:
+            return []  # a host who just joined: its room is being opened
+        if await self._records.retire(room, record.room_sid):
+            self._absent = {k: v for k, v in self._absent.items() if k[0] != room}
+            return [Action("retired")]
+        return []
+
+    async def _holder_gone(self, room: str, seat: Seat, role: Role, record: StageRecord, now: float) -> list[Action]:
+        """A seat whose holder LiveKit does not have: freed once the grace window has passed
+        since it was first seen gone (a host who never connected keeps its claim window)."""
+        if not seat.sid and role is Role.HOST and now * 1000 - seat.since < self._rules.host_claim_seconds * 1000:
+            return []
+        key = (room, seat.identity, seat.sid)
+        first_seen = self._absent.setdefault(key, now)
+        if now - first_seen < self._rules.grace_seconds:
+            return []
+        self._absent.pop(key, None)
+        freed = await self._records.forget(room, seat.identity, now)
+        if freed is not role:
+            return []
+        await self._listener.seat_freed(room, seat, role)
+        return [Action("freed", seat.identity, role.value)]
+
+    async def _present(self, room: str, who: lk.ParticipantInfo, role: Role) -> list[Action]:
+        shown = await self._stage.present(room, who.identity, Presence(role))
+        return [Action("presented", who.identity, role.value)] if shown is not None else []
+
+    async def _finish(
+        self, room: str, identity: str, change: StageChange, present: lk.ParticipantInfo | None
+    ) -> list[Action]:
+        """An overdue pending change: the record already holds its outcome; make LiveKit match."""
+        role = await self._records.role_of(room, identity)
+        if change is StageChange.REMOVE:
+            await self._stage.remove_participant(room, identity)
+        elif present is None:
+            found = await self._stage.find_participant(room, identity)
+            if found is not None and not _agrees(found, role):
+                await self._present(room, found, role)
+        await self._records.complete(room, identity, change)
+        return [Action("completed", identity, change.value)]
+
+    async def _strangers(self, room: str, record: StageRecord, seated: set[str], now: float) -> list[Action]:
+        """LiveKit counts publishers the record has no seat for: list the room (rare: only on a
+        mismatch) and adopt each into the seat its attributes claim if the rules allow, else send
+        it back to the audience."""
+        actions: list[Action] = []
+        for who in await self._stage.list_participants(room):
+            if who.identity in seated or who.kind != lk.ParticipantInfo.Kind.STANDARD:
+                continue
+            if not who.permission.can_publish and who.attributes.get("role", "viewer") == "viewer":
+                continue
+            claimed = who.attributes.get("role")
+            role = await self._adopt(room, who, claimed, now)
+            if role is not None:
+                actions.append(Action("adopted", who.identity, role.value))
+                if not _agrees(who, role):
+                    actions += await self._present(room, who, role)
+            else:
+                actions += await self._present(room, who, await self._records.role_of(room, who.identity))
+        return actions
+
+    async def _adopt(self, room: str, who: lk.ParticipantInfo, claimed: str | None, now: float) -> Role | None:
+        connection = Connection(who.sid, who.joined_at_ms or who.joined_at * 1000)
+        try:
+            if claimed == Role.HOST.value:
+                await self._records.claim_host(
+                    room, who.identity, who.name or who.identity, now, self._rules.host_claim_seconds, connection
+                )
+                return Role.HOST
+            if claimed == Role.GUEST.value:
+                await self._records.invite(room, who.identity, now, 60.0, self._rules.guest_limit, None)
+                seating = await self._records.accept(room, who.identity, now, self._rules.guest_limit, connection)
+                if seating.promoted:
+                    await self._records.complete(room, who.identity, StageChange.PROMOTE)
+                    return Role.GUEST
+        except errors.ShowError as exc:
+            if exc.code is errors.Code.UNAVAILABLE:
+                raise
+        return None
+
+
+def _agrees(who: lk.ParticipantInfo, role: Role) -> bool:
+    """Whether LiveKit's permission and attributes for `who` are those of `role`."""
+    grants = GRANTS[role]
+    return who.permission.can_publish == grants.can_publish and who.attributes.get("role") == role.value
+
+
+class MemoryLeases:
+    """Leases for a single instance (the in-process store): one pass per room at a time."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._held: dict[str, tuple[str, float]] = {}
+
+    async def take(self, room: str, holder: str, seconds: float) -> bool:
+        now = self._clock.now()
+        current = self._held.get(room)
+        if current is not None and current[0] != holder and current[1] > now:
+            return False
+        self._held[room] = (holder, now + seconds)
+        return True
+
+    async def give_back(self, room: str, holder: str) -> None:
+        if self._held.get(room, ("", 0.0))[0] == holder:
+            self._held.pop(room, None)

@@ -1,0 +1,38 @@
+"""Reconciliation leases in Redis: a short key per room, so that one instance at a time
+reconciles it. The key shares the room's hash tag, so it lives beside the room on Cluster."""
+
+from __future__ import annotations
+
+from redis.exceptions import RedisError
+
+from service.core import errors
+from service.stores.redis_record import PREFIX, RedisClient, room_tag
+
+# Deletes the lease only if this instance still holds it (it may have run out and been taken).
+_GIVE_BACK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def lease_key(room: str) -> str:
+    return f"{PREFIX}{{{room_tag(room)}}}:reconciler"
+
+
+class RedisLeases:
+    def __init__(self, client: RedisClient) -> None:
+        self._redis = client
+        self._give_back = client.register_script(_GIVE_BACK)
+
+    async def take(self, room: str, holder: str, seconds: float) -> bool:
+        try:
+            taken = await self._redis.set(lease_key(room), holder, nx=True, px=max(1, round(seconds * 1000)))
+        except RedisError as exc:
+            raise errors.unavailable(f"The state store is unavailable: {exc}") from exc
+        return bool(taken)
+
+    async def give_back(self, room: str, holder: str) -> None:
+        try:
+            await self._give_back(keys=[lease_key(room)], args=[holder])
+        except RedisError as exc:
+            raise errors.unavailable(f"The state store is unavailable: {exc}") from exc
