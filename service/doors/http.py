@@ -1,5 +1,6 @@
-"""One HTTP port for the browser-facing doors: Twirp under /twirp/, the MVP's REST routes, LiveKit's
-webhooks, /health and /metrics everywhere else. Every response carries x-request-id; browsers
+"""One HTTP port for the browser-facing doors: Twirp under /twirp/, the web app's pages (`/`,
+/studio/, /watch/, /assets/), the MVP's REST routes, LiveKit's webhooks, /health and /metrics
+everywhere else. Every response carries x-request-id; browsers
 from the configured origins may call across origins (CORS)."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from service.core.clock import Clock
 from service.doors.rest_door import MetricsPage, rest_app
 from service.doors.serving import Serving
 from service.doors.twirp_door import TWIRP_PREFIX, twirp_app
+from service.doors.web import is_web_path, web_app
 from service.observability.logs import new_request_id, request_id
 
 
@@ -38,10 +40,13 @@ def with_request_id(app: ASGIApp) -> ASGIApp:
 def http_app(serving: Serving, clock: Clock, metrics_page: MetricsPage, cors_origins: Sequence[str] = ()) -> ASGIApp:
     twirp = twirp_app(serving)
     rest = rest_app(serving, clock, metrics_page)
+    web = web_app()
 
     async def doors(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(TWIRP_PREFIX + "/"):
             await twirp(scope, receive, send)
+        elif scope["type"] == "http" and is_web_path(scope["path"]):
+            await web(scope, receive, send)
         else:
             await rest(scope, receive, send)
 

@@ -1,0 +1,28 @@
+/** The host's view of the audience: how many watch, and a button to invite any of them on stage. */
+import type { Participant } from "livekit-client";
+import { displayName, handRaised } from "../show";
+import { button } from "./notice";
+
+export class Audience {
+  constructor(
+    private readonly count: HTMLElement,
+    private readonly list: HTMLUListElement,
+    private readonly invite: (identity: string) => Promise<void>,
+  ) {}
+
+  render(viewers: readonly Participant[]): void {
+    this.count.textContent = String(viewers.length);
+    const sorted = [...viewers].sort((a, b) => displayName(a).localeCompare(displayName(b)));
+    this.list.replaceChildren(
+      ...sorted.map((viewer) => {
+        const item = document.createElement("li");
+        item.dataset["identity"] = viewer.identity;
+        const who = document.createElement("span");
+        who.className = "who";
+        who.textContent = displayName(viewer) + (handRaised(viewer) ? " ✋" : "");
+        item.append(who, button("Invite", () => this.invite(viewer.identity)));
+        return item;
+      }),
+    );
+  }
+}
