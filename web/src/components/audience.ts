@@ -19,7 +19,13 @@ export class Audience {
         item.dataset["identity"] = viewer.identity;
         const who = document.createElement("span");
         who.className = "who";
-        who.textContent = displayName(viewer) + (handRaised(viewer) ? " ✋" : "");
+        who.textContent = displayName(viewer);
+        if (handRaised(viewer)) {
+          const hand = document.createElement("span");
+          hand.className = "hand-up";
+          hand.textContent = "hand up";
+          who.append(hand);
+        }
         item.append(who, button("Invite", () => this.invite(viewer.identity)));
         return item;
       }),

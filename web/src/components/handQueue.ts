@@ -17,7 +17,7 @@ export class HandQueue {
       who.textContent = nameOf(hand.identity);
       const since = document.createElement("time");
       since.dateTime = new Date(hand.raisedAt).toISOString();
-      since.textContent = new Date(hand.raisedAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+      since.textContent = new Date(hand.raisedAt).toLocaleTimeString([], { hour12: false });
       const invite = button(hand.invited ? "Invited" : "Invite on stage", () => this.invite(hand.identity));
       invite.disabled = hand.invited;
       item.append(who, since, invite);
