@@ -94,16 +94,28 @@ async function picture(page, name) {
 let failed = false;
 try {
   say(`room ${ROOM}; screenshots of failures go to ${OUT_DIR}`);
+  // The audience arrives before the host: the stage says the show has not started.
+  const john = await open("john", `/watch/${ROOM}#name=john`);
+  const mary = await open("mary", `/watch/${ROOM}#name=mary`);
+  await john.fill("#join input[name=name]", "john doe");
+  await john.click("#join button[type=submit]");
+  await john.waitForSelector('#notice[data-tone="error"]', { timeout: STEP_MS });
+  const refusal = await john.textContent("#notice");
+  if (!refusal?.startsWith("participantName must be 1 to 128 characters")) throw new Error(`expected the service's refusal, the page says ${JSON.stringify(refusal)}`);
+  say("a name the service refuses shows the service's message");
+  await john.fill("#join input[name=name]", "john");
+  for (const viewer of [john, mary]) await viewer.click("#join button[type=submit]");
+  for (const viewer of [john, mary]) {
+    await viewer.waitForFunction(() => document.querySelector(".stage-empty:not([hidden])")?.textContent?.startsWith("The show has not started yet"), null, { timeout: STEP_MS });
+  }
+  say("both viewers are in, and their stage says the show has not started");
+
   const host = await open("host", `/studio/${ROOM}#name=jane&admin=${ADMIN_TOKEN}`);
   await host.click("#go-live button[type=submit]");
   await seesVideo(host, "jane");
   say("the host is live and sees its own camera");
-
-  const john = await open("john", `/watch/${ROOM}#name=john`);
-  const mary = await open("mary", `/watch/${ROOM}#name=mary`);
-  for (const viewer of [john, mary]) await viewer.click("#join button[type=submit]");
   await Promise.all([seesVideo(john, "jane"), seesVideo(mary, "jane")]);
-  say("both viewers see the host's video playing");
+  say("both viewers see the host's video playing, without a reload");
   await host.waitForFunction(() => document.querySelector("#audience-count")?.textContent === "2", null, { timeout: STEP_MS });
   say("the host's audience count says 2");
 
