@@ -135,6 +135,11 @@ web: ts-client
 	node_modules/.bin/tsc -p web/tsconfig.json
 	node_modules/.bin/vite build --config web/vite.config.ts --logLevel warn
 
+# The README's pictures of the pages, as the browser test takes them mid-show.
+.PHONY: screenshots
+screenshots: venv tools web
+	SHOW_SCREENSHOTS_DIR=$(CURDIR)/docs $(VENV)/bin/pytest -q tests/test_browser_show.py
+
 # --- checks --------------------------------------------------------------------------------
 
 .PHONY: lint
@@ -170,4 +175,4 @@ grpcurl: $(GRPCURL)
 
 .PHONY: clean
 clean:
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache node_modules clients/ts

@@ -36,6 +36,7 @@ def test_a_whole_show_plays_in_the_browser(service: ServiceProcess, room: str, t
     try:
         run = subprocess.run([node, str(DRIVER)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=150)
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the browser show did not finish in 150 s; see {out}\n{exc.stdout}{exc.stderr}")
+        said = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        pytest.fail(f"the browser show did not finish in 150 s; see {out}\n{said}")
     sys.stdout.write(run.stdout)
     assert run.returncode == 0, f"the browser show failed; screenshots in {out}\n{run.stdout}{run.stderr}"

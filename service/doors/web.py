@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.datastructures import MutableHeaders
-from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
-from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Where `make web` puts the built app, next to the service in a checkout.
 WEB_DIR = Path(__file__).resolve().parents[2] / "build" / "web"
@@ -49,20 +47,16 @@ def _page_for(path: str) -> str | None:
 def web_app(folder: Path = WEB_DIR) -> ASGIApp:
     """Serves the pages and assets from `folder`, looked up on each request so that a build made
     while the service runs is picked up."""
-    assets = StaticFiles(directory=folder / "assets", check_dir=False)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         response: Response
         path: str = scope["path"]
         if scope["method"] not in ("GET", "HEAD"):
-            response = PlainTextResponse("Method not allowed", status_code=405, headers={"allow": "GET, HEAD"})
+            response = JSONResponse({"error": "Method not allowed"}, status_code=405, headers={"allow": "GET, HEAD"})
         elif not (folder / "index.html").is_file():
             response = HTMLResponse(_NOT_BUILT, status_code=503)
         elif path.startswith(_ASSETS):
-            # Asset names carry a content hash, so browsers may keep them for good.
-            scope = {**scope, "path": path.removeprefix("/assets")}
-            await assets(scope, receive, _immutable(send))
-            return
+            response = _asset(folder / "assets", path.removeprefix(_ASSETS))
         else:
             page = _page_for(path)
             assert page is not None  # is_web_path said so
@@ -73,10 +67,11 @@ def web_app(folder: Path = WEB_DIR) -> ASGIApp:
     return app
 
 
-def _immutable(send: Send) -> Send:
-    async def sending(message: Message) -> None:
-        if message["type"] == "http.response.start" and message["status"] == 200:
-            MutableHeaders(scope=message)["cache-control"] = "public, max-age=31536000, immutable"
-        await send(message)
-
-    return sending
+def _asset(assets: Path, name: str) -> Response:
+    # Vite writes its assets flat into one folder: a name with a separator or a leading dot is
+    # never one of them, which also keeps every lookup inside that folder.
+    file = assets / name
+    if not name or "/" in name or "\\" in name or name.startswith(".") or not file.is_file():
+        return JSONResponse({"error": "Not found"}, status_code=404)
+    # Asset names carry a content hash, so browsers may keep them for good.
+    return FileResponse(file, headers={"cache-control": "public, max-age=31536000, immutable"})

@@ -80,8 +80,8 @@ async function open(name, path) {
   page.on("console", (message) => logs.push(`${name} ${message.type()}: ${message.text()}`));
   page.on("pageerror", (error) => logs.push(`${name} pageerror: ${error.message}`));
   page.on("dialog", (dialog) => void dialog.accept());
-  await page.goto(`${BASE_URL}${path}`);
   pages[name] = page;
+  await page.goto(`${BASE_URL}${path}`);
   return page;
 }
 
@@ -122,7 +122,6 @@ try {
   await john.click("#hand");
   await host.waitForSelector('#hand-queue li[data-identity="john"]', { timeout: STEP_MS });
   say("john raised a hand and the host's queue shows it");
-  await picture(host, "studio");
 
   // A raised hand is the viewer's consent: the host's invitation brings john on stage at once.
   await host.click('#hand-queue li[data-identity="john"] button');
@@ -130,6 +129,13 @@ try {
   await Promise.all([seesVideo(host, "john"), seesVideo(mary, "john"), seesVideo(john, "john")]);
   say("john is on stage: his camera plays on the host's and mary's pages, no reload");
   await picture(mary, "watch");
+
+  await mary.click("#hand");
+  await host.waitForSelector('#hand-queue li[data-identity="mary"]', { timeout: STEP_MS });
+  await picture(host, "studio");
+  await mary.click("#hand");
+  await host.waitForSelector('#hand-queue li[data-identity="mary"]', { state: "detached", timeout: STEP_MS });
+  say("mary raised her hand and lowered it again; the host's queue followed");
 
   await host.click('.tile[data-identity="john"] button.demote');
   await Promise.all([seesNoVideo(host, "john"), seesNoVideo(mary, "john"), seesNoVideo(john, "john")]);
