@@ -47,7 +47,10 @@ for (const field of ["name", "admin"]) {
   page.goLive.querySelector<HTMLInputElement>(`input[name=${field}]`)!.value = given.get(field) ?? "";
 }
 // The admin token has been read; keep it out of the address bar, history and screenshots.
-if (given.has("admin")) history.replaceState(null, "", window.location.pathname);
+if (given.has("admin")) {
+  given.delete("admin");
+  history.replaceState(null, "", `${window.location.pathname}${given.size ? `#${given}` : ""}`);
+}
 
 page.goLive.addEventListener("submit", (event) => {
   event.preventDefault();

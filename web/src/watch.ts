@@ -65,7 +65,8 @@ async function join(name: string): Promise<void> {
     page.join.hidden = true;
     page.show.hidden = false;
     notice.clear();
-    refresh();
+    // A guest who comes back (a reload) keeps the stage: its connection may publish from the start.
+    await followPermission(undefined);
   } catch (error) {
     notice.show("error", refusal(error));
   } finally {
