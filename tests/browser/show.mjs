@@ -3,7 +3,7 @@
 // sends guests back and ends the show. Run by tests/test_browser_show.py, which starts LiveKit and
 // the service and passes BASE_URL, ROOM, ADMIN_TOKEN, OUT_DIR (failure screenshots, logs) and
 // SCREENSHOTS_DIR (the README's pictures) in the environment. Exits non-zero on the first failure.
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -168,5 +168,6 @@ try {
   console.error(`screenshots of every page and the pages' console are in ${OUT_DIR}`);
 } finally {
   await context.close();
+  rmSync(profile, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
