@@ -40,7 +40,10 @@ export class Stage {
       }
     }
     for (const participant of onStage) this.show(participant);
-    for (const participant of onStage) this.element.append(this.tiles.get(participant.identity)!.figure);
+    // Reorder only when the order changed: moving a playing video element is not free.
+    const wanted = onStage.map((p) => this.tiles.get(p.identity)!.figure);
+    const shown = [...this.element.querySelectorAll(":scope > figure")];
+    if (wanted.some((figure, i) => shown[i] !== figure)) this.element.append(...wanted);
     this.empty.hidden = onStage.length > 0;
     this.empty.textContent = emptyText;
     this.hear(room);
