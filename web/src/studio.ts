@@ -33,6 +33,7 @@ const kept = `showrunner.host.${roomName}`;
 
 let show: ShowServiceClient | undefined;
 let me = "";
+let live = false;
 let ended = false;
 
 const room = showRoom(refresh, heard);
@@ -40,7 +41,10 @@ const stage = new Stage(document.querySelector("#stage")!, guestButtons);
 const handQueue = new HandQueue(document.querySelector("#hand-queue")!, invite);
 const audience = new Audience(document.querySelector("#audience-count")!, document.querySelector("#audience")!, invite);
 
-room.on(RoomEvent.Disconnected, (reason) => finish(farewell(reason), reason === DisconnectReason.ROOM_DELETED));
+room.on(RoomEvent.Disconnected, (reason) => {
+  // Before the host is live a disconnection is a failed attempt, which goLive reports.
+  if (live) finish(farewell(reason), reason === DisconnectReason.ROOM_DELETED);
+});
 
 const given = fragment();
 for (const field of ["name", "admin"]) {
@@ -74,6 +78,7 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     me = response.identity;
     await room.connect(response.wsUrl, response.token);
     await room.localParticipant.enableCameraAndMicrophone();
+    live = true;
     page.goLive.hidden = true;
     page.studio.hidden = false;
     page.liveBadge.hidden = false;
@@ -82,8 +87,8 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     await refreshHands();
   } catch (error) {
     sessionStorage.removeItem(kept);
-    notice.show("error", refusal(error));
     await room.disconnect();
+    notice.show("error", refusal(error));
   } finally {
     submit.disabled = false;
   }

@@ -27,6 +27,7 @@ const notice = new Notice(document.querySelector("#notice")!);
 
 let show: ShowServiceClient | undefined;
 let me = "";
+let watching = false;
 let ended = false;
 let hostLeft = false;
 
@@ -34,7 +35,10 @@ const room = showRoom(refresh, heard);
 const stage = new Stage(document.querySelector("#stage")!);
 const invitation = new Invitation(document.querySelector("#invitation")!, accept, decline);
 
-room.on(RoomEvent.Disconnected, (reason) => finish(farewell(reason)));
+room.on(RoomEvent.Disconnected, (reason) => {
+  // Before the viewer is in, a disconnection is a failed attempt, which join reports.
+  if (watching) finish(farewell(reason));
+});
 room.on(RoomEvent.ParticipantPermissionsChanged, (before: Permission, participant: Participant) => {
   if (participant.isLocal) void followPermission(before);
 });
@@ -62,12 +66,14 @@ async function join(name: string): Promise<void> {
     show = showService(response.token);
     me = response.identity;
     await room.connect(response.wsUrl, response.token);
+    watching = true;
     page.join.hidden = true;
     page.show.hidden = false;
     notice.clear();
     // A guest who comes back (a reload) keeps the stage: its connection may publish from the start.
     await followPermission(undefined);
   } catch (error) {
+    await room.disconnect();
     notice.show("error", refusal(error));
   } finally {
     submit.disabled = false;
