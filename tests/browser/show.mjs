@@ -1,6 +1,6 @@
 // One whole show in Debian's chromium, driven by playwright-core: the host goes live, two viewers
-// watch, one raises a hand and is brought on stage, the other is invited and accepts, the host
-// sends guests back and ends the show. Run by tests/test_browser_show.py, which starts LiveKit and
+// watch, one raises a hand and is brought on stage, the other is invited and accepts, one
+// declines, a late viewer is brought on stage and removed, and the host ends the show. Run by tests/test_browser_show.py, which starts LiveKit and
 // the service and passes BASE_URL, ROOM, ADMIN_TOKEN, OUT_DIR (failure screenshots, logs) and
 // SCREENSHOTS_DIR (the README's pictures) in the environment. Exits non-zero on the first failure.
 import { ROOM, STEP_MS, goLive, inBrowser, noticeSays, picture, say, seesNoVideo, seesVideo } from "./browser.mjs";
@@ -62,7 +62,24 @@ await inBrowser(async (open) => {
   await Promise.all([seesNoVideo(host, "mary"), seesNoVideo(john, "mary")]);
   say("mary stepped down and her video is gone");
 
-  await host.click("#end-show");
+  // An invitation can be declined, and a guest can be removed from the show altogether.
+await host.click('#audience li[data-identity="john"] button');
+await john.click("#invitation:not([hidden]) button.decline");
+await noticeSays(host, "info", "john declined your invitation.");
+await john.waitForSelector("#invitation", { state: "hidden" });
+say("john declined an invitation and the host heard it");
+const ann = await open("ann", `/watch/${ROOM}#name=ann`);
+await ann.click("#join button[type=submit]");
+await seesVideo(ann, "jane");
+await host.click('#audience li[data-identity="ann"] button');
+await ann.click("#invitation:not([hidden]) button.accept");
+await Promise.all([seesVideo(host, "ann"), seesVideo(john, "ann"), seesVideo(mary, "ann")]);
+await host.click('.tile[data-identity="ann"] button.remove');
+await noticeSays(ann, "ended", "The host removed you from the show.");
+await Promise.all([seesNoVideo(host, "ann"), seesNoVideo(john, "ann"), seesNoVideo(mary, "ann")]);
+say("ann joined late, came on stage and was removed: her page says so, the others no longer see her");
+
+await host.click("#end-show");
   await Promise.all([host, john, mary].map((page) => noticeSays(page, "ended", "The show has ended.")));
   say("the host ended the show and every page says so");
 });
