@@ -70,8 +70,8 @@ async function goLive(name: string, adminToken: string): Promise<void> {
   submit.disabled = true;
   notice.show("info", "Going live…");
   try {
-    // The token this tab already holds as host, if any, else the backend's admin token.
-    const credential = sessionStorage.getItem(kept) || adminToken;
+    // The admin token when one is given, else the host token this tab kept (a reload).
+    const credential = adminToken || sessionStorage.getItem(kept);
     const { response } = await showService(credential || undefined).joinRoom({ roomName, participantName: name, role: Role.HOST, displayName: "" });
     sessionStorage.setItem(kept, response.token);
     show = showService(response.token);
