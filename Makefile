@@ -30,7 +30,8 @@ export PYTHONPATH := $(CURDIR)/gen:$(CURDIR)
 help:
 	@echo "make dev    - install everything and run the service against a local LiveKit dev server"
 	@echo "make test   - install everything, check gen/ and lint, run the tests"
-	@echo "make gen    - regenerate gen/ from protos/"
+	@echo "make gen    - regenerate gen/ and clients/ts from protos/"
+	@echo "make web    - build the web app into build/web (make dev and make test do)"
 	@echo "make lint   - buf lint, ruff, mypy"
 
 # --- installation --------------------------------------------------------------------------
@@ -86,12 +87,13 @@ $(GOOGLEAPIS_PROTOS)/.installed: $(VENV)/.installed
 	chmod -R u+w $(GOOGLEAPIS_PROTOS)
 	touch $@
 
-# Debian's redis-server (bookworm: 7.0), for the tests and `make dev REDIS=1`.
+# Debian's redis-server (bookworm: 7.0), for the tests and `make dev REDIS=1`, and Debian's
+# chromium, the browser the web app's test drives (nothing downloads a browser of its own).
 .PHONY: system-packages
 system-packages:
-	@command -v redis-server >/dev/null || { \
+	@command -v redis-server >/dev/null && command -v chromium >/dev/null || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q redis-server; }
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q redis-server chromium; }
 
 .PHONY: tools livekit-protos googleapis-protos
 livekit-protos: $(LIVEKIT_PROTOS)/.version-$(PROTOCOL_VERSION)
@@ -116,13 +118,40 @@ define gen_into
 endef
 
 .PHONY: gen gen-check
-gen: venv livekit-protos googleapis-protos
+gen: venv livekit-protos googleapis-protos ts-client
 	$(call gen_into,gen)
 
 # CI regenerates into a scratch folder and fails on any difference from the committed gen/.
 gen-check: venv livekit-protos googleapis-protos
 	$(call gen_into,build/gen-check)
 	diff -r -x __pycache__ gen build/gen-check || { echo "gen/ is stale or was edited by hand: run 'make gen' and commit"; exit 1; }
+
+# --- web: the TypeScript client and the pages -----------------------------------------------
+
+# npm's pinned tree from package-lock.json: protobuf-ts, livekit-client, Vite, playwright-core.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The TypeScript client (protobuf-ts with its Twirp transport), generated at build time into
+# clients/ts and never committed: most of it is LiveKit's own messages, from LiveKit's protos.
+TS_CLIENT_OPTS := long_type_number,generate_dependencies,optimize_code_size,force_exclude_all_options,server_none,disable_ts_nocheck
+.PHONY: npm ts-client web
+npm: node_modules/.installed
+ts-client: venv livekit-protos googleapis-protos npm
+	rm -rf clients/ts && mkdir -p clients/ts
+	$(PY) -m grpc_tools.protoc -I protos -I $(LIVEKIT_PROTOS) -I $(GOOGLEAPIS_PROTOS) --plugin=protoc-gen-ts=node_modules/.bin/protoc-gen-ts \
+	  --ts_out=clients/ts --ts_opt=$(TS_CLIENT_OPTS) $(PROTO_FILES)
+
+# The pages, type-checked with the client, built by Vite into build/web, which the service serves.
+web: ts-client
+	node_modules/.bin/tsc -p web/tsconfig.json
+	node_modules/.bin/vite build --config web/vite.config.ts --logLevel warn
+
+# The README's pictures of the pages, as the browser test takes them mid-show.
+.PHONY: screenshots
+screenshots: venv tools web
+	SHOW_SCREENSHOTS_DIR=$(CURDIR)/docs $(VENV)/bin/pytest -q tests/test_browser_show.py
 
 # --- checks --------------------------------------------------------------------------------
 
@@ -135,7 +164,7 @@ lint: venv $(BUF) livekit-protos googleapis-protos
 	$(VENV)/bin/mypy
 
 .PHONY: test
-test: venv tools gen-check lint
+test: venv tools gen-check lint web
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 .PHONY: bench
@@ -208,13 +237,13 @@ lint-go:
 .PHONY: breaking
 export BUF_BIN := $(abspath $(BUF))
 test: breaking
-breaking: venv $(BUF) livekit-protos
+breaking: venv $(BUF) livekit-protos googleapis-protos
 	$(PY) tools/contract_breaking.py --buf $(BUF)
 
 # --- running -------------------------------------------------------------------------------
 
 .PHONY: dev
-dev: venv tools
+dev: venv tools web
 	REDIS=$(REDIS) $(PY) -m service.devserver
 
 # An admin token for ROOM (or LIST=1 for one that lists rooms), for the README's first session.
@@ -228,4 +257,4 @@ grpcurl: $(GRPCURL)
 
 .PHONY: clean
 clean:
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache node_modules clients/ts

@@ -88,7 +88,7 @@ def run(env: dict[str, str]) -> int:
     logs.configure(settings.log_level)
     print(
         f"showrunner: gRPC {settings.host}:{settings.grpc_port}, "
-        f"HTTP http://{settings.host}:{settings.http_port} (Twirp at /twirp/, REST at /api/), "
+        f"HTTP http://{settings.host}:{settings.http_port} (pages at /, Twirp at /twirp/, REST at /api/), "
         f"LiveKit {settings.livekit_url}. Ctrl+C stops both.",
         flush=True,
     )

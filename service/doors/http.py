@@ -1,7 +1,8 @@
-"""One HTTP port for the browser-facing doors: Twirp under /twirp/, the contract's REST routes,
-LiveKit's webhooks, /health, /metrics and /openapi.json everywhere else. Every response carries
-x-request-id (calls take theirs from the chain's first piece, which keeps the one given here);
-browsers from the configured origins may call across origins (CORS)."""
+"""One HTTP port for the browser-facing doors: Twirp under /twirp/, the web app's pages (`/`,
+/studio/, /watch/, /assets/), the contract's REST routes, LiveKit's webhooks, /health, /ready,
+/metrics and /openapi.json everywhere else. Every response carries x-request-id (calls take
+theirs from the chain's first piece, which keeps the one given here); browsers from the
+configured origins may call across origins (CORS)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from service.core.clock import Clock
 from service.core.show import ShowCore
 from service.doors.rest_door import MetricsPage, rest_app
 from service.doors.twirp_door import TWIRP_PREFIX, TwirpDoor
+from service.doors.web import is_web_path, web_app
 from service.interceptors.build import Endpoint
 from service.interceptors.chain import Chain
 from service.observability.logs import new_request_id, request_id
@@ -71,12 +73,15 @@ def http_app(
     twirp = TwirpDoor(endpoints)
     rest = rest_app(endpoints, core, chain, clock, metrics_page)
     ready = ready_page(readiness)
+    web = web_app()
 
     async def doors(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(TWIRP_PREFIX + "/"):
             await twirp(scope, receive, send)
         elif scope["type"] == "http" and scope["path"] == "/ready":
             await ready(scope, receive, send)
+        elif scope["type"] == "http" and is_web_path(scope["path"]):
+            await web(scope, receive, send)
         else:
             await rest(scope, receive, send)
 

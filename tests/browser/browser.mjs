@@ -1,0 +1,110 @@
+// What the browser tests share: Debian's chromium started by playwright-core with a fake camera
+// and microphone and a fresh profile, pages opened on the service, waits for what a person would
+// see, and on a failure a screenshot of every page and the pages' console in OUT_DIR.
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+export const { BASE_URL, ROOM, ADMIN_TOKEN, OUT_DIR, SCREENSHOTS_DIR } = process.env;
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+export const STEP_MS = 25_000;
+const started = Date.now();
+
+export function say(text) {
+  console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${text}`);
+}
+
+// Given to every page before its own scripts: frames decoded so far in a participant's stage tile.
+function installFrameCounter() {
+  window.framesOf = (id) => {
+    const video = document.querySelector(`.tile[data-identity="${id}"] video`);
+    return video && video.readyState >= 2 ? video.getVideoPlaybackQuality().totalVideoFrames : 0;
+  };
+}
+
+/** Resolves once the tile of `identity` shows live video: frames decoded, and more still coming. */
+export async function seesVideo(page, identity) {
+  await page.waitForFunction((id) => window.framesOf(id) > 0, identity, { timeout: STEP_MS });
+  const first = await page.evaluate((id) => window.framesOf(id), identity);
+  await page.waitForFunction(([id, seen]) => window.framesOf(id) > seen, [identity, first], { timeout: STEP_MS });
+}
+
+export async function seesNoVideo(page, identity) {
+  await page.waitForSelector(`.tile[data-identity="${identity}"]`, { state: "detached", timeout: STEP_MS });
+}
+
+export async function noticeSays(page, tone, text) {
+  await page.waitForSelector(`#notice[data-tone="${tone}"]`, { timeout: STEP_MS });
+  await page.waitForFunction(([t]) => document.querySelector("#notice")?.textContent?.startsWith(t), [text], { timeout: STEP_MS }).catch(async () => {
+    throw new Error(`expected the notice to say ${JSON.stringify(text)}, it says ${JSON.stringify(await page.textContent("#notice"))}`);
+  });
+}
+
+/** Runs `play(open)` in a fresh browser; `open(name, path)` opens a page. Exits 1 on a failure. */
+export async function inBrowser(play) {
+  const profile = mkdtempSync(join(tmpdir(), "showrunner-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-background-networking",
+      "--disable-gpu",
+      "--no-first-run",
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+      // Several pages play video at once: none of them may be throttled as a background tab.
+      "--disable-background-timer-throttling",
+      "--disable-renderer-backgrounding",
+      "--disable-backgrounding-occluded-windows",
+    ],
+    viewport: { width: 1280, height: 800 },
+  });
+  await context.addInitScript(installFrameCounter);
+  const pages = {};
+  const logs = [];
+  const open = async (name, path) => {
+    const page = await context.newPage();
+    page.on("console", (message) => logs.push(`${name} ${message.type()}: ${message.text()}`));
+    page.on("pageerror", (error) => logs.push(`${name} pageerror: ${error.message}`));
+    page.on("dialog", (dialog) => void dialog.accept());
+    pages[name] = page;
+    await page.goto(`${BASE_URL}${path}`);
+    return page;
+  };
+  let failed = false;
+  try {
+    say(`room ${ROOM}; screenshots of failures go to ${OUT_DIR}`);
+    await play(open);
+  } catch (error) {
+    failed = true;
+    console.error(`FAILED: ${error instanceof Error ? error.stack : error}`);
+    mkdirSync(OUT_DIR, { recursive: true });
+    for (const [name, page] of Object.entries(pages)) {
+      await page.screenshot({ path: join(OUT_DIR, `failure-${name}.png`) }).catch(() => undefined);
+    }
+    writeFileSync(join(OUT_DIR, "console.log"), logs.join("\n") + "\n");
+    console.error(`screenshots of every page and the pages' console are in ${OUT_DIR}`);
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+  process.exit(failed ? 1 : 0);
+}
+
+/** A picture of the page for the README, when SCREENSHOTS_DIR is set. */
+export async function picture(page, name) {
+  if (!SCREENSHOTS_DIR) return;
+  mkdirSync(SCREENSHOTS_DIR, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS_DIR, `${name}.png`) });
+}
+
+/** Opens the studio as the host `name` with the admin token and goes live; resolves once its camera plays. */
+export async function goLive(open, name) {
+  const host = await open("host", `/studio/${ROOM}#name=${name}&admin=${ADMIN_TOKEN}`);
+  await host.click("#go-live button[type=submit]");
+  await seesVideo(host, name);
+  return host;
+}

@@ -1,0 +1,85 @@
+// One whole show in Debian's chromium, driven by playwright-core: the host goes live, two viewers
+// watch, one raises a hand and is brought on stage, the other is invited and accepts, one
+// declines, a late viewer is brought on stage and removed, and the host ends the show. Run by tests/test_browser_show.py, which starts LiveKit and
+// the service and passes BASE_URL, ROOM, ADMIN_TOKEN, OUT_DIR (failure screenshots, logs) and
+// SCREENSHOTS_DIR (the README's pictures) in the environment. Exits non-zero on the first failure.
+import { ROOM, STEP_MS, goLive, inBrowser, noticeSays, picture, say, seesNoVideo, seesVideo } from "./browser.mjs";
+
+await inBrowser(async (open) => {
+  // The audience arrives before the host: the stage says the show has not started.
+  const john = await open("john", `/watch/${ROOM}#name=john`);
+  const mary = await open("mary", `/watch/${ROOM}#name=mary`);
+  await john.fill("#join input[name=name]", "john doe");
+  await john.click("#join button[type=submit]");
+  await noticeSays(john, "error", "participantName must be 1 to 128 characters");
+  say("a name the service refuses shows the service's message");
+  await john.fill("#join input[name=name]", "john");
+  for (const viewer of [john, mary]) await viewer.click("#join button[type=submit]");
+  for (const viewer of [john, mary]) {
+    await viewer.waitForFunction(() => document.querySelector(".stage-empty:not([hidden])")?.textContent?.startsWith("The show has not started yet"), null, { timeout: STEP_MS });
+  }
+  say("both viewers are in, and their stage says the show has not started");
+
+  const host = await goLive(open, "jane");
+  say("the host is live and sees its own camera");
+  await Promise.all([seesVideo(john, "jane"), seesVideo(mary, "jane")]);
+  say("both viewers see the host's video playing, without a reload");
+  await host.waitForFunction(() => document.querySelector("#audience-count")?.textContent === "2", null, { timeout: STEP_MS });
+  say("the host's audience count says 2");
+
+  await john.click("#hand");
+  await host.waitForSelector('#hand-queue li[data-identity="john"]', { timeout: STEP_MS });
+  say("john raised a hand and the host's queue shows it");
+
+  // A raised hand is the viewer's consent: the host's invitation brings john on stage at once.
+  await host.click('#hand-queue li[data-identity="john"] button');
+  await john.waitForSelector("#on-stage-badge:not([hidden])", { timeout: STEP_MS });
+  await Promise.all([seesVideo(host, "john"), seesVideo(mary, "john"), seesVideo(john, "john")]);
+  say("john is on stage: his camera plays on the host's and mary's pages, no reload");
+  await picture(mary, "watch");
+
+  await mary.click("#hand");
+  await host.waitForSelector('#hand-queue li[data-identity="mary"]', { timeout: STEP_MS });
+  await picture(host, "studio");
+  await mary.click("#hand");
+  await host.waitForSelector('#hand-queue li[data-identity="mary"]', { state: "detached", timeout: STEP_MS });
+  say("mary raised her hand and lowered it again; the host's queue followed");
+
+  await host.click('.tile[data-identity="john"] button.demote');
+  await Promise.all([seesNoVideo(host, "john"), seesNoVideo(mary, "john"), seesNoVideo(john, "john")]);
+  await john.waitForSelector("#hand:not([hidden])", { timeout: STEP_MS });
+  say("the host sent john back to the audience and his video is gone everywhere");
+
+  await host.click('#audience li[data-identity="mary"] button');
+  await mary.waitForSelector("#invitation:not([hidden]) button.accept", { timeout: STEP_MS });
+  say("mary sees the host's invitation");
+  await picture(mary, "invitation");
+  await mary.click("#invitation button.accept");
+  await Promise.all([seesVideo(host, "mary"), seesVideo(john, "mary")]);
+  say("mary accepted: her camera plays on the host's and john's pages, no reload");
+
+  await mary.click("#step-down");
+  await Promise.all([seesNoVideo(host, "mary"), seesNoVideo(john, "mary")]);
+  say("mary stepped down and her video is gone");
+
+  // An invitation can be declined, and a guest can be removed from the show altogether.
+await host.click('#audience li[data-identity="john"] button');
+await john.click("#invitation:not([hidden]) button.decline");
+await noticeSays(host, "info", "john declined your invitation.");
+await john.waitForSelector("#invitation", { state: "hidden" });
+say("john declined an invitation and the host heard it");
+const ann = await open("ann", `/watch/${ROOM}#name=ann`);
+await ann.click("#join button[type=submit]");
+await seesVideo(ann, "jane");
+await host.click('#audience li[data-identity="ann"] button');
+await ann.click("#invitation:not([hidden]) button.accept");
+await Promise.all([seesVideo(host, "ann"), seesVideo(john, "ann"), seesVideo(mary, "ann")]);
+await host.click('.tile[data-identity="ann"] button.remove');
+await noticeSays(ann, "ended", "The host removed you from the show.");
+await Promise.all([seesNoVideo(host, "ann"), seesNoVideo(john, "ann"), seesNoVideo(mary, "ann")]);
+say("ann joined late, came on stage and was removed: her page says so, the others no longer see her");
+
+await host.click("#end-show");
+  await Promise.all([host, john, mary].map((page) => noticeSays(page, "ended", "The show has ended.")));
+  say("the host ended the show and every page says so");
+});

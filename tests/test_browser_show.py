@@ -1,0 +1,83 @@
+"""The show in a real browser: Debian's chromium with a fake camera and microphone plays the host
+studio and the watch pages against the real LiveKit and the real service. The drivers are node
+scripts in tests/browser/ using playwright-core with the system browser. Needs the pages built:
+`make web` (make test does)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from livekit.protocol import egress as lk_egress
+
+from service.dev.livekit_server import LiveKitDevServer, free_port
+from service.doors.web import WEB_DIR
+from tests.conftest import API_KEY, API_SECRET, RECORDING_PATH, ROOT, ServiceProcess, admin_token, start_service
+from tests.egress_standin import EgressStandIn
+
+
+def play(script: str, service: ServiceProcess, room: str, out: Path) -> None:
+    """Runs tests/browser/<script> against `service`; fails with its story and where its
+    screenshots are if any step fails."""
+    assert (WEB_DIR / "index.html").is_file(), "the web app is not built: run `make web`"
+    assert (ROOT / "node_modules" / "playwright-core").is_dir(), "npm packages are missing: run `make npm`"
+    node = shutil.which("node")
+    assert node, "node is needed to drive the browser"
+    env = {
+        **os.environ,
+        "BASE_URL": service.http_base,
+        "ROOM": room,
+        "ADMIN_TOKEN": admin_token(room),
+        "OUT_DIR": str(out),
+        # `make screenshots` points this at docs/ to refresh the README's pictures.
+        "SCREENSHOTS_DIR": os.environ.get("SHOW_SCREENSHOTS_DIR", str(out)),
+    }
+    driver = ROOT / "tests" / "browser" / script
+    try:
+        run = subprocess.run([node, str(driver)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=150)
+    except subprocess.TimeoutExpired as exc:
+        said = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        pytest.fail(f"{script} did not finish in 150 s; see {out}\n{said}")
+    sys.stdout.write(run.stdout)
+    assert run.returncode == 0, f"{script} failed; screenshots in {out}\n{run.stdout}{run.stderr}"
+
+
+@pytest.fixture(scope="module")
+def studio_with_recorder(tmp_path_factory: pytest.TempPathFactory, egress: EgressStandIn) -> Iterator[ServiceProcess]:
+    """A LiveKit and a service of their own, the service's egress calls going to the stand-in.
+    LiveKit's webhooks must reach the service that holds the show: another instance, knowing
+    nothing of this room, would take the connected host's publish permission back."""
+    http_port = free_port()
+    livekit = LiveKitDevServer(
+        api_key=API_KEY,
+        api_secret=API_SECRET,
+        log_path=tmp_path_factory.mktemp("livekit-recording") / "livekit-server.log",
+        webhook_urls=[f"http://127.0.0.1:{http_port}/webhooks/livekit"],
+    ).start()
+    running = start_service(
+        livekit, SHOW_HTTP_PORT=str(http_port), SHOW_EGRESS_URL=egress.url, SHOW_RECORDING_FILEPATH=RECORDING_PATH
+    )
+    yield running
+    running.stop()
+    livekit.stop()
+
+
+def test_a_whole_show_plays_in_the_browser(service: ServiceProcess, room: str, tmp_path: Path) -> None:
+    play("show.mjs", service, room, tmp_path / "browser")
+
+
+def test_the_host_records_from_the_studio(
+    studio_with_recorder: ServiceProcess, egress: EgressStandIn, room: str, tmp_path: Path
+) -> None:
+    before = len(egress.received)
+    play("recording.mjs", studio_with_recorder, room, tmp_path / "browser")
+    asked = [(method, sent) for method, sent in egress.received[before:] if method != "ListEgress"]
+    assert [method for method, _ in asked] == ["StartRoomCompositeEgress", "StopEgress"], asked
+    started = asked[0][1]
+    assert isinstance(started, lk_egress.RoomCompositeEgressRequest)
+    assert (started.room_name, started.layout) == (room, "speaker")

@@ -1,0 +1,56 @@
+/**
+ * The service as the pages reach it: the client generated from protos/ (clients/ts, protobuf-ts)
+ * over the Twirp JSON door on this same origin, and the ShowEvents that LiveKit carries on the
+ * room's data channel. No request is written by hand.
+ */
+import { RpcError } from "@protobuf-ts/runtime-rpc";
+import { TwirpFetchTransport } from "@protobuf-ts/twirp-transport";
+import { ShowEvent } from "../../clients/ts/showrunner/v1/show_event";
+import { ShowServiceClient } from "../../clients/ts/showrunner/v1/show_service.client";
+
+export { ShowEvent } from "../../clients/ts/showrunner/v1/show_event";
+export { RecordingLayout, Role, type RaisedHand } from "../../clients/ts/showrunner/v1/show_service";
+export type { ShowServiceClient } from "../../clients/ts/showrunner/v1/show_service.client";
+
+/** The one LiveKit data topic every ShowEvent travels on (service/core/events.py). */
+export const EVENTS_TOPIC = "showrunner.events";
+
+/** A client that calls as the holder of `token`, or anonymously (joining as a viewer). */
+export function showService(token?: string): ShowServiceClient {
+  const transport = new TwirpFetchTransport({
+    baseUrl: new URL("/twirp", window.location.href).href,
+    sendJson: true,
+    meta: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  return new ShowServiceClient(transport);
+}
+
+/** What to tell the person when a call fails: the service's own message when it gave one. */
+export function refusal(error: unknown): string {
+  if (error instanceof RpcError) {
+    return error.code === "internal" || !error.message ? `The service could not be reached (${error.code})` : error.message;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+const text = new TextDecoder();
+
+/** A ShowEvent from the data channel, or undefined for anything else sent on the topic. */
+export function readShowEvent(payload: Uint8Array): ShowEvent | undefined {
+  try {
+    return ShowEvent.fromJsonString(text.decode(payload), { ignoreUnknownFields: true });
+  } catch {
+    return undefined;
+  }
+}
+
+/** The room named by the page's path: /studio/<room> or /watch/<room>. */
+export function roomFromPath(): string {
+  const [, , room = ""] = window.location.pathname.split("/");
+  return decodeURIComponent(room);
+}
+
+/** Settings carried in the URL fragment (#name=…&admin=…), which never reaches a server. */
+export function fragment(): URLSearchParams {
+  return new URLSearchParams(window.location.hash.slice(1));
+}

@@ -1,0 +1,34 @@
+/** The host's queue of raised hands, first raised first, each with a button to invite that viewer. */
+import type { RaisedHand } from "../api";
+import { button } from "./notice";
+
+export class HandQueue {
+  constructor(
+    private readonly element: HTMLOListElement,
+    private readonly invite: (identity: string) => Promise<void>,
+  ) {}
+
+  render(hands: readonly RaisedHand[], nameOf: (identity: string) => string): void {
+    const items = hands.map((hand) => {
+      const item = document.createElement("li");
+      item.dataset["identity"] = hand.identity;
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = nameOf(hand.identity);
+      const since = document.createElement("time");
+      since.dateTime = new Date(hand.raisedAt).toISOString();
+      since.textContent = new Date(hand.raisedAt).toLocaleTimeString([], { hour12: false });
+      const invite = button(hand.invited ? "Invited" : "Invite on stage", () => this.invite(hand.identity));
+      invite.disabled = hand.invited;
+      item.append(who, since, invite);
+      return item;
+    });
+    if (items.length === 0) {
+      const none = document.createElement("li");
+      none.className = "none";
+      none.textContent = "No hands raised.";
+      items.push(none);
+    }
+    this.element.replaceChildren(...items);
+  }
+}

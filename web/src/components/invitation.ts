@@ -1,0 +1,31 @@
+/** The invitation a viewer sees when the host asks them on stage: accept or decline, until it expires. */
+import { button } from "./notice";
+
+export class Invitation {
+  private expiry: number | undefined;
+
+  constructor(
+    private readonly element: HTMLElement,
+    private readonly accept: () => Promise<void>,
+    private readonly decline: () => Promise<void>,
+  ) {}
+
+  show(hostName: string, expiresAt: number): void {
+    const text = document.createElement("p");
+    text.textContent = `${hostName} invites you on stage. Your camera and microphone go live when you accept.`;
+    this.element.replaceChildren(
+      text,
+      button("Accept", () => this.accept(), "primary accept"),
+      button("Decline", () => this.decline(), "decline"),
+    );
+    this.element.hidden = false;
+    window.clearTimeout(this.expiry);
+    if (expiresAt > Date.now()) this.expiry = window.setTimeout(() => this.hide(), expiresAt - Date.now());
+  }
+
+  hide(): void {
+    window.clearTimeout(this.expiry);
+    this.element.hidden = true;
+    this.element.replaceChildren();
+  }
+}

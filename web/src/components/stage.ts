@@ -1,0 +1,133 @@
+/**
+ * The stage: one tile of live video for the host and each guest, in that order, and their
+ * voices. In the studio, each guest's tile also carries the host's buttons for that guest.
+ */
+import { type Participant, type Room, Track } from "livekit-client";
+import { displayName, partOf } from "../show";
+
+interface Tile {
+  figure: HTMLElement;
+  video: HTMLVideoElement;
+  track: Track | undefined;
+  part: string;
+}
+
+export class Stage {
+  private readonly tiles = new Map<string, Tile>();
+  private readonly voices = new Map<string, { track: Track; element: HTMLMediaElement }>();
+  private readonly empty = document.createElement("p");
+
+  constructor(
+    private readonly element: HTMLElement,
+    private readonly actionsFor: (participant: Participant) => HTMLElement[] = () => [],
+  ) {
+    this.empty.className = "stage-empty";
+    this.element.append(this.empty);
+  }
+
+  /** Brings the tiles in line with the room; `emptyText` says why nobody is on stage. */
+  update(room: Room, emptyText: string): void {
+    const everyone: Participant[] = [room.localParticipant, ...room.remoteParticipants.values()];
+    const onStage = everyone
+      .filter((p) => partOf(p) !== "viewer")
+      .sort((a, b) => Number(partOf(b) === "host") - Number(partOf(a) === "host") || displayName(a).localeCompare(displayName(b)));
+    const keep = new Set(onStage.map((p) => p.identity));
+    for (const [identity, tile] of this.tiles) {
+      if (!keep.has(identity)) {
+        tile.track?.detach(tile.video);
+        tile.figure.remove();
+        this.tiles.delete(identity);
+      }
+    }
+    for (const participant of onStage) this.show(participant);
+    // Reorder only when the order changed: moving a playing video element is not free.
+    const wanted = onStage.map((p) => this.tiles.get(p.identity)!.figure);
+    const shown = [...this.element.querySelectorAll(":scope > figure")];
+    if (wanted.some((figure, i) => shown[i] !== figure)) this.element.append(...wanted);
+    this.empty.hidden = onStage.length > 0;
+    this.empty.textContent = emptyText;
+    this.hear(room);
+  }
+
+  private show(participant: Participant): void {
+    let tile = this.tiles.get(participant.identity);
+    const part = partOf(participant);
+    if (!tile || tile.part !== part) {
+      tile?.track?.detach(tile.video);
+      tile?.figure.remove();
+      tile = this.newTile(participant);
+      this.tiles.set(participant.identity, tile);
+    }
+    const camera = participant.getTrackPublication(Track.Source.Camera);
+    const track = camera && !camera.isMuted ? camera.track : undefined;
+    if (track !== tile.track) {
+      tile.track?.detach(tile.video);
+      track?.attach(tile.video);
+      tile.track = track;
+    }
+    tile.figure.classList.toggle("camera-off", !track);
+  }
+
+  private newTile(participant: Participant): Tile {
+    const figure = document.createElement("figure");
+    figure.className = "tile";
+    figure.dataset["identity"] = participant.identity;
+    figure.dataset["part"] = partOf(participant);
+    const video = document.createElement("video");
+    video.autoplay = true;
+    video.playsInline = true;
+    video.muted = true; // voices play through their own audio elements
+    const caption = document.createElement("figcaption");
+    const name = document.createElement("span");
+    name.textContent = participant.isLocal ? `${displayName(participant)} (you)` : displayName(participant);
+    const part = document.createElement("span");
+    part.className = "part";
+    part.textContent = partOf(participant);
+    caption.append(name, part);
+    const actions = document.createElement("div");
+    actions.className = "tile-actions";
+    actions.append(...this.actionsFor(participant));
+    figure.append(video, caption, actions);
+    return { figure, video, track: undefined, part: partOf(participant) };
+  }
+
+  /** Plays every remote microphone; a voice stops when its track goes. */
+  private hear(room: Room): void {
+    const heard = new Set<string>();
+    for (const participant of room.remoteParticipants.values()) {
+      const microphone = participant.getTrackPublication(Track.Source.Microphone);
+      const track = microphone?.track;
+      if (!track || !microphone.trackSid) continue;
+      heard.add(microphone.trackSid);
+      if (!this.voices.has(microphone.trackSid)) {
+        const element = track.attach();
+        element.hidden = true;
+        document.body.append(element);
+        this.voices.set(microphone.trackSid, { track, element });
+      }
+    }
+    for (const [sid, voice] of this.voices) {
+      if (!heard.has(sid)) {
+        voice.track.detach(voice.element);
+        voice.element.remove();
+        this.voices.delete(sid);
+      }
+    }
+  }
+
+  /** Lets go of every video and voice, when the show is over. */
+  clear(emptyText: string): void {
+    for (const tile of this.tiles.values()) {
+      tile.track?.detach(tile.video);
+      tile.figure.remove();
+    }
+    this.tiles.clear();
+    for (const voice of this.voices.values()) {
+      voice.track.detach(voice.element);
+      voice.element.remove();
+    }
+    this.voices.clear();
+    this.empty.textContent = emptyText;
+    this.empty.hidden = false;
+  }
+}

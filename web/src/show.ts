@@ -1,0 +1,61 @@
+/**
+ * What both pages need from LiveKit: the room, each participant's part in the show (the `role`
+ * attribute only Showrunner sets), and what a disconnection means. Raised hands are not
+ * attributes (LiveKit would send each change to the whole audience): the host learns of them from
+ * ShowEvents and the hand queue, the viewer from its own calls.
+ */
+import { DisconnectReason, type Participant, Room, RoomEvent, type RemoteParticipant } from "livekit-client";
+import { EVENTS_TOPIC, readShowEvent, type ShowEvent } from "./api";
+
+export type Part = "host" | "guest" | "viewer";
+
+export function partOf(participant: Participant): Part {
+  const role = participant.attributes["role"];
+  return role === "host" || role === "guest" ? role : "viewer";
+}
+
+export function displayName(participant: Participant): string {
+  return participant.name || participant.identity;
+}
+
+export function remotes(room: Room): RemoteParticipant[] {
+  return [...room.remoteParticipants.values()];
+}
+
+/** Why the connection ended, in the show's words. */
+export function farewell(reason: DisconnectReason | undefined): string {
+  switch (reason) {
+    case DisconnectReason.ROOM_DELETED:
+      return "The show has ended.";
+    case DisconnectReason.PARTICIPANT_REMOVED:
+      return "The host removed you from the show.";
+    case DisconnectReason.DUPLICATE_IDENTITY:
+      return "You joined this show from another tab; this one is disconnected.";
+    default:
+      return "You are disconnected from the show.";
+  }
+}
+
+/** A room whose every change calls `changed`, and whose ShowEvents go to `onEvent`. */
+export function showRoom(changed: () => void, onEvent: (event: ShowEvent) => void): Room {
+  const room = new Room({ adaptiveStream: true, dynacast: true });
+  const events = [
+    RoomEvent.ParticipantConnected,
+    RoomEvent.ParticipantDisconnected,
+    RoomEvent.ParticipantAttributesChanged,
+    RoomEvent.ParticipantPermissionsChanged,
+    RoomEvent.TrackSubscribed,
+    RoomEvent.TrackUnsubscribed,
+    RoomEvent.TrackMuted,
+    RoomEvent.TrackUnmuted,
+    RoomEvent.LocalTrackPublished,
+    RoomEvent.LocalTrackUnpublished,
+  ] as const;
+  for (const event of events) room.on(event, changed);
+  room.on(RoomEvent.DataReceived, (payload, _from, _kind, topic) => {
+    if (topic !== EVENTS_TOPIC) return;
+    const event = readShowEvent(payload);
+    if (event) onEvent(event);
+  });
+  return room;
+}

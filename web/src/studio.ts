@@ -1,0 +1,204 @@
+/**
+ * The host studio, /studio/<room>: go live with camera and microphone, watch the audience and the
+ * queue of raised hands, bring viewers on stage and send guests back, record, end the show.
+ *
+ * The host is made by the backend's admin token for the room (in the form, or in the URL fragment
+ * as #name=…&admin=…); the page trades it for the host's own token with JoinRoom and calls with
+ * that from then on. A reload rejoins with the host's token, kept for this tab only.
+ */
+import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
+import { RecordingLayout, Role, type ShowEvent, type ShowServiceClient, fragment, refusal, roomFromPath, showService } from "./api";
+import { Audience } from "./components/audience";
+import { HandQueue } from "./components/handQueue";
+import { Notice, button } from "./components/notice";
+import { Stage } from "./components/stage";
+import { displayName, farewell, partOf, remotes, showRoom } from "./show";
+import "./style.css";
+
+const roomName = roomFromPath();
+const page = {
+  roomName: document.querySelector<HTMLElement>("#room-name")!,
+  liveBadge: document.querySelector<HTMLElement>("#live-badge")!,
+  recordingBadge: document.querySelector<HTMLElement>("#recording-badge")!,
+  goLive: document.querySelector<HTMLFormElement>("#go-live")!,
+  studio: document.querySelector<HTMLElement>("#studio")!,
+  startRecording: document.querySelector<HTMLButtonElement>("#start-recording")!,
+  stopRecording: document.querySelector<HTMLButtonElement>("#stop-recording")!,
+  endShow: document.querySelector<HTMLButtonElement>("#end-show")!,
+};
+page.roomName.textContent = roomName;
+document.querySelectorAll(".room-echo").forEach((echo) => (echo.textContent = roomName));
+const notice = new Notice(document.querySelector("#notice")!);
+const kept = `showrunner.host.${roomName}`;
+
+let show: ShowServiceClient | undefined;
+let me = "";
+let live = false;
+let ended = false;
+
+const room = showRoom(refresh, heard);
+const stage = new Stage(document.querySelector("#stage")!, guestButtons);
+const handQueue = new HandQueue(document.querySelector("#hand-queue")!, invite);
+const audience = new Audience(document.querySelector("#audience-count")!, document.querySelector("#audience")!, invite);
+
+room.on(RoomEvent.Disconnected, (reason) => {
+  // Before the host is live a disconnection is a failed attempt, which goLive reports.
+  if (live) finish(farewell(reason), reason === DisconnectReason.ROOM_DELETED);
+});
+
+const given = fragment();
+for (const field of ["name", "admin"]) {
+  page.goLive.querySelector<HTMLInputElement>(`input[name=${field}]`)!.value = given.get(field) ?? "";
+}
+// The admin token has been read; keep it out of the address bar, history and screenshots.
+if (given.has("admin")) {
+  given.delete("admin");
+  history.replaceState(null, "", `${window.location.pathname}${given.size ? `#${given}` : ""}`);
+}
+
+page.goLive.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = new FormData(page.goLive);
+  void goLive(String(form.get("name") ?? "").trim(), String(form.get("admin") ?? "").trim());
+});
+page.startRecording.addEventListener("click", () => void record(true));
+page.stopRecording.addEventListener("click", () => void record(false));
+page.endShow.addEventListener("click", () => void endShow());
+
+async function goLive(name: string, adminToken: string): Promise<void> {
+  const submit = page.goLive.querySelector("button")!;
+  submit.disabled = true;
+  notice.show("info", "Going live…");
+  try {
+    // The admin token when one is given, else the host token this tab kept (a reload).
+    const credential = adminToken || sessionStorage.getItem(kept);
+    const { response } = await showService(credential || undefined).joinRoom({ roomName, participantName: name, role: Role.HOST, displayName: "" });
+    sessionStorage.setItem(kept, response.token);
+    show = showService(response.token);
+    me = response.identity;
+    await room.connect(response.wsUrl, response.token);
+    await room.localParticipant.enableCameraAndMicrophone();
+    live = true;
+    page.goLive.hidden = true;
+    page.studio.hidden = false;
+    page.liveBadge.hidden = false;
+    notice.clear();
+    refresh();
+    await refreshHands();
+  } catch (error) {
+    sessionStorage.removeItem(kept);
+    await room.disconnect();
+    notice.show("error", refusal(error));
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+function refresh(): void {
+  if (ended) return;
+  stage.update(room, "Your camera is starting…");
+  audience.render(remotes(room).filter((p) => partOf(p) === "viewer"), raisedHands);
+}
+
+// Each refresh of the queue is numbered so that a slow answer never overwrites a newer one.
+let handsAsked = 0;
+let raisedHands: ReadonlySet<string> = new Set();
+async function refreshHands(): Promise<void> {
+  if (!show || ended) return;
+  const asked = ++handsAsked;
+  try {
+    const { response } = await show.listRaisedHands({ roomName });
+    if (asked === handsAsked) {
+      handQueue.render(response.hands, nameOf);
+      raisedHands = new Set(response.hands.map((hand) => hand.identity));
+      audience.render(remotes(room).filter((p) => partOf(p) === "viewer"), raisedHands);
+    }
+  } catch (error) {
+    if (!ended) notice.show("error", refusal(error));
+  }
+}
+
+function nameOf(identity: string): string {
+  const participant = room.getParticipantByIdentity(identity);
+  return participant ? displayName(participant) : identity;
+}
+
+function heard(event: ShowEvent): void {
+  switch (event.type) {
+    case "guest_invite_response":
+      if (event.accepted === false) notice.show("info", `${event.senderName || event.senderId} declined your invitation.`);
+      break;
+    case "recording_started":
+    case "recording_stopped":
+      showRecording(event.type === "recording_started");
+      break;
+  }
+  void refreshHands();
+}
+
+room.on(RoomEvent.ParticipantAttributesChanged, () => void refreshHands());
+room.on(RoomEvent.ParticipantDisconnected, () => void refreshHands());
+
+/** Runs a host action, showing the service's answer or its refusal. */
+async function act(action: (show: ShowServiceClient) => Promise<string>): Promise<void> {
+  if (!show) return;
+  try {
+    notice.show("info", await action(show));
+  } catch (error) {
+    notice.show("error", refusal(error));
+  }
+  await refreshHands();
+}
+
+async function invite(identity: string): Promise<void> {
+  await act(async (s) => (await s.inviteGuest({ roomName, viewerIdentity: identity, hostIdentity: me })).response.message);
+}
+
+function guestButtons(participant: Participant): HTMLElement[] {
+  if (partOf(participant) !== "guest") return [];
+  const guestIdentity = participant.identity;
+  return [
+    button("Back to audience", () => act(async (s) => (await s.demoteGuest({ roomName, guestIdentity, hostIdentity: me })).response.message), "demote"),
+    button("Remove", () => act(async (s) => (await s.removeGuest({ roomName, guestIdentity, hostIdentity: me })).response.message), "danger remove"),
+  ];
+}
+
+async function record(start: boolean): Promise<void> {
+  await act(async (s) => {
+    if (start) {
+      await s.startRecording({ roomName, layout: RecordingLayout.SPEAKER });
+    } else {
+      await s.stopRecording({ roomName });
+    }
+    showRecording(start);
+    return start ? "Recording started." : "Recording stopped.";
+  });
+}
+
+function showRecording(on: boolean): void {
+  page.recordingBadge.hidden = !on;
+  page.startRecording.hidden = on;
+  page.stopRecording.hidden = !on;
+}
+
+async function endShow(): Promise<void> {
+  if (!show || !window.confirm("End the show for everyone?")) return;
+  try {
+    await show.deleteRoom({ roomName });
+    finish("The show has ended.", true);
+  } catch (error) {
+    notice.show("error", refusal(error));
+  }
+}
+
+function finish(message: string, over: boolean): void {
+  if (ended) return;
+  ended = true;
+  if (over) sessionStorage.removeItem(kept);
+  void room.disconnect();
+  stage.clear(message);
+  page.liveBadge.hidden = true;
+  page.recordingBadge.hidden = true;
+  page.studio.querySelectorAll("button").forEach((b) => (b.disabled = true));
+  notice.show("ended", message);
+}

@@ -1,0 +1,175 @@
+/**
+ * The watch page, /watch/<room>: join the audience with a name, watch the host and the guests,
+ * raise a hand, answer an invitation, and once on stage publish camera and microphone on the same
+ * connection (LiveKit changes this participant's permission live), until stepping down.
+ */
+import { type Participant, RoomEvent } from "livekit-client";
+import { Role, type ShowEvent, type ShowServiceClient, fragment, refusal, roomFromPath, showService } from "./api";
+import { Invitation } from "./components/invitation";
+import { Notice } from "./components/notice";
+import { Stage } from "./components/stage";
+import { farewell, partOf, remotes, showRoom } from "./show";
+import "./style.css";
+
+type Permission = Participant["permissions"];
+
+const roomName = roomFromPath();
+const page = {
+  roomName: document.querySelector<HTMLElement>("#room-name")!,
+  onStageBadge: document.querySelector<HTMLElement>("#on-stage-badge")!,
+  join: document.querySelector<HTMLFormElement>("#join")!,
+  show: document.querySelector<HTMLElement>("#show")!,
+  hand: document.querySelector<HTMLButtonElement>("#hand")!,
+  stepDown: document.querySelector<HTMLButtonElement>("#step-down")!,
+};
+page.roomName.textContent = roomName;
+const notice = new Notice(document.querySelector("#notice")!);
+
+let show: ShowServiceClient | undefined;
+let me = "";
+let watching = false;
+let ended = false;
+let hostLeft = false;
+// This viewer's hand, as the service last answered (a hand is not a LiveKit attribute).
+let handUp = false;
+
+const room = showRoom(refresh, heard);
+const stage = new Stage(document.querySelector("#stage")!);
+const invitation = new Invitation(document.querySelector("#invitation")!, accept, decline);
+
+room.on(RoomEvent.Disconnected, (reason) => {
+  // Before the viewer is in, a disconnection is a failed attempt, which join reports.
+  if (watching) finish(farewell(reason));
+});
+room.on(RoomEvent.ParticipantPermissionsChanged, (before: Permission, participant: Participant) => {
+  if (participant.isLocal) void followPermission(before);
+});
+
+page.join.querySelector<HTMLInputElement>("input[name=name]")!.value = fragment().get("name") ?? "";
+page.join.addEventListener("submit", (event) => {
+  event.preventDefault();
+  void join(String(new FormData(page.join).get("name") ?? "").trim());
+});
+page.hand.addEventListener("click", () => void act(async (s) => {
+  const raise = !handUp;
+  const { response } = await s.setHandRaised({ roomName, participantIdentity: me, raised: raise });
+  handUp = response.handRaised;
+  if (response.promoted) return "You accepted the host's invitation: you are on stage.";
+  return raise ? "Your hand is raised; the host sees you in the queue." : "Your hand is lowered.";
+}));
+page.stepDown.addEventListener("click", () => void act(async (s) => (await s.stepDown({ roomName, guestIdentity: me })).response.message));
+
+async function join(name: string): Promise<void> {
+  const submit = page.join.querySelector("button")!;
+  submit.disabled = true;
+  notice.show("info", "Joining the show…");
+  try {
+    // Anyone may watch: joining as a viewer needs no token.
+    const { response } = await showService().joinRoom({ roomName, participantName: name, role: Role.VIEWER, displayName: "" });
+    show = showService(response.token);
+    me = response.identity;
+    await room.connect(response.wsUrl, response.token);
+    watching = true;
+    page.join.hidden = true;
+    page.show.hidden = false;
+    notice.clear();
+    // A guest who comes back (a reload) keeps the stage: its connection may publish from the start.
+    await followPermission(undefined);
+  } catch (error) {
+    await room.disconnect();
+    notice.show("error", refusal(error));
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+function refresh(): void {
+  if (ended || !me) return;
+  const host = remotes(room).find((p) => partOf(p) === "host");
+  if (host) hostLeft = false;
+  stage.update(
+    room,
+    hostLeft ? "The host has left the stage. Stay tuned." : "The show has not started yet. The stage opens when the host goes live.",
+  );
+  const part = partOf(room.localParticipant);
+  page.onStageBadge.hidden = part !== "guest";
+  page.hand.hidden = part !== "viewer";
+  if (part !== "viewer") handUp = false; // going on stage takes the hand down
+  page.hand.textContent = handUp ? "Lower hand" : "Raise hand";
+  page.stepDown.hidden = part !== "guest";
+}
+
+function heard(event: ShowEvent): void {
+  const aboutMe = event.targetParticipantId === me;
+  switch (event.type) {
+    case "guest_invite":
+      if (aboutMe) invitation.show(event.senderName || event.senderId, event.expiresAt);
+      break;
+    case "guest_promoted":
+      if (aboutMe) {
+        invitation.hide();
+        notice.show("info", "You are on stage: your camera and microphone are live.");
+      }
+      break;
+    case "guest_demoted":
+      if (aboutMe) notice.show("info", "You are back in the audience.");
+      break;
+    case "host_left":
+      hostLeft = true;
+      break;
+    case "hand_raise":
+    case "hand_lower":
+      // This viewer's own hand, changed from another tab or by the service.
+      if (event.senderId === me) handUp = event.type === "hand_raise";
+      break;
+  }
+  refresh();
+}
+
+/** On stage LiveKit lets this connection publish: camera and microphone go live; off stage they stop. */
+async function followPermission(before: Permission): Promise<void> {
+  const now = room.localParticipant.permissions;
+  if (now?.canPublish && !before?.canPublish) {
+    try {
+      await room.localParticipant.enableCameraAndMicrophone();
+    } catch (error) {
+      notice.show("error", `Your camera or microphone could not start: ${refusal(error)}`);
+    }
+  } else if (!now?.canPublish && before?.canPublish) {
+    for (const publication of room.localParticipant.trackPublications.values()) {
+      if (publication.track) await room.localParticipant.unpublishTrack(publication.track, true).catch(() => undefined);
+    }
+  }
+  refresh();
+}
+
+async function act(action: (show: ShowServiceClient) => Promise<string>): Promise<void> {
+  if (!show) return;
+  try {
+    notice.show("info", await action(show));
+  } catch (error) {
+    notice.show("error", refusal(error));
+  }
+  refresh();
+}
+
+async function accept(): Promise<void> {
+  await act(async (s) => (await s.acceptInvitation({ roomName, viewerIdentity: me })).response.message);
+  invitation.hide();
+}
+
+async function decline(): Promise<void> {
+  await act(async (s) => (await s.declineInvitation({ roomName, viewerIdentity: me })).response.message);
+  invitation.hide();
+}
+
+function finish(message: string): void {
+  if (ended) return;
+  ended = true;
+  invitation.hide();
+  stage.clear(message);
+  page.join.hidden = true;
+  page.show.querySelectorAll("button").forEach((b) => (b.hidden = true));
+  page.onStageBadge.hidden = true;
+  notice.show("ended", message);
+}
