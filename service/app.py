@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import secrets
 import signal
 import socket
 from collections.abc import Iterator, Sequence
@@ -95,11 +97,21 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def deployment_of(settings: Settings) -> str:
+    """The name this deployment marks its LiveKit rooms with: SHOW_DEPLOYMENT, or else one that
+    every instance sharing the same Redis derives alike (an in-process store is one instance)."""
+    if settings.deployment:
+        return settings.deployment
+    if settings.redis_url:
+        return "redis-" + hashlib.sha256(settings.redis_url.encode()).hexdigest()[:12]
+    return "instance-" + secrets.token_hex(6)
+
+
 async def state_backend(settings: Settings, clock: Clock) -> tuple[ShowRecords, Limiter, Leases]:
     """In-process state for one instance; Redis (SHOW_REDIS_URL, a Cluster with SHOW_REDIS_CLUSTER)
     when several share it: the show's record, the rate limits and the reconciliation leases."""
     try:
-        records = await open_records(settings)
+        records = await open_records(settings, settings.stage_change_seconds)
     except StoreUnreachable as exc:
         raise StartupError(str(exc)) from exc
     if isinstance(records, RedisRecords):
@@ -120,6 +132,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         egress_timeout=settings.egress_timeout_seconds,
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         observe=metrics.livekit_call,
+        deployment=deployment_of(settings),
     )
     store, limiter, leases = await state_backend(settings, clock)
     rules = ShowRules(

@@ -28,7 +28,8 @@ KNOWN = frozenset(
         "SHOW_TRUSTED_PROXIES", "SHOW_HTTP_IDLE_SECONDS", "SHOW_HTTP_HEADER_SECONDS", "SHOW_HTTP_BODY_SECONDS",
         "SHOW_MAX_CONNECTIONS", "SHOW_GRPC_KEEPALIVE_SECONDS", "SHOW_GRPC_IDLE_SECONDS", "SHOW_GRPC_MAX_CONNECTIONS",
         "SHOW_GRPC_MAX_CONCURRENT_RPCS", "SHOW_READY_INTERVAL_SECONDS", "SHOW_REDIS_CLUSTER", "SHOW_ROOM_IDLE_SECONDS",
-        "SHOW_RECONNECT_GRACE_SECONDS", "SHOW_RECONCILE_INTERVAL_SECONDS",
+        "SHOW_RECONNECT_GRACE_SECONDS", "SHOW_RECONCILE_INTERVAL_SECONDS", "SHOW_DEPLOYMENT",
+        "SHOW_STAGE_CHANGE_SECONDS",
     }
 )  # fmt: skip
 
@@ -65,6 +66,8 @@ class Settings:
     ready_interval_seconds: int
     reconnect_grace_seconds: int
     reconcile_interval_seconds: int
+    deployment: str
+    stage_change_seconds: int
     # SHOW_REDIS_URL names one node of a Redis Cluster (the client finds the others).
     redis_cluster: bool = False
     # A room's record is dropped after this long without a write (a lost room_finished).
@@ -178,6 +181,8 @@ class Settings:
             ready_interval_seconds=number("SHOW_READY_INTERVAL_SECONDS", 2, 1, 300),
             reconnect_grace_seconds=number("SHOW_RECONNECT_GRACE_SECONDS", 30, 0, 3600),
             reconcile_interval_seconds=number("SHOW_RECONCILE_INTERVAL_SECONDS", 5, 1, 600),
+            deployment=env.get("SHOW_DEPLOYMENT", "").strip(),
+            stage_change_seconds=number("SHOW_STAGE_CHANGE_SECONDS", 10, 1, 600),
             redis_cluster=flag("SHOW_REDIS_CLUSTER"),
             room_idle_seconds=number("SHOW_ROOM_IDLE_SECONDS", 6 * 3600, 60, 7 * 24 * 3600),
         )

@@ -19,6 +19,7 @@ from livekit import api
 
 from service.dev.livekit_server import LiveKitDevServer, free_port
 from service.dev.processes import stop_process
+from service.dev.redis_cluster import RedisCluster
 from service.dev.redis_server import RedisServer
 from tests.doors import DOORS, ShowClient, client_for
 from tests.egress_standin import EgressStandIn
@@ -135,9 +136,25 @@ def service(livekit: LiveKitDevServer, service_http_port: int) -> Iterator[Servi
 
 
 @pytest.fixture(scope="session")
-def redis_pair(livekit: LiveKitDevServer, redis_server: RedisServer) -> Iterator[list[ServiceProcess]]:
-    """Two instances sharing one Redis, as in production behind a load balancer."""
-    pair = [start_service(livekit, SHOW_REDIS_URL=redis_server.url) for _ in range(2)]
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A real 3-node Redis Cluster on loopback (Debian's redis-server)."""
+    cluster = RedisCluster(workdir=tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session", params=["redis", "cluster"])
+def redis_pair(
+    request: pytest.FixtureRequest, livekit: LiveKitDevServer, redis_server: RedisServer
+) -> Iterator[list[ServiceProcess]]:
+    """Two instances sharing one Redis, as in production behind a load balancer: a single
+    redis-server, or a 3-node Redis Cluster."""
+    if request.param == "cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        shared = {"SHOW_REDIS_URL": cluster.url, "SHOW_REDIS_CLUSTER": "true"}
+    else:
+        shared = {"SHOW_REDIS_URL": redis_server.url}
+    pair = [start_service(livekit, **shared) for _ in range(2)]
     yield pair
     for running in pair:
         running.stop()

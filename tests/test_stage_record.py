@@ -12,7 +12,7 @@ import asyncio
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 import redis.asyncio as redis
@@ -32,13 +32,6 @@ LIMIT = 1
 STALE_AFTER = 60.0
 INVITE_FOR = 60.0
 IDLE = 3600.0
-
-
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    cluster = RedisCluster(workdir=tmp_path_factory.mktemp("redis-cluster")).start()
-    yield cluster
-    cluster.stop()
 
 
 KINDS = ["memory", "redis", "cluster"]

@@ -34,6 +34,10 @@ class Stage(Protocol):
 
     async def open_room(self, room: str) -> lk.Room: ...
 
+    def ours(self, room: lk.Room) -> bool:
+        """Whether this deployment opened `room` (so it may act on it without a record of it)."""
+        ...
+
     async def ping(self) -> None:
         """Raises ShowError(UNAVAILABLE) unless LiveKit answers an authenticated call."""
         ...

@@ -48,6 +48,7 @@ log = logging.getLogger("showrunner.reconciler")
 class ReconcileRules:
     grace_seconds: float = 30.0  # a seat holder who dropped gets this long to come back
     interval_seconds: float = 5.0  # how often rooms with recent activity get a pass
+    sweep_every: int = 6  # every so many passes, every room either side knows of gets one
     active_seconds: float = 6 * 3600.0  # "recent": rooms written to within this long
     lease_seconds: float = 15.0  # one instance's exclusive turn at a room
     fresh_claim_seconds: float = 10.0  # a host claim this young may still be opening its room
@@ -130,6 +131,7 @@ class Reconciler:
 
     async def _run(self) -> None:
         await self._guarded(self.sweep())
+        passes = 0
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._rules.interval_seconds)
@@ -137,8 +139,11 @@ class Reconciler:
             wanted, self._wanted = self._wanted, set()
             if wanted:
                 await self._guarded(self.pass_over(wanted))
-            else:
-                await self._guarded(self.scheduled())
+                continue
+            passes += 1
+            # The record itself may have been lost (Redis emptied) with nothing else noticing:
+            # now and then, LiveKit's list of rooms is the list to go over.
+            await self._guarded(self.sweep() if passes % self._rules.sweep_every == 0 else self.scheduled())
 
     async def _guarded(self, work: object) -> None:
         assert asyncio.iscoroutine(work)
@@ -202,6 +207,12 @@ class Reconciler:
         if live is None:
             return await self._without_livekit_room(room, record, now)
         actions: list[Action] = []
+        # A record that holds nothing of the room LiveKit has, not even which incarnation it is,
+        # was lost (Redis restarted empty): LiveKit's picture is then all there is, and the
+        # participants' own attributes say which seats to give back.
+        lost = not record.room_sid and record.host is None and not record.guests
+        if lost and not self._stage.ours(live):
+            return []  # a room of another deployment (or of nobody) on the same LiveKit
         created = live.creation_time_ms or live.creation_time * 1000
         if live.sid and record.room_sid != live.sid and await self._records.room_opened(room, live.sid, created, now):
             actions.append(Action("incarnation", detail=live.sid))
@@ -231,8 +242,8 @@ class Reconciler:
         for identity, change in overdue.items():
             actions += await self._finish(room, identity, change.change, present.get(identity))
         seated_publishers = sum(1 for p in present.values() if p.permission.can_publish)
-        if live.num_publishers > seated_publishers and not in_flight:
-            actions += await self._strangers(room, record, set(present), now)
+        if (lost and live.num_participants) or (live.num_publishers > seated_publishers and not in_flight):
+            actions += await self._strangers(room, set(present), now, adopt=lost)
         return actions
 
     async def _without_livekit_room(self, room: str, record: StageRecord, now: float) -> list[Action]:
@@ -280,10 +291,10 @@ class Reconciler:
         await self._records.complete(room, identity, change)
         return [Action("completed", identity, change.value)]
 
-    async def _strangers(self, room: str, record: StageRecord, seated: set[str], now: float) -> list[Action]:
-        """LiveKit counts publishers the record has no seat for: list the room (rare: only on a
-        mismatch) and adopt each into the seat its attributes claim if the rules allow, else send
-        it back to the audience."""
+    async def _strangers(self, room: str, seated: set[str], now: float, *, adopt: bool) -> list[Action]:
+        """LiveKit has participants who may publish without a seat in the record: list the room
+        (rare: only on a mismatch) and send each back to the audience, or, when the record was
+        lost (`adopt`), give each the seat its attributes claim if the rules allow."""
         actions: list[Action] = []
         for who in await self._stage.list_participants(room):
             if who.identity in seated or who.kind != lk.ParticipantInfo.Kind.STANDARD:
@@ -291,7 +302,7 @@ class Reconciler:
             if not who.permission.can_publish and who.attributes.get("role", "viewer") == "viewer":
                 continue
             claimed = who.attributes.get("role")
-            role = await self._adopt(room, who, claimed, now)
+            role = await self._adopt(room, who, claimed, now) if adopt else None
             if role is not None:
                 actions.append(Action("adopted", who.identity, role.value))
                 if not _agrees(who, role):

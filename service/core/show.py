@@ -180,8 +180,14 @@ class ShowCore(ShowService[Caller]):
         a newcomer whose permission exceeds its role is brought back to it at once."""
         if "role" not in who.attributes or who.kind != lk.ParticipantInfo.Kind.STANDARD:
             return  # not someone who joined with a Showrunner token (an agent, a recorder, ...)
-        role = await self._records.role_of(room, who.identity)
+        record = await self._records.stage(room, self._clock.now())
+        role = record.role_of(who.identity)
         if _fits(who, role):
+            return
+        if not record.room_sid and record.host is None and not record.guests:
+            # The record holds nothing of this room: it was lost, or the room was retired while
+            # its people were away. The reconciler gives seats back from LiveKit's picture.
+            self.reconciler.nudge(room)
             return
         try:
             # The webhook's picture is from when it was sent; act on LiveKit's picture of now.

@@ -124,8 +124,12 @@ class LiveKitStage:
         request_timeout: float = 10.0,
         egress_timeout: float = 8.0,
         observe: CallObserver | None = None,
+        deployment: str = "",
     ) -> None:
         self._key, self._secret = api_key, api_secret
+        # Marks the rooms this deployment opens (room metadata), so that its reconciler never
+        # takes over rooms of another deployment, or no deployment, on a shared LiveKit.
+        self._mark = json.dumps({"showrunner": deployment}, separators=(",", ":")) if deployment else ""
         self._ws_url = ws_url(public_url or url)
         self._ttl = token_ttl
         self._empty_timeout = empty_timeout
@@ -163,10 +167,18 @@ class LiveKitStage:
         )
 
     async def open_room(self, room: str) -> lk.Room:
-        return await self._call(
-            "CreateRoom",
-            self._api.room.create_room(api.CreateRoomRequest(name=room, empty_timeout=self._empty_timeout)),
-        )
+        request = api.CreateRoomRequest(name=room, empty_timeout=self._empty_timeout, metadata=self._mark)
+        opened: lk.Room = await self._call("CreateRoom", self._api.room.create_room(request))
+        if self._mark and opened.metadata != self._mark:
+            # LiveKit answers CreateRoom for an existing room (a viewer's token opened it) with
+            # that room as it is: mark it now.
+            marking = api.UpdateRoomMetadataRequest(room=room, metadata=self._mark)
+            opened = await self._call("UpdateRoomMetadata", self._api.room.update_room_metadata(marking))
+        return opened
+
+    def ours(self, room: lk.Room) -> bool:
+        """Whether this deployment opened `room` (its reconciler may act on it without a record)."""
+        return not self._mark or room.metadata == self._mark
 
     async def ping(self) -> None:
         """Raises ShowError(UNAVAILABLE) unless LiveKit answers an authenticated call."""

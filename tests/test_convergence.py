@@ -1,0 +1,372 @@
+"""Whatever happens, the show's record and LiveKit agree again within a bound: guests who leave
+the instant they are promoted, webhooks about older connections or other incarnations of a room,
+LiveKit restarting, Redis restarting or losing its data, the service killed in the middle of a
+promotion. Each test ends by comparing the service's record with LiveKit's own view.
+
+Every test here runs its own LiveKit (delivering webhooks to its own service) with a short
+reconnect grace window and reconcile interval, so the bound is a few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from livekit import api
+
+from service.dev.livekit_server import LiveKitDevServer, free_port
+from service.dev.redis_server import RedisServer
+from tests.conftest import API_KEY, API_SECRET, ServiceProcess, admin_token, start_service
+from tests.doors import Refused, ShowClient, client_for
+from tests.live import LiveParticipant
+from tests.test_webhooks import deliver, event, signed
+
+# Seconds within which the record and LiveKit must agree again (grace 1 s, passes every 1 s).
+BOUND = 12.0
+FAST = {
+    "SHOW_RECONNECT_GRACE_SECONDS": "1",
+    "SHOW_RECONCILE_INTERVAL_SECONDS": "1",
+    "SHOW_READY_INTERVAL_SECONDS": "1",
+    "SHOW_STAGE_CHANGE_SECONDS": "2",
+}
+
+
+@dataclass
+class Stack:
+    """A LiveKit of the test's own, delivering its webhooks to a service of the test's own."""
+
+    livekit: LiveKitDevServer
+    http_port: int
+    env: dict[str, str]
+    service: ServiceProcess
+
+    def restart_service(self) -> None:
+        self.service.process.send_signal(signal.SIGKILL)
+        self.service.process.wait()
+        self.service = start_service(self.livekit, SHOW_HTTP_PORT=str(self.http_port), **self.env)
+
+    def client(self) -> ShowClient:
+        """gRPC: its refusals carry the canonical codes."""
+        return client_for("grpc", self.service.grpc_address, self.service.http_base)
+
+
+def stack(tmp_path: Path, **env: str) -> Stack:
+    http_port = free_port()
+    livekit = LiveKitDevServer(
+        api_key=API_KEY,
+        api_secret=API_SECRET,
+        log_path=tmp_path / "livekit.log",
+        webhook_urls=[f"http://127.0.0.1:{http_port}/webhooks/livekit"],
+    ).start()
+    merged = {**FAST, **env}
+    return Stack(livekit, http_port, merged, start_service(livekit, SHOW_HTTP_PORT=str(http_port), **merged))
+
+
+@pytest.fixture
+def own(tmp_path: Path) -> Iterator[Stack]:
+    made = stack(tmp_path)
+    yield made
+    made.service.stop()
+    made.livekit.stop()
+
+
+@pytest.fixture
+def redis_server_own(tmp_path: Path) -> Iterator[RedisServer]:
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = RedisServer(workdir=folder, persistent=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_with_redis(tmp_path: Path, redis_server_own: RedisServer) -> Iterator[Stack]:
+    made = stack(tmp_path, SHOW_REDIS_URL=redis_server_own.url)
+    yield made
+    made.service.stop()
+    made.livekit.stop()
+
+
+@contextlib.asynccontextmanager
+async def livekit_api(server: LiveKitDevServer) -> AsyncIterator[api.LiveKitAPI]:
+    client = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret, failover=False)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def disagreements(admin: ShowClient, lkapi: api.LiveKitAPI, room: str) -> list[str]:
+    """How the service's record and LiveKit's own view of `room` differ; [] when they agree."""
+    try:
+        described = await admin.get_room(room)
+        recorded = {p["identity"]: p["role"] for p in await admin.list_participants(room)}
+    except Refused as refusal:
+        if refusal.code != "NOT_FOUND":
+            raise
+        rooms = (await lkapi.room.list_rooms(api.ListRoomsRequest(names=[room]))).rooms
+        return [f"the service says no room, LiveKit has {room}"] if rooms else []
+    live = (await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))).participants
+    publishing = {p.identity for p in live if p.permission.can_publish}
+    problems = []
+    for guest in described["guests"]:
+        if guest not in {p.identity for p in live}:
+            problems.append(f"ghost guest {guest}: on stage in the record, not connected to LiveKit")
+        elif guest not in publishing:
+            problems.append(f"guest {guest} may not publish on LiveKit")
+    hosts = [identity for identity, role in recorded.items() if role == "host"]
+    if described["hasHost"] and not hosts:
+        problems.append("ghost host: the record holds the seat, nobody connected holds it")
+    for identity in publishing:
+        if recorded.get(identity) not in ("host", "guest"):
+            problems.append(f"{identity} publishes on LiveKit without a seat in the record")
+    for p in live:
+        if p.attributes.get("role") not in (None, recorded.get(p.identity)):
+            problems.append(
+                f"{p.identity}: LiveKit says {p.attributes.get('role')}, the record {recorded.get(p.identity)}"
+            )
+    return problems
+
+
+async def agree_within(admin: ShowClient, lkapi: api.LiveKitAPI, room: str, bound: float = BOUND) -> None:
+    deadline = time.monotonic() + bound
+    while problems := await disagreements(admin, lkapi, room):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the record and LiveKit still disagree after {bound}s: {problems}")
+        await asyncio.sleep(0.2)
+
+
+async def open_show(door: ShowClient, room: str, host: str = "host-1") -> tuple[str, LiveParticipant]:
+    """The host's own token, and the host connected to LiveKit."""
+    ticket = await door.as_(admin_token(room)).join(room, host, "host")
+    live = await LiveParticipant(host).connect(ticket["wsUrl"], ticket["token"])
+    return str(ticket["token"]), live
+
+
+async def viewer(door: ShowClient, room: str, name: str) -> tuple[ShowClient, LiveParticipant]:
+    ticket = await door.join(room, name, "viewer")
+    live = await LiveParticipant(name).connect(ticket["wsUrl"], ticket["token"])
+    return door.as_(ticket["token"]), live
+
+
+async def test_a_guest_who_leaves_just_after_promotion_leaves_no_ghost(own: Stack, room: str) -> None:
+    door = own.client()
+    admin = door.as_(admin_token(room))
+    host_token, host_live = await open_show(door, room)
+    host = door.as_(host_token)
+    people = [host_live]
+    try:
+        async with livekit_api(own.livekit) as lkapi:
+            for round_ in range(5):
+                name = f"quick-{round_}"
+                as_viewer, live = await viewer(door, room, name)
+                people.append(live)
+                await as_viewer.hand(room, name, True)
+                promotion = asyncio.create_task(host.invite(room, name, "host-1"))
+                await asyncio.sleep(random.uniform(0.0, 0.1))
+                await live.disconnect()  # closes the tab right after accepting
+                with contextlib.suppress(Refused):
+                    await promotion
+                await agree_within(admin, lkapi, room)
+                assert (await admin.get_room(room))["guests"] == []
+            # The stage is free for the next one: no "Room already has a guest".
+            as_last, last = await viewer(door, room, "stays")
+            people.append(last)
+            await as_last.hand(room, "stays", True)
+            assert (await host.invite(room, "stays", "host-1"))["promoted"] is True
+            await agree_within(admin, lkapi, room)
+    finally:
+        for person in people:
+            await person.disconnect()
+        await door.close()
+
+
+async def test_webhooks_about_older_connections_or_other_incarnations_change_nothing(own: Stack, room: str) -> None:
+    door = own.client()
+    admin = door.as_(admin_token(room))
+    _, host_live = await open_show(door, room)
+    try:
+        async with livekit_api(own.livekit) as lkapi:
+            current = await lkapi.room.get_participant(api.RoomParticipantIdentity(room=room, identity="host-1"))
+            incarnation = (await admin.get_room(room))["sid"]
+            # A room_finished for an earlier room of the same name does not end this one.
+            finished = event("room_finished", room, room_sid="RM_an_earlier_one")
+            assert (await deliver(own.service, finished, signed(finished))).status_code == 200
+            # A late join of an older connection, then a replayed leave of it: nothing changes.
+            older = current.joined_at_ms - 60_000
+            late = event("participant_joined", room, "host-1", "PA_older", room_sid=incarnation, joined_at_ms=older)
+            assert (await deliver(own.service, late, signed(late))).status_code == 200
+            gone = event("participant_left", room, "host-1", "PA_older", room_sid=incarnation, joined_at_ms=older)
+            assert (await deliver(own.service, gone, signed(gone))).status_code == 200
+            # A leave for the current connection with an old second, while LiveKit still has it
+            # connected: the reconciler asks LiveKit, which is the truth, and the host stays.
+            replay = event(
+                "participant_left",
+                room,
+                "host-1",
+                current.sid,
+                created_at=int(time.time()) - 3600,
+                room_sid=incarnation,
+                joined_at_ms=current.joined_at_ms,
+            )
+            assert (await deliver(own.service, replay, signed(replay))).status_code == 200
+            await asyncio.sleep(3)  # past the grace window and a pass
+            assert (await admin.get_room(room))["hasHost"] is True
+            await agree_within(admin, lkapi, room)
+            # The real departure frees the seat, and a new host may take it: no ghost.
+            await host_live.disconnect()
+
+            async def free() -> bool:
+                return not (await admin.get_room(room))["hasHost"]
+
+            deadline = time.monotonic() + BOUND
+            while not await free():
+                assert time.monotonic() < deadline, "the host's seat was not freed"
+                await asyncio.sleep(0.2)
+            assert (await admin.join(room, "host-2", "host"))["role"] == "host"
+    finally:
+        await host_live.disconnect()
+        await door.close()
+
+
+async def test_livekit_restarting_mid_show_retires_the_show(own: Stack, room: str) -> None:
+    door = own.client()
+    admin = door.as_(admin_token(room))
+    host_token, host_live = await open_show(door, room)
+    host = door.as_(host_token)
+    as_guest, guest_live = await viewer(door, room, "guest-1")
+    as_hand, hand_live = await viewer(door, room, "hand-1")
+    await as_guest.hand(room, "guest-1", True)
+    await host.invite(room, "guest-1", "host-1")
+    await as_hand.hand(room, "hand-1", True)
+    own.livekit.stop()
+    for person in (host_live, guest_live, hand_live):  # the clients give up
+        await person.disconnect()
+    await asyncio.sleep(2)
+    own.livekit.repick_ports = False
+    own.livekit.start()
+    try:
+        async with livekit_api(own.livekit) as lkapi:
+            await agree_within(admin, lkapi, room)
+            with pytest.raises(Refused) as gone:
+                await admin.get_room(room)
+            assert gone.value.code == "NOT_FOUND"
+            # The seat is free: a new host opens the show again, and LiveKit has the room again.
+            assert (await admin.join(room, "host-2", "host"))["role"] == "host"
+            assert [r.name for r in (await lkapi.room.list_rooms(api.ListRoomsRequest(names=[room]))).rooms] == [room]
+            assert await admin.hands(room) == []
+    finally:
+        await door.close()
+
+
+async def test_redis_restarting_mid_show_loses_nothing_and_catches_up(
+    own_with_redis: Stack, redis_server_own: RedisServer, room: str
+) -> None:
+    stack_ = own_with_redis
+    door = stack_.client()
+    admin = door.as_(admin_token(room))
+    host_token, host_live = await open_show(door, room)
+    host = door.as_(host_token)
+    as_guest, guest_live = await viewer(door, room, "guest-1")
+    people = [host_live, guest_live]
+    try:
+        await as_guest.hand(room, "guest-1", True)
+        await host.invite(room, "guest-1", "host-1")
+        await admin.settings(room, 2)
+        redis_server_own.stop()
+        await guest_live.disconnect()  # leaves while the record cannot be written
+        await asyncio.sleep(2)
+        restarted = RedisServer(workdir=redis_server_own.workdir, port=redis_server_own.port, persistent=True).start()
+        try:
+            async with livekit_api(stack_.livekit) as lkapi:
+                await agree_within(admin, lkapi, room)
+                described = await admin.get_room(room)
+                assert described["hasHost"] is True and described["guestLimit"] == 2 and described["guests"] == []
+        finally:
+            restarted.stop()
+    finally:
+        for person in people:
+            await person.disconnect()
+        await door.close()
+
+
+async def test_redis_emptied_gives_the_seats_back_from_livekit_within_the_rules(
+    own_with_redis: Stack, redis_server_own: RedisServer, room: str
+) -> None:
+    stack_ = own_with_redis
+    door = stack_.client()
+    admin = door.as_(admin_token(room))
+    host_token, host_live = await open_show(door, room)
+    host = door.as_(host_token)
+    people = [host_live]
+    try:
+        await admin.settings(room, 2)
+        for name in ("guest-1", "guest-2"):
+            as_guest, live = await viewer(door, room, name)
+            people.append(live)
+            await as_guest.hand(room, name, True)
+            await host.invite(room, name, "host-1")
+        client = aioredis.Redis(port=redis_server_own.port)
+        await client.flushall()
+        await client.aclose()
+        async with livekit_api(stack_.livekit) as lkapi:
+            await agree_within(admin, lkapi, room, bound=BOUND + 8)  # the next sweep finds it
+            seen = (await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))).participants
+            publishing = sorted(p.attributes.get("role", "") for p in seen if p.permission.can_publish)
+            # One host, and no more guests than the rule allows now that the room's own limit is
+            # gone with the data (the service's default, 1).
+            assert publishing == ["guest", "host"]
+            with pytest.raises(Refused) as taken:
+                await admin.join(room, "host-2", "host")
+            assert taken.value.code == "ALREADY_EXISTS"
+    finally:
+        for person in people:
+            await person.disconnect()
+        await door.close()
+
+
+async def test_the_service_killed_during_a_promotion_converges_after_restart(own_with_redis: Stack, room: str) -> None:
+    stack_ = own_with_redis
+    door = stack_.client()
+    admin = door.as_(admin_token(room))
+    host_token, host_live = await open_show(door, room)
+    people = [host_live]
+    try:
+        async with livekit_api(stack_.livekit) as lkapi:
+            for round_ in range(4):
+                name = f"viewer-{round_}"
+                as_viewer, live = await viewer(door, room, name)
+                people.append(live)
+                await as_viewer.hand(room, name, True)
+                body: dict[str, Any] = {"viewerIdentity": name, "hostIdentity": "host-1"}
+                async with httpx.AsyncClient(base_url=stack_.service.http_base) as http:
+                    call = asyncio.create_task(
+                        http.post(
+                            f"/api/rooms/{room}/invite", json=body, headers={"authorization": f"Bearer {host_token}"}
+                        )
+                    )
+                    await asyncio.sleep(random.uniform(0.002, 0.015))
+                    stack_.restart_service()  # SIGKILL, then a new instance on the same ports
+                    with contextlib.suppress(httpx.HTTPError):
+                        await call
+                await door.close()
+                door = stack_.client()
+                admin, host = door.as_(admin_token(room)), door.as_(host_token)
+                await agree_within(admin, lkapi, room)
+                guests = (await admin.get_room(room))["guests"]
+                if guests:
+                    await host.demote(room, guests[0], "host-1")
+                    await agree_within(admin, lkapi, room)
+    finally:
+        for person in people:
+            await person.disconnect()
+        await door.close()
