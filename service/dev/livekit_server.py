@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import socket
 import subprocess
 import threading
@@ -107,7 +108,8 @@ class LiveKitDevServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")},
-            preexec_fn=die_with_parent,
+            # SIGKILL: a dev server keeps nothing worth a graceful drain, which can take long.
+            preexec_fn=die_with_parent(signal.SIGKILL),
         )
         threading.Thread(target=self._copy_log, args=(self._process,), daemon=True).start()
         deadline = time.monotonic() + timeout

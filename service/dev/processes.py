@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 
@@ -24,12 +25,16 @@ def stop_process(process: subprocess.Popen[Any] | None, timeout: float = 10.0) -
     return process.returncode
 
 
-def die_with_parent() -> None:
-    """For Popen's preexec_fn: the child gets SIGTERM when the process that started it dies, even
-    by SIGKILL, so `make dev` never leaves a livekit-server or redis-server behind (Linux only)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None]:
+    """For Popen's preexec_fn: the child gets `sig` when the process that started it dies, even by
+    SIGKILL, so `make dev` never leaves a livekit-server or redis-server behind (Linux only)."""
+
+    def arrange() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, sig, 0, 0, 0)
+
+    return arrange
 
 
 def who_listens(port: int) -> str | None:

@@ -52,7 +52,7 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with_parent(),  # SIGTERM: Redis writes its append-only file and exits
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
