@@ -89,7 +89,9 @@ async def test_the_numbers_move_as_the_show_happens(
         assert moved(during, after, "showrunner_active_recordings") == 1
         assert moved(during, after, "showrunner_webhook_events_total", event="egress_started", verdict="applied") == 1
         assert moved(during, after, "showrunner_webhook_events_total", event="unknown", verdict="rejected") == 1
-        assert moved(during, after, "showrunner_livekit_calls_total", method="UpdateParticipant", outcome="ok") == 2
+        # The promotion and the demotion; the instance's reconciler may make calls of its own meanwhile
+        # (for the rooms of other tests on the same LiveKit), and those are counted too.
+        assert moved(during, after, "showrunner_livekit_calls_total", method="UpdateParticipant", outcome="ok") >= 2
     finally:
         for person in people:
             await person.disconnect()

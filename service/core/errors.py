@@ -72,6 +72,7 @@ def no_invitation(viewer: str) -> str:
 # same refusals for the core's own re-check inside a change (tests/test_seam.py holds them equal).
 ROOM_NOT_FOUND = "Room not found"
 ROOM_HAS_HOST = "Room already has a host"
+ONLY_VIEWERS_RAISE = "Only viewers can raise a hand"
 ROOM_HAS_GUEST = "Room already has a guest"
 ONLY_HOST_PROMOTES = "Only the host can promote viewers to guest"
 JOIN_FIELDS_REQUIRED = "roomName and participantName are required"

@@ -205,7 +205,7 @@ def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
         case Refusal.NO_INVITATION:
             return errors.not_found(errors.no_invitation(identity))
         case Refusal.ONLY_VIEWERS_RAISE:
-            return errors.precondition("Only viewers can raise a hand")
+            return errors.precondition(errors.ONLY_VIEWERS_RAISE)
         case Refusal.GUEST_NOT_FOUND:
             return errors.not_found(errors.GUEST_NOT_FOUND)
         case Refusal.NOT_HOST:

@@ -458,6 +458,8 @@ class ShowCore(ShowService[Caller]):
         self._room_name(room)
         validate.identity(identity, "participantIdentity")
         await self._room_for(room)
+        if await self._records.role_of(room, identity) is not Role.VIEWER:
+            raise errors.precondition(errors.ONLY_VIEWERS_RAISE)  # before asking LiveKit anything
         present = await self._stage.find_participant(room, identity)
         if present is None:
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
