@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,7 +19,8 @@ from livekit.protocol import models as lk
 from service.core import errors
 from service.core.events import EVENTS_TOPIC
 from service.core.ports import Presence
-from service.core.roles import GRANTS, Role, StageGrants
+from service.core.roles import GRANTS, StageGrants
+from service.gateway.tokens import TokenMinter, metadata
 
 log = logging.getLogger("showrunner.livekit")
 T = TypeVar("T")
@@ -31,11 +31,6 @@ _SOURCES = {"camera": lk.TrackSource.CAMERA, "microphone": lk.TrackSource.MICROP
 def attributes(presence: Presence) -> dict[str, str]:
     """The participant attributes that mirror the show's state for clients to read."""
     return {"role": presence.role.value, "handRaised": "true" if presence.hand_raised else "false"}
-
-
-def metadata(role: Role, name: str) -> str:
-    """The MVP's participant metadata."""
-    return json.dumps({"role": role.value, "displayName": name}, separators=(",", ":"))
 
 
 def permission(grants: StageGrants) -> lk.ParticipantPermission:
@@ -121,7 +116,7 @@ class LiveKitStage:
     ) -> None:
         self._key, self._secret = api_key, api_secret
         self._ws_url = ws_url(public_url or url)
-        self._ttl = token_ttl
+        self._tokens = TokenMinter(api_key, api_secret, int(token_ttl.total_seconds()))
         self._empty_timeout = empty_timeout
         self._output = recording_output or RecordingOutput()
         self._timeout, self._egress_timeout = request_timeout, egress_timeout
@@ -135,26 +130,7 @@ class LiveKitStage:
         return self._ws_url
 
     def mint_token(self, room: str, identity: str, name: str, presence: Presence) -> str:
-        grants = GRANTS[presence.role]
-        video = api.VideoGrants(
-            room_join=True,
-            room=room,
-            can_publish=grants.can_publish,
-            can_subscribe=grants.can_subscribe,
-            can_publish_data=grants.can_publish_data,
-            can_publish_sources=list(grants.sources) or None,
-            can_update_own_metadata=False,
-        )
-        return (
-            api.AccessToken(self._key, self._secret)
-            .with_identity(identity)
-            .with_name(name)
-            .with_metadata(metadata(presence.role, name))
-            .with_attributes(attributes(presence))
-            .with_grants(video)
-            .with_ttl(self._ttl)
-            .to_jwt()
-        )
+        return self._tokens.mint(room, identity, name, presence.role, presence.hand_raised)
 
     async def open_room(self, room: str) -> lk.Room:
         return await self._call(
