@@ -20,7 +20,7 @@ from tests.live import LiveParticipant
 TTL = timedelta(hours=6)
 
 # What each role's token grants, written from the README's table rather than from the code.
-EXPECTED_VIDEO = {
+EXPECTED_VIDEO: dict[Role, dict[str, object]] = {
     Role.HOST: {"canPublish": True, "canSubscribe": True, "canPublishData": True},
     Role.GUEST: {
         "canPublish": True,
