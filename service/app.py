@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import grpc
 import uvicorn
+from starlette.types import ASGIApp
 
 from service.config import Settings
 from service.core.auth import Authenticator
@@ -83,6 +84,26 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def http_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    """uvicorn as the HTTP door runs it (`make bench` serves its floor with the same)."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.http_port,
+        http=settings.http_parser,
+        # The loop is ours (service.runtime); uvicorn only serves on it.
+        loop="none",
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        # Behind a load balancer, the client's address (for anonymous rate limits) comes from
+        # X-Forwarded-For, but only when the peer is one of the configured proxies.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
+        access_log=False,
+    )
+
+
 async def state_backend(settings: Settings) -> tuple[Store, Limiter]:
     """In-process state for one instance; Redis (SHOW_REDIS_URL) when several share it."""
     if not settings.redis_url:
@@ -132,19 +153,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
     async def metrics_page() -> bytes:
         return await metrics.render(store, stage, clock.now())
 
-    config = uvicorn.Config(
-        http_app(serving, clock, metrics_page, settings.cors_origins),
-        host=settings.host,
-        port=settings.http_port,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-        # Behind a load balancer, the client's address (for anonymous rate limits) comes from
-        # X-Forwarded-For, but only when the peer is one of the configured proxies.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=list(settings.trusted_proxies) or None,
-        access_log=False,
-    )
+    config = http_config(http_app(serving, clock, metrics_page, settings.cors_origins), settings)
     try:
         listener = listen(settings.host, settings.http_port)
     except OSError as exc:

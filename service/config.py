@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import tomllib
@@ -24,7 +25,7 @@ KNOWN = frozenset(
         "SHOW_CORS_ORIGINS", "SHOW_SHUTDOWN_GRACE_SECONDS", "SHOW_RECORDING_FILEPATH", "SHOW_RECORDING_S3_BUCKET",
         "SHOW_RECORDING_S3_REGION", "SHOW_RECORDING_S3_ENDPOINT", "SHOW_RECORDING_S3_ACCESS_KEY",
         "SHOW_RECORDING_S3_SECRET", "SHOW_RECORDING_S3_FORCE_PATH_STYLE", "SHOW_EGRESS_TIMEOUT_SECONDS",
-        "SHOW_TRUSTED_PROXIES",
+        "SHOW_TRUSTED_PROXIES", "SHOW_EVENT_LOOP", "SHOW_HTTP_PARSER", "SHOW_ROOM_CACHE_SECONDS",
     }
 )  # fmt: skip
 
@@ -57,6 +58,9 @@ class Settings:
     egress_url: str
     egress_timeout_seconds: int
     recording_output: RecordingOutput
+    event_loop: str = "uvloop"
+    http_parser: str = "httptools"
+    room_cache_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -116,6 +120,27 @@ class Settings:
                     problems.append(f"{name} entries must be origins like https://app.example.com, got {origin!r}")
             return listed
 
+        def seconds(name: str, default: float, low: float, high: float) -> float:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                problems.append(f"{name} must be a number of seconds, got {raw!r}")
+                return default
+            if not low <= value <= high:  # also refuses nan
+                problems.append(f"{name} must be between {low:g} and {high:g}, got {raw}")
+                return default
+            return value
+
+        def choice(name: str, allowed: tuple[str, ...]) -> str:
+            """One of `allowed`, the first being the default."""
+            raw = env.get(name, "").strip().lower() or allowed[0]
+            if raw not in allowed:
+                problems.append(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+            return raw
+
         livekit_schemes = ("http", "https", "ws", "wss")
         livekit_url = url("LIVEKIT_URL", required("LIVEKIT_URL"), livekit_schemes)
         settings = cls(
@@ -153,6 +178,12 @@ class Settings:
                 s3_secret=env.get("SHOW_RECORDING_S3_SECRET", "").strip(),
                 s3_force_path_style=flag("SHOW_RECORDING_S3_FORCE_PATH_STYLE"),
             ),
+        )
+        settings = dataclasses.replace(
+            settings,
+            event_loop=choice("SHOW_EVENT_LOOP", ("uvloop", "asyncio")),
+            http_parser=choice("SHOW_HTTP_PARSER", ("httptools", "h11")),
+            room_cache_seconds=seconds("SHOW_ROOM_CACHE_SECONDS", 2.0, 0.0, 60.0),
         )
         output = settings.recording_output
         if output.s3_bucket and not (output.s3_access_key and output.s3_secret):

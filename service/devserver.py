@@ -8,7 +8,6 @@ LIVEKIT_URL (with LIVEKIT_API_KEY and LIVEKIT_API_SECRET) to use another LiveKit
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import jwt
 
+from service import runtime
 from service.app import serve
 from service.config import ConfigError, Settings
 from service.dev.livekit_server import LiveKitDevServer
@@ -59,7 +59,7 @@ def main() -> int:
         flush=True,
     )
     try:
-        asyncio.run(serve(settings))
+        runtime.run(serve(settings), settings.event_loop)
     except KeyboardInterrupt:
         pass
     finally:
