@@ -127,7 +127,7 @@ test: venv tools gen-check lint
 
 .PHONY: bench
 bench: venv tools
-	$(PY) -m tests.bench
+	$(PY) -m tests.bench $(BENCH_ARGS)
 
 # --- running -------------------------------------------------------------------------------
 
