@@ -80,9 +80,14 @@ def test_claims_are_livekit_apis_for_each_role(role: Role, hand_raised: bool, id
     for claims in (ours, theirs):
         assert before <= int(str(claims.pop("nbf"))) <= after
         assert before + TTL.total_seconds() <= int(str(claims.pop("exp"))) <= after + TTL.total_seconds()
+    # The metadata is a JSON document inside a claim: the same document, however it is escaped.
+    assert json.loads(str(ours.pop("metadata"))) == json.loads(str(theirs.pop("metadata")))
     assert ours == theirs
-    assert json.loads(str(ours["metadata"])) == {"role": role.value, "displayName": name}
     assert ours["video"] == {"roomJoin": True, "room": room, **EXPECTED_VIDEO[role], "canUpdateOwnMetadata": False}
+    assert json.loads(str(decoded(minter.mint(room, identity, name, role))["metadata"])) == {
+        "role": role.value,
+        "displayName": name,
+    }
     assert ours["sub"] == identity and ours["iss"] == API_KEY and ours["name"] == name
 
 
