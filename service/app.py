@@ -130,6 +130,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         egress_timeout=settings.egress_timeout_seconds,
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         observe=metrics.livekit_call,
+        room_cache_seconds=settings.room_cache_seconds,
     )
     store, limiter = await state_backend(settings)
     rules = ShowRules(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -53,7 +54,7 @@ from tests.bench_load import (
     http_request,
     run_load,
 )
-from tests.conftest import API_KEY, API_SECRET, ROOT, ServiceProcess, admin_token, lister_token, start_service
+from tests.conftest import API_KEY, API_SECRET, ROOT, ServiceProcess, admin_token, lister_token
 
 CALLERS = 50
 JOIN_SHARE_TARGET = 0.60
@@ -114,6 +115,38 @@ def start_floor(kind: str) -> Floor:
         process.kill()
         raise RuntimeError(f"the {kind} floor did not start: {line!r}")
     return Floor(process, int(line.strip().rpartition("=")[2]))
+
+
+def start_service_logging_to(log: Path, livekit: LiveKitDevServer, **env: str) -> ServiceProcess:
+    """The service as its own process, as in production: its log lines go to a file, as to a log
+    collector, not through a pipe that this process (the load) would have to drain."""
+    environment = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'gen'}{os.pathsep}{ROOT}",
+        "LIVEKIT_URL": livekit.url,
+        "LIVEKIT_API_KEY": livekit.api_key,
+        "LIVEKIT_API_SECRET": livekit.api_secret,
+        "SHOW_HOST": "127.0.0.1",
+        "SHOW_GRPC_PORT": "0",
+        **env,
+    }
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service"],
+            cwd=ROOT,
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        ready = re.search(r"showrunner ready grpc=(\d+) http=(\d+)", log.read_text())
+        if ready:
+            return ServiceProcess(process, int(ready.group(1)), int(ready.group(2)), [])
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the service did not start:\n" + log.read_text()[-4000:])
 
 
 def rss_mib(pid: int) -> float:
@@ -342,7 +375,9 @@ async def main(argv: list[str]) -> int:
     service: ServiceProcess | None = None
     verdicts: list[Verdict] = []
     try:
-        service = start_service(livekit, SHOW_HTTP_PORT=str(http_port), **NO_RATE_LIMITS)
+        service = start_service_logging_to(
+            workdir / "service.log", livekit, SHOW_HTTP_PORT=str(http_port), **NO_RATE_LIMITS
+        )
         stack = Stack(livekit, redis, service, args.seconds)
         loop = os.environ.get("SHOW_EVENT_LOOP", "uvloop")
         parser_name = os.environ.get("SHOW_HTTP_PARSER", "httptools")

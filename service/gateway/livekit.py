@@ -15,11 +15,13 @@ from livekit import api
 from livekit.api.egress_service import EgressService
 from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk
+from livekit.protocol import webhook as lk_webhook
 
 from service.core import errors
 from service.core.events import EVENTS_TOPIC
 from service.core.ports import Presence
 from service.core.roles import GRANTS, StageGrants
+from service.gateway.room_cache import RoomCache
 from service.gateway.tokens import TokenMinter, metadata
 
 log = logging.getLogger("showrunner.livekit")
@@ -113,9 +115,11 @@ class LiveKitStage:
         request_timeout: float = 10.0,
         egress_timeout: float = 8.0,
         observe: CallObserver | None = None,
+        room_cache_seconds: float = 2.0,
     ) -> None:
         self._key, self._secret = api_key, api_secret
         self._ws_url = ws_url(public_url or url)
+        self.rooms = RoomCache(room_cache_seconds)
         self._tokens = TokenMinter(api_key, api_secret, int(token_ttl.total_seconds()))
         self._empty_timeout = empty_timeout
         self._output = recording_output or RecordingOutput()
@@ -133,32 +137,51 @@ class LiveKitStage:
         return self._tokens.mint(room, identity, name, presence.role, presence.hand_raised)
 
     async def open_room(self, room: str) -> lk.Room:
-        return await self._call(
+        opened = await self._call(
             "CreateRoom",
             self._api.room.create_room(api.CreateRoomRequest(name=room, empty_timeout=self._empty_timeout)),
         )
+        self.rooms.opened(opened)
+        return opened
 
     async def find_room(self, room: str) -> lk.Room | None:
+        """The room as LiveKit described it at most SHOW_ROOM_CACHE_SECONDS ago (see RoomCache)."""
+        return await self.rooms.room(room, lambda: self._ask_room(room))
+
+    async def _ask_room(self, room: str) -> lk.Room | None:
         found = await self._call("ListRooms", self._api.room.list_rooms(api.ListRoomsRequest(names=[room])))
         return next((r for r in found.rooms if r.name == room), None)
+
+    def heard(self, event: lk_webhook.WebhookEvent) -> None:
+        """A verified LiveKit webhook, to keep what this instance knows of the room current."""
+        self.rooms.heard(event)
 
     async def list_rooms(self) -> Sequence[lk.Room]:
         return list((await self._call("ListRooms", self._api.room.list_rooms(api.ListRoomsRequest()))).rooms)
 
     async def close_room(self, room: str) -> bool:
-        if await self.find_room(room) is None:
+        # Asked afresh: whether there was a room to close is the answer.
+        if await self._ask_room(room) is None:
+            self.rooms.closed(room)
             return False
         done = await self._find("DeleteRoom", self._api.room.delete_room(api.DeleteRoomRequest(room=room)))
+        self.rooms.closed(room)
         return done is not None
 
     async def list_participants(self, room: str) -> Sequence[lk.ParticipantInfo]:
+        """As LiveKit listed them at most SHOW_ROOM_CACHE_SECONDS ago (see RoomCache)."""
+        return await self.rooms.participants(room, lambda: self._ask_participants(room))
+
+    async def _ask_participants(self, room: str) -> Sequence[lk.ParticipantInfo]:
         listing = api.ListParticipantsRequest(room=room)
         found = await self._find("ListParticipants", self._api.room.list_participants(listing))
         return list(found.participants) if found else []
 
     async def remove_participant(self, room: str, identity: str) -> bool:
         who = api.RoomParticipantIdentity(room=room, identity=identity)
-        return await self._find("RemoveParticipant", self._remove(who)) is not None
+        removed = await self._find("RemoveParticipant", self._remove(who)) is not None
+        self.rooms.removed(room, identity)
+        return removed
 
     async def _remove(self, who: api.RoomParticipantIdentity) -> bool:
         await self._api.room.remove_participant(who)
@@ -179,7 +202,10 @@ class LiveKitStage:
             permission=permission(GRANTS[presence.role]),
             attributes=attributes(presence),
         )
-        return await self._find("UpdateParticipant", self._api.room.update_participant(update))
+        updated = await self._find("UpdateParticipant", self._api.room.update_participant(update))
+        if updated is not None:
+            self.rooms.updated(room, updated)
+        return updated
 
     async def broadcast(self, room: str, payload: bytes, to: Sequence[str] = ()) -> None:
         packet = api.SendDataRequest(
