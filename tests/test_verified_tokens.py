@@ -44,7 +44,8 @@ def test_a_tampered_copy_of_a_remembered_token_is_refused() -> None:
     bob_claims = token(clock, identity="bob").split(".")[1]
     assert refusal(authenticator, f"{header}.{bob_claims}.{signature}") == "token signature is invalid"
     assert (
-        refusal(authenticator, token(clock, secret="another-secret-0123456789abcdef0123")) == "token signature is invalid"
+        refusal(authenticator, token(clock, secret="another-secret-0123456789abcdef0123"))
+        == "token signature is invalid"
     )
 
 
