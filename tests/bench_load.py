@@ -5,10 +5,12 @@ channel), so that the server under test, not the client, is what the figures mea
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 
@@ -24,6 +26,12 @@ class Figures:
     latencies: list[float] = field(repr=False)
     failures: int = 0
     failure: str = ""
+    server_cpu: float = float("nan")  # CPU seconds the server process spent in the counted window
+
+    @property
+    def cpu_per_call(self) -> float:
+        """Microseconds of the server's CPU per call: steadier than the rate on a shared machine."""
+        return self.server_cpu / self.calls * 1e6 if self.calls else float("nan")
 
     @property
     def rate(self) -> float:
@@ -47,11 +55,22 @@ class Figures:
         return self.percentile(99)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process (and its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run_load(
-    callers: list[Call], seconds: float = 3.0, warmup: float = 0.5, until: asyncio.Event | None = None
+    callers: list[Call],
+    seconds: float = 3.0,
+    warmup: float = 0.5,
+    until: asyncio.Event | None = None,
+    server: int | None = None,
 ) -> Figures:
     """Each caller calls in a loop, one call in flight at a time, for `warmup` then `seconds`
-    (or until `until` is set); calls that end after the warm-up are counted."""
+    (or until `until` is set); calls that end after the warm-up are counted, and the CPU time the
+    `server` process (a pid) spent meanwhile."""
     latencies: list[float] = []
     failures: list[str] = []
     started = time.perf_counter()
@@ -73,10 +92,16 @@ async def run_load(
             if done >= counting_from:
                 latencies.append(done - now)
 
+    async def sample_cpu() -> float:
+        await asyncio.sleep(max(0.0, counting_from - time.perf_counter()))
+        return cpu_seconds(server) if server else float("nan")
+
+    cpu_from = asyncio.ensure_future(sample_cpu())
     await asyncio.gather(*(caller(c) for c in callers))
     ended = time.perf_counter()
+    server_cpu = cpu_seconds(server) - await cpu_from if server else float("nan")
     first_failure = failures[0] if failures else ""
-    return Figures(len(latencies), ended - counting_from, latencies, len(failures), first_failure)
+    return Figures(len(latencies), ended - counting_from, latencies, len(failures), first_failure, server_cpu)
 
 
 class BadAnswer(Exception):
