@@ -48,6 +48,8 @@ from service.dev.processes import stop_process
 from service.dev.redis_server import RedisServer
 from tests.bench_load import (
     Figures,
+    Stack,
+    Verdict,
     expect_ok,
     grpc_callers,
     http_callers,
@@ -61,25 +63,6 @@ JOIN_SHARE_TARGET = 0.60
 READ_P50_TARGET = 2.0
 NO_RATE_LIMITS = {f"SHOW_RATE_{b}_PER_MINUTE": "0" for b in ("JOIN", "INVITE", "HAND", "OTHER")}
 SERVICE = "/showrunner.v1.ShowService/"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One target, met or not, with the figures that decided it."""
-
-    name: str
-    passed: bool
-    detail: str
-
-
-@dataclass
-class Stack:
-    """What one bench run started, for every section (and the hooks) to use."""
-
-    livekit: LiveKitDevServer
-    redis: RedisServer
-    service: ServiceProcess
-    seconds: float
 
 
 def figures_line(name: str, f: Figures, extra: str = "") -> None:

@@ -1,6 +1,8 @@
-"""Load for `make bench`: many concurrent callers on one door for a fixed time, with the cheapest
-clients Python has (prepared HTTP/1.1 requests on keep-alive connections, raw bytes on one gRPC
-channel), so that the server under test, not the client, is what the figures measure."""
+"""Load for `make bench`, and what its sections (and the hooks in other files) share.
+
+Many concurrent callers on one door for a fixed time, with the cheapest clients Python has
+(prepared HTTP/1.1 requests on keep-alive connections, raw bytes on one gRPC channel), so that the
+server under test, not the client, is what the figures measure."""
 
 from __future__ import annotations
 
@@ -14,7 +16,30 @@ from pathlib import Path
 
 import grpc
 
+from service.dev.livekit_server import LiveKitDevServer
+from service.dev.redis_server import RedisServer
+from tests.conftest import ServiceProcess
+
 Call = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One target, met or not, with the figures that decided it."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Stack:
+    """What one bench run started, for every section (and the hooks in other files) to use."""
+
+    livekit: LiveKitDevServer
+    redis: RedisServer
+    service: ServiceProcess
+    seconds: float
 
 
 @dataclass
