@@ -11,11 +11,13 @@ busy machine moves both sides together.
     room reads      GetRoom through each door (and ListParticipants over gRPC), 50 concurrent
                     callers: p50 against LiveKit's own RoomService answering ListRooms
                     (ListParticipants) to the same load (target: within 2x)
-    store           [hook] tests/bench_store.py, when present: `async def run(redis_url) ->
-                    list[Verdict]`, one hand raise, invite and accept at 0 to 100,000 hands
-    storm           [hook] a hand-raise storm from >= 200 connected livekit.rtc participants, with
-                    the p99 of an unrelated GetRoom during it (tests/bench_storm.py, when present:
-                    `async def run(stack: Stack) -> list[Verdict]`)
+    store           [hook for the state layer's work] tests/bench_store.py, once it exists:
+                    `async def run(redis_url: str) -> list[Verdict]` (tests.bench_load.Verdict),
+                    one hand raise, invite and accept at 0, 1k, 10k and 100k raised hands, at the
+                    store and through a door; until then the section says it has no figures
+    storm           tests/bench_storm.py (`async def run(stack: Stack) -> list[Verdict]`): 200
+                    livekit.rtc viewers raise their hands at once; an unrelated GetRoom's p99
+                    during it, and the show events and attribute changes LiveKit delivered
 
 Options: --seconds S (each measurement, default 3), --only SECTION[,SECTION] (floors are measured
 with joins). The service and the floors take SHOW_EVENT_LOOP and SHOW_HTTP_PARSER from the
