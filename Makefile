@@ -31,6 +31,7 @@ help:
 	@echo "make test   - install everything, check gen/ and lint, run the tests"
 	@echo "make gen    - regenerate gen/ from protos/"
 	@echo "make lint   - buf lint, ruff, mypy"
+	@echo "make bench  - the hot paths against their floors and LiveKit, on the real stack (BENCH_ARGS=--help)"
 
 # --- installation --------------------------------------------------------------------------
 
