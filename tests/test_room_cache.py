@@ -17,6 +17,7 @@ from service.core import errors
 from service.core.ports import Presence
 from service.core.roles import Role
 from service.dev.livekit_server import LiveKitDevServer, free_port
+from service.gateway import room_cache
 from service.gateway.livekit import LiveKitStage
 from service.gateway.tokens import TokenMinter
 from tests.conftest import API_KEY, API_SECRET
@@ -196,3 +197,20 @@ async def test_no_cache_when_the_bound_is_zero(livekit: LiveKitDevServer, calls:
         assert calls["ListRooms"] == 2
     finally:
         await stage.close()
+
+
+async def test_what_it_keeps_stays_bounded_by_the_rooms_in_use(
+    stage: LiveKitStage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(room_cache, "_SWEEP_ABOVE", 5)
+    names = [room_name() for _ in range(8)]
+    for name in names:
+        await stage.open_room(name)
+        await stage.find_room(name)
+    assert len(stage.rooms._rooms) == 8  # all read just now: all in use
+    await asyncio.sleep(MAX_AGE)  # now none is
+
+    last = room_name()
+    await stage.open_room(last)
+    assert list(stage.rooms._rooms) == [last]
+    assert set(stage.rooms._changes) <= {last}

@@ -108,18 +108,25 @@ class RoomCache:
         if room is None:
             self._rooms.pop(name, None)
             return
-        self._sweep(self._rooms)
+        self._sweep()
         self._rooms[name] = _Entry(room, at)
 
     def _keep_participants(self, name: str, participants: Sequence[lk.ParticipantInfo], at: float) -> None:
-        self._sweep(self._participants)
+        self._sweep()
         self._participants[name] = _Entry({p.identity: p for p in participants}, at)
 
-    def _sweep(self, entries: dict[str, _Entry[T]]) -> None:
-        if len(entries) > _SWEEP_ABOVE:
-            for name in [n for n, e in entries.items() if not self._fresh(e)]:
-                del entries[name]
-                self._changes.pop(name, None)
+    def _sweep(self) -> None:
+        """Keeps memory bounded by the rooms in use: past _SWEEP_ABOVE rooms, forgets what is
+        too old to be served and the change counts of rooms nobody is asking LiveKit about."""
+        if max(len(self._rooms), len(self._participants), len(self._changes)) <= _SWEEP_ABOVE:
+            return
+        for name in [n for n, e in self._rooms.items() if not self._fresh(e)]:
+            del self._rooms[name]
+        for name in [n for n, e in self._participants.items() if not self._fresh(e)]:
+            del self._participants[name]
+        asking = {name for _, name in self._flights}
+        for name in [n for n in self._changes if n not in asking]:
+            del self._changes[name]
 
     # --- what this instance did -------------------------------------------------------------
 
@@ -150,6 +157,7 @@ class RoomCache:
 
     def _changed(self, name: str) -> None:
         self._changes[name] = self._changes.get(name, 0) + 1
+        self._sweep()
 
     # --- what LiveKit said ------------------------------------------------------------------
 
