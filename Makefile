@@ -33,6 +33,7 @@ help:
 	@echo "make gen    - regenerate gen/ and clients/ts from protos/"
 	@echo "make web    - build the web app into build/web (make dev and make test do)"
 	@echo "make lint   - buf lint, ruff, mypy"
+	@echo "make bench  - the hot paths against their floors and LiveKit, on the real stack (BENCH_ARGS=--help)"
 
 # --- installation --------------------------------------------------------------------------
 
@@ -169,7 +170,7 @@ test: venv tools gen-check lint web
 
 .PHONY: bench
 bench: venv tools
-	$(PY) -m tests.bench
+	$(PY) -m tests.bench $(BENCH_ARGS)
 
 # --- generated Go clients (clients/go) -----------------------------------------------------
 # protoc-gen-go, protoc-gen-go-grpc and Twirp's own generator, pinned and built from the Go proxy.

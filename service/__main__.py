@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
+from service import runtime
 from service.app import StartupError, serve
 from service.config import ConfigError, Settings
 from service.observability import logs
@@ -18,7 +18,7 @@ def main() -> int:
         return 2
     logs.configure(settings.log_level)
     try:
-        asyncio.run(serve(settings))
+        runtime.run(serve(settings), settings.event_loop)
     except StartupError as exc:
         print(f"showrunner: cannot start: {exc}", file=sys.stderr)
         return 1

@@ -15,7 +15,9 @@ from datetime import timedelta
 
 import grpc
 import uvicorn
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from service.config import Settings
 from service.core.auth import Authenticator
@@ -107,6 +109,31 @@ def deployment_of(settings: Settings) -> str:
     return "instance-" + secrets.token_hex(6)
 
 
+def http_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    """uvicorn as the HTTP door runs it (`make bench` serves its floor with the same), with the
+    limits at the edge: header and body deadlines, the keep-alive idle time, a connection cap."""
+    edges = settings.edges
+    protocol = HttpToolsProtocol if settings.http_parser == "httptools" else H11Protocol
+    return uvicorn.Config(
+        with_body_deadline(app, edges.http_body_seconds, MAX_BODY_BYTES),
+        host=settings.host,
+        port=settings.http_port,
+        http=with_header_deadline(protocol, edges.http_header_seconds),
+        # The loop is ours (service.runtime); uvicorn only serves on it.
+        loop="none",
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        # Behind a load balancer, the client's address (for anonymous rate limits) comes from
+        # X-Forwarded-For, but only when the peer is one of the configured proxies.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
+        access_log=False,
+        timeout_keep_alive=round(edges.http_idle_seconds),
+        limit_concurrency=edges.max_connections,
+    )
+
+
 async def state_backend(settings: Settings, clock: Clock) -> tuple[ShowRecords, Limiter, Leases]:
     """In-process state for one instance; Redis (SHOW_REDIS_URL, a Cluster with SHOW_REDIS_CLUSTER)
     when several share it: the show's record, the rate limits and the reconciliation leases."""
@@ -133,6 +160,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         observe=metrics.livekit_call,
         deployment=deployment_of(settings),
+        room_cache_seconds=settings.room_cache_seconds,
     )
     store, limiter, leases = await state_backend(settings, clock)
     rules = ShowRules(
@@ -168,26 +196,8 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
     async def metrics_page() -> bytes:
         return await metrics.render(store, stage, clock.now())
 
-    edges = settings.edges
-    config = uvicorn.Config(
-        with_body_deadline(
-            http_app(served, core, through, clock, metrics_page, readiness, settings.cors_origins),
-            edges.http_body_seconds,
-            MAX_BODY_BYTES,
-        ),
-        host=settings.host,
-        port=settings.http_port,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-        # Behind a load balancer, the client's address (for anonymous rate limits) comes from
-        # X-Forwarded-For, but only when the peer is one of the configured proxies.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=list(settings.trusted_proxies) or None,
-        access_log=False,
-        http=with_header_deadline(H11Protocol, edges.http_header_seconds),
-        timeout_keep_alive=round(edges.http_idle_seconds),
-        limit_concurrency=edges.max_connections,
+    config = http_config(
+        http_app(served, core, through, clock, metrics_page, readiness, settings.cors_origins), settings
     )
     try:
         listener = listen(settings.host, settings.http_port)

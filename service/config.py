@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import tomllib
@@ -30,6 +31,7 @@ KNOWN = frozenset(
         "SHOW_GRPC_MAX_CONCURRENT_RPCS", "SHOW_READY_INTERVAL_SECONDS", "SHOW_REDIS_CLUSTER", "SHOW_ROOM_IDLE_SECONDS",
         "SHOW_RECONNECT_GRACE_SECONDS", "SHOW_RECONCILE_INTERVAL_SECONDS", "SHOW_DEPLOYMENT",
         "SHOW_STAGE_CHANGE_SECONDS",
+        "SHOW_EVENT_LOOP", "SHOW_HTTP_PARSER", "SHOW_ROOM_CACHE_SECONDS",
     }
 )  # fmt: skip
 
@@ -72,6 +74,9 @@ class Settings:
     redis_cluster: bool = False
     # A room's record is dropped after this long without a write (a lost room_finished).
     room_idle_seconds: int = 6 * 3600
+    event_loop: str = "uvloop"
+    http_parser: str = "httptools"
+    room_cache_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -131,6 +136,27 @@ class Settings:
                     problems.append(f"{name} entries must be origins like https://app.example.com, got {origin!r}")
             return listed
 
+        def seconds(name: str, default: float, low: float, high: float) -> float:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                problems.append(f"{name} must be a number of seconds, got {raw!r}")
+                return default
+            if not low <= value <= high:  # also refuses nan
+                problems.append(f"{name} must be between {low:g} and {high:g}, got {raw}")
+                return default
+            return value
+
+        def choice(name: str, allowed: tuple[str, ...]) -> str:
+            """One of `allowed`, the first being the default."""
+            raw = env.get(name, "").strip().lower() or allowed[0]
+            if raw not in allowed:
+                problems.append(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+            return raw
+
         livekit_schemes = ("http", "https", "ws", "wss")
         livekit_url = url("LIVEKIT_URL", required("LIVEKIT_URL"), livekit_schemes)
         settings = cls(
@@ -188,6 +214,12 @@ class Settings:
         )
         if settings.redis_cluster and not settings.redis_url:
             problems.append("SHOW_REDIS_CLUSTER needs SHOW_REDIS_URL: the address of any node of the cluster")
+        settings = dataclasses.replace(
+            settings,
+            event_loop=choice("SHOW_EVENT_LOOP", ("uvloop", "asyncio")),
+            http_parser=choice("SHOW_HTTP_PARSER", ("httptools", "h11")),
+            room_cache_seconds=seconds("SHOW_ROOM_CACHE_SECONDS", 2.0, 0.0, 60.0),
+        )
         output = settings.recording_output
         if output.s3_bucket and not (output.s3_access_key and output.s3_secret):
             problems.append("SHOW_RECORDING_S3_BUCKET needs SHOW_RECORDING_S3_ACCESS_KEY and SHOW_RECORDING_S3_SECRET")

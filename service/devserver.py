@@ -13,7 +13,6 @@ and `make dev` stops, rather than quietly using it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import jwt
 
+from service import runtime
 from service.app import serve
 from service.config import ConfigError, Settings
 from service.dev.livekit_server import LiveKitDevServer, PortTaken
@@ -93,7 +93,7 @@ def run(env: dict[str, str]) -> int:
         flush=True,
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+        runtime.run(serve(settings), settings.event_loop)
     return 0
 
 

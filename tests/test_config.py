@@ -54,3 +54,21 @@ def test_a_redis_cluster_is_named_by_any_of_its_nodes() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({**GOOD, "SHOW_REDIS_CLUSTER": "true"})
     assert caught.value.problems == ["SHOW_REDIS_CLUSTER needs SHOW_REDIS_URL: the address of any node of the cluster"]
+
+
+def test_the_server_stack_and_room_cache_settings() -> None:
+    settings = Settings.from_env(GOOD)
+    assert (settings.event_loop, settings.http_parser, settings.room_cache_seconds) == ("uvloop", "httptools", 2.0)
+    chosen = Settings.from_env(
+        {**GOOD, "SHOW_EVENT_LOOP": "asyncio", "SHOW_HTTP_PARSER": "h11", "SHOW_ROOM_CACHE_SECONDS": "0.5"}
+    )
+    assert (chosen.event_loop, chosen.http_parser, chosen.room_cache_seconds) == ("asyncio", "h11", 0.5)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(
+            {**GOOD, "SHOW_EVENT_LOOP": "trio", "SHOW_HTTP_PARSER": "x", "SHOW_ROOM_CACHE_SECONDS": "nan"}
+        )
+    assert caught.value.problems == [
+        "SHOW_EVENT_LOOP must be one of uvloop, asyncio, got 'trio'",
+        "SHOW_HTTP_PARSER must be one of httptools, h11, got 'x'",
+        "SHOW_ROOM_CACHE_SECONDS must be between 0 and 60, got nan",
+    ]

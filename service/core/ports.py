@@ -12,6 +12,7 @@ from typing import Protocol
 
 from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk
+from livekit.protocol import webhook as lk_webhook
 
 from service.core.roles import Role
 
@@ -33,6 +34,10 @@ class Stage(Protocol):
     def mint_token(self, room: str, identity: str, name: str, presence: Presence) -> str: ...
 
     async def open_room(self, room: str) -> lk.Room: ...
+
+    def heard(self, event: lk_webhook.WebhookEvent) -> None:
+        """A verified LiveKit webhook, to keep what the gateway knows of the room current."""
+        ...
 
     def ours(self, room: lk.Room) -> bool:
         """Whether this deployment opened `room` (so it may act on it without a record of it)."""

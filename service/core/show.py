@@ -123,6 +123,7 @@ class ShowCore(ShowService[Caller]):
         except (json_format.ParseError, UnicodeDecodeError, ValueError) as exc:
             self._observer.webhook("unknown", "rejected")
             raise errors.invalid("webhook body is not a LiveKit WebhookEvent") from exc
+        self._stage.heard(event)
         verdict = await self._apply(event)
         self._observer.webhook(event.event or "unknown", verdict)
         return event.event

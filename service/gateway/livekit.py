@@ -16,11 +16,14 @@ from livekit import api
 from livekit.api.egress_service import EgressService
 from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk
+from livekit.protocol import webhook as lk_webhook
 
 from service.core import errors
 from service.core.events import EVENTS_TOPIC
 from service.core.ports import Presence
-from service.core.roles import GRANTS, Role, StageGrants
+from service.core.roles import GRANTS, StageGrants
+from service.gateway.room_cache import RoomCache
+from service.gateway.tokens import TokenMinter, metadata
 
 log = logging.getLogger("showrunner.livekit")
 T = TypeVar("T")
@@ -33,11 +36,6 @@ def attributes(presence: Presence) -> dict[str, str]:
     A hand is not an attribute: LiveKit sends every attribute change to the whole room, so a
     hand raise would cost a message to every viewer; hands go to those who act on them instead."""
     return {"role": presence.role.value}
-
-
-def metadata(role: Role, name: str) -> str:
-    """The MVP's participant metadata."""
-    return json.dumps({"role": role.value, "displayName": name}, separators=(",", ":"))
 
 
 def permission(grants: StageGrants) -> lk.ParticipantPermission:
@@ -125,13 +123,15 @@ class LiveKitStage:
         egress_timeout: float = 8.0,
         observe: CallObserver | None = None,
         deployment: str = "",
+        room_cache_seconds: float = 2.0,
     ) -> None:
         self._key, self._secret = api_key, api_secret
         # Marks the rooms this deployment opens (room metadata), so that its reconciler never
         # takes over rooms of another deployment, or no deployment, on a shared LiveKit.
         self._mark = json.dumps({"showrunner": deployment}, separators=(",", ":")) if deployment else ""
         self._ws_url = ws_url(public_url or url)
-        self._ttl = token_ttl
+        self.rooms = RoomCache(room_cache_seconds)
+        self._tokens = TokenMinter(api_key, api_secret, int(token_ttl.total_seconds()))
         self._empty_timeout = empty_timeout
         self._output = recording_output or RecordingOutput()
         self._timeout, self._egress_timeout = request_timeout, egress_timeout
@@ -145,26 +145,7 @@ class LiveKitStage:
         return self._ws_url
 
     def mint_token(self, room: str, identity: str, name: str, presence: Presence) -> str:
-        grants = GRANTS[presence.role]
-        video = api.VideoGrants(
-            room_join=True,
-            room=room,
-            can_publish=grants.can_publish,
-            can_subscribe=grants.can_subscribe,
-            can_publish_data=grants.can_publish_data,
-            can_publish_sources=list(grants.sources) or None,
-            can_update_own_metadata=False,
-        )
-        return (
-            api.AccessToken(self._key, self._secret)
-            .with_identity(identity)
-            .with_name(name)
-            .with_metadata(metadata(presence.role, name))
-            .with_attributes(attributes(presence))
-            .with_grants(video)
-            .with_ttl(self._ttl)
-            .to_jwt()
-        )
+        return self._tokens.mint(room, identity, name, presence.role)
 
     async def open_room(self, room: str) -> lk.Room:
         request = api.CreateRoomRequest(name=room, empty_timeout=self._empty_timeout, metadata=self._mark)
@@ -174,6 +155,7 @@ class LiveKitStage:
             # that room as it is: mark it now.
             marking = api.UpdateRoomMetadataRequest(room=room, metadata=self._mark)
             opened = await self._call("UpdateRoomMetadata", self._api.room.update_room_metadata(marking))
+        self.rooms.opened(opened)
         return opened
 
     def ours(self, room: lk.Room) -> bool:
@@ -185,26 +167,43 @@ class LiveKitStage:
         await self._call("ListRooms", self._api.room.list_rooms(api.ListRoomsRequest(names=[_PROBE_ROOM])))
 
     async def find_room(self, room: str) -> lk.Room | None:
+        """The room as LiveKit described it at most SHOW_ROOM_CACHE_SECONDS ago (see RoomCache)."""
+        return await self.rooms.room(room, lambda: self._ask_room(room))
+
+    async def _ask_room(self, room: str) -> lk.Room | None:
         found = await self._call("ListRooms", self._api.room.list_rooms(api.ListRoomsRequest(names=[room])))
         return next((r for r in found.rooms if r.name == room), None)
+
+    def heard(self, event: lk_webhook.WebhookEvent) -> None:
+        """A verified LiveKit webhook, to keep what this instance knows of the room current."""
+        self.rooms.heard(event)
 
     async def list_rooms(self) -> Sequence[lk.Room]:
         return list((await self._call("ListRooms", self._api.room.list_rooms(api.ListRoomsRequest()))).rooms)
 
     async def close_room(self, room: str) -> bool:
-        if await self.find_room(room) is None:
+        # Asked afresh: whether there was a room to close is the answer.
+        if await self._ask_room(room) is None:
+            self.rooms.closed(room)
             return False
         done = await self._find("DeleteRoom", self._api.room.delete_room(api.DeleteRoomRequest(room=room)))
+        self.rooms.closed(room)
         return done is not None
 
     async def list_participants(self, room: str) -> Sequence[lk.ParticipantInfo]:
+        """As LiveKit listed them at most SHOW_ROOM_CACHE_SECONDS ago (see RoomCache)."""
+        return await self.rooms.participants(room, lambda: self._ask_participants(room))
+
+    async def _ask_participants(self, room: str) -> Sequence[lk.ParticipantInfo]:
         listing = api.ListParticipantsRequest(room=room)
         found = await self._find("ListParticipants", self._api.room.list_participants(listing))
         return list(found.participants) if found else []
 
     async def remove_participant(self, room: str, identity: str) -> bool:
         who = api.RoomParticipantIdentity(room=room, identity=identity)
-        return await self._find("RemoveParticipant", self._remove(who)) is not None
+        removed = await self._find("RemoveParticipant", self._remove(who)) is not None
+        self.rooms.removed(room, identity)
+        return removed
 
     async def _remove(self, who: api.RoomParticipantIdentity) -> bool:
         await self._api.room.remove_participant(who)
@@ -225,7 +224,10 @@ class LiveKitStage:
             permission=permission(GRANTS[presence.role]),
             attributes=attributes(presence),
         )
-        return await self._find("UpdateParticipant", self._api.room.update_participant(update))
+        updated = await self._find("UpdateParticipant", self._api.room.update_participant(update))
+        if updated is not None:
+            self.rooms.updated(room, updated)
+        return updated
 
     async def broadcast(self, room: str, payload: bytes, to: Sequence[str] = ()) -> None:
         packet = api.SendDataRequest(

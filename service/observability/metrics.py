@@ -72,17 +72,36 @@ class Metrics:
         )  # fmt: skip
         self._without_gauges = _Without(self.registry, {g._name for g in self._gauges})
 
+        # Every request counts and times itself; the labelled children are looked up here once
+        # per label set rather than through labels(), which validates and locks on each call.
+        self._served: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        self._called: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+
     # --- doors -------------------------------------------------------------------------
 
     def served(self, rpc: str, door: str, code: str, seconds: float) -> None:
-        self.requests.labels(rpc, door, code).inc()
-        self.request_seconds.labels(rpc, door).observe(seconds)
+        key = (rpc, door, code)
+        children = self._served.get(key)
+        if children is None:
+            children = self._served[key] = (
+                self.requests.labels(rpc, door, code),
+                self.request_seconds.labels(rpc, door),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     # --- gateway ------------------------------------------------------------------------
 
     def livekit_call(self, method: str, outcome: str, seconds: float) -> None:
-        self.livekit_calls.labels(method, outcome).inc()
-        self.livekit_seconds.labels(method).observe(seconds)
+        key = (method, outcome)
+        children = self._called.get(key)
+        if children is None:
+            children = self._called[key] = (
+                self.livekit_calls.labels(method, outcome),
+                self.livekit_seconds.labels(method),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     # --- the core's ShowObserver ------------------------------------------------------------
 

@@ -1,0 +1,216 @@
+"""Reading rooms from what the instance knows: one LiveKit call for many readers, never older
+than the configured bound, and this instance's own changes and LiveKit's webhooks seen at once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+from livekit import api
+from livekit.protocol import models as lk
+from livekit.protocol import webhook as lk_webhook
+
+from service.core import errors
+from service.core.ports import Presence
+from service.core.roles import Role
+from service.dev.livekit_server import LiveKitDevServer, free_port
+from service.gateway import room_cache
+from service.gateway.livekit import LiveKitStage
+from service.gateway.tokens import TokenMinter
+from tests.conftest import API_KEY, API_SECRET
+from tests.live import LiveParticipant
+
+MAX_AGE = 0.5
+
+
+class Calls(Counter[str]):
+    """LiveKit's RoomService calls the stage made, by method."""
+
+    def record(self, method: str, outcome: str, seconds: float) -> None:
+        self[method] += 1
+
+
+@pytest.fixture
+def calls() -> Calls:
+    return Calls()
+
+
+@pytest.fixture
+async def stage(livekit: LiveKitDevServer, calls: Calls) -> AsyncIterator[LiveKitStage]:
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET, observe=calls.record, room_cache_seconds=MAX_AGE)
+    yield stage
+    await stage.close()
+
+
+@pytest.fixture
+async def lkapi(livekit: LiveKitDevServer) -> AsyncIterator[api.LiveKitAPI]:
+    async with api.LiveKitAPI(livekit.http_url, API_KEY, API_SECRET) as client:
+        yield client
+
+
+def room_name() -> str:
+    return f"cache-{time.time_ns()}"
+
+
+async def test_fifty_concurrent_readers_cause_one_livekit_call(stage: LiveKitStage, calls: Calls) -> None:
+    room = room_name()
+    await stage.open_room(room)
+    await asyncio.sleep(MAX_AGE)  # what CreateRoom answered is now too old: the next read asks LiveKit
+    calls.clear()
+
+    found = await asyncio.gather(*(stage.find_room(room) for _ in range(50)))
+
+    assert calls["ListRooms"] == 1
+    assert {r.name for r in found if r is not None} == {room} and all(found)
+    await asyncio.gather(*(stage.find_room(room) for _ in range(50)))
+    assert calls["ListRooms"] == 1  # still fresh
+
+    listings = await asyncio.gather(*(stage.list_participants(room) for _ in range(50)))
+    assert calls["ListParticipants"] == 1 and all(list(listing) == [] for listing in listings)
+
+
+async def test_a_room_is_never_older_than_the_bound(stage: LiveKitStage, calls: Calls, lkapi: api.LiveKitAPI) -> None:
+    room = room_name()
+    await stage.open_room(room)
+    assert await stage.find_room(room) is not None
+    await lkapi.room.delete_room(api.DeleteRoomRequest(room=room))  # behind the stage's back, no webhook
+
+    await asyncio.sleep(MAX_AGE)
+
+    assert await stage.find_room(room) is None
+    assert calls["ListRooms"] == 1
+
+
+async def test_a_room_livekit_does_not_know_is_asked_for_again(
+    stage: LiveKitStage, calls: Calls, lkapi: api.LiveKitAPI
+) -> None:
+    room = room_name()
+    assert await stage.find_room(room) is None
+    await lkapi.room.create_room(api.CreateRoomRequest(name=room))  # as a viewer's connection would
+    found = await stage.find_room(room)
+    assert found is not None and found.name == room
+    assert calls["ListRooms"] == 2
+
+
+async def test_closing_a_room_is_seen_at_once(stage: LiveKitStage) -> None:
+    room = room_name()
+    await stage.open_room(room)
+    assert await stage.find_room(room) is not None
+    assert await stage.close_room(room) is True
+    assert await stage.find_room(room) is None
+    assert await stage.close_room(room) is False
+
+
+async def test_a_promotion_shows_in_the_listing_at_once(livekit: LiveKitDevServer, stage: LiveKitStage) -> None:
+    room = room_name()
+    await stage.open_room(room)
+    token = TokenMinter(API_KEY, API_SECRET, 600).mint(room, "ann", "Ann", Role.VIEWER)
+    ann = await LiveParticipant("ann").connect(livekit.url, token)
+    try:
+        before = {p.identity: p for p in await stage.list_participants(room)}
+        assert before["ann"].permission.can_publish is False
+
+        await stage.present(room, "ann", Presence(Role.GUEST))
+
+        after = {p.identity: p for p in await stage.list_participants(room)}
+        assert after["ann"].permission.can_publish is True
+        assert after["ann"].attributes["role"] == "guest"
+
+        assert await stage.remove_participant(room, "ann") is True
+        assert [p.identity for p in await stage.list_participants(room)] == []
+    finally:
+        await ann.disconnect()
+
+
+async def test_livekit_webhooks_change_the_listing(
+    livekit: LiveKitDevServer, stage: LiveKitStage, calls: Calls, lkapi: api.LiveKitAPI
+) -> None:
+    room = room_name()
+    await stage.open_room(room)
+    assert list(await stage.list_participants(room)) == []
+    token = TokenMinter(API_KEY, API_SECRET, 600).mint(room, "bob", "Bob", Role.VIEWER)
+    bob = await LiveParticipant("bob").connect(livekit.url, token)
+    try:
+        # What LiveKit's participant_joined webhook carries: the room and the participant's info.
+        info = await lkapi.room.get_participant(api.RoomParticipantIdentity(room=room, identity="bob"))
+        described = (await lkapi.room.list_rooms(api.ListRoomsRequest(names=[room]))).rooms[0]
+        joined = lk_webhook.WebhookEvent(event="participant_joined", room=described, participant=info)
+        stage.heard(joined)
+        assert [p.identity for p in await stage.list_participants(room)] == ["bob"]
+
+        # A participant_left for an older connection of the same identity leaves the newer one.
+        stale = lk.ParticipantInfo(identity="bob", sid="PA_older")
+        stage.heard(lk_webhook.WebhookEvent(event="participant_left", room=described, participant=stale))
+        assert [p.identity for p in await stage.list_participants(room)] == ["bob"]
+        stage.heard(lk_webhook.WebhookEvent(event="participant_left", room=described, participant=info))
+        assert list(await stage.list_participants(room)) == []
+
+        stage.heard(lk_webhook.WebhookEvent(event="room_finished", room=described))
+        calls.clear()
+        await stage.find_room(room)
+        assert calls["ListRooms"] == 1  # forgotten: asked again
+    finally:
+        await bob.disconnect()
+
+
+async def test_an_answer_in_flight_during_a_change_is_not_kept(
+    stage: LiveKitStage, calls: Calls, lkapi: api.LiveKitAPI
+) -> None:
+    room = room_name()
+    await stage.open_room(room)
+    await asyncio.sleep(MAX_AGE)
+    reading = asyncio.ensure_future(stage.find_room(room))
+    for _ in range(3):  # a few turns of the loop: the ListRooms call is on its way
+        await asyncio.sleep(0)
+    stage.heard(lk_webhook.WebhookEvent(event="room_finished", room=lk.Room(name=room)))
+    await reading
+    calls.clear()
+    await stage.find_room(room)
+    assert calls["ListRooms"] == 1
+
+
+async def test_livekit_unreachable_fails_every_reader_and_keeps_nothing(calls: Calls) -> None:
+    stage = LiveKitStage(
+        f"ws://127.0.0.1:{free_port()}", API_KEY, API_SECRET, observe=calls.record, room_cache_seconds=5
+    )
+    try:
+        outcomes = await asyncio.gather(*(stage.find_room("nowhere") for _ in range(20)), return_exceptions=True)
+        assert calls["ListRooms"] == 1
+        assert all(isinstance(o, errors.ShowError) and o.code is errors.Code.UNAVAILABLE for o in outcomes)
+        with pytest.raises(errors.ShowError):
+            await stage.find_room("nowhere")
+        assert calls["ListRooms"] == 2
+    finally:
+        await stage.close()
+
+
+async def test_no_cache_when_the_bound_is_zero(livekit: LiveKitDevServer, calls: Calls) -> None:
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET, observe=calls.record, room_cache_seconds=0)
+    try:
+        room = room_name()
+        await stage.open_room(room)
+        await stage.find_room(room)
+        await stage.find_room(room)
+        assert calls["ListRooms"] == 2
+    finally:
+        await stage.close()
+
+
+async def test_what_it_keeps_stays_bounded_by_the_rooms_in_use(
+    stage: LiveKitStage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(room_cache, "_SWEEP_ABOVE", 5)
+    names = [room_name() for _ in range(8)]
+    for name in names:
+        await stage.open_room(name)
+        await stage.find_room(name)
+    assert len(stage.rooms._rooms) == 8  # all read just now: all in use
+    await asyncio.sleep(MAX_AGE)  # now none is
+
+    last = room_name()
+    await stage.open_room(last)
+    assert list(stage.rooms._rooms) == [last]
+    assert set(stage.rooms._changes) <= {last}
