@@ -214,6 +214,13 @@ class Reconciler:
         if lost and not self._stage.ours(live):
             return []  # a room of another deployment (or of nobody) on the same LiveKit
         created = live.creation_time_ms or live.creation_time * 1000
+        if lost:
+            # Seats first, then the incarnation: a record that knows the room's sid is no longer
+            # "lost", and a pass cut short in between must find it lost again.
+            actions += await self._strangers(room, set(), now, adopt=True)
+            if live.sid:
+                await self._records.room_opened(room, live.sid, created, now)
+            return actions
         if live.sid and record.room_sid != live.sid and await self._records.room_opened(room, live.sid, created, now):
             actions.append(Action("incarnation", detail=live.sid))
             record = await self._records.stage(room, now)
@@ -242,8 +249,8 @@ class Reconciler:
         for identity, change in overdue.items():
             actions += await self._finish(room, identity, change.change, present.get(identity))
         seated_publishers = sum(1 for p in present.values() if p.permission.can_publish)
-        if (lost and live.num_participants) or (live.num_publishers > seated_publishers and not in_flight):
-            actions += await self._strangers(room, set(present), now, adopt=lost)
+        if live.num_publishers > seated_publishers and not in_flight:
+            actions += await self._strangers(room, set(present), now, adopt=False)
         return actions
 
     async def _without_livekit_room(self, room: str, record: StageRecord, now: float) -> list[Action]:
