@@ -370,3 +370,39 @@ async def test_the_service_killed_during_a_promotion_converges_after_restart(own
         for person in people:
             await person.disconnect()
         await door.close()
+
+
+async def test_a_guest_who_drops_and_comes_back_within_the_grace_window_keeps_the_seat(
+    tmp_path: Path, room: str
+) -> None:
+    made = stack(tmp_path, SHOW_RECONNECT_GRACE_SECONDS="6")
+    door = made.client()
+    admin = door.as_(admin_token(room))
+    host_token, host_live = await open_show(door, room)
+    as_guest, guest_live = await viewer(door, room, "guest-1")
+    people = [host_live, guest_live]
+    try:
+        await as_guest.hand(room, "guest-1", True)
+        promoted = await door.as_(host_token).invite(room, "guest-1", "host-1")
+        await guest_live.disconnect()  # the connection drops
+        await asyncio.sleep(2)
+        again = await LiveParticipant("guest-1").connect(promoted["wsUrl"], promoted["token"])
+        people.append(again)
+        await asyncio.sleep(6)  # past the grace window counted from the drop
+        assert (await admin.get_room(room))["guests"] == ["guest-1"]
+        async with livekit_api(made.livekit) as lkapi:
+            seen = await lkapi.room.get_participant(api.RoomParticipantIdentity(room=room, identity="guest-1"))
+            assert seen.permission.can_publish and seen.attributes.get("role") == "guest"
+            await agree_within(admin, lkapi, room)
+            # Gone for good this time: the seat is freed once the window has passed.
+            await again.disconnect()
+            await asyncio.sleep(1)
+            assert (await admin.get_room(room))["guests"] == ["guest-1"]  # still within the window
+            await agree_within(admin, lkapi, room, bound=BOUND)
+            assert (await admin.get_room(room))["guests"] == []
+    finally:
+        for person in people:
+            await person.disconnect()
+        await door.close()
+        made.service.stop()
+        made.livekit.stop()
