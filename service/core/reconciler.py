@@ -49,7 +49,8 @@ class ReconcileRules:
     grace_seconds: float = 30.0  # a seat holder who dropped gets this long to come back
     interval_seconds: float = 5.0  # how often rooms with recent activity get a pass
     sweep_every: int = 6  # every so many passes, every room either side knows of gets one
-    active_seconds: float = 6 * 3600.0  # "recent": rooms written to within this long
+    recent_seconds: float = 120.0  # scheduled passes: rooms written to within this long
+    active_seconds: float = 6 * 3600.0  # sweeps: rooms written to within this long, and LiveKit's
     lease_seconds: float = 15.0  # one instance's exclusive turn at a room
     fresh_claim_seconds: float = 10.0  # a host claim this young may still be opening its room
     host_claim_seconds: float = 60.0  # a host who never connects blocks the room this long
@@ -167,7 +168,7 @@ class Reconciler:
     async def scheduled(self) -> list[Action]:
         """Rooms with recent activity, and rooms whose pending changes are overdue."""
         now = self._clock.now()
-        rooms = set(await self._records.active_rooms(now - self._rules.active_seconds))
+        rooms = set(await self._records.active_rooms(now - self._rules.recent_seconds))
         rooms.update(await self._records.overdue(now))
         rooms.update(room for room, _, _ in self._absent)
         return await self.pass_over(rooms)
