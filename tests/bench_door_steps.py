@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from livekit import rtc
 from showrunner.v1 import show_service_pb2 as pb
 
@@ -44,15 +45,17 @@ class Door:
 
     def __init__(self, channel: grpc.aio.Channel) -> None:
         def rpc(name: str, response: Any) -> Any:
-            return channel.unary_unary(
-                SERVICE + name, request_serializer=lambda m: m.SerializeToString(), response_deserializer=response.FromString
-            )
+            return channel.unary_unary(SERVICE + name, request_serializer=serialize, response_deserializer=response.FromString)
 
         self.join = rpc("JoinRoom", pb.JoinRoomResponse)
         self.hand = rpc("SetHandRaised", pb.SetHandRaisedResponse)
         self.invite = rpc("InviteGuest", pb.InviteGuestResponse)
         self.accept = rpc("AcceptInvitation", pb.AcceptInvitationResponse)
         self.demote = rpc("DemoteGuest", pb.DemoteGuestResponse)
+
+
+def serialize(message: Message) -> bytes:
+    return message.SerializeToString()
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:

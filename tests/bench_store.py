@@ -172,7 +172,8 @@ def table(costs: list[StepCost], memory: dict[str, int]) -> str:
             f"  (target <= {FLAT_TARGET:g}x)  {mark}"
         )
     lines.append("memory per 10,000 raised hands (the hands alone, the room's other keys aside)")
-    lines += [f"  {name:<8} {used / 1024:8,.0f} KiB  ({used / 10_000:.0f} bytes a hand)" for name, used in memory.items()]
+    for name, used in memory.items():
+        lines.append(f"  {name:<8} {used / 1024:8,.0f} KiB  ({used / 10_000:.0f} bytes a hand)")
     return "\n".join(lines)
 
 
