@@ -45,7 +45,8 @@ class Door:
 
     def __init__(self, channel: grpc.aio.Channel) -> None:
         def rpc(name: str, response: Any) -> Any:
-            return channel.unary_unary(SERVICE + name, request_serializer=serialize, response_deserializer=response.FromString)
+            decode = response.FromString
+            return channel.unary_unary(SERVICE + name, request_serializer=serialize, response_deserializer=decode)
 
         self.join = rpc("JoinRoom", pb.JoinRoomResponse)
         self.hand = rpc("SetHandRaised", pb.SetHandRaisedResponse)
