@@ -25,7 +25,8 @@ busy machine moves both sides together.
 
 Options: --seconds S (each measurement, default 3), --only SECTION[,SECTION] (floors are measured
 with joins). The service and the floors take SHOW_EVENT_LOOP and SHOW_HTTP_PARSER from the
-environment, so `SHOW_EVENT_LOOP=asyncio make bench` measures the standard library's loop.
+environment, so `SHOW_EVENT_LOOP=asyncio make bench` measures the standard library's loop;
+BENCH_PROFILE=FILE runs the service under cProfile and writes its profile to FILE.
 """
 
 from __future__ import annotations
@@ -120,9 +121,12 @@ def start_service_logging_to(log: Path, livekit: LiveKitDevServer, **env: str) -
         "SHOW_GRPC_PORT": "0",
         **env,
     }
+    # BENCH_PROFILE=file: the service runs under cProfile, its profile written there when it stops.
+    profile = os.environ.get("BENCH_PROFILE")
+    command = [sys.executable, *(("-m", "cProfile", "-o", profile) if profile else ()), "-m", "service"]
     with log.open("w") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service"],
+            command,
             cwd=ROOT,
             env=environment,
             stdout=sink,
@@ -323,8 +327,10 @@ async def door_steps(stack: Stack, verdicts: list[Verdict]) -> None:
     async def run(module: object) -> list[Verdict]:
         # A second instance, its record in this run's redis-server, so that the section can fill
         # a room's hands directly; the first keeps the in-process store the other sections use.
+        logs = stack.livekit.log_path
+        folder = logs.parent if logs else Path(tempfile.mkdtemp(prefix="showrunner-bench-"))
         service = start_service_logging_to(
-            stack.livekit.log_path.with_name("service-redis.log"),
+            folder / "service-redis.log",
             stack.livekit,
             SHOW_REDIS_URL=stack.redis.url,
             **NO_RATE_LIMITS,
