@@ -173,37 +173,69 @@ def transcode(request_type: type[Message], body: dict[str, Any], path: dict[str,
 # --- the contract's response -> JSON -----------------------------------------------------
 
 
+Render = Callable[[Any], dict[str, Any]]
+Convert = Callable[[Any], Any]
+_DEFAULT_SHAPE = Shape()
+# (message's full name, id of its shape) -> the shape (kept alive with its id) and its renderer.
+_RENDERERS: dict[tuple[str, int], tuple[Shape, Render]] = {}
+
+
 def render(message: Message, shape: Shape | None = None) -> dict[str, Any]:
-    shape = shape or Shape()
     descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]  # upb's twin type
-    out: dict[str, Any] = {"success": True} if shape.success else {}
+    return renderer(descriptor, shape)(message)
+
+
+def renderer(descriptor: Descriptor, shape: Shape | None = None) -> Render:
+    """How a message of this type is shown in this shape, worked out once: which fields, under
+    which names, each with its conversion (enums by a lookup table, 64-bit integers as strings)."""
+    shape = shape or _DEFAULT_SHAPE
+    key = (descriptor.full_name, id(shape))
+    known = _RENDERERS.get(key)
+    if known is not None:
+        return known[1]
     names = shape.fields if shape.fields is not None else [f.name for f in descriptor.fields]
+    steps: list[tuple[str, str, tuple[str, bool] | None, bool, Convert | None]] = []
     for name in names:
         field = descriptor.fields_by_name[name]
-        if name in shape.shown_when:
-            flag, wanted = shape.shown_when[name]
-            if getattr(message, flag) is not wanted:
+        shown = shape.shown_when.get(name)
+        steps.append((name, shape.renamed.get(name, field.json_name), shown, field.is_repeated, convert(field, shape)))
+    success = shape.success
+
+    def render_one(message: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"success": True} if success else {}
+        for name, key, shown, repeated, conversion in steps:
+            if shown is not None and getattr(message, shown[0]) is not shown[1]:
                 continue
-        value = getattr(message, name)
-        nested = shape.nested.get(name)
-        key = shape.renamed.get(name, field.json_name)
-        out[key] = [scalar(field, v, nested) for v in value] if field.is_repeated else scalar(field, value, nested)
-    return out
+            value = getattr(message, name)
+            if conversion is None:
+                out[key] = list(value) if repeated else value
+            else:
+                out[key] = [conversion(v) for v in value] if repeated else conversion(value)
+        return out
+
+    _RENDERERS[key] = (shape, render_one)
+    return render_one
 
 
-def scalar(field: FieldDescriptor, value: Any, nested: Shape | None) -> Any:
+def convert(field: FieldDescriptor, shape: Shape) -> Convert | None:
+    """One field's value as JSON shows it; None when it shows as it is."""
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        return render(value, nested)
+        nested, message_type = shape.nested.get(field.name), field.message_type
+        if message_type is None:
+            raise TypeError(f"{field.full_name} has no message type")
+        # Looked up on use, not now, so that a message type containing itself is no trouble.
+        return lambda value: renderer(message_type, nested)(value)
     if field.type == FieldDescriptor.TYPE_ENUM:
         enum = enum_of(field)
         prefix = WORD_ENUMS.get(enum.full_name)
-        known = enum.values_by_number.get(value)
         if prefix is not None:
-            return known.name.removeprefix(prefix).lower() if known is not None and value else ""
-        return known.name if known is not None else value
-    if field.type in _INT64:
-        return value if field.full_name in NUMBER_INT64 else str(value)
-    return value
+            words = {v.number: v.name.removeprefix(prefix).lower() if v.number else "" for v in enum.values}
+            return lambda value: words.get(value, "")
+        names = {v.number: v.name for v in enum.values}
+        return lambda value: names.get(value, value)
+    if field.type in _INT64 and field.full_name not in NUMBER_INT64:
+        return str
+    return None
 
 
 # --- the app ----------------------------------------------------------------------------
