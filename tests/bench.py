@@ -11,17 +11,22 @@ busy machine moves both sides together.
     room reads      GetRoom and ListParticipants through each door, 50 concurrent callers: p50
                     against LiveKit's own RoomService answering ListRooms to the same load
                     (target: within 2x; LiveKit's ListParticipants is shown beside it)
-    store           [hook for the state layer's work] tests/bench_store.py, once it exists:
-                    `async def run(redis_url: str) -> list[Verdict]` (tests.bench_load.Verdict),
-                    one hand raise, invite and accept at 0, 1k, 10k and 100k raised hands, at the
-                    store and through a door; until then the section says it has no figures
+    store           tests/bench_store.py (`async def run(redis_url: str) -> list[Verdict]`): one
+                    hand raise, invite and accept at 0, 1k, 10k and 100k raised hands on each
+                    store (memory, this run's redis-server, a 3-node Redis Cluster it starts),
+                    flat within 2x; memory per 10,000 raised hands
+    steps           tests/bench_door_steps.py (`async def run(stack: Stack)`): the same three
+                    steps through the gRPC door for a viewer connected to LiveKit, the room's
+                    hands filled in Redis beforehand, on a second service instance that keeps its
+                    record in this run's redis-server; flat within 2x
     storm           tests/bench_storm.py (`async def run(stack: Stack) -> list[Verdict]`): 200
-                    livekit.rtc viewers raise their hands at once; an unrelated GetRoom's p99
-                    during it, and the show events and attribute changes LiveKit delivered
+                    livekit.rtc viewers and the host connected, every viewer raises a hand at once;
+                    messages LiveKit delivered per raise, an unrelated GetRoom's p99 during it
 
 Options: --seconds S (each measurement, default 3), --only SECTION[,SECTION] (floors are measured
 with joins). The service and the floors take SHOW_EVENT_LOOP and SHOW_HTTP_PARSER from the
-environment, so `SHOW_EVENT_LOOP=asyncio make bench` measures the standard library's loop.
+environment, so `SHOW_EVENT_LOOP=asyncio make bench` measures the standard library's loop;
+BENCH_PROFILE=FILE runs the service under cProfile and writes its profile to FILE.
 """
 
 from __future__ import annotations
@@ -116,9 +121,12 @@ def start_service_logging_to(log: Path, livekit: LiveKitDevServer, **env: str) -
         "SHOW_GRPC_PORT": "0",
         **env,
     }
+    # BENCH_PROFILE=file: the service runs under cProfile, its profile written there when it stops.
+    profile = os.environ.get("BENCH_PROFILE")
+    command = [sys.executable, *(("-m", "cProfile", "-o", profile) if profile else ()), "-m", "service"]
     with log.open("w") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service"],
+            command,
             cwd=ROOT,
             env=environment,
             stdout=sink,
@@ -315,6 +323,29 @@ async def store(stack: Stack, verdicts: list[Verdict]) -> None:
     )
 
 
+async def door_steps(stack: Stack, verdicts: list[Verdict]) -> None:
+    async def run(module: object) -> list[Verdict]:
+        # A second instance, its record in this run's redis-server, so that the section can fill
+        # a room's hands directly; the first keeps the in-process store the other sections use.
+        logs = stack.livekit.log_path
+        folder = logs.parent if logs else Path(tempfile.mkdtemp(prefix="showrunner-bench-"))
+        service = start_service_logging_to(
+            folder / "service-redis.log",
+            stack.livekit,
+            SHOW_REDIS_URL=stack.redis.url,
+            **NO_RATE_LIMITS,
+        )
+        try:
+            on_redis = Stack(stack.livekit, stack.redis, service, stack.seconds)
+            result: list[Verdict] = await module.run(on_redis)  # type: ignore[attr-defined]
+        finally:
+            service.stop()
+        return result
+
+    title = "door: one hand raise, invite and accept with 0, 1k, 10k, 100k raised hands, a connected viewer"
+    verdicts += await hook("bench_door_steps", title, run)
+
+
 async def storm(stack: Stack, verdicts: list[Verdict]) -> None:
     async def run(module: object) -> list[Verdict]:
         result: list[Verdict] = await module.run(stack)  # type: ignore[attr-defined]
@@ -329,6 +360,7 @@ SECTIONS: dict[str, Callable[[Stack, list[Verdict]], Awaitable[None]]] = {
     "joins": joins,
     "reads": room_reads,
     "store": store,
+    "steps": door_steps,
     "storm": storm,
 }
 

@@ -3,7 +3,10 @@ an acceptance in a room that already holds 0, 1,000, 10,000 and 100,000 raised h
 store (in process, one redis-server, a three-node Redis Cluster, all started here), and the
 memory that 10,000 raised hands take. A measurement that prints figures, not a test:
 
-    python -m tests.bench_store          (make bench calls `measure_stores`)
+    python -m tests.bench_store          (make bench calls `run`, with its own redis-server)
+
+Each step's figure is the lowest of three batches' medians; the target (issue 7) is that the
+slowest of the four audiences costs at most twice the fastest, for each step on each store.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from service.dev.redis_cluster import RedisCluster
 from service.dev.redis_server import RedisServer
 from service.stores.memory_record import MemoryRecords
 from service.stores.redis_record import RedisRecords, connect, room_keys
+from tests.bench_load import Verdict
 
 T0 = 1_704_067_200.0
 AUDIENCES = (0, 1_000, 10_000, 100_000)
 ROUNDS = 100
+FLAT_TARGET = 2.0  # slowest / fastest across the audiences, per step
 
 
 @dataclass(frozen=True)
@@ -107,13 +112,17 @@ async def memory_per_10k_hands(store: ShowRecords, name: str) -> int:
 
 
 @asynccontextmanager
-async def _stores(workdir: Path) -> AsyncIterator[list[tuple[str, ShowRecords]]]:
-    (workdir / "redis").mkdir()
-    server = RedisServer(workdir=workdir / "redis").start()
+async def _stores(workdir: Path, redis_url: str | None = None) -> AsyncIterator[list[tuple[str, ShowRecords]]]:
+    """The three stores; the single redis-server is `redis_url`'s when given, else started here."""
+    server = None
+    if redis_url is None:
+        (workdir / "redis").mkdir()
+        server = RedisServer(workdir=workdir / "redis").start()
+        redis_url = server.url
     cluster = RedisCluster(workdir=workdir / "cluster").start()
     stores: list[tuple[str, ShowRecords]] = [
         ("memory", MemoryRecords()),
-        ("redis", RedisRecords(connect(server.url, cluster=False))),
+        ("redis", RedisRecords(connect(redis_url, cluster=False))),
         ("cluster", RedisRecords(connect(cluster.url, cluster=True))),
     ]
     try:
@@ -122,30 +131,64 @@ async def _stores(workdir: Path) -> AsyncIterator[list[tuple[str, ShowRecords]]]
         for _, store in stores:
             await store.close()
         cluster.stop()
-        server.stop()
+        if server is not None:
+            server.stop()
 
 
-async def measure_stores(audiences: tuple[int, ...] = AUDIENCES) -> tuple[list[StepCost], dict[str, int]]:
+async def measure_stores(
+    audiences: tuple[int, ...] = AUDIENCES, redis_url: str | None = None
+) -> tuple[list[StepCost], dict[str, int]]:
     with tempfile.TemporaryDirectory(prefix="bench-store-") as folder:
-        async with _stores(Path(folder)) as stores:
+        async with _stores(Path(folder), redis_url) as stores:
             costs = [await measure_room(store, name, hands) for name, store in stores for hands in audiences]
             memory = {name: await memory_per_10k_hands(store, name) for name, store in stores}
     return costs, memory
 
 
-def table(costs: list[StepCost], memory: dict[str, int]) -> str:
-    lines = [
-        "One step of the show's record (median µs) with N raised hands already in the room",
-        f"{'store':<8} {'N':>8} {'raise hand':>11} {'invite':>9} {'accept':>9}",
-    ]
-    lines += [f"{c.store:<8} {c.hands:>8,} {c.raise_us:>11.0f} {c.invite_us:>9.0f} {c.accept_us:>9.0f}" for c in costs]
+def spreads(costs: list[StepCost]) -> dict[str, tuple[float, float, float]]:
+    """Per store: slowest / fastest across the audiences, for raise, invite and accept."""
+    out = {}
     for name in dict.fromkeys(c.store for c in costs):
         mine = [c for c in costs if c.store == name]
         steps = [[c.raise_us for c in mine], [c.invite_us for c in mine], [c.accept_us for c in mine]]
-        spreads = [max(costs_of) / min(costs_of) for costs_of in steps]
-        lines.append(f"{name}: slowest / fastest across N: " + ", ".join(f"{x:.2f}x" for x in spreads))
-    lines.append("Memory per 10,000 raised hands: " + ", ".join(f"{k} {v / 1024:,.0f} KiB" for k, v in memory.items()))
+        raise_x, invite_x, accept_x = (max(s) / min(s) for s in steps)
+        out[name] = (raise_x, invite_x, accept_x)
+    return out
+
+
+def table(costs: list[StepCost], memory: dict[str, int]) -> str:
+    lines = [
+        "  one step of the show's record (median us) with N raised hands already in the room",
+        f"  {'store':<8} {'N':>8} {'raise hand':>11} {'invite':>9} {'accept':>9}",
+    ]
+    lines += [
+        f"  {c.store:<8} {c.hands:>8,} {c.raise_us:>11.0f} {c.invite_us:>9.0f} {c.accept_us:>9.0f}" for c in costs
+    ]
+    for name, (r, i, a) in spreads(costs).items():
+        worst = max(r, i, a)
+        mark = "PASS" if worst <= FLAT_TARGET else "FAIL"
+        lines.append(
+            f"  {name:<8} slowest / fastest across N: raise {r:.2f}x, invite {i:.2f}x, accept {a:.2f}x"
+            f"  (target <= {FLAT_TARGET:g}x)  {mark}"
+        )
+    lines.append("memory per 10,000 raised hands (the hands alone, the room's other keys aside)")
+    for name, used in memory.items():
+        lines.append(f"  {name:<8} {used / 1024:8,.0f} KiB  ({used / 10_000:.0f} bytes a hand)")
     return "\n".join(lines)
+
+
+async def run(redis_url: str) -> list[Verdict]:
+    """`make bench`'s store section: the table, and one verdict per store (flat within 2x)."""
+    costs, memory = await measure_stores(redis_url=redis_url)
+    print(table(costs, memory))
+    return [
+        Verdict(
+            f"store {name} flat 0..100k hands",
+            max(x) <= FLAT_TARGET,
+            f"raise {x[0]:.2f}x, invite {x[1]:.2f}x, accept {x[2]:.2f}x slowest/fastest",
+        )
+        for name, x in spreads(costs).items()
+    ]
 
 
 def main() -> None:

@@ -95,20 +95,20 @@ def with_body_deadline(app: ASGIApp, seconds: float, max_bytes: int) -> ASGIApp:
             return
         chunks: list[bytes] = []
         size, more = 0, True
-        loop = asyncio.get_running_loop()
-        until = loop.time() + seconds
-        while more and size <= max_bytes:
-            try:
-                message = await asyncio.wait_for(receive(), max(0.0, until - loop.time()))
-            except TimeoutError:
-                await _request_timeout(scope, send, seconds)
-                return
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            more = message.get("more_body", False)
+        # One timer for the whole body (asyncio.timeout), not a task per chunk (wait_for).
+        try:
+            async with asyncio.timeout(seconds):
+                while more and size <= max_bytes:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            await _request_timeout(scope, send, seconds)
+            return
         body, replayed = b"".join(chunks), False
 
         async def replay() -> Message:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,21 +23,28 @@ from service.interceptors.chain import Chain
 from service.observability.logs import new_request_id, request_id
 from service.observability.readiness import Readiness
 
+REQUEST_ID = b"x-request-id"
+
 
 def with_request_id(app: ASGIApp) -> ASGIApp:
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        rid = new_request_id(Headers(scope=scope).get("x-request-id"))
+        # The servers hand header names over in lower case; the first x-request-id is the one.
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == REQUEST_ID), None)
+        rid = new_request_id(given)
         request_id.set(rid)
+        encoded = rid.encode()
         # The call's chain reads the id from the request: hand it the one answered with here.
-        kept = [(k, v) for k, v in scope.get("headers", ()) if k.lower() != b"x-request-id"]
-        scope = {**scope, "headers": [*kept, (b"x-request-id", rid.encode())]}
+        kept = [(k, v) for k, v in scope["headers"] if k.lower() != REQUEST_ID]
+        scope = {**scope, "headers": [*kept, (REQUEST_ID, encoded)]}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["x-request-id"] = rid
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != REQUEST_ID]
+                headers.append((REQUEST_ID, encoded))
+                message["headers"] = headers
             await send(message)
 
         await app(scope, receive, send_with_id)

@@ -10,7 +10,8 @@ webhooks come in here too, through the same interceptor chain as every RPC.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core.clock import Clock
 from service.core.errors import ShowError, invalid
@@ -64,22 +66,31 @@ def http_rule(method: MethodDescriptor) -> tuple[str, str, str]:
     return verb.upper(), getattr(rule, verb), rule.body
 
 
-async def read_body(request: Request) -> bytes:
+class ClientGone(Exception):
+    """The client went away before its body arrived: there is no one to answer."""
+
+
+async def read_body(receive: Receive, headers: Mapping[str, str]) -> bytes:
     """The body, refused once it passes MAX_BODY_BYTES without reading the rest."""
-    declared = request.headers.get("content-length", "")
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise TooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise TooLarge
         chunks.append(chunk)
+        more = message.get("more_body", False)
     return b"".join(chunks)
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    raw = await read_body(request)
+async def json_body(receive: Receive, headers: Mapping[str, str]) -> dict[str, Any]:
+    raw = await read_body(receive, headers)
     if not raw.strip():
         return {}
     try:
@@ -162,72 +173,176 @@ def transcode(request_type: type[Message], body: dict[str, Any], path: dict[str,
 # --- the contract's response -> JSON -----------------------------------------------------
 
 
+Render = Callable[[Any], dict[str, Any]]
+Convert = Callable[[Any], Any]
+_DEFAULT_SHAPE = Shape()
+# (message's full name, id of its shape) -> the shape (kept alive with its id) and its renderer.
+_RENDERERS: dict[tuple[str, int], tuple[Shape, Render]] = {}
+
+
 def render(message: Message, shape: Shape | None = None) -> dict[str, Any]:
-    shape = shape or Shape()
     descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]  # upb's twin type
-    out: dict[str, Any] = {"success": True} if shape.success else {}
+    return renderer(descriptor, shape)(message)
+
+
+def renderer(descriptor: Descriptor, shape: Shape | None = None) -> Render:
+    """How a message of this type is shown in this shape, worked out once: which fields, under
+    which names, each with its conversion (enums by a lookup table, 64-bit integers as strings)."""
+    shape = shape or _DEFAULT_SHAPE
+    key = (descriptor.full_name, id(shape))
+    known = _RENDERERS.get(key)
+    if known is not None:
+        return known[1]
     names = shape.fields if shape.fields is not None else [f.name for f in descriptor.fields]
+    steps: list[tuple[str, str, tuple[str, bool] | None, bool, Convert | None]] = []
     for name in names:
         field = descriptor.fields_by_name[name]
-        if name in shape.shown_when:
-            flag, wanted = shape.shown_when[name]
-            if getattr(message, flag) is not wanted:
+        shown = shape.shown_when.get(name)
+        steps.append((name, shape.renamed.get(name, field.json_name), shown, field.is_repeated, convert(field, shape)))
+    success = shape.success
+
+    def render_one(message: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"success": True} if success else {}
+        for name, key, shown, repeated, conversion in steps:
+            if shown is not None and getattr(message, shown[0]) is not shown[1]:
                 continue
-        value = getattr(message, name)
-        nested = shape.nested.get(name)
-        key = shape.renamed.get(name, field.json_name)
-        out[key] = [scalar(field, v, nested) for v in value] if field.is_repeated else scalar(field, value, nested)
-    return out
+            value = getattr(message, name)
+            if conversion is None:
+                out[key] = list(value) if repeated else value
+            else:
+                out[key] = [conversion(v) for v in value] if repeated else conversion(value)
+        return out
+
+    _RENDERERS[key] = (shape, render_one)
+    return render_one
 
 
-def scalar(field: FieldDescriptor, value: Any, nested: Shape | None) -> Any:
+def convert(field: FieldDescriptor, shape: Shape) -> Convert | None:
+    """One field's value as JSON shows it; None when it shows as it is."""
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        return render(value, nested)
+        nested, message_type = shape.nested.get(field.name), field.message_type
+        if message_type is None:
+            raise TypeError(f"{field.full_name} has no message type")
+        # Looked up on use, not now, so that a message type containing itself is no trouble.
+        return lambda value: renderer(message_type, nested)(value)
     if field.type == FieldDescriptor.TYPE_ENUM:
         enum = enum_of(field)
         prefix = WORD_ENUMS.get(enum.full_name)
-        known = enum.values_by_number.get(value)
         if prefix is not None:
-            return known.name.removeprefix(prefix).lower() if known is not None and value else ""
-        return known.name if known is not None else value
-    if field.type in _INT64:
-        return value if field.full_name in NUMBER_INT64 else str(value)
-    return value
+            words = {v.number: v.name.removeprefix(prefix).lower() if v.number else "" for v in enum.values}
+            return lambda value: words.get(value, "")
+        names = {v.number: v.name for v in enum.values}
+        return lambda value: names.get(value, value)
+    if field.type in _INT64 and field.full_name not in NUMBER_INT64:
+        return str
+    return None
 
 
 # --- the app ----------------------------------------------------------------------------
 
 
 MetricsPage = Callable[[], Awaitable[bytes]]
+# (status, JSON body, extra headers) of one answer.
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 
 
-def headers_of(request: Request) -> dict[str, str]:
-    return {k.lower(): v for k, v in request.headers.items()}
+def json_bytes(content: Any) -> bytes:
+    """JSON as starlette's JSONResponse writes it, so both ways of answering send the same bytes."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
 
-def route(endpoint: Endpoint[Any, Any]) -> Route:
-    verb, path, body_rule = http_rule(endpoint.rpc.descriptor)
+def error_answer(status: int, message: str, retry_after: int | None = None) -> Answer:
+    extra = [(b"retry-after", str(retry_after).encode())] if retry_after is not None else []
+    return status, json_bytes({ERROR_FIELD: message}), extra
+
+
+def headers_of(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name (the last of repeated ones), as the chain reads them."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def address_of(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+async def send_answer(send: Send, answer: Answer) -> None:
+    """The answer as starlette's JSONResponse sends it (the same headers, in the same order)."""
+    status, body, extra = answer
+    headers = [*extra, (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+RouteHandler = Callable[[Scope, Receive, dict[str, str]], Awaitable[Answer]]
+
+
+def handler(endpoint: Endpoint[Any, Any]) -> RouteHandler:
+    """One RPC's route: the request from the JSON body and the path, through the chain, the
+    answer in the MVP's shape. Everything per route (the rule, the shape) is worked out here once."""
+    _, _, body_rule = http_rule(endpoint.rpc.descriptor)
     shape = ANSWERS[endpoint.name].shape if endpoint.name in ANSWERS else None
+    request_type, takes_body = endpoint.rpc.request_type, body_rule == "*"
+
+    async def answer(scope: Scope, receive: Receive, path: dict[str, str]) -> Answer:
+        headers = headers_of(scope)
+        try:
+            body = await json_body(receive, headers) if takes_body else {}
+            message = transcode(request_type, body, path)
+            answer = await endpoint.serve("rest", message, headers, address_of(scope))
+        except TooLarge:
+            return error_answer(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
+        except ShowError as exc:
+            return error_answer(WIRE[exc.code].http, exc.message, exc.retry_after)
+        return 200, json_bytes(render(answer, shape)), []
+
+    return answer
+
+
+def route(endpoint: Endpoint[Any, Any], answer: RouteHandler) -> Route:
+    verb, path, _ = http_rule(endpoint.rpc.descriptor)
 
     async def serve(request: Request) -> Response:
-        address = request.client.host if request.client else None
-        try:
-            body = await json_body(request) if body_rule == "*" else {}
-            message = transcode(endpoint.rpc.request_type, body, dict(request.path_params))
-            answer = await endpoint.serve("rest", message, headers_of(request), address)
-        except TooLarge:
-            return error_response(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
-        except ShowError as exc:
-            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-            return error_response(WIRE[exc.code].http, exc.message, headers)
-        return JSONResponse(render(answer, shape))
+        status, body, extra = await answer(request.scope, request.receive, dict(request.path_params))
+        headers = {k.decode(): v.decode() for k, v in extra}
+        return Response(body, status, headers=headers or None, media_type="application/json")
 
     return Route(path, serve, methods=[verb])
 
 
+class RpcRoutes:
+    """The RPCs' routes without starlette's routing and request objects, for the calls that match
+    one exactly (its verb and path). Anything else (HEAD on a GET route, a wrong verb, an unknown
+    path) goes to starlette, which answers it as it always has. Starlette picks the first route
+    that matches; so does this, with the same compiled patterns: a route without variables is
+    looked up at once unless an earlier route of the same verb would also match its path."""
+
+    def __init__(self, endpoints: Sequence[Endpoint[Any, Any]], answers: Sequence[RouteHandler]) -> None:
+        self._exact: dict[tuple[str, str], RouteHandler] = {}
+        self._patterns: list[tuple[str, re.Pattern[str], RouteHandler]] = []
+        for endpoint, answer in zip(endpoints, answers, strict=True):
+            verb, path, _ = http_rule(endpoint.rpc.descriptor)
+            pattern, _, convertors = compile_path(path)
+            earlier = any(v == verb and p.match(path) for v, p, _ in self._patterns)
+            if not convertors and not earlier and (verb, path) not in self._exact:
+                self._exact[(verb, path)] = answer
+            self._patterns.append((verb, pattern, answer))
+
+    def find(self, method: str, path: str) -> tuple[RouteHandler, dict[str, str]] | None:
+        exact = self._exact.get((method, path))
+        if exact is not None:
+            return exact, {}
+        for verb, pattern, answer in self._patterns:
+            if verb == method:
+                found = pattern.match(path)
+                if found is not None:
+                    return answer, found.groupdict()
+        return None
+
+
 def rest_app(
     endpoints: Sequence[Endpoint[Any, Any]], core: ShowCore, chain: Chain, clock: Clock, metrics_page: MetricsPage
-) -> Starlette:
+) -> ASGIApp:
     async def health(request: Request) -> Response:
         now = datetime.fromtimestamp(clock.now(), UTC)
         return JSONResponse({"status": "ok", "timestamp": now.isoformat(timespec="milliseconds")[:-6] + "Z"})
@@ -242,10 +357,10 @@ def rest_app(
 
     async def livekit_webhook(request: Request) -> Response:
         """LiveKit's signed webhooks keep the show's state true to what happened on LiveKit."""
-        address = request.client.host if request.client else None
+        headers = headers_of(request.scope)
         try:
-            body = await read_body(request)
-            call = Call(door="webhook", rule=WEBHOOK, request=body, headers=headers_of(request), address=address)
+            body = await read_body(request.receive, headers)
+            call = Call(door="webhook", rule=WEBHOOK, request=body, headers=headers, address=address_of(request.scope))
 
             async def apply(call: Call) -> str:
                 return await core.receive_webhook(body)
@@ -261,13 +376,28 @@ def rest_app(
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         return error_response(status, {404: "Not found", 405: "Method not allowed"}.get(status, "Request failed"))
 
+    answers = [handler(endpoint) for endpoint in endpoints]
     routes = [
         Route("/health", health, methods=["GET"]),
-        *(route(endpoint) for endpoint in endpoints),
+        *(route(endpoint, answer) for endpoint, answer in zip(endpoints, answers, strict=True)),
         Route("/webhooks/livekit", livekit_webhook, methods=["POST"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.router.redirect_slashes = False  # a redirect would hide a missing path segment
-    return app
+    rpcs = RpcRoutes(endpoints, answers)
+
+    async def rest(scope: Scope, receive: Receive, send: Send) -> None:
+        found = rpcs.find(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if found is None:
+            await app(scope, receive, send)
+            return
+        answer, path = found
+        try:
+            answered = await answer(scope, receive, path)
+        except ClientGone:
+            return
+        await send_answer(send, answered)
+
+    return rest

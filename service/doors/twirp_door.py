@@ -12,10 +12,11 @@ the endpoints come from the contract.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from showrunner.v1 import show_service_pb2 as pb
 from starlette.types import Receive, Scope, Send
@@ -150,5 +151,87 @@ def decode(request_type: type[Message], raw: bytes, media: str) -> Message:
 def encode(answer: Message, media: str) -> bytes:
     if media == PROTOBUF:
         return answer.SerializeToString()
-    fields = json_format.MessageToDict(answer, preserving_proto_field_name=True)
-    return json.dumps(fields, separators=(",", ":")).encode()
+    return json.dumps(json_fields(answer), separators=(",", ":")).encode()
+
+
+# --- proto3 JSON of an answer --------------------------------------------------------------
+# json_format.MessageToDict walks each message's descriptor on every call; the contract's answers
+# hold only strings, booleans, integers, enums and messages of those, whose canonical JSON is
+# simple, so each message type's encoding is worked out once here: the fields protobuf reports as
+# set (ListFields: what MessageToDict shows, in the same order), by their proto names, 64-bit
+# integers as strings, enums by name (an unknown number as the number). A type holding anything
+# else (floats, bytes, maps, well-known types, extensions) keeps json_format's own encoding.
+
+FieldsOf = Callable[[Any], dict[str, Any]]
+_UNSUPPORTED = object()
+_ENCODERS: dict[str, FieldsOf | None] = {}
+_PLAIN = {
+    FieldDescriptor.TYPE_STRING,
+    FieldDescriptor.TYPE_BOOL,
+    FieldDescriptor.TYPE_INT32,
+    FieldDescriptor.TYPE_UINT32,
+    FieldDescriptor.TYPE_SINT32,
+    FieldDescriptor.TYPE_FIXED32,
+    FieldDescriptor.TYPE_SFIXED32,
+}
+_WIDE = {
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_FIXED64,
+    FieldDescriptor.TYPE_SFIXED64,
+}
+
+
+def json_fields(message: Message) -> dict[str, Any]:
+    """What json_format.MessageToDict(message, preserving_proto_field_name=True) gives."""
+    encoder = _encoder(message.DESCRIPTOR)  # type: ignore[arg-type]  # upb's twin type
+    if encoder is None:
+        return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    return encoder(message)
+
+
+def _encoder(descriptor: Descriptor) -> FieldsOf | None:
+    name = descriptor.full_name
+    if name in _ENCODERS:
+        return _ENCODERS[name]
+    _ENCODERS[name] = None  # while it is worked out (a type containing itself) or for good
+    fields: dict[int, tuple[str, bool, Callable[[Any], Any] | None]] = {}
+    for field in descriptor.fields:
+        conversion = _conversion(field)
+        if conversion is _UNSUPPORTED:
+            return None
+        fields[field.number] = (field.name, field.is_repeated, conversion)  # type: ignore[assignment]
+
+    def encode_one(message: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for field, value in message.ListFields():
+            known = fields.get(field.number)
+            if known is None or field.is_extension:
+                return json_format.MessageToDict(message, preserving_proto_field_name=True)
+            key, repeated, conversion = known
+            if conversion is None:
+                out[key] = list(value) if repeated else value
+            else:
+                out[key] = [conversion(v) for v in value] if repeated else conversion(value)
+        return out
+
+    _ENCODERS[name] = encode_one
+    return encode_one
+
+
+def _conversion(field: FieldDescriptor) -> Callable[[Any], Any] | object | None:
+    if field.type in _PLAIN:
+        return None
+    if field.type in _WIDE:
+        return str
+    if field.type == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
+        names = {v.number: v.name for v in field.enum_type.values}
+        return lambda value: names.get(value, value)
+    message_type = field.message_type
+    if field.type == FieldDescriptor.TYPE_MESSAGE and message_type is not None:
+        if message_type.full_name.startswith("google.protobuf.") or message_type.GetOptions().map_entry:
+            return _UNSUPPORTED
+        nested = _encoder(message_type)
+        return _UNSUPPORTED if nested is None else nested
+    return _UNSUPPORTED

@@ -68,18 +68,22 @@ class Piece:
 class Chain:
     def __init__(self, pieces: Sequence[Interceptor]) -> None:
         self.pieces = tuple(pieces)
+        # Every call runs through these: the pieces that do nothing on one way are left out of it.
+        self._entering = tuple(p for p in self.pieces if getattr(type(p), "enter", None) is not Piece.enter)
+        leaving = [p for p in self.pieces if getattr(type(p), "leave", None) is not Piece.leave]
+        self._leaving = tuple(reversed(leaving))
 
     async def run(self, call: Call, answer: Callable[[Call], Awaitable[T]]) -> T:
         """Runs `answer` (the core) for the call once every piece has let it in."""
         error: Exception | None = None
         result: T | None = None
         try:
-            for piece in self.pieces:
+            for piece in self._entering:
                 await piece.enter(call)
             result = await answer(call)
         except Exception as exc:
             error = exc
-        for piece in reversed(self.pieces):
+        for piece in self._leaving:
             error = piece.leave(call, error)
         if error is not None:
             raise error
