@@ -130,6 +130,13 @@ def operation(method: MethodDescriptor) -> tuple[str, str, dict[str, Any]]:
             },
         },
     }
+    if rule.body != "*":
+        # Without a body, the fields the path does not bind come in the query string.
+        parameters += [
+            {"name": f.json_name, "in": "query", "required": False, "schema": field_schema(f, None, False, 0)}
+            for f in method.input_type.fields
+            if f.name not in bound and f.type in (FieldDescriptor.TYPE_BOOL, FieldDescriptor.TYPE_STRING)
+        ]
     if rule.body == "*":
         fields = [f for f in method.input_type.fields if f.name not in bound]
         body = {

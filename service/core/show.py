@@ -147,6 +147,9 @@ class ShowCore(ShowService[Caller]):
             retired = await self._records.retire(room, event.room.sid)
             return "applied" if retired else "stale"
         if event.event == "participant_joined" and who.identity:
+            if (await self._records.admission(room, who.identity)).banned:
+                await self._keep_out(room, who)
+                return "applied"
             verdict = await self._records.connected(room, who.identity, connection_of(who), event.room.sid, now)
             if verdict is Verdict.APPLIED:
                 self.reconciler.returned(room, who.identity)
@@ -198,6 +201,14 @@ class ShowCore(ShowService[Caller]):
         except errors.ShowError as exc:
             log.warning("could not bring %s in %s back to %s: %s", who.identity, room, role, exc.message)
 
+    async def _keep_out(self, room: str, who: lk.ParticipantInfo) -> None:
+        """LiveKit has no token revocation: a banned participant who still holds a token can
+        connect with it. It is removed again as soon as LiveKit reports the join."""
+        try:
+            await self._stage.remove_participant(room, who.identity)
+        except errors.ShowError as exc:
+            log.warning("could not remove banned %s from %s: %s", who.identity, room, exc.message)
+
     async def _recording_progress(self, event: lk_webhook.WebhookEvent) -> bool:
         info = event.egress_info
         room = info.room_name or event.room.name
@@ -231,16 +242,20 @@ class ShowCore(ShowService[Caller]):
         if wanted not in (Role.HOST, Role.VIEWER):
             raise errors.invalid(errors.ROLE_REQUIRED)
 
+        admission = await self._records.admission(room, identity)
+        if admission.banned:
+            raise errors.denied(f"{identity} is banned from this room")
         if wanted is Role.HOST:
             await self._claim_host(room, identity, name, caller)
             role = Role.HOST
         else:
-            role = await self._records.role_of(room, identity)
+            role = admission.role
             if role is Role.HOST:
                 raise errors.ShowError(
                     errors.Code.ALREADY_EXISTS, f'participantName "{identity}" is the host of this room'
                 )
-            # A guest who reconnects through the viewer door keeps the stage.
+            # A guest who reconnects through the viewer door keeps the stage; a moderator is given
+            # a moderator's token.
 
         token = self._stage.mint_token(room, identity, name, Presence(role))
         return pb.JoinRoomResponse(
@@ -326,19 +341,75 @@ class ShowCore(ShowService[Caller]):
     async def remove_participant(
         self, request: pb.RemoveParticipantRequest, caller: Caller
     ) -> pb.RemoveParticipantResponse:
-        room, identity = request.room_name, request.identity
-        if not room or not identity:
-            raise errors.invalid(errors.REMOVE_FIELDS_REQUIRED)
-        self._room_name(room)
-        validate.identity(identity, "identity")
-        await self._room_for(room)
-        if not await self._stage.remove_participant(room, identity):
+        room, identity = await self._someone_in(request.room_name, request.identity)
+        acting = _acting_host(caller, room)
+        # A moderator manages the audience and the stage, never the host or its peers.
+        moderating = acting is not None and await self._records.role_of(room, acting) is Role.MODERATOR
+        if moderating and await self._records.role_of(room, identity) in (Role.HOST, Role.MODERATOR):
+            raise errors.denied(errors.MODERATOR_ON_MANAGER)
+        banned = request.ban and await self._records.ban(
+            room, identity, self._clock.now(), acting, errors.ONLY_HOST_REMOVES_PARTICIPANTS
+        )
+        try:
+            removed = await self._stage.remove_participant(room, identity)
+        except errors.ShowError:
+            if banned:
+                await self._records.unban(room, identity, self._clock.now())
+            raise
+        if not removed:
+            if banned:
+                await self._records.unban(room, identity, self._clock.now())
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         role = await self._records.forget(room, identity, self._clock.now())
         if role is Role.GUEST:
             self._observer.demoted("removed")
             await self._announce(room, EventType.GUEST_DEMOTED, sender=caller.identity, target=(identity, identity))
         return pb.RemoveParticipantResponse()
+
+    # --- moderators and bans -------------------------------------------------------------
+
+    async def appoint_moderator(
+        self, request: pb.AppointModeratorRequest, caller: Caller
+    ) -> pb.AppointModeratorResponse:
+        room, identity = await self._someone_in(request.room_name, request.identity)
+        now = self._clock.now()
+        before = await self._records.appoint(room, identity, now, _acting_host(caller, room), errors.ONLY_HOST_APPOINTS)
+
+        async def undo() -> None:
+            await self._records.dismiss(room, identity, self._clock.now())
+            await self._records.restore(room, identity, before, self._clock.now())
+
+        # Not connected yet is fine: its next JoinRoom gives it a moderator's token.
+        shown = await self._present_or_undo(room, identity, Presence(Role.MODERATOR), undo, required=False)
+        name = shown.name if shown is not None and shown.name else identity
+        await self._announce(room, EventType.MODERATOR_APPOINTED, sender=caller.identity, target=(identity, name))
+        return pb.AppointModeratorResponse(message=f"{identity} is now a moderator")
+
+    async def dismiss_moderator(
+        self, request: pb.DismissModeratorRequest, caller: Caller
+    ) -> pb.DismissModeratorResponse:
+        room, identity = await self._someone_in(request.room_name, request.identity)
+        await self._records.dismiss(room, identity, self._clock.now())
+
+        async def undo() -> None:
+            await self._records.appoint(room, identity, self._clock.now(), None)
+
+        shown = await self._present_or_undo(room, identity, Presence(Role.VIEWER), undo, required=False)
+        name = shown.name if shown is not None and shown.name else identity
+        await self._announce(room, EventType.MODERATOR_DISMISSED, sender=caller.identity, target=(identity, name))
+        return pb.DismissModeratorResponse(message=f"{identity} is no longer a moderator")
+
+    async def unban_participant(
+        self, request: pb.UnbanParticipantRequest, caller: Caller
+    ) -> pb.UnbanParticipantResponse:
+        room, identity = await self._someone_in(request.room_name, request.identity)
+        await self._records.unban(room, identity, self._clock.now())
+        return pb.UnbanParticipantResponse(message=f"{identity} may join again")
+
+    async def list_bans(self, request: pb.ListBansRequest, caller: Caller) -> pb.ListBansResponse:
+        room = (await self._room_for(request.room_name)).name
+        bans = await self._records.bans(room, self._clock.now())
+        return pb.ListBansResponse(bans=[pb.Ban(identity=b.identity, banned_at=b.since, banned_by=b.by) for b in bans])
 
     # --- the stage -----------------------------------------------------------------------
 
@@ -490,9 +561,10 @@ class ShowCore(ShowService[Caller]):
 
     async def start_recording(self, request: pb.StartRecordingRequest, caller: Caller) -> pb.StartRecordingResponse:
         room = self._room_name(request.room_name)
-        layout = _LAYOUTS.get(request.layout)
+        # No layout chosen records the default one, the active speaker large.
+        layout = _LAYOUTS.get(request.layout or pb.RECORDING_LAYOUT_SPEAKER)
         if layout is None:
-            raise errors.invalid('layout must be "speaker" or "grid"')
+            raise errors.invalid(f'layout must be "speaker" or "grid", got {request.layout}')
         await self._room_for(room)
         placeholder, now = f"pending-{uuid.uuid4().hex}", self._clock.now()
         await self._records.reserve_recording(room, placeholder, layout, now)
@@ -587,6 +659,15 @@ class ShowCore(ShowService[Caller]):
         await self._room_for(room)
         return room, guest, request.host_identity
 
+    async def _someone_in(self, room: str, identity: str) -> tuple[str, str]:
+        """The room (shown to exist on LiveKit) and the identity a call is about, both checked."""
+        if not room or not identity:
+            raise errors.invalid(errors.REMOVE_FIELDS_REQUIRED)
+        self._room_name(room)
+        validate.identity(identity, "identity")
+        await self._room_for(room)
+        return room, identity
+
     def _invitation_fields(self, room: str, viewer: str) -> tuple[str, str]:
         if not room or not viewer:
             raise errors.invalid(errors.INVITATION_FIELDS_REQUIRED if room else errors.ROOM_NAME_REQUIRED)
@@ -675,6 +756,7 @@ class ShowCore(ShowService[Caller]):
             has_guest=bool(record.guests),
             guest_limit=record.limit(self._rules.guest_limit),
             guests=[g.identity for g in record.guests],
+            moderators=list(record.moderators),
         )
 
     def _participant(self, p: lk.ParticipantInfo, record: StageRecord, hands: set[str]) -> pb.Participant:

@@ -1,7 +1,9 @@
 """The REST door: the contract's google.api.http routes, transcoded from the descriptors.
 
 One route per RPC, from its `google.api.http` rule; the JSON body (for `body: "*"`) fills the
-request's fields by their JSON names, path variables fill theirs, and the answer is the response
+request's fields by their JSON names, path variables fill theirs, on routes without a body the
+query string fills the other fields (booleans and strings, by their JSON names, as the usual
+transcoding rules have it: `?ban=true`), and the answer is the response
 in JSON. Where the MVP's existing clients expect something else, service/doors/rest_quirks.py
 says what and why. Refusals are the MVP's {"error": "..."} with its HTTP statuses. LiveKit's
 webhooks come in here too, through the same interceptor chain as every RPC.
@@ -10,7 +12,7 @@ webhooks come in here too, through the same interceptor chain as every RPC.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -137,6 +139,23 @@ def enum_of(field: FieldDescriptor) -> EnumDescriptor:
     return field.enum_type
 
 
+def query_fields(request_type: type[Message], query: Mapping[str, str]) -> dict[str, Any]:
+    """The fields a route without a body takes from its query string, as JSON values."""
+    values: dict[str, Any] = {}
+    fields: Sequence[FieldDescriptor] = request_type.DESCRIPTOR.fields  # type: ignore[assignment]  # upb's twin
+    for field in fields:
+        raw = query.get(field.json_name)
+        if raw is None or field.is_repeated:
+            continue
+        if field.type == FieldDescriptor.TYPE_BOOL:
+            if raw not in ("true", "false"):
+                raise invalid(f"{field.json_name} must be true or false")
+            values[field.json_name] = raw == "true"
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            values[field.json_name] = raw
+    return values
+
+
 def transcode(request_type: type[Message], body: dict[str, Any], path: dict[str, str]) -> Message:
     """The request from the body's fields (by their JSON names) and the path's variables."""
     values: dict[str, Any] = {}
@@ -212,7 +231,10 @@ def route(endpoint: Endpoint[Any, Any]) -> Route:
     async def serve(request: Request) -> Response:
         address = request.client.host if request.client else None
         try:
-            body = await json_body(request) if body_rule == "*" else {}
+            if body_rule == "*":
+                body = await json_body(request)
+            else:
+                body = query_fields(endpoint.rpc.request_type, request.query_params)
             message = transcode(endpoint.rpc.request_type, body, dict(request.path_params))
             answer = await endpoint.serve("rest", message, headers_of(request), address)
         except TooLarge:

@@ -19,6 +19,9 @@ from service.core import errors
 from service.core.record import (
     ACTIVE_STATUSES,
     KEPT_RECORDINGS,
+    MODERATORS_PER_ROOM,
+    Admission,
+    Ban,
     Connection,
     Departure,
     Hand,
@@ -81,12 +84,20 @@ class _Room:
     pending: dict[str, PendingChange] = field(default_factory=dict)
     recordings: dict[str, tuple[int, Recording]] = field(default_factory=dict)
     recording_seq: int = 0
+    moderators: dict[str, int] = field(default_factory=dict)  # identity -> appointed (ms)
+    bans: dict[str, Ban] = field(default_factory=dict)
     expires: int = 0
 
     def role_of(self, identity: str) -> Role:
         if self.host is not None and self.host.identity == identity:
             return Role.HOST
-        return Role.GUEST if identity in self.guests else Role.VIEWER
+        if identity in self.guests:
+            return Role.GUEST
+        return Role.MODERATOR if identity in self.moderators else Role.VIEWER
+
+    def manages(self, acting: str | None) -> bool:
+        """Whether `acting` may manage the stage: the host, a moderator, or the admin (None)."""
+        return acting is None or self.role_of(acting) in (Role.HOST, Role.MODERATOR)
 
     def standing(self, identity: str) -> Standing:
         return Standing(
@@ -163,6 +174,11 @@ class MemoryRecords:
         if acting is not None and (state.host is None or state.host.identity != acting):
             raise refusal(Refusal.NOT_HOST, acting, not_host)
 
+    @staticmethod
+    def _require_manager(state: _Room, acting: str | None, not_host: str) -> None:
+        if not state.manages(acting):
+            raise refusal(Refusal.NOT_HOST, acting or "", not_host)
+
     # --- reading --------------------------------------------------------------------------
 
     async def stage(self, room: str, now: float) -> StageRecord:
@@ -177,11 +193,19 @@ class MemoryRecords:
             invitations=state.invitations.count_above(ms(now)),
             recordings=tuple(r for _, r in sorted(state.recordings.values(), key=lambda kept: kept[0])),
             pending=tuple(sorted(state.pending.values(), key=lambda p: p.identity)),
+            moderators=tuple(i for _, i in sorted((since, i) for i, since in state.moderators.items())),
+            bans=len(state.bans),
         )
 
     async def role_of(self, room: str, identity: str) -> Role:
         found = self._rooms.get(room)
         return found.role_of(identity) if found else Role.VIEWER
+
+    async def admission(self, room: str, identity: str) -> Admission:
+        found = self._rooms.get(room)
+        if found is None:
+            return Admission(Role.VIEWER, False)
+        return Admission(found.role_of(identity), identity in found.bans)
 
     async def standing(self, room: str, identity: str, now: float) -> Standing:
         found = self._read(room, now).standing(identity)
@@ -213,6 +237,8 @@ class MemoryRecords:
             return False
         if identity in state.guests:
             raise refusal(Refusal.GUEST_CANNOT_HOST, identity)
+        if identity in state.moderators:
+            raise refusal(Refusal.MODERATOR_CANNOT_HOST, identity)
         with self._changing(room, now) as state:
             state.host = replace(self._seat(identity, now, connection), name=name)
             state.hands.remove(identity)
@@ -234,10 +260,12 @@ class MemoryRecords:
     ) -> Seating:
         with self._changing(room, now, changes=True) as state:
             state.invitations.remove_up_to(ms(now))
-            self._require_host(state, acting, not_host)
+            self._require_manager(state, acting, not_host)
             before = state.standing(viewer)
             if state.role_of(viewer) is Role.HOST:
                 raise refusal(Refusal.HOST_ON_STAGE, viewer)
+            if state.role_of(viewer) is Role.MODERATOR:
+                raise refusal(Refusal.NOT_A_VIEWER, viewer)
             if before.seat is not None or len(state.guests) >= self._limit(state, default_limit):
                 raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
             host = state.host.identity if state.host else None
@@ -301,7 +329,7 @@ class MemoryRecords:
         not_host: str = "",
     ) -> Seat:
         with self._changing(room, now, changes=True) as state:
-            self._require_host(state, acting, not_host)
+            self._require_manager(state, acting, not_host)
             seat = state.guests.pop(guest, None)
             if seat is None:
                 raise refusal(Refusal.GUEST_NOT_FOUND, guest)
@@ -334,6 +362,7 @@ class MemoryRecords:
         state.hands.remove(identity)
         state.invitations.remove(identity)
         state.pending.pop(identity, None)
+        state.moderators.pop(identity, None)
         return role
 
     async def set_guest_limit(
@@ -342,6 +371,57 @@ class MemoryRecords:
         with self._changing(room, now) as state:
             self._require_host(state, acting, not_host)
             state.guest_limit = limit
+
+    # --- moderators and bans -------------------------------------------------------------
+
+    async def appoint(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> Standing:
+        state = self._read(room, now)
+        self._require_host(state, acting, not_host)
+        role = state.role_of(identity)
+        if role is Role.MODERATOR:
+            raise refusal(Refusal.ALREADY_MODERATOR, identity)
+        if role is not Role.VIEWER:
+            raise refusal(Refusal.NOT_A_VIEWER, identity)
+        if identity in state.bans:
+            raise refusal(Refusal.BANNED, identity)
+        if len(state.moderators) >= MODERATORS_PER_ROOM:
+            raise refusal(Refusal.TOO_MANY_MODERATORS, identity)
+        with self._changing(room, now) as state:
+            state.invitations.remove_up_to(ms(now))
+            before = state.standing(identity)
+            state.moderators[identity] = ms(now)
+            state.hands.remove(identity)
+            state.invitations.remove(identity)
+            return before
+
+    async def dismiss(self, room: str, identity: str, now: float) -> None:
+        if identity not in self._read(room, now).moderators:
+            raise refusal(Refusal.NOT_MODERATOR, identity)
+        with self._changing(room, now) as state:
+            del state.moderators[identity]
+
+    async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
+        state = self._read(room, now)
+        self._require_manager(state, acting, not_host)
+        role = state.role_of(identity)
+        if role is Role.HOST:
+            raise refusal(Refusal.HOST_NOT_BANNED, identity)
+        if role is Role.MODERATOR and acting is not None and state.role_of(acting) is not Role.HOST:
+            raise refusal(Refusal.MODERATOR_ON_MODERATOR, identity)
+        with self._changing(room, now) as state:
+            if identity in state.bans:
+                return False
+            state.bans[identity] = Ban(identity, ms(now), acting or "")
+            return True
+
+    async def unban(self, room: str, identity: str, now: float) -> None:
+        if identity not in self._read(room, now).bans:
+            raise refusal(Refusal.NOT_BANNED, identity)
+        with self._changing(room, now) as state:
+            del state.bans[identity]
+
+    async def bans(self, room: str, now: float) -> list[Ban]:
+        return sorted(self._read(room, now).bans.values(), key=lambda b: (b.since, b.identity))
 
     # --- recordings -----------------------------------------------------------------------
 

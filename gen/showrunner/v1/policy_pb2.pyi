@@ -32,7 +32,7 @@ class _AudienceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Audience.Val
     AUDIENCE_PARTICIPANT: _Audience.ValueType  # 2
     """A participant of the request's room (a token JoinRoom issued for it), or the room's admin."""
     AUDIENCE_STAGE_MANAGERS: _Audience.ValueType  # 3
-    """Those who manage the stage: the room's host and the room's admin (moderators will join them)."""
+    """Those who manage the stage: the room's host, its moderators and the room's admin."""
     AUDIENCE_HOST: _Audience.ValueType  # 4
     """The room's host, or the room's admin acting for it."""
     AUDIENCE_ROOM_ADMIN: _Audience.ValueType  # 5
@@ -56,7 +56,7 @@ AUDIENCE_ANYONE: Audience.ValueType  # 1
 AUDIENCE_PARTICIPANT: Audience.ValueType  # 2
 """A participant of the request's room (a token JoinRoom issued for it), or the room's admin."""
 AUDIENCE_STAGE_MANAGERS: Audience.ValueType  # 3
-"""Those who manage the stage: the room's host and the room's admin (moderators will join them)."""
+"""Those who manage the stage: the room's host, its moderators and the room's admin."""
 AUDIENCE_HOST: Audience.ValueType  # 4
 """The room's host, or the room's admin acting for it."""
 AUDIENCE_ROOM_ADMIN: Audience.ValueType  # 5

@@ -33,7 +33,7 @@ const (
 	Audience_AUDIENCE_ANYONE Audience = 1
 	// A participant of the request's room (a token JoinRoom issued for it), or the room's admin.
 	Audience_AUDIENCE_PARTICIPANT Audience = 2
-	// Those who manage the stage: the room's host and the room's admin (moderators will join them).
+	// Those who manage the stage: the room's host, its moderators and the room's admin.
 	Audience_AUDIENCE_STAGE_MANAGERS Audience = 3
 	// The room's host, or the room's admin acting for it.
 	Audience_AUDIENCE_HOST Audience = 4
