@@ -18,6 +18,7 @@ import grpc
 import httpx
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from livekit.protocol import models as lk
 from livekit.protocol.egress import EgressStatus
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1 import show_service_pb2_grpc as pb_grpc
@@ -104,6 +105,8 @@ class ShowClient(Protocol):
     async def dismiss_moderator(self, room: str, identity: str) -> dict[str, Any]: ...
     async def unban(self, room: str, identity: str) -> dict[str, Any]: ...
     async def bans(self, room: str) -> list[dict[str, Any]]: ...
+    async def mute(self, room: str, guest: str, source: str, lock: bool = False) -> dict[str, Any]: ...
+    async def allow_source(self, room: str, guest: str, source: str) -> dict[str, Any]: ...
     async def invite(self, room: str, viewer: str, host: str) -> dict[str, Any]: ...
     async def demote(self, room: str, guest: str, host: str) -> dict[str, Any]: ...
     async def remove_guest(self, room: str, guest: str, host: str) -> dict[str, Any]: ...
@@ -138,6 +141,10 @@ _LAYOUTS = {
     "grid": pb.RECORDING_LAYOUT_GRID,
     "": pb.RECORDING_LAYOUT_UNSPECIFIED,
 }
+
+
+# LiveKit's TrackSource by the contract's value names, as every door spells them.
+_SOURCES = {"CAMERA": lk.TrackSource.CAMERA, "MICROPHONE": lk.TrackSource.MICROPHONE, "": lk.TrackSource.UNKNOWN}
 
 
 def recording_dict(r: pb.Recording) -> dict[str, Any]:
@@ -221,6 +228,14 @@ class ContractClient(Bound):
     async def bans(self, room: str) -> list[dict[str, Any]]:
         r = await self.rpc("ListBans", pb.ListBansRequest(room_name=room), pb.ListBansResponse)
         return [as_dict(b) for b in r.bans]
+
+    async def mute(self, room: str, guest: str, source: str, lock: bool = False) -> dict[str, Any]:
+        request = pb.MuteGuestTrackRequest(room_name=room, guest_identity=guest, source=_SOURCES[source], lock=lock)
+        return as_dict(await self.rpc("MuteGuestTrack", request, pb.MuteGuestTrackResponse))
+
+    async def allow_source(self, room: str, guest: str, source: str) -> dict[str, Any]:
+        request = pb.AllowGuestSourceRequest(room_name=room, guest_identity=guest, source=_SOURCES[source])
+        return as_dict(await self.rpc("AllowGuestSource", request, pb.AllowGuestSourceResponse))
 
     async def invite(self, room: str, viewer: str, host: str) -> dict[str, Any]:
         r = await self.rpc(
@@ -395,6 +410,13 @@ class RestClient(Bound):
 
     async def bans(self, room: str) -> list[dict[str, Any]]:
         return list((await self.call("GET", f"/api/rooms/{room}/bans"))["bans"])
+
+    async def mute(self, room: str, guest: str, source: str, lock: bool = False) -> dict[str, Any]:
+        body = {"source": source, "lock": lock}
+        return dict(await self.call("POST", f"/api/rooms/{room}/guests/{guest}/mute", body))
+
+    async def allow_source(self, room: str, guest: str, source: str) -> dict[str, Any]:
+        return dict(await self.call("POST", f"/api/rooms/{room}/guests/{guest}/allow", {"source": source}))
 
     async def invite(self, room: str, viewer: str, host: str) -> dict[str, Any]:
         body = {"viewerIdentity": viewer, "hostIdentity": host}

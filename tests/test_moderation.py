@@ -16,7 +16,7 @@ from livekit.protocol import models as lk
 from service.core import errors, validate
 from tests.conftest import ServiceProcess, admin_token
 from tests.doors import ShowClient, expect_refusal
-from tests.live import LiveParticipant
+from tests.live import LiveParticipant, PublishRefused, until
 from tests.test_show_through_every_door import claims, join_viewer, livekit_participant, refused, start_show
 
 
@@ -206,3 +206,80 @@ async def test_the_ban_query_parameter_is_a_boolean(rest: ShowClient, service: S
         assert await host.bans(room) == []
     finally:
         await host_live.disconnect()
+
+
+async def microphone(lkapi: api.LiveKitAPI, room: str, identity: str) -> lk.TrackInfo | None:
+    found = await livekit_participant(lkapi, room, identity)
+    return next((t for t in found.tracks if t.source == lk.TrackSource.MICROPHONE), None) if found else None
+
+
+async def test_a_guest_is_muted_and_its_microphone_taken_away_and_given_back(
+    door: ShowClient, crew: Crew, lkapi: api.LiveKitAPI
+) -> None:
+    room, host, mia, vic = crew.room, crew.host, crew.mia, crew.vic
+    vic_live = crew.live[2]
+    await host.appoint_moderator(room, "mia")
+    await vic.hand(room, "vic", True)
+    await host.invite(room, "vic", "host-1")
+    await vic_live.wait_for(lambda: vic_live.room.local_participant.permissions.can_publish, label="vic may publish")
+    sid = await vic_live.publish_microphone()
+    await until(lambda: is_muted(lkapi, room, "vic", False), 10.0, "LiveKit lists the microphone")
+
+    # A moderator mutes; the guest may unmute.
+    muted = await mia.mute(room, "vic", "MICROPHONE")
+    assert (muted["trackSid"], muted["lockedSources"], muted["message"]) == (sid, [], "vic's microphone is muted")
+    await until(lambda: is_muted(lkapi, room, "vic", True), 10.0, "LiveKit shows the track muted")
+    vic_live.room.local_participant.track_publications[sid].track.unmute()  # type: ignore[union-attr]
+    await until(lambda: is_muted(lkapi, room, "vic", False), 10.0, "the guest unmuted itself")
+
+    # Only the host takes the source away: LiveKit unpublishes the track and refuses a new one.
+    expect_refusal(
+        await refused(mia.mute(room, "vic", "MICROPHONE", lock=True)), "PERMISSION_DENIED", errors.ONLY_HOST_LOCKS
+    )
+    locked = await host.mute(room, "vic", "MICROPHONE", lock=True)
+    assert locked["lockedSources"] == ["MICROPHONE"] and locked["message"] == "vic's microphone is muted and locked"
+    seen = await livekit_participant(lkapi, room, "vic")
+    assert seen is not None and list(seen.permission.can_publish_sources) == [lk.TrackSource.CAMERA]
+    await until(lambda: no_microphone(lkapi, room, "vic"), 10.0, "LiveKit unpublished the microphone")
+    with pytest.raises(PublishRefused):
+        await vic_live.publish_microphone(timeout=3.0)
+    again = claims((await vic.join(room, "vic", "viewer"))["token"])  # a reconnect keeps the lock
+    assert again["video"]["canPublishSources"] == ["camera"]
+    expect_refusal(
+        await refused(host.mute(room, "vic", "CAMERA", lock=True)),
+        "FAILED_PRECONDITION",
+        "vic would have nothing left to publish; demote the guest instead",
+    )
+
+    # Bad input is refused and changes nothing.
+    expect_refusal(await refused(host.mute(room, "vic", "")), "INVALID_ARGUMENT", errors.SOURCE_REQUIRED)
+    expect_refusal(await refused(host.mute(room, "mia", "MICROPHONE")), "NOT_FOUND", "Guest not found")
+    expect_refusal(await refused(host.mute(room, "vic", "CAMERA")), "NOT_FOUND", "vic publishes no camera track")
+    expect_refusal(
+        await refused(mia.allow_source(room, "vic", "MICROPHONE")),
+        "PERMISSION_DENIED",
+        "Only the host can give a guest back a source",
+    )
+    seen = await livekit_participant(lkapi, room, "vic")
+    assert seen is not None and list(seen.permission.can_publish_sources) == [lk.TrackSource.CAMERA]
+
+    # Given back: the guest publishes its microphone again.
+    allowed = await host.allow_source(room, "vic", "MICROPHONE")
+    assert allowed["lockedSources"] == [] and allowed["message"] == "vic may publish the microphone again"
+    await vic_live.wait_for(
+        lambda: (
+            int(lk.TrackSource.MICROPHONE)
+            in [int(s) for s in vic_live.room.local_participant.permissions.can_publish_sources]
+        ),
+        label="the microphone given back",
+    )
+    assert await vic_live.publish_microphone()
+
+
+async def is_muted(lkapi: api.LiveKitAPI, room: str, identity: str, muted: bool) -> bool:
+    track = await microphone(lkapi, room, identity)
+    return track is not None and track.muted is muted
+
+
+async def no_microphone(lkapi: api.LiveKitAPI, room: str, identity: str) -> bool:
+    return await microphone(lkapi, room, identity) is None

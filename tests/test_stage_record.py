@@ -479,6 +479,29 @@ async def test_bans_are_kept_until_lifted_and_never_touch_the_host(records: Show
     assert await records.bans(room, T0) == [] and not (await records.admission(room, "spam")).banned
 
 
+async def test_the_host_takes_a_source_from_a_guest_and_gives_it_back(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    assert await records.lock_source(room, "gia", "microphone", True, 2, T0) == ("microphone",)
+    assert await records.lock_source(room, "gia", "microphone", True, 2, T0) == ("microphone",)  # once
+    await records.connected(room, "gia", Connection("PA_g", ms(T0)), "", T0)  # a rewrite of the seat keeps it
+    [seat] = (await records.stage(room, T0)).guests
+    assert (seat.locked, seat.sid) == (("microphone",), "PA_g")
+    await _refused(
+        errors.Code.FAILED_PRECONDITION,
+        "gia would have nothing left to publish; demote the guest instead",
+        records.lock_source(room, "gia", "camera", True, 2, T0),
+    )
+    assert await records.lock_source(room, "gia", "microphone", False, 2, T0) == ()
+    assert (await records.standing(room, "gia", T0)).seat.locked == ()  # type: ignore[union-attr]
+    await records.lock_source(room, "gia", "camera", True, 2, T0)
+    await records.unseat(room, "gia", T0, StageChange.DEMOTE)  # leaving the stage ends it
+    await _refused(
+        errors.Code.NOT_FOUND, errors.GUEST_NOT_FOUND, records.lock_source(room, "gia", "camera", True, 2, T0)
+    )
+
+
 # --- recordings ------------------------------------------------------------------------------
 
 
@@ -865,6 +888,8 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
             case "unban":
                 await store.unban(room, who, now)
                 return None
+            case "lock" | "unlock":
+                return await store.lock_source(room, who, op[2], kind == "lock", 2, now)
             case "admission":
                 return await store.admission(room, who)
             case "undo":  # a step LiveKit refused, undone
@@ -882,7 +907,7 @@ def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
     people = ["hana", "ivan", "gia", "bo", "cy", "zed"]
     kinds = ["claim", "invite", "accept", "decline", "raise", "lower", "demote", "forget", "limit", "joined"]
     kinds += ["left", "complete", "raise", "invite", "accept", "opened", "reserve", "settle", "progress", "drop"]
-    kinds += ["retire", "undo", "appoint", "dismiss", "ban", "unban", "admission", "appoint"]
+    kinds += ["retire", "undo", "appoint", "dismiss", "ban", "unban", "admission", "appoint", "lock", "unlock"]
     ops: list[tuple[str, ...]] = []
     for _ in range(steps):
         kind, who = rng.choice(kinds), rng.choice(people)
@@ -891,6 +916,8 @@ def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
         extra: tuple[str, ...] = ()
         if kind in ("invite", "demote", "appoint", "ban"):
             extra = (rng.choice(["", "hana", "ivan", "bo"]),)
+        elif kind in ("lock", "unlock"):
+            extra = (rng.choice(["camera", "microphone"]),)
         elif kind == "limit":
             extra = (str(rng.randint(1, 3)),)
         elif kind in ("joined", "left"):

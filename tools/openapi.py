@@ -32,6 +32,8 @@ EXAMPLES: dict[str, Any] = {
     "raised": True,
     "guest_limit": 2,
     "layout": "grid",
+    "source": "MICROPHONE",
+    "lock": False,
 }
 
 _INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64}

@@ -94,5 +94,7 @@ GUEST_LIMIT_REQUIRED = "guestLimit is required"
 ONLY_HOST_CHANGES_SETTINGS = "Only the host can change room settings"
 ONLY_HOST_APPOINTS = "Only the host can appoint moderators"
 ONLY_HOST_REMOVES_PARTICIPANTS = "Only the host can remove participants"
+ONLY_HOST_LOCKS = "Only the host can take a source away from a guest"
+SOURCE_REQUIRED = 'source must be "CAMERA" or "MICROPHONE"'
 MODERATOR_ON_MANAGER = "A moderator cannot remove or ban the host or another moderator"
 HOST_JOIN_NEEDS_ADMIN = "Joining as host needs the room's admin token or the host's own token"

@@ -66,6 +66,7 @@ class Seat:
     since: int  # ms
     sid: str = ""
     joined_at: int = 0  # ms, LiveKit's joined_at of that connection
+    locked: tuple[str, ...] = ()  # a guest's sources the host took away ("camera", "microphone"), sorted
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,7 @@ class Refusal(StrEnum):
     MODERATOR_ON_MODERATOR = "moderator_on_moderator"
     BANNED = "banned"
     NOT_BANNED = "not_banned"
+    LAST_SOURCE = "last_source"
 
 
 def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
@@ -272,6 +274,8 @@ def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
             return errors.precondition(f"{identity} is banned from this room")
         case Refusal.NOT_BANNED:
             return errors.not_found(f"{identity} is not banned")
+        case Refusal.LAST_SOURCE:
+            return errors.precondition(f"{identity} would have nothing left to publish; demote the guest instead")
 
 
 class ShowRecords(Protocol):
@@ -391,6 +395,13 @@ class ShowRecords(Protocol):
         ...
 
     async def unban(self, room: str, identity: str, now: float) -> None: ...
+
+    async def lock_source(
+        self, room: str, guest: str, source: str, locked: bool, sources: int, now: float
+    ) -> tuple[str, ...]:
+        """Takes `source` from the guest's permission (`locked`) or gives it back; answers the
+        guest's locked sources after. A guest keeps at least one of its `sources`."""
+        ...
 
     async def bans(self, room: str, now: float) -> list[Ban]:
         """The room's bans, oldest first (ties by identity)."""

@@ -186,7 +186,9 @@ class ShowCore(ShowService[Caller]):
             return  # not someone who joined with a Showrunner token (an agent, a recorder, ...)
         record = await self._records.stage(room, self._clock.now())
         role = record.role_of(who.identity)
-        if _fits(who, role):
+        seat = record.guest(who.identity)
+        locked = seat.locked if seat is not None else ()
+        if _fits(who, role, locked):
             return
         if not record.room_sid and record.host is None and not record.guests:
             # The record holds nothing of this room: it was lost, or the room was retired while
@@ -196,8 +198,8 @@ class ShowCore(ShowService[Caller]):
         try:
             # The webhook's picture is from when it was sent; act on LiveKit's picture of now.
             current = await self._stage.find_participant(room, who.identity)
-            if current is not None and current.sid == who.sid and not _fits(current, role):
-                await self._stage.present(room, who.identity, Presence(role))
+            if current is not None and current.sid == who.sid and not _fits(current, role, locked):
+                await self._stage.present(room, who.identity, Presence(role, locked))
         except errors.ShowError as exc:
             log.warning("could not bring %s in %s back to %s: %s", who.identity, room, role, exc.message)
 
@@ -257,7 +259,11 @@ class ShowCore(ShowService[Caller]):
             # A guest who reconnects through the viewer door keeps the stage; a moderator is given
             # a moderator's token.
 
-        token = self._stage.mint_token(room, identity, name, Presence(role))
+        locked: tuple[str, ...] = ()
+        if role is Role.GUEST:  # a guest who reconnects keeps the sources the host took away
+            seat = (await self._records.standing(room, identity, self._clock.now())).seat
+            locked = seat.locked if seat is not None else ()
+        token = self._stage.mint_token(room, identity, name, Presence(role, locked))
         return pb.JoinRoomResponse(
             token=token, ws_url=self._stage.ws_url, room_name=room, role=role.wire, identity=identity
         )
@@ -410,6 +416,71 @@ class ShowCore(ShowService[Caller]):
         room = (await self._room_for(request.room_name)).name
         bans = await self._records.bans(room, self._clock.now())
         return pb.ListBansResponse(bans=[pb.Ban(identity=b.identity, banned_at=b.since, banned_by=b.by) for b in bans])
+
+    # --- a guest's microphone and camera --------------------------------------------------
+
+    async def mute_guest_track(self, request: pb.MuteGuestTrackRequest, caller: Caller) -> pb.MuteGuestTrackResponse:
+        room, guest, source = await self._guest_source(request.room_name, request.guest_identity, request.source)
+        # Taking a source away is the host's: a moderator may only mute.
+        hosting = caller.admin_of(room) or (
+            caller.identity is not None and await self._records.role_of(room, caller.identity) is Role.HOST
+        )
+        if request.lock and not hosting:
+            raise errors.denied(errors.ONLY_HOST_LOCKS)
+        seat = await self._guest_seat(room, guest)
+        track = await self._stage.mute_track(room, guest, source)
+        if track is None and not request.lock:
+            raise errors.not_found(f"{guest} publishes no {source} track")
+        locked = seat.locked
+        if request.lock:
+            locked = await self._set_source(room, guest, source, True, seat.locked)
+        what = f"{guest}'s {source} is muted" + (" and locked" if request.lock else "")
+        return pb.MuteGuestTrackResponse(
+            message=what, track_sid=track or "", locked_sources=[_WIRE_SOURCES[s] for s in locked]
+        )
+
+    async def allow_guest_source(
+        self, request: pb.AllowGuestSourceRequest, caller: Caller
+    ) -> pb.AllowGuestSourceResponse:
+        room, guest, source = await self._guest_source(request.room_name, request.guest_identity, request.source)
+        seat = await self._guest_seat(room, guest)
+        locked = await self._set_source(room, guest, source, False, seat.locked)
+        return pb.AllowGuestSourceResponse(
+            message=f"{guest} may publish the {source} again", locked_sources=[_WIRE_SOURCES[s] for s in locked]
+        )
+
+    async def _guest_source(self, room: str, guest: str, source: int) -> tuple[str, str, str]:
+        if not room or not guest:
+            raise errors.invalid(errors.STEP_DOWN_FIELDS_REQUIRED if room else errors.ROOM_NAME_REQUIRED)
+        self._room_name(room)
+        validate.identity(guest, "guestIdentity")
+        word = _SOURCE_WORDS.get(source)  # type: ignore[call-overload]
+        if word is None:
+            raise errors.invalid(errors.SOURCE_REQUIRED)
+        await self._room_for(room)
+        return room, guest, word
+
+    async def _guest_seat(self, room: str, guest: str) -> Seat:
+        seat = (await self._records.standing(room, guest, self._clock.now())).seat
+        if seat is None:
+            raise errors.not_found(errors.GUEST_NOT_FOUND)
+        return seat
+
+    async def _set_source(
+        self, room: str, guest: str, source: str, locked: bool, before: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """Takes `source` from the guest (or gives it back) in the record, then on LiveKit, where
+        taking a source away also unpublishes its track; the record's change is undone if LiveKit
+        refuses. A guest not connected right now gets it with its next token."""
+        sources = len(GRANTS[Role.GUEST].sources)
+        after = await self._records.lock_source(room, guest, source, locked, sources, self._clock.now())
+
+        async def undo() -> None:
+            if (source in before) != locked:
+                await self._records.lock_source(room, guest, source, not locked, sources, self._clock.now())
+
+        await self._present_or_undo(room, guest, Presence(Role.GUEST, after), undo, required=False)
+        return after
 
     # --- the stage -----------------------------------------------------------------------
 
@@ -772,9 +843,13 @@ class ShowCore(ShowService[Caller]):
         )
 
 
-def _fits(who: lk.ParticipantInfo, role: Role) -> bool:
-    """Whether a participant's LiveKit permission and role attribute are no more than its role."""
+def _fits(who: lk.ParticipantInfo, role: Role, locked: tuple[str, ...] = ()) -> bool:
+    """Whether a participant's LiveKit permission and role attribute are no more than its role
+    (without the sources the host took away from it)."""
     exceeds = who.permission.can_publish and not GRANTS[role].can_publish
+    if locked and who.permission.can_publish:
+        sources = {_SOURCE_WORDS.get(s, "") for s in who.permission.can_publish_sources}
+        exceeds = exceeds or not sources or bool(sources & set(locked))  # none listed: every source
     return not exceeds and who.attributes.get("role") == role.value
 
 
@@ -785,5 +860,7 @@ def _acting_host(caller: Caller, room: str) -> str | None:
 
 
 _WEBHOOK_VERDICTS = {Verdict.APPLIED: "applied", Verdict.STALE: "stale", Verdict.NOT_HELD: "ignored"}
+_SOURCE_WORDS = {lk.TrackSource.CAMERA: "camera", lk.TrackSource.MICROPHONE: "microphone"}
+_WIRE_SOURCES = {word: wire for wire, word in _SOURCE_WORDS.items()}
 _LAYOUTS = {pb.RECORDING_LAYOUT_SPEAKER: "speaker", pb.RECORDING_LAYOUT_GRID: "grid"}
 _WIRE_LAYOUTS = {name: wire for wire, name in _LAYOUTS.items()}

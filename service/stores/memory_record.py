@@ -420,6 +420,19 @@ class MemoryRecords:
         with self._changing(room, now) as state:
             del state.bans[identity]
 
+    async def lock_source(
+        self, room: str, guest: str, source: str, locked: bool, sources: int, now: float
+    ) -> tuple[str, ...]:
+        seat = self._read(room, now).guests.get(guest)
+        if seat is None:
+            raise refusal(Refusal.GUEST_NOT_FOUND, guest)
+        after = tuple(sorted({*seat.locked, source} if locked else set(seat.locked) - {source}))
+        if len(after) >= sources:
+            raise refusal(Refusal.LAST_SOURCE, guest)
+        with self._changing(room, now) as state:
+            state.guests[guest] = replace(seat, locked=after)
+            return after
+
     async def bans(self, room: str, now: float) -> list[Ban]:
         return sorted(self._read(room, now).bans.values(), key=lambda b: (b.since, b.identity))
 

@@ -88,6 +88,7 @@ def encode_seat(seat: Seat) -> str:
             "since": seat.since,
             "sid": seat.sid,
             "joined_at": seat.joined_at,
+            **({"locked": list(seat.locked)} if seat.locked else {}),
         },
         separators=(",", ":"),
     )
@@ -103,6 +104,7 @@ def decode_seat(text: Any) -> Seat:
         since=int(raw.get("since") or 0),
         sid=str(raw.get("sid") or ""),
         joined_at=int(raw.get("joined_at") or 0),
+        locked=tuple(str(s) for s in raw.get("locked") or ()),
     )
 
 
@@ -446,6 +448,14 @@ class RedisRecords:
     async def unban(self, room: str, identity: str, now: float) -> None:
         await self._step("unban", room, now, identity, identity=identity)
 
+    async def lock_source(
+        self, room: str, guest: str, source: str, locked: bool, sources: int, now: float
+    ) -> tuple[str, ...]:
+        (after,) = await self._step(
+            "lock_source", room, now, guest, source, 1 if locked else 0, sources, identity=guest
+        )
+        return tuple(sorted(json.loads(_text(after))))
+
     async def bans(self, room: str, now: float) -> list[Ban]:
         (flat,) = await self._step("read_bans", room, now)
         return sorted((decode_ban(i, t) for i, t in _pairs(flat)), key=lambda b: (b.since, b.identity))
@@ -553,7 +563,7 @@ _WRITES = frozenset(
     {
         "claim_host", "invite", "accept", "decline", "set_hand", "unseat", "restore", "forget", "set_guest_limit",
         "reserve_recording", "settle_recording", "drop_recording", "record_progress", "room_opened", "connected",
-        "left", "appoint", "dismiss", "ban", "unban",
+        "left", "appoint", "dismiss", "ban", "unban", "lock_source",
     }
 )  # fmt: skip
 

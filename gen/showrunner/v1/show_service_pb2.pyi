@@ -1436,3 +1436,129 @@ class ListBansResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListBansResponse: _TypeAlias = ListBansResponse  # noqa: Y015
+
+@_typing.final
+class MuteGuestTrackRequest(_message.Message):
+    """MuteGuestTrackRequest names the guest and the source to mute."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    GUEST_IDENTITY_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    LOCK_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    guest_identity: _builtins.str
+    """Identity of the guest on stage. Required."""
+    source: _livekit_models_pb2.TrackSource.ValueType
+    """CAMERA or MICROPHONE (LiveKit's own TrackSource). Required."""
+    lock: _builtins.bool
+    """True: also take the source from the guest's permission until AllowGuestSource (the host or
+    the room's admin only).
+    """
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        guest_identity: _builtins.str = ...,
+        source: _livekit_models_pb2.TrackSource.ValueType = ...,
+        lock: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["guest_identity", b"guest_identity", "lock", b"lock", "room_name", b"room_name", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MuteGuestTrackRequest: _TypeAlias = MuteGuestTrackRequest  # noqa: Y015
+
+@_typing.final
+class MuteGuestTrackResponse(_message.Message):
+    """MuteGuestTrackResponse says what was muted and what the guest may not publish."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    TRACK_SID_FIELD_NUMBER: _builtins.int
+    LOCKED_SOURCES_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    """Human summary, e.g. "gia's microphone is muted"."""
+    track_sid: _builtins.str
+    """LiveKit's sid of the track muted; empty when the guest published none of that source."""
+    @_builtins.property
+    def locked_sources(self) -> _containers.RepeatedScalarFieldContainer[_livekit_models_pb2.TrackSource.ValueType]:
+        """The sources the guest may not publish now."""
+
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+        track_sid: _builtins.str = ...,
+        locked_sources: _abc.Iterable[_livekit_models_pb2.TrackSource.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["locked_sources", b"locked_sources", "message", b"message", "track_sid", b"track_sid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MuteGuestTrackResponse: _TypeAlias = MuteGuestTrackResponse  # noqa: Y015
+
+@_typing.final
+class AllowGuestSourceRequest(_message.Message):
+    """AllowGuestSourceRequest names the guest and the source to give back."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    GUEST_IDENTITY_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    guest_identity: _builtins.str
+    """Identity of the guest on stage. Required."""
+    source: _livekit_models_pb2.TrackSource.ValueType
+    """CAMERA or MICROPHONE. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        guest_identity: _builtins.str = ...,
+        source: _livekit_models_pb2.TrackSource.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["guest_identity", b"guest_identity", "room_name", b"room_name", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AllowGuestSourceRequest: _TypeAlias = AllowGuestSourceRequest  # noqa: Y015
+
+@_typing.final
+class AllowGuestSourceResponse(_message.Message):
+    """AllowGuestSourceResponse says what the guest may not publish still."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    LOCKED_SOURCES_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    """Human summary, e.g. "gia may publish the microphone again"."""
+    @_builtins.property
+    def locked_sources(self) -> _containers.RepeatedScalarFieldContainer[_livekit_models_pb2.TrackSource.ValueType]:
+        """The sources the guest may not publish now."""
+
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+        locked_sources: _abc.Iterable[_livekit_models_pb2.TrackSource.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["locked_sources", b"locked_sources", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AllowGuestSourceResponse: _TypeAlias = AllowGuestSourceResponse  # noqa: Y015

@@ -159,6 +159,16 @@ class ShowServiceStub:
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.ListBansRequest.SerializeToString,
                 response_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListBansResponse.FromString,
                 _registered_method=True)
+        self.MuteGuestTrack = channel.unary_unary(
+                '/showrunner.v1.ShowService/MuteGuestTrack',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.MuteGuestTrackRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.MuteGuestTrackResponse.FromString,
+                _registered_method=True)
+        self.AllowGuestSource = channel.unary_unary(
+                '/showrunner.v1.ShowService/AllowGuestSource',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.AllowGuestSourceRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.AllowGuestSourceResponse.FromString,
+                _registered_method=True)
 
 
 class ShowServiceServicer:
@@ -387,6 +397,29 @@ class ShowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MuteGuestTrack(self, request, context):
+        """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
+        unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
+        guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
+        gives it back or the guest leaves the stage. The host, a moderator or the room's admin.
+        Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED,
+        PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no
+        published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote
+        it instead).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AllowGuestSource(self, request, context):
+        """Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it
+        again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+        PERMISSION_DENIED, NOT_FOUND (room, or no such guest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShowServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -499,6 +532,16 @@ def add_ShowServiceServicer_to_server(servicer, server):
                     servicer.ListBans,
                     request_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListBansRequest.FromString,
                     response_serializer=showrunner_dot_v1_dot_show__service__pb2.ListBansResponse.SerializeToString,
+            ),
+            'MuteGuestTrack': grpc.unary_unary_rpc_method_handler(
+                    servicer.MuteGuestTrack,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.MuteGuestTrackRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.MuteGuestTrackResponse.SerializeToString,
+            ),
+            'AllowGuestSource': grpc.unary_unary_rpc_method_handler(
+                    servicer.AllowGuestSource,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.AllowGuestSourceRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.AllowGuestSourceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1110,6 +1153,60 @@ class ShowService:
             '/showrunner.v1.ShowService/ListBans',
             showrunner_dot_v1_dot_show__service__pb2.ListBansRequest.SerializeToString,
             showrunner_dot_v1_dot_show__service__pb2.ListBansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MuteGuestTrack(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/MuteGuestTrack',
+            showrunner_dot_v1_dot_show__service__pb2.MuteGuestTrackRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.MuteGuestTrackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AllowGuestSource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/AllowGuestSource',
+            showrunner_dot_v1_dot_show__service__pb2.AllowGuestSourceRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.AllowGuestSourceResponse.FromString,
             options,
             channel_credentials,
             insecure,

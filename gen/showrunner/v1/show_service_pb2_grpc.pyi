@@ -168,6 +168,21 @@ class ShowServiceStub:
     """The identities banned from the room, in the order they were banned. The host, a moderator or
     the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
+    MuteGuestTrack: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.MuteGuestTrackRequest, _show_service_pb2.MuteGuestTrackResponse]
+    """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
+    unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
+    guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
+    gives it back or the guest leaves the stage. The host, a moderator or the room's admin.
+    Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED,
+    PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no
+    published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote
+    it instead).
+    """
+    AllowGuestSource: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.AllowGuestSourceRequest, _show_service_pb2.AllowGuestSourceResponse]
+    """Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it
+    again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+    PERMISSION_DENIED, NOT_FOUND (room, or no such guest).
+    """
 
 @_typing.type_check_only
 class ShowServiceAsyncStub(ShowServiceStub):
@@ -308,6 +323,21 @@ class ShowServiceAsyncStub(ShowServiceStub):
     ListBans: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListBansRequest, _show_service_pb2.ListBansResponse]  # type: ignore[assignment]
     """The identities banned from the room, in the order they were banned. The host, a moderator or
     the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """
+    MuteGuestTrack: _aio.UnaryUnaryMultiCallable[_show_service_pb2.MuteGuestTrackRequest, _show_service_pb2.MuteGuestTrackResponse]  # type: ignore[assignment]
+    """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
+    unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
+    guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
+    gives it back or the guest leaves the stage. The host, a moderator or the room's admin.
+    Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED,
+    PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no
+    published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote
+    it instead).
+    """
+    AllowGuestSource: _aio.UnaryUnaryMultiCallable[_show_service_pb2.AllowGuestSourceRequest, _show_service_pb2.AllowGuestSourceResponse]  # type: ignore[assignment]
+    """Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it
+    again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+    PERMISSION_DENIED, NOT_FOUND (room, or no such guest).
     """
 
 class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -578,6 +608,33 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_show_service_pb2.ListBansResponse, _abc.Awaitable[_show_service_pb2.ListBansResponse]]:
         """The identities banned from the room, in the order they were banned. The host, a moderator or
         the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def MuteGuestTrack(
+        self,
+        request: _show_service_pb2.MuteGuestTrackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.MuteGuestTrackResponse, _abc.Awaitable[_show_service_pb2.MuteGuestTrackResponse]]:
+        """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
+        unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
+        guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
+        gives it back or the guest leaves the stage. The host, a moderator or the room's admin.
+        Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED,
+        PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no
+        published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote
+        it instead).
+        """
+
+    @_abc_1.abstractmethod
+    def AllowGuestSource(
+        self,
+        request: _show_service_pb2.AllowGuestSourceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.AllowGuestSourceResponse, _abc.Awaitable[_show_service_pb2.AllowGuestSourceResponse]]:
+        """Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it
+        again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+        PERMISSION_DENIED, NOT_FOUND (room, or no such guest).
         """
 
 def add_ShowServiceServicer_to_server(servicer: ShowServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -122,6 +122,14 @@ class ShowService(Protocol[CallerT]):
         """The identities banned from the room, in the order they were banned. The host, a moderator or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
         ...
 
+    async def mute_guest_track(self, request: _showrunner_v1_show_service_pb2.MuteGuestTrackRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.MuteGuestTrackResponse:
+        """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may unmute it. With `lock` (the host or the room's admin only) the source is also taken from the guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource gives it back or the guest leaves the stage. The host, a moderator or the room's admin. Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED, PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote it instead)."""
+        ...
+
+    async def allow_guest_source(self, request: _showrunner_v1_show_service_pb2.AllowGuestSourceRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.AllowGuestSourceResponse:
+        """Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no such guest)."""
+        ...
+
 
 def show_service_rpcs(implementation: ShowService[Ctx]) -> tuple[Rpc[Any, Any, Ctx], ...]:
     """Every RPC of ShowService, in the contract's order, bound to `implementation`."""
@@ -149,4 +157,6 @@ def show_service_rpcs(implementation: ShowService[Ctx]) -> tuple[Rpc[Any, Any, C
         Rpc(methods['DismissModerator'], _showrunner_v1_show_service_pb2.DismissModeratorRequest, _showrunner_v1_show_service_pb2.DismissModeratorResponse, implementation.dismiss_moderator),
         Rpc(methods['UnbanParticipant'], _showrunner_v1_show_service_pb2.UnbanParticipantRequest, _showrunner_v1_show_service_pb2.UnbanParticipantResponse, implementation.unban_participant),
         Rpc(methods['ListBans'], _showrunner_v1_show_service_pb2.ListBansRequest, _showrunner_v1_show_service_pb2.ListBansResponse, implementation.list_bans),
+        Rpc(methods['MuteGuestTrack'], _showrunner_v1_show_service_pb2.MuteGuestTrackRequest, _showrunner_v1_show_service_pb2.MuteGuestTrackResponse, implementation.mute_guest_track),
+        Rpc(methods['AllowGuestSource'], _showrunner_v1_show_service_pb2.AllowGuestSourceRequest, _showrunner_v1_show_service_pb2.AllowGuestSourceResponse, implementation.allow_guest_source),
     )

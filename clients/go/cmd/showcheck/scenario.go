@@ -257,6 +257,24 @@ func (s *show) stageRPCs(ctx context.Context) {
 		return expect(slices.Equal(guests, []string{"ann", "bob"}) && r.GetRoom().GetHasGuest(), "guests %v", guests)
 	})
 
+	// bob publishes nothing (the runner's participants only listen): the host takes his
+	// microphone away, and gives it back.
+	mic := livekit.TrackSource_MICROPHONE
+	_, err = svc.MuteGuestTrack(asHost, &pb.MuteGuestTrackRequest{RoomName: s.room, GuestIdentity: "bob", Source: mic})
+	s.refused("MuteGuestTrack", "a track bob does not publish", err, notFound, "publishes no microphone track")
+	_, err = svc.MuteGuestTrack(as(ctx, s.viewer["cy"]), &pb.MuteGuestTrackRequest{RoomName: s.room, GuestIdentity: "bob", Source: mic})
+	s.refused("MuteGuestTrack", "a viewer mutes a guest", err, permissionDenied, "")
+	locked, err := svc.MuteGuestTrack(asHost, &pb.MuteGuestTrackRequest{RoomName: s.room, GuestIdentity: "bob", Source: mic, Lock: true})
+	ok(s, "MuteGuestTrack", "the host takes bob's microphone away", locked, err, func(r *pb.MuteGuestTrackResponse) string {
+		return expect(slices.Equal(r.LockedSources, []livekit.TrackSource{mic}) && r.TrackSid == "", "unexpected answer %v", r)
+	})
+	_, err = svc.AllowGuestSource(as(ctx, s.viewer["bob"]), &pb.AllowGuestSourceRequest{RoomName: s.room, GuestIdentity: "bob", Source: mic})
+	s.refused("AllowGuestSource", "bob gives it back to himself", err, permissionDenied, "Only the host")
+	allowed, err := svc.AllowGuestSource(asHost, &pb.AllowGuestSourceRequest{RoomName: s.room, GuestIdentity: "bob", Source: mic})
+	ok(s, "AllowGuestSource", "the host gives it back", allowed, err, func(r *pb.AllowGuestSourceResponse) string {
+		return expect(len(r.LockedSources) == 0, "still locked %v", r.LockedSources)
+	})
+
 	demoted, err := svc.DemoteGuest(asHost, &pb.DemoteGuestRequest{RoomName: s.room, GuestIdentity: "ann", HostIdentity: host})
 	ok(s, "DemoteGuest", "the host sends ann back to the audience", demoted, err, func(r *pb.DemoteGuestResponse) string {
 		return expect(r.Token != "" && strings.Contains(r.Message, "demoted"), "unexpected answer %v", r)

@@ -165,6 +165,12 @@ func (g grpcShow) UnbanParticipant(ctx context.Context, r *pb.UnbanParticipantRe
 func (g grpcShow) ListBans(ctx context.Context, r *pb.ListBansRequest) (*pb.ListBansResponse, error) {
 	return g.c.ListBans(ctx, r)
 }
+func (g grpcShow) MuteGuestTrack(ctx context.Context, r *pb.MuteGuestTrackRequest) (*pb.MuteGuestTrackResponse, error) {
+	return g.c.MuteGuestTrack(ctx, r)
+}
+func (g grpcShow) AllowGuestSource(ctx context.Context, r *pb.AllowGuestSourceRequest) (*pb.AllowGuestSourceResponse, error) {
+	return g.c.AllowGuestSource(ctx, r)
+}
 
 // The compiler, not a test, proves the adapter covers every RPC.
 var _ pb.ShowService = grpcShow{}

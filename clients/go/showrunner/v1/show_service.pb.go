@@ -2947,6 +2947,263 @@ func (x *ListBansResponse) GetBans() []*Ban {
 	return nil
 }
 
+// MuteGuestTrackRequest names the guest and the source to mute.
+type MuteGuestTrackRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room of the show. Required.
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// Identity of the guest on stage. Required.
+	GuestIdentity string `protobuf:"bytes,2,opt,name=guest_identity,json=guestIdentity,proto3" json:"guest_identity,omitempty"`
+	// CAMERA or MICROPHONE (LiveKit's own TrackSource). Required.
+	Source livekit.TrackSource `protobuf:"varint,3,opt,name=source,proto3,enum=livekit.TrackSource" json:"source,omitempty"`
+	// True: also take the source from the guest's permission until AllowGuestSource (the host or
+	// the room's admin only).
+	Lock          bool `protobuf:"varint,4,opt,name=lock,proto3" json:"lock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MuteGuestTrackRequest) Reset() {
+	*x = MuteGuestTrackRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MuteGuestTrackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MuteGuestTrackRequest) ProtoMessage() {}
+
+func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MuteGuestTrackRequest.ProtoReflect.Descriptor instead.
+func (*MuteGuestTrackRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *MuteGuestTrackRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+func (x *MuteGuestTrackRequest) GetGuestIdentity() string {
+	if x != nil {
+		return x.GuestIdentity
+	}
+	return ""
+}
+
+func (x *MuteGuestTrackRequest) GetSource() livekit.TrackSource {
+	if x != nil {
+		return x.Source
+	}
+	return livekit.TrackSource(0)
+}
+
+func (x *MuteGuestTrackRequest) GetLock() bool {
+	if x != nil {
+		return x.Lock
+	}
+	return false
+}
+
+// MuteGuestTrackResponse says what was muted and what the guest may not publish.
+type MuteGuestTrackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Human summary, e.g. "gia's microphone is muted".
+	Message string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// LiveKit's sid of the track muted; empty when the guest published none of that source.
+	TrackSid string `protobuf:"bytes,2,opt,name=track_sid,json=trackSid,proto3" json:"track_sid,omitempty"`
+	// The sources the guest may not publish now.
+	LockedSources []livekit.TrackSource `protobuf:"varint,3,rep,packed,name=locked_sources,json=lockedSources,proto3,enum=livekit.TrackSource" json:"locked_sources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MuteGuestTrackResponse) Reset() {
+	*x = MuteGuestTrackResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MuteGuestTrackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MuteGuestTrackResponse) ProtoMessage() {}
+
+func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MuteGuestTrackResponse.ProtoReflect.Descriptor instead.
+func (*MuteGuestTrackResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *MuteGuestTrackResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *MuteGuestTrackResponse) GetTrackSid() string {
+	if x != nil {
+		return x.TrackSid
+	}
+	return ""
+}
+
+func (x *MuteGuestTrackResponse) GetLockedSources() []livekit.TrackSource {
+	if x != nil {
+		return x.LockedSources
+	}
+	return nil
+}
+
+// AllowGuestSourceRequest names the guest and the source to give back.
+type AllowGuestSourceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room of the show. Required.
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// Identity of the guest on stage. Required.
+	GuestIdentity string `protobuf:"bytes,2,opt,name=guest_identity,json=guestIdentity,proto3" json:"guest_identity,omitempty"`
+	// CAMERA or MICROPHONE. Required.
+	Source        livekit.TrackSource `protobuf:"varint,3,opt,name=source,proto3,enum=livekit.TrackSource" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllowGuestSourceRequest) Reset() {
+	*x = AllowGuestSourceRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllowGuestSourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllowGuestSourceRequest) ProtoMessage() {}
+
+func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllowGuestSourceRequest.ProtoReflect.Descriptor instead.
+func (*AllowGuestSourceRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *AllowGuestSourceRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+func (x *AllowGuestSourceRequest) GetGuestIdentity() string {
+	if x != nil {
+		return x.GuestIdentity
+	}
+	return ""
+}
+
+func (x *AllowGuestSourceRequest) GetSource() livekit.TrackSource {
+	if x != nil {
+		return x.Source
+	}
+	return livekit.TrackSource(0)
+}
+
+// AllowGuestSourceResponse says what the guest may not publish still.
+type AllowGuestSourceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Human summary, e.g. "gia may publish the microphone again".
+	Message string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// The sources the guest may not publish now.
+	LockedSources []livekit.TrackSource `protobuf:"varint,2,rep,packed,name=locked_sources,json=lockedSources,proto3,enum=livekit.TrackSource" json:"locked_sources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllowGuestSourceResponse) Reset() {
+	*x = AllowGuestSourceResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllowGuestSourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllowGuestSourceResponse) ProtoMessage() {}
+
+func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllowGuestSourceResponse.ProtoReflect.Descriptor instead.
+func (*AllowGuestSourceResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *AllowGuestSourceResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *AllowGuestSourceResponse) GetLockedSources() []livekit.TrackSource {
+	if x != nil {
+		return x.LockedSources
+	}
+	return nil
+}
+
 var File_showrunner_v1_show_service_proto protoreflect.FileDescriptor
 
 const file_showrunner_v1_show_service_proto_rawDesc = "" +
@@ -3126,7 +3383,23 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x0fListBansRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\":\n" +
 	"\x10ListBansResponse\x12&\n" +
-	"\x04bans\x18\x01 \x03(\v2\x12.showrunner.v1.BanR\x04bans*`\n" +
+	"\x04bans\x18\x01 \x03(\v2\x12.showrunner.v1.BanR\x04bans\"\x9d\x01\n" +
+	"\x15MuteGuestTrackRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12%\n" +
+	"\x0eguest_identity\x18\x02 \x01(\tR\rguestIdentity\x12,\n" +
+	"\x06source\x18\x03 \x01(\x0e2\x14.livekit.TrackSourceR\x06source\x12\x12\n" +
+	"\x04lock\x18\x04 \x01(\bR\x04lock\"\x8c\x01\n" +
+	"\x16MuteGuestTrackResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1b\n" +
+	"\ttrack_sid\x18\x02 \x01(\tR\btrackSid\x12;\n" +
+	"\x0elocked_sources\x18\x03 \x03(\x0e2\x14.livekit.TrackSourceR\rlockedSources\"\x8b\x01\n" +
+	"\x17AllowGuestSourceRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12%\n" +
+	"\x0eguest_identity\x18\x02 \x01(\tR\rguestIdentity\x12,\n" +
+	"\x06source\x18\x03 \x01(\x0e2\x14.livekit.TrackSourceR\x06source\"q\n" +
+	"\x18AllowGuestSourceResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12;\n" +
+	"\x0elocked_sources\x18\x02 \x03(\x0e2\x14.livekit.TrackSourceR\rlockedSources*`\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_HOST\x10\x01\x12\x0e\n" +
@@ -3137,7 +3410,7 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x0fRecordingLayout\x12 \n" +
 	"\x1cRECORDING_LAYOUT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RECORDING_LAYOUT_SPEAKER\x10\x01\x12\x19\n" +
-	"\x15RECORDING_LAYOUT_GRID\x10\x022\xa6 \n" +
+	"\x15RECORDING_LAYOUT_GRID\x10\x022\xf2#\n" +
 	"\vShowService\x12\x8f\x01\n" +
 	"\bJoinRoom\x12\x1e.showrunner.v1.JoinRoomRequest\x1a\x1f.showrunner.v1.JoinRoomResponse\"B\x9a\xef\x18$\b\x01\x12\troom_name \x012\x13\n" +
 	"\x04role\x12\vROLE_VIEWER\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/api/rooms/join\x12\xa6\x01\n" +
@@ -3163,7 +3436,9 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x10AppointModerator\x12&.showrunner.v1.AppointModeratorRequest\x1a'.showrunner.v1.AppointModeratorResponse\"e\x9a\xef\x185\b\x04\x12\troom_name \x04*$Only the host can appoint moderators\x82\xd3\xe4\x93\x02&:\x01*\"!/api/rooms/{room_name}/moderators\x12\xd2\x01\n" +
 	"\x10DismissModerator\x12&.showrunner.v1.DismissModeratorRequest\x1a'.showrunner.v1.DismissModeratorResponse\"m\x9a\xef\x185\b\x04\x12\troom_name \x04*$Only the host can dismiss moderators\x82\xd3\xe4\x93\x02.*,/api/rooms/{room_name}/moderators/{identity}\x12\xd3\x01\n" +
 	"\x10UnbanParticipant\x12&.showrunner.v1.UnbanParticipantRequest\x1a'.showrunner.v1.UnbanParticipantResponse\"n\x9a\xef\x18<\b\x03\x12\troom_name \x04*+Only the host or a moderator can lift a ban\x82\xd3\xe4\x93\x02(*&/api/rooms/{room_name}/bans/{identity}\x12\xb2\x01\n" +
-	"\bListBans\x12\x1e.showrunner.v1.ListBansRequest\x1a\x1f.showrunner.v1.ListBansResponse\"e\x9a\xef\x18>\b\x03\x12\troom_name \x04*-Only the host or a moderator can see the bans\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/rooms/{room_name}/bansBHZFgithub.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1b\x06proto3"
+	"\bListBans\x12\x1e.showrunner.v1.ListBansRequest\x1a\x1f.showrunner.v1.ListBansResponse\"e\x9a\xef\x18>\b\x03\x12\troom_name \x04*-Only the host or a moderator can see the bans\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/rooms/{room_name}/bans\x12\xe0\x01\n" +
+	"\x0eMuteGuestTrack\x12$.showrunner.v1.MuteGuestTrackRequest\x1a%.showrunner.v1.MuteGuestTrackResponse\"\x80\x01\x9a\xef\x18>\b\x03\x12\troom_name \x04*-Only the host or a moderator can mute a guest\x82\xd3\xe4\x93\x028:\x01*\"3/api/rooms/{room_name}/guests/{guest_identity}/mute\x12\xe6\x01\n" +
+	"\x10AllowGuestSource\x12&.showrunner.v1.AllowGuestSourceRequest\x1a'.showrunner.v1.AllowGuestSourceResponse\"\x80\x01\x9a\xef\x18=\b\x04\x12\troom_name \x04*,Only the host can give a guest back a source\x82\xd3\xe4\x93\x029:\x01*\"4/api/rooms/{room_name}/guests/{guest_identity}/allowBHZFgithub.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1b\x06proto3"
 
 var (
 	file_showrunner_v1_show_service_proto_rawDescOnce sync.Once
@@ -3178,7 +3453,7 @@ func file_showrunner_v1_show_service_proto_rawDescGZIP() []byte {
 }
 
 var file_showrunner_v1_show_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(Role)(0),                             // 0: showrunner.v1.Role
 	(RecordingLayout)(0),                  // 1: showrunner.v1.RecordingLayout
@@ -3231,12 +3506,17 @@ var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(*UnbanParticipantResponse)(nil),      // 48: showrunner.v1.UnbanParticipantResponse
 	(*ListBansRequest)(nil),               // 49: showrunner.v1.ListBansRequest
 	(*ListBansResponse)(nil),              // 50: showrunner.v1.ListBansResponse
-	(*livekit.ParticipantPermission)(nil), // 51: livekit.ParticipantPermission
-	(livekit.EgressStatus)(0),             // 52: livekit.EgressStatus
+	(*MuteGuestTrackRequest)(nil),         // 51: showrunner.v1.MuteGuestTrackRequest
+	(*MuteGuestTrackResponse)(nil),        // 52: showrunner.v1.MuteGuestTrackResponse
+	(*AllowGuestSourceRequest)(nil),       // 53: showrunner.v1.AllowGuestSourceRequest
+	(*AllowGuestSourceResponse)(nil),      // 54: showrunner.v1.AllowGuestSourceResponse
+	(*livekit.ParticipantPermission)(nil), // 55: livekit.ParticipantPermission
+	(livekit.EgressStatus)(0),             // 56: livekit.EgressStatus
+	(livekit.TrackSource)(0),              // 57: livekit.TrackSource
 }
 var file_showrunner_v1_show_service_proto_depIdxs = []int32{
 	0,  // 0: showrunner.v1.Participant.role:type_name -> showrunner.v1.Role
-	51, // 1: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
+	55, // 1: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
 	0,  // 2: showrunner.v1.JoinRoomRequest.role:type_name -> showrunner.v1.Role
 	0,  // 3: showrunner.v1.JoinRoomResponse.role:type_name -> showrunner.v1.Role
 	2,  // 4: showrunner.v1.ListRoomsResponse.rooms:type_name -> showrunner.v1.Room
@@ -3244,61 +3524,69 @@ var file_showrunner_v1_show_service_proto_depIdxs = []int32{
 	3,  // 6: showrunner.v1.ListParticipantsResponse.participants:type_name -> showrunner.v1.Participant
 	30, // 7: showrunner.v1.ListRaisedHandsResponse.hands:type_name -> showrunner.v1.RaisedHand
 	1,  // 8: showrunner.v1.Recording.layout:type_name -> showrunner.v1.RecordingLayout
-	52, // 9: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
+	56, // 9: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
 	1,  // 10: showrunner.v1.StartRecordingRequest.layout:type_name -> showrunner.v1.RecordingLayout
 	35, // 11: showrunner.v1.StartRecordingResponse.recording:type_name -> showrunner.v1.Recording
 	35, // 12: showrunner.v1.StopRecordingResponse.recording:type_name -> showrunner.v1.Recording
 	35, // 13: showrunner.v1.ListRecordingsResponse.recordings:type_name -> showrunner.v1.Recording
 	46, // 14: showrunner.v1.ListBansResponse.bans:type_name -> showrunner.v1.Ban
-	4,  // 15: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
-	6,  // 16: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
-	8,  // 17: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
-	10, // 18: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
-	12, // 19: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
-	14, // 20: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
-	16, // 21: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
-	18, // 22: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
-	20, // 23: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
-	22, // 24: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
-	24, // 25: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
-	26, // 26: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
-	28, // 27: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
-	31, // 28: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
-	33, // 29: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
-	36, // 30: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
-	38, // 31: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
-	40, // 32: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
-	42, // 33: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
-	44, // 34: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
-	47, // 35: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
-	49, // 36: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
-	5,  // 37: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
-	7,  // 38: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
-	9,  // 39: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
-	11, // 40: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
-	13, // 41: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
-	15, // 42: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
-	17, // 43: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
-	19, // 44: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
-	21, // 45: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
-	23, // 46: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
-	25, // 47: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
-	27, // 48: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
-	29, // 49: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
-	32, // 50: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
-	34, // 51: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
-	37, // 52: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
-	39, // 53: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
-	41, // 54: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
-	43, // 55: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
-	45, // 56: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
-	48, // 57: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
-	50, // 58: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
-	37, // [37:59] is the sub-list for method output_type
-	15, // [15:37] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	57, // 15: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
+	57, // 16: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
+	57, // 17: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
+	57, // 18: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
+	4,  // 19: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
+	6,  // 20: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
+	8,  // 21: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
+	10, // 22: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
+	12, // 23: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
+	14, // 24: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
+	16, // 25: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
+	18, // 26: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
+	20, // 27: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
+	22, // 28: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
+	24, // 29: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
+	26, // 30: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
+	28, // 31: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
+	31, // 32: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
+	33, // 33: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
+	36, // 34: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
+	38, // 35: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
+	40, // 36: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
+	42, // 37: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
+	44, // 38: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
+	47, // 39: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
+	49, // 40: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
+	51, // 41: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
+	53, // 42: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
+	5,  // 43: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
+	7,  // 44: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
+	9,  // 45: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
+	11, // 46: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
+	13, // 47: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
+	15, // 48: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
+	17, // 49: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
+	19, // 50: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
+	21, // 51: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
+	23, // 52: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
+	25, // 53: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
+	27, // 54: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
+	29, // 55: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
+	32, // 56: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
+	34, // 57: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
+	37, // 58: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
+	39, // 59: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
+	41, // 60: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
+	43, // 61: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
+	45, // 62: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
+	48, // 63: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
+	50, // 64: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
+	52, // 65: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
+	54, // 66: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
+	43, // [43:67] is the sub-list for method output_type
+	19, // [19:43] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_showrunner_v1_show_service_proto_init() }
@@ -3315,7 +3603,7 @@ func file_showrunner_v1_show_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_showrunner_v1_show_service_proto_rawDesc), len(file_showrunner_v1_show_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   49,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

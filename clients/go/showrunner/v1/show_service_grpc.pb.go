@@ -41,6 +41,8 @@ const (
 	ShowService_DismissModerator_FullMethodName   = "/showrunner.v1.ShowService/DismissModerator"
 	ShowService_UnbanParticipant_FullMethodName   = "/showrunner.v1.ShowService/UnbanParticipant"
 	ShowService_ListBans_FullMethodName           = "/showrunner.v1.ShowService/ListBans"
+	ShowService_MuteGuestTrack_FullMethodName     = "/showrunner.v1.ShowService/MuteGuestTrack"
+	ShowService_AllowGuestSource_FullMethodName   = "/showrunner.v1.ShowService/AllowGuestSource"
 )
 
 // ShowServiceClient is the client API for ShowService service.
@@ -162,6 +164,19 @@ type ShowServiceClient interface {
 	// The identities banned from the room, in the order they were banned. The host, a moderator or
 	// the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error)
+	// Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
+	// unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
+	// guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
+	// gives it back or the guest leaves the stage. The host, a moderator or the room's admin.
+	// Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED,
+	// PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no
+	// published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote
+	// it instead).
+	MuteGuestTrack(ctx context.Context, in *MuteGuestTrackRequest, opts ...grpc.CallOption) (*MuteGuestTrackResponse, error)
+	// Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it
+	// again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+	// PERMISSION_DENIED, NOT_FOUND (room, or no such guest).
+	AllowGuestSource(ctx context.Context, in *AllowGuestSourceRequest, opts ...grpc.CallOption) (*AllowGuestSourceResponse, error)
 }
 
 type showServiceClient struct {
@@ -392,6 +407,26 @@ func (c *showServiceClient) ListBans(ctx context.Context, in *ListBansRequest, o
 	return out, nil
 }
 
+func (c *showServiceClient) MuteGuestTrack(ctx context.Context, in *MuteGuestTrackRequest, opts ...grpc.CallOption) (*MuteGuestTrackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MuteGuestTrackResponse)
+	err := c.cc.Invoke(ctx, ShowService_MuteGuestTrack_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *showServiceClient) AllowGuestSource(ctx context.Context, in *AllowGuestSourceRequest, opts ...grpc.CallOption) (*AllowGuestSourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AllowGuestSourceResponse)
+	err := c.cc.Invoke(ctx, ShowService_AllowGuestSource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ShowServiceServer is the server API for ShowService service.
 // All implementations must embed UnimplementedShowServiceServer
 // for forward compatibility.
@@ -511,6 +546,19 @@ type ShowServiceServer interface {
 	// The identities banned from the room, in the order they were banned. The host, a moderator or
 	// the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error)
+	// Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
+	// unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
+	// guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
+	// gives it back or the guest leaves the stage. The host, a moderator or the room's admin.
+	// Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED,
+	// PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no
+	// published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote
+	// it instead).
+	MuteGuestTrack(context.Context, *MuteGuestTrackRequest) (*MuteGuestTrackResponse, error)
+	// Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it
+	// again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+	// PERMISSION_DENIED, NOT_FOUND (room, or no such guest).
+	AllowGuestSource(context.Context, *AllowGuestSourceRequest) (*AllowGuestSourceResponse, error)
 	mustEmbedUnimplementedShowServiceServer()
 }
 
@@ -586,6 +634,12 @@ func (UnimplementedShowServiceServer) UnbanParticipant(context.Context, *UnbanPa
 }
 func (UnimplementedShowServiceServer) ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListBans not implemented")
+}
+func (UnimplementedShowServiceServer) MuteGuestTrack(context.Context, *MuteGuestTrackRequest) (*MuteGuestTrackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MuteGuestTrack not implemented")
+}
+func (UnimplementedShowServiceServer) AllowGuestSource(context.Context, *AllowGuestSourceRequest) (*AllowGuestSourceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AllowGuestSource not implemented")
 }
 func (UnimplementedShowServiceServer) mustEmbedUnimplementedShowServiceServer() {}
 func (UnimplementedShowServiceServer) testEmbeddedByValue()                     {}
@@ -1004,6 +1058,42 @@ func _ShowService_ListBans_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ShowService_MuteGuestTrack_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MuteGuestTrackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).MuteGuestTrack(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_MuteGuestTrack_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).MuteGuestTrack(ctx, req.(*MuteGuestTrackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShowService_AllowGuestSource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AllowGuestSourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).AllowGuestSource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_AllowGuestSource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).AllowGuestSource(ctx, req.(*AllowGuestSourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ShowService_ServiceDesc is the grpc.ServiceDesc for ShowService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1098,6 +1188,14 @@ var ShowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListBans",
 			Handler:    _ShowService_ListBans_Handler,
+		},
+		{
+			MethodName: "MuteGuestTrack",
+			Handler:    _ShowService_MuteGuestTrack_Handler,
+		},
+		{
+			MethodName: "AllowGuestSource",
+			Handler:    _ShowService_AllowGuestSource_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
