@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,9 +15,10 @@ from livekit import api
 from livekit.protocol import models as lk
 
 from service.core import errors, validate
-from tests.conftest import ServiceProcess, admin_token
+from tests.conftest import API_KEY, API_SECRET, ServiceProcess, admin_token
 from tests.doors import ShowClient, expect_refusal
 from tests.live import LiveParticipant, PublishRefused, until
+from tests.test_convergence import stack
 from tests.test_show_through_every_door import claims, join_viewer, livekit_participant, refused, start_show
 
 
@@ -64,6 +66,8 @@ async def test_the_host_appoints_a_moderator_who_manages_the_stage(crew: Crew, l
 
     # A moderator sees the queue, invites and demotes, with the token it already held.
     await vic.hand(room, "vic", True)
+    mia_live = crew.live[1]
+    await mia_live.wait_for(lambda: any(e.get("type") == "hand_raise" for e in mia_live.show_events), label="mia hears")
     assert [h["participantIdentity"] for h in await mia.hands(room)] == ["vic"]
     assert (await mia.invite(room, "vic", "mia"))["promoted"] is True
     assert await role_on_livekit(lkapi, room, "vic") == ("guest", True)
@@ -283,3 +287,31 @@ async def is_muted(lkapi: api.LiveKitAPI, room: str, identity: str, muted: bool)
 
 async def no_microphone(lkapi: api.LiveKitAPI, room: str, identity: str) -> bool:
     return await microphone(lkapi, room, identity) is None
+
+
+async def test_a_host_whose_connection_ended_still_ends_its_show(tmp_path: Path) -> None:
+    """With a reconnect grace of 1 s: the host drops, its seat is freed, and its own token still
+    ends the show (a viewer's does not); once ended, nothing of the room is left on LiveKit."""
+    own = stack(tmp_path)
+    door = own.client()
+    room = "dropped-host"
+    try:
+        host, host_live = await start_show(door, room)
+        viewer, viewer_live = await join_viewer(door, room, "vee")
+        await host_live.disconnect()
+        admin = door.as_(admin_token(room))
+        await until(lambda: seat_free(admin, room), 15.0, "the host's seat freed after the grace window")
+        expect_refusal(await refused(viewer.delete_room(room)), "PERMISSION_DENIED", "Only the host can end the show")
+        await host.delete_room(room)
+        await viewer_live.wait_for(lambda: any(kind == "disconnected" for kind, _ in viewer_live.events))
+        async with api.LiveKitAPI(own.livekit.http_url, API_KEY, API_SECRET) as lkapi:
+            assert room not in {r.name for r in (await lkapi.room.list_rooms(api.ListRoomsRequest())).rooms}
+        await viewer_live.disconnect()
+    finally:
+        await door.close()
+        own.service.stop()
+        own.livekit.stop()
+
+
+async def seat_free(admin: ShowClient, room: str) -> bool:
+    return not (await admin.get_room(room))["hasHost"]

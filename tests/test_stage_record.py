@@ -126,6 +126,18 @@ async def test_a_connected_host_never_goes_stale(records: ShowRecords, room: str
     )
 
 
+async def test_the_last_host_is_remembered_when_its_seat_is_freed(records: ShowRecords, room: str) -> None:
+    assert await records.hosted_by(room) == ""
+    await _hosted(records, room)
+    await records.connected(room, "hana", Connection("PA_h", ms(T0)), "", T0)
+    await records.left(room, "hana", Connection("PA_h", ms(T0)), T0 + 5, "", T0 + 5)
+    assert ((await records.stage(room, T0 + 5)).host, await records.hosted_by(room)) == (None, "hana")
+    await records.claim_host(room, "ivan", "Ivan", T0 + 6, STALE_AFTER)
+    assert await records.hosted_by(room) == "ivan"
+    await records.retire(room)
+    assert await records.hosted_by(room) == ""
+
+
 async def test_a_guest_cannot_also_host(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     await records.set_hand(room, "gia", True, T0, LIMIT)
@@ -427,7 +439,8 @@ async def test_who_may_be_appointed(records: ShowRecords, room: str) -> None:
 async def test_a_moderator_manages_the_stage_but_not_the_settings(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     await records.appoint(room, "mo", T0, acting="hana")
-    await records.set_hand(room, "gia", True, T0, LIMIT)
+    raised = await records.set_hand(room, "gia", True, T0, LIMIT)
+    assert (raised.host, raised.moderators) == ("hana", ("mo",))  # those who hear of the hand
     assert (await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="mo")).promoted
     await records.unseat(room, "gia", T0, StageChange.DEMOTE, acting="mo", not_host=errors.ONLY_HOST_DEMOTES)
     await _refused(

@@ -195,6 +195,7 @@ class Seating:
     promoted: bool
     before: Standing
     host: str | None = None  # the room's host identity, for whoever announces the promotion
+    moderators: tuple[str, ...] = ()  # the room's moderators, who hear of hands as the host does
 
 
 class Verdict(StrEnum):
@@ -297,6 +298,11 @@ class ShowRecords(Protocol):
     async def stage(self, room: str, now: float) -> StageRecord: ...
 
     async def role_of(self, room: str, identity: str) -> Role: ...
+
+    async def hosted_by(self, room: str) -> str:
+        """The identity that last took the room's host seat ("" if none did), kept when the seat
+        is freed, until another host takes it or the record is retired."""
+        ...
 
     async def admission(self, room: str, identity: str) -> Admission:
         """The identity's role and whether it is banned, in one read."""

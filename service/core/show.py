@@ -614,9 +614,10 @@ class ShowCore(ShowService[Caller]):
             token = await self._go_on_stage(room, identity, seating.before, promoter=seating.host)
             return pb.SetHandRaisedResponse(hand_raised=False, promoted=True, token=token, ws_url=self._stage.ws_url)
         if (seating.before.hand is not None) != raised:
-            # Only those who can act on a hand hear of it, and the viewer itself: never the room.
+            # Only those who can act on a hand (the host, the moderators) hear of it, and the viewer
+            # itself: never the room.
             kind = EventType.HAND_RAISE if raised else EventType.HAND_LOWER
-            to = [identity] + ([seating.host] if seating.host else [])
+            to = [identity, *([seating.host] if seating.host else []), *seating.moderators]
             await self._announce(room, kind, sender=(identity, present.name or identity), to=to)
         return pb.SetHandRaisedResponse(hand_raised=raised)
 

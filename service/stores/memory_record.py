@@ -85,6 +85,7 @@ class _Room:
     recordings: dict[str, tuple[int, Recording]] = field(default_factory=dict)
     recording_seq: int = 0
     moderators: dict[str, int] = field(default_factory=dict)  # identity -> appointed (ms)
+    hosted_by: str = ""  # who last took the host seat, kept when it is freed
     bans: dict[str, Ban] = field(default_factory=dict)
     expires: int = 0
 
@@ -103,6 +104,10 @@ class _Room:
         return Standing(
             self.guests.get(identity), self.hands.scores.get(identity), self.invitations.scores.get(identity)
         )
+
+
+def _managers(state: _Room) -> tuple[str, ...]:
+    return tuple(sorted(state.moderators))
 
 
 class MemoryRecords:
@@ -201,6 +206,10 @@ class MemoryRecords:
         found = self._rooms.get(room)
         return found.role_of(identity) if found else Role.VIEWER
 
+    async def hosted_by(self, room: str) -> str:
+        found = self._rooms.get(room)
+        return found.hosted_by if found else ""
+
     async def admission(self, room: str, identity: str) -> Admission:
         found = self._rooms.get(room)
         if found is None:
@@ -241,6 +250,7 @@ class MemoryRecords:
             raise refusal(Refusal.MODERATOR_CANNOT_HOST, identity)
         with self._changing(room, now) as state:
             state.host = replace(self._seat(identity, now, connection), name=name)
+            state.hosted_by = identity
             state.hands.remove(identity)
             state.invitations.remove(identity)
             return True
@@ -271,9 +281,9 @@ class MemoryRecords:
             host = state.host.identity if state.host else None
             if before.hand is not None:
                 self._take_seat(state, viewer, now, connection)
-                return Seating(True, before, host)
+                return Seating(True, before, host, _managers(state))
             state.invitations.add(viewer, ms(now) + ms(expires_in))
-            return Seating(False, before, host)
+            return Seating(False, before, host, _managers(state))
 
     async def accept(
         self, room: str, viewer: str, now: float, default_limit: int, connection: Connection | None = None
@@ -286,7 +296,7 @@ class MemoryRecords:
             if len(state.guests) >= self._limit(state, default_limit):
                 raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
             self._take_seat(state, viewer, now, connection)
-            return Seating(True, before, state.host.identity if state.host else None)
+            return Seating(True, before, state.host.identity if state.host else None, _managers(state))
 
     async def decline(self, room: str, viewer: str, now: float) -> None:
         with self._changing(room, now) as state:
@@ -311,13 +321,13 @@ class MemoryRecords:
             host = state.host.identity if state.host else None
             if not raised:
                 state.hands.remove(identity)
-                return Seating(False, before, host)
+                return Seating(False, before, host, _managers(state))
             if before.hand is None:
                 state.hands.add(identity, ms(now))
             if before.invitation is not None and len(state.guests) < self._limit(state, default_limit):
                 self._take_seat(state, identity, now, connection)
-                return Seating(True, before, host)
-            return Seating(False, before, host)
+                return Seating(True, before, host, _managers(state))
+            return Seating(False, before, host, _managers(state))
 
     async def unseat(
         self,

@@ -310,6 +310,10 @@ class RedisRecords:
         role, *_ = await self._step("read_standing", room, 0.0, identity)
         return Role(_text(role))
 
+    async def hosted_by(self, room: str) -> str:
+        (identity,) = await self._step("read_hosted_by", room, 0.0)
+        return _text(identity)
+
     async def admission(self, room: str, identity: str) -> Admission:
         role, _, _, _, banned = await self._step("read_standing", room, 0.0, identity)
         return Admission(Role(_text(role)), bool(int(banned)))
@@ -339,8 +343,9 @@ class RedisRecords:
     # --- the stage ------------------------------------------------------------------------
 
     def _seating(self, reply: list[Any]) -> Seating:
-        promoted, seat, hand, invitation, host = reply
-        return Seating(bool(int(promoted)), _standing(seat, hand, invitation), _text(host) or None)
+        promoted, seat, hand, invitation, host, moderators = reply
+        managers = tuple(sorted(_text(m) for m in moderators))
+        return Seating(bool(int(promoted)), _standing(seat, hand, invitation), _text(host) or None, managers)
 
     async def invite(
         self,

@@ -218,7 +218,7 @@ class ShowServiceServicer:
 
     def DeleteRoom(self, request, context):
         """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-        The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+        The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
         NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

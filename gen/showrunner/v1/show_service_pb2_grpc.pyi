@@ -65,7 +65,7 @@ class ShowServiceStub:
     """
     DeleteRoom: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.DeleteRoomRequest, _show_service_pb2.DeleteRoomResponse]
     """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-    The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+    The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
     NOT_FOUND.
     """
     ListParticipants: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListParticipantsRequest, _show_service_pb2.ListParticipantsResponse]
@@ -221,7 +221,7 @@ class ShowServiceAsyncStub(ShowServiceStub):
     """
     DeleteRoom: _aio.UnaryUnaryMultiCallable[_show_service_pb2.DeleteRoomRequest, _show_service_pb2.DeleteRoomResponse]  # type: ignore[assignment]
     """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-    The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+    The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
     NOT_FOUND.
     """
     ListParticipants: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListParticipantsRequest, _show_service_pb2.ListParticipantsResponse]  # type: ignore[assignment]
@@ -398,7 +398,7 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.DeleteRoomResponse, _abc.Awaitable[_show_service_pb2.DeleteRoomResponse]]:
         """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-        The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+        The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
         NOT_FOUND.
         """
 

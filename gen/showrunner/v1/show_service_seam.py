@@ -47,7 +47,7 @@ class ShowService(Protocol[CallerT]):
         ...
 
     async def delete_room(self, request: _showrunner_v1_show_service_pb2.DeleteRoomRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.DeleteRoomResponse:
-        """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
+        """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state. The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
         ...
 
     async def list_participants(self, request: _showrunner_v1_show_service_pb2.ListParticipantsRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.ListParticipantsResponse:

@@ -19,4 +19,5 @@ else
   redis.call('ZADD', INVITATIONS, NOW + expires_in, viewer)
 end
 touch()
-return {'ok', promoted, before[1], before[2], before[3], host and host.identity or ''}
+return {'ok', promoted, before[1], before[2], before[3], host and host.identity or '',
+        redis.call('HKEYS', MODERATORS)}

@@ -79,7 +79,7 @@ type ShowServiceClient interface {
 	// or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	GetRoom(ctx context.Context, in *GetRoomRequest, opts ...grpc.CallOption) (*GetRoomResponse, error)
 	// Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-	// The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+	// The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
 	// NOT_FOUND.
 	DeleteRoom(ctx context.Context, in *DeleteRoomRequest, opts ...grpc.CallOption) (*DeleteRoomResponse, error)
 	// Lists the participants connected to a room, with their show role and hand state.
@@ -461,7 +461,7 @@ type ShowServiceServer interface {
 	// or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	GetRoom(context.Context, *GetRoomRequest) (*GetRoomResponse, error)
 	// Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-	// The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+	// The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
 	// NOT_FOUND.
 	DeleteRoom(context.Context, *DeleteRoomRequest) (*DeleteRoomResponse, error)
 	// Lists the participants connected to a room, with their show role and hand state.
