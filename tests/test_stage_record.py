@@ -368,7 +368,20 @@ async def test_a_refused_step_changes_nothing(records: ShowRecords, room: str) -
     await records.set_hand(room, "ivo", True, T0, LIMIT)
     await records.invite(room, "zed", T0, INVITE_FOR, 2, acting="hana")
     await records.reserve_recording(room, "pending-1", "grid", T0)
-    before = (await records.stage(room, T0), await records.hands(room, T0), await records.standing(room, "zed", T0))
+    await records.appoint(room, "mo", T0, acting="hana")
+    await records.ban(room, "troll", T0, acting="mo")
+    await records.lock_source(room, "gia", "camera", True, 2, T0)
+
+    async def view() -> tuple[object, ...]:
+        return (
+            await records.stage(room, T0),
+            await records.hands(room, T0),
+            await records.standing(room, "zed", T0),
+            await records.bans(room, T0),
+            await records.hosted_by(room),
+        )
+
+    before = await view()
     refusals = [
         records.claim_host(room, "ivan", "Ivan", T0, STALE_AFTER),
         records.invite(room, "ivo", T0, INVITE_FOR, LIMIT, acting="hana"),
@@ -381,12 +394,23 @@ async def test_a_refused_step_changes_nothing(records: ShowRecords, room: str) -
         records.unseat(room, "gia", T0, StageChange.DEMOTE, acting="ivo", not_host=errors.ONLY_HOST_DEMOTES),
         records.set_guest_limit(room, 4, T0, acting="gia", not_host=errors.ONLY_HOST_CHANGES_SETTINGS),
         records.reserve_recording(room, "pending-2", "grid", T0),
+        records.appoint(room, "mo", T0, acting=None),
+        records.appoint(room, "gia", T0, acting=None),
+        records.appoint(room, "troll", T0, acting=None),
+        records.appoint(room, "ivo", T0, acting="mo", not_host="no"),
+        records.dismiss(room, "ivo", T0),
+        records.ban(room, "hana", T0, acting=None),
+        records.ban(room, "ivo", T0, acting="gia", not_host="no"),
+        records.unban(room, "ivo", T0),
+        records.lock_source(room, "gia", "microphone", True, 2, T0),
+        records.lock_source(room, "ivo", "camera", True, 2, T0),
+        records.claim_host(room, "mo", "Mo", T0 + STALE_AFTER * 2, STALE_AFTER),
+        records.invite(room, "mo", T0, INVITE_FOR, 5, acting="hana"),
     ]
     for step in refusals:
         with pytest.raises(errors.ShowError):
             await step
-    after = (await records.stage(room, T0), await records.hands(room, T0), await records.standing(room, "zed", T0))
-    assert after == before
+    assert await view() == before
 
 
 # --- moderators and bans ----------------------------------------------------------------------
