@@ -233,7 +233,10 @@ async def test_a_guest_is_muted_and_its_microphone_taken_away_and_given_back(
     muted = await mia.mute(room, "vic", "MICROPHONE")
     assert (muted["trackSid"], muted["lockedSources"], muted["message"]) == (sid, [], "vic's microphone is muted")
     await until(lambda: is_muted(lkapi, room, "vic", True), 10.0, "LiveKit shows the track muted")
-    vic_live.room.local_participant.track_publications[sid].track.unmute()  # type: ignore[union-attr]
+    published = vic_live.room.local_participant.track_publications[sid]
+    # The guest's client applies the mute LiveKit asked of it; only then is its own unmute news.
+    await vic_live.wait_for(lambda: published.muted, label="the guest's client has muted the track")
+    published.track.unmute()  # type: ignore[union-attr]
     await until(lambda: is_muted(lkapi, room, "vic", False), 10.0, "the guest unmuted itself")
 
     # Only the host takes the source away: LiveKit unpublishes the track and refuses a new one.
