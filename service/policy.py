@@ -27,7 +27,7 @@ BUCKETS: dict[int, str] = {
 AUDIENCE_WORDS: dict[int, str] = {
     policy_pb2.AUDIENCE_ANYONE: "anyone",
     policy_pb2.AUDIENCE_PARTICIPANT: "participant of the room",
-    policy_pb2.AUDIENCE_STAGE_MANAGERS: "stage managers (host, room admin)",
+    policy_pb2.AUDIENCE_STAGE_MANAGERS: "stage managers (host, moderators, room admin)",
     policy_pb2.AUDIENCE_HOST: "host, room admin",
     policy_pb2.AUDIENCE_ROOM_ADMIN: "room admin",
     policy_pb2.AUDIENCE_ROOM_LISTER: "admin token with roomList",
@@ -52,6 +52,7 @@ class Rule:
     participant_label: str = ""  # the participant field's name as JSON clients spell it
     open_field: str = ""  # for AUDIENCE_ANYONE: the field whose value lets a call in without a token
     open_value: int | None = None
+    former_host: bool = False  # the room's last host may call after its seat was freed
 
     def needs_token(self, request: object) -> bool:
         if self.audience != policy_pb2.AUDIENCE_ANYONE:
@@ -95,6 +96,7 @@ def rule_for(method: MethodDescriptor) -> Rule:
         participant_label=fields[declared.participant_field].json_name if declared.participant_field else "",
         open_field=declared.anonymous_when.field,
         open_value=open_value,
+        former_host=declared.former_host,
     )
 
 

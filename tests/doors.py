@@ -18,6 +18,7 @@ import grpc
 import httpx
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from livekit.protocol import models as lk
 from livekit.protocol.egress import EgressStatus
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1 import show_service_pb2_grpc as pb_grpc
@@ -99,7 +100,13 @@ class ShowClient(Protocol):
     async def get_room(self, room: str) -> dict[str, Any]: ...
     async def delete_room(self, room: str) -> None: ...
     async def list_participants(self, room: str) -> list[dict[str, Any]]: ...
-    async def remove_participant(self, room: str, identity: str) -> None: ...
+    async def remove_participant(self, room: str, identity: str, ban: bool = False) -> None: ...
+    async def appoint_moderator(self, room: str, identity: str) -> dict[str, Any]: ...
+    async def dismiss_moderator(self, room: str, identity: str) -> dict[str, Any]: ...
+    async def unban(self, room: str, identity: str) -> dict[str, Any]: ...
+    async def bans(self, room: str) -> list[dict[str, Any]]: ...
+    async def mute(self, room: str, guest: str, source: str, lock: bool = False) -> dict[str, Any]: ...
+    async def allow_source(self, room: str, guest: str, source: str) -> dict[str, Any]: ...
     async def invite(self, room: str, viewer: str, host: str) -> dict[str, Any]: ...
     async def demote(self, room: str, guest: str, host: str) -> dict[str, Any]: ...
     async def remove_guest(self, room: str, guest: str, host: str) -> dict[str, Any]: ...
@@ -134,6 +141,10 @@ _LAYOUTS = {
     "grid": pb.RECORDING_LAYOUT_GRID,
     "": pb.RECORDING_LAYOUT_UNSPECIFIED,
 }
+
+
+# LiveKit's TrackSource by the contract's value names, as every door spells them.
+_SOURCES = {"CAMERA": lk.TrackSource.CAMERA, "MICROPHONE": lk.TrackSource.MICROPHONE, "": lk.TrackSource.UNKNOWN}
 
 
 def recording_dict(r: pb.Recording) -> dict[str, Any]:
@@ -195,12 +206,36 @@ class ContractClient(Bound):
             out.append(d)
         return out
 
-    async def remove_participant(self, room: str, identity: str) -> None:
+    async def remove_participant(self, room: str, identity: str, ban: bool = False) -> None:
         await self.rpc(
             "RemoveParticipant",
-            pb.RemoveParticipantRequest(room_name=room, identity=identity),
+            pb.RemoveParticipantRequest(room_name=room, identity=identity, ban=ban),
             pb.RemoveParticipantResponse,
         )
+
+    async def appoint_moderator(self, room: str, identity: str) -> dict[str, Any]:
+        request = pb.AppointModeratorRequest(room_name=room, identity=identity)
+        return as_dict(await self.rpc("AppointModerator", request, pb.AppointModeratorResponse))
+
+    async def dismiss_moderator(self, room: str, identity: str) -> dict[str, Any]:
+        request = pb.DismissModeratorRequest(room_name=room, identity=identity)
+        return as_dict(await self.rpc("DismissModerator", request, pb.DismissModeratorResponse))
+
+    async def unban(self, room: str, identity: str) -> dict[str, Any]:
+        request = pb.UnbanParticipantRequest(room_name=room, identity=identity)
+        return as_dict(await self.rpc("UnbanParticipant", request, pb.UnbanParticipantResponse))
+
+    async def bans(self, room: str) -> list[dict[str, Any]]:
+        r = await self.rpc("ListBans", pb.ListBansRequest(room_name=room), pb.ListBansResponse)
+        return [as_dict(b) for b in r.bans]
+
+    async def mute(self, room: str, guest: str, source: str, lock: bool = False) -> dict[str, Any]:
+        request = pb.MuteGuestTrackRequest(room_name=room, guest_identity=guest, source=_SOURCES[source], lock=lock)
+        return as_dict(await self.rpc("MuteGuestTrack", request, pb.MuteGuestTrackResponse))
+
+    async def allow_source(self, room: str, guest: str, source: str) -> dict[str, Any]:
+        request = pb.AllowGuestSourceRequest(room_name=room, guest_identity=guest, source=_SOURCES[source])
+        return as_dict(await self.rpc("AllowGuestSource", request, pb.AllowGuestSourceResponse))
 
     async def invite(self, room: str, viewer: str, host: str) -> dict[str, Any]:
         r = await self.rpc(
@@ -360,8 +395,28 @@ class RestClient(Bound):
     async def list_participants(self, room: str) -> list[dict[str, Any]]:
         return list((await self.call("GET", f"/api/rooms/{room}/participants"))["participants"])
 
-    async def remove_participant(self, room: str, identity: str) -> None:
-        assert await self.call("DELETE", f"/api/rooms/{room}/participants/{identity}") == {"success": True}
+    async def remove_participant(self, room: str, identity: str, ban: bool = False) -> None:
+        query = "?ban=true" if ban else ""
+        assert await self.call("DELETE", f"/api/rooms/{room}/participants/{identity}{query}") == {"success": True}
+
+    async def appoint_moderator(self, room: str, identity: str) -> dict[str, Any]:
+        return dict(await self.call("POST", f"/api/rooms/{room}/moderators", {"identity": identity}))
+
+    async def dismiss_moderator(self, room: str, identity: str) -> dict[str, Any]:
+        return dict(await self.call("DELETE", f"/api/rooms/{room}/moderators/{identity}"))
+
+    async def unban(self, room: str, identity: str) -> dict[str, Any]:
+        return dict(await self.call("DELETE", f"/api/rooms/{room}/bans/{identity}"))
+
+    async def bans(self, room: str) -> list[dict[str, Any]]:
+        return list((await self.call("GET", f"/api/rooms/{room}/bans"))["bans"])
+
+    async def mute(self, room: str, guest: str, source: str, lock: bool = False) -> dict[str, Any]:
+        body = {"source": source, "lock": lock}
+        return dict(await self.call("POST", f"/api/rooms/{room}/guests/{guest}/mute", body))
+
+    async def allow_source(self, room: str, guest: str, source: str) -> dict[str, Any]:
+        return dict(await self.call("POST", f"/api/rooms/{room}/guests/{guest}/allow", {"source": source}))
 
     async def invite(self, room: str, viewer: str, host: str) -> dict[str, Any]:
         body = {"viewerIdentity": viewer, "hostIdentity": host}
@@ -405,7 +460,7 @@ class RestClient(Bound):
         return int((await self.call("PATCH", f"/api/rooms/{room}/settings", body))["guestLimit"])
 
     async def start_recording(self, room: str, layout: str) -> dict[str, Any]:
-        reply = await self.call("POST", f"/api/rooms/{room}/recordings", {"layout": layout})
+        reply = await self.call("POST", f"/api/rooms/{room}/recordings", {"layout": layout} if layout else {})
         assert reply["success"] is True
         return dict(reply["recording"])
 

@@ -92,7 +92,7 @@ def test_removing_a_field_fails_until_the_changelog_records_it(clone: Path) -> N
 
 
 def test_renumbering_a_field_fails(clone: Path) -> None:
-    edit(clone, SERVICE, "  uint32 guest_limit = 7;\n", "  uint32 guest_limit = 9;\n")
+    edit(clone, SERVICE, "  uint32 guest_limit = 7;\n", "  uint32 guest_limit = 99;\n")
     result = breaking(clone)
     assert result.returncode == 1, result.stdout
     assert "BREAKING" in result.stdout and "guest_limit" in result.stdout, result.stdout

@@ -76,9 +76,9 @@ async def test_the_openapi_document_is_served_and_covers_every_route(service: Se
 
 def test_the_readme_role_table_agrees_with_the_declared_audiences() -> None:
     """The Security section's table by role: every RPC but ListRooms once; the host-only rows are
-    exactly the RPCs for the host or the stage managers; "yes" for all, exactly the RPCs any
-    participant may call for nobody in particular."""
-    text = README.read_text().split("| | viewer | guest | host |", 1)[1]
+    exactly the RPCs for the host, the host-and-moderator rows exactly the stage managers'; "yes"
+    for all, exactly the RPCs any participant may call for nobody in particular."""
+    text = README.read_text().split("| | viewer | guest | moderator | host |", 1)[1]
     lines = text.strip().splitlines()[1:]
     table = lines[: next(i for i, line in enumerate(lines) if not line.startswith("|"))]
     rows = [line.split(" | ") for line in table]
@@ -91,9 +91,11 @@ def test_the_readme_role_table_agrees_with_the_declared_audiences() -> None:
         if method.name == "ListRooms":
             continue
         rule = rule_for(method)
-        host_only = seen[method.name] == ("\u2013", "\u2013", "yes")
-        assert host_only == (rule.audience in (po.AUDIENCE_HOST, po.AUDIENCE_STAGE_MANAGERS)), method.name
-        everyone = seen[method.name] == ("yes", "yes", "yes")
+        host_only = seen[method.name] == ("\u2013", "\u2013", "\u2013", "yes")
+        assert host_only == (rule.audience == po.AUDIENCE_HOST), method.name
+        managers = seen[method.name] == ("\u2013", "\u2013", "yes", "yes")
+        assert managers == (rule.audience == po.AUDIENCE_STAGE_MANAGERS), method.name
+        everyone = seen[method.name] == ("yes", "yes", "yes", "yes")
         assert everyone == (rule.audience == po.AUDIENCE_PARTICIPANT and not rule.participant_field), method.name
 
 
@@ -103,3 +105,5 @@ def test_the_cores_recheck_refuses_with_the_declared_words() -> None:
     assert declared["DemoteGuest"] == errors.ONLY_HOST_DEMOTES
     assert declared["RemoveGuest"] == errors.ONLY_HOST_REMOVES
     assert declared["UpdateRoomSettings"] == errors.ONLY_HOST_CHANGES_SETTINGS
+    assert declared["AppointModerator"] == errors.ONLY_HOST_APPOINTS
+    assert declared["RemoveParticipant"] == errors.ONLY_HOST_REMOVES_PARTICIPANTS

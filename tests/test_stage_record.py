@@ -19,7 +19,19 @@ import redis.asyncio as redis
 
 from service.config import Settings
 from service.core import errors
-from service.core.record import Connection, Departure, Hand, ShowRecords, StageChange, Standing, Verdict, ms
+from service.core.record import (
+    MODERATORS_PER_ROOM,
+    Admission,
+    Ban,
+    Connection,
+    Departure,
+    Hand,
+    ShowRecords,
+    StageChange,
+    Standing,
+    Verdict,
+    ms,
+)
 from service.core.roles import Role
 from service.dev.redis_cluster import RedisCluster
 from service.dev.redis_server import RedisServer
@@ -112,6 +124,18 @@ async def test_a_connected_host_never_goes_stale(records: ShowRecords, room: str
         errors.ROOM_HAS_HOST,
         records.claim_host(room, "ivan", "Ivan", T0 + 10 * STALE_AFTER, STALE_AFTER),
     )
+
+
+async def test_the_last_host_is_remembered_when_its_seat_is_freed(records: ShowRecords, room: str) -> None:
+    assert await records.hosted_by(room) == ""
+    await _hosted(records, room)
+    await records.connected(room, "hana", Connection("PA_h", ms(T0)), "", T0)
+    await records.left(room, "hana", Connection("PA_h", ms(T0)), T0 + 5, "", T0 + 5)
+    assert ((await records.stage(room, T0 + 5)).host, await records.hosted_by(room)) == (None, "hana")
+    await records.claim_host(room, "ivan", "Ivan", T0 + 6, STALE_AFTER)
+    assert await records.hosted_by(room) == "ivan"
+    await records.retire(room)
+    assert await records.hosted_by(room) == ""
 
 
 async def test_a_guest_cannot_also_host(records: ShowRecords, room: str) -> None:
@@ -344,7 +368,20 @@ async def test_a_refused_step_changes_nothing(records: ShowRecords, room: str) -
     await records.set_hand(room, "ivo", True, T0, LIMIT)
     await records.invite(room, "zed", T0, INVITE_FOR, 2, acting="hana")
     await records.reserve_recording(room, "pending-1", "grid", T0)
-    before = (await records.stage(room, T0), await records.hands(room, T0), await records.standing(room, "zed", T0))
+    await records.appoint(room, "mo", T0, acting="hana")
+    await records.ban(room, "troll", T0, acting="mo")
+    await records.lock_source(room, "gia", "camera", True, 2, T0)
+
+    async def view() -> tuple[object, ...]:
+        return (
+            await records.stage(room, T0),
+            await records.hands(room, T0),
+            await records.standing(room, "zed", T0),
+            await records.bans(room, T0),
+            await records.hosted_by(room),
+        )
+
+    before = await view()
     refusals = [
         records.claim_host(room, "ivan", "Ivan", T0, STALE_AFTER),
         records.invite(room, "ivo", T0, INVITE_FOR, LIMIT, acting="hana"),
@@ -357,12 +394,149 @@ async def test_a_refused_step_changes_nothing(records: ShowRecords, room: str) -
         records.unseat(room, "gia", T0, StageChange.DEMOTE, acting="ivo", not_host=errors.ONLY_HOST_DEMOTES),
         records.set_guest_limit(room, 4, T0, acting="gia", not_host=errors.ONLY_HOST_CHANGES_SETTINGS),
         records.reserve_recording(room, "pending-2", "grid", T0),
+        records.appoint(room, "mo", T0, acting=None),
+        records.appoint(room, "gia", T0, acting=None),
+        records.appoint(room, "troll", T0, acting=None),
+        records.appoint(room, "ivo", T0, acting="mo", not_host="no"),
+        records.dismiss(room, "ivo", T0),
+        records.ban(room, "hana", T0, acting=None),
+        records.ban(room, "ivo", T0, acting="gia", not_host="no"),
+        records.unban(room, "ivo", T0),
+        records.lock_source(room, "gia", "microphone", True, 2, T0),
+        records.lock_source(room, "ivo", "camera", True, 2, T0),
+        records.claim_host(room, "mo", "Mo", T0 + STALE_AFTER * 2, STALE_AFTER),
+        records.invite(room, "mo", T0, INVITE_FOR, 5, acting="hana"),
     ]
     for step in refusals:
         with pytest.raises(errors.ShowError):
             await step
-    after = (await records.stage(room, T0), await records.hands(room, T0), await records.standing(room, "zed", T0))
-    assert after == before
+    assert await view() == before
+
+
+# --- moderators and bans ----------------------------------------------------------------------
+
+
+async def test_the_host_appoints_and_dismisses_moderators(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.set_hand(room, "mo", True, T0, LIMIT)
+    before = await records.appoint(room, "mo", T0 + 1, acting="hana")
+    assert before.hand == ms(T0)  # its hand goes: a moderator does not queue for the stage
+    await records.appoint(room, "ann", T0, acting=None)  # the admin
+    assert await records.role_of(room, "mo") is Role.MODERATOR
+    stage = await records.stage(room, T0 + 2)
+    assert (stage.moderators, stage.hands) == (("ann", "mo"), 0)
+    assert stage.role_of("mo") is Role.MODERATOR
+    await records.dismiss(room, "mo", T0 + 3)
+    assert await records.role_of(room, "mo") is Role.VIEWER
+    await _refused(errors.Code.NOT_FOUND, "mo is not a moderator", records.dismiss(room, "mo", T0 + 3))
+    assert (await records.stage(room, T0 + 3)).moderators == ("ann",)
+
+
+async def test_who_may_be_appointed(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.appoint(room, "mo", T0, acting="hana")
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    no = "Only the host can appoint moderators"
+    await _refused(errors.Code.PERMISSION_DENIED, no, records.appoint(room, "ann", T0, acting="mo", not_host=no))
+    await _refused(errors.Code.ALREADY_EXISTS, "mo is already a moderator", records.appoint(room, "mo", T0, None))
+    await _refused(errors.Code.FAILED_PRECONDITION, "hana is not a viewer", records.appoint(room, "hana", T0, None))
+    await _refused(errors.Code.FAILED_PRECONDITION, "gia is not a viewer", records.appoint(room, "gia", T0, None))
+    await records.ban(room, "troll", T0, acting="hana")
+    await _refused(
+        errors.Code.FAILED_PRECONDITION, "troll is banned from this room", records.appoint(room, "troll", T0, None)
+    )
+    for n in range(MODERATORS_PER_ROOM - 1):
+        await records.appoint(room, f"m{n}", T0, acting=None)
+    await _refused(
+        errors.Code.FAILED_PRECONDITION,
+        f"A room has at most {MODERATORS_PER_ROOM} moderators",
+        records.appoint(room, "one-more", T0, None),
+    )
+    await _refused(
+        errors.Code.FAILED_PRECONDITION,
+        "mo is a moderator of this room; dismiss it before it hosts",
+        records.claim_host(room, "mo", "Mo", T0 + STALE_AFTER * 2, STALE_AFTER),
+    )
+
+
+async def test_a_moderator_manages_the_stage_but_not_the_settings(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.appoint(room, "mo", T0, acting="hana")
+    raised = await records.set_hand(room, "gia", True, T0, LIMIT)
+    assert (raised.host, raised.moderators) == ("hana", ("mo",))  # those who hear of the hand
+    assert (await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="mo")).promoted
+    await records.unseat(room, "gia", T0, StageChange.DEMOTE, acting="mo", not_host=errors.ONLY_HOST_DEMOTES)
+    await _refused(
+        errors.Code.PERMISSION_DENIED,
+        errors.ONLY_HOST_CHANGES_SETTINGS,
+        records.set_guest_limit(room, 2, T0, acting="mo", not_host=errors.ONLY_HOST_CHANGES_SETTINGS),
+    )
+    await _refused(
+        errors.Code.FAILED_PRECONDITION, errors.ONLY_VIEWERS_RAISE, records.set_hand(room, "mo", True, T0, 1)
+    )
+    await _refused(
+        errors.Code.FAILED_PRECONDITION,
+        "mo is not a viewer",
+        records.invite(room, "mo", T0, INVITE_FOR, LIMIT, acting="hana"),
+    )
+    await records.dismiss(room, "mo", T0)
+    await _refused(
+        errors.Code.PERMISSION_DENIED,
+        errors.ONLY_HOST_PROMOTES,
+        records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="mo"),
+    )
+
+
+async def test_bans_are_kept_until_lifted_and_never_touch_the_host(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.appoint(room, "mo", T0, acting="hana")
+    await records.appoint(room, "max", T0, acting="hana")
+    assert await records.ban(room, "troll", T0 + 1, acting="mo")
+    assert not await records.ban(room, "troll", T0 + 2, acting="hana")  # already banned: kept as it was
+    assert await records.ban(room, "spam", T0 + 1, acting=None)
+    assert await records.admission(room, "troll") == Admission(Role.VIEWER, True)
+    assert await records.admission(room, "gia") == Admission(Role.VIEWER, False)
+    assert await records.bans(room, T0) == [Ban("spam", ms(T0 + 1), ""), Ban("troll", ms(T0 + 1), "mo")]
+    await _refused(
+        errors.Code.FAILED_PRECONDITION,
+        "The host cannot be banned; end the show instead",
+        records.ban(room, "hana", T0, acting=None),
+    )
+    await _refused(errors.Code.PERMISSION_DENIED, errors.MODERATOR_ON_MANAGER, records.ban(room, "max", T0, "mo"))
+    await _refused(errors.Code.PERMISSION_DENIED, "no", records.ban(room, "zed", T0, acting="gia", not_host="no"))
+    assert await records.ban(room, "max", T0 + 3, acting="hana")  # the host may ban a moderator
+    assert await records.forget(room, "max", T0 + 3) is Role.MODERATOR  # removed: no longer a moderator
+    assert await records.admission(room, "max") == Admission(Role.VIEWER, True)
+    await records.unban(room, "troll", T0 + 4)
+    await _refused(errors.Code.NOT_FOUND, "troll is not banned", records.unban(room, "troll", T0 + 4))
+    assert [b.identity for b in await records.bans(room, T0)] == ["spam", "max"]
+    assert (await records.stage(room, T0)).bans == 2
+    assert await records.retire(room)  # bans end with the show
+    assert await records.bans(room, T0) == [] and not (await records.admission(room, "spam")).banned
+
+
+async def test_the_host_takes_a_source_from_a_guest_and_gives_it_back(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    assert await records.lock_source(room, "gia", "microphone", True, 2, T0) == ("microphone",)
+    assert await records.lock_source(room, "gia", "microphone", True, 2, T0) == ("microphone",)  # once
+    await records.connected(room, "gia", Connection("PA_g", ms(T0)), "", T0)  # a rewrite of the seat keeps it
+    [seat] = (await records.stage(room, T0)).guests
+    assert (seat.locked, seat.sid) == (("microphone",), "PA_g")
+    await _refused(
+        errors.Code.FAILED_PRECONDITION,
+        "gia would have nothing left to publish; demote the guest instead",
+        records.lock_source(room, "gia", "camera", True, 2, T0),
+    )
+    assert await records.lock_source(room, "gia", "microphone", False, 2, T0) == ()
+    assert (await records.standing(room, "gia", T0)).seat.locked == ()  # type: ignore[union-attr]
+    await records.lock_source(room, "gia", "camera", True, 2, T0)
+    await records.unseat(room, "gia", T0, StageChange.DEMOTE)  # leaving the stage ends it
+    await _refused(
+        errors.Code.NOT_FOUND, errors.GUEST_NOT_FOUND, records.lock_source(room, "gia", "camera", True, 2, T0)
+    )
 
 
 # --- recordings ------------------------------------------------------------------------------
@@ -560,6 +734,8 @@ async def test_every_key_of_a_room_is_in_one_slot_and_expires(
             await store.invite(name, "ivo", T0, INVITE_FOR, LIMIT, acting="hana")
             await store.reserve_recording(name, "pending-1", "grid", T0)
             await store.set_guest_limit(name, 2, T0)
+            await store.appoint(name, "mo", T0, acting="hana")
+            await store.ban(name, "troll", T0, acting="mo")
             keys = room_keys(name)
             slots = (
                 {await client.execute_command("CLUSTER KEYSLOT", key) for key in keys} if kind == "cluster" else set()
@@ -583,7 +759,7 @@ async def test_records_written_by_a_newer_version_are_read(
     client = _client(kind, request)
     store = RedisRecords(client, idle_seconds=IDLE)
     try:
-        stage_key, guests_key, _, _, pending_key, recordings_key = room_keys(room)
+        stage_key, guests_key, _, _, pending_key, recordings_key, *_ = room_keys(room)
         newer = {"v": 2, "identity": "hana", "name": "Hana", "since": ms(T0), "sid": "PA_h", "joined_at": ms(T0)}
         await client.hset(
             stage_key, mapping={"host": json.dumps({**newer, "region": "eu", "tags": ["x"]}), "mood": "?"}
@@ -739,6 +915,20 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
                 return None
             case "retire":
                 return await store.retire(room, op[2])
+            case "appoint":
+                return await store.appoint(room, who, now, acting=op[2] or None, not_host="no")
+            case "dismiss":
+                await store.dismiss(room, who, now)
+                return None
+            case "ban":
+                return await store.ban(room, who, now, acting=op[2] or None, not_host="no")
+            case "unban":
+                await store.unban(room, who, now)
+                return None
+            case "lock" | "unlock":
+                return await store.lock_source(room, who, op[2], kind == "lock", 2, now)
+            case "admission":
+                return await store.admission(room, who)
             case "undo":  # a step LiveKit refused, undone
                 standing = await store.standing(room, who, now)
                 await store.forget(room, who, now)
@@ -754,15 +944,17 @@ def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
     people = ["hana", "ivan", "gia", "bo", "cy", "zed"]
     kinds = ["claim", "invite", "accept", "decline", "raise", "lower", "demote", "forget", "limit", "joined"]
     kinds += ["left", "complete", "raise", "invite", "accept", "opened", "reserve", "settle", "progress", "drop"]
-    kinds += ["retire", "undo"]
+    kinds += ["retire", "undo", "appoint", "dismiss", "ban", "unban", "admission", "appoint", "lock", "unlock"]
     ops: list[tuple[str, ...]] = []
     for _ in range(steps):
         kind, who = rng.choice(kinds), rng.choice(people)
         if kind in ("retire",) and rng.random() < 0.8:
             continue  # an ended show now and then, not every few steps
         extra: tuple[str, ...] = ()
-        if kind in ("invite", "demote"):
-            extra = (rng.choice(["", "hana", "ivan"]),)
+        if kind in ("invite", "demote", "appoint", "ban"):
+            extra = (rng.choice(["", "hana", "ivan", "bo"]),)
+        elif kind in ("lock", "unlock"):
+            extra = (rng.choice(["camera", "microphone"]),)
         elif kind == "limit":
             extra = (str(rng.randint(1, 3)),)
         elif kind in ("joined", "left"):
@@ -797,7 +989,8 @@ async def test_the_memory_store_and_redis_agree_on_any_show(
             outcomes = [await _apply(store, room, op, now) for store in (memory, shared)]
             assert outcomes[0] == outcomes[1], op
             views = [
-                (await s.stage(room, now), await s.hands(room, now), await s.pending(room)) for s in (memory, shared)
+                (await s.stage(room, now), await s.hands(room, now), await s.pending(room), await s.bans(room, now))
+                for s in (memory, shared)
             ]
             assert views[0] == views[1], op
     finally:

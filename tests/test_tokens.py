@@ -30,6 +30,8 @@ EXPECTED_VIDEO: dict[Role, dict[str, object]] = {
         "canPublishSources": ["camera", "microphone"],
     },
     Role.VIEWER: {"canPublish": False, "canSubscribe": True, "canPublishData": True},
+    # A moderator manages the stage through Showrunner and publishes no media: a viewer's grants.
+    Role.MODERATOR: {"canPublish": False, "canSubscribe": True, "canPublishData": True},
 }
 
 

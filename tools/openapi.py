@@ -32,6 +32,8 @@ EXAMPLES: dict[str, Any] = {
     "raised": True,
     "guest_limit": 2,
     "layout": "grid",
+    "source": "MICROPHONE",
+    "lock": False,
 }
 
 _INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64}
@@ -130,6 +132,13 @@ def operation(method: MethodDescriptor) -> tuple[str, str, dict[str, Any]]:
             },
         },
     }
+    if rule.body != "*":
+        # Without a body, the fields the path does not bind come in the query string.
+        parameters += [
+            {"name": f.json_name, "in": "query", "required": False, "schema": field_schema(f, None, False, 0)}
+            for f in method.input_type.fields
+            if f.name not in bound and f.type in (FieldDescriptor.TYPE_BOOL, FieldDescriptor.TYPE_STRING)
+        ]
     if rule.body == "*":
         fields = [f for f in method.input_type.fields if f.name not in bound]
         body = {

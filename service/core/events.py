@@ -25,6 +25,9 @@ class EventType(StrEnum):
     HOST_LEFT = "host_left"
     RECORDING_STARTED = "recording_started"
     RECORDING_STOPPED = "recording_stopped"
+    # A participant became a moderator, or a viewer again (to the whole room, as a promotion is).
+    MODERATOR_APPOINTED = "moderator_appointed"
+    MODERATOR_DISMISSED = "moderator_dismissed"
 
 
 def show_event(

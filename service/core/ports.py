@@ -19,9 +19,11 @@ from service.core.roles import Role
 
 @dataclass(frozen=True)
 class Presence:
-    """How a participant should appear on LiveKit for their role."""
+    """How a participant should appear on LiveKit for their role; `locked` are sources of the role
+    the host took away from this participant ("camera", "microphone")."""
 
     role: Role
+    locked: tuple[str, ...] = ()
 
 
 class Stage(Protocol):
@@ -62,6 +64,11 @@ class Stage(Protocol):
     async def present(self, room: str, identity: str, presence: Presence) -> lk.ParticipantInfo | None:
         """Sets a connected participant's live permission, attributes and metadata for `presence`;
         None if the participant is not connected."""
+        ...
+
+    async def mute_track(self, room: str, identity: str, source: str) -> str | None:
+        """Mutes the participant's published track of `source` ("camera", "microphone"); its sid,
+        or None if the participant is not connected or publishes no such track."""
         ...
 
     async def broadcast(self, room: str, payload: bytes, to: Sequence[str] = ()) -> None:

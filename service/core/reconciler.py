@@ -282,7 +282,11 @@ class Reconciler:
         return [Action("freed", seat.identity, role.value)]
 
     async def _present(self, room: str, who: lk.ParticipantInfo, role: Role) -> list[Action]:
-        shown = await self._stage.present(room, who.identity, Presence(role))
+        locked: tuple[str, ...] = ()
+        if role is Role.GUEST:  # a guest keeps the sources the host took away from it
+            seat = (await self._records.standing(room, who.identity, self._clock.now())).seat
+            locked = seat.locked if seat else ()
+        shown = await self._stage.present(room, who.identity, Presence(role, locked))
         return [Action("presented", who.identity, role.value)] if shown is not None else []
 
     async def _finish(

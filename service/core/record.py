@@ -36,6 +36,9 @@ RECORD_VERSION = 1
 # Recordings kept per room, oldest dropped first; at most one is active.
 KEPT_RECORDINGS = RECORDINGS_KEPT
 ACTIVE_STATUSES = (EGRESS_STARTING, EGRESS_ACTIVE, EGRESS_ENDING)
+# Moderators a room may have at once: a handful of people who manage the stage, never a crowd,
+# so reading them all with the stage stays cheap.
+MODERATORS_PER_ROOM = 16
 
 
 def ms(seconds: float) -> int:
@@ -63,6 +66,7 @@ class Seat:
     since: int  # ms
     sid: str = ""
     joined_at: int = 0  # ms, LiveKit's joined_at of that connection
+    locked: tuple[str, ...] = ()  # a guest's sources the host took away ("camera", "microphone"), sorted
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,23 @@ class Standing:
 
 
 @dataclass(frozen=True)
+class Ban:
+    """An identity kept out of the room until the ban is lifted or the show ends."""
+
+    identity: str
+    since: int  # ms
+    by: str  # the host or moderator who banned it; "" for the room's admin
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What JoinRoom and a participant_joined need to know of an identity, in one read."""
+
+    role: Role
+    banned: bool
+
+
+@dataclass(frozen=True)
 class StageRecord:
     """The small part of a room's record: everything but the hands and invitations themselves,
     whose counts it carries instead."""
@@ -131,11 +152,15 @@ class StageRecord:
     invitations: int  # invitations not yet expired
     recordings: tuple[Recording, ...]  # oldest first
     pending: tuple[PendingChange, ...]
+    moderators: tuple[str, ...] = ()  # in the order they were appointed
+    bans: int = 0  # identities banned
 
     def role_of(self, identity: str) -> Role:
         if self.host is not None and self.host.identity == identity:
             return Role.HOST
-        return Role.GUEST if self.guest(identity) is not None else Role.VIEWER
+        if self.guest(identity) is not None:
+            return Role.GUEST
+        return Role.MODERATOR if identity in self.moderators else Role.VIEWER
 
     def guest(self, identity: str) -> Seat | None:
         return next((g for g in self.guests if g.identity == identity), None)
@@ -151,7 +176,16 @@ class StageRecord:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.host or self.guests or self.hands or self.invitations or self.recordings or self.pending)
+        return not (
+            self.host
+            or self.guests
+            or self.hands
+            or self.invitations
+            or self.recordings
+            or self.pending
+            or self.moderators
+            or self.bans
+        )
 
 
 @dataclass(frozen=True)
@@ -161,6 +195,7 @@ class Seating:
     promoted: bool
     before: Standing
     host: str | None = None  # the room's host identity, for whoever announces the promotion
+    moderators: tuple[str, ...] = ()  # the room's moderators, who hear of hands as the host does
 
 
 class Verdict(StrEnum):
@@ -189,6 +224,16 @@ class Refusal(StrEnum):
     GUEST_NOT_FOUND = "guest_not_found"
     NOT_HOST = "not_host"
     ALREADY_RECORDING = "already_recording"
+    MODERATOR_CANNOT_HOST = "moderator_cannot_host"
+    NOT_A_VIEWER = "not_a_viewer"
+    ALREADY_MODERATOR = "already_moderator"
+    NOT_MODERATOR = "not_moderator"
+    TOO_MANY_MODERATORS = "too_many_moderators"
+    HOST_NOT_BANNED = "host_not_banned"
+    MODERATOR_ON_MODERATOR = "moderator_on_moderator"
+    BANNED = "banned"
+    NOT_BANNED = "not_banned"
+    LAST_SOURCE = "last_source"
 
 
 def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
@@ -212,6 +257,26 @@ def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
             return errors.denied(not_host)
         case Refusal.ALREADY_RECORDING:
             return errors.precondition("Room is already being recorded")
+        case Refusal.MODERATOR_CANNOT_HOST:
+            return errors.precondition(f"{identity} is a moderator of this room; dismiss it before it hosts")
+        case Refusal.NOT_A_VIEWER:
+            return errors.precondition(f"{identity} is not a viewer")
+        case Refusal.ALREADY_MODERATOR:
+            return errors.ShowError(errors.Code.ALREADY_EXISTS, f"{identity} is already a moderator")
+        case Refusal.NOT_MODERATOR:
+            return errors.not_found(f"{identity} is not a moderator")
+        case Refusal.TOO_MANY_MODERATORS:
+            return errors.precondition(f"A room has at most {MODERATORS_PER_ROOM} moderators")
+        case Refusal.HOST_NOT_BANNED:
+            return errors.precondition("The host cannot be banned; end the show instead")
+        case Refusal.MODERATOR_ON_MODERATOR:
+            return errors.denied(errors.MODERATOR_ON_MANAGER)
+        case Refusal.BANNED:
+            return errors.precondition(f"{identity} is banned from this room")
+        case Refusal.NOT_BANNED:
+            return errors.not_found(f"{identity} is not banned")
+        case Refusal.LAST_SOURCE:
+            return errors.precondition(f"{identity} would have nothing left to publish; demote the guest instead")
 
 
 class ShowRecords(Protocol):
@@ -221,7 +286,8 @@ class ShowRecords(Protocol):
 
     `acting`, where a step takes it, is the identity that must hold the host seat for the step
     to go ahead (checked in the same atomic step), or None when the caller is the room's admin;
-    `not_host` is the message of the refusal when it does not.
+    `not_host` is the message of the refusal when it does not. The steps of the stage managers
+    (invite, unseat, ban) also let a moderator of the room act.
 
     Every write refreshes the room's expiry (the store's idle time), so a room nobody touches
     for that long disappears even if LiveKit's room_finished never arrives.
@@ -232,6 +298,15 @@ class ShowRecords(Protocol):
     async def stage(self, room: str, now: float) -> StageRecord: ...
 
     async def role_of(self, room: str, identity: str) -> Role: ...
+
+    async def hosted_by(self, room: str) -> str:
+        """The identity that last took the room's host seat ("" if none did), kept when the seat
+        is freed, until another host takes it or the record is retired."""
+        ...
+
+    async def admission(self, room: str, identity: str) -> Admission:
+        """The identity's role and whether it is banned, in one read."""
+        ...
 
     async def standing(self, room: str, identity: str, now: float) -> Standing: ...
 
@@ -301,12 +376,42 @@ class ShowRecords(Protocol):
         ...
 
     async def forget(self, room: str, identity: str, now: float) -> Role:
-        """Frees whatever `identity` held (seat, hand, invitation, pending change)."""
+        """Frees whatever `identity` held (seat, moderator's part, hand, invitation, pending
+        change); a ban stays."""
         ...
 
     async def set_guest_limit(
         self, room: str, limit: int, now: float, acting: str | None = None, not_host: str = ""
     ) -> None: ...
+
+    # --- moderators and bans -------------------------------------------------------------
+
+    async def appoint(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> Standing:
+        """Makes a viewer a moderator (dropping its hand and invitation, which a moderator does not
+        have); answers its standing before, for `restore` if LiveKit refuses the change."""
+        ...
+
+    async def dismiss(self, room: str, identity: str, now: float) -> None:
+        """Makes a moderator a viewer again."""
+        ...
+
+    async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
+        """Bans `identity` from the room (never its host; a moderator may not ban another
+        moderator); True if newly banned."""
+        ...
+
+    async def unban(self, room: str, identity: str, now: float) -> None: ...
+
+    async def lock_source(
+        self, room: str, guest: str, source: str, locked: bool, sources: int, now: float
+    ) -> tuple[str, ...]:
+        """Takes `source` from the guest's permission (`locked`) or gives it back; answers the
+        guest's locked sources after. A guest keeps at least one of its `sources`."""
+        ...
+
+    async def bans(self, room: str, now: float) -> list[Ban]:
+        """The room's bans, oldest first (ties by identity)."""
+        ...
 
     # --- recordings -----------------------------------------------------------------------
 

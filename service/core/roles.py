@@ -12,6 +12,7 @@ class Role(StrEnum):
     HOST = "host"
     GUEST = "guest"
     VIEWER = "viewer"
+    MODERATOR = "moderator"
 
     @property
     def wire(self) -> pb.Role.ValueType:
@@ -26,6 +27,7 @@ _TO_WIRE: dict[Role, pb.Role.ValueType] = {
     Role.HOST: pb.ROLE_HOST,
     Role.GUEST: pb.ROLE_GUEST,
     Role.VIEWER: pb.ROLE_VIEWER,
+    Role.MODERATOR: pb.ROLE_MODERATOR,
 }
 _FROM_WIRE = {wire: role for role, wire in _TO_WIRE.items()}
 
@@ -48,4 +50,7 @@ GRANTS: dict[Role, StageGrants] = {
         can_publish=True, can_subscribe=True, can_publish_data=True, sources=("camera", "microphone")
     ),
     Role.VIEWER: StageGrants(can_publish=False, can_subscribe=True, can_publish_data=True),
+    # A moderator manages the stage through Showrunner, never on it: it watches and talks on the
+    # data channel like a viewer, and publishes no media.
+    Role.MODERATOR: StageGrants(can_publish=False, can_subscribe=True, can_publish_data=True),
 }

@@ -147,6 +147,9 @@ class ShowCore(ShowService[Caller]):
             retired = await self._records.retire(room, event.room.sid)
             return "applied" if retired else "stale"
         if event.event == "participant_joined" and who.identity:
+            if (await self._records.admission(room, who.identity)).banned:
+                await self._keep_out(room, who)
+                return "applied"
             verdict = await self._records.connected(room, who.identity, connection_of(who), event.room.sid, now)
             if verdict is Verdict.APPLIED:
                 self.reconciler.returned(room, who.identity)
@@ -183,7 +186,9 @@ class ShowCore(ShowService[Caller]):
             return  # not someone who joined with a Showrunner token (an agent, a recorder, ...)
         record = await self._records.stage(room, self._clock.now())
         role = record.role_of(who.identity)
-        if _fits(who, role):
+        seat = record.guest(who.identity)
+        locked = seat.locked if seat is not None else ()
+        if _fits(who, role, locked):
             return
         if not record.room_sid and record.host is None and not record.guests:
             # The record holds nothing of this room: it was lost, or the room was retired while
@@ -193,10 +198,18 @@ class ShowCore(ShowService[Caller]):
         try:
             # The webhook's picture is from when it was sent; act on LiveKit's picture of now.
             current = await self._stage.find_participant(room, who.identity)
-            if current is not None and current.sid == who.sid and not _fits(current, role):
-                await self._stage.present(room, who.identity, Presence(role))
+            if current is not None and current.sid == who.sid and not _fits(current, role, locked):
+                await self._stage.present(room, who.identity, Presence(role, locked))
         except errors.ShowError as exc:
             log.warning("could not bring %s in %s back to %s: %s", who.identity, room, role, exc.message)
+
+    async def _keep_out(self, room: str, who: lk.ParticipantInfo) -> None:
+        """LiveKit has no token revocation: a banned participant who still holds a token can
+        connect with it. It is removed again as soon as LiveKit reports the join."""
+        try:
+            await self._stage.remove_participant(room, who.identity)
+        except errors.ShowError as exc:
+            log.warning("could not remove banned %s from %s: %s", who.identity, room, exc.message)
 
     async def _recording_progress(self, event: lk_webhook.WebhookEvent) -> bool:
         info = event.egress_info
@@ -231,18 +244,26 @@ class ShowCore(ShowService[Caller]):
         if wanted not in (Role.HOST, Role.VIEWER):
             raise errors.invalid(errors.ROLE_REQUIRED)
 
+        admission = await self._records.admission(room, identity)
+        if admission.banned:
+            raise errors.denied(f"{identity} is banned from this room")
         if wanted is Role.HOST:
             await self._claim_host(room, identity, name, caller)
             role = Role.HOST
         else:
-            role = await self._records.role_of(room, identity)
+            role = admission.role
             if role is Role.HOST:
                 raise errors.ShowError(
                     errors.Code.ALREADY_EXISTS, f'participantName "{identity}" is the host of this room'
                 )
-            # A guest who reconnects through the viewer door keeps the stage.
+            # A guest who reconnects through the viewer door keeps the stage; a moderator is given
+            # a moderator's token.
 
-        token = self._stage.mint_token(room, identity, name, Presence(role))
+        locked: tuple[str, ...] = ()
+        if role is Role.GUEST:  # a guest who reconnects keeps the sources the host took away
+            seat = (await self._records.standing(room, identity, self._clock.now())).seat
+            locked = seat.locked if seat is not None else ()
+        token = self._stage.mint_token(room, identity, name, Presence(role, locked))
         return pb.JoinRoomResponse(
             token=token, ws_url=self._stage.ws_url, room_name=room, role=role.wire, identity=identity
         )
@@ -326,19 +347,140 @@ class ShowCore(ShowService[Caller]):
     async def remove_participant(
         self, request: pb.RemoveParticipantRequest, caller: Caller
     ) -> pb.RemoveParticipantResponse:
-        room, identity = request.room_name, request.identity
-        if not room or not identity:
-            raise errors.invalid(errors.REMOVE_FIELDS_REQUIRED)
-        self._room_name(room)
-        validate.identity(identity, "identity")
-        await self._room_for(room)
-        if not await self._stage.remove_participant(room, identity):
+        room, identity = await self._someone_in(request.room_name, request.identity)
+        acting = _acting_host(caller, room)
+        # A moderator manages the audience and the stage, never the host or its peers.
+        moderating = acting is not None and await self._records.role_of(room, acting) is Role.MODERATOR
+        if moderating and await self._records.role_of(room, identity) in (Role.HOST, Role.MODERATOR):
+            raise errors.denied(errors.MODERATOR_ON_MANAGER)
+        banned = request.ban and await self._records.ban(
+            room, identity, self._clock.now(), acting, errors.ONLY_HOST_REMOVES_PARTICIPANTS
+        )
+        try:
+            removed = await self._stage.remove_participant(room, identity)
+        except errors.ShowError:
+            if banned:
+                await self._records.unban(room, identity, self._clock.now())
+            raise
+        if not removed:
+            if banned:
+                await self._records.unban(room, identity, self._clock.now())
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         role = await self._records.forget(room, identity, self._clock.now())
         if role is Role.GUEST:
             self._observer.demoted("removed")
             await self._announce(room, EventType.GUEST_DEMOTED, sender=caller.identity, target=(identity, identity))
         return pb.RemoveParticipantResponse()
+
+    # --- moderators and bans -------------------------------------------------------------
+
+    async def appoint_moderator(
+        self, request: pb.AppointModeratorRequest, caller: Caller
+    ) -> pb.AppointModeratorResponse:
+        room, identity = await self._someone_in(request.room_name, request.identity)
+        now = self._clock.now()
+        before = await self._records.appoint(room, identity, now, _acting_host(caller, room), errors.ONLY_HOST_APPOINTS)
+
+        async def undo() -> None:
+            await self._records.dismiss(room, identity, self._clock.now())
+            await self._records.restore(room, identity, before, self._clock.now())
+
+        # Not connected yet is fine: its next JoinRoom gives it a moderator's token.
+        shown = await self._present_or_undo(room, identity, Presence(Role.MODERATOR), undo, required=False)
+        name = shown.name if shown is not None and shown.name else identity
+        await self._announce(room, EventType.MODERATOR_APPOINTED, sender=caller.identity, target=(identity, name))
+        return pb.AppointModeratorResponse(message=f"{identity} is now a moderator")
+
+    async def dismiss_moderator(
+        self, request: pb.DismissModeratorRequest, caller: Caller
+    ) -> pb.DismissModeratorResponse:
+        room, identity = await self._someone_in(request.room_name, request.identity)
+        await self._records.dismiss(room, identity, self._clock.now())
+
+        async def undo() -> None:
+            await self._records.appoint(room, identity, self._clock.now(), None)
+
+        shown = await self._present_or_undo(room, identity, Presence(Role.VIEWER), undo, required=False)
+        name = shown.name if shown is not None and shown.name else identity
+        await self._announce(room, EventType.MODERATOR_DISMISSED, sender=caller.identity, target=(identity, name))
+        return pb.DismissModeratorResponse(message=f"{identity} is no longer a moderator")
+
+    async def unban_participant(
+        self, request: pb.UnbanParticipantRequest, caller: Caller
+    ) -> pb.UnbanParticipantResponse:
+        room, identity = await self._someone_in(request.room_name, request.identity)
+        await self._records.unban(room, identity, self._clock.now())
+        return pb.UnbanParticipantResponse(message=f"{identity} may join again")
+
+    async def list_bans(self, request: pb.ListBansRequest, caller: Caller) -> pb.ListBansResponse:
+        room = (await self._room_for(request.room_name)).name
+        bans = await self._records.bans(room, self._clock.now())
+        return pb.ListBansResponse(bans=[pb.Ban(identity=b.identity, banned_at=b.since, banned_by=b.by) for b in bans])
+
+    # --- a guest's microphone and camera --------------------------------------------------
+
+    async def mute_guest_track(self, request: pb.MuteGuestTrackRequest, caller: Caller) -> pb.MuteGuestTrackResponse:
+        room, guest, source = await self._guest_source(request.room_name, request.guest_identity, request.source)
+        # Taking a source away is the host's: a moderator may only mute.
+        hosting = caller.admin_of(room) or (
+            caller.identity is not None and await self._records.role_of(room, caller.identity) is Role.HOST
+        )
+        if request.lock and not hosting:
+            raise errors.denied(errors.ONLY_HOST_LOCKS)
+        seat = await self._guest_seat(room, guest)
+        track = await self._stage.mute_track(room, guest, source)
+        if track is None and not request.lock:
+            raise errors.not_found(f"{guest} publishes no {source} track")
+        locked = seat.locked
+        if request.lock:
+            locked = await self._set_source(room, guest, source, True, seat.locked)
+        what = f"{guest}'s {source} is muted" + (" and locked" if request.lock else "")
+        return pb.MuteGuestTrackResponse(
+            message=what, track_sid=track or "", locked_sources=[_WIRE_SOURCES[s] for s in locked]
+        )
+
+    async def allow_guest_source(
+        self, request: pb.AllowGuestSourceRequest, caller: Caller
+    ) -> pb.AllowGuestSourceResponse:
+        room, guest, source = await self._guest_source(request.room_name, request.guest_identity, request.source)
+        seat = await self._guest_seat(room, guest)
+        locked = await self._set_source(room, guest, source, False, seat.locked)
+        return pb.AllowGuestSourceResponse(
+            message=f"{guest} may publish the {source} again", locked_sources=[_WIRE_SOURCES[s] for s in locked]
+        )
+
+    async def _guest_source(self, room: str, guest: str, source: int) -> tuple[str, str, str]:
+        if not room or not guest:
+            raise errors.invalid(errors.STEP_DOWN_FIELDS_REQUIRED if room else errors.ROOM_NAME_REQUIRED)
+        self._room_name(room)
+        validate.identity(guest, "guestIdentity")
+        word = _SOURCE_WORDS.get(source)  # type: ignore[call-overload]
+        if word is None:
+            raise errors.invalid(errors.SOURCE_REQUIRED)
+        await self._room_for(room)
+        return room, guest, word
+
+    async def _guest_seat(self, room: str, guest: str) -> Seat:
+        seat = (await self._records.standing(room, guest, self._clock.now())).seat
+        if seat is None:
+            raise errors.not_found(errors.GUEST_NOT_FOUND)
+        return seat
+
+    async def _set_source(
+        self, room: str, guest: str, source: str, locked: bool, before: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """Takes `source` from the guest (or gives it back) in the record, then on LiveKit, where
+        taking a source away also unpublishes its track; the record's change is undone if LiveKit
+        refuses. A guest not connected right now gets it with its next token."""
+        sources = len(GRANTS[Role.GUEST].sources)
+        after = await self._records.lock_source(room, guest, source, locked, sources, self._clock.now())
+
+        async def undo() -> None:
+            if (source in before) != locked:
+                await self._records.lock_source(room, guest, source, not locked, sources, self._clock.now())
+
+        await self._present_or_undo(room, guest, Presence(Role.GUEST, after), undo, required=False)
+        return after
 
     # --- the stage -----------------------------------------------------------------------
 
@@ -472,9 +614,10 @@ class ShowCore(ShowService[Caller]):
             token = await self._go_on_stage(room, identity, seating.before, promoter=seating.host)
             return pb.SetHandRaisedResponse(hand_raised=False, promoted=True, token=token, ws_url=self._stage.ws_url)
         if (seating.before.hand is not None) != raised:
-            # Only those who can act on a hand hear of it, and the viewer itself: never the room.
+            # Only those who can act on a hand (the host, the moderators) hear of it, and the viewer
+            # itself: never the room.
             kind = EventType.HAND_RAISE if raised else EventType.HAND_LOWER
-            to = [identity] + ([seating.host] if seating.host else [])
+            to = [identity, *([seating.host] if seating.host else []), *seating.moderators]
             await self._announce(room, kind, sender=(identity, present.name or identity), to=to)
         return pb.SetHandRaisedResponse(hand_raised=raised)
 
@@ -490,9 +633,10 @@ class ShowCore(ShowService[Caller]):
 
     async def start_recording(self, request: pb.StartRecordingRequest, caller: Caller) -> pb.StartRecordingResponse:
         room = self._room_name(request.room_name)
-        layout = _LAYOUTS.get(request.layout)
+        # No layout chosen records the default one, the active speaker large.
+        layout = _LAYOUTS.get(request.layout or pb.RECORDING_LAYOUT_SPEAKER)
         if layout is None:
-            raise errors.invalid('layout must be "speaker" or "grid"')
+            raise errors.invalid(f'layout must be "speaker" or "grid", got {request.layout}')
         await self._room_for(room)
         placeholder, now = f"pending-{uuid.uuid4().hex}", self._clock.now()
         await self._records.reserve_recording(room, placeholder, layout, now)
@@ -587,6 +731,15 @@ class ShowCore(ShowService[Caller]):
         await self._room_for(room)
         return room, guest, request.host_identity
 
+    async def _someone_in(self, room: str, identity: str) -> tuple[str, str]:
+        """The room (shown to exist on LiveKit) and the identity a call is about, both checked."""
+        if not room or not identity:
+            raise errors.invalid(errors.REMOVE_FIELDS_REQUIRED)
+        self._room_name(room)
+        validate.identity(identity, "identity")
+        await self._room_for(room)
+        return room, identity
+
     def _invitation_fields(self, room: str, viewer: str) -> tuple[str, str]:
         if not room or not viewer:
             raise errors.invalid(errors.INVITATION_FIELDS_REQUIRED if room else errors.ROOM_NAME_REQUIRED)
@@ -675,6 +828,7 @@ class ShowCore(ShowService[Caller]):
             has_guest=bool(record.guests),
             guest_limit=record.limit(self._rules.guest_limit),
             guests=[g.identity for g in record.guests],
+            moderators=list(record.moderators),
         )
 
     def _participant(self, p: lk.ParticipantInfo, record: StageRecord, hands: set[str]) -> pb.Participant:
@@ -690,9 +844,13 @@ class ShowCore(ShowService[Caller]):
         )
 
 
-def _fits(who: lk.ParticipantInfo, role: Role) -> bool:
-    """Whether a participant's LiveKit permission and role attribute are no more than its role."""
+def _fits(who: lk.ParticipantInfo, role: Role, locked: tuple[str, ...] = ()) -> bool:
+    """Whether a participant's LiveKit permission and role attribute are no more than its role
+    (without the sources the host took away from it)."""
     exceeds = who.permission.can_publish and not GRANTS[role].can_publish
+    if locked and who.permission.can_publish:
+        sources = {_SOURCE_WORDS.get(s, "") for s in who.permission.can_publish_sources}
+        exceeds = exceeds or not sources or bool(sources & set(locked))  # none listed: every source
     return not exceeds and who.attributes.get("role") == role.value
 
 
@@ -703,5 +861,7 @@ def _acting_host(caller: Caller, room: str) -> str | None:
 
 
 _WEBHOOK_VERDICTS = {Verdict.APPLIED: "applied", Verdict.STALE: "stale", Verdict.NOT_HELD: "ignored"}
+_SOURCE_WORDS = {lk.TrackSource.CAMERA: "camera", lk.TrackSource.MICROPHONE: "microphone"}
+_WIRE_SOURCES = {word: wire for wire, word in _SOURCE_WORDS.items()}
 _LAYOUTS = {pb.RECORDING_LAYOUT_SPEAKER: "speaker", pb.RECORDING_LAYOUT_GRID: "grid"}
 _WIRE_LAYOUTS = {name: wire for wire, name in _LAYOUTS.items()}

@@ -1,7 +1,9 @@
 """The REST door: the contract's google.api.http routes, transcoded from the descriptors.
 
 One route per RPC, from its `google.api.http` rule; the JSON body (for `body: "*"`) fills the
-request's fields by their JSON names, path variables fill theirs, and the answer is the response
+request's fields by their JSON names, path variables fill theirs, on routes without a body the
+query string fills the other fields (booleans and strings, by their JSON names, as the usual
+transcoding rules have it: `?ban=true`), and the answer is the response
 in JSON. Where the MVP's existing clients expect something else, service/doors/rest_quirks.py
 says what and why. Refusals are the MVP's {"error": "..."} with its HTTP statuses. LiveKit's
 webhooks come in here too, through the same interceptor chain as every RPC.
@@ -21,6 +23,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -146,6 +149,23 @@ def enum_of(field: FieldDescriptor) -> EnumDescriptor:
     if field.enum_type is None:
         raise TypeError(f"{field.full_name} is not an enum")
     return field.enum_type
+
+
+def query_fields(request_type: type[Message], query: Mapping[str, str]) -> dict[str, Any]:
+    """The fields a route without a body takes from its query string, as JSON values."""
+    values: dict[str, Any] = {}
+    fields: Sequence[FieldDescriptor] = request_type.DESCRIPTOR.fields  # type: ignore[assignment]  # upb's twin
+    for field in fields:
+        raw = query.get(field.json_name)
+        if raw is None or field.is_repeated:
+            continue
+        if field.type == FieldDescriptor.TYPE_BOOL:
+            if raw not in ("true", "false"):
+                raise invalid(f"{field.json_name} must be true or false")
+            values[field.json_name] = raw == "true"
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            values[field.json_name] = raw
+    return values
 
 
 def transcode(request_type: type[Message], body: dict[str, Any], path: dict[str, str]) -> Message:
@@ -287,7 +307,10 @@ def handler(endpoint: Endpoint[Any, Any]) -> RouteHandler:
     async def answer(scope: Scope, receive: Receive, path: dict[str, str]) -> Answer:
         headers = headers_of(scope)
         try:
-            body = await json_body(receive, headers) if takes_body else {}
+            if takes_body:
+                body = await json_body(receive, headers)
+            else:
+                body = query_fields(request_type, QueryParams(scope["query_string"]))
             message = transcode(request_type, body, path)
             answer = await endpoint.serve("rest", message, headers, address_of(scope))
         except TooLarge:

@@ -42,7 +42,9 @@ ANSWERS: dict[str, Quirk] = {
     "GetRoom": Quirk(
         Shape(
             nested={
-                "room": Shape(("name", "sid", "num_participants", "has_host", "has_guest", "guest_limit", "guests"))
+                "room": Shape(
+                    ("name", "sid", "num_participants", "has_host", "has_guest", "guest_limit", "guests", "moderators")
+                )
             }
         ),
         "the MVP's room description, without LiveKit's creation time",

@@ -38,12 +38,14 @@ def attributes(presence: Presence) -> dict[str, str]:
     return {"role": presence.role.value}
 
 
-def permission(grants: StageGrants) -> lk.ParticipantPermission:
+def permission(grants: StageGrants, locked: Sequence[str] = ()) -> lk.ParticipantPermission:
+    """LiveKit's permission for `grants`, without the `locked` sources (a guest always keeps one:
+    an empty list would mean every source to LiveKit)."""
     return lk.ParticipantPermission(
         can_publish=grants.can_publish,
         can_subscribe=grants.can_subscribe,
         can_publish_data=grants.can_publish_data,
-        can_publish_sources=[_SOURCES[s] for s in grants.sources],
+        can_publish_sources=[_SOURCES[s] for s in grants.sources if s not in locked],
         can_update_metadata=False,
     )
 
@@ -145,7 +147,7 @@ class LiveKitStage:
         return self._ws_url
 
     def mint_token(self, room: str, identity: str, name: str, presence: Presence) -> str:
-        return self._tokens.mint(room, identity, name, presence.role)
+        return self._tokens.mint(room, identity, name, presence.role, presence.locked)
 
     async def open_room(self, room: str) -> lk.Room:
         request = api.CreateRoomRequest(name=room, empty_timeout=self._empty_timeout, metadata=self._mark)
@@ -221,13 +223,22 @@ class LiveKitStage:
             room=room,
             identity=identity,
             metadata=metadata(presence.role, current.name or identity),
-            permission=permission(GRANTS[presence.role]),
+            permission=permission(GRANTS[presence.role], presence.locked),
             attributes=attributes(presence),
         )
         updated = await self._find("UpdateParticipant", self._api.room.update_participant(update))
         if updated is not None:
             self.rooms.updated(room, updated)
         return updated
+
+    async def mute_track(self, room: str, identity: str, source: str) -> str | None:
+        current = await self.find_participant(room, identity)
+        track = next((t for t in current.tracks if t.source == _SOURCES[source]), None) if current else None
+        if track is None:
+            return None
+        mute = api.MuteRoomTrackRequest(room=room, identity=identity, track_sid=track.sid, muted=True)
+        muted = await self._find("MutePublishedTrack", self._api.room.mute_published_track(mute))
+        return muted.track.sid if muted is not None else None
 
     async def broadcast(self, room: str, payload: bytes, to: Sequence[str] = ()) -> None:
         packet = api.SendDataRequest(

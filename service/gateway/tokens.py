@@ -61,12 +61,15 @@ class TokenMinter:
         self._grants = {role: video_grants("", GRANTS[role]) for role in Role}
         self._attributes = {role: _attributes(role) for role in Role}
 
-    def mint(self, room: str, identity: str, name: str, role: Role) -> str:
+    def mint(self, room: str, identity: str, name: str, role: Role, locked: tuple[str, ...] = ()) -> str:
         # Whole seconds, as AccessToken writes them; nbf is now, exp now + ttl.
         now = int(time.time())
         claims: dict[str, object] = {"name": name} if name else {}  # AccessToken leaves out an empty name
         claims["metadata"] = metadata(role, name)
-        claims["video"] = {**self._grants[role], "room": room}
+        video = {**self._grants[role], "room": room}
+        if locked:  # sources the host took from this guest (it always keeps one)
+            video["canPublishSources"] = [s for s in GRANTS[role].sources if s not in locked]
+        claims["video"] = video
         claims["attributes"] = self._attributes[role]
         claims["sub"] = identity
         claims["iss"] = self._issuer

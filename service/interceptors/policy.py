@@ -50,10 +50,18 @@ class Policy(Piece):
             if not caller.admin_of(room):
                 raise errors.denied(rule.refusal)
             return
-        # The host (or, tomorrow, a moderator), or the room's admin. When the admin acts for a
-        # participant named in the request, the core checks that one holds the stage, atomically
-        # with the change it makes.
+        # The host (and, for the stage managers' RPCs, a moderator), or the room's admin. When the
+        # admin acts for a participant named in the request, the core checks that one manages the
+        # stage, atomically with the change it makes.
         if caller.admin_of(room):
             return
-        if acting is None or await self._records.role_of(room, acting) is not Role.HOST:
-            raise errors.denied(rule.refusal)
+        allowed = _MANAGERS if rule.audience == po.AUDIENCE_STAGE_MANAGERS else _HOST
+        if acting is not None and await self._records.role_of(room, acting) in allowed:
+            return
+        if acting is not None and rule.former_host and await self._records.hosted_by(room) == acting:
+            return  # a host whose connection ended can still end its own show
+        raise errors.denied(rule.refusal)
+
+
+_HOST = frozenset({Role.HOST})
+_MANAGERS = frozenset({Role.HOST, Role.MODERATOR})

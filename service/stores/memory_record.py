@@ -19,6 +19,9 @@ from service.core import errors
 from service.core.record import (
     ACTIVE_STATUSES,
     KEPT_RECORDINGS,
+    MODERATORS_PER_ROOM,
+    Admission,
+    Ban,
     Connection,
     Departure,
     Hand,
@@ -81,17 +84,30 @@ class _Room:
     pending: dict[str, PendingChange] = field(default_factory=dict)
     recordings: dict[str, tuple[int, Recording]] = field(default_factory=dict)
     recording_seq: int = 0
+    moderators: dict[str, int] = field(default_factory=dict)  # identity -> appointed (ms)
+    hosted_by: str = ""  # who last took the host seat, kept when it is freed
+    bans: dict[str, Ban] = field(default_factory=dict)
     expires: int = 0
 
     def role_of(self, identity: str) -> Role:
         if self.host is not None and self.host.identity == identity:
             return Role.HOST
-        return Role.GUEST if identity in self.guests else Role.VIEWER
+        if identity in self.guests:
+            return Role.GUEST
+        return Role.MODERATOR if identity in self.moderators else Role.VIEWER
+
+    def manages(self, acting: str | None) -> bool:
+        """Whether `acting` may manage the stage: the host, a moderator, or the admin (None)."""
+        return acting is None or self.role_of(acting) in (Role.HOST, Role.MODERATOR)
 
     def standing(self, identity: str) -> Standing:
         return Standing(
             self.guests.get(identity), self.hands.scores.get(identity), self.invitations.scores.get(identity)
         )
+
+
+def _managers(state: _Room) -> tuple[str, ...]:
+    return tuple(sorted(state.moderators))
 
 
 class MemoryRecords:
@@ -163,6 +179,11 @@ class MemoryRecords:
         if acting is not None and (state.host is None or state.host.identity != acting):
             raise refusal(Refusal.NOT_HOST, acting, not_host)
 
+    @staticmethod
+    def _require_manager(state: _Room, acting: str | None, not_host: str) -> None:
+        if not state.manages(acting):
+            raise refusal(Refusal.NOT_HOST, acting or "", not_host)
+
     # --- reading --------------------------------------------------------------------------
 
     async def stage(self, room: str, now: float) -> StageRecord:
@@ -177,11 +198,23 @@ class MemoryRecords:
             invitations=state.invitations.count_above(ms(now)),
             recordings=tuple(r for _, r in sorted(state.recordings.values(), key=lambda kept: kept[0])),
             pending=tuple(sorted(state.pending.values(), key=lambda p: p.identity)),
+            moderators=tuple(i for _, i in sorted((since, i) for i, since in state.moderators.items())),
+            bans=len(state.bans),
         )
 
     async def role_of(self, room: str, identity: str) -> Role:
         found = self._rooms.get(room)
         return found.role_of(identity) if found else Role.VIEWER
+
+    async def hosted_by(self, room: str) -> str:
+        found = self._rooms.get(room)
+        return found.hosted_by if found else ""
+
+    async def admission(self, room: str, identity: str) -> Admission:
+        found = self._rooms.get(room)
+        if found is None:
+            return Admission(Role.VIEWER, False)
+        return Admission(found.role_of(identity), identity in found.bans)
 
     async def standing(self, room: str, identity: str, now: float) -> Standing:
         found = self._read(room, now).standing(identity)
@@ -213,8 +246,11 @@ class MemoryRecords:
             return False
         if identity in state.guests:
             raise refusal(Refusal.GUEST_CANNOT_HOST, identity)
+        if identity in state.moderators:
+            raise refusal(Refusal.MODERATOR_CANNOT_HOST, identity)
         with self._changing(room, now) as state:
             state.host = replace(self._seat(identity, now, connection), name=name)
+            state.hosted_by = identity
             state.hands.remove(identity)
             state.invitations.remove(identity)
             return True
@@ -234,18 +270,20 @@ class MemoryRecords:
     ) -> Seating:
         with self._changing(room, now, changes=True) as state:
             state.invitations.remove_up_to(ms(now))
-            self._require_host(state, acting, not_host)
+            self._require_manager(state, acting, not_host)
             before = state.standing(viewer)
             if state.role_of(viewer) is Role.HOST:
                 raise refusal(Refusal.HOST_ON_STAGE, viewer)
+            if state.role_of(viewer) is Role.MODERATOR:
+                raise refusal(Refusal.NOT_A_VIEWER, viewer)
             if before.seat is not None or len(state.guests) >= self._limit(state, default_limit):
                 raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
             host = state.host.identity if state.host else None
             if before.hand is not None:
                 self._take_seat(state, viewer, now, connection)
-                return Seating(True, before, host)
+                return Seating(True, before, host, _managers(state))
             state.invitations.add(viewer, ms(now) + ms(expires_in))
-            return Seating(False, before, host)
+            return Seating(False, before, host, _managers(state))
 
     async def accept(
         self, room: str, viewer: str, now: float, default_limit: int, connection: Connection | None = None
@@ -258,7 +296,7 @@ class MemoryRecords:
             if len(state.guests) >= self._limit(state, default_limit):
                 raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
             self._take_seat(state, viewer, now, connection)
-            return Seating(True, before, state.host.identity if state.host else None)
+            return Seating(True, before, state.host.identity if state.host else None, _managers(state))
 
     async def decline(self, room: str, viewer: str, now: float) -> None:
         with self._changing(room, now) as state:
@@ -283,13 +321,13 @@ class MemoryRecords:
             host = state.host.identity if state.host else None
             if not raised:
                 state.hands.remove(identity)
-                return Seating(False, before, host)
+                return Seating(False, before, host, _managers(state))
             if before.hand is None:
                 state.hands.add(identity, ms(now))
             if before.invitation is not None and len(state.guests) < self._limit(state, default_limit):
                 self._take_seat(state, identity, now, connection)
-                return Seating(True, before, host)
-            return Seating(False, before, host)
+                return Seating(True, before, host, _managers(state))
+            return Seating(False, before, host, _managers(state))
 
     async def unseat(
         self,
@@ -301,7 +339,7 @@ class MemoryRecords:
         not_host: str = "",
     ) -> Seat:
         with self._changing(room, now, changes=True) as state:
-            self._require_host(state, acting, not_host)
+            self._require_manager(state, acting, not_host)
             seat = state.guests.pop(guest, None)
             if seat is None:
                 raise refusal(Refusal.GUEST_NOT_FOUND, guest)
@@ -334,6 +372,7 @@ class MemoryRecords:
         state.hands.remove(identity)
         state.invitations.remove(identity)
         state.pending.pop(identity, None)
+        state.moderators.pop(identity, None)
         return role
 
     async def set_guest_limit(
@@ -342,6 +381,70 @@ class MemoryRecords:
         with self._changing(room, now) as state:
             self._require_host(state, acting, not_host)
             state.guest_limit = limit
+
+    # --- moderators and bans -------------------------------------------------------------
+
+    async def appoint(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> Standing:
+        state = self._read(room, now)
+        self._require_host(state, acting, not_host)
+        role = state.role_of(identity)
+        if role is Role.MODERATOR:
+            raise refusal(Refusal.ALREADY_MODERATOR, identity)
+        if role is not Role.VIEWER:
+            raise refusal(Refusal.NOT_A_VIEWER, identity)
+        if identity in state.bans:
+            raise refusal(Refusal.BANNED, identity)
+        if len(state.moderators) >= MODERATORS_PER_ROOM:
+            raise refusal(Refusal.TOO_MANY_MODERATORS, identity)
+        with self._changing(room, now) as state:
+            state.invitations.remove_up_to(ms(now))
+            before = state.standing(identity)
+            state.moderators[identity] = ms(now)
+            state.hands.remove(identity)
+            state.invitations.remove(identity)
+            return before
+
+    async def dismiss(self, room: str, identity: str, now: float) -> None:
+        if identity not in self._read(room, now).moderators:
+            raise refusal(Refusal.NOT_MODERATOR, identity)
+        with self._changing(room, now) as state:
+            del state.moderators[identity]
+
+    async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
+        state = self._read(room, now)
+        self._require_manager(state, acting, not_host)
+        role = state.role_of(identity)
+        if role is Role.HOST:
+            raise refusal(Refusal.HOST_NOT_BANNED, identity)
+        if role is Role.MODERATOR and acting is not None and state.role_of(acting) is not Role.HOST:
+            raise refusal(Refusal.MODERATOR_ON_MODERATOR, identity)
+        with self._changing(room, now) as state:
+            if identity in state.bans:
+                return False
+            state.bans[identity] = Ban(identity, ms(now), acting or "")
+            return True
+
+    async def unban(self, room: str, identity: str, now: float) -> None:
+        if identity not in self._read(room, now).bans:
+            raise refusal(Refusal.NOT_BANNED, identity)
+        with self._changing(room, now) as state:
+            del state.bans[identity]
+
+    async def lock_source(
+        self, room: str, guest: str, source: str, locked: bool, sources: int, now: float
+    ) -> tuple[str, ...]:
+        seat = self._read(room, now).guests.get(guest)
+        if seat is None:
+            raise refusal(Refusal.GUEST_NOT_FOUND, guest)
+        after = tuple(sorted({*seat.locked, source} if locked else set(seat.locked) - {source}))
+        if len(after) >= sources:
+            raise refusal(Refusal.LAST_SOURCE, guest)
+        with self._changing(room, now) as state:
+            state.guests[guest] = replace(seat, locked=after)
+            return after
+
+    async def bans(self, room: str, now: float) -> list[Ban]:
+        return sorted(self._read(room, now).bans.values(), key=lambda b: (b.since, b.identity))
 
     # --- recordings -----------------------------------------------------------------------
 

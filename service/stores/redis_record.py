@@ -27,7 +27,10 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 from service.core import errors
 from service.core.record import (
     KEPT_RECORDINGS,
+    MODERATORS_PER_ROOM,
     RECORD_VERSION,
+    Admission,
+    Ban,
     Connection,
     Departure,
     Hand,
@@ -45,7 +48,7 @@ from service.core.record import (
 from service.core.roles import Role
 
 PREFIX = "showrunner:"
-ROOM_KEYS = ("stage", "guests", "hands", "invitations", "pending", "recordings")
+ROOM_KEYS = ("stage", "guests", "hands", "invitations", "pending", "recordings", "moderators", "bans")
 ACTIVITY = PREFIX + "{rooms}:activity"
 STAGE_CHANGES = PREFIX + "{rooms}:stage-changes"
 DEFAULT_IDLE_SECONDS = 6 * 3600.0
@@ -85,6 +88,7 @@ def encode_seat(seat: Seat) -> str:
             "since": seat.since,
             "sid": seat.sid,
             "joined_at": seat.joined_at,
+            **({"locked": list(seat.locked)} if seat.locked else {}),
         },
         separators=(",", ":"),
     )
@@ -100,6 +104,7 @@ def decode_seat(text: Any) -> Seat:
         since=int(raw.get("since") or 0),
         sid=str(raw.get("sid") or ""),
         joined_at=int(raw.get("joined_at") or 0),
+        locked=tuple(str(s) for s in raw.get("locked") or ()),
     )
 
 
@@ -125,6 +130,15 @@ def decode_pending(identity: Any, text: Any) -> PendingChange:
         since=int(raw.get("since") or 0),
         deadline=int(raw.get("deadline") or 0),
     )
+
+
+def decode_ban(identity: Any, text: Any) -> Ban:
+    raw = json.loads(_text(text))
+    return Ban(_text(identity), int(raw.get("since") or 0), str(raw.get("by") or ""))
+
+
+def _appointed(text: Any) -> int:
+    return int(json.loads(_text(text)).get("since") or 0)
 
 
 def _pairs(flat: Sequence[Any]) -> list[tuple[Any, Any]]:
@@ -272,9 +286,10 @@ class RedisRecords:
     # --- reading --------------------------------------------------------------------------
 
     async def stage(self, room: str, now: float) -> StageRecord:
-        host, guests, limit, room_sid, hands, invitations, recordings, pending = await self._step(
+        host, guests, limit, room_sid, hands, invitations, recordings, pending, moderators, bans = await self._step(
             "read_stage", room, now
         )
+        appointed = sorted((_appointed(text), _text(identity)) for identity, text in _pairs(moderators))
         seats = sorted((decode_seat(text) for _, text in _pairs(guests)), key=lambda s: (s.since, s.identity))
         kept = sorted((decode_recording(text) for _, text in _pairs(recordings)), key=lambda held: held[0])
         return StageRecord(
@@ -287,14 +302,24 @@ class RedisRecords:
             invitations=int(invitations),
             recordings=tuple(r for _, r in kept),
             pending=tuple(sorted((decode_pending(i, t) for i, t in _pairs(pending)), key=lambda p: p.identity)),
+            moderators=tuple(identity for _, identity in appointed),
+            bans=int(bans),
         )
 
     async def role_of(self, room: str, identity: str) -> Role:
         role, *_ = await self._step("read_standing", room, 0.0, identity)
         return Role(_text(role))
 
+    async def hosted_by(self, room: str) -> str:
+        (identity,) = await self._step("read_hosted_by", room, 0.0)
+        return _text(identity)
+
+    async def admission(self, room: str, identity: str) -> Admission:
+        role, _, _, _, banned = await self._step("read_standing", room, 0.0, identity)
+        return Admission(Role(_text(role)), bool(int(banned)))
+
     async def standing(self, room: str, identity: str, now: float) -> Standing:
-        _, seat, hand, invitation = await self._step("read_standing", room, now, identity)
+        _, seat, hand, invitation, _ = await self._step("read_standing", room, now, identity)
         return _standing(seat, hand, invitation)
 
     async def hands(self, room: str, now: float, offset: int = 0, count: int = 100) -> list[Hand]:
@@ -318,8 +343,9 @@ class RedisRecords:
     # --- the stage ------------------------------------------------------------------------
 
     def _seating(self, reply: list[Any]) -> Seating:
-        promoted, seat, hand, invitation, host = reply
-        return Seating(bool(int(promoted)), _standing(seat, hand, invitation), _text(host) or None)
+        promoted, seat, hand, invitation, host, moderators = reply
+        managers = tuple(sorted(_text(m) for m in moderators))
+        return Seating(bool(int(promoted)), _standing(seat, hand, invitation), _text(host) or None, managers)
 
     async def invite(
         self,
@@ -408,6 +434,36 @@ class RedisRecords:
         self, room: str, limit: int, now: float, acting: str | None = None, not_host: str = ""
     ) -> None:
         await self._step("set_guest_limit", room, now, limit, acting or "", not_host=not_host)
+
+    # --- moderators and bans -------------------------------------------------------------
+
+    async def appoint(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> Standing:
+        seat, hand, invitation = await self._step(
+            "appoint", room, now, identity, acting or "", MODERATORS_PER_ROOM, identity=identity, not_host=not_host
+        )
+        return _standing(seat, hand, invitation)
+
+    async def dismiss(self, room: str, identity: str, now: float) -> None:
+        await self._step("dismiss", room, now, identity, identity=identity)
+
+    async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
+        (newly,) = await self._step("ban", room, now, identity, acting or "", identity=identity, not_host=not_host)
+        return bool(int(newly))
+
+    async def unban(self, room: str, identity: str, now: float) -> None:
+        await self._step("unban", room, now, identity, identity=identity)
+
+    async def lock_source(
+        self, room: str, guest: str, source: str, locked: bool, sources: int, now: float
+    ) -> tuple[str, ...]:
+        (after,) = await self._step(
+            "lock_source", room, now, guest, source, 1 if locked else 0, sources, identity=guest
+        )
+        return tuple(sorted(json.loads(_text(after))))
+
+    async def bans(self, room: str, now: float) -> list[Ban]:
+        (flat,) = await self._step("read_bans", room, now)
+        return sorted((decode_ban(i, t) for i, t in _pairs(flat)), key=lambda b: (b.since, b.identity))
 
     # --- recordings -----------------------------------------------------------------------
 
@@ -512,7 +568,7 @@ _WRITES = frozenset(
     {
         "claim_host", "invite", "accept", "decline", "set_hand", "unseat", "restore", "forget", "set_guest_limit",
         "reserve_recording", "settle_recording", "drop_recording", "record_progress", "room_opened", "connected",
-        "left",
+        "left", "appoint", "dismiss", "ban", "unban", "lock_source",
     }
 )  # fmt: skip
 

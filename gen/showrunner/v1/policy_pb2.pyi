@@ -32,7 +32,7 @@ class _AudienceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Audience.Val
     AUDIENCE_PARTICIPANT: _Audience.ValueType  # 2
     """A participant of the request's room (a token JoinRoom issued for it), or the room's admin."""
     AUDIENCE_STAGE_MANAGERS: _Audience.ValueType  # 3
-    """Those who manage the stage: the room's host and the room's admin (moderators will join them)."""
+    """Those who manage the stage: the room's host, its moderators and the room's admin."""
     AUDIENCE_HOST: _Audience.ValueType  # 4
     """The room's host, or the room's admin acting for it."""
     AUDIENCE_ROOM_ADMIN: _Audience.ValueType  # 5
@@ -56,7 +56,7 @@ AUDIENCE_ANYONE: Audience.ValueType  # 1
 AUDIENCE_PARTICIPANT: Audience.ValueType  # 2
 """A participant of the request's room (a token JoinRoom issued for it), or the room's admin."""
 AUDIENCE_STAGE_MANAGERS: Audience.ValueType  # 3
-"""Those who manage the stage: the room's host and the room's admin (moderators will join them)."""
+"""Those who manage the stage: the room's host, its moderators and the room's admin."""
 AUDIENCE_HOST: Audience.ValueType  # 4
 """The room's host, or the room's admin acting for it."""
 AUDIENCE_ROOM_ADMIN: Audience.ValueType  # 5
@@ -139,6 +139,7 @@ class Policy(_message.Message):
     RATE_BUCKET_FIELD_NUMBER: _builtins.int
     REFUSAL_FIELD_NUMBER: _builtins.int
     ANONYMOUS_WHEN_FIELD_NUMBER: _builtins.int
+    FORMER_HOST_FIELD_NUMBER: _builtins.int
     audience: Global___Audience.ValueType
     """Who may call."""
     room_field: _builtins.str
@@ -151,6 +152,10 @@ class Policy(_message.Message):
     """The rate limit the RPC counts against."""
     refusal: _builtins.str
     """The refusal, word for word, when the caller holds a token but is not in the audience."""
+    former_host: _builtins.bool
+    """For AUDIENCE_HOST: the room's last host may also call with its own token after its seat was
+    freed (its connection ended and the reconnect grace passed), until another host takes over.
+    """
     @_builtins.property
     def anonymous_when(self) -> Global___FieldValue:
         """For AUDIENCE_ANYONE: calls need no token only while this field holds this value; any other
@@ -166,10 +171,11 @@ class Policy(_message.Message):
         rate_bucket: Global___RateBucket.ValueType = ...,
         refusal: _builtins.str = ...,
         anonymous_when: Global___FieldValue | None = ...,
+        former_host: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["anonymous_when", b"anonymous_when"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["anonymous_when", b"anonymous_when", "audience", b"audience", "participant_field", b"participant_field", "rate_bucket", b"rate_bucket", "refusal", b"refusal", "room_field", b"room_field"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anonymous_when", b"anonymous_when", "audience", b"audience", "former_host", b"former_host", "participant_field", b"participant_field", "rate_bucket", b"rate_bucket", "refusal", b"refusal", "room_field", b"room_field"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

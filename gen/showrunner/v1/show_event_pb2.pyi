@@ -43,7 +43,8 @@ class ShowEvent(_message.Message):
     "guest_invite" (host to one viewer), "guest_invite_response" (viewer to host),
     "guest_promoted" (broadcast, a viewer is now on stage), "guest_demoted" (broadcast, a guest
     left the stage), "chat_message" (all to all); beyond the MVP: "host_left" (broadcast, the
-    host's connection ended), "recording_started" and "recording_stopped" (broadcast).
+    host's connection ended), "recording_started" and "recording_stopped" (broadcast),
+    "moderator_appointed" and "moderator_dismissed" (broadcast, the target is the participant).
     """
     sender_id: _builtins.str
     """Identity of the participant the event comes from (the host for promotions and demotions)."""

@@ -35,6 +35,10 @@ class _RoleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Role.ValueType],
     """On stage by the host's invitation: publishes camera and microphone, subscribes, sends data."""
     ROLE_VIEWER: _Role.ValueType  # 3
     """Watches: subscribes and sends data, never publishes media."""
+    ROLE_MODERATOR: _Role.ValueType  # 4
+    """Manages the stage beside the host, by the host's appointment: subscribes and sends data,
+    never publishes media. Never given by JoinRoom's role; see AppointModerator.
+    """
 
 class Role(_Role, metaclass=_RoleEnumTypeWrapper):
     """Role is a participant's part in the show; it decides the LiveKit grants in their token."""
@@ -47,6 +51,10 @@ ROLE_GUEST: Role.ValueType  # 2
 """On stage by the host's invitation: publishes camera and microphone, subscribes, sends data."""
 ROLE_VIEWER: Role.ValueType  # 3
 """Watches: subscribes and sends data, never publishes media."""
+ROLE_MODERATOR: Role.ValueType  # 4
+"""Manages the stage beside the host, by the host's appointment: subscribes and sends data,
+never publishes media. Never given by JoinRoom's role; see AppointModerator.
+"""
 Global___Role: _TypeAlias = Role  # noqa: Y015
 
 class _RecordingLayout:
@@ -56,7 +64,7 @@ class _RecordingLayout:
 class _RecordingLayoutEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RecordingLayout.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     RECORDING_LAYOUT_UNSPECIFIED: _RecordingLayout.ValueType  # 0
-    """Not set; refused."""
+    """Not set: StartRecording records with RECORDING_LAYOUT_SPEAKER."""
     RECORDING_LAYOUT_SPEAKER: _RecordingLayout.ValueType  # 1
     """The active speaker large, others small."""
     RECORDING_LAYOUT_GRID: _RecordingLayout.ValueType  # 2
@@ -66,7 +74,7 @@ class RecordingLayout(_RecordingLayout, metaclass=_RecordingLayoutEnumTypeWrappe
     """RecordingLayout is how the recording arranges the stage."""
 
 RECORDING_LAYOUT_UNSPECIFIED: RecordingLayout.ValueType  # 0
-"""Not set; refused."""
+"""Not set: StartRecording records with RECORDING_LAYOUT_SPEAKER."""
 RECORDING_LAYOUT_SPEAKER: RecordingLayout.ValueType  # 1
 """The active speaker large, others small."""
 RECORDING_LAYOUT_GRID: RecordingLayout.ValueType  # 2
@@ -87,6 +95,7 @@ class Room(_message.Message):
     HAS_GUEST_FIELD_NUMBER: _builtins.int
     GUEST_LIMIT_FIELD_NUMBER: _builtins.int
     GUESTS_FIELD_NUMBER: _builtins.int
+    MODERATORS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The room's unique name, chosen by the host at join."""
     sid: _builtins.str
@@ -105,6 +114,10 @@ class Room(_message.Message):
     def guests(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Identities of the guests on stage."""
 
+    @_builtins.property
+    def moderators(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Identities of the room's moderators, in the order they were appointed."""
+
     def __init__(
         self,
         *,
@@ -116,10 +129,11 @@ class Room(_message.Message):
         has_guest: _builtins.bool = ...,
         guest_limit: _builtins.int = ...,
         guests: _abc.Iterable[_builtins.str] | None = ...,
+        moderators: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["creation_time", b"creation_time", "guest_limit", b"guest_limit", "guests", b"guests", "has_guest", b"has_guest", "has_host", b"has_host", "name", b"name", "num_participants", b"num_participants", "sid", b"sid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["creation_time", b"creation_time", "guest_limit", b"guest_limit", "guests", b"guests", "has_guest", b"has_guest", "has_host", b"has_host", "moderators", b"moderators", "name", b"name", "num_participants", b"num_participants", "sid", b"sid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -431,19 +445,26 @@ class RemoveParticipantRequest(_message.Message):
 
     ROOM_NAME_FIELD_NUMBER: _builtins.int
     IDENTITY_FIELD_NUMBER: _builtins.int
+    BAN_FIELD_NUMBER: _builtins.int
     room_name: _builtins.str
     """Room of the participant. Required."""
     identity: _builtins.str
     """Identity of the participant to disconnect. Required."""
+    ban: _builtins.bool
+    """True: also ban the identity, which then gets no token for the room (JoinRoom refuses it) and
+    is removed again if it reconnects with a token it still holds, until UnbanParticipant or the
+    show's end. On the REST route, the query parameter `?ban=true`.
+    """
     def __init__(
         self,
         *,
         room_name: _builtins.str = ...,
         identity: _builtins.str = ...,
+        ban: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity", "room_name", b"room_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ban", b"ban", "identity", b"identity", "room_name", b"room_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1063,7 +1084,9 @@ class StartRecordingRequest(_message.Message):
     room_name: _builtins.str
     """Room to record. Required."""
     layout: Global___RecordingLayout.ValueType
-    """RECORDING_LAYOUT_SPEAKER or RECORDING_LAYOUT_GRID. Required."""
+    """RECORDING_LAYOUT_SPEAKER or RECORDING_LAYOUT_GRID; unset records with the default,
+    RECORDING_LAYOUT_SPEAKER.
+    """
     def __init__(
         self,
         *,
@@ -1193,3 +1216,349 @@ class ListRecordingsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListRecordingsResponse: _TypeAlias = ListRecordingsResponse  # noqa: Y015
+
+@_typing.final
+class AppointModeratorRequest(_message.Message):
+    """AppointModeratorRequest names the participant to make a moderator."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    identity: _builtins.str
+    """Identity of the participant to appoint; a viewer, connected or not. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        identity: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity", "room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppointModeratorRequest: _TypeAlias = AppointModeratorRequest  # noqa: Y015
+
+@_typing.final
+class AppointModeratorResponse(_message.Message):
+    """AppointModeratorResponse confirms the appointment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    """Human summary, e.g. "mia is now a moderator"."""
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppointModeratorResponse: _TypeAlias = AppointModeratorResponse  # noqa: Y015
+
+@_typing.final
+class DismissModeratorRequest(_message.Message):
+    """DismissModeratorRequest names the moderator to dismiss."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    identity: _builtins.str
+    """Identity of the moderator. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        identity: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity", "room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DismissModeratorRequest: _TypeAlias = DismissModeratorRequest  # noqa: Y015
+
+@_typing.final
+class DismissModeratorResponse(_message.Message):
+    """DismissModeratorResponse confirms the dismissal."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    """Human summary, e.g. "mia is no longer a moderator"."""
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DismissModeratorResponse: _TypeAlias = DismissModeratorResponse  # noqa: Y015
+
+@_typing.final
+class Ban(_message.Message):
+    """Ban is one identity kept out of a show."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    BANNED_AT_FIELD_NUMBER: _builtins.int
+    BANNED_BY_FIELD_NUMBER: _builtins.int
+    identity: _builtins.str
+    """The banned identity."""
+    banned_at: _builtins.int
+    """When it was banned, in milliseconds since the Unix epoch."""
+    banned_by: _builtins.str
+    """Who banned it: the host's or moderator's identity, empty for the room's admin."""
+    def __init__(
+        self,
+        *,
+        identity: _builtins.str = ...,
+        banned_at: _builtins.int = ...,
+        banned_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["banned_at", b"banned_at", "banned_by", b"banned_by", "identity", b"identity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Ban: _TypeAlias = Ban  # noqa: Y015
+
+@_typing.final
+class UnbanParticipantRequest(_message.Message):
+    """UnbanParticipantRequest names the identity whose ban to lift."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    identity: _builtins.str
+    """The banned identity. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        identity: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity", "room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnbanParticipantRequest: _TypeAlias = UnbanParticipantRequest  # noqa: Y015
+
+@_typing.final
+class UnbanParticipantResponse(_message.Message):
+    """UnbanParticipantResponse confirms the ban is lifted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    """Human summary, e.g. "bob may join again"."""
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnbanParticipantResponse: _TypeAlias = UnbanParticipantResponse  # noqa: Y015
+
+@_typing.final
+class ListBansRequest(_message.Message):
+    """ListBansRequest names the room whose bans to list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBansRequest: _TypeAlias = ListBansRequest  # noqa: Y015
+
+@_typing.final
+class ListBansResponse(_message.Message):
+    """ListBansResponse lists the room's bans, oldest first."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BANS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def bans(self) -> _containers.RepeatedCompositeFieldContainer[Global___Ban]:
+        """The bans."""
+
+    def __init__(
+        self,
+        *,
+        bans: _abc.Iterable[Global___Ban] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bans", b"bans"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBansResponse: _TypeAlias = ListBansResponse  # noqa: Y015
+
+@_typing.final
+class MuteGuestTrackRequest(_message.Message):
+    """MuteGuestTrackRequest names the guest and the source to mute."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    GUEST_IDENTITY_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    LOCK_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    guest_identity: _builtins.str
+    """Identity of the guest on stage. Required."""
+    source: _livekit_models_pb2.TrackSource.ValueType
+    """CAMERA or MICROPHONE (LiveKit's own TrackSource). Required."""
+    lock: _builtins.bool
+    """True: also take the source from the guest's permission until AllowGuestSource (the host or
+    the room's admin only).
+    """
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        guest_identity: _builtins.str = ...,
+        source: _livekit_models_pb2.TrackSource.ValueType = ...,
+        lock: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["guest_identity", b"guest_identity", "lock", b"lock", "room_name", b"room_name", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MuteGuestTrackRequest: _TypeAlias = MuteGuestTrackRequest  # noqa: Y015
+
+@_typing.final
+class MuteGuestTrackResponse(_message.Message):
+    """MuteGuestTrackResponse says what was muted and what the guest may not publish."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    TRACK_SID_FIELD_NUMBER: _builtins.int
+    LOCKED_SOURCES_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    """Human summary, e.g. "gia's microphone is muted"."""
+    track_sid: _builtins.str
+    """LiveKit's sid of the track muted; empty when the guest published none of that source."""
+    @_builtins.property
+    def locked_sources(self) -> _containers.RepeatedScalarFieldContainer[_livekit_models_pb2.TrackSource.ValueType]:
+        """The sources the guest may not publish now."""
+
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+        track_sid: _builtins.str = ...,
+        locked_sources: _abc.Iterable[_livekit_models_pb2.TrackSource.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["locked_sources", b"locked_sources", "message", b"message", "track_sid", b"track_sid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MuteGuestTrackResponse: _TypeAlias = MuteGuestTrackResponse  # noqa: Y015
+
+@_typing.final
+class AllowGuestSourceRequest(_message.Message):
+    """AllowGuestSourceRequest names the guest and the source to give back."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    GUEST_IDENTITY_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    guest_identity: _builtins.str
+    """Identity of the guest on stage. Required."""
+    source: _livekit_models_pb2.TrackSource.ValueType
+    """CAMERA or MICROPHONE. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        guest_identity: _builtins.str = ...,
+        source: _livekit_models_pb2.TrackSource.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["guest_identity", b"guest_identity", "room_name", b"room_name", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AllowGuestSourceRequest: _TypeAlias = AllowGuestSourceRequest  # noqa: Y015
+
+@_typing.final
+class AllowGuestSourceResponse(_message.Message):
+    """AllowGuestSourceResponse says what the guest may not publish still."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    LOCKED_SOURCES_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    """Human summary, e.g. "gia may publish the microphone again"."""
+    @_builtins.property
+    def locked_sources(self) -> _containers.RepeatedScalarFieldContainer[_livekit_models_pb2.TrackSource.ValueType]:
+        """The sources the guest may not publish now."""
+
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+        locked_sources: _abc.Iterable[_livekit_models_pb2.TrackSource.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["locked_sources", b"locked_sources", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AllowGuestSourceResponse: _TypeAlias = AllowGuestSourceResponse  # noqa: Y015

@@ -139,6 +139,36 @@ class ShowServiceStub:
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.ListRecordingsRequest.SerializeToString,
                 response_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListRecordingsResponse.FromString,
                 _registered_method=True)
+        self.AppointModerator = channel.unary_unary(
+                '/showrunner.v1.ShowService/AppointModerator',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.AppointModeratorRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.AppointModeratorResponse.FromString,
+                _registered_method=True)
+        self.DismissModerator = channel.unary_unary(
+                '/showrunner.v1.ShowService/DismissModerator',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.DismissModeratorRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.DismissModeratorResponse.FromString,
+                _registered_method=True)
+        self.UnbanParticipant = channel.unary_unary(
+                '/showrunner.v1.ShowService/UnbanParticipant',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.UnbanParticipantRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.UnbanParticipantResponse.FromString,
+                _registered_method=True)
+        self.ListBans = channel.unary_unary(
+                '/showrunner.v1.ShowService/ListBans',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.ListBansRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListBansResponse.FromString,
+                _registered_method=True)
+        self.MuteGuestTrack = channel.unary_unary(
+                '/showrunner.v1.ShowService/MuteGuestTrack',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.MuteGuestTrackRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.MuteGuestTrackResponse.FromString,
+                _registered_method=True)
+        self.AllowGuestSource = channel.unary_unary(
+                '/showrunner.v1.ShowService/AllowGuestSource',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.AllowGuestSourceRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.AllowGuestSourceResponse.FromString,
+                _registered_method=True)
 
 
 class ShowServiceServicer:
@@ -188,7 +218,7 @@ class ShowServiceServicer:
 
     def DeleteRoom(self, request, context):
         """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-        The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+        The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
         NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -205,8 +235,11 @@ class ShowServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RemoveParticipant(self, request, context):
-        """Disconnects a participant from a room and frees any stage slot they held. The host or the
-        room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """Disconnects a participant from a room and frees any stage slot (or moderator's part) they
+        held; with `ban`, the identity also may not come back for the rest of the show. The host, a
+        moderator (not on the host or another moderator) or the room's admin. Errors:
+        INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or participant not
+        connected), FAILED_PRECONDITION (banning the host).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -325,6 +358,68 @@ class ShowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AppointModerator(self, request, context):
+        """Makes a participant of the room a moderator, who manages the stage beside the host (sees the
+        hand queue, invites, demotes and removes guests, removes and bans viewers) but cannot end
+        the show, appoint moderators or act on the host. The participant need not be connected yet:
+        its next JoinRoom as a viewer gives it a moderator's token. The host or the room's admin.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room),
+        ALREADY_EXISTS (already a moderator), FAILED_PRECONDITION (the host, a guest on stage, a
+        banned identity, or the room already has 16 moderators).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DismissModerator(self, request, context):
+        """Makes a moderator a viewer again, live if it is connected. The host or the room's admin.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or not a
+        moderator).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnbanParticipant(self, request, context):
+        """Lifts a ban RemoveParticipant made: the identity may join the room again. The host, a
+        moderator or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+        NOT_FOUND (room, or the identity is not banned).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBans(self, request, context):
+        """The identities banned from the room, in the order they were banned. The host, a moderator or
+        the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MuteGuestTrack(self, request, context):
+        """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
+        unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
+        guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
+        gives it back or the guest leaves the stage. The host, a moderator or the room's admin.
+        Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED,
+        PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no
+        published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote
+        it instead).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AllowGuestSource(self, request, context):
+        """Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it
+        again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+        PERMISSION_DENIED, NOT_FOUND (room, or no such guest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShowServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -417,6 +512,36 @@ def add_ShowServiceServicer_to_server(servicer, server):
                     servicer.ListRecordings,
                     request_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListRecordingsRequest.FromString,
                     response_serializer=showrunner_dot_v1_dot_show__service__pb2.ListRecordingsResponse.SerializeToString,
+            ),
+            'AppointModerator': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppointModerator,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.AppointModeratorRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.AppointModeratorResponse.SerializeToString,
+            ),
+            'DismissModerator': grpc.unary_unary_rpc_method_handler(
+                    servicer.DismissModerator,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.DismissModeratorRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.DismissModeratorResponse.SerializeToString,
+            ),
+            'UnbanParticipant': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnbanParticipant,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.UnbanParticipantRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.UnbanParticipantResponse.SerializeToString,
+            ),
+            'ListBans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBans,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListBansRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.ListBansResponse.SerializeToString,
+            ),
+            'MuteGuestTrack': grpc.unary_unary_rpc_method_handler(
+                    servicer.MuteGuestTrack,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.MuteGuestTrackRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.MuteGuestTrackResponse.SerializeToString,
+            ),
+            'AllowGuestSource': grpc.unary_unary_rpc_method_handler(
+                    servicer.AllowGuestSource,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.AllowGuestSourceRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.AllowGuestSourceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -920,6 +1045,168 @@ class ShowService:
             '/showrunner.v1.ShowService/ListRecordings',
             showrunner_dot_v1_dot_show__service__pb2.ListRecordingsRequest.SerializeToString,
             showrunner_dot_v1_dot_show__service__pb2.ListRecordingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppointModerator(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/AppointModerator',
+            showrunner_dot_v1_dot_show__service__pb2.AppointModeratorRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.AppointModeratorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DismissModerator(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/DismissModerator',
+            showrunner_dot_v1_dot_show__service__pb2.DismissModeratorRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.DismissModeratorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnbanParticipant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/UnbanParticipant',
+            showrunner_dot_v1_dot_show__service__pb2.UnbanParticipantRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.UnbanParticipantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/ListBans',
+            showrunner_dot_v1_dot_show__service__pb2.ListBansRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.ListBansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MuteGuestTrack(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/MuteGuestTrack',
+            showrunner_dot_v1_dot_show__service__pb2.MuteGuestTrackRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.MuteGuestTrackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AllowGuestSource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/AllowGuestSource',
+            showrunner_dot_v1_dot_show__service__pb2.AllowGuestSourceRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.AllowGuestSourceResponse.FromString,
             options,
             channel_credentials,
             insecure,

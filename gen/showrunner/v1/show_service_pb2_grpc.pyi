@@ -65,7 +65,7 @@ class ShowServiceStub:
     """
     DeleteRoom: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.DeleteRoomRequest, _show_service_pb2.DeleteRoomResponse]
     """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-    The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+    The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
     NOT_FOUND.
     """
     ListParticipants: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListParticipantsRequest, _show_service_pb2.ListParticipantsResponse]
@@ -74,8 +74,11 @@ class ShowServiceStub:
     PERMISSION_DENIED, NOT_FOUND.
     """
     RemoveParticipant: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.RemoveParticipantRequest, _show_service_pb2.RemoveParticipantResponse]
-    """Disconnects a participant from a room and frees any stage slot they held. The host or the
-    room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """Disconnects a participant from a room and frees any stage slot (or moderator's part) they
+    held; with `ban`, the identity also may not come back for the rest of the show. The host, a
+    moderator (not on the host or another moderator) or the room's admin. Errors:
+    INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or participant not
+    connected), FAILED_PRECONDITION (banning the host).
     """
     InviteGuest: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.InviteGuestRequest, _show_service_pb2.InviteGuestResponse]
     """The host invites a connected viewer on stage. If the viewer's hand is raised, both agree and
@@ -142,6 +145,44 @@ class ShowServiceStub:
     """Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
     or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
+    AppointModerator: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.AppointModeratorRequest, _show_service_pb2.AppointModeratorResponse]
+    """Makes a participant of the room a moderator, who manages the stage beside the host (sees the
+    hand queue, invites, demotes and removes guests, removes and bans viewers) but cannot end
+    the show, appoint moderators or act on the host. The participant need not be connected yet:
+    its next JoinRoom as a viewer gives it a moderator's token. The host or the room's admin.
+    Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room),
+    ALREADY_EXISTS (already a moderator), FAILED_PRECONDITION (the host, a guest on stage, a
+    banned identity, or the room already has 16 moderators).
+    """
+    DismissModerator: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.DismissModeratorRequest, _show_service_pb2.DismissModeratorResponse]
+    """Makes a moderator a viewer again, live if it is connected. The host or the room's admin.
+    Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or not a
+    moderator).
+    """
+    UnbanParticipant: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.UnbanParticipantRequest, _show_service_pb2.UnbanParticipantResponse]
+    """Lifts a ban RemoveParticipant made: the identity may join the room again. The host, a
+    moderator or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+    NOT_FOUND (room, or the identity is not banned).
+    """
+    ListBans: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListBansRequest, _show_service_pb2.ListBansResponse]
+    """The identities banned from the room, in the order they were banned. The host, a moderator or
+    the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """
+    MuteGuestTrack: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.MuteGuestTrackRequest, _show_service_pb2.MuteGuestTrackResponse]
+    """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
+    unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
+    guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
+    gives it back or the guest leaves the stage. The host, a moderator or the room's admin.
+    Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED,
+    PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no
+    published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote
+    it instead).
+    """
+    AllowGuestSource: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.AllowGuestSourceRequest, _show_service_pb2.AllowGuestSourceResponse]
+    """Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it
+    again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+    PERMISSION_DENIED, NOT_FOUND (room, or no such guest).
+    """
 
 @_typing.type_check_only
 class ShowServiceAsyncStub(ShowServiceStub):
@@ -180,7 +221,7 @@ class ShowServiceAsyncStub(ShowServiceStub):
     """
     DeleteRoom: _aio.UnaryUnaryMultiCallable[_show_service_pb2.DeleteRoomRequest, _show_service_pb2.DeleteRoomResponse]  # type: ignore[assignment]
     """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-    The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+    The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
     NOT_FOUND.
     """
     ListParticipants: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListParticipantsRequest, _show_service_pb2.ListParticipantsResponse]  # type: ignore[assignment]
@@ -189,8 +230,11 @@ class ShowServiceAsyncStub(ShowServiceStub):
     PERMISSION_DENIED, NOT_FOUND.
     """
     RemoveParticipant: _aio.UnaryUnaryMultiCallable[_show_service_pb2.RemoveParticipantRequest, _show_service_pb2.RemoveParticipantResponse]  # type: ignore[assignment]
-    """Disconnects a participant from a room and frees any stage slot they held. The host or the
-    room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """Disconnects a participant from a room and frees any stage slot (or moderator's part) they
+    held; with `ban`, the identity also may not come back for the rest of the show. The host, a
+    moderator (not on the host or another moderator) or the room's admin. Errors:
+    INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or participant not
+    connected), FAILED_PRECONDITION (banning the host).
     """
     InviteGuest: _aio.UnaryUnaryMultiCallable[_show_service_pb2.InviteGuestRequest, _show_service_pb2.InviteGuestResponse]  # type: ignore[assignment]
     """The host invites a connected viewer on stage. If the viewer's hand is raised, both agree and
@@ -257,6 +301,44 @@ class ShowServiceAsyncStub(ShowServiceStub):
     """Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
     or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
+    AppointModerator: _aio.UnaryUnaryMultiCallable[_show_service_pb2.AppointModeratorRequest, _show_service_pb2.AppointModeratorResponse]  # type: ignore[assignment]
+    """Makes a participant of the room a moderator, who manages the stage beside the host (sees the
+    hand queue, invites, demotes and removes guests, removes and bans viewers) but cannot end
+    the show, appoint moderators or act on the host. The participant need not be connected yet:
+    its next JoinRoom as a viewer gives it a moderator's token. The host or the room's admin.
+    Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room),
+    ALREADY_EXISTS (already a moderator), FAILED_PRECONDITION (the host, a guest on stage, a
+    banned identity, or the room already has 16 moderators).
+    """
+    DismissModerator: _aio.UnaryUnaryMultiCallable[_show_service_pb2.DismissModeratorRequest, _show_service_pb2.DismissModeratorResponse]  # type: ignore[assignment]
+    """Makes a moderator a viewer again, live if it is connected. The host or the room's admin.
+    Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or not a
+    moderator).
+    """
+    UnbanParticipant: _aio.UnaryUnaryMultiCallable[_show_service_pb2.UnbanParticipantRequest, _show_service_pb2.UnbanParticipantResponse]  # type: ignore[assignment]
+    """Lifts a ban RemoveParticipant made: the identity may join the room again. The host, a
+    moderator or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+    NOT_FOUND (room, or the identity is not banned).
+    """
+    ListBans: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListBansRequest, _show_service_pb2.ListBansResponse]  # type: ignore[assignment]
+    """The identities banned from the room, in the order they were banned. The host, a moderator or
+    the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """
+    MuteGuestTrack: _aio.UnaryUnaryMultiCallable[_show_service_pb2.MuteGuestTrackRequest, _show_service_pb2.MuteGuestTrackResponse]  # type: ignore[assignment]
+    """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
+    unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
+    guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
+    gives it back or the guest leaves the stage. The host, a moderator or the room's admin.
+    Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED,
+    PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no
+    published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote
+    it instead).
+    """
+    AllowGuestSource: _aio.UnaryUnaryMultiCallable[_show_service_pb2.AllowGuestSourceRequest, _show_service_pb2.AllowGuestSourceResponse]  # type: ignore[assignment]
+    """Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it
+    again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+    PERMISSION_DENIED, NOT_FOUND (room, or no such guest).
+    """
 
 class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
     """ShowService runs interactive live shows on LiveKit: one host broadcasts, viewers watch, and
@@ -316,7 +398,7 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.DeleteRoomResponse, _abc.Awaitable[_show_service_pb2.DeleteRoomResponse]]:
         """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-        The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+        The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
         NOT_FOUND.
         """
 
@@ -337,8 +419,11 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _show_service_pb2.RemoveParticipantRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.RemoveParticipantResponse, _abc.Awaitable[_show_service_pb2.RemoveParticipantResponse]]:
-        """Disconnects a participant from a room and frees any stage slot they held. The host or the
-        room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """Disconnects a participant from a room and frees any stage slot (or moderator's part) they
+        held; with `ban`, the identity also may not come back for the rest of the show. The host, a
+        moderator (not on the host or another moderator) or the room's admin. Errors:
+        INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or participant not
+        connected), FAILED_PRECONDITION (banning the host).
         """
 
     @_abc_1.abstractmethod
@@ -476,6 +561,80 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_show_service_pb2.ListRecordingsResponse, _abc.Awaitable[_show_service_pb2.ListRecordingsResponse]]:
         """Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
         or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def AppointModerator(
+        self,
+        request: _show_service_pb2.AppointModeratorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.AppointModeratorResponse, _abc.Awaitable[_show_service_pb2.AppointModeratorResponse]]:
+        """Makes a participant of the room a moderator, who manages the stage beside the host (sees the
+        hand queue, invites, demotes and removes guests, removes and bans viewers) but cannot end
+        the show, appoint moderators or act on the host. The participant need not be connected yet:
+        its next JoinRoom as a viewer gives it a moderator's token. The host or the room's admin.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room),
+        ALREADY_EXISTS (already a moderator), FAILED_PRECONDITION (the host, a guest on stage, a
+        banned identity, or the room already has 16 moderators).
+        """
+
+    @_abc_1.abstractmethod
+    def DismissModerator(
+        self,
+        request: _show_service_pb2.DismissModeratorRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.DismissModeratorResponse, _abc.Awaitable[_show_service_pb2.DismissModeratorResponse]]:
+        """Makes a moderator a viewer again, live if it is connected. The host or the room's admin.
+        Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or not a
+        moderator).
+        """
+
+    @_abc_1.abstractmethod
+    def UnbanParticipant(
+        self,
+        request: _show_service_pb2.UnbanParticipantRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.UnbanParticipantResponse, _abc.Awaitable[_show_service_pb2.UnbanParticipantResponse]]:
+        """Lifts a ban RemoveParticipant made: the identity may join the room again. The host, a
+        moderator or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+        NOT_FOUND (room, or the identity is not banned).
+        """
+
+    @_abc_1.abstractmethod
+    def ListBans(
+        self,
+        request: _show_service_pb2.ListBansRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.ListBansResponse, _abc.Awaitable[_show_service_pb2.ListBansResponse]]:
+        """The identities banned from the room, in the order they were banned. The host, a moderator or
+        the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def MuteGuestTrack(
+        self,
+        request: _show_service_pb2.MuteGuestTrackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.MuteGuestTrackResponse, _abc.Awaitable[_show_service_pb2.MuteGuestTrackResponse]]:
+        """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
+        unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
+        guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
+        gives it back or the guest leaves the stage. The host, a moderator or the room's admin.
+        Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED,
+        PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no
+        published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote
+        it instead).
+        """
+
+    @_abc_1.abstractmethod
+    def AllowGuestSource(
+        self,
+        request: _show_service_pb2.AllowGuestSourceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.AllowGuestSourceResponse, _abc.Awaitable[_show_service_pb2.AllowGuestSourceResponse]]:
+        """Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it
+        again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+        PERMISSION_DENIED, NOT_FOUND (room, or no such guest).
         """
 
 def add_ShowServiceServicer_to_server(servicer: ShowServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -47,7 +47,7 @@ class ShowService(Protocol[CallerT]):
         ...
 
     async def delete_room(self, request: _showrunner_v1_show_service_pb2.DeleteRoomRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.DeleteRoomResponse:
-        """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
+        """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state. The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
         ...
 
     async def list_participants(self, request: _showrunner_v1_show_service_pb2.ListParticipantsRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.ListParticipantsResponse:
@@ -55,7 +55,7 @@ class ShowService(Protocol[CallerT]):
         ...
 
     async def remove_participant(self, request: _showrunner_v1_show_service_pb2.RemoveParticipantRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.RemoveParticipantResponse:
-        """Disconnects a participant from a room and frees any stage slot they held. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
+        """Disconnects a participant from a room and frees any stage slot (or moderator's part) they held; with `ban`, the identity also may not come back for the rest of the show. The host, a moderator (not on the host or another moderator) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or participant not connected), FAILED_PRECONDITION (banning the host)."""
         ...
 
     async def invite_guest(self, request: _showrunner_v1_show_service_pb2.InviteGuestRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.InviteGuestResponse:
@@ -106,6 +106,30 @@ class ShowService(Protocol[CallerT]):
         """Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
         ...
 
+    async def appoint_moderator(self, request: _showrunner_v1_show_service_pb2.AppointModeratorRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.AppointModeratorResponse:
+        """Makes a participant of the room a moderator, who manages the stage beside the host (sees the hand queue, invites, demotes and removes guests, removes and bans viewers) but cannot end the show, appoint moderators or act on the host. The participant need not be connected yet: its next JoinRoom as a viewer gives it a moderator's token. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room), ALREADY_EXISTS (already a moderator), FAILED_PRECONDITION (the host, a guest on stage, a banned identity, or the room already has 16 moderators)."""
+        ...
+
+    async def dismiss_moderator(self, request: _showrunner_v1_show_service_pb2.DismissModeratorRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.DismissModeratorResponse:
+        """Makes a moderator a viewer again, live if it is connected. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or not a moderator)."""
+        ...
+
+    async def unban_participant(self, request: _showrunner_v1_show_service_pb2.UnbanParticipantRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.UnbanParticipantResponse:
+        """Lifts a ban RemoveParticipant made: the identity may join the room again. The host, a moderator or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or the identity is not banned)."""
+        ...
+
+    async def list_bans(self, request: _showrunner_v1_show_service_pb2.ListBansRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.ListBansResponse:
+        """The identities banned from the room, in the order they were banned. The host, a moderator or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
+        ...
+
+    async def mute_guest_track(self, request: _showrunner_v1_show_service_pb2.MuteGuestTrackRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.MuteGuestTrackResponse:
+        """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may unmute it. With `lock` (the host or the room's admin only) the source is also taken from the guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource gives it back or the guest leaves the stage. The host, a moderator or the room's admin. Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED, PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote it instead)."""
+        ...
+
+    async def allow_guest_source(self, request: _showrunner_v1_show_service_pb2.AllowGuestSourceRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.AllowGuestSourceResponse:
+        """Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no such guest)."""
+        ...
+
 
 def show_service_rpcs(implementation: ShowService[Ctx]) -> tuple[Rpc[Any, Any, Ctx], ...]:
     """Every RPC of ShowService, in the contract's order, bound to `implementation`."""
@@ -129,4 +153,10 @@ def show_service_rpcs(implementation: ShowService[Ctx]) -> tuple[Rpc[Any, Any, C
         Rpc(methods['StartRecording'], _showrunner_v1_show_service_pb2.StartRecordingRequest, _showrunner_v1_show_service_pb2.StartRecordingResponse, implementation.start_recording),
         Rpc(methods['StopRecording'], _showrunner_v1_show_service_pb2.StopRecordingRequest, _showrunner_v1_show_service_pb2.StopRecordingResponse, implementation.stop_recording),
         Rpc(methods['ListRecordings'], _showrunner_v1_show_service_pb2.ListRecordingsRequest, _showrunner_v1_show_service_pb2.ListRecordingsResponse, implementation.list_recordings),
+        Rpc(methods['AppointModerator'], _showrunner_v1_show_service_pb2.AppointModeratorRequest, _showrunner_v1_show_service_pb2.AppointModeratorResponse, implementation.appoint_moderator),
+        Rpc(methods['DismissModerator'], _showrunner_v1_show_service_pb2.DismissModeratorRequest, _showrunner_v1_show_service_pb2.DismissModeratorResponse, implementation.dismiss_moderator),
+        Rpc(methods['UnbanParticipant'], _showrunner_v1_show_service_pb2.UnbanParticipantRequest, _showrunner_v1_show_service_pb2.UnbanParticipantResponse, implementation.unban_participant),
+        Rpc(methods['ListBans'], _showrunner_v1_show_service_pb2.ListBansRequest, _showrunner_v1_show_service_pb2.ListBansResponse, implementation.list_bans),
+        Rpc(methods['MuteGuestTrack'], _showrunner_v1_show_service_pb2.MuteGuestTrackRequest, _showrunner_v1_show_service_pb2.MuteGuestTrackResponse, implementation.mute_guest_track),
+        Rpc(methods['AllowGuestSource'], _showrunner_v1_show_service_pb2.AllowGuestSourceRequest, _showrunner_v1_show_service_pb2.AllowGuestSourceResponse, implementation.allow_guest_source),
     )

@@ -7,4 +7,5 @@ if redis.call('HLEN', GUESTS) >= guest_limit(default_limit) then return refused(
 take_seat(viewer, sid, joined_at)
 touch()
 local host = host_seat()
-return {'ok', 1, before[1], before[2], before[3], host and host.identity or ''}
+return {'ok', 1, before[1], before[2], before[3], host and host.identity or '',
+        redis.call('HKEYS', MODERATORS)}

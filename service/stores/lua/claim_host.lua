@@ -8,7 +8,8 @@ if host and host.identity ~= identity then
 end
 if host then return {'ok', 0} end
 if redis.call('HEXISTS', GUESTS, identity) == 1 then return refused('guest_cannot_host') end
-redis.call('HSET', STAGE, 'host', new_seat(identity, name, sid, joined_at))
+if redis.call('HEXISTS', MODERATORS, identity) == 1 then return refused('moderator_cannot_host') end
+redis.call('HSET', STAGE, 'host', new_seat(identity, name, sid, joined_at), 'hosted_by', identity)
 redis.call('ZREM', HANDS, identity)
 redis.call('ZREM', INVITATIONS, identity)
 touch()

@@ -3,10 +3,11 @@
 local viewer, acting, default_limit, expires_in, sid, joined_at =
   ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
 expire_invitations()
-if not is_host(acting) then return refused('not_host') end
+if not is_manager(acting) then return refused('not_host') end
 local host = host_seat()
 local before = standing(viewer)
 if host and host.identity == viewer then return refused('host_on_stage') end
+if redis.call('HEXISTS', MODERATORS, viewer) == 1 then return refused('not_a_viewer') end
 if before[1] ~= '' or redis.call('HLEN', GUESTS) >= guest_limit(default_limit) then
   return refused('room_has_guest')
 end
@@ -18,4 +19,5 @@ else
   redis.call('ZADD', INVITATIONS, NOW + expires_in, viewer)
 end
 touch()
-return {'ok', promoted, before[1], before[2], before[3], host and host.identity or ''}
+return {'ok', promoted, before[1], before[2], before[3], host and host.identity or '',
+        redis.call('HKEYS', MODERATORS)}

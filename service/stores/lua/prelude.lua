@@ -6,6 +6,7 @@
 -- A step answers {'ok', ...} or {'refused', reason}; reasons are worded in Python. Redis does
 -- not roll a script back, so a step decides every refusal before its first write.
 local STAGE, GUESTS, HANDS, INVITATIONS, PENDING, RECORDINGS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local MODERATORS, BANS = KEYS[7], KEYS[8]
 local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local VERSION = 1
 
@@ -25,12 +26,13 @@ end
 
 local function host_seat() return decode(redis.call('HGET', STAGE, 'host')) end
 
--- 'host', 'guest' or 'viewer', and the seat's record (nil for a viewer).
+-- 'host', 'guest', 'moderator' or 'viewer', and the seat's record (nil but for a host or guest).
 local function seat_of(identity)
   local host = host_seat()
   if host and host.identity == identity then return 'host', host end
   local guest = decode(redis.call('HGET', GUESTS, identity))
   if guest then return 'guest', guest end
+  if redis.call('HEXISTS', MODERATORS, identity) == 1 then return 'moderator', nil end
   return 'viewer', nil
 end
 
@@ -65,6 +67,11 @@ local function is_host(acting)
   return host ~= nil and host.identity == acting
 end
 
+-- The stage managers' steps: `acting` is the host or a moderator ('' is the room's admin).
+local function is_manager(acting)
+  return is_host(acting) or redis.call('HEXISTS', MODERATORS, acting) == 1
+end
+
 -- An event about another incarnation of the room changes nothing; the first one seen names it.
 local function same_incarnation(room_sid)
   if room_sid == '' then return true end
@@ -84,6 +91,7 @@ local function forget(identity)
   redis.call('ZREM', HANDS, identity)
   redis.call('ZREM', INVITATIONS, identity)
   redis.call('HDEL', PENDING, identity)
+  redis.call('HDEL', MODERATORS, identity)
   return role
 end
 

@@ -16,4 +16,5 @@ else
   end
 end
 touch()
-return {'ok', promoted, before[1], before[2], before[3], host and host.identity or ''}
+return {'ok', promoted, before[1], before[2], before[3], host and host.identity or '',
+        redis.call('HKEYS', MODERATORS)}

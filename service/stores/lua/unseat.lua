@@ -1,6 +1,7 @@
--- ARGV: guest, change (demote/remove), acting ('' for the guest itself or the admin).
+-- ARGV: guest, change (demote/remove), acting (the host or a moderator; '' for the guest itself
+-- or the admin).
 local guest, change, acting = ARGV[4], ARGV[5], ARGV[6]
-if not is_host(acting) then return refused('not_host') end
+if not is_manager(acting) then return refused('not_host') end
 local seat = redis.call('HGET', GUESTS, guest)
 if not seat then return refused('guest_not_found') end
 redis.call('HDEL', GUESTS, guest)

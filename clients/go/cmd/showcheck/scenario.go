@@ -86,6 +86,7 @@ func (s *show) play(ctx context.Context) {
 	s.participants(ctx)
 	s.hands(ctx)
 	s.stageRPCs(ctx)
+	s.moderation(ctx)
 	s.recordings(ctx)
 	s.endShow(ctx)
 }
@@ -256,6 +257,24 @@ func (s *show) stageRPCs(ctx context.Context) {
 		return expect(slices.Equal(guests, []string{"ann", "bob"}) && r.GetRoom().GetHasGuest(), "guests %v", guests)
 	})
 
+	// bob publishes nothing (the runner's participants only listen): the host takes his
+	// microphone away, and gives it back.
+	mic := livekit.TrackSource_MICROPHONE
+	_, err = svc.MuteGuestTrack(asHost, &pb.MuteGuestTrackRequest{RoomName: s.room, GuestIdentity: "bob", Source: mic})
+	s.refused("MuteGuestTrack", "a track bob does not publish", err, notFound, "publishes no microphone track")
+	_, err = svc.MuteGuestTrack(as(ctx, s.viewer["cy"]), &pb.MuteGuestTrackRequest{RoomName: s.room, GuestIdentity: "bob", Source: mic})
+	s.refused("MuteGuestTrack", "a viewer mutes a guest", err, permissionDenied, "")
+	locked, err := svc.MuteGuestTrack(asHost, &pb.MuteGuestTrackRequest{RoomName: s.room, GuestIdentity: "bob", Source: mic, Lock: true})
+	ok(s, "MuteGuestTrack", "the host takes bob's microphone away", locked, err, func(r *pb.MuteGuestTrackResponse) string {
+		return expect(slices.Equal(r.LockedSources, []livekit.TrackSource{mic}) && r.TrackSid == "", "unexpected answer %v", r)
+	})
+	_, err = svc.AllowGuestSource(as(ctx, s.viewer["bob"]), &pb.AllowGuestSourceRequest{RoomName: s.room, GuestIdentity: "bob", Source: mic})
+	s.refused("AllowGuestSource", "bob gives it back to himself", err, permissionDenied, "Only the host")
+	allowed, err := svc.AllowGuestSource(asHost, &pb.AllowGuestSourceRequest{RoomName: s.room, GuestIdentity: "bob", Source: mic})
+	ok(s, "AllowGuestSource", "the host gives it back", allowed, err, func(r *pb.AllowGuestSourceResponse) string {
+		return expect(len(r.LockedSources) == 0, "still locked %v", r.LockedSources)
+	})
+
 	demoted, err := svc.DemoteGuest(asHost, &pb.DemoteGuestRequest{RoomName: s.room, GuestIdentity: "ann", HostIdentity: host})
 	ok(s, "DemoteGuest", "the host sends ann back to the audience", demoted, err, func(r *pb.DemoteGuestResponse) string {
 		return expect(r.Token != "" && strings.Contains(r.Message, "demoted"), "unexpected answer %v", r)
@@ -306,14 +325,70 @@ func (s *show) stageRPCs(ctx context.Context) {
 	})
 }
 
+// moderation: cy becomes a moderator, bans dan (who connects for it) and lifts the ban; the host
+// dismisses cy again.
+func (s *show) moderation(ctx context.Context) {
+	svc, asHost, asCy := s.t.show, as(ctx, s.hostToken), as(ctx, s.viewer["cy"])
+	_, err := svc.AppointModerator(asCy, &pb.AppointModeratorRequest{RoomName: s.room, Identity: "cy"})
+	s.refused("AppointModerator", "a viewer appoints itself", err, permissionDenied, "Only the host")
+	appointed, err := svc.AppointModerator(asHost, &pb.AppointModeratorRequest{RoomName: s.room, Identity: "cy"})
+	ok(s, "AppointModerator", "the host makes cy a moderator", appointed, err, func(r *pb.AppointModeratorResponse) string {
+		return expect(r.Message == "cy is now a moderator", "message %q", r.Message)
+	})
+	_, err = svc.AppointModerator(asHost, &pb.AppointModeratorRequest{RoomName: s.room, Identity: "cy"})
+	s.refused("AppointModerator", "appointing cy twice", err, alreadyExists, "already a moderator")
+	room, err := svc.GetRoom(asCy, &pb.GetRoomRequest{RoomName: s.room})
+	ok(s, "GetRoom", "cy is listed as a moderator", room, err, func(r *pb.GetRoomResponse) string {
+		return expect(slices.Equal(r.GetRoom().GetModerators(), []string{"cy"}), "moderators %v", r.GetRoom().GetModerators())
+	})
+
+	joined, err := svc.JoinRoom(ctx, &pb.JoinRoomRequest{RoomName: s.room, ParticipantName: "dan", Role: pb.Role_ROLE_VIEWER})
+	ok(s, "JoinRoom", "dan joins as a viewer", joined, err, nil)
+	if err != nil {
+		return
+	}
+	if err := s.stage.connect("dan", joined.WsUrl, joined.Token); err != nil {
+		s.r.fail(s.t.name, "JoinRoom", "dan connects to LiveKit", err.Error())
+	}
+	banned, err := svc.RemoveParticipant(asCy, &pb.RemoveParticipantRequest{RoomName: s.room, Identity: "dan", Ban: true})
+	ok(s, "RemoveParticipant", "the moderator removes and bans dan", banned, err, nil)
+	_, err = svc.JoinRoom(ctx, &pb.JoinRoomRequest{RoomName: s.room, ParticipantName: "dan", Role: pb.Role_ROLE_VIEWER})
+	s.refused("JoinRoom", "dan, banned, asks for a token", err, permissionDenied, "dan is banned from this room")
+	_, err = svc.RemoveParticipant(asCy, &pb.RemoveParticipantRequest{RoomName: s.room, Identity: host, Ban: true})
+	s.refused("RemoveParticipant", "the moderator bans the host", err, permissionDenied, "cannot remove or ban the host")
+	bans, err := svc.ListBans(asHost, &pb.ListBansRequest{RoomName: s.room})
+	ok(s, "ListBans", "the host sees dan's ban", bans, err, func(r *pb.ListBansResponse) string {
+		return expect(len(r.Bans) == 1 && r.Bans[0].Identity == "dan" && r.Bans[0].BannedBy == "cy" && r.Bans[0].BannedAt > 0,
+			"bans %v", r.Bans)
+	})
+	_, err = svc.ListBans(as(ctx, joined.Token), &pb.ListBansRequest{RoomName: s.room})
+	s.refused("ListBans", "a viewer lists the bans", err, permissionDenied, "")
+	lifted, err := svc.UnbanParticipant(asCy, &pb.UnbanParticipantRequest{RoomName: s.room, Identity: "dan"})
+	ok(s, "UnbanParticipant", "the moderator lifts dan's ban", lifted, err, func(r *pb.UnbanParticipantResponse) string {
+		return expect(r.Message == "dan may join again", "message %q", r.Message)
+	})
+	_, err = svc.UnbanParticipant(asCy, &pb.UnbanParticipantRequest{RoomName: s.room, Identity: "dan"})
+	s.refused("UnbanParticipant", "lifting it twice", err, notFound, "dan is not banned")
+
+	_, err = svc.DismissModerator(asCy, &pb.DismissModeratorRequest{RoomName: s.room, Identity: "cy"})
+	s.refused("DismissModerator", "a moderator dismisses itself", err, permissionDenied, "Only the host")
+	dismissed, err := svc.DismissModerator(asHost, &pb.DismissModeratorRequest{RoomName: s.room, Identity: "cy"})
+	ok(s, "DismissModerator", "the host dismisses cy", dismissed, err, func(r *pb.DismissModeratorResponse) string {
+		return expect(r.Message == "cy is no longer a moderator", "message %q", r.Message)
+	})
+	_, err = svc.DismissModerator(asHost, &pb.DismissModeratorRequest{RoomName: s.room, Identity: "cy"})
+	s.refused("DismissModerator", "dismissing cy twice", err, notFound, "cy is not a moderator")
+}
+
 func (s *show) recordings(ctx context.Context) {
 	svc, asHost, asCy := s.t.show, as(ctx, s.hostToken), as(ctx, s.viewer["cy"])
-	_, err := svc.StartRecording(asHost, &pb.StartRecordingRequest{RoomName: s.room})
-	s.refused("StartRecording", "without a layout", err, invalidArgument, "layout")
+	_, err := svc.StartRecording(asHost, &pb.StartRecordingRequest{RoomName: s.room, Layout: pb.RecordingLayout(7)})
+	s.refused("StartRecording", "a layout the contract does not have", err, invalidArgument, "layout")
 	_, err = svc.StartRecording(asCy, &pb.StartRecordingRequest{RoomName: s.room, Layout: pb.RecordingLayout_RECORDING_LAYOUT_GRID})
 	s.refused("StartRecording", "a viewer records", err, permissionDenied, "")
-	started, err := svc.StartRecording(asHost, &pb.StartRecordingRequest{RoomName: s.room, Layout: pb.RecordingLayout_RECORDING_LAYOUT_SPEAKER})
-	ok(s, "StartRecording", "the host records the show", started, err, func(r *pb.StartRecordingResponse) string {
+	// Without a layout the show is recorded with the default one, the active speaker's.
+	started, err := svc.StartRecording(asHost, &pb.StartRecordingRequest{RoomName: s.room})
+	ok(s, "StartRecording", "the host records the show without choosing a layout", started, err, func(r *pb.StartRecordingResponse) string {
 		rec := r.GetRecording()
 		return expect(rec.GetRecordingId() != "" && rec.GetRoomName() == s.room && rec.GetLayout() == pb.RecordingLayout_RECORDING_LAYOUT_SPEAKER &&
 			rec.GetStatus() == livekit.EgressStatus_EGRESS_STARTING, "unexpected recording %v", rec)

@@ -153,6 +153,24 @@ func (g grpcShow) StopRecording(ctx context.Context, r *pb.StopRecordingRequest)
 func (g grpcShow) ListRecordings(ctx context.Context, r *pb.ListRecordingsRequest) (*pb.ListRecordingsResponse, error) {
 	return g.c.ListRecordings(ctx, r)
 }
+func (g grpcShow) AppointModerator(ctx context.Context, r *pb.AppointModeratorRequest) (*pb.AppointModeratorResponse, error) {
+	return g.c.AppointModerator(ctx, r)
+}
+func (g grpcShow) DismissModerator(ctx context.Context, r *pb.DismissModeratorRequest) (*pb.DismissModeratorResponse, error) {
+	return g.c.DismissModerator(ctx, r)
+}
+func (g grpcShow) UnbanParticipant(ctx context.Context, r *pb.UnbanParticipantRequest) (*pb.UnbanParticipantResponse, error) {
+	return g.c.UnbanParticipant(ctx, r)
+}
+func (g grpcShow) ListBans(ctx context.Context, r *pb.ListBansRequest) (*pb.ListBansResponse, error) {
+	return g.c.ListBans(ctx, r)
+}
+func (g grpcShow) MuteGuestTrack(ctx context.Context, r *pb.MuteGuestTrackRequest) (*pb.MuteGuestTrackResponse, error) {
+	return g.c.MuteGuestTrack(ctx, r)
+}
+func (g grpcShow) AllowGuestSource(ctx context.Context, r *pb.AllowGuestSourceRequest) (*pb.AllowGuestSourceResponse, error) {
+	return g.c.AllowGuestSource(ctx, r)
+}
 
 // The compiler, not a test, proves the adapter covers every RPC.
 var _ pb.ShowService = grpcShow{}

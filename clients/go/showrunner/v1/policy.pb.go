@@ -33,7 +33,7 @@ const (
 	Audience_AUDIENCE_ANYONE Audience = 1
 	// A participant of the request's room (a token JoinRoom issued for it), or the room's admin.
 	Audience_AUDIENCE_PARTICIPANT Audience = 2
-	// Those who manage the stage: the room's host and the room's admin (moderators will join them).
+	// Those who manage the stage: the room's host, its moderators and the room's admin.
 	Audience_AUDIENCE_STAGE_MANAGERS Audience = 3
 	// The room's host, or the room's admin acting for it.
 	Audience_AUDIENCE_HOST Audience = 4
@@ -230,6 +230,9 @@ type Policy struct {
 	// For AUDIENCE_ANYONE: calls need no token only while this field holds this value; any other
 	// value needs a verified token (of whatever kind). Unset means no call needs a token.
 	AnonymousWhen *FieldValue `protobuf:"bytes,6,opt,name=anonymous_when,json=anonymousWhen,proto3" json:"anonymous_when,omitempty"`
+	// For AUDIENCE_HOST: the room's last host may also call with its own token after its seat was
+	// freed (its connection ended and the reconnect grace passed), until another host takes over.
+	FormerHost    bool `protobuf:"varint,7,opt,name=former_host,json=formerHost,proto3" json:"former_host,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -306,6 +309,13 @@ func (x *Policy) GetAnonymousWhen() *FieldValue {
 	return nil
 }
 
+func (x *Policy) GetFormerHost() bool {
+	if x != nil {
+		return x.FormerHost
+	}
+	return false
+}
+
 var file_showrunner_v1_policy_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -333,7 +343,7 @@ const file_showrunner_v1_policy_proto_rawDesc = "" +
 	"\n" +
 	"FieldValue\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xa1\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xc2\x02\n" +
 	"\x06Policy\x123\n" +
 	"\baudience\x18\x01 \x01(\x0e2\x17.showrunner.v1.AudienceR\baudience\x12\x1d\n" +
 	"\n" +
@@ -342,7 +352,9 @@ const file_showrunner_v1_policy_proto_rawDesc = "" +
 	"\vrate_bucket\x18\x04 \x01(\x0e2\x19.showrunner.v1.RateBucketR\n" +
 	"rateBucket\x12\x18\n" +
 	"\arefusal\x18\x05 \x01(\tR\arefusal\x12@\n" +
-	"\x0eanonymous_when\x18\x06 \x01(\v2\x19.showrunner.v1.FieldValueR\ranonymousWhen*\xcc\x01\n" +
+	"\x0eanonymous_when\x18\x06 \x01(\v2\x19.showrunner.v1.FieldValueR\ranonymousWhen\x12\x1f\n" +
+	"\vformer_host\x18\a \x01(\bR\n" +
+	"formerHost*\xcc\x01\n" +
 	"\bAudience\x12\x18\n" +
 	"\x14AUDIENCE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUDIENCE_ANYONE\x10\x01\x12\x18\n" +

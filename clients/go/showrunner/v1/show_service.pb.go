@@ -35,6 +35,9 @@ const (
 	Role_ROLE_GUEST Role = 2
 	// Watches: subscribes and sends data, never publishes media.
 	Role_ROLE_VIEWER Role = 3
+	// Manages the stage beside the host, by the host's appointment: subscribes and sends data,
+	// never publishes media. Never given by JoinRoom's role; see AppointModerator.
+	Role_ROLE_MODERATOR Role = 4
 )
 
 // Enum value maps for Role.
@@ -44,12 +47,14 @@ var (
 		1: "ROLE_HOST",
 		2: "ROLE_GUEST",
 		3: "ROLE_VIEWER",
+		4: "ROLE_MODERATOR",
 	}
 	Role_value = map[string]int32{
 		"ROLE_UNSPECIFIED": 0,
 		"ROLE_HOST":        1,
 		"ROLE_GUEST":       2,
 		"ROLE_VIEWER":      3,
+		"ROLE_MODERATOR":   4,
 	}
 )
 
@@ -84,7 +89,7 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 type RecordingLayout int32
 
 const (
-	// Not set; refused.
+	// Not set: StartRecording records with RECORDING_LAYOUT_SPEAKER.
 	RecordingLayout_RECORDING_LAYOUT_UNSPECIFIED RecordingLayout = 0
 	// The active speaker large, others small.
 	RecordingLayout_RECORDING_LAYOUT_SPEAKER RecordingLayout = 1
@@ -151,7 +156,9 @@ type Room struct {
 	// How many guests may be on stage at once.
 	GuestLimit uint32 `protobuf:"varint,7,opt,name=guest_limit,json=guestLimit,proto3" json:"guest_limit,omitempty"`
 	// Identities of the guests on stage.
-	Guests        []string `protobuf:"bytes,8,rep,name=guests,proto3" json:"guests,omitempty"`
+	Guests []string `protobuf:"bytes,8,rep,name=guests,proto3" json:"guests,omitempty"`
+	// Identities of the room's moderators, in the order they were appointed.
+	Moderators    []string `protobuf:"bytes,9,rep,name=moderators,proto3" json:"moderators,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -238,6 +245,13 @@ func (x *Room) GetGuestLimit() uint32 {
 func (x *Room) GetGuests() []string {
 	if x != nil {
 		return x.Guests
+	}
+	return nil
+}
+
+func (x *Room) GetModerators() []string {
+	if x != nil {
+		return x.Moderators
 	}
 	return nil
 }
@@ -863,7 +877,11 @@ type RemoveParticipantRequest struct {
 	// Room of the participant. Required.
 	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
 	// Identity of the participant to disconnect. Required.
-	Identity      string `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	Identity string `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	// True: also ban the identity, which then gets no token for the room (JoinRoom refuses it) and
+	// is removed again if it reconnects with a token it still holds, until UnbanParticipant or the
+	// show's end. On the REST route, the query parameter `?ban=true`.
+	Ban           bool `protobuf:"varint,3,opt,name=ban,proto3" json:"ban,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -910,6 +928,13 @@ func (x *RemoveParticipantRequest) GetIdentity() string {
 		return x.Identity
 	}
 	return ""
+}
+
+func (x *RemoveParticipantRequest) GetBan() bool {
+	if x != nil {
+		return x.Ban
+	}
+	return false
 }
 
 // RemoveParticipantResponse is empty: success is the absence of an error.
@@ -2182,7 +2207,8 @@ type StartRecordingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Room to record. Required.
 	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
-	// RECORDING_LAYOUT_SPEAKER or RECORDING_LAYOUT_GRID. Required.
+	// RECORDING_LAYOUT_SPEAKER or RECORDING_LAYOUT_GRID; unset records with the default,
+	// RECORDING_LAYOUT_SPEAKER.
 	Layout        RecordingLayout `protobuf:"varint,2,opt,name=layout,proto3,enum=showrunner.v1.RecordingLayout" json:"layout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2462,11 +2488,727 @@ func (x *ListRecordingsResponse) GetRecordings() []*Recording {
 	return nil
 }
 
+// AppointModeratorRequest names the participant to make a moderator.
+type AppointModeratorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room of the show. Required.
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// Identity of the participant to appoint; a viewer, connected or not. Required.
+	Identity      string `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppointModeratorRequest) Reset() {
+	*x = AppointModeratorRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppointModeratorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppointModeratorRequest) ProtoMessage() {}
+
+func (x *AppointModeratorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppointModeratorRequest.ProtoReflect.Descriptor instead.
+func (*AppointModeratorRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *AppointModeratorRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+func (x *AppointModeratorRequest) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+// AppointModeratorResponse confirms the appointment.
+type AppointModeratorResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Human summary, e.g. "mia is now a moderator".
+	Message       string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppointModeratorResponse) Reset() {
+	*x = AppointModeratorResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppointModeratorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppointModeratorResponse) ProtoMessage() {}
+
+func (x *AppointModeratorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppointModeratorResponse.ProtoReflect.Descriptor instead.
+func (*AppointModeratorResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *AppointModeratorResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// DismissModeratorRequest names the moderator to dismiss.
+type DismissModeratorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room of the show. Required.
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// Identity of the moderator. Required.
+	Identity      string `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DismissModeratorRequest) Reset() {
+	*x = DismissModeratorRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DismissModeratorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DismissModeratorRequest) ProtoMessage() {}
+
+func (x *DismissModeratorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DismissModeratorRequest.ProtoReflect.Descriptor instead.
+func (*DismissModeratorRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *DismissModeratorRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+func (x *DismissModeratorRequest) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+// DismissModeratorResponse confirms the dismissal.
+type DismissModeratorResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Human summary, e.g. "mia is no longer a moderator".
+	Message       string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DismissModeratorResponse) Reset() {
+	*x = DismissModeratorResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DismissModeratorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DismissModeratorResponse) ProtoMessage() {}
+
+func (x *DismissModeratorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DismissModeratorResponse.ProtoReflect.Descriptor instead.
+func (*DismissModeratorResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *DismissModeratorResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// Ban is one identity kept out of a show.
+type Ban struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The banned identity.
+	Identity string `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	// When it was banned, in milliseconds since the Unix epoch.
+	BannedAt int64 `protobuf:"varint,2,opt,name=banned_at,json=bannedAt,proto3" json:"banned_at,omitempty"`
+	// Who banned it: the host's or moderator's identity, empty for the room's admin.
+	BannedBy      string `protobuf:"bytes,3,opt,name=banned_by,json=bannedBy,proto3" json:"banned_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ban) Reset() {
+	*x = Ban{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ban) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ban) ProtoMessage() {}
+
+func (x *Ban) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ban.ProtoReflect.Descriptor instead.
+func (*Ban) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *Ban) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *Ban) GetBannedAt() int64 {
+	if x != nil {
+		return x.BannedAt
+	}
+	return 0
+}
+
+func (x *Ban) GetBannedBy() string {
+	if x != nil {
+		return x.BannedBy
+	}
+	return ""
+}
+
+// UnbanParticipantRequest names the identity whose ban to lift.
+type UnbanParticipantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room of the show. Required.
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// The banned identity. Required.
+	Identity      string `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbanParticipantRequest) Reset() {
+	*x = UnbanParticipantRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbanParticipantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbanParticipantRequest) ProtoMessage() {}
+
+func (x *UnbanParticipantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbanParticipantRequest.ProtoReflect.Descriptor instead.
+func (*UnbanParticipantRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *UnbanParticipantRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+func (x *UnbanParticipantRequest) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+// UnbanParticipantResponse confirms the ban is lifted.
+type UnbanParticipantResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Human summary, e.g. "bob may join again".
+	Message       string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbanParticipantResponse) Reset() {
+	*x = UnbanParticipantResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbanParticipantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbanParticipantResponse) ProtoMessage() {}
+
+func (x *UnbanParticipantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbanParticipantResponse.ProtoReflect.Descriptor instead.
+func (*UnbanParticipantResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *UnbanParticipantResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// ListBansRequest names the room whose bans to list.
+type ListBansRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room of the show. Required.
+	RoomName      string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBansRequest) Reset() {
+	*x = ListBansRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBansRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBansRequest) ProtoMessage() {}
+
+func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBansRequest.ProtoReflect.Descriptor instead.
+func (*ListBansRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListBansRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+// ListBansResponse lists the room's bans, oldest first.
+type ListBansResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The bans.
+	Bans          []*Ban `protobuf:"bytes,1,rep,name=bans,proto3" json:"bans,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBansResponse) Reset() {
+	*x = ListBansResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBansResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBansResponse) ProtoMessage() {}
+
+func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBansResponse.ProtoReflect.Descriptor instead.
+func (*ListBansResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListBansResponse) GetBans() []*Ban {
+	if x != nil {
+		return x.Bans
+	}
+	return nil
+}
+
+// MuteGuestTrackRequest names the guest and the source to mute.
+type MuteGuestTrackRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room of the show. Required.
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// Identity of the guest on stage. Required.
+	GuestIdentity string `protobuf:"bytes,2,opt,name=guest_identity,json=guestIdentity,proto3" json:"guest_identity,omitempty"`
+	// CAMERA or MICROPHONE (LiveKit's own TrackSource). Required.
+	Source livekit.TrackSource `protobuf:"varint,3,opt,name=source,proto3,enum=livekit.TrackSource" json:"source,omitempty"`
+	// True: also take the source from the guest's permission until AllowGuestSource (the host or
+	// the room's admin only).
+	Lock          bool `protobuf:"varint,4,opt,name=lock,proto3" json:"lock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MuteGuestTrackRequest) Reset() {
+	*x = MuteGuestTrackRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MuteGuestTrackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MuteGuestTrackRequest) ProtoMessage() {}
+
+func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MuteGuestTrackRequest.ProtoReflect.Descriptor instead.
+func (*MuteGuestTrackRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *MuteGuestTrackRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+func (x *MuteGuestTrackRequest) GetGuestIdentity() string {
+	if x != nil {
+		return x.GuestIdentity
+	}
+	return ""
+}
+
+func (x *MuteGuestTrackRequest) GetSource() livekit.TrackSource {
+	if x != nil {
+		return x.Source
+	}
+	return livekit.TrackSource(0)
+}
+
+func (x *MuteGuestTrackRequest) GetLock() bool {
+	if x != nil {
+		return x.Lock
+	}
+	return false
+}
+
+// MuteGuestTrackResponse says what was muted and what the guest may not publish.
+type MuteGuestTrackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Human summary, e.g. "gia's microphone is muted".
+	Message string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// LiveKit's sid of the track muted; empty when the guest published none of that source.
+	TrackSid string `protobuf:"bytes,2,opt,name=track_sid,json=trackSid,proto3" json:"track_sid,omitempty"`
+	// The sources the guest may not publish now.
+	LockedSources []livekit.TrackSource `protobuf:"varint,3,rep,packed,name=locked_sources,json=lockedSources,proto3,enum=livekit.TrackSource" json:"locked_sources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MuteGuestTrackResponse) Reset() {
+	*x = MuteGuestTrackResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MuteGuestTrackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MuteGuestTrackResponse) ProtoMessage() {}
+
+func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MuteGuestTrackResponse.ProtoReflect.Descriptor instead.
+func (*MuteGuestTrackResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *MuteGuestTrackResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *MuteGuestTrackResponse) GetTrackSid() string {
+	if x != nil {
+		return x.TrackSid
+	}
+	return ""
+}
+
+func (x *MuteGuestTrackResponse) GetLockedSources() []livekit.TrackSource {
+	if x != nil {
+		return x.LockedSources
+	}
+	return nil
+}
+
+// AllowGuestSourceRequest names the guest and the source to give back.
+type AllowGuestSourceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room of the show. Required.
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// Identity of the guest on stage. Required.
+	GuestIdentity string `protobuf:"bytes,2,opt,name=guest_identity,json=guestIdentity,proto3" json:"guest_identity,omitempty"`
+	// CAMERA or MICROPHONE. Required.
+	Source        livekit.TrackSource `protobuf:"varint,3,opt,name=source,proto3,enum=livekit.TrackSource" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllowGuestSourceRequest) Reset() {
+	*x = AllowGuestSourceRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllowGuestSourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllowGuestSourceRequest) ProtoMessage() {}
+
+func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllowGuestSourceRequest.ProtoReflect.Descriptor instead.
+func (*AllowGuestSourceRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *AllowGuestSourceRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+func (x *AllowGuestSourceRequest) GetGuestIdentity() string {
+	if x != nil {
+		return x.GuestIdentity
+	}
+	return ""
+}
+
+func (x *AllowGuestSourceRequest) GetSource() livekit.TrackSource {
+	if x != nil {
+		return x.Source
+	}
+	return livekit.TrackSource(0)
+}
+
+// AllowGuestSourceResponse says what the guest may not publish still.
+type AllowGuestSourceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Human summary, e.g. "gia may publish the microphone again".
+	Message string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// The sources the guest may not publish now.
+	LockedSources []livekit.TrackSource `protobuf:"varint,2,rep,packed,name=locked_sources,json=lockedSources,proto3,enum=livekit.TrackSource" json:"locked_sources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllowGuestSourceResponse) Reset() {
+	*x = AllowGuestSourceResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllowGuestSourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllowGuestSourceResponse) ProtoMessage() {}
+
+func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllowGuestSourceResponse.ProtoReflect.Descriptor instead.
+func (*AllowGuestSourceResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *AllowGuestSourceResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *AllowGuestSourceResponse) GetLockedSources() []livekit.TrackSource {
+	if x != nil {
+		return x.LockedSources
+	}
+	return nil
+}
+
 var File_showrunner_v1_show_service_proto protoreflect.FileDescriptor
 
 const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\n" +
-	" showrunner/v1/show_service.proto\x12\rshowrunner.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14livekit_egress.proto\x1a\x14livekit_models.proto\x1a\x1ashowrunner/v1/policy.proto\"\xed\x01\n" +
+	" showrunner/v1/show_service.proto\x12\rshowrunner.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14livekit_egress.proto\x1a\x14livekit_models.proto\x1a\x1ashowrunner/v1/policy.proto\"\x8d\x02\n" +
 	"\x04Room\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\tR\x03sid\x12)\n" +
@@ -2476,7 +3218,10 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\thas_guest\x18\x06 \x01(\bR\bhasGuest\x12\x1f\n" +
 	"\vguest_limit\x18\a \x01(\rR\n" +
 	"guestLimit\x12\x16\n" +
-	"\x06guests\x18\b \x03(\tR\x06guests\"\x92\x02\n" +
+	"\x06guests\x18\b \x03(\tR\x06guests\x12\x1e\n" +
+	"\n" +
+	"moderators\x18\t \x03(\tR\n" +
+	"moderators\"\x92\x02\n" +
 	"\vParticipant\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x12\n" +
@@ -2513,10 +3258,11 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x17ListParticipantsRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\"Z\n" +
 	"\x18ListParticipantsResponse\x12>\n" +
-	"\fparticipants\x18\x01 \x03(\v2\x1a.showrunner.v1.ParticipantR\fparticipants\"S\n" +
+	"\fparticipants\x18\x01 \x03(\v2\x1a.showrunner.v1.ParticipantR\fparticipants\"e\n" +
 	"\x18RemoveParticipantRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\x12\x1a\n" +
-	"\bidentity\x18\x02 \x01(\tR\bidentity\"\x1b\n" +
+	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x10\n" +
+	"\x03ban\x18\x03 \x01(\bR\x03ban\"\x1b\n" +
 	"\x19RemoveParticipantResponse\"\x7f\n" +
 	"\x12InviteGuestRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\x12'\n" +
@@ -2614,25 +3360,65 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x16ListRecordingsResponse\x128\n" +
 	"\n" +
 	"recordings\x18\x01 \x03(\v2\x18.showrunner.v1.RecordingR\n" +
-	"recordings*L\n" +
+	"recordings\"R\n" +
+	"\x17AppointModeratorRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12\x1a\n" +
+	"\bidentity\x18\x02 \x01(\tR\bidentity\"4\n" +
+	"\x18AppointModeratorResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"R\n" +
+	"\x17DismissModeratorRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12\x1a\n" +
+	"\bidentity\x18\x02 \x01(\tR\bidentity\"4\n" +
+	"\x18DismissModeratorResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"[\n" +
+	"\x03Ban\x12\x1a\n" +
+	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x1b\n" +
+	"\tbanned_at\x18\x02 \x01(\x03R\bbannedAt\x12\x1b\n" +
+	"\tbanned_by\x18\x03 \x01(\tR\bbannedBy\"R\n" +
+	"\x17UnbanParticipantRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12\x1a\n" +
+	"\bidentity\x18\x02 \x01(\tR\bidentity\"4\n" +
+	"\x18UnbanParticipantResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\".\n" +
+	"\x0fListBansRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\":\n" +
+	"\x10ListBansResponse\x12&\n" +
+	"\x04bans\x18\x01 \x03(\v2\x12.showrunner.v1.BanR\x04bans\"\x9d\x01\n" +
+	"\x15MuteGuestTrackRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12%\n" +
+	"\x0eguest_identity\x18\x02 \x01(\tR\rguestIdentity\x12,\n" +
+	"\x06source\x18\x03 \x01(\x0e2\x14.livekit.TrackSourceR\x06source\x12\x12\n" +
+	"\x04lock\x18\x04 \x01(\bR\x04lock\"\x8c\x01\n" +
+	"\x16MuteGuestTrackResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1b\n" +
+	"\ttrack_sid\x18\x02 \x01(\tR\btrackSid\x12;\n" +
+	"\x0elocked_sources\x18\x03 \x03(\x0e2\x14.livekit.TrackSourceR\rlockedSources\"\x8b\x01\n" +
+	"\x17AllowGuestSourceRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12%\n" +
+	"\x0eguest_identity\x18\x02 \x01(\tR\rguestIdentity\x12,\n" +
+	"\x06source\x18\x03 \x01(\x0e2\x14.livekit.TrackSourceR\x06source\"q\n" +
+	"\x18AllowGuestSourceResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12;\n" +
+	"\x0elocked_sources\x18\x02 \x03(\x0e2\x14.livekit.TrackSourceR\rlockedSources*`\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tROLE_HOST\x10\x01\x12\x0e\n" +
 	"\n" +
 	"ROLE_GUEST\x10\x02\x12\x0f\n" +
-	"\vROLE_VIEWER\x10\x03*l\n" +
+	"\vROLE_VIEWER\x10\x03\x12\x12\n" +
+	"\x0eROLE_MODERATOR\x10\x04*l\n" +
 	"\x0fRecordingLayout\x12 \n" +
 	"\x1cRECORDING_LAYOUT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RECORDING_LAYOUT_SPEAKER\x10\x01\x12\x19\n" +
-	"\x15RECORDING_LAYOUT_GRID\x10\x022\xf9\x19\n" +
+	"\x15RECORDING_LAYOUT_GRID\x10\x022\xf4#\n" +
 	"\vShowService\x12\x8f\x01\n" +
 	"\bJoinRoom\x12\x1e.showrunner.v1.JoinRoomRequest\x1a\x1f.showrunner.v1.JoinRoomResponse\"B\x9a\xef\x18$\b\x01\x12\troom_name \x012\x13\n" +
 	"\x04role\x12\vROLE_VIEWER\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/api/rooms/join\x12\xa6\x01\n" +
 	"\tListRooms\x12\x1f.showrunner.v1.ListRoomsRequest\x1a .showrunner.v1.ListRoomsResponse\"V\x9a\xef\x18@\b\x06 \x04*:Listing rooms needs an admin token with the roomList grant\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/api/rooms\x12{\n" +
-	"\aGetRoom\x12\x1d.showrunner.v1.GetRoomRequest\x1a\x1e.showrunner.v1.GetRoomResponse\"1\x9a\xef\x18\x0f\b\x02\x12\troom_name \x04\x82\xd3\xe4\x93\x02\x18\x12\x16/api/rooms/{room_name}\x12\xa4\x01\n" +
+	"\aGetRoom\x12\x1d.showrunner.v1.GetRoomRequest\x1a\x1e.showrunner.v1.GetRoomResponse\"1\x9a\xef\x18\x0f\b\x02\x12\troom_name \x04\x82\xd3\xe4\x93\x02\x18\x12\x16/api/rooms/{room_name}\x12\xa6\x01\n" +
 	"\n" +
-	"DeleteRoom\x12 .showrunner.v1.DeleteRoomRequest\x1a!.showrunner.v1.DeleteRoomResponse\"Q\x9a\xef\x18/\b\x04\x12\troom_name \x04*\x1eOnly the host can end the show\x82\xd3\xe4\x93\x02\x18*\x16/api/rooms/{room_name}\x12\xa3\x01\n" +
+	"DeleteRoom\x12 .showrunner.v1.DeleteRoomRequest\x1a!.showrunner.v1.DeleteRoomResponse\"S\x9a\xef\x181\b\x04\x12\troom_name \x04*\x1eOnly the host can end the show8\x01\x82\xd3\xe4\x93\x02\x18*\x16/api/rooms/{room_name}\x12\xa3\x01\n" +
 	"\x10ListParticipants\x12&.showrunner.v1.ListParticipantsRequest\x1a'.showrunner.v1.ListParticipantsResponse\">\x9a\xef\x18\x0f\b\x02\x12\troom_name \x04\x82\xd3\xe4\x93\x02%\x12#/api/rooms/{room_name}/participants\x12\xd8\x01\n" +
 	"\x11RemoveParticipant\x12'.showrunner.v1.RemoveParticipantRequest\x1a(.showrunner.v1.RemoveParticipantResponse\"p\x9a\xef\x186\b\x03\x12\troom_name \x04*%Only the host can remove participants\x82\xd3\xe4\x93\x020*./api/rooms/{room_name}/participants/{identity}\x12\xcc\x01\n" +
 	"\vInviteGuest\x12!.showrunner.v1.InviteGuestRequest\x1a\".showrunner.v1.InviteGuestResponse\"v\x9a\xef\x18J\b\x03\x12\troom_name\x1a\rhost_identity \x02**Only the host can promote viewers to guest\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/api/rooms/{room_name}/invite\x12\xc1\x01\n" +
@@ -2646,7 +3432,13 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x12UpdateRoomSettings\x12(.showrunner.v1.UpdateRoomSettingsRequest\x1a).showrunner.v1.UpdateRoomSettingsResponse\"e\x9a\xef\x187\b\x04\x12\troom_name \x04*&Only the host can change room settings\x82\xd3\xe4\x93\x02$:\x01*2\x1f/api/rooms/{room_name}/settings\x12\xc1\x01\n" +
 	"\x0eStartRecording\x12$.showrunner.v1.StartRecordingRequest\x1a%.showrunner.v1.StartRecordingResponse\"b\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can record the show\x82\xd3\xe4\x93\x02&:\x01*\"!/api/rooms/{room_name}/recordings\x12\xc0\x01\n" +
 	"\rStopRecording\x12#.showrunner.v1.StopRecordingRequest\x1a$.showrunner.v1.StopRecordingResponse\"d\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can record the show\x82\xd3\xe4\x93\x02(\"&/api/rooms/{room_name}/recordings/stop\x12\xbe\x01\n" +
-	"\x0eListRecordings\x12$.showrunner.v1.ListRecordingsRequest\x1a%.showrunner.v1.ListRecordingsResponse\"_\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can record the show\x82\xd3\xe4\x93\x02#\x12!/api/rooms/{room_name}/recordingsBHZFgithub.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1b\x06proto3"
+	"\x0eListRecordings\x12$.showrunner.v1.ListRecordingsRequest\x1a%.showrunner.v1.ListRecordingsResponse\"_\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can record the show\x82\xd3\xe4\x93\x02#\x12!/api/rooms/{room_name}/recordings\x12\xca\x01\n" +
+	"\x10AppointModerator\x12&.showrunner.v1.AppointModeratorRequest\x1a'.showrunner.v1.AppointModeratorResponse\"e\x9a\xef\x185\b\x04\x12\troom_name \x04*$Only the host can appoint moderators\x82\xd3\xe4\x93\x02&:\x01*\"!/api/rooms/{room_name}/moderators\x12\xd2\x01\n" +
+	"\x10DismissModerator\x12&.showrunner.v1.DismissModeratorRequest\x1a'.showrunner.v1.DismissModeratorResponse\"m\x9a\xef\x185\b\x04\x12\troom_name \x04*$Only the host can dismiss moderators\x82\xd3\xe4\x93\x02.*,/api/rooms/{room_name}/moderators/{identity}\x12\xd3\x01\n" +
+	"\x10UnbanParticipant\x12&.showrunner.v1.UnbanParticipantRequest\x1a'.showrunner.v1.UnbanParticipantResponse\"n\x9a\xef\x18<\b\x03\x12\troom_name \x04*+Only the host or a moderator can lift a ban\x82\xd3\xe4\x93\x02(*&/api/rooms/{room_name}/bans/{identity}\x12\xb2\x01\n" +
+	"\bListBans\x12\x1e.showrunner.v1.ListBansRequest\x1a\x1f.showrunner.v1.ListBansResponse\"e\x9a\xef\x18>\b\x03\x12\troom_name \x04*-Only the host or a moderator can see the bans\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/rooms/{room_name}/bans\x12\xe0\x01\n" +
+	"\x0eMuteGuestTrack\x12$.showrunner.v1.MuteGuestTrackRequest\x1a%.showrunner.v1.MuteGuestTrackResponse\"\x80\x01\x9a\xef\x18>\b\x03\x12\troom_name \x04*-Only the host or a moderator can mute a guest\x82\xd3\xe4\x93\x028:\x01*\"3/api/rooms/{room_name}/guests/{guest_identity}/mute\x12\xe6\x01\n" +
+	"\x10AllowGuestSource\x12&.showrunner.v1.AllowGuestSourceRequest\x1a'.showrunner.v1.AllowGuestSourceResponse\"\x80\x01\x9a\xef\x18=\b\x04\x12\troom_name \x04*,Only the host can give a guest back a source\x82\xd3\xe4\x93\x029:\x01*\"4/api/rooms/{room_name}/guests/{guest_identity}/allowBHZFgithub.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1b\x06proto3"
 
 var (
 	file_showrunner_v1_show_service_proto_rawDescOnce sync.Once
@@ -2661,7 +3453,7 @@ func file_showrunner_v1_show_service_proto_rawDescGZIP() []byte {
 }
 
 var file_showrunner_v1_show_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(Role)(0),                             // 0: showrunner.v1.Role
 	(RecordingLayout)(0),                  // 1: showrunner.v1.RecordingLayout
@@ -2705,12 +3497,26 @@ var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(*StopRecordingResponse)(nil),         // 39: showrunner.v1.StopRecordingResponse
 	(*ListRecordingsRequest)(nil),         // 40: showrunner.v1.ListRecordingsRequest
 	(*ListRecordingsResponse)(nil),        // 41: showrunner.v1.ListRecordingsResponse
-	(*livekit.ParticipantPermission)(nil), // 42: livekit.ParticipantPermission
-	(livekit.EgressStatus)(0),             // 43: livekit.EgressStatus
+	(*AppointModeratorRequest)(nil),       // 42: showrunner.v1.AppointModeratorRequest
+	(*AppointModeratorResponse)(nil),      // 43: showrunner.v1.AppointModeratorResponse
+	(*DismissModeratorRequest)(nil),       // 44: showrunner.v1.DismissModeratorRequest
+	(*DismissModeratorResponse)(nil),      // 45: showrunner.v1.DismissModeratorResponse
+	(*Ban)(nil),                           // 46: showrunner.v1.Ban
+	(*UnbanParticipantRequest)(nil),       // 47: showrunner.v1.UnbanParticipantRequest
+	(*UnbanParticipantResponse)(nil),      // 48: showrunner.v1.UnbanParticipantResponse
+	(*ListBansRequest)(nil),               // 49: showrunner.v1.ListBansRequest
+	(*ListBansResponse)(nil),              // 50: showrunner.v1.ListBansResponse
+	(*MuteGuestTrackRequest)(nil),         // 51: showrunner.v1.MuteGuestTrackRequest
+	(*MuteGuestTrackResponse)(nil),        // 52: showrunner.v1.MuteGuestTrackResponse
+	(*AllowGuestSourceRequest)(nil),       // 53: showrunner.v1.AllowGuestSourceRequest
+	(*AllowGuestSourceResponse)(nil),      // 54: showrunner.v1.AllowGuestSourceResponse
+	(*livekit.ParticipantPermission)(nil), // 55: livekit.ParticipantPermission
+	(livekit.EgressStatus)(0),             // 56: livekit.EgressStatus
+	(livekit.TrackSource)(0),              // 57: livekit.TrackSource
 }
 var file_showrunner_v1_show_service_proto_depIdxs = []int32{
 	0,  // 0: showrunner.v1.Participant.role:type_name -> showrunner.v1.Role
-	42, // 1: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
+	55, // 1: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
 	0,  // 2: showrunner.v1.JoinRoomRequest.role:type_name -> showrunner.v1.Role
 	0,  // 3: showrunner.v1.JoinRoomResponse.role:type_name -> showrunner.v1.Role
 	2,  // 4: showrunner.v1.ListRoomsResponse.rooms:type_name -> showrunner.v1.Room
@@ -2718,52 +3524,69 @@ var file_showrunner_v1_show_service_proto_depIdxs = []int32{
 	3,  // 6: showrunner.v1.ListParticipantsResponse.participants:type_name -> showrunner.v1.Participant
 	30, // 7: showrunner.v1.ListRaisedHandsResponse.hands:type_name -> showrunner.v1.RaisedHand
 	1,  // 8: showrunner.v1.Recording.layout:type_name -> showrunner.v1.RecordingLayout
-	43, // 9: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
+	56, // 9: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
 	1,  // 10: showrunner.v1.StartRecordingRequest.layout:type_name -> showrunner.v1.RecordingLayout
 	35, // 11: showrunner.v1.StartRecordingResponse.recording:type_name -> showrunner.v1.Recording
 	35, // 12: showrunner.v1.StopRecordingResponse.recording:type_name -> showrunner.v1.Recording
 	35, // 13: showrunner.v1.ListRecordingsResponse.recordings:type_name -> showrunner.v1.Recording
-	4,  // 14: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
-	6,  // 15: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
-	8,  // 16: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
-	10, // 17: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
-	12, // 18: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
-	14, // 19: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
-	16, // 20: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
-	18, // 21: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
-	20, // 22: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
-	22, // 23: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
-	24, // 24: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
-	26, // 25: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
-	28, // 26: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
-	31, // 27: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
-	33, // 28: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
-	36, // 29: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
-	38, // 30: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
-	40, // 31: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
-	5,  // 32: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
-	7,  // 33: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
-	9,  // 34: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
-	11, // 35: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
-	13, // 36: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
-	15, // 37: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
-	17, // 38: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
-	19, // 39: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
-	21, // 40: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
-	23, // 41: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
-	25, // 42: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
-	27, // 43: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
-	29, // 44: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
-	32, // 45: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
-	34, // 46: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
-	37, // 47: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
-	39, // 48: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
-	41, // 49: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
-	32, // [32:50] is the sub-list for method output_type
-	14, // [14:32] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	46, // 14: showrunner.v1.ListBansResponse.bans:type_name -> showrunner.v1.Ban
+	57, // 15: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
+	57, // 16: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
+	57, // 17: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
+	57, // 18: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
+	4,  // 19: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
+	6,  // 20: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
+	8,  // 21: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
+	10, // 22: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
+	12, // 23: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
+	14, // 24: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
+	16, // 25: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
+	18, // 26: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
+	20, // 27: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
+	22, // 28: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
+	24, // 29: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
+	26, // 30: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
+	28, // 31: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
+	31, // 32: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
+	33, // 33: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
+	36, // 34: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
+	38, // 35: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
+	40, // 36: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
+	42, // 37: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
+	44, // 38: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
+	47, // 39: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
+	49, // 40: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
+	51, // 41: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
+	53, // 42: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
+	5,  // 43: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
+	7,  // 44: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
+	9,  // 45: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
+	11, // 46: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
+	13, // 47: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
+	15, // 48: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
+	17, // 49: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
+	19, // 50: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
+	21, // 51: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
+	23, // 52: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
+	25, // 53: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
+	27, // 54: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
+	29, // 55: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
+	32, // 56: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
+	34, // 57: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
+	37, // 58: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
+	39, // 59: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
+	41, // 60: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
+	43, // 61: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
+	45, // 62: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
+	48, // 63: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
+	50, // 64: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
+	52, // 65: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
+	54, // 66: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
+	43, // [43:67] is the sub-list for method output_type
+	19, // [19:43] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_showrunner_v1_show_service_proto_init() }
@@ -2780,7 +3603,7 @@ func file_showrunner_v1_show_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_showrunner_v1_show_service_proto_rawDesc), len(file_showrunner_v1_show_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   40,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

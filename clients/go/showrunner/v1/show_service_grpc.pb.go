@@ -37,6 +37,12 @@ const (
 	ShowService_StartRecording_FullMethodName     = "/showrunner.v1.ShowService/StartRecording"
 	ShowService_StopRecording_FullMethodName      = "/showrunner.v1.ShowService/StopRecording"
 	ShowService_ListRecordings_FullMethodName     = "/showrunner.v1.ShowService/ListRecordings"
+	ShowService_AppointModerator_FullMethodName   = "/showrunner.v1.ShowService/AppointModerator"
+	ShowService_DismissModerator_FullMethodName   = "/showrunner.v1.ShowService/DismissModerator"
+	ShowService_UnbanParticipant_FullMethodName   = "/showrunner.v1.ShowService/UnbanParticipant"
+	ShowService_ListBans_FullMethodName           = "/showrunner.v1.ShowService/ListBans"
+	ShowService_MuteGuestTrack_FullMethodName     = "/showrunner.v1.ShowService/MuteGuestTrack"
+	ShowService_AllowGuestSource_FullMethodName   = "/showrunner.v1.ShowService/AllowGuestSource"
 )
 
 // ShowServiceClient is the client API for ShowService service.
@@ -73,15 +79,18 @@ type ShowServiceClient interface {
 	// or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	GetRoom(ctx context.Context, in *GetRoomRequest, opts ...grpc.CallOption) (*GetRoomResponse, error)
 	// Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-	// The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+	// The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
 	// NOT_FOUND.
 	DeleteRoom(ctx context.Context, in *DeleteRoomRequest, opts ...grpc.CallOption) (*DeleteRoomResponse, error)
 	// Lists the participants connected to a room, with their show role and hand state.
 	// Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
 	// PERMISSION_DENIED, NOT_FOUND.
 	ListParticipants(ctx context.Context, in *ListParticipantsRequest, opts ...grpc.CallOption) (*ListParticipantsResponse, error)
-	// Disconnects a participant from a room and frees any stage slot they held. The host or the
-	// room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+	// Disconnects a participant from a room and frees any stage slot (or moderator's part) they
+	// held; with `ban`, the identity also may not come back for the rest of the show. The host, a
+	// moderator (not on the host or another moderator) or the room's admin. Errors:
+	// INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or participant not
+	// connected), FAILED_PRECONDITION (banning the host).
 	RemoveParticipant(ctx context.Context, in *RemoveParticipantRequest, opts ...grpc.CallOption) (*RemoveParticipantResponse, error)
 	// The host invites a connected viewer on stage. If the viewer's hand is raised, both agree and
 	// the viewer is promoted at once, live, without reconnecting. Otherwise the invitation waits
@@ -136,6 +145,38 @@ type ShowServiceClient interface {
 	// Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
 	// or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListRecordings(ctx context.Context, in *ListRecordingsRequest, opts ...grpc.CallOption) (*ListRecordingsResponse, error)
+	// Makes a participant of the room a moderator, who manages the stage beside the host (sees the
+	// hand queue, invites, demotes and removes guests, removes and bans viewers) but cannot end
+	// the show, appoint moderators or act on the host. The participant need not be connected yet:
+	// its next JoinRoom as a viewer gives it a moderator's token. The host or the room's admin.
+	// Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room),
+	// ALREADY_EXISTS (already a moderator), FAILED_PRECONDITION (the host, a guest on stage, a
+	// banned identity, or the room already has 16 moderators).
+	AppointModerator(ctx context.Context, in *AppointModeratorRequest, opts ...grpc.CallOption) (*AppointModeratorResponse, error)
+	// Makes a moderator a viewer again, live if it is connected. The host or the room's admin.
+	// Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or not a
+	// moderator).
+	DismissModerator(ctx context.Context, in *DismissModeratorRequest, opts ...grpc.CallOption) (*DismissModeratorResponse, error)
+	// Lifts a ban RemoveParticipant made: the identity may join the room again. The host, a
+	// moderator or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+	// NOT_FOUND (room, or the identity is not banned).
+	UnbanParticipant(ctx context.Context, in *UnbanParticipantRequest, opts ...grpc.CallOption) (*UnbanParticipantResponse, error)
+	// The identities banned from the room, in the order they were banned. The host, a moderator or
+	// the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+	ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error)
+	// Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
+	// unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
+	// guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
+	// gives it back or the guest leaves the stage. The host, a moderator or the room's admin.
+	// Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED,
+	// PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no
+	// published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote
+	// it instead).
+	MuteGuestTrack(ctx context.Context, in *MuteGuestTrackRequest, opts ...grpc.CallOption) (*MuteGuestTrackResponse, error)
+	// Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it
+	// again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+	// PERMISSION_DENIED, NOT_FOUND (room, or no such guest).
+	AllowGuestSource(ctx context.Context, in *AllowGuestSourceRequest, opts ...grpc.CallOption) (*AllowGuestSourceResponse, error)
 }
 
 type showServiceClient struct {
@@ -326,6 +367,66 @@ func (c *showServiceClient) ListRecordings(ctx context.Context, in *ListRecordin
 	return out, nil
 }
 
+func (c *showServiceClient) AppointModerator(ctx context.Context, in *AppointModeratorRequest, opts ...grpc.CallOption) (*AppointModeratorResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AppointModeratorResponse)
+	err := c.cc.Invoke(ctx, ShowService_AppointModerator_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *showServiceClient) DismissModerator(ctx context.Context, in *DismissModeratorRequest, opts ...grpc.CallOption) (*DismissModeratorResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DismissModeratorResponse)
+	err := c.cc.Invoke(ctx, ShowService_DismissModerator_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *showServiceClient) UnbanParticipant(ctx context.Context, in *UnbanParticipantRequest, opts ...grpc.CallOption) (*UnbanParticipantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnbanParticipantResponse)
+	err := c.cc.Invoke(ctx, ShowService_UnbanParticipant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *showServiceClient) ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBansResponse)
+	err := c.cc.Invoke(ctx, ShowService_ListBans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *showServiceClient) MuteGuestTrack(ctx context.Context, in *MuteGuestTrackRequest, opts ...grpc.CallOption) (*MuteGuestTrackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MuteGuestTrackResponse)
+	err := c.cc.Invoke(ctx, ShowService_MuteGuestTrack_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *showServiceClient) AllowGuestSource(ctx context.Context, in *AllowGuestSourceRequest, opts ...grpc.CallOption) (*AllowGuestSourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AllowGuestSourceResponse)
+	err := c.cc.Invoke(ctx, ShowService_AllowGuestSource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ShowServiceServer is the server API for ShowService service.
 // All implementations must embed UnimplementedShowServiceServer
 // for forward compatibility.
@@ -360,15 +461,18 @@ type ShowServiceServer interface {
 	// or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	GetRoom(context.Context, *GetRoomRequest) (*GetRoomResponse, error)
 	// Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
-	// The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+	// The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
 	// NOT_FOUND.
 	DeleteRoom(context.Context, *DeleteRoomRequest) (*DeleteRoomResponse, error)
 	// Lists the participants connected to a room, with their show role and hand state.
 	// Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
 	// PERMISSION_DENIED, NOT_FOUND.
 	ListParticipants(context.Context, *ListParticipantsRequest) (*ListParticipantsResponse, error)
-	// Disconnects a participant from a room and frees any stage slot they held. The host or the
-	// room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+	// Disconnects a participant from a room and frees any stage slot (or moderator's part) they
+	// held; with `ban`, the identity also may not come back for the rest of the show. The host, a
+	// moderator (not on the host or another moderator) or the room's admin. Errors:
+	// INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or participant not
+	// connected), FAILED_PRECONDITION (banning the host).
 	RemoveParticipant(context.Context, *RemoveParticipantRequest) (*RemoveParticipantResponse, error)
 	// The host invites a connected viewer on stage. If the viewer's hand is raised, both agree and
 	// the viewer is promoted at once, live, without reconnecting. Otherwise the invitation waits
@@ -423,6 +527,38 @@ type ShowServiceServer interface {
 	// Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
 	// or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error)
+	// Makes a participant of the room a moderator, who manages the stage beside the host (sees the
+	// hand queue, invites, demotes and removes guests, removes and bans viewers) but cannot end
+	// the show, appoint moderators or act on the host. The participant need not be connected yet:
+	// its next JoinRoom as a viewer gives it a moderator's token. The host or the room's admin.
+	// Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room),
+	// ALREADY_EXISTS (already a moderator), FAILED_PRECONDITION (the host, a guest on stage, a
+	// banned identity, or the room already has 16 moderators).
+	AppointModerator(context.Context, *AppointModeratorRequest) (*AppointModeratorResponse, error)
+	// Makes a moderator a viewer again, live if it is connected. The host or the room's admin.
+	// Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or not a
+	// moderator).
+	DismissModerator(context.Context, *DismissModeratorRequest) (*DismissModeratorResponse, error)
+	// Lifts a ban RemoveParticipant made: the identity may join the room again. The host, a
+	// moderator or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+	// NOT_FOUND (room, or the identity is not banned).
+	UnbanParticipant(context.Context, *UnbanParticipantRequest) (*UnbanParticipantResponse, error)
+	// The identities banned from the room, in the order they were banned. The host, a moderator or
+	// the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+	ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error)
+	// Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
+	// unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
+	// guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
+	// gives it back or the guest leaves the stage. The host, a moderator or the room's admin.
+	// Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED,
+	// PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no
+	// published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote
+	// it instead).
+	MuteGuestTrack(context.Context, *MuteGuestTrackRequest) (*MuteGuestTrackResponse, error)
+	// Gives a guest back a source MuteGuestTrack's `lock` took away; the guest may publish it
+	// again. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+	// PERMISSION_DENIED, NOT_FOUND (room, or no such guest).
+	AllowGuestSource(context.Context, *AllowGuestSourceRequest) (*AllowGuestSourceResponse, error)
 	mustEmbedUnimplementedShowServiceServer()
 }
 
@@ -486,6 +622,24 @@ func (UnimplementedShowServiceServer) StopRecording(context.Context, *StopRecord
 }
 func (UnimplementedShowServiceServer) ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRecordings not implemented")
+}
+func (UnimplementedShowServiceServer) AppointModerator(context.Context, *AppointModeratorRequest) (*AppointModeratorResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AppointModerator not implemented")
+}
+func (UnimplementedShowServiceServer) DismissModerator(context.Context, *DismissModeratorRequest) (*DismissModeratorResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DismissModerator not implemented")
+}
+func (UnimplementedShowServiceServer) UnbanParticipant(context.Context, *UnbanParticipantRequest) (*UnbanParticipantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnbanParticipant not implemented")
+}
+func (UnimplementedShowServiceServer) ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListBans not implemented")
+}
+func (UnimplementedShowServiceServer) MuteGuestTrack(context.Context, *MuteGuestTrackRequest) (*MuteGuestTrackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MuteGuestTrack not implemented")
+}
+func (UnimplementedShowServiceServer) AllowGuestSource(context.Context, *AllowGuestSourceRequest) (*AllowGuestSourceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AllowGuestSource not implemented")
 }
 func (UnimplementedShowServiceServer) mustEmbedUnimplementedShowServiceServer() {}
 func (UnimplementedShowServiceServer) testEmbeddedByValue()                     {}
@@ -832,6 +986,114 @@ func _ShowService_ListRecordings_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ShowService_AppointModerator_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AppointModeratorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).AppointModerator(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_AppointModerator_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).AppointModerator(ctx, req.(*AppointModeratorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShowService_DismissModerator_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DismissModeratorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).DismissModerator(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_DismissModerator_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).DismissModerator(ctx, req.(*DismissModeratorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShowService_UnbanParticipant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnbanParticipantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).UnbanParticipant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_UnbanParticipant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).UnbanParticipant(ctx, req.(*UnbanParticipantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShowService_ListBans_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBansRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).ListBans(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_ListBans_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).ListBans(ctx, req.(*ListBansRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShowService_MuteGuestTrack_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MuteGuestTrackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).MuteGuestTrack(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_MuteGuestTrack_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).MuteGuestTrack(ctx, req.(*MuteGuestTrackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShowService_AllowGuestSource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AllowGuestSourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).AllowGuestSource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_AllowGuestSource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).AllowGuestSource(ctx, req.(*AllowGuestSourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ShowService_ServiceDesc is the grpc.ServiceDesc for ShowService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -910,6 +1172,30 @@ var ShowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRecordings",
 			Handler:    _ShowService_ListRecordings_Handler,
+		},
+		{
+			MethodName: "AppointModerator",
+			Handler:    _ShowService_AppointModerator_Handler,
+		},
+		{
+			MethodName: "DismissModerator",
+			Handler:    _ShowService_DismissModerator_Handler,
+		},
+		{
+			MethodName: "UnbanParticipant",
+			Handler:    _ShowService_UnbanParticipant_Handler,
+		},
+		{
+			MethodName: "ListBans",
+			Handler:    _ShowService_ListBans_Handler,
+		},
+		{
+			MethodName: "MuteGuestTrack",
+			Handler:    _ShowService_MuteGuestTrack_Handler,
+		},
+		{
+			MethodName: "AllowGuestSource",
+			Handler:    _ShowService_AllowGuestSource_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

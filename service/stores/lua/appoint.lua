@@ -1,0 +1,16 @@
+-- ARGV: identity, acting ('' for the admin), the most moderators a room may have. Answers the
+-- identity's standing before (guest seat, hand, invitation), whose hand and invitation go.
+local identity, acting, most = ARGV[4], ARGV[5], tonumber(ARGV[6])
+if not is_host(acting) then return refused('not_host') end
+expire_invitations()
+local role = seat_of(identity)
+if role == 'moderator' then return refused('already_moderator') end
+if role ~= 'viewer' then return refused('not_a_viewer') end
+if redis.call('HEXISTS', BANS, identity) == 1 then return refused('banned') end
+if redis.call('HLEN', MODERATORS) >= most then return refused('too_many_moderators') end
+local before = standing(identity)
+redis.call('HSET', MODERATORS, identity, cjson.encode({v = VERSION, since = NOW}))
+redis.call('ZREM', HANDS, identity)
+redis.call('ZREM', INVITATIONS, identity)
+touch()
+return {'ok', before[1], before[2], before[3]}

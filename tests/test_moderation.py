@@ -1,0 +1,320 @@
+"""Moderators and bans, through every door, with real participants on the real LiveKit server
+(which delivers its webhooks to the service): a moderator manages the stage beside the host but
+never the host, and a banned participant stays out even with a token it still holds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from livekit import api
+from livekit.protocol import models as lk
+
+from service.core import errors, validate
+from tests.conftest import API_KEY, API_SECRET, ServiceProcess, admin_token
+from tests.doors import ShowClient, expect_refusal
+from tests.live import LiveParticipant, PublishRefused, until
+from tests.test_convergence import stack
+from tests.test_show_through_every_door import claims, join_viewer, livekit_participant, refused, start_show
+
+
+@dataclass
+class Crew:
+    """A show with its host, a viewer to become a moderator (mia) and a viewer (vic), all
+    connected, and the door as each of them and as the room's admin."""
+
+    room: str
+    host: ShowClient
+    mia: ShowClient
+    vic: ShowClient
+    admin: ShowClient
+    live: list[LiveParticipant]
+
+
+@pytest.fixture
+async def crew(door: ShowClient, room: str) -> AsyncIterator[Crew]:
+    host, host_live = await start_show(door, room)
+    mia, mia_live = await join_viewer(door, room, "mia")
+    vic, vic_live = await join_viewer(door, room, "vic")
+    live = [host_live, mia_live, vic_live]
+    yield Crew(room, host, mia, vic, door.as_(admin_token(room)), live)
+    for participant in live:
+        await participant.disconnect()
+
+
+async def role_on_livekit(lkapi: api.LiveKitAPI, room: str, identity: str) -> tuple[str, bool] | None:
+    found = await livekit_participant(lkapi, room, identity)
+    return (found.attributes.get("role", ""), found.permission.can_publish) if found else None
+
+
+async def test_the_host_appoints_a_moderator_who_manages_the_stage(crew: Crew, lkapi: api.LiveKitAPI) -> None:
+    room, host, mia, vic = crew.room, crew.host, crew.mia, crew.vic
+    expect_refusal(
+        await refused(vic.appoint_moderator(room, "mia")), "PERMISSION_DENIED", "Only the host can appoint moderators"
+    )
+    assert (await host.appoint_moderator(room, "mia"))["message"] == "mia is now a moderator"
+    # Live, on the same connection: the role attribute changes, and still no media publishing.
+    assert await role_on_livekit(lkapi, room, "mia") == ("moderator", False)
+    await crew.live[2].wait_for(lambda: any(e.get("type") == "moderator_appointed" for e in crew.live[2].show_events))
+    assert (await vic.get_room(room))["moderators"] == ["mia"]
+    roles = {p["identity"]: p["role"] for p in await vic.list_participants(room)}
+    assert roles == {"host-1": "host", "mia": "moderator", "vic": "viewer"}
+
+    # A moderator sees the queue, invites and demotes, with the token it already held.
+    await vic.hand(room, "vic", True)
+    mia_live = crew.live[1]
+    await mia_live.wait_for(lambda: any(e.get("type") == "hand_raise" for e in mia_live.show_events), label="mia hears")
+    assert [h["participantIdentity"] for h in await mia.hands(room)] == ["vic"]
+    assert (await mia.invite(room, "vic", "mia"))["promoted"] is True
+    assert await role_on_livekit(lkapi, room, "vic") == ("guest", True)
+    await mia.demote(room, "vic", "mia")
+    assert await role_on_livekit(lkapi, room, "vic") == ("viewer", False)
+
+    # ... and nothing of the host's own.
+    expect_refusal(await refused(mia.settings(room, 2)), "PERMISSION_DENIED", "Only the host can change room settings")
+    expect_refusal(await refused(mia.delete_room(room)), "PERMISSION_DENIED", "Only the host can end the show")
+    expect_refusal(
+        await refused(mia.appoint_moderator(room, "vic")), "PERMISSION_DENIED", "Only the host can appoint moderators"
+    )
+    expect_refusal(
+        await refused(mia.dismiss_moderator(room, "mia")), "PERMISSION_DENIED", "Only the host can dismiss moderators"
+    )
+    expect_refusal(
+        await refused(mia.remove_participant(room, "host-1")), "PERMISSION_DENIED", errors.MODERATOR_ON_MANAGER
+    )
+    assert await role_on_livekit(lkapi, room, "host-1") == ("host", True)
+    expect_refusal(await refused(mia.hand(room, "mia", True)), "FAILED_PRECONDITION", "Only viewers can raise a hand")
+
+    # A moderator who joins again gets a moderator's token, with no more grants than a viewer's.
+    again = claims((await mia.as_(None).join(room, "mia", "viewer"))["token"])
+    assert again["attributes"] == {"role": "moderator"}
+    assert again["video"]["canPublish"] is False and "canPublishSources" not in again["video"]
+
+    # Bad input is refused and changes nothing.
+    expect_refusal(await refused(host.appoint_moderator(room, "mia")), "ALREADY_EXISTS", "mia is already a moderator")
+    expect_refusal(
+        await refused(host.appoint_moderator(room, "host-1")), "FAILED_PRECONDITION", "host-1 is not a viewer"
+    )
+    expect_refusal(await refused(host.invite(room, "mia", "host-1")), "FAILED_PRECONDITION", "mia is not a viewer")
+    expect_refusal(
+        await refused(host.appoint_moderator(room, "")), "INVALID_ARGUMENT", "roomName and identity are required"
+    )
+    with pytest.raises(errors.ShowError) as malformed:
+        validate.identity("no spaces", "identity")
+    expect_refusal(
+        await refused(host.appoint_moderator(room, "no spaces")), "INVALID_ARGUMENT", malformed.value.message
+    )
+    assert (await host.get_room(room))["moderators"] == ["mia"]
+
+    assert (await host.dismiss_moderator(room, "mia"))["message"] == "mia is no longer a moderator"
+    assert await role_on_livekit(lkapi, room, "mia") == ("viewer", False)
+    expect_refusal(await refused(mia.hands(room)), "PERMISSION_DENIED", "Only the host can see raised hands")
+    expect_refusal(await refused(host.dismiss_moderator(room, "mia")), "NOT_FOUND", "mia is not a moderator")
+    assert (await host.get_room(room))["moderators"] == []
+
+
+async def test_the_room_admin_appoints_a_moderator_before_it_joins(door: ShowClient, room: str) -> None:
+    _, host_live = await start_show(door, room)
+    try:
+        admin = door.as_(admin_token(room))
+        await admin.appoint_moderator(room, "late-mo")  # not connected yet
+        joined = await door.as_(None).join(room, "late-mo", "viewer")
+        assert claims(joined["token"])["attributes"] == {"role": "moderator"}
+        await admin.dismiss_moderator(room, "late-mo")
+    finally:
+        await host_live.disconnect()
+
+
+async def gone(lkapi: api.LiveKitAPI, room: str, identity: str) -> bool:
+    return await livekit_participant(lkapi, room, identity) is None
+
+
+async def test_a_ban_holds_even_against_a_token_still_held(door: ShowClient, crew: Crew, lkapi: api.LiveKitAPI) -> None:
+    room, host, mia, vic = crew.room, crew.host, crew.mia, crew.vic
+    await host.appoint_moderator(room, "mia")
+    troll_joined = await door.as_(None).join(room, "troll", "viewer")
+    troll = await LiveParticipant("troll").connect(troll_joined["wsUrl"], troll_joined["token"])
+    crew.live.append(troll)
+
+    await mia.remove_participant(room, "troll", ban=True)
+    await troll.wait_for(lambda: any(kind == "disconnected" for kind, _ in troll.events), label="troll removed")
+    assert await gone(lkapi, room, "troll")
+    [ban] = await vic.as_(admin_token(room)).bans(room)
+    assert (ban["identity"], ban["bannedBy"]) == ("troll", "mia") and int(ban["bannedAt"]) > 0
+    expect_refusal(
+        await refused(door.as_(None).join(room, "troll", "viewer")),
+        "PERMISSION_DENIED",
+        "troll is banned from this room",
+    )
+
+    # LiveKit has no token revocation: the old token still connects, and the service removes the
+    # participant again as soon as LiveKit reports the join.
+    back = LiveParticipant("troll")
+    crew.live.append(back)
+    await back.connect(troll_joined["wsUrl"], troll_joined["token"])  # LiveKit lets it in ...
+    await back.wait_for(lambda: any(kind == "disconnected" for kind, _ in back.events), label="removed again")
+    assert back.events == [("disconnected", lk.DisconnectReason.PARTICIPANT_REMOVED)]  # ... and we take it out
+    assert await gone(lkapi, room, "troll")
+    await asyncio.sleep(1.0)
+    assert await gone(lkapi, room, "troll")
+
+    # Nobody bans the host; a moderator bans no other moderator; a refusal bans nobody.
+    expect_refusal(
+        await refused(mia.remove_participant(room, "host-1", ban=True)),
+        "PERMISSION_DENIED",
+        errors.MODERATOR_ON_MANAGER,
+    )
+    expect_refusal(
+        await refused(crew.admin.remove_participant(room, "host-1", ban=True)),
+        "FAILED_PRECONDITION",
+        "The host cannot be banned; end the show instead",
+    )
+    assert await role_on_livekit(lkapi, room, "host-1") == ("host", True)
+    expect_refusal(
+        await refused(host.remove_participant(room, "nobody-here", ban=True)), "NOT_FOUND", "Participant not found"
+    )
+    expect_refusal(
+        await refused(vic.remove_participant(room, "mia", ban=True)),
+        "PERMISSION_DENIED",
+        "Only the host can remove participants",
+    )
+    expect_refusal(await refused(vic.bans(room)), "PERMISSION_DENIED", "Only the host or a moderator can see the bans")
+    expect_refusal(
+        await refused(vic.unban(room, "troll")), "PERMISSION_DENIED", "Only the host or a moderator can lift a ban"
+    )
+    assert [b["identity"] for b in await host.bans(room)] == ["troll"]
+
+    # Lifted: the identity may join again, and stays.
+    assert (await mia.unban(room, "troll"))["message"] == "troll may join again"
+    expect_refusal(await refused(mia.unban(room, "troll")), "NOT_FOUND", "troll is not banned")
+    rejoined = await door.as_(None).join(room, "troll", "viewer")
+    welcome = await LiveParticipant("troll").connect(rejoined["wsUrl"], rejoined["token"])
+    crew.live.append(welcome)
+    await asyncio.sleep(1.0)
+    assert not await gone(lkapi, room, "troll")
+    assert await host.bans(room) == []
+
+
+async def test_the_ban_query_parameter_is_a_boolean(rest: ShowClient, service: ServiceProcess, room: str) -> None:
+    host, host_live = await start_show(rest, room)
+    try:
+        async with httpx.AsyncClient(base_url=service.http_base) as http:
+            reply = await http.delete(
+                f"/api/rooms/{room}/participants/someone?ban=maybe", headers={"Authorization": f"Bearer {host.token}"}
+            )
+        assert (reply.status_code, reply.json()) == (400, {"error": "ban must be true or false"})
+        assert await host.bans(room) == []
+    finally:
+        await host_live.disconnect()
+
+
+async def microphone(lkapi: api.LiveKitAPI, room: str, identity: str) -> lk.TrackInfo | None:
+    found = await livekit_participant(lkapi, room, identity)
+    return next((t for t in found.tracks if t.source == lk.TrackSource.MICROPHONE), None) if found else None
+
+
+async def test_a_guest_is_muted_and_its_microphone_taken_away_and_given_back(
+    door: ShowClient, crew: Crew, lkapi: api.LiveKitAPI
+) -> None:
+    room, host, mia, vic = crew.room, crew.host, crew.mia, crew.vic
+    vic_live = crew.live[2]
+    await host.appoint_moderator(room, "mia")
+    await vic.hand(room, "vic", True)
+    await host.invite(room, "vic", "host-1")
+    await vic_live.wait_for(lambda: vic_live.room.local_participant.permissions.can_publish, label="vic may publish")
+    sid = await vic_live.publish_microphone()
+    await until(lambda: is_muted(lkapi, room, "vic", False), 10.0, "LiveKit lists the microphone")
+
+    # A moderator mutes; the guest may unmute.
+    muted = await mia.mute(room, "vic", "MICROPHONE")
+    assert (muted["trackSid"], muted["lockedSources"], muted["message"]) == (sid, [], "vic's microphone is muted")
+    await until(lambda: is_muted(lkapi, room, "vic", True), 10.0, "LiveKit shows the track muted")
+    published = vic_live.room.local_participant.track_publications[sid]
+    # The guest's client applies the mute LiveKit asked of it; only then is its own unmute news.
+    await vic_live.wait_for(lambda: published.muted, label="the guest's client has muted the track")
+    published.track.unmute()  # type: ignore[union-attr]
+    await until(lambda: is_muted(lkapi, room, "vic", False), 10.0, "the guest unmuted itself")
+
+    # Only the host takes the source away: LiveKit unpublishes the track and refuses a new one.
+    expect_refusal(
+        await refused(mia.mute(room, "vic", "MICROPHONE", lock=True)), "PERMISSION_DENIED", errors.ONLY_HOST_LOCKS
+    )
+    locked = await host.mute(room, "vic", "MICROPHONE", lock=True)
+    assert locked["lockedSources"] == ["MICROPHONE"] and locked["message"] == "vic's microphone is muted and locked"
+    seen = await livekit_participant(lkapi, room, "vic")
+    assert seen is not None and list(seen.permission.can_publish_sources) == [lk.TrackSource.CAMERA]
+    await until(lambda: no_microphone(lkapi, room, "vic"), 10.0, "LiveKit unpublished the microphone")
+    with pytest.raises(PublishRefused):
+        await vic_live.publish_microphone(timeout=3.0)
+    again = claims((await vic.join(room, "vic", "viewer"))["token"])  # a reconnect keeps the lock
+    assert again["video"]["canPublishSources"] == ["camera"]
+    expect_refusal(
+        await refused(host.mute(room, "vic", "CAMERA", lock=True)),
+        "FAILED_PRECONDITION",
+        "vic would have nothing left to publish; demote the guest instead",
+    )
+
+    # Bad input is refused and changes nothing.
+    expect_refusal(await refused(host.mute(room, "vic", "")), "INVALID_ARGUMENT", errors.SOURCE_REQUIRED)
+    expect_refusal(await refused(host.mute(room, "mia", "MICROPHONE")), "NOT_FOUND", "Guest not found")
+    expect_refusal(await refused(host.mute(room, "vic", "CAMERA")), "NOT_FOUND", "vic publishes no camera track")
+    expect_refusal(
+        await refused(mia.allow_source(room, "vic", "MICROPHONE")),
+        "PERMISSION_DENIED",
+        "Only the host can give a guest back a source",
+    )
+    seen = await livekit_participant(lkapi, room, "vic")
+    assert seen is not None and list(seen.permission.can_publish_sources) == [lk.TrackSource.CAMERA]
+
+    # Given back: the guest publishes its microphone again.
+    allowed = await host.allow_source(room, "vic", "MICROPHONE")
+    assert allowed["lockedSources"] == [] and allowed["message"] == "vic may publish the microphone again"
+    await vic_live.wait_for(
+        lambda: (
+            int(lk.TrackSource.MICROPHONE)
+            in [int(s) for s in vic_live.room.local_participant.permissions.can_publish_sources]
+        ),
+        label="the microphone given back",
+    )
+    assert await vic_live.publish_microphone()
+
+
+async def is_muted(lkapi: api.LiveKitAPI, room: str, identity: str, muted: bool) -> bool:
+    track = await microphone(lkapi, room, identity)
+    return track is not None and track.muted is muted
+
+
+async def no_microphone(lkapi: api.LiveKitAPI, room: str, identity: str) -> bool:
+    return await microphone(lkapi, room, identity) is None
+
+
+async def test_a_host_whose_connection_ended_still_ends_its_show(tmp_path: Path) -> None:
+    """With a reconnect grace of 1 s: the host drops, its seat is freed, and its own token still
+    ends the show (a viewer's does not); once ended, nothing of the room is left on LiveKit."""
+    own = stack(tmp_path)
+    door = own.client()
+    room = "dropped-host"
+    try:
+        host, host_live = await start_show(door, room)
+        viewer, viewer_live = await join_viewer(door, room, "vee")
+        await host_live.disconnect()
+        admin = door.as_(admin_token(room))
+        await until(lambda: seat_free(admin, room), 15.0, "the host's seat freed after the grace window")
+        expect_refusal(await refused(viewer.delete_room(room)), "PERMISSION_DENIED", "Only the host can end the show")
+        await host.delete_room(room)
+        await viewer_live.wait_for(lambda: any(kind == "disconnected" for kind, _ in viewer_live.events))
+        async with api.LiveKitAPI(own.livekit.http_url, API_KEY, API_SECRET) as lkapi:
+            assert room not in {r.name for r in (await lkapi.room.list_rooms(api.ListRoomsRequest())).rooms}
+        await viewer_live.disconnect()
+    finally:
+        await door.close()
+        own.service.stop()
+        own.livekit.stop()
+
+
+async def seat_free(admin: ShowClient, room: str) -> bool:
+    return not (await admin.get_room(room))["hasHost"]
