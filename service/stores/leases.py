@@ -8,6 +8,15 @@ from redis.exceptions import RedisError
 from service.core import errors
 from service.stores.redis_record import PREFIX, RedisClient, room_tag
 
+# Takes the lease if it is free or already this instance's (a pass cut short by an outage must
+# not lock its own instance out until the lease runs out).
+_TAKE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
 # Deletes the lease only if this instance still holds it (it may have run out and been taken).
 _GIVE_BACK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -22,11 +31,12 @@ def lease_key(room: str) -> str:
 class RedisLeases:
     def __init__(self, client: RedisClient) -> None:
         self._redis = client
+        self._take = client.register_script(_TAKE)
         self._give_back = client.register_script(_GIVE_BACK)
 
     async def take(self, room: str, holder: str, seconds: float) -> bool:
         try:
-            taken = await self._redis.set(lease_key(room), holder, nx=True, px=max(1, round(seconds * 1000)))
+            taken = await self._take(keys=[lease_key(room)], args=[holder, max(1, round(seconds * 1000))])
         except RedisError as exc:
             raise errors.unavailable(f"The state store is unavailable: {exc}") from exc
         return bool(taken)
