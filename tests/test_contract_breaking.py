@@ -131,7 +131,9 @@ def commit(repo: Path, message: str) -> None:
 
 
 def test_an_unknown_baseline_is_a_clear_failure(clone: Path) -> None:
-    edit(clone, CHANGELOG, "- **baseline** `2863cdf`", "- **baseline** `0000000`")
+    newest = re.search(r"- \*\*baseline\*\* `([0-9a-f]+)`", (clone / CHANGELOG).read_text())
+    assert newest is not None
+    edit(clone, CHANGELOG, f"- **baseline** `{newest.group(1)}`", "- **baseline** `0000000`")
     result = breaking(clone)
     assert result.returncode == 2
     assert "not in this clone's history" in result.stdout
