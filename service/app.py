@@ -156,6 +156,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         public_url=settings.livekit_public_url,
         egress_url=settings.egress_url,
         recording_output=settings.recording_output,
+        stream_destinations=settings.stream_destinations,
         egress_timeout=settings.egress_timeout_seconds,
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         observe=metrics.livekit_call,

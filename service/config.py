@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from service.core.limits import Limit, RatePolicy
 from service.doors.edges import EdgeLimits
-from service.gateway.livekit import RecordingOutput
+from service.gateway.livekit import RecordingOutput, StreamDestinations
 
 # Every setting, by its environment name. A config file (SHOW_CONFIG_FILE, TOML) uses the same
 # names as keys; the environment wins over the file.
@@ -30,7 +30,7 @@ KNOWN = frozenset(
         "SHOW_MAX_CONNECTIONS", "SHOW_GRPC_KEEPALIVE_SECONDS", "SHOW_GRPC_IDLE_SECONDS", "SHOW_GRPC_MAX_CONNECTIONS",
         "SHOW_GRPC_MAX_CONCURRENT_RPCS", "SHOW_READY_INTERVAL_SECONDS", "SHOW_REDIS_CLUSTER", "SHOW_ROOM_IDLE_SECONDS",
         "SHOW_RECONNECT_GRACE_SECONDS", "SHOW_RECONCILE_INTERVAL_SECONDS", "SHOW_DEPLOYMENT",
-        "SHOW_STAGE_CHANGE_SECONDS",
+        "SHOW_STAGE_CHANGE_SECONDS", "SHOW_STREAM_DESTINATIONS",
         "SHOW_EVENT_LOOP", "SHOW_HTTP_PARSER", "SHOW_ROOM_CACHE_SECONDS",
     }
 )  # fmt: skip
@@ -77,6 +77,7 @@ class Settings:
     event_loop: str = "uvloop"
     http_parser: str = "httptools"
     room_cache_seconds: float = 2.0
+    stream_destinations: StreamDestinations = dataclasses.field(default_factory=StreamDestinations)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -135,6 +136,24 @@ class Settings:
                 if origin != "*" and (parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path):
                     problems.append(f"{name} entries must be origins like https://app.example.com, got {origin!r}")
             return listed
+
+        def destinations(name: str) -> dict[str, str]:
+            """`name=rtmp(s)://host/app/key` pairs, separated by commas or new lines. A problem
+            names the destination, never its URL: the URL holds the stream key."""
+            found: dict[str, str] = {}
+            for entry in env.get(name, "").replace("\n", ",").split(","):
+                if not entry.strip():
+                    continue
+                label, _, target = (part.strip() for part in entry.partition("="))
+                if not label.replace("-", "").replace("_", "").isalnum() or len(label) > 64:
+                    problems.append(f"{name} entries must be name=rtmp(s)://...; a name is letters, digits, - or _")
+                elif urlparse(target).scheme not in ("rtmp", "rtmps") or not urlparse(target).netloc:
+                    problems.append(f"{name}: the URL of {label!r} must start with rtmp:// or rtmps://")
+                elif label in found:
+                    problems.append(f"{name} names {label!r} twice")
+                else:
+                    found[label] = target
+            return found
 
         def seconds(name: str, default: float, low: float, high: float) -> float:
             raw = env.get(name, "").strip()
@@ -219,6 +238,7 @@ class Settings:
             event_loop=choice("SHOW_EVENT_LOOP", ("uvloop", "asyncio")),
             http_parser=choice("SHOW_HTTP_PARSER", ("httptools", "h11")),
             room_cache_seconds=seconds("SHOW_ROOM_CACHE_SECONDS", 2.0, 0.0, 60.0),
+            stream_destinations=StreamDestinations(destinations("SHOW_STREAM_DESTINATIONS")),
         )
         output = settings.recording_output
         if output.s3_bucket and not (output.s3_access_key and output.s3_secret):
@@ -250,6 +270,11 @@ def read_config_file(path: str, problems: list[str]) -> dict[str, str]:
             settings[key] = str(value)
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
             settings[key] = ",".join(value)
+        elif isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+            # A table of name = "value" (SHOW_STREAM_DESTINATIONS), as the environment spells it.
+            settings[key] = ",".join(f"{name}={v}" for name, v in value.items())
         else:
-            problems.append(f"SHOW_CONFIG_FILE {path}: {key} must be a string, number, boolean or list of strings")
+            problems.append(
+                f"SHOW_CONFIG_FILE {path}: {key} must be a string, number, boolean, list of strings or table of strings"
+            )
     return settings

@@ -36,8 +36,13 @@ from service.dev.livekit_server import free_port
 REQUESTS = {
     "StartRoomCompositeEgress": lk_egress.RoomCompositeEgressRequest,
     "StopEgress": lk_egress.StopEgressRequest,
+    "UpdateStream": lk_egress.UpdateStreamRequest,
     "ListEgress": lk_egress.ListEgressRequest,
 }
+
+
+def _rtmp(url: str) -> bool:
+    return url.startswith(("rtmp://", "rtmps://"))
 
 
 def twirp_error(status: int, code: str, msg: str) -> JSONResponse:
@@ -101,6 +106,9 @@ class EgressStandIn:
             assert isinstance(message, lk_egress.RoomCompositeEgressRequest)
             if self.delay:
                 await asyncio.sleep(self.delay)
+            problem = self._check_outputs(message)
+            if problem:
+                return twirp_error(400, "invalid_argument", problem)
             info = lk_egress.EgressInfo(
                 egress_id=f"EG_{uuid.uuid4().hex[:12]}",
                 room_name=message.room_name,
@@ -108,8 +116,32 @@ class EgressStandIn:
                 started_at=time.time_ns(),
                 room_composite=message,
             )
+            for output in message.stream_outputs:
+                for url in output.urls:
+                    info.stream_results.add(url=url, status=lk_egress.StreamInfo.Status.ACTIVE)
             self.egresses[info.egress_id] = info
             return self._reply(info, media)
+        if method == "UpdateStream":
+            assert isinstance(message, lk_egress.UpdateStreamRequest)
+            found = self.egresses.get(message.egress_id)
+            if found is None:
+                return twirp_error(404, "not_found", "egress not found")
+            if not found.room_composite.stream_outputs:
+                return twirp_error(400, "invalid_argument", "egress has no stream output")
+            if any(not _rtmp(url) for url in message.add_output_urls):
+                return twirp_error(400, "invalid_argument", "stream output URLs must be rtmp:// or rtmps://")
+            # LiveKit keeps a stream result per URL: added ones start, removed ones finish.
+            known = {result.url: result for result in found.stream_results}
+            for url in message.add_output_urls:
+                if url in known and known[url].status == lk_egress.StreamInfo.Status.ACTIVE:
+                    continue
+                found.stream_results.add(url=url, status=lk_egress.StreamInfo.Status.ACTIVE)
+            for url in message.remove_output_urls:
+                if url not in known or known[url].status != lk_egress.StreamInfo.Status.ACTIVE:
+                    return twirp_error(400, "invalid_argument", "stream output not found")
+                known[url].status = lk_egress.StreamInfo.Status.FINISHED
+            found.updated_at = time.time_ns()
+            return self._reply(found, media)
         if method == "StopEgress":
             assert isinstance(message, lk_egress.StopEgressRequest)
             found = self.egresses.get(message.egress_id)
@@ -119,6 +151,24 @@ class EgressStandIn:
             return self._reply(found, media)
         listing = lk_egress.ListEgressResponse(items=list(self.egresses.values()))
         return self._reply(listing, media)
+
+    @staticmethod
+    def _check_outputs(request: lk_egress.RoomCompositeEgressRequest) -> str:
+        """LiveKit's checks on a request's outputs: at least one, and stream outputs are RTMP
+        with rtmp(s):// URLs."""
+        if not (request.file_outputs or request.stream_outputs or request.segment_outputs or request.HasField("file")):
+            return "no outputs"
+        for output in request.stream_outputs:
+            if output.protocol != lk_egress.StreamProtocol.RTMP:
+                return "stream outputs here must be RTMP"
+            if not output.urls or any(not _rtmp(url) for url in output.urls):
+                return "stream output URLs must be rtmp:// or rtmps://"
+        return ""
+
+    def active_urls(self, egress_id: str) -> list[str]:
+        """The URLs an egress is streaming to now."""
+        results = self.egresses[egress_id].stream_results
+        return sorted(r.url for r in results if r.status == lk_egress.StreamInfo.Status.ACTIVE)
 
     def _check_token(self, authorization: str) -> str:
         token = authorization.removeprefix("Bearer ").strip()

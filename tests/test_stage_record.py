@@ -20,11 +20,13 @@ import redis.asyncio as redis
 from service.config import Settings
 from service.core import errors
 from service.core.record import (
+    KEPT_RECORDINGS,
     MODERATORS_PER_ROOM,
     Admission,
     Ban,
     Connection,
     Departure,
+    EgressKind,
     Hand,
     ShowRecords,
     StageChange,
@@ -577,6 +579,37 @@ async def test_a_room_keeps_its_last_twenty_recordings(records: ShowRecords, roo
     kept = (await records.stage(room, T0 + 30)).recordings
     assert [r.id for r in kept] == [f"pending-{i}" for i in range(3, 23)]
     assert kept[0].error == "failed"
+
+
+async def test_a_stream_runs_beside_a_recording_one_at_a_time(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.reserve_recording(room, "pending-r", "speaker", T0)
+    stream = EgressKind.STREAM
+    await records.reserve_recording(room, "pending-s", "speaker", T0, stream, ("youtube", "twitch"))
+    await _refused(
+        errors.Code.FAILED_PRECONDITION,
+        "Room is already being streamed; stop that stream or change its destinations",
+        records.reserve_recording(room, "pending-s2", "speaker", T0, stream, ("youtube",)),
+    )
+    await records.settle_recording(room, "pending-s", "EG_s", 1, "", T0 + 1)
+    assert await records.set_destinations(room, "EG_s", ("twitch",), T0 + 2)
+    assert not await records.set_destinations(room, "EG_unknown", ("twitch",), T0 + 2)
+    stage = await records.stage(room, T0 + 2)
+    active = stage.active_recording(stream)
+    assert active is not None and (active.id, active.kind, active.destinations) == ("EG_s", stream, ("twitch",))
+    assert [r.id for r in stage.of_kind(EgressKind.RECORDING)] == ["pending-r"]
+    assert stage.active_recording().id == "pending-r"  # type: ignore[union-attr]
+    assert await records.record_progress(room, "EG_s", 3, T0 + 3, "", "", T0 + 3) == (1, 3)
+    assert (await records.stage(room, T0 + 3)).active_recording(stream) is None
+    await records.reserve_recording(room, "pending-s3", "speaker", T0 + 4, stream, ("youtube",))
+    await records.drop_recording(room, "pending-s3", T0 + 4)  # LiveKit refused to start it
+    # Streams never push recordings out of the room's last twenty, nor the other way round.
+    for i in range(22):
+        await records.reserve_recording(room, f"p-{i}", "grid", T0 + 5, stream, ("youtube",))
+        await records.record_progress(room, f"p-{i}", 4, T0 + 5, "", "", T0 + 5)
+    stage = await records.stage(room, T0 + 6)
+    assert [r.id for r in stage.of_kind(EgressKind.RECORDING)] == ["pending-r"]
+    assert len(stage.of_kind(stream)) == KEPT_RECORDINGS
 
 
 # --- LiveKit's view: connections, incarnations (issue 8) -------------------------------------

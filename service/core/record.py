@@ -96,8 +96,18 @@ class PendingChange:
     deadline: int  # ms
 
 
+class EgressKind(StrEnum):
+    """What an egress of the room makes: a recording (a file) or a stream (RTMP(S) destinations).
+    Both are kept side by side in the room's recordings; each kind has at most one active."""
+
+    RECORDING = "recording"
+    STREAM = "stream"
+
+
 @dataclass(frozen=True)
 class Recording:
+    """One egress of the room, a recording or a stream (`kind`)."""
+
     id: str
     layout: str
     status: int
@@ -105,6 +115,8 @@ class Recording:
     ended_at: int = 0  # ms
     location: str = ""
     error: str = ""
+    kind: EgressKind = EgressKind.RECORDING
+    destinations: tuple[str, ...] = ()  # a stream's destination names (never their URLs)
 
     @property
     def active(self) -> bool:
@@ -168,8 +180,12 @@ class StageRecord:
     def limit(self, default: int) -> int:
         return self.guest_limit if self.guest_limit is not None else default
 
-    def active_recording(self) -> Recording | None:
-        return next((r for r in self.recordings if r.active), None)
+    def active_recording(self, kind: EgressKind = EgressKind.RECORDING) -> Recording | None:
+        return next((r for r in self.recordings if r.active and r.kind is kind), None)
+
+    def of_kind(self, kind: EgressKind) -> tuple[Recording, ...]:
+        """The room's recordings, or its streams, oldest first."""
+        return tuple(r for r in self.recordings if r.kind is kind)
 
     def recording(self, recording_id: str) -> Recording | None:
         return next((r for r in self.recordings if r.id == recording_id), None)
@@ -224,6 +240,7 @@ class Refusal(StrEnum):
     GUEST_NOT_FOUND = "guest_not_found"
     NOT_HOST = "not_host"
     ALREADY_RECORDING = "already_recording"
+    ALREADY_STREAMING = "already_streaming"
     MODERATOR_CANNOT_HOST = "moderator_cannot_host"
     NOT_A_VIEWER = "not_a_viewer"
     ALREADY_MODERATOR = "already_moderator"
@@ -257,6 +274,8 @@ def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
             return errors.denied(not_host)
         case Refusal.ALREADY_RECORDING:
             return errors.precondition("Room is already being recorded")
+        case Refusal.ALREADY_STREAMING:
+            return errors.precondition("Room is already being streamed; stop that stream or change its destinations")
         case Refusal.MODERATOR_CANNOT_HOST:
             return errors.precondition(f"{identity} is a moderator of this room; dismiss it before it hosts")
         case Refusal.NOT_A_VIEWER:
@@ -415,7 +434,22 @@ class ShowRecords(Protocol):
 
     # --- recordings -----------------------------------------------------------------------
 
-    async def reserve_recording(self, room: str, placeholder: str, layout: str, now: float) -> None: ...
+    async def reserve_recording(
+        self,
+        room: str,
+        placeholder: str,
+        layout: str,
+        now: float,
+        kind: EgressKind = EgressKind.RECORDING,
+        destinations: tuple[str, ...] = (),
+    ) -> None:
+        """Holds the room's one active egress of `kind` under `placeholder` until LiveKit
+        answers; refuses if one is active. Keeps the last KEPT_RECORDINGS of each kind."""
+        ...
+
+    async def set_destinations(self, room: str, stream_id: str, destinations: tuple[str, ...], now: float) -> bool:
+        """A stream's destinations, as they are now; False if the room has no such stream."""
+        ...
 
     async def settle_recording(
         self, room: str, placeholder: str, recording_id: str, status: int, location: str, now: float

@@ -6,8 +6,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
@@ -99,6 +99,40 @@ class RecordingOutput:
         return f"s3://{self.s3_bucket}/{path}" if self.s3_bucket else path
 
 
+@dataclass(frozen=True)
+class StreamDestinations:
+    """RTMP(S) destinations a show may be streamed to, configured on the service by name
+    (SHOW_STREAM_DESTINATIONS). A caller names destinations; the URLs, which carry the stream
+    keys, stay here: they go to LiveKit and nowhere else, never into answers or logs."""
+
+    urls: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted(self.urls))
+
+    def resolve(self, names: Sequence[str]) -> list[str]:
+        """The URLs of `names`, in order; an unknown or repeated name is refused (INVALID_ARGUMENT)
+        with the configured names, so the caller can correct the request."""
+        if not self.urls:
+            raise errors.precondition("No stream destinations are configured on this service")
+        unknown = sorted({n for n in names if n not in self.urls})
+        if unknown:
+            raise errors.invalid(
+                f"unknown stream destination(s) {', '.join(unknown)}; configured: {', '.join(self.names)}"
+            )
+        if len(set(names)) != len(names):
+            raise errors.invalid("each stream destination may be named once")
+        return [self.urls[n] for n in names]
+
+    def redact(self, text: str) -> str:
+        """`text` with every configured URL replaced by its name: LiveKit's error messages may
+        quote a URL, and with it the stream key."""
+        for name, url in self.urls.items():
+            text = text.replace(url, f"<{name}>")
+        return text
+
+
 # A room name no show uses (names are checked by service/core/validate.py), asked for by readiness
 # probes: LiveKit answers with an empty list, cheaply, whatever the number of rooms.
 _PROBE_ROOM = "(showrunner readiness probe)"
@@ -119,6 +153,7 @@ class LiveKitStage:
         public_url: str | None = None,
         egress_url: str | None = None,
         recording_output: RecordingOutput | None = None,
+        stream_destinations: StreamDestinations | None = None,
         token_ttl: timedelta = timedelta(hours=6),
         empty_timeout: int = 300,
         request_timeout: float = 10.0,
@@ -136,6 +171,7 @@ class LiveKitStage:
         self._tokens = TokenMinter(api_key, api_secret, int(token_ttl.total_seconds()))
         self._empty_timeout = empty_timeout
         self._output = recording_output or RecordingOutput()
+        self.destinations = stream_destinations or StreamDestinations()
         self._timeout, self._egress_timeout = request_timeout, egress_timeout
         self._observe = observe or (lambda method, outcome, seconds: None)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=request_timeout))
@@ -268,6 +304,45 @@ class LiveKitStage:
     async def stop_recording(self, recording_id: str) -> lk_egress.EgressInfo | None:
         stop = lk_egress.StopEgressRequest(egress_id=recording_id)
         return await self._find("StopEgress", self._egress.stop_egress(stop))
+
+    async def start_stream(self, room: str, destinations: Sequence[str], layout: str) -> lk_egress.EgressInfo:
+        """Streams the room's composite to the named destinations (RTMP(S)), through LiveKit
+        Egress stream outputs."""
+        urls = self.destinations.resolve(destinations)
+        output = lk_egress.StreamOutput(protocol=lk_egress.StreamProtocol.RTMP, urls=urls)
+        start = lk_egress.RoomCompositeEgressRequest(room_name=room, layout=layout, stream_outputs=[output])
+        try:
+            egress = self._egress.start_room_composite_egress(start)
+            return await self._call("StartRoomCompositeEgress", egress, timeout=self._egress_timeout)
+        except errors.ShowError as exc:
+            message = self.destinations.redact(exc.message)
+            if exc.code is errors.Code.UNAVAILABLE:
+                raise errors.unavailable(
+                    f"Streaming needs a LiveKit egress worker and none answered ({message})"
+                ) from exc
+            raise errors.ShowError(exc.code, message) from exc
+
+    async def update_stream(
+        self, stream_id: str, add: Sequence[str], remove: Sequence[str]
+    ) -> lk_egress.EgressInfo | None:
+        """Adds destinations to, or removes them from, a running stream (UpdateStream)."""
+        update = lk_egress.UpdateStreamRequest(
+            egress_id=stream_id,
+            add_output_urls=self.destinations.resolve(add),
+            remove_output_urls=self.destinations.resolve(remove),
+        )
+        try:
+            return await self._find("UpdateStream", self._egress.update_stream(update))
+        except errors.ShowError as exc:
+            raise errors.ShowError(exc.code, self.destinations.redact(exc.message)) from exc
+
+    def stream_destinations(self, info: lk_egress.EgressInfo) -> list[str]:
+        """The names of the destinations an egress streams to, as LiveKit reports them; never
+        their URLs."""
+        by_url = {url: name for name, url in self.destinations.urls.items()}
+        urls = [u for o in info.room_composite.stream_outputs for u in o.urls]
+        urls += [r.url for r in info.stream_results]
+        return sorted({by_url[u] for u in urls if u in by_url})
 
     def recording_location(self, room: str) -> str:
         return self._output.describe(room)

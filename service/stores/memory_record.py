@@ -24,6 +24,7 @@ from service.core.record import (
     Ban,
     Connection,
     Departure,
+    EgressKind,
     Hand,
     PendingChange,
     Recording,
@@ -448,15 +449,35 @@ class MemoryRecords:
 
     # --- recordings -----------------------------------------------------------------------
 
-    async def reserve_recording(self, room: str, placeholder: str, layout: str, now: float) -> None:
+    async def reserve_recording(
+        self,
+        room: str,
+        placeholder: str,
+        layout: str,
+        now: float,
+        kind: EgressKind = EgressKind.RECORDING,
+        destinations: tuple[str, ...] = (),
+    ) -> None:
         with self._changing(room, now) as state:
-            if any(r.active for _, r in state.recordings.values()):
-                raise refusal(Refusal.ALREADY_RECORDING, placeholder)
+            if any(r.active and r.kind is kind for _, r in state.recordings.values()):
+                busy = Refusal.ALREADY_STREAMING if kind is EgressKind.STREAM else Refusal.ALREADY_RECORDING
+                raise refusal(busy, placeholder)
             state.recording_seq += 1
-            state.recordings[placeholder] = (state.recording_seq, Recording(placeholder, layout, 0, ms(now)))
-            while len(state.recordings) > KEPT_RECORDINGS:
-                oldest = min(state.recordings, key=lambda rid: state.recordings[rid][0])
-                del state.recordings[oldest]
+            held = Recording(placeholder, layout, 0, ms(now), kind=kind, destinations=destinations)
+            state.recordings[placeholder] = (state.recording_seq, held)
+            while sum(r.kind is kind for _, r in state.recordings.values()) > KEPT_RECORDINGS:
+                same = [rid for rid, (_, r) in state.recordings.items() if r.kind is kind]
+                del state.recordings[min(same, key=lambda rid: state.recordings[rid][0])]
+
+    async def set_destinations(self, room: str, stream_id: str, destinations: tuple[str, ...], now: float) -> bool:
+        if stream_id not in self._read(room, now).recordings:
+            return False
+        with self._changing(room, now) as state:
+            held = state.recordings.get(stream_id)
+            if held is None:
+                return False
+            state.recordings[stream_id] = (held[0], replace(held[1], destinations=destinations))
+            return True
 
     async def settle_recording(
         self, room: str, placeholder: str, recording_id: str, status: int, location: str, now: float

@@ -33,6 +33,7 @@ from service.core.record import (
     Ban,
     Connection,
     Departure,
+    EgressKind,
     Hand,
     PendingChange,
     Recording,
@@ -118,6 +119,9 @@ def decode_recording(text: Any) -> tuple[int, Recording]:
         ended_at=int(raw.get("ended_at") or 0),
         location=str(raw.get("location") or ""),
         error=str(raw.get("error") or ""),
+        # Records written before streams have no kind: they are recordings.
+        kind=EgressKind(str(raw.get("kind") or EgressKind.RECORDING)),
+        destinations=tuple(d for d in str(raw.get("destinations") or "").split(",") if d),
     )
     return int(raw.get("seq") or 0), recording
 
@@ -467,8 +471,23 @@ class RedisRecords:
 
     # --- recordings -----------------------------------------------------------------------
 
-    async def reserve_recording(self, room: str, placeholder: str, layout: str, now: float) -> None:
-        await self._step("reserve_recording", room, now, placeholder, layout, KEPT_RECORDINGS)
+    async def reserve_recording(
+        self,
+        room: str,
+        placeholder: str,
+        layout: str,
+        now: float,
+        kind: EgressKind = EgressKind.RECORDING,
+        destinations: tuple[str, ...] = (),
+    ) -> None:
+        # Destination names are letters, digits, - and _ (service/config.py): a comma joins them.
+        await self._step(
+            "reserve_recording", room, now, placeholder, layout, KEPT_RECORDINGS, kind.value, ",".join(destinations)
+        )
+
+    async def set_destinations(self, room: str, stream_id: str, destinations: tuple[str, ...], now: float) -> bool:
+        (found,) = await self._step("set_destinations", room, now, stream_id, ",".join(destinations))
+        return bool(int(found))
 
     async def settle_recording(
         self, room: str, placeholder: str, recording_id: str, status: int, location: str, now: float
@@ -567,8 +586,8 @@ class RedisRecords:
 _WRITES = frozenset(
     {
         "claim_host", "invite", "accept", "decline", "set_hand", "unseat", "restore", "forget", "set_guest_limit",
-        "reserve_recording", "settle_recording", "drop_recording", "record_progress", "room_opened", "connected",
-        "left", "appoint", "dismiss", "ban", "unban", "lock_source",
+        "reserve_recording", "set_destinations", "settle_recording", "drop_recording", "record_progress",
+        "room_opened", "connected", "left", "appoint", "dismiss", "ban", "unban", "lock_source",
     }
 )  # fmt: skip
 
