@@ -34,7 +34,18 @@ TEST_RATES = {f"SHOW_RATE_{b}_PER_MINUTE": "100000" for b in ("JOIN", "INVITE", 
 # A LiveKit without egress workers takes 20 s to say so; the service gives up sooner, and sooner
 # still in the tests.
 # Most tests expect a departure to free a seat at once; the reconnect grace window has tests of its own.
-TEST_ENV = {**TEST_RATES, "SHOW_EGRESS_TIMEOUT_SECONDS": "2", "SHOW_RECONNECT_GRACE_SECONDS": "0"}
+# Two stream destinations; their keys must never leave the service (tests look for them).
+STREAM_KEYS = {"youtube": "yt-SECRET-KEY-0001", "twitch": "tw-SECRET-KEY-0002"}
+STREAM_URLS = {
+    "youtube": f"rtmps://a.rtmp.youtube.test/live2/{STREAM_KEYS['youtube']}",
+    "twitch": f"rtmp://live.twitch.test/app/{STREAM_KEYS['twitch']}",
+}
+TEST_ENV = {
+    **TEST_RATES,
+    "SHOW_EGRESS_TIMEOUT_SECONDS": "2",
+    "SHOW_RECONNECT_GRACE_SECONDS": "0",
+    "SHOW_STREAM_DESTINATIONS": ",".join(f"{name}={url}" for name, url in STREAM_URLS.items()),
+}
 
 
 @pytest.fixture(scope="session")

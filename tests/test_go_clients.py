@@ -122,3 +122,5 @@ def test_go_clients_read_unavailable_when_livekit_has_no_egress(
     for transport, code in (("grpc", "Unavailable"), ("twirp-json", "unavailable"), ("twirp-protobuf", "unavailable")):
         assert f"PASS {transport} StartRecording refuses: no egress worker answers ({code})" in done.stdout
         assert f"PASS {transport} ListRecordings answers: no recording was left half-started" in done.stdout
+        assert f"PASS {transport} StartStream refuses: no egress worker answers ({code})" in done.stdout
+        assert f"PASS {transport} ListStreams answers: no stream was left half-started" in done.stdout

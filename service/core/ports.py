@@ -82,6 +82,21 @@ class Stage(Protocol):
 
     async def stop_recording(self, recording_id: str) -> lk_egress.EgressInfo | None: ...
 
+    def stream_destinations(self) -> tuple[str, ...]:
+        """The names of the RTMP(S) destinations configured on the service, sorted."""
+        ...
+
+    async def start_stream(self, room: str, destinations: Sequence[str], layout: str) -> lk_egress.EgressInfo:
+        """Starts a room-composite egress streaming to the named destinations. Raises
+        ShowError(UNAVAILABLE) when LiveKit has no egress worker to do it."""
+        ...
+
+    async def update_stream(
+        self, stream_id: str, add: Sequence[str], remove: Sequence[str]
+    ) -> lk_egress.EgressInfo | None:
+        """Adds and removes destinations of a running stream; None if LiveKit has no such egress."""
+        ...
+
     def recording_location(self, room: str) -> str:
         """Where the service writes `room`'s recordings, for people to read."""
         ...

@@ -39,6 +39,7 @@ from service.core.record import (
     EGRESS_ACTIVE,
     EGRESS_ENDING,
     Connection,
+    EgressKind,
     Recording,
     Seat,
     ShowRecords,
@@ -225,6 +226,9 @@ class ShowCore(ShowService[Caller]):
         if change is None:
             return False
         before, after = change
+        held = (await self._records.stage(room, self._clock.now())).recording(info.egress_id)
+        if held is not None and held.kind is EgressKind.STREAM:
+            return True  # streams are followed in the record; the room's events are about recordings
         if before < EGRESS_ACTIVE == after:
             await self._announce(room, EventType.RECORDING_STARTED, sender=None, recording_id=info.egress_id)
         elif before <= EGRESS_ENDING < after:  # it just reached an end: complete, failed or aborted
@@ -669,7 +673,8 @@ class ShowCore(ShowService[Caller]):
     async def list_recordings(self, request: pb.ListRecordingsRequest, caller: Caller) -> pb.ListRecordingsResponse:
         room = self._room_name(request.room_name)
         record = await self._hosted(room)
-        return pb.ListRecordingsResponse(recordings=[self._recording(room, r) for r in reversed(record.recordings)])
+        recordings = record.of_kind(EgressKind.RECORDING)
+        return pb.ListRecordingsResponse(recordings=[self._recording(room, r) for r in reversed(recordings)])
 
     def _recording(self, room: str, recording: Recording | None) -> pb.Recording:
         if recording is None:
@@ -683,6 +688,120 @@ class ShowCore(ShowService[Caller]):
             ended_at=recording.ended_at,
             location=recording.location,
             error=recording.error,
+        )
+
+    # --- streams -------------------------------------------------------------------------
+
+    def _destinations(self, names: Sequence[str], what: str) -> tuple[str, ...]:
+        """`names` checked against the destinations configured on the service: each known, each
+        once. A refusal lists the configured names, never their URLs."""
+        configured = self._stage.stream_destinations()
+        if not configured:
+            raise errors.precondition(
+                "No stream destinations are configured on this service (SHOW_STREAM_DESTINATIONS)"
+            )
+        if len(names) > len(configured):
+            raise errors.invalid(f"{what} names more destinations than are configured: {', '.join(configured)}")
+        unknown = [n for n in names if n not in configured]
+        if unknown:
+            shown = ", ".join(repr(n[:64]) for n in unknown)
+            raise errors.invalid(f"{what}: unknown destination {shown}; configured: {', '.join(configured)}")
+        if len(set(names)) != len(names):
+            raise errors.invalid(f"{what} names a destination more than once")
+        return tuple(names)
+
+    async def start_stream(self, request: pb.StartStreamRequest, caller: Caller) -> pb.StartStreamResponse:
+        room = self._room_name(request.room_name)
+        if not request.destinations:
+            raise errors.invalid(
+                f"destinations is required: name one or more of {', '.join(self._stage.stream_destinations())}"
+                if self._stage.stream_destinations()
+                else "No stream destinations are configured on this service (SHOW_STREAM_DESTINATIONS)"
+            )
+        destinations = self._destinations(request.destinations, "destinations")
+        await self._room_for(room)
+        placeholder, now = f"pending-{uuid.uuid4().hex}", self._clock.now()
+        await self._records.reserve_recording(room, placeholder, "speaker", now, EgressKind.STREAM, destinations)
+        try:
+            info = await self._stage.start_stream(room, destinations, "speaker")
+        except errors.ShowError:
+            await self._records.drop_recording(room, placeholder, self._clock.now())
+            raise
+        await self._records.settle_recording(room, placeholder, info.egress_id, int(info.status), "", self._clock.now())
+        started = (await self._records.stage(room, self._clock.now())).recording(info.egress_id)
+        return pb.StartStreamResponse(stream=self._stream(room, started))
+
+    async def _active_stream(self, room: str) -> Recording:
+        record = await self._hosted(room)
+        active = record.active_recording(EgressKind.STREAM)
+        if active is None:
+            raise errors.not_found("No active stream in this room")
+        if active.id.startswith("pending-"):
+            raise errors.precondition("The stream is still starting; try again once it has started")
+        return active
+
+    async def update_stream(self, request: pb.UpdateStreamRequest, caller: Caller) -> pb.UpdateStreamResponse:
+        room = self._room_name(request.room_name)
+        if not request.add_destinations and not request.remove_destinations:
+            raise errors.invalid("Name destinations to add (addDestinations) or remove (removeDestinations)")
+        add = self._destinations(request.add_destinations, "addDestinations")
+        remove = self._destinations(request.remove_destinations, "removeDestinations")
+        if set(add) & set(remove):
+            raise errors.invalid("A destination cannot be both added and removed")
+        active = await self._active_stream(room)
+        already = [n for n in add if n in active.destinations]
+        if already:
+            raise errors.invalid(f"Already streaming to {', '.join(already)}")
+        absent = [n for n in remove if n not in active.destinations]
+        if absent:
+            raise errors.invalid(f"Not streaming to {', '.join(absent)}")
+        after = tuple(n for n in active.destinations if n not in remove) + add
+        if not after:
+            raise errors.invalid("A stream needs a destination: stop the stream instead of removing them all")
+        # The record first, put back if LiveKit refuses, as every change that touches both.
+        await self._records.set_destinations(room, active.id, after, self._clock.now())
+        try:
+            info = await self._stage.update_stream(active.id, add, remove)
+        except errors.ShowError:
+            await self._records.set_destinations(room, active.id, active.destinations, self._clock.now())
+            raise
+        if info is None:  # LiveKit no longer has it: it ended without our hearing
+            await self._records.set_destinations(room, active.id, active.destinations, self._clock.now())
+            now = self._clock.now()
+            await self._records.record_progress(room, active.id, EGRESS_ABORTED, now, "", "", now)
+            raise errors.not_found("No active stream in this room")
+        updated = (await self._records.stage(room, self._clock.now())).recording(active.id)
+        return pb.UpdateStreamResponse(stream=self._stream(room, updated))
+
+    async def stop_stream(self, request: pb.StopStreamRequest, caller: Caller) -> pb.StopStreamResponse:
+        room = self._room_name(request.room_name)
+        active = await self._active_stream(room)
+        info = await self._stage.stop_recording(active.id)
+        status, now = (int(info.status) if info else EGRESS_ABORTED), self._clock.now()
+        await self._records.record_progress(room, active.id, status, now, "", "", now)
+        stopped = (await self._records.stage(room, self._clock.now())).recording(active.id)
+        return pb.StopStreamResponse(stream=self._stream(room, stopped))
+
+    async def list_streams(self, request: pb.ListStreamsRequest, caller: Caller) -> pb.ListStreamsResponse:
+        room = self._room_name(request.room_name)
+        record = await self._hosted(room)
+        return pb.ListStreamsResponse(
+            streams=[self._stream(room, s) for s in reversed(record.of_kind(EgressKind.STREAM))],
+            available_destinations=self._stage.stream_destinations(),
+        )
+
+    @staticmethod
+    def _stream(room: str, stream: Recording | None) -> pb.Stream:
+        if stream is None:
+            return pb.Stream(room_name=room)
+        return pb.Stream(
+            stream_id=stream.id,
+            room_name=room,
+            destinations=stream.destinations,
+            status=stream.status,
+            started_at=stream.started_at,
+            ended_at=stream.ended_at,
+            error=stream.error,
         )
 
     # --- going on and off stage ----------------------------------------------------------

@@ -336,13 +336,8 @@ class LiveKitStage:
         except errors.ShowError as exc:
             raise errors.ShowError(exc.code, self.destinations.redact(exc.message)) from exc
 
-    def stream_destinations(self, info: lk_egress.EgressInfo) -> list[str]:
-        """The names of the destinations an egress streams to, as LiveKit reports them; never
-        their URLs."""
-        by_url = {url: name for name, url in self.destinations.urls.items()}
-        urls = [u for o in info.room_composite.stream_outputs for u in o.urls]
-        urls += [r.url for r in info.stream_results]
-        return sorted({by_url[u] for u in urls if u in by_url})
+    def stream_destinations(self) -> tuple[str, ...]:
+        return self.destinations.names
 
     def recording_location(self, room: str) -> str:
         return self._output.describe(room)

@@ -152,7 +152,7 @@ class Metrics:
         self.participants.labels("viewer").set(max(0, sum(connected.values()) - seated))
         self.raised_hands.set(sum(s.hands for s in stages))
         self.pending_invitations.set(sum(s.invitations for s in stages))
-        self.active_recordings.set(sum(1 for s in stages for r in s.recordings if r.active))
+        self.active_recordings.set(sum(1 for s in stages if s.active_recording() is not None))
 
 
 class _Without:

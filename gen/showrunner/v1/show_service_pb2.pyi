@@ -1218,6 +1218,262 @@ class ListRecordingsResponse(_message.Message):
 Global___ListRecordingsResponse: _TypeAlias = ListRecordingsResponse  # noqa: Y015
 
 @_typing.final
+class Stream(_message.Message):
+    """Stream is one live stream of a show to RTMP(S) destinations, made by a LiveKit egress."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREAM_ID_FIELD_NUMBER: _builtins.int
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    DESTINATIONS_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    stream_id: _builtins.str
+    """LiveKit's egress id (EG_...), which identifies the stream."""
+    room_name: _builtins.str
+    """The room streamed."""
+    status: _livekit_egress_pb2.EgressStatus.ValueType
+    """LiveKit's status of the egress."""
+    started_at: _builtins.int
+    """When streaming started, in milliseconds since the Unix epoch."""
+    ended_at: _builtins.int
+    """When streaming ended, in milliseconds since the Unix epoch; 0 while it runs."""
+    error: _builtins.str
+    """Why the stream failed, if it did."""
+    @_builtins.property
+    def destinations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The names of the destinations streamed to (as configured on the service; never their URLs)."""
+
+    def __init__(
+        self,
+        *,
+        stream_id: _builtins.str = ...,
+        room_name: _builtins.str = ...,
+        destinations: _abc.Iterable[_builtins.str] | None = ...,
+        status: _livekit_egress_pb2.EgressStatus.ValueType = ...,
+        started_at: _builtins.int = ...,
+        ended_at: _builtins.int = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["destinations", b"destinations", "ended_at", b"ended_at", "error", b"error", "room_name", b"room_name", "started_at", b"started_at", "status", b"status", "stream_id", b"stream_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Stream: _TypeAlias = Stream  # noqa: Y015
+
+@_typing.final
+class StartStreamRequest(_message.Message):
+    """StartStreamRequest asks to stream a room to destinations configured on the service."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    DESTINATIONS_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room to stream. Required."""
+    @_builtins.property
+    def destinations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of configured destinations (for example "youtube"), at least one, each once."""
+
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        destinations: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["destinations", b"destinations", "room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartStreamRequest: _TypeAlias = StartStreamRequest  # noqa: Y015
+
+@_typing.final
+class StartStreamResponse(_message.Message):
+    """StartStreamResponse describes the stream just started."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREAM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def stream(self) -> Global___Stream:
+        """The stream, usually EGRESS_STARTING."""
+
+    def __init__(
+        self,
+        *,
+        stream: Global___Stream | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stream", b"stream"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stream", b"stream"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartStreamResponse: _TypeAlias = StartStreamResponse  # noqa: Y015
+
+@_typing.final
+class UpdateStreamRequest(_message.Message):
+    """UpdateStreamRequest names destinations to add to and remove from the room's running stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    ADD_DESTINATIONS_FIELD_NUMBER: _builtins.int
+    REMOVE_DESTINATIONS_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room whose stream to change. Required."""
+    @_builtins.property
+    def add_destinations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of configured destinations to start streaming to."""
+
+    @_builtins.property
+    def remove_destinations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of destinations to stop streaming to."""
+
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        add_destinations: _abc.Iterable[_builtins.str] | None = ...,
+        remove_destinations: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["add_destinations", b"add_destinations", "remove_destinations", b"remove_destinations", "room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateStreamRequest: _TypeAlias = UpdateStreamRequest  # noqa: Y015
+
+@_typing.final
+class UpdateStreamResponse(_message.Message):
+    """UpdateStreamResponse describes the stream as it now is."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREAM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def stream(self) -> Global___Stream:
+        """The stream, with its destinations now."""
+
+    def __init__(
+        self,
+        *,
+        stream: Global___Stream | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stream", b"stream"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stream", b"stream"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateStreamResponse: _TypeAlias = UpdateStreamResponse  # noqa: Y015
+
+@_typing.final
+class StopStreamRequest(_message.Message):
+    """StopStreamRequest asks to stop a room's active stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room whose stream to stop. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopStreamRequest: _TypeAlias = StopStreamRequest  # noqa: Y015
+
+@_typing.final
+class StopStreamResponse(_message.Message):
+    """StopStreamResponse describes the stream being stopped."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREAM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def stream(self) -> Global___Stream:
+        """The stream, usually EGRESS_ENDING."""
+
+    def __init__(
+        self,
+        *,
+        stream: Global___Stream | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stream", b"stream"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stream", b"stream"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopStreamResponse: _TypeAlias = StopStreamResponse  # noqa: Y015
+
+@_typing.final
+class ListStreamsRequest(_message.Message):
+    """ListStreamsRequest names the room whose streams to list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStreamsRequest: _TypeAlias = ListStreamsRequest  # noqa: Y015
+
+@_typing.final
+class ListStreamsResponse(_message.Message):
+    """ListStreamsResponse lists streams, newest first, and the destinations one may stream to."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREAMS_FIELD_NUMBER: _builtins.int
+    AVAILABLE_DESTINATIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def streams(self) -> _containers.RepeatedCompositeFieldContainer[Global___Stream]:
+        """The streams."""
+
+    @_builtins.property
+    def available_destinations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The names of the destinations configured on the service, sorted."""
+
+    def __init__(
+        self,
+        *,
+        streams: _abc.Iterable[Global___Stream] | None = ...,
+        available_destinations: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_destinations", b"available_destinations", "streams", b"streams"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStreamsResponse: _TypeAlias = ListStreamsResponse  # noqa: Y015
+
+@_typing.final
 class AppointModeratorRequest(_message.Message):
     """AppointModeratorRequest names the participant to make a moderator."""
 

@@ -139,6 +139,26 @@ class ShowServiceStub:
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.ListRecordingsRequest.SerializeToString,
                 response_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListRecordingsResponse.FromString,
                 _registered_method=True)
+        self.StartStream = channel.unary_unary(
+                '/showrunner.v1.ShowService/StartStream',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.StartStreamRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.StartStreamResponse.FromString,
+                _registered_method=True)
+        self.UpdateStream = channel.unary_unary(
+                '/showrunner.v1.ShowService/UpdateStream',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.UpdateStreamRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.UpdateStreamResponse.FromString,
+                _registered_method=True)
+        self.StopStream = channel.unary_unary(
+                '/showrunner.v1.ShowService/StopStream',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.StopStreamRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.StopStreamResponse.FromString,
+                _registered_method=True)
+        self.ListStreams = channel.unary_unary(
+                '/showrunner.v1.ShowService/ListStreams',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.ListStreamsRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListStreamsResponse.FromString,
+                _registered_method=True)
         self.AppointModerator = channel.unary_unary(
                 '/showrunner.v1.ShowService/AppointModerator',
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.AppointModeratorRequest.SerializeToString,
@@ -358,6 +378,50 @@ class ShowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartStream(self, request, context):
+        """Streams the show live to RTMP(S) destinations through LiveKit Egress stream outputs: a room
+        composite of the stage (speaker layout) sent to each destination named. Destinations are
+        configured on the service by name (SHOW_STREAM_DESTINATIONS), with their URLs and stream
+        keys; a caller only names them, and answers only ever show the names. At most one active
+        stream per room (a recording may run beside it). The host or the room's admin. Errors:
+        INVALID_ARGUMENT (no destination, or a name not configured: the message lists the configured
+        ones), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (already streaming,
+        or no destinations configured), UNAVAILABLE (LiveKit has no egress worker).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateStream(self, request, context):
+        """Adds destinations to, or removes them from, the room's running stream (LiveKit's
+        UpdateStream), without stopping it. The host or the room's admin. Errors: INVALID_ARGUMENT
+        (nothing to change, a name not configured, a destination added that is already streamed to
+        or removed that is not, or every destination removed: stop the stream instead),
+        UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream),
+        FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopStream(self, request, context):
+        """Stops the room's active stream. The host or the room's admin. Errors: INVALID_ARGUMENT,
+        UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream),
+        FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStreams(self, request, context):
+        """Lists the room's streams, newest first, as LiveKit's webhooks last reported them, and the
+        destination names configured on the service. The host or the room's admin. Errors:
+        INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AppointModerator(self, request, context):
         """Makes a participant of the room a moderator, who manages the stage beside the host (sees the
         hand queue, invites, demotes and removes guests, removes and bans viewers) but cannot end
@@ -512,6 +576,26 @@ def add_ShowServiceServicer_to_server(servicer, server):
                     servicer.ListRecordings,
                     request_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListRecordingsRequest.FromString,
                     response_serializer=showrunner_dot_v1_dot_show__service__pb2.ListRecordingsResponse.SerializeToString,
+            ),
+            'StartStream': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartStream,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.StartStreamRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.StartStreamResponse.SerializeToString,
+            ),
+            'UpdateStream': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateStream,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.UpdateStreamRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.UpdateStreamResponse.SerializeToString,
+            ),
+            'StopStream': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopStream,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.StopStreamRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.StopStreamResponse.SerializeToString,
+            ),
+            'ListStreams': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStreams,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListStreamsRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.ListStreamsResponse.SerializeToString,
             ),
             'AppointModerator': grpc.unary_unary_rpc_method_handler(
                     servicer.AppointModerator,
@@ -1045,6 +1129,114 @@ class ShowService:
             '/showrunner.v1.ShowService/ListRecordings',
             showrunner_dot_v1_dot_show__service__pb2.ListRecordingsRequest.SerializeToString,
             showrunner_dot_v1_dot_show__service__pb2.ListRecordingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/StartStream',
+            showrunner_dot_v1_dot_show__service__pb2.StartStreamRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.StartStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/UpdateStream',
+            showrunner_dot_v1_dot_show__service__pb2.UpdateStreamRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.UpdateStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/StopStream',
+            showrunner_dot_v1_dot_show__service__pb2.StopStreamRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.StopStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStreams(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/ListStreams',
+            showrunner_dot_v1_dot_show__service__pb2.ListStreamsRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.ListStreamsResponse.FromString,
             options,
             channel_credentials,
             insecure,

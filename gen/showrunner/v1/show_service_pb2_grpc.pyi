@@ -145,6 +145,34 @@ class ShowServiceStub:
     """Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
     or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
+    StartStream: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.StartStreamRequest, _show_service_pb2.StartStreamResponse]
+    """Streams the show live to RTMP(S) destinations through LiveKit Egress stream outputs: a room
+    composite of the stage (speaker layout) sent to each destination named. Destinations are
+    configured on the service by name (SHOW_STREAM_DESTINATIONS), with their URLs and stream
+    keys; a caller only names them, and answers only ever show the names. At most one active
+    stream per room (a recording may run beside it). The host or the room's admin. Errors:
+    INVALID_ARGUMENT (no destination, or a name not configured: the message lists the configured
+    ones), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (already streaming,
+    or no destinations configured), UNAVAILABLE (LiveKit has no egress worker).
+    """
+    UpdateStream: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.UpdateStreamRequest, _show_service_pb2.UpdateStreamResponse]
+    """Adds destinations to, or removes them from, the room's running stream (LiveKit's
+    UpdateStream), without stopping it. The host or the room's admin. Errors: INVALID_ARGUMENT
+    (nothing to change, a name not configured, a destination added that is already streamed to
+    or removed that is not, or every destination removed: stop the stream instead),
+    UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream),
+    FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE.
+    """
+    StopStream: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.StopStreamRequest, _show_service_pb2.StopStreamResponse]
+    """Stops the room's active stream. The host or the room's admin. Errors: INVALID_ARGUMENT,
+    UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream),
+    FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE.
+    """
+    ListStreams: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListStreamsRequest, _show_service_pb2.ListStreamsResponse]
+    """Lists the room's streams, newest first, as LiveKit's webhooks last reported them, and the
+    destination names configured on the service. The host or the room's admin. Errors:
+    INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """
     AppointModerator: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.AppointModeratorRequest, _show_service_pb2.AppointModeratorResponse]
     """Makes a participant of the room a moderator, who manages the stage beside the host (sees the
     hand queue, invites, demotes and removes guests, removes and bans viewers) but cannot end
@@ -300,6 +328,34 @@ class ShowServiceAsyncStub(ShowServiceStub):
     ListRecordings: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListRecordingsRequest, _show_service_pb2.ListRecordingsResponse]  # type: ignore[assignment]
     """Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
     or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """
+    StartStream: _aio.UnaryUnaryMultiCallable[_show_service_pb2.StartStreamRequest, _show_service_pb2.StartStreamResponse]  # type: ignore[assignment]
+    """Streams the show live to RTMP(S) destinations through LiveKit Egress stream outputs: a room
+    composite of the stage (speaker layout) sent to each destination named. Destinations are
+    configured on the service by name (SHOW_STREAM_DESTINATIONS), with their URLs and stream
+    keys; a caller only names them, and answers only ever show the names. At most one active
+    stream per room (a recording may run beside it). The host or the room's admin. Errors:
+    INVALID_ARGUMENT (no destination, or a name not configured: the message lists the configured
+    ones), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (already streaming,
+    or no destinations configured), UNAVAILABLE (LiveKit has no egress worker).
+    """
+    UpdateStream: _aio.UnaryUnaryMultiCallable[_show_service_pb2.UpdateStreamRequest, _show_service_pb2.UpdateStreamResponse]  # type: ignore[assignment]
+    """Adds destinations to, or removes them from, the room's running stream (LiveKit's
+    UpdateStream), without stopping it. The host or the room's admin. Errors: INVALID_ARGUMENT
+    (nothing to change, a name not configured, a destination added that is already streamed to
+    or removed that is not, or every destination removed: stop the stream instead),
+    UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream),
+    FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE.
+    """
+    StopStream: _aio.UnaryUnaryMultiCallable[_show_service_pb2.StopStreamRequest, _show_service_pb2.StopStreamResponse]  # type: ignore[assignment]
+    """Stops the room's active stream. The host or the room's admin. Errors: INVALID_ARGUMENT,
+    UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream),
+    FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE.
+    """
+    ListStreams: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListStreamsRequest, _show_service_pb2.ListStreamsResponse]  # type: ignore[assignment]
+    """Lists the room's streams, newest first, as LiveKit's webhooks last reported them, and the
+    destination names configured on the service. The host or the room's admin. Errors:
+    INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
     AppointModerator: _aio.UnaryUnaryMultiCallable[_show_service_pb2.AppointModeratorRequest, _show_service_pb2.AppointModeratorResponse]  # type: ignore[assignment]
     """Makes a participant of the room a moderator, who manages the stage beside the host (sees the
@@ -561,6 +617,58 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_show_service_pb2.ListRecordingsResponse, _abc.Awaitable[_show_service_pb2.ListRecordingsResponse]]:
         """Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
         or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def StartStream(
+        self,
+        request: _show_service_pb2.StartStreamRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.StartStreamResponse, _abc.Awaitable[_show_service_pb2.StartStreamResponse]]:
+        """Streams the show live to RTMP(S) destinations through LiveKit Egress stream outputs: a room
+        composite of the stage (speaker layout) sent to each destination named. Destinations are
+        configured on the service by name (SHOW_STREAM_DESTINATIONS), with their URLs and stream
+        keys; a caller only names them, and answers only ever show the names. At most one active
+        stream per room (a recording may run beside it). The host or the room's admin. Errors:
+        INVALID_ARGUMENT (no destination, or a name not configured: the message lists the configured
+        ones), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (already streaming,
+        or no destinations configured), UNAVAILABLE (LiveKit has no egress worker).
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateStream(
+        self,
+        request: _show_service_pb2.UpdateStreamRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.UpdateStreamResponse, _abc.Awaitable[_show_service_pb2.UpdateStreamResponse]]:
+        """Adds destinations to, or removes them from, the room's running stream (LiveKit's
+        UpdateStream), without stopping it. The host or the room's admin. Errors: INVALID_ARGUMENT
+        (nothing to change, a name not configured, a destination added that is already streamed to
+        or removed that is not, or every destination removed: stop the stream instead),
+        UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream),
+        FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def StopStream(
+        self,
+        request: _show_service_pb2.StopStreamRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.StopStreamResponse, _abc.Awaitable[_show_service_pb2.StopStreamResponse]]:
+        """Stops the room's active stream. The host or the room's admin. Errors: INVALID_ARGUMENT,
+        UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream),
+        FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def ListStreams(
+        self,
+        request: _show_service_pb2.ListStreamsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.ListStreamsResponse, _abc.Awaitable[_show_service_pb2.ListStreamsResponse]]:
+        """Lists the room's streams, newest first, as LiveKit's webhooks last reported them, and the
+        destination names configured on the service. The host or the room's admin. Errors:
+        INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
         """
 
     @_abc_1.abstractmethod

@@ -106,6 +106,22 @@ class ShowService(Protocol[CallerT]):
         """Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
         ...
 
+    async def start_stream(self, request: _showrunner_v1_show_service_pb2.StartStreamRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.StartStreamResponse:
+        """Streams the show live to RTMP(S) destinations through LiveKit Egress stream outputs: a room composite of the stage (speaker layout) sent to each destination named. Destinations are configured on the service by name (SHOW_STREAM_DESTINATIONS), with their URLs and stream keys; a caller only names them, and answers only ever show the names. At most one active stream per room (a recording may run beside it). The host or the room's admin. Errors: INVALID_ARGUMENT (no destination, or a name not configured: the message lists the configured ones), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (already streaming, or no destinations configured), UNAVAILABLE (LiveKit has no egress worker)."""
+        ...
+
+    async def update_stream(self, request: _showrunner_v1_show_service_pb2.UpdateStreamRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.UpdateStreamResponse:
+        """Adds destinations to, or removes them from, the room's running stream (LiveKit's UpdateStream), without stopping it. The host or the room's admin. Errors: INVALID_ARGUMENT (nothing to change, a name not configured, a destination added that is already streamed to or removed that is not, or every destination removed: stop the stream instead), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream), FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE."""
+        ...
+
+    async def stop_stream(self, request: _showrunner_v1_show_service_pb2.StopStreamRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.StopStreamResponse:
+        """Stops the room's active stream. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream), FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE."""
+        ...
+
+    async def list_streams(self, request: _showrunner_v1_show_service_pb2.ListStreamsRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.ListStreamsResponse:
+        """Lists the room's streams, newest first, as LiveKit's webhooks last reported them, and the destination names configured on the service. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
+        ...
+
     async def appoint_moderator(self, request: _showrunner_v1_show_service_pb2.AppointModeratorRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.AppointModeratorResponse:
         """Makes a participant of the room a moderator, who manages the stage beside the host (sees the hand queue, invites, demotes and removes guests, removes and bans viewers) but cannot end the show, appoint moderators or act on the host. The participant need not be connected yet: its next JoinRoom as a viewer gives it a moderator's token. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room), ALREADY_EXISTS (already a moderator), FAILED_PRECONDITION (the host, a guest on stage, a banned identity, or the room already has 16 moderators)."""
         ...
@@ -153,6 +169,10 @@ def show_service_rpcs(implementation: ShowService[Ctx]) -> tuple[Rpc[Any, Any, C
         Rpc(methods['StartRecording'], _showrunner_v1_show_service_pb2.StartRecordingRequest, _showrunner_v1_show_service_pb2.StartRecordingResponse, implementation.start_recording),
         Rpc(methods['StopRecording'], _showrunner_v1_show_service_pb2.StopRecordingRequest, _showrunner_v1_show_service_pb2.StopRecordingResponse, implementation.stop_recording),
         Rpc(methods['ListRecordings'], _showrunner_v1_show_service_pb2.ListRecordingsRequest, _showrunner_v1_show_service_pb2.ListRecordingsResponse, implementation.list_recordings),
+        Rpc(methods['StartStream'], _showrunner_v1_show_service_pb2.StartStreamRequest, _showrunner_v1_show_service_pb2.StartStreamResponse, implementation.start_stream),
+        Rpc(methods['UpdateStream'], _showrunner_v1_show_service_pb2.UpdateStreamRequest, _showrunner_v1_show_service_pb2.UpdateStreamResponse, implementation.update_stream),
+        Rpc(methods['StopStream'], _showrunner_v1_show_service_pb2.StopStreamRequest, _showrunner_v1_show_service_pb2.StopStreamResponse, implementation.stop_stream),
+        Rpc(methods['ListStreams'], _showrunner_v1_show_service_pb2.ListStreamsRequest, _showrunner_v1_show_service_pb2.ListStreamsResponse, implementation.list_streams),
         Rpc(methods['AppointModerator'], _showrunner_v1_show_service_pb2.AppointModeratorRequest, _showrunner_v1_show_service_pb2.AppointModeratorResponse, implementation.appoint_moderator),
         Rpc(methods['DismissModerator'], _showrunner_v1_show_service_pb2.DismissModeratorRequest, _showrunner_v1_show_service_pb2.DismissModeratorResponse, implementation.dismiss_moderator),
         Rpc(methods['UnbanParticipant'], _showrunner_v1_show_service_pb2.UnbanParticipantRequest, _showrunner_v1_show_service_pb2.UnbanParticipantResponse, implementation.unban_participant),

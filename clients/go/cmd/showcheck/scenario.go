@@ -88,6 +88,7 @@ func (s *show) play(ctx context.Context) {
 	s.stageRPCs(ctx)
 	s.moderation(ctx)
 	s.recordings(ctx)
+	s.streams(ctx)
 	s.endShow(ctx)
 }
 
@@ -417,6 +418,57 @@ func (s *show) recordings(ctx context.Context) {
 	s.refused("StopRecording", "in a room that does not exist", err, notFound, "Room not found")
 }
 
+// streams: the service runs with the destinations youtube and twitch configured (their URLs and
+// stream keys stay on the service); a caller only names them.
+func (s *show) streams(ctx context.Context) {
+	svc, asHost, asCy := s.t.show, as(ctx, s.hostToken), as(ctx, s.viewer["cy"])
+	_, err := svc.StartStream(asHost, &pb.StartStreamRequest{RoomName: s.room, Destinations: []string{"myspace"}})
+	s.refused("StartStream", "a destination the service does not have", err, invalidArgument, "configured: twitch, youtube")
+	_, err = svc.StartStream(asCy, &pb.StartStreamRequest{RoomName: s.room, Destinations: []string{"youtube"}})
+	s.refused("StartStream", "a viewer streams", err, permissionDenied, "")
+	started, err := svc.StartStream(asHost, &pb.StartStreamRequest{RoomName: s.room, Destinations: []string{"youtube"}})
+	ok(s, "StartStream", "the host streams the show to youtube", started, err, func(r *pb.StartStreamResponse) string {
+		st := r.GetStream()
+		return expect(st.GetStreamId() != "" && st.GetRoomName() == s.room && len(st.GetDestinations()) == 1 &&
+			st.GetDestinations()[0] == "youtube" && st.GetStatus() == livekit.EgressStatus_EGRESS_STARTING, "unexpected stream %v", st)
+	})
+	_, err = svc.StartStream(asHost, &pb.StartStreamRequest{RoomName: s.room, Destinations: []string{"twitch"}})
+	s.refused("StartStream", "a second stream at once", err, failedPrecondition, "already being streamed")
+
+	_, err = svc.UpdateStream(asHost, &pb.UpdateStreamRequest{RoomName: s.room, RemoveDestinations: []string{"twitch"}})
+	s.refused("UpdateStream", "removing a destination it does not stream to", err, invalidArgument, "Not streaming to twitch")
+	_, err = svc.UpdateStream(asCy, &pb.UpdateStreamRequest{RoomName: s.room, AddDestinations: []string{"twitch"}})
+	s.refused("UpdateStream", "a viewer changes the destinations", err, permissionDenied, "")
+	updated, err := svc.UpdateStream(asHost, &pb.UpdateStreamRequest{
+		RoomName: s.room, AddDestinations: []string{"twitch"}, RemoveDestinations: []string{"youtube"},
+	})
+	ok(s, "UpdateStream", "the host moves the stream from youtube to twitch", updated, err, func(r *pb.UpdateStreamResponse) string {
+		st := r.GetStream()
+		return expect(st.GetStreamId() == started.GetStream().GetStreamId() && len(st.GetDestinations()) == 1 &&
+			st.GetDestinations()[0] == "twitch", "updated %v", st)
+	})
+
+	listed, err := svc.ListStreams(asHost, &pb.ListStreamsRequest{RoomName: s.room})
+	ok(s, "ListStreams", "the host sees the stream and the destinations", listed, err, func(r *pb.ListStreamsResponse) string {
+		return expect(len(r.Streams) == 1 && r.Streams[0].StreamId == started.GetStream().GetStreamId() &&
+			strings.Join(r.AvailableDestinations, ",") == "twitch,youtube", "streams %v, destinations %v", r.Streams, r.AvailableDestinations)
+	})
+	_, err = svc.ListStreams(asCy, &pb.ListStreamsRequest{RoomName: s.room})
+	s.refused("ListStreams", "a viewer lists streams", err, permissionDenied, "")
+
+	_, err = svc.StopStream(asCy, &pb.StopStreamRequest{RoomName: s.room})
+	s.refused("StopStream", "a viewer stops the stream", err, permissionDenied, "")
+	stopped, err := svc.StopStream(asHost, &pb.StopStreamRequest{RoomName: s.room})
+	ok(s, "StopStream", "the host stops it", stopped, err, func(r *pb.StopStreamResponse) string {
+		st := r.GetStream()
+		return expect(st.GetStreamId() == started.GetStream().GetStreamId() && st.GetStatus() >= livekit.EgressStatus_EGRESS_ENDING,
+			"stopped %v", st)
+	})
+	nowhere := s.room + "-nowhere"
+	_, err = svc.StopStream(as(ctx, s.tokens.admin(nowhere)), &pb.StopStreamRequest{RoomName: nowhere})
+	s.refused("StopStream", "in a room that does not exist", err, notFound, "Room not found")
+}
+
 func (s *show) endShow(ctx context.Context) {
 	svc, asHost := s.t.show, as(ctx, s.hostToken)
 	_, err := svc.DeleteRoom(as(ctx, s.viewer["cy"]), &pb.DeleteRoomRequest{RoomName: s.room})
@@ -441,6 +493,12 @@ func (s *show) withoutEgress(ctx context.Context) {
 	listed, err := svc.ListRecordings(admin, &pb.ListRecordingsRequest{RoomName: s.room})
 	ok(s, "ListRecordings", "no recording was left half-started", listed, err, func(r *pb.ListRecordingsResponse) string {
 		return expect(len(r.Recordings) == 0, "recordings %v", r.Recordings)
+	})
+	_, err = svc.StartStream(admin, &pb.StartStreamRequest{RoomName: s.room, Destinations: []string{"youtube", "twitch"}})
+	s.refused("StartStream", "no egress worker answers", err, unavailable, "Streaming needs a LiveKit egress worker")
+	streams, err := svc.ListStreams(admin, &pb.ListStreamsRequest{RoomName: s.room})
+	ok(s, "ListStreams", "no stream was left half-started", streams, err, func(r *pb.ListStreamsResponse) string {
+		return expect(len(r.Streams) == 0, "streams %v", r.Streams)
 	})
 	ended, err := svc.DeleteRoom(admin, &pb.DeleteRoomRequest{RoomName: s.room})
 	ok(s, "DeleteRoom", "the backend ends the show", ended, err, nil)

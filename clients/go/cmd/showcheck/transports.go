@@ -153,6 +153,18 @@ func (g grpcShow) StopRecording(ctx context.Context, r *pb.StopRecordingRequest)
 func (g grpcShow) ListRecordings(ctx context.Context, r *pb.ListRecordingsRequest) (*pb.ListRecordingsResponse, error) {
 	return g.c.ListRecordings(ctx, r)
 }
+func (g grpcShow) StartStream(ctx context.Context, r *pb.StartStreamRequest) (*pb.StartStreamResponse, error) {
+	return g.c.StartStream(ctx, r)
+}
+func (g grpcShow) UpdateStream(ctx context.Context, r *pb.UpdateStreamRequest) (*pb.UpdateStreamResponse, error) {
+	return g.c.UpdateStream(ctx, r)
+}
+func (g grpcShow) StopStream(ctx context.Context, r *pb.StopStreamRequest) (*pb.StopStreamResponse, error) {
+	return g.c.StopStream(ctx, r)
+}
+func (g grpcShow) ListStreams(ctx context.Context, r *pb.ListStreamsRequest) (*pb.ListStreamsResponse, error) {
+	return g.c.ListStreams(ctx, r)
+}
 func (g grpcShow) AppointModerator(ctx context.Context, r *pb.AppointModeratorRequest) (*pb.AppointModeratorResponse, error) {
 	return g.c.AppointModerator(ctx, r)
 }

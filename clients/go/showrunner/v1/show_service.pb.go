@@ -2488,6 +2488,510 @@ func (x *ListRecordingsResponse) GetRecordings() []*Recording {
 	return nil
 }
 
+// Stream is one live stream of a show to RTMP(S) destinations, made by a LiveKit egress.
+type Stream struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// LiveKit's egress id (EG_...), which identifies the stream.
+	StreamId string `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	// The room streamed.
+	RoomName string `protobuf:"bytes,2,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// The names of the destinations streamed to (as configured on the service; never their URLs).
+	Destinations []string `protobuf:"bytes,3,rep,name=destinations,proto3" json:"destinations,omitempty"`
+	// LiveKit's status of the egress.
+	Status livekit.EgressStatus `protobuf:"varint,4,opt,name=status,proto3,enum=livekit.EgressStatus" json:"status,omitempty"`
+	// When streaming started, in milliseconds since the Unix epoch.
+	StartedAt int64 `protobuf:"varint,5,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// When streaming ended, in milliseconds since the Unix epoch; 0 while it runs.
+	EndedAt int64 `protobuf:"varint,6,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	// Why the stream failed, if it did.
+	Error         string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Stream) Reset() {
+	*x = Stream{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stream) ProtoMessage() {}
+
+func (x *Stream) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stream.ProtoReflect.Descriptor instead.
+func (*Stream) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *Stream) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
+func (x *Stream) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+func (x *Stream) GetDestinations() []string {
+	if x != nil {
+		return x.Destinations
+	}
+	return nil
+}
+
+func (x *Stream) GetStatus() livekit.EgressStatus {
+	if x != nil {
+		return x.Status
+	}
+	return livekit.EgressStatus(0)
+}
+
+func (x *Stream) GetStartedAt() int64 {
+	if x != nil {
+		return x.StartedAt
+	}
+	return 0
+}
+
+func (x *Stream) GetEndedAt() int64 {
+	if x != nil {
+		return x.EndedAt
+	}
+	return 0
+}
+
+func (x *Stream) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// StartStreamRequest asks to stream a room to destinations configured on the service.
+type StartStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room to stream. Required.
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// Names of configured destinations (for example "youtube"), at least one, each once.
+	Destinations  []string `protobuf:"bytes,2,rep,name=destinations,proto3" json:"destinations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartStreamRequest) Reset() {
+	*x = StartStreamRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartStreamRequest) ProtoMessage() {}
+
+func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartStreamRequest.ProtoReflect.Descriptor instead.
+func (*StartStreamRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *StartStreamRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+func (x *StartStreamRequest) GetDestinations() []string {
+	if x != nil {
+		return x.Destinations
+	}
+	return nil
+}
+
+// StartStreamResponse describes the stream just started.
+type StartStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stream, usually EGRESS_STARTING.
+	Stream        *Stream `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartStreamResponse) Reset() {
+	*x = StartStreamResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartStreamResponse) ProtoMessage() {}
+
+func (x *StartStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartStreamResponse.ProtoReflect.Descriptor instead.
+func (*StartStreamResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *StartStreamResponse) GetStream() *Stream {
+	if x != nil {
+		return x.Stream
+	}
+	return nil
+}
+
+// UpdateStreamRequest names destinations to add to and remove from the room's running stream.
+type UpdateStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room whose stream to change. Required.
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// Names of configured destinations to start streaming to.
+	AddDestinations []string `protobuf:"bytes,2,rep,name=add_destinations,json=addDestinations,proto3" json:"add_destinations,omitempty"`
+	// Names of destinations to stop streaming to.
+	RemoveDestinations []string `protobuf:"bytes,3,rep,name=remove_destinations,json=removeDestinations,proto3" json:"remove_destinations,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *UpdateStreamRequest) Reset() {
+	*x = UpdateStreamRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateStreamRequest) ProtoMessage() {}
+
+func (x *UpdateStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateStreamRequest.ProtoReflect.Descriptor instead.
+func (*UpdateStreamRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *UpdateStreamRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+func (x *UpdateStreamRequest) GetAddDestinations() []string {
+	if x != nil {
+		return x.AddDestinations
+	}
+	return nil
+}
+
+func (x *UpdateStreamRequest) GetRemoveDestinations() []string {
+	if x != nil {
+		return x.RemoveDestinations
+	}
+	return nil
+}
+
+// UpdateStreamResponse describes the stream as it now is.
+type UpdateStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stream, with its destinations now.
+	Stream        *Stream `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateStreamResponse) Reset() {
+	*x = UpdateStreamResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateStreamResponse) ProtoMessage() {}
+
+func (x *UpdateStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateStreamResponse.ProtoReflect.Descriptor instead.
+func (*UpdateStreamResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *UpdateStreamResponse) GetStream() *Stream {
+	if x != nil {
+		return x.Stream
+	}
+	return nil
+}
+
+// StopStreamRequest asks to stop a room's active stream.
+type StopStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room whose stream to stop. Required.
+	RoomName      string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopStreamRequest) Reset() {
+	*x = StopStreamRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopStreamRequest) ProtoMessage() {}
+
+func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopStreamRequest.ProtoReflect.Descriptor instead.
+func (*StopStreamRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *StopStreamRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+// StopStreamResponse describes the stream being stopped.
+type StopStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stream, usually EGRESS_ENDING.
+	Stream        *Stream `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopStreamResponse) Reset() {
+	*x = StopStreamResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopStreamResponse) ProtoMessage() {}
+
+func (x *StopStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopStreamResponse.ProtoReflect.Descriptor instead.
+func (*StopStreamResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *StopStreamResponse) GetStream() *Stream {
+	if x != nil {
+		return x.Stream
+	}
+	return nil
+}
+
+// ListStreamsRequest names the room whose streams to list.
+type ListStreamsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room of the show. Required.
+	RoomName      string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStreamsRequest) Reset() {
+	*x = ListStreamsRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStreamsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStreamsRequest) ProtoMessage() {}
+
+func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
+func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListStreamsRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+// ListStreamsResponse lists streams, newest first, and the destinations one may stream to.
+type ListStreamsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The streams.
+	Streams []*Stream `protobuf:"bytes,1,rep,name=streams,proto3" json:"streams,omitempty"`
+	// The names of the destinations configured on the service, sorted.
+	AvailableDestinations []string `protobuf:"bytes,2,rep,name=available_destinations,json=availableDestinations,proto3" json:"available_destinations,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *ListStreamsResponse) Reset() {
+	*x = ListStreamsResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStreamsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStreamsResponse) ProtoMessage() {}
+
+func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
+func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListStreamsResponse) GetStreams() []*Stream {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+func (x *ListStreamsResponse) GetAvailableDestinations() []string {
+	if x != nil {
+		return x.AvailableDestinations
+	}
+	return nil
+}
+
 // AppointModeratorRequest names the participant to make a moderator.
 type AppointModeratorRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2501,7 +3005,7 @@ type AppointModeratorRequest struct {
 
 func (x *AppointModeratorRequest) Reset() {
 	*x = AppointModeratorRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2513,7 +3017,7 @@ func (x *AppointModeratorRequest) String() string {
 func (*AppointModeratorRequest) ProtoMessage() {}
 
 func (x *AppointModeratorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2526,7 +3030,7 @@ func (x *AppointModeratorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppointModeratorRequest.ProtoReflect.Descriptor instead.
 func (*AppointModeratorRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{40}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AppointModeratorRequest) GetRoomName() string {
@@ -2554,7 +3058,7 @@ type AppointModeratorResponse struct {
 
 func (x *AppointModeratorResponse) Reset() {
 	*x = AppointModeratorResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +3070,7 @@ func (x *AppointModeratorResponse) String() string {
 func (*AppointModeratorResponse) ProtoMessage() {}
 
 func (x *AppointModeratorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +3083,7 @@ func (x *AppointModeratorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppointModeratorResponse.ProtoReflect.Descriptor instead.
 func (*AppointModeratorResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{41}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AppointModeratorResponse) GetMessage() string {
@@ -2602,7 +3106,7 @@ type DismissModeratorRequest struct {
 
 func (x *DismissModeratorRequest) Reset() {
 	*x = DismissModeratorRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2614,7 +3118,7 @@ func (x *DismissModeratorRequest) String() string {
 func (*DismissModeratorRequest) ProtoMessage() {}
 
 func (x *DismissModeratorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2627,7 +3131,7 @@ func (x *DismissModeratorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DismissModeratorRequest.ProtoReflect.Descriptor instead.
 func (*DismissModeratorRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{42}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DismissModeratorRequest) GetRoomName() string {
@@ -2655,7 +3159,7 @@ type DismissModeratorResponse struct {
 
 func (x *DismissModeratorResponse) Reset() {
 	*x = DismissModeratorResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2667,7 +3171,7 @@ func (x *DismissModeratorResponse) String() string {
 func (*DismissModeratorResponse) ProtoMessage() {}
 
 func (x *DismissModeratorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2680,7 +3184,7 @@ func (x *DismissModeratorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DismissModeratorResponse.ProtoReflect.Descriptor instead.
 func (*DismissModeratorResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{43}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DismissModeratorResponse) GetMessage() string {
@@ -2705,7 +3209,7 @@ type Ban struct {
 
 func (x *Ban) Reset() {
 	*x = Ban{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2717,7 +3221,7 @@ func (x *Ban) String() string {
 func (*Ban) ProtoMessage() {}
 
 func (x *Ban) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2730,7 +3234,7 @@ func (x *Ban) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ban.ProtoReflect.Descriptor instead.
 func (*Ban) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{44}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Ban) GetIdentity() string {
@@ -2767,7 +3271,7 @@ type UnbanParticipantRequest struct {
 
 func (x *UnbanParticipantRequest) Reset() {
 	*x = UnbanParticipantRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2779,7 +3283,7 @@ func (x *UnbanParticipantRequest) String() string {
 func (*UnbanParticipantRequest) ProtoMessage() {}
 
 func (x *UnbanParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2792,7 +3296,7 @@ func (x *UnbanParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanParticipantRequest.ProtoReflect.Descriptor instead.
 func (*UnbanParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{45}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *UnbanParticipantRequest) GetRoomName() string {
@@ -2820,7 +3324,7 @@ type UnbanParticipantResponse struct {
 
 func (x *UnbanParticipantResponse) Reset() {
 	*x = UnbanParticipantResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2832,7 +3336,7 @@ func (x *UnbanParticipantResponse) String() string {
 func (*UnbanParticipantResponse) ProtoMessage() {}
 
 func (x *UnbanParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2845,7 +3349,7 @@ func (x *UnbanParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanParticipantResponse.ProtoReflect.Descriptor instead.
 func (*UnbanParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{46}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UnbanParticipantResponse) GetMessage() string {
@@ -2866,7 +3370,7 @@ type ListBansRequest struct {
 
 func (x *ListBansRequest) Reset() {
 	*x = ListBansRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2878,7 +3382,7 @@ func (x *ListBansRequest) String() string {
 func (*ListBansRequest) ProtoMessage() {}
 
 func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2891,7 +3395,7 @@ func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansRequest.ProtoReflect.Descriptor instead.
 func (*ListBansRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{47}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListBansRequest) GetRoomName() string {
@@ -2912,7 +3416,7 @@ type ListBansResponse struct {
 
 func (x *ListBansResponse) Reset() {
 	*x = ListBansResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2924,7 +3428,7 @@ func (x *ListBansResponse) String() string {
 func (*ListBansResponse) ProtoMessage() {}
 
 func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2937,7 +3441,7 @@ func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansResponse.ProtoReflect.Descriptor instead.
 func (*ListBansResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{48}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListBansResponse) GetBans() []*Ban {
@@ -2965,7 +3469,7 @@ type MuteGuestTrackRequest struct {
 
 func (x *MuteGuestTrackRequest) Reset() {
 	*x = MuteGuestTrackRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2977,7 +3481,7 @@ func (x *MuteGuestTrackRequest) String() string {
 func (*MuteGuestTrackRequest) ProtoMessage() {}
 
 func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2990,7 +3494,7 @@ func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteGuestTrackRequest.ProtoReflect.Descriptor instead.
 func (*MuteGuestTrackRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{49}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *MuteGuestTrackRequest) GetRoomName() string {
@@ -3036,7 +3540,7 @@ type MuteGuestTrackResponse struct {
 
 func (x *MuteGuestTrackResponse) Reset() {
 	*x = MuteGuestTrackResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3048,7 +3552,7 @@ func (x *MuteGuestTrackResponse) String() string {
 func (*MuteGuestTrackResponse) ProtoMessage() {}
 
 func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3061,7 +3565,7 @@ func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteGuestTrackResponse.ProtoReflect.Descriptor instead.
 func (*MuteGuestTrackResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{50}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *MuteGuestTrackResponse) GetMessage() string {
@@ -3100,7 +3604,7 @@ type AllowGuestSourceRequest struct {
 
 func (x *AllowGuestSourceRequest) Reset() {
 	*x = AllowGuestSourceRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3112,7 +3616,7 @@ func (x *AllowGuestSourceRequest) String() string {
 func (*AllowGuestSourceRequest) ProtoMessage() {}
 
 func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3125,7 +3629,7 @@ func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowGuestSourceRequest.ProtoReflect.Descriptor instead.
 func (*AllowGuestSourceRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{51}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *AllowGuestSourceRequest) GetRoomName() string {
@@ -3162,7 +3666,7 @@ type AllowGuestSourceResponse struct {
 
 func (x *AllowGuestSourceResponse) Reset() {
 	*x = AllowGuestSourceResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3174,7 +3678,7 @@ func (x *AllowGuestSourceResponse) String() string {
 func (*AllowGuestSourceResponse) ProtoMessage() {}
 
 func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3187,7 +3691,7 @@ func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowGuestSourceResponse.ProtoReflect.Descriptor instead.
 func (*AllowGuestSourceResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{52}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *AllowGuestSourceResponse) GetMessage() string {
@@ -3360,7 +3864,36 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x16ListRecordingsResponse\x128\n" +
 	"\n" +
 	"recordings\x18\x01 \x03(\v2\x18.showrunner.v1.RecordingR\n" +
-	"recordings\"R\n" +
+	"recordings\"\xe5\x01\n" +
+	"\x06Stream\x12\x1b\n" +
+	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12\x1b\n" +
+	"\troom_name\x18\x02 \x01(\tR\broomName\x12\"\n" +
+	"\fdestinations\x18\x03 \x03(\tR\fdestinations\x12-\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x15.livekit.EgressStatusR\x06status\x12\x1d\n" +
+	"\n" +
+	"started_at\x18\x05 \x01(\x03R\tstartedAt\x12\x19\n" +
+	"\bended_at\x18\x06 \x01(\x03R\aendedAt\x12\x14\n" +
+	"\x05error\x18\a \x01(\tR\x05error\"U\n" +
+	"\x12StartStreamRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12\"\n" +
+	"\fdestinations\x18\x02 \x03(\tR\fdestinations\"D\n" +
+	"\x13StartStreamResponse\x12-\n" +
+	"\x06stream\x18\x01 \x01(\v2\x15.showrunner.v1.StreamR\x06stream\"\x8e\x01\n" +
+	"\x13UpdateStreamRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12)\n" +
+	"\x10add_destinations\x18\x02 \x03(\tR\x0faddDestinations\x12/\n" +
+	"\x13remove_destinations\x18\x03 \x03(\tR\x12removeDestinations\"E\n" +
+	"\x14UpdateStreamResponse\x12-\n" +
+	"\x06stream\x18\x01 \x01(\v2\x15.showrunner.v1.StreamR\x06stream\"0\n" +
+	"\x11StopStreamRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\"C\n" +
+	"\x12StopStreamResponse\x12-\n" +
+	"\x06stream\x18\x01 \x01(\v2\x15.showrunner.v1.StreamR\x06stream\"1\n" +
+	"\x12ListStreamsRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\"}\n" +
+	"\x13ListStreamsResponse\x12/\n" +
+	"\astreams\x18\x01 \x03(\v2\x15.showrunner.v1.StreamR\astreams\x125\n" +
+	"\x16available_destinations\x18\x02 \x03(\tR\x15availableDestinations\"R\n" +
 	"\x17AppointModeratorRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\"4\n" +
@@ -3410,7 +3943,7 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x0fRecordingLayout\x12 \n" +
 	"\x1cRECORDING_LAYOUT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RECORDING_LAYOUT_SPEAKER\x10\x01\x12\x19\n" +
-	"\x15RECORDING_LAYOUT_GRID\x10\x022\xf4#\n" +
+	"\x15RECORDING_LAYOUT_GRID\x10\x022\xda)\n" +
 	"\vShowService\x12\x8f\x01\n" +
 	"\bJoinRoom\x12\x1e.showrunner.v1.JoinRoomRequest\x1a\x1f.showrunner.v1.JoinRoomResponse\"B\x9a\xef\x18$\b\x01\x12\troom_name \x012\x13\n" +
 	"\x04role\x12\vROLE_VIEWER\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/api/rooms/join\x12\xa6\x01\n" +
@@ -3432,7 +3965,12 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x12UpdateRoomSettings\x12(.showrunner.v1.UpdateRoomSettingsRequest\x1a).showrunner.v1.UpdateRoomSettingsResponse\"e\x9a\xef\x187\b\x04\x12\troom_name \x04*&Only the host can change room settings\x82\xd3\xe4\x93\x02$:\x01*2\x1f/api/rooms/{room_name}/settings\x12\xc1\x01\n" +
 	"\x0eStartRecording\x12$.showrunner.v1.StartRecordingRequest\x1a%.showrunner.v1.StartRecordingResponse\"b\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can record the show\x82\xd3\xe4\x93\x02&:\x01*\"!/api/rooms/{room_name}/recordings\x12\xc0\x01\n" +
 	"\rStopRecording\x12#.showrunner.v1.StopRecordingRequest\x1a$.showrunner.v1.StopRecordingResponse\"d\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can record the show\x82\xd3\xe4\x93\x02(\"&/api/rooms/{room_name}/recordings/stop\x12\xbe\x01\n" +
-	"\x0eListRecordings\x12$.showrunner.v1.ListRecordingsRequest\x1a%.showrunner.v1.ListRecordingsResponse\"_\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can record the show\x82\xd3\xe4\x93\x02#\x12!/api/rooms/{room_name}/recordings\x12\xca\x01\n" +
+	"\x0eListRecordings\x12$.showrunner.v1.ListRecordingsRequest\x1a%.showrunner.v1.ListRecordingsResponse\"_\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can record the show\x82\xd3\xe4\x93\x02#\x12!/api/rooms/{room_name}/recordings\x12\xb5\x01\n" +
+	"\vStartStream\x12!.showrunner.v1.StartStreamRequest\x1a\".showrunner.v1.StartStreamResponse\"_\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can stream the show\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/api/rooms/{room_name}/streams\x12\xbf\x01\n" +
+	"\fUpdateStream\x12\".showrunner.v1.UpdateStreamRequest\x1a#.showrunner.v1.UpdateStreamResponse\"f\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can stream the show\x82\xd3\xe4\x93\x02*:\x01*\"%/api/rooms/{room_name}/streams/update\x12\xb4\x01\n" +
+	"\n" +
+	"StopStream\x12 .showrunner.v1.StopStreamRequest\x1a!.showrunner.v1.StopStreamResponse\"a\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can stream the show\x82\xd3\xe4\x93\x02%\"#/api/rooms/{room_name}/streams/stop\x12\xb2\x01\n" +
+	"\vListStreams\x12!.showrunner.v1.ListStreamsRequest\x1a\".showrunner.v1.ListStreamsResponse\"\\\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can stream the show\x82\xd3\xe4\x93\x02 \x12\x1e/api/rooms/{room_name}/streams\x12\xca\x01\n" +
 	"\x10AppointModerator\x12&.showrunner.v1.AppointModeratorRequest\x1a'.showrunner.v1.AppointModeratorResponse\"e\x9a\xef\x185\b\x04\x12\troom_name \x04*$Only the host can appoint moderators\x82\xd3\xe4\x93\x02&:\x01*\"!/api/rooms/{room_name}/moderators\x12\xd2\x01\n" +
 	"\x10DismissModerator\x12&.showrunner.v1.DismissModeratorRequest\x1a'.showrunner.v1.DismissModeratorResponse\"m\x9a\xef\x185\b\x04\x12\troom_name \x04*$Only the host can dismiss moderators\x82\xd3\xe4\x93\x02.*,/api/rooms/{room_name}/moderators/{identity}\x12\xd3\x01\n" +
 	"\x10UnbanParticipant\x12&.showrunner.v1.UnbanParticipantRequest\x1a'.showrunner.v1.UnbanParticipantResponse\"n\x9a\xef\x18<\b\x03\x12\troom_name \x04*+Only the host or a moderator can lift a ban\x82\xd3\xe4\x93\x02(*&/api/rooms/{room_name}/bans/{identity}\x12\xb2\x01\n" +
@@ -3453,7 +3991,7 @@ func file_showrunner_v1_show_service_proto_rawDescGZIP() []byte {
 }
 
 var file_showrunner_v1_show_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(Role)(0),                             // 0: showrunner.v1.Role
 	(RecordingLayout)(0),                  // 1: showrunner.v1.RecordingLayout
@@ -3497,26 +4035,35 @@ var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(*StopRecordingResponse)(nil),         // 39: showrunner.v1.StopRecordingResponse
 	(*ListRecordingsRequest)(nil),         // 40: showrunner.v1.ListRecordingsRequest
 	(*ListRecordingsResponse)(nil),        // 41: showrunner.v1.ListRecordingsResponse
-	(*AppointModeratorRequest)(nil),       // 42: showrunner.v1.AppointModeratorRequest
-	(*AppointModeratorResponse)(nil),      // 43: showrunner.v1.AppointModeratorResponse
-	(*DismissModeratorRequest)(nil),       // 44: showrunner.v1.DismissModeratorRequest
-	(*DismissModeratorResponse)(nil),      // 45: showrunner.v1.DismissModeratorResponse
-	(*Ban)(nil),                           // 46: showrunner.v1.Ban
-	(*UnbanParticipantRequest)(nil),       // 47: showrunner.v1.UnbanParticipantRequest
-	(*UnbanParticipantResponse)(nil),      // 48: showrunner.v1.UnbanParticipantResponse
-	(*ListBansRequest)(nil),               // 49: showrunner.v1.ListBansRequest
-	(*ListBansResponse)(nil),              // 50: showrunner.v1.ListBansResponse
-	(*MuteGuestTrackRequest)(nil),         // 51: showrunner.v1.MuteGuestTrackRequest
-	(*MuteGuestTrackResponse)(nil),        // 52: showrunner.v1.MuteGuestTrackResponse
-	(*AllowGuestSourceRequest)(nil),       // 53: showrunner.v1.AllowGuestSourceRequest
-	(*AllowGuestSourceResponse)(nil),      // 54: showrunner.v1.AllowGuestSourceResponse
-	(*livekit.ParticipantPermission)(nil), // 55: livekit.ParticipantPermission
-	(livekit.EgressStatus)(0),             // 56: livekit.EgressStatus
-	(livekit.TrackSource)(0),              // 57: livekit.TrackSource
+	(*Stream)(nil),                        // 42: showrunner.v1.Stream
+	(*StartStreamRequest)(nil),            // 43: showrunner.v1.StartStreamRequest
+	(*StartStreamResponse)(nil),           // 44: showrunner.v1.StartStreamResponse
+	(*UpdateStreamRequest)(nil),           // 45: showrunner.v1.UpdateStreamRequest
+	(*UpdateStreamResponse)(nil),          // 46: showrunner.v1.UpdateStreamResponse
+	(*StopStreamRequest)(nil),             // 47: showrunner.v1.StopStreamRequest
+	(*StopStreamResponse)(nil),            // 48: showrunner.v1.StopStreamResponse
+	(*ListStreamsRequest)(nil),            // 49: showrunner.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),           // 50: showrunner.v1.ListStreamsResponse
+	(*AppointModeratorRequest)(nil),       // 51: showrunner.v1.AppointModeratorRequest
+	(*AppointModeratorResponse)(nil),      // 52: showrunner.v1.AppointModeratorResponse
+	(*DismissModeratorRequest)(nil),       // 53: showrunner.v1.DismissModeratorRequest
+	(*DismissModeratorResponse)(nil),      // 54: showrunner.v1.DismissModeratorResponse
+	(*Ban)(nil),                           // 55: showrunner.v1.Ban
+	(*UnbanParticipantRequest)(nil),       // 56: showrunner.v1.UnbanParticipantRequest
+	(*UnbanParticipantResponse)(nil),      // 57: showrunner.v1.UnbanParticipantResponse
+	(*ListBansRequest)(nil),               // 58: showrunner.v1.ListBansRequest
+	(*ListBansResponse)(nil),              // 59: showrunner.v1.ListBansResponse
+	(*MuteGuestTrackRequest)(nil),         // 60: showrunner.v1.MuteGuestTrackRequest
+	(*MuteGuestTrackResponse)(nil),        // 61: showrunner.v1.MuteGuestTrackResponse
+	(*AllowGuestSourceRequest)(nil),       // 62: showrunner.v1.AllowGuestSourceRequest
+	(*AllowGuestSourceResponse)(nil),      // 63: showrunner.v1.AllowGuestSourceResponse
+	(*livekit.ParticipantPermission)(nil), // 64: livekit.ParticipantPermission
+	(livekit.EgressStatus)(0),             // 65: livekit.EgressStatus
+	(livekit.TrackSource)(0),              // 66: livekit.TrackSource
 }
 var file_showrunner_v1_show_service_proto_depIdxs = []int32{
 	0,  // 0: showrunner.v1.Participant.role:type_name -> showrunner.v1.Role
-	55, // 1: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
+	64, // 1: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
 	0,  // 2: showrunner.v1.JoinRoomRequest.role:type_name -> showrunner.v1.Role
 	0,  // 3: showrunner.v1.JoinRoomResponse.role:type_name -> showrunner.v1.Role
 	2,  // 4: showrunner.v1.ListRoomsResponse.rooms:type_name -> showrunner.v1.Room
@@ -3524,69 +4071,82 @@ var file_showrunner_v1_show_service_proto_depIdxs = []int32{
 	3,  // 6: showrunner.v1.ListParticipantsResponse.participants:type_name -> showrunner.v1.Participant
 	30, // 7: showrunner.v1.ListRaisedHandsResponse.hands:type_name -> showrunner.v1.RaisedHand
 	1,  // 8: showrunner.v1.Recording.layout:type_name -> showrunner.v1.RecordingLayout
-	56, // 9: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
+	65, // 9: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
 	1,  // 10: showrunner.v1.StartRecordingRequest.layout:type_name -> showrunner.v1.RecordingLayout
 	35, // 11: showrunner.v1.StartRecordingResponse.recording:type_name -> showrunner.v1.Recording
 	35, // 12: showrunner.v1.StopRecordingResponse.recording:type_name -> showrunner.v1.Recording
 	35, // 13: showrunner.v1.ListRecordingsResponse.recordings:type_name -> showrunner.v1.Recording
-	46, // 14: showrunner.v1.ListBansResponse.bans:type_name -> showrunner.v1.Ban
-	57, // 15: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
-	57, // 16: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
-	57, // 17: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
-	57, // 18: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
-	4,  // 19: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
-	6,  // 20: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
-	8,  // 21: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
-	10, // 22: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
-	12, // 23: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
-	14, // 24: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
-	16, // 25: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
-	18, // 26: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
-	20, // 27: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
-	22, // 28: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
-	24, // 29: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
-	26, // 30: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
-	28, // 31: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
-	31, // 32: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
-	33, // 33: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
-	36, // 34: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
-	38, // 35: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
-	40, // 36: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
-	42, // 37: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
-	44, // 38: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
-	47, // 39: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
-	49, // 40: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
-	51, // 41: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
-	53, // 42: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
-	5,  // 43: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
-	7,  // 44: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
-	9,  // 45: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
-	11, // 46: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
-	13, // 47: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
-	15, // 48: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
-	17, // 49: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
-	19, // 50: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
-	21, // 51: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
-	23, // 52: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
-	25, // 53: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
-	27, // 54: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
-	29, // 55: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
-	32, // 56: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
-	34, // 57: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
-	37, // 58: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
-	39, // 59: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
-	41, // 60: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
-	43, // 61: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
-	45, // 62: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
-	48, // 63: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
-	50, // 64: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
-	52, // 65: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
-	54, // 66: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
-	43, // [43:67] is the sub-list for method output_type
-	19, // [19:43] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	65, // 14: showrunner.v1.Stream.status:type_name -> livekit.EgressStatus
+	42, // 15: showrunner.v1.StartStreamResponse.stream:type_name -> showrunner.v1.Stream
+	42, // 16: showrunner.v1.UpdateStreamResponse.stream:type_name -> showrunner.v1.Stream
+	42, // 17: showrunner.v1.StopStreamResponse.stream:type_name -> showrunner.v1.Stream
+	42, // 18: showrunner.v1.ListStreamsResponse.streams:type_name -> showrunner.v1.Stream
+	55, // 19: showrunner.v1.ListBansResponse.bans:type_name -> showrunner.v1.Ban
+	66, // 20: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
+	66, // 21: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
+	66, // 22: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
+	66, // 23: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
+	4,  // 24: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
+	6,  // 25: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
+	8,  // 26: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
+	10, // 27: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
+	12, // 28: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
+	14, // 29: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
+	16, // 30: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
+	18, // 31: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
+	20, // 32: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
+	22, // 33: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
+	24, // 34: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
+	26, // 35: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
+	28, // 36: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
+	31, // 37: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
+	33, // 38: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
+	36, // 39: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
+	38, // 40: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
+	40, // 41: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
+	43, // 42: showrunner.v1.ShowService.StartStream:input_type -> showrunner.v1.StartStreamRequest
+	45, // 43: showrunner.v1.ShowService.UpdateStream:input_type -> showrunner.v1.UpdateStreamRequest
+	47, // 44: showrunner.v1.ShowService.StopStream:input_type -> showrunner.v1.StopStreamRequest
+	49, // 45: showrunner.v1.ShowService.ListStreams:input_type -> showrunner.v1.ListStreamsRequest
+	51, // 46: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
+	53, // 47: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
+	56, // 48: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
+	58, // 49: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
+	60, // 50: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
+	62, // 51: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
+	5,  // 52: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
+	7,  // 53: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
+	9,  // 54: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
+	11, // 55: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
+	13, // 56: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
+	15, // 57: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
+	17, // 58: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
+	19, // 59: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
+	21, // 60: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
+	23, // 61: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
+	25, // 62: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
+	27, // 63: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
+	29, // 64: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
+	32, // 65: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
+	34, // 66: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
+	37, // 67: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
+	39, // 68: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
+	41, // 69: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
+	44, // 70: showrunner.v1.ShowService.StartStream:output_type -> showrunner.v1.StartStreamResponse
+	46, // 71: showrunner.v1.ShowService.UpdateStream:output_type -> showrunner.v1.UpdateStreamResponse
+	48, // 72: showrunner.v1.ShowService.StopStream:output_type -> showrunner.v1.StopStreamResponse
+	50, // 73: showrunner.v1.ShowService.ListStreams:output_type -> showrunner.v1.ListStreamsResponse
+	52, // 74: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
+	54, // 75: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
+	57, // 76: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
+	59, // 77: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
+	61, // 78: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
+	63, // 79: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
+	52, // [52:80] is the sub-list for method output_type
+	24, // [24:52] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_showrunner_v1_show_service_proto_init() }
@@ -3603,7 +4163,7 @@ func file_showrunner_v1_show_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_showrunner_v1_show_service_proto_rawDesc), len(file_showrunner_v1_show_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   53,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,10 @@ const (
 	ShowService_StartRecording_FullMethodName     = "/showrunner.v1.ShowService/StartRecording"
 	ShowService_StopRecording_FullMethodName      = "/showrunner.v1.ShowService/StopRecording"
 	ShowService_ListRecordings_FullMethodName     = "/showrunner.v1.ShowService/ListRecordings"
+	ShowService_StartStream_FullMethodName        = "/showrunner.v1.ShowService/StartStream"
+	ShowService_UpdateStream_FullMethodName       = "/showrunner.v1.ShowService/UpdateStream"
+	ShowService_StopStream_FullMethodName         = "/showrunner.v1.ShowService/StopStream"
+	ShowService_ListStreams_FullMethodName        = "/showrunner.v1.ShowService/ListStreams"
 	ShowService_AppointModerator_FullMethodName   = "/showrunner.v1.ShowService/AppointModerator"
 	ShowService_DismissModerator_FullMethodName   = "/showrunner.v1.ShowService/DismissModerator"
 	ShowService_UnbanParticipant_FullMethodName   = "/showrunner.v1.ShowService/UnbanParticipant"
@@ -145,6 +149,30 @@ type ShowServiceClient interface {
 	// Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
 	// or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListRecordings(ctx context.Context, in *ListRecordingsRequest, opts ...grpc.CallOption) (*ListRecordingsResponse, error)
+	// Streams the show live to RTMP(S) destinations through LiveKit Egress stream outputs: a room
+	// composite of the stage (speaker layout) sent to each destination named. Destinations are
+	// configured on the service by name (SHOW_STREAM_DESTINATIONS), with their URLs and stream
+	// keys; a caller only names them, and answers only ever show the names. At most one active
+	// stream per room (a recording may run beside it). The host or the room's admin. Errors:
+	// INVALID_ARGUMENT (no destination, or a name not configured: the message lists the configured
+	// ones), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (already streaming,
+	// or no destinations configured), UNAVAILABLE (LiveKit has no egress worker).
+	StartStream(ctx context.Context, in *StartStreamRequest, opts ...grpc.CallOption) (*StartStreamResponse, error)
+	// Adds destinations to, or removes them from, the room's running stream (LiveKit's
+	// UpdateStream), without stopping it. The host or the room's admin. Errors: INVALID_ARGUMENT
+	// (nothing to change, a name not configured, a destination added that is already streamed to
+	// or removed that is not, or every destination removed: stop the stream instead),
+	// UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream),
+	// FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE.
+	UpdateStream(ctx context.Context, in *UpdateStreamRequest, opts ...grpc.CallOption) (*UpdateStreamResponse, error)
+	// Stops the room's active stream. The host or the room's admin. Errors: INVALID_ARGUMENT,
+	// UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream),
+	// FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE.
+	StopStream(ctx context.Context, in *StopStreamRequest, opts ...grpc.CallOption) (*StopStreamResponse, error)
+	// Lists the room's streams, newest first, as LiveKit's webhooks last reported them, and the
+	// destination names configured on the service. The host or the room's admin. Errors:
+	// INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+	ListStreams(ctx context.Context, in *ListStreamsRequest, opts ...grpc.CallOption) (*ListStreamsResponse, error)
 	// Makes a participant of the room a moderator, who manages the stage beside the host (sees the
 	// hand queue, invites, demotes and removes guests, removes and bans viewers) but cannot end
 	// the show, appoint moderators or act on the host. The participant need not be connected yet:
@@ -367,6 +395,46 @@ func (c *showServiceClient) ListRecordings(ctx context.Context, in *ListRecordin
 	return out, nil
 }
 
+func (c *showServiceClient) StartStream(ctx context.Context, in *StartStreamRequest, opts ...grpc.CallOption) (*StartStreamResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StartStreamResponse)
+	err := c.cc.Invoke(ctx, ShowService_StartStream_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *showServiceClient) UpdateStream(ctx context.Context, in *UpdateStreamRequest, opts ...grpc.CallOption) (*UpdateStreamResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateStreamResponse)
+	err := c.cc.Invoke(ctx, ShowService_UpdateStream_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *showServiceClient) StopStream(ctx context.Context, in *StopStreamRequest, opts ...grpc.CallOption) (*StopStreamResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StopStreamResponse)
+	err := c.cc.Invoke(ctx, ShowService_StopStream_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *showServiceClient) ListStreams(ctx context.Context, in *ListStreamsRequest, opts ...grpc.CallOption) (*ListStreamsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListStreamsResponse)
+	err := c.cc.Invoke(ctx, ShowService_ListStreams_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *showServiceClient) AppointModerator(ctx context.Context, in *AppointModeratorRequest, opts ...grpc.CallOption) (*AppointModeratorResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AppointModeratorResponse)
@@ -527,6 +595,30 @@ type ShowServiceServer interface {
 	// Lists the room's recordings, newest first, as LiveKit's webhooks last reported them. The host
 	// or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error)
+	// Streams the show live to RTMP(S) destinations through LiveKit Egress stream outputs: a room
+	// composite of the stage (speaker layout) sent to each destination named. Destinations are
+	// configured on the service by name (SHOW_STREAM_DESTINATIONS), with their URLs and stream
+	// keys; a caller only names them, and answers only ever show the names. At most one active
+	// stream per room (a recording may run beside it). The host or the room's admin. Errors:
+	// INVALID_ARGUMENT (no destination, or a name not configured: the message lists the configured
+	// ones), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (already streaming,
+	// or no destinations configured), UNAVAILABLE (LiveKit has no egress worker).
+	StartStream(context.Context, *StartStreamRequest) (*StartStreamResponse, error)
+	// Adds destinations to, or removes them from, the room's running stream (LiveKit's
+	// UpdateStream), without stopping it. The host or the room's admin. Errors: INVALID_ARGUMENT
+	// (nothing to change, a name not configured, a destination added that is already streamed to
+	// or removed that is not, or every destination removed: stop the stream instead),
+	// UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream),
+	// FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE.
+	UpdateStream(context.Context, *UpdateStreamRequest) (*UpdateStreamResponse, error)
+	// Stops the room's active stream. The host or the room's admin. Errors: INVALID_ARGUMENT,
+	// UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room, or no active stream),
+	// FAILED_PRECONDITION (the stream is still starting), UNAVAILABLE.
+	StopStream(context.Context, *StopStreamRequest) (*StopStreamResponse, error)
+	// Lists the room's streams, newest first, as LiveKit's webhooks last reported them, and the
+	// destination names configured on the service. The host or the room's admin. Errors:
+	// INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+	ListStreams(context.Context, *ListStreamsRequest) (*ListStreamsResponse, error)
 	// Makes a participant of the room a moderator, who manages the stage beside the host (sees the
 	// hand queue, invites, demotes and removes guests, removes and bans viewers) but cannot end
 	// the show, appoint moderators or act on the host. The participant need not be connected yet:
@@ -622,6 +714,18 @@ func (UnimplementedShowServiceServer) StopRecording(context.Context, *StopRecord
 }
 func (UnimplementedShowServiceServer) ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRecordings not implemented")
+}
+func (UnimplementedShowServiceServer) StartStream(context.Context, *StartStreamRequest) (*StartStreamResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartStream not implemented")
+}
+func (UnimplementedShowServiceServer) UpdateStream(context.Context, *UpdateStreamRequest) (*UpdateStreamResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateStream not implemented")
+}
+func (UnimplementedShowServiceServer) StopStream(context.Context, *StopStreamRequest) (*StopStreamResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StopStream not implemented")
+}
+func (UnimplementedShowServiceServer) ListStreams(context.Context, *ListStreamsRequest) (*ListStreamsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListStreams not implemented")
 }
 func (UnimplementedShowServiceServer) AppointModerator(context.Context, *AppointModeratorRequest) (*AppointModeratorResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AppointModerator not implemented")
@@ -986,6 +1090,78 @@ func _ShowService_ListRecordings_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ShowService_StartStream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartStreamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).StartStream(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_StartStream_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).StartStream(ctx, req.(*StartStreamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShowService_UpdateStream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateStreamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).UpdateStream(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_UpdateStream_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).UpdateStream(ctx, req.(*UpdateStreamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShowService_StopStream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StopStreamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).StopStream(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_StopStream_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).StopStream(ctx, req.(*StopStreamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShowService_ListStreams_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListStreamsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).ListStreams(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_ListStreams_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).ListStreams(ctx, req.(*ListStreamsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ShowService_AppointModerator_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AppointModeratorRequest)
 	if err := dec(in); err != nil {
@@ -1172,6 +1348,22 @@ var ShowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRecordings",
 			Handler:    _ShowService_ListRecordings_Handler,
+		},
+		{
+			MethodName: "StartStream",
+			Handler:    _ShowService_StartStream_Handler,
+		},
+		{
+			MethodName: "UpdateStream",
+			Handler:    _ShowService_UpdateStream_Handler,
+		},
+		{
+			MethodName: "StopStream",
+			Handler:    _ShowService_StopStream_Handler,
+		},
+		{
+			MethodName: "ListStreams",
+			Handler:    _ShowService_ListStreams_Handler,
 		},
 		{
 			MethodName: "AppointModerator",
