@@ -119,6 +119,10 @@ class ShowClient(Protocol):
     async def start_recording(self, room: str, layout: str) -> dict[str, Any]: ...
     async def stop_recording(self, room: str) -> dict[str, Any]: ...
     async def recordings(self, room: str) -> list[dict[str, Any]]: ...
+    async def start_stream(self, room: str, destinations: list[str]) -> dict[str, Any]: ...
+    async def update_stream(self, room: str, add: list[str], remove: list[str]) -> dict[str, Any]: ...
+    async def stop_stream(self, room: str) -> dict[str, Any]: ...
+    async def streams(self, room: str) -> dict[str, Any]: ...
     async def close(self) -> None: ...
 
 
@@ -158,6 +162,19 @@ def recording_dict(r: pb.Recording) -> dict[str, Any]:
         "endedAt": r.ended_at,
         "location": r.location,
         "error": r.error,
+    }
+
+
+def stream_dict(s: pb.Stream) -> dict[str, Any]:
+    """A stream as the REST door spells it, to compare doors directly."""
+    return {
+        "streamId": s.stream_id,
+        "roomName": s.room_name,
+        "destinations": list(s.destinations),
+        "status": EgressStatus.Name(s.status),
+        "startedAt": s.started_at,
+        "endedAt": s.ended_at,
+        "error": s.error,
     }
 
 
@@ -301,6 +318,22 @@ class ContractClient(Bound):
     async def recordings(self, room: str) -> list[dict[str, Any]]:
         r = await self.rpc("ListRecordings", pb.ListRecordingsRequest(room_name=room), pb.ListRecordingsResponse)
         return [recording_dict(x) for x in r.recordings]
+
+    async def start_stream(self, room: str, destinations: list[str]) -> dict[str, Any]:
+        request = pb.StartStreamRequest(room_name=room, destinations=destinations)
+        return stream_dict((await self.rpc("StartStream", request, pb.StartStreamResponse)).stream)
+
+    async def update_stream(self, room: str, add: list[str], remove: list[str]) -> dict[str, Any]:
+        request = pb.UpdateStreamRequest(room_name=room, add_destinations=add, remove_destinations=remove)
+        return stream_dict((await self.rpc("UpdateStream", request, pb.UpdateStreamResponse)).stream)
+
+    async def stop_stream(self, room: str) -> dict[str, Any]:
+        request = pb.StopStreamRequest(room_name=room)
+        return stream_dict((await self.rpc("StopStream", request, pb.StopStreamResponse)).stream)
+
+    async def streams(self, room: str) -> dict[str, Any]:
+        r = await self.rpc("ListStreams", pb.ListStreamsRequest(room_name=room), pb.ListStreamsResponse)
+        return {"streams": [stream_dict(x) for x in r.streams], "availableDestinations": list(r.available_destinations)}
 
     async def close(self) -> None:
         return None
@@ -471,6 +504,21 @@ class RestClient(Bound):
 
     async def recordings(self, room: str) -> list[dict[str, Any]]:
         return list((await self.call("GET", f"/api/rooms/{room}/recordings"))["recordings"])
+
+    async def start_stream(self, room: str, destinations: list[str]) -> dict[str, Any]:
+        reply = await self.call("POST", f"/api/rooms/{room}/streams", {"destinations": destinations})
+        return dict(reply["stream"])
+
+    async def update_stream(self, room: str, add: list[str], remove: list[str]) -> dict[str, Any]:
+        body = {"addDestinations": add, "removeDestinations": remove}
+        return dict((await self.call("POST", f"/api/rooms/{room}/streams/update", body))["stream"])
+
+    async def stop_stream(self, room: str) -> dict[str, Any]:
+        return dict((await self.call("POST", f"/api/rooms/{room}/streams/stop", {}))["stream"])
+
+    async def streams(self, room: str) -> dict[str, Any]:
+        reply = await self.call("GET", f"/api/rooms/{room}/streams")
+        return {"streams": list(reply["streams"]), "availableDestinations": list(reply["availableDestinations"])}
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -1,0 +1,171 @@
+"""Restreaming through LiveKit Egress stream outputs: refused clearly when LiveKit has no egress
+worker (the real dev server), and the whole life of a stream, its destinations changed while it
+runs, against the Egress stand-in, through every door. Destinations are configured on the service
+by name (tests/conftest.py STREAM_URLS); their stream keys never reach an answer or a log."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from livekit.protocol import egress as lk_egress
+
+from service.config import ConfigError, Settings
+from tests.conftest import STREAM_KEYS, STREAM_URLS, ServiceProcess, admin_token
+from tests.doors import DOORS, Refused, ShowClient, client_for, expect_refusal
+from tests.egress_standin import EgressStandIn
+
+CONFIGURED = "configured: twitch, youtube"
+
+
+async def refusal(call: object) -> Refused:
+    with pytest.raises(Refused) as caught:
+        await call  # type: ignore[misc]
+    return caught.value
+
+
+def keys_absent(*texts: object) -> None:
+    for text in texts:
+        for key in STREAM_KEYS.values():
+            assert key not in str(text), f"a stream key leaked into {text!r}"
+
+
+async def test_without_an_egress_worker_streaming_is_unavailable(
+    door: ShowClient, service: ServiceProcess, room: str
+) -> None:
+    host = door.as_((await door.as_(admin_token(room)).join(room, "host", "host"))["token"])
+    for _ in range(2):  # and nothing is left half-started: the second try answers the same
+        caught = await refusal(host.start_stream(room, ["youtube", "twitch"]))
+        assert caught.code == "UNAVAILABLE" or caught.wire == 503, caught
+        assert caught.message.startswith("Streaming needs a LiveKit egress worker and none answered"), caught
+        keys_absent(caught)
+    listed = await host.streams(room)
+    assert listed == {"streams": [], "availableDestinations": ["twitch", "youtube"]}
+    keys_absent(*service.output)
+
+
+@pytest.fixture(params=DOORS)
+async def streamer(request: pytest.FixtureRequest, recording_service: ServiceProcess) -> AsyncIterator[ShowClient]:
+    client = client_for(request.param, recording_service.grpc_address, recording_service.http_base)
+    yield client
+    await client.close()
+
+
+async def test_the_host_streams_the_show_and_changes_its_destinations(
+    streamer: ShowClient, recording_service: ServiceProcess, egress: EgressStandIn, room: str
+) -> None:
+    host = streamer.as_((await streamer.as_(admin_token(room)).join(room, "host", "host"))["token"])
+    started = await host.start_stream(room, ["youtube"])
+    assert started["status"] == "EGRESS_STARTING" and started["streamId"].startswith("EG_")
+    assert started["destinations"] == ["youtube"] and started["roomName"] == room
+    method, sent = egress.received[-1]
+    assert method == "StartRoomCompositeEgress" and isinstance(sent, lk_egress.RoomCompositeEgressRequest)
+    # LiveKit is told the URL with its key, as a stream output; the caller only named it.
+    [output] = sent.stream_outputs
+    assert (output.protocol, list(output.urls)) == (lk_egress.StreamProtocol.RTMP, [STREAM_URLS["youtube"]])
+    assert not sent.file_outputs and sent.room_name == room
+    sid = started["streamId"]
+
+    expect_refusal(
+        await refusal(host.start_stream(room, ["twitch"])),
+        "FAILED_PRECONDITION",
+        "Room is already being streamed; stop that stream or change its destinations",
+    )
+    # A recording runs beside the stream.
+    recording = await host.start_recording(room, "speaker")
+    assert [r["recordingId"] for r in await host.recordings(room)] == [recording["recordingId"]]
+
+    moved = await host.update_stream(room, ["twitch"], ["youtube"])
+    assert (moved["streamId"], moved["destinations"]) == (sid, ["twitch"])
+    method, update = egress.received[-1]
+    assert method == "UpdateStream" and isinstance(update, lk_egress.UpdateStreamRequest)
+    assert (update.egress_id, list(update.add_output_urls), list(update.remove_output_urls)) == (
+        sid,
+        [STREAM_URLS["twitch"]],
+        [STREAM_URLS["youtube"]],
+    )
+    assert egress.active_urls(sid) == [STREAM_URLS["twitch"]]
+    both = await host.update_stream(room, ["youtube"], [])
+    assert both["destinations"] == ["twitch", "youtube"]
+
+    assert await egress.report(recording_service.http_base, "egress_updated", sid, 1) == 200
+    listed = await host.streams(room)
+    assert listed["availableDestinations"] == ["twitch", "youtube"]
+    [running] = listed["streams"]
+    assert (running["streamId"], running["status"], running["destinations"]) == (
+        sid,
+        "EGRESS_ACTIVE",
+        both["destinations"],
+    )
+
+    stopping = await host.stop_stream(room)
+    assert stopping["status"] == "EGRESS_ENDING" and stopping["streamId"] == sid
+    assert egress.received[-1][0] == "StopEgress"
+    assert await egress.report(recording_service.http_base, "egress_ended", sid, 3) == 200
+    [done] = (await host.streams(room))["streams"]
+    assert done["status"] == "EGRESS_COMPLETE" and int(done["endedAt"]) >= int(done["startedAt"]) > 0
+    expect_refusal(await refusal(host.stop_stream(room)), "NOT_FOUND", "No active stream in this room")
+    # The recording was not touched by the stream's end, and a new stream may start now.
+    assert (await host.recordings(room))[0]["status"] == "EGRESS_STARTING"
+    assert (await host.start_stream(room, ["twitch"]))["streamId"] != sid
+    keys_absent(started, moved, both, listed, done, *recording_service.output)
+
+
+async def test_streaming_rules(streamer: ShowClient, egress: EgressStandIn, room: str) -> None:
+    joined = await streamer.as_(admin_token(room)).join(room, "host", "host")
+    host = streamer.as_(joined["token"])
+    viewer = streamer.as_((await streamer.join(room, "viewer", "viewer"))["token"])
+    sent_before = len(egress.received)
+    expect_refusal(
+        await refusal(viewer.start_stream(room, ["youtube"])), "PERMISSION_DENIED", "Only the host can stream the show"
+    )
+    expect_refusal(
+        await refusal(host.start_stream(room, ["youtube", "myspace"])),
+        "INVALID_ARGUMENT",
+        f"destinations: unknown destination 'myspace'; {CONFIGURED}",
+    )
+    expect_refusal(
+        await refusal(host.start_stream(room, [])),
+        "INVALID_ARGUMENT",
+        "destinations is required: name one or more of twitch, youtube",
+    )
+    expect_refusal(
+        await refusal(host.start_stream(room, ["youtube", "youtube"])),
+        "INVALID_ARGUMENT",
+        "destinations names a destination more than once",
+    )
+    expect_refusal(
+        await refusal(host.update_stream(room, ["twitch"], [])), "NOT_FOUND", "No active stream in this room"
+    )
+    expect_refusal(await refusal(host.stop_stream(room)), "NOT_FOUND", "No active stream in this room")
+    assert len(egress.received) == sent_before  # no bad request reached LiveKit
+    assert (await host.streams(room))["streams"] == []
+
+    await host.start_stream(room, ["youtube"])
+    for add, remove, message in (
+        ([], [], "Name destinations to add (addDestinations) or remove (removeDestinations)"),
+        (["youtube"], [], "Already streaming to youtube"),
+        ([], ["twitch"], "Not streaming to twitch"),
+        (["twitch"], ["twitch"], "A destination cannot be both added and removed"),
+        ([], ["youtube"], "A stream needs a destination: stop the stream instead of removing them all"),
+        (["myspace"], [], f"addDestinations: unknown destination 'myspace'; {CONFIGURED}"),
+    ):
+        expect_refusal(await refusal(host.update_stream(room, add, remove)), "INVALID_ARGUMENT", message)
+    [kept] = (await host.streams(room))["streams"]
+    assert kept["destinations"] == ["youtube"]  # the refusals changed nothing
+
+
+def test_stream_destinations_are_configured_by_name() -> None:
+    base = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
+    settings = Settings.from_env(
+        {**base, "SHOW_STREAM_DESTINATIONS": "youtube=rtmps://a.rtmp.youtube.com/live2/KEY, twitch=rtmp://t/app/K2"}
+    )
+    assert settings.stream_destinations.names == ("twitch", "youtube")
+    assert settings.stream_destinations.urls["youtube"] == "rtmps://a.rtmp.youtube.com/live2/KEY"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**base, "SHOW_STREAM_DESTINATIONS": "youtube=https://example.com/SECRET,=rtmp://x/y"})
+    assert caught.value.problems == [
+        "SHOW_STREAM_DESTINATIONS: the URL of 'youtube' must start with rtmp:// or rtmps://",
+        "SHOW_STREAM_DESTINATIONS entries must be name=rtmp(s)://...; a name is letters, digits, - or _",
+    ]
+    assert "SECRET" not in str(caught.value)
