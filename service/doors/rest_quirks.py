@@ -43,7 +43,18 @@ ANSWERS: dict[str, Quirk] = {
         Shape(
             nested={
                 "room": Shape(
-                    ("name", "sid", "num_participants", "has_host", "has_guest", "guest_limit", "guests", "moderators")
+                    (
+                        "name",
+                        "sid",
+                        "num_participants",
+                        "has_host",
+                        "has_guest",
+                        "guest_limit",
+                        "guests",
+                        "moderators",
+                        "num_viewers",
+                        "raised_hands",
+                    )
                 )
             }
         ),

@@ -96,6 +96,8 @@ class Room(_message.Message):
     GUEST_LIMIT_FIELD_NUMBER: _builtins.int
     GUESTS_FIELD_NUMBER: _builtins.int
     MODERATORS_FIELD_NUMBER: _builtins.int
+    NUM_VIEWERS_FIELD_NUMBER: _builtins.int
+    RAISED_HANDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The room's unique name, chosen by the host at join."""
     sid: _builtins.str
@@ -110,6 +112,13 @@ class Room(_message.Message):
     """True when a guest is on stage."""
     guest_limit: _builtins.int
     """How many guests may be on stage at once."""
+    num_viewers: _builtins.int
+    """The audience: LiveKit's count of connected participants less those on stage (the host and
+    the guests connected now); moderators watching are counted in it. Never found by listing the
+    room, so it costs the same for ten viewers or a hundred thousand.
+    """
+    raised_hands: _builtins.int
+    """Hands raised now."""
     @_builtins.property
     def guests(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Identities of the guests on stage."""
@@ -130,10 +139,12 @@ class Room(_message.Message):
         guest_limit: _builtins.int = ...,
         guests: _abc.Iterable[_builtins.str] | None = ...,
         moderators: _abc.Iterable[_builtins.str] | None = ...,
+        num_viewers: _builtins.int = ...,
+        raised_hands: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["creation_time", b"creation_time", "guest_limit", b"guest_limit", "guests", b"guests", "has_guest", b"has_guest", "has_host", b"has_host", "moderators", b"moderators", "name", b"name", "num_participants", b"num_participants", "sid", b"sid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["creation_time", b"creation_time", "guest_limit", b"guest_limit", "guests", b"guests", "has_guest", b"has_guest", "has_host", b"has_host", "moderators", b"moderators", "name", b"name", "num_participants", b"num_participants", "num_viewers", b"num_viewers", "raised_hands", b"raised_hands", "sid", b"sid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -158,7 +158,13 @@ type Room struct {
 	// Identities of the guests on stage.
 	Guests []string `protobuf:"bytes,8,rep,name=guests,proto3" json:"guests,omitempty"`
 	// Identities of the room's moderators, in the order they were appointed.
-	Moderators    []string `protobuf:"bytes,9,rep,name=moderators,proto3" json:"moderators,omitempty"`
+	Moderators []string `protobuf:"bytes,9,rep,name=moderators,proto3" json:"moderators,omitempty"`
+	// The audience: LiveKit's count of connected participants less those on stage (the host and
+	// the guests connected now); moderators watching are counted in it. Never found by listing the
+	// room, so it costs the same for ten viewers or a hundred thousand.
+	NumViewers uint32 `protobuf:"varint,10,opt,name=num_viewers,json=numViewers,proto3" json:"num_viewers,omitempty"`
+	// Hands raised now.
+	RaisedHands   uint32 `protobuf:"varint,11,opt,name=raised_hands,json=raisedHands,proto3" json:"raised_hands,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -254,6 +260,20 @@ func (x *Room) GetModerators() []string {
 		return x.Moderators
 	}
 	return nil
+}
+
+func (x *Room) GetNumViewers() uint32 {
+	if x != nil {
+		return x.NumViewers
+	}
+	return 0
+}
+
+func (x *Room) GetRaisedHands() uint32 {
+	if x != nil {
+		return x.RaisedHands
+	}
+	return 0
 }
 
 // Participant is someone connected to a show.
@@ -3712,7 +3732,7 @@ var File_showrunner_v1_show_service_proto protoreflect.FileDescriptor
 
 const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\n" +
-	" showrunner/v1/show_service.proto\x12\rshowrunner.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14livekit_egress.proto\x1a\x14livekit_models.proto\x1a\x1ashowrunner/v1/policy.proto\"\x8d\x02\n" +
+	" showrunner/v1/show_service.proto\x12\rshowrunner.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14livekit_egress.proto\x1a\x14livekit_models.proto\x1a\x1ashowrunner/v1/policy.proto\"\xd1\x02\n" +
 	"\x04Room\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\tR\x03sid\x12)\n" +
@@ -3725,7 +3745,11 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x06guests\x18\b \x03(\tR\x06guests\x12\x1e\n" +
 	"\n" +
 	"moderators\x18\t \x03(\tR\n" +
-	"moderators\"\x92\x02\n" +
+	"moderators\x12\x1f\n" +
+	"\vnum_viewers\x18\n" +
+	" \x01(\rR\n" +
+	"numViewers\x12!\n" +
+	"\fraised_hands\x18\v \x01(\rR\vraisedHands\"\x92\x02\n" +
 	"\vParticipant\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x12\n" +
