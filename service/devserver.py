@@ -56,7 +56,7 @@ def start_servers(env: dict[str, str]) -> tuple[LiveKitDevServer | None, RedisSe
         workdir = Path(env.get("SHOW_DEV_DIR", ".dev")) / "redis"
         workdir.mkdir(parents=True, exist_ok=True)
         port = int(env.get("SHOW_DEV_REDIS_PORT", "6379"))
-        redis = RedisServer(workdir=workdir.resolve(), port=port, persistent=True).start()
+        redis = RedisServer(workdir=workdir.resolve(), port=port, persistent=True, tied=True).start()
         env["SHOW_REDIS_URL"] = redis.url
         print(f"started redis-server on {redis.url} (data kept in {workdir}/)", flush=True)
     if not env.get("LIVEKIT_URL"):
@@ -66,6 +66,7 @@ def start_servers(env: dict[str, str]) -> tuple[LiveKitDevServer | None, RedisSe
             rtc_tcp_port=int(env.get("LIVEKIT_DEV_RTC_TCP_PORT", "7881")),
             rtc_udp_port=int(env.get("LIVEKIT_DEV_RTC_UDP_PORT", "7882")),
             repick_ports=False,
+            tied=True,
             webhook_urls=[f"http://127.0.0.1:{http_port}/webhooks/livekit"],
         )
         print(f"starting livekit-server (dev) on {livekit.url}", flush=True)

@@ -56,6 +56,8 @@ class LiveKitDevServer:
     log_path: Path | None = None
     # Ports were picked here, so another pick is fine if one of them is taken meanwhile.
     repick_ports: bool = True
+    # Dies with the process that started it (`make dev`); the tests stop their servers themselves.
+    tied: bool = False
     _process: subprocess.Popen[bytes] | None = None
     _tail: str = ""
 
@@ -109,7 +111,7 @@ class LiveKitDevServer:
             stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")},
             # SIGKILL: a dev server keeps nothing worth a graceful drain, which can take long.
-            preexec_fn=die_with_parent(signal.SIGKILL),
+            preexec_fn=die_with_parent(signal.SIGKILL) if self.tied else None,
         )
         threading.Thread(target=self._copy_log, args=(self._process,), daemon=True).start()
         deadline = time.monotonic() + timeout

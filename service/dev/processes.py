@@ -27,12 +27,16 @@ def stop_process(process: subprocess.Popen[Any] | None, timeout: float = 10.0) -
 
 def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None]:
     """For Popen's preexec_fn: the child gets `sig` when the process that started it dies, even by
-    SIGKILL, so `make dev` never leaves a livekit-server or redis-server behind (Linux only)."""
+    SIGKILL, so `make dev` never leaves a livekit-server or redis-server behind (Linux only).
+
+    Only for a parent with a single thread (`make dev` starts its servers before anything else):
+    between fork and exec in a child of a threaded parent, even this may find libc's locks held.
+    libc's prctl is looked up here, in the parent, so the child only calls it."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
 
     def arrange() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, sig, 0, 0, 0)
+        prctl(pr_set_pdeathsig, int(sig), 0, 0, 0)
 
     return arrange
 

@@ -19,6 +19,8 @@ class RedisServer:
     port: int = field(default_factory=free_port)
     # Keep the data across restarts in an append-only file in `workdir` (`make dev REDIS=1`).
     persistent: bool = False
+    # Dies with the process that started it (`make dev`); the tests stop their servers themselves.
+    tied: bool = False
     # Further redis-server options, e.g. those of a Redis Cluster node.
     options: tuple[str, ...] = ()
     _process: subprocess.Popen[bytes] | None = None
@@ -52,7 +54,8 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent(),  # SIGTERM: Redis writes its append-only file and exits
+            # SIGTERM: Redis writes its append-only file and exits.
+            preexec_fn=die_with_parent() if self.tied else None,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
