@@ -3,10 +3,7 @@ reconciles it. The key shares the room's hash tag, so it lives beside the room o
 
 from __future__ import annotations
 
-from redis.exceptions import RedisError
-
-from service.core import errors
-from service.stores.redis_record import PREFIX, RedisClient, room_tag
+from service.stores.redis_record import PREFIX, STORE_ERRORS, RedisClient, room_tag, unavailable
 
 # Takes the lease if it is free or already this instance's (a pass cut short by an outage must
 # not lock its own instance out until the lease runs out).
@@ -37,12 +34,12 @@ class RedisLeases:
     async def take(self, room: str, holder: str, seconds: float) -> bool:
         try:
             taken = await self._take(keys=[lease_key(room)], args=[holder, max(1, round(seconds * 1000))])
-        except RedisError as exc:
-            raise errors.unavailable(f"The state store is unavailable: {exc}") from exc
+        except STORE_ERRORS as exc:
+            raise unavailable(exc) from exc
         return bool(taken)
 
     async def give_back(self, room: str, holder: str) -> None:
         try:
             await self._give_back(keys=[lease_key(room)], args=[holder])
-        except RedisError as exc:
-            raise errors.unavailable(f"The state store is unavailable: {exc}") from exc
+        except STORE_ERRORS as exc:
+            raise unavailable(exc) from exc

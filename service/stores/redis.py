@@ -7,16 +7,8 @@ from __future__ import annotations
 
 import uuid
 
-from redis.exceptions import RedisError
-
-from service.core import errors
 from service.core.limits import Limit
-from service.stores.redis_record import PREFIX, RedisClient
-
-
-def _unavailable(exc: RedisError) -> errors.ShowError:
-    return errors.unavailable(f"The state store is unavailable: {exc}")
-
+from service.stores.redis_record import PREFIX, STORE_ERRORS, RedisClient, unavailable
 
 # One atomic step of the sliding window: drop calls older than the window, refuse if the window
 # is full (answering when its oldest call leaves), otherwise count this call.
@@ -44,6 +36,6 @@ class RedisLimiter:
         member = f"{now:.6f}:{uuid.uuid4().hex[:8]}"
         try:
             wait = await self._script(keys=[f"{PREFIX}rate:{key}"], args=[now, limit.window, limit.requests, member])
-        except RedisError as exc:
-            raise _unavailable(exc) from exc
+        except STORE_ERRORS as exc:
+            raise unavailable(exc) from exc
         return float(wait) if wait is not None else None

@@ -76,7 +76,8 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _unavailable(exc: Exception) -> errors.ShowError:
+def unavailable(exc: Exception) -> errors.ShowError:
+    """What any Redis failure (single node or Cluster) is to a caller: the store is unavailable."""
     return errors.unavailable(f"The state store is unavailable: {exc}")
 
 
@@ -256,7 +257,7 @@ class RedisRecords:
             else:
                 reply = await self._steps[name](keys, argv)
         except STORE_ERRORS as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         if _text(reply[0]) == "refused":
             raise refusal(_text(reply[1]), identity, not_host)
         return list(reply[1:])
@@ -527,7 +528,7 @@ class RedisRecords:
                 await self._connect()
             found: dict[Any, Any] = await self._redis.hgetall(room_keys(room)[4])
         except STORE_ERRORS as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         return sorted((decode_pending(i, t) for i, t in found.items()), key=lambda p: p.identity)
 
     async def complete(self, room: str, identity: str, change: StageChange) -> bool:
@@ -543,7 +544,7 @@ class RedisRecords:
                 STAGE_CHANGES, "-inf", now_ms, start=0, num=count, withscores=True
             )
         except STORE_ERRORS as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         found: list[str] = []
         for member, score in candidates:
             room = _text(member)
@@ -556,7 +557,7 @@ class RedisRecords:
             try:
                 await self._reindex(keys=[STAGE_CHANGES], args=[int(score), "" if earliest is None else earliest, room])
             except STORE_ERRORS as exc:
-                raise _unavailable(exc) from exc
+                raise unavailable(exc) from exc
         return found
 
     async def active_rooms(self, since: float, count: int = 1000) -> list[str]:
@@ -565,7 +566,7 @@ class RedisRecords:
                 await self._connect()
             found = await self._redis.zrangebyscore(ACTIVITY, ms(since), "+inf", start=0, num=count)
         except STORE_ERRORS as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         return [_text(room) for room in found]
 
     async def retire(self, room: str, room_sid: str = "") -> bool:
@@ -576,7 +577,7 @@ class RedisRecords:
         try:
             await self._redis.ping()
         except STORE_ERRORS as exc:
-            raise errors.unavailable(f"The state store is unavailable: {exc}") from exc
+            raise unavailable(exc) from exc
 
     async def close(self) -> None:
         await self._redis.aclose()
