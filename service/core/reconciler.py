@@ -38,7 +38,7 @@ from livekit.protocol import models as lk
 from service.core import errors
 from service.core.clock import Clock
 from service.core.ports import Presence, Stage
-from service.core.record import Connection, Seat, ShowRecords, StageChange, StageRecord
+from service.core.record import Seat, ShowRecords, StageChange, StageRecord, connection_of, created_ms
 from service.core.roles import GRANTS, Role
 
 log = logging.getLogger("showrunner.reconciler")
@@ -211,10 +211,10 @@ class Reconciler:
         # A record that holds nothing of the room LiveKit has, not even which incarnation it is,
         # was lost (Redis restarted empty): LiveKit's picture is then all there is, and the
         # participants' own attributes say which seats to give back.
-        lost = not record.room_sid and record.host is None and not record.guests
+        lost = record.lost
         if lost and not self._stage.ours(live):
             return []  # a room of another deployment (or of nobody) on the same LiveKit
-        created = live.creation_time_ms or live.creation_time * 1000
+        created = created_ms(live)
         if lost:
             # Seats first, then the incarnation: a record that knows the room's sid is no longer
             # "lost", and a pass cut short in between must find it lost again.
@@ -241,7 +241,7 @@ class Reconciler:
             self.returned(room, seat.identity)
             if found.sid != seat.sid:
                 await self._records.connected(
-                    room, seat.identity, Connection(found.sid, found.joined_at_ms or found.joined_at * 1000),
+                    room, seat.identity, connection_of(found),
                     live.sid, now,
                 )  # fmt: skip
                 actions.append(Action("reconnected", seat.identity, found.sid))
@@ -324,7 +324,7 @@ class Reconciler:
         return actions
 
     async def _adopt(self, room: str, who: lk.ParticipantInfo, claimed: str | None, now: float) -> Role | None:
-        connection = Connection(who.sid, who.joined_at_ms or who.joined_at * 1000)
+        connection = connection_of(who)
         try:
             if claimed == Role.HOST.value:
                 await self._records.claim_host(

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from livekit.protocol import models as lk
+
 from service.core import errors
 from service.core.roles import Role
 
@@ -53,6 +55,16 @@ class Connection:
 
     sid: str
     joined_at: int
+
+
+def connection_of(who: lk.ParticipantInfo) -> Connection:
+    """LiveKit's connection of a participant, ordered by when it joined (in milliseconds)."""
+    return Connection(who.sid, who.joined_at_ms or who.joined_at * 1000)
+
+
+def created_ms(room: lk.Room) -> int:
+    """When LiveKit created this incarnation of a room, in milliseconds: what orders incarnations."""
+    return room.creation_time_ms or room.creation_time * 1000
 
 
 @dataclass(frozen=True)
@@ -189,6 +201,12 @@ class StageRecord:
 
     def recording(self, recording_id: str) -> Recording | None:
         return next((r for r in self.recordings if r.id == recording_id), None)
+
+    @property
+    def lost(self) -> bool:
+        """Holds nothing of the room, not even which incarnation it is: the record was lost (Redis
+        restarted empty) or retired while the room's people were away."""
+        return not self.room_sid and self.host is None and not self.guests
 
     @property
     def is_empty(self) -> bool:

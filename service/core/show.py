@@ -38,7 +38,6 @@ from service.core.record import (
     EGRESS_ABORTED,
     EGRESS_ACTIVE,
     EGRESS_ENDING,
-    Connection,
     EgressKind,
     Recording,
     Seat,
@@ -47,6 +46,8 @@ from service.core.record import (
     StageRecord,
     Standing,
     Verdict,
+    connection_of,
+    created_ms,
 )
 from service.core.roles import GRANTS, Role
 
@@ -65,11 +66,6 @@ class ShowRules:
     host_claim_seconds: float = 60.0  # how long a host who never connects blocks the room
     reconnect_grace_seconds: float = 30.0  # a host or guest who drops keeps the seat this long
     rates: RatePolicy = field(default_factory=RatePolicy)
-
-
-def connection_of(who: lk.ParticipantInfo) -> Connection:
-    """LiveKit's connection of a participant, ordered by when it joined (in milliseconds)."""
-    return Connection(who.sid, who.joined_at_ms or who.joined_at * 1000)
 
 
 class ShowCore(ShowService[Caller]):
@@ -141,8 +137,7 @@ class ShowCore(ShowService[Caller]):
         if not room:
             return "ignored"
         if event.event == "room_started" and event.room.sid:
-            created = event.room.creation_time_ms or event.room.creation_time * 1000
-            opened = await self._records.room_opened(room, event.room.sid, created, now)
+            opened = await self._records.room_opened(room, event.room.sid, created_ms(event.room), now)
             return "applied" if opened else "stale"
         if event.event == "room_finished":
             retired = await self._records.retire(room, event.room.sid)
@@ -191,7 +186,7 @@ class ShowCore(ShowService[Caller]):
         locked = seat.locked if seat is not None else ()
         if _fits(who, role, locked):
             return
-        if not record.room_sid and record.host is None and not record.guests:
+        if record.lost:
             # The record holds nothing of this room: it was lost, or the room was retired while
             # its people were away. The reconciler gives seats back from LiveKit's picture.
             self.reconciler.nudge(room)
@@ -299,8 +294,7 @@ class ShowCore(ShowService[Caller]):
                 await self._records.forget(room, identity, now)
             raise
         if opened.sid:
-            created = opened.creation_time_ms or opened.creation_time * 1000
-            await self._records.room_opened(room, opened.sid, created, now)
+            await self._records.room_opened(room, opened.sid, created_ms(opened), now)
 
     # --- rooms ---------------------------------------------------------------------------
 
