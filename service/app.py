@@ -27,10 +27,9 @@ from service.core.ports import Stage
 from service.core.reconciler import Leases, MemoryLeases, Reconciler, ReconcileRules
 from service.core.record import ShowRecords
 from service.core.show import ShowCore, ShowRules
-from service.doors.edges import with_body_deadline, with_header_deadline
+from service.doors.edges import MAX_BODY_BYTES, with_body_deadline, with_header_deadline
 from service.doors.grpc_door import grpc_server
 from service.doors.http import http_app
-from service.doors.rest_door import MAX_BODY_BYTES
 from service.gateway.livekit import LiveKitStage
 from service.interceptors.build import chain, endpoints
 from service.observability.metrics import Metrics

@@ -11,10 +11,41 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# The largest request body any door takes.
+MAX_BODY_BYTES = 64 * 1024
+
+
+class TooLarge(Exception):
+    """The body is larger than the doors accept; each door answers it in its own words."""
+
+
+class ClientGone(Exception):
+    """The client went away before its body arrived: there is no one to answer."""
+
+
+async def read_body(receive: Receive, headers: Mapping[str, str]) -> bytes:
+    """The body, refused once it passes MAX_BODY_BYTES without reading the rest."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise TooLarge
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise TooLarge
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.core.clock import Clock
 from service.core.errors import ShowError, invalid
 from service.core.show import ShowCore
+from service.doors.edges import MAX_BODY_BYTES, ClientGone, TooLarge, read_body
 from service.doors.errors import WIRE
 from service.doors.rest_quirks import ANSWERS, ERROR_FIELD, NUMBER_INT64, WORD_ENUMS, Shape
 from service.interceptors.build import Endpoint
 from service.interceptors.chain import Call, Chain
 from service.policy import WEBHOOK
 
-MAX_BODY_BYTES = 64 * 1024
 OPENAPI = Path(__file__).resolve().parents[2] / "gen" / "openapi.json"
 
 _INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64}
@@ -50,10 +50,6 @@ _RANGES = {
     FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
     FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
 }
-
-
-class TooLarge(Exception):
-    """The body is larger than the REST door accepts (413)."""
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -67,29 +63,6 @@ def http_rule(method: MethodDescriptor) -> tuple[str, str, str]:
     if verb is None or verb == "custom":
         raise ValueError(f"{method.full_name} has no google.api.http route")
     return verb.upper(), getattr(rule, verb), rule.body
-
-
-class ClientGone(Exception):
-    """The client went away before its body arrived: there is no one to answer."""
-
-
-async def read_body(receive: Receive, headers: Mapping[str, str]) -> bytes:
-    """The body, refused once it passes MAX_BODY_BYTES without reading the rest."""
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise TooLarge
-    chunks, size, more = [], 0, True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise TooLarge
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)
 
 
 async def json_body(receive: Receive, headers: Mapping[str, str]) -> dict[str, Any]:

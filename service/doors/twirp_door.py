@@ -22,11 +22,11 @@ from showrunner.v1 import show_service_pb2 as pb
 from starlette.types import Receive, Scope, Send
 
 from service.core.errors import ShowError
+from service.doors.edges import MAX_BODY_BYTES, ClientGone, TooLarge, read_body
 from service.doors.errors import WIRE
 from service.interceptors.build import Endpoint
 
 TWIRP_PREFIX = "/twirp"
-MAX_BODY_BYTES = 64 * 1024
 JSON, PROTOBUF = "application/json", "application/protobuf"
 
 # Twirp v7's error codes and the HTTP status each travels with.
@@ -104,7 +104,14 @@ class TwirpDoor:
         if media not in (JSON, PROTOBUF):
             unexpected = f"unexpected Content-Type: {headers.get('content-type')!r}"
             raise TwirpError("bad_route", f"{unexpected}; use {JSON} or {PROTOBUF}", twirp_invalid_route=f"POST {path}")
-        raw = await read_body(receive, headers)
+        try:
+            raw = await read_body(receive, headers)
+        except TooLarge:
+            raise TwirpError(
+                "invalid_argument", f"the request body exceeds the limit of {MAX_BODY_BYTES} bytes"
+            ) from None
+        except ClientGone:
+            raise TwirpError("canceled", "the client went away") from None
         request = decode(endpoint.rpc.request_type, raw, media)
         client = scope.get("client")
         try:
@@ -113,26 +120,6 @@ class TwirpDoor:
             meta = {"retry_after": str(exc.retry_after)} if exc.retry_after is not None else {}
             raise TwirpError(WIRE[exc.code].twirp, exc.message, **meta) from exc
         return 200, media, encode(answer, media)
-
-
-async def read_body(receive: Receive, headers: dict[str, str]) -> bytes:
-    """The body, refused once it passes MAX_BODY_BYTES without reading the rest."""
-    too_large = TwirpError("invalid_argument", f"the request body exceeds the limit of {MAX_BODY_BYTES} bytes")
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks, size, more = [], 0, True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise TwirpError("canceled", "the client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)
 
 
 def decode(request_type: type[Message], raw: bytes, media: str) -> Message:
