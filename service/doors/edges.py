@@ -1,5 +1,6 @@
-"""Limits at the edges of both ports: how long a connection may sit idle, how long a client may
-take to send its headers and its body, and how many connections one instance takes at once.
+"""The edges of both ports: how long a connection may sit idle, how long a client may take to
+send its headers and its body, how many connections one instance takes at once, and how the HTTP
+doors read a request's headers and (bounded) body.
 
 Without them a client that opens a connection and sends nothing, or sends a body one byte a
 second, holds a slot of the instance for as long as it likes. The defaults suit a load balancer
@@ -27,6 +28,11 @@ class TooLarge(Exception):
 
 class ClientGone(Exception):
     """The client went away before its body arrived: there is no one to answer."""
+
+
+def headers_of(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name (the last of repeated ones), as the chain reads them."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 async def read_body(receive: Receive, headers: Mapping[str, str]) -> bytes:

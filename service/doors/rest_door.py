@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.core.clock import Clock
 from service.core.errors import ShowError, invalid
 from service.core.show import ShowCore
-from service.doors.edges import MAX_BODY_BYTES, ClientGone, TooLarge, read_body
+from service.doors.edges import MAX_BODY_BYTES, ClientGone, TooLarge, headers_of, read_body
 from service.doors.errors import WIRE
 from service.doors.rest_quirks import ANSWERS, ERROR_FIELD, NUMBER_INT64, WORD_ENUMS, Shape
 from service.interceptors.build import Endpoint
@@ -247,11 +247,6 @@ def json_bytes(content: Any) -> bytes:
 def error_answer(status: int, message: str, retry_after: int | None = None) -> Answer:
     extra = [(b"retry-after", str(retry_after).encode())] if retry_after is not None else []
     return status, json_bytes({ERROR_FIELD: message}), extra
-
-
-def headers_of(scope: Scope) -> dict[str, str]:
-    """The request's headers by lower-case name (the last of repeated ones), as the chain reads them."""
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 def address_of(scope: Scope) -> str | None:

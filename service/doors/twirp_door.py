@@ -22,7 +22,7 @@ from showrunner.v1 import show_service_pb2 as pb
 from starlette.types import Receive, Scope, Send
 
 from service.core.errors import ShowError
-from service.doors.edges import MAX_BODY_BYTES, ClientGone, TooLarge, read_body
+from service.doors.edges import MAX_BODY_BYTES, ClientGone, TooLarge, headers_of, read_body
 from service.doors.errors import WIRE
 from service.interceptors.build import Endpoint
 
@@ -66,7 +66,7 @@ class TwirpDoor:
         self._routes = {f"{TWIRP_PREFIX}/{service}/{e.name}": e for e in endpoints}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        headers = headers_of(scope)
         try:
             status, content_type, body = await self._answer(scope, receive, headers)
             extra: list[tuple[bytes, bytes]] = []
