@@ -203,6 +203,13 @@ class StageRecord:
         return next((r for r in self.recordings if r.id == recording_id), None)
 
     @property
+    def connected_seats(self) -> int:
+        """Seats held by a connection LiveKit reported (a seat not yet joined, or of an earlier
+        incarnation of the room, has none): those of LiveKit's participants who are on stage."""
+        seats = ([self.host] if self.host is not None else []) + list(self.guests)
+        return sum(1 for seat in seats if seat.sid)
+
+    @property
     def lost(self) -> bool:
         """Holds nothing of the room, not even which incarnation it is: the record was lost (Redis
         restarted empty) or retired while the room's people were away."""

@@ -942,7 +942,7 @@ class ShowCore(ShowService[Caller]):
             guest_limit=record.limit(self._rules.guest_limit),
             guests=[g.identity for g in record.guests],
             moderators=list(record.moderators),
-            num_viewers=max(0, room.num_participants - _connected_on_stage(record)),
+            num_viewers=max(0, room.num_participants - record.connected_seats),
             raised_hands=record.hands,
         )
 
@@ -957,13 +957,6 @@ class ShowCore(ShowService[Caller]):
             hand_raised=p.identity in hands,
             permission=p.permission,
         )
-
-
-def _connected_on_stage(record: StageRecord) -> int:
-    """Seats held by a connection LiveKit reported (a seat not yet joined, or whose connection
-    left, has no sid): those of LiveKit's participants who are not the audience."""
-    seats = ([record.host] if record.host is not None else []) + list(record.guests)
-    return sum(1 for seat in seats if seat.sid)
 
 
 def _fits(who: lk.ParticipantInfo, role: Role, locked: tuple[str, ...] = ()) -> bool:

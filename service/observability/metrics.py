@@ -143,9 +143,7 @@ class Metrics:
         connected = {room.name: room.num_participants for room in await stage.list_rooms()}
         hosts = sum(1 for s in stages if s.host is not None)
         guests = sum(len(s.guests) for s in stages)
-        seated = sum(
-            (1 if s.host is not None and s.host.sid else 0) + len(s.guests) for s in stages if s.room in connected
-        )
+        seated = sum(s.connected_seats for s in stages if s.room in connected)
         self.rooms.set(len(stages))
         self.participants.labels("host").set(hosts)
         self.participants.labels("guest").set(guests)
