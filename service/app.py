@@ -25,7 +25,7 @@ from service.core.clock import Clock, SystemClock
 from service.core.limits import Limiter, MemoryLimiter
 from service.core.ports import Stage
 from service.core.reconciler import Leases, MemoryLeases, Reconciler, ReconcileRules
-from service.core.record import ShowRecords
+from service.core.record import Phase, ShowRecords
 from service.core.show import ShowCore, ShowRules
 from service.doors.edges import MAX_BODY_BYTES, with_body_deadline, with_header_deadline
 from service.doors.grpc_door import grpc_server
@@ -169,6 +169,9 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         host_claim_seconds=settings.host_claim_seconds,
         reconnect_grace_seconds=settings.reconnect_grace_seconds,
         rates=settings.rates,
+        opens=Phase(settings.opens),
+        # The lock outlives every token issued for the show.
+        ended_keep_seconds=max(settings.ended_keep_seconds, settings.token_ttl_seconds),
     )
     auth = Authenticator(settings.livekit_api_key, settings.livekit_api_secret, clock)
     reconcile = ReconcileRules(

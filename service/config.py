@@ -31,7 +31,7 @@ KNOWN = frozenset(
         "SHOW_GRPC_MAX_CONCURRENT_RPCS", "SHOW_READY_INTERVAL_SECONDS", "SHOW_REDIS_CLUSTER", "SHOW_ROOM_IDLE_SECONDS",
         "SHOW_RECONNECT_GRACE_SECONDS", "SHOW_RECONCILE_INTERVAL_SECONDS", "SHOW_DEPLOYMENT",
         "SHOW_STAGE_CHANGE_SECONDS", "SHOW_STREAM_DESTINATIONS",
-        "SHOW_EVENT_LOOP", "SHOW_HTTP_PARSER", "SHOW_ROOM_CACHE_SECONDS",
+        "SHOW_EVENT_LOOP", "SHOW_HTTP_PARSER", "SHOW_ROOM_CACHE_SECONDS", "SHOW_OPENS", "SHOW_ENDED_KEEP_SECONDS",
     }
 )  # fmt: skip
 
@@ -77,6 +77,12 @@ class Settings:
     event_loop: str = "uvloop"
     http_parser: str = "httptools"
     room_cache_seconds: float = 2.0
+    # The phase a host's first join opens a show in: "backstage" (GoLive lets the audience in) or
+    # "live" (for clients that know no GoLive, such as the MVP's).
+    opens: str = "backstage"
+    # How long an ended show stays readable and locked (at least the token lifetime, so that no
+    # token issued for it outlives the lock).
+    ended_keep_seconds: int = 6 * 3600
     stream_destinations: StreamDestinations = dataclasses.field(default_factory=StreamDestinations)
 
     @classmethod
@@ -238,6 +244,8 @@ class Settings:
             event_loop=choice("SHOW_EVENT_LOOP", ("uvloop", "asyncio")),
             http_parser=choice("SHOW_HTTP_PARSER", ("httptools", "h11")),
             room_cache_seconds=seconds("SHOW_ROOM_CACHE_SECONDS", 2.0, 0.0, 60.0),
+            opens=choice("SHOW_OPENS", ("backstage", "live")),
+            ended_keep_seconds=number("SHOW_ENDED_KEEP_SECONDS", 6 * 3600, 1, 30 * 24 * 3600),
             stream_destinations=StreamDestinations(destinations("SHOW_STREAM_DESTINATIONS")),
         )
         output = settings.recording_output

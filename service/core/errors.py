@@ -98,3 +98,6 @@ ONLY_HOST_LOCKS = "Only the host can take a source away from a guest"
 SOURCE_REQUIRED = 'source must be "CAMERA" or "MICROPHONE"'
 MODERATOR_ON_MANAGER = "A moderator cannot remove or ban the host or another moderator"
 HOST_JOIN_NEEDS_ADMIN = "Joining as host needs the room's admin token or the host's own token"
+SHOW_ENDED = "This show has ended; nobody can join it again"
+SHOW_NOT_OPENED = "The show has not opened: the host must join it before it can go live"
+ONLY_HOST_GOES_LIVE = "Only the host can take the show live"

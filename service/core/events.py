@@ -28,6 +28,9 @@ class EventType(StrEnum):
     # A participant became a moderator, or a viewer again (to the whole room, as a promotion is).
     MODERATOR_APPOINTED = "moderator_appointed"
     MODERATOR_DISMISSED = "moderator_dismissed"
+    # The show went live, or ended (to the whole room).
+    SHOW_LIVE = "show_live"
+    SHOW_ENDED = "show_ended"
 
 
 def show_event(

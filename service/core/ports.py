@@ -14,16 +14,22 @@ from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk
 from livekit.protocol import webhook as lk_webhook
 
-from service.core.roles import Role
+from service.core.roles import GRANTS, WAITING_GRANTS, Role, StageGrants
 
 
 @dataclass(frozen=True)
 class Presence:
     """How a participant should appear on LiveKit for their role; `locked` are sources of the role
-    the host took away from this participant ("camera", "microphone")."""
+    the host took away from this participant ("camera", "microphone"); `waiting` is for a viewer
+    of a show not yet live, who may not subscribe to anything until it is."""
 
     role: Role
     locked: tuple[str, ...] = ()
+    waiting: bool = False
+
+    @property
+    def grants(self) -> StageGrants:
+        return WAITING_GRANTS if self.waiting and self.role is Role.VIEWER else GRANTS[self.role]
 
 
 class Stage(Protocol):
@@ -55,15 +61,20 @@ class Stage(Protocol):
 
     async def close_room(self, room: str) -> bool: ...
 
-    async def list_participants(self, room: str) -> Sequence[lk.ParticipantInfo]: ...
+    async def list_participants(self, room: str, fresh: bool = False) -> Sequence[lk.ParticipantInfo]:
+        """The room's participants, as LiveKit listed them lately; `fresh`: as LiveKit lists them now."""
+        ...
 
     async def find_participant(self, room: str, identity: str) -> lk.ParticipantInfo | None: ...
 
     async def remove_participant(self, room: str, identity: str) -> bool: ...
 
-    async def present(self, room: str, identity: str, presence: Presence) -> lk.ParticipantInfo | None:
+    async def present(
+        self, room: str, identity: str, presence: Presence, known: lk.ParticipantInfo | None = None
+    ) -> lk.ParticipantInfo | None:
         """Sets a connected participant's live permission, attributes and metadata for `presence`;
-        None if the participant is not connected."""
+        None if the participant is not connected. `known`: the participant as just listed, so it
+        need not be looked up first."""
         ...
 
     async def mute_track(self, room: str, identity: str, source: str) -> str | None:

@@ -38,7 +38,7 @@ from livekit.protocol import models as lk
 from service.core import errors
 from service.core.clock import Clock
 from service.core.ports import Presence, Stage
-from service.core.record import Seat, ShowRecords, StageChange, StageRecord, connection_of, created_ms
+from service.core.record import Phase, Seat, ShowRecords, StageChange, StageRecord, connection_of, created_ms
 from service.core.roles import GRANTS, Role
 
 log = logging.getLogger("showrunner.reconciler")
@@ -70,6 +70,10 @@ class ReconcileListener(Protocol):
 
     async def seat_freed(self, room: str, seat: Seat, role: Role) -> None: ...
 
+    async def release_audience(self, room: str) -> int:
+        """Lets a live show's waiting viewers see the stage; how many it let in."""
+        ...
+
     def reconciled(self, action: str) -> None: ...
 
 
@@ -77,7 +81,7 @@ class ReconcileListener(Protocol):
 class Action:
     """One thing a pass did, for logs, metrics and tests."""
 
-    kind: str  # retired, freed, presented, completed, adopted, reconnected, incarnation
+    kind: str  # retired, freed, presented, completed, adopted, reconnected, incarnation, closed, released
     identity: str = ""
     detail: str = ""
 
@@ -205,6 +209,12 @@ class Reconciler:
         now = self._clock.now()
         live = await self._stage.find_room(room)
         record = await self._records.stage(room, now)
+        if record.phase is Phase.ENDED:
+            # The show is over and locked; a room LiveKit has under its name was opened by one of
+            # its tokens used again (a lost or late webhook let it stay): close it.
+            if live is not None and await self._stage.close_room(room):
+                return [Action("closed", detail="the show has ended")]
+            return []
         if live is None:
             return await self._without_livekit_room(room, record, now)
         actions: list[Action] = []
@@ -249,6 +259,11 @@ class Reconciler:
                 actions += await self._present(room, found, role)
         for identity, change in overdue.items():
             actions += await self._finish(room, identity, change.change, present.get(identity))
+        due = record.life.release_due
+        if due and due <= round(now * 1000):
+            # The show went live, and whoever took it live did not say its audience was let in.
+            let_in = await self._listener.release_audience(room)
+            actions.append(Action("released", detail=f"{let_in} viewers"))
         seated_publishers = sum(1 for p in present.values() if p.permission.can_publish)
         if live.num_publishers > seated_publishers and not in_flight:
             actions += await self._strangers(room, set(present), now, adopt=False)
@@ -286,7 +301,8 @@ class Reconciler:
         if role is Role.GUEST:  # a guest keeps the sources the host took away from it
             seat = (await self._records.standing(room, who.identity, self._clock.now())).seat
             locked = seat.locked if seat else ()
-        shown = await self._stage.present(room, who.identity, Presence(role, locked))
+        waiting = role is Role.VIEWER and (await self._records.admission(room, who.identity)).phase.audience_waits
+        shown = await self._stage.present(room, who.identity, Presence(role, locked, waiting))
         return [Action("presented", who.identity, role.value)] if shown is not None else []
 
     async def _finish(
@@ -327,9 +343,12 @@ class Reconciler:
         connection = connection_of(who)
         try:
             if claimed == Role.HOST.value:
+                # A show whose record was lost was opened already, and may be live: it is adopted
+                # live, so that a lost record never takes the stage away from its audience.
                 await self._records.claim_host(
-                    room, who.identity, who.name or who.identity, now, self._rules.host_claim_seconds, connection
-                )
+                    room, who.identity, who.name or who.identity, now, self._rules.host_claim_seconds, connection,
+                    Phase.LIVE,
+                )  # fmt: skip
                 return Role.HOST
             if claimed == Role.GUEST.value:
                 await self._records.invite(room, who.identity, now, 60.0, self._rules.guest_limit, None)

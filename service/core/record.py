@@ -18,7 +18,7 @@ every store words them alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
@@ -154,12 +154,41 @@ class Ban:
     by: str  # the host or moderator who banned it; "" for the room's admin
 
 
+class Phase(StrEnum):
+    """Where a show is in its life. A room no host has opened yet is UNOPENED: to its viewers it
+    is as backstage (they wait)."""
+
+    UNOPENED = ""
+    BACKSTAGE = "backstage"
+    LIVE = "live"
+    ENDED = "ended"
+
+    @property
+    def audience_waits(self) -> bool:
+        """Whether viewers are kept from seeing and hearing the stage."""
+        return self in (Phase.UNOPENED, Phase.BACKSTAGE)
+
+
 @dataclass(frozen=True)
 class Admission:
     """What JoinRoom and a participant_joined need to know of an identity, in one read."""
 
     role: Role
     banned: bool
+    phase: Phase = Phase.UNOPENED
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """A show's phase and when it reached each one (ms; 0 before). `release_due` is set while the
+    audience of a show that went live may still be waiting: the instance that took it live lets
+    them in and clears it; a reconciler finishes the job if that instance died."""
+
+    phase: Phase = Phase.UNOPENED
+    opened_at: int = 0
+    live_at: int = 0
+    ended_at: int = 0
+    release_due: int = 0  # ms after which a reconciler lets the waiting audience in
 
 
 @dataclass(frozen=True)
@@ -178,6 +207,11 @@ class StageRecord:
     pending: tuple[PendingChange, ...]
     moderators: tuple[str, ...] = ()  # in the order they were appointed
     bans: int = 0  # identities banned
+    life: Lifecycle = field(default_factory=Lifecycle)
+
+    @property
+    def phase(self) -> Phase:
+        return self.life.phase
 
     def role_of(self, identity: str) -> Role:
         if self.host is not None and self.host.identity == identity:
@@ -276,6 +310,8 @@ class Refusal(StrEnum):
     BANNED = "banned"
     NOT_BANNED = "not_banned"
     LAST_SOURCE = "last_source"
+    SHOW_ENDED = "show_ended"
+    NOT_OPENED = "not_opened"
 
 
 def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
@@ -321,6 +357,10 @@ def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
             return errors.not_found(f"{identity} is not banned")
         case Refusal.LAST_SOURCE:
             return errors.precondition(f"{identity} would have nothing left to publish; demote the guest instead")
+        case Refusal.SHOW_ENDED:
+            return errors.precondition(errors.SHOW_ENDED)
+        case Refusal.NOT_OPENED:
+            return errors.precondition(errors.SHOW_NOT_OPENED)
 
 
 class ShowRecords(Protocol):
@@ -361,10 +401,37 @@ class ShowRecords(Protocol):
     # --- the host slot --------------------------------------------------------------------
 
     async def claim_host(
-        self, room: str, identity: str, name: str, now: float, stale_after: float, connection: Connection | None = None
+        self,
+        room: str,
+        identity: str,
+        name: str,
+        now: float,
+        stale_after: float,
+        connection: Connection | None = None,
+        opens: Phase = Phase.BACKSTAGE,
     ) -> bool:
         """Takes the host slot; True if newly taken, False if `identity` already held it. A host
-        never seen connected stops blocking the room `stale_after` seconds after claiming it."""
+        never seen connected stops blocking the room `stale_after` seconds after claiming it. The
+        first host of a room opens its show, in `opens`; an ended show refuses (SHOW_ENDED)."""
+        ...
+
+    # --- the show's life ----------------------------------------------------------------------
+
+    async def go_live(self, room: str, now: float, acting: str | None, not_host: str = "") -> tuple[bool, Lifecycle]:
+        """Takes the show from backstage to live, with its audience's release due by the stage
+        change deadline; a live show stays as it is. Refuses a show that has ended (SHOW_ENDED) or
+        has not opened (NOT_OPENED). True if it went live now; and the show's life after it."""
+        ...
+
+    async def audience_released(self, room: str, now: float) -> None:
+        """The waiting audience of a live show has been let in: no release is due any more."""
+        ...
+
+    async def end_show(self, room: str, now: float, keep_seconds: float) -> tuple[bool, Lifecycle]:
+        """Ends the show: seats, hands, invitations, pending changes, moderators and bans end with
+        it; its times and recordings stay readable, and the room (locked by its phase) expires
+        `keep_seconds` from now whatever writes to it later. True if it ended now (False: it had
+        already ended)."""
         ...
 
     # --- the stage ------------------------------------------------------------------------

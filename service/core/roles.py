@@ -54,3 +54,8 @@ GRANTS: dict[Role, StageGrants] = {
     # data channel like a viewer, and publishes no media.
     Role.MODERATOR: StageGrants(can_publish=False, can_subscribe=True, can_publish_data=True),
 }
+
+# A viewer of a show that is not live yet (backstage, or not opened): it is in the room, hears the
+# show's events and may chat, but subscribes to nothing, so it sees and hears nothing of the
+# stage. Going live gives it the viewer's grants on LiveKit, and LiveKit subscribes it then.
+WAITING_GRANTS = StageGrants(can_publish=False, can_subscribe=False, can_publish_data=True)

@@ -15,6 +15,7 @@ completed by the reconciler if this instance dies in between. A refused request 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +40,8 @@ from service.core.record import (
     EGRESS_ACTIVE,
     EGRESS_ENDING,
     EgressKind,
+    Lifecycle,
+    Phase,
     Recording,
     Seat,
     ShowRecords,
@@ -65,6 +68,8 @@ class ShowRules:
     invitation_seconds: float = 60.0  # how long a host's invitation waits for an answer
     host_claim_seconds: float = 60.0  # how long a host who never connects blocks the room
     reconnect_grace_seconds: float = 30.0  # a host or guest who drops keeps the seat this long
+    opens: Phase = Phase.BACKSTAGE  # the phase a host's first join opens a show in
+    ended_keep_seconds: float = 6 * 3600.0  # how long an ended show stays readable and locked
     rates: RatePolicy = field(default_factory=RatePolicy)
 
 
@@ -111,6 +116,30 @@ class ShowCore(ShowService[Caller]):
     def reconciled(self, action: str) -> None:
         self._observer.reconciled(action)
 
+    async def release_audience(self, room: str) -> int:
+        """Lets the waiting viewers of a live show see and hear the stage: each viewer LiveKit has
+        in the room without the right to subscribe gets the viewer's grants, and LiveKit
+        subscribes it at once. One listing and one update per waiting viewer: going live is the
+        one moment that reaches the whole audience, as it must. Viewers who join later with a
+        token minted backstage are brought to a live viewer's grants by their join (see
+        `_bring_to_role`). Once all are in, the record says so; otherwise a reconciler retries."""
+        waiting = [
+            who
+            for who in await self._stage.list_participants(room, fresh=True)
+            if who.kind == lk.ParticipantInfo.Kind.STANDARD
+            and who.attributes.get("role") == Role.VIEWER.value
+            and not who.permission.can_subscribe
+        ]
+        gate = asyncio.Semaphore(_RELEASE_CONCURRENCY)
+
+        async def let_in(who: lk.ParticipantInfo) -> bool:
+            async with gate:
+                return await self._stage.present(room, who.identity, Presence(Role.VIEWER), known=who) is not None
+
+        let = await asyncio.gather(*(let_in(who) for who in waiting))
+        await self._records.audience_released(room, self._clock.now())
+        return sum(let)
+
     # --- LiveKit's webhooks --------------------------------------------------------------
 
     async def receive_webhook(self, body: bytes) -> str:
@@ -143,7 +172,11 @@ class ShowCore(ShowService[Caller]):
             retired = await self._records.retire(room, event.room.sid)
             return "applied" if retired else "stale"
         if event.event == "participant_joined" and who.identity:
-            if (await self._records.admission(room, who.identity)).banned:
+            admission = await self._records.admission(room, who.identity)
+            if admission.phase is Phase.ENDED:
+                await self._shut(room)
+                return "applied"
+            if admission.banned:
                 await self._keep_out(room, who)
                 return "applied"
             verdict = await self._records.connected(room, who.identity, connection_of(who), event.room.sid, now)
@@ -184,7 +217,10 @@ class ShowCore(ShowService[Caller]):
         role = record.role_of(who.identity)
         seat = record.guest(who.identity)
         locked = seat.locked if seat is not None else ()
-        if _fits(who, role, locked):
+        # A viewer's token minted backstage still says "wait" once the show is live, and one
+        # minted live must not see a backstage: the show's phase now decides.
+        presence = Presence(role, locked, role is Role.VIEWER and record.phase.audience_waits)
+        if _fits(who, presence):
             return
         if record.lost:
             # The record holds nothing of this room: it was lost, or the room was retired while
@@ -194,10 +230,19 @@ class ShowCore(ShowService[Caller]):
         try:
             # The webhook's picture is from when it was sent; act on LiveKit's picture of now.
             current = await self._stage.find_participant(room, who.identity)
-            if current is not None and current.sid == who.sid and not _fits(current, role, locked):
-                await self._stage.present(room, who.identity, Presence(role, locked))
+            if current is not None and current.sid == who.sid and not _fits(current, presence):
+                await self._stage.present(room, who.identity, presence, known=current)
         except errors.ShowError as exc:
             log.warning("could not bring %s in %s back to %s: %s", who.identity, room, role, exc.message)
+
+    async def _shut(self, room: str) -> None:
+        """A token of an ended show was used again (LiveKit cannot revoke it): the room it opened
+        is closed, disconnecting whoever came in with it."""
+        try:
+            await self._stage.close_room(room)
+        except errors.ShowError as exc:
+            log.warning("could not close %s, whose show has ended: %s", room, exc.message)
+            self.reconciler.nudge(room)
 
     async def _keep_out(self, room: str, who: lk.ParticipantInfo) -> None:
         """LiveKit has no token revocation: a banned participant who still holds a token can
@@ -244,6 +289,8 @@ class ShowCore(ShowService[Caller]):
             raise errors.invalid(errors.ROLE_REQUIRED)
 
         admission = await self._records.admission(room, identity)
+        if admission.phase is Phase.ENDED:
+            raise errors.precondition(errors.SHOW_ENDED)
         if admission.banned:
             raise errors.denied(f"{identity} is banned from this room")
         if wanted is Role.HOST:
@@ -262,9 +309,16 @@ class ShowCore(ShowService[Caller]):
         if role is Role.GUEST:  # a guest who reconnects keeps the sources the host took away
             seat = (await self._records.standing(room, identity, self._clock.now())).seat
             locked = seat.locked if seat is not None else ()
-        token = self._stage.mint_token(room, identity, name, Presence(role, locked))
+        phase = Phase.BACKSTAGE if role is Role.HOST and admission.phase is Phase.UNOPENED else admission.phase
+        waiting = role is Role.VIEWER and phase.audience_waits
+        token = self._stage.mint_token(room, identity, name, Presence(role, locked, waiting))
         return pb.JoinRoomResponse(
-            token=token, ws_url=self._stage.ws_url, room_name=room, role=role.wire, identity=identity
+            token=token,
+            ws_url=self._stage.ws_url,
+            room_name=room,
+            role=role.wire,
+            identity=identity,
+            state=_STATES[phase],
         )
 
     async def _claim_host(self, room: str, identity: str, name: str, caller: Caller) -> None:
@@ -282,7 +336,7 @@ class ShowCore(ShowService[Caller]):
             if present is not None:
                 await self._records.connected(room, present.identity, connection_of(present), "", now)
         try:
-            newly = await self._records.claim_host(room, identity, name, now, stale_after)
+            newly = await self._records.claim_host(room, identity, name, now, stale_after, opens=self._rules.opens)
         except errors.ShowError as exc:
             if exc.code is errors.Code.ALREADY_EXISTS:
                 self.reconciler.nudge(room)  # the holder may be a ghost: have it checked soon
@@ -303,17 +357,53 @@ class ShowCore(ShowService[Caller]):
         return pb.ListRoomsResponse(rooms=[self._room(r, await self._records.stage(r.name, now)) for r in rooms])
 
     async def get_room(self, request: pb.GetRoomRequest, caller: Caller) -> pb.GetRoomResponse:
-        room = await self._room_for(request.room_name)
+        try:
+            room = await self._room_for(request.room_name)
+        except errors.ShowError as exc:
+            # An ended show has no LiveKit room any more, and stays readable for its retention.
+            record = await self._records.stage(request.room_name, self._clock.now())
+            if exc.code is not errors.Code.NOT_FOUND or record.phase is not Phase.ENDED:
+                raise
+            return pb.GetRoomResponse(room=self._room(lk.Room(name=record.room, sid=record.room_sid), record))
         return pb.GetRoomResponse(room=self._room(room, await self._records.stage(room.name, self._clock.now())))
 
     async def delete_room(self, request: pb.DeleteRoomRequest, caller: Caller) -> pb.DeleteRoomResponse:
-        room = self._room_name(request.room_name)
-        record = await self._records.stage(room, self._clock.now())
-        closed = await self._stage.close_room(room)
-        if not closed and record.is_empty:
-            raise errors.not_found(errors.ROOM_NOT_FOUND)
-        await self._records.retire(room)
+        await self._end(request.room_name, caller)
         return pb.DeleteRoomResponse()
+
+    # --- the show's life -----------------------------------------------------------------
+
+    async def go_live(self, request: pb.GoLiveRequest, caller: Caller) -> pb.GoLiveResponse:
+        room = self._room_name(request.room_name)
+        if (await self._records.stage(room, self._clock.now())).phase is Phase.ENDED:
+            raise errors.precondition(errors.SHOW_ENDED)
+        await self._room_for(room)
+        went, life = await self._records.go_live(
+            room, self._clock.now(), _acting_host(caller, room), errors.ONLY_HOST_GOES_LIVE
+        )
+        # A retry lets in whoever is still waiting (an earlier call may have stopped half way).
+        let_in = await self.release_audience(room) if went or life.release_due else 0
+        if went:
+            await self._announce(room, EventType.SHOW_LIVE, sender=caller.identity)
+        return pb.GoLiveResponse(state=pb.SHOW_STATE_LIVE, started_at=life.live_at, viewers_let_in=let_in)
+
+    async def end_show(self, request: pb.EndShowRequest, caller: Caller) -> pb.EndShowResponse:
+        life = await self._end(request.room_name, caller)
+        return pb.EndShowResponse(state=pb.SHOW_STATE_ENDED, ended_at=life.ended_at)
+
+    async def _end(self, room: str, caller: Caller) -> Lifecycle:
+        """Ends the show (EndShow, and the MVP's DeleteRoom): the record first, so that from now on
+        nobody joins it and no token of it is let in; then the room hears show_ended and LiveKit
+        closes the room, disconnecting everyone."""
+        room, now = self._room_name(room), self._clock.now()
+        record = await self._records.stage(room, now)
+        if record.phase is not Phase.ENDED and record.is_empty and await self._stage.find_room(room) is None:
+            raise errors.not_found(errors.ROOM_NOT_FOUND)
+        ended, life = await self._records.end_show(room, now, self._rules.ended_keep_seconds)
+        if ended:
+            await self._announce(room, EventType.SHOW_ENDED, sender=caller.identity)
+        await self._stage.close_room(room)
+        return life
 
     async def update_room_settings(
         self, request: pb.UpdateRoomSettingsRequest, caller: Caller
@@ -398,7 +488,7 @@ class ShowCore(ShowService[Caller]):
         async def undo() -> None:
             await self._records.appoint(room, identity, self._clock.now(), None)
 
-        shown = await self._present_or_undo(room, identity, Presence(Role.VIEWER), undo, required=False)
+        shown = await self._present_or_undo(room, identity, await self._as_viewer(room, identity), undo, required=False)
         name = shown.name if shown is not None and shown.name else identity
         await self._announce(room, EventType.MODERATOR_DISMISSED, sender=caller.identity, target=(identity, name))
         return pb.DismissModeratorResponse(message=f"{identity} is no longer a moderator")
@@ -822,10 +912,15 @@ class ShowCore(ShowService[Caller]):
         async def undo() -> None:
             await self._records.restore(room, seat.identity, Standing(seat, None, None), self._clock.now())
 
-        shown = await self._present_or_undo(room, seat.identity, Presence(Role.VIEWER), undo, required=False)
+        viewer = await self._as_viewer(room, seat.identity)
+        shown = await self._present_or_undo(room, seat.identity, viewer, undo, required=False)
         await self._records.complete(room, seat.identity, StageChange.DEMOTE)
         name = shown.name if shown else seat.name
-        return self._stage.mint_token(room, seat.identity, name, Presence(Role.VIEWER)), name
+        return self._stage.mint_token(room, seat.identity, name, viewer), name
+
+    async def _as_viewer(self, room: str, identity: str) -> Presence:
+        """A viewer's presence in the room now: waiting while the show is not live."""
+        return Presence(Role.VIEWER, waiting=(await self._records.admission(room, identity)).phase.audience_waits)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -944,6 +1039,10 @@ class ShowCore(ShowService[Caller]):
             moderators=list(record.moderators),
             num_viewers=max(0, room.num_participants - record.connected_seats),
             raised_hands=record.hands,
+            state=_STATES[record.phase],
+            opened_at=record.life.opened_at,
+            started_at=record.life.live_at,
+            ended_at=record.life.ended_at,
         )
 
     def _participant(self, p: lk.ParticipantInfo, record: StageRecord, hands: set[str]) -> pb.Participant:
@@ -959,14 +1058,17 @@ class ShowCore(ShowService[Caller]):
         )
 
 
-def _fits(who: lk.ParticipantInfo, role: Role, locked: tuple[str, ...] = ()) -> bool:
+def _fits(who: lk.ParticipantInfo, presence: Presence) -> bool:
     """Whether a participant's LiveKit permission and role attribute are no more than its role
-    (without the sources the host took away from it)."""
-    exceeds = who.permission.can_publish and not GRANTS[role].can_publish
+    (without the sources the host took away from it), and it subscribes exactly when its
+    presence lets it (a waiting viewer does not; everyone else does)."""
+    grants, locked = presence.grants, presence.locked
+    exceeds = who.permission.can_publish and not grants.can_publish
     if locked and who.permission.can_publish:
         sources = {_SOURCE_WORDS.get(s, "") for s in who.permission.can_publish_sources}
         exceeds = exceeds or not sources or bool(sources & set(locked))  # none listed: every source
-    return not exceeds and who.attributes.get("role") == role.value
+    subscribes = who.permission.can_subscribe == grants.can_subscribe
+    return not exceeds and subscribes and who.attributes.get("role") == presence.role.value
 
 
 def _acting_host(caller: Caller, room: str) -> str | None:
@@ -975,6 +1077,13 @@ def _acting_host(caller: Caller, room: str) -> str | None:
     return None if caller.admin_of(room) else caller.identity
 
 
+_RELEASE_CONCURRENCY = 16  # LiveKit updates in flight at once while letting an audience in
+_STATES = {
+    Phase.UNOPENED: pb.SHOW_STATE_UNSPECIFIED,
+    Phase.BACKSTAGE: pb.SHOW_STATE_BACKSTAGE,
+    Phase.LIVE: pb.SHOW_STATE_LIVE,
+    Phase.ENDED: pb.SHOW_STATE_ENDED,
+}
 _WEBHOOK_VERDICTS = {Verdict.APPLIED: "applied", Verdict.STALE: "stale", Verdict.NOT_HELD: "ignored"}
 _SOURCE_WORDS = {lk.TrackSource.CAMERA: "camera", lk.TrackSource.MICROPHONE: "microphone"}
 _WIRE_SOURCES = {word: wire for wire, word in _SOURCE_WORDS.items()}

@@ -21,7 +21,7 @@ from livekit.protocol import webhook as lk_webhook
 from service.core import errors
 from service.core.events import EVENTS_TOPIC
 from service.core.ports import Presence
-from service.core.roles import GRANTS, StageGrants
+from service.core.roles import StageGrants
 from service.gateway.room_cache import RoomCache
 from service.gateway.tokens import TokenMinter, metadata
 
@@ -183,7 +183,7 @@ class LiveKitStage:
         return self._ws_url
 
     def mint_token(self, room: str, identity: str, name: str, presence: Presence) -> str:
-        return self._tokens.mint(room, identity, name, presence.role, presence.locked)
+        return self._tokens.mint(room, identity, name, presence.role, presence.locked, presence.waiting)
 
     async def open_room(self, room: str) -> lk.Room:
         request = api.CreateRoomRequest(name=room, empty_timeout=self._empty_timeout, metadata=self._mark)
@@ -228,8 +228,10 @@ class LiveKitStage:
         self.rooms.closed(room)
         return done is not None
 
-    async def list_participants(self, room: str) -> Sequence[lk.ParticipantInfo]:
-        """As LiveKit listed them at most SHOW_ROOM_CACHE_SECONDS ago (see RoomCache)."""
+    async def list_participants(self, room: str, fresh: bool = False) -> Sequence[lk.ParticipantInfo]:
+        """As LiveKit listed them at most SHOW_ROOM_CACHE_SECONDS ago (see RoomCache), or now."""
+        if fresh:
+            return await self._ask_participants(room)
         return await self.rooms.participants(room, lambda: self._ask_participants(room))
 
     async def _ask_participants(self, room: str) -> Sequence[lk.ParticipantInfo]:
@@ -251,15 +253,17 @@ class LiveKitStage:
         who = api.RoomParticipantIdentity(room=room, identity=identity)
         return await self._find("GetParticipant", self._api.room.get_participant(who))
 
-    async def present(self, room: str, identity: str, presence: Presence) -> lk.ParticipantInfo | None:
-        current = await self.find_participant(room, identity)
+    async def present(
+        self, room: str, identity: str, presence: Presence, known: lk.ParticipantInfo | None = None
+    ) -> lk.ParticipantInfo | None:
+        current = known or await self.find_participant(room, identity)
         if current is None:
             return None
         update = api.UpdateParticipantRequest(
             room=room,
             identity=identity,
             metadata=metadata(presence.role, current.name or identity),
-            permission=permission(GRANTS[presence.role], presence.locked),
+            permission=permission(presence.grants, presence.locked),
             attributes=attributes(presence),
         )
         updated = await self._find("UpdateParticipant", self._api.room.update_participant(update))

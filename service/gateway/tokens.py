@@ -18,7 +18,7 @@ import time
 
 import orjson
 
-from service.core.roles import GRANTS, Role, StageGrants
+from service.core.roles import GRANTS, WAITING_GRANTS, Role, StageGrants
 
 # PyJWT's header for HS256 (keys sorted, compact), so our tokens look like livekit-api's.
 _HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
@@ -59,14 +59,18 @@ class TokenMinter:
         self._ttl = ttl_seconds
         self._mac = hmac.new(api_secret.encode(), digestmod=hashlib.sha256)
         self._grants = {role: video_grants("", GRANTS[role]) for role in Role}
+        self._waiting = video_grants("", WAITING_GRANTS)
         self._attributes = {role: _attributes(role) for role in Role}
 
-    def mint(self, room: str, identity: str, name: str, role: Role, locked: tuple[str, ...] = ()) -> str:
+    def mint(
+        self, room: str, identity: str, name: str, role: Role, locked: tuple[str, ...] = (), waiting: bool = False
+    ) -> str:
         # Whole seconds, as AccessToken writes them; nbf is now, exp now + ttl.
         now = int(time.time())
         claims: dict[str, object] = {"name": name} if name else {}  # AccessToken leaves out an empty name
         claims["metadata"] = metadata(role, name)
-        video = {**self._grants[role], "room": room}
+        # A viewer of a show not live yet subscribes to nothing (roles.WAITING_GRANTS).
+        video = {**(self._waiting if waiting and role is Role.VIEWER else self._grants[role]), "room": room}
         if locked:  # sources the host took from this guest (it always keeps one)
             video["canPublishSources"] = [s for s in GRANTS[role].sources if s not in locked]
         claims["video"] = video

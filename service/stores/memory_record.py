@@ -26,7 +26,9 @@ from service.core.record import (
     Departure,
     EgressKind,
     Hand,
+    Lifecycle,
     PendingChange,
+    Phase,
     Recording,
     Refusal,
     Seat,
@@ -88,7 +90,12 @@ class _Room:
     moderators: dict[str, int] = field(default_factory=dict)  # identity -> appointed (ms)
     hosted_by: str = ""  # who last took the host seat, kept when it is freed
     bans: dict[str, Ban] = field(default_factory=dict)
+    life: Lifecycle = field(default_factory=Lifecycle)
     expires: int = 0
+
+    @property
+    def phase(self) -> Phase:
+        return self.life.phase
 
     def role_of(self, identity: str) -> Role:
         if self.host is not None and self.host.identity == identity:
@@ -137,7 +144,8 @@ class MemoryRecords:
         block and leaves the room as it was)."""
         state = self._write(room, now, changes)
         yield state
-        state.expires = ms(now) + self._idle
+        if state.phase is not Phase.ENDED:  # an ended show keeps the retention its end gave it
+            state.expires = ms(now) + self._idle
         self._expiries.add(room, state.expires)
 
     def _write(self, room: str, now: float, changes: bool = False) -> _Room:
@@ -201,6 +209,7 @@ class MemoryRecords:
             pending=tuple(sorted(state.pending.values(), key=lambda p: p.identity)),
             moderators=tuple(i for _, i in sorted((since, i) for i, since in state.moderators.items())),
             bans=len(state.bans),
+            life=state.life,
         )
 
     async def role_of(self, room: str, identity: str) -> Role:
@@ -215,7 +224,7 @@ class MemoryRecords:
         found = self._rooms.get(room)
         if found is None:
             return Admission(Role.VIEWER, False)
-        return Admission(found.role_of(identity), identity in found.bans)
+        return Admission(found.role_of(identity), identity in found.bans, found.phase)
 
     async def standing(self, room: str, identity: str, now: float) -> Standing:
         found = self._read(room, now).standing(identity)
@@ -235,9 +244,18 @@ class MemoryRecords:
     # --- the host slot --------------------------------------------------------------------
 
     async def claim_host(
-        self, room: str, identity: str, name: str, now: float, stale_after: float, connection: Connection | None = None
+        self,
+        room: str,
+        identity: str,
+        name: str,
+        now: float,
+        stale_after: float,
+        connection: Connection | None = None,
+        opens: Phase = Phase.BACKSTAGE,
     ) -> bool:
         state = self._read(room, now)
+        if state.phase is Phase.ENDED:
+            raise refusal(Refusal.SHOW_ENDED, identity)
         host = state.host
         if host is not None and host.identity != identity:
             if host.sid or ms(now) - host.since < ms(stale_after):
@@ -254,7 +272,45 @@ class MemoryRecords:
             state.hosted_by = identity
             state.hands.remove(identity)
             state.invitations.remove(identity)
+            if state.phase is Phase.UNOPENED:
+                state.life = Lifecycle(opens, ms(now), ms(now) if opens is Phase.LIVE else 0)
             return True
+
+    # --- the show's life ------------------------------------------------------------------
+
+    async def go_live(self, room: str, now: float, acting: str | None, not_host: str = "") -> tuple[bool, Lifecycle]:
+        state = self._read(room, now)
+        if state.phase is Phase.ENDED:
+            raise refusal(Refusal.SHOW_ENDED, acting or "")
+        self._require_host(state, acting, not_host)
+        if state.phase is Phase.UNOPENED:
+            raise refusal(Refusal.NOT_OPENED, acting or "")
+        if state.phase is Phase.LIVE:
+            return False, state.life
+        with self._changing(room, now) as state:
+            state.life = replace(state.life, phase=Phase.LIVE, live_at=ms(now), release_due=ms(now) + self._bound)
+            return True, state.life
+
+    async def audience_released(self, room: str, now: float) -> None:
+        state = self._read(room, now)
+        if state.life.release_due:
+            with self._changing(room, now) as state:
+                state.life = replace(state.life, release_due=0)
+
+    async def end_show(self, room: str, now: float, keep_seconds: float) -> tuple[bool, Lifecycle]:
+        state = self._read(room, now)
+        if state.phase is Phase.ENDED:
+            return False, state.life
+        with self._changing(room, now) as state:
+            state.host = None
+            state.guests.clear()
+            state.hands, state.invitations = _Ordered(), _Ordered()
+            state.pending.clear()
+            state.moderators.clear()
+            state.bans.clear()
+            state.life = replace(state.life, phase=Phase.ENDED, ended_at=ms(now), release_due=0)
+            state.expires = ms(now) + max(1, ms(keep_seconds))
+            return True, state.life
 
     # --- the stage ------------------------------------------------------------------------
 
@@ -520,6 +576,8 @@ class MemoryRecords:
 
     async def room_opened(self, room: str, room_sid: str, created_at: int, now: float) -> bool:
         state = self._read(room, now)
+        if state.phase is Phase.ENDED:  # a room a token of the ended show opened is none of it
+            return False
         if state.room_sid == room_sid or (state.room_sid and created_at <= state.room_created):
             return False
         with self._changing(room, now) as state:
@@ -613,6 +671,8 @@ class MemoryRecords:
     async def retire(self, room: str, room_sid: str = "") -> bool:
         found = self._rooms.get(room)
         if found is not None and room_sid and found.room_sid and found.room_sid != room_sid:
+            return False
+        if found is not None and found.phase is Phase.ENDED:  # kept for its retention, locked
             return False
         self._rooms.pop(room, None)
         self._expiries.remove(room)

@@ -35,7 +35,9 @@ from service.core.record import (
     Departure,
     EgressKind,
     Hand,
+    Lifecycle,
     PendingChange,
+    Phase,
     Recording,
     Seat,
     Seating,
@@ -140,6 +142,12 @@ def decode_pending(identity: Any, text: Any) -> PendingChange:
 def decode_ban(identity: Any, text: Any) -> Ban:
     raw = json.loads(_text(text))
     return Ban(_text(identity), int(raw.get("since") or 0), str(raw.get("by") or ""))
+
+
+def decode_life(fields: Sequence[Any]) -> Lifecycle:
+    """The show's life as the scripts' life() answers it: phase, opened, live, ended, release due."""
+    phase, opened, live, ended, due = (_text(f) for f in fields)
+    return Lifecycle(Phase(phase), int(opened or 0), int(live or 0), int(ended or 0), int(due or 0))
 
 
 def _appointed(text: Any) -> int:
@@ -291,9 +299,8 @@ class RedisRecords:
     # --- reading --------------------------------------------------------------------------
 
     async def stage(self, room: str, now: float) -> StageRecord:
-        host, guests, limit, room_sid, hands, invitations, recordings, pending, moderators, bans = await self._step(
-            "read_stage", room, now
-        )
+        read = await self._step("read_stage", room, now)
+        host, guests, limit, room_sid, hands, invitations, recordings, pending, moderators, bans, life = read
         appointed = sorted((_appointed(text), _text(identity)) for identity, text in _pairs(moderators))
         seats = sorted((decode_seat(text) for _, text in _pairs(guests)), key=lambda s: (s.since, s.identity))
         kept = sorted((decode_recording(text) for _, text in _pairs(recordings)), key=lambda held: held[0])
@@ -309,6 +316,7 @@ class RedisRecords:
             pending=tuple(sorted((decode_pending(i, t) for i, t in _pairs(pending)), key=lambda p: p.identity)),
             moderators=tuple(identity for _, identity in appointed),
             bans=int(bans),
+            life=decode_life(life),
         )
 
     async def role_of(self, room: str, identity: str) -> Role:
@@ -320,11 +328,11 @@ class RedisRecords:
         return _text(identity)
 
     async def admission(self, room: str, identity: str) -> Admission:
-        role, _, _, _, banned = await self._step("read_standing", room, 0.0, identity)
-        return Admission(Role(_text(role)), bool(int(banned)))
+        role, _, _, _, banned, phase = await self._step("read_standing", room, 0.0, identity)
+        return Admission(Role(_text(role)), bool(int(banned)), Phase(_text(phase)))
 
     async def standing(self, room: str, identity: str, now: float) -> Standing:
-        _, seat, hand, invitation, _ = await self._step("read_standing", room, now, identity)
+        _, seat, hand, invitation, _, _ = await self._step("read_standing", room, now, identity)
         return _standing(seat, hand, invitation)
 
     async def hands(self, room: str, now: float, offset: int = 0, count: int = 100) -> list[Hand]:
@@ -338,10 +346,25 @@ class RedisRecords:
     # --- the host slot --------------------------------------------------------------------
 
     async def claim_host(
-        self, room: str, identity: str, name: str, now: float, stale_after: float, connection: Connection | None = None
+        self,
+        room: str,
+        identity: str,
+        name: str,
+        now: float,
+        stale_after: float,
+        connection: Connection | None = None,
+        opens: Phase = Phase.BACKSTAGE,
     ) -> bool:
         (newly,) = await self._step(
-            "claim_host", room, now, identity, name, ms(stale_after), *_connection_args(connection), identity=identity
+            "claim_host",
+            room,
+            now,
+            identity,
+            name,
+            ms(stale_after),
+            *_connection_args(connection),
+            opens.value,
+            identity=identity,
         )
         return bool(int(newly))
 
@@ -569,6 +592,19 @@ class RedisRecords:
             raise unavailable(exc) from exc
         return [_text(room) for room in found]
 
+    # --- the show's life -------------------------------------------------------------------
+
+    async def go_live(self, room: str, now: float, acting: str | None, not_host: str = "") -> tuple[bool, Lifecycle]:
+        changed, *life = await self._step("go_live", room, now, acting or "", identity=acting or "", not_host=not_host)
+        return bool(int(changed)), decode_life(life)
+
+    async def audience_released(self, room: str, now: float) -> None:
+        await self._step("audience_released", room, now)
+
+    async def end_show(self, room: str, now: float, keep_seconds: float) -> tuple[bool, Lifecycle]:
+        ended, *life = await self._step("end_show", room, now, max(1, ms(keep_seconds)))
+        return bool(int(ended)), decode_life(life)
+
     async def retire(self, room: str, room_sid: str = "") -> bool:
         (deleted,) = await self._step("retire", room, 0.0, room_sid)
         return bool(int(deleted))
@@ -589,6 +625,7 @@ _WRITES = frozenset(
         "claim_host", "invite", "accept", "decline", "set_hand", "unseat", "restore", "forget", "set_guest_limit",
         "reserve_recording", "set_destinations", "settle_recording", "drop_recording", "record_progress",
         "room_opened", "connected", "left", "appoint", "dismiss", "ban", "unban", "lock_source",
+        "go_live", "audience_released", "end_show",
     }
 )  # fmt: skip
 

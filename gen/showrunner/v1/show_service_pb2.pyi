@@ -57,6 +57,38 @@ never publishes media. Never given by JoinRoom's role; see AppointModerator.
 """
 Global___Role: _TypeAlias = Role  # noqa: Y015
 
+class _ShowState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ShowStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ShowState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SHOW_STATE_UNSPECIFIED: _ShowState.ValueType  # 0
+    """No host has opened a show in this room yet: viewers who arrive wait, as backstage."""
+    SHOW_STATE_BACKSTAGE: _ShowState.ValueType  # 1
+    """The host opened the show: the host and guests connect, publish and talk; viewers wait and
+    see and hear nothing of the stage.
+    """
+    SHOW_STATE_LIVE: _ShowState.ValueType  # 2
+    """The audience sees and hears the stage."""
+    SHOW_STATE_ENDED: _ShowState.ValueType  # 3
+    """The show is over and locked: nobody joins it again; it stays readable for a while."""
+
+class ShowState(_ShowState, metaclass=_ShowStateEnumTypeWrapper):
+    """ShowState is where a show is in its life."""
+
+SHOW_STATE_UNSPECIFIED: ShowState.ValueType  # 0
+"""No host has opened a show in this room yet: viewers who arrive wait, as backstage."""
+SHOW_STATE_BACKSTAGE: ShowState.ValueType  # 1
+"""The host opened the show: the host and guests connect, publish and talk; viewers wait and
+see and hear nothing of the stage.
+"""
+SHOW_STATE_LIVE: ShowState.ValueType  # 2
+"""The audience sees and hears the stage."""
+SHOW_STATE_ENDED: ShowState.ValueType  # 3
+"""The show is over and locked: nobody joins it again; it stays readable for a while."""
+Global___ShowState: _TypeAlias = ShowState  # noqa: Y015
+
 class _RecordingLayout:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -98,6 +130,10 @@ class Room(_message.Message):
     MODERATORS_FIELD_NUMBER: _builtins.int
     NUM_VIEWERS_FIELD_NUMBER: _builtins.int
     RAISED_HANDS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    OPENED_AT_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The room's unique name, chosen by the host at join."""
     sid: _builtins.str
@@ -119,6 +155,14 @@ class Room(_message.Message):
     """
     raised_hands: _builtins.int
     """Hands raised now."""
+    state: Global___ShowState.ValueType
+    """Where the show is in its life: backstage, live or ended (unspecified before a host opened it)."""
+    opened_at: _builtins.int
+    """When the host opened the show backstage, in milliseconds since the Unix epoch; 0 before."""
+    started_at: _builtins.int
+    """When the show went live, in milliseconds since the Unix epoch; 0 until it does."""
+    ended_at: _builtins.int
+    """When the show ended, in milliseconds since the Unix epoch; 0 until it does."""
     @_builtins.property
     def guests(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Identities of the guests on stage."""
@@ -141,10 +185,14 @@ class Room(_message.Message):
         moderators: _abc.Iterable[_builtins.str] | None = ...,
         num_viewers: _builtins.int = ...,
         raised_hands: _builtins.int = ...,
+        state: Global___ShowState.ValueType = ...,
+        opened_at: _builtins.int = ...,
+        started_at: _builtins.int = ...,
+        ended_at: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["creation_time", b"creation_time", "guest_limit", b"guest_limit", "guests", b"guests", "has_guest", b"has_guest", "has_host", b"has_host", "moderators", b"moderators", "name", b"name", "num_participants", b"num_participants", "num_viewers", b"num_viewers", "raised_hands", b"raised_hands", "sid", b"sid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["creation_time", b"creation_time", "ended_at", b"ended_at", "guest_limit", b"guest_limit", "guests", b"guests", "has_guest", b"has_guest", "has_host", b"has_host", "moderators", b"moderators", "name", b"name", "num_participants", b"num_participants", "num_viewers", b"num_viewers", "opened_at", b"opened_at", "raised_hands", b"raised_hands", "sid", b"sid", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -249,6 +297,7 @@ class JoinRoomResponse(_message.Message):
     ROOM_NAME_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
     IDENTITY_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
     token: _builtins.str
     """LiveKit access token with exactly the grants of the role."""
     ws_url: _builtins.str
@@ -259,6 +308,10 @@ class JoinRoomResponse(_message.Message):
     """The role the token grants."""
     identity: _builtins.str
     """The identity the token carries."""
+    state: Global___ShowState.ValueType
+    """Where the show is: a viewer's token for a show that is not live yet subscribes to nothing
+    until the show goes live, when LiveKit subscribes it without anything for the viewer to do.
+    """
     def __init__(
         self,
         *,
@@ -267,10 +320,11 @@ class JoinRoomResponse(_message.Message):
         room_name: _builtins.str = ...,
         role: Global___Role.ValueType = ...,
         identity: _builtins.str = ...,
+        state: Global___ShowState.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity", "role", b"role", "room_name", b"room_name", "token", b"token", "ws_url", b"ws_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity", "role", b"role", "room_name", b"room_name", "state", b"state", "token", b"token", "ws_url", b"ws_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -401,6 +455,106 @@ class DeleteRoomResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteRoomResponse: _TypeAlias = DeleteRoomResponse  # noqa: Y015
+
+@_typing.final
+class GoLiveRequest(_message.Message):
+    """GoLiveRequest names the show to take live."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """The show's room."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GoLiveRequest: _TypeAlias = GoLiveRequest  # noqa: Y015
+
+@_typing.final
+class GoLiveResponse(_message.Message):
+    """GoLiveResponse says when the show went live and how many waiting viewers were let in."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    VIEWERS_LET_IN_FIELD_NUMBER: _builtins.int
+    state: Global___ShowState.ValueType
+    """SHOW_STATE_LIVE."""
+    started_at: _builtins.int
+    """When the show went live, in milliseconds since the Unix epoch."""
+    viewers_let_in: _builtins.int
+    """Waiting viewers whose LiveKit permission this call changed so they see the stage."""
+    def __init__(
+        self,
+        *,
+        state: Global___ShowState.ValueType = ...,
+        started_at: _builtins.int = ...,
+        viewers_let_in: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["started_at", b"started_at", "state", b"state", "viewers_let_in", b"viewers_let_in"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GoLiveResponse: _TypeAlias = GoLiveResponse  # noqa: Y015
+
+@_typing.final
+class EndShowRequest(_message.Message):
+    """EndShowRequest names the show to end."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """The show's room."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndShowRequest: _TypeAlias = EndShowRequest  # noqa: Y015
+
+@_typing.final
+class EndShowResponse(_message.Message):
+    """EndShowResponse says when the show ended."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
+    state: Global___ShowState.ValueType
+    """SHOW_STATE_ENDED."""
+    ended_at: _builtins.int
+    """When the show ended, in milliseconds since the Unix epoch."""
+    def __init__(
+        self,
+        *,
+        state: Global___ShowState.ValueType = ...,
+        ended_at: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ended_at", b"ended_at", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndShowResponse: _TypeAlias = EndShowResponse  # noqa: Y015
 
 @_typing.final
 class ListParticipantsRequest(_message.Message):

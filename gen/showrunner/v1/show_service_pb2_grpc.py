@@ -69,6 +69,16 @@ class ShowServiceStub:
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.DeleteRoomRequest.SerializeToString,
                 response_deserializer=showrunner_dot_v1_dot_show__service__pb2.DeleteRoomResponse.FromString,
                 _registered_method=True)
+        self.GoLive = channel.unary_unary(
+                '/showrunner.v1.ShowService/GoLive',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.GoLiveRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.GoLiveResponse.FromString,
+                _registered_method=True)
+        self.EndShow = channel.unary_unary(
+                '/showrunner.v1.ShowService/EndShow',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.EndShowRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.EndShowResponse.FromString,
+                _registered_method=True)
         self.ListParticipants = channel.unary_unary(
                 '/showrunner.v1.ShowService/ListParticipants',
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.ListParticipantsRequest.SerializeToString,
@@ -237,9 +247,32 @@ class ShowServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteRoom(self, request, context):
-        """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
+        """Ends a show, as EndShow does (the MVP's route): disconnects everyone and locks the show.
         The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
         NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GoLive(self, request, context):
+        """Takes a show from backstage to live: every viewer who was waiting sees and hears the stage
+        from now on, without doing anything, and the room hears show_live. Going live again is a
+        no-op that answers the same. The host or the room's admin. Errors: INVALID_ARGUMENT,
+        UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (the show has not opened,
+        or has ended).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndShow(self, request, context):
+        """Ends a show, backstage or live: the room hears show_ended, everyone is disconnected, and the
+        show is locked: no token issued for it works again and JoinRoom answers FAILED_PRECONDITION.
+        The ended show stays readable (GetRoom, its history) for the service's retention time.
+        Ending an ended show is a no-op that answers the same. The host (with its own token even
+        after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+        PERMISSION_DENIED, NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -507,6 +540,16 @@ def add_ShowServiceServicer_to_server(servicer, server):
                     request_deserializer=showrunner_dot_v1_dot_show__service__pb2.DeleteRoomRequest.FromString,
                     response_serializer=showrunner_dot_v1_dot_show__service__pb2.DeleteRoomResponse.SerializeToString,
             ),
+            'GoLive': grpc.unary_unary_rpc_method_handler(
+                    servicer.GoLive,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.GoLiveRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.GoLiveResponse.SerializeToString,
+            ),
+            'EndShow': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndShow,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.EndShowRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.EndShowResponse.SerializeToString,
+            ),
             'ListParticipants': grpc.unary_unary_rpc_method_handler(
                     servicer.ListParticipants,
                     request_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListParticipantsRequest.FromString,
@@ -751,6 +794,60 @@ class ShowService:
             '/showrunner.v1.ShowService/DeleteRoom',
             showrunner_dot_v1_dot_show__service__pb2.DeleteRoomRequest.SerializeToString,
             showrunner_dot_v1_dot_show__service__pb2.DeleteRoomResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GoLive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/GoLive',
+            showrunner_dot_v1_dot_show__service__pb2.GoLiveRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.GoLiveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndShow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/EndShow',
+            showrunner_dot_v1_dot_show__service__pb2.EndShowRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.EndShowResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -64,9 +64,24 @@ class ShowServiceStub:
     or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
     DeleteRoom: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.DeleteRoomRequest, _show_service_pb2.DeleteRoomResponse]
-    """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
+    """Ends a show, as EndShow does (the MVP's route): disconnects everyone and locks the show.
     The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
     NOT_FOUND.
+    """
+    GoLive: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.GoLiveRequest, _show_service_pb2.GoLiveResponse]
+    """Takes a show from backstage to live: every viewer who was waiting sees and hears the stage
+    from now on, without doing anything, and the room hears show_live. Going live again is a
+    no-op that answers the same. The host or the room's admin. Errors: INVALID_ARGUMENT,
+    UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (the show has not opened,
+    or has ended).
+    """
+    EndShow: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.EndShowRequest, _show_service_pb2.EndShowResponse]
+    """Ends a show, backstage or live: the room hears show_ended, everyone is disconnected, and the
+    show is locked: no token issued for it works again and JoinRoom answers FAILED_PRECONDITION.
+    The ended show stays readable (GetRoom, its history) for the service's retention time.
+    Ending an ended show is a no-op that answers the same. The host (with its own token even
+    after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+    PERMISSION_DENIED, NOT_FOUND.
     """
     ListParticipants: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListParticipantsRequest, _show_service_pb2.ListParticipantsResponse]
     """Lists the participants connected to a room, with their show role and hand state.
@@ -248,9 +263,24 @@ class ShowServiceAsyncStub(ShowServiceStub):
     or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
     DeleteRoom: _aio.UnaryUnaryMultiCallable[_show_service_pb2.DeleteRoomRequest, _show_service_pb2.DeleteRoomResponse]  # type: ignore[assignment]
-    """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
+    """Ends a show, as EndShow does (the MVP's route): disconnects everyone and locks the show.
     The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
     NOT_FOUND.
+    """
+    GoLive: _aio.UnaryUnaryMultiCallable[_show_service_pb2.GoLiveRequest, _show_service_pb2.GoLiveResponse]  # type: ignore[assignment]
+    """Takes a show from backstage to live: every viewer who was waiting sees and hears the stage
+    from now on, without doing anything, and the room hears show_live. Going live again is a
+    no-op that answers the same. The host or the room's admin. Errors: INVALID_ARGUMENT,
+    UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (the show has not opened,
+    or has ended).
+    """
+    EndShow: _aio.UnaryUnaryMultiCallable[_show_service_pb2.EndShowRequest, _show_service_pb2.EndShowResponse]  # type: ignore[assignment]
+    """Ends a show, backstage or live: the room hears show_ended, everyone is disconnected, and the
+    show is locked: no token issued for it works again and JoinRoom answers FAILED_PRECONDITION.
+    The ended show stays readable (GetRoom, its history) for the service's retention time.
+    Ending an ended show is a no-op that answers the same. The host (with its own token even
+    after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+    PERMISSION_DENIED, NOT_FOUND.
     """
     ListParticipants: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListParticipantsRequest, _show_service_pb2.ListParticipantsResponse]  # type: ignore[assignment]
     """Lists the participants connected to a room, with their show role and hand state.
@@ -453,9 +483,36 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _show_service_pb2.DeleteRoomRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.DeleteRoomResponse, _abc.Awaitable[_show_service_pb2.DeleteRoomResponse]]:
-        """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
+        """Ends a show, as EndShow does (the MVP's route): disconnects everyone and locks the show.
         The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
         NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def GoLive(
+        self,
+        request: _show_service_pb2.GoLiveRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.GoLiveResponse, _abc.Awaitable[_show_service_pb2.GoLiveResponse]]:
+        """Takes a show from backstage to live: every viewer who was waiting sees and hears the stage
+        from now on, without doing anything, and the room hears show_live. Going live again is a
+        no-op that answers the same. The host or the room's admin. Errors: INVALID_ARGUMENT,
+        UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (the show has not opened,
+        or has ended).
+        """
+
+    @_abc_1.abstractmethod
+    def EndShow(
+        self,
+        request: _show_service_pb2.EndShowRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.EndShowResponse, _abc.Awaitable[_show_service_pb2.EndShowResponse]]:
+        """Ends a show, backstage or live: the room hears show_ended, everyone is disconnected, and the
+        show is locked: no token issued for it works again and JoinRoom answers FAILED_PRECONDITION.
+        The ended show stays readable (GetRoom, its history) for the service's retention time.
+        Ending an ended show is a no-op that answers the same. The host (with its own token even
+        after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+        PERMISSION_DENIED, NOT_FOUND.
         """
 
     @_abc_1.abstractmethod

@@ -47,7 +47,15 @@ class ShowService(Protocol[CallerT]):
         ...
 
     async def delete_room(self, request: _showrunner_v1_show_service_pb2.DeleteRoomRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.DeleteRoomResponse:
-        """Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state. The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
+        """Ends a show, as EndShow does (the MVP's route): disconnects everyone and locks the show. The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
+        ...
+
+    async def go_live(self, request: _showrunner_v1_show_service_pb2.GoLiveRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.GoLiveResponse:
+        """Takes a show from backstage to live: every viewer who was waiting sees and hears the stage from now on, without doing anything, and the room hears show_live. Going live again is a no-op that answers the same. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (the show has not opened, or has ended)."""
+        ...
+
+    async def end_show(self, request: _showrunner_v1_show_service_pb2.EndShowRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.EndShowResponse:
+        """Ends a show, backstage or live: the room hears show_ended, everyone is disconnected, and the show is locked: no token issued for it works again and JoinRoom answers FAILED_PRECONDITION. The ended show stays readable (GetRoom, its history) for the service's retention time. Ending an ended show is a no-op that answers the same. The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
         ...
 
     async def list_participants(self, request: _showrunner_v1_show_service_pb2.ListParticipantsRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.ListParticipantsResponse:
@@ -155,6 +163,8 @@ def show_service_rpcs(implementation: ShowService[Ctx]) -> tuple[Rpc[Any, Any, C
         Rpc(methods['ListRooms'], _showrunner_v1_show_service_pb2.ListRoomsRequest, _showrunner_v1_show_service_pb2.ListRoomsResponse, implementation.list_rooms),
         Rpc(methods['GetRoom'], _showrunner_v1_show_service_pb2.GetRoomRequest, _showrunner_v1_show_service_pb2.GetRoomResponse, implementation.get_room),
         Rpc(methods['DeleteRoom'], _showrunner_v1_show_service_pb2.DeleteRoomRequest, _showrunner_v1_show_service_pb2.DeleteRoomResponse, implementation.delete_room),
+        Rpc(methods['GoLive'], _showrunner_v1_show_service_pb2.GoLiveRequest, _showrunner_v1_show_service_pb2.GoLiveResponse, implementation.go_live),
+        Rpc(methods['EndShow'], _showrunner_v1_show_service_pb2.EndShowRequest, _showrunner_v1_show_service_pb2.EndShowResponse, implementation.end_show),
         Rpc(methods['ListParticipants'], _showrunner_v1_show_service_pb2.ListParticipantsRequest, _showrunner_v1_show_service_pb2.ListParticipantsResponse, implementation.list_participants),
         Rpc(methods['RemoveParticipant'], _showrunner_v1_show_service_pb2.RemoveParticipantRequest, _showrunner_v1_show_service_pb2.RemoveParticipantResponse, implementation.remove_participant),
         Rpc(methods['InviteGuest'], _showrunner_v1_show_service_pb2.InviteGuestRequest, _showrunner_v1_show_service_pb2.InviteGuestResponse, implementation.invite_guest),

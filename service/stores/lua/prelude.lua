@@ -10,9 +10,27 @@ local MODERATORS, BANS = KEYS[7], KEYS[8]
 local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local VERSION = 1
 
--- Every write keeps the whole room alive for IDLE more: a room nobody touches disappears.
+-- Every write keeps the whole room alive for IDLE more: a room nobody touches disappears. An
+-- ended show keeps the retention its end gave it, whatever still writes to it.
 local function touch()
+  if redis.call('HGET', STAGE, 'phase') == 'ended' then return end
   for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], IDLE) end
+end
+
+-- The show's phase: 'backstage', 'live', 'ended', or '' before a host opened it. A room hosted
+-- by a version that knew no phases (hosted, no phase) is live, as it was to that version.
+local function phase()
+  local found = redis.call('HGET', STAGE, 'phase')
+  if found then return found end
+  if redis.call('HEXISTS', STAGE, 'hosted_by') == 1 then return 'live' end
+  return ''
+end
+
+-- The phase and when the show reached each one (ms, '0' before), and when a reconciler is to
+-- let a still waiting audience in ('0' once done).
+local function life()
+  local at = redis.call('HMGET', STAGE, 'opened_at', 'live_at', 'ended_at', 'release_due')
+  return {phase(), at[1] or '0', at[2] or '0', at[3] or '0', at[4] or '0'}
 end
 
 local function refused(reason) return {'refused', reason} end

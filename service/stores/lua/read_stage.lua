@@ -1,7 +1,7 @@
 -- The stage, counts of hands and live invitations, recordings, pending changes, moderators and
--- the count of bans, at once.
+-- the count of bans, and the show's life (phase and times), at once.
 return {'ok', redis.call('HGET', STAGE, 'host') or '', redis.call('HGETALL', GUESTS),
         redis.call('HGET', STAGE, 'guest_limit') or '', redis.call('HGET', STAGE, 'room_sid') or '',
         redis.call('ZCARD', HANDS), redis.call('ZCOUNT', INVITATIONS, '(' .. NOW, '+inf'),
         redis.call('HGETALL', RECORDINGS), redis.call('HGETALL', PENDING), redis.call('HGETALL', MODERATORS),
-        redis.call('HLEN', BANS)}
+        redis.call('HLEN', BANS), life()}

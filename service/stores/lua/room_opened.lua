@@ -1,6 +1,8 @@
 -- ARGV: LiveKit's room sid, its creation time (ms). A newer incarnation replaces the recorded
 -- one; the seats' connections belonged to the older one and are forgotten.
 local room_sid, created = ARGV[4], tonumber(ARGV[5])
+-- A room opened by a token of an ended show is no incarnation of it: the show stays ended.
+if phase() == 'ended' then return {'ok', 0} end
 local current = redis.call('HGET', STAGE, 'room_sid') or ''
 if current == room_sid then return {'ok', 0} end
 if current ~= '' and created <= tonumber(redis.call('HGET', STAGE, 'room_created') or 0) then return {'ok', 0} end

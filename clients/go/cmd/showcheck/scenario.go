@@ -470,16 +470,44 @@ func (s *show) streams(ctx context.Context) {
 }
 
 func (s *show) endShow(ctx context.Context) {
-	svc, asHost := s.t.show, as(ctx, s.hostToken)
-	_, err := svc.DeleteRoom(as(ctx, s.viewer["cy"]), &pb.DeleteRoomRequest{RoomName: s.room})
-	s.refused("DeleteRoom", "a viewer ends the show", err, permissionDenied, "")
-	ended, err := svc.DeleteRoom(asHost, &pb.DeleteRoomRequest{RoomName: s.room})
-	ok(s, "DeleteRoom", "the host ends the show", ended, err, nil)
+	svc, asHost, asCy := s.t.show, as(ctx, s.hostToken), as(ctx, s.viewer["cy"])
 	admin := as(ctx, s.tokens.admin(s.room))
-	_, err = svc.DeleteRoom(admin, &pb.DeleteRoomRequest{RoomName: s.room})
-	s.refused("DeleteRoom", "ending it twice", err, notFound, "Room not found")
-	_, err = svc.GetRoom(admin, &pb.GetRoomRequest{RoomName: s.room})
-	s.refused("GetRoom", "after the show ended", err, notFound, "Room not found")
+	_, err := svc.GoLive(asCy, &pb.GoLiveRequest{RoomName: s.room})
+	s.refused("GoLive", "a viewer takes the show live", err, permissionDenied, "")
+	live, err := svc.GoLive(asHost, &pb.GoLiveRequest{RoomName: s.room})
+	ok(s, "GoLive", "the host takes the show live", live, err, func(r *pb.GoLiveResponse) string {
+		return expect(r.State == pb.ShowState_SHOW_STATE_LIVE && r.StartedAt > 0, "went live %v", r)
+	})
+	again, err := svc.GoLive(asHost, &pb.GoLiveRequest{RoomName: s.room})
+	ok(s, "GoLive", "going live twice answers the same", again, err, func(r *pb.GoLiveResponse) string {
+		return expect(r.StartedAt == live.GetStartedAt(), "started %d, then %d", live.GetStartedAt(), r.StartedAt)
+	})
+	nowhere := s.room + "-nowhere"
+	_, err = svc.GoLive(as(ctx, s.tokens.admin(nowhere)), &pb.GoLiveRequest{RoomName: nowhere})
+	s.refused("GoLive", "in a room that does not exist", err, notFound, "Room not found")
+
+	_, err = svc.EndShow(asCy, &pb.EndShowRequest{RoomName: s.room})
+	s.refused("EndShow", "a viewer ends the show", err, permissionDenied, "")
+	_, err = svc.DeleteRoom(asCy, &pb.DeleteRoomRequest{RoomName: s.room})
+	s.refused("DeleteRoom", "a viewer ends the show", err, permissionDenied, "")
+	ended, err := svc.EndShow(asHost, &pb.EndShowRequest{RoomName: s.room})
+	ok(s, "EndShow", "the host ends the show", ended, err, func(r *pb.EndShowResponse) string {
+		return expect(r.State == pb.ShowState_SHOW_STATE_ENDED && r.EndedAt > 0, "ended %v", r)
+	})
+	deleted, err := svc.DeleteRoom(admin, &pb.DeleteRoomRequest{RoomName: s.room})
+	ok(s, "DeleteRoom", "ending it again changes nothing", deleted, err, nil)
+	_, err = svc.EndShow(as(ctx, s.tokens.admin(nowhere)), &pb.EndShowRequest{RoomName: nowhere})
+	s.refused("EndShow", "in a room that does not exist", err, notFound, "Room not found")
+	room, err := svc.GetRoom(admin, &pb.GetRoomRequest{RoomName: s.room})
+	ok(s, "GetRoom", "the ended show stays readable", room, err, func(r *pb.GetRoomResponse) string {
+		got := r.GetRoom()
+		return expect(got.GetState() == pb.ShowState_SHOW_STATE_ENDED && got.GetEndedAt() == ended.GetEndedAt() &&
+			got.GetStartedAt() == live.GetStartedAt() && !got.GetHasHost(), "room %v", got)
+	})
+	_, err = svc.JoinRoom(ctx, &pb.JoinRoomRequest{RoomName: s.room, ParticipantName: "latecomer", Role: pb.Role_ROLE_VIEWER})
+	s.refused("JoinRoom", "a viewer joins the ended show", err, failedPrecondition, "has ended")
+	_, err = svc.GoLive(admin, &pb.GoLiveRequest{RoomName: s.room})
+	s.refused("GoLive", "the ended show", err, failedPrecondition, "has ended")
 }
 
 // withoutEgress: with no egress worker behind LiveKit, recording is refused as unavailable (safe

@@ -111,6 +111,12 @@ func (g grpcShow) GetRoom(ctx context.Context, r *pb.GetRoomRequest) (*pb.GetRoo
 func (g grpcShow) DeleteRoom(ctx context.Context, r *pb.DeleteRoomRequest) (*pb.DeleteRoomResponse, error) {
 	return g.c.DeleteRoom(ctx, r)
 }
+func (g grpcShow) GoLive(ctx context.Context, r *pb.GoLiveRequest) (*pb.GoLiveResponse, error) {
+	return g.c.GoLive(ctx, r)
+}
+func (g grpcShow) EndShow(ctx context.Context, r *pb.EndShowRequest) (*pb.EndShowResponse, error) {
+	return g.c.EndShow(ctx, r)
+}
 func (g grpcShow) ListParticipants(ctx context.Context, r *pb.ListParticipantsRequest) (*pb.ListParticipantsResponse, error) {
 	return g.c.ListParticipants(ctx, r)
 }

@@ -85,6 +85,64 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{0}
 }
 
+// ShowState is where a show is in its life.
+type ShowState int32
+
+const (
+	// No host has opened a show in this room yet: viewers who arrive wait, as backstage.
+	ShowState_SHOW_STATE_UNSPECIFIED ShowState = 0
+	// The host opened the show: the host and guests connect, publish and talk; viewers wait and
+	// see and hear nothing of the stage.
+	ShowState_SHOW_STATE_BACKSTAGE ShowState = 1
+	// The audience sees and hears the stage.
+	ShowState_SHOW_STATE_LIVE ShowState = 2
+	// The show is over and locked: nobody joins it again; it stays readable for a while.
+	ShowState_SHOW_STATE_ENDED ShowState = 3
+)
+
+// Enum value maps for ShowState.
+var (
+	ShowState_name = map[int32]string{
+		0: "SHOW_STATE_UNSPECIFIED",
+		1: "SHOW_STATE_BACKSTAGE",
+		2: "SHOW_STATE_LIVE",
+		3: "SHOW_STATE_ENDED",
+	}
+	ShowState_value = map[string]int32{
+		"SHOW_STATE_UNSPECIFIED": 0,
+		"SHOW_STATE_BACKSTAGE":   1,
+		"SHOW_STATE_LIVE":        2,
+		"SHOW_STATE_ENDED":       3,
+	}
+)
+
+func (x ShowState) Enum() *ShowState {
+	p := new(ShowState)
+	*p = x
+	return p
+}
+
+func (x ShowState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ShowState) Descriptor() protoreflect.EnumDescriptor {
+	return file_showrunner_v1_show_service_proto_enumTypes[1].Descriptor()
+}
+
+func (ShowState) Type() protoreflect.EnumType {
+	return &file_showrunner_v1_show_service_proto_enumTypes[1]
+}
+
+func (x ShowState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ShowState.Descriptor instead.
+func (ShowState) EnumDescriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{1}
+}
+
 // RecordingLayout is how the recording arranges the stage.
 type RecordingLayout int32
 
@@ -122,11 +180,11 @@ func (x RecordingLayout) String() string {
 }
 
 func (RecordingLayout) Descriptor() protoreflect.EnumDescriptor {
-	return file_showrunner_v1_show_service_proto_enumTypes[1].Descriptor()
+	return file_showrunner_v1_show_service_proto_enumTypes[2].Descriptor()
 }
 
 func (RecordingLayout) Type() protoreflect.EnumType {
-	return &file_showrunner_v1_show_service_proto_enumTypes[1]
+	return &file_showrunner_v1_show_service_proto_enumTypes[2]
 }
 
 func (x RecordingLayout) Number() protoreflect.EnumNumber {
@@ -135,7 +193,7 @@ func (x RecordingLayout) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RecordingLayout.Descriptor instead.
 func (RecordingLayout) EnumDescriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{1}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{2}
 }
 
 // Room is a show as LiveKit and Showrunner see it.
@@ -164,7 +222,15 @@ type Room struct {
 	// room, so it costs the same for ten viewers or a hundred thousand.
 	NumViewers uint32 `protobuf:"varint,10,opt,name=num_viewers,json=numViewers,proto3" json:"num_viewers,omitempty"`
 	// Hands raised now.
-	RaisedHands   uint32 `protobuf:"varint,11,opt,name=raised_hands,json=raisedHands,proto3" json:"raised_hands,omitempty"`
+	RaisedHands uint32 `protobuf:"varint,11,opt,name=raised_hands,json=raisedHands,proto3" json:"raised_hands,omitempty"`
+	// Where the show is in its life: backstage, live or ended (unspecified before a host opened it).
+	State ShowState `protobuf:"varint,12,opt,name=state,proto3,enum=showrunner.v1.ShowState" json:"state,omitempty"`
+	// When the host opened the show backstage, in milliseconds since the Unix epoch; 0 before.
+	OpenedAt int64 `protobuf:"varint,13,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
+	// When the show went live, in milliseconds since the Unix epoch; 0 until it does.
+	StartedAt int64 `protobuf:"varint,14,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// When the show ended, in milliseconds since the Unix epoch; 0 until it does.
+	EndedAt       int64 `protobuf:"varint,15,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -272,6 +338,34 @@ func (x *Room) GetNumViewers() uint32 {
 func (x *Room) GetRaisedHands() uint32 {
 	if x != nil {
 		return x.RaisedHands
+	}
+	return 0
+}
+
+func (x *Room) GetState() ShowState {
+	if x != nil {
+		return x.State
+	}
+	return ShowState_SHOW_STATE_UNSPECIFIED
+}
+
+func (x *Room) GetOpenedAt() int64 {
+	if x != nil {
+		return x.OpenedAt
+	}
+	return 0
+}
+
+func (x *Room) GetStartedAt() int64 {
+	if x != nil {
+		return x.StartedAt
+	}
+	return 0
+}
+
+func (x *Room) GetEndedAt() int64 {
+	if x != nil {
+		return x.EndedAt
 	}
 	return 0
 }
@@ -471,7 +565,10 @@ type JoinRoomResponse struct {
 	// The role the token grants.
 	Role Role `protobuf:"varint,4,opt,name=role,proto3,enum=showrunner.v1.Role" json:"role,omitempty"`
 	// The identity the token carries.
-	Identity      string `protobuf:"bytes,5,opt,name=identity,proto3" json:"identity,omitempty"`
+	Identity string `protobuf:"bytes,5,opt,name=identity,proto3" json:"identity,omitempty"`
+	// Where the show is: a viewer's token for a show that is not live yet subscribes to nothing
+	// until the show goes live, when LiveKit subscribes it without anything for the viewer to do.
+	State         ShowState `protobuf:"varint,6,opt,name=state,proto3,enum=showrunner.v1.ShowState" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -539,6 +636,13 @@ func (x *JoinRoomResponse) GetIdentity() string {
 		return x.Identity
 	}
 	return ""
+}
+
+func (x *JoinRoomResponse) GetState() ShowState {
+	if x != nil {
+		return x.State
+	}
+	return ShowState_SHOW_STATE_UNSPECIFIED
 }
 
 // ListRoomsRequest has no fields yet.
@@ -799,6 +903,217 @@ func (*DeleteRoomResponse) Descriptor() ([]byte, []int) {
 	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{9}
 }
 
+// GoLiveRequest names the show to take live.
+type GoLiveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The show's room.
+	RoomName      string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GoLiveRequest) Reset() {
+	*x = GoLiveRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GoLiveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GoLiveRequest) ProtoMessage() {}
+
+func (x *GoLiveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GoLiveRequest.ProtoReflect.Descriptor instead.
+func (*GoLiveRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GoLiveRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+// GoLiveResponse says when the show went live and how many waiting viewers were let in.
+type GoLiveResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SHOW_STATE_LIVE.
+	State ShowState `protobuf:"varint,1,opt,name=state,proto3,enum=showrunner.v1.ShowState" json:"state,omitempty"`
+	// When the show went live, in milliseconds since the Unix epoch.
+	StartedAt int64 `protobuf:"varint,2,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// Waiting viewers whose LiveKit permission this call changed so they see the stage.
+	ViewersLetIn  uint32 `protobuf:"varint,3,opt,name=viewers_let_in,json=viewersLetIn,proto3" json:"viewers_let_in,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GoLiveResponse) Reset() {
+	*x = GoLiveResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GoLiveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GoLiveResponse) ProtoMessage() {}
+
+func (x *GoLiveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GoLiveResponse.ProtoReflect.Descriptor instead.
+func (*GoLiveResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GoLiveResponse) GetState() ShowState {
+	if x != nil {
+		return x.State
+	}
+	return ShowState_SHOW_STATE_UNSPECIFIED
+}
+
+func (x *GoLiveResponse) GetStartedAt() int64 {
+	if x != nil {
+		return x.StartedAt
+	}
+	return 0
+}
+
+func (x *GoLiveResponse) GetViewersLetIn() uint32 {
+	if x != nil {
+		return x.ViewersLetIn
+	}
+	return 0
+}
+
+// EndShowRequest names the show to end.
+type EndShowRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The show's room.
+	RoomName      string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndShowRequest) Reset() {
+	*x = EndShowRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndShowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndShowRequest) ProtoMessage() {}
+
+func (x *EndShowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndShowRequest.ProtoReflect.Descriptor instead.
+func (*EndShowRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *EndShowRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+// EndShowResponse says when the show ended.
+type EndShowResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SHOW_STATE_ENDED.
+	State ShowState `protobuf:"varint,1,opt,name=state,proto3,enum=showrunner.v1.ShowState" json:"state,omitempty"`
+	// When the show ended, in milliseconds since the Unix epoch.
+	EndedAt       int64 `protobuf:"varint,2,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndShowResponse) Reset() {
+	*x = EndShowResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndShowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndShowResponse) ProtoMessage() {}
+
+func (x *EndShowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndShowResponse.ProtoReflect.Descriptor instead.
+func (*EndShowResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *EndShowResponse) GetState() ShowState {
+	if x != nil {
+		return x.State
+	}
+	return ShowState_SHOW_STATE_UNSPECIFIED
+}
+
+func (x *EndShowResponse) GetEndedAt() int64 {
+	if x != nil {
+		return x.EndedAt
+	}
+	return 0
+}
+
 // ListParticipantsRequest names the room whose participants to list.
 type ListParticipantsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -810,7 +1125,7 @@ type ListParticipantsRequest struct {
 
 func (x *ListParticipantsRequest) Reset() {
 	*x = ListParticipantsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[10]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +1137,7 @@ func (x *ListParticipantsRequest) String() string {
 func (*ListParticipantsRequest) ProtoMessage() {}
 
 func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[10]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1150,7 @@ func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsRequest.ProtoReflect.Descriptor instead.
 func (*ListParticipantsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{10}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListParticipantsRequest) GetRoomName() string {
@@ -856,7 +1171,7 @@ type ListParticipantsResponse struct {
 
 func (x *ListParticipantsResponse) Reset() {
 	*x = ListParticipantsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[11]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -868,7 +1183,7 @@ func (x *ListParticipantsResponse) String() string {
 func (*ListParticipantsResponse) ProtoMessage() {}
 
 func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[11]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -881,7 +1196,7 @@ func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsResponse.ProtoReflect.Descriptor instead.
 func (*ListParticipantsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{11}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListParticipantsResponse) GetParticipants() []*Participant {
@@ -908,7 +1223,7 @@ type RemoveParticipantRequest struct {
 
 func (x *RemoveParticipantRequest) Reset() {
 	*x = RemoveParticipantRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[12]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1235,7 @@ func (x *RemoveParticipantRequest) String() string {
 func (*RemoveParticipantRequest) ProtoMessage() {}
 
 func (x *RemoveParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[12]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1248,7 @@ func (x *RemoveParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveParticipantRequest.ProtoReflect.Descriptor instead.
 func (*RemoveParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{12}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RemoveParticipantRequest) GetRoomName() string {
@@ -966,7 +1281,7 @@ type RemoveParticipantResponse struct {
 
 func (x *RemoveParticipantResponse) Reset() {
 	*x = RemoveParticipantResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[13]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1293,7 @@ func (x *RemoveParticipantResponse) String() string {
 func (*RemoveParticipantResponse) ProtoMessage() {}
 
 func (x *RemoveParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[13]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1306,7 @@ func (x *RemoveParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveParticipantResponse.ProtoReflect.Descriptor instead.
 func (*RemoveParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{13}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{17}
 }
 
 // InviteGuestRequest asks to bring a viewer on stage.
@@ -1009,7 +1324,7 @@ type InviteGuestRequest struct {
 
 func (x *InviteGuestRequest) Reset() {
 	*x = InviteGuestRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[14]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1336,7 @@ func (x *InviteGuestRequest) String() string {
 func (*InviteGuestRequest) ProtoMessage() {}
 
 func (x *InviteGuestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[14]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1349,7 @@ func (x *InviteGuestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteGuestRequest.ProtoReflect.Descriptor instead.
 func (*InviteGuestRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{14}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *InviteGuestRequest) GetRoomName() string {
@@ -1079,7 +1394,7 @@ type InviteGuestResponse struct {
 
 func (x *InviteGuestResponse) Reset() {
 	*x = InviteGuestResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[15]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1406,7 @@ func (x *InviteGuestResponse) String() string {
 func (*InviteGuestResponse) ProtoMessage() {}
 
 func (x *InviteGuestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[15]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1419,7 @@ func (x *InviteGuestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteGuestResponse.ProtoReflect.Descriptor instead.
 func (*InviteGuestResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{15}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *InviteGuestResponse) GetToken() string {
@@ -1157,7 +1472,7 @@ type DemoteGuestRequest struct {
 
 func (x *DemoteGuestRequest) Reset() {
 	*x = DemoteGuestRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[16]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1484,7 @@ func (x *DemoteGuestRequest) String() string {
 func (*DemoteGuestRequest) ProtoMessage() {}
 
 func (x *DemoteGuestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[16]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1497,7 @@ func (x *DemoteGuestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemoteGuestRequest.ProtoReflect.Descriptor instead.
 func (*DemoteGuestRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{16}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DemoteGuestRequest) GetRoomName() string {
@@ -1221,7 +1536,7 @@ type DemoteGuestResponse struct {
 
 func (x *DemoteGuestResponse) Reset() {
 	*x = DemoteGuestResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[17]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1233,7 +1548,7 @@ func (x *DemoteGuestResponse) String() string {
 func (*DemoteGuestResponse) ProtoMessage() {}
 
 func (x *DemoteGuestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[17]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1246,7 +1561,7 @@ func (x *DemoteGuestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemoteGuestResponse.ProtoReflect.Descriptor instead.
 func (*DemoteGuestResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{17}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DemoteGuestResponse) GetToken() string {
@@ -1285,7 +1600,7 @@ type RemoveGuestRequest struct {
 
 func (x *RemoveGuestRequest) Reset() {
 	*x = RemoveGuestRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[18]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1612,7 @@ func (x *RemoveGuestRequest) String() string {
 func (*RemoveGuestRequest) ProtoMessage() {}
 
 func (x *RemoveGuestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[18]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1625,7 @@ func (x *RemoveGuestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveGuestRequest.ProtoReflect.Descriptor instead.
 func (*RemoveGuestRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{18}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RemoveGuestRequest) GetRoomName() string {
@@ -1345,7 +1660,7 @@ type RemoveGuestResponse struct {
 
 func (x *RemoveGuestResponse) Reset() {
 	*x = RemoveGuestResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[19]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1357,7 +1672,7 @@ func (x *RemoveGuestResponse) String() string {
 func (*RemoveGuestResponse) ProtoMessage() {}
 
 func (x *RemoveGuestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[19]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1370,7 +1685,7 @@ func (x *RemoveGuestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveGuestResponse.ProtoReflect.Descriptor instead.
 func (*RemoveGuestResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{19}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoveGuestResponse) GetMessage() string {
@@ -1395,7 +1710,7 @@ type SetHandRaisedRequest struct {
 
 func (x *SetHandRaisedRequest) Reset() {
 	*x = SetHandRaisedRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[20]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1722,7 @@ func (x *SetHandRaisedRequest) String() string {
 func (*SetHandRaisedRequest) ProtoMessage() {}
 
 func (x *SetHandRaisedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[20]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1735,7 @@ func (x *SetHandRaisedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetHandRaisedRequest.ProtoReflect.Descriptor instead.
 func (*SetHandRaisedRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{20}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetHandRaisedRequest) GetRoomName() string {
@@ -1461,7 +1776,7 @@ type SetHandRaisedResponse struct {
 
 func (x *SetHandRaisedResponse) Reset() {
 	*x = SetHandRaisedResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[21]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1788,7 @@ func (x *SetHandRaisedResponse) String() string {
 func (*SetHandRaisedResponse) ProtoMessage() {}
 
 func (x *SetHandRaisedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[21]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1801,7 @@ func (x *SetHandRaisedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetHandRaisedResponse.ProtoReflect.Descriptor instead.
 func (*SetHandRaisedResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{21}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SetHandRaisedResponse) GetHandRaised() bool {
@@ -1530,7 +1845,7 @@ type AcceptInvitationRequest struct {
 
 func (x *AcceptInvitationRequest) Reset() {
 	*x = AcceptInvitationRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[22]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1857,7 @@ func (x *AcceptInvitationRequest) String() string {
 func (*AcceptInvitationRequest) ProtoMessage() {}
 
 func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[22]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1870,7 @@ func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationRequest.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{22}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AcceptInvitationRequest) GetRoomName() string {
@@ -1587,7 +1902,7 @@ type AcceptInvitationResponse struct {
 
 func (x *AcceptInvitationResponse) Reset() {
 	*x = AcceptInvitationResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[23]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1914,7 @@ func (x *AcceptInvitationResponse) String() string {
 func (*AcceptInvitationResponse) ProtoMessage() {}
 
 func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[23]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1927,7 @@ func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationResponse.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{23}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AcceptInvitationResponse) GetToken() string {
@@ -1649,7 +1964,7 @@ type DeclineInvitationRequest struct {
 
 func (x *DeclineInvitationRequest) Reset() {
 	*x = DeclineInvitationRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[24]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1661,7 +1976,7 @@ func (x *DeclineInvitationRequest) String() string {
 func (*DeclineInvitationRequest) ProtoMessage() {}
 
 func (x *DeclineInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[24]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1674,7 +1989,7 @@ func (x *DeclineInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineInvitationRequest.ProtoReflect.Descriptor instead.
 func (*DeclineInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{24}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeclineInvitationRequest) GetRoomName() string {
@@ -1702,7 +2017,7 @@ type DeclineInvitationResponse struct {
 
 func (x *DeclineInvitationResponse) Reset() {
 	*x = DeclineInvitationResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[25]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +2029,7 @@ func (x *DeclineInvitationResponse) String() string {
 func (*DeclineInvitationResponse) ProtoMessage() {}
 
 func (x *DeclineInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[25]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +2042,7 @@ func (x *DeclineInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineInvitationResponse.ProtoReflect.Descriptor instead.
 func (*DeclineInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{25}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeclineInvitationResponse) GetMessage() string {
@@ -1750,7 +2065,7 @@ type StepDownRequest struct {
 
 func (x *StepDownRequest) Reset() {
 	*x = StepDownRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[26]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +2077,7 @@ func (x *StepDownRequest) String() string {
 func (*StepDownRequest) ProtoMessage() {}
 
 func (x *StepDownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[26]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +2090,7 @@ func (x *StepDownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepDownRequest.ProtoReflect.Descriptor instead.
 func (*StepDownRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{26}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *StepDownRequest) GetRoomName() string {
@@ -1807,7 +2122,7 @@ type StepDownResponse struct {
 
 func (x *StepDownResponse) Reset() {
 	*x = StepDownResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[27]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +2134,7 @@ func (x *StepDownResponse) String() string {
 func (*StepDownResponse) ProtoMessage() {}
 
 func (x *StepDownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[27]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +2147,7 @@ func (x *StepDownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepDownResponse.ProtoReflect.Descriptor instead.
 func (*StepDownResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{27}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StepDownResponse) GetToken() string {
@@ -1871,7 +2186,7 @@ type RaisedHand struct {
 
 func (x *RaisedHand) Reset() {
 	*x = RaisedHand{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[28]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1883,7 +2198,7 @@ func (x *RaisedHand) String() string {
 func (*RaisedHand) ProtoMessage() {}
 
 func (x *RaisedHand) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[28]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1896,7 +2211,7 @@ func (x *RaisedHand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaisedHand.ProtoReflect.Descriptor instead.
 func (*RaisedHand) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{28}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RaisedHand) GetIdentity() string {
@@ -1931,7 +2246,7 @@ type ListRaisedHandsRequest struct {
 
 func (x *ListRaisedHandsRequest) Reset() {
 	*x = ListRaisedHandsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[29]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1943,7 +2258,7 @@ func (x *ListRaisedHandsRequest) String() string {
 func (*ListRaisedHandsRequest) ProtoMessage() {}
 
 func (x *ListRaisedHandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[29]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1956,7 +2271,7 @@ func (x *ListRaisedHandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRaisedHandsRequest.ProtoReflect.Descriptor instead.
 func (*ListRaisedHandsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{29}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListRaisedHandsRequest) GetRoomName() string {
@@ -1977,7 +2292,7 @@ type ListRaisedHandsResponse struct {
 
 func (x *ListRaisedHandsResponse) Reset() {
 	*x = ListRaisedHandsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[30]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2304,7 @@ func (x *ListRaisedHandsResponse) String() string {
 func (*ListRaisedHandsResponse) ProtoMessage() {}
 
 func (x *ListRaisedHandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[30]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2317,7 @@ func (x *ListRaisedHandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRaisedHandsResponse.ProtoReflect.Descriptor instead.
 func (*ListRaisedHandsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{30}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListRaisedHandsResponse) GetHands() []*RaisedHand {
@@ -2025,7 +2340,7 @@ type UpdateRoomSettingsRequest struct {
 
 func (x *UpdateRoomSettingsRequest) Reset() {
 	*x = UpdateRoomSettingsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[31]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2037,7 +2352,7 @@ func (x *UpdateRoomSettingsRequest) String() string {
 func (*UpdateRoomSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateRoomSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[31]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2050,7 +2365,7 @@ func (x *UpdateRoomSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRoomSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRoomSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{31}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpdateRoomSettingsRequest) GetRoomName() string {
@@ -2078,7 +2393,7 @@ type UpdateRoomSettingsResponse struct {
 
 func (x *UpdateRoomSettingsResponse) Reset() {
 	*x = UpdateRoomSettingsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[32]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2405,7 @@ func (x *UpdateRoomSettingsResponse) String() string {
 func (*UpdateRoomSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateRoomSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[32]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2418,7 @@ func (x *UpdateRoomSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRoomSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRoomSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{32}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UpdateRoomSettingsResponse) GetGuestLimit() uint32 {
@@ -2138,7 +2453,7 @@ type Recording struct {
 
 func (x *Recording) Reset() {
 	*x = Recording{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[33]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2150,7 +2465,7 @@ func (x *Recording) String() string {
 func (*Recording) ProtoMessage() {}
 
 func (x *Recording) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[33]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2163,7 +2478,7 @@ func (x *Recording) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recording.ProtoReflect.Descriptor instead.
 func (*Recording) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{33}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Recording) GetRecordingId() string {
@@ -2236,7 +2551,7 @@ type StartRecordingRequest struct {
 
 func (x *StartRecordingRequest) Reset() {
 	*x = StartRecordingRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[34]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2248,7 +2563,7 @@ func (x *StartRecordingRequest) String() string {
 func (*StartRecordingRequest) ProtoMessage() {}
 
 func (x *StartRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[34]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2261,7 +2576,7 @@ func (x *StartRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRecordingRequest.ProtoReflect.Descriptor instead.
 func (*StartRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{34}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StartRecordingRequest) GetRoomName() string {
@@ -2289,7 +2604,7 @@ type StartRecordingResponse struct {
 
 func (x *StartRecordingResponse) Reset() {
 	*x = StartRecordingResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[35]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2616,7 @@ func (x *StartRecordingResponse) String() string {
 func (*StartRecordingResponse) ProtoMessage() {}
 
 func (x *StartRecordingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[35]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2629,7 @@ func (x *StartRecordingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRecordingResponse.ProtoReflect.Descriptor instead.
 func (*StartRecordingResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{35}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StartRecordingResponse) GetRecording() *Recording {
@@ -2335,7 +2650,7 @@ type StopRecordingRequest struct {
 
 func (x *StopRecordingRequest) Reset() {
 	*x = StopRecordingRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[36]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2662,7 @@ func (x *StopRecordingRequest) String() string {
 func (*StopRecordingRequest) ProtoMessage() {}
 
 func (x *StopRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[36]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2675,7 @@ func (x *StopRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRecordingRequest.ProtoReflect.Descriptor instead.
 func (*StopRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{36}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StopRecordingRequest) GetRoomName() string {
@@ -2381,7 +2696,7 @@ type StopRecordingResponse struct {
 
 func (x *StopRecordingResponse) Reset() {
 	*x = StopRecordingResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[37]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2708,7 @@ func (x *StopRecordingResponse) String() string {
 func (*StopRecordingResponse) ProtoMessage() {}
 
 func (x *StopRecordingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[37]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2721,7 @@ func (x *StopRecordingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRecordingResponse.ProtoReflect.Descriptor instead.
 func (*StopRecordingResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{37}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StopRecordingResponse) GetRecording() *Recording {
@@ -2427,7 +2742,7 @@ type ListRecordingsRequest struct {
 
 func (x *ListRecordingsRequest) Reset() {
 	*x = ListRecordingsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[38]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2439,7 +2754,7 @@ func (x *ListRecordingsRequest) String() string {
 func (*ListRecordingsRequest) ProtoMessage() {}
 
 func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[38]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2452,7 +2767,7 @@ func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordingsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{38}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListRecordingsRequest) GetRoomName() string {
@@ -2473,7 +2788,7 @@ type ListRecordingsResponse struct {
 
 func (x *ListRecordingsResponse) Reset() {
 	*x = ListRecordingsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[39]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2485,7 +2800,7 @@ func (x *ListRecordingsResponse) String() string {
 func (*ListRecordingsResponse) ProtoMessage() {}
 
 func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[39]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2498,7 +2813,7 @@ func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordingsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{39}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListRecordingsResponse) GetRecordings() []*Recording {
@@ -2531,7 +2846,7 @@ type Stream struct {
 
 func (x *Stream) Reset() {
 	*x = Stream{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2543,7 +2858,7 @@ func (x *Stream) String() string {
 func (*Stream) ProtoMessage() {}
 
 func (x *Stream) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2556,7 +2871,7 @@ func (x *Stream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stream.ProtoReflect.Descriptor instead.
 func (*Stream) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{40}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Stream) GetStreamId() string {
@@ -2621,7 +2936,7 @@ type StartStreamRequest struct {
 
 func (x *StartStreamRequest) Reset() {
 	*x = StartStreamRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2633,7 +2948,7 @@ func (x *StartStreamRequest) String() string {
 func (*StartStreamRequest) ProtoMessage() {}
 
 func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2646,7 +2961,7 @@ func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartStreamRequest.ProtoReflect.Descriptor instead.
 func (*StartStreamRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{41}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StartStreamRequest) GetRoomName() string {
@@ -2674,7 +2989,7 @@ type StartStreamResponse struct {
 
 func (x *StartStreamResponse) Reset() {
 	*x = StartStreamResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2686,7 +3001,7 @@ func (x *StartStreamResponse) String() string {
 func (*StartStreamResponse) ProtoMessage() {}
 
 func (x *StartStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2699,7 +3014,7 @@ func (x *StartStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartStreamResponse.ProtoReflect.Descriptor instead.
 func (*StartStreamResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{42}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StartStreamResponse) GetStream() *Stream {
@@ -2724,7 +3039,7 @@ type UpdateStreamRequest struct {
 
 func (x *UpdateStreamRequest) Reset() {
 	*x = UpdateStreamRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2736,7 +3051,7 @@ func (x *UpdateStreamRequest) String() string {
 func (*UpdateStreamRequest) ProtoMessage() {}
 
 func (x *UpdateStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2749,7 +3064,7 @@ func (x *UpdateStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStreamRequest.ProtoReflect.Descriptor instead.
 func (*UpdateStreamRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{43}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UpdateStreamRequest) GetRoomName() string {
@@ -2784,7 +3099,7 @@ type UpdateStreamResponse struct {
 
 func (x *UpdateStreamResponse) Reset() {
 	*x = UpdateStreamResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2796,7 +3111,7 @@ func (x *UpdateStreamResponse) String() string {
 func (*UpdateStreamResponse) ProtoMessage() {}
 
 func (x *UpdateStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2809,7 +3124,7 @@ func (x *UpdateStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStreamResponse.ProtoReflect.Descriptor instead.
 func (*UpdateStreamResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{44}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *UpdateStreamResponse) GetStream() *Stream {
@@ -2830,7 +3145,7 @@ type StopStreamRequest struct {
 
 func (x *StopStreamRequest) Reset() {
 	*x = StopStreamRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2842,7 +3157,7 @@ func (x *StopStreamRequest) String() string {
 func (*StopStreamRequest) ProtoMessage() {}
 
 func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2855,7 +3170,7 @@ func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopStreamRequest.ProtoReflect.Descriptor instead.
 func (*StopStreamRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{45}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *StopStreamRequest) GetRoomName() string {
@@ -2876,7 +3191,7 @@ type StopStreamResponse struct {
 
 func (x *StopStreamResponse) Reset() {
 	*x = StopStreamResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2888,7 +3203,7 @@ func (x *StopStreamResponse) String() string {
 func (*StopStreamResponse) ProtoMessage() {}
 
 func (x *StopStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2901,7 +3216,7 @@ func (x *StopStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopStreamResponse.ProtoReflect.Descriptor instead.
 func (*StopStreamResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{46}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *StopStreamResponse) GetStream() *Stream {
@@ -2922,7 +3237,7 @@ type ListStreamsRequest struct {
 
 func (x *ListStreamsRequest) Reset() {
 	*x = ListStreamsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2934,7 +3249,7 @@ func (x *ListStreamsRequest) String() string {
 func (*ListStreamsRequest) ProtoMessage() {}
 
 func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2947,7 +3262,7 @@ func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{47}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListStreamsRequest) GetRoomName() string {
@@ -2970,7 +3285,7 @@ type ListStreamsResponse struct {
 
 func (x *ListStreamsResponse) Reset() {
 	*x = ListStreamsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2982,7 +3297,7 @@ func (x *ListStreamsResponse) String() string {
 func (*ListStreamsResponse) ProtoMessage() {}
 
 func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2995,7 +3310,7 @@ func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
 func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{48}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListStreamsResponse) GetStreams() []*Stream {
@@ -3025,7 +3340,7 @@ type AppointModeratorRequest struct {
 
 func (x *AppointModeratorRequest) Reset() {
 	*x = AppointModeratorRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3037,7 +3352,7 @@ func (x *AppointModeratorRequest) String() string {
 func (*AppointModeratorRequest) ProtoMessage() {}
 
 func (x *AppointModeratorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3050,7 +3365,7 @@ func (x *AppointModeratorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppointModeratorRequest.ProtoReflect.Descriptor instead.
 func (*AppointModeratorRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{49}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *AppointModeratorRequest) GetRoomName() string {
@@ -3078,7 +3393,7 @@ type AppointModeratorResponse struct {
 
 func (x *AppointModeratorResponse) Reset() {
 	*x = AppointModeratorResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3090,7 +3405,7 @@ func (x *AppointModeratorResponse) String() string {
 func (*AppointModeratorResponse) ProtoMessage() {}
 
 func (x *AppointModeratorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3103,7 +3418,7 @@ func (x *AppointModeratorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppointModeratorResponse.ProtoReflect.Descriptor instead.
 func (*AppointModeratorResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{50}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *AppointModeratorResponse) GetMessage() string {
@@ -3126,7 +3441,7 @@ type DismissModeratorRequest struct {
 
 func (x *DismissModeratorRequest) Reset() {
 	*x = DismissModeratorRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3138,7 +3453,7 @@ func (x *DismissModeratorRequest) String() string {
 func (*DismissModeratorRequest) ProtoMessage() {}
 
 func (x *DismissModeratorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3151,7 +3466,7 @@ func (x *DismissModeratorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DismissModeratorRequest.ProtoReflect.Descriptor instead.
 func (*DismissModeratorRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{51}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DismissModeratorRequest) GetRoomName() string {
@@ -3179,7 +3494,7 @@ type DismissModeratorResponse struct {
 
 func (x *DismissModeratorResponse) Reset() {
 	*x = DismissModeratorResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3191,7 +3506,7 @@ func (x *DismissModeratorResponse) String() string {
 func (*DismissModeratorResponse) ProtoMessage() {}
 
 func (x *DismissModeratorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3204,7 +3519,7 @@ func (x *DismissModeratorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DismissModeratorResponse.ProtoReflect.Descriptor instead.
 func (*DismissModeratorResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{52}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *DismissModeratorResponse) GetMessage() string {
@@ -3229,7 +3544,7 @@ type Ban struct {
 
 func (x *Ban) Reset() {
 	*x = Ban{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3241,7 +3556,7 @@ func (x *Ban) String() string {
 func (*Ban) ProtoMessage() {}
 
 func (x *Ban) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3254,7 +3569,7 @@ func (x *Ban) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ban.ProtoReflect.Descriptor instead.
 func (*Ban) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{53}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Ban) GetIdentity() string {
@@ -3291,7 +3606,7 @@ type UnbanParticipantRequest struct {
 
 func (x *UnbanParticipantRequest) Reset() {
 	*x = UnbanParticipantRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3303,7 +3618,7 @@ func (x *UnbanParticipantRequest) String() string {
 func (*UnbanParticipantRequest) ProtoMessage() {}
 
 func (x *UnbanParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3316,7 +3631,7 @@ func (x *UnbanParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanParticipantRequest.ProtoReflect.Descriptor instead.
 func (*UnbanParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{54}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *UnbanParticipantRequest) GetRoomName() string {
@@ -3344,7 +3659,7 @@ type UnbanParticipantResponse struct {
 
 func (x *UnbanParticipantResponse) Reset() {
 	*x = UnbanParticipantResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3356,7 +3671,7 @@ func (x *UnbanParticipantResponse) String() string {
 func (*UnbanParticipantResponse) ProtoMessage() {}
 
 func (x *UnbanParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3369,7 +3684,7 @@ func (x *UnbanParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanParticipantResponse.ProtoReflect.Descriptor instead.
 func (*UnbanParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{55}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *UnbanParticipantResponse) GetMessage() string {
@@ -3390,7 +3705,7 @@ type ListBansRequest struct {
 
 func (x *ListBansRequest) Reset() {
 	*x = ListBansRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3402,7 +3717,7 @@ func (x *ListBansRequest) String() string {
 func (*ListBansRequest) ProtoMessage() {}
 
 func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3415,7 +3730,7 @@ func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansRequest.ProtoReflect.Descriptor instead.
 func (*ListBansRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{56}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListBansRequest) GetRoomName() string {
@@ -3436,7 +3751,7 @@ type ListBansResponse struct {
 
 func (x *ListBansResponse) Reset() {
 	*x = ListBansResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3448,7 +3763,7 @@ func (x *ListBansResponse) String() string {
 func (*ListBansResponse) ProtoMessage() {}
 
 func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3461,7 +3776,7 @@ func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansResponse.ProtoReflect.Descriptor instead.
 func (*ListBansResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{57}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListBansResponse) GetBans() []*Ban {
@@ -3489,7 +3804,7 @@ type MuteGuestTrackRequest struct {
 
 func (x *MuteGuestTrackRequest) Reset() {
 	*x = MuteGuestTrackRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3501,7 +3816,7 @@ func (x *MuteGuestTrackRequest) String() string {
 func (*MuteGuestTrackRequest) ProtoMessage() {}
 
 func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3514,7 +3829,7 @@ func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteGuestTrackRequest.ProtoReflect.Descriptor instead.
 func (*MuteGuestTrackRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{58}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *MuteGuestTrackRequest) GetRoomName() string {
@@ -3560,7 +3875,7 @@ type MuteGuestTrackResponse struct {
 
 func (x *MuteGuestTrackResponse) Reset() {
 	*x = MuteGuestTrackResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3572,7 +3887,7 @@ func (x *MuteGuestTrackResponse) String() string {
 func (*MuteGuestTrackResponse) ProtoMessage() {}
 
 func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3585,7 +3900,7 @@ func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteGuestTrackResponse.ProtoReflect.Descriptor instead.
 func (*MuteGuestTrackResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{59}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *MuteGuestTrackResponse) GetMessage() string {
@@ -3624,7 +3939,7 @@ type AllowGuestSourceRequest struct {
 
 func (x *AllowGuestSourceRequest) Reset() {
 	*x = AllowGuestSourceRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3636,7 +3951,7 @@ func (x *AllowGuestSourceRequest) String() string {
 func (*AllowGuestSourceRequest) ProtoMessage() {}
 
 func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3649,7 +3964,7 @@ func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowGuestSourceRequest.ProtoReflect.Descriptor instead.
 func (*AllowGuestSourceRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{60}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *AllowGuestSourceRequest) GetRoomName() string {
@@ -3686,7 +4001,7 @@ type AllowGuestSourceResponse struct {
 
 func (x *AllowGuestSourceResponse) Reset() {
 	*x = AllowGuestSourceResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3698,7 +4013,7 @@ func (x *AllowGuestSourceResponse) String() string {
 func (*AllowGuestSourceResponse) ProtoMessage() {}
 
 func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3711,7 +4026,7 @@ func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowGuestSourceResponse.ProtoReflect.Descriptor instead.
 func (*AllowGuestSourceResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{61}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *AllowGuestSourceResponse) GetMessage() string {
@@ -3732,7 +4047,7 @@ var File_showrunner_v1_show_service_proto protoreflect.FileDescriptor
 
 const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\n" +
-	" showrunner/v1/show_service.proto\x12\rshowrunner.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14livekit_egress.proto\x1a\x14livekit_models.proto\x1a\x1ashowrunner/v1/policy.proto\"\xd1\x02\n" +
+	" showrunner/v1/show_service.proto\x12\rshowrunner.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14livekit_egress.proto\x1a\x14livekit_models.proto\x1a\x1ashowrunner/v1/policy.proto\"\xd8\x03\n" +
 	"\x04Room\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\tR\x03sid\x12)\n" +
@@ -3749,7 +4064,12 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\vnum_viewers\x18\n" +
 	" \x01(\rR\n" +
 	"numViewers\x12!\n" +
-	"\fraised_hands\x18\v \x01(\rR\vraisedHands\"\x92\x02\n" +
+	"\fraised_hands\x18\v \x01(\rR\vraisedHands\x12.\n" +
+	"\x05state\x18\f \x01(\x0e2\x18.showrunner.v1.ShowStateR\x05state\x12\x1b\n" +
+	"\topened_at\x18\r \x01(\x03R\bopenedAt\x12\x1d\n" +
+	"\n" +
+	"started_at\x18\x0e \x01(\x03R\tstartedAt\x12\x19\n" +
+	"\bended_at\x18\x0f \x01(\x03R\aendedAt\"\x92\x02\n" +
 	"\vParticipant\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x12\n" +
@@ -3766,13 +4086,14 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\x12)\n" +
 	"\x10participant_name\x18\x02 \x01(\tR\x0fparticipantName\x12'\n" +
 	"\x04role\x18\x03 \x01(\x0e2\x13.showrunner.v1.RoleR\x04role\x12!\n" +
-	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName\"\xa1\x01\n" +
+	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName\"\xd1\x01\n" +
 	"\x10JoinRoomResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x15\n" +
 	"\x06ws_url\x18\x02 \x01(\tR\x05wsUrl\x12\x1b\n" +
 	"\troom_name\x18\x03 \x01(\tR\broomName\x12'\n" +
 	"\x04role\x18\x04 \x01(\x0e2\x13.showrunner.v1.RoleR\x04role\x12\x1a\n" +
-	"\bidentity\x18\x05 \x01(\tR\bidentity\"\x12\n" +
+	"\bidentity\x18\x05 \x01(\tR\bidentity\x12.\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x18.showrunner.v1.ShowStateR\x05state\"\x12\n" +
 	"\x10ListRoomsRequest\">\n" +
 	"\x11ListRoomsResponse\x12)\n" +
 	"\x05rooms\x18\x01 \x03(\v2\x13.showrunner.v1.RoomR\x05rooms\"-\n" +
@@ -3782,7 +4103,19 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x04room\x18\x01 \x01(\v2\x13.showrunner.v1.RoomR\x04room\"0\n" +
 	"\x11DeleteRoomRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\"\x14\n" +
-	"\x12DeleteRoomResponse\"6\n" +
+	"\x12DeleteRoomResponse\",\n" +
+	"\rGoLiveRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\"\x85\x01\n" +
+	"\x0eGoLiveResponse\x12.\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x18.showrunner.v1.ShowStateR\x05state\x12\x1d\n" +
+	"\n" +
+	"started_at\x18\x02 \x01(\x03R\tstartedAt\x12$\n" +
+	"\x0eviewers_let_in\x18\x03 \x01(\rR\fviewersLetIn\"-\n" +
+	"\x0eEndShowRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\"\\\n" +
+	"\x0fEndShowResponse\x12.\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x18.showrunner.v1.ShowStateR\x05state\x12\x19\n" +
+	"\bended_at\x18\x02 \x01(\x03R\aendedAt\"6\n" +
 	"\x17ListParticipantsRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\"Z\n" +
 	"\x18ListParticipantsResponse\x12>\n" +
@@ -3964,10 +4297,15 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"ROLE_GUEST\x10\x02\x12\x0f\n" +
 	"\vROLE_VIEWER\x10\x03\x12\x12\n" +
 	"\x0eROLE_MODERATOR\x10\x04*l\n" +
+	"\tShowState\x12\x1a\n" +
+	"\x16SHOW_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14SHOW_STATE_BACKSTAGE\x10\x01\x12\x13\n" +
+	"\x0fSHOW_STATE_LIVE\x10\x02\x12\x14\n" +
+	"\x10SHOW_STATE_ENDED\x10\x03*l\n" +
 	"\x0fRecordingLayout\x12 \n" +
 	"\x1cRECORDING_LAYOUT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RECORDING_LAYOUT_SPEAKER\x10\x01\x12\x19\n" +
-	"\x15RECORDING_LAYOUT_GRID\x10\x022\xda)\n" +
+	"\x15RECORDING_LAYOUT_GRID\x10\x022\xa4,\n" +
 	"\vShowService\x12\x8f\x01\n" +
 	"\bJoinRoom\x12\x1e.showrunner.v1.JoinRoomRequest\x1a\x1f.showrunner.v1.JoinRoomResponse\"B\x9a\xef\x18$\b\x01\x12\troom_name \x012\x13\n" +
 	"\x04role\x12\vROLE_VIEWER\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/api/rooms/join\x12\xa6\x01\n" +
@@ -3976,6 +4314,8 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\aGetRoom\x12\x1d.showrunner.v1.GetRoomRequest\x1a\x1e.showrunner.v1.GetRoomResponse\"1\x9a\xef\x18\x0f\b\x02\x12\troom_name \x04\x82\xd3\xe4\x93\x02\x18\x12\x16/api/rooms/{room_name}\x12\xa6\x01\n" +
 	"\n" +
 	"DeleteRoom\x12 .showrunner.v1.DeleteRoomRequest\x1a!.showrunner.v1.DeleteRoomResponse\"S\x9a\xef\x181\b\x04\x12\troom_name \x04*\x1eOnly the host can end the show8\x01\x82\xd3\xe4\x93\x02\x18*\x16/api/rooms/{room_name}\x12\xa3\x01\n" +
+	"\x06GoLive\x12\x1c.showrunner.v1.GoLiveRequest\x1a\x1d.showrunner.v1.GoLiveResponse\"\\\x9a\xef\x185\b\x04\x12\troom_name \x04*$Only the host can take the show live\x82\xd3\xe4\x93\x02\x1d\"\x1b/api/rooms/{room_name}/live\x12\xa1\x01\n" +
+	"\aEndShow\x12\x1d.showrunner.v1.EndShowRequest\x1a\x1e.showrunner.v1.EndShowResponse\"W\x9a\xef\x181\b\x04\x12\troom_name \x04*\x1eOnly the host can end the show8\x01\x82\xd3\xe4\x93\x02\x1c\"\x1a/api/rooms/{room_name}/end\x12\xa3\x01\n" +
 	"\x10ListParticipants\x12&.showrunner.v1.ListParticipantsRequest\x1a'.showrunner.v1.ListParticipantsResponse\">\x9a\xef\x18\x0f\b\x02\x12\troom_name \x04\x82\xd3\xe4\x93\x02%\x12#/api/rooms/{room_name}/participants\x12\xd8\x01\n" +
 	"\x11RemoveParticipant\x12'.showrunner.v1.RemoveParticipantRequest\x1a(.showrunner.v1.RemoveParticipantResponse\"p\x9a\xef\x186\b\x03\x12\troom_name \x04*%Only the host can remove participants\x82\xd3\xe4\x93\x020*./api/rooms/{room_name}/participants/{identity}\x12\xcc\x01\n" +
 	"\vInviteGuest\x12!.showrunner.v1.InviteGuestRequest\x1a\".showrunner.v1.InviteGuestResponse\"v\x9a\xef\x18J\b\x03\x12\troom_name\x1a\rhost_identity \x02**Only the host can promote viewers to guest\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/api/rooms/{room_name}/invite\x12\xc1\x01\n" +
@@ -4014,163 +4354,176 @@ func file_showrunner_v1_show_service_proto_rawDescGZIP() []byte {
 	return file_showrunner_v1_show_service_proto_rawDescData
 }
 
-var file_showrunner_v1_show_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_showrunner_v1_show_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(Role)(0),                             // 0: showrunner.v1.Role
-	(RecordingLayout)(0),                  // 1: showrunner.v1.RecordingLayout
-	(*Room)(nil),                          // 2: showrunner.v1.Room
-	(*Participant)(nil),                   // 3: showrunner.v1.Participant
-	(*JoinRoomRequest)(nil),               // 4: showrunner.v1.JoinRoomRequest
-	(*JoinRoomResponse)(nil),              // 5: showrunner.v1.JoinRoomResponse
-	(*ListRoomsRequest)(nil),              // 6: showrunner.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),             // 7: showrunner.v1.ListRoomsResponse
-	(*GetRoomRequest)(nil),                // 8: showrunner.v1.GetRoomRequest
-	(*GetRoomResponse)(nil),               // 9: showrunner.v1.GetRoomResponse
-	(*DeleteRoomRequest)(nil),             // 10: showrunner.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),            // 11: showrunner.v1.DeleteRoomResponse
-	(*ListParticipantsRequest)(nil),       // 12: showrunner.v1.ListParticipantsRequest
-	(*ListParticipantsResponse)(nil),      // 13: showrunner.v1.ListParticipantsResponse
-	(*RemoveParticipantRequest)(nil),      // 14: showrunner.v1.RemoveParticipantRequest
-	(*RemoveParticipantResponse)(nil),     // 15: showrunner.v1.RemoveParticipantResponse
-	(*InviteGuestRequest)(nil),            // 16: showrunner.v1.InviteGuestRequest
-	(*InviteGuestResponse)(nil),           // 17: showrunner.v1.InviteGuestResponse
-	(*DemoteGuestRequest)(nil),            // 18: showrunner.v1.DemoteGuestRequest
-	(*DemoteGuestResponse)(nil),           // 19: showrunner.v1.DemoteGuestResponse
-	(*RemoveGuestRequest)(nil),            // 20: showrunner.v1.RemoveGuestRequest
-	(*RemoveGuestResponse)(nil),           // 21: showrunner.v1.RemoveGuestResponse
-	(*SetHandRaisedRequest)(nil),          // 22: showrunner.v1.SetHandRaisedRequest
-	(*SetHandRaisedResponse)(nil),         // 23: showrunner.v1.SetHandRaisedResponse
-	(*AcceptInvitationRequest)(nil),       // 24: showrunner.v1.AcceptInvitationRequest
-	(*AcceptInvitationResponse)(nil),      // 25: showrunner.v1.AcceptInvitationResponse
-	(*DeclineInvitationRequest)(nil),      // 26: showrunner.v1.DeclineInvitationRequest
-	(*DeclineInvitationResponse)(nil),     // 27: showrunner.v1.DeclineInvitationResponse
-	(*StepDownRequest)(nil),               // 28: showrunner.v1.StepDownRequest
-	(*StepDownResponse)(nil),              // 29: showrunner.v1.StepDownResponse
-	(*RaisedHand)(nil),                    // 30: showrunner.v1.RaisedHand
-	(*ListRaisedHandsRequest)(nil),        // 31: showrunner.v1.ListRaisedHandsRequest
-	(*ListRaisedHandsResponse)(nil),       // 32: showrunner.v1.ListRaisedHandsResponse
-	(*UpdateRoomSettingsRequest)(nil),     // 33: showrunner.v1.UpdateRoomSettingsRequest
-	(*UpdateRoomSettingsResponse)(nil),    // 34: showrunner.v1.UpdateRoomSettingsResponse
-	(*Recording)(nil),                     // 35: showrunner.v1.Recording
-	(*StartRecordingRequest)(nil),         // 36: showrunner.v1.StartRecordingRequest
-	(*StartRecordingResponse)(nil),        // 37: showrunner.v1.StartRecordingResponse
-	(*StopRecordingRequest)(nil),          // 38: showrunner.v1.StopRecordingRequest
-	(*StopRecordingResponse)(nil),         // 39: showrunner.v1.StopRecordingResponse
-	(*ListRecordingsRequest)(nil),         // 40: showrunner.v1.ListRecordingsRequest
-	(*ListRecordingsResponse)(nil),        // 41: showrunner.v1.ListRecordingsResponse
-	(*Stream)(nil),                        // 42: showrunner.v1.Stream
-	(*StartStreamRequest)(nil),            // 43: showrunner.v1.StartStreamRequest
-	(*StartStreamResponse)(nil),           // 44: showrunner.v1.StartStreamResponse
-	(*UpdateStreamRequest)(nil),           // 45: showrunner.v1.UpdateStreamRequest
-	(*UpdateStreamResponse)(nil),          // 46: showrunner.v1.UpdateStreamResponse
-	(*StopStreamRequest)(nil),             // 47: showrunner.v1.StopStreamRequest
-	(*StopStreamResponse)(nil),            // 48: showrunner.v1.StopStreamResponse
-	(*ListStreamsRequest)(nil),            // 49: showrunner.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),           // 50: showrunner.v1.ListStreamsResponse
-	(*AppointModeratorRequest)(nil),       // 51: showrunner.v1.AppointModeratorRequest
-	(*AppointModeratorResponse)(nil),      // 52: showrunner.v1.AppointModeratorResponse
-	(*DismissModeratorRequest)(nil),       // 53: showrunner.v1.DismissModeratorRequest
-	(*DismissModeratorResponse)(nil),      // 54: showrunner.v1.DismissModeratorResponse
-	(*Ban)(nil),                           // 55: showrunner.v1.Ban
-	(*UnbanParticipantRequest)(nil),       // 56: showrunner.v1.UnbanParticipantRequest
-	(*UnbanParticipantResponse)(nil),      // 57: showrunner.v1.UnbanParticipantResponse
-	(*ListBansRequest)(nil),               // 58: showrunner.v1.ListBansRequest
-	(*ListBansResponse)(nil),              // 59: showrunner.v1.ListBansResponse
-	(*MuteGuestTrackRequest)(nil),         // 60: showrunner.v1.MuteGuestTrackRequest
-	(*MuteGuestTrackResponse)(nil),        // 61: showrunner.v1.MuteGuestTrackResponse
-	(*AllowGuestSourceRequest)(nil),       // 62: showrunner.v1.AllowGuestSourceRequest
-	(*AllowGuestSourceResponse)(nil),      // 63: showrunner.v1.AllowGuestSourceResponse
-	(*livekit.ParticipantPermission)(nil), // 64: livekit.ParticipantPermission
-	(livekit.EgressStatus)(0),             // 65: livekit.EgressStatus
-	(livekit.TrackSource)(0),              // 66: livekit.TrackSource
+	(ShowState)(0),                        // 1: showrunner.v1.ShowState
+	(RecordingLayout)(0),                  // 2: showrunner.v1.RecordingLayout
+	(*Room)(nil),                          // 3: showrunner.v1.Room
+	(*Participant)(nil),                   // 4: showrunner.v1.Participant
+	(*JoinRoomRequest)(nil),               // 5: showrunner.v1.JoinRoomRequest
+	(*JoinRoomResponse)(nil),              // 6: showrunner.v1.JoinRoomResponse
+	(*ListRoomsRequest)(nil),              // 7: showrunner.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),             // 8: showrunner.v1.ListRoomsResponse
+	(*GetRoomRequest)(nil),                // 9: showrunner.v1.GetRoomRequest
+	(*GetRoomResponse)(nil),               // 10: showrunner.v1.GetRoomResponse
+	(*DeleteRoomRequest)(nil),             // 11: showrunner.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),            // 12: showrunner.v1.DeleteRoomResponse
+	(*GoLiveRequest)(nil),                 // 13: showrunner.v1.GoLiveRequest
+	(*GoLiveResponse)(nil),                // 14: showrunner.v1.GoLiveResponse
+	(*EndShowRequest)(nil),                // 15: showrunner.v1.EndShowRequest
+	(*EndShowResponse)(nil),               // 16: showrunner.v1.EndShowResponse
+	(*ListParticipantsRequest)(nil),       // 17: showrunner.v1.ListParticipantsRequest
+	(*ListParticipantsResponse)(nil),      // 18: showrunner.v1.ListParticipantsResponse
+	(*RemoveParticipantRequest)(nil),      // 19: showrunner.v1.RemoveParticipantRequest
+	(*RemoveParticipantResponse)(nil),     // 20: showrunner.v1.RemoveParticipantResponse
+	(*InviteGuestRequest)(nil),            // 21: showrunner.v1.InviteGuestRequest
+	(*InviteGuestResponse)(nil),           // 22: showrunner.v1.InviteGuestResponse
+	(*DemoteGuestRequest)(nil),            // 23: showrunner.v1.DemoteGuestRequest
+	(*DemoteGuestResponse)(nil),           // 24: showrunner.v1.DemoteGuestResponse
+	(*RemoveGuestRequest)(nil),            // 25: showrunner.v1.RemoveGuestRequest
+	(*RemoveGuestResponse)(nil),           // 26: showrunner.v1.RemoveGuestResponse
+	(*SetHandRaisedRequest)(nil),          // 27: showrunner.v1.SetHandRaisedRequest
+	(*SetHandRaisedResponse)(nil),         // 28: showrunner.v1.SetHandRaisedResponse
+	(*AcceptInvitationRequest)(nil),       // 29: showrunner.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),      // 30: showrunner.v1.AcceptInvitationResponse
+	(*DeclineInvitationRequest)(nil),      // 31: showrunner.v1.DeclineInvitationRequest
+	(*DeclineInvitationResponse)(nil),     // 32: showrunner.v1.DeclineInvitationResponse
+	(*StepDownRequest)(nil),               // 33: showrunner.v1.StepDownRequest
+	(*StepDownResponse)(nil),              // 34: showrunner.v1.StepDownResponse
+	(*RaisedHand)(nil),                    // 35: showrunner.v1.RaisedHand
+	(*ListRaisedHandsRequest)(nil),        // 36: showrunner.v1.ListRaisedHandsRequest
+	(*ListRaisedHandsResponse)(nil),       // 37: showrunner.v1.ListRaisedHandsResponse
+	(*UpdateRoomSettingsRequest)(nil),     // 38: showrunner.v1.UpdateRoomSettingsRequest
+	(*UpdateRoomSettingsResponse)(nil),    // 39: showrunner.v1.UpdateRoomSettingsResponse
+	(*Recording)(nil),                     // 40: showrunner.v1.Recording
+	(*StartRecordingRequest)(nil),         // 41: showrunner.v1.StartRecordingRequest
+	(*StartRecordingResponse)(nil),        // 42: showrunner.v1.StartRecordingResponse
+	(*StopRecordingRequest)(nil),          // 43: showrunner.v1.StopRecordingRequest
+	(*StopRecordingResponse)(nil),         // 44: showrunner.v1.StopRecordingResponse
+	(*ListRecordingsRequest)(nil),         // 45: showrunner.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),        // 46: showrunner.v1.ListRecordingsResponse
+	(*Stream)(nil),                        // 47: showrunner.v1.Stream
+	(*StartStreamRequest)(nil),            // 48: showrunner.v1.StartStreamRequest
+	(*StartStreamResponse)(nil),           // 49: showrunner.v1.StartStreamResponse
+	(*UpdateStreamRequest)(nil),           // 50: showrunner.v1.UpdateStreamRequest
+	(*UpdateStreamResponse)(nil),          // 51: showrunner.v1.UpdateStreamResponse
+	(*StopStreamRequest)(nil),             // 52: showrunner.v1.StopStreamRequest
+	(*StopStreamResponse)(nil),            // 53: showrunner.v1.StopStreamResponse
+	(*ListStreamsRequest)(nil),            // 54: showrunner.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),           // 55: showrunner.v1.ListStreamsResponse
+	(*AppointModeratorRequest)(nil),       // 56: showrunner.v1.AppointModeratorRequest
+	(*AppointModeratorResponse)(nil),      // 57: showrunner.v1.AppointModeratorResponse
+	(*DismissModeratorRequest)(nil),       // 58: showrunner.v1.DismissModeratorRequest
+	(*DismissModeratorResponse)(nil),      // 59: showrunner.v1.DismissModeratorResponse
+	(*Ban)(nil),                           // 60: showrunner.v1.Ban
+	(*UnbanParticipantRequest)(nil),       // 61: showrunner.v1.UnbanParticipantRequest
+	(*UnbanParticipantResponse)(nil),      // 62: showrunner.v1.UnbanParticipantResponse
+	(*ListBansRequest)(nil),               // 63: showrunner.v1.ListBansRequest
+	(*ListBansResponse)(nil),              // 64: showrunner.v1.ListBansResponse
+	(*MuteGuestTrackRequest)(nil),         // 65: showrunner.v1.MuteGuestTrackRequest
+	(*MuteGuestTrackResponse)(nil),        // 66: showrunner.v1.MuteGuestTrackResponse
+	(*AllowGuestSourceRequest)(nil),       // 67: showrunner.v1.AllowGuestSourceRequest
+	(*AllowGuestSourceResponse)(nil),      // 68: showrunner.v1.AllowGuestSourceResponse
+	(*livekit.ParticipantPermission)(nil), // 69: livekit.ParticipantPermission
+	(livekit.EgressStatus)(0),             // 70: livekit.EgressStatus
+	(livekit.TrackSource)(0),              // 71: livekit.TrackSource
 }
 var file_showrunner_v1_show_service_proto_depIdxs = []int32{
-	0,  // 0: showrunner.v1.Participant.role:type_name -> showrunner.v1.Role
-	64, // 1: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
-	0,  // 2: showrunner.v1.JoinRoomRequest.role:type_name -> showrunner.v1.Role
-	0,  // 3: showrunner.v1.JoinRoomResponse.role:type_name -> showrunner.v1.Role
-	2,  // 4: showrunner.v1.ListRoomsResponse.rooms:type_name -> showrunner.v1.Room
-	2,  // 5: showrunner.v1.GetRoomResponse.room:type_name -> showrunner.v1.Room
-	3,  // 6: showrunner.v1.ListParticipantsResponse.participants:type_name -> showrunner.v1.Participant
-	30, // 7: showrunner.v1.ListRaisedHandsResponse.hands:type_name -> showrunner.v1.RaisedHand
-	1,  // 8: showrunner.v1.Recording.layout:type_name -> showrunner.v1.RecordingLayout
-	65, // 9: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
-	1,  // 10: showrunner.v1.StartRecordingRequest.layout:type_name -> showrunner.v1.RecordingLayout
-	35, // 11: showrunner.v1.StartRecordingResponse.recording:type_name -> showrunner.v1.Recording
-	35, // 12: showrunner.v1.StopRecordingResponse.recording:type_name -> showrunner.v1.Recording
-	35, // 13: showrunner.v1.ListRecordingsResponse.recordings:type_name -> showrunner.v1.Recording
-	65, // 14: showrunner.v1.Stream.status:type_name -> livekit.EgressStatus
-	42, // 15: showrunner.v1.StartStreamResponse.stream:type_name -> showrunner.v1.Stream
-	42, // 16: showrunner.v1.UpdateStreamResponse.stream:type_name -> showrunner.v1.Stream
-	42, // 17: showrunner.v1.StopStreamResponse.stream:type_name -> showrunner.v1.Stream
-	42, // 18: showrunner.v1.ListStreamsResponse.streams:type_name -> showrunner.v1.Stream
-	55, // 19: showrunner.v1.ListBansResponse.bans:type_name -> showrunner.v1.Ban
-	66, // 20: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
-	66, // 21: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
-	66, // 22: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
-	66, // 23: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
-	4,  // 24: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
-	6,  // 25: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
-	8,  // 26: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
-	10, // 27: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
-	12, // 28: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
-	14, // 29: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
-	16, // 30: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
-	18, // 31: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
-	20, // 32: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
-	22, // 33: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
-	24, // 34: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
-	26, // 35: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
-	28, // 36: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
-	31, // 37: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
-	33, // 38: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
-	36, // 39: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
-	38, // 40: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
-	40, // 41: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
-	43, // 42: showrunner.v1.ShowService.StartStream:input_type -> showrunner.v1.StartStreamRequest
-	45, // 43: showrunner.v1.ShowService.UpdateStream:input_type -> showrunner.v1.UpdateStreamRequest
-	47, // 44: showrunner.v1.ShowService.StopStream:input_type -> showrunner.v1.StopStreamRequest
-	49, // 45: showrunner.v1.ShowService.ListStreams:input_type -> showrunner.v1.ListStreamsRequest
-	51, // 46: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
-	53, // 47: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
-	56, // 48: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
-	58, // 49: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
-	60, // 50: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
-	62, // 51: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
-	5,  // 52: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
-	7,  // 53: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
-	9,  // 54: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
-	11, // 55: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
-	13, // 56: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
-	15, // 57: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
-	17, // 58: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
-	19, // 59: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
-	21, // 60: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
-	23, // 61: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
-	25, // 62: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
-	27, // 63: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
-	29, // 64: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
-	32, // 65: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
-	34, // 66: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
-	37, // 67: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
-	39, // 68: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
-	41, // 69: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
-	44, // 70: showrunner.v1.ShowService.StartStream:output_type -> showrunner.v1.StartStreamResponse
-	46, // 71: showrunner.v1.ShowService.UpdateStream:output_type -> showrunner.v1.UpdateStreamResponse
-	48, // 72: showrunner.v1.ShowService.StopStream:output_type -> showrunner.v1.StopStreamResponse
-	50, // 73: showrunner.v1.ShowService.ListStreams:output_type -> showrunner.v1.ListStreamsResponse
-	52, // 74: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
-	54, // 75: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
-	57, // 76: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
-	59, // 77: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
-	61, // 78: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
-	63, // 79: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
-	52, // [52:80] is the sub-list for method output_type
-	24, // [24:52] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	1,  // 0: showrunner.v1.Room.state:type_name -> showrunner.v1.ShowState
+	0,  // 1: showrunner.v1.Participant.role:type_name -> showrunner.v1.Role
+	69, // 2: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
+	0,  // 3: showrunner.v1.JoinRoomRequest.role:type_name -> showrunner.v1.Role
+	0,  // 4: showrunner.v1.JoinRoomResponse.role:type_name -> showrunner.v1.Role
+	1,  // 5: showrunner.v1.JoinRoomResponse.state:type_name -> showrunner.v1.ShowState
+	3,  // 6: showrunner.v1.ListRoomsResponse.rooms:type_name -> showrunner.v1.Room
+	3,  // 7: showrunner.v1.GetRoomResponse.room:type_name -> showrunner.v1.Room
+	1,  // 8: showrunner.v1.GoLiveResponse.state:type_name -> showrunner.v1.ShowState
+	1,  // 9: showrunner.v1.EndShowResponse.state:type_name -> showrunner.v1.ShowState
+	4,  // 10: showrunner.v1.ListParticipantsResponse.participants:type_name -> showrunner.v1.Participant
+	35, // 11: showrunner.v1.ListRaisedHandsResponse.hands:type_name -> showrunner.v1.RaisedHand
+	2,  // 12: showrunner.v1.Recording.layout:type_name -> showrunner.v1.RecordingLayout
+	70, // 13: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
+	2,  // 14: showrunner.v1.StartRecordingRequest.layout:type_name -> showrunner.v1.RecordingLayout
+	40, // 15: showrunner.v1.StartRecordingResponse.recording:type_name -> showrunner.v1.Recording
+	40, // 16: showrunner.v1.StopRecordingResponse.recording:type_name -> showrunner.v1.Recording
+	40, // 17: showrunner.v1.ListRecordingsResponse.recordings:type_name -> showrunner.v1.Recording
+	70, // 18: showrunner.v1.Stream.status:type_name -> livekit.EgressStatus
+	47, // 19: showrunner.v1.StartStreamResponse.stream:type_name -> showrunner.v1.Stream
+	47, // 20: showrunner.v1.UpdateStreamResponse.stream:type_name -> showrunner.v1.Stream
+	47, // 21: showrunner.v1.StopStreamResponse.stream:type_name -> showrunner.v1.Stream
+	47, // 22: showrunner.v1.ListStreamsResponse.streams:type_name -> showrunner.v1.Stream
+	60, // 23: showrunner.v1.ListBansResponse.bans:type_name -> showrunner.v1.Ban
+	71, // 24: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
+	71, // 25: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
+	71, // 26: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
+	71, // 27: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
+	5,  // 28: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
+	7,  // 29: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
+	9,  // 30: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
+	11, // 31: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
+	13, // 32: showrunner.v1.ShowService.GoLive:input_type -> showrunner.v1.GoLiveRequest
+	15, // 33: showrunner.v1.ShowService.EndShow:input_type -> showrunner.v1.EndShowRequest
+	17, // 34: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
+	19, // 35: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
+	21, // 36: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
+	23, // 37: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
+	25, // 38: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
+	27, // 39: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
+	29, // 40: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
+	31, // 41: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
+	33, // 42: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
+	36, // 43: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
+	38, // 44: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
+	41, // 45: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
+	43, // 46: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
+	45, // 47: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
+	48, // 48: showrunner.v1.ShowService.StartStream:input_type -> showrunner.v1.StartStreamRequest
+	50, // 49: showrunner.v1.ShowService.UpdateStream:input_type -> showrunner.v1.UpdateStreamRequest
+	52, // 50: showrunner.v1.ShowService.StopStream:input_type -> showrunner.v1.StopStreamRequest
+	54, // 51: showrunner.v1.ShowService.ListStreams:input_type -> showrunner.v1.ListStreamsRequest
+	56, // 52: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
+	58, // 53: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
+	61, // 54: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
+	63, // 55: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
+	65, // 56: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
+	67, // 57: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
+	6,  // 58: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
+	8,  // 59: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
+	10, // 60: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
+	12, // 61: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
+	14, // 62: showrunner.v1.ShowService.GoLive:output_type -> showrunner.v1.GoLiveResponse
+	16, // 63: showrunner.v1.ShowService.EndShow:output_type -> showrunner.v1.EndShowResponse
+	18, // 64: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
+	20, // 65: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
+	22, // 66: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
+	24, // 67: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
+	26, // 68: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
+	28, // 69: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
+	30, // 70: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
+	32, // 71: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
+	34, // 72: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
+	37, // 73: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
+	39, // 74: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
+	42, // 75: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
+	44, // 76: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
+	46, // 77: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
+	49, // 78: showrunner.v1.ShowService.StartStream:output_type -> showrunner.v1.StartStreamResponse
+	51, // 79: showrunner.v1.ShowService.UpdateStream:output_type -> showrunner.v1.UpdateStreamResponse
+	53, // 80: showrunner.v1.ShowService.StopStream:output_type -> showrunner.v1.StopStreamResponse
+	55, // 81: showrunner.v1.ShowService.ListStreams:output_type -> showrunner.v1.ListStreamsResponse
+	57, // 82: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
+	59, // 83: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
+	62, // 84: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
+	64, // 85: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
+	66, // 86: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
+	68, // 87: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
+	58, // [58:88] is the sub-list for method output_type
+	28, // [28:58] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_showrunner_v1_show_service_proto_init() }
@@ -4179,15 +4532,15 @@ func file_showrunner_v1_show_service_proto_init() {
 		return
 	}
 	file_showrunner_v1_policy_proto_init()
-	file_showrunner_v1_show_service_proto_msgTypes[20].OneofWrappers = []any{}
-	file_showrunner_v1_show_service_proto_msgTypes[31].OneofWrappers = []any{}
+	file_showrunner_v1_show_service_proto_msgTypes[24].OneofWrappers = []any{}
+	file_showrunner_v1_show_service_proto_msgTypes[35].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_showrunner_v1_show_service_proto_rawDesc), len(file_showrunner_v1_show_service_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   62,
+			NumEnums:      3,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,8 @@ const (
 	ShowService_ListRooms_FullMethodName          = "/showrunner.v1.ShowService/ListRooms"
 	ShowService_GetRoom_FullMethodName            = "/showrunner.v1.ShowService/GetRoom"
 	ShowService_DeleteRoom_FullMethodName         = "/showrunner.v1.ShowService/DeleteRoom"
+	ShowService_GoLive_FullMethodName             = "/showrunner.v1.ShowService/GoLive"
+	ShowService_EndShow_FullMethodName            = "/showrunner.v1.ShowService/EndShow"
 	ShowService_ListParticipants_FullMethodName   = "/showrunner.v1.ShowService/ListParticipants"
 	ShowService_RemoveParticipant_FullMethodName  = "/showrunner.v1.ShowService/RemoveParticipant"
 	ShowService_InviteGuest_FullMethodName        = "/showrunner.v1.ShowService/InviteGuest"
@@ -82,10 +84,23 @@ type ShowServiceClient interface {
 	// Describes one room, including whether it has a host and a guest. Any participant of the room,
 	// or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	GetRoom(ctx context.Context, in *GetRoomRequest, opts ...grpc.CallOption) (*GetRoomResponse, error)
-	// Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
+	// Ends a show, as EndShow does (the MVP's route): disconnects everyone and locks the show.
 	// The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
 	// NOT_FOUND.
 	DeleteRoom(ctx context.Context, in *DeleteRoomRequest, opts ...grpc.CallOption) (*DeleteRoomResponse, error)
+	// Takes a show from backstage to live: every viewer who was waiting sees and hears the stage
+	// from now on, without doing anything, and the room hears show_live. Going live again is a
+	// no-op that answers the same. The host or the room's admin. Errors: INVALID_ARGUMENT,
+	// UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (the show has not opened,
+	// or has ended).
+	GoLive(ctx context.Context, in *GoLiveRequest, opts ...grpc.CallOption) (*GoLiveResponse, error)
+	// Ends a show, backstage or live: the room hears show_ended, everyone is disconnected, and the
+	// show is locked: no token issued for it works again and JoinRoom answers FAILED_PRECONDITION.
+	// The ended show stays readable (GetRoom, its history) for the service's retention time.
+	// Ending an ended show is a no-op that answers the same. The host (with its own token even
+	// after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+	// PERMISSION_DENIED, NOT_FOUND.
+	EndShow(ctx context.Context, in *EndShowRequest, opts ...grpc.CallOption) (*EndShowResponse, error)
 	// Lists the participants connected to a room, with their show role and hand state.
 	// Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
 	// PERMISSION_DENIED, NOT_FOUND.
@@ -249,6 +264,26 @@ func (c *showServiceClient) DeleteRoom(ctx context.Context, in *DeleteRoomReques
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DeleteRoomResponse)
 	err := c.cc.Invoke(ctx, ShowService_DeleteRoom_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *showServiceClient) GoLive(ctx context.Context, in *GoLiveRequest, opts ...grpc.CallOption) (*GoLiveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GoLiveResponse)
+	err := c.cc.Invoke(ctx, ShowService_GoLive_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *showServiceClient) EndShow(ctx context.Context, in *EndShowRequest, opts ...grpc.CallOption) (*EndShowResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EndShowResponse)
+	err := c.cc.Invoke(ctx, ShowService_EndShow_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -528,10 +563,23 @@ type ShowServiceServer interface {
 	// Describes one room, including whether it has a host and a guest. Any participant of the room,
 	// or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	GetRoom(context.Context, *GetRoomRequest) (*GetRoomResponse, error)
-	// Ends a show: deletes the LiveKit room, disconnecting everyone, and forgets its state.
+	// Ends a show, as EndShow does (the MVP's route): disconnects everyone and locks the show.
 	// The host (with its own token even after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
 	// NOT_FOUND.
 	DeleteRoom(context.Context, *DeleteRoomRequest) (*DeleteRoomResponse, error)
+	// Takes a show from backstage to live: every viewer who was waiting sees and hears the stage
+	// from now on, without doing anything, and the room hears show_live. Going live again is a
+	// no-op that answers the same. The host or the room's admin. Errors: INVALID_ARGUMENT,
+	// UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, FAILED_PRECONDITION (the show has not opened,
+	// or has ended).
+	GoLive(context.Context, *GoLiveRequest) (*GoLiveResponse, error)
+	// Ends a show, backstage or live: the room hears show_ended, everyone is disconnected, and the
+	// show is locked: no token issued for it works again and JoinRoom answers FAILED_PRECONDITION.
+	// The ended show stays readable (GetRoom, its history) for the service's retention time.
+	// Ending an ended show is a no-op that answers the same. The host (with its own token even
+	// after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+	// PERMISSION_DENIED, NOT_FOUND.
+	EndShow(context.Context, *EndShowRequest) (*EndShowResponse, error)
 	// Lists the participants connected to a room, with their show role and hand state.
 	// Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
 	// PERMISSION_DENIED, NOT_FOUND.
@@ -672,6 +720,12 @@ func (UnimplementedShowServiceServer) GetRoom(context.Context, *GetRoomRequest) 
 }
 func (UnimplementedShowServiceServer) DeleteRoom(context.Context, *DeleteRoomRequest) (*DeleteRoomResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteRoom not implemented")
+}
+func (UnimplementedShowServiceServer) GoLive(context.Context, *GoLiveRequest) (*GoLiveResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GoLive not implemented")
+}
+func (UnimplementedShowServiceServer) EndShow(context.Context, *EndShowRequest) (*EndShowResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EndShow not implemented")
 }
 func (UnimplementedShowServiceServer) ListParticipants(context.Context, *ListParticipantsRequest) (*ListParticipantsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListParticipants not implemented")
@@ -834,6 +888,42 @@ func _ShowService_DeleteRoom_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ShowServiceServer).DeleteRoom(ctx, req.(*DeleteRoomRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShowService_GoLive_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GoLiveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).GoLive(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_GoLive_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).GoLive(ctx, req.(*GoLiveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShowService_EndShow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EndShowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).EndShow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_EndShow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).EndShow(ctx, req.(*EndShowRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1292,6 +1382,14 @@ var ShowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteRoom",
 			Handler:    _ShowService_DeleteRoom_Handler,
+		},
+		{
+			MethodName: "GoLive",
+			Handler:    _ShowService_GoLive_Handler,
+		},
+		{
+			MethodName: "EndShow",
+			Handler:    _ShowService_EndShow_Handler,
 		},
 		{
 			MethodName: "ListParticipants",
