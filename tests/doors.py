@@ -99,6 +99,8 @@ class ShowClient(Protocol):
     async def list_rooms(self) -> list[dict[str, Any]]: ...
     async def get_room(self, room: str) -> dict[str, Any]: ...
     async def delete_room(self, room: str) -> None: ...
+    async def go_live(self, room: str) -> dict[str, Any]: ...
+    async def end_show(self, room: str) -> dict[str, Any]: ...
     async def list_participants(self, room: str) -> list[dict[str, Any]]: ...
     async def remove_participant(self, room: str, identity: str, ban: bool = False) -> None: ...
     async def appoint_moderator(self, room: str, identity: str) -> dict[str, Any]: ...
@@ -213,6 +215,12 @@ class ContractClient(Bound):
 
     async def delete_room(self, room: str) -> None:
         await self.rpc("DeleteRoom", pb.DeleteRoomRequest(room_name=room), pb.DeleteRoomResponse)
+
+    async def go_live(self, room: str) -> dict[str, Any]:
+        return as_dict(await self.rpc("GoLive", pb.GoLiveRequest(room_name=room), pb.GoLiveResponse))
+
+    async def end_show(self, room: str) -> dict[str, Any]:
+        return as_dict(await self.rpc("EndShow", pb.EndShowRequest(room_name=room), pb.EndShowResponse))
 
     async def list_participants(self, room: str) -> list[dict[str, Any]]:
         r = await self.rpc("ListParticipants", pb.ListParticipantsRequest(room_name=room), pb.ListParticipantsResponse)
@@ -424,6 +432,12 @@ class RestClient(Bound):
 
     async def delete_room(self, room: str) -> None:
         assert await self.call("DELETE", f"/api/rooms/{room}") == {"success": True}
+
+    async def go_live(self, room: str) -> dict[str, Any]:
+        return dict(await self.call("POST", f"/api/rooms/{room}/live"))
+
+    async def end_show(self, room: str) -> dict[str, Any]:
+        return dict(await self.call("POST", f"/api/rooms/{room}/end"))
 
     async def list_participants(self, room: str) -> list[dict[str, Any]]:
         return list((await self.call("GET", f"/api/rooms/{room}/participants"))["participants"])

@@ -12,6 +12,7 @@ import pytest
 from livekit import api
 from livekit.protocol import models as lk
 
+from service.core import errors
 from tests.conftest import API_KEY, API_SECRET, admin_token, lister_token
 from tests.doors import Refused, ShowClient, expect_refusal
 from tests.live import LiveParticipant
@@ -101,11 +102,21 @@ async def test_host_join_creates_the_room_and_grants_broadcasting(
     assert grants["attributes"] == {"role": "host"}
 
 
-async def test_anyone_may_join_as_a_viewer_who_subscribes_and_never_publishes(door: ShowClient, room: str) -> None:
-    joined = await door.as_(None).join(room, "viewer-1", "viewer")
-    assert joined["role"] == "viewer"
-    video = claims(joined["token"])["video"]
+async def test_anyone_may_join_as_a_viewer_who_never_publishes_and_subscribes_once_live(
+    door: ShowClient, room: str
+) -> None:
+    early = await door.as_(None).join(room, "viewer-1", "viewer")
+    assert early["role"] == "viewer" and early["state"] == "SHOW_STATE_UNSPECIFIED"
+    video = claims(early["token"])["video"]
     assert video["canPublish"] is False  # explicitly false, not merely absent
+    assert video["canSubscribe"] is False and video["canPublishData"] is True  # waits for the show
+    admin = door.as_(admin_token(room))
+    await admin.join(room, "host-1", "host")
+    await admin.go_live(room)
+    joined = await door.as_(None).join(room, "viewer-2", "viewer")
+    assert joined["state"] == "SHOW_STATE_LIVE"
+    video = claims(joined["token"])["video"]
+    assert video["canPublish"] is False
     assert video["canSubscribe"] is True and video["canPublishData"] is True
 
 
@@ -173,9 +184,11 @@ async def test_the_host_ends_the_show_for_everyone(door: ShowClient, show: Show,
     await show.host.delete_room(show.room)
     assert show.room not in await livekit_rooms(lkapi)
     await show.viewer_live.wait_for(lambda: any(kind == "disconnected" for kind, _ in show.viewer_live.events))
-    expect_refusal(await refused(show.admin.get_room(show.room)), "NOT_FOUND", "Room not found")
-    # The host slot went with the room: a new host may start it again.
-    assert (await show.admin.join(show.room, "host-2", "host"))["role"] == "host"
+    # The ended show stays readable, and locked: nobody, not even a new host, joins it again.
+    assert (await show.admin.get_room(show.room))["state"] == "SHOW_STATE_ENDED"
+    expect_refusal(
+        await refused(show.admin.join(show.room, "host-2", "host")), "FAILED_PRECONDITION", errors.SHOW_ENDED
+    )
 
 
 # --- participants ------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from service.core.record import (
     Departure,
     EgressKind,
     Hand,
+    Phase,
     ShowRecords,
     StageChange,
     Standing,
@@ -497,8 +498,8 @@ async def test_bans_are_kept_until_lifted_and_never_touch_the_host(records: Show
     assert await records.ban(room, "troll", T0 + 1, acting="mo")
     assert not await records.ban(room, "troll", T0 + 2, acting="hana")  # already banned: kept as it was
     assert await records.ban(room, "spam", T0 + 1, acting=None)
-    assert await records.admission(room, "troll") == Admission(Role.VIEWER, True)
-    assert await records.admission(room, "gia") == Admission(Role.VIEWER, False)
+    assert await records.admission(room, "troll") == Admission(Role.VIEWER, True, Phase.BACKSTAGE)
+    assert await records.admission(room, "gia") == Admission(Role.VIEWER, False, Phase.BACKSTAGE)
     assert await records.bans(room, T0) == [Ban("spam", ms(T0 + 1), ""), Ban("troll", ms(T0 + 1), "mo")]
     await _refused(
         errors.Code.FAILED_PRECONDITION,
@@ -509,7 +510,7 @@ async def test_bans_are_kept_until_lifted_and_never_touch_the_host(records: Show
     await _refused(errors.Code.PERMISSION_DENIED, "no", records.ban(room, "zed", T0, acting="gia", not_host="no"))
     assert await records.ban(room, "max", T0 + 3, acting="hana")  # the host may ban a moderator
     assert await records.forget(room, "max", T0 + 3) is Role.MODERATOR  # removed: no longer a moderator
-    assert await records.admission(room, "max") == Admission(Role.VIEWER, True)
+    assert await records.admission(room, "max") == Admission(Role.VIEWER, True, Phase.BACKSTAGE)
     await records.unban(room, "troll", T0 + 4)
     await _refused(errors.Code.NOT_FOUND, "troll is not banned", records.unban(room, "troll", T0 + 4))
     assert [b.identity for b in await records.bans(room, T0)] == ["spam", "max"]
@@ -724,6 +725,92 @@ async def test_rooms_are_found_by_their_last_activity(records: ShowRecords, room
     await records.set_hand(room, "gia", True, T0 + 100, LIMIT)
     assert room in await records.active_rooms(T0 + 100, count=100_000)
     assert room not in await records.active_rooms(T0 + 100.001, count=100_000)
+
+
+# --- the show's life -------------------------------------------------------------------------
+
+
+async def test_a_show_opens_backstage_goes_live_once_and_ends_once(records: ShowRecords, room: str) -> None:
+    assert (await records.stage(room, T0)).phase is Phase.UNOPENED
+    assert (await records.admission(room, "gia")).phase is Phase.UNOPENED
+    await _refused(errors.Code.FAILED_PRECONDITION, errors.SHOW_NOT_OPENED, records.go_live(room, T0, None))
+    await _hosted(records, room)
+    stage = await records.stage(room, T0)
+    assert (stage.phase, stage.life.opened_at, stage.life.live_at) == (Phase.BACKSTAGE, ms(T0), 0)
+    await records.appoint(room, "mo", T0, acting="hana")
+    await _refused(errors.Code.PERMISSION_DENIED, "only the host", records.go_live(room, T0 + 1, "mo", "only the host"))
+
+    went, life = await records.go_live(room, T0 + 2, "hana")
+    assert went and (life.phase, life.opened_at, life.live_at) == (Phase.LIVE, ms(T0), ms(T0 + 2))
+    assert life.release_due > ms(T0 + 2)
+    again, same = await records.go_live(room, T0 + 3, None)
+    assert not again and same.live_at == ms(T0 + 2)
+    await records.audience_released(room, T0 + 3)
+    assert (await records.stage(room, T0 + 3)).life.release_due == 0
+    assert (await records.admission(room, "gia")).phase is Phase.LIVE
+
+    await records.set_hand(room, "gia", True, T0 + 4, LIMIT)
+    await records.invite(room, "ivo", T0 + 4, INVITE_FOR, LIMIT, acting="hana")
+    await records.ban(room, "troll", T0 + 4, acting="hana")
+    ended, life = await records.end_show(room, T0 + 5, 3600)
+    assert ended and (life.phase, life.live_at, life.ended_at) == (Phase.ENDED, ms(T0 + 2), ms(T0 + 5))
+    stage = await records.stage(room, T0 + 6)
+    assert (stage.host, stage.guests, stage.hands, stage.invitations, stage.moderators, stage.bans) == (
+        None, (), 0, 0, (), 0,
+    )  # fmt: skip
+    assert (stage.phase, stage.life.ended_at) == (Phase.ENDED, ms(T0 + 5))
+    assert await records.hosted_by(room) == "hana"  # the former host may still end it again
+    assert await records.end_show(room, T0 + 7, 3600) == (False, stage.life)
+
+
+async def test_an_ended_show_stays_locked(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    assert await records.room_opened(room, "RM_1", ms(T0), T0)
+    await records.end_show(room, T0 + 1, 3600)
+    for step in (
+        records.claim_host(room, "hana", "Hana", T0 + 2, STALE_AFTER),
+        records.claim_host(room, "ivan", "Ivan", T0 + 2, STALE_AFTER),
+        records.go_live(room, T0 + 2, None),
+    ):
+        await _refused(errors.Code.FAILED_PRECONDITION, errors.SHOW_ENDED, step)
+    # LiveKit's room_finished, and a room a token of the show opened again, change nothing.
+    assert not await records.retire(room, "RM_1")
+    assert not await records.retire(room)
+    assert not await records.room_opened(room, "RM_2", ms(T0 + 3), T0 + 3)
+    stage = await records.stage(room, T0 + 4)
+    assert (stage.phase, stage.room_sid) == (Phase.ENDED, "RM_1")
+    assert (await records.admission(room, "hana")).phase is Phase.ENDED
+
+
+async def test_a_show_may_open_live(records: ShowRecords, room: str) -> None:
+    assert await records.claim_host(room, "hana", "Hana", T0, STALE_AFTER, opens=Phase.LIVE)
+    life = (await records.stage(room, T0)).life
+    assert (life.phase, life.opened_at, life.live_at, life.release_due) == (Phase.LIVE, ms(T0), ms(T0), 0)
+    # A host who takes a freed seat over keeps the show where it is.
+    await records.forget(room, "hana", T0 + 1)
+    assert await records.claim_host(room, "ivan", "Ivan", T0 + 2, STALE_AFTER)
+    assert (await records.stage(room, T0 + 2)).life == life
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_an_ended_show_is_kept_for_its_retention_whatever_writes_to_it(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    store = _store(kind, request, idle=60.0)
+    try:
+        now = T0
+        await store.claim_host(room, "hana", "Hana", now, STALE_AFTER)
+        await store.end_show(room, now, 1.2)
+        for _ in range(3):  # late webhooks do not keep it alive
+            await asyncio.sleep(0.3)
+            now += 0.3
+            await store.left(room, "hana", Connection("PA_h", ms(T0)), now, "", now)
+            assert (await store.stage(room, now)).phase is Phase.ENDED
+        await asyncio.sleep(0.5)
+        now += 0.5
+        assert (await store.stage(room, now)).phase is Phase.UNOPENED  # gone: the name is free again
+    finally:
+        await store.close()
 
 
 # --- expiry, versions, keys ------------------------------------------------------------------

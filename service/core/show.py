@@ -309,7 +309,8 @@ class ShowCore(ShowService[Caller]):
         if role is Role.GUEST:  # a guest who reconnects keeps the sources the host took away
             seat = (await self._records.standing(room, identity, self._clock.now())).seat
             locked = seat.locked if seat is not None else ()
-        phase = Phase.BACKSTAGE if role is Role.HOST and admission.phase is Phase.UNOPENED else admission.phase
+        # A host's first join has just opened the show.
+        phase = self._rules.opens if role is Role.HOST and admission.phase is Phase.UNOPENED else admission.phase
         waiting = role is Role.VIEWER and phase.audience_waits
         token = self._stage.mint_token(room, identity, name, Presence(role, locked, waiting))
         return pb.JoinRoomResponse(

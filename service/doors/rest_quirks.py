@@ -37,7 +37,10 @@ _ON_STAGE = {"token": ("promoted", True), "ws_url": ("promoted", True)}
 
 # Per RPC: how its answer is shown on the REST door. The MVP's clients parse these forms.
 ANSWERS: dict[str, Quirk] = {
-    "JoinRoom": Quirk(Shape(("token", "ws_url", "room_name", "role")), "the MVP's join answer; identity came later"),
+    "JoinRoom": Quirk(
+        Shape(("token", "ws_url", "room_name", "role", "state")),
+        "the MVP's join answer (and the show's state); identity came later",
+    ),
     "ListRooms": Quirk(Shape(nested={"rooms": _ROOM_IN_LIST}), "the MVP listed LiveKit's four room fields only"),
     "GetRoom": Quirk(
         Shape(
@@ -54,6 +57,10 @@ ANSWERS: dict[str, Quirk] = {
                         "moderators",
                         "num_viewers",
                         "raised_hands",
+                        "state",
+                        "opened_at",
+                        "started_at",
+                        "ended_at",
                     )
                 )
             }
