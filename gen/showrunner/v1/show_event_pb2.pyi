@@ -44,7 +44,9 @@ class ShowEvent(_message.Message):
     "guest_promoted" (broadcast, a viewer is now on stage), "guest_demoted" (broadcast, a guest
     left the stage), "chat_message" (all to all); beyond the MVP: "host_left" (broadcast, the
     host's connection ended), "recording_started" and "recording_stopped" (broadcast),
-    "moderator_appointed" and "moderator_dismissed" (broadcast, the target is the participant).
+    "moderator_appointed" and "moderator_dismissed" (broadcast, the target is the participant),
+    "show_live" (broadcast, the show went live) and "show_ended" (broadcast, just before
+    everyone is disconnected).
     """
     sender_id: _builtins.str
     """Identity of the participant the event comes from (the host for promotions and demotions)."""

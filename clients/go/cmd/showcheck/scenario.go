@@ -177,8 +177,9 @@ func (s *show) participants(ctx context.Context) {
 			if roles[who] != pb.Role_ROLE_VIEWER {
 				return fmt.Sprintf("%s listed as %v in %v", who, roles[who], roles)
 			}
-			if !grants[who].GetCanSubscribe() || grants[who].GetCanPublish() {
-				return fmt.Sprintf("%s, a viewer, has LiveKit permission %v", who, grants[who])
+			// The show is backstage: its viewers wait, subscribing to nothing until it goes live.
+			if grants[who].GetCanSubscribe() || grants[who].GetCanPublish() || !grants[who].GetCanPublishData() {
+				return fmt.Sprintf("%s, a waiting viewer, has LiveKit permission %v", who, grants[who])
 			}
 		}
 		return ""

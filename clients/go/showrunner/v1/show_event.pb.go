@@ -36,7 +36,9 @@ type ShowEvent struct {
 	// "guest_promoted" (broadcast, a viewer is now on stage), "guest_demoted" (broadcast, a guest
 	// left the stage), "chat_message" (all to all); beyond the MVP: "host_left" (broadcast, the
 	// host's connection ended), "recording_started" and "recording_stopped" (broadcast),
-	// "moderator_appointed" and "moderator_dismissed" (broadcast, the target is the participant).
+	// "moderator_appointed" and "moderator_dismissed" (broadcast, the target is the participant),
+	// "show_live" (broadcast, the show went live) and "show_ended" (broadcast, just before
+	// everyone is disconnected).
 	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	// Identity of the participant the event comes from (the host for promotions and demotions).
 	SenderId string `protobuf:"bytes,2,opt,name=sender_id,json=senderId,proto3" json:"sender_id,omitempty"`
