@@ -1,5 +1,5 @@
-// One whole show in Debian's chromium, driven by playwright-core: the host goes live, two viewers
-// watch, one raises a hand and is brought on stage, the other is invited and accepts, one
+// One whole show in Debian's chromium, driven by playwright-core: the host opens the show
+// backstage while two viewers wait, goes live, the viewers watch, one raises a hand and is brought on stage, the other is invited and accepts, one
 // declines, a late viewer is brought on stage and removed, and the host ends the show. Run by tests/test_browser_show.py, which starts LiveKit and
 // the service and passes BASE_URL, ROOM, ADMIN_TOKEN, OUT_DIR (failure screenshots, logs) and
 // SCREENSHOTS_DIR (the README's pictures) in the environment. Exits non-zero on the first failure.
@@ -21,9 +21,19 @@ await inBrowser(async (open) => {
   say("both viewers are in, and their stage says the show has not started");
 
   const host = await goLive(open, "jane");
-  say("the host is live and sees its own camera");
+  await host.waitForSelector("#backstage-badge:not([hidden])", { timeout: STEP_MS });
+  say("the host is backstage and sees its own camera");
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  for (const viewer of [john, mary]) {
+    const frames = await viewer.evaluate(() => window.framesOf("jane"));
+    const empty = await viewer.evaluate(() => document.querySelector(".stage-empty:not([hidden])")?.textContent ?? "");
+    if (frames > 0 || !empty.startsWith("The show has not started yet")) throw new Error(`a waiting viewer sees the backstage (${frames} frames, stage says ${JSON.stringify(empty)})`);
+  }
+  say("backstage: the waiting viewers receive no video and their stage says the show has not started");
+  await host.click("#open-show");
+  await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
   await Promise.all([seesVideo(john, "jane"), seesVideo(mary, "jane")]);
-  say("both viewers see the host's video playing, without a reload");
+  say("the host went live: both viewers see the host's video playing, without doing anything");
   await host.waitForFunction(() => document.querySelector("#audience-count")?.textContent === "2", null, { timeout: STEP_MS });
   say("the host's audience count says 2");
 

@@ -1,13 +1,14 @@
 /**
- * The host studio, /studio/<room>: go live with camera and microphone, watch the audience and the
- * queue of raised hands, bring viewers on stage and send guests back, record, end the show.
+ * The host studio, /studio/<room>: open the show backstage with camera and microphone, go live
+ * (the waiting audience sees the stage from then on), watch the audience and the queue of raised
+ * hands, bring viewers on stage and send guests back, record, end the show.
  *
  * The host is made by the backend's admin token for the room (in the form, or in the URL fragment
  * as #name=…&admin=…); the page trades it for the host's own token with JoinRoom and calls with
  * that from then on. A reload rejoins with the host's token, kept for this tab only.
  */
 import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
-import { RecordingLayout, Role, type ShowEvent, type ShowServiceClient, fragment, refusal, roomFromPath, showService } from "./api";
+import { RecordingLayout, Role, ShowState, type ShowEvent, type ShowServiceClient, fragment, refusal, roomFromPath, showService } from "./api";
 import { Audience } from "./components/audience";
 import { HandQueue } from "./components/handQueue";
 import { Notice, button } from "./components/notice";
@@ -19,6 +20,8 @@ const roomName = roomFromPath();
 const page = {
   roomName: document.querySelector<HTMLElement>("#room-name")!,
   liveBadge: document.querySelector<HTMLElement>("#live-badge")!,
+  backstageBadge: document.querySelector<HTMLElement>("#backstage-badge")!,
+  openShow: document.querySelector<HTMLButtonElement>("#open-show")!,
   recordingBadge: document.querySelector<HTMLElement>("#recording-badge")!,
   goLive: document.querySelector<HTMLFormElement>("#go-live")!,
   studio: document.querySelector<HTMLElement>("#studio")!,
@@ -64,6 +67,7 @@ page.goLive.addEventListener("submit", (event) => {
 page.startRecording.addEventListener("click", () => void record(true));
 page.stopRecording.addEventListener("click", () => void record(false));
 page.endShow.addEventListener("click", () => void endShow());
+page.openShow.addEventListener("click", () => void openToAudience());
 
 async function goLive(name: string, adminToken: string): Promise<void> {
   const submit = page.goLive.querySelector("button")!;
@@ -81,7 +85,7 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     live = true;
     page.goLive.hidden = true;
     page.studio.hidden = false;
-    page.liveBadge.hidden = false;
+    showState(response.state);
     notice.clear();
     refresh();
     await refreshHands();
@@ -181,10 +185,32 @@ function showRecording(on: boolean): void {
   page.stopRecording.hidden = !on;
 }
 
+/** Backstage: the host and guests get ready while the audience waits; live: the audience sees them. */
+function showState(state: ShowState): void {
+  const onAir = state === ShowState.LIVE;
+  page.liveBadge.hidden = !onAir;
+  page.backstageBadge.hidden = onAir;
+  page.openShow.hidden = onAir;
+}
+
+async function openToAudience(): Promise<void> {
+  if (!show) return;
+  page.openShow.disabled = true;
+  try {
+    const { response } = await show.goLive({ roomName });
+    showState(response.state);
+    notice.show("info", `You are live. ${response.viewersLetIn} waiting viewers can see you now.`);
+  } catch (error) {
+    notice.show("error", refusal(error));
+  } finally {
+    page.openShow.disabled = false;
+  }
+}
+
 async function endShow(): Promise<void> {
   if (!show || !window.confirm("End the show for everyone?")) return;
   try {
-    await show.deleteRoom({ roomName });
+    await show.endShow({ roomName });
     finish("The show has ended.", true);
   } catch (error) {
     notice.show("error", refusal(error));
@@ -198,6 +224,8 @@ function finish(message: string, over: boolean): void {
   void room.disconnect();
   stage.clear(message);
   page.liveBadge.hidden = true;
+  page.backstageBadge.hidden = true;
+  page.openShow.hidden = true;
   page.recordingBadge.hidden = true;
   page.studio.querySelectorAll("button").forEach((b) => (b.disabled = true));
   notice.show("ended", message);

@@ -87,11 +87,13 @@ function refresh(): void {
   if (ended || !me) return;
   const host = remotes(room).find((p) => partOf(p) === "host");
   if (host) hostLeft = false;
+  const part = partOf(room.localParticipant);
   stage.update(
     room,
     hostLeft ? "The host has left the stage. Stay tuned." : "The show has not started yet. The stage opens when the host goes live.",
+    // A viewer of a show not live yet may not subscribe (the service decides, on LiveKit).
+    part === "viewer" && room.localParticipant.permissions?.canSubscribe === false,
   );
-  const part = partOf(room.localParticipant);
   page.onStageBadge.hidden = part !== "guest";
   page.hand.hidden = part !== "viewer";
   if (part !== "viewer") handUp = false; // going on stage takes the hand down
@@ -116,6 +118,9 @@ function heard(event: ShowEvent): void {
       break;
     case "host_left":
       hostLeft = true;
+      break;
+    case "show_live":
+      // LiveKit subscribes this viewer to the stage by itself; the page just shows it.
       break;
     case "hand_raise":
     case "hand_lower":

@@ -25,9 +25,10 @@ export class Stage {
     this.element.append(this.empty);
   }
 
-  /** Brings the tiles in line with the room; `emptyText` says why nobody is on stage. */
-  update(room: Room, emptyText: string): void {
-    const everyone: Participant[] = [room.localParticipant, ...room.remoteParticipants.values()];
+  /** Brings the tiles in line with the room; `emptyText` says why nobody is on stage. A viewer
+   * waiting for the show (`waiting`) is shown nobody: the stage is backstage until it goes live. */
+  update(room: Room, emptyText: string, waiting = false): void {
+    const everyone: Participant[] = waiting ? [] : [room.localParticipant, ...room.remoteParticipants.values()];
     const onStage = everyone
       .filter((p) => partOf(p) !== "viewer")
       .sort((a, b) => Number(partOf(b) === "host") - Number(partOf(a) === "host") || displayName(a).localeCompare(displayName(b)));
