@@ -4,7 +4,10 @@ through the gRPC door, while one caller keeps reading an unrelated room (GetRoom
 the storm took, the raises' latencies, the unrelated GetRoom's p50/p99 before and during the
 storm, and how many messages LiveKit delivered per raise (show events to the host and to the
 viewers, attribute changes): the fan-out issue 7 item 2 is about. A raise goes to the host and to
-the viewer concerned, so the target is 2 per raise, whatever the audience."""
+the viewer concerned, so the target is 2 per raise, whatever the audience.
+
+The storm's show is still backstage, its viewers waiting: then the host takes it live, and the
+bench prints what GoLive costs with that waiting audience (issue 10)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import asyncio
 import time
 
 import grpc
-from livekit import rtc
+from livekit import api, rtc
 from showrunner.v1 import show_service_pb2 as pb
 
 from service.core.events import EVENTS_TOPIC
@@ -192,6 +195,7 @@ async def run(stack: Stack) -> list[Verdict]:
                 f"{delivered / raises:.2f}, attribute changes {attribute_changes / raises:.2f}; "
                 f"target {FAN_OUT_TARGET:g}, the host and the viewer concerned)  {mark}"
             )
+            going_live = await go_live(stack, channel, stage, hosts[stage].token, connected)
         finally:
             await asyncio.gather(*(v.room.disconnect() for v in [*connected, host]), return_exceptions=True)
     enough = len(connected) >= PARTICIPANTS and not refused
@@ -203,4 +207,47 @@ async def run(stack: Stack) -> list[Verdict]:
             f"(quiet {quiet.p99:.1f} ms)",
         ),
         Verdict("fan-out per raise", fan_out_ok, f"{per_raise:.2f} messages delivered per raise"),
+        going_live,
     ]
+
+
+async def go_live(stack: Stack, channel: grpc.aio.Channel, room: str, token: str, waiting: list[Viewer]) -> Verdict:
+    """Issue 10's GoLive figure: the show the storm's viewers joined is still backstage, so every
+    one of them waits (no right to subscribe). The host takes it live: how long the call takes,
+    how many viewers it let in, LiveKit's own view when it answered, and when the last viewer's
+    connection (all of them in this one process) had heard of its new permission."""
+    call = channel.unary_unary(
+        SERVICE + "GoLive",
+        request_serializer=pb.GoLiveRequest.SerializeToString,
+        response_deserializer=pb.GoLiveResponse.FromString,
+    )
+    still_waiting = sum(1 for v in waiting if not v.room.local_participant.permissions.can_subscribe)
+    started = time.perf_counter()
+    answer = await call(pb.GoLiveRequest(room_name=room), metadata=(("authorization", f"Bearer {token}"),))
+    answered = time.perf_counter() - started
+    async with api.LiveKitAPI(stack.livekit.http_url, stack.livekit.api_key, stack.livekit.api_secret) as lkapi:
+        listed = await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))
+    in_livekit = sum(1 for p in listed.participants if p.identity != "host" and p.permission.can_subscribe)
+    for _ in range(600):  # at most 60 s
+        if all(v.room.local_participant.permissions.can_subscribe for v in waiting):
+            break
+        await asyncio.sleep(0.1)
+    heard = time.perf_counter() - started
+    told = sum(1 for v in waiting if v.room.local_participant.permissions.can_subscribe)
+    print(
+        f"  GoLive with {still_waiting} viewers waiting: answered in {answered * 1000:.0f} ms "
+        f"({answered * 1000 / max(1, answer.viewers_let_in):.1f} ms a viewer), let in {answer.viewers_let_in}; "
+        f"LiveKit's view at the answer: {in_livekit} may subscribe"
+    )
+    print(
+        f"  the viewers' own connections (all {len(waiting)} in this one process) had heard of it: "
+        f"{told} after {heard:.1f} s (LiveKit tells every participant of each one's new permission: "
+        f"{len(waiting)}x{len(waiting)} participant updates for this one process to take in)"
+    )
+    # Judged in LiveKit's own view: every waiting viewer may subscribe once GoLive has answered.
+    passed = still_waiting == answer.viewers_let_in == in_livekit == len(waiting)
+    return Verdict(
+        "go live",
+        passed,
+        f"{answer.viewers_let_in} of {len(waiting)} waiting viewers let in in {answered * 1000:.0f} ms",
+    )

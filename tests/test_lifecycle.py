@@ -5,7 +5,7 @@ in what their WebRTC connection receives."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -32,6 +32,10 @@ class Backstage:
     viewer_live: LiveParticipant
     ws_url: str
     viewer_token: str
+
+
+def _disconnected(who: LiveParticipant) -> Callable[[], bool]:
+    return lambda: any(kind == "disconnected" for kind, _ in who.events)
 
 
 def heard(who: LiveParticipant, identity: str) -> bool:
@@ -143,7 +147,7 @@ async def test_ending_the_show_disconnects_everyone_and_locks_it(
     ended = await show.host.end_show(room)
     assert ended["state"] == "SHOW_STATE_ENDED" and int(ended["endedAt"]) >= int(started["startedAt"])
     for who in (show.host_live, show.viewer_live):
-        await who.wait_for(lambda w=who: any(kind == "disconnected" for kind, _ in w.events), label="disconnected")
+        await who.wait_for(_disconnected(who), label="disconnected")
     assert room not in await livekit_rooms(lkapi)
 
     # Locked: no new token, whoever asks.
