@@ -32,6 +32,7 @@ KNOWN = frozenset(
         "SHOW_RECONNECT_GRACE_SECONDS", "SHOW_RECONCILE_INTERVAL_SECONDS", "SHOW_DEPLOYMENT",
         "SHOW_STAGE_CHANGE_SECONDS", "SHOW_STREAM_DESTINATIONS",
         "SHOW_EVENT_LOOP", "SHOW_HTTP_PARSER", "SHOW_ROOM_CACHE_SECONDS",
+        "SHOW_HISTORY_ENTRIES",
     }
 )  # fmt: skip
 
@@ -78,6 +79,8 @@ class Settings:
     http_parser: str = "httptools"
     room_cache_seconds: float = 2.0
     stream_destinations: StreamDestinations = dataclasses.field(default_factory=StreamDestinations)
+    # A room's history keeps this many entries, oldest dropped first (ListShowEvents).
+    history_entries: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -239,6 +242,7 @@ class Settings:
             http_parser=choice("SHOW_HTTP_PARSER", ("httptools", "h11")),
             room_cache_seconds=seconds("SHOW_ROOM_CACHE_SECONDS", 2.0, 0.0, 60.0),
             stream_destinations=StreamDestinations(destinations("SHOW_STREAM_DESTINATIONS")),
+            history_entries=number("SHOW_HISTORY_ENTRIES", 10_000, 100, 1_000_000),
         )
         output = settings.recording_output
         if output.s3_bucket and not (output.s3_access_key and output.s3_secret):

@@ -3471,6 +3471,246 @@ func (x *ListBansResponse) GetBans() []*Ban {
 	return nil
 }
 
+// ListShowEventsRequest names the room and the page of its history to read.
+type ListShowEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room of the show. Required.
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// Entries per page, 1 to 200; 0 (unset) reads 50.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Where to go on: the next_page_token of the previous page, unchanged; empty for the first
+	// page. A page read with a token never repeats an entry of the pages before it.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListShowEventsRequest) Reset() {
+	*x = ListShowEventsRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListShowEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListShowEventsRequest) ProtoMessage() {}
+
+func (x *ListShowEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListShowEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListShowEventsRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ListShowEventsRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+func (x *ListShowEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListShowEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListShowEventsResponse is one page of the show's history.
+type ListShowEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page's entries, oldest first.
+	Entries []*HistoryEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The token that reads the next page; empty when this page reaches the end of the history as
+	// it stands.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListShowEventsResponse) Reset() {
+	*x = ListShowEventsResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListShowEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListShowEventsResponse) ProtoMessage() {}
+
+func (x *ListShowEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListShowEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListShowEventsResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ListShowEventsResponse) GetEntries() []*HistoryEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ListShowEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// HistoryEntry is one thing that happened in a show.
+type HistoryEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry's place in the room's history: 1 for the first, one more for each after. Entries
+	// beyond the cap are dropped oldest first, so the oldest kept may be later than 1.
+	Sequence int64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// When it happened, in milliseconds since the Unix epoch.
+	HappenedAt int64 `protobuf:"varint,2,opt,name=happened_at,json=happenedAt,proto3" json:"happened_at,omitempty"`
+	// What happened, in ShowEvent.type's words: "guest_promoted", "guest_demoted", "host_joined"
+	// (the host took the room's host seat), "host_left", "moderator_appointed",
+	// "moderator_dismissed", "participant_banned", "participant_unbanned", "participant_removed",
+	// "recording_started", "recording_stopped", "stream_started", "stream_updated",
+	// "stream_stopped", "show_live", "show_ended". Clients should skip types they do not know.
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// Who did it: the host's or moderator's identity; the guest's own for a guest who stepped down;
+	// empty for the room's admin and for what the service saw happen (a connection that ended, a
+	// recording that failed).
+	ActorIdentity string `protobuf:"bytes,4,opt,name=actor_identity,json=actorIdentity,proto3" json:"actor_identity,omitempty"`
+	// Whom it concerned: the guest, the host, the moderator, the banned or removed participant.
+	TargetIdentity string `protobuf:"bytes,5,opt,name=target_identity,json=targetIdentity,proto3" json:"target_identity,omitempty"`
+	// Why, where the type leaves it open. guest_demoted: "demoted", "stepped_down", "left" (its
+	// connection ended) or "removed"; recording_stopped and stream_stopped: "stopped" (by a
+	// call), or how LiveKit's egress ended on its own ("complete", "failed", "aborted",
+	// "limit_reached").
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// For recording_* and stream_*: the recording's or stream's id (LiveKit's egress id).
+	EgressId string `protobuf:"bytes,7,opt,name=egress_id,json=egressId,proto3" json:"egress_id,omitempty"`
+	// For stream_started and stream_updated: the stream's destination names after the change.
+	Destinations  []string `protobuf:"bytes,8,rep,name=destinations,proto3" json:"destinations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryEntry) Reset() {
+	*x = HistoryEntry{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryEntry) ProtoMessage() {}
+
+func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryEntry.ProtoReflect.Descriptor instead.
+func (*HistoryEntry) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *HistoryEntry) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *HistoryEntry) GetHappenedAt() int64 {
+	if x != nil {
+		return x.HappenedAt
+	}
+	return 0
+}
+
+func (x *HistoryEntry) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetActorIdentity() string {
+	if x != nil {
+		return x.ActorIdentity
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetTargetIdentity() string {
+	if x != nil {
+		return x.TargetIdentity
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetEgressId() string {
+	if x != nil {
+		return x.EgressId
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetDestinations() []string {
+	if x != nil {
+		return x.Destinations
+	}
+	return nil
+}
+
 // MuteGuestTrackRequest names the guest and the source to mute.
 type MuteGuestTrackRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3489,7 +3729,7 @@ type MuteGuestTrackRequest struct {
 
 func (x *MuteGuestTrackRequest) Reset() {
 	*x = MuteGuestTrackRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3501,7 +3741,7 @@ func (x *MuteGuestTrackRequest) String() string {
 func (*MuteGuestTrackRequest) ProtoMessage() {}
 
 func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3514,7 +3754,7 @@ func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteGuestTrackRequest.ProtoReflect.Descriptor instead.
 func (*MuteGuestTrackRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{58}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *MuteGuestTrackRequest) GetRoomName() string {
@@ -3560,7 +3800,7 @@ type MuteGuestTrackResponse struct {
 
 func (x *MuteGuestTrackResponse) Reset() {
 	*x = MuteGuestTrackResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3572,7 +3812,7 @@ func (x *MuteGuestTrackResponse) String() string {
 func (*MuteGuestTrackResponse) ProtoMessage() {}
 
 func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3585,7 +3825,7 @@ func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteGuestTrackResponse.ProtoReflect.Descriptor instead.
 func (*MuteGuestTrackResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{59}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *MuteGuestTrackResponse) GetMessage() string {
@@ -3624,7 +3864,7 @@ type AllowGuestSourceRequest struct {
 
 func (x *AllowGuestSourceRequest) Reset() {
 	*x = AllowGuestSourceRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3636,7 +3876,7 @@ func (x *AllowGuestSourceRequest) String() string {
 func (*AllowGuestSourceRequest) ProtoMessage() {}
 
 func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3649,7 +3889,7 @@ func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowGuestSourceRequest.ProtoReflect.Descriptor instead.
 func (*AllowGuestSourceRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{60}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *AllowGuestSourceRequest) GetRoomName() string {
@@ -3686,7 +3926,7 @@ type AllowGuestSourceResponse struct {
 
 func (x *AllowGuestSourceResponse) Reset() {
 	*x = AllowGuestSourceResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3698,7 +3938,7 @@ func (x *AllowGuestSourceResponse) String() string {
 func (*AllowGuestSourceResponse) ProtoMessage() {}
 
 func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3711,7 +3951,7 @@ func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowGuestSourceResponse.ProtoReflect.Descriptor instead.
 func (*AllowGuestSourceResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{61}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *AllowGuestSourceResponse) GetMessage() string {
@@ -3940,7 +4180,25 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x0fListBansRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\":\n" +
 	"\x10ListBansResponse\x12&\n" +
-	"\x04bans\x18\x01 \x03(\v2\x12.showrunner.v1.BanR\x04bans\"\x9d\x01\n" +
+	"\x04bans\x18\x01 \x03(\v2\x12.showrunner.v1.BanR\x04bans\"p\n" +
+	"\x15ListShowEventsRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"w\n" +
+	"\x16ListShowEventsResponse\x125\n" +
+	"\aentries\x18\x01 \x03(\v2\x1b.showrunner.v1.HistoryEntryR\aentries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x88\x02\n" +
+	"\fHistoryEntry\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12\x1f\n" +
+	"\vhappened_at\x18\x02 \x01(\x03R\n" +
+	"happenedAt\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12%\n" +
+	"\x0eactor_identity\x18\x04 \x01(\tR\ractorIdentity\x12'\n" +
+	"\x0ftarget_identity\x18\x05 \x01(\tR\x0etargetIdentity\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1b\n" +
+	"\tegress_id\x18\a \x01(\tR\begressId\x12\"\n" +
+	"\fdestinations\x18\b \x03(\tR\fdestinations\"\x9d\x01\n" +
 	"\x15MuteGuestTrackRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\x12%\n" +
 	"\x0eguest_identity\x18\x02 \x01(\tR\rguestIdentity\x12,\n" +
@@ -3967,7 +4225,7 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x0fRecordingLayout\x12 \n" +
 	"\x1cRECORDING_LAYOUT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RECORDING_LAYOUT_SPEAKER\x10\x01\x12\x19\n" +
-	"\x15RECORDING_LAYOUT_GRID\x10\x022\xda)\n" +
+	"\x15RECORDING_LAYOUT_GRID\x10\x022\xad+\n" +
 	"\vShowService\x12\x8f\x01\n" +
 	"\bJoinRoom\x12\x1e.showrunner.v1.JoinRoomRequest\x1a\x1f.showrunner.v1.JoinRoomResponse\"B\x9a\xef\x18$\b\x01\x12\troom_name \x012\x13\n" +
 	"\x04role\x12\vROLE_VIEWER\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/api/rooms/join\x12\xa6\x01\n" +
@@ -3998,7 +4256,8 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x10AppointModerator\x12&.showrunner.v1.AppointModeratorRequest\x1a'.showrunner.v1.AppointModeratorResponse\"e\x9a\xef\x185\b\x04\x12\troom_name \x04*$Only the host can appoint moderators\x82\xd3\xe4\x93\x02&:\x01*\"!/api/rooms/{room_name}/moderators\x12\xd2\x01\n" +
 	"\x10DismissModerator\x12&.showrunner.v1.DismissModeratorRequest\x1a'.showrunner.v1.DismissModeratorResponse\"m\x9a\xef\x185\b\x04\x12\troom_name \x04*$Only the host can dismiss moderators\x82\xd3\xe4\x93\x02.*,/api/rooms/{room_name}/moderators/{identity}\x12\xd3\x01\n" +
 	"\x10UnbanParticipant\x12&.showrunner.v1.UnbanParticipantRequest\x1a'.showrunner.v1.UnbanParticipantResponse\"n\x9a\xef\x18<\b\x03\x12\troom_name \x04*+Only the host or a moderator can lift a ban\x82\xd3\xe4\x93\x02(*&/api/rooms/{room_name}/bans/{identity}\x12\xb2\x01\n" +
-	"\bListBans\x12\x1e.showrunner.v1.ListBansRequest\x1a\x1f.showrunner.v1.ListBansResponse\"e\x9a\xef\x18>\b\x03\x12\troom_name \x04*-Only the host or a moderator can see the bans\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/rooms/{room_name}/bans\x12\xe0\x01\n" +
+	"\bListBans\x12\x1e.showrunner.v1.ListBansRequest\x1a\x1f.showrunner.v1.ListBansResponse\"e\x9a\xef\x18>\b\x03\x12\troom_name \x04*-Only the host or a moderator can see the bans\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/rooms/{room_name}/bans\x12\xd0\x01\n" +
+	"\x0eListShowEvents\x12$.showrunner.v1.ListShowEventsRequest\x1a%.showrunner.v1.ListShowEventsResponse\"q\x9a\xef\x18H\b\x03\x12\troom_name \x04*7Only the host or a moderator can see the show's history\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/rooms/{room_name}/events\x12\xe0\x01\n" +
 	"\x0eMuteGuestTrack\x12$.showrunner.v1.MuteGuestTrackRequest\x1a%.showrunner.v1.MuteGuestTrackResponse\"\x80\x01\x9a\xef\x18>\b\x03\x12\troom_name \x04*-Only the host or a moderator can mute a guest\x82\xd3\xe4\x93\x028:\x01*\"3/api/rooms/{room_name}/guests/{guest_identity}/mute\x12\xe6\x01\n" +
 	"\x10AllowGuestSource\x12&.showrunner.v1.AllowGuestSourceRequest\x1a'.showrunner.v1.AllowGuestSourceResponse\"\x80\x01\x9a\xef\x18=\b\x04\x12\troom_name \x04*,Only the host can give a guest back a source\x82\xd3\xe4\x93\x029:\x01*\"4/api/rooms/{room_name}/guests/{guest_identity}/allowBHZFgithub.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1b\x06proto3"
 
@@ -4015,7 +4274,7 @@ func file_showrunner_v1_show_service_proto_rawDescGZIP() []byte {
 }
 
 var file_showrunner_v1_show_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(Role)(0),                             // 0: showrunner.v1.Role
 	(RecordingLayout)(0),                  // 1: showrunner.v1.RecordingLayout
@@ -4077,17 +4336,20 @@ var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(*UnbanParticipantResponse)(nil),      // 57: showrunner.v1.UnbanParticipantResponse
 	(*ListBansRequest)(nil),               // 58: showrunner.v1.ListBansRequest
 	(*ListBansResponse)(nil),              // 59: showrunner.v1.ListBansResponse
-	(*MuteGuestTrackRequest)(nil),         // 60: showrunner.v1.MuteGuestTrackRequest
-	(*MuteGuestTrackResponse)(nil),        // 61: showrunner.v1.MuteGuestTrackResponse
-	(*AllowGuestSourceRequest)(nil),       // 62: showrunner.v1.AllowGuestSourceRequest
-	(*AllowGuestSourceResponse)(nil),      // 63: showrunner.v1.AllowGuestSourceResponse
-	(*livekit.ParticipantPermission)(nil), // 64: livekit.ParticipantPermission
-	(livekit.EgressStatus)(0),             // 65: livekit.EgressStatus
-	(livekit.TrackSource)(0),              // 66: livekit.TrackSource
+	(*ListShowEventsRequest)(nil),         // 60: showrunner.v1.ListShowEventsRequest
+	(*ListShowEventsResponse)(nil),        // 61: showrunner.v1.ListShowEventsResponse
+	(*HistoryEntry)(nil),                  // 62: showrunner.v1.HistoryEntry
+	(*MuteGuestTrackRequest)(nil),         // 63: showrunner.v1.MuteGuestTrackRequest
+	(*MuteGuestTrackResponse)(nil),        // 64: showrunner.v1.MuteGuestTrackResponse
+	(*AllowGuestSourceRequest)(nil),       // 65: showrunner.v1.AllowGuestSourceRequest
+	(*AllowGuestSourceResponse)(nil),      // 66: showrunner.v1.AllowGuestSourceResponse
+	(*livekit.ParticipantPermission)(nil), // 67: livekit.ParticipantPermission
+	(livekit.EgressStatus)(0),             // 68: livekit.EgressStatus
+	(livekit.TrackSource)(0),              // 69: livekit.TrackSource
 }
 var file_showrunner_v1_show_service_proto_depIdxs = []int32{
 	0,  // 0: showrunner.v1.Participant.role:type_name -> showrunner.v1.Role
-	64, // 1: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
+	67, // 1: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
 	0,  // 2: showrunner.v1.JoinRoomRequest.role:type_name -> showrunner.v1.Role
 	0,  // 3: showrunner.v1.JoinRoomResponse.role:type_name -> showrunner.v1.Role
 	2,  // 4: showrunner.v1.ListRoomsResponse.rooms:type_name -> showrunner.v1.Room
@@ -4095,82 +4357,85 @@ var file_showrunner_v1_show_service_proto_depIdxs = []int32{
 	3,  // 6: showrunner.v1.ListParticipantsResponse.participants:type_name -> showrunner.v1.Participant
 	30, // 7: showrunner.v1.ListRaisedHandsResponse.hands:type_name -> showrunner.v1.RaisedHand
 	1,  // 8: showrunner.v1.Recording.layout:type_name -> showrunner.v1.RecordingLayout
-	65, // 9: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
+	68, // 9: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
 	1,  // 10: showrunner.v1.StartRecordingRequest.layout:type_name -> showrunner.v1.RecordingLayout
 	35, // 11: showrunner.v1.StartRecordingResponse.recording:type_name -> showrunner.v1.Recording
 	35, // 12: showrunner.v1.StopRecordingResponse.recording:type_name -> showrunner.v1.Recording
 	35, // 13: showrunner.v1.ListRecordingsResponse.recordings:type_name -> showrunner.v1.Recording
-	65, // 14: showrunner.v1.Stream.status:type_name -> livekit.EgressStatus
+	68, // 14: showrunner.v1.Stream.status:type_name -> livekit.EgressStatus
 	42, // 15: showrunner.v1.StartStreamResponse.stream:type_name -> showrunner.v1.Stream
 	42, // 16: showrunner.v1.UpdateStreamResponse.stream:type_name -> showrunner.v1.Stream
 	42, // 17: showrunner.v1.StopStreamResponse.stream:type_name -> showrunner.v1.Stream
 	42, // 18: showrunner.v1.ListStreamsResponse.streams:type_name -> showrunner.v1.Stream
 	55, // 19: showrunner.v1.ListBansResponse.bans:type_name -> showrunner.v1.Ban
-	66, // 20: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
-	66, // 21: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
-	66, // 22: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
-	66, // 23: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
-	4,  // 24: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
-	6,  // 25: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
-	8,  // 26: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
-	10, // 27: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
-	12, // 28: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
-	14, // 29: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
-	16, // 30: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
-	18, // 31: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
-	20, // 32: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
-	22, // 33: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
-	24, // 34: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
-	26, // 35: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
-	28, // 36: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
-	31, // 37: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
-	33, // 38: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
-	36, // 39: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
-	38, // 40: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
-	40, // 41: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
-	43, // 42: showrunner.v1.ShowService.StartStream:input_type -> showrunner.v1.StartStreamRequest
-	45, // 43: showrunner.v1.ShowService.UpdateStream:input_type -> showrunner.v1.UpdateStreamRequest
-	47, // 44: showrunner.v1.ShowService.StopStream:input_type -> showrunner.v1.StopStreamRequest
-	49, // 45: showrunner.v1.ShowService.ListStreams:input_type -> showrunner.v1.ListStreamsRequest
-	51, // 46: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
-	53, // 47: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
-	56, // 48: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
-	58, // 49: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
-	60, // 50: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
-	62, // 51: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
-	5,  // 52: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
-	7,  // 53: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
-	9,  // 54: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
-	11, // 55: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
-	13, // 56: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
-	15, // 57: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
-	17, // 58: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
-	19, // 59: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
-	21, // 60: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
-	23, // 61: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
-	25, // 62: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
-	27, // 63: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
-	29, // 64: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
-	32, // 65: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
-	34, // 66: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
-	37, // 67: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
-	39, // 68: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
-	41, // 69: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
-	44, // 70: showrunner.v1.ShowService.StartStream:output_type -> showrunner.v1.StartStreamResponse
-	46, // 71: showrunner.v1.ShowService.UpdateStream:output_type -> showrunner.v1.UpdateStreamResponse
-	48, // 72: showrunner.v1.ShowService.StopStream:output_type -> showrunner.v1.StopStreamResponse
-	50, // 73: showrunner.v1.ShowService.ListStreams:output_type -> showrunner.v1.ListStreamsResponse
-	52, // 74: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
-	54, // 75: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
-	57, // 76: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
-	59, // 77: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
-	61, // 78: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
-	63, // 79: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
-	52, // [52:80] is the sub-list for method output_type
-	24, // [24:52] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	62, // 20: showrunner.v1.ListShowEventsResponse.entries:type_name -> showrunner.v1.HistoryEntry
+	69, // 21: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
+	69, // 22: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
+	69, // 23: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
+	69, // 24: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
+	4,  // 25: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
+	6,  // 26: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
+	8,  // 27: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
+	10, // 28: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
+	12, // 29: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
+	14, // 30: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
+	16, // 31: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
+	18, // 32: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
+	20, // 33: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
+	22, // 34: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
+	24, // 35: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
+	26, // 36: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
+	28, // 37: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
+	31, // 38: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
+	33, // 39: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
+	36, // 40: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
+	38, // 41: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
+	40, // 42: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
+	43, // 43: showrunner.v1.ShowService.StartStream:input_type -> showrunner.v1.StartStreamRequest
+	45, // 44: showrunner.v1.ShowService.UpdateStream:input_type -> showrunner.v1.UpdateStreamRequest
+	47, // 45: showrunner.v1.ShowService.StopStream:input_type -> showrunner.v1.StopStreamRequest
+	49, // 46: showrunner.v1.ShowService.ListStreams:input_type -> showrunner.v1.ListStreamsRequest
+	51, // 47: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
+	53, // 48: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
+	56, // 49: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
+	58, // 50: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
+	60, // 51: showrunner.v1.ShowService.ListShowEvents:input_type -> showrunner.v1.ListShowEventsRequest
+	63, // 52: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
+	65, // 53: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
+	5,  // 54: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
+	7,  // 55: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
+	9,  // 56: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
+	11, // 57: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
+	13, // 58: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
+	15, // 59: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
+	17, // 60: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
+	19, // 61: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
+	21, // 62: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
+	23, // 63: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
+	25, // 64: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
+	27, // 65: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
+	29, // 66: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
+	32, // 67: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
+	34, // 68: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
+	37, // 69: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
+	39, // 70: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
+	41, // 71: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
+	44, // 72: showrunner.v1.ShowService.StartStream:output_type -> showrunner.v1.StartStreamResponse
+	46, // 73: showrunner.v1.ShowService.UpdateStream:output_type -> showrunner.v1.UpdateStreamResponse
+	48, // 74: showrunner.v1.ShowService.StopStream:output_type -> showrunner.v1.StopStreamResponse
+	50, // 75: showrunner.v1.ShowService.ListStreams:output_type -> showrunner.v1.ListStreamsResponse
+	52, // 76: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
+	54, // 77: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
+	57, // 78: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
+	59, // 79: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
+	61, // 80: showrunner.v1.ShowService.ListShowEvents:output_type -> showrunner.v1.ListShowEventsResponse
+	64, // 81: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
+	66, // 82: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
+	54, // [54:83] is the sub-list for method output_type
+	25, // [25:54] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_showrunner_v1_show_service_proto_init() }
@@ -4187,7 +4452,7 @@ func file_showrunner_v1_show_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_showrunner_v1_show_service_proto_rawDesc), len(file_showrunner_v1_show_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   62,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
