@@ -144,26 +144,15 @@ def decode_ban(identity: Any, text: Any) -> Ban:
     return Ban(_text(identity), int(raw.get("since") or 0), str(raw.get("by") or ""))
 
 
-# An entry's fields in the history stream, by the names it is stored under.
-_HISTORY_FIELDS = ("at", "kind", "actor", "target", "reason", "egress", "destinations")
-
-
 def encode_history(entry: HistoryEntry) -> list[str | int]:
-    """The entry's fields as name, value pairs for append_history.lua (which leaves out empty
-    values). Destination names are letters, digits, - and _ (service/config.py): a comma joins them."""
-    values: tuple[str | int, ...] = (
-        entry.at,
-        entry.kind,
-        entry.actor,
-        entry.target,
-        entry.reason,
-        entry.egress_id,
-        ",".join(entry.destinations),
-    )
-    pairs: list[str | int] = []
-    for name, value in zip(_HISTORY_FIELDS, values, strict=True):
-        pairs += [name, value]
-    return pairs
+    """An entry as the history stream keeps it: its fields as name, value pairs, every name every
+    time (Redis then stores the names once for a block of entries). The sequence number is the
+    entry's id. Destination names are letters, digits, - and _ (service/config.py): a comma joins
+    them."""
+    return [
+        "v", RECORD_VERSION, "at", entry.at, "kind", entry.kind, "actor", entry.actor, "target", entry.target,
+        "reason", entry.reason, "egress", entry.egress_id, "destinations", ",".join(entry.destinations),
+    ]  # fmt: skip
 
 
 def decode_history(entry_id: Any, flat: Sequence[Any]) -> HistoryEntry:
