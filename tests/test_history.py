@@ -1,11 +1,14 @@
 """The show's history (ListShowEvents) through every door, with real participants on the real
 LiveKit server: who went on stage and left it and why, moderators, bans and removals, recordings
 and streams (against the Egress stand-in), read oldest first in pages that never repeat or skip an
-entry; hands are not kept; only the host, its moderators and the room's admin may read it."""
+entry; hands are not kept; only the host, its moderators and the room's admin may read it. On the
+core itself: the show's state changes are kept when announced, and a history the store cannot
+write fails no request."""
 
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +16,18 @@ from typing import Any
 import pytest
 from livekit import api
 from livekit.protocol import egress as lk_egress
+from showrunner.v1 import show_service_pb2 as pb
 
-from tests.conftest import ServiceProcess, admin_token
+from service.core.caller import Caller
+from service.core.clock import ManualClock
+from service.core.errors import Code, ShowError
+from service.core.events import EventType
+from service.core.show import ShowCore
+from service.dev.livekit_server import LiveKitDevServer
+from service.dev.redis_server import RedisServer
+from service.gateway.livekit import LiveKitStage
+from service.stores.redis_record import ROOM_KEYS, RedisRecords, connect, room_keys
+from tests.conftest import API_KEY, API_SECRET, ServiceProcess, admin_token
 from tests.doors import DOORS, ShowClient, client_for, expect_refusal
 from tests.egress_standin import EgressStandIn
 from tests.live import LiveParticipant, until
@@ -221,3 +234,57 @@ async def test_guests_and_hosts_whose_connection_ended_are_kept_as_left(tmp_path
         await door.close()
         own.service.stop()
         own.livekit.stop()
+
+
+# --- on the core itself, against the real LiveKit and a real redis-server -----------------------
+
+
+@pytest.fixture
+async def core_on_redis(
+    livekit: LiveKitDevServer, redis_server: RedisServer
+) -> AsyncIterator[tuple[ShowCore, RedisRecords]]:
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET)
+    store = RedisRecords(connect(redis_server.url, cluster=False))
+    yield ShowCore(stage, store, ManualClock(start=time.time())), store
+    await store.close()
+    await stage.close()
+
+
+def as_admin(room: str) -> Caller:
+    return Caller(identity="backend", room=room, admin=True)
+
+
+async def test_the_shows_state_changes_are_kept_when_announced(
+    core_on_redis: tuple[ShowCore, RedisRecords], room: str
+) -> None:
+    """GoLive and EndShow announce show_live and show_ended; announcing them is what keeps them."""
+    core, _ = core_on_redis
+    joined = pb.JoinRoomRequest(room_name=room, participant_name="host-1", role=pb.ROLE_HOST)
+    await core.join_room(joined, as_admin(room))
+    await core._announce(room, EventType.SHOW_LIVE, sender="host-1")
+    await core._announce(room, EventType.HAND_RAISE, sender="vic", to=["host-1"])  # never kept
+    await core._announce(room, EventType.SHOW_ENDED, sender="host-1")
+    page = await core.list_show_events(pb.ListShowEventsRequest(room_name=room), as_admin(room))
+    assert [(e.type, e.actor_identity, e.target_identity) for e in page.entries] == [
+        ("host_joined", "", "host-1"),
+        ("show_live", "host-1", ""),
+        ("show_ended", "host-1", ""),
+    ]
+
+
+async def test_a_history_the_store_cannot_write_fails_no_request(
+    core_on_redis: tuple[ShowCore, RedisRecords], room: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The room's history key holds something that is not a stream (as after an operator's
+    mistake): Redis refuses every entry, and the show goes on without them."""
+    core, store = core_on_redis
+    await store.client.set(room_keys(room)[ROOM_KEYS.index("history")], "not a stream")
+    joined = pb.JoinRoomRequest(room_name=room, participant_name="host-1", role=pb.ROLE_HOST)
+    answer = await core.join_room(joined, as_admin(room))
+    assert answer.token and answer.role == pb.ROLE_HOST
+    assert (await store.stage(room, time.time())).host is not None
+    assert f"could not keep host_joined in the history of {room}" in caplog.text
+    # Reading it says the store cannot answer, rather than pretending the history is empty.
+    with pytest.raises(ShowError) as caught:
+        await core.list_show_events(pb.ListShowEventsRequest(room_name=room), as_admin(room))
+    assert caught.value.code is Code.UNAVAILABLE
