@@ -32,6 +32,7 @@ KNOWN = frozenset(
         "SHOW_RECONNECT_GRACE_SECONDS", "SHOW_RECONCILE_INTERVAL_SECONDS", "SHOW_DEPLOYMENT",
         "SHOW_STAGE_CHANGE_SECONDS", "SHOW_STREAM_DESTINATIONS",
         "SHOW_EVENT_LOOP", "SHOW_HTTP_PARSER", "SHOW_ROOM_CACHE_SECONDS", "SHOW_OPENS", "SHOW_ENDED_KEEP_SECONDS",
+        "SHOW_HISTORY_ENTRIES",
     }
 )  # fmt: skip
 
@@ -84,6 +85,8 @@ class Settings:
     # token issued for it outlives the lock).
     ended_keep_seconds: int = 6 * 3600
     stream_destinations: StreamDestinations = dataclasses.field(default_factory=StreamDestinations)
+    # A room's history keeps this many entries, oldest dropped first (ListShowEvents).
+    history_entries: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -247,6 +250,7 @@ class Settings:
             opens=choice("SHOW_OPENS", ("backstage", "live")),
             ended_keep_seconds=number("SHOW_ENDED_KEEP_SECONDS", 6 * 3600, 1, 30 * 24 * 3600),
             stream_destinations=StreamDestinations(destinations("SHOW_STREAM_DESTINATIONS")),
+            history_entries=number("SHOW_HISTORY_ENTRIES", 10_000, 100, 1_000_000),
         )
         output = settings.recording_output
         if output.s3_bucket and not (output.s3_access_key and output.s3_secret):

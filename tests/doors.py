@@ -125,6 +125,7 @@ class ShowClient(Protocol):
     async def update_stream(self, room: str, add: list[str], remove: list[str]) -> dict[str, Any]: ...
     async def stop_stream(self, room: str) -> dict[str, Any]: ...
     async def streams(self, room: str) -> dict[str, Any]: ...
+    async def history(self, room: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]: ...
     async def close(self) -> None: ...
 
 
@@ -343,6 +344,10 @@ class ContractClient(Bound):
         r = await self.rpc("ListStreams", pb.ListStreamsRequest(room_name=room), pb.ListStreamsResponse)
         return {"streams": [stream_dict(x) for x in r.streams], "availableDestinations": list(r.available_destinations)}
 
+    async def history(self, room: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]:
+        request = pb.ListShowEventsRequest(room_name=room, page_size=page_size, page_token=page_token)
+        return as_dict(await self.rpc("ListShowEvents", request, pb.ListShowEventsResponse))
+
     async def close(self) -> None:
         return None
 
@@ -533,6 +538,14 @@ class RestClient(Bound):
     async def streams(self, room: str) -> dict[str, Any]:
         reply = await self.call("GET", f"/api/rooms/{room}/streams")
         return {"streams": list(reply["streams"]), "availableDestinations": list(reply["availableDestinations"])}
+
+    async def history(self, room: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]:
+        query = "&".join(
+            part
+            for part in (f"pageSize={page_size}" if page_size else "", f"pageToken={page_token}" if page_token else "")
+            if part
+        )
+        return dict(await self.call("GET", f"/api/rooms/{room}/events" + (f"?{query}" if query else "")))
 
     async def close(self) -> None:
         await self.http.aclose()

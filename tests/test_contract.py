@@ -99,6 +99,14 @@ def test_show_event_types_are_the_mvps_seven_and_ours() -> None:
         "moderator_dismissed",
         "show_live",
         "show_ended",
+        # kept in the show's history only (ListShowEvents), never broadcast
+        "host_joined",
+        "participant_banned",
+        "participant_unbanned",
+        "participant_removed",
+        "stream_started",
+        "stream_updated",
+        "stream_stopped",
     }
     accepted = show_event_pb2.ShowEvent(type="guest_invite_response", sender_id="v", accepted=False)
     assert json.loads(json_format.MessageToJson(accepted))["accepted"] is False  # present even when false

@@ -162,6 +162,10 @@ async def test_ending_the_show_disconnects_everyone_and_locks_it(
     assert described["endedAt"] == ended["endedAt"] and described["hasHost"] is False
     # Ending it again (the host's own token still may) changes nothing.
     assert (await show.host.end_show(room))["endedAt"] == ended["endedAt"]
+    # Its history stays readable too, with the state changes in order.
+    kinds = [e["type"] for e in (await show.host.history(room, 200, ""))["entries"]]
+    assert [k for k in kinds if k.startswith("show_")] == ["show_live", "show_ended"]
+    assert kinds.index("moderator_appointed") < kinds.index("show_ended")
 
     # A token issued for the show still passes LiveKit (it cannot revoke tokens): the service
     # closes the room it opens as soon as LiveKit reports the join.

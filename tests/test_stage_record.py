@@ -28,6 +28,7 @@ from service.core.record import (
     Departure,
     EgressKind,
     Hand,
+    HistoryEntry,
     Phase,
     ShowRecords,
     StageChange,
@@ -60,10 +61,10 @@ def _client(kind: str, request: pytest.FixtureRequest) -> redis.Redis | redis.Re
     return connect(cluster.url, cluster=True)
 
 
-def _store(kind: str, request: pytest.FixtureRequest, idle: float = IDLE) -> ShowRecords:
+def _store(kind: str, request: pytest.FixtureRequest, idle: float = IDLE, history: int = 10_000) -> ShowRecords:
     if kind == "memory":
-        return MemoryRecords(idle_seconds=idle)
-    return RedisRecords(_client(kind, request), idle_seconds=idle)
+        return MemoryRecords(idle_seconds=idle, history_entries=history)
+    return RedisRecords(_client(kind, request), idle_seconds=idle, history_entries=history)
 
 
 @pytest.fixture(params=KINDS)
@@ -813,6 +814,95 @@ async def test_an_ended_show_is_kept_for_its_retention_whatever_writes_to_it(
         await store.close()
 
 
+# --- the show's history ---------------------------------------------------------------------
+
+
+def _entry(kind: str, at: float, **fields: str) -> HistoryEntry:
+    return HistoryEntry(kind=kind, at=ms(at), **fields)  # type: ignore[arg-type]
+
+
+async def test_the_history_keeps_entries_in_order_and_reads_them_in_pages(records: ShowRecords, room: str) -> None:
+    assert await records.history(room, 0, 50, T0) == []
+    promoted = HistoryEntry("guest_promoted", ms(T0), actor="hana", target="gia")
+    assert await records.append_history(room, promoted, T0) == 1
+    demoted = HistoryEntry("guest_demoted", ms(T0 + 1), actor="gia", target="gia", reason="stepped_down")
+    assert await records.append_history(room, demoted, T0 + 1) == 2
+    stream = HistoryEntry("stream_started", ms(T0 + 2), actor="hana", egress_id="EG_s", destinations=("yt", "tw"))
+    assert await records.append_history(room, stream, T0 + 2) == 3
+    for n in range(4, 12):
+        assert await records.append_history(room, _entry("participant_removed", T0 + n, target=f"v{n}"), T0 + n) == n
+    everything = await records.history(room, 0, 100, T0 + 20)
+    assert [e.sequence for e in everything] == list(range(1, 12))
+    # Every field comes back as written, the sequence number given.
+    assert everything[:3] == [
+        HistoryEntry("guest_promoted", ms(T0), actor="hana", target="gia", sequence=1),
+        HistoryEntry("guest_demoted", ms(T0 + 1), actor="gia", target="gia", reason="stepped_down", sequence=2),
+        HistoryEntry(
+            "stream_started", ms(T0 + 2), actor="hana", egress_id="EG_s", destinations=("yt", "tw"), sequence=3
+        ),
+    ]
+    # Pages from a position: no entry twice, none skipped, an empty page past the end.
+    pages, after = [], 0
+    while page := await records.history(room, after, 4, T0 + 20):
+        pages.append([e.sequence for e in page])
+        after = page[-1].sequence
+    assert pages == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11]]
+    assert await records.history(room, 11, 4, T0 + 20) == []
+    assert await records.history(room, 0, 0, T0 + 20) == []
+    # Another room's history is its own; the history is no part of the stage.
+    assert await records.history(f"{room}-other", 0, 10, T0) == []
+    assert (await records.stage(room, T0 + 20)).is_empty
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_the_history_keeps_its_last_entries_up_to_the_cap(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    store = _store(kind, request, history=5)
+    try:
+        for n in range(1, 13):
+            assert await store.append_history(room, _entry("participant_banned", T0 + n, target=f"t{n}"), T0 + n) == n
+        kept = await store.history(room, 0, 100, T0 + 20)
+        # The oldest go first; sequence numbers go on, so a reader sees where the gap is.
+        assert [(e.sequence, e.target) for e in kept] == [(n, f"t{n}") for n in range(8, 13)]
+        assert [e.sequence for e in await store.history(room, 3, 2, T0 + 20)] == [8, 9]
+        assert [e.sequence for e in await store.history(room, 10, 100, T0 + 20)] == [11, 12]
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_the_history_expires_with_the_room_and_goes_when_it_is_retired(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    store = _store(kind, request, idle=0.6)
+    try:
+        now = T0
+        await store.claim_host(room, "hana", "Hana", now, STALE_AFTER)
+        await store.append_history(room, _entry("host_joined", now, target="hana"), now)
+        for _ in range(3):  # the room's writes keep its history alive, and an entry keeps the room
+            await asyncio.sleep(0.3)
+            now += 0.3
+            await store.set_hand(room, f"v{now}", True, now, LIMIT)
+        await asyncio.sleep(0.3)
+        now += 0.3
+        await store.append_history(room, _entry("guest_promoted", now, target="gia"), now)
+        await asyncio.sleep(0.4)
+        now += 0.4
+        assert (await store.stage(room, now)).host is not None
+        assert [e.kind for e in await store.history(room, 0, 10, now)] == ["host_joined", "guest_promoted"]
+        await asyncio.sleep(0.7)
+        now += 0.7
+        assert await store.history(room, 0, 10, now) == []
+        assert (await store.stage(room, now)).host is None
+        # A history after expiry starts again from 1.
+        assert await store.append_history(room, _entry("host_joined", now, target="ivan"), now) == 1
+        await store.retire(room)
+        assert await store.history(room, 0, 10, now) == []
+    finally:
+        await store.close()
+
+
 # --- expiry, versions, keys ------------------------------------------------------------------
 
 
@@ -856,6 +946,7 @@ async def test_every_key_of_a_room_is_in_one_slot_and_expires(
             await store.set_guest_limit(name, 2, T0)
             await store.appoint(name, "mo", T0, acting="hana")
             await store.ban(name, "troll", T0, acting="mo")
+            await store.append_history(name, HistoryEntry("participant_banned", ms(T0), "mo", "troll"), T0)
             keys = room_keys(name)
             slots = (
                 {await client.execute_command("CLUSTER KEYSLOT", key) for key in keys} if kind == "cluster" else set()
@@ -1049,6 +1140,9 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
                 return await store.lock_source(room, who, op[2], kind == "lock", 2, now)
             case "admission":
                 return await store.admission(room, who)
+            case "history":
+                await store.append_history(room, HistoryEntry(op[2], ms(now), who, op[3]), now)
+                return await store.history(room, int(op[4]), 3, now)
             case "undo":  # a step LiveKit refused, undone
                 standing = await store.standing(room, who, now)
                 await store.forget(room, who, now)
@@ -1065,6 +1159,7 @@ def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
     kinds = ["claim", "invite", "accept", "decline", "raise", "lower", "demote", "forget", "limit", "joined"]
     kinds += ["left", "complete", "raise", "invite", "accept", "opened", "reserve", "settle", "progress", "drop"]
     kinds += ["retire", "undo", "appoint", "dismiss", "ban", "unban", "admission", "appoint", "lock", "unlock"]
+    kinds += ["history", "history"]
     ops: list[tuple[str, ...]] = []
     for _ in range(steps):
         kind, who = rng.choice(kinds), rng.choice(people)
@@ -1087,6 +1182,8 @@ def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
             extra = (rng.choice([f"EG_{p}" for p in people] + people), str(rng.randint(0, 5)))
         elif kind == "retire":
             extra = (rng.choice(["", "RM_1", "RM_2"]),)
+        elif kind == "history":
+            extra = (rng.choice(["guest_promoted", "host_left"]), rng.choice(people), str(rng.randint(0, 8)))
         elif kind == "complete":
             extra = (rng.choice(["promote", "demote"]),)
         ops.append((kind, who, *extra))
@@ -1109,7 +1206,13 @@ async def test_the_memory_store_and_redis_agree_on_any_show(
             outcomes = [await _apply(store, room, op, now) for store in (memory, shared)]
             assert outcomes[0] == outcomes[1], op
             views = [
-                (await s.stage(room, now), await s.hands(room, now), await s.pending(room), await s.bans(room, now))
+                (
+                    await s.stage(room, now),
+                    await s.hands(room, now),
+                    await s.pending(room),
+                    await s.bans(room, now),
+                    await s.history(room, 0, 1000, now),
+                )
                 for s in (memory, shared)
             ]
             assert views[0] == views[1], op

@@ -137,7 +137,14 @@ def operation(method: MethodDescriptor) -> tuple[str, str, dict[str, Any]]:
         parameters += [
             {"name": f.json_name, "in": "query", "required": False, "schema": field_schema(f, None, False, 0)}
             for f in method.input_type.fields
-            if f.name not in bound and f.type in (FieldDescriptor.TYPE_BOOL, FieldDescriptor.TYPE_STRING)
+            if f.name not in bound
+            and f.type
+            in (
+                FieldDescriptor.TYPE_BOOL,
+                FieldDescriptor.TYPE_STRING,
+                FieldDescriptor.TYPE_INT32,
+                FieldDescriptor.TYPE_UINT32,
+            )
         ]
     if rule.body == "*":
         fields = [f for f in method.input_type.fields if f.name not in bound]

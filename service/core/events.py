@@ -28,9 +28,34 @@ class EventType(StrEnum):
     # A participant became a moderator, or a viewer again (to the whole room, as a promotion is).
     MODERATOR_APPOINTED = "moderator_appointed"
     MODERATOR_DISMISSED = "moderator_dismissed"
-    # The show went live, or ended (to the whole room).
+    # The show's state: it went live, it ended (GoLive, EndShow).
     SHOW_LIVE = "show_live"
     SHOW_ENDED = "show_ended"
+    # Kept in the show's history only (ListShowEvents), never broadcast: the host took the host
+    # seat, someone was banned, let back in or removed, a stream started, changed or stopped.
+    HOST_JOINED = "host_joined"
+    PARTICIPANT_BANNED = "participant_banned"
+    PARTICIPANT_UNBANNED = "participant_unbanned"
+    PARTICIPANT_REMOVED = "participant_removed"
+    STREAM_STARTED = "stream_started"
+    STREAM_UPDATED = "stream_updated"
+    STREAM_STOPPED = "stream_stopped"
+
+
+# What the show's history keeps of what `_announce` broadcasts: who went on and off stage, the
+# host leaving, moderators, the show's state. Hands, invitations and chat are left out: they grow
+# with the audience. Recordings are kept where they are started and stopped, with who did it.
+ANNOUNCED_HISTORY = frozenset(
+    {
+        EventType.GUEST_PROMOTED,
+        EventType.GUEST_DEMOTED,
+        EventType.HOST_LEFT,
+        EventType.MODERATOR_APPOINTED,
+        EventType.MODERATOR_DISMISSED,
+        EventType.SHOW_LIVE,
+        EventType.SHOW_ENDED,
+    }
+)
 
 
 def show_event(

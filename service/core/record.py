@@ -41,6 +41,9 @@ ACTIVE_STATUSES = (EGRESS_STARTING, EGRESS_ACTIVE, EGRESS_ENDING)
 # Moderators a room may have at once: a handful of people who manage the stage, never a crowd,
 # so reading them all with the stage stays cheap.
 MODERATORS_PER_ROOM = 16
+# History entries a room keeps by default (SHOW_HISTORY_ENTRIES), oldest dropped first: enough
+# for a long show's stage changes, bounded whatever happens in it.
+HISTORY_ENTRIES = 10_000
 
 
 def ms(seconds: float) -> int:
@@ -167,6 +170,21 @@ class Phase(StrEnum):
     def audience_waits(self) -> bool:
         """Whether viewers are kept from seeing and hearing the stage."""
         return self in (Phase.UNOPENED, Phase.BACKSTAGE)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One thing that happened in the show, kept in its history. `kind` is a ShowEvent type's
+    word; `sequence` is given by the store when the entry is appended (1, 2, ... per room)."""
+
+    kind: str
+    at: int  # ms
+    actor: str = ""  # who did it; "" for the room's admin or what the service saw happen
+    target: str = ""  # whom it concerned
+    reason: str = ""  # why, where the kind leaves it open (a guest_demoted's "stepped_down", ...)
+    egress_id: str = ""  # a recording's or stream's id
+    destinations: tuple[str, ...] = ()  # a stream's destination names after the change
+    sequence: int = 0
 
 
 @dataclass(frozen=True)
@@ -554,6 +572,19 @@ class ShowRecords(Protocol):
     ) -> tuple[int, int] | None:
         """(status before, status after), or None if the recording is not this room's. Never
         moves a recording backwards."""
+        ...
+
+    # --- the show's history --------------------------------------------------------------
+
+    async def append_history(self, room: str, entry: HistoryEntry, now: float) -> int:
+        """Appends `entry` to the room's history and answers its sequence number (one more than
+        the last appended; 1 for a room without history). O(1) whatever the history's length:
+        past the store's cap the oldest entry is dropped. Refreshes the room's expiry, as every
+        write does, so the history lives as long as the room's record."""
+        ...
+
+    async def history(self, room: str, after: int, count: int, now: float) -> list[HistoryEntry]:
+        """Up to `count` entries with a sequence number above `after`, oldest first; O(count)."""
         ...
 
     # --- LiveKit's view (issue 8) ---------------------------------------------------------

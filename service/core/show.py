@@ -28,10 +28,10 @@ from livekit.protocol import webhook as lk_webhook
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1.show_service_seam import ShowService
 
-from service.core import errors, validate
+from service.core import errors, history, validate
 from service.core.caller import Caller
 from service.core.clock import Clock
-from service.core.events import EventType, encode, show_event
+from service.core.events import ANNOUNCED_HISTORY, EventType, encode, show_event
 from service.core.limits import RatePolicy
 from service.core.ports import Presence, ShowObserver, Stage, Unobserved
 from service.core.reconciler import Leases, MemoryLeases, Reconciler, ReconcileRules
@@ -40,6 +40,7 @@ from service.core.record import (
     EGRESS_ACTIVE,
     EGRESS_ENDING,
     EgressKind,
+    HistoryEntry,
     Lifecycle,
     Phase,
     Recording,
@@ -51,6 +52,7 @@ from service.core.record import (
     Verdict,
     connection_of,
     created_ms,
+    ms,
 )
 from service.core.roles import GRANTS, Role
 
@@ -107,11 +109,12 @@ class ShowCore(ShowService[Caller]):
 
     async def seat_freed(self, room: str, seat: Seat, role: Role) -> None:
         sender = (seat.identity, seat.name or seat.identity)
+        # Nobody did it: the service saw the connection end (the history's actor is empty).
         if role is Role.HOST:
-            await self._announce(room, EventType.HOST_LEFT, sender=sender)
+            await self._announce(room, EventType.HOST_LEFT, sender=sender, actor="")
         elif role is Role.GUEST:
             self._observer.demoted("left")
-            await self._announce(room, EventType.GUEST_DEMOTED, sender=sender, target=sender)
+            await self._announce(room, EventType.GUEST_DEMOTED, sender=sender, target=sender, actor="", reason="left")
 
     def reconciled(self, action: str) -> None:
         self._observer.reconciled(action)
@@ -267,6 +270,8 @@ class ShowCore(ShowService[Caller]):
             return False
         before, after = change
         held = (await self._records.stage(room, self._clock.now())).recording(info.egress_id)
+        if before < EGRESS_ENDING < after and held is not None:
+            await self._egress_ended(room, held, after)
         if held is not None and held.kind is EgressKind.STREAM:
             return True  # streams are followed in the record; the room's events are about recordings
         if before < EGRESS_ACTIVE == after:
@@ -350,6 +355,8 @@ class ShowCore(ShowService[Caller]):
             raise
         if opened.sid:
             await self._records.room_opened(room, opened.sid, created_ms(opened), now)
+        if newly:
+            await self._remember(room, EventType.HOST_JOINED, actor=_acting_host(caller, room) or "", target=identity)
 
     # --- rooms ---------------------------------------------------------------------------
 
@@ -456,9 +463,20 @@ class ShowCore(ShowService[Caller]):
                 await self._records.unban(room, identity, self._clock.now())
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         role = await self._records.forget(room, identity, self._clock.now())
+        actor = acting or ""
+        if banned:
+            await self._remember(room, EventType.PARTICIPANT_BANNED, actor=actor, target=identity)
+        await self._remember(room, EventType.PARTICIPANT_REMOVED, actor=actor, target=identity)
         if role is Role.GUEST:
             self._observer.demoted("removed")
-            await self._announce(room, EventType.GUEST_DEMOTED, sender=caller.identity, target=(identity, identity))
+            await self._announce(
+                room,
+                EventType.GUEST_DEMOTED,
+                sender=caller.identity,
+                target=(identity, identity),
+                actor=actor,
+                reason="removed",
+            )
         return pb.RemoveParticipantResponse()
 
     # --- moderators and bans -------------------------------------------------------------
@@ -499,6 +517,8 @@ class ShowCore(ShowService[Caller]):
     ) -> pb.UnbanParticipantResponse:
         room, identity = await self._someone_in(request.room_name, request.identity)
         await self._records.unban(room, identity, self._clock.now())
+        actor = _acting_host(caller, room) or ""
+        await self._remember(room, EventType.PARTICIPANT_UNBANNED, actor=actor, target=identity)
         return pb.UnbanParticipantResponse(message=f"{identity} may join again")
 
     async def list_bans(self, request: pb.ListBansRequest, caller: Caller) -> pb.ListBansResponse:
@@ -651,7 +671,7 @@ class ShowCore(ShowService[Caller]):
         seat = await self._records.unseat(room, guest, now, StageChange.DEMOTE, acting, errors.ONLY_HOST_DEMOTES)
         token, name = await self._leave_stage(room, seat)
         self._observer.demoted("demoted")
-        await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, name))
+        await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, name), reason="demoted")
         return pb.DemoteGuestResponse(
             token=token, ws_url=self._stage.ws_url, message=f"{guest} has been demoted to viewer"
         )
@@ -666,7 +686,9 @@ class ShowCore(ShowService[Caller]):
         seat = await self._records.unseat(room, guest, self._clock.now(), StageChange.DEMOTE)
         token, name = await self._leave_stage(room, seat)
         self._observer.demoted("stepped_down")
-        await self._announce(room, EventType.GUEST_DEMOTED, sender=(guest, name), target=(guest, name))
+        await self._announce(
+            room, EventType.GUEST_DEMOTED, sender=(guest, name), target=(guest, name), reason="stepped_down"
+        )
         return pb.StepDownResponse(token=token, ws_url=self._stage.ws_url, message=f"{guest} has stepped down")
 
     async def remove_guest(self, request: pb.RemoveGuestRequest, caller: Caller) -> pb.RemoveGuestResponse:
@@ -680,7 +702,7 @@ class ShowCore(ShowService[Caller]):
             raise
         await self._records.complete(room, guest, StageChange.REMOVE)
         self._observer.demoted("removed")
-        await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, seat.name))
+        await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, seat.name), reason="removed")
         return pb.RemoveGuestResponse(message=f"{guest} has been removed from the room")
 
     async def set_hand_raised(self, request: pb.SetHandRaisedRequest, caller: Caller) -> pb.SetHandRaisedResponse:
@@ -739,6 +761,8 @@ class ShowCore(ShowService[Caller]):
             room, placeholder, info.egress_id, int(info.status), location, self._clock.now()
         )
         started = (await self._records.stage(room, self._clock.now())).recording(info.egress_id)
+        actor = _acting_host(caller, room) or ""
+        await self._remember(room, EventType.RECORDING_STARTED, actor=actor, egress_id=info.egress_id)
         return pb.StartRecordingResponse(recording=self._recording(room, started))
 
     async def stop_recording(self, request: pb.StopRecordingRequest, caller: Caller) -> pb.StopRecordingResponse:
@@ -751,7 +775,8 @@ class ShowCore(ShowService[Caller]):
             raise errors.precondition("The recording is still starting; stop it once it has started")
         info = await self._stage.stop_recording(active.id)
         status, now = (int(info.status) if info else EGRESS_ABORTED), self._clock.now()
-        await self._records.record_progress(room, active.id, status, now, "", "", now)
+        moved = await self._records.record_progress(room, active.id, status, now, "", "", now)
+        await self._stopped(room, EventType.RECORDING_STOPPED, active.id, moved, caller)
         stopped = (await self._records.stage(room, self._clock.now())).recording(active.id)
         return pb.StopRecordingResponse(recording=self._recording(room, stopped))
 
@@ -814,6 +839,10 @@ class ShowCore(ShowService[Caller]):
             raise
         await self._records.settle_recording(room, placeholder, info.egress_id, int(info.status), "", self._clock.now())
         started = (await self._records.stage(room, self._clock.now())).recording(info.egress_id)
+        actor = _acting_host(caller, room) or ""
+        await self._remember(
+            room, EventType.STREAM_STARTED, actor=actor, egress_id=info.egress_id, destinations=destinations
+        )
         return pb.StartStreamResponse(stream=self._stream(room, started))
 
     async def _active_stream(self, room: str) -> Recording:
@@ -856,6 +885,8 @@ class ShowCore(ShowService[Caller]):
             await self._records.record_progress(room, active.id, EGRESS_ABORTED, now, "", "", now)
             raise errors.not_found("No active stream in this room")
         updated = (await self._records.stage(room, self._clock.now())).recording(active.id)
+        actor = _acting_host(caller, room) or ""
+        await self._remember(room, EventType.STREAM_UPDATED, actor=actor, egress_id=active.id, destinations=after)
         return pb.UpdateStreamResponse(stream=self._stream(room, updated))
 
     async def stop_stream(self, request: pb.StopStreamRequest, caller: Caller) -> pb.StopStreamResponse:
@@ -863,7 +894,8 @@ class ShowCore(ShowService[Caller]):
         active = await self._active_stream(room)
         info = await self._stage.stop_recording(active.id)
         status, now = (int(info.status) if info else EGRESS_ABORTED), self._clock.now()
-        await self._records.record_progress(room, active.id, status, now, "", "", now)
+        moved = await self._records.record_progress(room, active.id, status, now, "", "", now)
+        await self._stopped(room, EventType.STREAM_STOPPED, active.id, moved, caller)
         stopped = (await self._records.stage(room, self._clock.now())).recording(active.id)
         return pb.StopStreamResponse(stream=self._stream(room, stopped))
 
@@ -888,6 +920,56 @@ class ShowCore(ShowService[Caller]):
             ended_at=stream.ended_at,
             error=stream.error,
         )
+
+    # --- the show's history --------------------------------------------------------------
+
+    async def list_show_events(self, request: pb.ListShowEventsRequest, caller: Caller) -> pb.ListShowEventsResponse:
+        room = self._room_name(request.room_name)
+        size, after = history.page_size(request.page_size), history.position(request.page_token)
+        # No LiveKit room is asked for: the history is the record's, and a room without one (or
+        # unknown) has none to show. One entry beyond the page tells whether another follows.
+        found = await self._records.history(room, after, size + 1, self._clock.now())
+        page = found[:size]
+        more = len(found) > size
+        return pb.ListShowEventsResponse(
+            entries=[history.wire(e) for e in page],
+            next_page_token=history.page_token(page[-1].sequence) if more else "",
+        )
+
+    async def _remember(
+        self,
+        room: str,
+        kind: EventType,
+        *,
+        actor: str,
+        target: str = "",
+        reason: str = "",
+        egress_id: str = "",
+        destinations: Sequence[str] = (),
+    ) -> None:
+        """Keeps an entry in the show's history. Best effort, as the events are: the change it
+        records has already happened, so a history the store cannot write fails no request."""
+        entry = HistoryEntry(kind.value, ms(self._clock.now()), actor, target, reason, egress_id, tuple(destinations))
+        try:
+            await self._records.append_history(room, entry, self._clock.now())
+        except errors.ShowError as exc:
+            log.warning("could not keep %s in the history of %s: %s", kind, room, exc.message)
+
+    async def _stopped(
+        self, room: str, kind: EventType, egress_id: str, moved: tuple[int, int] | None, caller: Caller
+    ) -> None:
+        """A StopRecording or StopStream moved the egress towards its end: kept as stopped by the
+        caller. If LiveKit's own report got there first, that report was kept instead."""
+        if moved is not None and moved[0] < moved[1] and moved[0] < EGRESS_ENDING:
+            actor = _acting_host(caller, room) or ""
+            await self._remember(room, kind, actor=actor, reason="stopped", egress_id=egress_id)
+
+    async def _egress_ended(self, room: str, held: Recording, status: int) -> None:
+        """LiveKit reports a recording or stream ended that no stop call of ours had moved to
+        ENDING: it ended on its own (complete, failed, aborted, limit reached)."""
+        kind = EventType.STREAM_STOPPED if held.kind is EgressKind.STREAM else EventType.RECORDING_STOPPED
+        reason = _EGRESS_ENDS.get(status, "ended")
+        await self._remember(room, kind, actor="", reason=reason, egress_id=held.id)
 
     # --- going on and off stage ----------------------------------------------------------
 
@@ -1004,11 +1086,19 @@ class ShowCore(ShowService[Caller]):
         accepted: bool | None = None,
         expires_at: float = 0.0,
         recording_id: str = "",
+        actor: str | None = None,
+        reason: str = "",
     ) -> None:
         """Broadcasts a ShowEvent (or sends it to `to` only). Best effort: the change it reports
         has already happened and shows in LiveKit's permissions and attributes, so a lost event
-        fails no request."""
+        fails no request. The kinds the show's history keeps (ANNOUNCED_HISTORY) are kept here,
+        with `actor` (the sender unless given; "" for what nobody did, which is then about its
+        sender unless a target is named) and `reason`."""
         sender_id, sender_name = sender if isinstance(sender, tuple) else (sender or "", sender or "")
+        if kind in ANNOUNCED_HISTORY:
+            who = sender_id if actor is None else actor
+            about = target[0] or (sender_id if actor == "" else "")
+            await self._remember(room, kind, actor=who, target=about, reason=reason, egress_id=recording_id)
         event = show_event(
             kind,
             sender_id=sender_id,
@@ -1085,6 +1175,8 @@ _STATES = {
     Phase.LIVE: pb.SHOW_STATE_LIVE,
     Phase.ENDED: pb.SHOW_STATE_ENDED,
 }
+# How an egress ended, in the history's words (LiveKit's EgressStatus past EGRESS_ENDING).
+_EGRESS_ENDS = {3: "complete", 4: "failed", 5: "aborted", 6: "limit_reached"}
 _WEBHOOK_VERDICTS = {Verdict.APPLIED: "applied", Verdict.STALE: "stale", Verdict.NOT_HELD: "ignored"}
 _SOURCE_WORDS = {lk.TrackSource.CAMERA: "camera", lk.TrackSource.MICROPHONE: "microphone"}
 _WIRE_SOURCES = {word: wire for wire, word in _SOURCE_WORDS.items()}

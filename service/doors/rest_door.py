@@ -2,8 +2,8 @@
 
 One route per RPC, from its `google.api.http` rule; the JSON body (for `body: "*"`) fills the
 request's fields by their JSON names, path variables fill theirs, on routes without a body the
-query string fills the other fields (booleans and strings, by their JSON names, as the usual
-transcoding rules have it: `?ban=true`), and the answer is the response
+query string fills the other fields (booleans, strings and 32-bit integers, by their JSON names,
+as the usual transcoding rules have it: `?ban=true`, `?pageSize=20`), and the answer is the response
 in JSON. Where the MVP's existing clients expect something else, service/doors/rest_quirks.py
 says what and why. Refusals are the MVP's {"error": "..."} with its HTTP statuses. LiveKit's
 webhooks come in here too, through the same interceptor chain as every RPC.
@@ -138,7 +138,16 @@ def query_fields(request_type: type[Message], query: Mapping[str, str]) -> dict[
             values[field.json_name] = raw == "true"
         elif field.type == FieldDescriptor.TYPE_STRING:
             values[field.json_name] = raw
+        elif field.type in _QUERY_INTEGERS:
+            if not _WHOLE_NUMBER.fullmatch(raw):
+                raise invalid(f"{field.json_name} must be a whole number")
+            values[field.json_name] = int(raw)
     return values
+
+
+# Integers a query string may fill (`?pageSize=20`), written as plain decimal digits.
+_QUERY_INTEGERS = frozenset({FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_UINT32})
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,10}")
 
 
 def transcode(request_type: type[Message], body: dict[str, Any], path: dict[str, str]) -> Message:

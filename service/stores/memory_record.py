@@ -18,6 +18,7 @@ from sortedcontainers import SortedList  # type: ignore[import-untyped]
 from service.core import errors
 from service.core.record import (
     ACTIVE_STATUSES,
+    HISTORY_ENTRIES,
     KEPT_RECORDINGS,
     MODERATORS_PER_ROOM,
     Admission,
@@ -26,6 +27,7 @@ from service.core.record import (
     Departure,
     EgressKind,
     Hand,
+    HistoryEntry,
     Lifecycle,
     PendingChange,
     Phase,
@@ -92,6 +94,10 @@ class _Room:
     bans: dict[str, Ban] = field(default_factory=dict)
     life: Lifecycle = field(default_factory=Lifecycle)
     expires: int = 0
+    # The show's history: sequence -> entry for the last ones kept (contiguous), as Redis's
+    # stream keeps them, and the last sequence number given.
+    history: dict[int, HistoryEntry] = field(default_factory=dict)
+    history_last: int = 0
 
     @property
     def phase(self) -> Phase:
@@ -120,8 +126,12 @@ def _managers(state: _Room) -> tuple[str, ...]:
 
 class MemoryRecords:
     def __init__(
-        self, idle_seconds: float = DEFAULT_IDLE_SECONDS, change_seconds: float = DEFAULT_CHANGE_SECONDS
+        self,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        change_seconds: float = DEFAULT_CHANGE_SECONDS,
+        history_entries: int = HISTORY_ENTRIES,
     ) -> None:
+        self._history_entries = max(1, history_entries)
         self._idle = max(1, ms(idle_seconds))
         self._bound = ms(change_seconds)
         self._rooms: dict[str, _Room] = {}
@@ -152,10 +162,7 @@ class MemoryRecords:
         """The room to change (rooms past their expiry are gone first); a new one lives for the
         idle time from `now`."""
         now_ms = ms(now)
-        while self._expiries.order and self._expiries.order[0][0] <= now_ms:
-            _, gone = self._expiries.order[0]
-            self._expiries.remove(gone)
-            self._rooms.pop(gone, None)
+        self._expire(now_ms)
         self._activity.add(room, now_ms)
         self._activity.remove_up_to(now_ms - self._idle)
         if changes:
@@ -165,6 +172,13 @@ class MemoryRecords:
             found = self._rooms[room] = _Room(expires=now_ms + self._idle)
             self._expiries.add(room, found.expires)
         return found
+
+    def _expire(self, now_ms: int) -> None:
+        """Drops the rooms past their expiry, as Redis expires their keys."""
+        while self._expiries.order and self._expiries.order[0][0] <= now_ms:
+            _, gone = self._expiries.order[0]
+            self._expiries.remove(gone)
+            self._rooms.pop(gone, None)
 
     def _seat(self, identity: str, now: float, connection: Connection | None) -> Seat:
         sid, joined_at = (connection.sid, connection.joined_at) if connection else ("", 0)
@@ -663,6 +677,31 @@ class MemoryRecords:
             else:
                 self._stage_changes.add(room, earliest)
         return found
+
+    # --- the show's history --------------------------------------------------------------
+
+    async def append_history(self, room: str, entry: HistoryEntry, now: float) -> int:
+        # As in Redis, an entry marks no global index (the step it accompanies did), and it keeps
+        # the room alive for the idle time, as every write does.
+        now_ms = ms(now)
+        self._expire(now_ms)
+        state = self._rooms.get(room)
+        if state is None:
+            state = self._rooms[room] = _Room()
+        state.history_last += 1
+        sequence = state.history_last
+        state.history[sequence] = replace(entry, sequence=sequence)
+        state.history.pop(sequence - self._history_entries, None)  # past the cap, the oldest goes
+        state.expires = now_ms + self._idle
+        self._expiries.add(room, state.expires)
+        return sequence
+
+    async def history(self, room: str, after: int, count: int, now: float) -> list[HistoryEntry]:
+        if count <= 0 or after < 0:
+            return []
+        state = self._read(room, now)
+        first = max(after + 1, state.history_last - len(state.history) + 1)
+        return [state.history[s] for s in range(first, min(state.history_last, first + count - 1) + 1)]
 
     async def active_rooms(self, since: float, count: int = 1000) -> list[str]:
         found = self._activity.order.irange(minimum=(ms(since), ""))

@@ -18,11 +18,16 @@ class StoreUnreachable(Exception):
 async def open_records(settings: Settings, change_seconds: float = 10.0) -> ShowRecords:
     """The record store the settings ask for, once it answers."""
     if not settings.redis_url:
-        return MemoryRecords(idle_seconds=settings.room_idle_seconds, change_seconds=change_seconds)
+        return MemoryRecords(
+            idle_seconds=settings.room_idle_seconds,
+            change_seconds=change_seconds,
+            history_entries=settings.history_entries,
+        )
     records = RedisRecords(
         connect(settings.redis_url, cluster=settings.redis_cluster),
         idle_seconds=settings.room_idle_seconds,
         change_seconds=change_seconds,
+        history_entries=settings.history_entries,
     )
     try:
         await records.ping()

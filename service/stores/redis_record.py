@@ -26,6 +26,7 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from service.core import errors
 from service.core.record import (
+    HISTORY_ENTRIES,
     KEPT_RECORDINGS,
     MODERATORS_PER_ROOM,
     RECORD_VERSION,
@@ -35,6 +36,7 @@ from service.core.record import (
     Departure,
     EgressKind,
     Hand,
+    HistoryEntry,
     Lifecycle,
     PendingChange,
     Phase,
@@ -51,7 +53,7 @@ from service.core.record import (
 from service.core.roles import Role
 
 PREFIX = "showrunner:"
-ROOM_KEYS = ("stage", "guests", "hands", "invitations", "pending", "recordings", "moderators", "bans")
+ROOM_KEYS = ("stage", "guests", "hands", "invitations", "pending", "recordings", "moderators", "bans", "history")
 ACTIVITY = PREFIX + "{rooms}:activity"
 STAGE_CHANGES = PREFIX + "{rooms}:stage-changes"
 DEFAULT_IDLE_SECONDS = 6 * 3600.0
@@ -150,6 +152,32 @@ def decode_life(fields: Sequence[Any]) -> Lifecycle:
     return Lifecycle(Phase(phase), int(opened or 0), int(live or 0), int(ended or 0), int(due or 0))
 
 
+def encode_history(entry: HistoryEntry) -> list[str | int]:
+    """An entry as the history stream keeps it: its fields as name, value pairs, every name every
+    time (Redis then stores the names once for a block of entries). The sequence number is the
+    entry's id. Destination names are letters, digits, - and _ (service/config.py): a comma joins
+    them."""
+    return [
+        "v", RECORD_VERSION, "at", entry.at, "kind", entry.kind, "actor", entry.actor, "target", entry.target,
+        "reason", entry.reason, "egress", entry.egress_id, "destinations", ",".join(entry.destinations),
+    ]  # fmt: skip
+
+
+def decode_history(entry_id: Any, flat: Sequence[Any]) -> HistoryEntry:
+    """An entry as any version wrote it: fields this version does not know are ignored."""
+    raw = {_text(name): _text(value) for name, value in _pairs(flat)}
+    return HistoryEntry(
+        kind=raw.get("kind", ""),
+        at=int(raw.get("at") or 0),
+        actor=raw.get("actor", ""),
+        target=raw.get("target", ""),
+        reason=raw.get("reason", ""),
+        egress_id=raw.get("egress", ""),
+        destinations=tuple(d for d in raw.get("destinations", "").split(",") if d),
+        sequence=int(_text(entry_id).split("-", 1)[0]),
+    )
+
+
 def _appointed(text: Any) -> int:
     return int(json.loads(_text(text)).get("since") or 0)
 
@@ -208,15 +236,18 @@ class _Script:
 
 class RedisRecords:
     """ShowRecords on Redis. `idle_seconds` is how long a room nobody writes to is kept;
-    `change_seconds` is the deadline of a pending stage change."""
+    `change_seconds` is the deadline of a pending stage change; `history_entries` is how many
+    entries of its history a room keeps."""
 
     def __init__(
         self,
         client: RedisClient,
         idle_seconds: float = DEFAULT_IDLE_SECONDS,
         change_seconds: float = DEFAULT_CHANGE_SECONDS,
+        history_entries: int = HISTORY_ENTRIES,
     ) -> None:
         self._redis = client
+        self._history_entries = max(1, history_entries)
         self._idle = max(1, ms(idle_seconds))
         self._bound = ms(change_seconds)
         prelude = (_LUA / "prelude.lua").read_text()
@@ -526,6 +557,19 @@ class RedisRecords:
     ) -> tuple[int, int] | None:
         reply = await self._step("record_progress", room, now, recording_id, status, ms(at), error, location)
         return (int(reply[0]), int(reply[1])) if reply else None
+
+    # --- the show's history --------------------------------------------------------------
+
+    async def append_history(self, room: str, entry: HistoryEntry, now: float) -> int:
+        # Not one of _WRITES: an entry accompanies a step that has marked the room already.
+        (sequence,) = await self._step("append_history", room, now, self._history_entries, *encode_history(entry))
+        return int(sequence)
+
+    async def history(self, room: str, after: int, count: int, now: float) -> list[HistoryEntry]:
+        if count <= 0 or after < 0:
+            return []
+        (found,) = await self._step("read_history", room, now, after, count)
+        return [decode_history(entry_id, fields) for entry_id, fields in found]
 
     # --- LiveKit's view -------------------------------------------------------------------
 

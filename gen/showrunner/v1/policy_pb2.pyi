@@ -153,8 +153,9 @@ class Policy(_message.Message):
     refusal: _builtins.str
     """The refusal, word for word, when the caller holds a token but is not in the audience."""
     former_host: _builtins.bool
-    """For AUDIENCE_HOST: the room's last host may also call with its own token after its seat was
-    freed (its connection ended and the reconnect grace passed), until another host takes over.
+    """For AUDIENCE_HOST and AUDIENCE_STAGE_MANAGERS: the room's last host may also call with its
+    own token after its seat was freed (its connection ended and the reconnect grace passed, or
+    the show ended), until another host takes over.
     """
     @_builtins.property
     def anonymous_when(self) -> Global___FieldValue:

@@ -1859,6 +1859,134 @@ class ListBansResponse(_message.Message):
 Global___ListBansResponse: _TypeAlias = ListBansResponse  # noqa: Y015
 
 @_typing.final
+class ListShowEventsRequest(_message.Message):
+    """ListShowEventsRequest names the room and the page of its history to read."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """Room of the show. Required."""
+    page_size: _builtins.int
+    """Entries per page, 1 to 200; 0 (unset) reads 50."""
+    page_token: _builtins.str
+    """Where to go on: the next_page_token of the previous page, unchanged; empty for the first
+    page. A page read with a token never repeats an entry of the pages before it.
+    """
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListShowEventsRequest: _TypeAlias = ListShowEventsRequest  # noqa: Y015
+
+@_typing.final
+class ListShowEventsResponse(_message.Message):
+    """ListShowEventsResponse is one page of the show's history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token that reads the next page; empty when this page reaches the end of the history as
+    it stands.
+    """
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEntry]:
+        """The page's entries, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___HistoryEntry] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListShowEventsResponse: _TypeAlias = ListShowEventsResponse  # noqa: Y015
+
+@_typing.final
+class HistoryEntry(_message.Message):
+    """HistoryEntry is one thing that happened in a show."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    HAPPENED_AT_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    ACTOR_IDENTITY_FIELD_NUMBER: _builtins.int
+    TARGET_IDENTITY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    EGRESS_ID_FIELD_NUMBER: _builtins.int
+    DESTINATIONS_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    """The entry's place in the room's history: 1 for the first, one more for each after. Entries
+    beyond the cap are dropped oldest first, so the oldest kept may be later than 1.
+    """
+    happened_at: _builtins.int
+    """When it happened, in milliseconds since the Unix epoch."""
+    type: _builtins.str
+    """What happened, in ShowEvent.type's words: "guest_promoted", "guest_demoted", "host_joined"
+    (the host took the room's host seat), "host_left", "moderator_appointed",
+    "moderator_dismissed", "participant_banned", "participant_unbanned", "participant_removed",
+    "recording_started", "recording_stopped", "stream_started", "stream_updated",
+    "stream_stopped", "show_live", "show_ended". Clients should skip types they do not know.
+    """
+    actor_identity: _builtins.str
+    """Who did it: the host's or moderator's identity; the guest's own for a guest who stepped down;
+    empty for the room's admin and for what the service saw happen (a connection that ended, a
+    recording that failed).
+    """
+    target_identity: _builtins.str
+    """Whom it concerned: the guest, the host, the moderator, the banned or removed participant."""
+    reason: _builtins.str
+    """Why, where the type leaves it open. guest_demoted: "demoted", "stepped_down", "left" (its
+    connection ended) or "removed"; recording_stopped and stream_stopped: "stopped" (by a
+    call), or how LiveKit's egress ended on its own ("complete", "failed", "aborted",
+    "limit_reached").
+    """
+    egress_id: _builtins.str
+    """For recording_* and stream_*: the recording's or stream's id (LiveKit's egress id)."""
+    @_builtins.property
+    def destinations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For stream_started and stream_updated: the stream's destination names after the change."""
+
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        happened_at: _builtins.int = ...,
+        type: _builtins.str = ...,
+        actor_identity: _builtins.str = ...,
+        target_identity: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        egress_id: _builtins.str = ...,
+        destinations: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_identity", b"actor_identity", "destinations", b"destinations", "egress_id", b"egress_id", "happened_at", b"happened_at", "reason", b"reason", "sequence", b"sequence", "target_identity", b"target_identity", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HistoryEntry: _TypeAlias = HistoryEntry  # noqa: Y015
+
+@_typing.final
 class MuteGuestTrackRequest(_message.Message):
     """MuteGuestTrackRequest names the guest and the source to mute."""
 

@@ -189,6 +189,11 @@ class ShowServiceStub:
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.ListBansRequest.SerializeToString,
                 response_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListBansResponse.FromString,
                 _registered_method=True)
+        self.ListShowEvents = channel.unary_unary(
+                '/showrunner.v1.ShowService/ListShowEvents',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.ListShowEventsRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListShowEventsResponse.FromString,
+                _registered_method=True)
         self.MuteGuestTrack = channel.unary_unary(
                 '/showrunner.v1.ShowService/MuteGuestTrack',
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.MuteGuestTrackRequest.SerializeToString,
@@ -494,6 +499,22 @@ class ShowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListShowEvents(self, request, context):
+        """The show's history, oldest first, one page at a time: who went on stage and left it (and
+        why), the host's arrivals and departures, moderators appointed and dismissed, who was banned,
+        unbanned and removed, recordings and streams started, changed and stopped, and the show's
+        state changes. Hands, invitations and chat are not kept (they grow with the audience). A room
+        keeps its last entries up to the service's cap (SHOW_HISTORY_ENTRIES, 10,000 by default), for
+        as long as it keeps its record. A room with no history (or none the service knows) answers no
+        entries. The host (with its own token also after the show ended), a moderator or the room's
+        admin. Errors: INVALID_ARGUMENT (room name,
+        page_size outside 0..200, a page_token this service did not give), UNAUTHENTICATED,
+        PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def MuteGuestTrack(self, request, context):
         """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
         unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
@@ -659,6 +680,11 @@ def add_ShowServiceServicer_to_server(servicer, server):
                     servicer.ListBans,
                     request_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListBansRequest.FromString,
                     response_serializer=showrunner_dot_v1_dot_show__service__pb2.ListBansResponse.SerializeToString,
+            ),
+            'ListShowEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListShowEvents,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListShowEventsRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.ListShowEventsResponse.SerializeToString,
             ),
             'MuteGuestTrack': grpc.unary_unary_rpc_method_handler(
                     servicer.MuteGuestTrack,
@@ -1442,6 +1468,33 @@ class ShowService:
             '/showrunner.v1.ShowService/ListBans',
             showrunner_dot_v1_dot_show__service__pb2.ListBansRequest.SerializeToString,
             showrunner_dot_v1_dot_show__service__pb2.ListBansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListShowEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/ListShowEvents',
+            showrunner_dot_v1_dot_show__service__pb2.ListShowEventsRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.ListShowEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -211,6 +211,18 @@ class ShowServiceStub:
     """The identities banned from the room, in the order they were banned. The host, a moderator or
     the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
+    ListShowEvents: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListShowEventsRequest, _show_service_pb2.ListShowEventsResponse]
+    """The show's history, oldest first, one page at a time: who went on stage and left it (and
+    why), the host's arrivals and departures, moderators appointed and dismissed, who was banned,
+    unbanned and removed, recordings and streams started, changed and stopped, and the show's
+    state changes. Hands, invitations and chat are not kept (they grow with the audience). A room
+    keeps its last entries up to the service's cap (SHOW_HISTORY_ENTRIES, 10,000 by default), for
+    as long as it keeps its record. A room with no history (or none the service knows) answers no
+    entries. The host (with its own token also after the show ended), a moderator or the room's
+    admin. Errors: INVALID_ARGUMENT (room name,
+    page_size outside 0..200, a page_token this service did not give), UNAUTHENTICATED,
+    PERMISSION_DENIED.
+    """
     MuteGuestTrack: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.MuteGuestTrackRequest, _show_service_pb2.MuteGuestTrackResponse]
     """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
     unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
@@ -409,6 +421,18 @@ class ShowServiceAsyncStub(ShowServiceStub):
     ListBans: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListBansRequest, _show_service_pb2.ListBansResponse]  # type: ignore[assignment]
     """The identities banned from the room, in the order they were banned. The host, a moderator or
     the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """
+    ListShowEvents: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListShowEventsRequest, _show_service_pb2.ListShowEventsResponse]  # type: ignore[assignment]
+    """The show's history, oldest first, one page at a time: who went on stage and left it (and
+    why), the host's arrivals and departures, moderators appointed and dismissed, who was banned,
+    unbanned and removed, recordings and streams started, changed and stopped, and the show's
+    state changes. Hands, invitations and chat are not kept (they grow with the audience). A room
+    keeps its last entries up to the service's cap (SHOW_HISTORY_ENTRIES, 10,000 by default), for
+    as long as it keeps its record. A room with no history (or none the service knows) answers no
+    entries. The host (with its own token also after the show ended), a moderator or the room's
+    admin. Errors: INVALID_ARGUMENT (room name,
+    page_size outside 0..200, a page_token this service did not give), UNAUTHENTICATED,
+    PERMISSION_DENIED.
     """
     MuteGuestTrack: _aio.UnaryUnaryMultiCallable[_show_service_pb2.MuteGuestTrackRequest, _show_service_pb2.MuteGuestTrackResponse]  # type: ignore[assignment]
     """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
@@ -773,6 +797,24 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_show_service_pb2.ListBansResponse, _abc.Awaitable[_show_service_pb2.ListBansResponse]]:
         """The identities banned from the room, in the order they were banned. The host, a moderator or
         the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def ListShowEvents(
+        self,
+        request: _show_service_pb2.ListShowEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.ListShowEventsResponse, _abc.Awaitable[_show_service_pb2.ListShowEventsResponse]]:
+        """The show's history, oldest first, one page at a time: who went on stage and left it (and
+        why), the host's arrivals and departures, moderators appointed and dismissed, who was banned,
+        unbanned and removed, recordings and streams started, changed and stopped, and the show's
+        state changes. Hands, invitations and chat are not kept (they grow with the audience). A room
+        keeps its last entries up to the service's cap (SHOW_HISTORY_ENTRIES, 10,000 by default), for
+        as long as it keeps its record. A room with no history (or none the service knows) answers no
+        entries. The host (with its own token also after the show ended), a moderator or the room's
+        admin. Errors: INVALID_ARGUMENT (room name,
+        page_size outside 0..200, a page_token this service did not give), UNAUTHENTICATED,
+        PERMISSION_DENIED.
         """
 
     @_abc_1.abstractmethod

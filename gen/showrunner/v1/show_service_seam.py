@@ -146,6 +146,10 @@ class ShowService(Protocol[CallerT]):
         """The identities banned from the room, in the order they were banned. The host, a moderator or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
         ...
 
+    async def list_show_events(self, request: _showrunner_v1_show_service_pb2.ListShowEventsRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.ListShowEventsResponse:
+        """The show's history, oldest first, one page at a time: who went on stage and left it (and why), the host's arrivals and departures, moderators appointed and dismissed, who was banned, unbanned and removed, recordings and streams started, changed and stopped, and the show's state changes. Hands, invitations and chat are not kept (they grow with the audience). A room keeps its last entries up to the service's cap (SHOW_HISTORY_ENTRIES, 10,000 by default), for as long as it keeps its record. A room with no history (or none the service knows) answers no entries. The host (with its own token also after the show ended), a moderator or the room's admin. Errors: INVALID_ARGUMENT (room name, page_size outside 0..200, a page_token this service did not give), UNAUTHENTICATED, PERMISSION_DENIED."""
+        ...
+
     async def mute_guest_track(self, request: _showrunner_v1_show_service_pb2.MuteGuestTrackRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.MuteGuestTrackResponse:
         """Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may unmute it. With `lock` (the host or the room's admin only) the source is also taken from the guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource gives it back or the guest leaves the stage. The host, a moderator or the room's admin. Errors: INVALID_ARGUMENT (source not microphone or camera), UNAUTHENTICATED, PERMISSION_DENIED (a moderator locking), NOT_FOUND (room, no such guest, or without `lock` no published track of that source), FAILED_PRECONDITION (locking the guest's last source: demote it instead)."""
         ...
@@ -187,6 +191,7 @@ def show_service_rpcs(implementation: ShowService[Ctx]) -> tuple[Rpc[Any, Any, C
         Rpc(methods['DismissModerator'], _showrunner_v1_show_service_pb2.DismissModeratorRequest, _showrunner_v1_show_service_pb2.DismissModeratorResponse, implementation.dismiss_moderator),
         Rpc(methods['UnbanParticipant'], _showrunner_v1_show_service_pb2.UnbanParticipantRequest, _showrunner_v1_show_service_pb2.UnbanParticipantResponse, implementation.unban_participant),
         Rpc(methods['ListBans'], _showrunner_v1_show_service_pb2.ListBansRequest, _showrunner_v1_show_service_pb2.ListBansResponse, implementation.list_bans),
+        Rpc(methods['ListShowEvents'], _showrunner_v1_show_service_pb2.ListShowEventsRequest, _showrunner_v1_show_service_pb2.ListShowEventsResponse, implementation.list_show_events),
         Rpc(methods['MuteGuestTrack'], _showrunner_v1_show_service_pb2.MuteGuestTrackRequest, _showrunner_v1_show_service_pb2.MuteGuestTrackResponse, implementation.mute_guest_track),
         Rpc(methods['AllowGuestSource'], _showrunner_v1_show_service_pb2.AllowGuestSourceRequest, _showrunner_v1_show_service_pb2.AllowGuestSourceResponse, implementation.allow_guest_source),
     )

@@ -7,6 +7,8 @@
 -- not roll a script back, so a step decides every refusal before its first write.
 local STAGE, GUESTS, HANDS, INVITATIONS, PENDING, RECORDINGS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local MODERATORS, BANS = KEYS[7], KEYS[8]
+-- The show's history: a stream of entries, ids "<sequence>-0" (append_history.lua).
+local HISTORY = KEYS[9]
 local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local VERSION = 1
 

@@ -365,6 +365,7 @@ func (s *show) moderation(ctx context.Context) {
 	})
 	_, err = svc.ListBans(as(ctx, joined.Token), &pb.ListBansRequest{RoomName: s.room})
 	s.refused("ListBans", "a viewer lists the bans", err, permissionDenied, "")
+	s.history(asCy, as(ctx, joined.Token))
 	lifted, err := svc.UnbanParticipant(asCy, &pb.UnbanParticipantRequest{RoomName: s.room, Identity: "dan"})
 	ok(s, "UnbanParticipant", "the moderator lifts dan's ban", lifted, err, func(r *pb.UnbanParticipantResponse) string {
 		return expect(r.Message == "dan may join again", "message %q", r.Message)
@@ -534,3 +535,36 @@ func (s *show) withoutEgress(ctx context.Context) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// history reads the show's history as the moderator, in pages of two: the ban just made is its
+// newest entry, no entry comes twice, and a viewer may not read it.
+func (s *show) history(asModerator, asViewer context.Context) {
+	svc := s.t.show
+	var entries []*pb.HistoryEntry
+	token, pages := "", 0
+	for {
+		page, err := svc.ListShowEvents(asModerator, &pb.ListShowEventsRequest{RoomName: s.room, PageSize: 2, PageToken: token})
+		if err != nil {
+			ok(s, "ListShowEvents", "the moderator reads the history in pages", page, err, nil)
+			return
+		}
+		entries, token, pages = append(entries, page.Entries...), page.NextPageToken, pages+1
+		if token == "" || pages > 1000 {
+			break
+		}
+	}
+	ok(s, "ListShowEvents", "the moderator reads the history in pages", entries, nil, func(all []*pb.HistoryEntry) string {
+		for i, e := range all {
+			if e.Sequence <= 0 || (i > 0 && e.Sequence <= all[i-1].Sequence) {
+				return fmt.Sprintf("entry %d out of order: %v", i, e)
+			}
+		}
+		last := all[len(all)-1:]
+		return expect(len(last) == 1 && last[0].Type == "participant_removed" && last[0].TargetIdentity == "dan" &&
+			last[0].ActorIdentity == "cy", "newest entries %v", last)
+	})
+	_, err := svc.ListShowEvents(asViewer, &pb.ListShowEventsRequest{RoomName: s.room})
+	s.refused("ListShowEvents", "a viewer reads the history", err, permissionDenied, "Only the host or a moderator")
+	_, err = svc.ListShowEvents(asModerator, &pb.ListShowEventsRequest{RoomName: s.room, PageToken: "nope"})
+	s.refused("ListShowEvents", "a page token it was never given", err, invalidArgument, "pageToken")
+}

@@ -183,6 +183,9 @@ func (g grpcShow) UnbanParticipant(ctx context.Context, r *pb.UnbanParticipantRe
 func (g grpcShow) ListBans(ctx context.Context, r *pb.ListBansRequest) (*pb.ListBansResponse, error) {
 	return g.c.ListBans(ctx, r)
 }
+func (g grpcShow) ListShowEvents(ctx context.Context, r *pb.ListShowEventsRequest) (*pb.ListShowEventsResponse, error) {
+	return g.c.ListShowEvents(ctx, r)
+}
 func (g grpcShow) MuteGuestTrack(ctx context.Context, r *pb.MuteGuestTrackRequest) (*pb.MuteGuestTrackResponse, error) {
 	return g.c.MuteGuestTrack(ctx, r)
 }

@@ -230,8 +230,9 @@ type Policy struct {
 	// For AUDIENCE_ANYONE: calls need no token only while this field holds this value; any other
 	// value needs a verified token (of whatever kind). Unset means no call needs a token.
 	AnonymousWhen *FieldValue `protobuf:"bytes,6,opt,name=anonymous_when,json=anonymousWhen,proto3" json:"anonymous_when,omitempty"`
-	// For AUDIENCE_HOST: the room's last host may also call with its own token after its seat was
-	// freed (its connection ended and the reconnect grace passed), until another host takes over.
+	// For AUDIENCE_HOST and AUDIENCE_STAGE_MANAGERS: the room's last host may also call with its
+	// own token after its seat was freed (its connection ended and the reconnect grace passed, or
+	// the show ended), until another host takes over.
 	FormerHost    bool `protobuf:"varint,7,opt,name=former_host,json=formerHost,proto3" json:"former_host,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -3786,6 +3786,246 @@ func (x *ListBansResponse) GetBans() []*Ban {
 	return nil
 }
 
+// ListShowEventsRequest names the room and the page of its history to read.
+type ListShowEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Room of the show. Required.
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// Entries per page, 1 to 200; 0 (unset) reads 50.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Where to go on: the next_page_token of the previous page, unchanged; empty for the first
+	// page. A page read with a token never repeats an entry of the pages before it.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListShowEventsRequest) Reset() {
+	*x = ListShowEventsRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListShowEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListShowEventsRequest) ProtoMessage() {}
+
+func (x *ListShowEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListShowEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListShowEventsRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListShowEventsRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+func (x *ListShowEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListShowEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListShowEventsResponse is one page of the show's history.
+type ListShowEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page's entries, oldest first.
+	Entries []*HistoryEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The token that reads the next page; empty when this page reaches the end of the history as
+	// it stands.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListShowEventsResponse) Reset() {
+	*x = ListShowEventsResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListShowEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListShowEventsResponse) ProtoMessage() {}
+
+func (x *ListShowEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListShowEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListShowEventsResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *ListShowEventsResponse) GetEntries() []*HistoryEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ListShowEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// HistoryEntry is one thing that happened in a show.
+type HistoryEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry's place in the room's history: 1 for the first, one more for each after. Entries
+	// beyond the cap are dropped oldest first, so the oldest kept may be later than 1.
+	Sequence int64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// When it happened, in milliseconds since the Unix epoch.
+	HappenedAt int64 `protobuf:"varint,2,opt,name=happened_at,json=happenedAt,proto3" json:"happened_at,omitempty"`
+	// What happened, in ShowEvent.type's words: "guest_promoted", "guest_demoted", "host_joined"
+	// (the host took the room's host seat), "host_left", "moderator_appointed",
+	// "moderator_dismissed", "participant_banned", "participant_unbanned", "participant_removed",
+	// "recording_started", "recording_stopped", "stream_started", "stream_updated",
+	// "stream_stopped", "show_live", "show_ended". Clients should skip types they do not know.
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// Who did it: the host's or moderator's identity; the guest's own for a guest who stepped down;
+	// empty for the room's admin and for what the service saw happen (a connection that ended, a
+	// recording that failed).
+	ActorIdentity string `protobuf:"bytes,4,opt,name=actor_identity,json=actorIdentity,proto3" json:"actor_identity,omitempty"`
+	// Whom it concerned: the guest, the host, the moderator, the banned or removed participant.
+	TargetIdentity string `protobuf:"bytes,5,opt,name=target_identity,json=targetIdentity,proto3" json:"target_identity,omitempty"`
+	// Why, where the type leaves it open. guest_demoted: "demoted", "stepped_down", "left" (its
+	// connection ended) or "removed"; recording_stopped and stream_stopped: "stopped" (by a
+	// call), or how LiveKit's egress ended on its own ("complete", "failed", "aborted",
+	// "limit_reached").
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// For recording_* and stream_*: the recording's or stream's id (LiveKit's egress id).
+	EgressId string `protobuf:"bytes,7,opt,name=egress_id,json=egressId,proto3" json:"egress_id,omitempty"`
+	// For stream_started and stream_updated: the stream's destination names after the change.
+	Destinations  []string `protobuf:"bytes,8,rep,name=destinations,proto3" json:"destinations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryEntry) Reset() {
+	*x = HistoryEntry{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryEntry) ProtoMessage() {}
+
+func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryEntry.ProtoReflect.Descriptor instead.
+func (*HistoryEntry) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *HistoryEntry) GetSequence() int64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *HistoryEntry) GetHappenedAt() int64 {
+	if x != nil {
+		return x.HappenedAt
+	}
+	return 0
+}
+
+func (x *HistoryEntry) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetActorIdentity() string {
+	if x != nil {
+		return x.ActorIdentity
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetTargetIdentity() string {
+	if x != nil {
+		return x.TargetIdentity
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetEgressId() string {
+	if x != nil {
+		return x.EgressId
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetDestinations() []string {
+	if x != nil {
+		return x.Destinations
+	}
+	return nil
+}
+
 // MuteGuestTrackRequest names the guest and the source to mute.
 type MuteGuestTrackRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3804,7 +4044,7 @@ type MuteGuestTrackRequest struct {
 
 func (x *MuteGuestTrackRequest) Reset() {
 	*x = MuteGuestTrackRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3816,7 +4056,7 @@ func (x *MuteGuestTrackRequest) String() string {
 func (*MuteGuestTrackRequest) ProtoMessage() {}
 
 func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3829,7 +4069,7 @@ func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteGuestTrackRequest.ProtoReflect.Descriptor instead.
 func (*MuteGuestTrackRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{62}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *MuteGuestTrackRequest) GetRoomName() string {
@@ -3875,7 +4115,7 @@ type MuteGuestTrackResponse struct {
 
 func (x *MuteGuestTrackResponse) Reset() {
 	*x = MuteGuestTrackResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3887,7 +4127,7 @@ func (x *MuteGuestTrackResponse) String() string {
 func (*MuteGuestTrackResponse) ProtoMessage() {}
 
 func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3900,7 +4140,7 @@ func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteGuestTrackResponse.ProtoReflect.Descriptor instead.
 func (*MuteGuestTrackResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{63}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *MuteGuestTrackResponse) GetMessage() string {
@@ -3939,7 +4179,7 @@ type AllowGuestSourceRequest struct {
 
 func (x *AllowGuestSourceRequest) Reset() {
 	*x = AllowGuestSourceRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3951,7 +4191,7 @@ func (x *AllowGuestSourceRequest) String() string {
 func (*AllowGuestSourceRequest) ProtoMessage() {}
 
 func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3964,7 +4204,7 @@ func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowGuestSourceRequest.ProtoReflect.Descriptor instead.
 func (*AllowGuestSourceRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{64}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *AllowGuestSourceRequest) GetRoomName() string {
@@ -4001,7 +4241,7 @@ type AllowGuestSourceResponse struct {
 
 func (x *AllowGuestSourceResponse) Reset() {
 	*x = AllowGuestSourceResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4013,7 +4253,7 @@ func (x *AllowGuestSourceResponse) String() string {
 func (*AllowGuestSourceResponse) ProtoMessage() {}
 
 func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4026,7 +4266,7 @@ func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowGuestSourceResponse.ProtoReflect.Descriptor instead.
 func (*AllowGuestSourceResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{65}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *AllowGuestSourceResponse) GetMessage() string {
@@ -4273,7 +4513,25 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x0fListBansRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\":\n" +
 	"\x10ListBansResponse\x12&\n" +
-	"\x04bans\x18\x01 \x03(\v2\x12.showrunner.v1.BanR\x04bans\"\x9d\x01\n" +
+	"\x04bans\x18\x01 \x03(\v2\x12.showrunner.v1.BanR\x04bans\"p\n" +
+	"\x15ListShowEventsRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"w\n" +
+	"\x16ListShowEventsResponse\x125\n" +
+	"\aentries\x18\x01 \x03(\v2\x1b.showrunner.v1.HistoryEntryR\aentries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x88\x02\n" +
+	"\fHistoryEntry\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12\x1f\n" +
+	"\vhappened_at\x18\x02 \x01(\x03R\n" +
+	"happenedAt\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12%\n" +
+	"\x0eactor_identity\x18\x04 \x01(\tR\ractorIdentity\x12'\n" +
+	"\x0ftarget_identity\x18\x05 \x01(\tR\x0etargetIdentity\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1b\n" +
+	"\tegress_id\x18\a \x01(\tR\begressId\x12\"\n" +
+	"\fdestinations\x18\b \x03(\tR\fdestinations\"\x9d\x01\n" +
 	"\x15MuteGuestTrackRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\x12%\n" +
 	"\x0eguest_identity\x18\x02 \x01(\tR\rguestIdentity\x12,\n" +
@@ -4305,7 +4563,7 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x0fRecordingLayout\x12 \n" +
 	"\x1cRECORDING_LAYOUT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RECORDING_LAYOUT_SPEAKER\x10\x01\x12\x19\n" +
-	"\x15RECORDING_LAYOUT_GRID\x10\x022\xa4,\n" +
+	"\x15RECORDING_LAYOUT_GRID\x10\x022\xf9-\n" +
 	"\vShowService\x12\x8f\x01\n" +
 	"\bJoinRoom\x12\x1e.showrunner.v1.JoinRoomRequest\x1a\x1f.showrunner.v1.JoinRoomResponse\"B\x9a\xef\x18$\b\x01\x12\troom_name \x012\x13\n" +
 	"\x04role\x12\vROLE_VIEWER\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/api/rooms/join\x12\xa6\x01\n" +
@@ -4338,7 +4596,8 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x10AppointModerator\x12&.showrunner.v1.AppointModeratorRequest\x1a'.showrunner.v1.AppointModeratorResponse\"e\x9a\xef\x185\b\x04\x12\troom_name \x04*$Only the host can appoint moderators\x82\xd3\xe4\x93\x02&:\x01*\"!/api/rooms/{room_name}/moderators\x12\xd2\x01\n" +
 	"\x10DismissModerator\x12&.showrunner.v1.DismissModeratorRequest\x1a'.showrunner.v1.DismissModeratorResponse\"m\x9a\xef\x185\b\x04\x12\troom_name \x04*$Only the host can dismiss moderators\x82\xd3\xe4\x93\x02.*,/api/rooms/{room_name}/moderators/{identity}\x12\xd3\x01\n" +
 	"\x10UnbanParticipant\x12&.showrunner.v1.UnbanParticipantRequest\x1a'.showrunner.v1.UnbanParticipantResponse\"n\x9a\xef\x18<\b\x03\x12\troom_name \x04*+Only the host or a moderator can lift a ban\x82\xd3\xe4\x93\x02(*&/api/rooms/{room_name}/bans/{identity}\x12\xb2\x01\n" +
-	"\bListBans\x12\x1e.showrunner.v1.ListBansRequest\x1a\x1f.showrunner.v1.ListBansResponse\"e\x9a\xef\x18>\b\x03\x12\troom_name \x04*-Only the host or a moderator can see the bans\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/rooms/{room_name}/bans\x12\xe0\x01\n" +
+	"\bListBans\x12\x1e.showrunner.v1.ListBansRequest\x1a\x1f.showrunner.v1.ListBansResponse\"e\x9a\xef\x18>\b\x03\x12\troom_name \x04*-Only the host or a moderator can see the bans\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/rooms/{room_name}/bans\x12\xd2\x01\n" +
+	"\x0eListShowEvents\x12$.showrunner.v1.ListShowEventsRequest\x1a%.showrunner.v1.ListShowEventsResponse\"s\x9a\xef\x18J\b\x03\x12\troom_name \x04*7Only the host or a moderator can see the show's history8\x01\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/rooms/{room_name}/events\x12\xe0\x01\n" +
 	"\x0eMuteGuestTrack\x12$.showrunner.v1.MuteGuestTrackRequest\x1a%.showrunner.v1.MuteGuestTrackResponse\"\x80\x01\x9a\xef\x18>\b\x03\x12\troom_name \x04*-Only the host or a moderator can mute a guest\x82\xd3\xe4\x93\x028:\x01*\"3/api/rooms/{room_name}/guests/{guest_identity}/mute\x12\xe6\x01\n" +
 	"\x10AllowGuestSource\x12&.showrunner.v1.AllowGuestSourceRequest\x1a'.showrunner.v1.AllowGuestSourceResponse\"\x80\x01\x9a\xef\x18=\b\x04\x12\troom_name \x04*,Only the host can give a guest back a source\x82\xd3\xe4\x93\x029:\x01*\"4/api/rooms/{room_name}/guests/{guest_identity}/allowBHZFgithub.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1b\x06proto3"
 
@@ -4355,7 +4614,7 @@ func file_showrunner_v1_show_service_proto_rawDescGZIP() []byte {
 }
 
 var file_showrunner_v1_show_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
+var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(Role)(0),                             // 0: showrunner.v1.Role
 	(ShowState)(0),                        // 1: showrunner.v1.ShowState
@@ -4422,18 +4681,21 @@ var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(*UnbanParticipantResponse)(nil),      // 62: showrunner.v1.UnbanParticipantResponse
 	(*ListBansRequest)(nil),               // 63: showrunner.v1.ListBansRequest
 	(*ListBansResponse)(nil),              // 64: showrunner.v1.ListBansResponse
-	(*MuteGuestTrackRequest)(nil),         // 65: showrunner.v1.MuteGuestTrackRequest
-	(*MuteGuestTrackResponse)(nil),        // 66: showrunner.v1.MuteGuestTrackResponse
-	(*AllowGuestSourceRequest)(nil),       // 67: showrunner.v1.AllowGuestSourceRequest
-	(*AllowGuestSourceResponse)(nil),      // 68: showrunner.v1.AllowGuestSourceResponse
-	(*livekit.ParticipantPermission)(nil), // 69: livekit.ParticipantPermission
-	(livekit.EgressStatus)(0),             // 70: livekit.EgressStatus
-	(livekit.TrackSource)(0),              // 71: livekit.TrackSource
+	(*ListShowEventsRequest)(nil),         // 65: showrunner.v1.ListShowEventsRequest
+	(*ListShowEventsResponse)(nil),        // 66: showrunner.v1.ListShowEventsResponse
+	(*HistoryEntry)(nil),                  // 67: showrunner.v1.HistoryEntry
+	(*MuteGuestTrackRequest)(nil),         // 68: showrunner.v1.MuteGuestTrackRequest
+	(*MuteGuestTrackResponse)(nil),        // 69: showrunner.v1.MuteGuestTrackResponse
+	(*AllowGuestSourceRequest)(nil),       // 70: showrunner.v1.AllowGuestSourceRequest
+	(*AllowGuestSourceResponse)(nil),      // 71: showrunner.v1.AllowGuestSourceResponse
+	(*livekit.ParticipantPermission)(nil), // 72: livekit.ParticipantPermission
+	(livekit.EgressStatus)(0),             // 73: livekit.EgressStatus
+	(livekit.TrackSource)(0),              // 74: livekit.TrackSource
 }
 var file_showrunner_v1_show_service_proto_depIdxs = []int32{
 	1,  // 0: showrunner.v1.Room.state:type_name -> showrunner.v1.ShowState
 	0,  // 1: showrunner.v1.Participant.role:type_name -> showrunner.v1.Role
-	69, // 2: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
+	72, // 2: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
 	0,  // 3: showrunner.v1.JoinRoomRequest.role:type_name -> showrunner.v1.Role
 	0,  // 4: showrunner.v1.JoinRoomResponse.role:type_name -> showrunner.v1.Role
 	1,  // 5: showrunner.v1.JoinRoomResponse.state:type_name -> showrunner.v1.ShowState
@@ -4444,86 +4706,89 @@ var file_showrunner_v1_show_service_proto_depIdxs = []int32{
 	4,  // 10: showrunner.v1.ListParticipantsResponse.participants:type_name -> showrunner.v1.Participant
 	35, // 11: showrunner.v1.ListRaisedHandsResponse.hands:type_name -> showrunner.v1.RaisedHand
 	2,  // 12: showrunner.v1.Recording.layout:type_name -> showrunner.v1.RecordingLayout
-	70, // 13: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
+	73, // 13: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
 	2,  // 14: showrunner.v1.StartRecordingRequest.layout:type_name -> showrunner.v1.RecordingLayout
 	40, // 15: showrunner.v1.StartRecordingResponse.recording:type_name -> showrunner.v1.Recording
 	40, // 16: showrunner.v1.StopRecordingResponse.recording:type_name -> showrunner.v1.Recording
 	40, // 17: showrunner.v1.ListRecordingsResponse.recordings:type_name -> showrunner.v1.Recording
-	70, // 18: showrunner.v1.Stream.status:type_name -> livekit.EgressStatus
+	73, // 18: showrunner.v1.Stream.status:type_name -> livekit.EgressStatus
 	47, // 19: showrunner.v1.StartStreamResponse.stream:type_name -> showrunner.v1.Stream
 	47, // 20: showrunner.v1.UpdateStreamResponse.stream:type_name -> showrunner.v1.Stream
 	47, // 21: showrunner.v1.StopStreamResponse.stream:type_name -> showrunner.v1.Stream
 	47, // 22: showrunner.v1.ListStreamsResponse.streams:type_name -> showrunner.v1.Stream
 	60, // 23: showrunner.v1.ListBansResponse.bans:type_name -> showrunner.v1.Ban
-	71, // 24: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
-	71, // 25: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
-	71, // 26: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
-	71, // 27: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
-	5,  // 28: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
-	7,  // 29: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
-	9,  // 30: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
-	11, // 31: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
-	13, // 32: showrunner.v1.ShowService.GoLive:input_type -> showrunner.v1.GoLiveRequest
-	15, // 33: showrunner.v1.ShowService.EndShow:input_type -> showrunner.v1.EndShowRequest
-	17, // 34: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
-	19, // 35: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
-	21, // 36: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
-	23, // 37: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
-	25, // 38: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
-	27, // 39: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
-	29, // 40: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
-	31, // 41: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
-	33, // 42: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
-	36, // 43: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
-	38, // 44: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
-	41, // 45: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
-	43, // 46: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
-	45, // 47: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
-	48, // 48: showrunner.v1.ShowService.StartStream:input_type -> showrunner.v1.StartStreamRequest
-	50, // 49: showrunner.v1.ShowService.UpdateStream:input_type -> showrunner.v1.UpdateStreamRequest
-	52, // 50: showrunner.v1.ShowService.StopStream:input_type -> showrunner.v1.StopStreamRequest
-	54, // 51: showrunner.v1.ShowService.ListStreams:input_type -> showrunner.v1.ListStreamsRequest
-	56, // 52: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
-	58, // 53: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
-	61, // 54: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
-	63, // 55: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
-	65, // 56: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
-	67, // 57: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
-	6,  // 58: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
-	8,  // 59: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
-	10, // 60: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
-	12, // 61: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
-	14, // 62: showrunner.v1.ShowService.GoLive:output_type -> showrunner.v1.GoLiveResponse
-	16, // 63: showrunner.v1.ShowService.EndShow:output_type -> showrunner.v1.EndShowResponse
-	18, // 64: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
-	20, // 65: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
-	22, // 66: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
-	24, // 67: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
-	26, // 68: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
-	28, // 69: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
-	30, // 70: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
-	32, // 71: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
-	34, // 72: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
-	37, // 73: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
-	39, // 74: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
-	42, // 75: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
-	44, // 76: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
-	46, // 77: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
-	49, // 78: showrunner.v1.ShowService.StartStream:output_type -> showrunner.v1.StartStreamResponse
-	51, // 79: showrunner.v1.ShowService.UpdateStream:output_type -> showrunner.v1.UpdateStreamResponse
-	53, // 80: showrunner.v1.ShowService.StopStream:output_type -> showrunner.v1.StopStreamResponse
-	55, // 81: showrunner.v1.ShowService.ListStreams:output_type -> showrunner.v1.ListStreamsResponse
-	57, // 82: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
-	59, // 83: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
-	62, // 84: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
-	64, // 85: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
-	66, // 86: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
-	68, // 87: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
-	58, // [58:88] is the sub-list for method output_type
-	28, // [28:58] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	67, // 24: showrunner.v1.ListShowEventsResponse.entries:type_name -> showrunner.v1.HistoryEntry
+	74, // 25: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
+	74, // 26: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
+	74, // 27: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
+	74, // 28: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
+	5,  // 29: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
+	7,  // 30: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
+	9,  // 31: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
+	11, // 32: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
+	13, // 33: showrunner.v1.ShowService.GoLive:input_type -> showrunner.v1.GoLiveRequest
+	15, // 34: showrunner.v1.ShowService.EndShow:input_type -> showrunner.v1.EndShowRequest
+	17, // 35: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
+	19, // 36: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
+	21, // 37: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
+	23, // 38: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
+	25, // 39: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
+	27, // 40: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
+	29, // 41: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
+	31, // 42: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
+	33, // 43: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
+	36, // 44: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
+	38, // 45: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
+	41, // 46: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
+	43, // 47: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
+	45, // 48: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
+	48, // 49: showrunner.v1.ShowService.StartStream:input_type -> showrunner.v1.StartStreamRequest
+	50, // 50: showrunner.v1.ShowService.UpdateStream:input_type -> showrunner.v1.UpdateStreamRequest
+	52, // 51: showrunner.v1.ShowService.StopStream:input_type -> showrunner.v1.StopStreamRequest
+	54, // 52: showrunner.v1.ShowService.ListStreams:input_type -> showrunner.v1.ListStreamsRequest
+	56, // 53: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
+	58, // 54: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
+	61, // 55: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
+	63, // 56: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
+	65, // 57: showrunner.v1.ShowService.ListShowEvents:input_type -> showrunner.v1.ListShowEventsRequest
+	68, // 58: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
+	70, // 59: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
+	6,  // 60: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
+	8,  // 61: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
+	10, // 62: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
+	12, // 63: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
+	14, // 64: showrunner.v1.ShowService.GoLive:output_type -> showrunner.v1.GoLiveResponse
+	16, // 65: showrunner.v1.ShowService.EndShow:output_type -> showrunner.v1.EndShowResponse
+	18, // 66: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
+	20, // 67: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
+	22, // 68: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
+	24, // 69: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
+	26, // 70: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
+	28, // 71: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
+	30, // 72: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
+	32, // 73: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
+	34, // 74: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
+	37, // 75: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
+	39, // 76: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
+	42, // 77: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
+	44, // 78: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
+	46, // 79: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
+	49, // 80: showrunner.v1.ShowService.StartStream:output_type -> showrunner.v1.StartStreamResponse
+	51, // 81: showrunner.v1.ShowService.UpdateStream:output_type -> showrunner.v1.UpdateStreamResponse
+	53, // 82: showrunner.v1.ShowService.StopStream:output_type -> showrunner.v1.StopStreamResponse
+	55, // 83: showrunner.v1.ShowService.ListStreams:output_type -> showrunner.v1.ListStreamsResponse
+	57, // 84: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
+	59, // 85: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
+	62, // 86: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
+	64, // 87: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
+	66, // 88: showrunner.v1.ShowService.ListShowEvents:output_type -> showrunner.v1.ListShowEventsResponse
+	69, // 89: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
+	71, // 90: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
+	60, // [60:91] is the sub-list for method output_type
+	29, // [29:60] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_showrunner_v1_show_service_proto_init() }
@@ -4540,7 +4805,7 @@ func file_showrunner_v1_show_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_showrunner_v1_show_service_proto_rawDesc), len(file_showrunner_v1_show_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   66,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

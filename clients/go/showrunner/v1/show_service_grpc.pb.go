@@ -47,6 +47,7 @@ const (
 	ShowService_DismissModerator_FullMethodName   = "/showrunner.v1.ShowService/DismissModerator"
 	ShowService_UnbanParticipant_FullMethodName   = "/showrunner.v1.ShowService/UnbanParticipant"
 	ShowService_ListBans_FullMethodName           = "/showrunner.v1.ShowService/ListBans"
+	ShowService_ListShowEvents_FullMethodName     = "/showrunner.v1.ShowService/ListShowEvents"
 	ShowService_MuteGuestTrack_FullMethodName     = "/showrunner.v1.ShowService/MuteGuestTrack"
 	ShowService_AllowGuestSource_FullMethodName   = "/showrunner.v1.ShowService/AllowGuestSource"
 )
@@ -207,6 +208,17 @@ type ShowServiceClient interface {
 	// The identities banned from the room, in the order they were banned. The host, a moderator or
 	// the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error)
+	// The show's history, oldest first, one page at a time: who went on stage and left it (and
+	// why), the host's arrivals and departures, moderators appointed and dismissed, who was banned,
+	// unbanned and removed, recordings and streams started, changed and stopped, and the show's
+	// state changes. Hands, invitations and chat are not kept (they grow with the audience). A room
+	// keeps its last entries up to the service's cap (SHOW_HISTORY_ENTRIES, 10,000 by default), for
+	// as long as it keeps its record. A room with no history (or none the service knows) answers no
+	// entries. The host (with its own token also after the show ended), a moderator or the room's
+	// admin. Errors: INVALID_ARGUMENT (room name,
+	// page_size outside 0..200, a page_token this service did not give), UNAUTHENTICATED,
+	// PERMISSION_DENIED.
+	ListShowEvents(ctx context.Context, in *ListShowEventsRequest, opts ...grpc.CallOption) (*ListShowEventsResponse, error)
 	// Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
 	// unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
 	// guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
@@ -510,6 +522,16 @@ func (c *showServiceClient) ListBans(ctx context.Context, in *ListBansRequest, o
 	return out, nil
 }
 
+func (c *showServiceClient) ListShowEvents(ctx context.Context, in *ListShowEventsRequest, opts ...grpc.CallOption) (*ListShowEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListShowEventsResponse)
+	err := c.cc.Invoke(ctx, ShowService_ListShowEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *showServiceClient) MuteGuestTrack(ctx context.Context, in *MuteGuestTrackRequest, opts ...grpc.CallOption) (*MuteGuestTrackResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(MuteGuestTrackResponse)
@@ -686,6 +708,17 @@ type ShowServiceServer interface {
 	// The identities banned from the room, in the order they were banned. The host, a moderator or
 	// the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error)
+	// The show's history, oldest first, one page at a time: who went on stage and left it (and
+	// why), the host's arrivals and departures, moderators appointed and dismissed, who was banned,
+	// unbanned and removed, recordings and streams started, changed and stopped, and the show's
+	// state changes. Hands, invitations and chat are not kept (they grow with the audience). A room
+	// keeps its last entries up to the service's cap (SHOW_HISTORY_ENTRIES, 10,000 by default), for
+	// as long as it keeps its record. A room with no history (or none the service knows) answers no
+	// entries. The host (with its own token also after the show ended), a moderator or the room's
+	// admin. Errors: INVALID_ARGUMENT (room name,
+	// page_size outside 0..200, a page_token this service did not give), UNAUTHENTICATED,
+	// PERMISSION_DENIED.
+	ListShowEvents(context.Context, *ListShowEventsRequest) (*ListShowEventsResponse, error)
 	// Mutes a guest's microphone or camera track (LiveKit's MutePublishedTrack); the guest may
 	// unmute it. With `lock` (the host or the room's admin only) the source is also taken from the
 	// guest's permission: LiveKit unpublishes the track and refuses it again until AllowGuestSource
@@ -792,6 +825,9 @@ func (UnimplementedShowServiceServer) UnbanParticipant(context.Context, *UnbanPa
 }
 func (UnimplementedShowServiceServer) ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListBans not implemented")
+}
+func (UnimplementedShowServiceServer) ListShowEvents(context.Context, *ListShowEventsRequest) (*ListShowEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListShowEvents not implemented")
 }
 func (UnimplementedShowServiceServer) MuteGuestTrack(context.Context, *MuteGuestTrackRequest) (*MuteGuestTrackResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MuteGuestTrack not implemented")
@@ -1324,6 +1360,24 @@ func _ShowService_ListBans_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ShowService_ListShowEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListShowEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).ListShowEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_ListShowEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).ListShowEvents(ctx, req.(*ListShowEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ShowService_MuteGuestTrack_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(MuteGuestTrackRequest)
 	if err := dec(in); err != nil {
@@ -1478,6 +1532,10 @@ var ShowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListBans",
 			Handler:    _ShowService_ListBans_Handler,
+		},
+		{
+			MethodName: "ListShowEvents",
+			Handler:    _ShowService_ListShowEvents_Handler,
 		},
 		{
 			MethodName: "MuteGuestTrack",
