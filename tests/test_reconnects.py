@@ -172,6 +172,37 @@ async def test_a_host_who_drops_keeps_its_seat_for_the_grace_window_and_comes_ba
         assert (await admin.join(room, "host-2", "host"))["role"] == "host"
 
 
+# LiveKit closes a room this long after its last participant left, unless the room says otherwise.
+LIVEKIT_DEPARTURE_TIMEOUT = 20
+
+
+async def test_a_host_alone_in_its_room_comes_back_to_it_after_livekit_would_have_closed_it(
+    tmp_path: Path, room: str
+) -> None:
+    """With the service's default grace window (30 s), longer than LiveKit's own departure timeout:
+    a host alone in its room (no audience yet) drops, and comes back with its token after LiveKit
+    would have closed the empty room. The room and the host's seat are still there."""
+    made = stack(tmp_path, SHOW_RECONNECT_GRACE_SECONDS="30")
+    try:
+        async with show_on(made, room) as show, livekit_api(made.livekit) as lkapi:
+            ws_url = (await show.host.join(room, "host-1", "host"))["wsUrl"]
+            incarnation = (await show.admin.get_room(room))["sid"]
+            dropped = await drop(lkapi, show, show.host_live)
+            await asyncio.sleep(max(0.0, dropped + LIVEKIT_DEPARTURE_TIMEOUT + 3 - time.monotonic()))
+            assert [r.sid for r in (await lkapi.room.list_rooms(api.ListRoomsRequest(names=[room]))).rooms] == [
+                incarnation
+            ]
+            again = await show.connect("host-1", ws_url, show.host_token)
+            await again.publish_microphone()
+            await until(lambda: seen_is(lkapi, room, "host-1", ("host", True)), 5.0, "host back on LiveKit")
+            described = await show.admin.get_room(room)
+            assert (described["hasHost"], described["sid"]) == (True, incarnation)
+            await agree_within(show.admin, lkapi, room)
+    finally:
+        made.service.stop()
+        made.livekit.stop()
+
+
 async def test_a_host_whose_connection_dropped_ends_its_show_within_the_grace_window(held: Show) -> None:
     show, room = held, held.room
     as_vee, vee = await show.viewer("vee")
