@@ -40,7 +40,7 @@ from typing import Protocol
 
 from livekit.protocol import models as lk
 
-from service.core import errors
+from service.core import errors, tasks
 from service.core.clock import Clock
 from service.core.ports import Presence, Stage
 from service.core.record import Seat, ShowRecords, StageChange, StageRecord, connection_of, created_ms
@@ -129,11 +129,8 @@ class Reconciler:
         self._task = asyncio.create_task(self._run(), name="reconciler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await tasks.cancel(task)
 
     async def _run(self) -> None:
         await self._guarded(self.sweep())
