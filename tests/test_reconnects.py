@@ -25,12 +25,20 @@ from aiohttp import web
 from livekit import api
 from livekit.protocol import models as lk
 
+from service.core.clock import SystemClock
+from service.core.ports import Presence
+from service.core.reconciler import Action
+from service.core.roles import Role
+from service.core.show import ShowCore
 from service.dev.livekit_server import LiveKitDevServer, free_port
+from service.gateway.livekit import LiveKitStage
+from service.stores.memory_record import MemoryRecords
 from tests.conftest import API_KEY, API_SECRET, admin_token, start_service
 from tests.doors import Refused, ShowClient
 from tests.live import LiveParticipant, until
 from tests.test_convergence import FAST, Stack, agree_within, livekit_api, open_show, stack, viewer
 from tests.test_metrics import scrape, value
+from tests.test_room_cache import Calls
 
 GRACE = 6  # seconds a host or guest who dropped keeps its seat here
 
@@ -345,3 +353,57 @@ async def test_banned_participants_back_with_old_tokens_are_removed_even_when_th
         # The host was never touched, and the stage is as the bans left it.
         assert await seen_by_livekit(lkapi, room, "host-1") == ("host", True)
         assert (await admin.get_room(room))["guests"] == []
+
+
+async def test_a_pass_over_a_room_asks_livekit_about_its_bans_never_about_its_whole_audience(
+    tmp_path: Path, room: str
+) -> None:
+    """The reconciler's cost per pass: with no bans, nothing more than before; with a few, one
+    GetParticipant per ban; with more bans than participants, one listing of the room instead."""
+    livekit = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=tmp_path / "livekit.log").start()
+    calls = Calls()
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET, observe=calls.record, room_cache_seconds=0)
+    records, clock = MemoryRecords(), SystemClock()
+    reconciler = ShowCore(stage, records, clock).reconciler
+    people: list[LiveParticipant] = []
+
+    async def connect(identity: str, role: Role) -> None:
+        token = stage.mint_token(room, identity, identity, Presence(role))
+        people.append(await LiveParticipant(identity).connect(stage.ws_url, token))
+
+    async def participants(count: int) -> bool:
+        found = await stage.find_room(room)
+        return found is not None and found.num_participants == count
+
+    try:
+        await records.claim_host(room, "host-1", "host-1", clock.now(), 60)
+        await stage.open_room(room)
+        await connect("host-1", Role.HOST)
+        for n in range(4):
+            await connect(f"viewer-{n}", Role.VIEWER)
+        await until(lambda: participants(5), 10.0, "five connected")
+        await reconciler.reconcile(room)  # learns the room's incarnation and the host's connection
+
+        calls.clear()
+        assert await reconciler.reconcile(room) == []
+        assert calls == {"ListRooms": 1, "GetParticipant": 1}  # the room, the host's seat
+
+        # Two bans, one of them connected: one GetParticipant each, and the banned one removed.
+        await records.ban(room, "viewer-0", clock.now(), None)
+        await records.ban(room, "long-gone", clock.now(), None)
+        calls.clear()
+        assert await reconciler.reconcile(room) == [Action("kept_out", "viewer-0")]
+        assert calls == {"ListRooms": 1, "GetParticipant": 3, "RemoveParticipant": 1}
+        await until(lambda: participants(4), 10.0, "viewer-0 removed")
+
+        # More bans than participants: the room is listed once rather than each ban looked up.
+        for n in range(4):
+            await records.ban(room, f"troll-{n}", clock.now(), None)
+        calls.clear()
+        assert await reconciler.reconcile(room) == []
+        assert calls == {"ListRooms": 1, "GetParticipant": 1, "ListParticipants": 1}
+    finally:
+        for person in people:
+            await person.disconnect()
+        await stage.close()
+        livekit.stop()
