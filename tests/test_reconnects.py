@@ -178,6 +178,11 @@ async def test_a_host_who_drops_keeps_its_seat_for_the_grace_window_and_comes_ba
         assert time.monotonic() - dropped >= GRACE - 0.5  # not before the window ended
         assert (await admin.get_room(room))["hasHost"] is False
         assert (await admin.join(room, "host-2", "host"))["role"] == "host"
+        # Back too late with the host's token it still holds: LiveKit lets it in as that token
+        # says, and the service brings it to what it is now, a viewer.
+        await show.connect("host-1", ws_url, show.host_token)
+        await until(lambda: seen_is(lkapi, room, "host-1", ("viewer", False)), 10.0, "the late host made a viewer")
+        assert (await admin.get_room(room))["hasHost"] is True  # host-2's seat
 
 
 # LiveKit closes a room this long after its last participant left, unless the room says otherwise.
