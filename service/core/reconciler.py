@@ -22,10 +22,10 @@ permission and attributes), and converges:
   it removed at once may be lost.
 
 Its cost per room is the stage's size, not the audience's: seat holders are looked up one by one,
-the room's bans (a handful, and only in a room that has any) likewise, and the room's
-participants are listed only when LiveKit counts more publishers than the record has seats, or
-fewer participants than the room has bans. One instance reconciles a given room at a time (a
-short lease per room).
+banned identities likewise (in a room that has bans; one read of them from the store), and the
+room's participants are listed only when LiveKit counts more publishers than the record has
+seats, or fewer participants than the room has bans. One instance reconciles a given room at a
+time (a short lease per room).
 """
 
 from __future__ import annotations
