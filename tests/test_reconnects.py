@@ -299,10 +299,13 @@ class WebhookGate:
         )
 
 
-@pytest.fixture
-async def gated(tmp_path: Path, room: str) -> AsyncIterator[tuple[Show, WebhookGate]]:
+@pytest.fixture(params=["memory", "redis"])
+async def gated(request: pytest.FixtureRequest, tmp_path: Path, room: str) -> AsyncIterator[tuple[Show, WebhookGate]]:
     """A show on a LiveKit of the test's own whose webhooks reach the service through a
-    WebhookGate."""
+    WebhookGate; the service keeps its record in memory or in Redis."""
+    env = dict(FAST)
+    if request.param == "redis":
+        env["SHOW_REDIS_URL"] = request.getfixturevalue("redis_server").url
     http_port = free_port()
     gate = await WebhookGate(f"http://127.0.0.1:{http_port}/webhooks/livekit").start()
     livekit = LiveKitDevServer(
@@ -310,7 +313,7 @@ async def gated(tmp_path: Path, room: str) -> AsyncIterator[tuple[Show, WebhookG
     )
     try:
         livekit.start()
-        made = Stack(livekit, http_port, dict(FAST), start_service(livekit, SHOW_HTTP_PORT=str(http_port), **FAST))
+        made = Stack(livekit, http_port, env, start_service(livekit, SHOW_HTTP_PORT=str(http_port), **env))
         try:
             async with show_on(made, room) as show:
                 yield show, gate
