@@ -30,7 +30,7 @@ from service.core.show import ShowCore, ShowRules
 from service.doors.edges import MAX_BODY_BYTES, with_body_deadline, with_header_deadline
 from service.doors.grpc_door import grpc_server
 from service.doors.http import http_app
-from service.gateway.livekit import LiveKitStage
+from service.gateway.livekit import LIVEKIT_DEPARTURE_SECONDS, LiveKitStage
 from service.interceptors.build import chain, endpoints
 from service.observability.metrics import Metrics
 from service.observability.readiness import Dependency, Readiness
@@ -161,6 +161,11 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         observe=metrics.livekit_call,
         deployment=deployment_of(settings),
         room_cache_seconds=settings.room_cache_seconds,
+        # A room whose last participant dropped stays open while its seats wait for their holders'
+        # return (the reconnect grace window and the pass that ends it), never less than LiveKit's own.
+        departure_timeout=max(
+            LIVEKIT_DEPARTURE_SECONDS, settings.reconnect_grace_seconds + settings.reconcile_interval_seconds
+        ),
     )
     store, limiter, leases = await state_backend(settings, clock)
     rules = ShowRules(

@@ -16,11 +16,16 @@ permission and attributes), and converges:
 - a stage change that was written to the record but never confirmed as made in LiveKit (the
   instance died in between) is completed once its deadline passes;
 - LiveKit publishers the record does not know of (the record was lost: Redis restarted empty)
-  are adopted back into their seats if the rules allow, and sent back to the audience if not.
+  are adopted back into their seats if the rules allow, and sent back to the audience if not;
+- a banned identity LiveKit has connected is removed again: LiveKit has no token revocation, so
+  a token issued before the ban still connects, and the participant_joined that would have had
+  it removed at once may be lost.
 
 Its cost per room is the stage's size, not the audience's: seat holders are looked up one by one,
-and the room's participants are listed only when LiveKit counts more publishers than the record
-has seats. One instance reconciles a given room at a time (a short lease per room).
+banned identities likewise (in a room that has bans; one read of them from the store), and the
+room's participants are listed only when LiveKit counts more publishers than the record has
+seats, or fewer participants than the room has bans. One instance reconciles a given room at a
+time (a short lease per room).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from typing import Protocol
 
 from livekit.protocol import models as lk
 
-from service.core import errors
+from service.core import errors, tasks
 from service.core.clock import Clock
 from service.core.ports import Presence, Stage
 from service.core.record import Phase, Seat, ShowRecords, StageChange, StageRecord, connection_of, created_ms
@@ -81,7 +86,7 @@ class ReconcileListener(Protocol):
 class Action:
     """One thing a pass did, for logs, metrics and tests."""
 
-    kind: str  # retired, freed, presented, completed, adopted, reconnected, incarnation, closed, released
+    kind: str  # retired, freed, presented, completed, adopted, reconnected, incarnation, kept_out, closed, released
     identity: str = ""
     detail: str = ""
 
@@ -128,11 +133,8 @@ class Reconciler:
         self._task = asyncio.create_task(self._run(), name="reconciler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await tasks.cancel(task)
 
     async def _run(self) -> None:
         await self._guarded(self.sweep())
@@ -264,9 +266,11 @@ class Reconciler:
             # The show went live, and whoever took it live did not say its audience was let in.
             let_in = await self._listener.release_audience(room)
             actions.append(Action("released", detail=f"{let_in} viewers"))
+        kept_out = await self._keep_out(room, live, now) if record.bans else []
+        actions += kept_out
         seated_publishers = sum(1 for p in present.values() if p.permission.can_publish)
         if live.num_publishers > seated_publishers and not in_flight:
-            actions += await self._strangers(room, set(present), now, adopt=False)
+            actions += await self._strangers(room, set(present) | {a.identity for a in kept_out}, now, adopt=False)
         return actions
 
     async def _without_livekit_room(self, room: str, record: StageRecord, now: float) -> list[Action]:
@@ -318,6 +322,18 @@ class Reconciler:
                 await self._present(room, found, role)
         await self._records.complete(room, identity, change)
         return [Action("completed", identity, change.value)]
+
+    async def _keep_out(self, room: str, live: lk.Room, now: float) -> list[Action]:
+        """Removes the banned identities LiveKit has connected. The bans are read in one step;
+        LiveKit is asked about each of them, or lists the room if it has fewer participants than bans,
+        so a pass costs the smaller of the two and never grows with the audience alone."""
+        banned = [ban.identity for ban in await self._records.bans(room, now)]
+        if len(banned) < live.num_participants:
+            connected = [who for who in banned if await self._stage.find_participant(room, who) is not None]
+        else:
+            listed = {who.identity for who in await self._stage.list_participants(room)}
+            connected = [who for who in banned if who in listed]
+        return [Action("kept_out", who) for who in connected if await self._stage.remove_participant(room, who)]
 
     async def _strangers(self, room: str, seated: set[str], now: float, *, adopt: bool) -> list[Action]:
         """LiveKit has participants who may publish without a seat in the record: list the room

@@ -27,6 +27,8 @@ from service.gateway.tokens import TokenMinter, metadata
 
 log = logging.getLogger("showrunner.livekit")
 T = TypeVar("T")
+# LiveKit closes a room this long after its last participant left, unless the room says otherwise.
+LIVEKIT_DEPARTURE_SECONDS = 20
 
 _SOURCES = {"camera": lk.TrackSource.CAMERA, "microphone": lk.TrackSource.MICROPHONE}
 
@@ -156,6 +158,7 @@ class LiveKitStage:
         stream_destinations: StreamDestinations | None = None,
         token_ttl: timedelta = timedelta(hours=6),
         empty_timeout: int = 300,
+        departure_timeout: int = LIVEKIT_DEPARTURE_SECONDS,
         request_timeout: float = 10.0,
         egress_timeout: float = 8.0,
         observe: CallObserver | None = None,
@@ -169,7 +172,7 @@ class LiveKitStage:
         self._ws_url = ws_url(public_url or url)
         self.rooms = RoomCache(room_cache_seconds)
         self._tokens = TokenMinter(api_key, api_secret, int(token_ttl.total_seconds()))
-        self._empty_timeout = empty_timeout
+        self._empty_timeout, self._departure_timeout = empty_timeout, departure_timeout
         self._output = recording_output or RecordingOutput()
         self.destinations = stream_destinations or StreamDestinations()
         self._timeout, self._egress_timeout = request_timeout, egress_timeout
@@ -186,7 +189,9 @@ class LiveKitStage:
         return self._tokens.mint(room, identity, name, presence.role, presence.locked, presence.waiting)
 
     async def open_room(self, room: str) -> lk.Room:
-        request = api.CreateRoomRequest(name=room, empty_timeout=self._empty_timeout, metadata=self._mark)
+        request = api.CreateRoomRequest(
+            name=room, empty_timeout=self._empty_timeout, departure_timeout=self._departure_timeout, metadata=self._mark
+        )
         opened: lk.Room = await self._call("CreateRoom", self._api.room.create_room(request))
         if self._mark and opened.metadata != self._mark:
             # LiveKit answers CreateRoom for an existing room (a viewer's token opened it) with

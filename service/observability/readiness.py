@@ -11,11 +11,11 @@ show's record with LiveKit's again).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from service.core import tasks
 from service.core.errors import ShowError
 
 log = logging.getLogger("showrunner.readiness")
@@ -90,8 +90,5 @@ class Readiness:
             await asyncio.sleep(self._interval)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await tasks.cancel(task)

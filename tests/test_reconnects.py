@@ -1,0 +1,426 @@
+"""People who come back, with real participants on the real LiveKit server: a host or guest whose
+connection drops and who reconnects within the reconnect grace window is back in its seat with
+its permissions (as LiveKit itself reports them), whether it reconnects with the token it had or
+with a fresh JoinRoom; a host who does not come back loses the seat; and a banned participant who
+reconnects with a token it still holds is removed again even when LiveKit's webhook about its
+join is lost.
+
+Each test runs its own LiveKit and service (see tests/test_convergence.py), with a reconnect
+grace window long enough to look at the held seat before it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from livekit import api
+from livekit.protocol import models as lk
+
+from service.core.clock import SystemClock
+from service.core.ports import Presence
+from service.core.reconciler import Action
+from service.core.roles import Role
+from service.core.show import ShowCore
+from service.dev.livekit_server import LiveKitDevServer, free_port
+from service.gateway.livekit import LiveKitStage
+from service.stores.memory_record import MemoryRecords
+from tests.conftest import API_KEY, API_SECRET, admin_token, start_service
+from tests.doors import Refused, ShowClient
+from tests.live import LiveParticipant, until
+from tests.test_convergence import FAST, Stack, agree_within, livekit_api, open_show, stack, viewer
+from tests.test_metrics import Samples, scrape, value
+from tests.test_room_cache import Calls
+
+GRACE = 6  # seconds a host or guest who dropped keeps its seat here
+
+
+@dataclass
+class Show:
+    """A show on a stack of the test's own: its host connected to LiveKit, and everyone the test
+    connects, disconnected when the test ends."""
+
+    stack: Stack
+    room: str
+    door: ShowClient
+    host_token: str
+    host_live: LiveParticipant
+    people: list[LiveParticipant] = field(default_factory=list)
+
+    @property
+    def admin(self) -> ShowClient:
+        return self.door.as_(admin_token(self.room))
+
+    @property
+    def host(self) -> ShowClient:
+        return self.door.as_(self.host_token)
+
+    async def viewer(self, name: str) -> tuple[ShowClient, LiveParticipant]:
+        as_viewer, live = await viewer(self.door, self.room, name)
+        self.people.append(live)
+        return as_viewer, live
+
+    async def connect(self, identity: str, ws_url: str, token: str) -> LiveParticipant:
+        live = LiveParticipant(identity)
+        self.people.append(live)
+        return await live.connect(ws_url, token)
+
+
+@asynccontextmanager
+async def show_on(made: Stack, room: str) -> AsyncIterator[Show]:
+    door = made.client()
+    host_token, host_live = await open_show(door, room)
+    show = Show(made, room, door, host_token, host_live, [host_live])
+    try:
+        yield show
+    finally:
+        for person in show.people:
+            await person.disconnect()
+        await door.close()
+
+
+@pytest.fixture
+async def held(tmp_path: Path, room: str) -> AsyncIterator[Show]:
+    """A show on a LiveKit and service of the test's own, with a reconnect grace window of GRACE
+    seconds."""
+    made = stack(tmp_path, SHOW_RECONNECT_GRACE_SECONDS=str(GRACE))
+    try:
+        async with show_on(made, room) as show:
+            yield show
+    finally:
+        made.service.stop()
+        made.livekit.stop()
+
+
+async def seen_by_livekit(lkapi: api.LiveKitAPI, room: str, identity: str) -> tuple[str, bool] | None:
+    """The participant's role attribute and whether it may publish, as LiveKit's own
+    ListParticipants reports them; None if LiveKit does not have it connected."""
+    listed = (await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))).participants
+    found = next((p for p in listed if p.identity == identity), None)
+    return (found.attributes.get("role", ""), found.permission.can_publish) if found is not None else None
+
+
+async def seen_is(lkapi: api.LiveKitAPI, room: str, identity: str, expected: tuple[str, bool]) -> bool:
+    return await seen_by_livekit(lkapi, room, identity) == expected
+
+
+async def gone_from_livekit(lkapi: api.LiveKitAPI, room: str, identity: str) -> bool:
+    return await seen_by_livekit(lkapi, room, identity) is None
+
+
+async def drop(lkapi: api.LiveKitAPI, show: Show, live: LiveParticipant) -> float:
+    """`live`'s connection ends; answers when (monotonic), once LiveKit has seen it go."""
+    await live.disconnect()
+    dropped = time.monotonic()
+    await until(lambda: gone_from_livekit(lkapi, show.room, live.identity), 10.0, f"LiveKit saw {live.identity} go")
+    return dropped
+
+
+async def past_the_window(dropped: float) -> None:
+    """Waits until the grace window counted from `dropped` is over, and a pass after it."""
+    await asyncio.sleep(max(0.0, dropped + GRACE + 1.5 - time.monotonic()))
+
+
+async def disconnected(live: LiveParticipant, timeout: float = 10.0) -> None:
+    events = live.events
+    await live.wait_for(lambda: any(kind == "disconnected" for kind, _ in events), timeout, f"{live.identity} out")
+
+
+async def test_a_host_who_drops_keeps_its_seat_for_the_grace_window_and_comes_back_to_it(held: Show) -> None:
+    show, room, admin = held, held.room, held.admin
+    _, vee = await show.viewer("vee")  # the audience hears of the host's leaving
+    async with livekit_api(show.stack.livekit) as lkapi:
+        await show.host_live.publish_microphone()
+        ws_url = (await show.host.join(room, "host-1", "host"))["wsUrl"]
+
+        # The connection drops: the seat is held, nobody else may take it, and the show goes on.
+        dropped = await drop(lkapi, show, show.host_live)
+        assert (await admin.get_room(room))["hasHost"] is True
+        with pytest.raises(Refused) as taken:
+            await admin.join(room, "host-2", "host")
+        assert (taken.value.code, taken.value.message) == ("ALREADY_EXISTS", "Room already has a host")
+
+        # Back with the token it had, within the window: in its seat once the window is over.
+        again = await show.connect("host-1", ws_url, show.host_token)
+        await again.publish_microphone()
+        await past_the_window(dropped)
+        assert (await admin.get_room(room))["hasHost"] is True
+        assert await seen_by_livekit(lkapi, room, "host-1") == ("host", True)
+        await agree_within(admin, lkapi, room)
+
+        # Drops again, and comes back through a fresh JoinRoom with its own token (the room's admin
+        # could give it one as well).
+        dropped = await drop(lkapi, show, again)
+        assert (await admin.join(room, "host-1", "host"))["role"] == "host"
+        ticket = await show.host.join(room, "host-1", "host")
+        assert (ticket["role"], ticket["identity"]) == ("host", "host-1")
+        fresh = await show.connect("host-1", ticket["wsUrl"], ticket["token"])
+        await fresh.publish_microphone()
+        await past_the_window(dropped)
+        assert (await admin.get_room(room))["hasHost"] is True
+        assert await seen_by_livekit(lkapi, room, "host-1") == ("host", True)
+        await agree_within(admin, lkapi, room)
+        assert not any(e["type"] == "host_left" for e in vee.show_events)
+
+        # Gone for good: the seat is held until the window ends, then freed, the room hears that
+        # its host left, and a new host may take the seat.
+        dropped = await drop(lkapi, show, fresh)
+        assert (await admin.get_room(room))["hasHost"] is True
+        await vee.wait_for(lambda: any(e["type"] == "host_left" for e in vee.show_events), GRACE + 10.0, "host_left")
+        assert time.monotonic() - dropped >= GRACE - 0.5  # not before the window ended
+        assert (await admin.get_room(room))["hasHost"] is False
+        assert (await admin.join(room, "host-2", "host"))["role"] == "host"
+        # Back too late with the host's token it still holds: LiveKit lets it in as that token
+        # says, and the service brings it to what it is now, a viewer.
+        await show.connect("host-1", ws_url, show.host_token)
+        await until(lambda: seen_is(lkapi, room, "host-1", ("viewer", False)), 10.0, "the late host made a viewer")
+        assert (await admin.get_room(room))["hasHost"] is True  # host-2's seat
+
+
+# LiveKit closes a room this long after its last participant left, unless the room says otherwise.
+LIVEKIT_DEPARTURE_TIMEOUT = 20
+
+
+async def test_a_host_alone_in_its_room_comes_back_to_it_after_livekit_would_have_closed_it(
+    tmp_path: Path, room: str
+) -> None:
+    """With the service's default grace window (30 s), longer than LiveKit's own departure timeout:
+    a host alone in its room (no audience yet) drops, and comes back with its token after LiveKit
+    would have closed the empty room. The room and the host's seat are still there."""
+    made = stack(tmp_path, SHOW_RECONNECT_GRACE_SECONDS="30")
+    try:
+        async with show_on(made, room) as show, livekit_api(made.livekit) as lkapi:
+            ws_url = (await show.host.join(room, "host-1", "host"))["wsUrl"]
+            incarnation = (await show.admin.get_room(room))["sid"]
+            dropped = await drop(lkapi, show, show.host_live)
+            await asyncio.sleep(max(0.0, dropped + LIVEKIT_DEPARTURE_TIMEOUT + 3 - time.monotonic()))
+            assert [r.sid for r in (await lkapi.room.list_rooms(api.ListRoomsRequest(names=[room]))).rooms] == [
+                incarnation
+            ]
+            again = await show.connect("host-1", ws_url, show.host_token)
+            await again.publish_microphone()
+            await until(lambda: seen_is(lkapi, room, "host-1", ("host", True)), 5.0, "host back on LiveKit")
+            described = await show.admin.get_room(room)
+            assert (described["hasHost"], described["sid"]) == (True, incarnation)
+            await agree_within(show.admin, lkapi, room)
+    finally:
+        made.service.stop()
+        made.livekit.stop()
+
+
+async def test_a_host_whose_connection_dropped_ends_its_show_within_the_grace_window(held: Show) -> None:
+    show, room = held, held.room
+    as_vee, vee = await show.viewer("vee")
+    async with livekit_api(show.stack.livekit) as lkapi:
+        await drop(lkapi, show, show.host_live)
+        with pytest.raises(Refused) as refused:
+            await as_vee.delete_room(room)
+        assert (refused.value.code, refused.value.message) == ("PERMISSION_DENIED", "Only the host can end the show")
+        await show.host.delete_room(room)
+        await disconnected(vee)
+        assert room not in {r.name for r in (await lkapi.room.list_rooms(api.ListRoomsRequest())).rooms}
+
+
+async def test_a_guest_who_drops_and_joins_again_as_a_viewer_within_the_grace_window_keeps_the_stage(
+    held: Show,
+) -> None:
+    show, room, admin = held, held.room, held.admin
+    as_guest, guest_live = await show.viewer("guest-1")
+    async with livekit_api(show.stack.livekit) as lkapi:
+        await as_guest.hand(room, "guest-1", True)
+        assert (await show.host.invite(room, "guest-1", "host-1"))["promoted"] is True
+        dropped = await drop(lkapi, show, guest_live)
+        assert (await admin.get_room(room))["guests"] == ["guest-1"]
+        # The page reloads: a fresh JoinRoom through the viewer door, without the old token.
+        ticket = await show.door.as_(None).join(room, "guest-1", "viewer")
+        assert ticket["role"] == "guest"
+        again = await show.connect("guest-1", ticket["wsUrl"], ticket["token"])
+        await again.publish_microphone()
+        await past_the_window(dropped)
+        assert (await admin.get_room(room))["guests"] == ["guest-1"]
+        assert await seen_by_livekit(lkapi, room, "guest-1") == ("guest", True)
+        await agree_within(admin, lkapi, room)
+
+
+class WebhookGate:
+    """Stands between LiveKit and the service: passes LiveKit's webhooks on while open; while
+    closed it loses them, answering LiveKit as if delivered (so LiveKit does not send them again),
+    and keeps what it lost for the test to see."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.port = free_port()
+        self.open = True
+        self.lost: list[dict[str, Any]] = []
+        self._http = httpx.AsyncClient()
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhooks/livekit"
+
+    async def start(self) -> WebhookGate:
+        app = web.Application()
+        app.router.add_post("/webhooks/livekit", self._pass)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self._http.aclose()
+
+    async def _pass(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if not self.open:
+            self.lost.append(json.loads(body))
+            return web.Response(status=200)
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
+        try:
+            reply = await self._http.post(self.target, content=body, headers=headers)
+        except httpx.HTTPError:
+            return web.Response(status=502)
+        return web.Response(status=reply.status_code, body=reply.content)
+
+    def lost_join_of(self, identity: str) -> bool:
+        return any(
+            e.get("event") == "participant_joined" and e.get("participant", {}).get("identity") == identity
+            for e in self.lost
+        )
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def gated(request: pytest.FixtureRequest, tmp_path: Path, room: str) -> AsyncIterator[tuple[Show, WebhookGate]]:
+    """A show on a LiveKit of the test's own whose webhooks reach the service through a
+    WebhookGate; the service keeps its record in memory or in Redis."""
+    env = dict(FAST)
+    if request.param == "redis":
+        env["SHOW_REDIS_URL"] = request.getfixturevalue("redis_server").url
+    http_port = free_port()
+    gate = await WebhookGate(f"http://127.0.0.1:{http_port}/webhooks/livekit").start()
+    livekit = LiveKitDevServer(
+        api_key=API_KEY, api_secret=API_SECRET, log_path=tmp_path / "livekit.log", webhook_urls=[gate.url]
+    )
+    try:
+        livekit.start()
+        made = Stack(livekit, http_port, env, start_service(livekit, SHOW_HTTP_PORT=str(http_port), **env))
+        try:
+            async with show_on(made, room) as show:
+                yield show, gate
+        finally:
+            made.service.stop()
+    finally:
+        livekit.stop()
+        await gate.stop()
+
+
+async def test_banned_participants_back_with_old_tokens_are_removed_even_when_the_webhook_is_lost(
+    gated: tuple[Show, WebhookGate],
+) -> None:
+    show, gate = gated
+    room, door, admin = show.room, show.door, show.admin
+    troll_ticket = await door.as_(None).join(room, "troll", "viewer")
+    troll = await show.connect("troll", troll_ticket["wsUrl"], troll_ticket["token"])
+    as_guest, guest_live = await show.viewer("guest-1")
+    async with livekit_api(show.stack.livekit) as lkapi:
+        await as_guest.hand(room, "guest-1", True)
+        guest_token = (await show.host.invite(room, "guest-1", "host-1"))["token"]  # may publish
+        await until(lambda: seen_is(lkapi, room, "troll", ("viewer", False)), 10.0, "troll connected")
+        await until(lambda: seen_is(lkapi, room, "guest-1", ("guest", True)), 10.0, "guest-1 on stage")
+        for banned, live in (("troll", troll), ("guest-1", guest_live)):
+            await show.host.remove_participant(room, banned, ban=True)
+            await disconnected(live)
+        await agree_within(admin, lkapi, room)
+        before = await scrape(show.stack.service)
+
+        # LiveKit's webhooks are lost from now on: only the reconciler can notice the returns.
+        gate.open = False
+        back = [
+            await show.connect("troll", troll_ticket["wsUrl"], troll_ticket["token"]),  # LiveKit lets them in ...
+            await show.connect("guest-1", troll_ticket["wsUrl"], guest_token),
+        ]
+        for live in back:  # ... and the service takes them out
+            await disconnected(live, 8.0)
+            assert live.events[-1] == ("disconnected", lk.DisconnectReason.PARTICIPANT_REMOVED)
+            assert await gone_from_livekit(lkapi, room, live.identity)
+            assert gate.lost_join_of(live.identity)  # the join the service never heard of
+        # The pass logs and counts what it did once it is over, a moment after the removals.
+        await until(lambda: kept_out_counted(show, before, 2), 5.0, "kept_out counted twice")
+        await until(lambda: logged(show, "kept_out troll", "kept_out guest-1"), 5.0, "the removals logged")
+        # The host was never touched, and the stage is as the bans left it.
+        assert await seen_by_livekit(lkapi, room, "host-1") == ("host", True)
+        assert (await admin.get_room(room))["guests"] == []
+
+
+async def logged(show: Show, *texts: str) -> bool:
+    return all(any(text in line for line in show.stack.service.output) for text in texts)
+
+
+async def kept_out_counted(show: Show, before: Samples, count: int) -> bool:
+    actions = "showrunner_reconciler_actions_total"
+    now = await scrape(show.stack.service)
+    return value(now, actions, action="kept_out") - value(before, actions, action="kept_out") == count
+
+
+async def test_a_pass_over_a_room_asks_livekit_about_its_bans_never_about_its_whole_audience(
+    tmp_path: Path, room: str
+) -> None:
+    """The reconciler's cost per pass: with no bans, nothing more than before; with a few, one
+    GetParticipant per ban; with more bans than participants, one listing of the room instead."""
+    livekit = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=tmp_path / "livekit.log").start()
+    calls = Calls()
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET, observe=calls.record, room_cache_seconds=0)
+    records, clock = MemoryRecords(), SystemClock()
+    reconciler = ShowCore(stage, records, clock).reconciler
+    people: list[LiveParticipant] = []
+
+    async def connect(identity: str, role: Role) -> None:
+        token = stage.mint_token(room, identity, identity, Presence(role))
+        people.append(await LiveParticipant(identity).connect(stage.ws_url, token))
+
+    async def participants(count: int) -> bool:
+        found = await stage.find_room(room)
+        return found is not None and found.num_participants == count
+
+    try:
+        await records.claim_host(room, "host-1", "host-1", clock.now(), 60)
+        await stage.open_room(room)
+        await connect("host-1", Role.HOST)
+        for n in range(4):
+            await connect(f"viewer-{n}", Role.VIEWER)
+        await until(lambda: participants(5), 10.0, "five connected")
+        await reconciler.reconcile(room)  # learns the room's incarnation and the host's connection
+
+        calls.clear()
+        assert await reconciler.reconcile(room) == []
+        assert calls == {"ListRooms": 1, "GetParticipant": 1}  # the room, the host's seat
+
+        # Two bans, one of them connected: one GetParticipant each, and the banned one removed.
+        await records.ban(room, "viewer-0", clock.now(), None)
+        await records.ban(room, "long-gone", clock.now(), None)
+        calls.clear()
+        assert await reconciler.reconcile(room) == [Action("kept_out", "viewer-0")]
+        assert calls == {"ListRooms": 1, "GetParticipant": 3, "RemoveParticipant": 1}
+        await until(lambda: participants(4), 10.0, "viewer-0 removed")
+
+        # More bans than participants: the room is listed once rather than each ban looked up.
+        for n in range(4):
+            await records.ban(room, f"troll-{n}", clock.now(), None)
+        calls.clear()
+        assert await reconciler.reconcile(room) == []
+        assert calls == {"ListRooms": 1, "GetParticipant": 1, "ListParticipants": 1}
+    finally:
+        for person in people:
+            await person.disconnect()
+        await stage.close()
+        livekit.stop()
