@@ -3,7 +3,10 @@ it refuses and with which canonical error, and what it records on the way out.""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -24,6 +27,7 @@ from service.interceptors.metrics import Metrics
 from service.interceptors.policy import Policy
 from service.interceptors.rate_limit import RateLimit
 from service.interceptors.request_id import RequestId
+from service.observability import logs
 from service.observability.metrics import Metrics as Registry
 from service.policy import WEBHOOK, rule_for
 from service.stores.memory_record import MemoryRecords
@@ -148,6 +152,45 @@ def test_logs_write_one_line_per_call(caplog: pytest.LogCaptureFixture) -> None:
         Logs().leave(call("GetRoom", pb.GetRoomRequest()), ShowError(Code.NOT_FOUND, "Room not found"))
     (record,) = caplog.records
     assert record.fields["rpc"] == "GetRoom" and record.fields["code"] == "NOT_FOUND"  # type: ignore[attr-defined]
+
+
+def test_a_request_line_written_directly_is_the_line_the_logging_module_writes() -> None:
+    """With the service's own log set-up the line skips the LogRecord (info_line); with anything
+    else in the way (here a filter) it goes through the logging module: the same line."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logs._handler, logs._formatter)
+    stream = io.StringIO()
+    try:
+        logs.configure("INFO")
+        assert logs._handler is not None
+        logs._handler.setStream(stream)
+        logs.request_id.set("trace-7")
+        c = call("GetRoom", pb.GetRoomRequest())
+        Logs().leave(c, ShowError(Code.NOT_FOUND, "Room not found"))
+        logs._handler.addFilter(lambda record: True)  # the direct way no longer applies
+        Logs().leave(c, ShowError(Code.NOT_FOUND, "Room not found"))
+    finally:
+        root.handlers[:], logs._handler, logs._formatter = saved[0], saved[2], saved[3]
+        root.setLevel(saved[1])
+        logs.request_id.set("")
+    direct, through_logging = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", direct.pop("time"))
+    through_logging.pop("time")
+    assert list(direct) == list(through_logging) and direct["ms"] >= 0
+    direct.pop("ms"), through_logging.pop("ms")
+    assert (
+        direct
+        == through_logging
+        == {
+            "level": "info",
+            "logger": "showrunner.requests",
+            "message": "test GetRoom NOT_FOUND",
+            "request_id": "trace-7",
+            "door": "test",
+            "rpc": "GetRoom",
+            "code": "NOT_FOUND",
+        }
+    )
 
 
 def test_error_mapping_turns_a_crash_into_internal_with_the_request_id() -> None:

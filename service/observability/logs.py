@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import time
+from typing import Any
 
 import orjson
 
@@ -33,30 +34,65 @@ class JsonFormatter(logging.Formatter):
         self._second = -1
         self._stamp = ""
 
-    def _time(self, created: float, msecs: float) -> str:
+    def _time(self, created: float) -> str:
         second = int(created)
         if second != self._second:
             self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int(msecs):03d}Z"
+        # The milliseconds as the logging module's records take them (LogRecord.msecs).
+        return f"{self._stamp}.{int((created - second) * 1000):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {
-            "time": self._time(record.created, record.msecs),
-            "level": _LEVELS.get(record.levelno) or record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+        error = self.formatException(record.exc_info) if record.exc_info else None
+        level = _LEVELS.get(record.levelno) or record.levelname.lower()
+        return self.line(record.created, level, record.name, record.getMessage(), record.__dict__.get("fields"), error)
+
+    def line(
+        self, created: float, level: str, logger: str, message: str, fields: dict[str, Any] | None, error: str | None
+    ) -> str:
+        line = {"time": self._time(created), "level": level, "logger": logger, "message": message}
         if rid := request_id.get():
             line["request_id"] = rid
-        fields = record.__dict__.get("fields")
         if fields:
             line.update(fields)
-        if record.exc_info:
-            line["error"] = self.formatException(record.exc_info)
+        if error:
+            line["error"] = error
         return orjson.dumps(line, default=str).decode()
 
 
+# The handler configure() installed, while it is the root's only one: the request lines go
+# straight to it (see info_line).
+_handler: logging.StreamHandler[Any] | None = None
+_formatter: JsonFormatter | None = None
+
+
+def info_line(logger: logging.Logger, message: str, fields: dict[str, Any]) -> bool:
+    """Writes `message` with `fields` at INFO as the line logger.info(..., extra={"fields": fields})
+    would write through configure()'s handler, without the LogRecord and the handler chain around
+    it (a third of an answered request's cost in process). It does so only while that handler is
+    the only place the line would go and nothing could filter it: False otherwise (a test's
+    capturing handler, a filter, another level), and the caller logs it the usual way."""
+    handler, formatter = _handler, _formatter
+    if handler is None or formatter is None or not logger.isEnabledFor(logging.INFO):
+        return False
+    root: logging.Logger | None = logger
+    while root is not None and root.parent is not None:  # up to the root, as callHandlers goes
+        if root.handlers or root.filters or not root.propagate:
+            return False
+        root = root.parent
+    if root is None or root.filters or handler.filters or root.handlers != [handler] or handler.level > logging.INFO:
+        return False
+    line = formatter.line(time.time(), "info", logger.name, message, fields, None)
+    try:
+        with handler.lock:  # type: ignore[union-attr]  # a StreamHandler always has its lock
+            handler.stream.write(line + handler.terminator)
+            handler.stream.flush()
+    except Exception:
+        return False
+    return True
+
+
 def configure(level: str) -> None:
+    global _handler, _formatter
     # Fields our lines never show, which the logging module would otherwise look up for every
     # record (the caller's frame above all), as its documentation's "Optimization" section says.
     logging._srcfile = None
@@ -64,7 +100,9 @@ def configure(level: str) -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
+    _formatter = JsonFormatter()
+    handler.setFormatter(_formatter)
+    _handler = handler
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
