@@ -274,8 +274,15 @@ def convert(field: FieldDescriptor, shape: Shape) -> Convert | None:
         nested, message_type = shape.nested.get(field.name), field.message_type
         if message_type is None:
             raise TypeError(f"{field.full_name} has no message type")
-        # Looked up on use, not now, so that a message type containing itself is no trouble.
-        return lambda value: renderer(message_type, nested)(value)
+        # Looked up on first use, not now, so that a message type containing itself is no trouble.
+        found: list[Render] = []
+
+        def nested_message(value: Any) -> dict[str, Any]:
+            if not found:
+                found.append(renderer(message_type, nested))
+            return found[0](value)
+
+        return nested_message
     if field.type == FieldDescriptor.TYPE_ENUM:
         enum = enum_of(field)
         prefix = WORD_ENUMS.get(enum.full_name)
