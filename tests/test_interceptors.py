@@ -12,6 +12,7 @@ from typing import Any
 
 import jwt
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from showrunner.v1 import show_service_pb2 as pb
 
 from service.core.auth import Authenticator
@@ -29,6 +30,7 @@ from service.interceptors.rate_limit import RateLimit
 from service.interceptors.request_id import RequestId
 from service.observability import logs
 from service.observability.metrics import Metrics as Registry
+from service.observability.metrics import Served
 from service.policy import WEBHOOK, rule_for
 from service.stores.memory_record import MemoryRecords
 
@@ -142,9 +144,44 @@ def test_metrics_count_every_outcome_and_rejected_webhooks() -> None:
     piece.leave(call("GetRoom", pb.GetRoomRequest()), None)
     piece.leave(call("GetRoom", pb.GetRoomRequest()), ShowError(Code.NOT_FOUND, "Room not found"))
     piece.leave(Call(door="webhook", rule=WEBHOOK, request=b"", headers={}), ShowError(Code.UNAUTHENTICATED, "x"))
-    assert registry.requests.labels(rpc="GetRoom", door="test", code="OK")._value.get() == 1
-    assert registry.requests.labels(rpc="GetRoom", door="test", code="NOT_FOUND")._value.get() == 1
+    assert registry.requests.value("GetRoom", "test", "OK") == 1
+    assert registry.requests.value("GetRoom", "test", "NOT_FOUND") == 1
     assert registry.webhooks.labels(event="unknown", verdict="rejected")._value.get() == 1
+
+
+def test_served_requests_are_exported_as_prometheus_clients_counter_and_histogram_export_them() -> None:
+    """The request counter and histogram are kept in plain numbers (observability.metrics.Served):
+    the exposition is what prometheus_client's own Counter and Histogram give for the same calls."""
+    buckets = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    served = Served(buckets)
+    ours.register(served)
+    counter = Counter(
+        "showrunner_requests", "Requests served, by RPC, door and result code", ["rpc", "door", "code"], registry=theirs
+    )
+    histogram = Histogram(
+        "showrunner_request_duration_seconds",
+        "Time to serve a request",
+        ["rpc", "door"],
+        buckets=buckets,
+        registry=theirs,
+    )
+    calls = [
+        ("GetRoom", "grpc", "OK", 0.0004),
+        ("GetRoom", "rest", "NOT_FOUND", 0.01),
+        ("JoinRoom", "twirp", "OK", 0.3),
+    ]
+    calls += [("GetRoom", "grpc", "OK", s) for s in (0.005, 0.0051, 2.5, 11.0, 0.0)]
+    for rpc, door, code, seconds in calls:
+        served.served(rpc, door, code, seconds)
+        counter.labels(rpc, door, code).inc()
+        histogram.labels(rpc, door).observe(seconds)
+
+    def page(registry: CollectorRegistry) -> str:
+        return re.sub(r"(_created\{[^}]*\}) \S+", r"\1 T", generate_latest(registry).decode())
+
+    assert page(ours) == page(theirs)
+    assert "_created" in page(ours) and served.value("GetRoom", "grpc", "OK") == 6
 
 
 def test_logs_write_one_line_per_call(caplog: pytest.LogCaptureFixture) -> None:
