@@ -3,6 +3,7 @@ it refuses and with which canonical error, and what it records on the way out.""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -228,6 +229,37 @@ def test_a_request_line_written_directly_is_the_line_the_logging_module_writes()
             "code": "NOT_FOUND",
         }
     )
+
+
+async def test_log_lines_of_one_turn_of_the_loop_are_written_together_in_order() -> None:
+    writes: list[str] = []
+
+    class Stream(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    handler = logs.GatheredLines()
+    handler.setStream(Stream())
+    log = logging.getLogger("test.gathered")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("one")
+        log.warning("two")
+        assert writes == []  # not yet: the turn is not over
+        await asyncio.sleep(0)
+        assert writes == ["one\ntwo\n"]
+        log.warning("three")
+        await asyncio.to_thread(log.warning, "four")  # another thread: at once, after what waits
+        assert writes == ["one\ntwo\n", "three\nfour\n"]
+        log.warning("five")
+        handler.flush()  # as logging.shutdown does at exit
+        assert writes[-1] == "five\n"
+        await asyncio.sleep(0)
+        assert len(writes) == 3
+    finally:
+        log.removeHandler(handler)
 
 
 def test_error_mapping_turns_a_crash_into_internal_with_the_request_id() -> None:
