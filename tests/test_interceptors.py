@@ -3,12 +3,17 @@ it refuses and with which canonical error, and what it records on the way out.""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
 import logging
+import re
 import time
 from typing import Any
 
 import jwt
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from showrunner.v1 import show_service_pb2 as pb
 
 from service.core.auth import Authenticator
@@ -24,7 +29,9 @@ from service.interceptors.metrics import Metrics
 from service.interceptors.policy import Policy
 from service.interceptors.rate_limit import RateLimit
 from service.interceptors.request_id import RequestId
+from service.observability import logs
 from service.observability.metrics import Metrics as Registry
+from service.observability.metrics import Served
 from service.policy import WEBHOOK, rule_for
 from service.stores.memory_record import MemoryRecords
 
@@ -138,9 +145,44 @@ def test_metrics_count_every_outcome_and_rejected_webhooks() -> None:
     piece.leave(call("GetRoom", pb.GetRoomRequest()), None)
     piece.leave(call("GetRoom", pb.GetRoomRequest()), ShowError(Code.NOT_FOUND, "Room not found"))
     piece.leave(Call(door="webhook", rule=WEBHOOK, request=b"", headers={}), ShowError(Code.UNAUTHENTICATED, "x"))
-    assert registry.requests.labels(rpc="GetRoom", door="test", code="OK")._value.get() == 1
-    assert registry.requests.labels(rpc="GetRoom", door="test", code="NOT_FOUND")._value.get() == 1
+    assert registry.requests.value("GetRoom", "test", "OK") == 1
+    assert registry.requests.value("GetRoom", "test", "NOT_FOUND") == 1
     assert registry.webhooks.labels(event="unknown", verdict="rejected")._value.get() == 1
+
+
+def test_served_requests_are_exported_as_prometheus_clients_counter_and_histogram_export_them() -> None:
+    """The request counter and histogram are kept in plain numbers (observability.metrics.Served):
+    the exposition is what prometheus_client's own Counter and Histogram give for the same calls."""
+    buckets = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    served = Served(buckets)
+    ours.register(served)
+    counter = Counter(
+        "showrunner_requests", "Requests served, by RPC, door and result code", ["rpc", "door", "code"], registry=theirs
+    )
+    histogram = Histogram(
+        "showrunner_request_duration_seconds",
+        "Time to serve a request",
+        ["rpc", "door"],
+        buckets=buckets,
+        registry=theirs,
+    )
+    calls = [
+        ("GetRoom", "grpc", "OK", 0.0004),
+        ("GetRoom", "rest", "NOT_FOUND", 0.01),
+        ("JoinRoom", "twirp", "OK", 0.3),
+    ]
+    calls += [("GetRoom", "grpc", "OK", s) for s in (0.005, 0.0051, 2.5, 11.0, 0.0)]
+    for rpc, door, code, seconds in calls:
+        served.served(rpc, door, code, seconds)
+        counter.labels(rpc, door, code).inc()
+        histogram.labels(rpc, door).observe(seconds)
+
+    def page(registry: CollectorRegistry) -> str:
+        return re.sub(r"(_created\{[^}]*\}) \S+", r"\1 T", generate_latest(registry).decode())
+
+    assert page(ours) == page(theirs)
+    assert "_created" in page(ours) and served.value("GetRoom", "grpc", "OK") == 6
 
 
 def test_logs_write_one_line_per_call(caplog: pytest.LogCaptureFixture) -> None:
@@ -148,6 +190,76 @@ def test_logs_write_one_line_per_call(caplog: pytest.LogCaptureFixture) -> None:
         Logs().leave(call("GetRoom", pb.GetRoomRequest()), ShowError(Code.NOT_FOUND, "Room not found"))
     (record,) = caplog.records
     assert record.fields["rpc"] == "GetRoom" and record.fields["code"] == "NOT_FOUND"  # type: ignore[attr-defined]
+
+
+def test_a_request_line_written_directly_is_the_line_the_logging_module_writes() -> None:
+    """With the service's own log set-up the line skips the LogRecord (info_line); with anything
+    else in the way (here a filter) it goes through the logging module: the same line."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logs._handler, logs._formatter)
+    stream = io.StringIO()
+    try:
+        logs.configure("INFO")
+        assert logs._handler is not None
+        logs._handler.setStream(stream)
+        logs.request_id.set("trace-7")
+        c = call("GetRoom", pb.GetRoomRequest())
+        Logs().leave(c, ShowError(Code.NOT_FOUND, "Room not found"))
+        logs._handler.addFilter(lambda record: True)  # the direct way no longer applies
+        Logs().leave(c, ShowError(Code.NOT_FOUND, "Room not found"))
+    finally:
+        root.handlers[:], logs._handler, logs._formatter = saved[0], saved[2], saved[3]
+        root.setLevel(saved[1])
+        logs.request_id.set("")
+    direct, through_logging = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", direct.pop("time"))
+    through_logging.pop("time")
+    assert list(direct) == list(through_logging) and direct["ms"] >= 0
+    direct.pop("ms"), through_logging.pop("ms")
+    assert (
+        direct
+        == through_logging
+        == {
+            "level": "info",
+            "logger": "showrunner.requests",
+            "message": "test GetRoom NOT_FOUND",
+            "request_id": "trace-7",
+            "door": "test",
+            "rpc": "GetRoom",
+            "code": "NOT_FOUND",
+        }
+    )
+
+
+async def test_log_lines_of_one_turn_of_the_loop_are_written_together_in_order() -> None:
+    writes: list[str] = []
+
+    class Stream(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    handler = logs.GatheredLines()
+    handler.setStream(Stream())
+    log = logging.getLogger("test.gathered")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("one")
+        log.warning("two")
+        assert writes == []  # not yet: the turn is not over
+        await asyncio.sleep(0)
+        assert writes == ["one\ntwo\n"]
+        log.warning("three")
+        await asyncio.to_thread(log.warning, "four")  # another thread: at once, after what waits
+        assert writes == ["one\ntwo\n", "three\nfour\n"]
+        log.warning("five")
+        handler.flush()  # as logging.shutdown does at exit
+        assert writes[-1] == "five\n"
+        await asyncio.sleep(0)
+        assert len(writes) == 3
+    finally:
+        log.removeHandler(handler)
 
 
 def test_error_mapping_turns_a_crash_into_internal_with_the_request_id() -> None:

@@ -1,6 +1,8 @@
 """The Twirp door's JSON answers are exactly what protobuf's own json_format gives: every answer
 type of the contract, filled with varied values (defaults, unknown enum numbers, 64-bit integers,
-non-ASCII text, nested and repeated messages), encoded both ways."""
+non-ASCII text, nested and repeated messages), encoded both ways. Its JSON requests are read to
+the same message, or refused alike, as json_format reads them: every request type of the
+contract, with bodies well and badly formed."""
 
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from showrunner.v1 import show_service_pb2 as pb
 
-from service.doors.twirp_door import JSON, _encoder, encode, json_fields
+from service.doors.twirp_door import JSON, TwirpError, _encoder, decode, encode, json_fields, plain_json
 
 SERVICE = pb.DESCRIPTOR.services_by_name["ShowService"]
 ANSWERS = sorted({method.output_type.full_name: method.output_type for method in SERVICE.methods}.items())
+REQUESTS = sorted({method.input_type.full_name: method.input_type for method in SERVICE.methods}.items())
 
 
 def fill(message: Message, rng: random.Random, depth: int = 0) -> None:
@@ -44,7 +47,7 @@ def fill(message: Message, rng: random.Random, depth: int = 0) -> None:
 
 def scalar(field: FieldDescriptor, rng: random.Random) -> object:
     if field.type == FieldDescriptor.TYPE_STRING:
-        return rng.choice(["", "viewer-1", "Zoë \u00e9t\u00e9 \u2603", 'quote " and \\ slash'])
+        return rng.choice(["", "viewer-1", "Zoë \u00e9t\u00e9 \u2603", 'quote " and \\ slash', "tab\t del\x7f"])
     if field.type == FieldDescriptor.TYPE_BOOL:
         return rng.random() < 0.5
     if field.type == FieldDescriptor.TYPE_ENUM:
@@ -75,3 +78,54 @@ def test_answers_encode_as_json_format_does(name: str, descriptor: Descriptor) -
         assert json_fields(message) == expected
         assert list(json_fields(message)) == list(expected)  # the same order, as on the wire
         assert encode(message, JSON) == json.dumps(expected, separators=(",", ":")).encode()
+
+
+def body(descriptor: Descriptor, rng: random.Random) -> bytes:
+    """A JSON object for a request of this type: fields by either name, right and wrong kinds of
+    value, now and then null, an unknown key, a key given twice, an escape or not an object."""
+    pairs: list[str] = []
+    for field in descriptor.fields:
+        if rng.random() < 0.3:
+            continue
+        key = rng.choice([field.json_name, field.name])
+        if field.type == FieldDescriptor.TYPE_ENUM:
+            names = [v.name for v in field.enum_type.values]  # type: ignore[union-attr]
+            value: object = rng.choice([*names, names[-1], "NOT_A_VALUE", 1, 99, None])
+        elif field.type == FieldDescriptor.TYPE_MESSAGE or field.is_repeated:
+            value = rng.choice([{}, [], None, "x"])
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            value = rng.choice(["room-1", "Zoë", 'a "quoted" word', "", 7, None, True])
+        elif field.type == FieldDescriptor.TYPE_BOOL:
+            value = rng.choice([True, False, "true", 1, None])
+        else:
+            value = rng.choice([0, 5, -1, 2**40, 2**70, "12", 1.0, 1.5, True, None])
+        pairs.append(f"{json.dumps(key)}:{json.dumps(value, ensure_ascii=rng.random() < 0.5)}")
+    if pairs and rng.random() < 0.1:
+        pairs.append(rng.choice(pairs))  # a key given twice
+    if rng.random() < 0.1:
+        pairs.append('"notAField":1')
+    if rng.random() < 0.03:
+        return b"[]"
+    return ("{" + ",".join(rng.sample(pairs, len(pairs))) + "}").encode()
+
+
+@pytest.mark.parametrize("name, descriptor", REQUESTS, ids=[name for name, _ in REQUESTS])
+def test_requests_decode_as_json_format_does(name: str, descriptor: Descriptor) -> None:
+    cls = getattr(pb, descriptor.name)
+    rng = random.Random(name)
+    quick = 0
+    for _ in range(300):
+        raw = body(descriptor, rng)
+        expected = cls()
+        try:
+            json_format.Parse(raw, expected, ignore_unknown_fields=True)
+        except json_format.ParseError:
+            with pytest.raises(TwirpError):
+                decode(cls, raw, JSON)
+            assert plain_json(cls, raw) is None
+            continue
+        assert decode(cls, raw, JSON) == expected, raw
+        if plain_json(cls, raw) is not None:
+            quick += 1
+    if any(f.type != FieldDescriptor.TYPE_MESSAGE and not f.is_repeated for f in descriptor.fields):
+        assert quick, "no body took the door's quick reading"

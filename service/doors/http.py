@@ -32,18 +32,24 @@ def with_request_id(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         # The servers hand header names over in lower case; the first x-request-id is the one.
-        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == REQUEST_ID), None)
+        # The call's chain reads the id from the request: hand it the one answered with here.
+        given: str | None = None
+        kept: list[tuple[bytes, bytes]] = []
+        for header in scope["headers"]:
+            if header[0].lower() != REQUEST_ID:
+                kept.append(header)
+            elif given is None and header[0] == REQUEST_ID:
+                given = header[1].decode("latin-1")
         rid = new_request_id(given)
         request_id.set(rid)
-        encoded = rid.encode()
-        # The call's chain reads the id from the request: hand it the one answered with here.
-        kept = [(k, v) for k, v in scope["headers"] if k.lower() != REQUEST_ID]
-        scope = {**scope, "headers": [*kept, (REQUEST_ID, encoded)]}
+        ours = (REQUEST_ID, rid.encode())
+        kept.append(ours)
+        scope = {**scope, "headers": kept}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != REQUEST_ID]
-                headers.append((REQUEST_ID, encoded))
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != REQUEST_ID]
+                headers.append(ours)
                 message["headers"] = headers
             await send(message)
 

@@ -7,6 +7,7 @@ import logging
 import time
 
 from service.interceptors.chain import Call, Piece, code_of
+from service.observability.logs import info_line
 
 log = logging.getLogger("showrunner.requests")
 
@@ -20,5 +21,7 @@ class Logs(Piece):
             "code": code,
             "ms": round((time.perf_counter() - call.started) * 1000, 2),
         }
-        log.info("%s %s %s", call.door, call.rpc, code, extra={"fields": fields})
+        # The same line either way; info_line skips the logging module's record when it can.
+        if not info_line(log, f"{call.door} {call.rpc} {code}", fields):
+            log.info("%s %s %s", call.door, call.rpc, code, extra={"fields": fields})
         return error
