@@ -5,6 +5,7 @@ in what their WebRTC connection receives."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -12,8 +13,14 @@ import pytest
 from livekit import api, rtc
 
 from service.core import errors
+from service.core.clock import ManualClock
+from service.core.ports import Presence
+from service.core.roles import Role
+from service.core.show import ShowCore, ShowRules
 from service.dev.livekit_server import LiveKitDevServer
-from tests.conftest import admin_token, start_service
+from service.gateway.livekit import LiveKitStage
+from service.stores.memory_record import MemoryRecords
+from tests.conftest import API_KEY, API_SECRET, admin_token, start_service
 from tests.doors import GrpcClient, ShowClient, expect_refusal
 from tests.live import LiveParticipant
 from tests.test_show_through_every_door import claims, livekit_participant, livekit_rooms, refused
@@ -199,3 +206,44 @@ async def test_a_service_may_open_shows_live_for_clients_that_know_no_go_live(
     finally:
         await door.close()
         opened_live.stop()
+
+
+async def test_an_audience_an_instance_left_waiting_is_let_in_by_the_reconciler(
+    livekit: LiveKitDevServer, room: str, lkapi: api.LiveKitAPI
+) -> None:
+    """The instance that took the show live died before it let the audience in: the record says
+    live, with the release due; a reconciler's pass after the deadline lets the viewers in, as
+    LiveKit's own view shows."""
+    clock = ManualClock(start=time.time())
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET)
+    store = MemoryRecords(change_seconds=10)
+    core = ShowCore(stage, store, clock, ShowRules())
+    host = LiveParticipant("host-1")
+    viewer = LiveParticipant("viewer-1")
+    try:
+        assert await store.claim_host(room, "host-1", "host-1", clock.now(), 60)
+        await stage.open_room(room)
+        await host.connect(livekit.url, stage.mint_token(room, "host-1", "host-1", Presence(Role.HOST)))
+        await host.publish_microphone()
+        waiting = Presence(Role.VIEWER, waiting=True)
+        await viewer.connect(livekit.url, stage.mint_token(room, "viewer-1", "viewer-1", waiting))
+
+        went, _ = await store.go_live(room, clock.now(), "host-1")  # and the instance dies here
+        assert went
+        assert "released" not in {a.kind for a in await core.reconciler.reconcile(room)}  # not due yet
+        found = await livekit_participant(lkapi, room, "viewer-1")
+        assert found is not None and not found.permission.can_subscribe
+
+        clock.advance(11)
+        actions = await core.reconciler.reconcile(room)
+        assert [a.detail for a in actions if a.kind == "released"] == ["1 viewers"]
+        found = await livekit_participant(lkapi, room, "viewer-1")
+        assert found is not None and found.permission.can_subscribe and not found.permission.can_publish
+        await viewer.wait_for(lambda: heard(viewer, "host-1"), label="the viewer hears the host")
+        assert (await store.stage(room, clock.now())).life.release_due == 0
+        assert "released" not in {a.kind for a in await core.reconciler.reconcile(room)}  # done once
+    finally:
+        await viewer.disconnect()
+        await host.disconnect()
+        await stage.close_room(room)
+        await stage.close()
