@@ -14,6 +14,7 @@ from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk
 from livekit.protocol import webhook as lk_webhook
 
+from service.core.record import Phase
 from service.core.roles import GRANTS, WAITING_GRANTS, Role, StageGrants
 
 
@@ -26,6 +27,11 @@ class Presence:
     role: Role
     locked: tuple[str, ...] = ()
     waiting: bool = False
+
+    @classmethod
+    def of(cls, role: Role, phase: Phase, locked: tuple[str, ...] = ()) -> Presence:
+        """How someone of `role` appears in a show in `phase`: a viewer waits while it is not live."""
+        return cls(role, locked, role is Role.VIEWER and phase.audience_waits)
 
     @property
     def grants(self) -> StageGrants:

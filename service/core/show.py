@@ -222,7 +222,7 @@ class ShowCore(ShowService[Caller]):
         locked = seat.locked if seat is not None else ()
         # A viewer's token minted backstage still says "wait" once the show is live, and one
         # minted live must not see a backstage: the show's phase now decides.
-        presence = Presence(role, locked, role is Role.VIEWER and record.phase.audience_waits)
+        presence = Presence.of(role, record.phase, locked)
         if _fits(who, presence):
             return
         if record.lost:
@@ -316,8 +316,7 @@ class ShowCore(ShowService[Caller]):
             locked = seat.locked if seat is not None else ()
         # A host's first join has just opened the show.
         phase = self._rules.opens if role is Role.HOST and admission.phase is Phase.UNOPENED else admission.phase
-        waiting = role is Role.VIEWER and phase.audience_waits
-        token = self._stage.mint_token(room, identity, name, Presence(role, locked, waiting))
+        token = self._stage.mint_token(room, identity, name, Presence.of(role, phase, locked))
         return pb.JoinRoomResponse(
             token=token,
             ws_url=self._stage.ws_url,
@@ -1003,7 +1002,7 @@ class ShowCore(ShowService[Caller]):
 
     async def _as_viewer(self, room: str, identity: str) -> Presence:
         """A viewer's presence in the room now: waiting while the show is not live."""
-        return Presence(Role.VIEWER, waiting=(await self._records.admission(room, identity)).phase.audience_waits)
+        return Presence.of(Role.VIEWER, (await self._records.admission(room, identity)).phase)
 
     # --- helpers -------------------------------------------------------------------------
 
