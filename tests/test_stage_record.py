@@ -802,14 +802,16 @@ async def test_an_ended_show_is_kept_for_its_retention_whatever_writes_to_it(
         now = T0
         await store.claim_host(room, "hana", "Hana", now, STALE_AFTER)
         await store.end_show(room, now, 1.2)
-        for _ in range(3):  # late webhooks do not keep it alive
+        for _ in range(3):  # late webhooks, and the history's last entries, do not keep it alive
             await asyncio.sleep(0.3)
             now += 0.3
             await store.left(room, "hana", Connection("PA_h", ms(T0)), now, "", now)
+            await store.append_history(room, _entry("show_ended", now, actor="hana"), now)
             assert (await store.stage(room, now)).phase is Phase.ENDED
         await asyncio.sleep(0.5)
         now += 0.5
         assert (await store.stage(room, now)).phase is Phase.UNOPENED  # gone: the name is free again
+        assert await store.history(room, 0, 10, now) == []  # and its history with it
     finally:
         await store.close()
 

@@ -154,8 +154,13 @@ class MemoryRecords:
         block and leaves the room as it was)."""
         state = self._write(room, now, changes)
         yield state
-        if state.phase is not Phase.ENDED:  # an ended show keeps the retention its end gave it
-            state.expires = ms(now) + self._idle
+        self._touch(room, state, ms(now))
+
+    def _touch(self, room: str, state: _Room, now_ms: int) -> None:
+        """A write keeps the room for the idle time from now; an ended show keeps the retention
+        its end gave it, whatever still writes to it."""
+        if state.phase is not Phase.ENDED:
+            state.expires = now_ms + self._idle
         self._expiries.add(room, state.expires)
 
     def _write(self, room: str, now: float, changes: bool = False) -> _Room:
@@ -692,8 +697,7 @@ class MemoryRecords:
         sequence = state.history_last
         state.history[sequence] = replace(entry, sequence=sequence)
         state.history.pop(sequence - self._history_entries, None)  # past the cap, the oldest goes
-        state.expires = now_ms + self._idle
-        self._expiries.add(room, state.expires)
+        self._touch(room, state, now_ms)
         return sequence
 
     async def history(self, room: str, after: int, count: int, now: float) -> list[HistoryEntry]:

@@ -13,9 +13,16 @@ local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local VERSION = 1
 
 -- Every write keeps the whole room alive for IDLE more: a room nobody touches disappears. An
--- ended show keeps the retention its end gave it, whatever still writes to it.
+-- ended show keeps the retention its end gave it, whatever still writes to it; a key written
+-- after the end (its history's last entries) expires with the rest of the room.
 local function touch()
-  if redis.call('HGET', STAGE, 'phase') == 'ended' then return end
+  if redis.call('HGET', STAGE, 'phase') == 'ended' then
+    local left = redis.call('PTTL', STAGE)
+    for i = 2, #KEYS do
+      if left > 0 and redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIRE', KEYS[i], left) end
+    end
+    return
+  end
   for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], IDLE) end
 end
 
