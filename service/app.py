@@ -27,7 +27,7 @@ from service.core.ports import Stage
 from service.core.reconciler import Leases, MemoryLeases, Reconciler, ReconcileRules
 from service.core.record import Phase, ShowRecords
 from service.core.show import ShowCore, ShowRules
-from service.doors.edges import MAX_BODY_BYTES, with_body_deadline, with_header_deadline
+from service.doors.edges import with_deadlines
 from service.doors.grpc_door import grpc_server
 from service.doors.http import http_app
 from service.gateway.livekit import LIVEKIT_DEPARTURE_SECONDS, LiveKitStage
@@ -114,10 +114,10 @@ def http_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
     edges = settings.edges
     protocol = HttpToolsProtocol if settings.http_parser == "httptools" else H11Protocol
     return uvicorn.Config(
-        with_body_deadline(app, edges.http_body_seconds, MAX_BODY_BYTES),
+        app,
         host=settings.host,
         port=settings.http_port,
-        http=with_header_deadline(protocol, edges.http_header_seconds),
+        http=with_deadlines(protocol, edges.http_header_seconds, edges.http_body_seconds),
         # The loop is ours (service.runtime); uvicorn only serves on it.
         loop="none",
         log_level="warning",

@@ -88,6 +88,52 @@ async def test_a_body_sent_one_byte_a_second_ends_with_408(
     assert took < 6
 
 
+def _response(conn: socket.socket) -> bytes:
+    """One whole response with a Content-Length, read off a kept-alive connection."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += conn.recv(4096)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = int(
+        next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    )
+    while len(body) < length:
+        body += conn.recv(4096)
+    return head + b"\r\n\r\n" + body
+
+
+async def test_a_body_in_pieces_within_the_deadline_is_served_and_the_connection_lives_on(
+    strict_service: ServiceProcess,
+) -> None:
+    """The body's timer runs only while a body is on its way: armed by a header whose body is
+    still coming, stopped by the body's last byte, never firing on a connection that went quiet
+    after its answer."""
+
+    def pieces() -> list[bytes]:
+        conn = _connect(strict_service.http_port)
+        try:
+            body = b'{"roomName":"edge-pieces","participantName":"viewer-1","role":"viewer"}'
+            head = (
+                "POST /api/rooms/join HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(body)}\r\n\r\n"
+            )
+            conn.sendall(head.encode())
+            time.sleep(0.5)
+            conn.sendall(body[:10])
+            time.sleep(0.5)
+            conn.sendall(body[10:])
+            first = _response(conn)
+            time.sleep(2.5)  # past the 2 s body deadline: nothing may fire now
+            conn.sendall(head.encode() + body)
+            return [first, _response(conn)]
+        finally:
+            conn.close()
+
+    answers = await asyncio.to_thread(pieces)
+    assert [a.split(b"\r\n")[0] for a in answers] == [b"HTTP/1.1 200 OK"] * 2, answers
+    assert all(b'"token"' in a for a in answers)
+
+
 async def test_connections_that_send_nothing_are_closed_after_the_header_timeout(
     strict_service: ServiceProcess,
 ) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 # The largest request body any door takes.
 MAX_BODY_BYTES = 64 * 1024
@@ -80,13 +80,22 @@ class EdgeLimits:
         ]
 
 
-def with_header_deadline(protocol: type[asyncio.Protocol], seconds: float) -> type[asyncio.Protocol]:
-    """`protocol` (one of uvicorn's HTTP protocols), closing a connection whose request header does
-    not arrive whole within `seconds`: from the connection's start, and again from the first byte
-    of each following request. uvicorn itself only times the quiet between requests."""
+def with_deadlines(
+    protocol: type[asyncio.Protocol], header_seconds: float, body_seconds: float
+) -> type[asyncio.Protocol]:
+    """`protocol` (one of uvicorn's HTTP protocols), closing a connection whose request header
+    does not arrive whole within `header_seconds` (from the connection's start, and again from
+    the first byte of each following request; uvicorn itself only times the quiet between
+    requests), and answering 408 and closing one whose body has not arrived whole within
+    `body_seconds` of its header.
 
-    class HeaderDeadline(protocol):  # type: ignore[valid-type,misc]
+    Both are timed here, where the bytes arrive, rather than around the app: a request that
+    arrives whole in one read (nearly all of them) never arms the body's timer, and the app reads
+    its body as it comes, the doors refusing one past MAX_BODY_BYTES themselves."""
+
+    class EdgeDeadlines(protocol):  # type: ignore[valid-type,misc]
         _header_timer: asyncio.TimerHandle | None = None
+        _body_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
@@ -99,13 +108,23 @@ def with_header_deadline(protocol: type[asyncio.Protocol], seconds: float) -> ty
             super().data_received(data)
             if self.cycle is not cycle:  # the header of a new request arrived whole
                 self._disarm_header_deadline()
+                cycle = self.cycle
+            if cycle is not None and cycle.more_body and not cycle.response_complete:
+                if self._body_timer is None:
+                    self._body_timer = asyncio.get_running_loop().call_later(body_seconds, self._body_overdue, cycle)
+            elif self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm_header_deadline()
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
             super().connection_lost(exc)
 
         def _arm_header_deadline(self) -> None:
-            self._header_timer = asyncio.get_running_loop().call_later(seconds, self._header_overdue, self.cycle)
+            self._header_timer = asyncio.get_running_loop().call_later(header_seconds, self._header_overdue, self.cycle)
 
         def _disarm_header_deadline(self) -> None:
             if self._header_timer is not None:
@@ -117,73 +136,32 @@ def with_header_deadline(protocol: type[asyncio.Protocol], seconds: float) -> ty
             if self.cycle is cycle and not self.transport.is_closing():
                 self.transport.close()
 
-    HeaderDeadline.__name__ = f"HeaderDeadline{protocol.__name__}"
-    return HeaderDeadline
+        def _body_overdue(self, cycle: Any) -> None:
+            self._body_timer = None
+            if self.cycle is not cycle or not cycle.more_body or self.transport.is_closing():
+                return
+            if not cycle.response_started:
+                # The app is still waiting for the body: it hears the client is gone (the
+                # connection closes), and the client hears why.
+                self.transport.write(request_timeout(cycle.scope["path"], body_seconds))
+            self.transport.close()
+
+    EdgeDeadlines.__name__ = f"EdgeDeadlines{protocol.__name__}"
+    return EdgeDeadlines
 
 
-def with_body_deadline(app: ASGIApp, seconds: float, max_bytes: int) -> ASGIApp:
-    """Reads each request's body before the app sees it, and answers 408 (closing the connection)
-    if it has not arrived whole within `seconds` of the header. A body longer than `max_bytes` is
-    passed on cut short for the door to refuse as too large, without waiting for the rest."""
-
-    async def deadline(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS") or _declared_over(scope, max_bytes):
-            await app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        size, more = 0, True
-        # One timer for the whole body (asyncio.timeout), not a task per chunk (wait_for).
-        try:
-            async with asyncio.timeout(seconds):
-                while more and size <= max_bytes:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return
-                    chunk = message.get("body", b"")
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    more = message.get("more_body", False)
-        except TimeoutError:
-            await _request_timeout(scope, send, seconds)
-            return
-        body, replayed = b"".join(chunks), False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await app(scope, replay, send)
-
-    return deadline
-
-
-def _declared_over(scope: Scope, max_bytes: int) -> bool:
-    """A Content-Length past the limit: the door refuses it at once, with no body to wait for."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return value.isdigit() and int(value) > max_bytes
-    return False
-
-
-async def _request_timeout(scope: Scope, send: Send, seconds: float) -> None:
+def request_timeout(path: str, seconds: float) -> bytes:
+    """The whole 408 answer to a body that did not arrive in time, in the door's own words."""
     message = f"the request body did not arrive within {seconds:g} s"
-    if scope["path"].startswith("/twirp/"):
-        body = json.dumps({"code": "deadline_exceeded", "msg": message}, separators=(",", ":"))
+    if path.startswith("/twirp/"):
+        document: dict[str, str] = {"code": "deadline_exceeded", "msg": message}
     else:
-        body = json.dumps({"error": message}, separators=(",", ":"))
-    encoded = body.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 408,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(encoded)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
+        document = {"error": message}
+    body = json.dumps(document, separators=(",", ":")).encode()
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
     )
-    await send({"type": "http.response.body", "body": encoded})
+    return head.encode() + body
