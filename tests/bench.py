@@ -95,10 +95,14 @@ class Floor:
         stop_process(self.process, timeout=10)
 
 
-def start_floor(kind: str) -> Floor:
+def start_floor(kind: str, *args: str) -> Floor:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}{os.pathsep}{ROOT}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.bench_floors", kind], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "tests.bench_floors", kind, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -222,6 +226,9 @@ async def joins(stack: Stack, verdicts: list[Verdict]) -> None:
     ]
     rest = [rest_join(room, n) for n in names]
     grpc_floor, http_floor = start_floor("grpc"), start_floor("http")
+    work_log = tempfile.NamedTemporaryFile(prefix="bench-joinwork-", suffix=".log", delete=False)  # noqa: SIM115
+    work_log.close()
+    join_work = start_floor("joinwork", work_log.name)
     try:
         print(f"floors ({CALLERS} concurrent callers; measured before and after the doors, averaged)")
         floor_runs: dict[str, list[Figures]] = {"grpc": [], "http": []}
@@ -237,6 +244,9 @@ async def joins(stack: Stack, verdicts: list[Verdict]) -> None:
         await measure_floors("before")
         doors = {door: await door_load(door, stack, "JoinRoom", messages, rest) for door in DOORS}
         await measure_floors("after")
+        # What no JoinRoom can skip (its token, its answer, its request id and log line), alone
+        # on the floor's stack: the nearest to the floor any implementation could get.
+        work = await http_load(join_work.port, rest, stack.seconds, join_work.process.pid)
         print(f"viewer JoinRoom ({CALLERS} concurrent callers; target >= {JOIN_SHARE_TARGET:.0%} of the floor)")
         for door, figures in doors.items():
             runs = floor_runs["grpc" if door == "grpc" else "http"]
@@ -249,9 +259,18 @@ async def joins(stack: Stack, verdicts: list[Verdict]) -> None:
             detail = f"{share:.0%} of {floor:.0f}/s (by CPU per call: {cpu_share:.0%})"
             mark = verdict(verdicts, f"JoinRoom {door}", passed, detail)
             figures_line(door, figures, f"  {share:4.0%} of floor (cpu {cpu_share:4.0%})  {mark}")
+        http_runs = floor_runs["http"]
+        http_rate = sum(f.rate for f in http_runs) / len(http_runs)
+        http_cpu = sum(f.cpu_per_call for f in http_runs) / len(http_runs)
+        print("  the HTTP floor plus only a JoinRoom's own work (token, answer, request id, log line):")
+        share, cpu_share = work.rate / http_rate, http_cpu / work.cpu_per_call
+        ceiling = f"  {share:4.0%} of floor (cpu {cpu_share:4.0%})  the most any HTTP door could reach"
+        figures_line("JoinRoom's own work alone", work, ceiling)
     finally:
         grpc_floor.stop()
         http_floor.stop()
+        join_work.stop()
+        os.unlink(work_log.name)
 
 
 async def room_reads(stack: Stack, verdicts: list[Verdict]) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import logging
 import os
+import random
 import re
 import time
 from typing import Any
@@ -17,10 +18,20 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 _ACCEPTABLE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+# Request ids need to be unique, not secret: 128 bits from a generator seeded once from the
+# system's entropy. os.urandom per request is a getrandom(2) system call, which under load cost
+# about a tenth of an answered request's time (sampled with py-spy); this costs no system call.
+# A forked process reseeds, so two workers of one parent never share a sequence.
+_ids = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
+
+
 def new_request_id(offered: str | None = None) -> str:
-    """The caller's own id if it is a sane one (so traces join up), else a fresh one."""
-    # 128 random bits as 32 hex digits, like uuid4().hex at a sixth of its cost (0.5 us, not 3).
-    return offered if offered and _ACCEPTABLE.fullmatch(offered) else os.urandom(16).hex()
+    """The caller's own id if it is a sane one (so traces join up), else a fresh one: 32 hex
+    digits, as uuid4().hex writes them."""
+    if offered and _ACCEPTABLE.fullmatch(offered):
+        return offered
+    return f"{_ids.getrandbits(128):032x}"
 
 
 # One line per request is on every hot path: orjson encodes it about ten times faster than the
