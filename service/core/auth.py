@@ -31,12 +31,21 @@ class Authenticator:
         self._secret = api_secret
         self._clock = clock
         self._verified: dict[str, dict[str, Any]] = {}
+        # The caller each recent Authorization value (from each address) made, as _verified
+        # keeps claims: what a token grants never changes, only whether it is still in time.
+        self._callers: dict[tuple[str, str | None], tuple[Caller, str]] = {}
 
     def caller(self, credentials: Credentials) -> Caller:
         """The verified caller; anonymous when no token was given. A token that is given but
         does not verify is refused, never treated as anonymous."""
         if credentials.authorization is None or not credentials.authorization.strip():
             return Caller(address=credentials.address)
+        key = (credentials.authorization, credentials.address)
+        known = self._callers.get(key)
+        if known is not None:
+            caller, token = known
+            self.verify(token)  # its signature was checked; its expiry and not-before are checked now
+            return caller
         scheme, _, token = credentials.authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.unauthenticated("Authorization must be 'Bearer <token>'")
@@ -47,13 +56,17 @@ class Authenticator:
         identity = claims.get("sub") if isinstance(claims.get("sub"), str) and claims.get("sub") else None
         admin = video.get("roomAdmin") is True and room is not None
         joins = video.get("roomJoin") is True and room is not None and identity is not None
-        return Caller(
+        caller = Caller(
             identity=identity if joins else None,
             room=room if (joins or admin) else None,
             admin=admin,
             lists_rooms=video.get("roomList") is True,
             address=credentials.address,
         )
+        if len(self._callers) >= VERIFIED_TOKENS:
+            del self._callers[next(iter(self._callers))]  # the oldest
+        self._callers[key] = (caller, token.strip())
+        return caller
 
     def verify(self, token: str) -> dict[str, Any]:
         claims = self._verified.get(token)

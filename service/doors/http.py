@@ -33,24 +33,20 @@ def with_request_id(app: ASGIApp) -> ASGIApp:
             return
         # The servers hand header names over in lower case; the first x-request-id is the one.
         # The call's chain reads the id from the request: hand it the one answered with here.
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
         given: str | None = None
-        kept: list[tuple[bytes, bytes]] = []
-        for header in scope["headers"]:
-            if header[0].lower() != REQUEST_ID:
-                kept.append(header)
-            elif given is None and header[0] == REQUEST_ID:
-                given = header[1].decode("latin-1")
+        if any(header[0] == REQUEST_ID for header in headers):
+            given = next(header[1] for header in headers if header[0] == REQUEST_ID).decode("latin-1")
+            headers = [header for header in headers if header[0] != REQUEST_ID]
         rid = new_request_id(given)
         request_id.set(rid)
         ours = (REQUEST_ID, rid.encode())
-        kept.append(ours)
-        scope = {**scope, "headers": kept}
+        # The scope is this request's own (the server builds one per request): changed in place.
+        scope["headers"] = [*headers, ours]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", ()) if h[0].lower() != REQUEST_ID]
-                headers.append(ours)
-                message["headers"] = headers
+                message["headers"] = [*(h for h in message.get("headers", ()) if h[0].lower() != REQUEST_ID), ours]
             await send(message)
 
         await app(scope, receive, send_with_id)
@@ -88,7 +84,9 @@ def http_app(
     web = web_app()
 
     async def doors(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(TWIRP_PREFIX + "/"):
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            await rest(scope, receive, send)  # the contract's routes, ahead of the pages' lookup
+        elif scope["type"] == "http" and scope["path"].startswith(TWIRP_PREFIX + "/"):
             await twirp(scope, receive, send)
         elif scope["type"] == "http" and scope["path"] == "/ready":
             await ready(scope, receive, send)
