@@ -103,12 +103,14 @@ def with_deadlines(
 
         def data_received(self, data: bytes) -> None:
             cycle = self.cycle
-            if self._header_timer is None and (cycle is None or cycle.response_complete):
-                self._arm_header_deadline()
             super().data_received(data)
             if self.cycle is not cycle:  # the header of a new request arrived whole
                 self._disarm_header_deadline()
                 cycle = self.cycle
+            elif self._header_timer is None and (cycle is None or cycle.response_complete):
+                # The first bytes of a header that is not whole yet: timed from now. A header
+                # that arrives whole in one read (nearly all) never arms the timer.
+                self._arm_header_deadline()
             if cycle is not None and cycle.more_body and not cycle.response_complete:
                 if self._body_timer is None:
                     self._body_timer = asyncio.get_running_loop().call_later(body_seconds, self._body_overdue, cycle)
