@@ -19,11 +19,10 @@ _ACCEPTABLE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 # Request ids need to be unique, not secret: 128 bits from a generator seeded once from the
-# system's entropy. os.urandom per request is a getrandom(2) system call, which under load cost
-# about a tenth of an answered request's time (sampled with py-spy); this costs no system call.
-# A forked process reseeds, so two workers of one parent never share a sequence.
+# system's entropy. os.urandom per request is a getrandom(2) system call, which py-spy put at
+# about a tenth of an answered request's samples under load; this costs no system call. (The
+# service never forks a worker that would share the sequence.)
 _ids = random.Random(os.urandom(32))
-os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
 
 
 def new_request_id(offered: str | None = None) -> str:
