@@ -140,8 +140,11 @@ class Reconciler:
         await self._guarded(self.sweep())
         passes = 0
         while True:
+            # asyncio.timeout, not wait_for: on 3.11, wait_for swallows a cancellation that
+            # arrives as the wait ends (a nudge as the service stops), and the loop ran on.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._rules.interval_seconds)
+                async with asyncio.timeout(self._rules.interval_seconds):
+                    await self._wake.wait()
             self._wake.clear()
             wanted, self._wanted = self._wanted, set()
             if wanted:

@@ -359,7 +359,9 @@ class LiveKitStage:
         """Awaits a LiveKit call, turning its failures into the show's errors."""
         started, outcome = time.perf_counter(), "ok"
         try:
-            return await asyncio.wait_for(call, timeout or self._timeout)
+            # Not wait_for, which on 3.11 can swallow a cancellation arriving as the call ends.
+            async with asyncio.timeout(timeout or self._timeout):
+                return await call
         except api.TwirpError as exc:
             outcome = exc.code
             if exc.code == "not_found":

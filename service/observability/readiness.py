@@ -72,7 +72,8 @@ class Readiness:
 
     async def _ask(self, dependency: Dependency) -> str:
         try:
-            await asyncio.wait_for(dependency.probe(), self._timeout)
+            async with asyncio.timeout(self._timeout):  # not wait_for: see Reconciler._run
+                await dependency.probe()
         except TimeoutError:
             return f"{dependency.name} did not answer within {self._timeout:g} s"
         except ShowError as exc:
