@@ -16,10 +16,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf.descriptor import FieldDescriptor
 from starlette.types import Receive, Scope
 
 # The largest request body any door takes.
 MAX_BODY_BYTES = 64 * 1024
+# The values each protobuf integer type holds, as the doors check a JSON number before it fills one.
+INTEGER_RANGES = {
+    FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
+}
 
 
 class TooLarge(Exception):

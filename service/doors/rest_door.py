@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.core.clock import Clock
 from service.core.errors import ShowError, invalid
 from service.core.show import ShowCore
-from service.doors.edges import MAX_BODY_BYTES, ClientGone, TooLarge, headers_of, read_body
+from service.doors.edges import INTEGER_RANGES, MAX_BODY_BYTES, ClientGone, TooLarge, headers_of, read_body
 from service.doors.errors import WIRE
 from service.doors.rest_quirks import ANSWERS, ERROR_FIELD, NUMBER_INT64, WORD_ENUMS, Shape
 from service.interceptors.build import Endpoint
@@ -45,12 +45,6 @@ OPENAPI = Path(__file__).resolve().parents[2] / "gen" / "openapi.json"
 
 _INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64}
 _INT64 |= {FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64}
-_RANGES = {
-    FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
-    FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
-    FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
-    FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
-}
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -120,8 +114,8 @@ def field_reader(field: FieldDescriptor) -> Read:
         return boolean
     if field.type == FieldDescriptor.TYPE_ENUM:
         return enum_reader(field)
-    if field.cpp_type in _RANGES:
-        low, high = _RANGES[field.cpp_type]
+    if field.cpp_type in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[field.cpp_type]
 
         def whole(value: Any) -> Any:
             if isinstance(value, bool) or not isinstance(value, int):

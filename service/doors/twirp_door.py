@@ -23,7 +23,7 @@ from showrunner.v1 import show_service_pb2 as pb
 from starlette.types import Receive, Scope, Send
 
 from service.core.errors import ShowError
-from service.doors.edges import MAX_BODY_BYTES, ClientGone, TooLarge, headers_of, read_body
+from service.doors.edges import INTEGER_RANGES, MAX_BODY_BYTES, ClientGone, TooLarge, headers_of, read_body
 from service.doors.errors import WIRE
 from service.interceptors.build import Endpoint
 
@@ -162,12 +162,6 @@ def encode(answer: Message, media: str) -> bytes:
 Reader = Callable[[Any], Any]
 _SLOW = object()
 _READERS: dict[type[Message], dict[str, tuple[str, Reader]]] = {}
-_BOUNDS = {
-    FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
-    FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
-    FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
-    FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
-}
 
 
 def plain_json(request_type: type[Message], raw: bytes) -> Message | None:
@@ -223,7 +217,7 @@ def _reader(field: FieldDescriptor) -> Reader | None:
     if field.type == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
         numbers = {v.name: v.number for v in field.enum_type.values}
         return lambda value: numbers.get(value, _SLOW) if type(value) is str else _SLOW
-    bounds = _BOUNDS.get(field.cpp_type)
+    bounds = INTEGER_RANGES.get(field.cpp_type)
     if bounds is not None and field.type != FieldDescriptor.TYPE_ENUM:
         low, high = bounds
         return lambda value: value if type(value) is int and low <= value <= high else _SLOW
