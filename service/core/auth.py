@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 
@@ -23,6 +23,8 @@ LEEWAY_SECONDS = 10
 # is remembered by its exact text, for the most recent this many tokens. Expiry and not-before are
 # still checked on every call, against the clock.
 VERIFIED_TOKENS = 10_000
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class Authenticator:
@@ -63,18 +65,14 @@ class Authenticator:
             lists_rooms=video.get("roomList") is True,
             address=credentials.address,
         )
-        if len(self._callers) >= VERIFIED_TOKENS:
-            del self._callers[next(iter(self._callers))]  # the oldest
-        self._callers[key] = (caller, token.strip())
+        _keep(self._callers, key, (caller, token.strip()))
         return caller
 
     def verify(self, token: str) -> dict[str, Any]:
         claims = self._verified.get(token)
         if claims is None:
             claims = self._signed(token)
-            if len(self._verified) >= VERIFIED_TOKENS:
-                del self._verified[next(iter(self._verified))]  # the oldest
-            self._verified[token] = claims
+            _keep(self._verified, token, claims)
         now = self._clock.now()
         exp, nbf = claims.get("exp"), claims.get("nbf")
         if not isinstance(exp, int | float) or now > exp + LEEWAY_SECONDS:
@@ -126,3 +124,10 @@ class Authenticator:
         claimed = claims.get("sha256")
         if not isinstance(claimed, str) or not hmac.compare_digest(claimed, digest):
             raise errors.unauthenticated("webhook body does not match its signature")
+
+
+def _keep(remembered: dict[K, V], key: K, value: V) -> None:
+    """Remembers `value` under `key` among the VERIFIED_TOKENS most recent, the oldest forgotten."""
+    if len(remembered) >= VERIFIED_TOKENS:
+        del remembered[next(iter(remembered))]
+    remembered[key] = value

@@ -122,15 +122,12 @@ def with_deadlines(
             if cycle is not None and cycle.more_body and not cycle.response_complete:
                 if self._body_timer is None:
                     self._body_timer = asyncio.get_running_loop().call_later(body_seconds, self._body_overdue, cycle)
-            elif self._body_timer is not None:
-                self._body_timer.cancel()
-                self._body_timer = None
+            else:
+                self._disarm_body_deadline()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm_header_deadline()
-            if self._body_timer is not None:
-                self._body_timer.cancel()
-                self._body_timer = None
+            self._disarm_body_deadline()
             super().connection_lost(exc)
 
         def _arm_header_deadline(self) -> None:
@@ -140,6 +137,11 @@ def with_deadlines(
             if self._header_timer is not None:
                 self._header_timer.cancel()
                 self._header_timer = None
+
+        def _disarm_body_deadline(self) -> None:
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
 
         def _header_overdue(self, cycle: object) -> None:
             self._header_timer = None
