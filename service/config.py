@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from service.core.limits import Limit, RatePolicy
+from service.core.record import HISTORY_ENTRIES
 from service.doors.edges import EdgeLimits
 from service.gateway.livekit import RecordingOutput, StreamDestinations
 
@@ -86,7 +87,7 @@ class Settings:
     ended_keep_seconds: int = 6 * 3600
     stream_destinations: StreamDestinations = dataclasses.field(default_factory=StreamDestinations)
     # A room's history keeps this many entries, oldest dropped first (ListShowEvents).
-    history_entries: int = 10_000
+    history_entries: int = HISTORY_ENTRIES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -250,7 +251,7 @@ class Settings:
             opens=choice("SHOW_OPENS", ("backstage", "live")),
             ended_keep_seconds=number("SHOW_ENDED_KEEP_SECONDS", 6 * 3600, 1, 30 * 24 * 3600),
             stream_destinations=StreamDestinations(destinations("SHOW_STREAM_DESTINATIONS")),
-            history_entries=number("SHOW_HISTORY_ENTRIES", 10_000, 100, 1_000_000),
+            history_entries=number("SHOW_HISTORY_ENTRIES", HISTORY_ENTRIES, 100, 1_000_000),
         )
         output = settings.recording_output
         if output.s3_bucket and not (output.s3_access_key and output.s3_secret):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import json_format
+from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk
 from livekit.protocol import webhook as lk_webhook
 from showrunner.v1 import show_service_pb2 as pb
@@ -355,7 +356,7 @@ class ShowCore(ShowService[Caller]):
         if opened.sid:
             await self._records.room_opened(room, opened.sid, created_ms(opened), now)
         if newly:
-            await self._remember(room, EventType.HOST_JOINED, actor=_acting_host(caller, room) or "", target=identity)
+            await self._remember(room, EventType.HOST_JOINED, actor=_actor(caller, room), target=identity)
 
     # --- rooms ---------------------------------------------------------------------------
 
@@ -516,7 +517,7 @@ class ShowCore(ShowService[Caller]):
     ) -> pb.UnbanParticipantResponse:
         room, identity = await self._someone_in(request.room_name, request.identity)
         await self._records.unban(room, identity, self._clock.now())
-        actor = _acting_host(caller, room) or ""
+        actor = _actor(caller, room)
         await self._remember(room, EventType.PARTICIPANT_UNBANNED, actor=actor, target=identity)
         return pb.UnbanParticipantResponse(message=f"{identity} may join again")
 
@@ -760,7 +761,7 @@ class ShowCore(ShowService[Caller]):
             room, placeholder, info.egress_id, int(info.status), location, self._clock.now()
         )
         started = (await self._records.stage(room, self._clock.now())).recording(info.egress_id)
-        actor = _acting_host(caller, room) or ""
+        actor = _actor(caller, room)
         await self._remember(room, EventType.RECORDING_STARTED, actor=actor, egress_id=info.egress_id)
         return pb.StartRecordingResponse(recording=self._recording(room, started))
 
@@ -838,7 +839,7 @@ class ShowCore(ShowService[Caller]):
             raise
         await self._records.settle_recording(room, placeholder, info.egress_id, int(info.status), "", self._clock.now())
         started = (await self._records.stage(room, self._clock.now())).recording(info.egress_id)
-        actor = _acting_host(caller, room) or ""
+        actor = _actor(caller, room)
         await self._remember(
             room, EventType.STREAM_STARTED, actor=actor, egress_id=info.egress_id, destinations=destinations
         )
@@ -884,7 +885,7 @@ class ShowCore(ShowService[Caller]):
             await self._records.record_progress(room, active.id, EGRESS_ABORTED, now, "", "", now)
             raise errors.not_found("No active stream in this room")
         updated = (await self._records.stage(room, self._clock.now())).recording(active.id)
-        actor = _acting_host(caller, room) or ""
+        actor = _actor(caller, room)
         await self._remember(room, EventType.STREAM_UPDATED, actor=actor, egress_id=active.id, destinations=after)
         return pb.UpdateStreamResponse(stream=self._stream(room, updated))
 
@@ -960,7 +961,7 @@ class ShowCore(ShowService[Caller]):
         """A StopRecording or StopStream moved the egress towards its end: kept as stopped by the
         caller. If LiveKit's own report got there first, that report was kept instead."""
         if moved is not None and moved[0] < moved[1] and moved[0] < EGRESS_ENDING:
-            actor = _acting_host(caller, room) or ""
+            actor = _actor(caller, room)
             await self._remember(room, kind, actor=actor, reason="stopped", egress_id=egress_id)
 
     async def _egress_ended(self, room: str, held: Recording, status: int) -> None:
@@ -1167,6 +1168,11 @@ def _acting_host(caller: Caller, room: str) -> str | None:
     return None if caller.admin_of(room) else caller.identity
 
 
+def _actor(caller: Caller, room: str) -> str:
+    """Who the show's history says did the caller's change: "" for the room's admin."""
+    return _acting_host(caller, room) or ""
+
+
 _RELEASE_CONCURRENCY = 16  # LiveKit updates in flight at once while letting an audience in
 _STATES = {
     Phase.UNOPENED: pb.SHOW_STATE_UNSPECIFIED,
@@ -1175,7 +1181,12 @@ _STATES = {
     Phase.ENDED: pb.SHOW_STATE_ENDED,
 }
 # How an egress ended, in the history's words (LiveKit's EgressStatus past EGRESS_ENDING).
-_EGRESS_ENDS = {3: "complete", 4: "failed", 5: "aborted", 6: "limit_reached"}
+_EGRESS_ENDS: dict[int, str] = {
+    lk_egress.EGRESS_COMPLETE: "complete",
+    lk_egress.EGRESS_FAILED: "failed",
+    lk_egress.EGRESS_ABORTED: "aborted",
+    lk_egress.EGRESS_LIMIT_REACHED: "limit_reached",
+}
 _WEBHOOK_VERDICTS = {Verdict.APPLIED: "applied", Verdict.STALE: "stale", Verdict.NOT_HELD: "ignored"}
 _SOURCE_WORDS = {lk.TrackSource.CAMERA: "camera", lk.TrackSource.MICROPHONE: "microphone"}
 _WIRE_SOURCES = {word: wire for wire, word in _SOURCE_WORDS.items()}
