@@ -203,6 +203,28 @@ async def test_an_acceptance_after_the_invitation_expired_is_refused(records: Sh
     assert (await records.accept(room, "gia", T0 + 100 + INVITE_FOR - 0.001, LIMIT)).promoted
 
 
+async def test_a_read_record_follows_the_clock_and_every_change(records: ShowRecords, room: str) -> None:
+    """Reading twice with nothing written in between (the in-process store hands out the record
+    it read before) still sees an invitation expire, and any change after it."""
+    await _hosted(records, room)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    assert (await records.stage(room, T0)).invitations == 1
+    assert await records.stage(room, T0 + 1) == await records.stage(room, T0)
+    assert (await records.stage(room, T0 + INVITE_FOR - 0.001)).invitations == 1
+    assert (await records.stage(room, T0 + INVITE_FOR)).invitations == 0
+    await records.set_hand(room, "bo", True, T0 + INVITE_FOR, LIMIT)
+    assert (await records.stage(room, T0 + INVITE_FOR)).hands == 1
+    await records.invite(room, "bo", T0 + INVITE_FOR, INVITE_FOR, LIMIT, acting="hana")  # on stage at once
+    seated = await records.stage(room, T0 + INVITE_FOR)
+    assert (seated.hands, [g.identity for g in seated.guests], [p.identity for p in seated.pending]) == (
+        0,
+        ["bo"],
+        ["bo"],
+    )
+    assert await records.complete(room, "bo", StageChange.PROMOTE)  # outside any step: seen too
+    assert (await records.stage(room, T0 + INVITE_FOR)).pending == ()
+
+
 async def test_declining_ends_the_invitation(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")

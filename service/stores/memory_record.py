@@ -9,6 +9,7 @@ pages. A room nobody writes to for the idle time is dropped, judged by the calle
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -73,6 +74,11 @@ class _Ordered:
     def count_above(self, score: int) -> int:
         return len(self.order) - int(self.order.bisect_right((score, "\U0010ffff")))
 
+    def next_above(self, score: int) -> int | None:
+        """The lowest score above `score`, None if there is none."""
+        at = int(self.order.bisect_right((score, "\U0010ffff")))
+        return int(self.order[at][0]) if at < len(self.order) else None
+
     def __len__(self) -> int:
         return len(self.scores)
 
@@ -98,6 +104,10 @@ class _Room:
     # stream keeps them, and the last sequence number given.
     history: dict[int, HistoryEntry] = field(default_factory=dict)
     history_last: int = 0
+    # The StageRecord last read, and until when (ms) it holds: every change to the room goes
+    # through MemoryRecords._write or clears it itself, and the invitations' count it carries
+    # holds until the next invitation expires. Readers of an unchanged room share one record.
+    seen: tuple[StageRecord, float] | None = None
 
     @property
     def phase(self) -> Phase:
@@ -176,6 +186,7 @@ class MemoryRecords:
         if found is None:
             found = self._rooms[room] = _Room(expires=now_ms + self._idle)
             self._expiries.add(room, found.expires)
+        found.seen = None
         return found
 
     def _expire(self, now_ms: int) -> None:
@@ -215,7 +226,17 @@ class MemoryRecords:
     # --- reading --------------------------------------------------------------------------
 
     async def stage(self, room: str, now: float) -> StageRecord:
-        state = self._read(room, now)
+        state, now_ms = self._read(room, now), ms(now)
+        seen = state.seen
+        if seen is not None and now_ms < seen[1]:
+            return seen[0]
+        record = self._stage_record(room, state, now_ms)
+        next_expiry = state.invitations.next_above(now_ms)
+        state.seen = (record, math.inf if next_expiry is None else next_expiry)
+        return record
+
+    @staticmethod
+    def _stage_record(room: str, state: _Room, now_ms: int) -> StageRecord:
         return StageRecord(
             room=room,
             host=state.host,
@@ -223,7 +244,7 @@ class MemoryRecords:
             guest_limit=state.guest_limit,
             room_sid=state.room_sid,
             hands=len(state.hands),
-            invitations=state.invitations.count_above(ms(now)),
+            invitations=state.invitations.count_above(now_ms),
             recordings=tuple(r for _, r in sorted(state.recordings.values(), key=lambda kept: kept[0])),
             pending=tuple(sorted(state.pending.values(), key=lambda p: p.identity)),
             moderators=tuple(i for _, i in sorted((since, i) for i, since in state.moderators.items())),
@@ -667,6 +688,7 @@ class MemoryRecords:
         if found is None or held is None or held.change is not change:
             return False
         del found.pending[identity]
+        found.seen = None
         return True
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:
