@@ -156,6 +156,27 @@ async def test_livekit_webhooks_change_the_listing(
         await bob.disconnect()
 
 
+async def test_an_unchanged_listing_is_handed_out_again_until_it_changes(stage: LiveKitStage) -> None:
+    """The core shares one ListParticipants answer while the listing is the same object: it
+    must be a new one after every change."""
+    room = room_name()
+    await stage.open_room(room)
+    await stage.list_participants(room)  # LiveKit's answer, kept
+    first = await stage.list_participants(room)
+    assert await stage.list_participants(room) is first and list(first) == []
+    described, cy = lk.Room(name=room), lk.ParticipantInfo(identity="cy", sid="PA_cy")
+    stage.heard(lk_webhook.WebhookEvent(event="participant_joined", room=described, participant=cy))
+    joined = await stage.list_participants(room)
+    assert joined is not first and [p.identity for p in joined] == ["cy"]
+    assert await stage.list_participants(room) is joined
+    stage.rooms.updated(room, lk.ParticipantInfo(identity="cy", sid="PA_cy", name="Cy"))
+    renamed = await stage.list_participants(room)
+    assert renamed is not joined and [p.name for p in renamed] == ["Cy"]
+    stage.heard(lk_webhook.WebhookEvent(event="participant_left", room=described, participant=cy))
+    left = await stage.list_participants(room)
+    assert left is not renamed and list(left) == []
+
+
 async def test_an_answer_in_flight_during_a_change_is_not_kept(
     stage: LiveKitStage, calls: Calls, lkapi: api.LiveKitAPI
 ) -> None:

@@ -49,12 +49,37 @@ class _Entry(Generic[T]):
     at: float  # when the LiveKit answer it came from was asked for
 
 
+@dataclass
+class _Listing:
+    """A room's participants by identity, and the one tuple of them handed to every reader until
+    one of them changes (so that the core can tell an unchanged listing by its identity)."""
+
+    by_identity: dict[str, lk.ParticipantInfo]
+    at: float
+    _listed: tuple[lk.ParticipantInfo, ...] | None = None
+
+    def listed(self) -> tuple[lk.ParticipantInfo, ...]:
+        if self._listed is None:
+            self._listed = tuple(self.by_identity.values())
+        return self._listed
+
+    def put(self, participant: lk.ParticipantInfo) -> None:
+        self.by_identity[participant.identity] = participant
+        self._listed = None
+
+    def drop(self, identity: str, sid: str) -> None:
+        present = self.by_identity.get(identity)
+        if present is not None and (not sid or present.sid == sid):
+            del self.by_identity[identity]
+            self._listed = None
+
+
 class RoomCache:
     def __init__(self, max_age: float, now: Callable[[], float] = time.monotonic) -> None:
         self.max_age = max_age
         self._now = now
         self._rooms: dict[str, _Entry[lk.Room]] = {}
-        self._participants: dict[str, _Entry[dict[str, lk.ParticipantInfo]]] = {}
+        self._participants: dict[str, _Listing] = {}
         self._flights: dict[tuple[str, str], asyncio.Future[Any]] = {}
         # Bumped on every change heard about a room; an answer asked for before a bump is not kept.
         self._changes: dict[str, int] = {}
@@ -75,12 +100,12 @@ class RoomCache:
     ) -> Sequence[lk.ParticipantInfo]:
         if self.max_age <= 0:
             return await ask()
-        entry = self._participants.get(name)
-        if entry is not None and self._fresh(entry):
-            return list(entry.value.values())
+        listing = self._participants.get(name)
+        if listing is not None and self._fresh(listing):
+            return listing.listed()
         return await self._once("participants", name, ask, self._keep_participants)
 
-    def _fresh(self, entry: _Entry[T]) -> bool:
+    def _fresh(self, entry: _Entry[Any] | _Listing) -> bool:
         return self._now() - entry.at < self.max_age
 
     async def _once(self, kind: str, name: str, ask: Callable[[], Awaitable[T]], keep: Keep) -> T:
@@ -113,7 +138,7 @@ class RoomCache:
 
     def _keep_participants(self, name: str, participants: Sequence[lk.ParticipantInfo], at: float) -> None:
         self._sweep()
-        self._participants[name] = _Entry({p.identity: p for p in participants}, at)
+        self._participants[name] = _Listing({p.identity: p for p in participants}, at)
 
     def _sweep(self) -> None:
         """Keeps memory bounded by the rooms in use: past _SWEEP_ABOVE rooms, forgets what is
@@ -145,15 +170,13 @@ class RoomCache:
         self._changed(name)
         listing = self._participants.get(name)
         if listing is not None:
-            listing.value[participant.identity] = participant
+            listing.put(participant)
 
     def removed(self, name: str, identity: str, sid: str = "") -> None:
         self._changed(name)
         listing = self._participants.get(name)
         if listing is not None:
-            present = listing.value.get(identity)
-            if present is not None and (not sid or present.sid == sid):
-                del listing.value[identity]
+            listing.drop(identity, sid)
 
     def _changed(self, name: str) -> None:
         self._changes[name] = self._changes.get(name, 0) + 1
@@ -175,6 +198,6 @@ class RoomCache:
             self._changed(name)
             listing = self._participants.get(name)
             if listing is not None:
-                listing.value[event.participant.identity] = event.participant
+                listing.put(event.participant)
         elif event.event in ("participant_left", "participant_connection_aborted") and event.participant.identity:
             self.removed(name, event.participant.identity, event.participant.sid)
