@@ -49,3 +49,44 @@ async def test_get_room_counts_the_viewers_and_the_hands(door: ShowClient, room:
     finally:
         for participant in connected:
             await participant.disconnect()
+
+
+async def test_a_polled_room_shows_each_change_on_the_next_read(door: ShowClient, room: str) -> None:
+    """Readers of an unchanged room share one answer (the core's SharedAnswers and the doors'
+    Written); the read right after any change shows it."""
+    admin = door.as_(admin_token(room))
+    hosting = await admin.join(room, "host", "host")
+    ticket = await door.as_(None).join(room, "viewer-1", "viewer")
+    connected = [
+        await LiveParticipant("host").connect(hosting["wsUrl"], hosting["token"]),
+        await LiveParticipant("viewer-1").connect(ticket["wsUrl"], ticket["token"]),
+    ]
+    viewer = door.as_(ticket["token"])
+
+    async def viewer_listed() -> dict[str, Any]:
+        return next(p for p in await admin.list_participants(room) if p["identity"] == "viewer-1")
+
+    try:
+        for _ in range(150):  # both in the listing, as LiveKit's webhooks tell it
+            if len(await admin.list_participants(room)) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert await admin.list_participants(room) == await admin.list_participants(room)
+        assert await admin.get_room(room) == await admin.get_room(room)
+
+        await viewer.hand(room, "viewer-1", True)
+        assert (await admin.get_room(room))["raisedHands"] == 1
+        assert (await viewer_listed())["handRaised"] is True
+        await viewer.hand(room, "viewer-1", False)
+        assert (await admin.get_room(room))["raisedHands"] == 0
+        assert (await viewer_listed())["handRaised"] is False
+
+        await admin.appoint_moderator(room, "viewer-1")
+        assert (await admin.get_room(room))["moderators"] == ["viewer-1"]
+        assert (await viewer_listed())["role"] == "moderator"
+        await admin.dismiss_moderator(room, "viewer-1")
+        assert (await admin.get_room(room))["moderators"] == []
+        assert (await viewer_listed())["role"] == "viewer"
+    finally:
+        for participant in connected:
+            await participant.disconnect()

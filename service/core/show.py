@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from google.protobuf import json_format
 from livekit.protocol import egress as lk_egress
@@ -62,6 +63,38 @@ log = logging.getLogger("showrunner.core")
 # ListRaisedHands and ListParticipants answer with every hand; this bounds one answer.
 ALL_HANDS = 1_000_000
 
+# The RPCs whose answer is handed out again, the same message object, for as long as what it
+# says holds (see SharedAnswers). An answer is never changed once handed out, so a door may keep
+# what it wrote of one by its identity (doors/edges.py's Written).
+SHARED_ANSWERS = frozenset({"GetRoom", "ListParticipants"})
+
+A = TypeVar("A")
+
+
+class SharedAnswers(Generic[A]):
+    """One read RPC's last answer for each room, with the objects it was made from. The room
+    cache hands out the same room and the same participants, and the in-process store the same
+    record, until something about them changes; while a read finds the same objects, it hands out
+    the same answer, so a show's audience polling its room shares one answer (and the doors
+    the bytes they wrote of it). The Redis store reads a new record on each call: there every
+    read makes its answer. Past `keep` rooms, all are forgotten at once."""
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self._keep = keep
+        self._kept: dict[str, tuple[tuple[object, ...], A]] = {}
+
+    def get(self, room: str, sources: tuple[object, ...]) -> A | None:
+        kept = self._kept.get(room)
+        if kept is not None and all(map(operator.is_, kept[0], sources)):
+            return kept[1]
+        return None
+
+    def keep(self, room: str, sources: tuple[object, ...], answer: A) -> A:
+        if len(self._kept) >= self._keep:
+            self._kept.clear()
+        self._kept[room] = (sources, answer)
+        return answer
+
 
 @dataclass(frozen=True)
 class ShowRules:
@@ -92,6 +125,8 @@ class ShowCore(ShowService[Caller]):
         self._clock = clock
         self._rules = rules or ShowRules()
         self._observer = observer or Unobserved()
+        self._room_answers: SharedAnswers[pb.GetRoomResponse] = SharedAnswers()
+        self._participant_answers: SharedAnswers[pb.ListParticipantsResponse] = SharedAnswers()
         self.reconciler = Reconciler(
             records,
             stage,
@@ -373,7 +408,11 @@ class ShowCore(ShowService[Caller]):
             if exc.code is not errors.Code.NOT_FOUND or record.phase is not Phase.ENDED:
                 raise
             return pb.GetRoomResponse(room=self._room(lk.Room(name=record.room, sid=record.room_sid), record))
-        return pb.GetRoomResponse(room=self._room(room, await self._records.stage(room.name, self._clock.now())))
+        sources = (room, await self._records.stage(room.name, self._clock.now()))
+        shared = self._room_answers.get(room.name, sources)
+        if shared is not None:
+            return shared
+        return self._room_answers.keep(room.name, sources, pb.GetRoomResponse(room=self._room(*sources)))
 
     async def delete_room(self, request: pb.DeleteRoomRequest, caller: Caller) -> pb.DeleteRoomResponse:
         await self._end(request.room_name, caller)
@@ -437,8 +476,12 @@ class ShowCore(ShowService[Caller]):
         participants = await self._stage.list_participants(room.name)
         now = self._clock.now()
         record = await self._records.stage(room.name, now)
+        shared = self._participant_answers.get(room.name, (participants, record))
+        if shared is not None:
+            return shared
         hands = {h.identity for h in await self._records.hands(room.name, now, 0, ALL_HANDS)} if record.hands else set()
-        return pb.ListParticipantsResponse(participants=[self._participant(p, record, hands) for p in participants])
+        answer = pb.ListParticipantsResponse(participants=[self._participant(p, record, hands) for p in participants])
+        return self._participant_answers.keep(room.name, (participants, record), answer)
 
     async def remove_participant(
         self, request: pb.RemoveParticipantRequest, caller: Caller

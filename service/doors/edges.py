@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,28 @@ INTEGER_RANGES = {
     FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
     FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
 }
+
+
+class Written:
+    """What a door wrote of the answers the core hands out again (core.show's SHARED_ANSWERS: the
+    same message object for as long as what it says holds), kept by the message's identity. The
+    message is kept beside its bytes, so no other object can take its identity while it is kept;
+    the core never changes an answer once handed out. The `keep` most recent are kept."""
+
+    def __init__(self, write: Callable[[Any], bytes], keep: int = 256) -> None:
+        self._write = write
+        self._keep = keep
+        self._written: dict[int, tuple[Any, bytes]] = {}
+
+    def __call__(self, answer: Any) -> bytes:
+        kept = self._written.get(id(answer))
+        if kept is not None and kept[0] is answer:
+            return kept[1]
+        written = self._write(answer)
+        if len(self._written) >= self._keep:
+            del self._written[next(iter(self._written))]
+        self._written[id(answer)] = (answer, written)
+        return written
 
 
 class TooLarge(Exception):

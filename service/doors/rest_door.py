@@ -33,8 +33,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core.clock import Clock
 from service.core.errors import ShowError, invalid
-from service.core.show import ShowCore
-from service.doors.edges import INTEGER_RANGES, MAX_BODY_BYTES, ClientGone, TooLarge, headers_of, read_body
+from service.core.show import SHARED_ANSWERS, ShowCore
+from service.doors.edges import (
+    INTEGER_RANGES,
+    MAX_BODY_BYTES,
+    ClientGone,
+    TooLarge,
+    Written,
+    headers_of,
+    read_body,
+)
 from service.doors.errors import WIRE
 from service.doors.rest_quirks import ANSWERS, ERROR_FIELD, NUMBER_INT64, WORD_ENUMS, Shape
 from service.interceptors.build import Endpoint
@@ -342,6 +350,11 @@ def handler(endpoint: Endpoint[Any, Any]) -> RouteHandler:
     shape = ANSWERS[endpoint.name].shape if endpoint.name in ANSWERS else None
     request_type, takes_body = endpoint.rpc.request_type, body_rule == "*"
 
+    def write(answer: Message) -> bytes:
+        return json_bytes(render(answer, shape))
+
+    written = Written(write) if endpoint.name in SHARED_ANSWERS else write
+
     async def answer(scope: Scope, receive: Receive, path: dict[str, str]) -> Answer:
         headers = headers_of(scope)
         try:
@@ -357,7 +370,7 @@ def handler(endpoint: Endpoint[Any, Any]) -> RouteHandler:
             return error_answer(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
         except ShowError as exc:
             return error_answer(WIRE[exc.code].http, exc.message, exc.retry_after)
-        return 200, json_bytes(render(answer, shape)), []
+        return 200, written(answer), []
 
     return answer
 

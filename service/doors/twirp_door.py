@@ -23,7 +23,16 @@ from showrunner.v1 import show_service_pb2 as pb
 from starlette.types import Receive, Scope, Send
 
 from service.core.errors import ShowError
-from service.doors.edges import INTEGER_RANGES, MAX_BODY_BYTES, ClientGone, TooLarge, headers_of, read_body
+from service.core.show import SHARED_ANSWERS
+from service.doors.edges import (
+    INTEGER_RANGES,
+    MAX_BODY_BYTES,
+    ClientGone,
+    TooLarge,
+    Written,
+    headers_of,
+    read_body,
+)
 from service.doors.errors import WIRE
 from service.interceptors.build import Endpoint
 
@@ -65,6 +74,11 @@ class TwirpDoor:
     def __init__(self, endpoints: Sequence[Endpoint[Any, Any]]) -> None:
         service = pb.DESCRIPTOR.services_by_name["ShowService"].full_name
         self._routes = {f"{TWIRP_PREFIX}/{service}/{e.name}": e for e in endpoints}
+        # How each route writes its answer in each media (kept by the answer when it is shared).
+        self._writers = {
+            path: {media: _writer(media, shared=e.name in SHARED_ANSWERS) for media in (JSON, PROTOBUF)}
+            for path, e in self._routes.items()
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = headers_of(scope)
@@ -120,7 +134,7 @@ class TwirpDoor:
         except ShowError as exc:
             meta = {"retry_after": str(exc.retry_after)} if exc.retry_after is not None else {}
             raise TwirpError(WIRE[exc.code].twirp, exc.message, **meta) from exc
-        return 200, media, encode(answer, media)
+        return 200, media, self._writers[path][media](answer)
 
 
 def decode(request_type: type[Message], raw: bytes, media: str) -> Message:
@@ -138,6 +152,13 @@ def decode(request_type: type[Message], raw: bytes, media: str) -> Message:
         kind = "json" if media == JSON else "protobuf"
         raise TwirpError("malformed", f"the {kind} request could not be decoded: {exc}") from exc
     return request
+
+
+def _writer(media: str, shared: bool) -> Callable[[Message], bytes]:
+    def write(answer: Message) -> bytes:
+        return encode(answer, media)
+
+    return Written(write) if shared else write
 
 
 def encode(answer: Message, media: str) -> bytes:
