@@ -30,6 +30,7 @@ from service.core.show import ShowCore, ShowRules
 from service.doors.edges import with_deadlines
 from service.doors.grpc_door import grpc_server
 from service.doors.http import http_app
+from service.doors.writes import with_gathered_writes
 from service.gateway.livekit import LIVEKIT_DEPARTURE_SECONDS, LiveKitStage
 from service.interceptors.build import chain, endpoints
 from service.observability.metrics import Metrics
@@ -117,7 +118,7 @@ def http_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         app,
         host=settings.host,
         port=settings.http_port,
-        http=with_deadlines(protocol, edges.http_header_seconds, edges.http_body_seconds),
+        http=with_deadlines(with_gathered_writes(protocol), edges.http_header_seconds, edges.http_body_seconds),
         # The loop is ours (service.runtime); uvicorn only serves on it.
         loop="none",
         log_level="warning",

@@ -1,0 +1,151 @@
+"""The HTTP door's writes of one turn of the loop go out together at its end (doors/writes.py):
+nothing is lost, reordered or held past its turn, on the service's own uvicorn configuration."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from starlette.types import Receive, Scope, Send
+
+from service.app import HttpServer, http_config, listen
+from service.config import Settings
+from service.doors.writes import GatheredTransport
+
+
+class Recorded(asyncio.Transport):
+    """What reaches the socket's transport, write by write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = self.aborted = False
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+
+async def test_one_turns_writes_reach_the_transport_as_one_at_its_end() -> None:
+    loop = asyncio.get_running_loop()
+    first, second = Recorded(), Recorded()
+    a, b = GatheredTransport(first, loop), GatheredTransport(second, loop)
+    a.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    b.write(b"head-b;")
+    a.writelines([b"body", bytearray(b"-a")])
+    b.write(b"")
+    assert first.writes == [] and second.writes == []  # held until the turn ends
+    await asyncio.sleep(0)
+    assert first.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody-a"] and second.writes == [b"head-b;"]
+    b.write(b"next")
+    await asyncio.sleep(0)
+    assert second.writes == [b"head-b;", b"next"]
+
+
+async def test_closing_sends_what_is_held_and_aborting_drops_it() -> None:
+    loop = asyncio.get_running_loop()
+    closed, aborted = Recorded(), Recorded()
+    a, b = GatheredTransport(closed, loop), GatheredTransport(aborted, loop)
+    a.write(b"last answer")
+    a.close()
+    assert closed.writes == [b"last answer"] and closed.closed
+    b.write(b"never sent")
+    b.abort()
+    a.write(b"after the close")
+    await asyncio.sleep(0)
+    assert aborted.writes == [] and aborted.aborted
+    assert closed.writes == [b"last answer"]  # a closed transport takes nothing more
+
+
+@asynccontextmanager
+async def serving(app: Callable[[Scope, Receive, Send], Any]) -> AsyncIterator[int]:
+    env = {"LIVEKIT_URL": "ws://127.0.0.1:1", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s" * 32}
+    settings = Settings.from_env({**env, "SHOW_HOST": "127.0.0.1", "SHOW_HTTP_PORT": "0", "SHOW_GRPC_PORT": "0"})
+    server = HttpServer(http_config(app, settings))
+    listener = listen("127.0.0.1", 0)
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        for _ in range(1000):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        yield listener.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def numbered(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers each request with its own path, header and body sent separately."""
+    if scope["type"] != "http":
+        return
+    await receive()
+    body = scope["path"].encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+    await asyncio.sleep(0)  # the body in a later turn than the header, now and then
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_answer(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lengths = [line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
+    length = int(lengths[0].split(b":")[1])
+    return await reader.readexactly(length)
+
+
+async def test_pipelined_requests_on_many_connections_are_each_answered_in_order() -> None:
+    async with serving(numbered) as port:
+
+        async def one_connection(c: int) -> list[bytes]:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            paths = [f"/c{c}/r{r}" for r in range(20)]
+            writer.write(b"".join(f"GET {p} HTTP/1.1\r\nhost: x\r\n\r\n".encode() for p in paths))
+            answers = [await asyncio.wait_for(read_answer(reader), 10) for _ in paths]
+            writer.close()
+            assert answers == [p.encode() for p in paths]
+            return answers
+
+        answered = await asyncio.gather(*(one_connection(c) for c in range(10)))
+    assert sum(len(a) for a in answered) == 200
+
+
+async def test_a_streamed_answer_is_sent_turn_by_turn_not_at_its_end() -> None:
+    heard_first = asyncio.Event()
+
+    async def streamed(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first;", "more_body": True})
+        await asyncio.wait_for(heard_first.wait(), 10)  # only once the client has it
+        await send({"type": "http.response.body", "body": b"second", "more_body": False})
+
+    async with serving(streamed) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\n")
+        await reader.readuntil(b"\r\n\r\n")
+        assert await asyncio.wait_for(reader.readuntil(b"first;\r\n"), 10)
+        heard_first.set()
+        assert (await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 10)).endswith(b"second\r\n0\r\n\r\n")
+        writer.close()
+
+
+@pytest.mark.parametrize("request_line", ["GET /last HTTP/1.1\r\nconnection: close", "GET /last HTTP/1.0"])
+async def test_an_answer_is_whole_before_the_server_closes_the_connection(request_line: str) -> None:
+    async with serving(numbered) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"{request_line}\r\nhost: x\r\n\r\n".encode())
+        received = await asyncio.wait_for(reader.read(), 10)  # until the server closes
+        writer.close()
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n") and received.endswith(b"\r\n\r\n/last")
