@@ -4,13 +4,13 @@ nothing is lost, reordered or held past its turn, on the service's own uvicorn c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from starlette.types import Receive, Scope, Send
 
+from service import runtime
 from service.app import HttpServer, http_config, listen
 from service.config import Settings
 from service.doors.writes import GatheredTransport
@@ -68,22 +68,33 @@ async def test_closing_sends_what_is_held_and_aborting_drops_it() -> None:
     assert closed.writes == [b"last answer"]  # a closed transport takes nothing more
 
 
-@asynccontextmanager
-async def serving(app: Callable[[Scope, Receive, Send], Any]) -> AsyncIterator[int]:
-    env = {"LIVEKIT_URL": "ws://127.0.0.1:1", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s" * 32}
-    settings = Settings.from_env({**env, "SHOW_HOST": "127.0.0.1", "SHOW_HTTP_PORT": "0", "SHOW_GRPC_PORT": "0"})
-    server = HttpServer(http_config(app, settings))
-    listener = listen("127.0.0.1", 0)
-    task = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        for _ in range(1000):
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
-        yield listener.getsockname()[1]
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+# The service's stack and the standard one it can fall back to (SHOW_EVENT_LOOP, SHOW_HTTP_PARSER).
+STACKS = [("uvloop", "httptools"), ("asyncio", "h11")]
+App = Callable[[Scope, Receive, Send], Any]
+
+
+def on_stack(stack: tuple[str, str], app: App, client: Callable[[int], Awaitable[None]]) -> None:
+    """Serves `app` on the service's uvicorn configuration, on that loop and parser, and runs
+    `client` against it."""
+    event_loop, parser = stack
+
+    async def main() -> None:
+        env = {"LIVEKIT_URL": "ws://127.0.0.1:1", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s" * 32}
+        env |= {"SHOW_HOST": "127.0.0.1", "SHOW_HTTP_PORT": "0", "SHOW_GRPC_PORT": "0", "SHOW_HTTP_PARSER": parser}
+        server = HttpServer(http_config(app, Settings.from_env(env)))
+        listener = listen("127.0.0.1", 0)
+        task = asyncio.create_task(server.serve(sockets=[listener]))
+        try:
+            for _ in range(1000):
+                if server.started:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.wait_for(client(listener.getsockname()[1]), 20)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 10)
+
+    runtime.run(main(), event_loop)
 
 
 async def numbered(scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,48 +115,61 @@ async def read_answer(reader: asyncio.StreamReader) -> bytes:
     return await reader.readexactly(length)
 
 
-async def test_pipelined_requests_on_many_connections_are_each_answered_in_order() -> None:
-    async with serving(numbered) as port:
+@pytest.mark.parametrize("stack", STACKS)
+def test_pipelined_requests_on_many_connections_are_each_answered_in_order(stack: tuple[str, str]) -> None:
+    answered: list[list[bytes]] = []
 
-        async def one_connection(c: int) -> list[bytes]:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            paths = [f"/c{c}/r{r}" for r in range(20)]
-            writer.write(b"".join(f"GET {p} HTTP/1.1\r\nhost: x\r\n\r\n".encode() for p in paths))
-            answers = [await asyncio.wait_for(read_answer(reader), 10) for _ in paths]
-            writer.close()
-            assert answers == [p.encode() for p in paths]
-            return answers
+    async def one_connection(port: int, c: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        paths = [f"/c{c}/r{r}" for r in range(20)]
+        writer.write(b"".join(f"GET {p} HTTP/1.1\r\nhost: x\r\n\r\n".encode() for p in paths))
+        answers = [await read_answer(reader) for _ in paths]
+        writer.close()
+        assert answers == [p.encode() for p in paths]
+        answered.append(answers)
 
-        answered = await asyncio.gather(*(one_connection(c) for c in range(10)))
+    async def client(port: int) -> None:
+        await asyncio.gather(*(one_connection(port, c) for c in range(10)))
+
+    on_stack(stack, numbered, client)
     assert sum(len(a) for a in answered) == 200
 
 
-async def test_a_streamed_answer_is_sent_turn_by_turn_not_at_its_end() -> None:
-    heard_first = asyncio.Event()
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_streamed_answer_is_sent_turn_by_turn_not_at_its_end(stack: tuple[str, str]) -> None:
+    heard: list[asyncio.Event] = []
 
     async def streamed(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"first;", "more_body": True})
-        await asyncio.wait_for(heard_first.wait(), 10)  # only once the client has it
+        await heard[0].wait()  # only once the client has the first part
         await send({"type": "http.response.body", "body": b"second", "more_body": False})
 
-    async with serving(streamed) as port:
+    async def client(port: int) -> None:
+        heard.append(asyncio.Event())
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\n")
         await reader.readuntil(b"\r\n\r\n")
-        assert await asyncio.wait_for(reader.readuntil(b"first;\r\n"), 10)
-        heard_first.set()
-        assert (await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 10)).endswith(b"second\r\n0\r\n\r\n")
+        await reader.readuntil(b"first;\r\n")
+        heard[0].set()
+        assert (await reader.readuntil(b"0\r\n\r\n")).endswith(b"second\r\n0\r\n\r\n")
         writer.close()
 
+    on_stack(stack, streamed, client)
 
+
+@pytest.mark.parametrize("stack", STACKS)
 @pytest.mark.parametrize("request_line", ["GET /last HTTP/1.1\r\nconnection: close", "GET /last HTTP/1.0"])
-async def test_an_answer_is_whole_before_the_server_closes_the_connection(request_line: str) -> None:
-    async with serving(numbered) as port:
+def test_an_answer_is_whole_before_the_server_closes_the_connection(stack: tuple[str, str], request_line: str) -> None:
+    received: list[bytes] = []
+
+    async def client(port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(f"{request_line}\r\nhost: x\r\n\r\n".encode())
-        received = await asyncio.wait_for(reader.read(), 10)  # until the server closes
+        received.append(await reader.read())  # until the server closes
         writer.close()
-    assert received.startswith(b"HTTP/1.1 200 OK\r\n") and received.endswith(b"\r\n\r\n/last")
+
+    on_stack(stack, numbered, client)
+    assert received[0].startswith(b"HTTP/1.1 200 OK\r\n") and received[0].endswith(b"\r\n\r\n/last")

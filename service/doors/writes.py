@@ -17,8 +17,11 @@ abort drops what its own buffer holds.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from typing import Any, cast
+
+log = logging.getLogger("showrunner.http")
 
 
 class _Turn:
@@ -37,7 +40,10 @@ class _Turn:
     def _send_held(self) -> None:
         held, self._held = self._held, []
         for transport in held:
-            transport.send_held()
+            try:
+                transport.send_held()
+            except Exception:  # one broken connection must not keep the others' answers
+                log.exception("could not send a connection's answers")
 
 
 _TURNS: dict[asyncio.AbstractEventLoop, _Turn] = {}

@@ -107,7 +107,7 @@ class _Room:
     # The StageRecord last read, and until when (ms) it holds: every change to the room goes
     # through MemoryRecords._write or clears it itself, and the invitations' count it carries
     # holds until the next invitation expires. Readers of an unchanged room share one record.
-    seen: tuple[StageRecord, float] | None = None
+    seen: tuple[StageRecord, float] | None = field(default=None, compare=False, repr=False)
 
     @property
     def phase(self) -> Phase:
