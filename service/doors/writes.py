@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -28,13 +29,12 @@ class _Turn:
     """The connections with writes held in this turn of one loop, and the one callback that
     sends them at its end."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._held: list[GatheredTransport] = []
+    def __init__(self) -> None:
+        self._held: list[GatheredTransport] = []  # (not the loop: the loop holds this, weakly keyed)
 
     def hold(self, transport: GatheredTransport) -> None:
         if not self._held:
-            self._loop.call_soon(self._send_held)
+            asyncio.get_running_loop().call_soon(self._send_held)
         self._held.append(transport)
 
     def _send_held(self) -> None:
@@ -46,15 +46,14 @@ class _Turn:
                 log.exception("could not send a connection's answers")
 
 
-_TURNS: dict[asyncio.AbstractEventLoop, _Turn] = {}
+# One turn keeper per event loop, forgotten with its loop.
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turn] = weakref.WeakKeyDictionary()
 
 
 def _turn_of(loop: asyncio.AbstractEventLoop) -> _Turn:
     turn = _TURNS.get(loop)
     if turn is None:
-        for gone in [other for other in _TURNS if other.is_closed()]:
-            del _TURNS[gone]
-        turn = _TURNS[loop] = _Turn(loop)
+        turn = _TURNS[loop] = _Turn()
     return turn
 
 
