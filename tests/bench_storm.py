@@ -1,10 +1,11 @@
 """`make bench`'s hand-raise storm: real participants connected to LiveKit (livekit.rtc, one
 process), the host and viewers who joined through the service; every viewer raises a hand at once
-through the gRPC door, while one caller keeps reading an unrelated room (GetRoom). Prints how long
-the storm took, the raises' latencies, the unrelated GetRoom's p50/p99 before and during the
-storm, and how many messages LiveKit delivered per raise (show events to the host and to the
-viewers, attribute changes): the fan-out issue 7 item 2 is about. A raise goes to the host and to
-the viewer concerned, so the target is 2 per raise, whatever the audience.
+through the gRPC door, while one caller keeps reading an unrelated room (GetRoom), on the storm's
+channel and, as another room's client would, from a process of its own (tests/bench_reader.py).
+Prints how long the storm took, the raises' latencies, the unrelated GetRoom's p50/p99 before and
+during the storm, and how many messages LiveKit delivered per raise (show events to the host and
+to the viewers, attribute changes): the fan-out issue 7 item 2 is about. A raise goes to the host
+and to the viewer concerned, so the target is 2 per raise, whatever the audience.
 
 The storm's show is still backstage, its viewers waiting: then the host takes it live, and the
 bench prints what GoLive costs with that waiting audience (issue 10)."""
@@ -12,6 +13,7 @@ bench prints what GoLive costs with that waiting audience (issue 10)."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
 import grpc
@@ -95,6 +97,40 @@ async def read_for(channel: grpc.aio.Channel, room: str, token: str, seconds: fl
     return Figures(len(latencies), seconds, latencies)
 
 
+class ReaderApart:
+    """tests/bench_reader.py: the unrelated room's reader as a client of its own would be."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, stack: Stack, room: str, token: str) -> ReaderApart:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.bench_reader",
+            stack.service.grpc_address,
+            room,
+            token,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        await asyncio.wait_for(process.stdout.readline(), 30)  # "reading"
+        return cls(process)
+
+    async def finish(self, since: float, until: float) -> Figures:
+        """Its calls that started between `since` and `until` (wall clock)."""
+        try:
+            out, _ = await asyncio.wait_for(self.process.communicate(b""), 30)
+        except TimeoutError:
+            self.process.kill()
+            raise
+        calls = [tuple(map(float, line.split())) for line in out.decode().splitlines() if line.strip()]
+        within = [took for at, took in calls if since <= at <= until]
+        return Figures(len(within), until - since, within)
+
+
 async def run(stack: Stack) -> list[Verdict]:
     stamp = time.time_ns()
     stage, elsewhere = f"storm-{stamp}", f"storm-elsewhere-{stamp}"
@@ -150,6 +186,7 @@ async def run(stack: Stack) -> list[Verdict]:
             quiet = await read_for(channel, elsewhere, hosts[elsewhere].token, 2.0)
             print(f"  unrelated GetRoom, quiet:           p50 {quiet.p50:7.2f} ms  p99 {quiet.p99:7.2f} ms")
 
+            apart = await ReaderApart.start(stack, elsewhere, hosts[elsewhere].token)
             stop = asyncio.Event()
             reading = asyncio.ensure_future(reader(channel, elsewhere, hosts[elsewhere].token, stop))
             raised: list[float] = []
@@ -164,11 +201,12 @@ async def run(stack: Stack) -> list[Verdict]:
                 except grpc.aio.AioRpcError as exc:
                     refused.append(f"{exc.code().name}: {exc.details()}")
 
-            storm_started = time.perf_counter()
+            storm_started, storm_wall = time.perf_counter(), time.time()
             await asyncio.gather(*(raise_one(v) for v in connected))
             storm_seconds = time.perf_counter() - storm_started
             stop.set()
             during = await reading
+            apart_during = await apart.finish(storm_wall, storm_wall + storm_seconds)
             complete = await settled([*connected, host])  # what LiveKit still has on its way
             fanned_out = time.perf_counter() - storm_started
             storm = Figures(len(raised), storm_seconds, raised, len(refused), refused[0] if refused else "")
@@ -181,6 +219,10 @@ async def run(stack: Stack) -> list[Verdict]:
             )
             gets = Figures(len(during), storm_seconds, during)
             print(f"  unrelated GetRoom, during the storm: p50 {gets.p50:7.2f} ms  p99 {gets.p99:7.2f} ms")
+            print(
+                f"  the same, from a process and channel of its own: p50 {apart_during.p50:7.2f} ms"
+                f"  p99 {apart_during.p99:7.2f} ms  ({apart_during.calls} calls)"
+            )
             raises = max(1, len(raised))
             per_raise = (delivered + host.events + attribute_changes) / raises
             print(
@@ -204,7 +246,7 @@ async def run(stack: Stack) -> list[Verdict]:
             "hand-raise storm",
             enough,
             f"{len(connected)} connected, {len(raised)} raised; unrelated GetRoom p99 {gets.p99:.1f} ms "
-            f"(quiet {quiet.p99:.1f} ms)",
+            f"(from its own process {apart_during.p99:.1f} ms; quiet {quiet.p99:.1f} ms)",
         ),
         Verdict("fan-out per raise", fan_out_ok, f"{per_raise:.2f} messages delivered per raise"),
         going_live,
