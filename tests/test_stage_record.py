@@ -32,6 +32,7 @@ from service.core.record import (
     Phase,
     ShowRecords,
     StageChange,
+    StageRecord,
     Standing,
     Verdict,
     ms,
@@ -1047,6 +1048,74 @@ async def two_instances(request: pytest.FixtureRequest) -> AsyncIterator[tuple[S
     yield pair
     for store in pair:
         await store.close()
+
+
+class Ticks:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_reads_lag_another_instances_change_by_the_bound_and_never_their_own(
+    kind: str, request: pytest.FixtureRequest, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """recent_stage (GetRoom's and ListParticipants' record) on a shared store: another
+    instance's change shows within the read bound, this instance's own at once, and a read that
+    overlapped one of this instance's writes is not handed out again."""
+    ticks = Ticks()
+    here = RedisRecords(_client(kind, request), idle_seconds=IDLE, read_seconds=2.0, monotonic=ticks)
+    there = _store(kind, request)
+    try:
+        await _hosted(there, room)
+        read = await here.recent_stage(room, T0)
+        assert read.host is not None and read.hands == 0
+        assert await here.recent_stage(room, T0) is read  # one read for the bound
+
+        await there.set_hand(room, "gia", True, T0, LIMIT)  # another instance's change
+        ticks.now += 1.9
+        assert (await here.recent_stage(room, T0)).hands == 0
+        assert (await here.stage(room, T0)).hands == 1  # deciding reads are never held back
+        ticks.now += 0.1
+        assert (await here.recent_stage(room, T0)).hands == 1
+
+        await here.set_hand(room, "bo", True, T0, LIMIT)  # this instance's own: at once
+        assert (await here.recent_stage(room, T0)).hands == 2
+
+        # A read whose answer was late, while this instance wrote, is not kept: it predates the
+        # write. (The read lands in Redis first; its answer is held back until the write is done.)
+        ticks.now += 2.0
+        read_stage, answer_late = here.stage, asyncio.Event()
+
+        async def late(room: str, now: float) -> StageRecord:
+            record = await read_stage(room, now)
+            await answer_late.wait()
+            return record
+
+        monkeypatch.setattr(here, "stage", late)
+        reading = asyncio.ensure_future(here.recent_stage(room, T0))
+        await asyncio.sleep(0.1)
+        await here.set_hand(room, "cy", True, T0, LIMIT)
+        answer_late.set()
+        assert (await reading).hands == 2  # as it was read
+        monkeypatch.undo()
+        assert (await here.recent_stage(room, T0)).hands == 3
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def test_the_in_process_store_reads_are_always_current(room: str) -> None:
+    store = MemoryRecords(idle_seconds=IDLE)
+    await _hosted(store, room)
+    await store.set_hand(room, "gia", True, T0, LIMIT)
+    assert (await store.recent_stage(room, T0)).hands == 1
+    await store.set_hand(room, "gia", False, T0, LIMIT)
+    assert (await store.recent_stage(room, T0)).hands == 0
 
 
 async def test_racing_claims_give_one_host(two_instances: tuple[ShowRecords, ShowRecords]) -> None:

@@ -399,6 +399,13 @@ class ShowRecords(Protocol):
 
     async def stage(self, room: str, now: float) -> StageRecord: ...
 
+    async def recent_stage(self, room: str, now: float) -> StageRecord:
+        """The stage record for answering a read (GetRoom, ListParticipants), never for deciding
+        anything: a shared store may answer with one it read at most its read bound ago
+        (SHOW_ROOM_CACHE_SECONDS), so that another instance's change shows within that bound,
+        as LiveKit's do; this instance's own changes show at once."""
+        ...
+
     async def role_of(self, room: str, identity: str) -> Role: ...
 
     async def hosted_by(self, room: str) -> str:

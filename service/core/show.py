@@ -408,7 +408,7 @@ class ShowCore(ShowService[Caller]):
             if exc.code is not errors.Code.NOT_FOUND or record.phase is not Phase.ENDED:
                 raise
             return pb.GetRoomResponse(room=self._room(lk.Room(name=record.room, sid=record.room_sid), record))
-        sources = (room, await self._records.stage(room.name, self._clock.now()))
+        sources = (room, await self._records.recent_stage(room.name, self._clock.now()))
         shared = self._room_answers.get(room.name, sources)
         if shared is not None:
             return shared
@@ -475,7 +475,7 @@ class ShowCore(ShowService[Caller]):
         room = await self._room_for(request.room_name)
         participants = await self._stage.list_participants(room.name)
         now = self._clock.now()
-        record = await self._records.stage(room.name, now)
+        record = await self._records.recent_stage(room.name, now)
         shared = self._participant_answers.get(room.name, (participants, record))
         if shared is not None:
             return shared

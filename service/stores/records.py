@@ -28,6 +28,8 @@ async def open_records(settings: Settings, change_seconds: float = 10.0) -> Show
         idle_seconds=settings.room_idle_seconds,
         change_seconds=change_seconds,
         history_entries=settings.history_entries,
+        # Reads may lag another instance's change to the record as long as LiveKit's (room cache).
+        read_seconds=settings.room_cache_seconds,
     )
     try:
         await records.ping()

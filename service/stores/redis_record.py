@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +238,8 @@ class _Script:
 class RedisRecords:
     """ShowRecords on Redis. `idle_seconds` is how long a room nobody writes to is kept;
     `change_seconds` is the deadline of a pending stage change; `history_entries` is how many
-    entries of its history a room keeps."""
+    entries of its history a room keeps; `read_seconds` how long a stage record read for
+    answering a read may be handed out again (recent_stage; 0: never)."""
 
     def __init__(
         self,
@@ -245,8 +247,16 @@ class RedisRecords:
         idle_seconds: float = DEFAULT_IDLE_SECONDS,
         change_seconds: float = DEFAULT_CHANGE_SECONDS,
         history_entries: int = HISTORY_ENTRIES,
+        read_seconds: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = client
+        self._read_seconds, self._monotonic = read_seconds, monotonic
+        # room -> (the record recent_stage read, when); a room's own writes here drop its entry.
+        self._recent: dict[str, tuple[StageRecord, float]] = {}
+        self._writes = 0  # this instance's writing steps so far (begun or ended), on any room
+        self._last_write: dict[str, int] = {}  # room -> the count at its latest write here
+        self._forgot_at = 0  # the count when _last_write was last emptied
         self._history_entries = max(1, history_entries)
         self._idle = max(1, ms(idle_seconds))
         self._bound = ms(change_seconds)
@@ -288,6 +298,9 @@ class RedisRecords:
         pending stage change)."""
         now_ms = ms(now)
         keys, argv = room_keys(room), [now_ms, self._idle, self._bound, *args]
+        writes = not name.startswith("read_")
+        if writes:
+            self._wrote(room)
         try:
             if not self._ready:
                 await self._connect()
@@ -297,6 +310,9 @@ class RedisRecords:
                 reply = await self._steps[name](keys, argv)
         except STORE_ERRORS as exc:
             raise unavailable(exc) from exc
+        finally:
+            if writes:  # again once it is done: a read that overlapped it is not kept
+                self._wrote(room)
         if _text(reply[0]) == "refused":
             raise refusal(_text(reply[1]), identity, not_host)
         return list(reply[1:])
@@ -328,6 +344,30 @@ class RedisRecords:
         return reply
 
     # --- reading --------------------------------------------------------------------------
+
+    def _wrote(self, room: str) -> None:
+        self._writes += 1
+        self._recent.pop(room, None)
+        if len(self._last_write) >= _RECENT_ROOMS:
+            self._last_write.clear()
+            self._forgot_at = self._writes
+        self._last_write[room] = self._writes
+
+    async def recent_stage(self, room: str, now: float) -> StageRecord:
+        if self._read_seconds <= 0:
+            return await self.stage(room, now)
+        kept, asked_at = self._recent.get(room), self._monotonic()
+        if kept is not None and asked_at - kept[1] < self._read_seconds:
+            return kept[0]
+        began = self._writes
+        record = await self.stage(room, now)
+        # Kept only if no write of this instance to the room began or ended while it was read
+        # (it could have been read before that write landed).
+        if self._last_write.get(room, 0) <= began and self._forgot_at <= began:
+            if len(self._recent) >= _RECENT_ROOMS:
+                self._recent.clear()
+            self._recent[room] = (record, asked_at)
+        return record
 
     async def stage(self, room: str, now: float) -> StageRecord:
         read = await self._step("read_stage", room, now)
@@ -664,6 +704,8 @@ class RedisRecords:
 
 
 # Steps that write: they mark the room in the global indexes first.
+# Rooms whose recently read record is kept for reads; past this many, all are forgotten at once.
+_RECENT_ROOMS = 10_000
 _WRITES = frozenset(
     {
         "claim_host", "invite", "accept", "decline", "set_hand", "unseat", "restore", "forget", "set_guest_limit",
