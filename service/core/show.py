@@ -73,11 +73,10 @@ A = TypeVar("A")
 
 class SharedAnswers(Generic[A]):
     """One read RPC's last answer for each room, with the objects it was made from. The room
-    cache hands out the same room and the same participants, and the in-process store the same
-    record, until something about them changes; while a read finds the same objects, it hands out
-    the same answer, so a show's audience polling its room shares one answer (and the doors
-    the bytes they wrote of it). The Redis store reads a new record on each call: there every
-    read makes its answer. Past `keep` rooms, all are forgotten at once."""
+    cache hands out the same room and the same participants, and the store the same record
+    (recent_stage), until something about them changes; while a read finds the same objects, it
+    hands out the same answer, so a show's audience polling its room shares one answer (and the
+    doors the bytes they wrote of it). Past `keep` rooms, all are forgotten at once."""
 
     def __init__(self, keep: int = 10_000) -> None:
         self._keep = keep
