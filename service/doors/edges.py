@@ -19,6 +19,8 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 from starlette.types import Receive, Scope
 
+from service.core.show import SHARED_ANSWERS
+
 # The largest request body any door takes.
 MAX_BODY_BYTES = 64 * 1024
 # The values each protobuf integer type holds, as the doors check a JSON number before it fills one.
@@ -50,6 +52,12 @@ class Written:
             del self._written[next(iter(self._written))]
         self._written[id(answer)] = (answer, written)
         return written
+
+
+def answer_writer(rpc: str, write: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    """How a door writes an RPC's answers: through a Written when the core shares that RPC's
+    answers (SHARED_ANSWERS), else `write` itself, each time."""
+    return Written(write) if rpc in SHARED_ANSWERS else write
 
 
 class TooLarge(Exception):

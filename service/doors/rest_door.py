@@ -33,13 +33,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core.clock import Clock
 from service.core.errors import ShowError, invalid
-from service.core.show import SHARED_ANSWERS, ShowCore
+from service.core.show import ShowCore
 from service.doors.edges import (
     INTEGER_RANGES,
     MAX_BODY_BYTES,
     ClientGone,
     TooLarge,
-    Written,
+    answer_writer,
     headers_of,
     read_body,
 )
@@ -353,7 +353,7 @@ def handler(endpoint: Endpoint[Any, Any]) -> RouteHandler:
     def write(answer: Message) -> bytes:
         return json_bytes(render(answer, shape))
 
-    written = Written(write) if endpoint.name in SHARED_ANSWERS else write
+    written = answer_writer(endpoint.name, write)
 
     async def answer(scope: Scope, receive: Receive, path: dict[str, str]) -> Answer:
         headers = headers_of(scope)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import orjson
@@ -23,13 +24,12 @@ from showrunner.v1 import show_service_pb2 as pb
 from starlette.types import Receive, Scope, Send
 
 from service.core.errors import ShowError
-from service.core.show import SHARED_ANSWERS
 from service.doors.edges import (
     INTEGER_RANGES,
     MAX_BODY_BYTES,
     ClientGone,
     TooLarge,
-    Written,
+    answer_writer,
     headers_of,
     read_body,
 )
@@ -76,7 +76,7 @@ class TwirpDoor:
         self._routes = {f"{TWIRP_PREFIX}/{service}/{e.name}": e for e in endpoints}
         # How each route writes its answer in each media (kept by the answer when it is shared).
         self._writers = {
-            path: {media: _writer(media, shared=e.name in SHARED_ANSWERS) for media in (JSON, PROTOBUF)}
+            path: {media: answer_writer(e.name, partial(encode, media=media)) for media in (JSON, PROTOBUF)}
             for path, e in self._routes.items()
         }
 
@@ -152,13 +152,6 @@ def decode(request_type: type[Message], raw: bytes, media: str) -> Message:
         kind = "json" if media == JSON else "protobuf"
         raise TwirpError("malformed", f"the {kind} request could not be decoded: {exc}") from exc
     return request
-
-
-def _writer(media: str, shared: bool) -> Callable[[Message], bytes]:
-    def write(answer: Message) -> bytes:
-        return encode(answer, media)
-
-    return Written(write) if shared else write
 
 
 def encode(answer: Message, media: str) -> bytes:
