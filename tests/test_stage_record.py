@@ -19,6 +19,7 @@ import redis.asyncio as redis
 
 from service.config import Settings
 from service.core import errors
+from service.core.clock import ManualClock
 from service.core.record import (
     KEPT_RECORDINGS,
     MODERATORS_PER_ROOM,
@@ -1050,16 +1051,6 @@ async def two_instances(request: pytest.FixtureRequest) -> AsyncIterator[tuple[S
         await store.close()
 
 
-class Ticks:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.mark.parametrize("kind", ["redis", "cluster"])
 async def test_reads_lag_another_instances_change_by_the_bound_and_never_their_own(
     kind: str, request: pytest.FixtureRequest, room: str, monkeypatch: pytest.MonkeyPatch
@@ -1067,8 +1058,8 @@ async def test_reads_lag_another_instances_change_by_the_bound_and_never_their_o
     """recent_stage (GetRoom's and ListParticipants' record) on a shared store: another
     instance's change shows within the read bound, this instance's own at once, and a read that
     overlapped one of this instance's writes is not handed out again."""
-    ticks = Ticks()
-    here = RedisRecords(_client(kind, request), idle_seconds=IDLE, read_seconds=2.0, monotonic=ticks)
+    ticks = ManualClock()
+    here = RedisRecords(_client(kind, request), idle_seconds=IDLE, read_seconds=2.0, monotonic=ticks.now)
     there = _store(kind, request)
     try:
         await _hosted(there, room)
@@ -1077,10 +1068,10 @@ async def test_reads_lag_another_instances_change_by_the_bound_and_never_their_o
         assert await here.recent_stage(room, T0) is read  # one read for the bound
 
         await there.set_hand(room, "gia", True, T0, LIMIT)  # another instance's change
-        ticks.now += 1.9
+        ticks.advance(1.9)
         assert (await here.recent_stage(room, T0)).hands == 0
         assert (await here.stage(room, T0)).hands == 1  # deciding reads are never held back
-        ticks.now += 0.1
+        ticks.advance(0.1)
         assert (await here.recent_stage(room, T0)).hands == 1
 
         await here.set_hand(room, "bo", True, T0, LIMIT)  # this instance's own: at once
@@ -1088,7 +1079,7 @@ async def test_reads_lag_another_instances_change_by_the_bound_and_never_their_o
 
         # A read whose answer was late, while this instance wrote, is not kept: it predates the
         # write. (The read lands in Redis first; its answer is held back until the write is done.)
-        ticks.now += 2.0
+        ticks.advance(2.0)
         read_stage, answer_late = here.stage, asyncio.Event()
 
         async def late(room: str, now: float) -> StageRecord:
