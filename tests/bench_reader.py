@@ -4,9 +4,10 @@ process runs the 200 WebRTC clients and sends the raises on its own channel).
 
     python -m tests.bench_reader ADDRESS ROOM TOKEN
 
-Prints `reading` once its first GetRoom is answered, then calls GetRoom on ROOM one call after
+Prints `reading` once its channel is connected, then calls GetRoom on ROOM one call after
 another until its standard input closes, and prints one line per call: the wall-clock time it
-started (seconds) and how long it took (seconds)."""
+started (seconds) and how long it took (seconds). Its `reader` is also the one the storm runs
+on its own channel, in the bench's process."""
 
 from __future__ import annotations
 
@@ -20,7 +21,24 @@ from showrunner.v1 import show_service_pb2 as pb
 
 from service import runtime
 
-GET_ROOM = "/showrunner.v1.ShowService/GetRoom"
+SERVICE = "/showrunner.v1.ShowService/"
+
+
+async def reader(channel: grpc.aio.Channel, room: str, token: str, stop: asyncio.Event) -> list[tuple[float, float]]:
+    """GetRoom on `room`, one call after another, until `stop`: for each call, the wall-clock
+    time it started and how long it took, in seconds."""
+    get_room = channel.unary_unary(
+        SERVICE + "GetRoom",
+        request_serializer=pb.GetRoomRequest.SerializeToString,
+        response_deserializer=pb.GetRoomResponse.FromString,
+    )
+    request, metadata = pb.GetRoomRequest(room_name=room), (("authorization", f"Bearer {token}"),)
+    calls: list[tuple[float, float]] = []
+    while not stop.is_set():
+        at, started = time.time(), time.perf_counter()
+        await get_room(request, metadata=metadata)
+        calls.append((at, time.perf_counter() - started))
+    return calls
 
 
 async def read(address: str, room: str, token: str) -> list[tuple[float, float]]:
@@ -31,21 +49,10 @@ async def read(address: str, room: str, token: str) -> list[tuple[float, float]]
         loop.call_soon_threadsafe(done.set)
 
     threading.Thread(target=wait_for_stdin_to_close, daemon=True).start()
-    calls: list[tuple[float, float]] = []
     async with grpc.aio.insecure_channel(address) as channel:
-        get_room = channel.unary_unary(
-            GET_ROOM,
-            request_serializer=pb.GetRoomRequest.SerializeToString,
-            response_deserializer=pb.GetRoomResponse.FromString,
-        )
-        request, metadata = pb.GetRoomRequest(room_name=room), (("authorization", f"Bearer {token}"),)
-        await get_room(request, metadata=metadata)
+        await channel.channel_ready()
         print("reading", flush=True)
-        while not done.is_set():
-            at, started = time.time(), time.perf_counter()
-            await get_room(request, metadata=metadata)
-            calls.append((at, time.perf_counter() - started))
-    return calls
+        return await reader(channel, room, token, done)
 
 
 def main() -> int:

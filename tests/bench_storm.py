@@ -22,12 +22,12 @@ from showrunner.v1 import show_service_pb2 as pb
 
 from service.core.events import EVENTS_TOPIC
 from tests.bench_load import Figures, Stack, Verdict
+from tests.bench_reader import SERVICE, reader
 from tests.conftest import admin_token
 
 PARTICIPANTS = 200
 FAN_OUT_TARGET = 2.0  # messages delivered per raise: the host and the viewer concerned
 CONNECTING_AT_ONCE = 20
-SERVICE = "/showrunner.v1.ShowService/"
 
 
 class Viewer:
@@ -74,26 +74,10 @@ async def everyone_seen(viewers: list[Viewer], at_most: float = 90.0) -> float:
     return time.monotonic() - started
 
 
-async def reader(channel: grpc.aio.Channel, room: str, token: str, stop: asyncio.Event) -> list[float]:
-    """GetRoom on `room`, one call after another, until `stop`; the latencies in seconds."""
-    get_room = channel.unary_unary(
-        SERVICE + "GetRoom",
-        request_serializer=pb.GetRoomRequest.SerializeToString,
-        response_deserializer=pb.GetRoomResponse.FromString,
-    )
-    request, metadata = pb.GetRoomRequest(room_name=room), (("authorization", f"Bearer {token}"),)
-    latencies: list[float] = []
-    while not stop.is_set():
-        started = time.perf_counter()
-        await get_room(request, metadata=metadata)
-        latencies.append(time.perf_counter() - started)
-    return latencies
-
-
 async def read_for(channel: grpc.aio.Channel, room: str, token: str, seconds: float) -> Figures:
     stop = asyncio.Event()
     asyncio.get_running_loop().call_later(seconds, stop.set)
-    latencies = await reader(channel, room, token, stop)
+    latencies = [took for _, took in await reader(channel, room, token, stop)]
     return Figures(len(latencies), seconds, latencies)
 
 
@@ -205,7 +189,7 @@ async def run(stack: Stack) -> list[Verdict]:
             await asyncio.gather(*(raise_one(v) for v in connected))
             storm_seconds = time.perf_counter() - storm_started
             stop.set()
-            during = await reading
+            during = [took for _, took in await reading]
             apart_during = await apart.finish(storm_wall, storm_wall + storm_seconds)
             complete = await settled([*connected, host])  # what LiveKit still has on its way
             fanned_out = time.perf_counter() - storm_started
