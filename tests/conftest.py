@@ -23,10 +23,10 @@ from service.dev.redis_cluster import RedisCluster
 from service.dev.redis_server import RedisServer
 from tests.doors import DOORS, ShowClient, client_for
 from tests.egress_standin import EgressStandIn
+from tests.live import API_KEY as API_KEY
+from tests.live import API_SECRET as API_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
-API_KEY = "showrunner-tests"
-API_SECRET = "showrunner-tests-secret-0123456789abcdef"
 
 
 # Generous limits for the suite at large; the rate-limit tests start services with the MVP's.

@@ -8,9 +8,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from livekit import rtc
+from livekit import api, rtc
 
 from service.core.events import EVENTS_TOPIC, decode
+
+# Every LiveKit server the tests and the benchmark start uses these credentials.
+API_KEY = "showrunner-tests"
+API_SECRET = "showrunner-tests-secret-0123456789abcdef"
 
 
 class LiveParticipant:
@@ -43,9 +47,26 @@ class LiveParticipant:
 
             self.show_events.append(json_format.MessageToDict(decode(packet.data)))
 
-    async def connect(self, ws_url: str, token: str) -> LiveParticipant:
+    async def connect(self, ws_url: str, token: str, *, until_listed: bool = True) -> LiveParticipant:
+        """Connects, and returns once LiveKit's own RoomService lists this participant.
+
+        LiveKit answers the SDK's join before it records the participant where its RoomService
+        looks, so on a busy machine a call about the participant made right after `room.connect`
+        can be told "participant not found" by LiveKit itself. A participant the service is
+        expected to take out again at once (a banned or ended show's comeback) passes
+        `until_listed=False`."""
         await self.room.connect(ws_url, token)
+        if until_listed:
+            await until(lambda: self._listed(ws_url), 10.0, f"LiveKit lists {self.identity}")
         return self
+
+    async def _listed(self, ws_url: str) -> bool:
+        server = api.LiveKitAPI(ws_url.replace("ws", "http", 1), API_KEY, API_SECRET, failover=False)
+        try:
+            found = await server.room.list_participants(api.ListParticipantsRequest(room=self.room.name))
+        finally:
+            await server.aclose()
+        return any(p.identity == self.identity for p in found.participants)
 
     async def publish_microphone(self, timeout: float = 6.0) -> str:
         """Publishes a microphone track fed with silence; returns its track sid.

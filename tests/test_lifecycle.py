@@ -179,7 +179,7 @@ async def test_ending_the_show_disconnects_everyone_and_locks_it(
     # closes the room it opens as soon as LiveKit reports the join.
     comeback = LiveParticipant("viewer-1")
     try:
-        await comeback.connect(show.ws_url, show.viewer_token)
+        await comeback.connect(show.ws_url, show.viewer_token, until_listed=False)
         await comeback.wait_for(
             lambda: any(kind == "disconnected" for kind, _ in comeback.events), label="the comeback is closed"
         )

@@ -155,7 +155,7 @@ async def test_a_ban_holds_even_against_a_token_still_held(door: ShowClient, cre
     # participant again as soon as LiveKit reports the join.
     back = LiveParticipant("troll")
     crew.live.append(back)
-    await back.connect(troll_joined["wsUrl"], troll_joined["token"])  # LiveKit lets it in ...
+    await back.connect(troll_joined["wsUrl"], troll_joined["token"], until_listed=False)  # LiveKit lets it in ...
     await back.wait_for(lambda: any(kind == "disconnected" for kind, _ in back.events), label="removed again")
     assert back.events == [("disconnected", lk.DisconnectReason.PARTICIPANT_REMOVED)]  # ... and we take it out
     assert await gone(lkapi, room, "troll")

@@ -68,10 +68,10 @@ class Show:
         self.people.append(live)
         return as_viewer, live
 
-    async def connect(self, identity: str, ws_url: str, token: str) -> LiveParticipant:
+    async def connect(self, identity: str, ws_url: str, token: str, *, until_listed: bool = True) -> LiveParticipant:
         live = LiveParticipant(identity)
         self.people.append(live)
-        return await live.connect(ws_url, token)
+        return await live.connect(ws_url, token, until_listed=until_listed)
 
 
 @asynccontextmanager
@@ -345,9 +345,9 @@ async def test_banned_participants_back_with_old_tokens_are_removed_even_when_th
 
         # LiveKit's webhooks are lost from now on: only the reconciler can notice the returns.
         gate.open = False
-        back = [
-            await show.connect("troll", troll_ticket["wsUrl"], troll_ticket["token"]),  # LiveKit lets them in ...
-            await show.connect("guest-1", troll_ticket["wsUrl"], guest_token),
+        back = [  # LiveKit lets them in ...
+            await show.connect("troll", troll_ticket["wsUrl"], troll_ticket["token"], until_listed=False),
+            await show.connect("guest-1", troll_ticket["wsUrl"], guest_token, until_listed=False),
         ]
         for live in back:  # ... and the service takes them out
             await disconnected(live, 8.0)
