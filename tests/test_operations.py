@@ -49,7 +49,13 @@ async def test_every_answer_carries_a_request_id_that_the_logs_carry_too(service
         )
         with pytest.raises(grpc.aio.AioRpcError):
             await call
-        assert dict(await call.initial_metadata())["x-request-id"] == "trace-43"
+        assert dict(await call.trailing_metadata())["x-request-id"] == "trace-43"
+        # An answer carries it in its trailers too, and one the caller did not name gets a fresh one.
+        joined = pb_grpc.ShowServiceStub(channel).JoinRoom(
+            pb.JoinRoomRequest(room_name=room, participant_name="traced", role=pb.ROLE_VIEWER)
+        )
+        assert (await joined).identity == "traced"
+        assert len(dict(await joined.trailing_metadata())["x-request-id"]) == 32
 
     await asyncio.sleep(0.3)  # the service's log lines reach us through a pipe
     lines = log_lines(service)
