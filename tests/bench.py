@@ -110,8 +110,10 @@ def more_descriptors(wanted: int = 65_536) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def start_floor(kind: str, *args: str) -> Floor:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}{os.pathsep}{ROOT}"}
+def start_floor(kind: str, *args: str, **stack: str) -> Floor:
+    """A floor (tests/bench_floors.py) as its own process, on the service's server stack unless
+    `stack` names another (SHOW_EVENT_LOOP, SHOW_HTTP_PARSER)."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'gen'}{os.pathsep}{ROOT}", **stack}
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.bench_floors", kind, *args],
         cwd=ROOT,
@@ -228,6 +230,8 @@ async def grpc_floor_load(floor: Floor, seconds: float) -> Figures:
 
 
 DOORS = ("grpc", "twirp-json", "twirp-protobuf", "rest")
+# The server stack the service and the floors run on, from the environment, with its defaults.
+SERVICE_STACK = {"SHOW_EVENT_LOOP": "uvloop", "SHOW_HTTP_PARSER": "httptools"}
 
 
 # --- sections ----------------------------------------------------------------------------------
@@ -244,6 +248,10 @@ async def joins(stack: Stack, verdicts: list[Verdict]) -> None:
     work_log = tempfile.NamedTemporaryFile(prefix="bench-joinwork-", suffix=".log", delete=False)  # noqa: SIM115
     work_log.close()
     join_work = start_floor("joinwork", work_log.name)
+    # The stack the issue measured its floor on, for the reading that keeps the floor where it
+    # was; the verdicts hold the doors against the floor of the stack the service runs on.
+    first_stack = {"SHOW_EVENT_LOOP": "asyncio", "SHOW_HTTP_PARSER": "h11"}
+    first_floor = start_floor("http", **first_stack)
     try:
         print(f"floors ({CALLERS} concurrent callers; measured before and after the doors, averaged)")
         floor_runs: dict[str, list[Figures]] = {"grpc": [], "http": []}
@@ -262,6 +270,7 @@ async def joins(stack: Stack, verdicts: list[Verdict]) -> None:
         # What no JoinRoom can skip (its token, its answer, its request id and log line), alone
         # on the floor's stack: the nearest to the floor any implementation could get.
         work = await http_load(join_work.port, rest, stack.seconds, join_work.process.pid)
+        first = await http_load(first_floor.port, rest, stack.seconds, first_floor.process.pid)
         print(f"viewer JoinRoom ({CALLERS} concurrent callers; target >= {JOIN_SHARE_TARGET:.0%} of the floor)")
         for door, figures in doors.items():
             runs = floor_runs["grpc" if door == "grpc" else "http"]
@@ -281,10 +290,16 @@ async def joins(stack: Stack, verdicts: list[Verdict]) -> None:
         share, cpu_share = work.rate / http_rate, http_cpu / work.cpu_per_call
         ceiling = f"  {share:4.0%} of floor (cpu {cpu_share:4.0%})  the most any HTTP door could reach"
         figures_line("JoinRoom's own work alone", work, ceiling)
+        running = {name: os.environ.get(name, default) for name, default in SERVICE_STACK.items()}
+        if running != first_stack:
+            shares = ", ".join(f"{door} {doors[door].rate / first.rate:.0%}" for door in DOORS if door != "grpc")
+            print("  the HTTP doors against the floor of the stack the issue first measured, not a verdict:")
+            figures_line("bare ASGI on asyncio + h11", first, f"  {shares}")
     finally:
         grpc_floor.stop()
         http_floor.stop()
         join_work.stop()
+        first_floor.stop()
         os.unlink(work_log.name)
 
 
@@ -426,8 +441,7 @@ async def main(argv: list[str]) -> int:
             workdir / "service.log", livekit, SHOW_HTTP_PORT=str(http_port), **NO_RATE_LIMITS
         )
         stack = Stack(livekit, redis, service, args.seconds)
-        loop = os.environ.get("SHOW_EVENT_LOOP", "uvloop")
-        parser_name = os.environ.get("SHOW_HTTP_PARSER", "httptools")
+        loop, parser_name = (os.environ.get(name, default) for name, default in SERVICE_STACK.items())
         print(
             f"Showrunner benchmarks ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
             f"service and floors on {loop} + {parser_name}, {args.seconds:g} s per figure)"
