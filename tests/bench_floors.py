@@ -51,7 +51,7 @@ async def serve_grpc(settings: Settings) -> None:
     handler = grpc.unary_unary_rpc_method_handler(
         empty, request_deserializer=empty_pb2.Empty.FromString, response_serializer=empty_pb2.Empty.SerializeToString
     )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("floor.Floor", {"Empty": handler}),))
+    server.add_registered_method_handlers("floor.Floor", {"Empty": handler})  # as the door's are
     port = server.add_insecure_port(f"{settings.host}:0")
     await server.start()
     print(f"floor ready port={port}", flush=True)

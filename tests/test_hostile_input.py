@@ -141,6 +141,14 @@ def test_grpc_survives_random_messages(service: ServiceProcess, target: dict[str
     assert snapshot(service, target) == before
 
 
+def test_grpc_answers_an_rpc_it_does_not_have_unimplemented(service: ServiceProcess) -> None:
+    with grpc.insecure_channel(service.grpc_address) as channel:
+        for method in ("/showrunner.v1.ShowService/NoSuchRpc", "/showrunner.v1.NoSuchService/JoinRoom"):
+            with pytest.raises(grpc.RpcError) as caught:
+                channel.unary_unary(method)(b"", timeout=20)
+            assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED, method
+
+
 # --- clear messages, same on every door --------------------------------------------------------
 
 
