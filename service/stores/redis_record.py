@@ -298,6 +298,7 @@ class RedisRecords:
         pending stage change)."""
         now_ms = ms(now)
         keys, argv = room_keys(room), [now_ms, self._idle, self._bound, *args]
+        # Every step but a read may change the record: more than _WRITES (complete, retire).
         writes = not name.startswith("read_")
         if writes:
             self._wrote(room)
@@ -703,9 +704,9 @@ class RedisRecords:
         await self._redis.aclose()
 
 
-# Steps that write: they mark the room in the global indexes first.
 # Rooms whose recently read record is kept for reads; past this many, all are forgotten at once.
 _RECENT_ROOMS = 10_000
+# Steps that write: they mark the room in the global indexes first.
 _WRITES = frozenset(
     {
         "claim_host", "invite", "accept", "decline", "set_hand", "unseat", "restore", "forget", "set_guest_limit",
