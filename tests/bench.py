@@ -234,6 +234,12 @@ DOORS = ("grpc", "twirp-json", "twirp-protobuf", "rest")
 SERVICE_STACK = {"SHOW_EVENT_LOOP": "uvloop", "SHOW_HTTP_PARSER": "httptools"}
 
 
+def service_stack() -> dict[str, str]:
+    """The server stack this run's service and floors are on: the environment's choice, else
+    the defaults."""
+    return {name: os.environ.get(name, default) for name, default in SERVICE_STACK.items()}
+
+
 # --- sections ----------------------------------------------------------------------------------
 
 
@@ -250,8 +256,9 @@ async def joins(stack: Stack, verdicts: list[Verdict]) -> None:
     join_work = start_floor("joinwork", work_log.name)
     # The stack the issue measured its floor on, for the reading that keeps the floor where it
     # was; the verdicts hold the doors against the floor of the stack the service runs on.
+    # (Left out when the service runs on that stack itself: the floor above is that one then.)
     first_stack = {"SHOW_EVENT_LOOP": "asyncio", "SHOW_HTTP_PARSER": "h11"}
-    first_floor = start_floor("http", **first_stack)
+    first_floor = start_floor("http", **first_stack) if service_stack() != first_stack else None
     try:
         print(f"floors ({CALLERS} concurrent callers; measured before and after the doors, averaged)")
         floor_runs: dict[str, list[Figures]] = {"grpc": [], "http": []}
@@ -270,7 +277,6 @@ async def joins(stack: Stack, verdicts: list[Verdict]) -> None:
         # What no JoinRoom can skip (its token, its answer, its request id and log line), alone
         # on the floor's stack: the nearest to the floor any implementation could get.
         work = await http_load(join_work.port, rest, stack.seconds, join_work.process.pid)
-        first = await http_load(first_floor.port, rest, stack.seconds, first_floor.process.pid)
         print(f"viewer JoinRoom ({CALLERS} concurrent callers; target >= {JOIN_SHARE_TARGET:.0%} of the floor)")
         for door, figures in doors.items():
             runs = floor_runs["grpc" if door == "grpc" else "http"]
@@ -290,8 +296,8 @@ async def joins(stack: Stack, verdicts: list[Verdict]) -> None:
         share, cpu_share = work.rate / http_rate, http_cpu / work.cpu_per_call
         ceiling = f"  {share:4.0%} of floor (cpu {cpu_share:4.0%})  the most any HTTP door could reach"
         figures_line("JoinRoom's own work alone", work, ceiling)
-        running = {name: os.environ.get(name, default) for name, default in SERVICE_STACK.items()}
-        if running != first_stack:
+        if first_floor is not None:
+            first = await http_load(first_floor.port, rest, stack.seconds, first_floor.process.pid)
             shares = ", ".join(f"{door} {doors[door].rate / first.rate:.0%}" for door in DOORS if door != "grpc")
             print("  the HTTP doors against the floor of the stack the issue first measured, not a verdict:")
             figures_line("bare ASGI on asyncio + h11", first, f"  {shares}")
@@ -299,7 +305,8 @@ async def joins(stack: Stack, verdicts: list[Verdict]) -> None:
         grpc_floor.stop()
         http_floor.stop()
         join_work.stop()
-        first_floor.stop()
+        if first_floor is not None:
+            first_floor.stop()
         os.unlink(work_log.name)
 
 
@@ -441,7 +448,7 @@ async def main(argv: list[str]) -> int:
             workdir / "service.log", livekit, SHOW_HTTP_PORT=str(http_port), **NO_RATE_LIMITS
         )
         stack = Stack(livekit, redis, service, args.seconds)
-        loop, parser_name = (os.environ.get(name, default) for name, default in SERVICE_STACK.items())
+        loop, parser_name = service_stack().values()
         print(
             f"Showrunner benchmarks ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
             f"service and floors on {loop} + {parser_name}, {args.seconds:g} s per figure)"

@@ -57,15 +57,15 @@ class LiveParticipant:
         `until_listed=False`."""
         await self.room.connect(ws_url, token)
         if until_listed:
-            await until(lambda: self._listed(ws_url), 10.0, f"LiveKit lists {self.identity}")
+            server = api.LiveKitAPI(ws_url.replace("ws", "http", 1), API_KEY, API_SECRET, failover=False)
+            try:
+                await until(lambda: self._listed(server), 10.0, f"LiveKit lists {self.identity}")
+            finally:
+                await server.aclose()
         return self
 
-    async def _listed(self, ws_url: str) -> bool:
-        server = api.LiveKitAPI(ws_url.replace("ws", "http", 1), API_KEY, API_SECRET, failover=False)
-        try:
-            found = await server.room.list_participants(api.ListParticipantsRequest(room=self.room.name))
-        finally:
-            await server.aclose()
+    async def _listed(self, server: api.LiveKitAPI) -> bool:
+        found = await server.room.list_participants(api.ListParticipantsRequest(room=self.room.name))
         return any(p.identity == self.identity for p in found.participants)
 
     async def publish_microphone(self, timeout: float = 6.0) -> str:
