@@ -40,6 +40,7 @@ class Stack:
     redis: RedisServer
     service: ServiceProcess
     seconds: float
+    rounds: int = 3  # of floor and door, for the viewer joins
 
 
 @dataclass
