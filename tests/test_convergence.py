@@ -22,9 +22,11 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from livekit import api
+from livekit.protocol.models import TrackSource
 
 from service.dev.livekit_server import LiveKitDevServer, free_port
 from service.dev.redis_server import RedisServer
+from service.stores.redis_record import RedisRecords, connect
 from tests.conftest import API_KEY, API_SECRET, ServiceProcess, admin_token, start_service
 from tests.doors import Refused, ShowClient, client_for
 from tests.live import LiveParticipant
@@ -367,6 +369,50 @@ async def test_the_service_killed_during_a_promotion_converges_after_restart(own
                     await host.demote(room, guests[0], "host-1")
                     await agree_within(admin, lkapi, room)
     finally:
+        for person in people:
+            await person.disconnect()
+        await door.close()
+
+
+async def test_a_moderator_and_a_locked_source_written_by_an_instance_that_died_reach_livekit(
+    own_with_redis: Stack, redis_server_own: RedisServer, room: str
+) -> None:
+    """An instance that wrote an appointment and a guest's locked camera to the record, then died
+    before telling LiveKit: the reconciler's passes make LiveKit's own view match the record."""
+    stack_ = own_with_redis
+    door = stack_.client()
+    admin = door.as_(admin_token(room))
+    host_token, host_live = await open_show(door, room)
+    as_guest, guest_live = await viewer(door, room, "guest-1")
+    _, moderator_live = await viewer(door, room, "mod-1")
+    people = [host_live, guest_live, moderator_live]
+    dead = RedisRecords(connect(redis_server_own.url, cluster=False))
+    try:
+        await as_guest.hand(room, "guest-1", True)
+        await door.as_(host_token).invite(room, "guest-1", "host-1")
+        # What the dead instance had done: the record's steps, and nothing on LiveKit.
+        await dead.lock_source(room, "guest-1", "camera", True, 2, time.time())
+        await dead.appoint(room, "mod-1", time.time(), None)
+        async with livekit_api(stack_.livekit) as lkapi:
+            deadline = time.monotonic() + BOUND
+            while True:
+                seen = {
+                    p.identity: p
+                    for p in (await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))).participants
+                }
+                guest, moderator = seen["guest-1"].permission, seen["mod-1"]
+                sources = set(guest.can_publish_sources)
+                if sources == {TrackSource.MICROPHONE} and moderator.attributes.get("role") == "moderator":
+                    break
+                assert time.monotonic() < deadline, (
+                    f"LiveKit still has guest-1 publishing {sorted(sources)} (none listed: every source) "
+                    f"and mod-1 as {moderator.attributes.get('role')!r}"
+                )
+                await asyncio.sleep(0.2)
+            assert guest.can_publish
+            await agree_within(admin, lkapi, room)
+    finally:
+        await dead.close()
         for person in people:
             await person.disconnect()
         await door.close()

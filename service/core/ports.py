@@ -38,6 +38,19 @@ class Presence:
         return WAITING_GRANTS if self.waiting and self.role is Role.VIEWER else GRANTS[self.role]
 
 
+def keeps_locked_source(who: lk.ParticipantInfo, locked: tuple[str, ...]) -> bool:
+    """Whether LiveKit still lets `who` publish a source the host took away from it (`locked`:
+    "camera", "microphone"). A permission that may publish and lists no sources allows them all."""
+    if not locked or not who.permission.can_publish:
+        return False
+    sources = {SOURCE_WORDS.get(s, "") for s in who.permission.can_publish_sources}
+    return not sources or bool(sources & set(locked))
+
+
+# A guest's sources in the show's words, from LiveKit's.
+SOURCE_WORDS = {lk.TrackSource.CAMERA: "camera", lk.TrackSource.MICROPHONE: "microphone"}
+
+
 class Stage(Protocol):
     """The LiveKit server, as the show uses it. Raises ShowError(UNAVAILABLE) when LiveKit
     cannot be reached; answers None or False for rooms and participants that do not exist."""

@@ -11,8 +11,8 @@ permission and attributes), and converges:
 - the record of a room LiveKit no longer has is retired;
 - a seat whose holder left and has not come back within the reconnect grace window is freed,
   with the same ShowEvents as a leave; a holder who reconnects within it keeps the seat;
-- a connected participant whose permission or attributes disagree with its role is brought back
-  to its role;
+- a connected seat holder or moderator whose permission or attributes disagree with its role
+  (a guest's included: the sources the host took away from it) is brought back to its role;
 - a stage change that was written to the record but never confirmed as made in LiveKit (the
   instance died in between) is completed once its deadline passes;
 - LiveKit publishers the record does not know of (the record was lost: Redis restarted empty)
@@ -21,8 +21,8 @@ permission and attributes), and converges:
   a token issued before the ban still connects, and the participant_joined that would have had
   it removed at once may be lost.
 
-Its cost per room is the stage's size, not the audience's: seat holders are looked up one by one,
-banned identities likewise (in a room that has bans; one read of them from the store), and the
+Its cost per room is the stage's size, not the audience's: seat holders and moderators are looked
+up one by one, banned identities likewise (in a room that has bans; one read of them from the store), and the
 room's participants are listed only when LiveKit counts more publishers than the record has
 seats, or fewer participants than the room has bans. One instance reconciles a given room at a
 time (a short lease per room).
@@ -42,7 +42,7 @@ from livekit.protocol import models as lk
 
 from service.core import errors, tasks
 from service.core.clock import Clock
-from service.core.ports import Presence, Stage
+from service.core.ports import Presence, Stage, keeps_locked_source
 from service.core.record import Phase, Seat, ShowRecords, StageChange, StageRecord, connection_of, created_ms
 from service.core.roles import GRANTS, Role
 
@@ -260,8 +260,16 @@ class Reconciler:
                     live.sid, now,
                 )  # fmt: skip
                 actions.append(Action("reconnected", seat.identity, found.sid))
-            if not _agrees(found, role):
+            if not _agrees(found, role, seat.locked):
                 actions += await self._present(room, found, role)
+        # A moderator appointed by an instance that died before telling LiveKit (at most
+        # MODERATORS_PER_ROOM lookups, whatever the audience).
+        for identity in record.moderators:
+            if identity in in_flight:
+                continue
+            found = await self._stage.find_participant(room, identity)
+            if found is not None and not _agrees(found, Role.MODERATOR):
+                actions += await self._present(room, found, Role.MODERATOR)
         for identity, change in overdue.items():
             actions += await self._finish(room, identity, change.change, present.get(identity))
         due = record.life.release_due
@@ -381,9 +389,12 @@ class Reconciler:
         return None
 
 
-def _agrees(who: lk.ParticipantInfo, role: Role) -> bool:
-    """Whether LiveKit's permission and attributes for `who` are those of `role`."""
+def _agrees(who: lk.ParticipantInfo, role: Role, locked: tuple[str, ...] = ()) -> bool:
+    """Whether LiveKit's permission and attributes for `who` are those of `role`, without the
+    sources the host took away from it (`locked`)."""
     grants = GRANTS[role]
+    if keeps_locked_source(who, locked):
+        return False
     return who.permission.can_publish == grants.can_publish and who.attributes.get("role") == role.value
 
 

@@ -35,7 +35,7 @@ from service.core.caller import Caller
 from service.core.clock import Clock
 from service.core.events import ANNOUNCED_HISTORY, EventType, encode, show_event
 from service.core.limits import RatePolicy
-from service.core.ports import Presence, ShowObserver, Stage, Unobserved
+from service.core.ports import SOURCE_WORDS, Presence, ShowObserver, Stage, Unobserved, keeps_locked_source
 from service.core.reconciler import Leases, MemoryLeases, Reconciler, ReconcileRules
 from service.core.record import (
     EGRESS_ABORTED,
@@ -605,7 +605,7 @@ class ShowCore(ShowService[Caller]):
             raise errors.invalid(errors.STEP_DOWN_FIELDS_REQUIRED if room else errors.ROOM_NAME_REQUIRED)
         self._room_name(room)
         validate.identity(guest, "guestIdentity")
-        word = _SOURCE_WORDS.get(source)  # type: ignore[call-overload]
+        word = SOURCE_WORDS.get(source)  # type: ignore[call-overload]
         if word is None:
             raise errors.invalid(errors.SOURCE_REQUIRED)
         await self._room_for(room)
@@ -1195,11 +1195,9 @@ def _fits(who: lk.ParticipantInfo, presence: Presence) -> bool:
     """Whether a participant's LiveKit permission and role attribute are no more than its role
     (without the sources the host took away from it), and it subscribes exactly when its
     presence lets it (a waiting viewer does not; everyone else does)."""
-    grants, locked = presence.grants, presence.locked
+    grants = presence.grants
     exceeds = who.permission.can_publish and not grants.can_publish
-    if locked and who.permission.can_publish:
-        sources = {_SOURCE_WORDS.get(s, "") for s in who.permission.can_publish_sources}
-        exceeds = exceeds or not sources or bool(sources & set(locked))  # none listed: every source
+    exceeds = exceeds or keeps_locked_source(who, presence.locked)
     subscribes = who.permission.can_subscribe == grants.can_subscribe
     return not exceeds and subscribes and who.attributes.get("role") == presence.role.value
 
@@ -1230,7 +1228,6 @@ _EGRESS_ENDS: dict[int, str] = {
     lk_egress.EGRESS_LIMIT_REACHED: "limit_reached",
 }
 _WEBHOOK_VERDICTS = {Verdict.APPLIED: "applied", Verdict.STALE: "stale", Verdict.NOT_HELD: "ignored"}
-_SOURCE_WORDS = {lk.TrackSource.CAMERA: "camera", lk.TrackSource.MICROPHONE: "microphone"}
-_WIRE_SOURCES = {word: wire for wire, word in _SOURCE_WORDS.items()}
+_WIRE_SOURCES = {word: wire for wire, word in SOURCE_WORDS.items()}
 _LAYOUTS = {pb.RECORDING_LAYOUT_SPEAKER: "speaker", pb.RECORDING_LAYOUT_GRID: "grid"}
 _WIRE_LAYOUTS = {name: wire for wire, name in _LAYOUTS.items()}
