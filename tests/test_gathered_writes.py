@@ -173,3 +173,30 @@ def test_an_answer_is_whole_before_the_server_closes_the_connection(stack: tuple
 
     on_stack(stack, numbered, client)
     assert received[0].startswith(b"HTTP/1.1 200 OK\r\n") and received[0].endswith(b"\r\n\r\n/last")
+
+
+async def whole(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers each request with its own path, header and body in one turn."""
+    if scope["type"] != "http":
+        return
+    await receive()
+    body = scope["path"].encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_client_that_half_closes_after_its_request_still_hears_the_answer(stack: tuple[str, str]) -> None:
+    received: list[bytes] = []
+
+    async def client(port: int) -> None:
+        for c in range(10):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET /half-closed/{c} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+            writer.write_eof()  # shutdown(SHUT_WR): the server reads EOF right after the request
+            received.append(await reader.read())  # until the server closes
+            writer.close()
+
+    on_stack(stack, whole, client)
+    assert [r.split(b"\r\n")[0] for r in received] == [b"HTTP/1.1 200 OK"] * 10, received
+    assert [r.rpartition(b"\r\n\r\n")[2] for r in received] == [b"/half-closed/%d" % c for c in range(10)]

@@ -13,7 +13,9 @@ answers together.
 
 An answer waits for the rest of its turn at most, which is what its own turn's callbacks took
 anyway. Closing a connection sends what it holds first; aborting one drops it, as uvloop's
-abort drops what its own buffer holds.
+abort drops what its own buffer holds. The client's EOF closes it too (uvicorn keeps no
+half-closed connection open), and sends what it holds first: a client that shuts down its
+sending side after its request still hears the answer.
 """
 
 from __future__ import annotations
@@ -143,6 +145,12 @@ def with_gathered_writes(protocol: type[asyncio.Protocol]) -> type[asyncio.Proto
             # uvloop's transports are asyncio transports by their methods, not their classes.
             stream = cast(asyncio.Transport, transport)
             super().connection_made(GatheredTransport(stream, asyncio.get_running_loop()))
+
+        def eof_received(self) -> None:
+            # uvicorn's answers None, so the transport closes as this returns: what is still
+            # held would be dropped at the turn's end.
+            self.transport.send_held()
+            super().eof_received()
 
     GatheredWrites.__name__ = f"GatheredWrites{protocol.__name__}"
     return GatheredWrites
