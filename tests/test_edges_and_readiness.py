@@ -165,6 +165,29 @@ async def test_a_header_that_never_ends_is_cut_off(strict_service: ServiceProces
     assert time.monotonic() - started < 6
 
 
+async def test_a_header_past_64_kib_is_answered_431_and_the_connection_closed(strict_service: ServiceProcess) -> None:
+    def long_header() -> bytes:
+        conn = _connect(strict_service.http_port)
+        try:
+            conn.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\nx-long: ")
+            time.sleep(0.1)  # the header begins in a read of its own; the rest counts
+            with contextlib.suppress(OSError):  # the server closes before it has read everything
+                conn.sendall(b"a" * 256 * 1024)
+            received = b""
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := conn.recv(4096):
+                    received += chunk
+            return received
+        finally:
+            conn.close()
+
+    answer = await asyncio.to_thread(long_header)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer  # not cut off, silently, by the header timeout
+    assert answer.endswith(b'{"error": "the request header is larger than 64 KiB"}')
+    async with httpx.AsyncClient(base_url=strict_service.http_base) as client:
+        assert (await client.get("/health")).status_code == 200
+
+
 async def test_a_keep_alive_connection_serves_requests_one_after_another(strict_service: ServiceProcess) -> None:
     async with httpx.AsyncClient(base_url=strict_service.http_base) as client:
         for _ in range(3):

@@ -23,6 +23,9 @@ from service.core.show import SHARED_ANSWERS
 
 # The largest request body any door takes.
 MAX_BODY_BYTES = 64 * 1024
+# The largest request header (request line included) the HTTP port takes, not counting the read
+# it begins in.
+MAX_HEADER_BYTES = 64 * 1024
 # The values each protobuf integer type holds, as the doors check a JSON number before it fills one.
 INTEGER_RANGES = {
     FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
@@ -125,7 +128,8 @@ def with_deadlines(
     does not arrive whole within `header_seconds` (from the connection's start, and again from
     the first byte of each following request; uvicorn itself only times the quiet between
     requests), and answering 408 and closing one whose body has not arrived whole within
-    `body_seconds` of its header.
+    `body_seconds` of its header. A header that grows past MAX_HEADER_BYTES is answered 431
+    and the connection closed.
 
     Both are timed here, where the bytes arrive, rather than around the app: a request that
     arrives whole in one read (nearly all of them) never arms the body's timer, and the app reads
@@ -134,14 +138,33 @@ def with_deadlines(
     class EdgeDeadlines(protocol):  # type: ignore[valid-type,misc]
         _header_timer: asyncio.TimerHandle | None = None
         _body_timer: asyncio.TimerHandle | None = None
+        # A header not yet whole, and its bytes in the reads after the one it began in. httptools
+        # keeps a header however long it grows (and blocks the loop growing it); h11 refuses one
+        # past 16 KiB itself, with 400.
+        _in_header = False
+        _header_bytes = 0
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._in_header, self._header_bytes = True, 0
+
+        def on_headers_complete(self) -> None:
+            self._in_header = False
+            super().on_headers_complete()
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
             self._arm_header_deadline()
 
         def data_received(self, data: bytes) -> None:
+            if self._in_header:  # all of it, unless the header ends in it (a new one starts at 0)
+                self._header_bytes += len(data)
             cycle = self.cycle
             super().data_received(data)
+            if self._in_header and self._header_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
+                self.transport.write(header_too_large())
+                self.transport.close()
+                return
             if self.cycle is not cycle:  # the header of a new request arrived whole
                 self._disarm_header_deadline()
                 cycle = self.cycle
@@ -190,6 +213,18 @@ def with_deadlines(
 
     EdgeDeadlines.__name__ = f"EdgeDeadlines{protocol.__name__}"
     return EdgeDeadlines
+
+
+def header_too_large() -> bytes:
+    """The whole 431 answer to a header past MAX_HEADER_BYTES (its path may not have arrived)."""
+    body = json.dumps({"error": f"the request header is larger than {MAX_HEADER_BYTES // 1024} KiB"})
+    head = (
+        "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return (head + body).encode()
 
 
 def request_timeout(path: str, seconds: float) -> bytes:
