@@ -194,3 +194,18 @@ async def test_display_names_are_bounded_and_printable(service: ServiceProcess, 
             assert (reply.status_code, reply.json()) == (400, {"error": message})
         body = {"roomName": room, "participantName": "ann", "role": "viewer", "displayName": "Ann Älvsjö 🎤"}
         assert (await http.post("/api/rooms/join", json=body)).status_code == 200
+
+
+async def test_rest_answers_400_to_json_nested_too_deep_or_holding_a_lone_surrogate(service: ServiceProcess) -> None:
+    """Bodies that orjson refuses and the standard parser then fails on (by recursion) or reads
+    into a string protobuf cannot hold."""
+    surrogate = b'{"roomName":"\\ud800","participantName":"ann","role":"viewer"}'
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        for raw, message in (
+            (b"[" * 5000, "Request body is not valid JSON"),
+            (b'{"roomName":' * 5000, "Request body is not valid JSON"),
+            (surrogate, "Request body is not valid JSON: a string holds a lone surrogate"),
+        ):
+            reply = await http.post("/api/rooms/join", content=raw, headers={"content-type": "application/json"})
+            assert reply.status_code == 400, (raw[:40], reply.text)
+            assert reply.json() == {"error": message}

@@ -88,7 +88,7 @@ async def json_body(receive: Receive, headers: Mapping[str, str]) -> dict[str, A
     if not plain:
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
             raise invalid("Request body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise invalid("Request body must be a JSON object")
@@ -222,7 +222,10 @@ def transcode(request_type: type[Message], body: dict[str, Any], path: dict[str,
             structured[json_name] = value
         else:
             values[name] = read(value)
-    message = request_type(**values, **path)
+    try:
+        message = request_type(**values, **path)
+    except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800"), which the standard parser reads
+        raise invalid("Request body is not valid JSON: a string holds a lone surrogate") from exc
     if structured:
         try:
             json_format.ParseDict(structured, message, ignore_unknown_fields=True)
