@@ -73,14 +73,15 @@ STACKS = [("uvloop", "httptools"), ("asyncio", "h11")]
 App = Callable[[Scope, Receive, Send], Any]
 
 
-def on_stack(stack: tuple[str, str], app: App, client: Callable[[int], Awaitable[None]]) -> None:
-    """Serves `app` on the service's uvicorn configuration, on that loop and parser, and runs
-    `client` against it."""
+def on_stack(stack: tuple[str, str], app: App, client: Callable[[int], Awaitable[None]], **settings: str) -> None:
+    """Serves `app` on the service's uvicorn configuration (with these SHOW_ settings), on that
+    loop and parser, and runs `client` against it."""
     event_loop, parser = stack
 
     async def main() -> None:
         env = {"LIVEKIT_URL": "ws://127.0.0.1:1", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s" * 32}
         env |= {"SHOW_HOST": "127.0.0.1", "SHOW_HTTP_PORT": "0", "SHOW_GRPC_PORT": "0", "SHOW_HTTP_PARSER": parser}
+        env |= settings
         server = HttpServer(http_config(app, Settings.from_env(env)))
         listener = listen("127.0.0.1", 0)
         task = asyncio.create_task(server.serve(sockets=[listener]))
@@ -200,3 +201,32 @@ def test_a_client_that_half_closes_after_its_request_still_hears_the_answer(stac
     on_stack(stack, whole, client)
     assert [r.split(b"\r\n")[0] for r in received] == [b"HTTP/1.1 200 OK"] * 10, received
     assert [r.rpartition(b"\r\n\r\n")[2] for r in received] == [b"/half-closed/%d" % c for c in range(10)]
+
+
+def test_a_pipelined_request_whose_body_is_late_is_answered_408_after_the_answer_before_it() -> None:
+    """On httptools, which queues a pipelined request (h11 reads none ahead of an answer)."""
+    received: list[bytes] = []
+
+    async def slow_first(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        if scope["path"] == "/slow":
+            await asyncio.sleep(1.5)  # past the 1 s body deadline of the request queued behind it
+        body = scope["path"].encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def client(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        second = b"POST /second HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\nab"  # and never the rest
+        writer.write(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n" + second)
+        received.append(await reader.read())  # until the server closes
+        writer.close()
+
+    on_stack(("uvloop", "httptools"), slow_first, client, SHOW_HTTP_BODY_SECONDS="1")
+    first, _, rest = received[0].partition(b"\r\n\r\n/slow")
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n"), received
+    assert rest.startswith(b"HTTP/1.1 408 "), received
+    assert rest.endswith(b'{"error":"the request body did not arrive within 1 s"}')

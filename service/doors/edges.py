@@ -205,6 +205,12 @@ def with_deadlines(
             self._body_timer = None
             if self.cycle is not cycle or not cycle.more_body or self.transport.is_closing():
                 return
+            if any(queued is cycle for queued, _ in getattr(self, "pipeline", ())):
+                # Pipelined behind a request still being answered (httptools queues it; h11 reads
+                # no request ahead): its body is not read until that answer is out, and a 408 now
+                # would go out ahead of it. Timed anew.
+                self._body_timer = asyncio.get_running_loop().call_later(body_seconds, self._body_overdue, cycle)
+                return
             if not cycle.response_started:
                 # The app is still waiting for the body: it hears the client is gone (the
                 # connection closes), and the client hears why.
