@@ -336,6 +336,56 @@ async def test_redis_emptied_gives_the_seats_back_from_livekit_within_the_rules(
         await door.close()
 
 
+async def test_redis_emptied_then_a_viewer_joining_first_costs_nobody_their_seat(
+    tmp_path: Path, redis_server_own: RedisServer, room: str
+) -> None:
+    """A viewer's participant_joined reaches the service before the reconciler's next pass: the
+    emptied record must stay lost, so that the pass gives the host and the guest their seats
+    back from LiveKit instead of taking the stage from them. Passes every 3 s, so the sweeps
+    (every 18 s) come long after the viewer: the pass that acts is the one its webhook asked for."""
+    made = stack(tmp_path, SHOW_REDIS_URL=redis_server_own.url, SHOW_RECONCILE_INTERVAL_SECONDS="3")
+    door = made.client()
+    admin = door.as_(admin_token(room))
+    host_token, host_live = await open_show(door, room)
+    host = door.as_(host_token)
+    as_guest, guest_live = await viewer(door, room, "guest-1")
+    people = [host_live, guest_live]
+    try:
+        await host.go_live(room)
+        await host_live.publish_microphone()
+        await as_guest.hand(room, "guest-1", True)
+        assert (await host.invite(room, "guest-1", "host-1"))["promoted"] is True
+        await guest_live.wait_for(lambda: ("permissions", True) in guest_live.events, label="guest may publish")
+        await guest_live.publish_microphone()
+        client = aioredis.Redis(port=redis_server_own.port)
+        await client.flushall()
+        await client.aclose()
+        _, newcomer = await viewer(door, room, "viewer-1")
+        people.append(newcomer)
+        async with livekit_api(made.livekit) as lkapi:
+
+            async def seated() -> bool:
+                with contextlib.suppress(Refused):
+                    described = await admin.get_room(room)
+                    return bool(described["hasHost"]) and described["guests"] == ["guest-1"]
+                return False
+
+            deadline = time.monotonic() + BOUND
+            while not await seated():
+                assert time.monotonic() < deadline, "the host and the guest were not given their seats back"
+                await asyncio.sleep(0.2)
+            await agree_within(admin, lkapi, room)
+            seen = (await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))).participants
+            on_stage = {p.identity: p.attributes.get("role") for p in seen if p.permission.can_publish}
+            assert on_stage == {"host-1": "host", "guest-1": "guest"}
+    finally:
+        for person in people:
+            await person.disconnect()
+        await door.close()
+        made.service.stop()
+        made.livekit.stop()
+
+
 async def test_the_service_killed_during_a_promotion_converges_after_restart(own_with_redis: Stack, room: str) -> None:
     stack_ = own_with_redis
     door = stack_.client()

@@ -708,6 +708,20 @@ async def test_events_of_another_room_incarnation_change_nothing(records: ShowRe
     assert (await records.stage(room, T0 + 50)).host is None
 
 
+async def test_a_lost_record_stays_lost_whatever_a_viewer_event_says(records: ShowRecords, room: str) -> None:
+    """Redis emptied mid-show: a viewer's join or leave does not name the empty record's
+    incarnation, so the reconciler still finds it lost and gives the seats back from LiveKit."""
+    viewer = Connection("PA_v", ms(T0))
+    assert await records.connected(room, "vic", viewer, "RM_1", T0) is Verdict.NOT_HELD
+    assert await records.left(room, "vic", viewer, T0 + 1, "RM_1", T0 + 1) == Departure(Verdict.NOT_HELD, None)
+    assert (await records.stage(room, T0 + 1)).lost
+    # A record that holds a seat is named by the first event seen, as before.
+    await _hosted(records, room)
+    assert await records.connected(room, "hana", Connection("PA_h", ms(T0)), "RM_1", T0 + 2) is Verdict.APPLIED
+    stage = await records.stage(room, T0 + 2)
+    assert (stage.lost, stage.room_sid) == (False, "RM_1")
+
+
 async def test_a_join_for_someone_without_a_seat_changes_nothing(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     assert await records.connected(room, "vic", Connection("PA_v", ms(T0)), "", T0) is Verdict.NOT_HELD

@@ -636,10 +636,13 @@ class MemoryRecords:
     def _same_incarnation(self, room: str, room_sid: str, now: float) -> bool:
         if not room_sid:
             return True
-        current = self._read(room, now).room_sid
+        found = self._read(room, now)
+        current = found.room_sid
         if not current:
-            with self._changing(room, now) as state:
-                state.room_sid = room_sid
+            # Only a record that holds a seat is named by an event (see prelude.lua).
+            if found.host is not None or found.guests:
+                with self._changing(room, now) as state:
+                    state.room_sid = room_sid
             return True
         return current == room_sid
 

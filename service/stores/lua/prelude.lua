@@ -104,8 +104,12 @@ local function same_incarnation(room_sid)
   if room_sid == '' then return true end
   local current = redis.call('HGET', STAGE, 'room_sid')
   if not current or current == '' then
-    redis.call('HSET', STAGE, 'room_sid', room_sid)
-    touch()
+    -- Only a record that holds a seat is named by an event: one that holds none may have been
+    -- lost (Redis emptied), and must stay `lost` until the reconciler gives the seats back.
+    if redis.call('HEXISTS', STAGE, 'host') == 1 or redis.call('HLEN', GUESTS) > 0 then
+      redis.call('HSET', STAGE, 'room_sid', room_sid)
+      touch()
+    end
     return true
   end
   return current == room_sid
