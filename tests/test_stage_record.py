@@ -63,10 +63,13 @@ def _client(kind: str, request: pytest.FixtureRequest) -> redis.Redis | redis.Re
     return connect(cluster.url, cluster=True)
 
 
-def _store(kind: str, request: pytest.FixtureRequest, idle: float = IDLE, history: int = 10_000) -> ShowRecords:
+def _store(
+    kind: str, request: pytest.FixtureRequest, idle: float = IDLE, history: int = 10_000, starting: float = 30.0
+) -> ShowRecords:
     if kind == "memory":
-        return MemoryRecords(idle_seconds=idle, history_entries=history)
-    return RedisRecords(_client(kind, request), idle_seconds=idle, history_entries=history)
+        return MemoryRecords(idle_seconds=idle, history_entries=history, starting_seconds=starting)
+    client = _client(kind, request)
+    return RedisRecords(client, idle_seconds=idle, history_entries=history, starting_seconds=starting)
 
 
 @pytest.fixture(params=KINDS)
@@ -636,6 +639,47 @@ async def test_a_stream_runs_beside_a_recording_one_at_a_time(records: ShowRecor
     stage = await records.stage(room, T0 + 6)
     assert [r.id for r in stage.of_kind(EgressKind.RECORDING)] == ["pending-r"]
     assert len(stage.of_kind(stream)) == KEPT_RECORDINGS
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_recording_left_starting_by_a_dead_instance_is_given_up_past_the_bound(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    """An instance that died while LiveKit's egress was asked never settles or drops its
+    placeholder: past the bound the next StartRecording may go ahead, never before (a slow but
+    living one would run a second egress), and a recording that started is never given up."""
+    store = _store(kind, request, starting=40.0)
+    stream = EgressKind.STREAM
+    try:
+        await _hosted(store, room)
+        await store.reserve_recording(room, "pending-dead", "speaker", T0)
+        await store.reserve_recording(room, "pending-dead-s", "speaker", T0, stream, ("youtube",))
+        await _refused(
+            errors.Code.FAILED_PRECONDITION,
+            "Room is already being recorded",
+            store.reserve_recording(room, "pending-1", "grid", T0 + 39.9),
+        )
+        await store.reserve_recording(room, "pending-1", "grid", T0 + 40)
+        stage = await store.stage(room, T0 + 40)
+        assert [r.id for r in stage.of_kind(EgressKind.RECORDING)] == ["pending-1"]
+        assert [r.id for r in stage.of_kind(stream)] == ["pending-dead-s"]  # each kind gives up its own
+        await store.reserve_recording(room, "pending-s", "speaker", T0 + 40, stream, ("youtube",))
+        await store.settle_recording(room, "pending-1", "EG_1", 1, "/out/1.mp4", T0 + 41)
+        await store.settle_recording(room, "pending-s", "EG_s", 1, "", T0 + 41)
+        await _refused(
+            errors.Code.FAILED_PRECONDITION,
+            "Room is already being recorded",
+            store.reserve_recording(room, "pending-2", "grid", T0 + 400),
+        )
+        await _refused(
+            errors.Code.FAILED_PRECONDITION,
+            "Room is already being streamed; stop that stream or change its destinations",
+            store.reserve_recording(room, "pending-s2", "speaker", T0 + 400, stream, ("youtube",)),
+        )
+        stage = await store.stage(room, T0 + 400)
+        assert [(r.id, r.active) for r in stage.recordings] == [("EG_1", True), ("EG_s", True)]
+    finally:
+        await store.close()
 
 
 # --- LiveKit's view: connections, incarnations (issue 8) -------------------------------------

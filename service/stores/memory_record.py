@@ -44,7 +44,7 @@ from service.core.record import (
     refusal,
 )
 from service.core.roles import Role
-from service.stores.redis_record import DEFAULT_CHANGE_SECONDS, DEFAULT_IDLE_SECONDS
+from service.stores.redis_record import DEFAULT_CHANGE_SECONDS, DEFAULT_IDLE_SECONDS, DEFAULT_STARTING_SECONDS
 
 
 class _Ordered:
@@ -140,10 +140,12 @@ class MemoryRecords:
         idle_seconds: float = DEFAULT_IDLE_SECONDS,
         change_seconds: float = DEFAULT_CHANGE_SECONDS,
         history_entries: int = HISTORY_ENTRIES,
+        starting_seconds: float = DEFAULT_STARTING_SECONDS,
     ) -> None:
         self._history_entries = max(1, history_entries)
         self._idle = max(1, ms(idle_seconds))
         self._bound = ms(change_seconds)
+        self._starting = ms(starting_seconds)
         self._rooms: dict[str, _Room] = {}
         self._expiries: _Ordered = _Ordered()  # room -> when it expires
         self._activity: _Ordered = _Ordered()  # room -> last write
@@ -558,9 +560,14 @@ class MemoryRecords:
         destinations: tuple[str, ...] = (),
     ) -> None:
         with self._changing(room, now) as state:
-            if any(r.active and r.kind is kind for _, r in state.recordings.values()):
-                busy = Refusal.ALREADY_STREAMING if kind is EgressKind.STREAM else Refusal.ALREADY_RECORDING
-                raise refusal(busy, placeholder)
+            busy = [r for _, r in state.recordings.values() if r.active and r.kind is kind]
+            # A placeholder held this long was left by an instance that died (reserve_recording.lua).
+            abandoned = [r.id for r in busy if r.id.startswith("pending-") and r.started_at + self._starting <= ms(now)]
+            if len(busy) > len(abandoned):
+                reason = Refusal.ALREADY_STREAMING if kind is EgressKind.STREAM else Refusal.ALREADY_RECORDING
+                raise refusal(reason, placeholder)
+            for gone in abandoned:
+                del state.recordings[gone]
             state.recording_seq += 1
             held = Recording(placeholder, layout, 0, ms(now), kind=kind, destinations=destinations)
             state.recordings[placeholder] = (state.recording_seq, held)

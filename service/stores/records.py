@@ -10,6 +10,10 @@ from service.core.record import ShowRecords
 from service.stores.memory_record import MemoryRecords
 from service.stores.redis_record import STORE_ERRORS, RedisRecords, connect
 
+# Beyond the longest a living instance holds a recording's placeholder (the egress call), so that
+# a slow StartRecording is never overtaken and two egresses never run.
+STARTING_MARGIN_SECONDS = 10.0
+
 
 class StoreUnreachable(Exception):
     pass
@@ -17,11 +21,13 @@ class StoreUnreachable(Exception):
 
 async def open_records(settings: Settings, change_seconds: float = 10.0) -> ShowRecords:
     """The record store the settings ask for, once it answers."""
+    starting_seconds = max(change_seconds, settings.egress_timeout_seconds) + STARTING_MARGIN_SECONDS
     if not settings.redis_url:
         return MemoryRecords(
             idle_seconds=settings.room_idle_seconds,
             change_seconds=change_seconds,
             history_entries=settings.history_entries,
+            starting_seconds=starting_seconds,
         )
     records = RedisRecords(
         connect(settings.redis_url, cluster=settings.redis_cluster),
@@ -30,6 +36,7 @@ async def open_records(settings: Settings, change_seconds: float = 10.0) -> Show
         history_entries=settings.history_entries,
         # Reads may lag another instance's change to the record as long as LiveKit's (room cache).
         read_seconds=settings.room_cache_seconds,
+        starting_seconds=starting_seconds,
     )
     try:
         await records.ping()

@@ -59,6 +59,10 @@ ACTIVITY = PREFIX + "{rooms}:activity"
 STAGE_CHANGES = PREFIX + "{rooms}:stage-changes"
 DEFAULT_IDLE_SECONDS = 6 * 3600.0
 DEFAULT_CHANGE_SECONDS = 10.0
+# How long a recording or stream may stay starting (its placeholder held while LiveKit's egress
+# is asked) before it is taken for one left by an instance that died: the default egress
+# timeout and stage change deadline, with a margin (service/stores/records.py derives it).
+DEFAULT_STARTING_SECONDS = 30.0
 _LUA = Path(__file__).with_name("lua")
 
 RedisClient = redis.Redis | redis.RedisCluster
@@ -239,7 +243,8 @@ class RedisRecords:
     """ShowRecords on Redis. `idle_seconds` is how long a room nobody writes to is kept;
     `change_seconds` is the deadline of a pending stage change; `history_entries` is how many
     entries of its history a room keeps; `read_seconds` how long a stage record read for
-    answering a read may be handed out again (recent_stage; 0: never)."""
+    answering a read may be handed out again (recent_stage; 0: never); `starting_seconds` how
+    long a recording or stream may stay starting before another may take its place."""
 
     def __init__(
         self,
@@ -249,6 +254,7 @@ class RedisRecords:
         history_entries: int = HISTORY_ENTRIES,
         read_seconds: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
+        starting_seconds: float = DEFAULT_STARTING_SECONDS,
     ) -> None:
         self._redis = client
         self._read_seconds, self._monotonic = read_seconds, monotonic
@@ -260,6 +266,7 @@ class RedisRecords:
         self._history_entries = max(1, history_entries)
         self._idle = max(1, ms(idle_seconds))
         self._bound = ms(change_seconds)
+        self._starting = ms(starting_seconds)
         prelude = (_LUA / "prelude.lua").read_text()
         self._steps: dict[str, _Script] = {
             path.stem: _Script(client, prelude + "\n" + path.read_text())
@@ -578,7 +585,15 @@ class RedisRecords:
     ) -> None:
         # Destination names are letters, digits, - and _ (service/config.py): a comma joins them.
         await self._step(
-            "reserve_recording", room, now, placeholder, layout, KEPT_RECORDINGS, kind.value, ",".join(destinations)
+            "reserve_recording",
+            room,
+            now,
+            placeholder,
+            layout,
+            KEPT_RECORDINGS,
+            kind.value,
+            ",".join(destinations),
+            self._starting,
         )
 
     async def set_destinations(self, room: str, stream_id: str, destinations: tuple[str, ...], now: float) -> bool:

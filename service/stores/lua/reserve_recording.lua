@@ -1,13 +1,24 @@
 -- ARGV: placeholder id, layout, recordings kept (of each kind), kind ('recording' or 'stream';
--- records without one are recordings), a stream's destination names joined by commas
+-- records without one are recordings), a stream's destination names joined by commas, how long
+-- (ms) a placeholder may be held before it is taken for one a dead instance left
 local placeholder, layout, kept, kind, destinations = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local starting = tonumber(ARGV[9])
 local function kind_of(recording) return recording.kind or 'recording' end
-for _, text in ipairs(redis.call('HVALS', RECORDINGS)) do
-  local held = cjson.decode(text)
+-- A placeholder held that long outlived every call a living instance makes while holding one:
+-- the instance died before it settled or dropped it, and it holds nothing any more.
+local abandoned = {}
+local held_all = redis.call('HGETALL', RECORDINGS)
+for i = 1, #held_all, 2 do
+  local held = cjson.decode(held_all[i + 1])
   if active(held) and kind_of(held) == kind then
-    return refused(kind == 'stream' and 'already_streaming' or 'already_recording')
+    if string.sub(held.id, 1, 8) == 'pending-' and held.started_at + starting <= NOW then
+      table.insert(abandoned, held_all[i])
+    else
+      return refused(kind == 'stream' and 'already_streaming' or 'already_recording')
+    end
   end
 end
+for _, id in ipairs(abandoned) do redis.call('HDEL', RECORDINGS, id) end
 local seq = redis.call('HINCRBY', STAGE, 'recording_seq', 1)
 redis.call('HSET', RECORDINGS, placeholder, cjson.encode({v = VERSION, id = placeholder, layout = layout, status = 0,
   started_at = NOW, ended_at = 0, location = '', error = '', seq = seq, kind = kind, destinations = destinations}))
