@@ -898,6 +898,27 @@ async def test_an_ended_show_is_kept_for_its_retention_whatever_writes_to_it(
         await store.close()
 
 
+@pytest.mark.parametrize("kind", KINDS)
+async def test_an_ended_show_past_its_retention_is_free_for_every_read(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    """Past its retention an ended show is gone for the reads given no time too (Redis expires
+    the keys by its own clock; the memory store by the latest time a caller gave)."""
+    store = _store(kind, request, idle=60.0)
+    try:
+        await store.claim_host(room, "hana", "Hana", T0, STALE_AFTER)
+        await store.end_show(room, T0, 0.6)
+        assert (await store.admission(room, "ivan")).phase is Phase.ENDED
+        await asyncio.sleep(0.8)
+        assert (await store.stage(room, T0 + 0.8)).phase is Phase.UNOPENED
+        assert await store.admission(room, "ivan") == Admission(Role.VIEWER, False, Phase.UNOPENED)
+        assert (await store.role_of(room, "hana"), await store.hosted_by(room)) == (Role.VIEWER, "")
+        assert await store.claim_host(room, "ivan", "Ivan", T0 + 0.8, STALE_AFTER)  # the show opens again
+        assert await store.admission(room, "ivan") == Admission(Role.HOST, False, Phase.BACKSTAGE)
+    finally:
+        await store.close()
+
+
 # --- the show's history ---------------------------------------------------------------------
 
 

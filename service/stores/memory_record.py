@@ -4,7 +4,9 @@ semantics and big-O.
 Each step runs to its end without awaiting, so on the event loop it is as atomic as a Lua script
 is in Redis. Hands and invitations are a dict beside a sorted list (sortedcontainers), so raising
 a hand, inviting and accepting cost O(log n) whatever the audience, and the queue is read in
-pages. A room nobody writes to for the idle time is dropped, judged by the callers' clock.
+pages. A room nobody writes to for the idle time is dropped, judged by the callers' clock; the
+steps that are given no time (role_of, admission, pending, ...) judge it by the latest time any
+caller gave, which the reconciler's passes keep current, as Redis expires keys whoever asks.
 """
 
 from __future__ import annotations
@@ -150,14 +152,26 @@ class MemoryRecords:
         self._expiries: _Ordered = _Ordered()  # room -> when it expires
         self._activity: _Ordered = _Ordered()  # room -> last write
         self._stage_changes: _Ordered = _Ordered()  # room -> deadline of its latest stage change
+        self._now = 0  # the latest time (ms) a caller gave: the clock of the reads given none
 
     # --- rooms and their expiry ------------------------------------------------------------
 
     def _read(self, room: str, now: float) -> _Room:
+        now_ms = self._saw(now)
         found = self._rooms.get(room)
-        if found is None or found.expires <= ms(now):
+        if found is None or found.expires <= now_ms:
             return _Room()
         return found
+
+    def _saw(self, now: float) -> int:
+        """`now` in ms, noted as the latest time a caller gave if it is."""
+        self._now = max(self._now, ms(now))
+        return ms(now)
+
+    def _current(self, room: str) -> _Room | None:
+        """The room as it stands at the latest time a caller gave; None if it is gone."""
+        found = self._rooms.get(room)
+        return None if found is None or found.expires <= self._now else found
 
     @contextmanager
     def _changing(self, room: str, now: float, changes: bool = False) -> Iterator[_Room]:
@@ -193,6 +207,7 @@ class MemoryRecords:
 
     def _expire(self, now_ms: int) -> None:
         """Drops the rooms past their expiry, as Redis expires their keys."""
+        self._now = max(self._now, now_ms)
         while self._expiries.order and self._expiries.order[0][0] <= now_ms:
             _, gone = self._expiries.order[0]
             self._expiries.remove(gone)
@@ -258,15 +273,15 @@ class MemoryRecords:
         )
 
     async def role_of(self, room: str, identity: str) -> Role:
-        found = self._rooms.get(room)
+        found = self._current(room)
         return found.role_of(identity) if found else Role.VIEWER
 
     async def hosted_by(self, room: str) -> str:
-        found = self._rooms.get(room)
+        found = self._current(room)
         return found.hosted_by if found else ""
 
     async def admission(self, room: str, identity: str) -> Admission:
-        found = self._rooms.get(room)
+        found = self._current(room)
         if found is None:
             return Admission(Role.VIEWER, False)
         return Admission(found.role_of(identity), identity in found.bans, found.phase)
@@ -692,11 +707,11 @@ class MemoryRecords:
             return Departure(Verdict.APPLIED, self._forget(state, identity))
 
     async def pending(self, room: str) -> list[PendingChange]:
-        found = self._rooms.get(room)
+        found = self._current(room)
         return sorted(found.pending.values(), key=lambda p: p.identity) if found else []
 
     async def complete(self, room: str, identity: str, change: StageChange) -> bool:
-        found = self._rooms.get(room)
+        found = self._current(room)
         held = found.pending.get(identity) if found else None
         if found is None or held is None or held.change is not change:
             return False
@@ -705,7 +720,7 @@ class MemoryRecords:
         return True
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:
-        now_ms = ms(now)
+        now_ms = self._saw(now)
         candidates = [room for score, room in self._stage_changes.order.irange(maximum=(now_ms, "\U0010ffff"))]
         found: list[str] = []
         for room in candidates[:count]:
@@ -747,7 +762,7 @@ class MemoryRecords:
         return [room for _, room in list(found)[:count]]
 
     async def retire(self, room: str, room_sid: str = "") -> bool:
-        found = self._rooms.get(room)
+        found = self._current(room)
         if found is not None and room_sid and found.room_sid and found.room_sid != room_sid:
             return False
         if found is not None and found.phase is Phase.ENDED:  # kept for its retention, locked
