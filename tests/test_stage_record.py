@@ -362,7 +362,7 @@ async def test_a_refused_promotion_is_undone(records: ShowRecords, room: str) ->
     await _hosted(records, room)
     await records.set_hand(room, "gia", True, T0, LIMIT)
     seating = await records.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="hana")
-    await records.restore(room, "gia", seating.before, T0 + 2)
+    assert await records.restore(room, "gia", seating.before, T0 + 2, LIMIT)
     assert await records.standing(room, "gia", T0 + 2) == Standing(None, ms(T0), None)
     stage = await records.stage(room, T0 + 2)
     assert stage.guests == () and stage.pending == () and stage.hands == 1
@@ -373,9 +373,30 @@ async def test_a_refused_demotion_is_undone(records: ShowRecords, room: str) -> 
     await records.set_hand(room, "gia", True, T0, LIMIT)
     await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
     seat = await records.unseat(room, "gia", T0 + 1, StageChange.DEMOTE, acting="hana")
-    await records.restore(room, "gia", Standing(seat, None, None), T0 + 2)
+    assert await records.restore(room, "gia", Standing(seat, None, None), T0 + 2, LIMIT)
     stage = await records.stage(room, T0 + 2)
     assert stage.guests == (seat,) and stage.pending == ()
+
+
+async def test_a_refused_demotion_is_not_undone_past_the_guest_limit(records: ShowRecords, room: str) -> None:
+    """While LiveKit was refusing gia's demotion, another viewer took the seat it freed: giving it
+    back would put two guests on a stage of one. The demotion stands, pending for the reconciler."""
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    await records.complete(room, "gia", StageChange.PROMOTE)
+    seat = await records.unseat(room, "gia", T0 + 1, StageChange.DEMOTE, acting="hana")
+    await records.invite(room, "bo", T0 + 1, INVITE_FOR, LIMIT, acting="hana")
+    taken = await records.accept(room, "bo", T0 + 1, LIMIT)
+    assert taken.promoted
+    assert not await records.restore(room, "gia", Standing(seat, None, None), T0 + 2, LIMIT)
+    stage = await records.stage(room, T0 + 2)
+    assert [g.identity for g in stage.guests] == ["bo"]
+    assert ("gia", StageChange.DEMOTE) in {(p.identity, p.change) for p in stage.pending}
+    # With room for it (the room's own limit raised), the same undo gives the seat back.
+    await records.set_guest_limit(room, 2, T0 + 2)
+    assert await records.restore(room, "gia", Standing(seat, None, None), T0 + 3, LIMIT)
+    assert sorted(g.identity for g in (await records.stage(room, T0 + 3)).guests) == ["bo", "gia"]
 
 
 async def test_forgetting_a_participant_frees_all_it_held(records: ShowRecords, room: str) -> None:
@@ -1309,8 +1330,7 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
             case "undo":  # a step LiveKit refused, undone
                 standing = await store.standing(room, who, now)
                 await store.forget(room, who, now)
-                await store.restore(room, who, standing, now)
-                return None
+                return await store.restore(room, who, standing, now, 2)
             case _:
                 return await store.complete(room, who, StageChange(op[2]))
     except errors.ShowError as refused:

@@ -506,9 +506,12 @@ class ShowRecords(Protocol):
         """Frees a guest's seat (step down, demote, remove) and records `change` as pending."""
         ...
 
-    async def restore(self, room: str, identity: str, standing: Standing, now: float) -> None:
+    async def restore(self, room: str, identity: str, standing: Standing, now: float, default_limit: int) -> bool:
         """Puts `identity`'s seat, hand and invitation back as `standing` recorded them, and
-        clears its pending change: the undo of a step LiveKit refused."""
+        clears its pending change: the undo of a step LiveKit refused. False, and nothing
+        changed, when the seat to give back was taken meanwhile (the room's guest limit, or
+        `default_limit`, is reached without it): the step stands, and its pending change is left
+        for the reconciler to complete on LiveKit."""
         ...
 
     async def forget(self, room: str, identity: str, now: float) -> Role:

@@ -532,7 +532,7 @@ class ShowCore(ShowService[Caller]):
 
         async def undo() -> None:
             await self._records.dismiss(room, identity, self._clock.now())
-            await self._records.restore(room, identity, before, self._clock.now())
+            await self._records.restore(room, identity, before, self._clock.now(), self._rules.guest_limit)
 
         # Not connected yet is fine: its next JoinRoom gives it a moderator's token.
         shown = await self._present_or_undo(room, identity, Presence(Role.MODERATOR), undo, required=False)
@@ -740,7 +740,7 @@ class ShowCore(ShowService[Caller]):
         try:
             await self._stage.remove_participant(room, guest)
         except errors.ShowError:
-            await self._records.restore(room, guest, Standing(seat, None, None), self._clock.now())
+            await self._give_seat_back(room, seat)
             raise
         await self._records.complete(room, guest, StageChange.REMOVE)
         self._observer.demoted("removed")
@@ -1020,7 +1020,7 @@ class ShowCore(ShowService[Caller]):
         LiveKit and confirm it, or give the seat back."""
 
         async def undo() -> None:
-            await self._records.restore(room, viewer, before, self._clock.now())
+            await self._records.restore(room, viewer, before, self._clock.now(), self._rules.guest_limit)
 
         shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo)
         await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now())
@@ -1035,13 +1035,23 @@ class ShowCore(ShowService[Caller]):
         LiveKit (if still connected) and confirm it, or give the seat back."""
 
         async def undo() -> None:
-            await self._records.restore(room, seat.identity, Standing(seat, None, None), self._clock.now())
+            await self._give_seat_back(room, seat)
 
         viewer = await self._as_viewer(room, seat.identity)
         shown = await self._present_or_undo(room, seat.identity, viewer, undo, required=False)
         await self._records.complete(room, seat.identity, StageChange.DEMOTE)
         name = shown.name if shown else seat.name
         return self._stage.mint_token(room, seat.identity, name, viewer), name
+
+    async def _give_seat_back(self, room: str, seat: Seat) -> None:
+        """The undo of a demotion or removal LiveKit refused: the guest gets its seat back, unless
+        another guest took it meanwhile and the stage is full. Then the host's change stands in
+        the record, pending, and the reconciler makes it so on LiveKit past its deadline."""
+        given = await self._records.restore(
+            room, seat.identity, Standing(seat, None, None), self._clock.now(), self._rules.guest_limit
+        )
+        if not given:
+            log.warning("%s in %s stays off stage: its seat was taken while LiveKit refused", seat.identity, room)
 
     async def _as_viewer(self, room: str, identity: str) -> Presence:
         """A viewer's presence in the room now: waiting while the show is not live."""

@@ -463,8 +463,14 @@ class MemoryRecords:
             self._intend(state, guest, change, now)
             return seat
 
-    async def restore(self, room: str, identity: str, standing: Standing, now: float) -> None:
+    async def restore(self, room: str, identity: str, standing: Standing, now: float, default_limit: int) -> bool:
         with self._changing(room, now) as state:
+            if (
+                standing.seat is not None
+                and identity not in state.guests
+                and len(state.guests) >= self._limit(state, default_limit)
+            ):
+                return False
             state.guests.pop(identity, None)
             if standing.seat is not None:
                 state.guests[identity] = standing.seat
@@ -475,6 +481,7 @@ class MemoryRecords:
             if standing.invitation is not None:
                 state.invitations.add(identity, standing.invitation)
             state.pending.pop(identity, None)
+            return True
 
     async def forget(self, room: str, identity: str, now: float) -> Role:
         with self._changing(room, now) as state:

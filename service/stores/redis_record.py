@@ -527,11 +527,12 @@ class RedisRecords:
         )
         return decode_seat(seat)
 
-    async def restore(self, room: str, identity: str, standing: Standing, now: float) -> None:
+    async def restore(self, room: str, identity: str, standing: Standing, now: float, default_limit: int) -> bool:
         seat = encode_seat(standing.seat) if standing.seat else ""
         hand = "" if standing.hand is None else standing.hand
         invitation = "" if standing.invitation is None else standing.invitation
-        await self._step("restore", room, now, identity, seat, hand, invitation)
+        (outcome,) = await self._step("restore", room, now, identity, seat, hand, invitation, default_limit)
+        return _text(outcome) == "restored"
 
     async def forget(self, room: str, identity: str, now: float) -> Role:
         (role,) = await self._step("forget", room, now, identity)
