@@ -178,6 +178,15 @@ def with_deadlines(
             else:
                 self._disarm_body_deadline()
 
+        def on_response_complete(self) -> None:
+            cycle = self.cycle
+            super().on_response_complete()
+            # h11 takes a pipelined request out of what it kept only now, after the answer before
+            # it (httptools did in data_received, and queued it): its body is timed from here.
+            taken = self.cycle
+            if taken is not cycle and taken is not None and taken.more_body and self._body_timer is None:
+                self._body_timer = asyncio.get_running_loop().call_later(body_seconds, self._body_overdue, taken)
+
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm_header_deadline()
             self._disarm_body_deadline()
