@@ -424,25 +424,30 @@ async def test_the_service_killed_during_a_promotion_converges_after_restart(own
         await door.close()
 
 
-async def test_a_moderator_and_a_locked_source_written_by_an_instance_that_died_reach_livekit(
+async def test_moderators_and_a_locked_source_written_by_an_instance_that_died_reach_livekit(
     own_with_redis: Stack, redis_server_own: RedisServer, room: str
 ) -> None:
-    """An instance that wrote an appointment and a guest's locked camera to the record, then died
-    before telling LiveKit: the reconciler's passes make LiveKit's own view match the record."""
+    """An instance that wrote an appointment, a dismissal and a guest's locked camera to the
+    record, then died before telling LiveKit: the reconciler's passes make LiveKit's own view
+    match the record."""
     stack_ = own_with_redis
     door = stack_.client()
     admin = door.as_(admin_token(room))
     host_token, host_live = await open_show(door, room)
+    host = door.as_(host_token)
     as_guest, guest_live = await viewer(door, room, "guest-1")
-    _, moderator_live = await viewer(door, room, "mod-1")
-    people = [host_live, guest_live, moderator_live]
+    _, appointed_live = await viewer(door, room, "mod-1")
+    _, dismissed_live = await viewer(door, room, "mod-2")
+    people = [host_live, guest_live, appointed_live, dismissed_live]
     dead = RedisRecords(connect(redis_server_own.url, cluster=False))
     try:
         await as_guest.hand(room, "guest-1", True)
-        await door.as_(host_token).invite(room, "guest-1", "host-1")
+        await host.invite(room, "guest-1", "host-1")
+        await host.appoint_moderator(room, "mod-2")
         # What the dead instance had done: the record's steps, and nothing on LiveKit.
         await dead.lock_source(room, "guest-1", "camera", True, 2, time.time())
         await dead.appoint(room, "mod-1", time.time(), None)
+        await dead.dismiss(room, "mod-2", time.time())
         async with livekit_api(stack_.livekit) as lkapi:
             deadline = time.monotonic() + BOUND
             while True:
@@ -450,16 +455,15 @@ async def test_a_moderator_and_a_locked_source_written_by_an_instance_that_died_
                     p.identity: p
                     for p in (await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))).participants
                 }
-                guest, moderator = seen["guest-1"].permission, seen["mod-1"]
-                sources = set(guest.can_publish_sources)
-                if sources == {TrackSource.MICROPHONE} and moderator.attributes.get("role") == "moderator":
+                sources = set(seen["guest-1"].permission.can_publish_sources)
+                roles = {who: seen[who].attributes.get("role") for who in ("mod-1", "mod-2")}
+                if sources == {TrackSource.MICROPHONE} and roles == {"mod-1": "moderator", "mod-2": "viewer"}:
                     break
                 assert time.monotonic() < deadline, (
-                    f"LiveKit still has guest-1 publishing {sorted(sources)} (none listed: every source) "
-                    f"and mod-1 as {moderator.attributes.get('role')!r}"
+                    f"LiveKit still has guest-1 publishing {sorted(sources)} (none listed: every source), {roles}"
                 )
                 await asyncio.sleep(0.2)
-            assert guest.can_publish
+            assert seen["guest-1"].permission.can_publish
             await agree_within(admin, lkapi, room)
     finally:
         await dead.close()

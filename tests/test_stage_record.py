@@ -481,7 +481,12 @@ async def test_the_host_appoints_and_dismisses_moderators(records: ShowRecords, 
     await records.dismiss(room, "mo", T0 + 3)
     assert await records.role_of(room, "mo") is Role.VIEWER
     await _refused(errors.Code.NOT_FOUND, "mo is not a moderator", records.dismiss(room, "mo", T0 + 3))
-    assert (await records.stage(room, T0 + 3)).moderators == ("ann",)
+    stage = await records.stage(room, T0 + 3)
+    assert stage.moderators == ("ann",)
+    # Pending until LiveKit has it, for the reconciler should the caller die first.
+    assert [(p.identity, p.change) for p in stage.pending] == [("mo", StageChange.DEMOTE)]
+    assert await records.complete(room, "mo", StageChange.DEMOTE)
+    assert (await records.stage(room, T0 + 3)).pending == ()
 
 
 async def test_who_may_be_appointed(records: ShowRecords, room: str) -> None:

@@ -531,7 +531,8 @@ class ShowRecords(Protocol):
         ...
 
     async def dismiss(self, room: str, identity: str, now: float) -> None:
-        """Makes a moderator a viewer again."""
+        """Makes a moderator a viewer again, with a pending DEMOTE until LiveKit has the change
+        (`complete`), so that the reconciler makes it there should the caller die first."""
         ...
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:

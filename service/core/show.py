@@ -548,8 +548,10 @@ class ShowCore(ShowService[Caller]):
 
         async def undo() -> None:
             await self._records.appoint(room, identity, self._clock.now(), None)
+            await self._records.complete(room, identity, StageChange.DEMOTE)
 
         shown = await self._present_or_undo(room, identity, await self._as_viewer(room, identity), undo, required=False)
+        await self._records.complete(room, identity, StageChange.DEMOTE)
         name = shown.name if shown is not None and shown.name else identity
         await self._announce(room, EventType.MODERATOR_DISMISSED, sender=caller.identity, target=(identity, name))
         return pb.DismissModeratorResponse(message=f"{identity} is no longer a moderator")

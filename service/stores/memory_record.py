@@ -531,8 +531,9 @@ class MemoryRecords:
     async def dismiss(self, room: str, identity: str, now: float) -> None:
         if identity not in self._read(room, now).moderators:
             raise refusal(Refusal.NOT_MODERATOR, identity)
-        with self._changing(room, now) as state:
+        with self._changing(room, now, changes=True) as state:
             del state.moderators[identity]
+            self._intend(state, identity, StageChange.DEMOTE, now)
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
         state = self._read(room, now)

@@ -552,7 +552,7 @@ class RedisRecords:
         return _standing(seat, hand, invitation)
 
     async def dismiss(self, room: str, identity: str, now: float) -> None:
-        await self._step("dismiss", room, now, identity, identity=identity)
+        await self._step("dismiss", room, now, identity, identity=identity, changes=True)
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
         (newly,) = await self._step("ban", room, now, identity, acting or "", identity=identity, not_host=not_host)
