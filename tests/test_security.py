@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import API_KEY, API_SECRET, admin_token, lister_token
 from tests.doors import Refused, ShowClient, expect_refusal
-from tests.live import LiveParticipant
+from tests.live import LiveParticipant, until
 
 Call = Callable[[ShowClient, str], Awaitable[Any]]
 
@@ -148,6 +148,29 @@ async def test_a_viewer_may_not_do_the_hosts_work(door: ShowClient, room: str, l
         "Only the host can promote viewers to guest",
     )
     assert await snapshot(door, room) == before
+
+
+async def test_nobody_takes_the_name_of_a_host_whose_seat_was_freed(
+    door: ShowClient, room: str, live_show: dict[str, str]
+) -> None:
+    """The last host's token still ends the show once its seat is freed; a viewer's token with its
+    name, had for the asking at the viewer door, must not."""
+    admin = door.as_(admin_token(room))
+    await admin.remove_participant(room, "host-1")  # its seat is freed (no reconnect grace here)
+    await until(lambda: _seat_free(admin, room), 10.0, "the host's seat freed")
+    expect_refusal(
+        await refusal(door.as_(None).join(room, "host-1", "viewer")),
+        "PERMISSION_DENIED",
+        "host-1 hosted this room: joining as host-1 needs its own token or the room's admin token",
+    )
+    # Its own token, or the room's admin, may still join it as a viewer.
+    assert (await door.as_(live_show["host"]).join(room, "host-1", "viewer"))["role"] == "viewer"
+    assert (await admin.join(room, "host-1", "viewer"))["role"] == "viewer"
+    assert (await admin.get_room(room))["hasHost"] is False
+
+
+async def _seat_free(admin: ShowClient, room: str) -> bool:
+    return not (await admin.get_room(room))["hasHost"]
 
 
 async def test_nobody_acts_for_someone_else(door: ShowClient, room: str, live_show: dict[str, str]) -> None:

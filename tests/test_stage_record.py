@@ -141,8 +141,14 @@ async def test_the_last_host_is_remembered_when_its_seat_is_freed(records: ShowR
     await records.connected(room, "hana", Connection("PA_h", ms(T0)), "", T0)
     await records.left(room, "hana", Connection("PA_h", ms(T0)), T0 + 5, "", T0 + 5)
     assert ((await records.stage(room, T0 + 5)).host, await records.hosted_by(room)) == (None, "hana")
+    # JoinRoom's one read says so too: the viewer door keeps the name for its own token.
+    assert ((await records.admission(room, "hana")).hosted, (await records.admission(room, "gia")).hosted) == (
+        True,
+        False,
+    )
     await records.claim_host(room, "ivan", "Ivan", T0 + 6, STALE_AFTER)
     assert await records.hosted_by(room) == "ivan"
+    assert not (await records.admission(room, "hana")).hosted
     await records.retire(room)
     assert await records.hosted_by(room) == ""
 
@@ -940,7 +946,7 @@ async def test_an_ended_show_past_its_retention_is_free_for_every_read(
         assert await store.admission(room, "ivan") == Admission(Role.VIEWER, False, Phase.UNOPENED)
         assert (await store.role_of(room, "hana"), await store.hosted_by(room)) == (Role.VIEWER, "")
         assert await store.claim_host(room, "ivan", "Ivan", T0 + 0.8, STALE_AFTER)  # the show opens again
-        assert await store.admission(room, "ivan") == Admission(Role.HOST, False, Phase.BACKSTAGE)
+        assert await store.admission(room, "ivan") == Admission(Role.HOST, False, Phase.BACKSTAGE, hosted=True)
     finally:
         await store.close()
 

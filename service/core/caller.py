@@ -41,6 +41,10 @@ class Caller:
     def member_of(self, room: str) -> bool:
         return self.room == room and (self.admin or self.identity is not None)
 
+    def acts_for(self, room: str, identity: str) -> bool:
+        """Whether this is `identity`'s own participant token for `room`."""
+        return self.room == room and self.identity == identity
+
     def require_member(self, room: str) -> None:
         if self.anonymous:
             raise errors.unauthenticated(errors.MISSING_TOKEN)

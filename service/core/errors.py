@@ -63,6 +63,10 @@ def exhausted(message: str, retry_after: int) -> ShowError:
     return ShowError(Code.RESOURCE_EXHAUSTED, message, retry_after=retry_after)
 
 
+def former_host_join(identity: str) -> str:
+    return f"{identity} hosted this room: joining as {identity} needs its own token or the room's admin token"
+
+
 def no_invitation(viewer: str) -> str:
     return f"No pending invitation for {viewer}"
 

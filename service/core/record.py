@@ -194,6 +194,7 @@ class Admission:
     role: Role
     banned: bool
     phase: Phase = Phase.UNOPENED
+    hosted: bool = False  # it last took the host seat (hosted_by): its token may still end the show
 
 
 @dataclass(frozen=True)

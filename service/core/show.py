@@ -342,6 +342,10 @@ class ShowCore(ShowService[Caller]):
                 raise errors.ShowError(
                     errors.Code.ALREADY_EXISTS, f'participantName "{identity}" is the host of this room'
                 )
+            if admission.hosted and not caller.admin_of(room) and not caller.acts_for(room, identity):
+                # The last host's token still ends its show after the seat is freed (former_host):
+                # a token with its name, handed to whoever asked, would end it too.
+                raise errors.denied(errors.former_host_join(identity))
             # A guest who reconnects through the viewer door keeps the stage; a moderator is given
             # a moderator's token.
 

@@ -284,7 +284,7 @@ class MemoryRecords:
         found = self._current(room)
         if found is None:
             return Admission(Role.VIEWER, False)
-        return Admission(found.role_of(identity), identity in found.bans, found.phase)
+        return Admission(found.role_of(identity), identity in found.bans, found.phase, found.hosted_by == identity)
 
     async def standing(self, room: str, identity: str, now: float) -> Standing:
         found = self._read(room, now).standing(identity)

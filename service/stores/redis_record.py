@@ -407,11 +407,11 @@ class RedisRecords:
         return _text(identity)
 
     async def admission(self, room: str, identity: str) -> Admission:
-        role, _, _, _, banned, phase = await self._step("read_standing", room, 0.0, identity)
-        return Admission(Role(_text(role)), bool(int(banned)), Phase(_text(phase)))
+        role, _, _, _, banned, phase, hosted = await self._step("read_standing", room, 0.0, identity)
+        return Admission(Role(_text(role)), bool(int(banned)), Phase(_text(phase)), bool(int(hosted)))
 
     async def standing(self, room: str, identity: str, now: float) -> Standing:
-        _, seat, hand, invitation, _, _ = await self._step("read_standing", room, now, identity)
+        _, seat, hand, invitation, *_ = await self._step("read_standing", room, now, identity)
         return _standing(seat, hand, invitation)
 
     async def hands(self, room: str, now: float, offset: int = 0, count: int = 100) -> list[Hand]:

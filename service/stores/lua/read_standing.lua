@@ -1,7 +1,8 @@
 -- ARGV: identity. Its role, standing (guest seat, hand, invitation still open) and whether it is
--- banned (1/0), and the show's phase.
+-- banned (1/0), the show's phase, and whether it last took the host seat (1/0).
 local identity = ARGV[4]
 local role = seat_of(identity)
 local found = standing(identity)
 if found[3] ~= '' and tonumber(found[3]) <= NOW then found[3] = '' end
-return {'ok', role, found[1], found[2], found[3], redis.call('HEXISTS', BANS, identity), phase()}
+local hosted = redis.call('HGET', STAGE, 'hosted_by') == identity and 1 or 0
+return {'ok', role, found[1], found[2], found[3], redis.call('HEXISTS', BANS, identity), phase(), hosted}
