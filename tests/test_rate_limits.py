@@ -56,6 +56,22 @@ async def test_anonymous_joins_are_limited_per_address_on_every_door(strict: Ser
             await client.close()
 
 
+async def test_the_tokens_joins_hand_out_bring_no_more_joins(strict: ServiceProcess, room: str) -> None:
+    """Each join hands out a participant token: joining with it still counts against the address,
+    or ten anonymous joins would bring ten more with each token, and so on without end."""
+    rest = client_for("rest", strict.grpc_address, strict.http_base)
+    try:
+        tokens = [(await rest.join(room, f"v{i}", "viewer"))["token"] for i in range(10)]
+        for token in tokens[:3]:
+            check_over_limit(
+                await refusal(rest.as_(token).join(f"{room}-b", "w", "viewer")), "10 join requests per 60s"
+            )
+        # The room's admin, which makes hosts, keeps its own allowance.
+        assert (await rest.as_(admin_token(room)).join(room, "host", "host"))["role"] == "host"
+    finally:
+        await rest.close()
+
+
 async def test_invitations_are_limited_per_caller(strict: ServiceProcess, room: str) -> None:
     rest = client_for("rest", strict.grpc_address, strict.http_base)
     try:

@@ -1,4 +1,5 @@
-"""Rate limits, from the MVP's table, per verified caller (per address for anonymous joins).
+"""Rate limits, from the MVP's table, per verified caller (per address for anonymous joins, and
+for joins made with a participant's token).
 
 Which bucket an RPC counts against is declared in the contract (its policy option); this module
 holds the buckets' sizes and the sliding window that enforces them."""
@@ -58,11 +59,21 @@ class MemoryLimiter:
         return None
 
 
+def _counted(bucket: str, caller: Caller) -> str:
+    """Whose allowance the call uses. Every join hands out a participant token: counted per token,
+    each join would bring ten more (ten anonymous joins, then ten with each of their tokens, ...),
+    so a participant's joins count against its address, as anonymous ones do. The room's admin
+    (who makes hosts) keeps its own."""
+    if bucket == "join" and not caller.admin:
+        return f"address:{caller.address or 'unknown'}"
+    return caller.rate_key
+
+
 async def admit(limiter: Limiter, policy: RatePolicy, bucket: str, caller: Caller, now: float) -> None:
     limit = policy.limit_for(bucket)
     if limit.requests <= 0:
         return
-    wait = await limiter.hit(f"{bucket}:{caller.rate_key}", limit, now)
+    wait = await limiter.hit(f"{bucket}:{_counted(bucket, caller)}", limit, now)
     if wait is not None:
         retry_after = max(1, math.ceil(wait))
         raise errors.exhausted(

@@ -1,5 +1,6 @@
 """Rate limit: the call counts against its RPC's declared bucket, per verified caller (per
-address when anonymous); over the limit it is refused with the seconds to wait."""
+address when anonymous, and for joins unless the room's admin makes them); over the limit it is
+refused with the seconds to wait."""
 
 from __future__ import annotations
 
