@@ -49,6 +49,15 @@ def twirp_error(status: int, code: str, msg: str) -> JSONResponse:
     return JSONResponse({"code": code, "msg": msg}, status_code=status)
 
 
+def _not_active(info: lk_egress.EgressInfo, doing: str) -> JSONResponse | None:
+    """LiveKit stops or updates only an egress still starting or active; any other is refused
+    with failed_precondition, worded as livekit-server words it."""
+    if info.status in (lk_egress.EgressStatus.EGRESS_STARTING, lk_egress.EgressStatus.EGRESS_ACTIVE):
+        return None
+    status = lk_egress.EgressStatus.Name(info.status)
+    return twirp_error(412, "failed_precondition", f"egress with status {status} cannot be {doing}")
+
+
 @dataclass
 class EgressStandIn:
     api_key: str
@@ -128,6 +137,9 @@ class EgressStandIn:
                 return twirp_error(404, "not_found", "egress not found")
             if not found.room_composite.stream_outputs:
                 return twirp_error(400, "invalid_argument", "egress has no stream output")
+            refused = _not_active(found, "updated")
+            if refused is not None:
+                return refused
             if any(not _rtmp(url) for url in message.add_output_urls):
                 return twirp_error(400, "invalid_argument", "stream output URLs must be rtmp:// or rtmps://")
             # LiveKit keeps a stream result per URL: added ones start, removed ones finish.
@@ -147,9 +159,19 @@ class EgressStandIn:
             found = self.egresses.get(message.egress_id)
             if found is None:
                 return twirp_error(404, "not_found", "egress not found")
+            refused = _not_active(found, "stopped")
+            if refused is not None:
+                return refused
             found.status = lk_egress.EgressStatus.EGRESS_ENDING
             return self._reply(found, media)
-        listing = lk_egress.ListEgressResponse(items=list(self.egresses.values()))
+        assert isinstance(message, lk_egress.ListEgressRequest)
+        items = [
+            info
+            for info in self.egresses.values()
+            if (not message.egress_id or info.egress_id == message.egress_id)
+            and (not message.room_name or info.room_name == message.room_name)
+        ]
+        listing = lk_egress.ListEgressResponse(items=items)
         return self._reply(listing, media)
 
     @staticmethod
@@ -188,14 +210,19 @@ class EgressStandIn:
 
     # --- webhooks, as LiveKit sends them ---------------------------------------------------
 
-    async def report(self, service_url: str, event: str, egress_id: str, status: int, location: str = "") -> int:
-        """Moves an egress to `status` and tells the service with a signed webhook."""
+    def move(self, egress_id: str, status: int, location: str = "") -> lk_egress.EgressInfo:
+        """Moves an egress to `status` without telling the service: its webhook is lost or late."""
         info = self.egresses[egress_id]
         info.status = status  # type: ignore[assignment]
         info.updated_at = time.time_ns()
         if status >= lk_egress.EgressStatus.EGRESS_COMPLETE:
             info.ended_at = time.time_ns()
             info.file_results.add(filename=location.rsplit("/", 1)[-1], location=location)
+        return info
+
+    async def report(self, service_url: str, event: str, egress_id: str, status: int, location: str = "") -> int:
+        """Moves an egress to `status` and tells the service with a signed webhook."""
+        info = self.move(egress_id, status, location)
         webhook = lk_webhook.WebhookEvent(event=event, egress_info=info, id=f"EV_{uuid.uuid4().hex[:8]}")
         webhook.created_at = int(time.time())
         body = json_format.MessageToJson(webhook).encode()

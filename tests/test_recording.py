@@ -125,3 +125,32 @@ async def test_concurrent_starts_make_one_recording(
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_a_recording_that_ended_unheard_is_stopped_all_the_same(
+    recording_service: ServiceProcess, egress: EgressStandIn, room: str
+) -> None:
+    """LiveKit stops only an egress still starting or active (anything else is refused with
+    failed_precondition): a recording whose egress_ended is late or lost, or one being stopped
+    already, is stopped as LiveKit says it stands, never answered UNAVAILABLE and left active."""
+    client = client_for("rest", recording_service.grpc_address, recording_service.http_base)
+    try:
+        host = client.as_((await client.as_(admin_token(room)).join(room, "host", "host"))["token"])
+        eid = (await host.start_recording(room, "speaker"))["recordingId"]
+        assert await egress.report(recording_service.http_base, "egress_updated", eid, 1) == 200
+        final = f"/recordings/{room}/lost.mp4"
+        egress.move(eid, lk_egress.EgressStatus.EGRESS_COMPLETE, final)  # its egress_ended is lost
+        stopped = await host.stop_recording(room)
+        assert (stopped["recordingId"], stopped["status"], stopped["location"]) == (eid, "EGRESS_COMPLETE", final)
+        # The history says it ended by itself, as its egress_ended would have; once.
+        assert await egress.report(recording_service.http_base, "egress_ended", eid, 3, final) == 200  # late
+        ends = [e for e in (await host.history(room))["entries"] if e["type"] == "recording_stopped"]
+        assert [(e["egressId"], e["reason"], e.get("actorIdentity", "")) for e in ends] == [(eid, "complete", "")]
+
+        # Stopped twice: the second call finds it ending, as the first left it.
+        again = (await host.start_recording(room, "grid"))["recordingId"]
+        assert (await host.stop_recording(room))["status"] == "EGRESS_ENDING"
+        assert (await host.stop_recording(room))["status"] == "EGRESS_ENDING"
+        assert [r["recordingId"] for r in await host.recordings(room)] == [again, eid]
+    finally:
+        await client.close()

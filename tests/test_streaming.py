@@ -155,6 +155,34 @@ async def test_streaming_rules(streamer: ShowClient, egress: EgressStandIn, room
     assert kept["destinations"] == ["youtube"]  # the refusals changed nothing
 
 
+async def test_a_stream_that_failed_unheard_is_neither_updated_nor_left_active(
+    recording_service: ServiceProcess, egress: EgressStandIn, room: str
+) -> None:
+    """LiveKit updates and stops only an egress still starting or active (failed_precondition
+    otherwise): a stream whose egress_ended is late or lost is refused as not active, shows how it
+    ended, and leaves the room free for the next stream; never UNAVAILABLE, never stuck."""
+    client = client_for("rest", recording_service.grpc_address, recording_service.http_base)
+    try:
+        host = client.as_((await client.as_(admin_token(room)).join(room, "host", "host"))["token"])
+        sid = (await host.start_stream(room, ["youtube"]))["streamId"]
+        egress.move(sid, lk_egress.EgressStatus.EGRESS_FAILED)  # its egress_ended is lost
+        expect_refusal(
+            await refusal(host.update_stream(room, ["twitch"], [])), "NOT_FOUND", "No active stream in this room"
+        )
+        [failed] = (await host.streams(room))["streams"]
+        assert (failed["streamId"], failed["status"], failed["destinations"]) == (sid, "EGRESS_FAILED", ["youtube"])
+        ends = [e for e in (await host.history(room))["entries"] if e["type"] == "stream_stopped"]
+        assert [(e["egressId"], e["reason"]) for e in ends] == [(sid, "failed")]
+
+        again = (await host.start_stream(room, ["twitch"]))["streamId"]
+        egress.move(again, lk_egress.EgressStatus.EGRESS_COMPLETE)
+        stopped = await host.stop_stream(room)
+        assert (stopped["streamId"], stopped["status"]) == (again, "EGRESS_COMPLETE")
+        keys_absent(failed, stopped, *recording_service.output)
+    finally:
+        await client.close()
+
+
 def test_stream_destinations_are_configured_by_name() -> None:
     base = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
     settings = Settings.from_env(

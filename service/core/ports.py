@@ -110,7 +110,10 @@ class Stage(Protocol):
         ShowError(UNAVAILABLE) when LiveKit has no egress worker to do it."""
         ...
 
-    async def stop_recording(self, recording_id: str) -> lk_egress.EgressInfo | None: ...
+    async def stop_recording(self, recording_id: str) -> lk_egress.EgressInfo | None:
+        """Stops an egress; LiveKit's info about it after (ending, or already ended: then as it
+        ended), or None if LiveKit has no such egress."""
+        ...
 
     def stream_destinations(self) -> tuple[str, ...]:
         """The names of the RTMP(S) destinations configured on the service, sorted."""
@@ -124,7 +127,8 @@ class Stage(Protocol):
     async def update_stream(
         self, stream_id: str, add: Sequence[str], remove: Sequence[str]
     ) -> lk_egress.EgressInfo | None:
-        """Adds and removes destinations of a running stream; None if LiveKit has no such egress."""
+        """Adds and removes destinations of a running stream; None if LiveKit has no such egress.
+        A stream LiveKit no longer runs (ending or ended) is answered as it stands, unchanged."""
         ...
 
     def recording_location(self, room: str) -> str:

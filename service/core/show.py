@@ -291,10 +291,13 @@ class ShowCore(ShowService[Caller]):
             log.warning("could not remove banned %s from %s: %s", who.identity, room, exc.message)
 
     async def _recording_progress(self, event: lk_webhook.WebhookEvent) -> bool:
-        info = event.egress_info
-        room = info.room_name or event.room.name
-        if not room:
-            return False
+        room = event.egress_info.room_name or event.room.name
+        return bool(room) and await self._egress_progress(room, event.egress_info)
+
+    async def _egress_progress(self, room: str, info: lk_egress.EgressInfo) -> bool:
+        """Moves the room's recording or stream forward to where LiveKit reports it (its egress
+        webhooks, or its answer to a stop), announcing a recording's start and end; False if the
+        room has no such egress."""
         ended = info.ended_at or info.updated_at
         at = ended / 1e9 if ended else self._clock.now()
         location = next((f.location or f.filename for f in info.file_results if f.location or f.filename), "")
@@ -821,10 +824,7 @@ class ShowCore(ShowService[Caller]):
             raise errors.not_found("No active recording in this room")
         if active.id.startswith("pending-"):
             raise errors.precondition("The recording is still starting; stop it once it has started")
-        info = await self._stage.stop_recording(active.id)
-        status, now = (int(info.status) if info else EGRESS_ABORTED), self._clock.now()
-        moved = await self._records.record_progress(room, active.id, status, now, "", "", now)
-        await self._stopped(room, EventType.RECORDING_STOPPED, active.id, moved, caller)
+        await self._stop(room, active.id, EventType.RECORDING_STOPPED, caller)
         stopped = (await self._records.stage(room, self._clock.now())).recording(active.id)
         return pb.StopRecordingResponse(recording=self._recording(room, stopped))
 
@@ -927,10 +927,13 @@ class ShowCore(ShowService[Caller]):
         except errors.ShowError:
             await self._records.set_destinations(room, active.id, active.destinations, self._clock.now())
             raise
-        if info is None:  # LiveKit no longer has it: it ended without our hearing
+        if info is None or info.status > EGRESS_ACTIVE:  # it ended (or is ending) without our hearing
             await self._records.set_destinations(room, active.id, active.destinations, self._clock.now())
-            now = self._clock.now()
-            await self._records.record_progress(room, active.id, EGRESS_ABORTED, now, "", "", now)
+            if info is None:  # LiveKit no longer has it at all
+                now = self._clock.now()
+                await self._records.record_progress(room, active.id, EGRESS_ABORTED, now, "", "", now)
+            else:
+                await self._egress_progress(room, info)
             raise errors.not_found("No active stream in this room")
         updated = (await self._records.stage(room, self._clock.now())).recording(active.id)
         actor = _actor(caller, room)
@@ -940,10 +943,7 @@ class ShowCore(ShowService[Caller]):
     async def stop_stream(self, request: pb.StopStreamRequest, caller: Caller) -> pb.StopStreamResponse:
         room = self._room_name(request.room_name)
         active = await self._active_stream(room)
-        info = await self._stage.stop_recording(active.id)
-        status, now = (int(info.status) if info else EGRESS_ABORTED), self._clock.now()
-        moved = await self._records.record_progress(room, active.id, status, now, "", "", now)
-        await self._stopped(room, EventType.STREAM_STOPPED, active.id, moved, caller)
+        await self._stop(room, active.id, EventType.STREAM_STOPPED, caller)
         stopped = (await self._records.stage(room, self._clock.now())).recording(active.id)
         return pb.StopStreamResponse(stream=self._stream(room, stopped))
 
@@ -1002,6 +1002,18 @@ class ShowCore(ShowService[Caller]):
             await self._records.append_history(room, entry, self._clock.now())
         except errors.ShowError as exc:
             log.warning("could not keep %s in the history of %s: %s", kind, room, exc.message)
+
+    async def _stop(self, room: str, egress_id: str, kind: EventType, caller: Caller) -> None:
+        """Asks LiveKit to stop the egress and moves the record with its answer. One LiveKit had
+        already ended, its egress_ended late or lost, is taken as that webhook would have been:
+        it ended by itself, as LiveKit says."""
+        info = await self._stage.stop_recording(egress_id)
+        if info is not None and info.status > EGRESS_ENDING:
+            await self._egress_progress(room, info)
+            return
+        status, now = (int(info.status) if info else EGRESS_ABORTED), self._clock.now()
+        moved = await self._records.record_progress(room, egress_id, status, now, "", "", now)
+        await self._stopped(room, kind, egress_id, moved, caller)
 
     async def _stopped(
         self, room: str, kind: EventType, egress_id: str, moved: tuple[int, int] | None, caller: Caller

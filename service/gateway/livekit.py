@@ -312,7 +312,20 @@ class LiveKitStage:
 
     async def stop_recording(self, recording_id: str) -> lk_egress.EgressInfo | None:
         stop = lk_egress.StopEgressRequest(egress_id=recording_id)
-        return await self._find("StopEgress", self._egress.stop_egress(stop))
+        try:
+            return await self._find("StopEgress", self._egress.stop_egress(stop))
+        except errors.ShowError as exc:
+            if exc.code is not errors.Code.FAILED_PRECONDITION:
+                raise
+            return await self._egress_as_it_stands(recording_id)
+
+    async def _egress_as_it_stands(self, egress_id: str) -> lk_egress.EgressInfo | None:
+        """LiveKit stops or updates only an egress still starting or active and refuses any other
+        ("egress with status EGRESS_COMPLETE cannot be stopped"): it is ending or has ended,
+        its egress_ended not heard yet (late or lost). What LiveKit holds of it is the answer."""
+        listing = lk_egress.ListEgressRequest(egress_id=egress_id)
+        found = await self._call("ListEgress", self._egress.list_egress(listing))
+        return next((e for e in found.items if e.egress_id == egress_id), None)
 
     async def start_stream(self, room: str, destinations: Sequence[str], layout: str) -> lk_egress.EgressInfo:
         """Streams the room's composite to the named destinations (RTMP(S)), through LiveKit
@@ -343,6 +356,8 @@ class LiveKitStage:
         try:
             return await self._find("UpdateStream", self._egress.update_stream(update))
         except errors.ShowError as exc:
+            if exc.code is errors.Code.FAILED_PRECONDITION:
+                return await self._egress_as_it_stands(stream_id)
             raise errors.ShowError(exc.code, self.destinations.redact(exc.message)) from exc
 
     def stream_destinations(self) -> tuple[str, ...]:
@@ -368,6 +383,8 @@ class LiveKitStage:
                 raise errors.not_found(errors.ROOM_NOT_FOUND) from exc
             if exc.code in ("invalid_argument", "malformed", "out_of_range"):
                 raise errors.invalid(f"LiveKit refused {method}: {exc.message}") from exc
+            if exc.code == "failed_precondition":
+                raise errors.precondition(f"LiveKit refused {method}: {exc.message}") from exc
             raise errors.unavailable(f"LiveKit {method} failed: {exc.code}: {exc.message}") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             outcome = "unreachable"
