@@ -10,7 +10,7 @@ from livekit import api
 
 from tests.conftest import admin_token
 from tests.doors import Refused, ShowClient, expect_refusal
-from tests.live import LiveParticipant
+from tests.live import LiveParticipant, until
 
 
 @dataclass
@@ -86,6 +86,29 @@ async def test_a_viewer_may_decline(audience: Audience, lkapi: api.LiveKitAPI) -
         "No pending invitation for bob",
     )
     assert await can_publish(lkapi, audience.room, "bob") is False
+
+
+async def test_an_answer_to_an_invitation_reaches_only_the_host_and_nobody_once_it_has_gone(
+    audience: Audience, door: ShowClient
+) -> None:
+    """guest_invite_response is the host's alone: when the host who invited has left the room,
+    the answer is sent to nobody, never to the whole room (LiveKit's SendData with no destination
+    identities)."""
+    await audience.host.invite(audience.room, "bob", "host-1")
+    await audience.host.invite(audience.room, "ann", "host-1")
+    await audience.host_live.disconnect()
+    await until(lambda: _hostless(door, audience.room), label="the host's seat freed")
+    await audience.viewers["bob"].decline(audience.room, "bob")
+    await audience.viewers["ann"].accept(audience.room, "ann")
+    # ann's promotion goes to the whole room after her answer: once cat has it, cat has had
+    # whatever was sent to her before it.
+    cat = audience.live["cat"]
+    await cat.wait_for(lambda: any(e["type"] == "guest_promoted" for e in cat.show_events))
+    assert not [e for e in cat.show_events if e["type"] == "guest_invite_response"], cat.show_events
+
+
+async def _hostless(door: ShowClient, room: str) -> bool:
+    return (await door.as_(admin_token(room)).get_room(room))["hasHost"] is False
 
 
 async def test_nobody_promotes_themselves(audience: Audience) -> None:

@@ -694,9 +694,7 @@ class ShowCore(ShowService[Caller]):
         await self._room_for(room)
         seating = await self._records.accept(room, viewer, self._clock.now(), self._rules.guest_limit)
         host = seating.host
-        await self._announce(
-            room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=True, to=[host] if host else []
-        )
+        await self._answer_invitation(room, viewer, host, accepted=True)
         token = await self._go_on_stage(room, viewer, seating.before, promoter=host)
         return pb.AcceptInvitationResponse(
             token=token, ws_url=self._stage.ws_url, message=f"{viewer} has been promoted to guest"
@@ -711,10 +709,14 @@ class ShowCore(ShowService[Caller]):
         await self._records.decline(room, viewer, now)
         record = await self._records.stage(room, now)
         host = record.host.identity if record.host else None
-        await self._announce(
-            room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=False, to=[host] if host else []
-        )
+        await self._answer_invitation(room, viewer, host, accepted=False)
         return pb.DeclineInvitationResponse(message=f"{viewer} has declined the invitation")
+
+    async def _answer_invitation(self, room: str, viewer: str, host: str | None, *, accepted: bool) -> None:
+        """Tells the host the viewer's answer; with no host in its seat, nobody: an event sent to
+        no identity in particular would reach the whole room."""
+        if host:
+            await self._announce(room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=accepted, to=[host])
 
     async def demote_guest(self, request: pb.DemoteGuestRequest, caller: Caller) -> pb.DemoteGuestResponse:
         room, guest, acting = await self._host_on_guest(request)
