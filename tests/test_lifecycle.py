@@ -149,7 +149,7 @@ async def test_ending_the_show_disconnects_everyone_and_locks_it(
     show, room = backstage, backstage.room
     started = await show.host.go_live(room)
     await show.host.appoint_moderator(room, "viewer-1")
-    moderator = door.as_((await door.as_(None).join(room, "viewer-1", "viewer"))["token"])
+    moderator = door.as_((await show.viewer.join(room, "viewer-1", "viewer"))["token"])
     expect_refusal(await refused(moderator.end_show(room)), "PERMISSION_DENIED", "Only the host can end the show")
 
     ended = await show.host.end_show(room)

@@ -89,8 +89,14 @@ async def test_the_host_appoints_a_moderator_who_manages_the_stage(crew: Crew, l
     assert await role_on_livekit(lkapi, room, "host-1") == ("host", True)
     expect_refusal(await refused(mia.hand(room, "mia", True)), "FAILED_PRECONDITION", "Only viewers can raise a hand")
 
-    # A moderator who joins again gets a moderator's token, with no more grants than a viewer's.
-    again = claims((await mia.as_(None).join(room, "mia", "viewer"))["token"])
+    # A moderator who joins again with its own token gets a moderator's token, with no more
+    # grants than a viewer's; its name is not handed to anyone else who asks at the viewer door.
+    expect_refusal(
+        await refused(mia.as_(None).join(room, "mia", "viewer")),
+        "PERMISSION_DENIED",
+        "mia is a moderator of this room: joining as mia needs its own token or the room's admin token",
+    )
+    again = claims((await mia.join(room, "mia", "viewer"))["token"])
     assert again["attributes"] == {"role": "moderator"}
     assert again["video"]["canPublish"] is False and "canPublishSources" not in again["video"]
 
@@ -121,8 +127,14 @@ async def test_the_room_admin_appoints_a_moderator_before_it_joins(door: ShowCli
     _, host_live = await start_show(door, room)
     try:
         admin = door.as_(admin_token(room))
-        await admin.appoint_moderator(room, "late-mo")  # not connected yet
-        joined = await door.as_(None).join(room, "late-mo", "viewer")
+        await admin.appoint_moderator(room, "late-mo")  # not connected yet, and holding no token
+        expect_refusal(
+            await refused(door.as_(None).join(room, "late-mo", "viewer")),
+            "PERMISSION_DENIED",
+            "late-mo is a moderator of this room: joining as late-mo needs its own token or the room's admin token",
+        )
+        # Its token comes from the room's admin (the app's backend), which passes it on.
+        joined = await admin.join(room, "late-mo", "viewer")
         assert claims(joined["token"])["attributes"] == {"role": "moderator"}
         await admin.dismiss_moderator(room, "late-mo")
     finally:

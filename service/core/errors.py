@@ -63,8 +63,9 @@ def exhausted(message: str, retry_after: int) -> ShowError:
     return ShowError(Code.RESOURCE_EXHAUSTED, message, retry_after=retry_after)
 
 
-def former_host_join(identity: str) -> str:
-    return f"{identity} hosted this room: joining as {identity} needs its own token or the room's admin token"
+def kept_name(identity: str, part: str) -> str:
+    """Why a name with a part in the show is not handed out at the viewer door to whoever asks."""
+    return f"{identity} {part}: joining as {identity} needs its own token or the room's admin token"
 
 
 def no_invitation(viewer: str) -> str:

@@ -345,12 +345,13 @@ class ShowCore(ShowService[Caller]):
                 raise errors.ShowError(
                     errors.Code.ALREADY_EXISTS, f'participantName "{identity}" is the host of this room'
                 )
-            if admission.hosted and not caller.admin_of(room) and not caller.acts_for(room, identity):
-                # The last host's token still ends its show after the seat is freed (former_host):
-                # a token with its name, handed to whoever asked, would end it too.
-                raise errors.denied(errors.former_host_join(identity))
             # A guest who reconnects through the viewer door keeps the stage; a moderator is given
-            # a moderator's token.
+            # a moderator's token; the last host's token still ends its show after its seat was
+            # freed (former_host). Each of those names is kept for its holder: handed to whoever
+            # asked, it would put them on stage, let them ban, or end the show.
+            part = _KEPT_NAMES.get(role, "hosted this room" if admission.hosted else "")
+            if part and not caller.admin_of(room) and not caller.acts_for(room, identity):
+                raise errors.denied(errors.kept_name(identity, part))
 
         locked: tuple[str, ...] = ()
         if role is Role.GUEST:  # a guest who reconnects keeps the sources the host took away
@@ -1259,5 +1260,7 @@ _EGRESS_ENDS: dict[int, str] = {
 }
 _WEBHOOK_VERDICTS = {Verdict.APPLIED: "applied", Verdict.STALE: "stale", Verdict.NOT_HELD: "ignored"}
 _WIRE_SOURCES = {word: wire for wire, word in SOURCE_WORDS.items()}
+# The parts whose name the viewer door hands only to their holder (or the room's admin).
+_KEPT_NAMES = {Role.GUEST: "is a guest of this room", Role.MODERATOR: "is a moderator of this room"}
 _LAYOUTS = {pb.RECORDING_LAYOUT_SPEAKER: "speaker", pb.RECORDING_LAYOUT_GRID: "grid"}
 _WIRE_LAYOUTS = {name: wire for wire, name in _LAYOUTS.items()}

@@ -72,6 +72,16 @@ await inBrowser(async (open) => {
   await Promise.all([seesNoVideo(host, "mary"), seesNoVideo(john, "mary")]);
   say("mary stepped down and her video is gone");
 
+  // A reload joins again with the token the tab kept for that name (a name with a part in the
+  // show is given only to its holder), and the show plays again.
+  const keptToken = await mary.evaluate(() => Object.keys(sessionStorage).filter((k) => k.endsWith(":mary")).length);
+  if (keptToken !== 1) throw new Error(`mary's tab kept ${keptToken} tokens for her name`);
+  await mary.reload();
+  await mary.click("#join button[type=submit]");
+  await seesVideo(mary, "jane");
+  await mary.waitForSelector("#hand:not([hidden])", { timeout: STEP_MS });
+  say("mary reloaded her page and joined again with the token her tab kept");
+
   // An invitation can be declined, and a guest can be removed from the show altogether.
 await host.click('#audience li[data-identity="john"] button');
 await john.click("#invitation:not([hidden]) button.decline");

@@ -59,13 +59,31 @@ page.hand.addEventListener("click", () => void act(async (s) => {
 }));
 page.stepDown.addEventListener("click", () => void act(async (s) => (await s.stepDown({ roomName, guestIdentity: me })).response.message));
 
+/** Where this tab keeps the token it was given for `name` in this room (it ends with the tab). */
+function kept(name: string): string {
+  return `showrunner:watch:${roomName}:${name}`;
+}
+
 async function join(name: string): Promise<void> {
   const submit = page.join.querySelector("button")!;
   submit.disabled = true;
   notice.show("info", "Joining the show…");
   try {
-    // Anyone may watch: joining as a viewer needs no token.
-    const { response } = await showService().joinRoom({ roomName, participantName: name, role: Role.VIEWER, displayName: "" });
+    // Anyone may watch: joining as a viewer needs no token. A name with a part in the show (a
+    // guest, a moderator) is given only to its holder: a reload rejoins with the token this tab
+    // kept for that name, and without one if it has expired.
+    const request = { roomName, participantName: name, role: Role.VIEWER, displayName: "" };
+    const credential = sessionStorage.getItem(kept(name)) ?? undefined;
+    let joined;
+    try {
+      joined = await showService(credential).joinRoom(request);
+    } catch (error) {
+      if (!credential) throw error;
+      sessionStorage.removeItem(kept(name));
+      joined = await showService().joinRoom(request);
+    }
+    const { response } = joined;
+    sessionStorage.setItem(kept(name), response.token);
     show = showService(response.token);
     me = response.identity;
     await room.connect(response.wsUrl, response.token);
