@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 from livekit.protocol import egress as lk_egress
+from showrunner.v1 import show_service_pb2 as pb
+from showrunner.v1 import show_service_pb2_grpc
 
 from tests.conftest import RECORDING_PATH, ServiceProcess, admin_token
 from tests.doors import DOORS, Refused, ShowClient, client_for, expect_refusal
@@ -152,5 +155,36 @@ async def test_a_recording_that_ended_unheard_is_stopped_all_the_same(
         assert (await host.stop_recording(room))["status"] == "EGRESS_ENDING"
         assert (await host.stop_recording(room))["status"] == "EGRESS_ENDING"
         assert [r["recordingId"] for r in await host.recordings(room)] == [again, eid]
+    finally:
+        await client.close()
+
+
+async def test_a_recording_whose_caller_went_away_while_it_started_is_kept(
+    recording_service: ServiceProcess, egress: EgressStandIn, room: str
+) -> None:
+    """The caller's deadline passes while LiveKit is starting the egress: the start runs on and
+    the record keeps the recording LiveKit started, which can then be stopped; nothing is left
+    starting to refuse the next StartRecording."""
+    client = client_for("grpc", recording_service.grpc_address, recording_service.http_base)
+    try:
+        host = client.as_((await client.as_(admin_token(room)).join(room, "host", "host"))["token"])
+        before = starts_for(egress, room)
+        egress.delay = 1.0
+        try:
+            async with grpc.aio.insecure_channel(recording_service.grpc_address) as channel:
+                stub = show_service_pb2_grpc.ShowServiceStub(channel)
+                request = pb.StartRecordingRequest(room_name=room, layout=pb.RECORDING_LAYOUT_GRID)
+                auth = (("authorization", f"Bearer {host.token}"),)
+                with pytest.raises(grpc.aio.AioRpcError) as gone:
+                    await stub.StartRecording(request, timeout=0.3, metadata=auth)
+                assert gone.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+            await asyncio.sleep(1.5)
+        finally:
+            egress.delay = 0.0
+        assert starts_for(egress, room) - before == 1
+        [kept] = await host.recordings(room)
+        assert not kept["recordingId"].startswith("pending-") and kept["status"] == "EGRESS_STARTING", kept
+        stopped = await host.stop_recording(room)
+        assert stopped["recordingId"] == kept["recordingId"]
     finally:
         await client.close()

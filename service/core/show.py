@@ -19,7 +19,7 @@ import asyncio
 import logging
 import operator
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -126,6 +126,8 @@ class ShowCore(ShowService[Caller]):
         self._observer = observer or Unobserved()
         self._room_answers: SharedAnswers[pb.GetRoomResponse] = SharedAnswers()
         self._participant_answers: SharedAnswers[pb.ListParticipantsResponse] = SharedAnswers()
+        # Egress starts that outlive their caller (_begin_egress), until they have settled.
+        self._beginning: set[asyncio.Future[lk_egress.EgressInfo]] = set()
         self.reconciler = Reconciler(
             records,
             stage,
@@ -805,15 +807,8 @@ class ShowCore(ShowService[Caller]):
         await self._room_for(room)
         placeholder, now = f"pending-{uuid.uuid4().hex}", self._clock.now()
         await self._records.reserve_recording(room, placeholder, layout, now)
-        try:
-            info = await self._stage.start_recording(room, layout)
-        except errors.ShowError:
-            await self._records.drop_recording(room, placeholder, self._clock.now())
-            raise
         location = self._stage.recording_location(room)
-        await self._records.settle_recording(
-            room, placeholder, info.egress_id, int(info.status), location, self._clock.now()
-        )
+        info = await self._begin_egress(room, placeholder, self._stage.start_recording(room, layout), location)
         started = (await self._records.stage(room, self._clock.now())).recording(info.egress_id)
         actor = _actor(caller, room)
         await self._remember(room, EventType.RECORDING_STARTED, actor=actor, egress_id=info.egress_id)
@@ -883,18 +878,43 @@ class ShowCore(ShowService[Caller]):
         await self._room_for(room)
         placeholder, now = f"pending-{uuid.uuid4().hex}", self._clock.now()
         await self._records.reserve_recording(room, placeholder, "speaker", now, EgressKind.STREAM, destinations)
-        try:
-            info = await self._stage.start_stream(room, destinations, "speaker")
-        except errors.ShowError:
-            await self._records.drop_recording(room, placeholder, self._clock.now())
-            raise
-        await self._records.settle_recording(room, placeholder, info.egress_id, int(info.status), "", self._clock.now())
+        info = await self._begin_egress(room, placeholder, self._stage.start_stream(room, destinations, "speaker"), "")
         started = (await self._records.stage(room, self._clock.now())).recording(info.egress_id)
         actor = _actor(caller, room)
         await self._remember(
             room, EventType.STREAM_STARTED, actor=actor, egress_id=info.egress_id, destinations=destinations
         )
         return pb.StartStreamResponse(stream=self._stream(room, started))
+
+    async def _begin_egress(
+        self, room: str, placeholder: str, start: Coroutine[Any, Any, lk_egress.EgressInfo], location: str
+    ) -> lk_egress.EgressInfo:
+        """Asks LiveKit to start the egress reserved as `placeholder` and settles the record with
+        its answer, or drops the placeholder if LiveKit refuses. Both run to their end even when
+        the caller goes away meanwhile (its deadline passed, its connection dropped): an egress
+        LiveKit started is then in the record all the same, and can be stopped."""
+
+        async def begin() -> lk_egress.EgressInfo:
+            try:
+                info = await start
+            except errors.ShowError:
+                await self._records.drop_recording(room, placeholder, self._clock.now())
+                raise
+            await self._records.settle_recording(
+                room, placeholder, info.egress_id, int(info.status), location, self._clock.now()
+            )
+            return info
+
+        beginning = asyncio.ensure_future(begin())
+        self._beginning.add(beginning)  # held here: the loop keeps only a weak reference to a task
+
+        def settled(done: asyncio.Future[lk_egress.EgressInfo]) -> None:
+            self._beginning.discard(done)
+            if not done.cancelled():
+                done.exception()  # a refusal is its caller's to answer, if it is still there
+
+        beginning.add_done_callback(settled)
+        return await asyncio.shield(beginning)
 
     async def _active_stream(self, room: str) -> Recording:
         record = await self._hosted(room)
