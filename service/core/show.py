@@ -697,7 +697,9 @@ class ShowCore(ShowService[Caller]):
         await self._room_for(room)
         seating = await self._records.accept(room, viewer, self._clock.now(), self._rules.guest_limit)
         host = seating.host
-        await self._answer_invitation(room, viewer, host, accepted=True)
+        await self._announce(
+            room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=True, to=[host] if host else []
+        )
         token = await self._go_on_stage(room, viewer, seating.before, promoter=host)
         return pb.AcceptInvitationResponse(
             token=token, ws_url=self._stage.ws_url, message=f"{viewer} has been promoted to guest"
@@ -712,14 +714,10 @@ class ShowCore(ShowService[Caller]):
         await self._records.decline(room, viewer, now)
         record = await self._records.stage(room, now)
         host = record.host.identity if record.host else None
-        await self._answer_invitation(room, viewer, host, accepted=False)
+        await self._announce(
+            room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=False, to=[host] if host else []
+        )
         return pb.DeclineInvitationResponse(message=f"{viewer} has declined the invitation")
-
-    async def _answer_invitation(self, room: str, viewer: str, host: str | None, *, accepted: bool) -> None:
-        """Tells the host the viewer's answer; with no host in its seat, nobody: an event sent to
-        no identity in particular would reach the whole room."""
-        if host:
-            await self._announce(room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=accepted, to=[host])
 
     async def demote_guest(self, request: pb.DemoteGuestRequest, caller: Caller) -> pb.DemoteGuestResponse:
         room, guest, acting = await self._host_on_guest(request)
@@ -1175,14 +1173,15 @@ class ShowCore(ShowService[Caller]):
         *,
         sender: str | tuple[str, str] | None,
         target: tuple[str, str] = ("", ""),
-        to: Sequence[str] = (),
+        to: Sequence[str] | None = None,
         accepted: bool | None = None,
         expires_at: float = 0.0,
         recording_id: str = "",
         actor: str | None = None,
         reason: str = "",
     ) -> None:
-        """Broadcasts a ShowEvent (or sends it to `to` only). Best effort: the change it reports
+        """Broadcasts a ShowEvent, or sends it to `to` only (an empty `to`: to nobody, never to
+        the room, which is what LiveKit does with no destination identities). Best effort: the change it reports
         has already happened and shows in LiveKit's permissions and attributes, so a lost event
         fails no request. The kinds the show's history keeps (ANNOUNCED_HISTORY) are kept here,
         with `actor` (the sender unless given; "" for what nobody did, which is then about its
@@ -1192,6 +1191,8 @@ class ShowCore(ShowService[Caller]):
             who = sender_id if actor is None else actor
             about = target[0] or (sender_id if actor == "" else "")
             await self._remember(room, kind, actor=who, target=about, reason=reason, egress_id=recording_id)
+        if to is not None and not to:
+            return
         event = show_event(
             kind,
             sender_id=sender_id,
@@ -1206,7 +1207,7 @@ class ShowCore(ShowService[Caller]):
             event.expires_at = float(round(expires_at * 1000))
         event.recording_id = recording_id
         try:
-            await self._stage.broadcast(room, encode(event), to)
+            await self._stage.broadcast(room, encode(event), to or ())
         except errors.ShowError as exc:
             log.warning("could not broadcast %s in %s: %s", kind, room, exc.message)
 
