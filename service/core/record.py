@@ -119,6 +119,11 @@ class EgressKind(StrEnum):
     STREAM = "stream"
 
 
+# The id of a recording or stream held while LiveKit is asked to start it, before its egress id is
+# known (reserve_recording.lua matches it too).
+PLACEHOLDER_PREFIX = "pending-"
+
+
 @dataclass(frozen=True)
 class Recording:
     """One egress of the room, a recording or a stream (`kind`)."""
@@ -136,6 +141,11 @@ class Recording:
     @property
     def active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def placeholder(self) -> bool:
+        """Held while LiveKit is asked to start it: no egress yet to stop or update."""
+        return self.id.startswith(PLACEHOLDER_PREFIX)
 
 
 @dataclass(frozen=True)

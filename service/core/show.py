@@ -41,6 +41,7 @@ from service.core.record import (
     EGRESS_ABORTED,
     EGRESS_ACTIVE,
     EGRESS_ENDING,
+    PLACEHOLDER_PREFIX,
     EgressKind,
     HistoryEntry,
     Lifecycle,
@@ -803,7 +804,7 @@ class ShowCore(ShowService[Caller]):
         if layout is None:
             raise errors.invalid(f'layout must be "speaker" or "grid", got {request.layout}')
         await self._room_for(room)
-        placeholder, now = f"pending-{uuid.uuid4().hex}", self._clock.now()
+        placeholder, now = f"{PLACEHOLDER_PREFIX}{uuid.uuid4().hex}", self._clock.now()
         await self._records.reserve_recording(room, placeholder, layout, now)
         location = self._stage.recording_location(room)
         info = await self._begin_egress(room, placeholder, self._stage.start_recording(room, layout), location)
@@ -818,7 +819,7 @@ class ShowCore(ShowService[Caller]):
         active = record.active_recording()
         if active is None:
             raise errors.not_found("No active recording in this room")
-        if active.id.startswith("pending-"):
+        if active.placeholder:
             raise errors.precondition("The recording is still starting; stop it once it has started")
         await self._stop(room, active.id, EventType.RECORDING_STOPPED, caller)
         stopped = (await self._records.stage(room, self._clock.now())).recording(active.id)
@@ -874,7 +875,7 @@ class ShowCore(ShowService[Caller]):
             )
         destinations = self._destinations(request.destinations, "destinations")
         await self._room_for(room)
-        placeholder, now = f"pending-{uuid.uuid4().hex}", self._clock.now()
+        placeholder, now = f"{PLACEHOLDER_PREFIX}{uuid.uuid4().hex}", self._clock.now()
         await self._records.reserve_recording(room, placeholder, "speaker", now, EgressKind.STREAM, destinations)
         info = await self._begin_egress(room, placeholder, self._stage.start_stream(room, destinations, "speaker"), "")
         started = (await self._records.stage(room, self._clock.now())).recording(info.egress_id)
@@ -919,7 +920,7 @@ class ShowCore(ShowService[Caller]):
         active = record.active_recording(EgressKind.STREAM)
         if active is None:
             raise errors.not_found("No active stream in this room")
-        if active.id.startswith("pending-"):
+        if active.placeholder:
             raise errors.precondition("The stream is still starting; try again once it has started")
         return active
 

@@ -165,8 +165,9 @@ class MemoryRecords:
 
     def _saw(self, now: float) -> int:
         """`now` in ms, noted as the latest time a caller gave if it is."""
-        self._now = max(self._now, ms(now))
-        return ms(now)
+        now_ms = ms(now)
+        self._now = max(self._now, now_ms)
+        return now_ms
 
     def _current(self, room: str) -> _Room | None:
         """The room as it stands at the latest time a caller gave; None if it is gone."""
@@ -585,7 +586,7 @@ class MemoryRecords:
         with self._changing(room, now) as state:
             busy = [r for _, r in state.recordings.values() if r.active and r.kind is kind]
             # A placeholder held this long was left by an instance that died (reserve_recording.lua).
-            abandoned = [r.id for r in busy if r.id.startswith("pending-") and r.started_at + self._starting <= ms(now)]
+            abandoned = [r.id for r in busy if r.placeholder and r.started_at + self._starting <= ms(now)]
             if len(busy) > len(abandoned):
                 reason = Refusal.ALREADY_STREAMING if kind is EgressKind.STREAM else Refusal.ALREADY_RECORDING
                 raise refusal(reason, placeholder)
