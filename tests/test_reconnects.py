@@ -27,7 +27,7 @@ from livekit.protocol import models as lk
 
 from service.core.clock import SystemClock
 from service.core.ports import Presence
-from service.core.reconciler import Action
+from service.core.reconciler import HANDS_PER_PASS, Action, Reconciler
 from service.core.roles import Role
 from service.core.show import ShowCore
 from service.dev.livekit_server import LiveKitDevServer, free_port
@@ -297,10 +297,13 @@ class WebhookGate:
         return web.Response(status=reply.status_code, body=reply.content)
 
     def lost_join_of(self, identity: str) -> bool:
-        return any(
-            e.get("event") == "participant_joined" and e.get("participant", {}).get("identity") == identity
-            for e in self.lost
-        )
+        return self._lost("participant_joined", identity)
+
+    def lost_leave_of(self, identity: str) -> bool:
+        return self._lost("participant_left", identity)
+
+    def _lost(self, event: str, identity: str) -> bool:
+        return any(e.get("event") == event and e.get("participant", {}).get("identity") == identity for e in self.lost)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -359,21 +362,95 @@ async def test_banned_participants_back_with_old_tokens_are_removed_even_when_th
             assert await gone_from_livekit(lkapi, room, live.identity)
             assert gate.lost_join_of(live.identity)  # the join the service never heard of
         # The pass logs and counts what it did once it is over, a moment after the removals.
-        await until(lambda: kept_out_counted(show, before, 2), 5.0, "kept_out counted twice")
+        await until(lambda: counted(show, before, "kept_out", 2), 5.0, "kept_out counted twice")
         await until(lambda: logged(show, "kept_out troll", "kept_out guest-1"), 5.0, "the removals logged")
         # The host was never touched, and the stage is as the bans left it.
         assert await seen_by_livekit(lkapi, room, "host-1") == ("host", True)
         assert (await admin.get_room(room))["guests"] == []
 
 
+async def test_a_hand_whose_owner_left_unheard_is_lowered(gated: tuple[Show, WebhookGate]) -> None:
+    """A viewer's hand stays up only while LiveKit has the viewer: when its participant_left is
+    lost, the reconciler lowers it, and leaves the hand of a viewer still there."""
+    show, gate = gated
+    room = show.room
+    as_leaver, leaver = await show.viewer("leaver")
+    as_stayer, _ = await show.viewer("stayer")
+    async with livekit_api(show.stack.livekit) as lkapi:
+        await as_leaver.hand(room, "leaver", True)
+        await as_stayer.hand(room, "stayer", True)
+        assert [h["participantIdentity"] for h in await show.host.hands(room)] == ["leaver", "stayer"]
+        before = await scrape(show.stack.service)
+
+        gate.open = False  # the leave is lost on its way
+        await leaver.disconnect()
+        await until(lambda: gone_from_livekit(lkapi, room, "leaver"), 10.0, "LiveKit saw leaver go")
+        await until(lambda: gate_lost_leave(gate, "leaver"), 10.0, "leaver's participant_left lost")
+        gate.open = True
+
+        async def hands_of_the_connected() -> bool:
+            return [h["participantIdentity"] for h in await show.host.hands(room)] == ["stayer"]
+
+        await until(hands_of_the_connected, 8.0, "leaver's hand lowered")
+        assert await seen_by_livekit(lkapi, room, "stayer") == ("viewer", False)
+        await until(lambda: counted(show, before, "lowered", 1), 5.0, "the lowering counted")
+        await until(lambda: logged(show, "lowered leaver"), 5.0, "the lowering logged")
+
+
+async def gate_lost_leave(gate: WebhookGate, identity: str) -> bool:
+    return gate.lost_leave_of(identity)
+
+
 async def logged(show: Show, *texts: str) -> bool:
     return all(any(text in line for line in show.stack.service.output) for text in texts)
 
 
-async def kept_out_counted(show: Show, before: Samples, count: int) -> bool:
+async def counted(show: Show, before: Samples, action: str, count: int) -> bool:
+    """Whether the reconciler counted `count` more of `action` than `before`."""
     actions = "showrunner_reconciler_actions_total"
     now = await scrape(show.stack.service)
-    return value(now, actions, action="kept_out") - value(before, actions, action="kept_out") == count
+    return value(now, actions, action=action) - value(before, actions, action=action) == count
+
+
+@dataclass
+class Reconciling:
+    """A reconciler of the test's own over a memory record, on a LiveKit of the test's own, with
+    every call to LiveKit counted; the room hosted, its host connected."""
+
+    room: str
+    stage: LiveKitStage
+    records: MemoryRecords
+    clock: SystemClock
+    reconciler: Reconciler
+    calls: Calls
+    people: list[LiveParticipant]
+
+    async def connect(self, identity: str, role: Role) -> None:
+        token = self.stage.mint_token(self.room, identity, identity, Presence(role))
+        self.people.append(await LiveParticipant(identity).connect(self.stage.ws_url, token))
+
+    async def participants(self, count: int) -> bool:
+        found = await self.stage.find_room(self.room)
+        return found is not None and found.num_participants == count
+
+
+@asynccontextmanager
+async def reconciling(tmp_path: Path, room: str) -> AsyncIterator[Reconciling]:
+    livekit = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=tmp_path / "livekit.log").start()
+    calls = Calls()
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET, observe=calls.record, room_cache_seconds=0)
+    records, clock = MemoryRecords(), SystemClock()
+    made = Reconciling(room, stage, records, clock, ShowCore(stage, records, clock).reconciler, calls, [])
+    try:
+        await records.claim_host(room, "host-1", "host-1", clock.now(), 60)
+        await stage.open_room(room)
+        await made.connect("host-1", Role.HOST)
+        yield made
+    finally:
+        for person in made.people:
+            await person.disconnect()
+        await stage.close()
+        livekit.stop()
 
 
 async def test_a_pass_over_a_room_asks_livekit_about_its_bans_never_about_its_whole_audience(
@@ -381,28 +458,11 @@ async def test_a_pass_over_a_room_asks_livekit_about_its_bans_never_about_its_wh
 ) -> None:
     """The reconciler's cost per pass: with no bans, nothing more than before; with a few, one
     GetParticipant per ban; with more bans than participants, one listing of the room instead."""
-    livekit = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=tmp_path / "livekit.log").start()
-    calls = Calls()
-    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET, observe=calls.record, room_cache_seconds=0)
-    records, clock = MemoryRecords(), SystemClock()
-    reconciler = ShowCore(stage, records, clock).reconciler
-    people: list[LiveParticipant] = []
-
-    async def connect(identity: str, role: Role) -> None:
-        token = stage.mint_token(room, identity, identity, Presence(role))
-        people.append(await LiveParticipant(identity).connect(stage.ws_url, token))
-
-    async def participants(count: int) -> bool:
-        found = await stage.find_room(room)
-        return found is not None and found.num_participants == count
-
-    try:
-        await records.claim_host(room, "host-1", "host-1", clock.now(), 60)
-        await stage.open_room(room)
-        await connect("host-1", Role.HOST)
+    async with reconciling(tmp_path, room) as made:
+        records, clock, reconciler, calls = made.records, made.clock, made.reconciler, made.calls
         for n in range(4):
-            await connect(f"viewer-{n}", Role.VIEWER)
-        await until(lambda: participants(5), 10.0, "five connected")
+            await made.connect(f"viewer-{n}", Role.VIEWER)
+        await until(lambda: made.participants(5), 10.0, "five connected")
         await reconciler.reconcile(room)  # learns the room's incarnation and the host's connection
 
         calls.clear()
@@ -415,7 +475,7 @@ async def test_a_pass_over_a_room_asks_livekit_about_its_bans_never_about_its_wh
         calls.clear()
         assert await reconciler.reconcile(room) == [Action("kept_out", "viewer-0")]
         assert calls == {"ListRooms": 1, "GetParticipant": 3, "RemoveParticipant": 1}
-        await until(lambda: participants(4), 10.0, "viewer-0 removed")
+        await until(lambda: made.participants(4), 10.0, "viewer-0 removed")
 
         # More bans than participants: the room is listed once rather than each ban looked up.
         for n in range(4):
@@ -423,8 +483,29 @@ async def test_a_pass_over_a_room_asks_livekit_about_its_bans_never_about_its_wh
         calls.clear()
         assert await reconciler.reconcile(room) == []
         assert calls == {"ListRooms": 1, "GetParticipant": 1, "ListParticipants": 1}
-    finally:
-        for person in people:
-            await person.disconnect()
-        await stage.close()
-        livekit.stop()
+
+
+async def test_a_pass_looks_at_a_few_hands_in_turn_never_at_the_whole_queue(tmp_path: Path, room: str) -> None:
+    """Twenty raised hands, three of them of viewers LiveKit has: each pass looks up at most
+    HANDS_PER_PASS of them, going on where the previous pass stopped, until only the hands of
+    the connected are left; then it goes round the queue again, lowering nothing."""
+    async with reconciling(tmp_path, room) as made:
+        records, clock, reconciler, calls = made.records, made.clock, made.reconciler, made.calls
+        connected = ["viewer-03", "viewer-10", "viewer-17"]
+        for identity in connected:
+            await made.connect(identity, Role.VIEWER)
+        await until(lambda: made.participants(4), 10.0, "four connected")
+        for n in range(20):
+            await records.set_hand(room, f"viewer-{n:02}", True, clock.now() + n / 1000, 1)
+        lowered: list[str] = []
+        for _ in range(4):  # 20 hands, 8 a pass: the queue is gone through in three
+            calls.clear()
+            done = await reconciler.reconcile(room)
+            assert calls["GetParticipant"] <= 1 + HANDS_PER_PASS  # the host's seat, then the hands
+            assert "ListParticipants" not in calls
+            lowered += [a.identity for a in done if a.kind == "lowered"]
+        assert sorted(lowered) == [f"viewer-{n:02}" for n in range(20) if f"viewer-{n:02}" not in connected]
+        assert [h.identity for h in await records.hands(room, clock.now())] == connected
+        calls.clear()
+        assert await reconciler.reconcile(room) == []
+        assert calls == {"ListRooms": 1, "GetParticipant": 1 + len(connected)}

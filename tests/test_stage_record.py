@@ -339,6 +339,21 @@ async def test_lowering_a_hand(records: ShowRecords, room: str) -> None:
     assert await records.hands(room, T0 + 1) == []
 
 
+async def test_an_abandoned_hand_is_lowered_only_as_it_was_seen(records: ShowRecords, room: str) -> None:
+    """The reconciler lowers a hand whose owner LiveKit no longer has, only if it is still the
+    hand it looked at."""
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.set_hand(room, "bo", True, T0 + 1, LIMIT)
+    assert not await records.lower_abandoned_hand(room, "gia", ms(T0 + 5))  # raised at another time
+    assert not await records.lower_abandoned_hand(room, "nobody", ms(T0))
+    assert [h.identity for h in await records.hands(room, T0 + 2)] == ["gia", "bo"]
+    assert await records.lower_abandoned_hand(room, "gia", ms(T0))
+    assert not await records.lower_abandoned_hand(room, "gia", ms(T0))  # once
+    assert await records.hands(room, T0 + 2) == [Hand("bo", ms(T0 + 1), False)]
+    assert (await records.stage(room, T0 + 2)).hands == 1
+
+
 async def test_stepping_down_demoting_and_removing_free_the_seat(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     await records.set_guest_limit(room, 3, T0, acting="hana")

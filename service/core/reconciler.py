@@ -19,13 +19,17 @@ permission and attributes), and converges:
   are adopted back into their seats if the rules allow, and sent back to the audience if not;
 - a banned identity LiveKit has connected is removed again: LiveKit has no token revocation, so
   a token issued before the ban still connects, and the participant_joined that would have had
-  it removed at once may be lost.
+  it removed at once may be lost;
+- a raised hand whose owner LiveKit no longer has (its participant_left was lost) is lowered.
+  Hands are the audience's, so a pass looks at a few of them (HANDS_PER_PASS), going on from
+  where the room's previous pass stopped: every hand is looked at in turn, at a cost per pass
+  that does not grow with the queue.
 
-Its cost per room is the stage's size, not the audience's: seat holders and moderators are looked
-up one by one, banned identities likewise (in a room that has bans; one read of them from the store), and the
-room's participants are listed only when LiveKit counts more publishers than the record has
-seats, or fewer participants than the room has bans. One instance reconciles a given room at a
-time (a short lease per room).
+Its cost per room is the stage's size, not the audience's: seat holders, moderators and at most
+HANDS_PER_PASS raised hands are looked up one by one, banned identities likewise (in a room that
+has bans; one read of them from the store), and the room's participants are listed only when
+LiveKit counts more publishers than the record has seats, or fewer participants than the room
+has bans. One instance reconciles a given room at a time (a short lease per room).
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ from service.core.record import Phase, Seat, ShowRecords, StageChange, StageReco
 from service.core.roles import GRANTS, Role
 
 log = logging.getLogger("showrunner.reconciler")
+
+# Raised hands a pass over a room looks up in LiveKit, from where its previous pass stopped.
+HANDS_PER_PASS = 8
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,8 @@ class ReconcileListener(Protocol):
 class Action:
     """One thing a pass did, for logs, metrics and tests."""
 
-    kind: str  # retired, freed, presented, completed, adopted, reconnected, incarnation, kept_out, closed, released
+    kind: str  # retired, freed, presented, completed, adopted, reconnected, incarnation, kept_out, closed,
+    # released, lowered
     identity: str = ""
     detail: str = ""
 
@@ -107,6 +115,8 @@ class Reconciler:
         self._me = uuid.uuid4().hex
         # (room, identity, connection sid) -> when this instance first saw the holder gone.
         self._absent: dict[tuple[str, str, str], float] = {}
+        # room -> where in its queue of hands the next pass goes on looking.
+        self._next_hand: dict[str, int] = {}
         self._wanted: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -272,6 +282,10 @@ class Reconciler:
                 actions += await self._present(room, found, Role.MODERATOR)
         for identity, change in overdue.items():
             actions += await self._finish(room, identity, change.change, present.get(identity))
+        if record.hands:
+            actions += await self._abandoned_hands(room, now)
+        else:
+            self._next_hand.pop(room, None)
         due = record.life.release_due
         if due and due <= round(now * 1000):
             # The show went live, and whoever took it live did not say its audience was let in.
@@ -285,6 +299,7 @@ class Reconciler:
         return actions
 
     async def _without_livekit_room(self, room: str, record: StageRecord, now: float) -> list[Action]:
+        self._next_hand.pop(room, None)
         if record.is_empty:
             return []
         host = record.host
@@ -333,6 +348,25 @@ class Reconciler:
                 await self._present(room, found, role)
         await self._records.complete(room, identity, change)
         return [Action("completed", identity, change.value)]
+
+    async def _abandoned_hands(self, room: str, now: float) -> list[Action]:
+        """Lowers the hands, among the next HANDS_PER_PASS of the queue, whose owner LiveKit does
+        not have. A hand is raised only by someone LiveKit had connected, and their leave lowers
+        it; one found without its owner had its participant_left lost. The store lowers it only
+        if it is still the hand that was looked at (not one raised again since by its owner,
+        back in the room)."""
+        start = self._next_hand.get(room, 0)
+        hands = await self._records.hands(room, now, start, HANDS_PER_PASS)
+        actions: list[Action] = []
+        for hand in hands:
+            if await self._stage.find_participant(room, hand.identity) is not None:
+                continue
+            if await self._records.lower_abandoned_hand(room, hand.identity, hand.raised_at):
+                actions.append(Action("lowered", hand.identity, "its owner left"))
+        # Hands lowered here free their places in the queue: the next pass goes on from the
+        # first hand not yet looked at, and from the start once it has reached the end.
+        self._next_hand[room] = start + len(hands) - len(actions) if len(hands) == HANDS_PER_PASS else 0
+        return actions
 
     async def _keep_out(self, room: str, live: lk.Room, now: float) -> list[Action]:
         """Removes the banned identities LiveKit has connected. The bans are read in one step;

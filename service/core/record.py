@@ -505,6 +505,13 @@ class ShowRecords(Protocol):
         """Raises or lowers a viewer's hand; raising it while invited takes a seat if one is free."""
         ...
 
+    async def lower_abandoned_hand(self, room: str, identity: str, raised_at: int) -> bool:
+        """Lowers the hand `identity` raised at `raised_at` (ms), which the reconciler found with
+        nobody of that name connected to LiveKit (its participant_left was lost). A hand raised
+        at another time stays: its owner came back and raised it again. Not a show's activity:
+        the room's expiry is left as it was. Whether a hand was lowered."""
+        ...
+
     async def unseat(
         self,
         room: str,

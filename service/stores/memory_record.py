@@ -447,6 +447,14 @@ class MemoryRecords:
                 return Seating(True, before, host, _managers(state))
             return Seating(False, before, host, _managers(state))
 
+    async def lower_abandoned_hand(self, room: str, identity: str, raised_at: int) -> bool:
+        found = self._current(room)
+        if found is None or found.hands.scores.get(identity) != raised_at:
+            return False
+        found.hands.remove(identity)
+        found.seen = None
+        return True
+
     async def unseat(
         self,
         room: str,

@@ -513,6 +513,10 @@ class RedisRecords:
         )
         return self._seating(reply)
 
+    async def lower_abandoned_hand(self, room: str, identity: str, raised_at: int) -> bool:
+        (lowered,) = await self._step("lower_abandoned_hand", room, 0.0, identity, raised_at)
+        return bool(int(lowered))
+
     async def unseat(
         self,
         room: str,
