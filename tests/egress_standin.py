@@ -210,19 +210,23 @@ class EgressStandIn:
 
     # --- webhooks, as LiveKit sends them ---------------------------------------------------
 
-    def move(self, egress_id: str, status: int, location: str = "") -> lk_egress.EgressInfo:
-        """Moves an egress to `status` without telling the service: its webhook is lost or late."""
+    def move(self, egress_id: str, status: int, location: str = "", error: str = "") -> lk_egress.EgressInfo:
+        """Moves an egress to `status` (a failure with the egress worker's `error`) without telling
+        the service: its webhook is lost or late."""
         info = self.egresses[egress_id]
         info.status = status  # type: ignore[assignment]
+        info.error = error
         info.updated_at = time.time_ns()
         if status >= lk_egress.EgressStatus.EGRESS_COMPLETE:
             info.ended_at = time.time_ns()
             info.file_results.add(filename=location.rsplit("/", 1)[-1], location=location)
         return info
 
-    async def report(self, service_url: str, event: str, egress_id: str, status: int, location: str = "") -> int:
+    async def report(
+        self, service_url: str, event: str, egress_id: str, status: int, location: str = "", error: str = ""
+    ) -> int:
         """Moves an egress to `status` and tells the service with a signed webhook."""
-        info = self.move(egress_id, status, location)
+        info = self.move(egress_id, status, location, error)
         webhook = lk_webhook.WebhookEvent(event=event, egress_info=info, id=f"EV_{uuid.uuid4().hex[:8]}")
         webhook.created_at = int(time.time())
         body = json_format.MessageToJson(webhook).encode()

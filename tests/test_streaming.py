@@ -183,6 +183,32 @@ async def test_a_stream_that_failed_unheard_is_neither_updated_nor_left_active(
         await client.close()
 
 
+async def test_a_failure_quoting_a_destination_keeps_its_stream_key_out(
+    recording_service: ServiceProcess, egress: EgressStandIn, room: str
+) -> None:
+    """The egress worker's error, as LiveKit's egress_ended webhook carries it, may quote the URL
+    it was given or the key alone: the service keeps and shows it with the destination's name in
+    their place, never the key."""
+    client = client_for("twirp-json", recording_service.grpc_address, recording_service.http_base)
+    try:
+        host = client.as_((await client.as_(admin_token(room)).join(room, "host", "host"))["token"])
+        sid = (await host.start_stream(room, ["youtube", "twitch"]))["streamId"]
+        error = (
+            f"output {STREAM_URLS['youtube']} failed: connection refused; "
+            f"twitch refused stream key {STREAM_KEYS['twitch']}"
+        )
+        ended = lk_egress.EgressStatus.EGRESS_FAILED
+        assert await egress.report(recording_service.http_base, "egress_ended", sid, ended, error=error) == 200
+        [failed] = (await host.streams(room))["streams"]
+        assert failed["status"] == "EGRESS_FAILED"
+        assert failed["error"] == (
+            "output <youtube> failed: connection refused; twitch refused stream key <twitch stream key>"
+        )
+        keys_absent(failed, await host.history(room), *recording_service.output)
+    finally:
+        await client.close()
+
+
 def test_stream_destinations_are_configured_by_name() -> None:
     base = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
     settings = Settings.from_env(

@@ -66,6 +66,11 @@ class Stage(Protocol):
         """A verified LiveKit webhook, to keep what the gateway knows of the room current."""
         ...
 
+    def redacted(self, text: str) -> str:
+        """LiveKit's words (an egress's error) as the service may keep and show them: without the
+        stream keys of the configured destinations."""
+        ...
+
     def ours(self, room: lk.Room) -> bool:
         """Whether this deployment opened `room` (so it may act on it without a record of it)."""
         ...

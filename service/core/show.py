@@ -305,7 +305,7 @@ class ShowCore(ShowService[Caller]):
         at = ended / 1e9 if ended else self._clock.now()
         location = next((f.location or f.filename for f in info.file_results if f.location or f.filename), "")
         change = await self._records.record_progress(
-            room, info.egress_id, int(info.status), at, info.error, location, self._clock.now()
+            room, info.egress_id, int(info.status), at, self._stage.redacted(info.error), location, self._clock.now()
         )
         if change is None:
             return False

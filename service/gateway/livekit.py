@@ -101,6 +101,11 @@ class RecordingOutput:
         return f"s3://{self.s3_bucket}/{path}" if self.s3_bucket else path
 
 
+# A URL's last path segment shorter than this is not taken out of LiveKit's words on its own:
+# real stream keys are far longer, and a short one (`app`, `live`) would take out ordinary words.
+MIN_STREAM_KEY_CHARS = 8
+
+
 @dataclass(frozen=True)
 class StreamDestinations:
     """RTMP(S) destinations a show may be streamed to, configured on the service by name
@@ -128,10 +133,14 @@ class StreamDestinations:
         return [self.urls[n] for n in names]
 
     def redact(self, text: str) -> str:
-        """`text` with every configured URL replaced by its name: LiveKit's error messages may
-        quote a URL, and with it the stream key."""
+        """`text` with every configured URL replaced by its name, and its stream key (the URL's
+        last path segment) wherever it stands alone: LiveKit's error messages, and its egress
+        worker's, may quote a URL or the part of it they were given."""
         for name, url in self.urls.items():
             text = text.replace(url, f"<{name}>")
+            key = url.rstrip("/").rsplit("/", 1)[-1]
+            if len(key) >= MIN_STREAM_KEY_CHARS:
+                text = text.replace(key, f"<{name} stream key>")
         return text
 
 
@@ -220,6 +229,9 @@ class LiveKitStage:
     def heard(self, event: lk_webhook.WebhookEvent) -> None:
         """A verified LiveKit webhook, to keep what this instance knows of the room current."""
         self.rooms.heard(event)
+
+    def redacted(self, text: str) -> str:
+        return self.destinations.redact(text)
 
     async def list_rooms(self) -> Sequence[lk.Room]:
         return list((await self._call("ListRooms", self._api.room.list_rooms(api.ListRoomsRequest()))).rooms)
