@@ -134,6 +134,31 @@ async def test_a_body_in_pieces_within_the_deadline_is_served_and_the_connection
     assert all(b'"token"' in a for a in answers)
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/rooms/join", "/twirp/showrunner.v1.ShowService/JoinRoom", "/webhooks/livekit"]
+)
+async def test_a_client_gone_before_its_body_arrived_leaves_no_error_behind(
+    strict_service: ServiceProcess, path: str
+) -> None:
+    """A client that closes its connection partway through its body has nobody to be answered:
+    the request ends quietly, with no error in the log, and the instance serves on."""
+    logged = len(strict_service.output)
+
+    def gone() -> None:
+        conn = _connect(strict_service.http_port)
+        head = f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n"
+        conn.sendall(head.encode() + b'{"room')
+        time.sleep(0.2)  # the body's first piece is read before the connection goes
+        conn.close()
+
+    await asyncio.to_thread(gone)
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{strict_service.http_base}/health")).status_code == 200
+    await asyncio.sleep(0.5)  # whatever the instance would log of it is logged by now
+    after = "".join(strict_service.output[logged:])
+    assert "Exception" not in after and "Traceback" not in after, after
+
+
 async def test_connections_that_send_nothing_are_closed_after_the_header_timeout(
     strict_service: ServiceProcess,
 ) -> None:

@@ -447,6 +447,9 @@ def rest_app(
             event = await chain.run(call, apply)
         except TooLarge:
             return error_response(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
+        except ClientGone:
+            # LiveKit went away mid-body (it sends the event again if it can): nobody to answer.
+            return Response(status_code=400)
         except ShowError as exc:
             return error_response(WIRE[exc.code].http, exc.message)
         return JSONResponse({"success": True, "event": event})
