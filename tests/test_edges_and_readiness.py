@@ -134,9 +134,7 @@ async def test_a_body_in_pieces_within_the_deadline_is_served_and_the_connection
     assert all(b'"token"' in a for a in answers)
 
 
-@pytest.mark.parametrize(
-    "path", ["/api/rooms/join", "/twirp/showrunner.v1.ShowService/JoinRoom", "/webhooks/livekit"]
-)
+@pytest.mark.parametrize("path", ["/api/rooms/join", "/twirp/showrunner.v1.ShowService/JoinRoom", "/webhooks/livekit"])
 async def test_a_client_gone_before_its_body_arrived_leaves_no_error_behind(
     strict_service: ServiceProcess, path: str
 ) -> None:
