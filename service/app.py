@@ -185,6 +185,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         interval_seconds=settings.reconcile_interval_seconds,
         host_claim_seconds=rules.host_claim_seconds,
         guest_limit=rules.guest_limit,
+        egress_quiet_seconds=settings.stage_change_seconds,
     )
     core = ShowCore(stage, store, clock, rules, observer=metrics, leases=leases, reconcile=reconcile)
     through = chain(auth, store, limiter, rules.rates, clock, metrics, observer=metrics)

@@ -4,7 +4,7 @@ dev server), and the whole life of a recording against the Egress stand-in."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
@@ -12,10 +12,11 @@ from livekit.protocol import egress as lk_egress
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1 import show_service_pb2_grpc
 
-from tests.conftest import RECORDING_PATH, ServiceProcess, admin_token
+from service.dev.livekit_server import LiveKitDevServer
+from tests.conftest import RECORDING_PATH, ServiceProcess, admin_token, start_service
 from tests.doors import DOORS, Refused, ShowClient, client_for, expect_refusal
 from tests.egress_standin import EgressStandIn
-from tests.live import LiveParticipant
+from tests.live import LiveParticipant, until
 
 
 def starts_for(egress: EgressStandIn, room: str) -> int:
@@ -155,6 +156,58 @@ async def test_a_recording_that_ended_unheard_is_stopped_all_the_same(
         assert (await host.stop_recording(room))["status"] == "EGRESS_ENDING"
         assert (await host.stop_recording(room))["status"] == "EGRESS_ENDING"
         assert [r["recordingId"] for r in await host.recordings(room)] == [again, eid]
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def quick_recording_service(livekit: LiveKitDevServer, egress: EgressStandIn) -> Iterator[ServiceProcess]:
+    """An instance on the stand-in whose reconciler passes every second and asks LiveKit about a
+    running egress once it is two seconds old."""
+    running = start_service(
+        livekit,
+        SHOW_EGRESS_URL=egress.url,
+        SHOW_RECORDING_FILEPATH=RECORDING_PATH,
+        SHOW_RECONCILE_INTERVAL_SECONDS="1",
+        SHOW_STAGE_CHANGE_SECONDS="2",
+    )
+    yield running
+    running.stop()
+
+
+async def test_a_recording_and_a_stream_whose_end_was_never_heard_end_in_the_record_too(
+    quick_recording_service: ServiceProcess, egress: EgressStandIn, room: str
+) -> None:
+    """LiveKit's egress is the truth about a recording: one that ended without its egress_ended
+    reaching the service (lost, or come while its start was being written) ends in the record
+    within a few reconciler passes, with the events and history of an end, and nobody calling
+    Stop; likewise a stream that failed."""
+    service = quick_recording_service
+    client = client_for("grpc", service.grpc_address, service.http_base)
+    try:
+        host = client.as_((await client.as_(admin_token(room)).join(room, "host", "host"))["token"])
+        recording = (await host.start_recording(room, "speaker"))["recordingId"]
+        stream = (await host.start_stream(room, ["youtube"]))["streamId"]
+        final = f"/recordings/{room}/unheard.mp4"
+        egress.move(recording, lk_egress.EgressStatus.EGRESS_COMPLETE, final)  # egress_ended lost
+        egress.move(stream, lk_egress.EgressStatus.EGRESS_FAILED, error="the destination hung up")
+
+        async def both_ended() -> bool:
+            [kept] = await host.recordings(room)
+            [streamed] = (await host.streams(room))["streams"]
+            return kept["status"] == "EGRESS_COMPLETE" and streamed["status"] == "EGRESS_FAILED"
+
+        await until(both_ended, 10.0, "the recording and the stream ended in the record")
+        [kept] = await host.recordings(room)
+        assert (kept["recordingId"], kept["location"]) == (recording, final)
+        [streamed] = (await host.streams(room))["streams"]
+        assert (streamed["streamId"], streamed["error"]) == (stream, "the destination hung up")
+        ends = {e["type"]: (e["egressId"], e["reason"]) for e in (await host.history(room))["entries"]}
+        assert ends["recording_stopped"] == (recording, "complete")
+        assert ends["stream_stopped"] == (stream, "failed")
+        # The room is free for the next ones.
+        assert (await host.start_recording(room, "grid"))["status"] == "EGRESS_STARTING"
+        assert any(f"reconciled {room}: egress {recording} EGRESS_COMPLETE" in line for line in service.output)
     finally:
         await client.close()
 

@@ -120,6 +120,10 @@ class Stage(Protocol):
         ended), or None if LiveKit has no such egress."""
         ...
 
+    async def egress(self, egress_id: str) -> lk_egress.EgressInfo | None:
+        """LiveKit's info about an egress as it stands (ListEgress), or None if it has none."""
+        ...
+
     def stream_destinations(self) -> tuple[str, ...]:
         """The names of the RTMP(S) destinations configured on the service, sorted."""
         ...

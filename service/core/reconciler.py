@@ -20,6 +20,8 @@ permission and attributes), and converges:
 - a banned identity LiveKit has connected is removed again: LiveKit has no token revocation, so
   a token issued before the ban still connects, and the participant_joined that would have had
   it removed at once may be lost;
+- a recording or stream the record holds as running that LiveKit's egress has moved on from (its
+  webhooks lost, or come before the start was written) is brought to where LiveKit has it;
 - a raised hand whose owner LiveKit no longer has (its participant_left was lost) is lowered.
   Hands are the audience's, so a pass looks at a few of them (HANDS_PER_PASS), going on from
   where the room's previous pass stopped: every hand is looked at in turn, at a cost per pass
@@ -42,12 +44,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk
 
 from service.core import errors, tasks
 from service.core.clock import Clock
 from service.core.ports import Presence, Stage, keeps_locked_source
-from service.core.record import Phase, Seat, ShowRecords, StageChange, StageRecord, connection_of, created_ms
+from service.core.record import (
+    Phase,
+    Recording,
+    Seat,
+    ShowRecords,
+    StageChange,
+    StageRecord,
+    connection_of,
+    created_ms,
+)
 from service.core.roles import GRANTS, Role
 
 log = logging.getLogger("showrunner.reconciler")
@@ -67,6 +79,9 @@ class ReconcileRules:
     fresh_claim_seconds: float = 10.0  # a host claim this young may still be opening its room
     host_claim_seconds: float = 60.0  # a host who never connects blocks the room this long
     guest_limit: int = 1  # the service's default, for rooms that set none
+    # A recording or stream the record holds as running is checked against LiveKit's egress on
+    # every pass once it started this long ago: its webhooks had time to come.
+    egress_quiet_seconds: float = 10.0
 
 
 class Leases(Protocol):
@@ -86,6 +101,11 @@ class ReconcileListener(Protocol):
         """Lets a live show's waiting viewers see the stage; how many it let in."""
         ...
 
+    async def egress_moved(self, room: str, info: lk_egress.EgressInfo) -> bool:
+        """Brings the room's recording or stream to where LiveKit's egress has it, with the
+        events of a webhook; whether the record changed."""
+        ...
+
     def reconciled(self, action: str) -> None: ...
 
 
@@ -94,7 +114,7 @@ class Action:
     """One thing a pass did, for logs, metrics and tests."""
 
     kind: str  # retired, freed, presented, completed, adopted, reconnected, incarnation, kept_out, closed,
-    # released, lowered
+    # released, lowered, egress
     identity: str = ""
     detail: str = ""
 
@@ -282,6 +302,10 @@ class Reconciler:
                 actions += await self._present(room, found, Role.MODERATOR)
         for identity, change in overdue.items():
             actions += await self._finish(room, identity, change.change, present.get(identity))
+        quiet_since = round((now - self._rules.egress_quiet_seconds) * 1000)
+        for recording in record.recordings:
+            if recording.active and not recording.placeholder and recording.started_at <= quiet_since:
+                actions += await self._egress(room, recording)
         if record.hands:
             actions += await self._abandoned_hands(room, now)
         else:
@@ -348,6 +372,16 @@ class Reconciler:
                 await self._present(room, found, role)
         await self._records.complete(room, identity, change)
         return [Action("completed", identity, change.value)]
+
+    async def _egress(self, room: str, recording: Recording) -> list[Action]:
+        """A recording or stream the record holds as running (at most one of each kind a room):
+        LiveKit's egress is asked where it stands, and the record follows if it has moved on."""
+        info = await self._stage.egress(recording.id)
+        if info is None or info.status <= recording.status:
+            return []
+        if not await self._listener.egress_moved(room, info):
+            return []
+        return [Action("egress", recording.id, lk_egress.EgressStatus.Name(info.status))]
 
     async def _abandoned_hands(self, room: str, now: float) -> list[Action]:
         """Lowers the hands, among the next HANDS_PER_PASS of the queue, whose owner LiveKit does

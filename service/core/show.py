@@ -154,6 +154,9 @@ class ShowCore(ShowService[Caller]):
             self._observer.demoted("left")
             await self._announce(room, EventType.GUEST_DEMOTED, sender=sender, target=sender, actor="", reason="left")
 
+    async def egress_moved(self, room: str, info: lk_egress.EgressInfo) -> bool:
+        return await self._egress_progress(room, info)
+
     def reconciled(self, action: str) -> None:
         self._observer.reconciled(action)
 

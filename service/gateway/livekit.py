@@ -329,12 +329,12 @@ class LiveKitStage:
         except errors.ShowError as exc:
             if exc.code is not errors.Code.FAILED_PRECONDITION:
                 raise
-            return await self._egress_as_it_stands(recording_id)
+            # LiveKit stops or updates only an egress still starting or active and refuses any
+            # other ("egress with status EGRESS_COMPLETE cannot be stopped"): it is ending or has
+            # ended, its egress_ended not heard yet (late or lost). What LiveKit holds of it is the answer.
+            return await self.egress(recording_id)
 
-    async def _egress_as_it_stands(self, egress_id: str) -> lk_egress.EgressInfo | None:
-        """LiveKit stops or updates only an egress still starting or active and refuses any other
-        ("egress with status EGRESS_COMPLETE cannot be stopped"): it is ending or has ended,
-        its egress_ended not heard yet (late or lost). What LiveKit holds of it is the answer."""
+    async def egress(self, egress_id: str) -> lk_egress.EgressInfo | None:
         listing = lk_egress.ListEgressRequest(egress_id=egress_id)
         found = await self._call("ListEgress", self._egress.list_egress(listing))
         return next((e for e in found.items if e.egress_id == egress_id), None)
@@ -369,7 +369,7 @@ class LiveKitStage:
             return await self._find("UpdateStream", self._egress.update_stream(update))
         except errors.ShowError as exc:
             if exc.code is errors.Code.FAILED_PRECONDITION:
-                return await self._egress_as_it_stands(stream_id)
+                return await self.egress(stream_id)
             raise errors.ShowError(exc.code, self.destinations.redact(exc.message)) from exc
 
     def stream_destinations(self) -> tuple[str, ...]:
