@@ -195,7 +195,7 @@ async def test_a_recording_and_a_stream_whose_end_was_never_heard_end_in_the_rec
         async def both_ended() -> bool:
             [kept] = await host.recordings(room)
             [streamed] = (await host.streams(room))["streams"]
-            return kept["status"] == "EGRESS_COMPLETE" and streamed["status"] == "EGRESS_FAILED"
+            return bool(kept["status"] == "EGRESS_COMPLETE" and streamed["status"] == "EGRESS_FAILED")
 
         await until(both_ended, 10.0, "the recording and the stream ended in the record")
         [kept] = await host.recordings(room)
