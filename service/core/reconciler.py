@@ -291,7 +291,7 @@ class Reconciler:
                 )  # fmt: skip
                 actions.append(Action("reconnected", seat.identity, found.sid))
             if not _agrees(found, role, seat.locked):
-                actions += await self._present(room, found, role)
+                actions += await self._present(room, found, role, seat.locked)
         # A moderator appointed by an instance that died before telling LiveKit (at most
         # MODERATORS_PER_ROOM lookups, whatever the audience).
         for identity in record.moderators:
@@ -350,13 +350,16 @@ class Reconciler:
         await self._listener.seat_freed(room, seat, role)
         return [Action("freed", seat.identity, role.value)]
 
-    async def _present(self, room: str, who: lk.ParticipantInfo, role: Role) -> list[Action]:
-        locked: tuple[str, ...] = ()
-        if role is Role.GUEST:  # a guest keeps the sources the host took away from it
+    async def _present(
+        self, room: str, who: lk.ParticipantInfo, role: Role, locked: tuple[str, ...] | None = None
+    ) -> list[Action]:
+        """Brings `who` to `role` on LiveKit; a guest keeps the sources the host took away from
+        it (`locked`, read from its seat unless the caller holds it already)."""
+        if locked is None and role is Role.GUEST:
             seat = (await self._records.standing(room, who.identity, self._clock.now())).seat
             locked = seat.locked if seat else ()
         waiting = role is Role.VIEWER and (await self._records.admission(room, who.identity)).phase.audience_waits
-        shown = await self._stage.present(room, who.identity, Presence(role, locked, waiting))
+        shown = await self._stage.present(room, who.identity, Presence(role, locked or (), waiting))
         return [Action("presented", who.identity, role.value)] if shown is not None else []
 
     async def _finish(
