@@ -186,6 +186,8 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         host_claim_seconds=rules.host_claim_seconds,
         guest_limit=rules.guest_limit,
         egress_quiet_seconds=settings.stage_change_seconds,
+        # A room's hands are looked at about as often as every room is swept.
+        hands_every_seconds=settings.reconcile_interval_seconds * ReconcileRules.sweep_every,
     )
     core = ShowCore(stage, store, clock, rules, observer=metrics, leases=leases, reconcile=reconcile)
     through = chain(auth, store, limiter, rules.rates, clock, metrics, observer=metrics)

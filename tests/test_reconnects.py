@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from livekit.protocol import models as lk
 
 from service.core.clock import SystemClock
 from service.core.ports import Presence
-from service.core.reconciler import HANDS_PER_PASS, Action, Reconciler
+from service.core.reconciler import HANDS_PER_PASS, Action, Reconciler, ReconcileRules
 from service.core.roles import Role
 from service.core.show import ShowCore
 from service.dev.livekit_server import LiveKitDevServer, free_port
@@ -371,30 +372,44 @@ async def test_banned_participants_back_with_old_tokens_are_removed_even_when_th
 
 async def test_a_hand_whose_owner_left_unheard_is_lowered(gated: tuple[Show, WebhookGate]) -> None:
     """A viewer's hand stays up only while LiveKit has the viewer: when its participant_left is
-    lost, the reconciler lowers it, and leaves the hand of a viewer still there."""
+    lost, an invitation of that hand lowers it at once (and answers NOT_FOUND), and otherwise the
+    reconciler lowers it within its look at the room's hands; the hand of a viewer still there
+    stays up."""
     show, gate = gated
     room = show.room
-    as_leaver, leaver = await show.viewer("leaver")
+    leaving = {"leaver": await show.viewer("leaver"), "invited": await show.viewer("invited")}
     as_stayer, _ = await show.viewer("stayer")
     async with livekit_api(show.stack.livekit) as lkapi:
-        await as_leaver.hand(room, "leaver", True)
+        for name, (as_viewer, _) in leaving.items():
+            await as_viewer.hand(room, name, True)
         await as_stayer.hand(room, "stayer", True)
-        assert [h["participantIdentity"] for h in await show.host.hands(room)] == ["leaver", "stayer"]
+        assert await hands_up(show) == ["leaver", "invited", "stayer"]
         before = await scrape(show.stack.service)
 
-        gate.open = False  # the leave is lost on its way
-        await leaver.disconnect()
-        await until(lambda: gone_from_livekit(lkapi, room, "leaver"), 10.0, "LiveKit saw leaver go")
-        await until(lambda: gate_lost_leave(gate, "leaver"), 10.0, "leaver's participant_left lost")
+        gate.open = False  # the leaves are lost on their way
+        for name, (_, live) in leaving.items():
+            await live.disconnect()
+            await until(partial(gone_from_livekit, lkapi, room, name), 10.0, f"LiveKit saw {name} go")
+            await until(partial(gate_lost_leave, gate, name), 10.0, f"{name}'s participant_left lost")
         gate.open = True
 
-        async def hands_of_the_connected() -> bool:
-            return [h["participantIdentity"] for h in await show.host.hands(room)] == ["stayer"]
+        with pytest.raises(Refused) as invited:
+            await show.host.invite(room, "invited", "host-1")
+        assert invited.value.code == "NOT_FOUND"
+        assert "invited" not in await hands_up(show)  # at once, not at the reconciler's next look
 
-        await until(hands_of_the_connected, 8.0, "leaver's hand lowered")
+        async def only_the_connected() -> bool:
+            return await hands_up(show) == ["stayer"]
+
+        # FAST: a pass a second, the hands looked at once in six passes.
+        await until(only_the_connected, 12.0, "leaver's hand lowered")
         assert await seen_by_livekit(lkapi, room, "stayer") == ("viewer", False)
-        await until(lambda: counted(show, before, "lowered", 1), 5.0, "the lowering counted")
+        await until(lambda: counted(show, before, "lowered", 1), 5.0, "the reconciler's lowering counted")
         await until(lambda: logged(show, "lowered leaver"), 5.0, "the lowering logged")
+
+
+async def hands_up(show: Show) -> list[str]:
+    return [h["participantIdentity"] for h in await show.host.hands(show.room)]
 
 
 async def gate_lost_leave(gate: WebhookGate, identity: str) -> bool:
@@ -440,7 +455,9 @@ async def reconciling(tmp_path: Path, room: str) -> AsyncIterator[Reconciling]:
     calls = Calls()
     stage = LiveKitStage(livekit.url, API_KEY, API_SECRET, observe=calls.record, room_cache_seconds=0)
     records, clock = MemoryRecords(), SystemClock()
-    made = Reconciling(room, stage, records, clock, ShowCore(stage, records, clock).reconciler, calls, [])
+    # Hands are looked at on every pass here (the service looks at a room's once in 30 s).
+    core = ShowCore(stage, records, clock, reconcile=ReconcileRules(hands_every_seconds=0))
+    made = Reconciling(room, stage, records, clock, core.reconciler, calls, [])
     try:
         await records.claim_host(room, "host-1", "host-1", clock.now(), 60)
         await stage.open_room(room)

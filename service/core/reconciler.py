@@ -24,8 +24,9 @@ permission and attributes), and converges:
   webhooks lost, or come before the start was written) is brought to where LiveKit has it;
 - a raised hand whose owner LiveKit no longer has (its participant_left was lost) is lowered.
   Hands are the audience's, so a pass looks at a few of them (HANDS_PER_PASS), going on from
-  where the room's previous pass stopped: every hand is looked at in turn, at a cost per pass
-  that does not grow with the queue.
+  where the room's previous look stopped, and a room's hands are looked at once every
+  `hands_every_seconds` at most: every hand is looked at in turn, at a cost that does not grow
+  with the queue. (An invitation of a hand whose owner has gone lowers it at once.)
 
 Its cost per room is the stage's size, not the audience's: seat holders, moderators and at most
 HANDS_PER_PASS raised hands are looked up one by one, banned identities likewise (in a room that
@@ -39,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -82,6 +84,9 @@ class ReconcileRules:
     # A recording or stream the record holds as running is checked against LiveKit's egress on
     # every pass once it started this long ago: its webhooks had time to come.
     egress_quiet_seconds: float = 10.0
+    # A room's raised hands are looked at (HANDS_PER_PASS of them) once in this long at most: a
+    # lost participant_left is rare, and a hand left up a little longer harms nobody.
+    hands_every_seconds: float = 30.0
 
 
 class Leases(Protocol):
@@ -135,8 +140,8 @@ class Reconciler:
         self._me = uuid.uuid4().hex
         # (room, identity, connection sid) -> when this instance first saw the holder gone.
         self._absent: dict[tuple[str, str, str], float] = {}
-        # room -> where in its queue of hands the next pass goes on looking.
-        self._next_hand: dict[str, int] = {}
+        # room -> where in its queue of hands the next look goes on, and when the last one was.
+        self._hand_looks: dict[str, tuple[int, float]] = {}
         self._wanted: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -309,7 +314,7 @@ class Reconciler:
         if record.hands:
             actions += await self._abandoned_hands(room, now)
         else:
-            self._next_hand.pop(room, None)
+            self._hand_looks.pop(room, None)
         due = record.life.release_due
         if due and due <= round(now * 1000):
             # The show went live, and whoever took it live did not say its audience was let in.
@@ -323,7 +328,7 @@ class Reconciler:
         return actions
 
     async def _without_livekit_room(self, room: str, record: StageRecord, now: float) -> list[Action]:
-        self._next_hand.pop(room, None)
+        self._hand_looks.pop(room, None)
         if record.is_empty:
             return []
         host = record.host
@@ -392,7 +397,9 @@ class Reconciler:
         it; one found without its owner had its participant_left lost. The store lowers it only
         if it is still the hand that was looked at (not one raised again since by its owner,
         back in the room)."""
-        start = self._next_hand.get(room, 0)
+        start, last = self._hand_looks.get(room, (0, -math.inf))
+        if now - last < self._rules.hands_every_seconds:
+            return []
         hands = await self._records.hands(room, now, start, HANDS_PER_PASS)
         actions: list[Action] = []
         for hand in hands:
@@ -402,7 +409,8 @@ class Reconciler:
                 actions.append(Action("lowered", hand.identity, "its owner left"))
         # Hands lowered here free their places in the queue: the next pass goes on from the
         # first hand not yet looked at, and from the start once it has reached the end.
-        self._next_hand[room] = start + len(hands) - len(actions) if len(hands) == HANDS_PER_PASS else 0
+        following = start + len(hands) - len(actions) if len(hands) == HANDS_PER_PASS else 0
+        self._hand_looks[room] = (following, now)
         return actions
 
     async def _keep_out(self, room: str, live: lk.Room, now: float) -> list[Action]:

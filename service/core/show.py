@@ -661,6 +661,10 @@ class ShowCore(ShowService[Caller]):
         await self._room_for(room)
         present = await self._stage.find_participant(room, viewer)
         if present is None:
+            # A hand still up for someone LiveKit does not have: its participant_left was lost.
+            hand = (await self._records.standing(room, viewer, self._clock.now())).hand
+            if hand is not None:
+                await self._records.lower_abandoned_hand(room, viewer, hand)
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         now, ttl, limit = self._clock.now(), self._rules.invitation_seconds, self._rules.guest_limit
         try:
