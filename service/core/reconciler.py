@@ -23,13 +23,13 @@ permission and attributes), and converges:
 - a recording or stream the record holds as running that LiveKit's egress has moved on from (its
   webhooks lost, or come before the start was written) is brought to where LiveKit has it;
 - a raised hand whose owner LiveKit no longer has (its participant_left was lost) is lowered.
-  Hands are the audience's, so a pass looks at a few of them (HANDS_PER_PASS), going on from
-  where the room's previous look stopped, and a room's hands are looked at once every
-  `hands_every_seconds` at most: every hand is looked at in turn, at a cost that does not grow
-  with the queue. (An invitation of a hand whose owner has gone lowers it at once.)
+  Hands are the audience's, so a look at a room's hands (once in `hands_every_seconds` at most)
+  takes the head of the queue and a few more (HANDS_PER_PASS each), going on from where the
+  previous look stopped: every hand is looked at in turn, at a cost that does not grow with
+  the queue. (An invitation of a hand whose owner has gone lowers it at once.)
 
 Its cost per room is the stage's size, not the audience's: seat holders, moderators and at most
-HANDS_PER_PASS raised hands are looked up one by one, banned identities likewise (in a room that
+twice HANDS_PER_PASS raised hands are looked up one by one, banned identities likewise (in a room that
 has bans; one read of them from the store), and the room's participants are listed only when
 LiveKit counts more publishers than the record has seats, or fewer participants than the room
 has bans. One instance reconciles a given room at a time (a short lease per room).
@@ -392,24 +392,27 @@ class Reconciler:
         return [Action("egress", recording.id, lk_egress.EgressStatus.Name(info.status))]
 
     async def _abandoned_hands(self, room: str, now: float) -> list[Action]:
-        """Lowers the hands, among the next HANDS_PER_PASS of the queue, whose owner LiveKit does
-        not have. A hand is raised only by someone LiveKit had connected, and their leave lowers
-        it; one found without its owner had its participant_left lost. The store lowers it only
-        if it is still the hand that was looked at (not one raised again since by its owner,
-        back in the room)."""
+        """Lowers the hands whose owner LiveKit does not have, among the first HANDS_PER_PASS of
+        the queue (those a host invites next) and the next HANDS_PER_PASS after where the room's
+        previous look stopped (so every hand is looked at in turn). A hand is raised only by
+        someone LiveKit had connected, and their leave lowers it; one found without its owner had
+        its participant_left lost. The store lowers it only if it is still the hand that was
+        looked at (not one raised again since by its owner, back in the room)."""
         start, last = self._hand_looks.get(room, (0, -math.inf))
         if now - last < self._rules.hands_every_seconds:
             return []
-        hands = await self._records.hands(room, now, start, HANDS_PER_PASS)
+        head = await self._records.hands(room, now, 0, HANDS_PER_PASS)
+        start = max(start, len(head))  # the turn goes on past the head
+        turn = await self._records.hands(room, now, start, HANDS_PER_PASS) if len(head) == HANDS_PER_PASS else []
         actions: list[Action] = []
-        for hand in hands:
+        for hand in head + turn:
             if await self._stage.find_participant(room, hand.identity) is not None:
                 continue
             if await self._records.lower_abandoned_hand(room, hand.identity, hand.raised_at):
                 actions.append(Action("lowered", hand.identity, "its owner left"))
-        # Hands lowered here free their places in the queue: the next pass goes on from the
-        # first hand not yet looked at, and from the start once it has reached the end.
-        following = start + len(hands) - len(actions) if len(hands) == HANDS_PER_PASS else 0
+        # Every hand lowered here stood before the turn's end: the next look goes on from the
+        # first hand not yet looked at, and from past the head once the turn reached the end.
+        following = start + len(turn) - len(actions) if len(turn) == HANDS_PER_PASS else 0
         self._hand_looks[room] = (following, now)
         return actions
 
