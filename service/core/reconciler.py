@@ -384,7 +384,11 @@ class Reconciler:
     async def _egress(self, room: str, recording: Recording) -> list[Action]:
         """A recording or stream the record holds as running (at most one of each kind a room):
         LiveKit's egress is asked where it stands, and the record follows if it has moved on."""
-        info = await self._stage.egress(recording.id)
+        try:
+            info = await self._stage.egress(recording.id)
+        except errors.ShowError as exc:  # the rest of the room's pass does not wait on it
+            log.warning("could not ask LiveKit about egress %s of %s: %s", recording.id, room, exc.message)
+            return []
         if info is None or info.status <= recording.status:
             return []
         if not await self._listener.egress_moved(room, info):
