@@ -92,6 +92,23 @@ async def test_invitations_are_limited_per_caller(strict: ServiceProcess, room: 
         await rest.close()
 
 
+async def test_a_participant_of_one_room_uses_no_allowance_of_another(strict: ServiceProcess, room: str) -> None:
+    """Room names and identities may both hold ":": the viewer "b:host" of one room and the host
+    "host" of the room named after it with ":b" are two callers, each with its own allowance. A
+    viewer's token, had for the asking, must not spend another room's host's calls."""
+    rest = client_for("rest", strict.grpc_address, strict.http_base)
+    try:
+        other = f"{room}:b"
+        host = await rest.as_(admin_token(other)).join(other, "host", "host")
+        intruder = rest.as_((await rest.join(room, "b:host", "viewer"))["token"])
+        for _ in range(100):  # the room has no show: each call is refused, and still counted
+            await refusal(intruder.get_room(room))
+        check_over_limit(await refusal(intruder.get_room(room)), "100 other requests per 60s")
+        assert (await rest.as_(host["token"]).get_room(other))["hasHost"] is True
+    finally:
+        await rest.close()
+
+
 async def test_limits_are_shared_by_instances_on_redis(
     livekit: LiveKitDevServer, redis_server: RedisServer, room: str
 ) -> None:

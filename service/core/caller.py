@@ -61,9 +61,12 @@ class Caller:
 
     @property
     def rate_key(self) -> str:
-        """Whom rate limits count: the verified caller, else its network address."""
+        """Whom rate limits count: the verified caller, else its network address. Room names and
+        identities may both hold ":", so the two are joined by "/", which neither may hold
+        (validate.py): with ":" the viewer "b:jane" of room "show" would spend the allowance of
+        "jane" in room "show:b"."""
         if self.admin:
             return f"admin:{self.room}"
         if self.identity is not None:
-            return f"participant:{self.room}:{self.identity}"
+            return f"participant:{self.room}/{self.identity}"
         return f"address:{self.address or 'unknown'}"
