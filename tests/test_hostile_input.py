@@ -14,8 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from showrunner.v1 import show_service_pb2 as pb
 
-from tests.conftest import ServiceProcess, admin_token
-from tests.doors import Refused, ShowClient, expect_refusal
+from service.dev.livekit_server import LiveKitDevServer
+from service.dev.redis_cluster import RedisCluster
+from tests.conftest import ServiceProcess, admin_token, start_service
+from tests.doors import Refused, ShowClient, client_for, expect_refusal
 
 ROOM = "fuzz-target"
 METHODS = [m.name for m in pb.DESCRIPTOR.services_by_name["ShowService"].methods]
@@ -209,3 +211,26 @@ async def test_rest_answers_400_to_json_nested_too_deep_or_holding_a_lone_surrog
             reply = await http.post("/api/rooms/join", content=raw, headers={"content-type": "application/json"})
             assert reply.status_code == 400, (raw[:40], reply.text)
             assert reply.json() == {"error": message}
+
+
+async def test_getroom_without_a_room_name_is_refused_before_the_store_is_asked(
+    livekit: LiveKitDevServer, redis_cluster: RedisCluster
+) -> None:
+    """The policy leaves a request without a usable room name to the core, to be refused with
+    INVALID_ARGUMENT before anything happens. GetRoom read the record first (to describe an ended
+    show); on a Redis Cluster the keys of an empty name have no hash tag and span slots, so the
+    read failed and a viewer's token, had for the asking, got 503 instead of 400."""
+    running = start_service(livekit, SHOW_REDIS_URL=redis_cluster.url, SHOW_REDIS_CLUSTER="true")
+    try:
+        for door in ("grpc", "twirp-json", "twirp-protobuf"):  # REST has no route without a room
+            client = client_for(door, running.grpc_address, running.http_base)
+            try:
+                viewer = client.as_((await client.join("any-show", "v", "viewer"))["token"])
+                with pytest.raises(Refused) as caught:
+                    await viewer.get_room("")
+                expect_refusal(caught.value, "INVALID_ARGUMENT", "roomName is required")
+            finally:
+                await client.close()
+        assert not [line for line in running.output if "state store is unavailable" in line]
+    finally:
+        running.stop()

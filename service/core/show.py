@@ -417,8 +417,12 @@ class ShowCore(ShowService[Caller]):
             room = await self._room_for(request.room_name)
         except errors.ShowError as exc:
             # An ended show has no LiveKit room any more, and stays readable for its retention.
+            # Only a well-formed name LiveKit does not have is looked up: a malformed one (which
+            # the policy left to this refusal) is refused without asking the store anything.
+            if exc.code is not errors.Code.NOT_FOUND:
+                raise
             record = await self._records.stage(request.room_name, self._clock.now())
-            if exc.code is not errors.Code.NOT_FOUND or record.phase is not Phase.ENDED:
+            if record.phase is not Phase.ENDED:
                 raise
             return pb.GetRoomResponse(room=self._room(lk.Room(name=record.room, sid=record.room_sid), record))
         sources = (room, await self._records.recent_stage(room.name, self._clock.now()))
