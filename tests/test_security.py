@@ -169,6 +169,31 @@ async def test_nobody_takes_the_name_of_a_host_whose_seat_was_freed(
     assert (await admin.get_room(room))["hasHost"] is False
 
 
+async def test_a_former_host_who_is_banned_no_longer_ends_the_show(
+    door: ShowClient, room: str, live_show: dict[str, str]
+) -> None:
+    """The last host's token ends the show after its seat is freed, until another host takes the
+    room; a ban, which holds for the rest of the show, ends that too. Once its seat is freed the
+    former host is a viewer, whom a moderator or the admin may ban."""
+    admin, former = door.as_(admin_token(room)), door.as_(live_show["host"])
+    await admin.remove_participant(room, "host-1")  # its seat is freed (no reconnect grace here)
+    await until(lambda: _seat_free(admin, room), 10.0, "the host's seat freed")
+    back = await former.join(room, "host-1", "viewer")
+    comeback = await LiveParticipant("host-1").connect(back["wsUrl"], back["token"])
+    try:
+        await admin.remove_participant(room, "host-1", ban=True)
+    finally:
+        await comeback.disconnect()
+    assert [b["identity"] for b in await admin.bans(room)] == ["host-1"]
+    for call, refusal_message in (
+        (former.end_show, "Only the host can end the show"),
+        (former.delete_room, "Only the host can end the show"),
+        (former.history, "Only the host or a moderator can see the show's history"),
+    ):
+        expect_refusal(await refusal(call(room)), "PERMISSION_DENIED", refusal_message)
+    assert (await admin.get_room(room))["state"] != "SHOW_STATE_ENDED"
+
+
 async def _seat_free(admin: ShowClient, room: str) -> bool:
     return not (await admin.get_room(room))["hasHost"]
 

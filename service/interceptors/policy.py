@@ -58,8 +58,12 @@ class Policy(Piece):
         allowed = _MANAGERS if rule.audience == po.AUDIENCE_STAGE_MANAGERS else _HOST
         if acting is not None and await self._records.role_of(room, acting) in allowed:
             return
-        if acting is not None and rule.former_host and await self._records.hosted_by(room) == acting:
-            return  # a host whose connection ended can still end its own show
+        if acting is not None and rule.former_host:
+            # A host whose connection ended can still end its own show, unless it was banned
+            # since (as a viewer once its seat was freed): a ban holds for the rest of the show.
+            admission = await self._records.admission(room, acting)
+            if admission.hosted and not admission.banned:
+                return
         raise errors.denied(rule.refusal)
 
 
