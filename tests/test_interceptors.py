@@ -78,7 +78,7 @@ async def test_authentication_verifies_tokens_and_refuses_bad_ones() -> None:
         "GetRoom", pb.GetRoomRequest(), headers={"authorization": f"Bearer {token(room='r', roomJoin=True, sub='v')}"}
     )
     await auth.enter(viewer)
-    assert viewer.caller == Caller(identity="v", room="r")
+    assert viewer.caller == Caller(identity="v", room="r", signed=True)
     forged = call("GetRoom", pb.GetRoomRequest(), headers={"authorization": "Bearer junk"})
     assert (await refusal(auth, forged)).code is Code.UNAUTHENTICATED
     webhook = Call(door="webhook", rule=WEBHOOK, request=b"{}", headers={"authorization": "forged"})

@@ -241,6 +241,45 @@ async def test_a_host_of_one_room_has_no_rights_in_another(
     assert await snapshot(door, other) == before
 
 
+def signed(video: dict[str, Any]) -> str:
+    """A token signed with the API key and secret, valid for ten minutes, with `video` grants."""
+    now = int(time.time())
+    claims = {"iss": API_KEY, "sub": "backend", "nbf": now, "exp": now + 600, "video": video}
+    return jwt.encode(claims, API_SECRET, algorithm="HS256")
+
+
+async def test_a_valid_token_that_grants_nothing_here_is_refused_as_such(
+    door: ShowClient, room: str, live_show: dict[str, str]
+) -> None:
+    """A token that verifies but grants nothing usable (roomAdmin or roomJoin without a room, no
+    video grant at all) is a caller without the right (403), not a missing token (401): a
+    backend that forgot the room in its admin token is told so."""
+    before = await snapshot(door, room)
+    for kind, video in {
+        "roomAdmin without room": {"roomAdmin": True},
+        "roomJoin without room": {"roomJoin": True},
+        "no grant": {},
+    }.items():
+        caller = door.as_(signed(video))
+        for rpc in ("GetRoom", "DeleteRoom", "RemoveParticipant", "ListRaisedHands", "StartRecording"):
+            caught = await refusal(PRIVILEGED[rpc](caller, room))
+            assert caught.message == f"This token is not for room {room}", f"{rpc} with {kind}: {caught}"
+            expect_refusal(caught, "PERMISSION_DENIED", caught.message)
+        expect_refusal(
+            await refusal(PRIVILEGED["JoinRoom (host)"](caller, room)),
+            "PERMISSION_DENIED",
+            "Joining as host needs the room's admin token or the host's own token",
+        )
+        expect_refusal(
+            await refusal(caller.list_rooms()),
+            "PERMISSION_DENIED",
+            "Listing rooms needs an admin token with the roomList grant",
+        )
+        # The viewer door, open to anyone, stays open to it.
+        assert (await caller.join(room, "viewer-2", "viewer"))["role"] == "viewer"
+    assert await snapshot(door, room) == before
+
+
 async def test_server_callers_need_the_right_grant(door: ShowClient, room: str, live_show: dict[str, str]) -> None:
     listed = await door.as_(lister_token()).list_rooms()
     assert room in {r["name"] for r in listed}

@@ -64,6 +64,7 @@ class Authenticator:
             admin=admin,
             lists_rooms=video.get("roomList") is True,
             address=credentials.address,
+            signed=True,
         )
         _keep(self._callers, key, (caller, token.strip()))
         return caller

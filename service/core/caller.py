@@ -21,8 +21,11 @@ class Caller:
 
     A participant (`identity` and `room` from a token JoinRoom issued) acts for itself in its
     room. An admin (a server token with roomAdmin for `room`) acts for anyone in that room.
-    `lists_rooms` is the roomList grant. An anonymous caller has none of these. What a caller may
-    do also depends on its role in the show, which comes from the show's state, never from here.
+    `lists_rooms` is the roomList grant. An anonymous caller gave no token (`signed` is False) and
+    has none of these; one whose token verified but grants none of them (roomAdmin or roomJoin
+    without a room, say) is not anonymous: it is refused as a caller without the right, never
+    told to give a token it gave. What a caller may do also depends on its role in the show,
+    which comes from the show's state, never from here.
     """
 
     identity: str | None = None
@@ -30,10 +33,11 @@ class Caller:
     admin: bool = False
     lists_rooms: bool = False
     address: str | None = None
+    signed: bool = False  # a token was given and verified, whatever it grants
 
     @property
     def anonymous(self) -> bool:
-        return self.identity is None and not self.admin and not self.lists_rooms
+        return not self.signed and self.identity is None and not self.admin and not self.lists_rooms
 
     def admin_of(self, room: str) -> bool:
         return self.admin and self.room == room
