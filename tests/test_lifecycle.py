@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from livekit import api, rtc
+from showrunner.v1 import show_service_pb2 as pb
 
 from service.core import errors
+from service.core.caller import Caller
 from service.core.clock import ManualClock
 from service.core.ports import Presence
 from service.core.roles import Role
@@ -48,6 +50,11 @@ def _disconnected(who: LiveParticipant) -> Callable[[], bool]:
 
 def heard(who: LiveParticipant, identity: str) -> bool:
     return ("subscribed", (identity, rtc.TrackKind.KIND_AUDIO)) in who.events
+
+
+def said_live(who: LiveParticipant) -> int:
+    """How many times `who` heard show_live."""
+    return sum(1 for e in who.show_events if e.get("type") == "show_live")
 
 
 def subscriptions(who: LiveParticipant) -> list[object]:
@@ -212,8 +219,10 @@ async def test_a_service_may_open_shows_live_for_clients_that_know_no_go_live(
 async def test_an_audience_an_instance_left_waiting_is_let_in_by_the_reconciler(tmp_path: Path, room: str) -> None:
     """The instance that took the show live died before it let the audience in: the record says
     live, with the release due; a reconciler's pass after the deadline lets the viewers in, as
-    LiveKit's own view shows. The core runs in process on a LiveKit of its own, whose webhooks
-    go nowhere (the suite's service would otherwise judge this room by its own record)."""
+    LiveKit's own view shows, and tells the room the show is live (the dead instance never did),
+    once, kept in the history as done by whoever took it live. The core runs in process on a
+    LiveKit of its own, whose webhooks go nowhere (the suite's service would otherwise judge this
+    room by its own record)."""
     livekit = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=tmp_path / "livekit.log").start()
     lkapi = api.LiveKitAPI(livekit.http_url, API_KEY, API_SECRET)
     clock = ManualClock(start=time.time())
@@ -243,7 +252,13 @@ async def test_an_audience_an_instance_left_waiting_is_let_in_by_the_reconciler(
         assert found is not None and found.permission.can_subscribe and not found.permission.can_publish
         await viewer.wait_for(lambda: heard(viewer, "host-1"), label="the viewer hears the host")
         assert (await store.stage(room, clock.now())).life.release_due == 0
+        await viewer.wait_for(lambda: said_live(viewer) == 1, label="the viewer hears show_live")
         assert "released" not in {a.kind for a in await core.reconciler.reconcile(room)}  # done once
+        admin = Caller(room=room, admin=True)
+        kept = await core.list_show_events(pb.ListShowEventsRequest(room_name=room), admin)
+        assert [(e.type, e.actor_identity) for e in kept.entries] == [("show_live", "host-1")]
+        await asyncio.sleep(0.5)
+        assert said_live(viewer) == 1 and said_live(host) == 1
     finally:
         await viewer.disconnect()
         await host.disconnect()

@@ -893,6 +893,29 @@ async def test_a_show_opens_backstage_goes_live_once_and_ends_once(records: Show
     assert await records.end_show(room, T0 + 7, 3600) == (False, stage.life)
 
 
+async def test_the_audience_let_in_is_told_once_by_whoever_finds_its_release_due(
+    records: ShowRecords, room: str
+) -> None:
+    """The call that took the show live, a retry or a reconciler: the first to say the audience
+    is in learns who took the show live (to tell the room), and nobody after it, nor after the
+    show ended."""
+    await _hosted(records, room)
+    assert await records.audience_released(room, T0) is None  # backstage: nothing is due
+    await records.go_live(room, T0 + 1, "hana")
+    assert await records.audience_released(room, T0 + 2) == "hana"
+    assert await records.audience_released(room, T0 + 3) is None
+    await records.go_live(room, T0 + 4, None)  # live already: nothing is due again
+    assert await records.audience_released(room, T0 + 5) is None
+
+    by_admin, ended = f"{room}-admin", f"{room}-ended"
+    for other in (by_admin, ended):
+        await _hosted(records, other)
+        await records.go_live(other, T0 + 1, None)
+    assert await records.audience_released(by_admin, T0 + 2) == ""  # the room's admin took it live
+    await records.end_show(ended, T0 + 2, 3600)
+    assert await records.audience_released(ended, T0 + 3) is None
+
+
 async def test_an_ended_show_stays_locked(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     assert await records.room_opened(room, "RM_1", ms(T0), T0)

@@ -455,12 +455,17 @@ class ShowRecords(Protocol):
 
     async def go_live(self, room: str, now: float, acting: str | None, not_host: str = "") -> tuple[bool, Lifecycle]:
         """Takes the show from backstage to live, with its audience's release due by the stage
-        change deadline; a live show stays as it is. Refuses a show that has ended (SHOW_ENDED) or
-        has not opened (NOT_OPENED). True if it went live now; and the show's life after it."""
+        change deadline and `acting` kept as who took it live; a live show stays as it is. Refuses
+        a show that has ended (SHOW_ENDED) or has not opened (NOT_OPENED). True if it went live
+        now; and the show's life after it."""
         ...
 
-    async def audience_released(self, room: str, now: float) -> None:
-        """The waiting audience of a live show has been let in: no release is due any more."""
+    async def audience_released(self, room: str, now: float) -> str | None:
+        """The waiting audience of a live show has been let in: no release is due any more.
+        Answers who took the show live ("" for the room's admin) to the one step that found the
+        release due, None to any other (done already, or the show ended meanwhile): whoever lets
+        the audience in first (the call that took it live, a retry, a reconciler after the
+        deadline) is the one that tells the room, so that it is told once."""
         ...
 
     async def end_show(self, room: str, now: float, keep_seconds: float) -> tuple[bool, Lifecycle]:

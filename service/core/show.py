@@ -166,7 +166,10 @@ class ShowCore(ShowService[Caller]):
         subscribes it at once. One listing and one update per waiting viewer: going live is the
         one moment that reaches the whole audience, as it must. Viewers who join later with a
         token minted backstage are brought to a live viewer's grants by their join (see
-        `_bring_to_role`). Once all are in, the record says so; otherwise a reconciler retries."""
+        `_bring_to_role`). Once all are in, the record says so; otherwise a reconciler retries.
+        The room hears show_live from the release that finds it still due in the record: GoLive's,
+        a retry's after it stopped half way, or a reconciler's after the instance that took the
+        show live died; so once, and never after the show has ended."""
         waiting = [
             who
             for who in await self._stage.list_participants(room, fresh=True)
@@ -181,7 +184,9 @@ class ShowCore(ShowService[Caller]):
                 return await self._stage.present(room, who.identity, Presence(Role.VIEWER), known=who) is not None
 
         let = await asyncio.gather(*(let_in(who) for who in waiting))
-        await self._records.audience_released(room, self._clock.now())
+        live_by = await self._records.audience_released(room, self._clock.now())
+        if live_by is not None:
+            await self._announce(room, EventType.SHOW_LIVE, sender=live_by or None)
         return sum(let)
 
     # --- LiveKit's webhooks --------------------------------------------------------------
@@ -445,10 +450,9 @@ class ShowCore(ShowService[Caller]):
         went, life = await self._records.go_live(
             room, self._clock.now(), _acting_host(caller, room), errors.ONLY_HOST_GOES_LIVE
         )
-        # A retry lets in whoever is still waiting (an earlier call may have stopped half way).
+        # A retry lets in whoever is still waiting (an earlier call may have stopped half way);
+        # the room hears show_live from the release that completes (release_audience).
         let_in = await self.release_audience(room) if went or life.release_due else 0
-        if went:
-            await self._announce(room, EventType.SHOW_LIVE, sender=caller.identity)
         return pb.GoLiveResponse(state=pb.SHOW_STATE_LIVE, started_at=life.live_at, viewers_let_in=let_in)
 
     async def end_show(self, request: pb.EndShowRequest, caller: Caller) -> pb.EndShowResponse:

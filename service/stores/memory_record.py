@@ -99,6 +99,7 @@ class _Room:
     recording_seq: int = 0
     moderators: dict[str, int] = field(default_factory=dict)  # identity -> appointed (ms)
     hosted_by: str = ""  # who last took the host seat, kept when it is freed
+    live_by: str = ""  # who took the show live ("" for the room's admin)
     bans: dict[str, Ban] = field(default_factory=dict)
     life: Lifecycle = field(default_factory=Lifecycle)
     expires: int = 0
@@ -350,13 +351,15 @@ class MemoryRecords:
             return False, state.life
         with self._changing(room, now) as state:
             state.life = replace(state.life, phase=Phase.LIVE, live_at=ms(now), release_due=ms(now) + self._bound)
+            state.live_by = acting or ""
             return True, state.life
 
-    async def audience_released(self, room: str, now: float) -> None:
-        state = self._read(room, now)
-        if state.life.release_due:
-            with self._changing(room, now) as state:
-                state.life = replace(state.life, release_due=0)
+    async def audience_released(self, room: str, now: float) -> str | None:
+        if not self._read(room, now).life.release_due:
+            return None
+        with self._changing(room, now) as state:
+            state.life = replace(state.life, release_due=0)
+            return state.live_by
 
     async def end_show(self, room: str, now: float, keep_seconds: float) -> tuple[bool, Lifecycle]:
         state = self._read(room, now)

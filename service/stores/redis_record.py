@@ -703,8 +703,9 @@ class RedisRecords:
         changed, *life = await self._step("go_live", room, now, acting or "", identity=acting or "", not_host=not_host)
         return bool(int(changed)), decode_life(life)
 
-    async def audience_released(self, room: str, now: float) -> None:
-        await self._step("audience_released", room, now)
+    async def audience_released(self, room: str, now: float) -> str | None:
+        released, live_by = await self._step("audience_released", room, now)
+        return _text(live_by) if int(released) else None
 
     async def end_show(self, room: str, now: float, keep_seconds: float) -> tuple[bool, Lifecycle]:
         ended, *life = await self._step("end_show", room, now, max(1, ms(keep_seconds)))
