@@ -160,6 +160,25 @@ async def test_a_recording_that_ended_unheard_is_stopped_all_the_same(
         await client.close()
 
 
+async def test_an_ended_shows_recordings_and_streams_stay_readable(
+    recording_service: ServiceProcess, egress: EgressStandIn, room: str
+) -> None:
+    """EndShow closes the show's LiveKit room; what the show recorded and streamed stays readable
+    for the room's admin, as its times and history do, rather than answering NOT_FOUND."""
+    client = client_for("rest", recording_service.grpc_address, recording_service.http_base)
+    try:
+        admin = client.as_(admin_token(room))
+        host = client.as_((await admin.join(room, "host", "host"))["token"])
+        recording = (await host.start_recording(room, "grid"))["recordingId"]
+        stream = (await host.start_stream(room, ["youtube"]))["streamId"]
+        await host.end_show(room)
+        assert [r["recordingId"] for r in await admin.recordings(room)] == [recording]
+        streams = await admin.streams(room)
+        assert [(s["streamId"], s["destinations"]) for s in streams["streams"]] == [(stream, ["youtube"])]
+    finally:
+        await client.close()
+
+
 @pytest.fixture
 def quick_recording_service(livekit: LiveKitDevServer, egress: EgressStandIn) -> Iterator[ServiceProcess]:
     """An instance on the stand-in whose reconciler passes every second and asks LiveKit about a

@@ -842,7 +842,7 @@ class ShowCore(ShowService[Caller]):
 
     async def list_recordings(self, request: pb.ListRecordingsRequest, caller: Caller) -> pb.ListRecordingsResponse:
         room = self._room_name(request.room_name)
-        record = await self._hosted(room)
+        record = await self._kept(room)
         recordings = record.of_kind(EgressKind.RECORDING)
         return pb.ListRecordingsResponse(recordings=[self._recording(room, r) for r in reversed(recordings)])
 
@@ -986,7 +986,7 @@ class ShowCore(ShowService[Caller]):
 
     async def list_streams(self, request: pb.ListStreamsRequest, caller: Caller) -> pb.ListStreamsResponse:
         room = self._room_name(request.room_name)
-        record = await self._hosted(room)
+        record = await self._kept(room)
         return pb.ListStreamsResponse(
             streams=[self._stream(room, s) for s in reversed(record.of_kind(EgressKind.STREAM))],
             available_destinations=self._stage.stream_destinations(),
@@ -1150,6 +1150,14 @@ class ShowCore(ShowService[Caller]):
         admin): the room's stage, once the room is shown to exist on LiveKit."""
         record = await self._records.stage(self._room_name(room), self._clock.now())
         await self._room_for(room)
+        return record
+
+    async def _kept(self, room: str) -> StageRecord:
+        """For reading what a show keeps (its recordings and streams): as `_hosted`, but an ended
+        show's LiveKit room is gone by design, and what it kept stays readable for its retention."""
+        record = await self._records.stage(self._room_name(room), self._clock.now())
+        if record.phase is not Phase.ENDED:
+            await self._room_for(room)
         return record
 
     async def _room_for(self, room: str) -> lk.Room:
