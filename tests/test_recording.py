@@ -231,6 +231,40 @@ async def test_a_recording_and_a_stream_whose_end_was_never_heard_end_in_the_rec
         await client.close()
 
 
+async def test_an_ended_shows_recording_and_stream_whose_end_was_never_heard_end_in_the_record_too(
+    quick_recording_service: ServiceProcess, egress: EgressStandIn, room: str
+) -> None:
+    """EndShow closes the room, and LiveKit's egress ends with it; its egress_ended lost, the
+    reconciler's passes over the ended show bring the recording and the stream to their end in the
+    record all the same, rather than leaving them running for the show's whole retention."""
+    service = quick_recording_service
+    client = client_for("grpc", service.grpc_address, service.http_base)
+    try:
+        admin = client.as_(admin_token(room))
+        host = client.as_((await admin.join(room, "host", "host"))["token"])
+        recording = (await host.start_recording(room, "speaker"))["recordingId"]
+        stream = (await host.start_stream(room, ["youtube"]))["streamId"]
+        await host.end_show(room)
+        final = f"/recordings/{room}/ended.mp4"
+        egress.move(recording, lk_egress.EgressStatus.EGRESS_COMPLETE, final)  # egress_ended lost
+        egress.move(stream, lk_egress.EgressStatus.EGRESS_COMPLETE)
+
+        async def both_ended() -> bool:
+            [kept] = await admin.recordings(room)
+            [streamed] = (await admin.streams(room))["streams"]
+            return bool(kept["status"] == "EGRESS_COMPLETE" and streamed["status"] == "EGRESS_COMPLETE")
+
+        await until(both_ended, 10.0, "the ended show's recording and stream ended in the record")
+        [kept] = await admin.recordings(room)
+        assert kept["location"] == final
+        kept_history = [(e["type"], e["egressId"], e["reason"]) for e in (await admin.history(room))["entries"]]
+        assert kept_history[-3] == ("show_ended", "", "")
+        ends = [("recording_stopped", recording, "complete"), ("stream_stopped", stream, "complete")]
+        assert sorted(kept_history[-2:]) == ends  # once each: they ended with the room, by themselves
+    finally:
+        await client.close()
+
+
 async def test_a_recording_whose_caller_went_away_while_it_started_is_kept(
     recording_service: ServiceProcess, egress: EgressStandIn, room: str
 ) -> None:

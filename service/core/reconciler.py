@@ -21,7 +21,8 @@ permission and attributes), and converges:
   a token issued before the ban still connects, and the participant_joined that would have had
   it removed at once may be lost;
 - a recording or stream the record holds as running that LiveKit's egress has moved on from (its
-  webhooks lost, or come before the start was written) is brought to where LiveKit has it;
+  webhooks lost, or come before the start was written) is brought to where LiveKit has it, an
+  ended show's included (its egress ends with the room EndShow closed);
 - a raised hand whose owner LiveKit no longer has (its participant_left was lost) is lowered.
   Hands are the audience's, so a look at a room's hands (once in `hands_every_seconds` at most)
   takes the head of the queue and a few more (HANDS_PER_PASS each), going on from where the
@@ -252,9 +253,12 @@ class Reconciler:
         if record.phase is Phase.ENDED:
             # The show is over and locked; a room LiveKit has under its name was opened by one of
             # its tokens used again (a lost or late webhook let it stay): close it.
+            ended: list[Action] = []
             if live is not None and await self._stage.close_room(room):
-                return [Action("closed", detail="the show has ended")]
-            return []
+                ended.append(Action("closed", detail="the show has ended"))
+            # Its recordings and streams stay readable: one whose egress ended with the room,
+            # its egress_ended lost, must not read as running for the whole retention.
+            return ended + await self._egresses(room, record, now)
         if live is None:
             return await self._without_livekit_room(room, record, now)
         actions: list[Action] = []
@@ -307,10 +311,7 @@ class Reconciler:
                 actions += await self._present(room, found, Role.MODERATOR)
         for identity, change in overdue.items():
             actions += await self._finish(room, identity, change.change, present.get(identity))
-        quiet_since = round((now - self._rules.egress_quiet_seconds) * 1000)
-        for recording in record.recordings:
-            if recording.active and not recording.placeholder and recording.started_at <= quiet_since:
-                actions += await self._egress(room, recording)
+        actions += await self._egresses(room, record, now)
         if record.hands:
             actions += await self._abandoned_hands(room, now)
         else:
@@ -380,6 +381,16 @@ class Reconciler:
                 await self._present(room, found, role)
         await self._records.complete(room, identity, change)
         return [Action("completed", identity, change.value)]
+
+    async def _egresses(self, room: str, record: StageRecord, now: float) -> list[Action]:
+        """The recordings and streams the record holds as running, once their webhooks had time
+        to come: each brought to where LiveKit's egress has it."""
+        quiet_since = round((now - self._rules.egress_quiet_seconds) * 1000)
+        actions: list[Action] = []
+        for recording in record.recordings:
+            if recording.active and not recording.placeholder and recording.started_at <= quiet_since:
+                actions += await self._egress(room, recording)
+        return actions
 
     async def _egress(self, room: str, recording: Recording) -> list[Action]:
         """A recording or stream the record holds as running (at most one of each kind a room):
