@@ -265,3 +265,33 @@ async def test_an_audience_an_instance_left_waiting_is_let_in_by_the_reconciler(
         await stage.close()
         await lkapi.aclose()
         livekit.stop()
+
+
+async def test_a_promotion_in_flight_when_the_show_ends_puts_nothing_back_into_it(tmp_path: Path, room: str) -> None:
+    """An invitation took a viewer with a raised hand on stage in the record; before LiveKit was
+    told, the show ended and its room closed. LiveKit refuses the promotion and the call undoes
+    it, which must not give the ended show its raised hand back: the ended show reads as ended.
+    In process, on a LiveKit of the test's own (as above)."""
+    livekit = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=tmp_path / "livekit.log").start()
+    clock = ManualClock(start=time.time())
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET)
+    store = MemoryRecords()
+    core = ShowCore(stage, store, clock, ShowRules())
+    admin = Caller(room=room, admin=True)
+    try:
+        assert await store.claim_host(room, "host-1", "host-1", clock.now(), 60)
+        await stage.open_room(room)
+        await store.set_hand(room, "viewer-1", True, clock.now(), 1)
+        seating = await store.invite(room, "viewer-1", clock.now(), 60, 1, "host-1")  # the invitation's step
+        assert seating.promoted
+        ended = await core.end_show(pb.EndShowRequest(room_name=room), admin)  # meanwhile, the show ends
+        with pytest.raises(errors.ShowError):
+            await core._go_on_stage(room, "viewer-1", seating.before, "host-1")  # LiveKit's room is gone
+        described = (await core.get_room(pb.GetRoomRequest(room_name=room), admin)).room
+        assert (described.state, described.ended_at) == (pb.SHOW_STATE_ENDED, ended.ended_at)
+        assert (described.raised_hands, list(described.guests), described.has_guest) == (0, [], False)
+        kept = await core.list_show_events(pb.ListShowEventsRequest(room_name=room), admin)
+        assert [e.type for e in kept.entries] == ["show_ended"]
+    finally:
+        await stage.close()
+        livekit.stop()

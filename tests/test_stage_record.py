@@ -935,6 +935,36 @@ async def test_an_ended_show_stays_locked(records: ShowRecords, room: str) -> No
     assert (await records.admission(room, "hana")).phase is Phase.ENDED
 
 
+async def test_nobody_is_put_forward_in_an_ended_show(records: ShowRecords, room: str) -> None:
+    """Steps racing EndShow (an invitation, a hand, an acceptance, an appointment, or the undo of
+    a change LiveKit refused because the room had closed) find the show ended: nothing is put
+    back into it, and it reads as it ended."""
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "ivo", T0, INVITE_FOR, LIMIT, acting="hana")
+    seating = await records.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="hana")  # her hand was up
+    assert seating.promoted and seating.before.hand is not None
+    seat = (await records.stage(room, T0 + 1)).guest("gia")
+    assert seat is not None
+    await records.end_show(room, T0 + 2, 3600)
+    for step in (
+        records.invite(room, "bo", T0 + 3, INVITE_FOR, LIMIT, acting=None),
+        records.accept(room, "ivo", T0 + 3, LIMIT),
+        records.set_hand(room, "bo", True, T0 + 3, LIMIT),
+        records.appoint(room, "bo", T0 + 3, acting=None),
+    ):
+        await _refused(errors.Code.FAILED_PRECONDITION, errors.SHOW_ENDED, step)
+    # The undo of the promotion (her hand back) and of a demotion (her seat back): nothing is left
+    # to give back.
+    assert await records.restore(room, "gia", seating.before, T0 + 3, LIMIT)
+    assert await records.restore(room, "gia", Standing(seat, None, None), T0 + 3, LIMIT)
+    stage = await records.stage(room, T0 + 4)
+    assert (stage.phase, stage.guests, stage.hands, stage.invitations, stage.moderators, stage.pending) == (
+        Phase.ENDED, (), 0, 0, (), (),
+    )  # fmt: skip
+    assert await records.hands(room, T0 + 4) == [] and await records.role_of(room, "bo") is Role.VIEWER
+
+
 async def test_a_show_may_open_live(records: ShowRecords, room: str) -> None:
     assert await records.claim_host(room, "hana", "Hana", T0, STALE_AFTER, opens=Phase.LIVE)
     life = (await records.stage(room, T0)).life
@@ -1376,6 +1406,12 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
             case "history":
                 await store.append_history(room, HistoryEntry(op[2], ms(now), who, op[3]), now)
                 return await store.history(room, int(op[4]), 3, now)
+            case "live":
+                return await store.go_live(room, now, op[2] or None, "no")
+            case "released":
+                return await store.audience_released(room, now)
+            case "end":
+                return await store.end_show(room, now, 3600)
             case "undo":  # a step LiveKit refused, undone
                 standing = await store.standing(room, who, now)
                 await store.forget(room, who, now)
@@ -1391,14 +1427,14 @@ def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
     kinds = ["claim", "invite", "accept", "decline", "raise", "lower", "demote", "forget", "limit", "joined"]
     kinds += ["left", "complete", "raise", "invite", "accept", "opened", "reserve", "settle", "progress", "drop"]
     kinds += ["retire", "undo", "appoint", "dismiss", "ban", "unban", "admission", "appoint", "lock", "unlock"]
-    kinds += ["history", "history"]
+    kinds += ["history", "history", "live", "released", "end"]
     ops: list[tuple[str, ...]] = []
     for _ in range(steps):
         kind, who = rng.choice(kinds), rng.choice(people)
-        if kind in ("retire",) and rng.random() < 0.8:
-            continue  # an ended show now and then, not every few steps
+        if kind in ("retire", "end") and rng.random() < 0.8:
+            continue  # a retired or ended show now and then, not every few steps
         extra: tuple[str, ...] = ()
-        if kind in ("invite", "demote", "appoint", "ban"):
+        if kind in ("invite", "demote", "appoint", "ban", "live"):
             extra = (rng.choice(["", "hana", "ivan", "bo"]),)
         elif kind in ("lock", "unlock"):
             extra = (rng.choice(["camera", "microphone"]),)

@@ -476,6 +476,8 @@ class ShowRecords(Protocol):
         ...
 
     # --- the stage ------------------------------------------------------------------------
+    # invite, accept, set_hand and appoint refuse an ended show (SHOW_ENDED): what they would
+    # put forward (a seat, a hand, an invitation, a moderator's part) ended with the show.
 
     async def invite(
         self,
@@ -534,7 +536,8 @@ class ShowRecords(Protocol):
         clears its pending change: the undo of a step LiveKit refused. False, and nothing
         changed, when the seat to give back was taken meanwhile (the room's guest limit, or
         `default_limit`, is reached without it): the step stands, and its pending change is left
-        for the reconciler to complete on LiveKit."""
+        for the reconciler to complete on LiveKit. An ended show has nothing to give back: nothing
+        changes, and True (nothing is left to undo)."""
         ...
 
     async def forget(self, room: str, identity: str, now: float) -> Role:

@@ -238,6 +238,13 @@ class MemoryRecords:
             raise refusal(Refusal.NOT_HOST, acting, not_host)
 
     @staticmethod
+    def _require_open(state: _Room, identity: str) -> None:
+        """The steps that put someone forward (a hand, an invitation, a seat, a moderator's part)
+        refuse an ended show: all of those ended with it, and it stays locked."""
+        if state.phase is Phase.ENDED:
+            raise refusal(Refusal.SHOW_ENDED, identity)
+
+    @staticmethod
     def _require_manager(state: _Room, acting: str | None, not_host: str) -> None:
         if not state.manages(acting):
             raise refusal(Refusal.NOT_HOST, acting or "", not_host)
@@ -390,6 +397,7 @@ class MemoryRecords:
         connection: Connection | None = None,
     ) -> Seating:
         with self._changing(room, now, changes=True) as state:
+            self._require_open(state, viewer)
             state.invitations.remove_up_to(ms(now))
             self._require_manager(state, acting, not_host)
             before = state.standing(viewer)
@@ -410,6 +418,7 @@ class MemoryRecords:
         self, room: str, viewer: str, now: float, default_limit: int, connection: Connection | None = None
     ) -> Seating:
         with self._changing(room, now, changes=True) as state:
+            self._require_open(state, viewer)
             state.invitations.remove_up_to(ms(now))
             before = state.standing(viewer)
             if before.invitation is None:
@@ -435,6 +444,7 @@ class MemoryRecords:
         connection: Connection | None = None,
     ) -> Seating:
         with self._changing(room, now, changes=raised) as state:
+            self._require_open(state, identity)
             state.invitations.remove_up_to(ms(now))
             if state.role_of(identity) is not Role.VIEWER:
                 raise refusal(Refusal.ONLY_VIEWERS_RAISE, identity)
@@ -477,6 +487,8 @@ class MemoryRecords:
 
     async def restore(self, room: str, identity: str, standing: Standing, now: float, default_limit: int) -> bool:
         with self._changing(room, now) as state:
+            if state.phase is Phase.ENDED:
+                return True  # nothing to give back: seats, hands and invitations ended with the show
             if (
                 standing.seat is not None
                 and identity not in state.guests
@@ -522,6 +534,7 @@ class MemoryRecords:
 
     async def appoint(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> Standing:
         state = self._read(room, now)
+        self._require_open(state, identity)
         self._require_host(state, acting, not_host)
         role = state.role_of(identity)
         if role is Role.MODERATOR:

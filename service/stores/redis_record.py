@@ -536,7 +536,7 @@ class RedisRecords:
         hand = "" if standing.hand is None else standing.hand
         invitation = "" if standing.invitation is None else standing.invitation
         (outcome,) = await self._step("restore", room, now, identity, seat, hand, invitation, default_limit)
-        return _text(outcome) == "restored"
+        return _text(outcome) != "full"
 
     async def forget(self, room: str, identity: str, now: float) -> Role:
         (role,) = await self._step("forget", room, now, identity)

@@ -1,5 +1,6 @@
 -- ARGV: viewer, default guest limit, connection sid, connection joined_at (ms).
 local viewer, default_limit, sid, joined_at = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+if phase() == 'ended' then return refused('show_ended') end
 expire_invitations()
 local before = standing(viewer)
 if before[3] == '' then return refused('no_invitation') end

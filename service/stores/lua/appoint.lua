@@ -1,6 +1,7 @@
 -- ARGV: identity, acting ('' for the admin), the most moderators a room may have. Answers the
 -- identity's standing before (guest seat, hand, invitation), whose hand and invitation go.
 local identity, acting, most = ARGV[4], ARGV[5], tonumber(ARGV[6])
+if phase() == 'ended' then return refused('show_ended') end
 if not is_host(acting) then return refused('not_host') end
 expire_invitations()
 local role = seat_of(identity)

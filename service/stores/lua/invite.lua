@@ -2,6 +2,7 @@
 -- connection joined_at (ms). Answers promoted (0/1), the viewer's standing before, the host.
 local viewer, acting, default_limit, expires_in, sid, joined_at =
   ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
+if phase() == 'ended' then return refused('show_ended') end
 expire_invitations()
 if not is_manager(acting) then return refused('not_host') end
 local host = host_seat()

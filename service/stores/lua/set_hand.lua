@@ -1,5 +1,6 @@
 -- ARGV: identity, raised (1/0), default guest limit, connection sid, connection joined_at (ms).
 local identity, raised, default_limit, sid, joined_at = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+if phase() == 'ended' then return refused('show_ended') end
 expire_invitations()
 local role = seat_of(identity)
 if role ~= 'viewer' then return refused('only_viewers_raise') end
