@@ -406,6 +406,13 @@ async def test_a_hand_whose_owner_left_unheard_is_lowered(gated: tuple[Show, Web
         assert await seen_by_livekit(lkapi, room, "stayer") == ("viewer", False)
         await until(lambda: counted(show, before, "lowered", 1), 5.0, "the reconciler's lowering counted")
         await until(lambda: logged(show, "lowered leaver"), 5.0, "the lowering logged")
+        # The host heard each hand go down, as if its owner had lowered it.
+        events = show.host_live.show_events
+        await show.host_live.wait_for(
+            lambda: sorted(e["senderId"] for e in events if e["type"] == "hand_lower") == ["invited", "leaver"],
+            5.0,
+            "the host heard both hands go down",
+        )
 
 
 async def hands_up(show: Show) -> list[str]:

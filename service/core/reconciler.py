@@ -107,6 +107,10 @@ class ReconcileListener(Protocol):
         """Lets a live show's waiting viewers see the stage; how many it let in."""
         ...
 
+    async def hand_lowered(self, room: str, identity: str) -> None:
+        """A hand whose owner left unheard was lowered: whoever manages the stage hears of it."""
+        ...
+
     async def egress_moved(self, room: str, info: lk_egress.EgressInfo) -> bool:
         """Brings the room's recording or stream to where LiveKit's egress has it, with the
         events of a webhook; whether the record changed."""
@@ -424,6 +428,7 @@ class Reconciler:
             if await self._stage.find_participant(room, hand.identity) is not None:
                 continue
             if await self._records.lower_abandoned_hand(room, hand.identity, hand.raised_at):
+                await self._listener.hand_lowered(room, hand.identity)
                 actions.append(Action("lowered", hand.identity, "its owner left"))
         # Every hand lowered here stood before the turn's end: the next look goes on from the
         # first hand not yet looked at, and from past the head once the turn reached the end.

@@ -154,6 +154,13 @@ class ShowCore(ShowService[Caller]):
             self._observer.demoted("left")
             await self._announce(room, EventType.GUEST_DEMOTED, sender=sender, target=sender, actor="", reason="left")
 
+    async def hand_lowered(self, room: str, identity: str) -> None:
+        """A hand lowered without its owner's call (its owner left unheard): the host and the
+        moderators hear hand_lower, as they would of a hand lowered by its owner."""
+        record = await self._records.stage(room, self._clock.now())
+        managers = [*([record.host.identity] if record.host else []), *record.moderators]
+        await self._announce(room, EventType.HAND_LOWER, sender=(identity, identity), to=managers)
+
     async def egress_moved(self, room: str, info: lk_egress.EgressInfo) -> bool:
         return await self._egress_progress(room, info)
 
@@ -671,8 +678,8 @@ class ShowCore(ShowService[Caller]):
         if present is None:
             # A hand still up for someone LiveKit does not have: its participant_left was lost.
             hand = (await self._records.standing(room, viewer, self._clock.now())).hand
-            if hand is not None:
-                await self._records.lower_abandoned_hand(room, viewer, hand)
+            if hand is not None and await self._records.lower_abandoned_hand(room, viewer, hand):
+                await self.hand_lowered(room, viewer)
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         now, ttl, limit = self._clock.now(), self._rules.invitation_seconds, self._rules.guest_limit
         try:
