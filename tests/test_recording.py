@@ -164,7 +164,8 @@ async def test_an_ended_shows_recordings_and_streams_stay_readable(
     recording_service: ServiceProcess, egress: EgressStandIn, room: str
 ) -> None:
     """EndShow closes the show's LiveKit room; what the show recorded and streamed stays readable
-    for the room's admin, as its times and history do, rather than answering NOT_FOUND."""
+    for the room's admin and for the host who ended it (with its own token), as its times and
+    history do, rather than answering NOT_FOUND."""
     client = client_for("rest", recording_service.grpc_address, recording_service.http_base)
     try:
         admin = client.as_(admin_token(room))
@@ -175,6 +176,8 @@ async def test_an_ended_shows_recordings_and_streams_stay_readable(
         assert [r["recordingId"] for r in await admin.recordings(room)] == [recording]
         streams = await admin.streams(room)
         assert [(s["streamId"], s["destinations"]) for s in streams["streams"]] == [(stream, ["youtube"])]
+        assert await host.recordings(room) == await admin.recordings(room)
+        assert await host.streams(room) == streams
     finally:
         await client.close()
 

@@ -4563,7 +4563,7 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x0fRecordingLayout\x12 \n" +
 	"\x1cRECORDING_LAYOUT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RECORDING_LAYOUT_SPEAKER\x10\x01\x12\x19\n" +
-	"\x15RECORDING_LAYOUT_GRID\x10\x022\xf9-\n" +
+	"\x15RECORDING_LAYOUT_GRID\x10\x022\xfd-\n" +
 	"\vShowService\x12\x8f\x01\n" +
 	"\bJoinRoom\x12\x1e.showrunner.v1.JoinRoomRequest\x1a\x1f.showrunner.v1.JoinRoomResponse\"B\x9a\xef\x18$\b\x01\x12\troom_name \x012\x13\n" +
 	"\x04role\x12\vROLE_VIEWER\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/api/rooms/join\x12\xa6\x01\n" +
@@ -4586,13 +4586,13 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x0fListRaisedHands\x12%.showrunner.v1.ListRaisedHandsRequest\x1a&.showrunner.v1.ListRaisedHandsResponse\"[\x9a\xef\x183\b\x03\x12\troom_name \x04*\"Only the host can see raised hands\x82\xd3\xe4\x93\x02\x1e\x12\x1c/api/rooms/{room_name}/hands\x12\xd0\x01\n" +
 	"\x12UpdateRoomSettings\x12(.showrunner.v1.UpdateRoomSettingsRequest\x1a).showrunner.v1.UpdateRoomSettingsResponse\"e\x9a\xef\x187\b\x04\x12\troom_name \x04*&Only the host can change room settings\x82\xd3\xe4\x93\x02$:\x01*2\x1f/api/rooms/{room_name}/settings\x12\xc1\x01\n" +
 	"\x0eStartRecording\x12$.showrunner.v1.StartRecordingRequest\x1a%.showrunner.v1.StartRecordingResponse\"b\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can record the show\x82\xd3\xe4\x93\x02&:\x01*\"!/api/rooms/{room_name}/recordings\x12\xc0\x01\n" +
-	"\rStopRecording\x12#.showrunner.v1.StopRecordingRequest\x1a$.showrunner.v1.StopRecordingResponse\"d\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can record the show\x82\xd3\xe4\x93\x02(\"&/api/rooms/{room_name}/recordings/stop\x12\xbe\x01\n" +
-	"\x0eListRecordings\x12$.showrunner.v1.ListRecordingsRequest\x1a%.showrunner.v1.ListRecordingsResponse\"_\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can record the show\x82\xd3\xe4\x93\x02#\x12!/api/rooms/{room_name}/recordings\x12\xb5\x01\n" +
+	"\rStopRecording\x12#.showrunner.v1.StopRecordingRequest\x1a$.showrunner.v1.StopRecordingResponse\"d\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can record the show\x82\xd3\xe4\x93\x02(\"&/api/rooms/{room_name}/recordings/stop\x12\xc0\x01\n" +
+	"\x0eListRecordings\x12$.showrunner.v1.ListRecordingsRequest\x1a%.showrunner.v1.ListRecordingsResponse\"a\x9a\xef\x184\b\x04\x12\troom_name \x04*!Only the host can record the show8\x01\x82\xd3\xe4\x93\x02#\x12!/api/rooms/{room_name}/recordings\x12\xb5\x01\n" +
 	"\vStartStream\x12!.showrunner.v1.StartStreamRequest\x1a\".showrunner.v1.StartStreamResponse\"_\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can stream the show\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/api/rooms/{room_name}/streams\x12\xbf\x01\n" +
 	"\fUpdateStream\x12\".showrunner.v1.UpdateStreamRequest\x1a#.showrunner.v1.UpdateStreamResponse\"f\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can stream the show\x82\xd3\xe4\x93\x02*:\x01*\"%/api/rooms/{room_name}/streams/update\x12\xb4\x01\n" +
 	"\n" +
-	"StopStream\x12 .showrunner.v1.StopStreamRequest\x1a!.showrunner.v1.StopStreamResponse\"a\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can stream the show\x82\xd3\xe4\x93\x02%\"#/api/rooms/{room_name}/streams/stop\x12\xb2\x01\n" +
-	"\vListStreams\x12!.showrunner.v1.ListStreamsRequest\x1a\".showrunner.v1.ListStreamsResponse\"\\\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can stream the show\x82\xd3\xe4\x93\x02 \x12\x1e/api/rooms/{room_name}/streams\x12\xca\x01\n" +
+	"StopStream\x12 .showrunner.v1.StopStreamRequest\x1a!.showrunner.v1.StopStreamResponse\"a\x9a\xef\x182\b\x04\x12\troom_name \x04*!Only the host can stream the show\x82\xd3\xe4\x93\x02%\"#/api/rooms/{room_name}/streams/stop\x12\xb4\x01\n" +
+	"\vListStreams\x12!.showrunner.v1.ListStreamsRequest\x1a\".showrunner.v1.ListStreamsResponse\"^\x9a\xef\x184\b\x04\x12\troom_name \x04*!Only the host can stream the show8\x01\x82\xd3\xe4\x93\x02 \x12\x1e/api/rooms/{room_name}/streams\x12\xca\x01\n" +
 	"\x10AppointModerator\x12&.showrunner.v1.AppointModeratorRequest\x1a'.showrunner.v1.AppointModeratorResponse\"e\x9a\xef\x185\b\x04\x12\troom_name \x04*$Only the host can appoint moderators\x82\xd3\xe4\x93\x02&:\x01*\"!/api/rooms/{room_name}/moderators\x12\xd2\x01\n" +
 	"\x10DismissModerator\x12&.showrunner.v1.DismissModeratorRequest\x1a'.showrunner.v1.DismissModeratorResponse\"m\x9a\xef\x185\b\x04\x12\troom_name \x04*$Only the host can dismiss moderators\x82\xd3\xe4\x93\x02.*,/api/rooms/{room_name}/moderators/{identity}\x12\xd3\x01\n" +
 	"\x10UnbanParticipant\x12&.showrunner.v1.UnbanParticipantRequest\x1a'.showrunner.v1.UnbanParticipantResponse\"n\x9a\xef\x18<\b\x03\x12\troom_name \x04*+Only the host or a moderator can lift a ban\x82\xd3\xe4\x93\x02(*&/api/rooms/{room_name}/bans/{identity}\x12\xb2\x01\n" +
