@@ -123,6 +123,33 @@ async def test_the_host_appoints_a_moderator_who_manages_the_stage(crew: Crew, l
     assert (await host.get_room(room))["moderators"] == []
 
 
+async def test_removing_a_moderator_or_the_host_is_heard_as_the_end_of_their_part(
+    crew: Crew, lkapi: api.LiveKitAPI
+) -> None:
+    """Removing a moderator ends its appointment and removing the host frees the host seat: the
+    room hears each end (moderator_dismissed, host_left) as it heard each begin, and the show's
+    history keeps who did it."""
+    room, host, vic_live = crew.room, crew.host, crew.live[2]
+    await host.appoint_moderator(room, "mia")
+    await host.remove_participant(room, "mia")
+    await crew.admin.remove_participant(room, "host-1")
+
+    def heard(kind: str, about: str) -> bool:
+        return any(
+            e.get("type") == kind and about in (e.get("targetParticipantId"), e.get("senderId"))
+            for e in vic_live.show_events
+        )
+
+    await vic_live.wait_for(lambda: heard("moderator_dismissed", "mia"), label="vic hears mia dismissed")
+    await vic_live.wait_for(lambda: heard("host_left", "host-1"), label="vic hears the host leave")
+    entries = (await crew.admin.history(room))["entries"]
+    kept = [(e["type"], e.get("actorIdentity", ""), e.get("targetIdentity", "")) for e in entries]
+    assert ("moderator_dismissed", "host-1", "mia") in kept
+    assert ("host_left", "", "host-1") in kept
+    room_now = await crew.admin.get_room(room)
+    assert room_now["moderators"] == [] and room_now["hasHost"] is False
+
+
 async def test_the_room_admin_appoints_a_moderator_before_it_joins(door: ShowClient, room: str) -> None:
     _, host_live = await start_show(door, room)
     try:

@@ -538,6 +538,8 @@ class ShowCore(ShowService[Caller]):
         if banned:
             await self._remember(room, EventType.PARTICIPANT_BANNED, actor=actor, target=identity)
         await self._remember(room, EventType.PARTICIPANT_REMOVED, actor=actor, target=identity)
+        # Whatever part the removed participant had ends with it, and the room hears it end as it
+        # would have heard it end otherwise: a guest demoted, a moderator dismissed, a host left.
         if role is Role.GUEST:
             self._observer.demoted("removed")
             await self._announce(
@@ -548,6 +550,17 @@ class ShowCore(ShowService[Caller]):
                 actor=actor,
                 reason="removed",
             )
+        elif role is Role.MODERATOR:
+            await self._announce(
+                room,
+                EventType.MODERATOR_DISMISSED,
+                sender=caller.identity,
+                target=(identity, identity),
+                actor=actor,
+                reason="removed",
+            )
+        elif role is Role.HOST:
+            await self._announce(room, EventType.HOST_LEFT, sender=(identity, identity), actor=actor, reason="removed")
         return pb.RemoveParticipantResponse()
 
     # --- moderators and bans -------------------------------------------------------------
