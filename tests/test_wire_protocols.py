@@ -103,6 +103,23 @@ async def test_rest_unknown_routes_and_methods(service: ServiceProcess) -> None:
         assert (reply.status_code, reply.json()) == (405, {"error": "Method not allowed"})
 
 
+async def test_rest_wrong_verbs_are_told_every_verb_the_path_takes(service: ServiceProcess) -> None:
+    """A 405 names the verbs the path does take (RFC 9110 requires Allow on it), all of them:
+    `/api/rooms/<room>` is GetRoom's and DeleteRoom's, and `/api/rooms/join` JoinRoom's besides."""
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        for verb, path, allowed in (
+            ("PUT", "/api/rooms/join", "DELETE, GET, HEAD, POST"),
+            ("PATCH", "/api/rooms/some-show", "DELETE, GET, HEAD"),
+            ("GET", "/api/rooms/some-show/live", "POST"),
+            ("POST", "/api/rooms/some-show/settings", "PATCH"),
+            ("POST", "/health", "GET, HEAD"),
+            ("GET", "/webhooks/livekit", "POST"),
+        ):
+            reply = await http.request(verb, path)
+            assert (reply.status_code, reply.json()) == (405, {"error": "Method not allowed"}), (verb, path)
+            assert reply.headers.get("allow") == allowed, (verb, path)
+
+
 async def test_grpc_health_and_reflection(service: ServiceProcess) -> None:
     async with grpc.aio.insecure_channel(service.grpc_address) as channel:
         checks = health_pb2_grpc.HealthStub(channel)

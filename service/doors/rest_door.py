@@ -389,6 +389,12 @@ def route(endpoint: Endpoint[Any, Any], answer: RouteHandler) -> Route:
     return Route(path, serve, methods=[verb])
 
 
+def allowed_verbs(routes: Sequence[Route], path: str) -> str:
+    """The verbs of every route whose path template matches `path`, as an Allow header says them."""
+    verbs = {verb for route in routes if route.path_regex.match(path) for verb in route.methods or ()}
+    return ", ".join(sorted(verbs))
+
+
 class RpcRoutes:
     """The RPCs' routes without starlette's routing and request objects, for the calls that match
     one exactly (its verb and path). Anything else (HEAD on a GET route, a wrong verb, an unknown
@@ -456,7 +462,11 @@ def rest_app(
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        return error_response(status, {404: "Not found", 405: "Method not allowed"}.get(status, "Request failed"))
+        # A 405 must say which verbs the path takes (RFC 9110, 15.5.6). Starlette's own Allow
+        # names only the first route matching the path, and /api/rooms/<room> is two RPCs' path.
+        headers = {"allow": allowed_verbs(routes, request.scope["path"])} if status == 405 else None
+        message = {404: "Not found", 405: "Method not allowed"}.get(status, "Request failed")
+        return error_response(status, message, headers)
 
     answers = [handler(endpoint) for endpoint in endpoints]
     routes = [
