@@ -157,6 +157,26 @@ async def test_grpc_rejects_what_it_cannot_decode(service: ServiceProcess) -> No
         assert isinstance(await stub(pb.ListRoomsRequest(), metadata=lister), pb.ListRoomsResponse)
 
 
+async def test_grpc_refusal_of_an_undecodable_message_carries_the_request_id(service: ServiceProcess) -> None:
+    """Every gRPC answer, a refusal included, returns its request id in the trailers (README,
+    "Logs and request ids"): the refusal of a message that cannot be decoded too, the caller's
+    own id when it names one, else a fresh one."""
+    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+        raw = channel.unary_unary("/showrunner.v1.ShowService/GetRoom")
+        for offered in ("trace-undecodable", None):
+            call = raw(b"\x0a\xff\xff\xff\xff\xff", metadata=(("x-request-id", offered),) if offered else None)
+            try:
+                await call
+                raise AssertionError("garbage was accepted")
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+            trailers = dict(await call.trailing_metadata() or ())
+            if offered:
+                assert trailers.get("x-request-id") == offered, trailers
+            else:
+                assert len(str(trailers.get("x-request-id", ""))) == 32, trailers
+
+
 async def test_oversized_requests_get_each_protocols_own_refusal(service: ServiceProcess) -> None:
     big = "x" * (100 * 1024)
     async with httpx.AsyncClient(base_url=service.http_base) as http:

@@ -20,7 +20,7 @@ from service.core.errors import ShowError
 from service.doors.edges import EdgeLimits
 from service.doors.errors import WIRE
 from service.interceptors.build import Endpoint
-from service.observability.logs import request_id
+from service.observability.logs import new_request_id, request_id
 from service.observability.readiness import Readiness
 
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -45,11 +45,14 @@ def behaviour(endpoint: Endpoint[Any, Any]) -> Behaviour:
     request_type = endpoint.rpc.request_type
 
     async def serve(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Message:
+        metadata = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
         try:
             request = request_type.FromString(raw)
         except DecodeError:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the protobuf request could not be decoded")
-        metadata = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
+            # Refused before the chain gives the call its id: the refusal still carries one in
+            # its trailers, as every gRPC answer does (the caller's own when it is a sane one).
+            rid = (("x-request-id", new_request_id(metadata.get("x-request-id"))),)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the protobuf request could not be decoded", rid)
         try:
             answer: Message = await endpoint.serve("grpc", request, metadata, peer_address(context.peer()))
         except ShowError as exc:
