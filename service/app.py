@@ -198,7 +198,9 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         interval=settings.ready_interval_seconds,
     )
     try:
-        server, grpc_port = await grpc_server(served, settings.host, settings.grpc_port, readiness, settings.edges)
+        server, grpc_port = await grpc_server(
+            served, settings.host, settings.grpc_port, readiness, settings.edges, settings.trusted_proxies
+        )
     except RuntimeError as exc:
         await stage.close()
         await store.close()

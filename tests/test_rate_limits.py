@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import grpc
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from showrunner.v1 import show_service_pb2 as pb
+from showrunner.v1 import show_service_pb2_grpc
 
 from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
@@ -141,5 +144,21 @@ async def test_behind_a_trusted_proxy_each_client_address_has_its_own_allowance(
 
             assert [await join(f"a{i}", "203.0.113.7") for i in range(3)] == [200, 200, 429]
             assert [await join(f"b{i}", "198.51.100.9") for i in range(2)] == [200, 200]
+        # The gRPC port, behind the same proxy (an L7 balancer passes x-forwarded-for as metadata).
+        async with grpc.aio.insecure_channel(running.grpc_address) as channel:
+            stub = show_service_pb2_grpc.ShowServiceStub(channel)
+
+            async def join_grpc(who: str, client: str) -> grpc.StatusCode:
+                request = pb.JoinRoomRequest(room_name=room, participant_name=who, role=pb.ROLE_VIEWER)
+                try:
+                    await stub.JoinRoom(request, metadata=(("x-forwarded-for", f"{client}, 127.0.0.1"),))
+                except grpc.aio.AioRpcError as exc:
+                    return exc.code()
+                return grpc.StatusCode.OK
+
+            ok, over = grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert [await join_grpc(f"c{i}", "192.0.2.10") for i in range(3)] == [ok, ok, over]
+            assert [await join_grpc(f"d{i}", "192.0.2.11") for i in range(2)] == [ok, ok]
+            assert await join_grpc("e", "203.0.113.7") == over  # that client's allowance, whatever the port
     finally:
         running.stop()

@@ -7,7 +7,8 @@ needs nothing here.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import ipaddress
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -39,7 +40,34 @@ def peer_address(peer: str | None) -> str | None:
     return host.strip("[]") or rest
 
 
-def behaviour(endpoint: Endpoint[Any, Any]) -> Behaviour:
+class ClientAddresses:
+    """Where a call comes from, for the rate limits that count per address. A call from one of
+    the trusted proxies (SHOW_TRUSTED_PROXIES: load balancers) comes from the client its
+    x-forwarded-for names, as on the HTTP port: the last address in it that is not a trusted
+    proxy itself. Without trusted proxies the peer is the client and the metadata is not read."""
+
+    def __init__(self, trusted: Sequence[str] = ()) -> None:
+        self._trusted = tuple(ipaddress.ip_network(t, strict=False) for t in trusted)
+
+    def _is_trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._trusted)
+
+    def of(self, peer: str | None, metadata: Mapping[str, str]) -> str | None:
+        address = peer_address(peer)
+        if not self._trusted or address is None or not self._is_trusted(address):
+            return address
+        hops = [hop.strip() for hop in metadata.get("x-forwarded-for", "").split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not self._is_trusted(hop):
+                return hop
+        return hops[0] if hops else address
+
+
+def behaviour(endpoint: Endpoint[Any, Any], addresses: ClientAddresses) -> Behaviour:
     """Decodes the request itself, so that an undecodable one is INVALID_ARGUMENT (gRPC would
     answer UNKNOWN), then serves it through the chain."""
     request_type = endpoint.rpc.request_type
@@ -54,7 +82,7 @@ def behaviour(endpoint: Endpoint[Any, Any]) -> Behaviour:
             rid = (("x-request-id", new_request_id(metadata.get("x-request-id"))),)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the protobuf request could not be decoded", rid)
         try:
-            answer: Message = await endpoint.serve("grpc", request, metadata, peer_address(context.peer()))
+            answer: Message = await endpoint.serve("grpc", request, metadata, addresses.of(context.peer(), metadata))
         except ShowError as exc:
             trailers = _request_id()
             if exc.retry_after is not None:
@@ -73,21 +101,28 @@ def _request_id() -> tuple[tuple[str, str], ...]:
     return (("x-request-id", request_id.get()),)
 
 
-def show_handlers(endpoints: Sequence[Endpoint[Any, Any]]) -> dict[str, grpc.RpcMethodHandler]:
+def show_handlers(
+    endpoints: Sequence[Endpoint[Any, Any]], addresses: ClientAddresses
+) -> dict[str, grpc.RpcMethodHandler]:
     """The show's RPCs by name, for `add_registered_method_handlers`: gRPC's core knows each
     method beforehand and grpc.aio waits for each one's next call apart, so a burst of one RPC
     (a room's hand-raise storm) is taken in while another RPC's calls keep being taken in too,
     instead of queueing behind the burst one call at a time."""
     return {
         endpoint.name: grpc.unary_unary_rpc_method_handler(
-            behaviour(endpoint), response_serializer=endpoint.rpc.response_type.SerializeToString
+            behaviour(endpoint, addresses), response_serializer=endpoint.rpc.response_type.SerializeToString
         )
         for endpoint in endpoints
     }
 
 
 async def grpc_server(
-    endpoints: Sequence[Endpoint[Any, Any]], host: str, port: int, readiness: Readiness, edges: EdgeLimits
+    endpoints: Sequence[Endpoint[Any, Any]],
+    host: str,
+    port: int,
+    readiness: Readiness,
+    edges: EdgeLimits,
+    trusted_proxies: Sequence[str] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """Builds the gRPC server with the show, health and reflection; returns it and its port.
 
@@ -97,7 +132,7 @@ async def grpc_server(
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), *edges.grpc_options()],
         maximum_concurrent_rpcs=edges.grpc_max_concurrent_rpcs,
     )
-    server.add_registered_method_handlers(SERVICE_NAME, show_handlers(endpoints))
+    server.add_registered_method_handlers(SERVICE_NAME, show_handlers(endpoints, ClientAddresses(trusted_proxies)))
     checks = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)
     await checks.set("", health_pb2.HealthCheckResponse.SERVING)
