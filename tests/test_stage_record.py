@@ -13,6 +13,7 @@ import json
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
@@ -1335,6 +1336,52 @@ async def test_the_settings_choose_the_store(kind: str, request: pytest.FixtureR
         assert await store.role_of(room, "hana") is Role.HOST
     finally:
         await store.close()
+
+
+async def test_a_cluster_with_a_primary_down_is_unavailable_to_readiness(tmp_path: Path) -> None:
+    """Readiness asks the store's ping. Any node of a Cluster answers a PING, also once the cluster
+    is down (a primary gone, its slots unserved) and refuses every room's step: the store must
+    say so as the cluster does, and be ready again once the cluster is whole."""
+    cluster = RedisCluster(workdir=tmp_path).start()
+    client = connect(cluster.url, cluster=True)
+    assert isinstance(client, redis.RedisCluster)
+    store = RedisRecords(client)
+
+    async def ready() -> bool:
+        try:
+            await store.ping()
+        except errors.ShowError as exc:
+            assert exc.code is errors.Code.UNAVAILABLE
+            return False
+        return True
+
+    async def until(wanted: bool) -> None:
+        for _ in range(150):  # the nodes agree within their node timeout (5 s) and a few beats
+            if await ready() is wanted:
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"the store never became {'ready' if wanted else 'unready'}")
+
+    try:
+        assert await ready()
+        default = client.get_default_node()
+        gone = next(node for node in cluster.nodes if node.port != default.port)
+        options, workdir, port = gone.options, gone.workdir, gone.port
+        gone.stop()
+        await until(False)
+        room = next(f"ping-{n}" for n in range(200) if client.get_node_from_key(room_keys(f"ping-{n}")[0]) != default)
+        with pytest.raises(errors.ShowError) as refused:  # every room is refused now, as the ping says
+            await store.claim_host(room, "hana", "Hana", T0, STALE_AFTER)
+        assert refused.value.code is errors.Code.UNAVAILABLE
+        # Back (with its cluster configuration, empty): ready once the cluster serves every slot.
+        cluster.nodes[[n.port for n in cluster.nodes].index(port)] = RedisServer(
+            workdir=workdir, port=port, options=options
+        ).start()
+        await until(True)
+        assert await store.claim_host(room, "hana", "Hana", T0, STALE_AFTER)
+    finally:
+        await store.close()
+        cluster.stop()
 
 
 async def test_an_unreachable_cluster_stops_the_start() -> None:

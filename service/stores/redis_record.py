@@ -717,9 +717,23 @@ class RedisRecords:
 
     async def ping(self) -> None:
         try:
-            await self._redis.ping()
+            if isinstance(self._redis, redis.RedisCluster):
+                await self._cluster_serves(self._redis)
+            else:
+                await self._redis.ping()
         except STORE_ERRORS as exc:
             raise unavailable(exc) from exc
+
+    async def _cluster_serves(self, cluster: redis.RedisCluster) -> None:
+        """A PING is answered by any node, also while the cluster refuses every room's step (a
+        primary gone, its slots unserved: CLUSTERDOWN). The cluster's own verdict is asked
+        instead, which follows its configuration (cluster-require-full-coverage)."""
+        if not self._ready:
+            await self._connect()
+        info: Any = await cluster.cluster_info()
+        state = _text(info.get("cluster_state", "")) if isinstance(info, dict) else ""
+        if state != "ok":
+            raise RedisClusterException(f"the Redis Cluster is down (cluster_state:{state or '?'})")
 
     async def close(self) -> None:
         await self._redis.aclose()
