@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
@@ -44,7 +46,7 @@ from service.dev.redis_cluster import RedisCluster
 from service.dev.redis_server import RedisServer
 from service.stores.memory_record import MemoryRecords
 from service.stores.records import StoreUnreachable, open_records
-from service.stores.redis_record import RedisRecords, connect, room_keys, room_tag
+from service.stores.redis_record import ACTIVITY, RedisRecords, connect, room_keys, room_tag
 
 T0 = 1_704_067_200.0
 LIMIT = 1
@@ -1382,6 +1384,61 @@ async def test_a_cluster_with_a_primary_down_is_unavailable_to_readiness(tmp_pat
     finally:
         await store.close()
         cluster.stop()
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_a_step_whose_answer_did_not_come_is_never_sent_again(kind: str, tmp_path: Path) -> None:
+    """A node stalled past the client's socket timeout (5 s) runs what it was sent once it wakes.
+    The step answers UNAVAILABLE and is not sent again, on a single node as on a Cluster (whose
+    client sent it again after each timeout): each step runs once."""
+    if kind == "cluster":
+        cluster = RedisCluster(workdir=tmp_path).start()
+        servers, url = cluster.nodes, cluster.url
+    else:
+        servers = [RedisServer(workdir=tmp_path).start()]
+        url = servers[0].url
+    client = connect(url, cluster=kind == "cluster")
+    store = RedisRecords(client)
+    try:
+        await store.ping()  # a cluster client knows the layout from here
+        port, room = servers[0].port, "stalled"
+        if isinstance(client, redis.RedisCluster):
+            # A room on another node than the global indexes, which its steps mark first.
+            indexes = client.get_node_from_key(ACTIVITY)
+            nodes = {name: client.get_node_from_key(room_keys(name)[0]) for name in (f"stalled-{n}" for n in range(50))}
+            room, node = next((name, node) for name, node in nodes.items() if node and node != indexes)
+            port = int(node.port)
+        await _hosted(store, room)
+        await store.set_hand(room, "gia", True, T0, LIMIT)
+        # The node knows both steps, and two connections to it are open: a step stalls in its
+        # sending, not in opening a connection (which would leave it unsent).
+        await asyncio.gather(
+            store.invite(room, "bo", T0, INVITE_FOR, LIMIT, acting="hana"),
+            store.append_history(room, _entry("host_joined", T0, target="hana"), T0),
+        )
+        stalled = next(server for server in servers if server.port == port)
+        os.kill(stalled.pid, signal.SIGSTOP)
+        try:
+            steps = asyncio.gather(
+                store.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="hana"),
+                store.append_history(room, _entry("guest_promoted", T0 + 1, target="gia"), T0 + 1),
+                return_exceptions=True,
+            )
+            await asyncio.sleep(6)
+        finally:
+            os.kill(stalled.pid, signal.SIGCONT)
+        answers = await steps
+        assert [getattr(a, "code", a) for a in answers] == [errors.Code.UNAVAILABLE] * 2
+        await asyncio.sleep(0.5)  # the woken node runs what it was sent
+        # Each ran once: gia seated (not refused for her own seat), one entry more.
+        stage = await store.stage(room, T0 + 1)
+        assert [g.identity for g in stage.guests] == ["gia"] and stage.hands == 0
+        history = await store.history(room, 0, 10, T0 + 1)
+        assert [(e.sequence, e.kind) for e in history] == [(1, "host_joined"), (2, "guest_promoted")]
+    finally:
+        await store.close()
+        for server in servers:
+            server.stop()
 
 
 async def test_an_unreachable_cluster_stops_the_start() -> None:

@@ -29,6 +29,13 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def pid(self) -> int:
+        """The running server's process id (a test stalls it, as a hung host would)."""
+        if self._process is None:
+            raise RuntimeError("redis-server is not running")
+        return self._process.pid
+
     def start(self, timeout: float = 15.0) -> RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import ClusterDownError, NoScriptError, RedisClusterException, RedisError, SlotNotCoveredError
 
 from service.core import errors
 from service.core.record import (
@@ -752,9 +752,22 @@ _WRITES = frozenset(
 )  # fmt: skip
 
 
+class _Cluster(redis.RedisCluster):
+    """redis-py's cluster client, which sends a command again only after an answer that says it
+    did not run. Its own retries also follow a timeout or a dropped connection, after which the
+    command may have run (a node stalled past the socket timeout runs it once it wakes): a step
+    sent again then ran twice (a second history entry; the refusal of what its first run did, a
+    seat already taken). The single-node client never sends a command again; neither does this
+    one after such a failure, which answers UNAVAILABLE at once and has the next step read the
+    cluster's layout again."""
+
+    # Read by RedisCluster.execute_command (tests/test_stage_record.py holds it to a stalled node).
+    ERRORS_ALLOW_RETRY = (ClusterDownError, SlotNotCoveredError)  # type: ignore[assignment]
+
+
 def connect(url: str, cluster: bool) -> RedisClient:
     """A client for SHOW_REDIS_URL: a cluster client (which discovers every node from the one
     named) when SHOW_REDIS_CLUSTER is set, a single-node client otherwise."""
     if cluster:
-        return redis.RedisCluster.from_url(url)
+        return _Cluster.from_url(url)
     return redis.Redis.from_url(url)
