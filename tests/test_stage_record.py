@@ -1138,6 +1138,32 @@ async def test_an_idle_room_expires_and_activity_keeps_it(kind: str, request: py
         await store.close()
 
 
+@pytest.mark.parametrize("kind", KINDS)
+async def test_an_undo_that_finds_the_seat_taken_keeps_the_room_no_longer(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    """An undone demotion whose seat was taken meanwhile changes nothing (restore answers False),
+    so, like a refusal, it is no activity: the room expires when its last change says."""
+    store = _store(kind, request, idle=0.6)
+    try:
+        now = T0
+        await store.claim_host(room, "hana", "Hana", now, STALE_AFTER)
+        await store.set_hand(room, "gia", True, now, LIMIT)
+        await store.invite(room, "gia", now, INVITE_FOR, LIMIT, acting="hana")
+        undo = Standing(await store.unseat(room, "gia", now, StageChange.DEMOTE), None, None)
+        await store.set_hand(room, "bo", True, now, LIMIT)
+        await store.invite(room, "bo", now, INVITE_FOR, LIMIT, acting="hana")  # gia's seat is taken
+        await asyncio.sleep(0.4)
+        now += 0.4
+        assert not await store.restore(room, "gia", undo, now, LIMIT)
+        await asyncio.sleep(0.4)
+        now += 0.4
+        stage = await store.stage(room, now)
+        assert (stage.host, stage.guests) == (None, ())
+    finally:
+        await store.close()
+
+
 @pytest.mark.parametrize("kind", ["redis", "cluster"])
 async def test_every_key_of_a_room_is_in_one_slot_and_expires(
     kind: str, request: pytest.FixtureRequest, room: str

@@ -486,15 +486,17 @@ class MemoryRecords:
             return seat
 
     async def restore(self, room: str, identity: str, standing: Standing, now: float, default_limit: int) -> bool:
+        # Both refusals are decided before the step, as restore.lua does: they keep the room no longer.
+        found = self._read(room, now)
+        if found.phase is Phase.ENDED:
+            return True  # nothing to give back: seats, hands and invitations ended with the show
+        if (
+            standing.seat is not None
+            and identity not in found.guests
+            and len(found.guests) >= self._limit(found, default_limit)
+        ):
+            return False
         with self._changing(room, now) as state:
-            if state.phase is Phase.ENDED:
-                return True  # nothing to give back: seats, hands and invitations ended with the show
-            if (
-                standing.seat is not None
-                and identity not in state.guests
-                and len(state.guests) >= self._limit(state, default_limit)
-            ):
-                return False
             state.guests.pop(identity, None)
             if standing.seat is not None:
                 state.guests[identity] = standing.seat
