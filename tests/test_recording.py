@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -13,10 +14,11 @@ from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1 import show_service_pb2_grpc
 
 from service.dev.livekit_server import LiveKitDevServer
+from service.dev.redis_server import RedisServer
 from tests.conftest import RECORDING_PATH, ServiceProcess, admin_token, start_service
 from tests.doors import DOORS, Refused, ShowClient, client_for, expect_refusal
 from tests.egress_standin import EgressStandIn
-from tests.live import LiveParticipant, until
+from tests.live import LiveParticipant, eventually, until
 
 
 def starts_for(egress: EgressStandIn, room: str) -> int:
@@ -297,3 +299,34 @@ async def test_a_recording_whose_caller_went_away_while_it_started_is_kept(
         assert stopped["recordingId"] == kept["recordingId"]
     finally:
         await client.close()
+
+
+async def test_a_recording_started_as_the_store_went_away_is_not_left_running(
+    livekit: LiveKitDevServer, egress: EgressStandIn, tmp_path: Path, room: str
+) -> None:
+    """Redis goes away while LiveKit is starting the egress: the record cannot take it, and the
+    call answers UNAVAILABLE. The egress LiveKit started is stopped, not left running where the
+    record holds only its placeholder (which no StopRecording can stop, and which the next
+    StartRecording takes over, starting a second one)."""
+    store = RedisServer(workdir=tmp_path, persistent=True).start()
+    service = start_service(
+        livekit, SHOW_REDIS_URL=store.url, SHOW_EGRESS_URL=egress.url, SHOW_RECORDING_FILEPATH=RECORDING_PATH
+    )
+    client = client_for("grpc", service.grpc_address, service.http_base)
+    try:
+        host = client.as_((await client.as_(admin_token(room)).join(room, "host", "host"))["token"])
+        egress.delay = 1.5
+        try:
+            starting = asyncio.ensure_future(host.start_recording(room, "speaker"))
+            await eventually(lambda: starts_for(egress, room) == 1)  # reserved, and LiveKit asked
+            store.stop()
+            caught = await refusal(starting)
+        finally:
+            egress.delay = 0.0
+        assert caught.code == "UNAVAILABLE" and caught.message.startswith("The state store is unavailable"), caught
+        [started] = [info for info in egress.egresses.values() if info.room_name == room]
+        assert started.status == lk_egress.EgressStatus.EGRESS_ENDING  # stopped
+    finally:
+        await client.close()
+        service.stop()
+        store.stop()

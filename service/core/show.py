@@ -934,9 +934,19 @@ class ShowCore(ShowService[Caller]):
             except errors.ShowError:
                 await self._records.drop_recording(room, placeholder, self._clock.now())
                 raise
-            await self._records.settle_recording(
-                room, placeholder, info.egress_id, int(info.status), location, self._clock.now()
-            )
+            try:
+                await self._records.settle_recording(
+                    room, placeholder, info.egress_id, int(info.status), location, self._clock.now()
+                )
+            except errors.ShowError:
+                # The record cannot take what LiveKit started (the store went away): left running,
+                # it would be held only as the placeholder, which nobody can stop and the next
+                # start takes over (a second egress). The call fails, and so does its egress.
+                try:
+                    await self._stage.stop_recording(info.egress_id)
+                except errors.ShowError as exc:
+                    log.warning("could not stop egress %s of %s: %s", info.egress_id, room, exc.message)
+                raise
             return info
 
         beginning = asyncio.ensure_future(begin())
