@@ -1456,11 +1456,17 @@ async def test_a_step_whose_answer_did_not_come_is_never_sent_again(kind: str, t
         answers = await steps
         assert [getattr(a, "code", a) for a in answers] == [errors.Code.UNAVAILABLE] * 2
         await asyncio.sleep(0.5)  # the woken node runs what it was sent
-        # Each ran once: gia seated (not refused for her own seat), one entry more.
+        # Each ran at most once. Mostly each reached the node and ran once it woke: gia seated,
+        # one entry more. A step whose connection was still being set up when the node stalled
+        # was never sent: it changed nothing. Never twice: no second entry, no seat refused.
         stage = await store.stage(room, T0 + 1)
-        assert [g.identity for g in stage.guests] == ["gia"] and stage.hands == 0
+        seated = [g.identity for g in stage.guests]
+        assert (seated, stage.hands) in ((["gia"], 0), ([], 1)), (seated, stage.hands)
         history = await store.history(room, 0, 10, T0 + 1)
-        assert [(e.sequence, e.kind) for e in history] == [(1, "host_joined"), (2, "guest_promoted")]
+        assert [(e.sequence, e.kind) for e in history] in (
+            [(1, "host_joined"), (2, "guest_promoted")],
+            [(1, "host_joined")],
+        )
     finally:
         await store.close()
         for server in servers:
