@@ -9,7 +9,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
+
+from redis.connection import parse_url as parse_redis_url
 
 from service.core.limits import Limit, RatePolicy
 from service.core.record import HISTORY_ENTRIES
@@ -116,9 +118,45 @@ class Settings:
             return value
 
         def url(name: str, value: str, schemes: tuple[str, ...]) -> str:
-            if value and urlparse(value).scheme not in schemes:
+            """A URL of one of `schemes` naming a host (a unix:// socket, its path) and, if it
+            names a port, one from 1 to 65535: a URL the clients cannot use would otherwise be
+            found out only as a readiness that never comes (LiveKit) or a traceback (Redis). A
+            problem shows the URL without its password."""
+            if not value:
+                return value
+            parsed, shown = urlparse(value), redacted_url(value)
+            if parsed.scheme not in schemes:
                 accepted = ", ".join(f"{scheme}://" for scheme in schemes)
-                problems.append(f"{name} must be a URL starting with one of {accepted}; got {value!r}")
+                problems.append(f"{name} must be a URL starting with one of {accepted}; got {shown!r}")
+                return value
+            try:
+                port = parsed.port  # ValueError when it is not a number from 0 to 65535
+            except ValueError:
+                port = 0
+            if parsed.scheme == "unix":
+                if not parsed.path:
+                    problems.append(f"{name} must name the socket's path, as unix:///path/to/redis.sock; got {shown!r}")
+            elif not parsed.hostname:
+                problems.append(f"{name} must name a host; got {shown!r}")
+            elif port == 0:
+                problems.append(f"{name} must have a port from 1 to 65535, if it names one; got {shown!r}")
+            return value
+
+        def redis_url(name: str) -> str:
+            """SHOW_REDIS_URL, also as the Redis client reads it: its database above all
+            (redis://host:6379/db), which the client would take as 0 were it not a number."""
+            before = len(problems)
+            value = url(name, env.get(name, "").strip(), ("redis", "rediss", "unix"))
+            if not value or len(problems) > before:
+                return value
+            parsed = urlparse(value)
+            database = unquote(parsed.path).strip("/") if parsed.scheme != "unix" else ""
+            if database and not database.isdigit():
+                problems.append(f"{name}: the database must be a number, as redis://host:6379/0; got {database!r}")
+            try:
+                parse_redis_url(value)  # type: ignore[no-untyped-call]
+            except ValueError as exc:
+                problems.append(f"{name}: {exc}")
             return value
 
         def rate(name: str, default: int) -> Limit:
@@ -201,7 +239,7 @@ class Settings:
             guest_limit=number("SHOW_GUEST_LIMIT", 1, 1, 16),
             invitation_seconds=number("SHOW_INVITATION_SECONDS", 60, 1, 3600),
             host_claim_seconds=number("SHOW_HOST_CLAIM_SECONDS", 60, 1, 24 * 3600),
-            redis_url=url("SHOW_REDIS_URL", env.get("SHOW_REDIS_URL", "").strip(), ("redis", "rediss", "unix")),
+            redis_url=redis_url("SHOW_REDIS_URL"),
             rates=RatePolicy(
                 join=rate("SHOW_RATE_JOIN_PER_MINUTE", 10),
                 invite=rate("SHOW_RATE_INVITE_PER_MINUTE", 5),
@@ -261,6 +299,15 @@ class Settings:
         if problems:
             raise ConfigError(problems)
         return settings
+
+
+def redacted_url(value: str) -> str:
+    """`value` as it may be shown (logs, errors): a password in it is replaced by ***."""
+    parsed = urlparse(value)
+    if parsed.password is None:
+        return value
+    user = f"{parsed.username}:" if parsed.username else ":"
+    return parsed._replace(netloc=f"{user}***@{parsed.netloc.rpartition('@')[2]}").geturl()
 
 
 def read_config_file(path: str, problems: list[str]) -> dict[str, str]:

@@ -72,3 +72,43 @@ def test_the_server_stack_and_room_cache_settings() -> None:
         "SHOW_HTTP_PARSER must be one of httptools, h11, got 'x'",
         "SHOW_ROOM_CACHE_SECONDS must be between 0 and 60, got nan",
     ]
+
+
+def test_a_url_the_service_could_not_use_is_refused_before_anything_starts() -> None:
+    """A URL with no host, or a port that is not one, used to start a service that was never
+    ready (LiveKit) or died with a traceback (Redis); a database that is not a number was taken
+    as 0. Each is named, with the URL shown without its password, and nothing starts."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": f"{ROOT / 'gen'}:{ROOT}",
+        "LIVEKIT_URL": "ws://127.0.0.1:78800",
+        "LIVEKIT_API_KEY": "k",
+        "LIVEKIT_API_SECRET": "s",
+        "LIVEKIT_PUBLIC_URL": "wss://",
+        "SHOW_EGRESS_URL": "http://127.0.0.1:egress",
+        "SHOW_REDIS_URL": "redis://:hunter2@127.0.0.1:redis/0",
+        "SHOW_HTTP_PORT": "0",
+        "SHOW_GRPC_PORT": "0",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "service"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    for problem in (
+        "LIVEKIT_URL must have a port from 1 to 65535, if it names one; got 'ws://127.0.0.1:78800'",
+        "LIVEKIT_PUBLIC_URL must name a host; got 'wss://'",
+        "SHOW_EGRESS_URL must have a port from 1 to 65535, if it names one; got 'http://127.0.0.1:egress'",
+        "SHOW_REDIS_URL must have a port from 1 to 65535, if it names one; got 'redis://:***@127.0.0.1:redis/0'",
+    ):
+        assert problem in done.stderr, done.stderr
+    assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**GOOD, "SHOW_REDIS_URL": "redis://10.0.0.5:6379/shows"})
+    assert caught.value.problems == [
+        "SHOW_REDIS_URL: the database must be a number, as redis://host:6379/0; got 'shows'"
+    ]
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**GOOD, "SHOW_REDIS_URL": "http://:hunter2@10.0.0.5"})
+    assert "hunter2" not in str(caught.value) and "'http://:***@10.0.0.5'" in str(caught.value)
+    for good in ("redis://10.0.0.5:6379/2", "rediss://user:pw@redis.example.com", "unix:///run/redis.sock"):
+        assert Settings.from_env({**GOOD, "SHOW_REDIS_URL": good}).redis_url == good
