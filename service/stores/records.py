@@ -4,7 +4,7 @@ naming any node)."""
 
 from __future__ import annotations
 
-from service.config import Settings
+from service.config import Settings, redacted_url
 from service.core.errors import ShowError
 from service.core.record import ShowRecords
 from service.stores.memory_record import MemoryRecords
@@ -44,5 +44,7 @@ async def open_records(settings: Settings, change_seconds: float = 10.0) -> Show
         await records.close()
         kind = "Redis Cluster node" if settings.redis_cluster else "Redis"
         reason = exc.message if isinstance(exc, ShowError) else str(exc)
-        raise StoreUnreachable(f"SHOW_REDIS_URL {settings.redis_url} cannot be reached ({kind}): {reason}") from exc
+        # The URL may hold Redis' password: the refusal names it without.
+        shown = redacted_url(settings.redis_url)
+        raise StoreUnreachable(f"SHOW_REDIS_URL {shown} cannot be reached ({kind}): {reason}") from exc
     return records
