@@ -168,7 +168,11 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
             LIVEKIT_DEPARTURE_SECONDS, settings.reconnect_grace_seconds + settings.reconcile_interval_seconds
         ),
     )
-    store, limiter, leases = await state_backend(settings, clock)
+    try:
+        store, limiter, leases = await state_backend(settings, clock)
+    except StartupError:
+        await stage.close()  # its LiveKit session is open already: nothing of it outlives the refusal
+        raise
     rules = ShowRules(
         guest_limit=settings.guest_limit,
         invitation_seconds=settings.invitation_seconds,

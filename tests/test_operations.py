@@ -187,10 +187,11 @@ def test_a_taken_port_or_an_unreachable_redis_is_a_clear_refusal_to_start(liveki
     dead = f"redis://127.0.0.1:{free_port()}/0"
     done = run_service({**base, "SHOW_REDIS_URL": dead, "SHOW_HTTP_PORT": "0", "SHOW_GRPC_PORT": "0"})
     assert done.returncode == 1 and f"SHOW_REDIS_URL {dead} cannot be reached" in done.stderr
-    # Redis' password stays out of the refusal.
+    # Redis' password stays out of the refusal, and the LiveKit session opened before it is closed.
     port = free_port()
     guarded = f"redis://showrunner:hunter2@127.0.0.1:{port}/0"
     done = run_service({**base, "SHOW_REDIS_URL": guarded, "SHOW_HTTP_PORT": "0", "SHOW_GRPC_PORT": "0"})
     assert done.returncode == 1, done.stderr
     assert f"SHOW_REDIS_URL redis://showrunner:***@127.0.0.1:{port}/0 cannot be reached" in done.stderr
     assert "hunter2" not in done.stderr + done.stdout
+    assert "Unclosed" not in done.stderr, done.stderr
