@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -48,7 +49,10 @@ def _read_all(conn: socket.socket) -> bytes:
 def _slow_body(port: int, path: str, content_type: str) -> tuple[bytes, float]:
     conn = _connect(port)
     started = time.monotonic()
-    head = f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: {content_type}\r\ncontent-length: 100\r\n\r\n"
+    head = (
+        f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: {content_type}\r\ncontent-length: 100\r\n"
+        "x-request-id: trace-slow-body\r\n\r\n"
+    )
     conn.sendall(head.encode())
     answer = b""
     with contextlib.suppress(OSError):
@@ -85,6 +89,7 @@ async def test_a_body_sent_one_byte_a_second_ends_with_408(
     assert answer.startswith(b"HTTP/1.1 408 "), answer
     assert answer.endswith(expected_body)
     assert b"connection: close" in answer.lower()
+    assert b"x-request-id: trace-slow-body\r\n" in answer  # every answer carries the request's id
     assert took < 6
 
 
@@ -207,6 +212,7 @@ async def test_a_header_past_64_kib_is_answered_431_and_the_connection_closed(st
     answer = await asyncio.to_thread(long_header)
     assert answer.startswith(b"HTTP/1.1 431 "), answer  # not cut off, silently, by the header timeout
     assert answer.endswith(b'{"error": "the request header is larger than 64 KiB"}')
+    assert re.search(rb"\r\nx-request-id: [0-9a-f]{32}\r\n", answer), answer  # one of its own
     async with httpx.AsyncClient(base_url=strict_service.http_base) as client:
         assert (await client.get("/health")).status_code == 200
 

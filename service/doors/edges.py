@@ -20,6 +20,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from starlette.types import Receive, Scope
 
 from service.core.show import SHARED_ANSWERS
+from service.observability.logs import new_request_id
 
 # The largest request body any door takes.
 MAX_BODY_BYTES = 64 * 1024
@@ -222,27 +223,36 @@ def with_deadlines(
                 return
             if not cycle.response_started:
                 # The app is still waiting for the body: it hears the client is gone (the
-                # connection closes), and the client hears why.
-                self.transport.write(request_timeout(cycle.scope["path"], body_seconds))
+                # connection closes), and the client hears why, under the request's own id.
+                self.transport.write(request_timeout(cycle.scope["path"], body_seconds, id_of(cycle.scope)))
             self.transport.close()
 
     EdgeDeadlines.__name__ = f"EdgeDeadlines{protocol.__name__}"
     return EdgeDeadlines
 
 
+def id_of(scope: Scope) -> str:
+    """The request id the HTTP port answers a request with (service.doors.http puts it in the
+    request's headers before the app sees them), or a fresh one if the app has not seen it yet."""
+    given = next((value for name, value in reversed(scope["headers"]) if name == b"x-request-id"), None)
+    return new_request_id(given.decode("latin-1") if given is not None else None)  # a sane one, or fresh
+
+
 def header_too_large() -> bytes:
-    """The whole 431 answer to a header past MAX_HEADER_BYTES (its path may not have arrived)."""
+    """The whole 431 answer to a header past MAX_HEADER_BYTES (its path may not have arrived),
+    with a request id of its own: every HTTP answer carries one."""
     body = json.dumps({"error": f"the request header is larger than {MAX_HEADER_BYTES // 1024} KiB"})
     head = (
         "HTTP/1.1 431 Request Header Fields Too Large\r\n"
         "content-type: application/json\r\n"
         f"content-length: {len(body)}\r\n"
+        f"x-request-id: {new_request_id()}\r\n"
         "connection: close\r\n\r\n"
     )
     return (head + body).encode()
 
 
-def request_timeout(path: str, seconds: float) -> bytes:
+def request_timeout(path: str, seconds: float, request_id: str) -> bytes:
     """The whole 408 answer to a body that did not arrive in time, in the door's own words."""
     message = f"the request body did not arrive within {seconds:g} s"
     if path.startswith("/twirp/"):
@@ -254,6 +264,7 @@ def request_timeout(path: str, seconds: float) -> bytes:
         "HTTP/1.1 408 Request Timeout\r\n"
         "content-type: application/json\r\n"
         f"content-length: {len(body)}\r\n"
+        f"x-request-id: {request_id}\r\n"
         "connection: close\r\n\r\n"
     )
     return head.encode() + body
