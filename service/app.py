@@ -69,14 +69,21 @@ class Running:
     readiness: Readiness
     reconciler: Reconciler
     grace: float
+    core: ShowCore
 
     async def stop(self) -> None:
         """Stops accepting on both doors, lets in-flight calls finish (up to `grace` seconds),
         then closes the connections to LiveKit and the store."""
+        deadline = asyncio.get_running_loop().time() + self.grace
         await self.readiness.stop()
         await self.reconciler.stop()
         self.http.should_exit = True
         await asyncio.gather(self.grpc.stop(self.grace), self.http_task)
+        # An egress start whose caller went away (a gRPC deadline) is no longer a call in flight,
+        # yet runs on to settle the record: within the same grace, it ends before what it uses.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                await self.core.starts_settled()
         await self.stage.close()
         await self.store.close()
 
@@ -260,6 +267,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         readiness,
         reconciler,
         settings.shutdown_grace_seconds,
+        core,
     )
 
 

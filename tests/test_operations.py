@@ -19,9 +19,11 @@ from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1 import show_service_pb2_grpc as pb_grpc
 
 from service.dev.livekit_server import LiveKitDevServer, free_port
+from service.dev.redis_server import RedisServer
 from tests.conftest import API_KEY, API_SECRET, ROOT, ServiceProcess, admin_token, start_service
 from tests.doors import client_for
 from tests.egress_standin import EgressStandIn
+from tests.live import until
 
 
 def log_lines(service: ServiceProcess) -> list[dict[str, object]]:
@@ -115,6 +117,58 @@ async def test_sigterm_drains_calls_in_flight_then_exits_zero(livekit: LiveKitDe
         await rest.close()
         await grpc_door.close()
         running.stop()
+
+
+async def test_sigterm_lets_a_recording_start_whose_caller_went_away_finish(
+    livekit: LiveKitDevServer, egress: EgressStandIn, redis_server: RedisServer, room: str
+) -> None:
+    """A StartRecording whose caller's deadline passed runs on without it (its start and the
+    record's update, see "Recording"); SIGTERM then lets it end like any call in flight, rather
+    than close LiveKit's session and Redis under it: the egress LiveKit started is in the record
+    another instance reads, and can be stopped there."""
+    env = {
+        "SHOW_EGRESS_URL": egress.url,
+        "SHOW_REDIS_URL": redis_server.url,
+        "SHOW_SHUTDOWN_GRACE_SECONDS": "15",
+        "SHOW_EGRESS_TIMEOUT_SECONDS": "10",
+    }
+    first = start_service(livekit, **env)
+    second: ServiceProcess | None = None
+    rest = client_for("rest", first.grpc_address, first.http_base)
+    try:
+        host = (await rest.as_(admin_token(room)).join(room, "host", "host"))["token"]
+        egress.delay = 2.5  # LiveKit takes 2.5 s to start the egress
+        async with grpc.aio.insecure_channel(first.grpc_address) as channel:
+            request = pb.StartRecordingRequest(room_name=room, layout=pb.RECORDING_LAYOUT_GRID)
+            with pytest.raises(grpc.aio.AioRpcError) as gone:
+                await pb_grpc.ShowServiceStub(channel).StartRecording(
+                    request, timeout=0.3, metadata=(("authorization", f"Bearer {host}"),)
+                )
+            assert gone.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        first.process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(first.process.wait, 20) == 0
+
+        async def started_by_livekit() -> bool:  # whether or not the service was there for the answer
+            return any(info.room_name == room for info in egress.egresses.values())
+
+        await until(started_by_livekit, 10.0, "LiveKit starting the egress")
+        started = [info.egress_id for info in egress.egresses.values() if info.room_name == room]
+        assert len(started) == 1
+
+        second = start_service(livekit, **env)
+        admin = client_for("rest", second.grpc_address, second.http_base).as_(admin_token(room))
+        try:
+            [kept] = await admin.recordings(room)
+            assert kept["recordingId"] == started[0] and kept["status"] == "EGRESS_STARTING", kept
+            assert (await admin.stop_recording(room))["recordingId"] == started[0]
+        finally:
+            await admin.close()
+    finally:
+        egress.delay = 0.0
+        await rest.close()
+        first.stop()
+        if second is not None:
+            second.stop()
 
 
 def run_service(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -920,6 +920,14 @@ class ShowCore(ShowService[Caller]):
         )
         return pb.StartStreamResponse(stream=self._stream(room, started))
 
+    async def starts_settled(self) -> None:
+        """Returns once every egress start that outlived its caller (_begin_egress) has settled
+        in the record. The service stops (SIGTERM) only after them, as after the calls in
+        flight: closing LiveKit's session and the store under one left LiveKit's egress running
+        with only its placeholder in the record."""
+        while self._beginning:
+            await asyncio.wait(set(self._beginning))
+
     async def _begin_egress(
         self, room: str, placeholder: str, start: Coroutine[Any, Any, lk_egress.EgressInfo], location: str
     ) -> lk_egress.EgressInfo:
