@@ -6,11 +6,15 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import uuid
+from pathlib import Path
 
 import httpx
+from livekit import api
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT, ServiceProcess, admin_token
+from service.dev.livekit_server import LiveKitDevServer
+from tests.conftest import API_KEY, API_SECRET, ROOT, ServiceProcess, admin_token, start_service
 from tests.doors import Refused, client_for
 from tests.egress_standin import EgressStandIn
 from tests.live import LiveParticipant, until
@@ -114,3 +118,38 @@ async def test_the_shipped_dashboard_only_charts_series_the_service_exports(serv
             series |= {f"{name}_bucket", f"{name}_count", f"{name}_sum"}
     assert charted and charted <= series, charted - series
     assert len(dashboard["panels"]) >= 10
+
+
+async def test_viewers_are_counted_in_this_deployments_shows_only(tmp_path: Path) -> None:
+    """LiveKit's ListRooms lists every room of the LiveKit: another deployment's shows, or another
+    application's rooms, on the same LiveKit are none of this deployment's viewers. On a LiveKit
+    of its own, so that no other test's room moves the count."""
+    own = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=tmp_path / "lk.log").start()
+    running = start_service(own)
+    rest = client_for("rest", running.grpc_address, running.http_base)
+    lkapi = api.LiveKitAPI(own.http_url, API_KEY, API_SECRET, failover=False)
+    people: list[LiveParticipant] = []
+    try:
+        elsewhere = f"elsewhere-{uuid.uuid4().hex[:8]}"  # a room this deployment never opened
+        grants = api.VideoGrants(room_join=True, room=elsewhere)
+        stranger = api.AccessToken(API_KEY, API_SECRET).with_identity("stranger").with_grants(grants).to_jwt()
+        people.append(await LiveParticipant("stranger").connect(own.url, stranger))
+        room = f"show-{uuid.uuid4().hex[:8]}"
+        host = await rest.as_(admin_token(room)).join(room, "host", "host")
+        await rest.as_(host["token"]).go_live(room)
+        viewer = await rest.join(room, "ann", "viewer")
+        people.append(await LiveParticipant("ann").connect(viewer["wsUrl"], viewer["token"]))
+
+        async def counted_by_livekit() -> bool:
+            rooms = {r.name: r.num_participants for r in (await lkapi.room.list_rooms(api.ListRoomsRequest())).rooms}
+            return rooms.get(elsewhere) == 1 and rooms.get(room) == 1
+
+        await until(counted_by_livekit, label="LiveKit counting both participants")
+        assert value(await scrape(running), "showrunner_participants", role="viewer") == 1
+    finally:
+        for person in people:
+            await person.disconnect()
+        await lkapi.aclose()
+        await rest.close()
+        running.stop()
+        own.stop()

@@ -131,7 +131,14 @@ class Metrics:
         names = await records.active_rooms(now - ACTIVE_SECONDS)
         stages = [await records.stage(name, now) for name in names]
         stages = [s for s in stages if not s.is_empty]
-        connected = {room.name: room.num_participants for room in await stage.list_rooms()}
+        # LiveKit lists every room it has: another deployment's shows, or another application's
+        # rooms, on the same LiveKit hold none of this deployment's viewers.
+        held = {s.room for s in stages}
+        connected = {
+            room.name: room.num_participants
+            for room in await stage.list_rooms()
+            if room.name in held or stage.ours(room)
+        }
         hosts = sum(1 for s in stages if s.host is not None)
         guests = sum(len(s.guests) for s in stages)
         seated = sum(s.connected_seats for s in stages if s.room in connected)
