@@ -272,12 +272,15 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
 
 
 async def serve(settings: Settings) -> None:
-    running = await start(settings)
-    print(f"showrunner ready grpc={running.grpc_port} http={running.http_port}", flush=True)
+    # Heard from before the start: a SIGTERM while the service starts stops it once started. With
+    # no handler of ours yet, it killed the process outright, and in a container, where the
+    # service is PID 1 and a signal without a handler is dropped, it was lost altogether.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    running = await start(settings)
+    print(f"showrunner ready grpc={running.grpc_port} http={running.http_port}", flush=True)
     await stop.wait()
     log.info("stopping: draining in-flight calls")
     with contextlib.suppress(asyncio.CancelledError):
