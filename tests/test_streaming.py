@@ -11,7 +11,8 @@ import pytest
 from livekit.protocol import egress as lk_egress
 
 from service.config import ConfigError, Settings
-from tests.conftest import STREAM_KEYS, STREAM_URLS, ServiceProcess, admin_token
+from service.dev.livekit_server import LiveKitDevServer
+from tests.conftest import STREAM_KEYS, STREAM_URLS, ServiceProcess, admin_token, start_service
 from tests.doors import DOORS, Refused, ShowClient, client_for, expect_refusal
 from tests.egress_standin import EgressStandIn
 
@@ -223,3 +224,30 @@ def test_stream_destinations_are_configured_by_name() -> None:
         "SHOW_STREAM_DESTINATIONS entries must be name=rtmp(s)://...; a name is letters, digits, - or _",
     ]
     assert "SECRET" not in str(caught.value)
+
+
+async def test_a_stream_key_with_a_query_is_kept_out_too(
+    livekit: LiveKitDevServer, egress: EgressStandIn, room: str
+) -> None:
+    """Some platforms' stream keys carry a query (Facebook's `FB-...?s_bl=1&...&a=...`): a worker
+    that quotes the URL or the key without it, or a part of the query, must not pass the key on."""
+    key, token = "FB-1234567890-0-AbSecretStreamKey", "AbSecretQueryToken"
+    url = f"rtmps://live-api-s.facebook.test:443/rtmp/{key}?s_bl=1&s_sw=0&a={token}"
+    running = start_service(livekit, SHOW_EGRESS_URL=egress.url, SHOW_STREAM_DESTINATIONS=f"facebook={url}")
+    client = client_for("rest", running.grpc_address, running.http_base)
+    try:
+        host = client.as_((await client.as_(admin_token(room)).join(room, "host", "host"))["token"])
+        sid = (await host.start_stream(room, ["facebook"]))["streamId"]
+        error = f"output {url.split('?')[0]} failed: connection refused; key {key} refused (a={token})"
+        ended = lk_egress.EgressStatus.EGRESS_FAILED
+        assert await egress.report(running.http_base, "egress_ended", sid, ended, error=error) == 200
+        [failed] = (await host.streams(room))["streams"]
+        assert failed["status"] == "EGRESS_FAILED"
+        assert failed["error"] == (
+            "output <facebook> failed: connection refused; key <facebook stream key> refused (a=<facebook stream key>)"
+        )
+        for text in (failed, await host.history(room), *running.output):
+            assert key not in str(text) and token not in str(text), text
+    finally:
+        await client.close()
+        running.stop()

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
+from urllib.parse import parse_qsl, urlparse
 
 import aiohttp
 from livekit import api
@@ -135,12 +136,18 @@ class StreamDestinations:
     def redact(self, text: str) -> str:
         """`text` with every configured URL replaced by its name, and its stream key (the URL's
         last path segment) wherever it stands alone: LiveKit's error messages, and its egress
-        worker's, may quote a URL or the part of it they were given."""
+        worker's, may quote a URL or the part of it they were given. A key may carry a query
+        (Facebook's `FB-...?s_bl=1&...&a=...`): the URL and the key are also taken out without
+        it, and each of its values."""
         for name, url in self.urls.items():
-            text = text.replace(url, f"<{name}>")
-            key = url.rstrip("/").rsplit("/", 1)[-1]
-            if len(key) >= MIN_STREAM_KEY_CHARS:
-                text = text.replace(key, f"<{name} stream key>")
+            bare = url.split("?", 1)[0]
+            for quoted in dict.fromkeys((url, bare)):
+                text = text.replace(quoted, f"<{name}>")
+            query = urlparse(url).query
+            keys = (url.rstrip("/").rsplit("/", 1)[-1], bare.rstrip("/").rsplit("/", 1)[-1])
+            for key in dict.fromkeys((*keys, *(value for _, value in parse_qsl(query)))):
+                if len(key) >= MIN_STREAM_KEY_CHARS:
+                    text = text.replace(key, f"<{name} stream key>")
         return text
 
 
