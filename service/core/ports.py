@@ -47,6 +47,17 @@ def keeps_locked_source(who: lk.ParticipantInfo, locked: tuple[str, ...]) -> boo
     return not sources or bool(sources & set(locked))
 
 
+def lacks_allowed_source(who: lk.ParticipantInfo, grants: StageGrants, locked: tuple[str, ...]) -> bool:
+    """Whether LiveKit keeps from `who` a source its role allows and the host has not taken away
+    (`locked`): a connection made with a token minted while a source was locked, the source given
+    back since. Its permission never widens by itself, so without this it would stay narrower than
+    the seat for as long as it lasts. An empty list of sources means every source, on either side."""
+    if not grants.can_publish or not grants.sources or not who.permission.can_publish:
+        return False
+    held = {SOURCE_WORDS.get(s, "") for s in who.permission.can_publish_sources}
+    return bool(held) and not set(grants.sources) - set(locked) <= held
+
+
 # A guest's sources in the show's words, from LiveKit's.
 SOURCE_WORDS = {lk.TrackSource.CAMERA: "camera", lk.TrackSource.MICROPHONE: "microphone"}
 

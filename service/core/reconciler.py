@@ -52,7 +52,7 @@ from livekit.protocol import models as lk
 
 from service.core import errors, tasks
 from service.core.clock import Clock
-from service.core.ports import Presence, Stage, keeps_locked_source
+from service.core.ports import Presence, Stage, keeps_locked_source, lacks_allowed_source
 from service.core.record import (
     Phase,
     Recording,
@@ -493,9 +493,9 @@ class Reconciler:
 
 def _agrees(who: lk.ParticipantInfo, role: Role, locked: tuple[str, ...] = ()) -> bool:
     """Whether LiveKit's permission and attributes for `who` are those of `role`, without the
-    sources the host took away from it (`locked`)."""
+    sources the host took away from it (`locked`) and with every other one."""
     grants = GRANTS[role]
-    if keeps_locked_source(who, locked):
+    if keeps_locked_source(who, locked) or lacks_allowed_source(who, grants, locked):
         return False
     return who.permission.can_publish == grants.can_publish and who.attributes.get("role") == role.value
 

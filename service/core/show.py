@@ -35,7 +35,15 @@ from service.core.caller import Caller
 from service.core.clock import Clock
 from service.core.events import ANNOUNCED_HISTORY, EventType, encode, show_event
 from service.core.limits import RatePolicy
-from service.core.ports import SOURCE_WORDS, Presence, ShowObserver, Stage, Unobserved, keeps_locked_source
+from service.core.ports import (
+    SOURCE_WORDS,
+    Presence,
+    ShowObserver,
+    Stage,
+    Unobserved,
+    keeps_locked_source,
+    lacks_allowed_source,
+)
 from service.core.reconciler import Leases, MemoryLeases, Reconciler, ReconcileRules
 from service.core.record import (
     EGRESS_ABORTED,
@@ -1307,13 +1315,15 @@ class ShowCore(ShowService[Caller]):
 
 def _fits(who: lk.ParticipantInfo, presence: Presence) -> bool:
     """Whether a participant's LiveKit permission and role attribute are no more than its role
-    (without the sources the host took away from it), and it subscribes exactly when its
-    presence lets it (a waiting viewer does not; everyone else does)."""
+    (without the sources the host took away from it), it may publish every source its seat
+    allows (a token minted while a source was locked leaves out one given back since), and it
+    subscribes exactly when its presence lets it (a waiting viewer does not; everyone else does)."""
     grants = presence.grants
     exceeds = who.permission.can_publish and not grants.can_publish
     exceeds = exceeds or keeps_locked_source(who, presence.locked)
+    lacks = lacks_allowed_source(who, grants, presence.locked)
     subscribes = who.permission.can_subscribe == grants.can_subscribe
-    return not exceeds and subscribes and who.attributes.get("role") == presence.role.value
+    return not exceeds and not lacks and subscribes and who.attributes.get("role") == presence.role.value
 
 
 def _acting_host(caller: Caller, room: str) -> str | None:

@@ -1,0 +1,80 @@
+"""A guest's sources as LiveKit holds them, against the seat's locks in the show's record: a source
+given back while the guest was away is LiveKit's again once it reconnects. Checked in LiveKit's
+own view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from livekit import api
+from livekit.protocol import models as lk
+
+from tests.conftest import API_KEY, API_SECRET, admin_token
+from tests.doors import ShowClient
+from tests.live import LiveParticipant, until
+from tests.test_convergence import stack
+from tests.test_show_through_every_door import livekit_participant
+
+
+async def _sources(lkapi: api.LiveKitAPI, room: str, identity: str) -> set[int] | None:
+    found = await livekit_participant(lkapi, room, identity)
+    return {int(s) for s in found.permission.can_publish_sources} if found else None
+
+
+async def _on_stage(door: ShowClient, room: str) -> tuple[ShowClient, ShowClient, LiveParticipant, LiveParticipant]:
+    """A connected host (host-1) and a connected guest (vic), promoted from the audience."""
+    joined = await door.as_(admin_token(room)).join(room, "host-1", "host")
+    host_live = await LiveParticipant("host-1").connect(joined["wsUrl"], joined["token"])
+    ticket = await door.as_(None).join(room, "vic", "viewer")
+    vic_live = await LiveParticipant("vic").connect(ticket["wsUrl"], ticket["token"])
+    host, vic = door.as_(joined["token"]), door.as_(ticket["token"])
+    await vic.hand(room, "vic", True)
+    assert (await host.invite(room, "vic", "host-1"))["promoted"] is True
+    await vic_live.wait_for(lambda: vic_live.room.local_participant.permissions.can_publish, label="vic on stage")
+    return host, vic, host_live, vic_live
+
+
+async def test_a_source_given_back_while_the_guest_was_away_is_its_own_when_it_reconnects(tmp_path: Path) -> None:
+    """The guest's token, minted while its microphone was locked, leaves the microphone out; the
+    host gives it back before the guest reconnects with that token. The seat says the guest may
+    publish it, so LiveKit must let it: a connection with fewer sources than its seat is brought
+    to the seat's sources as one with more is."""
+    own = stack(tmp_path, SHOW_RECONNECT_GRACE_SECONDS="30")
+    door = own.client()
+    lkapi = api.LiveKitAPI(own.livekit.http_url, API_KEY, API_SECRET, failover=False)
+    room = "given-back-while-away"
+    live: list[LiveParticipant] = []
+    try:
+        host, vic, host_live, vic_live = await _on_stage(door, room)
+        live += [host_live, vic_live]
+        locked = await host.mute(room, "vic", "MICROPHONE", lock=True)
+        assert locked["lockedSources"] == ["MICROPHONE"]
+        # The guest drops (it keeps its seat for the grace window) and asks for a fresh token,
+        # which leaves the locked microphone out.
+        await vic_live.disconnect()
+        ticket = await vic.join(room, "vic", "viewer")
+        await until(lambda: _gone(lkapi, room, "vic"), 10.0, "LiveKit no longer has vic")
+        allowed = await host.allow_source(room, "vic", "MICROPHONE")
+        assert allowed["lockedSources"] == []
+        back = await LiveParticipant("vic").connect(ticket["wsUrl"], ticket["token"])
+        live.append(back)
+        wanted = {int(lk.TrackSource.CAMERA), int(lk.TrackSource.MICROPHONE)}
+        await until(
+            lambda: _has_sources(lkapi, room, "vic", wanted), 8.0, "LiveKit lets vic publish its microphone again"
+        )
+        assert await back.publish_microphone()
+    finally:
+        for person in live:
+            await person.disconnect()
+        await door.close()
+        await lkapi.aclose()
+        own.service.stop()
+        own.livekit.stop()
+
+
+async def _gone(lkapi: api.LiveKitAPI, room: str, identity: str) -> bool:
+    return await livekit_participant(lkapi, room, identity) is None
+
+
+async def _has_sources(lkapi: api.LiveKitAPI, room: str, identity: str, wanted: set[int]) -> bool:
+    return await _sources(lkapi, room, identity) == wanted
