@@ -1,19 +1,20 @@
 """A guest's sources as LiveKit holds them, against the seat's locks in the show's record: a source
-given back while the guest was away is LiveKit's again once it reconnects. Checked in LiveKit's
-own view."""
+given back while the guest was away is LiveKit's again once it reconnects, and a lock the show
+refuses leaves the guest's track as it was. Checked in LiveKit's own view."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from livekit import api
 from livekit.protocol import models as lk
 
 from tests.conftest import API_KEY, API_SECRET, admin_token
-from tests.doors import ShowClient
+from tests.doors import ShowClient, expect_refusal
 from tests.live import LiveParticipant, until
 from tests.test_convergence import stack
-from tests.test_show_through_every_door import livekit_participant
+from tests.test_show_through_every_door import livekit_participant, refused
 
 
 async def _sources(lkapi: api.LiveKitAPI, room: str, identity: str) -> set[int] | None:
@@ -78,3 +79,39 @@ async def _gone(lkapi: api.LiveKitAPI, room: str, identity: str) -> bool:
 
 async def _has_sources(lkapi: api.LiveKitAPI, room: str, identity: str, wanted: set[int]) -> bool:
     return await _sources(lkapi, room, identity) == wanted
+
+
+async def test_a_refused_lock_leaves_the_guest_s_track_unmuted(tmp_path: Path) -> None:
+    """Locking a guest's last source is refused (FAILED_PRECONDITION): a refused request changes
+    nothing, so the track it names is not muted either."""
+    own = stack(tmp_path)
+    door = own.client()
+    lkapi = api.LiveKitAPI(own.livekit.http_url, API_KEY, API_SECRET, failover=False)
+    room = "refused-lock"
+    live: list[LiveParticipant] = []
+    try:
+        host, _, host_live, vic_live = await _on_stage(door, room)
+        live += [host_live, vic_live]
+        await vic_live.publish_microphone()
+        await until(lambda: _microphone_muted(lkapi, room, "vic", False), 10.0, "LiveKit lists the microphone")
+        assert (await host.mute(room, "vic", "CAMERA", lock=True))["lockedSources"] == ["CAMERA"]
+        expect_refusal(
+            await refused(host.mute(room, "vic", "MICROPHONE", lock=True)),
+            "FAILED_PRECONDITION",
+            "vic would have nothing left to publish; demote the guest instead",
+        )
+        await asyncio.sleep(1.0)  # a mute LiveKit was asked for has reached its view by now
+        assert await _microphone_muted(lkapi, room, "vic", False)
+    finally:
+        for person in live:
+            await person.disconnect()
+        await door.close()
+        await lkapi.aclose()
+        own.service.stop()
+        own.livekit.stop()
+
+
+async def _microphone_muted(lkapi: api.LiveKitAPI, room: str, identity: str, muted: bool) -> bool:
+    found = await livekit_participant(lkapi, room, identity)
+    track = next((t for t in found.tracks if t.source == lk.TrackSource.MICROPHONE), None) if found else None
+    return track is not None and track.muted is muted

@@ -55,6 +55,7 @@ from service.core.record import (
     Lifecycle,
     Phase,
     Recording,
+    Refusal,
     Seat,
     ShowRecords,
     StageChange,
@@ -64,6 +65,7 @@ from service.core.record import (
     connection_of,
     created_ms,
     ms,
+    refusal,
 )
 from service.core.roles import GRANTS, Role
 
@@ -631,6 +633,10 @@ class ShowCore(ShowService[Caller]):
         if request.lock and not hosting:
             raise errors.denied(errors.ONLY_HOST_LOCKS)
         seat = await self._guest_seat(room, guest)
+        if request.lock and len({*seat.locked, source}) >= len(GRANTS[Role.GUEST].sources):
+            # A lock the record will refuse is refused before LiveKit mutes anything: a refused
+            # request leaves the guest's track as it was (the record's step still decides).
+            raise refusal(Refusal.LAST_SOURCE, guest)
         track = await self._stage.mute_track(room, guest, source)
         if track is None and not request.lock:
             raise errors.not_found(f"{guest} publishes no {source} track")
