@@ -5,6 +5,9 @@ refuses leaves the guest's track as it was. Checked in LiveKit's own view."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from livekit import api
@@ -20,6 +23,38 @@ from tests.test_show_through_every_door import livekit_participant, refused
 async def _sources(lkapi: api.LiveKitAPI, room: str, identity: str) -> set[int] | None:
     found = await livekit_participant(lkapi, room, identity)
     return {int(s) for s in found.permission.can_publish_sources} if found else None
+
+
+@dataclass
+class Stage:
+    """A show on a LiveKit and service of the test's own: its host (host-1) and a guest (vic),
+    both connected, the door as each, and LiveKit's own API."""
+
+    room: str
+    host: ShowClient
+    vic: ShowClient
+    vic_live: LiveParticipant
+    lkapi: api.LiveKitAPI
+    live: list[LiveParticipant]
+
+
+@asynccontextmanager
+async def on_stage(tmp_path: Path, room: str, **env: str) -> AsyncIterator[Stage]:
+    own = stack(tmp_path, **env)
+    door = own.client()
+    lkapi = api.LiveKitAPI(own.livekit.http_url, API_KEY, API_SECRET, failover=False)
+    live: list[LiveParticipant] = []
+    try:
+        host, vic, host_live, vic_live = await _on_stage(door, room)
+        live += [host_live, vic_live]
+        yield Stage(room, host, vic, vic_live, lkapi, live)
+    finally:
+        for person in live:
+            await person.disconnect()
+        await door.close()
+        await lkapi.aclose()
+        own.service.stop()
+        own.livekit.stop()
 
 
 async def _on_stage(door: ShowClient, room: str) -> tuple[ShowClient, ShowClient, LiveParticipant, LiveParticipant]:
@@ -40,37 +75,24 @@ async def test_a_source_given_back_while_the_guest_was_away_is_its_own_when_it_r
     host gives it back before the guest reconnects with that token. The seat says the guest may
     publish it, so LiveKit must let it: a connection with fewer sources than its seat is brought
     to the seat's sources as one with more is."""
-    own = stack(tmp_path, SHOW_RECONNECT_GRACE_SECONDS="30")
-    door = own.client()
-    lkapi = api.LiveKitAPI(own.livekit.http_url, API_KEY, API_SECRET, failover=False)
-    room = "given-back-while-away"
-    live: list[LiveParticipant] = []
-    try:
-        host, vic, host_live, vic_live = await _on_stage(door, room)
-        live += [host_live, vic_live]
+    async with on_stage(tmp_path, "given-back-while-away", SHOW_RECONNECT_GRACE_SECONDS="30") as show:
+        room, host, vic, lkapi = show.room, show.host, show.vic, show.lkapi
         locked = await host.mute(room, "vic", "MICROPHONE", lock=True)
         assert locked["lockedSources"] == ["MICROPHONE"]
         # The guest drops (it keeps its seat for the grace window) and asks for a fresh token,
         # which leaves the locked microphone out.
-        await vic_live.disconnect()
+        await show.vic_live.disconnect()
         ticket = await vic.join(room, "vic", "viewer")
         await until(lambda: _gone(lkapi, room, "vic"), 10.0, "LiveKit no longer has vic")
         allowed = await host.allow_source(room, "vic", "MICROPHONE")
         assert allowed["lockedSources"] == []
         back = await LiveParticipant("vic").connect(ticket["wsUrl"], ticket["token"])
-        live.append(back)
+        show.live.append(back)
         wanted = {int(lk.TrackSource.CAMERA), int(lk.TrackSource.MICROPHONE)}
         await until(
             lambda: _has_sources(lkapi, room, "vic", wanted), 8.0, "LiveKit lets vic publish its microphone again"
         )
         assert await back.publish_microphone()
-    finally:
-        for person in live:
-            await person.disconnect()
-        await door.close()
-        await lkapi.aclose()
-        own.service.stop()
-        own.livekit.stop()
 
 
 async def _gone(lkapi: api.LiveKitAPI, room: str, identity: str) -> bool:
@@ -84,15 +106,9 @@ async def _has_sources(lkapi: api.LiveKitAPI, room: str, identity: str, wanted: 
 async def test_a_refused_lock_leaves_the_guest_s_track_unmuted(tmp_path: Path) -> None:
     """Locking a guest's last source is refused (FAILED_PRECONDITION): a refused request changes
     nothing, so the track it names is not muted either."""
-    own = stack(tmp_path)
-    door = own.client()
-    lkapi = api.LiveKitAPI(own.livekit.http_url, API_KEY, API_SECRET, failover=False)
-    room = "refused-lock"
-    live: list[LiveParticipant] = []
-    try:
-        host, _, host_live, vic_live = await _on_stage(door, room)
-        live += [host_live, vic_live]
-        await vic_live.publish_microphone()
+    async with on_stage(tmp_path, "refused-lock") as show:
+        room, host, lkapi = show.room, show.host, show.lkapi
+        await show.vic_live.publish_microphone()
         await until(lambda: _microphone_muted(lkapi, room, "vic", False), 10.0, "LiveKit lists the microphone")
         assert (await host.mute(room, "vic", "CAMERA", lock=True))["lockedSources"] == ["CAMERA"]
         expect_refusal(
@@ -102,13 +118,6 @@ async def test_a_refused_lock_leaves_the_guest_s_track_unmuted(tmp_path: Path) -
         )
         await asyncio.sleep(1.0)  # a mute LiveKit was asked for has reached its view by now
         assert await _microphone_muted(lkapi, room, "vic", False)
-    finally:
-        for person in live:
-            await person.disconnect()
-        await door.close()
-        await lkapi.aclose()
-        own.service.stop()
-        own.livekit.stop()
 
 
 async def _microphone_muted(lkapi: api.LiveKitAPI, room: str, identity: str, muted: bool) -> bool:

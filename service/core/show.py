@@ -552,23 +552,10 @@ class ShowCore(ShowService[Caller]):
         # would have heard it end otherwise: a guest demoted, a moderator dismissed, a host left.
         if role is Role.GUEST:
             self._observer.demoted("removed")
-            await self._announce(
-                room,
-                EventType.GUEST_DEMOTED,
-                sender=caller.identity,
-                target=(identity, identity),
-                actor=actor,
-                reason="removed",
-            )
-        elif role is Role.MODERATOR:
-            await self._announce(
-                room,
-                EventType.MODERATOR_DISMISSED,
-                sender=caller.identity,
-                target=(identity, identity),
-                actor=actor,
-                reason="removed",
-            )
+        part_ended = {Role.GUEST: EventType.GUEST_DEMOTED, Role.MODERATOR: EventType.MODERATOR_DISMISSED}.get(role)
+        if part_ended is not None:
+            target = (identity, identity)
+            await self._announce(room, part_ended, sender=caller.identity, target=target, actor=actor, reason="removed")
         elif role is Role.HOST:
             await self._announce(room, EventType.HOST_LEFT, sender=(identity, identity), actor=actor, reason="removed")
         return pb.RemoveParticipantResponse()
