@@ -597,6 +597,29 @@ async def test_bans_are_kept_until_lifted_and_never_touch_the_host(records: Show
     assert await records.bans(room, T0) == [] and not (await records.admission(room, "spam")).banned
 
 
+async def test_nobody_banned_raises_a_hand_or_goes_on_stage(records: ShowRecords, room: str) -> None:
+    """A banned participant back in LiveKit with a token it still held stays there until its
+    removal: meanwhile it raises no hand, is invited nowhere and takes no seat. Lifting the ban
+    lets it."""
+    await _hosted(records, room)
+    await records.invite(room, "troll", T0, INVITE_FOR, LIMIT, acting="hana")
+    assert await records.ban(room, "troll", T0 + 1, acting="hana")
+    banned = "troll is banned from this room"
+    await _refused(errors.Code.FAILED_PRECONDITION, banned, records.set_hand(room, "troll", True, T0 + 2, LIMIT))
+    await _refused(
+        errors.Code.FAILED_PRECONDITION, banned, records.invite(room, "troll", T0 + 2, INVITE_FOR, LIMIT, acting="hana")
+    )
+    # Its invitation (the ban's step leaves it for the removal that follows) is not accepted.
+    await _refused(errors.Code.FAILED_PRECONDITION, banned, records.accept(room, "troll", T0 + 2, LIMIT))
+    assert not (await records.set_hand(room, "troll", False, T0 + 2, LIMIT)).promoted  # lowering is never refused
+    record = await records.stage(room, T0 + 2)
+    assert (record.hands, record.guests) == (0, ())
+    await records.unban(room, "troll", T0 + 3)
+    assert (await records.invite(room, "troll", T0 + 4, INVITE_FOR, LIMIT, acting="hana")).promoted is False
+    await records.set_hand(room, "troll", True, T0 + 5, LIMIT)  # raising while invited takes the free seat
+    assert [g.identity for g in (await records.stage(room, T0 + 5)).guests] == ["troll"]
+
+
 async def test_the_host_takes_a_source_from_a_guest_and_gives_it_back(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     await records.set_hand(room, "gia", True, T0, LIMIT)

@@ -477,7 +477,9 @@ class ShowRecords(Protocol):
 
     # --- the stage ------------------------------------------------------------------------
     # invite, accept, set_hand and appoint refuse an ended show (SHOW_ENDED): what they would
-    # put forward (a seat, a hand, an invitation, a moderator's part) ended with the show.
+    # put forward (a seat, a hand, an invitation, a moderator's part) ended with the show. They
+    # refuse a banned identity too (BANNED; lowering a hand excepted): one back in LiveKit with a
+    # token it still held is there until its removal, and is put forward nowhere meanwhile.
 
     async def invite(
         self,

@@ -238,6 +238,13 @@ class MemoryRecords:
             raise refusal(Refusal.NOT_HOST, acting, not_host)
 
     @staticmethod
+    def _require_not_banned(state: _Room, identity: str) -> None:
+        """Nobody banned is put forward: a banned participant back with a token it still held is
+        in LiveKit until its removal, and must not raise a hand or take a seat meanwhile."""
+        if identity in state.bans:
+            raise refusal(Refusal.BANNED, identity)
+
+    @staticmethod
     def _require_open(state: _Room, identity: str) -> None:
         """The steps that put someone forward (a hand, an invitation, a seat, a moderator's part)
         refuse an ended show: all of those ended with it, and it stays locked."""
@@ -400,6 +407,7 @@ class MemoryRecords:
             self._require_open(state, viewer)
             state.invitations.remove_up_to(ms(now))
             self._require_manager(state, acting, not_host)
+            self._require_not_banned(state, viewer)
             before = state.standing(viewer)
             if state.role_of(viewer) is Role.HOST:
                 raise refusal(Refusal.HOST_ON_STAGE, viewer)
@@ -423,6 +431,7 @@ class MemoryRecords:
             before = state.standing(viewer)
             if before.invitation is None:
                 raise refusal(Refusal.NO_INVITATION, viewer)
+            self._require_not_banned(state, viewer)
             if len(state.guests) >= self._limit(state, default_limit):
                 raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
             self._take_seat(state, viewer, now, connection)
@@ -448,6 +457,8 @@ class MemoryRecords:
             state.invitations.remove_up_to(ms(now))
             if state.role_of(identity) is not Role.VIEWER:
                 raise refusal(Refusal.ONLY_VIEWERS_RAISE, identity)
+            if raised:
+                self._require_not_banned(state, identity)
             before = state.standing(identity)
             host = state.host.identity if state.host else None
             if not raised:
