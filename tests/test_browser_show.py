@@ -81,3 +81,9 @@ def test_the_host_records_from_the_studio(
     started = asked[0][1]
     assert isinstance(started, lk_egress.RoomCompositeEgressRequest)
     assert (started.room_name, started.layout) == (room, "speaker")
+
+
+def test_the_pages_take_show_events_from_the_service_only(
+    studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
+) -> None:
+    play("forged.mjs", studio_with_recorder, room, tmp_path / "browser")

@@ -36,7 +36,7 @@ export function farewell(reason: DisconnectReason | undefined): string {
   }
 }
 
-/** A room whose every change calls `changed`, and whose ShowEvents go to `onEvent`. */
+/** A room whose every change calls `changed`, and whose ShowEvents (the service's) go to `onEvent`. */
 export function showRoom(changed: () => void, onEvent: (event: ShowEvent) => void): Room {
   const room = new Room({ adaptiveStream: true, dynacast: true });
   const events = [
@@ -52,8 +52,11 @@ export function showRoom(changed: () => void, onEvent: (event: ShowEvent) => voi
     RoomEvent.LocalTrackUnpublished,
   ] as const;
   for (const event of events) room.on(event, changed);
-  room.on(RoomEvent.DataReceived, (payload, _from, _kind, topic) => {
-    if (topic !== EVENTS_TOPIC) return;
+  room.on(RoomEvent.DataReceived, (payload, from, _kind, topic, _encryption, sender) => {
+    // The service sends ShowEvents through LiveKit's API, from no participant. Participants may
+    // send on the topic too (chat), but a viewer's "recording stopped" or "invitation" must not
+    // change what a page shows: only the service's events are taken.
+    if (topic !== EVENTS_TOPIC || from || sender) return;
     const event = readShowEvent(payload);
     if (event) onEvent(event);
   });
