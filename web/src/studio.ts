@@ -136,6 +136,10 @@ function heard(event: ShowEvent): void {
     case "recording_stopped":
       showRecording(event.type === "recording_started");
       break;
+    case "show_live":
+      // Taken live by this page, by the room's admin (the app's backend) or by a reconciler.
+      showState(ShowState.LIVE);
+      break;
   }
   void refreshHands();
 }

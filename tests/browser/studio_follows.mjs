@@ -1,0 +1,19 @@
+// The studio follows what happens to the show beyond the host's own clicks: the room's admin (the
+// app's backend) takes the show live. Run by tests/test_browser_show.py.
+import { ADMIN_TOKEN, BASE_URL, ROOM, STEP_MS, goLive, inBrowser, say } from "./browser.mjs";
+
+await inBrowser(async (open) => {
+  const host = await goLive(open, "jane");
+  await host.waitForSelector("#backstage-badge:not([hidden])", { timeout: STEP_MS });
+  const answer = await fetch(`${BASE_URL}/twirp/showrunner.v1.ShowService/GoLive`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ roomName: ROOM }),
+  });
+  if (!answer.ok) throw new Error(`GoLive: ${answer.status} ${await answer.text()}`);
+  say("the room's admin took the show live");
+  await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
+  await host.waitForSelector("#open-show", { state: "hidden", timeout: STEP_MS });
+  await host.waitForSelector("#backstage-badge", { state: "hidden", timeout: STEP_MS });
+  say("the studio says LIVE and no longer offers to go live");
+});
