@@ -59,8 +59,13 @@ def studio_with_recorder(tmp_path_factory: pytest.TempPathFactory, egress: Egres
         log_path=tmp_path_factory.mktemp("livekit-recording") / "livekit-server.log",
         webhook_urls=[f"http://127.0.0.1:{http_port}/webhooks/livekit"],
     ).start()
+    # A host who reloads the studio comes back within the grace window, as in production.
     running = start_service(
-        livekit, SHOW_HTTP_PORT=str(http_port), SHOW_EGRESS_URL=egress.url, SHOW_RECORDING_FILEPATH=RECORDING_PATH
+        livekit,
+        SHOW_HTTP_PORT=str(http_port),
+        SHOW_EGRESS_URL=egress.url,
+        SHOW_RECORDING_FILEPATH=RECORDING_PATH,
+        SHOW_RECONNECT_GRACE_SECONDS="30",
     )
     yield running
     running.stop()

@@ -1,6 +1,8 @@
 // The studio follows what happens to the show beyond the host's own clicks: the room's admin (the
-// app's backend) takes the show live. Run by tests/test_browser_show.py.
-import { ADMIN_TOKEN, BASE_URL, ROOM, STEP_MS, goLive, inBrowser, say } from "./browser.mjs";
+// app's backend) takes the show live, and a reload in the middle of a recording still shows the
+// recording with its Stop button. Run by tests/test_browser_show.py against a service whose egress
+// calls go to the tests' stand-in.
+import { ADMIN_TOKEN, BASE_URL, ROOM, STEP_MS, goLive, inBrowser, noticeSays, say, seesVideo } from "./browser.mjs";
 
 await inBrowser(async (open) => {
   const host = await goLive(open, "jane");
@@ -16,4 +18,14 @@ await inBrowser(async (open) => {
   await host.waitForSelector("#open-show", { state: "hidden", timeout: STEP_MS });
   await host.waitForSelector("#backstage-badge", { state: "hidden", timeout: STEP_MS });
   say("the studio says LIVE and no longer offers to go live");
+
+  await host.click("#start-recording");
+  await noticeSays(host, "info", "Recording started.");
+  await host.reload();
+  await host.click("#go-live button[type=submit]");
+  await seesVideo(host, "jane");
+  await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
+  await host.waitForSelector("#recording-badge:not([hidden])", { timeout: STEP_MS });
+  await host.waitForSelector("#stop-recording:not([hidden])", { timeout: STEP_MS });
+  say("the host reloaded the studio mid-recording: it shows REC and Stop recording");
 });

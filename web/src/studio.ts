@@ -88,7 +88,7 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     showState(response.state);
     notice.clear();
     refresh();
-    await refreshHands();
+    await Promise.all([refreshHands(), refreshRecording()]);
   } catch (error) {
     sessionStorage.removeItem(kept);
     await room.disconnect();
@@ -181,6 +181,17 @@ async function record(start: boolean): Promise<void> {
     showRecording(start);
     return start ? "Recording started." : "Recording stopped.";
   });
+}
+
+/** A recording already running when the host joins (a reload mid-recording) shows with its Stop button. */
+async function refreshRecording(): Promise<void> {
+  if (!show || ended) return;
+  try {
+    const { response } = await show.listRecordings({ roomName });
+    showRecording(response.recordings.some((recording) => recording.endedAt === 0));
+  } catch (error) {
+    if (!ended) notice.show("error", refusal(error));
+  }
 }
 
 function showRecording(on: boolean): void {
