@@ -1,12 +1,20 @@
-// The studio follows what happens to the show beyond the host's own clicks: the room's admin (the
-// app's backend) takes the show live, and a reload in the middle of a recording still shows the
-// recording with its Stop button. Run by tests/test_browser_show.py against a service whose egress
-// calls go to the tests' stand-in.
+// The studio after the host went in: it keeps the admin token nowhere once traded, follows the
+// room's admin (the app's backend) taking the show live, and a reload in the middle of a
+// recording still shows the recording with its Stop button. Run by tests/test_browser_show.py
+// against a service whose egress calls go to the tests' stand-in.
 import { ADMIN_TOKEN, BASE_URL, ROOM, STEP_MS, goLive, inBrowser, noticeSays, say, seesVideo } from "./browser.mjs";
 
 await inBrowser(async (open) => {
   const host = await goLive(open, "jane");
   await host.waitForSelector("#backstage-badge:not([hidden])", { timeout: STEP_MS });
+  // The page traded the admin token for the host's own: it keeps it nowhere, not even in the form.
+  const keeps = await host.evaluate((admin) => {
+    const places = { url: window.location.href, form: document.querySelector("#go-live input[name=admin]").value };
+    for (const key of Object.keys(sessionStorage)) places[`sessionStorage ${key}`] = sessionStorage.getItem(key);
+    return Object.keys(places).filter((place) => places[place].includes(admin));
+  }, ADMIN_TOKEN);
+  if (keeps.length) throw new Error(`the studio still holds the admin token after trading it: ${keeps.join(", ")}`);
+  say("the studio traded the admin token and kept it nowhere");
   const answer = await fetch(`${BASE_URL}/twirp/showrunner.v1.ShowService/GoLive`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },

@@ -83,6 +83,8 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     await room.connect(response.wsUrl, response.token);
     await room.localParticipant.enableCameraAndMicrophone();
     live = true;
+    // Traded for the host's own token, which a reload uses: the admin token is kept nowhere.
+    page.goLive.querySelector<HTMLInputElement>("input[name=admin]")!.value = "";
     page.goLive.hidden = true;
     page.studio.hidden = false;
     showState(response.state);
