@@ -51,7 +51,8 @@ def play(script: str, service: ServiceProcess, room: str, out: Path) -> None:
 def studio_with_recorder(tmp_path_factory: pytest.TempPathFactory, egress: EgressStandIn) -> Iterator[ServiceProcess]:
     """A LiveKit and a service of their own, the service's egress calls going to the stand-in.
     LiveKit's webhooks must reach the service that holds the show: another instance, knowing
-    nothing of this room, would take the connected host's publish permission back."""
+    nothing of this room, would take the connected host's publish permission back. Its grace
+    window is production's: a participant who reloads its page keeps its place."""
     http_port = free_port()
     livekit = LiveKitDevServer(
         api_key=API_KEY,
@@ -59,7 +60,6 @@ def studio_with_recorder(tmp_path_factory: pytest.TempPathFactory, egress: Egres
         log_path=tmp_path_factory.mktemp("livekit-recording") / "livekit-server.log",
         webhook_urls=[f"http://127.0.0.1:{http_port}/webhooks/livekit"],
     ).start()
-    # A host who reloads the studio comes back within the grace window, as in production.
     running = start_service(
         livekit,
         SHOW_HTTP_PORT=str(http_port),
@@ -98,3 +98,9 @@ def test_the_studio_follows_the_show_beyond_the_hosts_clicks(
     studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
 ) -> None:
     play("studio_follows.mjs", studio_with_recorder, room, tmp_path / "browser")
+
+
+def test_a_guest_keeps_its_token_through_a_failed_rejoin(
+    studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
+) -> None:
+    play("rejoin.mjs", studio_with_recorder, room, tmp_path / "browser")

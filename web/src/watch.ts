@@ -3,6 +3,7 @@
  * raise a hand, answer an invitation, and once on stage publish camera and microphone on the same
  * connection (LiveKit changes this participant's permission live), until stepping down.
  */
+import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { type Participant, RoomEvent } from "livekit-client";
 import { Role, type ShowEvent, type ShowServiceClient, fragment, refusal, roomFromPath, showService } from "./api";
 import { Invitation } from "./components/invitation";
@@ -71,14 +72,15 @@ async function join(name: string): Promise<void> {
   try {
     // Anyone may watch: joining as a viewer needs no token. A name with a part in the show (a
     // guest, a moderator) is given only to its holder: a reload rejoins with the token this tab
-    // kept for that name, and without one if it has expired.
+    // kept for that name, and without one if it has expired. Any other refusal (the service
+    // restarting, a rate limit) leaves the token kept for the next try.
     const request = { roomName, participantName: name, role: Role.VIEWER, displayName: "" };
     const credential = sessionStorage.getItem(kept(name)) ?? undefined;
     let joined;
     try {
       joined = await showService(credential).joinRoom(request);
     } catch (error) {
-      if (!credential) throw error;
+      if (!credential || !(error instanceof RpcError && error.code === "unauthenticated")) throw error;
       sessionStorage.removeItem(kept(name));
       joined = await showService().joinRoom(request);
     }
