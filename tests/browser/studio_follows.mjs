@@ -1,7 +1,8 @@
 // The studio after the host went in: it keeps the admin token nowhere once traded, follows the
 // room's admin (the app's backend) taking the show live, and a reload in the middle of a
-// recording still shows the recording with its Stop button. Run by tests/test_browser_show.py
-// against a service whose egress calls go to the tests' stand-in.
+// recording still shows the recording with its Stop button, and one the service cannot answer
+// keeps the host's token for the next try. Run by tests/test_browser_show.py against a service
+// whose egress calls go to the tests' stand-in.
 import { ADMIN_TOKEN, BASE_URL, ROOM, STEP_MS, goLive, inBrowser, noticeSays, say, seesVideo } from "./browser.mjs";
 
 await inBrowser(async (open) => {
@@ -36,4 +37,17 @@ await inBrowser(async (open) => {
   await host.waitForSelector("#recording-badge:not([hidden])", { timeout: STEP_MS });
   await host.waitForSelector("#stop-recording:not([hidden])", { timeout: STEP_MS });
   say("the host reloaded the studio mid-recording: it shows REC and Stop recording");
+
+  let refused = 0;
+  await host.route("**/twirp/showrunner.v1.ShowService/JoinRoom", async (route) => {
+    if (refused++ > 0) return route.continue();
+    await route.fulfill({ status: 503, contentType: "application/json", body: JSON.stringify({ code: "unavailable", msg: "The service is restarting" }) });
+  });
+  await host.reload();
+  await host.click("#go-live button[type=submit]");
+  await noticeSays(host, "error", "The service is restarting");
+  await host.click("#go-live button[type=submit]");
+  await seesVideo(host, "jane");
+  await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
+  say("a reload the service could not answer kept the host's token: the next try went back in");
 });

@@ -7,6 +7,7 @@
  * as #name=…&admin=…); the page trades it for the host's own token with JoinRoom and calls with
  * that from then on. A reload rejoins with the host's token, kept for this tab only.
  */
+import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
 import { RecordingLayout, Role, ShowState, type ShowEvent, type ShowServiceClient, fragment, refusal, roomFromPath, showService } from "./api";
 import { Audience } from "./components/audience";
@@ -92,7 +93,9 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     refresh();
     await Promise.all([refreshHands(), refreshRecording()]);
   } catch (error) {
-    sessionStorage.removeItem(kept);
+    // A host token the service no longer takes (the seat was given up) is let go; after any other
+    // failure (the service restarting, the camera refused) the next try still has it.
+    if (error instanceof RpcError && (error.code === "unauthenticated" || error.code === "permission_denied")) sessionStorage.removeItem(kept);
     await room.disconnect();
     notice.show("error", refusal(error));
   } finally {
