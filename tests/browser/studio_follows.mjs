@@ -1,8 +1,8 @@
 // The studio after the host went in: it keeps the admin token nowhere once traded, follows the
-// room's admin (the app's backend) taking the show live, and a reload in the middle of a
-// recording still shows the recording with its Stop button, and one the service cannot answer
-// keeps the host's token for the next try. Run by tests/test_browser_show.py against a service
-// whose egress calls go to the tests' stand-in.
+// room's admin (the app's backend) taking the show live, shows a recording still running after a
+// reload, keeps the host's token through a reload the service cannot answer, and tells a host the
+// admin removed that it was removed. Run by tests/test_browser_show.py against a service whose
+// egress calls go to the tests' stand-in.
 import { ADMIN_TOKEN, BASE_URL, ROOM, STEP_MS, goLive, inBrowser, noticeSays, say, seesVideo } from "./browser.mjs";
 
 await inBrowser(async (open) => {
@@ -50,4 +50,13 @@ await inBrowser(async (open) => {
   await seesVideo(host, "jane");
   await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
   say("a reload the service could not answer kept the host's token: the next try went back in");
+
+  const removed = await fetch(`${BASE_URL}/twirp/showrunner.v1.ShowService/RemoveParticipant`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ roomName: ROOM, identity: "jane" }),
+  });
+  if (!removed.ok) throw new Error(`RemoveParticipant: ${removed.status} ${await removed.text()}`);
+  await noticeSays(host, "ended", "You were removed from the show.");
+  say("the room's admin removed the host, and the studio says so in the host's words");
 });

@@ -46,8 +46,10 @@ const handQueue = new HandQueue(document.querySelector("#hand-queue")!, invite);
 const audience = new Audience(document.querySelector("#audience-count")!, document.querySelector("#audience")!, invite);
 
 room.on(RoomEvent.Disconnected, (reason) => {
-  // Before the host is live a disconnection is a failed attempt, which goLive reports.
-  if (live) finish(farewell(reason), reason === DisconnectReason.ROOM_DELETED);
+  // Before the host is live a disconnection is a failed attempt, which goLive reports. Only the
+  // room's admin removes a host: farewell's words are a viewer's.
+  const message = reason === DisconnectReason.PARTICIPANT_REMOVED ? "You were removed from the show." : farewell(reason);
+  if (live) finish(message, reason === DisconnectReason.ROOM_DELETED);
 });
 
 const given = fragment();
