@@ -94,7 +94,7 @@ def test_the_pages_take_show_events_from_the_service_only(
     play("forged.mjs", studio_with_recorder, room, tmp_path / "browser")
 
 
-def test_the_studio_follows_the_show_beyond_the_hosts_clicks(
+def test_the_studio_keeps_in_step_with_the_show_and_the_hosts_token(
     studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
 ) -> None:
     play("studio_follows.mjs", studio_with_recorder, room, tmp_path / "browser")
