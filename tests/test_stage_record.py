@@ -1167,7 +1167,10 @@ async def test_an_undo_that_finds_the_seat_taken_keeps_the_room_no_longer(
 ) -> None:
     """An undone demotion whose seat was taken meanwhile changes nothing (restore answers False),
     so, like a refusal, it is no activity: the room expires when its last change says."""
-    store = _store(kind, request, idle=0.6)
+    # Redis expires keys on its own clock: the idle time leaves a wide margin for a loaded machine
+    # before the undo (0.6 of 2 s), and the look comes after the idle time has passed since the
+    # last change (2.2 s) but well before it would since the undo, had the undo refreshed it.
+    store = _store(kind, request, idle=2.0)
     try:
         now = T0
         await store.claim_host(room, "hana", "Hana", now, STALE_AFTER)
@@ -1176,11 +1179,11 @@ async def test_an_undo_that_finds_the_seat_taken_keeps_the_room_no_longer(
         undo = Standing(await store.unseat(room, "gia", now, StageChange.DEMOTE), None, None)
         await store.set_hand(room, "bo", True, now, LIMIT)
         await store.invite(room, "bo", now, INVITE_FOR, LIMIT, acting="hana")  # gia's seat is taken
-        await asyncio.sleep(0.4)
-        now += 0.4
+        await asyncio.sleep(0.6)
+        now += 0.6
         assert not await store.restore(room, "gia", undo, now, LIMIT)
-        await asyncio.sleep(0.4)
-        now += 0.4
+        await asyncio.sleep(1.6)
+        now += 1.6
         stage = await store.stage(room, now)
         assert (stage.host, stage.guests) == (None, ())
     finally:
