@@ -58,6 +58,13 @@ def lacks_allowed_source(who: lk.ParticipantInfo, grants: StageGrants, locked: t
     return bool(held) and not set(grants.sources) - set(locked) <= held
 
 
+def sources_agree(who: lk.ParticipantInfo, grants: StageGrants, locked: tuple[str, ...]) -> bool:
+    """Whether the sources LiveKit lets `who` publish are its seat's: none the host took away
+    (`locked`), and every other one its role allows. The participant_joined check and the
+    reconciler both judge a connection by it."""
+    return not keeps_locked_source(who, locked) and not lacks_allowed_source(who, grants, locked)
+
+
 # A guest's sources in the show's words, from LiveKit's.
 SOURCE_WORDS = {lk.TrackSource.CAMERA: "camera", lk.TrackSource.MICROPHONE: "microphone"}
 

@@ -52,7 +52,7 @@ from livekit.protocol import models as lk
 
 from service.core import errors, tasks
 from service.core.clock import Clock
-from service.core.ports import Presence, Stage, keeps_locked_source, lacks_allowed_source
+from service.core.ports import Presence, Stage, sources_agree
 from service.core.record import (
     Phase,
     Recording,
@@ -495,7 +495,7 @@ def _agrees(who: lk.ParticipantInfo, role: Role, locked: tuple[str, ...] = ()) -
     """Whether LiveKit's permission and attributes for `who` are those of `role`, without the
     sources the host took away from it (`locked`) and with every other one."""
     grants = GRANTS[role]
-    if keeps_locked_source(who, locked) or lacks_allowed_source(who, grants, locked):
+    if not sources_agree(who, grants, locked):
         return False
     return who.permission.can_publish == grants.can_publish and who.attributes.get("role") == role.value
 

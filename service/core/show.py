@@ -41,8 +41,7 @@ from service.core.ports import (
     ShowObserver,
     Stage,
     Unobserved,
-    keeps_locked_source,
-    lacks_allowed_source,
+    sources_agree,
 )
 from service.core.reconciler import Leases, MemoryLeases, Reconciler, ReconcileRules
 from service.core.record import (
@@ -1313,10 +1312,13 @@ def _fits(who: lk.ParticipantInfo, presence: Presence) -> bool:
     subscribes exactly when its presence lets it (a waiting viewer does not; everyone else does)."""
     grants = presence.grants
     exceeds = who.permission.can_publish and not grants.can_publish
-    exceeds = exceeds or keeps_locked_source(who, presence.locked)
-    lacks = lacks_allowed_source(who, grants, presence.locked)
     subscribes = who.permission.can_subscribe == grants.can_subscribe
-    return not exceeds and not lacks and subscribes and who.attributes.get("role") == presence.role.value
+    return (
+        not exceeds
+        and sources_agree(who, grants, presence.locked)
+        and subscribes
+        and who.attributes.get("role") == presence.role.value
+    )
 
 
 def _acting_host(caller: Caller, room: str) -> str | None:
