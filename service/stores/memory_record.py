@@ -240,7 +240,7 @@ class MemoryRecords:
     @staticmethod
     def _require_not_banned(state: _Room, identity: str) -> None:
         """Nobody banned is put forward: a banned participant back with a token it still held is
-        in LiveKit until its removal, and must not raise a hand or take a seat meanwhile."""
+        in LiveKit until its removal, and must not raise a hand, take a seat or be appointed."""
         if identity in state.bans:
             raise refusal(Refusal.BANNED, identity)
 
@@ -554,8 +554,7 @@ class MemoryRecords:
             raise refusal(Refusal.ALREADY_MODERATOR, identity)
         if role is not Role.VIEWER:
             raise refusal(Refusal.NOT_A_VIEWER, identity)
-        if identity in state.bans:
-            raise refusal(Refusal.BANNED, identity)
+        self._require_not_banned(state, identity)
         if len(state.moderators) >= MODERATORS_PER_ROOM:
             raise refusal(Refusal.TOO_MANY_MODERATORS, identity)
         with self._changing(room, now) as state:

@@ -4,7 +4,7 @@ if phase() == 'ended' then return refused('show_ended') end
 expire_invitations()
 local before = standing(viewer)
 if before[3] == '' then return refused('no_invitation') end
-if redis.call('HEXISTS', BANS, viewer) == 1 then return refused('banned') end
+if is_banned(viewer) then return refused('banned') end
 if redis.call('HLEN', GUESTS) >= guest_limit(default_limit) then return refused('room_has_guest') end
 take_seat(viewer, sid, joined_at)
 touch()

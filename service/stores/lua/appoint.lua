@@ -7,7 +7,7 @@ expire_invitations()
 local role = seat_of(identity)
 if role == 'moderator' then return refused('already_moderator') end
 if role ~= 'viewer' then return refused('not_a_viewer') end
-if redis.call('HEXISTS', BANS, identity) == 1 then return refused('banned') end
+if is_banned(identity) then return refused('banned') end
 if redis.call('HLEN', MODERATORS) >= most then return refused('too_many_moderators') end
 local before = standing(identity)
 redis.call('HSET', MODERATORS, identity, cjson.encode({v = VERSION, since = NOW}))

@@ -5,7 +5,7 @@ local viewer, acting, default_limit, expires_in, sid, joined_at =
 if phase() == 'ended' then return refused('show_ended') end
 expire_invitations()
 if not is_manager(acting) then return refused('not_host') end
-if redis.call('HEXISTS', BANS, viewer) == 1 then return refused('banned') end
+if is_banned(viewer) then return refused('banned') end
 local host = host_seat()
 local before = standing(viewer)
 if host and host.identity == viewer then return refused('host_on_stage') end

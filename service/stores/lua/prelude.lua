@@ -63,6 +63,10 @@ local function seat_of(identity)
   return 'viewer', nil
 end
 
+-- Whether `identity` is banned from the room: nobody banned is put forward (a hand, an
+-- invitation, a seat, a moderator's part).
+local function is_banned(identity) return redis.call('HEXISTS', BANS, identity) == 1 end
+
 local function guest_limit(default)
   return tonumber(redis.call('HGET', STAGE, 'guest_limit') or default)
 end

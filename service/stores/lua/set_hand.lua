@@ -4,7 +4,7 @@ if phase() == 'ended' then return refused('show_ended') end
 expire_invitations()
 local role = seat_of(identity)
 if role ~= 'viewer' then return refused('only_viewers_raise') end
-if raised ~= '0' and redis.call('HEXISTS', BANS, identity) == 1 then return refused('banned') end
+if raised ~= '0' and is_banned(identity) then return refused('banned') end
 local host = host_seat()
 local before = standing(identity)
 local promoted = 0
