@@ -46,7 +46,7 @@ from service.dev.redis_cluster import RedisCluster
 from service.dev.redis_server import RedisServer
 from service.stores.memory_record import MemoryRecords
 from service.stores.records import StoreUnreachable, open_records
-from service.stores.redis_record import ACTIVITY, RedisRecords, connect, room_keys, room_tag
+from service.stores.redis_record import ACTIVITY, STAGE_CHANGES, RedisRecords, connect, room_keys, room_tag
 
 T0 = 1_704_067_200.0
 LIMIT = 1
@@ -1261,6 +1261,46 @@ async def test_records_written_by_a_newer_version_are_read(
             errors.ROOM_HAS_GUEST,
             store.invite(room, "zed", T0, INVITE_FOR, LIMIT, acting="hana"),
         )
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_values_only_a_newer_version_writes_are_left_to_it(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    """A rolling deploy's newer instance may write a value this version's enumerations lack: an
+    egress kind, a stage change, a phase. The kind and the change are left alone for the
+    instances that know them (never listed, never dropped, the room kept in the index of due
+    changes); a phase every step depends on is refused plainly (UNAVAILABLE, which callers
+    retry), never an internal error."""
+    client = _client(kind, request)
+    store = RedisRecords(client, idle_seconds=IDLE)
+    try:
+        await _hosted(store, room)
+        stage_key, _, _, _, pending_key, recordings_key, *_ = room_keys(room)
+        newer = {"v": 2, "id": "EG_in", "status": 1, "seq": 9, "kind": "ingest", "started_at": ms(T0)}
+        await client.hset(recordings_key, "EG_in", json.dumps(newer))
+        due = ms(T0 + 5)
+        await client.hset(
+            pending_key, "gia", json.dumps({"v": 2, "change": "transfer", "since": ms(T0), "deadline": due})
+        )
+        await client.zadd(STAGE_CHANGES, {room: due})
+
+        stage = await store.stage(room, T0)
+        assert stage.recordings == () and stage.pending == ()
+        assert await store.pending(room) == []
+        assert room in await store.overdue(T0 + 6)  # still due, for the version that knows the change
+        # This version's own steps go on beside them and keep them.
+        await store.reserve_recording(room, "pending-1", "grid", T0 + 1)
+        assert [r.id for r in (await store.stage(room, T0 + 1)).recordings] == ["pending-1"]
+        assert json.loads(await client.hget(recordings_key, "EG_in") or "{}")["kind"] == "ingest"
+        assert await client.hexists(pending_key, "gia")
+
+        await client.hset(stage_key, "phase", "paused")
+        message = errors.newer_record("phase", "paused")
+        await _refused(errors.Code.UNAVAILABLE, message, store.stage(room, T0 + 2))
+        await _refused(errors.Code.UNAVAILABLE, message, store.admission(room, "zed"))
     finally:
         await store.close()
 

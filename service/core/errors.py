@@ -68,6 +68,12 @@ def kept_name(identity: str, part: str) -> str:
     return f"{identity} {part}: joining as {identity} needs its own token or the room's admin token"
 
 
+def newer_record(what: str, value: str) -> str:
+    """Why a room whose record holds a value only a newer version of the service writes is not
+    served by this one: the caller retries (UNAVAILABLE), and reaches an instance that knows it."""
+    return f'This room was changed by a newer version of Showrunner ({what} "{value}"); try again shortly'
+
+
 def no_invitation(viewer: str) -> str:
     return f"No pending invitation for {viewer}"
 

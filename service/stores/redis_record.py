@@ -18,9 +18,10 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as redis
 from redis.exceptions import ClusterDownError, NoScriptError, RedisClusterException, RedisError, SlotNotCoveredError
@@ -119,8 +120,15 @@ def decode_seat(text: Any) -> Seat:
     )
 
 
-def decode_recording(text: Any) -> tuple[int, Recording]:
+def decode_recording(text: Any) -> tuple[int, Recording] | None:
+    """A recording or stream as any version wrote it, or None for an egress of a kind this
+    version does not know (a newer version's): it is left to the instances that know it, and
+    this version's steps keep it as they found it."""
     raw = json.loads(_text(text))
+    # Records written before streams have no kind: they are recordings.
+    kind = _known(EgressKind, str(raw.get("kind") or EgressKind.RECORDING))
+    if kind is None:
+        return None
     recording = Recording(
         id=str(raw["id"]),
         layout=str(raw.get("layout") or ""),
@@ -129,18 +137,22 @@ def decode_recording(text: Any) -> tuple[int, Recording]:
         ended_at=int(raw.get("ended_at") or 0),
         location=str(raw.get("location") or ""),
         error=str(raw.get("error") or ""),
-        # Records written before streams have no kind: they are recordings.
-        kind=EgressKind(str(raw.get("kind") or EgressKind.RECORDING)),
+        kind=kind,
         destinations=tuple(d for d in str(raw.get("destinations") or "").split(",") if d),
     )
     return int(raw.get("seq") or 0), recording
 
 
-def decode_pending(identity: Any, text: Any) -> PendingChange:
+def decode_pending(identity: Any, text: Any) -> PendingChange | None:
+    """A pending stage change, or None for a change this version does not know (a newer
+    version's): that version's instances complete it."""
     raw = json.loads(_text(text))
+    change = _known(StageChange, str(raw.get("change") or ""))
+    if change is None:
+        return None
     return PendingChange(
         identity=_text(identity),
-        change=StageChange(raw["change"]),
+        change=change,
         since=int(raw.get("since") or 0),
         deadline=int(raw.get("deadline") or 0),
     )
@@ -154,7 +166,28 @@ def decode_ban(identity: Any, text: Any) -> Ban:
 def decode_life(fields: Sequence[Any]) -> Lifecycle:
     """The show's life as the scripts' life() answers it: phase, opened, live, ended, release due."""
     phase, opened, live, ended, due = (_text(f) for f in fields)
-    return Lifecycle(Phase(phase), int(opened or 0), int(live or 0), int(ended or 0), int(due or 0))
+    return Lifecycle(decode_phase(phase), int(opened or 0), int(live or 0), int(ended or 0), int(due or 0))
+
+
+def decode_phase(text: str) -> Phase:
+    """A show's phase. One only a newer version writes cannot be judged by this one: every step
+    depends on the phase, so the room is refused plainly (UNAVAILABLE, which callers retry) rather
+    than failing as an internal error."""
+    phase = _known(Phase, text)
+    if phase is None:
+        raise errors.unavailable(errors.newer_record("phase", text))
+    return phase
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _known(values: type[E], text: str) -> E | None:
+    """`text` as a value of `values`, or None when this version does not know it."""
+    try:
+        return values(text)
+    except ValueError:
+        return None
 
 
 def encode_history(entry: HistoryEntry) -> list[str | int]:
@@ -181,6 +214,16 @@ def decode_history(entry_id: Any, flat: Sequence[Any]) -> HistoryEntry:
         destinations=tuple(d for d in raw.get("destinations", "").split(",") if d),
         sequence=int(_text(entry_id).split("-", 1)[0]),
     )
+
+
+def _known_changes(found: Iterable[tuple[Any, Any]]) -> tuple[PendingChange, ...]:
+    """The pending changes this version knows, by identity."""
+    known = (decode_pending(identity, text) for identity, text in found)
+    return tuple(sorted((p for p in known if p is not None), key=lambda p: p.identity))
+
+
+def _deadline(text: Any) -> int:
+    return int(json.loads(_text(text)).get("deadline") or 0)
 
 
 def _appointed(text: Any) -> int:
@@ -382,7 +425,8 @@ class RedisRecords:
         host, guests, limit, room_sid, hands, invitations, recordings, pending, moderators, bans, life = read
         appointed = sorted((_appointed(text), _text(identity)) for identity, text in _pairs(moderators))
         seats = sorted((decode_seat(text) for _, text in _pairs(guests)), key=lambda s: (s.since, s.identity))
-        kept = sorted((decode_recording(text) for _, text in _pairs(recordings)), key=lambda held: held[0])
+        known = (decode_recording(text) for _, text in _pairs(recordings))
+        kept = sorted((held for held in known if held is not None), key=lambda held: held[0])
         return StageRecord(
             room=room,
             host=decode_seat(host) if _text(host) else None,
@@ -392,7 +436,7 @@ class RedisRecords:
             hands=int(hands),
             invitations=int(invitations),
             recordings=tuple(r for _, r in kept),
-            pending=tuple(sorted((decode_pending(i, t) for i, t in _pairs(pending)), key=lambda p: p.identity)),
+            pending=_known_changes(_pairs(pending)),
             moderators=tuple(identity for _, identity in appointed),
             bans=int(bans),
             life=decode_life(life),
@@ -408,7 +452,7 @@ class RedisRecords:
 
     async def admission(self, room: str, identity: str) -> Admission:
         role, _, _, _, banned, phase, hosted = await self._step("read_standing", room, 0.0, identity)
-        return Admission(Role(_text(role)), bool(int(banned)), Phase(_text(phase)), bool(int(hosted)))
+        return Admission(Role(_text(role)), bool(int(banned)), decode_phase(_text(phase)), bool(int(hosted)))
 
     async def standing(self, room: str, identity: str, now: float) -> Standing:
         _, seat, hand, invitation, *_ = await self._step("read_standing", room, now, identity)
@@ -651,13 +695,17 @@ class RedisRecords:
         return Departure(Verdict(_text(verdict)), Role(_text(freed)) if _text(freed) else None)
 
     async def pending(self, room: str) -> list[PendingChange]:
+        return list(_known_changes((await self._pending(room)).items()))
+
+    async def _pending(self, room: str) -> dict[Any, Any]:
+        """The room's pending changes as stored, a newer version's included."""
         try:
             if not self._ready:
                 await self._connect()
             found: dict[Any, Any] = await self._redis.hgetall(room_keys(room)[4])
         except STORE_ERRORS as exc:
             raise unavailable(exc) from exc
-        return sorted((decode_pending(i, t) for i, t in found.items()), key=lambda p: p.identity)
+        return found
 
     async def complete(self, room: str, identity: str, change: StageChange) -> bool:
         (cleared,) = await self._step("complete", room, 0.0, identity, change.value)
@@ -676,8 +724,10 @@ class RedisRecords:
         found: list[str] = []
         for member, score in candidates:
             room = _text(member)
-            changes = await self.pending(room)
-            earliest = min((p.deadline for p in changes), default=None)
+            # Every change's deadline counts, a newer version's too: its room stays in the index
+            # for the instances that can complete it.
+            stored = await self._pending(room)
+            earliest = min((_deadline(text) for text in stored.values()), default=None)
             if earliest is not None and earliest <= now_ms:
                 found.append(room)
                 continue
