@@ -19,7 +19,7 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from service.config import Settings
+from service.config import Settings, closest_setting
 from service.core.auth import Authenticator
 from service.core.clock import Clock, SystemClock
 from service.core.limits import Limiter, MemoryLimiter
@@ -271,6 +271,20 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
     )
 
 
+def warn_of_unknown(settings: Settings) -> None:
+    """One warning for each SHOW_* variable that names no setting: a misspelt one would otherwise
+    do nothing without a word. The service starts all the same."""
+    for name in settings.unknown:
+        closest = closest_setting(name)
+        hint = f"; did you mean {closest}?" if closest else ""
+        log.warning(
+            "%s is not a setting of this version and is ignored%s",
+            name,
+            hint,
+            extra={"fields": {"setting": name, "closest": closest} if closest else {"setting": name}},
+        )
+
+
 async def serve(settings: Settings) -> None:
     # Heard from before the start: a SIGTERM while the service starts stops it once started. With
     # no handler of ours yet, it killed the process outright, and in a container, where the
@@ -279,6 +293,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    warn_of_unknown(settings)
     running = await start(settings)
     print(f"showrunner ready grpc={running.grpc_port} http={running.http_port}", flush=True)
     await stop.wait()

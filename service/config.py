@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import os
 import tomllib
@@ -38,6 +39,8 @@ KNOWN = frozenset(
         "SHOW_HISTORY_ENTRIES",
     }
 )  # fmt: skip
+# The variable naming the config file: read from the environment only, never a key of the file.
+CONFIG_FILE = "SHOW_CONFIG_FILE"
 
 
 class ConfigError(Exception):
@@ -90,13 +93,17 @@ class Settings:
     stream_destinations: StreamDestinations = dataclasses.field(default_factory=StreamDestinations)
     # A room's history keeps this many entries, oldest dropped first (ListShowEvents).
     history_entries: int = HISTORY_ENTRIES
+    # SHOW_* variables of the environment that name no setting (a misspelling, or a newer
+    # version's setting during a rolling deploy): ignored, and warned of at start-up.
+    unknown: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         problems: list[str] = []
-        if env.get("SHOW_CONFIG_FILE", "").strip():
-            env = {**read_config_file(env["SHOW_CONFIG_FILE"].strip(), problems), **env}
+        unknown = unknown_settings(env)
+        if env.get(CONFIG_FILE, "").strip():
+            env = {**read_config_file(env[CONFIG_FILE].strip(), problems), **env}
 
         def required(name: str) -> str:
             value = env.get(name, "").strip()
@@ -290,6 +297,7 @@ class Settings:
             ended_keep_seconds=number("SHOW_ENDED_KEEP_SECONDS", 6 * 3600, 1, 30 * 24 * 3600),
             stream_destinations=StreamDestinations(destinations("SHOW_STREAM_DESTINATIONS")),
             history_entries=number("SHOW_HISTORY_ENTRIES", HISTORY_ENTRIES, 100, 1_000_000),
+            unknown=unknown,
         )
         output = settings.recording_output
         if output.s3_bucket and not (output.s3_access_key and output.s3_secret):
@@ -299,6 +307,19 @@ class Settings:
         if problems:
             raise ConfigError(problems)
         return settings
+
+
+def unknown_settings(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The SHOW_* names of `env` that are no setting, in order. Only warned of, never refused:
+    an instance must start beside a newer version's settings while a rolling deploy goes on."""
+    names = KNOWN | {CONFIG_FILE}
+    return tuple(sorted(name for name in env if name.startswith("SHOW_") and name not in names))
+
+
+def closest_setting(name: str) -> str | None:
+    """The setting `name` most likely misspells, if one is close."""
+    close = difflib.get_close_matches(name, KNOWN | {CONFIG_FILE}, n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def redacted_url(value: str) -> str:

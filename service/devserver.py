@@ -28,6 +28,9 @@ from service.dev.livekit_server import LiveKitDevServer, PortTaken
 from service.dev.redis_server import RedisServer
 from service.observability import logs
 
+# The dev stack's own settings, which the service itself does not read.
+DEV_DIR, DEV_REDIS_PORT = "SHOW_DEV_DIR", "SHOW_DEV_REDIS_PORT"
+
 
 def main() -> int:
     # The dev server's well-known secret is short; that is the point of a dev server.
@@ -53,9 +56,9 @@ def start_servers(env: dict[str, str]) -> tuple[LiveKitDevServer | None, RedisSe
     livekit: LiveKitDevServer | None = None
     redis: RedisServer | None = None
     if env.get("REDIS") == "1" and not env.get("SHOW_REDIS_URL"):
-        workdir = Path(env.get("SHOW_DEV_DIR", ".dev")) / "redis"
+        workdir = Path(env.get(DEV_DIR, ".dev")) / "redis"
         workdir.mkdir(parents=True, exist_ok=True)
-        port = int(env.get("SHOW_DEV_REDIS_PORT", "6379"))
+        port = int(env.get(DEV_REDIS_PORT, "6379"))
         redis = RedisServer(workdir=workdir.resolve(), port=port, persistent=True, tied=True).start()
         env["SHOW_REDIS_URL"] = redis.url
         print(f"started redis-server on {redis.url} (data kept in {workdir}/)", flush=True)
@@ -82,7 +85,8 @@ def start_servers(env: dict[str, str]) -> tuple[LiveKitDevServer | None, RedisSe
 
 def run(env: dict[str, str]) -> int:
     try:
-        settings = Settings.from_env(env)
+        service_env = {name: value for name, value in env.items() if name not in (DEV_DIR, DEV_REDIS_PORT)}
+        settings = Settings.from_env(service_env)
     except ConfigError as exc:
         print(f"showrunner: {exc}", file=sys.stderr)
         return 2

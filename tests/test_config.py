@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 
 import pytest
 
-from service.config import ConfigError, Settings
+from service.config import KNOWN, ConfigError, Settings, closest_setting
 from tests.conftest import ROOT
 
 GOOD = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
@@ -112,3 +113,45 @@ def test_a_url_the_service_could_not_use_is_refused_before_anything_starts() -> 
     assert "hunter2" not in str(caught.value) and "'http://:***@10.0.0.5'" in str(caught.value)
     for good in ("redis://10.0.0.5:6379/2", "rediss://user:pw@redis.example.com", "unix:///run/redis.sock"):
         assert Settings.from_env({**GOOD, "SHOW_REDIS_URL": good}).redis_url == good
+
+
+def test_a_misspelt_or_newer_setting_is_named_and_ignored_not_refused() -> None:
+    settings = Settings.from_env(
+        {**GOOD, "SHOW_RATE_JOIN_PER_MINUT": "0", "SHOW_TELEPROMPTER_LINES": "4", "SHOWBIZ": "x", "PATH": "/bin"}
+    )
+    assert settings.unknown == ("SHOW_RATE_JOIN_PER_MINUT", "SHOW_TELEPROMPTER_LINES")
+    assert settings.rates.join.requests == 10  # the misspelt 0 changed nothing
+    assert closest_setting("SHOW_RATE_JOIN_PER_MINUT") == "SHOW_RATE_JOIN_PER_MINUTE"
+    assert closest_setting("SHOW_CONFIG_FLIE") == "SHOW_CONFIG_FILE"
+    assert closest_setting("SHOW_TELEPROMPTER_LINES") is None
+    # The file's name and every setting are known; a setting given in the file is the file's to judge.
+    assert Settings.from_env({**GOOD, "SHOW_CONFIG_FILE": "", "SHOW_GUEST_LIMIT": "2"}).unknown == ()
+
+
+class Reads(Mapping[str, str]):
+    """An environment that notes every name the settings ask it for."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.given, self.asked = values, set[str]()
+
+    def __getitem__(self, name: str) -> str:
+        self.asked.add(name)
+        return self.given[name]
+
+    def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
+        self.asked.add(name)
+        return self.given.get(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.given)
+
+    def __len__(self) -> int:
+        return len(self.given)
+
+
+def test_the_known_settings_are_exactly_those_the_settings_read() -> None:
+    """KNOWN, which the config file's keys and the unknown-variable warning are judged by, is
+    held to what Settings.from_env reads: a setting added there and not to KNOWN fails here."""
+    env = Reads(dict(GOOD))
+    Settings.from_env(env)
+    assert env.asked - {"SHOW_CONFIG_FILE"} == KNOWN

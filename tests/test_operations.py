@@ -210,6 +210,24 @@ def test_settings_may_come_from_a_file(livekit: LiveKitDevServer, tmp_path: Path
         assert process.wait(20) == 0
 
 
+def test_a_misspelt_setting_is_warned_of_once_and_the_service_starts(livekit: LiveKitDevServer) -> None:
+    running = start_service(livekit, SHOW_RATE_JOIN_PER_MINUT="0", SHOW_TELEPROMPTER_LINES="4")
+    try:
+        assert httpx.get(f"{running.http_base}/ready").status_code == 200
+        warned = [line for line in log_lines(running) if line.get("setting")]
+        assert [(line["level"], line["logger"], line["setting"], line.get("closest")) for line in warned] == [
+            ("warning", "showrunner", "SHOW_RATE_JOIN_PER_MINUT", "SHOW_RATE_JOIN_PER_MINUTE"),
+            ("warning", "showrunner", "SHOW_TELEPROMPTER_LINES", None),
+        ]
+        assert warned[0]["message"] == (
+            "SHOW_RATE_JOIN_PER_MINUT is not a setting of this version and is ignored;"
+            " did you mean SHOW_RATE_JOIN_PER_MINUTE?"
+        )
+        assert warned[1]["message"] == "SHOW_TELEPROMPTER_LINES is not a setting of this version and is ignored"
+    finally:
+        running.stop()
+
+
 def test_bad_settings_are_all_reported_before_any_port_opens(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     port = free_port()
