@@ -1,6 +1,6 @@
 """Limits at the edges (slow bodies, idle connections, slow headers) and honest readiness: the
-instance says NOT_SERVING, with the reason, while Redis or LiveKit cannot be reached, and SERVING
-again once they can; /metrics does not export gauges it could not read."""
+instance says NOT_SERVING, with the reason (never an address), while Redis or LiveKit cannot be
+reached, and SERVING again once they can; /metrics does not export gauges it could not read."""
 
 from __future__ import annotations
 
@@ -268,11 +268,11 @@ async def test_an_instance_is_not_ready_while_redis_is_down_and_ready_again_afte
             async def not_ready() -> None:
                 answer = await client.get("/ready")
                 assert answer.status_code == 503
-                body = answer.json()
-                assert body["status"] == "not_ready"
-                assert any(reason.startswith("store") for reason in body["reasons"]), body
+                # Which dependency fails and how, not where it lives: the log tells that.
+                assert answer.json() == {"status": "not_ready", "reasons": ["store: ConnectionError"]}
 
             await _eventually(not_ready)
+            assert any("not ready: store: The state store is unavailable" in line for line in running.output)
             status = await _grpc_status(running.grpc_address, SERVICE)
             assert status == health_pb2.HealthCheckResponse.NOT_SERVING
             # Liveness is another question: the process runs and answers.
@@ -309,7 +309,7 @@ async def test_an_instance_is_not_ready_while_livekit_is_down(tmp_path: Path) ->
             async def not_ready() -> None:
                 answer = await client.get("/ready")
                 assert answer.status_code == 503
-                assert any(reason.startswith("livekit") for reason in answer.json()["reasons"])
+                assert answer.json() == {"status": "not_ready", "reasons": ["livekit: ConnectionRefusedError"]}
 
             await _eventually(not_ready)
             assert await _grpc_status(running.grpc_address, SERVICE) == health_pb2.HealthCheckResponse.NOT_SERVING

@@ -55,7 +55,8 @@ def with_request_id(app: ASGIApp) -> ASGIApp:
 
 
 def ready_page(readiness: Readiness) -> ASGIApp:
-    """GET /ready: 200 while the store and LiveKit answer, 503 with the reasons while not."""
+    """GET /ready: 200 while the store and LiveKit answer, 503 with the reasons while not (which
+    of them fails, and the kind of failure; never their addresses)."""
 
     async def page(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):

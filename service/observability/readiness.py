@@ -4,8 +4,10 @@
 show depends on — the state store and LiveKit — on a short interval, and says NOT_SERVING, with
 the reasons, while either cannot be reached: on `GET /ready` and in gRPC health for the service,
 so a load balancer or Kubernetes takes the instance out of rotation instead of sending it calls
-it can only refuse. When an outage ends, `on_recovery` runs (the reconciler's cue to compare the
-show's record with LiveKit's again).
+it can only refuse. A reason names the dependency and the kind of failure only: the failure's
+own message names the hosts and ports behind the instance, which only its log tells. When an
+outage ends, `on_recovery` runs (the reconciler's cue to compare the show's record with
+LiveKit's again).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Readiness:
         self._dependencies = list(dependencies)
         self._interval, self._timeout = interval, timeout
         self._reasons: tuple[str, ...] = ()
+        self._told: tuple[str, ...] = ()  # the reasons as the log tells them, with the failures' messages
         self._checked = False
         self._listeners: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
@@ -53,14 +56,14 @@ class Readiness:
 
     async def check(self) -> bool:
         """Asks every dependency now; returns whether all answered."""
-        answers = await asyncio.gather(*(self._ask(d) for d in self._dependencies))
-        reasons = tuple(reason for reason in answers if reason)
-        changed = not self._checked or reasons != self._reasons
+        answers = [answer for answer in await asyncio.gather(*(self._ask(d) for d in self._dependencies)) if answer]
+        reasons, told = tuple(shown for shown, _ in answers), tuple(said for _, said in answers)
+        changed = not self._checked or told != self._told
         was_ready = self.ready
-        self._reasons, self._checked = reasons, True
+        self._reasons, self._told, self._checked = reasons, told, True
         if changed:
             if reasons:
-                log.warning("not ready: %s", "; ".join(reasons))
+                log.warning("not ready: %s", "; ".join(told))
             elif not was_ready:
                 log.info("ready: the store and LiveKit answer")
             for listener in self._listeners:
@@ -70,17 +73,19 @@ class Readiness:
                     log.exception("readiness listener failed")
         return self.ready
 
-    async def _ask(self, dependency: Dependency) -> str:
+    async def _ask(self, dependency: Dependency) -> tuple[str, str] | None:
+        """None when the dependency answered; else the reason as `reasons` shows it and as the
+        log tells it."""
         try:
             async with asyncio.timeout(self._timeout):  # not wait_for: see Reconciler._run
                 await dependency.probe()
         except TimeoutError:
-            return f"{dependency.name} did not answer within {self._timeout:g} s"
-        except ShowError as exc:
-            return f"{dependency.name}: {exc.message}"
+            reason = f"{dependency.name} did not answer within {self._timeout:g} s"
+            return reason, reason
         except Exception as exc:
-            return f"{dependency.name}: {exc}"
-        return ""
+            message = exc.message if isinstance(exc, ShowError) else str(exc)
+            return f"{dependency.name}: {kind_of(exc)}", f"{dependency.name}: {message}"
+        return None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._watch(), name="readiness")
@@ -93,3 +98,13 @@ class Readiness:
     async def stop(self) -> None:
         task, self._task = self._task, None
         await tasks.cancel(task)
+
+
+def kind_of(failure: BaseException) -> str:
+    """What kind of failure it was, as a probe may be shown it: the class of the failure it was
+    raised from (ConnectionError, ConnectionRefusedError, TimeoutError, ...), never a message."""
+    while failure.__cause__ is not None:
+        failure = failure.__cause__
+    if isinstance(failure, ShowError):
+        return failure.code.value
+    return type(failure).__name__
