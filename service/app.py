@@ -27,7 +27,7 @@ from service.core.ports import Stage
 from service.core.reconciler import Leases, MemoryLeases, Reconciler, ReconcileRules
 from service.core.record import Phase, ShowRecords
 from service.core.show import ShowCore, ShowRules
-from service.doors.edges import with_deadlines
+from service.doors.edges import Refused, with_deadlines
 from service.doors.grpc_door import grpc_server
 from service.doors.http import http_app
 from service.doors.writes import with_gathered_writes
@@ -116,16 +116,19 @@ def deployment_of(settings: Settings) -> str:
     return "instance-" + secrets.token_hex(6)
 
 
-def http_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+def http_config(app: ASGIApp, settings: Settings, refused: Refused) -> uvicorn.Config:
     """uvicorn as the HTTP door runs it (`make bench` serves its floor with the same), with the
-    limits at the edge: header and body deadlines, the keep-alive idle time, a connection cap."""
+    limits at the edge: header and body deadlines, the keep-alive idle time, a connection cap;
+    `refused` counts the requests refused there."""
     edges = settings.edges
     protocol = HttpToolsProtocol if settings.http_parser == "httptools" else H11Protocol
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.http_port,
-        http=with_deadlines(with_gathered_writes(protocol), edges.http_header_seconds, edges.http_body_seconds),
+        http=with_deadlines(
+            with_gathered_writes(protocol), edges.http_header_seconds, edges.http_body_seconds, refused
+        ),
         # The loop is ours (service.runtime); uvicorn only serves on it.
         loop="none",
         log_level="warning",
@@ -210,7 +213,13 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
     )
     try:
         server, grpc_port = await grpc_server(
-            served, settings.host, settings.grpc_port, readiness, settings.edges, settings.trusted_proxies
+            served,
+            settings.host,
+            settings.grpc_port,
+            readiness,
+            settings.edges,
+            metrics.refused,
+            settings.trusted_proxies,
         )
     except RuntimeError as exc:
         await stage.close()
@@ -221,9 +230,8 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
     async def metrics_page() -> bytes:
         return await metrics.render(store, stage, clock.now())
 
-    config = http_config(
-        http_app(served, core, through, clock, metrics_page, readiness, settings.cors_origins), settings
-    )
+    app = http_app(served, core, through, clock, metrics_page, readiness, metrics.refused, settings.cors_origins)
+    config = http_config(app, settings, metrics.refused)
     try:
         listener = listen(settings.host, settings.http_port)
     except OSError as exc:

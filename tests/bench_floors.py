@@ -38,6 +38,7 @@ from service.doors.grpc_door import MAX_MESSAGE_BYTES
 from service.gateway.tokens import TokenMinter
 from service.observability import logs
 from service.observability.logs import new_request_id
+from service.observability.metrics import Metrics
 
 GRPC_METHOD = "/floor.Floor/Empty"
 
@@ -102,7 +103,7 @@ def joinwork(settings: Settings, log_path: str) -> ASGIApp:
 
 
 async def serve_http(settings: Settings, app: ASGIApp = bare) -> None:
-    server = HttpServer(http_config(app, settings))
+    server = HttpServer(http_config(app, settings, Metrics().refused))
     listener = listen(settings.host, 0)
     task = asyncio.create_task(server.serve(sockets=[listener]))
     print(f"floor ready port={listener.getsockname()[1]}", flush=True)

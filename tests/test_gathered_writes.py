@@ -14,6 +14,7 @@ from service import runtime
 from service.app import HttpServer, http_config, listen
 from service.config import Settings
 from service.doors.writes import GatheredTransport
+from service.observability.metrics import Metrics
 
 
 class Recorded(asyncio.Transport):
@@ -82,7 +83,7 @@ def on_stack(stack: tuple[str, str], app: App, client: Callable[[int], Awaitable
         env = {"LIVEKIT_URL": "ws://127.0.0.1:1", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s" * 32}
         env |= {"SHOW_HOST": "127.0.0.1", "SHOW_HTTP_PORT": "0", "SHOW_GRPC_PORT": "0", "SHOW_HTTP_PARSER": parser}
         env |= settings
-        server = HttpServer(http_config(app, Settings.from_env(env)))
+        server = HttpServer(http_config(app, Settings.from_env(env), Metrics().refused))
         listener = listen("127.0.0.1", 0)
         task = asyncio.create_task(server.serve(sockets=[listener]))
         try:

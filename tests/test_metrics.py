@@ -3,13 +3,18 @@ show happens."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
+import socket
+import time
 import uuid
 from pathlib import Path
 
+import grpc
 import httpx
+import pytest
 from livekit import api
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -153,3 +158,83 @@ async def test_viewers_are_counted_in_this_deployments_shows_only(tmp_path: Path
         await rest.close()
         running.stop()
         own.stop()
+
+
+def _answer_to(port: int, *parts: bytes) -> bytes:
+    """What the HTTP port answers to raw bytes, sent in `parts` a moment apart, until it closes
+    the connection (each refusal here closes it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        for part in parts:
+            with contextlib.suppress(OSError):  # the server may close before it has read everything
+                conn.sendall(part)
+            time.sleep(0.1)
+        received = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := conn.recv(65536):
+                received += chunk
+        return received
+
+
+@pytest.mark.parametrize(("parser", "header_refusal"), [("httptools", "431"), ("h11", "400")])
+async def test_requests_refused_before_the_chain_are_counted_as_refused_at_the_edge(
+    livekit: LiveKitDevServer, parser: str, header_refusal: str
+) -> None:
+    """Refusals that no RPC's chain saw (uvicorn's own 400 and 503, the edges' 408 and 431, the
+    doors' undecodable or oversized bodies, an undecodable gRPC message) are counted under the
+    door "edge", with the RPC when a door had found it (else "unrouted") and the status answered.
+    h11 refuses a header past 16 KiB itself, with 400."""
+    running = start_service(
+        livekit,
+        SHOW_HTTP_BODY_SECONDS="1",
+        SHOW_HTTP_HEADER_SECONDS="5",
+        SHOW_MAX_CONNECTIONS="2",
+        SHOW_HTTP_PARSER=parser,
+    )
+    port = running.http_port
+    twirp_join = "/twirp/showrunner.v1.ShowService/JoinRoom"
+    try:
+        start = await scrape(running)
+        # Not HTTP at all: uvicorn answers 400 itself.
+        assert (await asyncio.to_thread(_answer_to, port, b"NOT HTTP AT ALL\r\n\r\n")).startswith(b"HTTP/1.1 400")
+        # A header past 64 KiB: 431 (past 16 KiB, 400 with h11).
+        head = b"GET /health HTTP/1.1\r\nhost: x\r\nx-long: "
+        assert (await asyncio.to_thread(_answer_to, port, head, b"a" * 256 * 1024)).startswith(
+            f"HTTP/1.1 {header_refusal}".encode()
+        )
+        # A body that does not come within SHOW_HTTP_BODY_SECONDS: 408, counted once (the Twirp
+        # door, which was waiting for it, hears only that the client is gone).
+        slow = (
+            f"POST {twirp_join} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 50\r\n\r\n{{"
+        )
+        assert (await asyncio.to_thread(_answer_to, port, slow.encode())).startswith(b"HTTP/1.1 408")
+        # Past SHOW_MAX_CONNECTIONS (2): with one connection open and quiet, a second's request is 503.
+        with socket.create_connection(("127.0.0.1", port), timeout=10):
+            over = await asyncio.to_thread(_answer_to, port, b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert over.startswith(b"HTTP/1.1 503"), over
+        # The doors' own refusals before the chain: bodies that are no request, an unknown route.
+        async with httpx.AsyncClient(base_url=running.http_base) as http:
+            assert (await http.post("/api/rooms/join", content=b"{" * 70_000)).status_code == 413
+            assert (await http.post("/api/rooms/join", content=b"[1]")).status_code == 400
+            assert (
+                await http.post(twirp_join, content=b"{not json", headers={"content-type": "application/json"})
+            ).status_code == 400
+            assert (await http.post("/twirp/showrunner.v1.ShowService/NoSuchRpc", json={})).status_code == 404
+            assert (await http.get("/api/no/such/route")).status_code == 404
+        async with grpc.aio.insecure_channel(running.grpc_address) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as undecodable:  # field 1 says 5 bytes, 2 follow
+                await channel.unary_unary("/showrunner.v1.ShowService/JoinRoom")(b"\x0a\x05ab", timeout=10)
+            assert undecodable.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        after = await scrape(running)
+    finally:
+        running.stop()
+
+    def edge(rpc: str, code: str) -> float:
+        return moved(start, after, "showrunner_requests_total", rpc=rpc, door="edge", code=code)
+
+    unrouted = {"400": 1, "431": 0, "408": 1, "503": 1, "404": 2}
+    unrouted[header_refusal] += 1
+    assert {code: edge("unrouted", code) for code in unrouted} == unrouted
+    assert [edge("JoinRoom", code) for code in ("413", "400", "408", "INVALID_ARGUMENT")] == [1, 2, 0, 1]
+    # None of them reached the chain: no count of a door's own moved.
+    served = [k for k in after if k[0] == "showrunner_requests_total" and dict(k[1])["door"] != "edge"]
+    assert all(moved(start, after, "showrunner_requests_total", **dict(k[1])) == 0 for k in served)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,16 @@ INTEGER_RANGES = {
     FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
     FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
 }
+
+
+# How a request refused before the chain is counted (Metrics.refused): the RPC it was for, or
+# UNROUTED when no door had found one, and the status it was answered with (an HTTP status on the
+# HTTP port, a canonical code on gRPC). Called on refusals only, never on a request served.
+Refused = Callable[[str, str], None]
+UNROUTED = "unrouted"
+# What uvicorn logs, and only then, when it answers 503 itself past SHOW_MAX_CONNECTIONS (it
+# serves its own app instead of ours, so nothing of ours runs for that request otherwise).
+OVER_CONNECTION_CAP = "Exceeded concurrency limit."
 
 
 class Written:
@@ -122,8 +133,24 @@ class EdgeLimits:
         ]
 
 
+class HeardRefusals:
+    """uvicorn's logger as one connection's protocol sees it, counting the 503 uvicorn answers past
+    its connection cap, which it tells of only here; everything else is the logger's own."""
+
+    def __init__(self, logger: logging.Logger, refused: Refused) -> None:
+        self._logger, self._refused = logger, refused
+
+    def warning(self, message: object, *args: Any, **kwargs: Any) -> None:
+        if message == OVER_CONNECTION_CAP:
+            self._refused(UNROUTED, "503")
+        self._logger.warning(message, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger, name)
+
+
 def with_deadlines(
-    protocol: type[asyncio.Protocol], header_seconds: float, body_seconds: float
+    protocol: type[asyncio.Protocol], header_seconds: float, body_seconds: float, refused: Refused
 ) -> type[asyncio.Protocol]:
     """`protocol` (one of uvicorn's HTTP protocols), closing a connection whose request header
     does not arrive whole within `header_seconds` (from the connection's start, and again from
@@ -134,7 +161,10 @@ def with_deadlines(
 
     Both are timed here, where the bytes arrive, rather than around the app: a request that
     arrives whole in one read (nearly all of them) never arms the body's timer, and the app reads
-    its body as it comes, the doors refusing one past MAX_BODY_BYTES themselves."""
+    its body as it comes, the doors refusing one past MAX_BODY_BYTES themselves.
+
+    Every request refused here, and those uvicorn refuses itself (400 for one it cannot parse,
+    503 past the connection cap), is counted by `refused`, as UNROUTED: no door has answered it."""
 
     class EdgeDeadlines(protocol):  # type: ignore[valid-type,misc]
         _header_timer: asyncio.TimerHandle | None = None
@@ -144,6 +174,15 @@ def with_deadlines(
         # past 16 KiB itself, with 400.
         _in_header = False
         _header_bytes = 0
+        logger: Any  # uvicorn's, then a HeardRefusals around it
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.logger = HeardRefusals(self.logger, refused)
+
+        def send_400_response(self, msg: str) -> None:
+            refused(UNROUTED, "400")
+            super().send_400_response(msg)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -165,6 +204,7 @@ def with_deadlines(
             if self._in_header and self._header_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
                 self.transport.write(header_too_large())
                 self.transport.close()
+                refused(UNROUTED, "431")
                 return
             if self.cycle is not cycle:  # the header of a new request arrived whole
                 self._disarm_header_deadline()
@@ -225,6 +265,7 @@ def with_deadlines(
                 # The app is still waiting for the body: it hears the client is gone (the
                 # connection closes), and the client hears why, under the request's own id.
                 self.transport.write(request_timeout(cycle.scope["path"], body_seconds, id_of(cycle.scope)))
+                refused(UNROUTED, "408")
             self.transport.close()
 
     EdgeDeadlines.__name__ = f"EdgeDeadlines{protocol.__name__}"

@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from showrunner.v1 import show_service_pb2 as pb
 
 from service.core.errors import ShowError
-from service.doors.edges import EdgeLimits
+from service.doors.edges import EdgeLimits, Refused
 from service.doors.errors import WIRE
 from service.interceptors.build import Endpoint
 from service.observability.logs import new_request_id, request_id
@@ -67,7 +67,7 @@ class ClientAddresses:
         return hops[0] if hops else address
 
 
-def behaviour(endpoint: Endpoint[Any, Any], addresses: ClientAddresses) -> Behaviour:
+def behaviour(endpoint: Endpoint[Any, Any], addresses: ClientAddresses, refused: Refused) -> Behaviour:
     """Decodes the request itself, so that an undecodable one is INVALID_ARGUMENT (gRPC would
     answer UNKNOWN), then serves it through the chain."""
     request_type = endpoint.rpc.request_type
@@ -80,6 +80,7 @@ def behaviour(endpoint: Endpoint[Any, Any], addresses: ClientAddresses) -> Behav
             # Refused before the chain gives the call its id: the refusal still carries one in
             # its trailers, as every gRPC answer does (the caller's own when it is a sane one).
             rid = (("x-request-id", new_request_id(metadata.get("x-request-id"))),)
+            refused(endpoint.name, grpc.StatusCode.INVALID_ARGUMENT.name)
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the protobuf request could not be decoded", rid)
         try:
             answer: Message = await endpoint.serve("grpc", request, metadata, addresses.of(context.peer(), metadata))
@@ -102,7 +103,7 @@ def _request_id() -> tuple[tuple[str, str], ...]:
 
 
 def show_handlers(
-    endpoints: Sequence[Endpoint[Any, Any]], addresses: ClientAddresses
+    endpoints: Sequence[Endpoint[Any, Any]], addresses: ClientAddresses, refused: Refused
 ) -> dict[str, grpc.RpcMethodHandler]:
     """The show's RPCs by name, for `add_registered_method_handlers`: gRPC's core knows each
     method beforehand and grpc.aio waits for each one's next call apart, so a burst of one RPC
@@ -110,7 +111,7 @@ def show_handlers(
     instead of queueing behind the burst one call at a time."""
     return {
         endpoint.name: grpc.unary_unary_rpc_method_handler(
-            behaviour(endpoint, addresses), response_serializer=endpoint.rpc.response_type.SerializeToString
+            behaviour(endpoint, addresses, refused), response_serializer=endpoint.rpc.response_type.SerializeToString
         )
         for endpoint in endpoints
     }
@@ -122,6 +123,7 @@ async def grpc_server(
     port: int,
     readiness: Readiness,
     edges: EdgeLimits,
+    refused: Refused,
     trusted_proxies: Sequence[str] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """Builds the gRPC server with the show, health and reflection; returns it and its port.
@@ -132,7 +134,9 @@ async def grpc_server(
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), *edges.grpc_options()],
         maximum_concurrent_rpcs=edges.grpc_max_concurrent_rpcs,
     )
-    server.add_registered_method_handlers(SERVICE_NAME, show_handlers(endpoints, ClientAddresses(trusted_proxies)))
+    server.add_registered_method_handlers(
+        SERVICE_NAME, show_handlers(endpoints, ClientAddresses(trusted_proxies), refused)
+    )
     checks = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)
     await checks.set("", health_pb2.HealthCheckResponse.SERVING)

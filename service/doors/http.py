@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.clock import Clock
 from service.core.show import ShowCore
+from service.doors.edges import Refused
 from service.doors.rest_door import MetricsPage, rest_app
 from service.doors.twirp_door import TWIRP_PREFIX, TwirpDoor
 from service.doors.web import is_web_path, web_app
@@ -77,10 +78,11 @@ def http_app(
     clock: Clock,
     metrics_page: MetricsPage,
     readiness: Readiness,
+    refused: Refused,
     cors_origins: Sequence[str] = (),
 ) -> ASGIApp:
-    twirp = TwirpDoor(endpoints)
-    rest = rest_app(endpoints, core, chain, clock, metrics_page)
+    twirp = TwirpDoor(endpoints, refused)
+    rest = rest_app(endpoints, core, chain, clock, metrics_page, refused)
     ready = ready_page(readiness)
     web = web_app()
 

@@ -37,7 +37,9 @@ from service.core.show import ShowCore
 from service.doors.edges import (
     INTEGER_RANGES,
     MAX_BODY_BYTES,
+    UNROUTED,
     ClientGone,
+    Refused,
     TooLarge,
     answer_writer,
     headers_of,
@@ -346,7 +348,7 @@ async def send_answer(send: Send, answer: Answer) -> None:
 RouteHandler = Callable[[Scope, Receive, dict[str, str]], Awaitable[Answer]]
 
 
-def handler(endpoint: Endpoint[Any, Any]) -> RouteHandler:
+def handler(endpoint: Endpoint[Any, Any], refused: Refused) -> RouteHandler:
     """One RPC's route: the request from the JSON body and the path, through the chain, the
     answer in the MVP's shape. Everything per route (the rule, the shape) is worked out here once."""
     _, _, body_rule = http_rule(endpoint.rpc.descriptor)
@@ -368,9 +370,14 @@ def handler(endpoint: Endpoint[Any, Any]) -> RouteHandler:
             else:
                 body = {}
             message = transcode(request_type, body, path)
-            answer = await endpoint.serve("rest", message, headers, address_of(scope))
         except TooLarge:
+            refused(endpoint.name, "413")
             return error_answer(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
+        except ShowError as exc:  # a body that is no request of the RPC's, refused before the chain
+            refused(endpoint.name, str(WIRE[exc.code].http))
+            return error_answer(WIRE[exc.code].http, exc.message, exc.retry_after)
+        try:
+            answer = await endpoint.serve("rest", message, headers, address_of(scope))
         except ShowError as exc:
             return error_answer(WIRE[exc.code].http, exc.message, exc.retry_after)
         return 200, written(answer), []
@@ -426,7 +433,12 @@ class RpcRoutes:
 
 
 def rest_app(
-    endpoints: Sequence[Endpoint[Any, Any]], core: ShowCore, chain: Chain, clock: Clock, metrics_page: MetricsPage
+    endpoints: Sequence[Endpoint[Any, Any]],
+    core: ShowCore,
+    chain: Chain,
+    clock: Clock,
+    metrics_page: MetricsPage,
+    refused: Refused,
 ) -> ASGIApp:
     async def health(request: Request) -> Response:
         now = datetime.fromtimestamp(clock.now(), UTC)
@@ -452,6 +464,7 @@ def rest_app(
 
             event = await chain.run(call, apply)
         except TooLarge:
+            refused(WEBHOOK.rpc, "413")
             return error_response(413, f"Request body is larger than {MAX_BODY_BYTES} bytes")
         except ClientGone:
             # LiveKit went away mid-body (it sends the event again if it can): nobody to answer.
@@ -466,9 +479,10 @@ def rest_app(
         # names only the first route matching the path, and /api/rooms/<room> is two RPCs' path.
         headers = {"allow": allowed_verbs(routes, request.scope["path"])} if status == 405 else None
         message = {404: "Not found", 405: "Method not allowed"}.get(status, "Request failed")
+        refused(UNROUTED, str(status))
         return error_response(status, message, headers)
 
-    answers = [handler(endpoint) for endpoint in endpoints]
+    answers = [handler(endpoint, refused) for endpoint in endpoints]
     routes = [
         Route("/health", health, methods=["GET"]),
         *(route(endpoint, answer) for endpoint, answer in zip(endpoints, answers, strict=True)),

@@ -27,7 +27,9 @@ from service.core.errors import ShowError
 from service.doors.edges import (
     INTEGER_RANGES,
     MAX_BODY_BYTES,
+    UNROUTED,
     ClientGone,
+    Refused,
     TooLarge,
     answer_writer,
     headers_of,
@@ -71,7 +73,8 @@ class TwirpError(Exception):
 class TwirpDoor:
     """An ASGI app answering the contract's services at /twirp/."""
 
-    def __init__(self, endpoints: Sequence[Endpoint[Any, Any]]) -> None:
+    def __init__(self, endpoints: Sequence[Endpoint[Any, Any]], refused: Refused) -> None:
+        self._refused = refused
         service = pb.DESCRIPTOR.services_by_name["ShowService"].full_name
         self._routes = {f"{TWIRP_PREFIX}/{service}/{e.name}": e for e in endpoints}
         # How each route writes its answer in each media (kept by the answer when it is shared).
@@ -91,6 +94,10 @@ class TwirpDoor:
             body = json.dumps(document, separators=(",", ":")).encode()
             retry = error.meta.get("retry_after")
             extra = [(b"retry-after", retry.encode())] if retry else []
+            # The chain counted its own refusals; a client gone hears no answer to count.
+            if not isinstance(error.__cause__, ShowError | ClientGone):
+                endpoint = self._routes.get(scope["path"])
+                self._refused(endpoint.name if endpoint else UNROUTED, str(status))
         await send(
             {
                 "type": "http.response.start",
@@ -125,8 +132,8 @@ class TwirpDoor:
             raise TwirpError(
                 "invalid_argument", f"the request body exceeds the limit of {MAX_BODY_BYTES} bytes"
             ) from None
-        except ClientGone:
-            raise TwirpError("canceled", "the client went away") from None
+        except ClientGone as gone:
+            raise TwirpError("canceled", "the client went away") from gone
         request = decode(endpoint.rpc.request_type, raw, media)
         client = scope.get("client")
         try:

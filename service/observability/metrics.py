@@ -81,6 +81,10 @@ class Metrics:
     def served(self, rpc: str, door: str, code: str, seconds: float) -> None:
         self.requests.served(rpc, door, code, seconds)
 
+    def refused(self, rpc: str, code: str) -> None:
+        """A request refused before the chain (service.doors.edges.Refused)."""
+        self.requests.refused(rpc, code)
+
     # --- gateway ------------------------------------------------------------------------
 
     def livekit_call(self, method: str, outcome: str, seconds: float) -> None:
@@ -187,6 +191,14 @@ class Served:
         timed[bisect.bisect_left(self._bounds, seconds)] += 1  # the first bucket with seconds <= le
         timed[-2] += seconds
 
+    def refused(self, rpc: str, code: str) -> None:
+        """A request refused at the edge, before the chain: counted under the door "edge", not
+        timed (uvicorn's own refusals were never ours to time)."""
+        counted = self._counts.get((rpc, EDGE, code))
+        if counted is None:
+            counted = self._counts[(rpc, EDGE, code)] = [0, time.time()]
+        counted[0] += 1
+
     def value(self, rpc: str, door: str, code: str) -> float:
         """The requests counted with these labels."""
         counted = self._counts.get((rpc, door, code))
@@ -219,4 +231,6 @@ class Served:
 
 
 _REQUESTS, _REQUESTS_HELP = "showrunner_requests", "Requests served, by RPC, door and result code"
+# The door of the requests refused before any door's chain ran.
+EDGE = "edge"
 _DURATION, _DURATION_HELP = "showrunner_request_duration_seconds", "Time to serve a request"
