@@ -104,3 +104,9 @@ def test_a_guest_keeps_its_token_through_a_failed_rejoin(
     studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
 ) -> None:
     play("rejoin.mjs", studio_with_recorder, room, tmp_path / "browser")
+
+
+def test_a_moderator_manages_the_stage_from_the_watch_page(
+    studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
+) -> None:
+    play("moderator.mjs", studio_with_recorder, room, tmp_path / "browser")

@@ -9,7 +9,7 @@ import { ShowEvent } from "../../clients/ts/showrunner/v1/show_event";
 import { ShowServiceClient } from "../../clients/ts/showrunner/v1/show_service.client";
 
 export { ShowEvent } from "../../clients/ts/showrunner/v1/show_event";
-export { RecordingLayout, Role, ShowState, type RaisedHand } from "../../clients/ts/showrunner/v1/show_service";
+export { RecordingLayout, Role, ShowState, type Ban, type RaisedHand } from "../../clients/ts/showrunner/v1/show_service";
 export type { ShowServiceClient } from "../../clients/ts/showrunner/v1/show_service.client";
 
 /** The one LiveKit data topic every ShowEvent travels on (service/core/events.py). */

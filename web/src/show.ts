@@ -1,17 +1,23 @@
 /**
  * What both pages need from LiveKit: the room, each participant's part in the show (the `role`
  * attribute only Showrunner sets), and what a disconnection means. Raised hands are not
- * attributes (LiveKit would send each change to the whole audience): the host learns of them from
- * ShowEvents and the hand queue, the viewer from its own calls.
+ * attributes (LiveKit would send each change to the whole audience): the host and the moderators
+ * learn of them from ShowEvents and the hand queue, the viewer from its own calls.
  */
 import { DisconnectReason, type Participant, Room, RoomEvent, type RemoteParticipant } from "livekit-client";
 import { EVENTS_TOPIC, readShowEvent, type ShowEvent } from "./api";
 
-export type Part = "host" | "guest" | "viewer";
+export type Part = "host" | "guest" | "moderator" | "viewer";
 
 export function partOf(participant: Participant): Part {
   const role = participant.attributes["role"];
-  return role === "host" || role === "guest" ? role : "viewer";
+  return role === "host" || role === "guest" || role === "moderator" ? role : "viewer";
+}
+
+/** The host and the guests are on stage; moderators watch with the audience. */
+export function onStage(participant: Participant): boolean {
+  const part = partOf(participant);
+  return part === "host" || part === "guest";
 }
 
 export function displayName(participant: Participant): string {

@@ -1,7 +1,8 @@
 /**
  * The host studio, /studio/<room>: open the show backstage with camera and microphone, go live
  * (the waiting audience sees the stage from then on), watch the audience and the queue of raised
- * hands, bring viewers on stage and send guests back, record, end the show.
+ * hands, bring viewers on stage and send guests back, appoint and dismiss moderators, record, end
+ * the show.
  *
  * The host is made by the backend's admin token for the room (in the form, or in the URL fragment
  * as #name=…&admin=…); the page trades it for the host's own token with JoinRoom and calls with
@@ -10,11 +11,10 @@
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
 import { RecordingLayout, Role, ShowState, type ShowEvent, type ShowServiceClient, fragment, refusal, roomFromPath, showService } from "./api";
-import { Audience } from "./components/audience";
-import { HandQueue } from "./components/handQueue";
 import { Notice, button } from "./components/notice";
 import { Stage } from "./components/stage";
-import { displayName, farewell, partOf, remotes, showRoom } from "./show";
+import { StageControls } from "./components/stageControls";
+import { farewell, onStage, partOf, showRoom } from "./show";
 import "./style.css";
 
 const roomName = roomFromPath();
@@ -41,9 +41,20 @@ let live = false;
 let ended = false;
 
 const room = showRoom(refresh, heard);
-const stage = new Stage(document.querySelector("#stage")!, guestButtons);
-const handQueue = new HandQueue(document.querySelector("#hand-queue")!, invite);
-const audience = new Audience(document.querySelector("#audience-count")!, document.querySelector("#audience")!, invite);
+const controls = new StageControls(
+  roomName,
+  room,
+  notice,
+  () => (show && !ended ? { show, identity: me } : undefined),
+  {
+    handQueue: document.querySelector("#hand-queue")!,
+    audienceCount: document.querySelector("#audience-count")!,
+    audience: document.querySelector("#audience")!,
+  },
+  // The audience is everyone off stage, the moderators with it.
+  { shows: (participant) => !onStage(participant), actionsFor: audienceButtons },
+);
+const stage = new Stage(document.querySelector("#stage")!, (participant) => controls.guestButtons(participant));
 
 room.on(RoomEvent.Disconnected, (reason) => {
   // Before the host is live a disconnection is a failed attempt, which goLive reports. Only the
@@ -93,7 +104,7 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     showState(response.state);
     notice.clear();
     refresh();
-    await Promise.all([refreshHands(), refreshRecording()]);
+    await Promise.all([controls.refreshHands(), refreshRecording()]);
   } catch (error) {
     // A host token the service no longer takes (the seat was given up) is let go; after any other
     // failure (the service restarting, the camera refused) the next try still has it.
@@ -108,30 +119,7 @@ async function goLive(name: string, adminToken: string): Promise<void> {
 function refresh(): void {
   if (ended) return;
   stage.update(room, "Your camera is starting…");
-  audience.render(remotes(room).filter((p) => partOf(p) === "viewer"), raisedHands);
-}
-
-// Each refresh of the queue is numbered so that a slow answer never overwrites a newer one.
-let handsAsked = 0;
-let raisedHands: ReadonlySet<string> = new Set();
-async function refreshHands(): Promise<void> {
-  if (!show || ended) return;
-  const asked = ++handsAsked;
-  try {
-    const { response } = await show.listRaisedHands({ roomName });
-    if (asked === handsAsked) {
-      handQueue.render(response.hands, nameOf);
-      raisedHands = new Set(response.hands.map((hand) => hand.identity));
-      audience.render(remotes(room).filter((p) => partOf(p) === "viewer"), raisedHands);
-    }
-  } catch (error) {
-    if (!ended) notice.show("error", refusal(error));
-  }
-}
-
-function nameOf(identity: string): string {
-  const participant = room.getParticipantByIdentity(identity);
-  return participant ? displayName(participant) : identity;
+  controls.refresh();
 }
 
 function heard(event: ShowEvent): void {
@@ -148,38 +136,26 @@ function heard(event: ShowEvent): void {
       showState(ShowState.LIVE);
       break;
   }
-  void refreshHands();
+  void controls.refreshHands();
 }
 
-room.on(RoomEvent.ParticipantAttributesChanged, () => void refreshHands());
-room.on(RoomEvent.ParticipantDisconnected, () => void refreshHands());
+room.on(RoomEvent.ParticipantAttributesChanged, () => void controls.refreshHands());
+room.on(RoomEvent.ParticipantDisconnected, () => void controls.refreshHands());
 
-/** Runs a host action, showing the service's answer or its refusal. */
-async function act(action: (show: ShowServiceClient) => Promise<string>): Promise<void> {
-  if (!show) return;
-  try {
-    notice.show("info", await action(show));
-  } catch (error) {
-    notice.show("error", refusal(error));
+/** A viewer may be invited on stage or made a moderator; a moderator may be dismissed. */
+function audienceButtons(participant: Participant): HTMLElement[] {
+  const identity = participant.identity;
+  if (partOf(participant) === "moderator") {
+    return [button("Dismiss moderator", () => controls.act(async (s) => (await s.dismissModerator({ roomName, identity })).response.message), "dismiss")];
   }
-  await refreshHands();
-}
-
-async function invite(identity: string): Promise<void> {
-  await act(async (s) => (await s.inviteGuest({ roomName, viewerIdentity: identity, hostIdentity: me })).response.message);
-}
-
-function guestButtons(participant: Participant): HTMLElement[] {
-  if (partOf(participant) !== "guest") return [];
-  const guestIdentity = participant.identity;
   return [
-    button("Back to audience", () => act(async (s) => (await s.demoteGuest({ roomName, guestIdentity, hostIdentity: me })).response.message), "demote"),
-    button("Remove", () => act(async (s) => (await s.removeGuest({ roomName, guestIdentity, hostIdentity: me })).response.message), "danger remove"),
+    controls.inviteButton(participant),
+    button("Make moderator", () => controls.act(async (s) => (await s.appointModerator({ roomName, identity })).response.message), "appoint"),
   ];
 }
 
 async function record(start: boolean): Promise<void> {
-  await act(async (s) => {
+  await controls.act(async (s) => {
     if (start) {
       await s.startRecording({ roomName, layout: RecordingLayout.SPEAKER });
     } else {

@@ -2,6 +2,11 @@
  * The watch page, /watch/<room>: join the audience with a name, watch the host and the guests,
  * raise a hand, answer an invitation, and once on stage publish camera and microphone on the same
  * connection (LiveKit changes this participant's permission live), until stepping down.
+ *
+ * A viewer the host appoints moderator (JoinRoom answers ROLE_MODERATOR, or the service's
+ * moderator_appointed event names this participant) manages the stage beside the host: the page
+ * shows the studio's hand queue, the audience with Invite, Remove and Remove and ban, the bans
+ * with Unban, and each guest's Back to audience and Remove, until moderator_dismissed.
  */
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { type Participant, RoomEvent } from "livekit-client";
@@ -9,7 +14,8 @@ import { Role, type ShowEvent, type ShowServiceClient, fragment, refusal, roomFr
 import { Invitation } from "./components/invitation";
 import { Notice } from "./components/notice";
 import { Stage } from "./components/stage";
-import { farewell, partOf, remotes, showRoom } from "./show";
+import { StageControls } from "./components/stageControls";
+import { farewell, onStage, partOf, remotes, showRoom } from "./show";
 import "./style.css";
 
 type Permission = Participant["permissions"];
@@ -22,6 +28,7 @@ const page = {
   show: document.querySelector<HTMLElement>("#show")!,
   hand: document.querySelector<HTMLButtonElement>("#hand")!,
   stepDown: document.querySelector<HTMLButtonElement>("#step-down")!,
+  moderation: document.querySelector<HTMLElement>("#moderation")!,
 };
 page.roomName.textContent = roomName;
 const notice = new Notice(document.querySelector("#notice")!);
@@ -33,9 +40,28 @@ let ended = false;
 let hostLeft = false;
 // This viewer's hand, as the service last answered (a hand is not a LiveKit attribute).
 let handUp = false;
+// A moderator, as JoinRoom answered or the service's events since told.
+let moderating = false;
 
 const room = showRoom(refresh, heard);
-const stage = new Stage(document.querySelector("#stage")!);
+const controls = new StageControls(
+  roomName,
+  room,
+  notice,
+  () => (moderating && show && !ended ? { show, identity: me } : undefined),
+  {
+    handQueue: document.querySelector("#hand-queue")!,
+    audienceCount: document.querySelector("#audience-count")!,
+    audience: document.querySelector("#audience")!,
+    bans: document.querySelector<HTMLUListElement>("#bans")!,
+  },
+  // A moderator acts on viewers only: never on the host, nor on another moderator.
+  {
+    shows: (participant) => partOf(participant) === "viewer",
+    actionsFor: (viewer): HTMLElement[] => [controls.inviteButton(viewer), ...controls.removeButtons(viewer)],
+  },
+);
+const stage = new Stage(document.querySelector("#stage")!, (participant) => (moderating ? controls.guestButtons(participant) : []));
 const invitation = new Invitation(document.querySelector("#invitation")!, accept, decline);
 
 room.on(RoomEvent.Disconnected, (reason) => {
@@ -45,6 +71,9 @@ room.on(RoomEvent.Disconnected, (reason) => {
 room.on(RoomEvent.ParticipantPermissionsChanged, (before: Permission, participant: Participant) => {
   if (participant.isLocal) void followPermission(before);
 });
+// A moderator's queue follows the room as the studio's does; a removal may have been a ban.
+room.on(RoomEvent.ParticipantAttributesChanged, () => void controls.refreshHands());
+room.on(RoomEvent.ParticipantDisconnected, () => void Promise.all([controls.refreshHands(), controls.refreshBans()]));
 
 page.join.querySelector<HTMLInputElement>("input[name=name]")!.value = fragment().get("name") ?? "";
 page.join.addEventListener("submit", (event) => {
@@ -93,6 +122,7 @@ async function join(name: string): Promise<void> {
     page.join.hidden = true;
     page.show.hidden = false;
     notice.clear();
+    moderate(response.role === Role.MODERATOR);
     // A guest who comes back (a reload) keeps the stage: its connection may publish from the start.
     await followPermission(undefined);
   } catch (error) {
@@ -112,11 +142,14 @@ function refresh(): void {
     room,
     hostLeft ? "The host has left the stage. Stay tuned." : "The show has not started yet. The stage opens when the host goes live.",
     // A viewer of a show not live yet may not subscribe (the service decides, on LiveKit).
-    part === "viewer" && room.localParticipant.permissions?.canSubscribe === false,
+    !onStage(room.localParticipant) && room.localParticipant.permissions?.canSubscribe === false,
   );
+  if (moderating) controls.refresh();
   page.onStageBadge.hidden = part !== "guest";
-  page.hand.hidden = part !== "viewer";
-  if (part !== "viewer") handUp = false; // going on stage takes the hand down
+  // A moderator raises no hand: it brings others on stage, never itself.
+  const mayRaise = part === "viewer" && !moderating;
+  page.hand.hidden = !mayRaise;
+  if (!mayRaise) handUp = false; // going on stage, or being appointed, takes the hand down
   page.hand.textContent = handUp ? "Lower hand" : "Raise hand";
   page.stepDown.hidden = part !== "guest";
 }
@@ -147,7 +180,26 @@ function heard(event: ShowEvent): void {
       // This viewer's own hand, changed from another tab or by the service.
       if (event.senderId === me) handUp = event.type === "hand_raise";
       break;
+    case "moderator_appointed":
+    case "moderator_dismissed":
+      if (aboutMe) {
+        const appointed = event.type === "moderator_appointed";
+        moderate(appointed);
+        notice.show("info", appointed ? "You are a moderator: you manage the stage beside the host." : "You are no longer a moderator.");
+      }
+      break;
   }
+  // What a moderator sees (the hands, who was invited) follows every change the service tells.
+  if (moderating) void controls.refreshHands();
+  refresh();
+}
+
+/** Shows or hides the moderator's panel and its buttons on the guests' tiles. */
+function moderate(on: boolean): void {
+  moderating = on;
+  page.moderation.hidden = !on;
+  stage.renewActions();
+  if (on) void Promise.all([controls.refreshHands(), controls.refreshBans()]);
   refresh();
 }
 
@@ -195,6 +247,7 @@ function finish(message: string): void {
   stage.clear(message);
   page.join.hidden = true;
   page.show.querySelectorAll("button").forEach((b) => (b.hidden = true));
+  page.moderation.hidden = true;
   page.onStageBadge.hidden = true;
   notice.show("ended", message);
 }

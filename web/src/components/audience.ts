@@ -1,13 +1,15 @@
-/** The host's view of the audience: how many watch, and a button to invite any of them on stage. */
+/**
+ * A stage manager's view of the audience: how many watch, and for each of them the manager's
+ * buttons (the host's Invite and Make moderator; a moderator's Invite, Remove and Remove and ban).
+ */
 import type { Participant } from "livekit-client";
-import { displayName } from "../show";
-import { button } from "./notice";
+import { displayName, partOf } from "../show";
 
 export class Audience {
   constructor(
     private readonly count: HTMLElement,
     private readonly list: HTMLUListElement,
-    private readonly invite: (identity: string) => Promise<void>,
+    private readonly actionsFor: (viewer: Participant) => HTMLElement[],
   ) {}
 
   /** `hands`: the identities whose hand is up, from the hand queue. */
@@ -18,18 +20,22 @@ export class Audience {
       ...sorted.map((viewer) => {
         const item = document.createElement("li");
         item.dataset["identity"] = viewer.identity;
+        item.dataset["part"] = partOf(viewer);
         const who = document.createElement("span");
         who.className = "who";
         who.textContent = displayName(viewer);
-        if (hands.has(viewer.identity)) {
-          const hand = document.createElement("span");
-          hand.className = "hand-up";
-          hand.textContent = "hand up";
-          who.append(hand);
-        }
-        item.append(who, button("Invite", () => this.invite(viewer.identity)));
+        if (hands.has(viewer.identity)) who.append(mark("hand-up", "hand up"));
+        if (partOf(viewer) === "moderator") who.append(mark("moderator", "moderator"));
+        item.append(who, ...this.actionsFor(viewer));
         return item;
       }),
     );
   }
+}
+
+function mark(className: string, text: string): HTMLElement {
+  const element = document.createElement("span");
+  element.className = className;
+  element.textContent = text;
+  return element;
 }

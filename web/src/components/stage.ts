@@ -1,13 +1,16 @@
 /**
  * The stage: one tile of live video for the host and each guest, in that order, and their
- * voices. In the studio, each guest's tile also carries the host's buttons for that guest.
+ * voices. In the studio, and on a moderator's watch page, each guest's tile also carries the
+ * stage manager's buttons for that guest.
  */
 import { type Participant, type Room, Track } from "livekit-client";
-import { displayName, partOf } from "../show";
+import { displayName, onStage, partOf } from "../show";
 
 interface Tile {
+  participant: Participant;
   figure: HTMLElement;
   video: HTMLVideoElement;
+  actions: HTMLElement;
   track: Track | undefined;
   part: string;
 }
@@ -29,10 +32,10 @@ export class Stage {
    * waiting for the show (`waiting`) is shown nobody: the stage is backstage until it goes live. */
   update(room: Room, emptyText: string, waiting = false): void {
     const everyone: Participant[] = waiting ? [] : [room.localParticipant, ...room.remoteParticipants.values()];
-    const onStage = everyone
-      .filter((p) => partOf(p) !== "viewer")
+    const lineup = everyone
+      .filter(onStage)
       .sort((a, b) => Number(partOf(b) === "host") - Number(partOf(a) === "host") || displayName(a).localeCompare(displayName(b)));
-    const keep = new Set(onStage.map((p) => p.identity));
+    const keep = new Set(lineup.map((p) => p.identity));
     for (const [identity, tile] of this.tiles) {
       if (!keep.has(identity)) {
         tile.track?.detach(tile.video);
@@ -40,12 +43,12 @@ export class Stage {
         this.tiles.delete(identity);
       }
     }
-    for (const participant of onStage) this.show(participant);
+    for (const participant of lineup) this.show(participant);
     // Reorder only when the order changed: moving a playing video element is not free.
-    const wanted = onStage.map((p) => this.tiles.get(p.identity)!.figure);
+    const wanted = lineup.map((p) => this.tiles.get(p.identity)!.figure);
     const shown = [...this.element.querySelectorAll(":scope > figure")];
     if (wanted.some((figure, i) => shown[i] !== figure)) this.element.append(...wanted);
-    this.empty.hidden = onStage.length > 0;
+    this.empty.hidden = lineup.length > 0;
     this.empty.textContent = emptyText;
     this.hear(room);
   }
@@ -89,7 +92,13 @@ export class Stage {
     actions.className = "tile-actions";
     actions.append(...this.actionsFor(participant));
     figure.append(video, caption, actions);
-    return { figure, video, track: undefined, part: partOf(participant) };
+    return { participant, figure, video, actions, track: undefined, part: partOf(participant) };
+  }
+
+  /** Asks again for every tile's buttons: the page's own part changed (a moderator appointed or
+   * dismissed), and with it what this page may do to those on stage. */
+  renewActions(): void {
+    for (const tile of this.tiles.values()) tile.actions.replaceChildren(...this.actionsFor(tile.participant));
   }
 
   /** Plays every remote microphone; a voice stops when its track goes. */

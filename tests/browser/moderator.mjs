@@ -1,0 +1,84 @@
+// A moderator's watch page: the host makes mia, a viewer, a moderator from the studio, and her page
+// shows the moderation panel at once, and again after a reload (JoinRoom answers a moderator's
+// token). john raises a hand and mia's queue shows it; she invites him and he is on stage; she
+// sends him back; she invites mary, who accepts and goes on stage; she removes and bans ann, whose
+// page says so, and lifts the ban. The host dismisses mia: the panel and her buttons on the guest's
+// tile go, and she may raise a hand again. Run by tests/test_browser_show.py.
+import { ROOM, STEP_MS, goLive, inBrowser, noticeSays, picture, say, seesNoVideo, seesVideo } from "./browser.mjs";
+
+await inBrowser(async (open) => {
+  const host = await goLive(open, "jane");
+  await host.click("#open-show");
+  await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
+  const viewers = {};
+  for (const name of ["mia", "john", "mary", "ann"]) {
+    viewers[name] = await open(name, `/watch/${ROOM}#name=${name}`);
+    await viewers[name].click("#join button[type=submit]");
+    await seesVideo(viewers[name], "jane");
+  }
+  const { mia, john, mary, ann } = viewers;
+  if (!(await mia.isHidden("#moderation"))) throw new Error("a viewer's page shows the moderation panel");
+  say("the host is live and four viewers watch; none sees the moderation panel");
+
+  await host.click('#audience li[data-identity="mia"] button.appoint');
+  await noticeSays(host, "info", "mia is now a moderator");
+  await mia.waitForSelector("#moderation:not([hidden])", { timeout: STEP_MS });
+  await noticeSays(mia, "info", "You are a moderator");
+  await mia.waitForSelector("#hand", { state: "hidden", timeout: STEP_MS });
+  await host.waitForSelector('#audience li[data-identity="mia"] .moderator', { timeout: STEP_MS });
+  say("the host made mia a moderator: her page shows the moderation panel, without a reload");
+
+  await mia.reload();
+  await mia.click("#join button[type=submit]");
+  await mia.waitForSelector("#moderation:not([hidden])", { timeout: STEP_MS });
+  await seesVideo(mia, "jane");
+  for (const name of ["john", "mary", "ann"]) await mia.waitForSelector(`#audience li[data-identity="${name}"] button.ban`, { timeout: STEP_MS });
+  const listed = await mia.$$eval("#audience li", (items) => items.map((item) => item.dataset.identity));
+  if (listed.includes("jane")) throw new Error(`a moderator is offered to act on the host: ${listed}`);
+  await mia.waitForFunction(() => document.querySelector("#bans")?.textContent === "Nobody is banned.", null, { timeout: STEP_MS });
+  say("mia reloaded and joined again as a moderator: the panel lists the three viewers, not the host, and no bans");
+
+  await john.click("#hand");
+  await mia.waitForSelector('#hand-queue li[data-identity="john"]', { timeout: STEP_MS });
+  await mia.waitForSelector('#audience li[data-identity="john"] .hand-up', { timeout: STEP_MS });
+  say("john raised a hand and mia's queue shows it");
+  await picture(mia, "moderator");
+  await mia.click('#hand-queue li[data-identity="john"] button');
+  await john.waitForSelector("#on-stage-badge:not([hidden])", { timeout: STEP_MS });
+  await Promise.all([seesVideo(host, "john"), seesVideo(mia, "john"), seesVideo(mary, "john")]);
+  await mia.waitForSelector('#hand-queue li[data-identity="john"]', { state: "detached", timeout: STEP_MS });
+  say("mia invited john from the queue: he is on stage, his camera plays on the host's, mia's and mary's pages");
+
+  await mia.click('.tile[data-identity="john"] button.demote');
+  await Promise.all([seesNoVideo(host, "john"), seesNoVideo(mia, "john"), seesNoVideo(john, "john")]);
+  await john.waitForSelector("#hand:not([hidden])", { timeout: STEP_MS });
+  say("mia sent john back to the audience");
+
+  await mia.click('#audience li[data-identity="mary"] button.invite');
+  await noticeSays(mia, "info", "mary has been invited to the stage");
+  await mary.click("#invitation:not([hidden]) button.accept");
+  await mary.waitForSelector("#on-stage-badge:not([hidden])", { timeout: STEP_MS });
+  await Promise.all([seesVideo(host, "mary"), seesVideo(mia, "mary"), seesVideo(john, "mary")]);
+  say("mia invited mary, who accepted: her camera plays on the host's, mia's and john's pages");
+
+  await mia.click('#audience li[data-identity="ann"] button.ban');
+  await noticeSays(mia, "info", "ann was removed and banned from the show.");
+  await noticeSays(ann, "ended", "The host removed you from the show.");
+  await mia.waitForSelector('#bans li[data-identity="ann"]', { timeout: STEP_MS });
+  await mia.waitForSelector('#audience li[data-identity="ann"]', { state: "detached", timeout: STEP_MS });
+  await host.waitForSelector('#audience li[data-identity="ann"]', { state: "detached", timeout: STEP_MS });
+  say("mia removed and banned ann: ann's page says so, and mia's bans list her");
+  await mia.click('#bans li[data-identity="ann"] button.unban');
+  await mia.waitForFunction(() => document.querySelector("#bans")?.textContent === "Nobody is banned.", null, { timeout: STEP_MS });
+  say("mia lifted the ban");
+
+  await mia.waitForSelector('.tile[data-identity="mary"] button.remove', { timeout: STEP_MS });
+  await host.click('#audience li[data-identity="mia"] button.dismiss');
+  await noticeSays(host, "info", "mia is no longer a moderator");
+  await mia.waitForSelector("#moderation", { state: "hidden", timeout: STEP_MS });
+  await noticeSays(mia, "info", "You are no longer a moderator.");
+  await mia.waitForSelector('.tile[data-identity="mary"] button', { state: "detached", timeout: STEP_MS });
+  await mia.waitForSelector("#hand:not([hidden])", { timeout: STEP_MS });
+  await seesVideo(mia, "mary");
+  say("the host dismissed mia: the panel and her buttons on mary's tile are gone, she may raise a hand again");
+});

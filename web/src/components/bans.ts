@@ -1,0 +1,32 @@
+/** The room's bans, first banned first, each with a button to lift it; for a stage manager. */
+import type { Ban } from "../api";
+import { button } from "./notice";
+
+export class Bans {
+  constructor(
+    private readonly element: HTMLUListElement,
+    private readonly unban: (identity: string) => Promise<void>,
+  ) {}
+
+  render(bans: readonly Ban[]): void {
+    const items = bans.map((ban) => {
+      const item = document.createElement("li");
+      item.dataset["identity"] = ban.identity;
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = ban.identity;
+      const since = document.createElement("time");
+      since.dateTime = new Date(ban.bannedAt).toISOString();
+      since.textContent = new Date(ban.bannedAt).toLocaleTimeString([], { hour12: false });
+      item.append(who, since, button("Unban", () => this.unban(ban.identity), "unban"));
+      return item;
+    });
+    if (items.length === 0) {
+      const none = document.createElement("li");
+      none.className = "none";
+      none.textContent = "Nobody is banned.";
+      items.push(none);
+    }
+    this.element.replaceChildren(...items);
+  }
+}

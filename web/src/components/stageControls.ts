@@ -1,0 +1,141 @@
+/**
+ * What a stage manager does from a page, the host in the studio or a moderator on the watch page:
+ * the queue of raised hands with Invite, the audience with the manager's buttons for each of its
+ * people, Back to audience and Remove on each guest's tile, and (where the page shows them) the
+ * bans with Unban. Every call goes through the generated client with the manager's own token and
+ * names the manager as the acting host; the page's notice shows the service's answer or refusal.
+ */
+import type { Participant, Room } from "livekit-client";
+import { type ShowServiceClient, refusal } from "../api";
+import { displayName, partOf, remotes } from "../show";
+import { Audience } from "./audience";
+import { Bans } from "./bans";
+import { HandQueue } from "./handQueue";
+import { type Notice, button } from "./notice";
+
+/** The manager a page acts as: its client, calling with its own token, and its identity. */
+export interface Manager {
+  show: ShowServiceClient;
+  identity: string;
+}
+
+/** Where the page shows what a manager sees; without `bans` the page shows none. */
+export interface ManagerPanel {
+  handQueue: HTMLOListElement;
+  audienceCount: HTMLElement;
+  audience: HTMLUListElement;
+  bans?: HTMLUListElement;
+}
+
+/** Who the audience list shows, and the manager's buttons for each of them. */
+export interface AudienceView {
+  shows: (participant: Participant) => boolean;
+  actionsFor: (participant: Participant) => HTMLElement[];
+}
+
+export class StageControls {
+  private readonly handQueue: HandQueue;
+  private readonly audience: Audience;
+  private readonly bans: Bans | undefined;
+  // Each look is numbered so that a slow answer never overwrites a newer one.
+  private handsAsked = 0;
+  private bansAsked = 0;
+  private raised: ReadonlySet<string> = new Set();
+
+  /** `manager` is who the page acts as now, or undefined while it manages nothing (not yet
+   * appointed, dismissed, the show over): nothing is asked of the service then. */
+  constructor(
+    private readonly roomName: string,
+    private readonly room: Room,
+    private readonly notice: Notice,
+    private readonly manager: () => Manager | undefined,
+    panel: ManagerPanel,
+    private readonly view: AudienceView,
+  ) {
+    this.handQueue = new HandQueue(panel.handQueue, (identity) => this.invite(identity));
+    this.audience = new Audience(panel.audienceCount, panel.audience, view.actionsFor);
+    this.bans = panel.bans && new Bans(panel.bans, (identity) => this.unban(identity));
+  }
+
+  /** Brings the audience in line with the room (its hand marks from the last look at the queue). */
+  refresh(): void {
+    this.audience.render(remotes(this.room).filter(this.view.shows), this.raised);
+  }
+
+  async refreshHands(): Promise<void> {
+    const manager = this.manager();
+    if (!manager) return;
+    const asked = ++this.handsAsked;
+    try {
+      const { response } = await manager.show.listRaisedHands({ roomName: this.roomName });
+      if (asked !== this.handsAsked) return;
+      this.handQueue.render(response.hands, (identity) => this.nameOf(identity));
+      this.raised = new Set(response.hands.map((hand) => hand.identity));
+      this.refresh();
+    } catch (error) {
+      if (this.manager()) this.notice.show("error", refusal(error));
+    }
+  }
+
+  async refreshBans(): Promise<void> {
+    const manager = this.manager();
+    if (!manager || !this.bans) return;
+    const asked = ++this.bansAsked;
+    try {
+      const { response } = await manager.show.listBans({ roomName: this.roomName });
+      if (asked === this.bansAsked) this.bans.render(response.bans);
+    } catch (error) {
+      if (this.manager()) this.notice.show("error", refusal(error));
+    }
+  }
+
+  /** Runs a manager's action, shows the service's answer or its refusal, and looks again. */
+  async act(action: (show: ShowServiceClient, me: string) => Promise<string>): Promise<void> {
+    const manager = this.manager();
+    if (!manager) return;
+    try {
+      this.notice.show("info", await action(manager.show, manager.identity));
+    } catch (error) {
+      this.notice.show("error", refusal(error));
+    }
+    await Promise.all([this.refreshHands(), this.refreshBans()]);
+  }
+
+  async invite(viewerIdentity: string): Promise<void> {
+    await this.act(async (s, me) => (await s.inviteGuest({ roomName: this.roomName, viewerIdentity, hostIdentity: me })).response.message);
+  }
+
+  inviteButton(viewer: Participant): HTMLButtonElement {
+    return button("Invite", () => this.invite(viewer.identity), "invite");
+  }
+
+  /** Remove, and Remove and ban: the participant is disconnected, and with a ban may not come back. */
+  removeButtons(participant: Participant): HTMLButtonElement[] {
+    const remove = (ban: boolean) => (): Promise<void> =>
+      this.act(async (s) => {
+        await s.removeParticipant({ roomName: this.roomName, identity: participant.identity, ban });
+        return ban ? `${displayName(participant)} was removed and banned from the show.` : `${displayName(participant)} was removed from the show.`;
+      });
+    return [button("Remove", remove(false), "danger remove"), button("Remove and ban", remove(true), "danger ban")];
+  }
+
+  /** A guest's tile carries Back to audience and Remove; nobody else's carries anything. */
+  guestButtons(participant: Participant): HTMLElement[] {
+    if (partOf(participant) !== "guest") return [];
+    const guestIdentity = participant.identity;
+    const roomName = this.roomName;
+    return [
+      button("Back to audience", () => this.act(async (s, me) => (await s.demoteGuest({ roomName, guestIdentity, hostIdentity: me })).response.message), "demote"),
+      button("Remove", () => this.act(async (s, me) => (await s.removeGuest({ roomName, guestIdentity, hostIdentity: me })).response.message), "danger remove"),
+    ];
+  }
+
+  private async unban(identity: string): Promise<void> {
+    await this.act(async (s) => (await s.unbanParticipant({ roomName: this.roomName, identity })).response.message);
+  }
+
+  private nameOf(identity: string): string {
+    const participant = this.room.getParticipantByIdentity(identity);
+    return participant ? displayName(participant) : identity;
+  }
+}
