@@ -63,7 +63,7 @@ await inBrowser(async (open) => {
 
   await mia.click('#audience li[data-identity="ann"] button.ban');
   await noticeSays(mia, "info", "ann was removed and banned from the show.");
-  await noticeSays(ann, "ended", "The host removed you from the show.");
+  await noticeSays(ann, "ended", "You were removed from the show.");
   await mia.waitForSelector('#bans li[data-identity="ann"]', { timeout: STEP_MS });
   await mia.waitForSelector('#audience li[data-identity="ann"]', { state: "detached", timeout: STEP_MS });
   await host.waitForSelector('#audience li[data-identity="ann"]', { state: "detached", timeout: STEP_MS });

@@ -95,7 +95,7 @@ await host.click('#audience li[data-identity="ann"] button');
 await ann.click("#invitation:not([hidden]) button.accept");
 await Promise.all([seesVideo(host, "ann"), seesVideo(john, "ann"), seesVideo(mary, "ann")]);
 await host.click('.tile[data-identity="ann"] button.remove');
-await noticeSays(ann, "ended", "The host removed you from the show.");
+await noticeSays(ann, "ended", "You were removed from the show.");
 await Promise.all([seesNoVideo(host, "ann"), seesNoVideo(john, "ann"), seesNoVideo(mary, "ann")]);
 say("ann joined late, came on stage and was removed: her page says so, the others no longer see her");
 

@@ -34,7 +34,8 @@ export function farewell(reason: DisconnectReason | undefined): string {
     case DisconnectReason.ROOM_DELETED:
       return "The show has ended.";
     case DisconnectReason.PARTICIPANT_REMOVED:
-      return "The host removed you from the show.";
+      // By the host, a moderator or the room's admin: the page cannot tell which.
+      return "You were removed from the show.";
     case DisconnectReason.DUPLICATE_IDENTITY:
       return "You joined this show from another tab; this one is disconnected.";
     default:

@@ -57,10 +57,8 @@ const controls = new StageControls(
 const stage = new Stage(document.querySelector("#stage")!, (participant) => controls.guestButtons(participant));
 
 room.on(RoomEvent.Disconnected, (reason) => {
-  // Before the host is live a disconnection is a failed attempt, which goLive reports. Only the
-  // room's admin removes a host: farewell's words are a viewer's.
-  const message = reason === DisconnectReason.PARTICIPANT_REMOVED ? "You were removed from the show." : farewell(reason);
-  if (live) finish(message, reason === DisconnectReason.ROOM_DELETED);
+  // Before the host is live a disconnection is a failed attempt, which goLive reports.
+  if (live) finish(farewell(reason), reason === DisconnectReason.ROOM_DELETED);
 });
 
 const given = fragment();
