@@ -273,6 +273,15 @@ async def test_an_instance_is_not_ready_while_redis_is_down_and_ready_again_afte
 
             await _eventually(not_ready)
             assert any("not ready: store: The state store is unavailable" in line for line in running.output)
+            # A call that needs the store hears so, not where the store lives; the log tells that.
+            joined = await client.post(
+                "/api/rooms/join", json={"roomName": "r", "participantName": "ann", "role": "viewer"}
+            )
+            assert joined.status_code == 503, joined.text
+            assert joined.json()["error"] == "The state store is unavailable (ConnectionError)", joined.text
+            assert any(
+                f"127.0.0.1:{redis.port}" in line and "state store unavailable" in line for line in running.output
+            )
             status = await _grpc_status(running.grpc_address, SERVICE)
             assert status == health_pb2.HealthCheckResponse.NOT_SERVING
             # Liveness is another question: the process runs and answers.

@@ -194,13 +194,15 @@ async def test_an_answer_in_flight_during_a_change_is_not_kept(
 
 
 async def test_livekit_unreachable_fails_every_reader_and_keeps_nothing(calls: Calls) -> None:
-    stage = LiveKitStage(
-        f"ws://127.0.0.1:{free_port()}", API_KEY, API_SECRET, observe=calls.record, room_cache_seconds=5
-    )
+    port = free_port()
+    stage = LiveKitStage(f"ws://127.0.0.1:{port}", API_KEY, API_SECRET, observe=calls.record, room_cache_seconds=5)
     try:
         outcomes = await asyncio.gather(*(stage.find_room("nowhere") for _ in range(20)), return_exceptions=True)
         assert calls["ListRooms"] == 1
         assert all(isinstance(o, errors.ShowError) and o.code is errors.Code.UNAVAILABLE for o in outcomes)
+        # Callers hear what failed, not where LiveKit lives (the log tells that).
+        told = {o.message for o in outcomes if isinstance(o, errors.ShowError)}
+        assert told == {"LiveKit is unavailable (ListRooms): ClientConnectorError"}, told
         with pytest.raises(errors.ShowError):
             await stage.find_room("nowhere")
         assert calls["ListRooms"] == 2

@@ -408,7 +408,13 @@ class LiveKitStage:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             outcome = "unreachable"
             log.warning("LiveKit %s unreachable: %r", method, exc)
-            reason = f"no answer within {timeout or self._timeout:g}s" if isinstance(exc, TimeoutError) else str(exc)
+            # The log above has the failure's own words; they name hosts and ports, which callers
+            # are not told.
+            reason = (
+                f"no answer within {timeout or self._timeout:g}s"
+                if isinstance(exc, TimeoutError)
+                else type(exc).__name__
+            )
             raise errors.unavailable(f"LiveKit is unavailable ({method}): {reason}") from exc
         finally:
             self._observe(method, outcome, time.perf_counter() - started)

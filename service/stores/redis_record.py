@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
@@ -54,6 +55,8 @@ from service.core.record import (
 )
 from service.core.roles import Role
 
+log = logging.getLogger("showrunner.store")
+
 PREFIX = "showrunner:"
 ROOM_KEYS = ("stage", "guests", "hands", "invitations", "pending", "recordings", "moderators", "bans", "history")
 ACTIVITY = PREFIX + "{rooms}:activity"
@@ -87,8 +90,18 @@ def _text(value: Any) -> str:
 
 
 def unavailable(exc: Exception) -> errors.ShowError:
-    """What any Redis failure (single node or Cluster) is to a caller: the store is unavailable."""
-    return errors.unavailable(f"The state store is unavailable: {exc}")
+    """What any Redis failure (single node or Cluster) is to a caller: the store is unavailable,
+    and the kind of failure. Its own words name the hosts and ports behind the service, which only
+    the log tells (once for each new failure, not once a request, during an outage)."""
+    global _last_told
+    told = str(exc)
+    if told != _last_told:
+        _last_told = told
+        log.warning("state store unavailable: %s", told)
+    return errors.unavailable(f"The state store is unavailable ({type(exc).__name__})")
+
+
+_last_told = ""  # the latest store failure the log told
 
 
 def encode_seat(seat: Seat) -> str:
