@@ -86,9 +86,9 @@ async def test_authentication_verifies_tokens_and_refuses_bad_ones() -> None:
 
 
 async def test_policy_enforces_each_audience() -> None:
-    store = MemoryRecords()
-    await store.claim_host("r", "host", "Host", time.time(), 60)
-    policy = Policy(store)
+    store, clock = MemoryRecords(), ManualClock(start=time.time())
+    await store.claim_host("r", "host", "Host", clock.now(), 60)
+    policy = Policy(store, clock)
     viewer, host, admin = (
         Caller(identity="v", room="r"),
         Caller(identity="host", room="r"),

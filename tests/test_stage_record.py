@@ -145,13 +145,16 @@ async def test_the_last_host_is_remembered_when_its_seat_is_freed(records: ShowR
     await records.left(room, "hana", Connection("PA_h", ms(T0)), T0 + 5, "", T0 + 5)
     assert ((await records.stage(room, T0 + 5)).host, await records.hosted_by(room)) == (None, "hana")
     # JoinRoom's one read says so too: the viewer door keeps the name for its own token.
-    assert ((await records.admission(room, "hana")).hosted, (await records.admission(room, "gia")).hosted) == (
+    assert (
+        (await records.admission(room, "hana", T0 + 5)).hosted,
+        (await records.admission(room, "gia", T0 + 5)).hosted,
+    ) == (
         True,
         False,
     )
     await records.claim_host(room, "ivan", "Ivan", T0 + 6, STALE_AFTER)
     assert await records.hosted_by(room) == "ivan"
-    assert not (await records.admission(room, "hana")).hosted
+    assert not (await records.admission(room, "hana", T0 + 6)).hosted
     await records.retire(room)
     assert await records.hosted_by(room) == ""
 
@@ -166,6 +169,25 @@ async def test_a_guest_cannot_also_host(records: ShowRecords, room: str) -> None
         "gia is a guest of this room and cannot also host it",
         records.claim_host(room, "gia", "Gia", T0, STALE_AFTER),
     )
+
+
+async def test_a_raised_hand_and_an_open_invitation_show_in_the_admission(records: ShowRecords, room: str) -> None:
+    """JoinRoom's one read says whether a viewer has a hand up or an invitation not yet expired:
+    the viewer door keeps such a name for its own token. An expired invitation holds nothing."""
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0 + 1, LIMIT)
+    await records.invite(room, "ivo", T0 + 1, INVITE_FOR, LIMIT, acting="hana")
+    backstage = Admission(Role.VIEWER, False, Phase.BACKSTAGE)
+    assert await records.admission(room, "gia", T0 + 2) == Admission(
+        Role.VIEWER, False, Phase.BACKSTAGE, hand_raised=True
+    )
+    assert await records.admission(room, "ivo", T0 + 2) == Admission(Role.VIEWER, False, Phase.BACKSTAGE, invited=True)
+    assert await records.admission(room, "zoe", T0 + 2) == backstage
+    # Up to one millisecond before its end, then no more (as an acceptance judges it).
+    assert (await records.admission(room, "ivo", T0 + 1 + INVITE_FOR - 0.001)).invited
+    assert await records.admission(room, "ivo", T0 + 1 + INVITE_FOR) == backstage
+    await records.set_hand(room, "gia", False, T0 + 3, LIMIT)
+    assert await records.admission(room, "gia", T0 + 3) == backstage
 
 
 async def test_claiming_the_host_slot_drops_the_claimants_hand_and_invitation(records: ShowRecords, room: str) -> None:
@@ -576,8 +598,8 @@ async def test_bans_are_kept_until_lifted_and_never_touch_the_host(records: Show
     assert await records.ban(room, "troll", T0 + 1, acting="mo")
     assert not await records.ban(room, "troll", T0 + 2, acting="hana")  # already banned: kept as it was
     assert await records.ban(room, "spam", T0 + 1, acting=None)
-    assert await records.admission(room, "troll") == Admission(Role.VIEWER, True, Phase.BACKSTAGE)
-    assert await records.admission(room, "gia") == Admission(Role.VIEWER, False, Phase.BACKSTAGE)
+    assert await records.admission(room, "troll", T0 + 1) == Admission(Role.VIEWER, True, Phase.BACKSTAGE)
+    assert await records.admission(room, "gia", T0 + 1) == Admission(Role.VIEWER, False, Phase.BACKSTAGE)
     assert await records.bans(room, T0) == [Ban("spam", ms(T0 + 1), ""), Ban("troll", ms(T0 + 1), "mo")]
     await _refused(
         errors.Code.FAILED_PRECONDITION,
@@ -588,13 +610,13 @@ async def test_bans_are_kept_until_lifted_and_never_touch_the_host(records: Show
     await _refused(errors.Code.PERMISSION_DENIED, "no", records.ban(room, "zed", T0, acting="gia", not_host="no"))
     assert await records.ban(room, "max", T0 + 3, acting="hana")  # the host may ban a moderator
     assert await records.forget(room, "max", T0 + 3) is Role.MODERATOR  # removed: no longer a moderator
-    assert await records.admission(room, "max") == Admission(Role.VIEWER, True, Phase.BACKSTAGE)
+    assert await records.admission(room, "max", T0 + 3) == Admission(Role.VIEWER, True, Phase.BACKSTAGE)
     await records.unban(room, "troll", T0 + 4)
     await _refused(errors.Code.NOT_FOUND, "troll is not banned", records.unban(room, "troll", T0 + 4))
     assert [b.identity for b in await records.bans(room, T0)] == ["spam", "max"]
     assert (await records.stage(room, T0)).bans == 2
     assert await records.retire(room)  # bans end with the show
-    assert await records.bans(room, T0) == [] and not (await records.admission(room, "spam")).banned
+    assert await records.bans(room, T0) == [] and not (await records.admission(room, "spam", T0)).banned
 
 
 async def test_nobody_banned_raises_a_hand_or_goes_on_stage(records: ShowRecords, room: str) -> None:
@@ -888,7 +910,7 @@ async def test_rooms_are_found_by_their_last_activity(records: ShowRecords, room
 
 async def test_a_show_opens_backstage_goes_live_once_and_ends_once(records: ShowRecords, room: str) -> None:
     assert (await records.stage(room, T0)).phase is Phase.UNOPENED
-    assert (await records.admission(room, "gia")).phase is Phase.UNOPENED
+    assert (await records.admission(room, "gia", T0)).phase is Phase.UNOPENED
     await _refused(errors.Code.FAILED_PRECONDITION, errors.SHOW_NOT_OPENED, records.go_live(room, T0, None))
     await _hosted(records, room)
     stage = await records.stage(room, T0)
@@ -903,7 +925,7 @@ async def test_a_show_opens_backstage_goes_live_once_and_ends_once(records: Show
     assert not again and same.live_at == ms(T0 + 2)
     await records.audience_released(room, T0 + 3)
     assert (await records.stage(room, T0 + 3)).life.release_due == 0
-    assert (await records.admission(room, "gia")).phase is Phase.LIVE
+    assert (await records.admission(room, "gia", T0 + 3)).phase is Phase.LIVE
 
     await records.set_hand(room, "gia", True, T0 + 4, LIMIT)
     await records.invite(room, "ivo", T0 + 4, INVITE_FOR, LIMIT, acting="hana")
@@ -958,7 +980,7 @@ async def test_an_ended_show_stays_locked(records: ShowRecords, room: str) -> No
     assert not await records.room_opened(room, "RM_2", ms(T0 + 3), T0 + 3)
     stage = await records.stage(room, T0 + 4)
     assert (stage.phase, stage.room_sid) == (Phase.ENDED, "RM_1")
-    assert (await records.admission(room, "hana")).phase is Phase.ENDED
+    assert (await records.admission(room, "hana", T0 + 4)).phase is Phase.ENDED
 
 
 async def test_nobody_is_put_forward_in_an_ended_show(records: ShowRecords, room: str) -> None:
@@ -1034,13 +1056,15 @@ async def test_an_ended_show_past_its_retention_is_free_for_every_read(
     try:
         await store.claim_host(room, "hana", "Hana", T0, STALE_AFTER)
         await store.end_show(room, T0, 0.6)
-        assert (await store.admission(room, "ivan")).phase is Phase.ENDED
+        assert (await store.admission(room, "ivan", T0)).phase is Phase.ENDED
         await asyncio.sleep(0.8)
         assert (await store.stage(room, T0 + 0.8)).phase is Phase.UNOPENED
-        assert await store.admission(room, "ivan") == Admission(Role.VIEWER, False, Phase.UNOPENED)
+        assert await store.admission(room, "ivan", T0 + 0.8) == Admission(Role.VIEWER, False, Phase.UNOPENED)
         assert (await store.role_of(room, "hana"), await store.hosted_by(room)) == (Role.VIEWER, "")
         assert await store.claim_host(room, "ivan", "Ivan", T0 + 0.8, STALE_AFTER)  # the show opens again
-        assert await store.admission(room, "ivan") == Admission(Role.HOST, False, Phase.BACKSTAGE, hosted=True)
+        assert await store.admission(room, "ivan", T0 + 0.8) == Admission(
+            Role.HOST, False, Phase.BACKSTAGE, hosted=True
+        )
     finally:
         await store.close()
 
@@ -1604,7 +1628,7 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
             case "lock" | "unlock":
                 return await store.lock_source(room, who, op[2], kind == "lock", 2, now)
             case "admission":
-                return await store.admission(room, who)
+                return await store.admission(room, who, now)
             case "history":
                 await store.append_history(room, HistoryEntry(op[2], ms(now), who, op[3]), now)
                 return await store.history(room, int(op[4]), 3, now)

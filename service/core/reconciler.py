@@ -368,7 +368,10 @@ class Reconciler:
         if locked is None and role is Role.GUEST:
             seat = (await self._records.standing(room, who.identity, self._clock.now())).seat
             locked = seat.locked if seat else ()
-        waiting = role is Role.VIEWER and (await self._records.admission(room, who.identity)).phase.audience_waits
+        waiting = (
+            role is Role.VIEWER
+            and (await self._records.admission(room, who.identity, self._clock.now())).phase.audience_waits
+        )
         shown = await self._stage.present(room, who.identity, Presence(role, locked or (), waiting))
         return [Action("presented", who.identity, role.value)] if shown is not None else []
 

@@ -205,6 +205,8 @@ class Admission:
     banned: bool
     phase: Phase = Phase.UNOPENED
     hosted: bool = False  # it last took the host seat (hosted_by): its token may still end the show
+    hand_raised: bool = False  # its token may accept an invitation with it, or lower it
+    invited: bool = False  # an invitation not expired when read: its token may accept it
 
 
 @dataclass(frozen=True)
@@ -424,8 +426,10 @@ class ShowRecords(Protocol):
         is freed, until another host takes it or the record is retired."""
         ...
 
-    async def admission(self, room: str, identity: str) -> Admission:
-        """The identity's role and whether it is banned, in one read."""
+    async def admission(self, room: str, identity: str, now: float) -> Admission:
+        """The identity's role, whether it is banned, the show's phase, whether it last took the
+        host seat, and whether it has a hand up or an invitation not expired at `now`, in one
+        read."""
         ...
 
     async def standing(self, room: str, identity: str, now: float) -> Standing: ...

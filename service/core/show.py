@@ -237,7 +237,7 @@ class ShowCore(ShowService[Caller]):
             retired = await self._records.retire(room, event.room.sid)
             return "applied" if retired else "stale"
         if event.event == "participant_joined" and who.identity:
-            admission = await self._records.admission(room, who.identity)
+            admission = await self._records.admission(room, who.identity, now)
             if admission.phase is Phase.ENDED:
                 await self._shut(room)
                 return "applied"
@@ -358,7 +358,7 @@ class ShowCore(ShowService[Caller]):
         if wanted not in (Role.HOST, Role.VIEWER):
             raise errors.invalid(errors.ROLE_REQUIRED)
 
-        admission = await self._records.admission(room, identity)
+        admission = await self._records.admission(room, identity, self._clock.now())
         if admission.phase is Phase.ENDED:
             raise errors.precondition(errors.SHOW_ENDED)
         if admission.banned:
@@ -1148,7 +1148,7 @@ class ShowCore(ShowService[Caller]):
 
     async def _as_viewer(self, room: str, identity: str) -> Presence:
         """A viewer's presence in the room now: waiting while the show is not live."""
-        return Presence.of(Role.VIEWER, (await self._records.admission(room, identity)).phase)
+        return Presence.of(Role.VIEWER, (await self._records.admission(room, identity, self._clock.now())).phase)
 
     # --- helpers -------------------------------------------------------------------------
 

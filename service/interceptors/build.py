@@ -43,7 +43,7 @@ def chain(
         [
             RequestId(),
             Authentication(auth),
-            Policy(records),
+            Policy(records, clock),
             RateLimit(limiter, rates, clock, observer),
             Metrics(metrics),
             Logs(),

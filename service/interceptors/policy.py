@@ -10,14 +10,16 @@ from __future__ import annotations
 from showrunner.v1 import policy_pb2 as po
 
 from service.core import errors, validate
+from service.core.clock import Clock
 from service.core.record import ShowRecords
 from service.core.roles import Role
 from service.interceptors.chain import Call, Piece
 
 
 class Policy(Piece):
-    def __init__(self, records: ShowRecords) -> None:
+    def __init__(self, records: ShowRecords, clock: Clock) -> None:
         self._records = records
+        self._clock = clock
 
     async def enter(self, call: Call) -> None:
         rule, caller, request = call.rule, call.verified(), call.request
@@ -61,7 +63,7 @@ class Policy(Piece):
         if acting is not None and rule.former_host:
             # A host whose connection ended can still end its own show, unless it was banned
             # since (as a viewer once its seat was freed): a ban holds for the rest of the show.
-            admission = await self._records.admission(room, acting)
+            admission = await self._records.admission(room, acting, self._clock.now())
             if admission.hosted and not admission.banned:
                 return
         raise errors.denied(rule.refusal)

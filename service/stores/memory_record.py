@@ -5,7 +5,7 @@ Each step runs to its end without awaiting, so on the event loop it is as atomic
 is in Redis. Hands and invitations are a dict beside a sorted list (sortedcontainers), so raising
 a hand, inviting and accepting cost O(log n) whatever the audience, and the queue is read in
 pages. A room nobody writes to for the idle time is dropped, judged by the callers' clock; the
-steps that are given no time (role_of, admission, pending, ...) judge it by the latest time any
+steps that are given no time (role_of, hosted_by, pending, ...) judge it by the latest time any
 caller gave, which the reconciler's passes keep current, as Redis expires keys whoever asks.
 """
 
@@ -296,11 +296,17 @@ class MemoryRecords:
         found = self._current(room)
         return found.hosted_by if found else ""
 
-    async def admission(self, room: str, identity: str) -> Admission:
-        found = self._current(room)
-        if found is None:
-            return Admission(Role.VIEWER, False)
-        return Admission(found.role_of(identity), identity in found.bans, found.phase, found.hosted_by == identity)
+    async def admission(self, room: str, identity: str, now: float) -> Admission:
+        state = self._read(room, now)
+        invitation = state.invitations.scores.get(identity)
+        return Admission(
+            state.role_of(identity),
+            identity in state.bans,
+            state.phase,
+            state.hosted_by == identity,
+            hand_raised=identity in state.hands.scores,
+            invited=invitation is not None and invitation > ms(now),
+        )
 
     async def standing(self, room: str, identity: str, now: float) -> Standing:
         found = self._read(room, now).standing(identity)

@@ -463,9 +463,16 @@ class RedisRecords:
         (identity,) = await self._step("read_hosted_by", room, 0.0)
         return _text(identity)
 
-    async def admission(self, room: str, identity: str) -> Admission:
-        role, _, _, _, banned, phase, hosted = await self._step("read_standing", room, 0.0, identity)
-        return Admission(Role(_text(role)), bool(int(banned)), decode_phase(_text(phase)), bool(int(hosted)))
+    async def admission(self, room: str, identity: str, now: float) -> Admission:
+        role, _, hand, invitation, banned, phase, hosted = await self._step("read_standing", room, now, identity)
+        return Admission(
+            Role(_text(role)),
+            bool(int(banned)),
+            decode_phase(_text(phase)),
+            bool(int(hosted)),
+            hand_raised=bool(_text(hand)),
+            invited=bool(_text(invitation)),  # read_standing drops one expired at `now`
+        )
 
     async def standing(self, room: str, identity: str, now: float) -> Standing:
         _, seat, hand, invitation, *_ = await self._step("read_standing", room, now, identity)
