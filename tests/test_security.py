@@ -169,6 +169,38 @@ async def test_nobody_takes_the_name_of_a_host_whose_seat_was_freed(
     assert (await admin.get_room(room))["hasHost"] is False
 
 
+async def test_nobody_takes_the_name_of_a_viewer_with_a_hand_up_or_an_invitation(
+    door: ShowClient, room: str, live_show: dict[str, str]
+) -> None:
+    """A token with a viewer's name accepts its invitation and moves its hand: while it has
+    either, the viewer door hands that name only to its own token or the room's admin."""
+    admin, viewer = door.as_(admin_token(room)), door.as_(live_show["viewer"])
+    invited = await door.as_(None).join(room, "viewer-2", "viewer")
+    second = await LiveParticipant("viewer-2").connect(invited["wsUrl"], invited["token"])
+    try:
+        await viewer.hand(room, "viewer-1", True)
+        await door.as_(live_show["host"]).invite(room, "viewer-2", "host-1")
+        before = await snapshot(door, room)
+        for name, part in (("viewer-1", "has a raised hand"), ("viewer-2", "has a pending invitation")):
+            expect_refusal(
+                await refusal(door.as_(None).join(room, name, "viewer")),
+                "PERMISSION_DENIED",
+                f"{name} {part} in this room: joining as {name} needs its own token or the room's admin token",
+            )
+        assert await snapshot(door, room) == before
+        # Its own token, or the room's admin, may still join it as a viewer.
+        assert (await viewer.join(room, "viewer-1", "viewer"))["role"] == "viewer"
+        assert (await door.as_(invited["token"]).join(room, "viewer-2", "viewer"))["role"] == "viewer"
+        assert (await admin.join(room, "viewer-2", "viewer"))["role"] == "viewer"
+        # Once the hand is down and the invitation declined, the names are free again.
+        await viewer.hand(room, "viewer-1", False)
+        await door.as_(invited["token"]).decline(room, "viewer-2")
+        for name in ("viewer-1", "viewer-2"):
+            assert (await door.as_(None).join(room, name, "viewer"))["role"] == "viewer"
+    finally:
+        await second.disconnect()
+
+
 async def test_a_former_host_who_is_banned_no_longer_ends_the_show(
     door: ShowClient, room: str, live_show: dict[str, str]
 ) -> None:

@@ -49,6 +49,7 @@ from service.core.record import (
     EGRESS_ACTIVE,
     EGRESS_ENDING,
     PLACEHOLDER_PREFIX,
+    Admission,
     EgressKind,
     HistoryEntry,
     Lifecycle,
@@ -374,9 +375,10 @@ class ShowCore(ShowService[Caller]):
                 )
             # A guest who reconnects through the viewer door keeps the stage; a moderator is given
             # a moderator's token; the last host's token still ends its show after its seat was
-            # freed (former_host). Each of those names is kept for its holder: handed to whoever
-            # asked, it would put them on stage, let them ban, or end the show.
-            part = _KEPT_NAMES.get(role, "hosted this room" if admission.hosted else "")
+            # freed (former_host); a viewer's token accepts its invitation or moves its hand. Each
+            # of those names is kept for its holder: handed to whoever asked, it would put them on
+            # stage, let them ban, or end the show.
+            part = _kept_part(admission)
             if part and not caller.admin_of(room) and not caller.acts_for(room, identity):
                 raise errors.denied(errors.kept_name(identity, part))
 
@@ -1330,6 +1332,20 @@ def _acting_host(caller: Caller, room: str) -> str | None:
 def _actor(caller: Caller, room: str) -> str:
     """Who the show's history says did the caller's change: "" for the room's admin."""
     return _acting_host(caller, room) or ""
+
+
+def _kept_part(admission: Admission) -> str:
+    """The part that keeps a name for its holder at the viewer door, in the words of its
+    refusal; "" if the name is free to whoever asks."""
+    if admission.role in _KEPT_NAMES:
+        return _KEPT_NAMES[admission.role]
+    if admission.hosted:
+        return "hosted this room"
+    if admission.invited:
+        return "has a pending invitation in this room"
+    if admission.hand_raised:
+        return "has a raised hand in this room"
+    return ""
 
 
 _RELEASE_CONCURRENCY = 16  # LiveKit updates in flight at once while letting an audience in
