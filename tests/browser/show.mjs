@@ -51,8 +51,13 @@ await inBrowser(async (open) => {
   await mary.click("#hand");
   await host.waitForSelector('#hand-queue li[data-identity="mary"]', { timeout: STEP_MS });
   await picture(host, "studio");
+  // A name with a raised hand is kept for its holder: another tab asking for it is refused.
+  const taker = await open("taker", `/watch/${ROOM}#name=mary`);
+  await taker.click("#join button[type=submit]");
+  await noticeSays(taker, "error", "mary has a raised hand in this room: joining as mary needs its own token or the room's admin token");
+  await taker.close();
+  say("another tab asking for mary's name while her hand is up was refused, in the service's words");
   await mary.click("#hand");
-  await host.waitForSelector('#hand-queue li[data-identity="mary"]', { state: "detached", timeout: STEP_MS });
   say("mary raised her hand and lowered it again; the host's queue followed");
 
   await host.click('.tile[data-identity="john"] button.demote');
@@ -73,14 +78,17 @@ await inBrowser(async (open) => {
   say("mary stepped down and her video is gone");
 
   // A reload joins again with the token the tab kept for that name (a name with a part in the
-  // show is given only to its holder), and the show plays again.
+  // show, a raised hand too, is given only to its holder), and the show plays again: whether her
+  // old connection's leave took the hand down before her rejoin or not.
+  await mary.click("#hand");
+  await host.waitForSelector('#hand-queue li[data-identity="mary"]', { timeout: STEP_MS });
   const keptToken = await mary.evaluate(() => Object.keys(sessionStorage).filter((k) => k.endsWith(":mary")).length);
   if (keptToken !== 1) throw new Error(`mary's tab kept ${keptToken} tokens for her name`);
   await mary.reload();
   await mary.click("#join button[type=submit]");
   await seesVideo(mary, "jane");
   await mary.waitForSelector("#hand:not([hidden])", { timeout: STEP_MS });
-  say("mary reloaded her page and joined again with the token her tab kept");
+  say("mary raised her hand, reloaded her page and joined again with the token her tab kept");
 
   // An invitation can be declined, and a guest can be removed from the show altogether.
 await host.click('#audience li[data-identity="john"] button');

@@ -100,8 +100,8 @@ async function join(name: string): Promise<void> {
   notice.show("info", "Joining the show…");
   try {
     // Anyone may watch: joining as a viewer needs no token. A name with a part in the show (a
-    // guest, a moderator) is given only to its holder: a reload rejoins with the token this tab
-    // kept for that name, and without one if it has expired. Any other refusal (the service
+    // guest, a moderator, a raised hand, an invitation) is given only to its holder: a reload
+    // rejoins with the token this tab kept for that name, and without one if it has expired. Any other refusal (the service
     // restarting, a rate limit) leaves the token kept for the next try.
     const request = { roomName, participantName: name, role: Role.VIEWER, displayName: "" };
     const credential = sessionStorage.getItem(kept(name)) ?? undefined;
