@@ -1324,7 +1324,7 @@ async def test_values_only_a_newer_version_writes_are_left_to_it(
         await client.hset(stage_key, "phase", "paused")
         message = errors.newer_record("phase", "paused")
         await _refused(errors.Code.UNAVAILABLE, message, store.stage(room, T0 + 2))
-        await _refused(errors.Code.UNAVAILABLE, message, store.admission(room, "zed"))
+        await _refused(errors.Code.UNAVAILABLE, message, store.admission(room, "zed", T0 + 2))
     finally:
         await store.close()
 
