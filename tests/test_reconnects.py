@@ -415,6 +415,30 @@ async def test_a_hand_whose_owner_left_unheard_is_lowered(gated: tuple[Show, Web
         )
 
 
+async def test_a_viewer_who_leaves_with_a_hand_up_is_heard_lowering_it(gated: tuple[Show, WebhookGate]) -> None:
+    """A viewer whose participant_left is heard leaves no hand in anyone's queue: the host hears
+    hand_lower at once (its page would otherwise show the hand until its next look); a viewer
+    leaving with no hand up makes no such event."""
+    show, _ = gated
+    room = show.room
+    as_raiser, raiser = await show.viewer("raiser")
+    _, quiet = await show.viewer("quiet")
+    await as_raiser.hand(room, "raiser", True)
+    events = show.host_live.show_events
+    await show.host_live.wait_for(
+        lambda: any(e["type"] == "hand_raise" and e["senderId"] == "raiser" for e in events), 5.0, "the raise"
+    )
+    await quiet.disconnect()
+    await raiser.disconnect()
+    await show.host_live.wait_for(
+        lambda: any(e["type"] == "hand_lower" and e["senderId"] == "raiser" for e in events),
+        10.0,
+        "the host heard raiser's hand go down with raiser",
+    )
+    assert await hands_up(show) == []
+    assert not [e for e in events if e["type"] == "hand_lower" and e["senderId"] == "quiet"]
+
+
 async def hands_up(show: Show) -> list[str]:
     return [h["participantIdentity"] for h in await show.host.hands(show.room)]
 

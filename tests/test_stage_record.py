@@ -867,7 +867,12 @@ async def test_a_join_for_someone_without_a_seat_changes_nothing(records: ShowRe
     assert await records.left(room, "vic", Connection("PA_v", ms(T0)), T0, "", T0) == Departure(Verdict.NOT_HELD, None)
     await records.set_hand(room, "vic", True, T0, LIMIT)
     assert await records.left(room, "vic", Connection("PA_v", ms(T0)), T0, "", T0) == Departure(
-        Verdict.APPLIED, Role.VIEWER
+        Verdict.APPLIED, Role.VIEWER, hand=True
+    )
+    # An invitation alone goes with its viewer too, with no hand to tell of.
+    await records.invite(room, "ivy", T0, INVITE_FOR, LIMIT, acting="hana")
+    assert await records.left(room, "ivy", Connection("PA_i", ms(T0)), T0, "", T0) == Departure(
+        Verdict.APPLIED, Role.VIEWER, hand=False
     )
     assert await records.hands(room, T0) == []
 

@@ -316,6 +316,7 @@ class Verdict(StrEnum):
 class Departure:
     verdict: Verdict
     freed: Role | None  # the role whose seat was freed (VIEWER: only a hand or an invitation)
+    hand: bool = False  # a raised hand went down with the participant
 
 
 class Refusal(StrEnum):

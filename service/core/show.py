@@ -164,12 +164,12 @@ class ShowCore(ShowService[Caller]):
             self._observer.demoted("left")
             await self._announce(room, EventType.GUEST_DEMOTED, sender=sender, target=sender, actor="", reason="left")
 
-    async def hand_lowered(self, room: str, identity: str) -> None:
-        """A hand lowered without its owner's call (its owner left unheard): the host and the
-        moderators hear hand_lower, as they would of a hand lowered by its owner."""
+    async def hand_lowered(self, room: str, identity: str, name: str = "") -> None:
+        """A hand lowered without its owner's call (its owner left, heard or not): the host and
+        the moderators hear hand_lower, as they would of a hand lowered by its owner."""
         record = await self._records.stage(room, self._clock.now())
         managers = [*([record.host.identity] if record.host else []), *record.moderators]
-        await self._announce(room, EventType.HAND_LOWER, sender=(identity, identity), to=managers)
+        await self._announce(room, EventType.HAND_LOWER, sender=(identity, name or identity), to=managers)
 
     async def egress_moved(self, room: str, info: lk_egress.EgressInfo) -> bool:
         return await self._egress_progress(room, info)
@@ -271,6 +271,9 @@ class ShowCore(ShowService[Caller]):
         if departure.freed in (Role.HOST, Role.GUEST):
             seat = Seat(who.identity, who.name or who.identity, 0)
             await self.seat_freed(room, seat, departure.freed)
+        elif departure.hand:
+            # The host's and the moderators' queues drop it now, not at their next look.
+            await self.hand_lowered(room, who.identity, who.name or who.identity)
         return _WEBHOOK_VERDICTS[departure.verdict]
 
     async def _bring_to_role(self, room: str, who: lk.ParticipantInfo) -> None:

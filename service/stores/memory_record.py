@@ -754,8 +754,9 @@ class MemoryRecords:
                 return Departure(Verdict.STALE, None)
         elif identity not in state.hands.scores and identity not in state.invitations.scores:
             return Departure(Verdict.NOT_HELD, None)
+        hand = identity in state.hands.scores
         with self._changing(room, now) as state:
-            return Departure(Verdict.APPLIED, self._forget(state, identity))
+            return Departure(Verdict.APPLIED, self._forget(state, identity), hand)
 
     async def pending(self, room: str) -> list[PendingChange]:
         found = self._current(room)

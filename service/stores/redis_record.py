@@ -709,10 +709,12 @@ class RedisRecords:
     async def left(
         self, room: str, identity: str, connection: Connection, at: float, room_sid: str, now: float
     ) -> Departure:
-        verdict, freed = await self._step(
+        verdict, freed, *hand = await self._step(
             "left", room, now, identity, connection.sid, connection.joined_at, ms(at), room_sid
         )
-        return Departure(Verdict(_text(verdict)), Role(_text(freed)) if _text(freed) else None)
+        return Departure(
+            Verdict(_text(verdict)), Role(_text(freed)) if _text(freed) else None, bool(hand and int(hand[0]))
+        )
 
     async def pending(self, room: str) -> list[PendingChange]:
         return list(_known_changes((await self._pending(room)).items()))

@@ -1,5 +1,6 @@
 -- ARGV: identity, participant sid, its joined_at (ms, 0 if unknown), the event's created_at
--- (ms), room sid. Answers the verdict and the role freed ('' for none).
+-- (ms), room sid. Answers the verdict, the role freed ('' for none) and whether a raised hand
+-- went down with it (1/0).
 local identity, sid, joined_at, at, room_sid = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
 if not same_incarnation(room_sid) then return {'ok', 'stale', ''} end
 local role, seat = seat_of(identity)
@@ -17,6 +18,7 @@ if seat then
 elseif not redis.call('ZSCORE', HANDS, identity) and not redis.call('ZSCORE', INVITATIONS, identity) then
   return {'ok', 'not_held', ''}
 end
+local hand = redis.call('ZSCORE', HANDS, identity) and 1 or 0
 local freed = forget(identity)
 touch()
-return {'ok', 'applied', freed}
+return {'ok', 'applied', freed, hand}
