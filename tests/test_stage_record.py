@@ -16,6 +16,7 @@ import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as redis
@@ -36,7 +37,6 @@ from service.core.record import (
     Phase,
     ShowRecords,
     StageChange,
-    StageRecord,
     Standing,
     Verdict,
     ms,
@@ -1383,14 +1383,7 @@ async def test_reads_lag_another_instances_change_by_the_bound_and_never_their_o
         # A read whose answer was late, while this instance wrote, is not kept: it predates the
         # write. (The read lands in Redis first; its answer is held back until the write is done.)
         ticks.advance(2.0)
-        read_stage, answer_late = here.stage, asyncio.Event()
-
-        async def late(room: str, now: float) -> StageRecord:
-            record = await read_stage(room, now)
-            await answer_late.wait()
-            return record
-
-        monkeypatch.setattr(here, "stage", late)
+        answer_late = _late_reads(here, monkeypatch)
         reading = asyncio.ensure_future(here.recent_stage(room, T0))
         await asyncio.sleep(0.1)
         await here.set_hand(room, "cy", True, T0, LIMIT)
@@ -1401,6 +1394,104 @@ async def test_reads_lag_another_instances_change_by_the_bound_and_never_their_o
     finally:
         await here.close()
         await there.close()
+
+
+def _late_reads(store: RedisRecords, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Holds back the answer of every read_stage step of `store` (which reaches Redis at once)
+    until the event returned is set."""
+    step, answer_late = store._step, asyncio.Event()
+
+    async def late(name: str, room: str, now: float, *args: str | int, **kwargs: Any) -> list[Any]:
+        answer = await step(name, room, now, *args, **kwargs)
+        if name == "read_stage":
+            await answer_late.wait()
+        return answer
+
+    monkeypatch.setattr(store, "_step", late)
+    return answer_late
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_a_ban_shows_to_the_policy_within_the_bound_and_this_instances_own_at_once(
+    kind: str, request: pytest.FixtureRequest, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """recently_banned (the policy's refusal of a banned participant's token) on a shared store:
+    read with recent_stage's record in the same step, so that a read by a caller in good
+    standing costs what it did; another instance's ban or unban shows within the read bound,
+    this instance's own at once, and this instance's other writes leave the bans it read."""
+    ticks = ManualClock()
+    here = RedisRecords(_client(kind, request), idle_seconds=IDLE, read_seconds=2.0, monotonic=ticks.now)
+    there = _store(kind, request)
+    steps: list[str] = []
+    step = here._step
+
+    async def counted(name: str, room: str, now: float, *args: str | int, **kwargs: Any) -> list[Any]:
+        steps.append(name)
+        return await step(name, room, now, *args, **kwargs)
+
+    monkeypatch.setattr(here, "_step", counted)
+    try:
+        await _hosted(there, room)
+        assert not await here.recently_banned(room, "troll", T0)
+        await here.recent_stage(room, T0)
+        assert not await here.recently_banned(room, "troll", T0)
+        assert steps == ["read_stage"]  # one read for the record and the bans, for the bound
+
+        assert await there.ban(room, "troll", T0, acting="hana")  # another instance's ban
+        ticks.advance(1.9)
+        assert not await here.recently_banned(room, "troll", T0)
+        assert (await here.admission(room, "troll")).banned  # deciding reads are never held back
+        ticks.advance(0.1)
+        steps.clear()
+        assert await here.recently_banned(room, "troll", T0)
+        assert (await here.recent_stage(room, T0)).bans == 1
+        assert steps == ["read_stage"]  # the refusal's read is the record's too
+
+        await here.unban(room, "troll", T0)  # this instance's own: at once
+        assert not await here.recently_banned(room, "troll", T0)
+        assert await here.ban(room, "troll", T0, acting="hana")
+        assert await here.recently_banned(room, "troll", T0)
+        assert not await here.recently_banned(room, "vic", T0)
+
+        # This instance's other writes leave the bans it read: no read on their account.
+        await there.unban(room, "troll", T0)
+        await here.set_hand(room, "gia", True, T0, LIMIT)
+        steps.clear()
+        assert await here.recently_banned(room, "troll", T0)  # as read, within the bound
+        assert steps == []
+        ticks.advance(2.0)
+        assert not await here.recently_banned(room, "troll", T0)
+
+        # A read whose answer was late, while this instance banned, is not kept: it predates the ban.
+        ticks.advance(2.0)
+        answer_late = _late_reads(here, monkeypatch)
+        reading = asyncio.ensure_future(here.recently_banned(room, "troll", T0))
+        await asyncio.sleep(0.1)
+        assert await here.ban(room, "troll", T0, acting="hana")
+        answer_late.set()
+        assert not await reading  # as it was read
+        assert await here.recently_banned(room, "troll", T0)
+
+        # Ending the show ends its bans, at once here.
+        await here.end_show(room, T0, IDLE)
+        assert not await here.recently_banned(room, "troll", T0)
+    finally:
+        await here.close()
+        await there.close()
+
+
+async def test_recently_banned_follows_bans_and_ends_with_the_show(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    assert not await records.recently_banned(room, "troll", T0)
+    assert await records.ban(room, "troll", T0, acting="hana")
+    assert await records.recently_banned(room, "troll", T0)
+    assert not await records.recently_banned(room, "vic", T0)
+    assert not await records.recently_banned("another-" + room, "troll", T0)
+    await records.unban(room, "troll", T0 + 1)
+    assert not await records.recently_banned(room, "troll", T0 + 1)
+    assert await records.ban(room, "troll", T0 + 2, acting="hana")
+    await records.end_show(room, T0 + 3, IDLE)
+    assert not await records.recently_banned(room, "troll", T0 + 3)
 
 
 async def test_the_in_process_store_reads_are_always_current(room: str) -> None:

@@ -78,6 +78,11 @@ def no_invitation(viewer: str) -> str:
     return f"No pending invitation for {viewer}"
 
 
+def banned(identity: str) -> str:
+    """JoinRoom's refusal of a banned identity, and every call made with its token in that room."""
+    return f"{identity} is banned from this room"
+
+
 # The MVP's messages, verbatim: existing clients match on them. Who may call each RPC, with its
 # refusal, is declared in the contract (its policy option); the ONLY_HOST_* words here are the
 # same refusals for the core's own re-check inside a change (tests/test_seam.py holds them equal).

@@ -384,7 +384,7 @@ def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
         case Refusal.MODERATOR_ON_MODERATOR:
             return errors.denied(errors.MODERATOR_ON_MANAGER)
         case Refusal.BANNED:
-            return errors.precondition(f"{identity} is banned from this room")
+            return errors.precondition(errors.banned(identity))
         case Refusal.NOT_BANNED:
             return errors.not_found(f"{identity} is not banned")
         case Refusal.LAST_SOURCE:
@@ -418,6 +418,14 @@ class ShowRecords(Protocol):
         anything: a shared store may answer with one it read at most its read bound ago
         (SHOW_ROOM_CACHE_SECONDS), so that another instance's change shows within that bound,
         as LiveKit's do; this instance's own changes show at once."""
+        ...
+
+    async def recently_banned(self, room: str, identity: str, now: float) -> bool:
+        """Whether `identity` is banned from the room, for refusing its token before a call runs
+        (the policy), never for deciding a step: a shared store answers from the room's bans as
+        it read them with recent_stage's record, at most its read bound ago, so that a read costs
+        no more than it did; this instance's own bans and unbans count at once, and its other
+        writes leave the bans it read as they are."""
         ...
 
     async def role_of(self, room: str, identity: str) -> Role: ...

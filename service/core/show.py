@@ -366,7 +366,7 @@ class ShowCore(ShowService[Caller]):
         if admission.phase is Phase.ENDED:
             raise errors.precondition(errors.SHOW_ENDED)
         if admission.banned:
-            raise errors.denied(f"{identity} is banned from this room")
+            raise errors.denied(errors.banned(identity))
         if wanted is Role.HOST:
             await self._claim_host(room, identity, name, caller)
             role = Role.HOST

@@ -271,6 +271,12 @@ class MemoryRecords:
     async def recent_stage(self, room: str, now: float) -> StageRecord:
         return await self.stage(room, now)  # in process, reading it is already this cheap
 
+    async def recently_banned(self, room: str, identity: str, now: float) -> bool:
+        # Always current. Asked before every call of a participant's token: the room's expiry is
+        # looked at only for a ban found, and nothing else is done.
+        found = self._rooms.get(room)
+        return found is not None and identity in found.bans and found.expires > self._saw(now)
+
     @staticmethod
     def _stage_record(room: str, state: _Room, now_ms: int) -> StageRecord:
         return StageRecord(

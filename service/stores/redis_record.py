@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import redis.asyncio as redis
 from redis.exceptions import ClusterDownError, NoScriptError, RedisClusterException, RedisError, SlotNotCoveredError
@@ -56,6 +56,7 @@ from service.core.record import (
 from service.core.roles import Role
 
 log = logging.getLogger("showrunner.store")
+T = TypeVar("T")
 
 PREFIX = "showrunner:"
 ROOM_KEYS = ("stage", "guests", "hands", "invitations", "pending", "recordings", "moderators", "bans", "history")
@@ -314,11 +315,12 @@ class RedisRecords:
     ) -> None:
         self._redis = client
         self._read_seconds, self._monotonic = read_seconds, monotonic
-        # room -> (the record recent_stage read, when); a room's own writes here drop its entry.
-        self._recent: dict[str, tuple[StageRecord, float]] = {}
+        # What recent_stage and recently_banned hand out: each room's stage record, dropped by any
+        # write of this instance to the room, and its banned identities, read with the record and
+        # dropped only by the steps that change them (a raised hand leaves the bans as they were).
         self._writes = 0  # this instance's writing steps so far (begun or ended), on any room
-        self._last_write: dict[str, int] = {}  # room -> the count at its latest write here
-        self._forgot_at = 0  # the count when _last_write was last emptied
+        self._recent: _Recent[StageRecord] = _Recent()
+        self._recent_bans: _Recent[frozenset[str]] = _Recent()
         self._history_entries = max(1, history_entries)
         self._idle = max(1, ms(idle_seconds))
         self._bound = ms(change_seconds)
@@ -363,8 +365,9 @@ class RedisRecords:
         keys, argv = room_keys(room), [now_ms, self._idle, self._bound, *args]
         # Every step but a read may change the record: more than _WRITES (complete, retire).
         writes = not name.startswith("read_")
+        bans = name in _BAN_WRITES
         if writes:
-            self._wrote(room)
+            self._wrote(room, bans)
         try:
             if not self._ready:
                 await self._connect()
@@ -376,7 +379,7 @@ class RedisRecords:
             raise unavailable(exc) from exc
         finally:
             if writes:  # again once it is done: a read that overlapped it is not kept
-                self._wrote(room)
+                self._wrote(room, bans)
         if _text(reply[0]) == "refused":
             raise refusal(_text(reply[1]), identity, not_host)
         return list(reply[1:])
@@ -409,51 +412,46 @@ class RedisRecords:
 
     # --- reading --------------------------------------------------------------------------
 
-    def _wrote(self, room: str) -> None:
+    def _wrote(self, room: str, bans: bool) -> None:
         self._writes += 1
-        self._recent.pop(room, None)
-        if len(self._last_write) >= _RECENT_ROOMS:
-            self._last_write.clear()
-            self._forgot_at = self._writes
-        self._last_write[room] = self._writes
+        self._recent.wrote(room, self._writes)
+        if bans:
+            self._recent_bans.wrote(room, self._writes)
 
     async def recent_stage(self, room: str, now: float) -> StageRecord:
         if self._read_seconds <= 0:
             return await self.stage(room, now)
-        kept, asked_at = self._recent.get(room), self._monotonic()
-        if kept is not None and asked_at - kept[1] < self._read_seconds:
-            return kept[0]
-        began = self._writes
-        record = await self.stage(room, now)
-        # Kept only if no write of this instance to the room began or ended while it was read
-        # (it could have been read before that write landed).
-        if self._last_write.get(room, 0) <= began and self._forgot_at <= began:
-            if len(self._recent) >= _RECENT_ROOMS:
-                self._recent.clear()
-            self._recent[room] = (record, asked_at)
+        asked_at = self._monotonic()
+        kept = self._recent.get(room, asked_at - self._read_seconds)
+        if kept is not None:
+            return kept
+        record, _ = await self._read_recent(room, now, asked_at)
         return record
 
+    async def recently_banned(self, room: str, identity: str, now: float) -> bool:
+        if self._read_seconds <= 0:
+            return (await self.admission(room, identity, now)).banned
+        asked_at = self._monotonic()
+        banned = self._recent_bans.get(room, asked_at - self._read_seconds)
+        if banned is None:
+            _, banned = await self._read_recent(room, now, asked_at)
+        return identity in banned
+
+    async def _read_recent(self, room: str, now: float, asked_at: float) -> tuple[StageRecord, frozenset[str]]:
+        """The stage record and the banned identities in one read, kept for the read bound from
+        `asked_at`: a refusal of a banned caller's GetRoom costs no read of its own. Each is kept
+        only if no write of this instance that changes it began or ended while it was read (it
+        could have been read before that write landed)."""
+        began = self._writes
+        read = await self._step("read_stage", room, now, 1)
+        record = _stage_record(room, read[:-1])
+        banned = frozenset(_text(identity) for identity in read[-1])
+        self._recent.keep(room, record, asked_at, began)
+        self._recent_bans.keep(room, banned, asked_at, began)
+        return record, banned
+
     async def stage(self, room: str, now: float) -> StageRecord:
-        read = await self._step("read_stage", room, now)
-        host, guests, limit, room_sid, hands, invitations, recordings, pending, moderators, bans, life = read
-        appointed = sorted((_appointed(text), _text(identity)) for identity, text in _pairs(moderators))
-        seats = sorted((decode_seat(text) for _, text in _pairs(guests)), key=lambda s: (s.since, s.identity))
-        known = (decode_recording(text) for _, text in _pairs(recordings))
-        kept = sorted((held for held in known if held is not None), key=lambda held: held[0])
-        return StageRecord(
-            room=room,
-            host=decode_seat(host) if _text(host) else None,
-            guests=tuple(seats),
-            guest_limit=int(_text(limit)) if _text(limit) else None,
-            room_sid=_text(room_sid),
-            hands=int(hands),
-            invitations=int(invitations),
-            recordings=tuple(r for _, r in kept),
-            pending=_known_changes(_pairs(pending)),
-            moderators=tuple(identity for _, identity in appointed),
-            bans=int(bans),
-            life=decode_life(life),
-        )
+        return _stage_record(room, await self._step("read_stage", room, now, 0))
 
     async def role_of(self, room: str, identity: str) -> Role:
         role, *_ = await self._step("read_standing", room, 0.0, identity)
@@ -813,6 +811,8 @@ class RedisRecords:
 
 # Rooms whose recently read record is kept for reads; past this many, all are forgotten at once.
 _RECENT_ROOMS = 10_000
+# Steps that change a room's bans: they drop the banned identities recently_banned hands out.
+_BAN_WRITES = frozenset({"ban", "unban", "end_show", "retire"})
 # Steps that write: they mark the room in the global indexes first.
 _WRITES = frozenset(
     {
@@ -822,6 +822,60 @@ _WRITES = frozenset(
         "go_live", "audience_released", "end_show",
     }
 )  # fmt: skip
+
+
+def _stage_record(room: str, read: list[Any]) -> StageRecord:
+    """The StageRecord of read_stage.lua's answer."""
+    host, guests, limit, room_sid, hands, invitations, recordings, pending, moderators, bans, life = read
+    appointed = sorted((_appointed(text), _text(identity)) for identity, text in _pairs(moderators))
+    seats = sorted((decode_seat(text) for _, text in _pairs(guests)), key=lambda s: (s.since, s.identity))
+    known = (decode_recording(text) for _, text in _pairs(recordings))
+    kept = sorted((held for held in known if held is not None), key=lambda held: held[0])
+    return StageRecord(
+        room=room,
+        host=decode_seat(host) if _text(host) else None,
+        guests=tuple(seats),
+        guest_limit=int(_text(limit)) if _text(limit) else None,
+        room_sid=_text(room_sid),
+        hands=int(hands),
+        invitations=int(invitations),
+        recordings=tuple(r for _, r in kept),
+        pending=_known_changes(_pairs(pending)),
+        moderators=tuple(identity for _, identity in appointed),
+        bans=int(bans),
+        life=decode_life(life),
+    )
+
+
+class _Recent(Generic[T]):
+    """What a read found of each room, handed out again until it is older than the caller's
+    bound or this instance writes what it holds. A read whose answer may predate such a write
+    (the write began or ended while it was in flight) is not kept. Past _RECENT_ROOMS rooms, all
+    are forgotten at once."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[T, float]] = {}  # room -> (what was read, when it was asked)
+        self._last_write: dict[str, int] = {}  # room -> the instance's write count at its latest write
+        self._forgot_at = 0  # the write count when _last_write was last emptied
+
+    def get(self, room: str, asked_after: float) -> T | None:
+        kept = self._kept.get(room)
+        return kept[0] if kept is not None and kept[1] > asked_after else None
+
+    def wrote(self, room: str, count: int) -> None:
+        self._kept.pop(room, None)
+        if len(self._last_write) >= _RECENT_ROOMS:
+            self._last_write.clear()
+            self._forgot_at = count
+        self._last_write[room] = count
+
+    def keep(self, room: str, value: T, asked_at: float, began: int) -> None:
+        """Keeps `value`, read from `asked_at` when the write count was `began`, unless a write
+        since then makes it suspect."""
+        if self._last_write.get(room, 0) <= began and self._forgot_at <= began:
+            if len(self._kept) >= _RECENT_ROOMS:
+                self._kept.clear()
+            self._kept[room] = (value, asked_at)
 
 
 class _Cluster(redis.RedisCluster):
