@@ -13,6 +13,7 @@ from typing import Any
 
 import jwt
 import pytest
+from google.protobuf.message_factory import GetMessageClass
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from showrunner.v1 import show_service_pb2 as pb
 
@@ -124,6 +125,48 @@ async def test_policy_enforces_each_audience() -> None:
     assert (await refusal(policy, call("ListRooms", pb.ListRoomsRequest(), admin))).code is Code.PERMISSION_DENIED
     # A malformed room is left to the core's own INVALID_ARGUMENT.
     await policy.enter(call("DeleteRoom", pb.DeleteRoomRequest(room_name=""), viewer))
+
+
+async def test_a_banned_participants_token_is_refused_for_every_call_in_its_room() -> None:
+    """Every RPC of the contract about a room, with whatever the banned participant may name as
+    its own identity: refused with JoinRoom's words, before the audience is looked at. Its token
+    for another room, the room's admin and the other participants are let in as before, and an
+    unban gives the token its use back."""
+    now = time.time()
+    store = MemoryRecords()
+    await store.claim_host("r", "host", "Host", now, 60)
+    assert await store.ban("r", "troll", now, "host")
+    policy = Policy(store, ManualClock(start=now))
+    troll, vic = Caller(identity="troll", room="r"), Caller(identity="vic", room="r")
+    admin = Caller(room="r", admin=True)
+    about_a_room = [m for m in SERVICE.methods if rule(m.name).room_field]
+    assert len(about_a_room) == len(SERVICE.methods) - 1  # all but ListRooms
+    for method in about_a_room:
+        declared = rule(method.name)
+        request = GetMessageClass(method.input_type)()
+        setattr(request, declared.room_field, "r")
+        if declared.participant_field:
+            setattr(request, declared.participant_field, "troll")
+        error = await refusal(policy, call(method.name, request, troll))
+        assert (method.name, error.code, error.message) == (
+            method.name,
+            Code.PERMISSION_DENIED,
+            "troll is banned from this room",
+        )
+    reads = [
+        ("GetRoom", pb.GetRoomRequest(room_name="r")),
+        ("ListParticipants", pb.ListParticipantsRequest(room_name="r")),
+    ]
+    for rpc, read in reads:
+        await policy.enter(call(rpc, read, admin))
+        await policy.enter(call(rpc, read, vic))
+        # A server token with roomAdmin is the room's admin, whatever identity it also names.
+        await policy.enter(call(rpc, read, Caller(identity="troll", room="r", admin=True)))
+    elsewhere = Caller(identity="troll", room="other")
+    await policy.enter(call("GetRoom", pb.GetRoomRequest(room_name="other"), elsewhere))
+    await store.unban("r", "troll", now)
+    for rpc, read in reads:
+        await policy.enter(call(rpc, read, troll))
 
 
 async def test_rate_limit_counts_per_bucket_and_says_when_to_retry() -> None:

@@ -5,7 +5,7 @@ never the host, and a banned participant stays out even with a token it still ho
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from livekit.protocol import models as lk
 
 from service.core import errors, validate
 from tests.conftest import API_KEY, API_SECRET, ServiceProcess, admin_token
-from tests.doors import ShowClient, expect_refusal
+from tests.doors import Refused, ShowClient, client_for, expect_refusal
 from tests.live import LiveParticipant, PublishRefused, until
 from tests.test_convergence import stack
 from tests.test_show_through_every_door import claims, join_viewer, livekit_participant, refused, start_show
@@ -236,6 +236,92 @@ async def test_a_ban_holds_even_against_a_token_still_held(door: ShowClient, cre
     await asyncio.sleep(1.0)
     assert not await gone(lkapi, room, "troll")
     assert await host.bans(room) == []
+
+
+async def test_a_banned_participants_own_token_is_refused_in_its_room(door: ShowClient, crew: Crew) -> None:
+    """LiveKit cannot revoke a token, so the service refuses it: after the ban, every call with the
+    banned participant's token answers JoinRoom's refusal, the reads first among them, while the
+    room's admin and the other participants read as before; lifting the ban gives it back."""
+    room, host, vic = crew.room, crew.host, crew.vic
+    troll, troll_live = await join_viewer(door, room, "troll")
+    crew.live.append(troll_live)
+    assert (await troll.get_room(room))["name"] == room
+    await host.remove_participant(room, "troll", ban=True)
+
+    banned = "troll is banned from this room"
+    for call in (
+        troll.get_room(room),
+        troll.list_participants(room),
+        troll.hand(room, "troll", True),
+        troll.decline(room, "troll"),
+        troll.history(room),
+        troll.join(room, "troll", "viewer"),
+        troll.join(room, "not-troll", "viewer"),
+    ):
+        expect_refusal(await refused(call), "PERMISSION_DENIED", banned)
+    assert (await crew.admin.get_room(room))["name"] == room
+    assert "troll" not in {p["identity"] for p in await crew.admin.list_participants(room)}
+    assert (await vic.get_room(room))["name"] == room
+    assert {"host-1", "mia", "vic"} <= {p["identity"] for p in await vic.list_participants(room)}
+
+    await host.unban(room, "troll")
+    assert (await troll.get_room(room))["name"] == room
+    assert "vic" in {p["identity"] for p in await troll.list_participants(room)}
+
+
+# SHOW_ROOM_CACHE_SECONDS's default, which redis_pair's instances run with.
+READ_BOUND = 2.0
+
+
+async def lets_in(call: Awaitable[object], refusal: str) -> bool:
+    """Whether the call is answered; False if refused with PERMISSION_DENIED `refusal` (any other
+    refusal fails the test)."""
+    try:
+        await call
+    except Refused as refused_call:
+        expect_refusal(refused_call, "PERMISSION_DENIED", refusal)
+        return False
+    return True
+
+
+async def negate(check: Awaitable[bool]) -> bool:
+    return not await check
+
+
+async def test_a_ban_through_one_instance_refuses_the_token_on_another_within_the_read_bound(
+    redis_pair: list[ServiceProcess], room: str
+) -> None:
+    """Two instances sharing Redis: the instance that banned refuses the banned participant's
+    token at once, the other within SHOW_ROOM_CACHE_SECONDS (it reads the room's bans with the
+    record it keeps for reads); the room's admin reads on both; an unban shows the same way."""
+    a, b = redis_pair
+    door_a = client_for("grpc", a.grpc_address, a.http_base)
+    door_b = client_for("rest", b.grpc_address, b.http_base)
+    host, host_live = await start_show(door_a, room)
+    troll_joined = await door_a.as_(None).join(room, "troll", "viewer")
+    troll_live = await LiveParticipant("troll").connect(troll_joined["wsUrl"], troll_joined["token"])
+    troll_a, troll_b = door_a.as_(troll_joined["token"]), door_b.as_(troll_joined["token"])
+    try:
+        assert (await troll_b.get_room(room))["name"] == room  # b now keeps the room's bans: none
+        await host.remove_participant(room, "troll", ban=True)
+        banned = "troll is banned from this room"
+        expect_refusal(await refused(troll_a.get_room(room)), "PERMISSION_DENIED", banned)
+        expect_refusal(await refused(troll_a.list_participants(room)), "PERMISSION_DENIED", banned)
+        await until(lambda: negate(lets_in(troll_b.get_room(room), banned)), READ_BOUND + 1.0, "the ban shown on b")
+        expect_refusal(await refused(troll_b.list_participants(room)), "PERMISSION_DENIED", banned)
+        for admin in (door_a.as_(admin_token(room)), door_b.as_(admin_token(room))):
+            assert (await admin.get_room(room))["name"] == room
+            assert "host-1" in {p["identity"] for p in await admin.list_participants(room)}
+
+        await door_b.as_(admin_token(room)).unban(room, "troll")  # b's own: at once there
+        assert (await troll_b.get_room(room))["name"] == room
+        assert "host-1" in {p["identity"] for p in await troll_b.list_participants(room)}
+        await until(lambda: lets_in(troll_a.get_room(room), banned), READ_BOUND + 1.0, "the unban shown on a")
+    finally:
+        await troll_live.disconnect()
+        await host_live.disconnect()
+        await door_a.close()
+        await door_b.close()
 
 
 async def test_the_ban_query_parameter_is_a_boolean(rest: ShowClient, service: ServiceProcess, room: str) -> None:

@@ -3,6 +3,10 @@
 A request whose room or acting participant is missing or malformed is left to the core, which
 refuses it with the RPC's own INVALID_ARGUMENT message before doing anything; nothing about such
 a request is decided here.
+
+Whatever the audience, a participant's token is refused in a room its identity is banned from:
+LiveKit cannot revoke the token, so the service stops honouring it (the room's admin token is
+never refused for it).
 """
 
 from __future__ import annotations
@@ -27,17 +31,32 @@ class Policy(Piece):
             return  # authentication verified LiveKit's signature on the body
         if caller.anonymous and rule.needs_token(request):
             raise errors.unauthenticated(errors.MISSING_TOKEN)
-        if rule.audience == po.AUDIENCE_ANYONE:
-            return
         if rule.audience == po.AUDIENCE_ROOM_LISTER:
             if not caller.lists_rooms:
                 raise errors.denied(rule.refusal)
+            return
+        if not rule.room_field:
             return
         room = getattr(request, rule.room_field)
         try:
             validate.room_name(room)
         except errors.ShowError:
             return  # the core refuses it with the RPC's own message
+        # A participant's own token, refused in a room it is banned from, with JoinRoom's words.
+        # Judged from the room's bans as the store keeps them for reads: a ban made through this
+        # instance counts at once, one made through another within the store's read bound
+        # (SHOW_ROOM_CACHE_SECONDS); meanwhile the record's own steps still refuse a banned
+        # identity's hand, invitation and seat.
+        identity = caller.identity
+        if (
+            identity is not None
+            and caller.room == room
+            and not caller.admin
+            and await self._records.recently_banned(room, identity, self._clock.now())
+        ):
+            raise errors.denied(errors.banned(identity))
+        if rule.audience == po.AUDIENCE_ANYONE:
+            return
         if rule.participant_field:
             named = getattr(request, rule.participant_field)
             if not named:

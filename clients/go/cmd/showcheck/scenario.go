@@ -327,8 +327,8 @@ func (s *show) stageRPCs(ctx context.Context) {
 	})
 }
 
-// moderation: cy becomes a moderator, bans dan (who connects for it) and lifts the ban; the host
-// dismisses cy again.
+// moderation: cy becomes a moderator, bans dan (who connects for it; its token is refused until
+// the ban is lifted) and lifts the ban; the host dismisses cy again.
 func (s *show) moderation(ctx context.Context) {
 	svc, asHost, asCy := s.t.show, as(ctx, s.hostToken), as(ctx, s.viewer["cy"])
 	_, err := svc.AppointModerator(asCy, &pb.AppointModeratorRequest{RoomName: s.room, Identity: "cy"})
@@ -356,6 +356,11 @@ func (s *show) moderation(ctx context.Context) {
 	ok(s, "RemoveParticipant", "the moderator removes and bans dan", banned, err, nil)
 	_, err = svc.JoinRoom(ctx, &pb.JoinRoomRequest{RoomName: s.room, ParticipantName: "dan", Role: pb.Role_ROLE_VIEWER})
 	s.refused("JoinRoom", "dan, banned, asks for a token", err, permissionDenied, "dan is banned from this room")
+	asDan := as(ctx, joined.Token)
+	_, err = svc.GetRoom(asDan, &pb.GetRoomRequest{RoomName: s.room})
+	s.refused("GetRoom", "dan, banned, reads the room with its token", err, permissionDenied, "dan is banned from this room")
+	_, err = svc.ListParticipants(asDan, &pb.ListParticipantsRequest{RoomName: s.room})
+	s.refused("ListParticipants", "dan, banned, lists the room with its token", err, permissionDenied, "dan is banned from this room")
 	_, err = svc.RemoveParticipant(asCy, &pb.RemoveParticipantRequest{RoomName: s.room, Identity: host, Ban: true})
 	s.refused("RemoveParticipant", "the moderator bans the host", err, permissionDenied, "cannot remove or ban the host")
 	bans, err := svc.ListBans(asHost, &pb.ListBansRequest{RoomName: s.room})
@@ -363,15 +368,18 @@ func (s *show) moderation(ctx context.Context) {
 		return expect(len(r.Bans) == 1 && r.Bans[0].Identity == "dan" && r.Bans[0].BannedBy == "cy" && r.Bans[0].BannedAt > 0,
 			"bans %v", r.Bans)
 	})
-	_, err = svc.ListBans(as(ctx, joined.Token), &pb.ListBansRequest{RoomName: s.room})
-	s.refused("ListBans", "a viewer lists the bans", err, permissionDenied, "")
-	s.history(asCy, as(ctx, joined.Token))
+	asBob := as(ctx, s.viewer["bob"]) // removed earlier, not banned: a viewer's token still
+	_, err = svc.ListBans(asBob, &pb.ListBansRequest{RoomName: s.room})
+	s.refused("ListBans", "a viewer lists the bans", err, permissionDenied, "Only the host or a moderator")
+	s.history(asCy, asBob)
 	lifted, err := svc.UnbanParticipant(asCy, &pb.UnbanParticipantRequest{RoomName: s.room, Identity: "dan"})
 	ok(s, "UnbanParticipant", "the moderator lifts dan's ban", lifted, err, func(r *pb.UnbanParticipantResponse) string {
 		return expect(r.Message == "dan may join again", "message %q", r.Message)
 	})
 	_, err = svc.UnbanParticipant(asCy, &pb.UnbanParticipantRequest{RoomName: s.room, Identity: "dan"})
 	s.refused("UnbanParticipant", "lifting it twice", err, notFound, "dan is not banned")
+	room, err = svc.GetRoom(asDan, &pb.GetRoomRequest{RoomName: s.room})
+	ok(s, "GetRoom", "dan's token reads the room again", room, err, nil)
 
 	_, err = svc.DismissModerator(asCy, &pb.DismissModeratorRequest{RoomName: s.room, Identity: "cy"})
 	s.refused("DismissModerator", "a moderator dismisses itself", err, permissionDenied, "Only the host")
