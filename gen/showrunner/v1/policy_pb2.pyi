@@ -47,6 +47,8 @@ class _AudienceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Audience.Val
 class Audience(_Audience, metaclass=_AudienceEnumTypeWrapper):
     """Audience is who may call an RPC. The service checks it before the show's rules run, from the
     caller's verified token and the room's state; a caller's role never comes from the token.
+    Whatever the audience, a participant's token is refused in a room its identity is banned from
+    (PERMISSION_DENIED `<identity> is banned from this room`); the room's admin token never is.
     """
 
 AUDIENCE_UNSPECIFIED: Audience.ValueType  # 0

@@ -38,7 +38,8 @@ class ShowServiceStub:
 
     Every RPC answers with one of a small set of canonical errors, each with a human message:
       INVALID_ARGUMENT (a field is missing or malformed), UNAUTHENTICATED (no valid token),
-      PERMISSION_DENIED (the caller may not do this), NOT_FOUND (no such room, participant or
+      PERMISSION_DENIED (the caller may not do this, or its token's identity is banned from the
+      room: `<identity> is banned from this room`), NOT_FOUND (no such room, participant or
       invitation), ALREADY_EXISTS (the room already has a host), FAILED_PRECONDITION (the show is
       not in a state that allows this), RESOURCE_EXHAUSTED (rate limit; retry after the time
       given), UNAVAILABLE (LiveKit could not be reached; safe to retry).
@@ -252,7 +253,8 @@ class ShowServiceAsyncStub(ShowServiceStub):
 
     Every RPC answers with one of a small set of canonical errors, each with a human message:
       INVALID_ARGUMENT (a field is missing or malformed), UNAUTHENTICATED (no valid token),
-      PERMISSION_DENIED (the caller may not do this), NOT_FOUND (no such room, participant or
+      PERMISSION_DENIED (the caller may not do this, or its token's identity is banned from the
+      room: `<identity> is banned from this room`), NOT_FOUND (no such room, participant or
       invitation), ALREADY_EXISTS (the room already has a host), FAILED_PRECONDITION (the show is
       not in a state that allows this), RESOURCE_EXHAUSTED (rate limit; retry after the time
       given), UNAVAILABLE (LiveKit could not be reached; safe to retry).
@@ -462,7 +464,8 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
 
     Every RPC answers with one of a small set of canonical errors, each with a human message:
       INVALID_ARGUMENT (a field is missing or malformed), UNAUTHENTICATED (no valid token),
-      PERMISSION_DENIED (the caller may not do this), NOT_FOUND (no such room, participant or
+      PERMISSION_DENIED (the caller may not do this, or its token's identity is banned from the
+      room: `<identity> is banned from this room`), NOT_FOUND (no such room, participant or
       invitation), ALREADY_EXISTS (the room already has a host), FAILED_PRECONDITION (the show is
       not in a state that allows this), RESOURCE_EXHAUSTED (rate limit; retry after the time
       given), UNAVAILABLE (LiveKit could not be reached; safe to retry).
