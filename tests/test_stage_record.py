@@ -1440,7 +1440,7 @@ async def test_a_ban_shows_to_the_policy_within_the_bound_and_this_instances_own
         assert await there.ban(room, "troll", T0, acting="hana")  # another instance's ban
         ticks.advance(1.9)
         assert not await here.recently_banned(room, "troll", T0)
-        assert (await here.admission(room, "troll")).banned  # deciding reads are never held back
+        assert (await here.admission(room, "troll", T0)).banned  # deciding reads are never held back
         ticks.advance(0.1)
         steps.clear()
         assert await here.recently_banned(room, "troll", T0)

@@ -35,8 +35,8 @@ class Policy(Piece):
             if not caller.lists_rooms:
                 raise errors.denied(rule.refusal)
             return
-        if not rule.room_field:
-            return
+        if not rule.room_field or (caller.identity is None and rule.audience == po.AUDIENCE_ANYONE):
+            return  # no room, or no participant's token to refuse in it (an anonymous viewer's join)
         room = getattr(request, rule.room_field)
         try:
             validate.room_name(room)
