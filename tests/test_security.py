@@ -220,6 +220,11 @@ async def test_a_former_host_who_is_banned_no_longer_ends_the_show(
     for call in (former.end_show, former.delete_room, former.history, former.recordings):
         expect_refusal(await refusal(call(room)), "PERMISSION_DENIED", "host-1 is banned from this room")
     assert (await admin.get_room(room))["state"] != "SHOW_STATE_ENDED"
+    # The ban outlives the show: what the ended show keeps stays closed to that token.
+    await admin.end_show(room)
+    assert (await admin.get_room(room))["state"] == "SHOW_STATE_ENDED"
+    for call in (former.history, former.recordings, former.get_room):
+        expect_refusal(await refusal(call(room)), "PERMISSION_DENIED", "host-1 is banned from this room")
 
 
 async def _seat_free(admin: ShowClient, room: str) -> bool:

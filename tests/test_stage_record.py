@@ -939,8 +939,13 @@ async def test_a_show_opens_backstage_goes_live_once_and_ends_once(records: Show
     assert ended and (life.phase, life.live_at, life.ended_at) == (Phase.ENDED, ms(T0 + 2), ms(T0 + 5))
     stage = await records.stage(room, T0 + 6)
     assert (stage.host, stage.guests, stage.hands, stage.invitations, stage.moderators, stage.bans) == (
-        None, (), 0, 0, (), 0,
-    )  # fmt: skip
+        None,
+        (),
+        0,
+        0,
+        (),
+        1,
+    )  # fmt: skip  (the bans stay while the ended show is kept: a banned token reads nothing of it)
     assert (stage.phase, stage.life.ended_at) == (Phase.ENDED, ms(T0 + 5))
     assert await records.hosted_by(room) == "hana"  # the former host may still end it again
     assert await records.end_show(room, T0 + 7, 3600) == (False, stage.life)
@@ -1472,15 +1477,15 @@ async def test_a_ban_shows_to_the_policy_within_the_bound_and_this_instances_own
         assert not await reading  # as it was read
         assert await here.recently_banned(room, "troll", T0)
 
-        # Ending the show ends its bans, at once here.
+        # Ending the show keeps its bans while the ended show is kept.
         await here.end_show(room, T0, IDLE)
-        assert not await here.recently_banned(room, "troll", T0)
+        assert await here.recently_banned(room, "troll", T0)
     finally:
         await here.close()
         await there.close()
 
 
-async def test_recently_banned_follows_bans_and_ends_with_the_show(records: ShowRecords, room: str) -> None:
+async def test_recently_banned_follows_bans_and_outlives_the_show(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     assert not await records.recently_banned(room, "troll", T0)
     assert await records.ban(room, "troll", T0, acting="hana")
@@ -1491,7 +1496,10 @@ async def test_recently_banned_follows_bans_and_ends_with_the_show(records: Show
     assert not await records.recently_banned(room, "troll", T0 + 1)
     assert await records.ban(room, "troll", T0 + 2, acting="hana")
     await records.end_show(room, T0 + 3, IDLE)
-    assert not await records.recently_banned(room, "troll", T0 + 3)
+    # The ended show is kept readable for its retention, and its bans with it: a banned token
+    # (a banned former host's among them) reads nothing of it.
+    assert await records.recently_banned(room, "troll", T0 + 3)
+    assert (await records.admission(room, "troll", T0 + 3)).banned
 
 
 async def test_the_in_process_store_reads_are_always_current(room: str) -> None:

@@ -397,7 +397,6 @@ class MemoryRecords:
             state.hands, state.invitations = _Ordered(), _Ordered()
             state.pending.clear()
             state.moderators.clear()
-            state.bans.clear()
             state.life = replace(state.life, phase=Phase.ENDED, ended_at=ms(now), release_due=0)
             state.expires = ms(now) + max(1, ms(keep_seconds))
             return True, state.life
