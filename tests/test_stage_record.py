@@ -903,6 +903,27 @@ async def test_pending_changes_are_completed_and_found_when_overdue(records: Sho
     )
 
 
+async def test_a_newer_change_leaves_the_older_one_no_longer_pending(records: ShowRecords, room: str) -> None:
+    """Whoever is still making a participant's older change on LiveKit must find, when it
+    completes it, that it was overtaken: a lock or an appointment drops the pending change as a
+    demotion overwrites it. The participant's admission says how it should now appear."""
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")  # promotion pending
+    await records.lock_source(room, "gia", "camera", True, 2, T0 + 1)
+    assert await records.pending(room) == []
+    assert not await records.complete(room, "gia", StageChange.PROMOTE)
+    admission = await records.admission(room, "gia", T0 + 1)
+    assert (admission.role, admission.locked) == (Role.GUEST, ("camera",))
+    await records.unseat(room, "gia", T0 + 2, StageChange.DEMOTE, acting="hana")  # demotion pending
+    await records.appoint(room, "gia", T0 + 3, acting="hana")
+    assert not await records.complete(room, "gia", StageChange.DEMOTE)
+    admission = await records.admission(room, "gia", T0 + 3)
+    assert (admission.role, admission.locked) == (Role.MODERATOR, ())
+    await records.dismiss(room, "gia", T0 + 4)  # pending again, and its own until completed
+    assert await records.complete(room, "gia", StageChange.DEMOTE)
+
+
 async def test_rooms_are_found_by_their_last_activity(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     await records.set_hand(room, "gia", True, T0 + 100, LIMIT)

@@ -207,6 +207,7 @@ class Admission:
     hosted: bool = False  # it last took the host seat (hosted_by): its token may still end the show
     hand_raised: bool = False  # its token may accept an invitation with it, or lower it
     invited: bool = False  # an invitation not expired when read: its token may accept it
+    locked: tuple[str, ...] = ()  # a guest's sources the host took away, as its seat holds them
 
 
 @dataclass(frozen=True)
@@ -437,8 +438,8 @@ class ShowRecords(Protocol):
 
     async def admission(self, room: str, identity: str, now: float) -> Admission:
         """The identity's role, whether it is banned, the show's phase, whether it last took the
-        host seat, and whether it has a hand up or an invitation not expired at `now`, in one
-        read."""
+        host seat, whether it has a hand up or an invitation not expired at `now`, and a guest's
+        locked sources, in one read: everything that says how it should appear on LiveKit."""
         ...
 
     async def standing(self, room: str, identity: str, now: float) -> Standing: ...
@@ -568,7 +569,9 @@ class ShowRecords(Protocol):
 
     async def appoint(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> Standing:
         """Makes a viewer a moderator (dropping its hand and invitation, which a moderator does not
-        have); answers its standing before, for `restore` if LiveKit refuses the change."""
+        have); answers its standing before, for `restore` if LiveKit refuses the change. A change
+        still pending for it (a demotion, a removal) is dropped: this one is newer, and the call
+        still making the older one on LiveKit must find it no longer its own (`complete`)."""
         ...
 
     async def dismiss(self, room: str, identity: str, now: float) -> None:
@@ -587,7 +590,8 @@ class ShowRecords(Protocol):
         self, room: str, guest: str, source: str, locked: bool, sources: int, now: float
     ) -> tuple[str, ...]:
         """Takes `source` from the guest's permission (`locked`) or gives it back; answers the
-        guest's locked sources after. A guest keeps at least one of its `sources`."""
+        guest's locked sources after. A guest keeps at least one of its `sources`. A change still
+        pending for the guest (its promotion) is dropped, as `appoint` drops one."""
         ...
 
     async def bans(self, room: str, now: float) -> list[Ban]:

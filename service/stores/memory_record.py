@@ -305,6 +305,7 @@ class MemoryRecords:
     async def admission(self, room: str, identity: str, now: float) -> Admission:
         state = self._read(room, now)
         invitation = state.invitations.scores.get(identity)
+        seat = state.guests.get(identity)
         return Admission(
             state.role_of(identity),
             identity in state.bans,
@@ -312,6 +313,7 @@ class MemoryRecords:
             state.hosted_by == identity,
             hand_raised=identity in state.hands.scores,
             invited=invitation is not None and invitation > ms(now),
+            locked=seat.locked if seat is not None else (),
         )
 
     async def standing(self, room: str, identity: str, now: float) -> Standing:
@@ -574,6 +576,7 @@ class MemoryRecords:
             state.moderators[identity] = ms(now)
             state.hands.remove(identity)
             state.invitations.remove(identity)
+            state.pending.pop(identity, None)
             return before
 
     async def dismiss(self, room: str, identity: str, now: float) -> None:
@@ -614,6 +617,7 @@ class MemoryRecords:
             raise refusal(Refusal.LAST_SOURCE, guest)
         with self._changing(room, now) as state:
             state.guests[guest] = replace(seat, locked=after)
+            state.pending.pop(guest, None)
             return after
 
     async def bans(self, room: str, now: float) -> list[Ban]:

@@ -462,7 +462,7 @@ class RedisRecords:
         return _text(identity)
 
     async def admission(self, room: str, identity: str, now: float) -> Admission:
-        role, _, hand, invitation, banned, phase, hosted = await self._step("read_standing", room, now, identity)
+        role, seat, hand, invitation, banned, phase, hosted = await self._step("read_standing", room, now, identity)
         return Admission(
             Role(_text(role)),
             bool(int(banned)),
@@ -470,6 +470,7 @@ class RedisRecords:
             bool(int(hosted)),
             hand_raised=bool(_text(hand)),
             invited=bool(_text(invitation)),  # read_standing drops one expired at `now`
+            locked=decode_seat(seat).locked if _text(seat) else (),
         )
 
     async def standing(self, room: str, identity: str, now: float) -> Standing:

@@ -1,5 +1,6 @@
 -- ARGV: identity, acting ('' for the admin), the most moderators a room may have. Answers the
--- identity's standing before (guest seat, hand, invitation), whose hand and invitation go.
+-- identity's standing before (guest seat, hand, invitation), whose hand and invitation go, and
+-- so does a change still pending for it: this one is newer (see ShowRecords.appoint).
 local identity, acting, most = ARGV[4], ARGV[5], tonumber(ARGV[6])
 if phase() == 'ended' then return refused('show_ended') end
 if not is_host(acting) then return refused('not_host') end
@@ -13,5 +14,6 @@ local before = standing(identity)
 redis.call('HSET', MODERATORS, identity, cjson.encode({v = VERSION, since = NOW}))
 redis.call('ZREM', HANDS, identity)
 redis.call('ZREM', INVITATIONS, identity)
+redis.call('HDEL', PENDING, identity)
 touch()
 return {'ok', before[1], before[2], before[3]}
