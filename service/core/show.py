@@ -10,7 +10,10 @@ The show's record (service/core/record.py) decides each rule in one atomic step 
 what it changes, so an operation costs the same whatever the audience. A change that needs both
 the record and LiveKit is written to the record first, with the LiveKit change it still owes
 recorded as pending; it is confirmed once LiveKit has made it, undone if LiveKit refuses, and
-completed by the reconciler if this instance dies in between. A refused request leaves no trace.
+completed by the reconciler if this instance dies in between. A call that finds its change
+overtaken by a newer one once LiveKit has made it brings the participant to the newer one (calls
+can land on LiveKit in the other order than the record decided them). A refused request leaves
+no trace.
 """
 
 from __future__ import annotations
@@ -578,7 +581,11 @@ class ShowCore(ShowService[Caller]):
             await self._records.restore(room, identity, before, self._clock.now(), self._rules.guest_limit)
 
         # Not connected yet is fine: its next JoinRoom gives it a moderator's token.
-        shown = await self._present_or_undo(room, identity, Presence(Role.MODERATOR), undo, required=False)
+        moderator = Presence(Role.MODERATOR)
+        shown = await self._present_or_undo(room, identity, moderator, undo, required=False)
+        if shown is not None:
+            # No change of its own is pending to tell whether a newer one overtook it: it looks.
+            await self._keep_up(room, identity, moderator)
         name = shown.name if shown is not None and shown.name else identity
         await self._announce(room, EventType.MODERATOR_APPOINTED, sender=caller.identity, target=(identity, name))
         return pb.AppointModeratorResponse(message=f"{identity} is now a moderator")
@@ -593,8 +600,9 @@ class ShowCore(ShowService[Caller]):
             await self._records.appoint(room, identity, self._clock.now(), None)
             await self._records.complete(room, identity, StageChange.DEMOTE)
 
-        shown = await self._present_or_undo(room, identity, await self._as_viewer(room, identity), undo, required=False)
-        await self._records.complete(room, identity, StageChange.DEMOTE)
+        viewer = await self._as_viewer(room, identity)
+        shown = await self._present_or_undo(room, identity, viewer, undo, required=False)
+        await self._confirm(room, identity, StageChange.DEMOTE, viewer)
         name = shown.name if shown is not None and shown.name else identity
         await self._announce(room, EventType.MODERATOR_DISMISSED, sender=caller.identity, target=(identity, name))
         return pb.DismissModeratorResponse(message=f"{identity} is no longer a moderator")
@@ -679,7 +687,9 @@ class ShowCore(ShowService[Caller]):
             if (source in before) != locked:
                 await self._records.lock_source(room, guest, source, not locked, sources, self._clock.now())
 
-        await self._present_or_undo(room, guest, Presence(Role.GUEST, after), undo, required=False)
+        presence = Presence(Role.GUEST, after)
+        if await self._present_or_undo(room, guest, presence, undo, required=False) is not None:
+            await self._keep_up(room, guest, presence)  # as an appointment does
         return after
 
     # --- the stage -----------------------------------------------------------------------
@@ -795,7 +805,7 @@ class ShowCore(ShowService[Caller]):
         except errors.ShowError:
             await self._give_seat_back(room, seat)
             raise
-        await self._records.complete(room, guest, StageChange.REMOVE)
+        await self._confirm(room, guest, StageChange.REMOVE, None)
         self._observer.demoted("removed")
         await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, seat.name), reason="removed")
         return pb.RemoveGuestResponse(message=f"{guest} has been removed from the room")
@@ -1122,7 +1132,7 @@ class ShowCore(ShowService[Caller]):
 
         shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo)
         await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now())
-        await self._records.complete(room, viewer, StageChange.PROMOTE)
+        await self._confirm(room, viewer, StageChange.PROMOTE, Presence(Role.GUEST))
         name = shown.name or viewer
         self._observer.promoted()
         await self._announce(room, EventType.GUEST_PROMOTED, sender=promoter, target=(viewer, name))
@@ -1137,7 +1147,7 @@ class ShowCore(ShowService[Caller]):
 
         viewer = await self._as_viewer(room, seat.identity)
         shown = await self._present_or_undo(room, seat.identity, viewer, undo, required=False)
-        await self._records.complete(room, seat.identity, StageChange.DEMOTE)
+        await self._confirm(room, seat.identity, StageChange.DEMOTE, viewer)
         name = shown.name if shown else seat.name
         return self._stage.mint_token(room, seat.identity, name, viewer), name
 
@@ -1154,6 +1164,50 @@ class ShowCore(ShowService[Caller]):
     async def _as_viewer(self, room: str, identity: str) -> Presence:
         """A viewer's presence in the room now: waiting while the show is not live."""
         return Presence.of(Role.VIEWER, (await self._records.admission(room, identity, self._clock.now())).phase)
+
+    # --- changes whose LiveKit calls cross ----------------------------------------------
+    # The record decides two changes of one participant in order (a promotion, then the host's
+    # demotion), but their calls to LiveKit may land the other way round, and LiveKit keeps the
+    # last to land. So the call whose change LiveKit got may have been overtaken looks again
+    # once it has landed, and brings the participant to what the record holds then: whichever
+    # call lands last, LiveKit ends as the record has it, without waiting for the reconciler.
+
+    async def _confirm(self, room: str, identity: str, change: StageChange, made: Presence | None) -> None:
+        """Clears the pending `change` this call wrote and has made on LiveKit (`made`: the
+        presence it set; None if it removed the participant or reached nobody). If it is no
+        longer pending, a newer change overtook it (or a reconciler finished or undid it past its
+        deadline), and LiveKit may hold this older one: the participant is brought to the record.
+        Every caller wrote its own pending change, so with nothing crossing it costs no more."""
+        if not await self._records.complete(room, identity, change):
+            await self._keep_up(room, identity, made)
+
+    async def _keep_up(self, room: str, identity: str, made: Presence | None) -> None:
+        """This call's change to `identity` has landed on LiveKit (`made`: the presence it set,
+        None for a removal). If the record now holds another presence for it, LiveKit is
+        brought to that one, and again should the record have moved on meanwhile; past a few
+        rounds (a participant changed over and over), the reconciler takes the room. Never fails
+        the call: its own change is made, and a LiveKit that cannot be reached now is the
+        reconciler's to catch up with."""
+        try:
+            for _ in range(_KEEP_UP_ROUNDS):
+                wanted = await self._presence_of(room, identity)
+                if wanted == made:
+                    return
+                current = await self._stage.find_participant(room, identity)
+                if current is None or _fits(current, wanted):
+                    return  # gone, or LiveKit has it right (a call still in flight looks for itself)
+                log.info("%s in %s was overtaken on LiveKit: brought to %s", identity, room, wanted.role.value)
+                if await self._stage.present(room, identity, wanted, known=current) is None:
+                    return
+                made = wanted
+        except errors.ShowError as exc:
+            log.warning("could not bring %s in %s to its part: %s", identity, room, exc.message)
+        self.reconciler.nudge(room)
+
+    async def _presence_of(self, room: str, identity: str) -> Presence:
+        """How the record has `identity` appear on LiveKit now, in one read."""
+        admission = await self._records.admission(room, identity, self._clock.now())
+        return Presence.of(admission.role, admission.phase, admission.locked)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -1351,6 +1405,8 @@ def _kept_part(admission: Admission) -> str:
     return ""
 
 
+# Looks a call takes at a participant its change may have been overtaken on (see _keep_up).
+_KEEP_UP_ROUNDS = 3
 _RELEASE_CONCURRENCY = 16  # LiveKit updates in flight at once while letting an audience in
 _STATES = {
     Phase.UNOPENED: pb.SHOW_STATE_UNSPECIFIED,

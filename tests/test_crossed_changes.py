@@ -1,0 +1,302 @@
+"""Two changes of one participant whose LiveKit calls cross: the record decides them in order, but
+LiveKit keeps whichever of its UpdateParticipant calls lands last. The host demotes a guest while
+the promotion's call is still on its way, dismisses a moderator being appointed, gives back a
+source being locked: LiveKit must end as the record has it at once, not at the reconciler's next
+look. The core runs in process on a LiveKit of the module's own (whose webhooks go nowhere, so
+no service judges these rooms by a record of its own) with no reconciler running, over each
+store; one of the two calls is held in flight by the test until the other has landed. Checked in
+LiveKit's own view. And with nothing crossing, every operation asks LiveKit what it always did."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import pytest
+from livekit import api
+from livekit.protocol import models as lk
+from showrunner.v1 import show_service_pb2 as pb
+
+from service.core.caller import Caller
+from service.core.clock import SystemClock
+from service.core.ports import Presence
+from service.core.record import Phase, ShowRecords
+from service.core.roles import Role
+from service.core.show import ShowCore
+from service.dev.livekit_server import LiveKitDevServer
+from service.dev.redis_server import RedisServer
+from service.gateway.livekit import CallObserver, LiveKitStage
+from service.stores.memory_record import MemoryRecords
+from service.stores.redis_record import RedisRecords, connect
+from tests.conftest import API_KEY, API_SECRET
+from tests.live import LiveParticipant, until
+from tests.test_show_through_every_door import livekit_participant
+
+T = TypeVar("T")
+
+# How soon LiveKit must agree with the record once the late call has landed: well within a
+# reconciler's pass (every 5 s by default, and none runs here at all).
+AT_ONCE = 2.0
+BOTH_SOURCES = {int(lk.TrackSource.CAMERA), int(lk.TrackSource.MICROPHONE)}
+
+
+@dataclass
+class Held:
+    """One UpdateParticipant held on its way: `reached` once it is, sent on once `released`."""
+
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class HeldStage(LiveKitStage):
+    """LiveKit, with the next call that would present a participant in a given role held between
+    its GetParticipant and its UpdateParticipant until the test lets it go: a call in flight."""
+
+    def __init__(self, url: str, observe: CallObserver) -> None:
+        # Rooms always asked for, so that the calls counted do not depend on timing.
+        super().__init__(url, API_KEY, API_SECRET, observe=observe, room_cache_seconds=0)
+        self._held: dict[tuple[str, Role], Held] = {}
+
+    def hold(self, identity: str, role: Role) -> Held:
+        held = self._held[(identity, role)] = Held()
+        return held
+
+    async def present(
+        self, room: str, identity: str, presence: Presence, known: lk.ParticipantInfo | None = None
+    ) -> lk.ParticipantInfo | None:
+        held = self._held.pop((identity, presence.role), None)
+        if held is not None:
+            known = known or await self.find_participant(room, identity)
+            held.reached.set()
+            await held.released.wait()
+        return await super().present(room, identity, presence, known)
+
+
+class Calls(Counter[str]):
+    """LiveKit's RoomService calls the stage made, by method."""
+
+    def record(self, method: str, outcome: str, seconds: float) -> None:
+        self[method] += 1
+
+
+@pytest.fixture(scope="module")
+def own_livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitDevServer]:
+    log = tmp_path_factory.mktemp("livekit") / "livekit.log"
+    server = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=log).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def records(request: pytest.FixtureRequest) -> AsyncIterator[ShowRecords]:
+    if request.param == "memory":
+        yield MemoryRecords()
+        return
+    server: RedisServer = request.getfixturevalue("redis_server")
+    store = RedisRecords(connect(server.url, cluster=False))
+    yield store
+    await store.close()
+
+
+@dataclass
+class Show:
+    """A live show in process: its host (host-1) connected, the core, LiveKit as the core reaches
+    it (held and counted) and as LiveKit's own API answers."""
+
+    room: str
+    core: ShowCore
+    stage: HeldStage
+    records: ShowRecords
+    lkapi: api.LiveKitAPI
+    calls: Calls
+    people: list[LiveParticipant]
+    admin: Caller
+    clock: SystemClock
+
+    async def viewer(self, identity: str, hand: bool = False) -> None:
+        token = self.stage.mint_token(self.room, identity, identity, Presence(Role.VIEWER))
+        self.people.append(await LiveParticipant(identity).connect(self.stage.ws_url, token))
+        if hand:
+            await self.records.set_hand(self.room, identity, True, self.clock.now(), 1)
+
+    async def seen(self, identity: str) -> lk.ParticipantInfo:
+        found = await livekit_participant(self.lkapi, self.room, identity)
+        assert found is not None, f"LiveKit has no {identity}"
+        return found
+
+    async def role_on_livekit(self, identity: str) -> tuple[str, bool]:
+        found = await self.seen(identity)
+        return found.attributes.get("role", ""), found.permission.can_publish
+
+    async def agrees(self, identity: str) -> bool:
+        """LiveKit's view of `identity` is what the record holds: its role and publish permission."""
+        role = await self.records.role_of(self.room, identity)
+        return await self.role_on_livekit(identity) == (role.value, role in (Role.HOST, Role.GUEST))
+
+    def promote(self, identity: str) -> Awaitable[pb.InviteGuestResponse]:
+        invite = pb.InviteGuestRequest(room_name=self.room, viewer_identity=identity, host_identity="host-1")
+        return self.core.invite_guest(invite, self.admin)
+
+
+@asynccontextmanager
+async def live_show(livekit: LiveKitDevServer, records: ShowRecords, room: str) -> AsyncIterator[Show]:
+    calls = Calls()
+    stage = HeldStage(livekit.url, calls.record)
+    clock = SystemClock()
+    core = ShowCore(stage, records, clock)  # its reconciler is never started
+    lkapi = api.LiveKitAPI(livekit.http_url, API_KEY, API_SECRET, failover=False)
+    show = Show(room, core, stage, records, lkapi, calls, [], Caller(room=room, admin=True), clock)
+    try:
+        assert await records.claim_host(room, "host-1", "host-1", clock.now(), 60, opens=Phase.LIVE)
+        await stage.open_room(room)
+        token = stage.mint_token(room, "host-1", "host-1", Presence(Role.HOST))
+        show.people.append(await LiveParticipant("host-1").connect(stage.ws_url, token))
+        yield show
+    finally:
+        for person in show.people:
+            await person.disconnect()
+        await stage.close()
+        await lkapi.aclose()
+
+
+async def crossed(held: Held, late: Awaitable[T], first: Awaitable[object]) -> T:
+    """Runs `late` until its LiveKit call is held in flight, then `first` to its end (its call
+    lands), then lets `late`'s call land after it."""
+    started = asyncio.ensure_future(late)
+    await asyncio.wait_for(held.reached.wait(), 10.0)
+    await first
+    held.released.set()
+    return await started
+
+
+async def test_a_demotion_made_while_the_promotion_is_in_flight_holds_on_livekit(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """The host invites a viewer whose hand is up (a promotion) and demotes it before LiveKit has
+    the promotion; LiveKit gets the demotion first and the promotion last. The record says viewer,
+    and so must LiveKit."""
+    async with live_show(own_livekit, records, room) as show:
+        await show.viewer("vic", hand=True)
+        held = show.stage.hold("vic", Role.GUEST)
+        demote = pb.DemoteGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
+        promoted = await crossed(held, show.promote("vic"), show.core.demote_guest(demote, show.admin))
+        assert promoted.promoted  # as decided: the promotion happened, then the demotion
+        assert await records.role_of(room, "vic") is Role.VIEWER
+        await until(lambda: show.agrees("vic"), AT_ONCE, "LiveKit has vic back in the audience")
+        assert await show.role_on_livekit("vic") == ("viewer", False)
+
+
+async def test_a_moderator_dismissed_while_its_appointment_is_in_flight_stays_dismissed_on_livekit(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    async with live_show(own_livekit, records, room) as show:
+        await show.viewer("mia")
+        held = show.stage.hold("mia", Role.MODERATOR)
+        appoint = pb.AppointModeratorRequest(room_name=room, identity="mia")
+        dismiss = pb.DismissModeratorRequest(room_name=room, identity="mia")
+        core = show.core
+        await crossed(held, core.appoint_moderator(appoint, show.admin), core.dismiss_moderator(dismiss, show.admin))
+        assert await records.role_of(room, "mia") is Role.VIEWER
+        await until(lambda: show.agrees("mia"), AT_ONCE, "LiveKit has mia as a viewer again")
+
+
+async def test_a_moderator_appointed_again_while_its_dismissal_is_in_flight_stays_a_moderator_on_livekit(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    async with live_show(own_livekit, records, room) as show:
+        await show.viewer("mia")
+        core, appoint = show.core, pb.AppointModeratorRequest(room_name=room, identity="mia")
+        await core.appoint_moderator(appoint, show.admin)
+        held = show.stage.hold("mia", Role.VIEWER)
+        dismiss = pb.DismissModeratorRequest(room_name=room, identity="mia")
+        await crossed(held, core.dismiss_moderator(dismiss, show.admin), core.appoint_moderator(appoint, show.admin))
+        assert await records.role_of(room, "mia") is Role.MODERATOR
+        await until(lambda: show.agrees("mia"), AT_ONCE, "LiveKit has mia as a moderator again")
+
+
+async def test_a_source_given_back_while_its_lock_is_in_flight_is_the_guests_on_livekit(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """The host locks a guest's camera and gives it back before LiveKit has the lock: the seat
+    locks nothing, so LiveKit must let the guest publish both sources."""
+    async with live_show(own_livekit, records, room) as show:
+        await show.viewer("vic", hand=True)
+        assert (await show.promote("vic")).promoted
+        held = show.stage.hold("vic", Role.GUEST)
+        lock = pb.MuteGuestTrackRequest(room_name=room, guest_identity="vic", source=lk.TrackSource.CAMERA, lock=True)
+        allow = pb.AllowGuestSourceRequest(room_name=room, guest_identity="vic", source=lk.TrackSource.CAMERA)
+        core, admin = show.core, show.admin
+        locked = await crossed(held, core.mute_guest_track(lock, admin), core.allow_guest_source(allow, admin))
+        assert list(locked.locked_sources) == [lk.TrackSource.CAMERA]  # as decided, then given back
+
+        async def both_sources() -> bool:
+            return {int(s) for s in (await show.seen("vic")).permission.can_publish_sources} == BOTH_SOURCES
+
+        await until(both_sources, AT_ONCE, "LiveKit lets vic publish its camera again")
+        seat = (await records.standing(room, "vic", show.clock.now())).seat
+        assert seat is not None and seat.locked == ()
+
+
+async def test_a_promotion_made_while_a_lock_is_in_flight_keeps_the_lock_on_livekit(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """The other way round: the host locks the camera of a guest whose promotion has not reached
+    LiveKit yet; the promotion (every source) lands last. The seat keeps the camera locked."""
+    async with live_show(own_livekit, records, room) as show:
+        await show.viewer("vic", hand=True)
+        held = show.stage.hold("vic", Role.GUEST)
+        lock = pb.MuteGuestTrackRequest(room_name=room, guest_identity="vic", source=lk.TrackSource.CAMERA, lock=True)
+        await crossed(held, show.promote("vic"), show.core.mute_guest_track(lock, show.admin))
+
+        async def microphone_only() -> bool:
+            return {int(s) for s in (await show.seen("vic")).permission.can_publish_sources} == {
+                int(lk.TrackSource.MICROPHONE)
+            }
+
+        await until(microphone_only, AT_ONCE, "LiveKit keeps vic's camera locked")
+        assert await show.role_on_livekit("vic") == ("guest", True)
+
+
+async def test_with_nothing_crossing_each_change_asks_livekit_what_it_always_did(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """The guard against crossed calls costs nothing when nothing crosses: per operation, the
+    same LiveKit calls as before it existed."""
+    async with live_show(own_livekit, records, room) as show:
+        core, admin = show.core, show.admin
+        await show.viewer("vic", hand=True)
+        await show.viewer("mia")
+        spent: dict[str, dict[str, int]] = {}
+
+        async def counted(name: str, call: Awaitable[object]) -> None:
+            show.calls.clear()
+            await call
+            spent[name] = dict(show.calls)
+
+        vic = {"room_name": room, "guest_identity": "vic"}
+        mia = {"room_name": room, "identity": "mia"}
+        camera = lk.TrackSource.CAMERA
+        await counted("promote", show.promote("vic"))
+        await counted("lock", core.mute_guest_track(pb.MuteGuestTrackRequest(**vic, source=camera, lock=True), admin))
+        await counted("allow", core.allow_guest_source(pb.AllowGuestSourceRequest(**vic, source=camera), admin))
+        await counted("demote", core.demote_guest(pb.DemoteGuestRequest(**vic, host_identity="host-1"), admin))
+        await counted("appoint", core.appoint_moderator(pb.AppointModeratorRequest(**mia), admin))
+        await counted("dismiss", core.dismiss_moderator(pb.DismissModeratorRequest(**mia), admin))
+        await records.set_hand(room, "vic", True, show.clock.now(), 1)
+        await show.promote("vic")
+        await counted("remove", core.remove_guest(pb.RemoveGuestRequest(**vic, host_identity="host-1"), admin))
+        # The room looked up (ListRooms), the participant looked up and updated, the room told.
+        update = {"ListRooms": 1, "GetParticipant": 1, "UpdateParticipant": 1}
+        assert spent == {
+            "promote": {**update, "GetParticipant": 2, "SendData": 1},  # the invitation looks first
+            "lock": {**update, "GetParticipant": 2},  # the mute looks for the track first
+            "allow": update,
+            "demote": {**update, "SendData": 1},
+            "appoint": {**update, "SendData": 1},
+            "dismiss": {**update, "SendData": 1},
+            "remove": {"ListRooms": 1, "RemoveParticipant": 1, "SendData": 1},
+        }
