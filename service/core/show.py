@@ -388,10 +388,8 @@ class ShowCore(ShowService[Caller]):
             if part and not caller.admin_of(room) and not caller.acts_for(room, identity):
                 raise errors.denied(errors.kept_name(identity, part))
 
-        locked: tuple[str, ...] = ()
-        if role is Role.GUEST:  # a guest who reconnects keeps the sources the host took away
-            seat = (await self._records.standing(room, identity, self._clock.now())).seat
-            locked = seat.locked if seat is not None else ()
+        # A guest who reconnects keeps the sources the host took away (the admission read them).
+        locked = admission.locked if role is Role.GUEST else ()
         # A host's first join has just opened the show.
         phase = self._rules.opens if role is Role.HOST and admission.phase is Phase.UNOPENED else admission.phase
         token = self._stage.mint_token(room, identity, name, Presence.of(role, phase, locked))
