@@ -88,12 +88,12 @@ async def test_a_viewer_may_decline(audience: Audience, lkapi: api.LiveKitAPI) -
     assert await can_publish(lkapi, audience.room, "bob") is False
 
 
-async def test_an_answer_to_an_invitation_reaches_only_the_host_and_nobody_once_it_has_gone(
+async def test_an_answer_to_an_invitation_reaches_only_the_stage_managers_and_nobody_once_they_have_gone(
     audience: Audience, door: ShowClient
 ) -> None:
-    """guest_invite_response is the host's alone: when the host who invited has left the room,
-    the answer is sent to nobody, never to the whole room (LiveKit's SendData with no destination
-    identities)."""
+    """guest_invite_response is for the host and the moderators only (test_moderation): when the
+    host who invited has left a room without moderators, the answer is sent to nobody, never to
+    the whole room (LiveKit's SendData with no destination identities)."""
     await audience.host.invite(audience.room, "bob", "host-1")
     await audience.host.invite(audience.room, "ann", "host-1")
     await audience.host_live.disconnect()

@@ -150,6 +150,42 @@ async def test_removing_a_moderator_or_the_host_is_heard_as_the_end_of_their_par
     assert room_now["moderators"] == [] and room_now["hasHost"] is False
 
 
+def heard_from(live: LiveParticipant, kind: str, **fields: object) -> bool:
+    """Whether `live` has had a ShowEvent of `kind` with these fields (JSON names)."""
+    return any(e.get("type") == kind and all(e.get(k) == v for k, v in fields.items()) for e in live.show_events)
+
+
+async def hears(live: LiveParticipant, kind: str, **fields: object) -> None:
+    await live.wait_for(lambda: heard_from(live, kind, **fields), label=f"{live.identity} hears {kind} {fields}")
+
+
+async def test_a_moderator_who_invites_hears_the_answer_as_the_host_does_and_the_room_does_not(
+    door: ShowClient, crew: Crew
+) -> None:
+    """guest_invite_response goes to whoever can act on the stage (the host and every moderator),
+    as hands do: a moderator who invited learns that the viewer declined or accepted; the other
+    viewers, and the viewer who answered, hear nothing of it."""
+    room, host, mia, vic = crew.room, crew.host, crew.mia, crew.vic
+    host_live, mia_live, vic_live = crew.live
+    _, zoe_live = await join_viewer(door, room, "zoe")
+    crew.live.append(zoe_live)
+    await host.appoint_moderator(room, "mia")
+
+    await mia.invite(room, "vic", "mia")
+    await vic.decline(room, "vic")
+    for manager in (host_live, mia_live):
+        await hears(manager, "guest_invite_response", senderId="vic", accepted=False)
+    await mia.invite(room, "vic", "mia")
+    await vic.accept(room, "vic")
+    for manager in (host_live, mia_live):
+        await hears(manager, "guest_invite_response", senderId="vic", accepted=True)
+    # vic's promotion goes to the whole room after both answers: once zoe and vic have it, they
+    # have had whatever was sent to them before it.
+    for bystander in (zoe_live, vic_live):
+        await hears(bystander, "guest_promoted", targetParticipantId="vic")
+        assert not heard_from(bystander, "guest_invite_response"), bystander.show_events
+
+
 async def test_the_room_admin_appoints_a_moderator_before_it_joins(door: ShowClient, room: str) -> None:
     _, host_live = await start_show(door, room)
     try:

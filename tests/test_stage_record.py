@@ -570,6 +570,11 @@ async def test_a_moderator_manages_the_stage_but_not_the_settings(records: ShowR
     assert (raised.host, raised.moderators) == ("hana", ("mo",))  # those who hear of the hand
     assert (await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="mo")).promoted
     await records.unseat(room, "gia", T0, StageChange.DEMOTE, acting="mo", not_host=errors.ONLY_HOST_DEMOTES)
+    # An answer to an invitation is told to the same people, whoever invited.
+    assert not (await records.invite(room, "ivy", T0, INVITE_FOR, LIMIT, acting="mo")).promoted
+    accepted = await records.accept(room, "ivy", T0, LIMIT)
+    assert (accepted.promoted, accepted.host, accepted.moderators) == (True, "hana", ("mo",))
+    await records.unseat(room, "ivy", T0, StageChange.DEMOTE, acting="hana", not_host=errors.ONLY_HOST_DEMOTES)
     await _refused(
         errors.Code.PERMISSION_DENIED,
         errors.ONLY_HOST_CHANGES_SETTINGS,

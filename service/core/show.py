@@ -171,8 +171,8 @@ class ShowCore(ShowService[Caller]):
         """A hand lowered without its owner's call (its owner left, heard or not): the host and
         the moderators hear hand_lower, as they would of a hand lowered by its owner."""
         record = await self._records.stage(room, self._clock.now())
-        managers = [*([record.host.identity] if record.host else []), *record.moderators]
-        await self._announce(room, EventType.HAND_LOWER, sender=(identity, name or identity), to=managers)
+        to = _managers(record.host.identity if record.host else None, record.moderators)
+        await self._announce(room, EventType.HAND_LOWER, sender=(identity, name or identity), to=to)
 
     async def egress_moved(self, room: str, info: lk_egress.EgressInfo) -> bool:
         return await self._egress_progress(room, info)
@@ -745,11 +745,10 @@ class ShowCore(ShowService[Caller]):
         room, viewer = self._invitation_fields(request.room_name, request.viewer_identity)
         await self._room_for(room)
         seating = await self._records.accept(room, viewer, self._clock.now(), self._rules.guest_limit)
-        host = seating.host
-        await self._announce(
-            room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=True, to=[host] if host else []
-        )
-        token = await self._go_on_stage(room, viewer, seating.before, promoter=host)
+        # The answer goes to whoever may have invited (the host, the moderators), never the room.
+        to = _managers(seating.host, seating.moderators)
+        await self._announce(room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=True, to=to)
+        token = await self._go_on_stage(room, viewer, seating.before, promoter=seating.host)
         return pb.AcceptInvitationResponse(
             token=token, ws_url=self._stage.ws_url, message=f"{viewer} has been promoted to guest"
         )
@@ -762,10 +761,8 @@ class ShowCore(ShowService[Caller]):
         now = self._clock.now()
         await self._records.decline(room, viewer, now)
         record = await self._records.stage(room, now)
-        host = record.host.identity if record.host else None
-        await self._announce(
-            room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=False, to=[host] if host else []
-        )
+        to = _managers(record.host.identity if record.host else None, record.moderators)
+        await self._announce(room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=False, to=to)
         return pb.DeclineInvitationResponse(message=f"{viewer} has declined the invitation")
 
     async def demote_guest(self, request: pb.DemoteGuestRequest, caller: Caller) -> pb.DemoteGuestResponse:
@@ -831,7 +828,7 @@ class ShowCore(ShowService[Caller]):
             # Only those who can act on a hand (the host, the moderators) hear of it, and the viewer
             # itself: never the room.
             kind = EventType.HAND_RAISE if raised else EventType.HAND_LOWER
-            to = [identity, *([seating.host] if seating.host else []), *seating.moderators]
+            to = [identity, *_managers(seating.host, seating.moderators)]
             await self._announce(room, kind, sender=(identity, present.name or identity), to=to)
         return pb.SetHandRaisedResponse(hand_raised=raised)
 
@@ -1382,6 +1379,12 @@ def _acting_host(caller: Caller, room: str) -> str | None:
     """Who must hold the host seat for the caller's change to go ahead: nobody for the room's
     admin, otherwise the caller itself (checked atomically with the change)."""
     return None if caller.admin_of(room) else caller.identity
+
+
+def _managers(host: str | None, moderators: Sequence[str]) -> list[str]:
+    """Who can act on the stage, the host and the moderators: those who hear of hands and of
+    answers to invitations, which never go to the whole room."""
+    return [*([host] if host else []), *moderators]
 
 
 def _actor(caller: Caller, room: str) -> str:
