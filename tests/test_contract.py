@@ -99,10 +99,10 @@ def test_show_event_types_are_the_mvps_seven_and_ours() -> None:
         "moderator_dismissed",
         "show_live",
         "show_ended",
-        # kept in the show's history only (ListShowEvents), never broadcast
-        "host_joined",
         "participant_banned",
         "participant_unbanned",
+        # kept in the show's history only (ListShowEvents), never broadcast
+        "host_joined",
         "participant_removed",
         "stream_started",
         "stream_updated",

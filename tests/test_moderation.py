@@ -186,6 +186,35 @@ async def test_a_moderator_who_invites_hears_the_answer_as_the_host_does_and_the
         assert not heard_from(bystander, "guest_invite_response"), bystander.show_events
 
 
+async def test_bans_and_their_lifting_are_heard_by_the_host_and_the_moderators_only(
+    door: ShowClient, crew: Crew
+) -> None:
+    """participant_banned and participant_unbanned (the history's words) go to the host and the
+    moderators, so each of their bans lists follows what the others do; the room hears nothing."""
+    room, host, mia = crew.room, crew.host, crew.mia
+    host_live, mia_live, vic_live = crew.live
+    await host.appoint_moderator(room, "mia")
+    _, troll_live = await join_viewer(door, room, "troll")
+    crew.live.append(troll_live)
+
+    await mia.remove_participant(room, "troll", ban=True)
+    for manager in (host_live, mia_live):
+        await hears(manager, "participant_banned", senderId="mia", targetParticipantId="troll")
+    await host.unban(room, "troll")
+    for manager in (host_live, mia_live):
+        await hears(manager, "participant_unbanned", senderId="host-1", targetParticipantId="troll")
+    # The room's admin (the app's backend) bans in nobody's name: no sender.
+    _, imp_live = await join_viewer(door, room, "imp")
+    crew.live.append(imp_live)
+    await crew.admin.remove_participant(room, "imp", ban=True)
+    for manager in (host_live, mia_live):
+        await hears(manager, "participant_banned", senderId=None, targetParticipantId="imp")
+    # An appointment goes to the whole room after both: once vic has it, vic has had the rest.
+    await host.appoint_moderator(room, "late-mo")
+    await hears(vic_live, "moderator_appointed", targetParticipantId="late-mo")
+    assert not [e for e in vic_live.show_events if e.get("type", "").startswith("participant_")], vic_live.show_events
+
+
 async def test_the_room_admin_appoints_a_moderator_before_it_joins(door: ShowClient, room: str) -> None:
     _, host_live = await start_show(door, room)
     try:

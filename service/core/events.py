@@ -1,4 +1,4 @@
-"""ShowEvents: what the show tells everyone in the room over LiveKit's data channel."""
+"""ShowEvents: what the show tells the room, or whom it concerns, over LiveKit's data channel."""
 
 from __future__ import annotations
 
@@ -31,19 +31,20 @@ class EventType(StrEnum):
     # The show's state: it went live, it ended (GoLive, EndShow).
     SHOW_LIVE = "show_live"
     SHOW_ENDED = "show_ended"
-    # Kept in the show's history only (ListShowEvents), never broadcast: the host took the host
-    # seat, someone was banned, let back in or removed, a stream started, changed or stopped.
-    HOST_JOINED = "host_joined"
+    # Someone was banned, or let back in (to the host and the moderators only, as hands are).
     PARTICIPANT_BANNED = "participant_banned"
     PARTICIPANT_UNBANNED = "participant_unbanned"
+    # Kept in the show's history only (ListShowEvents), never broadcast: the host took the host
+    # seat, someone was removed, a stream started, changed or stopped.
+    HOST_JOINED = "host_joined"
     PARTICIPANT_REMOVED = "participant_removed"
     STREAM_STARTED = "stream_started"
     STREAM_UPDATED = "stream_updated"
     STREAM_STOPPED = "stream_stopped"
 
 
-# What the show's history keeps of what `_announce` broadcasts: who went on and off stage, the
-# host leaving, moderators, the show's state. Hands, invitations and chat are left out: they grow
+# What the show's history keeps of what `_announce` sends: who went on and off stage, the host
+# leaving, moderators, bans, the show's state. Hands, invitations and chat are left out: they grow
 # with the audience. Recordings are kept where they are started and stopped, with who did it.
 ANNOUNCED_HISTORY = frozenset(
     {
@@ -52,6 +53,8 @@ ANNOUNCED_HISTORY = frozenset(
         EventType.HOST_LEFT,
         EventType.MODERATOR_APPOINTED,
         EventType.MODERATOR_DISMISSED,
+        EventType.PARTICIPANT_BANNED,
+        EventType.PARTICIPANT_UNBANNED,
         EventType.SHOW_LIVE,
         EventType.SHOW_ENDED,
     }

@@ -551,7 +551,7 @@ class ShowCore(ShowService[Caller]):
         role = await self._records.forget(room, identity, self._clock.now())
         actor = acting or ""
         if banned:
-            await self._remember(room, EventType.PARTICIPANT_BANNED, actor=actor, target=identity)
+            await self._tell_managers(room, EventType.PARTICIPANT_BANNED, acting=acting, about=identity)
         await self._remember(room, EventType.PARTICIPANT_REMOVED, actor=actor, target=identity)
         # Whatever part the removed participant had ends with it, and the room hears it end as it
         # would have heard it end otherwise: a guest demoted, a moderator dismissed, a host left.
@@ -610,8 +610,8 @@ class ShowCore(ShowService[Caller]):
     ) -> pb.UnbanParticipantResponse:
         room, identity = await self._someone_in(request.room_name, request.identity)
         await self._records.unban(room, identity, self._clock.now())
-        actor = _actor(caller, room)
-        await self._remember(room, EventType.PARTICIPANT_UNBANNED, actor=actor, target=identity)
+        acting = _acting_host(caller, room)
+        await self._tell_managers(room, EventType.PARTICIPANT_UNBANNED, acting=acting, about=identity)
         return pb.UnbanParticipantResponse(message=f"{identity} may join again")
 
     async def list_bans(self, request: pb.ListBansRequest, caller: Caller) -> pb.ListBansResponse:
@@ -1327,6 +1327,13 @@ class ShowCore(ShowService[Caller]):
         except errors.ShowError as exc:
             log.warning("could not broadcast %s in %s: %s", kind, room, exc.message)
 
+    async def _tell_managers(self, room: str, kind: EventType, *, acting: str | None, about: str) -> None:
+        """Announces what `acting` (None: the room's admin) did to `about` to the room's host and
+        moderators only: a ban or its lifting concerns those who keep the room, not the room."""
+        record = await self._records.stage(room, self._clock.now())
+        to = _managers(record.host.identity if record.host else None, record.moderators)
+        await self._announce(room, kind, sender=acting, target=(about, about), to=to, actor=acting or "")
+
     def _room(self, room: lk.Room, record: StageRecord) -> pb.Room:
         return pb.Room(
             name=room.name,
@@ -1382,8 +1389,8 @@ def _acting_host(caller: Caller, room: str) -> str | None:
 
 
 def _managers(host: str | None, moderators: Sequence[str]) -> list[str]:
-    """Who can act on the stage, the host and the moderators: those who hear of hands and of
-    answers to invitations, which never go to the whole room."""
+    """Who can act on the stage, the host and the moderators: those who hear of hands, of answers
+    to invitations and of bans, which never go to the whole room."""
     return [*([host] if host else []), *moderators]
 
 

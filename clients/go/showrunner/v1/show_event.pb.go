@@ -31,13 +31,15 @@ const (
 // the closed set of values is listed on the field.
 type ShowEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// What happened. One of: "hand_raise" (viewer to all), "hand_lower" (viewer to all),
-	// "guest_invite" (host to one viewer), "guest_invite_response" (viewer to host),
-	// "guest_promoted" (broadcast, a viewer is now on stage), "guest_demoted" (broadcast, a guest
-	// left the stage), "chat_message" (all to all); beyond the MVP: "host_left" (broadcast, the
-	// host's connection ended), "recording_started" and "recording_stopped" (broadcast),
-	// "moderator_appointed" and "moderator_dismissed" (broadcast, the target is the participant),
-	// "show_live" (broadcast, the show went live) and "show_ended" (broadcast, just before
+	// What happened. One of: "hand_raise" and "hand_lower" (to the host, the moderators and the
+	// viewer), "guest_invite" (host or moderator to one viewer), "guest_invite_response" (viewer
+	// to the host and the moderators), "guest_promoted" (broadcast, a viewer is now on stage),
+	// "guest_demoted" (broadcast, a guest left the stage), "chat_message" (all to all); beyond the
+	// MVP: "host_left" (broadcast, the host's connection ended), "recording_started" and
+	// "recording_stopped" (broadcast), "moderator_appointed" and "moderator_dismissed" (broadcast,
+	// the target is the participant), "participant_banned" and "participant_unbanned" (to the host
+	// and the moderators, the target is the identity, the sender who did it: empty for the room's
+	// admin), "show_live" (broadcast, the show went live) and "show_ended" (broadcast, just before
 	// everyone is disconnected).
 	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	// Identity of the participant the event comes from (the host for promotions and demotions).
