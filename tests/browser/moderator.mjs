@@ -1,9 +1,13 @@
-// A moderator's watch page: the host makes mia, a viewer, a moderator from the studio, and her page
-// shows the moderation panel at once, and again after a reload (JoinRoom answers a moderator's
-// token). john raises a hand and mia's queue shows it; she invites him and he is on stage; she
-// sends him back; she invites mary, who accepts and goes on stage; she removes and bans ann, whose
-// page says so, and lifts the ban. The host dismisses mia: the panel and her buttons on the guest's
-// tile go, and she may raise a hand again. Run by tests/test_browser_show.py.
+// A moderator's watch page beside the studio: the host makes mia, a viewer, a moderator from the
+// studio, and her page shows the moderation panel at once, and again after a reload (JoinRoom
+// answers a moderator's token). john raises a hand and mia's queue shows it; she invites him and he
+// is on stage; she sends him back; she invites him again and he declines, which mia and the host
+// both hear; she invites mary, who accepts and goes on stage. Bans follow between the two pages:
+// mia removes and bans ann, whose page says so, and the studio's bans list her; the host lifts the
+// ban from the studio and mia's list empties; the host removes and bans john from the studio's
+// audience and mia's list shows him until she lifts it; ann comes back and the host removes her
+// without a ban. The host dismisses mia: the panel and her buttons on the guest's tile go, and she
+// may raise a hand again. Run by tests/test_browser_show.py.
 import { ROOM, STEP_MS, goLive, inBrowser, noticeSays, picture, say, seesNoVideo, seesVideo } from "./browser.mjs";
 
 await inBrowser(async (open) => {
@@ -54,6 +58,12 @@ await inBrowser(async (open) => {
   await john.waitForSelector("#hand:not([hidden])", { timeout: STEP_MS });
   say("mia sent john back to the audience");
 
+  await mia.click('#audience li[data-identity="john"] button.invite');
+  await noticeSays(mia, "info", "john has been invited to the stage");
+  await john.click("#invitation:not([hidden]) button.decline");
+  await Promise.all([noticeSays(mia, "info", "john declined the invitation to the stage."), noticeSays(host, "info", "john declined the invitation to the stage.")]);
+  say("mia invited john again and he declined: mia, who invited, hears it, and so does the host");
+
   await mia.click('#audience li[data-identity="mary"] button.invite');
   await noticeSays(mia, "info", "mary has been invited to the stage");
   await mary.click("#invitation:not([hidden]) button.accept");
@@ -67,10 +77,32 @@ await inBrowser(async (open) => {
   await mia.waitForSelector('#bans li[data-identity="ann"]', { timeout: STEP_MS });
   await mia.waitForSelector('#audience li[data-identity="ann"]', { state: "detached", timeout: STEP_MS });
   await host.waitForSelector('#audience li[data-identity="ann"]', { state: "detached", timeout: STEP_MS });
-  say("mia removed and banned ann: ann's page says so, and mia's bans list her");
-  await mia.click('#bans li[data-identity="ann"] button.unban');
-  await mia.waitForFunction(() => document.querySelector("#bans")?.textContent === "Nobody is banned.", null, { timeout: STEP_MS });
-  say("mia lifted the ban");
+  await host.waitForSelector('#bans li[data-identity="ann"]', { timeout: STEP_MS });
+  say("mia removed and banned ann: ann's page says so, and both mia's and the studio's bans list her");
+  await host.click('#bans li[data-identity="ann"] button.unban');
+  await noticeSays(host, "info", "ann may join again");
+  await Promise.all([host, mia].map((page) => page.waitForFunction(() => document.querySelector("#bans")?.textContent === "Nobody is banned.", null, { timeout: STEP_MS })));
+  say("the host lifted the ban from the studio, and mia's bans list followed");
+
+  await host.click('#audience li[data-identity="john"] button.ban');
+  await noticeSays(host, "info", "john was removed and banned from the show.");
+  await noticeSays(john, "ended", "You were removed from the show.");
+  await Promise.all([host, mia].map((page) => page.waitForSelector('#bans li[data-identity="john"]', { timeout: STEP_MS })));
+  await mia.waitForSelector('#audience li[data-identity="john"]', { state: "detached", timeout: STEP_MS });
+  say("the host removed and banned john from the studio's audience: his page says so, and mia's bans list him too");
+  await mia.click('#bans li[data-identity="john"] button.unban');
+  await host.waitForFunction(() => document.querySelector("#bans")?.textContent === "Nobody is banned.", null, { timeout: STEP_MS });
+  say("mia lifted john's ban, and the studio's bans list followed");
+
+  await ann.reload();
+  await ann.click("#join button[type=submit]");
+  await seesVideo(ann, "jane");
+  await host.click('#audience li[data-identity="ann"] button.remove');
+  await noticeSays(host, "info", "ann was removed from the show.");
+  await noticeSays(ann, "ended", "You were removed from the show.");
+  await host.waitForSelector('#audience li[data-identity="ann"]', { state: "detached", timeout: STEP_MS });
+  if ((await host.textContent("#bans")) !== "Nobody is banned.") throw new Error("a removal without a ban banned ann");
+  say("ann came back once her ban was lifted, and the host removed her without a ban");
 
   await mia.waitForSelector('.tile[data-identity="mary"] button.remove', { timeout: STEP_MS });
   await host.click('#audience li[data-identity="mia"] button.dismiss');

@@ -93,7 +93,7 @@ await inBrowser(async (open) => {
   // An invitation can be declined, and a guest can be removed from the show altogether.
 await host.click('#audience li[data-identity="john"] button');
 await john.click("#invitation:not([hidden]) button.decline");
-await noticeSays(host, "info", "john declined your invitation.");
+await noticeSays(host, "info", "john declined the invitation to the stage.");
 await john.waitForSelector("#invitation", { state: "hidden" });
 say("john declined an invitation and the host heard it");
 const ann = await open("ann", `/watch/${ROOM}#name=ann`);

@@ -1,8 +1,9 @@
 /**
  * The host studio, /studio/<room>: open the show backstage with camera and microphone, go live
  * (the waiting audience sees the stage from then on), watch the audience and the queue of raised
- * hands, bring viewers on stage and send guests back, appoint and dismiss moderators, record, end
- * the show.
+ * hands, bring viewers on stage and send guests back, remove or ban viewers and lift bans, appoint
+ * and dismiss moderators, record, end the show. The stage controls are the moderator's
+ * (components/stageControls.ts).
  *
  * The host is made by the backend's admin token for the room (in the form, or in the URL fragment
  * as #name=…&admin=…); the page trades it for the host's own token with JoinRoom and calls with
@@ -50,6 +51,7 @@ const controls = new StageControls(
     handQueue: document.querySelector("#hand-queue")!,
     audienceCount: document.querySelector("#audience-count")!,
     audience: document.querySelector("#audience")!,
+    bans: document.querySelector<HTMLUListElement>("#bans")!,
   },
   // The audience is everyone off stage, the moderators with it.
   { shows: (participant) => !onStage(participant), actionsFor: audienceButtons },
@@ -102,7 +104,7 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     showState(response.state);
     notice.clear();
     refresh();
-    await Promise.all([controls.refreshHands(), refreshRecording()]);
+    await Promise.all([controls.refreshHands(), controls.refreshBans(), refreshRecording()]);
   } catch (error) {
     // A host token the service no longer takes (the seat was given up) is let go; after any other
     // failure (the service restarting, the camera refused) the next try still has it.
@@ -122,9 +124,6 @@ function refresh(): void {
 
 function heard(event: ShowEvent): void {
   switch (event.type) {
-    case "guest_invite_response":
-      if (event.accepted === false) notice.show("info", `${event.senderName || event.senderId} declined your invitation.`);
-      break;
     case "recording_started":
     case "recording_stopped":
       showRecording(event.type === "recording_started");
@@ -134,13 +133,14 @@ function heard(event: ShowEvent): void {
       showState(ShowState.LIVE);
       break;
   }
-  void controls.refreshHands();
+  // The hands, the bans and answers to invitations, as on a moderator's page.
+  controls.follow(event);
 }
 
 room.on(RoomEvent.ParticipantAttributesChanged, () => void controls.refreshHands());
 room.on(RoomEvent.ParticipantDisconnected, () => void controls.refreshHands());
 
-/** A viewer may be invited on stage or made a moderator; a moderator may be dismissed. */
+/** A viewer may be invited on stage, made a moderator, removed or banned; a moderator may be dismissed. */
 function audienceButtons(participant: Participant): HTMLElement[] {
   const identity = participant.identity;
   if (partOf(participant) === "moderator") {
@@ -149,6 +149,7 @@ function audienceButtons(participant: Participant): HTMLElement[] {
   return [
     controls.inviteButton(participant),
     button("Make moderator", () => controls.act(async (s) => (await s.appointModerator({ roomName, identity })).response.message), "appoint"),
+    ...controls.removeButtons(participant),
   ];
 }
 

@@ -6,7 +6,8 @@
  * A viewer the host appoints moderator (JoinRoom answers ROLE_MODERATOR, or the service's
  * moderator_appointed event names this participant) manages the stage beside the host: the page
  * shows the studio's hand queue, the audience with Invite, Remove and Remove and ban, the bans
- * with Unban, and each guest's Back to audience and Remove, until moderator_dismissed.
+ * with Unban, and each guest's Back to audience and Remove, until moderator_dismissed. It hears a
+ * viewer decline an invitation, and the host's and other moderators' bans, as the studio does.
  */
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { type Participant, RoomEvent } from "livekit-client";
@@ -71,9 +72,9 @@ room.on(RoomEvent.Disconnected, (reason) => {
 room.on(RoomEvent.ParticipantPermissionsChanged, (before: Permission, participant: Participant) => {
   if (participant.isLocal) void followPermission(before);
 });
-// A moderator's queue follows the room as the studio's does; a removal may have been a ban.
+// A moderator's queue follows the room as the studio's does.
 room.on(RoomEvent.ParticipantAttributesChanged, () => void controls.refreshHands());
-room.on(RoomEvent.ParticipantDisconnected, () => void Promise.all([controls.refreshHands(), controls.refreshBans()]));
+room.on(RoomEvent.ParticipantDisconnected, () => void controls.refreshHands());
 
 page.join.querySelector<HTMLInputElement>("input[name=name]")!.value = fragment().get("name") ?? "";
 page.join.addEventListener("submit", (event) => {
@@ -189,8 +190,8 @@ function heard(event: ShowEvent): void {
       }
       break;
   }
-  // What a moderator sees (the hands, who was invited) follows every change the service tells.
-  if (moderating) void controls.refreshHands();
+  // What a moderator sees (the hands, the bans, answers to invitations) follows what the service tells.
+  controls.follow(event);
   refresh();
 }
 

@@ -1,6 +1,7 @@
 /**
  * A stage manager's view of the audience: how many watch, and for each of them the manager's
- * buttons (the host's Invite and Make moderator; a moderator's Invite, Remove and Remove and ban).
+ * buttons (the host's Invite, Make moderator, Remove and Remove and ban, or Dismiss moderator; a
+ * moderator's Invite, Remove and Remove and ban).
  */
 import type { Participant } from "livekit-client";
 import { displayName, partOf } from "../show";

@@ -1,12 +1,14 @@
 /**
  * What a stage manager does from a page, the host in the studio or a moderator on the watch page:
  * the queue of raised hands with Invite, the audience with the manager's buttons for each of its
- * people, Back to audience and Remove on each guest's tile, and (where the page shows them) the
- * bans with Unban. Every call goes through the generated client with the manager's own token and
- * names the manager as the acting host; the page's notice shows the service's answer or refusal.
+ * people, Back to audience and Remove on each guest's tile, and the bans with Unban. Both follow
+ * what the service tells every manager (hands, bans, answers to invitations), so each manager's
+ * page shows what the others did too. Every call goes through the generated client with the
+ * manager's own token and names the manager as the acting host; the page's notice shows the
+ * service's answer or refusal.
  */
 import type { Participant, Room } from "livekit-client";
-import { type ShowServiceClient, refusal } from "../api";
+import { type ShowEvent, type ShowServiceClient, refusal } from "../api";
 import { displayName, partOf, remotes } from "../show";
 import { Audience } from "./audience";
 import { Bans } from "./bans";
@@ -19,12 +21,12 @@ export interface Manager {
   identity: string;
 }
 
-/** Where the page shows what a manager sees; without `bans` the page shows none. */
+/** Where the page shows what a manager sees. */
 export interface ManagerPanel {
   handQueue: HTMLOListElement;
   audienceCount: HTMLElement;
   audience: HTMLUListElement;
-  bans?: HTMLUListElement;
+  bans: HTMLUListElement;
 }
 
 /** Who the audience list shows, and the manager's buttons for each of them. */
@@ -36,7 +38,7 @@ export interface AudienceView {
 export class StageControls {
   private readonly handQueue: HandQueue;
   private readonly audience: Audience;
-  private readonly bans: Bans | undefined;
+  private readonly bans: Bans;
   // Each look is numbered so that a slow answer never overwrites a newer one.
   private handsAsked = 0;
   private bansAsked = 0;
@@ -54,7 +56,7 @@ export class StageControls {
   ) {
     this.handQueue = new HandQueue(panel.handQueue, (identity) => this.invite(identity));
     this.audience = new Audience(panel.audienceCount, panel.audience, view.actionsFor);
-    this.bans = panel.bans && new Bans(panel.bans, (identity) => this.unban(identity));
+    this.bans = new Bans(panel.bans, (identity) => this.unban(identity));
   }
 
   /** Brings the audience in line with the room (its hand marks from the last look at the queue). */
@@ -79,7 +81,7 @@ export class StageControls {
 
   async refreshBans(): Promise<void> {
     const manager = this.manager();
-    if (!manager || !this.bans) return;
+    if (!manager) return;
     const asked = ++this.bansAsked;
     try {
       const { response } = await manager.show.listBans({ roomName: this.roomName });
@@ -87,6 +89,18 @@ export class StageControls {
     } catch (error) {
       if (this.manager()) this.notice.show("error", refusal(error));
     }
+  }
+
+  /** Follows what the service tells the host and the moderators: the queue after any change,
+   * the bans after a ban or its lifting (whoever did it), and a viewer's no to an invitation
+   * (whoever invited: the answer goes to every manager). */
+  follow(event: ShowEvent): void {
+    if (!this.manager()) return;
+    if (event.type === "guest_invite_response" && event.accepted === false) {
+      this.notice.show("info", `${event.senderName || event.senderId} declined the invitation to the stage.`);
+    }
+    if (event.type === "participant_banned" || event.type === "participant_unbanned") void this.refreshBans();
+    void this.refreshHands();
   }
 
   /** Runs a manager's action, shows the service's answer or its refusal, and looks again. */
