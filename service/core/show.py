@@ -170,8 +170,7 @@ class ShowCore(ShowService[Caller]):
     async def hand_lowered(self, room: str, identity: str, name: str = "") -> None:
         """A hand lowered without its owner's call (its owner left, heard or not): the host and
         the moderators hear hand_lower, as they would of a hand lowered by its owner."""
-        record = await self._records.stage(room, self._clock.now())
-        to = _managers(record.host.identity if record.host else None, record.moderators)
+        to = await self._managers_of(room)
         await self._announce(room, EventType.HAND_LOWER, sender=(identity, name or identity), to=to)
 
     async def egress_moved(self, room: str, info: lk_egress.EgressInfo) -> bool:
@@ -758,10 +757,8 @@ class ShowCore(ShowService[Caller]):
     ) -> pb.DeclineInvitationResponse:
         room, viewer = self._invitation_fields(request.room_name, request.viewer_identity)
         await self._room_for(room)
-        now = self._clock.now()
-        await self._records.decline(room, viewer, now)
-        record = await self._records.stage(room, now)
-        to = _managers(record.host.identity if record.host else None, record.moderators)
+        await self._records.decline(room, viewer, self._clock.now())
+        to = await self._managers_of(room)
         await self._announce(room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=False, to=to)
         return pb.DeclineInvitationResponse(message=f"{viewer} has declined the invitation")
 
@@ -1330,9 +1327,13 @@ class ShowCore(ShowService[Caller]):
     async def _tell_managers(self, room: str, kind: EventType, *, acting: str | None, about: str) -> None:
         """Announces what `acting` (None: the room's admin) did to `about` to the room's host and
         moderators only: a ban or its lifting concerns those who keep the room, not the room."""
-        record = await self._records.stage(room, self._clock.now())
-        to = _managers(record.host.identity if record.host else None, record.moderators)
+        to = await self._managers_of(room)
         await self._announce(room, kind, sender=acting, target=(about, about), to=to, actor=acting or "")
+
+    async def _managers_of(self, room: str) -> list[str]:
+        """The room's host and moderators as the record has them now (see _managers)."""
+        record = await self._records.stage(room, self._clock.now())
+        return _managers(record.host.identity if record.host else None, record.moderators)
 
     def _room(self, room: lk.Room, record: StageRecord) -> pb.Room:
         return pb.Room(
