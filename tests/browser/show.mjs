@@ -91,23 +91,23 @@ await inBrowser(async (open) => {
   say("mary raised her hand, reloaded her page and joined again with the token her tab kept");
 
   // An invitation can be declined, and a guest can be removed from the show altogether.
-await host.click('#audience li[data-identity="john"] button');
-await john.click("#invitation:not([hidden]) button.decline");
-await noticeSays(host, "info", "john declined the invitation to the stage.");
-await john.waitForSelector("#invitation", { state: "hidden" });
-say("john declined an invitation and the host heard it");
-const ann = await open("ann", `/watch/${ROOM}#name=ann`);
-await ann.click("#join button[type=submit]");
-await seesVideo(ann, "jane");
-await host.click('#audience li[data-identity="ann"] button');
-await ann.click("#invitation:not([hidden]) button.accept");
-await Promise.all([seesVideo(host, "ann"), seesVideo(john, "ann"), seesVideo(mary, "ann")]);
-await host.click('.tile[data-identity="ann"] button.remove');
-await noticeSays(ann, "ended", "You were removed from the show.");
-await Promise.all([seesNoVideo(host, "ann"), seesNoVideo(john, "ann"), seesNoVideo(mary, "ann")]);
-say("ann joined late, came on stage and was removed: her page says so, the others no longer see her");
+  await host.click('#audience li[data-identity="john"] button');
+  await john.click("#invitation:not([hidden]) button.decline");
+  await noticeSays(host, "info", "john declined the invitation to the stage.");
+  await john.waitForSelector("#invitation", { state: "hidden" });
+  say("john declined an invitation and the host heard it");
+  const ann = await open("ann", `/watch/${ROOM}#name=ann`);
+  await ann.click("#join button[type=submit]");
+  await seesVideo(ann, "jane");
+  await host.click('#audience li[data-identity="ann"] button');
+  await ann.click("#invitation:not([hidden]) button.accept");
+  await Promise.all([seesVideo(host, "ann"), seesVideo(john, "ann"), seesVideo(mary, "ann")]);
+  await host.click('.tile[data-identity="ann"] button.remove');
+  await noticeSays(ann, "ended", "You were removed from the show.");
+  await Promise.all([seesNoVideo(host, "ann"), seesNoVideo(john, "ann"), seesNoVideo(mary, "ann")]);
+  say("ann joined late, came on stage and was removed: her page says so, the others no longer see her");
 
-await host.click("#end-show");
+  await host.click("#end-show");
   await Promise.all([host, john, mary].map((page) => noticeSays(page, "ended", "The show has ended.")));
   say("the host ended the show and every page says so");
 });
