@@ -181,7 +181,9 @@ async def test_a_raised_hand_and_an_open_invitation_show_in_the_admission(record
     assert await records.admission(room, "gia", T0 + 2) == Admission(
         Role.VIEWER, False, Phase.BACKSTAGE, hand_raised=True
     )
-    assert await records.admission(room, "ivo", T0 + 2) == Admission(Role.VIEWER, False, Phase.BACKSTAGE, invited=True)
+    assert await records.admission(room, "ivo", T0 + 2) == Admission(
+        Role.VIEWER, False, Phase.BACKSTAGE, invitation_expires_at=ms(T0 + 1 + INVITE_FOR)
+    )
     assert await records.admission(room, "zoe", T0 + 2) == backstage
     # Up to one millisecond before its end, then no more (as an acceptance judges it).
     assert (await records.admission(room, "ivo", T0 + 1 + INVITE_FOR - 0.001)).invited
@@ -880,6 +882,68 @@ async def test_a_join_for_someone_without_a_seat_changes_nothing(records: ShowRe
         Verdict.APPLIED, Role.VIEWER, hand=False
     )
     assert await records.hands(room, T0) == []
+
+
+async def test_a_viewer_who_leaves_within_the_grace_window_keeps_its_hand_and_invitation(
+    records: ShowRecords, room: str
+) -> None:
+    """With a reconnect grace window (`keep`), a viewer's leave changes nothing: its hand keeps
+    its place in the queue, its invitation stands, and the departure says what they are, for
+    letting them go if it does not come back. Without one, both go at once."""
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0 + 1, LIMIT)
+    await records.set_hand(room, "bo", True, T0 + 2, LIMIT)
+    await records.invite(room, "ivo", T0 + 3, INVITE_FOR, LIMIT, acting="hana")
+    gia, ivo = Connection("PA_g", ms(T0)), Connection("PA_i", ms(T0))
+
+    assert await records.left(room, "gia", gia, T0 + 4, "", T0 + 4, keep=True) == Departure(
+        Verdict.APPLIED, None, kept=Standing(None, ms(T0 + 1), None)
+    )
+    assert await records.left(room, "ivo", ivo, T0 + 4, "", T0 + 4, keep=True) == Departure(
+        Verdict.APPLIED, None, kept=Standing(None, None, ms(T0 + 3 + INVITE_FOR))
+    )
+    # A leave heard twice (LiveKit's for a replaced connection) keeps them too.
+    assert (await records.left(room, "gia", gia, T0 + 5, "", T0 + 5, keep=True)).kept == Standing(
+        None, ms(T0 + 1), None
+    )
+    assert await records.hands(room, T0 + 5) == [Hand("gia", ms(T0 + 1), False), Hand("bo", ms(T0 + 2), False)]
+    assert (await records.admission(room, "gia", T0 + 5)).hand_raised
+    assert (await records.admission(room, "ivo", T0 + 5)).invitation_expires_at == ms(T0 + 3 + INVITE_FOR)
+    assert await records.left(room, "zoe", Connection("PA_z", ms(T0)), T0 + 5, "", T0 + 5, keep=True) == Departure(
+        Verdict.NOT_HELD, None
+    )
+    # An expired invitation is not kept: the leave drops it as it did.
+    assert await records.left(room, "ivo", ivo, T0 + 70, "", T0 + 70, keep=True) == Departure(
+        Verdict.APPLIED, Role.VIEWER, hand=False
+    )
+    # Without a window the hand goes with its owner, as before.
+    assert await records.left(room, "bo", Connection("PA_b", ms(T0)), T0 + 6, "", T0 + 6) == Departure(
+        Verdict.APPLIED, Role.VIEWER, hand=True
+    )
+    assert [h.identity for h in await records.hands(room, T0 + 6)] == ["gia"]
+
+
+async def test_what_a_viewer_left_is_let_go_only_as_it_was_left(records: ShowRecords, room: str) -> None:
+    """When the window ends without its owner, the hand and the invitation it left are let go
+    of, each only if still the one it left: a hand raised again or an invitation given again
+    since is the viewer's, back in the room."""
+    await _hosted(records, room)
+    await records.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="hana")
+    await records.set_hand(room, "gia", True, T0, 0)  # a limit of 0: stays a raised hand
+    await records.invite(room, "ivo", T0 + 1, INVITE_FOR, LIMIT, acting="hana")
+    kept = (await records.left(room, "gia", Connection("PA_g", ms(T0)), T0 + 2, "", T0 + 2, keep=True)).kept
+    assert kept == Standing(None, ms(T0), ms(T0 + 1 + INVITE_FOR))
+    assert await records.lower_abandoned_hand(room, "gia", kept.hand, kept.invitation)
+    assert await records.standing(room, "gia", T0 + 3) == Standing(None, None, None)
+    assert (await records.stage(room, T0 + 3)).hands == 0
+
+    # Invited again after leaving (the host's new invitation): the old expiry withdraws nothing.
+    first = (await records.admission(room, "ivo", T0 + 2)).invitation_expires_at
+    await records.invite(room, "ivo", T0 + 5, INVITE_FOR, LIMIT, acting="hana")
+    assert not await records.lower_abandoned_hand(room, "ivo", None, first)
+    assert (await records.admission(room, "ivo", T0 + 6)).invitation_expires_at == ms(T0 + 5 + INVITE_FOR)
+    assert not await records.lower_abandoned_hand(room, "ivo", None, ms(T0 + 5 + INVITE_FOR))  # no hand to lower
+    assert not (await records.admission(room, "ivo", T0 + 6)).invited
 
 
 # --- pending stage changes and the reconciler's indexes --------------------------------------
@@ -1729,7 +1793,12 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
             case "joined":
                 return await store.connected(room, who, Connection(op[2], int(op[3])), op[4], now)
             case "left":
-                return await store.left(room, who, Connection(op[2], int(op[3])), now - 1, op[4], now)
+                keep = op[5] == "keep"
+                return await store.left(room, who, Connection(op[2], int(op[3])), now - 1, op[4], now, keep)
+            case "let_go":  # the reconciler, at the end of a viewer's grace window
+                standing = await store.standing(room, who, now)
+                hand = standing.hand if op[2] == "hand" else ms(now)
+                return await store.lower_abandoned_hand(room, who, hand, standing.invitation)
             case "opened":
                 return await store.room_opened(room, op[2], int(op[3]), now)
             case "reserve":
@@ -1783,7 +1852,7 @@ def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
     kinds = ["claim", "invite", "accept", "decline", "raise", "lower", "demote", "forget", "limit", "joined"]
     kinds += ["left", "complete", "raise", "invite", "accept", "opened", "reserve", "settle", "progress", "drop"]
     kinds += ["retire", "undo", "appoint", "dismiss", "ban", "unban", "admission", "appoint", "lock", "unlock"]
-    kinds += ["history", "history", "live", "released", "end"]
+    kinds += ["history", "history", "live", "released", "end", "left", "let_go"]
     ops: list[tuple[str, ...]] = []
     for _ in range(steps):
         kind, who = rng.choice(kinds), rng.choice(people)
@@ -1798,6 +1867,9 @@ def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
             extra = (str(rng.randint(1, 3)),)
         elif kind in ("joined", "left"):
             extra = (f"PA_{who}_{rng.randint(1, 3)}", str(rng.randint(1, 3) * 1000), rng.choice(["", "RM_1", "RM_2"]))
+            extra += (rng.choice(["", "keep"]),)
+        elif kind == "let_go":
+            extra = (rng.choice(["hand", "another"]),)
         elif kind == "opened":
             extra = (rng.choice(["RM_1", "RM_2", "RM_3"]), str(rng.randint(1, 3) * 1000))
         elif kind == "settle":

@@ -206,8 +206,13 @@ class Admission:
     phase: Phase = Phase.UNOPENED
     hosted: bool = False  # it last took the host seat (hosted_by): its token may still end the show
     hand_raised: bool = False  # its token may accept an invitation with it, or lower it
-    invited: bool = False  # an invitation not expired when read: its token may accept it
     locked: tuple[str, ...] = ()  # a guest's sources the host took away, as its seat holds them
+    # When its invitation expires (ms), 0 if it has none not expired when read: its token may accept it.
+    invitation_expires_at: int = 0
+
+    @property
+    def invited(self) -> bool:
+        return self.invitation_expires_at > 0
 
 
 @dataclass(frozen=True)
@@ -318,6 +323,9 @@ class Departure:
     verdict: Verdict
     freed: Role | None  # the role whose seat was freed (VIEWER: only a hand or an invitation)
     hand: bool = False  # a raised hand went down with the participant
+    # A viewer's raised hand and open invitation, kept through the reconnect grace window (`left`
+    # with `keep`): nothing was freed, and whoever let it go when the window ends needs these.
+    kept: Standing | None = None
 
 
 class Refusal(StrEnum):
@@ -528,11 +536,15 @@ class ShowRecords(Protocol):
         """Raises or lowers a viewer's hand; raising it while invited takes a seat if one is free."""
         ...
 
-    async def lower_abandoned_hand(self, room: str, identity: str, raised_at: int) -> bool:
-        """Lowers the hand `identity` raised at `raised_at` (ms), which the reconciler found with
-        nobody of that name connected to LiveKit (its participant_left was lost). A hand raised
-        at another time stays: its owner came back and raised it again. Not a show's activity:
-        the room's expiry is left as it was. Whether a hand was lowered."""
+    async def lower_abandoned_hand(
+        self, room: str, identity: str, raised_at: int | None, invitation: int | None = None
+    ) -> bool:
+        """Lowers the hand `identity` raised at `raised_at` (ms), and withdraws its invitation that
+        expires at `invitation` (ms), which the reconciler found with nobody of that name
+        connected to LiveKit (its participant_left was lost, or it did not come back within the
+        reconnect grace window). A hand raised or an invitation given at another time stays: its
+        owner came back and raised it again, or was invited again. Not a show's activity: the
+        room's expiry is left as it was. Whether a hand was lowered."""
         ...
 
     async def unseat(
@@ -657,11 +669,20 @@ class ShowRecords(Protocol):
         ...
 
     async def left(
-        self, room: str, identity: str, connection: Connection, at: float, room_sid: str, now: float
+        self,
+        room: str,
+        identity: str,
+        connection: Connection,
+        at: float,
+        room_sid: str,
+        now: float,
+        keep: bool = False,
     ) -> Departure:
         """A participant_left. Frees what `identity` held, unless a newer connection holds the
         seat or the event is for another incarnation. A leave for the seat's own connection
-        always frees it, whatever `at` (LiveKit's created_at) says."""
+        always frees it, whatever `at` (LiveKit's created_at) says. With `keep` (a reconnect
+        grace window), a viewer's raised hand and open invitation stay as they are and the
+        departure says what they are (`kept`): the viewer may be reloading its page."""
         ...
 
     async def pending(self, room: str) -> list[PendingChange]: ...

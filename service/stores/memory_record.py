@@ -312,7 +312,7 @@ class MemoryRecords:
             state.phase,
             state.hosted_by == identity,
             hand_raised=identity in state.hands.scores,
-            invited=invitation is not None and invitation > ms(now),
+            invitation_expires_at=invitation if invitation is not None and invitation > ms(now) else 0,
             locked=seat.locked if seat is not None else (),
         )
 
@@ -484,13 +484,21 @@ class MemoryRecords:
                 return Seating(True, before, host, _managers(state))
             return Seating(False, before, host, _managers(state))
 
-    async def lower_abandoned_hand(self, room: str, identity: str, raised_at: int) -> bool:
+    async def lower_abandoned_hand(
+        self, room: str, identity: str, raised_at: int | None, invitation: int | None = None
+    ) -> bool:
         found = self._current(room)
-        if found is None or found.hands.scores.get(identity) != raised_at:
+        if found is None:
             return False
-        found.hands.remove(identity)
-        found.seen = None
-        return True
+        lowered = raised_at is not None and found.hands.scores.get(identity) == raised_at
+        if lowered:
+            found.hands.remove(identity)
+        withdrawn = invitation is not None and found.invitations.scores.get(identity) == invitation
+        if withdrawn:
+            found.invitations.remove(identity)
+        if lowered or withdrawn:
+            found.seen = None
+        return lowered
 
     async def unseat(
         self,
@@ -748,7 +756,14 @@ class MemoryRecords:
             return Verdict.APPLIED
 
     async def left(
-        self, room: str, identity: str, connection: Connection, at: float, room_sid: str, now: float
+        self,
+        room: str,
+        identity: str,
+        connection: Connection,
+        at: float,
+        room_sid: str,
+        now: float,
+        keep: bool = False,
     ) -> Departure:
         if not self._same_incarnation(room, room_sid, now):
             return Departure(Verdict.STALE, None)
@@ -763,6 +778,12 @@ class MemoryRecords:
                 return Departure(Verdict.STALE, None)
         elif identity not in state.hands.scores and identity not in state.invitations.scores:
             return Departure(Verdict.NOT_HELD, None)
+        elif keep:
+            raised, invitation = state.hands.scores.get(identity), state.invitations.scores.get(identity)
+            if invitation is not None and invitation <= ms(now):
+                invitation = None  # an expired invitation is not kept (the forgetting below drops it)
+            if raised is not None or invitation is not None:
+                return Departure(Verdict.APPLIED, None, kept=Standing(None, raised, invitation))
         hand = identity in state.hands.scores
         with self._changing(room, now) as state:
             return Departure(Verdict.APPLIED, self._forget(state, identity), hand)

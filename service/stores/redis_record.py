@@ -469,7 +469,7 @@ class RedisRecords:
             decode_phase(_text(phase)),
             bool(int(hosted)),
             hand_raised=bool(_text(hand)),
-            invited=bool(_text(invitation)),  # read_standing drops one expired at `now`
+            invitation_expires_at=_optional_ms(invitation) or 0,  # read_standing drops one expired at `now`
             locked=decode_seat(seat).locked if _text(seat) else (),
         )
 
@@ -576,8 +576,11 @@ class RedisRecords:
         )
         return self._seating(reply)
 
-    async def lower_abandoned_hand(self, room: str, identity: str, raised_at: int) -> bool:
-        (lowered,) = await self._step("lower_abandoned_hand", room, 0.0, identity, raised_at)
+    async def lower_abandoned_hand(
+        self, room: str, identity: str, raised_at: int | None, invitation: int | None = None
+    ) -> bool:
+        seen = ("" if raised_at is None else raised_at, "" if invitation is None else invitation)
+        (lowered,) = await self._step("lower_abandoned_hand", room, 0.0, identity, *seen)
         return bool(int(lowered))
 
     async def unseat(
@@ -706,13 +709,21 @@ class RedisRecords:
         return Verdict(_text(verdict))
 
     async def left(
-        self, room: str, identity: str, connection: Connection, at: float, room_sid: str, now: float
+        self,
+        room: str,
+        identity: str,
+        connection: Connection,
+        at: float,
+        room_sid: str,
+        now: float,
+        keep: bool = False,
     ) -> Departure:
-        verdict, freed, *hand = await self._step(
-            "left", room, now, identity, connection.sid, connection.joined_at, ms(at), room_sid
+        verdict, freed, *rest = await self._step(
+            "left", room, now, identity, connection.sid, connection.joined_at, ms(at), room_sid, int(keep)
         )
+        kept = Standing(None, _optional_ms(rest[1]), _optional_ms(rest[2])) if len(rest) > 1 else None
         return Departure(
-            Verdict(_text(verdict)), Role(_text(freed)) if _text(freed) else None, bool(hand and int(hand[0]))
+            Verdict(_text(verdict)), Role(_text(freed)) if _text(freed) else None, bool(rest and int(rest[0])), kept
         )
 
     async def pending(self, room: str) -> list[PendingChange]:

@@ -1,9 +1,11 @@
 -- ARGV: identity, participant sid, its joined_at (ms, 0 if unknown), the event's created_at
--- (ms), room sid. Answers the verdict, the role freed ('' for none) and whether a raised hand
--- went down with it (1/0).
+-- (ms), room sid, keep (1/0: a reconnect grace window). Answers the verdict, the role freed (''
+-- for none), whether a raised hand went down with it (1/0), and, for a viewer kept through the
+-- window, its hand's raised_at and its invitation's expiry ('' where none): nothing is freed then.
 local identity, sid, joined_at, at, room_sid = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
 if not same_incarnation(room_sid) then return {'ok', 'stale', ''} end
 local role, seat = seat_of(identity)
+local raised, invited = redis.call('ZSCORE', HANDS, identity), redis.call('ZSCORE', INVITATIONS, identity)
 if seat then
   local held_by = seat.sid or ''
   if held_by == '' then
@@ -15,10 +17,15 @@ if seat then
     -- leaving means the holder is gone.
     if joined_at <= tonumber(seat.joined_at or 0) then return {'ok', 'stale', ''} end
   end
-elseif not redis.call('ZSCORE', HANDS, identity) and not redis.call('ZSCORE', INVITATIONS, identity) then
+elseif not raised and not invited then
   return {'ok', 'not_held', ''}
+elseif ARGV[9] == '1' then
+  -- The viewer may be reloading its page: its hand keeps its place and its invitation stands
+  -- (an expired one is not kept: the forgetting below drops it).
+  if invited and tonumber(invited) <= NOW then invited = false end
+  if raised or invited then return {'ok', 'applied', '', 0, raised or '', invited or ''} end
 end
-local hand = redis.call('ZSCORE', HANDS, identity) and 1 or 0
+local hand = raised and 1 or 0
 local freed = forget(identity)
 touch()
 return {'ok', 'applied', freed, hand}
