@@ -392,6 +392,8 @@ class ShowCore(ShowService[Caller]):
         # A host's first join has just opened the show.
         phase = self._rules.opens if role is Role.HOST and admission.phase is Phase.UNOPENED else admission.phase
         token = self._stage.mint_token(room, identity, name, Presence.of(role, phase, locked))
+        # A viewer back from a reload finds its hand and its invitation where it left them.
+        viewer = role is Role.VIEWER
         return pb.JoinRoomResponse(
             token=token,
             ws_url=self._stage.ws_url,
@@ -399,6 +401,8 @@ class ShowCore(ShowService[Caller]):
             role=role.wire,
             identity=identity,
             state=_STATES[phase],
+            hand_raised=viewer and admission.hand_raised,
+            invitation_expires_at=admission.invitation_expires_at if viewer else 0,
         )
 
     async def _claim_host(self, room: str, identity: str, name: str, caller: Caller) -> None:

@@ -38,8 +38,8 @@ _ON_STAGE = {"token": ("promoted", True), "ws_url": ("promoted", True)}
 # Per RPC: how its answer is shown on the REST door. The MVP's clients parse these forms.
 ANSWERS: dict[str, Quirk] = {
     "JoinRoom": Quirk(
-        Shape(("token", "ws_url", "room_name", "role", "state")),
-        "the MVP's join answer (and the show's state); identity came later",
+        Shape(("token", "ws_url", "room_name", "role", "state", "hand_raised", "invitation_expires_at")),
+        "the MVP's join answer (and the show's state, a viewer's kept hand and invitation); identity came later",
     ),
     "ListRooms": Quirk(Shape(nested={"rooms": _ROOM_IN_LIST}), "the MVP listed LiveKit's four room fields only"),
     "GetRoom": Quirk(
@@ -113,6 +113,7 @@ WORD_ENUMS: dict[str, str] = {
 NUMBER_INT64: frozenset[str] = frozenset(
     {
         "showrunner.v1.InviteGuestResponse.expires_at",
+        "showrunner.v1.JoinRoomResponse.invitation_expires_at",
         "showrunner.v1.RaisedHand.raised_at",
         "showrunner.v1.Recording.started_at",
         "showrunner.v1.Recording.ended_at",

@@ -298,6 +298,8 @@ class JoinRoomResponse(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     IDENTITY_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    HAND_RAISED_FIELD_NUMBER: _builtins.int
+    INVITATION_EXPIRES_AT_FIELD_NUMBER: _builtins.int
     token: _builtins.str
     """LiveKit access token with exactly the grants of the role."""
     ws_url: _builtins.str
@@ -312,6 +314,14 @@ class JoinRoomResponse(_message.Message):
     """Where the show is: a viewer's token for a show that is not live yet subscribes to nothing
     until the show goes live, when LiveKit subscribes it without anything for the viewer to do.
     """
+    hand_raised: _builtins.bool
+    """A viewer's hand is up: raised before this join (a reload, a dropped connection) and kept,
+    in its place in the queue, through the reconnect grace window. False for every other role.
+    """
+    invitation_expires_at: _builtins.int
+    """When the viewer's pending invitation expires (ms since the epoch, as InviteGuestResponse's
+    expires_at), 0 if it has none: it may still accept it. 0 for every other role.
+    """
     def __init__(
         self,
         *,
@@ -321,10 +331,12 @@ class JoinRoomResponse(_message.Message):
         role: Global___Role.ValueType = ...,
         identity: _builtins.str = ...,
         state: Global___ShowState.ValueType = ...,
+        hand_raised: _builtins.bool = ...,
+        invitation_expires_at: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity", "role", b"role", "room_name", b"room_name", "state", b"state", "token", b"token", "ws_url", b"ws_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hand_raised", b"hand_raised", "identity", b"identity", "invitation_expires_at", b"invitation_expires_at", "role", b"role", "room_name", b"room_name", "state", b"state", "token", b"token", "ws_url", b"ws_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

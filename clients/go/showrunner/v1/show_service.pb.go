@@ -568,9 +568,15 @@ type JoinRoomResponse struct {
 	Identity string `protobuf:"bytes,5,opt,name=identity,proto3" json:"identity,omitempty"`
 	// Where the show is: a viewer's token for a show that is not live yet subscribes to nothing
 	// until the show goes live, when LiveKit subscribes it without anything for the viewer to do.
-	State         ShowState `protobuf:"varint,6,opt,name=state,proto3,enum=showrunner.v1.ShowState" json:"state,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	State ShowState `protobuf:"varint,6,opt,name=state,proto3,enum=showrunner.v1.ShowState" json:"state,omitempty"`
+	// A viewer's hand is up: raised before this join (a reload, a dropped connection) and kept,
+	// in its place in the queue, through the reconnect grace window. False for every other role.
+	HandRaised bool `protobuf:"varint,7,opt,name=hand_raised,json=handRaised,proto3" json:"hand_raised,omitempty"`
+	// When the viewer's pending invitation expires (ms since the epoch, as InviteGuestResponse's
+	// expires_at), 0 if it has none: it may still accept it. 0 for every other role.
+	InvitationExpiresAt int64 `protobuf:"varint,8,opt,name=invitation_expires_at,json=invitationExpiresAt,proto3" json:"invitation_expires_at,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *JoinRoomResponse) Reset() {
@@ -643,6 +649,20 @@ func (x *JoinRoomResponse) GetState() ShowState {
 		return x.State
 	}
 	return ShowState_SHOW_STATE_UNSPECIFIED
+}
+
+func (x *JoinRoomResponse) GetHandRaised() bool {
+	if x != nil {
+		return x.HandRaised
+	}
+	return false
+}
+
+func (x *JoinRoomResponse) GetInvitationExpiresAt() int64 {
+	if x != nil {
+		return x.InvitationExpiresAt
+	}
+	return 0
 }
 
 // ListRoomsRequest has no fields yet.
@@ -4326,14 +4346,17 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\x12)\n" +
 	"\x10participant_name\x18\x02 \x01(\tR\x0fparticipantName\x12'\n" +
 	"\x04role\x18\x03 \x01(\x0e2\x13.showrunner.v1.RoleR\x04role\x12!\n" +
-	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName\"\xd1\x01\n" +
+	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName\"\xa6\x02\n" +
 	"\x10JoinRoomResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x15\n" +
 	"\x06ws_url\x18\x02 \x01(\tR\x05wsUrl\x12\x1b\n" +
 	"\troom_name\x18\x03 \x01(\tR\broomName\x12'\n" +
 	"\x04role\x18\x04 \x01(\x0e2\x13.showrunner.v1.RoleR\x04role\x12\x1a\n" +
 	"\bidentity\x18\x05 \x01(\tR\bidentity\x12.\n" +
-	"\x05state\x18\x06 \x01(\x0e2\x18.showrunner.v1.ShowStateR\x05state\"\x12\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x18.showrunner.v1.ShowStateR\x05state\x12\x1f\n" +
+	"\vhand_raised\x18\a \x01(\bR\n" +
+	"handRaised\x122\n" +
+	"\x15invitation_expires_at\x18\b \x01(\x03R\x13invitationExpiresAt\"\x12\n" +
 	"\x10ListRoomsRequest\">\n" +
 	"\x11ListRoomsResponse\x12)\n" +
 	"\x05rooms\x18\x01 \x03(\v2\x13.showrunner.v1.RoomR\x05rooms\"-\n" +
