@@ -23,11 +23,17 @@ permission and attributes), and converges:
 - a recording or stream the record holds as running that LiveKit's egress has moved on from (its
   webhooks lost, or come before the start was written) is brought to where LiveKit has it, an
   ended show's included (its egress ends with the room EndShow closed);
-- a raised hand whose owner LiveKit no longer has (its participant_left was lost) is lowered.
+- a viewer who left with a raised hand or an open invitation keeps both for the reconnect grace
+  window (a reload); once it is over, LiveKit is asked whether the viewer is back, and a viewer
+  who is not has its hand lowered and its invitation withdrawn, each only if it is still the one
+  it left. Whether the viewer is back is LiveKit's answer at the window's end, never the order
+  of webhooks: LiveKit reports the leave of a replaced connection after the new one joined;
+- a raised hand whose owner LiveKit no longer has (its participant_left was lost, or heard by an
+  instance that died) is lowered once the grace window has passed since it was first found so.
   Hands are the audience's, so a look at a room's hands (once in `hands_every_seconds` at most)
   takes the head of the queue and a few more (HANDS_PER_PASS each), going on from where the
   previous look stopped: every hand is looked at in turn, at a cost that does not grow with
-  the queue. (An invitation of a hand whose owner has gone lowers it at once.)
+  the queue. (An invitation of a hand whose owner has gone starts its window too.)
 
 Its cost per room is the stage's size, not the audience's: seat holders, moderators and at most
 twice HANDS_PER_PASS raised hands are looked up one by one, banned identities likewise (in a room that
@@ -60,6 +66,7 @@ from service.core.record import (
     ShowRecords,
     StageChange,
     StageRecord,
+    Standing,
     connection_of,
     created_ms,
 )
@@ -73,7 +80,7 @@ HANDS_PER_PASS = 8
 
 @dataclass(frozen=True)
 class ReconcileRules:
-    grace_seconds: float = 30.0  # a seat holder who dropped gets this long to come back
+    grace_seconds: float = 30.0  # a seat holder (or a viewer's hand) who dropped gets this long to come back
     interval_seconds: float = 5.0  # how often rooms with recent activity get a pass
     sweep_every: int = 6  # every so many passes, every room either side knows of gets one
     recent_seconds: float = 120.0  # scheduled passes: rooms written to within this long
@@ -107,8 +114,9 @@ class ReconcileListener(Protocol):
         """Lets a live show's waiting viewers see the stage; how many it let in."""
         ...
 
-    async def hand_lowered(self, room: str, identity: str) -> None:
-        """A hand whose owner left unheard was lowered: whoever manages the stage hears of it."""
+    async def hand_lowered(self, room: str, identity: str, name: str = "") -> None:
+        """A hand whose owner left (and did not come back) was lowered: whoever manages the stage
+        hears of it."""
         ...
 
     async def egress_moved(self, room: str, info: lk_egress.EgressInfo) -> bool:
@@ -117,6 +125,16 @@ class ReconcileListener(Protocol):
         ...
 
     def reconciled(self, action: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Away:
+    """What a viewer LiveKit no longer has left in the record, and since when it is known gone."""
+
+    since: float
+    hand: int | None  # when its hand was raised (ms)
+    invitation: int | None  # when its invitation expires (ms)
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +163,8 @@ class Reconciler:
         self._me = uuid.uuid4().hex
         # (room, identity, connection sid) -> when this instance first saw the holder gone.
         self._absent: dict[tuple[str, str, str], float] = {}
+        # room -> identity -> the hand and invitation of a viewer gone, kept for its grace window.
+        self._away: dict[str, dict[str, Away]] = {}
         # room -> where in its queue of hands the next look goes on, and when the last one was.
         self._hand_looks: dict[str, tuple[int, float]] = {}
         self._wanted: set[str] = set()
@@ -162,7 +182,35 @@ class Reconciler:
         """LiveKit reported that a seat holder's connection ended (at `at`): its seat is freed by
         a pass after the grace window, unless it has come back by then."""
         self._absent.setdefault((room, identity, sid), at)
-        delay = max(0.0, at + self._rules.grace_seconds - self._clock.now()) + 0.05
+        self._pass_after_window(room, at)
+
+    def viewer_left(self, room: str, identity: str, kept: Standing, at: float, name: str = "") -> None:
+        """LiveKit reported that a viewer's connection ended (at `at`) while it had a hand up or
+        an invitation open (`kept`): a pass after the grace window lets them go unless the viewer
+        is back by then. Each leave starts the window again: the viewer may have come back and
+        gone again since an earlier one."""
+        self._away.setdefault(room, {})[identity] = Away(at, kept.hand, kept.invitation, name)
+        self._pass_after_window(room, at)
+
+    async def hand_unowned(self, room: str, identity: str, kept: Standing) -> list[Action]:
+        """A hand up (raised at `kept.hand`) whose owner LiveKit does not have: its leave was
+        lost, or heard by an instance that died, or is yet to come (a reload). It is lowered,
+        with the invitation `kept` names, once the grace window has passed since the owner was
+        first known gone (at once without a window); until then a pass is due at its end."""
+        viewers, now = self._away.setdefault(room, {}), self._clock.now()
+        away = viewers.get(identity)
+        if away is None or away.hand != kept.hand:
+            away = viewers[identity] = Away(now, kept.hand, kept.invitation)
+            if self._rules.grace_seconds > 0:
+                self._pass_after_window(room, now)
+        if now - away.since < self._rules.grace_seconds:
+            return []
+        lowered = await self._let_go(room, identity, away)
+        self._forget_away(room, identity, away)
+        return lowered
+
+    def _pass_after_window(self, room: str, since: float) -> None:
+        delay = max(0.0, since + self._rules.grace_seconds - self._clock.now()) + 0.05
         asyncio.get_running_loop().call_later(delay, self.nudge, room)
 
     def returned(self, room: str, identity: str) -> None:
@@ -220,6 +268,7 @@ class Reconciler:
         rooms = set(await self._records.active_rooms(now - self._rules.recent_seconds))
         rooms.update(await self._records.overdue(now))
         rooms.update(room for room, _, _ in self._absent)
+        rooms.update(self._away)
         return await self.pass_over(rooms)
 
     async def pass_over(self, rooms: Iterable[str]) -> list[Action]:
@@ -235,7 +284,7 @@ class Reconciler:
         if not await self._leases.take(room, self._me, self._rules.lease_seconds):
             return []
         try:
-            actions = await self._converge(room)
+            actions = await self._viewers_away(room) + await self._converge(room)
         finally:
             await self._leases.give_back(room, self._me)
         for action in actions:
@@ -332,6 +381,35 @@ class Reconciler:
             actions += await self._strangers(room, set(present) | {a.identity for a in kept_out}, now, adopt=False)
         return actions
 
+    async def _viewers_away(self, room: str) -> list[Action]:
+        """The viewers of `room` whose grace window is over: each one LiveKit does not have now
+        has the hand and invitation it left let go of; one that is back keeps them."""
+        ended = self._clock.now() - self._rules.grace_seconds
+        due = [(who, away) for who, away in self._away.get(room, {}).items() if away.since <= ended]
+        actions: list[Action] = []
+        for identity, away in due:
+            back = await self._stage.find_participant(room, identity) is not None
+            # A leave heard meanwhile started a new window: it is that one's to decide.
+            if self._away.get(room, {}).get(identity) is not away:
+                continue
+            if not back:
+                actions += await self._let_go(room, identity, away)
+            self._forget_away(room, identity, away)
+        return actions
+
+    async def _let_go(self, room: str, identity: str, away: Away) -> list[Action]:
+        if not await self._records.lower_abandoned_hand(room, identity, away.hand, away.invitation):
+            return []
+        await self._listener.hand_lowered(room, identity, away.name)
+        return [Action("lowered", identity, "its owner left")]
+
+    def _forget_away(self, room: str, identity: str, away: Away) -> None:
+        viewers = self._away.get(room, {})
+        if viewers.get(identity) is away:
+            del viewers[identity]
+        if not viewers:
+            self._away.pop(room, None)
+
     async def _without_livekit_room(self, room: str, record: StageRecord, now: float) -> list[Action]:
         self._hand_looks.pop(room, None)
         if record.is_empty:
@@ -417,9 +495,11 @@ class Reconciler:
         """Lowers the hands whose owner LiveKit does not have, among the first HANDS_PER_PASS of
         the queue (those a host invites next) and the next HANDS_PER_PASS after where the room's
         previous look stopped (so every hand is looked at in turn). A hand is raised only by
-        someone LiveKit had connected, and their leave lowers it; one found without its owner had
-        its participant_left lost. The store lowers it only if it is still the hand that was
-        looked at (not one raised again since by its owner, back in the room)."""
+        someone LiveKit had connected, and their leave lowers it once the grace window is over;
+        one found without its owner had its participant_left lost (or is within its window): it
+        is lowered once the window has passed since it was first found so. The store lowers it
+        only if it is still the hand that was looked at (not one raised again since by its
+        owner, back in the room)."""
         start, last = self._hand_looks.get(room, (0, -math.inf))
         if now - last < self._rules.hands_every_seconds:
             return []
@@ -430,9 +510,7 @@ class Reconciler:
         for hand in head + turn:
             if await self._stage.find_participant(room, hand.identity) is not None:
                 continue
-            if await self._records.lower_abandoned_hand(room, hand.identity, hand.raised_at):
-                await self._listener.hand_lowered(room, hand.identity)
-                actions.append(Action("lowered", hand.identity, "its owner left"))
+            actions += await self.hand_unowned(room, hand.identity, Standing(None, hand.raised_at, None))
         # Every hand lowered here stood before the turn's end: the next look goes on from the
         # first hand not yet looked at, and from past the head once the turn reached the end.
         following = start + len(turn) - len(actions) if len(turn) == HANDS_PER_PASS else 0

@@ -168,9 +168,11 @@ class ShowCore(ShowService[Caller]):
             await self._announce(room, EventType.GUEST_DEMOTED, sender=sender, target=sender, actor="", reason="left")
 
     async def hand_lowered(self, room: str, identity: str, name: str = "") -> None:
-        """A hand lowered without its owner's call (its owner left, heard or not): the host and
-        the moderators hear hand_lower, as they would of a hand lowered by its owner."""
-        to = await self._managers_of(room)
+        """A hand lowered without its owner's call (its owner left, heard or not, and did not
+        come back within the grace window): the host and the moderators hear hand_lower, as they
+        would of a hand lowered by its owner, and so does the owner, should a page of its be
+        back in the room just now."""
+        to = [*await self._managers_of(room), identity]
         await self._announce(room, EventType.HAND_LOWER, sender=(identity, name or identity), to=to)
 
     async def egress_moved(self, room: str, info: lk_egress.EgressInfo) -> bool:
@@ -260,7 +262,9 @@ class ShowCore(ShowService[Caller]):
     async def _left(self, room: str, who: lk.ParticipantInfo, room_sid: str, at: float, now: float) -> str:
         """A participant's connection ended. A host or guest whose own connection it was keeps
         the seat for the reconnect grace window (the reconciler frees it if they do not come
-        back); everything else is decided by the record's `left` step at once."""
+        back), and a viewer its raised hand and open invitation (the reconciler lets them go if
+        LiveKit does not have it when the window ends: the leave may be a replaced connection's,
+        its owner back already); everything else is decided by the record's `left` step at once."""
         grace = self._rules.reconnect_grace_seconds
         if grace > 0:
             record = await self._records.stage(room, now)
@@ -269,8 +273,10 @@ class ShowCore(ShowService[Caller]):
             if seat is not None and current and seat.sid in ("", who.sid):
                 self.reconciler.dropped(room, who.identity, seat.sid, now)
                 return "applied"
-        departure = await self._records.left(room, who.identity, connection_of(who), at, room_sid, now)
-        if departure.freed in (Role.HOST, Role.GUEST):
+        departure = await self._records.left(room, who.identity, connection_of(who), at, room_sid, now, keep=grace > 0)
+        if departure.kept is not None:
+            self.reconciler.viewer_left(room, who.identity, departure.kept, now, who.name)
+        elif departure.freed in (Role.HOST, Role.GUEST):
             seat = Seat(who.identity, who.name or who.identity, 0)
             await self.seat_freed(room, seat, departure.freed)
         elif departure.hand:
@@ -705,10 +711,12 @@ class ShowCore(ShowService[Caller]):
         await self._room_for(room)
         present = await self._stage.find_participant(room, viewer)
         if present is None:
-            # A hand still up for someone LiveKit does not have: its participant_left was lost.
-            hand = (await self._records.standing(room, viewer, self._clock.now())).hand
-            if hand is not None and await self._records.lower_abandoned_hand(room, viewer, hand):
-                await self.hand_lowered(room, viewer)
+            # A hand still up for someone LiveKit does not have: its participant_left was lost,
+            # or its owner is reloading its page. It goes down once the grace window is over,
+            # unless its owner is back by then.
+            standing = await self._records.standing(room, viewer, self._clock.now())
+            if standing.hand is not None:
+                await self.reconciler.hand_unowned(room, viewer, standing)
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         now, ttl, limit = self._clock.now(), self._rules.invitation_seconds, self._rules.guest_limit
         try:
