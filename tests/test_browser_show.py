@@ -106,6 +106,12 @@ def test_a_guest_keeps_its_token_through_a_failed_rejoin(
     play("rejoin.mjs", studio_with_recorder, room, tmp_path / "browser")
 
 
+def test_a_viewer_who_reloads_keeps_its_raised_hand_and_its_invitation(
+    studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
+) -> None:
+    play("reload.mjs", studio_with_recorder, room, tmp_path / "browser")
+
+
 def test_a_moderator_manages_the_stage_from_the_watch_page(
     studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
 ) -> None:

@@ -123,6 +123,10 @@ async function join(name: string): Promise<void> {
     page.join.hidden = true;
     page.show.hidden = false;
     notice.clear();
+    // Back from a reload (or a dropped connection) within the grace window: the hand is still up
+    // in its place in the queue, and an invitation still waits, as the service keeps them.
+    handUp = response.handRaised;
+    if (response.invitationExpiresAt > Date.now()) invitation.show("The host", response.invitationExpiresAt);
     moderate(response.role === Role.MODERATOR);
     // A guest who comes back (a reload) keeps the stage: its connection may publish from the start.
     await followPermission(undefined);
