@@ -13,6 +13,7 @@ import json
 import os
 import random
 import signal
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
@@ -1292,9 +1293,11 @@ async def test_an_undo_that_finds_the_seat_taken_keeps_the_room_no_longer(
     """An undone demotion whose seat was taken meanwhile changes nothing (restore answers False),
     so, like a refusal, it is no activity: the room expires when its last change says."""
     # Redis expires keys on its own clock: the idle time leaves a wide margin for a loaded machine
-    # before the undo (0.6 of 2 s), and the look comes after the idle time has passed since the
-    # last change (2.2 s) but well before it would since the undo, had the undo refreshed it.
-    store = _store(kind, request, idle=2.0)
+    # before the undo (0.5 of 4 s; with 2 s, a loaded run's Cluster had expired the room before
+    # the undo, which then found the seat free), and the look comes after the idle time has
+    # passed since the last change (4.2 s) but before it would since the undo, had the undo
+    # refreshed it (4.5 s).
+    store = _store(kind, request, idle=4.0)
     try:
         now = T0
         await store.claim_host(room, "hana", "Hana", now, STALE_AFTER)
@@ -1303,11 +1306,12 @@ async def test_an_undo_that_finds_the_seat_taken_keeps_the_room_no_longer(
         undo = Standing(await store.unseat(room, "gia", now, StageChange.DEMOTE), None, None)
         await store.set_hand(room, "bo", True, now, LIMIT)
         await store.invite(room, "bo", now, INVITE_FOR, LIMIT, acting="hana")  # gia's seat is taken
-        await asyncio.sleep(0.6)
-        now += 0.6
-        assert not await store.restore(room, "gia", undo, now, LIMIT)
-        await asyncio.sleep(1.6)
-        now += 1.6
+        last_change = time.monotonic()
+        await asyncio.sleep(0.5)
+        now += 0.5
+        assert not await store.restore(room, "gia", undo, now, LIMIT), f"{time.monotonic() - last_change:.2f}s"
+        await asyncio.sleep(max(0.0, last_change + 4.2 - time.monotonic()))
+        now += 3.7
         stage = await store.stage(room, now)
         assert (stage.host, stage.guests) == (None, ())
     finally:
