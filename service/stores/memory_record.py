@@ -303,7 +303,10 @@ class MemoryRecords:
         return found.hosted_by if found else ""
 
     async def admission(self, room: str, identity: str, now: float) -> Admission:
-        state = self._read(room, now)
+        now_ms = self._saw(now)
+        state = self._rooms.get(room)
+        if state is None or state.expires <= now_ms:
+            return _NOBODY  # a viewer's JoinRoom of a room not opened yet: the hot path, no room built
         invitation = state.invitations.scores.get(identity)
         seat = state.guests.get(identity)
         return Admission(
@@ -312,7 +315,7 @@ class MemoryRecords:
             state.phase,
             state.hosted_by == identity,
             hand_raised=identity in state.hands.scores,
-            invitation_expires_at=invitation if invitation is not None and invitation > ms(now) else 0,
+            invitation_expires_at=invitation if invitation is not None and invitation > now_ms else 0,
             locked=seat.locked if seat is not None else (),
         )
 
@@ -858,3 +861,7 @@ class MemoryRecords:
 
     async def close(self) -> None:
         self._rooms.clear()
+
+
+# What a room that does not exist says of anyone: a viewer, in good standing, of an unopened show.
+_NOBODY = Admission(Role.VIEWER, False)
