@@ -88,31 +88,19 @@ def test_the_host_records_from_the_studio(
     assert (started.room_name, started.layout) == (room, "speaker")
 
 
-def test_the_pages_take_show_events_from_the_service_only(
-    studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
+# Each script plays one story against a LiveKit and a service with a recorder (the studio's
+# recording controls are on), in pages of its own.
+STORIES = {
+    "the pages take show events from the service only": "forged.mjs",
+    "the studio keeps in step with the show and the host's token": "studio_follows.mjs",
+    "a guest keeps its token through a failed rejoin": "rejoin.mjs",
+    "a viewer who reloads keeps its raised hand and its invitation": "reload.mjs",
+    "a moderator manages the stage from the watch page": "moderator.mjs",
+}
+
+
+@pytest.mark.parametrize("script", list(STORIES.values()), ids=[story.replace(" ", "-") for story in STORIES])
+def test_a_story_plays_in_the_browser(
+    script: str, studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
 ) -> None:
-    play("forged.mjs", studio_with_recorder, room, tmp_path / "browser")
-
-
-def test_the_studio_keeps_in_step_with_the_show_and_the_hosts_token(
-    studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
-) -> None:
-    play("studio_follows.mjs", studio_with_recorder, room, tmp_path / "browser")
-
-
-def test_a_guest_keeps_its_token_through_a_failed_rejoin(
-    studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
-) -> None:
-    play("rejoin.mjs", studio_with_recorder, room, tmp_path / "browser")
-
-
-def test_a_viewer_who_reloads_keeps_its_raised_hand_and_its_invitation(
-    studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
-) -> None:
-    play("reload.mjs", studio_with_recorder, room, tmp_path / "browser")
-
-
-def test_a_moderator_manages_the_stage_from_the_watch_page(
-    studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
-) -> None:
-    play("moderator.mjs", studio_with_recorder, room, tmp_path / "browser")
+    play(script, studio_with_recorder, room, tmp_path / "browser")

@@ -279,9 +279,12 @@ async def test_an_instance_is_not_ready_while_redis_is_down_and_ready_again_afte
             )
             assert joined.status_code == 503, joined.text
             assert joined.json()["error"] == "The state store is unavailable (ConnectionError)", joined.text
-            assert any(
-                f"127.0.0.1:{redis.port}" in line and "state store unavailable" in line for line in running.output
-            )
+
+            async def logged_where() -> None:  # the log's reader thread may be a moment behind
+                told = f"127.0.0.1:{redis.port}"
+                assert any(told in line and "state store unavailable" in line for line in running.output)
+
+            await _eventually(logged_where)
             status = await _grpc_status(running.grpc_address, SERVICE)
             assert status == health_pb2.HealthCheckResponse.NOT_SERVING
             # Liveness is another question: the process runs and answers.
