@@ -1,5 +1,7 @@
-# Showrunner service image. gen/ is committed, so the image needs no code generation.
-# Build: docker build -t showrunner .    Run: see README, "Deployment with the image".
+# Showrunner service image. gen/ is committed, so the image needs no code generation; the web
+# app is built on the host into build/web first, and taken in as built.
+# Build: make image (make web, then docker build -t showrunner .)    Run: see README,
+# "Deployment with the image". .dockerignore sends only what is copied below.
 
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /app
@@ -13,6 +15,8 @@ WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY gen ./gen
 COPY service ./service
+# The pages and their assets, served from the HTTP port (service/doors/web.py looks for them here).
+COPY build/web ./build/web
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app/gen:/app \
     PYTHONUNBUFFERED=1 \

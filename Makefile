@@ -32,6 +32,7 @@ help:
 	@echo "make test   - install everything, check gen/ and lint, run the tests"
 	@echo "make gen    - regenerate gen/ and clients/ts from protos/"
 	@echo "make web    - build the web app into build/web (make dev and make test do)"
+	@echo "make image  - build the web app, then the service's image (docker build -t \$$IMAGE, showrunner by default)"
 	@echo "make lint   - buf lint, ruff, mypy"
 	@echo "make bench  - the hot paths against their floors and LiveKit, on the real stack (BENCH_ARGS=--help)"
 
@@ -148,6 +149,12 @@ ts-client: venv livekit-protos googleapis-protos npm
 web: ts-client
 	node_modules/.bin/tsc -p web/tsconfig.json
 	node_modules/.bin/vite build --config web/vite.config.ts --logLevel warn
+
+# The service's image, the pages in it (the Dockerfile copies build/web as built here).
+IMAGE ?= showrunner
+.PHONY: image
+image: web
+	docker build -t $(IMAGE) .
 
 # The README's pictures of the pages, as the browser test takes them mid-show.
 .PHONY: screenshots
