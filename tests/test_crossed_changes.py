@@ -24,7 +24,7 @@ from showrunner.v1 import show_service_pb2 as pb
 from service.core.caller import Caller
 from service.core.clock import SystemClock
 from service.core.ports import Presence
-from service.core.record import Phase, ShowRecords
+from service.core.record import Phase, ShowRecords, StageChange
 from service.core.roles import Role
 from service.core.show import ShowCore
 from service.dev.livekit_server import LiveKitDevServer
@@ -188,6 +188,34 @@ async def test_a_demotion_made_while_the_promotion_is_in_flight_holds_on_livekit
         assert await records.role_of(room, "vic") is Role.VIEWER
         await until(lambda: show.agrees("vic"), AT_ONCE, "LiveKit has vic back in the audience")
         assert await show.role_on_livekit("vic") == ("viewer", False)
+
+
+async def test_a_promotion_landing_late_leaves_a_newer_promotion_of_the_guest_pending(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """Promoted, demoted and promoted again before LiveKit has the first promotion: that one's
+    call, landing, must leave the second promotion pending, for its own call to confirm or, should
+    that call fail or its instance die, for the reconciler to finish or undo."""
+    async with live_show(own_livekit, records, room) as show:
+        await show.viewer("vic", hand=True)
+        first = show.stage.hold("vic", Role.GUEST)
+        promoting = asyncio.ensure_future(show.promote("vic"))
+        await asyncio.wait_for(first.reached.wait(), 10.0)
+        demote = pb.DemoteGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
+        await show.core.demote_guest(demote, show.admin)
+        await records.set_hand(room, "vic", True, show.clock.now(), 1)
+        second = show.stage.hold("vic", Role.GUEST)
+        promoting_again = asyncio.ensure_future(show.promote("vic"))
+        await asyncio.wait_for(second.reached.wait(), 10.0)
+        first.released.set()
+        assert (await promoting).promoted
+        (pending,) = await records.pending(room)
+        assert (pending.identity, pending.change) == ("vic", StageChange.PROMOTE)
+        second.released.set()
+        assert (await promoting_again).promoted
+        assert await records.pending(room) == []
+        assert await records.role_of(room, "vic") is Role.GUEST
+        await until(lambda: show.agrees("vic"), AT_ONCE, "LiveKit has vic on stage")
 
 
 async def test_a_moderator_dismissed_while_its_appointment_is_in_flight_stays_dismissed_on_livekit(

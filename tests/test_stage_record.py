@@ -994,6 +994,54 @@ async def test_a_newer_change_leaves_the_older_one_no_longer_pending(records: Sh
     assert await records.complete(room, "gia", StageChange.DEMOTE)
 
 
+async def test_with_three_changes_in_flight_the_first_to_land_leaves_the_third_pending(
+    records: ShowRecords, room: str
+) -> None:
+    """The host promotes gia (a), demotes her (b) and promotes her again (c) before LiveKit has any
+    of the three. The first promotion's call lands first: it must not clear the second
+    promotion, whose own call may yet fail or whose instance may die, leaving nothing for the
+    reconciler to finish. Each change is cleared by its own call only."""
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    assert (await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana", change_id="a")).promoted
+    await records.unseat(room, "gia", T0 + 1, StageChange.DEMOTE, acting="hana", change_id="b")
+    await records.set_hand(room, "gia", True, T0 + 2, LIMIT)
+    assert (await records.invite(room, "gia", T0 + 2, INVITE_FOR, LIMIT, acting="hana", change_id="c")).promoted
+    assert not await records.complete(room, "gia", StageChange.PROMOTE, "a")
+    assert not await records.complete(room, "gia", StageChange.DEMOTE, "b")
+    assert not await records.complete(room, "gia", StageChange.PROMOTE)  # nor a call that names none
+    (third,) = await records.pending(room)
+    assert (third.change, third.id, third.since, third.deadline) == (StageChange.PROMOTE, "c", ms(T0 + 2), ms(T0 + 12))
+    assert room in await records.overdue(T0 + 12, count=10_000)  # the reconciler's, should its call never land
+    assert await records.complete(room, "gia", StageChange.PROMOTE, "c")
+    assert await records.pending(room) == []
+
+
+async def test_every_step_that_leaves_a_change_pending_keeps_its_id(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    await records.accept(room, "gia", T0, LIMIT, change_id="accepted")
+    await records.invite(room, "bo", T0, INVITE_FOR, 2, acting="hana")
+    await records.set_hand(room, "bo", True, T0, 2, change_id="raised")
+    assert [(p.identity, p.change, p.id) for p in await records.pending(room)] == [
+        ("bo", StageChange.PROMOTE, "raised"),
+        ("gia", StageChange.PROMOTE, "accepted"),
+    ]
+    await records.unseat(room, "bo", T0 + 1, StageChange.REMOVE, acting="hana", change_id="removed")
+    await records.unseat(room, "gia", T0 + 1, StageChange.DEMOTE, change_id="stepped-down")
+    await records.appoint(room, "cy", T0 + 1, acting="hana")
+    await records.dismiss(room, "cy", T0 + 2, change_id="dismissed")
+    assert [(p.identity, p.change, p.id) for p in await records.pending(room)] == [
+        ("bo", StageChange.REMOVE, "removed"),
+        ("cy", StageChange.DEMOTE, "dismissed"),
+        ("gia", StageChange.DEMOTE, "stepped-down"),
+    ]
+    assert not await records.complete(room, "cy", StageChange.DEMOTE, "stepped-down")
+    for who, change, change_id in (("bo", "remove", "removed"), ("cy", "demote", "dismissed")):
+        assert await records.complete(room, who, StageChange(change), change_id)
+    assert [p.identity for p in await records.pending(room)] == ["gia"]
+
+
 async def test_rooms_are_found_by_their_last_activity(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     await records.set_hand(room, "gia", True, T0 + 100, LIMIT)
@@ -1394,6 +1442,35 @@ async def test_records_written_by_a_newer_version_are_read(
 
 
 @pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_pending_changes_of_the_version_before_ids_are_completed_by_their_kind(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    """A rolling deploy runs this version beside the one before it, which writes pending changes
+    without an id and clears them by their kind. Its changes are cleared here by their kind too;
+    this version's carry the id beside the fields that version reads (change, since, deadline),
+    which it reads as it always did, ignoring the id."""
+    client = _client(kind, request)
+    store = RedisRecords(client, idle_seconds=IDLE)
+    try:
+        await _hosted(store, room)
+        pending_key = room_keys(room)[4]
+        older = {"v": 1, "change": "promote", "since": ms(T0), "deadline": ms(T0 + 10)}
+        await client.hset(pending_key, "gia", json.dumps(older))
+        (change,) = await store.pending(room)
+        assert (change.change, change.id) == (StageChange.PROMOTE, "")
+        assert not await store.complete(room, "gia", StageChange.DEMOTE, "d1")
+        assert await store.complete(room, "gia", StageChange.PROMOTE, "p1")  # whatever id the caller has
+        assert await store.pending(room) == []
+
+        await store.set_hand(room, "gia", True, T0 + 1, LIMIT)
+        await store.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="hana", change_id="p2")
+        written = json.loads(await client.hget(pending_key, "gia") or "{}")
+        assert written == {"v": 1, "change": "promote", "since": ms(T0 + 1), "deadline": ms(T0 + 11), "id": "p2"}
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
 async def test_values_only_a_newer_version_writes_are_left_to_it(
     kind: str, request: pytest.FixtureRequest, room: str
 ) -> None:
@@ -1779,16 +1856,17 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
             case "claim":
                 return await store.claim_host(room, who, who.upper(), now, STALE_AFTER)
             case "invite":
-                return await store.invite(room, who, now, INVITE_FOR, 2, acting=op[2] or None)
+                return await store.invite(room, who, now, INVITE_FOR, 2, acting=op[2] or None, change_id=op[-1])
             case "accept":
-                return await store.accept(room, who, now, 2)
+                return await store.accept(room, who, now, 2, change_id=op[-1])
             case "decline":
                 await store.decline(room, who, now)
                 return None
             case "raise" | "lower":
-                return await store.set_hand(room, who, kind == "raise", now, 2)
+                return await store.set_hand(room, who, kind == "raise", now, 2, change_id=op[-1])
             case "demote":
-                return await store.unseat(room, who, now, StageChange.DEMOTE, acting=op[2] or None, not_host="no")
+                acting = op[2] or None
+                return await store.unseat(room, who, now, StageChange.DEMOTE, acting, "no", change_id=op[-1])
             case "forget":
                 return await store.forget(room, who, now)
             case "limit":
@@ -1821,7 +1899,7 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
             case "appoint":
                 return await store.appoint(room, who, now, acting=op[2] or None, not_host="no")
             case "dismiss":
-                await store.dismiss(room, who, now)
+                await store.dismiss(room, who, now, change_id=op[-1])
                 return None
             case "ban":
                 return await store.ban(room, who, now, acting=op[2] or None, not_host="no")
@@ -1846,7 +1924,7 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
                 await store.forget(room, who, now)
                 return await store.restore(room, who, standing, now, 2)
             case _:
-                return await store.complete(room, who, StageChange(op[2]))
+                return await store.complete(room, who, StageChange(op[2]), op[3])
     except errors.ShowError as refused:
         return (refused.code, refused.message)
 
@@ -1886,6 +1964,11 @@ def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
             extra = (rng.choice(["guest_promoted", "host_left"]), rng.choice(people), str(rng.randint(0, 8)))
         elif kind == "complete":
             extra = (rng.choice(["promote", "demote"]),)
+        if kind in ("invite", "accept", "raise", "lower", "demote", "dismiss", "complete"):
+            # The id of the change the step may leave pending, or that a completion names: one of
+            # a few (none, as an older version writes them, among them), taken without drawing from
+            # `rng`, so that each seed plays the show it always did.
+            extra += (["", "a", "b"][len(ops) % 3],)
         ops.append((kind, who, *extra))
     return ops
 

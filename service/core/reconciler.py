@@ -60,6 +60,7 @@ from service.core import errors, tasks
 from service.core.clock import Clock
 from service.core.ports import Presence, Stage, sources_agree
 from service.core.record import (
+    PendingChange,
     Phase,
     Recording,
     Seat,
@@ -69,6 +70,7 @@ from service.core.record import (
     Standing,
     connection_of,
     created_ms,
+    new_change_id,
 )
 from service.core.roles import GRANTS, Role
 
@@ -363,7 +365,7 @@ class Reconciler:
             if found is not None and not _agrees(found, Role.MODERATOR):
                 actions += await self._present(room, found, Role.MODERATOR)
         for identity, change in overdue.items():
-            actions += await self._finish(room, identity, change.change, present.get(identity))
+            actions += await self._finish(room, change, present.get(identity))
         actions += await self._egresses(room, record, now)
         if record.hands:
             actions += await self._abandoned_hands(room, now)
@@ -453,10 +455,10 @@ class Reconciler:
         shown = await self._stage.present(room, who.identity, Presence(role, locked or (), waiting))
         return [Action("presented", who.identity, role.value)] if shown is not None else []
 
-    async def _finish(
-        self, room: str, identity: str, change: StageChange, present: lk.ParticipantInfo | None
-    ) -> list[Action]:
-        """An overdue pending change: the record already holds its outcome; make LiveKit match."""
+    async def _finish(self, room: str, pending: PendingChange, present: lk.ParticipantInfo | None) -> list[Action]:
+        """An overdue pending change: the record already holds its outcome; make LiveKit match.
+        Only that change is cleared: a newer one written meanwhile is its own call's."""
+        identity, change = pending.identity, pending.change
         role = await self._records.role_of(room, identity)
         if change is StageChange.REMOVE:
             await self._stage.remove_participant(room, identity)
@@ -464,7 +466,7 @@ class Reconciler:
             found = await self._stage.find_participant(room, identity)
             if found is not None and not _agrees(found, role):
                 await self._present(room, found, role)
-        await self._records.complete(room, identity, change)
+        await self._records.complete(room, identity, change, pending.id)
         return [Action("completed", identity, change.value)]
 
     async def _egresses(self, room: str, record: StageRecord, now: float) -> list[Action]:
@@ -562,9 +564,11 @@ class Reconciler:
                 return Role.HOST
             if claimed == Role.GUEST.value:
                 await self._records.invite(room, who.identity, now, 60.0, self._rules.guest_limit, None)
-                seating = await self._records.accept(room, who.identity, now, self._rules.guest_limit, connection)
+                change_id = new_change_id()
+                limit = self._rules.guest_limit
+                seating = await self._records.accept(room, who.identity, now, limit, connection, change_id)
                 if seating.promoted:
-                    await self._records.complete(room, who.identity, StageChange.PROMOTE)
+                    await self._records.complete(room, who.identity, StageChange.PROMOTE, change_id)
                     return Role.GUEST
         except errors.ShowError as exc:
             if exc.code is errors.Code.UNAVAILABLE:

@@ -18,6 +18,7 @@ every store words them alike.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -103,12 +104,21 @@ class StageChange(StrEnum):
 class PendingChange:
     """A stage change written to the record and not yet confirmed as made in LiveKit. If it is
     still here after `deadline`, the instance that made it is presumed dead and a reconciler
-    completes or undoes it."""
+    completes or undoes it. `id` names this one change among a participant's changes, so that
+    only the call that wrote it clears it (`complete`); "" for one an older version wrote."""
 
     identity: str
     change: StageChange
     since: int  # ms
     deadline: int  # ms
+    id: str = ""
+
+
+def new_change_id() -> str:
+    """A fresh id for a pending change (PendingChange.id), given by the call that will make the
+    change on LiveKit, as a recording's placeholder is: one participant has a handful of changes
+    in flight at most, and 48 random bits tell them apart."""
+    return secrets.token_hex(6)
 
 
 class EgressKind(StrEnum):
@@ -513,13 +523,21 @@ class ShowRecords(Protocol):
         acting: str | None,
         not_host: str = errors.ONLY_HOST_PROMOTES,
         connection: Connection | None = None,
+        change_id: str = "",
     ) -> Seating:
         """The host invites a viewer. If the viewer's hand is up both agree and the viewer takes
-        a seat now (with a pending PROMOTE); otherwise the invitation waits `expires_in`."""
+        a seat now (with a pending PROMOTE, named `change_id`); otherwise the invitation waits
+        `expires_in`. Every step that records a pending change takes its id so."""
         ...
 
     async def accept(
-        self, room: str, viewer: str, now: float, default_limit: int, connection: Connection | None = None
+        self,
+        room: str,
+        viewer: str,
+        now: float,
+        default_limit: int,
+        connection: Connection | None = None,
+        change_id: str = "",
     ) -> Seating: ...
 
     async def decline(self, room: str, viewer: str, now: float) -> None: ...
@@ -532,6 +550,7 @@ class ShowRecords(Protocol):
         now: float,
         default_limit: int,
         connection: Connection | None = None,
+        change_id: str = "",
     ) -> Seating:
         """Raises or lowers a viewer's hand; raising it while invited takes a seat if one is free."""
         ...
@@ -555,6 +574,7 @@ class ShowRecords(Protocol):
         change: StageChange,
         acting: str | None = None,
         not_host: str = "",
+        change_id: str = "",
     ) -> Seat:
         """Frees a guest's seat (step down, demote, remove) and records `change` as pending."""
         ...
@@ -586,7 +606,7 @@ class ShowRecords(Protocol):
         still making the older one on LiveKit must find it no longer its own (`complete`)."""
         ...
 
-    async def dismiss(self, room: str, identity: str, now: float) -> None:
+    async def dismiss(self, room: str, identity: str, now: float, change_id: str = "") -> None:
         """Makes a moderator a viewer again, with a pending DEMOTE until LiveKit has the change
         (`complete`), so that the reconciler makes it there should the caller die first."""
         ...
@@ -687,8 +707,13 @@ class ShowRecords(Protocol):
 
     async def pending(self, room: str) -> list[PendingChange]: ...
 
-    async def complete(self, room: str, identity: str, change: StageChange) -> bool:
-        """Clears `identity`'s pending change if it is still `change`; True if cleared."""
+    async def complete(self, room: str, identity: str, change: StageChange, change_id: str = "") -> bool:
+        """Clears `identity`'s pending change if it is still the one `change_id` names (of kind
+        `change`); True if cleared. A participant's changes may all be in flight at once (promoted,
+        demoted, promoted again): the first promotion's call must not clear the second's, whose
+        own call may yet fail. One written without an id (by an older version, during a rolling
+        deploy) is cleared by its kind, as that version does; that version, which reads no id,
+        clears this version's by kind too."""
         ...
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:

@@ -68,6 +68,7 @@ from service.core.record import (
     connection_of,
     created_ms,
     ms,
+    new_change_id,
     refusal,
 )
 from service.core.roles import GRANTS, Role
@@ -601,15 +602,16 @@ class ShowCore(ShowService[Caller]):
         self, request: pb.DismissModeratorRequest, caller: Caller
     ) -> pb.DismissModeratorResponse:
         room, identity = await self._someone_in(request.room_name, request.identity)
-        await self._records.dismiss(room, identity, self._clock.now())
+        change_id = new_change_id()
+        await self._records.dismiss(room, identity, self._clock.now(), change_id)
 
         async def undo() -> None:
             await self._records.appoint(room, identity, self._clock.now(), None)
-            await self._records.complete(room, identity, StageChange.DEMOTE)
+            await self._records.complete(room, identity, StageChange.DEMOTE, change_id)
 
         viewer = await self._as_viewer(room, identity)
         shown = await self._present_or_undo(room, identity, viewer, undo, required=False)
-        await self._confirm(room, identity, StageChange.DEMOTE, viewer)
+        await self._confirm(room, identity, StageChange.DEMOTE, change_id, viewer)
         name = shown.name if shown is not None and shown.name else identity
         await self._announce(room, EventType.MODERATOR_DISMISSED, sender=caller.identity, target=(identity, name))
         return pb.DismissModeratorResponse(message=f"{identity} is no longer a moderator")
@@ -719,9 +721,10 @@ class ShowCore(ShowService[Caller]):
                 await self.reconciler.hand_unowned(room, viewer, standing)
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         now, ttl, limit = self._clock.now(), self._rules.invitation_seconds, self._rules.guest_limit
+        change_id = new_change_id()  # the promotion's, should the viewer's hand be up
         try:
             seating = await self._records.invite(
-                room, viewer, now, ttl, limit, acting, errors.ONLY_HOST_PROMOTES, connection_of(present)
+                room, viewer, now, ttl, limit, acting, errors.ONLY_HOST_PROMOTES, connection_of(present), change_id
             )
         except errors.ShowError as exc:
             if exc.message == errors.ROOM_HAS_GUEST:
@@ -742,7 +745,7 @@ class ShowCore(ShowService[Caller]):
                 message=f"{viewer} has been invited to the stage",
                 expires_at=round(expires * 1000),
             )
-        token = await self._go_on_stage(room, viewer, seating.before, promoter=acting)
+        token = await self._go_on_stage(room, viewer, seating.before, acting, change_id)
         return pb.InviteGuestResponse(
             token=token,
             ws_url=self._stage.ws_url,
@@ -755,11 +758,14 @@ class ShowCore(ShowService[Caller]):
     ) -> pb.AcceptInvitationResponse:
         room, viewer = self._invitation_fields(request.room_name, request.viewer_identity)
         await self._room_for(room)
-        seating = await self._records.accept(room, viewer, self._clock.now(), self._rules.guest_limit)
+        change_id = new_change_id()
+        seating = await self._records.accept(
+            room, viewer, self._clock.now(), self._rules.guest_limit, change_id=change_id
+        )
         # The answer goes to whoever may have invited (the host, the moderators), never the room.
         to = _managers(seating.host, seating.moderators)
         await self._announce(room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=True, to=to)
-        token = await self._go_on_stage(room, viewer, seating.before, promoter=seating.host)
+        token = await self._go_on_stage(room, viewer, seating.before, seating.host, change_id)
         return pb.AcceptInvitationResponse(
             token=token, ws_url=self._stage.ws_url, message=f"{viewer} has been promoted to guest"
         )
@@ -776,9 +782,11 @@ class ShowCore(ShowService[Caller]):
 
     async def demote_guest(self, request: pb.DemoteGuestRequest, caller: Caller) -> pb.DemoteGuestResponse:
         room, guest, acting = await self._host_on_guest(request)
-        now = self._clock.now()
-        seat = await self._records.unseat(room, guest, now, StageChange.DEMOTE, acting, errors.ONLY_HOST_DEMOTES)
-        token, name = await self._leave_stage(room, seat)
+        now, change_id = self._clock.now(), new_change_id()
+        seat = await self._records.unseat(
+            room, guest, now, StageChange.DEMOTE, acting, errors.ONLY_HOST_DEMOTES, change_id
+        )
+        token, name = await self._leave_stage(room, seat, change_id)
         self._observer.demoted("demoted")
         await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, name), reason="demoted")
         return pb.DemoteGuestResponse(
@@ -792,8 +800,9 @@ class ShowCore(ShowService[Caller]):
         self._room_name(room)
         validate.identity(guest, "guestIdentity")
         await self._room_for(room)
-        seat = await self._records.unseat(room, guest, self._clock.now(), StageChange.DEMOTE)
-        token, name = await self._leave_stage(room, seat)
+        change_id = new_change_id()
+        seat = await self._records.unseat(room, guest, self._clock.now(), StageChange.DEMOTE, change_id=change_id)
+        token, name = await self._leave_stage(room, seat, change_id)
         self._observer.demoted("stepped_down")
         await self._announce(
             room, EventType.GUEST_DEMOTED, sender=(guest, name), target=(guest, name), reason="stepped_down"
@@ -802,14 +811,16 @@ class ShowCore(ShowService[Caller]):
 
     async def remove_guest(self, request: pb.RemoveGuestRequest, caller: Caller) -> pb.RemoveGuestResponse:
         room, guest, acting = await self._host_on_guest(request)
-        now = self._clock.now()
-        seat = await self._records.unseat(room, guest, now, StageChange.REMOVE, acting, errors.ONLY_HOST_REMOVES)
+        now, change_id = self._clock.now(), new_change_id()
+        seat = await self._records.unseat(
+            room, guest, now, StageChange.REMOVE, acting, errors.ONLY_HOST_REMOVES, change_id
+        )
         try:
             await self._stage.remove_participant(room, guest)
         except errors.ShowError:
             await self._give_seat_back(room, seat)
             raise
-        await self._confirm(room, guest, StageChange.REMOVE, None)
+        await self._confirm(room, guest, StageChange.REMOVE, change_id, None)
         self._observer.demoted("removed")
         await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, seat.name), reason="removed")
         return pb.RemoveGuestResponse(message=f"{guest} has been removed from the room")
@@ -826,12 +837,12 @@ class ShowCore(ShowService[Caller]):
         present = await self._stage.find_participant(room, identity)
         if present is None:
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
-        raised, now = request.raised, self._clock.now()
+        raised, now, change_id = request.raised, self._clock.now(), new_change_id()
         seating = await self._records.set_hand(
-            room, identity, raised, now, self._rules.guest_limit, connection_of(present)
+            room, identity, raised, now, self._rules.guest_limit, connection_of(present), change_id
         )
         if seating.promoted:
-            token = await self._go_on_stage(room, identity, seating.before, promoter=seating.host)
+            token = await self._go_on_stage(room, identity, seating.before, seating.host, change_id)
             return pb.SetHandRaisedResponse(hand_raised=False, promoted=True, token=token, ws_url=self._stage.ws_url)
         if (seating.before.hand is not None) != raised:
             # Only those who can act on a hand (the host, the moderators) hear of it, and the viewer
@@ -1127,31 +1138,31 @@ class ShowCore(ShowService[Caller]):
 
     # --- going on and off stage ----------------------------------------------------------
 
-    async def _go_on_stage(self, room: str, viewer: str, before: Standing, promoter: str | None) -> str:
-        """The viewer holds a seat in the record, with the promotion pending; make it so on
-        LiveKit and confirm it, or give the seat back."""
+    async def _go_on_stage(self, room: str, viewer: str, before: Standing, promoter: str | None, change_id: str) -> str:
+        """The viewer holds a seat in the record, with the promotion `change_id` pending; make it
+        so on LiveKit and confirm it, or give the seat back."""
 
         async def undo() -> None:
             await self._records.restore(room, viewer, before, self._clock.now(), self._rules.guest_limit)
 
         shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo)
         await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now())
-        await self._confirm(room, viewer, StageChange.PROMOTE, Presence(Role.GUEST))
+        await self._confirm(room, viewer, StageChange.PROMOTE, change_id, Presence(Role.GUEST))
         name = shown.name or viewer
         self._observer.promoted()
         await self._announce(room, EventType.GUEST_PROMOTED, sender=promoter, target=(viewer, name))
         return self._stage.mint_token(room, viewer, name, Presence(Role.GUEST))
 
-    async def _leave_stage(self, room: str, seat: Seat) -> tuple[str, str]:
-        """The guest gave up its seat in the record, with the demotion pending; make it so on
-        LiveKit (if still connected) and confirm it, or give the seat back."""
+    async def _leave_stage(self, room: str, seat: Seat, change_id: str) -> tuple[str, str]:
+        """The guest gave up its seat in the record, with the demotion `change_id` pending; make
+        it so on LiveKit (if still connected) and confirm it, or give the seat back."""
 
         async def undo() -> None:
             await self._give_seat_back(room, seat)
 
         viewer = await self._as_viewer(room, seat.identity)
         shown = await self._present_or_undo(room, seat.identity, viewer, undo, required=False)
-        await self._confirm(room, seat.identity, StageChange.DEMOTE, viewer)
+        await self._confirm(room, seat.identity, StageChange.DEMOTE, change_id, viewer)
         name = shown.name if shown else seat.name
         return self._stage.mint_token(room, seat.identity, name, viewer), name
 
@@ -1175,14 +1186,21 @@ class ShowCore(ShowService[Caller]):
     # last to land. So the call whose change LiveKit got may have been overtaken looks again
     # once it has landed, and brings the participant to what the record holds then: whichever
     # call lands last, LiveKit ends as the record has it, without waiting for the reconciler.
+    #
+    # Each call knows its own change by the id it wrote it with (new_change_id), so with three
+    # in flight (promoted, demoted, promoted again) the first promotion's call cannot clear the
+    # second's: that one stays pending until its own call lands, or the reconciler finishes it.
 
-    async def _confirm(self, room: str, identity: str, change: StageChange, made: Presence | None) -> None:
-        """Clears the pending `change` this call wrote and has made on LiveKit (`made`: the
-        presence it set; None if it removed the participant or reached nobody). If it is no
-        longer pending, a newer change overtook it (or a reconciler finished or undid it past its
-        deadline), and LiveKit may hold this older one: the participant is brought to the record.
-        Every caller wrote its own pending change, so with nothing crossing it costs no more."""
-        if not await self._records.complete(room, identity, change):
+    async def _confirm(
+        self, room: str, identity: str, change: StageChange, change_id: str, made: Presence | None
+    ) -> None:
+        """Clears the pending `change` this call wrote (`change_id`) and has made on LiveKit
+        (`made`: the presence it set; None if it removed the participant or reached nobody). If
+        it is no longer pending, a newer change overtook it (or a reconciler finished or undid it
+        past its deadline), and LiveKit may hold this older one: the participant is brought to
+        the record. Every caller wrote its own pending change, so with nothing crossing it costs
+        no more."""
+        if not await self._records.complete(room, identity, change, change_id):
             await self._keep_up(room, identity, made)
 
     async def _keep_up(self, room: str, identity: str, made: Presence | None) -> None:

@@ -219,14 +219,14 @@ class MemoryRecords:
         sid, joined_at = (connection.sid, connection.joined_at) if connection else ("", 0)
         return Seat(identity, identity, ms(now), sid, joined_at)
 
-    def _take_seat(self, state: _Room, viewer: str, now: float, connection: Connection | None) -> None:
+    def _take_seat(self, state: _Room, viewer: str, now: float, connection: Connection | None, change_id: str) -> None:
         state.guests[viewer] = self._seat(viewer, now, connection)
         state.hands.remove(viewer)
         state.invitations.remove(viewer)
-        self._intend(state, viewer, StageChange.PROMOTE, now)
+        self._intend(state, viewer, StageChange.PROMOTE, now, change_id)
 
-    def _intend(self, state: _Room, identity: str, change: StageChange, now: float) -> None:
-        state.pending[identity] = PendingChange(identity, change, ms(now), ms(now) + self._bound)
+    def _intend(self, state: _Room, identity: str, change: StageChange, now: float, change_id: str) -> None:
+        state.pending[identity] = PendingChange(identity, change, ms(now), ms(now) + self._bound, change_id)
 
     @staticmethod
     def _limit(state: _Room, default: int) -> int:
@@ -418,6 +418,7 @@ class MemoryRecords:
         acting: str | None,
         not_host: str = errors.ONLY_HOST_PROMOTES,
         connection: Connection | None = None,
+        change_id: str = "",
     ) -> Seating:
         with self._changing(room, now, changes=True) as state:
             self._require_open(state, viewer)
@@ -433,13 +434,19 @@ class MemoryRecords:
                 raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
             host = state.host.identity if state.host else None
             if before.hand is not None:
-                self._take_seat(state, viewer, now, connection)
+                self._take_seat(state, viewer, now, connection, change_id)
                 return Seating(True, before, host, _managers(state))
             state.invitations.add(viewer, ms(now) + ms(expires_in))
             return Seating(False, before, host, _managers(state))
 
     async def accept(
-        self, room: str, viewer: str, now: float, default_limit: int, connection: Connection | None = None
+        self,
+        room: str,
+        viewer: str,
+        now: float,
+        default_limit: int,
+        connection: Connection | None = None,
+        change_id: str = "",
     ) -> Seating:
         with self._changing(room, now, changes=True) as state:
             self._require_open(state, viewer)
@@ -450,7 +457,7 @@ class MemoryRecords:
             self._require_not_banned(state, viewer)
             if len(state.guests) >= self._limit(state, default_limit):
                 raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
-            self._take_seat(state, viewer, now, connection)
+            self._take_seat(state, viewer, now, connection, change_id)
             return Seating(True, before, state.host.identity if state.host else None, _managers(state))
 
     async def decline(self, room: str, viewer: str, now: float) -> None:
@@ -467,6 +474,7 @@ class MemoryRecords:
         now: float,
         default_limit: int,
         connection: Connection | None = None,
+        change_id: str = "",
     ) -> Seating:
         with self._changing(room, now, changes=raised) as state:
             self._require_open(state, identity)
@@ -483,7 +491,7 @@ class MemoryRecords:
             if before.hand is None:
                 state.hands.add(identity, ms(now))
             if before.invitation is not None and len(state.guests) < self._limit(state, default_limit):
-                self._take_seat(state, identity, now, connection)
+                self._take_seat(state, identity, now, connection, change_id)
                 return Seating(True, before, host, _managers(state))
             return Seating(False, before, host, _managers(state))
 
@@ -511,13 +519,14 @@ class MemoryRecords:
         change: StageChange,
         acting: str | None = None,
         not_host: str = "",
+        change_id: str = "",
     ) -> Seat:
         with self._changing(room, now, changes=True) as state:
             self._require_manager(state, acting, not_host)
             seat = state.guests.pop(guest, None)
             if seat is None:
                 raise refusal(Refusal.GUEST_NOT_FOUND, guest)
-            self._intend(state, guest, change, now)
+            self._intend(state, guest, change, now, change_id)
             return seat
 
     async def restore(self, room: str, identity: str, standing: Standing, now: float, default_limit: int) -> bool:
@@ -590,12 +599,12 @@ class MemoryRecords:
             state.pending.pop(identity, None)
             return before
 
-    async def dismiss(self, room: str, identity: str, now: float) -> None:
+    async def dismiss(self, room: str, identity: str, now: float, change_id: str = "") -> None:
         if identity not in self._read(room, now).moderators:
             raise refusal(Refusal.NOT_MODERATOR, identity)
         with self._changing(room, now, changes=True) as state:
             del state.moderators[identity]
-            self._intend(state, identity, StageChange.DEMOTE, now)
+            self._intend(state, identity, StageChange.DEMOTE, now, change_id)
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
         state = self._read(room, now)
@@ -795,10 +804,11 @@ class MemoryRecords:
         found = self._current(room)
         return sorted(found.pending.values(), key=lambda p: p.identity) if found else []
 
-    async def complete(self, room: str, identity: str, change: StageChange) -> bool:
+    async def complete(self, room: str, identity: str, change: StageChange, change_id: str = "") -> bool:
         found = self._current(room)
         held = found.pending.get(identity) if found else None
-        if found is None or held is None or held.change is not change:
+        # One without an id (an older version's) by its kind, as complete.lua does.
+        if found is None or held is None or held.change is not change or (held.id and held.id != change_id):
             return False
         del found.pending[identity]
         found.seen = None

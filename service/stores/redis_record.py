@@ -159,7 +159,7 @@ def decode_recording(text: Any) -> tuple[int, Recording] | None:
 
 def decode_pending(identity: Any, text: Any) -> PendingChange | None:
     """A pending stage change, or None for a change this version does not know (a newer
-    version's): that version's instances complete it."""
+    version's): that version's instances complete it. One an older version wrote has no id."""
     raw = json.loads(_text(text))
     change = _known(StageChange, str(raw.get("change") or ""))
     if change is None:
@@ -169,6 +169,7 @@ def decode_pending(identity: Any, text: Any) -> PendingChange | None:
         change=change,
         since=int(raw.get("since") or 0),
         deadline=int(raw.get("deadline") or 0),
+        id=str(raw.get("id") or ""),
     )
 
 
@@ -527,6 +528,7 @@ class RedisRecords:
         acting: str | None,
         not_host: str = errors.ONLY_HOST_PROMOTES,
         connection: Connection | None = None,
+        change_id: str = "",
     ) -> Seating:
         reply = await self._step(
             "invite",
@@ -537,6 +539,7 @@ class RedisRecords:
             default_limit,
             ms(expires_in),
             *_connection_args(connection),
+            change_id,
             identity=viewer,
             not_host=not_host,
             changes=True,
@@ -544,11 +547,16 @@ class RedisRecords:
         return self._seating(reply)
 
     async def accept(
-        self, room: str, viewer: str, now: float, default_limit: int, connection: Connection | None = None
+        self,
+        room: str,
+        viewer: str,
+        now: float,
+        default_limit: int,
+        connection: Connection | None = None,
+        change_id: str = "",
     ) -> Seating:
-        reply = await self._step(
-            "accept", room, now, viewer, default_limit, *_connection_args(connection), identity=viewer, changes=True
-        )
+        args = (viewer, default_limit, *_connection_args(connection), change_id)
+        reply = await self._step("accept", room, now, *args, identity=viewer, changes=True)
         return self._seating(reply)
 
     async def decline(self, room: str, viewer: str, now: float) -> None:
@@ -562,6 +570,7 @@ class RedisRecords:
         now: float,
         default_limit: int,
         connection: Connection | None = None,
+        change_id: str = "",
     ) -> Seating:
         reply = await self._step(
             "set_hand",
@@ -571,6 +580,7 @@ class RedisRecords:
             1 if raised else 0,
             default_limit,
             *_connection_args(connection),
+            change_id,
             identity=identity,
             changes=raised,
         )
@@ -591,10 +601,10 @@ class RedisRecords:
         change: StageChange,
         acting: str | None = None,
         not_host: str = "",
+        change_id: str = "",
     ) -> Seat:
-        (seat,) = await self._step(
-            "unseat", room, now, guest, change.value, acting or "", identity=guest, not_host=not_host, changes=True
-        )
+        args = (guest, change.value, acting or "", change_id)
+        (seat,) = await self._step("unseat", room, now, *args, identity=guest, not_host=not_host, changes=True)
         return decode_seat(seat)
 
     async def restore(self, room: str, identity: str, standing: Standing, now: float, default_limit: int) -> bool:
@@ -621,8 +631,8 @@ class RedisRecords:
         )
         return _standing(seat, hand, invitation)
 
-    async def dismiss(self, room: str, identity: str, now: float) -> None:
-        await self._step("dismiss", room, now, identity, identity=identity, changes=True)
+    async def dismiss(self, room: str, identity: str, now: float, change_id: str = "") -> None:
+        await self._step("dismiss", room, now, identity, change_id, identity=identity, changes=True)
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
         (newly,) = await self._step("ban", room, now, identity, acting or "", identity=identity, not_host=not_host)
@@ -739,8 +749,8 @@ class RedisRecords:
             raise unavailable(exc) from exc
         return found
 
-    async def complete(self, room: str, identity: str, change: StageChange) -> bool:
-        (cleared,) = await self._step("complete", room, 0.0, identity, change.value)
+    async def complete(self, room: str, identity: str, change: StageChange, change_id: str = "") -> bool:
+        (cleared,) = await self._step("complete", room, 0.0, identity, change.value, change_id)
         return bool(int(cleared))
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:

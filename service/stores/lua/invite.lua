@@ -1,7 +1,8 @@
 -- ARGV: viewer, acting ('' for the admin), default guest limit, expires_in (ms), connection sid,
--- connection joined_at (ms). Answers promoted (0/1), the viewer's standing before, the host.
-local viewer, acting, default_limit, expires_in, sid, joined_at =
-  ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
+-- connection joined_at (ms), the promotion's id. Answers promoted (0/1), the viewer's standing
+-- before, the host.
+local viewer, acting, default_limit, expires_in, sid, joined_at, change_id =
+  ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10]
 if phase() == 'ended' then return refused('show_ended') end
 expire_invitations()
 if not is_manager(acting) then return refused('not_host') end
@@ -15,7 +16,7 @@ if before[1] ~= '' or redis.call('HLEN', GUESTS) >= guest_limit(default_limit) t
 end
 local promoted = 0
 if before[2] ~= '' then
-  take_seat(viewer, sid, joined_at)
+  take_seat(viewer, sid, joined_at, change_id)
   promoted = 1
 else
   redis.call('ZADD', INVITATIONS, NOW + expires_in, viewer)

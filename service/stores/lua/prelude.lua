@@ -79,16 +79,20 @@ local function standing(identity)
           redis.call('ZSCORE', INVITATIONS, identity) or ''}
 end
 
-local function intend(identity, change)
+-- A pending change, named by the id its caller gave it (none if it gave '', as an older version
+-- wrote them): complete.lua clears it for the call that wrote it only. An older version reading
+-- the id ignores it (it decodes the fields it knows), and clears it by its kind.
+local function intend(identity, change, id)
+  if id == '' then id = nil end
   redis.call('HSET', PENDING, identity,
-             cjson.encode({v = VERSION, change = change, since = NOW, deadline = NOW + BOUND}))
+             cjson.encode({v = VERSION, change = change, since = NOW, deadline = NOW + BOUND, id = id}))
 end
 
-local function take_seat(viewer, sid, joined_at)
+local function take_seat(viewer, sid, joined_at, change_id)
   redis.call('HSET', GUESTS, viewer, new_seat(viewer, viewer, sid, joined_at))
   redis.call('ZREM', HANDS, viewer)
   redis.call('ZREM', INVITATIONS, viewer)
-  intend(viewer, 'promote')
+  intend(viewer, 'promote', change_id)
 end
 
 -- The host's own steps: `acting` must hold the host seat ('' is the room's admin).

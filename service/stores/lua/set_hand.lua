@@ -1,5 +1,7 @@
--- ARGV: identity, raised (1/0), default guest limit, connection sid, connection joined_at (ms).
-local identity, raised, default_limit, sid, joined_at = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+-- ARGV: identity, raised (1/0), default guest limit, connection sid, connection joined_at (ms),
+-- the id of the promotion raising it may make.
+local identity, raised, default_limit, sid, joined_at, change_id =
+  ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 if phase() == 'ended' then return refused('show_ended') end
 expire_invitations()
 local role = seat_of(identity)
@@ -13,7 +15,7 @@ if raised == '0' then
 else
   redis.call('ZADD', HANDS, 'NX', NOW, identity)
   if before[3] ~= '' and redis.call('HLEN', GUESTS) < guest_limit(default_limit) then
-    take_seat(identity, sid, joined_at)
+    take_seat(identity, sid, joined_at, change_id)
     promoted = 1
   end
 end

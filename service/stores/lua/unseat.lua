@@ -1,10 +1,10 @@
 -- ARGV: guest, change (demote/remove), acting (the host or a moderator; '' for the guest itself
--- or the admin).
-local guest, change, acting = ARGV[4], ARGV[5], ARGV[6]
+-- or the admin), the change's id.
+local guest, change, acting, change_id = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 if not is_manager(acting) then return refused('not_host') end
 local seat = redis.call('HGET', GUESTS, guest)
 if not seat then return refused('guest_not_found') end
 redis.call('HDEL', GUESTS, guest)
-intend(guest, change)
+intend(guest, change, change_id)
 touch()
 return {'ok', seat}
