@@ -5,11 +5,15 @@ source being locked: LiveKit must end as the record has it at once, not at the r
 look. The core runs in process on a LiveKit of the module's own (whose webhooks go nowhere, so
 no service judges these rooms by a record of its own) with no reconciler running, over each
 store; one of the two calls is held in flight by the test until the other has landed. Checked in
-LiveKit's own view. And with nothing crossing, every operation asks LiveKit what it always did."""
+LiveKit's own view, and in what the room is told: the ShowEvents a viewer's own LiveKit connection
+receives, and the show's history, follow the record's order, and the last of them about the
+participant is the part the record holds. And with nothing crossing, every operation asks LiveKit
+what it always did, and the room hears what it always heard."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager
@@ -117,11 +121,31 @@ class Show:
     admin: Caller
     clock: SystemClock
 
-    async def viewer(self, identity: str, hand: bool = False) -> None:
+    async def viewer(self, identity: str, hand: bool = False) -> LiveParticipant:
         token = self.stage.mint_token(self.room, identity, identity, Presence(Role.VIEWER))
         self.people.append(await LiveParticipant(identity).connect(self.stage.ws_url, token))
         if hand:
             await self.records.set_hand(self.room, identity, True, self.clock.now(), 1)
+        return self.people[-1]
+
+    async def told(self, watcher: LiveParticipant, identity: str) -> tuple[list[str], list[str]]:
+        """What the room has been told of `identity`'s part, in order: the ShowEvents about it
+        that `watcher`'s page received over LiveKit, and the entries about it the show's history
+        keeps. The events sent so far have all arrived once one sent after them has: LiveKit
+        delivers the reliable data sent through its API in the order it was sent."""
+        marker = f"marker-{len(watcher.show_events)}"
+        await self.lkapi.room.send_data(
+            api.SendDataRequest(
+                room=self.room,
+                data=json.dumps({"type": "chat_message", "senderId": marker}).encode(),
+                kind=lk.DataPacket.Kind.RELIABLE,
+                topic="showrunner.events",
+            )
+        )
+        await watcher.wait_for(lambda: any(e.get("senderId") == marker for e in watcher.show_events), 10.0, marker)
+        heard = [e["type"] for e in watcher.show_events if e.get("targetParticipantId") == identity]
+        history = await self.core.list_show_events(pb.ListShowEventsRequest(room_name=self.room), self.admin)
+        return heard, [e.type for e in history.entries if e.target_identity == identity]
 
     async def seen(self, identity: str) -> lk.ParticipantInfo:
         found = await livekit_participant(self.lkapi, self.room, identity)
@@ -180,6 +204,7 @@ async def test_a_demotion_made_while_the_promotion_is_in_flight_holds_on_livekit
     the promotion; LiveKit gets the demotion first and the promotion last. The record says viewer,
     and so must LiveKit."""
     async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
         await show.viewer("vic", hand=True)
         held = show.stage.hold("vic", Role.GUEST)
         demote = pb.DemoteGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
@@ -188,6 +213,9 @@ async def test_a_demotion_made_while_the_promotion_is_in_flight_holds_on_livekit
         assert await records.role_of(room, "vic") is Role.VIEWER
         await until(lambda: show.agrees("vic"), AT_ONCE, "LiveKit has vic back in the audience")
         assert await show.role_on_livekit("vic") == ("viewer", False)
+        # The promotion, overtaken before it showed, is not announced after the demotion: the
+        # pages would show vic on stage.
+        assert await show.told(ada, "vic") == (["guest_demoted"], ["guest_demoted"])
 
 
 async def test_a_promotion_landing_late_leaves_a_newer_promotion_of_the_guest_pending(
@@ -197,6 +225,7 @@ async def test_a_promotion_landing_late_leaves_a_newer_promotion_of_the_guest_pe
     call, landing, must leave the second promotion pending, for its own call to confirm or, should
     that call fail or its instance die, for the reconciler to finish or undo."""
     async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
         await show.viewer("vic", hand=True)
         first = show.stage.hold("vic", Role.GUEST)
         promoting = asyncio.ensure_future(show.promote("vic"))
@@ -216,12 +245,15 @@ async def test_a_promotion_landing_late_leaves_a_newer_promotion_of_the_guest_pe
         assert await records.pending(room) == []
         assert await records.role_of(room, "vic") is Role.GUEST
         await until(lambda: show.agrees("vic"), AT_ONCE, "LiveKit has vic on stage")
+        # The first promotion, overtaken while in flight, is not told after the demotion.
+        assert await show.told(ada, "vic") == (["guest_demoted", "guest_promoted"],) * 2
 
 
 async def test_a_moderator_dismissed_while_its_appointment_is_in_flight_stays_dismissed_on_livekit(
     own_livekit: LiveKitDevServer, records: ShowRecords, room: str
 ) -> None:
     async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
         await show.viewer("mia")
         held = show.stage.hold("mia", Role.MODERATOR)
         appoint = pb.AppointModeratorRequest(room_name=room, identity="mia")
@@ -230,12 +262,14 @@ async def test_a_moderator_dismissed_while_its_appointment_is_in_flight_stays_di
         await crossed(held, core.appoint_moderator(appoint, show.admin), core.dismiss_moderator(dismiss, show.admin))
         assert await records.role_of(room, "mia") is Role.VIEWER
         await until(lambda: show.agrees("mia"), AT_ONCE, "LiveKit has mia as a viewer again")
+        assert await show.told(ada, "mia") == (["moderator_dismissed"], ["moderator_dismissed"])
 
 
 async def test_a_moderator_appointed_again_while_its_dismissal_is_in_flight_stays_a_moderator_on_livekit(
     own_livekit: LiveKitDevServer, records: ShowRecords, room: str
 ) -> None:
     async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
         await show.viewer("mia")
         core, appoint = show.core, pb.AppointModeratorRequest(room_name=room, identity="mia")
         await core.appoint_moderator(appoint, show.admin)
@@ -244,6 +278,8 @@ async def test_a_moderator_appointed_again_while_its_dismissal_is_in_flight_stay
         await crossed(held, core.dismiss_moderator(dismiss, show.admin), core.appoint_moderator(appoint, show.admin))
         assert await records.role_of(room, "mia") is Role.MODERATOR
         await until(lambda: show.agrees("mia"), AT_ONCE, "LiveKit has mia as a moderator again")
+        # The dismissal, undone by the appointment before it showed, is not told after it.
+        assert await show.told(ada, "mia") == (["moderator_appointed", "moderator_appointed"],) * 2
 
 
 async def test_a_source_given_back_while_its_lock_is_in_flight_is_the_guests_on_livekit(
@@ -275,10 +311,13 @@ async def test_a_promotion_made_while_a_lock_is_in_flight_keeps_the_lock_on_live
     """The other way round: the host locks the camera of a guest whose promotion has not reached
     LiveKit yet; the promotion (every source) lands last. The seat keeps the camera locked."""
     async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
         await show.viewer("vic", hand=True)
         held = show.stage.hold("vic", Role.GUEST)
         lock = pb.MuteGuestTrackRequest(room_name=room, guest_identity="vic", source=lk.TrackSource.CAMERA, lock=True)
         await crossed(held, show.promote("vic"), show.core.mute_guest_track(lock, show.admin))
+        # The lock leaves the promotion standing, which the room hears of all the same.
+        assert await show.told(ada, "vic") == (["guest_promoted"], ["guest_promoted"])
 
         async def microphone_only() -> bool:
             return {int(s) for s in (await show.seen("vic")).permission.can_publish_sources} == {

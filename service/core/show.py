@@ -591,11 +591,11 @@ class ShowCore(ShowService[Caller]):
         # Not connected yet is fine: its next JoinRoom gives it a moderator's token.
         moderator = Presence(Role.MODERATOR)
         shown = await self._present_or_undo(room, identity, moderator, undo, required=False)
-        if shown is not None:
-            # No change of its own is pending to tell whether a newer one overtook it: it looks.
-            await self._keep_up(room, identity, moderator)
+        # No change of its own is pending to tell whether a newer one overtook it: it looks.
+        held = await self._keep_up(room, identity, moderator) if shown is not None else None
         name = shown.name if shown is not None and shown.name else identity
-        await self._announce(room, EventType.MODERATOR_APPOINTED, sender=caller.identity, target=(identity, name))
+        if not _undone(held, Role.MODERATOR, into=True):
+            await self._announce(room, EventType.MODERATOR_APPOINTED, sender=caller.identity, target=(identity, name))
         return pb.AppointModeratorResponse(message=f"{identity} is now a moderator")
 
     async def dismiss_moderator(
@@ -611,9 +611,10 @@ class ShowCore(ShowService[Caller]):
 
         viewer = await self._as_viewer(room, identity)
         shown = await self._present_or_undo(room, identity, viewer, undo, required=False)
-        await self._confirm(room, identity, StageChange.DEMOTE, change_id, viewer)
+        stands = await self._confirm(room, identity, StageChange.DEMOTE, change_id, viewer, Role.MODERATOR)
         name = shown.name if shown is not None and shown.name else identity
-        await self._announce(room, EventType.MODERATOR_DISMISSED, sender=caller.identity, target=(identity, name))
+        if stands:
+            await self._announce(room, EventType.MODERATOR_DISMISSED, sender=caller.identity, target=(identity, name))
         return pb.DismissModeratorResponse(message=f"{identity} is no longer a moderator")
 
     async def unban_participant(
@@ -786,9 +787,10 @@ class ShowCore(ShowService[Caller]):
         seat = await self._records.unseat(
             room, guest, now, StageChange.DEMOTE, acting, errors.ONLY_HOST_DEMOTES, change_id
         )
-        token, name = await self._leave_stage(room, seat, change_id)
+        token, name, stands = await self._leave_stage(room, seat, change_id)
         self._observer.demoted("demoted")
-        await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, name), reason="demoted")
+        if stands:
+            await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, name), reason="demoted")
         return pb.DemoteGuestResponse(
             token=token, ws_url=self._stage.ws_url, message=f"{guest} has been demoted to viewer"
         )
@@ -802,11 +804,12 @@ class ShowCore(ShowService[Caller]):
         await self._room_for(room)
         change_id = new_change_id()
         seat = await self._records.unseat(room, guest, self._clock.now(), StageChange.DEMOTE, change_id=change_id)
-        token, name = await self._leave_stage(room, seat, change_id)
+        token, name, stands = await self._leave_stage(room, seat, change_id)
         self._observer.demoted("stepped_down")
-        await self._announce(
-            room, EventType.GUEST_DEMOTED, sender=(guest, name), target=(guest, name), reason="stepped_down"
-        )
+        if stands:
+            await self._announce(
+                room, EventType.GUEST_DEMOTED, sender=(guest, name), target=(guest, name), reason="stepped_down"
+            )
         return pb.StepDownResponse(token=token, ws_url=self._stage.ws_url, message=f"{guest} has stepped down")
 
     async def remove_guest(self, request: pb.RemoveGuestRequest, caller: Caller) -> pb.RemoveGuestResponse:
@@ -820,9 +823,11 @@ class ShowCore(ShowService[Caller]):
         except errors.ShowError:
             await self._give_seat_back(room, seat)
             raise
-        await self._confirm(room, guest, StageChange.REMOVE, change_id, None)
+        stands = await self._confirm(room, guest, StageChange.REMOVE, change_id, None, Role.GUEST)
         self._observer.demoted("removed")
-        await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, seat.name), reason="removed")
+        if stands:
+            target = (guest, seat.name)
+            await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=target, reason="removed")
         return pb.RemoveGuestResponse(message=f"{guest} has been removed from the room")
 
     async def set_hand_raised(self, request: pb.SetHandRaisedRequest, caller: Caller) -> pb.SetHandRaisedResponse:
@@ -1140,31 +1145,34 @@ class ShowCore(ShowService[Caller]):
 
     async def _go_on_stage(self, room: str, viewer: str, before: Standing, promoter: str | None, change_id: str) -> str:
         """The viewer holds a seat in the record, with the promotion `change_id` pending; make it
-        so on LiveKit and confirm it, or give the seat back."""
+        so on LiveKit and confirm it, or give the seat back. The room hears of it unless a newer
+        change took the viewer off the stage meanwhile (see "changes whose LiveKit calls cross")."""
 
         async def undo() -> None:
             await self._records.restore(room, viewer, before, self._clock.now(), self._rules.guest_limit)
 
         shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo)
         await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now())
-        await self._confirm(room, viewer, StageChange.PROMOTE, change_id, Presence(Role.GUEST))
+        stands = await self._confirm(room, viewer, StageChange.PROMOTE, change_id, Presence(Role.GUEST), Role.GUEST)
         name = shown.name or viewer
         self._observer.promoted()
-        await self._announce(room, EventType.GUEST_PROMOTED, sender=promoter, target=(viewer, name))
+        if stands:
+            await self._announce(room, EventType.GUEST_PROMOTED, sender=promoter, target=(viewer, name))
         return self._stage.mint_token(room, viewer, name, Presence(Role.GUEST))
 
-    async def _leave_stage(self, room: str, seat: Seat, change_id: str) -> tuple[str, str]:
+    async def _leave_stage(self, room: str, seat: Seat, change_id: str) -> tuple[str, str, bool]:
         """The guest gave up its seat in the record, with the demotion `change_id` pending; make
-        it so on LiveKit (if still connected) and confirm it, or give the seat back."""
+        it so on LiveKit (if still connected) and confirm it, or give the seat back. Answers the
+        viewer's token, its name, and whether the room is to hear of the demotion (`_confirm`)."""
 
         async def undo() -> None:
             await self._give_seat_back(room, seat)
 
         viewer = await self._as_viewer(room, seat.identity)
         shown = await self._present_or_undo(room, seat.identity, viewer, undo, required=False)
-        await self._confirm(room, seat.identity, StageChange.DEMOTE, change_id, viewer)
+        stands = await self._confirm(room, seat.identity, StageChange.DEMOTE, change_id, viewer, Role.GUEST)
         name = shown.name if shown else seat.name
-        return self._stage.mint_token(room, seat.identity, name, viewer), name
+        return self._stage.mint_token(room, seat.identity, name, viewer), name, stands
 
     async def _give_seat_back(self, room: str, seat: Seat) -> None:
         """The undo of a demotion or removal LiveKit refused: the guest gets its seat back, unless
@@ -1190,41 +1198,78 @@ class ShowCore(ShowService[Caller]):
     # Each call knows its own change by the id it wrote it with (new_change_id), so with three
     # in flight (promoted, demoted, promoted again) the first promotion's call cannot clear the
     # second's: that one stays pending until its own call lands, or the reconciler finishes it.
+    #
+    # The room's events, and the history kept with them, follow the record the same way. A call
+    # announces its change once LiveKit has it, and the calls land in any order: an overtaken
+    # change announced after the newer one would leave every page showing what no longer holds
+    # (a guest on stage who is not), and the history saying so. So the room hears of a change
+    # only while it still stands once its call has landed: a call whose change a newer one
+    # overtook (a newer change of the participant is pending, on its way to LiveKit) or undid
+    # (promoted, then taken off the stage again; appointed, then dismissed) says nothing, and
+    # the newer change, which announces itself when its own call lands, is what the room hears
+    # and the history keeps. What the room hears of a participant is then the record's changes
+    # in the record's order, less those overtaken before they showed, and the last of them is
+    # the part the record holds. A newer change that leaves the older one standing (a lock on a
+    # guest being promoted) silences nothing. With nothing crossing, every change is announced
+    # exactly as before: its own pending change tells it so, with nothing more read. Left open:
+    # a call that lands only after a newer change has landed and been confirmed, with the
+    # participant back in the part the older one gave (promoted, demoted, promoted again, the
+    # first landing last), finds nothing to tell it so, and the room hears that part twice;
+    # the last it hears is still the part the record holds.
 
     async def _confirm(
-        self, room: str, identity: str, change: StageChange, change_id: str, made: Presence | None
-    ) -> None:
+        self,
+        room: str,
+        identity: str,
+        change: StageChange,
+        change_id: str,
+        made: Presence | None,
+        part: Role,
+    ) -> bool:
         """Clears the pending `change` this call wrote (`change_id`) and has made on LiveKit
         (`made`: the presence it set; None if it removed the participant or reached nobody). If
         it is no longer pending, a newer change overtook it (or a reconciler finished or undid it
         past its deadline), and LiveKit may hold this older one: the participant is brought to
         the record. Every caller wrote its own pending change, so with nothing crossing it costs
-        no more."""
-        if not await self._records.complete(room, identity, change, change_id):
-            await self._keep_up(room, identity, made)
+        no more. Answers whether the change still stands for the room to hear of: it put the
+        participant into `part` (a promotion) or took it out of it, and no newer change is on
+        its way or has undone it."""
+        if await self._records.complete(room, identity, change, change_id):
+            return True
+        held = await self._keep_up(room, identity, made)
+        try:
+            if any(p.identity == identity for p in await self._records.pending(room)):
+                return False  # a newer change's call has yet to land: the room hears of that one
+        except errors.ShowError as exc:
+            log.warning("could not read the changes pending in %s: %s", room, exc.message)
+        return not _undone(held, part, into=change is StageChange.PROMOTE)
 
-    async def _keep_up(self, room: str, identity: str, made: Presence | None) -> None:
+    async def _keep_up(self, room: str, identity: str, made: Presence | None) -> Role | None:
         """This call's change to `identity` has landed on LiveKit (`made`: the presence it set,
         None for a removal). If the record now holds another presence for it, LiveKit is
         brought to that one, and again should the record have moved on meanwhile; past a few
         rounds (a participant changed over and over), the reconciler takes the room. Never fails
         the call: its own change is made, and a LiveKit that cannot be reached now is the
-        reconciler's to catch up with."""
+        reconciler's to catch up with. Answers the role the record held for it as last read
+        (None if it could not be read)."""
+        held: Role | None = None
         try:
             for _ in range(_KEEP_UP_ROUNDS):
                 wanted = await self._presence_of(room, identity)
+                held = wanted.role
                 if wanted == made:
-                    return
+                    return held
                 current = await self._stage.find_participant(room, identity)
                 if current is None or _fits(current, wanted):
-                    return  # gone, or LiveKit has it right (a call still in flight looks for itself)
+                    return held  # gone, or LiveKit has it right (a call still in flight looks for itself)
                 log.info("%s in %s was overtaken on LiveKit: brought to %s", identity, room, wanted.role.value)
                 if await self._stage.present(room, identity, wanted, known=current) is None:
-                    return
+                    return held
                 made = wanted
         except errors.ShowError as exc:
             log.warning("could not bring %s in %s to its part: %s", identity, room, exc.message)
         self.reconciler.nudge(room)
+        return held
 
     async def _presence_of(self, room: str, identity: str) -> Presence:
         """How the record has `identity` appear on LiveKit now, in one read."""
@@ -1411,6 +1456,14 @@ def _fits(who: lk.ParticipantInfo, presence: Presence) -> bool:
         and subscribes
         and who.attributes.get("role") == presence.role.value
     )
+
+
+def _undone(held: Role | None, part: Role, *, into: bool) -> bool:
+    """Whether a change that put a participant into `part` (`into`) or took it out of it was
+    undone by a newer change before it was announced: the record holds `held` for the
+    participant once the change's call has landed (None: the record could not be read). Such a
+    change is not announced (see "changes whose LiveKit calls cross")."""
+    return held is not None and (held is part) != into
 
 
 def _acting_host(caller: Caller, room: str) -> str | None:
