@@ -1106,21 +1106,34 @@ Global___RaisedHand: _TypeAlias = RaisedHand  # noqa: Y015
 
 @_typing.final
 class ListRaisedHandsRequest(_message.Message):
-    """ListRaisedHandsRequest names the room whose queue to read."""
+    """ListRaisedHandsRequest names the room whose queue to read, and the page of it."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ROOM_NAME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     room_name: _builtins.str
     """Room of the show. Required."""
+    page_size: _builtins.int
+    """Hands per page, 1 to 1000; 0 (unset) reads 1000, the whole queue of any ordinary show (so a
+    client that sends no page size, as the MVP's did, gets what it always got).
+    """
+    page_token: _builtins.str
+    """Where to go on: the next_page_token of the previous page, unchanged; empty for the first
+    page. It holds where that page ended (when the hand went up, and whose), so hands raised or
+    lowered between pages make no hand still raised repeat or go missing.
+    """
     def __init__(
         self,
         *,
         room_name: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "room_name", b"room_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1128,23 +1141,33 @@ Global___ListRaisedHandsRequest: _TypeAlias = ListRaisedHandsRequest  # noqa: Y0
 
 @_typing.final
 class ListRaisedHandsResponse(_message.Message):
-    """ListRaisedHandsResponse is the queue, first raised first."""
+    """ListRaisedHandsResponse is one page of the queue, first raised first."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     HANDS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token that reads the next page; empty when this page reaches the end of the queue as it
+    stands.
+    """
+    total: _builtins.int
+    """How many hands are raised in the whole queue as this page was read."""
     @_builtins.property
     def hands(self) -> _containers.RepeatedCompositeFieldContainer[Global___RaisedHand]:
-        """The raised hands, oldest first."""
+        """The page's raised hands, oldest first (ties by identity)."""
 
     def __init__(
         self,
         *,
         hands: _abc.Iterable[Global___RaisedHand] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hands", b"hands"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hands", b"hands", "next_page_token", b"next_page_token", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1826,21 +1849,32 @@ Global___UnbanParticipantResponse: _TypeAlias = UnbanParticipantResponse  # noqa
 
 @_typing.final
 class ListBansRequest(_message.Message):
-    """ListBansRequest names the room whose bans to list."""
+    """ListBansRequest names the room whose bans to list, and the page of them."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ROOM_NAME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     room_name: _builtins.str
     """Room of the show. Required."""
+    page_size: _builtins.int
+    """Bans per page, 1 to 1000; 0 (unset) reads 1000."""
+    page_token: _builtins.str
+    """Where to go on: the next_page_token of the previous page, unchanged; empty for the first
+    page. It holds where that page ended (when the ban was made, and whose), so bans made or
+    lifted between pages make no other ban repeat or go missing.
+    """
     def __init__(
         self,
         *,
         room_name: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "room_name", b"room_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1848,23 +1882,31 @@ Global___ListBansRequest: _TypeAlias = ListBansRequest  # noqa: Y015
 
 @_typing.final
 class ListBansResponse(_message.Message):
-    """ListBansResponse lists the room's bans, oldest first."""
+    """ListBansResponse is one page of the room's bans, oldest first."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     BANS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token that reads the next page; empty when this page reaches the last ban as they stand."""
+    total: _builtins.int
+    """How many identities are banned from the room as this page was read."""
     @_builtins.property
     def bans(self) -> _containers.RepeatedCompositeFieldContainer[Global___Ban]:
-        """The bans."""
+        """The page's bans, oldest first (ties by identity)."""
 
     def __init__(
         self,
         *,
         bans: _abc.Iterable[Global___Ban] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bans", b"bans"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bans", b"bans", "next_page_token", b"next_page_token", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

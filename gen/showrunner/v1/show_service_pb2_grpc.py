@@ -374,8 +374,10 @@ class ShowServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListRaisedHands(self, request, context):
-        """The raised hands, in the order they were raised: the host's queue. The host or the room's
-        admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """The raised hands, in the order they were raised: the host's queue, one page at a time (the
+        first 1,000 when no page size is given), with the queue's length. The host, a moderator or the
+        room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service
+        did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -494,8 +496,10 @@ class ShowServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListBans(self, request, context):
-        """The identities banned from the room, in the order they were banned. The host, a moderator or
-        the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """The identities banned from the room, in the order they were banned, one page at a time (the
+        first 1,000 when no page size is given), with how many there are. The host, a moderator or the
+        room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service
+        did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -137,8 +137,10 @@ class ShowServiceStub:
     or not a guest).
     """
     ListRaisedHands: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListRaisedHandsRequest, _show_service_pb2.ListRaisedHandsResponse]
-    """The raised hands, in the order they were raised: the host's queue. The host or the room's
-    admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """The raised hands, in the order they were raised: the host's queue, one page at a time (the
+    first 1,000 when no page size is given), with the queue's length. The host, a moderator or the
+    room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service
+    did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
     UpdateRoomSettings: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.UpdateRoomSettingsRequest, _show_service_pb2.UpdateRoomSettingsResponse]
     """Changes how many guests may be on stage at once (1 by default). The host or the room's
@@ -209,8 +211,10 @@ class ShowServiceStub:
     NOT_FOUND (room, or the identity is not banned).
     """
     ListBans: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListBansRequest, _show_service_pb2.ListBansResponse]
-    """The identities banned from the room, in the order they were banned. The host, a moderator or
-    the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """The identities banned from the room, in the order they were banned, one page at a time (the
+    first 1,000 when no page size is given), with how many there are. The host, a moderator or the
+    room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service
+    did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
     ListShowEvents: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListShowEventsRequest, _show_service_pb2.ListShowEventsResponse]
     """The show's history, oldest first, one page at a time: who went on stage and left it (and
@@ -349,8 +353,10 @@ class ShowServiceAsyncStub(ShowServiceStub):
     or not a guest).
     """
     ListRaisedHands: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListRaisedHandsRequest, _show_service_pb2.ListRaisedHandsResponse]  # type: ignore[assignment]
-    """The raised hands, in the order they were raised: the host's queue. The host or the room's
-    admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """The raised hands, in the order they were raised: the host's queue, one page at a time (the
+    first 1,000 when no page size is given), with the queue's length. The host, a moderator or the
+    room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service
+    did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
     UpdateRoomSettings: _aio.UnaryUnaryMultiCallable[_show_service_pb2.UpdateRoomSettingsRequest, _show_service_pb2.UpdateRoomSettingsResponse]  # type: ignore[assignment]
     """Changes how many guests may be on stage at once (1 by default). The host or the room's
@@ -421,8 +427,10 @@ class ShowServiceAsyncStub(ShowServiceStub):
     NOT_FOUND (room, or the identity is not banned).
     """
     ListBans: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListBansRequest, _show_service_pb2.ListBansResponse]  # type: ignore[assignment]
-    """The identities banned from the room, in the order they were banned. The host, a moderator or
-    the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+    """The identities banned from the room, in the order they were banned, one page at a time (the
+    first 1,000 when no page size is given), with how many there are. The host, a moderator or the
+    room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service
+    did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
     ListShowEvents: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListShowEventsRequest, _show_service_pb2.ListShowEventsResponse]  # type: ignore[assignment]
     """The show's history, oldest first, one page at a time: who went on stage and left it (and
@@ -654,8 +662,10 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _show_service_pb2.ListRaisedHandsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.ListRaisedHandsResponse, _abc.Awaitable[_show_service_pb2.ListRaisedHandsResponse]]:
-        """The raised hands, in the order they were raised: the host's queue. The host or the room's
-        admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """The raised hands, in the order they were raised: the host's queue, one page at a time (the
+        first 1,000 when no page size is given), with the queue's length. The host, a moderator or the
+        room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service
+        did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
         """
 
     @_abc_1.abstractmethod
@@ -798,8 +808,10 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _show_service_pb2.ListBansRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.ListBansResponse, _abc.Awaitable[_show_service_pb2.ListBansResponse]]:
-        """The identities banned from the room, in the order they were banned. The host, a moderator or
-        the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+        """The identities banned from the room, in the order they were banned, one page at a time (the
+        first 1,000 when no page size is given), with how many there are. The host, a moderator or the
+        room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service
+        did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
         """
 
     @_abc_1.abstractmethod

@@ -95,7 +95,7 @@ class ShowService(Protocol[CallerT]):
         ...
 
     async def list_raised_hands(self, request: _showrunner_v1_show_service_pb2.ListRaisedHandsRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.ListRaisedHandsResponse:
-        """The raised hands, in the order they were raised: the host's queue. The host or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
+        """The raised hands, in the order they were raised: the host's queue, one page at a time (the first 1,000 when no page size is given), with the queue's length. The host, a moderator or the room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
         ...
 
     async def update_room_settings(self, request: _showrunner_v1_show_service_pb2.UpdateRoomSettingsRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.UpdateRoomSettingsResponse:
@@ -143,7 +143,7 @@ class ShowService(Protocol[CallerT]):
         ...
 
     async def list_bans(self, request: _showrunner_v1_show_service_pb2.ListBansRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.ListBansResponse:
-        """The identities banned from the room, in the order they were banned. The host, a moderator or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
+        """The identities banned from the room, in the order they were banned, one page at a time (the first 1,000 when no page size is given), with how many there are. The host, a moderator or the room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
         ...
 
     async def list_show_events(self, request: _showrunner_v1_show_service_pb2.ListShowEventsRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.ListShowEventsResponse:

@@ -2255,11 +2255,18 @@ func (x *RaisedHand) GetInvited() bool {
 	return false
 }
 
-// ListRaisedHandsRequest names the room whose queue to read.
+// ListRaisedHandsRequest names the room whose queue to read, and the page of it.
 type ListRaisedHandsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Room of the show. Required.
-	RoomName      string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// Hands per page, 1 to 1000; 0 (unset) reads 1000, the whole queue of any ordinary show (so a
+	// client that sends no page size, as the MVP's did, gets what it always got).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Where to go on: the next_page_token of the previous page, unchanged; empty for the first
+	// page. It holds where that page ended (when the hand went up, and whose), so hands raised or
+	// lowered between pages make no hand still raised repeat or go missing.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2301,11 +2308,30 @@ func (x *ListRaisedHandsRequest) GetRoomName() string {
 	return ""
 }
 
-// ListRaisedHandsResponse is the queue, first raised first.
+func (x *ListRaisedHandsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRaisedHandsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListRaisedHandsResponse is one page of the queue, first raised first.
 type ListRaisedHandsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The raised hands, oldest first.
-	Hands         []*RaisedHand `protobuf:"bytes,1,rep,name=hands,proto3" json:"hands,omitempty"`
+	// The page's raised hands, oldest first (ties by identity).
+	Hands []*RaisedHand `protobuf:"bytes,1,rep,name=hands,proto3" json:"hands,omitempty"`
+	// The token that reads the next page; empty when this page reaches the end of the queue as it
+	// stands.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// How many hands are raised in the whole queue as this page was read.
+	Total         int32 `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2345,6 +2371,20 @@ func (x *ListRaisedHandsResponse) GetHands() []*RaisedHand {
 		return x.Hands
 	}
 	return nil
+}
+
+func (x *ListRaisedHandsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListRaisedHandsResponse) GetTotal() int32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
 }
 
 // UpdateRoomSettingsRequest changes a room's settings.
@@ -3714,11 +3754,17 @@ func (x *UnbanParticipantResponse) GetMessage() string {
 	return ""
 }
 
-// ListBansRequest names the room whose bans to list.
+// ListBansRequest names the room whose bans to list, and the page of them.
 type ListBansRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Room of the show. Required.
-	RoomName      string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// Bans per page, 1 to 1000; 0 (unset) reads 1000.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Where to go on: the next_page_token of the previous page, unchanged; empty for the first
+	// page. It holds where that page ended (when the ban was made, and whose), so bans made or
+	// lifted between pages make no other ban repeat or go missing.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3760,11 +3806,29 @@ func (x *ListBansRequest) GetRoomName() string {
 	return ""
 }
 
-// ListBansResponse lists the room's bans, oldest first.
+func (x *ListBansRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListBansRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListBansResponse is one page of the room's bans, oldest first.
 type ListBansResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The bans.
-	Bans          []*Ban `protobuf:"bytes,1,rep,name=bans,proto3" json:"bans,omitempty"`
+	// The page's bans, oldest first (ties by identity).
+	Bans []*Ban `protobuf:"bytes,1,rep,name=bans,proto3" json:"bans,omitempty"`
+	// The token that reads the next page; empty when this page reaches the last ban as they stand.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// How many identities are banned from the room as this page was read.
+	Total         int32 `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3804,6 +3868,20 @@ func (x *ListBansResponse) GetBans() []*Ban {
 		return x.Bans
 	}
 	return nil
+}
+
+func (x *ListBansResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListBansResponse) GetTotal() int32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
 }
 
 // ListShowEventsRequest names the room and the page of its history to read.
@@ -4447,11 +4525,16 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"RaisedHand\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x1b\n" +
 	"\traised_at\x18\x02 \x01(\x03R\braisedAt\x12\x18\n" +
-	"\ainvited\x18\x03 \x01(\bR\ainvited\"5\n" +
+	"\ainvited\x18\x03 \x01(\bR\ainvited\"q\n" +
 	"\x16ListRaisedHandsRequest\x12\x1b\n" +
-	"\troom_name\x18\x01 \x01(\tR\broomName\"J\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x88\x01\n" +
 	"\x17ListRaisedHandsResponse\x12/\n" +
-	"\x05hands\x18\x01 \x03(\v2\x19.showrunner.v1.RaisedHandR\x05hands\"n\n" +
+	"\x05hands\x18\x01 \x03(\v2\x19.showrunner.v1.RaisedHandR\x05hands\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x05R\x05total\"n\n" +
 	"\x19UpdateRoomSettingsRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\x12$\n" +
 	"\vguest_limit\x18\x02 \x01(\rH\x00R\n" +
@@ -4532,11 +4615,16 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\"4\n" +
 	"\x18UnbanParticipantResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage\".\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"j\n" +
 	"\x0fListBansRequest\x12\x1b\n" +
-	"\troom_name\x18\x01 \x01(\tR\broomName\":\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"x\n" +
 	"\x10ListBansResponse\x12&\n" +
-	"\x04bans\x18\x01 \x03(\v2\x12.showrunner.v1.BanR\x04bans\"p\n" +
+	"\x04bans\x18\x01 \x03(\v2\x12.showrunner.v1.BanR\x04bans\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x05R\x05total\"p\n" +
 	"\x15ListShowEventsRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +

@@ -146,8 +146,10 @@ type ShowServiceClient interface {
 	// room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room,
 	// or not a guest).
 	StepDown(ctx context.Context, in *StepDownRequest, opts ...grpc.CallOption) (*StepDownResponse, error)
-	// The raised hands, in the order they were raised: the host's queue. The host or the room's
-	// admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+	// The raised hands, in the order they were raised: the host's queue, one page at a time (the
+	// first 1,000 when no page size is given), with the queue's length. The host, a moderator or the
+	// room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service
+	// did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListRaisedHands(ctx context.Context, in *ListRaisedHandsRequest, opts ...grpc.CallOption) (*ListRaisedHandsResponse, error)
 	// Changes how many guests may be on stage at once (1 by default). The host or the room's
 	// admin. Errors: INVALID_ARGUMENT (limit outside 1..16), UNAUTHENTICATED, PERMISSION_DENIED,
@@ -206,8 +208,10 @@ type ShowServiceClient interface {
 	// moderator or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
 	// NOT_FOUND (room, or the identity is not banned).
 	UnbanParticipant(ctx context.Context, in *UnbanParticipantRequest, opts ...grpc.CallOption) (*UnbanParticipantResponse, error)
-	// The identities banned from the room, in the order they were banned. The host, a moderator or
-	// the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+	// The identities banned from the room, in the order they were banned, one page at a time (the
+	// first 1,000 when no page size is given), with how many there are. The host, a moderator or the
+	// room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service
+	// did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error)
 	// The show's history, oldest first, one page at a time: who went on stage and left it (and
 	// why), the host's arrivals and departures, moderators appointed and dismissed, who was banned,
@@ -647,8 +651,10 @@ type ShowServiceServer interface {
 	// room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND (room,
 	// or not a guest).
 	StepDown(context.Context, *StepDownRequest) (*StepDownResponse, error)
-	// The raised hands, in the order they were raised: the host's queue. The host or the room's
-	// admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+	// The raised hands, in the order they were raised: the host's queue, one page at a time (the
+	// first 1,000 when no page size is given), with the queue's length. The host, a moderator or the
+	// room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service
+	// did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListRaisedHands(context.Context, *ListRaisedHandsRequest) (*ListRaisedHandsResponse, error)
 	// Changes how many guests may be on stage at once (1 by default). The host or the room's
 	// admin. Errors: INVALID_ARGUMENT (limit outside 1..16), UNAUTHENTICATED, PERMISSION_DENIED,
@@ -707,8 +713,10 @@ type ShowServiceServer interface {
 	// moderator or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
 	// NOT_FOUND (room, or the identity is not banned).
 	UnbanParticipant(context.Context, *UnbanParticipantRequest) (*UnbanParticipantResponse, error)
-	// The identities banned from the room, in the order they were banned. The host, a moderator or
-	// the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
+	// The identities banned from the room, in the order they were banned, one page at a time (the
+	// first 1,000 when no page size is given), with how many there are. The host, a moderator or the
+	// room's admin. Errors: INVALID_ARGUMENT (page_size outside 0..1000, a page_token this service
+	// did not give for this room), UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error)
 	// The show's history, oldest first, one page at a time: who went on stage and left it (and
 	// why), the host's arrivals and departures, moderators appointed and dismissed, who was banned,
