@@ -36,6 +36,7 @@ from service.core.record import (
     Hand,
     HistoryEntry,
     Phase,
+    Place,
     ShowRecords,
     StageChange,
     Standing,
@@ -342,6 +343,90 @@ async def test_hands_are_listed_in_the_order_raised_in_pages(records: ShowRecord
         Hand("zed", ms(T0 + 2), False),
         Hand("bea", ms(T0 + 3), False),
     ]
+
+
+async def _raise_many(records: ShowRecords, room: str, hands: list[tuple[str, float]]) -> None:
+    """Raises each (identity, when) hand, a hundred steps at a time."""
+    for start in range(0, len(hands), 100):
+        await asyncio.gather(*(records.set_hand(room, who, True, at, LIMIT) for who, at in hands[start : start + 100]))
+
+
+def _queue_of(count: int, seed: int) -> list[tuple[str, float]]:
+    """`count` hands, seven raised in each millisecond, their identities in no order (upper and
+    lower case, so the ties' order is byte order whatever a server's locale says)."""
+    numbers = random.Random(seed).sample(range(100_000), count)
+    return [(f"{'Vv'[n % 2]}{n}", T0 + (i // 7) / 1000) for i, n in enumerate(numbers)]
+
+
+def _in_order(hands: list[tuple[str, float]]) -> list[str]:
+    return [who for _, who in sorted((ms(at), who) for who, at in hands)]
+
+
+async def test_the_queue_is_read_in_pages_that_go_on_from_where_the_last_ended(
+    records: ShowRecords, room: str
+) -> None:
+    """2,500 raised hands read 200 at a time: each hand once, in the order raised (ties by
+    identity), and every page knows the queue's length."""
+    await _hosted(records, room)
+    hands = _queue_of(2_500, 1)
+    await _raise_many(records, room, hands)
+    read: list[str] = []
+    after: Place | None = None
+    while True:
+        page = await records.hands_after(room, T0 + 10, after, 200)
+        assert page.total == 2_500 and len(page.hands) <= 200
+        read += [h.identity for h in page.hands]
+        if len(page.hands) < 200:
+            break
+        after = Place(page.hands[-1].raised_at, page.hands[-1].identity)
+    assert read == _in_order(hands)
+    assert (await records.hands_after(room, T0 + 10, None, 0)).hands == ()  # a page of none still counts
+    assert (await records.hands_after(room, T0 + 10, None, 0)).total == 2_500
+
+
+async def test_hands_lowered_and_raised_between_pages_make_none_repeat_or_go_missing(
+    records: ShowRecords, room: str
+) -> None:
+    await _hosted(records, room)
+    hands = _queue_of(40, 2)
+    await _raise_many(records, room, hands)
+    order = _in_order(hands)
+    first = await records.hands_after(room, T0 + 1, None, 10)
+    assert [h.identity for h in first.hands] == order[:10]
+    last = first.hands[-1]
+    # The page's last hand goes down (its place is no longer in the queue), so does one the next
+    # page would have shown, and a late hand goes up at the end.
+    await records.set_hand(room, last.identity, False, T0 + 1, LIMIT)
+    await records.set_hand(room, order[12], False, T0 + 1, LIMIT)
+    await records.set_hand(room, "late", True, T0 + 2, LIMIT)
+    second = await records.hands_after(room, T0 + 2, Place(last.raised_at, last.identity), 100)
+    assert [h.identity for h in second.hands] == order[10:12] + order[13:] + ["late"]
+    assert second.total == 39
+    # A place no hand ever held, between two hands raised in one millisecond ("." sorts before
+    # the digits and letters that could follow): the page goes on from the later of the two.
+    raised = {who: ms(at) for who, at in hands}
+    tie = next(i for i in range(13, 39) if raised[order[i]] == raised[order[i + 1]])
+    between = Place(raised[order[tie]], order[tie] + ".")
+    assert [h.identity for h in (await records.hands_after(room, T0 + 2, between, 2)).hands] == order[tie + 1 : tie + 3]
+
+
+async def test_bans_are_read_in_pages_and_a_lifted_ban_skips_no_other(records: ShowRecords, room: str) -> None:
+    await _hosted(records, room)
+    banned = [f"{'Tt'[i % 2]}roll-{n}" for i, n in enumerate(random.Random(3).sample(range(1_000), 25))]
+    for i, who in enumerate(banned):
+        assert await records.ban(room, who, T0 + i // 4, acting="hana")
+    order = [who for _, who in sorted((ms(T0 + i // 4), who) for i, who in enumerate(banned))]
+    first = await records.bans_after(room, T0 + 10, None, 10)
+    assert ([b.identity for b in first.bans], first.total) == (order[:10], 25)
+    assert all(b.by == "hana" for b in first.bans)
+    await records.unban(room, first.bans[-1].identity, T0 + 10)  # the page's own last ban is lifted
+    await records.unban(room, order[11], T0 + 10)
+    place = Place(first.bans[-1].since, first.bans[-1].identity)
+    second = await records.bans_after(room, T0 + 10, place, 10)
+    assert ([b.identity for b in second.bans], second.total) == ([order[10], *order[12:21]], 23)
+    rest = await records.bans_after(room, T0 + 10, Place(second.bans[-1].since, second.bans[-1].identity), 10)
+    assert [b.identity for b in rest.bans] == order[21:]
+    assert (await records.bans_after(room, T0 + 10, None, 1000)).bans == tuple(await records.bans(room, T0 + 10))
 
 
 async def test_a_hand_shows_whether_an_invitation_waits(records: ShowRecords, room: str) -> None:

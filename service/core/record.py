@@ -92,6 +92,24 @@ class Hand:
     invited: bool
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a page of the queue or of the bans ended: its last entry's time (ms) and identity.
+    The next page goes on after it in (time, identity) order, whether or not that entry is still
+    there, so entries added or taken away between pages neither repeat nor skip the others."""
+
+    at: int  # ms
+    identity: str
+
+
+@dataclass(frozen=True)
+class HandsPage:
+    """Up to a page of raised hands, and how many are raised in the whole queue."""
+
+    hands: tuple[Hand, ...]
+    total: int
+
+
 class StageChange(StrEnum):
     """A change of a participant's part on LiveKit that the record already holds."""
 
@@ -175,6 +193,14 @@ class Ban:
     identity: str
     since: int  # ms
     by: str  # the host or moderator who banned it; "" for the room's admin
+
+
+@dataclass(frozen=True)
+class BansPage:
+    """Up to a page of bans, and how many identities are banned from the room."""
+
+    bans: tuple[Ban, ...]
+    total: int
 
 
 class Phase(StrEnum):
@@ -466,6 +492,12 @@ class ShowRecords(Protocol):
         """Raised hands in the order they went up (ties by identity), `count` from `offset`."""
         ...
 
+    async def hands_after(self, room: str, now: float, after: Place | None, count: int) -> HandsPage:
+        """Up to `count` raised hands after `after` (from the first with None), in the order they
+        went up (ties by identity), each with whether an invitation waits at `now`, and the
+        queue's length: one read, O(log n + count) whatever the queue's length."""
+        ...
+
     # --- the host slot --------------------------------------------------------------------
 
     async def claim_host(
@@ -628,6 +660,11 @@ class ShowRecords(Protocol):
 
     async def bans(self, room: str, now: float) -> list[Ban]:
         """The room's bans, oldest first (ties by identity)."""
+        ...
+
+    async def bans_after(self, room: str, now: float, after: Place | None, count: int) -> BansPage:
+        """Up to `count` bans after `after` (from the first with None), oldest first (ties by
+        identity), and how many there are: one read."""
         ...
 
     # --- recordings -----------------------------------------------------------------------

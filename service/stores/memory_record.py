@@ -26,14 +26,17 @@ from service.core.record import (
     MODERATORS_PER_ROOM,
     Admission,
     Ban,
+    BansPage,
     Connection,
     Departure,
     EgressKind,
     Hand,
+    HandsPage,
     HistoryEntry,
     Lifecycle,
     PendingChange,
     Phase,
+    Place,
     Recording,
     Refusal,
     Seat,
@@ -333,6 +336,16 @@ class MemoryRecords:
             Hand(identity, raised_at, state.invitations.scores.get(identity, 0) > now_ms)
             for raised_at, identity in state.hands.order.islice(offset, offset + count)
         ]
+
+    async def hands_after(self, room: str, now: float, after: Place | None, count: int) -> HandsPage:
+        state, now_ms = self._read(room, now), ms(now)
+        # As read_hands_after.lua: the first hand after the place, whether or not it is still up.
+        start = 0 if after is None else int(state.hands.order.bisect_right((after.at, after.identity)))
+        page = state.hands.order.islice(start, start + max(0, count))
+        return HandsPage(
+            tuple(Hand(identity, at, state.invitations.scores.get(identity, 0) > now_ms) for at, identity in page),
+            len(state.hands),
+        )
 
     # --- the host slot --------------------------------------------------------------------
 
@@ -642,6 +655,14 @@ class MemoryRecords:
 
     async def bans(self, room: str, now: float) -> list[Ban]:
         return sorted(self._read(room, now).bans.values(), key=lambda b: (b.since, b.identity))
+
+    async def bans_after(self, room: str, now: float, after: Place | None, count: int) -> BansPage:
+        bans = self._read(room, now).bans
+        later = sorted(
+            (b for b in bans.values() if after is None or (b.since, b.identity) > (after.at, after.identity)),
+            key=lambda b: (b.since, b.identity),
+        )
+        return BansPage(tuple(later[: max(0, count)]), len(bans))
 
     # --- recordings -----------------------------------------------------------------------
 

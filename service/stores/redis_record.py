@@ -35,14 +35,17 @@ from service.core.record import (
     RECORD_VERSION,
     Admission,
     Ban,
+    BansPage,
     Connection,
     Departure,
     EgressKind,
     Hand,
+    HandsPage,
     HistoryEntry,
     Lifecycle,
     PendingChange,
     Phase,
+    Place,
     Recording,
     Seat,
     Seating,
@@ -486,6 +489,17 @@ class RedisRecords:
             Hand(_text(flat[i]), int(float(_text(flat[i + 1]))), bool(int(flat[i + 2]))) for i in range(0, len(flat), 3)
         ]
 
+    async def hands_after(self, room: str, now: float, after: Place | None, count: int) -> HandsPage:
+        at, identity = ("", "") if after is None else (after.at, after.identity)
+        total, flat = await self._step("read_hands_after", room, now, at, identity, max(0, count))
+        return HandsPage(
+            tuple(
+                Hand(_text(flat[i]), int(float(_text(flat[i + 1]))), bool(int(flat[i + 2])))
+                for i in range(0, len(flat), 3)
+            ),
+            int(total),
+        )
+
     # --- the host slot --------------------------------------------------------------------
 
     async def claim_host(
@@ -652,6 +666,11 @@ class RedisRecords:
     async def bans(self, room: str, now: float) -> list[Ban]:
         (flat,) = await self._step("read_bans", room, now)
         return sorted((decode_ban(i, t) for i, t in _pairs(flat)), key=lambda b: (b.since, b.identity))
+
+    async def bans_after(self, room: str, now: float, after: Place | None, count: int) -> BansPage:
+        at, identity = ("", "") if after is None else (after.at, after.identity)
+        total, flat = await self._step("read_bans_after", room, now, at, identity, max(0, count))
+        return BansPage(tuple(decode_ban(i, t) for i, t in _pairs(flat)), int(total))
 
     # --- recordings -----------------------------------------------------------------------
 

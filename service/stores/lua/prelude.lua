@@ -44,6 +44,16 @@ end
 
 local function refused(reason) return {'refused', reason} end
 
+-- Whether `a` sorts before `b` byte by byte, as a sorted set orders the members of one score
+-- (Lua's own `<` compares strings by the server's locale).
+local function before(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
 local function decode(text) if text then return cjson.decode(text) end return nil end
 
 local function new_seat(identity, name, sid, joined_at)
