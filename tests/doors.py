@@ -117,6 +117,8 @@ class ShowClient(Protocol):
     async def decline(self, room: str, viewer: str) -> dict[str, Any]: ...
     async def step_down(self, room: str, guest: str) -> dict[str, Any]: ...
     async def hands(self, room: str) -> list[dict[str, Any]]: ...
+    async def hands_page(self, room: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]: ...
+    async def bans_page(self, room: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]: ...
     async def settings(self, room: str, guest_limit: int | None) -> int: ...
     async def start_recording(self, room: str, layout: str) -> dict[str, Any]: ...
     async def stop_recording(self, room: str) -> dict[str, Any]: ...
@@ -306,8 +308,23 @@ class ContractClient(Bound):
         return as_dict(await self.rpc("StepDown", request, pb.StepDownResponse))
 
     async def hands(self, room: str) -> list[dict[str, Any]]:
-        r = await self.rpc("ListRaisedHands", pb.ListRaisedHandsRequest(room_name=room), pb.ListRaisedHandsResponse)
-        return [{"participantIdentity": h.identity, "raisedAt": h.raised_at, "invited": h.invited} for h in r.hands]
+        return list((await self.hands_page(room))["hands"])
+
+    async def hands_page(self, room: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]:
+        request = pb.ListRaisedHandsRequest(room_name=room, page_size=page_size, page_token=page_token)
+        r = await self.rpc("ListRaisedHands", request, pb.ListRaisedHandsResponse)
+        return {
+            "hands": [
+                {"participantIdentity": h.identity, "raisedAt": h.raised_at, "invited": h.invited} for h in r.hands
+            ],
+            "nextPageToken": r.next_page_token,
+            "total": r.total,
+        }
+
+    async def bans_page(self, room: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]:
+        request = pb.ListBansRequest(room_name=room, page_size=page_size, page_token=page_token)
+        r = await self.rpc("ListBans", request, pb.ListBansResponse)
+        return {"bans": [as_dict(b) for b in r.bans], "nextPageToken": r.next_page_token, "total": r.total}
 
     async def settings(self, room: str, guest_limit: int | None) -> int:
         request = pb.UpdateRoomSettingsRequest(room_name=room)
@@ -507,6 +524,12 @@ class RestClient(Bound):
     async def hands(self, room: str) -> list[dict[str, Any]]:
         return list((await self.call("GET", f"/api/rooms/{room}/hands"))["hands"])
 
+    async def hands_page(self, room: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]:
+        return dict(await self.call("GET", f"/api/rooms/{room}/hands{_page_query(page_size, page_token)}"))
+
+    async def bans_page(self, room: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]:
+        return dict(await self.call("GET", f"/api/rooms/{room}/bans{_page_query(page_size, page_token)}"))
+
     async def settings(self, room: str, guest_limit: int | None) -> int:
         body = {} if guest_limit is None else {"guestLimit": guest_limit}
         return int((await self.call("PATCH", f"/api/rooms/{room}/settings", body))["guestLimit"])
@@ -540,15 +563,20 @@ class RestClient(Bound):
         return {"streams": list(reply["streams"]), "availableDestinations": list(reply["availableDestinations"])}
 
     async def history(self, room: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]:
-        query = "&".join(
-            part
-            for part in (f"pageSize={page_size}" if page_size else "", f"pageToken={page_token}" if page_token else "")
-            if part
-        )
-        return dict(await self.call("GET", f"/api/rooms/{room}/events" + (f"?{query}" if query else "")))
+        return dict(await self.call("GET", f"/api/rooms/{room}/events{_page_query(page_size, page_token)}"))
 
     async def close(self) -> None:
         await self.http.aclose()
+
+
+def _page_query(page_size: int, page_token: str) -> str:
+    """A list's page as REST asks for it: `?pageSize=...&pageToken=...`, either left out when unset."""
+    query = "&".join(
+        part
+        for part in (f"pageSize={page_size}" if page_size else "", f"pageToken={page_token}" if page_token else "")
+        if part
+    )
+    return f"?{query}" if query else ""
 
 
 DOORS = ("grpc", "twirp-json", "twirp-protobuf", "rest")

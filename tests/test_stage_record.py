@@ -362,9 +362,7 @@ def _in_order(hands: list[tuple[str, float]]) -> list[str]:
     return [who for _, who in sorted((ms(at), who) for who, at in hands)]
 
 
-async def test_the_queue_is_read_in_pages_that_go_on_from_where_the_last_ended(
-    records: ShowRecords, room: str
-) -> None:
+async def test_the_queue_is_read_in_pages_that_go_on_from_where_the_last_ended(records: ShowRecords, room: str) -> None:
     """2,500 raised hands read 200 at a time: each hand once, in the order raised (ties by
     identity), and every page knows the queue's length."""
     await _hosted(records, room)

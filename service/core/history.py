@@ -9,13 +9,11 @@ so that clients treat it as opaque and a token this service did not give is refu
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 
 from showrunner.v1 import show_service_pb2 as pb
 
-from service.core import errors
+from service.core import errors, pages
 from service.core.record import HistoryEntry
 
 # Entries per page when the request names none, and the most one page may hold.
@@ -24,35 +22,24 @@ MAX_PAGE_SIZE = 200
 
 _TOKEN_PREFIX = "history:"
 _TOKEN_BODY = re.compile(r"history:([1-9][0-9]{0,17})")
-_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _BAD_TOKEN = "pageToken is not one this service gave; leave it empty to read from the first entry"
 
 
 def page_size(requested: int) -> int:
     """The request's page size, or the default for 0; anything outside 1..MAX_PAGE_SIZE is refused."""
-    if requested == 0:
-        return DEFAULT_PAGE_SIZE
-    if not 1 <= requested <= MAX_PAGE_SIZE:
-        raise errors.invalid(f"pageSize must be between 1 and {MAX_PAGE_SIZE}, got {requested}")
-    return requested
+    return pages.page_size(requested, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
 def page_token(after: int) -> str:
     """The token of the page after the entry with sequence number `after`."""
-    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{after}".encode()).decode().rstrip("=")
+    return pages.opaque(f"{_TOKEN_PREFIX}{after}")
 
 
 def position(token: str) -> int:
     """The sequence number a page token reads after (0 for the empty token: the first page)."""
     if not token:
         return 0
-    if not _TOKEN_CHARS.fullmatch(token):
-        raise errors.invalid(_BAD_TOKEN)
-    try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
-    except (binascii.Error, ValueError) as exc:
-        raise errors.invalid(_BAD_TOKEN) from exc
-    found = _TOKEN_BODY.fullmatch(text)
+    found = _TOKEN_BODY.fullmatch(pages.revealed(token) or "")
     if found is None:
         raise errors.invalid(_BAD_TOKEN)
     return int(found.group(1))

@@ -33,11 +33,12 @@ from livekit.protocol import webhook as lk_webhook
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1.show_service_seam import ShowService
 
-from service.core import errors, history, validate
+from service.core import errors, history, pages, validate
 from service.core.caller import Caller
 from service.core.clock import Clock
 from service.core.events import ANNOUNCED_HISTORY, EventType, encode, show_event
 from service.core.limits import RatePolicy
+from service.core.pages import LISTED_PAGE_SIZE, Listing
 from service.core.ports import (
     SOURCE_WORDS,
     Presence,
@@ -57,6 +58,7 @@ from service.core.record import (
     HistoryEntry,
     Lifecycle,
     Phase,
+    Place,
     Recording,
     Refusal,
     Seat,
@@ -75,7 +77,8 @@ from service.core.roles import GRANTS, Role
 
 log = logging.getLogger("showrunner.core")
 
-# ListRaisedHands and ListParticipants answer with every hand; this bounds one answer.
+# ListParticipants marks every raised hand among the participants it lists; this bounds one read
+# (ListRaisedHands reads the queue a page at a time: service/core/pages.py).
 ALL_HANDS = 1_000_000
 
 # The RPCs whose answer is handed out again, the same message object, for as long as what it
@@ -627,9 +630,22 @@ class ShowCore(ShowService[Caller]):
         return pb.UnbanParticipantResponse(message=f"{identity} may join again")
 
     async def list_bans(self, request: pb.ListBansRequest, caller: Caller) -> pb.ListBansResponse:
-        room = (await self._room_for(request.room_name)).name
-        bans = await self._records.bans(room, self._clock.now())
-        return pb.ListBansResponse(bans=[pb.Ban(identity=b.identity, banned_at=b.since, banned_by=b.by) for b in bans])
+        room = self._room_name(request.room_name)
+        size = pages.page_size(request.page_size, LISTED_PAGE_SIZE, LISTED_PAGE_SIZE)
+        after = pages.place_of(Listing.BANS, room, request.page_token)
+        await self._room_for(room)
+        # One ban beyond the page tells whether another follows.
+        found = await self._records.bans_after(room, self._clock.now(), after, size + 1)
+        page = found.bans[:size]
+        return pb.ListBansResponse(
+            bans=[pb.Ban(identity=b.identity, banned_at=b.since, banned_by=b.by) for b in page],
+            next_page_token=(
+                pages.token_after(Listing.BANS, room, Place(page[-1].since, page[-1].identity))
+                if len(found.bans) > size
+                else ""
+            ),
+            total=found.total,
+        )
 
     # --- a guest's microphone and camera --------------------------------------------------
 
@@ -859,10 +875,20 @@ class ShowCore(ShowService[Caller]):
 
     async def list_raised_hands(self, request: pb.ListRaisedHandsRequest, caller: Caller) -> pb.ListRaisedHandsResponse:
         room = self._room_name(request.room_name)
+        size = pages.page_size(request.page_size, LISTED_PAGE_SIZE, LISTED_PAGE_SIZE)
+        after = pages.place_of(Listing.HANDS, room, request.page_token)
         await self._room_for(room)
-        hands = await self._records.hands(room, self._clock.now(), 0, ALL_HANDS)
+        # One hand beyond the page tells whether another follows.
+        found = await self._records.hands_after(room, self._clock.now(), after, size + 1)
+        page = found.hands[:size]
         return pb.ListRaisedHandsResponse(
-            hands=[pb.RaisedHand(identity=h.identity, raised_at=h.raised_at, invited=h.invited) for h in hands]
+            hands=[pb.RaisedHand(identity=h.identity, raised_at=h.raised_at, invited=h.invited) for h in page],
+            next_page_token=(
+                pages.token_after(Listing.HANDS, room, Place(page[-1].raised_at, page[-1].identity))
+                if len(found.hands) > size
+                else ""
+            ),
+            total=found.total,
         )
 
     # --- recordings ----------------------------------------------------------------------

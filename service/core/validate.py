@@ -29,6 +29,11 @@ def identity(value: str, field: str) -> str:
     return value
 
 
+def is_identity(value: str) -> bool:
+    """Whether `value` has an identity's shape (for what carries one inside, as a page token)."""
+    return _IDENTITY.fullmatch(value) is not None
+
+
 def display_name(value: str, field: str = "displayName") -> str:
     if len(value) > MAX_NAME:
         raise errors.invalid(f"{field} must be at most {MAX_NAME} characters")

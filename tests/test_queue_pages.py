@@ -1,0 +1,189 @@
+"""The host's queue of raised hands and the room's bans, read a page at a time (ListRaisedHands,
+ListBans) through every door, on every store: each page goes on from where the last one ended,
+so a hand lowered between pages neither repeats nor makes another go missing; a request without
+a page size gets the whole queue of any ordinary show, as the MVP's bare GET did; bad page sizes
+and tokens the service did not give are refused and change nothing.
+
+On Redis the queue holds 2,500 hands: they are put into the room's record directly (one raise
+each through a door would need 2,500 viewers connected to LiveKit), around one viewer who is
+really there and raises and lowers its hand through the doors.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.typing import EncodableT, FieldT
+
+from service.stores.redis_record import connect, room_keys
+from tests.conftest import ServiceProcess, admin_token
+from tests.doors import DOORS, ShowClient, client_for, expect_refusal
+from tests.live import LiveParticipant
+from tests.test_show_through_every_door import join_viewer, refused, start_show
+
+LONGEST_PAGE = 1000  # the contract's most, and what a request without a page size reads
+
+
+def identities(page: dict[str, Any], listed: str = "hands") -> list[str]:
+    key = "participantIdentity" if listed == "hands" else "identity"
+    return [entry[key] for entry in page[listed]]
+
+
+def bad_token(listed: str) -> str:
+    entry = "hand" if listed == "hands" else "ban"
+    return (
+        f"pageToken is not one this service gave for this room's {listed}; "
+        f"leave it empty to read from the first {entry}"
+    )
+
+
+@pytest.fixture
+async def audience(door: ShowClient, room: str) -> AsyncIterator[tuple[ShowClient, dict[str, ShowClient]]]:
+    """A host and four viewers, all connected to LiveKit: the host's door and each viewer's."""
+    host, host_live = await start_show(door, room)
+    lives: list[LiveParticipant] = [host_live]
+    viewers: dict[str, ShowClient] = {}
+    try:
+        for who in ("vic", "mia", "zed", "ann"):
+            viewers[who], live = await join_viewer(door, room, who)
+            lives.append(live)
+        yield host, viewers
+    finally:
+        for live in lives:
+            await live.disconnect()
+
+
+async def test_the_queue_and_the_bans_come_a_page_at_a_time(
+    audience: tuple[ShowClient, dict[str, ShowClient]], room: str
+) -> None:
+    host, viewers = audience
+    for who in ("vic", "mia", "zed", "ann"):
+        await viewers[who].hand(room, who, True)
+    first = await host.hands_page(room, 2)
+    assert set(first) == {"hands", "nextPageToken", "total"}
+    assert (identities(first), first["total"]) == (["vic", "mia"], 4) and first["nextPageToken"]
+    # Between pages the page's own last hand goes down, and so does one before it.
+    await viewers["mia"].hand(room, "mia", False)
+    await viewers["vic"].hand(room, "vic", False)
+    second = await host.hands_page(room, 2, first["nextPageToken"])
+    assert (identities(second), second["total"], second["nextPageToken"]) == (["zed", "ann"], 2, "")
+    # No page size: the whole queue of any ordinary show in one page, as the MVP's clients read it.
+    await viewers["mia"].hand(room, "mia", True)
+    whole = await host.hands_page(room)
+    assert (identities(whole), whole["total"], whole["nextPageToken"]) == (["zed", "ann", "mia"], 3, "")
+    assert [h["participantIdentity"] for h in await host.hands(room)] == ["zed", "ann", "mia"]
+
+    for who in ("zed", "ann", "vic"):
+        await host.remove_participant(room, who, ban=True)
+    bans = await host.bans_page(room)
+    assert (sorted(identities(bans, "bans")), bans["total"], bans["nextPageToken"]) == (["ann", "vic", "zed"], 3, "")
+    order = identities(bans, "bans")  # oldest first (ties by identity)
+    page = await host.bans_page(room, 1)
+    assert (identities(page, "bans"), page["total"]) == (order[:1], 3) and page["nextPageToken"]
+    await host.unban(room, order[0])  # the page's own ban is lifted between pages
+    rest = await host.bans_page(room, 2, page["nextPageToken"])
+    assert (identities(rest, "bans"), rest["total"], rest["nextPageToken"]) == (order[1:], 2, "")
+
+
+async def test_bad_page_sizes_and_tokens_are_refused_and_change_nothing(
+    door: ShowClient, audience: tuple[ShowClient, dict[str, ShowClient]], room: str
+) -> None:
+    host, viewers = audience
+    for who in ("vic", "mia"):
+        await viewers[who].hand(room, who, True)
+    for who in ("zed", "ann"):
+        await host.remove_participant(room, who, ban=True)
+    queue, bans = await host.hands_page(room), await host.bans_page(room)
+    hands_token = (await host.hands_page(room, 1))["nextPageToken"]
+    bans_token = (await host.bans_page(room, 1))["nextPageToken"]
+    history_token = (await host.history(room, 1))["nextPageToken"]
+    assert hands_token and bans_token and history_token
+
+    for size in (LONGEST_PAGE + 1, -1, 1_000_000):
+        message = f"pageSize must be between 1 and {LONGEST_PAGE}, got {size}"
+        expect_refusal(await refused(host.hands_page(room, size)), "INVALID_ARGUMENT", message)
+        expect_refusal(await refused(host.bans_page(room, size)), "INVALID_ARGUMENT", message)
+    made_up = ("nope", "!!!", "x" * 500, history_token, hands_token[:-2], hands_token + "AA")
+    for token in (*made_up, bans_token):
+        expect_refusal(await refused(host.hands_page(room, 1, token)), "INVALID_ARGUMENT", bad_token("hands"))
+    for token in (*made_up, hands_token):
+        expect_refusal(await refused(host.bans_page(room, 1, token)), "INVALID_ARGUMENT", bad_token("bans"))
+    # A token of this room's queue is no token for another room's, even to that room's admin.
+    elsewhere = f"{room}-other"
+    other = door.as_(admin_token(elsewhere))
+    expect_refusal(await refused(other.hands_page(elsewhere, 1, hands_token)), "INVALID_ARGUMENT", bad_token("hands"))
+    expect_refusal(await refused(other.bans_page(elsewhere, 1, bans_token)), "INVALID_ARGUMENT", bad_token("bans"))
+    # ... and nothing changed.
+    assert await host.hands_page(room) == queue and await host.bans_page(room) == bans
+
+
+# --- on Redis, a single server and a Cluster, through both instances ----------------------------
+
+QUEUE = 2_500
+BANS = 1_200
+
+
+async def fill(redis_url: str, cluster: bool, room: str, now_ms: int) -> tuple[list[str], list[str]]:
+    """2,499 hands around `now_ms` (half raised an hour before, half an hour after, five to a
+    millisecond) and 1,200 bans in the room's record, as the README's layout has them; answers
+    the hands before `now_ms` and those after it, each in the queue's order."""
+    client = connect(redis_url, cluster=cluster)
+    hands_key, bans_key = (next(k for k in room_keys(room) if k.endswith(f":{name}")) for name in ("hands", "bans"))
+    before = {f"early-{i:04d}": now_ms - 3_600_000 + i // 5 for i in range(QUEUE // 2 - 1)}
+    after = {f"late-{i:04d}": now_ms + 3_600_000 + i // 5 for i in range(QUEUE // 2)}
+    banned: dict[FieldT, EncodableT] = {
+        f"troll-{i:04d}": json.dumps({"v": 1, "since": now_ms - 60_000 + i // 4, "by": "host-1"}) for i in range(BANS)
+    }
+    try:
+        await client.zadd(hands_key, {**before, **after})
+        await client.hset(bans_key, mapping=banned)
+    finally:
+        await client.aclose()
+    return sorted(before, key=lambda who: (before[who], who)), sorted(after, key=lambda who: (after[who], who))
+
+
+async def test_a_long_queue_is_read_in_pages_on_redis_through_every_door(
+    redis_pair: list[ServiceProcess], request: pytest.FixtureRequest, room: str
+) -> None:
+    """2,500 hands, a page at a time through each door of either instance in turn: each hand
+    once, in order, though the hand that ended a page went down before the next."""
+    pair = redis_pair
+    if request.node.callspec.params["redis_pair"] == "cluster":
+        url, cluster = request.getfixturevalue("redis_cluster").url, True
+    else:
+        url, cluster = request.getfixturevalue("redis_server").url, False
+    doors = [client_for(door, s.grpc_address, s.http_base) for door in DOORS for s in pair]
+    host, host_live = await start_show(doors[0], room)
+    vic, vic_live = await join_viewer(doors[1], room, "vic")
+    try:
+        early, late = await fill(url, cluster, room, round(time.time() * 1000))
+        await vic.hand(room, "vic", True)  # between the early hands and the late ones
+        as_host = [door.as_(host.token) for door in doors]
+
+        first = await as_host[0].hands_page(room)  # no page size: the first 1,000
+        assert (identities(first), first["total"]) == (early[:LONGEST_PAGE], QUEUE) and first["nextPageToken"]
+        second = await as_host[1].hands_page(room, len(early) - LONGEST_PAGE + 1, first["nextPageToken"])
+        assert identities(second) == [*early[LONGEST_PAGE:], "vic"]
+        await vic.hand(room, "vic", False)  # the page's own last hand goes down
+        read, token, turn = identities(first) + identities(second), second["nextPageToken"], 2
+        while token:
+            page = await as_host[turn % len(as_host)].hands_page(room, 0, token)
+            assert page["total"] == QUEUE - 1 and len(page["hands"]) <= LONGEST_PAGE
+            read, token, turn = read + identities(page), page["nextPageToken"], turn + 1
+        assert read == [*early, "vic", *late] and turn == 4
+
+        bans = await as_host[2].bans_page(room)
+        assert (len(bans["bans"]), bans["total"]) == (LONGEST_PAGE, BANS) and bans["nextPageToken"]
+        rest = await as_host[3].bans_page(room, 0, bans["nextPageToken"])
+        assert (rest["total"], rest["nextPageToken"]) == (BANS, "")
+        assert identities(bans, "bans") + identities(rest, "bans") == [f"troll-{i:04d}" for i in range(BANS)]
+        expect_refusal(await refused(as_host[4].hands_page(room, 1, "nope")), "INVALID_ARGUMENT", bad_token("hands"))
+    finally:
+        await vic_live.disconnect()
+        await host_live.disconnect()
+        for door in doors:
+            await door.close()
