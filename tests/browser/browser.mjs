@@ -101,9 +101,10 @@ export async function picture(page, name) {
   await page.screenshot({ path: join(SCREENSHOTS_DIR, `${name}.png`) });
 }
 
-/** Opens the studio as the host `name` with the admin token and goes live; resolves once its camera plays. */
-export async function goLive(open, name) {
-  const host = await open("host", `/studio/${ROOM}#name=${name}&admin=${ADMIN_TOKEN}`);
+/** Opens the studio as the host `name` with the admin token (and `settings`, more of the URL
+ * fragment, e.g. "pageSize=1") and goes live; resolves once its camera plays. */
+export async function goLive(open, name, settings = "") {
+  const host = await open("host", `/studio/${ROOM}#name=${name}&admin=${ADMIN_TOKEN}${settings ? `&${settings}` : ""}`);
   await host.click("#go-live button[type=submit]");
   await seesVideo(host, name);
   return host;

@@ -1,8 +1,9 @@
 // A viewer's raised hand and an invitation waiting for another survive a reload: mary raises her
 // hand before john, reloads her page and joins again; her page still says "Lower hand" and the
 // host's queue still has her first, ahead of john. ann, invited, reloads too, sees the invitation
-// again and accepts it. The service keeps both for its reconnect grace window (30 s here). Run by
-// tests/test_browser_show.py.
+// again and accepts it. The service keeps both for its reconnect grace window (30 s here). The
+// studio reads the queue one hand a page (#pageSize=1): it shows mary and "and 1 more", and Show
+// more brings john, both pages then kept as the queue changes. Run by tests/test_browser_show.py.
 import { ROOM, STEP_MS, goLive, inBrowser, say, seesVideo } from "./browser.mjs";
 
 /** The identities in the host's queue of raised hands, in its order. */
@@ -20,12 +21,23 @@ async function queueIs(host, expected) {
   });
 }
 
+// The line under the host's queue ("and N more" and Show more), while it shows.
+const MORE = "#hand-queue + .more:not([hidden]) span";
+
+/** Waits until the line under the host's queue says `expected` ("" once it is hidden: no more hands). */
+async function moreIs(host, expected) {
+  const says = (selector) => document.querySelector(selector)?.textContent ?? "";
+  await host.waitForFunction(([selector, want]) => (document.querySelector(selector)?.textContent ?? "") === want, [MORE, expected], { timeout: STEP_MS }).catch(async () => {
+    throw new Error(`expected the line under the queue to say ${JSON.stringify(expected)}, it says ${JSON.stringify(await host.evaluate(says, MORE))}`);
+  });
+}
+
 async function handSays(page, text) {
   await page.waitForFunction((t) => document.querySelector("#hand:not([hidden])")?.textContent === t, text, { timeout: STEP_MS });
 }
 
 await inBrowser(async (open) => {
-  const host = await goLive(open, "jane");
+  const host = await goLive(open, "jane", "pageSize=1");
   await host.click("#open-show");
   await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
   const viewers = {};
@@ -39,8 +51,13 @@ await inBrowser(async (open) => {
     await viewer.click("#hand");
     await handSays(viewer, "Lower hand");
   }
+  await queueIs(host, ["mary"]);
+  await moreIs(host, "and 1 more");
+  say("mary then john raised their hands; the host's queue, a hand a page, shows mary and says 1 more");
+  await host.click("#hand-queue + .more button");
   await queueIs(host, ["mary", "john"]);
-  say("mary then john raised their hands; the host's queue has them in that order");
+  await moreIs(host, "");
+  say("the host clicked Show more: the queue has mary then john, and nothing more");
 
   await mary.reload();
   await mary.click("#join button[type=submit]");

@@ -54,3 +54,10 @@ export function roomFromPath(): string {
 export function fragment(): URLSearchParams {
   return new URLSearchParams(window.location.hash.slice(1));
 }
+
+/** The page size a manager's lists use (#pageSize=20 in the fragment), or 0 for the service's own
+ * (the first 1,000 hands or bans). */
+export function pageSizeFrom(given: URLSearchParams): number {
+  const size = Number(given.get("pageSize") ?? "0");
+  return Number.isInteger(size) && size > 0 ? size : 0;
+}

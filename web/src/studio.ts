@@ -11,7 +11,7 @@
  */
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
-import { RecordingLayout, Role, ShowState, type ShowEvent, type ShowServiceClient, fragment, refusal, roomFromPath, showService } from "./api";
+import { RecordingLayout, Role, ShowState, type ShowEvent, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Notice, button } from "./components/notice";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
@@ -52,6 +52,7 @@ const controls = new StageControls(
     audienceCount: document.querySelector("#audience-count")!,
     audience: document.querySelector("#audience")!,
     bans: document.querySelector<HTMLUListElement>("#bans")!,
+    pageSize: pageSizeFrom(fragment()),
   },
   // The audience is everyone off stage, the moderators with it.
   { shows: (participant) => !onStage(participant), actionsFor: audienceButtons },

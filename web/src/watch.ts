@@ -11,7 +11,7 @@
  */
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { type Participant, RoomEvent } from "livekit-client";
-import { Role, type ShowEvent, type ShowServiceClient, fragment, refusal, roomFromPath, showService } from "./api";
+import { Role, type ShowEvent, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Invitation } from "./components/invitation";
 import { Notice } from "./components/notice";
 import { Stage } from "./components/stage";
@@ -55,6 +55,7 @@ const controls = new StageControls(
     audienceCount: document.querySelector("#audience-count")!,
     audience: document.querySelector("#audience")!,
     bans: document.querySelector<HTMLUListElement>("#bans")!,
+    pageSize: pageSizeFrom(fragment()),
   },
   // A moderator acts on viewers only: never on the host, nor on another moderator.
   {

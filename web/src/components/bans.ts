@@ -1,15 +1,22 @@
-/** The room's bans, first banned first, each with a button to lift it; for a stage manager. */
+/** The room's bans, first banned first, each with a button to lift it; for a stage manager. The
+ * pages read so far, and "and N more" with Show more when there are more bans. */
 import type { Ban } from "../api";
 import { button } from "./notice";
+import { MoreLine, type PagedList } from "./pagedList";
 
 export class Bans {
+  private readonly more: MoreLine;
+
   constructor(
     private readonly element: HTMLUListElement,
     private readonly unban: (identity: string) => Promise<void>,
-  ) {}
+    showMore: () => Promise<void>,
+  ) {
+    this.more = new MoreLine(element, showMore);
+  }
 
-  render(bans: readonly Ban[]): void {
-    const items = bans.map((ban) => {
+  render(bans: PagedList<Ban>): void {
+    const items = bans.items.map((ban) => {
       const item = document.createElement("li");
       item.dataset["identity"] = ban.identity;
       const who = document.createElement("span");
@@ -28,5 +35,6 @@ export class Bans {
       items.push(none);
     }
     this.element.replaceChildren(...items);
+    this.more.render(bans);
   }
 }

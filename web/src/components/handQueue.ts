@@ -1,15 +1,22 @@
-/** The host's queue of raised hands, first raised first, each with a button to invite that viewer. */
+/** The host's queue of raised hands, first raised first, each with a button to invite that viewer;
+ * the pages read so far, and "and N more" with Show more when the queue is longer. */
 import type { RaisedHand } from "../api";
 import { button } from "./notice";
+import { MoreLine, type PagedList } from "./pagedList";
 
 export class HandQueue {
+  private readonly more: MoreLine;
+
   constructor(
     private readonly element: HTMLOListElement,
     private readonly invite: (identity: string) => Promise<void>,
-  ) {}
+    showMore: () => Promise<void>,
+  ) {
+    this.more = new MoreLine(element, showMore);
+  }
 
-  render(hands: readonly RaisedHand[], nameOf: (identity: string) => string): void {
-    const items = hands.map((hand) => {
+  render(queue: PagedList<RaisedHand>, nameOf: (identity: string) => string): void {
+    const items = queue.items.map((hand) => {
       const item = document.createElement("li");
       item.dataset["identity"] = hand.identity;
       const who = document.createElement("span");
@@ -30,5 +37,6 @@ export class HandQueue {
       items.push(none);
     }
     this.element.replaceChildren(...items);
+    this.more.render(queue);
   }
 }

@@ -1,19 +1,21 @@
 /**
  * What a stage manager does from a page, the host in the studio or a moderator on the watch page:
  * the queue of raised hands with Invite, the audience with the manager's buttons for each of its
- * people, Back to audience and Remove on each guest's tile, and the bans with Unban. Both follow
+ * people, Back to audience and Remove on each guest's tile, and the bans with Unban (the queue and
+ * the bans a page at a time, with Show more when they are longer). Both follow
  * what the service tells every manager (hands, bans, answers to invitations), so each manager's
  * page shows what the others did too. Every call goes through the generated client with the
  * manager's own token and names the manager as the acting host; the page's notice shows the
  * service's answer or refusal.
  */
 import type { Participant, Room } from "livekit-client";
-import { type ShowEvent, type ShowServiceClient, refusal } from "../api";
+import { type Ban, type RaisedHand, type ShowEvent, type ShowServiceClient, refusal } from "../api";
 import { displayName, partOf, remotes } from "../show";
 import { Audience } from "./audience";
 import { Bans } from "./bans";
 import { HandQueue } from "./handQueue";
 import { type Notice, button } from "./notice";
+import { type Page, PagedList } from "./pagedList";
 
 /** The manager a page acts as: its client, calling with its own token, and its identity. */
 export interface Manager {
@@ -27,6 +29,7 @@ export interface ManagerPanel {
   audienceCount: HTMLElement;
   audience: HTMLUListElement;
   bans: HTMLUListElement;
+  pageSize?: number; // hands and bans a page holds; unset, the service's default (the first 1,000)
 }
 
 /** Who the audience list shows, and the manager's buttons for each of them. */
@@ -39,9 +42,9 @@ export class StageControls {
   private readonly handQueue: HandQueue;
   private readonly audience: Audience;
   private readonly bans: Bans;
-  // Each look is numbered so that a slow answer never overwrites a newer one.
-  private handsAsked = 0;
-  private bansAsked = 0;
+  private readonly queue = new PagedList<RaisedHand>();
+  private readonly banned = new PagedList<Ban>();
+  private readonly pageSize: number;
   private raised: ReadonlySet<string> = new Set();
 
   /** `manager` is who the page acts as now, or undefined while it manages nothing (not yet
@@ -54,9 +57,10 @@ export class StageControls {
     panel: ManagerPanel,
     private readonly view: AudienceView,
   ) {
-    this.handQueue = new HandQueue(panel.handQueue, (identity) => this.invite(identity));
+    this.handQueue = new HandQueue(panel.handQueue, (identity) => this.invite(identity), () => this.showMoreHands());
     this.audience = new Audience(panel.audienceCount, panel.audience, view.actionsFor);
-    this.bans = new Bans(panel.bans, (identity) => this.unban(identity));
+    this.bans = new Bans(panel.bans, (identity) => this.unban(identity), () => this.showMoreBans());
+    this.pageSize = panel.pageSize ?? 0;
   }
 
   /** Brings the audience in line with the room (its hand marks from the last look at the queue). */
@@ -64,31 +68,48 @@ export class StageControls {
     this.audience.render(remotes(this.room).filter(this.view.shows), this.raised);
   }
 
+  /** Reads the queue again, as many pages as are shown. */
   async refreshHands(): Promise<void> {
+    await this.look((manager) => this.queue.again((token) => this.handsPage(manager, token)), () => this.showHands());
+  }
+
+  async refreshBans(): Promise<void> {
+    await this.look((manager) => this.banned.again((token) => this.bansPage(manager, token)), () => this.bans.render(this.banned));
+  }
+
+  private async showMoreHands(): Promise<void> {
+    await this.look((manager) => this.queue.more((token) => this.handsPage(manager, token)), () => this.showHands());
+  }
+
+  private async showMoreBans(): Promise<void> {
+    await this.look((manager) => this.banned.more((token) => this.bansPage(manager, token)), () => this.bans.render(this.banned));
+  }
+
+  /** Reads a list as the manager the page acts as now, and shows it if this read is the newest. */
+  private async look(read: (manager: Manager) => Promise<boolean>, show: () => void): Promise<void> {
     const manager = this.manager();
     if (!manager) return;
-    const asked = ++this.handsAsked;
     try {
-      const { response } = await manager.show.listRaisedHands({ roomName: this.roomName });
-      if (asked !== this.handsAsked) return;
-      this.handQueue.render(response.hands, (identity) => this.nameOf(identity));
-      this.raised = new Set(response.hands.map((hand) => hand.identity));
-      this.refresh();
+      if (await read(manager)) show();
     } catch (error) {
       if (this.manager()) this.notice.show("error", refusal(error));
     }
   }
 
-  async refreshBans(): Promise<void> {
-    const manager = this.manager();
-    if (!manager) return;
-    const asked = ++this.bansAsked;
-    try {
-      const { response } = await manager.show.listBans({ roomName: this.roomName });
-      if (asked === this.bansAsked) this.bans.render(response.bans);
-    } catch (error) {
-      if (this.manager()) this.notice.show("error", refusal(error));
-    }
+  private async handsPage(manager: Manager, pageToken: string): Promise<Page<RaisedHand>> {
+    const { response } = await manager.show.listRaisedHands({ roomName: this.roomName, pageSize: this.pageSize, pageToken });
+    return { items: response.hands, next: response.nextPageToken, total: response.total };
+  }
+
+  private async bansPage(manager: Manager, pageToken: string): Promise<Page<Ban>> {
+    const { response } = await manager.show.listBans({ roomName: this.roomName, pageSize: this.pageSize, pageToken });
+    return { items: response.bans, next: response.nextPageToken, total: response.total };
+  }
+
+  private showHands(): void {
+    this.handQueue.render(this.queue, (identity) => this.nameOf(identity));
+    this.raised = new Set(this.queue.items.map((hand) => hand.identity));
+    this.refresh();
   }
 
   /** Follows what the service tells the host and the moderators: the queue after any change,
