@@ -503,7 +503,7 @@ async def test_a_viewer_who_reloads_within_the_grace_window_keeps_its_hand_in_it
         assert (back["handRaised"], int(back["invitationExpiresAt"])) == (True, 0)
         await show.connect("first", back["wsUrl"], back["token"])
         ticket = await people["invited"][0].join(room, "invited", "viewer")
-        assert (ticket["handRaised"], ticket["invitationExpiresAt"]) == (False, expires)
+        assert (ticket["handRaised"], ticket["invitationExpiresAt"], ticket["invitedBy"]) == (False, expires, "host-1")
         await show.connect("invited", ticket["wsUrl"], ticket["token"])
 
         await show.host_live.wait_for(

@@ -124,11 +124,11 @@ async def test_a_viewer_joining_again_learns_of_its_raised_hand_and_its_invitati
     door: ShowClient, show: Show
 ) -> None:
     """A reloaded page asks JoinRoom again with the token its tab kept: the answer says whether
-    the viewer's hand is up and when its invitation expires (ms, 0 if none; on the REST door a
-    JSON number, as InviteGuest's expiresAt), so that the page shows them again."""
+    the viewer's hand is up, when its invitation expires (ms, 0 if none; on the REST door a
+    JSON number, as InviteGuest's expiresAt) and who sent it, so that the page shows them again."""
     room = show.room
     fresh = await show.viewer.join(room, "viewer-1", "viewer")
-    assert (fresh["handRaised"], int(fresh["invitationExpiresAt"])) == (False, 0)
+    assert (fresh["handRaised"], int(fresh["invitationExpiresAt"]), fresh["invitedBy"]) == (False, 0, "")
     await show.viewer.hand(room, "viewer-1", True)
     assert (await show.viewer.join(room, "viewer-1", "viewer"))["handRaised"] is True
     second, second_live = await join_viewer(door, room, "viewer-2")
@@ -136,12 +136,13 @@ async def test_a_viewer_joining_again_learns_of_its_raised_hand_and_its_invitati
         invited = await show.host.invite(room, "viewer-2", "host-1")
         again = await second.join(room, "viewer-2", "viewer")
         assert (again["handRaised"], again["invitationExpiresAt"]) == (False, invited["expiresAt"])
+        assert again["invitedBy"] == "host-1"
         if door.door == "rest":
             assert type(again["invitationExpiresAt"]) is int and again["invitationExpiresAt"] > 0
     finally:
         await second_live.disconnect()
     hosting = await show.host.join(room, "host-1", "host")  # only a viewer has a hand or an invitation
-    assert (hosting["handRaised"], int(hosting["invitationExpiresAt"])) == (False, 0)
+    assert (hosting["handRaised"], int(hosting["invitationExpiresAt"]), hosting["invitedBy"]) == (False, 0, "")
 
 
 async def test_a_second_host_is_refused_even_before_the_first_connects(door: ShowClient, room: str) -> None:

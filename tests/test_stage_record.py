@@ -48,7 +48,7 @@ from service.dev.redis_cluster import RedisCluster
 from service.dev.redis_server import RedisServer
 from service.stores.memory_record import MemoryRecords
 from service.stores.records import StoreUnreachable, open_records
-from service.stores.redis_record import ACTIVITY, STAGE_CHANGES, RedisRecords, connect, room_keys, room_tag
+from service.stores.redis_record import ACTIVITY, ROOM_KEYS, STAGE_CHANGES, RedisRecords, connect, room_keys, room_tag
 
 T0 = 1_704_067_200.0
 LIMIT = 1
@@ -184,7 +184,7 @@ async def test_a_raised_hand_and_an_open_invitation_show_in_the_admission(record
         Role.VIEWER, False, Phase.BACKSTAGE, hand_raised=True
     )
     assert await records.admission(room, "ivo", T0 + 2) == Admission(
-        Role.VIEWER, False, Phase.BACKSTAGE, invitation_expires_at=ms(T0 + 1 + INVITE_FOR)
+        Role.VIEWER, False, Phase.BACKSTAGE, invitation_expires_at=ms(T0 + 1 + INVITE_FOR), invited_by="hana"
     )
     assert await records.admission(room, "zoe", T0 + 2) == backstage
     # Up to one millisecond before its end, then no more (as an acceptance judges it).
@@ -192,6 +192,39 @@ async def test_a_raised_hand_and_an_open_invitation_show_in_the_admission(record
     assert await records.admission(room, "ivo", T0 + 1 + INVITE_FOR) == backstage
     await records.set_hand(room, "gia", False, T0 + 3, LIMIT)
     assert await records.admission(room, "gia", T0 + 3) == backstage
+
+
+async def test_the_admission_names_who_gave_the_open_invitation(records: ShowRecords, room: str) -> None:
+    """A viewer back from a reload is told who invited it, in JoinRoom's one read: the host or
+    the moderator who gave the invitation it holds now, until it expires, is declined, or is given
+    again by someone else; an invitation given back after a refused promotion keeps its sender."""
+    await _hosted(records, room)
+    await records.appoint(room, "mia", T0, acting="hana")
+    await records.invite(room, "ivo", T0 + 1, INVITE_FOR, LIMIT, acting="hana")
+    await records.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="mia")
+    assert (await records.admission(room, "ivo", T0 + 2)).invited_by == "hana"
+    assert (await records.admission(room, "gia", T0 + 2)).invited_by == "mia"
+    assert (await records.admission(room, "zoe", T0 + 2)).invited_by == ""
+
+    await records.decline(room, "gia", T0 + 3)
+    assert (await records.admission(room, "gia", T0 + 3)).invited_by == ""
+    await records.invite(room, "gia", T0 + 4, INVITE_FOR, LIMIT, acting="hana")
+    assert (await records.admission(room, "gia", T0 + 4)).invited_by == "hana"
+
+    # Accepted, then LiveKit refused the promotion: the invitation is given back with its sender.
+    seating = await records.accept(room, "gia", T0 + 5, LIMIT)
+    assert (await records.admission(room, "gia", T0 + 5)).invited_by == ""
+    assert await records.restore(room, "gia", seating.before, T0 + 6, LIMIT)
+    assert (await records.admission(room, "gia", T0 + 6)) == Admission(
+        Role.VIEWER, False, Phase.BACKSTAGE, invitation_expires_at=ms(T0 + 4 + INVITE_FOR), invited_by="hana"
+    )
+
+    # Expired, then given again by the moderator: the new invitation names the moderator.
+    assert (await records.admission(room, "ivo", T0 + 1 + INVITE_FOR)).invited_by == ""
+    await records.invite(room, "ivo", T0 + 2 + INVITE_FOR, INVITE_FOR, LIMIT, acting="mia")
+    assert (await records.admission(room, "ivo", T0 + 3 + INVITE_FOR)).invited_by == "mia"
+    await records.forget(room, "ivo", T0 + 4 + INVITE_FOR)
+    assert (await records.admission(room, "ivo", T0 + 4 + INVITE_FOR)).invited_by == ""
 
 
 async def test_claiming_the_host_slot_drops_the_claimants_hand_and_invitation(records: ShowRecords, room: str) -> None:
@@ -1549,6 +1582,30 @@ async def test_pending_changes_of_the_version_before_ids_are_completed_by_their_
         await store.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="hana", change_id="p2")
         written = json.loads(await client.hget(pending_key, "gia") or "{}")
         assert written == {"v": 1, "change": "promote", "since": ms(T0 + 1), "deadline": ms(T0 + 11), "id": "p2"}
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_an_invitation_an_older_version_gave_again_names_nobody(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    """During a rolling deploy an older instance, which keeps no inviters, may give an invitation
+    again (or withdraw it) and leave this version's sender of the earlier one behind: the sender
+    counts only for the invitation of its expiry, so the viewer is told of nobody rather than of
+    the wrong manager. A sender written with fields this version does not know is still read."""
+    client = _client(kind, request)
+    store = RedisRecords(client, idle_seconds=IDLE)
+    try:
+        await _hosted(store, room)
+        await store.invite(room, "ivo", T0 + 1, INVITE_FOR, LIMIT, acting="hana")
+        invitations_key, inviters_key = room_keys(room)[3], room_keys(room)[ROOM_KEYS.index("inviters")]
+        await client.zadd(invitations_key, {"ivo": ms(T0 + 2 + INVITE_FOR)})  # the older version's invite
+        found = await store.admission(room, "ivo", T0 + 3)
+        assert (found.invitation_expires_at, found.invited_by) == (ms(T0 + 2 + INVITE_FOR), "")
+        newer = {"v": 2, "by": "mia", "expires": ms(T0 + 2 + INVITE_FOR), "via": "queue"}
+        await client.hset(inviters_key, "ivo", json.dumps(newer))
+        assert (await store.admission(room, "ivo", T0 + 3)).invited_by == "mia"
     finally:
         await store.close()
 

@@ -245,6 +245,9 @@ class Admission:
     locked: tuple[str, ...] = ()  # a guest's sources the host took away, as its seat holds them
     # When its invitation expires (ms), 0 if it has none not expired when read: its token may accept it.
     invitation_expires_at: int = 0
+    # Who gave that invitation (the host or a moderator), "" if it has none or the record holds no
+    # sender for it (one an older version gave).
+    invited_by: str = ""
 
     @property
     def invited(self) -> bool:
@@ -559,7 +562,8 @@ class ShowRecords(Protocol):
     ) -> Seating:
         """The host invites a viewer. If the viewer's hand is up both agree and the viewer takes
         a seat now (with a pending PROMOTE, named `change_id`); otherwise the invitation waits
-        `expires_in`. Every step that records a pending change takes its id so."""
+        `expires_in`, kept with who gave it (`acting`, "" for the admin), which the admission
+        answers. Every step that records a pending change takes its id so."""
         ...
 
     async def accept(

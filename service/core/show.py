@@ -413,6 +413,7 @@ class ShowCore(ShowService[Caller]):
             state=_STATES[phase],
             hand_raised=viewer and admission.hand_raised,
             invitation_expires_at=admission.invitation_expires_at if viewer else 0,
+            invited_by=admission.invited_by if viewer else "",
         )
 
     async def _claim_host(self, room: str, identity: str, name: str, caller: Caller) -> None:

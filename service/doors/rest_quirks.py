@@ -38,8 +38,9 @@ _ON_STAGE = {"token": ("promoted", True), "ws_url": ("promoted", True)}
 # Per RPC: how its answer is shown on the REST door. The MVP's clients parse these forms.
 ANSWERS: dict[str, Quirk] = {
     "JoinRoom": Quirk(
-        Shape(("token", "ws_url", "room_name", "role", "state", "hand_raised", "invitation_expires_at")),
-        "the MVP's join answer (and the show's state, a viewer's kept hand and invitation); identity came later",
+        Shape(("token", "ws_url", "room_name", "role", "state", "hand_raised", "invitation_expires_at", "invited_by")),
+        "the MVP's join answer (and the show's state, a viewer's kept hand and invitation and who sent it);"
+        " identity came later",
     ),
     "ListRooms": Quirk(Shape(nested={"rooms": _ROOM_IN_LIST}), "the MVP listed LiveKit's four room fields only"),
     "GetRoom": Quirk(

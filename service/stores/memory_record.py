@@ -71,10 +71,14 @@ class _Ordered:
         self.order.remove((score, identity))
         return True
 
-    def remove_up_to(self, score: int) -> None:
+    def remove_up_to(self, score: int) -> list[str]:
+        """Removes every identity scored `score` or lower, and answers them."""
+        gone = []
         while self.order and self.order[0][0] <= score:
             _, identity = self.order.pop(0)
             del self.scores[identity]
+            gone.append(identity)
+        return gone
 
     def count_above(self, score: int) -> int:
         return len(self.order) - int(self.order.bisect_right((score, "\U0010ffff")))
@@ -97,6 +101,10 @@ class _Room:
     room_created: int = 0
     hands: _Ordered = field(default_factory=_Ordered)
     invitations: _Ordered = field(default_factory=_Ordered)
+    # identity -> (the expiry of the invitation it was given, who gave it), as invite.lua keeps
+    # them: an inviter counts only for the invitation of that expiry. Kept when the invitation is
+    # accepted (a refused promotion gives it back), dropped when it expires or ends otherwise.
+    inviters: dict[str, tuple[int, str]] = field(default_factory=dict)
     pending: dict[str, PendingChange] = field(default_factory=dict)
     recordings: dict[str, tuple[int, Recording]] = field(default_factory=dict)
     recording_seq: int = 0
@@ -134,6 +142,20 @@ class _Room:
         return Standing(
             self.guests.get(identity), self.hands.scores.get(identity), self.invitations.scores.get(identity)
         )
+
+    def expire_invitations(self, now_ms: int) -> None:
+        for identity in self.invitations.remove_up_to(now_ms):
+            self.inviters.pop(identity, None)
+
+    def withdraw_invitation(self, identity: str) -> bool:
+        """Ends `identity`'s invitation, and who gave it; False if it had none."""
+        self.inviters.pop(identity, None)
+        return self.invitations.remove(identity)
+
+    def inviter(self, identity: str, expires: int) -> str:
+        """Who gave `identity` its invitation that expires at `expires` (ms), "" if not known."""
+        kept = self.inviters.get(identity)
+        return kept[1] if kept is not None and kept[0] == expires else ""
 
 
 def _managers(state: _Room) -> tuple[str, ...]:
@@ -225,7 +247,7 @@ class MemoryRecords:
     def _take_seat(self, state: _Room, viewer: str, now: float, connection: Connection | None, change_id: str) -> None:
         state.guests[viewer] = self._seat(viewer, now, connection)
         state.hands.remove(viewer)
-        state.invitations.remove(viewer)
+        state.invitations.remove(viewer)  # who gave it stays: a promotion LiveKit refuses gives it back
         self._intend(state, viewer, StageChange.PROMOTE, now, change_id)
 
     def _intend(self, state: _Room, identity: str, change: StageChange, now: float, change_id: str) -> None:
@@ -311,6 +333,7 @@ class MemoryRecords:
         if state is None or state.expires <= now_ms:
             return _NOBODY  # a viewer's JoinRoom of a room not opened yet: the hot path, no room built
         invitation = state.invitations.scores.get(identity)
+        open_until = invitation if invitation is not None and invitation > now_ms else 0
         seat = state.guests.get(identity)
         return Admission(
             state.role_of(identity),
@@ -318,7 +341,8 @@ class MemoryRecords:
             state.phase,
             state.hosted_by == identity,
             hand_raised=identity in state.hands.scores,
-            invitation_expires_at=invitation if invitation is not None and invitation > now_ms else 0,
+            invitation_expires_at=open_until,
+            invited_by=state.inviter(identity, open_until) if open_until else "",
             locked=seat.locked if seat is not None else (),
         )
 
@@ -377,7 +401,7 @@ class MemoryRecords:
             state.host = replace(self._seat(identity, now, connection), name=name)
             state.hosted_by = identity
             state.hands.remove(identity)
-            state.invitations.remove(identity)
+            state.withdraw_invitation(identity)
             if state.phase is Phase.UNOPENED:
                 state.life = Lifecycle(opens, ms(now), ms(now) if opens is Phase.LIVE else 0)
             return True
@@ -413,6 +437,7 @@ class MemoryRecords:
             state.host = None
             state.guests.clear()
             state.hands, state.invitations = _Ordered(), _Ordered()
+            state.inviters.clear()
             state.pending.clear()
             state.moderators.clear()
             state.life = replace(state.life, phase=Phase.ENDED, ended_at=ms(now), release_due=0)
@@ -435,7 +460,7 @@ class MemoryRecords:
     ) -> Seating:
         with self._changing(room, now, changes=True) as state:
             self._require_open(state, viewer)
-            state.invitations.remove_up_to(ms(now))
+            state.expire_invitations(ms(now))
             self._require_manager(state, acting, not_host)
             self._require_not_banned(state, viewer)
             before = state.standing(viewer)
@@ -449,7 +474,9 @@ class MemoryRecords:
             if before.hand is not None:
                 self._take_seat(state, viewer, now, connection, change_id)
                 return Seating(True, before, host, _managers(state))
-            state.invitations.add(viewer, ms(now) + ms(expires_in))
+            expires = ms(now) + ms(expires_in)
+            state.invitations.add(viewer, expires)
+            state.inviters[viewer] = (expires, acting or "")
             return Seating(False, before, host, _managers(state))
 
     async def accept(
@@ -463,7 +490,7 @@ class MemoryRecords:
     ) -> Seating:
         with self._changing(room, now, changes=True) as state:
             self._require_open(state, viewer)
-            state.invitations.remove_up_to(ms(now))
+            state.expire_invitations(ms(now))
             before = state.standing(viewer)
             if before.invitation is None:
                 raise refusal(Refusal.NO_INVITATION, viewer)
@@ -475,8 +502,8 @@ class MemoryRecords:
 
     async def decline(self, room: str, viewer: str, now: float) -> None:
         with self._changing(room, now) as state:
-            state.invitations.remove_up_to(ms(now))
-            if not state.invitations.remove(viewer):
+            state.expire_invitations(ms(now))
+            if not state.withdraw_invitation(viewer):
                 raise refusal(Refusal.NO_INVITATION, viewer)
 
     async def set_hand(
@@ -491,7 +518,7 @@ class MemoryRecords:
     ) -> Seating:
         with self._changing(room, now, changes=raised) as state:
             self._require_open(state, identity)
-            state.invitations.remove_up_to(ms(now))
+            state.expire_invitations(ms(now))
             if state.role_of(identity) is not Role.VIEWER:
                 raise refusal(Refusal.ONLY_VIEWERS_RAISE, identity)
             if raised:
@@ -519,7 +546,7 @@ class MemoryRecords:
             found.hands.remove(identity)
         withdrawn = invitation is not None and found.invitations.scores.get(identity) == invitation
         if withdrawn:
-            found.invitations.remove(identity)
+            found.withdraw_invitation(identity)
         if lowered or withdrawn:
             found.seen = None
         return lowered
@@ -577,7 +604,7 @@ class MemoryRecords:
             state.host = None
         state.guests.pop(identity, None)
         state.hands.remove(identity)
-        state.invitations.remove(identity)
+        state.withdraw_invitation(identity)
         state.pending.pop(identity, None)
         state.moderators.pop(identity, None)
         return role
@@ -604,11 +631,11 @@ class MemoryRecords:
         if len(state.moderators) >= MODERATORS_PER_ROOM:
             raise refusal(Refusal.TOO_MANY_MODERATORS, identity)
         with self._changing(room, now) as state:
-            state.invitations.remove_up_to(ms(now))
+            state.expire_invitations(ms(now))
             before = state.standing(identity)
             state.moderators[identity] = ms(now)
             state.hands.remove(identity)
-            state.invitations.remove(identity)
+            state.withdraw_invitation(identity)
             state.pending.pop(identity, None)
             return before
 

@@ -62,7 +62,18 @@ log = logging.getLogger("showrunner.store")
 T = TypeVar("T")
 
 PREFIX = "showrunner:"
-ROOM_KEYS = ("stage", "guests", "hands", "invitations", "pending", "recordings", "moderators", "bans", "history")
+ROOM_KEYS = (
+    "stage",
+    "guests",
+    "hands",
+    "invitations",
+    "pending",
+    "recordings",
+    "moderators",
+    "bans",
+    "history",
+    "inviters",  # who gave each invitation (prelude.lua's INVITERS); a newer key than the others
+)
 ACTIVITY = PREFIX + "{rooms}:activity"
 STAGE_CHANGES = PREFIX + "{rooms}:stage-changes"
 DEFAULT_IDLE_SECONDS = 6 * 3600.0
@@ -466,7 +477,7 @@ class RedisRecords:
         return _text(identity)
 
     async def admission(self, room: str, identity: str, now: float) -> Admission:
-        role, seat, hand, invitation, banned, phase, hosted = await self._step("read_standing", room, now, identity)
+        role, seat, hand, invitation, banned, phase, hosted, by = await self._step("read_standing", room, now, identity)
         return Admission(
             Role(_text(role)),
             bool(int(banned)),
@@ -474,6 +485,7 @@ class RedisRecords:
             bool(int(hosted)),
             hand_raised=bool(_text(hand)),
             invitation_expires_at=_optional_ms(invitation) or 0,  # read_standing drops one expired at `now`
+            invited_by=_text(by),
             locked=decode_seat(seat).locked if _text(seat) else (),
         )
 

@@ -300,6 +300,7 @@ class JoinRoomResponse(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     HAND_RAISED_FIELD_NUMBER: _builtins.int
     INVITATION_EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    INVITED_BY_FIELD_NUMBER: _builtins.int
     token: _builtins.str
     """LiveKit access token with exactly the grants of the role."""
     ws_url: _builtins.str
@@ -322,6 +323,11 @@ class JoinRoomResponse(_message.Message):
     """When the viewer's pending invitation expires (ms since the epoch, as InviteGuestResponse's
     expires_at), 0 if it has none: it may still accept it. 0 for every other role.
     """
+    invited_by: _builtins.str
+    """Who sent that pending invitation: the identity of the host or moderator who invited (as the
+    guest_invite event's sender_id), "" with no pending invitation, for every other role, or for
+    an invitation whose sender the record does not hold (one given by an older version).
+    """
     def __init__(
         self,
         *,
@@ -333,10 +339,11 @@ class JoinRoomResponse(_message.Message):
         state: Global___ShowState.ValueType = ...,
         hand_raised: _builtins.bool = ...,
         invitation_expires_at: _builtins.int = ...,
+        invited_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hand_raised", b"hand_raised", "identity", b"identity", "invitation_expires_at", b"invitation_expires_at", "role", b"role", "room_name", b"room_name", "state", b"state", "token", b"token", "ws_url", b"ws_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hand_raised", b"hand_raised", "identity", b"identity", "invitation_expires_at", b"invitation_expires_at", "invited_by", b"invited_by", "role", b"role", "room_name", b"room_name", "state", b"state", "token", b"token", "ws_url", b"ws_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -13,7 +13,7 @@ if redis.call('HLEN', MODERATORS) >= most then return refused('too_many_moderato
 local before = standing(identity)
 redis.call('HSET', MODERATORS, identity, cjson.encode({v = VERSION, since = NOW}))
 redis.call('ZREM', HANDS, identity)
-redis.call('ZREM', INVITATIONS, identity)
+withdraw_invitation(identity)
 redis.call('HDEL', PENDING, identity)
 touch()
 return {'ok', before[1], before[2], before[3]}

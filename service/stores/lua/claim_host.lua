@@ -19,6 +19,6 @@ if current == '' then
   if opens == 'live' then redis.call('HSET', STAGE, 'live_at', NOW) end
 end
 redis.call('ZREM', HANDS, identity)
-redis.call('ZREM', INVITATIONS, identity)
+withdraw_invitation(identity)
 touch()
 return {'ok', 1}

@@ -20,6 +20,7 @@ if before[2] ~= '' then
   promoted = 1
 else
   redis.call('ZADD', INVITATIONS, NOW + expires_in, viewer)
+  redis.call('HSET', INVITERS, viewer, cjson.encode({v = VERSION, by = acting, expires = NOW + expires_in}))
 end
 touch()
 return {'ok', promoted, before[1], before[2], before[3], host and host.identity or '',

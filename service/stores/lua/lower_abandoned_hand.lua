@@ -10,5 +10,5 @@ if raised and tonumber(raised) == tonumber(ARGV[5]) then
   lowered = 1
 end
 local invited = redis.call('ZSCORE', INVITATIONS, identity)
-if invited and tonumber(invited) == tonumber(ARGV[6]) then redis.call('ZREM', INVITATIONS, identity) end
+if invited and tonumber(invited) == tonumber(ARGV[6]) then withdraw_invitation(identity) end
 return {'ok', lowered}

@@ -9,6 +9,11 @@ local STAGE, GUESTS, HANDS, INVITATIONS, PENDING, RECORDINGS = KEYS[1], KEYS[2],
 local MODERATORS, BANS = KEYS[7], KEYS[8]
 -- The show's history: a stream of entries, ids "<sequence>-0" (append_history.lua).
 local HISTORY = KEYS[9]
+-- Who gave each invitation: identity -> {v, by, expires}. An entry counts only for the
+-- invitation of its expiry, so one left behind (a version that knew no inviters withdrew or gave
+-- the invitation again) names nobody. Kept when the invitation is accepted (a promotion LiveKit
+-- refuses gives it back, restore.lua), dropped when it expires or ends otherwise.
+local INVITERS = KEYS[10]
 local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local VERSION = 1
 
@@ -81,7 +86,25 @@ local function guest_limit(default)
   return tonumber(redis.call('HGET', STAGE, 'guest_limit') or default)
 end
 
-local function expire_invitations() redis.call('ZREMRANGEBYSCORE', INVITATIONS, '-inf', NOW) end
+local function expire_invitations()
+  local gone = redis.call('ZRANGEBYSCORE', INVITATIONS, '-inf', NOW)
+  if #gone == 0 then return end
+  redis.call('ZREMRANGEBYSCORE', INVITATIONS, '-inf', NOW)
+  for i = 1, #gone, 1000 do redis.call('HDEL', INVITERS, unpack(gone, i, math.min(i + 999, #gone))) end
+end
+
+-- Ends `identity`'s invitation and forgets who gave it; answers 1 if it had one, else 0.
+local function withdraw_invitation(identity)
+  redis.call('HDEL', INVITERS, identity)
+  return redis.call('ZREM', INVITATIONS, identity)
+end
+
+-- Who gave `identity` its invitation that expires at `expires` (ms), '' if not known.
+local function inviter(identity, expires)
+  local kept = decode(redis.call('HGET', INVITERS, identity))
+  if kept and tonumber(kept.expires) == tonumber(expires) then return kept.by or '' end
+  return ''
+end
 
 -- The participant's part as it stands: guest seat, hand, invitation ('' where none).
 local function standing(identity)
@@ -101,7 +124,7 @@ end
 local function take_seat(viewer, sid, joined_at, change_id)
   redis.call('HSET', GUESTS, viewer, new_seat(viewer, viewer, sid, joined_at))
   redis.call('ZREM', HANDS, viewer)
-  redis.call('ZREM', INVITATIONS, viewer)
+  redis.call('ZREM', INVITATIONS, viewer)  -- who gave it stays: see INVITERS
   intend(viewer, 'promote', change_id)
 end
 
@@ -138,7 +161,7 @@ local function forget(identity)
   if role == 'host' then redis.call('HDEL', STAGE, 'host') end
   redis.call('HDEL', GUESTS, identity)
   redis.call('ZREM', HANDS, identity)
-  redis.call('ZREM', INVITATIONS, identity)
+  withdraw_invitation(identity)
   redis.call('HDEL', PENDING, identity)
   redis.call('HDEL', MODERATORS, identity)
   return role

@@ -575,8 +575,12 @@ type JoinRoomResponse struct {
 	// When the viewer's pending invitation expires (ms since the epoch, as InviteGuestResponse's
 	// expires_at), 0 if it has none: it may still accept it. 0 for every other role.
 	InvitationExpiresAt int64 `protobuf:"varint,8,opt,name=invitation_expires_at,json=invitationExpiresAt,proto3" json:"invitation_expires_at,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Who sent that pending invitation: the identity of the host or moderator who invited (as the
+	// guest_invite event's sender_id), "" with no pending invitation, for every other role, or for
+	// an invitation whose sender the record does not hold (one given by an older version).
+	InvitedBy     string `protobuf:"bytes,9,opt,name=invited_by,json=invitedBy,proto3" json:"invited_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JoinRoomResponse) Reset() {
@@ -663,6 +667,13 @@ func (x *JoinRoomResponse) GetInvitationExpiresAt() int64 {
 		return x.InvitationExpiresAt
 	}
 	return 0
+}
+
+func (x *JoinRoomResponse) GetInvitedBy() string {
+	if x != nil {
+		return x.InvitedBy
+	}
+	return ""
 }
 
 // ListRoomsRequest has no fields yet.
@@ -4424,7 +4435,7 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\x12)\n" +
 	"\x10participant_name\x18\x02 \x01(\tR\x0fparticipantName\x12'\n" +
 	"\x04role\x18\x03 \x01(\x0e2\x13.showrunner.v1.RoleR\x04role\x12!\n" +
-	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName\"\xa6\x02\n" +
+	"\fdisplay_name\x18\x04 \x01(\tR\vdisplayName\"\xc5\x02\n" +
 	"\x10JoinRoomResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x15\n" +
 	"\x06ws_url\x18\x02 \x01(\tR\x05wsUrl\x12\x1b\n" +
@@ -4434,7 +4445,9 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x05state\x18\x06 \x01(\x0e2\x18.showrunner.v1.ShowStateR\x05state\x12\x1f\n" +
 	"\vhand_raised\x18\a \x01(\bR\n" +
 	"handRaised\x122\n" +
-	"\x15invitation_expires_at\x18\b \x01(\x03R\x13invitationExpiresAt\"\x12\n" +
+	"\x15invitation_expires_at\x18\b \x01(\x03R\x13invitationExpiresAt\x12\x1d\n" +
+	"\n" +
+	"invited_by\x18\t \x01(\tR\tinvitedBy\"\x12\n" +
 	"\x10ListRoomsRequest\">\n" +
 	"\x11ListRoomsResponse\x12)\n" +
 	"\x05rooms\x18\x01 \x03(\v2\x13.showrunner.v1.RoomR\x05rooms\"-\n" +
