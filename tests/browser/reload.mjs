@@ -1,9 +1,10 @@
 // A viewer's raised hand and an invitation waiting for another survive a reload: mary raises her
 // hand before john, reloads her page and joins again; her page still says "Lower hand" and the
-// host's queue still has her first, ahead of john. ann, invited, reloads too, sees the invitation
-// again and accepts it. The service keeps both for its reconnect grace window (30 s here). The
-// studio reads the queue one hand a page (#pageSize=1): it shows mary and "and 1 more", and Show
-// more brings john, both pages then kept as the queue changes. Run by tests/test_browser_show.py.
+// host's queue still has her first, ahead of john. ann, invited by jane, reloads too, sees the
+// invitation again, from jane still (JoinRoom says who sent it), and accepts it. The service keeps
+// both for its reconnect grace window (30 s here). The studio reads the queue one hand a page
+// (#pageSize=1): it shows mary and "and 1 more", and Show more brings john, both pages then kept as
+// the queue changes. Run by tests/test_browser_show.py.
 import { ROOM, STEP_MS, goLive, inBrowser, say, seesVideo } from "./browser.mjs";
 
 /** The identities in the host's queue of raised hands, in its order. */
@@ -29,6 +30,12 @@ async function moreIs(host, expected) {
   const says = (selector) => document.querySelector(selector)?.textContent ?? "";
   await host.waitForFunction(([selector, want]) => (document.querySelector(selector)?.textContent ?? "") === want, [MORE, expected], { timeout: STEP_MS }).catch(async () => {
     throw new Error(`expected the line under the queue to say ${JSON.stringify(expected)}, it says ${JSON.stringify(await host.evaluate(says, MORE))}`);
+  });
+}
+
+async function invitationSays(page, text) {
+  await page.waitForFunction((t) => document.querySelector("#invitation:not([hidden]) p")?.textContent?.startsWith(t), text, { timeout: STEP_MS }).catch(async () => {
+    throw new Error(`expected the invitation to say ${JSON.stringify(text)}, it says ${JSON.stringify(await page.textContent("#invitation"))}`);
   });
 }
 
@@ -68,12 +75,14 @@ await inBrowser(async (open) => {
 
   await host.click('#audience li[data-identity="ann"] button');
   await ann.waitForSelector("#invitation:not([hidden]) button.accept", { timeout: STEP_MS });
+  await invitationSays(ann, "jane invites you on stage.");
   await ann.reload();
   await ann.click("#join button[type=submit]");
+  await invitationSays(ann, "jane invites you on stage.");
   await ann.click("#invitation:not([hidden]) button.accept", { timeout: STEP_MS });
   await ann.waitForSelector("#on-stage-badge:not([hidden])", { timeout: STEP_MS });
   await seesVideo(host, "ann");
-  say("ann reloaded with the host's invitation waiting: her page showed it again, and she went on stage");
+  say("ann reloaded with jane's invitation waiting: her page showed it again, from jane, and she went on stage");
 
   // The host's queue was read again after both reloads (a promotion refreshes it): mary is still first.
   await queueIs(host, ["mary", "john"]);

@@ -127,7 +127,9 @@ async function join(name: string): Promise<void> {
     // Back from a reload (or a dropped connection) within the grace window: the hand is still up
     // in its place in the queue, and an invitation still waits, as the service keeps them.
     handUp = response.handRaised;
-    if (response.invitationExpiresAt > Date.now()) invitation.show("The host", response.invitationExpiresAt);
+    // Its sender named as the live guest_invite names it; one the service does not know (an
+    // invitation an older version gave) is put down to the host.
+    if (response.invitationExpiresAt > Date.now()) invitation.show(response.invitedBy || "The host", response.invitationExpiresAt);
     moderate(response.role === Role.MODERATOR);
     // A guest who comes back (a reload) keeps the stage: its connection may publish from the start.
     await followPermission(undefined);
