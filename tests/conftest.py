@@ -80,6 +80,7 @@ class ServiceProcess:
     grpc_port: int
     http_port: int
     output: list[str]
+    livekit_url: str = ""  # the LiveKit server it talks to (LIVEKIT_URL)
 
     @property
     def grpc_address(self) -> str:
@@ -135,7 +136,7 @@ def launch(livekit: LiveKitDevServer, **extra_env: str) -> ServiceProcess:
             output.append(line)
 
     threading.Thread(target=drain, daemon=True).start()
-    return ServiceProcess(process, int(ready.group(1)), int(ready.group(2)), output)
+    return ServiceProcess(process, int(ready.group(1)), int(ready.group(2)), output, env["LIVEKIT_URL"])
 
 
 @pytest.fixture(scope="session")

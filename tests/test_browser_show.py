@@ -33,6 +33,8 @@ def play(script: str, service: ServiceProcess, room: str, out: Path) -> None:
         "BASE_URL": service.http_base,
         "ROOM": room,
         "ADMIN_TOKEN": admin_token(room),
+        # Where a story reads LiveKit's own view of the room (its RoomService, with the admin token).
+        "LIVEKIT_URL": service.livekit_url,
         "OUT_DIR": str(out),
         # `make screenshots` points this at docs/ to refresh the README's pictures.
         "SCREENSHOTS_DIR": os.environ.get("SHOW_SCREENSHOTS_DIR", str(out)),
@@ -96,6 +98,7 @@ STORIES = {
     "a guest keeps its token through a failed rejoin": "rejoin.mjs",
     "a viewer who reloads keeps its raised hand and its invitation": "reload.mjs",
     "a moderator manages the stage from the watch page": "moderator.mjs",
+    "the host and a moderator mute a guest from their pages": "mute.mjs",
 }
 
 

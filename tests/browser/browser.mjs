@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
-export const { BASE_URL, ROOM, ADMIN_TOKEN, OUT_DIR, SCREENSHOTS_DIR } = process.env;
+export const { BASE_URL, ROOM, ADMIN_TOKEN, OUT_DIR, SCREENSHOTS_DIR, LIVEKIT_URL } = process.env;
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 export const STEP_MS = 25_000;
 const started = Date.now();
@@ -92,6 +92,32 @@ export async function inBrowser(play) {
     rmSync(profile, { recursive: true, force: true });
   }
   process.exit(failed ? 1 : 0);
+}
+
+/** LiveKit's own view of `identity` in the room (its RoomService's ListParticipants, over Twirp
+ * JSON with the room's admin token): its tracks and permission as LiveKit holds them. */
+export async function onLiveKit(identity) {
+  const url = `${LIVEKIT_URL.replace(/^ws/, "http")}/twirp/livekit.RoomService/ListParticipants`;
+  const answer = await fetch(url, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ room: ROOM }),
+  });
+  if (!answer.ok) throw new Error(`LiveKit's ListParticipants answered ${answer.status}: ${await answer.text()}`);
+  const { participants = [] } = await answer.json();
+  return participants.find((p) => p.identity === identity);
+}
+
+/** Resolves once LiveKit's view of `identity` satisfies `holds`; fails saying what LiveKit showed. */
+export async function livekitShows(identity, what, holds) {
+  const until = Date.now() + STEP_MS;
+  let seen;
+  while (Date.now() < until) {
+    seen = await onLiveKit(identity);
+    if (seen && holds(seen)) return seen;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`LiveKit never showed ${identity} ${what}; it showed ${JSON.stringify(seen)}`);
 }
 
 /** A picture of the page for the README, when SCREENSHOTS_DIR is set. */

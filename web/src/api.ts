@@ -11,6 +11,7 @@ import { ShowServiceClient } from "../../clients/ts/showrunner/v1/show_service.c
 export { ShowEvent } from "../../clients/ts/showrunner/v1/show_event";
 export { RecordingLayout, Role, ShowState, type Ban, type RaisedHand } from "../../clients/ts/showrunner/v1/show_service";
 export type { ShowServiceClient } from "../../clients/ts/showrunner/v1/show_service.client";
+export { TrackSource } from "../../clients/ts/livekit_models";
 
 /** The one LiveKit data topic every ShowEvent travels on (service/core/events.py). */
 export const EVENTS_TOPIC = "showrunner.events";

@@ -4,8 +4,8 @@
  * attributes (LiveKit would send each change to the whole audience): the host and the moderators
  * learn of them from ShowEvents and the hand queue, the viewer from its own calls.
  */
-import { DisconnectReason, type Participant, Room, RoomEvent, type RemoteParticipant } from "livekit-client";
-import { EVENTS_TOPIC, readShowEvent, type ShowEvent } from "./api";
+import { DisconnectReason, type Participant, Room, RoomEvent, type RemoteParticipant, Track } from "livekit-client";
+import { EVENTS_TOPIC, readShowEvent, type ShowEvent, TrackSource } from "./api";
 
 export type Part = "host" | "guest" | "moderator" | "viewer";
 
@@ -22,6 +22,31 @@ export function onStage(participant: Participant): boolean {
 
 export function displayName(participant: Participant): string {
   return participant.name || participant.identity;
+}
+
+/** A guest's microphone and camera as the pages name them, with LiveKit's source on each side:
+ * livekit-client's for the participant's tracks, the contract's (LiveKit's wire enum) for calls
+ * and for the participant's permission. */
+export const GUEST_SOURCES = [
+  { source: Track.Source.Microphone, wire: TrackSource.MICROPHONE, name: "microphone", short: "mic", title: "Mic" },
+  { source: Track.Source.Camera, wire: TrackSource.CAMERA, name: "camera", short: "camera", title: "Camera" },
+] as const;
+
+export type GuestSource = (typeof GUEST_SOURCES)[number];
+
+/** Whether `permission` publishes `source`: it may publish, and lists the source or no sources
+ * at all (LiveKit's "any"). */
+export function publishes(permission: Participant["permissions"], source: GuestSource): boolean {
+  if (!permission?.canPublish) return false;
+  const sources = permission.canPublishSources.map(Number);
+  return sources.length === 0 || sources.includes(source.wire);
+}
+
+/** Whether the host took `source` from a participant on stage: LiveKit lets it publish, but not
+ * that source (MuteGuestTrack's lock). A permission the page has not heard of takes nothing. */
+export function takenAway(participant: Participant, source: GuestSource): boolean {
+  const permission = participant.permissions;
+  return !!permission?.canPublish && !publishes(permission, source);
 }
 
 export function remotes(room: Room): RemoteParticipant[] {
@@ -51,6 +76,8 @@ export function showRoom(changed: () => void, onEvent: (event: ShowEvent) => voi
     RoomEvent.ParticipantDisconnected,
     RoomEvent.ParticipantAttributesChanged,
     RoomEvent.ParticipantPermissionsChanged,
+    RoomEvent.TrackPublished,
+    RoomEvent.TrackUnpublished,
     RoomEvent.TrackSubscribed,
     RoomEvent.TrackUnsubscribed,
     RoomEvent.TrackMuted,

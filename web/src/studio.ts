@@ -1,7 +1,8 @@
 /**
  * The host studio, /studio/<room>: open the show backstage with camera and microphone, go live
  * (the waiting audience sees the stage from then on), watch the audience and the queue of raised
- * hands, bring viewers on stage and send guests back, remove or ban viewers and lift bans, appoint
+ * hands, bring viewers on stage and send guests back, mute a guest's microphone or camera or turn
+ * it off until allowed again, remove or ban viewers and lift bans, appoint
  * and dismiss moderators, record, end the show. The stage controls are the moderator's
  * (components/stageControls.ts).
  *

@@ -1,22 +1,24 @@
 /**
  * The watch page, /watch/<room>: join the audience with a name, watch the host and the guests,
  * raise a hand, answer an invitation, and once on stage publish camera and microphone on the same
- * connection (LiveKit changes this participant's permission live), until stepping down.
+ * connection (LiveKit changes this participant's permission live), until stepping down. A source
+ * the host turned off and allows again is published again.
  *
  * A viewer the host appoints moderator (JoinRoom answers ROLE_MODERATOR, or the service's
  * moderator_appointed event names this participant) manages the stage beside the host: the page
  * shows the studio's hand queue, the audience with Invite, Remove and Remove and ban, the bans
- * with Unban, and each guest's Back to audience and Remove, until moderator_dismissed. It hears a
+ * with Unban, and each guest's Mute mic, Mute camera, Back to audience and Remove (never Turn off:
+ * taking a source away is the host's), until moderator_dismissed. It hears a
  * viewer decline an invitation, and the host's and other moderators' bans, as the studio does.
  */
 import { RpcError } from "@protobuf-ts/runtime-rpc";
-import { type Participant, RoomEvent } from "livekit-client";
+import { type Participant, RoomEvent, Track } from "livekit-client";
 import { Role, type ShowEvent, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Invitation } from "./components/invitation";
 import { Notice } from "./components/notice";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
-import { farewell, onStage, partOf, remotes, showRoom } from "./show";
+import { GUEST_SOURCES, farewell, onStage, partOf, publishes, remotes, showRoom } from "./show";
 import "./style.css";
 
 type Permission = Participant["permissions"];
@@ -211,7 +213,8 @@ function moderate(on: boolean): void {
   refresh();
 }
 
-/** On stage LiveKit lets this connection publish: camera and microphone go live; off stage they stop. */
+/** On stage LiveKit lets this connection publish: camera and microphone go live; off stage they
+ * stop. A source the host took away (LiveKit unpublished it) goes live again when it is given back. */
 async function followPermission(before: Permission): Promise<void> {
   const now = room.localParticipant.permissions;
   if (now?.canPublish && !before?.canPublish) {
@@ -219,6 +222,12 @@ async function followPermission(before: Permission): Promise<void> {
       await room.localParticipant.enableCameraAndMicrophone();
     } catch (error) {
       notice.show("error", `Your camera or microphone could not start: ${refusal(error)}`);
+    }
+  } else if (now?.canPublish) {
+    for (const { source, name } of GUEST_SOURCES.filter((s) => publishes(now, s) && !publishes(before, s))) {
+      const local = room.localParticipant;
+      const start = source === Track.Source.Camera ? local.setCameraEnabled(true) : local.setMicrophoneEnabled(true);
+      await start.catch((error: unknown) => notice.show("error", `Your ${name} could not start: ${refusal(error)}`));
     }
   } else if (!now?.canPublish && before?.canPublish) {
     for (const publication of room.localParticipant.trackPublications.values()) {

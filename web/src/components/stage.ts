@@ -1,7 +1,9 @@
 /**
  * The stage: one tile of live video for the host and each guest, in that order, and their
- * voices. In the studio, and on a moderator's watch page, each guest's tile also carries the
- * stage manager's buttons for that guest.
+ * voices. Each tile says when its microphone is muted (LiveKit's mute, by its owner or by a stage
+ * manager). In the studio, and on a moderator's watch page, each guest's tile also carries the
+ * stage manager's buttons for that guest, which follow what LiveKit says of the guest's tracks
+ * and permission.
  */
 import { type Participant, type Room, Track } from "livekit-client";
 import { displayName, onStage, partOf } from "../show";
@@ -11,6 +13,7 @@ interface Tile {
   figure: HTMLElement;
   video: HTMLVideoElement;
   actions: HTMLElement;
+  muted: HTMLElement;
   track: Track | undefined;
   part: string;
 }
@@ -70,6 +73,22 @@ export class Stage {
       tile.track = track;
     }
     tile.figure.classList.toggle("camera-off", !track);
+    const microphone = participant.getTrackPublication(Track.Source.Microphone);
+    const mic = !microphone ? "off" : microphone.isMuted ? "muted" : "on";
+    tile.figure.dataset["microphone"] = mic;
+    tile.muted.hidden = mic !== "muted";
+    this.offer(tile, this.actionsFor(participant));
+  }
+
+  /** Shows `actions` on the tile unless it shows the same already: a button is replaced only
+   * when what it offers changed (a track muted, a source taken away), never while it is used. */
+  private offer(tile: Tile, actions: HTMLElement[], always = false): void {
+    const shown = [...tile.actions.children];
+    // Not by `disabled`: a button is disabled while its own action runs.
+    const same = (a: Element, b: HTMLElement): boolean => a.textContent === b.textContent && a.className === b.className;
+    if (always || shown.length !== actions.length || actions.some((action, i) => !same(shown[i]!, action))) {
+      tile.actions.replaceChildren(...actions);
+    }
   }
 
   private newTile(participant: Participant): Tile {
@@ -87,18 +106,21 @@ export class Stage {
     const part = document.createElement("span");
     part.className = "part";
     part.textContent = partOf(participant);
-    caption.append(name, part);
+    const muted = document.createElement("span");
+    muted.className = "mic-muted";
+    muted.textContent = "mic muted";
+    muted.hidden = true;
+    caption.append(name, part, muted);
     const actions = document.createElement("div");
     actions.className = "tile-actions";
-    actions.append(...this.actionsFor(participant));
     figure.append(video, caption, actions);
-    return { participant, figure, video, actions, track: undefined, part: partOf(participant) };
+    return { participant, figure, video, actions, muted, track: undefined, part: partOf(participant) };
   }
 
   /** Asks again for every tile's buttons: the page's own part changed (a moderator appointed or
    * dismissed), and with it what this page may do to those on stage. */
   renewActions(): void {
-    for (const tile of this.tiles.values()) tile.actions.replaceChildren(...this.actionsFor(tile.participant));
+    for (const tile of this.tiles.values()) this.offer(tile, this.actionsFor(tile.participant), true);
   }
 
   /** Plays every remote microphone; a voice stops when its track goes. */

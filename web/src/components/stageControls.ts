@@ -1,8 +1,9 @@
 /**
  * What a stage manager does from a page, the host in the studio or a moderator on the watch page:
  * the queue of raised hands with Invite, the audience with the manager's buttons for each of its
- * people, Back to audience and Remove on each guest's tile, and the bans with Unban (the queue and
- * the bans a page at a time, with Show more when they are longer). Both follow
+ * people, on each guest's tile the mutes (and for the host the locks) of its microphone and
+ * camera with Back to audience and Remove, and the bans with Unban (the queue and the bans a page
+ * at a time, with Show more when they are longer). Both follow
  * what the service tells every manager (hands, bans, answers to invitations), so each manager's
  * page shows what the others did too. Every call goes through the generated client with the
  * manager's own token and names the manager as the acting host; the page's notice shows the
@@ -10,7 +11,7 @@
  */
 import type { Participant, Room } from "livekit-client";
 import { type Ban, type RaisedHand, type ShowEvent, type ShowServiceClient, refusal } from "../api";
-import { displayName, partOf, remotes } from "../show";
+import { GUEST_SOURCES, type GuestSource, displayName, partOf, remotes, takenAway } from "../show";
 import { Audience } from "./audience";
 import { Bans } from "./bans";
 import { HandQueue } from "./handQueue";
@@ -154,15 +155,54 @@ export class StageControls {
     return [button("Remove", remove(false), "danger remove"), button("Remove and ban", remove(true), "danger ban")];
   }
 
-  /** A guest's tile carries Back to audience and Remove; nobody else's carries anything. */
+  /** A guest's tile carries its microphone's and camera's buttons, Back to audience and Remove;
+   * nobody else's carries anything. */
   guestButtons(participant: Participant): HTMLElement[] {
     if (partOf(participant) !== "guest") return [];
     const guestIdentity = participant.identity;
     const roomName = this.roomName;
     return [
+      ...GUEST_SOURCES.flatMap((source) => this.sourceButtons(participant, source)),
       button("Back to audience", () => this.act(async (s, me) => (await s.demoteGuest({ roomName, guestIdentity, hostIdentity: me })).response.message), "demote"),
       button("Remove", () => this.act(async (s, me) => (await s.removeGuest({ roomName, guestIdentity, hostIdentity: me })).response.message), "danger remove"),
     ];
+  }
+
+  /**
+   * One source's buttons, as LiveKit shows the guest to this page. A source the guest's
+   * permission leaves out was taken away: the host may give it back (Allow), a moderator has
+   * nothing to do with it. Otherwise Mute, shown as already muted while LiveKit says the guest's
+   * track is; and for the host Turn off (mute and lock), unless the guest's other source is
+   * already off (a guest keeps one: the service refuses to lock the last). Mute is offered for a
+   * track not yet published too: the service's NOT_FOUND says so in the notice.
+   */
+  private sourceButtons(guest: Participant, source: GuestSource): HTMLElement[] {
+    const hosting = partOf(this.room.localParticipant) === "host";
+    const roomName = this.roomName;
+    const guestIdentity = guest.identity;
+    if (takenAway(guest, source)) {
+      if (!hosting) return [];
+      return [
+        button(
+          `Allow ${source.short}`,
+          () => this.act(async (s) => (await s.allowGuestSource({ roomName, guestIdentity, source: source.wire })).response.message),
+          `allow-${source.name}`,
+        ),
+      ];
+    }
+    const mute = (lock: boolean) => (): Promise<void> =>
+      this.act(async (s) => (await s.muteGuestTrack({ roomName, guestIdentity, source: source.wire, lock })).response.message);
+    const buttons: HTMLElement[] = [];
+    if (guest.getTrackPublication(source.source)?.isMuted) {
+      const shown = button(`${source.title} muted`, async () => undefined, `muted mute-${source.name}`);
+      shown.disabled = true;
+      buttons.push(shown);
+    } else {
+      buttons.push(button(`Mute ${source.short}`, mute(false), `mute-${source.name}`));
+    }
+    const other = GUEST_SOURCES.find((s) => s !== source)!;
+    if (hosting && !takenAway(guest, other)) buttons.push(button(`Turn off ${source.short}`, mute(true), `danger lock-${source.name}`));
+    return buttons;
   }
 
   private async unban(identity: string): Promise<void> {
