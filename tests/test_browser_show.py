@@ -98,7 +98,7 @@ STORIES = {
     "a guest keeps its token through a failed rejoin": "rejoin.mjs",
     "a viewer who reloads keeps its raised hand and its invitation": "reload.mjs",
     "a moderator manages the stage from the watch page": "moderator.mjs",
-    "the host and a moderator mute a guest from their pages": "mute.mjs",
+    "the host and a moderator mute a guest, who unmutes itself from its page": "mute.mjs",
 }
 
 

@@ -1,5 +1,6 @@
 /**
- * The host studio, /studio/<room>: open the show backstage with camera and microphone, go live
+ * The host studio, /studio/<room>: open the show backstage with camera and microphone (the host
+ * mutes its own and turns its camera off and on: components/ownMedia.ts), go live
  * (the waiting audience sees the stage from then on), watch the audience and the queue of raised
  * hands, bring viewers on stage and send guests back, mute a guest's microphone or camera or turn
  * it off until allowed again, remove or ban viewers and lift bans, appoint
@@ -14,6 +15,7 @@ import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
 import { RecordingLayout, Role, ShowState, type ShowEvent, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Notice, button } from "./components/notice";
+import { OwnMedia } from "./components/ownMedia";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
 import { farewell, onStage, partOf, showRoom } from "./show";
@@ -59,6 +61,7 @@ const controls = new StageControls(
   { shows: (participant) => !onStage(participant), actionsFor: audienceButtons },
 );
 const stage = new Stage(document.querySelector("#stage")!, (participant) => controls.guestButtons(participant));
+new OwnMedia(document.querySelector("#own-media")!, room, notice);
 
 room.on(RoomEvent.Disconnected, (reason) => {
   // Before the host is live a disconnection is a failed attempt, which goLive reports.

@@ -1,8 +1,10 @@
 /**
  * The watch page, /watch/<room>: join the audience with a name, watch the host and the guests,
  * raise a hand, answer an invitation, and once on stage publish camera and microphone on the same
- * connection (LiveKit changes this participant's permission live), until stepping down. A source
- * the host turned off and allows again is published again.
+ * connection (LiveKit changes this participant's permission live), until stepping down. On stage
+ * the guest mutes and unmutes its own microphone and turns its camera off and on
+ * (components/ownMedia.ts, as the host in the studio); a source the host turned off shows its
+ * button disabled with the reason, and is published again when the host allows it.
  *
  * A viewer the host appoints moderator (JoinRoom answers ROLE_MODERATOR, or the service's
  * moderator_appointed event names this participant) manages the stage beside the host: the page
@@ -16,6 +18,7 @@ import { type Participant, RoomEvent, Track } from "livekit-client";
 import { Role, type ShowEvent, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Invitation } from "./components/invitation";
 import { Notice } from "./components/notice";
+import { OwnMedia } from "./components/ownMedia";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
 import { GUEST_SOURCES, farewell, onStage, partOf, publishes, remotes, showRoom } from "./show";
@@ -66,6 +69,7 @@ const controls = new StageControls(
   },
 );
 const stage = new Stage(document.querySelector("#stage")!, (participant) => (moderating ? controls.guestButtons(participant) : []));
+new OwnMedia(document.querySelector("#own-media")!, room, notice);
 const invitation = new Invitation(document.querySelector("#invitation")!, accept, decline);
 
 room.on(RoomEvent.Disconnected, (reason) => {
