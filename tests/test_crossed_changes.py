@@ -25,10 +25,11 @@ from livekit import api
 from livekit.protocol import models as lk
 from showrunner.v1 import show_service_pb2 as pb
 
+from service.core import errors
 from service.core.caller import Caller
 from service.core.clock import SystemClock
 from service.core.ports import Presence
-from service.core.record import Phase, ShowRecords, StageChange
+from service.core.record import Phase, ShowRecords, StageChange, Standing
 from service.core.roles import Role
 from service.core.show import ShowCore
 from service.dev.livekit_server import LiveKitDevServer
@@ -247,6 +248,41 @@ async def test_a_promotion_landing_late_leaves_a_newer_promotion_of_the_guest_pe
         await until(lambda: show.agrees("vic"), AT_ONCE, "LiveKit has vic on stage")
         # The first promotion, overtaken while in flight, is not told after the demotion.
         assert await show.told(ada, "vic") == (["guest_demoted", "guest_promoted"],) * 2
+
+
+async def test_a_promotion_refused_after_its_demotion_leaves_the_demotion_standing(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """The host invites vic, whose hand is up, and sends him back to the audience while the
+    promotion's call is on its way; vic then leaves, and LiveKit refuses the promotion when it
+    lands (no such participant). Its undo must not put back what the demotion ended: before, it
+    raised vic's hand again, a hand in the host's queue that nobody had raised."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        vic = await show.viewer("vic", hand=True)
+        held = show.stage.hold("vic", Role.GUEST)
+        promoting = asyncio.ensure_future(show.promote("vic"))
+        await asyncio.wait_for(held.reached.wait(), 10.0)
+        demote = pb.DemoteGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
+        await show.core.demote_guest(demote, show.admin)
+        await vic.disconnect()
+        show.people.remove(vic)
+
+        async def gone() -> bool:
+            return await livekit_participant(show.lkapi, room, "vic") is None
+
+        await until(gone, 10.0, "LiveKit no longer lists vic")
+        held.released.set()
+        with pytest.raises(errors.ShowError) as refused:
+            await promoting
+        assert refused.value.code is errors.Code.NOT_FOUND
+        now = show.clock.now()
+        assert await records.standing(room, "vic", now) == Standing(None, None, None)
+        assert await records.role_of(room, "vic") is Role.VIEWER
+        assert await records.pending(room) == []
+        hands = await show.core.list_raised_hands(pb.ListRaisedHandsRequest(room_name=room), show.admin)
+        assert list(hands.hands) == []
+        assert await show.told(ada, "vic") == (["guest_demoted"], ["guest_demoted"])
 
 
 async def test_a_moderator_dismissed_while_its_appointment_is_in_flight_stays_dismissed_on_livekit(

@@ -543,6 +543,37 @@ async def test_a_refused_demotion_is_undone(records: ShowRecords, room: str) -> 
     assert stage.guests == (seat,) and stage.pending == ()
 
 
+async def test_an_undo_changes_nothing_once_its_change_is_no_longer_pending(records: ShowRecords, room: str) -> None:
+    """The undo of a step LiveKit refused names the step's pending change: if a newer change of
+    the participant was written since (the host demoted gia while her promotion's call was on its
+    way), or the step's change completed, the newer record stands. Before, the undo put back
+    gia's raised hand after the host had sent her back to the audience, and cleared the
+    demotion's pending change, which its own call then no longer found."""
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    seating = await records.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="hana", change_id="p1")
+    assert seating.promoted
+    await records.unseat(room, "gia", T0 + 2, StageChange.DEMOTE, acting="hana", change_id="d1")
+    assert not await records.restore(room, "gia", seating.before, T0 + 3, LIMIT, "p1")
+    assert await records.standing(room, "gia", T0 + 3) == Standing(None, None, None)
+    (pending,) = await records.pending(room)
+    assert (pending.identity, pending.change, pending.id) == ("gia", StageChange.DEMOTE, "d1")
+    assert await records.complete(room, "gia", StageChange.DEMOTE, "d1")
+
+    # A change completed (made on LiveKit by another call or the reconciler) is not undone either.
+    await records.set_hand(room, "bo", True, T0 + 4, LIMIT)
+    taken = await records.invite(room, "bo", T0 + 4, INVITE_FOR, LIMIT, acting="hana", change_id="p2")
+    assert await records.complete(room, "bo", StageChange.PROMOTE, "p2")
+    assert not await records.restore(room, "bo", taken.before, T0 + 5, LIMIT, "p2")
+    assert [g.identity for g in (await records.stage(room, T0 + 5)).guests] == ["bo"]
+
+    # Its own change still pending, the undo applies as before.
+    seat = await records.unseat(room, "bo", T0 + 6, StageChange.DEMOTE, acting="hana", change_id="d2")
+    assert await records.restore(room, "bo", Standing(seat, None, None), T0 + 7, LIMIT, "d2")
+    stage = await records.stage(room, T0 + 7)
+    assert [g.identity for g in stage.guests] == ["bo"] and stage.pending == ()
+
+
 async def test_a_refused_demotion_is_not_undone_past_the_guest_limit(records: ShowRecords, room: str) -> None:
     """While LiveKit was refusing gia's demotion, another viewer took the seat it freed: giving it
     back would put two guests on a stage of one. The demotion stands, pending for the reconciler."""

@@ -615,13 +615,19 @@ class ShowRecords(Protocol):
         """Frees a guest's seat (step down, demote, remove) and records `change` as pending."""
         ...
 
-    async def restore(self, room: str, identity: str, standing: Standing, now: float, default_limit: int) -> bool:
+    async def restore(
+        self, room: str, identity: str, standing: Standing, now: float, default_limit: int, change_id: str = ""
+    ) -> bool:
         """Puts `identity`'s seat, hand and invitation back as `standing` recorded them, and
         clears its pending change: the undo of a step LiveKit refused. False, and nothing
         changed, when the seat to give back was taken meanwhile (the room's guest limit, or
         `default_limit`, is reached without it): the step stands, and its pending change is left
-        for the reconciler to complete on LiveKit. An ended show has nothing to give back: nothing
-        changes, and True (nothing is left to undo)."""
+        for the reconciler to complete on LiveKit. With `change_id` (the undone step's pending
+        change), False and nothing changed too when that change is no longer pending: a newer
+        change of the participant was written since (the host demoted the guest whose promotion
+        LiveKit then refused), or it was completed; the newer record stands, and undoing the
+        older step would bring back what the newer one ended (a hand, a seat). An ended show has
+        nothing to give back: nothing changes, and True (nothing is left to undo)."""
         ...
 
     async def forget(self, room: str, identity: str, now: float) -> Role:

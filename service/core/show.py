@@ -838,7 +838,7 @@ class ShowCore(ShowService[Caller]):
         try:
             await self._stage.remove_participant(room, guest)
         except errors.ShowError:
-            await self._give_seat_back(room, seat)
+            await self._give_seat_back(room, seat, change_id)
             raise
         stands = await self._confirm(room, guest, StageChange.REMOVE, change_id, None, Role.GUEST)
         self._observer.demoted("removed")
@@ -1176,7 +1176,9 @@ class ShowCore(ShowService[Caller]):
         change took the viewer off the stage meanwhile (see "changes whose LiveKit calls cross")."""
 
         async def undo() -> None:
-            await self._records.restore(room, viewer, before, self._clock.now(), self._rules.guest_limit)
+            now, limit = self._clock.now(), self._rules.guest_limit
+            if not await self._records.restore(room, viewer, before, now, limit, change_id):
+                log.info("%s in %s keeps its newer part: its promotion was refused after it", viewer, room)
 
         shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo)
         await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now())
@@ -1193,7 +1195,7 @@ class ShowCore(ShowService[Caller]):
         viewer's token, its name, and whether the room is to hear of the demotion (`_confirm`)."""
 
         async def undo() -> None:
-            await self._give_seat_back(room, seat)
+            await self._give_seat_back(room, seat, change_id)
 
         viewer = await self._as_viewer(room, seat.identity)
         shown = await self._present_or_undo(room, seat.identity, viewer, undo, required=False)
@@ -1201,15 +1203,20 @@ class ShowCore(ShowService[Caller]):
         name = shown.name if shown else seat.name
         return self._stage.mint_token(room, seat.identity, name, viewer), name, stands
 
-    async def _give_seat_back(self, room: str, seat: Seat) -> None:
-        """The undo of a demotion or removal LiveKit refused: the guest gets its seat back, unless
-        another guest took it meanwhile and the stage is full. Then the host's change stands in
-        the record, pending, and the reconciler makes it so on LiveKit past its deadline."""
+    async def _give_seat_back(self, room: str, seat: Seat, change_id: str) -> None:
+        """The undo of a demotion or removal (`change_id`) LiveKit refused: the guest gets its seat
+        back, unless another guest took it meanwhile and the stage is full, or a newer change of
+        the guest was written since. Then that stands in the record: the host's change pending,
+        made so on LiveKit by the reconciler past its deadline, or the newer change's own."""
         given = await self._records.restore(
-            room, seat.identity, Standing(seat, None, None), self._clock.now(), self._rules.guest_limit
+            room, seat.identity, Standing(seat, None, None), self._clock.now(), self._rules.guest_limit, change_id
         )
         if not given:
-            log.warning("%s in %s stays off stage: its seat was taken while LiveKit refused", seat.identity, room)
+            log.warning(
+                "%s in %s stays off stage: its seat was taken, or a newer change made, while LiveKit refused",
+                seat.identity,
+                room,
+            )
 
     async def _as_viewer(self, room: str, identity: str) -> Presence:
         """A viewer's presence in the room now: waiting while the show is not live."""

@@ -569,11 +569,16 @@ class MemoryRecords:
             self._intend(state, guest, change, now, change_id)
             return seat
 
-    async def restore(self, room: str, identity: str, standing: Standing, now: float, default_limit: int) -> bool:
-        # Both refusals are decided before the step, as restore.lua does: they keep the room no longer.
+    async def restore(
+        self, room: str, identity: str, standing: Standing, now: float, default_limit: int, change_id: str = ""
+    ) -> bool:
+        # The refusals are decided before the step, as restore.lua does: they keep the room no longer.
         found = self._read(room, now)
         if found.phase is Phase.ENDED:
             return True  # nothing to give back: seats, hands and invitations ended with the show
+        held = found.pending.get(identity)
+        if change_id and (held is None or held.id != change_id):
+            return False  # a newer change was written since, or this one completed: it stands
         if (
             standing.seat is not None
             and identity not in found.guests

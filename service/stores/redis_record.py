@@ -633,12 +633,15 @@ class RedisRecords:
         (seat,) = await self._step("unseat", room, now, *args, identity=guest, not_host=not_host, changes=True)
         return decode_seat(seat)
 
-    async def restore(self, room: str, identity: str, standing: Standing, now: float, default_limit: int) -> bool:
+    async def restore(
+        self, room: str, identity: str, standing: Standing, now: float, default_limit: int, change_id: str = ""
+    ) -> bool:
         seat = encode_seat(standing.seat) if standing.seat else ""
         hand = "" if standing.hand is None else standing.hand
         invitation = "" if standing.invitation is None else standing.invitation
-        (outcome,) = await self._step("restore", room, now, identity, seat, hand, invitation, default_limit)
-        return _text(outcome) != "full"
+        args = (identity, seat, hand, invitation, default_limit, change_id)
+        (outcome,) = await self._step("restore", room, now, *args)
+        return _text(outcome) not in ("full", "overtaken")
 
     async def forget(self, room: str, identity: str, now: float) -> Role:
         (role,) = await self._step("forget", room, now, identity)
