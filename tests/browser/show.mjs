@@ -71,10 +71,12 @@ await inBrowser(async (open) => {
   await picture(mary, "invitation");
   await mary.click("#invitation button.accept");
   await Promise.all([seesVideo(host, "mary"), seesVideo(john, "mary")]);
-  say("mary accepted: her camera plays on the host's and john's pages, no reload");
+  await noticeSays(mary, "info", "You are on stage: your camera and microphone are live.");
+  say("mary accepted: her camera plays on the host's and john's pages, no reload, and her page tells her she is on stage");
 
   await mary.click("#step-down");
   await Promise.all([seesNoVideo(host, "mary"), seesNoVideo(john, "mary")]);
+  await noticeSays(mary, "info", "You are back in the audience.");
   say("mary stepped down and her video is gone");
 
   // A reload joins again with the token the tab kept for that name (a name with a part in the
@@ -95,6 +97,7 @@ await inBrowser(async (open) => {
   await john.click("#invitation:not([hidden]) button.decline");
   await noticeSays(host, "info", "john declined the invitation to the stage.");
   await john.waitForSelector("#invitation", { state: "hidden" });
+  await noticeSays(john, "info", "You declined the invitation.");
   say("john declined an invitation and the host heard it");
   const ann = await open("ann", `/watch/${ROOM}#name=ann`);
   await ann.click("#join button[type=submit]");

@@ -38,6 +38,10 @@ const page = {
 };
 page.roomName.textContent = roomName;
 const notice = new Notice(document.querySelector("#notice")!);
+// The page speaks to the viewer about itself, in the same words as the show's events about it
+// (guest_promoted, guest_demoted), whichever of the answer and the event comes last.
+const ON_STAGE = "You are on stage: your camera and microphone are live.";
+const IN_AUDIENCE = "You are back in the audience.";
 
 let show: ShowServiceClient | undefined;
 let me = "";
@@ -92,10 +96,15 @@ page.hand.addEventListener("click", () => void act(async (s) => {
   const raise = !handUp;
   const { response } = await s.setHandRaised({ roomName, participantIdentity: me, raised: raise });
   handUp = response.handRaised;
-  if (response.promoted) return "You accepted the host's invitation: you are on stage.";
+  if (response.promoted) return ON_STAGE;
   return raise ? "Your hand is raised; the host sees you in the queue." : "Your hand is lowered.";
 }));
-page.stepDown.addEventListener("click", () => void act(async (s) => (await s.stepDown({ roomName, guestIdentity: me })).response.message));
+page.stepDown.addEventListener("click", () =>
+  void act(async (s) => {
+    await s.stepDown({ roomName, guestIdentity: me });
+    return IN_AUDIENCE;
+  }),
+);
 
 /** Where this tab keeps the token it was given for `name` in this room (it ends with the tab). */
 function kept(name: string): string {
@@ -177,11 +186,11 @@ function heard(event: ShowEvent): void {
     case "guest_promoted":
       if (aboutMe) {
         invitation.hide();
-        notice.show("info", "You are on stage: your camera and microphone are live.");
+        notice.show("info", ON_STAGE);
       }
       break;
     case "guest_demoted":
-      if (aboutMe) notice.show("info", "You are back in the audience.");
+      if (aboutMe) notice.show("info", IN_AUDIENCE);
       break;
     case "host_left":
       hostLeft = true;
@@ -252,12 +261,18 @@ async function act(action: (show: ShowServiceClient) => Promise<string>): Promis
 }
 
 async function accept(): Promise<void> {
-  await act(async (s) => (await s.acceptInvitation({ roomName, viewerIdentity: me })).response.message);
+  await act(async (s) => {
+    await s.acceptInvitation({ roomName, viewerIdentity: me });
+    return ON_STAGE;
+  });
   invitation.hide();
 }
 
 async function decline(): Promise<void> {
-  await act(async (s) => (await s.declineInvitation({ roomName, viewerIdentity: me })).response.message);
+  await act(async (s) => {
+    await s.declineInvitation({ roomName, viewerIdentity: me });
+    return "You declined the invitation.";
+  });
   invitation.hide();
 }
 
