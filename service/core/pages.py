@@ -18,10 +18,14 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Callable, Sequence
 from enum import StrEnum
+from typing import TypeVar
 
 from service.core import errors, validate
 from service.core.record import Place
+
+T = TypeVar("T")
 
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]{1,400}")
 _PLACE = re.compile(r"(hands|bans):([0-9]{1,15}):(.+):([0-9a-f]{16})")
@@ -96,3 +100,15 @@ def place_of(listing: Listing, room: str, token: str) -> Place | None:
             f"leave it empty to read from the first {listing.entry}"
         )
     return Place(int(found.group(2)), found.group(3))
+
+
+def asked(listing: Listing, room: str, size: int, token: str) -> tuple[int, Place | None]:
+    """A ListRaisedHands or ListBans request's page: its size (0 for the default) and where it goes
+    on from, both checked before anything is read."""
+    return page_size(size, LISTED_PAGE_SIZE, LISTED_PAGE_SIZE), place_of(listing, room, token)
+
+
+def next_token(listing: Listing, room: str, found: Sequence[T], size: int, place: Callable[[T], Place]) -> str:
+    """The token of the page after the first `size` of `found`, read with one entry beyond the
+    page to tell whether another follows: "" when none does."""
+    return token_after(listing, room, place(found[size - 1])) if len(found) > size else ""

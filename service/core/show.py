@@ -38,7 +38,7 @@ from service.core.caller import Caller
 from service.core.clock import Clock
 from service.core.events import ANNOUNCED_HISTORY, EventType, encode, show_event
 from service.core.limits import RatePolicy
-from service.core.pages import LISTED_PAGE_SIZE, Listing
+from service.core.pages import Listing
 from service.core.ports import (
     SOURCE_WORDS,
     Presence,
@@ -632,18 +632,13 @@ class ShowCore(ShowService[Caller]):
 
     async def list_bans(self, request: pb.ListBansRequest, caller: Caller) -> pb.ListBansResponse:
         room = self._room_name(request.room_name)
-        size = pages.page_size(request.page_size, LISTED_PAGE_SIZE, LISTED_PAGE_SIZE)
-        after = pages.place_of(Listing.BANS, room, request.page_token)
+        size, after = pages.asked(Listing.BANS, room, request.page_size, request.page_token)
         await self._room_for(room)
-        # One ban beyond the page tells whether another follows.
         found = await self._records.bans_after(room, self._clock.now(), after, size + 1)
-        page = found.bans[:size]
         return pb.ListBansResponse(
-            bans=[pb.Ban(identity=b.identity, banned_at=b.since, banned_by=b.by) for b in page],
-            next_page_token=(
-                pages.token_after(Listing.BANS, room, Place(page[-1].since, page[-1].identity))
-                if len(found.bans) > size
-                else ""
+            bans=[pb.Ban(identity=b.identity, banned_at=b.since, banned_by=b.by) for b in found.bans[:size]],
+            next_page_token=pages.next_token(
+                Listing.BANS, room, found.bans, size, lambda b: Place(b.since, b.identity)
             ),
             total=found.total,
         )
@@ -876,18 +871,15 @@ class ShowCore(ShowService[Caller]):
 
     async def list_raised_hands(self, request: pb.ListRaisedHandsRequest, caller: Caller) -> pb.ListRaisedHandsResponse:
         room = self._room_name(request.room_name)
-        size = pages.page_size(request.page_size, LISTED_PAGE_SIZE, LISTED_PAGE_SIZE)
-        after = pages.place_of(Listing.HANDS, room, request.page_token)
+        size, after = pages.asked(Listing.HANDS, room, request.page_size, request.page_token)
         await self._room_for(room)
-        # One hand beyond the page tells whether another follows.
         found = await self._records.hands_after(room, self._clock.now(), after, size + 1)
-        page = found.hands[:size]
         return pb.ListRaisedHandsResponse(
-            hands=[pb.RaisedHand(identity=h.identity, raised_at=h.raised_at, invited=h.invited) for h in page],
-            next_page_token=(
-                pages.token_after(Listing.HANDS, room, Place(page[-1].raised_at, page[-1].identity))
-                if len(found.hands) > size
-                else ""
+            hands=[
+                pb.RaisedHand(identity=h.identity, raised_at=h.raised_at, invited=h.invited) for h in found.hands[:size]
+            ],
+            next_page_token=pages.next_token(
+                Listing.HANDS, room, found.hands, size, lambda h: Place(h.raised_at, h.identity)
             ),
             total=found.total,
         )

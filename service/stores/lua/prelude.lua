@@ -61,6 +61,18 @@ end
 
 local function decode(text) if text then return cjson.decode(text) end return nil end
 
+-- Appends to `out` each hand of `found` (ZRANGE ... WITHSCORES: identity, score, ...) as identity,
+-- when raised, and whether an open invitation waits for it (1/0).
+local function with_invitations(found, out)
+  for i = 1, #found, 2 do
+    local until_ = redis.call('ZSCORE', INVITATIONS, found[i])
+    out[#out + 1] = found[i]
+    out[#out + 1] = found[i + 1]
+    out[#out + 1] = (until_ and tonumber(until_) > NOW) and 1 or 0
+  end
+  return out
+end
+
 local function new_seat(identity, name, sid, joined_at)
   return cjson.encode({v = VERSION, identity = identity, name = name, since = NOW, sid = sid,
                        joined_at = tonumber(joined_at)})

@@ -15,13 +15,5 @@ if ARGV[4] ~= '' then
   start = lo
 end
 local out = {}
-if count > 0 then
-  local found = redis.call('ZRANGE', HANDS, start, start + count - 1, 'WITHSCORES')
-  for i = 1, #found, 2 do
-    local until_ = redis.call('ZSCORE', INVITATIONS, found[i])
-    out[#out + 1] = found[i]
-    out[#out + 1] = found[i + 1]
-    out[#out + 1] = (until_ and tonumber(until_) > NOW) and 1 or 0
-  end
-end
+if count > 0 then with_invitations(redis.call('ZRANGE', HANDS, start, start + count - 1, 'WITHSCORES'), out) end
 return {'ok', redis.call('ZCARD', HANDS), out}
