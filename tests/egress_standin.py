@@ -6,6 +6,8 @@ against it in test_recording.py). This stand-in speaks the same wire contract th
 Twirp at /twirp/livekit.Egress/<Method>, protobuf or JSON bodies parsed with LiveKit's own
 message types (livekit-protocol), the caller's token checked for the roomRecord grant, and
 LiveKit's signed webhooks (egress_started / egress_updated / egress_ended) sent to the service.
+With `webhooks_to` set it plays the egress worker's part too, as a browser story needs: an egress
+it started goes active, and one it stopped completes, each a moment later and told by webhook.
 """
 
 from __future__ import annotations
@@ -66,6 +68,12 @@ class EgressStandIn:
     delay: float = 0.0  # seconds to hold each StartRoomCompositeEgress answer, to keep a call in flight
     received: list[tuple[str, Message]] = field(default_factory=list)
     egresses: dict[str, lk_egress.EgressInfo] = field(default_factory=dict)
+    # The service the egress worker's webhooks go to, when the stand-in plays the worker (a
+    # browser story, which cannot move an egress itself); unset, an egress moves only when a test
+    # moves it (report, move).
+    webhooks_to: str = ""
+    worker_seconds: float = 0.5  # how long the worker takes to go active, or to complete once stopped
+    _working: set[asyncio.Task[None]] = field(default_factory=set)
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
@@ -129,6 +137,7 @@ class EgressStandIn:
                 for url in output.urls:
                     info.stream_results.add(url=url, status=lk_egress.StreamInfo.Status.ACTIVE)
             self.egresses[info.egress_id] = info
+            self._work("egress_updated", info.egress_id, lk_egress.EgressStatus.EGRESS_ACTIVE)
             return self._reply(info, media)
         if method == "UpdateStream":
             assert isinstance(message, lk_egress.UpdateStreamRequest)
@@ -163,6 +172,7 @@ class EgressStandIn:
             if refused is not None:
                 return refused
             found.status = lk_egress.EgressStatus.EGRESS_ENDING
+            self._work("egress_ended", found.egress_id, lk_egress.EgressStatus.EGRESS_COMPLETE)
             return self._reply(found, media)
         assert isinstance(message, lk_egress.ListEgressRequest)
         items = [
@@ -209,6 +219,21 @@ class EgressStandIn:
         return Response(message.SerializeToString(), media_type="application/protobuf")
 
     # --- webhooks, as LiveKit sends them ---------------------------------------------------
+
+    def _work(self, event: str, egress_id: str, status: int) -> None:
+        """The egress worker's next step, when the stand-in plays it: `status` a moment after this
+        answer (which the service settles first), told to `webhooks_to`."""
+        if not self.webhooks_to:
+            return
+        service = self.webhooks_to
+
+        async def step() -> None:
+            await asyncio.sleep(self.worker_seconds)
+            await self.report(service, event, egress_id, status)
+
+        task = asyncio.ensure_future(step())
+        self._working.add(task)  # held: the loop keeps only a weak reference to a task
+        task.add_done_callback(self._working.discard)
 
     def move(self, egress_id: str, status: int, location: str = "", error: str = "") -> lk_egress.EgressInfo:
         """Moves an egress to `status` (a failure with the egress worker's `error`) without telling

@@ -17,13 +17,23 @@ from livekit.protocol import egress as lk_egress
 
 from service.dev.livekit_server import LiveKitDevServer, free_port
 from service.doors.web import WEB_DIR
-from tests.conftest import API_KEY, API_SECRET, RECORDING_PATH, ROOT, ServiceProcess, admin_token, start_service
+from tests.conftest import (
+    API_KEY,
+    API_SECRET,
+    RECORDING_PATH,
+    ROOT,
+    STREAM_KEYS,
+    STREAM_URLS,
+    ServiceProcess,
+    admin_token,
+    start_service,
+)
 from tests.egress_standin import EgressStandIn
 
 
-def play(script: str, service: ServiceProcess, room: str, out: Path) -> None:
-    """Runs tests/browser/<script> against `service`; fails with its story and where its
-    screenshots are if any step fails."""
+def play(script: str, service: ServiceProcess, room: str, out: Path, **more_env: str) -> None:
+    """Runs tests/browser/<script> against `service` (with `more_env` in its environment); fails
+    with its story and where its screenshots are if any step fails."""
     assert (WEB_DIR / "index.html").is_file(), "the web app is not built: run `make web`"
     assert (ROOT / "node_modules" / "playwright-core").is_dir(), "npm packages are missing: run `make npm`"
     node = shutil.which("node")
@@ -38,6 +48,7 @@ def play(script: str, service: ServiceProcess, room: str, out: Path) -> None:
         "OUT_DIR": str(out),
         # `make screenshots` points this at docs/ to refresh the README's pictures.
         "SCREENSHOTS_DIR": os.environ.get("SHOW_SCREENSHOTS_DIR", str(out)),
+        **more_env,
     }
     driver = ROOT / "tests" / "browser" / script
     try:
@@ -88,6 +99,33 @@ def test_the_host_records_from_the_studio(
     started = asked[0][1]
     assert isinstance(started, lk_egress.RoomCompositeEgressRequest)
     assert (started.room_name, started.layout) == (room, "speaker")
+
+
+def test_the_host_restreams_from_the_studio(
+    studio_with_recorder: ServiceProcess, egress: EgressStandIn, room: str, tmp_path: Path
+) -> None:
+    """Go out to youtube, add twitch and remove youtube while live, reload, stop: LiveKit's egress
+    was asked for the configured URLs, and the page never saw a stream key (restream.mjs)."""
+    before = len(egress.received)
+    egress.webhooks_to = studio_with_recorder.http_base  # the stand-in plays the egress worker too
+    try:
+        keys = ",".join(STREAM_KEYS.values())
+        play("restream.mjs", studio_with_recorder, room, tmp_path / "browser", STREAM_KEYS=keys)
+    finally:
+        egress.webhooks_to = ""
+    asked = [(method, sent) for method, sent in egress.received[before:] if method != "ListEgress"]
+    assert [method for method, _ in asked] == ["StartRoomCompositeEgress", "UpdateStream", "UpdateStream", "StopEgress"]
+    started, added, removed, stopped = (sent for _, sent in asked)
+    assert isinstance(started, lk_egress.RoomCompositeEgressRequest)
+    assert started.room_name == room
+    assert [list(output.urls) for output in started.stream_outputs] == [[STREAM_URLS["youtube"]]]
+    assert isinstance(added, lk_egress.UpdateStreamRequest) and isinstance(removed, lk_egress.UpdateStreamRequest)
+    assert (list(added.add_output_urls), list(added.remove_output_urls)) == ([STREAM_URLS["twitch"]], [])
+    assert (list(removed.add_output_urls), list(removed.remove_output_urls)) == ([], [STREAM_URLS["youtube"]])
+    assert isinstance(stopped, lk_egress.StopEgressRequest)
+    (stream,) = [info for info in egress.egresses.values() if info.room_name == room]
+    assert added.egress_id == removed.egress_id == stopped.egress_id == stream.egress_id
+    assert egress.active_urls(stream.egress_id) == [STREAM_URLS["twitch"]]
 
 
 # Each script plays one story against a LiveKit and a service with a recorder (the studio's

@@ -41,7 +41,8 @@ export async function noticeSays(page, tone, text) {
   });
 }
 
-/** Runs `play(open)` in a fresh browser; `open(name, path)` opens a page. Exits 1 on a failure. */
+/** Runs `play(open, logs)` in a fresh browser; `open(name, path)` opens a page, `logs` holds every
+ * page's console so far. Exits 1 on a failure. */
 export async function inBrowser(play) {
   const profile = mkdtempSync(join(tmpdir(), "showrunner-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
@@ -77,7 +78,7 @@ export async function inBrowser(play) {
   let failed = false;
   try {
     say(`room ${ROOM}; screenshots of failures go to ${OUT_DIR}`);
-    await play(open);
+    await play(open, logs);
   } catch (error) {
     failed = true;
     console.error(`FAILED: ${error instanceof Error ? error.stack : error}`);

@@ -4,7 +4,8 @@
  * (the waiting audience sees the stage from then on), watch the audience and the queue of raised
  * hands, bring viewers on stage and send guests back, mute a guest's microphone or camera or turn
  * it off until allowed again, remove or ban viewers and lift bans, appoint
- * and dismiss moderators, record, end the show. The stage controls are the moderator's
+ * and dismiss moderators, record, restream the show to the destinations configured on the
+ * service (components/restream.ts), end the show. The stage controls are the moderator's
  * (components/stageControls.ts).
  *
  * The host is made by the backend's admin token for the room (in the form, or in the URL fragment
@@ -16,6 +17,7 @@ import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
 import { RecordingLayout, Role, ShowState, type ShowEvent, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Notice, button } from "./components/notice";
 import { OwnMedia } from "./components/ownMedia";
+import { Restream } from "./components/restream";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
 import { farewell, onStage, partOf, showRoom } from "./show";
@@ -28,6 +30,7 @@ const page = {
   backstageBadge: document.querySelector<HTMLElement>("#backstage-badge")!,
   openShow: document.querySelector<HTMLButtonElement>("#open-show")!,
   recordingBadge: document.querySelector<HTMLElement>("#recording-badge")!,
+  outBadge: document.querySelector<HTMLElement>("#out-badge")!,
   goLive: document.querySelector<HTMLFormElement>("#go-live")!,
   studio: document.querySelector<HTMLElement>("#studio")!,
   startRecording: document.querySelector<HTMLButtonElement>("#start-recording")!,
@@ -62,6 +65,16 @@ const controls = new StageControls(
 );
 const stage = new Stage(document.querySelector("#stage")!, (participant) => controls.guestButtons(participant));
 new OwnMedia(document.querySelector("#own-media")!, room, notice);
+// Streaming is the host's decision: only the studio has this panel, a moderator's page nothing.
+const restream = new Restream(roomName, notice, () => (show && !ended ? show : undefined), {
+  none: document.querySelector("#restream-none")!,
+  destinations: document.querySelector("#destinations")!,
+  state: document.querySelector("#stream-state")!,
+  last: document.querySelector("#restream-last")!,
+  goOut: document.querySelector("#go-out")!,
+  stop: document.querySelector("#stop-restream")!,
+  badge: page.outBadge,
+});
 
 room.on(RoomEvent.Disconnected, (reason) => {
   // Before the host is live a disconnection is a failed attempt, which goLive reports.
@@ -109,7 +122,7 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     showState(response.state);
     notice.clear();
     refresh();
-    await Promise.all([controls.refreshHands(), controls.refreshBans(), refreshRecording()]);
+    await Promise.all([controls.refreshHands(), controls.refreshBans(), refreshRecording(), restream.refresh()]);
   } catch (error) {
     // A host token the service no longer takes (the seat was given up) is let go; after any other
     // failure (the service restarting, the camera refused) the next try still has it.
@@ -229,6 +242,7 @@ function finish(message: string, over: boolean): void {
   page.backstageBadge.hidden = true;
   page.openShow.hidden = true;
   page.recordingBadge.hidden = true;
-  page.studio.querySelectorAll("button").forEach((b) => (b.disabled = true));
+  page.outBadge.hidden = true;
+  page.studio.querySelectorAll<HTMLButtonElement | HTMLInputElement>("button, input").forEach((b) => (b.disabled = true));
   notice.show("ended", message);
 }

@@ -1,0 +1,122 @@
+// The host restreams the show from the studio: the destinations configured on the service by name,
+// a checkbox each; Go out to youtube, LIVE beside it and the OUT badge once LiveKit's egress is
+// live (the page reads ListStreams: a stream's progress is no ShowEvent); twitch added and youtube
+// removed while it runs (the last destination cannot be unchecked); a reload that finds the stream
+// still live to twitch; Stop restream, the stream ended and the page no longer asking. The page
+// only ever sees names: no stream key in its DOM, its console or any answer the service gave it.
+// Run by tests/test_browser_show.py against a service whose egress calls go to the tests'
+// stand-in, playing the egress worker too; the test checks the URLs the stand-in was asked for.
+import { STEP_MS, goLive, inBrowser, noticeSays, say, seesVideo } from "./browser.mjs";
+
+const KEYS = (process.env.STREAM_KEYS ?? "").split(",").filter(Boolean);
+if (!KEYS.length) throw new Error("STREAM_KEYS names the stream keys the page must never see");
+
+/** The destinations' checkboxes as the page shows them: name → "on"/"off", "(disabled)" added. */
+async function boxes(page) {
+  return page.$$eval("#destinations input", (inputs) =>
+    Object.fromEntries(inputs.map((input) => [input.value, `${input.checked ? "on" : "off"}${input.disabled ? " (disabled)" : ""}`])),
+  );
+}
+
+async function boxesShow(page, expected) {
+  const want = JSON.stringify(expected);
+  await page
+    .waitForFunction(
+      (w) => {
+        const inputs = [...document.querySelectorAll("#destinations input")];
+        const shown = Object.fromEntries(inputs.map((i) => [i.value, `${i.checked ? "on" : "off"}${i.disabled ? " (disabled)" : ""}`]));
+        return JSON.stringify(shown) === w;
+      },
+      want,
+      { timeout: STEP_MS },
+    )
+    .catch(async () => {
+      throw new Error(`expected the destinations ${want}, the page shows ${JSON.stringify(await boxes(page))}`);
+    });
+}
+
+async function streamShows(page, state, text) {
+  await page
+    .waitForFunction(
+      ([s, t]) => {
+        const shown = document.querySelector("#stream-state");
+        return shown && !shown.hidden && shown.dataset.state === s && shown.textContent === t;
+      },
+      [state, text],
+      { timeout: STEP_MS },
+    )
+    .catch(async () => {
+      const shown = await page.$eval("#stream-state", (e) => `${e.dataset.state}: ${e.textContent}`);
+      throw new Error(`expected the stream ${state} (${JSON.stringify(text)}), the page shows ${shown}`);
+    });
+}
+
+await inBrowser(async (open, logs) => {
+  const answers = [];
+  let listings = 0;
+  // Every answer the service gives the studio, and how often it reads the streams.
+  const watched = async (name, path) => {
+    const page = await open(name, path);
+    page.on("response", (response) => {
+      if (response.url().includes("/twirp/")) answers.push(response.text().catch(() => ""));
+    });
+    page.on("request", (request) => {
+      if (request.url().endsWith("/ListStreams")) listings += 1;
+    });
+    return page;
+  };
+  const keysAbsent = async (page, when) => {
+    const places = { DOM: await page.content(), console: logs.join("\n"), answers: (await Promise.all(answers)).join("\n") };
+    for (const [place, text] of Object.entries(places)) {
+      if (KEYS.some((key) => text.includes(key))) throw new Error(`a stream key reached the studio's ${place} ${when}`);
+    }
+  };
+
+  const host = await goLive(watched, "jane");
+  await boxesShow(host, { twitch: "off", youtube: "off" });
+  await host.waitForSelector("#go-out:not([hidden]):disabled", { timeout: STEP_MS });
+  if (!(await host.isHidden("#restream-none"))) throw new Error("the studio says no destination is configured");
+  say("the studio offers the configured destinations by name, Go out waiting for one to be checked");
+
+  await host.check('#destinations input[value="youtube"]');
+  await host.click("#go-out");
+  await noticeSays(host, "info", "Going out to youtube.");
+  await streamShows(host, "live", "Live to youtube");
+  await host.waitForSelector("#out-badge:not([hidden])", { timeout: STEP_MS });
+  await host.waitForSelector("#stop-restream:not([hidden])", { timeout: STEP_MS });
+  await boxesShow(host, { twitch: "off", youtube: "on (disabled)" });
+  await host.waitForSelector("#restream-last:not([hidden])", { timeout: STEP_MS });
+  await keysAbsent(host, "going out");
+  say("the host went out to youtube: the studio shows it live with OUT, its only destination kept");
+
+  await host.check('#destinations input[value="twitch"]');
+  await noticeSays(host, "info", "Restreaming to twitch too.");
+  await streamShows(host, "live", "Live to youtube, twitch");
+  await boxesShow(host, { twitch: "on", youtube: "on" });
+  await host.uncheck('#destinations input[value="youtube"]');
+  await noticeSays(host, "info", "Stopped restreaming to youtube.");
+  await streamShows(host, "live", "Live to twitch");
+  await boxesShow(host, { twitch: "on (disabled)", youtube: "off" });
+  await keysAbsent(host, "changing destinations");
+  say("the host added twitch and removed youtube while live");
+
+  await host.reload();
+  await host.click("#go-live button[type=submit]");
+  await seesVideo(host, "jane");
+  await streamShows(host, "live", "Live to twitch");
+  await host.waitForSelector("#out-badge:not([hidden])", { timeout: STEP_MS });
+  await boxesShow(host, { twitch: "on (disabled)", youtube: "off" });
+  say("after a reload the studio finds the stream still live to twitch");
+
+  await host.click("#stop-restream");
+  await noticeSays(host, "info", "The restream is stopping.");
+  await streamShows(host, "ended", "Ended");
+  await host.waitForSelector("#out-badge", { state: "hidden", timeout: STEP_MS });
+  await host.waitForSelector("#go-out:not([hidden]):enabled", { timeout: STEP_MS });
+  await boxesShow(host, { twitch: "on", youtube: "off" });
+  const before = listings;
+  await host.waitForTimeout(4_000); // longer than the page's polling period
+  if (listings !== before) throw new Error(`the studio kept reading the ended stream (${listings - before} reads)`);
+  await keysAbsent(host, "by the end");
+  say("the host stopped the restream: ended, OUT gone, and the studio stopped asking");
+});
