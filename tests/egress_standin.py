@@ -7,7 +7,8 @@ Twirp at /twirp/livekit.Egress/<Method>, protobuf or JSON bodies parsed with Liv
 message types (livekit-protocol), the caller's token checked for the roomRecord grant, and
 LiveKit's signed webhooks (egress_started / egress_updated / egress_ended) sent to the service.
 With `webhooks_to` set it plays the egress worker's part too, as a browser story needs: an egress
-it started goes active, and one it stopped completes, each a moment later and told by webhook.
+it started goes active (or fails, streaming to the URL it cannot reach), and one it stopped
+completes, each a moment later and told by webhook.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ class EgressStandIn:
     # moves it (report, move).
     webhooks_to: str = ""
     worker_seconds: float = 0.5  # how long the worker takes to go active, or to complete once stopped
+    # A stream URL the worker cannot reach: an egress started to it fails instead of going active,
+    # its error quoting the URL as egress workers do.
+    unreachable: str = ""
     _working: set[asyncio.Task[None]] = field(default_factory=set)
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -137,7 +141,12 @@ class EgressStandIn:
                 for url in output.urls:
                     info.stream_results.add(url=url, status=lk_egress.StreamInfo.Status.ACTIVE)
             self.egresses[info.egress_id] = info
-            self._work("egress_updated", info.egress_id, lk_egress.EgressStatus.EGRESS_ACTIVE)
+            urls = [url for output in message.stream_outputs for url in output.urls]
+            if self.unreachable and self.unreachable in urls:
+                error = f"failed to connect to {self.unreachable}: i/o timeout"
+                self._work("egress_ended", info.egress_id, lk_egress.EgressStatus.EGRESS_FAILED, error)
+            else:
+                self._work("egress_updated", info.egress_id, lk_egress.EgressStatus.EGRESS_ACTIVE)
             return self._reply(info, media)
         if method == "UpdateStream":
             assert isinstance(message, lk_egress.UpdateStreamRequest)
@@ -220,7 +229,7 @@ class EgressStandIn:
 
     # --- webhooks, as LiveKit sends them ---------------------------------------------------
 
-    def _work(self, event: str, egress_id: str, status: int) -> None:
+    def _work(self, event: str, egress_id: str, status: int, error: str = "") -> None:
         """The egress worker's next step, when the stand-in plays it: `status` a moment after this
         answer (which the service settles first), told to `webhooks_to`."""
         if not self.webhooks_to:
@@ -229,7 +238,7 @@ class EgressStandIn:
 
         async def step() -> None:
             await asyncio.sleep(self.worker_seconds)
-            await self.report(service, event, egress_id, status)
+            await self.report(service, event, egress_id, status, error=error)
 
         task = asyncio.ensure_future(step())
         self._working.add(task)  # held: the loop keeps only a weak reference to a task

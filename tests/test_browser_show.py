@@ -85,6 +85,22 @@ def studio_with_recorder(tmp_path_factory: pytest.TempPathFactory, egress: Egres
     livekit.stop()
 
 
+@pytest.fixture(scope="module")
+def studio_without_destinations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """A LiveKit and a service of their own, the service with no stream destination configured."""
+    http_port = free_port()
+    livekit = LiveKitDevServer(
+        api_key=API_KEY,
+        api_secret=API_SECRET,
+        log_path=tmp_path_factory.mktemp("livekit-no-streams") / "livekit-server.log",
+        webhook_urls=[f"http://127.0.0.1:{http_port}/webhooks/livekit"],
+    ).start()
+    running = start_service(livekit, SHOW_HTTP_PORT=str(http_port), SHOW_STREAM_DESTINATIONS="")
+    yield running
+    running.stop()
+    livekit.stop()
+
+
 def test_a_whole_show_plays_in_the_browser(service: ServiceProcess, room: str, tmp_path: Path) -> None:
     play("show.mjs", service, room, tmp_path / "browser")
 
@@ -104,18 +120,21 @@ def test_the_host_records_from_the_studio(
 def test_the_host_restreams_from_the_studio(
     studio_with_recorder: ServiceProcess, egress: EgressStandIn, room: str, tmp_path: Path
 ) -> None:
-    """Go out to youtube, add twitch and remove youtube while live, reload, stop: LiveKit's egress
-    was asked for the configured URLs, and the page never saw a stream key (restream.mjs)."""
+    """Go out to youtube, add twitch and remove youtube while live, reload, stop, go out to twitch
+    and fail: LiveKit's egress was asked for the configured URLs, and the page never saw a stream
+    key (restream.mjs)."""
     before = len(egress.received)
-    egress.webhooks_to = studio_with_recorder.http_base  # the stand-in plays the egress worker too
+    # The stand-in plays the egress worker too, which cannot reach twitch's server on a new stream.
+    egress.webhooks_to, egress.unreachable = studio_with_recorder.http_base, STREAM_URLS["twitch"]
     try:
         keys = ",".join(STREAM_KEYS.values())
         play("restream.mjs", studio_with_recorder, room, tmp_path / "browser", STREAM_KEYS=keys)
     finally:
-        egress.webhooks_to = ""
+        egress.webhooks_to, egress.unreachable = "", ""
     asked = [(method, sent) for method, sent in egress.received[before:] if method != "ListEgress"]
-    assert [method for method, _ in asked] == ["StartRoomCompositeEgress", "UpdateStream", "UpdateStream", "StopEgress"]
-    started, added, removed, stopped = (sent for _, sent in asked)
+    methods = ["StartRoomCompositeEgress", "UpdateStream", "UpdateStream", "StopEgress", "StartRoomCompositeEgress"]
+    assert [method for method, _ in asked] == methods
+    started, added, removed, stopped, again = (sent for _, sent in asked)
     assert isinstance(started, lk_egress.RoomCompositeEgressRequest)
     assert started.room_name == room
     assert [list(output.urls) for output in started.stream_outputs] == [[STREAM_URLS["youtube"]]]
@@ -123,9 +142,18 @@ def test_the_host_restreams_from_the_studio(
     assert (list(added.add_output_urls), list(added.remove_output_urls)) == ([STREAM_URLS["twitch"]], [])
     assert (list(removed.add_output_urls), list(removed.remove_output_urls)) == ([], [STREAM_URLS["youtube"]])
     assert isinstance(stopped, lk_egress.StopEgressRequest)
-    (stream,) = [info for info in egress.egresses.values() if info.room_name == room]
+    stream, failed = [info for info in egress.egresses.values() if info.room_name == room]
     assert added.egress_id == removed.egress_id == stopped.egress_id == stream.egress_id
     assert egress.active_urls(stream.egress_id) == [STREAM_URLS["twitch"]]
+    assert isinstance(again, lk_egress.RoomCompositeEgressRequest)
+    assert [list(output.urls) for output in again.stream_outputs] == [[STREAM_URLS["twitch"]]]
+    assert failed.status == lk_egress.EgressStatus.EGRESS_FAILED
+
+
+def test_the_studio_offers_no_restream_without_destinations(
+    studio_without_destinations: ServiceProcess, room: str, tmp_path: Path
+) -> None:
+    play("restream_none.mjs", studio_without_destinations, room, tmp_path / "browser")
 
 
 # Each script plays one story against a LiveKit and a service with a recorder (the studio's

@@ -2,7 +2,8 @@
 // a checkbox each; Go out to youtube, LIVE beside it and the OUT badge once LiveKit's egress is
 // live (the page reads ListStreams: a stream's progress is no ShowEvent); twitch added and youtube
 // removed while it runs (the last destination cannot be unchecked); a reload that finds the stream
-// still live to twitch; Stop restream, the stream ended and the page no longer asking. The page
+// still live to twitch; Stop restream, the stream ended and the page no longer asking; going out
+// again, a failure LiveKit reports, shown with the service's redacted error. The page
 // only ever sees names: no stream key in its DOM, its console or any answer the service gave it.
 // Run by tests/test_browser_show.py against a service whose egress calls go to the tests'
 // stand-in, playing the egress worker too; the test checks the URLs the stand-in was asked for.
@@ -117,6 +118,15 @@ await inBrowser(async (open, logs) => {
   const before = listings;
   await host.waitForTimeout(4_000); // longer than the page's polling period
   if (listings !== before) throw new Error(`the studio kept reading the ended stream (${listings - before} reads)`);
-  await keysAbsent(host, "by the end");
   say("the host stopped the restream: ended, OUT gone, and the studio stopped asking");
+
+  // The egress worker cannot reach twitch's server (the stand-in's `unreachable`): LiveKit reports
+  // the failure quoting the URL, which the service redacts to the destination's name.
+  await host.click("#go-out");
+  await noticeSays(host, "info", "Going out to twitch.");
+  await streamShows(host, "failed", "Failed: failed to connect to <twitch>: i/o timeout");
+  await host.waitForSelector("#out-badge", { state: "hidden", timeout: STEP_MS });
+  await host.waitForSelector("#go-out:not([hidden]):enabled", { timeout: STEP_MS });
+  await keysAbsent(host, "by the end");
+  say("going out again to twitch failed: the studio shows the service's error, with twitch's name only");
 });
