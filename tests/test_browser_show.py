@@ -121,8 +121,8 @@ def test_the_host_restreams_from_the_studio(
     studio_with_recorder: ServiceProcess, egress: EgressStandIn, room: str, tmp_path: Path
 ) -> None:
     """Go out to youtube, add twitch and remove youtube while live, reload, stop, go out to twitch
-    and fail: LiveKit's egress was asked for the configured URLs, and the page never saw a stream
-    key (restream.mjs)."""
+    and fail, go out to youtube and end the show: LiveKit's egress was asked for the configured
+    URLs, and the page never saw a stream key (restream.mjs)."""
     before = len(egress.received)
     # The stand-in plays the egress worker too, which cannot reach twitch's server on a new stream.
     egress.webhooks_to, egress.unreachable = studio_with_recorder.http_base, STREAM_URLS["twitch"]
@@ -132,9 +132,9 @@ def test_the_host_restreams_from_the_studio(
     finally:
         egress.webhooks_to, egress.unreachable = "", ""
     asked = [(method, sent) for method, sent in egress.received[before:] if method != "ListEgress"]
-    methods = ["StartRoomCompositeEgress", "UpdateStream", "UpdateStream", "StopEgress", "StartRoomCompositeEgress"]
-    assert [method for method, _ in asked] == methods
-    started, added, removed, stopped, again = (sent for _, sent in asked)
+    start, update = "StartRoomCompositeEgress", "UpdateStream"
+    assert [method for method, _ in asked] == [start, update, update, "StopEgress", start, start]
+    started, added, removed, stopped, again, last = (sent for _, sent in asked)
     assert isinstance(started, lk_egress.RoomCompositeEgressRequest)
     assert started.room_name == room
     assert [list(output.urls) for output in started.stream_outputs] == [[STREAM_URLS["youtube"]]]
@@ -142,12 +142,14 @@ def test_the_host_restreams_from_the_studio(
     assert (list(added.add_output_urls), list(added.remove_output_urls)) == ([STREAM_URLS["twitch"]], [])
     assert (list(removed.add_output_urls), list(removed.remove_output_urls)) == ([], [STREAM_URLS["youtube"]])
     assert isinstance(stopped, lk_egress.StopEgressRequest)
-    stream, failed = [info for info in egress.egresses.values() if info.room_name == room]
+    stream, failed, _ = [info for info in egress.egresses.values() if info.room_name == room]
     assert added.egress_id == removed.egress_id == stopped.egress_id == stream.egress_id
     assert egress.active_urls(stream.egress_id) == [STREAM_URLS["twitch"]]
     assert isinstance(again, lk_egress.RoomCompositeEgressRequest)
     assert [list(output.urls) for output in again.stream_outputs] == [[STREAM_URLS["twitch"]]]
     assert failed.status == lk_egress.EgressStatus.EGRESS_FAILED
+    assert isinstance(last, lk_egress.RoomCompositeEgressRequest)
+    assert [list(output.urls) for output in last.stream_outputs] == [[STREAM_URLS["youtube"]]]
 
 
 def test_the_studio_offers_no_restream_without_destinations(

@@ -3,7 +3,8 @@
 // live (the page reads ListStreams: a stream's progress is no ShowEvent); twitch added and youtube
 // removed while it runs (the last destination cannot be unchecked); a reload that finds the stream
 // still live to twitch; Stop restream, the stream ended and the page no longer asking; going out
-// again, a failure LiveKit reports, shown with the service's redacted error. The page
+// again, a failure LiveKit reports, shown with the service's redacted error; the show ended
+// mid-stream, with the panel not brought back by a read answered before the end. The page
 // only ever sees names: no stream key in its DOM, its console or any answer the service gave it.
 // Run by tests/test_browser_show.py against a service whose egress calls go to the tests'
 // stand-in, playing the egress worker too; the test checks the URLs the stand-in was asked for.
@@ -127,6 +128,34 @@ await inBrowser(async (open, logs) => {
   await streamShows(host, "failed", "Failed: failed to connect to <twitch>: i/o timeout");
   await host.waitForSelector("#out-badge", { state: "hidden", timeout: STEP_MS });
   await host.waitForSelector("#go-out:not([hidden]):enabled", { timeout: STEP_MS });
-  await keysAbsent(host, "by the end");
   say("going out again to twitch failed: the studio shows the service's error, with twitch's name only");
+
+  await host.uncheck('#destinations input[value="twitch"]');
+  await host.check('#destinations input[value="youtube"]');
+  await host.click("#go-out");
+  await streamShows(host, "live", "Live to youtube");
+  // The page's next read answers while the stream is live, but reaches the page only after the
+  // host ended the show: it must not bring the panel back.
+  let caught;
+  const polled = new Promise((resolve) => (caught = resolve));
+  let release;
+  const released = new Promise((resolve) => (release = resolve));
+  await host.route("**/ListStreams", async (route) => {
+    const response = await route.fetch();
+    caught();
+    await released;
+    await route.fulfill({ response });
+  });
+  await polled;
+  await host.click("#end-show");
+  await noticeSays(host, "ended", "The show has ended.");
+  release();
+  await host.waitForTimeout(1_000);
+  const after = await host.evaluate(() => ({
+    out: !document.querySelector("#out-badge").hidden,
+    enabled: [...document.querySelectorAll("#restream button, #restream input")].filter((e) => !e.hidden && !e.disabled).length,
+  }));
+  if (after.out || after.enabled) throw new Error(`an answer read before the end brought the restream back: ${JSON.stringify(after)}`);
+  await keysAbsent(host, "by the end");
+  say("the host ended the show mid-stream: a read answered before the end does not bring OUT or the controls back");
 });

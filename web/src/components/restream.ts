@@ -83,7 +83,8 @@ export class Restream {
     const read = ++this.reads;
     try {
       const { response } = await show.listStreams({ roomName: this.roomName });
-      if (read !== this.reads) return; // a newer read, or one of the panel's calls, overtook it
+      // A newer read, or one of the panel's calls, overtook it; or the show ended meanwhile.
+      if (read !== this.reads || !this.show()) return;
       this.take(response.availableDestinations, response.streams[0]);
     } catch (error) {
       if (read === this.reads && this.show()) this.notice.show("error", refusal(error));
@@ -139,7 +140,7 @@ export class Restream {
     destinations.hidden = !configured;
     goOut.hidden = !configured || !!live;
     stop.hidden = !configured || !live;
-    goOut.disabled = this.busy || this.chosen.size === 0;
+    goOut.disabled = this.busy || !this.available.some((name) => this.chosen.has(name));
     stop.disabled = this.busy;
     for (const [name, box] of this.boxes) {
       // While a call runs, a box keeps the host's click; the read after it sets every box.
