@@ -211,8 +211,40 @@ async def test_a_header_past_64_kib_is_answered_431_and_the_connection_closed(st
 
     answer = await asyncio.to_thread(long_header)
     assert answer.startswith(b"HTTP/1.1 431 "), answer  # not cut off, silently, by the header timeout
-    assert answer.endswith(b'{"error": "the request header is larger than 64 KiB"}')
+    assert answer.endswith(b'{"error":"the request header is larger than 64 KiB"}')
     assert re.search(rb"\r\nx-request-id: [0-9a-f]{32}\r\n", answer), answer  # one of its own
+    async with httpx.AsyncClient(base_url=strict_service.http_base) as client:
+        assert (await client.get("/health")).status_code == 200
+
+
+async def test_bytes_that_are_not_http_are_answered_400_with_a_request_id_the_log_names(
+    strict_service: ServiceProcess,
+) -> None:
+    """uvicorn's parser refuses them and answered in plain text with no request id, the one
+    answer of the port without one; now in JSON, with an id of its own that the log names."""
+
+    def garbage() -> bytes:
+        conn = _connect(strict_service.http_port)
+        try:
+            conn.sendall(b"\x16\x03\x01 this is not HTTP\r\n\r\n")  # a TLS hello's first bytes, and worse
+            return _read_all(conn)
+        finally:
+            conn.close()
+
+    answer = await asyncio.to_thread(garbage)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert answer.endswith(b'{"error":"the request is not valid HTTP/1.1"}'), answer
+    found = re.search(rb"\r\nx-request-id: ([0-9a-f]{32})\r\n", answer)
+    assert found, answer
+    request_id = found.group(1).decode()
+
+    async def logged() -> bool:
+        return any(request_id in line and "400" in line for line in strict_service.output)
+
+    deadline = time.monotonic() + 5
+    while not await logged():
+        assert time.monotonic() < deadline, "".join(strict_service.output[-10:])
+        await asyncio.sleep(0.05)
     async with httpx.AsyncClient(base_url=strict_service.http_base) as client:
         assert (await client.get("/health")).status_code == 200
 

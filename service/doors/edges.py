@@ -181,8 +181,14 @@ def with_deadlines(
             self.logger = HeardRefusals(self.logger, refused)
 
         def send_400_response(self, msg: str) -> None:
+            # uvicorn's own answer (plain text, no request id) replaced by one like every other
+            # answer of the port: JSON, with an id of its own that the log line names too.
             refused(UNROUTED, "400")
-            super().send_400_response(msg)
+            request_id = new_request_id()
+            self.logger.warning("answered 400 to a request that is not valid HTTP (request id %s)", request_id)
+            if not self.transport.is_closing():
+                self.transport.write(not_http(request_id))
+                self.transport.close()
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -282,15 +288,27 @@ def id_of(scope: Scope) -> str:
 def header_too_large() -> bytes:
     """The whole 431 answer to a header past MAX_HEADER_BYTES (its path may not have arrived),
     with a request id of its own: every HTTP answer carries one."""
-    body = json.dumps({"error": f"the request header is larger than {MAX_HEADER_BYTES // 1024} KiB"})
+    message = f"the request header is larger than {MAX_HEADER_BYTES // 1024} KiB"
+    return _answer("431 Request Header Fields Too Large", {"error": message}, new_request_id())
+
+
+def not_http(request_id: str) -> bytes:
+    """The whole 400 answer to bytes that do not parse as an HTTP request (uvicorn's parser
+    refused them): the door is not known, so in the REST door's words."""
+    return _answer("400 Bad Request", {"error": "the request is not valid HTTP/1.1"}, request_id)
+
+
+def _answer(status: str, document: dict[str, str], request_id: str) -> bytes:
+    """A whole JSON answer that closes its connection, for the refusals made before any door."""
+    body = json.dumps(document, separators=(",", ":")).encode()
     head = (
-        "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        f"HTTP/1.1 {status}\r\n"
         "content-type: application/json\r\n"
         f"content-length: {len(body)}\r\n"
-        f"x-request-id: {new_request_id()}\r\n"
+        f"x-request-id: {request_id}\r\n"
         "connection: close\r\n\r\n"
     )
-    return (head + body).encode()
+    return head.encode() + body
 
 
 def request_timeout(path: str, seconds: float, request_id: str) -> bytes:
@@ -300,12 +318,4 @@ def request_timeout(path: str, seconds: float, request_id: str) -> bytes:
         document: dict[str, str] = {"code": "deadline_exceeded", "msg": message}
     else:
         document = {"error": message}
-    body = json.dumps(document, separators=(",", ":")).encode()
-    head = (
-        "HTTP/1.1 408 Request Timeout\r\n"
-        "content-type: application/json\r\n"
-        f"content-length: {len(body)}\r\n"
-        f"x-request-id: {request_id}\r\n"
-        "connection: close\r\n\r\n"
-    )
-    return head.encode() + body
+    return _answer("408 Request Timeout", document, request_id)
