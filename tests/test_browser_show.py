@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,45 +61,47 @@ def play(script: str, service: ServiceProcess, room: str, out: Path, **more_env:
     assert run.returncode == 0, f"{script} failed; screenshots in {out}\n{run.stdout}{run.stderr}"
 
 
-@pytest.fixture(scope="module")
-def studio_with_recorder(tmp_path_factory: pytest.TempPathFactory, egress: EgressStandIn) -> Iterator[ServiceProcess]:
-    """A LiveKit and a service of their own, the service's egress calls going to the stand-in.
-    LiveKit's webhooks must reach the service that holds the show: another instance, knowing
-    nothing of this room, would take the connected host's publish permission back. Its grace
-    window is production's: a participant who reloads its page keeps its place."""
+@contextmanager
+def own_stack(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> Iterator[ServiceProcess]:
+    """A LiveKit and a service of their own, LiveKit's webhooks going to that service: they must
+    reach the service that holds the show, since another instance, knowing nothing of its room,
+    would take the connected host's publish permission back."""
     http_port = free_port()
     livekit = LiveKitDevServer(
         api_key=API_KEY,
         api_secret=API_SECRET,
-        log_path=tmp_path_factory.mktemp("livekit-recording") / "livekit-server.log",
+        log_path=tmp_path_factory.mktemp(name) / "livekit-server.log",
         webhook_urls=[f"http://127.0.0.1:{http_port}/webhooks/livekit"],
     ).start()
-    running = start_service(
-        livekit,
-        SHOW_HTTP_PORT=str(http_port),
+    try:
+        running = start_service(livekit, SHOW_HTTP_PORT=str(http_port), **env)
+        try:
+            yield running
+        finally:
+            running.stop()
+    finally:
+        livekit.stop()
+
+
+@pytest.fixture(scope="module")
+def studio_with_recorder(tmp_path_factory: pytest.TempPathFactory, egress: EgressStandIn) -> Iterator[ServiceProcess]:
+    """The service's egress calls going to the stand-in. Its grace window is production's: a
+    participant who reloads its page keeps its place."""
+    with own_stack(
+        tmp_path_factory,
+        "livekit-recording",
         SHOW_EGRESS_URL=egress.url,
         SHOW_RECORDING_FILEPATH=RECORDING_PATH,
         SHOW_RECONNECT_GRACE_SECONDS="30",
-    )
-    yield running
-    running.stop()
-    livekit.stop()
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def studio_without_destinations(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    """A LiveKit and a service of their own, the service with no stream destination configured."""
-    http_port = free_port()
-    livekit = LiveKitDevServer(
-        api_key=API_KEY,
-        api_secret=API_SECRET,
-        log_path=tmp_path_factory.mktemp("livekit-no-streams") / "livekit-server.log",
-        webhook_urls=[f"http://127.0.0.1:{http_port}/webhooks/livekit"],
-    ).start()
-    running = start_service(livekit, SHOW_HTTP_PORT=str(http_port), SHOW_STREAM_DESTINATIONS="")
-    yield running
-    running.stop()
-    livekit.stop()
+    """A service with no stream destination configured."""
+    with own_stack(tmp_path_factory, "livekit-no-streams", SHOW_STREAM_DESTINATIONS="") as running:
+        yield running
 
 
 def test_a_whole_show_plays_in_the_browser(service: ServiceProcess, room: str, tmp_path: Path) -> None:
