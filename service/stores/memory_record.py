@@ -689,11 +689,8 @@ class MemoryRecords:
         return sorted(self._read(room, now).bans.values(), key=lambda b: (b.since, b.identity))
 
     async def bans_after(self, room: str, now: float, after: Place | None, count: int) -> BansPage:
-        bans = self._read(room, now).bans
-        later = sorted(
-            (b for b in bans.values() if after is None or (b.since, b.identity) > (after.at, after.identity)),
-            key=lambda b: (b.since, b.identity),
-        )
+        bans = await self.bans(room, now)
+        later = [b for b in bans if after is None or (b.since, b.identity) > (after.at, after.identity)]
         return BansPage(tuple(later[: max(0, count)]), len(bans))
 
     # --- recordings -----------------------------------------------------------------------

@@ -263,6 +263,14 @@ def _pairs(flat: Sequence[Any]) -> list[tuple[Any, Any]]:
     return list(zip(flat[::2], flat[1::2], strict=True))
 
 
+def _hands(flat: Sequence[Any]) -> list[Hand]:
+    """Hands as the Lua reads of the queue answer them (prelude.lua's with_invitations): identity,
+    when raised, and whether an open invitation waits (1/0), one after another."""
+    return [
+        Hand(_text(flat[i]), int(float(_text(flat[i + 1]))), bool(int(flat[i + 2]))) for i in range(0, len(flat), 3)
+    ]
+
+
 def _optional_ms(value: Any) -> int | None:
     text = _text(value)
     return int(float(text)) if text else None
@@ -496,21 +504,12 @@ class RedisRecords:
     async def hands(self, room: str, now: float, offset: int = 0, count: int = 100) -> list[Hand]:
         if count <= 0 or offset < 0:
             return []
-        flat = await self._step("read_hands", room, now, offset, count)
-        return [
-            Hand(_text(flat[i]), int(float(_text(flat[i + 1]))), bool(int(flat[i + 2]))) for i in range(0, len(flat), 3)
-        ]
+        return _hands(await self._step("read_hands", room, now, offset, count))
 
     async def hands_after(self, room: str, now: float, after: Place | None, count: int) -> HandsPage:
         at, identity = ("", "") if after is None else (after.at, after.identity)
         total, flat = await self._step("read_hands_after", room, now, at, identity, max(0, count))
-        return HandsPage(
-            tuple(
-                Hand(_text(flat[i]), int(float(_text(flat[i + 1]))), bool(int(flat[i + 2])))
-                for i in range(0, len(flat), 3)
-            ),
-            int(total),
-        )
+        return HandsPage(tuple(_hands(flat)), int(total))
 
     # --- the host slot --------------------------------------------------------------------
 
