@@ -4,7 +4,7 @@
  * attributes (LiveKit would send each change to the whole audience): the host and the moderators
  * learn of them from ShowEvents and the hand queue, the viewer from its own calls.
  */
-import { DisconnectReason, type Participant, Room, RoomEvent, type RemoteParticipant, Track } from "livekit-client";
+import { DisconnectReason, type LocalParticipant, type Participant, Room, RoomEvent, type RemoteParticipant, Track } from "livekit-client";
 import { EVENTS_TOPIC, readShowEvent, type ShowEvent, TrackSource } from "./api";
 
 export type Part = "host" | "guest" | "moderator" | "viewer";
@@ -33,6 +33,12 @@ export const GUEST_SOURCES = [
 ] as const;
 
 export type GuestSource = (typeof GUEST_SOURCES)[number];
+
+/** Turns this participant's own `source` on (publishing it if it is not yet) or off (muting the
+ * published track, which LiveKit then shows muted). */
+export function enableSource(local: LocalParticipant, source: GuestSource, on: boolean): Promise<unknown> {
+  return source.source === Track.Source.Camera ? local.setCameraEnabled(on) : local.setMicrophoneEnabled(on);
+}
 
 /** Whether `permission` publishes `source`: it may publish, and lists the source or no sources
  * at all (LiveKit's "any"). */

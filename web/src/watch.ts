@@ -14,14 +14,14 @@
  * viewer decline an invitation, and the host's and other moderators' bans, as the studio does.
  */
 import { RpcError } from "@protobuf-ts/runtime-rpc";
-import { type Participant, RoomEvent, Track } from "livekit-client";
+import { type Participant, RoomEvent } from "livekit-client";
 import { Role, type ShowEvent, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Invitation } from "./components/invitation";
 import { Notice } from "./components/notice";
 import { OwnMedia } from "./components/ownMedia";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
-import { GUEST_SOURCES, farewell, onStage, partOf, publishes, remotes, showRoom } from "./show";
+import { GUEST_SOURCES, enableSource, farewell, onStage, partOf, publishes, remotes, showRoom } from "./show";
 import "./style.css";
 
 type Permission = Participant["permissions"];
@@ -237,10 +237,9 @@ async function followPermission(before: Permission): Promise<void> {
       notice.show("error", `Your camera or microphone could not start: ${refusal(error)}`);
     }
   } else if (now?.canPublish) {
-    for (const { source, name } of GUEST_SOURCES.filter((s) => publishes(now, s) && !publishes(before, s))) {
-      const local = room.localParticipant;
-      const start = source === Track.Source.Camera ? local.setCameraEnabled(true) : local.setMicrophoneEnabled(true);
-      await start.catch((error: unknown) => notice.show("error", `Your ${name} could not start: ${refusal(error)}`));
+    for (const source of GUEST_SOURCES.filter((s) => publishes(now, s) && !publishes(before, s))) {
+      const start = enableSource(room.localParticipant, source, true);
+      await start.catch((error: unknown) => notice.show("error", `Your ${source.name} could not start: ${refusal(error)}`));
     }
   } else if (!now?.canPublish && before?.canPublish) {
     for (const publication of room.localParticipant.trackPublications.values()) {

@@ -9,9 +9,9 @@
  * host turned off (this participant's permission leaves it out) shows its button disabled with the
  * reason until the host allows it again.
  */
-import { ConnectionState, type Room, RoomEvent, Track } from "livekit-client";
+import { ConnectionState, type Room, RoomEvent } from "livekit-client";
 import { refusal } from "../api";
-import { GUEST_SOURCES, type GuestSource, onStage, takenAway } from "../show";
+import { GUEST_SOURCES, type GuestSource, enableSource, onStage, takenAway } from "../show";
 import type { Notice } from "./notice";
 
 /** What each button says while its source is live, and while it is muted or not published. */
@@ -88,7 +88,7 @@ export class OwnMedia {
     control.busy = true;
     this.update();
     try {
-      await (source.source === Track.Source.Camera ? me.setCameraEnabled(on) : me.setMicrophoneEnabled(on));
+      await enableSource(me, source, on);
     } catch (error) {
       this.notice.show("error", `Your ${source.name} could not ${on ? "start" : "stop"}: ${refusal(error)}`);
     } finally {
