@@ -111,14 +111,13 @@ def launch(livekit: LiveKitDevServer, **extra_env: str) -> ServiceProcess:
         "SHOW_HTTP_PORT": "0",
         **extra_env,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return run_until_ready([sys.executable, "-m", "service"], ROOT, env)
+
+
+def run_until_ready(command: list[str], cwd: Path, env: dict[str, str]) -> ServiceProcess:
+    """Runs the service's `command` in `cwd` with exactly `env`, and returns once it says it is
+    ready; its output is kept as it comes."""
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     output: list[str] = []
     for line in process.stdout:

@@ -11,17 +11,14 @@ import json
 import re
 import shlex
 import shutil
-import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from service.dev.livekit_server import LiveKitDevServer, free_port
-from service.dev.processes import stop_process
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_until_ready
 
 WORKDIR = "/app"
 
@@ -156,23 +153,9 @@ def test_the_image_serves_its_doors_and_the_pages(tmp_path: Path, livekit: LiveK
         "LIVEKIT_API_SECRET": livekit.api_secret,
     }
     assert stage.cmd[0] == "python"
-    process = subprocess.Popen(
-        [sys.executable, *stage.cmd[1:]], cwd=app, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    output: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            if "showrunner ready" in line:
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
+    running = run_until_ready([sys.executable, *stage.cmd[1:]], app, env)
     try:
-        assert ready.wait(30), "the image's service did not start:\n" + "".join(output)
-        base = f"http://127.0.0.1:{http_port}"
+        base = running.http_base
         assert get(f"{base}/health")[0] == 200
         for page in ("/", "/studio/launch-party", "/watch/launch-party"):
             status, kind, body = get(base + page)
@@ -183,7 +166,7 @@ def test_the_image_serves_its_doors_and_the_pages(tmp_path: Path, livekit: LiveK
                 assert get(base + script.decode())[0] == 200, script
         assert get(f"{base}/api/rooms/launch-party")[0] == 401  # the REST door, behind its chain
     finally:
-        code = stop_process(process, timeout=20)
-    assert code == 0, "".join(output[-20:])
+        code = running.stop()
+    assert code == 0, "".join(running.output[-20:])
     # The service ran from the laid-out image (its PYTHONPATH and folder), not from this checkout.
     assert (app / "service" / "doors" / "__pycache__").is_dir()
