@@ -249,6 +249,47 @@ async def test_bytes_that_are_not_http_are_answered_400_with_a_request_id_the_lo
         assert (await client.get("/health")).status_code == 200
 
 
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+async def test_past_the_connection_cap_a_request_is_answered_503_in_json_with_a_request_id(
+    livekit: LiveKitDevServer, parser: str
+) -> None:
+    """Past SHOW_MAX_CONNECTIONS uvicorn answered 503 itself, in plain text with no request id
+    and no Retry-After; now in the door's words, with the client's request id (or one of its
+    own) that the log names, and the connection closed. Below the cap, answers are as before."""
+    running = start_service(livekit, SHOW_MAX_CONNECTIONS="2", SHOW_HTTP_PARSER=parser)
+
+    def past_cap(path: str, request_id: str) -> bytes:
+        with _connect(running.http_port):  # open and quiet: with this request's own, the cap is reached
+            conn = _connect(running.http_port)
+            try:
+                head = f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n"
+                conn.sendall(f"{head}x-request-id: {request_id}\r\n\r\n{{}}".encode())
+                return _read_all(conn)
+            finally:
+                conn.close()
+
+    try:
+        rest = await asyncio.to_thread(past_cap, "/api/rooms/join", "trace-over-cap")
+        assert rest.startswith(b"HTTP/1.1 503 "), rest
+        head = rest.split(b"\r\n\r\n", 1)[0].lower()
+        for header in (b"x-request-id: trace-over-cap", b"retry-after: 1", b"connection: close"):
+            assert b"\r\n" + header + b"\r\n" in head + b"\r\n", rest
+        assert rest.endswith(b'{"error":"the service is at its limit of connections; try again shortly"}'), rest
+        twirp = await asyncio.to_thread(past_cap, "/twirp/showrunner.v1.ShowService/JoinRoom", "trace-over-cap-2")
+        assert twirp.startswith(b"HTTP/1.1 503 "), twirp
+        assert twirp.endswith(b'"code":"unavailable","msg":"the service is at its limit of connections; try again shortly"}')
+
+        deadline = time.monotonic() + 5
+        while not any("trace-over-cap-2" in line and "503" in line for line in running.output):
+            assert time.monotonic() < deadline, "".join(running.output[-10:])
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=running.http_base) as client:  # alone, below the cap
+            joined = await client.post("/api/rooms/join", json={"roomName": "r", "participantName": "ann", "role": "viewer"})
+            assert joined.status_code == 200, joined.text
+    finally:
+        running.stop()
+
+
 async def test_a_keep_alive_connection_serves_requests_one_after_another(strict_service: ServiceProcess) -> None:
     async with httpx.AsyncClient(base_url=strict_service.http_base) as client:
         for _ in range(3):

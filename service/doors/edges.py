@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
-from starlette.types import Receive, Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core.show import SHARED_ANSWERS
 from service.observability.logs import new_request_id
@@ -42,9 +41,8 @@ INTEGER_RANGES = {
 # HTTP port, a canonical code on gRPC). Called on refusals only, never on a request served.
 Refused = Callable[[str, str], None]
 UNROUTED = "unrouted"
-# What uvicorn logs, and only then, when it answers 503 itself past SHOW_MAX_CONNECTIONS (it
-# serves its own app instead of ours, so nothing of ours runs for that request otherwise).
-OVER_CONNECTION_CAP = "Exceeded concurrency limit."
+# How long a client refused past SHOW_MAX_CONNECTIONS is asked to wait before it tries again.
+RETRY_OVER_CAP_SECONDS = 1
 
 
 class Written:
@@ -133,22 +131,6 @@ class EdgeLimits:
         ]
 
 
-class HeardRefusals:
-    """uvicorn's logger as one connection's protocol sees it, counting the 503 uvicorn answers past
-    its connection cap, which it tells of only here; everything else is the logger's own."""
-
-    def __init__(self, logger: logging.Logger, refused: Refused) -> None:
-        self._logger, self._refused = logger, refused
-
-    def warning(self, message: object, *args: Any, **kwargs: Any) -> None:
-        if message == OVER_CONNECTION_CAP:
-            self._refused(UNROUTED, "503")
-        self._logger.warning(message, *args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._logger, name)
-
-
 def with_deadlines(
     protocol: type[asyncio.Protocol], header_seconds: float, body_seconds: float, refused: Refused
 ) -> type[asyncio.Protocol]:
@@ -163,8 +145,13 @@ def with_deadlines(
     arrives whole in one read (nearly all of them) never arms the body's timer, and the app reads
     its body as it comes, the doors refusing one past MAX_BODY_BYTES themselves.
 
-    Every request refused here, and those uvicorn refuses itself (400 for one it cannot parse,
-    503 past the connection cap), is counted by `refused`, as UNROUTED: no door has answered it."""
+    Past the connection cap (uvicorn's `limit_concurrency`, SHOW_MAX_CONNECTIONS: connections
+    open, or requests in flight), a request is answered 503 here too, as uvicorn would, but in
+    JSON with a request id and a Retry-After like every other answer of the port, where uvicorn
+    answers in plain text with neither. The cap is counted exactly as uvicorn counts it.
+
+    Every request refused here, and those uvicorn refuses itself (400 for one it cannot parse),
+    is counted by `refused`, as UNROUTED: no door has answered it."""
 
     class EdgeDeadlines(protocol):  # type: ignore[valid-type,misc]
         _header_timer: asyncio.TimerHandle | None = None
@@ -174,11 +161,52 @@ def with_deadlines(
         # past 16 KiB itself, with 400.
         _in_header = False
         _header_bytes = 0
-        logger: Any  # uvicorn's, then a HeardRefusals around it
+        logger: Any  # uvicorn's
+        limit_concurrency: int | None
+        app: ASGIApp  # the service, which this protocol swaps for _over_cap_answer past the cap
+        connections: set[asyncio.Protocol]
+        tasks: set[asyncio.Task[None]]
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.logger = HeardRefusals(self.logger, refused)
+            # The cap is checked here (_past_cap), so that the answer past it is ours.
+            self._cap: int | None = self.limit_concurrency
+            self.limit_concurrency = None
+            self._service = self.app
+
+        def _past_cap(self) -> bool:
+            cap = self._cap
+            return cap is not None and (len(self.connections) >= cap or len(self.tasks) >= cap)
+
+        def _taking(self, take: Callable[[], None]) -> None:
+            """Runs uvicorn's step that starts the request whose header just arrived, with
+            _over_cap_answer as the app for it when the instance is past its cap."""
+            if not self._past_cap():
+                take()
+                return
+            self.app = self._over_cap_answer
+            try:
+                take()
+            finally:
+                self.app = self._service
+
+        async def _over_cap_answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+            refused(UNROUTED, "503")
+            request_id = id_of(scope)
+            self.logger.warning(
+                "answered 503 past the connection cap (SHOW_MAX_CONNECTIONS=%s) (request id %s)", self._cap, request_id
+            )
+            message = "the service is at its limit of connections; try again shortly"
+            head, body = _json_answer(
+                _in_words_of(scope["path"], "unavailable", message),
+                request_id,
+                [(b"retry-after", str(RETRY_OVER_CAP_SECONDS).encode())],
+            )
+            await send({"type": "http.response.start", "status": 503, "headers": head})
+            await send({"type": "http.response.body", "body": body})
+
+        def handle_events(self) -> None:  # h11: the request's header is taken in here
+            self._taking(super().handle_events)
 
         def send_400_response(self, msg: str) -> None:
             # uvicorn's own answer (plain text, no request id) replaced by one like every other
@@ -194,9 +222,9 @@ def with_deadlines(
             super().on_message_begin()
             self._in_header, self._header_bytes = True, 0
 
-        def on_headers_complete(self) -> None:
+        def on_headers_complete(self) -> None:  # httptools
             self._in_header = False
-            super().on_headers_complete()
+            self._taking(super().on_headers_complete)
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
@@ -300,22 +328,34 @@ def not_http(request_id: str) -> bytes:
 
 def _answer(status: str, document: dict[str, str], request_id: str) -> bytes:
     """A whole JSON answer that closes its connection, for the refusals made before any door."""
-    body = json.dumps(document, separators=(",", ":")).encode()
-    head = (
-        f"HTTP/1.1 {status}\r\n"
-        "content-type: application/json\r\n"
-        f"content-length: {len(body)}\r\n"
-        f"x-request-id: {request_id}\r\n"
-        "connection: close\r\n\r\n"
-    )
-    return head.encode() + body
+    head, body = _json_answer(document, request_id, [])
+    lines = b"".join(name + b": " + value + b"\r\n" for name, value in head)
+    return f"HTTP/1.1 {status}\r\n".encode() + lines + b"\r\n" + body
 
 
 def request_timeout(path: str, seconds: float, request_id: str) -> bytes:
     """The whole 408 answer to a body that did not arrive in time, in the door's own words."""
     message = f"the request body did not arrive within {seconds:g} s"
+    return _answer("408 Request Timeout", _in_words_of(path, "deadline_exceeded", message), request_id)
+
+
+def _in_words_of(path: str, twirp_code: str, message: str) -> dict[str, str]:
+    """A refusal made before any door, as the door that `path` leads to words its errors."""
     if path.startswith("/twirp/"):
-        document: dict[str, str] = {"code": "deadline_exceeded", "msg": message}
-    else:
-        document = {"error": message}
-    return _answer("408 Request Timeout", document, request_id)
+        return {"code": twirp_code, "msg": message}
+    return {"error": message}
+
+
+def _json_answer(
+    document: dict[str, str], request_id: str, more: list[tuple[bytes, bytes]]
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and body of an ASGI answer that refuses in JSON and closes its connection."""
+    body = json.dumps(document, separators=(",", ":")).encode()
+    head = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+        (b"connection", b"close"),
+        *more,
+    ]
+    return head, body
