@@ -277,14 +277,18 @@ async def test_past_the_connection_cap_a_request_is_answered_503_in_json_with_a_
         assert rest.endswith(b'{"error":"the service is at its limit of connections; try again shortly"}'), rest
         twirp = await asyncio.to_thread(past_cap, "/twirp/showrunner.v1.ShowService/JoinRoom", "trace-over-cap-2")
         assert twirp.startswith(b"HTTP/1.1 503 "), twirp
-        assert twirp.endswith(b'"code":"unavailable","msg":"the service is at its limit of connections; try again shortly"}')
+        assert twirp.endswith(
+            b'"code":"unavailable","msg":"the service is at its limit of connections; try again shortly"}'
+        )
 
         deadline = time.monotonic() + 5
         while not any("trace-over-cap-2" in line and "503" in line for line in running.output):
             assert time.monotonic() < deadline, "".join(running.output[-10:])
             await asyncio.sleep(0.05)
         async with httpx.AsyncClient(base_url=running.http_base) as client:  # alone, below the cap
-            joined = await client.post("/api/rooms/join", json={"roomName": "r", "participantName": "ann", "role": "viewer"})
+            joined = await client.post(
+                "/api/rooms/join", json={"roomName": "r", "participantName": "ann", "role": "viewer"}
+            )
             assert joined.status_code == 200, joined.text
     finally:
         running.stop()
