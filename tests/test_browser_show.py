@@ -170,6 +170,7 @@ STORIES = {
     "a viewer who reloads keeps its raised hand and its invitation": "reload.mjs",
     "a moderator manages the stage from the watch page": "moderator.mjs",
     "the host and a moderator mute a guest, who unmutes itself from its page": "mute.mjs",
+    "the studio lists the audience a page at a time and finds a viewer by name": "audience.mjs",
 }
 
 

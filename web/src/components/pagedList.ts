@@ -64,6 +64,12 @@ export class PagedList<T> {
   }
 }
 
+/** What a list shown in part says of the rest: a PagedList, or the audience. */
+export interface Remainder {
+  readonly hasMore: boolean;
+  readonly remaining: number;
+}
+
 /** "and N more" with Show more, just after a paged list's element; hidden at the end of the list. */
 export class MoreLine {
   private readonly element = document.createElement("p");
@@ -76,7 +82,7 @@ export class MoreLine {
     list.after(this.element);
   }
 
-  render(list: PagedList<unknown>): void {
+  render(list: Remainder): void {
     this.element.hidden = !list.hasMore;
     this.count.textContent = `and ${list.remaining.toLocaleString("en")} more`;
   }

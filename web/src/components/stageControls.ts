@@ -12,11 +12,14 @@
 import type { Participant, Room } from "livekit-client";
 import { type Ban, type RaisedHand, type ShowEvent, type ShowServiceClient, refusal } from "../api";
 import { GUEST_SOURCES, type GuestSource, displayName, partOf, remotes, takenAway } from "../show";
-import { Audience } from "./audience";
+import { AUDIENCE_PAGE, Audience } from "./audience";
 import { Bans } from "./bans";
 import { HandQueue } from "./handQueue";
 import { type Notice, button } from "./notice";
 import { type Page, PagedList } from "./pagedList";
+
+/** The least time between two renders of the audience (see StageControls.refresh). */
+const AUDIENCE_PACE_MS = 200;
 
 /** The manager a page acts as: its client, calling with its own token, and its identity. */
 export interface Manager {
@@ -30,7 +33,9 @@ export interface ManagerPanel {
   audienceCount: HTMLElement;
   audience: HTMLUListElement;
   bans: HTMLUListElement;
-  pageSize?: number; // hands and bans a page holds; unset, the service's default (the first 1,000)
+  // Hands and bans a page holds (unset: the service's default, the first 1,000), and viewers the
+  // audience shows at a time (unset: AUDIENCE_PAGE).
+  pageSize?: number;
 }
 
 /** Who the audience list shows, and the manager's buttons for each of them. */
@@ -47,6 +52,8 @@ export class StageControls {
   private readonly banned = new PagedList<Ban>();
   private readonly pageSize: number;
   private raised: ReadonlySet<string> = new Set();
+  private pacing: ReturnType<typeof setTimeout> | undefined;
+  private behind = false; // the room changed while the audience's render was paced
 
   /** `manager` is who the page acts as now, or undefined while it manages nothing (not yet
    * appointed, dismissed, the show over): nothing is asked of the service then. */
@@ -59,14 +66,28 @@ export class StageControls {
     private readonly view: AudienceView,
   ) {
     this.handQueue = new HandQueue(panel.handQueue, (identity) => this.invite(identity), () => this.showMoreHands());
-    this.audience = new Audience(panel.audienceCount, panel.audience, view.actionsFor);
+    this.audience = new Audience(panel.audienceCount, panel.audience, view.actionsFor, panel.pageSize || AUDIENCE_PAGE);
     this.bans = new Bans(panel.bans, (identity) => this.unban(identity), () => this.showMoreBans());
     this.pageSize = panel.pageSize ?? 0;
   }
 
-  /** Brings the audience in line with the room (its hand marks from the last look at the queue). */
+  /** Brings the audience in line with the room (its hand marks from the last look at the queue):
+   * at once, unless it was brought in line less than AUDIENCE_PACE_MS ago; then once that time is
+   * up. LiveKit tells the page of every arrival and departure, so a show's opening (thousands of
+   * viewers arriving within seconds) costs the page a few renders a second, not one an arrival. */
   refresh(): void {
+    if (this.pacing !== undefined) {
+      this.behind = true;
+      return;
+    }
     this.audience.render(remotes(this.room).filter(this.view.shows), this.raised);
+    this.pacing = setTimeout(() => {
+      this.pacing = undefined;
+      if (this.behind) {
+        this.behind = false;
+        this.refresh();
+      }
+    }, AUDIENCE_PACE_MS);
   }
 
   /** Reads the queue again, as many pages as are shown. */
