@@ -74,12 +74,22 @@ export function farewell(reason: DisconnectReason | undefined): string {
   }
 }
 
-/** A room whose every change calls `changed`, and whose ShowEvents (the service's) go to `onEvent`. */
+/** The least time between two calls of a page's `changed` for arrivals and departures (showRoom). */
+const CROWD_PACE_MS = 200;
+
+/**
+ * A room whose every change calls `changed`, and whose ShowEvents (the service's) go to `onEvent`.
+ * LiveKit tells every page of each participant who arrives or leaves, thousands within seconds as
+ * a show opens or ends, and each call redraws the page (the stage, and a manager's audience), so
+ * those call it at once only when it last ran CROWD_PACE_MS ago or more; otherwise once that time
+ * is up, for all that came meanwhile. Every other change calls it at once.
+ */
 export function showRoom(changed: () => void, onEvent: (event: ShowEvent) => void): Room {
   const room = new Room({ adaptiveStream: true, dynacast: true });
+  const crowd = paced(changed, CROWD_PACE_MS);
+  room.on(RoomEvent.ParticipantConnected, crowd);
+  room.on(RoomEvent.ParticipantDisconnected, crowd);
   const events = [
-    RoomEvent.ParticipantConnected,
-    RoomEvent.ParticipantDisconnected,
     RoomEvent.ParticipantAttributesChanged,
     RoomEvent.ParticipantPermissionsChanged,
     RoomEvent.TrackPublished,
@@ -101,4 +111,26 @@ export function showRoom(changed: () => void, onEvent: (event: ShowEvent) => voi
     if (event) onEvent(event);
   });
   return room;
+}
+
+/** `act`, run at once unless it ran less than `ms` ago; then once that time is up, however many
+ * calls came meanwhile. */
+export function paced(act: () => void, ms: number): () => void {
+  let resting = false;
+  let behind = false;
+  const run = (): void => {
+    act();
+    resting = true;
+    setTimeout(() => {
+      resting = false;
+      if (behind) {
+        behind = false;
+        run();
+      }
+    }, ms);
+  };
+  return () => {
+    if (resting) behind = true;
+    else run();
+  };
 }

@@ -18,9 +18,6 @@ import { HandQueue } from "./handQueue";
 import { type Notice, button } from "./notice";
 import { type Page, PagedList } from "./pagedList";
 
-/** The least time between two renders of the audience (see StageControls.refresh). */
-const AUDIENCE_PACE_MS = 200;
-
 /** The manager a page acts as: its client, calling with its own token, and its identity. */
 export interface Manager {
   show: ShowServiceClient;
@@ -52,8 +49,6 @@ export class StageControls {
   private readonly banned = new PagedList<Ban>();
   private readonly pageSize: number;
   private raised: ReadonlySet<string> = new Set();
-  private pacing: ReturnType<typeof setTimeout> | undefined;
-  private behind = false; // the room changed while the audience's render was paced
 
   /** `manager` is who the page acts as now, or undefined while it manages nothing (not yet
    * appointed, dismissed, the show over): nothing is asked of the service then. */
@@ -71,23 +66,9 @@ export class StageControls {
     this.pageSize = panel.pageSize ?? 0;
   }
 
-  /** Brings the audience in line with the room (its hand marks from the last look at the queue):
-   * at once, unless it was brought in line less than AUDIENCE_PACE_MS ago; then once that time is
-   * up. LiveKit tells the page of every arrival and departure, so a show's opening (thousands of
-   * viewers arriving within seconds) costs the page a few renders a second, not one an arrival. */
+  /** Brings the audience in line with the room (its hand marks from the last look at the queue). */
   refresh(): void {
-    if (this.pacing !== undefined) {
-      this.behind = true;
-      return;
-    }
     this.audience.render(remotes(this.room).filter(this.view.shows), this.raised);
-    this.pacing = setTimeout(() => {
-      this.pacing = undefined;
-      if (this.behind) {
-        this.behind = false;
-        this.refresh();
-      }
-    }, AUDIENCE_PACE_MS);
   }
 
   /** Reads the queue again, as many pages as are shown. */
