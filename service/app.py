@@ -23,6 +23,7 @@ from service.config import Settings, closest_setting
 from service.core.auth import Authenticator
 from service.core.clock import Clock, SystemClock
 from service.core.limits import Limiter, MemoryLimiter
+from service.core.pages import PageTokens, page_key
 from service.core.ports import Stage
 from service.core.reconciler import Leases, MemoryLeases, Reconciler, ReconcileRules
 from service.core.record import Phase, ShowRecords
@@ -203,7 +204,12 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         # A room's hands are looked at about as often as every room is swept.
         hands_every_seconds=settings.reconcile_interval_seconds * ReconcileRules.sweep_every,
     )
-    core = ShowCore(stage, store, clock, rules, observer=metrics, leases=leases, reconcile=reconcile)
+    # Page tokens are sealed with a key derived from the LiveKit secret: every instance behind the
+    # load balancer accepts the others' tokens, with nothing more to configure.
+    page_tokens = PageTokens(page_key(settings.livekit_api_secret))
+    core = ShowCore(
+        stage, store, clock, rules, observer=metrics, leases=leases, reconcile=reconcile, page_tokens=page_tokens
+    )
     through = chain(auth, store, limiter, rules.rates, clock, metrics, observer=metrics)
     served = endpoints(core, through)
 

@@ -28,6 +28,7 @@ from showrunner.v1 import show_service_pb2 as pb
 from service.core import errors
 from service.core.caller import Caller
 from service.core.clock import SystemClock
+from service.core.pages import PageTokens, page_key
 from service.core.ports import Presence
 from service.core.record import Phase, ShowRecords, StageChange, Standing
 from service.core.roles import Role
@@ -172,7 +173,8 @@ async def live_show(livekit: LiveKitDevServer, records: ShowRecords, room: str) 
     calls = Calls()
     stage = HeldStage(livekit.url, calls.record)
     clock = SystemClock()
-    core = ShowCore(stage, records, clock)  # its reconciler is never started
+    # Its reconciler is never started.
+    core = ShowCore(stage, records, clock, page_tokens=PageTokens(page_key(API_SECRET)))
     lkapi = api.LiveKitAPI(livekit.http_url, API_KEY, API_SECRET, failover=False)
     show = Show(room, core, stage, records, lkapi, calls, [], Caller(room=room, admin=True), clock)
     try:

@@ -22,6 +22,7 @@ from service.core.caller import Caller
 from service.core.clock import ManualClock
 from service.core.errors import Code, ShowError
 from service.core.events import EventType
+from service.core.pages import PageTokens, page_key
 from service.core.show import ShowCore
 from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
@@ -35,7 +36,9 @@ from tests.test_convergence import stack
 from tests.test_show_through_every_door import join_viewer, livekit_participant, refused, start_show
 
 NOT_MANAGER = "Only the host or a moderator can see the show's history"
-BAD_TOKEN = "pageToken is not one this service gave; leave it empty to read from the first entry"
+BAD_TOKEN = (
+    "pageToken is not one this service gave for this room's history; leave it empty to read from the first entry"
+)
 
 
 def story(entries: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
@@ -111,6 +114,13 @@ async def test_the_history_tells_who_went_on_stage_was_banned_and_why_in_order(
         await host.dismiss_moderator(room, "mia")
         rest = await host.history(room, 8, first["nextPageToken"])
         assert story(rest["entries"]) == [happened[-1], ("moderator_dismissed", "host-1", "mia", "")]
+        # A token of this room's history is no token for another room's, even to that room's admin.
+        elsewhere = f"{room}-other"
+        other = door.as_(admin_token(elsewhere))
+        await other.join(elsewhere, "host-2", "host")  # a history of its own
+        expect_refusal(
+            await refused(other.history(elsewhere, 8, first["nextPageToken"])), "INVALID_ARGUMENT", BAD_TOKEN
+        )
         expect_refusal(await refused(mia.history(room)), "PERMISSION_DENIED", NOT_MANAGER)  # a viewer again
     finally:
         for participant in (host_live, vic_live, mia_live, troll_live):
@@ -131,7 +141,16 @@ async def test_bad_pages_are_refused_clearly_and_an_unknown_room_has_no_history(
                 f"pageSize must be between 1 and 200, got {size}",
             )
         made_up = base64.urlsafe_b64encode(b"history:0").decode().rstrip("=")
-        for token in ("nope", "!!!", made_up, "x" * 100, base64.urlsafe_b64encode(b"\xff\xfe").decode()):
+        # The previous release's form of a real position: anyone could write it, so it is no token.
+        previous_release = base64.urlsafe_b64encode(b"history:1").decode().rstrip("=")
+        for token in (
+            "nope",
+            "!!!",
+            made_up,
+            previous_release,
+            "x" * 100,
+            base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        ):
             expect_refusal(await refused(host.history(room, 10, token)), "INVALID_ARGUMENT", BAD_TOKEN)
         if door.door != "rest":  # on REST the room is in the path, which an empty name does not match
             expect_refusal(await refused(host.history("", 10)), "INVALID_ARGUMENT", "roomName is required")
@@ -245,7 +264,7 @@ async def core_on_redis(
 ) -> AsyncIterator[tuple[ShowCore, RedisRecords]]:
     stage = LiveKitStage(livekit.url, API_KEY, API_SECRET)
     store = RedisRecords(connect(redis_server.url, cluster=False))
-    yield ShowCore(stage, store, ManualClock(start=time.time())), store
+    yield ShowCore(stage, store, ManualClock(start=time.time()), page_tokens=PageTokens(page_key(API_SECRET))), store
     await store.close()
     await stage.close()
 

@@ -17,6 +17,7 @@ from showrunner.v1 import show_service_pb2 as pb
 from service.core import errors
 from service.core.caller import Caller
 from service.core.clock import ManualClock
+from service.core.pages import PageTokens, page_key
 from service.core.ports import Presence
 from service.core.roles import Role
 from service.core.show import ShowCore, ShowRules
@@ -228,7 +229,7 @@ async def test_an_audience_an_instance_left_waiting_is_let_in_by_the_reconciler(
     clock = ManualClock(start=time.time())
     stage = LiveKitStage(livekit.url, API_KEY, API_SECRET)
     store = MemoryRecords(change_seconds=10)
-    core = ShowCore(stage, store, clock, ShowRules())
+    core = ShowCore(stage, store, clock, ShowRules(), page_tokens=PageTokens(page_key(API_SECRET)))
     host = LiveParticipant("host-1")
     viewer = LiveParticipant("viewer-1")
     try:
@@ -276,7 +277,7 @@ async def test_a_promotion_in_flight_when_the_show_ends_puts_nothing_back_into_i
     clock = ManualClock(start=time.time())
     stage = LiveKitStage(livekit.url, API_KEY, API_SECRET)
     store = MemoryRecords()
-    core = ShowCore(stage, store, clock, ShowRules())
+    core = ShowCore(stage, store, clock, ShowRules(), page_tokens=PageTokens(page_key(API_SECRET)))
     admin = Caller(room=room, admin=True)
     try:
         assert await store.claim_host(room, "host-1", "host-1", clock.now(), 60)

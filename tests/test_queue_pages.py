@@ -11,6 +11,8 @@ really there and raises and lowers its hand through the doors.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -34,11 +36,19 @@ def identities(page: dict[str, Any], listed: str = "hands") -> list[str]:
 
 
 def bad_token(listed: str) -> str:
-    entry = "hand" if listed == "hands" else "ban"
+    entry = {"hands": "hand", "bans": "ban", "history": "entry"}[listed]
     return (
         f"pageToken is not one this service gave for this room's {listed}; "
         f"leave it empty to read from the first {entry}"
     )
+
+
+def previous_release_token(listed: str, room: str, at: int, identity: str) -> str:
+    """A page token in the form the previous release gave and accepted: the place in clear with a
+    sha256 of the room and the place, which anyone can compute, so anyone could make one up."""
+    body = f"{listed}:{at}:{identity}"
+    check = hashlib.sha256(f"{room}\n{body}".encode()).hexdigest()[:16]
+    return base64.urlsafe_b64encode(f"{body}:{check}".encode()).decode().rstrip("=")
 
 
 @pytest.fixture
@@ -117,6 +127,14 @@ async def test_bad_page_sizes_and_tokens_are_refused_and_change_nothing(
     other = door.as_(admin_token(elsewhere))
     expect_refusal(await refused(other.hands_page(elsewhere, 1, hands_token)), "INVALID_ARGUMENT", bad_token("hands"))
     expect_refusal(await refused(other.bans_page(elsewhere, 1, bans_token)), "INVALID_ARGUMENT", bad_token("bans"))
+    # A place a client wrote itself, with the check it could compute (the previous release's
+    # form), is no token: the seal needs the service's key.
+    vic_hand = queue["hands"][0]
+    forged = previous_release_token("hands", room, int(vic_hand["raisedAt"]), vic_hand["participantIdentity"])
+    expect_refusal(await refused(host.hands_page(room, 1, forged)), "INVALID_ARGUMENT", bad_token("hands"))
+    first_ban = bans["bans"][0]
+    forged = previous_release_token("bans", room, int(first_ban["bannedAt"]), first_ban["identity"])
+    expect_refusal(await refused(host.bans_page(room, 1, forged)), "INVALID_ARGUMENT", bad_token("bans"))
     # ... and nothing changed.
     assert await host.hands_page(room) == queue and await host.bans_page(room) == bans
 
@@ -127,16 +145,18 @@ QUEUE = 2_500
 BANS = 1_200
 
 
-async def fill(redis_url: str, cluster: bool, room: str, now_ms: int) -> tuple[list[str], list[str]]:
-    """2,499 hands around `now_ms` (half raised an hour before, half an hour after, five to a
-    millisecond) and 1,200 bans in the room's record, as the README's layout has them; answers
+async def fill(
+    redis_url: str, cluster: bool, room: str, now_ms: int, queue: int = QUEUE, bans: int = BANS
+) -> tuple[list[str], list[str]]:
+    """`queue` - 1 hands around `now_ms` (half raised an hour before, half an hour after, five to
+    a millisecond) and `bans` bans in the room's record, as the README's layout has them; answers
     the hands before `now_ms` and those after it, each in the queue's order."""
     client = connect(redis_url, cluster=cluster)
     hands_key, bans_key = (next(k for k in room_keys(room) if k.endswith(f":{name}")) for name in ("hands", "bans"))
-    before = {f"early-{i:04d}": now_ms - 3_600_000 + i // 5 for i in range(QUEUE // 2 - 1)}
-    after = {f"late-{i:04d}": now_ms + 3_600_000 + i // 5 for i in range(QUEUE // 2)}
+    before = {f"early-{i:04d}": now_ms - 3_600_000 + i // 5 for i in range(queue // 2 - 1)}
+    after = {f"late-{i:04d}": now_ms + 3_600_000 + i // 5 for i in range(queue // 2)}
     banned: dict[FieldT, EncodableT] = {
-        f"troll-{i:04d}": json.dumps({"v": 1, "since": now_ms - 60_000 + i // 4, "by": "host-1"}) for i in range(BANS)
+        f"troll-{i:04d}": json.dumps({"v": 1, "since": now_ms - 60_000 + i // 4, "by": "host-1"}) for i in range(bans)
     }
     try:
         await client.zadd(hands_key, {**before, **after})
@@ -146,16 +166,20 @@ async def fill(redis_url: str, cluster: bool, room: str, now_ms: int) -> tuple[l
     return sorted(before, key=lambda who: (before[who], who)), sorted(after, key=lambda who: (after[who], who))
 
 
+def shared_redis(request: pytest.FixtureRequest) -> tuple[str, bool]:
+    """The URL of the Redis the test's pair of instances shares, and whether it is a Cluster."""
+    if request.node.callspec.params["redis_pair"] == "cluster":
+        return request.getfixturevalue("redis_cluster").url, True
+    return request.getfixturevalue("redis_server").url, False
+
+
 async def test_a_long_queue_is_read_in_pages_on_redis_through_every_door(
     redis_pair: list[ServiceProcess], request: pytest.FixtureRequest, room: str
 ) -> None:
     """2,500 hands, a page at a time through each door of either instance in turn: each hand
     once, in order, though the hand that ended a page went down before the next."""
     pair = redis_pair
-    if request.node.callspec.params["redis_pair"] == "cluster":
-        url, cluster = request.getfixturevalue("redis_cluster").url, True
-    else:
-        url, cluster = request.getfixturevalue("redis_server").url, False
+    url, cluster = shared_redis(request)
     doors = [client_for(door, s.grpc_address, s.http_base) for door in DOORS for s in pair]
     host, host_live = await start_show(doors[0], room)
     vic, vic_live = await join_viewer(doors[1], room, "vic")

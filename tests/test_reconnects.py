@@ -27,6 +27,7 @@ from livekit import api
 from livekit.protocol import models as lk
 
 from service.core.clock import SystemClock
+from service.core.pages import PageTokens, page_key
 from service.core.ports import Presence
 from service.core.reconciler import HANDS_PER_PASS, Action, Reconciler, ReconcileRules
 from service.core.roles import Role
@@ -605,7 +606,13 @@ async def reconciling(tmp_path: Path, room: str) -> AsyncIterator[Reconciling]:
     records, clock = MemoryRecords(), SystemClock()
     # Hands are looked at on every pass here (the service looks at a room's once in 30 s), and
     # those of owners gone lowered at once (no reconnect grace window).
-    core = ShowCore(stage, records, clock, reconcile=ReconcileRules(hands_every_seconds=0, grace_seconds=0))
+    core = ShowCore(
+        stage,
+        records,
+        clock,
+        reconcile=ReconcileRules(hands_every_seconds=0, grace_seconds=0),
+        page_tokens=PageTokens(page_key(API_SECRET)),
+    )
     made = Reconciling(room, stage, records, clock, core.reconciler, calls, [])
     try:
         await records.claim_host(room, "host-1", "host-1", clock.now(), 60)

@@ -19,6 +19,7 @@ from service.core.caller import Credentials
 from service.core.clock import ManualClock
 from service.core.errors import Code, ShowError
 from service.core.limits import Limit, MemoryLimiter, RatePolicy
+from service.core.pages import PageTokens, page_key
 from service.core.show import ShowCore, ShowRules
 from service.dev.livekit_server import LiveKitDevServer
 from service.gateway.livekit import LiveKitStage
@@ -55,7 +56,7 @@ async def core(livekit: LiveKitDevServer, clock: ManualClock) -> AsyncIterator[C
         rates=RatePolicy(join=Limit(3, 60), invite=Limit(100, 60), hand=Limit(100, 60), other=Limit(100, 60)),
     )
     store, metrics = MemoryRecords(), Metrics()
-    show = ShowCore(stage, store, clock, rules)
+    show = ShowCore(stage, store, clock, rules, page_tokens=PageTokens(page_key(API_SECRET)))
     auth = Authenticator(API_KEY, API_SECRET, clock)
     yield Core(endpoints(show, chain(auth, store, MemoryLimiter(), rules.rates, clock, metrics, metrics)))
     await stage.close()

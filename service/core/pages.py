@@ -1,15 +1,19 @@
 """Lists read a page at a time: page sizes and opaque page tokens, for the show's history
-(service/core/history.py) and for the lists that grow with the audience, the host's queue of
-raised hands (ListRaisedHands) and the bans (ListBans).
+(ListShowEvents), the host's queue of raised hands (ListRaisedHands) and the bans (ListBans).
 
 A page of a list goes on from a place, never from an offset: the place where the previous page
-ended (a Place: when its last hand went up or its last ban was made, and whose), so hands raised
-or lowered between pages make none still raised repeat or go missing, and each page costs the
-same wherever it is in the list. The token carries that place and a check of it with the room's
-name, encoded so that clients treat it as opaque, and one this service did not give for this
-room's list (made up, cut short, changed, or another room's) is refused clearly. The check is
-not a signature: a client that copied it could make up a place, which reads no more than the
-list it may read page by page anyway.
+ended (for the queue and the bans a Place: when its last hand went up or its last ban was made,
+and whose; for the history the sequence number of its last entry), so entries added or taken
+away between pages make none the store still keeps repeat or go missing, and each page costs the
+same wherever it is in the list.
+
+The token carries the list's kind and that place, sealed with an HMAC-SHA256 over the kind, the
+room and the place, keyed by the PageTokens the core is given (app.py derives the key from the
+LiveKit API secret, so every instance of one deployment accepts the others' tokens and nothing new
+needs configuring). The room is sealed in but not carried: the request names it. A token this
+service did not give for this room's list (made up, cut short, changed, another room's or list's,
+or sealed with another key: an older release's, or before the secret changed) is refused with
+INVALID_ARGUMENT before anything is read, and the client reads from the first page again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import re
 from collections.abc import Callable, Sequence
 from enum import StrEnum
@@ -28,7 +33,10 @@ from service.core.record import Place
 T = TypeVar("T")
 
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]{1,400}")
-_PLACE = re.compile(r"(hands|bans):([0-9]{1,15}):(.+):([0-9a-f]{16})")
+_SEAL_BYTES = 16  # of the HMAC-SHA256: 128 bits cannot be guessed, and keep tokens short
+_PLACE = re.compile(r"([0-9]{1,15}):(.+)")  # a Place: when, in ms, and whose
+_SEQUENCE = re.compile(r"[1-9][0-9]{0,17}")  # a history entry's sequence number
+_KEY_PURPOSE = b"showrunner page tokens v1"
 
 
 class Listing(StrEnum):
@@ -36,10 +44,11 @@ class Listing(StrEnum):
 
     HANDS = "hands"  # the host's queue of raised hands
     BANS = "bans"
+    HISTORY = "history"  # the show's history (ListShowEvents)
 
     @property
     def entry(self) -> str:
-        return "hand" if self is Listing.HANDS else "ban"
+        return {Listing.HANDS: "hand", Listing.BANS: "ban", Listing.HISTORY: "entry"}[self]
 
 
 # Entries per page of the queue or the bans when the request names none, and the most one page may
@@ -57,58 +66,94 @@ def page_size(requested: int, default: int, most: int) -> int:
     return requested
 
 
-def opaque(text: str) -> str:
-    """`text` as a page token: URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+def page_key(secret: str) -> bytes:
+    """The key page tokens are sealed with, derived from the LiveKit API secret: every instance
+    that shares the secret shares the key, and the key is no use for anything the secret signs."""
+    return hmac.new(secret.encode(), _KEY_PURPOSE, hashlib.sha256).digest()
 
 
-def revealed(token: str) -> str | None:
-    """The text a token of opaque() carries, or None if it cannot be one."""
+class PageTokens:
+    """Makes the page tokens of the paged lists and reads back the place one carries, for one
+    key: a token is accepted only with the key, list and room it was made for."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("a page token key must be at least 16 bytes")
+        self._key = key
+
+    def _seal(self, listing: Listing, room: str, place: str) -> bytes:
+        # Room names and places hold no newline, so the three cannot be read another way.
+        text = f"{listing.value}\n{room}\n{place}".encode()
+        return hmac.new(self._key, text, hashlib.sha256).digest()[:_SEAL_BYTES]
+
+    def _token(self, listing: Listing, room: str, place: str) -> str:
+        body = f"{listing.value}:{place}".encode()
+        return base64.urlsafe_b64encode(body + self._seal(listing, room, place)).decode().rstrip("=")
+
+    def _place(self, listing: Listing, room: str, token: str, shape: re.Pattern[str]) -> re.Match[str]:
+        """The place, of `shape`, that a token of `listing` in `room` carries once its seal is
+        checked; INVALID_ARGUMENT for any other token."""
+        raw = _decoded(token)
+        body, seal = raw[:-_SEAL_BYTES], raw[-_SEAL_BYTES:]
+        kind, _, place = body.partition(b":")
+        if kind == listing.value.encode() and place.isascii():
+            text = place.decode("ascii")
+            found = shape.fullmatch(text)
+            if found is not None and hmac.compare_digest(seal, self._seal(listing, room, text)):
+                return found
+        raise _refusal(listing)
+
+    def after(self, listing: Listing, room: str, place: Place) -> str:
+        """The token of the page of the queue or the bans in `room` that goes on after `place`."""
+        return self._token(listing, room, f"{place.at}:{place.identity}")
+
+    def place_of(self, listing: Listing, room: str, token: str) -> Place | None:
+        """Where the page of the queue or the bans a token reads goes on from (None for the
+        empty token: the first page). INVALID_ARGUMENT for a token this service did not give
+        for this room's list."""
+        if not token:
+            return None
+        found = self._place(listing, room, token, _PLACE)
+        if not validate.is_identity(found.group(2)):
+            raise _refusal(listing)
+        return Place(int(found.group(1)), found.group(2))
+
+    def after_entry(self, room: str, sequence: int) -> str:
+        """The token of the page of `room`'s history after the entry numbered `sequence`."""
+        return self._token(Listing.HISTORY, room, str(sequence))
+
+    def position(self, room: str, token: str) -> int:
+        """The sequence number a page of `room`'s history reads after (0 for the empty token:
+        the first page). INVALID_ARGUMENT for a token this service did not give for it."""
+        if not token:
+            return 0
+        return int(self._place(Listing.HISTORY, room, token, _SEQUENCE).group(0))
+
+    def asked(self, listing: Listing, room: str, size: int, token: str) -> tuple[int, Place | None]:
+        """A ListRaisedHands or ListBans request's page: its size (0 for the default) and where
+        it goes on from, both checked before anything is read."""
+        return page_size(size, LISTED_PAGE_SIZE, LISTED_PAGE_SIZE), self.place_of(listing, room, token)
+
+    def next_token(
+        self, listing: Listing, room: str, found: Sequence[T], size: int, place: Callable[[T], Place]
+    ) -> str:
+        """The token of the page after the first `size` of `found`, read with one entry beyond
+        the page to tell whether another follows: "" when none does."""
+        return self.after(listing, room, place(found[size - 1])) if len(found) > size else ""
+
+
+def _decoded(token: str) -> bytes:
+    """The bytes a token's URL-safe base64 (without padding) holds; none if it is not that."""
     if not _TOKEN_CHARS.fullmatch(token):
-        return None
+        return b""
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
-        return None
+        return b""
 
 
-def _check(room: str, body: str) -> str:
-    """What ties a token's place to its room and list, and shows it was not cut or changed."""
-    return hashlib.sha256(f"{room}\n{body}".encode()).hexdigest()[:16]
-
-
-def token_after(listing: Listing, room: str, place: Place) -> str:
-    """The token of the page of `listing` in `room` that goes on after `place`."""
-    body = f"{listing.value}:{place.at}:{place.identity}"
-    return opaque(f"{body}:{_check(room, body)}")
-
-
-def place_of(listing: Listing, room: str, token: str) -> Place | None:
-    """Where the page a token reads goes on from (None for the empty token: the first page).
-    INVALID_ARGUMENT for a token this service did not give, or gave for another room or list."""
-    if not token:
-        return None
-    found = _PLACE.fullmatch(revealed(token) or "")
-    if (
-        found is None
-        or found.group(1) != listing.value
-        or found.group(4) != _check(room, found.group(0).rpartition(":")[0])
-        or not validate.is_identity(found.group(3))
-    ):
-        raise errors.invalid(
-            f"pageToken is not one this service gave for this room's {listing.value}; "
-            f"leave it empty to read from the first {listing.entry}"
-        )
-    return Place(int(found.group(2)), found.group(3))
-
-
-def asked(listing: Listing, room: str, size: int, token: str) -> tuple[int, Place | None]:
-    """A ListRaisedHands or ListBans request's page: its size (0 for the default) and where it goes
-    on from, both checked before anything is read."""
-    return page_size(size, LISTED_PAGE_SIZE, LISTED_PAGE_SIZE), place_of(listing, room, token)
-
-
-def next_token(listing: Listing, room: str, found: Sequence[T], size: int, place: Callable[[T], Place]) -> str:
-    """The token of the page after the first `size` of `found`, read with one entry beyond the
-    page to tell whether another follows: "" when none does."""
-    return token_after(listing, room, place(found[size - 1])) if len(found) > size else ""
+def _refusal(listing: Listing) -> errors.ShowError:
+    return errors.invalid(
+        f"pageToken is not one this service gave for this room's {listing.value}; "
+        f"leave it empty to read from the first {listing.entry}"
+    )

@@ -33,12 +33,12 @@ from livekit.protocol import webhook as lk_webhook
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1.show_service_seam import ShowService
 
-from service.core import errors, history, pages, validate
+from service.core import errors, history, validate
 from service.core.caller import Caller
 from service.core.clock import Clock
 from service.core.events import ANNOUNCED_HISTORY, EventType, encode, show_event
 from service.core.limits import RatePolicy
-from service.core.pages import Listing
+from service.core.pages import Listing, PageTokens
 from service.core.ports import (
     SOURCE_WORDS,
     Presence,
@@ -136,8 +136,11 @@ class ShowCore(ShowService[Caller]):
         observer: ShowObserver | None = None,
         leases: Leases | None = None,
         reconcile: ReconcileRules | None = None,
+        *,
+        page_tokens: PageTokens,
     ) -> None:
         self._stage = stage
+        self._pages = page_tokens
         self._records = records
         self._clock = clock
         self._rules = rules or ShowRules()
@@ -632,12 +635,12 @@ class ShowCore(ShowService[Caller]):
 
     async def list_bans(self, request: pb.ListBansRequest, caller: Caller) -> pb.ListBansResponse:
         room = self._room_name(request.room_name)
-        size, after = pages.asked(Listing.BANS, room, request.page_size, request.page_token)
+        size, after = self._pages.asked(Listing.BANS, room, request.page_size, request.page_token)
         await self._room_for(room)
         found = await self._records.bans_after(room, self._clock.now(), after, size + 1)
         return pb.ListBansResponse(
             bans=[pb.Ban(identity=b.identity, banned_at=b.since, banned_by=b.by) for b in found.bans[:size]],
-            next_page_token=pages.next_token(
+            next_page_token=self._pages.next_token(
                 Listing.BANS, room, found.bans, size, lambda b: Place(b.since, b.identity)
             ),
             total=found.total,
@@ -871,14 +874,14 @@ class ShowCore(ShowService[Caller]):
 
     async def list_raised_hands(self, request: pb.ListRaisedHandsRequest, caller: Caller) -> pb.ListRaisedHandsResponse:
         room = self._room_name(request.room_name)
-        size, after = pages.asked(Listing.HANDS, room, request.page_size, request.page_token)
+        size, after = self._pages.asked(Listing.HANDS, room, request.page_size, request.page_token)
         await self._room_for(room)
         found = await self._records.hands_after(room, self._clock.now(), after, size + 1)
         return pb.ListRaisedHandsResponse(
             hands=[
                 pb.RaisedHand(identity=h.identity, raised_at=h.raised_at, invited=h.invited) for h in found.hands[:size]
             ],
-            next_page_token=pages.next_token(
+            next_page_token=self._pages.next_token(
                 Listing.HANDS, room, found.hands, size, lambda h: Place(h.raised_at, h.identity)
             ),
             total=found.total,
@@ -1102,7 +1105,7 @@ class ShowCore(ShowService[Caller]):
 
     async def list_show_events(self, request: pb.ListShowEventsRequest, caller: Caller) -> pb.ListShowEventsResponse:
         room = self._room_name(request.room_name)
-        size, after = history.page_size(request.page_size), history.position(request.page_token)
+        size, after = history.page_size(request.page_size), self._pages.position(room, request.page_token)
         # No LiveKit room is asked for: the history is the record's, and a room without one (or
         # unknown) has none to show. One entry beyond the page tells whether another follows.
         found = await self._records.history(room, after, size + 1, self._clock.now())
@@ -1110,7 +1113,7 @@ class ShowCore(ShowService[Caller]):
         more = len(found) > size
         return pb.ListShowEventsResponse(
             entries=[history.wire(e) for e in page],
-            next_page_token=history.page_token(page[-1].sequence) if more else "",
+            next_page_token=self._pages.after_entry(room, page[-1].sequence) if more else "",
         )
 
     async def _remember(
