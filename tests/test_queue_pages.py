@@ -15,14 +15,16 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from livekit import api
 from redis.typing import EncodableT, FieldT
 
+from service.dev.livekit_server import LiveKitDevServer
 from service.stores.redis_record import connect, room_keys
-from tests.conftest import ServiceProcess, admin_token
+from tests.conftest import API_KEY, ServiceProcess, admin_token, start_service
 from tests.doors import DOORS, ShowClient, client_for, expect_refusal
 from tests.live import LiveParticipant
 from tests.test_show_through_every_door import join_viewer, refused, start_show
@@ -210,4 +212,90 @@ async def test_a_long_queue_is_read_in_pages_on_redis_through_every_door(
         await vic_live.disconnect()
         await host_live.disconnect()
         for door in doors:
+            await door.close()
+
+
+# --- page tokens between instances: the same LiveKit secret, and another ------------------------
+
+OTHER_SECRET = "another-deployments-secret-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def other_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """An instance of another deployment: its own LiveKit, whose API secret is not the pair's."""
+    livekit = LiveKitDevServer(
+        api_key=API_KEY, api_secret=OTHER_SECRET, log_path=tmp_path_factory.mktemp("other") / "livekit.log"
+    ).start()
+    try:
+        running = start_service(livekit)
+        yield running
+        running.stop()
+    finally:
+        livekit.stop()
+
+
+def other_admin(room: str) -> str:
+    grants = api.VideoGrants(room_admin=True, room=room)
+    return api.AccessToken(API_KEY, OTHER_SECRET).with_identity("backend").with_grants(grants).to_jwt()
+
+
+async def test_every_instance_with_the_secret_reads_on_from_the_others_tokens_and_no_other_does(
+    redis_pair: list[ServiceProcess],
+    other_deployment: ServiceProcess,
+    request: pytest.FixtureRequest,
+    room: str,
+) -> None:
+    """The history, the queue and the bans, each page read through another door of the other
+    instance than the page before: every entry once, in order. An instance whose LiveKit secret
+    is another refuses the same tokens, as it would any it did not give."""
+    url, cluster = shared_redis(request)
+    doors = [client_for(door, s.grpc_address, s.http_base) for door in DOORS for s in redis_pair]
+    host, host_live = await start_show(doors[0], room)
+    _, vic_live = await join_viewer(doors[1], room, "vic")  # to be made a moderator and back
+    strangers = [client_for(door, other_deployment.grpc_address, other_deployment.http_base) for door in DOORS]
+    try:
+        for _ in range(3):
+            await host.appoint_moderator(room, "vic")
+            await host.dismiss_moderator(room, "vic")
+        early, late = await fill(url, cluster, room, round(time.time() * 1000), queue=6, bans=3)
+        as_host = [door.as_(host.token) for door in doors]
+
+        async def every_page(read: Callable[[ShowClient, str], Awaitable[dict[str, Any]]], key: str) -> list[Any]:
+            entries: list[Any] = []
+            token, turn = "", 0
+            while turn == 0 or token:
+                page = await read(as_host[turn % len(as_host)], token)
+                entries, token, turn = entries + page[key], page["nextPageToken"], turn + 1
+            return entries
+
+        happened = await every_page(lambda door, token: door.history(room, 2, token), "entries")
+        assert [(e["type"], e["targetIdentity"]) for e in happened] == [
+            ("host_joined", "host-1"),
+            *[("moderator_appointed", "vic"), ("moderator_dismissed", "vic")] * 3,
+        ]
+        assert [e["sequence"] for e in happened] == [str(n) for n in range(1, 8)]
+        hands = await every_page(lambda door, token: door.hands_page(room, 2, token), "hands")
+        assert [h["participantIdentity"] for h in hands] == [*early, *late]
+        bans = await every_page(lambda door, token: door.bans_page(room, 1, token), "bans")
+        assert [b["identity"] for b in bans] == ["troll-0000", "troll-0001", "troll-0002"]
+
+        history_token = (await as_host[0].history(room, 2))["nextPageToken"]
+        hands_token = (await as_host[0].hands_page(room, 2))["nextPageToken"]
+        bans_token = (await as_host[0].bans_page(room, 1))["nextPageToken"]
+        for stranger in (door.as_(other_admin(room)) for door in strangers):
+            expect_refusal(
+                await refused(stranger.history(room, 2, history_token)), "INVALID_ARGUMENT", bad_token("history")
+            )
+            expect_refusal(
+                await refused(stranger.hands_page(room, 2, hands_token)), "INVALID_ARGUMENT", bad_token("hands")
+            )
+            expect_refusal(
+                await refused(stranger.bans_page(room, 1, bans_token)), "INVALID_ARGUMENT", bad_token("bans")
+            )
+            # Its own first page it answers: it knows nothing of the room (its own store).
+            assert await stranger.history(room) == {"entries": [], "nextPageToken": ""}
+    finally:
+        await vic_live.disconnect()
+        await host_live.disconnect()
+        for door in (*doors, *strangers):
             await door.close()
