@@ -5,6 +5,8 @@ scripts in tests/browser/ using playwright-core with the system browser. Needs t
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -29,7 +31,9 @@ from tests.conftest import (
     admin_token,
     start_service,
 )
+from tests.doors import TwirpClient
 from tests.egress_standin import EgressStandIn
+from tests.live import LiveParticipant
 
 
 def play(script: str, service: ServiceProcess, room: str, out: Path, **more_env: str) -> None:
@@ -179,3 +183,33 @@ def test_a_story_plays_in_the_browser(
     script: str, studio_with_recorder: ServiceProcess, room: str, tmp_path: Path
 ) -> None:
     play(script, studio_with_recorder, room, tmp_path / "browser")
+
+
+CROWD = 40
+
+
+async def test_the_studio_paces_its_reads_of_the_queue_when_many_hands_go_up_at_once(
+    service: ServiceProcess, room: str, tmp_path: Path
+) -> None:
+    """A "raise your hand if..." moment: 40 viewers, each really connected to LiveKit, raise their
+    hands at once while the studio is live; its queue ends showing all of them, having read
+    ListRaisedHands fewer than a quarter as many times as there were raises (hands_at_once.mjs)."""
+    door = TwirpClient(service.http_base, "json")
+    viewers: dict[str, str] = {}
+    lives: list[LiveParticipant] = []
+    connecting = asyncio.Semaphore(8)
+
+    async def watch(identity: str) -> None:
+        async with connecting:
+            joined = await door.as_(None).join(room, identity, "viewer")
+            lives.append(await LiveParticipant(identity).connect(joined["wsUrl"], joined["token"]))
+            viewers[identity] = joined["token"]
+
+    try:
+        await asyncio.gather(*(watch(f"viewer-{n:02}") for n in range(CROWD)))
+        # The story runs in a thread: the viewers' connections stay served by this loop meanwhile.
+        out = tmp_path / "browser"
+        await asyncio.to_thread(play, "hands_at_once.mjs", service, room, out, VIEWERS=json.dumps(viewers))
+    finally:
+        await asyncio.gather(*(live.disconnect() for live in lives))
+        await door.close()

@@ -6,6 +6,7 @@
  */
 import { DisconnectReason, type LocalParticipant, type Participant, Room, RoomEvent, type RemoteParticipant, Track } from "livekit-client";
 import { EVENTS_TOPIC, readShowEvent, type ShowEvent, TrackSource } from "./api";
+import { Coalesced } from "./components/coalesced";
 
 export type Part = "host" | "guest" | "moderator" | "viewer";
 
@@ -86,9 +87,9 @@ const CROWD_PACE_MS = 200;
  */
 export function showRoom(changed: () => void, onEvent: (event: ShowEvent) => void): Room {
   const room = new Room({ adaptiveStream: true, dynacast: true });
-  const crowd = paced(changed, CROWD_PACE_MS);
-  room.on(RoomEvent.ParticipantConnected, crowd);
-  room.on(RoomEvent.ParticipantDisconnected, crowd);
+  const crowd = new Coalesced(async () => changed(), CROWD_PACE_MS);
+  room.on(RoomEvent.ParticipantConnected, () => void crowd.ask());
+  room.on(RoomEvent.ParticipantDisconnected, () => void crowd.ask());
   const events = [
     RoomEvent.ParticipantAttributesChanged,
     RoomEvent.ParticipantPermissionsChanged,
@@ -113,24 +114,3 @@ export function showRoom(changed: () => void, onEvent: (event: ShowEvent) => voi
   return room;
 }
 
-/** `act`, run at once unless it ran less than `ms` ago; then once that time is up, however many
- * calls came meanwhile. */
-export function paced(act: () => void, ms: number): () => void {
-  let resting = false;
-  let behind = false;
-  const run = (): void => {
-    act();
-    resting = true;
-    setTimeout(() => {
-      resting = false;
-      if (behind) {
-        behind = false;
-        run();
-      }
-    }, ms);
-  };
-  return () => {
-    if (resting) behind = true;
-    else run();
-  };
-}

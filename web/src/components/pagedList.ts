@@ -1,7 +1,8 @@
 /**
  * A list the service answers a page at a time (the queue of raised hands, the bans): the pages a
  * manager has asked to see, read again from the first whenever the list changes, and under the
- * list "and N more" with a Show more button that reads the next page.
+ * list "and N more" with a Show more button that asks for one page more. Its reads never overlap
+ * (StageControls runs them through a Coalesced), so the last answer is always the newest.
  */
 import { button } from "./notice";
 
@@ -19,8 +20,6 @@ export class PagedList<T> {
   private next = "";
   private total = 0;
   private pages = 1;
-  // Each look is numbered so that a slow answer never overwrites a newer one.
-  private asked = 0;
 
   get items(): readonly T[] {
     return this.shown;
@@ -35,9 +34,8 @@ export class PagedList<T> {
     return Math.max(0, this.total - this.shown.length);
   }
 
-  /** Reads the pages shown so far again, from the first; false if a newer look overtook it. */
-  async again(read: ReadPage<T>): Promise<boolean> {
-    const asked = ++this.asked;
+  /** Reads the pages shown so far again, from the first (and the one more asked for, if any). */
+  async again(read: ReadPage<T>): Promise<void> {
     const items: T[] = [];
     let next = "";
     let total = 0;
@@ -47,19 +45,13 @@ export class PagedList<T> {
       ({ next, total } = found);
       if (!next) break;
     }
-    if (asked !== this.asked) return false;
     [this.shown, this.next, this.total] = [items, next, total];
-    return true;
   }
 
-  /** Reads the page after those shown and adds it; false if there is none or a newer look overtook it. */
-  async more(read: ReadPage<T>): Promise<boolean> {
+  /** Asks for the page after those shown, which the next read brings with them; false if there is none. */
+  more(): boolean {
     if (!this.next) return false;
-    this.pages++; // a look that starts meanwhile reads this page too
-    const asked = ++this.asked;
-    const found = await read(this.next);
-    if (asked !== this.asked) return false;
-    [this.shown, this.next, this.total] = [[...this.shown, ...found.items], found.next, found.total];
+    this.pages++;
     return true;
   }
 }

@@ -5,15 +5,17 @@
  * camera with Back to audience and Remove, and the bans with Unban (the queue and the bans a page
  * at a time, with Show more when they are longer). Both follow
  * what the service tells every manager (hands, bans, answers to invitations), so each manager's
- * page shows what the others did too. Every call goes through the generated client with the
- * manager's own token and names the manager as the acting host; the page's notice shows the
- * service's answer or refusal.
+ * page shows what the others did too: each list is read through a Coalesced, so however many
+ * hands go up at once a page reads it one read at a time, about four a second. Every call goes
+ * through the generated client with the manager's own token and names the manager as the acting
+ * host; the page's notice shows the service's answer or refusal.
  */
 import type { Participant, Room } from "livekit-client";
 import { type Ban, type RaisedHand, type ShowEvent, type ShowServiceClient, refusal } from "../api";
 import { GUEST_SOURCES, type GuestSource, displayName, partOf, remotes, takenAway } from "../show";
 import { AUDIENCE_PAGE, Audience } from "./audience";
 import { Bans } from "./bans";
+import { Coalesced } from "./coalesced";
 import { HandQueue } from "./handQueue";
 import { type Notice, button } from "./notice";
 import { type Page, PagedList } from "./pagedList";
@@ -47,6 +49,8 @@ export class StageControls {
   private readonly bans: Bans;
   private readonly queue = new PagedList<RaisedHand>();
   private readonly banned = new PagedList<Ban>();
+  private readonly handsRead = new Coalesced(() => this.look((manager) => this.queue.again((token) => this.handsPage(manager, token)), () => this.showHands()));
+  private readonly bansRead = new Coalesced(() => this.look((manager) => this.banned.again((token) => this.bansPage(manager, token)), () => this.bans.render(this.banned)));
   private readonly pageSize: number;
   private raised: ReadonlySet<string> = new Set();
 
@@ -71,29 +75,31 @@ export class StageControls {
     this.audience.render(remotes(this.room).filter(this.view.shows), this.raised);
   }
 
-  /** Reads the queue again, as many pages as are shown. */
-  async refreshHands(): Promise<void> {
-    await this.look((manager) => this.queue.again((token) => this.handsPage(manager, token)), () => this.showHands());
+  /** Reads the queue again, as many pages as are shown: `promptly` for the manager's own doing,
+   * otherwise paced with the other reads that follow the show. */
+  async refreshHands(promptly = false): Promise<void> {
+    await this.handsRead.ask(promptly);
   }
 
-  async refreshBans(): Promise<void> {
-    await this.look((manager) => this.banned.again((token) => this.bansPage(manager, token)), () => this.bans.render(this.banned));
+  async refreshBans(promptly = false): Promise<void> {
+    await this.bansRead.ask(promptly);
   }
 
   private async showMoreHands(): Promise<void> {
-    await this.look((manager) => this.queue.more((token) => this.handsPage(manager, token)), () => this.showHands());
+    if (this.queue.more()) await this.refreshHands(true);
   }
 
   private async showMoreBans(): Promise<void> {
-    await this.look((manager) => this.banned.more((token) => this.bansPage(manager, token)), () => this.bans.render(this.banned));
+    if (this.banned.more()) await this.refreshBans(true);
   }
 
-  /** Reads a list as the manager the page acts as now, and shows it if this read is the newest. */
-  private async look(read: (manager: Manager) => Promise<boolean>, show: () => void): Promise<void> {
+  /** Reads a list as the manager the page acts as now, and shows it. */
+  private async look(read: (manager: Manager) => Promise<void>, show: () => void): Promise<void> {
     const manager = this.manager();
     if (!manager) return;
     try {
-      if (await read(manager)) show();
+      await read(manager);
+      show();
     } catch (error) {
       if (this.manager()) this.notice.show("error", refusal(error));
     }
@@ -116,8 +122,9 @@ export class StageControls {
   }
 
   /** Follows what the service tells the host and the moderators: the queue after any change,
-   * the bans after a ban or its lifting (whoever did it), and a viewer's no to an invitation
-   * (whoever invited: the answer goes to every manager). */
+   * the bans after a ban or its lifting (whoever did it), both read at the pace of a burst rather
+   * than once per event, and a viewer's no to an invitation (whoever invited: the answer goes to
+   * every manager). */
   follow(event: ShowEvent): void {
     if (!this.manager()) return;
     if (event.type === "guest_invite_response" && event.accepted === false) {
@@ -136,7 +143,7 @@ export class StageControls {
     } catch (error) {
       this.notice.show("error", refusal(error));
     }
-    await Promise.all([this.refreshHands(), this.refreshBans()]);
+    await Promise.all([this.refreshHands(true), this.refreshBans(true)]);
   }
 
   async invite(viewerIdentity: string): Promise<void> {
