@@ -16,7 +16,7 @@ from showrunner.v1 import show_service_pb2_grpc
 from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
 from tests.conftest import RECORDING_PATH, ServiceProcess, admin_token, start_service
-from tests.doors import DOORS, Refused, ShowClient, client_for, expect_refusal
+from tests.doors import DOORS, Refused, RestClient, ShowClient, client_for, expect_refusal
 from tests.egress_standin import EgressStandIn
 from tests.live import LiveParticipant, eventually, until
 
@@ -106,6 +106,14 @@ async def test_recording_rules(recorder: ShowClient, room: str) -> None:
     )
     host = recorder.as_(joined["token"])
     expect_refusal(await refusal(host.stop_recording(room)), "NOT_FOUND", "No active recording in this room")
+    if isinstance(recorder, RestClient):
+        # An unknown layout word is refused by name, rather than recorded with the default layout
+        # (the start below shows that nothing was started).
+        expect_refusal(
+            await refusal(host.start_recording(room, "mosaic")),
+            "INVALID_ARGUMENT",
+            'layout must be "speaker" or "grid", got "mosaic"',
+        )
     # Without a layout, the show is recorded with the default one, the active speaker's.
     assert (await recorder.as_(admin_token(room)).start_recording(room, ""))["layout"] == "speaker"
 

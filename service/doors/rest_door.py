@@ -46,7 +46,7 @@ from service.doors.edges import (
     read_body,
 )
 from service.doors.errors import WIRE
-from service.doors.rest_quirks import ANSWERS, ERROR_FIELD, NUMBER_INT64, WORD_ENUMS, Shape
+from service.doors.rest_quirks import ANSWERS, ERROR_FIELD, NUMBER_INT64, UNKNOWN_WORD_UNSET, WORD_ENUMS, Shape
 from service.interceptors.build import Endpoint
 from service.interceptors.chain import Call, Chain
 from service.policy import WEBHOOK
@@ -152,16 +152,25 @@ def field_reader(field: FieldDescriptor) -> Read:
 
 def enum_reader(field: FieldDescriptor) -> Read:
     """An enum from its name: the MVP's lowercase words for WORD_ENUMS, the contract's value names
-    otherwise. An unknown name is the unspecified value, which the core refuses by name."""
+    otherwise. An unknown name is the unspecified value, which the core refuses by name, except an
+    unknown word of a word enum not in UNKNOWN_WORD_UNSET, which is refused here by its words."""
     name, enum = field.json_name, enum_of(field)
     prefix = WORD_ENUMS.get(enum.full_name)
     numbers = {v.name: v.number for v in enum.values}
+    strict = prefix is not None and enum.full_name not in UNKNOWN_WORD_UNSET
+    words = [f'"{v.name.removeprefix(prefix or "").lower()}"' for v in enum.values if v.number]
+    taken = f"{', '.join(words[:-1])} or {words[-1]}" if len(words) > 1 else "".join(words)
 
     def read(value: Any) -> int:
         if not isinstance(value, str):
             raise invalid(f"{name} must be a string")
         wanted = prefix + value.upper() if prefix is not None else value
-        return numbers.get(wanted, 0) if wanted != prefix else 0
+        if wanted == prefix:
+            return 0
+        number = numbers.get(wanted)
+        if number is None and strict:
+            raise invalid(f"{name} must be {taken}, got {json.dumps(value)}")
+        return number or 0
 
     return read
 

@@ -108,6 +108,11 @@ WORD_ENUMS: dict[str, str] = {
     "showrunner.v1.Role": "ROLE_",
     "showrunner.v1.RecordingLayout": "RECORDING_LAYOUT_",
 }
+# Word enums whose unknown words read as unset, for the core to refuse: the MVP answered an unknown
+# role as a missing one ('role must be "host" or "viewer"'). Any other unknown word is refused by
+# the door, naming the words it takes: unset may mean a default (a recording's layout), which an
+# unknown word must not choose in silence.
+UNKNOWN_WORD_UNSET: frozenset[str] = frozenset({"showrunner.v1.Role"})
 
 # 64-bit integers the MVP sent as JSON numbers (milliseconds since the epoch), where canonical
 # proto3 JSON sends strings; the MVP's times in seconds (creationTime, joinedAt) stay strings.
