@@ -30,7 +30,7 @@ export PYTHONPATH := $(CURDIR)/gen:$(CURDIR)
 help:
 	@echo "make dev    - install everything and run the service against a local LiveKit dev server"
 	@echo "make test   - install everything, check gen/ and lint, run the tests"
-	@echo "make gen    - regenerate gen/ and clients/ts from protos/"
+	@echo "make gen    - regenerate gen/, clients/ts and clients/go from protos/"
 	@echo "make web    - build the web app into build/web (make dev and make test do)"
 	@echo "make image  - build the web app, then the service's image (docker build -t \$$IMAGE, showrunner by default)"
 	@echo "make lint   - buf lint, ruff, mypy"
