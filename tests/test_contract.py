@@ -75,6 +75,9 @@ def test_show_event_json_is_the_mvps_data_message() -> None:
         target_name="John Viewer",
     )
     assert json.loads(encode(invite)) == MVP_GUEST_INVITE
+    # An invitation's expiry is written as whole milliseconds too, not 1704067230000.0.
+    invite.expires_at = 1704067230000.0
+    assert b'"expiresAt":1704067230000' in encode(invite) and b"1704067230000.0" not in encode(invite)
 
 
 def test_mvp_clients_messages_parse_as_show_events() -> None:

@@ -83,12 +83,18 @@ def show_event(
 
 def encode(event: show_event_pb2.ShowEvent) -> bytes:
     """The event's canonical protobuf JSON, compact: the MVP's data-channel message. Whole
-    milliseconds are written as integers, as the MVP's clients send them."""
+    milliseconds (`timestamp`, and an invitation's `expiresAt`) are written as integers, as the
+    MVP's clients send them."""
     fields = json_format.MessageToDict(event)
-    stamp = fields.get("timestamp")
-    if isinstance(stamp, float) and stamp.is_integer():
-        fields["timestamp"] = int(stamp)
+    for name in _MILLISECONDS:
+        value = fields.get(name)
+        if isinstance(value, float) and value.is_integer():
+            fields[name] = int(value)
     return json.dumps(fields, separators=(",", ":")).encode()
+
+
+# The event's times, in milliseconds since the Unix epoch (doubles in the contract), by JSON name.
+_MILLISECONDS = ("timestamp", "expiresAt")
 
 
 def decode(payload: bytes) -> show_event_pb2.ShowEvent:
