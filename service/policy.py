@@ -52,6 +52,8 @@ class Rule:
     participant_label: str = ""  # the participant field's name as JSON clients spell it
     open_field: str = ""  # for AUDIENCE_ANYONE: the field whose value lets a call in without a token
     open_value: int | None = None
+    # The open field's enum values other than unset: the ones a call may hold and still be well formed.
+    open_field_values: frozenset[int] = frozenset()
     former_host: bool = False  # the room's last host may call after its seat was freed
 
     def needs_token(self, request: object) -> bool:
@@ -59,7 +61,12 @@ class Rule:
             return True
         if not self.open_field:
             return False
-        return bool(getattr(request, self.open_field) != self.open_value)
+        value = getattr(request, self.open_field)
+        # Unset, or a value the enum does not define (an unknown word read as unset, a number past
+        # the enum): the request is malformed whoever sends it, and is left to the core, which
+        # refuses it with the RPC's own INVALID_ARGUMENT message (JoinRoom's `role must be "host"
+        # or "viewer"`) rather than asking an anonymous caller for a token it does not need.
+        return bool(value != self.open_value and value in self.open_field_values)
 
 
 def rule_for(method: MethodDescriptor) -> Rule:
@@ -79,13 +86,13 @@ def rule_for(method: MethodDescriptor) -> Rule:
     needs_room = declared.audience not in (policy_pb2.AUDIENCE_ANYONE, policy_pb2.AUDIENCE_ROOM_LISTER)
     if needs_room and not declared.room_field:
         raise PolicyMissing(f"{method.full_name}: audience {Audience.Name(declared.audience)} needs a room_field")
-    open_value = None
+    open_value, open_values = None, frozenset[int]()
     if declared.anonymous_when.field:
         enum = fields[declared.anonymous_when.field].enum_type
         value = enum.values_by_name.get(declared.anonymous_when.value) if enum else None
-        if value is None:
+        if enum is None or value is None:
             raise PolicyMissing(f"{method.full_name}: anonymous_when names no value of its field's enum")
-        open_value = value.number
+        open_value, open_values = value.number, frozenset(v.number for v in enum.values if v.number)
     return Rule(
         rpc=method.name,
         audience=declared.audience,
@@ -96,6 +103,7 @@ def rule_for(method: MethodDescriptor) -> Rule:
         participant_label=fields[declared.participant_field].json_name if declared.participant_field else "",
         open_field=declared.anonymous_when.field,
         open_value=open_value,
+        open_field_values=open_values,
         former_host=declared.former_host,
     )
 

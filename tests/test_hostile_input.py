@@ -185,6 +185,38 @@ async def test_names_are_validated_with_messages_that_say_what_is_wrong(door: Sh
     assert (await admin.get_room(room))["hasGuest"] is False
 
 
+async def anonymous_join(door: ShowClient, room: str, role: int | str | None) -> Any:
+    """JoinRoom without a token, with `role` as the door carries it: a number of the contract's
+    enum on gRPC and Twirp, a word (or nothing) on REST."""
+    if door.door == "rest":
+        body: dict[str, Any] = {"roomName": room, "participantName": "ann"}
+        if role is not None:
+            body["role"] = role
+        return await door.as_(None).call("POST", "/api/rooms/join", body)  # type: ignore[attr-defined]
+    request = pb.JoinRoomRequest(room_name=room, participant_name="ann", role=int(role or 0))  # type: ignore[arg-type]
+    return await door.as_(None).rpc("JoinRoom", request, pb.JoinRoomResponse)  # type: ignore[attr-defined]
+
+
+async def test_a_join_without_a_token_or_a_usable_role_is_told_its_role_is_wrong(door: ShowClient, room: str) -> None:
+    """A viewer's client needs no token, so one that leaves the role out or misspells it must hear
+    that the role is wrong (`role must be "host" or "viewer"`, as with a token), not that it needs a
+    token it never needs: it used to hear UNAUTHENTICATED `Authorization: Bearer <token> is required`."""
+    unusable: list[int | str | None] = (
+        [None, "", "viewers", "audience"] if door.door == "rest" else [pb.ROLE_UNSPECIFIED, 99]
+    )
+    for role in unusable:
+        expect_refusal(
+            await refusal(anonymous_join(door, room, role)), "INVALID_ARGUMENT", 'role must be "host" or "viewer"'
+        )
+    # Joining as host still needs a token, and a viewer still needs none.
+    host: int | str = "host" if door.door == "rest" else pb.ROLE_HOST
+    expect_refusal(
+        await refusal(anonymous_join(door, room, host)), "UNAUTHENTICATED", "Authorization: Bearer <token> is required"
+    )
+    viewer: int | str = "viewer" if door.door == "rest" else pb.ROLE_VIEWER
+    assert await anonymous_join(door, room, viewer)
+
+
 async def test_display_names_are_bounded_and_printable(service: ServiceProcess, room: str) -> None:
     async with httpx.AsyncClient(base_url=service.http_base) as http:
         for display, message in (

@@ -162,7 +162,9 @@ class Policy(_message.Message):
     @_builtins.property
     def anonymous_when(self) -> Global___FieldValue:
         """For AUDIENCE_ANYONE: calls need no token only while this field holds this value; any other
-        value needs a verified token (of whatever kind). Unset means no call needs a token.
+        value of the field's enum needs a verified token (of whatever kind). A call with the field
+        unset, or holding a number the enum does not define, is malformed whoever sends it: it is
+        left to the RPC, which refuses it with INVALID_ARGUMENT. Unset means no call needs a token.
         """
 
     def __init__(

@@ -230,7 +230,9 @@ type Policy struct {
 	// The refusal, word for word, when the caller holds a token but is not in the audience.
 	Refusal string `protobuf:"bytes,5,opt,name=refusal,proto3" json:"refusal,omitempty"`
 	// For AUDIENCE_ANYONE: calls need no token only while this field holds this value; any other
-	// value needs a verified token (of whatever kind). Unset means no call needs a token.
+	// value of the field's enum needs a verified token (of whatever kind). A call with the field
+	// unset, or holding a number the enum does not define, is malformed whoever sends it: it is
+	// left to the RPC, which refuses it with INVALID_ARGUMENT. Unset means no call needs a token.
 	AnonymousWhen *FieldValue `protobuf:"bytes,6,opt,name=anonymous_when,json=anonymousWhen,proto3" json:"anonymous_when,omitempty"`
 	// For AUDIENCE_HOST and AUDIENCE_STAGE_MANAGERS: the room's last host may also call with its
 	// own token after its seat was freed (its connection ended and the reconnect grace passed, or
