@@ -298,6 +298,25 @@ async def test_only_the_host_invites_and_one_guest_at_a_time(door: ShowClient, s
         await second_live.disconnect()
 
 
+async def test_inviting_the_guest_on_stage_says_it_is_already_a_guest_and_changes_nothing(
+    show: Show, lkapi: api.LiveKitAPI
+) -> None:
+    """With a seat still free, inviting the guest already on stage was refused PERMISSION_DENIED
+    `Room already has a guest`, as if the stage were full; the guest is no viewer to invite."""
+    await show.host.settings(show.room, 2)
+    await on_stage(show)
+    for inviter, acting in ((show.host, "host-1"), (show.admin, "host-1")):
+        expect_refusal(
+            await refused(inviter.invite(show.room, "viewer-1", acting)),
+            "FAILED_PRECONDITION",
+            "viewer-1 is already a guest",
+        )
+    described = await show.host.get_room(show.room)
+    assert described["guests"] == ["viewer-1"] and described["guestLimit"] == 2
+    seen = await livekit_participant(lkapi, show.room, "viewer-1")
+    assert seen is not None and seen.attributes == {"role": "guest"} and seen.permission.can_publish
+
+
 async def test_inviting_someone_not_connected_changes_nothing(show: Show) -> None:
     expect_refusal(await refused(show.host.invite(show.room, "nobody", "host-1")), "NOT_FOUND", "Participant not found")
     assert (await show.host.get_room(show.room))["hasGuest"] is False

@@ -382,6 +382,7 @@ class Refusal(StrEnum):
     ALREADY_STREAMING = "already_streaming"
     MODERATOR_CANNOT_HOST = "moderator_cannot_host"
     NOT_A_VIEWER = "not_a_viewer"
+    ALREADY_GUEST = "already_guest"
     ALREADY_MODERATOR = "already_moderator"
     NOT_MODERATOR = "not_moderator"
     TOO_MANY_MODERATORS = "too_many_moderators"
@@ -421,6 +422,8 @@ def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
             return errors.precondition(f"{identity} is a moderator of this room; dismiss it before it hosts")
         case Refusal.NOT_A_VIEWER:
             return errors.precondition(f"{identity} is not a viewer")
+        case Refusal.ALREADY_GUEST:
+            return errors.precondition(f"{identity} is already a guest")
         case Refusal.ALREADY_MODERATOR:
             return errors.ShowError(errors.Code.ALREADY_EXISTS, f"{identity} is already a moderator")
         case Refusal.NOT_MODERATOR:

@@ -468,7 +468,9 @@ class MemoryRecords:
                 raise refusal(Refusal.HOST_ON_STAGE, viewer)
             if state.role_of(viewer) is Role.MODERATOR:
                 raise refusal(Refusal.NOT_A_VIEWER, viewer)
-            if before.seat is not None or len(state.guests) >= self._limit(state, default_limit):
+            if before.seat is not None:  # not a viewer: told so, not that the stage is full
+                raise refusal(Refusal.ALREADY_GUEST, viewer)
+            if len(state.guests) >= self._limit(state, default_limit):
                 raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
             host = state.host.identity if state.host else None
             if before.hand is not None:

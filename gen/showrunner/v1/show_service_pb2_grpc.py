@@ -311,7 +311,8 @@ class ShowServiceServicer:
         (a guest_invite ShowEvent to that viewer only) until the viewer accepts, declines, or it
         expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
         UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
-        viewer not connected), FAILED_PRECONDITION (the participant is not a viewer).
+        viewer not connected), FAILED_PRECONDITION (the participant is not a viewer: the host, a
+        moderator, or a guest already on stage, `<identity> is already a guest`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

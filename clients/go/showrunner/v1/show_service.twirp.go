@@ -101,7 +101,8 @@ type ShowService interface {
 	// (a guest_invite ShowEvent to that viewer only) until the viewer accepts, declines, or it
 	// expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
 	// UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
-	// viewer not connected), FAILED_PRECONDITION (the participant is not a viewer).
+	// viewer not connected), FAILED_PRECONDITION (the participant is not a viewer: the host, a
+	// moderator, or a guest already on stage, `<identity> is already a guest`).
 	InviteGuest(context.Context, *InviteGuestRequest) (*InviteGuestResponse, error)
 
 	// Sends the guest back to the audience: LiveKit unpublishes the guest's tracks and the guest

@@ -118,7 +118,8 @@ type ShowServiceClient interface {
 	// (a guest_invite ShowEvent to that viewer only) until the viewer accepts, declines, or it
 	// expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
 	// UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
-	// viewer not connected), FAILED_PRECONDITION (the participant is not a viewer).
+	// viewer not connected), FAILED_PRECONDITION (the participant is not a viewer: the host, a
+	// moderator, or a guest already on stage, `<identity> is already a guest`).
 	InviteGuest(ctx context.Context, in *InviteGuestRequest, opts ...grpc.CallOption) (*InviteGuestResponse, error)
 	// Sends the guest back to the audience: LiveKit unpublishes the guest's tracks and the guest
 	// may no longer publish. Returns a viewer token for later reconnects. The host or the room's
@@ -623,7 +624,8 @@ type ShowServiceServer interface {
 	// (a guest_invite ShowEvent to that viewer only) until the viewer accepts, declines, or it
 	// expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
 	// UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
-	// viewer not connected), FAILED_PRECONDITION (the participant is not a viewer).
+	// viewer not connected), FAILED_PRECONDITION (the participant is not a viewer: the host, a
+	// moderator, or a guest already on stage, `<identity> is already a guest`).
 	InviteGuest(context.Context, *InviteGuestRequest) (*InviteGuestResponse, error)
 	// Sends the guest back to the audience: LiveKit unpublishes the guest's tracks and the guest
 	// may no longer publish. Returns a viewer token for later reconnects. The host or the room's
