@@ -18,6 +18,7 @@ from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_cluster import RedisCluster
 from tests.conftest import ServiceProcess, admin_token, start_service
 from tests.doors import Refused, ShowClient, client_for, expect_refusal
+from tests.test_show_through_every_door import claims
 
 ROOM = "fuzz-target"
 METHODS = [m.name for m in pb.DESCRIPTOR.services_by_name["ShowService"].methods]
@@ -228,6 +229,21 @@ async def test_display_names_are_bounded_and_printable(service: ServiceProcess, 
             assert (reply.status_code, reply.json()) == (400, {"error": message})
         body = {"roomName": room, "participantName": "ann", "role": "viewer", "displayName": "Ann Älvsjö 🎤"}
         assert (await http.post("/api/rooms/join", json=body)).status_code == 200
+
+
+async def test_rest_refuses_a_field_under_another_spelling_of_its_name(service: ServiceProcess, room: str) -> None:
+    """A REST key that names a field in another case or in the contract's snake_case was dropped
+    unread, and the call served without it: a viewer joined under its identity instead of its
+    display name. It is refused, naming the spelling meant; a key naming no field is left alone."""
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        body = {"roomName": room, "participantName": "ann", "role": "viewer", "display_name": "Ann"}
+        reply = await http.post("/api/rooms/join", json=body)
+        assert (reply.status_code, reply.json()) == (
+            400,
+            {"error": 'Unknown field "display_name": did you mean "displayName"?'},
+        )
+        body = {"roomName": room, "participantName": "ann", "role": "viewer", "displayName": "Ann", "theme": "dark"}
+        assert claims((await http.post("/api/rooms/join", json=body)).json()["token"])["name"] == "Ann"
 
 
 async def test_rest_answers_400_to_json_nested_too_deep_or_holding_a_lone_surrogate(service: ServiceProcess) -> None:

@@ -402,6 +402,36 @@ async def test_the_ban_query_parameter_is_a_boolean(rest: ShowClient, service: S
         await host_live.disconnect()
 
 
+async def test_a_ban_in_the_body_or_misspelled_is_refused_and_removes_nobody(
+    rest: ShowClient, service: ServiceProcess, room: str, lkapi: api.LiveKitAPI
+) -> None:
+    """REST reads RemoveParticipant's ban from the query string only. A client that sent it in the
+    body, or spelled it `Ban`, had the participant removed without a ban (it could come straight
+    back); now it is told where and how to send it, and nobody is removed."""
+    host, host_live = await start_show(rest, room)
+    _, bob_live = await join_viewer(rest, room, "bob")
+    try:
+        auth = {"Authorization": f"Bearer {host.token}"}
+        async with httpx.AsyncClient(base_url=service.http_base) as http:
+            for query, body, message in (
+                ("", {"ban": True}, "ban is read from the query string on this route (?ban=...), not from the body"),
+                ("?Ban=true", None, 'Unknown field "Ban": did you mean "ban"?'),
+            ):
+                url = f"/api/rooms/{room}/participants/bob{query}"
+                reply = await http.request("DELETE", url, json=body, headers=auth)
+                assert (reply.status_code, reply.json()) == (400, {"error": message})
+            # A body naming nothing the route reads is left alone, as before.
+            empty = await http.request("POST", f"/api/rooms/{room}/recordings/stop", json={}, headers=auth)
+            assert empty.json() == {"error": "No active recording in this room"}
+        assert await livekit_participant(lkapi, room, "bob") is not None
+        assert await host.bans(room) == []
+        await host.remove_participant(room, "bob", ban=True)
+        assert [b["identity"] for b in await host.bans(room)] == ["bob"]
+    finally:
+        await bob_live.disconnect()
+        await host_live.disconnect()
+
+
 async def microphone(lkapi: api.LiveKitAPI, room: str, identity: str) -> lk.TrackInfo | None:
     found = await livekit_participant(lkapi, room, identity)
     return next((t for t in found.tracks if t.source == lk.TrackSource.MICROPHONE), None) if found else None

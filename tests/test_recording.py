@@ -114,6 +114,10 @@ async def test_recording_rules(recorder: ShowClient, room: str) -> None:
             "INVALID_ARGUMENT",
             'layout must be "speaker" or "grid", got "mosaic"',
         )
+        # So is the layout under another spelling of its name, which went unread: the default again.
+        assert isinstance(host, RestClient)
+        misspelled = await refusal(host.call("POST", f"/api/rooms/{room}/recordings", {"Layout": "grid"}))
+        expect_refusal(misspelled, "INVALID_ARGUMENT", 'Unknown field "Layout": did you mean "layout"?')
     # Without a layout, the show is recorded with the default one, the active speaker's.
     assert (await recorder.as_(admin_token(room)).start_recording(room, ""))["layout"] == "speaker"
 

@@ -4,16 +4,18 @@ One route per RPC, from its `google.api.http` rule; the JSON body (for `body: "*
 request's fields by their JSON names, path variables fill theirs, on routes without a body the
 query string fills the other fields (booleans, strings and 32-bit integers, by their JSON names,
 as the usual transcoding rules have it: `?ban=true`, `?pageSize=20`), and the answer is the response
-in JSON. Where the MVP's existing clients expect something else, service/doors/rest_quirks.py
-says what and why. Refusals are the MVP's {"error": "..."} with its HTTP statuses. LiveKit's
-webhooks come in here too, through the same interceptor chain as every RPC.
+in JSON. A key naming a field under another spelling (`Ban`, `display_name`), or a field in the body
+of a route that reads it from the query string, is refused rather than dropped unread. Where the
+MVP's existing clients expect something else, service/doors/rest_quirks.py says what and why.
+Refusals are the MVP's {"error": "..."} with its HTTP statuses. LiveKit's webhooks come in here
+too, through the same interceptor chain as every RPC.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -245,6 +247,65 @@ def transcode(request_type: type[Message], body: dict[str, Any], path: dict[str,
     return message
 
 
+# --- fields a request names in another spelling, or in the wrong place -------------------
+
+# Per request type: a field's JSON name by its spelling folded (lower case, no "_"), for the keys
+# that are no field's JSON name.
+_FOLDED: dict[type[Message], dict[str, str]] = {}
+_PROTO_NAMES: dict[type[Message], dict[str, str]] = {}  # and its name in the contract by its JSON name
+
+
+def _fold(key: str) -> str:
+    return key.replace("_", "").lower()
+
+
+def folded_fields(request_type: type[Message]) -> dict[str, str]:
+    known = _FOLDED.get(request_type)
+    if known is None:
+        known = _FOLDED[request_type] = {_fold(json_name): json_name for json_name, *_ in plan(request_type)}
+        _PROTO_NAMES[request_type] = {json_name: name for json_name, name, *_ in plan(request_type)}
+    return known
+
+
+def refuse_misspelled(request_type: type[Message], keys: Iterable[str], path: Mapping[str, str]) -> None:
+    """Refuses a key that names one of the request's fields in another spelling (`Ban`,
+    `display_name`, `Layout`). Read as an unknown key it would be dropped in silence and the
+    request served without it: a participant removed without its ban, a recording made with the
+    default layout. Keys that name no field at all, or a field the path fills, are still left
+    alone, as before."""
+    fields = folded_fields(request_type)
+    names = _PROTO_NAMES[request_type]
+    for key in keys:
+        if key in names:
+            continue  # spelled right: the usual case, at the cost of one lookup
+        meant = fields.get(_fold(key))
+        if meant is not None and names[meant] not in path:
+            raise invalid(f'Unknown field "{key[:64]}": did you mean "{meant}"?')
+
+
+async def refuse_body_fields(
+    request_type: type[Message], receive: Receive, headers: Mapping[str, str], path: Mapping[str, str]
+) -> None:
+    """On a route that takes no body, refuses a JSON body naming a field the route reads from its
+    query string (`DELETE .../participants/bob` with `{"ban": true}`): the body is never read, and
+    the call would be served without it. Any other body is left alone, as before."""
+    if not headers.get("content-length", "0").strip("0") and "transfer-encoding" not in headers:
+        return  # no body: the common case costs nothing more
+    raw = await read_body(receive, headers)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return
+    if not isinstance(body, dict):
+        return
+    fields = folded_fields(request_type)
+    named = {fields[_fold(k)]: k for k in body if isinstance(k, str) and _fold(k) in fields}
+    in_query = [json_name for json_name, name, *_ in plan(request_type) if json_name in named and name not in path]
+    if in_query:
+        first = in_query[0]
+        raise invalid(f"{first} is read from the query string on this route (?{first}=...), not from the body")
+
+
 # --- the contract's response -> JSON -----------------------------------------------------
 
 
@@ -374,10 +435,15 @@ def handler(endpoint: Endpoint[Any, Any], refused: Refused) -> RouteHandler:
         try:
             if takes_body:
                 body = await json_body(receive, headers)
-            elif scope["query_string"]:
-                body = query_fields(request_type, QueryParams(scope["query_string"]))
+                refuse_misspelled(request_type, body, path)
             else:
-                body = {}
+                await refuse_body_fields(request_type, receive, headers, path)
+                if scope["query_string"]:
+                    query = QueryParams(scope["query_string"])
+                    refuse_misspelled(request_type, query.keys(), path)
+                    body = query_fields(request_type, query)
+                else:
+                    body = {}
             message = transcode(request_type, body, path)
         except TooLarge:
             refused(endpoint.name, "413")
