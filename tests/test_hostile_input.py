@@ -218,6 +218,21 @@ async def test_a_join_without_a_token_or_a_usable_role_is_told_its_role_is_wrong
     assert await anonymous_join(door, room, viewer)
 
 
+async def test_a_blank_display_name_is_refused_through_every_door(door: ShowClient, room: str) -> None:
+    """A display name of spaces only was taken, and the viewer shown to everyone with no name."""
+    if door.door == "rest":
+        body = {"roomName": room, "participantName": "ann", "role": "viewer", "displayName": "   "}
+        call = door.as_(None).call("POST", "/api/rooms/join", body)  # type: ignore[attr-defined]
+    else:
+        request = pb.JoinRoomRequest(room_name=room, participant_name="ann", role=pb.ROLE_VIEWER, display_name="   ")
+        call = door.as_(None).rpc("JoinRoom", request, pb.JoinRoomResponse)  # type: ignore[attr-defined]
+    expect_refusal(
+        await refusal(call),
+        "INVALID_ARGUMENT",
+        "displayName must not be blank: leave it out to show the participant's identity",
+    )
+
+
 async def test_display_names_are_bounded_and_printable(service: ServiceProcess, room: str) -> None:
     async with httpx.AsyncClient(base_url=service.http_base) as http:
         for display, message in (

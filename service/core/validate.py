@@ -39,4 +39,8 @@ def display_name(value: str, field: str = "displayName") -> str:
         raise errors.invalid(f"{field} must be at most {MAX_NAME} characters")
     if any(not ch.isprintable() for ch in value):
         raise errors.invalid(f"{field} must not contain control characters")
+    if value and not value.strip():
+        # Spaces only would show the participant to everyone with no name at all; leaving it
+        # out shows its identity.
+        raise errors.invalid(f"{field} must not be blank: leave it out to show the participant's identity")
     return value
