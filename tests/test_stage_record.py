@@ -335,10 +335,10 @@ async def test_the_guest_limit_holds_for_every_way_onto_the_stage(records: ShowR
         records.invite(room, "cy", T0, INVITE_FOR, LIMIT, acting="hana"),
     )
     assert not (await records.set_hand(room, "bo", True, T0, LIMIT)).promoted
-    # The guest on stage is no viewer to invite: told so, full stage or not.
+    # A full stage is the MVP's answer whoever is invited, the guest already on it included.
     await _refused(
-        errors.Code.FAILED_PRECONDITION,
-        "ava is already a guest",
+        errors.Code.PERMISSION_DENIED,
+        errors.ROOM_HAS_GUEST,
         records.invite(room, "ava", T0, INVITE_FOR, LIMIT, acting="hana"),
     )
     # A larger limit for this room lets one more on.

@@ -468,10 +468,12 @@ class MemoryRecords:
                 raise refusal(Refusal.HOST_ON_STAGE, viewer)
             if state.role_of(viewer) is Role.MODERATOR:
                 raise refusal(Refusal.NOT_A_VIEWER, viewer)
-            if before.seat is not None:  # not a viewer: told so, not that the stage is full
-                raise refusal(Refusal.ALREADY_GUEST, viewer)
+            # A full stage is the MVP's answer whoever is invited; with a seat free, the guest
+            # already on stage is told it is one, not that the stage is full.
             if len(state.guests) >= self._limit(state, default_limit):
                 raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
+            if before.seat is not None:
+                raise refusal(Refusal.ALREADY_GUEST, viewer)
             host = state.host.identity if state.host else None
             if before.hand is not None:
                 self._take_seat(state, viewer, now, connection, change_id)

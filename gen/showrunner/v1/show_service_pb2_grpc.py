@@ -312,7 +312,7 @@ class ShowServiceServicer:
         expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
         UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
         viewer not connected), FAILED_PRECONDITION (the participant is not a viewer: the host, a
-        moderator, or a guest already on stage, `<identity> is already a guest`).
+        moderator, or, with a seat free, a guest already on stage: `<identity> is already a guest`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

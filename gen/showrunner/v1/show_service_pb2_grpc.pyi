@@ -103,7 +103,7 @@ class ShowServiceStub:
     expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
     UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
     viewer not connected), FAILED_PRECONDITION (the participant is not a viewer: the host, a
-    moderator, or a guest already on stage, `<identity> is already a guest`).
+    moderator, or, with a seat free, a guest already on stage: `<identity> is already a guest`).
     """
     DemoteGuest: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.DemoteGuestRequest, _show_service_pb2.DemoteGuestResponse]
     """Sends the guest back to the audience: LiveKit unpublishes the guest's tracks and the guest
@@ -320,7 +320,7 @@ class ShowServiceAsyncStub(ShowServiceStub):
     expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
     UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
     viewer not connected), FAILED_PRECONDITION (the participant is not a viewer: the host, a
-    moderator, or a guest already on stage, `<identity> is already a guest`).
+    moderator, or, with a seat free, a guest already on stage: `<identity> is already a guest`).
     """
     DemoteGuest: _aio.UnaryUnaryMultiCallable[_show_service_pb2.DemoteGuestRequest, _show_service_pb2.DemoteGuestResponse]  # type: ignore[assignment]
     """Sends the guest back to the audience: LiveKit unpublishes the guest's tracks and the guest
@@ -588,7 +588,7 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
         UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
         viewer not connected), FAILED_PRECONDITION (the participant is not a viewer: the host, a
-        moderator, or a guest already on stage, `<identity> is already a guest`).
+        moderator, or, with a seat free, a guest already on stage: `<identity> is already a guest`).
         """
 
     @_abc_1.abstractmethod

@@ -67,7 +67,7 @@ class ShowService(Protocol[CallerT]):
         ...
 
     async def invite_guest(self, request: _showrunner_v1_show_service_pb2.InviteGuestRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.InviteGuestResponse:
-        """The host invites a connected viewer on stage. If the viewer's hand is raised, both agree and the viewer is promoted at once, live, without reconnecting. Otherwise the invitation waits (a guest_invite ShowEvent to that viewer only) until the viewer accepts, declines, or it expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or viewer not connected), FAILED_PRECONDITION (the participant is not a viewer: the host, a moderator, or a guest already on stage, `<identity> is already a guest`)."""
+        """The host invites a connected viewer on stage. If the viewer's hand is raised, both agree and the viewer is promoted at once, live, without reconnecting. Otherwise the invitation waits (a guest_invite ShowEvent to that viewer only) until the viewer accepts, declines, or it expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or viewer not connected), FAILED_PRECONDITION (the participant is not a viewer: the host, a moderator, or, with a seat free, a guest already on stage: `<identity> is already a guest`)."""
         ...
 
     async def demote_guest(self, request: _showrunner_v1_show_service_pb2.DemoteGuestRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.DemoteGuestResponse:

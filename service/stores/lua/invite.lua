@@ -11,8 +11,8 @@ local host = host_seat()
 local before = standing(viewer)
 if host and host.identity == viewer then return refused('host_on_stage') end
 if redis.call('HEXISTS', MODERATORS, viewer) == 1 then return refused('not_a_viewer') end
-if before[1] ~= '' then return refused('already_guest') end
 if redis.call('HLEN', GUESTS) >= guest_limit(default_limit) then return refused('room_has_guest') end
+if before[1] ~= '' then return refused('already_guest') end
 local promoted = 0
 if before[2] ~= '' then
   take_seat(viewer, sid, joined_at, change_id)

@@ -102,7 +102,7 @@ type ShowService interface {
 	// expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
 	// UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
 	// viewer not connected), FAILED_PRECONDITION (the participant is not a viewer: the host, a
-	// moderator, or a guest already on stage, `<identity> is already a guest`).
+	// moderator, or, with a seat free, a guest already on stage: `<identity> is already a guest`).
 	InviteGuest(context.Context, *InviteGuestRequest) (*InviteGuestResponse, error)
 
 	// Sends the guest back to the audience: LiveKit unpublishes the guest's tracks and the guest

@@ -119,7 +119,7 @@ type ShowServiceClient interface {
 	// expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
 	// UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
 	// viewer not connected), FAILED_PRECONDITION (the participant is not a viewer: the host, a
-	// moderator, or a guest already on stage, `<identity> is already a guest`).
+	// moderator, or, with a seat free, a guest already on stage: `<identity> is already a guest`).
 	InviteGuest(ctx context.Context, in *InviteGuestRequest, opts ...grpc.CallOption) (*InviteGuestResponse, error)
 	// Sends the guest back to the audience: LiveKit unpublishes the guest's tracks and the guest
 	// may no longer publish. Returns a viewer token for later reconnects. The host or the room's
@@ -625,7 +625,7 @@ type ShowServiceServer interface {
 	// expires. The host (host_identity) or the room's admin. Errors: INVALID_ARGUMENT,
 	// UNAUTHENTICATED, PERMISSION_DENIED (not the host, or the stage is full), NOT_FOUND (room, or
 	// viewer not connected), FAILED_PRECONDITION (the participant is not a viewer: the host, a
-	// moderator, or a guest already on stage, `<identity> is already a guest`).
+	// moderator, or, with a seat free, a guest already on stage: `<identity> is already a guest`).
 	InviteGuest(context.Context, *InviteGuestRequest) (*InviteGuestResponse, error)
 	// Sends the guest back to the audience: LiveKit unpublishes the guest's tracks and the guest
 	// may no longer publish. Returns a viewer token for later reconnects. The host or the room's
