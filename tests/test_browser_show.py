@@ -175,6 +175,7 @@ STORIES = {
     "a moderator manages the stage from the watch page": "moderator.mjs",
     "the host and a moderator mute a guest, who unmutes itself from its page": "mute.mjs",
     "the studio lists the audience a page at a time and finds a viewer by name": "audience.mjs",
+    "a button clicked twice quickly asks the service once": "double_clicks.mjs",
 }
 
 

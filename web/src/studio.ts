@@ -15,7 +15,7 @@
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
 import { RecordingLayout, Role, ShowState, type ShowEvent, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
-import { Notice, button } from "./components/notice";
+import { Notice, button, disabledWhile } from "./components/notice";
 import { OwnMedia } from "./components/ownMedia";
 import { Restream } from "./components/restream";
 import { Stage } from "./components/stage";
@@ -96,8 +96,10 @@ page.goLive.addEventListener("submit", (event) => {
   const form = new FormData(page.goLive);
   void goLive(String(form.get("name") ?? "").trim(), String(form.get("admin") ?? "").trim());
 });
-page.startRecording.addEventListener("click", () => void record(true));
-page.stopRecording.addEventListener("click", () => void record(false));
+// Each disabled from the click until the service answers: a double click starts one recording.
+const recordingButtons = [page.startRecording, page.stopRecording];
+page.startRecording.addEventListener("click", () => void disabledWhile(recordingButtons, () => record(true), () => ended));
+page.stopRecording.addEventListener("click", () => void disabledWhile(recordingButtons, () => record(false), () => ended));
 page.endShow.addEventListener("click", () => void endShow());
 page.openShow.addEventListener("click", () => void openToAudience());
 
@@ -223,13 +225,21 @@ async function openToAudience(): Promise<void> {
 }
 
 async function endShow(): Promise<void> {
-  if (!show || !window.confirm("End the show for everyone?")) return;
-  try {
-    await show.endShow({ roomName });
-    finish("The show has ended.", true);
-  } catch (error) {
-    notice.show("error", refusal(error));
-  }
+  const client = show;
+  if (!client || !window.confirm("End the show for everyone?")) return;
+  // Asked once: a second click while the service ends the show asks nothing more.
+  await disabledWhile(
+    [page.endShow],
+    async () => {
+      try {
+        await client.endShow({ roomName });
+        finish("The show has ended.", true);
+      } catch (error) {
+        notice.show("error", refusal(error));
+      }
+    },
+    () => ended,
+  );
 }
 
 function finish(message: string, over: boolean): void {

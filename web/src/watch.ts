@@ -17,7 +17,7 @@ import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { type Participant, RoomEvent } from "livekit-client";
 import { Role, type ShowEvent, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Invitation } from "./components/invitation";
-import { Notice } from "./components/notice";
+import { Notice, disabledWhile } from "./components/notice";
 import { OwnMedia } from "./components/ownMedia";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
@@ -92,18 +92,20 @@ page.join.addEventListener("submit", (event) => {
   event.preventDefault();
   void join(String(new FormData(page.join).get("name") ?? "").trim());
 });
-page.hand.addEventListener("click", () => void act(async (s) => {
+// Each disabled from the click until the service answers: a double click raises the hand once
+// (rather than raising and lowering it), and steps down once.
+page.hand.addEventListener("click", () => void disabledWhile([page.hand], () => act(async (s) => {
   const raise = !handUp;
   const { response } = await s.setHandRaised({ roomName, participantIdentity: me, raised: raise });
   handUp = response.handRaised;
   if (response.promoted) return ON_STAGE;
   return raise ? "Your hand is raised; the host sees you in the queue." : "Your hand is lowered.";
-}));
+})));
 page.stepDown.addEventListener("click", () =>
-  void act(async (s) => {
+  void disabledWhile([page.stepDown], () => act(async (s) => {
     await s.stepDown({ roomName, guestIdentity: me });
     return IN_AUDIENCE;
-  }),
+  })),
 );
 
 /** Where this tab keeps the token it was given for `name` in this room (it ends with the tab). */

@@ -23,13 +23,18 @@ export function button(label: string, action: () => Promise<void>, className = "
   element.type = "button";
   element.textContent = label;
   if (className) element.className = className;
-  element.addEventListener("click", async () => {
-    element.disabled = true;
-    try {
-      await action();
-    } finally {
-      element.disabled = false;
-    }
-  });
+  element.addEventListener("click", () => void disabledWhile([element], action));
   return element;
+}
+
+/** Runs `action` with `buttons` disabled from the click on, so that a second click meanwhile (a
+ * double click) asks the service nothing more; they stay disabled if `over()` says the page is
+ * done with them (the show ended meanwhile). */
+export async function disabledWhile(buttons: readonly HTMLButtonElement[], action: () => Promise<void>, over = (): boolean => false): Promise<void> {
+  for (const element of buttons) element.disabled = true;
+  try {
+    await action();
+  } finally {
+    if (!over()) for (const element of buttons) element.disabled = false;
+  }
 }

@@ -1,0 +1,63 @@
+// A button clicked twice quickly asks the service once where a second call would matter: the
+// studio's Start recording and Stop recording (a second start was refused, "Room is already
+// being recorded", in place of "Recording started."), a viewer's Raise hand, a guest's Step down
+// and the studio's End the show. Each page counts the calls it sends. Run by
+// tests/test_browser_show.py against a service whose egress calls go to the tests' stand-in.
+import { ROOM, STEP_MS, goLive, inBrowser, noticeSays, say, seesVideo } from "./browser.mjs";
+
+/** Counts the service's calls each page sends, by method name. */
+const sent = {};
+function counting(page, name) {
+  page.on("request", (request) => {
+    const [method] = request.url().split("/twirp/showrunner.v1.ShowService/").slice(1);
+    if (method) sent[`${name} ${method}`] = (sent[`${name} ${method}`] ?? 0) + 1;
+  });
+  return page;
+}
+
+/** Fails unless `name` has sent `method` exactly `times` times so far. */
+function sentTimes(name, method, times) {
+  const count = sent[`${name} ${method}`] ?? 0;
+  if (count !== times) throw new Error(`${name}'s page sent ${method} ${count} times, not ${times}`);
+}
+
+await inBrowser(async (open) => {
+  const host = counting(await goLive(open, "jane"), "host");
+  await host.click("#open-show");
+  await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
+
+  await host.dblclick("#start-recording");
+  await noticeSays(host, "info", "Recording started.");
+  await host.waitForSelector("#stop-recording:not([hidden]):not(:disabled)", { timeout: STEP_MS });
+  sentTimes("host", "StartRecording", 1);
+  await host.dblclick("#stop-recording");
+  await noticeSays(host, "info", "Recording stopped.");
+  await host.waitForSelector("#start-recording:not([hidden]):not(:disabled)", { timeout: STEP_MS });
+  sentTimes("host", "StopRecording", 1);
+  say("a double click on Start recording, then on Stop recording, asked the service once each");
+
+  const john = counting(await open("john", `/watch/${ROOM}#name=john`), "john");
+  await john.click("#join button[type=submit]");
+  await seesVideo(john, "jane");
+  await john.dblclick("#hand");
+  await noticeSays(john, "info", "Your hand is raised");
+  await john.waitForSelector("#hand:not(:disabled):text-is('Lower hand')", { timeout: STEP_MS });
+  sentTimes("john", "SetHandRaised", 1);
+  say("a double click on Raise hand raised the hand once");
+
+  await host.click('#hand-queue li[data-identity="john"] button');
+  await john.waitForSelector("#step-down:not([hidden])", { timeout: STEP_MS });
+  await john.dblclick("#step-down");
+  await noticeSays(john, "info", "You are back in the audience.");
+  await john.waitForSelector("#hand:not([hidden])", { timeout: STEP_MS });
+  sentTimes("john", "StepDown", 1);
+  say("a double click on Step down stepped down once");
+
+  await host.dblclick("#end-show");
+  await noticeSays(host, "ended", "The show has ended.");
+  await noticeSays(john, "ended", "The show has ended.");
+  await host.waitForTimeout(500);
+  sentTimes("host", "EndShow", 1);
+  if (!(await host.isDisabled("#end-show"))) throw new Error("End the show is enabled after the show ended");
+  say("a double click on End the show ended it with one call, and its button stays disabled");
+});
