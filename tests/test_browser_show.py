@@ -176,6 +176,7 @@ STORIES = {
     "the host and a moderator mute a guest, who unmutes itself from its page": "mute.mjs",
     "the studio lists the audience a page at a time and finds a viewer by name": "audience.mjs",
     "a button clicked twice quickly asks the service once": "double_clicks.mjs",
+    "the pages say what went wrong in the words of whoever reads them": "trouble.mjs",
 }
 
 

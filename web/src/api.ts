@@ -30,7 +30,13 @@ export function showService(token?: string): ShowServiceClient {
 /** What to tell the person when a call fails: the service's own message when it gave one. */
 export function refusal(error: unknown): string {
   if (error instanceof RpcError) {
-    return error.code === "internal" || !error.message ? `The service could not be reached (${error.code})` : error.message;
+    // The service never answered (it is stopped, or the network is down): the transport names it
+    // UNKNOWN, in capitals, where every Twirp code the service sends is in lower case; its
+    // message is the browser's ("Failed to fetch").
+    if (error.code === "UNKNOWN") return "The service could not be reached: check your connection, then try again.";
+    // Something before the service answered (a proxy's 502), or the service failed.
+    if (error.code === "internal" || !error.message) return "The service could not answer; try again in a moment.";
+    return error.message;
   }
   return error instanceof Error ? error.message : String(error);
 }

@@ -4,7 +4,7 @@
  * attributes (LiveKit would send each change to the whole audience): the host and the moderators
  * learn of them from ShowEvents and the hand queue, the viewer from its own calls.
  */
-import { DisconnectReason, type LocalParticipant, type Participant, Room, RoomEvent, type RemoteParticipant, Track } from "livekit-client";
+import { ConnectionError, ConnectionErrorReason, DisconnectReason, type LocalParticipant, type Participant, Room, RoomEvent, type RemoteParticipant, Track } from "livekit-client";
 import { EVENTS_TOPIC, readShowEvent, type ShowEvent, TrackSource } from "./api";
 import { Coalesced } from "./components/coalesced";
 
@@ -58,6 +58,22 @@ export function takenAway(participant: Participant, source: GuestSource): boolea
 
 export function remotes(room: Room): RemoteParticipant[] {
   return [...room.remoteParticipants.values()];
+}
+
+/** Connects `room` to LiveKit, or fails in the show's words: livekit-client's own speak of signal
+ * connections and websockets, which the console keeps. */
+export async function connect(room: Room, wsUrl: string, token: string): Promise<void> {
+  try {
+    await room.connect(wsUrl, token);
+  } catch (error) {
+    if (!(error instanceof ConnectionError)) throw error;
+    console.warn("LiveKit connection failed:", error);
+    throw new Error(
+      error.reason === ConnectionErrorReason.NotAllowed
+        ? `The show's video server refused this connection (${error.message}).`
+        : "The show's video server could not be reached; try again in a moment.",
+    );
+  }
 }
 
 /** Why the connection ended, in the show's words. */

@@ -20,7 +20,7 @@ import { OwnMedia } from "./components/ownMedia";
 import { Restream } from "./components/restream";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
-import { farewell, onStage, partOf, showRoom } from "./show";
+import { connect, farewell, onStage, partOf, showRoom } from "./show";
 import "./style.css";
 
 const roomName = roomFromPath();
@@ -106,16 +106,24 @@ page.openShow.addEventListener("click", () => void openToAudience());
 async function goLive(name: string, adminToken: string): Promise<void> {
   const submit = page.goLive.querySelector("button")!;
   submit.disabled = true;
-  notice.show("info", "Going live…");
+  notice.show("info", "Opening the show backstage…");
+  // The admin token when one is given, else the host token this tab kept (a reload).
+  const credential = adminToken || sessionStorage.getItem(kept);
+  if (!credential) {
+    notice.show("error", "Paste this room's admin token to open the show: your backend gives it to its hosts.");
+    page.goLive.querySelector<HTMLInputElement>("input[name=admin]")!.focus();
+    submit.disabled = false;
+    return;
+  }
   try {
-    // The admin token when one is given, else the host token this tab kept (a reload).
-    const credential = adminToken || sessionStorage.getItem(kept);
-    const { response } = await showService(credential || undefined).joinRoom({ roomName, participantName: name, role: Role.HOST, displayName: "" });
+    const { response } = await showService(credential).joinRoom({ roomName, participantName: name, role: Role.HOST, displayName: "" });
     sessionStorage.setItem(kept, response.token);
     show = showService(response.token);
     me = response.identity;
-    await room.connect(response.wsUrl, response.token);
-    await room.localParticipant.enableCameraAndMicrophone();
+    await connect(room, response.wsUrl, response.token);
+    await room.localParticipant.enableCameraAndMicrophone().catch((error: unknown) => {
+      throw new Error(`Your camera or microphone could not start (${refusal(error)}): allow them for this page, then open the show again.`);
+    });
     live = true;
     // Traded for the host's own token, which a reload uses: the admin token is kept nowhere.
     page.goLive.querySelector<HTMLInputElement>("input[name=admin]")!.value = "";
@@ -130,7 +138,9 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     // failure (the service restarting, the camera refused) the next try still has it.
     if (error instanceof RpcError && (error.code === "unauthenticated" || error.code === "permission_denied")) sessionStorage.removeItem(kept);
     await room.disconnect();
-    notice.show("error", refusal(error));
+    // The service's reason ("token is malformed", "token has expired") said of what the host pasted.
+    const tokenRefused = adminToken && error instanceof RpcError && error.code === "unauthenticated";
+    notice.show("error", tokenRefused ? `The admin token was not accepted (${error.message}): ask your backend for a fresh one.` : refusal(error));
   } finally {
     submit.disabled = false;
   }

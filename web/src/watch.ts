@@ -21,7 +21,7 @@ import { Notice, disabledWhile } from "./components/notice";
 import { OwnMedia } from "./components/ownMedia";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
-import { GUEST_SOURCES, enableSource, farewell, onStage, partOf, publishes, remotes, showRoom } from "./show";
+import { GUEST_SOURCES, connect, enableSource, farewell, onStage, partOf, publishes, remotes, showRoom } from "./show";
 import "./style.css";
 
 type Permission = Participant["permissions"];
@@ -136,7 +136,7 @@ async function join(name: string): Promise<void> {
     sessionStorage.setItem(kept(name), response.token);
     show = showService(response.token);
     me = response.identity;
-    await room.connect(response.wsUrl, response.token);
+    await connect(room, response.wsUrl, response.token);
     watching = true;
     page.join.hidden = true;
     page.show.hidden = false;
