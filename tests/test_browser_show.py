@@ -177,6 +177,7 @@ STORIES = {
     "the studio lists the audience a page at a time and finds a viewer by name": "audience.mjs",
     "a button clicked twice quickly asks the service once": "double_clicks.mjs",
     "the pages say what went wrong in the words of whoever reads them": "trouble.mjs",
+    "the pages fit a phone's screen": "narrow.mjs",
 }
 
 
