@@ -178,6 +178,7 @@ STORIES = {
     "a button clicked twice quickly asks the service once": "double_clicks.mjs",
     "the pages say what went wrong in the words of whoever reads them": "trouble.mjs",
     "the pages fit a phone's screen": "narrow.mjs",
+    "the pages are made for a screen reader": "accessible.mjs",
 }
 
 

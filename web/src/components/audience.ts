@@ -10,6 +10,7 @@
  */
 import type { Participant } from "livekit-client";
 import { displayName, partOf } from "../show";
+import { naming } from "./notice";
 import { MoreLine } from "./pagedList";
 
 /** Viewers the list shows at first, and adds with each Show more, when the page names no size. */
@@ -74,7 +75,7 @@ export class Audience {
     who.textContent = displayName(viewer);
     if (this.hands.has(viewer.identity)) who.append(mark("hand-up", "hand up"));
     if (partOf(viewer) === "moderator") who.append(mark("moderator", "moderator"));
-    item.append(who, ...this.actionsFor(viewer));
+    item.append(who, ...naming(this.actionsFor(viewer), displayName(viewer)));
     return item;
   }
 }

@@ -1,7 +1,7 @@
 /** The room's bans, first banned first, each with a button to lift it; for a stage manager. The
  * pages read so far, and "and N more" with Show more when there are more bans. */
 import type { Ban } from "../api";
-import { button } from "./notice";
+import { button, naming } from "./notice";
 import { MoreLine, type PagedList } from "./pagedList";
 
 export class Bans {
@@ -25,7 +25,7 @@ export class Bans {
       const since = document.createElement("time");
       since.dateTime = new Date(ban.bannedAt).toISOString();
       since.textContent = new Date(ban.bannedAt).toLocaleTimeString([], { hour12: false });
-      item.append(who, since, button("Unban", () => this.unban(ban.identity), "unban"));
+      item.append(who, since, ...naming([button("Unban", () => this.unban(ban.identity), "unban")], ban.identity));
       return item;
     });
     if (items.length === 0) {

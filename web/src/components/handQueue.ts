@@ -1,7 +1,7 @@
 /** The host's queue of raised hands, first raised first, each with a button to invite that viewer;
  * the pages read so far, and "and N more" with Show more when the queue is longer. */
 import type { RaisedHand } from "../api";
-import { button } from "./notice";
+import { button, naming } from "./notice";
 import { MoreLine, type PagedList } from "./pagedList";
 
 export class HandQueue {
@@ -21,13 +21,14 @@ export class HandQueue {
       item.dataset["identity"] = hand.identity;
       const who = document.createElement("span");
       who.className = "who";
-      who.textContent = nameOf(hand.identity);
+      const name = nameOf(hand.identity);
+      who.textContent = name;
       const since = document.createElement("time");
       since.dateTime = new Date(hand.raisedAt).toISOString();
       since.textContent = new Date(hand.raisedAt).toLocaleTimeString([], { hour12: false });
       const invite = button(hand.invited ? "Invited" : "Invite on stage", () => this.invite(hand.identity));
       invite.disabled = hand.invited;
-      item.append(who, since, invite);
+      item.append(who, since, ...naming([invite], name));
       return item;
     });
     if (items.length === 0) {

@@ -13,6 +13,8 @@ export class Invitation {
   show(hostName: string, expiresAt: number): void {
     const text = document.createElement("p");
     text.textContent = `${hostName} invites you on stage. Your camera and microphone go live when you accept.`;
+    // Read out as it appears, wherever the viewer is on the page: the invitation does not wait.
+    text.setAttribute("role", "alert");
     this.element.replaceChildren(
       text,
       button("Accept", () => this.accept(), "primary accept"),

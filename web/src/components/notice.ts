@@ -1,4 +1,6 @@
-/** The notice under the page's header: what is happening, a refusal, or the end of the show. */
+/** The notice under the page's header: what is happening, a refusal, or the end of the show.
+ * It is a live region that a screen reader reads out as it changes, so it stays in the page
+ * (never hidden: a region shown and filled at once is not reliably read); empty, it takes no room. */
 export type Tone = "info" | "error" | "ended";
 
 export class Notice {
@@ -7,11 +9,9 @@ export class Notice {
   show(tone: Tone, text: string): void {
     this.element.textContent = text;
     this.element.dataset["tone"] = tone;
-    this.element.hidden = false;
   }
 
   clear(): void {
-    this.element.hidden = true;
     this.element.textContent = "";
     delete this.element.dataset["tone"];
   }
@@ -25,6 +25,13 @@ export function button(label: string, action: () => Promise<void>, className = "
   if (className) element.className = className;
   element.addEventListener("click", () => void disabledWhile([element], action));
   return element;
+}
+
+/** Names `who` in the accessible name of each of `buttons` ("Invite: mary"), which show only what
+ * they do: a screen reader going from button to button hears whom each acts on. */
+export function naming<T extends HTMLElement>(buttons: T[], who: string): T[] {
+  for (const element of buttons) element.setAttribute("aria-label", `${element.textContent}: ${who}`);
+  return buttons;
 }
 
 /** Runs `action` with `buttons` disabled from the click on, so that a second click meanwhile (a

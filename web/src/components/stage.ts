@@ -7,6 +7,7 @@
  */
 import { type Participant, type Room, Track } from "livekit-client";
 import { displayName, onStage, partOf } from "../show";
+import { naming } from "./notice";
 
 interface Tile {
   participant: Participant;
@@ -77,7 +78,7 @@ export class Stage {
     const mic = !microphone ? "off" : microphone.isMuted ? "muted" : "on";
     tile.figure.dataset["microphone"] = mic;
     tile.muted.hidden = mic !== "muted";
-    this.offer(tile, this.actionsFor(participant));
+    this.offer(tile, naming(this.actionsFor(participant), displayName(participant)));
   }
 
   /** Shows `actions` on the tile unless it shows the same already: a button is replaced only
@@ -100,6 +101,7 @@ export class Stage {
     video.autoplay = true;
     video.playsInline = true;
     video.muted = true; // voices play through their own audio elements
+    video.setAttribute("aria-label", `${displayName(participant)}'s camera`);
     const caption = document.createElement("figcaption");
     const name = document.createElement("span");
     name.textContent = participant.isLocal ? `${displayName(participant)} (you)` : displayName(participant);
@@ -120,7 +122,7 @@ export class Stage {
   /** Asks again for every tile's buttons: the page's own part changed (a moderator appointed or
    * dismissed), and with it what this page may do to those on stage. */
   renewActions(): void {
-    for (const tile of this.tiles.values()) this.offer(tile, this.actionsFor(tile.participant), true);
+    for (const tile of this.tiles.values()) this.offer(tile, naming(this.actionsFor(tile.participant), displayName(tile.participant)), true);
   }
 
   /** Plays every remote microphone; a voice stops when its track goes. */
