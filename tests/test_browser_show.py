@@ -179,6 +179,7 @@ STORIES = {
     "the pages say what went wrong in the words of whoever reads them": "trouble.mjs",
     "the pages fit a phone's screen": "narrow.mjs",
     "the pages are made for a screen reader": "accessible.mjs",
+    "the studio keeps a keyboard user's focus and a call under way as its lists redraw": "keyboard.mjs",
 }
 
 

@@ -10,6 +10,7 @@
  */
 import type { Participant } from "livekit-client";
 import { displayName, partOf } from "../show";
+import { showEntries } from "./entries";
 import { naming } from "./notice";
 import { MoreLine } from "./pagedList";
 
@@ -61,8 +62,9 @@ export class Audience {
     const found = wanted ? this.viewers.filter((viewer) => matches(viewer, wanted)) : this.viewers;
     const sorted = [...found].sort((a, b) => byName.compare(displayName(a), displayName(b)));
     const shown = sorted.slice(0, this.pages * this.pageSize);
-    this.list.replaceChildren(...shown.map((viewer) => this.entry(viewer)));
-    if (wanted && shown.length === 0) this.list.append(none(`Nobody in the audience is called "${this.find.value.trim()}".`));
+    const entries = shown.map((viewer) => this.entry(viewer));
+    if (wanted && shown.length === 0) entries.push(none(`Nobody in the audience is called "${this.find.value.trim()}".`));
+    showEntries(this.list, entries);
     this.more.render({ hasMore: shown.length < sorted.length, remaining: sorted.length - shown.length });
   }
 

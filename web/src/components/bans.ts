@@ -1,6 +1,7 @@
 /** The room's bans, first banned first, each with a button to lift it; for a stage manager. The
  * pages read so far, and "and N more" with Show more when there are more bans. */
 import type { Ban } from "../api";
+import { showEntries } from "./entries";
 import { button, naming } from "./notice";
 import { MoreLine, type PagedList } from "./pagedList";
 
@@ -34,7 +35,7 @@ export class Bans {
       none.textContent = "Nobody is banned.";
       items.push(none);
     }
-    this.element.replaceChildren(...items);
+    showEntries(this.element, items);
     this.more.render(bans);
   }
 }

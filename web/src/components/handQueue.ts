@@ -1,6 +1,7 @@
 /** The host's queue of raised hands, first raised first, each with a button to invite that viewer;
  * the pages read so far, and "and N more" with Show more when the queue is longer. */
 import type { RaisedHand } from "../api";
+import { showEntries } from "./entries";
 import { button, naming } from "./notice";
 import { MoreLine, type PagedList } from "./pagedList";
 
@@ -37,7 +38,7 @@ export class HandQueue {
       none.textContent = "No hands raised.";
       items.push(none);
     }
-    this.element.replaceChildren(...items);
+    showEntries(this.element, items);
     this.more.render(queue);
   }
 }
