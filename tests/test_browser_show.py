@@ -180,6 +180,7 @@ STORIES = {
     "the pages fit a phone's screen": "narrow.mjs",
     "the pages are made for a screen reader": "accessible.mjs",
     "the studio keeps a keyboard user's focus and a call under way as its lists redraw": "keyboard.mjs",
+    "the landing page takes only a room name the service accepts": "landing.mjs",
 }
 
 
