@@ -165,6 +165,14 @@ def test_the_studio_offers_no_restream_without_destinations(
     play("restream_none.mjs", studio_without_destinations, room, tmp_path / "browser")
 
 
+def test_an_unanswered_invitation_says_it_expired(
+    tmp_path_factory: pytest.TempPathFactory, room: str, tmp_path: Path
+) -> None:
+    """A service whose invitations last 3 s: the watch page says when one expired (invitation_expires.mjs)."""
+    with own_stack(tmp_path_factory, "livekit-short-invitation", SHOW_INVITATION_SECONDS="3") as running:
+        play("invitation_expires.mjs", running, room, tmp_path / "browser")
+
+
 # Each script plays one story against a LiveKit and a service with a recorder (the studio's
 # recording controls are on), in pages of its own.
 STORIES = {

@@ -74,7 +74,9 @@ const controls = new StageControls(
 );
 const stage = new Stage(document.querySelector("#stage")!, (participant) => (moderating ? controls.guestButtons(participant) : []));
 new OwnMedia(document.querySelector("#own-media")!, room, notice);
-const invitation = new Invitation(document.querySelector("#invitation")!, accept, decline);
+const invitation = new Invitation(document.querySelector("#invitation")!, accept, decline, (from) =>
+  notice.show("info", `The invitation from ${from} has expired.${moderating ? "" : " Raise your hand to be asked again."}`),
+);
 
 room.on(RoomEvent.Disconnected, (reason) => {
   // Before the viewer is in, a disconnection is a failed attempt, which join reports.

@@ -1,4 +1,5 @@
-/** The invitation a viewer sees when the host asks them on stage: accept or decline, until it expires. */
+/** The invitation a viewer sees when the host asks them on stage: accept or decline, until it
+ * expires, when `expired` tells the viewer so (an invitation that just vanished left them guessing). */
 import { button } from "./notice";
 
 export class Invitation {
@@ -8,6 +9,7 @@ export class Invitation {
     private readonly element: HTMLElement,
     private readonly accept: () => Promise<void>,
     private readonly decline: () => Promise<void>,
+    private readonly expired: (hostName: string) => void,
   ) {}
 
   show(hostName: string, expiresAt: number): void {
@@ -22,7 +24,12 @@ export class Invitation {
     );
     this.element.hidden = false;
     window.clearTimeout(this.expiry);
-    if (expiresAt > Date.now()) this.expiry = window.setTimeout(() => this.hide(), expiresAt - Date.now());
+    if (expiresAt > Date.now()) {
+      this.expiry = window.setTimeout(() => {
+        this.hide();
+        this.expired(hostName);
+      }, expiresAt - Date.now());
+    }
   }
 
   hide(): void {
