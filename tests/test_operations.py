@@ -68,6 +68,29 @@ async def test_every_answer_carries_a_request_id_that_the_logs_carry_too(service
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
 
 
+async def test_a_librarys_warning_is_a_json_log_line_like_any_other(tmp_path: Path) -> None:
+    """PyJWT warns when the LiveKit secret is short (the dev server's own `secret`); Python wrote
+    the warning to stderr in plain text, two lines among the service's JSON ones."""
+    short = LiveKitDevServer(log_path=tmp_path / "livekit.log").start()  # devkey / secret
+    running = start_service(short)
+    try:
+        async with httpx.AsyncClient(base_url=running.http_base) as http:
+            joined = await http.post(
+                "/api/rooms/join", json={"roomName": "r", "participantName": "ann", "role": "viewer"}
+            )
+            assert joined.status_code == 200, joined.text
+            mine = {"authorization": f"Bearer {joined.json()['token']}"}
+            assert (await http.get("/api/rooms/r", headers=mine)).status_code < 500  # the token verified
+        await asyncio.sleep(0.3)  # the service's log lines reach us through a pipe
+        warned = [line for line in log_lines(running) if line.get("logger") == "py.warnings"]
+        assert warned and all("InsecureKeyLengthWarning" in str(line["message"]) for line in warned), warned
+        plain = [line for line in running.output if "Warning" in line and not line.lstrip().startswith("{")]
+        assert plain == [], plain
+    finally:
+        running.stop()
+        short.stop()
+
+
 async def test_configured_browser_origins_pass_cors_preflight(service: ServiceProcess) -> None:
     preflight = {
         "Origin": "https://app.example.com",

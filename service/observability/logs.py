@@ -174,5 +174,8 @@ def configure(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # A library's warning (PyJWT's for a short LiveKit secret, say) is a log line like any other,
+    # in JSON under the logger "py.warnings", not plain text on stderr among the JSON lines.
+    logging.captureWarnings(True)
     for noisy in ("livekit", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
