@@ -4,7 +4,8 @@
 // empty (a region shown and filled at once is not reliably read out); every button has a name,
 // and those acting on a person name that person ("Invite: mary", "Mute mic: gia", "Unban: ann"),
 // as a screen reader lists them side by side; each video on stage is named for its camera; an
-// invitation is read out as it appears. Run by tests/test_browser_show.py.
+// invitation is read out as it appears; the tab's title names the room. Run by
+// tests/test_browser_show.py.
 import { ROOM, STEP_MS, goLive, inBrowser, say, seesVideo } from "./browser.mjs";
 
 /** What fails the page's structure: headings, landmarks, the notice, nameless buttons and fields
@@ -21,6 +22,9 @@ function structureFaults() {
   const notice = document.querySelector("#notice");
   if (notice?.getAttribute("aria-live") !== "polite" || notice.hidden || getComputedStyle(notice).display === "none") faults.push("the notice is not a polite live region in the page");
   if (!notice?.closest("main")) faults.push("the notice is outside the main landmark");
+  // The tab names the show, so that a host with several open tells them apart.
+  const room = decodeURIComponent(window.location.pathname.split("/")[2] ?? "");
+  if (room && !document.title.startsWith(`${room} · `)) faults.push(`the title "${document.title}" does not name the room ${room}`);
   for (const button of [...document.querySelectorAll("button")].filter(shown)) {
     if (!(button.getAttribute("aria-label") || button.textContent).trim()) faults.push(`a button without a name: ${button.outerHTML}`);
   }

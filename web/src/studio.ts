@@ -38,6 +38,7 @@ const page = {
   endShow: document.querySelector<HTMLButtonElement>("#end-show")!,
 };
 page.roomName.textContent = roomName;
+document.title = `${roomName} · Studio · Showrunner`; // the tab names the show
 document.querySelectorAll(".room-echo").forEach((echo) => (echo.textContent = roomName));
 const notice = new Notice(document.querySelector("#notice")!);
 const kept = `showrunner.host.${roomName}`;

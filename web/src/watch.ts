@@ -37,6 +37,7 @@ const page = {
   moderation: document.querySelector<HTMLElement>("#moderation")!,
 };
 page.roomName.textContent = roomName;
+document.title = `${roomName} · Watch · Showrunner`; // the tab names the show
 const notice = new Notice(document.querySelector("#notice")!);
 // The page speaks to the viewer about itself, in the same words as the show's events about it
 // (guest_promoted, guest_demoted), whichever of the answer and the event comes last.
