@@ -249,21 +249,23 @@ def transcode(request_type: type[Message], body: dict[str, Any], path: dict[str,
 
 # --- fields a request names in another spelling, or in the wrong place -------------------
 
-# Per request type: a field's JSON name by its spelling folded (lower case, no "_"), for the keys
-# that are no field's JSON name.
-_FOLDED: dict[type[Message], dict[str, str]] = {}
-_PROTO_NAMES: dict[type[Message], dict[str, str]] = {}  # and its name in the contract by its JSON name
+# Per request type: each field's JSON name by its spelling folded (lower case, no "_"), and the
+# field's name in the contract by its JSON name.
+_SPELLINGS: dict[type[Message], tuple[dict[str, str], dict[str, str]]] = {}
 
 
 def _fold(key: str) -> str:
     return key.replace("_", "").lower()
 
 
-def folded_fields(request_type: type[Message]) -> dict[str, str]:
-    known = _FOLDED.get(request_type)
+def spellings(request_type: type[Message]) -> tuple[dict[str, str], dict[str, str]]:
+    known = _SPELLINGS.get(request_type)
     if known is None:
-        known = _FOLDED[request_type] = {_fold(json_name): json_name for json_name, *_ in plan(request_type)}
-        _PROTO_NAMES[request_type] = {json_name: name for json_name, name, *_ in plan(request_type)}
+        fields = plan(request_type)
+        known = _SPELLINGS[request_type] = (
+            {_fold(json_name): json_name for json_name, *_ in fields},
+            {json_name: name for json_name, name, *_ in fields},
+        )
     return known
 
 
@@ -273,8 +275,7 @@ def refuse_misspelled(request_type: type[Message], keys: Iterable[str], path: Ma
     request served without it: a participant removed without its ban, a recording made with the
     default layout. Keys that name no field at all, or a field the path fills, are still left
     alone, as before."""
-    fields = folded_fields(request_type)
-    names = _PROTO_NAMES[request_type]
+    fields, names = spellings(request_type)
     for key in keys:
         if key in names:
             continue  # spelled right: the usual case, at the cost of one lookup
@@ -298,11 +299,10 @@ async def refuse_body_fields(
         return
     if not isinstance(body, dict):
         return
-    fields = folded_fields(request_type)
-    named = {fields[_fold(k)]: k for k in body if isinstance(k, str) and _fold(k) in fields}
-    in_query = [json_name for json_name, name, *_ in plan(request_type) if json_name in named and name not in path]
-    if in_query:
-        first = in_query[0]
+    fields, names = spellings(request_type)
+    named = {fields[_fold(k)] for k in body if isinstance(k, str) and _fold(k) in fields}
+    first = next((json_name for json_name, name in names.items() if json_name in named and name not in path), None)
+    if first is not None:
         raise invalid(f"{first} is read from the query string on this route (?{first}=...), not from the body")
 
 
