@@ -129,4 +129,3 @@ export function showRoom(changed: () => void, onEvent: (event: ShowEvent) => voi
   });
   return room;
 }
-

@@ -10,7 +10,7 @@
  */
 import type { Participant } from "livekit-client";
 import { displayName, partOf } from "../show";
-import { showEntries } from "./entries";
+import { noneEntry, showEntries } from "./entries";
 import { naming } from "./notice";
 import { MoreLine } from "./pagedList";
 
@@ -63,7 +63,7 @@ export class Audience {
     const sorted = [...found].sort((a, b) => byName.compare(displayName(a), displayName(b)));
     const shown = sorted.slice(0, this.pages * this.pageSize);
     const entries = shown.map((viewer) => this.entry(viewer));
-    if (wanted && shown.length === 0) entries.push(none(`Nobody in the audience is called "${this.find.value.trim()}".`));
+    if (wanted && shown.length === 0) entries.push(noneEntry(`Nobody in the audience is called "${this.find.value.trim()}".`));
     showEntries(this.list, entries);
     this.more.render({ hasMore: shown.length < sorted.length, remaining: sorted.length - shown.length });
   }
@@ -92,11 +92,4 @@ function mark(className: string, text: string): HTMLElement {
   element.className = className;
   element.textContent = text;
   return element;
-}
-
-function none(text: string): HTMLLIElement {
-  const item = document.createElement("li");
-  item.className = "none";
-  item.textContent = text;
-  return item;
 }

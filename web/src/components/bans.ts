@@ -1,7 +1,7 @@
 /** The room's bans, first banned first, each with a button to lift it; for a stage manager. The
  * pages read so far, and "and N more" with Show more when there are more bans. */
 import type { Ban } from "../api";
-import { showEntries } from "./entries";
+import { noneEntry, showEntries } from "./entries";
 import { button, naming } from "./notice";
 import { MoreLine, type PagedList } from "./pagedList";
 
@@ -29,12 +29,7 @@ export class Bans {
       item.append(who, since, ...naming([button("Unban", () => this.unban(ban.identity), "unban")], ban.identity));
       return item;
     });
-    if (items.length === 0) {
-      const none = document.createElement("li");
-      none.className = "none";
-      none.textContent = "Nobody is banned.";
-      items.push(none);
-    }
+    if (items.length === 0) items.push(noneEntry("Nobody is banned."));
     showEntries(this.element, items);
     this.more.render(bans);
   }

@@ -31,3 +31,11 @@ function looks(entry: Element): string {
   const parts = [...entry.querySelectorAll("*")].map((element) => `${element.tagName}.${element.className}:${element.getAttribute("aria-label") ?? ""}:${element.children.length ? "" : element.textContent}`);
   return [entry.className, entry.getAttribute("data-part") ?? "", ...parts].join("|");
 }
+
+/** The one entry of a list that has none to show ("No hands raised."). */
+export function noneEntry(text: string): HTMLLIElement {
+  const item = document.createElement("li");
+  item.className = "none";
+  item.textContent = text;
+  return item;
+}

@@ -1,7 +1,7 @@
 /** The host's queue of raised hands, first raised first, each with a button to invite that viewer;
  * the pages read so far, and "and N more" with Show more when the queue is longer. */
 import type { RaisedHand } from "../api";
-import { showEntries } from "./entries";
+import { noneEntry, showEntries } from "./entries";
 import { button, naming } from "./notice";
 import { MoreLine, type PagedList } from "./pagedList";
 
@@ -32,12 +32,7 @@ export class HandQueue {
       item.append(who, since, ...naming([invite], name));
       return item;
     });
-    if (items.length === 0) {
-      const none = document.createElement("li");
-      none.className = "none";
-      none.textContent = "No hands raised.";
-      items.push(none);
-    }
+    if (items.length === 0) items.push(noneEntry("No hands raised."));
     showEntries(this.element, items);
     this.more.render(queue);
   }
