@@ -160,15 +160,25 @@ def redis_pair(
 ) -> Iterator[list[ServiceProcess]]:
     """Two instances sharing one Redis, as in production behind a load balancer: a single
     redis-server, or a 3-node Redis Cluster."""
-    if request.param == "cluster":
-        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
-        shared = {"SHOW_REDIS_URL": cluster.url, "SHOW_REDIS_CLUSTER": "true"}
-    else:
-        shared = {"SHOW_REDIS_URL": redis_server.url}
-    pair = [start_service(livekit, **shared) for _ in range(2)]
+    pair = start_pair(livekit, *shared_redis(request, request.param, redis_server))
     yield pair
     for running in pair:
         running.stop()
+
+
+def shared_redis(request: pytest.FixtureRequest, which: str, redis_server: RedisServer) -> tuple[str, bool]:
+    """The URL of the Redis a pair of instances shares, `which` being "redis" (the session's
+    redis-server) or "cluster" (its 3-node Cluster), and whether it is a Cluster."""
+    if which == "cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url, True
+    return redis_server.url, False
+
+
+def start_pair(livekit: LiveKitDevServer, url: str, cluster: bool, **extra_env: str) -> list[ServiceProcess]:
+    """Two instances sharing the Redis at `url`, as in production behind a load balancer."""
+    shared = {"SHOW_REDIS_URL": url, **({"SHOW_REDIS_CLUSTER": "true"} if cluster else {})}
+    return [start_service(livekit, **shared, **extra_env) for _ in range(2)]
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ from redis.typing import EncodableT, FieldT
 from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
 from service.stores.redis_record import connect, room_keys
-from tests.conftest import API_KEY, ServiceProcess, admin_token, start_service
+from tests.conftest import API_KEY, ServiceProcess, admin_token, shared_redis, start_pair, start_service
 from tests.doors import DOORS, ShowClient, client_for, expect_refusal
 from tests.live import LiveParticipant
 from tests.test_show_through_every_door import join_viewer, refused, start_show
@@ -178,21 +178,17 @@ def paging_pair(
     no owner connected, so the reconciler's look at the room's hands, which comes every 30 s,
     would lower the first of them mid-test with the suite's grace of 0 (it did once, on a loaded
     machine: a page counted 2,483 hands of 2,499)."""
-    if request.param == "cluster":
-        shared = {"SHOW_REDIS_URL": request.getfixturevalue("redis_cluster").url, "SHOW_REDIS_CLUSTER": "true"}
-    else:
-        shared = {"SHOW_REDIS_URL": redis_server.url}
-    pair = [start_service(livekit, SHOW_RECONNECT_GRACE_SECONDS="3600", **shared) for _ in range(2)]
+    url, cluster = shared_redis(request, request.param, redis_server)
+    pair = start_pair(livekit, url, cluster, SHOW_RECONNECT_GRACE_SECONDS="3600")
     yield pair
     for running in pair:
         running.stop()
 
 
-def shared_redis(request: pytest.FixtureRequest) -> tuple[str, bool]:
-    """The URL of the Redis the test's pair of instances shares, and whether it is a Cluster."""
-    if request.node.callspec.params["paging_pair"] == "cluster":
-        return request.getfixturevalue("redis_cluster").url, True
-    return request.getfixturevalue("redis_server").url, False
+def paired_redis(request: pytest.FixtureRequest) -> tuple[str, bool]:
+    """The URL of the Redis the test's paging_pair shares, and whether it is a Cluster."""
+    which = request.node.callspec.params["paging_pair"]
+    return shared_redis(request, which, request.getfixturevalue("redis_server"))
 
 
 async def test_a_long_queue_is_read_in_pages_on_redis_through_every_door(
@@ -201,7 +197,7 @@ async def test_a_long_queue_is_read_in_pages_on_redis_through_every_door(
     """2,500 hands, a page at a time through each door of either instance in turn: each hand
     once, in order, though the hand that ended a page went down before the next."""
     pair = paging_pair
-    url, cluster = shared_redis(request)
+    url, cluster = paired_redis(request)
     doors = [client_for(door, s.grpc_address, s.http_base) for door in DOORS for s in pair]
     host, host_live = await start_show(doors[0], room)
     vic, vic_live = await join_viewer(doors[1], room, "vic")
@@ -268,7 +264,7 @@ async def test_every_instance_with_the_secret_reads_on_from_the_others_tokens_an
     """The history, the queue and the bans, each page read through another door of the other
     instance than the page before: every entry once, in order. An instance whose LiveKit secret
     is another refuses the same tokens, as it would any it did not give."""
-    url, cluster = shared_redis(request)
+    url, cluster = paired_redis(request)
     doors = [client_for(door, s.grpc_address, s.http_base) for door in DOORS for s in paging_pair]
     host, host_live = await start_show(doors[0], room)
     _, vic_live = await join_viewer(doors[1], room, "vic")  # to be made a moderator and back
