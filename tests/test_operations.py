@@ -23,7 +23,7 @@ from service.dev.redis_server import RedisServer
 from tests.conftest import API_KEY, API_SECRET, ROOT, ServiceProcess, admin_token, start_service
 from tests.doors import client_for
 from tests.egress_standin import EgressStandIn
-from tests.live import until
+from tests.live import eventually, until
 
 
 def log_lines(service: ServiceProcess) -> list[dict[str, object]]:
@@ -59,9 +59,15 @@ async def test_every_answer_carries_a_request_id_that_the_logs_carry_too(service
         assert (await joined).identity == "traced"
         assert len(dict(await joined.trailing_metadata())["x-request-id"]) == 32
 
-    await asyncio.sleep(0.3)  # the service's log lines reach us through a pipe
+    def served_now() -> dict[object, dict[str, object]]:
+        return {
+            line.get("request_id"): line for line in log_lines(service) if line.get("logger") == "showrunner.requests"
+        }
+
+    # The service's log lines reach us through a pipe.
+    await eventually(lambda: {"trace-42", "trace-43"} <= set(served_now()), label="both calls logged")
     lines = log_lines(service)
-    served = {line.get("request_id"): line for line in lines if line.get("logger") == "showrunner.requests"}
+    served = served_now()
     assert served["trace-42"]["rpc"] == "GetRoom" and served["trace-42"]["door"] == "rest"
     assert served["trace-42"]["code"] == "UNAUTHENTICATED"
     assert served["trace-43"]["door"] == "grpc"
@@ -81,7 +87,8 @@ async def test_a_librarys_warning_is_a_json_log_line_like_any_other(tmp_path: Pa
             assert joined.status_code == 200, joined.text
             mine = {"authorization": f"Bearer {joined.json()['token']}"}
             assert (await http.get("/api/rooms/r", headers=mine)).status_code < 500  # the token verified
-        await asyncio.sleep(0.3)  # the service's log lines reach us through a pipe
+        # The service's log lines reach us through a pipe.
+        await eventually(lambda: any(line.get("logger") == "py.warnings" for line in log_lines(running)))
         warned = [line for line in log_lines(running) if line.get("logger") == "py.warnings"]
         assert warned and all("InsecureKeyLengthWarning" in str(line["message"]) for line in warned), warned
         plain = [line for line in running.output if "Warning" in line and not line.lstrip().startswith("{")]
