@@ -11,6 +11,7 @@ really there and raises and lowers its hand through the doors.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -163,7 +164,8 @@ async def fill(
     }
     try:
         await client.zadd(hands_key, {**before, **after})
-        await client.hset(bans_key, mapping=banned)
+        if banned:
+            await client.hset(bans_key, mapping=banned)
     finally:
         await client.aclose()
     return sorted(before, key=lambda who: (before[who], who)), sorted(after, key=lambda who: (after[who], who))
@@ -227,6 +229,45 @@ async def test_a_long_queue_is_read_in_pages_on_redis_through_every_door(
     finally:
         await vic_live.disconnect()
         await host_live.disconnect()
+        for door in doors:
+            await door.close()
+
+
+async def test_participants_are_listed_with_their_own_hands_among_a_long_queue_on_redis(
+    paging_pair: list[ServiceProcess], request: pytest.FixtureRequest, room: str
+) -> None:
+    """ListParticipants marks the hands of those it lists, and only theirs, while the queue holds
+    2,500 hands of people not connected: a connected viewer's hand shows as it goes up and down,
+    through each door of either instance, and a viewer who raised none, or the host, shows none."""
+    pair = paging_pair
+    url, cluster = paired_redis(request)
+    doors = [client_for(door, s.grpc_address, s.http_base) for door in DOORS for s in pair]
+    host, host_live = await start_show(doors[0], room)
+    vic, vic_live = await join_viewer(doors[1], room, "vic")
+    _, mia_live = await join_viewer(doors[0], room, "mia")
+    try:
+        await fill(url, cluster, room, round(time.time() * 1000), bans=0)
+
+        async def listed(door: ShowClient, want: dict[str, bool]) -> None:
+            # Each instance lists LiveKit's participants as it last heard of them (at most its
+            # room cache's bound ago); the hands are its own record's, changed through it.
+            marked: dict[str, bool] = {}
+            for _ in range(50):
+                marked = {p["identity"]: p["handRaised"] for p in await door.as_(host.token).list_participants(room)}
+                if marked == want:
+                    return
+                await asyncio.sleep(0.1)
+            assert marked == want
+
+        for door in doors:
+            await door.as_(vic.token).hand(room, "vic", True)
+            await listed(door, {"host-1": False, "vic": True, "mia": False})
+            await door.as_(vic.token).hand(room, "vic", False)
+            await listed(door, {"host-1": False, "vic": False, "mia": False})
+        assert (await doors[0].as_(host.token).hands_page(room, 1))["total"] == QUEUE - 1  # the others' stay up
+    finally:
+        for live in (mia_live, vic_live, host_live):
+            await live.disconnect()
         for door in doors:
             await door.close()
 

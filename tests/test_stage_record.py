@@ -415,6 +415,24 @@ async def test_the_queue_is_read_in_pages_that_go_on_from_where_the_last_ended(r
     assert (await records.hands_after(room, T0 + 10, None, 0)).total == 2_500
 
 
+async def test_the_raised_hands_among_some_participants_are_read_in_one_step(records: ShowRecords, room: str) -> None:
+    """What ListParticipants marks: which of the participants it lists have a hand up, out of a
+    queue of 2,500, asked for 2,600 identities at once (more than the Redis step asks of the
+    sorted set in one call) and for a few, whatever the rest of the queue holds."""
+    await _hosted(records, room)
+    hands = _queue_of(2_500, 4)
+    await _raise_many(records, room, hands)
+    raised = [who for who, _ in hands]
+    await records.set_hand(room, raised[8], False, T0 + 5, LIMIT)  # lowered: no longer up
+    listed = ["hana", *raised[::2], *(f"quiet-{i}" for i in range(1_349))]
+    assert len(listed) == 2_600
+    assert await records.raised_among(room, T0 + 10, listed) == frozenset(raised[::2]) - {raised[8]}
+    few = ["quiet-1", raised[3], raised[8], raised[2_499], "hana"]
+    assert await records.raised_among(room, T0 + 10, few) == {raised[3], raised[2_499]}
+    assert await records.raised_among(room, T0 + 10, []) == frozenset()
+    assert await records.raised_among(f"{room}-elsewhere", T0 + 10, raised[:5]) == frozenset()
+
+
 async def test_hands_lowered_and_raised_between_pages_make_none_repeat_or_go_missing(
     records: ShowRecords, room: str
 ) -> None:
@@ -2111,8 +2129,12 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
         return (refused.code, refused.message)
 
 
+# Who takes part in the random shows.
+_PEOPLE = ["hana", "ivan", "gia", "bo", "cy", "zed"]
+
+
 def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
-    people = ["hana", "ivan", "gia", "bo", "cy", "zed"]
+    people = _PEOPLE
     kinds = ["claim", "invite", "accept", "decline", "raise", "lower", "demote", "forget", "limit", "joined"]
     kinds += ["left", "complete", "raise", "invite", "accept", "opened", "reserve", "settle", "progress", "drop"]
     kinds += ["retire", "undo", "appoint", "dismiss", "ban", "unban", "admission", "appoint", "lock", "unlock"]
@@ -2174,6 +2196,7 @@ async def test_the_memory_store_and_redis_agree_on_any_show(
                 (
                     await s.stage(room, now),
                     await s.hands(room, now),
+                    await s.raised_among(room, now, _PEOPLE),
                     await s.pending(room),
                     await s.bans(room, now),
                     await s.history(room, 0, 1000, now),

@@ -19,6 +19,7 @@ every store words them alike.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -502,6 +503,12 @@ class ShowRecords(Protocol):
         """Up to `count` raised hands after `after` (from the first with None), in the order they
         went up (ties by identity), each with whether an invitation waits at `now`, and the
         queue's length: one read, O(log n + count) whatever the queue's length."""
+        ...
+
+    async def raised_among(self, room: str, now: float, identities: Collection[str]) -> frozenset[str]:
+        """Those of `identities` whose hand is up: one read, O(len(identities)) whatever the
+        queue's length, so that marking the hands of the participants a read lists costs what the
+        listing does, never what the room's whole queue would."""
         ...
 
     # --- the host slot --------------------------------------------------------------------

@@ -77,10 +77,6 @@ from service.core.roles import GRANTS, Role
 
 log = logging.getLogger("showrunner.core")
 
-# ListParticipants marks every raised hand among the participants it lists; this bounds one read
-# (ListRaisedHands reads the queue a page at a time: service/core/pages.py).
-ALL_HANDS = 1_000_000
-
 # The RPCs whose answer is handed out again, the same message object, for as long as what it
 # says holds (see SharedAnswers). An answer is never changed once handed out, so a door may keep
 # what it wrote of one by its identity (doors/edges.py's Written).
@@ -539,7 +535,10 @@ class ShowCore(ShowService[Caller]):
         shared = self._participant_answers.get(room.name, (participants, record))
         if shared is not None:
             return shared
-        hands = {h.identity for h in await self._records.hands(room.name, now, 0, ALL_HANDS)} if record.hands else set()
+        # The listed participants' hands alone, never the room's whole queue: a read costs what
+        # its answer holds, not what the audience has raised.
+        listed = [p.identity for p in participants]
+        hands = await self._records.raised_among(room.name, now, listed) if record.hands else frozenset()
         answer = pb.ListParticipantsResponse(participants=[self._participant(p, record, hands) for p in participants])
         return self._participant_answers.keep(room.name, (participants, record), answer)
 
@@ -1458,7 +1457,7 @@ class ShowCore(ShowService[Caller]):
             ended_at=record.life.ended_at,
         )
 
-    def _participant(self, p: lk.ParticipantInfo, record: StageRecord, hands: set[str]) -> pb.Participant:
+    def _participant(self, p: lk.ParticipantInfo, record: StageRecord, hands: frozenset[str]) -> pb.Participant:
         return pb.Participant(
             sid=p.sid,
             identity=p.identity,

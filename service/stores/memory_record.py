@@ -12,7 +12,7 @@ caller gave, which the reconciler's passes keep current, as Redis expires keys w
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
@@ -370,6 +370,10 @@ class MemoryRecords:
             tuple(Hand(identity, at, state.invitations.scores.get(identity, 0) > now_ms) for at, identity in page),
             len(state.hands),
         )
+
+    async def raised_among(self, room: str, now: float, identities: Collection[str]) -> frozenset[str]:
+        raised = self._read(room, now).hands.scores
+        return frozenset(identity for identity in identities if identity in raised)
 
     # --- the host slot --------------------------------------------------------------------
 

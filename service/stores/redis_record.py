@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -510,6 +510,12 @@ class RedisRecords:
         at, identity = ("", "") if after is None else (after.at, after.identity)
         total, flat = await self._step("read_hands_after", room, now, at, identity, max(0, count))
         return HandsPage(tuple(_hands(flat)), int(total))
+
+    async def raised_among(self, room: str, now: float, identities: Collection[str]) -> frozenset[str]:
+        if not identities:
+            return frozenset()
+        (raised,) = await self._step("read_raised_among", room, now, *identities)
+        return frozenset(_text(identity) for identity in raised)
 
     # --- the host slot --------------------------------------------------------------------
 
