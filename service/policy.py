@@ -52,7 +52,8 @@ class Rule:
     participant_label: str = ""  # the participant field's name as JSON clients spell it
     open_field: str = ""  # for AUDIENCE_ANYONE: the field whose value lets a call in without a token
     open_value: int | None = None
-    # The open field's enum values other than unset: the ones a call may hold and still be well formed.
+    # The open field's values the RPC takes (the policy's well_formed_values, or else every value
+    # of its enum but unset): the ones a call may hold and still be well formed.
     open_field_values: frozenset[int] = frozenset()
     former_host: bool = False  # the room's last host may call after its seat was freed
 
@@ -62,10 +63,11 @@ class Rule:
         if not self.open_field:
             return False
         value = getattr(request, self.open_field)
-        # Unset, or a value the enum does not define (an unknown word read as unset, a number past
-        # the enum): the request is malformed whoever sends it, and is left to the core, which
-        # refuses it with the RPC's own INVALID_ARGUMENT message (JoinRoom's `role must be "host"
-        # or "viewer"`) rather than asking an anonymous caller for a token it does not need.
+        # Unset, a value the RPC never takes (JoinRoom's guest or moderator), or one the enum does
+        # not define (an unknown word read as unset, a number past the enum): the request is
+        # malformed whoever sends it, and is left to the core, which refuses it with the RPC's own
+        # INVALID_ARGUMENT message (JoinRoom's `role must be "host" or "viewer"`) rather than
+        # asking an anonymous caller for a token that would not make it acceptable.
         return bool(value != self.open_value and value in self.open_field_values)
 
 
@@ -87,12 +89,18 @@ def rule_for(method: MethodDescriptor) -> Rule:
     if needs_room and not declared.room_field:
         raise PolicyMissing(f"{method.full_name}: audience {Audience.Name(declared.audience)} needs a room_field")
     open_value, open_values = None, frozenset[int]()
+    if declared.well_formed_values and not declared.anonymous_when.field:
+        raise PolicyMissing(f"{method.full_name}: well_formed_values without anonymous_when")
     if declared.anonymous_when.field:
         enum = fields[declared.anonymous_when.field].enum_type
         value = enum.values_by_name.get(declared.anonymous_when.value) if enum else None
         if enum is None or value is None:
             raise PolicyMissing(f"{method.full_name}: anonymous_when names no value of its field's enum")
-        open_value, open_values = value.number, frozenset(v.number for v in enum.values if v.number)
+        taken = [enum.values_by_name.get(name) for name in declared.well_formed_values] or list(enum.values)
+        if None in taken or value not in taken:
+            named = "well_formed_values must name values of its field's enum, anonymous_when's among them"
+            raise PolicyMissing(f"{method.full_name}: {named}")
+        open_value, open_values = value.number, frozenset(v.number for v in taken if v is not None and v.number)
     return Rule(
         rpc=method.name,
         audience=declared.audience,

@@ -183,7 +183,13 @@ def stream_dict(s: pb.Stream) -> dict[str, Any]:
     }
 
 
-_ROLES = {"host": pb.ROLE_HOST, "viewer": pb.ROLE_VIEWER, "guest": pb.ROLE_GUEST, "": pb.ROLE_UNSPECIFIED}
+_ROLES = {
+    "host": pb.ROLE_HOST,
+    "viewer": pb.ROLE_VIEWER,
+    "guest": pb.ROLE_GUEST,
+    "moderator": pb.ROLE_MODERATOR,
+    "": pb.ROLE_UNSPECIFIED,
+}
 
 
 def as_dict(message: Message) -> dict[str, Any]:

@@ -199,11 +199,14 @@ async def anonymous_join(door: ShowClient, room: str, role: int | str | None) ->
 
 
 async def test_a_join_without_a_token_or_a_usable_role_is_told_its_role_is_wrong(door: ShowClient, room: str) -> None:
-    """A viewer's client needs no token, so one that leaves the role out or misspells it must hear
-    that the role is wrong (`role must be "host" or "viewer"`, as with a token), not that it needs a
-    token it never needs: it used to hear UNAUTHENTICATED `Authorization: Bearer <token> is required`."""
+    """A viewer's client needs no token, so one that leaves the role out, misspells it or asks for
+    a role JoinRoom never gives (guest, moderator: other RPCs make those) must hear that the role
+    is wrong (`role must be "host" or "viewer"`, as with a token), not that it needs a token that
+    would not help: it used to hear UNAUTHENTICATED `Authorization: Bearer <token> is required`."""
     unusable: list[int | str | None] = (
-        [None, "", "viewers", "audience"] if door.door == "rest" else [pb.ROLE_UNSPECIFIED, 99]
+        [None, "", "viewers", "audience", "guest", "moderator"]
+        if door.door == "rest"
+        else [pb.ROLE_UNSPECIFIED, 99, pb.ROLE_GUEST, pb.ROLE_MODERATOR]
     )
     for role in unusable:
         expect_refusal(

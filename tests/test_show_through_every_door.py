@@ -159,7 +159,7 @@ async def test_join_needs_room_name_participant_name_and_a_role(door: ShowClient
         expect_refusal(
             await refused(admin.join(*args)), "INVALID_ARGUMENT", "roomName and participantName are required"
         )
-    for role in ("", "guest"):
+    for role in ("", "guest", "moderator"):
         expect_refusal(
             await refused(admin.join(room, "someone", role)), "INVALID_ARGUMENT", 'role must be "host" or "viewer"'
         )

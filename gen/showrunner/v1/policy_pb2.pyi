@@ -3,9 +3,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf.internal import extension_dict as _extension_dict
 import builtins as _builtins
@@ -142,6 +144,7 @@ class Policy(_message.Message):
     REFUSAL_FIELD_NUMBER: _builtins.int
     ANONYMOUS_WHEN_FIELD_NUMBER: _builtins.int
     FORMER_HOST_FIELD_NUMBER: _builtins.int
+    WELL_FORMED_VALUES_FIELD_NUMBER: _builtins.int
     audience: Global___Audience.ValueType
     """Who may call."""
     room_field: _builtins.str
@@ -162,9 +165,18 @@ class Policy(_message.Message):
     @_builtins.property
     def anonymous_when(self) -> Global___FieldValue:
         """For AUDIENCE_ANYONE: calls need no token only while this field holds this value; any other
-        value of the field's enum needs a verified token (of whatever kind). A call with the field
-        unset, or holding a number the enum does not define, is malformed whoever sends it: it is
-        left to the RPC, which refuses it with INVALID_ARGUMENT. Unset means no call needs a token.
+        value the RPC takes (well_formed_values) needs a verified token (of whatever kind). A call
+        with the field unset, or holding a value the RPC never takes or a number the enum does not
+        define, is malformed whoever sends it: it is left to the RPC, which refuses it with
+        INVALID_ARGUMENT. Unset means no call needs a token.
+        """
+
+    @_builtins.property
+    def well_formed_values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """With anonymous_when: the names of the values of its field that the RPC takes at all, with a
+        token or without (JoinRoom's role: ROLE_HOST or ROLE_VIEWER; guests and moderators are made
+        by other RPCs). A call holding another value is refused by the RPC with INVALID_ARGUMENT, not
+        asked for a token that would not make it acceptable. Empty: every value of the field's enum.
         """
 
     def __init__(
@@ -177,10 +189,11 @@ class Policy(_message.Message):
         refusal: _builtins.str = ...,
         anonymous_when: Global___FieldValue | None = ...,
         former_host: _builtins.bool = ...,
+        well_formed_values: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["anonymous_when", b"anonymous_when"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["anonymous_when", b"anonymous_when", "audience", b"audience", "former_host", b"former_host", "participant_field", b"participant_field", "rate_bucket", b"rate_bucket", "refusal", b"refusal", "room_field", b"room_field"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anonymous_when", b"anonymous_when", "audience", b"audience", "former_host", b"former_host", "participant_field", b"participant_field", "rate_bucket", b"rate_bucket", "refusal", b"refusal", "room_field", b"room_field", "well_formed_values", b"well_formed_values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -230,16 +230,22 @@ type Policy struct {
 	// The refusal, word for word, when the caller holds a token but is not in the audience.
 	Refusal string `protobuf:"bytes,5,opt,name=refusal,proto3" json:"refusal,omitempty"`
 	// For AUDIENCE_ANYONE: calls need no token only while this field holds this value; any other
-	// value of the field's enum needs a verified token (of whatever kind). A call with the field
-	// unset, or holding a number the enum does not define, is malformed whoever sends it: it is
-	// left to the RPC, which refuses it with INVALID_ARGUMENT. Unset means no call needs a token.
+	// value the RPC takes (well_formed_values) needs a verified token (of whatever kind). A call
+	// with the field unset, or holding a value the RPC never takes or a number the enum does not
+	// define, is malformed whoever sends it: it is left to the RPC, which refuses it with
+	// INVALID_ARGUMENT. Unset means no call needs a token.
 	AnonymousWhen *FieldValue `protobuf:"bytes,6,opt,name=anonymous_when,json=anonymousWhen,proto3" json:"anonymous_when,omitempty"`
 	// For AUDIENCE_HOST and AUDIENCE_STAGE_MANAGERS: the room's last host may also call with its
 	// own token after its seat was freed (its connection ended and the reconnect grace passed, or
 	// the show ended), until another host takes over.
-	FormerHost    bool `protobuf:"varint,7,opt,name=former_host,json=formerHost,proto3" json:"former_host,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FormerHost bool `protobuf:"varint,7,opt,name=former_host,json=formerHost,proto3" json:"former_host,omitempty"`
+	// With anonymous_when: the names of the values of its field that the RPC takes at all, with a
+	// token or without (JoinRoom's role: ROLE_HOST or ROLE_VIEWER; guests and moderators are made
+	// by other RPCs). A call holding another value is refused by the RPC with INVALID_ARGUMENT, not
+	// asked for a token that would not make it acceptable. Empty: every value of the field's enum.
+	WellFormedValues []string `protobuf:"bytes,8,rep,name=well_formed_values,json=wellFormedValues,proto3" json:"well_formed_values,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Policy) Reset() {
@@ -321,6 +327,13 @@ func (x *Policy) GetFormerHost() bool {
 	return false
 }
 
+func (x *Policy) GetWellFormedValues() []string {
+	if x != nil {
+		return x.WellFormedValues
+	}
+	return nil
+}
+
 var file_showrunner_v1_policy_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -348,7 +361,7 @@ const file_showrunner_v1_policy_proto_rawDesc = "" +
 	"\n" +
 	"FieldValue\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xc2\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xf0\x02\n" +
 	"\x06Policy\x123\n" +
 	"\baudience\x18\x01 \x01(\x0e2\x17.showrunner.v1.AudienceR\baudience\x12\x1d\n" +
 	"\n" +
@@ -359,7 +372,8 @@ const file_showrunner_v1_policy_proto_rawDesc = "" +
 	"\arefusal\x18\x05 \x01(\tR\arefusal\x12@\n" +
 	"\x0eanonymous_when\x18\x06 \x01(\v2\x19.showrunner.v1.FieldValueR\ranonymousWhen\x12\x1f\n" +
 	"\vformer_host\x18\a \x01(\bR\n" +
-	"formerHost*\xcc\x01\n" +
+	"formerHost\x12,\n" +
+	"\x12well_formed_values\x18\b \x03(\tR\x10wellFormedValues*\xcc\x01\n" +
 	"\bAudience\x12\x18\n" +
 	"\x14AUDIENCE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUDIENCE_ANYONE\x10\x01\x12\x18\n" +

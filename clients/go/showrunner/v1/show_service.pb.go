@@ -4687,10 +4687,10 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x0fRecordingLayout\x12 \n" +
 	"\x1cRECORDING_LAYOUT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RECORDING_LAYOUT_SPEAKER\x10\x01\x12\x19\n" +
-	"\x15RECORDING_LAYOUT_GRID\x10\x022\xfd-\n" +
-	"\vShowService\x12\x8f\x01\n" +
-	"\bJoinRoom\x12\x1e.showrunner.v1.JoinRoomRequest\x1a\x1f.showrunner.v1.JoinRoomResponse\"B\x9a\xef\x18$\b\x01\x12\troom_name \x012\x13\n" +
-	"\x04role\x12\vROLE_VIEWER\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/api/rooms/join\x12\xa6\x01\n" +
+	"\x15RECORDING_LAYOUT_GRID\x10\x022\x95.\n" +
+	"\vShowService\x12\xa7\x01\n" +
+	"\bJoinRoom\x12\x1e.showrunner.v1.JoinRoomRequest\x1a\x1f.showrunner.v1.JoinRoomResponse\"Z\x9a\xef\x18<\b\x01\x12\troom_name \x012\x13\n" +
+	"\x04role\x12\vROLE_VIEWERB\tROLE_HOSTB\vROLE_VIEWER\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/api/rooms/join\x12\xa6\x01\n" +
 	"\tListRooms\x12\x1f.showrunner.v1.ListRoomsRequest\x1a .showrunner.v1.ListRoomsResponse\"V\x9a\xef\x18@\b\x06 \x04*:Listing rooms needs an admin token with the roomList grant\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/api/rooms\x12{\n" +
 	"\aGetRoom\x12\x1d.showrunner.v1.GetRoomRequest\x1a\x1e.showrunner.v1.GetRoomResponse\"1\x9a\xef\x18\x0f\b\x02\x12\troom_name \x04\x82\xd3\xe4\x93\x02\x18\x12\x16/api/rooms/{room_name}\x12\xa6\x01\n" +
