@@ -592,6 +592,57 @@ async def test_an_undo_changes_nothing_once_its_change_is_no_longer_pending(reco
     assert [g.identity for g in stage.guests] == ["bo"] and stage.pending == ()
 
 
+async def test_the_room_hears_each_place_on_the_stage_once(records: ShowRecords, room: str) -> None:
+    """What the room is told of a guest's place (ShowRecords.tell): nothing while a newer change
+    of it is pending, nothing the record no longer holds, nothing it heard already; a change
+    told nothing for a newer one is owed, and told by the undo of that one."""
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="hana", change_id="p1")
+    # p1's call is on its way when the host demotes gia (d1) and promotes her again (p2).
+    seat = await records.unseat(room, "gia", T0 + 2, StageChange.DEMOTE, acting="hana", change_id="d1")
+    assert await records.complete(room, "gia", StageChange.DEMOTE, "d1")
+    assert await records.tell(room, "gia", Role.VIEWER, seat.since, "d1 words", T0 + 2) == "d1 words"
+    await records.set_hand(room, "gia", True, T0 + 3, LIMIT)
+    await records.invite(room, "gia", T0 + 3, INVITE_FOR, LIMIT, acting="hana", change_id="p2")
+    assert await records.complete(room, "gia", StageChange.PROMOTE, "p2")
+    assert await records.tell(room, "gia", Role.GUEST, 0, "p2 words", T0 + 3) == "p2 words"
+    # p1 lands last: gia is on stage, as the room heard already.
+    assert not await records.complete(room, "gia", StageChange.PROMOTE, "p1")
+    assert await records.tell(room, "gia", Role.GUEST, 0, "p1 words", T0 + 4) == ""
+    # A demotion of an older seat than the one whose end the room heard is not told either.
+    second = await records.unseat(room, "gia", T0 + 5, StageChange.DEMOTE, acting="hana", change_id="d2")
+    assert await records.complete(room, "gia", StageChange.DEMOTE, "d2")
+    assert await records.tell(room, "gia", Role.VIEWER, second.since, "d2 words", T0 + 5) == "d2 words"
+    assert await records.tell(room, "gia", Role.VIEWER, seat.since, "d1 again", T0 + 5) == ""
+
+    # bo, a guest the room heard of, is demoted (d3), and promoted again (p3) before LiveKit has
+    # the demotion; d3 lands with p3 pending, and is owed.
+    await records.set_guest_limit(room, 2, T0 + 6)
+    await records.set_hand(room, "bo", True, T0 + 6, 2)
+    await records.invite(room, "bo", T0 + 6, INVITE_FOR, 2, acting="hana", change_id="p0")
+    assert await records.complete(room, "bo", StageChange.PROMOTE, "p0")
+    assert await records.tell(room, "bo", Role.GUEST, 0, "p0 words", T0 + 6) == "p0 words"
+    bo = await records.unseat(room, "bo", T0 + 7, StageChange.DEMOTE, acting="hana", change_id="d3")
+    await records.set_hand(room, "bo", True, T0 + 7, 2)
+    again = await records.invite(room, "bo", T0 + 7, INVITE_FOR, 2, acting="hana", change_id="p3")
+    assert not await records.complete(room, "bo", StageChange.DEMOTE, "d3")
+    assert await records.tell(room, "bo", Role.VIEWER, bo.since, "d3 words", T0 + 8) == ""
+    assert await records.tell(room, "bo", Role.VIEWER, 0, "", T0 + 8) == ""  # an undo asks nothing while p3 is pending
+    # LiveKit refuses p3: its undo leaves bo off stage, where d3 put him, which the room hears.
+    assert await records.restore(room, "bo", again.before, T0 + 9, 2, "p3")
+    assert await records.tell(room, "bo", Role.VIEWER, 0, "", T0 + 9) == "d3 words"
+    assert await records.tell(room, "bo", Role.VIEWER, 0, "", T0 + 9) == ""  # told once
+
+    # An undo with nothing owed tells nothing, and a forgotten participant's place is heard anew.
+    await records.invite(room, "bo", T0 + 10, INVITE_FOR, 2, acting="hana", change_id="p4")
+    assert await records.complete(room, "bo", StageChange.PROMOTE, "p4")
+    assert await records.tell(room, "bo", Role.GUEST, 0, "", T0 + 10) == ""
+    assert await records.tell(room, "bo", Role.GUEST, 0, "p4 words", T0 + 10) == "p4 words"
+    await records.forget(room, "bo", T0 + 11)
+    assert await records.tell(room, "bo", Role.VIEWER, 0, "left", T0 + 11) == "left"
+
+
 async def test_a_refused_demotion_is_not_undone_past_the_guest_limit(records: ShowRecords, room: str) -> None:
     """While LiveKit was refusing gia's demotion, another viewer took the seat it freed: giving it
     back would put two guests on a stage of one. The demotion stands, pending for the reconciler."""
@@ -2119,6 +2170,9 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
                 return await store.audience_released(room, now)
             case "end":
                 return await store.end_show(room, now, 3600)
+            case "tell":
+                part = Role.GUEST if op[2] == "guest" else Role.VIEWER
+                return await store.tell(room, who, part, int(op[3]), op[4], now)
             case "undo":  # a step LiveKit refused, undone
                 standing = await store.standing(room, who, now)
                 await store.forget(room, who, now)
@@ -2174,6 +2228,11 @@ def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
             # `rng`, so that each seed plays the show it always did.
             extra += (["", "a", "b"][len(ops) % 3],)
         ops.append((kind, who, *extra))
+        if kind in ("invite", "accept", "demote", "complete", "undo"):
+            # What the room hears of it, with or without words of its own, after a seat of now or
+            # another time: again without drawing from `rng`.
+            part, words = ["guest", "viewer"][len(ops) % 2], ["", "w1", "w2"][len(ops) % 3]
+            ops.append(("tell", who, part, str(ms(T0) + len(ops) % 4 * 30_000), words))
     return ops
 
 

@@ -773,6 +773,18 @@ class ShowRecords(Protocol):
         clears this version's by kind too."""
         ...
 
+    async def tell(self, room: str, identity: str, part: Role, ended: int, words: str, now: float) -> str:
+        """Whether the room is to hear that `identity` went on stage (`part` GUEST) or left it
+        (VIEWER; `ended`: the since of the seat it left, in ms), in one step with what the room
+        heard before: the words to tell it in, or "" for nothing to tell. `words` are the change's
+        own, opaque here; "" for the undo of a newer change, which tells only what that change
+        left owed. Nothing while a newer change of the participant is pending (it tells for
+        itself), but a change with words is then owed, should that newer one be undone; nothing
+        either unless the record holds `identity` in `part`, nor what the room heard already (on
+        stage in the seat it holds now; off stage after the end of that seat or a later one).
+        Forgetting a participant forgets what the room heard of it."""
+        ...
+
     async def overdue(self, now: float, count: int = 100) -> list[str]:
         """Rooms that may hold a pending change past its deadline (a hint: read `pending`)."""
         ...

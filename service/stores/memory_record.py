@@ -93,6 +93,16 @@ class _Ordered:
 
 
 @dataclass
+class _Heard:
+    """What the room last heard of a participant's place (`part`, and the since of the seat it
+    heard taken or ended), and the change owed to it, if any: (part, seat, words)."""
+
+    part: Role | None = None
+    seat: int = 0
+    owed: tuple[Role, int, str] | None = None
+
+
+@dataclass
 class _Room:
     host: Seat | None = None
     guests: dict[str, Seat] = field(default_factory=dict)
@@ -106,6 +116,8 @@ class _Room:
     # accepted (a refused promotion gives it back), dropped when it expires or ends otherwise.
     inviters: dict[str, tuple[int, str]] = field(default_factory=dict)
     pending: dict[str, PendingChange] = field(default_factory=dict)
+    # What the room last heard of each participant's place on the stage, as tell.lua keeps it.
+    heard: dict[str, _Heard] = field(default_factory=dict)
     recordings: dict[str, tuple[int, Recording]] = field(default_factory=dict)
     recording_seq: int = 0
     moderators: dict[str, int] = field(default_factory=dict)  # identity -> appointed (ms)
@@ -443,6 +455,7 @@ class MemoryRecords:
             state.hands, state.invitations = _Ordered(), _Ordered()
             state.inviters.clear()
             state.pending.clear()
+            state.heard.clear()
             state.moderators.clear()
             state.life = replace(state.life, phase=Phase.ENDED, ended_at=ms(now), release_due=0)
             state.expires = ms(now) + max(1, ms(keep_seconds))
@@ -620,6 +633,7 @@ class MemoryRecords:
         state.withdraw_invitation(identity)
         state.pending.pop(identity, None)
         state.moderators.pop(identity, None)
+        state.heard.pop(identity, None)
         return role
 
     async def set_guest_limit(
@@ -871,6 +885,34 @@ class MemoryRecords:
         del found.pending[identity]
         found.seen = None
         return True
+
+    async def tell(self, room: str, identity: str, part: Role, ended: int, words: str, now: float) -> str:
+        found = self._current(room)
+        heard = found.heard.get(identity) if found else None
+        if found is None or identity in found.pending:
+            if not words or found is None:
+                return ""
+            with self._changing(room, now) as state:
+                state.heard.setdefault(identity, _Heard()).owed = (part, ended, words)
+            return ""
+        owed = heard.owed if heard else None
+        if heard is not None and owed is not None:
+            with self._changing(room, now):
+                heard.owed = None
+        seat = found.guests.get(identity)
+        if (seat is not None) != (part is Role.GUEST) or found.role_of(identity) is Role.HOST:
+            return ""
+        if not words:
+            if owed is None or owed[0] is not part:
+                return ""
+            _, ended, words = owed
+        at = seat.since if seat is not None else ended
+        if heard is not None and heard.part is part and (heard.seat == at if seat is not None else heard.seat >= at):
+            return ""
+        with self._changing(room, now) as state:
+            kept = state.heard.setdefault(identity, _Heard())
+            kept.part, kept.seat = part, at
+        return words
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:
         now_ms = self._saw(now)

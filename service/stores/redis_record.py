@@ -73,6 +73,7 @@ ROOM_KEYS = (
     "bans",
     "history",
     "inviters",  # who gave each invitation (prelude.lua's INVITERS); a newer key than the others
+    "heard",  # what the room last heard of each participant's place on the stage (tell.lua)
 )
 ACTIVITY = PREFIX + "{rooms}:activity"
 STAGE_CHANGES = PREFIX + "{rooms}:stage-changes"
@@ -791,6 +792,11 @@ class RedisRecords:
     async def complete(self, room: str, identity: str, change: StageChange, change_id: str = "") -> bool:
         (cleared,) = await self._step("complete", room, 0.0, identity, change.value, change_id)
         return bool(int(cleared))
+
+    async def tell(self, room: str, identity: str, part: Role, ended: int, words: str, now: float) -> str:
+        # Not one of _WRITES: it follows a step of the same change, which has marked the room.
+        (told,) = await self._step("tell", room, now, identity, part.value, ended, words)
+        return _text(told)
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:
         now_ms = ms(now)

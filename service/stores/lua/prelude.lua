@@ -14,6 +14,12 @@ local HISTORY = KEYS[9]
 -- the invitation again) names nobody. Kept when the invitation is accepted (a promotion LiveKit
 -- refuses gives it back, restore.lua), dropped when it expires or ends otherwise.
 local INVITERS = KEYS[10]
+-- What the room last heard of each participant's place on the stage (tell.lua): identity ->
+-- {v, part ('guest' or 'viewer'), seat (the since of the seat it heard taken or ended), owed (a
+-- change told nothing while a newer one was pending: its part, seat and words)}. Dropped with
+-- whatever the participant held (forget): the room hears that end as it always did. A newer key
+-- than the others: a version that knows it not leaves it alone.
+local HEARD = KEYS[11]
 local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local VERSION = 1
 
@@ -176,6 +182,7 @@ local function forget(identity)
   withdraw_invitation(identity)
   redis.call('HDEL', PENDING, identity)
   redis.call('HDEL', MODERATORS, identity)
+  redis.call('HDEL', HEARD, identity)
   return role
 end
 

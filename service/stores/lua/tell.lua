@@ -1,0 +1,42 @@
+-- ARGV: identity, part ('guest': it went on stage; 'viewer': it left it), the since (ms) of the
+-- seat a demotion ended (0 for a promotion), the change's words ('' for the undo of a newer
+-- change, which has none of its own). Whether the room is to hear of the change, and in which
+-- words: answers them, or '' for nothing to tell. The rules are ShowCore._tell's (see "changes
+-- whose LiveKit calls cross" in service/core/show.py):
+-- * a newer change of the participant still pending tells for itself: nothing now, but a change
+--   with words is owed, should LiveKit refuse that newer one and its undo leave this one standing;
+-- * otherwise the record's part must be `part`, and the room must not have heard it already: on
+--   stage in the seat it holds now, or off stage after the end of this seat or a later one;
+-- * the undo of a newer change tells only what such a change left owed, in its words.
+local identity, part, ended, words = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local heard = decode(redis.call('HGET', HEARD, identity))
+if redis.call('HEXISTS', PENDING, identity) == 1 then
+  if words == '' then return {'ok', ''} end
+  heard = heard or {v = VERSION}
+  heard.owed = {part = part, seat = ended, words = words}
+  redis.call('HSET', HEARD, identity, cjson.encode(heard))
+  touch()
+  return {'ok', ''}
+end
+local owed = heard and heard.owed
+if owed then
+  heard.owed = nil
+  redis.call('HSET', HEARD, identity, cjson.encode(heard))
+  touch()
+end
+local role, seat = seat_of(identity)
+if (role == 'guest') ~= (part == 'guest') or role == 'host' then return {'ok', ''} end
+if words == '' then
+  if not owed or owed.part ~= part then return {'ok', ''} end
+  words, ended = owed.words, tonumber(owed.seat)
+end
+local at = part == 'guest' and seat.since or ended
+if heard and heard.part == part then
+  if part == 'guest' and tonumber(heard.seat) == at then return {'ok', ''} end
+  if part == 'viewer' and tonumber(heard.seat) >= at then return {'ok', ''} end
+end
+heard = heard or {v = VERSION}
+heard.part, heard.seat = part, at
+redis.call('HSET', HEARD, identity, cjson.encode(heard))
+touch()
+return {'ok', words}
