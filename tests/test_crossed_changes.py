@@ -252,6 +252,71 @@ async def test_a_promotion_landing_late_leaves_a_newer_promotion_of_the_guest_pe
         assert await show.told(ada, "vic") == (["guest_demoted", "guest_promoted"],) * 2
 
 
+async def test_a_promotion_landing_after_the_guest_was_demoted_and_promoted_again_is_not_told_again(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """Promoted, demoted and promoted again, the first promotion's call landing only after the
+    other two were made and told: the room has heard vic go on stage again already, and must not
+    hear it a second time (a page counting the stage's changes would count one too many)."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        first = show.stage.hold("vic", Role.GUEST)
+        promoting = asyncio.ensure_future(show.promote("vic"))
+        await asyncio.wait_for(first.reached.wait(), 10.0)
+        demote = pb.DemoteGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
+        await show.core.demote_guest(demote, show.admin)
+        await records.set_hand(room, "vic", True, show.clock.now(), 1)
+        assert (await show.promote("vic")).promoted
+        first.released.set()
+        assert (await promoting).promoted
+        assert await records.role_of(room, "vic") is Role.GUEST
+        await until(lambda: show.agrees("vic"), AT_ONCE, "LiveKit has vic on stage")
+        assert await show.told(ada, "vic") == (["guest_demoted", "guest_promoted"],) * 2
+
+
+async def test_a_demotion_kept_silent_for_a_promotion_that_livekit_then_refused_is_told(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """The host sends vic, a guest, back to the audience and invites him again before LiveKit has
+    the demotion; the demotion lands first and says nothing, the promotion being on its way. vic
+    leaves, and LiveKit refuses the promotion when it lands: its undo leaves vic in the audience,
+    where the demotion put him, and the room, which last heard him go on stage, must hear that."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        vic = await show.viewer("vic", hand=True)
+        assert (await show.promote("vic")).promoted
+        demoted = show.stage.hold("vic", Role.VIEWER)
+        demote = pb.DemoteGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
+        demoting = asyncio.ensure_future(show.core.demote_guest(demote, show.admin))
+        await asyncio.wait_for(demoted.reached.wait(), 10.0)
+        await records.set_hand(room, "vic", True, show.clock.now(), 1)
+        promoted = show.stage.hold("vic", Role.GUEST)
+        promoting = asyncio.ensure_future(show.promote("vic"))
+        await asyncio.wait_for(promoted.reached.wait(), 10.0)
+        demoted.released.set()
+        await demoting
+        await vic.disconnect()
+        show.people.remove(vic)
+
+        async def gone() -> bool:
+            return await livekit_participant(show.lkapi, room, "vic") is None
+
+        await until(gone, 10.0, "LiveKit no longer lists vic")
+        promoted.released.set()
+        with pytest.raises(errors.ShowError) as refused:
+            await promoting
+        assert refused.value.code is errors.Code.NOT_FOUND
+        assert await records.role_of(room, "vic") is Role.VIEWER
+        assert await records.pending(room) == []
+        heard, kept = await show.told(ada, "vic")
+        assert heard == kept == ["guest_promoted", "guest_demoted"]
+        # Told in the words of the demotion that took effect: the host's, sending vic back.
+        history = await show.core.list_show_events(pb.ListShowEventsRequest(room_name=room), show.admin)
+        (last,) = [e for e in history.entries if e.target_identity == "vic"][-1:]
+        assert (last.actor_identity, last.reason) == ("host-1", "demoted")
+
+
 async def test_a_promotion_refused_after_its_demotion_leaves_the_demotion_standing(
     own_livekit: LiveKitDevServer, records: ShowRecords, room: str
 ) -> None:

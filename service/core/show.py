@@ -19,6 +19,7 @@ no trace.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import operator
 import uuid
@@ -801,10 +802,7 @@ class ShowCore(ShowService[Caller]):
         seat = await self._records.unseat(
             room, guest, now, StageChange.DEMOTE, acting, errors.ONLY_HOST_DEMOTES, change_id
         )
-        token, name, stands = await self._leave_stage(room, seat, change_id)
-        self._observer.demoted("demoted")
-        if stands:
-            await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=(guest, name), reason="demoted")
+        token = await self._leave_stage(room, seat, change_id, (acting, acting), "demoted")
         return pb.DemoteGuestResponse(
             token=token, ws_url=self._stage.ws_url, message=f"{guest} has been demoted to viewer"
         )
@@ -818,12 +816,7 @@ class ShowCore(ShowService[Caller]):
         await self._room_for(room)
         change_id = new_change_id()
         seat = await self._records.unseat(room, guest, self._clock.now(), StageChange.DEMOTE, change_id=change_id)
-        token, name, stands = await self._leave_stage(room, seat, change_id)
-        self._observer.demoted("stepped_down")
-        if stands:
-            await self._announce(
-                room, EventType.GUEST_DEMOTED, sender=(guest, name), target=(guest, name), reason="stepped_down"
-            )
+        token = await self._leave_stage(room, seat, change_id, None, "stepped_down")
         return pb.StepDownResponse(token=token, ws_url=self._stage.ws_url, message=f"{guest} has stepped down")
 
     async def remove_guest(self, request: pb.RemoveGuestRequest, caller: Caller) -> pb.RemoveGuestResponse:
@@ -837,11 +830,10 @@ class ShowCore(ShowService[Caller]):
         except errors.ShowError:
             await self._give_seat_back(room, seat, change_id)
             raise
-        stands = await self._confirm(room, guest, StageChange.REMOVE, change_id, None, Role.GUEST)
+        await self._land(room, guest, StageChange.REMOVE, change_id, None)
         self._observer.demoted("removed")
-        if stands:
-            target = (guest, seat.name)
-            await self._announce(room, EventType.GUEST_DEMOTED, sender=acting, target=target, reason="removed")
+        news = _StageNews(EventType.GUEST_DEMOTED, (acting, acting), (guest, seat.name), "removed")
+        await self._tell(room, guest, Role.VIEWER, news, ended=seat.since)
         return pb.RemoveGuestResponse(message=f"{guest} has been removed from the room")
 
     async def set_hand_raised(self, request: pb.SetHandRaisedRequest, caller: Caller) -> pb.SetHandRaisedResponse:
@@ -1173,29 +1165,36 @@ class ShowCore(ShowService[Caller]):
             now, limit = self._clock.now(), self._rules.guest_limit
             if not await self._records.restore(room, viewer, before, now, limit, change_id):
                 log.info("%s in %s keeps its newer part: its promotion was refused after it", viewer, room)
+                return
+            await self._tell(room, viewer, Role.VIEWER)  # a demotion this promotion kept silent
 
         shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo)
         await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now())
-        stands = await self._confirm(room, viewer, StageChange.PROMOTE, change_id, Presence(Role.GUEST), Role.GUEST)
+        await self._land(room, viewer, StageChange.PROMOTE, change_id, Presence(Role.GUEST))
         name = shown.name or viewer
         self._observer.promoted()
-        if stands:
-            await self._announce(room, EventType.GUEST_PROMOTED, sender=promoter, target=(viewer, name))
+        by = (promoter or "", promoter or "")
+        await self._tell(room, viewer, Role.GUEST, _StageNews(EventType.GUEST_PROMOTED, by, (viewer, name)))
         return self._stage.mint_token(room, viewer, name, Presence(Role.GUEST))
 
-    async def _leave_stage(self, room: str, seat: Seat, change_id: str) -> tuple[str, str, bool]:
+    async def _leave_stage(self, room: str, seat: Seat, change_id: str, by: tuple[str, str] | None, reason: str) -> str:
         """The guest gave up its seat in the record, with the demotion `change_id` pending; make
-        it so on LiveKit (if still connected) and confirm it, or give the seat back. Answers the
-        viewer's token, its name, and whether the room is to hear of the demotion (`_confirm`)."""
+        it so on LiveKit (if still connected) and confirm it, or give the seat back. The room
+        hears of it (`_tell`) as sent by `by` (None: the guest itself), for `reason`. Answers the
+        viewer's token."""
 
         async def undo() -> None:
             await self._give_seat_back(room, seat, change_id)
 
         viewer = await self._as_viewer(room, seat.identity)
         shown = await self._present_or_undo(room, seat.identity, viewer, undo, required=False)
-        stands = await self._confirm(room, seat.identity, StageChange.DEMOTE, change_id, viewer, Role.GUEST)
+        await self._land(room, seat.identity, StageChange.DEMOTE, change_id, viewer)
         name = shown.name if shown else seat.name
-        return self._stage.mint_token(room, seat.identity, name, viewer), name, stands
+        self._observer.demoted(reason)
+        guest = (seat.identity, name)
+        news = _StageNews(EventType.GUEST_DEMOTED, by or guest, guest, reason)
+        await self._tell(room, seat.identity, Role.VIEWER, news, ended=seat.since)
+        return self._stage.mint_token(room, seat.identity, name, viewer)
 
     async def _give_seat_back(self, room: str, seat: Seat, change_id: str) -> None:
         """The undo of a demotion or removal (`change_id`) LiveKit refused: the guest gets its seat
@@ -1211,6 +1210,8 @@ class ShowCore(ShowService[Caller]):
                 seat.identity,
                 room,
             )
+            return
+        await self._tell(room, seat.identity, Role.GUEST)  # a promotion this demotion kept silent
 
     async def _as_viewer(self, room: str, identity: str) -> Presence:
         """A viewer's presence in the room now: waiting while the show is not live."""
@@ -1228,22 +1229,40 @@ class ShowCore(ShowService[Caller]):
     # second's: that one stays pending until its own call lands, or the reconciler finishes it.
     #
     # The room's events, and the history kept with them, follow the record the same way. A call
-    # announces its change once LiveKit has it, and the calls land in any order: an overtaken
-    # change announced after the newer one would leave every page showing what no longer holds
-    # (a guest on stage who is not), and the history saying so. So the room hears of a change
-    # only while it still stands once its call has landed: a call whose change a newer one
-    # overtook (a newer change of the participant is pending, on its way to LiveKit) or undid
-    # (promoted, then taken off the stage again; appointed, then dismissed) says nothing, and
-    # the newer change, which announces itself when its own call lands, is what the room hears
-    # and the history keeps. What the room hears of a participant is then the record's changes
-    # in the record's order, less those overtaken before they showed, and the last of them is
-    # the part the record holds. A newer change that leaves the older one standing (a lock on a
-    # guest being promoted) silences nothing. With nothing crossing, every change is announced
-    # exactly as before: its own pending change tells it so, with nothing more read. Left open:
-    # a call that lands only after a newer change has landed and been confirmed, with the
-    # participant back in the part the older one gave (promoted, demoted, promoted again, the
-    # first landing last), finds nothing to tell it so, and the room hears that part twice;
-    # the last it hears is still the part the record holds.
+    # tells its change once LiveKit has it, and the calls land in any order, so what the room
+    # hears of a guest going on or off the stage is decided in one place, `_tell`, in one step
+    # of the record with what the room last heard of the participant (ShowRecords.tell):
+    # * a change a newer one overtook (a newer change of the participant is pending, on its way
+    #   to LiveKit) says nothing: the newer one tells for itself when its call lands;
+    # * a change a newer one undid (promoted, then taken off the stage again) says nothing: the
+    #   record no longer holds the participant where it put it;
+    # * a change that would tell the room what it heard already says nothing: promoted, demoted
+    #   and promoted again, the first promotion landing after the other two were told, finds the
+    #   room has heard the guest go on stage in the seat it holds;
+    # * a change that said nothing for a newer one is owed to the room, should LiveKit refuse
+    #   that newer one: the undo that leaves the older change standing tells it, in its words
+    #   (demoted, then promoted again, and the promotion refused: the room hears the demotion).
+    # So what the room hears of a guest's place alternates, on stage and off it, in the record's
+    # order, less what was overtaken before it showed, and the last of it is the place the record
+    # holds. A newer change that leaves the older standing (a lock on a guest being promoted)
+    # silences nothing. With nothing crossing, every change is told as before, and asks LiveKit
+    # nothing more. Moderators are appointed without a pending change (AppointModerator looks
+    # at the record instead, `_undone`), and their dismissal keeps the rule before this one
+    # (`_confirm`): an appointment made again while the dismissal was on its way is told twice.
+
+    async def _land(
+        self, room: str, identity: str, change: StageChange, change_id: str, made: Presence | None
+    ) -> tuple[bool, Role | None]:
+        """Clears the pending `change` this call wrote (`change_id`) and has made on LiveKit
+        (`made`: the presence it set; None if it removed the participant or reached nobody). If
+        it is no longer pending, a newer change overtook it (or a reconciler finished or undid it
+        past its deadline), and LiveKit may hold this older one: the participant is brought to
+        the record (`_keep_up`). Every caller wrote its own pending change, so with nothing
+        crossing it costs no more. Answers whether it was still this call's to clear, and if
+        not, the role the record holds for the participant (None if it could not be read)."""
+        if await self._records.complete(room, identity, change, change_id):
+            return True, None
+        return False, await self._keep_up(room, identity, made)
 
     async def _confirm(
         self,
@@ -1254,23 +1273,33 @@ class ShowCore(ShowService[Caller]):
         made: Presence | None,
         part: Role,
     ) -> bool:
-        """Clears the pending `change` this call wrote (`change_id`) and has made on LiveKit
-        (`made`: the presence it set; None if it removed the participant or reached nobody). If
-        it is no longer pending, a newer change overtook it (or a reconciler finished or undid it
-        past its deadline), and LiveKit may hold this older one: the participant is brought to
-        the record. Every caller wrote its own pending change, so with nothing crossing it costs
-        no more. Answers whether the change still stands for the room to hear of: it put the
-        participant into `part` (a promotion) or took it out of it, and no newer change is on
-        its way or has undone it."""
-        if await self._records.complete(room, identity, change, change_id):
+        """`_land`, for a moderator's dismissal. Answers whether the change still stands for the
+        room to hear of: it put the participant into `part` or took it out of it, and no newer
+        change is on its way or has undone it."""
+        cleared, held = await self._land(room, identity, change, change_id, made)
+        if cleared:
             return True
-        held = await self._keep_up(room, identity, made)
         try:
             if any(p.identity == identity for p in await self._records.pending(room)):
                 return False  # a newer change's call has yet to land: the room hears of that one
         except errors.ShowError as exc:
             log.warning("could not read the changes pending in %s: %s", room, exc.message)
         return not _undone(held, part, into=change is StageChange.PROMOTE)
+
+    async def _tell(self, room: str, identity: str, part: Role, news: _StageNews | None = None, ended: int = 0) -> None:
+        """Tells the room that `identity` went on stage (`part` GUEST) or left it (VIEWER; `ended`:
+        the since of the seat it left), as `news` says, if the record says the room is to hear
+        it (see above); without `news` (the undo of a newer change LiveKit refused), what that
+        change kept silent, if anything. Best effort, as every event: should the record not
+        answer, a change with its own news is told as it was before the record kept this."""
+        words = news.words() if news else ""
+        try:
+            words = await self._records.tell(room, identity, part, ended, words, self._clock.now())
+        except errors.ShowError as exc:
+            log.warning("could not read what %s heard of %s: %s", room, identity, exc.message)
+        if words:
+            told = _StageNews.of(words)
+            await self._announce(room, told.kind, sender=told.sender, target=told.target, reason=told.reason)
 
     async def _keep_up(self, room: str, identity: str, made: Presence | None) -> Role | None:
         """This call's change to `identity` has landed on LiveKit (`made`: the presence it set,
@@ -1468,6 +1497,28 @@ class ShowCore(ShowService[Caller]):
             hand_raised=p.identity in hands,
             permission=p.permission,
         )
+
+
+@dataclass(frozen=True)
+class _StageNews:
+    """How the room is told a guest went on or left the stage: the ShowEvent's kind, its sender
+    and target (identity, name), and the history's reason. Kept in the record as `words()` while
+    a newer change of the guest is pending (see `_tell`)."""
+
+    kind: EventType
+    sender: tuple[str, str]
+    target: tuple[str, str]
+    reason: str = ""
+
+    def words(self) -> str:
+        told = {"v": 1, "type": self.kind.value, "sender": self.sender, "target": self.target, "reason": self.reason}
+        return json.dumps(told, separators=(",", ":"))
+
+    @classmethod
+    def of(cls, words: str) -> _StageNews:
+        told = json.loads(words)
+        sender, target = told["sender"], told["target"]
+        return cls(EventType(told["type"]), (sender[0], sender[1]), (target[0], target[1]), told.get("reason", ""))
 
 
 def _fits(who: lk.ParticipantInfo, presence: Presence) -> bool:
