@@ -16,6 +16,7 @@ from redis.connection import parse_url as parse_redis_url
 
 from service.core.limits import Limit, RatePolicy
 from service.core.record import HISTORY_ENTRIES
+from service.core.validate import GUEST_LIMITS
 from service.doors.edges import EdgeLimits
 from service.gateway.livekit import RecordingOutput, StreamDestinations
 
@@ -243,7 +244,7 @@ class Settings:
             grpc_port=number("SHOW_GRPC_PORT", 50051, 0, 65535),
             http_port=number("SHOW_HTTP_PORT", 3001, 0, 65535),
             token_ttl_seconds=number("SHOW_TOKEN_TTL_SECONDS", 6 * 3600, 60, 7 * 24 * 3600),
-            guest_limit=number("SHOW_GUEST_LIMIT", 1, 1, 16),
+            guest_limit=number("SHOW_GUEST_LIMIT", 1, *GUEST_LIMITS),
             invitation_seconds=number("SHOW_INVITATION_SECONDS", 60, 1, 3600),
             host_claim_seconds=number("SHOW_HOST_CLAIM_SECONDS", 60, 1, 24 * 3600),
             redis_url=redis_url("SHOW_REDIS_URL"),

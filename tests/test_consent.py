@@ -171,3 +171,22 @@ async def test_each_room_sets_its_own_guest_limit(audience: Audience) -> None:
     )
     described = await audience.host.get_room(audience.room)
     assert described["guestLimit"] == 2 and sorted(described["guests"]) == ["ann", "bob"]
+
+
+async def test_rest_refuses_a_guest_limit_below_zero_with_the_show_s_bounds(rest: ShowClient, room: str) -> None:
+    """guestLimit is a uint32 in the contract: -1 (or 2^32), which the type cannot hold, was
+    refused with the uint32's range, 0 to 4294967295, where 17 is told 1 to 16. Every number out
+    of bounds is now told the show's bounds, and so are the page sizes, which are int32."""
+    admin = rest.as_(admin_token(room))
+    await admin.join(room, "host-1", "host")
+    for limit in (-1, 0, 17, 2**32, 2**40):
+        message = f"guestLimit must be between 1 and 16, got {limit}"
+        expect_refusal(await refusal(admin.settings(room, limit)), "INVALID_ARGUMENT", message)
+    for size in (1001, 2**31, 9_999_999_999):
+        message = f"pageSize must be between 1 and 1000, got {size}"
+        expect_refusal(await refusal(admin.hands_page(room, size)), "INVALID_ARGUMENT", message)
+        expect_refusal(await refusal(admin.bans_page(room, size)), "INVALID_ARGUMENT", message)
+    for size in (201, 2**31):
+        message = f"pageSize must be between 1 and 200, got {size}"
+        expect_refusal(await refusal(admin.history(room, size)), "INVALID_ARGUMENT", message)
+    assert await admin.settings(room, 16) == 16

@@ -13,8 +13,10 @@ from showrunner.v1 import show_event_pb2
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1.show_service_seam import show_service_rpcs
 
+from service.core import bounds
 from service.core.events import EventType, decode, encode, show_event
 from service.core.show import ShowCore
+from service.doors.edges import INTEGER_RANGES
 from tests.conftest import ServiceProcess, admin_token
 
 Res = TypeVar("Res", bound=Message)
@@ -143,3 +145,11 @@ async def test_generated_twirp_client_speaks_to_the_server(service: ServiceProce
             raise AssertionError("an anonymous caller was answered")
         except TwirpServerException as exc:
             assert (exc.code, exc.message) == ("unauthenticated", "Authorization: Bearer <token> is required")
+
+
+def test_the_show_s_narrower_bounds_name_integer_fields_of_the_contract() -> None:
+    """The REST door looks the bounds up by field name: a name the contract lost would leave a
+    door telling the wire type's range again, in silence."""
+    for name, (low, high) in bounds.RANGES.items():
+        field = pb.DESCRIPTOR.pool.FindFieldByName(name)
+        assert field.cpp_type in INTEGER_RANGES and 0 < low <= high, name

@@ -61,9 +61,7 @@ def page_size(requested: int, default: int, most: int) -> int:
     """The request's page size, or `default` for 0; anything outside 1..`most` is refused."""
     if requested == 0:
         return default
-    if not 1 <= requested <= most:
-        raise errors.invalid(f"pageSize must be between 1 and {most}, got {requested}")
-    return requested
+    return validate.between("pageSize", requested, 1, most)
 
 
 def page_key(secret: str) -> bytes:

@@ -515,9 +515,7 @@ class ShowCore(ShowService[Caller]):
         room = self._room_name(request.room_name)
         if not request.HasField("guest_limit"):
             raise errors.invalid(errors.GUEST_LIMIT_REQUIRED)
-        limit = request.guest_limit
-        if not 1 <= limit <= 16:
-            raise errors.invalid(f"guestLimit must be between 1 and 16, got {limit}")
+        limit = validate.between("guestLimit", request.guest_limit, *validate.GUEST_LIMITS)
         await self._room_for(room)
         await self._records.set_guest_limit(
             room, limit, self._clock.now(), _acting_host(caller, room), errors.ONLY_HOST_CHANGES_SETTINGS

@@ -7,6 +7,9 @@ import re
 from service.core import errors
 
 MAX_NAME = 128
+# Guests on stage at once: a room's setting (UpdateRoomSettings) and the service's default
+# (SHOW_GUEST_LIMIT) alike.
+GUEST_LIMITS = (1, 16)
 _ROOM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _IDENTITY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}")
 
@@ -44,3 +47,15 @@ def display_name(value: str, field: str = "displayName") -> str:
         # out shows its identity.
         raise errors.invalid(f"{field} must not be blank: leave it out to show the participant's identity")
     return value
+
+
+def between(field: str, value: int, low: int, high: int) -> int:
+    """`value`, refused unless it is `low` to `high`."""
+    if not low <= value <= high:
+        raise errors.invalid(out_of_range(field, value, low, high))
+    return value
+
+
+def out_of_range(field: str, value: int, low: int, high: int) -> str:
+    """The words every bounded number is refused in, by the core and by the doors."""
+    return f"{field} must be between {low} and {high}, got {value}"

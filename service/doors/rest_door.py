@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.core import bounds, validate
 from service.core.clock import Clock
 from service.core.errors import ShowError, invalid
 from service.core.show import ShowCore
@@ -128,12 +129,15 @@ def field_reader(field: FieldDescriptor) -> Read:
         return enum_reader(field)
     if field.cpp_type in INTEGER_RANGES:
         low, high = INTEGER_RANGES[field.cpp_type]
+        # A number the type cannot hold is refused with the bounds the show takes, where narrower
+        # (guestLimit -1 reads as 17 does), else with the type's own.
+        first, last = bounds.RANGES.get(field.full_name, (low, high))
 
         def whole(value: Any) -> Any:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise invalid(f"{name} must be a whole number")
             if not low <= value <= high:
-                raise invalid(f"{name} must be between {low} and {high}, got {value}")
+                raise invalid(validate.out_of_range(name, value, first, last))
             return value
 
         return whole
