@@ -130,10 +130,23 @@ async def test_streaming_rules(streamer: ShowClient, egress: EgressStandIn, room
         "INVALID_ARGUMENT",
         "destinations is required: name one or more of twitch, youtube",
     )
+    # A name given twice is told by name, not as more destinations than are configured (two are).
+    for names in (["youtube", "youtube"], ["youtube", "twitch", "youtube"], ["youtube"] * 3):
+        expect_refusal(
+            await refusal(host.start_stream(room, names)),
+            "INVALID_ARGUMENT",
+            "destinations names 'youtube' more than once; name each destination once",
+        )
+    # A destination's URL in place of its name is unknown, and its stream key is not said back.
     expect_refusal(
-        await refusal(host.start_stream(room, ["youtube", "youtube"])),
+        await refusal(host.start_stream(room, [STREAM_URLS["youtube"]] * 2)),
         "INVALID_ARGUMENT",
-        "destinations names a destination more than once",
+        f"destinations: unknown destination '<youtube>'; {CONFIGURED}",
+    )
+    expect_refusal(
+        await refusal(host.start_stream(room, ["twitch", "youtube", "twitch", "youtube"])),
+        "INVALID_ARGUMENT",
+        "destinations names 'twitch', 'youtube' more than once; name each destination once",
     )
     expect_refusal(
         await refusal(host.update_stream(room, ["twitch"], [])), "NOT_FOUND", "No active stream in this room"
@@ -150,6 +163,8 @@ async def test_streaming_rules(streamer: ShowClient, egress: EgressStandIn, room
         (["twitch"], ["twitch"], "A destination cannot be both added and removed"),
         ([], ["youtube"], "A stream needs a destination: stop the stream instead of removing them all"),
         (["myspace"], [], f"addDestinations: unknown destination 'myspace'; {CONFIGURED}"),
+        (["twitch"] * 3, [], "addDestinations names 'twitch' more than once; name each destination once"),
+        ([], ["youtube"] * 3, "removeDestinations names 'youtube' more than once; name each destination once"),
     ):
         expect_refusal(await refusal(host.update_stream(room, add, remove)), "INVALID_ARGUMENT", message)
     [kept] = (await host.streams(room))["streams"]

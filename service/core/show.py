@@ -23,6 +23,7 @@ import json
 import logging
 import operator
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -936,14 +937,22 @@ class ShowCore(ShowService[Caller]):
             raise errors.precondition(
                 "No stream destinations are configured on this service (SHOW_STREAM_DESTINATIONS)"
             )
-        if len(names) > len(configured):
+        # Counted without repeats: a name given twice is told as such, not as one too many. The
+        # bound keeps an unknown-destination refusal short whatever the request holds.
+        distinct = dict.fromkeys(names)
+        if len(distinct) > len(configured):
             raise errors.invalid(f"{what} names more destinations than are configured: {', '.join(configured)}")
-        unknown = [n for n in names if n not in configured]
+        unknown = [n for n in distinct if n not in configured]
         if unknown:
-            shown = ", ".join(repr(n[:64]) for n in unknown)
+            # A caller that sends a configured URL instead of its name is not shown its key back
+            # (nor is it written to the logs): redacted as LiveKit's words are, then cut short.
+            shown = ", ".join(repr(self._stage.redacted(n)[:64]) for n in unknown)
             raise errors.invalid(f"{what}: unknown destination {shown}; configured: {', '.join(configured)}")
-        if len(set(names)) != len(names):
-            raise errors.invalid(f"{what} names a destination more than once")
+        if len(distinct) != len(names):
+            # Each one is a configured name by now: its URL and stream key stay with the service.
+            repeated = [n for n, times in Counter(names).items() if times > 1]
+            shown = ", ".join(repr(n) for n in repeated)
+            raise errors.invalid(f"{what} names {shown} more than once; name each destination once")
         return tuple(names)
 
     async def start_stream(self, request: pb.StartStreamRequest, caller: Caller) -> pb.StartStreamResponse:
