@@ -87,6 +87,14 @@ async def test_the_host_appoints_a_moderator_who_manages_the_stage(crew: Crew, l
         await refused(mia.remove_participant(room, "host-1")), "PERMISSION_DENIED", errors.MODERATOR_ON_MANAGER
     )
     assert await role_on_livekit(lkapi, room, "host-1") == ("host", True)
+    # Nor on itself: it is told how to leave, not that it cannot remove "another moderator".
+    for ban in (False, True):
+        expect_refusal(
+            await refused(mia.remove_participant(room, "mia", ban=ban)),
+            "PERMISSION_DENIED",
+            "A moderator cannot remove itself: to leave, disconnect; only the host can end its appointment",
+        )
+    assert await role_on_livekit(lkapi, room, "mia") == ("moderator", False)
     expect_refusal(await refused(mia.hand(room, "mia", True)), "FAILED_PRECONDITION", "Only viewers can raise a hand")
 
     # A moderator who joins again with its own token gets a moderator's token, with no more

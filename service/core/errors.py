@@ -113,6 +113,10 @@ ONLY_HOST_REMOVES_PARTICIPANTS = "Only the host can remove participants"
 ONLY_HOST_LOCKS = "Only the host can take a source away from a guest"
 SOURCE_REQUIRED = 'source must be "CAMERA" or "MICROPHONE"'
 MODERATOR_ON_MANAGER = "A moderator cannot remove or ban the host or another moderator"
+# Removal would end its appointment, which is the host's to end (DismissModerator).
+MODERATOR_REMOVES_ITSELF = (
+    "A moderator cannot remove itself: to leave, disconnect; only the host can end its appointment"
+)
 HOST_JOIN_NEEDS_ADMIN = "Joining as host needs the room's admin token or the host's own token"
 SHOW_ENDED = "This show has ended; nobody can join it again"
 SHOW_NOT_OPENED = "The show has not opened: the host must join it before it can go live"

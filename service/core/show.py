@@ -549,6 +549,8 @@ class ShowCore(ShowService[Caller]):
         acting = _acting_host(caller, room)
         # A moderator manages the audience and the stage, never the host or its peers.
         moderating = acting is not None and await self._records.role_of(room, acting) is Role.MODERATOR
+        if moderating and identity == acting:
+            raise errors.denied(errors.MODERATOR_REMOVES_ITSELF)
         if moderating and await self._records.role_of(room, identity) in (Role.HOST, Role.MODERATOR):
             raise errors.denied(errors.MODERATOR_ON_MANAGER)
         banned = request.ban and await self._records.ban(
