@@ -1,6 +1,7 @@
-"""The Twirp door's JSON answers are exactly what protobuf's own json_format gives: every answer
-type of the contract, filled with varied values (defaults, unknown enum numbers, 64-bit integers,
-non-ASCII text, nested and repeated messages), encoded both ways. Its JSON requests are read to
+"""The Twirp door's JSON answers are exactly what Go's Twirp servers write (protoc-gen-twirp v8:
+protojson with UseProtoNames and EmitUnpopulated, its defaults): every answer type of the
+contract, filled with varied values (defaults, unknown enum numbers, 64-bit integers, non-ASCII
+text, nested and repeated messages), encoded both ways. Its JSON requests are read to
 the same message, or refused alike, as json_format reads them: every request type of the
 contract, with bodies well and badly formed."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 import pytest
 from google.protobuf import json_format
@@ -64,8 +66,42 @@ def scalar(field: FieldDescriptor, rng: random.Random) -> object:
     raise AssertionError(f"the contract's answers hold no {field.full_name} kind yet: extend this test")
 
 
+def go_twirp_json(message: Message) -> dict[str, Any]:
+    """What protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true} writes, as
+    google.golang.org/protobuf/encoding/protojson documents it: fields in declaration order under
+    their proto names, the unpopulated ones with their default values, null for a message field
+    left unset; a oneof's fields (proto3 `optional` included) only when set. Values are written
+    as proto3 JSON writes them, which json_format does."""
+    descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
+    written = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    out: dict[str, Any] = {}
+    for field in descriptor.fields:
+        value = getattr(message, field.name)
+        if field.type == FieldDescriptor.TYPE_MESSAGE and field.is_repeated:
+            out[field.name] = [go_twirp_json(item) for item in value]
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if message.HasField(field.name):
+                out[field.name] = go_twirp_json(value)
+            elif field.containing_oneof is None:
+                out[field.name] = None
+        elif field.name in written:
+            out[field.name] = written[field.name]
+    return out
+
+
+def test_the_reference_writes_defaults_as_go_twirp_does() -> None:
+    """Spelled out for two answers, from protojson's rules rather than from any encoder."""
+    assert go_twirp_json(pb.GetRoomResponse()) == {"room": None}
+    assert go_twirp_json(pb.ListRecordingsResponse()) == {"recordings": []}
+    assert go_twirp_json(pb.UpdateRoomSettingsResponse()) == {"guest_limit": 0}
+    hand = go_twirp_json(pb.RaisedHand(identity="ann"))
+    assert hand == {"identity": "ann", "raised_at": "0", "invited": False}
+
+
 @pytest.mark.parametrize("name, descriptor", ANSWERS, ids=[name for name, _ in ANSWERS])
-def test_answers_encode_as_json_format_does(name: str, descriptor: Descriptor) -> None:
+def test_answers_encode_as_go_twirp_does(name: str, descriptor: Descriptor) -> None:
     message_type = pb.DESCRIPTOR.message_types_by_name.get(descriptor.name)
     assert message_type is not None
     cls = getattr(pb, descriptor.name)
@@ -74,7 +110,7 @@ def test_answers_encode_as_json_format_does(name: str, descriptor: Descriptor) -
     for _ in range(50):
         message = cls()
         fill(message, rng)
-        expected = json_format.MessageToDict(message, preserving_proto_field_name=True)
+        expected = go_twirp_json(message)
         assert json_fields(message) == expected
         assert list(json_fields(message)) == list(expected)  # the same order, as on the wire
         assert encode(message, JSON) == json.dumps(expected, separators=(",", ":")).encode()

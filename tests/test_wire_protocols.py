@@ -76,6 +76,27 @@ async def test_twirp_json_accepts_unknown_fields_and_both_field_spellings(servic
             )
 
 
+async def test_twirp_json_answers_hold_every_field_as_go_twirp_writes_them(service: ServiceProcess, room: str) -> None:
+    """Go's Twirp servers (v7 on, and v8 by default) write unpopulated fields with their default
+    values, under their proto names: a client written against one reads `hand_raised: false`, not
+    an absent key, and so it does here."""
+    async with httpx.AsyncClient(base_url=service.http_base) as http:
+        admin = {"Authorization": f"Bearer {admin_token(room)}"}
+        body = {"room_name": room, "participant_name": "host-1", "role": "ROLE_HOST"}
+        assert (await http.post(f"{TWIRP}/JoinRoom", json=body, headers=admin)).status_code == 200
+        body = {"room_name": room, "participant_name": "vic", "role": "ROLE_VIEWER"}
+        reply = await http.post(f"{TWIRP}/JoinRoom", json=body)
+        assert reply.status_code == 200, reply.text
+        joined = reply.json()
+        assert list(joined) == [
+            "token", "ws_url", "room_name", "role", "identity", "state", "hand_raised", "invitation_expires_at",
+            "invited_by",
+        ]  # fmt: skip
+        assert (joined["hand_raised"], joined["invitation_expires_at"], joined["invited_by"]) == (False, "0", "")
+        reply = await http.post(f"{TWIRP}/ListRaisedHands", json={"room_name": room}, headers=admin)
+        assert (reply.status_code, reply.json()) == (200, {"hands": [], "next_page_token": "", "total": 0})
+
+
 async def test_rest_bad_bodies_get_clear_400s(service: ServiceProcess) -> None:
     async with httpx.AsyncClient(base_url=service.http_base) as http:
         cases = [

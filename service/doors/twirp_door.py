@@ -246,12 +246,20 @@ def _reader(field: FieldDescriptor) -> Reader | None:
 
 
 # --- proto3 JSON of an answer --------------------------------------------------------------
+# As Go's Twirp servers write it (protoc-gen-twirp v8: protojson with UseProtoNames and
+# EmitUnpopulated unless the server opts out with WithServerJSONCamelCaseNames or
+# WithServerJSONSkipDefaults): every field under its proto name, a field left at its default
+# included with that default ("" / 0 / false, "0" for 64-bit integers, an enum's zero name, [] for
+# a list) and a message field left unset as null; only a oneof's fields (proto3 `optional`
+# included) are left out while unset. Clients of proto3 JSON read both forms alike.
+#
 # json_format.MessageToDict walks each message's descriptor on every call; the contract's answers
 # hold only strings, booleans, integers, enums and messages of those, whose canonical JSON is
-# simple, so each message type's encoding is worked out once here: the fields protobuf reports as
-# set (ListFields: what MessageToDict shows, in the same order), by their proto names, 64-bit
-# integers as strings, enums by name (an unknown number as the number). A type holding anything
-# else (floats, bytes, maps, well-known types, extensions) keeps json_format's own encoding.
+# simple, so each message type's encoding is worked out once here: its defaults, in declaration
+# order, then the fields protobuf reports as set (ListFields) in their place, 64-bit integers as
+# strings, enums by name (an unknown number as the number). A type holding anything else (floats,
+# bytes, maps, well-known types, extensions) keeps json_format's own encoding, with the defaults
+# of its fields without presence (json_format writes no null for an unset message).
 
 FieldsOf = Callable[[Any], dict[str, Any]]
 _UNSUPPORTED = object()
@@ -275,11 +283,17 @@ _WIDE = {
 
 
 def json_fields(message: Message) -> dict[str, Any]:
-    """What json_format.MessageToDict(message, preserving_proto_field_name=True) gives."""
+    """The answer's JSON object as Go's Twirp servers write it, defaults included."""
     encoder = _encoder(message.DESCRIPTOR)  # type: ignore[arg-type]  # upb's twin type
     if encoder is None:
-        return json_format.MessageToDict(message, preserving_proto_field_name=True)
+        return _json_format(message)
     return encoder(message)
+
+
+def _json_format(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
 
 
 def _encoder(descriptor: Descriptor) -> FieldsOf | None:
@@ -288,18 +302,24 @@ def _encoder(descriptor: Descriptor) -> FieldsOf | None:
         return _ENCODERS[name]
     _ENCODERS[name] = None  # while it is worked out (a type containing itself) or for good
     fields: dict[int, tuple[str, bool, Callable[[Any], Any] | None]] = {}
+    # Every field outside a oneof, at its default, in declaration order; a set field takes its
+    # place, a oneof's field set comes after them. Never changed once made: each answer's object
+    # is a copy (its one list, the empty one, is replaced, never appended to).
+    defaults: dict[str, Any] = {}
     for field in descriptor.fields:
         conversion = _conversion(field)
         if conversion is _UNSUPPORTED:
             return None
         fields[field.number] = (field.name, field.is_repeated, conversion)  # type: ignore[assignment]
+        if field.containing_oneof is None:
+            defaults[field.name] = _default(field, conversion)  # type: ignore[arg-type]
 
     def encode_one(message: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+        out = defaults.copy()
         for field, value in message.ListFields():
             known = fields.get(field.number)
             if known is None or field.is_extension:
-                return json_format.MessageToDict(message, preserving_proto_field_name=True)
+                return _json_format(message)
             key, repeated, conversion = known
             if conversion is None:
                 out[key] = list(value) if repeated else value
@@ -309,6 +329,18 @@ def _encoder(descriptor: Descriptor) -> FieldsOf | None:
 
     _ENCODERS[name] = encode_one
     return encode_one
+
+
+_EMPTY: list[Any] = []
+
+
+def _default(field: FieldDescriptor, conversion: Callable[[Any], Any] | None) -> Any:
+    """A field's value in JSON while it is left unset: [] for a list, null for a message."""
+    if field.is_repeated:
+        return _EMPTY
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return None
+    return field.default_value if conversion is None else conversion(field.default_value)
 
 
 def _conversion(field: FieldDescriptor) -> Callable[[Any], Any] | object | None:
