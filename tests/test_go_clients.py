@@ -17,10 +17,11 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from service.dev.livekit_server import LiveKitDevServer
-from tests.conftest import ROOT, ServiceProcess
+from tests.conftest import ROOT, ServiceProcess, admin_token
 from tests.live import LiveParticipant
 
 CLIENTS_GO = ROOT / "clients" / "go"
@@ -124,3 +125,48 @@ def test_go_clients_read_unavailable_when_livekit_has_no_egress(
         assert f"PASS {transport} ListRecordings answers: no recording was left half-started" in done.stdout
         assert f"PASS {transport} StartStream refuses: no egress worker answers ({code})" in done.stdout
         assert f"PASS {transport} ListStreams answers: no stream was left half-started" in done.stdout
+
+
+def readme_go_consumer() -> tuple[str, str]:
+    """The README's commands for using the client from another module, and its Go program."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("<!-- go consumer:") :]
+    commands = re.search(r"```sh\n(.*?)```", section, re.S)
+    program = re.search(r"```go\n(.*?)```", section, re.S)
+    assert commands and program, "the README's Go consumer section lost its commands or its program"
+    return commands.group(1), program.group(1)
+
+
+def test_a_module_of_its_own_uses_the_go_client_as_the_readme_says(tmp_path: Path, service: ServiceProcess) -> None:
+    """The module's path names no repository `go get` could fetch: a module elsewhere uses it from
+    this checkout by the README's commands, then builds and runs the README's program. Offline:
+    the public modules come from the module cache the client's own build filled."""
+    commands, program = readme_go_consumer()
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    env = {**os.environ, "SHOWRUNNER": str(ROOT), "GOPROXY": "off", "GOSUMDB": "off", "GOFLAGS": "-mod=mod"}
+
+    def run(*command: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, cwd=consumer, env={**env, **(extra or {})}, capture_output=True, text=True, timeout=280
+        )
+
+    assert run("go", "mod", "init", "example.com/showconsumer").returncode == 0
+    (consumer / "main.go").write_text(program)
+    done = run("bash", "-e", "-c", commands)
+    assert done.returncode == 0, done.stderr
+    built = run("go", "build", "-o", "consumer", ".")
+    assert built.returncode == 0, built.stderr
+
+    # The program reads a show through the Twirp JSON client, and a refusal through twirp.Error.
+    room = "my-show"
+    admin = admin_token(room)
+    httpx.post(
+        f"{service.http_base}/api/rooms/join",
+        json={"roomName": room, "participantName": "host-1", "role": "host"},
+        headers={"authorization": f"Bearer {admin}"},
+    ).raise_for_status()
+    answered = run("./consumer", extra={"SHOW_URL": service.http_base, "SHOW_TOKEN": admin})
+    assert answered.returncode == 0 and "0 guests on stage" in answered.stderr, answered.stderr
+    refused = run("./consumer", extra={"SHOW_URL": service.http_base, "SHOW_TOKEN": admin_token("another-show")})
+    assert refused.returncode == 1 and "twirp error permission_denied" in refused.stderr, refused.stderr
