@@ -154,6 +154,30 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
     cluster.stop()
 
 
+# The store's own tests drive a record directly, on a clock of their own (T0 is in 2024), with
+# nobody connected to LiveKit. An instance of the service sharing that Redis would take their
+# rooms for its own: its reconciler finds their stage changes long past their deadline and their
+# hands' owners gone, and finishes, undoes or lowers them mid-test (a Cluster run once saw an
+# undo find the seat it was to be refused by already given up). So they get a redis-server and a
+# Cluster that no instance ever connects to.
+
+
+@pytest.fixture(scope="session")
+def store_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server for the store's own tests alone (no instance of the service uses it)."""
+    server = RedisServer(workdir=tmp_path_factory.mktemp("store-redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def store_redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A 3-node Redis Cluster for the store's own tests alone (no instance of the service uses it)."""
+    cluster = RedisCluster(workdir=tmp_path_factory.mktemp("store-redis-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture(scope="session", params=["redis", "cluster"])
 def redis_pair(
     request: pytest.FixtureRequest, livekit: LiveKitDevServer, redis_server: RedisServer

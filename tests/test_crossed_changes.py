@@ -102,7 +102,7 @@ async def records(request: pytest.FixtureRequest) -> AsyncIterator[ShowRecords]:
     if request.param == "memory":
         yield MemoryRecords()
         return
-    server: RedisServer = request.getfixturevalue("redis_server")
+    server: RedisServer = request.getfixturevalue("store_redis_server")  # no instance's reconciler looks at it
     store = RedisRecords(connect(server.url, cluster=False))
     yield store
     await store.close()

@@ -260,10 +260,10 @@ async def test_guests_and_hosts_whose_connection_ended_are_kept_as_left(tmp_path
 
 @pytest.fixture
 async def core_on_redis(
-    livekit: LiveKitDevServer, redis_server: RedisServer
+    livekit: LiveKitDevServer, store_redis_server: RedisServer
 ) -> AsyncIterator[tuple[ShowCore, RedisRecords]]:
     stage = LiveKitStage(livekit.url, API_KEY, API_SECRET)
-    store = RedisRecords(connect(redis_server.url, cluster=False))
+    store = RedisRecords(connect(store_redis_server.url, cluster=False))  # no instance's reconciler looks at it
     yield ShowCore(stage, store, ManualClock(start=time.time()), page_tokens=PageTokens(page_key(API_SECRET))), store
     await store.close()
     await stage.close()

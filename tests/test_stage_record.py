@@ -60,10 +60,10 @@ KINDS = ["memory", "redis", "cluster"]
 
 
 def _client(kind: str, request: pytest.FixtureRequest) -> redis.Redis | redis.RedisCluster:
-    if kind == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
+    if kind == "redis":  # Redis of the store's tests alone: no instance's reconciler looks at it
+        server: RedisServer = request.getfixturevalue("store_redis_server")
         return connect(server.url, cluster=False)
-    cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+    cluster: RedisCluster = request.getfixturevalue("store_redis_cluster")
     return connect(cluster.url, cluster=True)
 
 
@@ -1968,9 +1968,9 @@ async def test_racing_acceptances_never_exceed_the_guest_limit(
 async def test_the_settings_choose_the_store(kind: str, request: pytest.FixtureRequest, room: str) -> None:
     env = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
     if kind == "redis":
-        env["SHOW_REDIS_URL"] = request.getfixturevalue("redis_server").url
+        env["SHOW_REDIS_URL"] = request.getfixturevalue("store_redis_server").url
     elif kind == "cluster":
-        env |= {"SHOW_REDIS_URL": request.getfixturevalue("redis_cluster").url, "SHOW_REDIS_CLUSTER": "true"}
+        env |= {"SHOW_REDIS_URL": request.getfixturevalue("store_redis_cluster").url, "SHOW_REDIS_CLUSTER": "true"}
     store = await open_records(Settings.from_env(env))
     try:
         assert isinstance(store, MemoryRecords if kind == "memory" else RedisRecords)
