@@ -4,7 +4,8 @@
 // empty (a region shown and filled at once is not reliably read out); every button has a name,
 // and those acting on a person name that person ("Invite: mary", "Mute mic: gia", "Unban: ann"),
 // as a screen reader lists them side by side; each video on stage is named for its camera; an
-// invitation is read out as it appears; the tab's title names the room. Run by
+// invitation is read out as it appears; the tab's title names the room; a viewer who joins lands
+// on the stage (its heading), Raise hand next. Run by
 // tests/test_browser_show.py.
 import { ROOM, STEP_MS, goLive, inBrowser, say, seesVideo } from "./browser.mjs";
 
@@ -57,6 +58,13 @@ await inBrowser(async (open) => {
   await waiting.click("#join button[type=submit]");
   await seesVideo(waiting, "jane");
   await wellMade(waiting, "a viewer's page");
+  // The form is gone: the viewer is on the stage, whose next stop by keyboard is Raise hand.
+  const landed = await waiting.evaluate(() => `${document.activeElement?.tagName} ${document.activeElement?.textContent}`);
+  if (landed !== "H2 Stage") throw new Error(`after joining the focus is on ${JSON.stringify(landed)}, not the stage's heading`);
+  await waiting.keyboard.press("Tab");
+  const next = await waiting.evaluate(() => document.activeElement?.id);
+  if (next !== "hand") throw new Error(`Tab from the stage reaches ${JSON.stringify(next)}, not Raise hand`);
+  say("having joined, the viewer is on the stage's heading, and Tab goes on to Raise hand");
   const viewers = {};
   for (const name of ["gia", "mary", "moe"]) {
     viewers[name] = await open(name, `/watch/${ROOM}#name=${name}`);

@@ -5,14 +5,36 @@
 // SCREENSHOTS_DIR (the README's pictures) in the environment. Exits non-zero on the first failure.
 import { ROOM, STEP_MS, goLive, inBrowser, noticeSays, picture, say, seesNoVideo, seesVideo } from "./browser.mjs";
 
+/** Resolves once the watch page says beside its name box why the name was refused, starting with
+ * `text`, in no words of the API's, the box marked invalid and holding the cursor; the notice says nothing. */
+async function nameRefused(page, text) {
+  await page.waitForFunction((t) => document.querySelector("#name-refused")?.textContent?.startsWith(t), text, { timeout: STEP_MS }).catch(async () => {
+    const said = await page.evaluate(() => ({ beside: document.querySelector("#name-refused")?.textContent ?? null, notice: document.querySelector("#notice").textContent }));
+    throw new Error(`expected beside the name box ${JSON.stringify(text)}, the page says ${JSON.stringify(said)}`);
+  });
+  const seen = await page.evaluate(() => ({
+    said: document.querySelector("#name-refused").textContent,
+    notice: document.querySelector("#notice").textContent,
+    focused: document.activeElement?.getAttribute("name"),
+    invalid: document.querySelector("#join input[name=name]").getAttribute("aria-invalid"),
+    described: document.querySelector("#join input[name=name]").getAttribute("aria-describedby"),
+  }));
+  if (/participantName|displayName/.test(seen.said)) throw new Error(`the name's refusal is in the API's words: ${seen.said}`);
+  if (seen.notice) throw new Error(`the notice says ${JSON.stringify(seen.notice)} as well`);
+  if (seen.focused !== "name" || seen.invalid !== "true" || seen.described !== "name-refused") throw new Error(`the name box is not focused, marked invalid and described by the refusal: ${JSON.stringify(seen)}`);
+}
+
 await inBrowser(async (open) => {
   // The audience arrives before the host: the stage says the show has not started.
   const john = await open("john", `/watch/${ROOM}#name=john`);
   const mary = await open("mary", `/watch/${ROOM}#name=mary`);
   await john.fill("#join input[name=name]", "john doe");
   await john.click("#join button[type=submit]");
-  await noticeSays(john, "error", "participantName must be 1 to 128 characters");
-  say("a name the service refuses shows the service's message");
+  await nameRefused(john, "That name can't be used: it must be 1 to 128 characters: letters, digits,");
+  await john.fill("#join input[name=name]", "   ");
+  await john.press("#join input[name=name]", "Enter");
+  await nameRefused(john, "Type your name to join the audience.");
+  say("a name the service refuses, and one of spaces only, say why beside the name box, in the viewer's words, the cursor still in it");
   await john.fill("#join input[name=name]", "john");
   for (const viewer of [john, mary]) await viewer.click("#join button[type=submit]");
   for (const viewer of [john, mary]) {

@@ -31,6 +31,9 @@ const page = {
   roomName: document.querySelector<HTMLElement>("#room-name")!,
   onStageBadge: document.querySelector<HTMLElement>("#on-stage-badge")!,
   join: document.querySelector<HTMLFormElement>("#join")!,
+  name: document.querySelector<HTMLInputElement>("#join input[name=name]")!,
+  nameRefused: document.querySelector<HTMLElement>("#name-refused")!,
+  stageHeading: document.querySelector<HTMLElement>("#stage-heading")!,
   show: document.querySelector<HTMLElement>("#show")!,
   hand: document.querySelector<HTMLButtonElement>("#hand")!,
   stepDown: document.querySelector<HTMLButtonElement>("#step-down")!,
@@ -90,11 +93,12 @@ room.on(RoomEvent.ParticipantPermissionsChanged, (before: Permission, participan
 room.on(RoomEvent.ParticipantAttributesChanged, () => void controls.refreshHands());
 room.on(RoomEvent.ParticipantDisconnected, () => void controls.refreshHands());
 
-page.join.querySelector<HTMLInputElement>("input[name=name]")!.value = fragment().get("name") ?? "";
+page.name.value = fragment().get("name") ?? "";
 page.join.addEventListener("submit", (event) => {
   event.preventDefault();
-  void join(String(new FormData(page.join).get("name") ?? "").trim());
+  void join(page.name.value.trim());
 });
+page.name.addEventListener("input", () => refuseName(""));
 // Each disabled from the click until the service answers: a double click raises the hand once
 // (rather than raising and lowering it), and steps down once.
 page.hand.addEventListener("click", () => void disabledWhile([page.hand], () => act(async (s) => {
@@ -116,7 +120,34 @@ function kept(name: string): string {
   return `showrunner:watch:${roomName}:${name}`;
 }
 
+/** Says beside the name box why the name typed cannot be used, with the cursor back in the box;
+ * "" takes the reason away. */
+function refuseName(reason: string): void {
+  page.nameRefused.textContent = reason;
+  if (!reason) {
+    page.name.removeAttribute("aria-invalid");
+    return;
+  }
+  page.name.setAttribute("aria-invalid", "true");
+  page.name.focus();
+}
+
+/** Why the service refused the name, in the viewer's words; undefined if it refused something
+ * else. JoinRoom names the field it checked ("participantName must be 1 to 128 characters: …"),
+ * which is the viewer's name here. */
+function nameRefusal(error: unknown): string | undefined {
+  if (!(error instanceof RpcError && error.code === "invalid_argument")) return undefined;
+  const rule = /^(?:participantName|displayName) (must .*)$/s.exec(error.message);
+  return rule ? `That name can't be used: it ${rule[1]}.` : undefined;
+}
+
 async function join(name: string): Promise<void> {
+  // The box wants a name, but takes spaces: those are no name.
+  if (!name) {
+    refuseName("Type your name to join the audience.");
+    return;
+  }
+  refuseName("");
   const submit = page.join.querySelector("button")!;
   submit.disabled = true;
   notice.show("info", "Joining the show…");
@@ -143,6 +174,9 @@ async function join(name: string): Promise<void> {
     watching = true;
     page.join.hidden = true;
     page.show.hidden = false;
+    // The form and its button are gone: the viewer lands on the stage, from where Tab reaches
+    // Raise hand, rather than at the top of the page.
+    page.stageHeading.focus();
     notice.clear();
     // Back from a reload (or a dropped connection) within the grace window: the hand is still up
     // in its place in the queue, and an invitation still waits, as the service keeps them.
@@ -155,7 +189,13 @@ async function join(name: string): Promise<void> {
     await followPermission(undefined);
   } catch (error) {
     await room.disconnect();
-    notice.show("error", refusal(error));
+    const nameRefused = nameRefusal(error);
+    if (nameRefused) {
+      notice.clear();
+      refuseName(nameRefused);
+    } else {
+      notice.show("error", refusal(error));
+    }
   } finally {
     submit.disabled = false;
   }
