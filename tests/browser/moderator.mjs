@@ -1,7 +1,8 @@
 // A moderator's watch page beside the studio: the host makes mia, a viewer, a moderator from the
 // studio, and her page shows the moderation panel at once, and again after a reload (JoinRoom
 // answers a moderator's token). john raises a hand and mia's queue shows it; she invites him and he
-// is on stage; she sends him back; she invites him again and he declines, which mia and the host
+// is on stage, and while the stage is full every Invite, the host's and hers, is disabled saying
+// so; she sends him back; she invites him again and he declines, which mia and the host
 // both hear; she invites mary, who accepts and goes on stage. Bans follow between the two pages:
 // mia removes and bans ann, whose page says so, and the studio's bans list her; the host lifts the
 // ban from the studio and mia's list empties; the host removes and bans john from the studio's
@@ -52,11 +53,27 @@ await inBrowser(async (open) => {
   await Promise.all([seesVideo(host, "john"), seesVideo(mia, "john"), seesVideo(mary, "john")]);
   await mia.waitForSelector('#hand-queue li[data-identity="john"]', { state: "detached", timeout: STEP_MS });
   say("mia invited john from the queue: he is on stage, his camera plays on the host's, mia's and mary's pages");
+  // The stage holds one guest (the service's default): no Invite would work, and each says why.
+  const full = "The stage is full (1 of 1 guest): send a guest back to the audience to invite someone.";
+  for (const page of [host, mia]) {
+    await page.waitForSelector('#audience li[data-identity="mary"] button.invite:disabled', { timeout: STEP_MS });
+    const why = await page.evaluate(() => {
+      const invite = document.querySelector('#audience li[data-identity="mary"] button.invite');
+      const note = document.querySelector("#stage-full");
+      return { title: invite.title, described: document.getElementById(invite.getAttribute("aria-describedby"))?.textContent, note: note.hidden ? "" : note.textContent };
+    });
+    if (why.title !== full || why.described !== full || why.note !== full) throw new Error(`with the stage full, mary's Invite says ${JSON.stringify(why)}`);
+  }
+  say("with the stage full, the host's and mia's Invite buttons are disabled, saying why");
 
   await mia.click('.tile[data-identity="john"] button.demote');
   await Promise.all([seesNoVideo(host, "john"), seesNoVideo(mia, "john"), seesNoVideo(john, "john")]);
   await john.waitForSelector("#hand:not([hidden])", { timeout: STEP_MS });
-  say("mia sent john back to the audience");
+  for (const page of [host, mia]) {
+    await page.waitForSelector('#audience li[data-identity="mary"] button.invite:enabled', { timeout: STEP_MS });
+    await page.waitForSelector("#stage-full", { state: "hidden", timeout: STEP_MS });
+  }
+  say("mia sent john back to the audience, and Invite works again");
 
   await mia.click('#audience li[data-identity="john"] button.invite');
   await noticeSays(mia, "info", "john has been invited to the stage");

@@ -59,6 +59,7 @@ const controls = new StageControls(
     audienceCount: document.querySelector("#audience-count")!,
     audience: document.querySelector("#audience")!,
     bans: document.querySelector<HTMLUListElement>("#bans")!,
+    stageFull: document.querySelector("#stage-full")!,
     pageSize: pageSizeFrom(fragment()),
   },
   // The audience is everyone off stage, the moderators with it.
@@ -133,7 +134,7 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     showState(response.state);
     notice.clear();
     refresh();
-    await Promise.all([controls.refreshHands(), controls.refreshBans(), refreshRecording(), restream.refresh()]);
+    await Promise.all([controls.refreshHands(), controls.refreshBans(), controls.refreshStage(), refreshRecording(), restream.refresh()]);
   } catch (error) {
     // A host token the service no longer takes (the seat was given up) is let go; after any other
     // failure (the service restarting, the camera refused) the next try still has it.

@@ -68,6 +68,7 @@ const controls = new StageControls(
     audienceCount: document.querySelector("#audience-count")!,
     audience: document.querySelector("#audience")!,
     bans: document.querySelector<HTMLUListElement>("#bans")!,
+    stageFull: document.querySelector("#stage-full")!,
     pageSize: pageSizeFrom(fragment()),
   },
   // A moderator acts on viewers only: never on the host, nor on another moderator.
@@ -267,7 +268,7 @@ function moderate(on: boolean): void {
   moderating = on;
   page.moderation.hidden = !on;
   stage.renewActions();
-  if (on) void Promise.all([controls.refreshHands(), controls.refreshBans()]);
+  if (on) void Promise.all([controls.refreshHands(), controls.refreshBans(), controls.refreshStage()]);
   refresh();
 }
 

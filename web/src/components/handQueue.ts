@@ -16,7 +16,8 @@ export class HandQueue {
     this.more = new MoreLine(element, showMore);
   }
 
-  render(queue: PagedList<RaisedHand>, nameOf: (identity: string) => string): void {
+  /** `allowed` gives an Invite on stage as the stage allows it (disabled while it is full). */
+  render(queue: PagedList<RaisedHand>, nameOf: (identity: string) => string, allowed: (invite: HTMLButtonElement) => HTMLButtonElement): void {
     const items = queue.items.map((hand) => {
       const item = document.createElement("li");
       item.dataset["identity"] = hand.identity;
@@ -29,7 +30,7 @@ export class HandQueue {
       since.textContent = new Date(hand.raisedAt).toLocaleTimeString([], { hour12: false });
       const invite = button(hand.invited ? "Invited" : "Invite on stage", () => this.invite(hand.identity));
       invite.disabled = hand.invited;
-      item.append(who, since, ...naming([invite], name));
+      item.append(who, since, ...naming([allowed(invite)], name));
       return item;
     });
     if (items.length === 0) items.push(noneEntry("No hands raised."));

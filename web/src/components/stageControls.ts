@@ -9,6 +9,10 @@
  * hands go up at once a page reads it one read at a time, about four a second. Every call goes
  * through the generated client with the manager's own token and names the manager as the acting
  * host; the page's notice shows the service's answer or refusal.
+ *
+ * While the stage is full (as many guests as the room's limit, GetRoom's count, read again as
+ * guests come and go) every Invite is disabled, and a note above the queue, which each Invite
+ * names as its description, says so and what to do: the service would refuse the invitation.
  */
 import type { Participant, Room } from "livekit-client";
 import { type Ban, type RaisedHand, type ShowEvent, type ShowServiceClient, refusal } from "../api";
@@ -32,6 +36,7 @@ export interface ManagerPanel {
   audienceCount: HTMLElement;
   audience: HTMLUListElement;
   bans: HTMLUListElement;
+  stageFull: HTMLElement; // why the Invite buttons are disabled, while the stage is full
   // Hands and bans a page holds (unset: the service's default, the first 1,000), and viewers the
   // audience shows at a time (unset: AUDIENCE_PAGE).
   pageSize?: number;
@@ -51,8 +56,11 @@ export class StageControls {
   private readonly banned = new PagedList<Ban>();
   private readonly handsRead = new Coalesced(() => this.look((manager) => this.queue.again((token) => this.handsPage(manager, token)), () => this.showHands()));
   private readonly bansRead = new Coalesced(() => this.look((manager) => this.banned.again((token) => this.bansPage(manager, token)), () => this.bans.render(this.banned)));
+  private readonly stageRead = new Coalesced(() => this.look((manager) => this.stagePage(manager), () => this.showStage()));
   private readonly pageSize: number;
   private raised: ReadonlySet<string> = new Set();
+  private readonly stageFull: HTMLElement;
+  private seats = { guests: 0, limit: 0 }; // 0 of 0 until GetRoom answers: not full
 
   /** `manager` is who the page acts as now, or undefined while it manages nothing (not yet
    * appointed, dismissed, the show over): nothing is asked of the service then. */
@@ -68,6 +76,7 @@ export class StageControls {
     this.audience = new Audience(panel.audienceCount, panel.audience, view.actionsFor, panel.pageSize || AUDIENCE_PAGE);
     this.bans = new Bans(panel.bans, (identity) => this.unban(identity), () => this.showMoreBans());
     this.pageSize = panel.pageSize ?? 0;
+    this.stageFull = panel.stageFull;
   }
 
   /** Brings the audience in line with the room (its hand marks from the last look at the queue). */
@@ -83,6 +92,32 @@ export class StageControls {
 
   async refreshBans(promptly = false): Promise<void> {
     await this.bansRead.ask(promptly);
+  }
+
+  /** Reads how many guests are on stage, and how many may be. */
+  async refreshStage(promptly = false): Promise<void> {
+    await this.stageRead.ask(promptly);
+  }
+
+  /** Why no one can be invited now ("The stage is full (1 of 1 guest): …"), or undefined. */
+  private full(): string | undefined {
+    const { guests, limit } = this.seats;
+    if (!limit || guests < limit) return undefined;
+    return `The stage is full (${guests} of ${limit} guest${limit === 1 ? "" : "s"}): send a guest back to the audience to invite someone.`;
+  }
+
+  private async stagePage(manager: Manager): Promise<void> {
+    const { response } = await manager.show.getRoom({ roomName: this.roomName });
+    if (response.room) this.seats = { guests: response.room.guests.length, limit: response.room.guestLimit };
+  }
+
+  /** Shows the note, and redraws the Invite buttons when the stage filled or a seat came free. */
+  private showStage(): void {
+    const full = this.full();
+    if (full === (this.stageFull.hidden ? undefined : this.stageFull.textContent)) return;
+    this.stageFull.textContent = full ?? "";
+    this.stageFull.hidden = !full;
+    this.showHands();
   }
 
   private async showMoreHands(): Promise<void> {
@@ -116,7 +151,7 @@ export class StageControls {
   }
 
   private showHands(): void {
-    this.handQueue.render(this.queue, (identity) => this.nameOf(identity));
+    this.handQueue.render(this.queue, (identity) => this.nameOf(identity), (invite) => this.inviting(invite));
     this.raised = new Set(this.queue.items.map((hand) => hand.identity));
     this.refresh();
   }
@@ -131,6 +166,7 @@ export class StageControls {
       this.notice.show("info", `${event.senderName || event.senderId} declined the invitation to the stage.`);
     }
     if (event.type === "participant_banned" || event.type === "participant_unbanned") void this.refreshBans();
+    if (event.type === "guest_promoted" || event.type === "guest_demoted") void this.refreshStage();
     void this.refreshHands();
   }
 
@@ -143,7 +179,7 @@ export class StageControls {
     } catch (error) {
       this.notice.show("error", refusal(error));
     }
-    await Promise.all([this.refreshHands(true), this.refreshBans(true)]);
+    await Promise.all([this.refreshHands(true), this.refreshBans(true), this.refreshStage(true)]);
   }
 
   async invite(viewerIdentity: string): Promise<void> {
@@ -151,7 +187,19 @@ export class StageControls {
   }
 
   inviteButton(viewer: Participant): HTMLButtonElement {
-    return button("Invite", () => this.invite(viewer.identity), "invite");
+    return this.inviting(button("Invite", () => this.invite(viewer.identity), "invite"));
+  }
+
+  /** An Invite button as the stage allows: disabled, with why, while it is full. A class marks it
+   * too, so that a redraw of its list shows it anew rather than keeping the enabled one. */
+  private inviting(invite: HTMLButtonElement): HTMLButtonElement {
+    const full = this.full();
+    if (!full) return invite;
+    invite.disabled = true;
+    invite.classList.add("stage-full");
+    invite.title = full;
+    invite.setAttribute("aria-describedby", this.stageFull.id);
+    return invite;
   }
 
   /** Remove, and Remove and ban: the participant is disconnected, and with a ban may not come back. */
