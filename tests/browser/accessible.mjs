@@ -98,6 +98,7 @@ await inBrowser(async (open) => {
   say("the invitation is read out as it appears");
 
   await host.getByRole("button", { name: "Remove and ban: ann", exact: true }).click();
+  await host.getByRole("dialog", { name: /^Remove and ban ann\?/ }).getByRole("button", { name: "Remove and ban", exact: true }).click();
   await hasButton(host, "Unban: ann");
   await hasButton(moe, "Unban: ann");
   for (const [page, what] of [[host, "the studio live"], [gia, "the guest's page"], [mary, "an invited viewer's page"], [moe, "the moderator's page"]]) await wellMade(page, what);

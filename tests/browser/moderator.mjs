@@ -4,12 +4,21 @@
 // is on stage, and while the stage is full every Invite, the host's and hers, is disabled saying
 // so; she sends him back; she invites him again and he declines, which mia and the host
 // both hear; she invites mary, who accepts and goes on stage. Bans follow between the two pages:
-// mia removes and bans ann, whose page says so, and the studio's bans list her; the host lifts the
+// mia's Remove and ban asks first, which Escape cancels; asked again she bans ann by keyboard,
+// whose page says so, and the studio's bans list her; the host lifts the
 // ban from the studio and mia's list empties; the host removes and bans john from the studio's
 // audience and mia's list shows him until she lifts it; ann comes back and the host removes her
 // without a ban. The host dismisses mia: the panel and her buttons on the guest's tile go, and she
 // may raise a hand again. Run by tests/test_browser_show.py.
 import { ROOM, STEP_MS, goLive, inBrowser, noticeSays, picture, say, seesNoVideo, seesVideo } from "./browser.mjs";
+
+/** Resolves once `page` asks whether to remove and ban `name`, in a dialog named by its question,
+ * with the focus on Cancel. */
+async function banAsked(page, name) {
+  await page.getByRole("dialog", { name: `Remove and ban ${name}? They leave the show and cannot join it again until the ban is lifted.` }).waitFor({ timeout: STEP_MS });
+  const focused = await page.evaluate(() => document.activeElement?.textContent);
+  if (focused !== "Cancel") throw new Error(`asked to ban ${name}, the focus is on ${JSON.stringify(focused)}, not Cancel`);
+}
 
 await inBrowser(async (open) => {
   const host = await goLive(open, "jane");
@@ -88,8 +97,22 @@ await inBrowser(async (open) => {
   await Promise.all([seesVideo(host, "mary"), seesVideo(mia, "mary"), seesVideo(john, "mary")]);
   say("mia invited mary, who accepted: her camera plays on the host's, mia's and john's pages");
 
+  // A ban lasts the show: it is asked about first, and the keyboard answers.
+  let removals = 0;
+  mia.on("request", (request) => void (request.url().endsWith("/RemoveParticipant") && (removals += 1)));
   await mia.click('#audience li[data-identity="ann"] button.ban');
+  await banAsked(mia, "ann");
+  await mia.keyboard.press("Escape");
+  await mia.waitForSelector("dialog.confirm", { state: "hidden", timeout: STEP_MS });
+  await mia.waitForTimeout(500);
+  if (removals !== 0 || !(await mia.isVisible('#audience li[data-identity="ann"]'))) throw new Error(`Escape did not cancel the ban (${removals} removals)`);
+  say("mia's Remove and ban asks first, Cancel focused; Escape cancels, and ann stays");
+  await mia.click('#audience li[data-identity="ann"] button.ban');
+  await banAsked(mia, "ann");
+  await mia.keyboard.press("Tab");
+  await mia.keyboard.press("Enter");
   await noticeSays(mia, "info", "ann was removed and banned from the show.");
+  if (removals !== 1) throw new Error(`mia's page sent RemoveParticipant ${removals} times`);
   await noticeSays(ann, "ended", "You were removed from the show.");
   await mia.waitForSelector('#bans li[data-identity="ann"]', { timeout: STEP_MS });
   await mia.waitForSelector('#audience li[data-identity="ann"]', { state: "detached", timeout: STEP_MS });
@@ -102,6 +125,8 @@ await inBrowser(async (open) => {
   say("the host lifted the ban from the studio, and mia's bans list followed");
 
   await host.click('#audience li[data-identity="john"] button.ban');
+  await banAsked(host, "john");
+  await host.click("dialog.confirm button.yes");
   await noticeSays(host, "info", "john was removed and banned from the show.");
   await noticeSays(john, "ended", "You were removed from the show.");
   await Promise.all([host, mia].map((page) => page.waitForSelector('#bans li[data-identity="john"]', { timeout: STEP_MS })));

@@ -20,6 +20,7 @@ import { GUEST_SOURCES, type GuestSource, displayName, partOf, remotes, takenAwa
 import { AUDIENCE_PAGE, Audience } from "./audience";
 import { Bans } from "./bans";
 import { Coalesced } from "./coalesced";
+import { Confirm } from "./confirm";
 import { HandQueue } from "./handQueue";
 import { type Notice, button } from "./notice";
 import { type Page, PagedList } from "./pagedList";
@@ -60,6 +61,7 @@ export class StageControls {
   private readonly pageSize: number;
   private raised: ReadonlySet<string> = new Set();
   private readonly stageFull: HTMLElement;
+  private readonly confirm = new Confirm(document.querySelector("main") ?? document.body);
   private seats = { guests: 0, limit: 0 }; // 0 of 0 until GetRoom answers: not full
 
   /** `manager` is who the page acts as now, or undefined while it manages nothing (not yet
@@ -202,13 +204,18 @@ export class StageControls {
     return invite;
   }
 
-  /** Remove, and Remove and ban: the participant is disconnected, and with a ban may not come back. */
+  /** Remove, and Remove and ban: the participant is disconnected, and with a ban may not come back.
+   * A ban lasts the show, so it is asked about first; a removal alone, which the viewer may undo
+   * by joining again, is one click. */
   removeButtons(participant: Participant): HTMLButtonElement[] {
-    const remove = (ban: boolean) => (): Promise<void> =>
-      this.act(async (s) => {
+    const remove = (ban: boolean) => async (): Promise<void> => {
+      const name = displayName(participant);
+      if (ban && !(await this.confirm.ask(`Remove and ban ${name}? They leave the show and cannot join it again until the ban is lifted.`, "Remove and ban"))) return;
+      await this.act(async (s) => {
         await s.removeParticipant({ roomName: this.roomName, identity: participant.identity, ban });
-        return ban ? `${displayName(participant)} was removed and banned from the show.` : `${displayName(participant)} was removed from the show.`;
+        return ban ? `${name} was removed and banned from the show.` : `${name} was removed from the show.`;
       });
+    };
     return [button("Remove", remove(false), "danger remove"), button("Remove and ban", remove(true), "danger ban")];
   }
 
