@@ -1,6 +1,7 @@
 // The pages on a phone, 375 px wide: the studio live with a guest on stage and a raised hand, the
 // guest's page, a moderator's page and a waiting viewer's; on none of them does anything run past
-// the screen's edge, nor does any button, badge or name cover another. Run by
+// the screen's edge, nor does any button, badge or name cover another, nor does any of the stage
+// manager's buttons on the guest's tile lie on the guest's video. Run by
 // tests/test_browser_show.py.
 import { ROOM, STEP_MS, goLive, inBrowser, say, seesVideo } from "./browser.mjs";
 
@@ -29,6 +30,24 @@ function misfits() {
     }
   }
   return [...past, ...covering];
+}
+
+/** The buttons on `identity`'s tile that lie on its video. */
+function onTheVideo(identity) {
+  const video = document.querySelector(`.tile[data-identity="${identity}"] video`).getBoundingClientRect();
+  return [...document.querySelectorAll(`.tile[data-identity="${identity}"] .tile-actions button`)]
+    .filter((button) => {
+      const box = button.getBoundingClientRect();
+      return Math.min(box.right, video.right) - Math.max(box.left, video.left) > 1 && Math.min(box.bottom, video.bottom) - Math.max(box.top, video.top) > 1;
+    })
+    .map((button) => button.textContent);
+}
+
+/** Fails unless `page` shows a stage manager's buttons on `identity`'s tile, none of them on its video. */
+async function videoClear(page, identity, what) {
+  const buttons = await page.locator(`.tile[data-identity="${identity}"] .tile-actions button`).count();
+  const covering = await page.evaluate(onTheVideo, identity);
+  if (!buttons || covering.length) throw new Error(`${what} at 375 px: ${buttons} buttons on ${identity}'s tile, ${covering.join(", ") || "none"} on the video`);
 }
 
 async function fits(page, what) {
@@ -65,8 +84,10 @@ await inBrowser(async (open) => {
   await host.waitForSelector("#recording-badge:not([hidden])", { timeout: STEP_MS });
   await moe.waitForSelector('.tile[data-identity="gia"] button.demote', { timeout: STEP_MS });
   await fits(host, "the studio live, recording, with a guest and a raised hand");
+  await videoClear(host, "gia", "the studio");
+  await videoClear(moe, "gia", "the moderator's page");
   await fits(gia, "the guest's page");
   await fits(moe, "the moderator's page");
   await fits(zoe, "a viewer's page with a raised hand");
-  say("at 375 px the studio, the guest's, the moderator's and a viewer's pages fit the screen");
+  say("at 375 px the studio, the guest's, the moderator's and a viewer's pages fit the screen, the guest's video clear of the host's and the moderator's buttons");
 });
