@@ -134,5 +134,15 @@ await inBrowser(async (open) => {
 
   await host.click("#end-show");
   await Promise.all([host, john, mary].map((page) => noticeSays(page, "ended", "The show has ended.")));
-  say("the host ended the show and every page says so");
+  for (const [name, page] of Object.entries({ host, john, mary })) {
+    const left = await page.evaluate(() => {
+      const shown = [...document.querySelectorAll("main *")].filter((element) => element.getClientRects().length > 0);
+      return {
+        said: shown.filter((element) => element.textContent.trim() === "The show has ended." && ![...element.children].some((child) => child.textContent.trim() === "The show has ended.")).length,
+        buttons: shown.filter((element) => element.matches("button, input")).map((element) => element.textContent || element.name),
+      };
+    });
+    if (left.said !== 1 || left.buttons.length) throw new Error(`${name}'s ended page says so ${left.said} times and still shows ${JSON.stringify(left.buttons)}`);
+  }
+  say("the host ended the show and every page says so, once, with no button left that could do nothing");
 });

@@ -266,5 +266,7 @@ function finish(message: string, over: boolean): void {
   page.recordingBadge.hidden = true;
   page.outBadge.hidden = true;
   page.studio.querySelectorAll<HTMLButtonElement | HTMLInputElement>("button, input").forEach((b) => (b.disabled = true));
+  // Nothing in the studio can do anything any more: the notice alone says why, once.
+  page.studio.hidden = true;
   notice.show("ended", message);
 }

@@ -327,8 +327,8 @@ function finish(message: string): void {
   invitation.hide();
   stage.clear(message);
   page.join.hidden = true;
-  page.show.querySelectorAll("button").forEach((b) => (b.hidden = true));
-  page.moderation.hidden = true;
+  // Nothing on the stage or beside it can do anything any more: the notice alone says why, once.
+  page.show.hidden = true;
   page.onStageBadge.hidden = true;
   notice.show("ended", message);
 }
