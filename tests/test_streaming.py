@@ -104,7 +104,7 @@ async def test_the_host_streams_the_show_and_changes_its_destinations(
     assert egress.received[-1][0] == "StopEgress"
     assert await egress.report(recording_service.http_base, "egress_ended", sid, 3) == 200
     [done] = (await host.streams(room))["streams"]
-    assert done["status"] == "EGRESS_COMPLETE" and int(done["endedAt"]) >= int(done["startedAt"]) > 0
+    assert done["status"] == "EGRESS_COMPLETE" and int(done["endedAt"]) >= int(done["startedAt"]) > 0, done
     expect_refusal(await refusal(host.stop_stream(room)), "NOT_FOUND", "No active stream in this room")
     # The recording was not touched by the stream's end, and a new stream may start now.
     assert (await host.recordings(room))[0]["status"] == "EGRESS_STARTING"
