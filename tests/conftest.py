@@ -67,11 +67,21 @@ def livekit(tmp_path_factory: pytest.TempPathFactory, service_http_port: int) ->
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(workdir=tmp_path_factory.mktemp("redis")).start()
+def _redis_server(tmp_path_factory: pytest.TempPathFactory, folder: str) -> Iterator[RedisServer]:
+    server = RedisServer(workdir=tmp_path_factory.mktemp(folder)).start()
     yield server
     server.stop()
+
+
+def _redis_cluster(tmp_path_factory: pytest.TempPathFactory, folder: str) -> Iterator[RedisCluster]:
+    cluster = RedisCluster(workdir=tmp_path_factory.mktemp(folder)).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    yield from _redis_server(tmp_path_factory, "redis")
 
 
 @dataclass
@@ -149,9 +159,7 @@ def service(livekit: LiveKitDevServer, service_http_port: int) -> Iterator[Servi
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     """A real 3-node Redis Cluster on loopback (Debian's redis-server)."""
-    cluster = RedisCluster(workdir=tmp_path_factory.mktemp("redis-cluster")).start()
-    yield cluster
-    cluster.stop()
+    yield from _redis_cluster(tmp_path_factory, "redis-cluster")
 
 
 # The store's own tests drive a record directly, on a clock of their own (T0 is in 2024), with
@@ -165,17 +173,13 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
 @pytest.fixture(scope="session")
 def store_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A redis-server for the store's own tests alone (no instance of the service uses it)."""
-    server = RedisServer(workdir=tmp_path_factory.mktemp("store-redis")).start()
-    yield server
-    server.stop()
+    yield from _redis_server(tmp_path_factory, "store-redis")
 
 
 @pytest.fixture(scope="session")
 def store_redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     """A 3-node Redis Cluster for the store's own tests alone (no instance of the service uses it)."""
-    cluster = RedisCluster(workdir=tmp_path_factory.mktemp("store-redis-cluster")).start()
-    yield cluster
-    cluster.stop()
+    yield from _redis_cluster(tmp_path_factory, "store-redis-cluster")
 
 
 @pytest.fixture(scope="session", params=["redis", "cluster"])

@@ -163,6 +163,16 @@ class Show:
         role = await self.records.role_of(self.room, identity)
         return await self.role_on_livekit(identity) == (role.value, role in (Role.HOST, Role.GUEST))
 
+    async def leaves(self, person: LiveParticipant) -> None:
+        """`person` disconnects, and LiveKit no longer lists it: a call about it now finds nobody."""
+        await person.disconnect()
+        self.people.remove(person)
+
+        async def gone() -> bool:
+            return await livekit_participant(self.lkapi, self.room, person.identity) is None
+
+        await until(gone, 10.0, f"LiveKit no longer lists {person.identity}")
+
     def promote(self, identity: str) -> Awaitable[pb.InviteGuestResponse]:
         invite = pb.InviteGuestRequest(room_name=self.room, viewer_identity=identity, host_identity="host-1")
         return self.core.invite_guest(invite, self.admin)
@@ -296,13 +306,7 @@ async def test_a_demotion_kept_silent_for_a_promotion_that_livekit_then_refused_
         await asyncio.wait_for(promoted.reached.wait(), 10.0)
         demoted.released.set()
         await demoting
-        await vic.disconnect()
-        show.people.remove(vic)
-
-        async def gone() -> bool:
-            return await livekit_participant(show.lkapi, room, "vic") is None
-
-        await until(gone, 10.0, "LiveKit no longer lists vic")
+        await show.leaves(vic)
         promoted.released.set()
         with pytest.raises(errors.ShowError) as refused:
             await promoting
@@ -332,13 +336,7 @@ async def test_a_promotion_refused_after_its_demotion_leaves_the_demotion_standi
         await asyncio.wait_for(held.reached.wait(), 10.0)
         demote = pb.DemoteGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
         await show.core.demote_guest(demote, show.admin)
-        await vic.disconnect()
-        show.people.remove(vic)
-
-        async def gone() -> bool:
-            return await livekit_participant(show.lkapi, room, "vic") is None
-
-        await until(gone, 10.0, "LiveKit no longer lists vic")
+        await show.leaves(vic)
         held.released.set()
         with pytest.raises(errors.ShowError) as refused:
             await promoting
