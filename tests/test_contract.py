@@ -106,11 +106,15 @@ def test_show_event_types_are_the_mvps_seven_and_ours() -> None:
         "show_ended",
         "participant_banned",
         "participant_unbanned",
-        # kept in the show's history only (ListShowEvents), never broadcast
-        "host_joined",
-        "participant_removed",
+        # a stream's progress, to the host and the moderators only
         "stream_started",
         "stream_updated",
+        "stream_live",
+        "stream_ending",
+        "stream_ended",
+        # kept in the show's history only (ListShowEvents), never sent
+        "host_joined",
+        "participant_removed",
         "stream_stopped",
     }
     accepted = show_event_pb2.ShowEvent(type="guest_invite_response", sender_id="v", accepted=False)

@@ -6,6 +6,7 @@ by name (tests/conftest.py STREAM_URLS); their stream keys never reach an answer
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from livekit.protocol import egress as lk_egress
@@ -15,6 +16,7 @@ from service.dev.livekit_server import LiveKitDevServer
 from tests.conftest import STREAM_KEYS, STREAM_URLS, ServiceProcess, admin_token, start_service
 from tests.doors import DOORS, Refused, ShowClient, client_for, expect_refusal
 from tests.egress_standin import EgressStandIn
+from tests.live import LiveParticipant
 
 CONFIGURED = "configured: twitch, youtube"
 
@@ -110,6 +112,90 @@ async def test_the_host_streams_the_show_and_changes_its_destinations(
     assert (await host.recordings(room))[0]["status"] == "EGRESS_STARTING"
     assert (await host.start_stream(room, ["twitch"]))["streamId"] != sid
     keys_absent(started, moved, both, listed, done, *recording_service.output)
+
+
+def stream_events(live: LiveParticipant) -> list[dict[str, Any]]:
+    """The stream_* events `live` has heard, without their time."""
+    return [
+        {k: v for k, v in e.items() if k != "timestamp"}
+        for e in live.show_events
+        if str(e.get("type", "")).startswith("stream_")
+    ]
+
+
+async def test_a_streams_progress_is_told_to_the_host_and_the_moderators_only(
+    recording_service: ServiceProcess, egress: EgressStandIn, room: str
+) -> None:
+    """Each state a stream reaches (started, live, its destinations changed, ending, ended) is
+    sent to the host and the moderators, whoever moved it (a call, or LiveKit's egress webhooks),
+    once, with the destinations' names and never their URLs; a viewer hears none of it (the
+    audience is not told where the show is restreamed)."""
+    client = client_for("rest", recording_service.grpc_address, recording_service.http_base)
+    base, admin = recording_service.http_base, client.as_(admin_token(room))
+    joined = await admin.join(room, "host", "host")
+    host = client.as_(joined["token"])
+    host_live = await LiveParticipant("host").connect(joined["wsUrl"], joined["token"])
+    live = [host_live]
+    try:
+        for name in ("mia", "vic"):
+            ticket = await client.join(room, name, "viewer")
+            live.append(await LiveParticipant(name).connect(ticket["wsUrl"], ticket["token"]))
+        _, mia_live, vic_live = live
+        await host.appoint_moderator(room, "mia")
+        managers = (host_live, mia_live)
+
+        async def managers_hear(*expected: dict[str, Any]) -> None:
+            for manager in managers:
+                await manager.wait_for(
+                    lambda m=manager: stream_events(m) == list(expected),  # type: ignore[misc]
+                    label=f"{manager.identity} hears {[e['type'] for e in expected]}",
+                )
+
+        sid = (await host.start_stream(room, ["youtube"]))["streamId"]
+        started = {"type": "stream_started", "senderId": "host", "senderName": "host", "streamId": sid}
+        said = [{**started, "destinations": ["youtube"]}]
+        await managers_hear(*said)
+        # LiveKit's egress_started (still starting) moves nothing; egress_updated (active) does,
+        # once however often LiveKit says it. Nobody did it: no sender.
+        assert await egress.report(base, "egress_started", sid, lk_egress.EgressStatus.EGRESS_STARTING) == 200
+        for _ in range(2):
+            assert await egress.report(base, "egress_updated", sid, lk_egress.EgressStatus.EGRESS_ACTIVE) == 200
+        said.append({"type": "stream_live", "streamId": sid, "destinations": ["youtube"]})
+        await managers_hear(*said)
+        await host.update_stream(room, ["twitch"], [])
+        said.append({**started, "type": "stream_updated", "destinations": ["youtube", "twitch"]})
+        await managers_hear(*said)
+        await host.stop_stream(room)
+        said.append({**started, "type": "stream_ending", "destinations": ["youtube", "twitch"]})
+        await managers_hear(*said)
+        assert await egress.report(base, "egress_ended", sid, lk_egress.EgressStatus.EGRESS_COMPLETE) == 200
+        said.append(
+            {"type": "stream_ended", "streamId": sid, "destinations": ["youtube", "twitch"], "reason": "complete"}
+        )
+        await managers_hear(*said)
+
+        # The room's admin (the app's backend) streams in nobody's name; the egress fails, its
+        # error quoting the URL: the managers hear how it ended, the error stays in ListStreams.
+        again = (await admin.start_stream(room, ["twitch"]))["streamId"]
+        said.append({"type": "stream_started", "streamId": again, "destinations": ["twitch"]})
+        error = f"failed to connect to {STREAM_URLS['twitch']}: i/o timeout"
+        failed = lk_egress.EgressStatus.EGRESS_FAILED
+        assert await egress.report(base, "egress_ended", again, failed, error=error) == 200
+        said.append({"type": "stream_ended", "streamId": again, "destinations": ["twitch"], "reason": "failed"})
+        await managers_hear(*said)
+
+        # An appointment goes to the whole room after all of it: once vic has it, vic has had
+        # whatever was sent to the room before, and nothing of the streams was.
+        await host.appoint_moderator(room, "late-mo")
+        await vic_live.wait_for(lambda: any(e.get("type") == "moderator_appointed" for e in vic_live.show_events))
+        assert stream_events(vic_live) == [], vic_live.show_events
+        keys_absent(*(e for m in managers for e in m.show_events))
+        for manager in managers:
+            assert not [e for e in manager.show_events if "rtmp" in str(e)], manager.show_events
+    finally:
+        for participant in live:
+            await participant.disconnect()
+        await client.close()
 
 
 async def test_streaming_rules(streamer: ShowClient, egress: EgressStandIn, room: str) -> None:

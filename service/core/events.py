@@ -34,12 +34,18 @@ class EventType(StrEnum):
     # Someone was banned, or let back in (to the host and the moderators only, as hands are).
     PARTICIPANT_BANNED = "participant_banned"
     PARTICIPANT_UNBANNED = "participant_unbanned"
-    # Kept in the show's history only (ListShowEvents), never broadcast: the host took the host
-    # seat, someone was removed, a stream started, changed or stopped.
-    HOST_JOINED = "host_joined"
-    PARTICIPANT_REMOVED = "participant_removed"
+    # A stream's progress, to the host and the moderators only (the audience is not told where
+    # the show is restreamed): StartStream and UpdateStream (kept in the history too, in the same
+    # words), then each state LiveKit's egress reaches: active, ending, ended.
     STREAM_STARTED = "stream_started"
     STREAM_UPDATED = "stream_updated"
+    STREAM_LIVE = "stream_live"
+    STREAM_ENDING = "stream_ending"
+    STREAM_ENDED = "stream_ended"
+    # Kept in the show's history only (ListShowEvents), never sent: the host took the host seat,
+    # someone was removed, a stream was stopped or ended by itself.
+    HOST_JOINED = "host_joined"
+    PARTICIPANT_REMOVED = "participant_removed"
     STREAM_STOPPED = "stream_stopped"
 
 

@@ -32,6 +32,7 @@ from google.protobuf import json_format
 from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk
 from livekit.protocol import webhook as lk_webhook
+from showrunner.v1 import show_event_pb2
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1.show_service_seam import ShowService
 
@@ -340,8 +341,9 @@ class ShowCore(ShowService[Caller]):
 
     async def _egress_progress(self, room: str, info: lk_egress.EgressInfo) -> bool:
         """Moves the room's recording or stream forward to where LiveKit reports it (its egress
-        webhooks, or its answer to a stop), announcing a recording's start and end; False if the
-        room has no such egress."""
+        webhooks, or its answer to a stop), announcing a recording's start and end to the room and
+        each state a stream reaches to its host and moderators; False if the room has no such
+        egress."""
         ended = info.ended_at or info.updated_at
         at = ended / 1e9 if ended else self._clock.now()
         location = next((f.location or f.filename for f in info.file_results if f.location or f.filename), "")
@@ -355,7 +357,8 @@ class ShowCore(ShowService[Caller]):
         if before < EGRESS_ENDING < after and held is not None:
             await self._egress_ended(room, held, after)
         if held is not None and held.kind is EgressKind.STREAM:
-            return True  # streams are followed in the record; the room's events are about recordings
+            await self._stream_moved(room, held, change)  # LiveKit's report: nobody did it
+            return True
         if before < EGRESS_ACTIVE == after:
             await self._announce(room, EventType.RECORDING_STARTED, sender=None, recording_id=info.egress_id)
         elif before <= EGRESS_ENDING < after:  # it just reached an end: complete, failed or aborted
@@ -975,6 +978,8 @@ class ShowCore(ShowService[Caller]):
         await self._remember(
             room, EventType.STREAM_STARTED, actor=actor, egress_id=info.egress_id, destinations=destinations
         )
+        if started is not None:
+            await self._tell_stream(room, EventType.STREAM_STARTED, started, sender=actor)
         return pb.StartStreamResponse(stream=self._stream(room, started))
 
     async def starts_settled(self) -> None:
@@ -1063,20 +1068,25 @@ class ShowCore(ShowService[Caller]):
             await self._records.set_destinations(room, active.id, active.destinations, self._clock.now())
             if info is None:  # LiveKit no longer has it at all
                 now = self._clock.now()
-                await self._records.record_progress(room, active.id, EGRESS_ABORTED, now, "", "", now)
+                gone = await self._records.record_progress(room, active.id, EGRESS_ABORTED, now, "", "", now)
+                ended = (await self._records.stage(room, now)).recording(active.id)
+                await self._stream_moved(room, ended, gone)
             else:
                 await self._egress_progress(room, info)
             raise errors.not_found("No active stream in this room")
         updated = (await self._records.stage(room, self._clock.now())).recording(active.id)
         actor = _actor(caller, room)
         await self._remember(room, EventType.STREAM_UPDATED, actor=actor, egress_id=active.id, destinations=after)
+        if updated is not None:
+            await self._tell_stream(room, EventType.STREAM_UPDATED, updated, sender=actor)
         return pb.UpdateStreamResponse(stream=self._stream(room, updated))
 
     async def stop_stream(self, request: pb.StopStreamRequest, caller: Caller) -> pb.StopStreamResponse:
         room = self._room_name(request.room_name)
         active = await self._active_stream(room)
-        await self._stop(room, active.id, EventType.STREAM_STOPPED, caller)
+        moved = await self._stop(room, active.id, EventType.STREAM_STOPPED, caller)
         stopped = (await self._records.stage(room, self._clock.now())).recording(active.id)
+        await self._stream_moved(room, stopped, moved, sender=_actor(caller, room))
         return pb.StopStreamResponse(stream=self._stream(room, stopped))
 
     async def list_streams(self, request: pb.ListStreamsRequest, caller: Caller) -> pb.ListStreamsResponse:
@@ -1135,17 +1145,19 @@ class ShowCore(ShowService[Caller]):
         except errors.ShowError as exc:
             log.warning("could not keep %s in the history of %s: %s", kind, room, exc.message)
 
-    async def _stop(self, room: str, egress_id: str, kind: EventType, caller: Caller) -> None:
-        """Asks LiveKit to stop the egress and moves the record with its answer. One LiveKit had
-        already ended, its egress_ended late or lost, is taken as that webhook would have been:
-        it ended by itself, as LiveKit says."""
+    async def _stop(self, room: str, egress_id: str, kind: EventType, caller: Caller) -> tuple[int, int] | None:
+        """Asks LiveKit to stop the egress and moves the record with its answer: answers the move
+        the stop made (status before, after), None if it made none. One LiveKit had already
+        ended, its egress_ended late or lost, is taken as that webhook would have been: it ended
+        by itself, as LiveKit says (and that is told as such)."""
         info = await self._stage.stop_recording(egress_id)
         if info is not None and info.status > EGRESS_ENDING:
             await self._egress_progress(room, info)
-            return
+            return None
         status, now = (int(info.status) if info else EGRESS_ABORTED), self._clock.now()
         moved = await self._records.record_progress(room, egress_id, status, now, "", "", now)
         await self._stopped(room, kind, egress_id, moved, caller)
+        return moved
 
     async def _stopped(
         self, room: str, kind: EventType, egress_id: str, moved: tuple[int, int] | None, caller: Caller
@@ -1162,6 +1174,37 @@ class ShowCore(ShowService[Caller]):
         kind = EventType.STREAM_STOPPED if held.kind is EgressKind.STREAM else EventType.RECORDING_STOPPED
         reason = _EGRESS_ENDS.get(status, "ended")
         await self._remember(room, kind, actor="", reason=reason, egress_id=held.id)
+
+    async def _stream_moved(
+        self, room: str, stream: Recording | None, moved: tuple[int, int] | None, sender: str = ""
+    ) -> None:
+        """Tells the host and the moderators the state a stream just reached (`moved`: its status
+        before and after one step of the record): live, ending, or an end. Only the step that
+        moved it tells, so each state is told once, whichever of LiveKit's webhook, a stop's
+        answer or the reconciler got there first; a report that moved nothing (repeated, or
+        behind a newer one) tells nothing. `sender`: who moved it, "" for LiveKit's report."""
+        if stream is None or moved is None or moved[0] >= moved[1]:
+            return
+        after = moved[1]
+        if after == EGRESS_ACTIVE:
+            await self._tell_stream(room, EventType.STREAM_LIVE, stream, sender=sender)
+        elif after == EGRESS_ENDING:
+            await self._tell_stream(room, EventType.STREAM_ENDING, stream, sender=sender)
+        elif after > EGRESS_ENDING:
+            reason = _EGRESS_ENDS.get(after, "ended")
+            await self._tell_stream(room, EventType.STREAM_ENDED, stream, sender=sender, reason=reason)
+
+    async def _tell_stream(
+        self, room: str, kind: EventType, stream: Recording, *, sender: str, reason: str = ""
+    ) -> None:
+        """Sends a stream_* event to the host and the moderators only, with the stream's id and
+        its destinations' names (never their URLs): the audience is not told where the show is
+        restreamed, and what a stream's progress costs does not grow with the audience."""
+        event = show_event(kind, sender_id=sender, sender_name=sender, at=self._clock.now())
+        event.stream_id = stream.id
+        event.destinations.extend(stream.destinations)
+        event.reason = reason
+        await self._send(room, kind, event, await self._managers_of(room))
 
     # --- going on and off stage ----------------------------------------------------------
 
@@ -1460,6 +1503,15 @@ class ShowCore(ShowService[Caller]):
         if expires_at:
             event.expires_at = float(round(expires_at * 1000))
         event.recording_id = recording_id
+        await self._send(room, kind, event, to)
+
+    async def _send(
+        self, room: str, kind: EventType, event: show_event_pb2.ShowEvent, to: Sequence[str] | None
+    ) -> None:
+        """Sends `event` to `to` (None: the whole room; empty: nobody). Best effort: the change it
+        reports has already happened, so a lost event fails no request."""
+        if to is not None and not to:
+            return
         try:
             await self._stage.broadcast(room, encode(event), to or ())
         except errors.ShowError as exc:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eshowrunner/v1/show_event.proto\x12\rshowrunner.v1\"\xf3\x01\n\tShowEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x11\n\tsender_id\x18\x02 \x01(\t\x12\x13\n\x0bsender_name\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x01\x12\x1d\n\x15target_participant_id\x18\x05 \x01(\t\x12\x1f\n\x17target_participant_name\x18\x06 \x01(\t\x12\x15\n\x08\x61\x63\x63\x65pted\x18\x07 \x01(\x08H\x00\x88\x01\x01\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x12\n\nexpires_at\x18\t \x01(\x01\x12\x14\n\x0crecording_id\x18\n \x01(\tB\x0b\n\t_acceptedBHZFgithub.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eshowrunner/v1/show_event.proto\x12\rshowrunner.v1\"\xac\x02\n\tShowEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x11\n\tsender_id\x18\x02 \x01(\t\x12\x13\n\x0bsender_name\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x01\x12\x1d\n\x15target_participant_id\x18\x05 \x01(\t\x12\x1f\n\x17target_participant_name\x18\x06 \x01(\t\x12\x15\n\x08\x61\x63\x63\x65pted\x18\x07 \x01(\x08H\x00\x88\x01\x01\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x12\n\nexpires_at\x18\t \x01(\x01\x12\x14\n\x0crecording_id\x18\n \x01(\t\x12\x11\n\tstream_id\x18\x0b \x01(\t\x12\x14\n\x0c\x64\x65stinations\x18\x0c \x03(\t\x12\x0e\n\x06reason\x18\r \x01(\tB\x0b\n\t_acceptedBHZFgithub.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'ZFgithub.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1'
   _globals['_SHOWEVENT']._serialized_start=50
-  _globals['_SHOWEVENT']._serialized_end=293
+  _globals['_SHOWEVENT']._serialized_end=350
 # @@protoc_insertion_point(module_scope)

@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -38,6 +40,9 @@ class ShowEvent(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     RECORDING_ID_FIELD_NUMBER: _builtins.int
+    STREAM_ID_FIELD_NUMBER: _builtins.int
+    DESTINATIONS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """What happened. One of: "hand_raise" and "hand_lower" (to the host, the moderators and the
     viewer), "guest_invite" (host or moderator to one viewer), "guest_invite_response" (viewer
@@ -48,7 +53,11 @@ class ShowEvent(_message.Message):
     the target is the participant), "participant_banned" and "participant_unbanned" (to the host
     and the moderators, the target is the identity, the sender who did it: empty for the room's
     admin), "show_live" (broadcast, the show went live) and "show_ended" (broadcast, just before
-    everyone is disconnected).
+    everyone is disconnected); and a stream's progress, to the host and the moderators only (the
+    audience is not told where the show is restreamed): "stream_started" (StartStream: LiveKit's
+    egress is starting), "stream_updated" (UpdateStream changed its destinations), "stream_live"
+    (LiveKit reports it active), "stream_ending" (StopStream, or LiveKit reports it ending) and
+    "stream_ended" (it reached an end; see reason). A client should skip types it does not know.
     """
     sender_id: _builtins.str
     """Identity of the participant the event comes from (the host for promotions and demotions)."""
@@ -70,6 +79,18 @@ class ShowEvent(_message.Message):
     """For guest_invite only: when the invitation expires, in milliseconds since the Unix epoch."""
     recording_id: _builtins.str
     """For recording_started and recording_stopped: the recording's id (LiveKit's egress id)."""
+    stream_id: _builtins.str
+    """For stream_*: the stream's id (LiveKit's egress id, as ListStreams' stream_id)."""
+    reason: _builtins.str
+    """For stream_ended: how LiveKit's egress ended, "complete", "failed", "aborted" or
+    "limit_reached" (ListStreams has the stream's error).
+    """
+    @_builtins.property
+    def destinations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For stream_*: the names of the destinations streamed to, as configured on the service (never
+        their URLs or stream keys).
+        """
+
     def __init__(
         self,
         *,
@@ -83,10 +104,13 @@ class ShowEvent(_message.Message):
         message: _builtins.str = ...,
         expires_at: _builtins.float = ...,
         recording_id: _builtins.str = ...,
+        stream_id: _builtins.str = ...,
+        destinations: _abc.Iterable[_builtins.str] | None = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_accepted", b"_accepted", "accepted", b"accepted"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accepted", b"_accepted", "accepted", b"accepted", "expires_at", b"expires_at", "message", b"message", "recording_id", b"recording_id", "sender_id", b"sender_id", "sender_name", b"sender_name", "target_participant_id", b"target_participant_id", "target_participant_name", b"target_participant_name", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accepted", b"_accepted", "accepted", b"accepted", "destinations", b"destinations", "expires_at", b"expires_at", "message", b"message", "reason", b"reason", "recording_id", b"recording_id", "sender_id", b"sender_id", "sender_name", b"sender_name", "stream_id", b"stream_id", "target_participant_id", b"target_participant_id", "target_participant_name", b"target_participant_name", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__accepted: _TypeAlias = _typing.Literal["accepted"]  # noqa: Y015
     _WhichOneofArgType__accepted: _TypeAlias = _typing.Literal["_accepted", b"_accepted"]  # noqa: Y015

@@ -40,7 +40,11 @@ type ShowEvent struct {
 	// the target is the participant), "participant_banned" and "participant_unbanned" (to the host
 	// and the moderators, the target is the identity, the sender who did it: empty for the room's
 	// admin), "show_live" (broadcast, the show went live) and "show_ended" (broadcast, just before
-	// everyone is disconnected).
+	// everyone is disconnected); and a stream's progress, to the host and the moderators only (the
+	// audience is not told where the show is restreamed): "stream_started" (StartStream: LiveKit's
+	// egress is starting), "stream_updated" (UpdateStream changed its destinations), "stream_live"
+	// (LiveKit reports it active), "stream_ending" (StopStream, or LiveKit reports it ending) and
+	// "stream_ended" (it reached an end; see reason). A client should skip types it does not know.
 	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	// Identity of the participant the event comes from (the host for promotions and demotions).
 	SenderId string `protobuf:"bytes,2,opt,name=sender_id,json=senderId,proto3" json:"sender_id,omitempty"`
@@ -60,7 +64,15 @@ type ShowEvent struct {
 	// For guest_invite only: when the invitation expires, in milliseconds since the Unix epoch.
 	ExpiresAt float64 `protobuf:"fixed64,9,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	// For recording_started and recording_stopped: the recording's id (LiveKit's egress id).
-	RecordingId   string `protobuf:"bytes,10,opt,name=recording_id,json=recordingId,proto3" json:"recording_id,omitempty"`
+	RecordingId string `protobuf:"bytes,10,opt,name=recording_id,json=recordingId,proto3" json:"recording_id,omitempty"`
+	// For stream_*: the stream's id (LiveKit's egress id, as ListStreams' stream_id).
+	StreamId string `protobuf:"bytes,11,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	// For stream_*: the names of the destinations streamed to, as configured on the service (never
+	// their URLs or stream keys).
+	Destinations []string `protobuf:"bytes,12,rep,name=destinations,proto3" json:"destinations,omitempty"`
+	// For stream_ended: how LiveKit's egress ended, "complete", "failed", "aborted" or
+	// "limit_reached" (ListStreams has the stream's error).
+	Reason        string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -165,11 +177,32 @@ func (x *ShowEvent) GetRecordingId() string {
 	return ""
 }
 
+func (x *ShowEvent) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
+func (x *ShowEvent) GetDestinations() []string {
+	if x != nil {
+		return x.Destinations
+	}
+	return nil
+}
+
+func (x *ShowEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_showrunner_v1_show_event_proto protoreflect.FileDescriptor
 
 const file_showrunner_v1_show_event_proto_rawDesc = "" +
 	"\n" +
-	"\x1eshowrunner/v1/show_event.proto\x12\rshowrunner.v1\"\xf1\x02\n" +
+	"\x1eshowrunner/v1/show_event.proto\x12\rshowrunner.v1\"\xca\x03\n" +
 	"\tShowEvent\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1b\n" +
 	"\tsender_id\x18\x02 \x01(\tR\bsenderId\x12\x1f\n" +
@@ -183,7 +216,10 @@ const file_showrunner_v1_show_event_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\t \x01(\x01R\texpiresAt\x12!\n" +
 	"\frecording_id\x18\n" +
-	" \x01(\tR\vrecordingIdB\v\n" +
+	" \x01(\tR\vrecordingId\x12\x1b\n" +
+	"\tstream_id\x18\v \x01(\tR\bstreamId\x12\"\n" +
+	"\fdestinations\x18\f \x03(\tR\fdestinations\x12\x16\n" +
+	"\x06reason\x18\r \x01(\tR\x06reasonB\v\n" +
 	"\t_acceptedBHZFgithub.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1b\x06proto3"
 
 var (
