@@ -128,7 +128,8 @@ def test_the_host_restreams_from_the_studio(
     studio_with_recorder: ServiceProcess, egress: EgressStandIn, room: str, tmp_path: Path
 ) -> None:
     """Go out to youtube, add twitch and remove youtube while live, reload, stop, go out to twitch
-    and fail, go out to youtube and end the show: LiveKit's egress was asked for the configured
+    and fail, go out to youtube, the room's admin adding and removing twitch, and end the show:
+    the studio follows the stream on its events, LiveKit's egress was asked for the configured
     URLs, and the page never saw a stream key (restream.mjs)."""
     before = len(egress.received)
     # The stand-in plays the egress worker too, which cannot reach twitch's server on a new stream.
@@ -140,8 +141,8 @@ def test_the_host_restreams_from_the_studio(
         egress.webhooks_to, egress.unreachable = "", ""
     asked = [(method, sent) for method, sent in egress.received[before:] if method != "ListEgress"]
     start, update = "StartRoomCompositeEgress", "UpdateStream"
-    assert [method for method, _ in asked] == [start, update, update, "StopEgress", start, start]
-    started, added, removed, stopped, again, last = (sent for _, sent in asked)
+    assert [method for method, _ in asked] == [start, update, update, "StopEgress", start, start, update, update]
+    started, added, removed, stopped, again, last, admin_added, admin_removed = (sent for _, sent in asked)
     assert isinstance(started, lk_egress.RoomCompositeEgressRequest)
     assert started.room_name == room
     assert [list(output.urls) for output in started.stream_outputs] == [[STREAM_URLS["youtube"]]]
@@ -157,6 +158,14 @@ def test_the_host_restreams_from_the_studio(
     assert failed.status == lk_egress.EgressStatus.EGRESS_FAILED
     assert isinstance(last, lk_egress.RoomCompositeEgressRequest)
     assert [list(output.urls) for output in last.stream_outputs] == [[STREAM_URLS["youtube"]]]
+    # The room's admin added twitch to that stream and took it off again.
+    assert isinstance(admin_added, lk_egress.UpdateStreamRequest) and isinstance(
+        admin_removed, lk_egress.UpdateStreamRequest
+    )
+    assert (list(admin_added.add_output_urls), list(admin_removed.remove_output_urls)) == (
+        [STREAM_URLS["twitch"]],
+        [STREAM_URLS["twitch"]],
+    )
 
 
 def test_the_studio_offers_no_restream_without_destinations(

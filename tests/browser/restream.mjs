@@ -1,14 +1,29 @@
 // The host restreams the show from the studio: the destinations configured on the service by name,
-// a checkbox each; Go out to youtube, LIVE beside it and the OUT badge once LiveKit's egress is
-// live (the page reads ListStreams: a stream's progress is no ShowEvent); twitch added and youtube
-// removed while it runs (the last destination cannot be unchecked); a reload that finds the stream
+// a checkbox each; Go out to youtube, LIVE beside it and the OUT badge as soon as LiveKit's egress
+// is live (the stream_* ShowEvents tell the studio, whose fallback read would come only 30 s
+// later); twitch added and youtube removed while it runs (the last destination cannot be
+// unchecked), the page never asking while the stream is live; a reload that finds the stream
 // still live to twitch; Stop restream, the stream ended and the page no longer asking; going out
-// again, a failure LiveKit reports, shown with the service's redacted error; the show ended
+// again, a failure LiveKit reports, shown with the service's redacted error; going out to youtube
+// and the room's admin (the app's backend) adding twitch, shown on its event; the show ended
 // mid-stream, with the panel not brought back by a read answered before the end. The page
 // only ever sees names: no stream key in its DOM, its console or any answer the service gave it.
 // Run by tests/test_browser_show.py against a service whose egress calls go to the tests'
 // stand-in, playing the egress worker too; the test checks the URLs the stand-in was asked for.
-import { STEP_MS, goLive, inBrowser, noticeSays, say, seesVideo } from "./browser.mjs";
+import { ADMIN_TOKEN, BASE_URL, ROOM, STEP_MS, goLive, inBrowser, noticeSays, say, seesVideo } from "./browser.mjs";
+
+/** The studio's fallback read of a stream that is starting or ending (restream.ts). */
+const FALLBACK_MS = 30_000;
+
+/** UpdateStream as the room's admin (the app's backend), outside the studio. */
+async function adminUpdates(add, remove) {
+  const answer = await fetch(`${BASE_URL}/twirp/showrunner.v1.ShowService/UpdateStream`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ roomName: ROOM, addDestinations: add, removeDestinations: remove }),
+  });
+  if (!answer.ok) throw new Error(`UpdateStream answered ${answer.status}: ${await answer.text()}`);
+}
 
 const KEYS = (process.env.STREAM_KEYS ?? "").split(",").filter(Boolean);
 if (!KEYS.length) throw new Error("STREAM_KEYS names the stream keys the page must never see");
@@ -81,9 +96,14 @@ await inBrowser(async (open, logs) => {
   say("the studio offers the configured destinations by name, Go out waiting for one to be checked");
 
   await host.check('#destinations input[value="youtube"]');
+  const clicked = Date.now();
   await host.click("#go-out");
   await noticeSays(host, "info", "Going out to youtube.");
   await streamShows(host, "live", "Live to youtube");
+  // The egress goes live a moment after the answer, which the page read while it was starting:
+  // only the stream_live event can have brought it, the fallback read being 30 s away.
+  const tookMs = Date.now() - clicked;
+  if (tookMs > FALLBACK_MS / 3) throw new Error(`the studio showed the stream live ${tookMs} ms after Go out, as a poll would`);
   await host.waitForSelector("#out-badge:not([hidden])", { timeout: STEP_MS });
   await host.waitForSelector("#stop-restream:not([hidden])", { timeout: STEP_MS });
   await boxesShow(host, { twitch: "off", youtube: "on (disabled)" });
@@ -100,7 +120,10 @@ await inBrowser(async (open, logs) => {
   await streamShows(host, "live", "Live to twitch");
   await boxesShow(host, { twitch: "on (disabled)", youtube: "off" });
   await keysAbsent(host, "changing destinations");
-  say("the host added twitch and removed youtube while live");
+  const whileLive = listings;
+  await host.waitForTimeout(5_000); // the events tell the studio: it need not ask while the stream is live
+  if (listings !== whileLive) throw new Error(`the studio kept reading the live stream (${listings - whileLive} reads)`);
+  say("the host added twitch and removed youtube while live; live, the studio does not ask");
 
   await host.reload();
   await host.click("#go-live button[type=submit]");
@@ -134,8 +157,17 @@ await inBrowser(async (open, logs) => {
   await host.check('#destinations input[value="youtube"]');
   await host.click("#go-out");
   await streamShows(host, "live", "Live to youtube");
-  // The page's next read answers while the stream is live, but reaches the page only after the
-  // host ended the show: it must not bring the panel back.
+  // A change the studio did not make: the room's admin adds twitch, and the stream_updated event
+  // brings it, with one read and no poll.
+  const beforeAdmin = listings;
+  await adminUpdates(["twitch"], []);
+  await streamShows(host, "live", "Live to youtube, twitch");
+  await boxesShow(host, { twitch: "on", youtube: "on" });
+  if (listings - beforeAdmin !== 1) throw new Error(`the studio read the streams ${listings - beforeAdmin} times for one event`);
+  say("the room's admin added twitch from the backend: the studio shows it at once, on the event");
+
+  // The page's read on the admin's next change answers while the stream is live, but reaches the
+  // page only after the host ended the show: it must not bring the panel back.
   let caught;
   const polled = new Promise((resolve) => (caught = resolve));
   let release;
@@ -146,6 +178,7 @@ await inBrowser(async (open, logs) => {
     await released;
     await route.fulfill({ response });
   });
+  await adminUpdates([], ["twitch"]);
   await polled;
   await host.click("#end-show");
   await noticeSays(host, "ended", "The show has ended.");

@@ -167,6 +167,8 @@ function heard(event: ShowEvent): void {
   }
   // The hands, the bans and answers to invitations, as on a moderator's page.
   controls.follow(event);
+  // A stream's progress, which only the host and the moderators hear.
+  restream.follow(event);
 }
 
 room.on(RoomEvent.ParticipantAttributesChanged, () => void controls.refreshHands());

@@ -8,15 +8,19 @@
  * failure with the service's error, already redacted), and the header's OUT badge while it is
  * live. With no destination configured the panel says so and offers nothing.
  *
- * A stream's progress is not broadcast as a ShowEvent: the panel reads ListStreams when the host
- * comes in (a reload mid-stream finds it), after each of its own calls, and every few seconds
- * while a stream is starting, live or ending; not at all when no destination is configured.
+ * The service tells the host and the moderators each state a stream reaches (the stream_* ShowEvents:
+ * started, its destinations changed, live, ending, ended), whoever moved it: its own calls, the
+ * room's admin, LiveKit's egress. The panel reads ListStreams when the host comes in (a reload
+ * mid-stream finds it), after each of its own calls and on each of those events, so it follows
+ * the stream as it goes without asking. Only while a stream is starting or ending does it also
+ * read every 30 seconds, should the event that ends that wait be lost; never while it is live or
+ * over, nor when no destination is configured.
  */
-import { EgressStatus, type ShowServiceClient, type Stream, refusal } from "../api";
+import { EgressStatus, type ShowEvent, type ShowServiceClient, type Stream, refusal } from "../api";
 import type { Notice } from "./notice";
 
-/** How often the panel reads the stream while it is in progress. */
-const POLL_MS = 3_000;
+/** How often the panel reads a stream that is starting or ending, should its next event be lost. */
+const FALLBACK_MS = 30_000;
 
 /** Where the studio shows the panel. */
 export interface RestreamView {
@@ -32,6 +36,11 @@ export interface RestreamView {
 /** A stream LiveKit's egress has not finished with: starting, live or ending. */
 function running(stream: Stream | undefined): boolean {
   return !!stream && stream.endedAt === 0 && stream.status <= EgressStatus.EGRESS_ENDING;
+}
+
+/** A stream on its way to a state whose event is still to come: starting or ending. */
+function transitional(stream: Stream | undefined): boolean {
+  return !!stream && running(stream) && stream.status !== EgressStatus.EGRESS_ACTIVE;
 }
 
 /** The stream's state as the panel shows it: a word for tests and styles, and its text. */
@@ -74,8 +83,8 @@ export class Restream {
     this.render();
   }
 
-  /** Reads the room's streams and the destinations, shows them, and reads again in a few seconds
-   * while a stream is in progress. */
+  /** Reads the room's streams and the destinations, shows them, and reads again after a while if
+   * a stream is starting or ending. */
   async refresh(): Promise<void> {
     clearTimeout(this.timer);
     const show = this.show();
@@ -92,10 +101,15 @@ export class Restream {
     if (read === this.reads) this.poll();
   }
 
+  /** Follows the service's ShowEvents: a stream's own (stream_*) reads the streams again. */
+  follow(event: ShowEvent): void {
+    if (event.type.startsWith("stream_") && this.available.length) void this.refresh();
+  }
+
   private poll(): void {
     clearTimeout(this.timer);
-    if (this.available.length && running(this.stream) && this.show()) {
-      this.timer = setTimeout(() => void this.refresh(), POLL_MS);
+    if (this.available.length && transitional(this.stream) && this.show()) {
+      this.timer = setTimeout(() => void this.refresh(), FALLBACK_MS);
     }
   }
 
