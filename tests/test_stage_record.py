@@ -246,8 +246,9 @@ async def test_inviting_a_raised_hand_seats_the_viewer_at_once(records: ShowReco
     assert seating.before == Standing(None, ms(T0 + 1), None)
     stage = await records.stage(room, T0 + 2)
     assert [g.identity for g in stage.guests] == ["gia"] and stage.hands == 0 and stage.invitations == 0
-    assert [(p.identity, p.change, p.deadline) for p in stage.pending] == [
-        ("gia", StageChange.PROMOTE, ms(T0 + 2 + 10))
+    # Pending, with the part it puts gia into: what the room hears should a reconciler finish it.
+    assert [(p.identity, p.change, p.deadline, p.part) for p in stage.pending] == [
+        ("gia", StageChange.PROMOTE, ms(T0 + 2 + 10), Role.GUEST)
     ]
 
 
@@ -534,10 +535,10 @@ async def test_stepping_down_demoting_and_removing_free_the_seat(records: ShowRe
     await _refused(errors.Code.NOT_FOUND, errors.GUEST_NOT_FOUND, records.unseat(room, "cy", T0, StageChange.DEMOTE))
     stage = await records.stage(room, T0 + 1)
     assert stage.guests == ()
-    assert {(p.identity, p.change) for p in stage.pending} == {
-        ("ava", StageChange.DEMOTE),
-        ("bo", StageChange.DEMOTE),
-        ("cy", StageChange.REMOVE),
+    assert {(p.identity, p.change, p.part) for p in stage.pending} == {
+        ("ava", StageChange.DEMOTE, Role.GUEST),
+        ("bo", StageChange.DEMOTE, Role.GUEST),
+        ("cy", StageChange.REMOVE, Role.GUEST),
     }
 
 
@@ -749,7 +750,8 @@ async def test_the_host_appoints_and_dismisses_moderators(records: ShowRecords, 
     stage = await records.stage(room, T0 + 3)
     assert stage.moderators == ("ann",)
     # Pending until LiveKit has it, for the reconciler should the caller die first.
-    assert [(p.identity, p.change) for p in stage.pending] == [("mo", StageChange.DEMOTE)]
+    # A demotion out of the moderators, not off the stage: a reconciler finishing it knows which.
+    assert [(p.identity, p.change, p.part) for p in stage.pending] == [("mo", StageChange.DEMOTE, Role.MODERATOR)]
     assert await records.complete(room, "mo", StageChange.DEMOTE)
     assert (await records.stage(room, T0 + 3)).pending == ()
 
@@ -1684,7 +1686,7 @@ async def test_pending_changes_of_the_version_before_ids_are_completed_by_their_
         older = {"v": 1, "change": "promote", "since": ms(T0), "deadline": ms(T0 + 10)}
         await client.hset(pending_key, "gia", json.dumps(older))
         (change,) = await store.pending(room)
-        assert (change.change, change.id) == (StageChange.PROMOTE, "")
+        assert (change.change, change.id, change.part) == (StageChange.PROMOTE, "", None)  # its part unknown
         assert not await store.complete(room, "gia", StageChange.DEMOTE, "d1")
         assert await store.complete(room, "gia", StageChange.PROMOTE, "p1")  # whatever id the caller has
         assert await store.pending(room) == []
@@ -1692,7 +1694,9 @@ async def test_pending_changes_of_the_version_before_ids_are_completed_by_their_
         await store.set_hand(room, "gia", True, T0 + 1, LIMIT)
         await store.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="hana", change_id="p2")
         written = json.loads(await client.hget(pending_key, "gia") or "{}")
-        assert written == {"v": 1, "change": "promote", "since": ms(T0 + 1), "deadline": ms(T0 + 11), "id": "p2"}
+        assert written == {
+            "v": 1, "change": "promote", "since": ms(T0 + 1), "deadline": ms(T0 + 11), "id": "p2", "part": "guest"
+        }  # fmt: skip
     finally:
         await store.close()
 

@@ -123,14 +123,18 @@ class StageChange(StrEnum):
 class PendingChange:
     """A stage change written to the record and not yet confirmed as made in LiveKit. If it is
     still here after `deadline`, the instance that made it is presumed dead and a reconciler
-    completes or undoes it. `id` names this one change among a participant's changes, so that
-    only the call that wrote it clears it (`complete`); "" for one an older version wrote."""
+    finishes it: the record holds its outcome already, and LiveKit is brought to it. `id` names
+    this one change among a participant's changes, so that only the call that wrote it clears it
+    (`complete`); "" for one an older version wrote. `part` is the part it puts the participant
+    into or takes it out of (GUEST or MODERATOR), so that the reconciler finishing it knows what
+    the room is to hear; None for one an older version wrote (the room hears nothing of it)."""
 
     identity: str
     change: StageChange
     since: int  # ms
     deadline: int  # ms
     id: str = ""
+    part: Role | None = None
 
 
 def new_change_id() -> str:

@@ -260,10 +260,10 @@ class MemoryRecords:
         state.guests[viewer] = self._seat(viewer, now, connection)
         state.hands.remove(viewer)
         state.invitations.remove(viewer)  # who gave it stays: a promotion LiveKit refuses gives it back
-        self._intend(state, viewer, StageChange.PROMOTE, now, change_id)
+        self._intend(state, viewer, StageChange.PROMOTE, now, change_id, Role.GUEST)
 
-    def _intend(self, state: _Room, identity: str, change: StageChange, now: float, change_id: str) -> None:
-        state.pending[identity] = PendingChange(identity, change, ms(now), ms(now) + self._bound, change_id)
+    def _intend(self, state: _Room, identity: str, change: StageChange, now: float, change_id: str, part: Role) -> None:
+        state.pending[identity] = PendingChange(identity, change, ms(now), ms(now) + self._bound, change_id, part)
 
     @staticmethod
     def _limit(state: _Room, default: int) -> int:
@@ -587,7 +587,7 @@ class MemoryRecords:
             seat = state.guests.pop(guest, None)
             if seat is None:
                 raise refusal(Refusal.GUEST_NOT_FOUND, guest)
-            self._intend(state, guest, change, now, change_id)
+            self._intend(state, guest, change, now, change_id, Role.GUEST)
             return seat
 
     async def restore(
@@ -671,7 +671,7 @@ class MemoryRecords:
             raise refusal(Refusal.NOT_MODERATOR, identity)
         with self._changing(room, now, changes=True) as state:
             del state.moderators[identity]
-            self._intend(state, identity, StageChange.DEMOTE, now, change_id)
+            self._intend(state, identity, StageChange.DEMOTE, now, change_id, Role.MODERATOR)
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
         state = self._read(room, now)

@@ -185,6 +185,7 @@ def decode_pending(identity: Any, text: Any) -> PendingChange | None:
         since=int(raw.get("since") or 0),
         deadline=int(raw.get("deadline") or 0),
         id=str(raw.get("id") or ""),
+        part=_known(Role, str(raw.get("part") or "")),
     )
 
 

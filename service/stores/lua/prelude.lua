@@ -132,18 +132,20 @@ end
 
 -- A pending change, named by the id its caller gave it (none if it gave '', as an older version
 -- wrote them): complete.lua clears it for the call that wrote it only. An older version reading
--- the id ignores it (it decodes the fields it knows), and clears it by its kind.
-local function intend(identity, change, id)
+-- the id ignores it (it decodes the fields it knows), and clears it by its kind. `part` is the
+-- part it puts the participant into or takes it out of ('guest' or 'moderator'), so that a
+-- reconciler that finishes it knows what the room is to hear (an older version writes none).
+local function intend(identity, change, id, part)
   if id == '' then id = nil end
-  redis.call('HSET', PENDING, identity,
-             cjson.encode({v = VERSION, change = change, since = NOW, deadline = NOW + BOUND, id = id}))
+  redis.call('HSET', PENDING, identity, cjson.encode({v = VERSION, change = change, since = NOW,
+                                                     deadline = NOW + BOUND, id = id, part = part}))
 end
 
 local function take_seat(viewer, sid, joined_at, change_id)
   redis.call('HSET', GUESTS, viewer, new_seat(viewer, viewer, sid, joined_at))
   redis.call('ZREM', HANDS, viewer)
   redis.call('ZREM', INVITATIONS, viewer)  -- who gave it stays: see INVITERS
-  intend(viewer, 'promote', change_id)
+  intend(viewer, 'promote', change_id, 'guest')
 end
 
 -- The host's own steps: `acting` must hold the host seat ('' is the room's admin).

@@ -5,6 +5,6 @@ if not is_manager(acting) then return refused('not_host') end
 local seat = redis.call('HGET', GUESTS, guest)
 if not seat then return refused('guest_not_found') end
 redis.call('HDEL', GUESTS, guest)
-intend(guest, change, change_id)
+intend(guest, change, change_id, 'guest')
 touch()
 return {'ok', seat}
