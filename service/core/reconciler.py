@@ -14,7 +14,9 @@ permission and attributes), and converges:
 - a connected seat holder or moderator whose permission or attributes disagree with its role
   (a guest's included: the sources the host took away from it) is brought back to its role;
 - a stage change that was written to the record but never confirmed as made in LiveKit (the
-  instance died in between) is completed once its deadline passes;
+  instance died in between) is completed once its deadline passes, and the room hears of a
+  guest's (guest_promoted, guest_demoted) by the rules it hears the call's by, once: the call,
+  should it be alive after all and land later, says nothing more;
 - LiveKit publishers the record does not know of (the record was lost: Redis restarted empty)
   are adopted back into their seats if the rules allow, and sent back to the audience if not;
 - a banned identity LiveKit has connected is removed again: LiveKit has no token revocation, so
@@ -124,6 +126,12 @@ class ReconcileListener(Protocol):
     async def egress_moved(self, room: str, info: lk_egress.EgressInfo) -> bool:
         """Brings the room's recording or stream to where LiveKit's egress has it, with the
         events of a webhook; whether the record changed."""
+        ...
+
+    async def change_finished(self, room: str, pending: PendingChange, name: str) -> None:
+        """A pending stage change whose call never confirmed it was finished here, LiveKit
+        brought to the record (`name`: the participant's, as LiveKit or its seat has it): the
+        room hears of it as it would have heard of the call's, if it is still to."""
         ...
 
     def reconciled(self, action: str) -> None: ...
@@ -364,8 +372,9 @@ class Reconciler:
             found = await self._stage.find_participant(room, identity)
             if found is not None and not _agrees(found, Role.MODERATOR):
                 actions += await self._present(room, found, Role.MODERATOR)
+        held = {seat.identity: seat for seat, _ in seats}
         for identity, change in overdue.items():
-            actions += await self._finish(room, change, present.get(identity))
+            actions += await self._finish(room, change, present.get(identity), held.get(identity))
         actions += await self._egresses(room, record, now)
         if record.hands:
             actions += await self._abandoned_hands(room, now)
@@ -455,18 +464,25 @@ class Reconciler:
         shown = await self._stage.present(room, who.identity, Presence(role, locked or (), waiting))
         return [Action("presented", who.identity, role.value)] if shown is not None else []
 
-    async def _finish(self, room: str, pending: PendingChange, present: lk.ParticipantInfo | None) -> list[Action]:
+    async def _finish(
+        self, room: str, pending: PendingChange, present: lk.ParticipantInfo | None, seat: Seat | None
+    ) -> list[Action]:
         """An overdue pending change: the record already holds its outcome; make LiveKit match.
-        Only that change is cleared: a newer one written meanwhile is its own call's."""
+        Only that change is cleared: a newer one written meanwhile is its own call's. The call
+        that wrote it never told the room (it tells once it has cleared it), so the room hears
+        of it from here, if this pass cleared it: a call that cleared it first tells for itself."""
         identity, change = pending.identity, pending.change
         role = await self._records.role_of(room, identity)
+        found = present
+        if found is None:
+            found = await self._stage.find_participant(room, identity)
         if change is StageChange.REMOVE:
             await self._stage.remove_participant(room, identity)
-        elif present is None:
-            found = await self._stage.find_participant(room, identity)
-            if found is not None and not _agrees(found, role):
-                await self._present(room, found, role)
-        await self._records.complete(room, identity, change, pending.id)
+        elif present is None and found is not None and not _agrees(found, role):
+            await self._present(room, found, role)
+        if await self._records.complete(room, identity, change, pending.id):
+            name = (found.name if found is not None else "") or (seat.name if seat is not None else "") or identity
+            await self._listener.change_finished(room, pending, name)
         return [Action("completed", identity, change.value)]
 
     async def _egresses(self, room: str, record: StageRecord, now: float) -> list[Action]:

@@ -60,6 +60,7 @@ from service.core.record import (
     EgressKind,
     HistoryEntry,
     Lifecycle,
+    PendingChange,
     Phase,
     Place,
     Recording,
@@ -183,6 +184,26 @@ class ShowCore(ShowService[Caller]):
 
     async def egress_moved(self, room: str, info: lk_egress.EgressInfo) -> bool:
         return await self._egress_progress(room, info)
+
+    async def change_finished(self, room: str, pending: PendingChange, name: str) -> None:
+        """A guest's promotion, demotion or removal that the reconciler finished past its
+        deadline (its call's instance died before confirming it, or its LiveKit call is still
+        held up): the room hears it through `_tell`, as the call would have, from nobody (the
+        service finished it; the history's actor is empty), for the reason "reconciled". The
+        call, should it land later, finds the room has heard the place and says nothing. A
+        moderator's dismissal is not told from here: moderators keep the older rule (`_confirm`),
+        which has nothing to silence the call landing after it."""
+        if pending.part is not Role.GUEST:
+            return
+        about = (pending.identity, name)
+        if pending.change is StageChange.PROMOTE:
+            news = _StageNews(EventType.GUEST_PROMOTED, ("", ""), about, _FINISHED)
+            await self._tell(room, pending.identity, Role.GUEST, news)
+            return
+        # The seat it ended was taken before the change was written: the change's own moment
+        # stands for that seat's end, so the call's later telling of it finds it heard.
+        news = _StageNews(EventType.GUEST_DEMOTED, ("", ""), about, _FINISHED)
+        await self._tell(room, pending.identity, Role.VIEWER, news, ended=pending.since)
 
     def reconciled(self, action: str) -> None:
         self._observer.reconciled(action)
@@ -1637,6 +1658,8 @@ def _kept_part(admission: Admission) -> str:
     return ""
 
 
+# The history's reason for a guest's stage change the reconciler finished (change_finished).
+_FINISHED = "reconciled"
 # Looks a call takes at a participant its change may have been overtaken on (see _keep_up).
 _KEEP_UP_ROUNDS = 3
 _RELEASE_CONCURRENCY = 16  # LiveKit updates in flight at once while letting an audience in

@@ -1,0 +1,202 @@
+"""A stage change whose call never confirmed it: the instance that wrote it to the record died
+before LiveKit had it (or before it could say so), or its LiveKit call is held up past the
+change's deadline. The reconciler finishes it, bringing LiveKit to the record, and the room must
+hear of it then, as it would have heard of the call's, and once: the call, should it land after
+all, says nothing more. The core runs in process on a LiveKit of the test module's own, over each
+store, with a short stage-change deadline; its reconciler's passes are run by the test. What the
+dead instance had done is the record's steps alone; a call held up is held between its
+GetParticipant and its UpdateParticipant (tests/test_crossed_changes.py's HeldStage). Checked in
+LiveKit's own view, in the ShowEvents a viewer's own LiveKit connection receives and in the
+show's history."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from showrunner.v1 import show_service_pb2 as pb
+
+from service.core.reconciler import Action
+from service.core.record import ShowRecords, StageChange, new_change_id
+from service.core.roles import Role
+from service.dev.livekit_server import LiveKitDevServer
+from service.dev.redis_server import RedisServer
+from service.stores.memory_record import MemoryRecords
+from service.stores.redis_record import RedisRecords, connect
+from tests.conftest import API_KEY, API_SECRET
+from tests.live import until
+from tests.test_crossed_changes import AT_ONCE, Show, live_show
+from tests.test_show_through_every_door import livekit_participant
+
+# The stage-change deadline of these tests' stores, in seconds.
+DEADLINE = 0.5
+
+
+@pytest.fixture(scope="module")
+def own_livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitDevServer]:
+    log = tmp_path_factory.mktemp("livekit") / "livekit.log"
+    server = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=log).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def records(request: pytest.FixtureRequest) -> AsyncIterator[ShowRecords]:
+    if request.param == "memory":
+        yield MemoryRecords(change_seconds=DEADLINE)
+        return
+    server: RedisServer = request.getfixturevalue("store_redis_server")  # no instance's reconciler looks at it
+    store = RedisRecords(connect(server.url, cluster=False), change_seconds=DEADLINE)
+    yield store
+    await store.close()
+
+
+async def finished(show: Show, identity: str, change: StageChange) -> None:
+    """Runs the reconciler's passes over the show's room until one finishes `identity`'s
+    pending `change` (once its deadline has passed)."""
+
+    async def done() -> bool:
+        return Action("completed", identity, change.value) in await show.core.reconciler.reconcile(show.room)
+
+    await until(done, DEADLINE + 5.0, f"the reconciler finished {identity}'s {change.value}")
+
+
+async def last_entry(show: Show, identity: str) -> tuple[str, str, str]:
+    """The type, actor and reason of the show's last history entry about `identity`."""
+    history = await show.core.list_show_events(pb.ListShowEventsRequest(room_name=show.room), show.admin)
+    last = [e for e in history.entries if e.target_identity == identity][-1]
+    return last.type, last.actor_identity, last.reason
+
+
+async def test_a_promotion_whose_instance_died_before_livekit_had_it_is_told_once_the_reconciler_finishes_it(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """An instance seated vic (his hand was up) and died before telling LiveKit: past the
+    deadline a reconciler puts him on stage on LiveKit, and the room, which heard nothing, hears
+    guest_promoted, kept in the history as the reconciler's (nobody's, for "reconciled")."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        seating = await records.invite(room, "vic", show.clock.now(), 60, 1, "host-1", change_id=new_change_id())
+        assert seating.promoted
+        await finished(show, "vic", StageChange.PROMOTE)
+        assert await show.role_on_livekit("vic") == ("guest", True)
+        assert await show.told(ada, "vic") == (["guest_promoted"], ["guest_promoted"])
+        assert await last_entry(show, "vic") == ("guest_promoted", "", "reconciled")
+        # Another pass finds nothing more to finish, and tells nothing more.
+        await show.core.reconciler.reconcile(room)
+        assert await show.told(ada, "vic") == (["guest_promoted"], ["guest_promoted"])
+
+
+async def test_a_demotion_whose_instance_died_before_livekit_had_it_is_told_once_the_reconciler_finishes_it(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """vic is on stage, the room told so; an instance sends him back to the audience in the
+    record and dies before telling LiveKit. The reconciler makes LiveKit agree, and the room, which
+    last heard vic go on stage, hears guest_demoted: its pages would show him on stage still."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        assert (await show.promote("vic")).promoted
+        await records.unseat(room, "vic", show.clock.now(), StageChange.DEMOTE, "host-1", change_id=new_change_id())
+        await finished(show, "vic", StageChange.DEMOTE)
+        assert await show.role_on_livekit("vic") == ("viewer", False)
+        assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
+        assert await last_entry(show, "vic") == ("guest_demoted", "", "reconciled")
+
+
+async def test_a_removal_whose_instance_died_before_livekit_had_it_is_told_once_the_reconciler_finishes_it(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        assert (await show.promote("vic")).promoted
+        await records.unseat(room, "vic", show.clock.now(), StageChange.REMOVE, "host-1", change_id=new_change_id())
+        await finished(show, "vic", StageChange.REMOVE)
+
+        async def gone() -> bool:
+            return await livekit_participant(show.lkapi, room, "vic") is None
+
+        await until(gone, AT_ONCE, "LiveKit no longer has vic")
+        assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
+        assert await last_entry(show, "vic") == ("guest_demoted", "", "reconciled")
+
+
+async def test_a_promotion_whose_call_lands_after_the_reconciler_finished_it_is_told_once(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """The instance that promoted vic is alive but slow: its LiveKit call is held past the
+    deadline, the reconciler finishes the promotion and tells it, and then the call lands. The
+    room has heard vic go on stage in the seat he holds, and hears it once."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        held = show.stage.hold("vic", Role.GUEST)
+        promoting = asyncio.ensure_future(show.promote("vic"))
+        await asyncio.wait_for(held.reached.wait(), 10.0)
+        await finished(show, "vic", StageChange.PROMOTE)
+        assert await show.role_on_livekit("vic") == ("guest", True)
+        assert await show.told(ada, "vic") == (["guest_promoted"], ["guest_promoted"])
+        held.released.set()
+        assert (await promoting).promoted
+        assert await show.role_on_livekit("vic") == ("guest", True)
+        assert await show.told(ada, "vic") == (["guest_promoted"], ["guest_promoted"])
+        assert await last_entry(show, "vic") == ("guest_promoted", "", "reconciled")
+
+
+async def test_a_demotion_whose_call_lands_after_the_reconciler_finished_it_is_told_once(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        assert (await show.promote("vic")).promoted
+        held = show.stage.hold("vic", Role.VIEWER)
+        demote = pb.DemoteGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
+        demoting = asyncio.ensure_future(show.core.demote_guest(demote, show.admin))
+        await asyncio.wait_for(held.reached.wait(), 10.0)
+        await finished(show, "vic", StageChange.DEMOTE)
+        assert await show.role_on_livekit("vic") == ("viewer", False)
+        assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
+        held.released.set()
+        await demoting
+        assert await show.role_on_livekit("vic") == ("viewer", False)
+        assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
+
+
+async def test_a_guest_promoted_again_after_a_demotion_the_reconciler_finished_is_told_on_stage(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """What the reconciler told counts as heard for the seat it ended only: vic, invited again
+    after it, is a guest in a new seat, and the room hears that, and his next demotion."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        assert (await show.promote("vic")).promoted
+        await records.unseat(room, "vic", show.clock.now(), StageChange.DEMOTE, "host-1", change_id=new_change_id())
+        await finished(show, "vic", StageChange.DEMOTE)
+        await records.set_hand(room, "vic", True, show.clock.now(), 1)
+        assert (await show.promote("vic")).promoted
+        demote = pb.DemoteGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
+        await show.core.demote_guest(demote, show.admin)
+        on_and_off = ["guest_promoted", "guest_demoted"] * 2
+        assert await show.told(ada, "vic") == (on_and_off, on_and_off)
+        assert await last_entry(show, "vic") == ("guest_demoted", "host-1", "demoted")
+
+
+async def test_a_dismissal_the_reconciler_finishes_is_never_told_as_a_guests_demotion(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """A moderator's dismissal is pending as a demotion is. The reconciler finishing it brings
+    LiveKit to the record, but tells nothing (moderators keep the older rule, which has nothing
+    to silence the call should it land after): above all, no guest_demoted about a moderator."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("mia")
+        await show.core.appoint_moderator(pb.AppointModeratorRequest(room_name=room, identity="mia"), show.admin)
+        await records.dismiss(room, "mia", show.clock.now(), new_change_id())
+        await finished(show, "mia", StageChange.DEMOTE)
+        assert await show.role_on_livekit("mia") == ("viewer", False)
+        assert await show.told(ada, "mia") == (["moderator_appointed"], ["moderator_appointed"])
