@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from livekit import api
 from livekit.protocol.models import TrackSource
 
+from service.core.record import StageChange, new_change_id
 from service.dev.livekit_server import LiveKitDevServer, free_port
 from service.dev.redis_server import RedisServer
 from service.stores.redis_record import RedisRecords, connect
@@ -471,6 +472,52 @@ async def test_moderators_and_a_locked_source_written_by_an_instance_that_died_r
                 await asyncio.sleep(0.2)
             assert seen["guest-1"].permission.can_publish
             await agree_within(admin, lkapi, room)
+    finally:
+        await dead.close()
+        for person in people:
+            await person.disconnect()
+        await door.close()
+
+
+async def test_a_demotion_written_by_an_instance_that_died_is_told_once_the_reconciler_finishes_it(
+    own_with_redis: Stack, redis_server_own: RedisServer, room: str
+) -> None:
+    """An instance sent guest-1 back to the audience in the record and died before telling
+    LiveKit or the room: the running instance's reconciler makes LiveKit's own view match past the
+    deadline, and a viewer's page, which heard guest-1 go on stage, hears guest_demoted, once; the
+    history keeps it as the reconciler's (no actor, "reconciled")."""
+    stack_ = own_with_redis
+    door = stack_.client()
+    admin = door.as_(admin_token(room))
+    host_token, host_live = await open_show(door, room)
+    as_guest, guest_live = await viewer(door, room, "guest-1")
+    _, ada = await viewer(door, room, "ada")
+    people = [host_live, guest_live, ada]
+    dead = RedisRecords(connect(redis_server_own.url, cluster=False))
+
+    def heard() -> list[str]:
+        return [e["type"] for e in ada.show_events if e.get("targetParticipantId") == "guest-1"]
+
+    try:
+        await as_guest.hand(room, "guest-1", True)
+        await door.as_(host_token).invite(room, "guest-1", "host-1")
+        await ada.wait_for(lambda: heard() == ["guest_promoted"], 10.0, "ada hears guest-1 go on stage")
+        # What the dead instance had done: the record's step, and nothing on LiveKit.
+        await dead.unseat(room, "guest-1", time.time(), StageChange.DEMOTE, "host-1", change_id=new_change_id())
+        async with livekit_api(stack_.livekit) as lkapi:
+
+            async def in_the_audience() -> bool:
+                seen = await lkapi.room.get_participant(api.RoomParticipantIdentity(room=room, identity="guest-1"))
+                return seen.attributes.get("role") == "viewer" and not seen.permission.can_publish
+
+            await until(in_the_audience, BOUND, "LiveKit has guest-1 back in the audience")
+            await ada.wait_for(lambda: len(heard()) > 1, BOUND, "ada hears guest-1 leave the stage")
+            await agree_within(admin, lkapi, room)
+        await asyncio.sleep(2.0)  # a few more passes: nothing more is told
+        assert heard() == ["guest_promoted", "guest_demoted"]
+        entries = (await admin.history(room))["entries"]
+        about = [(e["type"], e["actorIdentity"], e["reason"]) for e in entries if e["targetIdentity"] == "guest-1"]
+        assert about == [("guest_promoted", "host-1", ""), ("guest_demoted", "", "reconciled")]
     finally:
         await dead.close()
         for person in people:
