@@ -1,13 +1,13 @@
-"""A stage change whose call never confirmed it: the instance that wrote it to the record died
-before LiveKit had it (or before it could say so), or its LiveKit call is held up past the
-change's deadline. The reconciler finishes it, bringing LiveKit to the record, and the room must
-hear of it then, as it would have heard of the call's, and once: the call, should it land after
-all, says nothing more. The core runs in process on a LiveKit of the test module's own, over each
-store, with a short stage-change deadline; its reconciler's passes are run by the test. What the
-dead instance had done is the record's steps alone; a call held up is held between its
-GetParticipant and its UpdateParticipant (tests/test_crossed_changes.py's HeldStage). Checked in
-LiveKit's own view, in the ShowEvents a viewer's own LiveKit connection receives and in the
-show's history."""
+"""A stage change (a guest's promotion, demotion or removal, a moderator's dismissal) whose call
+never confirmed it: the instance that wrote it to the record died before LiveKit had it (or
+before it could say so), or its LiveKit call is held up past the change's deadline. The
+reconciler finishes it, bringing LiveKit to the record, and the room must hear of it then, as it
+would have heard of the call's, and once: the call, should it land after all, says nothing more.
+The core runs in process on a LiveKit of the test module's own, over each store, with a short
+stage-change deadline; its reconciler's passes are run by the test. What the dead instance had
+done is the record's steps alone; a call held up is held between its GetParticipant and its
+UpdateParticipant (tests/test_crossed_changes.py's HeldStage). Checked in LiveKit's own view, in
+the ShowEvents a viewer's own LiveKit connection receives and in the show's history."""
 
 from __future__ import annotations
 
@@ -186,12 +186,11 @@ async def test_a_guest_promoted_again_after_a_demotion_the_reconciler_finished_i
         assert await last_entry(show, "vic") == ("guest_demoted", "host-1", "demoted")
 
 
-async def test_a_dismissal_the_reconciler_finishes_is_never_told_as_a_guests_demotion(
+async def test_a_dismissal_whose_instance_died_before_livekit_had_it_is_told_once_the_reconciler_finishes_it(
     own_livekit: LiveKitDevServer, records: ShowRecords, room: str
 ) -> None:
-    """A moderator's dismissal is pending as a demotion is. The reconciler finishing it brings
-    LiveKit to the record, but tells nothing (moderators keep the older rule, which has nothing
-    to silence the call should it land after): above all, no guest_demoted about a moderator."""
+    """A moderator's dismissal is pending as a guest's demotion is, and told as a dismissal, never
+    as a guest's demotion."""
     async with live_show(own_livekit, records, room) as show:
         ada = await show.viewer("ada")
         await show.viewer("mia")
@@ -199,4 +198,32 @@ async def test_a_dismissal_the_reconciler_finishes_is_never_told_as_a_guests_dem
         await records.dismiss(room, "mia", show.clock.now(), new_change_id())
         await finished(show, "mia", StageChange.DEMOTE)
         assert await show.role_on_livekit("mia") == ("viewer", False)
-        assert await show.told(ada, "mia") == (["moderator_appointed"], ["moderator_appointed"])
+        assert await show.told(ada, "mia") == (["moderator_appointed", "moderator_dismissed"],) * 2
+        assert await last_entry(show, "mia") == ("moderator_dismissed", "", "reconciled")
+
+
+async def test_a_dismissal_whose_call_lands_after_the_reconciler_finished_it_is_told_once(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("mia")
+        core, admin = show.core, show.admin
+        await core.appoint_moderator(pb.AppointModeratorRequest(room_name=room, identity="mia"), admin)
+        held = show.stage.hold("mia", Role.VIEWER)
+        dismissing = asyncio.ensure_future(
+            core.dismiss_moderator(pb.DismissModeratorRequest(room_name=room, identity="mia"), admin)
+        )
+        await asyncio.wait_for(held.reached.wait(), 10.0)
+        await finished(show, "mia", StageChange.DEMOTE)
+        assert await show.role_on_livekit("mia") == ("viewer", False)
+        assert await show.told(ada, "mia") == (["moderator_appointed", "moderator_dismissed"],) * 2
+        held.released.set()
+        await dismissing
+        assert await show.role_on_livekit("mia") == ("viewer", False)
+        assert await show.told(ada, "mia") == (["moderator_appointed", "moderator_dismissed"],) * 2
+        # Appointed and dismissed again, the room hears both anew.
+        await core.appoint_moderator(pb.AppointModeratorRequest(room_name=room, identity="mia"), admin)
+        await core.dismiss_moderator(pb.DismissModeratorRequest(room_name=room, identity="mia"), admin)
+        assert await show.told(ada, "mia") == (["moderator_appointed", "moderator_dismissed"] * 2,) * 2
+        assert await last_entry(show, "mia") == ("moderator_dismissed", "", "")

@@ -14,9 +14,9 @@ permission and attributes), and converges:
 - a connected seat holder or moderator whose permission or attributes disagree with its role
   (a guest's included: the sources the host took away from it) is brought back to its role;
 - a stage change that was written to the record but never confirmed as made in LiveKit (the
-  instance died in between) is completed once its deadline passes, and the room hears of a
-  guest's (guest_promoted, guest_demoted) by the rules it hears the call's by, once: the call,
-  should it be alive after all and land later, says nothing more;
+  instance died in between) is completed once its deadline passes, and the room hears of it
+  (guest_promoted, guest_demoted, moderator_dismissed) by the rules it hears the call's by,
+  once: the call, should it be alive after all and land later, says nothing more;
 - LiveKit publishers the record does not know of (the record was lost: Redis restarted empty)
   are adopted back into their seats if the rules allow, and sent back to the audience if not;
 - a banned identity LiveKit has connected is removed again: LiveKit has no token revocation, so

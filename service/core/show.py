@@ -186,23 +186,23 @@ class ShowCore(ShowService[Caller]):
         return await self._egress_progress(room, info)
 
     async def change_finished(self, room: str, pending: PendingChange, name: str) -> None:
-        """A guest's promotion, demotion or removal that the reconciler finished past its
-        deadline (its call's instance died before confirming it, or its LiveKit call is still
-        held up): the room hears it through `_tell`, as the call would have, from nobody (the
-        service finished it; the history's actor is empty), for the reason "reconciled". The
-        call, should it land later, finds the room has heard the place and says nothing. A
-        moderator's dismissal is not told from here: moderators keep the older rule (`_confirm`),
-        which has nothing to silence the call landing after it."""
-        if pending.part is not Role.GUEST:
-            return
+        """A guest's promotion, demotion or removal, or a moderator's dismissal, that the
+        reconciler finished past its deadline (its call's instance died before confirming it, or
+        its LiveKit call is still held up): the room hears it through `_tell`, as the call would
+        have, from nobody (the service finished it; the history's actor is empty), for the
+        reason "reconciled". The call, should it land later, finds the room has heard it and
+        says nothing. A change whose part is not known (an older version's) is not told."""
         about = (pending.identity, name)
-        if pending.change is StageChange.PROMOTE:
+        if pending.part is Role.GUEST and pending.change is StageChange.PROMOTE:
             news = _StageNews(EventType.GUEST_PROMOTED, ("", ""), about, _FINISHED)
             await self._tell(room, pending.identity, Role.GUEST, news)
             return
-        # The seat it ended was taken before the change was written: the change's own moment
-        # stands for that seat's end, so the call's later telling of it finds it heard.
-        news = _StageNews(EventType.GUEST_DEMOTED, ("", ""), about, _FINISHED)
+        left = {Role.GUEST: EventType.GUEST_DEMOTED, Role.MODERATOR: EventType.MODERATOR_DISMISSED}
+        if pending.part not in left or pending.change is StageChange.PROMOTE:
+            return
+        # The seat (or appointment) it ended began before the change was written: the change's
+        # own moment stands for its end, so the call's later telling of it finds it heard.
+        news = _StageNews(left[pending.part], ("", ""), about, _FINISHED)
         await self._tell(room, pending.identity, Role.VIEWER, news, ended=pending.since)
 
     def reconciled(self, action: str) -> None:
@@ -634,8 +634,8 @@ class ShowCore(ShowService[Caller]):
         self, request: pb.DismissModeratorRequest, caller: Caller
     ) -> pb.DismissModeratorResponse:
         room, identity = await self._someone_in(request.room_name, request.identity)
-        change_id = new_change_id()
-        await self._records.dismiss(room, identity, self._clock.now(), change_id)
+        now, change_id = self._clock.now(), new_change_id()
+        await self._records.dismiss(room, identity, now, change_id)
 
         async def undo() -> None:
             await self._records.appoint(room, identity, self._clock.now(), None)
@@ -646,7 +646,11 @@ class ShowCore(ShowService[Caller]):
         stands = await self._confirm(room, identity, StageChange.DEMOTE, change_id, viewer, Role.MODERATOR)
         name = shown.name if shown is not None and shown.name else identity
         if stands:
-            await self._announce(room, EventType.MODERATOR_DISMISSED, sender=caller.identity, target=(identity, name))
+            # Told as the reconciler tells it should it finish the dismissal first (the change's
+            # moment, `now`, ends the appointment): whichever of the two comes second says nothing.
+            by = (caller.identity or "", caller.identity or "")
+            news = _StageNews(EventType.MODERATOR_DISMISSED, by, (identity, name))
+            await self._tell(room, identity, Role.VIEWER, news, ended=ms(now))
         return pb.DismissModeratorResponse(message=f"{identity} is no longer a moderator")
 
     async def unban_participant(
@@ -1322,6 +1326,14 @@ class ShowCore(ShowService[Caller]):
     # nothing more. Moderators are appointed without a pending change (AppointModerator looks
     # at the record instead, `_undone`), and their dismissal keeps the rule before this one
     # (`_confirm`): an appointment made again while the dismissal was on its way is told twice.
+    # A dismissal that stands is told through `_tell` all the same, as leaving for the audience
+    # at the dismissal's moment, so that it is told once whether its call or a reconciler that
+    # finished it (see `change_finished`) tells it first.
+    #
+    # A change the reconciler finishes past its deadline (its call's instance died, or its call
+    # to LiveKit is held up) is told by the reconciler, through `_tell` (`change_finished`): the
+    # call never told it, since a call tells only once it has cleared its change; and should the
+    # call land after all, `_tell` finds the room heard it and says nothing.
 
     async def _land(
         self, room: str, identity: str, change: StageChange, change_id: str, made: Presence | None

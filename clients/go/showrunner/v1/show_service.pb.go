@@ -4037,11 +4037,11 @@ type HistoryEntry struct {
 	// Whom it concerned: the guest, the host, the moderator, the banned or removed participant.
 	TargetIdentity string `protobuf:"bytes,5,opt,name=target_identity,json=targetIdentity,proto3" json:"target_identity,omitempty"`
 	// Why, where the type leaves it open. guest_demoted: "demoted", "stepped_down", "left" (its
-	// connection ended) or "removed"; guest_promoted and guest_demoted: "reconciled" for a change
-	// whose call never confirmed it (its instance died, or its LiveKit call was held up), finished
-	// by the service past its deadline (the actor is then empty); recording_stopped and
-	// stream_stopped: "stopped" (by a call), or how LiveKit's egress ended on its own ("complete",
-	// "failed", "aborted", "limit_reached").
+	// connection ended) or "removed"; guest_promoted, guest_demoted and moderator_dismissed:
+	// "reconciled" for a change whose call never confirmed it (its instance died, or its LiveKit
+	// call was held up), finished by the service past its deadline (the actor is then empty);
+	// recording_stopped and stream_stopped: "stopped" (by a call), or how LiveKit's egress ended on
+	// its own ("complete", "failed", "aborted", "limit_reached").
 	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
 	// For recording_* and stream_*: the recording's or stream's id (LiveKit's egress id).
 	EgressId string `protobuf:"bytes,7,opt,name=egress_id,json=egressId,proto3" json:"egress_id,omitempty"`
