@@ -1373,10 +1373,11 @@ class ShowCore(ShowService[Caller]):
 
     async def _tell(self, room: str, identity: str, part: Role, news: _StageNews | None = None, ended: int = 0) -> None:
         """Tells the room that `identity` went on stage (`part` GUEST) or left it (VIEWER; `ended`:
-        the since of the seat it left), as `news` says, if the record says the room is to hear
-        it (see above); without `news` (the undo of a newer change LiveKit refused), what that
-        change kept silent, if anything. Best effort, as every event: should the record not
-        answer, a change with its own news is told as it was before the record kept this."""
+        the since of the seat it left; for a moderator's dismissal, the dismissal's moment), as
+        `news` says, if the record says the room is to hear it (see above); without `news` (the
+        undo of a newer change LiveKit refused), what that change kept silent, if anything. Best
+        effort, as every event: should the record not answer, a change with its own news is told
+        as it was before the record kept this."""
         words = news.words() if news else ""
         try:
             words = await self._records.tell(room, identity, part, ended, words, self._clock.now())
