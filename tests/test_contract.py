@@ -106,6 +106,7 @@ def test_show_event_types_are_the_mvps_seven_and_ours() -> None:
         "show_ended",
         "participant_banned",
         "participant_unbanned",
+        "guest_limit_changed",
         # a stream's progress, to the host and the moderators only
         "stream_started",
         "stream_updated",

@@ -223,6 +223,26 @@ async def test_bans_and_their_lifting_are_heard_by_the_host_and_the_moderators_o
     assert not [e for e in vic_live.show_events if e.get("type", "").startswith("participant_")], vic_live.show_events
 
 
+async def test_a_new_guest_limit_is_heard_by_the_host_and_the_moderators_only(crew: Crew) -> None:
+    """guest_limit_changed goes to those who invite, so that their pages offer an invitation
+    again once the stage has a free seat (or no longer); the audience hears nothing of it."""
+    room, host = crew.room, crew.host
+    host_live, mia_live, vic_live = crew.live
+    await host.appoint_moderator(room, "mia")
+    assert await host.settings(room, 2) == 2
+    for manager in (host_live, mia_live):
+        await hears(manager, "guest_limit_changed", senderId="host-1")
+    # The room's admin (the app's backend) sets it in nobody's name: no sender.
+    assert await crew.admin.settings(room, 3) == 3
+    for manager in (host_live, mia_live):
+        await hears(manager, "guest_limit_changed", senderId=None)
+    assert (await crew.vic.get_room(room))["guestLimit"] == 3
+    # An appointment goes to the whole room after both: once vic has it, vic has had the rest.
+    await host.appoint_moderator(room, "late-mo")
+    await hears(vic_live, "moderator_appointed", targetParticipantId="late-mo")
+    assert not heard_from(vic_live, "guest_limit_changed"), vic_live.show_events
+
+
 async def test_the_room_admin_appoints_a_moderator_before_it_joins(door: ShowClient, room: str) -> None:
     _, host_live = await start_show(door, room)
     try:

@@ -34,6 +34,9 @@ class EventType(StrEnum):
     # Someone was banned, or let back in (to the host and the moderators only, as hands are).
     PARTICIPANT_BANNED = "participant_banned"
     PARTICIPANT_UNBANNED = "participant_unbanned"
+    # The guest limit was set (UpdateRoomSettings): to the host and the moderators only, whose
+    # pages offer an invitation only while the stage has a free seat.
+    GUEST_LIMIT_CHANGED = "guest_limit_changed"
     # A stream's progress, to the host and the moderators only (the audience is not told where
     # the show is restreamed): StartStream and UpdateStream (kept in the history too, in the same
     # words), then each state LiveKit's egress reaches: active, ending, ended.

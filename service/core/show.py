@@ -542,9 +542,11 @@ class ShowCore(ShowService[Caller]):
             raise errors.invalid(errors.GUEST_LIMIT_REQUIRED)
         limit = validate.between("guestLimit", request.guest_limit, *validate.GUEST_LIMITS)
         await self._room_for(room)
-        await self._records.set_guest_limit(
-            room, limit, self._clock.now(), _acting_host(caller, room), errors.ONLY_HOST_CHANGES_SETTINGS
-        )
+        acting = _acting_host(caller, room)
+        await self._records.set_guest_limit(room, limit, self._clock.now(), acting, errors.ONLY_HOST_CHANGES_SETTINGS)
+        # Whether the stage is full changed with it: the managers read the stage again, while
+        # the audience, which invites nobody, hears nothing.
+        await self._announce(room, EventType.GUEST_LIMIT_CHANGED, sender=acting, to=await self._managers_of(room))
         return pb.UpdateRoomSettingsResponse(guest_limit=limit)
 
     # --- participants --------------------------------------------------------------------

@@ -52,12 +52,15 @@ class ShowEvent(_message.Message):
     "recording_stopped" (broadcast), "moderator_appointed" and "moderator_dismissed" (broadcast,
     the target is the participant), "participant_banned" and "participant_unbanned" (to the host
     and the moderators, the target is the identity, the sender who did it: empty for the room's
-    admin), "show_live" (broadcast, the show went live) and "show_ended" (broadcast, just before
-    everyone is disconnected); and a stream's progress, to the host and the moderators only (the
-    audience is not told where the show is restreamed): "stream_started" (StartStream: LiveKit's
-    egress is starting), "stream_updated" (UpdateStream changed its destinations), "stream_live"
-    (LiveKit reports it active), "stream_ending" (StopStream, or LiveKit reports it ending) and
-    "stream_ended" (it reached an end; see reason). A client should skip types it does not know.
+    admin), "show_live" (broadcast, the show went live), "show_ended" (broadcast, just before
+    everyone is disconnected) and "guest_limit_changed" (to the host and the moderators, after
+    UpdateRoomSettings set the guest limit, the sender who set it: empty for the room's admin;
+    GetRoom's guest_limit says the new one); and a stream's progress, to the host and the
+    moderators only (the audience is not told where the show is restreamed): "stream_started"
+    (StartStream: LiveKit's egress is starting), "stream_updated" (UpdateStream changed its
+    destinations), "stream_live" (LiveKit reports it active), "stream_ending" (StopStream, or
+    LiveKit reports it ending) and "stream_ended" (it reached an end; see reason). A client
+    should skip types it does not know.
     """
     sender_id: _builtins.str
     """Identity of the participant the event comes from (the host for promotions and demotions)."""
