@@ -2,7 +2,8 @@
 // studio, and her page shows the moderation panel at once, and again after a reload (JoinRoom
 // answers a moderator's token). john raises a hand and mia's queue shows it; she invites him and he
 // is on stage, and while the stage is full every Invite, the host's and hers, is disabled saying
-// so; she sends him back; she invites him again and he declines, which mia and the host
+// so, until the room's admin raises the guest limit (and again once it lowers it); she sends him
+// back; she invites him again and he declines, which mia and the host
 // both hear; she invites mary, who accepts and goes on stage. Bans follow between the two pages:
 // mia's Remove and ban asks first, which Escape cancels; asked again she bans ann by keyboard,
 // whose page says so, and the studio's bans list her; the host lifts the
@@ -10,7 +11,7 @@
 // audience and mia's list shows him until she lifts it; ann comes back and the host removes her
 // without a ban. The host dismisses mia: the panel and her buttons on the guest's tile go, and she
 // may raise a hand again. Run by tests/test_browser_show.py.
-import { ROOM, STEP_MS, goLive, inBrowser, noticeSays, picture, say, seesNoVideo, seesVideo } from "./browser.mjs";
+import { ADMIN_TOKEN, BASE_URL, ROOM, STEP_MS, goLive, inBrowser, noticeSays, picture, say, seesNoVideo, seesVideo } from "./browser.mjs";
 
 /** Resolves once `page` asks whether to remove and ban `name`, in a dialog named by its question,
  * with the focus on Cancel. */
@@ -18,6 +19,16 @@ async function banAsked(page, name) {
   await page.getByRole("dialog", { name: `Remove and ban ${name}? They leave the show and cannot join it again until the ban is lifted.` }).waitFor({ timeout: STEP_MS });
   const focused = await page.evaluate(() => document.activeElement?.textContent);
   if (focused !== "Cancel") throw new Error(`asked to ban ${name}, the focus is on ${JSON.stringify(focused)}, not Cancel`);
+}
+
+/** Sets the room's guest limit as its admin (the app's backend) does: UpdateRoomSettings. */
+async function guestLimit(limit) {
+  const answer = await fetch(`${BASE_URL}/twirp/showrunner.v1.ShowService/UpdateRoomSettings`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ roomName: ROOM, guestLimit: limit }),
+  });
+  if (!answer.ok) throw new Error(`UpdateRoomSettings: ${answer.status} ${await answer.text()}`);
 }
 
 await inBrowser(async (open) => {
@@ -74,6 +85,17 @@ await inBrowser(async (open) => {
     if (why.title !== full || why.described !== full || why.note !== full) throw new Error(`with the stage full, mary's Invite says ${JSON.stringify(why)}`);
   }
   say("with the stage full, the host's and mia's Invite buttons are disabled, saying why");
+  // The room's admin (the app's backend) makes room for a second guest, then takes it back: both
+  // pages follow the limit at once (guest_limit_changed), with no guest coming or going.
+  await guestLimit(2);
+  for (const page of [host, mia]) {
+    await page.waitForSelector('#audience li[data-identity="mary"] button.invite:enabled', { timeout: STEP_MS });
+    await page.waitForSelector("#stage-full", { state: "hidden", timeout: STEP_MS });
+  }
+  say("the admin raised the guest limit to 2: the host's and mia's Invite buttons work again at once");
+  await guestLimit(1);
+  for (const page of [host, mia]) await page.waitForSelector('#audience li[data-identity="mary"] button.invite:disabled', { timeout: STEP_MS });
+  say("the admin set it back to 1: the stage is full again on both pages");
 
   await mia.click('.tile[data-identity="john"] button.demote');
   await Promise.all([seesNoVideo(host, "john"), seesNoVideo(mia, "john"), seesNoVideo(john, "john")]);

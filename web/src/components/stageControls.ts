@@ -11,8 +11,9 @@
  * host; the page's notice shows the service's answer or refusal.
  *
  * While the stage is full (as many guests as the room's limit, GetRoom's count, read again as
- * guests come and go) every Invite is disabled, and a note above the queue, which each Invite
- * names as its description, says so and what to do: the service would refuse the invitation.
+ * guests come and go and as the limit changes) every Invite is disabled, and a note above the
+ * queue, which each Invite names as its description, says so and what to do: the service would
+ * refuse the invitation.
  */
 import type { Participant, Room } from "livekit-client";
 import { type Ban, type RaisedHand, type ShowEvent, type ShowServiceClient, refusal } from "../api";
@@ -159,16 +160,17 @@ export class StageControls {
   }
 
   /** Follows what the service tells the host and the moderators: the queue after any change,
-   * the bans after a ban or its lifting (whoever did it), both read at the pace of a burst rather
-   * than once per event, and a viewer's no to an invitation (whoever invited: the answer goes to
-   * every manager). */
+   * the bans after a ban or its lifting (whoever did it), the stage after a guest came or went or
+   * the guest limit changed, each read at the pace of a burst rather than once per event, and a
+   * viewer's no to an invitation (whoever invited: the answer goes to every manager). */
   follow(event: ShowEvent): void {
     if (!this.manager()) return;
     if (event.type === "guest_invite_response" && event.accepted === false) {
       this.notice.show("info", `${event.senderName || event.senderId} declined the invitation to the stage.`);
     }
     if (event.type === "participant_banned" || event.type === "participant_unbanned") void this.refreshBans();
-    if (event.type === "guest_promoted" || event.type === "guest_demoted") void this.refreshStage();
+    // A guest came or went, or the limit changed (the host's or the room admin's UpdateRoomSettings).
+    if (event.type === "guest_promoted" || event.type === "guest_demoted" || event.type === "guest_limit_changed") void this.refreshStage();
     void this.refreshHands();
   }
 
