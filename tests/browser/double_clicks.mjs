@@ -53,11 +53,17 @@ await inBrowser(async (open) => {
   sentTimes("john", "StepDown", 1);
   say("a double click on Step down stepped down once");
 
+  // End the show asks first, in the page's dialog: a double click asks once, and a double click
+  // on its answer ends the show with one call.
   await host.dblclick("#end-show");
+  await host.getByRole("dialog", { name: /^End the show for everyone\?/ }).waitFor({ timeout: STEP_MS });
+  const asked = await host.$$eval("dialog[open]", (open) => open.length);
+  if (asked !== 1) throw new Error(`a double click on End the show opened ${asked} dialogs`);
+  await host.dblclick("dialog.confirm button.yes");
   await noticeSays(host, "ended", "The show has ended.");
   await noticeSays(john, "ended", "The show has ended.");
   await host.waitForTimeout(500);
   sentTimes("host", "EndShow", 1);
   if (!(await host.isDisabled("#end-show"))) throw new Error("End the show is enabled after the show ended");
-  say("a double click on End the show ended it with one call, and its button stays disabled");
+  say("a double click on End the show asked once, and one on its answer ended the show with one call; the button stays disabled");
 });

@@ -181,6 +181,7 @@ await inBrowser(async (open, logs) => {
   await adminUpdates([], ["twitch"]);
   await polled;
   await host.click("#end-show");
+  await host.click("dialog.confirm button.yes");
   await noticeSays(host, "ended", "The show has ended.");
   release();
   await host.waitForTimeout(1_000);

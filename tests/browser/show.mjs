@@ -1,6 +1,6 @@
 // One whole show in Debian's chromium, driven by playwright-core: the host opens the show
 // backstage while two viewers wait, goes live, the viewers watch, one raises a hand and is brought on stage, the other is invited and accepts, one
-// declines, a late viewer is brought on stage and removed, and the host ends the show. Run by tests/test_browser_show.py, which starts LiveKit and
+// declines, a late viewer is brought on stage and removed, and the host ends the show (asked first). Run by tests/test_browser_show.py, which starts LiveKit and
 // the service and passes BASE_URL, ROOM, ADMIN_TOKEN, OUT_DIR (failure screenshots, logs) and
 // SCREENSHOTS_DIR (the README's pictures) in the environment. Exits non-zero on the first failure.
 import { ROOM, STEP_MS, goLive, inBrowser, noticeSays, picture, say, seesNoVideo, seesVideo } from "./browser.mjs";
@@ -132,7 +132,22 @@ await inBrowser(async (open) => {
   await Promise.all([seesNoVideo(host, "ann"), seesNoVideo(john, "ann"), seesNoVideo(mary, "ann")]);
   say("ann joined late, came on stage and was removed: her page says so, the others no longer see her");
 
+  // Ending the show cannot be taken back: the studio asks first, in its own dialog, the focus on
+  // Cancel; Escape leaves the show running, and End the show in the dialog ends it.
+  let endings = 0;
+  host.on("request", (request) => void (request.url().endsWith("/EndShow") && (endings += 1)));
+  const question = host.getByRole("dialog", { name: "End the show for everyone? Everyone in it is disconnected, and nobody can join it again." });
   await host.click("#end-show");
+  await question.waitFor({ timeout: STEP_MS });
+  const onCancel = await host.evaluate(() => document.activeElement?.textContent);
+  if (onCancel !== "Cancel") throw new Error(`asked to end the show, the focus is on ${JSON.stringify(onCancel)}, not Cancel`);
+  await host.keyboard.press("Escape");
+  await question.waitFor({ state: "hidden", timeout: STEP_MS });
+  await host.waitForTimeout(500);
+  if (endings !== 0 || !(await host.isVisible("#live-badge"))) throw new Error(`Escape did not leave the show running (${endings} EndShow calls)`);
+  say("End the show asks first, the focus on Cancel; Escape leaves the show running");
+  await host.click("#end-show");
+  await question.getByRole("button", { name: "End the show", exact: true }).click();
   await Promise.all([host, john, mary].map((page) => noticeSays(page, "ended", "The show has ended.")));
   for (const [name, page] of Object.entries({ host, john, mary })) {
     const left = await page.evaluate(() => {

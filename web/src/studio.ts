@@ -15,6 +15,7 @@
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
 import { RecordingLayout, Role, ShowState, type ShowEvent, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
+import { Confirm } from "./components/confirm";
 import { Notice, button, disabledWhile } from "./components/notice";
 import { OwnMedia } from "./components/ownMedia";
 import { Restream } from "./components/restream";
@@ -41,6 +42,8 @@ page.roomName.textContent = roomName;
 document.title = `${roomName} · Studio · Showrunner`; // the tab names the show
 document.querySelectorAll(".room-echo").forEach((echo) => (echo.textContent = roomName));
 const notice = new Notice(document.querySelector("#notice")!);
+// Asks before Remove and ban (the stage controls') and before End the show.
+const confirm = new Confirm(document.querySelector("main")!);
 const kept = `showrunner.host.${roomName}`;
 
 let show: ShowServiceClient | undefined;
@@ -60,6 +63,7 @@ const controls = new StageControls(
     audience: document.querySelector("#audience")!,
     bans: document.querySelector<HTMLUListElement>("#bans")!,
     stageFull: document.querySelector("#stage-full")!,
+    confirm,
     pageSize: pageSizeFrom(fragment()),
   },
   // The audience is everyone off stage, the moderators with it.
@@ -240,8 +244,10 @@ async function openToAudience(): Promise<void> {
 
 async function endShow(): Promise<void> {
   const client = show;
-  if (!client || !window.confirm("End the show for everyone?")) return;
-  // Asked once: a second click while the service ends the show asks nothing more.
+  if (!client || ended) return;
+  // Asked in the page's own dialog, the focus on Cancel. While it is open nothing else in the page
+  // can be clicked; once taken, a second click while the service ends the show asks nothing more.
+  if (!(await confirm.ask("End the show for everyone? Everyone in it is disconnected, and nobody can join it again.", "End the show"))) return;
   await disabledWhile(
     [page.endShow],
     async () => {

@@ -16,6 +16,7 @@
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { type Participant, RoomEvent } from "livekit-client";
 import { Role, type ShowEvent, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
+import { Confirm } from "./components/confirm";
 import { Invitation } from "./components/invitation";
 import { Notice, disabledWhile } from "./components/notice";
 import { OwnMedia } from "./components/ownMedia";
@@ -42,6 +43,8 @@ const page = {
 page.roomName.textContent = roomName;
 document.title = `${roomName} · Watch · Showrunner`; // the tab names the show
 const notice = new Notice(document.querySelector("#notice")!);
+// A moderator's Remove and ban asks first.
+const confirm = new Confirm(document.querySelector("main")!);
 // The page speaks to the viewer about itself, in the same words as the show's events about it
 // (guest_promoted, guest_demoted), whichever of the answer and the event comes last.
 const ON_STAGE = "You are on stage: your camera and microphone are live.";
@@ -69,6 +72,7 @@ const controls = new StageControls(
     audience: document.querySelector("#audience")!,
     bans: document.querySelector<HTMLUListElement>("#bans")!,
     stageFull: document.querySelector("#stage-full")!,
+    confirm,
     pageSize: pageSizeFrom(fragment()),
   },
   // A moderator acts on viewers only: never on the host, nor on another moderator.

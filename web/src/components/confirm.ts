@@ -1,6 +1,7 @@
 /**
- * A question asked before a step that cannot be taken back (Remove and ban): a modal <dialog>,
- * which a screen reader reads out as one, named by its question. The keyboard answers it: the
+ * A question asked before a step that cannot be taken back (Remove and ban, End the show): a
+ * modal <dialog>, one a page (its question's id is the page's), which a screen reader reads out
+ * as one, named by its question. The keyboard answers it: the
  * focus starts on Cancel, the least harmful answer, Tab reaches the step itself, Escape cancels;
  * the browser gives the focus back to where it was once it closes. Not window.confirm: that one
  * cannot be styled, names nothing of the show, and some browsers let a page silence it.

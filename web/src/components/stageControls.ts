@@ -21,7 +21,7 @@ import { GUEST_SOURCES, type GuestSource, displayName, partOf, remotes, takenAwa
 import { AUDIENCE_PAGE, Audience } from "./audience";
 import { Bans } from "./bans";
 import { Coalesced } from "./coalesced";
-import { Confirm } from "./confirm";
+import type { Confirm } from "./confirm";
 import { HandQueue } from "./handQueue";
 import { type Notice, button } from "./notice";
 import { type Page, PagedList } from "./pagedList";
@@ -39,6 +39,7 @@ export interface ManagerPanel {
   audience: HTMLUListElement;
   bans: HTMLUListElement;
   stageFull: HTMLElement; // why the Invite buttons are disabled, while the stage is full
+  confirm: Confirm; // the page's question before a step that cannot be taken back (Remove and ban)
   // Hands and bans a page holds (unset: the service's default, the first 1,000), and viewers the
   // audience shows at a time (unset: AUDIENCE_PAGE).
   pageSize?: number;
@@ -62,7 +63,7 @@ export class StageControls {
   private readonly pageSize: number;
   private raised: ReadonlySet<string> = new Set();
   private readonly stageFull: HTMLElement;
-  private readonly confirm = new Confirm(document.querySelector("main") ?? document.body);
+  private readonly confirm: Confirm;
   private seats = { guests: 0, limit: 0 }; // 0 of 0 until GetRoom answers: not full
 
   /** `manager` is who the page acts as now, or undefined while it manages nothing (not yet
@@ -80,6 +81,7 @@ export class StageControls {
     this.bans = new Bans(panel.bans, (identity) => this.unban(identity), () => this.showMoreBans());
     this.pageSize = panel.pageSize ?? 0;
     this.stageFull = panel.stageFull;
+    this.confirm = panel.confirm;
   }
 
   /** Brings the audience in line with the room (its hand marks from the last look at the queue). */
