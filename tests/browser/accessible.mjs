@@ -53,6 +53,13 @@ await inBrowser(async (open) => {
   await wellMade(waiting, "the watch page's join form");
   const host = await goLive(open, "jane");
   await wellMade(host, "the studio backstage");
+  // The form is gone: the host is on the stage, whose next stops by keyboard are its own controls.
+  const opened = await host.evaluate(() => `${document.activeElement?.tagName} ${document.activeElement === document.body ? "" : document.activeElement?.textContent}`);
+  if (opened !== "H2 Stage") throw new Error(`after opening the show the focus is on ${JSON.stringify(opened)}, not the stage's heading`);
+  await host.keyboard.press("Tab");
+  const control = await host.evaluate(() => `${document.activeElement?.closest(".stage-area .controls") ? "" : "outside the stage's controls: "}${document.activeElement?.textContent}`);
+  if (control !== "Mute mic") throw new Error(`Tab from the studio's stage reaches ${JSON.stringify(control)}, not the host's Mute mic`);
+  say("having opened the show, the host is on the stage's heading, and Tab goes on to its Mute mic");
   await host.click("#open-show");
   await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
   await waiting.click("#join button[type=submit]");

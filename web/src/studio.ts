@@ -33,6 +33,7 @@ const page = {
   recordingBadge: document.querySelector<HTMLElement>("#recording-badge")!,
   outBadge: document.querySelector<HTMLElement>("#out-badge")!,
   goLive: document.querySelector<HTMLFormElement>("#go-live")!,
+  stageHeading: document.querySelector<HTMLElement>("#stage-heading")!,
   studio: document.querySelector<HTMLElement>("#studio")!,
   startRecording: document.querySelector<HTMLButtonElement>("#start-recording")!,
   stopRecording: document.querySelector<HTMLButtonElement>("#stop-recording")!,
@@ -135,6 +136,9 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     page.goLive.querySelector<HTMLInputElement>("input[name=admin]")!.value = "";
     page.goLive.hidden = true;
     page.studio.hidden = false;
+    // The form and its button are gone: the host lands on the stage, from where Tab reaches its
+    // own microphone and camera and the show's controls, rather than at the top of the page.
+    page.stageHeading.focus();
     showState(response.state);
     notice.clear();
     refresh();
