@@ -4,8 +4,9 @@
 // empty (a region shown and filled at once is not reliably read out); every button has a name,
 // and those acting on a person name that person ("Invite: mary", "Mute mic: gia", "Unban: ann"),
 // as a screen reader lists them side by side; each video on stage is named for its camera; an
-// invitation is read out as it appears; the tab's title names the room; a viewer who joins lands
-// on the stage (its heading), Raise hand next. Run by
+// invitation is read out as it appears; the tab's title names the room; a viewer who joins, and
+// the host who opens the show, land on the stage (its heading), Raise hand or Mute mic next; End
+// the show asks by keyboard, and a question left open on a page whose show ends closes. Run by
 // tests/test_browser_show.py.
 import { ROOM, STEP_MS, goLive, inBrowser, say, seesVideo } from "./browser.mjs";
 
@@ -110,4 +111,21 @@ await inBrowser(async (open) => {
   await hasButton(moe, "Unban: ann");
   for (const [page, what] of [[host, "the studio live"], [gia, "the guest's page"], [mary, "an invited viewer's page"], [moe, "the moderator's page"]]) await wellMade(page, what);
   say("every page has one h1, its content in main, a polite notice and named buttons and fields");
+
+  // moe is asked whether to ban mary as the host ends the show, by keyboard from its own question,
+  // the focus on Cancel: moe's question goes with the show, rather than hold the focus on a page
+  // that has nothing left to do.
+  await moe.getByRole("button", { name: "Remove and ban: mary", exact: true }).click();
+  const banQuestion = moe.getByRole("dialog", { name: /^Remove and ban mary\?/ });
+  await banQuestion.waitFor({ timeout: STEP_MS });
+  await host.getByRole("button", { name: "End the show", exact: true }).click();
+  await host.getByRole("dialog", { name: /^End the show for everyone\?/ }).waitFor({ timeout: STEP_MS });
+  const asked = await host.evaluate(() => document.activeElement?.textContent);
+  if (asked !== "Cancel") throw new Error(`asked to end the show, the focus is on ${JSON.stringify(asked)}, not Cancel`);
+  await host.keyboard.press("Tab");
+  await host.keyboard.press("Enter");
+  await Promise.all([host, moe].map((page) => page.waitForSelector('#notice[data-tone="ended"]', { timeout: STEP_MS })));
+  await banQuestion.waitFor({ state: "hidden", timeout: STEP_MS });
+  if (await moe.$("dialog[open]")) throw new Error("the moderator's Remove and ban question is still open on the ended page");
+  say("the host ended the show by keyboard from its question; the moderator's open Remove and ban question closed with it");
 });

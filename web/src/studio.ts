@@ -269,6 +269,8 @@ async function endShow(): Promise<void> {
 function finish(message: string, over: boolean): void {
   if (ended) return;
   ended = true;
+  // A question still open (Remove and ban, End the show) is about a show that is over.
+  confirm.withdraw();
   if (over) sessionStorage.removeItem(kept);
   void room.disconnect();
   stage.clear(message);

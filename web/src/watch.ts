@@ -329,6 +329,8 @@ function finish(message: string): void {
   if (ended) return;
   ended = true;
   invitation.hide();
+  // A moderator's Remove and ban still asked is about a show this page has left.
+  confirm.withdraw();
   stage.clear(message);
   page.join.hidden = true;
   // Nothing on the stage or beside it can do anything any more: the notice alone says why, once.

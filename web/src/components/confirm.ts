@@ -39,4 +39,10 @@ export class Confirm {
     this.cancel.focus();
     return new Promise((resolve) => this.dialog.addEventListener("close", () => resolve(this.dialog.returnValue === "yes"), { once: true }));
   }
+
+  /** Takes an open question away unanswered, as Cancel would: the page it was about has ended
+   * (the show is over, or this person was removed), so there is nothing left to decide. */
+  withdraw(): void {
+    if (this.dialog.open) this.dialog.close("no");
+  }
 }
