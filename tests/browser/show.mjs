@@ -76,9 +76,11 @@ await inBrowser(async (open) => {
   // A name with a raised hand is kept for its holder: another tab asking for it is refused.
   const taker = await open("taker", `/watch/${ROOM}#name=mary`);
   await taker.click("#join button[type=submit]");
-  await noticeSays(taker, "error", "mary has a raised hand in this room: joining as mary needs its own token or the room's admin token");
+  await nameRefused(taker, "That name is taken in this show: pick another.");
+  const taken = await taker.textContent("#name-refused");
+  if (/token|raised hand/.test(taken)) throw new Error(`the taken name's refusal is in the service's words: ${taken}`);
   await taker.close();
-  say("another tab asking for mary's name while her hand is up was refused, in the service's words");
+  say("another tab asking for mary's name while her hand is up was refused beside the name box, in the viewer's words");
   await mary.click("#hand");
   say("mary raised her hand and lowered it again; the host's queue followed");
 

@@ -139,9 +139,16 @@ function refuseName(reason: string): void {
 
 /** Why the service refused the name, in the viewer's words; undefined if it refused something
  * else. JoinRoom names the field it checked ("participantName must be 1 to 128 characters: …"),
- * which is the viewer's name here. */
+ * which is the viewer's name here; and it keeps a name with a part in the show (a guest's, a
+ * moderator's, a raised hand's, an invitation's) for its holder ("mary has a raised hand in this
+ * room: joining as mary needs its own token or the room's admin token"), which to the viewer who
+ * typed it is a name taken: tokens are none of its business. */
 function nameRefusal(error: unknown): string | undefined {
-  if (!(error instanceof RpcError && error.code === "invalid_argument")) return undefined;
+  if (!(error instanceof RpcError)) return undefined;
+  if (error.code === "permission_denied" && /: joining as \S+ needs its own token or the room's admin token$/.test(error.message)) {
+    return "That name is taken in this show: pick another.";
+  }
+  if (error.code !== "invalid_argument") return undefined;
   const rule = /^(?:participantName|displayName) (must .*)$/s.exec(error.message);
   return rule ? `That name can't be used: it ${rule[1]}.` : undefined;
 }
