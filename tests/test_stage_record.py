@@ -1573,10 +1573,9 @@ async def test_an_undo_that_finds_the_seat_taken_keeps_the_room_no_longer(
             stage = await store.stage(room, now + 4.2)
             assert (stage.host, stage.guests) == (None, ())
             return
-        # Redis expires keys by its own clock, which a loaded machine's pauses (and the wall
-        # clock's steps) put out of step with a test's sleeps: a Cluster once expired the room
-        # before the undo the test timed at 0.5 s. So the room's time to live is read from Redis
-        # itself: the undo, half a second after the last change, must not give it back.
+        # Redis expires keys by its own clock, which a loaded machine's pauses put out of step
+        # with a test's sleeps; so the room's time to live is read from Redis itself, rather than
+        # waited out: the undo, half a second after the last change, must not give it back.
         keys = room_keys(room)
 
         async def time_to_live() -> int:
