@@ -162,6 +162,17 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
     yield from _redis_cluster(tmp_path_factory, "redis-cluster")
 
 
+@pytest.fixture(scope="module")
+def own_livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitDevServer]:
+    """A LiveKit server of the test module's own, which no instance of the service watches: tests
+    that drive a core in process hold and count its calls, and another instance's reconciler
+    must not act on their rooms meanwhile."""
+    log = tmp_path_factory.mktemp("livekit") / "livekit.log"
+    server = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=log).start()
+    yield server
+    server.stop()
+
+
 # The store's own tests drive a record directly, on a clock of their own (T0 is in 2024), with
 # nobody connected to LiveKit. An instance of the service sharing that Redis would take their
 # rooms for its own: its reconciler finds their stage changes long past their deadline and their

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -37,7 +37,7 @@ from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
 from service.gateway.livekit import CallObserver, LiveKitStage
 from service.stores.memory_record import MemoryRecords
-from service.stores.redis_record import RedisRecords, connect
+from service.stores.redis_record import DEFAULT_CHANGE_SECONDS, RedisRecords, connect
 from tests.conftest import API_KEY, API_SECRET
 from tests.live import LiveParticipant, until
 from tests.test_show_through_every_door import livekit_participant
@@ -89,23 +89,25 @@ class Calls(Counter[str]):
         self[method] += 1
 
 
-@pytest.fixture(scope="module")
-def own_livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitDevServer]:
-    log = tmp_path_factory.mktemp("livekit") / "livekit.log"
-    server = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=log).start()
-    yield server
-    server.stop()
+async def store_for(
+    request: pytest.FixtureRequest, change_seconds: float = DEFAULT_CHANGE_SECONDS
+) -> AsyncIterator[ShowRecords]:
+    """The store `request.param` names ("memory" or "redis", on the store's own redis-server, which
+    no instance's reconciler looks at), its stage changes due `change_seconds` after they are
+    written, closed after the test."""
+    if request.param == "memory":
+        yield MemoryRecords(change_seconds=change_seconds)
+        return
+    server: RedisServer = request.getfixturevalue("store_redis_server")
+    store = RedisRecords(connect(server.url, cluster=False), change_seconds=change_seconds)
+    yield store
+    await store.close()
 
 
 @pytest.fixture(params=["memory", "redis"])
 async def records(request: pytest.FixtureRequest) -> AsyncIterator[ShowRecords]:
-    if request.param == "memory":
-        yield MemoryRecords()
-        return
-    server: RedisServer = request.getfixturevalue("store_redis_server")  # no instance's reconciler looks at it
-    store = RedisRecords(connect(server.url, cluster=False))
-    yield store
-    await store.close()
+    async for store in store_for(request):
+        yield store
 
 
 @dataclass

@@ -12,7 +12,7 @@ the ShowEvents a viewer's own LiveKit connection receives and in the show's hist
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from showrunner.v1 import show_service_pb2 as pb
@@ -21,35 +21,18 @@ from service.core.reconciler import Action
 from service.core.record import ShowRecords, StageChange, new_change_id
 from service.core.roles import Role
 from service.dev.livekit_server import LiveKitDevServer
-from service.dev.redis_server import RedisServer
-from service.stores.memory_record import MemoryRecords
-from service.stores.redis_record import RedisRecords, connect
-from tests.conftest import API_KEY, API_SECRET
 from tests.live import until
-from tests.test_crossed_changes import AT_ONCE, Show, live_show
+from tests.test_crossed_changes import AT_ONCE, Show, live_show, store_for
 from tests.test_show_through_every_door import livekit_participant
 
 # The stage-change deadline of these tests' stores, in seconds.
 DEADLINE = 0.5
 
 
-@pytest.fixture(scope="module")
-def own_livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitDevServer]:
-    log = tmp_path_factory.mktemp("livekit") / "livekit.log"
-    server = LiveKitDevServer(api_key=API_KEY, api_secret=API_SECRET, log_path=log).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=["memory", "redis"])
 async def records(request: pytest.FixtureRequest) -> AsyncIterator[ShowRecords]:
-    if request.param == "memory":
-        yield MemoryRecords(change_seconds=DEADLINE)
-        return
-    server: RedisServer = request.getfixturevalue("store_redis_server")  # no instance's reconciler looks at it
-    store = RedisRecords(connect(server.url, cluster=False), change_seconds=DEADLINE)
-    yield store
-    await store.close()
+    async for store in store_for(request, change_seconds=DEADLINE):
+        yield store
 
 
 async def finished(show: Show, identity: str, change: StageChange) -> None:
