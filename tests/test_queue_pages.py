@@ -24,9 +24,10 @@ from livekit import api
 from redis.typing import EncodableT, FieldT
 
 from service.dev.livekit_server import LiveKitDevServer
+from service.dev.redis_cluster import RedisCluster
 from service.dev.redis_server import RedisServer
 from service.stores.redis_record import connect, room_keys
-from tests.conftest import API_KEY, ServiceProcess, admin_token, shared_redis, start_pair, start_service
+from tests.conftest import API_KEY, ServiceProcess, admin_token, start_pair, start_service
 from tests.doors import DOORS, ShowClient, client_for, expect_refusal
 from tests.live import LiveParticipant
 from tests.test_show_through_every_door import join_viewer, refused, start_show
@@ -172,34 +173,42 @@ async def fill(
 
 
 @pytest.fixture(scope="module", params=["redis", "cluster"])
-def paging_pair(
-    request: pytest.FixtureRequest, livekit: LiveKitDevServer, redis_server: RedisServer
-) -> Iterator[list[ServiceProcess]]:
-    """Two instances sharing one Redis, as the session's redis_pair, but whose reconciler gives a
-    hand without its owner an hour's grace. The hands these tests write straight into Redis have
-    no owner connected, so the reconciler's look at the room's hands, which comes every 30 s,
-    would lower the first of them mid-test with the suite's grace of 0 (it did once, on a loaded
-    machine: a page counted 2,483 hands of 2,499)."""
-    url, cluster = shared_redis(request, request.param, redis_server)
-    pair = start_pair(livekit, url, cluster, SHOW_RECONNECT_GRACE_SECONDS="3600")
+def paging_redis(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, bool]]:
+    """A redis-server, or a 3-node Cluster, of these tests' own: its URL, and whether it is a
+    Cluster. The hands they write straight into Redis have no owner connected, and an instance
+    whose reconciler gives such a hand no grace (the session's pairs: the suite's grace is 0)
+    lowers the first of them at its look at the room's hands, every 30 s. It did, twice on a
+    loaded machine (a page counted 2,483 hands of 2,499), the second time after these tests had
+    their own pair but still shared the session's Redis, and with it the other pairs' reconcilers."""
+    if request.param == "cluster":
+        cluster = RedisCluster(workdir=tmp_path_factory.mktemp("paging-cluster")).start()
+        yield cluster.url, True
+        cluster.stop()
+        return
+    server = RedisServer(workdir=tmp_path_factory.mktemp("paging-redis")).start()
+    yield server.url, False
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def paging_pair(paging_redis: tuple[str, bool], livekit: LiveKitDevServer) -> Iterator[list[ServiceProcess]]:
+    """Two instances sharing the tests' own Redis, as the session's redis_pair share its, whose
+    reconciler gives a hand without its owner an hour's grace all the same."""
+    pair = start_pair(livekit, *paging_redis, SHOW_RECONNECT_GRACE_SECONDS="3600")
     yield pair
     for running in pair:
         running.stop()
 
 
-def paired_redis(request: pytest.FixtureRequest) -> tuple[str, bool]:
-    """The URL of the Redis the test's paging_pair shares, and whether it is a Cluster."""
-    which = request.node.callspec.params["paging_pair"]
-    return shared_redis(request, which, request.getfixturevalue("redis_server"))
-
-
 async def test_a_long_queue_is_read_in_pages_on_redis_through_every_door(
-    paging_pair: list[ServiceProcess], request: pytest.FixtureRequest, room: str
+    paging_pair: list[ServiceProcess], paging_redis: tuple[str, bool], room: str
 ) -> None:
     """2,500 hands, a page at a time through each door of either instance in turn: each hand
     once, in order, though the hand that ended a page went down before the next."""
     pair = paging_pair
-    url, cluster = paired_redis(request)
+    url, cluster = paging_redis
     doors = [client_for(door, s.grpc_address, s.http_base) for door in DOORS for s in pair]
     host, host_live = await start_show(doors[0], room)
     vic, vic_live = await join_viewer(doors[1], room, "vic")
@@ -234,13 +243,13 @@ async def test_a_long_queue_is_read_in_pages_on_redis_through_every_door(
 
 
 async def test_participants_are_listed_with_their_own_hands_among_a_long_queue_on_redis(
-    paging_pair: list[ServiceProcess], request: pytest.FixtureRequest, room: str
+    paging_pair: list[ServiceProcess], paging_redis: tuple[str, bool], room: str
 ) -> None:
     """ListParticipants marks the hands of those it lists, and only theirs, while the queue holds
     2,500 hands of people not connected: a connected viewer's hand shows as it goes up and down,
     through each door of either instance, and a viewer who raised none, or the host, shows none."""
     pair = paging_pair
-    url, cluster = paired_redis(request)
+    url, cluster = paging_redis
     doors = [client_for(door, s.grpc_address, s.http_base) for door in DOORS for s in pair]
     host, host_live = await start_show(doors[0], room)
     vic, vic_live = await join_viewer(doors[1], room, "vic")
@@ -298,14 +307,14 @@ def other_admin(room: str) -> str:
 
 async def test_every_instance_with_the_secret_reads_on_from_the_others_tokens_and_no_other_does(
     paging_pair: list[ServiceProcess],
+    paging_redis: tuple[str, bool],
     other_deployment: ServiceProcess,
-    request: pytest.FixtureRequest,
     room: str,
 ) -> None:
     """The history, the queue and the bans, each page read through another door of the other
     instance than the page before: every entry once, in order. An instance whose LiveKit secret
     is another refuses the same tokens, as it would any it did not give."""
-    url, cluster = paired_redis(request)
+    url, cluster = paging_redis
     doors = [client_for(door, s.grpc_address, s.http_base) for door in DOORS for s in paging_pair]
     host, host_live = await start_show(doors[0], room)
     _, vic_live = await join_viewer(doors[1], room, "vic")  # to be made a moderator and back
