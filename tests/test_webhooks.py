@@ -6,14 +6,17 @@ import base64
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import jwt
+import pytest
 from livekit import api
 
-from tests.conftest import API_KEY, API_SECRET, ServiceProcess, admin_token
-from tests.doors import ShowClient
+from service.dev.livekit_server import LiveKitDevServer
+from tests.conftest import API_KEY, API_SECRET, ServiceProcess, admin_token, start_service
+from tests.doors import ShowClient, client_for
 from tests.live import LiveParticipant, eventually, until
 
 
@@ -79,9 +82,26 @@ async def test_forged_or_tampered_webhooks_are_refused_and_change_nothing(
     assert (await admin.get_room(room))["hasHost"] is True
 
 
-async def test_duplicated_and_out_of_order_webhooks_are_harmless(
-    service: ServiceProcess, rest: ShowClient, room: str
-) -> None:
+@pytest.fixture(scope="module")
+def patient_service(livekit: LiveKitDevServer) -> Iterator[ServiceProcess]:
+    """An instance whose reconciler passes come ten minutes apart. The webhooks below tell of a
+    host connection LiveKit never had; the session service's reconciler, every 5 s, freed that
+    host's seat between two of them once, on a loaded machine."""
+    running = start_service(livekit, SHOW_RECONCILE_INTERVAL_SECONDS="600")
+    yield running
+    running.stop()
+
+
+async def test_duplicated_and_out_of_order_webhooks_are_harmless(patient_service: ServiceProcess, room: str) -> None:
+    service = patient_service
+    rest = client_for("rest", service.grpc_address, service.http_base)
+    try:
+        await _duplicated_and_out_of_order(service, rest, room)
+    finally:
+        await rest.close()
+
+
+async def _duplicated_and_out_of_order(service: ServiceProcess, rest: ShowClient, room: str) -> None:
     admin = rest.as_(admin_token(room))
     await admin.join(room, "host-1", "host")
     incarnation = (await admin.get_room(room))["sid"]
