@@ -67,13 +67,15 @@ def livekit(tmp_path_factory: pytest.TempPathFactory, service_http_port: int) ->
     server.stop()
 
 
-def _redis_server(tmp_path_factory: pytest.TempPathFactory, folder: str) -> Iterator[RedisServer]:
+def own_redis_server(tmp_path_factory: pytest.TempPathFactory, folder: str) -> Iterator[RedisServer]:
+    """A redis-server of its own, in `folder`, for a fixture to yield from and stop after."""
     server = RedisServer(workdir=tmp_path_factory.mktemp(folder)).start()
     yield server
     server.stop()
 
 
-def _redis_cluster(tmp_path_factory: pytest.TempPathFactory, folder: str) -> Iterator[RedisCluster]:
+def own_redis_cluster(tmp_path_factory: pytest.TempPathFactory, folder: str) -> Iterator[RedisCluster]:
+    """A 3-node Redis Cluster of its own, in `folder`, for a fixture to yield from and stop after."""
     cluster = RedisCluster(workdir=tmp_path_factory.mktemp(folder)).start()
     yield cluster
     cluster.stop()
@@ -81,7 +83,7 @@ def _redis_cluster(tmp_path_factory: pytest.TempPathFactory, folder: str) -> Ite
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    yield from _redis_server(tmp_path_factory, "redis")
+    yield from own_redis_server(tmp_path_factory, "redis")
 
 
 @dataclass
@@ -159,7 +161,7 @@ def service(livekit: LiveKitDevServer, service_http_port: int) -> Iterator[Servi
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     """A real 3-node Redis Cluster on loopback (Debian's redis-server)."""
-    yield from _redis_cluster(tmp_path_factory, "redis-cluster")
+    yield from own_redis_cluster(tmp_path_factory, "redis-cluster")
 
 
 @pytest.fixture(scope="module")
@@ -184,13 +186,13 @@ def own_livekit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitDev
 @pytest.fixture(scope="session")
 def store_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A redis-server for the store's own tests alone (no instance of the service uses it)."""
-    yield from _redis_server(tmp_path_factory, "store-redis")
+    yield from own_redis_server(tmp_path_factory, "store-redis")
 
 
 @pytest.fixture(scope="session")
 def store_redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     """A 3-node Redis Cluster for the store's own tests alone (no instance of the service uses it)."""
-    yield from _redis_cluster(tmp_path_factory, "store-redis-cluster")
+    yield from own_redis_cluster(tmp_path_factory, "store-redis-cluster")
 
 
 @pytest.fixture(scope="session", params=["redis", "cluster"])

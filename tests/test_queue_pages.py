@@ -24,10 +24,16 @@ from livekit import api
 from redis.typing import EncodableT, FieldT
 
 from service.dev.livekit_server import LiveKitDevServer
-from service.dev.redis_cluster import RedisCluster
-from service.dev.redis_server import RedisServer
 from service.stores.redis_record import connect, room_keys
-from tests.conftest import API_KEY, ServiceProcess, admin_token, start_pair, start_service
+from tests.conftest import (
+    API_KEY,
+    ServiceProcess,
+    admin_token,
+    own_redis_cluster,
+    own_redis_server,
+    start_pair,
+    start_service,
+)
 from tests.doors import DOORS, ShowClient, client_for, expect_refusal
 from tests.live import LiveParticipant
 from tests.test_show_through_every_door import join_viewer, refused, start_show
@@ -183,13 +189,11 @@ def paging_redis(
     loaded machine (a page counted 2,483 hands of 2,499), the second time after these tests had
     their own pair but still shared the session's Redis, and with it the other pairs' reconcilers."""
     if request.param == "cluster":
-        cluster = RedisCluster(workdir=tmp_path_factory.mktemp("paging-cluster")).start()
-        yield cluster.url, True
-        cluster.stop()
+        for cluster in own_redis_cluster(tmp_path_factory, "paging-cluster"):
+            yield cluster.url, True
         return
-    server = RedisServer(workdir=tmp_path_factory.mktemp("paging-redis")).start()
-    yield server.url, False
-    server.stop()
+    for server in own_redis_server(tmp_path_factory, "paging-redis"):
+        yield server.url, False
 
 
 @pytest.fixture(scope="module")
