@@ -577,21 +577,34 @@ Global___EndShowResponse: _TypeAlias = EndShowResponse  # noqa: Y015
 
 @_typing.final
 class ListParticipantsRequest(_message.Message):
-    """ListParticipantsRequest names the room whose participants to list."""
+    """ListParticipantsRequest names the room whose participants to list, and the page of them."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ROOM_NAME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     room_name: _builtins.str
     """Room to look into. Required."""
+    page_size: _builtins.int
+    """Participants per page, 1 to 1000, in the order of their identities; 0 (unset) reads every
+    participant at once (in LiveKit's order on the first page, as the MVP's clients read them).
+    """
+    page_token: _builtins.str
+    """Where to go on: the next_page_token of the previous page, unchanged; empty for the first
+    page. It holds where that page ended (the identity of its last participant), so participants
+    joining or leaving between pages make no one still connected repeat or go missing.
+    """
     def __init__(
         self,
         *,
         room_name: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "room_name", b"room_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -599,23 +612,31 @@ Global___ListParticipantsRequest: _TypeAlias = ListParticipantsRequest  # noqa: 
 
 @_typing.final
 class ListParticipantsResponse(_message.Message):
-    """ListParticipantsResponse lists connected participants."""
+    """ListParticipantsResponse is one page of the connected participants."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     PARTICIPANTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token that reads the next page; empty when this page reaches the last participant
+    connected as it was read.
+    """
     @_builtins.property
     def participants(self) -> _containers.RepeatedCompositeFieldContainer[Global___Participant]:
-        """The participants, in LiveKit's order."""
+        """The page's participants: ordered by identity when a page_size or page_token was sent,
+        otherwise everyone, in LiveKit's order.
+        """
 
     def __init__(
         self,
         *,
         participants: _abc.Iterable[Global___Participant] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["participants", b"participants"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "participants", b"participants"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -85,8 +85,8 @@ class ShowServiceStub:
     PERMISSION_DENIED, NOT_FOUND.
     """
     ListParticipants: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListParticipantsRequest, _show_service_pb2.ListParticipantsResponse]
-    """Lists the participants connected to a room, with their show role and hand state.
-    Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+    """Lists the participants connected to a room, with their show role and hand state: everyone at
+    once, or a page at a time by identity (page_size, page_token). Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
     PERMISSION_DENIED, NOT_FOUND.
     """
     RemoveParticipant: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.RemoveParticipantRequest, _show_service_pb2.RemoveParticipantResponse]
@@ -302,8 +302,8 @@ class ShowServiceAsyncStub(ShowServiceStub):
     PERMISSION_DENIED, NOT_FOUND.
     """
     ListParticipants: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListParticipantsRequest, _show_service_pb2.ListParticipantsResponse]  # type: ignore[assignment]
-    """Lists the participants connected to a room, with their show role and hand state.
-    Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+    """Lists the participants connected to a room, with their show role and hand state: everyone at
+    once, or a page at a time by identity (page_size, page_token). Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
     PERMISSION_DENIED, NOT_FOUND.
     """
     RemoveParticipant: _aio.UnaryUnaryMultiCallable[_show_service_pb2.RemoveParticipantRequest, _show_service_pb2.RemoveParticipantResponse]  # type: ignore[assignment]
@@ -558,8 +558,8 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _show_service_pb2.ListParticipantsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.ListParticipantsResponse, _abc.Awaitable[_show_service_pb2.ListParticipantsResponse]]:
-        """Lists the participants connected to a room, with their show role and hand state.
-        Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+        """Lists the participants connected to a room, with their show role and hand state: everyone at
+        once, or a page at a time by identity (page_size, page_token). Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
         PERMISSION_DENIED, NOT_FOUND.
         """
 

@@ -59,7 +59,7 @@ class ShowService(Protocol[CallerT]):
         ...
 
     async def list_participants(self, request: _showrunner_v1_show_service_pb2.ListParticipantsRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.ListParticipantsResponse:
-        """Lists the participants connected to a room, with their show role and hand state. Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
+        """Lists the participants connected to a room, with their show role and hand state: everyone at once, or a page at a time by identity (page_size, page_token). Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND."""
         ...
 
     async def remove_participant(self, request: _showrunner_v1_show_service_pb2.RemoveParticipantRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.RemoveParticipantResponse:

@@ -1145,11 +1145,18 @@ func (x *EndShowResponse) GetEndedAt() int64 {
 	return 0
 }
 
-// ListParticipantsRequest names the room whose participants to list.
+// ListParticipantsRequest names the room whose participants to list, and the page of them.
 type ListParticipantsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Room to look into. Required.
-	RoomName      string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	RoomName string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	// Participants per page, 1 to 1000, in the order of their identities; 0 (unset) reads every
+	// participant at once (in LiveKit's order on the first page, as the MVP's clients read them).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Where to go on: the next_page_token of the previous page, unchanged; empty for the first
+	// page. It holds where that page ended (the identity of its last participant), so participants
+	// joining or leaving between pages make no one still connected repeat or go missing.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1191,11 +1198,29 @@ func (x *ListParticipantsRequest) GetRoomName() string {
 	return ""
 }
 
-// ListParticipantsResponse lists connected participants.
+func (x *ListParticipantsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListParticipantsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListParticipantsResponse is one page of the connected participants.
 type ListParticipantsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The participants, in LiveKit's order.
-	Participants  []*Participant `protobuf:"bytes,1,rep,name=participants,proto3" json:"participants,omitempty"`
+	// The page's participants: ordered by identity when a page_size or page_token was sent,
+	// otherwise everyone, in LiveKit's order.
+	Participants []*Participant `protobuf:"bytes,1,rep,name=participants,proto3" json:"participants,omitempty"`
+	// The token that reads the next page; empty when this page reaches the last participant
+	// connected as it was read.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1235,6 +1260,13 @@ func (x *ListParticipantsResponse) GetParticipants() []*Participant {
 		return x.Participants
 	}
 	return nil
+}
+
+func (x *ListParticipantsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // RemoveParticipantRequest names who to disconnect.
@@ -4471,11 +4503,15 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\"\\\n" +
 	"\x0fEndShowResponse\x12.\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x18.showrunner.v1.ShowStateR\x05state\x12\x19\n" +
-	"\bended_at\x18\x02 \x01(\x03R\aendedAt\"6\n" +
+	"\bended_at\x18\x02 \x01(\x03R\aendedAt\"r\n" +
 	"\x17ListParticipantsRequest\x12\x1b\n" +
-	"\troom_name\x18\x01 \x01(\tR\broomName\"Z\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x82\x01\n" +
 	"\x18ListParticipantsResponse\x12>\n" +
-	"\fparticipants\x18\x01 \x03(\v2\x1a.showrunner.v1.ParticipantR\fparticipants\"e\n" +
+	"\fparticipants\x18\x01 \x03(\v2\x1a.showrunner.v1.ParticipantR\fparticipants\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"e\n" +
 	"\x18RemoveParticipantRequest\x12\x1b\n" +
 	"\troom_name\x18\x01 \x01(\tR\broomName\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x10\n" +

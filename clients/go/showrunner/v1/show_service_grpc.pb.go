@@ -103,8 +103,8 @@ type ShowServiceClient interface {
 	// after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
 	// PERMISSION_DENIED, NOT_FOUND.
 	EndShow(ctx context.Context, in *EndShowRequest, opts ...grpc.CallOption) (*EndShowResponse, error)
-	// Lists the participants connected to a room, with their show role and hand state.
-	// Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+	// Lists the participants connected to a room, with their show role and hand state: everyone at
+	// once, or a page at a time by identity (page_size, page_token). Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
 	// PERMISSION_DENIED, NOT_FOUND.
 	ListParticipants(ctx context.Context, in *ListParticipantsRequest, opts ...grpc.CallOption) (*ListParticipantsResponse, error)
 	// Disconnects a participant from a room and frees any stage slot (or moderator's part) they
@@ -609,8 +609,8 @@ type ShowServiceServer interface {
 	// after its connection ended) or the room's admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
 	// PERMISSION_DENIED, NOT_FOUND.
 	EndShow(context.Context, *EndShowRequest) (*EndShowResponse, error)
-	// Lists the participants connected to a room, with their show role and hand state.
-	// Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
+	// Lists the participants connected to a room, with their show role and hand state: everyone at
+	// once, or a page at a time by identity (page_size, page_token). Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
 	// PERMISSION_DENIED, NOT_FOUND.
 	ListParticipants(context.Context, *ListParticipantsRequest) (*ListParticipantsResponse, error)
 	// Disconnects a participant from a room and frees any stage slot (or moderator's part) they
