@@ -102,6 +102,7 @@ class ShowClient(Protocol):
     async def go_live(self, room: str) -> dict[str, Any]: ...
     async def end_show(self, room: str) -> dict[str, Any]: ...
     async def list_participants(self, room: str) -> list[dict[str, Any]]: ...
+    async def participants_page(self, room: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]: ...
     async def remove_participant(self, room: str, identity: str, ban: bool = False) -> None: ...
     async def appoint_moderator(self, room: str, identity: str) -> dict[str, Any]: ...
     async def dismiss_moderator(self, room: str, identity: str) -> dict[str, Any]: ...
@@ -239,6 +240,11 @@ class ContractClient(Bound):
             d["role"] = pb.Role.Name(p.role).removeprefix("ROLE_").lower()
             out.append(d)
         return out
+
+    async def participants_page(self, room: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]:
+        request = pb.ListParticipantsRequest(room_name=room, page_size=page_size, page_token=page_token)
+        r = await self.rpc("ListParticipants", request, pb.ListParticipantsResponse)
+        return {"participants": [as_dict(p) for p in r.participants], "nextPageToken": r.next_page_token}
 
     async def remove_participant(self, room: str, identity: str, ban: bool = False) -> None:
         await self.rpc(
@@ -469,6 +475,9 @@ class RestClient(Bound):
 
     async def list_participants(self, room: str) -> list[dict[str, Any]]:
         return list((await self.call("GET", f"/api/rooms/{room}/participants"))["participants"])
+
+    async def participants_page(self, room: str, page_size: int = 0, page_token: str = "") -> dict[str, Any]:
+        return dict(await self.call("GET", f"/api/rooms/{room}/participants{_page_query(page_size, page_token)}"))
 
     async def remove_participant(self, room: str, identity: str, ban: bool = False) -> None:
         query = "?ban=true" if ban else ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from livekit import api
@@ -175,6 +175,49 @@ async def test_an_unchanged_listing_is_handed_out_again_until_it_changes(stage: 
     stage.heard(lk_webhook.WebhookEvent(event="participant_left", room=described, participant=cy))
     left = await stage.list_participants(room)
     assert left is not renamed and list(left) == []
+
+
+async def test_pages_by_identity_follow_the_listing_as_participants_come_and_go(
+    livekit: LiveKitDevServer, calls: Calls
+) -> None:
+    """A page of the participants is read from the kept listing, in the order of identities, and
+    that order follows what this instance hears between pages, without asking LiveKit again."""
+    # A bound no slow moment reaches: every page here must come from the kept listing.
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET, observe=calls.record, room_cache_seconds=600)
+    try:
+        await pages_follow_the_listing(stage, calls)
+    finally:
+        await stage.close()
+
+
+async def pages_follow_the_listing(stage: LiveKitStage, calls: Calls) -> None:
+    room = room_name()
+    await stage.open_room(room)
+    described = lk.Room(name=room)
+    await stage.list_participants(room)  # LiveKit's answer (nobody yet), kept
+    for identity in ("dee", "al", "cy", "bo"):
+        info = lk.ParticipantInfo(identity=identity, sid=f"PA_{identity}")
+        stage.heard(lk_webhook.WebhookEvent(event="participant_joined", room=described, participant=info))
+    calls.clear()
+
+    def identities(page: Sequence[lk.ParticipantInfo]) -> list[str]:
+        return [p.identity for p in page]
+
+    assert identities(await stage.participants_after(room, "", 3)) == ["al", "bo", "cy"]
+    assert identities(await stage.participants_after(room, "cy", 3)) == ["dee"]
+    # Between pages: the page's last leaves, someone joins before the place and someone after it.
+    stage.heard(
+        lk_webhook.WebhookEvent(event="participant_left", room=described, participant=lk.ParticipantInfo(identity="bo"))
+    )
+    for identity in ("ab", "cz"):
+        info = lk.ParticipantInfo(identity=identity, sid=f"PA_{identity}")
+        stage.heard(lk_webhook.WebhookEvent(event="participant_joined", room=described, participant=info))
+    stage.rooms.updated(room, lk.ParticipantInfo(identity="dee", sid="PA_dee", name="Dee"))  # no new identity
+    assert identities(await stage.participants_after(room, "bo", 2)) == ["cy", "cz"]
+    assert [(p.identity, p.name) for p in await stage.participants_after(room, "cz", None)] == [("dee", "Dee")]
+    assert identities(await stage.participants_after(room, "", None)) == ["ab", "al", "cy", "cz", "dee"]
+    assert sorted(identities(await stage.list_participants(room))) == ["ab", "al", "cy", "cz", "dee"]
+    assert calls["ListParticipants"] == 0
 
 
 async def test_an_answer_in_flight_during_a_change_is_not_kept(

@@ -15,4 +15,5 @@ RANGES: dict[str, tuple[int, int]] = {
     "showrunner.v1.ListRaisedHandsRequest.page_size": (1, pages.LISTED_PAGE_SIZE),
     "showrunner.v1.ListBansRequest.page_size": (1, pages.LISTED_PAGE_SIZE),
     "showrunner.v1.ListShowEventsRequest.page_size": (1, history.MAX_PAGE_SIZE),
+    "showrunner.v1.ListParticipantsRequest.page_size": (1, pages.PARTICIPANTS_PAGE_MOST),
 }

@@ -1,9 +1,11 @@
 """Lists read a page at a time: page sizes and opaque page tokens, for the show's history
-(ListShowEvents), the host's queue of raised hands (ListRaisedHands) and the bans (ListBans).
+(ListShowEvents), the host's queue of raised hands (ListRaisedHands), the bans (ListBans) and the
+connected participants (ListParticipants).
 
 A page of a list goes on from a place, never from an offset: the place where the previous page
 ended (for the queue and the bans a Place: when its last hand went up or its last ban was made,
-and whose; for the history the sequence number of its last entry), so entries added or taken
+and whose; for the history the sequence number of its last entry; for the participants, who are
+listed by identity, the identity of its last participant), so entries added or taken
 away between pages make none the store still keeps repeat or go missing, and each page costs the
 same wherever it is in the list.
 
@@ -23,6 +25,7 @@ import binascii
 import hashlib
 import hmac
 import re
+import urllib.parse
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import TypeVar
@@ -36,6 +39,9 @@ _TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]{1,400}")
 _SEAL_BYTES = 16  # of the HMAC-SHA256: 128 bits cannot be guessed, and keep tokens short
 _PLACE = re.compile(r"([0-9]{1,15}):(.+)")  # a Place: when, in ms, and whose
 _SEQUENCE = re.compile(r"[1-9][0-9]{0,17}")  # a history entry's sequence number
+# A participant's identity, percent-encoded: LiveKit lists whoever holds a token of the deployment's
+# key, so an identity may be one this service would not give (another character set, any length).
+_IDENTITY_PLACE = re.compile(r"[A-Za-z0-9_.~%-]+")
 _KEY_PURPOSE = b"showrunner page tokens v1"
 
 
@@ -45,16 +51,28 @@ class Listing(StrEnum):
     HANDS = "hands"  # the host's queue of raised hands
     BANS = "bans"
     HISTORY = "history"  # the show's history (ListShowEvents)
+    PARTICIPANTS = "participants"  # the connected participants, by identity (ListParticipants)
 
     @property
     def entry(self) -> str:
-        return {Listing.HANDS: "hand", Listing.BANS: "ban", Listing.HISTORY: "entry"}[self]
+        return {
+            Listing.HANDS: "hand",
+            Listing.BANS: "ban",
+            Listing.HISTORY: "entry",
+            Listing.PARTICIPANTS: "participant",
+        }[self]
 
 
 # Entries per page of the queue or the bans when the request names none, and the most one page may
 # hold: the same, so a client that names no size (the MVP's REST clients list hands with a bare
 # GET) gets the whole queue of any ordinary show, as it always did.
 LISTED_PAGE_SIZE = 1000
+
+# The most participants one page of ListParticipants may hold. A request that names no size reads
+# the whole room at once instead (the MVP's clients list participants with a bare GET), so a page
+# size is what a client sends to bound its answer: 1000 keeps a page well under the doors' answer
+# sizes (a participant is a few hundred bytes) and is the other lists' most.
+PARTICIPANTS_PAGE_MOST = 1000
 
 
 def page_size(requested: int, default: int, most: int) -> int:
@@ -126,6 +144,22 @@ class PageTokens:
         if not token:
             return 0
         return int(self._place(Listing.HISTORY, room, token, _SEQUENCE).group(0))
+
+    def after_participant(self, room: str, identity: str) -> str:
+        """The token of the page of `room`'s participants that goes on after `identity`."""
+        return self._token(Listing.PARTICIPANTS, room, urllib.parse.quote(identity, safe=""))
+
+    def participant_place(self, room: str, token: str) -> str | None:
+        """The identity a page of `room`'s participants goes on after (None for the empty token:
+        the first page). INVALID_ARGUMENT for a token this service did not give for it."""
+        if not token:
+            return None
+        return urllib.parse.unquote(self._place(Listing.PARTICIPANTS, room, token, _IDENTITY_PLACE).group(0))
+
+    def participants_asked(self, room: str, size: int, token: str) -> tuple[int, str | None]:
+        """A ListParticipants request's page: its size (0: no bound) and the identity it goes on
+        after, both checked before anything is read."""
+        return page_size(size, 0, PARTICIPANTS_PAGE_MOST), self.participant_place(room, token)
 
     def asked(self, listing: Listing, room: str, size: int, token: str) -> tuple[int, Place | None]:
         """A ListRaisedHands or ListBans request's page: its size (0 for the default) and where

@@ -554,7 +554,11 @@ class ShowCore(ShowService[Caller]):
     async def list_participants(
         self, request: pb.ListParticipantsRequest, caller: Caller
     ) -> pb.ListParticipantsResponse:
-        room = await self._room_for(request.room_name)
+        name = self._room_name(request.room_name)
+        size, after = self._pages.participants_asked(name, request.page_size, request.page_token)
+        room = await self._room_for(name)
+        if size or after is not None:
+            return await self._participants_page(room.name, size, after or "")
         participants = await self._stage.list_participants(room.name)
         now = self._clock.now()
         record = await self._records.recent_stage(room.name, now)
@@ -567,6 +571,21 @@ class ShowCore(ShowService[Caller]):
         hands = await self._records.raised_among(room.name, now, listed) if record.hands else frozenset()
         answer = pb.ListParticipantsResponse(participants=[self._participant(p, record, hands) for p in participants])
         return self._participant_answers.keep(room.name, (participants, record), answer)
+
+    async def _participants_page(self, room: str, size: int, after: str) -> pb.ListParticipantsResponse:
+        """A page of the room's participants by identity after `after`, `size` of them (0: all the
+        rest). Not shared as the whole room's answer is: each client's pages are its own."""
+        found = await self._stage.participants_after(room, after, size + 1 if size else None)
+        page = found[:size] if size else found
+        now = self._clock.now()
+        record = await self._records.recent_stage(room, now)
+        listed = [p.identity for p in page]
+        hands = await self._records.raised_among(room, now, listed) if record.hands else frozenset()
+        more = bool(size) and len(found) > size
+        return pb.ListParticipantsResponse(
+            participants=[self._participant(p, record, hands) for p in page],
+            next_page_token=self._pages.after_participant(room, page[-1].identity) if more else "",
+        )
 
     async def remove_participant(
         self, request: pb.RemoveParticipantRequest, caller: Caller

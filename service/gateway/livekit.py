@@ -258,6 +258,9 @@ class LiveKitStage:
             return await self._ask_participants(room)
         return await self.rooms.participants(room, lambda: self._ask_participants(room))
 
+    async def participants_after(self, room: str, after: str, count: int | None) -> Sequence[lk.ParticipantInfo]:
+        return await self.rooms.participants_after(room, lambda: self._ask_participants(room), after, count)
+
     async def _ask_participants(self, room: str) -> Sequence[lk.ParticipantInfo]:
         listing = api.ListParticipantsRequest(room=room)
         found = await self._find("ListParticipants", self._api.room.list_participants(listing))

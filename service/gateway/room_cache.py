@@ -14,11 +14,17 @@ Here each room and its participants are kept as LiveKit last described them, and
   viewer's connection is seen at once;
 - a LiveKit answer that was in flight while a change to its room was heard is handed to its
   callers but not kept, so an older answer never overwrites a newer fact.
+
+A page of the participants (ListParticipants with a page size) is read from the same listing, by
+identity: the listing sorts its identities once, on the first page read of it, and from then on
+keeps them in order as participants are put in or dropped (a bisection and a move of pointers,
+never another sort), so each page costs a bisection and its own length, whatever the audience.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -57,13 +63,26 @@ class _Listing:
     by_identity: dict[str, lk.ParticipantInfo]
     at: float
     _listed: tuple[lk.ParticipantInfo, ...] | None = None
+    # The identities in order, once a page has been read: sorted once, then kept in order.
+    _ordered: list[str] | None = None
 
     def listed(self) -> tuple[lk.ParticipantInfo, ...]:
         if self._listed is None:
             self._listed = tuple(self.by_identity.values())
         return self._listed
 
+    def after(self, identity: str, count: int | None) -> list[lk.ParticipantInfo]:
+        """Up to `count` participants (all, for None) whose identities come after `identity`, in
+        order ("" for the first)."""
+        if self._ordered is None:
+            self._ordered = sorted(self.by_identity)
+        start = bisect.bisect_right(self._ordered, identity)
+        end = None if count is None else start + count
+        return [self.by_identity[who] for who in self._ordered[start:end]]
+
     def put(self, participant: lk.ParticipantInfo) -> None:
+        if self._ordered is not None and participant.identity not in self.by_identity:
+            bisect.insort(self._ordered, participant.identity)
         self.by_identity[participant.identity] = participant
         self._listed = None
 
@@ -71,6 +90,8 @@ class _Listing:
         present = self.by_identity.get(identity)
         if present is not None and (not sid or present.sid == sid):
             del self.by_identity[identity]
+            if self._ordered is not None:
+                del self._ordered[bisect.bisect_left(self._ordered, identity)]
             self._listed = None
 
 
@@ -104,6 +125,25 @@ class RoomCache:
         if listing is not None and self._fresh(listing):
             return listing.listed()
         return await self._once("participants", name, ask, self._keep_participants)
+
+    async def participants_after(
+        self,
+        name: str,
+        ask: Callable[[], Awaitable[Sequence[lk.ParticipantInfo]]],
+        after: str,
+        count: int | None,
+    ) -> list[lk.ParticipantInfo]:
+        """A page of the room's participants by identity: up to `count` (all, for None) after
+        `after` ("" from the first), from the same listing `participants` reads."""
+        listing = self._participants.get(name) if self.max_age > 0 else None
+        if listing is None or not self._fresh(listing):
+            answer = await self.participants(name, ask)
+            listing = self._participants.get(name) if self.max_age > 0 else None
+            if listing is None or not self._fresh(listing):
+                # Not kept (no cache, or a change was heard while LiveKit answered): this answer
+                # alone, sorted for this page.
+                listing = _Listing({p.identity: p for p in answer}, self._now())
+        return listing.after(after, count)
 
     def _fresh(self, entry: _Entry[Any] | _Listing) -> bool:
         return self._now() - entry.at < self.max_age
