@@ -287,8 +287,8 @@ class ShowServiceServicer:
 
     def ListParticipants(self, request, context):
         """Lists the participants connected to a room, with their show role and hand state: everyone at
-        once, or a page at a time by identity (page_size, page_token). Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
-        PERMISSION_DENIED, NOT_FOUND.
+        once, or a page at a time by identity (page_size, page_token). Any participant of the room,
+        or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

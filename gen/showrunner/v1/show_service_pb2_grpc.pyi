@@ -86,8 +86,8 @@ class ShowServiceStub:
     """
     ListParticipants: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListParticipantsRequest, _show_service_pb2.ListParticipantsResponse]
     """Lists the participants connected to a room, with their show role and hand state: everyone at
-    once, or a page at a time by identity (page_size, page_token). Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
-    PERMISSION_DENIED, NOT_FOUND.
+    once, or a page at a time by identity (page_size, page_token). Any participant of the room,
+    or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
     RemoveParticipant: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.RemoveParticipantRequest, _show_service_pb2.RemoveParticipantResponse]
     """Disconnects a participant from a room and frees any stage slot (or moderator's part) they
@@ -303,8 +303,8 @@ class ShowServiceAsyncStub(ShowServiceStub):
     """
     ListParticipants: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListParticipantsRequest, _show_service_pb2.ListParticipantsResponse]  # type: ignore[assignment]
     """Lists the participants connected to a room, with their show role and hand state: everyone at
-    once, or a page at a time by identity (page_size, page_token). Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
-    PERMISSION_DENIED, NOT_FOUND.
+    once, or a page at a time by identity (page_size, page_token). Any participant of the room,
+    or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
     """
     RemoveParticipant: _aio.UnaryUnaryMultiCallable[_show_service_pb2.RemoveParticipantRequest, _show_service_pb2.RemoveParticipantResponse]  # type: ignore[assignment]
     """Disconnects a participant from a room and frees any stage slot (or moderator's part) they
@@ -559,8 +559,8 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_show_service_pb2.ListParticipantsResponse, _abc.Awaitable[_show_service_pb2.ListParticipantsResponse]]:
         """Lists the participants connected to a room, with their show role and hand state: everyone at
-        once, or a page at a time by identity (page_size, page_token). Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
-        PERMISSION_DENIED, NOT_FOUND.
+        once, or a page at a time by identity (page_size, page_token). Any participant of the room,
+        or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
         """
 
     @_abc_1.abstractmethod

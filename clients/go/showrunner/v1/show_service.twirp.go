@@ -85,8 +85,8 @@ type ShowService interface {
 	EndShow(context.Context, *EndShowRequest) (*EndShowResponse, error)
 
 	// Lists the participants connected to a room, with their show role and hand state: everyone at
-	// once, or a page at a time by identity (page_size, page_token). Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
-	// PERMISSION_DENIED, NOT_FOUND.
+	// once, or a page at a time by identity (page_size, page_token). Any participant of the room,
+	// or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListParticipants(context.Context, *ListParticipantsRequest) (*ListParticipantsResponse, error)
 
 	// Disconnects a participant from a room and frees any stage slot (or moderator's part) they

@@ -104,8 +104,8 @@ type ShowServiceClient interface {
 	// PERMISSION_DENIED, NOT_FOUND.
 	EndShow(ctx context.Context, in *EndShowRequest, opts ...grpc.CallOption) (*EndShowResponse, error)
 	// Lists the participants connected to a room, with their show role and hand state: everyone at
-	// once, or a page at a time by identity (page_size, page_token). Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
-	// PERMISSION_DENIED, NOT_FOUND.
+	// once, or a page at a time by identity (page_size, page_token). Any participant of the room,
+	// or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListParticipants(ctx context.Context, in *ListParticipantsRequest, opts ...grpc.CallOption) (*ListParticipantsResponse, error)
 	// Disconnects a participant from a room and frees any stage slot (or moderator's part) they
 	// held; with `ban`, the identity also may not come back for the rest of the show. The host, a
@@ -610,8 +610,8 @@ type ShowServiceServer interface {
 	// PERMISSION_DENIED, NOT_FOUND.
 	EndShow(context.Context, *EndShowRequest) (*EndShowResponse, error)
 	// Lists the participants connected to a room, with their show role and hand state: everyone at
-	// once, or a page at a time by identity (page_size, page_token). Any participant of the room, or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED,
-	// PERMISSION_DENIED, NOT_FOUND.
+	// once, or a page at a time by identity (page_size, page_token). Any participant of the room,
+	// or its admin. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND.
 	ListParticipants(context.Context, *ListParticipantsRequest) (*ListParticipantsResponse, error)
 	// Disconnects a participant from a room and frees any stage slot (or moderator's part) they
 	// held; with `ban`, the identity also may not come back for the rest of the show. The host, a
