@@ -168,6 +168,19 @@ def test_the_host_restreams_from_the_studio(
     )
 
 
+def test_the_pages_come_back_to_the_show_after_missing_its_events(
+    studio_with_recorder: ServiceProcess, egress: EgressStandIn, room: str, tmp_path: Path
+) -> None:
+    """The studio cut off the network while the show goes live, its stream ends and a hand goes
+    up, a viewer's page cut off while it is invited and hidden while it is made a moderator: back,
+    each shows it all within seconds, without a reload (come_back.mjs)."""
+    egress.webhooks_to = studio_with_recorder.http_base
+    try:
+        play("come_back.mjs", studio_with_recorder, room, tmp_path / "browser")
+    finally:
+        egress.webhooks_to = ""
+
+
 def test_the_studio_offers_no_restream_without_destinations(
     studio_without_destinations: ServiceProcess, room: str, tmp_path: Path
 ) -> None:

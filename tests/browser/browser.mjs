@@ -23,6 +23,54 @@ function installFrameCounter() {
   };
 }
 
+// Given to every page before its own scripts: while `window.cutOff` is set, every message on the
+// page's WebRTC data channels (where LiveKit carries the ShowEvents) is dropped before
+// livekit-client sees it, as if it had come while the connection was down. The browser's offline
+// emulation stops the page's requests and websockets, not WebRTC's own UDP, which would otherwise
+// still bring the events.
+function installCutOff() {
+  const handler = Object.getOwnPropertyDescriptor(RTCDataChannel.prototype, "onmessage");
+  Object.defineProperty(RTCDataChannel.prototype, "onmessage", {
+    configurable: true,
+    get() {
+      return handler.get.call(this);
+    },
+    set(listener) {
+      handler.set.call(this, listener && ((event) => (window.cutOff ? undefined : listener.call(this, event))));
+    },
+  });
+}
+
+const NETWORK = { latency: 0, downloadThroughput: -1, uploadThroughput: -1 };
+
+/** Takes `page` off the network as a dropped connection does: offline (its calls to the service
+ * fail, and livekit-client, told by the browser, reconnects once it is back) and deaf to
+ * LiveKit's data channel. Resolves to the function that brings it back. */
+export async function cutOff(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  await page.evaluate(() => (window.cutOff = true));
+  await cdp.send("Network.emulateNetworkConditions", { offline: true, ...NETWORK });
+  return async () => {
+    await page.evaluate(() => (window.cutOff = false));
+    await cdp.send("Network.emulateNetworkConditions", { offline: false, ...NETWORK });
+  };
+}
+
+/** Hides `page`'s tab as the browser does when another tab is chosen or the phone locks (headless
+ * tabs are never hidden: the page is told so), and deaf to LiveKit's data channel while hidden, as a
+ * sleeping laptop's page would be. Resolves to the function that shows it again. */
+export async function hide(page) {
+  const visibility = (state) => {
+    if (state) Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+    else delete document.visibilityState;
+    window.cutOff = !!state;
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+  await page.evaluate(visibility, "hidden");
+  return () => page.evaluate(visibility, undefined);
+}
+
 /** Resolves once the tile of `identity` shows live video: frames decoded, and more still coming. */
 export async function seesVideo(page, identity) {
   await page.waitForFunction((id) => window.framesOf(id) > 0, identity, { timeout: STEP_MS });
@@ -64,6 +112,7 @@ export async function inBrowser(play) {
     viewport: { width: 1280, height: 800 },
   });
   await context.addInitScript(installFrameCounter);
+  await context.addInitScript(installCutOff);
   const pages = {};
   const logs = [];
   const open = async (name, path) => {

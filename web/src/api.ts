@@ -9,7 +9,7 @@ import { ShowEvent } from "../../clients/ts/showrunner/v1/show_event";
 import { ShowServiceClient } from "../../clients/ts/showrunner/v1/show_service.client";
 
 export { ShowEvent } from "../../clients/ts/showrunner/v1/show_event";
-export { RecordingLayout, Role, ShowState, type Ban, type RaisedHand, type Stream } from "../../clients/ts/showrunner/v1/show_service";
+export { RecordingLayout, Role, ShowState, type Ban, type RaisedHand, type Room as ShowRoom, type Stream } from "../../clients/ts/showrunner/v1/show_service";
 export { EgressStatus } from "../../clients/ts/livekit_egress";
 export type { ShowServiceClient } from "../../clients/ts/showrunner/v1/show_service.client";
 export { TrackSource } from "../../clients/ts/livekit_models";

@@ -3,6 +3,11 @@
  * attribute only Showrunner sets), and what a disconnection means. Raised hands are not
  * attributes (LiveKit would send each change to the whole audience): the host and the moderators
  * learn of them from ShowEvents and the hand queue, the viewer from its own calls.
+ *
+ * ShowEvents are reliable only while the page is connected: one sent while its connection was
+ * reconnecting, or while the tab slept in the background, never reaches it. So a page that comes
+ * back (onReturn) reads again from the service what it shows, as it does on load, rather than
+ * waiting for the next event.
  */
 import { ConnectionError, ConnectionErrorReason, DisconnectReason, type LocalParticipant, type Participant, Room, RoomEvent, type RemoteParticipant, Track } from "livekit-client";
 import { EVENTS_TOPIC, readShowEvent, type ShowEvent, TrackSource } from "./api";
@@ -128,4 +133,30 @@ export function showRoom(changed: () => void, onEvent: (event: ShowEvent) => voi
     if (event) onEvent(event);
   });
   return room;
+}
+
+/** The least time between the starts of two reads a page does on coming back (onReturn). */
+const RETURN_PACE_MS = 1_000;
+
+/**
+ * Calls `again` whenever the page may have missed ShowEvents: its LiveKit connection came back
+ * (RoomEvent.Reconnected, which livekit-client gives after a resumed connection and after a full
+ * reconnect alike), or the tab is shown again after being hidden (a phone's browser in the
+ * background, a laptop asleep). `again` reads from the service what the page shows and shows it;
+ * it never rejects. The triggers often come together (the laptop wakes: the tab is shown and the
+ * connection comes back), so they go through a Coalesced: one read at a time, those asked for
+ * meanwhile answered by a single read after it, at most one a second.
+ */
+export function onReturn(room: Room, again: () => Promise<void>): void {
+  const reread = new Coalesced(again, RETURN_PACE_MS);
+  room.on(RoomEvent.Reconnected, () => void reread.ask());
+  let hidden = document.visibilityState === "hidden";
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") {
+      hidden = true;
+    } else if (hidden) {
+      hidden = false;
+      void reread.ask();
+    }
+  });
 }

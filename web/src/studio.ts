@@ -11,17 +11,22 @@
  * The host is made by the backend's admin token for the room (in the form, or in the URL fragment
  * as #name=…&admin=…); the page trades it for the host's own token with JoinRoom and calls with
  * that from then on. A reload rejoins with the host's token, kept for this tab only.
+ *
+ * The studio follows the show on the service's ShowEvents, which reach it only while it is
+ * connected: when its connection comes back, or the tab is shown again, it reads again all it
+ * read on going in (show.ts onReturn): the stage and the show's state, the queue, the bans, the
+ * recording and the stream.
  */
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
-import { RecordingLayout, Role, ShowState, type ShowEvent, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
+import { RecordingLayout, Role, ShowState, type ShowEvent, type ShowRoom, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Confirm } from "./components/confirm";
 import { Notice, button, disabledWhile } from "./components/notice";
 import { OwnMedia } from "./components/ownMedia";
 import { Restream } from "./components/restream";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
-import { connect, farewell, onStage, partOf, showRoom } from "./show";
+import { connect, farewell, onReturn, onStage, partOf, showRoom } from "./show";
 import "./style.css";
 
 const roomName = roomFromPath();
@@ -66,6 +71,7 @@ const controls = new StageControls(
     stageFull: document.querySelector("#stage-full")!,
     confirm,
     pageSize: pageSizeFrom(fragment()),
+    roomRead: followRoom,
   },
   // The audience is everyone off stage, the moderators with it.
   { shows: (participant) => !onStage(participant), actionsFor: audienceButtons },
@@ -82,6 +88,8 @@ const restream = new Restream(roomName, notice, () => (show && !ended ? show : u
   stop: document.querySelector("#stop-restream")!,
   badge: page.outBadge,
 });
+
+onReturn(room, readAgain);
 
 room.on(RoomEvent.Disconnected, (reason) => {
   // Before the host is live a disconnection is a failed attempt, which goLive reports.
@@ -142,7 +150,7 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     showState(response.state);
     notice.clear();
     refresh();
-    await Promise.all([controls.refreshHands(), controls.refreshBans(), controls.refreshStage(), refreshRecording(), restream.refresh()]);
+    await readAll();
   } catch (error) {
     // A host token the service no longer takes (the seat was given up) is let go; after any other
     // failure (the service restarting, the camera refused) the next try still has it.
@@ -154,6 +162,27 @@ async function goLive(name: string, adminToken: string): Promise<void> {
   } finally {
     submit.disabled = false;
   }
+}
+
+/** Everything the studio shows that the service holds: the stage (and with it the show's state),
+ * the queue, the bans, the recording, the stream. */
+async function readAll(): Promise<void> {
+  await Promise.all([controls.refreshHands(), controls.refreshBans(), controls.refreshStage(), refreshRecording(), restream.refresh()]);
+}
+
+/** Back from a dropped connection or a hidden tab: whatever ShowEvents were sent meanwhile never
+ * came, so the studio reads it all again, as on going in. */
+async function readAgain(): Promise<void> {
+  if (!live || ended) return;
+  refresh();
+  await readAll();
+}
+
+/** The show's state as a read of the stage found it. A show only moves on (backstage, live,
+ * ended), so a read answered before the host's own Go live does not take LIVE away again. */
+function followRoom(described: ShowRoom): void {
+  if (described.state === ShowState.ENDED) finish("The show has ended.", true);
+  else if (described.state === ShowState.LIVE) showState(ShowState.LIVE);
 }
 
 function refresh(): void {

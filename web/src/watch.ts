@@ -12,6 +12,11 @@
  * with Unban, and each guest's Mute mic, Mute camera, Back to audience and Remove (never Turn off:
  * taking a source away is the host's), until moderator_dismissed. It hears a
  * viewer decline an invitation, and the host's and other moderators' bans, as the studio does.
+ *
+ * The page follows the service's ShowEvents, which reach it only while it is connected: when its
+ * connection comes back, or the tab is shown again, it asks the service where the viewer is, as a
+ * reload does (show.ts onReturn, readAgain below): its part, its hand, its invitation and whether
+ * the show has ended.
  */
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { type Participant, RoomEvent } from "livekit-client";
@@ -22,7 +27,7 @@ import { Notice, disabledWhile } from "./components/notice";
 import { OwnMedia } from "./components/ownMedia";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
-import { GUEST_SOURCES, connect, enableSource, farewell, onStage, partOf, publishes, remotes, showRoom } from "./show";
+import { GUEST_SOURCES, connect, enableSource, farewell, onReturn, onStage, partOf, publishes, remotes, showRoom } from "./show";
 import "./style.css";
 
 type Permission = Participant["permissions"];
@@ -86,6 +91,8 @@ new OwnMedia(document.querySelector("#own-media")!, room, notice);
 const invitation = new Invitation(document.querySelector("#invitation")!, accept, decline, (from) =>
   notice.show("info", `The invitation from ${from} has expired.${moderating ? "" : " Raise your hand to be asked again."}`),
 );
+
+onReturn(room, readAgain);
 
 room.on(RoomEvent.Disconnected, (reason) => {
   // Before the viewer is in, a disconnection is a failed attempt, which join reports.
@@ -262,15 +269,51 @@ function heard(event: ShowEvent): void {
       break;
     case "moderator_appointed":
     case "moderator_dismissed":
-      if (aboutMe) {
-        const appointed = event.type === "moderator_appointed";
-        moderate(appointed);
-        notice.show("info", appointed ? "You are a moderator: you manage the stage beside the host." : "You are no longer a moderator.");
-      }
+      if (aboutMe) appoint(event.type === "moderator_appointed");
       break;
   }
   // What a moderator sees (the hands, the bans, answers to invitations) follows what the service tells.
   controls.follow(event);
+  refresh();
+}
+
+/** The service made this viewer a moderator, or dismissed it: the page says so. */
+function appoint(appointed: boolean): void {
+  moderate(appointed);
+  notice.show("info", appointed ? "You are a moderator: you manage the stage beside the host." : "You are no longer a moderator.");
+}
+
+/**
+ * Back from a dropped connection or a hidden tab: whatever ShowEvents were sent meanwhile (an
+ * invitation, an appointment, a hand lowered) never came. The page asks the service where this
+ * viewer is as a reload does, with JoinRoom and its own token, which changes nothing in the show
+ * and answers the viewer's part, its hand and its invitation; a show that ended meanwhile is
+ * refused (FAILED_PRECONDITION). Its place on stage and the show's going live are LiveKit's (the
+ * role attribute and the permission), which the connection brings back by itself.
+ */
+async function readAgain(): Promise<void> {
+  const client = show;
+  if (!watching || ended || !client) return;
+  let answer;
+  try {
+    ({ response: answer } = await client.joinRoom({ roomName, participantName: me, role: Role.VIEWER, displayName: "" }));
+  } catch (error) {
+    if (error instanceof RpcError && error.code === "failed_precondition") finish("The show has ended.");
+    // Otherwise the page shows what it knew: the next return, or event, brings it on.
+    else console.warn("Reading the show again failed:", error);
+    return;
+  }
+  if (ended) return;
+  // A fresh token, which a reload then uses.
+  sessionStorage.setItem(kept(me), answer.token);
+  show = showService(answer.token);
+  handUp = answer.handRaised;
+  if (answer.invitationExpiresAt <= Date.now()) invitation.hide();
+  // The invitation shown already is not shown (and read out) again.
+  else if (invitation.expiresAt !== answer.invitationExpiresAt) invitation.show(answer.invitedBy || "The host", answer.invitationExpiresAt);
+  const moderator = answer.role === Role.MODERATOR;
+  if (moderator !== moderating) appoint(moderator);
+  else if (moderating) await Promise.all([controls.refreshHands(), controls.refreshBans(), controls.refreshStage()]);
   refresh();
 }
 

@@ -4,6 +4,7 @@ import { button } from "./notice";
 
 export class Invitation {
   private expiry: number | undefined;
+  private shownUntil = 0; // the expiry of the invitation shown, 0 with none
 
   constructor(
     private readonly element: HTMLElement,
@@ -12,7 +13,13 @@ export class Invitation {
     private readonly expired: (hostName: string) => void,
   ) {}
 
+  /** When the invitation shown expires (ms since the epoch), 0 if none is shown. */
+  get expiresAt(): number {
+    return this.shownUntil;
+  }
+
   show(hostName: string, expiresAt: number): void {
+    this.shownUntil = expiresAt;
     const text = document.createElement("p");
     text.textContent = `${hostName} invites you on stage. Your camera and microphone go live when you accept.`;
     // Read out as it appears, wherever the viewer is on the page: the invitation does not wait.
@@ -33,6 +40,7 @@ export class Invitation {
   }
 
   hide(): void {
+    this.shownUntil = 0;
     window.clearTimeout(this.expiry);
     this.element.hidden = true;
     this.element.replaceChildren();

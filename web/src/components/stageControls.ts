@@ -16,7 +16,7 @@
  * refuse the invitation.
  */
 import type { Participant, Room } from "livekit-client";
-import { type Ban, type RaisedHand, type ShowEvent, type ShowServiceClient, refusal } from "../api";
+import { type Ban, type RaisedHand, type ShowEvent, type ShowRoom, type ShowServiceClient, refusal } from "../api";
 import { GUEST_SOURCES, type GuestSource, displayName, partOf, remotes, takenAway } from "../show";
 import { AUDIENCE_PAGE, Audience } from "./audience";
 import { Bans } from "./bans";
@@ -43,6 +43,9 @@ export interface ManagerPanel {
   // Hands and bans a page holds (unset: the service's default, the first 1,000), and viewers the
   // audience shows at a time (unset: AUDIENCE_PAGE).
   pageSize?: number;
+  // Given the room as each read of the stage finds it (GetRoom): the studio takes the show's state
+  // from it, so a page that missed show_live or show_ended learns it with the stage.
+  roomRead?: (room: ShowRoom) => void;
 }
 
 /** Who the audience list shows, and the manager's buttons for each of them. */
@@ -64,6 +67,7 @@ export class StageControls {
   private raised: ReadonlySet<string> = new Set();
   private readonly stageFull: HTMLElement;
   private readonly confirm: Confirm;
+  private readonly roomRead: (room: ShowRoom) => void;
   private seats = { guests: 0, limit: 0 }; // 0 of 0 until GetRoom answers: not full
 
   /** `manager` is who the page acts as now, or undefined while it manages nothing (not yet
@@ -82,6 +86,7 @@ export class StageControls {
     this.pageSize = panel.pageSize ?? 0;
     this.stageFull = panel.stageFull;
     this.confirm = panel.confirm;
+    this.roomRead = panel.roomRead ?? (() => undefined);
   }
 
   /** Brings the audience in line with the room (its hand marks from the last look at the queue). */
@@ -113,7 +118,9 @@ export class StageControls {
 
   private async stagePage(manager: Manager): Promise<void> {
     const { response } = await manager.show.getRoom({ roomName: this.roomName });
-    if (response.room) this.seats = { guests: response.room.guests.length, limit: response.room.guestLimit };
+    if (!response.room) return;
+    this.seats = { guests: response.room.guests.length, limit: response.room.guestLimit };
+    this.roomRead(response.room);
   }
 
   /** Shows the note, and redraws the Invite buttons when the stage filled or a seat came free. */

@@ -1,0 +1,80 @@
+// The pages come back to the show as it is now, with no reload, after missing its events: the
+// studio, live to youtube and backstage, is cut off the network while the room's admin takes the
+// show live and stops the stream (LiveKit's egress ends it) and a viewer raises a hand; back
+// online, it shows LIVE, the stream ended and the hand in its queue. A viewer's page cut off while
+// the host invites it shows the invitation once back; hidden while the host makes it a moderator,
+// it shows the moderator's panel once shown again. Run by tests/test_browser_show.py against a
+// service whose egress calls go to the tests' stand-in, playing the egress worker too.
+import { ADMIN_TOKEN, BASE_URL, ROOM, STEP_MS, cutOff, goLive, hide, inBrowser, noticeSays, say, seesVideo } from "./browser.mjs";
+
+/** How soon a page that came back must show what it missed: a read, not a poll. */
+const BACK_MS = 5_000;
+
+/** Calls the service's `method` over Twirp JSON as the holder of `token`. */
+async function call(method, token, body) {
+  const answer = await fetch(`${BASE_URL}/twirp/showrunner.v1.ShowService/${method}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ roomName: ROOM, ...body }),
+  });
+  if (!answer.ok) throw new Error(`${method} answered ${answer.status}: ${await answer.text()}`);
+  return answer.json();
+}
+
+/** Waits for `selector` on `page` within BACK_MS of its coming back; fails saying `what`. */
+async function showsSoon(page, selector, what, state = "visible") {
+  await page.waitForSelector(selector, { state, timeout: BACK_MS }).catch(() => {
+    throw new Error(`${BACK_MS / 1000} s after coming back the page still does not show ${what}`);
+  });
+}
+
+await inBrowser(async (open) => {
+  const host = await goLive(open, "jane");
+  await host.check('#destinations input[value="youtube"]');
+  await host.click("#go-out");
+  await host.waitForSelector('#stream-state[data-state="live"]', { timeout: STEP_MS });
+  const mary = await open("mary", `/watch/${ROOM}#name=mary`);
+  await mary.click("#join button[type=submit]");
+  await mary.waitForSelector("#hand:not([hidden])", { timeout: STEP_MS });
+  say("the studio is backstage and live to youtube; mary watches");
+
+  const back = await cutOff(host);
+  await call("GoLive", ADMIN_TOKEN, {});
+  await call("StopStream", ADMIN_TOKEN, {});
+  await mary.click("#hand");
+  await noticeSays(mary, "info", "Your hand is raised");
+  // The stand-in's egress worker ends the stream a moment after it was stopped.
+  await host.waitForTimeout(2_000);
+  if (!(await host.isHidden("#live-badge"))) throw new Error("the studio heard the show go live while cut off");
+  say("cut off, the studio missed the show going live, the stream ending and mary's hand");
+  await back();
+  await showsSoon(host, "#live-badge:not([hidden])", "LIVE");
+  await showsSoon(host, '#stream-state[data-state="ended"]', "the stream ended");
+  await showsSoon(host, "#out-badge", "OUT gone", "hidden");
+  await showsSoon(host, '#hand-queue li[data-identity="mary"]', "mary's hand in the queue");
+  say("back online, the studio shows LIVE, the stream ended and mary's hand, with no reload");
+
+  await seesVideo(mary, "jane");
+  const hostToken = await host.evaluate((room) => sessionStorage.getItem(`showrunner.host.${room}`), ROOM);
+  const ann = await open("ann", `/watch/${ROOM}#name=ann`);
+  await ann.click("#join button[type=submit]");
+  await seesVideo(ann, "jane");
+  const annBack = await cutOff(ann);
+  await call("InviteGuest", hostToken, { viewerIdentity: "ann", hostIdentity: "jane" });
+  await ann.waitForTimeout(1_000);
+  if (await ann.isVisible("#invitation")) throw new Error("ann's page heard the invitation while cut off");
+  await annBack();
+  await showsSoon(ann, "#invitation:not([hidden]) .accept", "the invitation");
+  say("back online, ann's page shows the invitation sent while it was cut off");
+
+  await ann.click("#invitation .decline");
+  await noticeSays(ann, "info", "You declined the invitation.");
+  const shown = await hide(ann);
+  await call("AppointModerator", hostToken, { identity: "ann" });
+  await ann.waitForTimeout(1_000);
+  if (await ann.isVisible("#moderation")) throw new Error("ann's page heard the appointment while hidden");
+  await shown();
+  await showsSoon(ann, "#moderation:not([hidden])", "the moderator's panel");
+  await showsSoon(ann, '#hand-queue li[data-identity="mary"]', "mary's hand in the moderator's queue");
+  say("shown again, ann's page finds her a moderator, with the queue");
+});
