@@ -181,6 +181,18 @@ def test_the_pages_come_back_to_the_show_after_missing_its_events(
         egress.webhooks_to = ""
 
 
+def test_the_studio_finds_a_stream_ended_whose_events_it_missed(
+    studio_with_recorder: ServiceProcess, egress: EgressStandIn, room: str, tmp_path: Path
+) -> None:
+    """A lost stream_ended does not leave the studio saying "live": it reads a live stream once
+    a minute (restream_lost_end.mjs, a minute long)."""
+    egress.webhooks_to = studio_with_recorder.http_base
+    try:
+        play("restream_lost_end.mjs", studio_with_recorder, room, tmp_path / "browser")
+    finally:
+        egress.webhooks_to = ""
+
+
 def test_the_studio_offers_no_restream_without_destinations(
     studio_without_destinations: ServiceProcess, room: str, tmp_path: Path
 ) -> None:

@@ -2,7 +2,8 @@
 // a checkbox each; Go out to youtube, LIVE beside it and the OUT badge as soon as LiveKit's egress
 // is live (the stream_* ShowEvents tell the studio, whose fallback read would come only 30 s
 // later); twitch added and youtube removed while it runs (the last destination cannot be
-// unchecked), the page never asking while the stream is live; a reload that finds the stream
+// unchecked), the page not asking while the stream is live (its check of a live stream comes a
+// minute later: restream_lost_end.mjs); a reload that finds the stream
 // still live to twitch; Stop restream, the stream ended and the page no longer asking; going out
 // again, a failure LiveKit reports, shown with the service's redacted error; going out to youtube
 // and the room's admin (the app's backend) adding twitch, shown on its event; the show ended
@@ -121,7 +122,7 @@ await inBrowser(async (open, logs) => {
   await boxesShow(host, { twitch: "on (disabled)", youtube: "off" });
   await keysAbsent(host, "changing destinations");
   const whileLive = listings;
-  await host.waitForTimeout(5_000); // the events tell the studio: it need not ask while the stream is live
+  await host.waitForTimeout(5_000); // the events tell the studio: it does not ask a live stream for a minute
   if (listings !== whileLive) throw new Error(`the studio kept reading the live stream (${listings - whileLive} reads)`);
   say("the host added twitch and removed youtube while live; live, the studio does not ask");
 

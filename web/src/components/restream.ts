@@ -12,15 +12,24 @@
  * started, its destinations changed, live, ending, ended), whoever moved it: its own calls, the
  * room's admin, LiveKit's egress. The panel reads ListStreams when the host comes in (a reload
  * mid-stream finds it), after each of its own calls and on each of those events, so it follows
- * the stream as it goes without asking. Only while a stream is starting or ending does it also
- * read every 30 seconds, should the event that ends that wait be lost; never while it is live or
- * over, nor when no destination is configured.
+ * the stream as it goes without asking, and again when the studio comes back from a dropped
+ * connection or a hidden tab (the studio's onReturn). Events are reliable only while the page is
+ * connected, so it also reads on a timer should the one that moves the stream on be lost: every
+ * 30 seconds while a stream is starting or ending (a wait of seconds, whose end the host is
+ * watching for), every 60 seconds while it is live: a lost stream_ended would otherwise leave it
+ * saying "live" until a reload. A stream lasts as long as the show, and its end is told by the
+ * event within a second whenever the page is connected, so this read only mends a rare loss: a
+ * minute is soon enough for that, and costs the service one small read (the room's record, never
+ * LiveKit) a minute per studio streaming. Never while it is over, nor when no destination is
+ * configured.
  */
 import { EgressStatus, type ShowEvent, type ShowServiceClient, type Stream, refusal } from "../api";
 import type { Notice } from "./notice";
 
 /** How often the panel reads a stream that is starting or ending, should its next event be lost. */
 const FALLBACK_MS = 30_000;
+/** How often the panel reads a live stream, should the event that ends it be lost. */
+const LIVE_CHECK_MS = 60_000;
 
 /** Where the studio shows the panel. */
 export interface RestreamView {
@@ -84,7 +93,7 @@ export class Restream {
   }
 
   /** Reads the room's streams and the destinations, shows them, and reads again after a while if
-   * a stream is starting or ending. */
+   * a stream is running (sooner while it is starting or ending). */
   async refresh(): Promise<void> {
     clearTimeout(this.timer);
     const show = this.show();
@@ -108,9 +117,8 @@ export class Restream {
 
   private poll(): void {
     clearTimeout(this.timer);
-    if (this.available.length && transitional(this.stream) && this.show()) {
-      this.timer = setTimeout(() => void this.refresh(), FALLBACK_MS);
-    }
+    if (!this.available.length || !running(this.stream) || !this.show()) return;
+    this.timer = setTimeout(() => void this.refresh(), transitional(this.stream) ? FALLBACK_MS : LIVE_CHECK_MS);
   }
 
   private take(available: readonly string[], stream: Stream | undefined): void {
