@@ -2,8 +2,9 @@
 // studio, live to youtube and backstage, is cut off the network while the room's admin takes the
 // show live and stops the stream (LiveKit's egress ends it) and a viewer raises a hand; back
 // online, it shows LIVE, the stream ended and the hand in its queue. A viewer's page cut off while
-// the host invites it shows the invitation once back; hidden while the host makes it a moderator,
-// it shows the moderator's panel once shown again. Run by tests/test_browser_show.py against a
+// the host invites it shows the invitation once back, and a read answered before a newer
+// invitation does not take that one away; hidden while the host makes it a moderator, it shows the
+// moderator's panel once shown again. Run by tests/test_browser_show.py against a
 // service whose egress calls go to the tests' stand-in, playing the egress worker too.
 import { ADMIN_TOKEN, BASE_URL, ROOM, STEP_MS, cutOff, goLive, hide, inBrowser, noticeSays, say, seesVideo } from "./browser.mjs";
 
@@ -69,6 +70,31 @@ await inBrowser(async (open) => {
 
   await ann.click("#invitation .decline");
   await noticeSays(ann, "info", "You declined the invitation.");
+  // Shown again, the page asks where ann is; the answer (no invitation) is held back until the
+  // host has invited her again and the page has heard it: that older answer must not take the
+  // newer invitation away.
+  let answered;
+  const asked = new Promise((resolve) => (answered = resolve));
+  let release;
+  const released = new Promise((resolve) => (release = resolve));
+  await ann.route("**/JoinRoom", async (route) => {
+    const response = await route.fetch();
+    answered();
+    await released;
+    await route.fulfill({ response });
+  });
+  await (await hide(ann))();
+  await asked;
+  await call("InviteGuest", hostToken, { viewerIdentity: "ann", hostIdentity: "jane" });
+  await ann.waitForSelector("#invitation:not([hidden]) .accept", { timeout: STEP_MS });
+  release();
+  await ann.waitForTimeout(1_000);
+  if (!(await ann.isVisible("#invitation .accept"))) throw new Error("an answer older than the invitation took it away");
+  await ann.unroute("**/JoinRoom");
+  say("an answer read before the host invited ann again does not take the invitation away");
+  await ann.click("#invitation .decline");
+  await noticeSays(ann, "info", "You declined the invitation.");
+
   const shown = await hide(ann);
   await call("AppointModerator", hostToken, { identity: "ann" });
   await ann.waitForTimeout(1_000);

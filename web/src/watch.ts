@@ -64,6 +64,9 @@ let hostLeft = false;
 let handUp = false;
 // A moderator, as JoinRoom answered or the service's events since told.
 let moderating = false;
+// The service's events about this viewer heard so far: a read of its place (readAgain) answered
+// after one of them may be older than it, and is not shown.
+let heardOfMe = 0;
 
 const room = showRoom(refresh, heard);
 const controls = new StageControls(
@@ -243,6 +246,7 @@ function refresh(): void {
 
 function heard(event: ShowEvent): void {
   const aboutMe = event.targetParticipantId === me;
+  if (aboutMe || event.senderId === me) heardOfMe++;
   switch (event.type) {
     case "guest_invite":
       if (aboutMe) invitation.show(event.senderName || event.senderId, event.expiresAt);
@@ -294,6 +298,7 @@ function appoint(appointed: boolean): void {
 async function readAgain(): Promise<void> {
   const client = show;
   if (!watching || ended || !client) return;
+  const heardBefore = heardOfMe;
   let answer;
   try {
     ({ response: answer } = await client.joinRoom({ roomName, participantName: me, role: Role.VIEWER, displayName: "" }));
@@ -307,6 +312,8 @@ async function readAgain(): Promise<void> {
   // A fresh token, which a reload then uses.
   sessionStorage.setItem(kept(me), answer.token);
   show = showService(answer.token);
+  // An event about this viewer came while JoinRoom answered: it is as new as the answer, or newer.
+  if (heardOfMe !== heardBefore) return;
   handUp = answer.handRaised;
   if (answer.invitationExpiresAt <= Date.now()) invitation.hide();
   // The invitation shown already is not shown (and read out) again.
