@@ -146,10 +146,18 @@ const RETURN_PACE_MS = 1_000;
  * it never rejects. The triggers often come together (the laptop wakes: the tab is shown and the
  * connection comes back), so they go through a Coalesced: one read at a time, those asked for
  * meanwhile answered by a single read after it, at most one a second.
+ *
+ * `spreadMs`: how long, at random, a read after a reconnect waits first. A LiveKit node that
+ * restarts brings every page connected to it back in the same second; the audience's pages spread
+ * their reads over that time instead of all reaching the service at once (a tab shown again is one
+ * viewer's own doing, and reads at once).
  */
-export function onReturn(room: Room, again: () => Promise<void>): void {
+export function onReturn(room: Room, again: () => Promise<void>, spreadMs = 0): void {
   const reread = new Coalesced(again, RETURN_PACE_MS);
-  room.on(RoomEvent.Reconnected, () => void reread.ask());
+  room.on(RoomEvent.Reconnected, () => {
+    if (spreadMs > 0) setTimeout(() => void reread.ask(), Math.random() * spreadMs);
+    else void reread.ask();
+  });
   let hidden = document.visibilityState === "hidden";
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") {

@@ -67,6 +67,8 @@ let moderating = false;
 // The service's events about this viewer heard so far: a read of its place (readAgain) answered
 // after one of them may be older than it, and is not shown.
 let heardOfMe = 0;
+/** The most a viewer's page waits, at random, before reading the show again after a reconnect. */
+const RECONNECT_SPREAD_MS = 2_000;
 
 const room = showRoom(refresh, heard);
 const controls = new StageControls(
@@ -95,7 +97,8 @@ const invitation = new Invitation(document.querySelector("#invitation")!, accept
   notice.show("info", `The invitation from ${from} has expired.${moderating ? "" : " Raise your hand to be asked again."}`),
 );
 
-onReturn(room, readAgain);
+// Spread over 2 s after a reconnect: a whole audience comes back together when its LiveKit node does.
+onReturn(room, readAgain, RECONNECT_SPREAD_MS);
 
 room.on(RoomEvent.Disconnected, (reason) => {
   // Before the viewer is in, a disconnection is a failed attempt, which join reports.
