@@ -12,16 +12,17 @@ the ShowEvents a viewer's own LiveKit connection receives and in the show's hist
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from showrunner.v1 import show_service_pb2 as pb
 
+from service.core.caller import Caller
 from service.core.reconciler import Action
 from service.core.record import ShowRecords, StageChange, new_change_id
 from service.core.roles import Role
 from service.dev.livekit_server import LiveKitDevServer
-from tests.live import until
+from tests.live import LiveParticipant, until
 from tests.test_crossed_changes import AT_ONCE, Show, live_show, store_for
 from tests.test_show_through_every_door import livekit_participant
 
@@ -210,3 +211,82 @@ async def test_a_dismissal_whose_call_lands_after_the_reconciler_finished_it_is_
         await core.dismiss_moderator(pb.DismissModeratorRequest(room_name=room, identity="mia"), admin)
         assert await show.told(ada, "mia") == (["moderator_appointed", "moderator_dismissed"] * 2,) * 2
         assert await last_entry(show, "mia") == ("moderator_dismissed", "", "")
+
+
+async def dies_before_telling(
+    show: Show, monkeypatch: pytest.MonkeyPatch, call: Callable[[], Awaitable[object]]
+) -> None:
+    """Runs `call` on the show's core until it has made its change on LiveKit and landed it in
+    the record, and is about to tell the room (ShowRecords.tell): there its instance dies."""
+    reached, never = asyncio.Event(), asyncio.Event()
+
+    async def never_told(*args: object) -> str:
+        reached.set()
+        await never.wait()  # until the instance dies
+        return ""
+
+    with monkeypatch.context() as held:
+        held.setattr(show.records, "tell", never_told)
+        dying = asyncio.ensure_future(call())
+        await asyncio.wait_for(reached.wait(), 10.0)
+        dying.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await dying
+
+
+async def told_by_reconciler(show: Show, watcher: LiveParticipant, identity: str, heard: list[str]) -> None:
+    """Runs the reconciler's passes over the show's room until `watcher`'s page has heard `heard`
+    of `identity`, and then one more, which tells nothing more."""
+
+    async def told() -> bool:
+        await show.core.reconciler.reconcile(show.room)
+        return (await show.told(watcher, identity))[0] == heard
+
+    await until(told, DEADLINE + 10.0, f"the room heard {heard} of {identity}")
+    await show.core.reconciler.reconcile(show.room)
+    assert await show.told(watcher, identity) == (heard, heard)
+
+
+async def test_a_demotion_whose_instance_died_after_livekit_had_it_is_told_in_its_own_words(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host demotes vic; the call makes it on LiveKit and clears it in the record, and its
+    instance dies before telling the room. Past the landed change's deadline a reconciler tells
+    it, as the call would have: from the host, for "demoted", once."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        assert (await show.promote("vic")).promoted
+        demote = pb.DemoteGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
+        await dies_before_telling(show, monkeypatch, lambda: show.core.demote_guest(demote, show.admin))
+        assert await show.role_on_livekit("vic") == ("viewer", False)
+        await told_by_reconciler(show, ada, "vic", ["guest_promoted", "guest_demoted"])
+        assert await last_entry(show, "vic") == ("guest_demoted", "host-1", "demoted")
+        assert await records.pending(room) == []
+
+
+async def test_a_promotion_whose_instance_died_after_livekit_had_it_is_told_in_its_own_words(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        await dies_before_telling(show, monkeypatch, lambda: show.promote("vic"))
+        assert await show.role_on_livekit("vic") == ("guest", True)
+        await told_by_reconciler(show, ada, "vic", ["guest_promoted"])
+        assert await last_entry(show, "vic") == ("guest_promoted", "host-1", "")
+
+
+async def test_a_dismissal_whose_instance_died_after_livekit_had_it_is_told_in_its_own_words(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("mia")
+        core, host = show.core, Caller(room=room, identity="host-1")
+        await core.appoint_moderator(pb.AppointModeratorRequest(room_name=room, identity="mia"), host)
+        dismiss = pb.DismissModeratorRequest(room_name=room, identity="mia")
+        await dies_before_telling(show, monkeypatch, lambda: core.dismiss_moderator(dismiss, host))
+        assert await show.role_on_livekit("mia") == ("viewer", False)
+        await told_by_reconciler(show, ada, "mia", ["moderator_appointed", "moderator_dismissed"])
+        assert await last_entry(show, "mia") == ("moderator_dismissed", "host-1", "")

@@ -644,6 +644,56 @@ async def test_the_room_hears_each_place_on_the_stage_once(records: ShowRecords,
     assert await records.tell(room, "bo", Role.VIEWER, 0, "left", T0 + 11) == "left"
 
 
+async def test_a_change_made_on_livekit_is_kept_until_the_room_is_told_of_it(records: ShowRecords, room: str) -> None:
+    """A call that made its change on LiveKit lands it (ShowRecords.land): in one step the change
+    is no longer owed to LiveKit, and what the room is owed of it, in the call's words, stays
+    with it until told, by the call or, should its instance die in between, by a reconciler past
+    the landed change's deadline. Whoever tells it first wins; the other finds it heard."""
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="hana", change_id="p1")
+    assert not await records.land(room, "gia", StageChange.PROMOTE, "p0", 0, "p0 words", T0 + 2)  # not its change
+    assert await records.land(room, "gia", StageChange.PROMOTE, "p1", 0, "p1 words", T0 + 2)
+    (landed,) = await records.pending(room)
+    assert (landed.id, landed.landed, landed.words, landed.told_part) == ("p1", True, "p1 words", Role.GUEST)
+    assert landed.deadline > ms(T0 + 2)  # a deadline of its own, from its landing
+    assert (await records.stage(room, T0 + 2)).pending == (landed,)
+    # Landed, it is no longer any call's to clear or land, nor an undo's to undo.
+    assert not await records.complete(room, "gia", StageChange.PROMOTE, "p1")
+    assert not await records.land(room, "gia", StageChange.PROMOTE, "p1", 0, "p1 words", T0 + 2)
+    seat = (await records.standing(room, "gia", T0 + 2)).seat
+    assert not await records.restore(room, "gia", Standing(None, None, None), T0 + 2, LIMIT, "p1")
+    # Its instance died: past the deadline, the reconciler finds it, and tells it in its words.
+    assert room in await records.overdue(landed.deadline / 1000 + 1)
+    assert await records.tell(room, "gia", Role.GUEST, 0, landed.words, T0 + 3, "p1") == "p1 words"
+    assert await records.pending(room) == []
+    # The call, alive after all, tells it second: nothing.
+    assert await records.tell(room, "gia", Role.GUEST, 0, "p1 words", T0 + 3, "p1") == ""
+
+    # A demotion landed by its call, then told by it first; the reconciler's telling comes second.
+    assert seat is not None
+    await records.unseat(room, "gia", T0 + 4, StageChange.DEMOTE, acting="hana", change_id="d1")
+    assert await records.land(room, "gia", StageChange.DEMOTE, "d1", seat.since, "d1 words", T0 + 4)
+    (landed,) = await records.pending(room)
+    assert (landed.ended, landed.told_part) == (seat.since, Role.VIEWER)
+    assert await records.tell(room, "gia", Role.VIEWER, seat.since, "d1 words", T0 + 4, "d1") == "d1 words"
+    assert await records.tell(room, "gia", Role.VIEWER, landed.ended, landed.words, T0 + 5, "d1") == ""
+    assert await records.pending(room) == []
+
+    # Promoted again (p2) and landed, then a lock: it moves nobody's place, and p2 stays to be told.
+    await records.invite(room, "gia", T0 + 6, INVITE_FOR, LIMIT, acting="hana", change_id="p2")
+    await records.accept(room, "gia", T0 + 6, LIMIT, change_id="p2")
+    assert await records.land(room, "gia", StageChange.PROMOTE, "p2", 0, "p2 words", T0 + 6)
+    await records.lock_source(room, "gia", "camera", True, 2, T0 + 6)
+    assert [p.id for p in await records.pending(room)] == ["p2"]
+    # Demoted (d2) before p2 was told, and p2's instance dies: p2 is owed, and the undo of a
+    # refused d2 tells it.
+    second = await records.unseat(room, "gia", T0 + 7, StageChange.DEMOTE, acting="hana", change_id="d2")
+    assert await records.restore(room, "gia", Standing(second, None, None), T0 + 8, LIMIT, "d2")
+    assert await records.tell(room, "gia", Role.GUEST, 0, "", T0 + 8) == "p2 words"
+    assert await records.tell(room, "gia", Role.GUEST, 0, "", T0 + 8) == ""  # told once
+
+
 async def test_a_refused_demotion_is_not_undone_past_the_guest_limit(records: ShowRecords, room: str) -> None:
     """While LiveKit was refusing gia's demotion, another viewer took the seat it freed: giving it
     back would put two guests on a stage of one. The demotion stands, pending for the reconciler."""
@@ -2175,7 +2225,9 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
                 return await store.end_show(room, now, 3600)
             case "tell":
                 part = Role.GUEST if op[2] == "guest" else Role.VIEWER
-                return await store.tell(room, who, part, int(op[3]), op[4], now)
+                return await store.tell(room, who, part, int(op[3]), op[4], now, op[5])
+            case "land":
+                return await store.land(room, who, StageChange(op[2]), op[3], int(op[4]), op[5], now)
             case "undo":  # a step LiveKit refused, undone
                 standing = await store.standing(room, who, now)
                 await store.forget(room, who, now)
@@ -2231,11 +2283,18 @@ def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
             # `rng`, so that each seed plays the show it always did.
             extra += (["", "a", "b"][len(ops) % 3],)
         ops.append((kind, who, *extra))
-        if kind in ("invite", "accept", "demote", "complete", "undo"):
+        landing = kind in ("invite", "accept", "demote", "dismiss") and len(ops) % 2 == 0
+        if landing:
+            # Its call made it on LiveKit and lands it, with the words the room is owed (an id of
+            # the few, and a kind, that may or may not be the change's): without drawing from `rng`.
+            change = "promote" if kind in ("invite", "accept") else "demote"
+            ops.append(("land", who, change, extra[-1] if extra else "", str(ms(T0)), f"w{len(ops) % 3}"))
+        if kind in ("invite", "accept", "demote", "complete", "undo") or landing:
             # What the room hears of it, with or without words of its own, after a seat of now or
-            # another time: again without drawing from `rng`.
+            # another time, told as a landed change's or not: again without drawing from `rng`.
             part, words = ["guest", "viewer"][len(ops) % 2], ["", "w1", "w2"][len(ops) % 3]
-            ops.append(("tell", who, part, str(ms(T0) + len(ops) % 4 * 30_000), words))
+            told = ["", "a", "b"][len(ops) % 3] if landing else ""
+            ops.append(("tell", who, part, str(ms(T0) + len(ops) % 4 * 30_000), words, told))
     return ops
 
 

@@ -17,6 +17,9 @@ permission and attributes), and converges:
   instance died in between) is completed once its deadline passes, and the room hears of it
   (guest_promoted, guest_demoted, moderator_dismissed) by the rules it hears the call's by,
   once: the call, should it be alive after all and land later, says nothing more;
+- a stage change its call made on LiveKit but never told the room of (the instance died between
+  the two: the change is kept `landed`, with the call's words, until told) is told once its new
+  deadline passes, in the call's words, once: whoever tells it first, the other says nothing;
 - LiveKit publishers the record does not know of (the record was lost: Redis restarted empty)
   are adopted back into their seats if the rules allow, and sent back to the audience if not;
 - a banned identity LiveKit has connected is removed again: LiveKit has no token revocation, so
@@ -151,8 +154,8 @@ class Away:
 class Action:
     """One thing a pass did, for logs, metrics and tests."""
 
-    kind: str  # retired, freed, presented, completed, adopted, reconnected, incarnation, kept_out, closed,
-    # released, lowered, egress
+    kind: str  # retired, freed, presented, completed, told, adopted, reconnected, incarnation, kept_out,
+    # closed, released, lowered, egress
     identity: str = ""
     detail: str = ""
 
@@ -470,8 +473,14 @@ class Reconciler:
         """An overdue pending change: the record already holds its outcome; make LiveKit match.
         Only that change is cleared: a newer one written meanwhile is its own call's. The call
         that wrote it never told the room (it tells once it has cleared it), so the room hears
-        of it from here, if this pass cleared it: a call that cleared it first tells for itself."""
+        of it from here, if this pass cleared it: a call that cleared it first tells for itself.
+        One its call made on LiveKit (landed) and did not tell in time (its instance died in
+        between) asks LiveKit nothing more, and is told here in the call's own words: LiveKit
+        has it, and a participant removed may be back as a viewer by now."""
         identity, change = pending.identity, pending.change
+        if pending.landed:
+            await self._listener.change_finished(room, pending, identity)
+            return [Action("told", identity, change.value)]
         role = await self._records.role_of(room, identity)
         found = present
         if found is None:

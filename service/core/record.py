@@ -127,7 +127,14 @@ class PendingChange:
     this one change among a participant's changes, so that only the call that wrote it clears it
     (`complete`); "" for one an older version wrote. `part` is the part it puts the participant
     into or takes it out of (GUEST or MODERATOR), so that the reconciler finishing it knows what
-    the room is to hear; None for one an older version wrote (the room hears nothing of it)."""
+    the room is to hear; None for one an older version wrote (inferred from `change`: see
+    `moved`).
+
+    A change whose call has made it on LiveKit is `landed` (ShowRecords.land): LiveKit has it,
+    and what is left is to tell the room, in the call's own `words` (for a change off the
+    stage, `ended`: the since of the seat it ended, or the dismissal's moment). It stays here
+    until told (ShowRecords.tell with its id), so that, should the call's instance die between
+    the two, a reconciler past the new `deadline` tells it in those words."""
 
     identity: str
     change: StageChange
@@ -135,6 +142,25 @@ class PendingChange:
     deadline: int  # ms
     id: str = ""
     part: Role | None = None
+    landed: bool = False
+    ended: int = 0  # ms
+    words: str = ""
+
+    @property
+    def moved(self) -> Role | None:
+        """The part it puts the participant into or takes it out of: `part`, or for one an
+        older version wrote without it, what its kind tells: only a guest is promoted or
+        removed. An older version's demotion may be a guest's or a moderator's dismissal (both
+        are DEMOTE): None, and the room is told nothing of it rather than the wrong one."""
+        if self.part is not None:
+            return self.part
+        return Role.GUEST if self.change in (StageChange.PROMOTE, StageChange.REMOVE) else None
+
+    @property
+    def told_part(self) -> Role:
+        """The place the room is told of once it is made: on stage for a promotion, off it
+        (the audience) for the rest."""
+        return Role.GUEST if self.change is StageChange.PROMOTE else Role.VIEWER
 
 
 def new_change_id() -> str:
@@ -777,7 +803,20 @@ class ShowRecords(Protocol):
         clears this version's by kind too."""
         ...
 
-    async def tell(self, room: str, identity: str, part: Role, ended: int, words: str, now: float) -> str:
+    async def land(
+        self, room: str, identity: str, change: StageChange, change_id: str, ended: int, words: str, now: float
+    ) -> bool:
+        """The call that wrote `identity`'s pending `change` (`change_id`) has made it on
+        LiveKit: in one step, the change is no longer owed to LiveKit, and what the room is owed
+        of it is kept with it (`words`, `ended` as `tell` takes them), until `tell` with its id
+        tells it, or a reconciler past its new deadline does should the call's instance die
+        first. True if it was still this call's change (as `complete`); False, and nothing
+        changed, otherwise. One an older version wrote, without an id, is landed by its kind."""
+        ...
+
+    async def tell(
+        self, room: str, identity: str, part: Role, ended: int, words: str, now: float, change_id: str = ""
+    ) -> str:
         """Whether the room is to hear that `identity` went on stage (`part` GUEST) or left it
         (VIEWER; `ended`: the since of the seat it left, in ms), in one step with what the room
         heard before: the words to tell it in, or "" for nothing to tell. `words` are the change's
@@ -786,7 +825,11 @@ class ShowRecords(Protocol):
         itself), but a change with words is then owed, should that newer one be undone; nothing
         either unless the record holds `identity` in `part`, nor what the room heard already (on
         stage in the seat it holds now; off stage after the end of that seat or a later one).
-        Forgetting a participant forgets what the room heard of it."""
+        Forgetting a participant forgets what the room heard of it. With `change_id`, the landed
+        change of that id (`land`) is the one told: it is no longer pending, whoever tells it
+        (its call, or a reconciler), and whoever tells it second finds it heard. A landed change
+        a newer one overwrites before it was told is owed, as a change told while a newer one is
+        pending is."""
         ...
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:

@@ -191,18 +191,34 @@ class ShowCore(ShowService[Caller]):
         its LiveKit call is still held up): the room hears it through `_tell`, as the call would
         have, from nobody (the service finished it; the history's actor is empty), for the
         reason "reconciled". The call, should it land later, finds the room has heard it and
-        says nothing. A change whose part is not known (an older version's) is not told."""
+        says nothing. A change an older version wrote without its part is told by the part its
+        kind tells (PendingChange.moved); an older version's demotion, which may be a guest's or
+        a moderator's dismissal, is not told.
+
+        One whose call made it on LiveKit (landed) and whose instance died before telling it is
+        told in the call's own words (its sender and reason, kept with it by `_land`), through
+        `_tell` as the call would have: whichever of the two tells it first, the other says
+        nothing."""
+        if pending.landed:
+            try:
+                news = _StageNews.of(pending.words)
+            except (ValueError, KeyError, IndexError, TypeError):
+                log.warning("%s in %s: a landed change in words not known: %r", pending.identity, room, pending.words)
+                return
+            await self._tell(room, pending.identity, pending.told_part, news, pending.ended, pending.id)
+            return
         about = (pending.identity, name)
-        if pending.part is Role.GUEST and pending.change is StageChange.PROMOTE:
+        part = pending.moved
+        if part is Role.GUEST and pending.change is StageChange.PROMOTE:
             news = _StageNews(EventType.GUEST_PROMOTED, ("", ""), about, _FINISHED)
             await self._tell(room, pending.identity, Role.GUEST, news)
             return
         left = {Role.GUEST: EventType.GUEST_DEMOTED, Role.MODERATOR: EventType.MODERATOR_DISMISSED}
-        if pending.part not in left or pending.change is StageChange.PROMOTE:
+        if part not in left or pending.change is StageChange.PROMOTE:
             return
         # The seat (or appointment) it ended began before the change was written: the change's
         # own moment stands for its end, so the call's later telling of it finds it heard.
-        news = _StageNews(left[pending.part], ("", ""), about, _FINISHED)
+        news = _StageNews(left[part], ("", ""), about, _FINISHED)
         await self._tell(room, pending.identity, Role.VIEWER, news, ended=pending.since)
 
     def reconciled(self, action: str) -> None:
@@ -664,14 +680,14 @@ class ShowCore(ShowService[Caller]):
 
         viewer = await self._as_viewer(room, identity)
         shown = await self._present_or_undo(room, identity, viewer, undo, required=False)
-        stands = await self._confirm(room, identity, StageChange.DEMOTE, change_id, viewer, Role.MODERATOR)
         name = shown.name if shown is not None and shown.name else identity
-        if stands:
-            # Told as the reconciler tells it should it finish the dismissal first (the change's
-            # moment, `now`, ends the appointment): whichever of the two comes second says nothing.
-            by = (caller.identity or "", caller.identity or "")
-            news = _StageNews(EventType.MODERATOR_DISMISSED, by, (identity, name))
-            await self._tell(room, identity, Role.VIEWER, news, ended=ms(now))
+        # Told as the reconciler tells it should it finish the dismissal first (the change's
+        # moment, `now`, ends the appointment): whichever of the two comes second says nothing.
+        by = (caller.identity or "", caller.identity or "")
+        news = _StageNews(EventType.MODERATOR_DISMISSED, by, (identity, name))
+        landing = _Landing(news, ms(now))
+        if await self._confirm(room, identity, StageChange.DEMOTE, change_id, viewer, Role.MODERATOR, landing):
+            await self._tell(room, identity, Role.VIEWER, news, ended=ms(now), change_id=change_id)
         return pb.DismissModeratorResponse(message=f"{identity} is no longer a moderator")
 
     async def unban_participant(
@@ -880,10 +896,10 @@ class ShowCore(ShowService[Caller]):
         except errors.ShowError:
             await self._give_seat_back(room, seat, change_id)
             raise
-        await self._land(room, guest, StageChange.REMOVE, change_id, None)
-        self._observer.demoted("removed")
         news = _StageNews(EventType.GUEST_DEMOTED, (acting, acting), (guest, seat.name), "removed")
-        await self._tell(room, guest, Role.VIEWER, news, ended=seat.since)
+        await self._land(room, guest, StageChange.REMOVE, change_id, None, _Landing(news, seat.since))
+        self._observer.demoted("removed")
+        await self._tell(room, guest, Role.VIEWER, news, ended=seat.since, change_id=change_id)
         return pb.RemoveGuestResponse(message=f"{guest} has been removed from the room")
 
     async def set_hand_raised(self, request: pb.SetHandRaisedRequest, caller: Caller) -> pb.SetHandRaisedResponse:
@@ -1268,11 +1284,12 @@ class ShowCore(ShowService[Caller]):
 
         shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo)
         await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now())
-        await self._land(room, viewer, StageChange.PROMOTE, change_id, Presence(Role.GUEST))
         name = shown.name or viewer
-        self._observer.promoted()
         by = (promoter or "", promoter or "")
-        await self._tell(room, viewer, Role.GUEST, _StageNews(EventType.GUEST_PROMOTED, by, (viewer, name)))
+        news = _StageNews(EventType.GUEST_PROMOTED, by, (viewer, name))
+        await self._land(room, viewer, StageChange.PROMOTE, change_id, Presence(Role.GUEST), _Landing(news))
+        self._observer.promoted()
+        await self._tell(room, viewer, Role.GUEST, news, change_id=change_id)
         return self._stage.mint_token(room, viewer, name, Presence(Role.GUEST))
 
     async def _leave_stage(self, room: str, seat: Seat, change_id: str, by: tuple[str, str] | None, reason: str) -> str:
@@ -1286,12 +1303,12 @@ class ShowCore(ShowService[Caller]):
 
         viewer = await self._as_viewer(room, seat.identity)
         shown = await self._present_or_undo(room, seat.identity, viewer, undo, required=False)
-        await self._land(room, seat.identity, StageChange.DEMOTE, change_id, viewer)
         name = shown.name if shown else seat.name
-        self._observer.demoted(reason)
         guest = (seat.identity, name)
         news = _StageNews(EventType.GUEST_DEMOTED, by or guest, guest, reason)
-        await self._tell(room, seat.identity, Role.VIEWER, news, ended=seat.since)
+        await self._land(room, seat.identity, StageChange.DEMOTE, change_id, viewer, _Landing(news, seat.since))
+        self._observer.demoted(reason)
+        await self._tell(room, seat.identity, Role.VIEWER, news, ended=seat.since, change_id=change_id)
         return self._stage.mint_token(room, seat.identity, name, viewer)
 
     async def _give_seat_back(self, room: str, seat: Seat, change_id: str) -> None:
@@ -1355,18 +1372,37 @@ class ShowCore(ShowService[Caller]):
     # to LiveKit is held up) is told by the reconciler, through `_tell` (`change_finished`): the
     # call never told it, since a call tells only once it has cleared its change; and should the
     # call land after all, `_tell` finds the room heard it and says nothing.
+    #
+    # A call that has made its change on LiveKit clears it and keeps what the room is owed of it
+    # in one step (`_land`: ShowRecords.land), so an instance that dies between clearing and
+    # telling leaves the change `landed` in the record, with the call's words (its sender and
+    # reason), under a new deadline. The call's `_tell` names it, and telling it removes it;
+    # should the call's instance die first, a reconciler past that deadline tells it in those
+    # words (`change_finished`), not as "reconciled". Whichever tells first wins; the other
+    # finds the room heard it. A newer change that overwrites a landed one before it was told
+    # leaves it owed, as a change told while a newer one is pending is.
 
     async def _land(
-        self, room: str, identity: str, change: StageChange, change_id: str, made: Presence | None
+        self,
+        room: str,
+        identity: str,
+        change: StageChange,
+        change_id: str,
+        made: Presence | None,
+        landing: _Landing,
     ) -> tuple[bool, Role | None]:
         """Clears the pending `change` this call wrote (`change_id`) and has made on LiveKit
-        (`made`: the presence it set; None if it removed the participant or reached nobody). If
+        (`made`: the presence it set; None if it removed the participant or reached nobody), and
+        in the same step of the record keeps what the room is owed of it (`landing`), which the
+        call's `_tell` (with its `change_id`) tells next, or a reconciler should this instance
+        die in between (`change_finished`). If
         it is no longer pending, a newer change overtook it (or a reconciler finished or undid it
         past its deadline), and LiveKit may hold this older one: the participant is brought to
         the record (`_keep_up`). Every caller wrote its own pending change, so with nothing
         crossing it costs no more. Answers whether it was still this call's to clear, and if
         not, the role the record holds for the participant (None if it could not be read)."""
-        if await self._records.complete(room, identity, change, change_id):
+        words = landing.news.words()
+        if await self._records.land(room, identity, change, change_id, landing.ended, words, self._clock.now()):
             return True, None
         return False, await self._keep_up(room, identity, made)
 
@@ -1378,11 +1414,12 @@ class ShowCore(ShowService[Caller]):
         change_id: str,
         made: Presence | None,
         part: Role,
+        landing: _Landing,
     ) -> bool:
         """`_land`, for a moderator's dismissal. Answers whether the change still stands for the
         room to hear of: it put the participant into `part` or took it out of it, and no newer
         change is on its way or has undone it."""
-        cleared, held = await self._land(room, identity, change, change_id, made)
+        cleared, held = await self._land(room, identity, change, change_id, made, landing)
         if cleared:
             return True
         try:
@@ -1392,16 +1429,25 @@ class ShowCore(ShowService[Caller]):
             log.warning("could not read the changes pending in %s: %s", room, exc.message)
         return not _undone(held, part, into=change is StageChange.PROMOTE)
 
-    async def _tell(self, room: str, identity: str, part: Role, news: _StageNews | None = None, ended: int = 0) -> None:
+    async def _tell(
+        self,
+        room: str,
+        identity: str,
+        part: Role,
+        news: _StageNews | None = None,
+        ended: int = 0,
+        change_id: str = "",
+    ) -> None:
         """Tells the room that `identity` went on stage (`part` GUEST) or left it (VIEWER; `ended`:
         the since of the seat it left; for a moderator's dismissal, the dismissal's moment), as
         `news` says, if the record says the room is to hear it (see above); without `news` (the
         undo of a newer change LiveKit refused), what that change kept silent, if anything. Best
         effort, as every event: should the record not answer, a change with its own news is told
-        as it was before the record kept this."""
+        as it was before the record kept this. `change_id`: the landed change (`_land`) this
+        telling is of, no longer pending once told, by this call or a reconciler."""
         words = news.words() if news else ""
         try:
-            words = await self._records.tell(room, identity, part, ended, words, self._clock.now())
+            words = await self._records.tell(room, identity, part, ended, words, self._clock.now(), change_id)
         except errors.ShowError as exc:
             log.warning("could not read what %s heard of %s: %s", room, identity, exc.message)
         if words:
@@ -1635,6 +1681,16 @@ class _StageNews:
         told = json.loads(words)
         sender, target = told["sender"], told["target"]
         return cls(EventType(told["type"]), (sender[0], sender[1]), (target[0], target[1]), told.get("reason", ""))
+
+
+@dataclass(frozen=True)
+class _Landing:
+    """What the room is owed of a change its call has made on LiveKit, kept with the change by
+    `_land` until it is told: its news, and for a change off the stage the since of the seat it
+    ended (a dismissal's moment), as `_tell` takes them."""
+
+    news: _StageNews
+    ended: int = 0
 
 
 def _fits(who: lk.ParticipantInfo, presence: Presence) -> bool:

@@ -263,7 +263,21 @@ class MemoryRecords:
         self._intend(state, viewer, StageChange.PROMOTE, now, change_id, Role.GUEST)
 
     def _intend(self, state: _Room, identity: str, change: StageChange, now: float, change_id: str, part: Role) -> None:
+        self._owe_landed(state, identity)
         state.pending[identity] = PendingChange(identity, change, ms(now), ms(now) + self._bound, change_id, part)
+
+    @staticmethod
+    def _owe_landed(state: _Room, identity: str) -> None:
+        """A landed change not told yet, about to be overwritten or dropped by a newer step, is
+        owed to the room, as prelude.lua's owe_landed has it."""
+        held = state.pending.get(identity)
+        if held is not None and held.landed and held.words:
+            state.heard.setdefault(identity, _Heard()).owed = (held.told_part, held.ended, held.words)
+
+    def _drop_change(self, state: _Room, identity: str) -> None:
+        """prelude.lua's drop_change."""
+        self._owe_landed(state, identity)
+        state.pending.pop(identity, None)
 
     @staticmethod
     def _limit(state: _Room, default: int) -> int:
@@ -598,7 +612,7 @@ class MemoryRecords:
         if found.phase is Phase.ENDED:
             return True  # nothing to give back: seats, hands and invitations ended with the show
         held = found.pending.get(identity)
-        if change_id and (held is None or held.id != change_id):
+        if change_id and (held is None or held.id != change_id or held.landed):
             return False  # a newer change was written since, or this one completed: it stands
         if (
             standing.seat is not None
@@ -616,7 +630,7 @@ class MemoryRecords:
             state.invitations.remove(identity)
             if standing.invitation is not None:
                 state.invitations.add(identity, standing.invitation)
-            state.pending.pop(identity, None)
+            self._drop_change(state, identity)
             return True
 
     async def forget(self, room: str, identity: str, now: float) -> Role:
@@ -663,7 +677,7 @@ class MemoryRecords:
             state.moderators[identity] = ms(now)
             state.hands.remove(identity)
             state.withdraw_invitation(identity)
-            state.pending.pop(identity, None)
+            self._drop_change(state, identity)
             return before
 
     async def dismiss(self, room: str, identity: str, now: float, change_id: str = "") -> None:
@@ -704,7 +718,9 @@ class MemoryRecords:
             raise refusal(Refusal.LAST_SOURCE, guest)
         with self._changing(room, now) as state:
             state.guests[guest] = replace(seat, locked=after)
-            state.pending.pop(guest, None)
+            held = state.pending.get(guest)
+            if held is not None and not held.landed:  # one landed stays, to be told
+                del state.pending[guest]
             return after
 
     async def bans(self, room: str, now: float) -> list[Ban]:
@@ -879,15 +895,40 @@ class MemoryRecords:
     async def complete(self, room: str, identity: str, change: StageChange, change_id: str = "") -> bool:
         found = self._current(room)
         held = found.pending.get(identity) if found else None
-        # One without an id (an older version's) by its kind, as complete.lua does.
-        if found is None or held is None or held.change is not change or (held.id and held.id != change_id):
+        # One without an id (an older version's) by its kind, as complete.lua does; a landed one
+        # was cleared of LiveKit already.
+        if found is None or held is None or not self._owns(held, change, change_id):
             return False
         del found.pending[identity]
         found.seen = None
         return True
 
-    async def tell(self, room: str, identity: str, part: Role, ended: int, words: str, now: float) -> str:
+    @staticmethod
+    def _owns(held: PendingChange, change: StageChange, change_id: str) -> bool:
+        """Whether `held`, not landed, is the change `change_id` of kind `change` names."""
+        return held.change is change and not held.landed and (not held.id or held.id == change_id)
+
+    async def land(
+        self, room: str, identity: str, change: StageChange, change_id: str, ended: int, words: str, now: float
+    ) -> bool:
         found = self._current(room)
+        held = found.pending.get(identity) if found else None
+        if found is None or held is None or not self._owns(held, change, change_id):
+            return False
+        with self._changing(room, now, changes=True) as state:
+            state.pending[identity] = replace(
+                held, id=change_id or held.id, landed=True, ended=ended, words=words, deadline=ms(now) + self._bound
+            )
+        return True
+
+    async def tell(
+        self, room: str, identity: str, part: Role, ended: int, words: str, now: float, change_id: str = ""
+    ) -> str:
+        found = self._current(room)
+        held = found.pending.get(identity) if found else None
+        if found is not None and held is not None and held.landed and change_id and held.id == change_id:
+            with self._changing(room, now) as state:  # told now, by whoever comes first
+                del state.pending[identity]
         heard = found.heard.get(identity) if found else None
         if found is None or identity in found.pending:
             if not words or found is None:

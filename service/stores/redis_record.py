@@ -186,6 +186,9 @@ def decode_pending(identity: Any, text: Any) -> PendingChange | None:
         deadline=int(raw.get("deadline") or 0),
         id=str(raw.get("id") or ""),
         part=_known(Role, str(raw.get("part") or "")),
+        landed=bool(raw.get("landed")),
+        ended=int(raw.get("ended") or 0),
+        words=str(raw.get("words") or ""),
     )
 
 
@@ -794,9 +797,19 @@ class RedisRecords:
         (cleared,) = await self._step("complete", room, 0.0, identity, change.value, change_id)
         return bool(int(cleared))
 
-    async def tell(self, room: str, identity: str, part: Role, ended: int, words: str, now: float) -> str:
+    async def land(
+        self, room: str, identity: str, change: StageChange, change_id: str, ended: int, words: str, now: float
+    ) -> bool:
+        # One of _WRITES, with a stage change: its new deadline is the reconciler's to watch.
+        args = (identity, change.value, change_id, ended, words)
+        (landed,) = await self._step("land", room, now, *args, identity=identity, changes=True)
+        return bool(int(landed))
+
+    async def tell(
+        self, room: str, identity: str, part: Role, ended: int, words: str, now: float, change_id: str = ""
+    ) -> str:
         # Not one of _WRITES: it follows a step of the same change, which has marked the room.
-        (told,) = await self._step("tell", room, now, identity, part.value, ended, words)
+        (told,) = await self._step("tell", room, now, identity, part.value, ended, words, change_id)
         return _text(told)
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:
@@ -887,7 +900,7 @@ _WRITES = frozenset(
         "claim_host", "invite", "accept", "decline", "set_hand", "unseat", "restore", "forget", "set_guest_limit",
         "reserve_recording", "set_destinations", "settle_recording", "drop_recording", "record_progress",
         "room_opened", "connected", "left", "appoint", "dismiss", "ban", "unban", "lock_source",
-        "go_live", "audience_released", "end_show",
+        "go_live", "audience_released", "end_show", "land",
     }
 )  # fmt: skip
 

@@ -14,6 +14,6 @@ local before = standing(identity)
 redis.call('HSET', MODERATORS, identity, cjson.encode({v = VERSION, since = NOW}))
 redis.call('ZREM', HANDS, identity)
 withdraw_invitation(identity)
-redis.call('HDEL', PENDING, identity)
+drop_change(identity)
 touch()
 return {'ok', before[1], before[2], before[3]}

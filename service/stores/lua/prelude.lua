@@ -16,7 +16,8 @@ local HISTORY = KEYS[9]
 local INVITERS = KEYS[10]
 -- What the room last heard of each participant's place on the stage (tell.lua): identity ->
 -- {v, part ('guest' or 'viewer'), seat (the since of the seat it heard taken or ended), owed (a
--- change told nothing while a newer one was pending: its part, seat and words)}. Dropped with
+-- change told nothing while a newer one was pending, or landed and overwritten by a newer one
+-- before it was told: its part, seat and words)}. Dropped with
 -- whatever the participant held (forget): the room hears that end as it always did. A newer key
 -- than the others: a version that knows it not leaves it alone.
 local HEARD = KEYS[11]
@@ -130,12 +131,35 @@ local function standing(identity)
           redis.call('ZSCORE', INVITATIONS, identity) or ''}
 end
 
+-- What the room is owed of a change that landed (land.lua) and goes before it was told: a
+-- newer change overwrites it, or drops it. Owed as a change told while a newer one is pending
+-- is (tell.lua): told by the undo of the newer one, should LiveKit refuse it.
+local function owe_landed(identity, pending)
+  if not pending or not pending.landed or (pending.words or '') == '' then return end
+  local heard = decode(redis.call('HGET', HEARD, identity)) or {v = VERSION}
+  local part = 'viewer'
+  if pending.change == 'promote' then part = 'guest' end
+  heard.owed = {part = part, seat = pending.ended or 0, words = pending.words}
+  redis.call('HSET', HEARD, identity, cjson.encode(heard))
+end
+
+-- Drops `identity`'s pending change (a newer step of the participant's supersedes it); one that
+-- landed and was not told yet is owed to the room instead.
+local function drop_change(identity)
+  owe_landed(identity, decode(redis.call('HGET', PENDING, identity)))
+  redis.call('HDEL', PENDING, identity)
+end
+
 -- A pending change, named by the id its caller gave it (none if it gave '', as an older version
 -- wrote them): complete.lua clears it for the call that wrote it only. An older version reading
 -- the id ignores it (it decodes the fields it knows), and clears it by its kind. `part` is the
 -- part it puts the participant into or takes it out of ('guest' or 'moderator'), so that a
 -- reconciler that finishes it knows what the room is to hear (an older version writes none).
+-- Once its call has made it on LiveKit, land.lua marks it `landed`, with the words the room is
+-- owed, until it is told (tell.lua); an older version reads such a change as still pending, and
+-- past its deadline finishes and tells it as its reconciler always did.
 local function intend(identity, change, id, part)
+  owe_landed(identity, decode(redis.call('HGET', PENDING, identity)))
   if id == '' then id = nil end
   redis.call('HSET', PENDING, identity, cjson.encode({v = VERSION, change = change, since = NOW,
                                                      deadline = NOW + BOUND, id = id, part = part}))

@@ -10,7 +10,7 @@ local identity, seat, hand, invitation, default_limit, change_id =
 if phase() == 'ended' then return {'ok', 'ended'} end
 if change_id ~= '' then
   local pending = decode(redis.call('HGET', PENDING, identity))
-  if not pending or pending.id ~= change_id then return {'ok', 'overtaken'} end
+  if not pending or pending.id ~= change_id or pending.landed then return {'ok', 'overtaken'} end
 end
 if seat ~= '' and redis.call('HEXISTS', GUESTS, identity) == 0
     and redis.call('HLEN', GUESTS) >= guest_limit(default_limit) then
@@ -22,6 +22,6 @@ redis.call('ZREM', HANDS, identity)
 if hand ~= '' then redis.call('ZADD', HANDS, hand, identity) end
 redis.call('ZREM', INVITATIONS, identity)
 if invitation ~= '' then redis.call('ZADD', INVITATIONS, invitation, identity) end
-redis.call('HDEL', PENDING, identity)
+drop_change(identity)
 touch()
 return {'ok', 'restored'}

@@ -1,16 +1,24 @@
 -- ARGV: identity, part ('guest': it went on stage; 'viewer': it left it), the since (ms) of the
 -- seat a demotion ended (0 for a promotion), the change's words ('' for the undo of a newer
--- change, which has none of its own). Whether the room is to hear of the change, and in which
--- words: answers them, or '' for nothing to tell. The rules are ShowCore._tell's (see "changes
+-- change, which has none of its own), the id of the landed change told ('' for none: see
+-- land.lua), which is no longer pending once told. Whether the room is to hear of the change,
+-- and in which words: answers them, or '' for nothing to tell. The rules are ShowCore._tell's (see "changes
 -- whose LiveKit calls cross" in service/core/show.py):
 -- * a newer change of the participant still pending tells for itself: nothing now, but a change
 --   with words is owed, should LiveKit refuse that newer one and its undo leave this one standing;
 -- * otherwise the record's part must be `part`, and the room must not have heard it already: on
 --   stage in the seat it holds now, or off stage after the end of this seat or a later one;
 -- * the undo of a newer change tells only what such a change left owed, in its words.
-local identity, part, ended, words = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local identity, part, ended, words, change_id = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local heard = decode(redis.call('HGET', HEARD, identity))
-if redis.call('HEXISTS', PENDING, identity) == 1 then
+local pending = decode(redis.call('HGET', PENDING, identity))
+if pending and pending.landed and change_id ~= '' and pending.id == change_id then
+  -- The landed change this telling is of: told now, by whoever comes first.
+  redis.call('HDEL', PENDING, identity)
+  touch()
+  pending = nil
+end
+if pending then
   if words == '' then return {'ok', ''} end
   heard = heard or {v = VERSION}
   heard.owed = {part = part, seat = ended, words = words}
