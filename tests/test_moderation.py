@@ -243,6 +243,24 @@ async def test_a_new_guest_limit_is_heard_by_the_host_and_the_moderators_only(cr
     assert not heard_from(vic_live, "guest_limit_changed"), vic_live.show_events
 
 
+async def test_a_guest_limit_set_to_what_it_was_tells_nobody(crew: Crew) -> None:
+    """UpdateRoomSettings with the limit the room has already (the service's default, 1, before
+    any was set) changes nothing, and the host and the moderators hear nothing of it; a real
+    change they hear once."""
+    room, host = crew.room, crew.host
+    host_live, mia_live, _ = crew.live
+    await host.appoint_moderator(room, "mia")
+    assert await host.settings(room, 1) == 1
+    assert await host.settings(room, 2) == 2
+    assert await crew.admin.settings(room, 2) == 2
+    # An appointment goes to the whole room after all three: once they have it, they have the rest.
+    await host.appoint_moderator(room, "late-mo")
+    for manager in (host_live, mia_live):
+        await hears(manager, "moderator_appointed", targetParticipantId="late-mo")
+        changes = [e for e in manager.show_events if e.get("type") == "guest_limit_changed"]
+        assert [e.get("senderId") for e in changes] == ["host-1"], manager.show_events
+
+
 async def test_the_room_admin_appoints_a_moderator_before_it_joins(door: ShowClient, room: str) -> None:
     _, host_live = await start_show(door, room)
     try:

@@ -349,6 +349,15 @@ async def test_the_guest_limit_holds_for_every_way_onto_the_stage(records: ShowR
     assert (stage.guest_limit, stage.limit(LIMIT), [g.identity for g in stage.guests]) == (2, 2, ["ava", "bo"])
 
 
+async def test_setting_the_guest_limit_answers_the_one_before(records: ShowRecords, room: str) -> None:
+    """So that the room is told only of a real change (UpdateRoomSettings)."""
+    await _hosted(records, room)
+    assert await records.set_guest_limit(room, 2, T0, acting="hana") is None  # none set: the default
+    assert await records.set_guest_limit(room, 2, T0 + 1, acting="hana") == 2
+    assert await records.set_guest_limit(room, 3, T0 + 2) == 2
+    assert (await records.stage(room, T0 + 2)).guest_limit == 3
+
+
 async def test_only_the_host_changes_the_guest_limit(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     await _refused(
@@ -2174,8 +2183,7 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
             case "forget":
                 return await store.forget(room, who, now)
             case "limit":
-                await store.set_guest_limit(room, int(op[2]), now)
-                return None
+                return await store.set_guest_limit(room, int(op[2]), now)
             case "joined":
                 return await store.connected(room, who, Connection(op[2], int(op[3])), op[4], now)
             case "left":

@@ -677,7 +677,10 @@ class ShowRecords(Protocol):
 
     async def set_guest_limit(
         self, room: str, limit: int, now: float, acting: str | None = None, not_host: str = ""
-    ) -> None: ...
+    ) -> int | None:
+        """Sets the room's guest limit; answers the one it had set before (None: none, the
+        service's default applied)."""
+        ...
 
     # --- moderators and bans -------------------------------------------------------------
 

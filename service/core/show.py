@@ -559,10 +559,15 @@ class ShowCore(ShowService[Caller]):
         limit = validate.between("guestLimit", request.guest_limit, *validate.GUEST_LIMITS)
         await self._room_for(room)
         acting = _acting_host(caller, room)
-        await self._records.set_guest_limit(room, limit, self._clock.now(), acting, errors.ONLY_HOST_CHANGES_SETTINGS)
+        before = await self._records.set_guest_limit(
+            room, limit, self._clock.now(), acting, errors.ONLY_HOST_CHANGES_SETTINGS
+        )
         # Whether the stage is full changed with it: the managers read the stage again, while
-        # the audience, which invites nobody, hears nothing.
-        await self._announce(room, EventType.GUEST_LIMIT_CHANGED, sender=acting, to=await self._managers_of(room))
+        # the audience, which invites nobody, hears nothing. A limit set to what it was already
+        # (the service's default, for a room that set none) changed nothing, and is not told.
+        if limit != (self._rules.guest_limit if before is None else before):
+            to = await self._managers_of(room)
+            await self._announce(room, EventType.GUEST_LIMIT_CHANGED, sender=acting, to=to)
         return pb.UpdateRoomSettingsResponse(guest_limit=limit)
 
     # --- participants --------------------------------------------------------------------

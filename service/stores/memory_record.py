@@ -652,10 +652,11 @@ class MemoryRecords:
 
     async def set_guest_limit(
         self, room: str, limit: int, now: float, acting: str | None = None, not_host: str = ""
-    ) -> None:
+    ) -> int | None:
         with self._changing(room, now) as state:
             self._require_host(state, acting, not_host)
-            state.guest_limit = limit
+            before, state.guest_limit = state.guest_limit, limit
+            return before
 
     # --- moderators and bans -------------------------------------------------------------
 

@@ -659,8 +659,9 @@ class RedisRecords:
 
     async def set_guest_limit(
         self, room: str, limit: int, now: float, acting: str | None = None, not_host: str = ""
-    ) -> None:
-        await self._step("set_guest_limit", room, now, limit, acting or "", not_host=not_host)
+    ) -> int | None:
+        (before,) = await self._step("set_guest_limit", room, now, limit, acting or "", not_host=not_host)
+        return int(_text(before)) if _text(before) else None
 
     # --- moderators and bans -------------------------------------------------------------
 
