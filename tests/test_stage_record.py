@@ -892,6 +892,8 @@ async def test_bans_are_kept_until_lifted_and_never_touch_the_host(records: Show
         records.ban(room, "hana", T0, acting=None),
     )
     await _refused(errors.Code.PERMISSION_DENIED, errors.MODERATOR_ON_MANAGER, records.ban(room, "max", T0, "mo"))
+    # A moderator banning itself is refused in the core's words for removing itself.
+    await _refused(errors.Code.PERMISSION_DENIED, errors.MODERATOR_REMOVES_ITSELF, records.ban(room, "mo", T0, "mo"))
     await _refused(errors.Code.PERMISSION_DENIED, "no", records.ban(room, "zed", T0, acting="gia", not_host="no"))
     assert await records.ban(room, "max", T0 + 3, acting="hana")  # the host may ban a moderator
     assert await records.forget(room, "max", T0 + 3) is Role.MODERATOR  # removed: no longer a moderator

@@ -419,6 +419,7 @@ class Refusal(StrEnum):
     TOO_MANY_MODERATORS = "too_many_moderators"
     HOST_NOT_BANNED = "host_not_banned"
     MODERATOR_ON_MODERATOR = "moderator_on_moderator"
+    MODERATOR_REMOVES_ITSELF = "moderator_removes_itself"
     BANNED = "banned"
     NOT_BANNED = "not_banned"
     LAST_SOURCE = "last_source"
@@ -465,6 +466,8 @@ def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
             return errors.precondition("The host cannot be banned; end the show instead")
         case Refusal.MODERATOR_ON_MODERATOR:
             return errors.denied(errors.MODERATOR_ON_MANAGER)
+        case Refusal.MODERATOR_REMOVES_ITSELF:
+            return errors.denied(errors.MODERATOR_REMOVES_ITSELF)
         case Refusal.BANNED:
             return errors.precondition(errors.banned(identity))
         case Refusal.NOT_BANNED:
@@ -698,7 +701,8 @@ class ShowRecords(Protocol):
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
         """Bans `identity` from the room (never its host; a moderator may not ban another
-        moderator); True if newly banned."""
+        moderator, nor itself: the core's words for a moderator removing itself); True if newly
+        banned."""
         ...
 
     async def unban(self, room: str, identity: str, now: float) -> None: ...

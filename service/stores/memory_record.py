@@ -694,6 +694,8 @@ class MemoryRecords:
         role = state.role_of(identity)
         if role is Role.HOST:
             raise refusal(Refusal.HOST_NOT_BANNED, identity)
+        if role is Role.MODERATOR and acting == identity:
+            raise refusal(Refusal.MODERATOR_REMOVES_ITSELF, identity)
         if role is Role.MODERATOR and acting is not None and state.role_of(acting) is not Role.HOST:
             raise refusal(Refusal.MODERATOR_ON_MODERATOR, identity)
         with self._changing(room, now) as state:
