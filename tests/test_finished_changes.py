@@ -12,6 +12,7 @@ the ShowEvents a viewer's own LiveKit connection receives and in the show's hist
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -22,6 +23,8 @@ from service.core.reconciler import Action
 from service.core.record import ShowRecords, StageChange, new_change_id
 from service.core.roles import Role
 from service.dev.livekit_server import LiveKitDevServer
+from service.dev.redis_server import RedisServer
+from service.stores.redis_record import connect, room_keys
 from tests.live import LiveParticipant, until
 from tests.test_crossed_changes import AT_ONCE, Show, live_show, store_for
 from tests.test_show_through_every_door import livekit_participant
@@ -290,3 +293,29 @@ async def test_a_dismissal_whose_instance_died_after_livekit_had_it_is_told_in_i
         assert await show.role_on_livekit("mia") == ("viewer", False)
         await told_by_reconciler(show, ada, "mia", ["moderator_appointed", "moderator_dismissed"])
         assert await last_entry(show, "mia") == ("moderator_dismissed", "host-1", "")
+
+
+@pytest.mark.parametrize("records", ["redis"], indirect=True)
+async def test_a_promotion_an_older_version_wrote_is_told_once_the_reconciler_finishes_it(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str, store_redis_server: RedisServer
+) -> None:
+    """An older version's instance seated vic and died before telling LiveKit; its pending change
+    names no part (that version wrote none). Only a guest is promoted, so the reconciler that
+    finishes it tells the room guest_promoted all the same."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        assert (await records.invite(room, "vic", show.clock.now(), 60, 1, "host-1", change_id="c1")).promoted
+        now = round(show.clock.now() * 1000)
+        older = {"v": 1, "change": "promote", "since": now, "deadline": now + round(DEADLINE * 1000), "id": "c1"}
+        client = connect(store_redis_server.url, cluster=False)
+        try:
+            await client.hset(room_keys(room)[4], "vic", json.dumps(older))
+        finally:
+            await client.aclose()
+        (pending,) = await records.pending(room)
+        assert pending.part is None
+        await finished(show, "vic", StageChange.PROMOTE)
+        assert await show.role_on_livekit("vic") == ("guest", True)
+        assert await show.told(ada, "vic") == (["guest_promoted"], ["guest_promoted"])
+        assert await last_entry(show, "vic") == ("guest_promoted", "", "reconciled")
