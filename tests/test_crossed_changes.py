@@ -381,8 +381,35 @@ async def test_a_moderator_appointed_again_while_its_dismissal_is_in_flight_stay
         await crossed(held, core.dismiss_moderator(dismiss, show.admin), core.appoint_moderator(appoint, show.admin))
         assert await records.role_of(room, "mia") is Role.MODERATOR
         await until(lambda: show.agrees("mia"), AT_ONCE, "LiveKit has mia as a moderator again")
-        # The dismissal, undone by the appointment before it showed, is not told after it.
-        assert await show.told(ada, "mia") == (["moderator_appointed", "moderator_appointed"],) * 2
+        # The dismissal, undone by the appointment before it showed, is not told after it, and the
+        # appointment made again is not told twice: the room never heard mia leave the part.
+        assert await show.told(ada, "mia") == (["moderator_appointed"], ["moderator_appointed"])
+
+
+async def test_a_moderator_dismissed_and_promoted_before_the_dismissal_lands_is_told_both(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """mia, a moderator, is dismissed, and while the dismissal's call is on its way she raises her
+    hand and is promoted: the promotion lands and is told first; the dismissal, landing last, is
+    told all the same (she is no longer a moderator), and LiveKit ends with her on stage."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("mia")
+        core = show.core
+        await core.appoint_moderator(pb.AppointModeratorRequest(room_name=room, identity="mia"), show.admin)
+        held = show.stage.hold("mia", Role.VIEWER)
+        dismissing = asyncio.ensure_future(
+            core.dismiss_moderator(pb.DismissModeratorRequest(room_name=room, identity="mia"), show.admin)
+        )
+        await asyncio.wait_for(held.reached.wait(), 10.0)
+        await records.set_hand(room, "mia", True, show.clock.now(), 1)
+        assert (await show.promote("mia")).promoted
+        held.released.set()
+        await dismissing
+        assert await records.role_of(room, "mia") is Role.GUEST
+        await until(lambda: show.agrees("mia"), AT_ONCE, "LiveKit has mia on stage")
+        heard = ["moderator_appointed", "guest_promoted", "moderator_dismissed"]
+        assert await show.told(ada, "mia") == (heard, heard)
 
 
 async def test_a_source_given_back_while_its_lock_is_in_flight_is_the_guests_on_livekit(

@@ -703,6 +703,36 @@ async def test_a_change_made_on_livekit_is_kept_until_the_room_is_told_of_it(rec
     assert await records.tell(room, "gia", Role.GUEST, 0, "", T0 + 8) == ""  # told once
 
 
+async def test_the_room_hears_each_change_of_a_moderators_part_once(records: ShowRecords, room: str) -> None:
+    """ShowRecords.tell for a moderator's part: an appointment is told unless the room heard the
+    moderator appointed and never heard it dismissed since; a dismissal, unless the record holds
+    it appointed again or the room heard it dismissed already; a change of the stage pending
+    silences neither."""
+    await _hosted(records, room)
+    await records.appoint(room, "mo", T0, acting="hana")
+    assert await records.tell(room, "mo", Role.MODERATOR, 0, "a1", T0) == "a1"
+    assert await records.tell(room, "mo", Role.MODERATOR, 0, "a1 again", T0) == ""
+    # Dismissed (d1), and appointed again before d1's call lands: neither is told.
+    await records.dismiss(room, "mo", T0 + 1, "d1")
+    await records.appoint(room, "mo", T0 + 2, acting="hana")
+    assert await records.tell(room, "mo", Role.MODERATOR, 0, "a2", T0 + 2) == ""
+    assert await records.tell(room, "mo", Role.MODERATOR, ms(T0 + 1), "d1", T0 + 3) == ""
+    # Dismissed (d2): told once, by its call or a reconciler, whichever comes first.
+    await records.dismiss(room, "mo", T0 + 4, "d2")
+    assert await records.tell(room, "mo", Role.MODERATOR, ms(T0 + 4), "d2", T0 + 4) == "d2"
+    assert await records.tell(room, "mo", Role.MODERATOR, ms(T0 + 4), "d2 reconciled", T0 + 5) == ""
+    assert await records.tell(room, "mo", Role.MODERATOR, 0, "a0 late", T0 + 5) == ""  # not a moderator
+    await records.appoint(room, "mo", T0 + 6, acting="hana")
+    assert await records.tell(room, "mo", Role.MODERATOR, 0, "a3", T0 + 6) == "a3"
+    # Dismissed (d3), then promoted before d3's call lands: d3 is told with the promotion pending.
+    await records.dismiss(room, "mo", T0 + 7, "d3")
+    await records.set_hand(room, "mo", True, T0 + 7, LIMIT)
+    assert (await records.invite(room, "mo", T0 + 7, INVITE_FOR, LIMIT, acting="hana", change_id="p1")).promoted
+    assert await records.tell(room, "mo", Role.MODERATOR, ms(T0 + 7), "d3", T0 + 8) == "d3"
+    assert await records.complete(room, "mo", StageChange.PROMOTE, "p1")
+    assert await records.tell(room, "mo", Role.GUEST, 0, "p1", T0 + 8) == "p1"
+
+
 async def test_a_refused_demotion_is_not_undone_past_the_guest_limit(records: ShowRecords, room: str) -> None:
     """While LiveKit was refusing gia's demotion, another viewer took the seat it freed: giving it
     back would put two guests on a stage of one. The demotion stands, pending for the reconciler."""
@@ -2234,7 +2264,7 @@ async def _apply(store: ShowRecords, room: str, op: tuple[str, ...], now: float)
             case "end":
                 return await store.end_show(room, now, 3600)
             case "tell":
-                part = Role.GUEST if op[2] == "guest" else Role.VIEWER
+                part = Role(op[2])
                 return await store.tell(room, who, part, int(op[3]), op[4], now, op[5])
             case "land":
                 return await store.land(room, who, StageChange(op[2]), op[3], int(op[4]), op[5], now)
@@ -2302,7 +2332,7 @@ def _random_show(rng: random.Random, steps: int) -> list[tuple[str, ...]]:
         if kind in ("invite", "accept", "demote", "complete", "undo") or landing:
             # What the room hears of it, with or without words of its own, after a seat of now or
             # another time, told as a landed change's or not: again without drawing from `rng`.
-            part, words = ["guest", "viewer"][len(ops) % 2], ["", "w1", "w2"][len(ops) % 3]
+            part, words = ["guest", "viewer", "moderator"][len(ops) % 4 % 3], ["", "w1", "w2"][len(ops) % 3]
             told = ["", "a", "b"][len(ops) % 3] if landing else ""
             ops.append(("tell", who, part, str(ms(T0) + len(ops) % 4 * 30_000), words, told))
     return ops

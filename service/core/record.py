@@ -158,8 +158,11 @@ class PendingChange:
 
     @property
     def told_part(self) -> Role:
-        """The place the room is told of once it is made: on stage for a promotion, off it
-        (the audience) for the rest."""
+        """The place the room is told of once it is made (ShowRecords.tell's `part`): on stage
+        for a promotion, off it (the audience) for a guest's demotion or removal, and a
+        moderator's part for a dismissal (told with its moment as `ended`)."""
+        if self.part is Role.MODERATOR:
+            return Role.MODERATOR
         return Role.GUEST if self.change is StageChange.PROMOTE else Role.VIEWER
 
 
@@ -832,7 +835,13 @@ class ShowRecords(Protocol):
         itself), but a change with words is then owed, should that newer one be undone; nothing
         either unless the record holds `identity` in `part`, nor what the room heard already (on
         stage in the seat it holds now; off stage after the end of that seat or a later one).
-        Forgetting a participant forgets what the room heard of it. With `change_id`, the landed
+        Forgetting a participant forgets what the room heard of it.
+
+        A moderator's part (`part` MODERATOR) is apart from the stage: an appointment (`ended`
+        0) is told unless the record no longer holds it, or the room heard it appointed and
+        never heard it dismissed since; a dismissal (`ended`: its moment) unless the record holds
+        it appointed again, or the room heard it dismissed at that moment or later. Neither waits
+        for a change of the stage pending. With `change_id`, the landed
         change of that id (`land`) is the one told: it is no longer pending, whoever tells it
         (its call, or a reconciler), and whoever tells it second finds it heard. A landed change
         a newer one overwrites before it was told is owed, as a change told while a newer one is

@@ -213,13 +213,17 @@ class ShowCore(ShowService[Caller]):
             news = _StageNews(EventType.GUEST_PROMOTED, ("", ""), about, _FINISHED)
             await self._tell(room, pending.identity, Role.GUEST, news)
             return
-        left = {Role.GUEST: EventType.GUEST_DEMOTED, Role.MODERATOR: EventType.MODERATOR_DISMISSED}
-        if part not in left or pending.change is StageChange.PROMOTE:
+        if pending.change is StageChange.PROMOTE:
             return
-        # The seat (or appointment) it ended began before the change was written: the change's
-        # own moment stands for its end, so the call's later telling of it finds it heard.
-        news = _StageNews(left[part], ("", ""), about, _FINISHED)
-        await self._tell(room, pending.identity, Role.VIEWER, news, ended=pending.since)
+        # The seat it ended began before the change was written: the change's own moment stands
+        # for its end, so the call's later telling of it finds it heard. A dismissal's moment is
+        # the change's too, as DismissModerator tells it.
+        if part is Role.GUEST:
+            news = _StageNews(EventType.GUEST_DEMOTED, ("", ""), about, _FINISHED)
+            await self._tell(room, pending.identity, Role.VIEWER, news, ended=pending.since)
+        elif part is Role.MODERATOR:
+            news = _StageNews(EventType.MODERATOR_DISMISSED, ("", ""), about, _FINISHED)
+            await self._tell(room, pending.identity, Role.MODERATOR, news, ended=pending.since)
 
     def reconciled(self, action: str) -> None:
         self._observer.reconciled(action)
@@ -666,10 +670,12 @@ class ShowCore(ShowService[Caller]):
         moderator = Presence(Role.MODERATOR)
         shown = await self._present_or_undo(room, identity, moderator, undo, required=False)
         # No change of its own is pending to tell whether a newer one overtook it: it looks.
-        held = await self._keep_up(room, identity, moderator) if shown is not None else None
+        if shown is not None:
+            await self._keep_up(room, identity, moderator)
         name = shown.name if shown is not None and shown.name else identity
-        if not _undone(held, Role.MODERATOR, into=True):
-            await self._announce(room, EventType.MODERATOR_APPOINTED, sender=caller.identity, target=(identity, name))
+        by = (caller.identity or "", caller.identity or "")
+        news = _StageNews(EventType.MODERATOR_APPOINTED, by, (identity, name))
+        await self._tell(room, identity, Role.MODERATOR, news)
         return pb.AppointModeratorResponse(message=f"{identity} is now a moderator")
 
     async def dismiss_moderator(
@@ -690,9 +696,8 @@ class ShowCore(ShowService[Caller]):
         # moment, `now`, ends the appointment): whichever of the two comes second says nothing.
         by = (caller.identity or "", caller.identity or "")
         news = _StageNews(EventType.MODERATOR_DISMISSED, by, (identity, name))
-        landing = _Landing(news, ms(now))
-        if await self._confirm(room, identity, StageChange.DEMOTE, change_id, viewer, Role.MODERATOR, landing):
-            await self._tell(room, identity, Role.VIEWER, news, ended=ms(now), change_id=change_id)
+        await self._land(room, identity, StageChange.DEMOTE, change_id, viewer, _Landing(news, ms(now)))
+        await self._tell(room, identity, Role.MODERATOR, news, ended=ms(now), change_id=change_id)
         return pb.DismissModeratorResponse(message=f"{identity} is no longer a moderator")
 
     async def unban_participant(
@@ -1366,12 +1371,16 @@ class ShowCore(ShowService[Caller]):
     # order, less what was overtaken before it showed, and the last of it is the place the record
     # holds. A newer change that leaves the older standing (a lock on a guest being promoted)
     # silences nothing. With nothing crossing, every change is told as before, and asks LiveKit
-    # nothing more. Moderators are appointed without a pending change (AppointModerator looks
-    # at the record instead, `_undone`), and their dismissal keeps the rule before this one
-    # (`_confirm`): an appointment made again while the dismissal was on its way is told twice.
-    # A dismissal that stands is told through `_tell` all the same, as leaving for the audience
-    # at the dismissal's moment, so that it is told once whether its call or a reconciler that
-    # finished it (see `change_finished`) tells it first.
+    # nothing more.
+    #
+    # A moderator's part is told through `_tell` too (`part` MODERATOR), by a rule of its own,
+    # apart from the stage's: an appointment is told unless the record no longer holds it, or
+    # the room heard the moderator appointed and never heard it dismissed since (appointed again
+    # while the dismissal was on its way: heard once); a dismissal, at its moment, unless the
+    # record holds the moderator appointed again, or the room heard it dismissed at that moment
+    # or later (its call and a reconciler that finished it: heard once). A change of the stage
+    # pending does not silence it (dismissed, then promoted before the dismissal's call landed:
+    # the room hears both, the dismissal when its call lands, which may be after the promotion).
     #
     # A change the reconciler finishes past its deadline (its call's instance died, or its call
     # to LiveKit is held up) is told by the reconciler, through `_tell` (`change_finished`): the
@@ -1411,29 +1420,6 @@ class ShowCore(ShowService[Caller]):
             return True, None
         return False, await self._keep_up(room, identity, made)
 
-    async def _confirm(
-        self,
-        room: str,
-        identity: str,
-        change: StageChange,
-        change_id: str,
-        made: Presence | None,
-        part: Role,
-        landing: _Landing,
-    ) -> bool:
-        """`_land`, for a moderator's dismissal. Answers whether the change still stands for the
-        room to hear of: it put the participant into `part` or took it out of it, and no newer
-        change is on its way or has undone it."""
-        cleared, held = await self._land(room, identity, change, change_id, made, landing)
-        if cleared:
-            return True
-        try:
-            if any(p.identity == identity for p in await self._records.pending(room)):
-                return False  # a newer change's call has yet to land: the room hears of that one
-        except errors.ShowError as exc:
-            log.warning("could not read the changes pending in %s: %s", room, exc.message)
-        return not _undone(held, part, into=change is StageChange.PROMOTE)
-
     async def _tell(
         self,
         room: str,
@@ -1444,12 +1430,13 @@ class ShowCore(ShowService[Caller]):
         change_id: str = "",
     ) -> None:
         """Tells the room that `identity` went on stage (`part` GUEST) or left it (VIEWER; `ended`:
-        the since of the seat it left; for a moderator's dismissal, the dismissal's moment), as
-        `news` says, if the record says the room is to hear it (see above); without `news` (the
-        undo of a newer change LiveKit refused), what that change kept silent, if anything. Best
-        effort, as every event: should the record not answer, a change with its own news is told
-        as it was before the record kept this. `change_id`: the landed change (`_land`) this
-        telling is of, no longer pending once told, by this call or a reconciler."""
+        the since of the seat it left), or was appointed a moderator (MODERATOR) or dismissed
+        (MODERATOR, `ended`: the dismissal's moment), as `news` says, if the record says the room
+        is to hear it (see above); without `news` (the undo of a newer change LiveKit refused),
+        what that change kept silent, if anything. Best effort, as every event: should the record
+        not answer, a change with its own news is told as it was before the record kept this.
+        `change_id`: the landed change (`_land`) this telling is of, no longer pending once
+        told, by this call or a reconciler."""
         words = news.words() if news else ""
         try:
             words = await self._records.tell(room, identity, part, ended, words, self._clock.now(), change_id)
@@ -1712,14 +1699,6 @@ def _fits(who: lk.ParticipantInfo, presence: Presence) -> bool:
         and subscribes
         and who.attributes.get("role") == presence.role.value
     )
-
-
-def _undone(held: Role | None, part: Role, *, into: bool) -> bool:
-    """Whether a change that put a participant into `part` (`into`) or took it out of it was
-    undone by a newer change before it was announced: the record holds `held` for the
-    participant once the change's call has landed (None: the record could not be read). Such a
-    change is not announced (see "changes whose LiveKit calls cross")."""
-    return held is not None and (held is part) != into
 
 
 def _acting_host(caller: Caller, room: str) -> str | None:

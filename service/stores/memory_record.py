@@ -100,6 +100,8 @@ class _Heard:
     part: Role | None = None
     seat: int = 0
     owed: tuple[Role, int, str] | None = None
+    # Of its moderator's part: (on, appointed at) or (off, dismissed at), in ms.
+    moderator: tuple[bool, int] | None = None
 
 
 @dataclass
@@ -271,7 +273,7 @@ class MemoryRecords:
         """A landed change not told yet, about to be overwritten or dropped by a newer step, is
         owed to the room, as prelude.lua's owe_landed has it."""
         held = state.pending.get(identity)
-        if held is not None and held.landed and held.words:
+        if held is not None and held.landed and held.words and held.part is not Role.MODERATOR:
             state.heard.setdefault(identity, _Heard()).owed = (held.told_part, held.ended, held.words)
 
     def _drop_change(self, state: _Room, identity: str) -> None:
@@ -933,6 +935,8 @@ class MemoryRecords:
             with self._changing(room, now) as state:  # told now, by whoever comes first
                 del state.pending[identity]
         heard = found.heard.get(identity) if found else None
+        if part is Role.MODERATOR:
+            return self._tell_moderator(room, identity, ended, words, now)
         if found is None or identity in found.pending:
             if not words or found is None:
                 return ""
@@ -956,6 +960,26 @@ class MemoryRecords:
         with self._changing(room, now) as state:
             kept = state.heard.setdefault(identity, _Heard())
             kept.part, kept.seat = part, at
+        return words
+
+    def _tell_moderator(self, room: str, identity: str, ended: int, words: str, now: float) -> str:
+        """tell.lua's rule for a moderator's part: an appointment (`ended` 0) or a dismissal."""
+        found = self._current(room)
+        if found is None or not words:
+            return ""
+        heard = found.heard.get(identity)
+        said = heard.moderator if heard is not None else None
+        appointed = found.moderators.get(identity)
+        if not ended:
+            if appointed is None or (said is not None and said[0]):
+                return ""
+            told = (True, appointed)
+        else:
+            if appointed is not None or (said is not None and not said[0] and said[1] >= ended):
+                return ""
+            told = (False, ended)
+        with self._changing(room, now) as state:
+            state.heard.setdefault(identity, _Heard()).moderator = told
         return words
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:

@@ -17,7 +17,8 @@ local INVITERS = KEYS[10]
 -- What the room last heard of each participant's place on the stage (tell.lua): identity ->
 -- {v, part ('guest' or 'viewer'), seat (the since of the seat it heard taken or ended), owed (a
 -- change told nothing while a newer one was pending, or landed and overwritten by a newer one
--- before it was told: its part, seat and words)}. Dropped with
+-- before it was told: its part, seat and words), mod (of its moderator's part: on, appointed at
+-- `at`, or off, dismissed at `at`)}. Dropped with
 -- whatever the participant held (forget): the room hears that end as it always did. A newer key
 -- than the others: a version that knows it not leaves it alone.
 local HEARD = KEYS[11]
@@ -135,7 +136,9 @@ end
 -- newer change overwrites it, or drops it. Owed as a change told while a newer one is pending
 -- is (tell.lua): told by the undo of the newer one, should LiveKit refuse it.
 local function owe_landed(identity, pending)
-  if not pending or not pending.landed or (pending.words or '') == '' then return end
+  -- (A dismissal is told by its own rule, which no newer change waits: one overwritten untold
+  -- is not kept.)
+  if not pending or not pending.landed or (pending.words or '') == '' or pending.part == 'moderator' then return end
   local heard = decode(redis.call('HGET', HEARD, identity)) or {v = VERSION}
   local part = 'viewer'
   if pending.change == 'promote' then part = 'guest' end

@@ -1,5 +1,6 @@
--- ARGV: identity, part ('guest': it went on stage; 'viewer': it left it), the since (ms) of the
--- seat a demotion ended (0 for a promotion), the change's words ('' for the undo of a newer
+-- ARGV: identity, part ('guest': it went on stage; 'viewer': it left it; 'moderator': it was
+-- appointed, or with `ended` dismissed), the since (ms) of the seat a demotion ended (0 for a
+-- promotion; a dismissal's moment; 0 for an appointment), the change's words ('' for the undo of a newer
 -- change, which has none of its own), the id of the landed change told ('' for none: see
 -- land.lua), which is no longer pending once told. Whether the room is to hear of the change,
 -- and in which words: answers them, or '' for nothing to tell. The rules are ShowCore._tell's (see "changes
@@ -17,6 +18,27 @@ if pending and pending.landed and change_id ~= '' and pending.id == change_id th
   redis.call('HDEL', PENDING, identity)
   touch()
   pending = nil
+end
+if part == 'moderator' then
+  -- A moderator's part is apart from the stage's: an appointment (`ended` 0) is told unless the
+  -- record no longer holds it, or the room heard it appointed and never heard it dismissed since;
+  -- a dismissal (`ended`: its moment) unless the record holds it appointed again, or the room
+  -- heard it dismissed at that moment or later. A change of the stage pending does not wait it.
+  if words == '' then return {'ok', ''} end
+  local appointed = decode(redis.call('HGET', MODERATORS, identity))
+  local mod = heard and heard.mod
+  if ended == 0 then
+    if not appointed or (mod and mod.on) then return {'ok', ''} end
+    mod = {on = true, at = tonumber(appointed.since) or 0}
+  else
+    if appointed or (mod and not mod.on and tonumber(mod.at) >= ended) then return {'ok', ''} end
+    mod = {on = false, at = ended}
+  end
+  heard = heard or {v = VERSION}
+  heard.mod = mod
+  redis.call('HSET', HEARD, identity, cjson.encode(heard))
+  touch()
+  return {'ok', words}
 end
 if pending then
   if words == '' then return {'ok', ''} end
