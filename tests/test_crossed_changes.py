@@ -412,6 +412,26 @@ async def test_a_moderator_dismissed_and_promoted_before_the_dismissal_lands_is_
         assert await show.told(ada, "mia") == (heard, heard)
 
 
+async def test_a_guests_leave_told_after_she_is_back_on_stage_is_not_heard(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """The reconciler frees vic's seat (her connection ended, so it thought) and is slow to tell
+    it; meanwhile vic, still there, raises her hand and is promoted again, which the room hears.
+    The late telling of the older seat's end must not follow: the room would think her off
+    stage while she is on it."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        assert (await show.promote("vic")).promoted
+        seat = (await records.standing(room, "vic", show.clock.now())).seat
+        assert seat is not None
+        assert await records.forget(room, "vic", show.clock.now()) is Role.GUEST
+        await records.set_hand(room, "vic", True, show.clock.now(), 1)
+        assert (await show.promote("vic")).promoted
+        await show.core.seat_freed(room, seat, Role.GUEST)
+        assert await show.told(ada, "vic") == (["guest_promoted"] * 2,) * 2
+
+
 async def test_a_source_given_back_while_its_lock_is_in_flight_is_the_guests_on_livekit(
     own_livekit: LiveKitDevServer, records: ShowRecords, room: str
 ) -> None:

@@ -166,13 +166,18 @@ class ShowCore(ShowService[Caller]):
     # --- what the reconciler reports (its ReconcileListener) -----------------------------------
 
     async def seat_freed(self, room: str, seat: Seat, role: Role) -> None:
+        """A seat freed because its holder's connection ended (`seat`: the one freed). A guest's
+        is told through `_tell`, as every change of a guest's place is: should the guest be back
+        on stage in a newer seat by the time this tells (the free's instance was slow), the room,
+        which heard that promotion, does not hear the older seat's end after it."""
         sender = (seat.identity, seat.name or seat.identity)
         # Nobody did it: the service saw the connection end (the history's actor is empty).
         if role is Role.HOST:
             await self._announce(room, EventType.HOST_LEFT, sender=sender, actor="")
         elif role is Role.GUEST:
             self._observer.demoted("left")
-            await self._announce(room, EventType.GUEST_DEMOTED, sender=sender, target=sender, actor="", reason="left")
+            news = _StageNews(EventType.GUEST_DEMOTED, sender, sender, "left", actor="")
+            await self._tell(room, seat.identity, Role.VIEWER, news, ended=seat.since)
 
     async def hand_lowered(self, room: str, identity: str, name: str = "") -> None:
         """A hand lowered without its owner's call (its owner left, heard or not, and did not
@@ -1444,7 +1449,8 @@ class ShowCore(ShowService[Caller]):
             log.warning("could not read what %s heard of %s: %s", room, identity, exc.message)
         if words:
             told = _StageNews.of(words)
-            await self._announce(room, told.kind, sender=told.sender, target=told.target, reason=told.reason)
+            kind, sender, target = told.kind, told.sender, told.target
+            await self._announce(room, kind, sender=sender, target=target, reason=told.reason, actor=told.actor)
 
     async def _keep_up(self, room: str, identity: str, made: Presence | None) -> Role | None:
         """This call's change to `identity` has landed on LiveKit (`made`: the presence it set,
@@ -1663,16 +1669,21 @@ class _StageNews:
     sender: tuple[str, str]
     target: tuple[str, str]
     reason: str = ""
+    actor: str | None = None  # the history's, when not the sender ("" for nobody: a leave)
 
     def words(self) -> str:
-        told = {"v": 1, "type": self.kind.value, "sender": self.sender, "target": self.target, "reason": self.reason}
+        told: dict[str, object] = {"v": 1, "type": self.kind.value, "sender": self.sender, "target": self.target}
+        told["reason"] = self.reason
+        if self.actor is not None:
+            told["actor"] = self.actor
         return json.dumps(told, separators=(",", ":"))
 
     @classmethod
     def of(cls, words: str) -> _StageNews:
         told = json.loads(words)
-        sender, target = told["sender"], told["target"]
-        return cls(EventType(told["type"]), (sender[0], sender[1]), (target[0], target[1]), told.get("reason", ""))
+        sender, target, actor = told["sender"], told["target"], told.get("actor")
+        kind, reason = EventType(told["type"]), told.get("reason", "")
+        return cls(kind, (sender[0], sender[1]), (target[0], target[1]), reason, None if actor is None else str(actor))
 
 
 @dataclass(frozen=True)
