@@ -24,10 +24,16 @@ import pytest
 import redis.asyncio as aioredis
 from livekit import api
 from livekit.protocol.models import TrackSource
+from showrunner.v1 import show_service_pb2 as pb
 
+from service.core.caller import Caller
+from service.core.clock import SystemClock
+from service.core.pages import PageTokens, page_key
 from service.core.record import StageChange, new_change_id
+from service.core.show import ShowCore
 from service.dev.livekit_server import LiveKitDevServer, free_port
 from service.dev.redis_server import RedisServer
+from service.gateway.livekit import LiveKitStage
 from service.stores.redis_record import RedisRecords, connect
 from tests.conftest import API_KEY, API_SECRET, ServiceProcess, admin_token, start_service
 from tests.doors import Refused, ShowClient, client_for
@@ -520,6 +526,65 @@ async def test_a_demotion_written_by_an_instance_that_died_is_told_once_the_reco
         assert about == [("guest_promoted", "host-1", ""), ("guest_demoted", "", "reconciled")]
     finally:
         await dead.close()
+        for person in people:
+            await person.disconnect()
+        await door.close()
+
+
+async def test_a_demotion_whose_instance_died_after_livekit_had_it_is_told_in_its_own_words(
+    own_with_redis: Stack, redis_server_own: RedisServer, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another instance (a core in this process, on the same Redis and LiveKit) demotes guest-1:
+    LiveKit has it, the record has it cleared of LiveKit, and the instance dies right before
+    telling the room. The service's reconciler, past the change's deadline, tells it as the dying
+    call would have (from host-1, "demoted"), and a viewer's page hears guest_demoted, once."""
+    stack_ = own_with_redis
+    door = stack_.client()
+    admin = door.as_(admin_token(room))
+    host_token, host_live = await open_show(door, room)
+    as_guest, guest_live = await viewer(door, room, "guest-1")
+    _, ada = await viewer(door, room, "ada")
+    people = [host_live, guest_live, ada]
+    records = RedisRecords(
+        connect(redis_server_own.url, cluster=False), change_seconds=float(FAST["SHOW_STAGE_CHANGE_SECONDS"])
+    )
+    stage = LiveKitStage(stack_.livekit.url, API_KEY, API_SECRET, room_cache_seconds=0)
+    dying = ShowCore(stage, records, SystemClock(), page_tokens=PageTokens(page_key(API_SECRET)))
+    reached, never = asyncio.Event(), asyncio.Event()
+
+    async def never_told(*args: object) -> str:
+        reached.set()
+        await never.wait()  # until the instance dies
+        return ""
+
+    def heard() -> list[str]:
+        return [e["type"] for e in ada.show_events if e.get("targetParticipantId") == "guest-1"]
+
+    try:
+        await as_guest.hand(room, "guest-1", True)
+        await door.as_(host_token).invite(room, "guest-1", "host-1")
+        await ada.wait_for(lambda: heard() == ["guest_promoted"], 10.0, "ada hears guest-1 go on stage")
+        monkeypatch.setattr(records, "tell", never_told)
+        demote = pb.DemoteGuestRequest(room_name=room, guest_identity="guest-1", host_identity="host-1")
+        demoting = asyncio.ensure_future(dying.demote_guest(demote, Caller(room=room, admin=True)))
+        await asyncio.wait_for(reached.wait(), 10.0)
+        demoting.cancel()  # the instance dies: LiveKit has the demotion, the room has heard nothing
+        with contextlib.suppress(asyncio.CancelledError):
+            await demoting
+        async with livekit_api(stack_.livekit) as lkapi:
+            seen = await lkapi.room.get_participant(api.RoomParticipantIdentity(room=room, identity="guest-1"))
+            assert (seen.attributes.get("role"), seen.permission.can_publish) == ("viewer", False)
+            await ada.wait_for(lambda: len(heard()) > 1, BOUND, "ada hears guest-1 leave the stage")
+            await agree_within(admin, lkapi, room)
+        await asyncio.sleep(2.0)  # a few more passes: nothing more is told
+        assert heard() == ["guest_promoted", "guest_demoted"]
+        entries = (await admin.history(room))["entries"]
+        about = [(e["type"], e["actorIdentity"], e["reason"]) for e in entries if e["targetIdentity"] == "guest-1"]
+        assert about == [("guest_promoted", "host-1", ""), ("guest_demoted", "host-1", "demoted")]
+    finally:
+        monkeypatch.undo()
+        await records.close()
+        await stage.close()
         for person in people:
             await person.disconnect()
         await door.close()
