@@ -1387,6 +1387,10 @@ class ShowCore(ShowService[Caller]):
     # pending does not silence it (dismissed, then promoted before the dismissal's call landed:
     # the room hears both, the dismissal when its call lands, which may be after the promotion).
     #
+    # A guest's seat freed because its connection ended (`seat_freed`) is told through `_tell`
+    # as well: should the guest be back on stage in a newer seat by the time it tells, the room,
+    # which heard that promotion, does not hear the older seat's end after it.
+    #
     # A change the reconciler finishes past its deadline (its call's instance died, or its call
     # to LiveKit is held up) is told by the reconciler, through `_tell` (`change_finished`): the
     # call never told it, since a call tells only once it has cleared its change; and should the
