@@ -8,7 +8,8 @@ the show's state there, in an append-only file under .dev/redis that survives it
 
 Both servers die with this process, however it ends (even by SIGKILL): they are started with a
 parent-death signal. A server left listening on one of the ports by anything else is reported,
-and `make dev` stops, rather than quietly using it.
+and `make dev` stops, rather than quietly using it: LiveKit's and Redis's, and the service's own
+HTTP and gRPC ports, checked before any server starts.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from pathlib import Path
 import jwt
 
 from service import runtime
-from service.app import serve
+from service.app import StartupError, serve
 from service.config import ConfigError, Settings
 from service.dev.livekit_server import LiveKitDevServer, PortTaken
+from service.dev.processes import who_listens
 from service.dev.redis_server import RedisServer
 from service.observability import logs
 
@@ -37,6 +39,7 @@ def main() -> int:
     warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
     env = dict(os.environ)
     try:
+        check_service_ports(env)
         livekit, redis = start_servers(env)
     except PortTaken as exc:
         print(f"showrunner: cannot start the dev stack: {exc}", file=sys.stderr)
@@ -48,6 +51,18 @@ def main() -> int:
             livekit.stop()
         if redis:
             redis.stop()
+
+
+def check_service_ports(env: dict[str, str]) -> None:
+    """Refuses ports of the service's own that something already listens on, before LiveKit and
+    Redis start for nothing. A value that is no port is left for the settings to report."""
+    for name, default in (("SHOW_HTTP_PORT", "3001"), ("SHOW_GRPC_PORT", "50051")):
+        value = env.get(name, default)
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            continue
+        holder = who_listens(int(value))
+        if holder is not None:
+            raise PortTaken(f"port {value} ({name}) is already taken by {holder}; stop it first")
 
 
 def start_servers(env: dict[str, str]) -> tuple[LiveKitDevServer | None, RedisServer | None]:
@@ -97,8 +112,13 @@ def run(env: dict[str, str]) -> int:
         f"LiveKit {settings.livekit_url}. Ctrl+C stops both.",
         flush=True,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        runtime.run(serve(settings), settings.event_loop)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            runtime.run(serve(settings), settings.event_loop)
+    except StartupError as exc:
+        # As `python -m service` says it; a port taken since the check above lands here.
+        print(f"showrunner: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,5 +1,6 @@
 """`make dev` behaves: its servers die with it, even when it is killed; a server left on one of its
-ports is reported, never reused; `make dev REDIS=1` keeps Redis's data across its restarts."""
+ports (the service's own included) is reported, never reused, and a port the service cannot listen
+on is said in one line; `make dev REDIS=1` keeps Redis's data across its restarts."""
 
 from __future__ import annotations
 
@@ -38,19 +39,23 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _dev(ports: DevPorts, workdir: Path) -> subprocess.Popen[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("LIVEKIT_", "SHOW_"))} | {
-        "PYTHONPATH": f"{ROOT / 'gen'}{os.pathsep}{ROOT}",
-        "LIVEKIT_SERVER_BIN": os.environ["LIVEKIT_SERVER_BIN"],
-        "REDIS": "1",
-        "SHOW_DEV_DIR": str(workdir),
-        "SHOW_DEV_REDIS_PORT": str(ports.redis),
-        "LIVEKIT_DEV_PORT": str(ports.livekit),
-        "LIVEKIT_DEV_RTC_TCP_PORT": str(ports.rtc_tcp),
-        "LIVEKIT_DEV_RTC_UDP_PORT": str(ports.rtc_udp),
-        "SHOW_GRPC_PORT": str(ports.grpc),
-        "SHOW_HTTP_PORT": str(ports.http),
-    }
+def _dev(ports: DevPorts, workdir: Path, **more: str) -> subprocess.Popen[str]:
+    env = (
+        {key: value for key, value in os.environ.items() if not key.startswith(("LIVEKIT_", "SHOW_"))}
+        | {
+            "PYTHONPATH": f"{ROOT / 'gen'}{os.pathsep}{ROOT}",
+            "LIVEKIT_SERVER_BIN": os.environ["LIVEKIT_SERVER_BIN"],
+            "REDIS": "1",
+            "SHOW_DEV_DIR": str(workdir),
+            "SHOW_DEV_REDIS_PORT": str(ports.redis),
+            "LIVEKIT_DEV_PORT": str(ports.livekit),
+            "LIVEKIT_DEV_RTC_TCP_PORT": str(ports.rtc_tcp),
+            "LIVEKIT_DEV_RTC_UDP_PORT": str(ports.rtc_udp),
+            "SHOW_GRPC_PORT": str(ports.grpc),
+            "SHOW_HTTP_PORT": str(ports.http),
+        }
+        | more
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "service.devserver"],
         cwd=ROOT,
@@ -126,3 +131,32 @@ def test_a_server_left_on_a_dev_port_is_reported_not_reused(ports: DevPorts, tmp
         assert not _listening(ports.livekit)
     finally:
         stray.stop()
+
+
+def test_a_server_left_on_the_services_own_port_is_reported_before_anything_starts(
+    ports: DevPorts, tmp_path: Path
+) -> None:
+    with socket.socket() as stray:
+        stray.bind(("127.0.0.1", ports.http))
+        stray.listen()
+        dev = _dev(ports, tmp_path)
+        output, _ = dev.communicate(timeout=60)
+    assert dev.returncode == 3, output
+    assert f"showrunner: cannot start the dev stack: port {ports.http} (SHOW_HTTP_PORT) is already taken by" in output
+    assert "Traceback" not in output
+    assert "started redis-server" not in output
+    assert not _listening(ports.livekit) and not _listening(ports.redis)
+
+
+def test_a_port_the_service_cannot_listen_on_is_said_in_a_line_not_a_traceback(ports: DevPorts, tmp_path: Path) -> None:
+    # A stranger on 127.0.0.2 is not seen by the check on 127.0.0.1, yet holds the port of a
+    # service listening on every address: the service's own start is refused, and said so.
+    with socket.socket() as stray:
+        stray.bind(("127.0.0.2", ports.http))
+        stray.listen()
+        dev = _dev(ports, tmp_path, SHOW_HOST="0.0.0.0")
+        output, _ = dev.communicate(timeout=60)
+    assert dev.returncode == 1, output
+    assert f"showrunner: cannot start: the HTTP door cannot listen on 0.0.0.0:{ports.http}" in output
+    assert "Traceback" not in output
+    assert _gone(ports.livekit) and _gone(ports.redis), "make dev left its servers behind"
