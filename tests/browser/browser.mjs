@@ -82,6 +82,13 @@ export async function seesNoVideo(page, identity) {
   await page.waitForSelector(`.tile[data-identity="${identity}"]`, { state: "detached", timeout: STEP_MS });
 }
 
+/** Resolves once the notice says exactly `text`, in `tone`. */
+export async function noticeIs(page, tone, text) {
+  await page.waitForFunction(([k, t]) => document.querySelector(`#notice[data-tone="${k}"]`)?.textContent === t, [tone, text], { timeout: STEP_MS }).catch(async () => {
+    throw new Error(`expected the notice to say exactly ${JSON.stringify(text)}, it says ${JSON.stringify(await page.textContent("#notice"))}`);
+  });
+}
+
 export async function noticeSays(page, tone, text) {
   await page.waitForSelector(`#notice[data-tone="${tone}"]`, { timeout: STEP_MS });
   await page.waitForFunction(([t]) => document.querySelector("#notice")?.textContent?.startsWith(t), [text], { timeout: STEP_MS }).catch(async () => {

@@ -3,7 +3,7 @@
 // being recorded", in place of "Recording started."), a viewer's Raise hand, a guest's Step down
 // and the studio's End the show. Each page counts the calls it sends. Run by
 // tests/test_browser_show.py against a service whose egress calls go to the tests' stand-in.
-import { ROOM, STEP_MS, goLive, inBrowser, noticeSays, say, seesVideo } from "./browser.mjs";
+import { ROOM, STEP_MS, goLive, inBrowser, noticeIs, noticeSays, say, seesVideo } from "./browser.mjs";
 
 /** Counts the service's calls each page sends, by method name. */
 const sent = {};
@@ -25,6 +25,8 @@ await inBrowser(async (open) => {
   const host = counting(await goLive(open, "jane"), "host");
   await host.click("#open-show");
   await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
+  await noticeIs(host, "info", "You are live.");
+  say("live with nobody waiting, the studio says so without counting no viewers");
 
   await host.dblclick("#start-recording");
   await noticeSays(host, "info", "Recording started.");

@@ -3,7 +3,7 @@
 // declines, a late viewer is brought on stage and removed, and the host ends the show (asked first). Run by tests/test_browser_show.py, which starts LiveKit and
 // the service and passes BASE_URL, ROOM, ADMIN_TOKEN, OUT_DIR (failure screenshots, logs) and
 // SCREENSHOTS_DIR (the README's pictures) in the environment. Exits non-zero on the first failure.
-import { ROOM, STEP_MS, goLive, inBrowser, noticeSays, picture, say, seesNoVideo, seesVideo } from "./browser.mjs";
+import { ROOM, STEP_MS, goLive, inBrowser, noticeIs, noticeSays, picture, say, seesNoVideo, seesVideo } from "./browser.mjs";
 
 /** Resolves once the watch page says beside its name box why the name was refused, starting with
  * `text`, in no words of the API's, the box marked invalid and holding the cursor; the notice says nothing. */
@@ -54,6 +54,7 @@ await inBrowser(async (open) => {
   say("backstage: the waiting viewers receive no video and their stage says the show has not started");
   await host.click("#open-show");
   await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
+  await noticeIs(host, "info", "You are live. 2 waiting viewers can see you now.");
   await Promise.all([seesVideo(john, "jane"), seesVideo(mary, "jane")]);
   say("the host went live: both viewers see the host's video playing, without doing anything");
   await host.waitForFunction(() => document.querySelector("#audience-count")?.textContent === "2", null, { timeout: STEP_MS });

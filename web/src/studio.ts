@@ -261,13 +261,19 @@ function showState(state: ShowState): void {
   page.openShow.hidden = onAir;
 }
 
+/** What the host is told on going live: how many of the audience waiting backstage were let in. */
+function wentLive(letIn: number): string {
+  if (letIn === 0) return "You are live.";
+  return `You are live. ${letIn} waiting ${letIn === 1 ? "viewer" : "viewers"} can see you now.`;
+}
+
 async function openToAudience(): Promise<void> {
   if (!show) return;
   page.openShow.disabled = true;
   try {
     const { response } = await show.goLive({ roomName });
     showState(response.state);
-    notice.show("info", `You are live. ${response.viewersLetIn} waiting viewers can see you now.`);
+    notice.show("info", wentLive(response.viewersLetIn));
   } catch (error) {
     notice.show("error", refusal(error));
   } finally {
