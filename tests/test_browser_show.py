@@ -108,6 +108,17 @@ def studio_without_destinations(tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield running
 
 
+@contextmanager
+def egress_telling(egress: EgressStandIn, service: ServiceProcess, unreachable: str = "") -> Iterator[None]:
+    """While in it, the egress stand-in tells `service` of its egresses' progress (webhooks, as
+    LiveKit's egress does), and cannot reach the `unreachable` stream URL."""
+    egress.webhooks_to, egress.unreachable = service.http_base, unreachable
+    try:
+        yield
+    finally:
+        egress.webhooks_to, egress.unreachable = "", ""
+
+
 def test_a_whole_show_plays_in_the_browser(service: ServiceProcess, room: str, tmp_path: Path) -> None:
     play("show.mjs", service, room, tmp_path / "browser")
 
@@ -133,12 +144,9 @@ def test_the_host_restreams_from_the_studio(
     URLs, and the page never saw a stream key (restream.mjs)."""
     before = len(egress.received)
     # The stand-in plays the egress worker too, which cannot reach twitch's server on a new stream.
-    egress.webhooks_to, egress.unreachable = studio_with_recorder.http_base, STREAM_URLS["twitch"]
-    try:
+    with egress_telling(egress, studio_with_recorder, unreachable=STREAM_URLS["twitch"]):
         keys = ",".join(STREAM_KEYS.values())
         play("restream.mjs", studio_with_recorder, room, tmp_path / "browser", STREAM_KEYS=keys)
-    finally:
-        egress.webhooks_to, egress.unreachable = "", ""
     asked = [(method, sent) for method, sent in egress.received[before:] if method != "ListEgress"]
     start, update = "StartRoomCompositeEgress", "UpdateStream"
     assert [method for method, _ in asked] == [start, update, update, "StopEgress", start, start, update, update]
@@ -174,11 +182,8 @@ def test_the_pages_come_back_to_the_show_after_missing_its_events(
     """The studio cut off the network while the show goes live, its stream ends and a hand goes
     up, a viewer's page cut off while it is invited and hidden while it is made a moderator: back,
     each shows it all within seconds, without a reload (come_back.mjs)."""
-    egress.webhooks_to = studio_with_recorder.http_base
-    try:
+    with egress_telling(egress, studio_with_recorder):
         play("come_back.mjs", studio_with_recorder, room, tmp_path / "browser")
-    finally:
-        egress.webhooks_to = ""
 
 
 def test_the_studio_finds_a_stream_ended_whose_events_it_missed(
@@ -186,11 +191,8 @@ def test_the_studio_finds_a_stream_ended_whose_events_it_missed(
 ) -> None:
     """A lost stream_ended does not leave the studio saying "live": it reads a live stream once
     a minute (restream_lost_end.mjs, a minute long)."""
-    egress.webhooks_to = studio_with_recorder.http_base
-    try:
+    with egress_telling(egress, studio_with_recorder):
         play("restream_lost_end.mjs", studio_with_recorder, room, tmp_path / "browser")
-    finally:
-        egress.webhooks_to = ""
 
 
 def test_the_studio_offers_no_restream_without_destinations(
