@@ -134,7 +134,10 @@ class PendingChange:
     and what is left is to tell the room, in the call's own `words` (for a change off the
     stage, `ended`: the since of the seat it ended, or the dismissal's moment). It stays here
     until told (ShowRecords.tell with its id), so that, should the call's instance die between
-    the two, a reconciler past the new `deadline` tells it in those words."""
+    the two, a reconciler past the new `deadline` tells it in those words. A change off a part
+    (a demotion, a removal, a dismissal) may carry `words` and `ended` from the moment it is
+    written (ShowRecords.unseat, dismiss), not landed yet: what the room is owed of it should a
+    newer change overwrite it before its call lands it."""
 
     identity: str
     change: StageChange
@@ -657,8 +660,12 @@ class ShowRecords(Protocol):
         acting: str | None = None,
         not_host: str = "",
         change_id: str = "",
+        words: str = "",
     ) -> Seat:
-        """Frees a guest's seat (step down, demote, remove) and records `change` as pending."""
+        """Frees a guest's seat (step down, demote, remove) and records `change` as pending,
+        with the `words` the room is to hear it in (as `tell` takes them; the seat's since is
+        the one it ended): should a newer change overwrite it before its call has landed it, the
+        room is owed it in those words (see `tell`)."""
         ...
 
     async def restore(
@@ -678,7 +685,11 @@ class ShowRecords(Protocol):
 
     async def forget(self, room: str, identity: str, now: float) -> Role:
         """Frees whatever `identity` held (seat, moderator's part, hand, invitation, pending
-        change); a ban stays."""
+        promotion) and what the room heard of it; a ban stays. A change off a part still pending
+        (a guest's demotion or removal, a moderator's dismissal) stays too, with what the room
+        heard: the participant is a viewer already, no seat is freed whose end the room would
+        hear, and that change is what tells the room it left the part (its call, or a reconciler
+        past its deadline)."""
         ...
 
     async def set_guest_limit(
@@ -697,9 +708,11 @@ class ShowRecords(Protocol):
         still making the older one on LiveKit must find it no longer its own (`complete`)."""
         ...
 
-    async def dismiss(self, room: str, identity: str, now: float, change_id: str = "") -> None:
+    async def dismiss(self, room: str, identity: str, now: float, change_id: str = "", words: str = "") -> None:
         """Makes a moderator a viewer again, with a pending DEMOTE until LiveKit has the change
-        (`complete`), so that the reconciler makes it there should the caller die first."""
+        (`complete`), so that the reconciler makes it there should the caller die first; with
+        the `words` the room is to hear it in (its moment is `now`), owed to the room should a
+        change of the stage overwrite it before it was told (see `tell`)."""
         ...
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
@@ -826,26 +839,33 @@ class ShowRecords(Protocol):
 
     async def tell(
         self, room: str, identity: str, part: Role, ended: int, words: str, now: float, change_id: str = ""
-    ) -> str:
+    ) -> tuple[str, ...]:
         """Whether the room is to hear that `identity` went on stage (`part` GUEST) or left it
         (VIEWER; `ended`: the since of the seat it left, in ms), in one step with what the room
-        heard before: the words to tell it in, or "" for nothing to tell. `words` are the change's
-        own, opaque here; "" for the undo of a newer change, which tells only what that change
-        left owed. Nothing while a newer change of the participant is pending (it tells for
-        itself), but a change with words is then owed, should that newer one be undone; nothing
-        either unless the record holds `identity` in `part`, nor what the room heard already (on
-        stage in the seat it holds now; off stage after the end of that seat or a later one).
-        Forgetting a participant forgets what the room heard of it.
+        heard before: the words to tell, in order (none for nothing to tell). `words` are the
+        change's own, opaque here; "" for the undo of a newer change, which tells only what that
+        change left owed. Nothing while a newer change of the participant is pending (it tells
+        for itself), but a change with words is then owed, should that newer one be undone;
+        nothing either unless the record holds `identity` in `part`, nor what the room heard
+        already (on stage in the seat it holds now; off stage at all). The room never hears the
+        same place twice in a row: on stage again in a newer seat, it first hears the older
+        seat's end if that is owed (a demotion a newer change overwrote before it was told, in
+        the words it was written with), and nothing otherwise; off stage again, it first hears
+        an owed promotion, and nothing otherwise. Forgetting a participant forgets what the room
+        heard of it, unless a change off a part is kept pending (see `forget`).
 
         A moderator's part (`part` MODERATOR) is apart from the stage: an appointment (`ended`
         0) is told unless the record no longer holds it, or the room heard it appointed and
         never heard it dismissed since; a dismissal (`ended`: its moment) unless the record holds
         it appointed again, or the room heard it dismissed at that moment or later. Neither waits
-        for a change of the stage pending. With `change_id`, the landed
-        change of that id (`land`) is the one told: it is no longer pending, whoever tells it
-        (its call, or a reconciler), and whoever tells it second finds it heard. A landed change
-        a newer one overwrites before it was told is owed, as a change told while a newer one is
-        pending is."""
+        for a change of the stage pending. A dismissal a change of the stage overwrote before it
+        was told (dismissed, then promoted before the dismissal's call landed) is told first, by
+        that rule, in the words it was written with, whatever is told of the participant next:
+        the room hears it before the promotion. With `change_id`, the landed change of that id
+        (`land`) is the one told: it is no longer pending, whoever tells it (its call, or a
+        reconciler), and whoever tells it second finds it heard. A landed change a newer one
+        overwrites before it was told is owed, as a change told while a newer one is pending
+        is."""
         ...
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:

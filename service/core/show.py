@@ -1441,18 +1441,27 @@ class ShowCore(ShowService[Caller]):
         """Tells the room that `identity` went on stage (`part` GUEST) or left it (VIEWER; `ended`:
         the since of the seat it left), or was appointed a moderator (MODERATOR) or dismissed
         (MODERATOR, `ended`: the dismissal's moment), as `news` says, if the record says the room
-        is to hear it (see above); without `news` (the undo of a newer change LiveKit refused),
-        what that change kept silent, if anything. Best effort, as every event: should the record
-        not answer, a change with its own news is told as it was before the record kept this.
+        is to hear it (see above), after what the room is owed before it (a change written over
+        before it was told), in the record's order; without `news` (the undo of a newer change
+        LiveKit refused), what that change kept silent, if anything. Best effort, as every
+        event: should the record not answer, a change with its own news is told as it was before
+        the record kept this.
         `change_id`: the landed change (`_land`) this telling is of, no longer pending once
         told, by this call or a reconciler."""
         words = news.words() if news else ""
+        said: tuple[str, ...] = (words,) if words else ()
         try:
-            words = await self._records.tell(room, identity, part, ended, words, self._clock.now(), change_id)
+            said = await self._records.tell(room, identity, part, ended, words, self._clock.now(), change_id)
         except errors.ShowError as exc:
             log.warning("could not read what %s heard of %s: %s", room, identity, exc.message)
-        if words:
-            told = _StageNews.of(words)
+        # What the room missed first (a change owed to it, overwritten before it was told), then
+        # this change: in the record's order.
+        for each in said:
+            try:
+                told = _StageNews.of(each)
+            except (ValueError, KeyError, IndexError, TypeError):
+                log.warning("%s in %s: owed a change in words not known: %r", identity, room, each)
+                continue
             kind, sender, target = told.kind, told.sender, told.target
             await self._announce(room, kind, sender=sender, target=target, reason=told.reason, actor=told.actor)
 

@@ -102,6 +102,8 @@ class _Heard:
     owed: tuple[Role, int, str] | None = None
     # Of its moderator's part: (on, appointed at) or (off, dismissed at), in ms.
     moderator: tuple[bool, int] | None = None
+    # A dismissal a change of the stage overwrote before it was told: (its moment, its words).
+    dismissal: tuple[int, str] | None = None
 
 
 @dataclass
@@ -264,21 +266,41 @@ class MemoryRecords:
         state.invitations.remove(viewer)  # who gave it stays: a promotion LiveKit refuses gives it back
         self._intend(state, viewer, StageChange.PROMOTE, now, change_id, Role.GUEST)
 
-    def _intend(self, state: _Room, identity: str, change: StageChange, now: float, change_id: str, part: Role) -> None:
-        self._owe_landed(state, identity)
-        state.pending[identity] = PendingChange(identity, change, ms(now), ms(now) + self._bound, change_id, part)
+    def _intend(
+        self,
+        state: _Room,
+        identity: str,
+        change: StageChange,
+        now: float,
+        change_id: str,
+        part: Role,
+        ended: int = 0,
+        words: str = "",
+    ) -> None:
+        """prelude.lua's intend: a change off a part may come with its words (and `ended`)."""
+        self._owe(state, identity, overwritten=True)
+        at = ms(now)
+        state.pending[identity] = PendingChange(
+            identity, change, at, at + self._bound, change_id, part, ended=ended if words else 0, words=words
+        )
 
     @staticmethod
-    def _owe_landed(state: _Room, identity: str) -> None:
-        """A landed change not told yet, about to be overwritten or dropped by a newer step, is
-        owed to the room, as prelude.lua's owe_landed has it."""
+    def _owe(state: _Room, identity: str, overwritten: bool) -> None:
+        """A change not told yet, about to be overwritten or dropped by a newer step, is owed to
+        the room, as prelude.lua's owe has it: a landed one, or with `overwritten` one written
+        with words; a dismissal apart, and only when overwritten."""
         held = state.pending.get(identity)
-        if held is not None and held.landed and held.words and held.part is not Role.MODERATOR:
-            state.heard.setdefault(identity, _Heard()).owed = (held.told_part, held.ended, held.words)
+        if held is None or not held.words or not (held.landed or overwritten):
+            return
+        if held.part is Role.MODERATOR:
+            if overwritten:
+                state.heard.setdefault(identity, _Heard()).dismissal = (held.ended, held.words)
+            return
+        state.heard.setdefault(identity, _Heard()).owed = (held.told_part, held.ended, held.words)
 
     def _drop_change(self, state: _Room, identity: str) -> None:
         """prelude.lua's drop_change."""
-        self._owe_landed(state, identity)
+        self._owe(state, identity, overwritten=False)
         state.pending.pop(identity, None)
 
     @staticmethod
@@ -597,13 +619,14 @@ class MemoryRecords:
         acting: str | None = None,
         not_host: str = "",
         change_id: str = "",
+        words: str = "",
     ) -> Seat:
         with self._changing(room, now, changes=True) as state:
             self._require_manager(state, acting, not_host)
             seat = state.guests.pop(guest, None)
             if seat is None:
                 raise refusal(Refusal.GUEST_NOT_FOUND, guest)
-            self._intend(state, guest, change, now, change_id, Role.GUEST)
+            self._intend(state, guest, change, now, change_id, Role.GUEST, seat.since, words)
             return seat
 
     async def restore(
@@ -647,9 +670,12 @@ class MemoryRecords:
         state.guests.pop(identity, None)
         state.hands.remove(identity)
         state.withdraw_invitation(identity)
-        state.pending.pop(identity, None)
+        # A change off a part still pending stays, with what the room heard (prelude.lua's forget).
+        held = state.pending.get(identity)
+        if held is None or held.change is StageChange.PROMOTE:
+            state.pending.pop(identity, None)
+            state.heard.pop(identity, None)
         state.moderators.pop(identity, None)
-        state.heard.pop(identity, None)
         return role
 
     async def set_guest_limit(
@@ -683,12 +709,12 @@ class MemoryRecords:
             self._drop_change(state, identity)
             return before
 
-    async def dismiss(self, room: str, identity: str, now: float, change_id: str = "") -> None:
+    async def dismiss(self, room: str, identity: str, now: float, change_id: str = "", words: str = "") -> None:
         if identity not in self._read(room, now).moderators:
             raise refusal(Refusal.NOT_MODERATOR, identity)
         with self._changing(room, now, changes=True) as state:
             del state.moderators[identity]
-            self._intend(state, identity, StageChange.DEMOTE, now, change_id, Role.MODERATOR)
+            self._intend(state, identity, StageChange.DEMOTE, now, change_id, Role.MODERATOR, ms(now), words)
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
         state = self._read(room, now)
@@ -928,59 +954,16 @@ class MemoryRecords:
 
     async def tell(
         self, room: str, identity: str, part: Role, ended: int, words: str, now: float, change_id: str = ""
-    ) -> str:
+    ) -> tuple[str, ...]:
         found = self._current(room)
-        held = found.pending.get(identity) if found else None
-        if found is not None and held is not None and held.landed and change_id and held.id == change_id:
-            with self._changing(room, now) as state:  # told now, by whoever comes first
-                del state.pending[identity]
-        heard = found.heard.get(identity) if found else None
-        if part is Role.MODERATOR:
-            return self._tell_moderator(room, identity, ended, words, now)
-        if found is None or identity in found.pending:
-            if not words or found is None:
-                return ""
-            with self._changing(room, now) as state:
-                state.heard.setdefault(identity, _Heard()).owed = (part, ended, words)
-            return ""
-        owed = heard.owed if heard else None
-        if heard is not None and owed is not None:
+        if found is None:
+            return ()
+        telling = _Telling(found, identity)
+        told = telling.tell(part, ended, words, change_id)
+        if telling.wrote:
             with self._changing(room, now):
-                heard.owed = None
-        seat = found.guests.get(identity)
-        if (seat is not None) != (part is Role.GUEST) or found.role_of(identity) is Role.HOST:
-            return ""
-        if not words:
-            if owed is None or owed[0] is not part:
-                return ""
-            _, ended, words = owed
-        at = seat.since if seat is not None else ended
-        if heard is not None and heard.part is part and (heard.seat == at if seat is not None else heard.seat >= at):
-            return ""
-        with self._changing(room, now) as state:
-            kept = state.heard.setdefault(identity, _Heard())
-            kept.part, kept.seat = part, at
-        return words
-
-    def _tell_moderator(self, room: str, identity: str, ended: int, words: str, now: float) -> str:
-        """tell.lua's rule for a moderator's part: an appointment (`ended` 0) or a dismissal."""
-        found = self._current(room)
-        if found is None or not words:
-            return ""
-        heard = found.heard.get(identity)
-        said = heard.moderator if heard is not None else None
-        appointed = found.moderators.get(identity)
-        if not ended:
-            if appointed is None or (said is not None and said[0]):
-                return ""
-            told = (True, appointed)
-        else:
-            if appointed is not None or (said is not None and not said[0] and said[1] >= ended):
-                return ""
-            told = (False, ended)
-        with self._changing(room, now) as state:
-            state.heard.setdefault(identity, _Heard()).moderator = told
-        return words
+                pass
+        return told
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:
         now_ms = self._saw(now)
@@ -1043,3 +1026,84 @@ class MemoryRecords:
 
 # What a room that does not exist says of anyone: a viewer, in good standing, of an unopened show.
 _NOBODY = Admission(Role.VIEWER, False)
+
+
+class _Telling:
+    """One step of tell.lua on a room: what the room is to hear of `identity`, and whether the
+    step wrote anything (the room is then touched, as the script's writes touch it)."""
+
+    def __init__(self, state: _Room, identity: str) -> None:
+        self.state, self.identity, self.wrote = state, identity, False
+        self.told: list[str] = []
+        self.appointed = state.moderators.get(identity)
+
+    def heard(self) -> _Heard:
+        self.wrote = True
+        return self.state.heard.setdefault(self.identity, _Heard())
+
+    def dismissal_told(self, at: int, words: str) -> None:
+        """A dismissal at `at` is told unless the record holds the moderator appointed again, or
+        the room heard it dismissed at that moment or later."""
+        heard = self.state.heard.get(self.identity)
+        mod = heard.moderator if heard is not None else None
+        if self.appointed is not None or (mod is not None and not mod[0] and mod[1] >= at):
+            return
+        self.heard().moderator = (False, at)
+        self.told.append(words)
+
+    def tell(self, part: Role, ended: int, words: str, change_id: str) -> tuple[str, ...]:
+        state, identity = self.state, self.identity
+        held = state.pending.get(identity)
+        if held is not None and held.landed and change_id and held.id == change_id:
+            del state.pending[identity]  # told now, by whoever comes first
+            held, self.wrote = None, True
+        heard = state.heard.get(identity)
+        if heard is not None and heard.dismissal is not None:
+            (at, said), heard.dismissal, self.wrote = heard.dismissal, None, True
+            if not (part is Role.MODERATOR and ended and ended >= at):
+                self.dismissal_told(at, said)
+        if part is Role.MODERATOR:
+            self._moderator(ended, words)
+            return tuple(self.told)
+        if held is not None:
+            if words:
+                self.heard().owed = (part, ended, words)
+            return tuple(self.told)
+        heard = state.heard.get(identity)
+        owed = heard.owed if heard is not None else None
+        if heard is not None and owed is not None:
+            heard.owed, self.wrote = None, True
+        seat = state.guests.get(identity)
+        if (seat is not None) != (part is Role.GUEST) or state.role_of(identity) is Role.HOST:
+            return tuple(self.told)
+        if not words:
+            if owed is None or owed[0] is not part:
+                return tuple(self.told)
+            (_, ended, words), owed = owed, None
+        at = seat.since if seat is not None else ended
+        if heard is not None and heard.part is part:
+            if seat is not None and heard.seat == at:
+                return tuple(self.told)
+            # Heard of an older seat: what the room missed since is owed, or it hears nothing.
+            if owed is None or owed[0] is part or (seat is not None and owed[1] < heard.seat):
+                return tuple(self.told)
+            self.told.append(owed[2])
+        kept = self.heard()
+        kept.part, kept.seat = part, at
+        self.told.append(words)
+        return tuple(self.told)
+
+    def _moderator(self, ended: int, words: str) -> None:
+        """An appointment (`ended` 0) is told unless the record no longer holds it, or the room
+        heard it appointed and never heard it dismissed since; a dismissal by dismissal_told."""
+        if not words:
+            return
+        if ended:
+            self.dismissal_told(ended, words)
+            return
+        heard = self.state.heard.get(self.identity)
+        mod = heard.moderator if heard is not None else None
+        if self.appointed is None or (mod is not None and mod[0]):
+            return
+        self.heard().moderator = (True, self.appointed)
+        self.told.append(words)

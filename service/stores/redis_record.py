@@ -638,8 +638,9 @@ class RedisRecords:
         acting: str | None = None,
         not_host: str = "",
         change_id: str = "",
+        words: str = "",
     ) -> Seat:
-        args = (guest, change.value, acting or "", change_id)
+        args = (guest, change.value, acting or "", change_id, words)
         (seat,) = await self._step("unseat", room, now, *args, identity=guest, not_host=not_host, changes=True)
         return decode_seat(seat)
 
@@ -671,8 +672,8 @@ class RedisRecords:
         )
         return _standing(seat, hand, invitation)
 
-    async def dismiss(self, room: str, identity: str, now: float, change_id: str = "") -> None:
-        await self._step("dismiss", room, now, identity, change_id, identity=identity, changes=True)
+    async def dismiss(self, room: str, identity: str, now: float, change_id: str = "", words: str = "") -> None:
+        await self._step("dismiss", room, now, identity, change_id, words, identity=identity, changes=True)
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
         (newly,) = await self._step("ban", room, now, identity, acting or "", identity=identity, not_host=not_host)
@@ -808,10 +809,10 @@ class RedisRecords:
 
     async def tell(
         self, room: str, identity: str, part: Role, ended: int, words: str, now: float, change_id: str = ""
-    ) -> str:
+    ) -> tuple[str, ...]:
         # Not one of _WRITES: it follows a step of the same change, which has marked the room.
         (told,) = await self._step("tell", room, now, identity, part.value, ended, words, change_id)
-        return _text(told)
+        return tuple(_text(said) for said in told)
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:
         now_ms = ms(now)

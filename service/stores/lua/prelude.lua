@@ -16,11 +16,13 @@ local HISTORY = KEYS[9]
 local INVITERS = KEYS[10]
 -- What the room last heard of each participant's place on the stage (tell.lua): identity ->
 -- {v, part ('guest' or 'viewer'), seat (the since of the seat it heard taken or ended), owed (a
--- change told nothing while a newer one was pending, or landed and overwritten by a newer one
+-- change of the stage told nothing while a newer one was pending, or overwritten by a newer one
 -- before it was told: its part, seat and words), mod (of its moderator's part: on, appointed at
--- `at`, or off, dismissed at `at`)}. Dropped with
--- whatever the participant held (forget): the room hears that end as it always did. A newer key
--- than the others: a version that knows it not leaves it alone.
+-- `at`, or off, dismissed at `at`), dismissal (a moderator's dismissal a change of the stage
+-- overwrote before it was told: its moment `at` and words, told before whatever the room hears
+-- of the participant next)}. Dropped with whatever the participant held (forget), but for a
+-- change off a part still pending, kept with it: the room hears that end as it always did. A
+-- newer key than the others: a version that knows it not leaves it alone.
 local HEARD = KEYS[11]
 local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local VERSION = 1
@@ -132,24 +134,32 @@ local function standing(identity)
           redis.call('ZSCORE', INVITATIONS, identity) or ''}
 end
 
--- What the room is owed of a change that landed (land.lua) and goes before it was told: a
--- newer change overwrites it, or drops it. Owed as a change told while a newer one is pending
--- is (tell.lua): told by the undo of the newer one, should LiveKit refuse it.
-local function owe_landed(identity, pending)
-  -- (A dismissal is told by its own rule, which no newer change waits: one overwritten untold
-  -- is not kept.)
-  if not pending or not pending.landed or (pending.words or '') == '' or pending.part == 'moderator' then return end
+-- What the room is owed of a change that goes before it was told: a newer change overwrites it,
+-- or drops it. A change that landed (land.lua) is owed with the words its call kept; with
+-- `overwritten` (a newer change of the participant is written over it), so is one that has not
+-- landed yet but was written with words of its own (a change off a part: intend's `words`), as
+-- a change told while a newer one is pending is (tell.lua): the room hears it before the newer
+-- one, or by the undo of the newer one, should LiveKit refuse it. A moderator's dismissal is
+-- owed apart (`dismissal`), by its own rule, and only when overwritten: dropped, it was undone
+-- (appointed again).
+local function owe(identity, pending, overwritten)
+  if not pending or (pending.words or '') == '' or not (pending.landed or overwritten) then return end
   local heard = decode(redis.call('HGET', HEARD, identity)) or {v = VERSION}
-  local part = 'viewer'
-  if pending.change == 'promote' then part = 'guest' end
-  heard.owed = {part = part, seat = pending.ended or 0, words = pending.words}
+  if pending.part == 'moderator' then
+    if not overwritten then return end
+    heard.dismissal = {at = tonumber(pending.ended) or 0, words = pending.words}
+  else
+    local part = 'viewer'
+    if pending.change == 'promote' then part = 'guest' end
+    heard.owed = {part = part, seat = pending.ended or 0, words = pending.words}
+  end
   redis.call('HSET', HEARD, identity, cjson.encode(heard))
 end
 
--- Drops `identity`'s pending change (a newer step of the participant's supersedes it); one that
+-- Drops `identity`'s pending change (a newer step of the participant supersedes it); one that
 -- landed and was not told yet is owed to the room instead.
 local function drop_change(identity)
-  owe_landed(identity, decode(redis.call('HGET', PENDING, identity)))
+  owe(identity, decode(redis.call('HGET', PENDING, identity)), false)
   redis.call('HDEL', PENDING, identity)
 end
 
@@ -158,14 +168,18 @@ end
 -- the id ignores it (it decodes the fields it knows), and clears it by its kind. `part` is the
 -- part it puts the participant into or takes it out of ('guest' or 'moderator'), so that a
 -- reconciler that finishes it knows what the room is to hear (an older version writes none).
--- Once its call has made it on LiveKit, land.lua marks it `landed`, with the words the room is
--- owed, until it is told (tell.lua); an older version reads such a change as still pending, and
--- past its deadline finishes and tells it as its reconciler always did.
-local function intend(identity, change, id, part)
-  owe_landed(identity, decode(redis.call('HGET', PENDING, identity)))
+-- A change off a part may be written with the words the room is to hear it in (`words`, and
+-- `ended`: the since of the seat it ends, or the dismissal's moment), should a newer change
+-- overwrite it before its call has landed it (see owe). Once its call has made it on LiveKit,
+-- land.lua marks it `landed`, with the words the room is owed, until it is told (tell.lua); an
+-- older version reads such a change as still pending, and past its deadline finishes and tells
+-- it as its reconciler always did.
+local function intend(identity, change, id, part, ended, words)
+  owe(identity, decode(redis.call('HGET', PENDING, identity)), true)
   if id == '' then id = nil end
-  redis.call('HSET', PENDING, identity, cjson.encode({v = VERSION, change = change, since = NOW,
-                                                     deadline = NOW + BOUND, id = id, part = part}))
+  local pending = {v = VERSION, change = change, since = NOW, deadline = NOW + BOUND, id = id, part = part}
+  if words and words ~= '' then pending.ended, pending.words = ended, words end
+  redis.call('HSET', PENDING, identity, cjson.encode(pending))
 end
 
 local function take_seat(viewer, sid, joined_at, change_id)
@@ -203,15 +217,23 @@ local function same_incarnation(room_sid)
   return current == room_sid
 end
 
+-- Frees whatever `identity` held. A change off a part still pending (a guest's demotion or
+-- removal, a moderator's dismissal) is kept, with what the room heard of the participant: the
+-- room, which may have heard it on stage last, is to hear it leave, once, by that change's call
+-- or the reconciler that finishes it, whichever comes first (a leave that found it a viewer
+-- already freed no seat whose end the room would hear).
 local function forget(identity)
   local role = seat_of(identity)
   if role == 'host' then redis.call('HDEL', STAGE, 'host') end
   redis.call('HDEL', GUESTS, identity)
   redis.call('ZREM', HANDS, identity)
   withdraw_invitation(identity)
-  redis.call('HDEL', PENDING, identity)
+  local pending = decode(redis.call('HGET', PENDING, identity))
+  if not pending or pending.change == 'promote' then
+    redis.call('HDEL', PENDING, identity)
+    redis.call('HDEL', HEARD, identity)
+  end
   redis.call('HDEL', MODERATORS, identity)
-  redis.call('HDEL', HEARD, identity)
   return role
 end
 
