@@ -32,7 +32,7 @@ from service.core.pages import PageTokens, page_key
 from service.core.ports import Presence
 from service.core.record import Phase, ShowRecords, StageChange, Standing
 from service.core.roles import Role
-from service.core.show import ShowCore
+from service.core.show import ShowCore, ShowRules
 from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
 from service.gateway.livekit import CallObserver, LiveKitStage
@@ -181,12 +181,14 @@ class Show:
 
 
 @asynccontextmanager
-async def live_show(livekit: LiveKitDevServer, records: ShowRecords, room: str) -> AsyncIterator[Show]:
+async def live_show(
+    livekit: LiveKitDevServer, records: ShowRecords, room: str, rules: ShowRules | None = None
+) -> AsyncIterator[Show]:
     calls = Calls()
     stage = HeldStage(livekit.url, calls.record)
     clock = SystemClock()
     # Its reconciler is never started.
-    core = ShowCore(stage, records, clock, page_tokens=PageTokens(page_key(API_SECRET)))
+    core = ShowCore(stage, records, clock, rules, page_tokens=PageTokens(page_key(API_SECRET)))
     lkapi = api.LiveKitAPI(livekit.http_url, API_KEY, API_SECRET, failover=False)
     show = Show(room, core, stage, records, lkapi, calls, [], Caller(room=room, admin=True), clock)
     try:
@@ -390,8 +392,10 @@ async def test_a_moderator_dismissed_and_promoted_before_the_dismissal_lands_is_
     own_livekit: LiveKitDevServer, records: ShowRecords, room: str
 ) -> None:
     """mia, a moderator, is dismissed, and while the dismissal's call is on its way she raises her
-    hand and is promoted: the promotion lands and is told first; the dismissal, landing last, is
-    told all the same (she is no longer a moderator), and LiveKit ends with her on stage."""
+    hand and is promoted: the promotion lands first, and the room hears both in the record's
+    order, the dismissal (in the words it was written with: the admin's) before the promotion;
+    the dismissal, landing last, says nothing more, and LiveKit ends with her on stage. Before,
+    the room heard the promotion first, and the dismissal after it."""
     async with live_show(own_livekit, records, room) as show:
         ada = await show.viewer("ada")
         await show.viewer("mia")
@@ -408,8 +412,37 @@ async def test_a_moderator_dismissed_and_promoted_before_the_dismissal_lands_is_
         await dismissing
         assert await records.role_of(room, "mia") is Role.GUEST
         await until(lambda: show.agrees("mia"), AT_ONCE, "LiveKit has mia on stage")
-        heard = ["moderator_appointed", "guest_promoted", "moderator_dismissed"]
+        heard = ["moderator_appointed", "moderator_dismissed", "guest_promoted"]
         assert await show.told(ada, "mia") == (heard, heard)
+
+
+async def test_a_guest_promoted_again_before_her_demotion_lands_is_heard_leaving_in_between(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """vic, on stage, is demoted; while the demotion's call is on its way he raises his hand and
+    is promoted again, and that promotion lands and is told first. The room, which heard him go
+    on stage, hears him leave it (the demotion, in the host's words it was written with) and
+    come back, in the record's order; the demotion's call, landing last, says nothing, and
+    LiveKit ends with him on stage. Before, the room heard guest_promoted twice in a row."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        assert (await show.promote("vic")).promoted
+        held = show.stage.hold("vic", Role.VIEWER)
+        demote = pb.DemoteGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
+        demoting = asyncio.ensure_future(show.core.demote_guest(demote, show.admin))
+        await asyncio.wait_for(held.reached.wait(), 10.0)
+        await records.set_hand(room, "vic", True, show.clock.now(), 1)
+        assert (await show.promote("vic")).promoted
+        held.released.set()
+        await demoting
+        assert await records.role_of(room, "vic") is Role.GUEST
+        await until(lambda: show.agrees("vic"), AT_ONCE, "LiveKit has vic on stage")
+        heard = ["guest_promoted", "guest_demoted", "guest_promoted"]
+        assert await show.told(ada, "vic") == (heard, heard)
+        history = await show.core.list_show_events(pb.ListShowEventsRequest(room_name=room), show.admin)
+        demoted = [e for e in history.entries if e.target_identity == "vic"][1]
+        assert (demoted.actor_identity, demoted.reason) == ("host-1", "demoted")
 
 
 async def test_a_guests_leave_told_after_she_is_back_on_stage_is_not_heard(

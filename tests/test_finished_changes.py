@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from google.protobuf import json_format
+from livekit import api
+from livekit.protocol import webhook as lk_webhook
 from showrunner.v1 import show_service_pb2 as pb
 
 from service.core.caller import Caller
 from service.core.reconciler import Action
-from service.core.record import ShowRecords, StageChange, new_change_id
+from service.core.record import ShowRecords, StageChange, Standing, new_change_id
 from service.core.roles import Role
+from service.core.show import ShowRules
 from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
 from service.stores.redis_record import connect, room_keys
@@ -109,6 +114,38 @@ async def test_a_removal_whose_instance_died_before_livekit_had_it_is_told_once_
         await until(gone, AT_ONCE, "LiveKit no longer has vic")
         assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
         assert await last_entry(show, "vic") == ("guest_demoted", "", "reconciled")
+
+
+async def test_a_demotion_whose_instance_died_before_livekit_had_it_is_told_after_the_guest_left(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """vic is on stage, the room told so; an instance sends him back to the audience in the record
+    and dies before telling LiveKit. vic raises his hand and leaves LiveKit, and the service,
+    without a reconnect grace window, frees what he held at his participant_left: no seat (the
+    record has him a viewer already), so no "left". The demotion stays pending, and past its
+    deadline the reconciler tells it, once: the room, which last heard vic go on stage, hears him
+    leave it (guest_demoted, the reconciler's, as had he stayed). Before, the leave dropped the
+    demotion, and the room never heard him leave the stage."""
+    async with live_show(own_livekit, records, room, ShowRules(reconnect_grace_seconds=0)) as show:
+        ada = await show.viewer("ada")
+        vic = await show.viewer("vic", hand=True)
+        assert (await show.promote("vic")).promoted
+        await records.unseat(room, "vic", show.clock.now(), StageChange.DEMOTE, "host-1", change_id=new_change_id())
+        await records.set_hand(room, "vic", True, show.clock.now(), 1)
+        seen = await show.seen("vic")
+        live = await show.lkapi.room.list_rooms(api.ListRoomsRequest(names=[room]))
+        await show.leaves(vic)
+        # LiveKit's participant_left, as its webhook would bring it (this LiveKit's go nowhere).
+        left = lk_webhook.WebhookEvent(
+            event="participant_left", room=live.rooms[0], participant=seen, created_at=int(time.time())
+        )
+        assert await show.core.receive_webhook(json_format.MessageToJson(left).encode()) == "participant_left"
+        assert await records.standing(room, "vic", show.clock.now()) == Standing(None, None, None)
+        await finished(show, "vic", StageChange.DEMOTE)
+        assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
+        assert await last_entry(show, "vic") == ("guest_demoted", "", "reconciled")
+        await show.core.reconciler.reconcile(room)
+        assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
 
 
 async def test_a_promotion_whose_call_lands_after_the_reconciler_finished_it_is_told_once(

@@ -688,7 +688,10 @@ class ShowCore(ShowService[Caller]):
     ) -> pb.DismissModeratorResponse:
         room, identity = await self._someone_in(request.room_name, request.identity)
         now, change_id = self._clock.now(), new_change_id()
-        await self._records.dismiss(room, identity, now, change_id)
+        by = (caller.identity or "", caller.identity or "")
+        # Its words as written, owed to the room should a promotion overwrite it before it lands.
+        written = _StageNews(EventType.MODERATOR_DISMISSED, by, (identity, identity))
+        await self._records.dismiss(room, identity, now, change_id, written.words())
 
         async def undo() -> None:
             await self._records.appoint(room, identity, self._clock.now(), None)
@@ -699,7 +702,6 @@ class ShowCore(ShowService[Caller]):
         name = shown.name if shown is not None and shown.name else identity
         # Told as the reconciler tells it should it finish the dismissal first (the change's
         # moment, `now`, ends the appointment): whichever of the two comes second says nothing.
-        by = (caller.identity or "", caller.identity or "")
         news = _StageNews(EventType.MODERATOR_DISMISSED, by, (identity, name))
         await self._land(room, identity, StageChange.DEMOTE, change_id, viewer, _Landing(news, ms(now)))
         await self._tell(room, identity, Role.MODERATOR, news, ended=ms(now), change_id=change_id)
@@ -879,11 +881,12 @@ class ShowCore(ShowService[Caller]):
 
     async def demote_guest(self, request: pb.DemoteGuestRequest, caller: Caller) -> pb.DemoteGuestResponse:
         room, guest, acting = await self._host_on_guest(request)
-        now, change_id = self._clock.now(), new_change_id()
+        now, change_id, by = self._clock.now(), new_change_id(), (acting, acting)
+        words = _off_stage(guest, by, "demoted").words()
         seat = await self._records.unseat(
-            room, guest, now, StageChange.DEMOTE, acting, errors.ONLY_HOST_DEMOTES, change_id
+            room, guest, now, StageChange.DEMOTE, acting, errors.ONLY_HOST_DEMOTES, change_id, words
         )
-        token = await self._leave_stage(room, seat, change_id, (acting, acting), "demoted")
+        token = await self._leave_stage(room, seat, change_id, by, "demoted")
         return pb.DemoteGuestResponse(
             token=token, ws_url=self._stage.ws_url, message=f"{guest} has been demoted to viewer"
         )
@@ -895,16 +898,18 @@ class ShowCore(ShowService[Caller]):
         self._room_name(room)
         validate.identity(guest, "guestIdentity")
         await self._room_for(room)
-        change_id = new_change_id()
-        seat = await self._records.unseat(room, guest, self._clock.now(), StageChange.DEMOTE, change_id=change_id)
+        change_id, words = new_change_id(), _off_stage(guest, None, "stepped_down").words()
+        now = self._clock.now()
+        seat = await self._records.unseat(room, guest, now, StageChange.DEMOTE, change_id=change_id, words=words)
         token = await self._leave_stage(room, seat, change_id, None, "stepped_down")
         return pb.StepDownResponse(token=token, ws_url=self._stage.ws_url, message=f"{guest} has stepped down")
 
     async def remove_guest(self, request: pb.RemoveGuestRequest, caller: Caller) -> pb.RemoveGuestResponse:
         room, guest, acting = await self._host_on_guest(request)
         now, change_id = self._clock.now(), new_change_id()
+        words = _off_stage(guest, (acting, acting), "removed").words()
         seat = await self._records.unseat(
-            room, guest, now, StageChange.REMOVE, acting, errors.ONLY_HOST_REMOVES, change_id
+            room, guest, now, StageChange.REMOVE, acting, errors.ONLY_HOST_REMOVES, change_id, words
         )
         try:
             await self._stage.remove_participant(room, guest)
@@ -1371,12 +1376,20 @@ class ShowCore(ShowService[Caller]):
     #   room has heard the guest go on stage in the seat it holds;
     # * a change that said nothing for a newer one is owed to the room, should LiveKit refuse
     #   that newer one: the undo that leaves the older change standing tells it, in its words
-    #   (demoted, then promoted again, and the promotion refused: the room hears the demotion).
-    # So what the room hears of a guest's place alternates, on stage and off it, in the record's
-    # order, less what was overtaken before it showed, and the last of it is the place the record
-    # holds. A newer change that leaves the older standing (a lock on a guest being promoted)
-    # silences nothing. With nothing crossing, every change is told as before, and asks LiveKit
-    # nothing more.
+    #   (demoted, then promoted again, and the promotion refused: the room hears the demotion);
+    # * a change off the stage is written with its words (unseat's `words`: the guest named by
+    #   its identity, as its seat is), so that a newer change written over it before its call
+    #   landed leaves it owed too; and a change that would tell the room the place it heard last
+    #   (on stage again in a newer seat, off stage again) tells what it is owed first, or nothing
+    #   if nothing is owed: promoted, demoted and promoted again, the demotion's call landing
+    #   after the second promotion was told, the room hears promoted, demoted (in the host's
+    #   words, as written), promoted; the demotion's call then finds it heard.
+    # So what the room hears of a guest's place alternates, on stage and off it, never the same
+    # place twice in a row, in the record's order, less what was overtaken before it showed (a
+    # promotion written over before its call landed, which carries no words until then), and the
+    # last of it is the place the record holds. A newer change that leaves the older standing (a
+    # lock on a guest being promoted) silences nothing. With nothing crossing, every change is
+    # told as before, and asks LiveKit nothing more.
     #
     # A moderator's part is told through `_tell` too (`part` MODERATOR), by a rule of its own,
     # apart from the stage's: an appointment is told unless the record no longer holds it, or
@@ -1384,12 +1397,23 @@ class ShowCore(ShowService[Caller]):
     # while the dismissal was on its way: heard once); a dismissal, at its moment, unless the
     # record holds the moderator appointed again, or the room heard it dismissed at that moment
     # or later (its call and a reconciler that finished it: heard once). A change of the stage
-    # pending does not silence it (dismissed, then promoted before the dismissal's call landed:
-    # the room hears both, the dismissal when its call lands, which may be after the promotion).
+    # pending does not silence it. A dismissal is written with its words too (dismiss's
+    # `words`), so that one a promotion writes over before it was told is owed (the record's
+    # `dismissal`), and whatever is told of the participant next tells it first: dismissed, then
+    # promoted before the dismissal's call landed, the room hears the dismissal, then the
+    # promotion, whichever call lands first; the dismissal's call, landing last, finds it heard.
     #
     # A guest's seat freed because its connection ended (`seat_freed`) is told through `_tell`
     # as well: should the guest be back on stage in a newer seat by the time it tells, the room,
-    # which heard that promotion, does not hear the older seat's end after it.
+    # which heard that promotion, does not hear the older seat's end after it. A guest whose
+    # demotion (or removal) is still pending when its connection ends frees no seat: the record
+    # has it a viewer already. The leave keeps that change pending (ShowRecords.forget), with
+    # what the room heard, so the room, which may have heard the guest on stage last, hears it
+    # leave once, in the demotion's words: its call's, or the reconciler's that finishes it past
+    # its deadline ("reconciled"), as had the guest stayed; not "left", which would say the
+    # connection's end took the guest off the stage when the host's demotion, earlier in the
+    # record, did, and would be told differently depending on whether the leave or the
+    # reconciler came first. So is a moderator's dismissal kept.
     #
     # A change the reconciler finishes past its deadline (its call's instance died, or its call
     # to LiveKit is held up) is told by the reconciler, through `_tell` (`change_finished`): the
@@ -1697,6 +1721,15 @@ class _StageNews:
         sender, target, actor = told["sender"], told["target"], told.get("actor")
         kind, reason = EventType(told["type"]), told.get("reason", "")
         return cls(kind, (sender[0], sender[1]), (target[0], target[1]), reason, None if actor is None else str(actor))
+
+
+def _off_stage(guest: str, by: tuple[str, str] | None, reason: str) -> _StageNews:
+    """A guest's leaving the stage (sent by `by`; None: the guest itself) as it is written with
+    its change, before LiveKit has it: a guest's seat is named by its identity. The call that
+    makes it tells it in the name LiveKit has for the guest; these words are told only should a
+    newer change overwrite the change before it lands (see `_tell`)."""
+    about = (guest, guest)
+    return _StageNews(EventType.GUEST_DEMOTED, by or about, about, reason)
 
 
 @dataclass(frozen=True)
