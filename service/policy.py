@@ -27,6 +27,7 @@ BUCKETS: dict[int, str] = {
 AUDIENCE_WORDS: dict[int, str] = {
     policy_pb2.AUDIENCE_ANYONE: "anyone",
     policy_pb2.AUDIENCE_PARTICIPANT: "participant of the room",
+    policy_pb2.AUDIENCE_OWN_PARTICIPANT: "participant of the room, its own token (not the room admin)",
     policy_pb2.AUDIENCE_STAGE_MANAGERS: "stage managers (host, moderators, room admin)",
     policy_pb2.AUDIENCE_HOST: "host, room admin",
     policy_pb2.AUDIENCE_ROOM_ADMIN: "room admin",

@@ -96,6 +96,7 @@ class ShowClient(Protocol):
     def as_(self, token: str | None) -> ShowClient: ...
 
     async def join(self, room: str, name: str, role: str) -> dict[str, Any]: ...
+    async def my_place(self, room: str) -> dict[str, Any]: ...
     async def list_rooms(self) -> list[dict[str, Any]]: ...
     async def get_room(self, room: str) -> dict[str, Any]: ...
     async def delete_room(self, room: str) -> None: ...
@@ -211,6 +212,12 @@ class ContractClient(Bound):
             pb.JoinRoomRequest(room_name=room, participant_name=name, role=_ROLES[role]),
             pb.JoinRoomResponse,
         )
+        out = as_dict(r)
+        out["role"] = pb.Role.Name(r.role).removeprefix("ROLE_").lower()
+        return out
+
+    async def my_place(self, room: str) -> dict[str, Any]:
+        r = await self.rpc("GetMyPlace", pb.GetMyPlaceRequest(room_name=room), pb.GetMyPlaceResponse)
         out = as_dict(r)
         out["role"] = pb.Role.Name(r.role).removeprefix("ROLE_").lower()
         return out
@@ -457,6 +464,9 @@ class RestClient(Bound):
     async def join(self, room: str, name: str, role: str) -> dict[str, Any]:
         body = {"roomName": room, "participantName": name, "role": role}
         return dict(await self.call("POST", "/api/rooms/join", body))
+
+    async def my_place(self, room: str) -> dict[str, Any]:
+        return dict(await self.call("GET", f"/api/rooms/{room}/me"))
 
     async def list_rooms(self) -> list[dict[str, Any]]:
         return list((await self.call("GET", "/api/rooms"))["rooms"])

@@ -435,6 +435,38 @@ async def test_a_ban_through_one_instance_refuses_the_token_on_another_within_th
         await door_b.close()
 
 
+async def test_ones_own_place_is_read_from_the_shared_record_and_a_ban_refuses_it_at_once(
+    redis_pair: list[ServiceProcess], room: str
+) -> None:
+    """GetMyPlace on Redis (one server, or a Cluster) through two instances: the place a viewer
+    was given through one is read through the other (its hand, its invitation and who sent it),
+    and a ban made through one refuses the banned token's read on the other at once, not after
+    the read bound: the read is the participant's own record, whose ban it holds."""
+    a, b = redis_pair
+    door_a = client_for("twirp-json", a.grpc_address, a.http_base)
+    door_b = client_for("grpc", b.grpc_address, b.http_base)
+    host, host_live = await start_show(door_a, room)
+    ann, ann_live = await join_viewer(door_a, room, "ann")
+    bob, bob_live = await join_viewer(door_a, room, "bob")
+    try:
+        ann_b, bob_b = door_b.as_(ann.token), door_b.as_(bob.token)
+        assert (await ann_b.my_place(room))["handRaised"] is False  # b now keeps the room's bans: none
+        await ann.hand(room, "ann", True)
+        invited = await host.invite(room, "bob", "host-1")
+        read = await ann_b.my_place(room)
+        assert (read["role"], read["state"], read["handRaised"]) == ("viewer", "SHOW_STATE_BACKSTAGE", True)
+        read = await bob_b.my_place(room)
+        assert (int(read["invitationExpiresAt"]), read["invitedBy"]) == (int(invited["expiresAt"]), "host-1")
+        await host.remove_participant(room, "ann", ban=True)
+        expect_refusal(await refused(ann_b.my_place(room)), "PERMISSION_DENIED", "ann is banned from this room")
+    finally:
+        await bob_live.disconnect()
+        await ann_live.disconnect()
+        await host_live.disconnect()
+        await door_a.close()
+        await door_b.close()
+
+
 async def test_the_ban_query_parameter_is_a_boolean(rest: ShowClient, service: ServiceProcess, room: str) -> None:
     host, host_live = await start_show(rest, room)
     try:

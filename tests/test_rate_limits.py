@@ -75,6 +75,33 @@ async def test_the_tokens_joins_hand_out_bring_no_more_joins(strict: ServiceProc
         await rest.close()
 
 
+async def test_reading_ones_own_place_is_no_join(strict: ServiceProcess, room: str) -> None:
+    """A watch page back from a reconnect reads its place with GetMyPlace, which counts in the
+    caller's `other` allowance, not in the join limit of its address: ten viewers behind one
+    address who used up its joins all come back, and each reads its place, more than ten times."""
+    clients = {door: client_for(door, strict.grpc_address, strict.http_base) for door in DOORS}
+    try:
+        rest = clients["rest"]
+        host = await rest.as_(admin_token(room)).join(room, "host", "host")
+        tokens = [(await rest.join(room, f"v{i}", "viewer"))["token"] for i in range(10)]
+        check_over_limit(await refusal(rest.join(room, "late", "viewer")), "10 join requests per 60s")
+        for i, token in enumerate(tokens):
+            for door, client in clients.items():
+                answer = await client.as_(token).my_place(room)
+                assert (answer["identity"], answer["role"], answer["state"]) == (
+                    f"v{i}",
+                    "viewer",
+                    "SHOW_STATE_BACKSTAGE",
+                ), door
+        for _ in range(12):  # more than the join limit, on one caller's own allowance
+            assert (await clients["twirp-json"].as_(tokens[0]).my_place(room))["identity"] == "v0"
+        assert (await rest.as_(host["token"]).my_place(room))["role"] == "host"
+        check_over_limit(await refusal(rest.as_(tokens[1]).join(room, "v1", "viewer")), "10 join requests per 60s")
+    finally:
+        for client in clients.values():
+            await client.close()
+
+
 async def test_invitations_are_limited_per_caller(strict: ServiceProcess, room: str) -> None:
     rest = client_for("rest", strict.grpc_address, strict.http_base)
     try:

@@ -165,6 +165,82 @@ async def test_join_needs_room_name_participant_name_and_a_role(door: ShowClient
         )
 
 
+# --- one's own place ---------------------------------------------------------------------
+
+
+def place(answer: dict[str, Any]) -> tuple[str, str, str, bool, int, str]:
+    """GetMyPlace's answer as every door gives it: identity, role (a word, as the MVP's roles are
+    on REST), show state, hand, invitation expiry (an int64: a JSON string in proto3's mapping) and
+    who invited."""
+    return (
+        answer["identity"],
+        answer["role"],
+        answer["state"],
+        answer["handRaised"],
+        int(answer["invitationExpiresAt"]),
+        answer["invitedBy"],
+    )
+
+
+async def test_each_participant_reads_its_own_place_with_its_own_token(
+    door: ShowClient, show: Show, lkapi: api.LiveKitAPI
+) -> None:
+    """GetMyPlace answers what a page needs after a reconnect (its part, its hand, an invitation
+    waiting, the show's state) for whoever's token calls, and mints no token: a viewer, a viewer
+    with its hand up, an invited viewer, a moderator, a guest and the host, each connected to
+    LiveKit."""
+    room = show.room
+    live = "SHOW_STATE_LIVE"
+    assert place(await show.viewer.my_place(room))[2] == "SHOW_STATE_BACKSTAGE"
+    await show.host.go_live(room)
+    assert place(await show.viewer.my_place(room)) == ("viewer-1", "viewer", live, False, 0, "")
+    assert place(await show.host.my_place(room)) == ("host-1", "host", live, False, 0, "")
+    await show.viewer.hand(room, "viewer-1", True)
+    assert place(await show.viewer.my_place(room)) == ("viewer-1", "viewer", live, True, 0, "")
+
+    invited, invited_live = await join_viewer(door, room, "viewer-2")
+    moderator, moderator_live = await join_viewer(door, room, "viewer-3")
+    try:
+        invitation = await show.host.invite(room, "viewer-2", "host-1")
+        expires_at = int(invitation["expiresAt"])
+        assert expires_at > 0
+        assert place(await invited.my_place(room)) == ("viewer-2", "viewer", live, False, expires_at, "host-1")
+        await show.host.appoint_moderator(room, "viewer-3")
+        assert place(await moderator.my_place(room)) == ("viewer-3", "moderator", live, False, 0, "")
+        assert (await show.host.invite(room, "viewer-1", "host-1"))["promoted"] is True  # its hand was up
+        seen = await livekit_participant(lkapi, room, "viewer-1")
+        assert seen is not None and seen.attributes == {"role": "guest"}
+        assert place(await show.viewer.my_place(room)) == ("viewer-1", "guest", live, False, 0, "")
+        # Each read is the caller's own: the others' places are unchanged by it.
+        assert place(await invited.my_place(room))[4] == expires_at
+        assert place(await show.host.my_place(room)) == ("host-1", "host", live, False, 0, "")
+    finally:
+        await moderator_live.disconnect()
+        await invited_live.disconnect()
+    answer = await show.viewer.my_place(room)
+    assert "token" not in answer and "wsUrl" not in answer
+    if door.door == "rest":  # proto3's JSON mapping, bar the MVP's lowercase role words
+        assert set(answer) == {"identity", "role", "state", "handRaised", "invitationExpiresAt", "invitedBy"}
+
+
+async def test_only_a_participants_own_token_reads_its_place(door: ShowClient, show: Show) -> None:
+    room = show.room
+    expect_refusal(await refused(show.admin.my_place(room)), "PERMISSION_DENIED", errors.NO_PLACE_OF_ITS_OWN)
+    expect_refusal(await refused(door.as_(None).my_place(room)), "UNAUTHENTICATED", errors.MISSING_TOKEN)
+    elsewhere = f"{room}-b"
+    stranger = door.as_((await door.as_(None).join(elsewhere, "viewer-1", "viewer"))["token"])
+    expect_refusal(await refused(stranger.my_place(room)), "PERMISSION_DENIED", f"This token is not for room {room}")
+    assert place(await stranger.my_place(elsewhere))[:2] == ("viewer-1", "viewer")
+    if door.door != "rest":  # on REST the room is a path segment: without it there is no such route
+        expect_refusal(await refused(show.viewer.my_place("")), "INVALID_ARGUMENT", errors.ROOM_NAME_REQUIRED)
+    # A participant banned meanwhile is refused, as every call with its token is.
+    await show.host.remove_participant(room, "viewer-1", ban=True)
+    expect_refusal(await refused(show.viewer.my_place(room)), "PERMISSION_DENIED", "viewer-1 is banned from this room")
+    # A show ended meanwhile says so, to a page that comes back after it.
+    await show.host.end_show(room)
+    assert place(await show.host.my_place(room))[1:3] == ("viewer", "SHOW_STATE_ENDED")
+
+
 # --- rooms -------------------------------------------------------------------------------
 
 

@@ -119,5 +119,6 @@ MODERATOR_REMOVES_ITSELF = (
 )
 HOST_JOIN_NEEDS_ADMIN = "Joining as host needs the room's admin token or the host's own token"
 SHOW_ENDED = "This show has ended; nobody can join it again"
+NO_PLACE_OF_ITS_OWN = "The room's admin token has no place in the show: ask with the participant's own token"
 SHOW_NOT_OPENED = "The show has not opened: the host must join it before it can go live"
 ONLY_HOST_GOES_LIVE = "Only the host can take the show live"

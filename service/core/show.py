@@ -466,6 +466,30 @@ class ShowCore(ShowService[Caller]):
             invited_by=admission.invited_by if viewer else "",
         )
 
+    async def get_my_place(self, request: pb.GetMyPlaceRequest, caller: Caller) -> pb.GetMyPlaceResponse:
+        """JoinRoom's answer about the caller's place, without a token: a page back from a dropped
+        connection reads it often, from behind shared addresses, so it is one read of this
+        participant's record (the admission JoinRoom reads: O(1) whatever the audience) and asks
+        LiveKit nothing."""
+        room = self._room_name(request.room_name)
+        identity = caller.identity
+        if identity is None or caller.admin or caller.room != room:
+            raise errors.denied(errors.NO_PLACE_OF_ITS_OWN)  # the chain refused these already
+        admission = await self._records.admission(room, identity, self._clock.now())
+        if admission.banned:
+            # The chain judged the ban from the record as read for reads (it may lag another
+            # instance's ban by SHOW_ROOM_CACHE_SECONDS); this read is the record's own.
+            raise errors.denied(errors.banned(identity))
+        viewer = admission.role is Role.VIEWER
+        return pb.GetMyPlaceResponse(
+            identity=identity,
+            role=admission.role.wire,
+            state=_STATES[admission.phase],
+            hand_raised=viewer and admission.hand_raised,
+            invitation_expires_at=admission.invitation_expires_at if viewer else 0,
+            invited_by=admission.invited_by if viewer else "",
+        )
+
     async def _claim_host(self, room: str, identity: str, name: str, caller: Caller) -> None:
         now, stale_after = self._clock.now(), self._rules.host_claim_seconds
         record = await self._records.stage(room, now)

@@ -67,6 +67,12 @@ class Policy(Piece):
             acting = caller.identity
         if rule.audience == po.AUDIENCE_PARTICIPANT:
             return
+        if rule.audience == po.AUDIENCE_OWN_PARTICIPANT:
+            # The call is about the caller's own place in the show: an admin token has none, even
+            # one that also names an identity (it acts for anyone, so for nobody in particular).
+            if caller.admin or caller.identity is None:
+                raise errors.denied(rule.refusal)
+            return
         if rule.audience == po.AUDIENCE_ROOM_ADMIN:
             if not caller.admin_of(room):
                 raise errors.denied(rule.refusal)

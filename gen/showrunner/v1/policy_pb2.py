@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ashowrunner/v1/policy.proto\x12\rshowrunner.v1\x1a google/protobuf/descriptor.proto\"*\n\nFieldValue\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x87\x02\n\x06Policy\x12)\n\x08\x61udience\x18\x01 \x01(\x0e\x32\x17.showrunner.v1.Audience\x12\x12\n\nroom_field\x18\x02 \x01(\t\x12\x19\n\x11participant_field\x18\x03 \x01(\t\x12.\n\x0brate_bucket\x18\x04 \x01(\x0e\x32\x19.showrunner.v1.RateBucket\x12\x0f\n\x07refusal\x18\x05 \x01(\t\x12\x31\n\x0e\x61nonymous_when\x18\x06 \x01(\x0b\x32\x19.showrunner.v1.FieldValue\x12\x13\n\x0b\x66ormer_host\x18\x07 \x01(\x08\x12\x1a\n\x12well_formed_values\x18\x08 \x03(\t*\xcc\x01\n\x08\x41udience\x12\x18\n\x14\x41UDIENCE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41UDIENCE_ANYONE\x10\x01\x12\x18\n\x14\x41UDIENCE_PARTICIPANT\x10\x02\x12\x1b\n\x17\x41UDIENCE_STAGE_MANAGERS\x10\x03\x12\x11\n\rAUDIENCE_HOST\x10\x04\x12\x17\n\x13\x41UDIENCE_ROOM_ADMIN\x10\x05\x12\x18\n\x14\x41UDIENCE_ROOM_LISTER\x10\x06\x12\x14\n\x10\x41UDIENCE_LIVEKIT\x10\x07*\x84\x01\n\nRateBucket\x12\x1b\n\x17RATE_BUCKET_UNSPECIFIED\x10\x00\x12\x14\n\x10RATE_BUCKET_JOIN\x10\x01\x12\x16\n\x12RATE_BUCKET_INVITE\x10\x02\x12\x14\n\x10RATE_BUCKET_HAND\x10\x03\x12\x15\n\x11RATE_BUCKET_OTHER\x10\x04:G\n\x06policy\x12\x1e.google.protobuf.MethodOptions\x18\xf3\x8d\x03 \x01(\x0b\x32\x15.showrunner.v1.PolicyBHZFgithub.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ashowrunner/v1/policy.proto\x12\rshowrunner.v1\x1a google/protobuf/descriptor.proto\"*\n\nFieldValue\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x87\x02\n\x06Policy\x12)\n\x08\x61udience\x18\x01 \x01(\x0e\x32\x17.showrunner.v1.Audience\x12\x12\n\nroom_field\x18\x02 \x01(\t\x12\x19\n\x11participant_field\x18\x03 \x01(\t\x12.\n\x0brate_bucket\x18\x04 \x01(\x0e\x32\x19.showrunner.v1.RateBucket\x12\x0f\n\x07refusal\x18\x05 \x01(\t\x12\x31\n\x0e\x61nonymous_when\x18\x06 \x01(\x0b\x32\x19.showrunner.v1.FieldValue\x12\x13\n\x0b\x66ormer_host\x18\x07 \x01(\x08\x12\x1a\n\x12well_formed_values\x18\x08 \x03(\t*\xea\x01\n\x08\x41udience\x12\x18\n\x14\x41UDIENCE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41UDIENCE_ANYONE\x10\x01\x12\x18\n\x14\x41UDIENCE_PARTICIPANT\x10\x02\x12\x1b\n\x17\x41UDIENCE_STAGE_MANAGERS\x10\x03\x12\x11\n\rAUDIENCE_HOST\x10\x04\x12\x17\n\x13\x41UDIENCE_ROOM_ADMIN\x10\x05\x12\x18\n\x14\x41UDIENCE_ROOM_LISTER\x10\x06\x12\x14\n\x10\x41UDIENCE_LIVEKIT\x10\x07\x12\x1c\n\x18\x41UDIENCE_OWN_PARTICIPANT\x10\x08*\x84\x01\n\nRateBucket\x12\x1b\n\x17RATE_BUCKET_UNSPECIFIED\x10\x00\x12\x14\n\x10RATE_BUCKET_JOIN\x10\x01\x12\x16\n\x12RATE_BUCKET_INVITE\x10\x02\x12\x14\n\x10RATE_BUCKET_HAND\x10\x03\x12\x15\n\x11RATE_BUCKET_OTHER\x10\x04:G\n\x06policy\x12\x1e.google.protobuf.MethodOptions\x18\xf3\x8d\x03 \x01(\x0b\x32\x15.showrunner.v1.PolicyBHZFgithub.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'ZFgithub.com/showrunner/showrunner/clients/go/showrunner/v1;showrunnerv1'
   _globals['_AUDIENCE']._serialized_start=390
-  _globals['_AUDIENCE']._serialized_end=594
-  _globals['_RATEBUCKET']._serialized_start=597
-  _globals['_RATEBUCKET']._serialized_end=729
+  _globals['_AUDIENCE']._serialized_end=624
+  _globals['_RATEBUCKET']._serialized_start=627
+  _globals['_RATEBUCKET']._serialized_end=759
   _globals['_FIELDVALUE']._serialized_start=79
   _globals['_FIELDVALUE']._serialized_end=121
   _globals['_POLICY']._serialized_start=124

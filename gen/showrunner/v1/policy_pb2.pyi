@@ -45,6 +45,11 @@ class _AudienceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Audience.Val
     """LiveKit itself, by a webhook signed with the API secret: the rule of the service's webhook
     endpoint, which is not an RPC of the contract.
     """
+    AUDIENCE_OWN_PARTICIPANT: _Audience.ValueType  # 8
+    """A participant of the request's room, by its own token only: the call is about the caller's
+    own place in the show, which the room's admin token does not have (refused with the
+    policy's refusal).
+    """
 
 class Audience(_Audience, metaclass=_AudienceEnumTypeWrapper):
     """Audience is who may call an RPC. The service checks it before the show's rules run, from the
@@ -70,6 +75,11 @@ AUDIENCE_ROOM_LISTER: Audience.ValueType  # 6
 AUDIENCE_LIVEKIT: Audience.ValueType  # 7
 """LiveKit itself, by a webhook signed with the API secret: the rule of the service's webhook
 endpoint, which is not an RPC of the contract.
+"""
+AUDIENCE_OWN_PARTICIPANT: Audience.ValueType  # 8
+"""A participant of the request's room, by its own token only: the call is about the caller's
+own place in the show, which the room's admin token does not have (refused with the
+policy's refusal).
 """
 Global___Audience: _TypeAlias = Audience  # noqa: Y015
 

@@ -350,6 +350,76 @@ class JoinRoomResponse(_message.Message):
 Global___JoinRoomResponse: _TypeAlias = JoinRoomResponse  # noqa: Y015
 
 @_typing.final
+class GetMyPlaceRequest(_message.Message):
+    """GetMyPlaceRequest names the room; the participant is the token's."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """The room of the caller's token. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMyPlaceRequest: _TypeAlias = GetMyPlaceRequest  # noqa: Y015
+
+@_typing.final
+class GetMyPlaceResponse(_message.Message):
+    """GetMyPlaceResponse is the caller's place in the show, as the record holds it now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    HAND_RAISED_FIELD_NUMBER: _builtins.int
+    INVITATION_EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    INVITED_BY_FIELD_NUMBER: _builtins.int
+    identity: _builtins.str
+    """The identity the token carries."""
+    role: Global___Role.ValueType
+    """The caller's part now: ROLE_HOST (while it holds the host seat), ROLE_GUEST, ROLE_MODERATOR
+    or ROLE_VIEWER (the last host too, once its seat was freed).
+    """
+    state: Global___ShowState.ValueType
+    """Where the show is: SHOW_STATE_UNSPECIFIED before a host opened it, then backstage, live, ended."""
+    hand_raised: _builtins.bool
+    """A viewer's hand is up, in its place in the queue. False for every other role."""
+    invitation_expires_at: _builtins.int
+    """When the viewer's pending invitation expires (ms since the epoch, as JoinRoomResponse's), 0
+    if it has none: it may still accept it. 0 for every other role.
+    """
+    invited_by: _builtins.str
+    """Who sent that pending invitation (the host's or moderator's identity, as JoinRoomResponse's
+    invited_by), "" with none, for every other role, or when the record holds no sender.
+    """
+    def __init__(
+        self,
+        *,
+        identity: _builtins.str = ...,
+        role: Global___Role.ValueType = ...,
+        state: Global___ShowState.ValueType = ...,
+        hand_raised: _builtins.bool = ...,
+        invitation_expires_at: _builtins.int = ...,
+        invited_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hand_raised", b"hand_raised", "identity", b"identity", "invitation_expires_at", b"invitation_expires_at", "invited_by", b"invited_by", "role", b"role", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMyPlaceResponse: _TypeAlias = GetMyPlaceResponse  # noqa: Y015
+
+@_typing.final
 class ListRoomsRequest(_message.Message):
     """ListRoomsRequest has no fields yet."""
 

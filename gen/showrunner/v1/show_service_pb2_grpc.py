@@ -55,6 +55,11 @@ class ShowServiceStub:
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.JoinRoomRequest.SerializeToString,
                 response_deserializer=showrunner_dot_v1_dot_show__service__pb2.JoinRoomResponse.FromString,
                 _registered_method=True)
+        self.GetMyPlace = channel.unary_unary(
+                '/showrunner.v1.ShowService/GetMyPlace',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.GetMyPlaceRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.GetMyPlaceResponse.FromString,
+                _registered_method=True)
         self.ListRooms = channel.unary_unary(
                 '/showrunner.v1.ShowService/ListRooms',
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.ListRoomsRequest.SerializeToString,
@@ -232,6 +237,19 @@ class ShowServiceServicer:
         host's own token (to refresh it). Errors: INVALID_ARGUMENT (missing or malformed room_name,
         participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
         PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMyPlace(self, request, context):
+        """The caller's own place in the show, as JoinRoom answers it but minting no token: its role,
+        its raised hand, its invitation still waiting and the show's state. For a page coming back
+        from a dropped connection or a hidden tab. Only a participant's own token (the room's admin
+        token has no place in the show); it reads that participant's record alone, never the queue
+        or the room, and counts in RATE_BUCKET_OTHER, not in the join limit. Errors: INVALID_ARGUMENT,
+        UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
+        identity's).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -553,6 +571,11 @@ def add_ShowServiceServicer_to_server(servicer, server):
                     request_deserializer=showrunner_dot_v1_dot_show__service__pb2.JoinRoomRequest.FromString,
                     response_serializer=showrunner_dot_v1_dot_show__service__pb2.JoinRoomResponse.SerializeToString,
             ),
+            'GetMyPlace': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMyPlace,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.GetMyPlaceRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.GetMyPlaceResponse.SerializeToString,
+            ),
             'ListRooms': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRooms,
                     request_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListRoomsRequest.FromString,
@@ -747,6 +770,33 @@ class ShowService:
             '/showrunner.v1.ShowService/JoinRoom',
             showrunner_dot_v1_dot_show__service__pb2.JoinRoomRequest.SerializeToString,
             showrunner_dot_v1_dot_show__service__pb2.JoinRoomResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMyPlace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/GetMyPlace',
+            showrunner_dot_v1_dot_show__service__pb2.GetMyPlaceRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.GetMyPlaceResponse.FromString,
             options,
             channel_credentials,
             insecure,

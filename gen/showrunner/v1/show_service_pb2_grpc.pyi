@@ -56,6 +56,15 @@ class ShowServiceStub:
     participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
     PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
     """
+    GetMyPlace: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.GetMyPlaceRequest, _show_service_pb2.GetMyPlaceResponse]
+    """The caller's own place in the show, as JoinRoom answers it but minting no token: its role,
+    its raised hand, its invitation still waiting and the show's state. For a page coming back
+    from a dropped connection or a hidden tab. Only a participant's own token (the room's admin
+    token has no place in the show); it reads that participant's record alone, never the queue
+    or the room, and counts in RATE_BUCKET_OTHER, not in the join limit. Errors: INVALID_ARGUMENT,
+    UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
+    identity's).
+    """
     ListRooms: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListRoomsRequest, _show_service_pb2.ListRoomsResponse]
     """Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant.
     Errors: UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE.
@@ -272,6 +281,15 @@ class ShowServiceAsyncStub(ShowServiceStub):
     host's own token (to refresh it). Errors: INVALID_ARGUMENT (missing or malformed room_name,
     participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
     PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
+    """
+    GetMyPlace: _aio.UnaryUnaryMultiCallable[_show_service_pb2.GetMyPlaceRequest, _show_service_pb2.GetMyPlaceResponse]  # type: ignore[assignment]
+    """The caller's own place in the show, as JoinRoom answers it but minting no token: its role,
+    its raised hand, its invitation still waiting and the show's state. For a page coming back
+    from a dropped connection or a hidden tab. Only a participant's own token (the room's admin
+    token has no place in the show); it reads that participant's record alone, never the queue
+    or the room, and counts in RATE_BUCKET_OTHER, not in the join limit. Errors: INVALID_ARGUMENT,
+    UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
+    identity's).
     """
     ListRooms: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListRoomsRequest, _show_service_pb2.ListRoomsResponse]  # type: ignore[assignment]
     """Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant.
@@ -492,6 +510,21 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         host's own token (to refresh it). Errors: INVALID_ARGUMENT (missing or malformed room_name,
         participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
         PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
+        """
+
+    @_abc_1.abstractmethod
+    def GetMyPlace(
+        self,
+        request: _show_service_pb2.GetMyPlaceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.GetMyPlaceResponse, _abc.Awaitable[_show_service_pb2.GetMyPlaceResponse]]:
+        """The caller's own place in the show, as JoinRoom answers it but minting no token: its role,
+        its raised hand, its invitation still waiting and the show's state. For a page coming back
+        from a dropped connection or a hidden tab. Only a participant's own token (the room's admin
+        token has no place in the show); it reads that participant's record alone, never the queue
+        or the room, and counts in RATE_BUCKET_OTHER, not in the join limit. Errors: INVALID_ARGUMENT,
+        UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
+        identity's).
         """
 
     @_abc_1.abstractmethod

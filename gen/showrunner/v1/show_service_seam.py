@@ -38,6 +38,10 @@ class ShowService(Protocol[CallerT]):
         """Issues a LiveKit access token for a host or a viewer and creates the LiveKit room when a host joins. Anyone may join as a viewer; joining as host needs an admin token for the room, or the host's own token (to refresh it). Errors: INVALID_ARGUMENT (missing or malformed room_name, participant_name or display_name, role not host or viewer), UNAUTHENTICATED, PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot)."""
         ...
 
+    async def get_my_place(self, request: _showrunner_v1_show_service_pb2.GetMyPlaceRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.GetMyPlaceResponse:
+        """The caller's own place in the show, as JoinRoom answers it but minting no token: its role, its raised hand, its invitation still waiting and the show's state. For a page coming back from a dropped connection or a hidden tab. Only a participant's own token (the room's admin token has no place in the show); it reads that participant's record alone, never the queue or the room, and counts in RATE_BUCKET_OTHER, not in the join limit. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned identity's)."""
+        ...
+
     async def list_rooms(self, request: _showrunner_v1_show_service_pb2.ListRoomsRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.ListRoomsResponse:
         """Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant. Errors: UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE."""
         ...
@@ -164,6 +168,7 @@ def show_service_rpcs(implementation: ShowService[Ctx]) -> tuple[Rpc[Any, Any, C
     methods = _showrunner_v1_show_service_pb2.DESCRIPTOR.services_by_name["ShowService"].methods_by_name
     return (
         Rpc(methods['JoinRoom'], _showrunner_v1_show_service_pb2.JoinRoomRequest, _showrunner_v1_show_service_pb2.JoinRoomResponse, implementation.join_room),
+        Rpc(methods['GetMyPlace'], _showrunner_v1_show_service_pb2.GetMyPlaceRequest, _showrunner_v1_show_service_pb2.GetMyPlaceResponse, implementation.get_my_place),
         Rpc(methods['ListRooms'], _showrunner_v1_show_service_pb2.ListRoomsRequest, _showrunner_v1_show_service_pb2.ListRoomsResponse, implementation.list_rooms),
         Rpc(methods['GetRoom'], _showrunner_v1_show_service_pb2.GetRoomRequest, _showrunner_v1_show_service_pb2.GetRoomResponse, implementation.get_room),
         Rpc(methods['DeleteRoom'], _showrunner_v1_show_service_pb2.DeleteRoomRequest, _showrunner_v1_show_service_pb2.DeleteRoomResponse, implementation.delete_room),

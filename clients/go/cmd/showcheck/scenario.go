@@ -204,6 +204,14 @@ func (s *show) hands(ctx context.Context) {
 	_, err = svc.SetHandRaised(as(ctx, s.hostToken), &pb.SetHandRaisedRequest{RoomName: s.room, ParticipantIdentity: host, Raised: ptr(true)})
 	s.refused("SetHandRaised", "the host raises a hand", err, failedPrecondition, "Only viewers")
 
+	place, err := svc.GetMyPlace(as(ctx, s.viewer["ann"]), &pb.GetMyPlaceRequest{RoomName: s.room})
+	ok(s, "GetMyPlace", "ann reads her own place: a viewer with her hand up", place, err, func(r *pb.GetMyPlaceResponse) string {
+		return expect(r.Identity == "ann" && r.Role == pb.Role_ROLE_VIEWER && r.HandRaised && r.State == pb.ShowState_SHOW_STATE_BACKSTAGE,
+			"unexpected answer %v", r)
+	})
+	_, err = svc.GetMyPlace(as(ctx, s.tokens.admin(s.room)), &pb.GetMyPlaceRequest{RoomName: s.room})
+	s.refused("GetMyPlace", "the room's admin, which has no place", err, permissionDenied, "no place in the show")
+
 	hands, err := svc.ListRaisedHands(as(ctx, s.hostToken), &pb.ListRaisedHandsRequest{RoomName: s.room})
 	ok(s, "ListRaisedHands", "the host sees ann's hand", hands, err, func(r *pb.ListRaisedHandsResponse) string {
 		return expect(len(r.Hands) == 1 && r.Hands[0].Identity == "ann" && r.Hands[0].RaisedAt > 0, "hands %v", r.Hands)

@@ -108,6 +108,9 @@ func (g grpcShow) ListRooms(ctx context.Context, r *pb.ListRoomsRequest) (*pb.Li
 func (g grpcShow) GetRoom(ctx context.Context, r *pb.GetRoomRequest) (*pb.GetRoomResponse, error) {
 	return g.c.GetRoom(ctx, r)
 }
+func (g grpcShow) GetMyPlace(ctx context.Context, r *pb.GetMyPlaceRequest) (*pb.GetMyPlaceResponse, error) {
+	return g.c.GetMyPlace(ctx, r)
+}
 func (g grpcShow) DeleteRoom(ctx context.Context, r *pb.DeleteRoomRequest) (*pb.DeleteRoomResponse, error) {
 	return g.c.DeleteRoom(ctx, r)
 }

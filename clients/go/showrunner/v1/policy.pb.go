@@ -46,6 +46,10 @@ const (
 	// LiveKit itself, by a webhook signed with the API secret: the rule of the service's webhook
 	// endpoint, which is not an RPC of the contract.
 	Audience_AUDIENCE_LIVEKIT Audience = 7
+	// A participant of the request's room, by its own token only: the call is about the caller's
+	// own place in the show, which the room's admin token does not have (refused with the
+	// policy's refusal).
+	Audience_AUDIENCE_OWN_PARTICIPANT Audience = 8
 )
 
 // Enum value maps for Audience.
@@ -59,16 +63,18 @@ var (
 		5: "AUDIENCE_ROOM_ADMIN",
 		6: "AUDIENCE_ROOM_LISTER",
 		7: "AUDIENCE_LIVEKIT",
+		8: "AUDIENCE_OWN_PARTICIPANT",
 	}
 	Audience_value = map[string]int32{
-		"AUDIENCE_UNSPECIFIED":    0,
-		"AUDIENCE_ANYONE":         1,
-		"AUDIENCE_PARTICIPANT":    2,
-		"AUDIENCE_STAGE_MANAGERS": 3,
-		"AUDIENCE_HOST":           4,
-		"AUDIENCE_ROOM_ADMIN":     5,
-		"AUDIENCE_ROOM_LISTER":    6,
-		"AUDIENCE_LIVEKIT":        7,
+		"AUDIENCE_UNSPECIFIED":     0,
+		"AUDIENCE_ANYONE":          1,
+		"AUDIENCE_PARTICIPANT":     2,
+		"AUDIENCE_STAGE_MANAGERS":  3,
+		"AUDIENCE_HOST":            4,
+		"AUDIENCE_ROOM_ADMIN":      5,
+		"AUDIENCE_ROOM_LISTER":     6,
+		"AUDIENCE_LIVEKIT":         7,
+		"AUDIENCE_OWN_PARTICIPANT": 8,
 	}
 )
 
@@ -373,7 +379,7 @@ const file_showrunner_v1_policy_proto_rawDesc = "" +
 	"\x0eanonymous_when\x18\x06 \x01(\v2\x19.showrunner.v1.FieldValueR\ranonymousWhen\x12\x1f\n" +
 	"\vformer_host\x18\a \x01(\bR\n" +
 	"formerHost\x12,\n" +
-	"\x12well_formed_values\x18\b \x03(\tR\x10wellFormedValues*\xcc\x01\n" +
+	"\x12well_formed_values\x18\b \x03(\tR\x10wellFormedValues*\xea\x01\n" +
 	"\bAudience\x12\x18\n" +
 	"\x14AUDIENCE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUDIENCE_ANYONE\x10\x01\x12\x18\n" +
@@ -382,7 +388,8 @@ const file_showrunner_v1_policy_proto_rawDesc = "" +
 	"\rAUDIENCE_HOST\x10\x04\x12\x17\n" +
 	"\x13AUDIENCE_ROOM_ADMIN\x10\x05\x12\x18\n" +
 	"\x14AUDIENCE_ROOM_LISTER\x10\x06\x12\x14\n" +
-	"\x10AUDIENCE_LIVEKIT\x10\a*\x84\x01\n" +
+	"\x10AUDIENCE_LIVEKIT\x10\a\x12\x1c\n" +
+	"\x18AUDIENCE_OWN_PARTICIPANT\x10\b*\x84\x01\n" +
 	"\n" +
 	"RateBucket\x12\x1b\n" +
 	"\x17RATE_BUCKET_UNSPECIFIED\x10\x00\x12\x14\n" +

@@ -676,6 +676,146 @@ func (x *JoinRoomResponse) GetInvitedBy() string {
 	return ""
 }
 
+// GetMyPlaceRequest names the room; the participant is the token's.
+type GetMyPlaceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The room of the caller's token. Required.
+	RoomName      string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMyPlaceRequest) Reset() {
+	*x = GetMyPlaceRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMyPlaceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMyPlaceRequest) ProtoMessage() {}
+
+func (x *GetMyPlaceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMyPlaceRequest.ProtoReflect.Descriptor instead.
+func (*GetMyPlaceRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetMyPlaceRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+// GetMyPlaceResponse is the caller's place in the show, as the record holds it now.
+type GetMyPlaceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The identity the token carries.
+	Identity string `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	// The caller's part now: ROLE_HOST (while it holds the host seat), ROLE_GUEST, ROLE_MODERATOR
+	// or ROLE_VIEWER (the last host too, once its seat was freed).
+	Role Role `protobuf:"varint,2,opt,name=role,proto3,enum=showrunner.v1.Role" json:"role,omitempty"`
+	// Where the show is: SHOW_STATE_UNSPECIFIED before a host opened it, then backstage, live, ended.
+	State ShowState `protobuf:"varint,3,opt,name=state,proto3,enum=showrunner.v1.ShowState" json:"state,omitempty"`
+	// A viewer's hand is up, in its place in the queue. False for every other role.
+	HandRaised bool `protobuf:"varint,4,opt,name=hand_raised,json=handRaised,proto3" json:"hand_raised,omitempty"`
+	// When the viewer's pending invitation expires (ms since the epoch, as JoinRoomResponse's), 0
+	// if it has none: it may still accept it. 0 for every other role.
+	InvitationExpiresAt int64 `protobuf:"varint,5,opt,name=invitation_expires_at,json=invitationExpiresAt,proto3" json:"invitation_expires_at,omitempty"`
+	// Who sent that pending invitation (the host's or moderator's identity, as JoinRoomResponse's
+	// invited_by), "" with none, for every other role, or when the record holds no sender.
+	InvitedBy     string `protobuf:"bytes,6,opt,name=invited_by,json=invitedBy,proto3" json:"invited_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMyPlaceResponse) Reset() {
+	*x = GetMyPlaceResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMyPlaceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMyPlaceResponse) ProtoMessage() {}
+
+func (x *GetMyPlaceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMyPlaceResponse.ProtoReflect.Descriptor instead.
+func (*GetMyPlaceResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetMyPlaceResponse) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *GetMyPlaceResponse) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *GetMyPlaceResponse) GetState() ShowState {
+	if x != nil {
+		return x.State
+	}
+	return ShowState_SHOW_STATE_UNSPECIFIED
+}
+
+func (x *GetMyPlaceResponse) GetHandRaised() bool {
+	if x != nil {
+		return x.HandRaised
+	}
+	return false
+}
+
+func (x *GetMyPlaceResponse) GetInvitationExpiresAt() int64 {
+	if x != nil {
+		return x.InvitationExpiresAt
+	}
+	return 0
+}
+
+func (x *GetMyPlaceResponse) GetInvitedBy() string {
+	if x != nil {
+		return x.InvitedBy
+	}
+	return ""
+}
+
 // ListRoomsRequest has no fields yet.
 type ListRoomsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -685,7 +825,7 @@ type ListRoomsRequest struct {
 
 func (x *ListRoomsRequest) Reset() {
 	*x = ListRoomsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[4]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +837,7 @@ func (x *ListRoomsRequest) String() string {
 func (*ListRoomsRequest) ProtoMessage() {}
 
 func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[4]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +850,7 @@ func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsRequest.ProtoReflect.Descriptor instead.
 func (*ListRoomsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{4}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{6}
 }
 
 // ListRoomsResponse lists the rooms that exist on LiveKit.
@@ -724,7 +864,7 @@ type ListRoomsResponse struct {
 
 func (x *ListRoomsResponse) Reset() {
 	*x = ListRoomsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[5]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +876,7 @@ func (x *ListRoomsResponse) String() string {
 func (*ListRoomsResponse) ProtoMessage() {}
 
 func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[5]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +889,7 @@ func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsResponse.ProtoReflect.Descriptor instead.
 func (*ListRoomsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{5}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListRoomsResponse) GetRooms() []*Room {
@@ -770,7 +910,7 @@ type GetRoomRequest struct {
 
 func (x *GetRoomRequest) Reset() {
 	*x = GetRoomRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[6]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +922,7 @@ func (x *GetRoomRequest) String() string {
 func (*GetRoomRequest) ProtoMessage() {}
 
 func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[6]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +935,7 @@ func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{6}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetRoomRequest) GetRoomName() string {
@@ -816,7 +956,7 @@ type GetRoomResponse struct {
 
 func (x *GetRoomResponse) Reset() {
 	*x = GetRoomResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[7]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +968,7 @@ func (x *GetRoomResponse) String() string {
 func (*GetRoomResponse) ProtoMessage() {}
 
 func (x *GetRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[7]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +981,7 @@ func (x *GetRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomResponse.ProtoReflect.Descriptor instead.
 func (*GetRoomResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{7}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetRoomResponse) GetRoom() *Room {
@@ -862,7 +1002,7 @@ type DeleteRoomRequest struct {
 
 func (x *DeleteRoomRequest) Reset() {
 	*x = DeleteRoomRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[8]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1014,7 @@ func (x *DeleteRoomRequest) String() string {
 func (*DeleteRoomRequest) ProtoMessage() {}
 
 func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[8]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1027,7 @@ func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRoomRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{8}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteRoomRequest) GetRoomName() string {
@@ -906,7 +1046,7 @@ type DeleteRoomResponse struct {
 
 func (x *DeleteRoomResponse) Reset() {
 	*x = DeleteRoomResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[9]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1058,7 @@ func (x *DeleteRoomResponse) String() string {
 func (*DeleteRoomResponse) ProtoMessage() {}
 
 func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[9]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1071,7 @@ func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRoomResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{9}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{11}
 }
 
 // GoLiveRequest names the show to take live.
@@ -945,7 +1085,7 @@ type GoLiveRequest struct {
 
 func (x *GoLiveRequest) Reset() {
 	*x = GoLiveRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[10]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1097,7 @@ func (x *GoLiveRequest) String() string {
 func (*GoLiveRequest) ProtoMessage() {}
 
 func (x *GoLiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[10]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1110,7 @@ func (x *GoLiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GoLiveRequest.ProtoReflect.Descriptor instead.
 func (*GoLiveRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{10}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GoLiveRequest) GetRoomName() string {
@@ -995,7 +1135,7 @@ type GoLiveResponse struct {
 
 func (x *GoLiveResponse) Reset() {
 	*x = GoLiveResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[11]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1147,7 @@ func (x *GoLiveResponse) String() string {
 func (*GoLiveResponse) ProtoMessage() {}
 
 func (x *GoLiveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[11]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1160,7 @@ func (x *GoLiveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GoLiveResponse.ProtoReflect.Descriptor instead.
 func (*GoLiveResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{11}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GoLiveResponse) GetState() ShowState {
@@ -1055,7 +1195,7 @@ type EndShowRequest struct {
 
 func (x *EndShowRequest) Reset() {
 	*x = EndShowRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[12]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1207,7 @@ func (x *EndShowRequest) String() string {
 func (*EndShowRequest) ProtoMessage() {}
 
 func (x *EndShowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[12]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1220,7 @@ func (x *EndShowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndShowRequest.ProtoReflect.Descriptor instead.
 func (*EndShowRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{12}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EndShowRequest) GetRoomName() string {
@@ -1103,7 +1243,7 @@ type EndShowResponse struct {
 
 func (x *EndShowResponse) Reset() {
 	*x = EndShowResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[13]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1255,7 @@ func (x *EndShowResponse) String() string {
 func (*EndShowResponse) ProtoMessage() {}
 
 func (x *EndShowResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[13]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1268,7 @@ func (x *EndShowResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndShowResponse.ProtoReflect.Descriptor instead.
 func (*EndShowResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{13}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EndShowResponse) GetState() ShowState {
@@ -1163,7 +1303,7 @@ type ListParticipantsRequest struct {
 
 func (x *ListParticipantsRequest) Reset() {
 	*x = ListParticipantsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[14]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1315,7 @@ func (x *ListParticipantsRequest) String() string {
 func (*ListParticipantsRequest) ProtoMessage() {}
 
 func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[14]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1328,7 @@ func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsRequest.ProtoReflect.Descriptor instead.
 func (*ListParticipantsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{14}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListParticipantsRequest) GetRoomName() string {
@@ -1227,7 +1367,7 @@ type ListParticipantsResponse struct {
 
 func (x *ListParticipantsResponse) Reset() {
 	*x = ListParticipantsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[15]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1379,7 @@ func (x *ListParticipantsResponse) String() string {
 func (*ListParticipantsResponse) ProtoMessage() {}
 
 func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[15]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1392,7 @@ func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsResponse.ProtoReflect.Descriptor instead.
 func (*ListParticipantsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{15}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListParticipantsResponse) GetParticipants() []*Participant {
@@ -1286,7 +1426,7 @@ type RemoveParticipantRequest struct {
 
 func (x *RemoveParticipantRequest) Reset() {
 	*x = RemoveParticipantRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[16]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1438,7 @@ func (x *RemoveParticipantRequest) String() string {
 func (*RemoveParticipantRequest) ProtoMessage() {}
 
 func (x *RemoveParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[16]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1451,7 @@ func (x *RemoveParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveParticipantRequest.ProtoReflect.Descriptor instead.
 func (*RemoveParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{16}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemoveParticipantRequest) GetRoomName() string {
@@ -1344,7 +1484,7 @@ type RemoveParticipantResponse struct {
 
 func (x *RemoveParticipantResponse) Reset() {
 	*x = RemoveParticipantResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[17]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1496,7 @@ func (x *RemoveParticipantResponse) String() string {
 func (*RemoveParticipantResponse) ProtoMessage() {}
 
 func (x *RemoveParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[17]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1509,7 @@ func (x *RemoveParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveParticipantResponse.ProtoReflect.Descriptor instead.
 func (*RemoveParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{17}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{19}
 }
 
 // InviteGuestRequest asks to bring a viewer on stage.
@@ -1387,7 +1527,7 @@ type InviteGuestRequest struct {
 
 func (x *InviteGuestRequest) Reset() {
 	*x = InviteGuestRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[18]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1539,7 @@ func (x *InviteGuestRequest) String() string {
 func (*InviteGuestRequest) ProtoMessage() {}
 
 func (x *InviteGuestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[18]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1552,7 @@ func (x *InviteGuestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteGuestRequest.ProtoReflect.Descriptor instead.
 func (*InviteGuestRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{18}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InviteGuestRequest) GetRoomName() string {
@@ -1457,7 +1597,7 @@ type InviteGuestResponse struct {
 
 func (x *InviteGuestResponse) Reset() {
 	*x = InviteGuestResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[19]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1609,7 @@ func (x *InviteGuestResponse) String() string {
 func (*InviteGuestResponse) ProtoMessage() {}
 
 func (x *InviteGuestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[19]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1622,7 @@ func (x *InviteGuestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteGuestResponse.ProtoReflect.Descriptor instead.
 func (*InviteGuestResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{19}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *InviteGuestResponse) GetToken() string {
@@ -1535,7 +1675,7 @@ type DemoteGuestRequest struct {
 
 func (x *DemoteGuestRequest) Reset() {
 	*x = DemoteGuestRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[20]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +1687,7 @@ func (x *DemoteGuestRequest) String() string {
 func (*DemoteGuestRequest) ProtoMessage() {}
 
 func (x *DemoteGuestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[20]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,7 +1700,7 @@ func (x *DemoteGuestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemoteGuestRequest.ProtoReflect.Descriptor instead.
 func (*DemoteGuestRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{20}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DemoteGuestRequest) GetRoomName() string {
@@ -1599,7 +1739,7 @@ type DemoteGuestResponse struct {
 
 func (x *DemoteGuestResponse) Reset() {
 	*x = DemoteGuestResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[21]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1751,7 @@ func (x *DemoteGuestResponse) String() string {
 func (*DemoteGuestResponse) ProtoMessage() {}
 
 func (x *DemoteGuestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[21]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1764,7 @@ func (x *DemoteGuestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemoteGuestResponse.ProtoReflect.Descriptor instead.
 func (*DemoteGuestResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{21}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DemoteGuestResponse) GetToken() string {
@@ -1663,7 +1803,7 @@ type RemoveGuestRequest struct {
 
 func (x *RemoveGuestRequest) Reset() {
 	*x = RemoveGuestRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[22]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1675,7 +1815,7 @@ func (x *RemoveGuestRequest) String() string {
 func (*RemoveGuestRequest) ProtoMessage() {}
 
 func (x *RemoveGuestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[22]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1688,7 +1828,7 @@ func (x *RemoveGuestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveGuestRequest.ProtoReflect.Descriptor instead.
 func (*RemoveGuestRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{22}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RemoveGuestRequest) GetRoomName() string {
@@ -1723,7 +1863,7 @@ type RemoveGuestResponse struct {
 
 func (x *RemoveGuestResponse) Reset() {
 	*x = RemoveGuestResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[23]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1875,7 @@ func (x *RemoveGuestResponse) String() string {
 func (*RemoveGuestResponse) ProtoMessage() {}
 
 func (x *RemoveGuestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[23]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1888,7 @@ func (x *RemoveGuestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveGuestResponse.ProtoReflect.Descriptor instead.
 func (*RemoveGuestResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{23}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RemoveGuestResponse) GetMessage() string {
@@ -1773,7 +1913,7 @@ type SetHandRaisedRequest struct {
 
 func (x *SetHandRaisedRequest) Reset() {
 	*x = SetHandRaisedRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[24]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +1925,7 @@ func (x *SetHandRaisedRequest) String() string {
 func (*SetHandRaisedRequest) ProtoMessage() {}
 
 func (x *SetHandRaisedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[24]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1798,7 +1938,7 @@ func (x *SetHandRaisedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetHandRaisedRequest.ProtoReflect.Descriptor instead.
 func (*SetHandRaisedRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{24}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SetHandRaisedRequest) GetRoomName() string {
@@ -1839,7 +1979,7 @@ type SetHandRaisedResponse struct {
 
 func (x *SetHandRaisedResponse) Reset() {
 	*x = SetHandRaisedResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[25]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1851,7 +1991,7 @@ func (x *SetHandRaisedResponse) String() string {
 func (*SetHandRaisedResponse) ProtoMessage() {}
 
 func (x *SetHandRaisedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[25]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1864,7 +2004,7 @@ func (x *SetHandRaisedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetHandRaisedResponse.ProtoReflect.Descriptor instead.
 func (*SetHandRaisedResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{25}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetHandRaisedResponse) GetHandRaised() bool {
@@ -1908,7 +2048,7 @@ type AcceptInvitationRequest struct {
 
 func (x *AcceptInvitationRequest) Reset() {
 	*x = AcceptInvitationRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[26]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2060,7 @@ func (x *AcceptInvitationRequest) String() string {
 func (*AcceptInvitationRequest) ProtoMessage() {}
 
 func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[26]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2073,7 @@ func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationRequest.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{26}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AcceptInvitationRequest) GetRoomName() string {
@@ -1965,7 +2105,7 @@ type AcceptInvitationResponse struct {
 
 func (x *AcceptInvitationResponse) Reset() {
 	*x = AcceptInvitationResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[27]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1977,7 +2117,7 @@ func (x *AcceptInvitationResponse) String() string {
 func (*AcceptInvitationResponse) ProtoMessage() {}
 
 func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[27]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1990,7 +2130,7 @@ func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationResponse.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{27}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AcceptInvitationResponse) GetToken() string {
@@ -2027,7 +2167,7 @@ type DeclineInvitationRequest struct {
 
 func (x *DeclineInvitationRequest) Reset() {
 	*x = DeclineInvitationRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[28]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2179,7 @@ func (x *DeclineInvitationRequest) String() string {
 func (*DeclineInvitationRequest) ProtoMessage() {}
 
 func (x *DeclineInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[28]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2192,7 @@ func (x *DeclineInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineInvitationRequest.ProtoReflect.Descriptor instead.
 func (*DeclineInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{28}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeclineInvitationRequest) GetRoomName() string {
@@ -2080,7 +2220,7 @@ type DeclineInvitationResponse struct {
 
 func (x *DeclineInvitationResponse) Reset() {
 	*x = DeclineInvitationResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[29]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2092,7 +2232,7 @@ func (x *DeclineInvitationResponse) String() string {
 func (*DeclineInvitationResponse) ProtoMessage() {}
 
 func (x *DeclineInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[29]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2105,7 +2245,7 @@ func (x *DeclineInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineInvitationResponse.ProtoReflect.Descriptor instead.
 func (*DeclineInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{29}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeclineInvitationResponse) GetMessage() string {
@@ -2128,7 +2268,7 @@ type StepDownRequest struct {
 
 func (x *StepDownRequest) Reset() {
 	*x = StepDownRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[30]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2280,7 @@ func (x *StepDownRequest) String() string {
 func (*StepDownRequest) ProtoMessage() {}
 
 func (x *StepDownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[30]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2293,7 @@ func (x *StepDownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepDownRequest.ProtoReflect.Descriptor instead.
 func (*StepDownRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{30}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StepDownRequest) GetRoomName() string {
@@ -2185,7 +2325,7 @@ type StepDownResponse struct {
 
 func (x *StepDownResponse) Reset() {
 	*x = StepDownResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[31]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2337,7 @@ func (x *StepDownResponse) String() string {
 func (*StepDownResponse) ProtoMessage() {}
 
 func (x *StepDownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[31]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2350,7 @@ func (x *StepDownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepDownResponse.ProtoReflect.Descriptor instead.
 func (*StepDownResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{31}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StepDownResponse) GetToken() string {
@@ -2249,7 +2389,7 @@ type RaisedHand struct {
 
 func (x *RaisedHand) Reset() {
 	*x = RaisedHand{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[32]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2401,7 @@ func (x *RaisedHand) String() string {
 func (*RaisedHand) ProtoMessage() {}
 
 func (x *RaisedHand) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[32]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2414,7 @@ func (x *RaisedHand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaisedHand.ProtoReflect.Descriptor instead.
 func (*RaisedHand) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{32}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RaisedHand) GetIdentity() string {
@@ -2316,7 +2456,7 @@ type ListRaisedHandsRequest struct {
 
 func (x *ListRaisedHandsRequest) Reset() {
 	*x = ListRaisedHandsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[33]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2328,7 +2468,7 @@ func (x *ListRaisedHandsRequest) String() string {
 func (*ListRaisedHandsRequest) ProtoMessage() {}
 
 func (x *ListRaisedHandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[33]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2341,7 +2481,7 @@ func (x *ListRaisedHandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRaisedHandsRequest.ProtoReflect.Descriptor instead.
 func (*ListRaisedHandsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{33}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListRaisedHandsRequest) GetRoomName() string {
@@ -2381,7 +2521,7 @@ type ListRaisedHandsResponse struct {
 
 func (x *ListRaisedHandsResponse) Reset() {
 	*x = ListRaisedHandsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[34]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2533,7 @@ func (x *ListRaisedHandsResponse) String() string {
 func (*ListRaisedHandsResponse) ProtoMessage() {}
 
 func (x *ListRaisedHandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[34]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2546,7 @@ func (x *ListRaisedHandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRaisedHandsResponse.ProtoReflect.Descriptor instead.
 func (*ListRaisedHandsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{34}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListRaisedHandsResponse) GetHands() []*RaisedHand {
@@ -2443,7 +2583,7 @@ type UpdateRoomSettingsRequest struct {
 
 func (x *UpdateRoomSettingsRequest) Reset() {
 	*x = UpdateRoomSettingsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[35]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2455,7 +2595,7 @@ func (x *UpdateRoomSettingsRequest) String() string {
 func (*UpdateRoomSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateRoomSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[35]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2468,7 +2608,7 @@ func (x *UpdateRoomSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRoomSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRoomSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{35}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UpdateRoomSettingsRequest) GetRoomName() string {
@@ -2496,7 +2636,7 @@ type UpdateRoomSettingsResponse struct {
 
 func (x *UpdateRoomSettingsResponse) Reset() {
 	*x = UpdateRoomSettingsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[36]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2508,7 +2648,7 @@ func (x *UpdateRoomSettingsResponse) String() string {
 func (*UpdateRoomSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateRoomSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[36]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2521,7 +2661,7 @@ func (x *UpdateRoomSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRoomSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRoomSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{36}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UpdateRoomSettingsResponse) GetGuestLimit() uint32 {
@@ -2556,7 +2696,7 @@ type Recording struct {
 
 func (x *Recording) Reset() {
 	*x = Recording{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[37]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2568,7 +2708,7 @@ func (x *Recording) String() string {
 func (*Recording) ProtoMessage() {}
 
 func (x *Recording) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[37]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2581,7 +2721,7 @@ func (x *Recording) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recording.ProtoReflect.Descriptor instead.
 func (*Recording) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{37}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Recording) GetRecordingId() string {
@@ -2654,7 +2794,7 @@ type StartRecordingRequest struct {
 
 func (x *StartRecordingRequest) Reset() {
 	*x = StartRecordingRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[38]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2666,7 +2806,7 @@ func (x *StartRecordingRequest) String() string {
 func (*StartRecordingRequest) ProtoMessage() {}
 
 func (x *StartRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[38]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2679,7 +2819,7 @@ func (x *StartRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRecordingRequest.ProtoReflect.Descriptor instead.
 func (*StartRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{38}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StartRecordingRequest) GetRoomName() string {
@@ -2707,7 +2847,7 @@ type StartRecordingResponse struct {
 
 func (x *StartRecordingResponse) Reset() {
 	*x = StartRecordingResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[39]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2719,7 +2859,7 @@ func (x *StartRecordingResponse) String() string {
 func (*StartRecordingResponse) ProtoMessage() {}
 
 func (x *StartRecordingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[39]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2732,7 +2872,7 @@ func (x *StartRecordingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRecordingResponse.ProtoReflect.Descriptor instead.
 func (*StartRecordingResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{39}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StartRecordingResponse) GetRecording() *Recording {
@@ -2753,7 +2893,7 @@ type StopRecordingRequest struct {
 
 func (x *StopRecordingRequest) Reset() {
 	*x = StopRecordingRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2765,7 +2905,7 @@ func (x *StopRecordingRequest) String() string {
 func (*StopRecordingRequest) ProtoMessage() {}
 
 func (x *StopRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2778,7 +2918,7 @@ func (x *StopRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRecordingRequest.ProtoReflect.Descriptor instead.
 func (*StopRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{40}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StopRecordingRequest) GetRoomName() string {
@@ -2799,7 +2939,7 @@ type StopRecordingResponse struct {
 
 func (x *StopRecordingResponse) Reset() {
 	*x = StopRecordingResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2811,7 +2951,7 @@ func (x *StopRecordingResponse) String() string {
 func (*StopRecordingResponse) ProtoMessage() {}
 
 func (x *StopRecordingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2824,7 +2964,7 @@ func (x *StopRecordingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRecordingResponse.ProtoReflect.Descriptor instead.
 func (*StopRecordingResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{41}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *StopRecordingResponse) GetRecording() *Recording {
@@ -2845,7 +2985,7 @@ type ListRecordingsRequest struct {
 
 func (x *ListRecordingsRequest) Reset() {
 	*x = ListRecordingsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2857,7 +2997,7 @@ func (x *ListRecordingsRequest) String() string {
 func (*ListRecordingsRequest) ProtoMessage() {}
 
 func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2870,7 +3010,7 @@ func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordingsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{42}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListRecordingsRequest) GetRoomName() string {
@@ -2891,7 +3031,7 @@ type ListRecordingsResponse struct {
 
 func (x *ListRecordingsResponse) Reset() {
 	*x = ListRecordingsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2903,7 +3043,7 @@ func (x *ListRecordingsResponse) String() string {
 func (*ListRecordingsResponse) ProtoMessage() {}
 
 func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2916,7 +3056,7 @@ func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordingsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{43}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListRecordingsResponse) GetRecordings() []*Recording {
@@ -2949,7 +3089,7 @@ type Stream struct {
 
 func (x *Stream) Reset() {
 	*x = Stream{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2961,7 +3101,7 @@ func (x *Stream) String() string {
 func (*Stream) ProtoMessage() {}
 
 func (x *Stream) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2974,7 +3114,7 @@ func (x *Stream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stream.ProtoReflect.Descriptor instead.
 func (*Stream) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{44}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Stream) GetStreamId() string {
@@ -3039,7 +3179,7 @@ type StartStreamRequest struct {
 
 func (x *StartStreamRequest) Reset() {
 	*x = StartStreamRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3051,7 +3191,7 @@ func (x *StartStreamRequest) String() string {
 func (*StartStreamRequest) ProtoMessage() {}
 
 func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3064,7 +3204,7 @@ func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartStreamRequest.ProtoReflect.Descriptor instead.
 func (*StartStreamRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{45}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StartStreamRequest) GetRoomName() string {
@@ -3092,7 +3232,7 @@ type StartStreamResponse struct {
 
 func (x *StartStreamResponse) Reset() {
 	*x = StartStreamResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3104,7 +3244,7 @@ func (x *StartStreamResponse) String() string {
 func (*StartStreamResponse) ProtoMessage() {}
 
 func (x *StartStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3117,7 +3257,7 @@ func (x *StartStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartStreamResponse.ProtoReflect.Descriptor instead.
 func (*StartStreamResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{46}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *StartStreamResponse) GetStream() *Stream {
@@ -3142,7 +3282,7 @@ type UpdateStreamRequest struct {
 
 func (x *UpdateStreamRequest) Reset() {
 	*x = UpdateStreamRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3154,7 +3294,7 @@ func (x *UpdateStreamRequest) String() string {
 func (*UpdateStreamRequest) ProtoMessage() {}
 
 func (x *UpdateStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3167,7 +3307,7 @@ func (x *UpdateStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStreamRequest.ProtoReflect.Descriptor instead.
 func (*UpdateStreamRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{47}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *UpdateStreamRequest) GetRoomName() string {
@@ -3202,7 +3342,7 @@ type UpdateStreamResponse struct {
 
 func (x *UpdateStreamResponse) Reset() {
 	*x = UpdateStreamResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3214,7 +3354,7 @@ func (x *UpdateStreamResponse) String() string {
 func (*UpdateStreamResponse) ProtoMessage() {}
 
 func (x *UpdateStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3227,7 +3367,7 @@ func (x *UpdateStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStreamResponse.ProtoReflect.Descriptor instead.
 func (*UpdateStreamResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{48}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *UpdateStreamResponse) GetStream() *Stream {
@@ -3248,7 +3388,7 @@ type StopStreamRequest struct {
 
 func (x *StopStreamRequest) Reset() {
 	*x = StopStreamRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3260,7 +3400,7 @@ func (x *StopStreamRequest) String() string {
 func (*StopStreamRequest) ProtoMessage() {}
 
 func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3273,7 +3413,7 @@ func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopStreamRequest.ProtoReflect.Descriptor instead.
 func (*StopStreamRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{49}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StopStreamRequest) GetRoomName() string {
@@ -3294,7 +3434,7 @@ type StopStreamResponse struct {
 
 func (x *StopStreamResponse) Reset() {
 	*x = StopStreamResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3306,7 +3446,7 @@ func (x *StopStreamResponse) String() string {
 func (*StopStreamResponse) ProtoMessage() {}
 
 func (x *StopStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3319,7 +3459,7 @@ func (x *StopStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopStreamResponse.ProtoReflect.Descriptor instead.
 func (*StopStreamResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{50}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *StopStreamResponse) GetStream() *Stream {
@@ -3340,7 +3480,7 @@ type ListStreamsRequest struct {
 
 func (x *ListStreamsRequest) Reset() {
 	*x = ListStreamsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3352,7 +3492,7 @@ func (x *ListStreamsRequest) String() string {
 func (*ListStreamsRequest) ProtoMessage() {}
 
 func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3365,7 +3505,7 @@ func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{51}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListStreamsRequest) GetRoomName() string {
@@ -3388,7 +3528,7 @@ type ListStreamsResponse struct {
 
 func (x *ListStreamsResponse) Reset() {
 	*x = ListStreamsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3400,7 +3540,7 @@ func (x *ListStreamsResponse) String() string {
 func (*ListStreamsResponse) ProtoMessage() {}
 
 func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3413,7 +3553,7 @@ func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
 func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{52}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListStreamsResponse) GetStreams() []*Stream {
@@ -3443,7 +3583,7 @@ type AppointModeratorRequest struct {
 
 func (x *AppointModeratorRequest) Reset() {
 	*x = AppointModeratorRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3455,7 +3595,7 @@ func (x *AppointModeratorRequest) String() string {
 func (*AppointModeratorRequest) ProtoMessage() {}
 
 func (x *AppointModeratorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3468,7 +3608,7 @@ func (x *AppointModeratorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppointModeratorRequest.ProtoReflect.Descriptor instead.
 func (*AppointModeratorRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{53}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *AppointModeratorRequest) GetRoomName() string {
@@ -3496,7 +3636,7 @@ type AppointModeratorResponse struct {
 
 func (x *AppointModeratorResponse) Reset() {
 	*x = AppointModeratorResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3508,7 +3648,7 @@ func (x *AppointModeratorResponse) String() string {
 func (*AppointModeratorResponse) ProtoMessage() {}
 
 func (x *AppointModeratorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3521,7 +3661,7 @@ func (x *AppointModeratorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppointModeratorResponse.ProtoReflect.Descriptor instead.
 func (*AppointModeratorResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{54}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *AppointModeratorResponse) GetMessage() string {
@@ -3544,7 +3684,7 @@ type DismissModeratorRequest struct {
 
 func (x *DismissModeratorRequest) Reset() {
 	*x = DismissModeratorRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3556,7 +3696,7 @@ func (x *DismissModeratorRequest) String() string {
 func (*DismissModeratorRequest) ProtoMessage() {}
 
 func (x *DismissModeratorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3569,7 +3709,7 @@ func (x *DismissModeratorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DismissModeratorRequest.ProtoReflect.Descriptor instead.
 func (*DismissModeratorRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{55}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *DismissModeratorRequest) GetRoomName() string {
@@ -3597,7 +3737,7 @@ type DismissModeratorResponse struct {
 
 func (x *DismissModeratorResponse) Reset() {
 	*x = DismissModeratorResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3609,7 +3749,7 @@ func (x *DismissModeratorResponse) String() string {
 func (*DismissModeratorResponse) ProtoMessage() {}
 
 func (x *DismissModeratorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3622,7 +3762,7 @@ func (x *DismissModeratorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DismissModeratorResponse.ProtoReflect.Descriptor instead.
 func (*DismissModeratorResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{56}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DismissModeratorResponse) GetMessage() string {
@@ -3647,7 +3787,7 @@ type Ban struct {
 
 func (x *Ban) Reset() {
 	*x = Ban{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3659,7 +3799,7 @@ func (x *Ban) String() string {
 func (*Ban) ProtoMessage() {}
 
 func (x *Ban) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3672,7 +3812,7 @@ func (x *Ban) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ban.ProtoReflect.Descriptor instead.
 func (*Ban) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{57}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Ban) GetIdentity() string {
@@ -3709,7 +3849,7 @@ type UnbanParticipantRequest struct {
 
 func (x *UnbanParticipantRequest) Reset() {
 	*x = UnbanParticipantRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3721,7 +3861,7 @@ func (x *UnbanParticipantRequest) String() string {
 func (*UnbanParticipantRequest) ProtoMessage() {}
 
 func (x *UnbanParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3734,7 +3874,7 @@ func (x *UnbanParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanParticipantRequest.ProtoReflect.Descriptor instead.
 func (*UnbanParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{58}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *UnbanParticipantRequest) GetRoomName() string {
@@ -3762,7 +3902,7 @@ type UnbanParticipantResponse struct {
 
 func (x *UnbanParticipantResponse) Reset() {
 	*x = UnbanParticipantResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3774,7 +3914,7 @@ func (x *UnbanParticipantResponse) String() string {
 func (*UnbanParticipantResponse) ProtoMessage() {}
 
 func (x *UnbanParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3787,7 +3927,7 @@ func (x *UnbanParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanParticipantResponse.ProtoReflect.Descriptor instead.
 func (*UnbanParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{59}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *UnbanParticipantResponse) GetMessage() string {
@@ -3814,7 +3954,7 @@ type ListBansRequest struct {
 
 func (x *ListBansRequest) Reset() {
 	*x = ListBansRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3826,7 +3966,7 @@ func (x *ListBansRequest) String() string {
 func (*ListBansRequest) ProtoMessage() {}
 
 func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3839,7 +3979,7 @@ func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansRequest.ProtoReflect.Descriptor instead.
 func (*ListBansRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{60}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListBansRequest) GetRoomName() string {
@@ -3878,7 +4018,7 @@ type ListBansResponse struct {
 
 func (x *ListBansResponse) Reset() {
 	*x = ListBansResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3890,7 +4030,7 @@ func (x *ListBansResponse) String() string {
 func (*ListBansResponse) ProtoMessage() {}
 
 func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3903,7 +4043,7 @@ func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansResponse.ProtoReflect.Descriptor instead.
 func (*ListBansResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{61}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListBansResponse) GetBans() []*Ban {
@@ -3943,7 +4083,7 @@ type ListShowEventsRequest struct {
 
 func (x *ListShowEventsRequest) Reset() {
 	*x = ListShowEventsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3955,7 +4095,7 @@ func (x *ListShowEventsRequest) String() string {
 func (*ListShowEventsRequest) ProtoMessage() {}
 
 func (x *ListShowEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3968,7 +4108,7 @@ func (x *ListShowEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShowEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListShowEventsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{62}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListShowEventsRequest) GetRoomName() string {
@@ -4006,7 +4146,7 @@ type ListShowEventsResponse struct {
 
 func (x *ListShowEventsResponse) Reset() {
 	*x = ListShowEventsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4018,7 +4158,7 @@ func (x *ListShowEventsResponse) String() string {
 func (*ListShowEventsResponse) ProtoMessage() {}
 
 func (x *ListShowEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4031,7 +4171,7 @@ func (x *ListShowEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShowEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListShowEventsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{63}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListShowEventsResponse) GetEntries() []*HistoryEntry {
@@ -4085,7 +4225,7 @@ type HistoryEntry struct {
 
 func (x *HistoryEntry) Reset() {
 	*x = HistoryEntry{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4097,7 +4237,7 @@ func (x *HistoryEntry) String() string {
 func (*HistoryEntry) ProtoMessage() {}
 
 func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4110,7 +4250,7 @@ func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryEntry.ProtoReflect.Descriptor instead.
 func (*HistoryEntry) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{64}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *HistoryEntry) GetSequence() int64 {
@@ -4187,7 +4327,7 @@ type MuteGuestTrackRequest struct {
 
 func (x *MuteGuestTrackRequest) Reset() {
 	*x = MuteGuestTrackRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4199,7 +4339,7 @@ func (x *MuteGuestTrackRequest) String() string {
 func (*MuteGuestTrackRequest) ProtoMessage() {}
 
 func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4212,7 +4352,7 @@ func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteGuestTrackRequest.ProtoReflect.Descriptor instead.
 func (*MuteGuestTrackRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{65}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *MuteGuestTrackRequest) GetRoomName() string {
@@ -4258,7 +4398,7 @@ type MuteGuestTrackResponse struct {
 
 func (x *MuteGuestTrackResponse) Reset() {
 	*x = MuteGuestTrackResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[66]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4270,7 +4410,7 @@ func (x *MuteGuestTrackResponse) String() string {
 func (*MuteGuestTrackResponse) ProtoMessage() {}
 
 func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[66]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4283,7 +4423,7 @@ func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteGuestTrackResponse.ProtoReflect.Descriptor instead.
 func (*MuteGuestTrackResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{66}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *MuteGuestTrackResponse) GetMessage() string {
@@ -4322,7 +4462,7 @@ type AllowGuestSourceRequest struct {
 
 func (x *AllowGuestSourceRequest) Reset() {
 	*x = AllowGuestSourceRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[67]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4334,7 +4474,7 @@ func (x *AllowGuestSourceRequest) String() string {
 func (*AllowGuestSourceRequest) ProtoMessage() {}
 
 func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[67]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4347,7 +4487,7 @@ func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowGuestSourceRequest.ProtoReflect.Descriptor instead.
 func (*AllowGuestSourceRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{67}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *AllowGuestSourceRequest) GetRoomName() string {
@@ -4384,7 +4524,7 @@ type AllowGuestSourceResponse struct {
 
 func (x *AllowGuestSourceResponse) Reset() {
 	*x = AllowGuestSourceResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[68]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4396,7 +4536,7 @@ func (x *AllowGuestSourceResponse) String() string {
 func (*AllowGuestSourceResponse) ProtoMessage() {}
 
 func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[68]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4409,7 +4549,7 @@ func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowGuestSourceResponse.ProtoReflect.Descriptor instead.
 func (*AllowGuestSourceResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{68}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *AllowGuestSourceResponse) GetMessage() string {
@@ -4481,7 +4621,18 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"handRaised\x122\n" +
 	"\x15invitation_expires_at\x18\b \x01(\x03R\x13invitationExpiresAt\x12\x1d\n" +
 	"\n" +
-	"invited_by\x18\t \x01(\tR\tinvitedBy\"\x12\n" +
+	"invited_by\x18\t \x01(\tR\tinvitedBy\"0\n" +
+	"\x11GetMyPlaceRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\"\xfd\x01\n" +
+	"\x12GetMyPlaceResponse\x12\x1a\n" +
+	"\bidentity\x18\x01 \x01(\tR\bidentity\x12'\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x13.showrunner.v1.RoleR\x04role\x12.\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x18.showrunner.v1.ShowStateR\x05state\x12\x1f\n" +
+	"\vhand_raised\x18\x04 \x01(\bR\n" +
+	"handRaised\x122\n" +
+	"\x15invitation_expires_at\x18\x05 \x01(\x03R\x13invitationExpiresAt\x12\x1d\n" +
+	"\n" +
+	"invited_by\x18\x06 \x01(\tR\tinvitedBy\"\x12\n" +
 	"\x10ListRoomsRequest\">\n" +
 	"\x11ListRoomsResponse\x12)\n" +
 	"\x05rooms\x18\x01 \x03(\v2\x13.showrunner.v1.RoomR\x05rooms\"-\n" +
@@ -4725,10 +4876,12 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x0fRecordingLayout\x12 \n" +
 	"\x1cRECORDING_LAYOUT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RECORDING_LAYOUT_SPEAKER\x10\x01\x12\x19\n" +
-	"\x15RECORDING_LAYOUT_GRID\x10\x022\x95.\n" +
+	"\x15RECORDING_LAYOUT_GRID\x10\x022\xf7/\n" +
 	"\vShowService\x12\xa7\x01\n" +
 	"\bJoinRoom\x12\x1e.showrunner.v1.JoinRoomRequest\x1a\x1f.showrunner.v1.JoinRoomResponse\"Z\x9a\xef\x18<\b\x01\x12\troom_name \x012\x13\n" +
-	"\x04role\x12\vROLE_VIEWERB\tROLE_HOSTB\vROLE_VIEWER\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/api/rooms/join\x12\xa6\x01\n" +
+	"\x04role\x12\vROLE_VIEWERB\tROLE_HOSTB\vROLE_VIEWER\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/api/rooms/join\x12\xdf\x01\n" +
+	"\n" +
+	"GetMyPlace\x12 .showrunner.v1.GetMyPlaceRequest\x1a!.showrunner.v1.GetMyPlaceResponse\"\x8b\x01\x9a\xef\x18f\b\b\x12\troom_name \x04*UThe room's admin token has no place in the show: ask with the participant's own token\x82\xd3\xe4\x93\x02\x1b\x12\x19/api/rooms/{room_name}/me\x12\xa6\x01\n" +
 	"\tListRooms\x12\x1f.showrunner.v1.ListRoomsRequest\x1a .showrunner.v1.ListRoomsResponse\"V\x9a\xef\x18@\b\x06 \x04*:Listing rooms needs an admin token with the roomList grant\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/api/rooms\x12{\n" +
 	"\aGetRoom\x12\x1d.showrunner.v1.GetRoomRequest\x1a\x1e.showrunner.v1.GetRoomResponse\"1\x9a\xef\x18\x0f\b\x02\x12\troom_name \x04\x82\xd3\xe4\x93\x02\x18\x12\x16/api/rooms/{room_name}\x12\xa6\x01\n" +
@@ -4776,7 +4929,7 @@ func file_showrunner_v1_show_service_proto_rawDescGZIP() []byte {
 }
 
 var file_showrunner_v1_show_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
+var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
 var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(Role)(0),                             // 0: showrunner.v1.Role
 	(ShowState)(0),                        // 1: showrunner.v1.ShowState
@@ -4785,172 +4938,178 @@ var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(*Participant)(nil),                   // 4: showrunner.v1.Participant
 	(*JoinRoomRequest)(nil),               // 5: showrunner.v1.JoinRoomRequest
 	(*JoinRoomResponse)(nil),              // 6: showrunner.v1.JoinRoomResponse
-	(*ListRoomsRequest)(nil),              // 7: showrunner.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),             // 8: showrunner.v1.ListRoomsResponse
-	(*GetRoomRequest)(nil),                // 9: showrunner.v1.GetRoomRequest
-	(*GetRoomResponse)(nil),               // 10: showrunner.v1.GetRoomResponse
-	(*DeleteRoomRequest)(nil),             // 11: showrunner.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),            // 12: showrunner.v1.DeleteRoomResponse
-	(*GoLiveRequest)(nil),                 // 13: showrunner.v1.GoLiveRequest
-	(*GoLiveResponse)(nil),                // 14: showrunner.v1.GoLiveResponse
-	(*EndShowRequest)(nil),                // 15: showrunner.v1.EndShowRequest
-	(*EndShowResponse)(nil),               // 16: showrunner.v1.EndShowResponse
-	(*ListParticipantsRequest)(nil),       // 17: showrunner.v1.ListParticipantsRequest
-	(*ListParticipantsResponse)(nil),      // 18: showrunner.v1.ListParticipantsResponse
-	(*RemoveParticipantRequest)(nil),      // 19: showrunner.v1.RemoveParticipantRequest
-	(*RemoveParticipantResponse)(nil),     // 20: showrunner.v1.RemoveParticipantResponse
-	(*InviteGuestRequest)(nil),            // 21: showrunner.v1.InviteGuestRequest
-	(*InviteGuestResponse)(nil),           // 22: showrunner.v1.InviteGuestResponse
-	(*DemoteGuestRequest)(nil),            // 23: showrunner.v1.DemoteGuestRequest
-	(*DemoteGuestResponse)(nil),           // 24: showrunner.v1.DemoteGuestResponse
-	(*RemoveGuestRequest)(nil),            // 25: showrunner.v1.RemoveGuestRequest
-	(*RemoveGuestResponse)(nil),           // 26: showrunner.v1.RemoveGuestResponse
-	(*SetHandRaisedRequest)(nil),          // 27: showrunner.v1.SetHandRaisedRequest
-	(*SetHandRaisedResponse)(nil),         // 28: showrunner.v1.SetHandRaisedResponse
-	(*AcceptInvitationRequest)(nil),       // 29: showrunner.v1.AcceptInvitationRequest
-	(*AcceptInvitationResponse)(nil),      // 30: showrunner.v1.AcceptInvitationResponse
-	(*DeclineInvitationRequest)(nil),      // 31: showrunner.v1.DeclineInvitationRequest
-	(*DeclineInvitationResponse)(nil),     // 32: showrunner.v1.DeclineInvitationResponse
-	(*StepDownRequest)(nil),               // 33: showrunner.v1.StepDownRequest
-	(*StepDownResponse)(nil),              // 34: showrunner.v1.StepDownResponse
-	(*RaisedHand)(nil),                    // 35: showrunner.v1.RaisedHand
-	(*ListRaisedHandsRequest)(nil),        // 36: showrunner.v1.ListRaisedHandsRequest
-	(*ListRaisedHandsResponse)(nil),       // 37: showrunner.v1.ListRaisedHandsResponse
-	(*UpdateRoomSettingsRequest)(nil),     // 38: showrunner.v1.UpdateRoomSettingsRequest
-	(*UpdateRoomSettingsResponse)(nil),    // 39: showrunner.v1.UpdateRoomSettingsResponse
-	(*Recording)(nil),                     // 40: showrunner.v1.Recording
-	(*StartRecordingRequest)(nil),         // 41: showrunner.v1.StartRecordingRequest
-	(*StartRecordingResponse)(nil),        // 42: showrunner.v1.StartRecordingResponse
-	(*StopRecordingRequest)(nil),          // 43: showrunner.v1.StopRecordingRequest
-	(*StopRecordingResponse)(nil),         // 44: showrunner.v1.StopRecordingResponse
-	(*ListRecordingsRequest)(nil),         // 45: showrunner.v1.ListRecordingsRequest
-	(*ListRecordingsResponse)(nil),        // 46: showrunner.v1.ListRecordingsResponse
-	(*Stream)(nil),                        // 47: showrunner.v1.Stream
-	(*StartStreamRequest)(nil),            // 48: showrunner.v1.StartStreamRequest
-	(*StartStreamResponse)(nil),           // 49: showrunner.v1.StartStreamResponse
-	(*UpdateStreamRequest)(nil),           // 50: showrunner.v1.UpdateStreamRequest
-	(*UpdateStreamResponse)(nil),          // 51: showrunner.v1.UpdateStreamResponse
-	(*StopStreamRequest)(nil),             // 52: showrunner.v1.StopStreamRequest
-	(*StopStreamResponse)(nil),            // 53: showrunner.v1.StopStreamResponse
-	(*ListStreamsRequest)(nil),            // 54: showrunner.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),           // 55: showrunner.v1.ListStreamsResponse
-	(*AppointModeratorRequest)(nil),       // 56: showrunner.v1.AppointModeratorRequest
-	(*AppointModeratorResponse)(nil),      // 57: showrunner.v1.AppointModeratorResponse
-	(*DismissModeratorRequest)(nil),       // 58: showrunner.v1.DismissModeratorRequest
-	(*DismissModeratorResponse)(nil),      // 59: showrunner.v1.DismissModeratorResponse
-	(*Ban)(nil),                           // 60: showrunner.v1.Ban
-	(*UnbanParticipantRequest)(nil),       // 61: showrunner.v1.UnbanParticipantRequest
-	(*UnbanParticipantResponse)(nil),      // 62: showrunner.v1.UnbanParticipantResponse
-	(*ListBansRequest)(nil),               // 63: showrunner.v1.ListBansRequest
-	(*ListBansResponse)(nil),              // 64: showrunner.v1.ListBansResponse
-	(*ListShowEventsRequest)(nil),         // 65: showrunner.v1.ListShowEventsRequest
-	(*ListShowEventsResponse)(nil),        // 66: showrunner.v1.ListShowEventsResponse
-	(*HistoryEntry)(nil),                  // 67: showrunner.v1.HistoryEntry
-	(*MuteGuestTrackRequest)(nil),         // 68: showrunner.v1.MuteGuestTrackRequest
-	(*MuteGuestTrackResponse)(nil),        // 69: showrunner.v1.MuteGuestTrackResponse
-	(*AllowGuestSourceRequest)(nil),       // 70: showrunner.v1.AllowGuestSourceRequest
-	(*AllowGuestSourceResponse)(nil),      // 71: showrunner.v1.AllowGuestSourceResponse
-	(*livekit.ParticipantPermission)(nil), // 72: livekit.ParticipantPermission
-	(livekit.EgressStatus)(0),             // 73: livekit.EgressStatus
-	(livekit.TrackSource)(0),              // 74: livekit.TrackSource
+	(*GetMyPlaceRequest)(nil),             // 7: showrunner.v1.GetMyPlaceRequest
+	(*GetMyPlaceResponse)(nil),            // 8: showrunner.v1.GetMyPlaceResponse
+	(*ListRoomsRequest)(nil),              // 9: showrunner.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),             // 10: showrunner.v1.ListRoomsResponse
+	(*GetRoomRequest)(nil),                // 11: showrunner.v1.GetRoomRequest
+	(*GetRoomResponse)(nil),               // 12: showrunner.v1.GetRoomResponse
+	(*DeleteRoomRequest)(nil),             // 13: showrunner.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),            // 14: showrunner.v1.DeleteRoomResponse
+	(*GoLiveRequest)(nil),                 // 15: showrunner.v1.GoLiveRequest
+	(*GoLiveResponse)(nil),                // 16: showrunner.v1.GoLiveResponse
+	(*EndShowRequest)(nil),                // 17: showrunner.v1.EndShowRequest
+	(*EndShowResponse)(nil),               // 18: showrunner.v1.EndShowResponse
+	(*ListParticipantsRequest)(nil),       // 19: showrunner.v1.ListParticipantsRequest
+	(*ListParticipantsResponse)(nil),      // 20: showrunner.v1.ListParticipantsResponse
+	(*RemoveParticipantRequest)(nil),      // 21: showrunner.v1.RemoveParticipantRequest
+	(*RemoveParticipantResponse)(nil),     // 22: showrunner.v1.RemoveParticipantResponse
+	(*InviteGuestRequest)(nil),            // 23: showrunner.v1.InviteGuestRequest
+	(*InviteGuestResponse)(nil),           // 24: showrunner.v1.InviteGuestResponse
+	(*DemoteGuestRequest)(nil),            // 25: showrunner.v1.DemoteGuestRequest
+	(*DemoteGuestResponse)(nil),           // 26: showrunner.v1.DemoteGuestResponse
+	(*RemoveGuestRequest)(nil),            // 27: showrunner.v1.RemoveGuestRequest
+	(*RemoveGuestResponse)(nil),           // 28: showrunner.v1.RemoveGuestResponse
+	(*SetHandRaisedRequest)(nil),          // 29: showrunner.v1.SetHandRaisedRequest
+	(*SetHandRaisedResponse)(nil),         // 30: showrunner.v1.SetHandRaisedResponse
+	(*AcceptInvitationRequest)(nil),       // 31: showrunner.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),      // 32: showrunner.v1.AcceptInvitationResponse
+	(*DeclineInvitationRequest)(nil),      // 33: showrunner.v1.DeclineInvitationRequest
+	(*DeclineInvitationResponse)(nil),     // 34: showrunner.v1.DeclineInvitationResponse
+	(*StepDownRequest)(nil),               // 35: showrunner.v1.StepDownRequest
+	(*StepDownResponse)(nil),              // 36: showrunner.v1.StepDownResponse
+	(*RaisedHand)(nil),                    // 37: showrunner.v1.RaisedHand
+	(*ListRaisedHandsRequest)(nil),        // 38: showrunner.v1.ListRaisedHandsRequest
+	(*ListRaisedHandsResponse)(nil),       // 39: showrunner.v1.ListRaisedHandsResponse
+	(*UpdateRoomSettingsRequest)(nil),     // 40: showrunner.v1.UpdateRoomSettingsRequest
+	(*UpdateRoomSettingsResponse)(nil),    // 41: showrunner.v1.UpdateRoomSettingsResponse
+	(*Recording)(nil),                     // 42: showrunner.v1.Recording
+	(*StartRecordingRequest)(nil),         // 43: showrunner.v1.StartRecordingRequest
+	(*StartRecordingResponse)(nil),        // 44: showrunner.v1.StartRecordingResponse
+	(*StopRecordingRequest)(nil),          // 45: showrunner.v1.StopRecordingRequest
+	(*StopRecordingResponse)(nil),         // 46: showrunner.v1.StopRecordingResponse
+	(*ListRecordingsRequest)(nil),         // 47: showrunner.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),        // 48: showrunner.v1.ListRecordingsResponse
+	(*Stream)(nil),                        // 49: showrunner.v1.Stream
+	(*StartStreamRequest)(nil),            // 50: showrunner.v1.StartStreamRequest
+	(*StartStreamResponse)(nil),           // 51: showrunner.v1.StartStreamResponse
+	(*UpdateStreamRequest)(nil),           // 52: showrunner.v1.UpdateStreamRequest
+	(*UpdateStreamResponse)(nil),          // 53: showrunner.v1.UpdateStreamResponse
+	(*StopStreamRequest)(nil),             // 54: showrunner.v1.StopStreamRequest
+	(*StopStreamResponse)(nil),            // 55: showrunner.v1.StopStreamResponse
+	(*ListStreamsRequest)(nil),            // 56: showrunner.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),           // 57: showrunner.v1.ListStreamsResponse
+	(*AppointModeratorRequest)(nil),       // 58: showrunner.v1.AppointModeratorRequest
+	(*AppointModeratorResponse)(nil),      // 59: showrunner.v1.AppointModeratorResponse
+	(*DismissModeratorRequest)(nil),       // 60: showrunner.v1.DismissModeratorRequest
+	(*DismissModeratorResponse)(nil),      // 61: showrunner.v1.DismissModeratorResponse
+	(*Ban)(nil),                           // 62: showrunner.v1.Ban
+	(*UnbanParticipantRequest)(nil),       // 63: showrunner.v1.UnbanParticipantRequest
+	(*UnbanParticipantResponse)(nil),      // 64: showrunner.v1.UnbanParticipantResponse
+	(*ListBansRequest)(nil),               // 65: showrunner.v1.ListBansRequest
+	(*ListBansResponse)(nil),              // 66: showrunner.v1.ListBansResponse
+	(*ListShowEventsRequest)(nil),         // 67: showrunner.v1.ListShowEventsRequest
+	(*ListShowEventsResponse)(nil),        // 68: showrunner.v1.ListShowEventsResponse
+	(*HistoryEntry)(nil),                  // 69: showrunner.v1.HistoryEntry
+	(*MuteGuestTrackRequest)(nil),         // 70: showrunner.v1.MuteGuestTrackRequest
+	(*MuteGuestTrackResponse)(nil),        // 71: showrunner.v1.MuteGuestTrackResponse
+	(*AllowGuestSourceRequest)(nil),       // 72: showrunner.v1.AllowGuestSourceRequest
+	(*AllowGuestSourceResponse)(nil),      // 73: showrunner.v1.AllowGuestSourceResponse
+	(*livekit.ParticipantPermission)(nil), // 74: livekit.ParticipantPermission
+	(livekit.EgressStatus)(0),             // 75: livekit.EgressStatus
+	(livekit.TrackSource)(0),              // 76: livekit.TrackSource
 }
 var file_showrunner_v1_show_service_proto_depIdxs = []int32{
 	1,  // 0: showrunner.v1.Room.state:type_name -> showrunner.v1.ShowState
 	0,  // 1: showrunner.v1.Participant.role:type_name -> showrunner.v1.Role
-	72, // 2: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
+	74, // 2: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
 	0,  // 3: showrunner.v1.JoinRoomRequest.role:type_name -> showrunner.v1.Role
 	0,  // 4: showrunner.v1.JoinRoomResponse.role:type_name -> showrunner.v1.Role
 	1,  // 5: showrunner.v1.JoinRoomResponse.state:type_name -> showrunner.v1.ShowState
-	3,  // 6: showrunner.v1.ListRoomsResponse.rooms:type_name -> showrunner.v1.Room
-	3,  // 7: showrunner.v1.GetRoomResponse.room:type_name -> showrunner.v1.Room
-	1,  // 8: showrunner.v1.GoLiveResponse.state:type_name -> showrunner.v1.ShowState
-	1,  // 9: showrunner.v1.EndShowResponse.state:type_name -> showrunner.v1.ShowState
-	4,  // 10: showrunner.v1.ListParticipantsResponse.participants:type_name -> showrunner.v1.Participant
-	35, // 11: showrunner.v1.ListRaisedHandsResponse.hands:type_name -> showrunner.v1.RaisedHand
-	2,  // 12: showrunner.v1.Recording.layout:type_name -> showrunner.v1.RecordingLayout
-	73, // 13: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
-	2,  // 14: showrunner.v1.StartRecordingRequest.layout:type_name -> showrunner.v1.RecordingLayout
-	40, // 15: showrunner.v1.StartRecordingResponse.recording:type_name -> showrunner.v1.Recording
-	40, // 16: showrunner.v1.StopRecordingResponse.recording:type_name -> showrunner.v1.Recording
-	40, // 17: showrunner.v1.ListRecordingsResponse.recordings:type_name -> showrunner.v1.Recording
-	73, // 18: showrunner.v1.Stream.status:type_name -> livekit.EgressStatus
-	47, // 19: showrunner.v1.StartStreamResponse.stream:type_name -> showrunner.v1.Stream
-	47, // 20: showrunner.v1.UpdateStreamResponse.stream:type_name -> showrunner.v1.Stream
-	47, // 21: showrunner.v1.StopStreamResponse.stream:type_name -> showrunner.v1.Stream
-	47, // 22: showrunner.v1.ListStreamsResponse.streams:type_name -> showrunner.v1.Stream
-	60, // 23: showrunner.v1.ListBansResponse.bans:type_name -> showrunner.v1.Ban
-	67, // 24: showrunner.v1.ListShowEventsResponse.entries:type_name -> showrunner.v1.HistoryEntry
-	74, // 25: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
-	74, // 26: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
-	74, // 27: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
-	74, // 28: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
-	5,  // 29: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
-	7,  // 30: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
-	9,  // 31: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
-	11, // 32: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
-	13, // 33: showrunner.v1.ShowService.GoLive:input_type -> showrunner.v1.GoLiveRequest
-	15, // 34: showrunner.v1.ShowService.EndShow:input_type -> showrunner.v1.EndShowRequest
-	17, // 35: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
-	19, // 36: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
-	21, // 37: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
-	23, // 38: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
-	25, // 39: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
-	27, // 40: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
-	29, // 41: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
-	31, // 42: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
-	33, // 43: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
-	36, // 44: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
-	38, // 45: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
-	41, // 46: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
-	43, // 47: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
-	45, // 48: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
-	48, // 49: showrunner.v1.ShowService.StartStream:input_type -> showrunner.v1.StartStreamRequest
-	50, // 50: showrunner.v1.ShowService.UpdateStream:input_type -> showrunner.v1.UpdateStreamRequest
-	52, // 51: showrunner.v1.ShowService.StopStream:input_type -> showrunner.v1.StopStreamRequest
-	54, // 52: showrunner.v1.ShowService.ListStreams:input_type -> showrunner.v1.ListStreamsRequest
-	56, // 53: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
-	58, // 54: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
-	61, // 55: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
-	63, // 56: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
-	65, // 57: showrunner.v1.ShowService.ListShowEvents:input_type -> showrunner.v1.ListShowEventsRequest
-	68, // 58: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
-	70, // 59: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
-	6,  // 60: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
-	8,  // 61: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
-	10, // 62: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
-	12, // 63: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
-	14, // 64: showrunner.v1.ShowService.GoLive:output_type -> showrunner.v1.GoLiveResponse
-	16, // 65: showrunner.v1.ShowService.EndShow:output_type -> showrunner.v1.EndShowResponse
-	18, // 66: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
-	20, // 67: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
-	22, // 68: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
-	24, // 69: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
-	26, // 70: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
-	28, // 71: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
-	30, // 72: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
-	32, // 73: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
-	34, // 74: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
-	37, // 75: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
-	39, // 76: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
-	42, // 77: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
-	44, // 78: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
-	46, // 79: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
-	49, // 80: showrunner.v1.ShowService.StartStream:output_type -> showrunner.v1.StartStreamResponse
-	51, // 81: showrunner.v1.ShowService.UpdateStream:output_type -> showrunner.v1.UpdateStreamResponse
-	53, // 82: showrunner.v1.ShowService.StopStream:output_type -> showrunner.v1.StopStreamResponse
-	55, // 83: showrunner.v1.ShowService.ListStreams:output_type -> showrunner.v1.ListStreamsResponse
-	57, // 84: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
-	59, // 85: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
-	62, // 86: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
-	64, // 87: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
-	66, // 88: showrunner.v1.ShowService.ListShowEvents:output_type -> showrunner.v1.ListShowEventsResponse
-	69, // 89: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
-	71, // 90: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
-	60, // [60:91] is the sub-list for method output_type
-	29, // [29:60] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	0,  // 6: showrunner.v1.GetMyPlaceResponse.role:type_name -> showrunner.v1.Role
+	1,  // 7: showrunner.v1.GetMyPlaceResponse.state:type_name -> showrunner.v1.ShowState
+	3,  // 8: showrunner.v1.ListRoomsResponse.rooms:type_name -> showrunner.v1.Room
+	3,  // 9: showrunner.v1.GetRoomResponse.room:type_name -> showrunner.v1.Room
+	1,  // 10: showrunner.v1.GoLiveResponse.state:type_name -> showrunner.v1.ShowState
+	1,  // 11: showrunner.v1.EndShowResponse.state:type_name -> showrunner.v1.ShowState
+	4,  // 12: showrunner.v1.ListParticipantsResponse.participants:type_name -> showrunner.v1.Participant
+	37, // 13: showrunner.v1.ListRaisedHandsResponse.hands:type_name -> showrunner.v1.RaisedHand
+	2,  // 14: showrunner.v1.Recording.layout:type_name -> showrunner.v1.RecordingLayout
+	75, // 15: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
+	2,  // 16: showrunner.v1.StartRecordingRequest.layout:type_name -> showrunner.v1.RecordingLayout
+	42, // 17: showrunner.v1.StartRecordingResponse.recording:type_name -> showrunner.v1.Recording
+	42, // 18: showrunner.v1.StopRecordingResponse.recording:type_name -> showrunner.v1.Recording
+	42, // 19: showrunner.v1.ListRecordingsResponse.recordings:type_name -> showrunner.v1.Recording
+	75, // 20: showrunner.v1.Stream.status:type_name -> livekit.EgressStatus
+	49, // 21: showrunner.v1.StartStreamResponse.stream:type_name -> showrunner.v1.Stream
+	49, // 22: showrunner.v1.UpdateStreamResponse.stream:type_name -> showrunner.v1.Stream
+	49, // 23: showrunner.v1.StopStreamResponse.stream:type_name -> showrunner.v1.Stream
+	49, // 24: showrunner.v1.ListStreamsResponse.streams:type_name -> showrunner.v1.Stream
+	62, // 25: showrunner.v1.ListBansResponse.bans:type_name -> showrunner.v1.Ban
+	69, // 26: showrunner.v1.ListShowEventsResponse.entries:type_name -> showrunner.v1.HistoryEntry
+	76, // 27: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
+	76, // 28: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
+	76, // 29: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
+	76, // 30: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
+	5,  // 31: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
+	7,  // 32: showrunner.v1.ShowService.GetMyPlace:input_type -> showrunner.v1.GetMyPlaceRequest
+	9,  // 33: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
+	11, // 34: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
+	13, // 35: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
+	15, // 36: showrunner.v1.ShowService.GoLive:input_type -> showrunner.v1.GoLiveRequest
+	17, // 37: showrunner.v1.ShowService.EndShow:input_type -> showrunner.v1.EndShowRequest
+	19, // 38: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
+	21, // 39: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
+	23, // 40: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
+	25, // 41: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
+	27, // 42: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
+	29, // 43: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
+	31, // 44: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
+	33, // 45: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
+	35, // 46: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
+	38, // 47: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
+	40, // 48: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
+	43, // 49: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
+	45, // 50: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
+	47, // 51: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
+	50, // 52: showrunner.v1.ShowService.StartStream:input_type -> showrunner.v1.StartStreamRequest
+	52, // 53: showrunner.v1.ShowService.UpdateStream:input_type -> showrunner.v1.UpdateStreamRequest
+	54, // 54: showrunner.v1.ShowService.StopStream:input_type -> showrunner.v1.StopStreamRequest
+	56, // 55: showrunner.v1.ShowService.ListStreams:input_type -> showrunner.v1.ListStreamsRequest
+	58, // 56: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
+	60, // 57: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
+	63, // 58: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
+	65, // 59: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
+	67, // 60: showrunner.v1.ShowService.ListShowEvents:input_type -> showrunner.v1.ListShowEventsRequest
+	70, // 61: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
+	72, // 62: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
+	6,  // 63: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
+	8,  // 64: showrunner.v1.ShowService.GetMyPlace:output_type -> showrunner.v1.GetMyPlaceResponse
+	10, // 65: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
+	12, // 66: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
+	14, // 67: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
+	16, // 68: showrunner.v1.ShowService.GoLive:output_type -> showrunner.v1.GoLiveResponse
+	18, // 69: showrunner.v1.ShowService.EndShow:output_type -> showrunner.v1.EndShowResponse
+	20, // 70: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
+	22, // 71: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
+	24, // 72: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
+	26, // 73: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
+	28, // 74: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
+	30, // 75: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
+	32, // 76: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
+	34, // 77: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
+	36, // 78: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
+	39, // 79: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
+	41, // 80: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
+	44, // 81: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
+	46, // 82: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
+	48, // 83: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
+	51, // 84: showrunner.v1.ShowService.StartStream:output_type -> showrunner.v1.StartStreamResponse
+	53, // 85: showrunner.v1.ShowService.UpdateStream:output_type -> showrunner.v1.UpdateStreamResponse
+	55, // 86: showrunner.v1.ShowService.StopStream:output_type -> showrunner.v1.StopStreamResponse
+	57, // 87: showrunner.v1.ShowService.ListStreams:output_type -> showrunner.v1.ListStreamsResponse
+	59, // 88: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
+	61, // 89: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
+	64, // 90: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
+	66, // 91: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
+	68, // 92: showrunner.v1.ShowService.ListShowEvents:output_type -> showrunner.v1.ListShowEventsResponse
+	71, // 93: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
+	73, // 94: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
+	63, // [63:95] is the sub-list for method output_type
+	31, // [31:63] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_showrunner_v1_show_service_proto_init() }
@@ -4959,15 +5118,15 @@ func file_showrunner_v1_show_service_proto_init() {
 		return
 	}
 	file_showrunner_v1_policy_proto_init()
-	file_showrunner_v1_show_service_proto_msgTypes[24].OneofWrappers = []any{}
-	file_showrunner_v1_show_service_proto_msgTypes[35].OneofWrappers = []any{}
+	file_showrunner_v1_show_service_proto_msgTypes[26].OneofWrappers = []any{}
+	file_showrunner_v1_show_service_proto_msgTypes[37].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_showrunner_v1_show_service_proto_rawDesc), len(file_showrunner_v1_show_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   69,
+			NumMessages:   71,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

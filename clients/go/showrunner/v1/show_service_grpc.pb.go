@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	ShowService_JoinRoom_FullMethodName           = "/showrunner.v1.ShowService/JoinRoom"
+	ShowService_GetMyPlace_FullMethodName         = "/showrunner.v1.ShowService/GetMyPlace"
 	ShowService_ListRooms_FullMethodName          = "/showrunner.v1.ShowService/ListRooms"
 	ShowService_GetRoom_FullMethodName            = "/showrunner.v1.ShowService/GetRoom"
 	ShowService_DeleteRoom_FullMethodName         = "/showrunner.v1.ShowService/DeleteRoom"
@@ -80,6 +81,14 @@ type ShowServiceClient interface {
 	// participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
 	// PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
 	JoinRoom(ctx context.Context, in *JoinRoomRequest, opts ...grpc.CallOption) (*JoinRoomResponse, error)
+	// The caller's own place in the show, as JoinRoom answers it but minting no token: its role,
+	// its raised hand, its invitation still waiting and the show's state. For a page coming back
+	// from a dropped connection or a hidden tab. Only a participant's own token (the room's admin
+	// token has no place in the show); it reads that participant's record alone, never the queue
+	// or the room, and counts in RATE_BUCKET_OTHER, not in the join limit. Errors: INVALID_ARGUMENT,
+	// UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
+	// identity's).
+	GetMyPlace(ctx context.Context, in *GetMyPlaceRequest, opts ...grpc.CallOption) (*GetMyPlaceResponse, error)
 	// Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant.
 	// Errors: UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE.
 	ListRooms(ctx context.Context, in *ListRoomsRequest, opts ...grpc.CallOption) (*ListRoomsResponse, error)
@@ -252,6 +261,16 @@ func (c *showServiceClient) JoinRoom(ctx context.Context, in *JoinRoomRequest, o
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(JoinRoomResponse)
 	err := c.cc.Invoke(ctx, ShowService_JoinRoom_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *showServiceClient) GetMyPlace(ctx context.Context, in *GetMyPlaceRequest, opts ...grpc.CallOption) (*GetMyPlaceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMyPlaceResponse)
+	err := c.cc.Invoke(ctx, ShowService_GetMyPlace_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -586,6 +605,14 @@ type ShowServiceServer interface {
 	// participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
 	// PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
 	JoinRoom(context.Context, *JoinRoomRequest) (*JoinRoomResponse, error)
+	// The caller's own place in the show, as JoinRoom answers it but minting no token: its role,
+	// its raised hand, its invitation still waiting and the show's state. For a page coming back
+	// from a dropped connection or a hidden tab. Only a participant's own token (the room's admin
+	// token has no place in the show); it reads that participant's record alone, never the queue
+	// or the room, and counts in RATE_BUCKET_OTHER, not in the join limit. Errors: INVALID_ARGUMENT,
+	// UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
+	// identity's).
+	GetMyPlace(context.Context, *GetMyPlaceRequest) (*GetMyPlaceResponse, error)
 	// Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant.
 	// Errors: UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE.
 	ListRooms(context.Context, *ListRoomsRequest) (*ListRoomsResponse, error)
@@ -757,6 +784,9 @@ type UnimplementedShowServiceServer struct{}
 func (UnimplementedShowServiceServer) JoinRoom(context.Context, *JoinRoomRequest) (*JoinRoomResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method JoinRoom not implemented")
 }
+func (UnimplementedShowServiceServer) GetMyPlace(context.Context, *GetMyPlaceRequest) (*GetMyPlaceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMyPlace not implemented")
+}
 func (UnimplementedShowServiceServer) ListRooms(context.Context, *ListRoomsRequest) (*ListRoomsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRooms not implemented")
 }
@@ -882,6 +912,24 @@ func _ShowService_JoinRoom_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ShowServiceServer).JoinRoom(ctx, req.(*JoinRoomRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShowService_GetMyPlace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMyPlaceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).GetMyPlace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_GetMyPlace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).GetMyPlace(ctx, req.(*GetMyPlaceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1436,6 +1484,10 @@ var ShowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "JoinRoom",
 			Handler:    _ShowService_JoinRoom_Handler,
+		},
+		{
+			MethodName: "GetMyPlace",
+			Handler:    _ShowService_GetMyPlace_Handler,
 		},
 		{
 			MethodName: "ListRooms",
