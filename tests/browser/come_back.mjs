@@ -4,7 +4,9 @@
 // online, it shows LIVE, the stream ended and the hand in its queue. A viewer's page cut off while
 // the host invites it shows the invitation once back, and a read answered before a newer
 // invitation does not take that one away; hidden while the host makes it a moderator, it shows the
-// moderator's panel once shown again. Run by tests/test_browser_show.py against a
+// moderator's panel once shown again. Each of ann's returns reads her place with GetMyPlace: none
+// joins again (JoinRoom mints a token and counts in the join limit her address shares with every
+// viewer behind it), and her page keeps the token it joined with. Run by tests/test_browser_show.py against a
 // service whose egress calls go to the tests' stand-in, playing the egress worker too.
 import { ADMIN_TOKEN, BASE_URL, ROOM, STEP_MS, cutOff, goLive, hide, inBrowser, noticeSays, say, seesVideo } from "./browser.mjs";
 
@@ -60,6 +62,11 @@ await inBrowser(async (open) => {
   const ann = await open("ann", `/watch/${ROOM}#name=ann`);
   await ann.click("#join button[type=submit]");
   await seesVideo(ann, "jane");
+  const annToken = await ann.evaluate((room) => sessionStorage.getItem(`showrunner:watch:${room}:ann`), ROOM);
+  const annJoins = [];
+  ann.on("request", (request) => {
+    if (request.url().endsWith("/JoinRoom")) annJoins.push(request.url());
+  });
   const annBack = await cutOff(ann);
   await call("InviteGuest", hostToken, { viewerIdentity: "ann", hostIdentity: "jane" });
   await ann.waitForTimeout(1_000);
@@ -77,7 +84,7 @@ await inBrowser(async (open) => {
   const asked = new Promise((resolve) => (answered = resolve));
   let release;
   const released = new Promise((resolve) => (release = resolve));
-  await ann.route("**/JoinRoom", async (route) => {
+  await ann.route("**/GetMyPlace", async (route) => {
     const response = await route.fetch();
     answered();
     await released;
@@ -90,7 +97,7 @@ await inBrowser(async (open) => {
   release();
   await ann.waitForTimeout(1_000);
   if (!(await ann.isVisible("#invitation .accept"))) throw new Error("an answer older than the invitation took it away");
-  await ann.unroute("**/JoinRoom");
+  await ann.unroute("**/GetMyPlace");
   say("an answer read before the host invited ann again does not take the invitation away");
   await ann.click("#invitation .decline");
   await noticeSays(ann, "info", "You declined the invitation.");
@@ -103,4 +110,9 @@ await inBrowser(async (open) => {
   await showsSoon(ann, "#moderation:not([hidden])", "the moderator's panel");
   await showsSoon(ann, '#hand-queue li[data-identity="mary"]', "mary's hand in the moderator's queue");
   say("shown again, ann's page finds her a moderator, with the queue");
+
+  if (annJoins.length) throw new Error(`ann's page joined again ${annJoins.length} time(s) to read her place`);
+  const kept = await ann.evaluate((room) => sessionStorage.getItem(`showrunner:watch:${room}:ann`), ROOM);
+  if (!annToken || kept !== annToken) throw new Error("ann's page no longer holds the token it joined with");
+  say("none of ann's returns joined again: each read her place, with the token she joined with");
 });

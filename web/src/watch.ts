@@ -14,13 +14,13 @@
  * viewer decline an invitation, and the host's and other moderators' bans, as the studio does.
  *
  * The page follows the service's ShowEvents, which reach it only while it is connected: when its
- * connection comes back, or the tab is shown again, it asks the service where the viewer is, as a
- * reload does (show.ts onReturn, readAgain below): its part, its hand, its invitation and whether
+ * connection comes back, or the tab is shown again, it asks the service where the viewer is
+ * (show.ts onReturn, readAgain below: GetMyPlace): its part, its hand, its invitation and whether
  * the show has ended.
  */
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { type Participant, RoomEvent } from "livekit-client";
-import { Role, type ShowEvent, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
+import { Role, type ShowEvent, type ShowServiceClient, ShowState, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Confirm } from "./components/confirm";
 import { Invitation } from "./components/invitation";
 import { Notice, disabledWhile } from "./components/notice";
@@ -293,10 +293,11 @@ function appoint(appointed: boolean): void {
 /**
  * Back from a dropped connection or a hidden tab: whatever ShowEvents were sent meanwhile (an
  * invitation, an appointment, a hand lowered) never came. The page asks the service where this
- * viewer is as a reload does, with JoinRoom and its own token, which changes nothing in the show
- * and answers the viewer's part, its hand and its invitation; a show that ended meanwhile is
- * refused (FAILED_PRECONDITION). Its place on stage and the show's going live are LiveKit's (the
- * role attribute and the permission), which the connection brings back by itself.
+ * viewer is with GetMyPlace and its own token: a read of its own record that mints no token and
+ * spends nothing of the join limit its address shares (a whole audience behind one NAT comes back
+ * together), answering the viewer's part, its hand, its invitation and the show's state, ENDED
+ * when it ended meanwhile. Its place on stage and the show's going live are LiveKit's (the role
+ * attribute and the permission), which the connection brings back by itself.
  */
 async function readAgain(): Promise<void> {
   const client = show;
@@ -304,18 +305,18 @@ async function readAgain(): Promise<void> {
   const heardBefore = heardOfMe;
   let answer;
   try {
-    ({ response: answer } = await client.joinRoom({ roomName, participantName: me, role: Role.VIEWER, displayName: "" }));
+    ({ response: answer } = await client.getMyPlace({ roomName }));
   } catch (error) {
-    if (error instanceof RpcError && error.code === "failed_precondition") finish("The show has ended.");
-    // Otherwise the page shows what it knew: the next return, or event, brings it on.
-    else console.warn("Reading the show again failed:", error);
+    // The page shows what it knew: the next return, or event, brings it on.
+    console.warn("Reading the show again failed:", error);
     return;
   }
   if (ended) return;
-  // A fresh token, which a reload then uses.
-  sessionStorage.setItem(kept(me), answer.token);
-  show = showService(answer.token);
-  // An event about this viewer came while JoinRoom answered: it is as new as the answer, or newer.
+  if (answer.state === ShowState.ENDED) {
+    finish("The show has ended.");
+    return;
+  }
+  // An event about this viewer came while GetMyPlace answered: it is as new as the answer, or newer.
   if (heardOfMe !== heardBefore) return;
   handUp = answer.handRaised;
   if (answer.invitationExpiresAt <= Date.now()) invitation.hide();
