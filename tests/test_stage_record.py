@@ -733,6 +733,47 @@ async def test_the_room_hears_each_change_of_a_moderators_part_once(records: Sho
     assert await records.tell(room, "mo", Role.GUEST, 0, "p1", T0 + 8) == ("p1",)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_room_that_is_gone_hears_nothing_and_gains_no_keys(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    """gia's demotion and mo's dismissal are on their way to LiveKit when the room is retired
+    (LiveKit's room_finished): their calls, telling late, find no room, and the room hears
+    nothing of either, as it hears nothing in a room never opened. Nothing is written either:
+    a room that is gone gains no key (before, Redis told both and kept what the room heard in a
+    `…:heard` key of a room that no longer was; the memory store told nothing)."""
+    store = _store(kind, request)
+    try:
+        await _hosted(store, room)
+        await store.set_hand(room, "gia", True, T0, LIMIT)
+        await store.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana", change_id="p1")
+        assert await store.complete(room, "gia", StageChange.PROMOTE, "p1")
+        assert await store.tell(room, "gia", Role.GUEST, 0, "p1 words", T0) == ("p1 words",)
+        seat = await store.unseat(room, "gia", T0 + 1, StageChange.DEMOTE, "hana", change_id="d1", words="d1")
+        await store.appoint(room, "mo", T0 + 1, acting="hana")
+        assert await store.tell(room, "mo", Role.MODERATOR, 0, "a1", T0 + 1) == ("a1",)
+        await store.dismiss(room, "mo", T0 + 2, "m1", words="m1")
+        assert await store.retire(room)
+        assert await store.tell(room, "gia", Role.VIEWER, seat.since, "d1 call", T0 + 3, "d1") == ()
+        assert await store.tell(room, "gia", Role.VIEWER, seat.since, "d1 call", T0 + 3) == ()
+        assert await store.tell(room, "mo", Role.MODERATOR, ms(T0 + 2), "m1 call", T0 + 3, "m1") == ()
+        never = f"{room}-never"
+        assert await store.tell(never, "gia", Role.VIEWER, ms(T0), "late", T0 + 3) == ()
+        assert await store.tell(never, "mo", Role.MODERATOR, ms(T0), "late", T0 + 3) == ()
+        assert await store.pending(room) == []
+        assert await store.history(room, 0, 10, T0 + 3) == []
+        if kind != "memory":
+            client = _client(kind, request)
+            try:
+                for name in (room, never):
+                    kept = {key: int(await client.pttl(key)) for key in room_keys(name) if await client.exists(key)}
+                    assert kept == {}, name
+            finally:
+                await client.aclose()
+    finally:
+        await store.close()
+
+
 async def test_a_guest_being_demoted_who_leaves_is_still_told_leaving_the_stage(
     records: ShowRecords, room: str
 ) -> None:

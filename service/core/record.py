@@ -865,7 +865,8 @@ class ShowRecords(Protocol):
         (`land`) is the one told: it is no longer pending, whoever tells it (its call, or a
         reconciler), and whoever tells it second finds it heard. A landed change a newer one
         overwrites before it was told is owed, as a change told while a newer one is pending
-        is."""
+        is. A room that is gone (retired, expired, never opened) hears nothing and is written
+        nothing: a call that tells late does not leave what the room heard behind it."""
         ...
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:

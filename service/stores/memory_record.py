@@ -159,6 +159,15 @@ class _Room:
             self.guests.get(identity), self.hands.scores.get(identity), self.invitations.scores.get(identity)
         )
 
+    def holds_nothing(self) -> bool:
+        """Whether nothing of the room is kept: as gone as a room of which Redis holds no key (a
+        step here makes the room first, whether or not it then writes anything to it)."""
+        kept = [self.host, self.guest_limit, self.room_sid, self.room_created, self.recording_seq, self.hosted_by]
+        kept += [self.live_by, self.history_last, self.life != Lifecycle()]
+        held = [len(self.guests), len(self.hands), len(self.invitations), len(self.inviters), len(self.pending)]
+        held += [len(self.heard), len(self.recordings), len(self.moderators), len(self.bans), len(self.history)]
+        return not any(kept) and not any(held)
+
     def expire_invitations(self, now_ms: int) -> None:
         for identity in self.invitations.remove_up_to(now_ms):
             self.inviters.pop(identity, None)
@@ -956,7 +965,7 @@ class MemoryRecords:
         self, room: str, identity: str, part: Role, ended: int, words: str, now: float, change_id: str = ""
     ) -> tuple[str, ...]:
         found = self._current(room)
-        if found is None:
+        if found is None or found.holds_nothing():  # a room that is gone hears nothing (tell.lua)
             return ()
         telling = _Telling(found, identity)
         told = telling.tell(part, ended, words, change_id)

@@ -16,6 +16,9 @@
 --   the room never hears the same place twice in a row, and what it missed it hears in order;
 -- * the undo of a newer change tells only what such a change left owed, in its words.
 local identity, part, ended, words, change_id = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
+-- A room that is gone (retired, expired, never opened) hears nothing, and gains no key: what it
+-- heard would outlive the rest of it (the memory store answers nothing the same way).
+if redis.call('EXISTS', unpack(KEYS)) == 0 then return {'ok', {}} end
 local heard = decode(redis.call('HGET', HEARD, identity))
 local pending = decode(redis.call('HGET', PENDING, identity))
 local told, wrote = {}, false
