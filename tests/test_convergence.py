@@ -491,7 +491,9 @@ async def test_a_demotion_written_by_an_instance_that_died_is_told_once_the_reco
     """An instance sent guest-1 back to the audience in the record and died before telling
     LiveKit or the room: the running instance's reconciler makes LiveKit's own view match past the
     deadline, and a viewer's page, which heard guest-1 go on stage, hears guest_demoted, once; the
-    history keeps it as the reconciler's (no actor, "reconciled")."""
+    history keeps it as the reconciler's (no actor, "reconciled"): the dead instance wrote it
+    without words, as an older version does (tests/test_finished_changes.py tells one written
+    with them in them)."""
     stack_ = own_with_redis
     door = stack_.client()
     admin = door.as_(admin_token(room))

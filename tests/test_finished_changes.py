@@ -86,7 +86,9 @@ async def test_a_demotion_whose_instance_died_before_livekit_had_it_is_told_once
 ) -> None:
     """vic is on stage, the room told so; an instance sends him back to the audience in the
     record and dies before telling LiveKit. The reconciler makes LiveKit agree, and the room, which
-    last heard vic go on stage, hears guest_demoted: its pages would show him on stage still."""
+    last heard vic go on stage, hears guest_demoted: its pages would show him on stage still. The
+    demotion is written without words, as an older version writes it: from nobody, "reconciled"
+    (for one written with its words, see ..._is_told_in_the_hosts_words)."""
     async with live_show(own_livekit, records, room) as show:
         ada = await show.viewer("ada")
         await show.viewer("vic", hand=True)
@@ -114,6 +116,105 @@ async def test_a_removal_whose_instance_died_before_livekit_had_it_is_told_once_
         await until(gone, AT_ONCE, "LiveKit no longer has vic")
         assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
         assert await last_entry(show, "vic") == ("guest_demoted", "", "reconciled")
+
+
+async def dies_before_livekit_has_it(show: Show, identity: str, role: Role, call: Awaitable[object]) -> None:
+    """Runs `call` on the show's core until it has written its change to the record and is about
+    to make it on LiveKit (UpdateParticipant, bringing `identity` to `role`): there its instance
+    dies, and LiveKit never has it."""
+    held = show.stage.hold(identity, role)
+    dying = asyncio.ensure_future(call)
+    await asyncio.wait_for(held.reached.wait(), 10.0)
+    dying.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await dying
+
+
+async def test_a_demotion_whose_instance_died_before_livekit_had_it_is_told_in_the_hosts_words(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """The host demotes vic, and the instance dies after writing it to the record, before
+    LiveKit has it. Past the deadline a reconciler makes LiveKit agree, and the room hears the
+    demotion as the host made it: from host-1, kept in the history as the host's, for "demoted"
+    (the service only finished it). Before, it was told from nobody, for "reconciled". So is a
+    guest's own step down, as the guest's."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        assert (await show.promote("vic")).promoted
+        demote = pb.DemoteGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
+        await dies_before_livekit_has_it(show, "vic", Role.VIEWER, show.core.demote_guest(demote, show.admin))
+        assert await show.role_on_livekit("vic") == ("guest", True)
+        await finished(show, "vic", StageChange.DEMOTE)
+        assert await show.role_on_livekit("vic") == ("viewer", False)
+        assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
+        assert await last_entry(show, "vic") == ("guest_demoted", "host-1", "demoted")
+        (event,) = [e for e in ada.show_events if e.get("type") == "guest_demoted"]
+        assert (event["senderId"], event["targetParticipantId"], event["targetParticipantName"]) == (
+            "host-1",
+            "vic",
+            "vic",
+        )
+        await show.core.reconciler.reconcile(room)
+        assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
+
+        # vic back on stage, steps down, and the instance dies before LiveKit has it.
+        await records.set_hand(room, "vic", True, show.clock.now(), 1)
+        assert (await show.promote("vic")).promoted
+        step_down = pb.StepDownRequest(room_name=room, guest_identity="vic")
+        vic = Caller(room=room, identity="vic")
+        await dies_before_livekit_has_it(show, "vic", Role.VIEWER, show.core.step_down(step_down, vic))
+        await finished(show, "vic", StageChange.DEMOTE)
+        assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"] * 2,) * 2
+        assert await last_entry(show, "vic") == ("guest_demoted", "vic", "stepped_down")
+
+
+async def test_a_removal_whose_instance_died_before_livekit_had_it_is_told_in_the_hosts_words(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("vic", hand=True)
+        assert (await show.promote("vic")).promoted
+        reached, never = asyncio.Event(), asyncio.Event()
+
+        async def never_removed(*args: object) -> None:
+            reached.set()
+            await never.wait()  # until the instance dies
+
+        remove = pb.RemoveGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
+        with monkeypatch.context() as held:
+            held.setattr(show.stage, "remove_participant", never_removed)
+            dying = asyncio.ensure_future(show.core.remove_guest(remove, show.admin))
+            await asyncio.wait_for(reached.wait(), 10.0)
+            dying.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await dying
+        await finished(show, "vic", StageChange.REMOVE)
+
+        async def gone() -> bool:
+            return await livekit_participant(show.lkapi, room, "vic") is None
+
+        await until(gone, AT_ONCE, "LiveKit no longer has vic")
+        assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
+        assert await last_entry(show, "vic") == ("guest_demoted", "host-1", "removed")
+
+
+async def test_a_dismissal_whose_instance_died_before_livekit_had_it_is_told_in_the_hosts_words(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.viewer("mia")
+        core, host = show.core, Caller(room=room, identity="host-1")
+        await core.appoint_moderator(pb.AppointModeratorRequest(room_name=room, identity="mia"), host)
+        dismiss = pb.DismissModeratorRequest(room_name=room, identity="mia")
+        await dies_before_livekit_has_it(show, "mia", Role.VIEWER, core.dismiss_moderator(dismiss, host))
+        assert await show.role_on_livekit("mia") == ("moderator", False)
+        await finished(show, "mia", StageChange.DEMOTE)
+        assert await show.role_on_livekit("mia") == ("viewer", False)
+        assert await show.told(ada, "mia") == (["moderator_appointed", "moderator_dismissed"],) * 2
+        assert await last_entry(show, "mia") == ("moderator_dismissed", "host-1", "")
 
 
 async def test_a_demotion_whose_instance_died_before_livekit_had_it_is_told_after_the_guest_left(
@@ -184,6 +285,8 @@ async def test_a_demotion_whose_call_lands_after_the_reconciler_finished_it_is_t
         await finished(show, "vic", StageChange.DEMOTE)
         assert await show.role_on_livekit("vic") == ("viewer", False)
         assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
+        # The host's demotion, finished by the service: the host's, for "demoted".
+        assert await last_entry(show, "vic") == ("guest_demoted", "host-1", "demoted")
         held.released.set()
         await demoting
         assert await show.role_on_livekit("vic") == ("viewer", False)
@@ -242,6 +345,7 @@ async def test_a_dismissal_whose_call_lands_after_the_reconciler_finished_it_is_
         await finished(show, "mia", StageChange.DEMOTE)
         assert await show.role_on_livekit("mia") == ("viewer", False)
         assert await show.told(ada, "mia") == (["moderator_appointed", "moderator_dismissed"],) * 2
+        assert await last_entry(show, "mia") == ("moderator_dismissed", "", "")  # the admin's, as written
         held.released.set()
         await dismissing
         assert await show.role_on_livekit("mia") == ("viewer", False)

@@ -473,7 +473,8 @@ class Reconciler:
         """An overdue pending change: the record already holds its outcome; make LiveKit match.
         Only that change is cleared: a newer one written meanwhile is its own call's. The call
         that wrote it never told the room (it tells once it has cleared it), so the room hears
-        of it from here, if this pass cleared it: a call that cleared it first tells for itself.
+        of it from here, if this pass cleared it, in the words it was written with where it has
+        them (ReconcileListener.change_finished): a call that cleared it first tells for itself.
         One its call made on LiveKit (landed) and did not tell in time (its instance died in
         between) asks LiveKit nothing more, and is told here in the call's own words: LiveKit
         has it, and a participant removed may be back as a viewer by now."""

@@ -137,7 +137,8 @@ class PendingChange:
     the two, a reconciler past the new `deadline` tells it in those words. A change off a part
     (a demotion, a removal, a dismissal) may carry `words` and `ended` from the moment it is
     written (ShowRecords.unseat, dismiss), not landed yet: what the room is owed of it should a
-    newer change overwrite it before its call lands it."""
+    newer change overwrite it before its call lands it, and what a reconciler that finishes it
+    past its deadline tells (who made it, and why), rather than "reconciled"."""
 
     identity: str
     change: StageChange

@@ -25,7 +25,7 @@ import operator
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from google.protobuf import json_format
@@ -194,11 +194,18 @@ class ShowCore(ShowService[Caller]):
         """A guest's promotion, demotion or removal, or a moderator's dismissal, that the
         reconciler finished past its deadline (its call's instance died before confirming it, or
         its LiveKit call is still held up): the room hears it through `_tell`, as the call would
-        have, from nobody (the service finished it; the history's actor is empty), for the
-        reason "reconciled". The call, should it land later, finds the room has heard it and
-        says nothing. A change an older version wrote without its part is told by the part its
-        kind tells (PendingChange.moved); an older version's demotion, which may be a guest's or
-        a moderator's dismissal, is not told.
+        have. The call, should it land later, finds the room has heard it and says nothing.
+
+        A change off a part (a demotion, a removal, a dismissal) is written with its words (who
+        made it, and why), and is told in them, naming the participant by `name` (as LiveKit
+        or its seat has it) as its call would: the host's demotion is the host's, for "demoted",
+        in the room and in the history, whoever finished it. The service's part in it is the
+        reconciler's to show, in its log line and its `completed` count, not the show's. A
+        change without words (a promotion, which has none until it lands; an older version's
+        change) is told from nobody (the history's actor is empty), for the reason "reconciled".
+        A change an older version wrote without its part is told by the part its kind tells
+        (PendingChange.moved); an older version's demotion, which may be a guest's or a
+        moderator's dismissal, is not told.
 
         One whose call made it on LiveKit (landed) and whose instance died before telling it is
         told in the call's own words (its sender and reason, kept with it by `_land`), through
@@ -224,10 +231,10 @@ class ShowCore(ShowService[Caller]):
         # for its end, so the call's later telling of it finds it heard. A dismissal's moment is
         # the change's too, as DismissModerator tells it.
         if part is Role.GUEST:
-            news = _StageNews(EventType.GUEST_DEMOTED, ("", ""), about, _FINISHED)
+            news = _as_written(room, pending, EventType.GUEST_DEMOTED, about)
             await self._tell(room, pending.identity, Role.VIEWER, news, ended=pending.since)
         elif part is Role.MODERATOR:
-            news = _StageNews(EventType.MODERATOR_DISMISSED, ("", ""), about, _FINISHED)
+            news = _as_written(room, pending, EventType.MODERATOR_DISMISSED, about)
             await self._tell(room, pending.identity, Role.MODERATOR, news, ended=pending.since)
 
     def reconciled(self, action: str) -> None:
@@ -1433,8 +1440,8 @@ class ShowCore(ShowService[Caller]):
     # demotion (or removal) is still pending when its connection ends frees no seat: the record
     # has it a viewer already. The leave keeps that change pending (ShowRecords.forget), with
     # what the room heard, so the room, which may have heard the guest on stage last, hears it
-    # leave once, in the demotion's words: its call's, or the reconciler's that finishes it past
-    # its deadline ("reconciled"), as had the guest stayed; not "left", which would say the
+    # leave once, in the demotion's words, whether its call or the reconciler that finishes it
+    # past its deadline tells it, as had the guest stayed; not "left", which would say the
     # connection's end took the guest off the stage when the host's demotion, earlier in the
     # record, did, and would be told differently depending on whether the leave or the
     # reconciler came first. So is a moderator's dismissal kept.
@@ -1442,7 +1449,11 @@ class ShowCore(ShowService[Caller]):
     # A change the reconciler finishes past its deadline (its call's instance died, or its call
     # to LiveKit is held up) is told by the reconciler, through `_tell` (`change_finished`): the
     # call never told it, since a call tells only once it has cleared its change; and should the
-    # call land after all, `_tell` finds the room heard it and says nothing.
+    # call land after all, `_tell` finds the room heard it and says nothing. A change off a part
+    # is told in the words it was written with (the host's demotion is the host's, "demoted",
+    # whoever made it on LiveKit: the room and the history say who changed the show, not which
+    # process delivered it, which the reconciler's log and metrics say); a promotion, which has
+    # no words until its call lands, and an older version's change, from nobody, "reconciled".
     #
     # A call that has made its change on LiveKit clears it and keeps what the room is owed of it
     # in one step (`_land`: ShowRecords.land), so an instance that dies between clearing and
@@ -1750,10 +1761,31 @@ class _StageNews:
 def _off_stage(guest: str, by: tuple[str, str] | None, reason: str) -> _StageNews:
     """A guest's leaving the stage (sent by `by`; None: the guest itself) as it is written with
     its change, before LiveKit has it: a guest's seat is named by its identity. The call that
-    makes it tells it in the name LiveKit has for the guest; these words are told only should a
-    newer change overwrite the change before it lands (see `_tell`)."""
+    makes it tells it in the name LiveKit has for the guest; these words are told should a newer
+    change overwrite the change before it lands (see `_tell`), or a reconciler finish it, its call
+    never having landed (`change_finished`, in the name the reconciler found)."""
     about = (guest, guest)
     return _StageNews(EventType.GUEST_DEMOTED, by or about, about, reason)
+
+
+def _as_written(room: str, pending: PendingChange, kind: EventType, about: tuple[str, str]) -> _StageNews:
+    """How the room hears of a change off a part (`kind`) the reconciler finished before its
+    call landed it: in the words it was written with (`_off_stage`, DismissModerator's), the
+    participant named as the reconciler found it (`about`: identity, name), as the call would
+    have named it; from nobody, for "reconciled", if it has none (an older version's) or none
+    this version knows."""
+    finished = _StageNews(kind, ("", ""), about, _FINISHED)
+    if not pending.words:
+        return finished
+    try:
+        written = _StageNews.of(pending.words)
+    except (ValueError, KeyError, IndexError, TypeError):
+        log.warning("%s in %s: a change written in words not known: %r", pending.identity, room, pending.words)
+        return finished
+    if written.kind is not kind or written.target[0] != about[0]:
+        return finished
+    sender = about if written.sender[0] == about[0] else written.sender
+    return replace(written, sender=sender, target=about)
 
 
 @dataclass(frozen=True)
@@ -1813,7 +1845,8 @@ def _kept_part(admission: Admission) -> str:
     return ""
 
 
-# The history's reason for a guest's stage change the reconciler finished (change_finished).
+# The history's reason for a stage change the reconciler finished that has no words of its own
+# (a promotion not landed, an older version's change: change_finished).
 _FINISHED = "reconciled"
 # Looks a call takes at a participant its change may have been overtaken on (see _keep_up).
 _KEEP_UP_ROUNDS = 3
