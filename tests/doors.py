@@ -97,6 +97,7 @@ class ShowClient(Protocol):
 
     async def join(self, room: str, name: str, role: str) -> dict[str, Any]: ...
     async def my_place(self, room: str) -> dict[str, Any]: ...
+    async def renew_token(self, room: str) -> dict[str, Any]: ...
     async def list_rooms(self) -> list[dict[str, Any]]: ...
     async def get_room(self, room: str) -> dict[str, Any]: ...
     async def delete_room(self, room: str) -> None: ...
@@ -218,6 +219,12 @@ class ContractClient(Bound):
 
     async def my_place(self, room: str) -> dict[str, Any]:
         r = await self.rpc("GetMyPlace", pb.GetMyPlaceRequest(room_name=room), pb.GetMyPlaceResponse)
+        out = as_dict(r)
+        out["role"] = pb.Role.Name(r.role).removeprefix("ROLE_").lower()
+        return out
+
+    async def renew_token(self, room: str) -> dict[str, Any]:
+        r = await self.rpc("RenewToken", pb.RenewTokenRequest(room_name=room), pb.RenewTokenResponse)
         out = as_dict(r)
         out["role"] = pb.Role.Name(r.role).removeprefix("ROLE_").lower()
         return out
@@ -467,6 +474,9 @@ class RestClient(Bound):
 
     async def my_place(self, room: str) -> dict[str, Any]:
         return dict(await self.call("GET", f"/api/rooms/{room}/me"))
+
+    async def renew_token(self, room: str) -> dict[str, Any]:
+        return dict(await self.call("POST", f"/api/rooms/{room}/me/token"))
 
     async def list_rooms(self) -> list[dict[str, Any]]:
         return list((await self.call("GET", "/api/rooms"))["rooms"])

@@ -102,6 +102,26 @@ async def test_reading_ones_own_place_is_no_join(strict: ServiceProcess, room: s
             await client.close()
 
 
+async def test_renewing_ones_token_is_no_join(strict: ServiceProcess, room: str) -> None:
+    """The pages renew their tokens before they expire with RenewToken, which counts in the
+    caller's `other` allowance, not in the join limit of its address: ten viewers behind one
+    address who used up its joins all renew, and the renewed tokens work."""
+    rest = client_for("rest", strict.grpc_address, strict.http_base)
+    twirp = client_for("twirp-json", strict.grpc_address, strict.http_base)
+    try:
+        await rest.as_(admin_token(room)).join(room, "host", "host")
+        tokens = [(await rest.join(room, f"v{i}", "viewer"))["token"] for i in range(10)]
+        check_over_limit(await refusal(rest.join(room, "late", "viewer")), "10 join requests per 60s")
+        for i, token in enumerate(tokens):
+            renewed = await twirp.as_(token).renew_token(room)
+            assert (renewed["identity"], renewed["role"]) == (f"v{i}", "viewer")
+            assert (await rest.as_(renewed["token"]).my_place(room))["identity"] == f"v{i}"
+        check_over_limit(await refusal(rest.as_(tokens[1]).join(room, "v1", "viewer")), "10 join requests per 60s")
+    finally:
+        await twirp.close()
+        await rest.close()
+
+
 async def test_invitations_are_limited_per_caller(strict: ServiceProcess, room: str) -> None:
     rest = client_for("rest", strict.grpc_address, strict.http_base)
     try:

@@ -108,3 +108,4 @@ def test_the_cores_recheck_refuses_with_the_declared_words() -> None:
     assert declared["AppointModerator"] == errors.ONLY_HOST_APPOINTS
     assert declared["RemoveParticipant"] == errors.ONLY_HOST_REMOVES_PARTICIPANTS
     assert declared["GetMyPlace"] == errors.NO_PLACE_OF_ITS_OWN
+    assert declared["RenewToken"] == errors.NO_PLACE_OF_ITS_OWN

@@ -241,6 +241,95 @@ async def test_only_a_participants_own_token_reads_its_place(door: ShowClient, s
     assert place(await show.host.my_place(room))[1:3] == ("viewer", "SHOW_STATE_ENDED")
 
 
+# --- renewing one's token ------------------------------------------------------------------
+
+
+def renewed_as(answer: dict[str, Any], before: str) -> dict[str, Any]:
+    """The renewed token's claims, after checking it is the same participant's as `before` (its
+    identity, room and display name), minted no earlier, and lasting the service's whole lifetime."""
+    old, new = claims(before), claims(answer["token"])
+    assert answer["identity"] == new["sub"] == old["sub"]
+    assert new["video"]["room"] == old["video"]["room"] and new["video"]["roomJoin"] is True
+    assert new["name"] == old["name"] and new["metadata"].endswith(old["metadata"].split(",", 1)[1])
+    assert new["nbf"] >= old["nbf"] and new["exp"] - new["nbf"] == old["exp"] - old["nbf"]
+    assert "roomAdmin" not in new["video"]
+    return new
+
+
+async def test_each_participant_renews_its_token_for_the_role_it_holds_now(
+    door: ShowClient, show: Show, lkapi: api.LiveKitAPI
+) -> None:
+    """RenewToken gives the caller a fresh token with the grants of the role the show's record
+    gives it now, whatever the token it calls with says: a waiting viewer's, then a watching
+    viewer's, a guest's (less a source the host took), a viewer's again for a guest sent back, a
+    moderator's; and the host's. LiveKit takes each renewed token as that role."""
+    room = show.room
+    viewer_token = show.viewer.token
+    assert viewer_token is not None
+    early = renewed_as(await show.viewer.renew_token(room), viewer_token)
+    assert early["video"]["canSubscribe"] is False and early["video"]["canPublish"] is False  # backstage
+    host_token = show.host.token
+    assert host_token is not None
+    hosting = await show.host.renew_token(room)
+    assert hosting["role"] == "host"
+    grants = renewed_as(hosting, host_token)
+    assert grants["attributes"] == {"role": "host"} and grants["video"]["canPublish"] is True
+    await door.as_(hosting["token"]).go_live(room)  # the renewed token does the host's work
+
+    watching = await show.viewer.renew_token(room)
+    video = renewed_as(watching, viewer_token)["video"]
+    assert watching["role"] == "viewer" and video["canSubscribe"] is True and video["canPublish"] is False
+
+    await on_stage(show)
+    await show.host.mute(room, "viewer-1", "MICROPHONE", lock=True)
+    guest = await show.viewer.renew_token(room)  # with its viewer token: the record decides
+    grants = renewed_as(guest, viewer_token)
+    assert guest["role"] == "guest" and grants["attributes"] == {"role": "guest"}
+    assert grants["video"]["canPublish"] is True and grants["video"]["canPublishSources"] == ["camera"]
+    await show.host.demote(room, "viewer-1", "host-1")
+    back = await door.as_(guest["token"]).renew_token(room)  # a guest's token renews no guest
+    assert back["role"] == "viewer" and renewed_as(back, guest["token"])["video"]["canPublish"] is False
+
+    joined = await door.as_(None).join(room, "viewer-2", "viewer")
+    moderator = door.as_(joined["token"])
+    await show.host.appoint_moderator(room, "viewer-2")
+    appointed = await moderator.renew_token(room)
+    assert appointed["role"] == "moderator"
+    assert renewed_as(appointed, joined["token"])["attributes"] == {"role": "moderator"}
+    moderator_live = await LiveParticipant("viewer-2").connect(joined["wsUrl"], appointed["token"])
+    try:
+        seen = await livekit_participant(lkapi, room, "viewer-2")
+        assert seen is not None and seen.attributes == {"role": "moderator"} and not seen.permission.can_publish
+    finally:
+        await moderator_live.disconnect()
+    if door.door == "rest":
+        assert set(await show.viewer.renew_token(room)) == {"token", "identity", "role"}
+
+
+async def test_only_a_participants_own_live_token_is_renewed(door: ShowClient, show: Show) -> None:
+    """The room's admin has no token of its own to renew; a token for another room, an expired
+    one, a banned participant's, and any token of a show that has ended get none."""
+    room = show.room
+    expect_refusal(await refused(show.admin.renew_token(room)), "PERMISSION_DENIED", errors.NO_PLACE_OF_ITS_OWN)
+    expect_refusal(await refused(door.as_(None).renew_token(room)), "UNAUTHENTICATED", errors.MISSING_TOKEN)
+    elsewhere = f"{room}-b"
+    stranger = door.as_((await door.as_(None).join(elsewhere, "viewer-1", "viewer"))["token"])
+    expect_refusal(await refused(stranger.renew_token(room)), "PERMISSION_DENIED", f"This token is not for room {room}")
+    if door.door != "rest":  # on REST the room is a path segment: without it there is no such route
+        expect_refusal(await refused(show.viewer.renew_token("")), "INVALID_ARGUMENT", errors.ROOM_NAME_REQUIRED)
+    # The viewer's own token, as it would be once its lifetime is over.
+    lapsed = claims(show.viewer.token or "")
+    lapsed["nbf"], lapsed["exp"] = lapsed["nbf"] - 7200, lapsed["nbf"] - 3600
+    expired = door.as_(jwt.encode(lapsed, API_SECRET, algorithm="HS256"))
+    expect_refusal(await refused(expired.renew_token(room)), "UNAUTHENTICATED", "token has expired")
+
+    await show.host.remove_participant(room, "viewer-1", ban=True)
+    banned = await refused(show.viewer.renew_token(room))
+    expect_refusal(banned, "PERMISSION_DENIED", "viewer-1 is banned from this room")
+    await show.host.end_show(room)
+    expect_refusal(await refused(show.host.renew_token(room)), "FAILED_PRECONDITION", errors.SHOW_ENDED)
+
+
 # --- rooms -------------------------------------------------------------------------------
 
 

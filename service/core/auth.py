@@ -65,6 +65,7 @@ class Authenticator:
             lists_rooms=video.get("roomList") is True,
             address=credentials.address,
             signed=True,
+            name=claims["name"] if joins and isinstance(claims.get("name"), str) else "",
         )
         _keep(self._callers, key, (caller, token.strip()))
         return caller

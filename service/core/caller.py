@@ -34,6 +34,7 @@ class Caller:
     lists_rooms: bool = False
     address: str | None = None
     signed: bool = False  # a token was given and verified, whatever it grants
+    name: str = ""  # a participant token's display name (its `name` claim): RenewToken keeps it
 
     @property
     def anonymous(self) -> bool:

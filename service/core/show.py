@@ -497,6 +497,29 @@ class ShowCore(ShowService[Caller]):
             invited_by=admission.invited_by if viewer else "",
         )
 
+    async def renew_token(self, request: pb.RenewTokenRequest, caller: Caller) -> pb.RenewTokenResponse:
+        """A fresh token for a page that stays longer than its token lasts. The grants are the
+        role's as the record holds it now (the admission JoinRoom reads, one read whatever the
+        audience), never the old token's: a demoted guest gets a viewer's, a banned identity none.
+        Unlike JoinRoom it spends nothing of the join limit an audience behind one address shares,
+        and it can claim no seat and open no show."""
+        room = self._room_name(request.room_name)
+        identity = caller.identity
+        if identity is None or caller.admin or caller.room != room:
+            raise errors.denied(errors.NO_PLACE_OF_ITS_OWN)  # the chain refused these already
+        admission = await self._records.admission(room, identity, self._clock.now())
+        if admission.phase is Phase.ENDED:
+            raise errors.precondition(errors.SHOW_ENDED)
+        if admission.banned:
+            raise errors.denied(errors.banned(identity))  # the record's own word, as GetMyPlace's
+        locked = admission.locked if admission.role is Role.GUEST else ()
+        presence = Presence.of(admission.role, admission.phase, locked)
+        return pb.RenewTokenResponse(
+            token=self._stage.mint_token(room, identity, caller.name, presence),
+            identity=identity,
+            role=admission.role.wire,
+        )
+
     async def _claim_host(self, room: str, identity: str, name: str, caller: Caller) -> None:
         now, stale_after = self._clock.now(), self._rules.host_claim_seconds
         record = await self._records.stage(room, now)

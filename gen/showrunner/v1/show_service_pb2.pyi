@@ -420,6 +420,62 @@ class GetMyPlaceResponse(_message.Message):
 Global___GetMyPlaceResponse: _TypeAlias = GetMyPlaceResponse  # noqa: Y015
 
 @_typing.final
+class RenewTokenRequest(_message.Message):
+    """RenewTokenRequest names the room; the participant is the token's."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOM_NAME_FIELD_NUMBER: _builtins.int
+    room_name: _builtins.str
+    """The room of the caller's token. Required."""
+    def __init__(
+        self,
+        *,
+        room_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["room_name", b"room_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RenewTokenRequest: _TypeAlias = RenewTokenRequest  # noqa: Y015
+
+@_typing.final
+class RenewTokenResponse(_message.Message):
+    """RenewTokenResponse is the caller's new token, for the role the record gives it now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """LiveKit access token with exactly the grants of the role; its exp claim says until when
+    (SHOW_TOKEN_TTL_SECONDS after now).
+    """
+    identity: _builtins.str
+    """The identity the token carries (the caller's)."""
+    role: Global___Role.ValueType
+    """The role the token grants: ROLE_HOST (while it holds the host seat), ROLE_GUEST,
+    ROLE_MODERATOR or ROLE_VIEWER (the last host too, once its seat was freed).
+    """
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        identity: _builtins.str = ...,
+        role: Global___Role.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity", b"identity", "role", b"role", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RenewTokenResponse: _TypeAlias = RenewTokenResponse  # noqa: Y015
+
+@_typing.final
 class ListRoomsRequest(_message.Message):
     """ListRoomsRequest has no fields yet."""
 

@@ -60,6 +60,11 @@ class ShowServiceStub:
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.GetMyPlaceRequest.SerializeToString,
                 response_deserializer=showrunner_dot_v1_dot_show__service__pb2.GetMyPlaceResponse.FromString,
                 _registered_method=True)
+        self.RenewToken = channel.unary_unary(
+                '/showrunner.v1.ShowService/RenewToken',
+                request_serializer=showrunner_dot_v1_dot_show__service__pb2.RenewTokenRequest.SerializeToString,
+                response_deserializer=showrunner_dot_v1_dot_show__service__pb2.RenewTokenResponse.FromString,
+                _registered_method=True)
         self.ListRooms = channel.unary_unary(
                 '/showrunner.v1.ShowService/ListRooms',
                 request_serializer=showrunner_dot_v1_dot_show__service__pb2.ListRoomsRequest.SerializeToString,
@@ -250,6 +255,20 @@ class ShowServiceServicer:
         or the room, and counts in RATE_BUCKET_OTHER, not in the join limit. Errors: INVALID_ARGUMENT,
         UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
         identity's).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenewToken(self, request, context):
+        """A fresh token for the caller, before the one it holds expires (SHOW_TOKEN_TTL_SECONDS after
+        it was minted): the same identity and display name, with exactly the grants of the role the
+        show's record gives it now (a guest's kept limits on its sources, a waiting viewer's), never
+        the token's own. For a page that stays longer than a token lasts. Only a participant's own
+        token, still valid (an expired one is UNAUTHENTICATED: the page joins again); counts in
+        RATE_BUCKET_OTHER, not in the join limit its address shares. Errors: INVALID_ARGUMENT,
+        UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
+        identity's), FAILED_PRECONDITION (the show has ended).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -576,6 +595,11 @@ def add_ShowServiceServicer_to_server(servicer, server):
                     request_deserializer=showrunner_dot_v1_dot_show__service__pb2.GetMyPlaceRequest.FromString,
                     response_serializer=showrunner_dot_v1_dot_show__service__pb2.GetMyPlaceResponse.SerializeToString,
             ),
+            'RenewToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewToken,
+                    request_deserializer=showrunner_dot_v1_dot_show__service__pb2.RenewTokenRequest.FromString,
+                    response_serializer=showrunner_dot_v1_dot_show__service__pb2.RenewTokenResponse.SerializeToString,
+            ),
             'ListRooms': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRooms,
                     request_deserializer=showrunner_dot_v1_dot_show__service__pb2.ListRoomsRequest.FromString,
@@ -797,6 +821,33 @@ class ShowService:
             '/showrunner.v1.ShowService/GetMyPlace',
             showrunner_dot_v1_dot_show__service__pb2.GetMyPlaceRequest.SerializeToString,
             showrunner_dot_v1_dot_show__service__pb2.GetMyPlaceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/showrunner.v1.ShowService/RenewToken',
+            showrunner_dot_v1_dot_show__service__pb2.RenewTokenRequest.SerializeToString,
+            showrunner_dot_v1_dot_show__service__pb2.RenewTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,16 @@ class ShowServiceStub:
     UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
     identity's).
     """
+    RenewToken: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.RenewTokenRequest, _show_service_pb2.RenewTokenResponse]
+    """A fresh token for the caller, before the one it holds expires (SHOW_TOKEN_TTL_SECONDS after
+    it was minted): the same identity and display name, with exactly the grants of the role the
+    show's record gives it now (a guest's kept limits on its sources, a waiting viewer's), never
+    the token's own. For a page that stays longer than a token lasts. Only a participant's own
+    token, still valid (an expired one is UNAUTHENTICATED: the page joins again); counts in
+    RATE_BUCKET_OTHER, not in the join limit its address shares. Errors: INVALID_ARGUMENT,
+    UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
+    identity's), FAILED_PRECONDITION (the show has ended).
+    """
     ListRooms: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.ListRoomsRequest, _show_service_pb2.ListRoomsResponse]
     """Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant.
     Errors: UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE.
@@ -290,6 +300,16 @@ class ShowServiceAsyncStub(ShowServiceStub):
     or the room, and counts in RATE_BUCKET_OTHER, not in the join limit. Errors: INVALID_ARGUMENT,
     UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
     identity's).
+    """
+    RenewToken: _aio.UnaryUnaryMultiCallable[_show_service_pb2.RenewTokenRequest, _show_service_pb2.RenewTokenResponse]  # type: ignore[assignment]
+    """A fresh token for the caller, before the one it holds expires (SHOW_TOKEN_TTL_SECONDS after
+    it was minted): the same identity and display name, with exactly the grants of the role the
+    show's record gives it now (a guest's kept limits on its sources, a waiting viewer's), never
+    the token's own. For a page that stays longer than a token lasts. Only a participant's own
+    token, still valid (an expired one is UNAUTHENTICATED: the page joins again); counts in
+    RATE_BUCKET_OTHER, not in the join limit its address shares. Errors: INVALID_ARGUMENT,
+    UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
+    identity's), FAILED_PRECONDITION (the show has ended).
     """
     ListRooms: _aio.UnaryUnaryMultiCallable[_show_service_pb2.ListRoomsRequest, _show_service_pb2.ListRoomsResponse]  # type: ignore[assignment]
     """Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant.
@@ -525,6 +545,22 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
         or the room, and counts in RATE_BUCKET_OTHER, not in the join limit. Errors: INVALID_ARGUMENT,
         UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
         identity's).
+        """
+
+    @_abc_1.abstractmethod
+    def RenewToken(
+        self,
+        request: _show_service_pb2.RenewTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_show_service_pb2.RenewTokenResponse, _abc.Awaitable[_show_service_pb2.RenewTokenResponse]]:
+        """A fresh token for the caller, before the one it holds expires (SHOW_TOKEN_TTL_SECONDS after
+        it was minted): the same identity and display name, with exactly the grants of the role the
+        show's record gives it now (a guest's kept limits on its sources, a waiting viewer's), never
+        the token's own. For a page that stays longer than a token lasts. Only a participant's own
+        token, still valid (an expired one is UNAUTHENTICATED: the page joins again); counts in
+        RATE_BUCKET_OTHER, not in the join limit its address shares. Errors: INVALID_ARGUMENT,
+        UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
+        identity's), FAILED_PRECONDITION (the show has ended).
         """
 
     @_abc_1.abstractmethod

@@ -42,6 +42,10 @@ class ShowService(Protocol[CallerT]):
         """The caller's own place in the show, as JoinRoom answers it but minting no token: its role, its raised hand, its invitation still waiting and the show's state. For a page coming back from a dropped connection or a hidden tab. Only a participant's own token (the room's admin token has no place in the show); it reads that participant's record alone, never the queue or the room, and counts in RATE_BUCKET_OTHER, not in the join limit. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned identity's)."""
         ...
 
+    async def renew_token(self, request: _showrunner_v1_show_service_pb2.RenewTokenRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.RenewTokenResponse:
+        """A fresh token for the caller, before the one it holds expires (SHOW_TOKEN_TTL_SECONDS after it was minted): the same identity and display name, with exactly the grants of the role the show's record gives it now (a guest's kept limits on its sources, a waiting viewer's), never the token's own. For a page that stays longer than a token lasts. Only a participant's own token, still valid (an expired one is UNAUTHENTICATED: the page joins again); counts in RATE_BUCKET_OTHER, not in the join limit its address shares. Errors: INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned identity's), FAILED_PRECONDITION (the show has ended)."""
+        ...
+
     async def list_rooms(self, request: _showrunner_v1_show_service_pb2.ListRoomsRequest, caller: CallerT, /) -> _showrunner_v1_show_service_pb2.ListRoomsResponse:
         """Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant. Errors: UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE."""
         ...
@@ -169,6 +173,7 @@ def show_service_rpcs(implementation: ShowService[Ctx]) -> tuple[Rpc[Any, Any, C
     return (
         Rpc(methods['JoinRoom'], _showrunner_v1_show_service_pb2.JoinRoomRequest, _showrunner_v1_show_service_pb2.JoinRoomResponse, implementation.join_room),
         Rpc(methods['GetMyPlace'], _showrunner_v1_show_service_pb2.GetMyPlaceRequest, _showrunner_v1_show_service_pb2.GetMyPlaceResponse, implementation.get_my_place),
+        Rpc(methods['RenewToken'], _showrunner_v1_show_service_pb2.RenewTokenRequest, _showrunner_v1_show_service_pb2.RenewTokenResponse, implementation.renew_token),
         Rpc(methods['ListRooms'], _showrunner_v1_show_service_pb2.ListRoomsRequest, _showrunner_v1_show_service_pb2.ListRoomsResponse, implementation.list_rooms),
         Rpc(methods['GetRoom'], _showrunner_v1_show_service_pb2.GetRoomRequest, _showrunner_v1_show_service_pb2.GetRoomResponse, implementation.get_room),
         Rpc(methods['DeleteRoom'], _showrunner_v1_show_service_pb2.DeleteRoomRequest, _showrunner_v1_show_service_pb2.DeleteRoomResponse, implementation.delete_room),

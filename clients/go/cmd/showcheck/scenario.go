@@ -212,6 +212,13 @@ func (s *show) hands(ctx context.Context) {
 	_, err = svc.GetMyPlace(as(ctx, s.tokens.admin(s.room)), &pb.GetMyPlaceRequest{RoomName: s.room})
 	s.refused("GetMyPlace", "the room's admin, which has no place", err, permissionDenied, "no place in the show")
 
+	renewed, err := svc.RenewToken(as(ctx, s.viewer["ann"]), &pb.RenewTokenRequest{RoomName: s.room})
+	ok(s, "RenewToken", "ann renews her token: a viewer's, for ann", renewed, err, func(r *pb.RenewTokenResponse) string {
+		return expect(r.Identity == "ann" && r.Role == pb.Role_ROLE_VIEWER && r.Token != "", "unexpected answer %v", r)
+	})
+	_, err = svc.RenewToken(as(ctx, s.tokens.admin(s.room)), &pb.RenewTokenRequest{RoomName: s.room})
+	s.refused("RenewToken", "the room's admin, which has no place", err, permissionDenied, "no place in the show")
+
 	hands, err := svc.ListRaisedHands(as(ctx, s.hostToken), &pb.ListRaisedHandsRequest{RoomName: s.room})
 	ok(s, "ListRaisedHands", "the host sees ann's hand", hands, err, func(r *pb.ListRaisedHandsResponse) string {
 		return expect(len(r.Hands) == 1 && r.Hands[0].Identity == "ann" && r.Hands[0].RaisedAt > 0, "hands %v", r.Hands)

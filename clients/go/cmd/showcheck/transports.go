@@ -111,6 +111,9 @@ func (g grpcShow) GetRoom(ctx context.Context, r *pb.GetRoomRequest) (*pb.GetRoo
 func (g grpcShow) GetMyPlace(ctx context.Context, r *pb.GetMyPlaceRequest) (*pb.GetMyPlaceResponse, error) {
 	return g.c.GetMyPlace(ctx, r)
 }
+func (g grpcShow) RenewToken(ctx context.Context, r *pb.RenewTokenRequest) (*pb.RenewTokenResponse, error) {
+	return g.c.RenewToken(ctx, r)
+}
 func (g grpcShow) DeleteRoom(ctx context.Context, r *pb.DeleteRoomRequest) (*pb.DeleteRoomResponse, error) {
 	return g.c.DeleteRoom(ctx, r)
 }

@@ -816,6 +816,118 @@ func (x *GetMyPlaceResponse) GetInvitedBy() string {
 	return ""
 }
 
+// RenewTokenRequest names the room; the participant is the token's.
+type RenewTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The room of the caller's token. Required.
+	RoomName      string `protobuf:"bytes,1,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewTokenRequest) Reset() {
+	*x = RenewTokenRequest{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewTokenRequest) ProtoMessage() {}
+
+func (x *RenewTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewTokenRequest.ProtoReflect.Descriptor instead.
+func (*RenewTokenRequest) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RenewTokenRequest) GetRoomName() string {
+	if x != nil {
+		return x.RoomName
+	}
+	return ""
+}
+
+// RenewTokenResponse is the caller's new token, for the role the record gives it now.
+type RenewTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// LiveKit access token with exactly the grants of the role; its exp claim says until when
+	// (SHOW_TOKEN_TTL_SECONDS after now).
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The identity the token carries (the caller's).
+	Identity string `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	// The role the token grants: ROLE_HOST (while it holds the host seat), ROLE_GUEST,
+	// ROLE_MODERATOR or ROLE_VIEWER (the last host too, once its seat was freed).
+	Role          Role `protobuf:"varint,3,opt,name=role,proto3,enum=showrunner.v1.Role" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewTokenResponse) Reset() {
+	*x = RenewTokenResponse{}
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewTokenResponse) ProtoMessage() {}
+
+func (x *RenewTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewTokenResponse.ProtoReflect.Descriptor instead.
+func (*RenewTokenResponse) Descriptor() ([]byte, []int) {
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RenewTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *RenewTokenResponse) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *RenewTokenResponse) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
 // ListRoomsRequest has no fields yet.
 type ListRoomsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -825,7 +937,7 @@ type ListRoomsRequest struct {
 
 func (x *ListRoomsRequest) Reset() {
 	*x = ListRoomsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[6]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -837,7 +949,7 @@ func (x *ListRoomsRequest) String() string {
 func (*ListRoomsRequest) ProtoMessage() {}
 
 func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[6]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -850,7 +962,7 @@ func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsRequest.ProtoReflect.Descriptor instead.
 func (*ListRoomsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{6}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{8}
 }
 
 // ListRoomsResponse lists the rooms that exist on LiveKit.
@@ -864,7 +976,7 @@ type ListRoomsResponse struct {
 
 func (x *ListRoomsResponse) Reset() {
 	*x = ListRoomsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[7]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +988,7 @@ func (x *ListRoomsResponse) String() string {
 func (*ListRoomsResponse) ProtoMessage() {}
 
 func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[7]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1001,7 @@ func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsResponse.ProtoReflect.Descriptor instead.
 func (*ListRoomsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{7}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListRoomsResponse) GetRooms() []*Room {
@@ -910,7 +1022,7 @@ type GetRoomRequest struct {
 
 func (x *GetRoomRequest) Reset() {
 	*x = GetRoomRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[8]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1034,7 @@ func (x *GetRoomRequest) String() string {
 func (*GetRoomRequest) ProtoMessage() {}
 
 func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[8]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1047,7 @@ func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{8}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetRoomRequest) GetRoomName() string {
@@ -956,7 +1068,7 @@ type GetRoomResponse struct {
 
 func (x *GetRoomResponse) Reset() {
 	*x = GetRoomResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[9]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1080,7 @@ func (x *GetRoomResponse) String() string {
 func (*GetRoomResponse) ProtoMessage() {}
 
 func (x *GetRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[9]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1093,7 @@ func (x *GetRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomResponse.ProtoReflect.Descriptor instead.
 func (*GetRoomResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{9}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetRoomResponse) GetRoom() *Room {
@@ -1002,7 +1114,7 @@ type DeleteRoomRequest struct {
 
 func (x *DeleteRoomRequest) Reset() {
 	*x = DeleteRoomRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[10]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1126,7 @@ func (x *DeleteRoomRequest) String() string {
 func (*DeleteRoomRequest) ProtoMessage() {}
 
 func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[10]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1139,7 @@ func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRoomRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{10}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteRoomRequest) GetRoomName() string {
@@ -1046,7 +1158,7 @@ type DeleteRoomResponse struct {
 
 func (x *DeleteRoomResponse) Reset() {
 	*x = DeleteRoomResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[11]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1170,7 @@ func (x *DeleteRoomResponse) String() string {
 func (*DeleteRoomResponse) ProtoMessage() {}
 
 func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[11]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1183,7 @@ func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRoomResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{11}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{13}
 }
 
 // GoLiveRequest names the show to take live.
@@ -1085,7 +1197,7 @@ type GoLiveRequest struct {
 
 func (x *GoLiveRequest) Reset() {
 	*x = GoLiveRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[12]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1209,7 @@ func (x *GoLiveRequest) String() string {
 func (*GoLiveRequest) ProtoMessage() {}
 
 func (x *GoLiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[12]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1222,7 @@ func (x *GoLiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GoLiveRequest.ProtoReflect.Descriptor instead.
 func (*GoLiveRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{12}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GoLiveRequest) GetRoomName() string {
@@ -1135,7 +1247,7 @@ type GoLiveResponse struct {
 
 func (x *GoLiveResponse) Reset() {
 	*x = GoLiveResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[13]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1259,7 @@ func (x *GoLiveResponse) String() string {
 func (*GoLiveResponse) ProtoMessage() {}
 
 func (x *GoLiveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[13]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1272,7 @@ func (x *GoLiveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GoLiveResponse.ProtoReflect.Descriptor instead.
 func (*GoLiveResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{13}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GoLiveResponse) GetState() ShowState {
@@ -1195,7 +1307,7 @@ type EndShowRequest struct {
 
 func (x *EndShowRequest) Reset() {
 	*x = EndShowRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[14]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1319,7 @@ func (x *EndShowRequest) String() string {
 func (*EndShowRequest) ProtoMessage() {}
 
 func (x *EndShowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[14]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1332,7 @@ func (x *EndShowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndShowRequest.ProtoReflect.Descriptor instead.
 func (*EndShowRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{14}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EndShowRequest) GetRoomName() string {
@@ -1243,7 +1355,7 @@ type EndShowResponse struct {
 
 func (x *EndShowResponse) Reset() {
 	*x = EndShowResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[15]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1255,7 +1367,7 @@ func (x *EndShowResponse) String() string {
 func (*EndShowResponse) ProtoMessage() {}
 
 func (x *EndShowResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[15]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1268,7 +1380,7 @@ func (x *EndShowResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndShowResponse.ProtoReflect.Descriptor instead.
 func (*EndShowResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{15}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EndShowResponse) GetState() ShowState {
@@ -1303,7 +1415,7 @@ type ListParticipantsRequest struct {
 
 func (x *ListParticipantsRequest) Reset() {
 	*x = ListParticipantsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[16]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1427,7 @@ func (x *ListParticipantsRequest) String() string {
 func (*ListParticipantsRequest) ProtoMessage() {}
 
 func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[16]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1440,7 @@ func (x *ListParticipantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsRequest.ProtoReflect.Descriptor instead.
 func (*ListParticipantsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{16}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListParticipantsRequest) GetRoomName() string {
@@ -1367,7 +1479,7 @@ type ListParticipantsResponse struct {
 
 func (x *ListParticipantsResponse) Reset() {
 	*x = ListParticipantsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[17]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1491,7 @@ func (x *ListParticipantsResponse) String() string {
 func (*ListParticipantsResponse) ProtoMessage() {}
 
 func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[17]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1504,7 @@ func (x *ListParticipantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListParticipantsResponse.ProtoReflect.Descriptor instead.
 func (*ListParticipantsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{17}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListParticipantsResponse) GetParticipants() []*Participant {
@@ -1426,7 +1538,7 @@ type RemoveParticipantRequest struct {
 
 func (x *RemoveParticipantRequest) Reset() {
 	*x = RemoveParticipantRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[18]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +1550,7 @@ func (x *RemoveParticipantRequest) String() string {
 func (*RemoveParticipantRequest) ProtoMessage() {}
 
 func (x *RemoveParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[18]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +1563,7 @@ func (x *RemoveParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveParticipantRequest.ProtoReflect.Descriptor instead.
 func (*RemoveParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{18}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RemoveParticipantRequest) GetRoomName() string {
@@ -1484,7 +1596,7 @@ type RemoveParticipantResponse struct {
 
 func (x *RemoveParticipantResponse) Reset() {
 	*x = RemoveParticipantResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[19]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1608,7 @@ func (x *RemoveParticipantResponse) String() string {
 func (*RemoveParticipantResponse) ProtoMessage() {}
 
 func (x *RemoveParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[19]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1621,7 @@ func (x *RemoveParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveParticipantResponse.ProtoReflect.Descriptor instead.
 func (*RemoveParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{19}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{21}
 }
 
 // InviteGuestRequest asks to bring a viewer on stage.
@@ -1527,7 +1639,7 @@ type InviteGuestRequest struct {
 
 func (x *InviteGuestRequest) Reset() {
 	*x = InviteGuestRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[20]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1651,7 @@ func (x *InviteGuestRequest) String() string {
 func (*InviteGuestRequest) ProtoMessage() {}
 
 func (x *InviteGuestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[20]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1664,7 @@ func (x *InviteGuestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteGuestRequest.ProtoReflect.Descriptor instead.
 func (*InviteGuestRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{20}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *InviteGuestRequest) GetRoomName() string {
@@ -1597,7 +1709,7 @@ type InviteGuestResponse struct {
 
 func (x *InviteGuestResponse) Reset() {
 	*x = InviteGuestResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[21]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1721,7 @@ func (x *InviteGuestResponse) String() string {
 func (*InviteGuestResponse) ProtoMessage() {}
 
 func (x *InviteGuestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[21]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1734,7 @@ func (x *InviteGuestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteGuestResponse.ProtoReflect.Descriptor instead.
 func (*InviteGuestResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{21}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *InviteGuestResponse) GetToken() string {
@@ -1675,7 +1787,7 @@ type DemoteGuestRequest struct {
 
 func (x *DemoteGuestRequest) Reset() {
 	*x = DemoteGuestRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[22]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +1799,7 @@ func (x *DemoteGuestRequest) String() string {
 func (*DemoteGuestRequest) ProtoMessage() {}
 
 func (x *DemoteGuestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[22]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +1812,7 @@ func (x *DemoteGuestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemoteGuestRequest.ProtoReflect.Descriptor instead.
 func (*DemoteGuestRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{22}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DemoteGuestRequest) GetRoomName() string {
@@ -1739,7 +1851,7 @@ type DemoteGuestResponse struct {
 
 func (x *DemoteGuestResponse) Reset() {
 	*x = DemoteGuestResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[23]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1863,7 @@ func (x *DemoteGuestResponse) String() string {
 func (*DemoteGuestResponse) ProtoMessage() {}
 
 func (x *DemoteGuestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[23]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1876,7 @@ func (x *DemoteGuestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DemoteGuestResponse.ProtoReflect.Descriptor instead.
 func (*DemoteGuestResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{23}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DemoteGuestResponse) GetToken() string {
@@ -1803,7 +1915,7 @@ type RemoveGuestRequest struct {
 
 func (x *RemoveGuestRequest) Reset() {
 	*x = RemoveGuestRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[24]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1815,7 +1927,7 @@ func (x *RemoveGuestRequest) String() string {
 func (*RemoveGuestRequest) ProtoMessage() {}
 
 func (x *RemoveGuestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[24]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1828,7 +1940,7 @@ func (x *RemoveGuestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveGuestRequest.ProtoReflect.Descriptor instead.
 func (*RemoveGuestRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{24}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RemoveGuestRequest) GetRoomName() string {
@@ -1863,7 +1975,7 @@ type RemoveGuestResponse struct {
 
 func (x *RemoveGuestResponse) Reset() {
 	*x = RemoveGuestResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[25]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1875,7 +1987,7 @@ func (x *RemoveGuestResponse) String() string {
 func (*RemoveGuestResponse) ProtoMessage() {}
 
 func (x *RemoveGuestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[25]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1888,7 +2000,7 @@ func (x *RemoveGuestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveGuestResponse.ProtoReflect.Descriptor instead.
 func (*RemoveGuestResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{25}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RemoveGuestResponse) GetMessage() string {
@@ -1913,7 +2025,7 @@ type SetHandRaisedRequest struct {
 
 func (x *SetHandRaisedRequest) Reset() {
 	*x = SetHandRaisedRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[26]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1925,7 +2037,7 @@ func (x *SetHandRaisedRequest) String() string {
 func (*SetHandRaisedRequest) ProtoMessage() {}
 
 func (x *SetHandRaisedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[26]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1938,7 +2050,7 @@ func (x *SetHandRaisedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetHandRaisedRequest.ProtoReflect.Descriptor instead.
 func (*SetHandRaisedRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{26}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetHandRaisedRequest) GetRoomName() string {
@@ -1979,7 +2091,7 @@ type SetHandRaisedResponse struct {
 
 func (x *SetHandRaisedResponse) Reset() {
 	*x = SetHandRaisedResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[27]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1991,7 +2103,7 @@ func (x *SetHandRaisedResponse) String() string {
 func (*SetHandRaisedResponse) ProtoMessage() {}
 
 func (x *SetHandRaisedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[27]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2004,7 +2116,7 @@ func (x *SetHandRaisedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetHandRaisedResponse.ProtoReflect.Descriptor instead.
 func (*SetHandRaisedResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{27}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetHandRaisedResponse) GetHandRaised() bool {
@@ -2048,7 +2160,7 @@ type AcceptInvitationRequest struct {
 
 func (x *AcceptInvitationRequest) Reset() {
 	*x = AcceptInvitationRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[28]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2060,7 +2172,7 @@ func (x *AcceptInvitationRequest) String() string {
 func (*AcceptInvitationRequest) ProtoMessage() {}
 
 func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[28]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2073,7 +2185,7 @@ func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationRequest.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{28}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AcceptInvitationRequest) GetRoomName() string {
@@ -2105,7 +2217,7 @@ type AcceptInvitationResponse struct {
 
 func (x *AcceptInvitationResponse) Reset() {
 	*x = AcceptInvitationResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[29]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2117,7 +2229,7 @@ func (x *AcceptInvitationResponse) String() string {
 func (*AcceptInvitationResponse) ProtoMessage() {}
 
 func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[29]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2130,7 +2242,7 @@ func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationResponse.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{29}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AcceptInvitationResponse) GetToken() string {
@@ -2167,7 +2279,7 @@ type DeclineInvitationRequest struct {
 
 func (x *DeclineInvitationRequest) Reset() {
 	*x = DeclineInvitationRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[30]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2179,7 +2291,7 @@ func (x *DeclineInvitationRequest) String() string {
 func (*DeclineInvitationRequest) ProtoMessage() {}
 
 func (x *DeclineInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[30]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2192,7 +2304,7 @@ func (x *DeclineInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineInvitationRequest.ProtoReflect.Descriptor instead.
 func (*DeclineInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{30}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeclineInvitationRequest) GetRoomName() string {
@@ -2220,7 +2332,7 @@ type DeclineInvitationResponse struct {
 
 func (x *DeclineInvitationResponse) Reset() {
 	*x = DeclineInvitationResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[31]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2232,7 +2344,7 @@ func (x *DeclineInvitationResponse) String() string {
 func (*DeclineInvitationResponse) ProtoMessage() {}
 
 func (x *DeclineInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[31]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2245,7 +2357,7 @@ func (x *DeclineInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeclineInvitationResponse.ProtoReflect.Descriptor instead.
 func (*DeclineInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{31}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeclineInvitationResponse) GetMessage() string {
@@ -2268,7 +2380,7 @@ type StepDownRequest struct {
 
 func (x *StepDownRequest) Reset() {
 	*x = StepDownRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[32]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2392,7 @@ func (x *StepDownRequest) String() string {
 func (*StepDownRequest) ProtoMessage() {}
 
 func (x *StepDownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[32]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2405,7 @@ func (x *StepDownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepDownRequest.ProtoReflect.Descriptor instead.
 func (*StepDownRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{32}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StepDownRequest) GetRoomName() string {
@@ -2325,7 +2437,7 @@ type StepDownResponse struct {
 
 func (x *StepDownResponse) Reset() {
 	*x = StepDownResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[33]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2337,7 +2449,7 @@ func (x *StepDownResponse) String() string {
 func (*StepDownResponse) ProtoMessage() {}
 
 func (x *StepDownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[33]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2350,7 +2462,7 @@ func (x *StepDownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepDownResponse.ProtoReflect.Descriptor instead.
 func (*StepDownResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{33}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StepDownResponse) GetToken() string {
@@ -2389,7 +2501,7 @@ type RaisedHand struct {
 
 func (x *RaisedHand) Reset() {
 	*x = RaisedHand{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[34]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2401,7 +2513,7 @@ func (x *RaisedHand) String() string {
 func (*RaisedHand) ProtoMessage() {}
 
 func (x *RaisedHand) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[34]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2414,7 +2526,7 @@ func (x *RaisedHand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaisedHand.ProtoReflect.Descriptor instead.
 func (*RaisedHand) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{34}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RaisedHand) GetIdentity() string {
@@ -2456,7 +2568,7 @@ type ListRaisedHandsRequest struct {
 
 func (x *ListRaisedHandsRequest) Reset() {
 	*x = ListRaisedHandsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[35]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2468,7 +2580,7 @@ func (x *ListRaisedHandsRequest) String() string {
 func (*ListRaisedHandsRequest) ProtoMessage() {}
 
 func (x *ListRaisedHandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[35]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2481,7 +2593,7 @@ func (x *ListRaisedHandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRaisedHandsRequest.ProtoReflect.Descriptor instead.
 func (*ListRaisedHandsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{35}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListRaisedHandsRequest) GetRoomName() string {
@@ -2521,7 +2633,7 @@ type ListRaisedHandsResponse struct {
 
 func (x *ListRaisedHandsResponse) Reset() {
 	*x = ListRaisedHandsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[36]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2533,7 +2645,7 @@ func (x *ListRaisedHandsResponse) String() string {
 func (*ListRaisedHandsResponse) ProtoMessage() {}
 
 func (x *ListRaisedHandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[36]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2546,7 +2658,7 @@ func (x *ListRaisedHandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRaisedHandsResponse.ProtoReflect.Descriptor instead.
 func (*ListRaisedHandsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{36}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListRaisedHandsResponse) GetHands() []*RaisedHand {
@@ -2583,7 +2695,7 @@ type UpdateRoomSettingsRequest struct {
 
 func (x *UpdateRoomSettingsRequest) Reset() {
 	*x = UpdateRoomSettingsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[37]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2595,7 +2707,7 @@ func (x *UpdateRoomSettingsRequest) String() string {
 func (*UpdateRoomSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateRoomSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[37]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2608,7 +2720,7 @@ func (x *UpdateRoomSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRoomSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRoomSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{37}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UpdateRoomSettingsRequest) GetRoomName() string {
@@ -2636,7 +2748,7 @@ type UpdateRoomSettingsResponse struct {
 
 func (x *UpdateRoomSettingsResponse) Reset() {
 	*x = UpdateRoomSettingsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[38]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2648,7 +2760,7 @@ func (x *UpdateRoomSettingsResponse) String() string {
 func (*UpdateRoomSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateRoomSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[38]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2661,7 +2773,7 @@ func (x *UpdateRoomSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRoomSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRoomSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{38}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UpdateRoomSettingsResponse) GetGuestLimit() uint32 {
@@ -2696,7 +2808,7 @@ type Recording struct {
 
 func (x *Recording) Reset() {
 	*x = Recording{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[39]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2708,7 +2820,7 @@ func (x *Recording) String() string {
 func (*Recording) ProtoMessage() {}
 
 func (x *Recording) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[39]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2721,7 +2833,7 @@ func (x *Recording) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recording.ProtoReflect.Descriptor instead.
 func (*Recording) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{39}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Recording) GetRecordingId() string {
@@ -2794,7 +2906,7 @@ type StartRecordingRequest struct {
 
 func (x *StartRecordingRequest) Reset() {
 	*x = StartRecordingRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2806,7 +2918,7 @@ func (x *StartRecordingRequest) String() string {
 func (*StartRecordingRequest) ProtoMessage() {}
 
 func (x *StartRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[40]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2819,7 +2931,7 @@ func (x *StartRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRecordingRequest.ProtoReflect.Descriptor instead.
 func (*StartRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{40}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StartRecordingRequest) GetRoomName() string {
@@ -2847,7 +2959,7 @@ type StartRecordingResponse struct {
 
 func (x *StartRecordingResponse) Reset() {
 	*x = StartRecordingResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2859,7 +2971,7 @@ func (x *StartRecordingResponse) String() string {
 func (*StartRecordingResponse) ProtoMessage() {}
 
 func (x *StartRecordingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[41]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2872,7 +2984,7 @@ func (x *StartRecordingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRecordingResponse.ProtoReflect.Descriptor instead.
 func (*StartRecordingResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{41}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *StartRecordingResponse) GetRecording() *Recording {
@@ -2893,7 +3005,7 @@ type StopRecordingRequest struct {
 
 func (x *StopRecordingRequest) Reset() {
 	*x = StopRecordingRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2905,7 +3017,7 @@ func (x *StopRecordingRequest) String() string {
 func (*StopRecordingRequest) ProtoMessage() {}
 
 func (x *StopRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[42]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2918,7 +3030,7 @@ func (x *StopRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRecordingRequest.ProtoReflect.Descriptor instead.
 func (*StopRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{42}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StopRecordingRequest) GetRoomName() string {
@@ -2939,7 +3051,7 @@ type StopRecordingResponse struct {
 
 func (x *StopRecordingResponse) Reset() {
 	*x = StopRecordingResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2951,7 +3063,7 @@ func (x *StopRecordingResponse) String() string {
 func (*StopRecordingResponse) ProtoMessage() {}
 
 func (x *StopRecordingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[43]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2964,7 +3076,7 @@ func (x *StopRecordingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRecordingResponse.ProtoReflect.Descriptor instead.
 func (*StopRecordingResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{43}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StopRecordingResponse) GetRecording() *Recording {
@@ -2985,7 +3097,7 @@ type ListRecordingsRequest struct {
 
 func (x *ListRecordingsRequest) Reset() {
 	*x = ListRecordingsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2997,7 +3109,7 @@ func (x *ListRecordingsRequest) String() string {
 func (*ListRecordingsRequest) ProtoMessage() {}
 
 func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[44]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3010,7 +3122,7 @@ func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordingsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{44}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListRecordingsRequest) GetRoomName() string {
@@ -3031,7 +3143,7 @@ type ListRecordingsResponse struct {
 
 func (x *ListRecordingsResponse) Reset() {
 	*x = ListRecordingsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3043,7 +3155,7 @@ func (x *ListRecordingsResponse) String() string {
 func (*ListRecordingsResponse) ProtoMessage() {}
 
 func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[45]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3056,7 +3168,7 @@ func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordingsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{45}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListRecordingsResponse) GetRecordings() []*Recording {
@@ -3089,7 +3201,7 @@ type Stream struct {
 
 func (x *Stream) Reset() {
 	*x = Stream{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3101,7 +3213,7 @@ func (x *Stream) String() string {
 func (*Stream) ProtoMessage() {}
 
 func (x *Stream) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[46]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3114,7 +3226,7 @@ func (x *Stream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stream.ProtoReflect.Descriptor instead.
 func (*Stream) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{46}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Stream) GetStreamId() string {
@@ -3179,7 +3291,7 @@ type StartStreamRequest struct {
 
 func (x *StartStreamRequest) Reset() {
 	*x = StartStreamRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3191,7 +3303,7 @@ func (x *StartStreamRequest) String() string {
 func (*StartStreamRequest) ProtoMessage() {}
 
 func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[47]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3204,7 +3316,7 @@ func (x *StartStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartStreamRequest.ProtoReflect.Descriptor instead.
 func (*StartStreamRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{47}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *StartStreamRequest) GetRoomName() string {
@@ -3232,7 +3344,7 @@ type StartStreamResponse struct {
 
 func (x *StartStreamResponse) Reset() {
 	*x = StartStreamResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3244,7 +3356,7 @@ func (x *StartStreamResponse) String() string {
 func (*StartStreamResponse) ProtoMessage() {}
 
 func (x *StartStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[48]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3257,7 +3369,7 @@ func (x *StartStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartStreamResponse.ProtoReflect.Descriptor instead.
 func (*StartStreamResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{48}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *StartStreamResponse) GetStream() *Stream {
@@ -3282,7 +3394,7 @@ type UpdateStreamRequest struct {
 
 func (x *UpdateStreamRequest) Reset() {
 	*x = UpdateStreamRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3294,7 +3406,7 @@ func (x *UpdateStreamRequest) String() string {
 func (*UpdateStreamRequest) ProtoMessage() {}
 
 func (x *UpdateStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[49]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3307,7 +3419,7 @@ func (x *UpdateStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStreamRequest.ProtoReflect.Descriptor instead.
 func (*UpdateStreamRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{49}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UpdateStreamRequest) GetRoomName() string {
@@ -3342,7 +3454,7 @@ type UpdateStreamResponse struct {
 
 func (x *UpdateStreamResponse) Reset() {
 	*x = UpdateStreamResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3354,7 +3466,7 @@ func (x *UpdateStreamResponse) String() string {
 func (*UpdateStreamResponse) ProtoMessage() {}
 
 func (x *UpdateStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[50]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3367,7 +3479,7 @@ func (x *UpdateStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStreamResponse.ProtoReflect.Descriptor instead.
 func (*UpdateStreamResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{50}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *UpdateStreamResponse) GetStream() *Stream {
@@ -3388,7 +3500,7 @@ type StopStreamRequest struct {
 
 func (x *StopStreamRequest) Reset() {
 	*x = StopStreamRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3400,7 +3512,7 @@ func (x *StopStreamRequest) String() string {
 func (*StopStreamRequest) ProtoMessage() {}
 
 func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[51]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3413,7 +3525,7 @@ func (x *StopStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopStreamRequest.ProtoReflect.Descriptor instead.
 func (*StopStreamRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{51}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *StopStreamRequest) GetRoomName() string {
@@ -3434,7 +3546,7 @@ type StopStreamResponse struct {
 
 func (x *StopStreamResponse) Reset() {
 	*x = StopStreamResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3446,7 +3558,7 @@ func (x *StopStreamResponse) String() string {
 func (*StopStreamResponse) ProtoMessage() {}
 
 func (x *StopStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[52]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3459,7 +3571,7 @@ func (x *StopStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopStreamResponse.ProtoReflect.Descriptor instead.
 func (*StopStreamResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{52}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *StopStreamResponse) GetStream() *Stream {
@@ -3480,7 +3592,7 @@ type ListStreamsRequest struct {
 
 func (x *ListStreamsRequest) Reset() {
 	*x = ListStreamsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3492,7 +3604,7 @@ func (x *ListStreamsRequest) String() string {
 func (*ListStreamsRequest) ProtoMessage() {}
 
 func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[53]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3505,7 +3617,7 @@ func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{53}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListStreamsRequest) GetRoomName() string {
@@ -3528,7 +3640,7 @@ type ListStreamsResponse struct {
 
 func (x *ListStreamsResponse) Reset() {
 	*x = ListStreamsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3540,7 +3652,7 @@ func (x *ListStreamsResponse) String() string {
 func (*ListStreamsResponse) ProtoMessage() {}
 
 func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[54]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3553,7 +3665,7 @@ func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
 func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{54}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListStreamsResponse) GetStreams() []*Stream {
@@ -3583,7 +3695,7 @@ type AppointModeratorRequest struct {
 
 func (x *AppointModeratorRequest) Reset() {
 	*x = AppointModeratorRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3595,7 +3707,7 @@ func (x *AppointModeratorRequest) String() string {
 func (*AppointModeratorRequest) ProtoMessage() {}
 
 func (x *AppointModeratorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[55]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3608,7 +3720,7 @@ func (x *AppointModeratorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppointModeratorRequest.ProtoReflect.Descriptor instead.
 func (*AppointModeratorRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{55}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *AppointModeratorRequest) GetRoomName() string {
@@ -3636,7 +3748,7 @@ type AppointModeratorResponse struct {
 
 func (x *AppointModeratorResponse) Reset() {
 	*x = AppointModeratorResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3648,7 +3760,7 @@ func (x *AppointModeratorResponse) String() string {
 func (*AppointModeratorResponse) ProtoMessage() {}
 
 func (x *AppointModeratorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[56]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3661,7 +3773,7 @@ func (x *AppointModeratorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppointModeratorResponse.ProtoReflect.Descriptor instead.
 func (*AppointModeratorResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{56}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *AppointModeratorResponse) GetMessage() string {
@@ -3684,7 +3796,7 @@ type DismissModeratorRequest struct {
 
 func (x *DismissModeratorRequest) Reset() {
 	*x = DismissModeratorRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3696,7 +3808,7 @@ func (x *DismissModeratorRequest) String() string {
 func (*DismissModeratorRequest) ProtoMessage() {}
 
 func (x *DismissModeratorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[57]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3709,7 +3821,7 @@ func (x *DismissModeratorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DismissModeratorRequest.ProtoReflect.Descriptor instead.
 func (*DismissModeratorRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{57}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *DismissModeratorRequest) GetRoomName() string {
@@ -3737,7 +3849,7 @@ type DismissModeratorResponse struct {
 
 func (x *DismissModeratorResponse) Reset() {
 	*x = DismissModeratorResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3749,7 +3861,7 @@ func (x *DismissModeratorResponse) String() string {
 func (*DismissModeratorResponse) ProtoMessage() {}
 
 func (x *DismissModeratorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[58]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3762,7 +3874,7 @@ func (x *DismissModeratorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DismissModeratorResponse.ProtoReflect.Descriptor instead.
 func (*DismissModeratorResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{58}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DismissModeratorResponse) GetMessage() string {
@@ -3787,7 +3899,7 @@ type Ban struct {
 
 func (x *Ban) Reset() {
 	*x = Ban{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3799,7 +3911,7 @@ func (x *Ban) String() string {
 func (*Ban) ProtoMessage() {}
 
 func (x *Ban) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[59]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3812,7 +3924,7 @@ func (x *Ban) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ban.ProtoReflect.Descriptor instead.
 func (*Ban) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{59}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *Ban) GetIdentity() string {
@@ -3849,7 +3961,7 @@ type UnbanParticipantRequest struct {
 
 func (x *UnbanParticipantRequest) Reset() {
 	*x = UnbanParticipantRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3861,7 +3973,7 @@ func (x *UnbanParticipantRequest) String() string {
 func (*UnbanParticipantRequest) ProtoMessage() {}
 
 func (x *UnbanParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[60]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3874,7 +3986,7 @@ func (x *UnbanParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanParticipantRequest.ProtoReflect.Descriptor instead.
 func (*UnbanParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{60}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *UnbanParticipantRequest) GetRoomName() string {
@@ -3902,7 +4014,7 @@ type UnbanParticipantResponse struct {
 
 func (x *UnbanParticipantResponse) Reset() {
 	*x = UnbanParticipantResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3914,7 +4026,7 @@ func (x *UnbanParticipantResponse) String() string {
 func (*UnbanParticipantResponse) ProtoMessage() {}
 
 func (x *UnbanParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[61]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3927,7 +4039,7 @@ func (x *UnbanParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbanParticipantResponse.ProtoReflect.Descriptor instead.
 func (*UnbanParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{61}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *UnbanParticipantResponse) GetMessage() string {
@@ -3954,7 +4066,7 @@ type ListBansRequest struct {
 
 func (x *ListBansRequest) Reset() {
 	*x = ListBansRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3966,7 +4078,7 @@ func (x *ListBansRequest) String() string {
 func (*ListBansRequest) ProtoMessage() {}
 
 func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[62]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3979,7 +4091,7 @@ func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansRequest.ProtoReflect.Descriptor instead.
 func (*ListBansRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{62}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ListBansRequest) GetRoomName() string {
@@ -4018,7 +4130,7 @@ type ListBansResponse struct {
 
 func (x *ListBansResponse) Reset() {
 	*x = ListBansResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4030,7 +4142,7 @@ func (x *ListBansResponse) String() string {
 func (*ListBansResponse) ProtoMessage() {}
 
 func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[63]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4043,7 +4155,7 @@ func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBansResponse.ProtoReflect.Descriptor instead.
 func (*ListBansResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{63}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ListBansResponse) GetBans() []*Ban {
@@ -4083,7 +4195,7 @@ type ListShowEventsRequest struct {
 
 func (x *ListShowEventsRequest) Reset() {
 	*x = ListShowEventsRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4095,7 +4207,7 @@ func (x *ListShowEventsRequest) String() string {
 func (*ListShowEventsRequest) ProtoMessage() {}
 
 func (x *ListShowEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[64]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4108,7 +4220,7 @@ func (x *ListShowEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShowEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListShowEventsRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{64}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListShowEventsRequest) GetRoomName() string {
@@ -4146,7 +4258,7 @@ type ListShowEventsResponse struct {
 
 func (x *ListShowEventsResponse) Reset() {
 	*x = ListShowEventsResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4158,7 +4270,7 @@ func (x *ListShowEventsResponse) String() string {
 func (*ListShowEventsResponse) ProtoMessage() {}
 
 func (x *ListShowEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[65]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4171,7 +4283,7 @@ func (x *ListShowEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShowEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListShowEventsResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{65}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListShowEventsResponse) GetEntries() []*HistoryEntry {
@@ -4225,7 +4337,7 @@ type HistoryEntry struct {
 
 func (x *HistoryEntry) Reset() {
 	*x = HistoryEntry{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[66]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4237,7 +4349,7 @@ func (x *HistoryEntry) String() string {
 func (*HistoryEntry) ProtoMessage() {}
 
 func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[66]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4250,7 +4362,7 @@ func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryEntry.ProtoReflect.Descriptor instead.
 func (*HistoryEntry) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{66}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *HistoryEntry) GetSequence() int64 {
@@ -4327,7 +4439,7 @@ type MuteGuestTrackRequest struct {
 
 func (x *MuteGuestTrackRequest) Reset() {
 	*x = MuteGuestTrackRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[67]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4339,7 +4451,7 @@ func (x *MuteGuestTrackRequest) String() string {
 func (*MuteGuestTrackRequest) ProtoMessage() {}
 
 func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[67]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4352,7 +4464,7 @@ func (x *MuteGuestTrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteGuestTrackRequest.ProtoReflect.Descriptor instead.
 func (*MuteGuestTrackRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{67}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *MuteGuestTrackRequest) GetRoomName() string {
@@ -4398,7 +4510,7 @@ type MuteGuestTrackResponse struct {
 
 func (x *MuteGuestTrackResponse) Reset() {
 	*x = MuteGuestTrackResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[68]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4410,7 +4522,7 @@ func (x *MuteGuestTrackResponse) String() string {
 func (*MuteGuestTrackResponse) ProtoMessage() {}
 
 func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[68]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4423,7 +4535,7 @@ func (x *MuteGuestTrackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MuteGuestTrackResponse.ProtoReflect.Descriptor instead.
 func (*MuteGuestTrackResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{68}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *MuteGuestTrackResponse) GetMessage() string {
@@ -4462,7 +4574,7 @@ type AllowGuestSourceRequest struct {
 
 func (x *AllowGuestSourceRequest) Reset() {
 	*x = AllowGuestSourceRequest{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[69]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4474,7 +4586,7 @@ func (x *AllowGuestSourceRequest) String() string {
 func (*AllowGuestSourceRequest) ProtoMessage() {}
 
 func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[69]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4487,7 +4599,7 @@ func (x *AllowGuestSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowGuestSourceRequest.ProtoReflect.Descriptor instead.
 func (*AllowGuestSourceRequest) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{69}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *AllowGuestSourceRequest) GetRoomName() string {
@@ -4524,7 +4636,7 @@ type AllowGuestSourceResponse struct {
 
 func (x *AllowGuestSourceResponse) Reset() {
 	*x = AllowGuestSourceResponse{}
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[70]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4536,7 +4648,7 @@ func (x *AllowGuestSourceResponse) String() string {
 func (*AllowGuestSourceResponse) ProtoMessage() {}
 
 func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_showrunner_v1_show_service_proto_msgTypes[70]
+	mi := &file_showrunner_v1_show_service_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4549,7 +4661,7 @@ func (x *AllowGuestSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowGuestSourceResponse.ProtoReflect.Descriptor instead.
 func (*AllowGuestSourceResponse) Descriptor() ([]byte, []int) {
-	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{70}
+	return file_showrunner_v1_show_service_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *AllowGuestSourceResponse) GetMessage() string {
@@ -4632,7 +4744,13 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"handRaised\x122\n" +
 	"\x15invitation_expires_at\x18\x05 \x01(\x03R\x13invitationExpiresAt\x12\x1d\n" +
 	"\n" +
-	"invited_by\x18\x06 \x01(\tR\tinvitedBy\"\x12\n" +
+	"invited_by\x18\x06 \x01(\tR\tinvitedBy\"0\n" +
+	"\x11RenewTokenRequest\x12\x1b\n" +
+	"\troom_name\x18\x01 \x01(\tR\broomName\"o\n" +
+	"\x12RenewTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1a\n" +
+	"\bidentity\x18\x02 \x01(\tR\bidentity\x12'\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x13.showrunner.v1.RoleR\x04role\"\x12\n" +
 	"\x10ListRoomsRequest\">\n" +
 	"\x11ListRoomsResponse\x12)\n" +
 	"\x05rooms\x18\x01 \x03(\v2\x13.showrunner.v1.RoomR\x05rooms\"-\n" +
@@ -4876,12 +4994,14 @@ const file_showrunner_v1_show_service_proto_rawDesc = "" +
 	"\x0fRecordingLayout\x12 \n" +
 	"\x1cRECORDING_LAYOUT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RECORDING_LAYOUT_SPEAKER\x10\x01\x12\x19\n" +
-	"\x15RECORDING_LAYOUT_GRID\x10\x022\xf7/\n" +
+	"\x15RECORDING_LAYOUT_GRID\x10\x022\xdf1\n" +
 	"\vShowService\x12\xa7\x01\n" +
 	"\bJoinRoom\x12\x1e.showrunner.v1.JoinRoomRequest\x1a\x1f.showrunner.v1.JoinRoomResponse\"Z\x9a\xef\x18<\b\x01\x12\troom_name \x012\x13\n" +
 	"\x04role\x12\vROLE_VIEWERB\tROLE_HOSTB\vROLE_VIEWER\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/api/rooms/join\x12\xdf\x01\n" +
 	"\n" +
-	"GetMyPlace\x12 .showrunner.v1.GetMyPlaceRequest\x1a!.showrunner.v1.GetMyPlaceResponse\"\x8b\x01\x9a\xef\x18f\b\b\x12\troom_name \x04*UThe room's admin token has no place in the show: ask with the participant's own token\x82\xd3\xe4\x93\x02\x1b\x12\x19/api/rooms/{room_name}/me\x12\xa6\x01\n" +
+	"GetMyPlace\x12 .showrunner.v1.GetMyPlaceRequest\x1a!.showrunner.v1.GetMyPlaceResponse\"\x8b\x01\x9a\xef\x18f\b\b\x12\troom_name \x04*UThe room's admin token has no place in the show: ask with the participant's own token\x82\xd3\xe4\x93\x02\x1b\x12\x19/api/rooms/{room_name}/me\x12\xe5\x01\n" +
+	"\n" +
+	"RenewToken\x12 .showrunner.v1.RenewTokenRequest\x1a!.showrunner.v1.RenewTokenResponse\"\x91\x01\x9a\xef\x18f\b\b\x12\troom_name \x04*UThe room's admin token has no place in the show: ask with the participant's own token\x82\xd3\xe4\x93\x02!\"\x1f/api/rooms/{room_name}/me/token\x12\xa6\x01\n" +
 	"\tListRooms\x12\x1f.showrunner.v1.ListRoomsRequest\x1a .showrunner.v1.ListRoomsResponse\"V\x9a\xef\x18@\b\x06 \x04*:Listing rooms needs an admin token with the roomList grant\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/api/rooms\x12{\n" +
 	"\aGetRoom\x12\x1d.showrunner.v1.GetRoomRequest\x1a\x1e.showrunner.v1.GetRoomResponse\"1\x9a\xef\x18\x0f\b\x02\x12\troom_name \x04\x82\xd3\xe4\x93\x02\x18\x12\x16/api/rooms/{room_name}\x12\xa6\x01\n" +
@@ -4929,7 +5049,7 @@ func file_showrunner_v1_show_service_proto_rawDescGZIP() []byte {
 }
 
 var file_showrunner_v1_show_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
+var file_showrunner_v1_show_service_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
 var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(Role)(0),                             // 0: showrunner.v1.Role
 	(ShowState)(0),                        // 1: showrunner.v1.ShowState
@@ -4940,176 +5060,181 @@ var file_showrunner_v1_show_service_proto_goTypes = []any{
 	(*JoinRoomResponse)(nil),              // 6: showrunner.v1.JoinRoomResponse
 	(*GetMyPlaceRequest)(nil),             // 7: showrunner.v1.GetMyPlaceRequest
 	(*GetMyPlaceResponse)(nil),            // 8: showrunner.v1.GetMyPlaceResponse
-	(*ListRoomsRequest)(nil),              // 9: showrunner.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),             // 10: showrunner.v1.ListRoomsResponse
-	(*GetRoomRequest)(nil),                // 11: showrunner.v1.GetRoomRequest
-	(*GetRoomResponse)(nil),               // 12: showrunner.v1.GetRoomResponse
-	(*DeleteRoomRequest)(nil),             // 13: showrunner.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),            // 14: showrunner.v1.DeleteRoomResponse
-	(*GoLiveRequest)(nil),                 // 15: showrunner.v1.GoLiveRequest
-	(*GoLiveResponse)(nil),                // 16: showrunner.v1.GoLiveResponse
-	(*EndShowRequest)(nil),                // 17: showrunner.v1.EndShowRequest
-	(*EndShowResponse)(nil),               // 18: showrunner.v1.EndShowResponse
-	(*ListParticipantsRequest)(nil),       // 19: showrunner.v1.ListParticipantsRequest
-	(*ListParticipantsResponse)(nil),      // 20: showrunner.v1.ListParticipantsResponse
-	(*RemoveParticipantRequest)(nil),      // 21: showrunner.v1.RemoveParticipantRequest
-	(*RemoveParticipantResponse)(nil),     // 22: showrunner.v1.RemoveParticipantResponse
-	(*InviteGuestRequest)(nil),            // 23: showrunner.v1.InviteGuestRequest
-	(*InviteGuestResponse)(nil),           // 24: showrunner.v1.InviteGuestResponse
-	(*DemoteGuestRequest)(nil),            // 25: showrunner.v1.DemoteGuestRequest
-	(*DemoteGuestResponse)(nil),           // 26: showrunner.v1.DemoteGuestResponse
-	(*RemoveGuestRequest)(nil),            // 27: showrunner.v1.RemoveGuestRequest
-	(*RemoveGuestResponse)(nil),           // 28: showrunner.v1.RemoveGuestResponse
-	(*SetHandRaisedRequest)(nil),          // 29: showrunner.v1.SetHandRaisedRequest
-	(*SetHandRaisedResponse)(nil),         // 30: showrunner.v1.SetHandRaisedResponse
-	(*AcceptInvitationRequest)(nil),       // 31: showrunner.v1.AcceptInvitationRequest
-	(*AcceptInvitationResponse)(nil),      // 32: showrunner.v1.AcceptInvitationResponse
-	(*DeclineInvitationRequest)(nil),      // 33: showrunner.v1.DeclineInvitationRequest
-	(*DeclineInvitationResponse)(nil),     // 34: showrunner.v1.DeclineInvitationResponse
-	(*StepDownRequest)(nil),               // 35: showrunner.v1.StepDownRequest
-	(*StepDownResponse)(nil),              // 36: showrunner.v1.StepDownResponse
-	(*RaisedHand)(nil),                    // 37: showrunner.v1.RaisedHand
-	(*ListRaisedHandsRequest)(nil),        // 38: showrunner.v1.ListRaisedHandsRequest
-	(*ListRaisedHandsResponse)(nil),       // 39: showrunner.v1.ListRaisedHandsResponse
-	(*UpdateRoomSettingsRequest)(nil),     // 40: showrunner.v1.UpdateRoomSettingsRequest
-	(*UpdateRoomSettingsResponse)(nil),    // 41: showrunner.v1.UpdateRoomSettingsResponse
-	(*Recording)(nil),                     // 42: showrunner.v1.Recording
-	(*StartRecordingRequest)(nil),         // 43: showrunner.v1.StartRecordingRequest
-	(*StartRecordingResponse)(nil),        // 44: showrunner.v1.StartRecordingResponse
-	(*StopRecordingRequest)(nil),          // 45: showrunner.v1.StopRecordingRequest
-	(*StopRecordingResponse)(nil),         // 46: showrunner.v1.StopRecordingResponse
-	(*ListRecordingsRequest)(nil),         // 47: showrunner.v1.ListRecordingsRequest
-	(*ListRecordingsResponse)(nil),        // 48: showrunner.v1.ListRecordingsResponse
-	(*Stream)(nil),                        // 49: showrunner.v1.Stream
-	(*StartStreamRequest)(nil),            // 50: showrunner.v1.StartStreamRequest
-	(*StartStreamResponse)(nil),           // 51: showrunner.v1.StartStreamResponse
-	(*UpdateStreamRequest)(nil),           // 52: showrunner.v1.UpdateStreamRequest
-	(*UpdateStreamResponse)(nil),          // 53: showrunner.v1.UpdateStreamResponse
-	(*StopStreamRequest)(nil),             // 54: showrunner.v1.StopStreamRequest
-	(*StopStreamResponse)(nil),            // 55: showrunner.v1.StopStreamResponse
-	(*ListStreamsRequest)(nil),            // 56: showrunner.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),           // 57: showrunner.v1.ListStreamsResponse
-	(*AppointModeratorRequest)(nil),       // 58: showrunner.v1.AppointModeratorRequest
-	(*AppointModeratorResponse)(nil),      // 59: showrunner.v1.AppointModeratorResponse
-	(*DismissModeratorRequest)(nil),       // 60: showrunner.v1.DismissModeratorRequest
-	(*DismissModeratorResponse)(nil),      // 61: showrunner.v1.DismissModeratorResponse
-	(*Ban)(nil),                           // 62: showrunner.v1.Ban
-	(*UnbanParticipantRequest)(nil),       // 63: showrunner.v1.UnbanParticipantRequest
-	(*UnbanParticipantResponse)(nil),      // 64: showrunner.v1.UnbanParticipantResponse
-	(*ListBansRequest)(nil),               // 65: showrunner.v1.ListBansRequest
-	(*ListBansResponse)(nil),              // 66: showrunner.v1.ListBansResponse
-	(*ListShowEventsRequest)(nil),         // 67: showrunner.v1.ListShowEventsRequest
-	(*ListShowEventsResponse)(nil),        // 68: showrunner.v1.ListShowEventsResponse
-	(*HistoryEntry)(nil),                  // 69: showrunner.v1.HistoryEntry
-	(*MuteGuestTrackRequest)(nil),         // 70: showrunner.v1.MuteGuestTrackRequest
-	(*MuteGuestTrackResponse)(nil),        // 71: showrunner.v1.MuteGuestTrackResponse
-	(*AllowGuestSourceRequest)(nil),       // 72: showrunner.v1.AllowGuestSourceRequest
-	(*AllowGuestSourceResponse)(nil),      // 73: showrunner.v1.AllowGuestSourceResponse
-	(*livekit.ParticipantPermission)(nil), // 74: livekit.ParticipantPermission
-	(livekit.EgressStatus)(0),             // 75: livekit.EgressStatus
-	(livekit.TrackSource)(0),              // 76: livekit.TrackSource
+	(*RenewTokenRequest)(nil),             // 9: showrunner.v1.RenewTokenRequest
+	(*RenewTokenResponse)(nil),            // 10: showrunner.v1.RenewTokenResponse
+	(*ListRoomsRequest)(nil),              // 11: showrunner.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),             // 12: showrunner.v1.ListRoomsResponse
+	(*GetRoomRequest)(nil),                // 13: showrunner.v1.GetRoomRequest
+	(*GetRoomResponse)(nil),               // 14: showrunner.v1.GetRoomResponse
+	(*DeleteRoomRequest)(nil),             // 15: showrunner.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),            // 16: showrunner.v1.DeleteRoomResponse
+	(*GoLiveRequest)(nil),                 // 17: showrunner.v1.GoLiveRequest
+	(*GoLiveResponse)(nil),                // 18: showrunner.v1.GoLiveResponse
+	(*EndShowRequest)(nil),                // 19: showrunner.v1.EndShowRequest
+	(*EndShowResponse)(nil),               // 20: showrunner.v1.EndShowResponse
+	(*ListParticipantsRequest)(nil),       // 21: showrunner.v1.ListParticipantsRequest
+	(*ListParticipantsResponse)(nil),      // 22: showrunner.v1.ListParticipantsResponse
+	(*RemoveParticipantRequest)(nil),      // 23: showrunner.v1.RemoveParticipantRequest
+	(*RemoveParticipantResponse)(nil),     // 24: showrunner.v1.RemoveParticipantResponse
+	(*InviteGuestRequest)(nil),            // 25: showrunner.v1.InviteGuestRequest
+	(*InviteGuestResponse)(nil),           // 26: showrunner.v1.InviteGuestResponse
+	(*DemoteGuestRequest)(nil),            // 27: showrunner.v1.DemoteGuestRequest
+	(*DemoteGuestResponse)(nil),           // 28: showrunner.v1.DemoteGuestResponse
+	(*RemoveGuestRequest)(nil),            // 29: showrunner.v1.RemoveGuestRequest
+	(*RemoveGuestResponse)(nil),           // 30: showrunner.v1.RemoveGuestResponse
+	(*SetHandRaisedRequest)(nil),          // 31: showrunner.v1.SetHandRaisedRequest
+	(*SetHandRaisedResponse)(nil),         // 32: showrunner.v1.SetHandRaisedResponse
+	(*AcceptInvitationRequest)(nil),       // 33: showrunner.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),      // 34: showrunner.v1.AcceptInvitationResponse
+	(*DeclineInvitationRequest)(nil),      // 35: showrunner.v1.DeclineInvitationRequest
+	(*DeclineInvitationResponse)(nil),     // 36: showrunner.v1.DeclineInvitationResponse
+	(*StepDownRequest)(nil),               // 37: showrunner.v1.StepDownRequest
+	(*StepDownResponse)(nil),              // 38: showrunner.v1.StepDownResponse
+	(*RaisedHand)(nil),                    // 39: showrunner.v1.RaisedHand
+	(*ListRaisedHandsRequest)(nil),        // 40: showrunner.v1.ListRaisedHandsRequest
+	(*ListRaisedHandsResponse)(nil),       // 41: showrunner.v1.ListRaisedHandsResponse
+	(*UpdateRoomSettingsRequest)(nil),     // 42: showrunner.v1.UpdateRoomSettingsRequest
+	(*UpdateRoomSettingsResponse)(nil),    // 43: showrunner.v1.UpdateRoomSettingsResponse
+	(*Recording)(nil),                     // 44: showrunner.v1.Recording
+	(*StartRecordingRequest)(nil),         // 45: showrunner.v1.StartRecordingRequest
+	(*StartRecordingResponse)(nil),        // 46: showrunner.v1.StartRecordingResponse
+	(*StopRecordingRequest)(nil),          // 47: showrunner.v1.StopRecordingRequest
+	(*StopRecordingResponse)(nil),         // 48: showrunner.v1.StopRecordingResponse
+	(*ListRecordingsRequest)(nil),         // 49: showrunner.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),        // 50: showrunner.v1.ListRecordingsResponse
+	(*Stream)(nil),                        // 51: showrunner.v1.Stream
+	(*StartStreamRequest)(nil),            // 52: showrunner.v1.StartStreamRequest
+	(*StartStreamResponse)(nil),           // 53: showrunner.v1.StartStreamResponse
+	(*UpdateStreamRequest)(nil),           // 54: showrunner.v1.UpdateStreamRequest
+	(*UpdateStreamResponse)(nil),          // 55: showrunner.v1.UpdateStreamResponse
+	(*StopStreamRequest)(nil),             // 56: showrunner.v1.StopStreamRequest
+	(*StopStreamResponse)(nil),            // 57: showrunner.v1.StopStreamResponse
+	(*ListStreamsRequest)(nil),            // 58: showrunner.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),           // 59: showrunner.v1.ListStreamsResponse
+	(*AppointModeratorRequest)(nil),       // 60: showrunner.v1.AppointModeratorRequest
+	(*AppointModeratorResponse)(nil),      // 61: showrunner.v1.AppointModeratorResponse
+	(*DismissModeratorRequest)(nil),       // 62: showrunner.v1.DismissModeratorRequest
+	(*DismissModeratorResponse)(nil),      // 63: showrunner.v1.DismissModeratorResponse
+	(*Ban)(nil),                           // 64: showrunner.v1.Ban
+	(*UnbanParticipantRequest)(nil),       // 65: showrunner.v1.UnbanParticipantRequest
+	(*UnbanParticipantResponse)(nil),      // 66: showrunner.v1.UnbanParticipantResponse
+	(*ListBansRequest)(nil),               // 67: showrunner.v1.ListBansRequest
+	(*ListBansResponse)(nil),              // 68: showrunner.v1.ListBansResponse
+	(*ListShowEventsRequest)(nil),         // 69: showrunner.v1.ListShowEventsRequest
+	(*ListShowEventsResponse)(nil),        // 70: showrunner.v1.ListShowEventsResponse
+	(*HistoryEntry)(nil),                  // 71: showrunner.v1.HistoryEntry
+	(*MuteGuestTrackRequest)(nil),         // 72: showrunner.v1.MuteGuestTrackRequest
+	(*MuteGuestTrackResponse)(nil),        // 73: showrunner.v1.MuteGuestTrackResponse
+	(*AllowGuestSourceRequest)(nil),       // 74: showrunner.v1.AllowGuestSourceRequest
+	(*AllowGuestSourceResponse)(nil),      // 75: showrunner.v1.AllowGuestSourceResponse
+	(*livekit.ParticipantPermission)(nil), // 76: livekit.ParticipantPermission
+	(livekit.EgressStatus)(0),             // 77: livekit.EgressStatus
+	(livekit.TrackSource)(0),              // 78: livekit.TrackSource
 }
 var file_showrunner_v1_show_service_proto_depIdxs = []int32{
 	1,  // 0: showrunner.v1.Room.state:type_name -> showrunner.v1.ShowState
 	0,  // 1: showrunner.v1.Participant.role:type_name -> showrunner.v1.Role
-	74, // 2: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
+	76, // 2: showrunner.v1.Participant.permission:type_name -> livekit.ParticipantPermission
 	0,  // 3: showrunner.v1.JoinRoomRequest.role:type_name -> showrunner.v1.Role
 	0,  // 4: showrunner.v1.JoinRoomResponse.role:type_name -> showrunner.v1.Role
 	1,  // 5: showrunner.v1.JoinRoomResponse.state:type_name -> showrunner.v1.ShowState
 	0,  // 6: showrunner.v1.GetMyPlaceResponse.role:type_name -> showrunner.v1.Role
 	1,  // 7: showrunner.v1.GetMyPlaceResponse.state:type_name -> showrunner.v1.ShowState
-	3,  // 8: showrunner.v1.ListRoomsResponse.rooms:type_name -> showrunner.v1.Room
-	3,  // 9: showrunner.v1.GetRoomResponse.room:type_name -> showrunner.v1.Room
-	1,  // 10: showrunner.v1.GoLiveResponse.state:type_name -> showrunner.v1.ShowState
-	1,  // 11: showrunner.v1.EndShowResponse.state:type_name -> showrunner.v1.ShowState
-	4,  // 12: showrunner.v1.ListParticipantsResponse.participants:type_name -> showrunner.v1.Participant
-	37, // 13: showrunner.v1.ListRaisedHandsResponse.hands:type_name -> showrunner.v1.RaisedHand
-	2,  // 14: showrunner.v1.Recording.layout:type_name -> showrunner.v1.RecordingLayout
-	75, // 15: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
-	2,  // 16: showrunner.v1.StartRecordingRequest.layout:type_name -> showrunner.v1.RecordingLayout
-	42, // 17: showrunner.v1.StartRecordingResponse.recording:type_name -> showrunner.v1.Recording
-	42, // 18: showrunner.v1.StopRecordingResponse.recording:type_name -> showrunner.v1.Recording
-	42, // 19: showrunner.v1.ListRecordingsResponse.recordings:type_name -> showrunner.v1.Recording
-	75, // 20: showrunner.v1.Stream.status:type_name -> livekit.EgressStatus
-	49, // 21: showrunner.v1.StartStreamResponse.stream:type_name -> showrunner.v1.Stream
-	49, // 22: showrunner.v1.UpdateStreamResponse.stream:type_name -> showrunner.v1.Stream
-	49, // 23: showrunner.v1.StopStreamResponse.stream:type_name -> showrunner.v1.Stream
-	49, // 24: showrunner.v1.ListStreamsResponse.streams:type_name -> showrunner.v1.Stream
-	62, // 25: showrunner.v1.ListBansResponse.bans:type_name -> showrunner.v1.Ban
-	69, // 26: showrunner.v1.ListShowEventsResponse.entries:type_name -> showrunner.v1.HistoryEntry
-	76, // 27: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
-	76, // 28: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
-	76, // 29: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
-	76, // 30: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
-	5,  // 31: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
-	7,  // 32: showrunner.v1.ShowService.GetMyPlace:input_type -> showrunner.v1.GetMyPlaceRequest
-	9,  // 33: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
-	11, // 34: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
-	13, // 35: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
-	15, // 36: showrunner.v1.ShowService.GoLive:input_type -> showrunner.v1.GoLiveRequest
-	17, // 37: showrunner.v1.ShowService.EndShow:input_type -> showrunner.v1.EndShowRequest
-	19, // 38: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
-	21, // 39: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
-	23, // 40: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
-	25, // 41: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
-	27, // 42: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
-	29, // 43: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
-	31, // 44: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
-	33, // 45: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
-	35, // 46: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
-	38, // 47: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
-	40, // 48: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
-	43, // 49: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
-	45, // 50: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
-	47, // 51: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
-	50, // 52: showrunner.v1.ShowService.StartStream:input_type -> showrunner.v1.StartStreamRequest
-	52, // 53: showrunner.v1.ShowService.UpdateStream:input_type -> showrunner.v1.UpdateStreamRequest
-	54, // 54: showrunner.v1.ShowService.StopStream:input_type -> showrunner.v1.StopStreamRequest
-	56, // 55: showrunner.v1.ShowService.ListStreams:input_type -> showrunner.v1.ListStreamsRequest
-	58, // 56: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
-	60, // 57: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
-	63, // 58: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
-	65, // 59: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
-	67, // 60: showrunner.v1.ShowService.ListShowEvents:input_type -> showrunner.v1.ListShowEventsRequest
-	70, // 61: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
-	72, // 62: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
-	6,  // 63: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
-	8,  // 64: showrunner.v1.ShowService.GetMyPlace:output_type -> showrunner.v1.GetMyPlaceResponse
-	10, // 65: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
-	12, // 66: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
-	14, // 67: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
-	16, // 68: showrunner.v1.ShowService.GoLive:output_type -> showrunner.v1.GoLiveResponse
-	18, // 69: showrunner.v1.ShowService.EndShow:output_type -> showrunner.v1.EndShowResponse
-	20, // 70: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
-	22, // 71: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
-	24, // 72: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
-	26, // 73: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
-	28, // 74: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
-	30, // 75: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
-	32, // 76: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
-	34, // 77: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
-	36, // 78: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
-	39, // 79: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
-	41, // 80: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
-	44, // 81: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
-	46, // 82: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
-	48, // 83: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
-	51, // 84: showrunner.v1.ShowService.StartStream:output_type -> showrunner.v1.StartStreamResponse
-	53, // 85: showrunner.v1.ShowService.UpdateStream:output_type -> showrunner.v1.UpdateStreamResponse
-	55, // 86: showrunner.v1.ShowService.StopStream:output_type -> showrunner.v1.StopStreamResponse
-	57, // 87: showrunner.v1.ShowService.ListStreams:output_type -> showrunner.v1.ListStreamsResponse
-	59, // 88: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
-	61, // 89: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
-	64, // 90: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
-	66, // 91: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
-	68, // 92: showrunner.v1.ShowService.ListShowEvents:output_type -> showrunner.v1.ListShowEventsResponse
-	71, // 93: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
-	73, // 94: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
-	63, // [63:95] is the sub-list for method output_type
-	31, // [31:63] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	0,  // 8: showrunner.v1.RenewTokenResponse.role:type_name -> showrunner.v1.Role
+	3,  // 9: showrunner.v1.ListRoomsResponse.rooms:type_name -> showrunner.v1.Room
+	3,  // 10: showrunner.v1.GetRoomResponse.room:type_name -> showrunner.v1.Room
+	1,  // 11: showrunner.v1.GoLiveResponse.state:type_name -> showrunner.v1.ShowState
+	1,  // 12: showrunner.v1.EndShowResponse.state:type_name -> showrunner.v1.ShowState
+	4,  // 13: showrunner.v1.ListParticipantsResponse.participants:type_name -> showrunner.v1.Participant
+	39, // 14: showrunner.v1.ListRaisedHandsResponse.hands:type_name -> showrunner.v1.RaisedHand
+	2,  // 15: showrunner.v1.Recording.layout:type_name -> showrunner.v1.RecordingLayout
+	77, // 16: showrunner.v1.Recording.status:type_name -> livekit.EgressStatus
+	2,  // 17: showrunner.v1.StartRecordingRequest.layout:type_name -> showrunner.v1.RecordingLayout
+	44, // 18: showrunner.v1.StartRecordingResponse.recording:type_name -> showrunner.v1.Recording
+	44, // 19: showrunner.v1.StopRecordingResponse.recording:type_name -> showrunner.v1.Recording
+	44, // 20: showrunner.v1.ListRecordingsResponse.recordings:type_name -> showrunner.v1.Recording
+	77, // 21: showrunner.v1.Stream.status:type_name -> livekit.EgressStatus
+	51, // 22: showrunner.v1.StartStreamResponse.stream:type_name -> showrunner.v1.Stream
+	51, // 23: showrunner.v1.UpdateStreamResponse.stream:type_name -> showrunner.v1.Stream
+	51, // 24: showrunner.v1.StopStreamResponse.stream:type_name -> showrunner.v1.Stream
+	51, // 25: showrunner.v1.ListStreamsResponse.streams:type_name -> showrunner.v1.Stream
+	64, // 26: showrunner.v1.ListBansResponse.bans:type_name -> showrunner.v1.Ban
+	71, // 27: showrunner.v1.ListShowEventsResponse.entries:type_name -> showrunner.v1.HistoryEntry
+	78, // 28: showrunner.v1.MuteGuestTrackRequest.source:type_name -> livekit.TrackSource
+	78, // 29: showrunner.v1.MuteGuestTrackResponse.locked_sources:type_name -> livekit.TrackSource
+	78, // 30: showrunner.v1.AllowGuestSourceRequest.source:type_name -> livekit.TrackSource
+	78, // 31: showrunner.v1.AllowGuestSourceResponse.locked_sources:type_name -> livekit.TrackSource
+	5,  // 32: showrunner.v1.ShowService.JoinRoom:input_type -> showrunner.v1.JoinRoomRequest
+	7,  // 33: showrunner.v1.ShowService.GetMyPlace:input_type -> showrunner.v1.GetMyPlaceRequest
+	9,  // 34: showrunner.v1.ShowService.RenewToken:input_type -> showrunner.v1.RenewTokenRequest
+	11, // 35: showrunner.v1.ShowService.ListRooms:input_type -> showrunner.v1.ListRoomsRequest
+	13, // 36: showrunner.v1.ShowService.GetRoom:input_type -> showrunner.v1.GetRoomRequest
+	15, // 37: showrunner.v1.ShowService.DeleteRoom:input_type -> showrunner.v1.DeleteRoomRequest
+	17, // 38: showrunner.v1.ShowService.GoLive:input_type -> showrunner.v1.GoLiveRequest
+	19, // 39: showrunner.v1.ShowService.EndShow:input_type -> showrunner.v1.EndShowRequest
+	21, // 40: showrunner.v1.ShowService.ListParticipants:input_type -> showrunner.v1.ListParticipantsRequest
+	23, // 41: showrunner.v1.ShowService.RemoveParticipant:input_type -> showrunner.v1.RemoveParticipantRequest
+	25, // 42: showrunner.v1.ShowService.InviteGuest:input_type -> showrunner.v1.InviteGuestRequest
+	27, // 43: showrunner.v1.ShowService.DemoteGuest:input_type -> showrunner.v1.DemoteGuestRequest
+	29, // 44: showrunner.v1.ShowService.RemoveGuest:input_type -> showrunner.v1.RemoveGuestRequest
+	31, // 45: showrunner.v1.ShowService.SetHandRaised:input_type -> showrunner.v1.SetHandRaisedRequest
+	33, // 46: showrunner.v1.ShowService.AcceptInvitation:input_type -> showrunner.v1.AcceptInvitationRequest
+	35, // 47: showrunner.v1.ShowService.DeclineInvitation:input_type -> showrunner.v1.DeclineInvitationRequest
+	37, // 48: showrunner.v1.ShowService.StepDown:input_type -> showrunner.v1.StepDownRequest
+	40, // 49: showrunner.v1.ShowService.ListRaisedHands:input_type -> showrunner.v1.ListRaisedHandsRequest
+	42, // 50: showrunner.v1.ShowService.UpdateRoomSettings:input_type -> showrunner.v1.UpdateRoomSettingsRequest
+	45, // 51: showrunner.v1.ShowService.StartRecording:input_type -> showrunner.v1.StartRecordingRequest
+	47, // 52: showrunner.v1.ShowService.StopRecording:input_type -> showrunner.v1.StopRecordingRequest
+	49, // 53: showrunner.v1.ShowService.ListRecordings:input_type -> showrunner.v1.ListRecordingsRequest
+	52, // 54: showrunner.v1.ShowService.StartStream:input_type -> showrunner.v1.StartStreamRequest
+	54, // 55: showrunner.v1.ShowService.UpdateStream:input_type -> showrunner.v1.UpdateStreamRequest
+	56, // 56: showrunner.v1.ShowService.StopStream:input_type -> showrunner.v1.StopStreamRequest
+	58, // 57: showrunner.v1.ShowService.ListStreams:input_type -> showrunner.v1.ListStreamsRequest
+	60, // 58: showrunner.v1.ShowService.AppointModerator:input_type -> showrunner.v1.AppointModeratorRequest
+	62, // 59: showrunner.v1.ShowService.DismissModerator:input_type -> showrunner.v1.DismissModeratorRequest
+	65, // 60: showrunner.v1.ShowService.UnbanParticipant:input_type -> showrunner.v1.UnbanParticipantRequest
+	67, // 61: showrunner.v1.ShowService.ListBans:input_type -> showrunner.v1.ListBansRequest
+	69, // 62: showrunner.v1.ShowService.ListShowEvents:input_type -> showrunner.v1.ListShowEventsRequest
+	72, // 63: showrunner.v1.ShowService.MuteGuestTrack:input_type -> showrunner.v1.MuteGuestTrackRequest
+	74, // 64: showrunner.v1.ShowService.AllowGuestSource:input_type -> showrunner.v1.AllowGuestSourceRequest
+	6,  // 65: showrunner.v1.ShowService.JoinRoom:output_type -> showrunner.v1.JoinRoomResponse
+	8,  // 66: showrunner.v1.ShowService.GetMyPlace:output_type -> showrunner.v1.GetMyPlaceResponse
+	10, // 67: showrunner.v1.ShowService.RenewToken:output_type -> showrunner.v1.RenewTokenResponse
+	12, // 68: showrunner.v1.ShowService.ListRooms:output_type -> showrunner.v1.ListRoomsResponse
+	14, // 69: showrunner.v1.ShowService.GetRoom:output_type -> showrunner.v1.GetRoomResponse
+	16, // 70: showrunner.v1.ShowService.DeleteRoom:output_type -> showrunner.v1.DeleteRoomResponse
+	18, // 71: showrunner.v1.ShowService.GoLive:output_type -> showrunner.v1.GoLiveResponse
+	20, // 72: showrunner.v1.ShowService.EndShow:output_type -> showrunner.v1.EndShowResponse
+	22, // 73: showrunner.v1.ShowService.ListParticipants:output_type -> showrunner.v1.ListParticipantsResponse
+	24, // 74: showrunner.v1.ShowService.RemoveParticipant:output_type -> showrunner.v1.RemoveParticipantResponse
+	26, // 75: showrunner.v1.ShowService.InviteGuest:output_type -> showrunner.v1.InviteGuestResponse
+	28, // 76: showrunner.v1.ShowService.DemoteGuest:output_type -> showrunner.v1.DemoteGuestResponse
+	30, // 77: showrunner.v1.ShowService.RemoveGuest:output_type -> showrunner.v1.RemoveGuestResponse
+	32, // 78: showrunner.v1.ShowService.SetHandRaised:output_type -> showrunner.v1.SetHandRaisedResponse
+	34, // 79: showrunner.v1.ShowService.AcceptInvitation:output_type -> showrunner.v1.AcceptInvitationResponse
+	36, // 80: showrunner.v1.ShowService.DeclineInvitation:output_type -> showrunner.v1.DeclineInvitationResponse
+	38, // 81: showrunner.v1.ShowService.StepDown:output_type -> showrunner.v1.StepDownResponse
+	41, // 82: showrunner.v1.ShowService.ListRaisedHands:output_type -> showrunner.v1.ListRaisedHandsResponse
+	43, // 83: showrunner.v1.ShowService.UpdateRoomSettings:output_type -> showrunner.v1.UpdateRoomSettingsResponse
+	46, // 84: showrunner.v1.ShowService.StartRecording:output_type -> showrunner.v1.StartRecordingResponse
+	48, // 85: showrunner.v1.ShowService.StopRecording:output_type -> showrunner.v1.StopRecordingResponse
+	50, // 86: showrunner.v1.ShowService.ListRecordings:output_type -> showrunner.v1.ListRecordingsResponse
+	53, // 87: showrunner.v1.ShowService.StartStream:output_type -> showrunner.v1.StartStreamResponse
+	55, // 88: showrunner.v1.ShowService.UpdateStream:output_type -> showrunner.v1.UpdateStreamResponse
+	57, // 89: showrunner.v1.ShowService.StopStream:output_type -> showrunner.v1.StopStreamResponse
+	59, // 90: showrunner.v1.ShowService.ListStreams:output_type -> showrunner.v1.ListStreamsResponse
+	61, // 91: showrunner.v1.ShowService.AppointModerator:output_type -> showrunner.v1.AppointModeratorResponse
+	63, // 92: showrunner.v1.ShowService.DismissModerator:output_type -> showrunner.v1.DismissModeratorResponse
+	66, // 93: showrunner.v1.ShowService.UnbanParticipant:output_type -> showrunner.v1.UnbanParticipantResponse
+	68, // 94: showrunner.v1.ShowService.ListBans:output_type -> showrunner.v1.ListBansResponse
+	70, // 95: showrunner.v1.ShowService.ListShowEvents:output_type -> showrunner.v1.ListShowEventsResponse
+	73, // 96: showrunner.v1.ShowService.MuteGuestTrack:output_type -> showrunner.v1.MuteGuestTrackResponse
+	75, // 97: showrunner.v1.ShowService.AllowGuestSource:output_type -> showrunner.v1.AllowGuestSourceResponse
+	65, // [65:98] is the sub-list for method output_type
+	32, // [32:65] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_showrunner_v1_show_service_proto_init() }
@@ -5118,15 +5243,15 @@ func file_showrunner_v1_show_service_proto_init() {
 		return
 	}
 	file_showrunner_v1_policy_proto_init()
-	file_showrunner_v1_show_service_proto_msgTypes[26].OneofWrappers = []any{}
-	file_showrunner_v1_show_service_proto_msgTypes[37].OneofWrappers = []any{}
+	file_showrunner_v1_show_service_proto_msgTypes[28].OneofWrappers = []any{}
+	file_showrunner_v1_show_service_proto_msgTypes[39].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_showrunner_v1_show_service_proto_rawDesc), len(file_showrunner_v1_show_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   71,
+			NumMessages:   73,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

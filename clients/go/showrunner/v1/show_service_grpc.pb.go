@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ShowService_JoinRoom_FullMethodName           = "/showrunner.v1.ShowService/JoinRoom"
 	ShowService_GetMyPlace_FullMethodName         = "/showrunner.v1.ShowService/GetMyPlace"
+	ShowService_RenewToken_FullMethodName         = "/showrunner.v1.ShowService/RenewToken"
 	ShowService_ListRooms_FullMethodName          = "/showrunner.v1.ShowService/ListRooms"
 	ShowService_GetRoom_FullMethodName            = "/showrunner.v1.ShowService/GetRoom"
 	ShowService_DeleteRoom_FullMethodName         = "/showrunner.v1.ShowService/DeleteRoom"
@@ -89,6 +90,15 @@ type ShowServiceClient interface {
 	// UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
 	// identity's).
 	GetMyPlace(ctx context.Context, in *GetMyPlaceRequest, opts ...grpc.CallOption) (*GetMyPlaceResponse, error)
+	// A fresh token for the caller, before the one it holds expires (SHOW_TOKEN_TTL_SECONDS after
+	// it was minted): the same identity and display name, with exactly the grants of the role the
+	// show's record gives it now (a guest's kept limits on its sources, a waiting viewer's), never
+	// the token's own. For a page that stays longer than a token lasts. Only a participant's own
+	// token, still valid (an expired one is UNAUTHENTICATED: the page joins again); counts in
+	// RATE_BUCKET_OTHER, not in the join limit its address shares. Errors: INVALID_ARGUMENT,
+	// UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
+	// identity's), FAILED_PRECONDITION (the show has ended).
+	RenewToken(ctx context.Context, in *RenewTokenRequest, opts ...grpc.CallOption) (*RenewTokenResponse, error)
 	// Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant.
 	// Errors: UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE.
 	ListRooms(ctx context.Context, in *ListRoomsRequest, opts ...grpc.CallOption) (*ListRoomsResponse, error)
@@ -271,6 +281,16 @@ func (c *showServiceClient) GetMyPlace(ctx context.Context, in *GetMyPlaceReques
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetMyPlaceResponse)
 	err := c.cc.Invoke(ctx, ShowService_GetMyPlace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *showServiceClient) RenewToken(ctx context.Context, in *RenewTokenRequest, opts ...grpc.CallOption) (*RenewTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenewTokenResponse)
+	err := c.cc.Invoke(ctx, ShowService_RenewToken_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -613,6 +633,15 @@ type ShowServiceServer interface {
 	// UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
 	// identity's).
 	GetMyPlace(context.Context, *GetMyPlaceRequest) (*GetMyPlaceResponse, error)
+	// A fresh token for the caller, before the one it holds expires (SHOW_TOKEN_TTL_SECONDS after
+	// it was minted): the same identity and display name, with exactly the grants of the role the
+	// show's record gives it now (a guest's kept limits on its sources, a waiting viewer's), never
+	// the token's own. For a page that stays longer than a token lasts. Only a participant's own
+	// token, still valid (an expired one is UNAUTHENTICATED: the page joins again); counts in
+	// RATE_BUCKET_OTHER, not in the join limit its address shares. Errors: INVALID_ARGUMENT,
+	// UNAUTHENTICATED, PERMISSION_DENIED (the admin token, another room's token, or a banned
+	// identity's), FAILED_PRECONDITION (the show has ended).
+	RenewToken(context.Context, *RenewTokenRequest) (*RenewTokenResponse, error)
 	// Lists the rooms that exist on LiveKit. Needs an admin token with the roomList grant.
 	// Errors: UNAUTHENTICATED, PERMISSION_DENIED, UNAVAILABLE.
 	ListRooms(context.Context, *ListRoomsRequest) (*ListRoomsResponse, error)
@@ -787,6 +816,9 @@ func (UnimplementedShowServiceServer) JoinRoom(context.Context, *JoinRoomRequest
 func (UnimplementedShowServiceServer) GetMyPlace(context.Context, *GetMyPlaceRequest) (*GetMyPlaceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetMyPlace not implemented")
 }
+func (UnimplementedShowServiceServer) RenewToken(context.Context, *RenewTokenRequest) (*RenewTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewToken not implemented")
+}
 func (UnimplementedShowServiceServer) ListRooms(context.Context, *ListRoomsRequest) (*ListRoomsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRooms not implemented")
 }
@@ -930,6 +962,24 @@ func _ShowService_GetMyPlace_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ShowServiceServer).GetMyPlace(ctx, req.(*GetMyPlaceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShowService_RenewToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShowServiceServer).RenewToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShowService_RenewToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShowServiceServer).RenewToken(ctx, req.(*RenewTokenRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1488,6 +1538,10 @@ var ShowService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMyPlace",
 			Handler:    _ShowService_GetMyPlace_Handler,
+		},
+		{
+			MethodName: "RenewToken",
+			Handler:    _ShowService_RenewToken_Handler,
 		},
 		{
 			MethodName: "ListRooms",
