@@ -209,6 +209,16 @@ def test_an_unanswered_invitation_says_it_expired(
         play("invitation_expires.mjs", running, room, tmp_path / "browser")
 
 
+def test_the_pages_keep_working_past_their_first_tokens_lifetime(
+    tmp_path_factory: pytest.TempPathFactory, room: str, tmp_path: Path
+) -> None:
+    """A service whose tokens last a minute: the studio and a watch page renew theirs before they
+    expire, and the viewer's hand and the host's Invite work after the first ones are refused
+    (renew.mjs, about 80 s)."""
+    with own_stack(tmp_path_factory, "livekit-short-token", SHOW_TOKEN_TTL_SECONDS="60") as running:
+        play("renew.mjs", running, room, tmp_path / "browser")
+
+
 # Each script plays one story against a LiveKit and a service with a recorder (the studio's
 # recording controls are on), in pages of its own.
 STORIES = {

@@ -10,7 +10,8 @@
  *
  * The host is made by the backend's admin token for the room (in the form, or in the URL fragment
  * as #name=…&admin=…); the page trades it for the host's own token with JoinRoom and calls with
- * that from then on. A reload rejoins with the host's token, kept for this tab only.
+ * that from then on. A reload rejoins with the host's token, kept for this tab only. That token is
+ * renewed before it expires (renewal.ts), for a show longer than SHOW_TOKEN_TTL_SECONDS.
  *
  * The studio follows the show on the service's ShowEvents, which reach it only while it is
  * connected: when its connection comes back, or the tab is shown again, it reads again all it
@@ -26,6 +27,7 @@ import { OwnMedia } from "./components/ownMedia";
 import { Restream } from "./components/restream";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
+import { TokenRenewal } from "./renewal";
 import { connect, farewell, onReturn, onStage, partOf, showRoom } from "./show";
 import "./style.css";
 
@@ -58,6 +60,11 @@ let live = false;
 let ended = false;
 
 const room = showRoom(refresh, heard);
+// Each renewed host token is the studio's from then on, here and after a reload.
+const renewal = new TokenRenewal(roomName, (token) => {
+  sessionStorage.setItem(kept, token);
+  show = showService(token);
+}, renewalRefused);
 const controls = new StageControls(
   roomName,
   room,
@@ -140,6 +147,7 @@ async function goLive(name: string, adminToken: string): Promise<void> {
       throw new Error(`Your camera or microphone could not start (${refusal(error)}): allow them for this page, then open the show again.`);
     });
     live = true;
+    renewal.hold(response.token);
     // Traded for the host's own token, which a reload uses: the admin token is kept nowhere.
     page.goLive.querySelector<HTMLInputElement>("input[name=admin]")!.value = "";
     page.goLive.hidden = true;
@@ -301,9 +309,18 @@ async function endShow(): Promise<void> {
   );
 }
 
+/** The service would not renew the host's token: the show ended, or the host no longer has a
+ * place in it; a token that expired before it could be renewed (the device slept) says what to do. */
+function renewalRefused(error: RpcError): void {
+  if (error.code === "failed_precondition") finish("The show has ended.", true);
+  else if (error.code === "permission_denied") finish(refusal(error), false);
+  else notice.show("error", `The studio's place in the show could not be renewed (${refusal(error)}): reload the page to carry on.`);
+}
+
 function finish(message: string, over: boolean): void {
   if (ended) return;
   ended = true;
+  renewal.stop();
   // A question still open (Remove and ban, End the show) is about a show that is over.
   confirm.withdraw();
   if (over) sessionStorage.removeItem(kept);

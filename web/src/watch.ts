@@ -17,9 +17,13 @@
  * connection comes back, or the tab is shown again, it asks the service where the viewer is
  * (show.ts onReturn, readAgain below: GetMyPlace): its part, its hand, its invitation and whether
  * the show has ended.
+ *
+ * The token JoinRoom gave is renewed before it expires (renewal.ts), kept for a reload and used
+ * for every later call; a renewal refused because the viewer was banned, or the show ended, is
+ * said as the page says those when LiveKit tells them.
  */
 import { RpcError } from "@protobuf-ts/runtime-rpc";
-import { type Participant, RoomEvent } from "livekit-client";
+import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
 import { Role, type ShowEvent, type ShowServiceClient, ShowState, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Confirm } from "./components/confirm";
 import { Invitation } from "./components/invitation";
@@ -27,6 +31,7 @@ import { Notice, disabledWhile } from "./components/notice";
 import { OwnMedia } from "./components/ownMedia";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
+import { TokenRenewal } from "./renewal";
 import { GUEST_SOURCES, connect, enableSource, farewell, onReturn, onStage, partOf, publishes, remotes, showRoom } from "./show";
 import "./style.css";
 
@@ -71,6 +76,12 @@ let heardOfMe = 0;
 const RECONNECT_SPREAD_MS = 2_000;
 
 const room = showRoom(refresh, heard);
+// The token lasts SHOW_TOKEN_TTL_SECONDS; a show may last longer. Each renewed one is the
+// viewer's from then on, here and after a reload.
+const renewal = new TokenRenewal(roomName, (token) => {
+  sessionStorage.setItem(kept(me), token);
+  show = showService(token);
+}, renewalRefused);
 const controls = new StageControls(
   roomName,
   room,
@@ -197,6 +208,7 @@ async function join(name: string): Promise<void> {
     me = response.identity;
     await connect(room, response.wsUrl, response.token);
     watching = true;
+    renewal.hold(response.token);
     page.join.hidden = true;
     page.show.hidden = false;
     // The form and its button are gone: the viewer lands on the stage, from where Tab reaches
@@ -386,9 +398,19 @@ async function decline(): Promise<void> {
   invitation.hide();
 }
 
+/** The service would not renew the viewer's token: said as the page says it when LiveKit tells it
+ * (a ban removes the viewer; the show ended), or, for a token that expired before it could be
+ * renewed (the device slept), what to do. */
+function renewalRefused(error: RpcError): void {
+  if (error.code === "failed_precondition") finish("The show has ended.");
+  else if (error.code === "permission_denied") finish(farewell(DisconnectReason.PARTICIPANT_REMOVED));
+  else notice.show("error", `Your place in the show could not be renewed (${refusal(error)}): reload the page to carry on.`);
+}
+
 function finish(message: string): void {
   if (ended) return;
   ended = true;
+  renewal.stop();
   invitation.hide();
   // A moderator's Remove and ban still asked is about a show this page has left.
   confirm.withdraw();
