@@ -132,6 +132,14 @@ class Show:
             await self.records.set_hand(self.room, identity, True, self.clock.now(), 1)
         return self.people[-1]
 
+    async def moderator(self, identity: str, by: Caller | None = None) -> LiveParticipant:
+        """`identity` connects as a viewer and is appointed a moderator, by `by` (the room's
+        admin, unless named)."""
+        person = await self.viewer(identity)
+        appoint = pb.AppointModeratorRequest(room_name=self.room, identity=identity)
+        await self.core.appoint_moderator(appoint, by or self.admin)
+        return person
+
     async def told(self, watcher: LiveParticipant, identity: str) -> tuple[list[str], list[str]]:
         """What the room has been told of `identity`'s part, in order: the ShowEvents about it
         that `watcher`'s page received over LiveKit, and the entries about it the show's history
@@ -398,9 +406,8 @@ async def test_a_moderator_dismissed_and_promoted_before_the_dismissal_lands_is_
     the room heard the promotion first, and the dismissal after it."""
     async with live_show(own_livekit, records, room) as show:
         ada = await show.viewer("ada")
-        await show.viewer("mia")
+        await show.moderator("mia")
         core = show.core
-        await core.appoint_moderator(pb.AppointModeratorRequest(room_name=room, identity="mia"), show.admin)
         held = show.stage.hold("mia", Role.VIEWER)
         dismissing = asyncio.ensure_future(
             core.dismiss_moderator(pb.DismissModeratorRequest(room_name=room, identity="mia"), show.admin)

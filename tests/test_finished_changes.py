@@ -205,9 +205,8 @@ async def test_a_dismissal_whose_instance_died_before_livekit_had_it_is_told_in_
 ) -> None:
     async with live_show(own_livekit, records, room) as show:
         ada = await show.viewer("ada")
-        await show.viewer("mia")
         core, host = show.core, Caller(room=room, identity="host-1")
-        await core.appoint_moderator(pb.AppointModeratorRequest(room_name=room, identity="mia"), host)
+        await show.moderator("mia", host)
         dismiss = pb.DismissModeratorRequest(room_name=room, identity="mia")
         await dies_before_livekit_has_it(show, "mia", Role.VIEWER, core.dismiss_moderator(dismiss, host))
         assert await show.role_on_livekit("mia") == ("moderator", False)
@@ -320,8 +319,7 @@ async def test_a_dismissal_whose_instance_died_before_livekit_had_it_is_told_onc
     as a guest's demotion."""
     async with live_show(own_livekit, records, room) as show:
         ada = await show.viewer("ada")
-        await show.viewer("mia")
-        await show.core.appoint_moderator(pb.AppointModeratorRequest(room_name=room, identity="mia"), show.admin)
+        await show.moderator("mia")
         await records.dismiss(room, "mia", show.clock.now(), new_change_id())
         await finished(show, "mia", StageChange.DEMOTE)
         assert await show.role_on_livekit("mia") == ("viewer", False)
@@ -334,9 +332,8 @@ async def test_a_dismissal_whose_call_lands_after_the_reconciler_finished_it_is_
 ) -> None:
     async with live_show(own_livekit, records, room) as show:
         ada = await show.viewer("ada")
-        await show.viewer("mia")
+        await show.moderator("mia")
         core, admin = show.core, show.admin
-        await core.appoint_moderator(pb.AppointModeratorRequest(room_name=room, identity="mia"), admin)
         held = show.stage.hold("mia", Role.VIEWER)
         dismissing = asyncio.ensure_future(
             core.dismiss_moderator(pb.DismissModeratorRequest(room_name=room, identity="mia"), admin)
@@ -426,9 +423,8 @@ async def test_a_dismissal_whose_instance_died_after_livekit_had_it_is_told_in_i
 ) -> None:
     async with live_show(own_livekit, records, room) as show:
         ada = await show.viewer("ada")
-        await show.viewer("mia")
         core, host = show.core, Caller(room=room, identity="host-1")
-        await core.appoint_moderator(pb.AppointModeratorRequest(room_name=room, identity="mia"), host)
+        await show.moderator("mia", host)
         dismiss = pb.DismissModeratorRequest(room_name=room, identity="mia")
         await dies_before_telling(show, monkeypatch, lambda: core.dismiss_moderator(dismiss, host))
         assert await show.role_on_livekit("mia") == ("viewer", False)
