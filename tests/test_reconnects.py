@@ -119,7 +119,19 @@ async def gone_from_livekit(lkapi: api.LiveKitAPI, room: str, identity: str) -> 
 
 
 async def drop(lkapi: api.LiveKitAPI, show: Show, live: LiveParticipant) -> float:
-    """`live`'s connection ends; answers when (monotonic), once LiveKit has seen it go."""
+    """`live`'s connection ends; answers when (monotonic), once LiveKit has seen it go. It ends
+    once its client has taken in the permission LiveKit holds for it: a guest's connection closed
+    in the very moment its promotion reaches it went unheard by LiveKit for 16 s once (its leave
+    lost in that renegotiation, LiveKit waiting for the connection to time out), which is not the
+    drop these tests play."""
+    seen = await seen_by_livekit(lkapi, show.room, live.identity)
+    if seen is not None:
+        publishes = seen[1]
+        await live.wait_for(
+            lambda: live.room.local_participant.permissions.can_publish == publishes,
+            10.0,
+            f"{live.identity}'s client has its permission to publish ({publishes})",
+        )
     await live.disconnect()
     dropped = time.monotonic()
     await until(lambda: gone_from_livekit(lkapi, show.room, live.identity), 10.0, f"LiveKit saw {live.identity} go")
