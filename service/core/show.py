@@ -431,11 +431,7 @@ class ShowCore(ShowService[Caller]):
         if wanted not in (Role.HOST, Role.VIEWER):
             raise errors.invalid(errors.ROLE_REQUIRED)
 
-        admission = await self._records.admission(room, identity, self._clock.now())
-        if admission.phase is Phase.ENDED:
-            raise errors.precondition(errors.SHOW_ENDED)
-        if admission.banned:
-            raise errors.denied(errors.banned(identity))
+        admission = await self._admitted(room, identity)
         if wanted is Role.HOST:
             await self._claim_host(room, identity, name, caller)
             role = Role.HOST
@@ -460,7 +456,7 @@ class ShowCore(ShowService[Caller]):
         phase = self._rules.opens if role is Role.HOST and admission.phase is Phase.UNOPENED else admission.phase
         token = self._stage.mint_token(room, identity, name, Presence.of(role, phase, locked))
         # A viewer back from a reload finds its hand and its invitation where it left them.
-        viewer = role is Role.VIEWER
+        hand_raised, invitation_expires_at, invited_by = _waiting(role, admission)
         return pb.JoinRoomResponse(
             token=token,
             ws_url=self._stage.ws_url,
@@ -468,9 +464,9 @@ class ShowCore(ShowService[Caller]):
             role=role.wire,
             identity=identity,
             state=_STATES[phase],
-            hand_raised=viewer and admission.hand_raised,
-            invitation_expires_at=admission.invitation_expires_at if viewer else 0,
-            invited_by=admission.invited_by if viewer else "",
+            hand_raised=hand_raised,
+            invitation_expires_at=invitation_expires_at,
+            invited_by=invited_by,
         )
 
     async def get_my_place(self, request: pb.GetMyPlaceRequest, caller: Caller) -> pb.GetMyPlaceResponse:
@@ -478,23 +474,16 @@ class ShowCore(ShowService[Caller]):
         connection reads it often, from behind shared addresses, so it is one read of this
         participant's record (the admission JoinRoom reads: O(1) whatever the audience) and asks
         LiveKit nothing."""
-        room = self._room_name(request.room_name)
-        identity = caller.identity
-        if identity is None or caller.admin or caller.room != room:
-            raise errors.denied(errors.NO_PLACE_OF_ITS_OWN)  # the chain refused these already
-        admission = await self._records.admission(room, identity, self._clock.now())
-        if admission.banned:
-            # The chain judged the ban from the record as read for reads (it may lag another
-            # instance's ban by SHOW_ROOM_CACHE_SECONDS); this read is the record's own.
-            raise errors.denied(errors.banned(identity))
-        viewer = admission.role is Role.VIEWER
+        room, identity = self._own_place(request.room_name, caller)
+        admission = await self._admitted(room, identity, ended_refused=False)
+        hand_raised, invitation_expires_at, invited_by = _waiting(admission.role, admission)
         return pb.GetMyPlaceResponse(
             identity=identity,
             role=admission.role.wire,
             state=_STATES[admission.phase],
-            hand_raised=viewer and admission.hand_raised,
-            invitation_expires_at=admission.invitation_expires_at if viewer else 0,
-            invited_by=admission.invited_by if viewer else "",
+            hand_raised=hand_raised,
+            invitation_expires_at=invitation_expires_at,
+            invited_by=invited_by,
         )
 
     async def renew_token(self, request: pb.RenewTokenRequest, caller: Caller) -> pb.RenewTokenResponse:
@@ -503,15 +492,8 @@ class ShowCore(ShowService[Caller]):
         audience), never the old token's: a demoted guest gets a viewer's, a banned identity none.
         Unlike JoinRoom it spends nothing of the join limit an audience behind one address shares,
         and it can claim no seat and open no show."""
-        room = self._room_name(request.room_name)
-        identity = caller.identity
-        if identity is None or caller.admin or caller.room != room:
-            raise errors.denied(errors.NO_PLACE_OF_ITS_OWN)  # the chain refused these already
-        admission = await self._records.admission(room, identity, self._clock.now())
-        if admission.phase is Phase.ENDED:
-            raise errors.precondition(errors.SHOW_ENDED)
-        if admission.banned:
-            raise errors.denied(errors.banned(identity))  # the record's own word, as GetMyPlace's
+        room, identity = self._own_place(request.room_name, caller)
+        admission = await self._admitted(room, identity)
         locked = admission.locked if admission.role is Role.GUEST else ()
         presence = Presence.of(admission.role, admission.phase, locked)
         return pb.RenewTokenResponse(
@@ -519,6 +501,28 @@ class ShowCore(ShowService[Caller]):
             identity=identity,
             role=admission.role.wire,
         )
+
+    def _own_place(self, room_name: str, caller: Caller) -> tuple[str, str]:
+        """The room and the identity of a call about the caller's own place (GetMyPlace,
+        RenewToken): a participant's own token in that room; the chain refused the others."""
+        room = self._room_name(room_name)
+        identity = caller.identity
+        if identity is None or caller.admin or caller.room != room:
+            raise errors.denied(errors.NO_PLACE_OF_ITS_OWN)
+        return room, identity
+
+    async def _admitted(self, room: str, identity: str, *, ended_refused: bool = True) -> Admission:
+        """`identity`'s place in the room as the record holds it now, in one read whatever the
+        audience; an ended show (unless `ended_refused` is False: the place is read, not taken)
+        and a banned identity are refused. The ban is the record's own word: the chain judged it
+        from the record as read for reads, which may lag another instance's ban by
+        SHOW_ROOM_CACHE_SECONDS."""
+        admission = await self._records.admission(room, identity, self._clock.now())
+        if ended_refused and admission.phase is Phase.ENDED:
+            raise errors.precondition(errors.SHOW_ENDED)
+        if admission.banned:
+            raise errors.denied(errors.banned(identity))
+        return admission
 
     async def _claim_host(self, room: str, identity: str, name: str, caller: Caller) -> None:
         now, stale_after = self._clock.now(), self._rules.host_claim_seconds
@@ -1819,6 +1823,14 @@ class _Landing:
 
     news: _StageNews
     ended: int = 0
+
+
+def _waiting(role: Role, admission: Admission) -> tuple[bool, int, str]:
+    """What a viewer finds kept for it (JoinRoom, GetMyPlace): its hand raised, its invitation's
+    expiry and who sent it; nothing for any other role."""
+    if role is not Role.VIEWER:
+        return False, 0, ""
+    return admission.hand_raised, admission.invitation_expires_at, admission.invited_by
 
 
 def _fits(who: lk.ParticipantInfo, presence: Presence) -> bool:
