@@ -9,11 +9,15 @@ before anything is read. Every participant here is really connected to LiveKit.
 from __future__ import annotations
 
 import asyncio
+import base64
+import string
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from service.core.errors import ShowError
+from service.core.pages import PageTokens, page_key
 from tests.conftest import ServiceProcess, admin_token
 from tests.doors import DOORS, ShowClient, client_for, expect_refusal
 from tests.live import LiveParticipant
@@ -126,7 +130,8 @@ async def test_bad_page_sizes_and_tokens_are_refused_before_anything_is_read(
     for size in (MOST + 1, -1, 1_000_000):
         message = f"pageSize must be between 1 and {MOST}, got {size}"
         expect_refusal(await refused(host.participants_page(room, size)), "INVALID_ARGUMENT", message)
-    made_up = ("nope", "!!!", "x" * 500, history_token, token[:-2], token + "AA", token[:-1] + "A")
+    altered = token[:-1] + ("B" if token.endswith("A") else "A")
+    made_up = ("nope", "!!!", "x" * 500, history_token, token[:-2], token + "AA", altered)
     for bad in made_up:
         expect_refusal(await refused(host.participants_page(room, 2, bad)), "INVALID_ARGUMENT", bad_token())
     # This room's token is no token for another room, nor for this room's queue; and it is refused
@@ -183,3 +188,25 @@ async def test_pages_go_on_through_every_door_of_either_instance_on_redis(
             await live.disconnect()
         for door in doors:
             await door.close()
+
+
+def unpadded(token: str) -> bytes:
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+
+
+def test_a_token_is_taken_only_as_the_service_spelled_it() -> None:
+    """Base64 leaves spare bits in a token's last character that decoding ignores: a last
+    character that differs only there spells the same bytes, and is still no token."""
+    tokens = PageTokens(page_key("a secret of the kind LiveKit is given"))
+    spelled = 0
+    for identity in ("a", "ab", "abc", "abcd"):  # token lengths that leave 2, 4 and 0 spare bits
+        token = tokens.after_participant("show", identity)
+        assert tokens.participant_place("show", token) == identity
+        spellings = (token[:-1] + c for c in string.ascii_letters + string.digits + "-_")
+        same_bytes = [other for other in spellings if other != token and unpadded(other) == unpadded(token)]
+        spelled += len(same_bytes)
+        for other in same_bytes:
+            with pytest.raises(ShowError) as caught:
+                tokens.participant_place("show", other)
+            assert caught.value.message == bad_token()
+    assert spelled > 0  # the tokens above did have other spellings to refuse

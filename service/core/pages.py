@@ -179,9 +179,12 @@ def _decoded(token: str) -> bytes:
     if not _TOKEN_CHARS.fullmatch(token):
         return b""
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        body = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
         return b""
+    # Only the one spelling this service writes: base64 ignores a last character's spare bits,
+    # so another spelling of the same bytes would otherwise pass as the token it imitates.
+    return body if base64.urlsafe_b64encode(body).decode().rstrip("=") == token else b""
 
 
 def _refusal(listing: Listing) -> errors.ShowError:
