@@ -81,6 +81,18 @@ class EgressStandIn:
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
+    def changes_about(self, room: str) -> list[tuple[str, Message]]:
+        """The changes asked about `room` (starts naming it; updates and stops of its egresses),
+        in order, without the reads: the stand-in serves the whole session, and other tests'
+        services, and their reconcilers' ListEgress, call it meanwhile."""
+        ours = {egress_id for egress_id, info in self.egresses.items() if info.room_name == room}
+        return [
+            (method, message)
+            for method, message in list(self.received)
+            if method != "ListEgress"
+            and (getattr(message, "room_name", "") == room or getattr(message, "egress_id", "") in ours)
+        ]
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"

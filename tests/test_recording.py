@@ -24,7 +24,7 @@ from tests.live import LiveParticipant, eventually, until
 def starts_for(egress: EgressStandIn, room: str) -> int:
     return sum(
         1
-        for method, sent in egress.received
+        for method, sent in egress.changes_about(room)
         if method == "StartRoomCompositeEgress" and isinstance(sent, lk_egress.RoomCompositeEgressRequest)
         and sent.room_name == room
     )  # fmt: skip
@@ -63,7 +63,7 @@ async def test_the_host_records_the_show_from_start_to_finish(
         started = await host.start_recording(room, "grid")
         assert started["status"] == "EGRESS_STARTING" and started["recordingId"].startswith("EG_")
         assert started["layout"] == "grid" and started["location"] == RECORDING_PATH.replace("{room_name}", room)
-        method, sent = egress.received[-1]
+        method, sent = egress.changes_about(room)[-1]
         assert method == "StartRoomCompositeEgress"
         assert isinstance(sent, lk_egress.RoomCompositeEgressRequest)
         assert (sent.room_name, sent.layout) == (room, "grid")
@@ -83,7 +83,7 @@ async def test_the_host_records_the_show_from_start_to_finish(
 
         stopping = await host.stop_recording(room)
         assert stopping["status"] == "EGRESS_ENDING" and stopping["recordingId"] == eid
-        assert egress.received[-1][0] == "StopEgress"
+        assert egress.changes_about(room)[-1][0] == "StopEgress"
         final = f"/recordings/{room}/2026-11-21T120000.mp4"
         assert await egress.report(recording_service.http_base, "egress_ended", eid, 3, final) == 200
         assert await egress.report(recording_service.http_base, "egress_updated", eid, 1) == 200  # late: ignored

@@ -61,7 +61,7 @@ async def test_the_host_streams_the_show_and_changes_its_destinations(
     started = await host.start_stream(room, ["youtube"])
     assert started["status"] == "EGRESS_STARTING" and started["streamId"].startswith("EG_")
     assert started["destinations"] == ["youtube"] and started["roomName"] == room
-    method, sent = egress.received[-1]
+    method, sent = egress.changes_about(room)[-1]
     assert method == "StartRoomCompositeEgress" and isinstance(sent, lk_egress.RoomCompositeEgressRequest)
     # LiveKit is told the URL with its key, as a stream output; the caller only named it.
     [output] = sent.stream_outputs
@@ -80,7 +80,7 @@ async def test_the_host_streams_the_show_and_changes_its_destinations(
 
     moved = await host.update_stream(room, ["twitch"], ["youtube"])
     assert (moved["streamId"], moved["destinations"]) == (sid, ["twitch"])
-    method, update = egress.received[-1]
+    method, update = egress.changes_about(room)[-1]
     assert method == "UpdateStream" and isinstance(update, lk_egress.UpdateStreamRequest)
     assert (update.egress_id, list(update.add_output_urls), list(update.remove_output_urls)) == (
         sid,
@@ -103,7 +103,7 @@ async def test_the_host_streams_the_show_and_changes_its_destinations(
 
     stopping = await host.stop_stream(room)
     assert stopping["status"] == "EGRESS_ENDING" and stopping["streamId"] == sid
-    assert egress.received[-1][0] == "StopEgress"
+    assert egress.changes_about(room)[-1][0] == "StopEgress"
     assert await egress.report(recording_service.http_base, "egress_ended", sid, 3) == 200
     [done] = (await host.streams(room))["streams"]
     assert done["status"] == "EGRESS_COMPLETE" and int(done["endedAt"]) >= int(done["startedAt"]) > 0, done
@@ -202,7 +202,7 @@ async def test_streaming_rules(streamer: ShowClient, egress: EgressStandIn, room
     joined = await streamer.as_(admin_token(room)).join(room, "host", "host")
     host = streamer.as_(joined["token"])
     viewer = streamer.as_((await streamer.join(room, "viewer", "viewer"))["token"])
-    sent_before = len(egress.received)
+    sent_before = len(egress.changes_about(room))
     expect_refusal(
         await refusal(viewer.start_stream(room, ["youtube"])), "PERMISSION_DENIED", "Only the host can stream the show"
     )
@@ -238,7 +238,7 @@ async def test_streaming_rules(streamer: ShowClient, egress: EgressStandIn, room
         await refusal(host.update_stream(room, ["twitch"], [])), "NOT_FOUND", "No active stream in this room"
     )
     expect_refusal(await refusal(host.stop_stream(room)), "NOT_FOUND", "No active stream in this room")
-    assert len(egress.received) == sent_before  # no bad request reached LiveKit
+    assert len(egress.changes_about(room)) == sent_before  # no bad request reached LiveKit
     assert (await host.streams(room))["streams"] == []
 
     await host.start_stream(room, ["youtube"])
