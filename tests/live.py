@@ -113,6 +113,36 @@ class LiveParticipant:
         await self.room.disconnect()
 
 
+async def leave_livekit(lkapi: api.LiveKitAPI, room: str, live: LiveParticipant, timeout: float = 10.0) -> float:
+    """`live` disconnects once its client has taken in what LiveKit holds for it (its role
+    attribute and publish permission), and LiveKit stops listing it within `timeout`; answers when
+    it disconnected (monotonic). A connection closed in the very moment a change of it arrives had
+    its leave go unheard by LiveKit until the connection timed out (16 s once), which is not the
+    leave the tests play."""
+
+    async def listed() -> Any:
+        found = await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))
+        return next((p for p in found.participants if p.identity == live.identity), None)
+
+    seen = await listed()
+    if seen is not None:
+        held = (seen.attributes.get("role", ""), seen.permission.can_publish)
+        mine = live.room.local_participant
+        await live.wait_for(
+            lambda: (mine.attributes.get("role", ""), mine.permissions.can_publish) == held,
+            10.0,
+            f"{live.identity}'s client has what LiveKit holds for it {held}",
+        )
+    await live.disconnect()
+    left = time.monotonic()
+
+    async def gone() -> bool:
+        return await listed() is None
+
+    await until(gone, timeout, f"LiveKit saw {live.identity} go")
+    return left
+
+
 class PublishRefused(Exception):
     pass
 

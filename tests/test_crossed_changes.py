@@ -39,7 +39,7 @@ from service.gateway.livekit import CallObserver, LiveKitStage
 from service.stores.memory_record import MemoryRecords
 from service.stores.redis_record import DEFAULT_CHANGE_SECONDS, RedisRecords, connect
 from tests.conftest import API_KEY, API_SECRET
-from tests.live import LiveParticipant, until
+from tests.live import LiveParticipant, leave_livekit, until
 from tests.test_show_through_every_door import livekit_participant
 
 T = TypeVar("T")
@@ -175,27 +175,9 @@ class Show:
 
     async def leaves(self, person: LiveParticipant) -> None:
         """`person` disconnects, and LiveKit no longer lists it: a call about it now finds nobody.
-
-        It goes once its client has taken in what LiveKit holds for it (its role and permission):
-        a connection closed in the moment a change of it arrives had its leave go unheard once,
-        and LiveKit listed it until the connection timed out. LiveKit is given that long too."""
-        seen = await self.seen(person.identity)
-        mine = person.room.local_participant
-        await person.wait_for(
-            lambda: (
-                (mine.attributes.get("role", ""), mine.permissions.can_publish)
-                == (seen.attributes.get("role", ""), seen.permission.can_publish)
-            ),
-            10.0,
-            f"{person.identity}'s client has what LiveKit holds for it",
-        )
-        await person.disconnect()
+        LiveKit is given as long as its connection timeout to see a leave it missed."""
+        await leave_livekit(self.lkapi, self.room, person, 30.0)
         self.people.remove(person)
-
-        async def gone() -> bool:
-            return await livekit_participant(self.lkapi, self.room, person.identity) is None
-
-        await until(gone, 30.0, f"LiveKit no longer lists {person.identity}")
 
     def promote(self, identity: str) -> Awaitable[pb.InviteGuestResponse]:
         invite = pb.InviteGuestRequest(room_name=self.room, viewer_identity=identity, host_identity="host-1")

@@ -37,7 +37,7 @@ from service.gateway.livekit import LiveKitStage
 from service.stores.memory_record import MemoryRecords
 from tests.conftest import API_KEY, API_SECRET, admin_token, start_service
 from tests.doors import Refused, ShowClient
-from tests.live import LiveParticipant, until
+from tests.live import LiveParticipant, leave_livekit, until
 from tests.test_convergence import FAST, Stack, agree_within, livekit_api, open_show, stack, viewer
 from tests.test_metrics import Samples, scrape, value
 from tests.test_room_cache import Calls
@@ -119,23 +119,8 @@ async def gone_from_livekit(lkapi: api.LiveKitAPI, room: str, identity: str) -> 
 
 
 async def drop(lkapi: api.LiveKitAPI, show: Show, live: LiveParticipant) -> float:
-    """`live`'s connection ends; answers when (monotonic), once LiveKit has seen it go. It ends
-    once its client has taken in the permission LiveKit holds for it: a guest's connection closed
-    in the very moment its promotion reaches it went unheard by LiveKit for 16 s once (its leave
-    lost in that renegotiation, LiveKit waiting for the connection to time out), which is not the
-    drop these tests play."""
-    seen = await seen_by_livekit(lkapi, show.room, live.identity)
-    if seen is not None:
-        publishes = seen[1]
-        await live.wait_for(
-            lambda: live.room.local_participant.permissions.can_publish == publishes,
-            10.0,
-            f"{live.identity}'s client has its permission to publish ({publishes})",
-        )
-    await live.disconnect()
-    dropped = time.monotonic()
-    await until(lambda: gone_from_livekit(lkapi, show.room, live.identity), 10.0, f"LiveKit saw {live.identity} go")
-    return dropped
+    """`live`'s connection ends; answers when (monotonic), once LiveKit has seen it go."""
+    return await leave_livekit(lkapi, show.room, live)
 
 
 async def past_the_window(dropped: float) -> None:
