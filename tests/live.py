@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from livekit import api, rtc
+from livekit.protocol import models as lk
 from livekit.rtc import _ffi_client
 
 from service.core.events import EVENTS_TOPIC, decode
@@ -113,33 +114,41 @@ class LiveParticipant:
         await self.room.disconnect()
 
 
+async def livekit_participant(lkapi: api.LiveKitAPI, room: str, identity: str) -> lk.ParticipantInfo | None:
+    """The participant as LiveKit's own ListParticipants has it; None if LiveKit does not list it."""
+    found = await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))
+    return next((p for p in found.participants if p.identity == identity), None)
+
+
+async def gone_from_livekit(lkapi: api.LiveKitAPI, room: str, identity: str) -> bool:
+    return await livekit_participant(lkapi, room, identity) is None
+
+
+def _held(attributes: Any, permission: Any) -> tuple[str, bool, list[int]]:
+    """A participant's role attribute, publish permission and publishable sources, from LiveKit's
+    record of it or from its own client's."""
+    return attributes.get("role", ""), permission.can_publish, sorted(permission.can_publish_sources)
+
+
 async def leave_livekit(lkapi: api.LiveKitAPI, room: str, live: LiveParticipant, timeout: float = 10.0) -> float:
     """`live` disconnects once its client has taken in what LiveKit holds for it (its role
-    attribute and publish permission), and LiveKit stops listing it within `timeout`; answers when
-    it disconnected (monotonic). A connection closed in the very moment a change of it arrives had
-    its leave go unheard by LiveKit until the connection timed out (16 s once), which is not the
-    leave the tests play."""
-
-    async def listed() -> Any:
-        found = await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))
-        return next((p for p in found.participants if p.identity == live.identity), None)
-
-    seen = await listed()
+    attribute, publish permission and publishable sources), and LiveKit stops listing it within
+    `timeout`; answers when it disconnected (monotonic). A connection closed in the very moment a
+    change of it arrives had its leave go unheard by LiveKit until the connection timed out (16 s
+    once), which is not the leave the tests play."""
+    seen = await livekit_participant(lkapi, room, live.identity)
     if seen is not None:
-        held = (seen.attributes.get("role", ""), seen.permission.can_publish)
+        held = _held(seen.attributes, seen.permission)
         mine = live.room.local_participant
         await live.wait_for(
-            lambda: (mine.attributes.get("role", ""), mine.permissions.can_publish) == held,
+            lambda: _held(mine.attributes, mine.permissions) == held,
             10.0,
             f"{live.identity}'s client has what LiveKit holds for it {held}",
         )
     await live.disconnect()
     left = time.monotonic()
 
-    async def gone() -> bool:
-        return await listed() is None
-
-    await until(gone, timeout, f"LiveKit saw {live.identity} go")
+    await until(lambda: gone_from_livekit(lkapi, room, live.identity), timeout, f"LiveKit saw {live.identity} go")
     return left
 
 

@@ -39,8 +39,7 @@ from service.gateway.livekit import CallObserver, LiveKitStage
 from service.stores.memory_record import MemoryRecords
 from service.stores.redis_record import DEFAULT_CHANGE_SECONDS, RedisRecords, connect
 from tests.conftest import API_KEY, API_SECRET
-from tests.live import LiveParticipant, leave_livekit, until
-from tests.test_show_through_every_door import livekit_participant
+from tests.live import LiveParticipant, leave_livekit, livekit_participant, until
 
 T = TypeVar("T")
 

@@ -30,9 +30,8 @@ from service.core.show import ShowRules
 from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
 from service.stores.redis_record import connect, room_keys
-from tests.live import LiveParticipant, until
+from tests.live import LiveParticipant, livekit_participant, until
 from tests.test_crossed_changes import AT_ONCE, Show, live_show, store_for
-from tests.test_show_through_every_door import livekit_participant
 
 # The stage-change deadline of these tests' stores, in seconds.
 DEADLINE = 0.5

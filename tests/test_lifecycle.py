@@ -26,8 +26,8 @@ from service.gateway.livekit import LiveKitStage
 from service.stores.memory_record import MemoryRecords
 from tests.conftest import API_KEY, API_SECRET, admin_token, start_service
 from tests.doors import GrpcClient, ShowClient, expect_refusal
-from tests.live import LiveParticipant
-from tests.test_show_through_every_door import claims, livekit_participant, livekit_rooms, refused
+from tests.live import LiveParticipant, livekit_participant
+from tests.test_show_through_every_door import claims, livekit_rooms, refused
 
 
 @dataclass

@@ -17,9 +17,9 @@ from livekit.protocol import models as lk
 from service.core import errors, validate
 from tests.conftest import API_KEY, API_SECRET, ServiceProcess, admin_token
 from tests.doors import Refused, ShowClient, client_for, expect_refusal
-from tests.live import LiveParticipant, PublishRefused, until
+from tests.live import LiveParticipant, PublishRefused, gone_from_livekit, livekit_participant, until
 from tests.test_convergence import stack
-from tests.test_show_through_every_door import claims, join_viewer, livekit_participant, refused, start_show
+from tests.test_show_through_every_door import claims, join_viewer, refused, start_show
 
 
 @dataclass
@@ -279,10 +279,6 @@ async def test_the_room_admin_appoints_a_moderator_before_it_joins(door: ShowCli
         await host_live.disconnect()
 
 
-async def gone(lkapi: api.LiveKitAPI, room: str, identity: str) -> bool:
-    return await livekit_participant(lkapi, room, identity) is None
-
-
 async def test_a_ban_holds_even_against_a_token_still_held(door: ShowClient, crew: Crew, lkapi: api.LiveKitAPI) -> None:
     room, host, mia, vic = crew.room, crew.host, crew.mia, crew.vic
     await host.appoint_moderator(room, "mia")
@@ -292,7 +288,7 @@ async def test_a_ban_holds_even_against_a_token_still_held(door: ShowClient, cre
 
     await mia.remove_participant(room, "troll", ban=True)
     await troll.wait_for(lambda: any(kind == "disconnected" for kind, _ in troll.events), label="troll removed")
-    assert await gone(lkapi, room, "troll")
+    assert await gone_from_livekit(lkapi, room, "troll")
     [ban] = await vic.as_(admin_token(room)).bans(room)
     assert (ban["identity"], ban["bannedBy"]) == ("troll", "mia") and int(ban["bannedAt"]) > 0
     expect_refusal(
@@ -308,9 +304,9 @@ async def test_a_ban_holds_even_against_a_token_still_held(door: ShowClient, cre
     await back.connect(troll_joined["wsUrl"], troll_joined["token"], until_listed=False)  # LiveKit lets it in ...
     await back.wait_for(lambda: any(kind == "disconnected" for kind, _ in back.events), label="removed again")
     assert back.events == [("disconnected", lk.DisconnectReason.PARTICIPANT_REMOVED)]  # ... and we take it out
-    assert await gone(lkapi, room, "troll")
+    assert await gone_from_livekit(lkapi, room, "troll")
     await asyncio.sleep(1.0)
-    assert await gone(lkapi, room, "troll")
+    assert await gone_from_livekit(lkapi, room, "troll")
 
     # Nobody bans the host; a moderator bans no other moderator; a refusal bans nobody.
     expect_refusal(
@@ -345,7 +341,7 @@ async def test_a_ban_holds_even_against_a_token_still_held(door: ShowClient, cre
     welcome = await LiveParticipant("troll").connect(rejoined["wsUrl"], rejoined["token"])
     crew.live.append(welcome)
     await asyncio.sleep(1.0)
-    assert not await gone(lkapi, room, "troll")
+    assert not await gone_from_livekit(lkapi, room, "troll")
     assert await host.bans(room) == []
 
 

@@ -37,7 +37,7 @@ from service.gateway.livekit import LiveKitStage
 from service.stores.memory_record import MemoryRecords
 from tests.conftest import API_KEY, API_SECRET, admin_token, start_service
 from tests.doors import Refused, ShowClient
-from tests.live import LiveParticipant, leave_livekit, until
+from tests.live import LiveParticipant, gone_from_livekit, leave_livekit, until
 from tests.test_convergence import FAST, Stack, agree_within, livekit_api, open_show, stack, viewer
 from tests.test_metrics import Samples, scrape, value
 from tests.test_room_cache import Calls
@@ -112,10 +112,6 @@ async def seen_by_livekit(lkapi: api.LiveKitAPI, room: str, identity: str) -> tu
 
 async def seen_is(lkapi: api.LiveKitAPI, room: str, identity: str, expected: tuple[str, bool]) -> bool:
     return await seen_by_livekit(lkapi, room, identity) == expected
-
-
-async def gone_from_livekit(lkapi: api.LiveKitAPI, room: str, identity: str) -> bool:
-    return await seen_by_livekit(lkapi, room, identity) is None
 
 
 async def drop(lkapi: api.LiveKitAPI, show: Show, live: LiveParticipant) -> float:

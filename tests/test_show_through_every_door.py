@@ -15,7 +15,7 @@ from livekit.protocol import models as lk
 from service.core import errors
 from tests.conftest import API_KEY, API_SECRET, admin_token, lister_token
 from tests.doors import Refused, ShowClient, expect_refusal
-from tests.live import LiveParticipant
+from tests.live import LiveParticipant, livekit_participant
 
 
 def claims(token: str) -> dict[str, Any]:
@@ -23,11 +23,6 @@ def claims(token: str) -> dict[str, Any]:
     decoded: dict[str, Any] = jwt.decode(token, API_SECRET, algorithms=["HS256"], options={"verify_aud": False})
     assert decoded["iss"] == API_KEY
     return decoded
-
-
-async def livekit_participant(lkapi: api.LiveKitAPI, room: str, identity: str) -> lk.ParticipantInfo | None:
-    found = await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))
-    return next((p for p in found.participants if p.identity == identity), None)
 
 
 async def livekit_rooms(lkapi: api.LiveKitAPI) -> set[str]:
