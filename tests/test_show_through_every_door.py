@@ -165,8 +165,8 @@ async def test_join_needs_room_name_participant_name_and_a_role(door: ShowClient
 
 def place(answer: dict[str, Any]) -> tuple[str, str, str, bool, int, str]:
     """GetMyPlace's answer as every door gives it: identity, role (a word, as the MVP's roles are
-    on REST), show state, hand, invitation expiry (an int64: a JSON string in proto3's mapping) and
-    who invited."""
+    on REST), show state, hand, invitation expiry (an int64: a JSON string in proto3's mapping,
+    a number on REST as JoinRoom's and InviteGuest's) and who invited."""
     return (
         answer["identity"],
         answer["role"],
@@ -199,7 +199,11 @@ async def test_each_participant_reads_its_own_place_with_its_own_token(
         invitation = await show.host.invite(room, "viewer-2", "host-1")
         expires_at = int(invitation["expiresAt"])
         assert expires_at > 0
-        assert place(await invited.my_place(room)) == ("viewer-2", "viewer", live, False, expires_at, "host-1")
+        waiting = await invited.my_place(room)
+        assert place(waiting) == ("viewer-2", "viewer", live, False, expires_at, "host-1")
+        if door.door == "rest":  # the invitation's expiry reads as InviteGuest's expiresAt does
+            assert waiting["invitationExpiresAt"] == invitation["expiresAt"]
+            assert type(waiting["invitationExpiresAt"]) is int
         await show.host.appoint_moderator(room, "viewer-3")
         assert place(await moderator.my_place(room)) == ("viewer-3", "moderator", live, False, 0, "")
         assert (await show.host.invite(room, "viewer-1", "host-1"))["promoted"] is True  # its hand was up
@@ -214,7 +218,7 @@ async def test_each_participant_reads_its_own_place_with_its_own_token(
         await invited_live.disconnect()
     answer = await show.viewer.my_place(room)
     assert "token" not in answer and "wsUrl" not in answer
-    if door.door == "rest":  # proto3's JSON mapping, bar the MVP's lowercase role words
+    if door.door == "rest":  # proto3's JSON mapping, bar the MVP's role words and its numeric times
         assert set(answer) == {"identity", "role", "state", "handRaised", "invitationExpiresAt", "invitedBy"}
 
 

@@ -120,6 +120,7 @@ NUMBER_INT64: frozenset[str] = frozenset(
     {
         "showrunner.v1.InviteGuestResponse.expires_at",
         "showrunner.v1.JoinRoomResponse.invitation_expires_at",
+        "showrunner.v1.GetMyPlaceResponse.invitation_expires_at",
         "showrunner.v1.RaisedHand.raised_at",
         "showrunner.v1.Recording.started_at",
         "showrunner.v1.Recording.ended_at",
