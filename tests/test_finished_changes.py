@@ -30,7 +30,7 @@ from service.core.show import ShowRules
 from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
 from service.stores.redis_record import connect, room_keys
-from tests.live import LiveParticipant, livekit_participant, until
+from tests.live import LiveParticipant, gone_from_livekit, livekit_participant, until
 from tests.test_crossed_changes import AT_ONCE, Show, live_show, store_for
 
 # The stage-change deadline of these tests' stores, in seconds.
@@ -108,13 +108,53 @@ async def test_a_removal_whose_instance_died_before_livekit_had_it_is_told_once_
         assert (await show.promote("vic")).promoted
         await records.unseat(room, "vic", show.clock.now(), StageChange.REMOVE, "host-1", change_id=new_change_id())
         await finished(show, "vic", StageChange.REMOVE)
-
-        async def gone() -> bool:
-            return await livekit_participant(show.lkapi, room, "vic") is None
-
-        await until(gone, AT_ONCE, "LiveKit no longer has vic")
+        await until(lambda: gone_from_livekit(show.lkapi, room, "vic"), AT_ONCE, "LiveKit no longer has vic")
         assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
         assert await last_entry(show, "vic") == ("guest_demoted", "", "reconciled")
+
+
+async def test_a_removal_livekit_had_before_its_instance_died_spares_the_participant_who_joined_again(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host removes vic: LiveKit takes vic out, and the instance dies before the record
+    hears so. vic joins again as a viewer, as anyone not banned may, before the change's
+    deadline. The reconciler finishing the removal takes out only the connection LiveKit had
+    when the removal was written: vic's new one stays, and the room hears the removal once, in
+    the host's words. (Before, the reconciler removed vic a second time.)"""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        first = await show.viewer("vic", hand=True)
+        assert (await show.promote("vic")).promoted
+        removed_from_livekit, never = asyncio.Event(), asyncio.Event()
+        remove_on_livekit = show.stage.remove_participant
+
+        async def removed_then_dies(room_: str, identity: str) -> bool:
+            await remove_on_livekit(room_, identity)
+            removed_from_livekit.set()
+            await never.wait()  # until the instance dies
+            return True
+
+        remove = pb.RemoveGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
+        with monkeypatch.context() as held:
+            held.setattr(show.stage, "remove_participant", removed_then_dies)
+            dying = asyncio.ensure_future(show.core.remove_guest(remove, show.admin))
+            await asyncio.wait_for(removed_from_livekit.wait(), 10.0)
+            dying.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await dying
+        await until(lambda: gone_from_livekit(show.lkapi, room, "vic"), AT_ONCE, "LiveKit took vic out")
+        show.people.remove(first)
+        await first.disconnect()
+        await show.viewer("vic")  # back, a viewer
+        again = await livekit_participant(show.lkapi, room, "vic")
+        assert again is not None
+        await finished(show, "vic", StageChange.REMOVE)
+        await show.core.reconciler.reconcile(room)
+        still = await livekit_participant(show.lkapi, room, "vic")
+        assert still is not None and still.sid == again.sid
+        assert await show.role_on_livekit("vic") == ("viewer", False)
+        assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
+        assert await last_entry(show, "vic") == ("guest_demoted", "host-1", "removed")
 
 
 async def dies_before_livekit_has_it(show: Show, identity: str, role: Role, call: Awaitable[object]) -> None:
@@ -190,11 +230,7 @@ async def test_a_removal_whose_instance_died_before_livekit_had_it_is_told_in_th
             with pytest.raises(asyncio.CancelledError):
                 await dying
         await finished(show, "vic", StageChange.REMOVE)
-
-        async def gone() -> bool:
-            return await livekit_participant(show.lkapi, room, "vic") is None
-
-        await until(gone, AT_ONCE, "LiveKit no longer has vic")
+        await until(lambda: gone_from_livekit(show.lkapi, room, "vic"), AT_ONCE, "LiveKit no longer has vic")
         assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
         assert await last_entry(show, "vic") == ("guest_demoted", "host-1", "removed")
 

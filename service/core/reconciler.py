@@ -477,7 +477,10 @@ class Reconciler:
         them (ReconcileListener.change_finished): a call that cleared it first tells for itself.
         One its call made on LiveKit (landed) and did not tell in time (its instance died in
         between) asks LiveKit nothing more, and is told here in the call's own words: LiveKit
-        has it, and a participant removed may be back as a viewer by now."""
+        has it, and a participant removed may be back as a viewer by now. So may one whose
+        removal LiveKit had before the call's instance died, not landed: a removal takes out only
+        a connection that LiveKit had before it was written (by LiveKit's joined_at against the
+        change's `since`), never one that joined again since, which JoinRoom admitted."""
         identity, change = pending.identity, pending.change
         if pending.landed:
             await self._listener.change_finished(room, pending, identity)
@@ -487,7 +490,8 @@ class Reconciler:
         if found is None:
             found = await self._stage.find_participant(room, identity)
         if change is StageChange.REMOVE:
-            await self._stage.remove_participant(room, identity)
+            if found is not None and connection_of(found).joined_at <= pending.since:
+                await self._stage.remove_participant(room, identity)
         elif present is None and found is not None and not _agrees(found, role):
             await self._present(room, found, role)
         if await self._records.complete(room, identity, change, pending.id):
