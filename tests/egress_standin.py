@@ -99,7 +99,13 @@ class EgressStandIn:
 
     def start(self) -> EgressStandIn:
         app = Starlette(routes=[Route("/twirp/livekit.Egress/{method}", self._handle, methods=["POST"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        # LiveKit's server (Go's http.Server, no IdleTimeout) never closes an idle connection;
+        # uvicorn's default closes it after 5 s, and a call that the service's connection pool
+        # (aiohttp's, which keeps one 15 s) sent on it in that very moment failed as
+        # "ClientOSError" (StartRoomCompositeEgress once, in CI).
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off", timeout_keep_alive=300
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
