@@ -113,6 +113,30 @@ async def test_a_removal_whose_instance_died_before_livekit_had_it_is_told_once_
         assert await last_entry(show, "vic") == ("guest_demoted", "", "reconciled")
 
 
+async def removal_dies(show: Show, identity: str, monkeypatch: pytest.MonkeyPatch, *, reaches_livekit: bool) -> None:
+    """The host removes `identity` on the show's core, whose instance dies in its call to LiveKit:
+    after LiveKit took the participant out if `reaches_livekit`, before otherwise. Either way the
+    record never hears that LiveKit had it."""
+    reached, never = asyncio.Event(), asyncio.Event()
+    remove_on_livekit = show.stage.remove_participant
+
+    async def dies_there(room: str, who: str) -> bool:
+        if reaches_livekit:
+            await remove_on_livekit(room, who)
+        reached.set()
+        await never.wait()  # until the instance dies
+        return True
+
+    remove = pb.RemoveGuestRequest(room_name=show.room, guest_identity=identity, host_identity="host-1")
+    with monkeypatch.context() as held:
+        held.setattr(show.stage, "remove_participant", dies_there)
+        dying = asyncio.ensure_future(show.core.remove_guest(remove, show.admin))
+        await asyncio.wait_for(reached.wait(), 10.0)
+        dying.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await dying
+
+
 async def test_a_removal_livekit_had_before_its_instance_died_spares_the_participant_who_joined_again(
     own_livekit: LiveKitDevServer, records: ShowRecords, room: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,23 +149,7 @@ async def test_a_removal_livekit_had_before_its_instance_died_spares_the_partici
         ada = await show.viewer("ada")
         first = await show.viewer("vic", hand=True)
         assert (await show.promote("vic")).promoted
-        removed_from_livekit, never = asyncio.Event(), asyncio.Event()
-        remove_on_livekit = show.stage.remove_participant
-
-        async def removed_then_dies(room_: str, identity: str) -> bool:
-            await remove_on_livekit(room_, identity)
-            removed_from_livekit.set()
-            await never.wait()  # until the instance dies
-            return True
-
-        remove = pb.RemoveGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
-        with monkeypatch.context() as held:
-            held.setattr(show.stage, "remove_participant", removed_then_dies)
-            dying = asyncio.ensure_future(show.core.remove_guest(remove, show.admin))
-            await asyncio.wait_for(removed_from_livekit.wait(), 10.0)
-            dying.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await dying
+        await removal_dies(show, "vic", monkeypatch, reaches_livekit=True)
         await until(lambda: gone_from_livekit(show.lkapi, room, "vic"), AT_ONCE, "LiveKit took vic out")
         show.people.remove(first)
         await first.disconnect()
@@ -215,20 +223,7 @@ async def test_a_removal_whose_instance_died_before_livekit_had_it_is_told_in_th
         ada = await show.viewer("ada")
         await show.viewer("vic", hand=True)
         assert (await show.promote("vic")).promoted
-        reached, never = asyncio.Event(), asyncio.Event()
-
-        async def never_removed(*args: object) -> None:
-            reached.set()
-            await never.wait()  # until the instance dies
-
-        remove = pb.RemoveGuestRequest(room_name=room, guest_identity="vic", host_identity="host-1")
-        with monkeypatch.context() as held:
-            held.setattr(show.stage, "remove_participant", never_removed)
-            dying = asyncio.ensure_future(show.core.remove_guest(remove, show.admin))
-            await asyncio.wait_for(reached.wait(), 10.0)
-            dying.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await dying
+        await removal_dies(show, "vic", monkeypatch, reaches_livekit=False)
         await finished(show, "vic", StageChange.REMOVE)
         await until(lambda: gone_from_livekit(show.lkapi, room, "vic"), AT_ONCE, "LiveKit no longer has vic")
         assert await show.told(ada, "vic") == (["guest_promoted", "guest_demoted"],) * 2
