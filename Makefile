@@ -172,8 +172,12 @@ lint: venv $(BUF) livekit-protos googleapis-protos
 	$(VENV)/bin/mypy
 
 .PHONY: test
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist), each with its own LiveKit, Redis and
+# services, a test file at a time (--dist loadfile: a file's tests share their module's services
+# and never run beside one another); PYTEST_WORKERS=0 runs it in this one process.
+PYTEST_WORKERS ?= 2
 test: venv tools gen-check lint web
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 .PHONY: bench
 # GRPC_VERBOSITY: the storm starts its unrelated reader's process while this one's gRPC threads
