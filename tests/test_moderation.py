@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from livekit import api
+from livekit import api, rtc
 from livekit.protocol import models as lk
 
 from service.core import errors, validate
@@ -530,8 +530,7 @@ async def test_a_guest_is_muted_and_its_microphone_taken_away_and_given_back(
     published = vic_live.room.local_participant.track_publications[sid]
     # The guest's client applies the mute LiveKit asked of it; only then is its own unmute news.
     await vic_live.wait_for(lambda: published.muted, label="the guest's client has muted the track")
-    published.track.unmute()  # type: ignore[union-attr]
-    await until(lambda: is_muted(lkapi, room, "vic", False), 10.0, "the guest unmuted itself")
+    await guest_unmutes(published, lkapi, room, "vic")
 
     # Only the host takes the source away: LiveKit unpublishes the track and refuses a new one.
     expect_refusal(
@@ -575,6 +574,26 @@ async def test_a_guest_is_muted_and_its_microphone_taken_away_and_given_back(
         label="the microphone given back",
     )
     assert await vic_live.publish_microphone()
+
+
+async def guest_unmutes(published: rtc.LocalTrackPublication, lkapi: api.LiveKitAPI, room: str, identity: str) -> None:
+    """The guest unmutes its microphone, and LiveKit lists it unmuted. Under load the client's
+    unmute was once not heard by LiveKit within 10 s (CI, two test workers), its own state
+    unmuted: the guest then presses again, as a person would (mute and unmute, so that the client
+    sends it), up to three times in all. A source LiveKit would not let the guest unmute stays
+    muted through all three."""
+    track = published.track
+    assert track is not None
+    for attempt in range(3):
+        if attempt and not published.muted:
+            track.mute()
+        track.unmute()
+        try:
+            await until(lambda: is_muted(lkapi, room, identity, False), 8.0, "the guest unmuted itself")
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
 
 
 async def is_muted(lkapi: api.LiveKitAPI, room: str, identity: str, muted: bool) -> bool:
