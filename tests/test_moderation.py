@@ -577,11 +577,11 @@ async def test_a_guest_is_muted_and_its_microphone_taken_away_and_given_back(
 
 
 async def guest_unmutes(published: rtc.LocalTrackPublication, lkapi: api.LiveKitAPI, room: str, identity: str) -> None:
-    """The guest unmutes its microphone, and LiveKit lists it unmuted. Under load the client's
-    unmute was once not heard by LiveKit within 10 s (CI, two test workers), its own state
-    unmuted: the guest then presses again, as a person would (mute and unmute, so that the client
-    sends it), up to three times in all. A source LiveKit would not let the guest unmute stays
-    muted through all three."""
+    """The guest unmutes its microphone, and LiveKit lists it unmuted. Under load LiveKit once
+    did not list the client's unmute within 10 s (a fresh-clone run with two test workers): the
+    guest then presses again, as a person would (mute first if the client already says unmuted, so
+    that it sends the change), up to three times in all. A source LiveKit would not let the guest
+    unmute stays muted through all three."""
     track = published.track
     assert track is not None
     for attempt in range(3):

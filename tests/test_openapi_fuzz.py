@@ -45,7 +45,7 @@ def viewer_token(service: ServiceProcess) -> Iterator[str]:
 
 # Each operation a test of its own, named by its method and path: schemathesis's own parametrize
 # gives every operation the same test id, and pytest-xdist, which runs the suite in two workers,
-# keeps one test per id (it ran one operation of the 33). The cases are drawn from the same strategies.
+# keeps one test per id (it ran one operation of the 33).
 Operation = APIOperation[Any, Any, Any, Any]
 
 
@@ -68,8 +68,10 @@ def test_every_operation_answers_as_documented(
 ) -> None:
     checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
-    # The document's own examples (the room and viewer above), then requests schemathesis makes up,
-    # valid and invalid alike, as its parametrize drew them.
+    # Drawn at random among the document's own examples (the room and viewer above) and requests
+    # schemathesis makes up, valid and invalid alike. Not drawn: the deterministic cases of
+    # schemathesis's coverage phase, which only its own (private) test builder makes, and which its
+    # parametrize ran beside each example in turn.
     cases = [*operation.get_strategies_from_examples(), *map(operation.as_strategy, schema.config.generation.modes)]
 
     @given(case=strategies.one_of(cases))
