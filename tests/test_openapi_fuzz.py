@@ -6,6 +6,8 @@ document (the MVP's forms and its {"error": "..."} refusals included)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,10 +15,8 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings, strategies
+from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.result import Err
-from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from tests.conftest import ServiceProcess, admin_token
@@ -43,41 +43,41 @@ def viewer_token(service: ServiceProcess) -> Iterator[str]:
         yield viewer.json()["token"]
 
 
-# Each operation a test of its own, named by its method and path: schemathesis's own parametrize
-# gives every operation the same test id, and pytest-xdist, which runs the suite in two workers,
-# keeps one test per id (it ran one operation of the 33).
-Operation = APIOperation[Any, Any, Any, Any]
+# Each operation is a test of its own, once for each caller, named by its method and path and the
+# caller: `test_every_operation_answers_as_documented[GET /api/rooms/{room_name}][viewer]`. The
+# caller's parametrize is also what gives each operation its own test id: with pytest 9.2,
+# schemathesis 4.32's items for an unparametrized test all take the test function's bare id, and
+# pytest-xdist, which runs the suite in two workers, keeps one test per id (it ran one operation
+# of the 33). `test_every_operation_is_a_test_of_its_own` holds that.
+CALLERS = ("anonymous", "viewer")
 
 
-def operations() -> list[Operation]:
-    """Every operation of the document; one it does not describe well is a collection error."""
-    found = []
-    for result in schema.get_all_operations():
-        if isinstance(result, Err):
-            raise result.err()
-        found.append(result.ok())
-    return found
-
-
-OPERATIONS = operations()
-
-
-@pytest.mark.parametrize("operation", OPERATIONS, ids=[operation.label for operation in OPERATIONS])
+@schema.parametrize()
+@pytest.mark.parametrize("caller", CALLERS)
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_as_documented(
-    operation: Operation, service: ServiceProcess, viewer_token: str
+    case: Any, caller: str, service: ServiceProcess, viewer_token: str
 ) -> None:
+    """Every example of the document in turn (the room and viewer above), schemathesis's
+    deterministic coverage cases, then requests it makes up, valid and invalid alike."""
+    headers = {"Authorization": f"Bearer {viewer_token}"} if caller == "viewer" else {}
     checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
+    case.call_and_validate(base_url=service.http_base, headers=headers, checks=checks)
 
-    # Drawn at random among the document's own examples (the room and viewer above) and requests
-    # schemathesis makes up, valid and invalid alike. Not drawn: the deterministic cases of
-    # schemathesis's coverage phase, which only its own (private) test builder makes, and which its
-    # parametrize ran beside each example in turn.
-    cases = [*operation.get_strategies_from_examples(), *map(operation.as_strategy, schema.config.generation.modes)]
 
-    @given(case=strategies.one_of(cases))
-    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-    def answers_as_documented(case: Any) -> None:
-        for headers in ({}, {"Authorization": f"Bearer {viewer_token}"}):
-            case.call_and_validate(base_url=service.http_base, headers=headers, checks=checks)
-
-    answers_as_documented()
+def test_every_operation_is_a_test_of_its_own() -> None:
+    """Collected as pytest collects the suite: one test per operation and caller, each with an id of
+    its own, so that no runner (pytest-xdist among them) takes two for one."""
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", __file__],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    fuzzed = [line for line in collected.stdout.splitlines() if "::test_every_operation_answers_as_documented" in line]
+    labels = [f"{method.upper()} {path}" for path, item in DOCUMENT["paths"].items() for method in item]
+    expected = {f"[{label}][{caller}]" for label in labels for caller in CALLERS}
+    assert len(fuzzed) == len(set(fuzzed)) == len(expected), fuzzed
+    assert {line[line.index("[") :] for line in fuzzed} == expected
