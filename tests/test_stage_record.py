@@ -1711,6 +1711,8 @@ def _entry(kind: str, at: float, **fields: str) -> HistoryEntry:
 
 async def test_the_history_keeps_entries_in_order_and_reads_them_in_pages(records: ShowRecords, room: str) -> None:
     assert await records.history(room, 0, 50, T0) == []
+    await _hosted(records, room)  # a room that is gone gains no history
+    stage = await records.stage(room, T0)
     promoted = HistoryEntry("guest_promoted", ms(T0), actor="hana", target="gia")
     assert await records.append_history(room, promoted, T0) == 1
     demoted = HistoryEntry("guest_demoted", ms(T0 + 1), actor="gia", target="gia", reason="stepped_down")
@@ -1739,7 +1741,13 @@ async def test_the_history_keeps_entries_in_order_and_reads_them_in_pages(record
     assert await records.history(room, 0, 0, T0 + 20) == []
     # Another room's history is its own; the history is no part of the stage.
     assert await records.history(f"{room}-other", 0, 10, T0) == []
-    assert (await records.stage(room, T0 + 20)).is_empty
+    stage_after = await records.stage(room, T0 + 20)
+    assert (stage_after.host, stage_after.guests, stage_after.hands, stage_after.pending) == (
+        stage.host,
+        stage.guests,
+        stage.hands,
+        stage.pending,
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -1748,6 +1756,7 @@ async def test_the_history_keeps_its_last_entries_up_to_the_cap(
 ) -> None:
     store = _store(kind, request, history=5)
     try:
+        await _hosted(store, room)
         for n in range(1, 13):
             assert await store.append_history(room, _entry("participant_banned", T0 + n, target=f"t{n}"), T0 + n) == n
         kept = await store.history(room, 0, 100, T0 + 20)
@@ -1769,7 +1778,7 @@ async def _passes(kind: str, seconds: float) -> float:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_the_history_expires_with_the_room_and_goes_when_it_is_retired(
+async def test_the_history_expires_with_the_room_and_goes_when_it_is_retired_for_good(
     kind: str, request: pytest.FixtureRequest, room: str
 ) -> None:
     store = _store(kind, request, idle=3.0)
@@ -1788,10 +1797,20 @@ async def test_the_history_expires_with_the_room_and_goes_when_it_is_retired(
         now += await _passes(kind, 1.1)
         assert await store.history(room, 0, 10, now) == []
         assert (await store.stage(room, now)).host is None
-        # A history after expiry starts again from 1.
+        # A room that is gone gains no history: an entry heard late is not kept...
+        assert await store.append_history(room, _entry("recording_stopped", now, reason="complete"), now) == 0
+        assert await store.history(room, 0, 10, now) == []
+        # ...and the next show under its name starts its own history from 1.
+        assert await store.claim_host(room, "ivan", "Ivan", now, STALE_AFTER)
         assert await store.append_history(room, _entry("host_joined", now, target="ivan"), now) == 1
         await store.retire(room)
         assert await store.history(room, 0, 10, now) == []
+        # Retired alike: an entry heard after LiveKit's room_finished (a recording's end) is not
+        # kept, and the next show's history holds its own entries alone.
+        assert await store.append_history(room, _entry("recording_stopped", now, reason="complete"), now) == 0
+        assert await store.claim_host(room, "hana", "Hana", now, STALE_AFTER)
+        assert await store.append_history(room, _entry("host_joined", now, target="hana"), now) == 1
+        assert [(e.sequence, e.kind) for e in await store.history(room, 0, 10, now)] == [(1, "host_joined")]
     finally:
         await store.close()
 

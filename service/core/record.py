@@ -779,7 +779,10 @@ class ShowRecords(Protocol):
         """Appends `entry` to the room's history and answers its sequence number (one more than
         the last appended; 1 for a room without history). O(1) whatever the history's length:
         past the store's cap the oldest entry is dropped. Refreshes the room's expiry, as every
-        write does, so the history lives as long as the room's record."""
+        write does, so the history lives as long as the room's record. A room that is gone
+        (retired, expired, never written to: the store holds nothing of it) gains no history:
+        0, nothing written, so an entry that comes after the record went never starts a history
+        a new show under the same name would read as its own."""
         ...
 
     async def history(self, room: str, after: int, count: int, now: float) -> list[HistoryEntry]:

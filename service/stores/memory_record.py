@@ -1002,11 +1002,12 @@ class MemoryRecords:
     async def append_history(self, room: str, entry: HistoryEntry, now: float) -> int:
         # As in Redis, an entry marks no global index (the step it accompanies did), and it keeps
         # the room alive for the idle time, as every write does.
+        # A room that is gone gains no history, as in Redis (append_history.lua says why).
         now_ms = ms(now)
         self._expire(now_ms)
         state = self._rooms.get(room)
-        if state is None:
-            state = self._rooms[room] = _Room()
+        if state is None or state.holds_nothing():
+            return 0
         state.history_last += 1
         sequence = state.history_last
         state.history[sequence] = replace(entry, sequence=sequence)

@@ -4,6 +4,11 @@
 -- "<sequence>-0"), 1 for a room without history. O(1) whatever the history's length: XREVRANGE
 -- with COUNT 1 reads the last entry, and MAXLEN drops the oldest past the cap (exactly, not "~",
 -- so the memory store keeps the very same entries).
+-- A room that is gone (retired, expired, never written to) gains no history: an entry that comes
+-- after its record went (a change told as room_finished retires it) would start a history of its
+-- own, which a new show under the same name would read as its first entries. Answers 0, writing
+-- nothing (the memory store does the same).
+if redis.call('EXISTS', unpack(KEYS)) == 0 then return {'ok', 0} end
 local cap = tonumber(ARGV[4])
 local last = redis.call('XREVRANGE', HISTORY, '+', '-', 'COUNT', 1)
 local sequence = 1
