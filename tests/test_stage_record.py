@@ -1778,7 +1778,7 @@ async def _passes(kind: str, seconds: float) -> float:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_the_history_expires_with_the_room_and_goes_when_it_is_retired_for_good(
+async def test_the_history_expires_with_the_room_goes_when_it_is_retired_and_a_gone_room_gains_none(
     kind: str, request: pytest.FixtureRequest, room: str
 ) -> None:
     store = _store(kind, request, idle=3.0)
@@ -1797,7 +1797,7 @@ async def test_the_history_expires_with_the_room_and_goes_when_it_is_retired_for
         now += await _passes(kind, 1.1)
         assert await store.history(room, 0, 10, now) == []
         assert (await store.stage(room, now)).host is None
-        # A room that is gone gains no history: an entry heard late is not kept...
+        # A room that is gone gains no history: an entry that comes after it went is not kept...
         assert await store.append_history(room, _entry("recording_stopped", now, reason="complete"), now) == 0
         assert await store.history(room, 0, 10, now) == []
         # ...and the next show under its name starts its own history from 1.
@@ -1805,8 +1805,8 @@ async def test_the_history_expires_with_the_room_and_goes_when_it_is_retired_for
         assert await store.append_history(room, _entry("host_joined", now, target="ivan"), now) == 1
         await store.retire(room)
         assert await store.history(room, 0, 10, now) == []
-        # Retired alike: an entry heard after LiveKit's room_finished (a recording's end) is not
-        # kept, and the next show's history holds its own entries alone.
+        # Retired alike: an entry that comes after room_finished retired the room (a change told
+        # as it did) is not kept, and the next show's history holds its own entries alone.
         assert await store.append_history(room, _entry("recording_stopped", now, reason="complete"), now) == 0
         assert await store.claim_host(room, "hana", "Hana", now, STALE_AFTER)
         assert await store.append_history(room, _entry("host_joined", now, target="hana"), now) == 1
