@@ -16,9 +16,11 @@ import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis.exceptions import RedisError
 
 from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
+from service.stores.redis_record import connect
 from tests.conftest import API_KEY, API_SECRET, ServiceProcess, start_service
 
 SERVICE = "showrunner.v1.ShowService"
@@ -384,6 +386,26 @@ async def test_an_instance_is_not_ready_while_redis_is_down_and_ready_again_afte
             assert "showrunner_rooms " in (await client.get("/metrics")).text
     finally:
         running.stop()
+        redis.stop()
+
+
+async def test_after_a_redis_restart_no_call_fails_on_a_connection_that_died_with_it(tmp_path: Path) -> None:
+    # The store's own client, as the service connects it: its pool holds several connections
+    # when Redis restarts; the next calls find those closed and open others, and none fails
+    # (each of the 19 pooled connections failed its next command before).
+    redis = RedisServer(workdir=tmp_path).start()
+    client = connect(f"redis://127.0.0.1:{redis.port}", cluster=False)
+    try:
+        await asyncio.gather(*(client.get("x") for _ in range(20)))
+        redis.stop()
+        with contextlib.suppress(RedisError):
+            await client.get("x")  # asked while Redis is down, as a readiness probe would be
+        redis = RedisServer(workdir=tmp_path, port=redis.port).start()
+        answers = await asyncio.gather(*(client.get("x") for _ in range(20)), return_exceptions=True)
+        failed = [f"{type(a).__name__}: {a}" for a in answers if isinstance(a, BaseException)]
+        assert failed == [], failed[:3]
+    finally:
+        await client.aclose()
         redis.stop()
 
 

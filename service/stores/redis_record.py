@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 import redis.asyncio as redis
 from redis.exceptions import ClusterDownError, NoScriptError, RedisClusterException, RedisError, SlotNotCoveredError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from service.core import errors
 from service.core.record import (
@@ -976,7 +977,15 @@ class _Cluster(redis.RedisCluster):
 
 def connect(url: str, cluster: bool) -> RedisClient:
     """A client for SHOW_REDIS_URL: a cluster client (which discovers every node from the one
-    named) when SHOW_REDIS_CLUSTER is set, a single-node client otherwise."""
+    named) when SHOW_REDIS_CLUSTER is set, a single-node client otherwise.
+
+    Redis's maintenance notifications (a managed service's announcements of a node moving) are
+    off: with them on, redis-py's pool hands out a pooled connection without checking that it
+    is still open, so after a Redis restart each connection the pool held failed its next
+    command ("Connection closed by server"), one UNAVAILABLE a connection, since the store never
+    sends a command again. With them off the pool finds the closed connection before using it
+    and opens another."""
+    quiet = MaintNotificationsConfig(enabled=False)
     if cluster:
-        return _Cluster.from_url(url)
-    return redis.Redis.from_url(url)
+        return _Cluster.from_url(url, maint_notifications_config=quiet)
+    return redis.Redis.from_url(url, maint_notifications_config=quiet)
