@@ -8,12 +8,11 @@ import hashlib
 import logging
 import secrets
 import signal
-import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
-import grpc
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -29,8 +28,9 @@ from service.core.reconciler import Leases, MemoryLeases, Reconciler, ReconcileR
 from service.core.record import Phase, ShowRecords
 from service.core.show import ShowCore, ShowRules
 from service.doors.edges import Refused, with_deadlines
-from service.doors.grpc_door import grpc_server
-from service.doors.http import http_app
+from service.doors.grpc_door import ClientAddresses, grpc_server
+from service.doors.grpc_h2 import GrpcApp, GrpcH2Server
+from service.doors.http import HttpServer, http_app, listen
 from service.doors.writes import with_gathered_writes
 from service.gateway.livekit import LIVEKIT_DEPARTURE_SECONDS, LiveKitStage
 from service.interceptors.build import chain, endpoints
@@ -48,12 +48,12 @@ class StartupError(Exception):
     """Something outside the service keeps it from starting: a port taken, Redis unreachable."""
 
 
-class HttpServer(uvicorn.Server):
-    """uvicorn, minus its own signal handling: `serve` below stops both doors together."""
+class GrpcDoorServer(Protocol):
+    """What the service asks of the gRPC door's server, either one (SHOW_GRPC_SERVER)."""
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float | None) -> None: ...
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Running:
 
     grpc_port: int
     http_port: int
-    grpc: grpc.aio.Server
+    grpc: GrpcDoorServer
     http: uvicorn.Server
     http_task: asyncio.Task[None]
     stage: Stage
@@ -87,24 +87,6 @@ class Running:
                 await self.core.starts_settled()
         await self.stage.close()
         await self.store.close()
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """The HTTP door's socket, bound here so that a taken port is our error to report, not a
-    reason for uvicorn to exit the process."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say so;
-    # without it every keep-alive response waits ~40 ms for a delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
 
 
 def deployment_of(settings: Settings) -> str:
@@ -217,16 +199,23 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         [Dependency("store", store.ping), Dependency("livekit", stage.ping)],
         interval=settings.ready_interval_seconds,
     )
+    server: GrpcDoorServer
     try:
-        server, grpc_port = await grpc_server(
-            served,
-            settings.host,
-            settings.grpc_port,
-            readiness,
-            settings.edges,
-            metrics.refused,
-            settings.trusted_proxies,
-        )
+        if settings.grpc_server == "zttp":
+            addresses = ClientAddresses(settings.trusted_proxies)
+            door = GrpcApp(served, readiness, addresses, metrics.refused, settings.edges.grpc_max_concurrent_rpcs)
+            h2 = GrpcH2Server(door, settings.host, settings.grpc_port, settings.edges)
+            server, grpc_port = h2, h2.port
+        else:
+            server, grpc_port = await grpc_server(
+                served,
+                settings.host,
+                settings.grpc_port,
+                readiness,
+                settings.edges,
+                metrics.refused,
+                settings.trusted_proxies,
+            )
     except RuntimeError as exc:
         await stage.close()
         await store.close()

@@ -37,7 +37,7 @@ KNOWN = frozenset(
         "SHOW_RECONNECT_GRACE_SECONDS", "SHOW_RECONCILE_INTERVAL_SECONDS", "SHOW_DEPLOYMENT",
         "SHOW_STAGE_CHANGE_SECONDS", "SHOW_STREAM_DESTINATIONS",
         "SHOW_EVENT_LOOP", "SHOW_HTTP_PARSER", "SHOW_ROOM_CACHE_SECONDS", "SHOW_OPENS", "SHOW_ENDED_KEEP_SECONDS",
-        "SHOW_HISTORY_ENTRIES",
+        "SHOW_HISTORY_ENTRIES", "SHOW_GRPC_SERVER",
     }
 )  # fmt: skip
 # The variable naming the config file: read from the environment only, never a key of the file.
@@ -84,6 +84,8 @@ class Settings:
     room_idle_seconds: int = 6 * 3600
     event_loop: str = "uvloop"
     http_parser: str = "httptools"
+    # The gRPC door's server: zttp (ASGI on uvicorn's HTTP/2) or grpcio (grpc.aio), same answers.
+    grpc_server: str = "zttp"
     room_cache_seconds: float = 2.0
     # The phase a host's first join opens a show in: "backstage" (GoLive lets the audience in) or
     # "live" (for clients that know no GoLive, such as the MVP's).
@@ -293,6 +295,7 @@ class Settings:
             settings,
             event_loop=choice("SHOW_EVENT_LOOP", ("uvloop", "asyncio")),
             http_parser=choice("SHOW_HTTP_PARSER", ("httptools", "h11")),
+            grpc_server=choice("SHOW_GRPC_SERVER", ("zttp", "grpcio")),
             room_cache_seconds=seconds("SHOW_ROOM_CACHE_SECONDS", 2.0, 0.0, 60.0),
             opens=choice("SHOW_OPENS", ("backstage", "live")),
             ended_keep_seconds=number("SHOW_ENDED_KEEP_SECONDS", 6 * 3600, 1, 30 * 24 * 3600),

@@ -31,10 +31,11 @@ from google.protobuf import empty_pb2
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import runtime
-from service.app import HttpServer, http_config, listen
+from service.app import http_config
 from service.config import Settings
 from service.core.roles import Role
 from service.doors.grpc_door import MAX_MESSAGE_BYTES
+from service.doors.http import HttpServer, listen
 from service.gateway.tokens import TokenMinter
 from service.observability import logs
 from service.observability.logs import new_request_id

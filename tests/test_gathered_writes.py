@@ -11,8 +11,9 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from service import runtime
-from service.app import HttpServer, http_config, listen
+from service.app import http_config
 from service.config import Settings
+from service.doors.http import HttpServer, listen
 from service.doors.writes import GatheredTransport
 from service.observability.metrics import Metrics
 

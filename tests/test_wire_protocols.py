@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import grpc
 import httpx
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from showrunner.v1 import show_service_pb2 as pb
 
-from tests.conftest import ServiceProcess, admin_token, lister_token
+from service.dev.livekit_server import LiveKitDevServer
+from tests.conftest import ServiceProcess, admin_token, lister_token, start_service
 
 TWIRP = "/twirp/showrunner.v1.ShowService"
+
+
+@pytest.fixture(scope="module")
+def grpcio_service(livekit: LiveKitDevServer) -> Iterator[ServiceProcess]:
+    """The service with its gRPC door on grpc.aio, the fallback (SHOW_GRPC_SERVER=grpcio)."""
+    running = start_service(livekit, SHOW_GRPC_SERVER="grpcio")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(params=["zttp", "grpcio"])
+def grpc_door(request: pytest.FixtureRequest, service: ServiceProcess) -> ServiceProcess:
+    """A service on each of the gRPC door's servers: the answers below are the same on both."""
+    return service if request.param == "zttp" else request.getfixturevalue("grpcio_service")
 
 
 async def test_health_is_the_mvps(service: ServiceProcess) -> None:
@@ -141,8 +158,8 @@ async def test_rest_wrong_verbs_are_told_every_verb_the_path_takes(service: Serv
             assert reply.headers.get("allow") == allowed, (verb, path)
 
 
-async def test_grpc_health_and_reflection(service: ServiceProcess) -> None:
-    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+async def test_grpc_health_and_reflection(grpc_door: ServiceProcess) -> None:
+    async with grpc.aio.insecure_channel(grpc_door.grpc_address) as channel:
         checks = health_pb2_grpc.HealthStub(channel)
         for name in ("", "showrunner.v1.ShowService"):
             reply = await checks.Check(health_pb2.HealthCheckRequest(service=name))
@@ -157,10 +174,32 @@ async def test_grpc_health_and_reflection(service: ServiceProcess) -> None:
         services = {s.name for s in replies[0].list_services_response.service}
         assert {"showrunner.v1.ShowService", "grpc.health.v1.Health"} <= services
         assert replies[1].file_descriptor_response.file_descriptor_proto
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await checks.Check(health_pb2.HealthCheckRequest(service="no.such.Service"))
+        assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
 
 
-async def test_grpc_rejects_what_it_cannot_decode(service: ServiceProcess) -> None:
-    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+async def test_grpc_answers_a_show_and_refuses_what_it_does_not_have(grpc_door: ServiceProcess) -> None:
+    async with grpc.aio.insecure_channel(grpc_door.grpc_address) as channel:
+        join = channel.unary_unary(
+            "/showrunner.v1.ShowService/JoinRoom",
+            request_serializer=pb.JoinRoomRequest.SerializeToString,
+            response_deserializer=pb.JoinRoomResponse.FromString,
+        )
+        call = join(pb.JoinRoomRequest(room_name="wire-doors", participant_name="ann", role=pb.ROLE_VIEWER))
+        answer = await call
+        assert answer.token and answer.identity == "ann"
+        assert len(str(dict(await call.trailing_metadata() or ()).get("x-request-id", ""))) == 32
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await join(pb.JoinRoomRequest(room_name="wire-doors", participant_name="", role=pb.ROLE_VIEWER))
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await channel.unary_unary("/showrunner.v1.ShowService/NoSuchCall")(b"")
+        assert unknown.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_grpc_rejects_what_it_cannot_decode(grpc_door: ServiceProcess) -> None:
+    async with grpc.aio.insecure_channel(grpc_door.grpc_address) as channel:
         raw = channel.unary_unary("/showrunner.v1.ShowService/GetRoom")
         try:
             await raw(b"\x0a\xff\xff\xff\xff\xff")
@@ -178,11 +217,11 @@ async def test_grpc_rejects_what_it_cannot_decode(service: ServiceProcess) -> No
         assert isinstance(await stub(pb.ListRoomsRequest(), metadata=lister), pb.ListRoomsResponse)
 
 
-async def test_grpc_refusal_of_an_undecodable_message_carries_the_request_id(service: ServiceProcess) -> None:
+async def test_grpc_refusal_of_an_undecodable_message_carries_the_request_id(grpc_door: ServiceProcess) -> None:
     """Every gRPC answer, a refusal included, returns its request id in the trailers (README,
     "Logs and request ids"): the refusal of a message that cannot be decoded too, the caller's
     own id when it names one, else a fresh one."""
-    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+    async with grpc.aio.insecure_channel(grpc_door.grpc_address) as channel:
         raw = channel.unary_unary("/showrunner.v1.ShowService/GetRoom")
         for offered in ("trace-undecodable", None):
             call = raw(b"\x0a\xff\xff\xff\xff\xff", metadata=(("x-request-id", offered),) if offered else None)
@@ -204,7 +243,11 @@ async def test_oversized_requests_get_each_protocols_own_refusal(service: Servic
         reply = await http.post(f"{TWIRP}/GetRoom", json={"room_name": big})
         assert reply.status_code == 400
         assert reply.json()["code"] == "invalid_argument" and "exceeds" in reply.json()["msg"]
-    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+
+
+async def test_grpc_refuses_a_message_over_its_bound(grpc_door: ServiceProcess) -> None:
+    big = "x" * (100 * 1024)
+    async with grpc.aio.insecure_channel(grpc_door.grpc_address) as channel:
         stub = channel.unary_unary(
             "/showrunner.v1.ShowService/GetRoom",
             request_serializer=pb.GetRoomRequest.SerializeToString,

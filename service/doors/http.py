@@ -6,9 +6,12 @@ configured origins may call across origins (CORS)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import socket
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import uvicorn
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +28,32 @@ from service.observability.logs import new_request_id, request_id
 from service.observability.readiness import Readiness
 
 REQUEST_ID = b"x-request-id"
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A door's listening socket (uvicorn serves both), bound here so that a taken port is our
+    error to report, not a reason for uvicorn to exit the process."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say so;
+    # without it every keep-alive response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+class HttpServer(uvicorn.Server):
+    """uvicorn, minus its own signal handling: the service stops its doors together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def with_request_id(app: ASGIApp) -> ASGIApp:

@@ -1,0 +1,480 @@
+"""The gRPC door served as ASGI on uvicorn's own HTTP/2 (zttp): the default, SHOW_GRPC_SERVER=zttp.
+
+The same endpoints as every door, through the same chain and core; gRPC's wire is small enough to
+speak here: a call is a POST whose body is one length-prefixed message, answered with one message
+and the status in HTTP/2 trailers. It costs a quarter of grpc.aio's CPU a call on this stack
+(README, "Server stack"); grpc.aio stays as SHOW_GRPC_SERVER=grpcio (grpc_door.py), with the same
+answers. Callers keep the official grpc-core clients either way.
+
+What grpc.aio did for the door that is done here: health (Check and Watch), server reflection,
+deadlines (grpc-timeout), the 64 KiB message bound, compressed messages and unknown methods refused,
+the concurrent-call bound; and, in `GrpcConnection`, keepalive pings, the idle and connection
+bounds, and a graceful GOAWAY at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, ClassVar
+
+import grpc
+import uvicorn
+import zttp
+from google.protobuf.message import DecodeError, Message
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+from uvicorn.protocols.http.zttp_h2_impl import ZttpH2Protocol
+
+from service.core.errors import ShowError
+from service.doors.edges import EdgeLimits, Refused
+from service.doors.errors import WIRE
+from service.doors.grpc_door import MAX_MESSAGE_BYTES, SERVICE_NAME, ClientAddresses
+from service.doors.http import HttpServer, listen
+from service.interceptors.build import Endpoint
+from service.observability.logs import new_request_id, request_id
+from service.observability.readiness import Readiness
+
+log = logging.getLogger("showrunner")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Trailers = Sequence[tuple[str, str]]
+
+HEALTH = "/grpc.health.v1.Health/"
+REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+_GRPC = (b"content-type", b"application/grpc")
+# grpc-timeout's units (the gRPC HTTP/2 protocol): hours to nanoseconds.
+_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+SERVING: int = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING: int = health_pb2.HealthCheckResponse.NOT_SERVING
+SERVICE_UNKNOWN: int = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+
+
+class Refusal(Exception):
+    """An answer without a message: a gRPC status, its message and trailers."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, trailers: Trailers = ()) -> None:
+        super().__init__(message)
+        self.code, self.message, self.trailers = code, message, tuple(trailers)
+
+
+class Gone(Exception):
+    """The caller went away (it cancelled, or its connection closed) before its request was whole."""
+
+
+def framed(message: bytes) -> bytes:
+    """One gRPC message on the wire: not compressed, its length, the message."""
+    return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
+def timeout_of(value: str | None) -> float | None:
+    """grpc-timeout ("250m", "10S") in seconds; None for none, or one that is not well formed."""
+    if not value or not 2 <= len(value) <= 9 or value[-1] not in _UNITS or not value[:-1].isdigit():
+        return None
+    return int(value[:-1]) * _UNITS[value[-1]]
+
+
+def peer_of(scope: Scope) -> str | None:
+    """The caller's address as grpc.aio names a peer ("ipv4:1.2.3.4:5", "ipv6:[::1]:5")."""
+    client = scope.get("client")
+    if not client:
+        return None
+    host, port = client
+    return f"ipv6:[{host}]:{port}" if ":" in host else f"ipv4:{host}:{port}"
+
+
+async def start(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [_GRPC], "trailers": True})
+
+
+async def end(send: Send, code: grpc.StatusCode, message: str = "", trailers: Trailers = (), last: bytes = b"") -> None:
+    """Ends an answer already started: `last` (a framed message, or nothing), then the status."""
+    await send({"type": "http.response.body", "body": last, "more_body": False})
+    ends = [(b"grpc-status", str(code.value[0]).encode())]
+    if message:
+        # The protocol's percent-encoding: printable ASCII but '%' as it is, all else escaped.
+        ends.append((b"grpc-message", urllib.parse.quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~").encode()))
+    ends += [(name.encode(), value.encode()) for name, value in trailers]
+    await send({"type": "http.response.trailers", "headers": ends, "more_trailers": False})
+
+
+async def refuse(send: Send, refusal: Refusal) -> None:
+    """A "trailers-only" answer in effect: headers, no message, the status."""
+    await start(send)
+    await end(send, refusal.code, refusal.message, refusal.trailers)
+
+
+async def whole_body(receive: Receive, limit: int) -> bytes:
+    """The request's body once it has all come; a Refusal as soon as it passes `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            raise Gone
+        body = event.get("body", b"")
+        size += len(body)
+        if size > limit:
+            raise Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, f"Received message larger than max ({MAX_MESSAGE_BYTES})")
+        chunks.append(body)
+        if not event.get("more_body"):
+            return b"".join(chunks)
+
+
+def one_message(body: bytes) -> bytes:
+    """The one message of a unary call's body, or a Refusal: compressed, or not one whole message."""
+    if body[:1] == b"\x01":
+        raise Refusal(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "compressed messages are not supported",
+            (("grpc-accept-encoding", "identity"),),
+        )
+    if len(body) < 5 or body[0] != 0 or int.from_bytes(body[1:5], "big") != len(body) - 5:
+        raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, "the request is not one whole gRPC message")
+    return body[5:]
+
+
+async def messages(receive: Receive) -> AsyncIterator[bytes]:
+    """Each message of a request stream as it comes, until the caller ends its side (or goes)."""
+    buffer = b""
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            return
+        buffer += event.get("body", b"")
+        while len(buffer) >= 5 and len(buffer) >= 5 + int.from_bytes(buffer[1:5], "big"):
+            if len(buffer) > 5 + MAX_MESSAGE_BYTES:
+                return
+            size = int.from_bytes(buffer[1:5], "big")
+            yield buffer[5 : 5 + size]
+            buffer = buffer[5 + size :]
+        if not event.get("more_body") or len(buffer) > 5 + MAX_MESSAGE_BYTES:
+            return
+
+
+async def until_gone(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class Health:
+    """grpc.health.v1: "" is liveness (SERVING while the process runs), the show's service is
+    readiness (NOT_SERVING while the store or LiveKit cannot be reached), as on grpc.aio."""
+
+    def __init__(self, readiness: Readiness) -> None:
+        self._readiness = readiness
+        self._changed = asyncio.Event()
+        readiness.on_change(self._follow)
+
+    async def _follow(self, ready: bool, reasons: Sequence[str]) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def status(self, service: str) -> int:
+        if service == "":
+            return SERVING
+        if service == SERVICE_NAME:
+            return SERVING if self._readiness.ready else NOT_SERVING
+        return SERVICE_UNKNOWN
+
+    async def serve(self, method: str, receive: Receive, send: Send) -> None:
+        try:
+            service = health_pb2.HealthCheckRequest.FromString(one_message(await whole_body(receive, 5 + 4096))).service
+        except DecodeError:
+            raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, "the protobuf request could not be decoded") from None
+        if method == "Check":
+            status = self.status(service)
+            if status == SERVICE_UNKNOWN:
+                raise Refusal(grpc.StatusCode.NOT_FOUND, "unknown service")
+            await start(send)
+            await end(send, grpc.StatusCode.OK, last=framed(self._answer(status)))
+            return
+        await start(send)  # Watch: the status now, then each change of it, until the caller goes
+        gone = asyncio.ensure_future(until_gone(receive))
+        told: int | None = None
+        try:
+            while not gone.done():
+                changed = self._changed
+                status = self.status(service)
+                if status != told:
+                    await send({"type": "http.response.body", "body": framed(self._answer(status)), "more_body": True})
+                    told = status
+                await asyncio.wait({gone, asyncio.ensure_future(changed.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+
+    @staticmethod
+    def _answer(status: int) -> bytes:
+        answer: bytes = health_pb2.HealthCheckResponse(status=status).SerializeToString()
+        return answer
+
+
+class GrpcApp:
+    """The door itself, an ASGI app: each call routed by its path to its endpoint, health or
+    reflection; anything else refused as gRPC would refuse it."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint[Any, Any]],
+        readiness: Readiness,
+        addresses: ClientAddresses,
+        refused: Refused,
+        max_concurrent_calls: int,
+    ) -> None:
+        self._by_path = {f"/{SERVICE_NAME}/{endpoint.name}": endpoint for endpoint in endpoints}
+        self._health = Health(readiness)
+        self._reflection = reflection.aio.ReflectionServicer(
+            (SERVICE_NAME, "grpc.health.v1.Health", reflection.SERVICE_NAME)
+        )
+        self._addresses, self._refused = addresses, refused
+        self._max_calls, self._calls = max_concurrent_calls, 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["method"] != "POST" or not _content_type(scope["headers"]).startswith(b"application/grpc"):
+            # Not a gRPC call at all (the protocol's own answer for another content-type).
+            await send({"type": "http.response.start", "status": 415, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"the gRPC port takes application/grpc POSTs only\n"})
+            return
+        path: str = scope["path"]
+        try:
+            if (endpoint := self._by_path.get(path)) is not None:
+                await self._call(endpoint, scope, receive, send)
+            elif path in (HEALTH + "Check", HEALTH + "Watch"):
+                await self._health.serve(path[len(HEALTH) :], receive, send)
+            elif path == REFLECTION:
+                await self._reflect(receive, send)
+            else:
+                # At once, whatever the caller still sends: grpc.aio answers an unknown method so too.
+                raise Refusal(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {path.lstrip('/')}")
+        except Refusal as refusal:
+            await refuse(send, refusal)
+        except Gone:
+            return
+
+    async def _call(self, endpoint: Endpoint[Any, Any], scope: Scope, receive: Receive, send: Send) -> None:
+        if self._calls >= self._max_calls:
+            self._refused(endpoint.name, grpc.StatusCode.RESOURCE_EXHAUSTED.name)
+            raise Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
+        self._calls += 1
+        try:
+            metadata = _metadata(scope["headers"])
+            raw = one_message(await whole_body(receive, 5 + MAX_MESSAGE_BYTES))
+            try:
+                request: Message = endpoint.rpc.request_type.FromString(raw)
+            except DecodeError:
+                # Refused before the chain gives the call its id: the refusal still carries one.
+                self._refused(endpoint.name, grpc.StatusCode.INVALID_ARGUMENT.name)
+                rid = (("x-request-id", new_request_id(metadata.get("x-request-id"))),)
+                raise Refusal(
+                    grpc.StatusCode.INVALID_ARGUMENT, "the protobuf request could not be decoded", rid
+                ) from None
+            address = self._addresses.of(peer_of(scope), metadata)
+            deadline = timeout_of(metadata.get("grpc-timeout"))
+            try:
+                if deadline is None:
+                    answer = await endpoint.serve("grpc", request, metadata, address)
+                else:
+                    async with asyncio.timeout(deadline):
+                        answer = await endpoint.serve("grpc", request, metadata, address)
+            except ShowError as exc:
+                trailers: Trailers = _request_id()
+                if exc.retry_after is not None:
+                    trailers = (*trailers, ("retry-after", str(exc.retry_after)))
+                raise Refusal(WIRE[exc.code].grpc, exc.message, trailers) from None
+            except TimeoutError:
+                raise Refusal(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", _request_id()) from None
+        finally:
+            self._calls -= 1
+        # The message goes with the end of the body: one ASGI send and one DATA frame fewer.
+        await start(send)
+        await end(send, grpc.StatusCode.OK, trailers=_request_id(), last=framed(answer.SerializeToString()))
+
+    async def _reflect(self, receive: Receive, send: Send) -> None:
+        async def requests() -> AsyncIterator[reflection_pb2.ServerReflectionRequest]:
+            async for raw in messages(receive):
+                try:
+                    yield reflection_pb2.ServerReflectionRequest.FromString(raw)
+                except DecodeError:
+                    return
+
+        await start(send)
+        async for answer in self._reflection.ServerReflectionInfo(requests(), None):
+            await send({"type": "http.response.body", "body": framed(answer.SerializeToString()), "more_body": True})
+        await end(send, grpc.StatusCode.OK)
+
+
+def _content_type(headers: Sequence[tuple[bytes, bytes]]) -> bytes:
+    return next((value for name, value in headers if name == b"content-type"), b"")
+
+
+def _metadata(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The call's metadata as grpc.aio hands it to a handler: text keys only, pseudo-headers out."""
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in headers
+        if not name.startswith(b":") and not name.endswith(b"-bin")
+    }
+
+
+def _request_id() -> tuple[tuple[str, str], ...]:
+    """The id the chain gave the call, in the trailers that end every answer (as on grpc.aio)."""
+    return (("x-request-id", request_id.get()),)
+
+
+# HTTP/2 error codes (RFC 9113, section 7).
+NO_ERROR, REFUSED_STREAM = 0x0, 0x7
+
+
+class GrpcConnection(ZttpH2Protocol):
+    """uvicorn's HTTP/2 connection, with what a gRPC server owes its callers beyond it:
+
+    - Streams per connection. zttp 0.0.35 ends a connection after 4,096 streams with GOAWAY
+      ENHANCE_YOUR_CALM ("HTTP/2 flood detected"), and every call in flight on it fails. Before
+      that, after `streams_per_connection`, the connection is told to go (GOAWAY NO_ERROR, its
+      last stream named): its calls are answered and the caller opens another connection. A
+      stream started after it is refused with REFUSED_STREAM, which gRPC clients retry themselves.
+    - Keepalive. After `keepalive_seconds` with nothing read, the connection is pinged; if still
+      nothing is read `keepalive_timeout_seconds` later, the peer is gone and the connection is
+      closed (grpc.aio's keepalive_time and keepalive_timeout). zttp answers the caller's pings.
+    - A graceful GOAWAY at shutdown, so callers stop starting calls here while theirs finish.
+
+    This subclasses uvicorn's protocol, which is not public API: uvicorn is pinned, and
+    tests/test_grpc_h2_door.py holds each of these against a real grpc-core client."""
+
+    streams_per_connection: ClassVar[int] = 3500
+    keepalive_seconds: ClassVar[float] = 60.0
+    keepalive_timeout_seconds: ClassVar[float] = 20.0
+    leave_seconds: ClassVar[float] = 5.0  # a caller told to go closes first; this is its time to
+
+    _streams = 0
+    _newest_stream = 0
+    _last_read = 0.0
+    _keepalive: asyncio.TimerHandle | None = None
+    _leaving: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._last_read = self.loop.time()
+        self._keepalive = self.loop.call_later(self.keepalive_seconds, self._quiet_check)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in (self._keepalive, self._leaving):
+            if timer is not None:
+                timer.cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._last_read = self.loop.time()
+        super().data_received(data)
+
+    def handle_request(self, event: zttp.Request) -> None:
+        self._streams += 1
+        if self._streams > self.streams_per_connection or self.shutdown_requested:
+            self.conn.stream(event.stream_id).reset(REFUSED_STREAM)
+            self.flush()
+            return
+        self._newest_stream = event.stream_id
+        super().handle_request(event)
+        if self._streams == self.streams_per_connection:
+            self._go_away()
+
+    def shutdown(self) -> None:
+        if not self.shutdown_requested and not self.transport.is_closing():
+            self._go_away()
+        super().shutdown()
+
+    def _go_away(self) -> None:
+        """GOAWAY NO_ERROR naming the newest stream taken: those up to it are answered here."""
+        self.conn.close(NO_ERROR, self._newest_stream)
+        self.flush()
+        self.shutdown_requested = True
+
+    def _close_connection(self) -> None:
+        if self.transport.is_closing():
+            return
+        if self.shutdown_requested and self._streams >= self.streams_per_connection:
+            # Told to go with the calls answered: closing at once could reset frames still on
+            # their way to the caller, who closes the connection itself once it has read them.
+            if self._leaving is None:
+                self._leaving = self.loop.call_later(self.leave_seconds, super()._close_connection)
+            return
+        super()._close_connection()
+
+    def _quiet_check(self) -> None:
+        if self.transport.is_closing():
+            return
+        quiet = self.loop.time() - self._last_read
+        if quiet < self.keepalive_seconds:
+            self._keepalive = self.loop.call_later(self.keepalive_seconds - quiet, self._quiet_check)
+            return
+        # A PING of our own, written between whole frames: zttp takes the peer's ack of it.
+        self.transport.write(b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"showping")
+        pinged = self.loop.time()
+        self._keepalive = self.loop.call_later(self.keepalive_timeout_seconds, self._ping_answered, pinged)
+
+    def _ping_answered(self, pinged: float) -> None:
+        if self.transport.is_closing():
+            return
+        if self._last_read < pinged:
+            log.info("gRPC connection from %s closed: its keepalive ping went unanswered", self.client)
+            self.transport.abort()
+            return
+        self._quiet_check()
+
+
+def connection_for(edges: EdgeLimits) -> type[GrpcConnection]:
+    """GrpcConnection with the edge limits' keepalive."""
+    return type(
+        "ShowGrpcConnection",
+        (GrpcConnection,),
+        {
+            "keepalive_seconds": edges.grpc_keepalive_seconds,
+            "keepalive_timeout_seconds": edges.grpc_keepalive_timeout_seconds,
+        },
+    )
+
+
+class GrpcH2Server:
+    """The door's server, started and stopped as grpc.aio.Server is (`start`, `stop(grace)`)."""
+
+    def __init__(self, app: GrpcApp, host: str, port: int, edges: EdgeLimits) -> None:
+        try:
+            self._socket = listen(host, port)
+        except OSError as exc:  # as grpc.aio tells a port it cannot take
+            raise RuntimeError(exc.strerror or str(exc)) from exc
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            http=connection_for(edges),
+            loop="none",
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            # A connection without calls is closed after the idle time (GOAWAY); past the bound,
+            # connections (or calls in flight) are answered 503, which gRPC reads as UNAVAILABLE.
+            timeout_keep_alive=max(1, round(edges.grpc_idle_seconds)),
+            limit_concurrency=edges.grpc_max_connections,
+        )
+        self._server = HttpServer(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
+
+    async def stop(self, grace: float | None) -> None:
+        """Takes no new connection; tells each open one to go (GOAWAY); ends once their calls
+        are answered, cancelling those still running after `grace` seconds."""
+        self._server.config.timeout_graceful_shutdown = None if grace is None else math.ceil(grace)
+        self._server.should_exit = True
+        self._server.force_exit = grace == 0
+        if self._task is not None:
+            await self._task
+        else:
+            self._socket.close()

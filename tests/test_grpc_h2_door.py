@@ -1,0 +1,193 @@
+"""What the gRPC door on uvicorn's HTTP/2 (zttp, the default) owes a gRPC caller beyond the
+contract's calls, which the rest of the suite makes through it: many calls on one connection,
+unknown methods and compressed messages refused, health Watch, keepalive pings and a graceful
+GOAWAY. test_wire_protocols holds the answers the same on the grpc.aio fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+import zttp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from showrunner.v1 import show_service_pb2 as pb
+
+from service.doors.edges import EdgeLimits
+from service.doors.grpc_door import ClientAddresses
+from service.doors.grpc_h2 import GrpcApp, GrpcH2Server
+from service.observability.readiness import Readiness
+from tests.conftest import ServiceProcess
+
+
+async def test_one_channel_makes_many_thousand_calls_without_losing_one(service: ServiceProcess) -> None:
+    # zttp 0.0.35 ends a connection after 4,096 streams as a flood; the door moves its callers to
+    # a new connection before that, gracefully, and none of their calls fails.
+    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+        check = health_pb2_grpc.HealthStub(channel).Check
+        failures: list[str] = []
+
+        async def caller() -> None:
+            for _ in range(250):
+                try:
+                    answer = await check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+                    assert answer.status == health_pb2.HealthCheckResponse.SERVING
+                except grpc.aio.AioRpcError as exc:
+                    failures.append(f"{exc.code()}: {exc.details()}")
+
+        await asyncio.gather(*(caller() for _ in range(50)))
+    assert failures == [], failures[:5]
+
+
+async def test_an_unknown_method_is_refused_at_once_even_on_an_open_stream(service: ServiceProcess) -> None:
+    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+        stream = channel.stream_stream("/showrunner.v1.ShowService/NoSuchThing")
+        call = stream()
+        await call.write(b"")  # the caller's side stays open
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            async with asyncio.timeout(5):
+                await call.read()
+        assert refused.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+def _exchange(address: str, path: bytes, body: bytes, extra: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """One call framed by hand over HTTP/2 with zttp's own client; the answer's trailers."""
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        conn = zttp.Connection(zttp.CLIENT, protocol=zttp.HTTP2)
+        conn.initiate_connection()
+        headers = [(b"host", b"x"), (b"content-type", b"application/grpc"), (b"te", b"trailers"), *extra]
+        stream = conn.send_request(b"POST", path, b"HTTP/2", headers)
+        stream.send_data(body)
+        stream.end_message()
+        sock.sendall(conn.data_to_send())
+        while True:
+            data = sock.recv(65536)
+            assert data, "the connection closed before the answer ended"
+            conn.receive_data(data)
+            while (event := conn.next_event()) is not zttp.NEED_DATA:
+                if isinstance(event, zttp.EndOfMessage):
+                    return dict(event.trailers or [])
+            if outgoing := conn.data_to_send():
+                sock.sendall(outgoing)
+
+
+def test_a_compressed_request_is_refused_as_unimplemented(service: ServiceProcess) -> None:
+    # grpc-core compresses only with what the server accepts, so the message is framed by hand.
+    join = pb.JoinRoomRequest(room_name="r", participant_name="ann", role=pb.ROLE_VIEWER).SerializeToString()
+    body = gzip.compress(join)
+    trailers = _exchange(
+        service.grpc_address,
+        b"/showrunner.v1.ShowService/JoinRoom",
+        b"\x01" + len(body).to_bytes(4, "big") + body,
+        [(b"grpc-encoding", b"gzip")],
+    )
+    assert trailers[b"grpc-status"] == b"12" and trailers[b"grpc-accept-encoding"] == b"identity"
+
+
+def test_a_body_that_is_not_one_whole_message_is_invalid_argument(service: ServiceProcess) -> None:
+    path = b"/showrunner.v1.ShowService/GetRoom"
+    message = pb.GetRoomRequest(room_name="r").SerializeToString()
+    one = b"\x00" + len(message).to_bytes(4, "big") + message
+    for body in (b"", b"\x00\x00", one[:-1], one + one):
+        trailers = _exchange(service.grpc_address, path, body, [])
+        assert trailers[b"grpc-status"] == b"3", (body, trailers)
+
+
+async def test_health_watch_tells_the_status_and_ends_with_its_caller(service: ServiceProcess) -> None:
+    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for name, status in (
+            ("", health_pb2.HealthCheckResponse.SERVING),
+            ("showrunner.v1.ShowService", health_pb2.HealthCheckResponse.SERVING),
+            ("no.such.Service", health_pb2.HealthCheckResponse.SERVICE_UNKNOWN),
+        ):
+            watch = stub.Watch(health_pb2.HealthCheckRequest(service=name))
+            first = await asyncio.wait_for(watch.read(), 10)
+            assert first.status == status, name
+            watch.cancel()
+        # the door still answers after its watchers went
+        answer = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.fixture
+async def quick_server() -> AsyncIterator[GrpcH2Server]:
+    """The door's server alone, on loopback, with keepalive times a test can wait for."""
+    edges = EdgeLimits(grpc_keepalive_seconds=0.3, grpc_keepalive_timeout_seconds=0.4)
+    app = GrpcApp([], Readiness([]), ClientAddresses(), lambda name, code: None, 16)
+    server = GrpcH2Server(app, "127.0.0.1", 0, edges)
+    await server.start()
+    yield server
+    await server.stop(0)
+
+
+async def _frames(reader: asyncio.StreamReader, seconds: float) -> list[tuple[int, int, bytes]]:
+    """The HTTP/2 frames (type, flags, payload) the server sends within `seconds`, until it closes."""
+    frames: list[tuple[int, int, bytes]] = []
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                head = await reader.readexactly(9)
+                payload = await reader.readexactly(int.from_bytes(head[:3], "big"))
+                frames.append((head[3], head[4], payload))
+    except (TimeoutError, asyncio.IncompleteReadError):
+        pass
+    return frames
+
+
+PING, GOAWAY = 0x6, 0x7
+
+
+async def _connect(server: GrpcH2Server) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, zttp.H2Connection]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    conn = zttp.Connection(zttp.CLIENT, protocol=zttp.HTTP2)
+    conn.initiate_connection()
+    writer.write(conn.data_to_send())
+    await writer.drain()
+    return reader, writer, conn
+
+
+async def test_a_peer_that_stops_answering_pings_is_closed(quick_server: GrpcH2Server) -> None:
+    reader, writer, _ = await _connect(quick_server)
+    try:
+        # The client reads, but sends nothing more, as a peer gone without a FIN looks.
+        frames = await _frames(reader, 5.0)
+    finally:
+        writer.close()
+    assert any(kind == PING and not flags & 0x1 for kind, flags, _ in frames), frames
+    assert reader.at_eof(), "the connection stayed open with its ping unanswered"
+
+
+async def test_a_peer_that_answers_pings_stays(quick_server: GrpcH2Server) -> None:
+    reader, writer, conn = await _connect(quick_server)
+    pings = 0
+    try:
+        async with asyncio.timeout(2.0):
+            while not reader.at_eof():
+                data = await reader.read(65536)
+                conn.receive_data(data)
+                while (event := conn.next_event()) is not zttp.NEED_DATA:
+                    pings += isinstance(event, zttp.Ping) and not event.ack
+                writer.write(conn.data_to_send())  # zttp acks the server's pings
+    except TimeoutError:
+        pass
+    finally:
+        writer.close()
+    assert pings >= 3 and not reader.at_eof(), pings
+
+
+async def test_stopping_tells_each_connection_to_go_before_closing_it(quick_server: GrpcH2Server) -> None:
+    reader, writer, _ = await _connect(quick_server)
+    try:
+        await asyncio.sleep(0.1)
+        stopping = asyncio.create_task(quick_server.stop(1.0))
+        frames = await _frames(reader, 3.0)
+        await stopping
+    finally:
+        writer.close()
+    goaways = [payload for kind, _, payload in frames if kind == GOAWAY]
+    assert goaways and int.from_bytes(goaways[0][4:8], "big") == 0, frames  # NO_ERROR
