@@ -57,7 +57,11 @@ class ClientAddresses:
         return any(ip in network for network in self._trusted)
 
     def of(self, peer: str | None, metadata: Mapping[str, str]) -> str | None:
-        address = peer_address(peer)
+        """From grpc.aio's peer ("ipv4:1.2.3.4:5")."""
+        return self.of_address(peer_address(peer), metadata)
+
+    def of_address(self, address: str | None, metadata: Mapping[str, str]) -> str | None:
+        """From the connection's own address."""
         if not self._trusted or address is None or not self._is_trusted(address):
             return address
         hops = [hop.strip() for hop in metadata.get("x-forwarded-for", "").split(",") if hop.strip()]

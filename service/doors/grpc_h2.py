@@ -19,6 +19,8 @@ import logging
 import math
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import grpc
@@ -30,10 +32,11 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from uvicorn.protocols.http.zttp_h2_impl import ZttpH2Protocol
 
 from service.core.errors import ShowError
-from service.doors.edges import EdgeLimits, Refused
+from service.doors.edges import EdgeLimits, Refused, answer_writer
 from service.doors.errors import WIRE
 from service.doors.grpc_door import MAX_MESSAGE_BYTES, SERVICE_NAME, ClientAddresses
 from service.doors.http import HttpServer, listen
+from service.doors.writes import with_gathered_writes
 from service.interceptors.build import Endpoint
 from service.observability.logs import new_request_id, request_id
 from service.observability.readiness import Readiness
@@ -63,6 +66,28 @@ class Refusal(Exception):
         self.code, self.message, self.trailers = code, message, tuple(trailers)
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A unary call's answer: its message (framed; none for a refusal), status and trailers."""
+
+    code: grpc.StatusCode
+    message: bytes = b""
+    text: str = ""
+    trailers: Trailers = ()
+
+    def trailer_block(self) -> list[tuple[bytes, bytes]]:
+        block = [(b"grpc-status", _STATUS_BYTES[self.code])]
+        if self.text:
+            # The protocol's percent-encoding: printable ASCII but '%' as it is, all else escaped.
+            block.append((b"grpc-message", urllib.parse.quote(self.text, safe=_PRINTABLE).encode()))
+        block += [(name.encode(), value.encode()) for name, value in self.trailers]
+        return block
+
+
+_STATUS_BYTES = {code: str(code.value[0]).encode() for code in grpc.StatusCode}
+_PRINTABLE = " !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+
 class Gone(Exception):
     """The caller went away (it cancelled, or its connection closed) before its request was whole."""
 
@@ -79,34 +104,20 @@ def timeout_of(value: str | None) -> float | None:
     return int(value[:-1]) * _UNITS[value[-1]]
 
 
-def peer_of(scope: Scope) -> str | None:
-    """The caller's address as grpc.aio names a peer ("ipv4:1.2.3.4:5", "ipv6:[::1]:5")."""
-    client = scope.get("client")
-    if not client:
-        return None
-    host, port = client
-    return f"ipv6:[{host}]:{port}" if ":" in host else f"ipv4:{host}:{port}"
-
-
 async def start(send: Send) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": [_GRPC], "trailers": True})
 
 
-async def end(send: Send, code: grpc.StatusCode, message: str = "", trailers: Trailers = (), last: bytes = b"") -> None:
-    """Ends an answer already started: `last` (a framed message, or nothing), then the status."""
-    await send({"type": "http.response.body", "body": last, "more_body": False})
-    ends = [(b"grpc-status", str(code.value[0]).encode())]
-    if message:
-        # The protocol's percent-encoding: printable ASCII but '%' as it is, all else escaped.
-        ends.append((b"grpc-message", urllib.parse.quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~").encode()))
-    ends += [(name.encode(), value.encode()) for name, value in trailers]
-    await send({"type": "http.response.trailers", "headers": ends, "more_trailers": False})
+async def end(send: Send, reply: Reply) -> None:
+    """Ends an answer already started: the reply's message (if any), then its status."""
+    await send({"type": "http.response.body", "body": reply.message, "more_body": False})
+    await send({"type": "http.response.trailers", "headers": reply.trailer_block(), "more_trailers": False})
 
 
 async def refuse(send: Send, refusal: Refusal) -> None:
     """A "trailers-only" answer in effect: headers, no message, the status."""
     await start(send)
-    await end(send, refusal.code, refusal.message, refusal.trailers)
+    await end(send, Reply(refusal.code, b"", refusal.message, refusal.trailers))
 
 
 async def whole_body(receive: Receive, limit: int) -> bytes:
@@ -192,7 +203,7 @@ class Health:
             if status == SERVICE_UNKNOWN:
                 raise Refusal(grpc.StatusCode.NOT_FOUND, "unknown service")
             await start(send)
-            await end(send, grpc.StatusCode.OK, last=framed(self._answer(status)))
+            await end(send, Reply(grpc.StatusCode.OK, framed(self._answer(status))))
             return
         await start(send)  # Watch: the status now, then each change of it, until the caller goes
         gone = asyncio.ensure_future(until_gone(receive))
@@ -215,8 +226,9 @@ class Health:
 
 
 class GrpcApp:
-    """The door itself, an ASGI app: each call routed by its path to its endpoint, health or
-    reflection; anything else refused as gRPC would refuse it."""
+    """The door itself: each call routed by its path to its endpoint, health or reflection;
+    anything else refused as gRPC would refuse it. An ASGI app, and `unary` for the contract's
+    calls, which GrpcConnection answers on its own, without ASGI, on the hot path."""
 
     def __init__(
         self,
@@ -226,13 +238,18 @@ class GrpcApp:
         refused: Refused,
         max_concurrent_calls: int,
     ) -> None:
-        self._by_path = {f"/{SERVICE_NAME}/{endpoint.name}": endpoint for endpoint in endpoints}
+        self._by_path = {f"/{SERVICE_NAME}/{endpoint.name}".encode(): endpoint for endpoint in endpoints}
+        # Each RPC's answer, framed; kept for the answers the core hands out again (edges.Written).
+        self._framed = {endpoint.name: answer_writer(endpoint.name, _framed_answer) for endpoint in endpoints}
         self._health = Health(readiness)
         self._reflection = reflection.aio.ReflectionServicer(
             (SERVICE_NAME, "grpc.health.v1.Health", reflection.SERVICE_NAME)
         )
         self._addresses, self._refused = addresses, refused
         self._max_calls, self._calls = max_concurrent_calls, 0
+
+    def endpoint_at(self, path: bytes) -> Endpoint[Any, Any] | None:
+        return self._by_path.get(path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -244,8 +261,13 @@ class GrpcApp:
             return
         path: str = scope["path"]
         try:
-            if (endpoint := self._by_path.get(path)) is not None:
-                await self._call(endpoint, scope, receive, send)
+            if (endpoint := self._by_path.get(path.encode())) is not None:
+                client = scope.get("client")
+                reply = await self.unary(
+                    endpoint, scope["headers"], client[0] if client else None, partial(whole_body, receive)
+                )
+                await start(send)
+                await end(send, reply)
             elif path in (HEALTH + "Check", HEALTH + "Watch"):
                 await self._health.serve(path[len(HEALTH) :], receive, send)
             elif path == REFLECTION:
@@ -258,43 +280,57 @@ class GrpcApp:
         except Gone:
             return
 
-    async def _call(self, endpoint: Endpoint[Any, Any], scope: Scope, receive: Receive, send: Send) -> None:
+    async def unary(
+        self,
+        endpoint: Endpoint[Any, Any],
+        headers: Sequence[tuple[bytes, bytes]],
+        client: str | None,
+        body: Callable[[int], Awaitable[bytes]],
+    ) -> Reply:
+        """One call of the contract, through the chain: its answer, or its refusal. `body(limit)`
+        is the request's whole body (a Refusal past `limit` bytes; Gone if the caller went)."""
         if self._calls >= self._max_calls:
             self._refused(endpoint.name, grpc.StatusCode.RESOURCE_EXHAUSTED.name)
-            raise Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
+            return Reply(grpc.StatusCode.RESOURCE_EXHAUSTED, b"", "Concurrent RPC limit exceeded!")
         self._calls += 1
         try:
-            metadata = _metadata(scope["headers"])
-            raw = one_message(await whole_body(receive, 5 + MAX_MESSAGE_BYTES))
-            try:
-                request: Message = endpoint.rpc.request_type.FromString(raw)
-            except DecodeError:
-                # Refused before the chain gives the call its id: the refusal still carries one.
-                self._refused(endpoint.name, grpc.StatusCode.INVALID_ARGUMENT.name)
-                rid = (("x-request-id", new_request_id(metadata.get("x-request-id"))),)
-                raise Refusal(
-                    grpc.StatusCode.INVALID_ARGUMENT, "the protobuf request could not be decoded", rid
-                ) from None
-            address = self._addresses.of(peer_of(scope), metadata)
-            deadline = timeout_of(metadata.get("grpc-timeout"))
-            try:
-                if deadline is None:
-                    answer = await endpoint.serve("grpc", request, metadata, address)
-                else:
-                    async with asyncio.timeout(deadline):
-                        answer = await endpoint.serve("grpc", request, metadata, address)
-            except ShowError as exc:
-                trailers: Trailers = _request_id()
-                if exc.retry_after is not None:
-                    trailers = (*trailers, ("retry-after", str(exc.retry_after)))
-                raise Refusal(WIRE[exc.code].grpc, exc.message, trailers) from None
-            except TimeoutError:
-                raise Refusal(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", _request_id()) from None
+            return await self._serve(endpoint, _metadata(headers), client, body)
+        except Refusal as refusal:
+            return Reply(refusal.code, b"", refusal.message, refusal.trailers)
         finally:
             self._calls -= 1
-        # The message goes with the end of the body: one ASGI send and one DATA frame fewer.
-        await start(send)
-        await end(send, grpc.StatusCode.OK, trailers=_request_id(), last=framed(answer.SerializeToString()))
+
+    async def _serve(
+        self,
+        endpoint: Endpoint[Any, Any],
+        metadata: dict[str, str],
+        client: str | None,
+        body: Callable[[int], Awaitable[bytes]],
+    ) -> Reply:
+        raw = one_message(await body(5 + MAX_MESSAGE_BYTES))
+        try:
+            request: Message = endpoint.rpc.request_type.FromString(raw)
+        except DecodeError:
+            # Refused before the chain gives the call its id: the refusal still carries one.
+            self._refused(endpoint.name, grpc.StatusCode.INVALID_ARGUMENT.name)
+            rid = (("x-request-id", new_request_id(metadata.get("x-request-id"))),)
+            raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, "the protobuf request could not be decoded", rid) from None
+        address = self._addresses.of_address(client, metadata)
+        deadline = timeout_of(metadata.get("grpc-timeout"))
+        try:
+            if deadline is None:
+                answer = await endpoint.serve("grpc", request, metadata, address)
+            else:
+                async with asyncio.timeout(deadline):
+                    answer = await endpoint.serve("grpc", request, metadata, address)
+        except ShowError as exc:
+            trailers: Trailers = _request_id()
+            if exc.retry_after is not None:
+                trailers = (*trailers, ("retry-after", str(exc.retry_after)))
+            raise Refusal(WIRE[exc.code].grpc, exc.message, trailers) from None
+        except TimeoutError:
+            raise Refusal(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", _request_id()) from None
+        return Reply(grpc.StatusCode.OK, self._framed[endpoint.name](answer), "", _request_id())
 
     async def _reflect(self, receive: Receive, send: Send) -> None:
         async def requests() -> AsyncIterator[reflection_pb2.ServerReflectionRequest]:
@@ -307,7 +343,11 @@ class GrpcApp:
         await start(send)
         async for answer in self._reflection.ServerReflectionInfo(requests(), None):
             await send({"type": "http.response.body", "body": framed(answer.SerializeToString()), "more_body": True})
-        await end(send, grpc.StatusCode.OK)
+        await end(send, Reply(grpc.StatusCode.OK))
+
+
+def _framed_answer(answer: Message) -> bytes:
+    return framed(answer.SerializeToString())
 
 
 def _content_type(headers: Sequence[tuple[bytes, bytes]]) -> bytes:
@@ -329,7 +369,46 @@ def _request_id() -> tuple[tuple[str, str], ...]:
 
 
 # HTTP/2 error codes (RFC 9113, section 7).
-NO_ERROR, REFUSED_STREAM = 0x0, 0x7
+NO_ERROR, INTERNAL_ERROR, REFUSED_STREAM = 0x0, 0x2, 0x7
+
+
+def _header_list(headers: zttp.HeaderBlock | list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    if isinstance(headers, zttp.HeaderBlock):
+        return headers.to_list(lowercase_names=True)
+    return [(name.lower(), value) for name, value in headers]
+
+
+class UnaryCall:
+    """A unary call GrpcConnection answers itself, in the place of uvicorn's per-stream cycle:
+    uvicorn's connection feeds it the body as it comes (`body`, `more_body`, `message_event`)
+    and tells it of a reset or a lost connection (`disconnected`)."""
+
+    __slots__ = ("_resume", "body", "disconnected", "message_event", "more_body", "response_complete", "stream")
+
+    def __init__(self, stream: zttp.Stream, resume_reading: Callable[[], None]) -> None:
+        self.stream = stream
+        self.body = bytearray()
+        self.more_body = True
+        self.message_event = asyncio.Event()
+        self.disconnected = False
+        self.response_complete = False
+        self._resume = resume_reading
+
+    async def body_of(self, limit: int) -> bytes:
+        """The whole body once the caller has ended it; a Refusal past `limit` bytes."""
+        while True:
+            if self.disconnected:
+                raise Gone
+            if len(self.body) > limit:
+                raise Refusal(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, f"Received message larger than max ({MAX_MESSAGE_BYTES})"
+                )
+            if not self.more_body:
+                return bytes(self.body)
+            self.message_event.clear()
+            # uvicorn pauses reading past its own high-water mark (64 KiB), a hair under `limit`.
+            self._resume()
+            await self.message_event.wait()
 
 
 class GrpcConnection(ZttpH2Protocol):
@@ -344,6 +423,10 @@ class GrpcConnection(ZttpH2Protocol):
       nothing is read `keepalive_timeout_seconds` later, the peer is gone and the connection is
       closed (grpc.aio's keepalive_time and keepalive_timeout). zttp answers the caller's pings.
     - A graceful GOAWAY at shutdown, so callers stop starting calls here while theirs finish.
+    - The contract's unary calls answered here, without ASGI (`door.unary`): no scope, no
+      per-stream ASGI cycle, one write of headers, message and trailers. uvicorn's ASGI path
+      still takes everything else (health, reflection, unknown methods) and any call past the
+      connection bound, which it answers 503.
 
     This subclasses uvicorn's protocol, which is not public API: uvicorn is pinned, and
     tests/test_grpc_h2_door.py holds each of these against a real grpc-core client."""
@@ -352,6 +435,7 @@ class GrpcConnection(ZttpH2Protocol):
     keepalive_seconds: ClassVar[float] = 60.0
     keepalive_timeout_seconds: ClassVar[float] = 20.0
     leave_seconds: ClassVar[float] = 5.0  # a caller told to go closes first; this is its time to
+    door: ClassVar[GrpcApp | None] = None
 
     _streams = 0
     _newest_stream = 0
@@ -381,9 +465,45 @@ class GrpcConnection(ZttpH2Protocol):
             self.flush()
             return
         self._newest_stream = event.stream_id
-        super().handle_request(event)
+        endpoint = self.door.endpoint_at(event.path) if self.door is not None and event.method == b"POST" else None
+        headers = _header_list(event.headers) if endpoint is not None else []
+        if endpoint is None or self._at_limit() or not _content_type(headers).startswith(b"application/grpc"):
+            super().handle_request(event)
+        else:
+            call = UnaryCall(self.conn.stream(event.stream_id), self.flow.resume_reading)
+            self.cycles[event.stream_id] = call  # type: ignore[assignment]  # uvicorn feeds it as a cycle
+            task = self.loop.create_task(self._answer(call, endpoint, headers))
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
         if self._streams == self.streams_per_connection:
             self._go_away()
+
+    def _at_limit(self) -> bool:
+        """uvicorn's own bound (limit_concurrency: connections, or calls in flight)."""
+        limit = self.limit_concurrency
+        return limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit)
+
+    async def _answer(self, call: UnaryCall, endpoint: Endpoint[Any, Any], headers: list[tuple[bytes, bytes]]) -> None:
+        assert self.door is not None
+        stream_id = call.stream.stream_id
+        try:
+            reply = await self.door.unary(endpoint, headers, self.client[0] if self.client else None, call.body_of)
+            if not call.disconnected and not self.transport.is_closing():
+                call.stream.send_response(200, [_GRPC])
+                if reply.message:
+                    call.stream.send_data(reply.message)
+                call.stream.end_message(reply.trailer_block())
+                self.transport.write(self.conn.data_to_send())
+        except Gone:
+            pass
+        except Exception:  # the chain answers its own failures; this is the door's, or the wire's
+            log.exception("gRPC call %s could not be answered", endpoint.name)
+            if not call.disconnected and not self.transport.is_closing():
+                call.stream.reset(INTERNAL_ERROR)
+                self.transport.write(self.conn.data_to_send())
+        finally:
+            call.response_complete = True
+            self.on_response_complete(stream_id)
 
     def shutdown(self) -> None:
         if not self.shutdown_requested and not self.transport.is_closing():
@@ -429,12 +549,13 @@ class GrpcConnection(ZttpH2Protocol):
         self._quiet_check()
 
 
-def connection_for(edges: EdgeLimits) -> type[GrpcConnection]:
-    """GrpcConnection with the edge limits' keepalive."""
+def connection_for(door: GrpcApp, edges: EdgeLimits) -> type[GrpcConnection]:
+    """GrpcConnection answering `door`'s calls, with the edge limits' keepalive."""
     return type(
         "ShowGrpcConnection",
         (GrpcConnection,),
         {
+            "door": door,
             "keepalive_seconds": edges.grpc_keepalive_seconds,
             "keepalive_timeout_seconds": edges.grpc_keepalive_timeout_seconds,
         },
@@ -452,7 +573,10 @@ class GrpcH2Server:
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(
             app,
-            http=connection_for(edges),
+            # A turn's answers on a connection go out in one write at its end, as on the HTTP
+            # door (writes.py): a gRPC channel multiplexes its calls on one connection, and
+            # uvicorn writes each answer's headers, message and trailers as they come.
+            http=with_gathered_writes(connection_for(app, edges)),
             loop="none",
             lifespan="off",
             access_log=False,
@@ -461,6 +585,7 @@ class GrpcH2Server:
             # connections (or calls in flight) are answered 503, which gRPC reads as UNAVAILABLE.
             timeout_keep_alive=max(1, round(edges.grpc_idle_seconds)),
             limit_concurrency=edges.grpc_max_connections,
+            proxy_headers=False,  # the door reads x-forwarded-for itself, from trusted proxies only
         )
         self._server = HttpServer(config)
         self._task: asyncio.Task[None] | None = None
