@@ -1,4 +1,4 @@
-"""The HTTP door's answers go out at the end of the event loop's turn, all together.
+"""A door's answers go out at the end of the event loop's turn, all together (both doors).
 
 uvicorn writes an answer's header and its body each as it comes, and uvloop sends each write to
 the socket at once: two system calls an answer, each waking the client, which sends its next
