@@ -8,11 +8,15 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+from typing import Any
 
 import grpc
 import pytest
 import zttp
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from showrunner.v1 import show_service_pb2 as pb
 
@@ -112,6 +116,63 @@ async def test_health_watch_tells_the_status_and_ends_with_its_caller(service: S
         # the door still answers after its watchers went
         answer = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def _rooms_endpoint(answer: pb.ListRoomsResponse, takes: float = 0.0) -> Any:
+    """An endpoint in the shape the door serves (its name, its RPC's request type, `serve`),
+    answering `answer` after `takes` seconds: the door's own transport under test, not the chain."""
+
+    async def serve(door: str, request: Message, metadata: Mapping[str, str], address: str | None) -> Message:
+        await asyncio.sleep(takes)
+        return answer
+
+    return SimpleNamespace(name="ListRooms", rpc=SimpleNamespace(request_type=pb.ListRoomsRequest), serve=serve)
+
+
+@asynccontextmanager
+async def _door_serving(endpoint: Any) -> AsyncIterator[tuple[GrpcH2Server, grpc.aio.Channel]]:
+    app = GrpcApp([endpoint], Readiness([]), ClientAddresses(), lambda name, code: None, 64)
+    server = GrpcH2Server(app, "127.0.0.1", 0, EdgeLimits())
+    await server.start()
+    options = [("grpc.max_receive_message_length", 16 << 20)]
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}", options=options) as channel:
+            yield server, channel
+    finally:
+        await server.stop(0)
+
+
+def _list_rooms(channel: grpc.aio.Channel) -> Any:
+    return channel.unary_unary(
+        "/showrunner.v1.ShowService/ListRooms",
+        request_serializer=pb.ListRoomsRequest.SerializeToString,
+        response_deserializer=pb.ListRoomsResponse.FromString,
+    )
+
+
+async def test_answers_far_past_the_flow_control_window_arrive_whole() -> None:
+    # HTTP/2 lets a sender send 64 KiB before the receiver grants more: zttp holds the rest of
+    # the door's one write until it does, and the trailers after it.
+    big = pb.ListRoomsResponse(rooms=[pb.Room(name=f"room-{i:05d}-" + "x" * 100) for i in range(20_000)])
+    assert big.ByteSize() > 2_000_000
+    async with _door_serving(_rooms_endpoint(big)) as (_, channel):
+        answers = await asyncio.wait_for(
+            asyncio.gather(*(_list_rooms(channel)(pb.ListRoomsRequest()) for _ in range(5))), 30
+        )
+    assert all(answer == big for answer in answers)
+
+
+async def test_a_call_in_flight_at_shutdown_is_answered_and_no_new_one_is_taken() -> None:
+    answer = pb.ListRoomsResponse(rooms=[pb.Room(name="still-here")])
+    async with _door_serving(_rooms_endpoint(answer, takes=0.5)) as (server, channel):
+        call = _list_rooms(channel)
+        in_flight = asyncio.ensure_future(call(pb.ListRoomsRequest(), timeout=10))
+        await asyncio.sleep(0.2)
+        await server.stop(5.0)
+        assert await in_flight == answer
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call(pb.ListRoomsRequest(), timeout=2)
+        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
 
 
 @pytest.fixture

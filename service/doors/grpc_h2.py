@@ -596,10 +596,15 @@ class GrpcH2Server:
     async def stop(self, grace: float | None) -> None:
         """Takes no new connection; tells each open one to go (GOAWAY); ends once their calls
         are answered, cancelling those still running after `grace` seconds."""
-        self._server.config.timeout_graceful_shutdown = None if grace is None else math.ceil(grace)
+        now = grace == 0
+        # uvicorn waits for the calls up to its graceful timeout, then cancels them (and logs it);
+        # with no grace at all it waits for none, and they are cancelled here.
+        self._server.config.timeout_graceful_shutdown = None if grace is None or now else math.ceil(grace)
         self._server.should_exit = True
-        self._server.force_exit = grace == 0
+        self._server.force_exit = now
         if self._task is not None:
             await self._task
         else:
             self._socket.close()
+        for task in list(self._server.server_state.tasks):
+            task.cancel()
