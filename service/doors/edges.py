@@ -91,6 +91,12 @@ async def read_body(receive: Receive, headers: Mapping[str, str]) -> bytes:
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise TooLarge
+    return await body_up_to(receive, MAX_BODY_BYTES)
+
+
+async def body_up_to(receive: Receive, limit: int) -> bytes:
+    """The whole body, refused (TooLarge) once it passes `limit` bytes without reading the rest;
+    ClientGone if the client goes first."""
     chunks, size, more = [], 0, True
     while more:
         message = await receive()
@@ -98,7 +104,7 @@ async def read_body(receive: Receive, headers: Mapping[str, str]) -> bytes:
             raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             raise TooLarge
         chunks.append(chunk)
         more = message.get("more_body", False)

@@ -32,7 +32,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from uvicorn.protocols.http.zttp_h2_impl import ZttpH2Protocol
 
 from service.core.errors import ShowError
-from service.doors.edges import EdgeLimits, Refused, answer_writer
+from service.doors.edges import ClientGone, EdgeLimits, Refused, TooLarge, answer_writer, body_up_to
 from service.doors.errors import WIRE
 from service.doors.grpc_door import MAX_MESSAGE_BYTES, SERVICE_NAME, ClientAddresses
 from service.doors.http import HttpServer, listen
@@ -88,10 +88,6 @@ _STATUS_BYTES = {code: str(code.value[0]).encode() for code in grpc.StatusCode}
 _PRINTABLE = " !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
 
-class Gone(Exception):
-    """The caller went away (it cancelled, or its connection closed) before its request was whole."""
-
-
 def framed(message: bytes) -> bytes:
     """One gRPC message on the wire: not compressed, its length, the message."""
     return b"\x00" + len(message).to_bytes(4, "big") + message
@@ -122,19 +118,14 @@ async def refuse(send: Send, refusal: Refusal) -> None:
 
 async def whole_body(receive: Receive, limit: int) -> bytes:
     """The request's body once it has all come; a Refusal as soon as it passes `limit` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        event = await receive()
-        if event["type"] == "http.disconnect":
-            raise Gone
-        body = event.get("body", b"")
-        size += len(body)
-        if size > limit:
-            raise Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, f"Received message larger than max ({MAX_MESSAGE_BYTES})")
-        chunks.append(body)
-        if not event.get("more_body"):
-            return b"".join(chunks)
+    try:
+        return await body_up_to(receive, limit)
+    except TooLarge:
+        raise too_large() from None
+
+
+def too_large() -> Refusal:
+    return Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, f"Received message larger than max ({MAX_MESSAGE_BYTES})")
 
 
 def one_message(body: bytes) -> bytes:
@@ -277,7 +268,7 @@ class GrpcApp:
                 raise Refusal(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {path.lstrip('/')}")
         except Refusal as refusal:
             await refuse(send, refusal)
-        except Gone:
+        except ClientGone:
             return
 
     async def unary(
@@ -288,7 +279,7 @@ class GrpcApp:
         body: Callable[[int], Awaitable[bytes]],
     ) -> Reply:
         """One call of the contract, through the chain: its answer, or its refusal. `body(limit)`
-        is the request's whole body (a Refusal past `limit` bytes; Gone if the caller went)."""
+        is the request's whole body (a Refusal past `limit` bytes; ClientGone if the caller went)."""
         if self._calls >= self._max_calls:
             self._refused(endpoint.name, grpc.StatusCode.RESOURCE_EXHAUSTED.name)
             return Reply(grpc.StatusCode.RESOURCE_EXHAUSTED, b"", "Concurrent RPC limit exceeded!")
@@ -398,11 +389,9 @@ class UnaryCall:
         """The whole body once the caller has ended it; a Refusal past `limit` bytes."""
         while True:
             if self.disconnected:
-                raise Gone
+                raise ClientGone
             if len(self.body) > limit:
-                raise Refusal(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED, f"Received message larger than max ({MAX_MESSAGE_BYTES})"
-                )
+                raise too_large()
             if not self.more_body:
                 return bytes(self.body)
             self.message_event.clear()
@@ -494,7 +483,7 @@ class GrpcConnection(ZttpH2Protocol):
                     call.stream.send_data(reply.message)
                 call.stream.end_message(reply.trailer_block())
                 self.transport.write(self.conn.data_to_send())
-        except Gone:
+        except ClientGone:
             pass
         except Exception:  # the chain answers its own failures; this is the door's, or the wire's
             log.exception("gRPC call %s could not be answered", endpoint.name)
