@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.exceptions import RedisError
 
 from service.dev.livekit_server import LiveKitDevServer
+from service.dev.redis_cluster import RedisCluster
 from service.dev.redis_server import RedisServer
 from service.stores.redis_record import connect
 from tests.conftest import API_KEY, API_SECRET, ServiceProcess, start_service
@@ -407,6 +408,27 @@ async def test_after_a_redis_restart_no_call_fails_on_a_connection_that_died_wit
     finally:
         await client.aclose()
         redis.stop()
+
+
+async def test_after_a_cluster_node_restarts_no_call_fails_on_a_connection_that_died_with_it(
+    tmp_path: Path,
+) -> None:
+    # The same on a Redis Cluster, whose client keeps each node's idle connections itself and
+    # handed them out unchecked: 57 of 180 calls failed after one node's restart without the
+    # store's own node connection.
+    cluster = RedisCluster(workdir=tmp_path).start()
+    client = connect(cluster.url, cluster=True)
+    keys = [f"key-{i}" for i in range(60)]  # on every node
+    try:
+        await client.get("first")  # the client learns the cluster's layout once, as the service does
+        await asyncio.gather(*(client.get(key) for key in keys for _ in range(3)))
+        await asyncio.to_thread(cluster.restart_node, 1)
+        answers = await asyncio.gather(*(client.get(key) for key in keys for _ in range(3)), return_exceptions=True)
+        failed = [f"{type(a).__name__}: {a}" for a in answers if isinstance(a, BaseException)]
+        assert failed == [], (len(failed), failed[:3])
+    finally:
+        await client.aclose()
+        cluster.stop()
 
 
 async def test_an_instance_is_not_ready_while_livekit_is_down(tmp_path: Path) -> None:

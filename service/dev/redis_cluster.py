@@ -69,6 +69,17 @@ class RedisCluster:
             time.sleep(0.1)
         raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
 
+    def restart_node(self, index: int, down_seconds: float = 0.0, timeout: float = 30.0) -> None:
+        """Stops one node, and starts it again on its port after `down_seconds`: it rejoins with
+        its slots (its nodes.conf), its data gone, as a node restarted without persistence."""
+        node = self.nodes[index]
+        node.stop()
+        time.sleep(down_seconds)
+        self.nodes[index] = RedisServer(workdir=node.workdir, port=node.port, options=node.options).start()
+        cli = shutil.which("redis-cli")
+        assert cli is not None
+        self._wait_ok(cli, time.monotonic() + timeout)
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()

@@ -962,6 +962,20 @@ class _Recent(Generic[T]):
             self._kept[room] = (value, asked_at)
 
 
+class _NodeConnection(redis.Connection):
+    """A Cluster node's connection that, before it sends, notices that the node closed it (the
+    node restarted, or failed over) and connects again. Nothing was sent on the closed one, so
+    nothing runs twice. The single-node client's pool makes the same check itself; the Cluster
+    client's nodes hand out their idle connections unchecked, so after a node's restart each one
+    failed its next command ("Connection closed by server"), one UNAVAILABLE a connection."""
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        reader = self._reader
+        if reader is not None and reader.at_eof():
+            await self.disconnect()
+        await super().send_packed_command(command, check_health)
+
+
 class _Cluster(redis.RedisCluster):
     """redis-py's cluster client, which sends a command again only after an answer that says it
     did not run. Its own retries also follow a timeout or a dropped connection, after which the
@@ -969,10 +983,17 @@ class _Cluster(redis.RedisCluster):
     sent again then ran twice (a second history entry; the refusal of what its first run did, a
     seat already taken). The single-node client never sends a command again; neither does this
     one after such a failure, which answers UNAVAILABLE at once and has the next step read the
-    cluster's layout again."""
+    cluster's layout again. Its nodes connect with _NodeConnection (redis-py takes no connection
+    class for a cluster: it is set on the nodes it knows and on those it will meet)."""
 
     # Read by RedisCluster.execute_command (tests/test_stage_record.py holds it to a stalled node).
     ERRORS_ALLOW_RETRY = (ClusterDownError, SlotNotCoveredError)  # type: ignore[assignment]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.nodes_manager.connection_kwargs["connection_class"] = _NodeConnection
+        for node in self.nodes_manager.startup_nodes.values():
+            node.connection_class = _NodeConnection
 
 
 def connect(url: str, cluster: bool) -> RedisClient:
