@@ -114,6 +114,9 @@ def http_config(app: ASGIApp, settings: Settings, refused: Refused) -> uvicorn.C
         ),
         # The loop is ours (service.runtime); uvicorn only serves on it.
         loop="none",
+        # The logging is ours too: uvicorn's lines go to the root logger's JSON handler, not to
+        # the plain-text handler its own configuration would add.
+        log_config=None,
         log_level="warning",
         lifespan="off",
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,

@@ -4,6 +4,7 @@ calls in flight, settings from a file, and clear start-up refusals."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import socket
@@ -72,6 +73,40 @@ async def test_every_answer_carries_a_request_id_that_the_logs_carry_too(service
     assert served["trace-42"]["code"] == "UNAUTHENTICATED"
     assert served["trace-43"]["door"] == "grpc"
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+
+
+async def test_the_servers_own_warnings_are_json_log_lines_too(livekit: LiveKitDevServer) -> None:
+    """uvicorn configured its own loggers with a plain-text handler: its warnings of bytes that
+    are not HTTP, and the door's own answer to them, were plain text among the JSON lines."""
+    service = start_service(livekit)
+    try:
+        await _garbage_on_both_ports(service)
+    finally:
+        service.stop()
+
+
+async def _garbage_on_both_ports(service: ServiceProcess) -> None:
+
+    def garbage(port: int, data: bytes) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(data)
+            with contextlib.suppress(OSError):
+                while conn.recv(65536):
+                    pass
+
+    settings_frame_of_a_wrong_size = b"\x00\x00\x03\x04\x00\x00\x00\x00\x00abc"
+    await asyncio.to_thread(garbage, service.http_port, b"\x16\x03\x01 not HTTP\r\n\r\n")
+    await asyncio.to_thread(
+        garbage, service.grpc_port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + settings_frame_of_a_wrong_size
+    )
+
+    def warned() -> bool:
+        told = [str(line.get("message", "")) for line in log_lines(service)]
+        return any("not valid HTTP" in m for m in told) and any("HTTP/2" in m for m in told)
+
+    await eventually(warned)
+    plain = [line for line in service.output if not line.lstrip().startswith("{") and "showrunner ready" not in line]
+    assert plain == [], plain
 
 
 async def test_a_librarys_warning_is_a_json_log_line_like_any_other(tmp_path: Path) -> None:

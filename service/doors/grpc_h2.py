@@ -575,6 +575,7 @@ class GrpcH2Server:
             loop="none",
             lifespan="off",
             access_log=False,
+            log_config=None,  # uvicorn's lines in the service's JSON, as on the HTTP door
             log_level="warning",
             # A connection without calls is closed after the idle time (GOAWAY); past the bound,
             # connections (or calls in flight) are answered 503, which gRPC reads as UNAVAILABLE.
