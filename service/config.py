@@ -84,7 +84,7 @@ class Settings:
     room_idle_seconds: int = 6 * 3600
     event_loop: str = "uvloop"
     http_parser: str = "httptools"
-    # The gRPC door's server: zttp (ASGI on uvicorn's HTTP/2) or grpcio (grpc.aio), same answers.
+    # The gRPC door's server: zttp (uvicorn's HTTP/2) or grpcio (grpc.aio), the same answers.
     grpc_server: str = "zttp"
     room_cache_seconds: float = 2.0
     # The phase a host's first join opens a show in: "backstage" (GoLive lets the audience in) or
