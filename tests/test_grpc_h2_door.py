@@ -162,6 +162,26 @@ async def test_answers_far_past_the_flow_control_window_arrive_whole() -> None:
     assert all(answer == big for answer in answers)
 
 
+async def test_refusing_oversized_messages_leaves_the_connections_other_calls_alone() -> None:
+    # Each refusal ends its stream while the caller may still be sending: the rest of its body
+    # still arrives, on a connection that the other calls share.
+    answer = pb.ListRoomsResponse(rooms=[pb.Room(name="small")])
+    async with _door_serving(_rooms_endpoint(answer)) as (_, channel):
+        oversized = channel.unary_unary("/showrunner.v1.ShowService/ListRooms")
+        small = _list_rooms(channel)
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                *(oversized(b"\x0a" + b"x" * 300_000) for _ in range(10)),
+                *(small(pb.ListRoomsRequest()) for _ in range(40)),
+                return_exceptions=True,
+            ),
+            30,
+        )
+    refusals, answers = results[:10], results[10:]
+    assert all(isinstance(r, grpc.aio.AioRpcError) and r.code() is grpc.StatusCode.RESOURCE_EXHAUSTED for r in refusals)
+    assert answers == [answer] * 40, [a for a in answers if a != answer][:3]
+
+
 async def test_a_call_in_flight_at_shutdown_is_answered_and_no_new_one_is_taken() -> None:
     answer = pb.ListRoomsResponse(rooms=[pb.Room(name="still-here")])
     async with _door_serving(_rooms_endpoint(answer, takes=0.5)) as (server, channel):
