@@ -25,9 +25,7 @@ class RedisCluster:
         return self.nodes[0].url
 
     def start(self, timeout: float = 30.0) -> RedisCluster:
-        cli = shutil.which("redis-cli")
-        if cli is None:
-            raise RuntimeError("redis-cli is not installed; `make tools` installs Debian's redis-server")
+        cli = _redis_cli()
         try:
             for i in range(self.size):
                 folder = self.workdir / f"node-{i}"
@@ -69,18 +67,22 @@ class RedisCluster:
             time.sleep(0.1)
         raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
 
-    def restart_node(self, index: int, down_seconds: float = 0.0, timeout: float = 30.0) -> None:
-        """Stops one node, and starts it again on its port after `down_seconds`: it rejoins with
-        its slots (its nodes.conf), its data gone, as a node restarted without persistence."""
+    def restart_node(self, index: int, timeout: float = 30.0) -> None:
+        """Stops one node and starts it again on its port: it rejoins with its slots (its
+        nodes.conf), its data gone, as a node restarted without persistence."""
         node = self.nodes[index]
         node.stop()
-        time.sleep(down_seconds)
         self.nodes[index] = RedisServer(workdir=node.workdir, port=node.port, options=node.options).start()
-        cli = shutil.which("redis-cli")
-        assert cli is not None
-        self._wait_ok(cli, time.monotonic() + timeout)
+        self._wait_ok(_redis_cli(), time.monotonic() + timeout)
 
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
         self.nodes.clear()
+
+
+def _redis_cli() -> str:
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        raise RuntimeError("redis-cli is not installed; `make tools` installs Debian's redis-server")
+    return cli

@@ -67,6 +67,9 @@ class Refusal(Exception):
         super().__init__(message)
         self.code, self.message, self.trailers = code, message, tuple(trailers)
 
+    def reply(self) -> Reply:
+        return Reply(self.code, b"", self.message, self.trailers)
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:
@@ -115,7 +118,7 @@ async def end(send: Send, reply: Reply) -> None:
 async def refuse(send: Send, refusal: Refusal) -> None:
     """A "trailers-only" answer in effect: headers, no message, the status."""
     await start(send)
-    await end(send, Reply(refusal.code, b"", refusal.message, refusal.trailers))
+    await end(send, refusal.reply())
 
 
 async def whole_body(receive: Receive, limit: int) -> bytes:
@@ -293,7 +296,7 @@ class GrpcApp:
         try:
             return await self._serve(endpoint, _metadata(headers), client, body)
         except Refusal as refusal:
-            return Reply(refusal.code, b"", refusal.message, refusal.trailers)
+            return refusal.reply()
         finally:
             self._calls -= 1
 
