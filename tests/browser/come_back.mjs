@@ -2,7 +2,8 @@
 // studio, live to youtube and backstage, is cut off the network while the room's admin takes the
 // show live and stops the stream (LiveKit's egress ends it) and a viewer raises a hand; back
 // online, it shows LIVE, the stream ended and the hand in its queue. A viewer's page cut off while
-// the host invites it shows the invitation once back, and a read answered before a newer
+// the host invites it shows the invitation once back (it reads as the browser comes back online,
+// not seconds later when LiveKit's connection has resumed; it reads again then), and a read answered before a newer
 // invitation does not take that one away; hidden while the host makes it a moderator, it shows the
 // moderator's panel once shown again. Each of ann's returns reads her place with GetMyPlace: none
 // joins again (JoinRoom mints a token and counts in the join limit her address shares with every
@@ -22,6 +23,15 @@ async function call(method, token, body) {
   });
   if (!answer.ok) throw new Error(`${method} answered ${answer.status}: ${await answer.text()}`);
   return answer.json();
+}
+
+/** Waits until `holds()`, checked every 50 ms, within STEP_MS; fails saying what it waited for. */
+async function until(holds, what) {
+  const by = Date.now() + STEP_MS;
+  while (!holds()) {
+    if (Date.now() > by) throw new Error(`waited ${STEP_MS / 1000} s for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Waits for `selector` on `page` within BACK_MS of its coming back; fails saying `what`. */
@@ -51,11 +61,12 @@ await inBrowser(async (open) => {
   if (!(await host.isHidden("#live-badge"))) throw new Error("the studio heard the show go live while cut off");
   say("cut off, the studio missed the show going live, the stream ending and mary's hand");
   await back();
+  const hostIsBack = Date.now();
   await showsSoon(host, "#live-badge:not([hidden])", "LIVE");
   await showsSoon(host, '#stream-state[data-state="ended"]', "the stream ended");
   await showsSoon(host, "#out-badge", "OUT gone", "hidden");
   await showsSoon(host, '#hand-queue li[data-identity="mary"]', "mary's hand in the queue");
-  say("back online, the studio shows LIVE, the stream ended and mary's hand, with no reload");
+  say(`back online, the studio shows LIVE, the stream ended and mary's hand, with no reload, ${Date.now() - hostIsBack} ms later`);
 
   await seesVideo(mary, "jane");
   const hostToken = await host.evaluate((room) => sessionStorage.getItem(`showrunner.host.${room}`), ROOM);
@@ -67,13 +78,22 @@ await inBrowser(async (open) => {
   ann.on("request", (request) => {
     if (request.url().endsWith("/JoinRoom")) annJoins.push(request.url());
   });
+  const annReads = [];
+  ann.on("request", (request) => {
+    if (request.url().endsWith("/GetMyPlace")) annReads.push(request.url());
+  });
   const annBack = await cutOff(ann);
   await call("InviteGuest", hostToken, { viewerIdentity: "ann", hostIdentity: "jane" });
   await ann.waitForTimeout(1_000);
   if (await ann.isVisible("#invitation")) throw new Error("ann's page heard the invitation while cut off");
   await annBack();
+  const annIsBack = Date.now();
   await showsSoon(ann, "#invitation:not([hidden]) .accept", "the invitation");
-  say("back online, ann's page shows the invitation sent while it was cut off");
+  say(`back online, ann's page shows the invitation sent while it was cut off, ${Date.now() - annIsBack} ms later`);
+  // It read her place as the browser came back online; LiveKit's connection, resumed seconds
+  // later, has it read again (events sent in between came on a channel not yet back).
+  await until(() => annReads.length >= 2, "ann's page to read her place again once LiveKit's connection resumed");
+  say(`ann's LiveKit connection resumed ${Date.now() - annIsBack} ms after, and her page read her place again`);
 
   await ann.click("#invitation .decline");
   await noticeSays(ann, "info", "You declined the invitation.");

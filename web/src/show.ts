@@ -139,18 +139,21 @@ export function showRoom(changed: () => void, onEvent: (event: ShowEvent) => voi
 const RETURN_PACE_MS = 1_000;
 
 /**
- * Calls `again` whenever the page may have missed ShowEvents: its LiveKit connection came back
+ * Calls `again` whenever the page may have missed ShowEvents: the browser is back online (the
+ * service answers again at once, while livekit-client is still resuming its connection, which
+ * takes seconds on a loaded machine or network), its LiveKit connection came back
  * (RoomEvent.Reconnected, which livekit-client gives after a resumed connection and after a full
- * reconnect alike), or the tab is shown again after being hidden (a phone's browser in the
- * background, a laptop asleep). `again` reads from the service what the page shows and shows it;
+ * reconnect alike; events sent between the first read and the resumed data channel are read
+ * then), or the tab is shown again after being hidden (a phone's browser in the background, a
+ * laptop asleep). `again` reads from the service what the page shows and shows it;
  * it never rejects. The triggers often come together (the laptop wakes: the tab is shown and the
  * connection comes back), so they go through a Coalesced: one read at a time, those asked for
  * meanwhile answered by a single read after it, at most one a second.
  *
  * `spreadMs`: how long, at random, a read after a reconnect waits first. A LiveKit node that
  * restarts brings every page connected to it back in the same second; the audience's pages spread
- * their reads over that time instead of all reaching the service at once (a tab shown again is one
- * viewer's own doing, and reads at once).
+ * their reads over that time instead of all reaching the service at once (a tab shown again, or a
+ * browser back online, is one viewer's own doing, and reads at once).
  */
 export function onReturn(room: Room, again: () => Promise<void>, spreadMs = 0): void {
   const reread = new Coalesced(again, RETURN_PACE_MS);
@@ -158,6 +161,7 @@ export function onReturn(room: Room, again: () => Promise<void>, spreadMs = 0): 
     if (spreadMs > 0) setTimeout(() => void reread.ask(), Math.random() * spreadMs);
     else void reread.ask();
   });
+  window.addEventListener("online", () => void reread.ask());
   let hidden = document.visibilityState === "hidden";
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") {
