@@ -1,7 +1,8 @@
 """What the gRPC door on uvicorn's HTTP/2 (zttp, the default) owes a gRPC caller beyond the
 contract's calls, which the rest of the suite makes through it: many calls on one connection,
-unknown methods and compressed messages refused, health Watch, keepalive pings and a graceful
-GOAWAY. test_wire_protocols holds the answers the same on the grpc.aio fallback."""
+unknown methods and compressed messages refused, health Watch, keepalive pings (ours, and the
+caller's between its calls) and a graceful GOAWAY. test_wire_protocols holds the answers the
+same on the grpc.aio fallback."""
 
 from __future__ import annotations
 
@@ -273,3 +274,36 @@ async def test_stopping_tells_each_connection_to_go_before_closing_it(quick_serv
         writer.close()
     goaways = [payload for kind, _, payload in frames if kind == GOAWAY]
     assert goaways and int.from_bytes(goaways[0][4:8], "big") == 0, frames  # NO_ERROR
+
+
+def _ping(payload: bytes = b"pingpong") -> bytes:
+    return b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + payload
+
+
+async def test_a_caller_that_pings_between_its_calls_is_not_told_to_go(quick_server: GrpcH2Server) -> None:
+    """grpc-core's rule, as grpc.aio keeps it: pings sooner than every 10 s strike only when nothing
+    was sent to the caller between them; each answered call clears the strikes."""
+    reader, writer, conn = await _connect(quick_server)
+    try:
+        for _ in range(6):
+            writer.write(_ping())
+            stream = conn.send_request(b"POST", b"/no.Such/Method", b"HTTP/2", [(b"content-type", b"application/grpc")])
+            stream.send_data(b"\x00\x00\x00\x00\x00")
+            stream.end_message()
+            writer.write(conn.data_to_send())
+            async with asyncio.timeout(5):
+                answered = False
+                while not answered:
+                    data = await reader.read(65536)
+                    assert data, "the connection was closed"
+                    conn.receive_data(data)
+                    while (event := conn.next_event()) is not zttp.NEED_DATA:
+                        assert not isinstance(event, zttp.GoAway), event
+                        answered = answered or isinstance(event, zttp.EndOfMessage)
+                    writer.write(conn.data_to_send())
+        writer.write(_ping())
+        frames = await _frames(reader, 0.5)
+    finally:
+        writer.close()
+    assert [kind for kind, flags, _ in frames if kind == PING and flags & 0x1], frames  # answered
+    assert not reader.at_eof()

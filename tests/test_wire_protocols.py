@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -258,3 +259,30 @@ async def test_grpc_refuses_a_message_over_its_bound(grpc_door: ServiceProcess) 
             raise AssertionError("an oversized message was accepted")
         except grpc.aio.AioRpcError as exc:
             assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_a_caller_that_pings_too_often_is_told_to_go(grpc_door: ServiceProcess) -> None:
+    """Pings sooner than every 10 s with nothing sent back between are strikes; past two, the
+    connection gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings" (which makes grpc-core clients double
+    their keepalive time) and is closed, on both servers alike."""
+    host, port = grpc_door.grpc_address.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    writer.write(preface + b"".join(b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"ping%04d" % n for n in range(5)))
+    goaways, acks = [], 0
+    try:
+        async with asyncio.timeout(5):
+            while head := await reader.read(9):
+                head += await reader.readexactly(9 - len(head))
+                payload = await reader.readexactly(int.from_bytes(head[:3], "big"))
+                acks += head[3] == 0x6 and head[4] & 0x1
+                if head[3] == 0x7:
+                    goaways.append(payload)
+    except TimeoutError:
+        pass  # still open 5 s on
+    finally:
+        writer.close()
+    assert goaways, "the connection was not told to go"
+    assert int.from_bytes(goaways[-1][4:8], "big") == 0xB  # ENHANCE_YOUR_CALM
+    assert goaways[-1][8:] == b"too_many_pings"
+    assert acks >= 3  # the pings before it were answered

@@ -119,6 +119,10 @@ class EdgeLimits:
     max_connections: int = 4096  # HTTP connections (and requests in flight) per instance; 503 beyond
     grpc_keepalive_seconds: float = 60.0  # the server pings a quiet connection this often
     grpc_keepalive_timeout_seconds: float = 20.0  # and closes it if the ping is not answered
+    # A caller may ping this often with nothing sent to it between; a ping sooner is a strike, and
+    # past the strikes allowed the connection is told to go (GOAWAY ENHANCE_YOUR_CALM too_many_pings).
+    grpc_ping_interval_seconds: float = 10.0
+    grpc_ping_strikes: int = 2
     grpc_idle_seconds: float = 300.0  # a connection without calls for this long is closed (GOAWAY)
     grpc_max_connections: int = 4096  # further connections are refused
     grpc_max_concurrent_rpcs: int = 2048  # calls in flight beyond this answer RESOURCE_EXHAUSTED
@@ -129,9 +133,8 @@ class EdgeLimits:
             ("grpc.keepalive_time_ms", round(self.grpc_keepalive_seconds * 1000)),
             ("grpc.keepalive_timeout_ms", round(self.grpc_keepalive_timeout_seconds * 1000)),
             ("grpc.keepalive_permit_without_calls", 1),
-            # Clients may ping as often as every 10 s without being told to go away (too_many_pings).
-            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-            ("grpc.http2.max_ping_strikes", 2),
+            ("grpc.http2.min_ping_interval_without_data_ms", round(self.grpc_ping_interval_seconds * 1000)),
+            ("grpc.http2.max_ping_strikes", self.grpc_ping_strikes),
             ("grpc.max_connection_idle_ms", round(self.grpc_idle_seconds * 1000)),
             ("grpc.max_allowed_incoming_connections", self.grpc_max_connections),
         ]

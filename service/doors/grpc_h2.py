@@ -20,7 +20,7 @@ import asyncio
 import logging
 import math
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
@@ -369,7 +369,14 @@ def _request_id() -> tuple[tuple[str, str], ...]:
 
 
 # HTTP/2 error codes (RFC 9113, section 7).
-NO_ERROR, INTERNAL_ERROR, REFUSED_STREAM = 0x0, 0x2, 0x7
+NO_ERROR, INTERNAL_ERROR, REFUSED_STREAM, ENHANCE_YOUR_CALM = 0x0, 0x2, 0x7, 0xB
+
+
+def go_away_frame(last_stream: int, code: int, debug: bytes = b"") -> bytes:
+    """An HTTP/2 GOAWAY frame (RFC 9113 6.8), for when zttp's own (which carries no debug data)
+    will not do."""
+    payload = last_stream.to_bytes(4, "big") + code.to_bytes(4, "big") + debug
+    return len(payload).to_bytes(3, "big") + b"\x07\x00\x00\x00\x00\x00" + payload
 
 
 def _header_list(headers: zttp.HeaderBlock | list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -420,6 +427,12 @@ class GrpcConnection(ZttpH2Protocol):
     - Keepalive. After `keepalive_seconds` with nothing read, the connection is pinged; if still
       nothing is read `keepalive_timeout_seconds` later, the peer is gone and the connection is
       closed (grpc.aio's keepalive_time and keepalive_timeout). zttp answers the caller's pings.
+    - Pings too often. A caller's ping sooner than `ping_interval_seconds` after its last one,
+      with nothing sent to it between, is a strike; past `ping_strikes` strikes the connection is
+      told to go with GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and closed, as grpc-core servers
+      do (its clients then double their keepalive time). What counts as sent: a call answered, or
+      a stream's WINDOW_UPDATE from the caller, which it sends having read our data (grpc-core
+      resets the strikes on every HEADERS or DATA frame it writes; zttp writes those for us).
     - A graceful GOAWAY at shutdown, so callers stop starting calls here while theirs finish.
     - The contract's unary calls answered here, without ASGI (`door.unary`): no scope, no
       per-stream ASGI cycle, one write of headers, message and trailers. uvicorn's ASGI path
@@ -433,6 +446,8 @@ class GrpcConnection(ZttpH2Protocol):
     keepalive_seconds: ClassVar[float] = 60.0
     keepalive_timeout_seconds: ClassVar[float] = 20.0
     leave_seconds: ClassVar[float] = 5.0  # a caller told to go closes first; this is its time to
+    ping_interval_seconds: ClassVar[float] = 10.0
+    ping_strikes: ClassVar[int] = 2
     door: ClassVar[GrpcApp | None] = None
 
     _streams = 0
@@ -440,6 +455,8 @@ class GrpcConnection(ZttpH2Protocol):
     _last_read = 0.0
     _keepalive: asyncio.TimerHandle | None = None
     _leaving: asyncio.TimerHandle | None = None
+    _last_ping = -math.inf
+    _strikes = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -455,6 +472,40 @@ class GrpcConnection(ZttpH2Protocol):
     def data_received(self, data: bytes) -> None:
         self._last_read = self.loop.time()
         super().data_received(data)
+
+    def events(self) -> Generator[zttp.Event]:
+        for event in super().events():
+            if isinstance(event, zttp.Ping):
+                if not event.ack and self._pinged_too_often():
+                    return
+            elif isinstance(event, zttp.WindowUpdate) and event.stream_id:
+                self._sent_something()
+            yield event
+
+    def _pinged_too_often(self) -> bool:
+        """Counts a caller's ping; past the strikes, tells it to go and closes the connection."""
+        now = self.loop.time()
+        soon = now - self._last_ping < self.ping_interval_seconds
+        self._last_ping = now
+        if not soon:
+            return False
+        self._strikes += 1
+        if self._strikes <= self.ping_strikes:
+            return False
+        log.info("gRPC connection from %s closed: it pinged too often", self.client)
+        self.flush()  # what zttp has queued (the ping's ack among it) goes before the GOAWAY
+        self.transport.write(go_away_frame(self._newest_stream, ENHANCE_YOUR_CALM, b"too_many_pings"))
+        self.shutdown_requested = True
+        self.transport.close()
+        return True
+
+    def _sent_something(self) -> None:
+        self._last_ping = -math.inf
+        self._strikes = 0
+
+    def on_response_complete(self, stream_id: int) -> None:
+        self._sent_something()
+        super().on_response_complete(stream_id)
 
     def handle_request(self, event: zttp.Request) -> None:
         self._streams += 1
@@ -556,6 +607,8 @@ def connection_for(door: GrpcApp, edges: EdgeLimits) -> type[GrpcConnection]:
             "door": door,
             "keepalive_seconds": edges.grpc_keepalive_seconds,
             "keepalive_timeout_seconds": edges.grpc_keepalive_timeout_seconds,
+            "ping_interval_seconds": edges.grpc_ping_interval_seconds,
+            "ping_strikes": edges.grpc_ping_strikes,
         },
     )
 
