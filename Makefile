@@ -10,12 +10,16 @@ LIVEKIT_VERSION ?= v1.13.5
 PROTOCOL_VERSION ?= v1.51.0
 BUF_VERSION     ?= v1.75.0
 GRPCURL_VERSION ?= v1.9.3
+# h2spec, the HTTP/2 conformance checker the gRPC door's test runs: its version and every
+# dependency's are pinned in tools/h2spec/go.mod (h2spec predates Go modules).
+H2SPEC_VERSION  := $(shell sed -n 's,.*github.com/summerwind/h2spec \(v[^ ]*\).*,\1,p' tools/h2spec/go.mod)
 
 # Built tools are cached outside the work tree so fresh clones on one machine share them.
 TOOLS_DIR  ?= $(HOME)/.cache/showrunner
 LIVEKIT_SERVER := $(TOOLS_DIR)/livekit-server-$(LIVEKIT_VERSION)/livekit-server
 BUF        := $(TOOLS_DIR)/buf-$(BUF_VERSION)/buf
 GRPCURL    := $(TOOLS_DIR)/grpcurl-$(GRPCURL_VERSION)/grpcurl
+H2SPEC     := $(TOOLS_DIR)/h2spec-$(H2SPEC_VERSION)/h2spec
 VENV       := .venv
 PY         := $(VENV)/bin/python
 LIVEKIT_PROTOS := build/livekit-protocol
@@ -23,6 +27,7 @@ GOOGLEAPIS_PROTOS := build/googleapis
 PROTO_FILES := $(sort $(wildcard protos/showrunner/v1/*.proto))
 
 export LIVEKIT_SERVER_BIN := $(abspath $(LIVEKIT_SERVER))
+export H2SPEC_BIN := $(abspath $(H2SPEC))
 # The service imports generated code from gen/ and itself from the top level.
 export PYTHONPATH := $(CURDIR)/gen:$(CURDIR)
 
@@ -71,6 +76,10 @@ $(GRPCURL):
 	@mkdir -p $(dir $@)
 	cd /tmp && GOBIN=$(abspath $(dir $@)) GOFLAGS=-mod=mod go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
+$(H2SPEC): tools/h2spec/go.mod tools/h2spec/go.sum
+	@mkdir -p $(dir $@)
+	cd tools/h2spec && go build -o $(abspath $@) github.com/summerwind/h2spec/cmd/h2spec
+
 # LiveKit's public .proto files, from the published Go module at a pinned version (never committed).
 $(LIVEKIT_PROTOS)/.version-$(PROTOCOL_VERSION):
 	rm -rf $(LIVEKIT_PROTOS) && mkdir -p $(LIVEKIT_PROTOS)
@@ -100,7 +109,7 @@ system-packages:
 .PHONY: tools livekit-protos googleapis-protos
 livekit-protos: $(LIVEKIT_PROTOS)/.version-$(PROTOCOL_VERSION)
 googleapis-protos: $(GOOGLEAPIS_PROTOS)/.installed
-tools: $(LIVEKIT_SERVER) $(BUF) livekit-protos googleapis-protos system-packages
+tools: $(LIVEKIT_SERVER) $(BUF) $(H2SPEC) livekit-protos googleapis-protos system-packages
 
 # --- code generation -----------------------------------------------------------------------
 
