@@ -358,3 +358,70 @@ async def test_the_door_speaks_http2_as_h2spec_checks_it(livekit: LiveKitDevServ
         assert errors == [], errors[:3]
     finally:
         running.stop()
+
+
+async def _rapid_resets(address: str, seconds: float) -> int:
+    """HTTP/2 "rapid reset" (CVE-2023-44487) for `seconds`: on connection after connection, whole
+    JoinRoom calls each cancelled (RST_STREAM) as soon as sent, up to 5,000 a connection, until
+    the server cuts it off. Returns the calls sent."""
+    host, port = address.rsplit(":", 1)
+    request = pb.JoinRoomRequest(room_name="r", participant_name="x").SerializeToString()
+    message = b"\x00" + len(request).to_bytes(4, "big") + request
+    headers = [(b"content-type", b"application/grpc"), (b"te", b"trailers")]
+    sent = 0
+    end = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < end:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        conn = zttp.Connection(zttp.CLIENT, protocol=zttp.HTTP2)
+        conn.initiate_connection()
+        reading = asyncio.create_task(reader.read(-1))  # whatever the server says, until it closes
+        try:
+            for n in range(1, 5001):
+                stream = conn.send_request(b"POST", b"/showrunner.v1.ShowService/JoinRoom", b"HTTP/2", headers)
+                stream.send_data(message)
+                stream.end_message()
+                stream.reset(0x8)  # CANCEL
+                sent += 1
+                if n % 50 == 0:
+                    writer.write(conn.data_to_send())
+                    await writer.drain()
+                    if reading.done():
+                        break
+        except ConnectionError:
+            pass  # cut off
+        finally:
+            writer.close()
+            reading.cancel()
+    return sent
+
+
+async def test_a_rapid_reset_flood_costs_little_and_other_callers_are_answered(livekit: LiveKitDevServer) -> None:
+    """A call cancelled before the door read it is dropped unanswered and runs nothing; a
+    connection ends after 3,500 calls (GOAWAY) and zttp cuts off one that keeps on. Meanwhile a
+    caller on its own connection is answered every time."""
+    running = start_service(livekit)
+    try:
+        async with grpc.aio.insecure_channel(running.grpc_address) as channel:
+            check = health_pb2_grpc.HealthStub(channel).Check
+            answers: list[int] = []
+
+            async def caller() -> None:
+                for _ in range(40):
+                    answer = await check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+                    answers.append(answer.status)
+                    await asyncio.sleep(0.1)
+
+            *floods, _ = await asyncio.gather(*(_rapid_resets(running.grpc_address, 4.0) for _ in range(2)), caller())
+        assert answers == [health_pb2.HealthCheckResponse.SERVING] * 40
+
+        client = GrpcClient(running.grpc_address)
+        try:
+            assert (await client.join("after-the-flood", "viewer-1", "viewer"))["token"]
+        finally:
+            await client.close()
+        ran = sum('"message":"grpc JoinRoom ' in line for line in running.output)
+        assert 1 <= ran < sum(floods) / 100, (ran, sum(floods))  # the one above, and a few the reset missed
+        errors = [line for line in running.output if '"level":"error"' in line or "Traceback" in line]
+        assert errors == [], errors[:3]
+    finally:
+        running.stop()
