@@ -426,3 +426,31 @@ async def test_a_rapid_reset_flood_costs_little_and_other_callers_are_answered(l
         assert errors == [], errors[:3]
     finally:
         running.stop()
+
+
+async def test_an_endless_header_block_is_cut_off(service: ServiceProcess) -> None:
+    """The HTTP/2 CONTINUATION flood (CVE-2024-27316 and its kin): a header block that never ends,
+    16 KiB frame after frame, which a server buffering it whole would hold until memory ran out.
+    zttp closes the connection (about 1.6 MiB in, here); the service goes on answering."""
+    host, port = service.grpc_address.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+    start = b"\x83\x86\x41\x01x" + b"\x04\x1f/showrunner.v1.ShowService/Ping"  # POST, http, :authority, :path
+    writer.write(len(start).to_bytes(3, "big") + b"\x01\x00\x00\x00\x00\x01" + start)  # HEADERS, no END_HEADERS
+    more = (b"\x00\x03abc\x7f\x80\x7d" + b"a" * 16384)[:16384]  # a literal header, its value going on and on
+    sent, closed = 0, False
+    try:
+        while sent < 64 << 20 and not closed:
+            writer.write(len(more).to_bytes(3, "big") + b"\x09\x00\x00\x00\x00\x01" + more)  # CONTINUATION
+            sent += len(more)
+            await writer.drain()
+            closed = reader.at_eof() or reader.exception() is not None
+    except ConnectionError:
+        closed = True
+    finally:
+        writer.close()
+    # What was sent includes what the sockets' buffers on both sides held (a few MiB on loopback).
+    assert closed and sent <= 16 << 20, f"{sent >> 20} MiB of one header block sent, the connection open"
+    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+        answer = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
