@@ -28,7 +28,7 @@ from showrunner.v1 import show_service_pb2 as pb
 from service.dev.livekit_server import LiveKitDevServer
 from service.doors.edges import EdgeLimits
 from service.doors.grpc_door import ClientAddresses
-from service.doors.grpc_h2 import GrpcApp, GrpcH2Server
+from service.doors.grpc_h2 import GOAWAY, PING, GrpcApp, GrpcH2Server, h2_frame
 from service.observability.readiness import Readiness
 from tests.conftest import ServiceProcess, start_service
 from tests.doors import GrpcClient
@@ -228,9 +228,6 @@ async def _frames(reader: asyncio.StreamReader, seconds: float) -> list[tuple[in
     return frames
 
 
-PING, GOAWAY = 0x6, 0x7
-
-
 async def _connect(server: GrpcH2Server) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, zttp.H2Connection]:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     conn = zttp.Connection(zttp.CLIENT, protocol=zttp.HTTP2)
@@ -282,17 +279,13 @@ async def test_stopping_tells_each_connection_to_go_before_closing_it(quick_serv
     assert goaways and int.from_bytes(goaways[0][4:8], "big") == 0, frames  # NO_ERROR
 
 
-def _ping(payload: bytes = b"pingpong") -> bytes:
-    return b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + payload
-
-
 async def test_a_caller_that_pings_between_its_calls_is_not_told_to_go(quick_server: GrpcH2Server) -> None:
     """grpc-core's rule, as grpc.aio keeps it: pings sooner than every 10 s strike only when nothing
     was sent to the caller between them; each answered call clears the strikes."""
     reader, writer, conn = await _connect(quick_server)
     try:
         for _ in range(6):
-            writer.write(_ping())
+            writer.write(h2_frame(PING, b"pingpong"))
             stream = conn.send_request(b"POST", b"/no.Such/Method", b"HTTP/2", [(b"content-type", b"application/grpc")])
             stream.send_data(b"\x00\x00\x00\x00\x00")
             stream.end_message()
@@ -307,7 +300,7 @@ async def test_a_caller_that_pings_between_its_calls_is_not_told_to_go(quick_ser
                         assert not isinstance(event, zttp.GoAway), event
                         answered = answered or isinstance(event, zttp.EndOfMessage)
                     writer.write(conn.data_to_send())
-        writer.write(_ping())
+        writer.write(h2_frame(PING, b"pingpong"))
         frames = await _frames(reader, 0.5)
     finally:
         writer.close()

@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from showrunner.v1 import show_service_pb2 as pb
 
 from service.dev.livekit_server import LiveKitDevServer
+from service.doors.grpc_h2 import PING, h2_frame
 from tests.conftest import ServiceProcess, admin_token, lister_token, start_service
 
 TWIRP = "/twirp/showrunner.v1.ShowService"
@@ -268,7 +269,7 @@ async def test_a_caller_that_pings_too_often_is_told_to_go(grpc_door: ServicePro
     host, port = grpc_door.grpc_address.rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port))
     preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
-    writer.write(preface + b"".join(b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"ping%04d" % n for n in range(5)))
+    writer.write(preface + b"".join(h2_frame(PING, b"ping%04d" % n) for n in range(5)))
     goaways, acks = [], 0
     try:
         async with asyncio.timeout(5):

@@ -372,11 +372,17 @@ def _request_id() -> tuple[tuple[str, str], ...]:
 NO_ERROR, INTERNAL_ERROR, REFUSED_STREAM, ENHANCE_YOUR_CALM = 0x0, 0x2, 0x7, 0xB
 
 
+PING, GOAWAY = 0x6, 0x7
+
+
+def h2_frame(kind: int, payload: bytes, flags: int = 0, stream: int = 0) -> bytes:
+    """One HTTP/2 frame (RFC 9113 4.1), for the few the door writes itself: a PING (zttp sends
+    none of its own) and a GOAWAY with debug data (zttp's own carries none)."""
+    return len(payload).to_bytes(3, "big") + bytes((kind, flags)) + stream.to_bytes(4, "big") + payload
+
+
 def go_away_frame(last_stream: int, code: int, debug: bytes = b"") -> bytes:
-    """An HTTP/2 GOAWAY frame (RFC 9113 6.8), for when zttp's own (which carries no debug data)
-    will not do."""
-    payload = last_stream.to_bytes(4, "big") + code.to_bytes(4, "big") + debug
-    return len(payload).to_bytes(3, "big") + b"\x07\x00\x00\x00\x00\x00" + payload
+    return h2_frame(GOAWAY, last_stream.to_bytes(4, "big") + code.to_bytes(4, "big") + debug)
 
 
 def _header_list(headers: zttp.HeaderBlock | list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -584,7 +590,7 @@ class GrpcConnection(ZttpH2Protocol):
             self._keepalive = self.loop.call_later(self.keepalive_seconds - quiet, self._quiet_check)
             return
         # A PING of our own, written between whole frames: zttp takes the peer's ack of it.
-        self.transport.write(b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"showping")
+        self.transport.write(h2_frame(PING, b"showping"))
         pinged = self.loop.time()
         self._keepalive = self.loop.call_later(self.keepalive_timeout_seconds, self._ping_answered, pinged)
 
