@@ -447,3 +447,24 @@ async def test_an_endless_header_block_is_cut_off(service: ServiceProcess) -> No
     async with grpc.aio.insecure_channel(service.grpc_address) as channel:
         answer = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_calls_past_a_connections_128_streams_wait_for_a_free_one(service: ServiceProcess) -> None:
+    """zttp lets a connection carry 128 streams at once (its SETTINGS_MAX_CONCURRENT_STREAMS, fixed
+    in its core; grpc.aio set none): a grpc-core channel holds its further calls until a stream is
+    free, and none fails. Held open, a 129th stream waits: a caller needing more opens channels."""
+    async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        answers = await asyncio.gather(*(stub.Check(health_pb2.HealthCheckRequest(), timeout=10) for _ in range(600)))
+        assert [answer.status for answer in answers] == [health_pb2.HealthCheckResponse.SERVING] * 600
+
+        watches = [stub.Watch(health_pb2.HealthCheckRequest()) for _ in range(129)]
+        try:
+            heard = await asyncio.gather(
+                *(asyncio.wait_for(watch.read(), 2) for watch in watches), return_exceptions=True
+            )
+        finally:
+            for watch in watches:
+                watch.cancel()
+    waited = [answer for answer in heard if isinstance(answer, TimeoutError)]
+    assert len(waited) == 1 and len(heard) - len(waited) == 128, heard
