@@ -268,7 +268,7 @@ async def test_a_caller_that_pings_too_often_is_told_to_go(grpc_door: ServicePro
     their keepalive time) and is closed, on both servers alike."""
     host, port = grpc_door.grpc_address.rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port))
-    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(0x4, b"")  # and an empty SETTINGS
     writer.write(preface + b"".join(h2_frame(PING, b"ping%04d" % n) for n in range(5)))
     goaways, acks = [], 0
     try:
