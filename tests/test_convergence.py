@@ -172,6 +172,47 @@ async def viewer(door: ShowClient, room: str, name: str) -> tuple[ShowClient, Li
     return door.as_(ticket["token"]), live
 
 
+async def test_a_room_of_another_application_on_the_same_livekit_is_left_as_it_is(own: Stack) -> None:
+    """LiveKit sends the webhooks of every room it has to every URL it is given, so a room another
+    application or another deployment opened on the same LiveKit reaches this service too. Its
+    publishers are not strangers on this show's stage: LiveKit's own view still has them
+    publishing after the webhooks and several reconciler passes (here one of another Showrunner
+    deployment, whose host carries a role of its own)."""
+    room = f"elsewhere-{random.randrange(1 << 40):x}"
+    async with livekit_api(own.livekit) as lkapi:
+        await lkapi.room.create_room(api.CreateRoomRequest(name=room, metadata='{"showrunner":"another"}'))
+        grants = api.VideoGrants(room_join=True, room=room, can_publish=True, can_subscribe=True)
+        token = (
+            api.AccessToken(API_KEY, API_SECRET)
+            .with_identity("alice")
+            .with_attributes({"role": "host"})
+            .with_grants(grants)
+            .to_jwt()
+        )
+        alice = await LiveParticipant("alice").connect(own.livekit.url, token)
+        try:
+            await alice.publish_microphone()
+            heard = 0.0
+            async with httpx.AsyncClient(base_url=own.service.http_base) as http:
+                deadline = time.monotonic() + BOUND
+                while time.monotonic() < deadline and not heard:
+                    metrics = (await http.get("/metrics")).text
+                    heard = sum(
+                        float(line.rpartition(" ")[2])
+                        for line in metrics.splitlines()
+                        if line.startswith("showrunner_webhook_events_total") and 'event="participant_joined"' in line
+                    )
+                    await asyncio.sleep(0.2)
+            assert heard, "the service never heard LiveKit's webhooks about the other room"
+            # Three reconciler passes over a room with recent activity, and more.
+            await asyncio.sleep(4 * float(FAST["SHOW_RECONCILE_INTERVAL_SECONDS"]) + 1)
+            seen = (await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))).participants
+            assert [(p.identity, p.permission.can_publish) for p in seen] == [("alice", True)]
+            assert "permissions" not in [kind for kind, _ in alice.events]
+        finally:
+            await alice.disconnect()
+
+
 async def test_a_guest_who_leaves_just_after_promotion_leaves_no_ghost(own: Stack, room: str) -> None:
     door = own.client()
     admin = door.as_(admin_token(room))
@@ -251,6 +292,38 @@ async def test_webhooks_about_older_connections_or_other_incarnations_change_not
                 await asyncio.sleep(0.2)
             assert (await admin.join(room, "host-2", "host"))["role"] == "host"
     finally:
+        await host_live.disconnect()
+        await door.close()
+
+
+async def test_the_leave_of_a_connection_whose_join_is_not_heard_yet_waits_for_the_grace_window(
+    own: Stack, room: str
+) -> None:
+    """A host reconnects and drops again before the service hears the new connection's join (it
+    is late, lost, or handled on another instance): the leave of a connection newer than the
+    seat's is its holder's departure all the same, and the seat is kept for the grace window.
+    Once the window is over LiveKit, the truth, has the host connected, so the seat stays and the
+    host keeps publishing; nobody hears host_left."""
+    door = own.client()
+    admin = door.as_(admin_token(room))
+    _, host_live = await open_show(door, room)
+    _, watcher = await viewer(door, room, "viewer-1")
+    try:
+        async with livekit_api(own.livekit) as lkapi:
+            current = await lkapi.room.get_participant(api.RoomParticipantIdentity(room=room, identity="host-1"))
+            incarnation = (await admin.get_room(room))["sid"]
+            newer = current.joined_at_ms + 1_000
+            gone = event("participant_left", room, "host-1", "PA_newer", room_sid=incarnation, joined_at_ms=newer)
+            assert (await deliver(own.service, gone, signed(gone))).status_code == 200
+            assert (await admin.get_room(room))["hasHost"] is True  # not freed at once
+            await asyncio.sleep(3)  # past the grace window and a pass
+            assert (await admin.get_room(room))["hasHost"] is True
+            await agree_within(admin, lkapi, room)
+            held = await lkapi.room.get_participant(api.RoomParticipantIdentity(room=room, identity="host-1"))
+            assert held.permission.can_publish
+            assert "host_left" not in [e.get("type") for e in watcher.show_events]
+    finally:
+        await watcher.disconnect()
         await host_live.disconnect()
         await door.close()
 

@@ -295,6 +295,11 @@ class ShowCore(ShowService[Caller]):
         if not room:
             return "ignored"
         if event.event == "room_started" and event.room.sid:
+            # LiveKit sends every room's webhooks to every URL it has: a room another deployment
+            # or application opened is none of this show's, unless the record holds the name
+            # (a viewer's token opened a new incarnation of one of ours, still unmarked).
+            if not self._stage.ours(event.room) and (await self._records.stage(room, now)).lost:
+                return "ignored"
             opened = await self._records.room_opened(room, event.room.sid, created_ms(event.room), now)
             return "applied" if opened else "stale"
         if event.event == "room_finished":
@@ -329,7 +334,13 @@ class ShowCore(ShowService[Caller]):
             record = await self._records.stage(room, now)
             seat = record.host if record.host and record.host.identity == who.identity else record.guest(who.identity)
             current = not record.room_sid or not room_sid or record.room_sid == room_sid
-            if seat is not None and current and seat.sid in ("", who.sid):
+            # The holder's own connection, or a newer one whose join is not heard yet (late, or
+            # on another instance): its holder has gone all the same, and may be back in time.
+            if (
+                seat is not None
+                and current
+                and (seat.sid in ("", who.sid) or connection_of(who).joined_at > seat.joined_at)
+            ):
                 self.reconciler.dropped(room, who.identity, seat.sid, now)
                 return "applied"
         departure = await self._records.left(room, who.identity, connection_of(who), at, room_sid, now, keep=grace > 0)
