@@ -1834,6 +1834,40 @@ async def test_an_idle_room_expires_and_activity_keeps_it(kind: str, request: py
 
 
 @pytest.mark.parametrize("kind", KINDS)
+async def test_a_show_livekit_still_has_is_kept_though_nothing_is_written(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    """The reconciler keeps the record of a room LiveKit still has (keep_alive) past the idle
+    time since its last write; not another incarnation's, not an ended show's, and without making
+    the room recent for its own passes."""
+    store = _store(kind, request, idle=2.0)
+    try:
+        now = T0
+        await store.claim_host(room, "hana", "Hana", now, STALE_AFTER)
+        await store.room_opened(room, "RM_1", ms(now), now)
+        await store.ban(room, "troll", now, None)
+        for _ in range(3):  # 1.2 s apart: past the idle time since the last write
+            now += await _passes(kind, 1.2)
+            assert await store.keep_alive(room, "RM_1", now)
+        stage = await store.stage(room, now)
+        assert (stage.host is not None, stage.bans) == (True, 1)
+        assert room not in await store.active_rooms(now - 1.0)  # not an activity
+        now += await _passes(kind, 1.2)
+        assert not await store.keep_alive(room, "RM_2", now)  # another incarnation's: left to expire
+        now += await _passes(kind, 1.2)
+        assert (await store.stage(room, now)).lost
+        assert not await store.keep_alive(room, "RM_1", now)  # gone: nothing to keep
+        assert (await store.stage(room, now)).lost
+        await store.claim_host(room, "hana", "Hana", now, STALE_AFTER)
+        await store.end_show(room, now, 1.0)
+        assert not await store.keep_alive(room, "", now)  # an ended show keeps its retention
+        now += await _passes(kind, 1.2)
+        assert (await store.stage(room, now)).lost
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_an_undo_that_finds_the_seat_taken_keeps_the_room_no_longer(
     kind: str, request: pytest.FixtureRequest, room: str
 ) -> None:

@@ -55,11 +55,18 @@ async def core(livekit: LiveKitDevServer, clock: ManualClock) -> AsyncIterator[C
         host_claim_seconds=30,
         rates=RatePolicy(join=Limit(3, 60), invite=Limit(100, 60), hand=Limit(100, 60), other=Limit(100, 60)),
     )
-    store, metrics = MemoryRecords(), Metrics()
-    show = ShowCore(stage, store, clock, rules, page_tokens=PageTokens(page_key(API_SECRET)))
-    auth = Authenticator(API_KEY, API_SECRET, clock)
-    yield Core(endpoints(show, chain(auth, store, MemoryLimiter(), rules.rates, clock, metrics, metrics)))
+    store = MemoryRecords()
+    yield served(
+        ShowCore(stage, store, clock, rules, page_tokens=PageTokens(page_key(API_SECRET))), store, clock, rules
+    )
     await stage.close()
+
+
+def served(show: ShowCore, store: MemoryRecords, clock: ManualClock, rules: ShowRules) -> Core:
+    """`show` behind the service's own chain, with the store and clock it was made with."""
+    metrics = Metrics()
+    auth = Authenticator(API_KEY, API_SECRET, clock)
+    return Core(endpoints(show, chain(auth, store, MemoryLimiter(), rules.rates, clock, metrics, metrics)))
 
 
 def bearer(token: str) -> Credentials:
@@ -135,3 +142,36 @@ async def test_rate_limit_windows_reopen(core: Core, clock: ManualClock, room: s
     assert error.code is Code.RESOURCE_EXHAUSTED and error.retry_after is not None and 1 <= error.retry_after <= 60
     clock.advance(error.retry_after)
     await join(core, room, "v3", pb.ROLE_VIEWER)
+
+
+async def test_a_show_that_writes_nothing_for_longer_than_the_idle_time_keeps_its_record(
+    livekit: LiveKitDevServer, clock: ManualClock, room: str
+) -> None:
+    """A long show whose stage stays as it is writes nothing to its record (viewers coming and
+    going write nothing), yet it is neither ended nor abandoned: while LiveKit has its room, the
+    reconciler's passes keep the record, its host's seat and its bans, past the idle time."""
+    stage, store, rules = LiveKitStage(livekit.url, API_KEY, API_SECRET), MemoryRecords(idle_seconds=600), ShowRules()
+    show = ShowCore(stage, store, clock, rules, page_tokens=PageTokens(page_key(API_SECRET)))
+    core = served(show, store, clock, rules)
+    host = await join(core, room, "host", pb.ROLE_HOST, admin_token(room))
+    person = await LiveParticipant("host").connect(host.ws_url, host.token)
+    try:
+        await store.ban(room, "troll", clock.now(), None)
+        await show.reconciler.reconcile(room)  # takes in the host's connection: the last write
+        for _ in range(4):  # 1,200 s with nothing written
+            clock.advance(300)
+            await show.reconciler.reconcile(room)
+        record = await store.stage(room, clock.now())
+        assert (record.host is not None and record.host.identity, record.bans) == ("host", 1)
+        error = await refused(join(core, room, "troll", pb.ROLE_VIEWER))
+        assert error.code is Code.PERMISSION_DENIED
+        # Once LiveKit has the room no more, nothing keeps the record: it goes with its idle time.
+        await person.disconnect()
+        await stage.close_room(room)
+        clock.advance(300)
+        await show.reconciler.reconcile(room)
+        clock.advance(301)
+        assert (await store.stage(room, clock.now())).lost
+    finally:
+        await person.disconnect()
+        await stage.close()

@@ -345,6 +345,9 @@ class Reconciler:
         if live.sid and record.room_sid != live.sid and await self._records.room_opened(room, live.sid, created, now):
             actions.append(Action("incarnation", detail=live.sid))
             record = await self._records.stage(room, now)
+        # A show LiveKit still has is neither ended nor abandoned, though it may write nothing for
+        # hours (its stage as it is, its viewers coming and going): its record stays.
+        await self._records.keep_alive(room, live.sid, now)
         overdue = {p.identity: p for p in record.pending if p.deadline <= round(now * 1000)}
         # A change another call is making right now (pending, not yet overdue) is left to it.
         in_flight = {p.identity for p in record.pending} - set(overdue)

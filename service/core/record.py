@@ -881,6 +881,14 @@ class ShowRecords(Protocol):
         """Rooms written to at or after `since`, least recent first."""
         ...
 
+    async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:
+        """LiveKit still has the show's room `room_sid`: its record is kept for the idle time from
+        `now`, as a write keeps it, though nothing in it changes (a long show whose stage stays as
+        it is, its viewers coming and going, writes nothing). Not an activity (the room is not
+        made recent for the reconciler's passes); an ended show keeps the retention its end gave
+        it, and another incarnation's record is left to expire. True if kept."""
+        ...
+
     async def retire(self, room: str, room_sid: str = "") -> bool:
         """Deletes the room's record (room_finished); with `room_sid`, only if it is the current
         incarnation or none is recorded. True if deleted."""

@@ -1026,6 +1026,15 @@ class MemoryRecords:
         found = self._activity.order.irange(minimum=(ms(since), ""))
         return [room for _, room in list(found)[:count]]
 
+    async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:
+        now_ms = ms(now)
+        self._expire(now_ms)
+        found = self._rooms.get(room)
+        if found is None or found.phase is Phase.ENDED or (room_sid and found.room_sid not in ("", room_sid)):
+            return False
+        self._touch(room, found, now_ms)
+        return True
+
     async def retire(self, room: str, room_sid: str = "") -> bool:
         found = self._current(room)
         if found is not None and room_sid and found.room_sid and found.room_sid != room_sid:

@@ -865,6 +865,10 @@ class RedisRecords:
         ended, *life = await self._step("end_show", room, now, max(1, ms(keep_seconds)))
         return bool(int(ended)), decode_life(life)
 
+    async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:
+        (kept,) = await self._step("keep_alive", room, now, room_sid)
+        return bool(int(kept))
+
     async def retire(self, room: str, room_sid: str = "") -> bool:
         (deleted,) = await self._step("retire", room, 0.0, room_sid)
         return bool(int(deleted))
