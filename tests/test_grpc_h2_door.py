@@ -28,7 +28,7 @@ from showrunner.v1 import show_service_pb2 as pb
 from service.dev.livekit_server import LiveKitDevServer
 from service.doors.edges import EdgeLimits
 from service.doors.grpc_door import ClientAddresses
-from service.doors.grpc_h2 import GOAWAY, PING, GrpcApp, GrpcH2Server, framed, h2_frame
+from service.doors.grpc_h2 import GOAWAY, PING, GrpcApp, GrpcConnection, GrpcH2Server, framed, h2_frame
 from service.observability.readiness import Readiness
 from tests.conftest import ServiceProcess, start_service
 from tests.doors import GrpcClient
@@ -65,17 +65,22 @@ async def test_an_unknown_method_is_refused_at_once_even_on_an_open_stream(servi
         assert refused.value.code() is grpc.StatusCode.UNIMPLEMENTED
 
 
-def _exchange(address: str, path: bytes, body: bytes, extra: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
-    """One call framed by hand over HTTP/2 with zttp's own client; the answer's trailers."""
+def _exchange(address: str, path: bytes, body: bytes | None, extra: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """One call framed by hand over HTTP/2 with zttp's own client; the answer's trailers. A body
+    of None ends the stream with the request's HEADERS frame (END_STREAM on it)."""
     host, port = address.rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
         conn = zttp.Connection(zttp.CLIENT, protocol=zttp.HTTP2)
         conn.initiate_connection()
+        sock.sendall(conn.data_to_send())  # the preface and SETTINGS
         headers = [(b"host", b"x"), (b"content-type", b"application/grpc"), (b"te", b"trailers"), *extra]
         stream = conn.send_request(b"POST", path, b"HTTP/2", headers)
-        stream.send_data(body)
-        stream.end_message()
-        sock.sendall(conn.data_to_send())
+        if body is None:
+            sock.sendall(_ending_on_headers(conn.data_to_send()))
+        else:
+            stream.send_data(body)
+            stream.end_message()
+            sock.sendall(conn.data_to_send())
         while True:
             data = sock.recv(65536)
             assert data, "the connection closed before the answer ended"
@@ -85,6 +90,35 @@ def _exchange(address: str, path: bytes, body: bytes, extra: list[tuple[bytes, b
                     return dict(event.trailers or [])
             if outgoing := conn.data_to_send():
                 sock.sendall(outgoing)
+
+
+def _ending_on_headers(frames: bytes) -> bytes:
+    """`frames` with END_STREAM (0x1) set on each HEADERS frame."""
+    out, at = bytearray(frames), 0
+    while at < len(out):
+        if out[at + 3] == HEADERS:
+            out[at + 4] |= 0x1
+        at += 9 + int.from_bytes(out[at : at + 3], "big")
+    return bytes(out)
+
+
+def test_a_request_whose_headers_end_the_stream_is_answered_at_once(service: ServiceProcess) -> None:
+    """HEADERS with END_STREAM: a request with no body at all. zttp tells of it with no
+    EndOfMessage; the door still answers (on its own path and on uvicorn's ASGI path), rather
+    than holding the stream, a call slot and a task until the connection goes."""
+    trailers = _exchange(service.grpc_address, b"/showrunner.v1.ShowService/JoinRoom", None, [])
+    assert trailers[b"grpc-status"] == b"3", trailers
+    health = _exchange(service.grpc_address, b"/grpc.health.v1.Health/Check", None, [])
+    assert b"grpc-status" in health, health
+
+
+def test_a_grpc_timeout_that_is_not_ascii_digits_is_no_deadline(service: ServiceProcess) -> None:
+    """grpc-timeout's digits are ASCII: "1²S" (latin-1 0xb2, which str.isdigit takes and int()
+    refuses) is not well formed, so the call runs without a deadline and gets its own answer."""
+    path, body = b"/showrunner.v1.ShowService/GetRoom", framed(pb.GetRoomRequest(room_name="r").SerializeToString())
+    without = _exchange(service.grpc_address, path, body, [])
+    trailers = _exchange(service.grpc_address, path, body, [(b"grpc-timeout", b"1\xb2S")])
+    assert trailers[b"grpc-status"] == without[b"grpc-status"] != b"13", (trailers, without)
 
 
 def test_a_compressed_request_is_refused_as_unimplemented(service: ServiceProcess) -> None:
@@ -190,6 +224,39 @@ async def test_refusing_oversized_messages_leaves_the_connections_other_calls_al
     assert answers == [answer] * 40, [a for a in answers if a != answer][:3]
 
 
+async def test_a_call_whose_caller_cancels_it_or_goes_stops_running() -> None:
+    """A caller's RST_STREAM (its cancel, or its own deadline) or its lost connection cancels the
+    call's work, as grpc.aio does: the door's call slot is free at once, not when the work would
+    have ended (a reset costs its caller nothing, so the work must cost the door nothing either)."""
+    started, cancelled = asyncio.Queue[None](), asyncio.Queue[None]()
+
+    async def serve(door: str, request: Message, metadata: Mapping[str, str], address: str | None) -> Message:
+        started.put_nowait(None)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.put_nowait(None)
+            raise
+        return pb.ListRoomsResponse()
+
+    endpoint = SimpleNamespace(name="ListRooms", rpc=SimpleNamespace(request_type=pb.ListRoomsRequest), serve=serve)
+    async with _door_serving(endpoint) as (server, channel):
+        call = _list_rooms(channel)(pb.ListRoomsRequest())
+        await asyncio.wait_for(started.get(), 5)
+        call.cancel()
+        await asyncio.wait_for(cancelled.get(), 2)
+        reader, writer, conn = await _connect(server.port)
+        stream = conn.send_request(
+            b"POST", b"/showrunner.v1.ShowService/ListRooms", b"HTTP/2", [(b"content-type", b"application/grpc")]
+        )
+        stream.send_data(framed(b""))
+        stream.end_message()
+        writer.write(conn.data_to_send())
+        await asyncio.wait_for(started.get(), 5)
+        writer.close()  # the connection is lost with the call in flight
+        await asyncio.wait_for(cancelled.get(), 2)
+
+
 async def test_a_call_in_flight_at_shutdown_is_answered_and_no_new_one_is_taken() -> None:
     answer = pb.ListRoomsResponse(rooms=[pb.Room(name="still-here")])
     async with _door_serving(_rooms_endpoint(answer, takes=0.5)) as (server, channel):
@@ -214,7 +281,7 @@ async def quick_server() -> AsyncIterator[GrpcH2Server]:
     await server.stop(0)
 
 
-HEADERS, CONTINUATION = 0x1, 0x9  # HTTP/2 frame types (RFC 9113 6), beside the door's PING and GOAWAY
+HEADERS, RST_STREAM, CONTINUATION = 0x1, 0x3, 0x9  # HTTP/2 frame types (RFC 9113 6), beside PING and GOAWAY
 
 
 async def _frames(reader: asyncio.StreamReader, seconds: float) -> list[tuple[int, int, bytes]]:
@@ -281,6 +348,34 @@ async def test_stopping_tells_each_connection_to_go_before_closing_it(quick_serv
         writer.close()
     goaways = [payload for kind, _, payload in frames if kind == GOAWAY]
     assert goaways and int.from_bytes(goaways[0][4:8], "big") == 0, frames  # NO_ERROR
+
+
+async def test_a_stream_refused_after_goaway_is_never_named_by_a_later_one(
+    quick_server: GrpcH2Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 9113 6.8: a later GOAWAY may not name a newer stream than an earlier one did. Past its
+    streams a connection is told to go, naming its last stream; a call started after that is
+    refused (REFUSED_STREAM), and the GOAWAY that closes the connection still names the same
+    last stream, not the refused one (zttp's own close would name the newest it saw)."""
+    monkeypatch.setattr(GrpcConnection, "streams_per_connection", 2)
+    monkeypatch.setattr(GrpcConnection, "leave_seconds", 0.3)
+    reader, writer, conn = await _connect(quick_server.port)
+    health = [(b"content-type", b"application/grpc"), (b"te", b"trailers")]
+    try:
+        for _ in range(3):  # streams 1 and 3 answered, GOAWAY naming 3; stream 5 refused
+            stream = conn.send_request(b"POST", b"/grpc.health.v1.Health/Check", b"HTTP/2", health)
+            stream.send_data(framed(b""))
+            stream.end_message()
+        writer.write(conn.data_to_send())
+        frames = await _frames(reader, 2.0)
+    finally:
+        writer.close()
+    named = [int.from_bytes(payload[:4], "big") & 0x7FFFFFFF for kind, _, payload in frames if kind == GOAWAY]
+    refused = [int.from_bytes(payload, "big") for kind, _, payload in frames if kind == RST_STREAM]
+    # REFUSED_STREAM (7) for stream 5; its DATA frames, already on their way, then STREAM_CLOSED (5).
+    assert refused[:1] == [7] and set(refused[1:]) <= {5}, frames
+    assert len(named) == 2 and set(named) == {3}, (named, frames)
+    assert reader.at_eof(), "the connection was not closed after its time to leave"
 
 
 async def test_a_caller_that_pings_between_its_calls_is_not_told_to_go(quick_server: GrpcH2Server) -> None:

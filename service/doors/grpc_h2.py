@@ -100,7 +100,9 @@ def framed(message: bytes) -> bytes:
 
 def timeout_of(value: str | None) -> float | None:
     """grpc-timeout ("250m", "10S") in seconds; None for none, or one that is not well formed."""
-    if not value or not 2 <= len(value) <= 9 or value[-1] not in _UNITS or not value[:-1].isdigit():
+    digits = value[:-1] if value else ""
+    # ASCII digits only: str.isdigit also takes "²", which int() refuses.
+    if not value or not 2 <= len(value) <= 9 or value[-1] not in _UNITS or not (digits.isascii() and digits.isdigit()):
         return None
     return int(value[:-1]) * _UNITS[value[-1]]
 
@@ -396,7 +398,9 @@ class UnaryCall:
     uvicorn's connection feeds it the body as it comes (`body`, `more_body`, `message_event`)
     and tells it of a reset or a lost connection (`disconnected`)."""
 
-    __slots__ = ("_resume", "body", "disconnected", "message_event", "more_body", "response_complete", "stream")
+    __slots__ = (
+        "_resume", "body", "disconnected", "message_event", "more_body", "response_complete", "stream", "task",
+    )  # fmt: skip
 
     def __init__(self, stream: zttp.Stream, resume_reading: Callable[[], None]) -> None:
         self.stream = stream
@@ -406,6 +410,13 @@ class UnaryCall:
         self.disconnected = False
         self.response_complete = False
         self._resume = resume_reading
+        self.task: asyncio.Task[None] | None = None
+
+    def cancel(self) -> None:
+        """Its caller reset the stream or lost the connection: the call's work is cancelled, as
+        grpc.aio cancels a handler (a call with a deadline is cancelled so already)."""
+        if not self.response_complete and self.task is not None:
+            self.task.cancel()
 
     async def body_of(self, limit: int) -> bytes:
         """The whole body once the caller has ended it; a Refusal past `limit` bytes."""
@@ -473,7 +484,16 @@ class GrpcConnection(ZttpH2Protocol):
         for timer in (self._keepalive, self._leaving):
             if timer is not None:
                 timer.cancel()
+        calls = [cycle for cycle in self.cycles.values() if isinstance(cycle, UnaryCall)]
         super().connection_lost(exc)
+        for call in calls:
+            call.cancel()
+
+    def handle_rst_stream(self, event: zttp.RstStream) -> None:
+        call = self.cycles.get(event.stream_id)
+        super().handle_rst_stream(event)
+        if isinstance(call, UnaryCall):
+            call.cancel()
 
     def data_received(self, data: bytes) -> None:
         self._last_read = self.loop.time()
@@ -527,9 +547,16 @@ class GrpcConnection(ZttpH2Protocol):
         else:
             call = UnaryCall(self.conn.stream(event.stream_id), self.flow.resume_reading)
             self.cycles[event.stream_id] = call  # type: ignore[assignment]  # uvicorn feeds it as a cycle
-            task = self.loop.create_task(self._answer(call, endpoint, headers))
+            task = call.task = self.loop.create_task(self._answer(call, endpoint, headers))
             task.add_done_callback(self.tasks.discard)
             self.tasks.add(task)
+        if event.end_stream:
+            # HEADERS that end the stream: the request has no body, and zttp gives no
+            # EndOfMessage for it, so neither uvicorn's cycle nor ours would stop waiting for one.
+            cycle = self.cycles.get(event.stream_id)
+            if cycle is not None:
+                cycle.more_body = False
+                cycle.message_event.set()
         if self._streams == self.streams_per_connection:
             self._go_away()
 
@@ -578,7 +605,19 @@ class GrpcConnection(ZttpH2Protocol):
             # Told to go with the calls answered: closing at once could reset frames still on
             # their way to the caller, who closes the connection itself once it has read them.
             if self._leaving is None:
-                self._leaving = self.loop.call_later(self.leave_seconds, super()._close_connection)
+                self._leaving = self.loop.call_later(self.leave_seconds, self._closed_after_go_away)
+            return
+        self._closed_after_go_away()
+
+    def _closed_after_go_away(self) -> None:
+        """uvicorn's close, its GOAWAY naming the stream ours named: zttp's own would name the
+        newest stream it saw, refused ones with it, and a second GOAWAY may not name more."""
+        if self.transport.is_closing():
+            return
+        if self.shutdown_requested and self._newest_stream:
+            self.conn.close(NO_ERROR, self._newest_stream)
+            self.flush()
+            self.transport.close()
             return
         super()._close_connection()
 
