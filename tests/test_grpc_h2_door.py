@@ -245,7 +245,7 @@ async def test_a_call_whose_caller_cancels_it_or_goes_stops_running() -> None:
         await asyncio.wait_for(started.get(), 5)
         call.cancel()
         await asyncio.wait_for(cancelled.get(), 2)
-        reader, writer, conn = await _connect(server.port)
+        _, writer, conn = await _connect(server.port)
         stream = conn.send_request(
             b"POST", b"/showrunner.v1.ShowService/ListRooms", b"HTTP/2", [(b"content-type", b"application/grpc")]
         )
