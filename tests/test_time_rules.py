@@ -20,6 +20,7 @@ from service.core.clock import ManualClock
 from service.core.errors import Code, ShowError
 from service.core.limits import Limit, MemoryLimiter, RatePolicy
 from service.core.pages import PageTokens, page_key
+from service.core.record import Phase
 from service.core.show import ShowCore, ShowRules
 from service.dev.livekit_server import LiveKitDevServer
 from service.gateway.livekit import LiveKitStage
@@ -174,4 +175,29 @@ async def test_a_show_that_writes_nothing_for_longer_than_the_idle_time_keeps_it
         assert (await store.stage(room, clock.now())).lost
     finally:
         await person.disconnect()
+        await stage.close()
+
+
+async def test_a_show_whose_livekit_room_went_with_its_finish_unheard_is_retired(
+    livekit: LiveKitDevServer, clock: ManualClock, room: str
+) -> None:
+    """The host left and its seat was freed, then LiveKit closed the empty room and its
+    room_finished was lost (this core hears no webhooks at all). The record holds nobody, but it
+    still holds the show: live, its room's sid, its history. The reconciler retires it, so the
+    next show under the name opens backstage with a history of its own."""
+    stage, store, rules = LiveKitStage(livekit.url, API_KEY, API_SECRET), MemoryRecords(), ShowRules()
+    show = ShowCore(stage, store, clock, rules, page_tokens=PageTokens(page_key(API_SECRET)))
+    core = served(show, store, clock, rules)
+    try:
+        host = await join(core, room, "host", pb.ROLE_HOST, admin_token(room))
+        await core.handle("GoLive", pb.GoLiveRequest(room_name=room), bearer(host.token))
+        await store.forget(room, "host", clock.now())  # the seat freed once the grace window passed
+        await stage.close_room(room)  # LiveKit closes the empty room; its room_finished is lost
+        assert (await store.stage(room, clock.now())).phase is Phase.LIVE
+        await show.reconciler.reconcile(room)
+        assert (await store.stage(room, clock.now())).lost
+        again = await join(core, room, "host-2", pb.ROLE_HOST, admin_token(room))
+        assert again.state == pb.SHOW_STATE_BACKSTAGE
+        assert [e.target for e in await store.history(room, 0, 10, clock.now())] == ["host-2"]
+    finally:
         await stage.close()

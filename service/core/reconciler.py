@@ -429,7 +429,10 @@ class Reconciler:
 
     async def _without_livekit_room(self, room: str, record: StageRecord, now: float) -> list[Action]:
         self._hand_looks.pop(room, None)
-        if record.is_empty:
+        # A record that names a room LiveKit had holds that show (its phase, history, limit) even
+        # with nobody in it: the room is gone, so is the show. One that never had a room and
+        # holds nothing is left alone (an admin's settings made before the show, say).
+        if record.is_empty and not record.room_sid:
             return []
         host = record.host
         if host is not None and not host.sid and now * 1000 - host.since < self._rules.fresh_claim_seconds * 1000:
