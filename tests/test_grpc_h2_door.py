@@ -172,9 +172,11 @@ def _rooms_endpoint(answer: pb.ListRoomsResponse, takes: float = 0.0) -> Any:
 
 
 @asynccontextmanager
-async def _door_serving(endpoint: Any) -> AsyncIterator[tuple[GrpcH2Server, grpc.aio.Channel]]:
-    app = GrpcApp([endpoint], Readiness([]), ClientAddresses(), lambda name, code: None, 64)
-    server = GrpcH2Server(app, "127.0.0.1", 0, EdgeLimits())
+async def _door_serving(
+    endpoint: Any, calls: int = 64, edges: EdgeLimits | None = None
+) -> AsyncIterator[tuple[GrpcH2Server, grpc.aio.Channel]]:
+    app = GrpcApp([endpoint], Readiness([]), ClientAddresses(), lambda name, code: None, calls)
+    server = GrpcH2Server(app, "127.0.0.1", 0, edges or EdgeLimits())
     await server.start()
     options = [("grpc.max_receive_message_length", 16 << 20)]
     try:
@@ -255,6 +257,57 @@ async def test_a_call_whose_caller_cancels_it_or_goes_stops_running() -> None:
         await asyncio.wait_for(started.get(), 5)
         writer.close()  # the connection is lost with the call in flight
         await asyncio.wait_for(cancelled.get(), 2)
+
+
+def _check(channel: grpc.aio.Channel) -> Any:
+    return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=3)
+
+
+async def test_past_its_connections_a_new_connection_is_refused_and_the_open_ones_go_on() -> None:
+    """SHOW_GRPC_MAX_CONNECTIONS, as grpc.aio keeps it: the connection past the bound is refused
+    (its call UNAVAILABLE), while calls on the connections already open are answered."""
+    answer = pb.ListRoomsResponse()
+    async with _door_serving(_rooms_endpoint(answer), edges=EdgeLimits(grpc_max_connections=2)) as (server, first):
+        address, own = f"127.0.0.1:{server.port}", [("grpc.use_local_subchannel_pool", 1)]  # a connection each
+        async with grpc.aio.insecure_channel(address, options=own) as second:
+            assert (
+                (await _check(first)).status == (await _check(second)).status == health_pb2.HealthCheckResponse.SERVING
+            )
+            async with grpc.aio.insecure_channel(address, options=own) as third:
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await _check(third)
+                assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+            for channel in (first, second, first, second):
+                assert await _list_rooms(channel)(pb.ListRoomsRequest(), timeout=3) == answer
+        await asyncio.sleep(0.3)  # the second connection has gone: a new one is taken
+        async with grpc.aio.insecure_channel(address, options=own) as fourth:
+            assert (await _check(fourth)).status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_past_its_calls_at_once_a_call_is_resource_exhausted_health_and_reflection_counted() -> None:
+    """SHOW_GRPC_MAX_CONCURRENT_RPCS counts every call in flight, a health Watch held open as
+    much as the contract's calls, as grpc.aio counts them; a call past it is RESOURCE_EXHAUSTED."""
+    answer = pb.ListRoomsResponse(rooms=[pb.Room(name="slow")])
+    async with _door_serving(_rooms_endpoint(answer, takes=1.0), calls=2) as (_, channel):
+        slow = [asyncio.ensure_future(_list_rooms(channel)(pb.ListRoomsRequest(), timeout=5)) for _ in range(2)]
+        await asyncio.sleep(0.3)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await _check(channel)
+        assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert await asyncio.gather(*slow) == [answer, answer]
+        stub = health_pb2_grpc.HealthStub(channel)
+        watches = [stub.Watch(health_pb2.HealthCheckRequest(service="")) for _ in range(2)]
+        try:
+            for watch in watches:
+                assert (await asyncio.wait_for(watch.read(), 5)).status == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await _list_rooms(channel)(pb.ListRoomsRequest(), timeout=3)
+            assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        finally:
+            for watch in watches:
+                watch.cancel()
+        await asyncio.sleep(0.3)
+        assert await _list_rooms(channel)(pb.ListRoomsRequest(), timeout=5) == answer
 
 
 async def test_a_call_in_flight_at_shutdown_is_answered_and_no_new_one_is_taken() -> None:

@@ -20,7 +20,8 @@ import asyncio
 import logging
 import math
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
@@ -270,10 +271,13 @@ class GrpcApp:
                 )
                 await start(send)
                 await end(send, reply)
-            elif path in (HEALTH + "Check", HEALTH + "Watch"):
-                await self._health.serve(path[len(HEALTH) :], receive, send)
-            elif path == REFLECTION:
-                await self._reflect(receive, send)
+            elif path in (HEALTH + "Check", HEALTH + "Watch", REFLECTION):
+                # Counted with the contract's calls against the bound, as grpc.aio counts every RPC.
+                with self._counted(path.rpartition("/")[2]):
+                    if path == REFLECTION:
+                        await self._reflect(receive, send)
+                    else:
+                        await self._health.serve(path[len(HEALTH) :], receive, send)
             else:
                 # At once, whatever the caller still sends: grpc.aio answers an unknown method so too.
                 raise Refusal(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {path.lstrip('/')}")
@@ -291,14 +295,21 @@ class GrpcApp:
     ) -> Reply:
         """One call of the contract, through the chain: its answer, or its refusal. `body(limit)`
         is the request's whole body (a Refusal past `limit` bytes; ClientGone if the caller went)."""
-        if self._calls >= self._max_calls:
-            self._refused(endpoint.name, grpc.StatusCode.RESOURCE_EXHAUSTED.name)
-            return Reply(grpc.StatusCode.RESOURCE_EXHAUSTED, b"", "Concurrent RPC limit exceeded!")
-        self._calls += 1
         try:
-            return await self._serve(endpoint, _metadata(headers), client, body)
+            with self._counted(endpoint.name):
+                return await self._serve(endpoint, _metadata(headers), client, body)
         except Refusal as refusal:
             return refusal.reply()
+
+    @contextmanager
+    def _counted(self, name: str) -> Iterator[None]:
+        """One call in flight, refused (RESOURCE_EXHAUSTED) past the bound on calls at once."""
+        if self._calls >= self._max_calls:
+            self._refused(name, grpc.StatusCode.RESOURCE_EXHAUSTED.name)
+            raise Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
+        self._calls += 1
+        try:
+            yield
         finally:
             self._calls -= 1
 
@@ -444,6 +455,8 @@ class GrpcConnection(ZttpH2Protocol):
     - Keepalive. After `keepalive_seconds` with nothing read, the connection is pinged; if still
       nothing is read `keepalive_timeout_seconds` later, the peer is gone and the connection is
       closed (grpc.aio's keepalive_time and keepalive_timeout). zttp answers the caller's pings.
+    - Connections. Past `max_connections` open, a new connection is closed as it comes, as
+      grpc.aio refuses it; those open go on.
     - Pings too often. A caller's ping sooner than `ping_interval_seconds` after its last one,
       with nothing sent to it between, is a strike; past `ping_strikes` strikes the connection is
       told to go with GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and closed, as grpc-core servers
@@ -453,8 +466,7 @@ class GrpcConnection(ZttpH2Protocol):
     - A graceful GOAWAY at shutdown, so callers stop starting calls here while theirs finish.
     - The contract's unary calls answered here, without ASGI (`door.unary`): no scope, no
       per-stream ASGI cycle, one write of headers, message and trailers. uvicorn's ASGI path
-      still takes everything else (health, reflection, unknown methods) and any call past the
-      connection bound, which it answers 503.
+      still takes everything else (health, reflection, unknown methods).
 
     This subclasses uvicorn's protocol, which is not public API: uvicorn is pinned, and
     tests/test_grpc_h2_door.py holds each of these against a real grpc-core client."""
@@ -465,6 +477,7 @@ class GrpcConnection(ZttpH2Protocol):
     leave_seconds: ClassVar[float] = 5.0  # a caller told to go closes first; this is its time to
     ping_interval_seconds: ClassVar[float] = 10.0
     ping_strikes: ClassVar[int] = 2
+    max_connections: ClassVar[int | None] = None
     door: ClassVar[GrpcApp | None] = None
 
     _streams = 0
@@ -477,6 +490,12 @@ class GrpcConnection(ZttpH2Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
+        if self.max_connections is not None and len(self.connections) > self.max_connections:
+            # Past the bound the connection itself is refused, as grpc.aio refuses it; the calls
+            # of the connections already open go on.
+            log.warning("gRPC connection from %s refused: %d connections open", self.client, self.max_connections)
+            self.transport.close()
+            return
         self._last_read = self.loop.time()
         self._keepalive = self.loop.call_later(self.keepalive_seconds, self._quiet_check)
 
@@ -542,7 +561,7 @@ class GrpcConnection(ZttpH2Protocol):
         self._newest_stream = event.stream_id
         endpoint = self.door.endpoint_at(event.path) if self.door is not None and event.method == b"POST" else None
         headers = _header_list(event.headers) if endpoint is not None else []
-        if endpoint is None or self._at_limit() or not _content_type(headers).startswith(b"application/grpc"):
+        if endpoint is None or not _content_type(headers).startswith(b"application/grpc"):
             super().handle_request(event)
         else:
             call = UnaryCall(self.conn.stream(event.stream_id), self.flow.resume_reading)
@@ -559,11 +578,6 @@ class GrpcConnection(ZttpH2Protocol):
                 cycle.message_event.set()
         if self._streams == self.streams_per_connection:
             self._go_away()
-
-    def _at_limit(self) -> bool:
-        """uvicorn's own bound (limit_concurrency: connections, or calls in flight)."""
-        limit = self.limit_concurrency
-        return limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit)
 
     async def _answer(self, call: UnaryCall, endpoint: Endpoint[Any, Any], headers: list[tuple[bytes, bytes]]) -> None:
         assert self.door is not None
@@ -654,6 +668,7 @@ def connection_for(door: GrpcApp, edges: EdgeLimits) -> type[GrpcConnection]:
             "keepalive_timeout_seconds": edges.grpc_keepalive_timeout_seconds,
             "ping_interval_seconds": edges.grpc_ping_interval_seconds,
             "ping_strikes": edges.grpc_ping_strikes,
+            "max_connections": edges.grpc_max_connections,
         },
     )
 
@@ -678,10 +693,12 @@ class GrpcH2Server:
             access_log=False,
             log_config=None,  # uvicorn's lines in the service's JSON, as on the HTTP door
             log_level="warning",
-            # A connection without calls is closed after the idle time (GOAWAY); past the bound,
-            # connections (or calls in flight) are answered 503, which gRPC reads as UNAVAILABLE.
+            # A connection without calls is closed after the idle time (GOAWAY). The bounds are
+            # the door's: connections past SHOW_GRPC_MAX_CONNECTIONS are refused (GrpcConnection),
+            # calls past SHOW_GRPC_MAX_CONCURRENT_RPCS answered RESOURCE_EXHAUSTED (GrpcApp), as on
+            # grpc.aio. (uvicorn's limit_concurrency would answer every call on every connection
+            # 503 once the connections reached it.)
             timeout_keep_alive=max(1, round(edges.grpc_idle_seconds)),
-            limit_concurrency=edges.grpc_max_connections,
             proxy_headers=False,  # the door reads x-forwarded-for itself, from trusted proxies only
         )
         self._server = HttpServer(config)
