@@ -7,6 +7,7 @@ same on the grpc.aio fallback."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import os
 import socket
@@ -388,6 +389,44 @@ async def test_a_peer_that_answers_pings_stays(quick_server: GrpcH2Server) -> No
     finally:
         writer.close()
     assert pings >= 3 and not reader.at_eof(), pings
+
+
+async def test_a_connection_without_calls_goes_after_the_idle_time_though_it_answers_pings() -> None:
+    """SHOW_GRPC_IDLE_SECONDS is time without calls, as grpc.aio's max_connection_idle: a peer
+    answering the door's keepalive pings (every 0.3 s here) is still told to go (GOAWAY) and
+    closed once it has made no call for the idle time (1 s); one whose call stays open stays."""
+    edges = EdgeLimits(grpc_keepalive_seconds=0.3, grpc_keepalive_timeout_seconds=0.4, grpc_idle_seconds=1.0)
+    app = GrpcApp([], Readiness([]), ClientAddresses(), lambda name, code: None, 16)
+    server = GrpcH2Server(app, "127.0.0.1", 0, edges)
+    await server.start()
+    try:
+        idle, busy = await _connect(server.port), await _connect(server.port)
+        watch = busy[2].send_request(
+            b"POST", b"/grpc.health.v1.Health/Watch", b"HTTP/2", [(b"content-type", b"application/grpc")]
+        )
+        watch.send_data(framed(b""))
+        busy[1].write(busy[2].data_to_send())
+        seen: dict[str, list[type]] = {"idle": [], "busy": []}
+
+        async def answer_pings(
+            name: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Any
+        ) -> None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.5):
+                    while data := await reader.read(65536):
+                        conn.receive_data(data)
+                        while (event := conn.next_event()) is not zttp.NEED_DATA:
+                            seen[name].append(type(event))
+                        writer.write(conn.data_to_send())  # zttp acks the door's pings
+
+        await asyncio.gather(answer_pings("idle", *idle), answer_pings("busy", *busy))
+        assert idle[0].at_eof() and zttp.GoAway in seen["idle"], seen["idle"]
+        assert seen["idle"].count(zttp.Ping) >= 2, seen["idle"]
+        assert not busy[0].at_eof() and zttp.GoAway not in seen["busy"], seen["busy"]
+        for _, writer, _ in (idle, busy):
+            writer.close()
+    finally:
+        await server.stop(0)
 
 
 async def test_stopping_tells_each_connection_to_go_before_closing_it(quick_server: GrpcH2Server) -> None:

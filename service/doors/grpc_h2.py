@@ -455,6 +455,8 @@ class GrpcConnection(ZttpH2Protocol):
     - Keepalive. After `keepalive_seconds` with nothing read, the connection is pinged; if still
       nothing is read `keepalive_timeout_seconds` later, the peer is gone and the connection is
       closed (grpc.aio's keepalive_time and keepalive_timeout). zttp answers the caller's pings.
+    - Idle connections. One with no call for `idle_seconds` is told to go and closed, whatever
+      pings it carries (grpc.aio's max_connection_idle).
     - Connections. Past `max_connections` open, a new connection is closed as it comes, as
       grpc.aio refuses it; those open go on.
     - Pings too often. A caller's ping sooner than `ping_interval_seconds` after its last one,
@@ -478,12 +480,15 @@ class GrpcConnection(ZttpH2Protocol):
     ping_interval_seconds: ClassVar[float] = 10.0
     ping_strikes: ClassVar[int] = 2
     max_connections: ClassVar[int | None] = None
+    idle_seconds: ClassVar[float | None] = None
     door: ClassVar[GrpcApp | None] = None
 
     _streams = 0
     _newest_stream = 0
     _last_read = 0.0
     _keepalive: asyncio.TimerHandle | None = None
+    _idling: asyncio.TimerHandle | None = None
+    _idle_since = 0.0
     _leaving: asyncio.TimerHandle | None = None
     _last_ping = -math.inf
     _strikes = 0
@@ -496,11 +501,13 @@ class GrpcConnection(ZttpH2Protocol):
             log.warning("gRPC connection from %s refused: %d connections open", self.client, self.max_connections)
             self.transport.close()
             return
-        self._last_read = self.loop.time()
+        self._last_read = self._idle_since = self.loop.time()
         self._keepalive = self.loop.call_later(self.keepalive_seconds, self._quiet_check)
+        if self.idle_seconds is not None:
+            self._idling = self.loop.call_later(self.idle_seconds, self._idle_check)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self._keepalive, self._leaving):
+        for timer in (self._keepalive, self._leaving, self._idling):
             if timer is not None:
                 timer.cancel()
         calls = [cycle for cycle in self.cycles.values() if isinstance(cycle, UnaryCall)]
@@ -635,6 +642,27 @@ class GrpcConnection(ZttpH2Protocol):
             return
         super()._close_connection()
 
+    def on_stream_closed(self) -> None:
+        super().on_stream_closed()
+        if not self.cycles:
+            self._idle_since = self.loop.time()
+
+    def _idle_check(self) -> None:
+        """grpc.aio's max_connection_idle: a connection with no call for `idle_seconds` is told
+        to go and closed. uvicorn's own idle timer starts again on every byte read, so it never
+        ends a connection whose peer answers pings (ours, every keepalive_seconds) or sends its
+        own: idle here is time without calls, whatever else the connection carries."""
+        assert self.idle_seconds is not None
+        if self.transport.is_closing():
+            return
+        idle = self.loop.time() - self._idle_since
+        if self.cycles or idle < self.idle_seconds:
+            wait = self.idle_seconds if self.cycles else self.idle_seconds - idle
+            self._idling = self.loop.call_later(wait, self._idle_check)
+            return
+        self._go_away()
+        self._close_connection()
+
     def _quiet_check(self) -> None:
         if self.transport.is_closing():
             return
@@ -669,6 +697,7 @@ def connection_for(door: GrpcApp, edges: EdgeLimits) -> type[GrpcConnection]:
             "ping_interval_seconds": edges.grpc_ping_interval_seconds,
             "ping_strikes": edges.grpc_ping_strikes,
             "max_connections": edges.grpc_max_connections,
+            "idle_seconds": edges.grpc_idle_seconds,
         },
     )
 
