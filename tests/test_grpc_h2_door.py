@@ -260,6 +260,19 @@ async def test_a_call_whose_caller_cancels_it_or_goes_stops_running() -> None:
         await asyncio.wait_for(cancelled.get(), 2)
 
 
+async def test_a_large_answer_in_flight_at_shutdown_arrives_whole() -> None:
+    """An answer past the caller's flow-control window, still held by zttp for the caller's
+    WINDOW_UPDATEs when the stop closes the connection, arrives whole: the connection closes once
+    what it owes is written (within the time a caller told to go is given), not as the call ends."""
+    big = pb.ListRoomsResponse(rooms=[pb.Room(name=f"room-{i:05d}-" + "x" * 100) for i in range(40_000)])
+    assert big.ByteSize() > 4_000_000
+    async with _door_serving(_rooms_endpoint(big, takes=0.5)) as (server, channel):
+        in_flight = asyncio.ensure_future(_list_rooms(channel)(pb.ListRoomsRequest(), timeout=10))
+        await asyncio.sleep(0.2)
+        await server.stop(5.0)
+        assert await in_flight == big
+
+
 def _check(channel: grpc.aio.Channel) -> Any:
     return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=3)
 

@@ -489,6 +489,7 @@ class GrpcConnection(ZttpH2Protocol):
     _keepalive: asyncio.TimerHandle | None = None
     _idling: asyncio.TimerHandle | None = None
     _idle_since = 0.0
+    _owed_until: float | None = None
     _leaving: asyncio.TimerHandle | None = None
     _last_ping = -math.inf
     _strikes = 0
@@ -632,9 +633,18 @@ class GrpcConnection(ZttpH2Protocol):
 
     def _closed_after_go_away(self) -> None:
         """uvicorn's close, its GOAWAY naming the stream ours named: zttp's own would name the
-        newest stream it saw, refused ones with it, and a second GOAWAY may not name more."""
+        newest stream it saw, refused ones with it, and a second GOAWAY may not name more. An
+        answer zttp still holds for the caller's flow-control window is written first (the
+        caller's WINDOW_UPDATEs release it), for `leave_seconds` at most."""
         if self.transport.is_closing():
             return
+        if self.conn.has_pending_send():
+            now = self.loop.time()
+            if self._owed_until is None:
+                self._owed_until = now + self.leave_seconds
+            if now < self._owed_until:
+                self._leaving = self.loop.call_later(0.05, self._closed_after_go_away)
+                return
         if self.shutdown_requested and self._newest_stream:
             self.conn.close(NO_ERROR, self._newest_stream)
             self.flush()
