@@ -273,6 +273,44 @@ async def test_a_large_answer_in_flight_at_shutdown_arrives_whole() -> None:
         assert await in_flight == big
 
 
+async def test_a_caller_that_does_not_read_its_answers_gets_no_more_than_it_reads() -> None:
+    """A caller granting the largest flow-control windows while never reading its socket: the
+    door's answers wait for the socket to drain (holding their streams, of which a connection has
+    128) instead of piling up in the server's memory (3,000 answers of 15 KB were 43 MB)."""
+    big = pb.ListRoomsResponse(rooms=[pb.Room(name="x" * 100) for _ in range(150)])
+    async with _door_serving(_rooms_endpoint(big)) as (server, _):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        sock.setblocking(False)
+        _, writer = await asyncio.open_connection(sock=sock)
+        conn = zttp.Connection(zttp.CLIENT, protocol=zttp.HTTP2)
+        conn.initiate_connection()
+        largest = 2**31 - 1
+        writer.write(conn.data_to_send())
+        writer.write(h2_frame(SETTINGS, (4).to_bytes(2, "big") + largest.to_bytes(4, "big")))  # INITIAL_WINDOW_SIZE
+        writer.write(h2_frame(WINDOW_UPDATE, (largest - 65_535).to_bytes(4, "big")))  # the connection's window
+        try:
+            for i in range(3_000):
+                stream = conn.send_request(
+                    b"POST",
+                    b"/showrunner.v1.ShowService/ListRooms",
+                    b"HTTP/2",
+                    [(b"content-type", b"application/grpc")],
+                )
+                stream.send_data(framed(b""))
+                stream.end_message()
+                writer.write(conn.data_to_send())
+                if i % 50 == 0:
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(1.0)
+            # uvicorn's own record of the connections: what each still holds to write
+            held = [c.transport.get_write_buffer_size() for c in server._server.server_state.connections]
+        finally:
+            writer.close()
+    assert held and max(held) < 4 * 1024 * 1024, held
+
+
 def _check(channel: grpc.aio.Channel) -> Any:
     return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=3)
 
@@ -348,7 +386,8 @@ async def quick_server() -> AsyncIterator[GrpcH2Server]:
     await server.stop(0)
 
 
-HEADERS, RST_STREAM, CONTINUATION = 0x1, 0x3, 0x9  # HTTP/2 frame types (RFC 9113 6), beside PING and GOAWAY
+# HTTP/2 frame types (RFC 9113 6), beside PING and GOAWAY
+HEADERS, RST_STREAM, SETTINGS, CONTINUATION, WINDOW_UPDATE = 0x1, 0x3, 0x4, 0x9, 0x8
 
 
 async def _frames(reader: asyncio.StreamReader, seconds: float) -> list[tuple[int, int, bytes]]:

@@ -592,6 +592,11 @@ class GrpcConnection(ZttpH2Protocol):
         stream_id = call.stream.stream_id
         try:
             reply = await self.door.unary(endpoint, headers, self.client[0] if self.client else None, call.body_of)
+            if self.flow.write_paused:
+                # A caller that does not read what it is sent (the socket's buffer past its high
+                # mark) waits for it: its answers hold their streams (128 a connection) instead
+                # of piling up in memory, as uvicorn's own answers wait.
+                await self.flow.drain()
             if not call.disconnected and not self.transport.is_closing():
                 call.stream.send_response(200, [_GRPC])
                 if reply.message:
