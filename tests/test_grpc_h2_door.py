@@ -522,6 +522,23 @@ async def test_a_stream_refused_after_goaway_is_never_named_by_a_later_one(
     assert reader.at_eof(), "the connection was not closed after its time to leave"
 
 
+async def test_no_ping_strikes_means_no_bound_as_in_grpc_core() -> None:
+    """grpc-core's max_ping_strikes of 0 bears any number of early pings (grpc.aio takes the same
+    EdgeLimits): with it, ten pings at once are all answered and the caller is not told to go."""
+    app = GrpcApp([], Readiness([]), ClientAddresses(), lambda name, code: None, 16)
+    server = GrpcH2Server(app, "127.0.0.1", 0, EdgeLimits(grpc_ping_strikes=0))
+    await server.start()
+    try:
+        reader, writer, _ = await _connect(server.port)
+        writer.write(b"".join(h2_frame(PING, b"ping%04d" % n) for n in range(10)))
+        frames = await _frames(reader, 1.0)
+        writer.close()
+    finally:
+        await server.stop(0)
+    assert not [kind for kind, _, _ in frames if kind == GOAWAY], frames
+    assert len([kind for kind, flags, _ in frames if kind == PING and flags & 0x1]) == 10, frames
+
+
 async def test_a_caller_that_pings_between_its_calls_is_not_told_to_go(quick_server: GrpcH2Server) -> None:
     """grpc-core's rule, as grpc.aio keeps it: pings sooner than every 10 s strike only when nothing
     was sent to the caller between them; each answered call clears the strikes."""

@@ -543,7 +543,7 @@ class GrpcConnection(ZttpH2Protocol):
         if not soon:
             return False
         self._strikes += 1
-        if self._strikes <= self.ping_strikes:
+        if self.ping_strikes <= 0 or self._strikes <= self.ping_strikes:  # 0: no bound, as in grpc-core
             return False
         log.info("gRPC connection from %s closed: it pinged too often", self.client)
         self.flush()  # what zttp has queued (the ping's ack among it) goes before the GOAWAY
