@@ -9,16 +9,22 @@ from datetime import timedelta
 
 import jwt
 import pytest
+from google.protobuf.json_format import MessageToDict
 from livekit import api
 from livekit.protocol import models as lk
+from livekit.protocol.room import RoomConfiguration
 
+from service.core.ports import Presence
 from service.core.roles import Role
 from service.dev.livekit_server import LiveKitDevServer
+from service.gateway.livekit import LiveKitStage
 from service.gateway.tokens import TokenMinter
 from tests.conftest import API_KEY, API_SECRET
 from tests.live import LiveParticipant
 
 TTL = timedelta(hours=6)
+# How the service has LiveKit create a room its participants' tokens open (LiveKitStage's).
+OPENING = RoomConfiguration(empty_timeout=333, departure_timeout=45, metadata='{"showrunner":"tokens"}')
 
 # What each role's token grants, written from the README's table rather than from the code.
 EXPECTED_VIDEO: dict[Role, dict[str, object]] = {
@@ -55,6 +61,7 @@ def livekit_api_token(room: str, identity: str, name: str, role: Role) -> str:
         .with_metadata(json.dumps({"role": role.value, "displayName": name}, separators=(",", ":")))
         .with_attributes({"role": role.value})
         .with_grants(grants)
+        .with_room_config(OPENING)
         .with_ttl(TTL)
         .to_jwt()
     )
@@ -73,7 +80,7 @@ def decoded(token: str) -> dict[str, object]:
 def test_claims_are_livekit_apis_for_each_role(role: Role, identity: str, name: str) -> None:
     room = "show-ü" if not identity.isascii() else "show-1"
     before = int(time.time())
-    minter = TokenMinter(API_KEY, API_SECRET, int(TTL.total_seconds()))
+    minter = TokenMinter(API_KEY, API_SECRET, int(TTL.total_seconds()), MessageToDict(OPENING))
     ours = decoded(minter.mint(room, identity, name, role))
     theirs = decoded(livekit_api_token(room, identity, name, role))
     after = int(time.time())
@@ -128,3 +135,26 @@ async def test_livekit_accepts_the_token_and_grants_what_it_says(bare_livekit: L
         assert sources == video.get("canPublishSources", [])
     finally:
         await participant.disconnect()
+
+
+async def test_a_room_a_viewers_token_opens_has_the_services_timeouts_and_mark(bare_livekit: LiveKitDevServer) -> None:
+    """A viewer may join before its host: LiveKit then creates the room from the viewer's token,
+    with LiveKit's defaults unless the token says otherwise (a 20 s departure timeout, where the
+    service's covers its reconnect grace window, and no mark of the deployment). The service's
+    tokens carry its room configuration, so such a room is the service's own from its start."""
+    livekit = bare_livekit
+    stage = LiveKitStage(
+        livekit.url, livekit.api_key, livekit.api_secret, empty_timeout=333, departure_timeout=45, deployment="tokens"
+    )
+    room = f"tokens-opened-{time.time_ns()}"
+    token = stage.mint_token(room, "early", "Early", Presence(Role.VIEWER, waiting=True))
+    participant = await LiveParticipant("early").connect(livekit.url, token)
+    try:
+        async with api.LiveKitAPI(livekit.http_url, livekit.api_key, livekit.api_secret) as server:
+            (opened,) = (await server.room.list_rooms(api.ListRoomsRequest(names=[room]))).rooms
+        assert (opened.empty_timeout, opened.departure_timeout) == (333, 45)
+        assert stage.ours(opened)
+        assert (await stage.open_room(room)).sid == opened.sid  # the host's open finds it as it is
+    finally:
+        await participant.disconnect()
+        await stage.close()

@@ -13,11 +13,13 @@ from typing import TypeVar
 from urllib.parse import parse_qsl, urlparse
 
 import aiohttp
+from google.protobuf import json_format
 from livekit import api
 from livekit.api.egress_service import EgressService
 from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk
 from livekit.protocol import webhook as lk_webhook
+from livekit.protocol.room import RoomConfiguration
 
 from service.core import errors
 from service.core.events import EVENTS_TOPIC
@@ -187,7 +189,15 @@ class LiveKitStage:
         self._mark = json.dumps({"showrunner": deployment}, separators=(",", ":")) if deployment else ""
         self._ws_url = ws_url(public_url or url)
         self.rooms = RoomCache(room_cache_seconds)
-        self._tokens = TokenMinter(api_key, api_secret, int(token_ttl.total_seconds()))
+        # A room a participant's token opens (a viewer before its host) is created by LiveKit with
+        # the same timeouts and mark as one the service opens (open_room): CreateRoom on a room
+        # that exists changes neither.
+        opening = RoomConfiguration(
+            empty_timeout=empty_timeout, departure_timeout=departure_timeout, metadata=self._mark
+        )
+        self._tokens = TokenMinter(
+            api_key, api_secret, int(token_ttl.total_seconds()), json_format.MessageToDict(opening)
+        )
         self._empty_timeout, self._departure_timeout = empty_timeout, departure_timeout
         self._output = recording_output or RecordingOutput()
         self.destinations = stream_destinations or StreamDestinations()

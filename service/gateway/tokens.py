@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import time
+from collections.abc import Mapping
 
 import orjson
 
@@ -60,11 +61,18 @@ def _attributes(role: Role) -> dict[str, str]:
 
 
 class TokenMinter:
-    """Signs participant tokens (HS256) with the API key as issuer, valid for `ttl_seconds`."""
+    """Signs participant tokens (HS256) with the API key as issuer, valid for `ttl_seconds`.
 
-    def __init__(self, api_key: str, api_secret: str, ttl_seconds: int) -> None:
+    `room_config` is the `roomConfig` claim (RoomConfiguration, as AccessToken.with_room_config
+    writes it): LiveKit creates a room a token's holder joins first with it, so a room a viewer's
+    token opens before its host has the service's timeouts and mark, not LiveKit's defaults."""
+
+    def __init__(
+        self, api_key: str, api_secret: str, ttl_seconds: int, room_config: Mapping[str, object] | None = None
+    ) -> None:
         self._issuer = api_key
         self._ttl = ttl_seconds
+        self._room_config = dict(room_config) if room_config else None
         self._mac = hmac.new(api_secret.encode(), digestmod=hashlib.sha256)
         # Per role, worked out once: its grants, its attributes, and its metadata up to the name
         # (metadata() with the name written after it: the same text).
@@ -88,6 +96,8 @@ class TokenMinter:
             video["canPublishSources"] = [s for s in GRANTS[role].sources if s not in locked]
         claims["video"] = video
         claims["attributes"] = attributes
+        if self._room_config is not None:
+            claims["roomConfig"] = self._room_config
         claims["sub"] = identity
         claims["iss"] = self._issuer
         claims["nbf"] = now
