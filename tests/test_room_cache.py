@@ -285,3 +285,23 @@ async def test_what_it_keeps_stays_bounded_by_the_rooms_in_use(
     await stage.open_room(last)
     assert list(stage.rooms._rooms) == [last]
     assert set(stage.rooms._changes) <= {last}
+
+
+async def test_what_it_keeps_of_rooms_nobody_reads_goes_with_time_however_few(
+    stage: LiveKitStage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A room whose room_finished this instance never hears (another instance heard it, or it was
+    lost) is not kept until the cache holds 10,000 rooms: what is too old to be served is swept
+    out at the latest 30 s after the last sweep."""
+    now = [time.monotonic()]
+    monkeypatch.setattr(stage.rooms, "_now", lambda: now[0])
+    names = [room_name() for _ in range(3)]
+    for name in names:
+        await stage.open_room(name)
+        await stage.list_participants(name)
+    assert set(names) <= set(stage.rooms._participants)
+    now[0] += room_cache._SWEEP_EVERY + MAX_AGE
+    last = room_name()
+    await stage.open_room(last)
+    await stage.list_participants(last)
+    assert list(stage.rooms._participants) == [last] and list(stage.rooms._rooms) == [last]

@@ -35,8 +35,11 @@ from livekit.protocol import webhook as lk_webhook
 
 T = TypeVar("T")
 
-# Past this many rooms, entries older than max_age are swept out when a new one is kept.
+# Entries older than max_age are swept out when a new one is kept, past this many rooms at once
+# and otherwise every _SWEEP_EVERY seconds: a room whose room_finished this instance never hears
+# (another instance heard it, or it was lost) is not kept for ever.
 _SWEEP_ABOVE = 10_000
+_SWEEP_EVERY = 30.0
 
 
 # Keeps a LiveKit answer for a room: (room name, answer, when it was asked for).
@@ -104,6 +107,7 @@ class RoomCache:
         self._flights: dict[tuple[str, str], asyncio.Future[Any]] = {}
         # Bumped on every change heard about a room; an answer asked for before a bump is not kept.
         self._changes: dict[str, int] = {}
+        self._swept = now()
 
     # --- reading ------------------------------------------------------------------------
 
@@ -181,10 +185,13 @@ class RoomCache:
         self._participants[name] = _Listing({p.identity: p for p in participants}, at)
 
     def _sweep(self) -> None:
-        """Keeps memory bounded by the rooms in use: past _SWEEP_ABOVE rooms, forgets what is
-        too old to be served and the change counts of rooms nobody is asking LiveKit about."""
-        if max(len(self._rooms), len(self._participants), len(self._changes)) <= _SWEEP_ABOVE:
+        """Keeps memory bounded by the rooms in use: past _SWEEP_ABOVE rooms, or _SWEEP_EVERY
+        seconds after the last sweep, forgets what is too old to be served and the change counts
+        of rooms nobody is asking LiveKit about."""
+        crowded = max(len(self._rooms), len(self._participants), len(self._changes)) > _SWEEP_ABOVE
+        if not crowded and self._now() - self._swept < _SWEEP_EVERY:
             return
+        self._swept = self._now()
         for name in [n for n, e in self._rooms.items() if not self._fresh(e)]:
             del self._rooms[name]
         for name in [n for n, e in self._participants.items() if not self._fresh(e)]:
