@@ -185,7 +185,11 @@ class Show:
 
 @asynccontextmanager
 async def live_show(
-    livekit: LiveKitDevServer, records: ShowRecords, room: str, rules: ShowRules | None = None
+    livekit: LiveKitDevServer,
+    records: ShowRecords,
+    room: str,
+    rules: ShowRules | None = None,
+    opens: Phase = Phase.LIVE,
 ) -> AsyncIterator[Show]:
     calls = Calls()
     stage = HeldStage(livekit.url, calls.record)
@@ -195,7 +199,7 @@ async def live_show(
     lkapi = api.LiveKitAPI(livekit.http_url, API_KEY, API_SECRET, failover=False)
     show = Show(room, core, stage, records, lkapi, calls, [], Caller(room=room, admin=True), clock)
     try:
-        assert await records.claim_host(room, "host-1", "host-1", clock.now(), 60, opens=Phase.LIVE)
+        assert await records.claim_host(room, "host-1", "host-1", clock.now(), 60, opens=opens)
         await stage.open_room(room)
         token = stage.mint_token(room, "host-1", "host-1", Presence(Role.HOST))
         show.people.append(await LiveParticipant("host-1").connect(stage.ws_url, token))
@@ -236,6 +240,25 @@ async def test_a_demotion_made_while_the_promotion_is_in_flight_holds_on_livekit
         # The promotion, overtaken before it showed, is not announced after the demotion: the
         # pages would show vic on stage.
         assert await show.told(ada, "vic") == (["guest_demoted"], ["guest_demoted"])
+
+
+async def test_a_viewer_promoted_while_going_live_lets_it_in_stays_on_stage_on_livekit(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """GoLive lets each waiting viewer in with a viewer's grants, from one listing taken as it
+    starts. A waiting viewer promoted meanwhile, whose promotion lands before the release's
+    update of it, would be sent back to the audience by that update: the release looks again
+    once its update has landed, and LiveKit ends with the guest the record holds."""
+    async with live_show(own_livekit, records, room, opens=Phase.BACKSTAGE) as show:
+        token = show.stage.mint_token(room, "vic", "vic", Presence(Role.VIEWER, waiting=True))
+        show.people.append(await LiveParticipant("vic").connect(show.stage.ws_url, token))
+        await records.set_hand(room, "vic", True, show.clock.now(), 1)
+        held = show.stage.hold("vic", Role.VIEWER)
+        went = await crossed(held, show.core.go_live(pb.GoLiveRequest(room_name=room), show.admin), show.promote("vic"))
+        assert went.viewers_let_in == 1
+        assert await records.role_of(room, "vic") is Role.GUEST
+        await until(lambda: show.agrees("vic"), AT_ONCE, "LiveKit has vic on stage")
+        assert await show.role_on_livekit("vic") == ("guest", True)
 
 
 async def test_a_promotion_landing_late_leaves_a_newer_promotion_of_the_guest_pending(

@@ -261,7 +261,13 @@ class ShowCore(ShowService[Caller]):
 
         async def let_in(who: lk.ParticipantInfo) -> bool:
             async with gate:
-                return await self._stage.present(room, who.identity, Presence(Role.VIEWER), known=who) is not None
+                viewer = Presence(Role.VIEWER)
+                if await self._stage.present(room, who.identity, viewer, known=who) is None:
+                    return False
+                # Promoted or appointed since the listing, its own update may have landed before
+                # this one: the record says which part LiveKit is to end with.
+                await self._keep_up(room, who.identity, viewer)
+                return True
 
         let = await asyncio.gather(*(let_in(who) for who in waiting))
         live_by = await self._records.audience_released(room, self._clock.now())
