@@ -159,6 +159,21 @@ async def test_a_participant_of_one_room_uses_no_allowance_of_another(strict: Se
         await rest.close()
 
 
+async def test_calls_the_policy_refuses_count_too(strict: ServiceProcess, room: str) -> None:
+    """A viewer's token, had for the asking, calling what only the host may (GoLive): each call
+    is refused by the policy (which reads the record to decide) and still counts against the
+    caller's allowance, as every attempt does; past it the caller is told to wait."""
+    rest = client_for("rest", strict.grpc_address, strict.http_base)
+    try:
+        await rest.as_(admin_token(room)).join(room, "host", "host")
+        viewer = rest.as_((await rest.join(room, "ann", "viewer"))["token"])
+        for _ in range(100):
+            assert (await refusal(viewer.go_live(room))).code in ("PERMISSION_DENIED", "HTTP 403")
+        check_over_limit(await refusal(viewer.go_live(room)), "100 other requests per 60s")
+    finally:
+        await rest.close()
+
+
 async def test_limits_are_shared_by_instances_on_redis(
     livekit: LiveKitDevServer, redis_server: RedisServer, room: str
 ) -> None:

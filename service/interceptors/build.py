@@ -43,8 +43,10 @@ def chain(
         [
             RequestId(),
             Authentication(auth),
-            Policy(records, clock),
+            # Before the policy: a call it refuses (which it may read the record to decide) is an
+            # attempt all the same, and counts against the caller's allowance.
             RateLimit(limiter, rates, clock, observer),
+            Policy(records, clock),
             Metrics(metrics),
             Logs(),
             ErrorMapping(),
