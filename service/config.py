@@ -179,13 +179,17 @@ class Settings:
             return raw in ("true", "1")
 
         def addresses(name: str) -> tuple[str, ...]:
-            listed = tuple(a.strip() for a in env.get(name, "").split(",") if a.strip())
-            for address in listed:
+            """The networks listed, each in its canonical form (`10.1.2.3/16` is 10.1.0.0/16):
+            uvicorn reads only that form, and took any other as a name that matches nobody."""
+            networks: list[str] = []
+            for address in (a.strip() for a in env.get(name, "").split(",")):
+                if not address:
+                    continue
                 try:
-                    ipaddress.ip_network(address, strict=False)
+                    networks.append(str(ipaddress.ip_network(address, strict=False)))
                 except ValueError:
                     problems.append(f"{name} entries must be IP addresses or networks, got {address!r}")
-            return listed
+            return tuple(networks)
 
         def origins(name: str) -> tuple[str, ...]:
             listed = tuple(o.strip().rstrip("/") for o in env.get(name, "").split(",") if o.strip())

@@ -192,10 +192,13 @@ async def test_limits_are_shared_by_instances_on_redis(
             running.stop()
 
 
+# The proxy as an address, and as a network written with host bits (which uvicorn, on the HTTP
+# port, read only once the setting put it in its canonical form).
+@pytest.mark.parametrize("proxies", ["127.0.0.1", "127.0.0.9/8"])
 async def test_behind_a_trusted_proxy_each_client_address_has_its_own_allowance(
-    livekit: LiveKitDevServer, room: str
+    livekit: LiveKitDevServer, room: str, proxies: str
 ) -> None:
-    running = launch(livekit, SHOW_TRUSTED_PROXIES="127.0.0.1", SHOW_RATE_JOIN_PER_MINUTE="2")
+    running = launch(livekit, SHOW_TRUSTED_PROXIES=proxies, SHOW_RATE_JOIN_PER_MINUTE="2")
     try:
         async with httpx.AsyncClient(base_url=running.http_base) as http:
 
