@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.parse
 from collections.abc import Iterator
@@ -298,5 +299,26 @@ async def test_getroom_without_a_room_name_is_refused_before_the_store_is_asked(
             finally:
                 await client.close()
         assert not [line for line in running.output if "state store is unavailable" in line]
+    finally:
+        running.stop()
+
+
+async def test_a_head_request_cut_off_mid_body_is_dropped_without_an_error(livekit: LiveKitDevServer) -> None:
+    """HEAD takes the REST routes' path (its GET's), through Starlette's routing: a caller gone
+    before the body it announced had come is nobody to answer, as for any other verb, and not an
+    unhandled exception in the service's log."""
+    running = start_service(livekit)
+    try:
+        host, port = running.http_base.removeprefix("http://").rsplit(":", 1)
+        _, writer = await asyncio.open_connection(host, int(port))
+        head = f"HEAD /api/rooms/r1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin_token('r1')}\r\n"
+        writer.write((head + "Content-Length: 100\r\n\r\nabcd").encode())
+        await writer.drain()
+        writer.close()
+        await asyncio.sleep(0.5)
+        async with httpx.AsyncClient(base_url=running.http_base) as http:
+            assert (await http.get("/health")).status_code == 200
+        errors = [line for line in running.output if '"level":"error"' in line or "Traceback" in line]
+        assert errors == [], errors[:3]
     finally:
         running.stop()

@@ -468,7 +468,10 @@ def route(endpoint: Endpoint[Any, Any], answer: RouteHandler) -> Route:
     verb, path, _ = http_rule(endpoint.rpc.descriptor)
 
     async def serve(request: Request) -> Response:
-        status, body, extra = await answer(request.scope, request.receive, dict(request.path_params))
+        try:
+            status, body, extra = await answer(request.scope, request.receive, dict(request.path_params))
+        except ClientGone:  # gone mid-body (a HEAD, which only these routes take): nobody to answer
+            return Response(status_code=400)
         headers = {k.decode(): v.decode() for k, v in extra}
         return Response(body, status, headers=headers or None, media_type="application/json")
 
