@@ -342,3 +342,18 @@ async def test_the_chain_lets_every_piece_see_a_refusal_in_reverse_order() -> No
     seen.clear()
     assert await Chain([Spy("a")]).run(call("GetRoom", pb.GetRoomRequest()), answer) == "answered"
     assert seen == ["enter a", "core", "leave a"]
+
+
+async def test_the_memory_limiter_keeps_the_callers_of_the_last_window_only() -> None:
+    """Callers whose windows are empty are forgotten as others call, a bounded amount of work a
+    call: what is kept is the callers of the last window, however many came before."""
+    limiter, limit = MemoryLimiter(), Limit(10, 60)
+    for i in range(1_000):
+        assert await limiter.hit(f"early-{i}", limit, 0.0) is None
+    assert len(limiter) == 1_000
+    for i in range(1_000):
+        assert await limiter.hit(f"late-{i}", limit, 61.0) is None
+    assert len(limiter) == 1_000  # the early callers' windows are empty: forgotten
+    for _ in range(9):
+        assert await limiter.hit("late-0", limit, 62.0) is None
+    assert await limiter.hit("late-0", limit, 62.0) == 59.0  # its first call leaves the window at 121

@@ -7,7 +7,7 @@ holds the buckets' sizes and the sliding window that enforces them."""
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,19 +44,42 @@ class Limiter(Protocol):
 
 
 class MemoryLimiter:
+    """The sliding window in process. Callers are kept in the order of their last call, and each
+    call forgets up to two callers at the front whose windows are empty: what is kept is the
+    callers of the last window, at O(1) a call however many there are (a rebuild of the whole
+    table past a size would cost each call as much once they are all active)."""
+
     def __init__(self) -> None:
-        self._calls: dict[str, deque[float]] = {}
+        self._calls: OrderedDict[str, tuple[deque[float], float]] = OrderedDict()  # key -> (calls, window)
 
     async def hit(self, key: str, limit: Limit, now: float) -> float | None:
-        calls = self._calls.setdefault(key, deque())
+        kept = self._calls.get(key)
+        if kept is None:
+            calls: deque[float] = deque()
+            self._calls[key] = (calls, limit.window)
+        else:
+            calls = kept[0]
+            self._calls.move_to_end(key)
         while calls and calls[0] <= now - limit.window:
             calls.popleft()
+        self._forget_idle(now)
         if len(calls) >= limit.requests:
             return calls[0] + limit.window - now
         calls.append(now)
-        if len(self._calls) > 100_000:  # forget callers whose windows are empty
-            self._calls = {k: v for k, v in self._calls.items() if v and v[-1] > now - limit.window}
         return None
+
+    def _forget_idle(self, now: float) -> None:
+        for _ in range(2):
+            oldest, (calls, window) = next(iter(self._calls.items()))
+            if calls and calls[-1] > now - window:
+                return
+            if len(self._calls) == 1:
+                return  # the caller being counted
+            del self._calls[oldest]
+
+    def __len__(self) -> int:
+        """Callers kept."""
+        return len(self._calls)
 
 
 def _counted(bucket: str, caller: Caller) -> str:
