@@ -156,6 +156,26 @@ async def test_livekit_webhooks_change_the_listing(
         await bob.disconnect()
 
 
+async def test_a_late_room_started_is_served_no_longer_than_the_bound_from_when_it_was_sent(
+    stage: LiveKitStage, calls: Calls
+) -> None:
+    """A room_started that arrives late (retried by LiveKit, held up on the way) may describe a
+    room that has closed since: it is kept as old as it is, so a reader past the bound from when
+    LiveKit sent it asks LiveKit, which has no such room."""
+    room = room_name()
+    described = lk.Room(name=room, sid="RM_long_gone", creation_time=int(time.time()) - 30)
+    late = lk_webhook.WebhookEvent(event="room_started", room=described, created_at=int(time.time()) - 30)
+    stage.heard(late)
+    calls.clear()
+    assert await stage.find_room(room) is None
+    assert calls["ListRooms"] == 1
+    fresh = lk_webhook.WebhookEvent(event="room_started", room=described, created_at=int(time.time()))
+    stage.heard(fresh)
+    calls.clear()
+    assert (await stage.find_room(room)) == described  # a webhook sent just now is served as such
+    assert calls["ListRooms"] == 0
+
+
 async def test_an_unchanged_listing_is_handed_out_again_until_it_changes(stage: LiveKitStage) -> None:
     """The core shares one ListParticipants answer while the listing is the same object: it
     must be a new one after every change."""

@@ -202,10 +202,11 @@ class RoomCache:
 
     # --- what this instance did -------------------------------------------------------------
 
-    def opened(self, room: lk.Room) -> None:
+    def opened(self, room: lk.Room, age: float = 0.0) -> None:
+        """The room as LiveKit described it `age` seconds ago."""
         self._changed(room.name)
         if self.max_age > 0:
-            self._rooms[room.name] = _Entry(room, self._now())
+            self._rooms[room.name] = _Entry(room, self._now() - max(0.0, age))
 
     def closed(self, name: str) -> None:
         self._changed(name)
@@ -240,7 +241,9 @@ class RoomCache:
         if event.event == "room_finished":
             self.closed(name)
         elif event.event == "room_started":
-            self.opened(event.room)
+            # As old as the webhook: a late one (the room may have closed since) is not served
+            # past the bound from when LiveKit sent it.
+            self.opened(event.room, time.time() - event.created_at if event.created_at else 0.0)
         elif event.event == "participant_joined" and event.participant.identity:
             self._changed(name)
             listing = self._participants.get(name)
