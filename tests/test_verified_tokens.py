@@ -35,6 +35,17 @@ def test_a_remembered_token_still_expires() -> None:
     assert refusal(authenticator, ann) == "token has expired"
 
 
+def test_a_token_from_a_signer_whose_clock_is_ahead_is_taken_within_a_minute() -> None:
+    """LiveKit signs each webhook valid from its own now, and a backend its admin tokens: a
+    service clock behind theirs by less than a minute takes them, as LiveKit's own verifiers do."""
+    clock, ahead = ManualClock(), ManualClock()
+    ahead.advance(45)
+    authenticator = Authenticator(KEY, SECRET, clock)
+    assert authenticator.caller(Credentials(authorization=f"Bearer {token(ahead)}")).identity == "ann"
+    ahead.advance(30)  # 75 s ahead: not yet valid
+    assert refusal(authenticator, token(ahead, identity="bob")) == "token is not valid yet"
+
+
 def test_a_tampered_copy_of_a_remembered_token_is_refused() -> None:
     clock = ManualClock()
     authenticator = Authenticator(KEY, SECRET, clock)

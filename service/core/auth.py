@@ -18,6 +18,10 @@ from service.core.caller import Caller, Credentials
 from service.core.clock import Clock
 
 LEEWAY_SECONDS = 10
+# A token signed elsewhere (LiveKit's webhooks, the backend's admin tokens) says it is valid from
+# its signer's now: a clock behind the signer's by up to this much still takes it, as LiveKit's
+# own verifiers do (60 s). Only the start is this lenient; an expiry keeps LEEWAY_SECONDS.
+NOT_BEFORE_LEEWAY_SECONDS = 60
 # Checking a token's signature (PyJWT) was half of what an authenticated read cost, and each
 # participant sends the same token on every call: a token whose signature and issuer were checked
 # is remembered by its exact text, for the most recent this many tokens. Expiry and not-before are
@@ -79,7 +83,7 @@ class Authenticator:
         exp, nbf = claims.get("exp"), claims.get("nbf")
         if not isinstance(exp, int | float) or now > exp + LEEWAY_SECONDS:
             raise errors.unauthenticated("token has expired")
-        if isinstance(nbf, int | float) and now < nbf - LEEWAY_SECONDS:
+        if isinstance(nbf, int | float) and now < nbf - NOT_BEFORE_LEEWAY_SECONDS:
             raise errors.unauthenticated("token is not valid yet")
         return claims
 
