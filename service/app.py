@@ -37,7 +37,7 @@ from service.interceptors.build import chain, endpoints
 from service.observability.metrics import Metrics
 from service.observability.readiness import Dependency, Readiness
 from service.stores.leases import RedisLeases
-from service.stores.records import StoreUnreachable, open_records
+from service.stores.records import StoreUnreachable, open_records, starting_seconds_for
 from service.stores.redis import RedisLimiter
 from service.stores.redis_record import RedisRecords
 
@@ -186,6 +186,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         host_claim_seconds=rules.host_claim_seconds,
         guest_limit=rules.guest_limit,
         egress_quiet_seconds=settings.stage_change_seconds,
+        egress_starting_seconds=starting_seconds_for(settings, settings.stage_change_seconds),
         # A room's hands are looked at about as often as every room is swept.
         hands_every_seconds=settings.reconcile_interval_seconds * ReconcileRules.sweep_every,
     )

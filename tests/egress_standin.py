@@ -207,6 +207,8 @@ class EgressStandIn:
             for info in self.egresses.values()
             if (not message.egress_id or info.egress_id == message.egress_id)
             and (not message.room_name or info.room_name == message.room_name)
+            # `active`: only those not ended yet (starting, active or ending), as LiveKit lists them
+            and (not message.active or info.status <= lk_egress.EgressStatus.EGRESS_ENDING)
         ]
         listing = lk_egress.ListEgressResponse(items=items)
         return self._reply(listing, media)

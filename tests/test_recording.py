@@ -4,6 +4,8 @@ dev server), and the whole life of a recording against the Egress stand-in."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,8 +15,10 @@ from livekit.protocol import egress as lk_egress
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1 import show_service_pb2_grpc
 
+from service.core.record import PLACEHOLDER_PREFIX
 from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
+from service.stores.redis_record import RedisRecords, connect
 from tests.conftest import RECORDING_PATH, ServiceProcess, admin_token, start_service
 from tests.doors import DOORS, Refused, RestClient, ShowClient, client_for, expect_refusal
 from tests.egress_standin import EgressStandIn
@@ -333,6 +337,72 @@ async def test_a_recording_started_as_the_store_went_away_is_not_left_running(
         assert caught.code == "UNAVAILABLE" and caught.message.startswith("The state store is unavailable"), caught
         [started] = [info for info in egress.egresses.values() if info.room_name == room]
         assert started.status == lk_egress.EgressStatus.EGRESS_ENDING  # stopped
+    finally:
+        await client.close()
+        service.stop()
+        store.stop()
+
+
+async def test_a_recording_whose_instance_died_while_livekit_started_it_is_taken_in_and_can_be_stopped(
+    livekit: LiveKitDevServer, egress: EgressStandIn, tmp_path: Path, room: str
+) -> None:
+    """The instance dies after asking LiveKit to start the egress and before writing its answer:
+    the record holds only the placeholder, which nobody can stop, while LiveKit's egress runs.
+    Once no call can still be waiting for that answer, a reconciler finds the room's egress LiveKit
+    has and the record does not, takes it in, and a StopRecording stops it."""
+    store = RedisServer(workdir=tmp_path, persistent=True).start()
+    quick = {
+        "SHOW_REDIS_URL": store.url,
+        "SHOW_EGRESS_URL": egress.url,
+        "SHOW_RECORDING_FILEPATH": RECORDING_PATH,
+        "SHOW_RECONCILE_INTERVAL_SECONDS": "1",
+        "SHOW_STAGE_CHANGE_SECONDS": "2",
+        "SHOW_EGRESS_TIMEOUT_SECONDS": "2",  # a placeholder is abandoned 12 s on
+    }
+    dying = start_service(livekit, **quick)
+    client = client_for("grpc", dying.grpc_address, dying.http_base)
+    token = (await client.as_(admin_token(room)).join(room, "host", "host"))["token"]
+    egress.delay = 1.0
+    try:
+        starting = asyncio.ensure_future(client.as_(token).start_recording(room, "speaker"))
+        await eventually(lambda: starts_for(egress, room) == 1)  # reserved, and LiveKit asked
+        dying.process.kill()
+        dying.process.wait()
+        with contextlib.suppress(Refused, grpc.aio.AioRpcError):
+            await starting
+        await client.close()
+        await eventually(lambda: any(info.room_name == room for info in egress.egresses.values()), 5.0)
+    finally:
+        egress.delay = 0.0
+    [started] = [info for info in egress.egresses.values() if info.room_name == room]
+    service = start_service(livekit, **quick)
+    client = client_for("grpc", service.grpc_address, service.http_base)
+    try:
+        host = client.as_(token)
+        [held] = await host.recordings(room)
+        assert held["recordingId"].startswith("pending-"), held
+
+        async def taken_in() -> bool:
+            return [r["recordingId"] for r in await host.recordings(room)] == [started.egress_id]
+
+        await until(taken_in, 25.0, "the record took in the egress LiveKit started")
+        stopped = await host.stop_recording(room)
+        assert stopped["recordingId"] == started.egress_id
+        assert egress.egresses[started.egress_id].status == lk_egress.EgressStatus.EGRESS_ENDING
+        assert starts_for(egress, room) == 1  # no second egress
+        # An instance that died before LiveKit had its start: no egress to take in, and the
+        # placeholder, which would refuse the room's next start until taken over, goes.
+        other = f"{room}-b"
+        await client.as_(admin_token(other)).join(other, "host", "host")
+        records = RedisRecords(connect(store.url, cluster=False))
+        await records.reserve_recording(other, f"{PLACEHOLDER_PREFIX}gone", "speaker", time.time() - 20)
+        await records.close()
+
+        async def dropped() -> bool:
+            return await client.as_(admin_token(other)).recordings(other) == []
+
+        await until(dropped, 10.0, "the placeholder with no egress went")
+        assert starts_for(egress, other) == 0
     finally:
         await client.close()
         service.stop()

@@ -148,6 +148,10 @@ class Stage(Protocol):
         """LiveKit's info about an egress as it stands (ListEgress), or None if it has none."""
         ...
 
+    async def room_egresses(self, room: str) -> list[lk_egress.EgressInfo]:
+        """The egresses of `room` LiveKit has running or starting (ListEgress, active only)."""
+        ...
+
     def stream_destinations(self) -> tuple[str, ...]:
         """The names of the RTMP(S) destinations configured on the service, sorted."""
         ...

@@ -65,6 +65,7 @@ from service.core import errors, tasks
 from service.core.clock import Clock
 from service.core.ports import Presence, Stage, sources_agree
 from service.core.record import (
+    EgressKind,
     PendingChange,
     Phase,
     Recording,
@@ -78,6 +79,13 @@ from service.core.record import (
     new_change_id,
 )
 from service.core.roles import GRANTS, Role
+
+
+def _kind_of(info: lk_egress.EgressInfo) -> EgressKind:
+    """A stream if the egress writes to RTMP(S) destinations, a recording (a file) otherwise."""
+    request = info.room_composite
+    return EgressKind.STREAM if request.stream_outputs or info.stream_results else EgressKind.RECORDING
+
 
 log = logging.getLogger("showrunner.reconciler")
 
@@ -99,6 +107,9 @@ class ReconcileRules:
     # A recording or stream the record holds as running is checked against LiveKit's egress on
     # every pass once it started this long ago: its webhooks had time to come.
     egress_quiet_seconds: float = 10.0
+    # A recording or stream held as starting this long has no call left waiting on LiveKit's
+    # answer for it (the store's starting_seconds): the instance that asked died on the way.
+    egress_starting_seconds: float = 30.0
     # A room's raised hands are looked at (HANDS_PER_PASS of them) once in this long at most: a
     # lost participant_left is rare, and a hand left up a little longer harms nobody.
     hands_every_seconds: float = 30.0
@@ -509,10 +520,43 @@ class Reconciler:
         """The recordings and streams the record holds as running, once their webhooks had time
         to come: each brought to where LiveKit's egress has it."""
         quiet_since = round((now - self._rules.egress_quiet_seconds) * 1000)
+        abandoned_since = round((now - self._rules.egress_starting_seconds) * 1000)
         actions: list[Action] = []
         for recording in record.recordings:
             if recording.active and not recording.placeholder and recording.started_at <= quiet_since:
                 actions += await self._egress(room, recording)
+        abandoned = [r for r in record.recordings if r.active and r.placeholder and r.started_at <= abandoned_since]
+        if abandoned:
+            actions += await self._unsettled(room, record, abandoned, now)
+        return actions
+
+    async def _unsettled(
+        self, room: str, record: StageRecord, placeholders: list[Recording], now: float
+    ) -> list[Action]:
+        """Starts whose instance died between asking LiveKit and writing its answer: the record
+        holds only their placeholder, which nobody can stop. An egress of the room LiveKit has
+        running, of the same kind and unknown to the record, is the one that start began: the
+        record takes it (and follows it from then on); without one, the start never began, and the
+        placeholder goes."""
+        try:
+            running = await self._stage.room_egresses(room)
+        except errors.ShowError as exc:
+            log.warning("could not ask LiveKit about the egresses of %s: %s", room, exc.message)
+            return []
+        known = {r.id for r in record.recordings}
+        actions: list[Action] = []
+        for placeholder in placeholders:
+            found = next((e for e in running if e.egress_id not in known and _kind_of(e) is placeholder.kind), None)
+            if found is None:
+                await self._records.drop_recording(room, placeholder.id, now)
+                actions.append(Action("dropped", placeholder.id, "no egress started"))
+                continue
+            known.add(found.egress_id)
+            location = self._stage.recording_location(room) if placeholder.kind is EgressKind.RECORDING else ""
+            status = int(lk_egress.EgressStatus.EGRESS_STARTING)
+            await self._records.settle_recording(room, placeholder.id, found.egress_id, status, location, now)
+            await self._listener.egress_moved(room, found)  # where LiveKit has it now, told as it moves
+            actions.append(Action("adopted", found.egress_id, placeholder.kind.value))
         return actions
 
     async def _egress(self, room: str, recording: Recording) -> list[Action]:

@@ -359,6 +359,11 @@ class LiveKitStage:
         found = await self._call("ListEgress", self._egress.list_egress(listing))
         return next((e for e in found.items if e.egress_id == egress_id), None)
 
+    async def room_egresses(self, room: str) -> list[lk_egress.EgressInfo]:
+        listing = lk_egress.ListEgressRequest(room_name=room, active=True)
+        found = await self._call("ListEgress", self._egress.list_egress(listing))
+        return [info for info in found.items if info.room_name == room]
+
     async def start_stream(self, room: str, destinations: Sequence[str], layout: str) -> lk_egress.EgressInfo:
         """Streams the room's composite to the named destinations (RTMP(S)), through LiveKit
         Egress stream outputs."""

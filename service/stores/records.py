@@ -19,9 +19,15 @@ class StoreUnreachable(Exception):
     pass
 
 
+def starting_seconds_for(settings: Settings, change_seconds: float) -> float:
+    """How long a recording or stream may be held as starting (its placeholder): past it, no
+    call can still be waiting on LiveKit's answer for it."""
+    return max(change_seconds, settings.egress_timeout_seconds) + STARTING_MARGIN_SECONDS
+
+
 async def open_records(settings: Settings, change_seconds: float = 10.0) -> ShowRecords:
     """The record store the settings ask for, once it answers."""
-    starting_seconds = max(change_seconds, settings.egress_timeout_seconds) + STARTING_MARGIN_SECONDS
+    starting_seconds = starting_seconds_for(settings, change_seconds)
     if not settings.redis_url:
         return MemoryRecords(
             idle_seconds=settings.room_idle_seconds,
