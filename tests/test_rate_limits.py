@@ -225,5 +225,11 @@ async def test_behind_a_trusted_proxy_each_client_address_has_its_own_allowance(
             assert [await join_grpc(f"c{i}", "192.0.2.10") for i in range(3)] == [ok, ok, over]
             assert [await join_grpc(f"d{i}", "192.0.2.11") for i in range(2)] == [ok, ok]
             assert await join_grpc("e", "203.0.113.7") == over  # that client's allowance, whatever the port
+            # A balancer that adds the client's port names one client all the same, as on HTTP.
+            ports = [await join_grpc(f"f{i}", f"192.0.2.12:{4000 + i}") for i in range(3)]
+            assert ports == [ok, ok, over]
+            assert await join_grpc("g", "[2001:db8::12]:4000") == ok
+            assert await join_grpc("h", "2001:db8::12") == ok
+            assert await join_grpc("i", "[2001:db8::12]:4001") == over
     finally:
         running.stop()

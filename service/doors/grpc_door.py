@@ -40,6 +40,18 @@ def peer_address(peer: str | None) -> str | None:
     return host.strip("[]") or rest
 
 
+def _without_port(hop: str) -> str:
+    """An x-forwarded-for entry's address, without the port some balancers add ("1.2.3.4:5",
+    "[2001:db8::1]:5"), as uvicorn reads X-Forwarded-For on the HTTP port: a client is one
+    address, whichever of its connections the call came on."""
+    if hop.startswith("["):
+        return hop[1:].partition("]")[0]
+    host, colon, port = hop.rpartition(":")
+    if colon and port.isdigit() and host.count(":") == 0:
+        return host
+    return hop
+
+
 class ClientAddresses:
     """Where a call comes from, for the rate limits that count per address. A call from one of
     the trusted proxies (SHOW_TRUSTED_PROXIES: load balancers) comes from the client its
@@ -64,7 +76,7 @@ class ClientAddresses:
         """From the connection's own address."""
         if not self._trusted or address is None or not self._is_trusted(address):
             return address
-        hops = [hop.strip() for hop in metadata.get("x-forwarded-for", "").split(",") if hop.strip()]
+        hops = [_without_port(hop.strip()) for hop in metadata.get("x-forwarded-for", "").split(",") if hop.strip()]
         for hop in reversed(hops):
             if not self._is_trusted(hop):
                 return hop
