@@ -331,22 +331,37 @@ async def test_past_its_connections_a_new_connection_is_refused_and_the_open_one
                 assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
             for channel in (first, second, first, second):
                 assert await _list_rooms(channel)(pb.ListRoomsRequest(), timeout=3) == answer
-        await asyncio.sleep(0.3)  # the second connection has gone: a new one is taken
-        async with grpc.aio.insecure_channel(address, options=own) as fourth:
-            assert (await _check(fourth)).status == health_pb2.HealthCheckResponse.SERVING
+        # The second connection has gone: a new one is taken once the door has seen it go.
+        async with asyncio.timeout(5):
+            while True:
+                async with grpc.aio.insecure_channel(address, options=own) as fourth:
+                    with contextlib.suppress(grpc.aio.AioRpcError):
+                        if (await _check(fourth)).status == health_pb2.HealthCheckResponse.SERVING:
+                            break
+                await asyncio.sleep(0.1)
 
 
 async def test_past_its_calls_at_once_a_call_is_resource_exhausted_health_and_reflection_counted() -> None:
     """SHOW_GRPC_MAX_CONCURRENT_RPCS counts every call in flight, a health Watch held open as
     much as the contract's calls, as grpc.aio counts them; a call past it is RESOURCE_EXHAUSTED."""
     answer = pb.ListRoomsResponse(rooms=[pb.Room(name="slow")])
-    async with _door_serving(_rooms_endpoint(answer, takes=1.0), calls=2) as (_, channel):
-        slow = [asyncio.ensure_future(_list_rooms(channel)(pb.ListRoomsRequest(), timeout=5)) for _ in range(2)]
-        await asyncio.sleep(0.3)
+    started, finish = asyncio.Queue[None](), asyncio.Event()
+
+    async def serve(door: str, request: Message, metadata: Mapping[str, str], address: str | None) -> Message:
+        started.put_nowait(None)
+        await finish.wait()
+        return answer
+
+    endpoint = SimpleNamespace(name="ListRooms", rpc=SimpleNamespace(request_type=pb.ListRoomsRequest), serve=serve)
+    async with _door_serving(endpoint, calls=2) as (_, channel):
+        held = [asyncio.ensure_future(_list_rooms(channel)(pb.ListRoomsRequest(), timeout=10)) for _ in range(2)]
+        for _ in held:
+            await asyncio.wait_for(started.get(), 5)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await _check(channel)
         assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert await asyncio.gather(*slow) == [answer, answer]
+        finish.set()
+        assert await asyncio.gather(*held) == [answer, answer]
         stub = health_pb2_grpc.HealthStub(channel)
         watches = [stub.Watch(health_pb2.HealthCheckRequest(service="")) for _ in range(2)]
         try:
@@ -358,8 +373,12 @@ async def test_past_its_calls_at_once_a_call_is_resource_exhausted_health_and_re
         finally:
             for watch in watches:
                 watch.cancel()
-        await asyncio.sleep(0.3)
-        assert await _list_rooms(channel)(pb.ListRoomsRequest(), timeout=5) == answer
+        async with asyncio.timeout(5):  # the watches end once the door has seen them cancelled
+            while True:
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    assert await _list_rooms(channel)(pb.ListRoomsRequest(), timeout=3) == answer
+                    break
+                await asyncio.sleep(0.1)
 
 
 async def test_a_call_in_flight_at_shutdown_is_answered_and_no_new_one_is_taken() -> None:
