@@ -4,8 +4,10 @@ tokens expire, rate-limit windows reopen."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,11 +17,12 @@ from livekit import api
 from showrunner.v1 import show_service_pb2 as pb
 
 from service.core.auth import Authenticator
-from service.core.caller import Credentials
-from service.core.clock import ManualClock
+from service.core.caller import Caller, Credentials
+from service.core.clock import ManualClock, SystemClock
 from service.core.errors import Code, ShowError
 from service.core.limits import Limit, MemoryLimiter, RatePolicy
 from service.core.pages import PageTokens, page_key
+from service.core.reconciler import Action, ReconcileRules
 from service.core.record import Phase
 from service.core.show import ShowCore, ShowRules
 from service.dev.livekit_server import LiveKitDevServer
@@ -199,5 +202,78 @@ async def test_a_show_whose_livekit_room_went_with_its_finish_unheard_is_retired
         again = await join(core, room, "host-2", pb.ROLE_HOST, admin_token(room))
         assert again.state == pb.SHOW_STATE_BACKSTAGE
         assert [e.target for e in await store.history(room, 0, 10, clock.now())] == ["host-2"]
+    finally:
+        await stage.close()
+
+
+async def test_nudges_however_many_leave_the_passes_their_time(livekit: LiveKitDevServer, room: str) -> None:
+    """Calls nudge the reconciler at rooms they found amiss (a steady stream under load): those
+    rooms get their passes at once, and the scheduled passes and sweeps still come every interval,
+    which are what finish overdue changes and find a lost record."""
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET)
+    rules = ReconcileRules(interval_seconds=0.1)
+    show = ShowCore(
+        stage, MemoryRecords(), SystemClock(), reconcile=rules, page_tokens=PageTokens(page_key(API_SECRET))
+    )
+    reconciler, passes = show.reconciler, Counter[str]()
+    for kind in ("scheduled", "sweep"):
+        run = getattr(reconciler, kind)
+
+        async def counted(run: Callable[[], Awaitable[object]] = run, kind: str = kind) -> object:
+            passes[kind] += 1
+            return await run()
+
+        setattr(reconciler, kind, counted)
+    reconciler.start()
+    try:
+        for _ in range(75):  # 1.5 s of a nudge every 20 ms, 15 intervals
+            reconciler.nudge(room)
+            await asyncio.sleep(0.02)
+        assert passes["scheduled"] + passes["sweep"] >= 5, passes  # the start's sweep, and the passes
+    finally:
+        await reconciler.stop()
+        await stage.close()
+
+
+async def test_a_room_whose_pass_fails_holds_up_no_other(
+    livekit: LiveKitDevServer, monkeypatch: pytest.MonkeyPatch, room: str
+) -> None:
+    """A pass over rooms goes over each even when one fails (LiveKit refusing it, a record a newer
+    version wrote): the rooms after it still get theirs."""
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET)
+    show = ShowCore(stage, MemoryRecords(), SystemClock(), page_tokens=PageTokens(page_key(API_SECRET)))
+    reconciler, seen = show.reconciler, list[str]()
+    real = reconciler.reconcile
+
+    async def reconcile(name: str) -> list[Action]:
+        seen.append(name)
+        if name.endswith("-b"):
+            raise ShowError(Code.UNAVAILABLE, "LiveKit said no")
+        return await real(name)
+
+    monkeypatch.setattr(reconciler, "reconcile", reconcile)
+    try:
+        await reconciler.pass_over([f"{room}-c", f"{room}-a", f"{room}-b"])
+        assert seen == [f"{room}-a", f"{room}-b", f"{room}-c"]
+    finally:
+        await stage.close()
+
+
+async def test_an_absence_is_forgotten_once_its_seat_has_gone(livekit: LiveKitDevServer, room: str) -> None:
+    """A host drops and the show is ended within the grace window: the seat went with the show, and
+    the room is no longer passed over for the absence noted of it (every pass, for ever)."""
+    stage, store, clock = LiveKitStage(livekit.url, API_KEY, API_SECRET), MemoryRecords(), SystemClock()
+    show = ShowCore(stage, store, clock, page_tokens=PageTokens(page_key(API_SECRET)))
+    try:
+        await show.join_room(
+            pb.JoinRoomRequest(room_name=room, participant_name="host", role=pb.ROLE_HOST),
+            Caller(room=room, admin=True),
+        )
+        show.reconciler.dropped(room, "host", "", clock.now())
+        await show.reconciler.reconcile(room)
+        assert [key for key in show.reconciler._absent if key[0] == room]  # within its window: kept
+        await store.end_show(room, clock.now(), 3600)
+        await show.reconciler.reconcile(room)
+        assert [key for key in show.reconciler._absent if key[0] == room] == []
     finally:
         await stage.close()

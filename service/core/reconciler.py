@@ -237,6 +237,15 @@ class Reconciler:
         delay = max(0.0, since + self._rules.grace_seconds - self._clock.now()) + 0.05
         asyncio.get_running_loop().call_later(delay, self.nudge, room)
 
+    def _absent_from(self, room: str, record: StageRecord) -> None:
+        """Forgets the absences noted of seats the record no longer holds (the show ended, the
+        guest was sent back, another instance freed the seat, the room was retired): a room is
+        passed over while one of its seat holders is away, and no longer once no seat is."""
+        held = {(seat.identity, seat.sid) for seat in ([record.host] if record.host else []) + list(record.guests)}
+        gone = [key for key in self._absent if key[0] == room and key[1:] not in held]
+        for key in gone:
+            del self._absent[key]
+
     def returned(self, room: str, identity: str) -> None:
         """A seat holder is connected again: whatever absence was noted is over."""
         self._absent = {key: at for key, at in self._absent.items() if key[:2] != (room, identity)}
@@ -251,17 +260,22 @@ class Reconciler:
     async def _run(self) -> None:
         await self._guarded(self.sweep())
         passes = 0
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self._rules.interval_seconds
         while True:
             # asyncio.timeout, not wait_for: on 3.11, wait_for swallows a cancellation that
             # arrives as the wait ends (a nudge as the service stops), and the loop ran on.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._rules.interval_seconds):
+                async with asyncio.timeout_at(due):
                     await self._wake.wait()
             self._wake.clear()
             wanted, self._wanted = self._wanted, set()
             if wanted:
                 await self._guarded(self.pass_over(wanted))
+            # The passes keep their own time: nudges, however many, come between them.
+            if loop.time() < due:
                 continue
+            due = loop.time() + self._rules.interval_seconds
             passes += 1
             # The record itself may have been lost (Redis emptied) with nothing else noticing:
             # now and then, LiveKit's list of rooms is the list to go over.
@@ -296,9 +310,20 @@ class Reconciler:
         return await self.pass_over(rooms)
 
     async def pass_over(self, rooms: Iterable[str]) -> list[Action]:
+        """A pass over each of `rooms`: one that fails (LiveKit refusing, a record of a newer
+        version) is logged and left for the next pass, and the others still get theirs."""
         done: list[Action] = []
+        postponed: list[tuple[str, str]] = []
         for room in sorted(rooms):
-            done += await self.reconcile(room)
+            try:
+                done += await self.reconcile(room)
+            except errors.ShowError as exc:
+                postponed.append((room, exc.message))
+            except Exception:
+                log.exception("reconciliation of %s failed", room)
+        if postponed:  # one line a pass, however many rooms a store or LiveKit outage holds up
+            (room, message), more = postponed[0], len(postponed) - 1
+            log.warning("reconciliation of %s%s postponed: %s", room, f" and {more} more" if more else "", message)
         return done
 
     # --- one room --------------------------------------------------------------------------
@@ -327,6 +352,7 @@ class Reconciler:
         now = self._clock.now()
         live = await self._stage.find_room(room)
         record = await self._records.stage(room, now)
+        self._absent_from(room, record)
         if record.phase is Phase.ENDED:
             # The show is over and locked; a room LiveKit has under its name was opened by one of
             # its tokens used again (a lost or late webhook let it stay): close it.
