@@ -277,3 +277,45 @@ async def test_an_absence_is_forgotten_once_its_seat_has_gone(livekit: LiveKitDe
         assert [key for key in show.reconciler._absent if key[0] == room] == []
     finally:
         await stage.close()
+
+
+async def test_a_publishing_agent_has_the_room_listed_once_not_every_pass(livekit: LiveKitDevServer, room: str) -> None:
+    """LiveKit counts an agent (or an ingress) among the room's publishers, and the record has no
+    seat for it: a pass lists the room to look for strangers and finds none, and the passes after
+    it, with the same counts, do not list the whole audience again."""
+    listings = Counter[str]()
+    stage = LiveKitStage(  # rooms always asked for: each pass sees LiveKit's count of publishers
+        livekit.url,
+        API_KEY,
+        API_SECRET,
+        observe=lambda method, outcome, s: listings.update([method]),
+        room_cache_seconds=0,
+    )
+    show = ShowCore(stage, MemoryRecords(), SystemClock(), page_tokens=PageTokens(page_key(API_SECRET)))
+    caller = Caller(room=room, admin=True)
+    await show.join_room(pb.JoinRoomRequest(room_name=room, participant_name="host", role=pb.ROLE_HOST), caller)
+    grants = api.VideoGrants(room_join=True, room=room, can_publish=True, can_subscribe=True, agent=True)
+    token = api.AccessToken(API_KEY, API_SECRET).with_identity("agent-1").with_kind("agent").with_grants(grants)
+    agent = await LiveParticipant("agent-1").connect(livekit.url, token.to_jwt())
+    try:
+        await agent.publish_microphone()
+        async with api.LiveKitAPI(livekit.http_url, API_KEY, API_SECRET) as lkapi:
+            await until_publishers(lkapi, room, 1)
+        listings.clear()
+        for _ in range(5):
+            await show.reconciler.reconcile(room)
+        assert listings["ListRooms"] == 5 and listings["ListParticipants"] == 1, listings
+        seen = await stage.find_participant(room, "agent-1")
+        assert seen is not None and seen.permission.can_publish  # nobody's stranger
+    finally:
+        await agent.disconnect()
+        await stage.close()
+
+
+async def until_publishers(lkapi: api.LiveKitAPI, room: str, count: int) -> None:
+    for _ in range(100):
+        rooms = (await lkapi.room.list_rooms(api.ListRoomsRequest(names=[room]))).rooms
+        if rooms and rooms[0].num_publishers >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"LiveKit never counted {count} publishers in {room}")

@@ -191,6 +191,9 @@ class Reconciler:
         self._away: dict[str, dict[str, Away]] = {}
         # room -> where in its queue of hands the next look goes on, and when the last one was.
         self._hand_looks: dict[str, tuple[int, float]] = {}
+        # room -> the publisher counts a listing found no stranger behind (LiveKit counts the
+        # publishing agents and ingresses too, which are nobody's strangers), and when.
+        self._explained: dict[str, tuple[tuple[str, int, int], float]] = {}
         self._wanted: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -354,6 +357,7 @@ class Reconciler:
         record = await self._records.stage(room, now)
         self._absent_from(room, record)
         if record.phase is Phase.ENDED:
+            self._explained.pop(room, None)
             # The show is over and locked; a room LiveKit has under its name was opened by one of
             # its tokens used again (a lost or late webhook let it stay): close it.
             ended: list[Action] = []
@@ -431,9 +435,22 @@ class Reconciler:
         kept_out = await self._keep_out(room, live, now) if record.bans else []
         actions += kept_out
         seated_publishers = sum(1 for p in present.values() if p.permission.can_publish)
-        if live.num_publishers > seated_publishers and not in_flight:
-            actions += await self._strangers(room, set(present) | {a.identity for a in kept_out}, now, adopt=False)
+        counts = (live.sid, live.num_publishers, seated_publishers)
+        if live.num_publishers > seated_publishers and not in_flight and not self._explains(room, counts, now):
+            seated = set(present) | {a.identity for a in kept_out}
+            strangers = await self._strangers(room, seated, now, adopt=False)
+            actions += strangers
+            if not strangers:
+                self._explained[room] = (counts, now)
         return actions
+
+    def _explains(self, room: str, counts: tuple[str, int, int], now: float) -> bool:
+        """Whether a listing found no stranger behind these same publisher counts lately (within
+        a sweep's time): the room is not listed again for them on every pass."""
+        explained = self._explained.get(room)
+        if explained is None or explained[0] != counts:
+            return False
+        return now - explained[1] < self._rules.interval_seconds * self._rules.sweep_every
 
     async def _viewers_away(self, room: str) -> list[Action]:
         """The viewers of `room` whose grace window is over: each one LiveKit does not have now
@@ -466,6 +483,7 @@ class Reconciler:
 
     async def _without_livekit_room(self, room: str, record: StageRecord, now: float) -> list[Action]:
         self._hand_looks.pop(room, None)
+        self._explained.pop(room, None)
         # A record that names a room LiveKit had holds that show (its phase, history, limit) even
         # with nobody in it: the room is gone, so is the show. One that never had a room and
         # holds nothing is left alone (an admin's settings made before the show, say).
