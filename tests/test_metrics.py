@@ -19,6 +19,9 @@ from livekit import api
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.dev.livekit_server import LiveKitDevServer
+from service.gateway.livekit import LiveKitStage
+from service.observability.metrics import Metrics
+from service.stores.memory_record import MemoryRecords
 from tests.conftest import API_KEY, API_SECRET, ROOT, ServiceProcess, admin_token, start_service
 from tests.doors import Refused, client_for
 from tests.egress_standin import EgressStandIn
@@ -238,3 +241,31 @@ async def test_requests_refused_before_the_chain_are_counted_as_refused_at_the_e
     # None of them reached the chain: no count of a door's own moved.
     served = [k for k in after if k[0] == "showrunner_requests_total" and dict(k[1])["door"] != "edge"]
     assert all(moved(start, after, "showrunner_requests_total", **dict(k[1])) == 0 for k in served)
+
+
+async def test_the_gauges_count_every_show_a_quiet_long_one_and_past_a_thousand(livekit: LiveKitDevServer) -> None:
+    """A scrape counts each show: one LiveKit still has that has written nothing for longer than
+    the store's idle time (kept by the reconciler, not marked as written to), and every one of
+    more than a thousand, not the thousand written to least lately."""
+    deployment = f"gauges-{uuid.uuid4().hex[:8]}"
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET, deployment=deployment)
+    store, metrics, now = MemoryRecords(idle_seconds=600), Metrics(), time.time()
+    quiet = f"{deployment}-quiet"
+    try:
+        await store.claim_host(quiet, "host", "Host", now, 60)
+        opened = await stage.open_room(quiet)
+        await store.room_opened(quiet, opened.sid, opened.creation_time * 1000, now)
+        await store.keep_alive(quiet, opened.sid, now + 500)  # a reconciler's pass
+        for i in range(1_500):
+            await store.claim_host(f"{deployment}-{i}", "host", "Host", now + 690, 60)
+        exposition = (await metrics.render(store, stage, now + 700)).decode()
+    finally:
+        await stage.close_room(quiet)
+        await stage.close()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    }
+    assert samples[("showrunner_rooms", ())] == 1_501
+    assert samples[("showrunner_participants", (("role", "host"),))] == 1_501

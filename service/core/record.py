@@ -877,8 +877,9 @@ class ShowRecords(Protocol):
         """Rooms that may hold a pending change past its deadline (a hint: read `pending`)."""
         ...
 
-    async def active_rooms(self, since: float, count: int = 1000) -> list[str]:
-        """Rooms written to at or after `since`, least recent first."""
+    async def active_rooms(self, since: float, count: int = 1_000_000) -> list[str]:
+        """Rooms written to at or after `since`, least recent first (up to `count`: every one,
+        unless told otherwise; a sweep, and a scrape's gauges, need them all)."""
         ...
 
     async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:

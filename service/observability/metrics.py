@@ -132,16 +132,18 @@ class Metrics:
     async def _refresh(self, records: ShowRecords, stage: Stage, now: float) -> None:
         """One read of each room's small stage record (never its hands or audience): the cost
         grows with the number of rooms, not with their size."""
-        names = await records.active_rooms(now - ACTIVE_SECONDS)
-        stages = [await records.stage(name, now) for name in names]
+        livekit_rooms = await stage.list_rooms()
+        # The rooms written to lately, and this deployment's rooms LiveKit has: a long show that
+        # writes nothing is kept (the reconciler's keep_alive) but not marked as written to.
+        names = set(await records.active_rooms(now - ACTIVE_SECONDS))
+        names.update(room.name for room in livekit_rooms if stage.ours(room))
+        stages = [await records.stage(name, now) for name in sorted(names)]
         stages = [s for s in stages if not s.is_empty]
         # LiveKit lists every room it has: another deployment's shows, or another application's
         # rooms, on the same LiveKit hold none of this deployment's viewers.
         held = {s.room for s in stages}
         connected = {
-            room.name: room.num_participants
-            for room in await stage.list_rooms()
-            if room.name in held or stage.ours(room)
+            room.name: room.num_participants for room in livekit_rooms if room.name in held or stage.ours(room)
         }
         hosts = sum(1 for s in stages if s.host is not None)
         guests = sum(len(s.guests) for s in stages)

@@ -1022,7 +1022,7 @@ class MemoryRecords:
         first = max(after + 1, state.history_last - len(state.history) + 1)
         return [state.history[s] for s in range(first, min(state.history_last, first + count - 1) + 1)]
 
-    async def active_rooms(self, since: float, count: int = 1000) -> list[str]:
+    async def active_rooms(self, since: float, count: int = 1_000_000) -> list[str]:
         found = self._activity.order.irange(minimum=(ms(since), ""))
         return [room for _, room in list(found)[:count]]
 

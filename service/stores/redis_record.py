@@ -842,7 +842,7 @@ class RedisRecords:
                 raise unavailable(exc) from exc
         return found
 
-    async def active_rooms(self, since: float, count: int = 1000) -> list[str]:
+    async def active_rooms(self, since: float, count: int = 1_000_000) -> list[str]:
         try:
             if not self._ready:
                 await self._connect()
