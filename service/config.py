@@ -355,7 +355,7 @@ def read_config_file(path: str, problems: list[str]) -> dict[str, str]:
             problems.append(f"SHOW_CONFIG_FILE {path}: unknown setting {key!r}")
         elif isinstance(value, bool):
             settings[key] = "true" if value else "false"
-        elif isinstance(value, str | int):
+        elif isinstance(value, str | int | float):  # a decimal (SHOW_ROOM_CACHE_SECONDS = 0.5) too
             settings[key] = str(value)
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
             settings[key] = ",".join(value)

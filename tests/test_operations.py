@@ -256,6 +256,7 @@ def test_settings_may_come_from_a_file(livekit: LiveKitDevServer, tmp_path: Path
     config.write_text(
         f'LIVEKIT_URL = "{livekit.url}"\nLIVEKIT_API_KEY = "{API_KEY}"\nLIVEKIT_API_SECRET = "{API_SECRET}"\n'
         f'SHOW_HTTP_PORT = {http_port}\nSHOW_GRPC_PORT = 0\nSHOW_CORS_ORIGINS = ["https://a.example.com"]\n'
+        "SHOW_ROOM_CACHE_SECONDS = 0.5\n"  # a decimal, as the environment takes it
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "service"],
