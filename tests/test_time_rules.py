@@ -22,7 +22,7 @@ from service.core.clock import ManualClock, SystemClock
 from service.core.errors import Code, ShowError
 from service.core.limits import Limit, MemoryLimiter, RatePolicy
 from service.core.pages import PageTokens, page_key
-from service.core.reconciler import Action, ReconcileRules
+from service.core.reconciler import Action, MemoryLeases, ReconcileRules
 from service.core.record import Phase
 from service.core.show import ShowCore, ShowRules
 from service.dev.livekit_server import LiveKitDevServer
@@ -319,3 +319,41 @@ async def until_publishers(lkapi: api.LiveKitAPI, room: str, count: int) -> None
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"LiveKit never counted {count} publishers in {room}")
+
+
+async def test_a_long_pass_keeps_its_lease_so_no_other_instance_reconciles_the_room_beside_it(
+    livekit: LiveKitDevServer, monkeypatch: pytest.MonkeyPatch, room: str
+) -> None:
+    """Two instances sharing their leases: a pass that outlasts one lease (many LiveKit calls on a
+    slow LiveKit) takes it again as it goes, so the other instance's pass over the same room,
+    started meanwhile, does nothing; once it is done the room is free again."""
+    stage, clock = LiveKitStage(livekit.url, API_KEY, API_SECRET), SystemClock()
+    leases, rules = MemoryLeases(clock), ReconcileRules(lease_seconds=0.3)
+    first, second = (
+        ShowCore(
+            stage, MemoryRecords(), clock, leases=leases, reconcile=rules, page_tokens=PageTokens(page_key(API_SECRET))
+        ).reconciler
+        for _ in range(2)
+    )
+    passes: list[str] = []
+
+    async def slow(room: str) -> list[Action]:
+        passes.append("first")
+        await asyncio.sleep(1.0)  # more than three leases
+        return []
+
+    async def quick(room: str) -> list[Action]:
+        passes.append("second")
+        return []
+
+    monkeypatch.setattr(first, "_converge", slow)
+    monkeypatch.setattr(second, "_converge", quick)
+    try:
+        long_pass = asyncio.ensure_future(first.reconcile(room))
+        await asyncio.sleep(0.7)
+        assert await second.reconcile(room) == [] and passes == ["first"]
+        await long_pass
+        await second.reconcile(room)
+        assert passes == ["first", "second"]
+    finally:
+        await stage.close()

@@ -331,13 +331,24 @@ class Reconciler:
 
     # --- one room --------------------------------------------------------------------------
 
+    async def _keep_lease(self, room: str) -> None:
+        """Takes the room's lease again every third of its time while a pass runs: a pass making
+        many LiveKit calls on a slow LiveKit may outlast one lease, and another instance must not
+        reconcile the room beside it."""
+        while True:
+            await asyncio.sleep(self._rules.lease_seconds / 3)
+            with contextlib.suppress(errors.ShowError):  # the store away: the pass fails on its own
+                await self._leases.take(room, self._me, self._rules.lease_seconds)
+
     async def reconcile(self, room: str) -> list[Action]:
         """One pass over `room`, if no other instance is at it; returns what it did."""
         if not await self._leases.take(room, self._me, self._rules.lease_seconds):
             return []
+        renewing = asyncio.create_task(self._keep_lease(room))
         try:
             actions = await self._viewers_away(room) + await self._converge(room)
         finally:
+            await tasks.cancel(renewing)
             await self._leases.give_back(room, self._me)
         for action in actions:
             self._listener.reconciled(action.kind)
