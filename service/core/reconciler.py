@@ -244,7 +244,7 @@ class Reconciler:
         """Forgets the absences noted of seats the record no longer holds (the show ended, the
         guest was sent back, another instance freed the seat, the room was retired): a room is
         passed over while one of its seat holders is away, and no longer once no seat is."""
-        held = {(seat.identity, seat.sid) for seat in ([record.host] if record.host else []) + list(record.guests)}
+        held = {(seat.identity, seat.sid) for seat in record.seats}
         gone = [key for key in self._absent if key[0] == room and key[1:] not in held]
         for key in gone:
             del self._absent[key]

@@ -351,11 +351,15 @@ class StageRecord:
         return next((r for r in self.recordings if r.id == recording_id), None)
 
     @property
+    def seats(self) -> tuple[Seat, ...]:
+        """The stage's seats held: the host's, then the guests'."""
+        return ((self.host,) if self.host is not None else ()) + self.guests
+
+    @property
     def connected_seats(self) -> int:
         """Seats held by a connection LiveKit reported (a seat not yet joined, or of an earlier
         incarnation of the room, has none): those of LiveKit's participants who are on stage."""
-        seats = ([self.host] if self.host is not None else []) + list(self.guests)
-        return sum(1 for seat in seats if seat.sid)
+        return sum(1 for seat in self.seats if seat.sid)
 
     @property
     def lost(self) -> bool:

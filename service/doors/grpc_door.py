@@ -35,15 +35,14 @@ def peer_address(peer: str | None) -> str | None:
     """'ipv4:127.0.0.1:5555' or 'ipv6:[::1]:5555' -> the address without the port."""
     if not peer:
         return None
-    _, _, rest = peer.partition(":")
-    host, _, _ = rest.rpartition(":")
-    return host.strip("[]") or rest
+    return _without_port(peer.partition(":")[2])
 
 
 def _without_port(hop: str) -> str:
-    """An x-forwarded-for entry's address, without the port some balancers add ("1.2.3.4:5",
-    "[2001:db8::1]:5"), as uvicorn reads X-Forwarded-For on the HTTP port: a client is one
-    address, whichever of its connections the call came on."""
+    """An address without the port written after it ("1.2.3.4:5", "[2001:db8::1]:5"): grpc.aio's
+    peer, or an x-forwarded-for entry (some balancers add the client's port; uvicorn reads
+    X-Forwarded-For so on the HTTP port: a client is one address, whichever of its connections
+    the call came on)."""
     if hop.startswith("["):
         return hop[1:].partition("]")[0]
     host, colon, port = hop.rpartition(":")

@@ -105,7 +105,7 @@ def timeout_of(value: str | None) -> float | None:
     # ASCII digits only: str.isdigit also takes "²", which int() refuses.
     if not value or not 2 <= len(value) <= 9 or value[-1] not in _UNITS or not (digits.isascii() and digits.isdigit()):
         return None
-    return int(value[:-1]) * _UNITS[value[-1]]
+    return int(digits) * _UNITS[value[-1]]
 
 
 async def start(send: Send) -> None:
