@@ -22,6 +22,7 @@ from livekit import api
 from livekit.protocol import webhook as lk_webhook
 from showrunner.v1 import show_service_pb2 as pb
 
+from service.core import errors
 from service.core.caller import Caller
 from service.core.reconciler import Action
 from service.core.record import ShowRecords, StageChange, Standing, new_change_id
@@ -113,10 +114,12 @@ async def test_a_removal_whose_instance_died_before_livekit_had_it_is_told_once_
         assert await last_entry(show, "vic") == ("guest_demoted", "", "reconciled")
 
 
-async def removal_dies(show: Show, identity: str, monkeypatch: pytest.MonkeyPatch, *, reaches_livekit: bool) -> None:
-    """The host removes `identity` on the show's core, whose instance dies in its call to LiveKit:
-    after LiveKit took the participant out if `reaches_livekit`, before otherwise. Either way the
-    record never hears that LiveKit had it."""
+async def removal_dies(
+    show: Show, identity: str, monkeypatch: pytest.MonkeyPatch, *, reaches_livekit: bool, guest: bool = True
+) -> None:
+    """The host removes `identity` on the show's core (RemoveGuest, or RemoveParticipant unless
+    `guest`), whose instance dies in its call to LiveKit: after LiveKit took the participant out
+    if `reaches_livekit`, before otherwise. Either way the record never hears that LiveKit had it."""
     reached, never = asyncio.Event(), asyncio.Event()
     remove_on_livekit = show.stage.remove_participant
 
@@ -127,10 +130,17 @@ async def removal_dies(show: Show, identity: str, monkeypatch: pytest.MonkeyPatc
         await never.wait()  # until the instance dies
         return True
 
-    remove = pb.RemoveGuestRequest(room_name=show.room, guest_identity=identity, host_identity="host-1")
+    host = Caller(room=show.room, identity="host-1")
+    removing = (
+        show.core.remove_guest(
+            pb.RemoveGuestRequest(room_name=show.room, guest_identity=identity, host_identity="host-1"), show.admin
+        )
+        if guest
+        else show.core.remove_participant(pb.RemoveParticipantRequest(room_name=show.room, identity=identity), host)
+    )
     with monkeypatch.context() as held:
         held.setattr(show.stage, "remove_participant", dies_there)
-        dying = asyncio.ensure_future(show.core.remove_guest(remove, show.admin))
+        dying = asyncio.ensure_future(removing)
         await asyncio.wait_for(reached.wait(), 10.0)
         dying.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -355,6 +365,72 @@ async def test_a_dismissal_whose_instance_died_before_livekit_had_it_is_told_onc
         assert await show.role_on_livekit("mia") == ("viewer", False)
         assert await show.told(ada, "mia") == (["moderator_appointed", "moderator_dismissed"],) * 2
         assert await last_entry(show, "mia") == ("moderator_dismissed", "", "reconciled")
+
+
+async def test_a_moderators_removal_whose_instance_died_before_livekit_had_it_is_finished_by_the_reconciler(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host removes its moderator mia (RemoveParticipant), and the instance dies before
+    LiveKit has it. The record no longer holds her appointment, and past the deadline a
+    reconciler takes her out of LiveKit's room; the room hears her dismissal once, in the
+    host's words. (Before, RemoveParticipant asked LiveKit first and wrote the record after:
+    she stayed a moderator in the record, in the room, and on her next JoinRoom.)"""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.moderator("mia")
+        await removal_dies(show, "mia", monkeypatch, reaches_livekit=False, guest=False)
+        assert await records.role_of(room, "mia") is Role.VIEWER
+        await finished(show, "mia", StageChange.REMOVE)
+        await until(lambda: gone_from_livekit(show.lkapi, room, "mia"), AT_ONCE, "LiveKit no longer has mia")
+        assert await show.told(ada, "mia") == (["moderator_appointed", "moderator_dismissed"],) * 2
+        assert await last_entry(show, "mia") == ("moderator_dismissed", "host-1", "removed")
+        await show.core.reconciler.reconcile(room)
+        assert await show.told(ada, "mia") == (["moderator_appointed", "moderator_dismissed"],) * 2
+        assert await records.pending(room) == []
+
+
+async def test_a_moderators_removal_the_record_fails_after_livekit_had_it_leaves_no_appointment(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LiveKit takes the moderator out, and the store fails before the call is done with the
+    record: the call fails, and her appointment is gone all the same (before, she stayed a
+    moderator, and the caller's retry found nobody to remove). The room hears her dismissal once."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.moderator("mia")
+
+        async def store_fails(*args: object) -> Role:
+            raise errors.unavailable("the store is away")
+
+        host = Caller(room=room, identity="host-1")
+        with monkeypatch.context() as held:
+            held.setattr(records, "forget", store_fails)
+            with pytest.raises(errors.ShowError):
+                await show.core.remove_participant(pb.RemoveParticipantRequest(room_name=room, identity="mia"), host)
+        await until(lambda: gone_from_livekit(show.lkapi, room, "mia"), AT_ONCE, "LiveKit no longer has mia")
+        assert await records.role_of(room, "mia") is Role.VIEWER
+        await told_by_reconciler(show, ada, "mia", ["moderator_appointed", "moderator_dismissed"])
+        assert await last_entry(show, "mia") == ("moderator_dismissed", "host-1", "removed")
+
+
+async def test_a_moderators_removal_livekit_refuses_leaves_the_appointment_and_no_ban(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """Her appointment and the ban end in the record before LiveKit is asked; a moderator LiveKit
+    does not have (appointed before she joins) is not removed, and both are given back: she is a
+    moderator still, not banned, and nothing is left pending for a reconciler to finish."""
+    async with live_show(own_livekit, records, room) as show:
+        ada = await show.viewer("ada")
+        await show.core.appoint_moderator(pb.AppointModeratorRequest(room_name=room, identity="max"), show.admin)
+        host = Caller(room=room, identity="host-1")
+        remove = pb.RemoveParticipantRequest(room_name=room, identity="max", ban=True)
+        with pytest.raises(errors.ShowError) as refused:
+            await show.core.remove_participant(remove, host)
+        assert refused.value.code is errors.Code.NOT_FOUND
+        assert await records.role_of(room, "max") is Role.MODERATOR
+        assert await records.bans(room, show.clock.now()) == []
+        assert await records.pending(room) == []
+        assert await show.told(ada, "max") == (["moderator_appointed"],) * 2
 
 
 async def test_a_dismissal_whose_call_lands_after_the_reconciler_finished_it_is_told_once(

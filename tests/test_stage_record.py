@@ -1528,6 +1528,12 @@ async def test_every_step_that_leaves_a_change_pending_keeps_its_id(records: Sho
     for who, change, change_id in (("bo", "remove", "removed"), ("cy", "demote", "dismissed")):
         assert await records.complete(room, who, StageChange(change), change_id)
     assert [p.identity for p in await records.pending(room)] == ["gia"]
+    # A moderator taken out of the room (RemoveParticipant) is dismissed with a removal pending.
+    await records.appoint(room, "mo", T0 + 3, acting="hana")
+    await records.dismiss(room, "mo", T0 + 4, "out", change=StageChange.REMOVE)
+    (mo,) = [p for p in await records.pending(room) if p.identity == "mo"]
+    assert (mo.change, mo.id, mo.part) == (StageChange.REMOVE, "out", Role.MODERATOR)
+    assert await records.role_of(room, "mo") is Role.VIEWER
 
 
 async def test_rooms_are_found_by_their_last_activity(records: ShowRecords, room: str) -> None:

@@ -713,11 +713,21 @@ class ShowRecords(Protocol):
         still making the older one on LiveKit must find it no longer its own (`complete`)."""
         ...
 
-    async def dismiss(self, room: str, identity: str, now: float, change_id: str = "", words: str = "") -> None:
-        """Makes a moderator a viewer again, with a pending DEMOTE until LiveKit has the change
-        (`complete`), so that the reconciler makes it there should the caller die first; with
-        the `words` the room is to hear it in (its moment is `now`), owed to the room should a
-        change of the stage overwrite it before it was told (see `tell`)."""
+    async def dismiss(
+        self,
+        room: str,
+        identity: str,
+        now: float,
+        change_id: str = "",
+        words: str = "",
+        change: StageChange = StageChange.DEMOTE,
+    ) -> None:
+        """Makes a moderator a viewer again, with a pending `change` until LiveKit has it
+        (`complete`), so that the reconciler makes it there should the caller die first: a
+        DEMOTE (DismissModerator), or a REMOVE (RemoveParticipant of a moderator, which takes it
+        out of the room too); with the `words` the room is to hear it in (its moment is `now`),
+        owed to the room should a change of the stage overwrite it before it was told (see
+        `tell`)."""
         ...
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:

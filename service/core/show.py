@@ -701,21 +701,40 @@ class ShowCore(ShowService[Caller]):
         moderating = acting is not None and await self._records.role_of(room, acting) is Role.MODERATOR
         if moderating and identity == acting:
             raise errors.denied(errors.MODERATOR_REMOVES_ITSELF)
-        if moderating and await self._records.role_of(room, identity) in (Role.HOST, Role.MODERATOR):
+        part = await self._records.role_of(room, identity)
+        if moderating and part in (Role.HOST, Role.MODERATOR):
             raise errors.denied(errors.MODERATOR_ON_MANAGER)
         banned = request.ban and await self._records.ban(
             room, identity, self._clock.now(), acting, errors.ONLY_HOST_REMOVES_PARTICIPANTS
         )
+        by = (caller.identity or "", caller.identity or "")
+        # A moderator's part ends in the record before LiveKit is asked, with the removal
+        # pending: should this instance die in between, the reconciler removes it, and a removed
+        # moderator never keeps its appointment.
+        dismissal = _StageNews(EventType.MODERATOR_DISMISSED, by, (identity, identity), "removed", acting or "")
+        now, change_id = self._clock.now(), new_change_id() if part is Role.MODERATOR else ""
+        dismissed = False
+
+        async def undo() -> None:
+            if banned:  # first: a banned participant is appointed nothing
+                await self._records.unban(room, identity, self._clock.now())
+            if dismissed:
+                await self._records.appoint(room, identity, self._clock.now(), None)
+                await self._records.complete(room, identity, StageChange.REMOVE, change_id)
+
         try:
+            if change_id:
+                await self._records.dismiss(room, identity, now, change_id, dismissal.words(), StageChange.REMOVE)
+                dismissed = True
             removed = await self._stage.remove_participant(room, identity)
         except errors.ShowError:
-            if banned:
-                await self._records.unban(room, identity, self._clock.now())
+            await undo()
             raise
         if not removed:
-            if banned:
-                await self._records.unban(room, identity, self._clock.now())
+            await undo()
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
+        if change_id:
+            await self._land(room, identity, StageChange.REMOVE, change_id, None, _Landing(dismissal, ms(now)))
         role = await self._records.forget(room, identity, self._clock.now())
         actor = acting or ""
         if banned:
@@ -726,9 +745,11 @@ class ShowCore(ShowService[Caller]):
         if role is Role.GUEST:
             self._observer.demoted("removed")
         part_ended = {Role.GUEST: EventType.GUEST_DEMOTED, Role.MODERATOR: EventType.MODERATOR_DISMISSED}.get(role)
-        if part_ended is not None:
+        if change_id:  # told as the reconciler tells it should it finish the removal first
+            await self._tell(room, identity, Role.MODERATOR, dismissal, ended=ms(now), change_id=change_id)
+        elif part_ended is not None:
             target = (identity, identity)
-            await self._announce(room, part_ended, sender=caller.identity, target=target, actor=actor, reason="removed")
+            await self._announce(room, part_ended, sender=by, target=target, actor=actor, reason="removed")
         elif role is Role.HOST:
             await self._announce(room, EventType.HOST_LEFT, sender=(identity, identity), actor=actor, reason="removed")
         return pb.RemoveParticipantResponse()

@@ -727,12 +727,20 @@ class MemoryRecords:
             self._drop_change(state, identity)
             return before
 
-    async def dismiss(self, room: str, identity: str, now: float, change_id: str = "", words: str = "") -> None:
+    async def dismiss(
+        self,
+        room: str,
+        identity: str,
+        now: float,
+        change_id: str = "",
+        words: str = "",
+        change: StageChange = StageChange.DEMOTE,
+    ) -> None:
         if identity not in self._read(room, now).moderators:
             raise refusal(Refusal.NOT_MODERATOR, identity)
         with self._changing(room, now, changes=True) as state:
             del state.moderators[identity]
-            self._intend(state, identity, StageChange.DEMOTE, now, change_id, Role.MODERATOR, ms(now), words)
+            self._intend(state, identity, change, now, change_id, Role.MODERATOR, ms(now), words)
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
         state = self._read(room, now)

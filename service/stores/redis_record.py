@@ -673,8 +673,18 @@ class RedisRecords:
         )
         return _standing(seat, hand, invitation)
 
-    async def dismiss(self, room: str, identity: str, now: float, change_id: str = "", words: str = "") -> None:
-        await self._step("dismiss", room, now, identity, change_id, words, identity=identity, changes=True)
+    async def dismiss(
+        self,
+        room: str,
+        identity: str,
+        now: float,
+        change_id: str = "",
+        words: str = "",
+        change: StageChange = StageChange.DEMOTE,
+    ) -> None:
+        await self._step(
+            "dismiss", room, now, identity, change_id, words, change.value, identity=identity, changes=True
+        )
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
         (newly,) = await self._step("ban", room, now, identity, acting or "", identity=identity, not_host=not_host)
