@@ -235,6 +235,34 @@ async def test_nudges_however_many_leave_the_passes_their_time(livekit: LiveKitD
         await stage.close()
 
 
+async def test_a_scheduled_pass_looks_back_at_least_two_intervals(livekit: LiveKitDevServer, room: str) -> None:
+    """With the interval set past the two minutes a scheduled pass looks back by default, a room
+    written to just after one pass still gets the next (before, only the hourly sweep)."""
+    clock = ManualClock(start=time.time())
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET)
+    store = MemoryRecords()
+    rules = ReconcileRules(interval_seconds=300)
+    show = ShowCore(stage, store, clock, reconcile=rules, page_tokens=PageTokens(page_key(API_SECRET)))
+    seen: list[str] = []
+
+    async def pass_over(rooms: Any) -> list[Action]:
+        seen.extend(rooms)
+        return []
+
+    show.reconciler.pass_over = pass_over  # type: ignore[method-assign]
+    try:
+        await store.set_hand(room, "vic", True, clock.now(), 1)
+        clock.advance(299)  # the next scheduled pass, one interval after the last
+        await show.reconciler.scheduled()
+        assert room in seen
+        seen.clear()
+        clock.advance(302)  # written more than two intervals ago: the sweeps' then
+        await show.reconciler.scheduled()
+        assert room not in seen
+    finally:
+        await stage.close()
+
+
 async def test_a_room_whose_pass_fails_holds_up_no_other(
     livekit: LiveKitDevServer, monkeypatch: pytest.MonkeyPatch, room: str
 ) -> None:

@@ -114,6 +114,13 @@ class ReconcileRules:
     # lost participant_left is rare, and a hand left up a little longer harms nobody.
     hands_every_seconds: float = 30.0
 
+    @property
+    def recent_window(self) -> float:
+        """How far back a scheduled pass looks for rooms written to: `recent_seconds`, and never
+        less than two intervals, so that a room written just after one pass still gets the next
+        however long the interval is set (SHOW_RECONCILE_INTERVAL_SECONDS goes up to 600)."""
+        return max(self.recent_seconds, 2 * self.interval_seconds)
+
 
 class Leases(Protocol):
     """Short exclusive turns, so that one instance at a time reconciles a room."""
@@ -306,7 +313,7 @@ class Reconciler:
     async def scheduled(self) -> list[Action]:
         """Rooms with recent activity, and rooms whose pending changes are overdue."""
         now = self._clock.now()
-        rooms = set(await self._records.active_rooms(now - self._rules.recent_seconds))
+        rooms = set(await self._records.active_rooms(now - self._rules.recent_window))
         rooms.update(await self._records.overdue(now))
         rooms.update(room for room, _, _ in self._absent)
         rooms.update(self._away)
