@@ -21,6 +21,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from service.config import Settings, closest_setting
 from service.core.auth import Authenticator
 from service.core.clock import Clock, SystemClock
+from service.core.errors import ShowError
 from service.core.limits import Limiter, MemoryLimiter
 from service.core.pages import PageTokens, page_key
 from service.core.ports import Stage
@@ -90,13 +91,28 @@ class Running:
 
 
 def deployment_of(settings: Settings) -> str:
-    """The name this deployment marks its LiveKit rooms with: SHOW_DEPLOYMENT, or else one that
-    every instance sharing the same Redis derives alike (an in-process store is one instance)."""
+    """The name this instance would mark its LiveKit rooms with on its own: SHOW_DEPLOYMENT, or
+    else one derived from SHOW_REDIS_URL (an in-process store is one instance: its own). Without
+    SHOW_DEPLOYMENT, the store has the last word (`deployment_for`)."""
     if settings.deployment:
         return settings.deployment
     if settings.redis_url:
         return "redis-" + hashlib.sha256(settings.redis_url.encode()).hexdigest()[:12]
     return "instance-" + secrets.token_hex(6)
+
+
+async def deployment_for(settings: Settings, store: ShowRecords) -> tuple[str, tuple[str, ...]]:
+    """The name this instance marks its LiveKit rooms with, and the others it takes for its own
+    too. SHOW_DEPLOYMENT if set; otherwise the one the shared store holds, which the first
+    instance to ask gave it (its name derived from its SHOW_REDIS_URL): instances that reach the
+    same Redis by different URLs (other Cluster nodes, another host name, a rotated password)
+    share it. The name this instance derived itself is its own too: an earlier version marked
+    the rooms it opened with it."""
+    own = deployment_of(settings)
+    if settings.deployment:
+        return own, ()
+    shared = await store.deployment(own)
+    return shared, (own,) if own != shared else ()
 
 
 def http_config(app: ASGIApp, settings: Settings, refused: Refused) -> uvicorn.Config:
@@ -145,6 +161,12 @@ async def state_backend(settings: Settings, clock: Clock) -> tuple[ShowRecords, 
 async def start(settings: Settings, clock: Clock | None = None) -> Running:
     clock = clock or SystemClock()
     metrics = Metrics()
+    store, limiter, leases = await state_backend(settings, clock)
+    try:
+        deployment, also_ours = await deployment_for(settings, store)
+    except ShowError as exc:
+        await store.close()
+        raise StartupError(f"the store did not answer: {exc.message}") from exc
     stage = LiveKitStage(
         settings.livekit_url,
         settings.livekit_api_key,
@@ -156,7 +178,8 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         egress_timeout=settings.egress_timeout_seconds,
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         observe=metrics.livekit_call,
-        deployment=deployment_of(settings),
+        deployment=deployment,
+        also_ours=also_ours,
         room_cache_seconds=settings.room_cache_seconds,
         # A room whose last participant dropped stays open while its seats wait for their holders'
         # return (the reconnect grace window and the pass that ends it), never less than LiveKit's own.
@@ -164,11 +187,6 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
             LIVEKIT_DEPARTURE_SECONDS, settings.reconnect_grace_seconds + settings.reconcile_interval_seconds
         ),
     )
-    try:
-        store, limiter, leases = await state_backend(settings, clock)
-    except StartupError:
-        await stage.close()  # its LiveKit session is open already: nothing of it outlives the refusal
-        raise
     rules = ShowRules(
         guest_limit=settings.guest_limit,
         invitation_seconds=settings.invitation_seconds,

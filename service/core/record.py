@@ -909,6 +909,13 @@ class ShowRecords(Protocol):
         incarnation or none is recorded. True if deleted."""
         ...
 
+    async def deployment(self, proposed: str) -> str:
+        """The name every instance sharing this store marks its LiveKit rooms with: the one the
+        store holds, or `proposed`, held from now on, if it holds none yet. So instances that
+        reach the same data by different addresses (a Cluster's other nodes, a password
+        rotated) share one name. An in-process store is one instance: `proposed`."""
+        ...
+
     async def ping(self) -> None:
         """Raises ShowError(UNAVAILABLE) unless the store answers (readiness)."""
         ...

@@ -55,6 +55,11 @@ def permission(grants: StageGrants, locked: Sequence[str] = ()) -> lk.Participan
     )
 
 
+def _mark(deployment: str) -> str:
+    """The room metadata a deployment marks the rooms it opens with ("" for none)."""
+    return json.dumps({"showrunner": deployment}, separators=(",", ":")) if deployment else ""
+
+
 def http_url(url: str) -> str:
     """LiveKit's server API speaks HTTP on the same address clients reach over WebSocket."""
     for ws, http in (("wss://", "https://"), ("ws://", "http://")):
@@ -182,11 +187,15 @@ class LiveKitStage:
         observe: CallObserver | None = None,
         deployment: str = "",
         room_cache_seconds: float = 2.0,
+        also_ours: Sequence[str] = (),
     ) -> None:
         self._key, self._secret = api_key, api_secret
         # Marks the rooms this deployment opens (room metadata), so that its reconciler never
-        # takes over rooms of another deployment, or no deployment, on a shared LiveKit.
-        self._mark = json.dumps({"showrunner": deployment}, separators=(",", ":")) if deployment else ""
+        # takes over rooms of another deployment, or no deployment, on a shared LiveKit. Rooms
+        # marked with one of `also_ours` (names an earlier version of this deployment used) are
+        # its own too.
+        self._mark = _mark(deployment)
+        self._marks = frozenset({self._mark, *(_mark(name) for name in also_ours if name)})
         self._ws_url = ws_url(public_url or url)
         self.rooms = RoomCache(room_cache_seconds)
         # A room a participant's token opens (a viewer before its host) is created by LiveKit with
@@ -229,7 +238,7 @@ class LiveKitStage:
 
     def ours(self, room: lk.Room) -> bool:
         """Whether this deployment opened `room` (its reconciler may act on it without a record)."""
-        return not self._mark or room.metadata == self._mark
+        return not self._mark or room.metadata in self._marks
 
     async def ping(self) -> None:
         """Raises ShowError(UNAVAILABLE) unless LiveKit answers an authenticated call."""

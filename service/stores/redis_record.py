@@ -78,6 +78,8 @@ ROOM_KEYS = (
 )
 ACTIVITY = PREFIX + "{rooms}:activity"
 STAGE_CHANGES = PREFIX + "{rooms}:stage-changes"
+# The deployment's name (ShowRecords.deployment), set by the first instance that asks; no expiry.
+DEPLOYMENT = PREFIX + "{rooms}:deployment"
 DEFAULT_IDLE_SECONDS = 6 * 3600.0
 DEFAULT_CHANGE_SECONDS = 10.0
 # How long a recording or stream may stay starting (its placeholder held while LiveKit's egress
@@ -362,6 +364,7 @@ class RedisRecords:
         }
         self._reindex = _Script(client, _REINDEX)
         self._ready = False
+        self._deployment = ""  # the name deployment() answered, held again by ping()
         self._readying = asyncio.Lock()
 
     async def _connect(self) -> None:
@@ -883,12 +886,27 @@ class RedisRecords:
         (deleted,) = await self._step("retire", room, 0.0, room_sid)
         return bool(int(deleted))
 
+    async def deployment(self, proposed: str) -> str:
+        try:
+            if not self._ready:
+                await self._connect()
+            await self._redis.set(DEPLOYMENT, proposed, nx=True)
+            held = await self._redis.get(DEPLOYMENT)
+        except STORE_ERRORS as exc:
+            raise unavailable(exc) from exc
+        self._deployment = _text(held) if held else proposed
+        return self._deployment
+
     async def ping(self) -> None:
         try:
             if isinstance(self._redis, redis.RedisCluster):
                 await self._cluster_serves(self._redis)
             else:
                 await self._redis.ping()
+            if self._deployment:
+                # A Redis restarted empty lost the name too: an instance started after it must
+                # find the one the running instances use, not hold its own.
+                await self._redis.set(DEPLOYMENT, self._deployment, nx=True)
         except STORE_ERRORS as exc:
             raise unavailable(exc) from exc
 
