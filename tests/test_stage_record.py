@@ -1401,9 +1401,10 @@ async def test_a_viewer_who_leaves_within_the_grace_window_keeps_its_hand_and_in
     assert await records.left(room, "zoe", Connection("PA_z", ms(T0)), T0 + 5, "", T0 + 5, keep=True) == Departure(
         Verdict.NOT_HELD, None
     )
-    # An expired invitation is not kept: the leave drops it as it did.
+    # An expired invitation is none: nothing is kept, and the leave holds nothing, whether or not
+    # a step cleared the invitation before it.
     assert await records.left(room, "ivo", ivo, T0 + 70, "", T0 + 70, keep=True) == Departure(
-        Verdict.APPLIED, Role.VIEWER, hand=False
+        Verdict.NOT_HELD, None
     )
     # Without a window the hand goes with its owner, as before.
     assert await records.left(room, "bo", Connection("PA_b", ms(T0)), T0 + 6, "", T0 + 6) == Departure(
@@ -2601,3 +2602,34 @@ async def test_the_memory_store_and_redis_agree_on_any_show(
             assert views[0] == views[1], op
     finally:
         await shared.close()
+
+
+async def test_the_stores_agree_on_an_expired_invitation_a_kept_room_and_a_telling(
+    records: ShowRecords, room: str
+) -> None:
+    """Three answers the stores once gave differently: a viewer who leaves after its invitation
+    expired held nothing (before, Redis said so only if no step had cleared the invitation yet,
+    and one that refused could clear it); a room of which only bans and moderators are kept is
+    kept alive (Redis kept only rooms with a stage or guests key), one of which nothing is kept is
+    not (the memory store kept it); a telling keeps the room but marks no activity (the memory
+    store marked it)."""
+    await _hosted(records, room)
+    await records.invite(room, "vic", T0, 5.0, LIMIT, acting="hana")
+    await records.appoint(room, "mo", T0 + 1, acting="hana")
+    with pytest.raises(errors.ShowError):
+        await records.appoint(room, "mo", T0 + 10, acting="hana")  # refused, past vic's expiry
+    departure = await records.left(room, "vic", Connection("PA_vic", ms(T0)), T0 + 11, "", T0 + 11)
+    assert departure.verdict is Verdict.NOT_HELD
+
+    other = f"{room}-kept"
+    await records.ban(other, "troll", T0, None)
+    assert await records.keep_alive(other, "", T0 + 1)
+    empty = f"{room}-empty"
+    with pytest.raises(errors.ShowError):
+        await records.dismiss(empty, "nobody", T0)  # refused: nothing kept of the room
+    assert not await records.keep_alive(empty, "", T0 + 1)
+
+    told = f"{room}-told"
+    await records.appoint(told, "mo", T0, acting=None)
+    assert await records.tell(told, "mo", Role.MODERATOR, 0, "appointed", T0 + 500) == ("appointed",)
+    assert told not in await records.active_rooms(T0 + 100, count=100_000)

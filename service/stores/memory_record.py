@@ -926,6 +926,9 @@ class MemoryRecords:
             return Departure(Verdict.STALE, None)
         state = self._read(room, now)
         seat = state.host if state.role_of(identity) is Role.HOST else state.guests.get(identity)
+        raised, invitation = state.hands.scores.get(identity), state.invitations.scores.get(identity)
+        if invitation is not None and invitation <= ms(now):
+            invitation = None  # an expired invitation is none, cleared or not (left.lua)
         if seat is not None:
             if not seat.sid:
                 # LiveKit's created_at counts whole seconds: a leave in the seat's own second counts.
@@ -933,14 +936,10 @@ class MemoryRecords:
                     return Departure(Verdict.STALE, None)
             elif seat.sid != connection.sid and connection.joined_at <= seat.joined_at:
                 return Departure(Verdict.STALE, None)
-        elif identity not in state.hands.scores and identity not in state.invitations.scores:
+        elif raised is None and invitation is None:
             return Departure(Verdict.NOT_HELD, None)
         elif keep:
-            raised, invitation = state.hands.scores.get(identity), state.invitations.scores.get(identity)
-            if invitation is not None and invitation <= ms(now):
-                invitation = None  # an expired invitation is not kept (the forgetting below drops it)
-            if raised is not None or invitation is not None:
-                return Departure(Verdict.APPLIED, None, kept=Standing(None, raised, invitation))
+            return Departure(Verdict.APPLIED, None, kept=Standing(None, raised, invitation))
         hand = identity in state.hands.scores
         with self._changing(room, now) as state:
             return Departure(Verdict.APPLIED, self._forget(state, identity), hand)
@@ -986,9 +985,9 @@ class MemoryRecords:
             return ()
         telling = _Telling(found, identity)
         told = telling.tell(part, ended, words, change_id)
-        if telling.wrote:
-            with self._changing(room, now):
-                pass
+        if telling.wrote:  # the room kept, not marked written to (tell.lua is no activity)
+            found.seen = None
+            self._touch(room, found, ms(now))
         return told
 
     async def overdue(self, now: float, count: int = 100) -> list[str]:
@@ -1038,7 +1037,9 @@ class MemoryRecords:
         now_ms = ms(now)
         self._expire(now_ms)
         found = self._rooms.get(room)
-        if found is None or found.phase is Phase.ENDED or (room_sid and found.room_sid not in ("", room_sid)):
+        if found is None or found.holds_nothing() or found.phase is Phase.ENDED:
+            return False  # a room of which nothing is kept is as gone as one Redis holds no key of
+        if room_sid and found.room_sid not in ("", room_sid):
             return False
         self._touch(room, found, now_ms)
         return True

@@ -6,6 +6,8 @@ local identity, sid, joined_at, at, room_sid = ARGV[4], ARGV[5], tonumber(ARGV[6
 if not same_incarnation(room_sid) then return {'ok', 'stale', ''} end
 local role, seat = seat_of(identity)
 local raised, invited = redis.call('ZSCORE', HANDS, identity), redis.call('ZSCORE', INVITATIONS, identity)
+-- An expired invitation is none, whether or not a step has cleared it yet.
+if invited and tonumber(invited) <= NOW then invited = false end
 if seat then
   local held_by = seat.sid or ''
   if held_by == '' then
@@ -21,8 +23,7 @@ elseif not raised and not invited then
   return {'ok', 'not_held', ''}
 elseif ARGV[9] == '1' then
   -- The viewer may be reloading its page: its hand keeps its place and its invitation stands
-  -- (an expired one is not kept: the forgetting below drops it).
-  if invited and tonumber(invited) <= NOW then invited = false end
+  -- (an expired one is none).
   if raised or invited then return {'ok', 'applied', '', 0, raised or '', invited or ''} end
 end
 local hand = raised and 1 or 0
