@@ -1403,9 +1403,7 @@ async def test_a_viewer_who_leaves_within_the_grace_window_keeps_its_hand_and_in
     )
     # An expired invitation is none: nothing is kept, and the leave holds nothing, whether or not
     # a step cleared the invitation before it.
-    assert await records.left(room, "ivo", ivo, T0 + 70, "", T0 + 70, keep=True) == Departure(
-        Verdict.NOT_HELD, None
-    )
+    assert await records.left(room, "ivo", ivo, T0 + 70, "", T0 + 70, keep=True) == Departure(Verdict.NOT_HELD, None)
     # Without a window the hand goes with its owner, as before.
     assert await records.left(room, "bo", Connection("PA_b", ms(T0)), T0 + 6, "", T0 + 6) == Departure(
         Verdict.APPLIED, Role.VIEWER, hand=True
