@@ -940,7 +940,7 @@ class MemoryRecords:
             return Departure(Verdict.NOT_HELD, None)
         elif keep:
             return Departure(Verdict.APPLIED, None, kept=Standing(None, raised, invitation))
-        hand = identity in state.hands.scores
+        hand = raised is not None
         with self._changing(room, now) as state:
             return Departure(Verdict.APPLIED, self._forget(state, identity), hand)
 
