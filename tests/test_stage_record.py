@@ -1542,6 +1542,25 @@ async def test_rooms_are_found_by_their_last_activity(records: ShowRecords, room
     assert room not in await records.active_rooms(T0 + 100.001, count=100_000)
 
 
+async def test_a_viewer_coming_and_going_is_no_activity(records: ShowRecords, room: str) -> None:
+    """LiveKit tells of every viewer's arrival and departure; a viewer holding nothing writes
+    nothing, so it marks nothing either (on Redis, the global index is one key every room
+    shares). A seat's connection recorded, and one freed, are activity."""
+    await _hosted(records, room)
+    assert await records.connected(room, "vic", Connection("PA_v", ms(T0 + 10)), "", T0 + 10) is Verdict.NOT_HELD
+    left = await records.left(room, "vic", Connection("PA_v", ms(T0 + 10)), T0 + 11, "", T0 + 11)
+    assert left.verdict is Verdict.NOT_HELD
+    assert room not in await records.active_rooms(T0 + 5, count=100_000)
+    assert await records.connected(room, "hana", Connection("PA_h", ms(T0 + 20)), "", T0 + 20) is Verdict.APPLIED
+    assert room in await records.active_rooms(T0 + 20, count=100_000)
+    # The same connection again writes nothing: no newer mark.
+    assert await records.connected(room, "hana", Connection("PA_h", ms(T0 + 20)), "", T0 + 30) is Verdict.APPLIED
+    assert room not in await records.active_rooms(T0 + 25, count=100_000)
+    left = await records.left(room, "hana", Connection("PA_h", ms(T0 + 20)), T0 + 40, "", T0 + 40)
+    assert (left.verdict, left.freed) == (Verdict.APPLIED, Role.HOST)
+    assert room in await records.active_rooms(T0 + 40, count=100_000)
+
+
 # --- the show's life -------------------------------------------------------------------------
 
 

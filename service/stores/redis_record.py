@@ -423,11 +423,7 @@ class RedisRecords:
         due at the deadline), then runs `step`: the hint is always written before the fact. On
         one node both go in one pipeline, in order, in one round trip; on Cluster the indexes
         live on their own node, so the step follows once they are written."""
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.zadd(ACTIVITY, {room: now_ms})
-        pipe.zremrangebyscore(ACTIVITY, "-inf", now_ms - self._idle)
-        if changes:
-            pipe.zadd(STAGE_CHANGES, {room: now_ms + self._bound})
+        pipe = self._marks(room, now_ms, changes)
         if isinstance(self._redis, redis.RedisCluster):
             await pipe.execute()
             return await step(keys, argv)
@@ -441,6 +437,25 @@ class RedisRecords:
         if isinstance(reply, Exception):
             raise reply
         return reply
+
+    def _marks(self, room: str, now_ms: int, changes: bool = False) -> Any:
+        """A pipeline marking the room in the global indexes: written to at `now_ms`, and with
+        `changes` a stage change due at the deadline."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zadd(ACTIVITY, {room: now_ms})
+        pipe.zremrangebyscore(ACTIVITY, "-inf", now_ms - self._idle)
+        if changes:
+            pipe.zadd(STAGE_CHANGES, {room: now_ms + self._bound})
+        return pipe
+
+    async def _mark_written(self, room: str, now: float) -> None:
+        """Marks the room written to after a step that wrote only a connection's facts (no stage
+        change to hint, so nothing a crash before the mark could leave unwatched): LiveKit tells
+        of every viewer, and one that holds nothing must not cost the shared index a write."""
+        try:
+            await self._marks(room, ms(now)).execute()
+        except STORE_ERRORS as exc:
+            raise unavailable(exc) from exc
 
     # --- reading --------------------------------------------------------------------------
 
@@ -775,7 +790,11 @@ class RedisRecords:
         return bool(int(adopted))
 
     async def connected(self, room: str, identity: str, connection: Connection, room_sid: str, now: float) -> Verdict:
-        (verdict,) = await self._step("connected", room, now, identity, connection.sid, connection.joined_at, room_sid)
+        verdict, *wrote = await self._step(
+            "connected", room, now, identity, connection.sid, connection.joined_at, room_sid
+        )
+        if wrote:
+            await self._mark_written(room, now)
         return Verdict(_text(verdict))
 
     async def left(
@@ -792,6 +811,8 @@ class RedisRecords:
             "left", room, now, identity, connection.sid, connection.joined_at, ms(at), room_sid, int(keep)
         )
         kept = Standing(None, _optional_ms(rest[1]), _optional_ms(rest[2])) if len(rest) > 1 else None
+        if _text(verdict) == Verdict.APPLIED.value and kept is None:  # a seat, hand or invitation freed
+            await self._mark_written(room, now)
         return Departure(
             Verdict(_text(verdict)), Role(_text(freed)) if _text(freed) else None, bool(rest and int(rest[0])), kept
         )
@@ -929,12 +950,13 @@ class RedisRecords:
 _RECENT_ROOMS = 10_000
 # Steps that change a room's bans: they drop the banned identities recently_banned hands out.
 _BAN_WRITES = frozenset({"ban", "unban", "end_show", "retire"})
-# Steps that write: they mark the room in the global indexes first.
+# Steps that mark the room in the global indexes before they run. Not connected and left: they
+# mark it after, and only when they wrote (_mark_written).
 _WRITES = frozenset(
     {
         "claim_host", "invite", "accept", "decline", "set_hand", "unseat", "restore", "forget", "set_guest_limit",
         "reserve_recording", "set_destinations", "settle_recording", "drop_recording", "record_progress",
-        "room_opened", "connected", "left", "appoint", "dismiss", "ban", "unban", "lock_source",
+        "room_opened", "appoint", "dismiss", "ban", "unban", "lock_source",
         "go_live", "audience_released", "end_show", "land",
     }
 )  # fmt: skip

@@ -1,4 +1,5 @@
--- ARGV: identity, participant sid, joined_at (ms), room sid
+-- ARGV: identity, participant sid, joined_at (ms), room sid. Answers the verdict, and 1 after
+-- it when it wrote (the seat took this connection).
 local identity, sid, joined_at, room_sid = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
 if not same_incarnation(room_sid) then return {'ok', 'stale'} end
 local role, seat = seat_of(identity)
@@ -14,4 +15,4 @@ else
   redis.call('HSET', GUESTS, identity, cjson.encode(seat))
 end
 touch()
-return {'ok', 'applied'}
+return {'ok', 'applied', 1}  -- and it wrote: the caller marks the room written to
