@@ -2011,6 +2011,29 @@ async def test_records_written_by_a_newer_version_are_read(
 
 
 @pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_a_seat_given_back_keeps_what_a_newer_version_wrote_in_it(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    """The undo of a demotion LiveKit refused gives the guest its seat back as it was: fields a
+    newer version wrote in it (and its version) are kept, as every script keeps them."""
+    client = _client(kind, request)
+    store = RedisRecords(client, idle_seconds=IDLE)
+    try:
+        await _hosted(store, room)
+        guests_key = room_keys(room)[1]
+        newer = {"v": 2, "identity": "gia", "name": "Gia", "since": ms(T0), "badge": 7, "tags": ["x", "y"]}
+        await client.hset(guests_key, "gia", json.dumps(newer))
+        assert await store.lock_source(room, "gia", "camera", True, 2, T0 + 1) == ("camera",)
+        seat = await store.unseat(room, "gia", T0 + 2, StageChange.DEMOTE, acting="hana", change_id="d1")
+        assert (seat.identity, seat.locked) == ("gia", ("camera",))
+        assert await store.restore(room, "gia", Standing(seat, None, None), T0 + 3, LIMIT, "d1")
+        given_back = json.loads(await client.hget(guests_key, "gia") or "{}")
+        assert given_back == {**newer, "sid": "", "joined_at": 0, "locked": ["camera"]}
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
 async def test_pending_changes_of_the_version_before_ids_are_completed_by_their_kind(
     kind: str, request: pytest.FixtureRequest, room: str
 ) -> None:

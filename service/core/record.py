@@ -84,6 +84,9 @@ class Seat:
     sid: str = ""
     joined_at: int = 0  # ms, LiveKit's joined_at of that connection
     locked: tuple[str, ...] = ()  # a guest's sources the host took away ("camera", "microphone"), sorted
+    # The seat as its store held it, fields of a newer version included (a Redis seat's JSON; ""
+    # where nothing else is kept): a seat given back (ShowRecords.restore) keeps what it had.
+    as_stored: str = field(default="", compare=False, repr=False)
 
 
 @dataclass(frozen=True)

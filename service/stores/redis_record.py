@@ -124,9 +124,15 @@ _last_told = ""  # the latest store failure the log told
 
 
 def encode_seat(seat: Seat) -> str:
+    """A seat's JSON: the fields this version knows over those it was read with, so that fields
+    a newer version wrote are kept (its version too, when newer)."""
+    stored = json.loads(seat.as_stored) if seat.as_stored else {}
+    stored.pop("locked", None)
+    version = stored.get("v")
     return json.dumps(
         {
-            "v": RECORD_VERSION,
+            **stored,
+            "v": version if isinstance(version, int) and version > RECORD_VERSION else RECORD_VERSION,
             "identity": seat.identity,
             "name": seat.name,
             "since": seat.since,
@@ -149,6 +155,7 @@ def decode_seat(text: Any) -> Seat:
         sid=str(raw.get("sid") or ""),
         joined_at=int(raw.get("joined_at") or 0),
         locked=tuple(str(s) for s in raw.get("locked") or ()),
+        as_stored=_text(text),
     )
 
 
