@@ -373,12 +373,14 @@ class ShowCore(ShowService[Caller]):
         # A viewer's token minted backstage still says "wait" once the show is live, and one
         # minted live must not see a backstage: the show's phase now decides.
         presence = Presence.of(role, record.phase, locked)
-        if _fits(who, presence):
-            return
         if record.lost:
             # The record holds nothing of this room: it was lost, or the room was retired while
-            # its people were away. The reconciler gives seats back from LiveKit's picture.
+            # its people were away. The reconciler gives seats back from LiveKit's picture, now
+            # rather than at its next sweep, whoever's arrival showed it (a viewer fitting the
+            # record's unopened show, whose arrival writes nothing, too).
             self.reconciler.nudge(room)
+            return
+        if _fits(who, presence):
             return
         try:
             # The webhook's picture is from when it was sent; act on LiveKit's picture of now.
