@@ -48,6 +48,24 @@ def _rtmp(url: str) -> bool:
     return url.startswith(("rtmp://", "rtmps://"))
 
 
+def reported(url: str) -> str:
+    """A stream URL as LiveKit's egress reports it in a stream's results: the stream key (the
+    last path segment, after the application's) shortened to `{abc...xyz}`, its first and last
+    three characters (two, one or none for shorter keys)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or rest.count("/") < 2:
+        return url
+    head, _, key = rest.rpartition("/")
+    option = ""
+    if key.endswith(" live=1"):
+        key, option = key[: -len(" live=1")], " live=1"
+    if " " in key:
+        return url
+    shown = 3 if len(key) >= 9 else 2 if len(key) >= 6 else 1 if len(key) >= 3 else 0
+    ends = (key[:shown], key[len(key) - shown :]) if shown else ("", "")
+    return f"{scheme}://{head}/{{{ends[0]}...{ends[1]}}}{option}"
+
+
 def twirp_error(status: int, code: str, msg: str) -> JSONResponse:
     return JSONResponse({"code": code, "msg": msg}, status_code=status)
 
@@ -78,6 +96,8 @@ class EgressStandIn:
     # its error quoting the URL as egress workers do.
     unreachable: str = ""
     _working: set[asyncio.Task[None]] = field(default_factory=set)
+    # The URLs behind the shortened ones the stream results report.
+    _sent_to: dict[str, str] = field(default_factory=dict)
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
@@ -157,7 +177,7 @@ class EgressStandIn:
             )
             for output in message.stream_outputs:
                 for url in output.urls:
-                    info.stream_results.add(url=url, status=lk_egress.StreamInfo.Status.ACTIVE)
+                    self.send_to(info, url)
             self.egresses[info.egress_id] = info
             urls = [url for output in message.stream_outputs for url in output.urls]
             if self.unreachable and self.unreachable in urls:
@@ -181,13 +201,14 @@ class EgressStandIn:
             # LiveKit keeps a stream result per URL: added ones start, removed ones finish.
             known = {result.url: result for result in found.stream_results}
             for url in message.add_output_urls:
-                if url in known and known[url].status == lk_egress.StreamInfo.Status.ACTIVE:
+                if known.get(reported(url)) and known[reported(url)].status == lk_egress.StreamInfo.Status.ACTIVE:
                     continue
-                found.stream_results.add(url=url, status=lk_egress.StreamInfo.Status.ACTIVE)
+                self.send_to(found, url)
             for url in message.remove_output_urls:
-                if url not in known or known[url].status != lk_egress.StreamInfo.Status.ACTIVE:
+                result = known.get(reported(url))
+                if result is None or result.status != lk_egress.StreamInfo.Status.ACTIVE:
                     return twirp_error(400, "invalid_argument", "stream output not found")
-                known[url].status = lk_egress.StreamInfo.Status.FINISHED
+                result.status = lk_egress.StreamInfo.Status.FINISHED
             found.updated_at = time.time_ns()
             return self._reply(found, media)
         if method == "StopEgress":
@@ -226,10 +247,15 @@ class EgressStandIn:
                 return "stream output URLs must be rtmp:// or rtmps://"
         return ""
 
+    def send_to(self, info: lk_egress.EgressInfo, url: str) -> None:
+        """The egress starts sending to `url`: a stream result is added, its key shortened."""
+        self._sent_to[reported(url)] = url
+        info.stream_results.add(url=reported(url), status=lk_egress.StreamInfo.Status.ACTIVE, started_at=time.time_ns())
+
     def active_urls(self, egress_id: str) -> list[str]:
         """The URLs an egress is streaming to now."""
         results = self.egresses[egress_id].stream_results
-        return sorted(r.url for r in results if r.status == lk_egress.StreamInfo.Status.ACTIVE)
+        return sorted(self._sent_to[r.url] for r in results if r.status == lk_egress.StreamInfo.Status.ACTIVE)
 
     def _check_token(self, authorization: str) -> str:
         token = authorization.removeprefix("Bearer ").strip()

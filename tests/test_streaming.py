@@ -5,6 +5,8 @@ by name (tests/conftest.py STREAM_URLS); their stream keys never reach an answer
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +15,9 @@ from livekit.protocol import egress as lk_egress
 
 from service.config import ConfigError, Settings
 from service.dev.livekit_server import LiveKitDevServer
-from tests.conftest import STREAM_KEYS, STREAM_URLS, ServiceProcess, admin_token, start_service
+from service.dev.redis_server import RedisServer
+from service.stores.redis_record import RedisRecords, connect
+from tests.conftest import RECORDING_PATH, STREAM_KEYS, STREAM_URLS, ServiceProcess, admin_token, start_service
 from tests.doors import DOORS, Refused, ShowClient, client_for, expect_refusal
 from tests.egress_standin import EgressStandIn
 from tests.live import LiveParticipant
@@ -327,6 +331,36 @@ def test_stream_destinations_are_configured_by_name() -> None:
     assert "SECRET" not in str(caught.value)
 
 
+def test_destinations_are_named_from_livekits_stream_results() -> None:
+    """LiveKit's egress reports each stream URL with its key shortened to its first and last
+    three characters (fewer for a short key), an older worker whole: either names the destination;
+    a URL that is not configured names nothing."""
+    urls = {
+        "youtube": "rtmps://a.rtmp.youtube.com/live2/abcd-efgh-ijkl",
+        "short": "rtmp://t/app/K2",
+        "flagged": "rtmp://x.test/live/key123 live=1",
+    }
+    settings = Settings.from_env(
+        {
+            "LIVEKIT_URL": "ws://127.0.0.1:7880",
+            "LIVEKIT_API_KEY": "k",
+            "LIVEKIT_API_SECRET": "s",
+            "SHOW_STREAM_DESTINATIONS": ",".join(f"{n}={u}" for n, u in urls.items()),
+        }
+    )
+    named = settings.stream_destinations.named
+    reported = [
+        "rtmps://a.rtmp.youtube.com/live2/{abc...jkl}",
+        "rtmp://t/app/{...}",
+        "rtmp://x.test/live/{ke...23} live=1",
+    ]
+    assert named(reported) == ("flagged", "short", "youtube")
+    assert named([urls["youtube"], reported[1]]) == ("short", "youtube")
+    assert named([]) == ()
+    assert named([reported[0], "rtmp://elsewhere.test/app/{abc...jkl}"]) is None
+    assert named(["rtmps://a.rtmp.youtube.com/live2/{abd...jkl}"]) is None
+
+
 async def test_a_stream_key_with_a_query_is_kept_out_too(
     livekit: LiveKitDevServer, egress: EgressStandIn, room: str
 ) -> None:
@@ -350,5 +384,67 @@ async def test_a_stream_key_with_a_query_is_kept_out_too(
         for text in (failed, await host.history(room), *running.output):
             assert key not in str(text) and token not in str(text), text
     finally:
+        await client.close()
+        running.stop()
+
+
+async def test_a_streams_destinations_follow_livekit_after_a_change_left_half_made(
+    livekit: LiveKitDevServer, egress: EgressStandIn, redis_server: RedisServer, room: str
+) -> None:
+    """UpdateStream writes the record, then asks LiveKit. Its instance may die in between (the
+    record names a destination LiveKit never got), or its LiveKit call may fail after LiveKit
+    made it (the undo leaves out a destination LiveKit sends to). Either way the reconciler
+    brings the record to LiveKit's stream results (which give each URL with its key shortened)
+    once the change is past the quiet time, and keeps it in the history; a change just made is
+    left alone."""
+    running = start_service(
+        livekit,
+        SHOW_EGRESS_URL=egress.url,
+        SHOW_RECORDING_FILEPATH=RECORDING_PATH,
+        SHOW_REDIS_URL=redis_server.url,
+        SHOW_STAGE_CHANGE_SECONDS="2",
+        SHOW_RECONCILE_INTERVAL_SECONDS="1",
+    )
+    client = client_for("rest", running.grpc_address, running.http_base)
+    store = RedisRecords(connect(redis_server.url, cluster=False))
+    try:
+        host = client.as_((await client.as_(admin_token(room)).join(room, "host", "host"))["token"])
+        sid = (await host.start_stream(room, ["youtube"]))["streamId"]
+        assert (
+            await egress.report(running.http_base, "egress_updated", sid, lk_egress.EgressStatus.EGRESS_ACTIVE) == 200
+        )
+        assert all("..." in r.url for r in egress.egresses[sid].stream_results)  # as LiveKit reports them
+
+        async def destinations_become(expected: list[str]) -> None:
+            deadline = time.monotonic() + 15
+            while (listed := (await host.streams(room))["streams"][0]["destinations"]) != expected:
+                assert time.monotonic() < deadline, f"the record names {listed}, LiveKit sends to {expected}"
+                await asyncio.sleep(0.2)
+
+        # The instance died after writing the record: LiveKit never got twitch.
+        assert await store.set_destinations(room, sid, ("youtube", "twitch"), time.time())
+        assert (await host.streams(room))["streams"][0]["destinations"] == ["youtube", "twitch"]
+        await destinations_become(["youtube"])
+        assert egress.active_urls(sid) == [STREAM_URLS["youtube"]]  # LiveKit was not touched
+
+        # LiveKit made a change the record does not have.
+        egress.send_to(egress.egresses[sid], STREAM_URLS["twitch"])
+        await destinations_become(["twitch", "youtube"])
+
+        # A change the service just made is not undone, though the reconciler passes meanwhile.
+        moved = await host.update_stream(room, [], ["twitch"])
+        assert moved["destinations"] == ["youtube"] and egress.active_urls(sid) == [STREAM_URLS["youtube"]]
+        await asyncio.sleep(4)
+        assert (await host.streams(room))["streams"][0]["destinations"] == ["youtube"]
+
+        updates = [e for e in (await host.history(room))["entries"] if e["type"] == "stream_updated"]
+        assert [(e["actorIdentity"], e["reason"], e["destinations"]) for e in updates] == [
+            ("", "reconciled", ["youtube"]),
+            ("", "reconciled", ["twitch", "youtube"]),
+            ("host", "", ["youtube"]),
+        ]
+        keys_absent(*running.output)
+    finally:
+        await store.close()
         await client.close()
         running.stop()

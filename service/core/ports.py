@@ -156,6 +156,11 @@ class Stage(Protocol):
         """The names of the RTMP(S) destinations configured on the service, sorted."""
         ...
 
+    def streaming_to(self, info: lk_egress.EgressInfo) -> tuple[str, ...] | None:
+        """The names of the destinations a stream's egress sends to now, sorted; None if one of
+        them is not a configured destination."""
+        ...
+
     async def start_stream(self, room: str, destinations: Sequence[str], layout: str) -> lk_egress.EgressInfo:
         """Starts a room-composite egress streaming to the named destinations. Raises
         ShowError(UNAVAILABLE) when LiveKit has no egress worker to do it."""

@@ -149,6 +149,11 @@ class ReconcileListener(Protocol):
         events of a webhook; whether the record changed."""
         ...
 
+    async def stream_redirected(self, room: str, stream: Recording, destinations: tuple[str, ...]) -> bool:
+        """A running stream found sending to other destinations than the record names: the
+        record follows LiveKit, with the events of an UpdateStream; whether it changed."""
+        ...
+
     async def change_finished(self, room: str, pending: PendingChange, name: str) -> None:
         """A pending stage change whose call never confirmed it was finished here, LiveKit
         brought to the record (`name`: the participant's, as LiveKit or its seat has it): the
@@ -173,7 +178,7 @@ class Action:
     """One thing a pass did, for logs, metrics and tests."""
 
     kind: str  # retired, freed, presented, completed, told, adopted, reconnected, incarnation, kept_out,
-    # closed, released, lowered, egress
+    # closed, released, lowered, egress, destinations
     identity: str = ""
     detail: str = ""
 
@@ -586,7 +591,7 @@ class Reconciler:
         actions: list[Action] = []
         for recording in record.recordings:
             if recording.active and not recording.placeholder and recording.started_at <= quiet_since:
-                actions += await self._egress(room, recording)
+                actions += await self._egress(room, recording, quiet_since)
         abandoned = [r for r in record.recordings if r.active and r.placeholder and r.started_at <= abandoned_since]
         if abandoned:
             actions += await self._unsettled(room, record, abandoned, now)
@@ -621,19 +626,32 @@ class Reconciler:
             actions.append(Action("adopted", found.egress_id, placeholder.kind.value))
         return actions
 
-    async def _egress(self, room: str, recording: Recording) -> list[Action]:
+    async def _egress(self, room: str, recording: Recording, quiet_since: int) -> list[Action]:
         """A recording or stream the record holds as running (at most one of each kind a room):
-        LiveKit's egress is asked where it stands, and the record follows if it has moved on."""
+        LiveKit's egress is asked where it stands, and the record follows if it has moved on. A
+        stream's destinations follow LiveKit's too, once no change of them can be in flight
+        (changed before `quiet_since`): an UpdateStream whose instance died between writing the
+        record and asking LiveKit, or whose LiveKit call failed after LiveKit had made it, left
+        the record naming other destinations than LiveKit sends to."""
         try:
             info = await self._stage.egress(recording.id)
         except errors.ShowError as exc:  # the rest of the room's pass does not wait on it
             log.warning("could not ask LiveKit about egress %s of %s: %s", recording.id, room, exc.message)
             return []
-        if info is None or info.status <= recording.status:
+        if info is None:
             return []
-        if not await self._listener.egress_moved(room, info):
+        if info.status > recording.status:
+            if not await self._listener.egress_moved(room, info):
+                return []
+            return [Action("egress", recording.id, lk_egress.EgressStatus.Name(info.status))]
+        if recording.kind is not EgressKind.STREAM or info.status != lk_egress.EgressStatus.EGRESS_ACTIVE:
             return []
-        return [Action("egress", recording.id, lk_egress.EgressStatus.Name(info.status))]
+        sending = self._stage.streaming_to(info)
+        if not sending or sending == tuple(sorted(recording.destinations)) or recording.destinations_at > quiet_since:
+            return []
+        if not await self._listener.stream_redirected(room, recording, sending):
+            return []
+        return [Action("destinations", recording.id, ",".join(sending))]
 
     async def _abandoned_hands(self, room: str, now: float) -> list[Action]:
         """Lowers the hands whose owner LiveKit does not have, among the first HANDS_PER_PASS of

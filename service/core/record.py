@@ -206,6 +206,7 @@ class Recording:
     error: str = ""
     kind: EgressKind = EgressKind.RECORDING
     destinations: tuple[str, ...] = ()  # a stream's destination names (never their URLs)
+    destinations_at: int = 0  # ms, when they were last changed (0: as the stream started)
 
     @property
     def active(self) -> bool:

@@ -190,6 +190,23 @@ class ShowCore(ShowService[Caller]):
     async def egress_moved(self, room: str, info: lk_egress.EgressInfo) -> bool:
         return await self._egress_progress(room, info)
 
+    async def stream_redirected(self, room: str, stream: Recording, destinations: tuple[str, ...]) -> bool:
+        """The reconciler found a running stream sending to other destinations than the record
+        names (an UpdateStream's instance died between the two, or its LiveKit call failed after
+        LiveKit had made it): the record follows LiveKit, and the host and the moderators hear
+        a stream_updated from nobody, for "reconciled", as the history keeps it."""
+        now = self._clock.now()
+        if not await self._records.set_destinations(room, stream.id, destinations, now):
+            return False
+        reason = _FINISHED
+        await self._remember(
+            room, EventType.STREAM_UPDATED, actor="", reason=reason, egress_id=stream.id, destinations=destinations
+        )
+        updated = (await self._records.stage(room, now)).recording(stream.id)
+        if updated is not None:
+            await self._tell_stream(room, EventType.STREAM_UPDATED, updated, sender="", reason=reason)
+        return True
+
     async def change_finished(self, room: str, pending: PendingChange, name: str) -> None:
         """A guest's promotion, demotion or removal, or a moderator's dismissal, that the
         reconciler finished past its deadline (its call's instance died before confirming it, or

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -140,6 +141,17 @@ class StreamDestinations:
             raise errors.invalid("each stream destination may be named once")
         return [self.urls[n] for n in names]
 
+    def named(self, urls: Sequence[str]) -> tuple[str, ...] | None:
+        """The names of the configured destinations `urls` are, as LiveKit's egress reports them
+        (its stream results give each URL with the stream key shortened: `{abc...xyz}`); None if
+        one of them is none of ours (configured since, or another's), which then names nothing."""
+        known: dict[str, str] = {}
+        for name, url in self.urls.items():
+            known[url] = known[_shortened_key(url)] = name
+        names = [known.get(url) for url in urls]
+        found = [name for name in names if name is not None]
+        return tuple(sorted(set(found))) if len(found) == len(names) else None
+
     def redact(self, text: str) -> str:
         """`text` with every configured URL replaced by its name, and its stream key (the URL's
         last path segment) wherever it stands alone: LiveKit's error messages, and its egress
@@ -156,6 +168,23 @@ class StreamDestinations:
                 if len(key) >= MIN_STREAM_KEY_CHARS:
                     text = text.replace(key, f"<{name} stream key>")
         return text
+
+
+# An RTMP(S) URL as LiveKit's egress reads one: scheme, host and path, application, stream key,
+# and an optional " live=1" (librtmp's option).
+_RTMP_URL = re.compile(r"^(rtmps?://)(.*/)(.*/)(\S*)( live=1)?$")
+
+
+def _shortened_key(url: str) -> str:
+    """`url` as LiveKit's egress reports it in a stream's results: its stream key shortened to
+    its first and last three characters in braces (fewer for a short key)."""
+    parts = _RTMP_URL.match(url)
+    if parts is None:
+        return url
+    key = parts.group(4)
+    kept = next((n for n in (3, 2, 1) if len(key) >= 3 * n), 0)
+    shortened = "{" + key[:kept] + "..." + (key[len(key) - kept :] if kept else "") + "}"
+    return parts.group(1) + parts.group(2) + parts.group(3) + shortened + (parts.group(5) or "")
 
 
 # A room name no show uses (names are checked by service/core/validate.py), asked for by readiness
@@ -408,6 +437,12 @@ class LiveKitStage:
 
     def stream_destinations(self) -> tuple[str, ...]:
         return self.destinations.names
+
+    def streaming_to(self, info: lk_egress.EgressInfo) -> tuple[str, ...] | None:
+        """The destinations (names) a stream's egress is sending to now, as LiveKit reports it;
+        None if it sends to a URL that is none of ours."""
+        active = lk_egress.StreamInfo.Status.ACTIVE
+        return self.destinations.named([result.url for result in info.stream_results if result.status == active])
 
     def recording_location(self, room: str) -> str:
         return self._output.describe(room)

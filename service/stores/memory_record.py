@@ -822,7 +822,8 @@ class MemoryRecords:
             held = state.recordings.get(stream_id)
             if held is None:
                 return False
-            state.recordings[stream_id] = (held[0], replace(held[1], destinations=destinations))
+            changed = replace(held[1], destinations=destinations, destinations_at=ms(now))
+            state.recordings[stream_id] = (held[0], changed)
             return True
 
     async def settle_recording(

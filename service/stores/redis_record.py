@@ -178,6 +178,7 @@ def decode_recording(text: Any) -> tuple[int, Recording] | None:
         error=str(raw.get("error") or ""),
         kind=kind,
         destinations=tuple(d for d in str(raw.get("destinations") or "").split(",") if d),
+        destinations_at=int(raw.get("destinations_at") or 0),
     )
     return int(raw.get("seq") or 0), recording
 
