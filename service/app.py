@@ -261,10 +261,10 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
     reconciler = core.reconciler
 
     async def after_outage(ready: bool, reasons: Sequence[str]) -> None:
-        # Whatever changed while the store or LiveKit could not be reached is caught up with now.
+        # Whatever changed while the store or LiveKit could not be reached is caught up with now,
+        # on the reconciler's task: readiness goes on answering (and watching) meanwhile.
         if ready:
-            for room in await reconciler.rooms_to_sweep():
-                reconciler.nudge(room)
+            reconciler.sweep_soon()
 
     readiness.on_change(after_outage)
     await readiness.check()

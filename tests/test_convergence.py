@@ -390,6 +390,44 @@ async def test_redis_restarting_mid_show_loses_nothing_and_catches_up(
         await door.close()
 
 
+async def test_the_end_of_an_outage_catches_up_with_every_room_at_once(
+    tmp_path: Path, redis_server_own: RedisServer, room: str
+) -> None:
+    """Redis comes back empty after an outage. The service's passes are an hour apart here (the
+    interval at its most, sweeps every sixth pass), so only the catch-up the end of the outage
+    asks for gives the host its seat back from LiveKit's picture; readiness says ready the whole
+    while it runs."""
+    made = stack(tmp_path, SHOW_REDIS_URL=redis_server_own.url, SHOW_RECONCILE_INTERVAL_SECONDS="600")
+    door = made.client()
+    admin = door.as_(admin_token(room))
+    _, host_live = await open_show(door, room)
+    fresh = tmp_path / "fresh-redis"
+    fresh.mkdir()
+    try:
+        redis_server_own.stop()
+        async with httpx.AsyncClient(base_url=made.service.http_base) as http:
+            await until(lambda: _status(http, "/ready", 503), label="not ready while Redis is down")
+            emptied = RedisServer(workdir=fresh, port=redis_server_own.port).start()
+            try:
+                await until(lambda: _status(http, "/ready", 200), label="ready once Redis is back")
+                deadline = time.monotonic() + BOUND
+                while not (await admin.get_room(room))["hasHost"]:
+                    assert time.monotonic() < deadline, "the host was not given its seat back"
+                    await asyncio.sleep(0.5)
+                assert (await http.get("/ready")).status_code == 200
+            finally:
+                emptied.stop()
+    finally:
+        await host_live.disconnect()
+        await door.close()
+        made.service.stop()
+        made.livekit.stop()
+
+
+async def _status(http: httpx.AsyncClient, path: str, status: int) -> bool:
+    return (await http.get(path)).status_code == status
+
+
 async def test_redis_emptied_gives_the_seats_back_from_livekit_within_the_rules(
     own_with_redis: Stack, redis_server_own: RedisServer, room: str
 ) -> None:

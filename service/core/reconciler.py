@@ -207,10 +207,18 @@ class Reconciler:
         # publishing agents and ingresses too, which are nobody's strangers), and when.
         self._explained: dict[str, tuple[tuple[str, int, int], float]] = {}
         self._wanted: set[str] = set()
+        self._sweep_wanted = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     # --- when it runs ----------------------------------------------------------------------
+
+    def sweep_soon(self) -> None:
+        """Asks for a pass over every room either side knows of, on the reconciler's own task:
+        an outage just ended, and whatever changed meanwhile is to be caught up with. The asker
+        (readiness) waits on none of it, and goes on watching the store and LiveKit."""
+        self._sweep_wanted = True
+        self._wake.set()
 
     def nudge(self, room: str) -> None:
         """Asks for a pass over `room` soon: a webhook or a call saw something worth checking."""
@@ -285,6 +293,9 @@ class Reconciler:
                     await self._wake.wait()
             self._wake.clear()
             wanted, self._wanted = self._wanted, set()
+            if self._sweep_wanted:
+                self._sweep_wanted = False
+                await self._guarded(self.sweep())
             if wanted:
                 await self._guarded(self.pass_over(wanted))
             # The passes keep their own time: nudges, however many, come between them.

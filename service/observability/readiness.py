@@ -6,8 +6,9 @@ the reasons, while either cannot be reached: on `GET /ready` and in gRPC health 
 so a load balancer or Kubernetes takes the instance out of rotation instead of sending it calls
 it can only refuse. A reason names the dependency and the kind of failure only: the failure's
 own message names the hosts and ports behind the instance, which only its log tells. When an
-outage ends, `on_recovery` runs (the reconciler's cue to compare the show's record with
-LiveKit's again).
+outage ends, the listeners hear it (the reconciler's cue to compare the show's record with
+LiveKit's again): each is awaited by the check, so it only asks for work (the reconciler sweeps on
+its own task), and readiness goes on watching while that work runs.
 """
 
 from __future__ import annotations
