@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as redis
+from redis.crc import key_slot
 
 from service.config import Settings
 from service.core import errors
@@ -2008,6 +2009,60 @@ async def test_records_written_by_a_newer_version_are_read(
         )
     finally:
         await store.close()
+
+
+async def test_a_room_whose_slot_moves_is_unavailable_while_it_moves_and_whole_after(
+    request: pytest.FixtureRequest, room: str
+) -> None:
+    """Resharding moves a slot's keys to another node: CLUSTER SETSLOT IMPORTING and MIGRATING,
+    MIGRATE of the keys, SETSLOT NODE. While a room's slot moves, a step over its keys (some on
+    either node) is answered TRYAGAIN by Redis, and the store refuses it as UNAVAILABLE (which
+    callers retry), reads and writes alike, having written nothing. Once moved, every step runs
+    on the new node, with everything the room held."""
+    cluster: RedisCluster = request.getfixturevalue("store_redis_cluster")
+    client = connect(cluster.url, cluster=True)
+    store = RedisRecords(client, idle_seconds=IDLE)
+    nodes = [redis.Redis(port=node.port) for node in cluster.nodes]
+    try:
+        await _hosted(store, room)
+        await store.set_hand(room, "gia", True, T0 + 1, LIMIT)
+        await store.ban(room, "troll", T0 + 1, acting="hana")
+        slot = key_slot(room_keys(room)[0].encode())
+        ids = [(await node.execute_command("CLUSTER", "MYID")).decode() for node in nodes]
+        counts = [await node.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) for node in nodes]
+        owner = next(i for i, count in enumerate(counts) if count)
+        target = (owner + 1) % len(nodes)
+        keys = await nodes[owner].execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100)
+        assert len(keys) >= 3  # the stage, the hands, the bans...
+        await nodes[target].execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[owner])
+        await nodes[owner].execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
+
+        async def migrate(moving: list[bytes]) -> None:
+            port = cluster.nodes[target].port
+            await nodes[owner].execute_command("MIGRATE", "127.0.0.1", port, "", 0, 5000, "KEYS", *moving)
+
+        await migrate(keys[:1])  # half-way: the room's keys are on both nodes
+        for step in (
+            store.set_hand(room, "bo", True, T0 + 2, LIMIT),
+            store.stage(room, T0 + 2),
+            store.unban(room, "troll", T0 + 2),
+        ):
+            with pytest.raises(errors.ShowError) as refused:
+                await step
+            assert refused.value.code is errors.Code.UNAVAILABLE
+        await migrate(keys[1:])
+        for node in nodes:
+            await node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])
+
+        stage = await store.stage(room, T0 + 3)  # on the new node
+        assert (stage.host is not None, stage.hands, stage.bans) == (True, 1, 1)
+        assert await store.set_hand(room, "bo", True, T0 + 3, LIMIT)
+        assert [h.identity for h in await store.hands(room, T0 + 3, 0, 10)] == ["gia", "bo"]
+        assert await nodes[target].execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) >= len(keys)
+    finally:
+        await store.close()
+        for node in nodes:
+            await node.aclose()
 
 
 @pytest.mark.parametrize("kind", ["redis", "cluster"])
