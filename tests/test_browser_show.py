@@ -207,6 +207,18 @@ def test_an_unanswered_invitation_says_it_expired(
         play("invitation_expires.mjs", running, room, tmp_path / "browser")
 
 
+def test_an_invitation_lasts_by_the_services_clock_not_the_browsers(
+    tmp_path_factory: pytest.TempPathFactory, room: str, tmp_path: Path
+) -> None:
+    """A service whose invitations last 8 s, and viewers whose clocks are a minute fast or slow:
+    an invitation is shown again after a reload (within the reconnect grace window, production's
+    30 s), and expires on time (skewed_clock.mjs)."""
+    with own_stack(
+        tmp_path_factory, "livekit-skewed-clock", SHOW_INVITATION_SECONDS="8", SHOW_RECONNECT_GRACE_SECONDS="30"
+    ) as running:
+        play("skewed_clock.mjs", running, room, tmp_path / "browser")
+
+
 def test_the_pages_keep_working_past_their_first_tokens_lifetime(
     tmp_path_factory: pytest.TempPathFactory, room: str, tmp_path: Path
 ) -> None:
@@ -233,6 +245,12 @@ STORIES = {
     "the pages are made for a screen reader": "accessible.mjs",
     "the studio keeps a keyboard user's focus and a call under way as its lists redraw": "keyboard.mjs",
     "the landing page takes only a room name the service accepts": "landing.mjs",
+    "a guest whose page reads the show ended leaves LiveKit": "ended_unheard.mjs",
+    "an invitation whose answer did not get through stays to be answered again": "invitation_retry.mjs",
+    "a guest whose camera is turned off reloads without starting it": "locked_reload.mjs",
+    "a page whose address holds a broken room name says so": "broken_address.mjs",
+    "the studio's form never puts the admin token in the address": "studio_form.mjs",
+    "the studio keeps the host's token through a name typed differently": "studio_name.mjs",
 }
 
 

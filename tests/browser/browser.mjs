@@ -41,6 +41,26 @@ function installCutOff() {
   });
 }
 
+// Given to every page before its own scripts: each camera and microphone track the page captures
+// (getUserMedia, as livekit-client asks for them) is kept in window.capturedTracks, so that a
+// story can tell whether one is still running ("live") after the page let go of it.
+function installTrackRecorder() {
+  const devices = navigator.mediaDevices;
+  if (!devices) return;
+  const capture = devices.getUserMedia.bind(devices);
+  window.capturedTracks = [];
+  devices.getUserMedia = async (constraints) => {
+    const stream = await capture(constraints);
+    window.capturedTracks.push(...stream.getTracks());
+    return stream;
+  };
+}
+
+/** The kinds ("audio", "video") of the tracks `page` captured that are still running. */
+export async function liveCaptures(page) {
+  return page.evaluate(() => window.capturedTracks.filter((track) => track.readyState === "live").map((track) => track.kind));
+}
+
 const NETWORK = { latency: 0, downloadThroughput: -1, uploadThroughput: -1 };
 
 /** Takes `page` off the network as a dropped connection does: offline (its calls to the service
@@ -120,6 +140,7 @@ export async function inBrowser(play) {
   });
   await context.addInitScript(installFrameCounter);
   await context.addInitScript(installCutOff);
+  await context.addInitScript(installTrackRecorder);
   const pages = {};
   const logs = [];
   const open = async (name, path) => {

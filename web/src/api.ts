@@ -3,7 +3,7 @@
  * over the Twirp JSON door on this same origin, and the ShowEvents that LiveKit carries on the
  * room's data channel. No request is written by hand.
  */
-import { RpcError } from "@protobuf-ts/runtime-rpc";
+import { RpcError, type RpcMetadata } from "@protobuf-ts/runtime-rpc";
 import { TwirpFetchTransport } from "@protobuf-ts/twirp-transport";
 import { ShowEvent } from "../../clients/ts/showrunner/v1/show_event";
 import { ShowServiceClient } from "../../clients/ts/showrunner/v1/show_service.client";
@@ -25,6 +25,16 @@ export function showService(token?: string): ShowServiceClient {
     meta: token ? { authorization: `Bearer ${token}` } : {},
   });
   return new ShowServiceClient(transport);
+}
+
+/** The service's clock when it answered a call, from its answer's Date header, or the browser's
+ * if it gave none. The header is to the second, so its middle is taken: what is measured by it (an
+ * invitation's time left) is within half a second, where the browser's own clock may be off by
+ * minutes. */
+export function answeredAt(headers: RpcMetadata): number {
+  const date = headers["date"];
+  const at = typeof date === "string" ? Date.parse(date) : Number.NaN;
+  return Number.isNaN(at) ? Date.now() : at + 500;
 }
 
 /** What to tell the person when a call fails: the service's own message when it gave one. */
@@ -52,10 +62,26 @@ export function readShowEvent(payload: Uint8Array): ShowEvent | undefined {
   }
 }
 
-/** The room named by the page's path: /studio/<room> or /watch/<room>. */
+/** What a page whose address names no readable room says, and does instead of its work. */
+export const UNREADABLE_ROOM = "This address names no show: the room name in it is broken (a link cut short, or mistyped). Check the link, or find the show from the home page.";
+
+/** The room named by the page's path: /studio/<room> or /watch/<room>. A room name that cannot be
+ * decoded (a broken percent-escape, as in /watch/abc%E0%A4) names no show: the page says so in its
+ * notice, its form goes, and the page's script stops here, rather than leaving a blank page. */
 export function roomFromPath(): string {
   const [, , room = ""] = window.location.pathname.split("/");
-  return decodeURIComponent(room);
+  try {
+    return decodeURIComponent(room);
+  } catch (error) {
+    if (!(error instanceof URIError)) throw error;
+    const notice = document.querySelector<HTMLElement>("#notice");
+    if (notice) {
+      notice.textContent = UNREADABLE_ROOM;
+      notice.dataset["tone"] = "error";
+    }
+    document.querySelectorAll<HTMLFormElement>("main form").forEach((form) => (form.hidden = true));
+    throw new Error(UNREADABLE_ROOM);
+  }
 }
 
 /** Settings carried in the URL fragment (#name=…&admin=…), which never reaches a server. */

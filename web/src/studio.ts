@@ -53,6 +53,9 @@ const notice = new Notice(document.querySelector("#notice")!);
 // Asks before Remove and ban (the stage controls') and before End the show.
 const confirm = new Confirm(document.querySelector("main")!);
 const kept = `showrunner.host.${roomName}`;
+// The name the kept host token was given for: a reload offers it, and a token is never let go for
+// a name typed differently (the service refuses that token for any other name).
+const keptName = `${kept}.name`;
 
 let show: ShowServiceClient | undefined;
 let me = "";
@@ -107,10 +110,16 @@ const given = fragment();
 for (const field of ["name", "admin"]) {
   page.goLive.querySelector<HTMLInputElement>(`input[name=${field}]`)!.value = given.get(field) ?? "";
 }
-// The admin token has been read; keep it out of the address bar, history and screenshots.
-if (given.has("admin")) {
+// A reload without a name in the address offers the one this tab's host token is for.
+if (!given.get("name")) page.goLive.querySelector<HTMLInputElement>("input[name=name]")!.value = sessionStorage.getItem(keptName) ?? "";
+// The admin token has been read; keep it out of the address bar, history and screenshots. One in
+// the query (?admin=…, the form sent before this script took it over, or a link written so) has
+// reached the server already: it is not used, and taken out of the address all the same.
+const asked = new URLSearchParams(window.location.search);
+if (given.has("admin") || asked.has("admin")) {
   given.delete("admin");
-  history.replaceState(null, "", `${window.location.pathname}${given.size ? `#${given}` : ""}`);
+  asked.delete("admin");
+  history.replaceState(null, "", `${window.location.pathname}${asked.size ? `?${asked}` : ""}${given.size ? `#${given}` : ""}`);
 }
 
 page.goLive.addEventListener("submit", (event) => {
@@ -118,6 +127,9 @@ page.goLive.addEventListener("submit", (event) => {
   const form = new FormData(page.goLive);
   void goLive(String(form.get("name") ?? "").trim(), String(form.get("admin") ?? "").trim());
 });
+// The form is the script's from here: its button was disabled until now, so that it was never
+// sent by the browser itself (with the admin token in it).
+page.goLive.querySelector("button")!.disabled = false;
 // Each disabled from the click until the service answers: a double click starts one recording.
 const recordingButtons = [page.startRecording, page.stopRecording];
 page.startRecording.addEventListener("click", () => void disabledWhile(recordingButtons, () => record(true), () => ended));
@@ -137,9 +149,19 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     submit.disabled = false;
     return;
   }
+  // The kept token is the host's under the name it was given for: under another it is refused,
+  // and kept for that name.
+  const hostName = sessionStorage.getItem(keptName);
+  if (!adminToken && hostName && name !== hostName) {
+    notice.show("error", `This tab hosts the show as ${hostName}: open it as ${hostName}, or paste the room's admin token to host under another name.`);
+    page.goLive.querySelector<HTMLInputElement>("input[name=name]")!.focus();
+    submit.disabled = false;
+    return;
+  }
   try {
     const { response } = await showService(credential).joinRoom({ roomName, participantName: name, role: Role.HOST, displayName: "" });
     sessionStorage.setItem(kept, response.token);
+    sessionStorage.setItem(keptName, name);
     show = showService(response.token);
     me = response.identity;
     await connect(room, response.wsUrl, response.token);
@@ -162,7 +184,7 @@ async function goLive(name: string, adminToken: string): Promise<void> {
   } catch (error) {
     // A host token the service no longer takes (the seat was given up) is let go; after any other
     // failure (the service restarting, the camera refused) the next try still has it.
-    if (error instanceof RpcError && (error.code === "unauthenticated" || error.code === "permission_denied")) sessionStorage.removeItem(kept);
+    if (error instanceof RpcError && (error.code === "unauthenticated" || error.code === "permission_denied")) forget();
     await room.disconnect();
     // The service's reason ("token is malformed", "token has expired") said of what the host pasted.
     const tokenRefused = adminToken && error instanceof RpcError && error.code === "unauthenticated";
@@ -170,6 +192,12 @@ async function goLive(name: string, adminToken: string): Promise<void> {
   } finally {
     submit.disabled = false;
   }
+}
+
+/** Lets go of the host token this tab kept, and the name it was for. */
+function forget(): void {
+  sessionStorage.removeItem(kept);
+  sessionStorage.removeItem(keptName);
 }
 
 /** Everything the studio shows that the service holds: the stage (and with it the show's state),
@@ -323,7 +351,7 @@ function finish(message: string, over: boolean): void {
   renewal.stop();
   // A question still open (Remove and ban, End the show) is about a show that is over.
   confirm.withdraw();
-  if (over) sessionStorage.removeItem(kept);
+  if (over) forget();
   void room.disconnect();
   stage.clear(message);
   page.liveBadge.hidden = true;

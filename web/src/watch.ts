@@ -24,7 +24,7 @@
  */
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
-import { Role, type ShowEvent, type ShowServiceClient, ShowState, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
+import { Role, type ShowEvent, type ShowServiceClient, ShowState, answeredAt, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Confirm } from "./components/confirm";
 import { Invitation } from "./components/invitation";
 import { Notice, disabledWhile } from "./components/notice";
@@ -203,6 +203,7 @@ async function join(name: string): Promise<void> {
       joined = await showService().joinRoom(request);
     }
     const { response } = joined;
+    const serviceNow = answeredAt(joined.headers);
     sessionStorage.setItem(kept(name), response.token);
     show = showService(response.token);
     me = response.identity;
@@ -219,8 +220,9 @@ async function join(name: string): Promise<void> {
     // in its place in the queue, and an invitation still waits, as the service keeps them.
     handUp = response.handRaised;
     // Its sender named as the live guest_invite names it; one the service does not know (an
-    // invitation an older version gave) is put down to the host.
-    if (response.invitationExpiresAt > Date.now()) invitation.show(response.invitedBy || "The host", response.invitationExpiresAt);
+    // invitation an older version gave) is put down to the host. Whether it stands, and how long,
+    // is the service's clock's to say, never the browser's.
+    if (response.invitationExpiresAt > serviceNow) invitation.show(response.invitedBy || "The host", response.invitationExpiresAt, serviceNow);
     moderate(response.role === Role.MODERATOR);
     // A guest who comes back (a reload) keeps the stage: its connection may publish from the start.
     await followPermission(undefined);
@@ -264,7 +266,8 @@ function heard(event: ShowEvent): void {
   if (aboutMe || event.senderId === me) heardOfMe++;
   switch (event.type) {
     case "guest_invite":
-      if (aboutMe) invitation.show(event.senderName || event.senderId, event.expiresAt);
+      // Its expiry and its sending both by the service's clock.
+      if (aboutMe) invitation.show(event.senderName || event.senderId, event.expiresAt, event.timestamp || Date.now());
       break;
     case "guest_promoted":
       if (aboutMe) {
@@ -315,9 +318,11 @@ async function readAgain(): Promise<void> {
   const client = show;
   if (!watching || ended || !client) return;
   const heardBefore = heardOfMe;
-  let answer;
+  let answer, serviceNow;
   try {
-    ({ response: answer } = await client.getMyPlace({ roomName }));
+    const read = await client.getMyPlace({ roomName });
+    ({ response: answer } = read);
+    serviceNow = answeredAt(read.headers);
   } catch (error) {
     // The page shows what it knew: the next return, or event, brings it on.
     console.warn("Reading the show again failed:", error);
@@ -331,9 +336,9 @@ async function readAgain(): Promise<void> {
   // An event about this viewer came while GetMyPlace answered: it is as new as the answer, or newer.
   if (heardOfMe !== heardBefore) return;
   handUp = answer.handRaised;
-  if (answer.invitationExpiresAt <= Date.now()) invitation.hide();
+  if (answer.invitationExpiresAt <= serviceNow) invitation.hide();
   // The invitation shown already is not shown (and read out) again.
-  else if (invitation.expiresAt !== answer.invitationExpiresAt) invitation.show(answer.invitedBy || "The host", answer.invitationExpiresAt);
+  else if (invitation.expiresAt !== answer.invitationExpiresAt) invitation.show(answer.invitedBy || "The host", answer.invitationExpiresAt, serviceNow);
   const moderator = answer.role === Role.MODERATOR;
   if (moderator !== moderating) appoint(moderator);
   else if (moderating) await Promise.all([controls.refreshHands(), controls.refreshBans(), controls.refreshStage()]);
@@ -349,22 +354,20 @@ function moderate(on: boolean): void {
   refresh();
 }
 
-/** On stage LiveKit lets this connection publish: camera and microphone go live; off stage they
- * stop. A source the host took away (LiveKit unpublished it) goes live again when it is given back. */
+/** On stage LiveKit lets this connection publish: the sources its permission lists go live, one
+ * at a time; off stage they stop. A guest the host took a source from (a reload with the camera
+ * locked) starts only the others: a source LiveKit would refuse is never captured, and one whose
+ * publish fails anyway (livekit-client stops the tracks it captured then) leaves no camera or
+ * microphone running. A source the host took away (LiveKit unpublished it) goes live again when
+ * it is given back. */
 async function followPermission(before: Permission): Promise<void> {
   const now = room.localParticipant.permissions;
-  if (now?.canPublish && !before?.canPublish) {
-    try {
-      await room.localParticipant.enableCameraAndMicrophone();
-    } catch (error) {
-      notice.show("error", `Your camera or microphone could not start: ${refusal(error)}`);
-    }
-  } else if (now?.canPublish) {
+  if (now?.canPublish) {
     for (const source of GUEST_SOURCES.filter((s) => publishes(now, s) && !publishes(before, s))) {
       const start = enableSource(room.localParticipant, source, true);
       await start.catch((error: unknown) => notice.show("error", `Your ${source.name} could not start: ${refusal(error)}`));
     }
-  } else if (!now?.canPublish && before?.canPublish) {
+  } else if (before?.canPublish) {
     for (const publication of room.localParticipant.trackPublications.values()) {
       if (publication.track) await room.localParticipant.unpublishTrack(publication.track, true).catch(() => undefined);
     }
@@ -383,19 +386,44 @@ async function act(action: (show: ShowServiceClient) => Promise<string>): Promis
 }
 
 async function accept(): Promise<void> {
-  await act(async (s) => {
+  await answer(async (s) => {
     await s.acceptInvitation({ roomName, viewerIdentity: me });
     return ON_STAGE;
   });
-  invitation.hide();
 }
 
 async function decline(): Promise<void> {
-  await act(async (s) => {
+  await answer(async (s) => {
     await s.declineInvitation({ roomName, viewerIdentity: me });
     return "You declined the invitation.";
   });
-  invitation.hide();
+}
+
+/** Answers the invitation with `call`. It goes once answered, or once the service says it stands
+ * no more (endsInvitation); an answer that did not get through leaves it up, to be answered again. */
+async function answer(call: (show: ShowServiceClient) => Promise<string>): Promise<void> {
+  if (!show) return;
+  try {
+    notice.show("info", await call(show));
+    invitation.hide();
+  } catch (error) {
+    const said = refusal(error);
+    if (endsInvitation(error)) {
+      invitation.hide();
+      notice.show("error", said);
+    } else {
+      notice.show("error", `${/[.!?]$/.test(said) ? said : `${said}.`} The invitation still stands: answer it again.`);
+    }
+  }
+  refresh();
+}
+
+/** Whether the service's refusal of an answer says the invitation is over: none is pending (it
+ * expired, or was answered from another tab), or the viewer can no longer take it (already on
+ * stage, banned, the show ended). Any other failure (the network, the service restarting, a rate
+ * limit, a full stage) leaves the invitation standing, as the service keeps it. */
+function endsInvitation(error: unknown): boolean {
+  return error instanceof RpcError && (error.code === "not_found" || error.code === "failed_precondition");
 }
 
 /** The service would not renew the viewer's token: said as the page says it when LiveKit tells it
@@ -411,6 +439,9 @@ function finish(message: string): void {
   if (ended) return;
   ended = true;
   renewal.stop();
+  // Read as ENDED by the service before LiveKit said so (or as removed): the page leaves LiveKit
+  // too, so that a guest's camera and microphone stop with the controls that go.
+  void room.disconnect();
   invitation.hide();
   // A moderator's Remove and ban still asked is about a show this page has left.
   confirm.withdraw();

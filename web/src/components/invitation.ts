@@ -13,12 +13,15 @@ export class Invitation {
     private readonly expired: (hostName: string) => void,
   ) {}
 
-  /** When the invitation shown expires (ms since the epoch), 0 if none is shown. */
+  /** When the invitation shown expires (ms since the epoch, by the service's clock), 0 if none is shown. */
   get expiresAt(): number {
     return this.shownUntil;
   }
 
-  show(hostName: string, expiresAt: number): void {
+  /** Shows the invitation from `hostName` until `expiresAt`, both that and `serviceNow` by the
+   * service's clock: `serviceNow` is the service's time when it said so (its answer's or its
+   * event's), so the invitation lasts what is left of it from now, whatever the browser's clock says. */
+  show(hostName: string, expiresAt: number, serviceNow: number): void {
     this.shownUntil = expiresAt;
     const text = document.createElement("p");
     text.textContent = `${hostName} invites you on stage. Your camera and microphone go live when you accept.`;
@@ -31,11 +34,12 @@ export class Invitation {
     );
     this.element.hidden = false;
     window.clearTimeout(this.expiry);
-    if (expiresAt > Date.now()) {
+    const left = expiresAt - serviceNow;
+    if (left > 0) {
       this.expiry = window.setTimeout(() => {
         this.hide();
         this.expired(hostName);
-      }, expiresAt - Date.now());
+      }, left);
     }
   }
 
