@@ -1233,6 +1233,30 @@ async def test_a_stream_runs_beside_a_recording_one_at_a_time(records: ShowRecor
     assert len(stage.of_kind(stream)) == KEPT_RECORDINGS
 
 
+async def test_destinations_read_are_written_only_if_still_as_read(records: ShowRecords, room: str) -> None:
+    """The reconciler writes LiveKit's destinations over those it read: not over a change made
+    since (an UpdateStream's), nor once the stream has ended. Each change keeps its moment."""
+    await _hosted(records, room)
+    await records.reserve_recording(room, "pending-s", "speaker", T0, EgressKind.STREAM, ("youtube",))
+    await records.settle_recording(room, "pending-s", "EG_s", 1, "", T0 + 1)
+    read = (await records.stage(room, T0 + 1)).recording("EG_s")
+    assert read is not None and (read.destinations, read.destinations_at) == (("youtube",), 0)
+    assert await records.set_destinations(room, "EG_s", ("twitch", "youtube"), T0 + 2)  # an UpdateStream
+    assert not await records.set_destinations(room, "EG_s", ("youtube",), T0 + 3, read=read)
+    now_read = (await records.stage(room, T0 + 3)).recording("EG_s")
+    assert now_read is not None and (now_read.destinations, now_read.destinations_at) == (
+        ("twitch", "youtube"),
+        ms(T0 + 2),
+    )
+    assert await records.set_destinations(room, "EG_s", ("twitch",), T0 + 4, read=now_read)
+    after = (await records.stage(room, T0 + 4)).recording("EG_s")
+    assert after is not None and (after.destinations, after.destinations_at) == (("twitch",), ms(T0 + 4))
+    await records.record_progress(room, "EG_s", 3, T0 + 5, "", "", T0 + 5)
+    ended = (await records.stage(room, T0 + 5)).recording("EG_s")
+    assert not await records.set_destinations(room, "EG_s", ("youtube",), T0 + 6, read=ended)
+    assert not await records.set_destinations(room, "EG_none", ("youtube",), T0 + 6, read=ended)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_recording_left_starting_by_a_dead_instance_is_given_up_past_the_bound(
     kind: str, request: pytest.FixtureRequest, room: str
@@ -1541,6 +1565,38 @@ async def test_rooms_are_found_by_their_last_activity(records: ShowRecords, room
     await records.set_hand(room, "gia", True, T0 + 100, LIMIT)
     assert room in await records.active_rooms(T0 + 100, count=100_000)
     assert room not in await records.active_rooms(T0 + 100.001, count=100_000)
+
+
+async def test_a_departure_that_freed_a_seat_is_told_though_the_activity_index_refuses_a_write(
+    request: pytest.FixtureRequest, room: str
+) -> None:
+    """A connection's arrival or departure marks the global activity index after its step: the
+    step has written by then, so an index that refuses the mark (on Cluster its node may fail
+    alone; here Redis's ACL refuses it) must not turn a freed seat into an error, which would
+    leave the room never told (a retried webhook finds nothing to free)."""
+    server: RedisServer = request.getfixturevalue("store_redis_server")
+    admin = connect(server.url, cluster=False)
+    user, password = f"rooms-only-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    # Reads everywhere, writes to the room's keys only (a script's keys need both at once).
+    rooms_only = f"%R~* ~{room_keys(room)[0].split('}')[0]}}}*"
+    await admin.execute_command("ACL", "SETUSER", user, "on", f">{password}", "+@all", *rooms_only.split())
+    store = RedisRecords(admin, idle_seconds=IDLE)
+    limited = RedisRecords(
+        connect(server.url.replace("redis://", f"redis://{user}:{password}@"), cluster=False), idle_seconds=IDLE
+    )
+    try:
+        await _hosted(store, room)
+        assert await store.connected(room, "hana", Connection("PA_h", ms(T0)), "", T0) is Verdict.APPLIED
+        with pytest.raises(errors.ShowError):  # the index is refused to this client, as meant
+            await limited.set_hand(room, "gia", True, T0 + 1, LIMIT)
+        left = await limited.left(room, "hana", Connection("PA_h", ms(T0)), T0 + 2, "", T0 + 2)
+        assert (left.verdict, left.freed) == (Verdict.APPLIED, Role.HOST)
+        assert (await store.stage(room, T0 + 2)).host is None
+        assert room not in await store.active_rooms(T0 + 1.5, count=100_000)  # the mark it could not write
+    finally:
+        await admin.execute_command("ACL", "DELUSER", user)
+        await limited.close()
+        await store.close()
 
 
 async def test_a_viewer_coming_and_going_is_no_activity(records: ShowRecords, room: str) -> None:

@@ -774,8 +774,13 @@ class ShowRecords(Protocol):
         answers; refuses if one is active. Keeps the last KEPT_RECORDINGS of each kind."""
         ...
 
-    async def set_destinations(self, room: str, stream_id: str, destinations: tuple[str, ...], now: float) -> bool:
-        """A stream's destinations, as they are now; False if the room has no such stream."""
+    async def set_destinations(
+        self, room: str, stream_id: str, destinations: tuple[str, ...], now: float, read: Recording | None = None
+    ) -> bool:
+        """A stream's destinations, as they are now; False if the room has no such stream. With
+        `read` (the stream as the caller read it), only if the stream is still active and its
+        destinations are still those it read, changed at the same moment: a change made since
+        stands."""
         ...
 
     async def settle_recording(

@@ -196,7 +196,7 @@ class ShowCore(ShowService[Caller]):
         LiveKit had made it): the record follows LiveKit, and the host and the moderators hear
         a stream_updated from nobody, for "reconciled", as the history keeps it."""
         now = self._clock.now()
-        if not await self._records.set_destinations(room, stream.id, destinations, now):
+        if not await self._records.set_destinations(room, stream.id, destinations, now, read=stream):
             return False
         reason = _FINISHED
         await self._remember(
@@ -340,7 +340,7 @@ class ShowCore(ShowService[Caller]):
             if verdict is Verdict.APPLIED:
                 self.reconciler.returned(room, who.identity)
             if verdict is not Verdict.STALE:
-                await self._bring_to_role(room, who)
+                await self._bring_to_role(room, who, event.room)
             return _WEBHOOK_VERDICTS[verdict]
         if event.event == "participant_left" and who.identity:
             return await self._left(room, who, event.room.sid, float(event.created_at or now), now)
@@ -377,7 +377,7 @@ class ShowCore(ShowService[Caller]):
             await self.hand_lowered(room, who.identity, who.name or who.identity)
         return _WEBHOOK_VERDICTS[departure.verdict]
 
-    async def _bring_to_role(self, room: str, who: lk.ParticipantInfo) -> None:
+    async def _bring_to_role(self, room: str, who: lk.ParticipantInfo, live: lk.Room) -> None:
         """A token outlives a role: a demoted guest (or a replaced host) could reconnect with the
         token it had, and LiveKit would grant what that token says. The show's record decides, so
         a newcomer whose permission exceeds its role is brought back to it at once."""
@@ -393,9 +393,12 @@ class ShowCore(ShowService[Caller]):
         if record.lost:
             # The record holds nothing of this room: it was lost, or the room was retired while
             # its people were away. The reconciler gives seats back from LiveKit's picture, now
-            # rather than at its next sweep, whoever's arrival showed it (a viewer fitting the
-            # record's unopened show, whose arrival writes nothing, too).
-            self.reconciler.nudge(room)
+            # rather than at its next sweep, whoever's arrival showed it: a viewer fitting the
+            # record's unopened show (whose arrival writes nothing) too, if the room is one this
+            # deployment opened (a room a viewer's token opened before any host is nobody's to
+            # give back, and its waiting audience must not keep the reconciler busy).
+            if self._stage.ours(live) or not _fits(who, presence):
+                self.reconciler.nudge(room)
             return
         if _fits(who, presence):
             return

@@ -144,10 +144,13 @@ class StreamDestinations:
     def named(self, urls: Sequence[str]) -> tuple[str, ...] | None:
         """The names of the configured destinations `urls` are, as LiveKit's egress reports them
         (its stream results give each URL with the stream key shortened: `{abc...xyz}`); None if
-        one of them is none of ours (configured since, or another's), which then names nothing."""
-        known: dict[str, str] = {}
+        one of them is none of ours (configured since, or another's), or could be either of two
+        (their URLs alike once shortened), which then names nothing."""
+        known: dict[str, str | None] = {}
         for name, url in self.urls.items():
-            known[url] = known[_shortened_key(url)] = name
+            for form in dict.fromkeys((url, _shortened_key(url))):
+                # Two destinations alike once shortened name neither: None, as for a stranger.
+                known[form] = name if known.get(form, name) == name else None
         names = [known.get(url) for url in urls]
         found = [name for name in names if name is not None]
         return tuple(sorted(set(found))) if len(found) == len(names) else None

@@ -815,8 +815,16 @@ class MemoryRecords:
                 same = [rid for rid, (_, r) in state.recordings.items() if r.kind is kind]
                 del state.recordings[min(same, key=lambda rid: state.recordings[rid][0])]
 
-    async def set_destinations(self, room: str, stream_id: str, destinations: tuple[str, ...], now: float) -> bool:
-        if stream_id not in self._read(room, now).recordings:
+    async def set_destinations(
+        self, room: str, stream_id: str, destinations: tuple[str, ...], now: float, read: Recording | None = None
+    ) -> bool:
+        held = self._read(room, now).recordings.get(stream_id)
+        if held is None:
+            return False
+        if read is not None and not (
+            held[1].active
+            and (held[1].destinations, held[1].destinations_at) == (read.destinations, read.destinations_at)
+        ):
             return False
         with self._changing(room, now) as state:
             held = state.recordings.get(stream_id)

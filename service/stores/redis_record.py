@@ -459,11 +459,14 @@ class RedisRecords:
     async def _mark_written(self, room: str, now: float) -> None:
         """Marks the room written to after a step that wrote only a connection's facts (no stage
         change to hint, so nothing a crash before the mark could leave unwatched): LiveKit tells
-        of every viewer, and one that holds nothing must not cost the shared index a write."""
+        of every viewer, and one that holds nothing must not cost the shared index a write.
+        Best effort: the step has written, and its caller must hear what it freed (on Cluster
+        the index lives on another node, which may fail alone); a mark lost costs the room only
+        its place in the reconciler's next scheduled pass."""
         try:
             await self._marks(room, ms(now)).execute()
         except STORE_ERRORS as exc:
-            raise unavailable(exc) from exc
+            log.warning("could not mark %s written to in the activity index: %s", room, exc)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -760,8 +763,11 @@ class RedisRecords:
             self._starting,
         )
 
-    async def set_destinations(self, room: str, stream_id: str, destinations: tuple[str, ...], now: float) -> bool:
-        (found,) = await self._step("set_destinations", room, now, stream_id, ",".join(destinations))
+    async def set_destinations(
+        self, room: str, stream_id: str, destinations: tuple[str, ...], now: float, read: Recording | None = None
+    ) -> bool:
+        unless = ("1", ",".join(read.destinations), read.destinations_at) if read is not None else ("0", "", 0)
+        (found,) = await self._step("set_destinations", room, now, stream_id, ",".join(destinations), *unless)
         return bool(int(found))
 
     async def settle_recording(
