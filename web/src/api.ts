@@ -27,14 +27,16 @@ export function showService(token?: string): ShowServiceClient {
   return new ShowServiceClient(transport);
 }
 
-/** The service's clock when it answered a call, from its answer's Date header, or the browser's
- * if it gave none. The header is to the second, so its middle is taken: what is measured by it (an
- * invitation's time left) is within half a second, where the browser's own clock may be off by
+/** How far the service's clock is ahead of the browser's (ms; behind if negative), read as its
+ * answer arrives: its Date header against the browser's clock now; 0 if it gave none. The header
+ * is cut to the second, and uvicorn writes it anew once a second, so it lags the service's time by
+ * up to about two seconds, a second on average, which is added back: what is measured by it (an
+ * invitation's time left) is within about a second, where the browser's own clock may be off by
  * minutes. */
-export function answeredAt(headers: RpcMetadata): number {
+export function clockSkew(headers: RpcMetadata): number {
   const date = headers["date"];
   const at = typeof date === "string" ? Date.parse(date) : Number.NaN;
-  return Number.isNaN(at) ? Date.now() : at + 500;
+  return Number.isNaN(at) ? 0 : at + 1000 - Date.now();
 }
 
 /** What to tell the person when a call fails: the service's own message when it gave one. */

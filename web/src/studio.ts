@@ -119,7 +119,10 @@ const asked = new URLSearchParams(window.location.search);
 if (given.has("admin") || asked.has("admin")) {
   given.delete("admin");
   asked.delete("admin");
-  history.replaceState(null, "", `${window.location.pathname}${asked.size ? `?${asked}` : ""}${given.size ? `#${given}` : ""}`);
+  // Their text, not URLSearchParams.size (Chrome 113, Safari 17): older browsers keep the rest too.
+  const query = asked.toString();
+  const rest = given.toString();
+  history.replaceState(null, "", `${window.location.pathname}${query ? `?${query}` : ""}${rest ? `#${rest}` : ""}`);
 }
 
 page.goLive.addEventListener("submit", (event) => {
@@ -182,9 +185,11 @@ async function goLive(name: string, adminToken: string): Promise<void> {
     refresh();
     await readAll();
   } catch (error) {
-    // A host token the service no longer takes (the seat was given up) is let go; after any other
-    // failure (the service restarting, the camera refused) the next try still has it.
-    if (error instanceof RpcError && (error.code === "unauthenticated" || error.code === "permission_denied")) forget();
+    // A kept host token the service no longer takes (the seat was given up) is let go; after any
+    // other failure (the service restarting, the camera refused), or a pasted admin token refused,
+    // the next try still has it.
+    const keptRefused = !adminToken && error instanceof RpcError && (error.code === "unauthenticated" || error.code === "permission_denied");
+    if (keptRefused) forget();
     await room.disconnect();
     // The service's reason ("token is malformed", "token has expired") said of what the host pasted.
     const tokenRefused = adminToken && error instanceof RpcError && error.code === "unauthenticated";

@@ -24,7 +24,7 @@
  */
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
-import { Role, type ShowEvent, type ShowServiceClient, ShowState, answeredAt, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
+import { Role, type ShowEvent, type ShowServiceClient, ShowState, clockSkew, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Confirm } from "./components/confirm";
 import { Invitation } from "./components/invitation";
 import { Notice, disabledWhile } from "./components/notice";
@@ -203,7 +203,7 @@ async function join(name: string): Promise<void> {
       joined = await showService().joinRoom(request);
     }
     const { response } = joined;
-    const serviceNow = answeredAt(joined.headers);
+    const skew = clockSkew(joined.headers); // as the answer arrived, before connecting takes its time
     sessionStorage.setItem(kept(name), response.token);
     show = showService(response.token);
     me = response.identity;
@@ -222,7 +222,7 @@ async function join(name: string): Promise<void> {
     // Its sender named as the live guest_invite names it; one the service does not know (an
     // invitation an older version gave) is put down to the host. Whether it stands, and how long,
     // is the service's clock's to say, never the browser's.
-    if (response.invitationExpiresAt > serviceNow) invitation.show(response.invitedBy || "The host", response.invitationExpiresAt, serviceNow);
+    if (response.invitationExpiresAt > Date.now() + skew) invitation.show(response.invitedBy || "The host", response.invitationExpiresAt, skew);
     moderate(response.role === Role.MODERATOR);
     // A guest who comes back (a reload) keeps the stage: its connection may publish from the start.
     await followPermission(undefined);
@@ -262,12 +262,13 @@ function refresh(): void {
 }
 
 function heard(event: ShowEvent): void {
+  if (ended) return; // the notice says why the page is over; nothing after it changes that
   const aboutMe = event.targetParticipantId === me;
   if (aboutMe || event.senderId === me) heardOfMe++;
   switch (event.type) {
     case "guest_invite":
       // Its expiry and its sending both by the service's clock.
-      if (aboutMe) invitation.show(event.senderName || event.senderId, event.expiresAt, event.timestamp || Date.now());
+      if (aboutMe) invitation.show(event.senderName || event.senderId, event.expiresAt, event.timestamp ? event.timestamp - Date.now() : 0);
       break;
     case "guest_promoted":
       if (aboutMe) {
@@ -318,11 +319,11 @@ async function readAgain(): Promise<void> {
   const client = show;
   if (!watching || ended || !client) return;
   const heardBefore = heardOfMe;
-  let answer, serviceNow;
+  let answer, skew;
   try {
     const read = await client.getMyPlace({ roomName });
     ({ response: answer } = read);
-    serviceNow = answeredAt(read.headers);
+    skew = clockSkew(read.headers);
   } catch (error) {
     // The page shows what it knew: the next return, or event, brings it on.
     console.warn("Reading the show again failed:", error);
@@ -336,9 +337,9 @@ async function readAgain(): Promise<void> {
   // An event about this viewer came while GetMyPlace answered: it is as new as the answer, or newer.
   if (heardOfMe !== heardBefore) return;
   handUp = answer.handRaised;
-  if (answer.invitationExpiresAt <= serviceNow) invitation.hide();
+  if (answer.invitationExpiresAt <= Date.now() + skew) invitation.hide();
   // The invitation shown already is not shown (and read out) again.
-  else if (invitation.expiresAt !== answer.invitationExpiresAt) invitation.show(answer.invitedBy || "The host", answer.invitationExpiresAt, serviceNow);
+  else if (invitation.expiresAt !== answer.invitationExpiresAt) invitation.show(answer.invitedBy || "The host", answer.invitationExpiresAt, skew);
   const moderator = answer.role === Role.MODERATOR;
   if (moderator !== moderating) appoint(moderator);
   else if (moderating) await Promise.all([controls.refreshHands(), controls.refreshBans(), controls.refreshStage()]);
@@ -364,8 +365,17 @@ async function followPermission(before: Permission): Promise<void> {
   const now = room.localParticipant.permissions;
   if (now?.canPublish) {
     for (const source of GUEST_SOURCES.filter((s) => publishes(now, s) && !publishes(before, s))) {
+      // Each source as the permission stands now: one sent back to the audience (or a show that
+      // ended) while the last one started captures nothing more.
+      if (ended || !publishes(room.localParticipant.permissions, source)) break;
       const start = enableSource(room.localParticipant, source, true);
-      await start.catch((error: unknown) => notice.show("error", `Your ${source.name} could not start: ${refusal(error)}`));
+      await start.catch((error: unknown) => {
+        // Refused because the guest left the stage (or the show ended) meanwhile: nothing to say,
+        // the page says where it is now.
+        if (!ended && publishes(room.localParticipant.permissions, source)) {
+          notice.show("error", `Your ${source.name} could not start: ${refusal(error)}`);
+        }
+      });
     }
   } else if (before?.canPublish) {
     for (const publication of room.localParticipant.trackPublications.values()) {
@@ -378,9 +388,10 @@ async function followPermission(before: Permission): Promise<void> {
 async function act(action: (show: ShowServiceClient) => Promise<string>): Promise<void> {
   if (!show) return;
   try {
-    notice.show("info", await action(show));
+    const said = await action(show);
+    if (!ended) notice.show("info", said);
   } catch (error) {
-    notice.show("error", refusal(error));
+    if (!ended) notice.show("error", refusal(error));
   }
   refresh();
 }
@@ -403,16 +414,28 @@ async function decline(): Promise<void> {
  * no more (endsInvitation); an answer that did not get through leaves it up, to be answered again. */
 async function answer(call: (show: ShowServiceClient) => Promise<string>): Promise<void> {
   if (!show) return;
+  const answering = invitation.expiresAt;
+  // A read of the viewer's place under way began before this answer: its invitation is older news.
+  heardOfMe++;
+  // Only the invitation answered goes: a newer one (sent while the answer was on its way) stays.
+  const hideAnswered = (): void => {
+    if (invitation.expiresAt === answering) invitation.hide();
+  };
   try {
-    notice.show("info", await call(show));
-    invitation.hide();
+    const said = await call(show);
+    heardOfMe++;
+    hideAnswered();
+    if (!ended) notice.show("info", said);
   } catch (error) {
+    heardOfMe++;
     const said = refusal(error);
     if (endsInvitation(error)) {
-      invitation.hide();
-      notice.show("error", said);
-    } else {
+      hideAnswered();
+      if (!ended) notice.show("error", said);
+    } else if (!ended && invitation.expiresAt !== 0) {
       notice.show("error", `${/[.!?]$/.test(said) ? said : `${said}.`} The invitation still stands: answer it again.`);
+    } else if (!ended) {
+      notice.show("error", said); // it expired meanwhile, as the page has said
     }
   }
   refresh();

@@ -18,10 +18,11 @@ export class Invitation {
     return this.shownUntil;
   }
 
-  /** Shows the invitation from `hostName` until `expiresAt`, both that and `serviceNow` by the
-   * service's clock: `serviceNow` is the service's time when it said so (its answer's or its
-   * event's), so the invitation lasts what is left of it from now, whatever the browser's clock says. */
-  show(hostName: string, expiresAt: number, serviceNow: number): void {
+  /** Shows the invitation from `hostName` until `expiresAt`, by the service's clock, which is
+   * `skew` ms ahead of the browser's (measured when the service told of it: its answer's Date, its
+   * event's timestamp), so the invitation lasts what is left of it from now, whatever the browser's
+   * clock says and however long the page took to get here. */
+  show(hostName: string, expiresAt: number, skew: number): void {
     this.shownUntil = expiresAt;
     const text = document.createElement("p");
     text.textContent = `${hostName} invites you on stage. Your camera and microphone go live when you accept.`;
@@ -34,7 +35,7 @@ export class Invitation {
     );
     this.element.hidden = false;
     window.clearTimeout(this.expiry);
-    const left = expiresAt - serviceNow;
+    const left = expiresAt - (Date.now() + skew);
     if (left > 0) {
       this.expiry = window.setTimeout(() => {
         this.hide();
