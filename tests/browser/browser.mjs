@@ -205,6 +205,18 @@ export async function picture(page, name) {
   await page.screenshot({ path: join(SCREENSHOTS_DIR, `${name}.png`) });
 }
 
+/** The host `hostName` opens the show and lets the audience in; the viewer `name` joins and sees
+ * the host. Resolves to both pages. */
+export async function liveWithViewer(open, hostName, name) {
+  const host = await goLive(open, hostName);
+  await host.click("#open-show");
+  await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
+  const viewer = await open(name, `/watch/${ROOM}#name=${name}`);
+  await viewer.click("#join button[type=submit]");
+  await seesVideo(viewer, hostName);
+  return { host, viewer };
+}
+
 /** Opens the studio as the host `name` with the admin token (and `settings`, more of the URL
  * fragment, e.g. "pageSize=1") and goes live; resolves once its camera plays. */
 export async function goLive(open, name, settings = "") {

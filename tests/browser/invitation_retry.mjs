@@ -3,7 +3,7 @@
 // Accept by the service restarting (503): each time her page says what went wrong and that the
 // invitation still stands, and keeps it with its buttons. Her next Accept puts her on stage. Run
 // by tests/test_browser_show.py.
-import { ROOM, STEP_MS, goLive, inBrowser, noticeIs, say, seesVideo } from "./browser.mjs";
+import { STEP_MS, inBrowser, liveWithViewer, noticeIs, say, seesVideo } from "./browser.mjs";
 
 const TWIRP = "**/twirp/showrunner.v1.ShowService";
 
@@ -27,12 +27,7 @@ async function stillInvited(page, after) {
 }
 
 await inBrowser(async (open) => {
-  const host = await goLive(open, "jane");
-  await host.click("#open-show");
-  await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
-  const mary = await open("mary", `/watch/${ROOM}#name=mary`);
-  await mary.click("#join button[type=submit]");
-  await seesVideo(mary, "jane");
+  const { host, viewer: mary } = await liveWithViewer(open, "jane", "mary");
   await host.click('#audience li[data-identity="mary"] button.invite');
   await mary.waitForSelector("#invitation:not([hidden]) button.accept", { timeout: STEP_MS });
   say("jane invited mary");

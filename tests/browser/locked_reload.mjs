@@ -3,7 +3,7 @@
 // her microphone alone, and captures no camera at all (none left running that LiveKit would refuse
 // to take); once the host allows the camera again, her page publishes it and the host sees her.
 // Run by tests/test_browser_show.py.
-import { ROOM, STEP_MS, goLive, inBrowser, liveCaptures, livekitShows, say, seesVideo } from "./browser.mjs";
+import { STEP_MS, inBrowser, liveCaptures, livekitShows, liveWithViewer, say, seesVideo } from "./browser.mjs";
 
 /** gia's track of `source` ("MICROPHONE", "CAMERA") as LiveKit lists it, if any. */
 function track(participant, source) {
@@ -18,12 +18,7 @@ function sources(participant) {
 const tile = (identity) => `.tile[data-identity="${identity}"]`;
 
 await inBrowser(async (open) => {
-  const host = await goLive(open, "jane");
-  await host.click("#open-show");
-  await host.waitForSelector("#live-badge:not([hidden])", { timeout: STEP_MS });
-  const gia = await open("gia", `/watch/${ROOM}#name=gia`);
-  await gia.click("#join button[type=submit]");
-  await seesVideo(gia, "jane");
+  const { host, viewer: gia } = await liveWithViewer(open, "jane", "gia");
   await host.click('#audience li[data-identity="gia"] button.invite');
   await gia.click("#invitation:not([hidden]) button.accept", { timeout: STEP_MS });
   await seesVideo(host, "gia");
