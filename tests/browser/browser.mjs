@@ -49,11 +49,18 @@ function installTrackRecorder() {
   if (!devices) return;
   const capture = devices.getUserMedia.bind(devices);
   window.capturedTracks = [];
+  window.captures = []; // the kinds each getUserMedia call captured: one prompt each in a browser
   devices.getUserMedia = async (constraints) => {
     const stream = await capture(constraints);
     window.capturedTracks.push(...stream.getTracks());
+    window.captures.push(stream.getTracks().map((track) => track.kind).sort());
     return stream;
   };
+}
+
+/** What each of `page`'s captures took, in order: ["audio", "video"] for both in one. */
+export async function captures(page) {
+  return page.evaluate(() => window.captures);
 }
 
 /** The kinds ("audio", "video") of the tracks `page` captured that are still running. */

@@ -3,7 +3,7 @@
 // her microphone alone, and captures no camera at all (none left running that LiveKit would refuse
 // to take); once the host allows the camera again, her page publishes it and the host sees her.
 // Run by tests/test_browser_show.py.
-import { STEP_MS, inBrowser, liveCaptures, livekitShows, liveWithViewer, say, seesVideo } from "./browser.mjs";
+import { STEP_MS, captures, inBrowser, liveCaptures, livekitShows, liveWithViewer, say, seesVideo } from "./browser.mjs";
 
 /** gia's track of `source` ("MICROPHONE", "CAMERA") as LiveKit lists it, if any. */
 function track(participant, source) {
@@ -22,6 +22,9 @@ await inBrowser(async (open) => {
   await host.click('#audience li[data-identity="gia"] button.invite');
   await gia.click("#invitation:not([hidden]) button.accept", { timeout: STEP_MS });
   await seesVideo(host, "gia");
+  // Promoted, her page asked for the camera and the microphone in one capture: one prompt.
+  const asked = JSON.stringify(await captures(gia));
+  if (asked !== JSON.stringify([["audio", "video"]])) throw new Error(`gia's page, promoted, captured ${asked}: one prompt for both was meant`);
   await host.click(`${tile("gia")} button.lock-camera`);
   await livekitShows("gia", "without a camera, nor the camera in her permission", (p) => !track(p, "CAMERA") && sources(p).length > 0 && !sources(p).includes("CAMERA"));
   say("gia is on stage, her camera turned off by the host");

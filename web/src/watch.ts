@@ -355,20 +355,37 @@ function moderate(on: boolean): void {
   refresh();
 }
 
-/** On stage LiveKit lets this connection publish: the sources its permission lists go live, one
- * at a time; off stage they stop. A guest the host took a source from (a reload with the camera
- * locked) starts only the others: a source LiveKit would refuse is never captured, and one whose
- * publish fails anyway (livekit-client stops the tracks it captured then) leaves no camera or
- * microphone running. A source the host took away (LiveKit unpublished it) goes live again when
- * it is given back. */
+/** On stage LiveKit lets this connection publish: the sources its permission lists go live
+ * (captured together, asked for in one prompt, and each published on its own); off stage they
+ * stop. A guest the host took a source from (a reload with the camera locked) starts only the
+ * others: a source LiveKit would refuse is never captured, and one whose publish fails anyway is
+ * stopped, so no camera or microphone is left running. A source the host took away (LiveKit
+ * unpublished it) goes live again when it is given back. */
 async function followPermission(before: Permission): Promise<void> {
   const now = room.localParticipant.permissions;
   if (now?.canPublish) {
-    for (const source of GUEST_SOURCES.filter((s) => publishes(now, s) && !publishes(before, s))) {
+    const local = room.localParticipant;
+    const starting = GUEST_SOURCES.filter((s) => publishes(now, s) && !publishes(before, s));
+    // Both at once (a promotion): one capture, so that the browser asks for the camera and the
+    // microphone in one prompt. Each is then published on its own, and one LiveKit refuses is
+    // stopped; should the capture fail (one of them denied), each is started alone below, so a
+    // denied camera does not cost the microphone.
+    const fresh = starting.length > 1 && starting.every((s) => !local.getTrackPublication(s.source));
+    const captured = fresh ? await local.createTracks({ audio: true, video: true }).catch(() => []) : [];
+    for (const source of starting) {
+      const track = captured.find((t) => t.source === source.source);
       // Each source as the permission stands now: one sent back to the audience (or a show that
       // ended) while the last one started captures nothing more.
-      if (ended || !publishes(room.localParticipant.permissions, source)) break;
-      const start = enableSource(room.localParticipant, source, true);
+      if (ended || !publishes(local.permissions, source)) {
+        track?.stop();
+        continue;
+      }
+      const start = track
+        ? local.publishTrack(track).catch((error: unknown) => {
+            track.stop();
+            throw error;
+          })
+        : enableSource(local, source, true);
       await start.catch((error: unknown) => {
         // Refused because the guest left the stage (or the show ended) meanwhile: nothing to say,
         // the page says where it is now.
