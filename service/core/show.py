@@ -198,13 +198,12 @@ class ShowCore(ShowService[Caller]):
         now = self._clock.now()
         if not await self._records.set_destinations(room, stream.id, destinations, now, read=stream):
             return False
-        reason = _FINISHED
         await self._remember(
-            room, EventType.STREAM_UPDATED, actor="", reason=reason, egress_id=stream.id, destinations=destinations
+            room, EventType.STREAM_UPDATED, actor="", reason=_FINISHED, egress_id=stream.id, destinations=destinations
         )
-        updated = (await self._records.stage(room, now)).recording(stream.id)
-        if updated is not None:
-            await self._tell_stream(room, EventType.STREAM_UPDATED, updated, sender="", reason=reason)
+        # The stream as just written: its destinations are all the event names of it.
+        redirected = replace(stream, destinations=destinations)
+        await self._tell_stream(room, EventType.STREAM_UPDATED, redirected, sender="", reason=_FINISHED)
         return True
 
     async def change_finished(self, room: str, pending: PendingChange, name: str) -> None:

@@ -389,7 +389,7 @@ async function followPermission(before: Permission): Promise<void> {
       await start.catch((error: unknown) => {
         // Refused because the guest left the stage (or the show ended) meanwhile: nothing to say,
         // the page says where it is now.
-        if (!ended && publishes(room.localParticipant.permissions, source)) {
+        if (!ended && publishes(local.permissions, source)) {
           notice.show("error", `Your ${source.name} could not start: ${refusal(error)}`);
         }
       });
@@ -434,27 +434,24 @@ async function answer(call: (show: ShowServiceClient) => Promise<string>): Promi
   const answering = invitation.expiresAt;
   // A read of the viewer's place under way began before this answer: its invitation is older news.
   heardOfMe++;
-  // Only the invitation answered goes: a newer one (sent while the answer was on its way) stays.
-  const hideAnswered = (): void => {
-    if (invitation.expiresAt === answering) invitation.hide();
-  };
+  let tone: "info" | "error" = "info";
+  let said: string;
+  let over = true; // the invitation answered stands no more
   try {
-    const said = await call(show);
-    heardOfMe++;
-    hideAnswered();
-    if (!ended) notice.show("info", said);
+    said = await call(show);
   } catch (error) {
-    heardOfMe++;
-    const said = refusal(error);
-    if (endsInvitation(error)) {
-      hideAnswered();
-      if (!ended) notice.show("error", said);
-    } else if (!ended && invitation.expiresAt !== 0) {
-      notice.show("error", `${/[.!?]$/.test(said) ? said : `${said}.`} The invitation still stands: answer it again.`);
-    } else if (!ended) {
-      notice.show("error", said); // it expired meanwhile, as the page has said
-    }
+    [tone, said, over] = ["error", refusal(error), endsInvitation(error)];
   }
+  heardOfMe++;
+  // Only the invitation answered goes: a newer one (sent while the answer was on its way) stays.
+  // One still shown after an answer that did not get through is said to stand (not one that
+  // expired meanwhile, as the page has said).
+  if (over) {
+    if (invitation.expiresAt === answering) invitation.hide();
+  } else if (invitation.expiresAt !== 0) {
+    said = `${/[.!?]$/.test(said) ? said : `${said}.`} The invitation still stands: answer it again.`;
+  }
+  if (!ended) notice.show(tone, said);
   refresh();
 }
 
