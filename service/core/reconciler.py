@@ -206,6 +206,8 @@ class Reconciler:
         # room -> the publisher counts a listing found no stranger behind (LiveKit counts the
         # publishing agents and ingresses too, which are nobody's strangers), and when.
         self._explained: dict[str, tuple[tuple[str, int, int], float]] = {}
+        # room -> the participants whose change a call undid after LiveKit failed to answer it.
+        self._doubted: dict[str, set[str]] = {}
         self._wanted: set[str] = set()
         self._sweep_wanted = False
         self._wake = asyncio.Event()
@@ -224,6 +226,15 @@ class Reconciler:
         """Asks for a pass over `room` soon: a webhook or a call saw something worth checking."""
         self._wanted.add(room)
         self._wake.set()
+
+    def doubt(self, room: str, identity: str) -> None:
+        """A call's change of `identity` failed on LiveKit and was undone in the record; LiveKit
+        may have made it all the same (its answer lost), and nothing in the record would send a
+        pass to look (a viewer appointed or promoted holds no seat, appointment or change once
+        undone). A pass soon looks at the participant on LiveKit, and brings it to the record's
+        part; the doubt stays until a pass gets through."""
+        self._doubted.setdefault(room, set()).add(identity)
+        self.nudge(room)
 
     def dropped(self, room: str, identity: str, sid: str, at: float) -> None:
         """LiveKit reported that a seat holder's connection ended (at `at`): its seat is freed by
@@ -390,6 +401,9 @@ class Reconciler:
         live = await self._stage.find_room(room)
         record = await self._records.stage(room, now)
         self._absent_from(room, record)
+        if record.phase is Phase.ENDED or live is None or record.lost:
+            # Nobody of the show is on LiveKit, or everyone is looked at (a lost record's listing).
+            self._doubted.pop(room, None)
         if record.phase is Phase.ENDED:
             self._explained.pop(room, None)
             # The show is over and locked; a room LiveKit has under its name was opened by one of
@@ -453,6 +467,7 @@ class Reconciler:
             found = await self._stage.find_participant(room, identity)
             if found is not None and not _agrees(found, Role.MODERATOR):
                 actions += await self._present(room, found, Role.MODERATOR)
+        actions += await self._doubts(room, in_flight, {*present, *record.moderators})
         held = {seat.identity: seat for seat, _ in seats}
         for identity, change in overdue.items():
             actions += await self._finish(room, change, present.get(identity), held.get(identity))
@@ -688,6 +703,27 @@ class Reconciler:
         # first hand not yet looked at, and from past the head once the turn reached the end.
         following = start + len(turn) - len(actions) if len(turn) == HANDS_PER_PASS else 0
         self._hand_looks[room] = (following, now)
+        return actions
+
+    async def _doubts(self, room: str, in_flight: set[str], looked_at: set[str]) -> list[Action]:
+        """The participants doubted (`doubt`) that this pass has not looked at already: each one
+        LiveKit has is brought to the record's part. One whose change another call is making now
+        is kept for a later pass, and so is every one not reached should LiveKit fail meanwhile."""
+        doubted = self._doubted.pop(room, set())
+        kept = doubted & in_flight
+        actions: list[Action] = []
+        to_look = sorted(doubted - in_flight - looked_at)
+        try:
+            while to_look:
+                found = await self._stage.find_participant(room, to_look[0])
+                if found is not None:
+                    role = await self._records.role_of(room, found.identity)
+                    if not _agrees(found, role):
+                        actions += await self._present(room, found, role)
+                to_look.pop(0)
+        finally:
+            if kept or to_look:
+                self._doubted.setdefault(room, set()).update(kept, to_look)
         return actions
 
     async def _keep_out(self, room: str, live: lk.Room, now: float) -> list[Action]:

@@ -747,10 +747,16 @@ class ShowCore(ShowService[Caller]):
             if change_id:
                 await self._records.dismiss(room, identity, now, change_id, dismissal.words(), StageChange.REMOVE)
                 dismissed = True
-            removed = await self._stage.remove_participant(room, identity)
         except errors.ShowError:
             await undo()
             raise
+        try:
+            removed = await self._stage.remove_participant(room, identity)
+        except errors.ShowError as exc:
+            if not await self._removed_after_all(room, identity, exc):
+                await undo()
+                raise
+            removed = True
         if not removed:
             await undo()
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
@@ -1030,9 +1036,10 @@ class ShowCore(ShowService[Caller]):
         )
         try:
             await self._stage.remove_participant(room, guest)
-        except errors.ShowError:
-            await self._give_seat_back(room, seat, change_id)
-            raise
+        except errors.ShowError as exc:
+            if not await self._removed_after_all(room, guest, exc):
+                await self._give_seat_back(room, seat, change_id)
+                raise
         news = _StageNews(EventType.GUEST_DEMOTED, (acting, acting), (guest, seat.name), "removed")
         await self._land(room, guest, StageChange.REMOVE, change_id, None, _Landing(news, seat.since))
         self._observer.demoted("removed")
@@ -1712,13 +1719,44 @@ class ShowCore(ShowService[Caller]):
         re-raises. A participant who is not connected is a refusal only when `required`."""
         try:
             shown = await self._stage.present(room, identity, presence)
-        except errors.ShowError:
-            await undo()
-            raise
+        except errors.ShowError as exc:
+            shown = await self._landed_as(room, identity, presence, exc)
+            if shown is None:
+                try:
+                    await undo()
+                finally:
+                    # LiveKit may yet show the change it failed on (made, its answer lost): the
+                    # reconciler looks, and brings the participant to what the record holds.
+                    self.reconciler.doubt(room, identity)
+                raise
         if shown is None and required:
             await undo()
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         return shown
+
+    async def _landed_as(
+        self, room: str, identity: str, presence: Presence, failure: errors.ShowError
+    ) -> lk.ParticipantInfo | None:
+        """After LiveKit failed to answer a change (`failure` UNAVAILABLE: a timeout, a lost
+        connection), whether it made it all the same: the participant as LiveKit shows it now,
+        if with `presence`; None if not, or if LiveKit cannot tell now either."""
+        if failure.code is not errors.Code.UNAVAILABLE:
+            return None
+        try:
+            found = await self._stage.find_participant(room, identity)
+        except errors.ShowError:
+            return None
+        return found if found is not None and _fits(found, presence) else None
+
+    async def _removed_after_all(self, room: str, identity: str, failure: errors.ShowError) -> bool:
+        """After LiveKit failed to answer a removal, whether it made it all the same: LiveKit
+        no longer has the participant connected."""
+        if failure.code is not errors.Code.UNAVAILABLE:
+            return False
+        try:
+            return await self._stage.find_participant(room, identity) is None
+        except errors.ShowError:
+            return False
 
     async def _announce(
         self,
