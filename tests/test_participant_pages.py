@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from service.core.errors import ShowError
-from service.core.pages import PageTokens, page_key
+from service.core.pages import IDENTITY_PLACE_BYTES, PageTokens, page_key
 from tests.conftest import ServiceProcess, admin_token
 from tests.doors import DOORS, ShowClient, client_for, expect_refusal
 from tests.live import LiveParticipant
@@ -210,3 +210,32 @@ def test_a_token_is_taken_only_as_the_service_spelled_it() -> None:
                 tokens.participant_place("show", other)
             assert caught.value.message == bad_token()
     assert spelled > 0  # the tokens above did have other spellings to refuse
+
+
+@pytest.mark.parametrize(
+    "identity",
+    ["a" + ":" * 127, "a" + "@+" * 63 + "b", "\U0001f3ac" * (IDENTITY_PLACE_BYTES // 4), "line\nbreak"],
+    ids=["colons", "signs", "longest-utf8", "newline"],
+)
+def test_a_page_goes_on_after_any_identity_livekit_may_list(identity: str) -> None:
+    """The longest identities this service gives, of the characters a percent-encoding tripled,
+    and identities only another token issuer gives (LiveKit lists them all): each page's token
+    is one the service takes back."""
+    tokens = PageTokens(page_key("a secret of the kind LiveKit is given"))
+    token = tokens.after_participant("show", identity)
+    assert tokens.participant_place("show", token) == identity
+
+
+async def test_a_page_ending_with_a_long_identity_goes_on(door: ShowClient, room: str) -> None:
+    longest = "a" + ":" * 127  # the identity rule's longest, of a character a URL escapes
+    host, host_live = await start_show(door, room)
+    _, viewer_live = await join_viewer(door, room, longest)
+    try:
+        await listed_as(host, room, {"host-1", longest})
+        first = await host.participants_page(room, 1)
+        assert who(first) == [longest]
+        second = await host.participants_page(room, 1, first["nextPageToken"])
+        assert who(second) == ["host-1"]
+    finally:
+        await viewer_live.disconnect()
+        await host_live.disconnect()

@@ -25,7 +25,6 @@ import binascii
 import hashlib
 import hmac
 import re
-import urllib.parse
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import TypeVar
@@ -35,13 +34,16 @@ from service.core.record import Place
 
 T = TypeVar("T")
 
-_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_-]{1,400}")
+# The longest token read: a participants' page may go on after an identity of up to
+# IDENTITY_PLACE_BYTES (LiveKit lists whoever holds a token of the deployment's key, so an identity
+# may be one this service would not give: another character set, any length).
+IDENTITY_PLACE_BYTES = 1500
 _SEAL_BYTES = 16  # of the HMAC-SHA256: 128 bits cannot be guessed, and keep tokens short
+_LONGEST_BODY = len("participants:") + IDENTITY_PLACE_BYTES + _SEAL_BYTES
+_TOKEN_CHARS = re.compile(rf"[A-Za-z0-9_-]{{1,{(_LONGEST_BODY + 2) // 3 * 4}}}")
 _PLACE = re.compile(r"([0-9]{1,15}):(.+)")  # a Place: when, in ms, and whose
 _SEQUENCE = re.compile(r"[1-9][0-9]{0,17}")  # a history entry's sequence number
-# A participant's identity, percent-encoded: LiveKit lists whoever holds a token of the deployment's
-# key, so an identity may be one this service would not give (another character set, any length).
-_IDENTITY_PLACE = re.compile(r"[A-Za-z0-9_.~%-]+")
+_IDENTITY_PLACE = re.compile(r".+", re.DOTALL)  # a participant's identity, as LiveKit lists it
 _KEY_PURPOSE = b"showrunner page tokens v1"
 
 
@@ -112,8 +114,8 @@ class PageTokens:
         raw = _decoded(token)
         body, seal = raw[:-_SEAL_BYTES], raw[-_SEAL_BYTES:]
         kind, _, place = body.partition(b":")
-        if kind == listing.value.encode() and place.isascii():
-            text = place.decode("ascii")
+        text = place.decode("utf-8", errors="replace")
+        if kind == listing.value.encode():
             found = shape.fullmatch(text)
             if found is not None and hmac.compare_digest(seal, self._seal(listing, room, text)):
                 return found
@@ -147,14 +149,14 @@ class PageTokens:
 
     def after_participant(self, room: str, identity: str) -> str:
         """The token of the page of `room`'s participants that goes on after `identity`."""
-        return self._token(Listing.PARTICIPANTS, room, urllib.parse.quote(identity, safe=""))
+        return self._token(Listing.PARTICIPANTS, room, identity)
 
     def participant_place(self, room: str, token: str) -> str | None:
         """The identity a page of `room`'s participants goes on after (None for the empty token:
         the first page). INVALID_ARGUMENT for a token this service did not give for it."""
         if not token:
             return None
-        return urllib.parse.unquote(self._place(Listing.PARTICIPANTS, room, token, _IDENTITY_PLACE).group(0))
+        return self._place(Listing.PARTICIPANTS, room, token, _IDENTITY_PLACE).group(0)
 
     def participants_asked(self, room: str, size: int, token: str) -> tuple[int, str | None]:
         """A ListParticipants request's page: its size (0: no bound) and the identity it goes on
