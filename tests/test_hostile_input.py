@@ -184,6 +184,9 @@ async def test_names_are_validated_with_messages_that_say_what_is_wrong(door: Sh
         "INVALID_ARGUMENT",
         NAME_RULE.replace("participantName", "viewerIdentity"),
     )
+    # The host named: held to the rule too, not taken for someone who is not the host.
+    for call in (admin.invite(room, "viewer-1", "not an identity!"), admin.demote(room, "viewer-1", "x" * 300)):
+        expect_refusal(await refusal(call), "INVALID_ARGUMENT", NAME_RULE.replace("participantName", "hostIdentity"))
     assert (await admin.get_room(room))["hasGuest"] is False
 
 

@@ -172,6 +172,9 @@ async def test_ending_the_show_disconnects_everyone_and_locks_it(
             await refused(asking.join(room, f"{role}-again", role)), "FAILED_PRECONDITION", errors.SHOW_ENDED
         )
     expect_refusal(await refused(show.admin.go_live(room)), "FAILED_PRECONDITION", errors.SHOW_ENDED)
+    # The host hears why, as the admin does: not that only the host may (it was).
+    expect_refusal(await refused(show.host.go_live(room)), "FAILED_PRECONDITION", errors.SHOW_ENDED)
+    expect_refusal(await refused(show.host.settings(room, 2)), "FAILED_PRECONDITION", errors.SHOW_ENDED)
     # Readable: the state and when it started and ended, for anyone of the show.
     described = await show.viewer.get_room(room)
     assert described["state"] == "SHOW_STATE_ENDED" and described["startedAt"] == started["startedAt"]

@@ -194,6 +194,22 @@ async def test_a_moderator_who_invites_hears_the_answer_as_the_host_does_and_the
         assert not heard_from(bystander, "guest_invite_response"), bystander.show_events
 
 
+async def test_a_moderator_is_handed_no_token_in_another_participants_name(crew: Crew) -> None:
+    """InviteGuest and DemoteGuest answer the token minted for the participant they changed (the
+    MVP's host hands it on). A moderator is given none: with a guest's token in vic's name it
+    could take the stage as vic. The host, and the room's admin, still are."""
+    room, host, mia, vic = crew.room, crew.host, crew.mia, crew.vic
+    await host.appoint_moderator(room, "mia")
+    await vic.hand(room, "vic", True)
+    promoted = await mia.invite(room, "vic", "mia")
+    assert promoted["promoted"] and not promoted.get("token")
+    assert not (await mia.demote(room, "vic", "mia")).get("token")
+    await vic.hand(room, "vic", True)
+    promoted = await host.invite(room, "vic", "host-1")
+    assert claims(promoted["token"])["sub"] == "vic"
+    assert claims((await crew.admin.demote(room, "vic", "host-1"))["token"])["sub"] == "vic"
+
+
 async def test_bans_and_their_lifting_are_heard_by_the_host_and_the_moderators_only(
     door: ShowClient, crew: Crew
 ) -> None:
@@ -490,6 +506,8 @@ async def test_a_ban_in_the_body_or_misspelled_is_refused_and_removes_nobody(
             for query, body, message in (
                 ("", {"ban": True}, "ban is read from the query string on this route (?ban=...), not from the body"),
                 ("?Ban=true", None, 'Unknown field "Ban": did you mean "ban"?'),
+                # Two things said at once: not read as the last of them (a removal without its ban).
+                ("?ban=true&ban=false", None, "ban is given more than once"),
             ):
                 url = f"/api/rooms/{room}/participants/bob{query}"
                 reply = await http.request("DELETE", url, json=body, headers=auth)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -108,11 +109,14 @@ async def test_recording_rules(recorder: ShowClient, room: str) -> None:
     if isinstance(recorder, RestClient):
         # An unknown layout word is refused by name, rather than recorded with the default layout
         # (the start below shows that nothing was started).
-        expect_refusal(
-            await refusal(host.start_recording(room, "mosaic")),
-            "INVALID_ARGUMENT",
-            'layout must be "speaker" or "grid", got "mosaic"',
-        )
+        # So is the contract's unspecified value as a word, and a word that is "speaker" only
+        # once str.upper() spells its long s as an ASCII S.
+        for word in ("mosaic", "unspecified", "\u017fpeaker"):
+            expect_refusal(
+                await refusal(host.start_recording(room, word)),
+                "INVALID_ARGUMENT",
+                f'layout must be "speaker" or "grid", got {json.dumps(word)}',
+            )
         # So is the layout under another spelling of its name, which went unread: the default again.
         assert isinstance(host, RestClient)
         misspelled = await refusal(host.call("POST", f"/api/rooms/{room}/recordings", {"Layout": "grid"}))

@@ -931,6 +931,7 @@ class ShowCore(ShowService[Caller]):
             raise errors.invalid(errors.INVITE_FIELDS_REQUIRED)
         self._room_name(room)
         validate.identity(viewer, "viewerIdentity")
+        validate.identity(host, "hostIdentity")
         acting = host  # the chain has shown the caller may act for the host it names
         await self._room_for(room)
         present = await self._stage.find_participant(room, viewer)
@@ -969,7 +970,7 @@ class ShowCore(ShowService[Caller]):
             )
         token = await self._go_on_stage(room, viewer, seating.before, acting, change_id)
         return pb.InviteGuestResponse(
-            token=token,
+            token=await self._handed_over(room, caller, acting, token),
             ws_url=self._stage.ws_url,
             message=f"{viewer} has been promoted to guest",
             promoted=True,
@@ -1011,8 +1012,18 @@ class ShowCore(ShowService[Caller]):
         )
         token = await self._leave_stage(room, seat, change_id, by, "demoted")
         return pb.DemoteGuestResponse(
-            token=token, ws_url=self._stage.ws_url, message=f"{guest} has been demoted to viewer"
+            token=await self._handed_over(room, caller, acting, token),
+            ws_url=self._stage.ws_url,
+            message=f"{guest} has been demoted to viewer",
         )
+
+    async def _handed_over(self, room: str, caller: Caller, acting: str, token: str) -> str:
+        """A token minted in the name of the participant a call changed goes back to the room's
+        admin and to the host, whose apps (the MVP's) hand it on; never to a moderator, which
+        would hold a guest's token in another's name and could take the stage as that one."""
+        if caller.admin_of(room) or await self._records.role_of(room, acting) is Role.HOST:
+            return token
+        return ""
 
     async def step_down(self, request: pb.StepDownRequest, caller: Caller) -> pb.StepDownResponse:
         room, guest = request.room_name, request.guest_identity
@@ -1663,6 +1674,7 @@ class ShowCore(ShowService[Caller]):
             raise errors.invalid(errors.GUEST_FIELDS_REQUIRED)
         self._room_name(room)
         validate.identity(guest, "guestIdentity")
+        validate.identity(request.host_identity, "hostIdentity")
         await self._room_for(room)
         return room, guest, request.host_identity
 

@@ -170,11 +170,13 @@ def enum_reader(field: FieldDescriptor) -> Read:
     def read(value: Any) -> int:
         if not isinstance(value, str):
             raise invalid(f"{name} must be a string")
-        wanted = prefix + value.upper() if prefix is not None else value
-        if wanted == prefix:
+        if value == "" and prefix is not None:
             return 0
+        # A word in ASCII only: str.upper() spells some other letters as ASCII ones (U+017F as "S").
+        wanted = (prefix + value.upper() if value.isascii() else "") if prefix is not None else value
         number = numbers.get(wanted)
-        if number is None and strict:
+        # A word enum's words are its values but the unspecified one, which is no word.
+        if not number and strict:
             raise invalid(f"{name} must be {taken}, got {json.dumps(value)}")
         return number or 0
 
@@ -187,14 +189,18 @@ def enum_of(field: FieldDescriptor) -> EnumDescriptor:
     return field.enum_type
 
 
-def query_fields(request_type: type[Message], query: Mapping[str, str]) -> dict[str, Any]:
-    """The fields a route without a body takes from its query string, as JSON values."""
+def query_fields(request_type: type[Message], query: QueryParams) -> dict[str, Any]:
+    """The fields a route without a body takes from its query string, as JSON values. A field
+    given twice says two things (`?ban=true&ban=false`): refused, not read as its last."""
     values: dict[str, Any] = {}
     fields: Sequence[FieldDescriptor] = request_type.DESCRIPTOR.fields  # type: ignore[assignment]  # upb's twin
     for field in fields:
-        raw = query.get(field.json_name)
-        if raw is None or field.is_repeated:
+        given = query.getlist(field.json_name)
+        if not given or field.is_repeated:
             continue
+        if len(given) > 1:
+            raise invalid(f"{field.json_name} is given more than once")
+        raw = given[0]
         if field.type == FieldDescriptor.TYPE_BOOL:
             if raw not in ("true", "false"):
                 raise invalid(f"{field.json_name} must be true or false")

@@ -15,7 +15,7 @@ from showrunner.v1 import policy_pb2 as po
 
 from service.core import errors, validate
 from service.core.clock import Clock
-from service.core.record import ShowRecords
+from service.core.record import Phase, ShowRecords
 from service.core.roles import Role
 from service.interceptors.chain import Call, Piece
 
@@ -85,12 +85,16 @@ class Policy(Piece):
         allowed = _MANAGERS if rule.audience == po.AUDIENCE_STAGE_MANAGERS else _HOST
         if acting is not None and await self._records.role_of(room, acting) in allowed:
             return
-        if acting is not None and rule.former_host:
+        if acting is not None:
+            admission = await self._records.admission(room, acting, self._clock.now())
             # A host whose connection ended can still end its own show, unless it was banned
             # since (as a viewer once its seat was freed): a ban holds for the rest of the show.
-            admission = await self._records.admission(room, acting, self._clock.now())
-            if admission.hosted and not admission.banned:
+            if rule.former_host and admission.hosted and not admission.banned:
                 return
+            # The host of a show that has ended hears why nothing more is done: as the room's
+            # admin does, not that only the host may (it was).
+            if admission.hosted and admission.phase is Phase.ENDED:
+                raise errors.precondition(errors.SHOW_ENDED)
         raise errors.denied(rule.refusal)
 
 

@@ -861,7 +861,8 @@ class InviteGuestResponse(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     token: _builtins.str
     """When promoted: a guest token for the viewer, for reconnects (the live connection is already
-    upgraded). Empty while the invitation waits.
+    upgraded), given to the host or the room's admin; empty for a moderator (never another's
+    token), and while the invitation waits.
     """
     ws_url: _builtins.str
     """WebSocket URL of the LiveKit server."""
@@ -930,7 +931,9 @@ class DemoteGuestResponse(_message.Message):
     WS_URL_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     token: _builtins.str
-    """A viewer token for the demoted guest, for reconnects; the live connection is already downgraded."""
+    """A viewer token for the demoted guest, for reconnects; the live connection is already downgraded.
+    Given to the host or the room's admin; empty for a moderator (never another's token).
+    """
     ws_url: _builtins.str
     """WebSocket URL of the LiveKit server."""
     message: _builtins.str

@@ -1692,7 +1692,8 @@ func (x *InviteGuestRequest) GetHostIdentity() string {
 type InviteGuestResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// When promoted: a guest token for the viewer, for reconnects (the live connection is already
-	// upgraded). Empty while the invitation waits.
+	// upgraded), given to the host or the room's admin; empty for a moderator (never another's
+	// token), and while the invitation waits.
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// WebSocket URL of the LiveKit server.
 	WsUrl string `protobuf:"bytes,2,opt,name=ws_url,json=wsUrl,proto3" json:"ws_url,omitempty"`
@@ -1840,6 +1841,7 @@ func (x *DemoteGuestRequest) GetHostIdentity() string {
 type DemoteGuestResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A viewer token for the demoted guest, for reconnects; the live connection is already downgraded.
+	// Given to the host or the room's admin; empty for a moderator (never another's token).
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// WebSocket URL of the LiveKit server.
 	WsUrl string `protobuf:"bytes,2,opt,name=ws_url,json=wsUrl,proto3" json:"ws_url,omitempty"`
