@@ -169,6 +169,38 @@ async def test_nobody_takes_the_name_of_a_host_whose_seat_was_freed(
     assert (await admin.get_room(room))["hasHost"] is False
 
 
+async def test_a_viewer_token_had_for_the_hosts_name_before_it_hosted_carries_no_host_powers(
+    door: ShowClient, room: str
+) -> None:
+    """Before the show opens, "host-1" is a free name: the viewer door hands a token for it to
+    whoever asks. Then the backend makes host-1 the host with the room's admin token. The early
+    token is a viewer's, whoever holds it: it gets no host's token, and neither the host's powers
+    nor, once the host's seat is freed, the last host's. The host's own token keeps both."""
+    squat = door.as_((await door.as_(None).join(room, "host-1", "viewer"))["token"])
+    joined = await door.as_(admin_token(room)).join(room, "host-1", "host")
+    host_live = await LiveParticipant("host-1").connect(joined["wsUrl"], joined["token"])
+    host, admin = door.as_(joined["token"]), door.as_(admin_token(room))
+    try:
+        expect_refusal(
+            await refusal(squat.renew_token(room)),
+            "PERMISSION_DENIED",
+            "host-1 is the host of this room: joining as host-1 needs its own token or the room's admin token",
+        )
+        for call, message in (
+            (squat.go_live(room), "Only the host can take the show live"),
+            (squat.appoint_moderator(room, "host-1"), "Only the host can appoint moderators"),
+            (squat.start_recording(room, "grid"), "Only the host can record the show"),
+        ):
+            expect_refusal(await refusal(call), "PERMISSION_DENIED", message)
+        assert (await host.renew_token(room))["role"] in ("host", "ROLE_HOST")
+        await admin.remove_participant(room, "host-1")  # its seat is freed: the last host's powers
+        await until(lambda: _seat_free(admin, room), 10.0, "the host's seat freed")
+        expect_refusal(await refusal(squat.end_show(room)), "PERMISSION_DENIED", "Only the host can end the show")
+        assert (await host.end_show(room))["state"] == "SHOW_STATE_ENDED"
+    finally:
+        await host_live.disconnect()
+
+
 async def test_nobody_takes_the_name_of_a_viewer_with_a_hand_up_or_an_invitation(
     door: ShowClient, room: str, live_show: dict[str, str]
 ) -> None:

@@ -70,6 +70,7 @@ class Authenticator:
             address=credentials.address,
             signed=True,
             name=claims["name"] if joins and isinstance(claims.get("name"), str) else "",
+            minted_for=_minted_for(claims) if joins else "",
         )
         _keep(self._callers, key, (caller, token.strip()))
         return caller
@@ -137,3 +138,10 @@ def _keep(remembered: dict[K, V], key: K, value: V) -> None:
     if len(remembered) >= VERIFIED_TOKENS:
         del remembered[next(iter(remembered))]
     remembered[key] = value
+
+
+def _minted_for(claims: dict[str, Any]) -> str:
+    """The role a participant token was minted for: its `role` attribute ("" if none)."""
+    attributes = claims.get("attributes")
+    role = attributes.get("role") if isinstance(attributes, dict) else None
+    return role if isinstance(role, str) else ""

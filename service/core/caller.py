@@ -35,6 +35,10 @@ class Caller:
     address: str | None = None
     signed: bool = False  # a token was given and verified, whatever it grants
     name: str = ""  # a participant token's display name (its `name` claim): RenewToken keeps it
+    # The role a participant token was minted for (its `role` attribute claim): a host's powers
+    # come only with a token minted for the host. The name's other tokens, minted for a viewer
+    # while the name was free, carry none of them (its kept names say why).
+    minted_for: str = ""
 
     @property
     def anonymous(self) -> bool:
@@ -45,6 +49,10 @@ class Caller:
 
     def member_of(self, room: str) -> bool:
         return self.room == room and (self.admin or self.identity is not None)
+
+    @property
+    def minted_for_host(self) -> bool:
+        return self.minted_for == "host"
 
     def acts_for(self, room: str, identity: str) -> bool:
         """Whether this is `identity`'s own participant token for `room`."""

@@ -532,6 +532,9 @@ class ShowCore(ShowService[Caller]):
         and it can claim no seat and open no show."""
         room, identity = self._own_place(request.room_name, caller)
         admission = await self._admitted(room, identity)
+        if admission.role is Role.HOST and not caller.minted_for_host:
+            # A token minted for a viewer while the name was free is anyone's: no host's from it.
+            raise errors.denied(errors.kept_name(identity, "is the host of this room"))
         locked = admission.locked if admission.role is Role.GUEST else ()
         presence = Presence.of(admission.role, admission.phase, locked)
         return pb.RenewTokenResponse(
@@ -565,7 +568,9 @@ class ShowCore(ShowService[Caller]):
     async def _claim_host(self, room: str, identity: str, name: str, caller: Caller) -> None:
         now, stale_after = self._clock.now(), self._rules.host_claim_seconds
         record = await self._records.stage(room, now)
-        refreshing = caller.room == room and caller.identity == identity and record.role_of(identity) is Role.HOST
+        refreshing = (
+            caller.acts_for(room, identity) and caller.minted_for_host and record.role_of(identity) is Role.HOST
+        )
         if not caller.admin_of(room) and not refreshing:
             if caller.anonymous:
                 raise errors.unauthenticated(errors.MISSING_TOKEN)
@@ -858,7 +863,9 @@ class ShowCore(ShowService[Caller]):
         room, guest, source = await self._guest_source(request.room_name, request.guest_identity, request.source)
         # Taking a source away is the host's: a moderator may only mute.
         hosting = caller.admin_of(room) or (
-            caller.identity is not None and await self._records.role_of(room, caller.identity) is Role.HOST
+            caller.identity is not None
+            and caller.minted_for_host
+            and await self._records.role_of(room, caller.identity) is Role.HOST
         )
         if request.lock and not hosting:
             raise errors.denied(errors.ONLY_HOST_LOCKS)
@@ -1021,7 +1028,7 @@ class ShowCore(ShowService[Caller]):
         """A token minted in the name of the participant a call changed goes back to the room's
         admin and to the host, whose apps (the MVP's) hand it on; never to a moderator, which
         would hold a guest's token in another's name and could take the stage as that one."""
-        if caller.admin_of(room) or await self._records.role_of(room, acting) is Role.HOST:
+        if caller.admin_of(room) or (caller.minted_for_host and await self._records.role_of(room, acting) is Role.HOST):
             return token
         return ""
 
