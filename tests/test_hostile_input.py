@@ -242,9 +242,14 @@ async def test_a_blank_display_name_is_refused_through_every_door(door: ShowClie
 
 async def test_display_names_are_bounded_and_printable(service: ServiceProcess, room: str) -> None:
     async with httpx.AsyncClient(base_url=service.http_base) as http:
+        blank = "displayName must not be blank: leave it out to show the participant's identity"
         for display, message in (
             ("x" * 129, "displayName must be at most 128 characters"),
             ("bell\x07", "displayName must not contain control characters"),
+            # Printable, and shown as nothing: Hangul fillers, the blank Braille pattern, marks alone.
+            ("\u3164\u3164", blank),
+            ("\u2800 \uffa0", blank),
+            ("\u0301\u20dd", blank),
         ):
             body = {"roomName": room, "participantName": "ann", "role": "viewer", "displayName": display}
             reply = await http.post("/api/rooms/join", json=body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from service.core import errors
 
@@ -37,12 +38,16 @@ def is_identity(value: str) -> bool:
     return _IDENTITY.fullmatch(value) is not None
 
 
+# Letters and symbols that print as nothing: the Hangul fillers and the blank Braille pattern.
+_SHOWS_NOTHING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def display_name(value: str, field: str = "displayName") -> str:
     if len(value) > MAX_NAME:
         raise errors.invalid(f"{field} must be at most {MAX_NAME} characters")
     if any(not ch.isprintable() for ch in value):
         raise errors.invalid(f"{field} must not contain control characters")
-    if value and not value.strip():
+    if value and all(ch.isspace() or ch in _SHOWS_NOTHING or unicodedata.category(ch) in ("Mn", "Me") for ch in value):
         # Spaces only would show the participant to everyone with no name at all; leaving it
         # out shows its identity.
         raise errors.invalid(f"{field} must not be blank: leave it out to show the participant's identity")
