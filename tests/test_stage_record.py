@@ -14,7 +14,7 @@ import os
 import random
 import signal
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,16 @@ from service.dev.redis_cluster import RedisCluster
 from service.dev.redis_server import RedisServer
 from service.stores.memory_record import MemoryRecords
 from service.stores.records import StoreUnreachable, open_records
-from service.stores.redis_record import ACTIVITY, ROOM_KEYS, STAGE_CHANGES, RedisRecords, connect, room_keys, room_tag
+from service.stores.redis_record import (
+    ACTIVITY,
+    DEFAULT_CHANGE_SECONDS,
+    ROOM_KEYS,
+    STAGE_CHANGES,
+    RedisRecords,
+    connect,
+    room_keys,
+    room_tag,
+)
 
 T0 = 1_704_067_200.0
 LIMIT = 1
@@ -97,6 +106,26 @@ async def _refused(code: errors.Code, message: str, step: Awaitable[object]) -> 
     with pytest.raises(errors.ShowError) as refused:
         await step
     assert (refused.value.code, refused.value.message) == (code, message)
+
+
+async def _kept_in(records: ShowRecords, room: str, key: str) -> set[str]:
+    """The identities the room's `…:<key>` hash keeps (`inviters`, `heard`), in whichever store:
+    what no read of the record answers, but what a room must not keep for good."""
+    if isinstance(records, RedisRecords):
+        found = await records.client.hkeys(room_keys(room)[ROOM_KEYS.index(key)])
+        return {k.decode() if isinstance(k, bytes) else str(k) for k in found}
+    assert isinstance(records, MemoryRecords)
+    held = records._rooms.get(room)
+    return set(getattr(held, key)) if held is not None else set()
+
+
+async def _change_due(records: ShowRecords, room: str) -> int | None:
+    """When the global stage-change index has the room's latest stage change due (ms), if at all."""
+    if isinstance(records, RedisRecords):
+        due = await records.client.zscore(STAGE_CHANGES, room)
+        return None if due is None else int(due)
+    assert isinstance(records, MemoryRecords)
+    return records._stage_changes.scores.get(room)
 
 
 # --- the host slot ---------------------------------------------------------------------------
@@ -227,6 +256,38 @@ async def test_the_admission_names_who_gave_the_open_invitation(records: ShowRec
     assert (await records.admission(room, "ivo", T0 + 4 + INVITE_FOR)).invited_by == ""
 
 
+async def test_who_gave_an_accepted_invitation_is_kept_only_while_its_promotion_is_pending(
+    records: ShowRecords, room: str
+) -> None:
+    """Who gave an invitation is kept when it is accepted: a promotion LiveKit refuses gives the
+    invitation back, from the same sender. Once the promotion is settled (completed, or landed
+    by its call), or the guest leaves the stage, nothing asks any more, and it goes: before, it
+    stayed for every guest the show ever had, until the room went."""
+    await _hosted(records, room)
+    await records.set_guest_limit(room, 4, T0)
+    for i, who in enumerate(("g0", "g1", "g2", "g3")):
+        await records.invite(room, who, T0 + i, INVITE_FOR, LIMIT, acting="hana")
+    # g0's promotion is refused: its undo gives the invitation back, from hana still.
+    g0 = await records.accept(room, "g0", T0 + 5, LIMIT, change_id="p0")
+    assert await records.restore(room, "g0", g0.before, T0 + 6, LIMIT, "p0")
+    assert (await records.admission(room, "g0", T0 + 6)).invited_by == "hana"
+    # Accepted again, and completed; g1's landed; g2 leaves the stage with its promotion pending.
+    assert (await records.accept(room, "g0", T0 + 7, LIMIT, change_id="p0b")).promoted
+    assert await records.complete(room, "g0", StageChange.PROMOTE, "p0b")
+    assert (await records.accept(room, "g1", T0 + 7, LIMIT, change_id="p1")).promoted
+    assert await records.land(room, "g1", StageChange.PROMOTE, "p1", 0, "p1 words", T0 + 8)
+    assert (await records.accept(room, "g2", T0 + 7, LIMIT, change_id="p2")).promoted
+    await records.unseat(room, "g2", T0 + 8, StageChange.DEMOTE, acting="hana", change_id="d2")
+    assert (await records.accept(room, "g3", T0 + 7, LIMIT, change_id="p3")).promoted
+    assert await _kept_in(records, room, "inviters") == {"g3"}  # its promotion is on its way
+    # g3's is made, and g3 goes back to the audience and leaves the room.
+    assert await records.complete(room, "g3", StageChange.PROMOTE, "p3")
+    await records.unseat(room, "g3", T0 + 9, StageChange.DEMOTE, acting="hana", change_id="d3")
+    assert await records.complete(room, "g3", StageChange.DEMOTE, "d3")
+    await records.left(room, "g3", Connection("PA_g3", ms(T0 + 7)), T0 + 10, "", T0 + 10)
+    assert await _kept_in(records, room, "inviters") == set()
+
+
 async def test_claiming_the_host_slot_drops_the_claimants_hand_and_invitation(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     await records.invite(room, "ivan", T0, INVITE_FOR, LIMIT, acting="hana")
@@ -297,6 +358,19 @@ async def test_a_read_record_follows_the_clock_and_every_change(records: ShowRec
     )
     assert await records.complete(room, "bo", StageChange.PROMOTE)  # outside any step: seen too
     assert (await records.stage(room, T0 + INVITE_FOR)).pending == ()
+
+
+async def test_a_read_record_counts_the_invitations_open_at_the_time_asked(records: ShowRecords, room: str) -> None:
+    """Time is the caller's clock, and a read answers for the time it asks, whatever was read
+    before: an invitation open until T0+61 is open at T0+30, though a read at T0+100 found it
+    expired (Redis counts it by its expiry; the in-process store handed out the record it had
+    read for T0+100, 0 invitations)."""
+    await _hosted(records, room)
+    await records.invite(room, "gia", T0 + 1, INVITE_FOR, LIMIT, acting="hana")
+    assert (await records.stage(room, T0 + 100)).invitations == 0
+    assert (await records.stage(room, T0 + 30)).invitations == 1
+    assert (await records.stage(room, T0 + 100)).invitations == 0
+    assert (await records.stage(room, T0 + INVITE_FOR)).invitations == 1
 
 
 async def test_declining_ends_the_invitation(records: ShowRecords, room: str) -> None:
@@ -825,6 +899,43 @@ async def test_a_guest_being_demoted_who_leaves_is_still_told_leaving_the_stage(
     assert await records.tell(room, "bo", Role.GUEST, 0, "p3 words", T0 + 11) == ("d2 words", "p3 words")
 
 
+async def test_what_the_room_heard_of_a_demoted_guest_goes_once_it_leaves_as_a_viewer(
+    records: ShowRecords, room: str
+) -> None:
+    """gia, on stage as the room heard, is demoted and told so; she then leaves LiveKit holding
+    nothing (a viewer's leave that frees nothing). What the room heard of her goes, as it goes
+    with whatever a participant held when it leaves: before, the `…:heard` entry of every guest
+    who left as a viewer stayed until the room went. bo, demoted and told too, leaves with his
+    hand up within his reconnect window and is not back: his hand lowered, it goes too. cy's
+    demotion is still pending when she leaves: it stays, for the room to hear that change once."""
+    await _hosted(records, room)
+    await records.set_guest_limit(room, 3, T0)
+    seats = {}
+    for who, at in (("gia", T0 + 1), ("bo", T0 + 2), ("cy", T0 + 3)):
+        await records.set_hand(room, who, True, at, LIMIT)
+        await records.invite(room, who, at, INVITE_FOR, LIMIT, acting="hana", change_id=f"p-{who}")
+        assert await records.complete(room, who, StageChange.PROMOTE, f"p-{who}")
+        assert await records.tell(room, who, Role.GUEST, 0, f"{who} on", at) == (f"{who} on",)
+        seats[who] = await records.unseat(room, who, at + 10, StageChange.DEMOTE, "hana", change_id=f"d-{who}")
+    for who in ("gia", "bo"):
+        assert await records.complete(room, who, StageChange.DEMOTE, f"d-{who}")
+        assert await records.tell(room, who, Role.VIEWER, seats[who].since, f"{who} off", T0 + 20) == (f"{who} off",)
+    assert await _kept_in(records, room, "heard") == {"gia", "bo", "cy"}
+    left = await records.left(room, "gia", Connection("PA_gia", ms(T0 + 1)), T0 + 21, "", T0 + 21)
+    assert left.verdict is Verdict.NOT_HELD
+    await records.set_hand(room, "bo", True, T0 + 21, LIMIT)
+    left = await records.left(room, "bo", Connection("PA_bo", ms(T0 + 2)), T0 + 22, "", T0 + 22, keep=True)
+    assert left.kept is not None
+    assert await records.lower_abandoned_hand(room, "bo", left.kept.hand)
+    left = await records.left(room, "cy", Connection("PA_cy", ms(T0 + 3)), T0 + 23, "", T0 + 23)
+    assert left.verdict is Verdict.NOT_HELD
+    assert await _kept_in(records, room, "heard") == {"cy"}
+    # The reconciler finishes cy's demotion past its deadline: the room hears it once.
+    assert await records.complete(room, "cy", StageChange.DEMOTE, "d-cy")
+    assert await records.tell(room, "cy", Role.VIEWER, seats["cy"].since, "cy off", T0 + 40) == ("cy off",)
+    assert await records.tell(room, "cy", Role.VIEWER, seats["cy"].since, "cy off", T0 + 40) == ()
+
+
 async def test_a_guest_promoted_again_before_her_demotion_landed_is_heard_leaving_in_between(
     records: ShowRecords, room: str
 ) -> None:
@@ -932,6 +1043,78 @@ async def test_a_refused_demotion_is_not_undone_past_the_guest_limit(records: Sh
     await records.set_guest_limit(room, 2, T0 + 2)
     assert await records.restore(room, "gia", Standing(seat, None, None), T0 + 3, LIMIT)
     assert sorted(g.identity for g in (await records.stage(room, T0 + 3)).guests) == ["bo", "gia"]
+
+
+async def test_a_refused_demotion_gives_no_seat_back_to_someone_banned_meanwhile(
+    records: ShowRecords, room: str
+) -> None:
+    """The host demotes gia (d1, on its way to LiveKit); meanwhile the host removes and bans her
+    (RemoveParticipant: the ban, LiveKit's removal, forget, which keeps a change off a part
+    pending). LiveKit then refuses the demotion: its undo would give her seat back, but nobody
+    banned is put forward, so it gives nothing, and the demotion stays pending. Nor does the
+    undo of a refused promotion give a hand or an invitation back to someone banned meanwhile:
+    it takes the seat, and the viewer holds nothing."""
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana", change_id="p1")
+    assert await records.complete(room, "gia", StageChange.PROMOTE, "p1")
+    seat = await records.unseat(room, "gia", T0 + 1, StageChange.DEMOTE, acting="hana", change_id="d1")
+    assert await records.ban(room, "gia", T0 + 2, "hana")
+    await records.forget(room, "gia", T0 + 2)
+    assert not await records.restore(room, "gia", Standing(seat, None, None), T0 + 3, LIMIT, "d1")
+    stage = await records.stage(room, T0 + 3)
+    assert stage.guests == ()
+    assert [(p.identity, p.id) for p in stage.pending] == [("gia", "d1")]
+    assert await records.role_of(room, "gia") is Role.VIEWER
+
+    # bo's promotion (his raised hand) and cy's (the invitation he accepted) are on their way to
+    # LiveKit when both are banned; LiveKit refuses them.
+    await records.set_guest_limit(room, 3, T0 + 4)
+    await records.set_hand(room, "bo", True, T0 + 4, LIMIT)
+    bo = await records.invite(room, "bo", T0 + 4, INVITE_FOR, LIMIT, acting="hana", change_id="p2")
+    await records.invite(room, "cy", T0 + 4, INVITE_FOR, LIMIT, acting="hana")
+    cy = await records.accept(room, "cy", T0 + 5, LIMIT, change_id="p3")
+    assert bo.promoted and cy.promoted and cy.before.invitation is not None
+    for who in ("bo", "cy"):
+        assert await records.ban(room, who, T0 + 6, "hana")
+    assert await records.restore(room, "bo", bo.before, T0 + 7, LIMIT, "p2")
+    assert await records.restore(room, "cy", cy.before, T0 + 7, LIMIT, "p3")
+    for who in ("bo", "cy"):
+        assert await records.standing(room, who, T0 + 7) == Standing(None, None, None)
+    stage = await records.stage(room, T0 + 7)
+    assert (stage.guests, stage.hands, stage.invitations) == ((), 0, 0)
+    assert [p.identity for p in stage.pending] == ["gia"]
+    assert "cy" not in await _kept_in(records, room, "inviters")
+
+
+async def test_a_refused_demotion_gives_no_seat_back_to_the_host_or_a_moderator(
+    records: ShowRecords, room: str
+) -> None:
+    """gia is demoted (d1, on its way to LiveKit); the host leaves, and gia claims the host seat
+    (which leaves d1 pending). LiveKit refuses the demotion: its undo would make her host and
+    guest at once, her guest seat taking the stage's only place. One part at a time: the newer
+    part stands, and no seat is given back. So for a moderator's part (an undo naming no change)."""
+    await _hosted(records, room)
+    await records.set_hand(room, "gia", True, T0, LIMIT)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana", change_id="p1")
+    assert await records.complete(room, "gia", StageChange.PROMOTE, "p1")
+    seat = await records.unseat(room, "gia", T0 + 1, StageChange.DEMOTE, acting="hana", change_id="d1")
+    await records.forget(room, "hana", T0 + 2)  # the host leaves
+    assert await records.claim_host(room, "gia", "Gia", T0 + 3, STALE_AFTER)
+    assert not await records.restore(room, "gia", Standing(seat, None, None), T0 + 4, LIMIT, "d1")
+    stage = await records.stage(room, T0 + 4)
+    assert stage.host is not None and stage.host.identity == "gia"
+    assert stage.guests == ()
+    assert await records.role_of(room, "gia") is Role.HOST
+
+    await records.set_hand(room, "bo", True, T0 + 5, LIMIT)
+    await records.invite(room, "bo", T0 + 5, INVITE_FOR, LIMIT, acting="gia")
+    bo = await records.unseat(room, "bo", T0 + 6, StageChange.DEMOTE, acting="gia")
+    await records.appoint(room, "bo", T0 + 7, acting="gia")
+    assert not await records.restore(room, "bo", Standing(bo, None, None), T0 + 8, LIMIT)
+    stage = await records.stage(room, T0 + 8)
+    assert (stage.guests, stage.moderators) == ((), ("bo",))
+    assert await records.role_of(room, "bo") is Role.MODERATOR
 
 
 async def test_forgetting_a_participant_frees_all_it_held(records: ShowRecords, room: str) -> None:
@@ -1565,6 +1748,44 @@ async def test_rooms_are_found_by_their_last_activity(records: ShowRecords, room
     await records.set_hand(room, "gia", True, T0 + 100, LIMIT)
     assert room in await records.active_rooms(T0 + 100, count=100_000)
     assert room not in await records.active_rooms(T0 + 100.001, count=100_000)
+
+
+async def test_a_refused_step_marks_the_room_active_as_any_other(records: ShowRecords, room: str) -> None:
+    """Every writing step marks the room in the global indexes before it runs, whether it then
+    goes through, is refused, or finds nothing to write (Redis writes the hint first): so does
+    the in-process store, which marked only the steps it refused inside the step (an invite, an
+    accept), not those it refused or answered before it (a claim of a held host seat, an
+    appointment, a ban, an undo overtaken...). A step that may leave a stage change (a
+    dismissal, a landing) marks one due at the deadline too."""
+    await _hosted(records, room)
+    steps: list[tuple[float, Callable[[float], Awaitable[object]]]] = [
+        (10, lambda at: records.claim_host(room, "ivan", "Ivan", at, STALE_AFTER)),
+        (20, lambda at: records.go_live(room, at, "ivan")),
+        (30, lambda at: records.appoint(room, "ivan", at, acting="ivan")),
+        (40, lambda at: records.ban(room, "hana", at, acting=None)),
+        (50, lambda at: records.unban(room, "ivan", at)),
+        (60, lambda at: records.lock_source(room, "ivan", "camera", True, 2, at)),
+        (70, lambda at: records.dismiss(room, "ivan", at)),
+    ]
+    for after, step in steps:
+        with pytest.raises(errors.ShowError):
+            await step(T0 + after)
+        assert room in await records.active_rooms(T0 + after, count=100_000), after
+    assert await _change_due(records, room) == ms(T0 + 70) + ms(DEFAULT_CHANGE_SECONDS)
+    answered: list[tuple[float, Callable[[float], Awaitable[object]]]] = [
+        (80, lambda at: records.restore(room, "ivan", Standing(None, None, None), at, LIMIT, "gone")),
+        (90, lambda at: records.land(room, "ivan", StageChange.PROMOTE, "gone", 0, "", at)),
+        (100, lambda at: records.claim_host(room, "hana", "Hana", at, STALE_AFTER)),
+        (110, lambda at: records.audience_released(room, at)),
+        (120, lambda at: records.settle_recording(room, "pending-x", "EG_x", 1, "", at)),
+        (130, lambda at: records.record_progress(room, "EG_x", 1, at, "", "", at)),
+        (140, lambda at: records.set_destinations(room, "EG_x", ("a",), at)),
+    ]
+    for after, step in answered:
+        assert not await step(T0 + after), after
+        assert room in await records.active_rooms(T0 + after, count=100_000), after
+        if after == 90:
+            assert await _change_due(records, room) == ms(T0 + 90) + ms(DEFAULT_CHANGE_SECONDS)
 
 
 async def test_a_departure_that_freed_a_seat_is_told_though_the_activity_index_refuses_a_write(

@@ -688,8 +688,11 @@ class ShowRecords(Protocol):
         change), False and nothing changed too when that change is no longer pending: a newer
         change of the participant was written since (the host demoted the guest whose promotion
         LiveKit then refused), or it was completed; the newer record stands, and undoing the
-        older step would bring back what the newer one ended (a hand, a seat). An ended show has
-        nothing to give back: nothing changes, and True (nothing is left to undo)."""
+        older step would bring back what the newer one ended (a hand, a seat). False and nothing
+        changed too when the seat would go back to someone banned meanwhile (the change stays
+        pending, for the reconciler), or to someone who holds the host seat or a moderator's part
+        now (one part at a time). A hand or an invitation is never given back to someone banned.
+        An ended show has nothing to give back: nothing changes, and True (nothing is left to undo)."""
         ...
 
     async def forget(self, room: str, identity: str, now: float) -> Role:

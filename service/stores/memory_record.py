@@ -121,7 +121,9 @@ class _Room:
     invitations: _Ordered = field(default_factory=_Ordered)
     # identity -> (the expiry of the invitation it was given, who gave it), as invite.lua keeps
     # them: an inviter counts only for the invitation of that expiry. Kept when the invitation is
-    # accepted (a refused promotion gives it back), dropped when it expires or ends otherwise.
+    # accepted, while the promotion is pending (a refused promotion gives it back), dropped once
+    # the promotion is settled (completed or landed) or the guest leaves the stage, and when the
+    # invitation expires or ends otherwise (prelude.lua's INVITERS).
     inviters: dict[str, tuple[int, str]] = field(default_factory=dict)
     pending: dict[str, PendingChange] = field(default_factory=dict)
     # What the room last heard of each participant's place on the stage, as tell.lua keeps it.
@@ -138,10 +140,12 @@ class _Room:
     # stream keeps them, and the last sequence number given.
     history: dict[int, HistoryEntry] = field(default_factory=dict)
     history_last: int = 0
-    # The StageRecord last read, and until when (ms) it holds: every change to the room goes
-    # through MemoryRecords._write or clears it itself, and the invitations' count it carries
-    # holds until the next invitation expires. Readers of an unchanged room share one record.
-    seen: tuple[StageRecord, float] | None = field(default=None, compare=False, repr=False)
+    # The StageRecord last read, the time (ms) it was read for and until when it holds: every
+    # change to the room goes through MemoryRecords._write or clears it itself, and the
+    # invitations' count it carries holds from that time until the next invitation expires (not
+    # before it: an invitation that expired in between was open then). Readers of an unchanged
+    # room share one record.
+    seen: tuple[StageRecord, int, float] | None = field(default=None, compare=False, repr=False)
 
     @property
     def phase(self) -> Phase:
@@ -185,6 +189,18 @@ class _Room:
         """Ends `identity`'s invitation, and who gave it; False if it had none."""
         self.inviters.pop(identity, None)
         return self.invitations.remove(identity)
+
+    def settle_inviter(self, identity: str) -> None:
+        """Drops who gave `identity` the invitation it accepted, kept while its promotion was
+        pending, unless an invitation is open for it again (prelude.lua's settle_inviter)."""
+        if identity not in self.invitations.scores:
+            self.inviters.pop(identity, None)
+
+    def forget_heard(self, identity: str) -> None:
+        """What the room heard of a participant gone from it that held nothing goes, unless a
+        change of it is still pending (prelude.lua's forget_heard)."""
+        if identity not in self.pending:
+            self.heard.pop(identity, None)
 
     def inviter(self, identity: str, expires: int) -> str:
         """Who gave `identity` its invitation that expires at `expires` (ms), "" if not known."""
@@ -250,15 +266,23 @@ class MemoryRecords:
             state.expires = now_ms + self._idle
         self._expiries.add(room, state.expires)
 
+    def _mark(self, room: str, now: float, changes: bool = False) -> None:
+        """Marks the room in the global indexes, as RedisRecords does before every step of its
+        _WRITES whether the step then goes through or is refused: written to at `now`, and with
+        `changes` a stage change due at the deadline. A step that may refuse (or answer without
+        writing) before its _changing block marks first."""
+        now_ms = ms(now)
+        self._activity.add(room, now_ms)
+        self._activity.remove_up_to(now_ms - self._idle)
+        if changes:
+            self._stage_changes.add(room, now_ms + self._bound)
+
     def _write(self, room: str, now: float, changes: bool = False) -> _Room:
         """The room to change (rooms past their expiry are gone first); a new one lives for the
         idle time from `now`."""
         now_ms = ms(now)
         self._expire(now_ms)
-        self._activity.add(room, now_ms)
-        self._activity.remove_up_to(now_ms - self._idle)
-        if changes:
-            self._stage_changes.add(room, now_ms + self._bound)
+        self._mark(room, now, changes)
         found = self._rooms.get(room)
         if found is None:
             found = self._rooms[room] = _Room(expires=now_ms + self._idle)
@@ -354,11 +378,11 @@ class MemoryRecords:
     async def stage(self, room: str, now: float) -> StageRecord:
         state, now_ms = self._read(room, now), ms(now)
         seen = state.seen
-        if seen is not None and now_ms < seen[1]:
+        if seen is not None and seen[1] <= now_ms < seen[2]:
             return seen[0]
         record = self._stage_record(room, state, now_ms)
         next_expiry = state.invitations.next_above(now_ms)
-        state.seen = (record, math.inf if next_expiry is None else next_expiry)
+        state.seen = (record, now_ms, math.inf if next_expiry is None else next_expiry)
         return record
 
     async def recent_stage(self, room: str, now: float) -> StageRecord:
@@ -455,6 +479,7 @@ class MemoryRecords:
         connection: Connection | None = None,
         opens: Phase = Phase.BACKSTAGE,
     ) -> bool:
+        self._mark(room, now)
         state = self._read(room, now)
         if state.phase is Phase.ENDED:
             raise refusal(Refusal.SHOW_ENDED, identity)
@@ -481,6 +506,7 @@ class MemoryRecords:
     # --- the show's life ------------------------------------------------------------------
 
     async def go_live(self, room: str, now: float, acting: str | None, not_host: str = "") -> tuple[bool, Lifecycle]:
+        self._mark(room, now)
         state = self._read(room, now)
         if state.phase is Phase.ENDED:
             raise refusal(Refusal.SHOW_ENDED, acting or "")
@@ -495,6 +521,7 @@ class MemoryRecords:
             return True, state.life
 
     async def audience_released(self, room: str, now: float) -> str | None:
+        self._mark(room, now)
         if not self._read(room, now).life.release_due:
             return None
         with self._changing(room, now) as state:
@@ -502,6 +529,7 @@ class MemoryRecords:
             return state.live_by
 
     async def end_show(self, room: str, now: float, keep_seconds: float) -> tuple[bool, Lifecycle]:
+        self._mark(room, now)
         state = self._read(room, now)
         if state.phase is Phase.ENDED:
             return False, state.life
@@ -626,6 +654,8 @@ class MemoryRecords:
             found.withdraw_invitation(identity)
         if lowered or withdrawn:
             found.seen = None
+            if found.role_of(identity) is Role.VIEWER:  # gone, as a leave that held nothing
+                found.forget_heard(identity)
         return lowered
 
     async def unseat(
@@ -644,35 +674,43 @@ class MemoryRecords:
             seat = state.guests.pop(guest, None)
             if seat is None:
                 raise refusal(Refusal.GUEST_NOT_FOUND, guest)
+            state.settle_inviter(guest)  # off the stage: no undo names the inviter now
             self._intend(state, guest, change, now, change_id, Role.GUEST, seat.since, words)
             return seat
 
     async def restore(
         self, room: str, identity: str, standing: Standing, now: float, default_limit: int, change_id: str = ""
     ) -> bool:
-        # The refusals are decided before the step, as restore.lua does: they keep the room no longer.
+        # The refusals are decided before the step, as restore.lua does: they keep the room no
+        # longer, but mark it in the global indexes, as every step of RedisRecords._WRITES does.
+        self._mark(room, now)
         found = self._read(room, now)
         if found.phase is Phase.ENDED:
             return True  # nothing to give back: seats, hands and invitations ended with the show
         held = found.pending.get(identity)
         if change_id and (held is None or held.id != change_id or held.landed):
             return False  # a newer change was written since, or this one completed: it stands
-        if (
-            standing.seat is not None
-            and identity not in found.guests
-            and len(found.guests) >= self._limit(found, default_limit)
-        ):
-            return False
+        banned = identity in found.bans
+        if standing.seat is not None:
+            if banned:
+                return False  # nobody banned is put forward: the change stays pending
+            role = found.role_of(identity)
+            if role in (Role.HOST, Role.MODERATOR):
+                return False  # one part at a time: the newer part stands
+            if role is not Role.GUEST and len(found.guests) >= self._limit(found, default_limit):
+                return False
         with self._changing(room, now) as state:
             state.guests.pop(identity, None)
             if standing.seat is not None:
                 state.guests[identity] = standing.seat
             state.hands.remove(identity)
-            if standing.hand is not None:
+            if standing.hand is not None and not banned:
                 state.hands.add(identity, standing.hand)
-            state.invitations.remove(identity)
-            if standing.invitation is not None:
+            if standing.invitation is not None and not banned:
+                # Who gave it was kept while the promotion was pending: it names them again.
                 state.invitations.add(identity, standing.invitation)
+            else:
+                state.withdraw_invitation(identity)
             self._drop_change(state, identity)
             return True
 
@@ -707,6 +745,7 @@ class MemoryRecords:
     # --- moderators and bans -------------------------------------------------------------
 
     async def appoint(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> Standing:
+        self._mark(room, now)
         state = self._read(room, now)
         self._require_open(state, identity)
         self._require_host(state, acting, not_host)
@@ -736,6 +775,7 @@ class MemoryRecords:
         words: str = "",
         change: StageChange = StageChange.DEMOTE,
     ) -> None:
+        self._mark(room, now, changes=True)
         if identity not in self._read(room, now).moderators:
             raise refusal(Refusal.NOT_MODERATOR, identity)
         with self._changing(room, now, changes=True) as state:
@@ -743,6 +783,7 @@ class MemoryRecords:
             self._intend(state, identity, change, now, change_id, Role.MODERATOR, ms(now), words)
 
     async def ban(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> bool:
+        self._mark(room, now)
         state = self._read(room, now)
         self._require_manager(state, acting, not_host)
         role = state.role_of(identity)
@@ -759,6 +800,7 @@ class MemoryRecords:
             return True
 
     async def unban(self, room: str, identity: str, now: float) -> None:
+        self._mark(room, now)
         if identity not in self._read(room, now).bans:
             raise refusal(Refusal.NOT_BANNED, identity)
         with self._changing(room, now) as state:
@@ -767,6 +809,7 @@ class MemoryRecords:
     async def lock_source(
         self, room: str, guest: str, source: str, locked: bool, sources: int, now: float
     ) -> tuple[str, ...]:
+        self._mark(room, now)
         seat = self._read(room, now).guests.get(guest)
         if seat is None:
             raise refusal(Refusal.GUEST_NOT_FOUND, guest)
@@ -818,6 +861,7 @@ class MemoryRecords:
     async def set_destinations(
         self, room: str, stream_id: str, destinations: tuple[str, ...], now: float, read: Recording | None = None
     ) -> bool:
+        self._mark(room, now)
         held = self._read(room, now).recordings.get(stream_id)
         if held is None:
             return False
@@ -837,6 +881,7 @@ class MemoryRecords:
     async def settle_recording(
         self, room: str, placeholder: str, recording_id: str, status: int, location: str, now: float
     ) -> None:
+        self._mark(room, now)
         if placeholder not in self._read(room, now).recordings:
             return
         with self._changing(room, now) as state:
@@ -855,6 +900,7 @@ class MemoryRecords:
     async def record_progress(
         self, room: str, recording_id: str, status: int, at: float, error: str, location: str, now: float
     ) -> tuple[int, int] | None:
+        self._mark(room, now)
         if recording_id not in self._read(room, now).recordings:
             return None
         with self._changing(room, now) as state:
@@ -874,6 +920,7 @@ class MemoryRecords:
     # --- LiveKit's view -------------------------------------------------------------------
 
     async def room_opened(self, room: str, room_sid: str, created_at: int, now: float) -> bool:
+        self._mark(room, now)
         state = self._read(room, now)
         if state.phase is Phase.ENDED:  # a room a token of the ended show opened is none of it
             return False
@@ -946,6 +993,8 @@ class MemoryRecords:
             elif seat.sid != connection.sid and connection.joined_at <= seat.joined_at:
                 return Departure(Verdict.STALE, None)
         elif raised is None and invitation is None:
+            # It frees nothing, and no activity is marked; what the room heard of it goes.
+            state.forget_heard(identity)
             return Departure(Verdict.NOT_HELD, None)
         elif keep:
             return Departure(Verdict.APPLIED, None, kept=Standing(None, raised, invitation))
@@ -965,6 +1014,8 @@ class MemoryRecords:
         if found is None or held is None or not self._owns(held, change, change_id):
             return False
         del found.pending[identity]
+        if change is StageChange.PROMOTE:
+            found.settle_inviter(identity)  # settled: no undo names the inviter now
         found.seen = None
         return True
 
@@ -976,6 +1027,7 @@ class MemoryRecords:
     async def land(
         self, room: str, identity: str, change: StageChange, change_id: str, ended: int, words: str, now: float
     ) -> bool:
+        self._mark(room, now, changes=True)  # as RedisRecords.land: its new deadline is watched
         found = self._current(room)
         held = found.pending.get(identity) if found else None
         if found is None or held is None or not self._owns(held, change, change_id):
@@ -984,6 +1036,8 @@ class MemoryRecords:
             state.pending[identity] = replace(
                 held, id=change_id or held.id, landed=True, ended=ended, words=words, deadline=ms(now) + self._bound
             )
+            if change is StageChange.PROMOTE:
+                state.settle_inviter(identity)  # settled: no undo names the inviter now
         return True
 
     async def tell(

@@ -682,7 +682,7 @@ class RedisRecords:
         invitation = "" if standing.invitation is None else standing.invitation
         args = (identity, seat, hand, invitation, default_limit, change_id)
         (outcome,) = await self._step("restore", room, now, *args)
-        return _text(outcome) not in ("full", "overtaken")
+        return _text(outcome) not in ("full", "overtaken", "banned")
 
     async def forget(self, room: str, identity: str, now: float) -> Role:
         (role,) = await self._step("forget", room, now, identity)

@@ -20,6 +20,8 @@ if seat then
     if joined_at <= tonumber(seat.joined_at or 0) then return {'ok', 'stale', ''} end
   end
 elseif not raised and not invited then
+  -- It frees nothing, and no activity is marked; what the room heard of it goes (forget_heard).
+  forget_heard(identity)
   return {'ok', 'not_held', ''}
 elseif ARGV[9] == '1' then
   -- The viewer may be reloading its page: its hand keeps its place and its invitation stands

@@ -10,5 +10,8 @@ if raised and tonumber(raised) == tonumber(ARGV[5]) then
   lowered = 1
 end
 local invited = redis.call('ZSCORE', INVITATIONS, identity)
-if invited and tonumber(invited) == tonumber(ARGV[6]) then withdraw_invitation(identity) end
+local withdrawn = invited and tonumber(invited) == tonumber(ARGV[6])
+if withdrawn then withdraw_invitation(identity) end
+-- Gone, it holds nothing now (its leave kept these through its window): as left.lua's not_held.
+if (lowered == 1 or withdrawn) and seat_of(identity) == 'viewer' then forget_heard(identity) end
 return {'ok', lowered}

@@ -11,8 +11,10 @@ local MODERATORS, BANS = KEYS[7], KEYS[8]
 local HISTORY = KEYS[9]
 -- Who gave each invitation: identity -> {v, by, expires}. An entry counts only for the
 -- invitation of its expiry, so one left behind (a version that knew no inviters withdrew or gave
--- the invitation again) names nobody. Kept when the invitation is accepted (a promotion LiveKit
--- refuses gives it back, restore.lua), dropped when it expires or ends otherwise.
+-- the invitation again) names nobody. Kept when the invitation is accepted, while the promotion
+-- is pending (a promotion LiveKit refuses gives it back, restore.lua, which names the inviter
+-- again), and dropped once that promotion is settled (completed or landed), or the guest leaves
+-- the stage; dropped too when the invitation expires or ends otherwise.
 local INVITERS = KEYS[10]
 -- What the room last heard of each participant's place on the stage (tell.lua): identity ->
 -- {v, part ('guest' or 'viewer'), seat (the since of the seat it heard taken or ended), owed (a
@@ -119,6 +121,12 @@ end
 local function withdraw_invitation(identity)
   redis.call('HDEL', INVITERS, identity)
   return redis.call('ZREM', INVITATIONS, identity)
+end
+
+-- Drops who gave `identity` the invitation it accepted, kept while its promotion was pending
+-- (see INVITERS): unless an invitation is open for it again, nobody asks any more.
+local function settle_inviter(identity)
+  if not redis.call('ZSCORE', INVITATIONS, identity) then redis.call('HDEL', INVITERS, identity) end
 end
 
 -- Who gave `identity` its invitation that expires at `expires` (ms), '' if not known.
@@ -235,6 +243,15 @@ local function forget(identity)
   end
   redis.call('HDEL', MODERATORS, identity)
   return role
+end
+
+-- What the room heard of a participant gone from it that held nothing (a guest demoted, or a
+-- moderator dismissed, who then left as a viewer; or one whose hand or invitation, kept through
+-- its reconnect window, went after it): dropped as forget drops it, unless a change of it is
+-- still pending (kept with it, so that the room hears that change once). Answers 1 if dropped.
+local function forget_heard(identity)
+  if redis.call('HEXISTS', PENDING, identity) == 1 then return 0 end
+  return redis.call('HDEL', HEARD, identity)
 end
 
 local function active(recording) return recording.status <= 2 end

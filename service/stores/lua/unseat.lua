@@ -5,6 +5,7 @@ if not is_manager(acting) then return refused('not_host') end
 local seat = redis.call('HGET', GUESTS, guest)
 if not seat then return refused('guest_not_found') end
 redis.call('HDEL', GUESTS, guest)
+settle_inviter(guest)  -- off the stage: its promotion is overtaken, and no undo names the inviter
 intend(guest, change, change_id, 'guest', cjson.decode(seat).since, words)
 touch()
 return {'ok', seat}
