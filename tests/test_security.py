@@ -11,6 +11,7 @@ from typing import Any
 
 import jwt
 import pytest
+from livekit import api
 
 from tests.conftest import API_KEY, API_SECRET, admin_token, lister_token
 from tests.doors import Refused, ShowClient, expect_refusal
@@ -151,12 +152,13 @@ async def test_a_viewer_may_not_do_the_hosts_work(door: ShowClient, room: str, l
 
 
 async def test_nobody_takes_the_name_of_a_host_whose_seat_was_freed(
-    door: ShowClient, room: str, live_show: dict[str, str]
+    door: ShowClient, room: str, live_show: dict[str, str], lkapi: api.LiveKitAPI
 ) -> None:
     """The last host's token still ends the show once its seat is freed; a viewer's token with its
     name, had for the asking at the viewer door, must not."""
     admin = door.as_(admin_token(room))
-    await admin.remove_participant(room, "host-1")  # its seat is freed (no reconnect grace here)
+    # Its connection ends (LiveKit drops it): its seat is freed (no reconnect grace here).
+    await lkapi.room.remove_participant(api.RoomParticipantIdentity(room=room, identity="host-1"))
     await until(lambda: _seat_free(admin, room), 10.0, "the host's seat freed")
     expect_refusal(
         await refusal(door.as_(None).join(room, "host-1", "viewer")),
@@ -193,12 +195,27 @@ async def test_a_viewer_token_had_for_the_hosts_name_before_it_hosted_carries_no
         ):
             expect_refusal(await refusal(call), "PERMISSION_DENIED", message)
         assert (await host.renew_token(room))["role"] in ("host", "ROLE_HOST")
-        await admin.remove_participant(room, "host-1")  # its seat is freed: the last host's powers
+        await host_live.disconnect()  # its seat is freed: the last host's powers
         await until(lambda: _seat_free(admin, room), 10.0, "the host's seat freed")
         expect_refusal(await refusal(squat.end_show(room)), "PERMISSION_DENIED", "Only the host can end the show")
         assert (await host.end_show(room))["state"] == "SHOW_STATE_ENDED"
     finally:
         await host_live.disconnect()
+
+
+async def test_a_host_removed_from_the_show_keeps_none_of_the_last_hosts_powers(
+    door: ShowClient, room: str, live_show: dict[str, str]
+) -> None:
+    """A host whose connection ended may still end its show; one the room's admin removed may
+    not: the removal is the admin's word that its part is over (a host cannot be banned, so
+    nothing else would take the power away). Its name is no longer kept for it either."""
+    admin, host = door.as_(admin_token(room)), door.as_(live_show["host"])
+    await admin.remove_participant(room, "host-1")
+    await until(lambda: _seat_free(admin, room), 10.0, "the host's seat freed")
+    for call in (host.end_show(room), host.delete_room(room)):
+        expect_refusal(await refusal(call), "PERMISSION_DENIED", "Only the host can end the show")
+    assert (await admin.get_room(room))["state"] == "SHOW_STATE_BACKSTAGE"  # not ended
+    assert (await door.as_(None).join(room, "host-1", "viewer"))["role"] in ("viewer", "ROLE_VIEWER")
 
 
 async def test_nobody_takes_the_name_of_a_viewer_with_a_hand_up_or_an_invitation(

@@ -190,6 +190,19 @@ async def test_the_last_host_is_remembered_when_its_seat_is_freed(records: ShowR
     assert await records.hosted_by(room) == ""
 
 
+async def test_a_host_removed_from_the_show_is_not_remembered_as_its_last_host(records: ShowRecords, room: str) -> None:
+    """A host whose connection ended keeps the last host's standing; one removed from the show
+    (RemoveParticipant) does not, and the show stays as it was (live)."""
+    await _hosted(records, room)
+    await records.go_live(room, T0 + 1, None)
+    assert await records.forget(room, "gia", T0 + 2, removed=True) is Role.VIEWER  # not its host
+    assert await records.hosted_by(room) == "hana"
+    assert await records.forget(room, "hana", T0 + 3, removed=True) is Role.HOST
+    assert (await records.admission(room, "hana", T0 + 3)).hosted is False
+    assert await records.hosted_by(room) == ""
+    assert (await records.stage(room, T0 + 3)).phase is Phase.LIVE
+
+
 async def test_a_guest_cannot_also_host(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     await records.set_hand(room, "gia", True, T0, LIMIT)

@@ -695,13 +695,15 @@ class ShowRecords(Protocol):
         An ended show has nothing to give back: nothing changes, and True (nothing is left to undo)."""
         ...
 
-    async def forget(self, room: str, identity: str, now: float) -> Role:
+    async def forget(self, room: str, identity: str, now: float, removed: bool = False) -> Role:
         """Frees whatever `identity` held (seat, moderator's part, hand, invitation, pending
         promotion) and what the room heard of it; a ban stays. A change off a part still pending
         (a guest's demotion or removal, a moderator's dismissal) stays too, with what the room
         heard: the participant is a viewer already, no seat is freed whose end the room would
         hear, and that change is what tells the room it left the part (its call, or a reconciler
-        past its deadline)."""
+        past its deadline). `removed` (RemoveParticipant): the last host's standing goes too, so
+        a host removed from the show keeps none of the last host's powers (one whose connection
+        merely ended does)."""
         ...
 
     async def set_guest_limit(

@@ -767,7 +767,7 @@ class ShowCore(ShowService[Caller]):
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         if change_id:
             await self._land(room, identity, StageChange.REMOVE, change_id, None, _Landing(dismissal, ms(now)))
-        role = await self._records.forget(room, identity, self._clock.now())
+        role = await self._records.forget(room, identity, self._clock.now(), removed=True)
         actor = acting or ""
         if banned:
             await self._tell_managers(room, EventType.PARTICIPANT_BANNED, acting=acting, about=identity)

@@ -714,8 +714,10 @@ class MemoryRecords:
             self._drop_change(state, identity)
             return True
 
-    async def forget(self, room: str, identity: str, now: float) -> Role:
+    async def forget(self, room: str, identity: str, now: float, removed: bool = False) -> Role:
         with self._changing(room, now) as state:
+            if removed and state.hosted_by == identity:
+                state.hosted_by = ""
             return self._forget(state, identity)
 
     @staticmethod

@@ -684,8 +684,8 @@ class RedisRecords:
         (outcome,) = await self._step("restore", room, now, *args)
         return _text(outcome) not in ("full", "overtaken", "banned")
 
-    async def forget(self, room: str, identity: str, now: float) -> Role:
-        (role,) = await self._step("forget", room, now, identity)
+    async def forget(self, room: str, identity: str, now: float, removed: bool = False) -> Role:
+        (role,) = await self._step("forget", room, now, identity, "1" if removed else "0")
         return Role(_text(role))
 
     async def set_guest_limit(
