@@ -2454,6 +2454,9 @@ async def test_values_only_a_newer_version_writes_are_left_to_it(
         stage_key, _, _, _, pending_key, recordings_key, *_ = room_keys(room)
         newer = {"v": 2, "id": "EG_in", "status": 1, "seq": 9, "kind": "ingest", "started_at": ms(T0)}
         await client.hset(recordings_key, "EG_in", json.dumps(newer))
+        # A kind of record whose fields are not this version's (no status at all): left alone too.
+        unlike = {"v": 2, "id": "EG_clip", "seq": 10, "kind": "clip", "started_at": ms(T0)}
+        await client.hset(recordings_key, "EG_clip", json.dumps(unlike))
         due = ms(T0 + 5)
         await client.hset(
             pending_key, "gia", json.dumps({"v": 2, "change": "transfer", "since": ms(T0), "deadline": due})
@@ -2468,6 +2471,7 @@ async def test_values_only_a_newer_version_writes_are_left_to_it(
         await store.reserve_recording(room, "pending-1", "grid", T0 + 1)
         assert [r.id for r in (await store.stage(room, T0 + 1)).recordings] == ["pending-1"]
         assert json.loads(await client.hget(recordings_key, "EG_in") or "{}")["kind"] == "ingest"
+        assert json.loads(await client.hget(recordings_key, "EG_clip") or "{}")["kind"] == "clip"
         assert await client.hexists(pending_key, "gia")
 
         await client.hset(stage_key, "phase", "paused")

@@ -10,7 +10,7 @@ local abandoned = {}
 local held_all = redis.call('HGETALL', RECORDINGS)
 for i = 1, #held_all, 2 do
   local held = cjson.decode(held_all[i + 1])
-  if active(held) and kind_of(held) == kind then
+  if kind_of(held) == kind and active(held) then  -- a kind this version knows, read as it writes it
     -- a placeholder's id starts with PLACEHOLDER_PREFIX (service/core/record.py)
     if string.sub(held.id, 1, 8) == 'pending-' and held.started_at + starting <= NOW then
       table.insert(abandoned, held_all[i])
