@@ -791,6 +791,23 @@ async def test_a_change_made_on_livekit_is_kept_until_the_room_is_told_of_it(rec
     assert await records.tell(room, "gia", Role.GUEST, 0, "", T0 + 8) == ()  # told once
 
 
+async def test_a_moderator_whose_connection_ends_keeps_what_the_room_heard_of_it(
+    records: ShowRecords, room: str
+) -> None:
+    """A moderator holds its part through a leave (a reload, a network blip): what the room heard
+    of it stays, so an appointment made again before a dismissal lands is told once, as ever."""
+    await _hosted(records, room)
+    await records.appoint(room, "mo", T0, acting="hana")
+    assert await records.tell(room, "mo", Role.MODERATOR, 0, "a1", T0) == ("a1",)
+    left = await records.left(room, "mo", Connection("PA_mo", ms(T0)), T0 + 1, "", T0 + 1)
+    assert left.verdict is Verdict.NOT_HELD
+    assert await records.role_of(room, "mo") is Role.MODERATOR
+    await records.dismiss(room, "mo", T0 + 2, "d1")
+    await records.appoint(room, "mo", T0 + 3, acting="hana")
+    assert await records.tell(room, "mo", Role.MODERATOR, 0, "a2", T0 + 3) == ()
+    assert await records.tell(room, "mo", Role.MODERATOR, ms(T0 + 2), "d1", T0 + 4) == ()
+
+
 async def test_the_room_hears_each_change_of_a_moderators_part_once(records: ShowRecords, room: str) -> None:
     """ShowRecords.tell for a moderator's part: an appointment is told unless the room heard the
     moderator appointed and never heard it dismissed since; a dismissal, unless the record holds

@@ -995,8 +995,10 @@ class MemoryRecords:
             elif seat.sid != connection.sid and connection.joined_at <= seat.joined_at:
                 return Departure(Verdict.STALE, None)
         elif raised is None and invitation is None:
-            # It frees nothing, and no activity is marked; what the room heard of it goes.
-            state.forget_heard(identity)
+            # It frees nothing, and no activity is marked; what the room heard of a viewer goes
+            # (a moderator keeps its part through a leave, and what the room heard of it).
+            if state.role_of(identity) is Role.VIEWER:
+                state.forget_heard(identity)
             return Departure(Verdict.NOT_HELD, None)
         elif keep:
             return Departure(Verdict.APPLIED, None, kept=Standing(None, raised, invitation))

@@ -20,8 +20,9 @@ if seat then
     if joined_at <= tonumber(seat.joined_at or 0) then return {'ok', 'stale', ''} end
   end
 elseif not raised and not invited then
-  -- It frees nothing, and no activity is marked; what the room heard of it goes (forget_heard).
-  forget_heard(identity)
+  -- It frees nothing, and no activity is marked; what the room heard of a viewer goes
+  -- (forget_heard). A moderator keeps its part through a leave, and what the room heard of it.
+  if seat_of(identity) == 'viewer' then forget_heard(identity) end
   return {'ok', 'not_held', ''}
 elseif ARGV[9] == '1' then
   -- The viewer may be reloading its page: its hand keeps its place and its invitation stands
