@@ -399,7 +399,7 @@ async def test_a_moderators_removal_the_record_fails_after_livekit_had_it_leaves
         ada = await show.viewer("ada")
         await show.moderator("mia")
 
-        async def store_fails(*args: object) -> Role:
+        async def store_fails(*args: object, **kwargs: object) -> Role:
             raise errors.unavailable("the store is away")
 
         host = Caller(room=room, identity="host-1")

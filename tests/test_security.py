@@ -16,6 +16,7 @@ from livekit import api
 from tests.conftest import API_KEY, API_SECRET, admin_token, lister_token
 from tests.doors import Refused, ShowClient, expect_refusal
 from tests.live import LiveParticipant, until
+from tests.test_show_through_every_door import claims
 
 Call = Callable[[ShowClient, str], Awaitable[Any]]
 
@@ -199,6 +200,33 @@ async def test_a_viewer_token_had_for_the_hosts_name_before_it_hosted_carries_no
         await until(lambda: _seat_free(admin, room), 10.0, "the host's seat freed")
         expect_refusal(await refusal(squat.end_show(room)), "PERMISSION_DENIED", "Only the host can end the show")
         assert (await host.end_show(room))["state"] == "SHOW_STATE_ENDED"
+    finally:
+        await host_live.disconnect()
+
+
+async def test_the_last_hosts_own_later_tokens_keep_its_powers(door: ShowClient, room: str) -> None:
+    """Once the host's seat is freed, the tokens made for its name from its own token (renewed,
+    or a join through the viewer door, which keeps the name for it) are a viewer's, and still of
+    the host's line: each still ends the show, and one renewed from them is too. A token had for
+    the name before it hosted is not (the test above)."""
+    squat = door.as_((await door.as_(None).join(room, "host-1", "viewer"))["token"])
+    joined = await door.as_(admin_token(room)).join(room, "host-1", "host")
+    host_live = await LiveParticipant("host-1").connect(joined["wsUrl"], joined["token"])
+    admin, host = door.as_(admin_token(room)), door.as_(joined["token"])
+    try:
+        await host_live.disconnect()  # its seat is freed (no reconnect grace here)
+        await until(lambda: _seat_free(admin, room), 10.0, "the host's seat freed")
+        renewed = door.as_((await host.renew_token(room))["token"])
+        back = door.as_((await host.join(room, "host-1", "viewer"))["token"])
+        again = door.as_((await back.renew_token(room))["token"])
+        assert not claims(renewed.token or "")["video"].get("canPublish")  # a viewer's grants
+        # The early token, through the viewer door too, is still nobody's line.
+        rejoined = door.as_((await squat.join(room, "host-1", "viewer"))["token"])
+        for early in (squat, rejoined, door.as_((await rejoined.renew_token(room))["token"])):
+            expect_refusal(await refusal(early.end_show(room)), "PERMISSION_DENIED", "Only the host can end the show")
+        for later in (renewed, back, again):
+            assert (await later.history(room, 10, ""))["entries"]  # the last host reads what it kept
+        assert (await again.end_show(room))["state"] == "SHOW_STATE_ENDED"
     finally:
         await host_live.disconnect()
 

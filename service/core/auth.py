@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import jwt
 
 from service.core import errors
-from service.core.caller import Caller, Credentials
+from service.core.caller import HOST_LINE, Caller, Credentials
 from service.core.clock import Clock
 
 LEEWAY_SECONDS = 10
@@ -70,7 +70,7 @@ class Authenticator:
             address=credentials.address,
             signed=True,
             name=claims["name"] if joins and isinstance(claims.get("name"), str) else "",
-            minted_for=_minted_for(claims) if joins else "",
+            host_line=joins and _of_the_host_line(claims),
         )
         _keep(self._callers, key, (caller, token.strip()))
         return caller
@@ -140,8 +140,8 @@ def _keep(remembered: dict[K, V], key: K, value: V) -> None:
     remembered[key] = value
 
 
-def _minted_for(claims: dict[str, Any]) -> str:
-    """The role a participant token was minted for: its `role` attribute ("" if none)."""
+def _of_the_host_line(claims: dict[str, Any]) -> bool:
+    """Whether a participant token was minted for the host (its `role` attribute), or for the
+    last host's name by the host's line (HOST_LINE)."""
     attributes = claims.get("attributes")
-    role = attributes.get("role") if isinstance(attributes, dict) else None
-    return role if isinstance(role, str) else ""
+    return claims.get(HOST_LINE) is True or (isinstance(attributes, dict) and attributes.get("role") == "host")

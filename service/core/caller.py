@@ -15,6 +15,11 @@ class Credentials:
     address: str | None = None
 
 
+# The claim a token minted for the last host's name by the host's line carries (Caller.host_line):
+# its grants are a viewer's, and its `role` attribute, which pages show, says viewer.
+HOST_LINE = "showrunnerHostLine"
+
+
 @dataclass(frozen=True)
 class Caller:
     """A verified caller.
@@ -35,10 +40,11 @@ class Caller:
     address: str | None = None
     signed: bool = False  # a token was given and verified, whatever it grants
     name: str = ""  # a participant token's display name (its `name` claim): RenewToken keeps it
-    # The role a participant token was minted for (its `role` attribute claim): a host's powers
-    # come only with a token minted for the host. The name's other tokens, minted for a viewer
-    # while the name was free, carry none of them (its kept names say why).
-    minted_for: str = ""
+    # Whether a participant token is of the host's line: minted for the host (its `role`
+    # attribute claim), or for the last host's name from a token of that line once its seat was
+    # freed (tokens.HOST_LINE). A host's powers, and the last host's, come only with one: a
+    # token the viewer door gave for the name while it was free is anyone's.
+    host_line: bool = False
 
     @property
     def anonymous(self) -> bool:
@@ -49,10 +55,6 @@ class Caller:
 
     def member_of(self, room: str) -> bool:
         return self.room == room and (self.admin or self.identity is not None)
-
-    @property
-    def minted_for_host(self) -> bool:
-        return self.minted_for == "host"
 
     def acts_for(self, room: str, identity: str) -> bool:
         """Whether this is `identity`'s own participant token for `room`."""

@@ -492,7 +492,9 @@ class ShowCore(ShowService[Caller]):
         locked = admission.locked if role is Role.GUEST else ()
         # A host's first join has just opened the show.
         phase = self._rules.opens if role is Role.HOST and admission.phase is Phase.UNOPENED else admission.phase
-        token = self._stage.mint_token(room, identity, name, Presence.of(role, phase, locked))
+        # The last host's own name, asked for by its line or the room's admin, stays of its line.
+        line = admission.hosted and (caller.admin_of(room) or (caller.acts_for(room, identity) and caller.host_line))
+        token = self._stage.mint_token(room, identity, name, Presence.of(role, phase, locked), line)
         # A viewer back from a reload finds its hand and its invitation where it left them.
         hand_raised, invitation_expires_at, invited_by = _waiting(role, admission)
         return pb.JoinRoomResponse(
@@ -532,13 +534,14 @@ class ShowCore(ShowService[Caller]):
         and it can claim no seat and open no show."""
         room, identity = self._own_place(request.room_name, caller)
         admission = await self._admitted(room, identity)
-        if admission.role is Role.HOST and not caller.minted_for_host:
+        if admission.role is Role.HOST and not caller.host_line:
             # A token minted for a viewer while the name was free is anyone's: no host's from it.
             raise errors.denied(errors.kept_name(identity, "is the host of this room"))
         locked = admission.locked if admission.role is Role.GUEST else ()
         presence = Presence.of(admission.role, admission.phase, locked)
+        line = caller.host_line and admission.hosted  # the last host's renewed token stays of its line
         return pb.RenewTokenResponse(
-            token=self._stage.mint_token(room, identity, caller.name, presence),
+            token=self._stage.mint_token(room, identity, caller.name, presence, line),
             identity=identity,
             role=admission.role.wire,
         )
@@ -568,9 +571,7 @@ class ShowCore(ShowService[Caller]):
     async def _claim_host(self, room: str, identity: str, name: str, caller: Caller) -> None:
         now, stale_after = self._clock.now(), self._rules.host_claim_seconds
         record = await self._records.stage(room, now)
-        refreshing = (
-            caller.acts_for(room, identity) and caller.minted_for_host and record.role_of(identity) is Role.HOST
-        )
+        refreshing = caller.acts_for(room, identity) and caller.host_line and record.role_of(identity) is Role.HOST
         if not caller.admin_of(room) and not refreshing:
             if caller.anonymous:
                 raise errors.unauthenticated(errors.MISSING_TOKEN)
@@ -864,7 +865,7 @@ class ShowCore(ShowService[Caller]):
         # Taking a source away is the host's: a moderator may only mute.
         hosting = caller.admin_of(room) or (
             caller.identity is not None
-            and caller.minted_for_host
+            and caller.host_line
             and await self._records.role_of(room, caller.identity) is Role.HOST
         )
         if request.lock and not hosting:
@@ -1028,7 +1029,7 @@ class ShowCore(ShowService[Caller]):
         """A token minted in the name of the participant a call changed goes back to the room's
         admin and to the host, whose apps (the MVP's) hand it on; never to a moderator, which
         would hold a guest's token in another's name and could take the stage as that one."""
-        if caller.admin_of(room) or (caller.minted_for_host and await self._records.role_of(room, acting) is Role.HOST):
+        if caller.admin_of(room) or (caller.host_line and await self._records.role_of(room, acting) is Role.HOST):
             return token
         return ""
 

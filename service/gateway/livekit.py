@@ -252,8 +252,8 @@ class LiveKitStage:
     def ws_url(self) -> str:
         return self._ws_url
 
-    def mint_token(self, room: str, identity: str, name: str, presence: Presence) -> str:
-        return self._tokens.mint(room, identity, name, presence.role, presence.locked, presence.waiting)
+    def mint_token(self, room: str, identity: str, name: str, presence: Presence, host_line: bool = False) -> str:
+        return self._tokens.mint(room, identity, name, presence.role, presence.locked, presence.waiting, host_line)
 
     async def open_room(self, room: str) -> lk.Room:
         request = api.CreateRoomRequest(

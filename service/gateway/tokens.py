@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 import orjson
 
+from service.core.caller import HOST_LINE
 from service.core.roles import GRANTS, WAITING_GRANTS, Role, StageGrants
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -83,7 +84,14 @@ class TokenMinter:
         self._waiting = video_grants("", WAITING_GRANTS)
 
     def mint(
-        self, room: str, identity: str, name: str, role: Role, locked: tuple[str, ...] = (), waiting: bool = False
+        self,
+        room: str,
+        identity: str,
+        name: str,
+        role: Role,
+        locked: tuple[str, ...] = (),
+        waiting: bool = False,
+        host_line: bool = False,
     ) -> str:
         # Whole seconds, as AccessToken writes them; nbf is now, exp now + ttl.
         now = int(time.time())
@@ -96,6 +104,8 @@ class TokenMinter:
             video["canPublishSources"] = [s for s in GRANTS[role].sources if s not in locked]
         claims["video"] = video
         claims["attributes"] = attributes
+        if host_line and role is not Role.HOST:  # a host's token says so by its role already
+            claims[HOST_LINE] = True
         if self._room_config is not None:
             claims["roomConfig"] = self._room_config
         claims["sub"] = identity

@@ -87,13 +87,13 @@ class Policy(Piece):
         # for the host (one minted for a viewer while the name was free is anyone's).
         if acting is not None:
             role = await self._records.role_of(room, acting)
-            if role in allowed and (role is not Role.HOST or caller.minted_for_host):
+            if role in allowed and (role is not Role.HOST or caller.host_line):
                 return
         if acting is not None:
             admission = await self._records.admission(room, acting, self._clock.now())
             # A host whose connection ended can still end its own show, unless it was banned
             # since (as a viewer once its seat was freed): a ban holds for the rest of the show.
-            if rule.former_host and admission.hosted and not admission.banned and caller.minted_for_host:
+            if rule.former_host and admission.hosted and not admission.banned and caller.host_line:
                 return
             # The host of a show that has ended hears why nothing more is done: as the room's
             # admin does, not that only the host may (it was).
