@@ -252,6 +252,31 @@ async def test_bytes_that_are_not_http_are_answered_400_with_a_request_id_the_lo
         assert (await client.get("/health")).status_code == 200
 
 
+async def test_a_cap_of_one_connection_serves_one_client_and_refuses_a_second(livekit: LiveKitDevServer) -> None:
+    """SHOW_MAX_CONNECTIONS is how many are served; one past it is refused. A cap of 1 refused
+    every request, its own connection counted against it (a lone probe's /health answered 503)."""
+    running = start_service(livekit, SHOW_MAX_CONNECTIONS="1")
+
+    def health(*, beside_a_quiet_one: bool) -> bytes:
+        quiet = _connect(running.http_port) if beside_a_quiet_one else None
+        conn = _connect(running.http_port)
+        try:
+            conn.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            return _read_all(conn)
+        finally:
+            conn.close()
+            if quiet is not None:
+                quiet.close()
+
+    try:
+        alone = await asyncio.to_thread(health, beside_a_quiet_one=False)
+        assert alone.startswith(b"HTTP/1.1 200 "), alone
+        second = await asyncio.to_thread(health, beside_a_quiet_one=True)
+        assert second.startswith(b"HTTP/1.1 503 "), second
+    finally:
+        running.stop()
+
+
 @pytest.mark.parametrize("parser", ["httptools", "h11"])
 async def test_past_the_connection_cap_a_request_is_answered_503_in_json_with_a_request_id(
     livekit: LiveKitDevServer, parser: str
@@ -262,7 +287,8 @@ async def test_past_the_connection_cap_a_request_is_answered_503_in_json_with_a_
     running = start_service(livekit, SHOW_MAX_CONNECTIONS="2", SHOW_HTTP_PARSER=parser)
 
     def past_cap(path: str, request_id: str) -> bytes:
-        with _connect(running.http_port):  # open and quiet: with this request's own, the cap is reached
+        # Two open and quiet: with this request's own, one past the cap.
+        with _connect(running.http_port), _connect(running.http_port):
             conn = _connect(running.http_port)
             try:
                 head = f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n"

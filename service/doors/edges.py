@@ -184,8 +184,10 @@ def with_deadlines(
             self._service = self.app
 
         def _past_cap(self) -> bool:
+            """Past the cap: more connections than it, this request's own among them, or as many
+            requests in flight as it without this one (SHOW_MAX_CONNECTIONS=1 serves one client)."""
             cap = self._cap
-            return cap is not None and (len(self.connections) >= cap or len(self.tasks) >= cap)
+            return cap is not None and (len(self.connections) > cap or len(self.tasks) >= cap)
 
         def _taking(self, take: Callable[[], None]) -> None:
             """Runs uvicorn's step that starts the request whose header just arrived, with
