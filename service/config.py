@@ -106,7 +106,9 @@ class Settings:
         problems: list[str] = []
         unknown = unknown_settings(env)
         if env.get(CONFIG_FILE, "").strip():
-            env = {**read_config_file(env[CONFIG_FILE].strip(), problems), **env}
+            # A variable set blank says nothing (as everywhere else here): the file's value stands.
+            given = {name: value for name, value in env.items() if value.strip()}
+            env = {**read_config_file(env[CONFIG_FILE].strip(), problems), **given}
 
         def required(name: str) -> str:
             value = env.get(name, "").strip()
@@ -331,12 +333,19 @@ def closest_setting(name: str) -> str | None:
 
 
 def redacted_url(value: str) -> str:
-    """`value` as it may be shown (logs, errors): a password in it is replaced by ***."""
+    """`value` as it may be shown (logs, errors): a password in it is replaced by ***, in the
+    address (`user:password@`) or in the query (`?password=...`, which redis-py reads too)."""
     parsed = urlparse(value)
-    if parsed.password is None:
-        return value
-    user = f"{parsed.username}:" if parsed.username else ":"
-    return parsed._replace(netloc=f"{user}***@{parsed.netloc.rpartition('@')[2]}").geturl()
+    if parsed.password is not None:
+        user = f"{parsed.username}:" if parsed.username else ":"
+        parsed = parsed._replace(netloc=f"{user}***@{parsed.netloc.rpartition('@')[2]}")
+    if parsed.query:
+        fields = [field.partition("=") for field in parsed.query.split("&")]
+        query = "&".join(
+            f"{name}{sign}{'***' if unquote(name).lower() == 'password' else given}" for name, sign, given in fields
+        )
+        parsed = parsed._replace(query=query)
+    return parsed.geturl()
 
 
 def read_config_file(path: str, problems: list[str]) -> dict[str, str]:

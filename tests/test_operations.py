@@ -313,6 +313,12 @@ def test_bad_settings_are_all_reported_before_any_port_opens(tmp_path: Path) -> 
     assert "showrunner ready" not in done.stdout
     missing = run_service({"SHOW_CONFIG_FILE": str(tmp_path / "absent.toml")})
     assert missing.returncode == 2 and "cannot be read" in missing.stderr
+    # A variable set blank (a deployment template's empty value) leaves the file's value standing,
+    # as a blank variable means "not set" everywhere else; one with a value wins over the file.
+    config.write_text(f'LIVEKIT_API_KEY = "{API_KEY}"\nSHOW_GUEST_LIMIT = 3\n')
+    blank = run_service({"SHOW_CONFIG_FILE": str(config), "LIVEKIT_API_KEY": " ", "SHOW_GUEST_LIMIT": "70"})
+    assert "LIVEKIT_API_KEY is required" not in blank.stderr, blank.stderr
+    assert "SHOW_GUEST_LIMIT must be between 1 and 16, got 70" in blank.stderr, blank.stderr
 
 
 def test_a_taken_port_or_an_unreachable_redis_is_a_clear_refusal_to_start(livekit: LiveKitDevServer) -> None:
@@ -333,5 +339,10 @@ def test_a_taken_port_or_an_unreachable_redis_is_a_clear_refusal_to_start(liveki
     done = run_service({**base, "SHOW_REDIS_URL": guarded, "SHOW_HTTP_PORT": "0", "SHOW_GRPC_PORT": "0"})
     assert done.returncode == 1, done.stderr
     assert f"SHOW_REDIS_URL redis://showrunner:***@127.0.0.1:{port}/0 cannot be reached" in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
+    # So does one given in the URL's query, which redis-py reads as well.
+    queried = f"redis://127.0.0.1:{port}/0?password=hunter2&socket_timeout=5"
+    done = run_service({**base, "SHOW_REDIS_URL": queried, "SHOW_HTTP_PORT": "0", "SHOW_GRPC_PORT": "0"})
+    assert f"redis://127.0.0.1:{port}/0?password=***&socket_timeout=5 cannot be reached" in done.stderr, done.stderr
     assert "hunter2" not in done.stderr + done.stdout
     assert "Unclosed" not in done.stderr, done.stderr
