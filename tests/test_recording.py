@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from livekit import api
 from livekit.protocol import egress as lk_egress
 from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1 import show_service_pb2_grpc
@@ -173,6 +174,24 @@ async def test_a_recording_that_ended_unheard_is_stopped_all_the_same(
         assert (await host.stop_recording(room))["status"] == "EGRESS_ENDING"
         assert (await host.stop_recording(room))["status"] == "EGRESS_ENDING"
         assert [r["recordingId"] for r in await host.recordings(room)] == [again, eid]
+    finally:
+        await client.close()
+
+
+async def test_an_ended_show_is_neither_recorded_nor_streamed(
+    recording_service: ServiceProcess, egress: EgressStandIn, lkapi: api.LiveKitAPI, room: str
+) -> None:
+    """A room LiveKit has again under an ended show's name (one of its tokens used again opens it,
+    until the service closes it) let StartRecording and StartStream start egresses for it."""
+    client = client_for("rest", recording_service.grpc_address, recording_service.http_base)
+    try:
+        admin = client.as_(admin_token(room))
+        await admin.join(room, "host", "host")
+        await admin.end_show(room)
+        await lkapi.room.create_room(api.CreateRoomRequest(name=room))
+        for call in (admin.start_recording(room, "speaker"), admin.start_stream(room, ["youtube"])):
+            expect_refusal(await refusal(call), "FAILED_PRECONDITION", "This show has ended; nobody can join it again")
+        assert [m for m, _ in egress.changes_about(room) if m == "StartRoomCompositeEgress"] == []
     finally:
         await client.close()
 

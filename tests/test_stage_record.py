@@ -1969,6 +1969,10 @@ async def test_nobody_is_put_forward_in_an_ended_show(records: ShowRecords, room
         records.accept(room, "ivo", T0 + 3, LIMIT),
         records.set_hand(room, "bo", True, T0 + 3, LIMIT),
         records.appoint(room, "bo", T0 + 3, acting=None),
+        # Nor is it recorded or streamed (a room LiveKit has again under its name, opened by a
+        # token used after the end, would have let StartRecording through).
+        records.reserve_recording(room, "pending-1", "grid", T0 + 3),
+        records.reserve_recording(room, "pending-2", "grid", T0 + 3, EgressKind.STREAM, ("youtube",)),
     ):
         await _refused(errors.Code.FAILED_PRECONDITION, errors.SHOW_ENDED, step)
     # The undo of the promotion (her hand back) and of a demotion (her seat back): nothing is left
@@ -1979,6 +1983,7 @@ async def test_nobody_is_put_forward_in_an_ended_show(records: ShowRecords, room
     assert (stage.phase, stage.guests, stage.hands, stage.invitations, stage.moderators, stage.pending) == (
         Phase.ENDED, (), 0, 0, (), (),
     )  # fmt: skip
+    assert stage.recordings == ()
     assert await records.hands(room, T0 + 4) == [] and await records.role_of(room, "bo") is Role.VIEWER
 
 

@@ -776,7 +776,8 @@ class ShowRecords(Protocol):
         destinations: tuple[str, ...] = (),
     ) -> None:
         """Holds the room's one active egress of `kind` under `placeholder` until LiveKit
-        answers; refuses if one is active. Keeps the last KEPT_RECORDINGS of each kind."""
+        answers; refuses if one is active, or if the show has ended (SHOW_ENDED). Keeps the last
+        KEPT_RECORDINGS of each kind."""
         ...
 
     async def set_destinations(

@@ -3,6 +3,9 @@
 -- (ms) a placeholder may be held before it is taken for one a dead instance left
 local placeholder, layout, kept, kind, destinations = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local starting = tonumber(ARGV[9])
+-- Nothing of an ended show is recorded or streamed (a room LiveKit has under its name was opened
+-- again by a token used after the end, and is closed as soon as it is seen).
+if phase() == 'ended' then return refused('show_ended') end
 local function kind_of(recording) return recording.kind or 'recording' end
 -- A placeholder held that long outlived every call a living instance makes while holding one:
 -- the instance died before it settled or dropped it, and it holds nothing any more.
