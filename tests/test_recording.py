@@ -304,6 +304,38 @@ async def test_an_ended_shows_recording_and_stream_whose_end_was_never_heard_end
         await client.close()
 
 
+async def test_an_ended_shows_recording_livekit_no_longer_knows_ends_in_the_record(
+    quick_recording_service: ServiceProcess, egress: EgressStandIn, room: str
+) -> None:
+    """Its egress_ended lost, and then LiveKit no longer lists the egress at all (a LiveKit
+    restarted without its store, or its clean-up of ended egresses): the recording stayed active
+    in the record for the show's whole retention, and StopRecording could not reach it (the room
+    is gone). The reconciler takes it as ended unseen (aborted), as a stop that finds it gone does."""
+    service = quick_recording_service
+    client = client_for("grpc", service.grpc_address, service.http_base)
+    try:
+        admin = client.as_(admin_token(room))
+        await admin.join(room, "host", "host")
+        eid = (await admin.start_recording(room, "speaker"))["recordingId"]
+        assert (
+            await egress.report(service.http_base, "egress_updated", eid, lk_egress.EgressStatus.EGRESS_ACTIVE) == 200
+        )
+        await admin.end_show(room)
+        del egress.egresses[eid]
+
+        async def aborted() -> bool:
+            [kept] = await admin.recordings(room)
+            return bool(kept["status"] == "EGRESS_ABORTED")
+
+        await until(aborted, 10.0, "the recording LiveKit forgot ended in the record")
+        [kept] = await admin.recordings(room)
+        assert kept["error"] == "LiveKit no longer has this egress"
+        kept_history = [(e["type"], e["egressId"], e["reason"]) for e in (await admin.history(room))["entries"]]
+        assert kept_history[-1] == ("recording_stopped", eid, "aborted")
+    finally:
+        await client.close()
+
+
 async def test_a_recording_whose_caller_went_away_while_it_started_is_kept(
     recording_service: ServiceProcess, egress: EgressStandIn, room: str
 ) -> None:

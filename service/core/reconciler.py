@@ -665,7 +665,13 @@ class Reconciler:
             log.warning("could not ask LiveKit about egress %s of %s: %s", recording.id, room, exc.message)
             return []
         if info is None:
-            return []
+            # LiveKit no longer knows it (its end unheard, then forgotten: a LiveKit restarted
+            # without its store, or its own clean-up of ended egresses): it ended unseen, as a
+            # stop that finds it gone takes it, and nothing else could end it in the record.
+            info = lk_egress.EgressInfo(
+                egress_id=recording.id, room_name=room, status=lk_egress.EgressStatus.EGRESS_ABORTED,
+                error="LiveKit no longer has this egress",
+            )  # fmt: skip
         if info.status > recording.status:
             if not await self._listener.egress_moved(room, info):
                 return []
