@@ -7,17 +7,34 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import pytest
 from livekit.protocol import egress as lk_egress
+from showrunner.v1 import show_service_pb2 as pb
 
 from service.config import ConfigError, Settings
+from service.core import errors
+from service.core.caller import Caller
+from service.core.clock import SystemClock
+from service.core.pages import PageTokens, page_key
+from service.core.show import ShowCore
 from service.dev.livekit_server import LiveKitDevServer
 from service.dev.redis_server import RedisServer
+from service.gateway.livekit import LiveKitStage, StreamDestinations
+from service.stores.memory_record import MemoryRecords
 from service.stores.redis_record import RedisRecords, connect
-from tests.conftest import RECORDING_PATH, STREAM_KEYS, STREAM_URLS, ServiceProcess, admin_token, start_service
+from tests.conftest import (
+    API_KEY,
+    API_SECRET,
+    RECORDING_PATH,
+    STREAM_KEYS,
+    STREAM_URLS,
+    ServiceProcess,
+    admin_token,
+    start_service,
+)
 from tests.doors import DOORS, Refused, ShowClient, client_for, expect_refusal
 from tests.egress_standin import EgressStandIn
 from tests.live import LiveParticipant
@@ -462,3 +479,53 @@ async def test_a_streams_destinations_follow_livekit_after_a_change_left_half_ma
         await store.close()
         await client.close()
         running.stop()
+
+
+async def test_two_changes_of_a_streams_destinations_at_once_never_leave_it_none(
+    livekit: LiveKitDevServer, egress: EgressStandIn, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two UpdateStreams at once, each removing one of the stream's two destinations, were each
+    judged against the destinations it read before the other wrote: both went through, and
+    LiveKit sent to none while the record named one. The record's write is now only over what
+    the call read: the later one is refused (FAILED_PRECONDITION) and changes nothing, on the
+    record or on LiveKit. In process, on the real LiveKit and the egress stand-in, the first
+    call held between its read and its write until the second has finished."""
+    records = MemoryRecords()
+    destinations = StreamDestinations(dict(STREAM_URLS))
+    stage = LiveKitStage(livekit.url, API_KEY, API_SECRET, egress_url=egress.url, stream_destinations=destinations)
+    core = ShowCore(stage, records, SystemClock(), page_tokens=PageTokens(page_key(API_SECRET)))
+    admin = Caller(room=room, admin=True)
+    try:
+        assert await records.claim_host(room, "host", "host", time.time(), 60)
+        await stage.open_room(room)
+        start = pb.StartStreamRequest(room_name=room, destinations=["youtube", "twitch"])
+        sid = (await core.start_stream(start, admin)).stream.stream_id
+        assert await core.egress_moved(room, egress.move(sid, lk_egress.EgressStatus.EGRESS_ACTIVE))
+
+        write, second_done = records.set_destinations, asyncio.Event()
+        calls = 0
+
+        async def first_waits(*args: Any, **kwargs: Any) -> bool:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                await second_done.wait()
+            return await write(*args, **kwargs)
+
+        monkeypatch.setattr(records, "set_destinations", first_waits)
+
+        def removing(name: str) -> Awaitable[pb.UpdateStreamResponse]:
+            return core.update_stream(pb.UpdateStreamRequest(room_name=room, remove_destinations=[name]), admin)
+
+        first = asyncio.ensure_future(removing("youtube"))
+        await asyncio.sleep(0.2)  # it has read both destinations, and waits to write
+        assert list((await removing("twitch")).stream.destinations) == ["youtube"]
+        second_done.set()
+        with pytest.raises(errors.ShowError) as refused:
+            await first
+        assert (refused.value.code, refused.value.message) == (errors.Code.FAILED_PRECONDITION, errors.STREAM_CHANGED)
+        [stream] = (await core.list_streams(pb.ListStreamsRequest(room_name=room), admin)).streams
+        assert list(stream.destinations) == ["youtube"]
+        assert egress.active_urls(sid) == [STREAM_URLS["youtube"]]
+    finally:
+        await stage.close()

@@ -87,6 +87,7 @@ def banned(identity: str) -> str:
 # refusal, is declared in the contract (its policy option); the ONLY_HOST_* words here are the
 # same refusals for the core's own re-check inside a change (tests/test_seam.py holds them equal).
 ROOM_NOT_FOUND = "Room not found"
+STREAM_CHANGED = "The stream's destinations changed meanwhile: read them again (ListStreams), then ask again"
 ROOM_HAS_HOST = "Room already has a host"
 ONLY_VIEWERS_RAISE = "Only viewers can raise a hand"
 ROOM_HAS_GUEST = "Room already has a guest"

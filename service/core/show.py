@@ -1282,15 +1282,24 @@ class ShowCore(ShowService[Caller]):
         after = tuple(n for n in active.destinations if n not in remove) + add
         if not after:
             raise errors.invalid("A stream needs a destination: stop the stream instead of removing them all")
-        # The record first, put back if LiveKit refuses, as every change that touches both.
-        await self._records.set_destinations(room, active.id, after, self._clock.now())
+        # The record first, put back if LiveKit refuses, as every change that touches both. Only
+        # over the destinations this call read: two changes at once would each be judged against
+        # what the other replaced (both removing the last other destination: none left).
+        now = self._clock.now()
+        if not await self._records.set_destinations(room, active.id, after, now, read=active):
+            raise errors.precondition(errors.STREAM_CHANGED)
+        written = replace(active, destinations=after, destinations_at=ms(now))
+
+        async def undo() -> None:  # unless changed again since: a newer change stands
+            await self._records.set_destinations(room, active.id, active.destinations, self._clock.now(), read=written)
+
         try:
             info = await self._stage.update_stream(active.id, add, remove)
         except errors.ShowError:
-            await self._records.set_destinations(room, active.id, active.destinations, self._clock.now())
+            await undo()
             raise
         if info is None or info.status > EGRESS_ACTIVE:  # it ended (or is ending) without our hearing
-            await self._records.set_destinations(room, active.id, active.destinations, self._clock.now())
+            await undo()
             if info is None:  # LiveKit no longer has it at all
                 now = self._clock.now()
                 gone = await self._records.record_progress(room, active.id, EGRESS_ABORTED, now, "", "", now)
