@@ -1240,7 +1240,9 @@ class ShowCore(ShowService[Caller]):
                 try:
                     await self._stage.stop_recording(info.egress_id)
                 except errors.ShowError as exc:
-                    log.warning("could not stop egress %s of %s: %s", info.egress_id, room, exc.message)
+                    log.warning(
+                        "could not stop egress %s of %s: %s", info.egress_id, room, self._stage.redacted(exc.message)
+                    )
                 raise
             return info
 
