@@ -348,6 +348,15 @@ def test_stream_destinations_are_configured_by_name() -> None:
     assert "SECRET" not in str(caught.value)
 
 
+def test_a_stream_key_that_begins_with_another_is_kept_out_whole() -> None:
+    """One destination's key may begin with another's: taken out in the order configured, the
+    shorter one first, the rest of the longer key stayed in the text."""
+    short, long = "live_12345678", "live_12345678_backup_SECRET"
+    destinations = StreamDestinations({"main": f"rtmp://a/app/{short}", "backup": f"rtmp://b/app/{long}"})
+    said = destinations.redact(f"cannot connect with {long}; retried {short}; rtmp://b/app/{long} is down")
+    assert said == "cannot connect with <backup stream key>; retried <main stream key>; <backup> is down"
+
+
 def test_destinations_are_named_from_livekits_stream_results() -> None:
     """LiveKit's egress reports each stream URL with its key shortened to its first and last
     three characters (fewer for a short key), an older worker whole: either names the destination;

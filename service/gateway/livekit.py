@@ -160,16 +160,21 @@ class StreamDestinations:
         last path segment) wherever it stands alone: LiveKit's error messages, and its egress
         worker's, may quote a URL or the part of it they were given. A key may carry a query
         (Facebook's `FB-...?s_bl=1&...&a=...`): the URL and the key are also taken out without
-        it, and each of its values."""
+        it, and each of its values. The longest first, whichever destination it is of: one key may
+        begin with another (`live_1` and `live_12`), and the rest of it must not stay behind."""
+        secrets: dict[str, str] = {}
         for name, url in self.urls.items():
             bare = url.split("?", 1)[0]
-            for quoted in dict.fromkeys((url, bare)):
-                text = text.replace(quoted, f"<{name}>")
-            query = urlparse(url).query
+            for quoted in (url, bare):
+                secrets.setdefault(quoted, f"<{name}>")
+        for name, url in self.urls.items():
+            bare = url.split("?", 1)[0]
             keys = (url.rstrip("/").rsplit("/", 1)[-1], bare.rstrip("/").rsplit("/", 1)[-1])
-            for key in dict.fromkeys((*keys, *(value for _, value in parse_qsl(query)))):
+            for key in (*keys, *(value for _, value in parse_qsl(urlparse(url).query))):
                 if len(key) >= MIN_STREAM_KEY_CHARS:
-                    text = text.replace(key, f"<{name} stream key>")
+                    secrets.setdefault(key, f"<{name} stream key>")
+        for secret in sorted(secrets, key=len, reverse=True):
+            text = text.replace(secret, secrets[secret])
         return text
 
 
