@@ -77,7 +77,7 @@ class Running:
         """Stops accepting on both doors, lets in-flight calls finish (up to `grace` seconds),
         then closes the connections to LiveKit and the store."""
         deadline = asyncio.get_running_loop().time() + self.grace
-        await self.readiness.stop()
+        await self.readiness.stopping()
         await self.reconciler.stop()
         self.http.should_exit = True
         await asyncio.gather(self.grpc.stop(self.grace), self.http_task)

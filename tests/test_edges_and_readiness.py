@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -484,3 +485,24 @@ async def test_an_instance_is_not_ready_while_livekit_is_down(tmp_path: Path) ->
     finally:
         running.stop()
         own.stop()
+
+
+async def test_a_stopping_instance_is_not_ready_while_its_doors_drain(livekit: LiveKitDevServer) -> None:
+    """SIGTERM: while in-flight calls finish (up to SHOW_SHUTDOWN_GRACE_SECONDS), the instance no
+    longer says it is ready. A gRPC health watch open on it hears NOT_SERVING (it heard SERVING
+    to the end), and the log says why."""
+    running = start_service(livekit, SHOW_SHUTDOWN_GRACE_SECONDS="3")
+    try:
+        async with grpc.aio.insecure_channel(running.grpc_address) as channel:
+            watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=SERVICE))
+            heard = await asyncio.wait_for(watch.read(), 10)
+            while heard.status != health_pb2.HealthCheckResponse.SERVING:
+                heard = await asyncio.wait_for(watch.read(), 10)
+            running.process.send_signal(signal.SIGTERM)
+            heard = await asyncio.wait_for(watch.read(), 10)
+            assert heard != grpc.aio.EOF and heard.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            watch.cancel()
+        assert running.process.wait(timeout=20) == 0
+        assert any("not ready: stopping" in line for line in running.output), "".join(running.output[-10:])
+    finally:
+        running.stop()

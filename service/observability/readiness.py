@@ -100,6 +100,21 @@ class Readiness:
         task, self._task = self._task, None
         await tasks.cancel(task)
 
+    async def stopping(self) -> None:
+        """The instance is stopping: not ready from now on, whatever its dependencies answer, so
+        that a probe or a health watch on a connection still open while the doors drain sends
+        no more work here."""
+        await self.stop()
+        was_ready = self.ready
+        self._reasons, self._told, self._checked = ("stopping",), ("stopping",), True
+        if was_ready:
+            log.info("not ready: stopping")
+        for listener in self._listeners:
+            try:
+                await listener(False, self._reasons)
+            except Exception:
+                log.exception("readiness listener failed")
+
 
 def kind_of(failure: BaseException) -> str:
     """What kind of failure it was, as a probe may be shown it: the class of the failure it was
