@@ -617,7 +617,7 @@ class Reconciler:
         actions: list[Action] = []
         for recording in record.recordings:
             if recording.active and not recording.placeholder and recording.started_at <= quiet_since:
-                actions += await self._egress(room, recording, quiet_since)
+                actions += await self._egress(room, recording, quiet_since, record.phase is Phase.ENDED)
         abandoned = [r for r in record.recordings if r.active and r.placeholder and r.started_at <= abandoned_since]
         if abandoned:
             actions += await self._unsettled(room, record, abandoned, now)
@@ -652,7 +652,7 @@ class Reconciler:
             actions.append(Action("adopted", found.egress_id, placeholder.kind.value))
         return actions
 
-    async def _egress(self, room: str, recording: Recording, quiet_since: int) -> list[Action]:
+    async def _egress(self, room: str, recording: Recording, quiet_since: int, ended: bool = False) -> list[Action]:
         """A recording or stream the record holds as running (at most one of each kind a room):
         LiveKit's egress is asked where it stands, and the record follows if it has moved on. A
         stream's destinations follow LiveKit's too, once no change of them can be in flight
@@ -664,10 +664,14 @@ class Reconciler:
         except errors.ShowError as exc:  # the rest of the room's pass does not wait on it
             log.warning("could not ask LiveKit about egress %s of %s: %s", recording.id, room, exc.message)
             return []
+        if info is None and not ended:
+            # A live show's: its worker may run on, unlisted (LiveKit restarted without its store);
+            # StopRecording reaches it, and takes it as ended if LiveKit no longer has it.
+            return []
         if info is None:
-            # LiveKit no longer knows it (its end unheard, then forgotten: a LiveKit restarted
-            # without its store, or its own clean-up of ended egresses): it ended unseen, as a
-            # stop that finds it gone takes it, and nothing else could end it in the record.
+            # An ended show's, LiveKit no longer knows (its end unheard, then forgotten: a LiveKit
+            # restarted without its store, or its clean-up of ended egresses): it ended unseen, as
+            # a stop that finds it gone takes it; nothing else could end it (no room to stop it in).
             info = lk_egress.EgressInfo(
                 egress_id=recording.id, room_name=room, status=lk_egress.EgressStatus.EGRESS_ABORTED,
                 error="LiveKit no longer has this egress",
