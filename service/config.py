@@ -333,19 +333,22 @@ def closest_setting(name: str) -> str | None:
 
 
 def redacted_url(value: str) -> str:
-    """`value` as it may be shown (logs, errors): a password in it is replaced by ***, in the
-    address (`user:password@`) or in the query (`?password=...`, which redis-py reads too)."""
+    """`value` as it may be shown (logs, errors), as it was written but for its passwords, each
+    replaced by ***: in the address (`user:password@`), and in the query (`?password=...`,
+    `ssl_password=...`: redis-py reads them there too)."""
     parsed = urlparse(value)
+    shown = value
     if parsed.password is not None:
-        user = f"{parsed.username}:" if parsed.username else ":"
-        parsed = parsed._replace(netloc=f"{user}***@{parsed.netloc.rpartition('@')[2]}")
+        userinfo, _, host = parsed.netloc.rpartition("@")
+        shown = shown.replace(parsed.netloc, f"{userinfo.partition(':')[0]}:***@{host}", 1)
     if parsed.query:
         fields = [field.partition("=") for field in parsed.query.split("&")]
         query = "&".join(
-            f"{name}{sign}{'***' if unquote(name).lower() == 'password' else given}" for name, sign, given in fields
+            name + sign + ("***" if sign and unquote(name).lower().endswith("password") else given)
+            for name, sign, given in fields
         )
-        parsed = parsed._replace(query=query)
-    return parsed.geturl()
+        shown = shown.replace(f"?{parsed.query}", f"?{query}", 1)
+    return shown
 
 
 def read_config_file(path: str, problems: list[str]) -> dict[str, str]:

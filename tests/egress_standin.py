@@ -223,6 +223,9 @@ class EgressStandIn:
             self._work("egress_ended", found.egress_id, lk_egress.EgressStatus.EGRESS_COMPLETE)
             return self._reply(found, media)
         assert isinstance(message, lk_egress.ListEgressRequest)
+        if message.egress_id and message.egress_id not in self.egresses:
+            # As livekit-server answers a ListEgress for one egress it does not have (LoadEgress).
+            return twirp_error(404, "not_found", "egress does not exist")
         items = [
             info
             for info in self.egresses.values()

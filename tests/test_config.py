@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 
-from service.config import KNOWN, ConfigError, Settings, closest_setting
+from service.config import KNOWN, ConfigError, Settings, closest_setting, redacted_url
 from tests.conftest import ROOT
 
 GOOD = {"LIVEKIT_URL": "ws://127.0.0.1:7880", "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s"}
@@ -155,3 +155,16 @@ def test_the_known_settings_are_exactly_those_the_settings_read() -> None:
     env = Reads(dict(GOOD))
     Settings.from_env(env)
     assert env.asked - {"SHOW_CONFIG_FILE"} == KNOWN
+
+
+def test_a_url_is_shown_as_written_but_for_its_passwords() -> None:
+    for written, shown in (
+        ("redis://showrunner:hunter2@h:6379/0", "redis://showrunner:***@h:6379/0"),
+        ("redis://:hunter2@h/0", "redis://:***@h/0"),
+        ("redis://h:6379/0?password=hunter2&db=1", "redis://h:6379/0?password=***&db=1"),
+        ("rediss://h/0?ssl_password=hunter2", "rediss://h/0?ssl_password=***"),
+        # Nothing to hide: as written, to the letter (a socket's URL kept its `//`).
+        ("unix:///run/redis/redis.sock?db=0", "unix:///run/redis/redis.sock?db=0"),
+        ("redis://h:6379/0?password", "redis://h:6379/0?password"),
+    ):
+        assert redacted_url(written) == shown

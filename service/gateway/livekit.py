@@ -402,8 +402,9 @@ class LiveKitStage:
 
     async def egress(self, egress_id: str) -> lk_egress.EgressInfo | None:
         listing = lk_egress.ListEgressRequest(egress_id=egress_id)
-        found = await self._call("ListEgress", self._egress.list_egress(listing))
-        return next((e for e in found.items if e.egress_id == egress_id), None)
+        # LiveKit answers NOT_FOUND for an egress it does not have (an older one, an empty list).
+        found = await self._find("ListEgress", self._egress.list_egress(listing))
+        return next((e for e in found.items if e.egress_id == egress_id), None) if found else None
 
     async def room_egresses(self, room: str) -> list[lk_egress.EgressInfo]:
         listing = lk_egress.ListEgressRequest(room_name=room, active=True)
