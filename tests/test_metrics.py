@@ -210,9 +210,13 @@ async def test_requests_refused_before_the_chain_are_counted_as_refused_at_the_e
             f"POST {twirp_join} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 50\r\n\r\n{{"
         )
         assert (await asyncio.to_thread(_answer_to, port, slow.encode())).startswith(b"HTTP/1.1 408")
-        # Past SHOW_MAX_CONNECTIONS (2): with one connection open and quiet, a second's request is 503.
-        with socket.create_connection(("127.0.0.1", port), timeout=10):
+        # Past SHOW_MAX_CONNECTIONS (2): with two connections open and quiet, a third's request is 503.
+        quiet = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+        try:
             over = await asyncio.to_thread(_answer_to, port, b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        finally:
+            for conn in quiet:
+                conn.close()
         assert over.startswith(b"HTTP/1.1 503"), over
         # The doors' own refusals before the chain: bodies that are no request, an unknown route.
         async with httpx.AsyncClient(base_url=running.http_base) as http:
