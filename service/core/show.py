@@ -863,12 +863,7 @@ class ShowCore(ShowService[Caller]):
     async def mute_guest_track(self, request: pb.MuteGuestTrackRequest, caller: Caller) -> pb.MuteGuestTrackResponse:
         room, guest, source = await self._guest_source(request.room_name, request.guest_identity, request.source)
         # Taking a source away is the host's: a moderator may only mute.
-        hosting = caller.admin_of(room) or (
-            caller.identity is not None
-            and caller.host_line
-            and await self._records.role_of(room, caller.identity) is Role.HOST
-        )
-        if request.lock and not hosting:
+        if request.lock and not await self._hosting(room, caller):
             raise errors.denied(errors.ONLY_HOST_LOCKS)
         seat = await self._guest_seat(room, guest)
         if request.lock and len({*seat.locked, source}) >= len(GRANTS[Role.GUEST].sources):
@@ -978,7 +973,7 @@ class ShowCore(ShowService[Caller]):
             )
         token = await self._go_on_stage(room, viewer, seating.before, acting, change_id)
         return pb.InviteGuestResponse(
-            token=await self._handed_over(room, caller, acting, token),
+            token=await self._handed_over(room, caller, token),
             ws_url=self._stage.ws_url,
             message=f"{viewer} has been promoted to guest",
             promoted=True,
@@ -1020,18 +1015,24 @@ class ShowCore(ShowService[Caller]):
         )
         token = await self._leave_stage(room, seat, change_id, by, "demoted")
         return pb.DemoteGuestResponse(
-            token=await self._handed_over(room, caller, acting, token),
+            token=await self._handed_over(room, caller, token),
             ws_url=self._stage.ws_url,
             message=f"{guest} has been demoted to viewer",
         )
 
-    async def _handed_over(self, room: str, caller: Caller, acting: str, token: str) -> str:
+    async def _handed_over(self, room: str, caller: Caller, token: str) -> str:
         """A token minted in the name of the participant a call changed goes back to the room's
         admin and to the host, whose apps (the MVP's) hand it on; never to a moderator, which
         would hold a guest's token in another's name and could take the stage as that one."""
-        if caller.admin_of(room) or (caller.host_line and await self._records.role_of(room, acting) is Role.HOST):
-            return token
-        return ""
+        return token if await self._hosting(room, caller) else ""
+
+    async def _hosting(self, room: str, caller: Caller) -> bool:
+        """Whether the caller acts as the room's host: its admin, or the host seat's holder with
+        a token of the host's line (Caller.host_line)."""
+        if caller.admin_of(room):
+            return True
+        identity = caller.identity
+        return identity is not None and caller.host_line and await self._records.role_of(room, identity) is Role.HOST
 
     async def step_down(self, request: pb.StepDownRequest, caller: Caller) -> pb.StepDownResponse:
         room, guest = request.room_name, request.guest_identity
@@ -1765,29 +1766,33 @@ class ShowCore(ShowService[Caller]):
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         return shown
 
+    async def _looked_again(
+        self, room: str, identity: str, failure: errors.ShowError
+    ) -> tuple[bool, lk.ParticipantInfo | None]:
+        """After LiveKit failed to answer a change of `identity` (`failure` UNAVAILABLE: a
+        timeout, a lost connection), it may have made it all the same: whether LiveKit can tell
+        now, and the participant as it shows it (None: not connected). A refusal (any other
+        code) made nothing, and LiveKit is not asked."""
+        if failure.code is not errors.Code.UNAVAILABLE:
+            return False, None
+        try:
+            return True, await self._stage.find_participant(room, identity)
+        except errors.ShowError:
+            return False, None
+
     async def _landed_as(
         self, room: str, identity: str, presence: Presence, failure: errors.ShowError
     ) -> lk.ParticipantInfo | None:
-        """After LiveKit failed to answer a change (`failure` UNAVAILABLE: a timeout, a lost
-        connection), whether it made it all the same: the participant as LiveKit shows it now,
-        if with `presence`; None if not, or if LiveKit cannot tell now either."""
-        if failure.code is not errors.Code.UNAVAILABLE:
-            return None
-        try:
-            found = await self._stage.find_participant(room, identity)
-        except errors.ShowError:
-            return None
+        """The participant, if LiveKit shows it with `presence` after failing to answer the
+        change to it (_looked_again); None if not, or if LiveKit cannot tell."""
+        _, found = await self._looked_again(room, identity, failure)
         return found if found is not None and _fits(found, presence) else None
 
     async def _removed_after_all(self, room: str, identity: str, failure: errors.ShowError) -> bool:
-        """After LiveKit failed to answer a removal, whether it made it all the same: LiveKit
-        no longer has the participant connected."""
-        if failure.code is not errors.Code.UNAVAILABLE:
-            return False
-        try:
-            return await self._stage.find_participant(room, identity) is None
-        except errors.ShowError:
-            return False
+        """Whether LiveKit, after failing to answer a removal, no longer has the participant
+        connected (_looked_again)."""
+        told, found = await self._looked_again(room, identity, failure)
+        return told and found is None
 
     async def _announce(
         self,

@@ -167,8 +167,6 @@ class StreamDestinations:
             bare = url.split("?", 1)[0]
             for quoted in (url, bare):
                 secrets.setdefault(quoted, f"<{name}>")
-        for name, url in self.urls.items():
-            bare = url.split("?", 1)[0]
             keys = (url.rstrip("/").rsplit("/", 1)[-1], bare.rstrip("/").rsplit("/", 1)[-1])
             for key in (*keys, *(value for _, value in parse_qsl(urlparse(url).query))):
                 if len(key) >= MIN_STREAM_KEY_CHARS:

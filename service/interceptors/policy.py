@@ -89,7 +89,6 @@ class Policy(Piece):
             role = await self._records.role_of(room, acting)
             if role in allowed and (role is not Role.HOST or caller.host_line):
                 return
-        if acting is not None:
             admission = await self._records.admission(room, acting, self._clock.now())
             # A host whose connection ended can still end its own show, unless it was banned
             # since (as a viewer once its seat was freed): a ban holds for the rest of the show.

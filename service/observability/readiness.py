@@ -67,12 +67,15 @@ class Readiness:
                 log.warning("not ready: %s", "; ".join(told))
             elif not was_ready:
                 log.info("ready: the store and LiveKit answer")
-            for listener in self._listeners:
-                try:
-                    await listener(self.ready, reasons)
-                except Exception:
-                    log.exception("readiness listener failed")
+            await self._tell_listeners()
         return self.ready
+
+    async def _tell_listeners(self) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(self.ready, self._reasons)
+            except Exception:
+                log.exception("readiness listener failed")
 
     async def _ask(self, dependency: Dependency) -> tuple[str, str] | None:
         """None when the dependency answered; else the reason as `reasons` shows it and as the
@@ -109,11 +112,7 @@ class Readiness:
         self._reasons, self._told, self._checked = ("stopping",), ("stopping",), True
         if was_ready:
             log.info("not ready: stopping")
-        for listener in self._listeners:
-            try:
-                await listener(False, self._reasons)
-            except Exception:
-                log.exception("readiness listener failed")
+        await self._tell_listeners()
 
 
 def kind_of(failure: BaseException) -> str:
