@@ -14,7 +14,11 @@ from livekit import api
 from livekit.protocol import models as lk
 from livekit.protocol.room import RoomConfiguration
 
+from service.core.auth import Authenticator
+from service.core.caller import Credentials
+from service.core.clock import SystemClock
 from service.core.ports import Presence
+from service.core.record import connection_of
 from service.core.roles import Role
 from service.dev.livekit_server import LiveKitDevServer
 from service.gateway.livekit import LiveKitStage
@@ -135,6 +139,33 @@ async def test_livekit_accepts_the_token_and_grants_what_it_says(bare_livekit: L
         assert sources == video.get("canPublishSources", [])
     finally:
         await participant.disconnect()
+
+
+async def test_a_holders_mark_is_in_the_claims_and_on_the_connection_livekit_shows(
+    bare_livekit: LiveKitDevServer,
+) -> None:
+    """Which holder of its name a token was given to (Caller.holder) is a claim the service reads
+    back, and an attribute LiveKit shows on the connection, where parts are bound to it."""
+    livekit = bare_livekit
+    room, minter = f"tokens-holder-{time.time_ns()}", TokenMinter(livekit.api_key, livekit.api_secret, 600)
+    token = minter.mint(room, "vic", "Vic", Role.VIEWER, holder="h-123")
+    caller = Authenticator(livekit.api_key, livekit.api_secret, SystemClock()).caller(Credentials(f"Bearer {token}"))
+    assert (caller.identity, caller.holder) == ("vic", "h-123")
+    participant = await LiveParticipant("vic").connect(livekit.url, token)
+    try:
+        async with api.LiveKitAPI(livekit.http_url, livekit.api_key, livekit.api_secret) as server:
+            seen = await server.room.get_participant(api.RoomParticipantIdentity(room=room, identity="vic"))
+        assert seen.attributes == {"role": "viewer", "holder": "h-123"}
+        assert connection_of(seen).holder == "h-123"
+    finally:
+        await participant.disconnect()
+    vouched = minter.mint(room, "vic", "Vic", Role.VIEWER)  # a token its issuer vouches for: no mark
+    assert (
+        Authenticator(livekit.api_key, livekit.api_secret, SystemClock())
+        .caller(Credentials(f"Bearer {vouched}"))
+        .holder
+        == ""
+    )
 
 
 async def test_a_room_a_viewers_token_opens_has_the_services_timeouts_and_mark(bare_livekit: LiveKitDevServer) -> None:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import jwt
 
 from service.core import errors
-from service.core.caller import HOST_LINE, Caller, Credentials
+from service.core.caller import HOLDER, HOST_LINE, Caller, Credentials
 from service.core.clock import Clock
 
 LEEWAY_SECONDS = 10
@@ -71,6 +71,7 @@ class Authenticator:
             signed=True,
             name=claims["name"] if joins and isinstance(claims.get("name"), str) else "",
             host_line=joins and _of_the_host_line(claims),
+            holder=claims[HOLDER] if joins and isinstance(claims.get(HOLDER), str) else "",
         )
         _keep(self._callers, key, (caller, token.strip()))
         return caller

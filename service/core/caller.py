@@ -18,6 +18,16 @@ class Credentials:
 # The claim a token minted for the last host's name by the host's line carries (Caller.host_line):
 # its grants are a viewer's, and its `role` attribute, which pages show, says viewer.
 HOST_LINE = "showrunnerHostLine"
+# The claim (and participant attribute, which LiveKit shows on the connection) naming which holder
+# of a name a token the viewer door gave was minted for (Caller.holder).
+HOLDER = "showrunnerHolder"
+HOLDER_ATTRIBUTE = "holder"
+
+
+def holds(holder: str, bound: str | None) -> bool:
+    """Whether a token (or a LiveKit connection) of `holder` ("" for one its issuer vouched for)
+    may act with a part bound to `bound` (None: bound to nobody)."""
+    return not holder or bound is None or holder == bound
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,16 @@ class Caller:
     # freed (tokens.HOST_LINE). A host's powers, and the last host's, come only with one: a
     # token the viewer door gave for the name while it was free is anyone's.
     host_line: bool = False
+    # Which holder of its name a token the viewer door gave belongs to: a random mark minted with
+    # a name anyone could ask for, and kept by the tokens that token obtains (its renewal, its
+    # join). "" for a token the room's admin or the backend named (its issuer vouches for it) and
+    # for the host's line. A part the name takes is bound to the holder LiveKit then had connected
+    # under it (ShowRecords.bind); a token of another holder does not act with it (`holds`).
+    holder: str = ""
+
+    def holds(self, bound: str | None) -> bool:
+        """Whether this token may act with a part bound to `bound` (None: bound to nobody)."""
+        return holds(self.holder, bound)
 
     @property
     def anonymous(self) -> bool:

@@ -76,8 +76,11 @@ class Stage(Protocol):
     @property
     def ws_url(self) -> str: ...
 
-    def mint_token(self, room: str, identity: str, name: str, presence: Presence, host_line: bool = False) -> str:
-        """A participant token for `presence`; `host_line`: of the host's line (Caller.host_line)."""
+    def mint_token(
+        self, room: str, identity: str, name: str, presence: Presence, host_line: bool = False, holder: str = ""
+    ) -> str:
+        """A participant token for `presence`; `host_line`: of the host's line (Caller.host_line);
+        `holder`: which holder of the name it is for (Caller.holder), "" for one vouched for."""
         ...
 
     async def open_room(self, room: str) -> lk.Room: ...

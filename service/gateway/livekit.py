@@ -255,8 +255,11 @@ class LiveKitStage:
     def ws_url(self) -> str:
         return self._ws_url
 
-    def mint_token(self, room: str, identity: str, name: str, presence: Presence, host_line: bool = False) -> str:
-        return self._tokens.mint(room, identity, name, presence.role, presence.locked, presence.waiting, host_line)
+    def mint_token(
+        self, room: str, identity: str, name: str, presence: Presence, host_line: bool = False, holder: str = ""
+    ) -> str:
+        grants = (presence.role, presence.locked, presence.waiting)
+        return self._tokens.mint(room, identity, name, *grants, host_line=host_line, holder=holder)
 
     async def open_room(self, room: str) -> lk.Room:
         request = api.CreateRoomRequest(

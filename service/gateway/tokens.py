@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import orjson
 
-from service.core.caller import HOST_LINE
+from service.core.caller import HOLDER, HOLDER_ATTRIBUTE, HOST_LINE
 from service.core.roles import GRANTS, WAITING_GRANTS, Role, StageGrants
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -92,6 +92,7 @@ class TokenMinter:
         locked: tuple[str, ...] = (),
         waiting: bool = False,
         host_line: bool = False,
+        holder: str = "",
     ) -> str:
         # Whole seconds, as AccessToken writes them; nbf is now, exp now + ttl.
         now = int(time.time())
@@ -103,7 +104,11 @@ class TokenMinter:
         if locked:  # sources the host took from this guest (it always keeps one)
             video["canPublishSources"] = [s for s in GRANTS[role].sources if s not in locked]
         claims["video"] = video
-        claims["attributes"] = attributes
+        if holder:  # which holder of the name it is for (Caller.holder), shown by LiveKit too
+            claims["attributes"] = {**attributes, HOLDER_ATTRIBUTE: holder}
+            claims[HOLDER] = holder
+        else:
+            claims["attributes"] = attributes
         if host_line and role is not Role.HOST:  # a host's token says so by its role already
             claims[HOST_LINE] = True
         if self._room_config is not None:
