@@ -68,6 +68,14 @@ def kept_name(identity: str, part: str) -> str:
     return f"{identity} {part}: joining as {identity} needs its own token or the room's admin token"
 
 
+def not_holder(identity: str) -> str:
+    """Why a token given for a name before it took its part does not act with that part."""
+    return (
+        f"This token was given for {identity} before {identity} took its part in this room, to someone"
+        f" else: only the part's holder's own token or the room's admin token acts with it"
+    )
+
+
 def newer_record(what: str, value: str) -> str:
     """Why a room whose record holds a value only a newer version of the service writes is not
     served by this one: the caller retries (UNAVAILABLE), and reaches an instance that knows it."""

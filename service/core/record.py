@@ -27,6 +27,7 @@ from typing import Protocol
 from livekit.protocol import models as lk
 
 from service.core import errors
+from service.core.caller import HOLDER_ATTRIBUTE
 from service.core.roles import Role
 
 # LiveKit's EgressStatus values, in the order a recording moves through them; past ENDING, each
@@ -60,11 +61,14 @@ class Connection:
 
     sid: str
     joined_at: int
+    # Which holder of the name its token was minted for (its `holder` attribute, Caller.holder):
+    # "" for a token its issuer vouched for. What a part given to this connection is bound to.
+    holder: str = field(default="", compare=False)
 
 
 def connection_of(who: lk.ParticipantInfo) -> Connection:
     """LiveKit's connection of a participant, ordered by when it joined (in milliseconds)."""
-    return Connection(who.sid, who.joined_at_ms or who.joined_at * 1000)
+    return Connection(who.sid, who.joined_at_ms or who.joined_at * 1000, who.attributes.get(HOLDER_ATTRIBUTE, ""))
 
 
 def created_ms(room: lk.Room) -> int:
@@ -290,10 +294,21 @@ class Admission:
     # Who gave that invitation (the host or a moderator), "" if it has none or the record holds no
     # sender for it (one an older version gave).
     invited_by: str = ""
+    # Which holder of the name its part is bound to (Caller.holds), None for nobody: a free name,
+    # or a part given while nobody was connected under it.
+    holder: str | None = None
 
     @property
     def invited(self) -> bool:
         return self.invitation_expires_at > 0
+
+    @property
+    def bound(self) -> str | None:
+        """The holder the name's part is bound to (Caller.holds), for the parts given to a
+        holder: a seat, a moderator's part, an open invitation. None for a name holding none of
+        them, whose binding, if any, is left from a part it no longer holds (a raised hand binds
+        nothing)."""
+        return self.holder if self.role is not Role.VIEWER or self.invited else None
 
 
 @dataclass(frozen=True)
@@ -440,6 +455,7 @@ class Refusal(StrEnum):
     LAST_SOURCE = "last_source"
     SHOW_ENDED = "show_ended"
     NOT_OPENED = "not_opened"
+    NOT_HOLDER = "not_holder"
 
 
 def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
@@ -493,6 +509,8 @@ def refusal(reason: str, identity: str, not_host: str = "") -> errors.ShowError:
             return errors.precondition(errors.SHOW_ENDED)
         case Refusal.NOT_OPENED:
             return errors.precondition(errors.SHOW_NOT_OPENED)
+        case Refusal.NOT_HOLDER:
+            return errors.denied(errors.not_holder(identity))
 
 
 class ShowRecords(Protocol):
@@ -621,7 +639,8 @@ class ShowRecords(Protocol):
         """The host invites a viewer. If the viewer's hand is up both agree and the viewer takes
         a seat now (with a pending PROMOTE, named `change_id`); otherwise the invitation waits
         `expires_in`, kept with who gave it (`acting`, "" for the admin), which the admission
-        answers. Every step that records a pending change takes its id so."""
+        answers. Every step that records a pending change takes its id so. Either part is bound
+        to `connection`'s holder (to nobody without one)."""
         ...
 
     async def accept(
@@ -632,9 +651,14 @@ class ShowRecords(Protocol):
         default_limit: int,
         connection: Connection | None = None,
         change_id: str = "",
-    ) -> Seating: ...
+        holder: str = "",
+    ) -> Seating:
+        """The invited viewer takes a seat. `holder` (here and for decline and set_hand): the
+        holder the acting token is of (Caller.holder), refused NOT_HOLDER unless it holds the
+        viewer's invitation ("" for a token vouched for: any)."""
+        ...
 
-    async def decline(self, room: str, viewer: str, now: float) -> None: ...
+    async def decline(self, room: str, viewer: str, now: float, holder: str = "") -> None: ...
 
     async def set_hand(
         self,
@@ -645,8 +669,10 @@ class ShowRecords(Protocol):
         default_limit: int,
         connection: Connection | None = None,
         change_id: str = "",
+        holder: str = "",
     ) -> Seating:
-        """Raises or lowers a viewer's hand; raising it while invited takes a seat if one is free."""
+        """Raises or lowers a viewer's hand; raising it while invited takes a seat if one is free
+        (only for the invitation's holder: NOT_HOLDER)."""
         ...
 
     async def lower_abandoned_hand(
@@ -715,11 +741,20 @@ class ShowRecords(Protocol):
 
     # --- moderators and bans -------------------------------------------------------------
 
-    async def appoint(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> Standing:
+    async def appoint(
+        self,
+        room: str,
+        identity: str,
+        now: float,
+        acting: str | None,
+        not_host: str = "",
+        connection: Connection | None = None,
+    ) -> Standing:
         """Makes a viewer a moderator (dropping its hand and invitation, which a moderator does not
         have); answers its standing before, for `restore` if LiveKit refuses the change. A change
         still pending for it (a demotion, a removal) is dropped: this one is newer, and the call
-        still making the older one on LiveKit must find it no longer its own (`complete`)."""
+        still making the older one on LiveKit must find it no longer its own (`complete`). The
+        part is bound to `connection`'s holder, to nobody when it was not connected."""
         ...
 
     async def dismiss(

@@ -131,6 +131,8 @@ class _Room:
     recordings: dict[str, tuple[int, Recording]] = field(default_factory=dict)
     recording_seq: int = 0
     moderators: dict[str, int] = field(default_factory=dict)  # identity -> appointed (ms)
+    # identity -> the holder its part is bound to, as prelude.lua's HOLDERS keeps it.
+    holders: dict[str, str] = field(default_factory=dict)
     hosted_by: str = ""  # who last took the host seat, kept when it is freed
     live_by: str = ""  # who took the show live ("" for the room's admin)
     bans: dict[str, Ban] = field(default_factory=dict)
@@ -150,6 +152,20 @@ class _Room:
     @property
     def phase(self) -> Phase:
         return self.life.phase
+
+    def bind(self, identity: str, connection: Connection | None) -> None:
+        """Binds `identity`'s part to `connection`'s holder, or to nobody (prelude.lua's bind)."""
+        if connection is None:
+            self.holders.pop(identity, None)
+        else:
+            self.holders[identity] = connection.holder
+
+    def require_holder(self, identity: str, holder: str) -> None:
+        """Refuses a token of `holder` ("" for one vouched for) the part of `identity` is not
+        bound to (prelude.lua's holds)."""
+        bound = self.holders.get(identity)
+        if holder and bound is not None and bound != holder:
+            raise refusal(Refusal.NOT_HOLDER, identity)
 
     def role_of(self, identity: str) -> Role:
         if self.host is not None and self.host.identity == identity:
@@ -436,6 +452,7 @@ class MemoryRecords:
             invitation_expires_at=open_until,
             invited_by=state.inviter(identity, open_until) if open_until else "",
             locked=seat.locked if seat is not None else (),
+            holder=state.holders.get(identity),
         )
 
     async def standing(self, room: str, identity: str, now: float) -> Standing:
@@ -497,6 +514,7 @@ class MemoryRecords:
         with self._changing(room, now) as state:
             state.host = replace(self._seat(identity, now, connection), name=name)
             state.hosted_by = identity
+            state.holders[identity] = ""  # a host's token is vouched for, never a holder's mark
             state.hands.remove(identity)
             state.withdraw_invitation(identity)
             if state.phase is Phase.UNOPENED:
@@ -541,6 +559,7 @@ class MemoryRecords:
             state.pending.clear()
             state.heard.clear()
             state.moderators.clear()
+            state.holders.clear()
             state.life = replace(state.life, phase=Phase.ENDED, ended_at=ms(now), release_due=0)
             state.expires = ms(now) + max(1, ms(keep_seconds))
             return True, state.life
@@ -576,6 +595,7 @@ class MemoryRecords:
             if before.seat is not None:
                 raise refusal(Refusal.ALREADY_GUEST, viewer)
             host = state.host.identity if state.host else None
+            state.bind(viewer, connection)
             if before.hand is not None:
                 self._take_seat(state, viewer, now, connection, change_id)
                 return Seating(True, before, host, _managers(state))
@@ -592,6 +612,7 @@ class MemoryRecords:
         default_limit: int,
         connection: Connection | None = None,
         change_id: str = "",
+        holder: str = "",
     ) -> Seating:
         with self._changing(room, now, changes=True) as state:
             self._require_open(state, viewer)
@@ -600,14 +621,17 @@ class MemoryRecords:
             if before.invitation is None:
                 raise refusal(Refusal.NO_INVITATION, viewer)
             self._require_not_banned(state, viewer)
+            state.require_holder(viewer, holder)
             if len(state.guests) >= self._limit(state, default_limit):
                 raise refusal(Refusal.ROOM_HAS_GUEST, viewer)
             self._take_seat(state, viewer, now, connection, change_id)
             return Seating(True, before, state.host.identity if state.host else None, _managers(state))
 
-    async def decline(self, room: str, viewer: str, now: float) -> None:
+    async def decline(self, room: str, viewer: str, now: float, holder: str = "") -> None:
         with self._changing(room, now) as state:
             state.expire_invitations(ms(now))
+            if viewer in state.invitations.scores:
+                state.require_holder(viewer, holder)
             if not state.withdraw_invitation(viewer):
                 raise refusal(Refusal.NO_INVITATION, viewer)
 
@@ -620,6 +644,7 @@ class MemoryRecords:
         default_limit: int,
         connection: Connection | None = None,
         change_id: str = "",
+        holder: str = "",
     ) -> Seating:
         with self._changing(room, now, changes=raised) as state:
             self._require_open(state, identity)
@@ -629,6 +654,8 @@ class MemoryRecords:
             if raised:
                 self._require_not_banned(state, identity)
             before = state.standing(identity)
+            if raised and before.invitation is not None:  # an invited viewer's hand takes the seat
+                state.require_holder(identity, holder)
             host = state.host.identity if state.host else None
             if not raised:
                 state.hands.remove(identity)
@@ -746,7 +773,15 @@ class MemoryRecords:
 
     # --- moderators and bans -------------------------------------------------------------
 
-    async def appoint(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> Standing:
+    async def appoint(
+        self,
+        room: str,
+        identity: str,
+        now: float,
+        acting: str | None,
+        not_host: str = "",
+        connection: Connection | None = None,
+    ) -> Standing:
         self._mark(room, now)
         state = self._read(room, now)
         self._require_open(state, identity)
@@ -763,6 +798,7 @@ class MemoryRecords:
             state.expire_invitations(ms(now))
             before = state.standing(identity)
             state.moderators[identity] = ms(now)
+            state.bind(identity, connection)
             state.hands.remove(identity)
             state.withdraw_invitation(identity)
             self._drop_change(state, identity)

@@ -75,6 +75,7 @@ ROOM_KEYS = (
     "history",
     "inviters",  # who gave each invitation (prelude.lua's INVITERS); a newer key than the others
     "heard",  # what the room last heard of each participant's place on the stage (tell.lua)
+    "holders",  # which holder of its name each part is bound to (prelude.lua's HOLDERS)
 )
 ACTIVITY = PREFIX + "{rooms}:activity"
 STAGE_CHANGES = PREFIX + "{rooms}:stage-changes"
@@ -304,6 +305,16 @@ def _connection_args(connection: Connection | None) -> list[str | int]:
     return [connection.sid, connection.joined_at] if connection else ["", 0]
 
 
+def _bound_to(connection: Connection | None) -> str:
+    """prelude.lua's bind() argument: the connection's holder, or '' for nobody known."""
+    return "" if connection is None else "=" + connection.holder
+
+
+def _claimed(holder: str) -> str:
+    """prelude.lua's holds() argument for a token of `holder` ("" for one vouched for)."""
+    return "=" + holder if holder else ""
+
+
 # Moves (or drops, when ARGV[2] is '') a room's entry in the stage-change index, only if nobody
 # wrote it since it was read as ARGV[1]: a newer entry belongs to a newer change.
 _REINDEX = """
@@ -520,7 +531,9 @@ class RedisRecords:
         return _text(identity)
 
     async def admission(self, room: str, identity: str, now: float) -> Admission:
-        role, seat, hand, invitation, banned, phase, hosted, by = await self._step("read_standing", room, now, identity)
+        role, seat, hand, invitation, banned, phase, hosted, by, *bound = await self._step(
+            "read_standing", room, now, identity
+        )
         return Admission(
             Role(_text(role)),
             bool(int(banned)),
@@ -530,6 +543,7 @@ class RedisRecords:
             invitation_expires_at=_optional_ms(invitation) or 0,  # read_standing drops one expired at `now`
             invited_by=_text(by),
             locked=decode_seat(seat).locked if _text(seat) else (),
+            holder=_text(bound[0]) if bound and bound[0] is not None else None,
         )
 
     async def standing(self, room: str, identity: str, now: float) -> Standing:
@@ -606,6 +620,7 @@ class RedisRecords:
             ms(expires_in),
             *_connection_args(connection),
             change_id,
+            _bound_to(connection),
             identity=viewer,
             not_host=not_host,
             changes=True,
@@ -620,13 +635,14 @@ class RedisRecords:
         default_limit: int,
         connection: Connection | None = None,
         change_id: str = "",
+        holder: str = "",
     ) -> Seating:
-        args = (viewer, default_limit, *_connection_args(connection), change_id)
+        args = (viewer, default_limit, *_connection_args(connection), change_id, _claimed(holder))
         reply = await self._step("accept", room, now, *args, identity=viewer, changes=True)
         return self._seating(reply)
 
-    async def decline(self, room: str, viewer: str, now: float) -> None:
-        await self._step("decline", room, now, viewer, identity=viewer)
+    async def decline(self, room: str, viewer: str, now: float, holder: str = "") -> None:
+        await self._step("decline", room, now, viewer, _claimed(holder), identity=viewer)
 
     async def set_hand(
         self,
@@ -637,6 +653,7 @@ class RedisRecords:
         default_limit: int,
         connection: Connection | None = None,
         change_id: str = "",
+        holder: str = "",
     ) -> Seating:
         reply = await self._step(
             "set_hand",
@@ -647,6 +664,7 @@ class RedisRecords:
             default_limit,
             *_connection_args(connection),
             change_id,
+            _claimed(holder),
             identity=identity,
             changes=raised,
         )
@@ -696,10 +714,17 @@ class RedisRecords:
 
     # --- moderators and bans -------------------------------------------------------------
 
-    async def appoint(self, room: str, identity: str, now: float, acting: str | None, not_host: str = "") -> Standing:
-        seat, hand, invitation = await self._step(
-            "appoint", room, now, identity, acting or "", MODERATORS_PER_ROOM, identity=identity, not_host=not_host
-        )
+    async def appoint(
+        self,
+        room: str,
+        identity: str,
+        now: float,
+        acting: str | None,
+        not_host: str = "",
+        connection: Connection | None = None,
+    ) -> Standing:
+        args = (identity, acting or "", MODERATORS_PER_ROOM, _bound_to(connection))
+        seat, hand, invitation = await self._step("appoint", room, now, *args, identity=identity, not_host=not_host)
         return _standing(seat, hand, invitation)
 
     async def dismiss(

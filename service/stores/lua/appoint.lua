@@ -1,4 +1,5 @@
--- ARGV: identity, acting ('' for the admin), the most moderators a room may have. Answers the
+-- ARGV: identity, acting ('' for the admin), the most moderators a room may have, the holder the
+-- part is bound to (bind()). Answers the
 -- identity's standing before (guest seat, hand, invitation), whose hand and invitation go, and
 -- so does a change still pending for it: this one is newer (see ShowRecords.appoint).
 local identity, acting, most = ARGV[4], ARGV[5], tonumber(ARGV[6])
@@ -12,6 +13,7 @@ if is_banned(identity) then return refused('banned') end
 if redis.call('HLEN', MODERATORS) >= most then return refused('too_many_moderators') end
 local before = standing(identity)
 redis.call('HSET', MODERATORS, identity, cjson.encode({v = VERSION, since = NOW}))
+bind(identity, ARGV[7])
 redis.call('ZREM', HANDS, identity)
 withdraw_invitation(identity)
 drop_change(identity)

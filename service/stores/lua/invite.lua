@@ -1,5 +1,6 @@
 -- ARGV: viewer, acting ('' for the admin), default guest limit, expires_in (ms), connection sid,
--- connection joined_at (ms), the promotion's id. Answers promoted (0/1), the viewer's standing
+-- connection joined_at (ms), the promotion's id, the holder the part is bound to (bind()): the
+-- viewer's connection's. Answers promoted (0/1), the viewer's standing
 -- before, the host.
 local viewer, acting, default_limit, expires_in, sid, joined_at, change_id =
   ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10]
@@ -21,6 +22,7 @@ else
   redis.call('ZADD', INVITATIONS, NOW + expires_in, viewer)
   redis.call('HSET', INVITERS, viewer, cjson.encode({v = VERSION, by = acting, expires = NOW + expires_in}))
 end
+bind(viewer, ARGV[11])
 touch()
 return {'ok', promoted, before[1], before[2], before[3], host and host.identity or '',
         redis.call('HKEYS', MODERATORS)}

@@ -26,6 +26,12 @@ local INVITERS = KEYS[10]
 -- change off a part still pending, kept with it: the room hears that end as it always did. A
 -- newer key than the others: a version that knows it not leaves it alone.
 local HEARD = KEYS[11]
+-- Which holder of its name each part is bound to (ShowRecords.bind): identity -> the holder mark
+-- of the connection LiveKit had under the name when the part was given ('' for one whose token
+-- its issuer vouched for). Set by the step that gives the part (invite, appoint), kept while the
+-- name holds it, and written again by the next part given: a free name's entry binds nothing. A
+-- newer key than the others.
+local HOLDERS = KEYS[12]
 local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local VERSION = 1
 
@@ -137,6 +143,20 @@ local function inviter(identity, expires)
 end
 
 -- The participant's part as it stands: guest seat, hand, invitation ('' where none).
+-- Whether a token claiming `claimed` ('' for one its issuer vouched for: any part; else '=' and
+-- its holder mark) may act with the part `identity` holds: bound to nobody, or to that holder.
+local function holds(identity, claimed)
+  if claimed == '' then return true end
+  local bound = redis.call('HGET', HOLDERS, identity)
+  return not bound or '=' .. bound == claimed
+end
+
+-- Binds `identity`'s part to `holder` ('=' and the holder mark), or to nobody ('': not known).
+local function bind(identity, holder)
+  if holder == '' then redis.call('HDEL', HOLDERS, identity)
+  else redis.call('HSET', HOLDERS, identity, string.sub(holder, 2)) end
+end
+
 local function standing(identity)
   return {redis.call('HGET', GUESTS, identity) or '', redis.call('ZSCORE', HANDS, identity) or '',
           redis.call('ZSCORE', INVITATIONS, identity) or ''}
