@@ -29,13 +29,13 @@ async def test_get_room_counts_the_viewers_and_the_hands(door: ShowClient, room:
     hosting = await admin.join(room, "host", "host")
     connected = [await LiveParticipant("host").connect(hosting["wsUrl"], hosting["token"])]
     try:
-        for name in ("viewer-1", "viewer-2"):
-            ticket = await door.as_(None).join(room, name, "viewer")
+        tickets = {name: await door.as_(None).join(room, name, "viewer") for name in ("viewer-1", "viewer-2")}
+        for name, ticket in tickets.items():
             connected.append(await LiveParticipant(name).connect(ticket["wsUrl"], ticket["token"]))
         described = await settled(admin, room, {"numParticipants": 3, "numViewers": 2})
         assert (described["numParticipants"], described["numViewers"], described["raisedHands"]) == (3, 2, 0)
 
-        viewer = door.as_((await door.as_(None).join(room, "viewer-1", "viewer"))["token"])
+        viewer = door.as_(tickets["viewer-1"]["token"])  # the connected viewer's own
         await viewer.hand(room, "viewer-1", True)
         assert (await admin.get_room(room))["raisedHands"] == 1
 

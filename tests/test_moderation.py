@@ -105,7 +105,7 @@ async def test_the_host_appoints_a_moderator_who_manages_the_stage(crew: Crew, l
         "mia is a moderator of this room: joining as mia needs its own token or the room's admin token",
     )
     again = claims((await mia.join(room, "mia", "viewer"))["token"])
-    assert again["attributes"] == {"role": "moderator"}
+    assert again["attributes"] == {"role": "moderator", "holder": claims(mia.token or "")["showrunnerHolder"]}
     assert again["video"]["canPublish"] is False and "canPublishSources" not in again["video"]
 
     # Bad input is refused and changes nothing.

@@ -41,6 +41,7 @@ from tests.live import LiveParticipant, gone_from_livekit, leave_livekit, until
 from tests.test_convergence import FAST, Stack, agree_within, livekit_api, open_show, stack, viewer
 from tests.test_metrics import Samples, scrape, value
 from tests.test_room_cache import Calls
+from tests.test_show_through_every_door import claims
 
 GRACE = 6  # seconds a host or guest who dropped keeps its seat here
 
@@ -677,3 +678,64 @@ async def test_a_pass_looks_at_a_few_hands_in_turn_never_at_the_whole_queue(tmp_
         calls.clear()
         assert await reconciler.reconcile(room) == []
         assert calls == {"ListRooms": 1, "GetParticipant": 1 + len(connected)}
+
+
+async def test_a_token_had_for_a_guests_name_before_it_went_on_stage_is_turned_away_and_the_guest_comes_back(
+    held: Show,
+) -> None:
+    """LiveKit cannot revoke a token, and a second connection with a name replaces the first. A
+    token the viewer door gave for "vic" while the name was free, connected once vic is a guest,
+    replaces vic's connection, and the seat is held for the grace window: brought to the seat's
+    part it would publish as vic. It is not: its connection is of another holder than the one
+    the seat was given to, and the service removes it from LiveKit, which never lets it publish.
+    Vic, back with its own token within the window, is on stage again."""
+    room, door = held.room, held.door
+    squat = await door.as_(None).join(room, "vic", "viewer")
+    joined = await door.as_(None).join(room, "vic", "viewer")
+    await held.connect("vic", joined["wsUrl"], joined["token"])
+    await held.host.invite(room, "vic", "host-1")
+    accepted = await door.as_(joined["token"]).accept(room, "vic")
+    squatter = claims(squat["token"])["showrunnerHolder"]
+    async with livekit_api(held.stack.livekit) as lkapi:
+
+        async def squatter_listed() -> bool:
+            listed = (await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))).participants
+            return any(p.attributes.get("holder") == squatter for p in listed)
+
+        squatting = await held.connect("vic", squat["wsUrl"], squat["token"], until_listed=False)
+        await disconnected(squatting)  # LiveKit let it in (replacing vic's connection), then removed it
+        assert not await squatter_listed()
+        assert ("permissions", True) not in squatting.events  # it was never let publish
+        assert (await held.admin.get_room(room))["guests"] == ["vic"]  # the seat is held for vic
+        await held.connect("vic", joined["wsUrl"], accepted["token"])
+        await until(lambda: seen_is(lkapi, room, "vic", ("guest", True)), 10.0, "vic back on stage")
+
+
+async def test_tokens_had_for_names_before_their_parts_are_turned_away_even_when_the_webhook_is_lost(
+    gated_held: tuple[Show, WebhookGate],
+) -> None:
+    """With LiveKit's webhooks lost, the reconciler is what sees a token the viewer door gave for
+    a guest's or a moderator's name before its part, connected in the holder's place: it removes
+    it, and brings it to no part. The guest, back with its own token, is on stage again."""
+    show, gate = gated_held
+    room, door = show.room, show.door
+    squats = {name: await door.as_(None).join(room, name, "viewer") for name in ("vic", "mia")}
+    own = {name: await door.as_(None).join(room, name, "viewer") for name in ("vic", "mia")}
+    for name, ticket in own.items():
+        await show.connect(name, ticket["wsUrl"], ticket["token"])
+    await show.host.invite(room, "vic", "host-1")
+    accepted = await door.as_(own["vic"]["token"]).accept(room, "vic")
+    await show.host.appoint_moderator(room, "mia")
+    async with livekit_api(show.stack.livekit) as lkapi:
+        await until(lambda: seen_is(lkapi, room, "vic", ("guest", True)), 10.0, "vic on stage")
+        await until(lambda: seen_is(lkapi, room, "mia", ("moderator", False)), 10.0, "mia a moderator")
+        gate.open = False
+        for name, ticket in squats.items():
+            squatting = await show.connect(name, ticket["wsUrl"], ticket["token"], until_listed=False)
+            await disconnected(squatting, 8.0)
+            assert squatting.events[-1] == ("disconnected", lk.DisconnectReason.PARTICIPANT_REMOVED)
+            assert ("permissions", True) not in squatting.events
+            assert gate.lost_join_of(name)  # only the reconciler could see it
+        assert (await show.admin.get_room(room))["guests"] == ["vic"]  # the seat is held for vic
+        await show.connect("vic", own["vic"]["wsUrl"], accepted["token"])
+        await until(lambda: seen_is(lkapi, room, "vic", ("guest", True)), 10.0, "vic back on stage")

@@ -278,6 +278,82 @@ async def test_nobody_takes_the_name_of_a_viewer_with_a_hand_up_or_an_invitation
         await second.disconnect()
 
 
+async def test_a_token_had_for_a_name_before_it_was_made_a_moderator_has_none_of_its_powers(
+    door: ShowClient, room: str, live_show: dict[str, str]
+) -> None:
+    """While "mia" is a free name, the viewer door hands a token for it to whoever asks. The real
+    mia then joins, connects, and is appointed: the moderator's part is bound to the holder LiveKit
+    had connected under the name. The early token bans nobody, renews into no moderator's token
+    and joins as no moderator; mia's own tokens, and the room's admin, keep every power."""
+    squat = door.as_((await door.as_(None).join(room, "mia", "viewer"))["token"])
+    joined = await door.as_(None).join(room, "mia", "viewer")
+    mia_live = await LiveParticipant("mia").connect(joined["wsUrl"], joined["token"])
+    mia, host = door.as_(joined["token"]), door.as_(live_show["host"])
+    not_holder = (
+        "This token was given for mia before mia took its part in this room, to someone else: only the"
+        " part's holder's own token or the room's admin token acts with it"
+    )
+    try:
+        await host.appoint_moderator(room, "mia")
+        before = await snapshot(door, room)
+        for call in (
+            squat.remove_participant(room, "viewer-1", ban=True),
+            squat.invite(room, "viewer-1", "mia"),
+            squat.renew_token(room),
+            squat.join(room, "mia", "viewer"),
+        ):
+            expect_refusal(await refusal(call), "PERMISSION_DENIED", not_holder)
+        assert await snapshot(door, room) == before
+        assert await door.as_(admin_token(room)).bans(room) == []
+        # The holder's own token, and what it renews into, keep the moderator's powers.
+        renewed = door.as_((await mia.renew_token(room))["token"])
+        assert (await mia.join(room, "mia", "viewer"))["role"] in ("moderator", "ROLE_MODERATOR")
+        await renewed.remove_participant(room, "viewer-1", ban=True)
+        assert [b["identity"] for b in await door.as_(admin_token(room)).bans(room)] == ["viewer-1"]
+    finally:
+        await mia_live.disconnect()
+
+
+async def test_a_token_had_for_a_name_before_it_was_invited_neither_accepts_nor_renews_into_a_guest(
+    door: ShowClient, room: str, live_show: dict[str, str]
+) -> None:
+    """The invitation is bound to the holder connected under the name when it was given: a token
+    the viewer door gave for that name earlier, to someone else, neither accepts, declines nor
+    raises the hand that would accept it; once the holder is on stage, it neither renews into a
+    guest's token nor steps the guest down. The holder's own token does all of these."""
+    squat = door.as_((await door.as_(None).join(room, "vic", "viewer"))["token"])
+    joined = await door.as_(None).join(room, "vic", "viewer")
+    vic_live = await LiveParticipant("vic").connect(joined["wsUrl"], joined["token"])
+    vic, host = door.as_(joined["token"]), door.as_(live_show["host"])
+    not_holder = (
+        "This token was given for vic before vic took its part in this room, to someone else: only the"
+        " part's holder's own token or the room's admin token acts with it"
+    )
+    try:
+        await host.invite(room, "vic", "host-1")
+        before = await snapshot(door, room)
+        for call in (
+            squat.accept(room, "vic"),
+            squat.decline(room, "vic"),
+            squat.hand(room, "vic", True),
+            squat.renew_token(room),
+            squat.join(room, "vic", "viewer"),
+        ):
+            expect_refusal(await refusal(call), "PERMISSION_DENIED", not_holder)
+        assert await snapshot(door, room) == before
+        accepted = await vic.accept(room, "vic")
+        assert claims(accepted["token"])["video"]["canPublish"]
+        for call in (squat.renew_token(room), squat.step_down(room, "vic"), squat.join(room, "vic", "viewer")):
+            expect_refusal(await refusal(call), "PERMISSION_DENIED", not_holder)
+        for token in (joined["token"], accepted["token"]):  # what the holder had, and was given
+            renewed = await door.as_(token).renew_token(room)
+            assert renewed["role"] in ("guest", "ROLE_GUEST")
+            assert claims(renewed["token"])["video"]["canPublish"]
+        await door.as_(accepted["token"]).step_down(room, "vic")
+    finally:
+        await vic_live.disconnect()
+
+
 async def test_a_former_host_who_is_banned_no_longer_ends_the_show(
     door: ShowClient, room: str, live_show: dict[str, str]
 ) -> None:

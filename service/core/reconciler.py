@@ -62,6 +62,7 @@ from livekit.protocol import egress as lk_egress
 from livekit.protocol import models as lk
 
 from service.core import errors, tasks
+from service.core.caller import holds
 from service.core.clock import Clock
 from service.core.ports import Presence, Stage, sources_agree
 from service.core.record import (
@@ -449,6 +450,9 @@ class Reconciler:
             if found is None:
                 actions += await self._holder_gone(room, seat, role, record, now)
                 continue
+            if await self._other_holder(room, found, now):
+                actions.append(Action("kept_out", seat.identity, "another holder of the name"))
+                continue
             present[seat.identity] = found
             self.returned(room, seat.identity)
             if found.sid != seat.sid:
@@ -465,7 +469,9 @@ class Reconciler:
             if identity in in_flight:
                 continue
             found = await self._stage.find_participant(room, identity)
-            if found is not None and not _agrees(found, Role.MODERATOR):
+            if found is not None and await self._other_holder(room, found, now):
+                actions.append(Action("kept_out", identity, "another holder of the name"))
+            elif found is not None and not _agrees(found, Role.MODERATOR):
                 actions += await self._present(room, found, Role.MODERATOR)
         actions += await self._doubts(room, in_flight, {*present, *record.moderators})
         held = {seat.identity: seat for seat, _ in seats}
@@ -561,6 +567,17 @@ class Reconciler:
             return []
         await self._listener.seat_freed(room, seat, role)
         return [Action("freed", seat.identity, role.value)]
+
+    async def _other_holder(self, room: str, found: lk.ParticipantInfo, now: float) -> bool:
+        """Whether `found`, connected under the name of a seat or a moderator, is of another holder
+        than the one the part was given to (Caller.holder): a token the viewer door gave for the
+        name before, to someone else, whose connection replaced the holder's. It is removed from
+        LiveKit then (its participant_joined may have been lost), and given no part."""
+        holder = connection_of(found).holder
+        if not holder or holds(holder, (await self._records.admission(room, found.identity, now)).bound):
+            return False
+        await self._stage.remove_participant(room, found.identity)
+        return True
 
     async def _present(
         self, room: str, who: lk.ParticipantInfo, role: Role, locked: tuple[str, ...] | None = None

@@ -22,6 +22,7 @@ import asyncio
 import json
 import logging
 import operator
+import secrets
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -37,7 +38,7 @@ from showrunner.v1 import show_service_pb2 as pb
 from showrunner.v1.show_service_seam import ShowService
 
 from service.core import errors, history, validate
-from service.core.caller import Caller
+from service.core.caller import Caller, holds
 from service.core.clock import Clock
 from service.core.events import ANNOUNCED_HISTORY, EventType, encode, show_event
 from service.core.limits import RatePolicy
@@ -335,6 +336,12 @@ class ShowCore(ShowService[Caller]):
             if admission.banned:
                 await self._keep_out(room, who)
                 return "applied"
+            if not holds(connection_of(who).holder, admission.bound):
+                # A token the viewer door gave for the name before it took its part, to someone
+                # else: connected, it replaced the holder's connection. It takes no seat and no
+                # moderator's part; it is removed, as a banned one is, and the holder may return.
+                await self._turn_away(room, who)
+                return "applied"
             verdict = await self._records.connected(room, who.identity, connection_of(who), event.room.sid, now)
             if verdict is Verdict.APPLIED:
                 self.reconciler.returned(room, who.identity)
@@ -418,6 +425,16 @@ class ShowCore(ShowService[Caller]):
             log.warning("could not close %s, whose show has ended: %s", room, exc.message)
             self.reconciler.nudge(room)
 
+    async def _turn_away(self, room: str, who: lk.ParticipantInfo) -> None:
+        """Removes the connection `who` from LiveKit, if it is still the one under its name: the
+        holder it replaced may be back already."""
+        try:
+            current = await self._stage.find_participant(room, who.identity)
+            if current is not None and current.sid == who.sid:
+                await self._stage.remove_participant(room, who.identity)
+        except errors.ShowError as exc:
+            log.warning("could not remove %s's other holder from %s: %s", who.identity, room, exc.message)
+
     async def _keep_out(self, room: str, who: lk.ParticipantInfo) -> None:
         """LiveKit has no token revocation: a banned participant who still holds a token can
         connect with it. It is removed again as soon as LiveKit reports the join."""
@@ -485,8 +502,12 @@ class ShowCore(ShowService[Caller]):
             # of those names is kept for its holder: handed to whoever asked, it would put them on
             # stage, let them ban, or end the show.
             part = _kept_part(admission)
-            if part and not caller.admin_of(room) and not caller.acts_for(room, identity):
-                raise errors.denied(errors.kept_name(identity, part))
+            if part and not caller.admin_of(room):
+                if not caller.acts_for(room, identity):
+                    raise errors.denied(errors.kept_name(identity, part))
+                # Its own token, but one given for the name before it took its part, to someone else.
+                if not caller.holds(admission.bound):
+                    raise errors.denied(errors.not_holder(identity))
 
         # A guest who reconnects keeps the sources the host took away (the admission read them).
         locked = admission.locked if role is Role.GUEST else ()
@@ -494,7 +515,9 @@ class ShowCore(ShowService[Caller]):
         phase = self._rules.opens if role is Role.HOST and admission.phase is Phase.UNOPENED else admission.phase
         # The last host's own name, asked for by its line or the room's admin, stays of its line.
         line = admission.hosted and (caller.admin_of(room) or (caller.acts_for(room, identity) and caller.host_line))
-        token = self._stage.mint_token(room, identity, name, Presence.of(role, phase, locked), line)
+        token = self._stage.mint_token(
+            room, identity, name, Presence.of(role, phase, locked), line, _holder_for(caller, room, identity, role)
+        )
         # A viewer back from a reload finds its hand and its invitation where it left them.
         hand_raised, invitation_expires_at, invited_by = _waiting(role, admission)
         return pb.JoinRoomResponse(
@@ -537,11 +560,13 @@ class ShowCore(ShowService[Caller]):
         if admission.role is Role.HOST and not caller.host_line:
             # A token minted for a viewer while the name was free is anyone's: no host's from it.
             raise errors.denied(errors.kept_name(identity, "is the host of this room"))
+        if not caller.holds(admission.bound):
+            raise errors.denied(errors.not_holder(identity))  # no guest's or moderator's token from it
         locked = admission.locked if admission.role is Role.GUEST else ()
         presence = Presence.of(admission.role, admission.phase, locked)
         line = caller.host_line and admission.hosted  # the last host's renewed token stays of its line
         return pb.RenewTokenResponse(
-            token=self._stage.mint_token(room, identity, caller.name, presence, line),
+            token=self._stage.mint_token(room, identity, caller.name, presence, line, caller.holder),
             identity=identity,
             role=admission.role.wire,
         )
@@ -793,8 +818,12 @@ class ShowCore(ShowService[Caller]):
         self, request: pb.AppointModeratorRequest, caller: Caller
     ) -> pb.AppointModeratorResponse:
         room, identity = await self._someone_in(request.room_name, request.identity)
-        now = self._clock.now()
-        before = await self._records.appoint(room, identity, now, _acting_host(caller, room), errors.ONLY_HOST_APPOINTS)
+        # The part is bound to the holder LiveKit has connected under the name now (nobody's if
+        # none is: "not connected yet is fine", below).
+        present = await self._stage.find_participant(room, identity)
+        connection = connection_of(present) if present is not None else None
+        now, acting = self._clock.now(), _acting_host(caller, room)
+        before = await self._records.appoint(room, identity, now, acting, errors.ONLY_HOST_APPOINTS, connection)
 
         async def undo() -> None:
             await self._records.dismiss(room, identity, self._clock.now())
@@ -802,7 +831,7 @@ class ShowCore(ShowService[Caller]):
 
         # Not connected yet is fine: its next JoinRoom gives it a moderator's token.
         moderator = Presence(Role.MODERATOR)
-        shown = await self._present_or_undo(room, identity, moderator, undo, required=False)
+        shown = await self._present_or_undo(room, identity, moderator, undo, required=False, known=present)
         # No change of its own is pending to tell whether a newer one overtook it: it looks.
         if shown is not None:
             await self._keep_up(room, identity, moderator)
@@ -986,7 +1015,7 @@ class ShowCore(ShowService[Caller]):
         await self._room_for(room)
         change_id = new_change_id()
         seating = await self._records.accept(
-            room, viewer, self._clock.now(), self._rules.guest_limit, change_id=change_id
+            room, viewer, self._clock.now(), self._rules.guest_limit, change_id=change_id, holder=caller.holder
         )
         # The answer goes to whoever may have invited (the host, the moderators), never the room.
         to = _managers(seating.host, seating.moderators)
@@ -1001,7 +1030,7 @@ class ShowCore(ShowService[Caller]):
     ) -> pb.DeclineInvitationResponse:
         room, viewer = self._invitation_fields(request.room_name, request.viewer_identity)
         await self._room_for(room)
-        await self._records.decline(room, viewer, self._clock.now())
+        await self._records.decline(room, viewer, self._clock.now(), caller.holder)
         to = await self._managers_of(room)
         await self._announce(room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=False, to=to)
         return pb.DeclineInvitationResponse(message=f"{viewer} has declined the invitation")
@@ -1041,6 +1070,8 @@ class ShowCore(ShowService[Caller]):
         self._room_name(room)
         validate.identity(guest, "guestIdentity")
         await self._room_for(room)
+        if caller.holder and not caller.holds((await self._records.admission(room, guest, self._clock.now())).bound):
+            raise errors.denied(errors.not_holder(guest))
         change_id, words = new_change_id(), _off_stage(guest, None, "stepped_down").words()
         now = self._clock.now()
         seat = await self._records.unseat(room, guest, now, StageChange.DEMOTE, change_id=change_id, words=words)
@@ -1078,9 +1109,14 @@ class ShowCore(ShowService[Caller]):
         present = await self._stage.find_participant(room, identity)
         if present is None:
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
+        connection = connection_of(present)
+        if caller.holder and connection.holder != caller.holder:
+            # The name's connection on LiveKit is another holder's: the token was given for the
+            # name to someone else, and moves no hand of the one connected.
+            raise errors.denied(errors.not_holder(identity))
         raised, now, change_id = request.raised, self._clock.now(), new_change_id()
         seating = await self._records.set_hand(
-            room, identity, raised, now, self._rules.guest_limit, connection_of(present), change_id
+            room, identity, raised, now, self._rules.guest_limit, connection, change_id, caller.holder
         )
         if seating.promoted:
             token = await self._go_on_stage(room, identity, seating.before, seating.host, change_id)
@@ -1465,7 +1501,8 @@ class ShowCore(ShowService[Caller]):
         await self._land(room, viewer, StageChange.PROMOTE, change_id, Presence(Role.GUEST), _Landing(news))
         self._observer.promoted()
         await self._tell(room, viewer, Role.GUEST, news, change_id=change_id)
-        return self._stage.mint_token(room, viewer, name, Presence(Role.GUEST))
+        # For the holder on stage: the connection the seat was given to.
+        return self._stage.mint_token(room, viewer, name, Presence(Role.GUEST), holder=connection_of(shown).holder)
 
     async def _leave_stage(self, room: str, seat: Seat, change_id: str, by: tuple[str, str] | None, reason: str) -> str:
         """The guest gave up its seat in the record, with the demotion `change_id` pending; make
@@ -1484,7 +1521,9 @@ class ShowCore(ShowService[Caller]):
         await self._land(room, seat.identity, StageChange.DEMOTE, change_id, viewer, _Landing(news, seat.since))
         self._observer.demoted(reason)
         await self._tell(room, seat.identity, Role.VIEWER, news, ended=seat.since, change_id=change_id)
-        return self._stage.mint_token(room, seat.identity, name, viewer)
+        # For the holder of the seat's connection; a token nobody holds yet if none is connected.
+        holder = connection_of(shown).holder if shown is not None else _new_holder()
+        return self._stage.mint_token(room, seat.identity, name, viewer, holder=holder)
 
     async def _give_seat_back(self, room: str, seat: Seat, change_id: str) -> None:
         """The undo of a demotion or removal (`change_id`) LiveKit refused: the guest gets its seat
@@ -1746,11 +1785,13 @@ class ShowCore(ShowService[Caller]):
         undo: Callable[[], Awaitable[None]],
         *,
         required: bool = True,
+        known: lk.ParticipantInfo | None = None,
     ) -> Any:
         """Applies `presence` on LiveKit; if LiveKit refuses, undoes the record's change and
-        re-raises. A participant who is not connected is a refusal only when `required`."""
+        re-raises. A participant who is not connected is a refusal only when `required`.
+        `known`: LiveKit's participant as the call just looked it up (not looked up again)."""
         try:
-            shown = await self._stage.present(room, identity, presence)
+            shown = await self._stage.present(room, identity, presence, known)
         except errors.ShowError as exc:
             shown = await self._landed_as(room, identity, presence, exc)
             if shown is None:
@@ -1997,6 +2038,23 @@ def _managers(host: str | None, moderators: Sequence[str]) -> list[str]:
 def _actor(caller: Caller, room: str) -> str:
     """Who the show's history says did the caller's change: "" for the room's admin."""
     return _acting_host(caller, room) or ""
+
+
+def _new_holder() -> str:
+    """A holder mark for a token given for a name to whoever asked (Caller.holder)."""
+    return secrets.token_urlsafe(12)
+
+
+def _holder_for(caller: Caller, room: str, identity: str, role: Role) -> str:
+    """Which holder of `identity` a token JoinRoom gives is of (Caller.holder): none for the
+    host's and for one the room's admin names (vouched for); the caller's own for one its own
+    token asks (a page back from a reload stays the holder it was); else a new holder, for a
+    name anyone could ask for."""
+    if role is Role.HOST or caller.admin_of(room):
+        return ""
+    if caller.acts_for(room, identity):
+        return caller.holder
+    return _new_holder()
 
 
 def _kept_part(admission: Admission) -> str:

@@ -88,7 +88,14 @@ class Policy(Piece):
         if acting is not None:
             role = await self._records.role_of(room, acting)
             if role in allowed and (role is not Role.HOST or caller.host_line):
-                return
+                if role is not Role.MODERATOR or not caller.holder:
+                    return
+                # A moderator's powers go with the holder its part was given to: a token the
+                # viewer door gave for the name to someone else before the appointment has none.
+                admission = await self._records.admission(room, acting, self._clock.now())
+                if admission.role is Role.MODERATOR and caller.holds(admission.bound):
+                    return
+                raise errors.denied(errors.not_holder(acting))
             admission = await self._records.admission(room, acting, self._clock.now())
             # A host whose connection ended can still end its own show, unless it was banned
             # since (as a viewer once its seat was freed): a ban holds for the rest of the show.

@@ -239,9 +239,13 @@ class ShowServiceServicer:
     def JoinRoom(self, request, context):
         """Issues a LiveKit access token for a host or a viewer and creates the LiveKit room when a host
         joins. Anyone may join as a viewer; joining as host needs an admin token for the room, or the
-        host's own token (to refresh it). Errors: INVALID_ARGUMENT (missing or malformed room_name,
-        participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
-        PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
+        host's own token (to refresh it). A viewer's token for a name anyone could ask for carries
+        which holder of the name it was given to (the claim showrunnerHolder, shown by LiveKit as the
+        participant attribute "holder"; the tokens it obtains keep it): a part the name is given later
+        (a guest's seat, a moderator's part, an invitation) is bound to the holder connected then,
+        and another holder's token does not act with it (PERMISSION_DENIED). Errors: INVALID_ARGUMENT
+        (missing or malformed room_name, participant_name or display_name, role not host or viewer),
+        UNAUTHENTICATED, PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -52,9 +52,13 @@ class ShowServiceStub:
     JoinRoom: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.JoinRoomRequest, _show_service_pb2.JoinRoomResponse]
     """Issues a LiveKit access token for a host or a viewer and creates the LiveKit room when a host
     joins. Anyone may join as a viewer; joining as host needs an admin token for the room, or the
-    host's own token (to refresh it). Errors: INVALID_ARGUMENT (missing or malformed room_name,
-    participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
-    PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
+    host's own token (to refresh it). A viewer's token for a name anyone could ask for carries
+    which holder of the name it was given to (the claim showrunnerHolder, shown by LiveKit as the
+    participant attribute "holder"; the tokens it obtains keep it): a part the name is given later
+    (a guest's seat, a moderator's part, an invitation) is bound to the holder connected then,
+    and another holder's token does not act with it (PERMISSION_DENIED). Errors: INVALID_ARGUMENT
+    (missing or malformed room_name, participant_name or display_name, role not host or viewer),
+    UNAUTHENTICATED, PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
     """
     GetMyPlace: _grpc.UnaryUnaryMultiCallable[_show_service_pb2.GetMyPlaceRequest, _show_service_pb2.GetMyPlaceResponse]
     """The caller's own place in the show, as JoinRoom answers it but minting no token: its role,
@@ -288,9 +292,13 @@ class ShowServiceAsyncStub(ShowServiceStub):
     JoinRoom: _aio.UnaryUnaryMultiCallable[_show_service_pb2.JoinRoomRequest, _show_service_pb2.JoinRoomResponse]  # type: ignore[assignment]
     """Issues a LiveKit access token for a host or a viewer and creates the LiveKit room when a host
     joins. Anyone may join as a viewer; joining as host needs an admin token for the room, or the
-    host's own token (to refresh it). Errors: INVALID_ARGUMENT (missing or malformed room_name,
-    participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
-    PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
+    host's own token (to refresh it). A viewer's token for a name anyone could ask for carries
+    which holder of the name it was given to (the claim showrunnerHolder, shown by LiveKit as the
+    participant attribute "holder"; the tokens it obtains keep it): a part the name is given later
+    (a guest's seat, a moderator's part, an invitation) is bound to the holder connected then,
+    and another holder's token does not act with it (PERMISSION_DENIED). Errors: INVALID_ARGUMENT
+    (missing or malformed room_name, participant_name or display_name, role not host or viewer),
+    UNAUTHENTICATED, PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
     """
     GetMyPlace: _aio.UnaryUnaryMultiCallable[_show_service_pb2.GetMyPlaceRequest, _show_service_pb2.GetMyPlaceResponse]  # type: ignore[assignment]
     """The caller's own place in the show, as JoinRoom answers it but minting no token: its role,
@@ -527,9 +535,13 @@ class ShowServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_show_service_pb2.JoinRoomResponse, _abc.Awaitable[_show_service_pb2.JoinRoomResponse]]:
         """Issues a LiveKit access token for a host or a viewer and creates the LiveKit room when a host
         joins. Anyone may join as a viewer; joining as host needs an admin token for the room, or the
-        host's own token (to refresh it). Errors: INVALID_ARGUMENT (missing or malformed room_name,
-        participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
-        PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
+        host's own token (to refresh it). A viewer's token for a name anyone could ask for carries
+        which holder of the name it was given to (the claim showrunnerHolder, shown by LiveKit as the
+        participant attribute "holder"; the tokens it obtains keep it): a part the name is given later
+        (a guest's seat, a moderator's part, an invitation) is bound to the holder connected then,
+        and another holder's token does not act with it (PERMISSION_DENIED). Errors: INVALID_ARGUMENT
+        (missing or malformed room_name, participant_name or display_name, role not host or viewer),
+        UNAUTHENTICATED, PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
         """
 
     @_abc_1.abstractmethod

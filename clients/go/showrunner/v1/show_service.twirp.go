@@ -51,9 +51,13 @@ const _ = twirp.TwirpPackageMinVersion_8_1_0
 type ShowService interface {
 	// Issues a LiveKit access token for a host or a viewer and creates the LiveKit room when a host
 	// joins. Anyone may join as a viewer; joining as host needs an admin token for the room, or the
-	// host's own token (to refresh it). Errors: INVALID_ARGUMENT (missing or malformed room_name,
-	// participant_name or display_name, role not host or viewer), UNAUTHENTICATED,
-	// PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
+	// host's own token (to refresh it). A viewer's token for a name anyone could ask for carries
+	// which holder of the name it was given to (the claim showrunnerHolder, shown by LiveKit as the
+	// participant attribute "holder"; the tokens it obtains keep it): a part the name is given later
+	// (a guest's seat, a moderator's part, an invitation) is bound to the holder connected then,
+	// and another holder's token does not act with it (PERMISSION_DENIED). Errors: INVALID_ARGUMENT
+	// (missing or malformed room_name, participant_name or display_name, role not host or viewer),
+	// UNAUTHENTICATED, PERMISSION_DENIED, ALREADY_EXISTS (another participant holds the host slot).
 	JoinRoom(context.Context, *JoinRoomRequest) (*JoinRoomResponse, error)
 
 	// The caller's own place in the show, as JoinRoom answers it but minting no token: its role,
