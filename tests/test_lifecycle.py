@@ -291,7 +291,7 @@ async def test_a_promotion_in_flight_when_the_show_ends_puts_nothing_back_into_i
         assert seating.promoted
         ended = await core.end_show(pb.EndShowRequest(room_name=room), admin)  # meanwhile, the show ends
         with pytest.raises(errors.ShowError):
-            await core._go_on_stage(room, "viewer-1", seating.before, "host-1", "p1")  # LiveKit's room is gone
+            await core._go_on_stage(room, "viewer-1", seating.before, "host-1", "p1", None)  # LiveKit's room is gone
         described = (await core.get_room(pb.GetRoomRequest(room_name=room), admin)).room
         assert (described.state, described.ended_at) == (pb.SHOW_STATE_ENDED, ended.ended_at)
         assert (described.raised_hands, list(described.guests), described.has_guest) == (0, [], False)

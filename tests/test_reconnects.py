@@ -739,3 +739,32 @@ async def test_tokens_had_for_names_before_their_parts_are_turned_away_even_when
         assert (await show.admin.get_room(room))["guests"] == ["vic"]  # the seat is held for vic
         await show.connect("vic", own["vic"]["wsUrl"], accepted["token"])
         await until(lambda: seen_is(lkapi, room, "vic", ("guest", True)), 10.0, "vic back on stage")
+
+
+async def test_an_acceptance_puts_no_other_holders_connection_on_stage(gated_held: tuple[Show, WebhookGate]) -> None:
+    """The invited viewer's connection was replaced by a token had for its name before, and that
+    join's webhook was lost: the viewer's own acceptance does not put the connection LiveKit has
+    under the name on stage. It is removed, the acceptance answers that the participant is not
+    connected and is undone (the invitation waits), and the viewer, back with its own token,
+    accepts and is given a token of its own holder."""
+    show, gate = gated_held
+    room, door = show.room, show.door
+    squat = await door.as_(None).join(room, "vic", "viewer")
+    own = await door.as_(None).join(room, "vic", "viewer")
+    await show.connect("vic", own["wsUrl"], own["token"])
+    await show.host.invite(room, "vic", "host-1")
+    vic = door.as_(own["token"])
+    async with livekit_api(show.stack.livekit) as lkapi:
+        gate.open = False  # the squatter's participant_joined is lost
+        squatting = await show.connect("vic", squat["wsUrl"], squat["token"])
+        with pytest.raises(Refused) as refused:
+            await vic.accept(room, "vic")
+        assert "Participant not found" in str(refused.value)
+        await disconnected(squatting, 8.0)
+        assert ("permissions", True) not in squatting.events  # never let publish
+        assert (await vic.my_place(room))["invitationExpiresAt"]  # the invitation waits
+        gate.open = True
+        await show.connect("vic", own["wsUrl"], own["token"])
+        accepted = await vic.accept(room, "vic")
+        assert claims(accepted["token"])["showrunnerHolder"] == claims(own["token"])["showrunnerHolder"]
+        await until(lambda: seen_is(lkapi, room, "vic", ("guest", True)), 10.0, "vic on stage")

@@ -13,9 +13,11 @@ import jwt
 import pytest
 from livekit import api
 
+from service.core.roles import Role
+from service.gateway.tokens import TokenMinter
 from tests.conftest import API_KEY, API_SECRET, admin_token, lister_token
 from tests.doors import Refused, ShowClient, expect_refusal
-from tests.live import LiveParticipant, until
+from tests.live import LiveParticipant, gone_from_livekit, until
 from tests.test_show_through_every_door import claims
 
 Call = Callable[[ShowClient, str], Awaitable[Any]]
@@ -285,14 +287,9 @@ async def test_a_token_had_for_a_name_before_it_was_made_a_moderator_has_none_of
     mia then joins, connects, and is appointed: the moderator's part is bound to the holder LiveKit
     had connected under the name. The early token bans nobody, renews into no moderator's token
     and joins as no moderator; mia's own tokens, and the room's admin, keep every power."""
-    squat = door.as_((await door.as_(None).join(room, "mia", "viewer"))["token"])
-    joined = await door.as_(None).join(room, "mia", "viewer")
-    mia_live = await LiveParticipant("mia").connect(joined["wsUrl"], joined["token"])
+    squat, joined, mia_live = await _squatted(door, room, "mia")
     mia, host = door.as_(joined["token"]), door.as_(live_show["host"])
-    not_holder = (
-        "This token was given for mia before mia took its part in this room, to someone else: only the"
-        " part's holder's own token or the room's admin token acts with it"
-    )
+    not_holder = _not_holder("mia")
     try:
         await host.appoint_moderator(room, "mia")
         before = await snapshot(door, room)
@@ -321,14 +318,9 @@ async def test_a_token_had_for_a_name_before_it_was_invited_neither_accepts_nor_
     the viewer door gave for that name earlier, to someone else, neither accepts, declines nor
     raises the hand that would accept it; once the holder is on stage, it neither renews into a
     guest's token nor steps the guest down. The holder's own token does all of these."""
-    squat = door.as_((await door.as_(None).join(room, "vic", "viewer"))["token"])
-    joined = await door.as_(None).join(room, "vic", "viewer")
-    vic_live = await LiveParticipant("vic").connect(joined["wsUrl"], joined["token"])
+    squat, joined, vic_live = await _squatted(door, room, "vic")
     vic, host = door.as_(joined["token"]), door.as_(live_show["host"])
-    not_holder = (
-        "This token was given for vic before vic took its part in this room, to someone else: only the"
-        " part's holder's own token or the room's admin token acts with it"
-    )
+    not_holder = _not_holder("vic")
     try:
         await host.invite(room, "vic", "host-1")
         before = await snapshot(door, room)
@@ -349,9 +341,61 @@ async def test_a_token_had_for_a_name_before_it_was_invited_neither_accepts_nor_
             renewed = await door.as_(token).renew_token(room)
             assert renewed["role"] in ("guest", "ROLE_GUEST")
             assert claims(renewed["token"])["video"]["canPublish"]
-        await door.as_(accepted["token"]).step_down(room, "vic")
+        stepped = await door.as_(accepted["token"]).step_down(room, "vic")
+        assert claims(stepped["token"])["showrunnerHolder"] == claims(joined["token"])["showrunnerHolder"]
     finally:
         await vic_live.disconnect()
+
+
+async def test_a_moderators_part_given_back_by_an_undo_stays_bound_to_its_holder(
+    door: ShowClient, room: str, live_show: dict[str, str], lkapi: api.LiveKitAPI
+) -> None:
+    """A removal LiveKit refuses (the moderator's connection is gone: Participant not found) is
+    undone, and the moderator's part given back is still bound to its holder: the token had for
+    the name before stays powerless."""
+    squat, joined, mia_live = await _squatted(door, room, "mia")
+    mia, host = door.as_(joined["token"]), door.as_(live_show["host"])
+    await host.appoint_moderator(room, "mia")
+    await mia_live.disconnect()  # a moderator keeps its part when its connection ends
+    await until(lambda: gone_from_livekit(lkapi, room, "mia"), 10.0, "mia gone from LiveKit")
+    expect_refusal(await refusal(host.remove_participant(room, "mia")), "NOT_FOUND", "Participant not found")
+    assert (await mia.renew_token(room))["role"] in ("moderator", "ROLE_MODERATOR")  # given back
+    for call in (squat.renew_token(room), squat.remove_participant(room, "viewer-1", ban=True)):
+        expect_refusal(await refusal(call), "PERMISSION_DENIED", _not_holder("mia"))
+    assert await door.as_(admin_token(room)).bans(room) == []
+
+
+async def test_a_token_without_a_mark_acts_with_no_part_given_to_a_marked_holder(
+    door: ShowClient, room: str, live_show: dict[str, str]
+) -> None:
+    """A token with no holder mark (one a version before marks gave at the viewer door, or one a
+    backend signed itself) is not told apart from another issuer's: it acts with a part given to
+    a connection without a mark. A part given to a marked holder goes with that mark alone."""
+    unmarked = door.as_(TokenMinter(API_KEY, API_SECRET, 600).mint(room, "mia", "mia", Role.VIEWER))
+    joined = await door.as_(None).join(room, "mia", "viewer")
+    mia_live = await LiveParticipant("mia").connect(joined["wsUrl"], joined["token"])
+    try:
+        await door.as_(live_show["host"]).appoint_moderator(room, "mia")
+        for call in (unmarked.renew_token(room), unmarked.remove_participant(room, "viewer-1", ban=True)):
+            expect_refusal(await refusal(call), "PERMISSION_DENIED", _not_holder("mia"))
+        assert await door.as_(admin_token(room)).bans(room) == []
+    finally:
+        await mia_live.disconnect()
+
+
+async def _squatted(door: ShowClient, room: str, name: str) -> tuple[ShowClient, dict[str, Any], LiveParticipant]:
+    """A token the viewer door gave for `name` while it was free, to someone (the squatter's),
+    then the real holder's own JoinRoom answer, the holder connected to LiveKit with it."""
+    squat = door.as_((await door.as_(None).join(room, name, "viewer"))["token"])
+    joined = await door.as_(None).join(room, name, "viewer")
+    return squat, joined, await LiveParticipant(name).connect(joined["wsUrl"], joined["token"])
+
+
+def _not_holder(name: str) -> str:
+    return (
+        f"This token was given for {name} before {name} took its part in this room, to someone else: only"
+        " the part's holder's own token or the room's admin token acts with it"
+    )
 
 
 async def test_a_former_host_who_is_banned_no_longer_ends_the_show(

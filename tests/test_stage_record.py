@@ -350,13 +350,15 @@ async def test_an_invitation_is_bound_to_the_holder_connected_when_it_was_given(
 ) -> None:
     """The invitation goes to the holder LiveKit had connected under the name: another holder's
     token neither accepts, declines nor raises the hand that would accept it, and is refused
-    before anything changes; the holder's token, or one vouched for, does."""
+    before anything changes, nor does an unmarked token; the holder's token does, and the room's
+    admin (no holder asked) always would."""
     await _hosted(records, room)
     await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, "hana", connection=Connection("PA_g", ms(T0), "h-gia"))
     assert (await records.admission(room, "gia", T0)).holder == "h-gia"
     before = (await records.standing(room, "gia", T0 + 1), await records.stage(room, T0 + 1))
     for step in (
         records.accept(room, "gia", T0 + 1, LIMIT, holder="h-other"),
+        records.accept(room, "gia", T0 + 1, LIMIT, holder=""),
         records.decline(room, "gia", T0 + 1, "h-other"),
         records.set_hand(room, "gia", True, T0 + 1, LIMIT, holder="h-other"),
     ):
@@ -368,22 +370,23 @@ async def test_an_invitation_is_bound_to_the_holder_connected_when_it_was_given(
     assert (await records.admission(room, "gia", T0 + 2)).holder == "h-gia"  # the seat keeps it
 
 
-async def test_a_part_given_again_is_bound_anew_and_one_vouched_for_acts_with_any(
-    records: ShowRecords, room: str
-) -> None:
-    """Each part given binds the name again: to the connection's holder, to "vouched for" (a
-    connection whose token carries no mark, and the host's seat) or to nobody (a moderator
-    appointed before it connected). A token vouched for acts with any part."""
+async def test_a_part_given_again_is_bound_anew(records: ShowRecords, room: str) -> None:
+    """Each part given binds the name again: to the connection's holder, to "" (a connection
+    whose token carries no mark, and the host's seat: any unmarked token acts with it) or to
+    nobody (a moderator appointed before it connected). An undo's appointment keeps it."""
     await _hosted(records, room)
-    assert (await records.admission(room, "hana", T0)).holder == ""  # the host's: vouched for
+    assert (await records.admission(room, "hana", T0)).holder == ""  # the host's carries no mark
     await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, "hana", connection=Connection("PA_g", ms(T0), "h-1"))
     await records.decline(room, "gia", T0 + 1, "h-1")
     await records.invite(room, "gia", T0 + 2, INVITE_FOR, LIMIT, "hana", connection=Connection("PA_g2", ms(T0), ""))
     await _refused(errors.Code.PERMISSION_DENIED, NOT_HOLDER, records.accept(room, "gia", T0 + 3, LIMIT, holder="h-1"))
-    await records.decline(room, "gia", T0 + 3)  # vouched for
+    await records.decline(room, "gia", T0 + 3, holder="")  # an unmarked token, as the connection was
     await records.appoint(room, "gia", T0 + 4, "hana", connection=Connection("PA_g3", ms(T0), "h-3"))
     assert (await records.admission(room, "gia", T0 + 4)).holder == "h-3"
     await records.dismiss(room, "gia", T0 + 5)
+    await records.appoint(room, "gia", T0 + 5.5, None, rebind=False)  # an undo gives the part back as it was
+    assert (await records.admission(room, "gia", T0 + 5.5)).holder == "h-3"
+    await records.dismiss(room, "gia", T0 + 5.6)
     await records.appoint(room, "gia", T0 + 6, "hana")  # not connected: bound to nobody
     assert (await records.admission(room, "gia", T0 + 6)).holder is None
     await records.end_show(room, T0 + 7, 60.0)
@@ -2085,7 +2088,7 @@ async def test_an_ended_show_past_its_retention_is_free_for_every_read(
         assert await store.admission(room, "ivan", later) == Admission(Role.VIEWER, False, Phase.UNOPENED)
         assert (await store.role_of(room, "hana"), await store.hosted_by(room)) == (Role.VIEWER, "")
         assert await store.claim_host(room, "ivan", "Ivan", later, STALE_AFTER)  # the show opens again
-        hosting = Admission(Role.HOST, False, Phase.BACKSTAGE, hosted=True, holder="")  # a host's is vouched for
+        hosting = Admission(Role.HOST, False, Phase.BACKSTAGE, hosted=True, holder="")  # a host's carries no mark
         assert await store.admission(room, "ivan", later) == hosting
     finally:
         await store.close()

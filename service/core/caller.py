@@ -25,9 +25,11 @@ HOLDER_ATTRIBUTE = "holder"
 
 
 def holds(holder: str, bound: str | None) -> bool:
-    """Whether a token (or a LiveKit connection) of `holder` ("" for one its issuer vouched for)
-    may act with a part bound to `bound` (None: bound to nobody)."""
-    return not holder or bound is None or holder == bound
+    """Whether a participant token (or a LiveKit connection) of `holder` ("" for one without a
+    mark) may act with a part bound to `bound`: bound to nobody (None), or to that holder. A part
+    given to an unmarked connection ("") goes with any unmarked token of the name; one given to a
+    marked connection with its mark alone. The room's admin token is never asked."""
+    return bound is None or holder == bound
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,9 @@ class Caller:
     host_line: bool = False
     # Which holder of its name a token the viewer door gave belongs to: a random mark minted with
     # a name anyone could ask for, and kept by the tokens that token obtains (its renewal, its
-    # join). "" for a token the room's admin or the backend named (its issuer vouches for it) and
-    # for the host's line. A part the name takes is bound to the holder LiveKit then had connected
-    # under it (ShowRecords.bind); a token of another holder does not act with it (`holds`).
+    # join). "" (unmarked) for a token the room's admin or the backend named, the host's line,
+    # and a token of a version before marks. A part the name takes is bound to the holder
+    # LiveKit then had connected under it; a token of another holder does not act with it.
     holder: str = ""
 
     def holds(self, bound: str | None) -> bool:

@@ -80,7 +80,7 @@ class Stage(Protocol):
         self, room: str, identity: str, name: str, presence: Presence, host_line: bool = False, holder: str = ""
     ) -> str:
         """A participant token for `presence`; `host_line`: of the host's line (Caller.host_line);
-        `holder`: which holder of the name it is for (Caller.holder), "" for one vouched for."""
+        `holder`: which holder of the name it is for (Caller.holder), "" for none."""
         ...
 
     async def open_room(self, room: str) -> lk.Room: ...

@@ -573,8 +573,7 @@ class Reconciler:
         than the one the part was given to (Caller.holder): a token the viewer door gave for the
         name before, to someone else, whose connection replaced the holder's. It is removed from
         LiveKit then (its participant_joined may have been lost), and given no part."""
-        holder = connection_of(found).holder
-        if not holder or holds(holder, (await self._records.admission(room, found.identity, now)).bound):
+        if holds(connection_of(found).holder, (await self._records.admission(room, found.identity, now)).bound):
             return False
         await self._stage.remove_participant(room, found.identity)
         return True
@@ -797,7 +796,10 @@ class Reconciler:
                 )  # fmt: skip
                 return Role.HOST
             if claimed == Role.GUEST.value:
-                await self._records.invite(room, who.identity, now, 60.0, self._rules.guest_limit, None)
+                # The seat is bound to the holder of the connection LiveKit has.
+                await self._records.invite(
+                    room, who.identity, now, 60.0, self._rules.guest_limit, None, connection=connection
+                )
                 change_id = new_change_id()
                 limit = self._rules.guest_limit
                 seating = await self._records.accept(room, who.identity, now, limit, connection, change_id)

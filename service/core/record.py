@@ -62,7 +62,7 @@ class Connection:
     sid: str
     joined_at: int
     # Which holder of the name its token was minted for (its `holder` attribute, Caller.holder):
-    # "" for a token its issuer vouched for. What a part given to this connection is bound to.
+    # "" for an unmarked token. What a part given to this connection is bound to.
     holder: str = field(default="", compare=False)
 
 
@@ -651,14 +651,14 @@ class ShowRecords(Protocol):
         default_limit: int,
         connection: Connection | None = None,
         change_id: str = "",
-        holder: str = "",
+        holder: str | None = None,
     ) -> Seating:
         """The invited viewer takes a seat. `holder` (here and for decline and set_hand): the
-        holder the acting token is of (Caller.holder), refused NOT_HOLDER unless it holds the
-        viewer's invitation ("" for a token vouched for: any)."""
+        holder the acting participant token is of (Caller.holder, "" unmarked), refused NOT_HOLDER
+        unless it holds the viewer's invitation (caller.holds); None for the room's admin."""
         ...
 
-    async def decline(self, room: str, viewer: str, now: float, holder: str = "") -> None: ...
+    async def decline(self, room: str, viewer: str, now: float, holder: str | None = None) -> None: ...
 
     async def set_hand(
         self,
@@ -669,7 +669,7 @@ class ShowRecords(Protocol):
         default_limit: int,
         connection: Connection | None = None,
         change_id: str = "",
-        holder: str = "",
+        holder: str | None = None,
     ) -> Seating:
         """Raises or lowers a viewer's hand; raising it while invited takes a seat if one is free
         (only for the invitation's holder: NOT_HOLDER)."""
@@ -749,12 +749,14 @@ class ShowRecords(Protocol):
         acting: str | None,
         not_host: str = "",
         connection: Connection | None = None,
+        rebind: bool = True,
     ) -> Standing:
         """Makes a viewer a moderator (dropping its hand and invitation, which a moderator does not
         have); answers its standing before, for `restore` if LiveKit refuses the change. A change
         still pending for it (a demotion, a removal) is dropped: this one is newer, and the call
         still making the older one on LiveKit must find it no longer its own (`complete`). The
-        part is bound to `connection`'s holder, to nobody when it was not connected."""
+        part is bound to `connection`'s holder, to nobody when it was not connected; without
+        `rebind` (an appointment given back by an undo) the binding is left as it is."""
         ...
 
     async def dismiss(

@@ -22,7 +22,8 @@ import asyncio
 import json
 import logging
 import operator
-import secrets
+import os
+import random
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -425,6 +426,23 @@ class ShowCore(ShowService[Caller]):
             log.warning("could not close %s, whose show has ended: %s", room, exc.message)
             self.reconciler.nudge(room)
 
+    async def _holder_present(self, room: str, identity: str, *, refused: bool = True) -> lk.ParticipantInfo | None:
+        """LiveKit's connection under `identity`, if it is of the holder the name's part is bound
+        to (Caller.holds); None if there is none. Another holder's (a token had for the name
+        before its part, connected in the holder's place) is turned away, and the call refused as
+        if nobody were connected (PARTICIPANT_NOT_FOUND), or, unless `refused`, answered None."""
+        present = await self._stage.find_participant(room, identity)
+        if present is None:
+            return None
+        if holds(
+            connection_of(present).holder, (await self._records.admission(room, identity, self._clock.now())).bound
+        ):
+            return present
+        await self._turn_away(room, present)
+        if refused:
+            raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
+        return None
+
     async def _turn_away(self, room: str, who: lk.ParticipantInfo) -> None:
         """Removes the connection `who` from LiveKit, if it is still the one under its name: the
         holder it replaced may be back already."""
@@ -516,7 +534,7 @@ class ShowCore(ShowService[Caller]):
         # The last host's own name, asked for by its line or the room's admin, stays of its line.
         line = admission.hosted and (caller.admin_of(room) or (caller.acts_for(room, identity) and caller.host_line))
         token = self._stage.mint_token(
-            room, identity, name, Presence.of(role, phase, locked), line, _holder_for(caller, room, identity, role)
+            room, identity, name, Presence.of(role, phase, locked), line, _holder_for(caller, room, identity, admission)
         )
         # A viewer back from a reload finds its hand and its invitation where it left them.
         hand_raised, invitation_expires_at, invited_by = _waiting(role, admission)
@@ -771,7 +789,7 @@ class ShowCore(ShowService[Caller]):
             if banned:  # first: a banned participant is appointed nothing
                 await self._records.unban(room, identity, self._clock.now())
             if dismissed:
-                await self._records.appoint(room, identity, self._clock.now(), None)
+                await self._records.appoint(room, identity, self._clock.now(), None, rebind=False)
                 await self._records.complete(room, identity, StageChange.REMOVE, change_id)
 
         try:
@@ -820,7 +838,7 @@ class ShowCore(ShowService[Caller]):
         room, identity = await self._someone_in(request.room_name, request.identity)
         # The part is bound to the holder LiveKit has connected under the name now (nobody's if
         # none is: "not connected yet is fine", below).
-        present = await self._stage.find_participant(room, identity)
+        present = await self._holder_present(room, identity)
         connection = connection_of(present) if present is not None else None
         now, acting = self._clock.now(), _acting_host(caller, room)
         before = await self._records.appoint(room, identity, now, acting, errors.ONLY_HOST_APPOINTS, connection)
@@ -852,7 +870,7 @@ class ShowCore(ShowService[Caller]):
         await self._records.dismiss(room, identity, now, change_id, written.words())
 
         async def undo() -> None:
-            await self._records.appoint(room, identity, self._clock.now(), None)
+            await self._records.appoint(room, identity, self._clock.now(), None, rebind=False)
             await self._records.complete(room, identity, StageChange.DEMOTE, change_id)
 
         viewer = await self._as_viewer(room, identity)
@@ -951,7 +969,9 @@ class ShowCore(ShowService[Caller]):
                 await self._records.lock_source(room, guest, source, not locked, sources, self._clock.now())
 
         presence = Presence(Role.GUEST, after)
-        if await self._present_or_undo(room, guest, presence, undo, required=False) is not None:
+        present = await self._holder_present(room, guest, refused=False)
+        shown = present and await self._present_or_undo(room, guest, presence, undo, required=False, known=present)
+        if shown is not None:
             await self._keep_up(room, guest, presence)  # as an appointment does
         return after
 
@@ -966,7 +986,7 @@ class ShowCore(ShowService[Caller]):
         validate.identity(host, "hostIdentity")
         acting = host  # the chain has shown the caller may act for the host it names
         await self._room_for(room)
-        present = await self._stage.find_participant(room, viewer)
+        present = await self._holder_present(room, viewer)
         if present is None:
             # A hand still up for someone LiveKit does not have: its participant_left was lost,
             # or its owner is reloading its page. It goes down once the grace window is over,
@@ -1000,7 +1020,7 @@ class ShowCore(ShowService[Caller]):
                 message=f"{viewer} has been invited to the stage",
                 expires_at=round(expires * 1000),
             )
-        token = await self._go_on_stage(room, viewer, seating.before, acting, change_id)
+        token = await self._go_on_stage(room, viewer, seating.before, acting, change_id, present)
         return pb.InviteGuestResponse(
             token=await self._handed_over(room, caller, token),
             ws_url=self._stage.ws_url,
@@ -1013,14 +1033,14 @@ class ShowCore(ShowService[Caller]):
     ) -> pb.AcceptInvitationResponse:
         room, viewer = self._invitation_fields(request.room_name, request.viewer_identity)
         await self._room_for(room)
-        change_id = new_change_id()
+        change_id, present = new_change_id(), await self._stage.find_participant(room, viewer)
         seating = await self._records.accept(
-            room, viewer, self._clock.now(), self._rules.guest_limit, change_id=change_id, holder=caller.holder
+            room, viewer, self._clock.now(), self._rules.guest_limit, change_id=change_id, holder=_claim(caller, room)
         )
         # The answer goes to whoever may have invited (the host, the moderators), never the room.
         to = _managers(seating.host, seating.moderators)
         await self._announce(room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=True, to=to)
-        token = await self._go_on_stage(room, viewer, seating.before, seating.host, change_id)
+        token = await self._go_on_stage(room, viewer, seating.before, seating.host, change_id, present)
         return pb.AcceptInvitationResponse(
             token=token, ws_url=self._stage.ws_url, message=f"{viewer} has been promoted to guest"
         )
@@ -1030,7 +1050,7 @@ class ShowCore(ShowService[Caller]):
     ) -> pb.DeclineInvitationResponse:
         room, viewer = self._invitation_fields(request.room_name, request.viewer_identity)
         await self._room_for(room)
-        await self._records.decline(room, viewer, self._clock.now(), caller.holder)
+        await self._records.decline(room, viewer, self._clock.now(), _claim(caller, room))
         to = await self._managers_of(room)
         await self._announce(room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=False, to=to)
         return pb.DeclineInvitationResponse(message=f"{viewer} has declined the invitation")
@@ -1070,7 +1090,9 @@ class ShowCore(ShowService[Caller]):
         self._room_name(room)
         validate.identity(guest, "guestIdentity")
         await self._room_for(room)
-        if caller.holder and not caller.holds((await self._records.admission(room, guest, self._clock.now())).bound):
+        # The guest's own token must be of the seat's holder (the room's admin is never asked).
+        seated = None if caller.admin_of(room) else await self._records.admission(room, guest, self._clock.now())
+        if seated is not None and not caller.holds(seated.bound):
             raise errors.denied(errors.not_holder(guest))
         change_id, words = new_change_id(), _off_stage(guest, None, "stepped_down").words()
         now = self._clock.now()
@@ -1110,16 +1132,16 @@ class ShowCore(ShowService[Caller]):
         if present is None:
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         connection = connection_of(present)
-        if caller.holder and connection.holder != caller.holder:
+        if not caller.admin_of(room) and connection.holder != caller.holder:
             # The name's connection on LiveKit is another holder's: the token was given for the
             # name to someone else, and moves no hand of the one connected.
             raise errors.denied(errors.not_holder(identity))
         raised, now, change_id = request.raised, self._clock.now(), new_change_id()
         seating = await self._records.set_hand(
-            room, identity, raised, now, self._rules.guest_limit, connection, change_id, caller.holder
+            room, identity, raised, now, self._rules.guest_limit, connection, change_id, _claim(caller, room)
         )
         if seating.promoted:
-            token = await self._go_on_stage(room, identity, seating.before, seating.host, change_id)
+            token = await self._go_on_stage(room, identity, seating.before, seating.host, change_id, present)
             return pb.SetHandRaisedResponse(hand_raised=False, promoted=True, token=token, ws_url=self._stage.ws_url)
         if (seating.before.hand is not None) != raised:
             # Only those who can act on a hand (the host, the moderators) hear of it, and the viewer
@@ -1481,7 +1503,15 @@ class ShowCore(ShowService[Caller]):
 
     # --- going on and off stage ----------------------------------------------------------
 
-    async def _go_on_stage(self, room: str, viewer: str, before: Standing, promoter: str | None, change_id: str) -> str:
+    async def _go_on_stage(
+        self,
+        room: str,
+        viewer: str,
+        before: Standing,
+        promoter: str | None,
+        change_id: str,
+        present: lk.ParticipantInfo | None,
+    ) -> str:
         """The viewer holds a seat in the record, with the promotion `change_id` pending; make it
         so on LiveKit and confirm it, or give the seat back. The room hears of it unless a newer
         change took the viewer off the stage meanwhile (see "changes whose LiveKit calls cross")."""
@@ -1493,7 +1523,17 @@ class ShowCore(ShowService[Caller]):
                 return
             await self._tell(room, viewer, Role.VIEWER)  # a demotion this promotion kept silent
 
-        shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo)
+        # The seat goes to the holder it was given to, connected as the call found it (`present`):
+        # another holder's connection, which replaced the viewer's on LiveKit, is removed rather
+        # than put on stage, and the promotion undone (the viewer comes back, and is invited
+        # again or accepts again).
+        bound = (await self._records.admission(room, viewer, self._clock.now())).bound
+        if present is None or not holds(connection_of(present).holder, bound):
+            if present is not None:
+                await self._turn_away(room, present)
+            await undo()
+            raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
+        shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo, known=present)
         await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now())
         name = shown.name or viewer
         by = (promoter or "", promoter or "")
@@ -1501,8 +1541,9 @@ class ShowCore(ShowService[Caller]):
         await self._land(room, viewer, StageChange.PROMOTE, change_id, Presence(Role.GUEST), _Landing(news))
         self._observer.promoted()
         await self._tell(room, viewer, Role.GUEST, news, change_id=change_id)
-        # For the holder on stage: the connection the seat was given to.
-        return self._stage.mint_token(room, viewer, name, Presence(Role.GUEST), holder=connection_of(shown).holder)
+        # For the holder the seat was given to.
+        holder = bound if bound is not None else connection_of(shown).holder
+        return self._stage.mint_token(room, viewer, name, Presence(Role.GUEST), holder=holder)
 
     async def _leave_stage(self, room: str, seat: Seat, change_id: str, by: tuple[str, str] | None, reason: str) -> str:
         """The guest gave up its seat in the record, with the demotion `change_id` pending; make
@@ -1521,8 +1562,10 @@ class ShowCore(ShowService[Caller]):
         await self._land(room, seat.identity, StageChange.DEMOTE, change_id, viewer, _Landing(news, seat.since))
         self._observer.demoted(reason)
         await self._tell(room, seat.identity, Role.VIEWER, news, ended=seat.since, change_id=change_id)
-        # For the holder of the seat's connection; a token nobody holds yet if none is connected.
-        holder = connection_of(shown).holder if shown is not None else _new_holder()
+        # For the holder the seat was given to (its binding outlives it); else the connection's, or
+        # a holder nobody is yet if none is connected.
+        given = (await self._records.admission(room, seat.identity, self._clock.now())).holder
+        holder = given if given is not None else connection_of(shown).holder if shown is not None else _new_holder()
         return self._stage.mint_token(room, seat.identity, name, viewer, holder=holder)
 
     async def _give_seat_back(self, room: str, seat: Seat, change_id: str) -> None:
@@ -1698,13 +1741,17 @@ class ShowCore(ShowService[Caller]):
         held: Role | None = None
         try:
             for _ in range(_KEEP_UP_ROUNDS):
-                wanted = await self._presence_of(room, identity)
+                admission = await self._records.admission(room, identity, self._clock.now())
+                wanted = Presence.of(admission.role, admission.phase, admission.locked)
                 held = wanted.role
                 if wanted == made:
                     return held
                 current = await self._stage.find_participant(room, identity)
                 if current is None or _fits(current, wanted):
                     return held  # gone, or LiveKit has it right (a call still in flight looks for itself)
+                if not holds(connection_of(current).holder, admission.bound):
+                    await self._turn_away(room, current)  # another holder's: given no part
+                    return held
                 log.info("%s in %s was overtaken on LiveKit: brought to %s", identity, room, wanted.role.value)
                 if await self._stage.present(room, identity, wanted, known=current) is None:
                     return held
@@ -1713,11 +1760,6 @@ class ShowCore(ShowService[Caller]):
             log.warning("could not bring %s in %s to its part: %s", identity, room, exc.message)
         self.reconciler.nudge(room)
         return held
-
-    async def _presence_of(self, room: str, identity: str) -> Presence:
-        """How the record has `identity` appear on LiveKit now, in one read."""
-        admission = await self._records.admission(room, identity, self._clock.now())
-        return Presence.of(admission.role, admission.phase, admission.locked)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -2040,18 +2082,26 @@ def _actor(caller: Caller, room: str) -> str:
     return _acting_host(caller, room) or ""
 
 
+def _claim(caller: Caller, room: str) -> str | None:
+    """The holder a call's token claims, for the record's steps that check it: None for the
+    room's admin, never asked (ShowRecords.accept)."""
+    return None if caller.admin_of(room) else caller.holder
+
+
 def _new_holder() -> str:
     """A holder mark for a token given for a name to whoever asked (Caller.holder)."""
-    return secrets.token_urlsafe(12)
+    return f"{_MARKS.getrandbits(96):024x}"
 
 
-def _holder_for(caller: Caller, room: str, identity: str, role: Role) -> str:
-    """Which holder of `identity` a token JoinRoom gives is of (Caller.holder): none for the
-    host's and for one the room's admin names (vouched for); the caller's own for one its own
-    token asks (a page back from a reload stays the holder it was); else a new holder, for a
-    name anyone could ask for."""
-    if role is Role.HOST or caller.admin_of(room):
+def _holder_for(caller: Caller, room: str, identity: str, admission: Admission) -> str:
+    """Which holder of `identity` a token JoinRoom gives is of (Caller.holder): unmarked for the
+    host's; for one the room's admin names, the holder the name's part is bound to (the admin
+    names that holder), else unmarked; the caller's own for one its own token asks (a page back
+    from a reload stays the holder it was); else a new holder, for a name anyone could ask for."""
+    if admission.role is Role.HOST:
         return ""
+    if caller.admin_of(room):
+        return admission.bound or ""
     if caller.acts_for(room, identity):
         return caller.holder
     return _new_holder()
@@ -2071,6 +2121,10 @@ def _kept_part(admission: Admission) -> str:
     return ""
 
 
+# Holder marks need to be unique, not secret (the whole room sees them on LiveKit; what proves a
+# holder is its signed token): 96 bits from a generator seeded once from the system's entropy, as
+# request ids are (a viewer's JoinRoom makes one: 0.3 us, where secrets.token_urlsafe took 4).
+_MARKS = random.Random(os.urandom(32))
 # The history's reason for a stage change the reconciler finished that has no words of its own
 # (a promotion not landed, an older version's change: change_finished).
 _FINISHED = "reconciled"

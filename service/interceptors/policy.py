@@ -88,7 +88,7 @@ class Policy(Piece):
         if acting is not None:
             role = await self._records.role_of(room, acting)
             if role in allowed and (role is not Role.HOST or caller.host_line):
-                if role is not Role.MODERATOR or not caller.holder:
+                if role is not Role.MODERATOR:
                     return
                 # A moderator's powers go with the holder its part was given to: a token the
                 # viewer door gave for the name to someone else before the appointment has none.

@@ -160,11 +160,11 @@ class _Room:
         else:
             self.holders[identity] = connection.holder
 
-    def require_holder(self, identity: str, holder: str) -> None:
-        """Refuses a token of `holder` ("" for one vouched for) the part of `identity` is not
-        bound to (prelude.lua's holds)."""
+    def require_holder(self, identity: str, holder: str | None) -> None:
+        """Refuses a participant token of `holder` ("" unmarked; None for the room's admin, never
+        refused) the part of `identity` is not bound to (prelude.lua's holds)."""
         bound = self.holders.get(identity)
-        if holder and bound is not None and bound != holder:
+        if holder is not None and bound is not None and bound != holder:
             raise refusal(Refusal.NOT_HOLDER, identity)
 
     def role_of(self, identity: str) -> Role:
@@ -514,7 +514,7 @@ class MemoryRecords:
         with self._changing(room, now) as state:
             state.host = replace(self._seat(identity, now, connection), name=name)
             state.hosted_by = identity
-            state.holders[identity] = ""  # a host's token is vouched for, never a holder's mark
+            state.holders[identity] = ""  # a host's token carries no mark (claim_host.lua)
             state.hands.remove(identity)
             state.withdraw_invitation(identity)
             if state.phase is Phase.UNOPENED:
@@ -612,7 +612,7 @@ class MemoryRecords:
         default_limit: int,
         connection: Connection | None = None,
         change_id: str = "",
-        holder: str = "",
+        holder: str | None = None,
     ) -> Seating:
         with self._changing(room, now, changes=True) as state:
             self._require_open(state, viewer)
@@ -627,7 +627,7 @@ class MemoryRecords:
             self._take_seat(state, viewer, now, connection, change_id)
             return Seating(True, before, state.host.identity if state.host else None, _managers(state))
 
-    async def decline(self, room: str, viewer: str, now: float, holder: str = "") -> None:
+    async def decline(self, room: str, viewer: str, now: float, holder: str | None = None) -> None:
         with self._changing(room, now) as state:
             state.expire_invitations(ms(now))
             if viewer in state.invitations.scores:
@@ -644,7 +644,7 @@ class MemoryRecords:
         default_limit: int,
         connection: Connection | None = None,
         change_id: str = "",
-        holder: str = "",
+        holder: str | None = None,
     ) -> Seating:
         with self._changing(room, now, changes=raised) as state:
             self._require_open(state, identity)
@@ -781,6 +781,7 @@ class MemoryRecords:
         acting: str | None,
         not_host: str = "",
         connection: Connection | None = None,
+        rebind: bool = True,
     ) -> Standing:
         self._mark(room, now)
         state = self._read(room, now)
@@ -798,7 +799,8 @@ class MemoryRecords:
             state.expire_invitations(ms(now))
             before = state.standing(identity)
             state.moderators[identity] = ms(now)
-            state.bind(identity, connection)
+            if rebind:
+                state.bind(identity, connection)
             state.hands.remove(identity)
             state.withdraw_invitation(identity)
             self._drop_change(state, identity)

@@ -305,14 +305,18 @@ def _connection_args(connection: Connection | None) -> list[str | int]:
     return [connection.sid, connection.joined_at] if connection else ["", 0]
 
 
-def _bound_to(connection: Connection | None) -> str:
-    """prelude.lua's bind() argument: the connection's holder, or '' for nobody known."""
+def _bound_to(connection: Connection | None, rebind: bool = True) -> str:
+    """prelude.lua's bind() argument: the connection's holder, '' for nobody known, or '~' to
+    leave the binding as it is."""
+    if not rebind:
+        return "~"
     return "" if connection is None else "=" + connection.holder
 
 
-def _claimed(holder: str) -> str:
-    """prelude.lua's holds() argument for a token of `holder` ("" for one vouched for)."""
-    return "=" + holder if holder else ""
+def _claimed(holder: str | None) -> str:
+    """prelude.lua's holds() argument for a participant token of `holder` ("" for an unmarked
+    one), or for the room's admin (None: no holder asked)."""
+    return "" if holder is None else "=" + holder
 
 
 # Moves (or drops, when ARGV[2] is '') a room's entry in the stage-change index, only if nobody
@@ -635,13 +639,13 @@ class RedisRecords:
         default_limit: int,
         connection: Connection | None = None,
         change_id: str = "",
-        holder: str = "",
+        holder: str | None = None,
     ) -> Seating:
         args = (viewer, default_limit, *_connection_args(connection), change_id, _claimed(holder))
         reply = await self._step("accept", room, now, *args, identity=viewer, changes=True)
         return self._seating(reply)
 
-    async def decline(self, room: str, viewer: str, now: float, holder: str = "") -> None:
+    async def decline(self, room: str, viewer: str, now: float, holder: str | None = None) -> None:
         await self._step("decline", room, now, viewer, _claimed(holder), identity=viewer)
 
     async def set_hand(
@@ -653,7 +657,7 @@ class RedisRecords:
         default_limit: int,
         connection: Connection | None = None,
         change_id: str = "",
-        holder: str = "",
+        holder: str | None = None,
     ) -> Seating:
         reply = await self._step(
             "set_hand",
@@ -722,8 +726,9 @@ class RedisRecords:
         acting: str | None,
         not_host: str = "",
         connection: Connection | None = None,
+        rebind: bool = True,
     ) -> Standing:
-        args = (identity, acting or "", MODERATORS_PER_ROOM, _bound_to(connection))
+        args = (identity, acting or "", MODERATORS_PER_ROOM, _bound_to(connection, rebind))
         seat, hand, invitation = await self._step("appoint", room, now, *args, identity=identity, not_host=not_host)
         return _standing(seat, hand, invitation)
 

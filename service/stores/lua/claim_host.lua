@@ -14,7 +14,7 @@ if host then return {'ok', 0} end
 if redis.call('HEXISTS', GUESTS, identity) == 1 then return refused('guest_cannot_host') end
 if redis.call('HEXISTS', MODERATORS, identity) == 1 then return refused('moderator_cannot_host') end
 redis.call('HSET', STAGE, 'host', new_seat(identity, name, sid, joined_at), 'hosted_by', identity)
-bind(identity, '=')  -- a host's token is vouched for (its issuer named it): never a holder's mark
+bind(identity, '=')  -- a host's token carries no mark: no token of a viewer door holder acts as it
 if current == '' then
   redis.call('HSET', STAGE, 'phase', opens, 'opened_at', NOW)
   if opens == 'live' then redis.call('HSET', STAGE, 'live_at', NOW) end

@@ -28,7 +28,7 @@ local INVITERS = KEYS[10]
 local HEARD = KEYS[11]
 -- Which holder of its name each part is bound to (ShowRecords.bind): identity -> the holder mark
 -- of the connection LiveKit had under the name when the part was given ('' for one whose token
--- its issuer vouched for). Set by the step that gives the part (invite, appoint), kept while the
+-- carries no mark). Set by the step that gives the part (invite, appoint), kept while the
 -- name holds it, and written again by the next part given: a free name's entry binds nothing. A
 -- newer key than the others.
 local HOLDERS = KEYS[12]
@@ -143,16 +143,19 @@ local function inviter(identity, expires)
 end
 
 -- The participant's part as it stands: guest seat, hand, invitation ('' where none).
--- Whether a token claiming `claimed` ('' for one its issuer vouched for: any part; else '=' and
--- its holder mark) may act with the part `identity` holds: bound to nobody, or to that holder.
+-- Whether a token claiming `claimed` ('=' and its holder mark, '=' alone for an unmarked token;
+-- '' for the room's admin: any part) may act with the part `identity` holds: bound to nobody, or
+-- to that holder.
 local function holds(identity, claimed)
   if claimed == '' then return true end
   local bound = redis.call('HGET', HOLDERS, identity)
   return not bound or '=' .. bound == claimed
 end
 
--- Binds `identity`'s part to `holder` ('=' and the holder mark), or to nobody ('': not known).
+-- Binds `identity`'s part to `holder` ('=' and the holder mark), to nobody ('': not known), or
+-- leaves it as it is ('~': a part given back).
 local function bind(identity, holder)
+  if holder == '~' then return end
   if holder == '' then redis.call('HDEL', HOLDERS, identity)
   else redis.call('HSET', HOLDERS, identity, string.sub(holder, 2)) end
 end
