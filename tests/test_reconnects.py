@@ -741,12 +741,21 @@ async def test_tokens_had_for_names_before_their_parts_are_turned_away_even_when
         await until(lambda: seen_is(lkapi, room, "vic", ("guest", True)), 10.0, "vic back on stage")
 
 
+async def heard_vic_accept(host: LiveParticipant) -> bool:
+    return accepted_by_vic(host)
+
+
+def accepted_by_vic(host: LiveParticipant) -> bool:
+    heard = host.show_events
+    return any(e["type"] == "guest_invite_response" and e.get("accepted") and e.get("senderId") == "vic" for e in heard)
+
+
 async def test_an_acceptance_puts_no_other_holders_connection_on_stage(gated_held: tuple[Show, WebhookGate]) -> None:
     """The invited viewer's connection was replaced by a token had for its name before, and that
     join's webhook was lost: the viewer's own acceptance does not put the connection LiveKit has
     under the name on stage. It is removed, the acceptance answers that the participant is not
-    connected and is undone (the invitation waits), and the viewer, back with its own token,
-    accepts and is given a token of its own holder."""
+    connected and is undone (the invitation waits), unheard by the host, and the viewer, back with
+    its own token, accepts and is given a token of its own holder, which the host hears."""
     show, gate = gated_held
     room, door = show.room, show.door
     squat = await door.as_(None).join(room, "vic", "viewer")
@@ -765,6 +774,8 @@ async def test_an_acceptance_puts_no_other_holders_connection_on_stage(gated_hel
         assert (await vic.my_place(room))["invitationExpiresAt"]  # the invitation waits
         gate.open = True
         await show.connect("vic", own["wsUrl"], own["token"])
+        assert not accepted_by_vic(show.host_live)  # the undone acceptance was never told
         accepted = await vic.accept(room, "vic")
         assert claims(accepted["token"])["showrunnerHolder"] == claims(own["token"])["showrunnerHolder"]
+        await until(partial(heard_vic_accept, show.host_live), 10.0, "the host hears vic accepted")
         await until(lambda: seen_is(lkapi, room, "vic", ("guest", True)), 10.0, "vic on stage")

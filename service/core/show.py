@@ -1037,10 +1037,14 @@ class ShowCore(ShowService[Caller]):
         seating = await self._records.accept(
             room, viewer, self._clock.now(), self._rules.guest_limit, change_id=change_id, holder=_claim(caller, room)
         )
-        # The answer goes to whoever may have invited (the host, the moderators), never the room.
+        # The answer goes to whoever may have invited (the host, the moderators), never the room,
+        # once the promotion stands on LiveKit: an acceptance undone is never heard.
         to = _managers(seating.host, seating.moderators)
-        await self._announce(room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=True, to=to)
-        token = await self._go_on_stage(room, viewer, seating.before, seating.host, change_id, present)
+
+        async def accepted() -> None:
+            await self._announce(room, EventType.GUEST_INVITE_RESPONSE, sender=viewer, accepted=True, to=to)
+
+        token = await self._go_on_stage(room, viewer, seating.before, seating.host, change_id, present, accepted)
         return pb.AcceptInvitationResponse(
             token=token, ws_url=self._stage.ws_url, message=f"{viewer} has been promoted to guest"
         )
@@ -1511,10 +1515,12 @@ class ShowCore(ShowService[Caller]):
         promoter: str | None,
         change_id: str,
         present: lk.ParticipantInfo | None,
+        heard_first: Callable[[], Awaitable[None]] | None = None,
     ) -> str:
         """The viewer holds a seat in the record, with the promotion `change_id` pending; make it
         so on LiveKit and confirm it, or give the seat back. The room hears of it unless a newer
-        change took the viewer off the stage meanwhile (see "changes whose LiveKit calls cross")."""
+        change took the viewer off the stage meanwhile (see "changes whose LiveKit calls cross"),
+        after `heard_first` (what the promotion answers, once it stands on LiveKit)."""
 
         async def undo() -> None:
             now, limit = self._clock.now(), self._rules.guest_limit
@@ -1534,6 +1540,8 @@ class ShowCore(ShowService[Caller]):
             await undo()
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
         shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo, known=present)
+        if heard_first is not None:
+            await heard_first()
         await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now())
         name = shown.name or viewer
         by = (promoter or "", promoter or "")
