@@ -16,10 +16,13 @@ from livekit.protocol import models as lk
 from showrunner.v1 import show_service_pb2 as pb
 
 from service.core import errors
+from service.core.pages import PageTokens, page_key
 from service.core.ports import Presence
 from service.core.record import ShowRecords
 from service.core.roles import Role
+from service.core.show import ShowCore
 from service.dev.livekit_server import LiveKitDevServer
+from tests.conftest import API_SECRET
 from tests.live import until
 from tests.test_crossed_changes import Show, live_show, store_for
 
@@ -100,6 +103,27 @@ async def test_a_change_lost_where_livekit_cannot_tell_is_undone_on_livekit_by_t
         assert await show.role_on_livekit("mia") == ("viewer", False)
         # Looked at once: the next pass does nothing more about it.
         assert [a for a in await show.core.reconciler.reconcile(room) if a.identity == "mia"] == []
+
+
+@pytest.mark.parametrize("change", CHANGES)
+async def test_a_change_lost_where_livekit_cannot_tell_is_undone_by_another_instance_if_this_one_dies(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str, change: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The instance whose call undid the change dies before its next pass: the doubt is in the
+    record, and another instance's pass (a reconciler that never heard of it) looks, brings
+    LiveKit to the record, and settles it."""
+    role, make = CHANGES[change]
+    async with live_show(own_livekit, records, room) as show:
+        await show.viewer("mia", hand=True)
+        answer_lost(monkeypatch, show, "mia", role, blind=True)
+        with pytest.raises(errors.ShowError):
+            await make(show, "mia")
+        assert (await records.stage(room, show.clock.now())).doubted == ("mia",)
+        other = ShowCore(show.stage, records, show.clock, page_tokens=PageTokens(page_key(API_SECRET)))
+        actions = await other.reconciler.reconcile(room)
+        assert [(a.kind, a.detail) for a in actions if a.identity == "mia"] == [("presented", "viewer")]
+        assert await show.role_on_livekit("mia") == ("viewer", False)
+        assert (await records.stage(room, show.clock.now())).doubted == ()
 
 
 async def test_a_removal_with_a_ban_whose_answer_is_lost_bans(

@@ -393,6 +393,27 @@ async def test_a_part_given_again_is_bound_anew(records: ShowRecords, room: str)
     assert (await records.admission(room, "hana", T0 + 7)).holder is None  # gone with the stage
 
 
+async def test_a_doubt_is_kept_with_the_room_until_a_pass_settles_it(records: ShowRecords, room: str) -> None:
+    """A change undone after LiveKit failed to answer it leaves its participant doubted in the
+    record, for whichever instance passes next: read with the stage, made recent for the passes,
+    kept until settled (one settled, the other stays), and gone with the show's end; an ended
+    show keeps none."""
+    await _hosted(records, room)
+    await records.doubt(room, "mia", T0 + 50)
+    await records.doubt(room, "gia", T0 + 50)
+    await records.doubt(room, "mia", T0 + 50)  # doubted twice: one doubt
+    assert (await records.stage(room, T0 + 51)).doubted == ("gia", "mia")
+    assert room in await records.active_rooms(T0 + 50, count=100_000)
+    await records.settle_doubts(room, ["mia", "nobody"], T0 + 52)
+    assert (await records.stage(room, T0 + 52)).doubted == ("gia",)
+    await records.settle_doubts(room, [], T0 + 52)  # nothing looked at: nothing changes
+    assert (await records.stage(room, T0 + 52)).doubted == ("gia",)
+    await records.end_show(room, T0 + 53, 60.0)
+    assert (await records.stage(room, T0 + 53)).doubted == ()
+    await records.doubt(room, "gia", T0 + 54)
+    assert (await records.stage(room, T0 + 54)).doubted == ()
+
+
 async def test_an_acceptance_after_the_invitation_expired_is_refused(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")

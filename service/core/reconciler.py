@@ -228,13 +228,19 @@ class Reconciler:
         self._wanted.add(room)
         self._wake.set()
 
-    def doubt(self, room: str, identity: str) -> None:
-        """A call's change of `identity` failed on LiveKit and was undone in the record; LiveKit
-        may have made it all the same (its answer lost), and nothing in the record would send a
-        pass to look (a viewer appointed or promoted holds no seat, appointment or change once
-        undone). A pass soon looks at the participant on LiveKit, and brings it to the record's
-        part; the doubt stays until a pass gets through."""
+    async def doubt(self, room: str, identity: str) -> None:
+        """A call's change of `identity` failed on LiveKit and is about to be undone in the
+        record; LiveKit may have made it all the same (its answer lost), and nothing in the
+        record would send a pass to look (a viewer appointed or promoted holds no seat,
+        appointment or change once undone). A pass soon looks at the participant on LiveKit, and
+        brings it to the record's part. The doubt is written to the record (ShowRecords.doubt),
+        so that whichever instance passes next looks, should this one die first; and kept here
+        too, for when the store is what failed. It stays until a pass gets through."""
         self._doubted.setdefault(room, set()).add(identity)
+        try:
+            await self._records.doubt(room, identity, self._clock.now())
+        except errors.ShowError as exc:
+            log.warning("the doubt about %s in %s is kept by this instance alone: %s", identity, room, exc.message)
         self.nudge(room)
 
     def dropped(self, room: str, identity: str, sid: str, at: float) -> None:
@@ -405,6 +411,8 @@ class Reconciler:
         if record.phase is Phase.ENDED or live is None or record.lost:
             # Nobody of the show is on LiveKit, or everyone is looked at (a lost record's listing).
             self._doubted.pop(room, None)
+            if record.doubted:
+                await self._records.settle_doubts(room, record.doubted, now)
         if record.phase is Phase.ENDED:
             self._explained.pop(room, None)
             # The show is over and locked; a room LiveKit has under its name was opened by one of
@@ -473,7 +481,7 @@ class Reconciler:
                 actions.append(Action("kept_out", identity, "another holder of the name"))
             elif found is not None and not _agrees(found, Role.MODERATOR):
                 actions += await self._present(room, found, Role.MODERATOR)
-        actions += await self._doubts(room, in_flight, {*present, *record.moderators})
+        actions += await self._doubts(room, record, in_flight, {*present, *record.moderators})
         held = {seat.identity: seat for seat, _ in seats}
         for identity, change in overdue.items():
             actions += await self._finish(room, change, present.get(identity), held.get(identity))
@@ -731,11 +739,13 @@ class Reconciler:
         self._hand_looks[room] = (following, now)
         return actions
 
-    async def _doubts(self, room: str, in_flight: set[str], looked_at: set[str]) -> list[Action]:
-        """The participants doubted (`doubt`) that this pass has not looked at already: each one
-        LiveKit has is brought to the record's part. One whose change another call is making now
-        is kept for a later pass, and so is every one not reached should LiveKit fail meanwhile."""
-        doubted = self._doubted.pop(room, set())
+    async def _doubts(self, room: str, record: StageRecord, in_flight: set[str], looked_at: set[str]) -> list[Action]:
+        """The participants doubted (`doubt`: this instance's, and the record's, whichever
+        instance wrote them) that this pass has not looked at already: each one LiveKit has is
+        brought to the record's part. One whose change another call is making now is kept for a
+        later pass, and so is every one not reached should LiveKit fail meanwhile; the others
+        are settled in the record."""
+        doubted = self._doubted.pop(room, set()) | set(record.doubted)
         kept = doubted & in_flight
         actions: list[Action] = []
         to_look = sorted(doubted - in_flight - looked_at)
@@ -750,6 +760,9 @@ class Reconciler:
         finally:
             if kept or to_look:
                 self._doubted.setdefault(room, set()).update(kept, to_look)
+            settled = set(record.doubted) - kept - set(to_look)
+            if settled:
+                await self._records.settle_doubts(room, settled, self._clock.now())
         return actions
 
     async def _keep_out(self, room: str, live: lk.Room, now: float) -> list[Action]:

@@ -19,7 +19,7 @@ every store words them alike.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -341,6 +341,9 @@ class StageRecord:
     moderators: tuple[str, ...] = ()  # in the order they were appointed
     bans: int = 0  # identities banned
     life: Lifecycle = field(default_factory=Lifecycle)
+    # Participants whose change a call undid after LiveKit failed to answer it (ShowRecords.doubt),
+    # for the reconciler's next pass to look at; sorted.
+    doubted: tuple[str, ...] = ()
 
     @property
     def phase(self) -> Phase:
@@ -946,6 +949,20 @@ class ShowRecords(Protocol):
     async def active_rooms(self, since: float, count: int = 1_000_000) -> list[str]:
         """Rooms written to at or after `since`, least recent first (up to `count`: every one,
         unless told otherwise; a sweep, and a scrape's gauges, need them all)."""
+        ...
+
+    async def doubt(self, room: str, identity: str, now: float) -> None:
+        """A call's change of `identity` failed on LiveKit, which may have made it all the same
+        (its answer lost), and the call is about to undo it in the record: the participant is
+        kept in the room's `doubted` until a reconciler's pass has looked at it on LiveKit
+        (settle_doubts), whichever instance makes that pass. Written before the undo, so that an
+        instance that dies in between leaves the pending change, or the doubt, to a pass. A write
+        (the room is made recent for the passes); an ended show keeps none."""
+        ...
+
+    async def settle_doubts(self, room: str, identities: Iterable[str], now: float) -> None:
+        """A pass has looked at `identities` on LiveKit: they are no longer doubted. Not an
+        activity."""
         ...
 
     async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:

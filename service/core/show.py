@@ -1845,12 +1845,12 @@ class ShowCore(ShowService[Caller]):
         except errors.ShowError as exc:
             shown = await self._landed_as(room, identity, presence, exc)
             if shown is None:
-                try:
-                    await undo()
-                finally:
-                    # LiveKit may yet show the change it failed on (made, its answer lost): the
-                    # reconciler looks, and brings the participant to what the record holds.
-                    self.reconciler.doubt(room, identity)
+                # LiveKit may yet show the change it failed on (made, its answer lost): the
+                # reconciler looks, and brings the participant to what the record holds. Doubted
+                # before the undo: an instance dying in between leaves the change pending (a pass
+                # finishes it), or undone and doubted, never undone and unwatched.
+                await self.reconciler.doubt(room, identity)
+                await undo()
                 raise
         if shown is None and required:
             await undo()

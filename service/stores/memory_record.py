@@ -12,7 +12,7 @@ caller gave, which the reconciler's passes keep current, as Redis expires keys w
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterator, Sized
+from collections.abc import Collection, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 
@@ -133,6 +133,8 @@ class _Room:
     moderators: dict[str, int] = field(default_factory=dict)  # identity -> appointed (ms)
     # identity -> the holder its part is bound to, as prelude.lua's HOLDERS keeps it.
     holders: dict[str, str] = field(default_factory=dict)
+    # The participants a pass is to look at, as prelude.lua's DOUBTS keeps them.
+    doubts: set[str] = field(default_factory=set)
     hosted_by: str = ""  # who last took the host seat, kept when it is freed
     live_by: str = ""  # who took the show live ("" for the room's admin)
     bans: dict[str, Ban] = field(default_factory=dict)
@@ -425,6 +427,7 @@ class MemoryRecords:
             moderators=tuple(i for _, i in sorted((since, i) for i, since in state.moderators.items())),
             bans=len(state.bans),
             life=state.life,
+            doubted=tuple(sorted(state.doubts)),
         )
 
     async def role_of(self, room: str, identity: str) -> Role:
@@ -560,6 +563,7 @@ class MemoryRecords:
             state.heard.clear()
             state.moderators.clear()
             state.holders.clear()
+            state.doubts.clear()
             state.life = replace(state.life, phase=Phase.ENDED, ended_at=ms(now), release_due=0)
             state.expires = ms(now) + max(1, ms(keep_seconds))
             return True, state.life
@@ -1139,6 +1143,20 @@ class MemoryRecords:
     async def active_rooms(self, since: float, count: int = 1_000_000) -> list[str]:
         found = self._activity.order.irange(minimum=(ms(since), ""))
         return [room for _, room in list(found)[:count]]
+
+    async def doubt(self, room: str, identity: str, now: float) -> None:
+        self._mark(room, now)
+        if self._read(room, now).phase is Phase.ENDED:
+            return
+        with self._changing(room, now) as state:
+            state.doubts.add(identity)
+
+    async def settle_doubts(self, room: str, identities: Iterable[str], now: float) -> None:
+        found = self._current(room)
+        looked = set(identities)
+        if found is not None and found.doubts & looked:
+            found.doubts -= looked
+            found.seen = None
 
     async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:
         now_ms = ms(now)

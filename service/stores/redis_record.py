@@ -76,6 +76,7 @@ ROOM_KEYS = (
     "inviters",  # who gave each invitation (prelude.lua's INVITERS); a newer key than the others
     "heard",  # what the room last heard of each participant's place on the stage (tell.lua)
     "holders",  # which holder of its name each part is bound to (prelude.lua's HOLDERS)
+    "doubts",  # participants whose undone change a pass is to look at (prelude.lua's DOUBTS)
 )
 ACTIVITY = PREFIX + "{rooms}:activity"
 STAGE_CHANGES = PREFIX + "{rooms}:stage-changes"
@@ -943,6 +944,14 @@ class RedisRecords:
         ended, *life = await self._step("end_show", room, now, max(1, ms(keep_seconds)))
         return bool(int(ended)), decode_life(life)
 
+    async def doubt(self, room: str, identity: str, now: float) -> None:
+        await self._step("doubt", room, now, identity)
+
+    async def settle_doubts(self, room: str, identities: Iterable[str], now: float) -> None:
+        looked = sorted(set(identities))
+        if looked:
+            await self._step("settle_doubts", room, now, *looked)
+
     async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:
         (kept,) = await self._step("keep_alive", room, now, room_sid)
         return bool(int(kept))
@@ -1001,14 +1010,14 @@ _WRITES = frozenset(
         "claim_host", "invite", "accept", "decline", "set_hand", "unseat", "restore", "forget", "set_guest_limit",
         "reserve_recording", "set_destinations", "settle_recording", "drop_recording", "record_progress",
         "room_opened", "appoint", "dismiss", "ban", "unban", "lock_source",
-        "go_live", "audience_released", "end_show", "land",
+        "go_live", "audience_released", "end_show", "land", "doubt",
     }
 )  # fmt: skip
 
 
 def _stage_record(room: str, read: list[Any]) -> StageRecord:
     """The StageRecord of read_stage.lua's answer."""
-    host, guests, limit, room_sid, hands, invitations, recordings, pending, moderators, bans, life = read
+    host, guests, limit, room_sid, hands, invitations, recordings, pending, moderators, bans, life, doubts = read
     appointed = sorted((_appointed(text), _text(identity)) for identity, text in _pairs(moderators))
     seats = sorted((decode_seat(text) for _, text in _pairs(guests)), key=lambda s: (s.since, s.identity))
     known = (decode_recording(text) for _, text in _pairs(recordings))
@@ -1026,6 +1035,7 @@ def _stage_record(room: str, read: list[Any]) -> StageRecord:
         moderators=tuple(identity for _, identity in appointed),
         bans=int(bans),
         life=decode_life(life),
+        doubted=tuple(sorted(_text(identity) for identity in doubts)),
     )
 
 

@@ -32,6 +32,10 @@ local HEARD = KEYS[11]
 -- name holds it, and written again by the next part given: a free name's entry binds nothing. A
 -- newer key than the others.
 local HOLDERS = KEYS[12]
+-- The participants whose change a call undid after LiveKit failed to answer it (doubt.lua), for
+-- a reconciler's pass to look at on LiveKit (settle_doubts.lua): a set. A newer key than the
+-- others: a version that knows it not leaves it alone, and its own undone changes to its memory.
+local DOUBTS = KEYS[13]
 local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local VERSION = 1
 
