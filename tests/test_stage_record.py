@@ -32,6 +32,7 @@ from service.core.record import (
     Ban,
     Connection,
     Departure,
+    Doubt,
     EgressKind,
     Hand,
     HistoryEntry,
@@ -395,19 +396,25 @@ async def test_a_part_given_again_is_bound_anew(records: ShowRecords, room: str)
 
 async def test_a_doubt_is_kept_with_the_room_until_a_pass_settles_it(records: ShowRecords, room: str) -> None:
     """A change undone after LiveKit failed to answer it leaves its participant doubted in the
-    record, for whichever instance passes next: read with the stage, made recent for the passes,
-    kept until settled (one settled, the other stays), and gone with the show's end; an ended
-    show keeps none."""
+    record, for whichever instance passes next, until the stage-change deadline: read with the
+    stage, made recent for the passes, written again with a later due, settled only as it was
+    read (one written again since stays), and gone with the show's end; an ended show keeps
+    none. An appointment doubts its moderator in its own step."""
     await _hosted(records, room)
     await records.doubt(room, "mia", T0 + 50)
     await records.doubt(room, "gia", T0 + 50)
-    await records.doubt(room, "mia", T0 + 50)  # doubted twice: one doubt
-    assert (await records.stage(room, T0 + 51)).doubted == ("gia", "mia")
+    first = Doubt("mia", ms(T0 + 50) + ms(DEFAULT_CHANGE_SECONDS))
+    assert (await records.stage(room, T0 + 51)).doubted == (Doubt("gia", first.due), first)
     assert room in await records.active_rooms(T0 + 50, count=100_000)
-    await records.settle_doubts(room, ["mia", "nobody"], T0 + 52)
-    assert (await records.stage(room, T0 + 52)).doubted == ("gia",)
+    await records.doubt(room, "mia", T0 + 51)  # doubted again: one doubt, due later
+    again = Doubt("mia", ms(T0 + 51) + ms(DEFAULT_CHANGE_SECONDS))
+    await records.settle_doubts(room, [first, Doubt("nobody", 1)], T0 + 52)  # mia's, as read before
+    assert (await records.stage(room, T0 + 52)).doubted == (Doubt("gia", first.due), again)
+    await records.settle_doubts(room, [again], T0 + 52)
     await records.settle_doubts(room, [], T0 + 52)  # nothing looked at: nothing changes
-    assert (await records.stage(room, T0 + 52)).doubted == ("gia",)
+    assert (await records.stage(room, T0 + 52)).doubted == (Doubt("gia", first.due),)
+    await records.appoint(room, "ava", T0 + 52.5, "hana")
+    assert Doubt("ava", ms(T0 + 52.5) + ms(DEFAULT_CHANGE_SECONDS)) in (await records.stage(room, T0 + 53)).doubted
     await records.end_show(room, T0 + 53, 60.0)
     assert (await records.stage(room, T0 + 53)).doubted == ()
     await records.doubt(room, "gia", T0 + 54)

@@ -77,6 +77,7 @@ from service.core.record import (
     Standing,
     connection_of,
     created_ms,
+    ms,
     new_change_id,
 )
 from service.core.roles import GRANTS, Role
@@ -108,6 +109,9 @@ class ReconcileRules:
     # A recording or stream the record holds as running is checked against LiveKit's egress on
     # every pass once it started this long ago: its webhooks had time to come.
     egress_quiet_seconds: float = 10.0
+    # A participant doubted (Reconciler.doubt) is looked at by every pass this long, the store's
+    # stage-change deadline (SHOW_STAGE_CHANGE_SECONDS), for a doubt the store could not keep.
+    doubt_seconds: float = 10.0
     # A recording or stream held as starting this long has no call left waiting on LiveKit's
     # answer for it (the store's starting_seconds): the instance that asked died on the way.
     egress_starting_seconds: float = 30.0
@@ -207,8 +211,8 @@ class Reconciler:
         # room -> the publisher counts a listing found no stranger behind (LiveKit counts the
         # publishing agents and ingresses too, which are nobody's strangers), and when.
         self._explained: dict[str, tuple[tuple[str, int, int], float]] = {}
-        # room -> the participants whose change a call undid after LiveKit failed to answer it.
-        self._doubted: dict[str, set[str]] = {}
+        # room -> identity -> due (ms): the doubts (`doubt`) the record could not be given.
+        self._doubted: dict[str, dict[str, int]] = {}
         self._wanted: set[str] = set()
         self._sweep_wanted = False
         self._wake = asyncio.Event()
@@ -233,14 +237,16 @@ class Reconciler:
         record; LiveKit may have made it all the same (its answer lost), and nothing in the
         record would send a pass to look (a viewer appointed or promoted holds no seat,
         appointment or change once undone). A pass soon looks at the participant on LiveKit, and
-        brings it to the record's part. The doubt is written to the record (ShowRecords.doubt),
-        so that whichever instance passes next looks, should this one die first; and kept here
-        too, for when the store is what failed. It stays until a pass gets through."""
-        self._doubted.setdefault(room, set()).add(identity)
+        brings it to the record's part, until the stage-change deadline has passed (LiveKit may
+        make the change that late). The doubt is written to the record (ShowRecords.doubt), so
+        that whichever instance passes next looks, should this one die first; should the store
+        fail, this instance keeps it alone."""
+        now = self._clock.now()
         try:
-            await self._records.doubt(room, identity, self._clock.now())
+            await self._records.doubt(room, identity, now)
         except errors.ShowError as exc:
             log.warning("the doubt about %s in %s is kept by this instance alone: %s", identity, room, exc.message)
+            self._doubted.setdefault(room, {})[identity] = ms(now + self._rules.doubt_seconds)
         self.nudge(room)
 
     def dropped(self, room: str, identity: str, sid: str, at: float) -> None:
@@ -481,7 +487,7 @@ class Reconciler:
                 actions.append(Action("kept_out", identity, "another holder of the name"))
             elif found is not None and not _agrees(found, Role.MODERATOR):
                 actions += await self._present(room, found, Role.MODERATOR)
-        actions += await self._doubts(room, record, in_flight, {*present, *record.moderators})
+        actions += await self._doubts(room, record, now, in_flight, {*present, *record.moderators})
         held = {seat.identity: seat for seat, _ in seats}
         for identity, change in overdue.items():
             actions += await self._finish(room, change, present.get(identity), held.get(identity))
@@ -739,30 +745,37 @@ class Reconciler:
         self._hand_looks[room] = (following, now)
         return actions
 
-    async def _doubts(self, room: str, record: StageRecord, in_flight: set[str], looked_at: set[str]) -> list[Action]:
-        """The participants doubted (`doubt`: this instance's, and the record's, whichever
-        instance wrote them) that this pass has not looked at already: each one LiveKit has is
-        brought to the record's part. One whose change another call is making now is kept for a
-        later pass, and so is every one not reached should LiveKit fail meanwhile; the others
-        are settled in the record."""
-        doubted = self._doubted.pop(room, set()) | set(record.doubted)
-        kept = doubted & in_flight
+    async def _doubts(
+        self, room: str, record: StageRecord, now: float, in_flight: set[str], looked_at: set[str]
+    ) -> list[Action]:
+        """The participants doubted (the record's, whichever instance wrote them, and those this
+        instance could not write there) that this pass, begun at `now`, has not looked at
+        already: each one LiveKit has is brought to the record's part. A doubt is settled once a
+        pass begun when it was due has looked; one whose change another call is making now is
+        not looked at, and stays, as does every one not reached should LiveKit fail meanwhile."""
+        kept_here = self._doubted.pop(room, {})
+        due = dict(kept_here)
+        for doubt in record.doubted:
+            due[doubt.identity] = max(doubt.due, due.get(doubt.identity, 0))
+        looked = set(due) & (looked_at - in_flight)
+        to_look = sorted(set(due) - in_flight - looked_at)
         actions: list[Action] = []
-        to_look = sorted(doubted - in_flight - looked_at)
         try:
-            while to_look:
-                found = await self._stage.find_participant(room, to_look[0])
+            for identity in to_look:
+                found = await self._stage.find_participant(room, identity)
                 if found is not None:
                     role = await self._records.role_of(room, found.identity)
                     if not _agrees(found, role):
                         actions += await self._present(room, found, role)
-                to_look.pop(0)
+                looked.add(identity)
         finally:
-            if kept or to_look:
-                self._doubted.setdefault(room, set()).update(kept, to_look)
-            settled = set(record.doubted) - kept - set(to_look)
-            if settled:
-                await self._records.settle_doubts(room, settled, self._clock.now())
+            settled = {identity for identity in looked if due[identity] <= ms(now)}
+            staying = {identity: at for identity, at in kept_here.items() if identity not in settled}
+            if staying:
+                self._doubted.setdefault(room, {}).update(staying)
+            done = [doubt for doubt in record.doubted if doubt.identity in settled]
+            if done:
+                await self._records.settle_doubts(room, done, self._clock.now())
         return actions
 
     async def _keep_out(self, room: str, live: lk.Room, now: float) -> list[Action]:

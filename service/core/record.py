@@ -325,6 +325,15 @@ class Lifecycle:
 
 
 @dataclass(frozen=True)
+class Doubt:
+    """A participant a pass is to look at on LiveKit (ShowRecords.doubt), until `due` (ms): a
+    pass that began at or after it settles the doubt once it has looked."""
+
+    identity: str
+    due: int
+
+
+@dataclass(frozen=True)
 class StageRecord:
     """The small part of a room's record: everything but the hands and invitations themselves,
     whose counts it carries instead."""
@@ -341,9 +350,8 @@ class StageRecord:
     moderators: tuple[str, ...] = ()  # in the order they were appointed
     bans: int = 0  # identities banned
     life: Lifecycle = field(default_factory=Lifecycle)
-    # Participants whose change a call undid after LiveKit failed to answer it (ShowRecords.doubt),
-    # for the reconciler's next pass to look at; sorted.
-    doubted: tuple[str, ...] = ()
+    # Participants a pass is to look at on LiveKit (ShowRecords.doubt), by identity.
+    doubted: tuple[Doubt, ...] = ()
 
     @property
     def phase(self) -> Phase:
@@ -953,16 +961,19 @@ class ShowRecords(Protocol):
 
     async def doubt(self, room: str, identity: str, now: float) -> None:
         """A call's change of `identity` failed on LiveKit, which may have made it all the same
-        (its answer lost), and the call is about to undo it in the record: the participant is
-        kept in the room's `doubted` until a reconciler's pass has looked at it on LiveKit
-        (settle_doubts), whichever instance makes that pass. Written before the undo, so that an
-        instance that dies in between leaves the pending change, or the doubt, to a pass. A write
-        (the room is made recent for the passes); an ended show keeps none."""
+        (its answer lost, or the change still on its way), and the call is about to undo it in
+        the record: the participant is kept in the room's `doubted`, due at the stage-change
+        deadline from `now`, and every pass over the room (whichever instance makes it) looks at
+        it on LiveKit and brings it to the record's part, until one that began once it was due
+        has looked (settle_doubts). Written before the undo, so that an instance that dies in
+        between leaves the pending change, or the doubt, to a pass. An appointment doubts its
+        moderator in its own step (appoint): it writes no pending change. A write (the room is
+        made recent for the passes); an ended show keeps none."""
         ...
 
-    async def settle_doubts(self, room: str, identities: Iterable[str], now: float) -> None:
-        """A pass has looked at `identities` on LiveKit: they are no longer doubted. Not an
-        activity."""
+    async def settle_doubts(self, room: str, doubts: Iterable[Doubt], now: float) -> None:
+        """A pass that began once `doubts` were due has looked at them on LiveKit: each is no
+        longer doubted, unless written again since (its due changed). Not an activity."""
         ...
 
     async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:

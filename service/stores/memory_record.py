@@ -29,6 +29,7 @@ from service.core.record import (
     BansPage,
     Connection,
     Departure,
+    Doubt,
     EgressKind,
     Hand,
     HandsPage,
@@ -133,8 +134,8 @@ class _Room:
     moderators: dict[str, int] = field(default_factory=dict)  # identity -> appointed (ms)
     # identity -> the holder its part is bound to, as prelude.lua's HOLDERS keeps it.
     holders: dict[str, str] = field(default_factory=dict)
-    # The participants a pass is to look at, as prelude.lua's DOUBTS keeps them.
-    doubts: set[str] = field(default_factory=set)
+    # identity -> when its doubt is due (ms), as prelude.lua's DOUBTS keeps them.
+    doubts: dict[str, int] = field(default_factory=dict)
     hosted_by: str = ""  # who last took the host seat, kept when it is freed
     live_by: str = ""  # who took the show live ("" for the room's admin)
     bans: dict[str, Ban] = field(default_factory=dict)
@@ -427,7 +428,7 @@ class MemoryRecords:
             moderators=tuple(i for _, i in sorted((since, i) for i, since in state.moderators.items())),
             bans=len(state.bans),
             life=state.life,
-            doubted=tuple(sorted(state.doubts)),
+            doubted=tuple(Doubt(identity, due) for identity, due in sorted(state.doubts.items())),
         )
 
     async def role_of(self, room: str, identity: str) -> Role:
@@ -805,6 +806,7 @@ class MemoryRecords:
             state.moderators[identity] = ms(now)
             if rebind:
                 state.bind(identity, connection)
+            state.doubts[identity] = ms(now) + self._bound  # appoint.lua's doubt
             state.hands.remove(identity)
             state.withdraw_invitation(identity)
             self._drop_change(state, identity)
@@ -1149,14 +1151,16 @@ class MemoryRecords:
         if self._read(room, now).phase is Phase.ENDED:
             return
         with self._changing(room, now) as state:
-            state.doubts.add(identity)
+            state.doubts[identity] = ms(now) + self._bound
 
-    async def settle_doubts(self, room: str, identities: Iterable[str], now: float) -> None:
+    async def settle_doubts(self, room: str, doubts: Iterable[Doubt], now: float) -> None:
         found = self._current(room)
-        looked = set(identities)
-        if found is not None and found.doubts & looked:
-            found.doubts -= looked
-            found.seen = None
+        if found is None:
+            return
+        for doubt in doubts:
+            if found.doubts.get(doubt.identity) == doubt.due:
+                del found.doubts[doubt.identity]
+                found.seen = None
 
     async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:
         now_ms = ms(now)

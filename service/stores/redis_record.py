@@ -39,6 +39,7 @@ from service.core.record import (
     BansPage,
     Connection,
     Departure,
+    Doubt,
     EgressKind,
     Hand,
     HandsPage,
@@ -947,10 +948,10 @@ class RedisRecords:
     async def doubt(self, room: str, identity: str, now: float) -> None:
         await self._step("doubt", room, now, identity)
 
-    async def settle_doubts(self, room: str, identities: Iterable[str], now: float) -> None:
-        looked = sorted(set(identities))
-        if looked:
-            await self._step("settle_doubts", room, now, *looked)
+    async def settle_doubts(self, room: str, doubts: Iterable[Doubt], now: float) -> None:
+        pairs = [part for doubt in doubts for part in (doubt.identity, str(doubt.due))]
+        if pairs:
+            await self._step("settle_doubts", room, now, *pairs)
 
     async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:
         (kept,) = await self._step("keep_alive", room, now, room_sid)
@@ -1035,7 +1036,7 @@ def _stage_record(room: str, read: list[Any]) -> StageRecord:
         moderators=tuple(identity for _, identity in appointed),
         bans=int(bans),
         life=decode_life(life),
-        doubted=tuple(sorted(_text(identity) for identity in doubts)),
+        doubted=tuple(sorted((Doubt(_text(i), int(_text(at))) for i, at in _pairs(doubts)), key=lambda d: d.identity)),
     )
 
 

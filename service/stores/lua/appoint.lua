@@ -14,6 +14,9 @@ if redis.call('HLEN', MODERATORS) >= most then return refused('too_many_moderato
 local before = standing(identity)
 redis.call('HSET', MODERATORS, identity, cjson.encode({v = VERSION, since = NOW}))
 bind(identity, ARGV[7])
+-- A pass looks at the moderator on LiveKit until the deadline, should the call die with the
+-- appointment on its way and a dismissal land before it (nothing pending says so).
+doubt(identity)
 redis.call('ZREM', HANDS, identity)
 withdraw_invitation(identity)
 drop_change(identity)

@@ -1,6 +1,7 @@
--- ARGV: the identity whose change a call is undoing after LiveKit failed to answer it.
--- Doubted until a reconciler's pass has looked at it on LiveKit; an ended show keeps no doubt.
+-- ARGV: the identity whose change a call is about to undo after LiveKit failed to answer it.
+-- Doubted until the stage-change deadline from now, written again if it was already; an ended
+-- show keeps no doubt.
 if phase() == 'ended' then return {'ok', 0} end
-redis.call('SADD', DOUBTS, ARGV[4])
+doubt(ARGV[4])
 touch()
 return {'ok', 1}

@@ -32,9 +32,10 @@ local HEARD = KEYS[11]
 -- name holds it, and written again by the next part given: a free name's entry binds nothing. A
 -- newer key than the others.
 local HOLDERS = KEYS[12]
--- The participants whose change a call undid after LiveKit failed to answer it (doubt.lua), for
--- a reconciler's pass to look at on LiveKit (settle_doubts.lua): a set. A newer key than the
--- others: a version that knows it not leaves it alone, and its own undone changes to its memory.
+-- The participants a reconciler's passes are to look at on LiveKit (ShowRecords.doubt): identity
+-- -> when the doubt is due (ms), written by doubt.lua (a change undone after LiveKit failed to
+-- answer it) and appoint.lua (an appointment writes no pending change), settled by
+-- settle_doubts.lua. A newer key than the others: a version that knows it not leaves it alone.
 local DOUBTS = KEYS[13]
 local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local VERSION = 1
@@ -79,6 +80,11 @@ local function before(a, b)
     if x ~= y then return x < y end
   end
   return #a < #b
+end
+
+-- Doubts `identity` until the stage-change deadline from now (ShowRecords.doubt).
+local function doubt(identity)
+  redis.call('HSET', DOUBTS, identity, string.format('%d', NOW + BOUND))
 end
 
 local function decode(text) if text then return cjson.decode(text) end return nil end

@@ -5,6 +5,6 @@ local read = {'ok', redis.call('HGET', STAGE, 'host') or '', redis.call('HGETALL
               redis.call('HGET', STAGE, 'guest_limit') or '', redis.call('HGET', STAGE, 'room_sid') or '',
               redis.call('ZCARD', HANDS), redis.call('ZCOUNT', INVITATIONS, '(' .. NOW, '+inf'),
               redis.call('HGETALL', RECORDINGS), redis.call('HGETALL', PENDING), redis.call('HGETALL', MODERATORS),
-              redis.call('HLEN', BANS), life(), redis.call('SMEMBERS', DOUBTS)}
+              redis.call('HLEN', BANS), life(), redis.call('HGETALL', DOUBTS)}
 if ARGV[4] == '1' then read[#read + 1] = redis.call('HKEYS', BANS) end
 return read
