@@ -421,6 +421,33 @@ async def test_a_doubt_is_kept_with_the_room_until_a_pass_settles_it(records: Sh
     assert (await records.stage(room, T0 + 54)).doubted == ()
 
 
+async def test_a_viewer_gone_with_a_hand_kept_is_held_away_for_any_instances_pass(
+    records: ShowRecords, room: str
+) -> None:
+    """A leave that keeps a hand or an invitation through the grace window holds the viewer as
+    away in the record: counted with the stage, read earliest first up to a time and a count,
+    moved on by a later leave, settled only as it was read, and gone with the show's end. A
+    leave that keeps nothing holds nobody away."""
+    await _hosted(records, room)
+    await records.set_hand(room, "ann", True, T0 + 1, LIMIT)
+    await records.set_hand(room, "bo", True, T0 + 1, LIMIT)
+    await records.invite(room, "cy", T0 + 1, INVITE_FOR, LIMIT, "hana")
+    await records.left(room, "dee", Connection("PA_d", ms(T0)), T0 + 2, "", T0 + 2, keep=True)  # holds nothing
+    for at, who in ((T0 + 3, "bo"), (T0 + 4, "ann"), (T0 + 5, "cy")):
+        departure = await records.left(room, who, Connection(f"PA_{who}", ms(T0)), at, "", at, keep=True)
+        assert departure.kept is not None
+    assert (await records.stage(room, T0 + 6)).away == 3
+    assert await records.away(room, T0 + 4, 10) == [("bo", ms(T0 + 3)), ("ann", ms(T0 + 4))]
+    assert await records.away(room, T0 + 9, 1) == [("bo", ms(T0 + 3))]
+    await records.left(room, "bo", Connection("PA_bo2", ms(T0 + 3)), T0 + 7, "", T0 + 7, keep=True)  # back, gone again
+    await records.settle_away(room, "bo", ms(T0 + 3))  # as read before: the later leave stays
+    await records.settle_away(room, "ann", ms(T0 + 4))
+    assert await records.away(room, T0 + 9, 10) == [("cy", ms(T0 + 5)), ("bo", ms(T0 + 7))]
+    await records.end_show(room, T0 + 8, 60.0)
+    assert (await records.stage(room, T0 + 8)).away == 0
+    assert await records.away(room, T0 + 9, 10) == []
+
+
 async def test_an_acceptance_after_the_invitation_expired_is_refused(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")

@@ -93,6 +93,9 @@ log = logging.getLogger("showrunner.reconciler")
 
 # Raised hands a pass over a room looks up in LiveKit, from where its previous pass stopped.
 HANDS_PER_PASS = 8
+# Viewers whose grace window is over, of those the record holds as away, a pass looks up in
+# LiveKit (their leave heard by an instance that may have died; the earliest first).
+AWAY_PER_PASS = 32
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,7 @@ class Away:
     hand: int | None  # when its hand was raised (ms)
     invitation: int | None  # when its invitation expires (ms)
     name: str = ""
+    recorded: bool = False  # its leave is kept in the record too (ShowRecords.away)
 
 
 @dataclass(frozen=True)
@@ -260,7 +264,7 @@ class Reconciler:
         an invitation open (`kept`): a pass after the grace window lets them go unless the viewer
         is back by then. Each leave starts the window again: the viewer may have come back and
         gone again since an earlier one."""
-        self._away.setdefault(room, {})[identity] = Away(at, kept.hand, kept.invitation, name)
+        self._away.setdefault(room, {})[identity] = Away(at, kept.hand, kept.invitation, name, recorded=True)
         self._pass_after_window(room, at)
 
     async def hand_unowned(self, room: str, identity: str, kept: Standing) -> list[Action]:
@@ -488,6 +492,8 @@ class Reconciler:
             elif found is not None and not _agrees(found, Role.MODERATOR):
                 actions += await self._present(room, found, Role.MODERATOR)
         actions += await self._doubts(room, record, now, in_flight, {*present, *record.moderators})
+        if record.away:
+            actions += await self._away_in_record(room, now)
         held = {seat.identity: seat for seat, _ in seats}
         for identity, change in overdue.items():
             actions += await self._finish(room, change, present.get(identity), held.get(identity))
@@ -535,6 +541,25 @@ class Reconciler:
             if not back:
                 actions += await self._let_go(room, identity, away)
             self._forget_away(room, identity, away)
+            if away.recorded:
+                await self._records.settle_away(room, identity, ms(away.since))
+        return actions
+
+    async def _away_in_record(self, room: str, now: float) -> list[Action]:
+        """The viewers the record holds as away (their leave heard by any instance, which may
+        have died since) whose grace window is over, AWAY_PER_PASS at most: each one LiveKit
+        does not have now has its hand and invitation let go of, as they stand; one that is back
+        keeps them. A viewer this instance holds as away itself is left to `_viewers_away`."""
+        actions: list[Action] = []
+        mine = self._away.get(room, {})
+        for identity, since in await self._records.away(room, now - self._rules.grace_seconds, AWAY_PER_PASS):
+            if identity in mine:
+                continue
+            if await self._stage.find_participant(room, identity) is None:
+                kept = await self._records.standing(room, identity, now)
+                if kept.seat is None and (kept.hand is not None or kept.invitation is not None):
+                    actions += await self._let_go(room, identity, Away(since / 1000, kept.hand, kept.invitation))
+            await self._records.settle_away(room, identity, since)
         return actions
 
     async def _let_go(self, room: str, identity: str, away: Away) -> list[Action]:

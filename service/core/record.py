@@ -352,6 +352,9 @@ class StageRecord:
     life: Lifecycle = field(default_factory=Lifecycle)
     # Participants a pass is to look at on LiveKit (ShowRecords.doubt), by identity.
     doubted: tuple[Doubt, ...] = ()
+    # Viewers whose leave was heard while they kept a hand or an invitation through the grace
+    # window (ShowRecords.away).
+    away: int = 0
 
     @property
     def phase(self) -> Phase:
@@ -974,6 +977,18 @@ class ShowRecords(Protocol):
     async def settle_doubts(self, room: str, doubts: Iterable[Doubt], now: float) -> None:
         """A pass that began once `doubts` were due has looked at them on LiveKit: each is no
         longer doubted, unless written again since (its due changed). Not an activity."""
+        ...
+
+    async def away(self, room: str, before: float, count: int) -> list[tuple[str, int]]:
+        """The viewers whose leave `left` kept a hand or an invitation for (its `keep`), heard at
+        or before `before`, earliest first, at most `count`: (identity, when heard gone, ms). So
+        that any instance's pass lets them go once the grace window is over, should the instance
+        that heard the leave die first. A leave heard again moves the viewer's time on."""
+        ...
+
+    async def settle_away(self, room: str, identity: str, since: int) -> None:
+        """A pass has let go of `identity` (gone at `since`, ms), or found it back: no longer
+        away, unless a later leave was heard since. Not an activity."""
         ...
 
     async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:

@@ -136,6 +136,8 @@ class _Room:
     holders: dict[str, str] = field(default_factory=dict)
     # identity -> when its doubt is due (ms), as prelude.lua's DOUBTS keeps them.
     doubts: dict[str, int] = field(default_factory=dict)
+    # identity -> when heard gone (ms), as prelude.lua's AWAY keeps them.
+    away: _Ordered = field(default_factory=_Ordered)
     hosted_by: str = ""  # who last took the host seat, kept when it is freed
     live_by: str = ""  # who took the show live ("" for the room's admin)
     bans: dict[str, Ban] = field(default_factory=dict)
@@ -429,6 +431,7 @@ class MemoryRecords:
             bans=len(state.bans),
             life=state.life,
             doubted=tuple(Doubt(identity, due) for identity, due in sorted(state.doubts.items())),
+            away=len(state.away),
         )
 
     async def role_of(self, room: str, identity: str) -> Role:
@@ -565,6 +568,7 @@ class MemoryRecords:
             state.moderators.clear()
             state.holders.clear()
             state.doubts.clear()
+            state.away = _Ordered()
             state.life = replace(state.life, phase=Phase.ENDED, ended_at=ms(now), release_due=0)
             state.expires = ms(now) + max(1, ms(keep_seconds))
             return True, state.life
@@ -1047,6 +1051,10 @@ class MemoryRecords:
                 state.forget_heard(identity)
             return Departure(Verdict.NOT_HELD, None)
         elif keep:
+            # Written, as left.lua's ZADD, without marking the room in the global indexes.
+            state.away.add(identity, ms(now))
+            state.seen = None
+            self._touch(room, state, ms(now))
             return Departure(Verdict.APPLIED, None, kept=Standing(None, raised, invitation))
         hand = raised is not None
         with self._changing(room, now) as state:
@@ -1161,6 +1169,20 @@ class MemoryRecords:
             if found.doubts.get(doubt.identity) == doubt.due:
                 del found.doubts[doubt.identity]
                 found.seen = None
+
+    async def away(self, room: str, before: float, count: int) -> list[tuple[str, int]]:
+        found = self._current(room)
+        if found is None or count <= 0:
+            return []
+        ordered = found.away.order
+        due = min(count, int(ordered.bisect_right((ms(before), "\U0010ffff"))))
+        return [(identity, at) for at, identity in ordered.islice(0, due)]
+
+    async def settle_away(self, room: str, identity: str, since: int) -> None:
+        found = self._current(room)
+        if found is not None and found.away.scores.get(identity) == since:
+            found.away.remove(identity)
+            found.seen = None
 
     async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:
         now_ms = ms(now)

@@ -78,6 +78,7 @@ ROOM_KEYS = (
     "heard",  # what the room last heard of each participant's place on the stage (tell.lua)
     "holders",  # which holder of its name each part is bound to (prelude.lua's HOLDERS)
     "doubts",  # participants whose undone change a pass is to look at (prelude.lua's DOUBTS)
+    "away",  # viewers gone with a hand or an invitation kept through the window (prelude.lua's AWAY)
 )
 ACTIVITY = PREFIX + "{rooms}:activity"
 STAGE_CHANGES = PREFIX + "{rooms}:stage-changes"
@@ -953,6 +954,15 @@ class RedisRecords:
         if pairs:
             await self._step("settle_doubts", room, now, *pairs)
 
+    async def away(self, room: str, before: float, count: int) -> list[tuple[str, int]]:
+        if count <= 0:
+            return []
+        (found,) = await self._step("read_away", room, before, ms(before), count)
+        return [(_text(identity), int(float(_text(at)))) for identity, at in _pairs(found)]
+
+    async def settle_away(self, room: str, identity: str, since: int) -> None:
+        await self._step("settle_away", room, 0.0, identity, since)
+
     async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:
         (kept,) = await self._step("keep_alive", room, now, room_sid)
         return bool(int(kept))
@@ -1018,7 +1028,7 @@ _WRITES = frozenset(
 
 def _stage_record(room: str, read: list[Any]) -> StageRecord:
     """The StageRecord of read_stage.lua's answer."""
-    host, guests, limit, room_sid, hands, invitations, recordings, pending, moderators, bans, life, doubts = read
+    host, guests, limit, room_sid, hands, invitations, recordings, pending, moderators, bans, life, doubts, away = read
     appointed = sorted((_appointed(text), _text(identity)) for identity, text in _pairs(moderators))
     seats = sorted((decode_seat(text) for _, text in _pairs(guests)), key=lambda s: (s.since, s.identity))
     known = (decode_recording(text) for _, text in _pairs(recordings))
@@ -1037,6 +1047,7 @@ def _stage_record(room: str, read: list[Any]) -> StageRecord:
         bans=int(bans),
         life=decode_life(life),
         doubted=tuple(sorted((Doubt(_text(i), int(_text(at))) for i, at in _pairs(doubts)), key=lambda d: d.identity)),
+        away=int(away),
     )
 
 

@@ -27,7 +27,12 @@ elseif not raised and not invited then
 elseif ARGV[9] == '1' then
   -- The viewer may be reloading its page: its hand keeps its place and its invitation stands
   -- (an expired one is none).
-  if raised or invited then return {'ok', 'applied', '', 0, raised or '', invited or ''} end
+  -- Any instance's pass lets go of them once the window is over (AWAY), should this one die.
+  if raised or invited then
+    redis.call('ZADD', AWAY, NOW, identity)
+    touch()
+    return {'ok', 'applied', '', 0, raised or '', invited or ''}
+  end
 end
 local hand = raised and 1 or 0
 local freed = forget(identity)

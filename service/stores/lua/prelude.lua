@@ -37,6 +37,10 @@ local HOLDERS = KEYS[12]
 -- answer it) and appoint.lua (an appointment writes no pending change), settled by
 -- settle_doubts.lua. A newer key than the others: a version that knows it not leaves it alone.
 local DOUBTS = KEYS[13]
+-- The viewers whose leave was heard while they kept a hand or an invitation through the grace
+-- window (left.lua): identity -> when heard gone (ms), a sorted set, for any instance's pass to
+-- let them go once the window is over (read_away.lua, settle_away.lua). A newer key.
+local AWAY = KEYS[14]
 local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local VERSION = 1
 

@@ -1,0 +1,3 @@
+-- ARGV: until when (ms), how many. The viewers heard gone at or before then while they kept a
+-- hand or an invitation, earliest first: identity, when (ms), ...
+return {'ok', redis.call('ZRANGEBYSCORE', AWAY, '-inf', ARGV[4], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[5]))}

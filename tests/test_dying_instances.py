@@ -1,0 +1,74 @@
+"""What an instance that dies leaves for the others: a viewer's leave it heard while the viewer
+kept a hand up through the grace window is in the record, and another instance's pass lets the
+hand go once the window is over, wherever it stands in the queue. The core runs in process on a
+LiveKit of the module's own (its webhooks go nowhere: the test feeds the one it needs), over
+each store, with no reconciler running (the test runs the other instance's passes)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from google.protobuf import json_format
+from livekit import api
+from livekit.protocol import webhook as lk_webhook
+
+from service.core.clock import ManualClock
+from service.core.pages import PageTokens, page_key
+from service.core.record import ShowRecords
+from service.core.show import ShowCore, ShowRules
+from service.dev.livekit_server import LiveKitDevServer
+from tests.conftest import API_SECRET
+from tests.live import until
+from tests.test_crossed_changes import Show, live_show, store_for
+
+GRACE = ShowRules().reconnect_grace_seconds
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def records(request: pytest.FixtureRequest) -> AsyncIterator[ShowRecords]:
+    async for store in store_for(request):
+        yield store
+
+
+def instance_at(show: Show, later: float) -> ShowCore:
+    """Another instance on the same store, its clock `later` seconds ahead, its reconciler never
+    told of what the first heard."""
+    clock = ManualClock(show.clock.now() + later)
+    return ShowCore(show.stage, show.records, clock, page_tokens=PageTokens(page_key(API_SECRET)))
+
+
+async def test_a_hand_kept_through_the_window_by_an_instance_that_died_is_lowered_by_another(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """Twenty hands are up before gone's, past what one look at the queue reaches. The instance
+    that heard gone leave keeps its hand for the grace window, and dies. Another instance's pass
+    within the window leaves the hand up; its pass once the window is over finds gone still
+    away, lowers the hand, and nothing more: the hands ahead wait for their own windows."""
+    async with live_show(own_livekit, records, room) as show:
+        for n in range(20):
+            await records.set_hand(room, f"ahead-{n:02}", True, show.clock.now() + n / 1000, 1)
+        person = await show.viewer("gone", hand=True)
+        seen = await show.seen("gone")
+        await person.disconnect()
+
+        async def left_livekit() -> bool:
+            return await show.stage.find_participant(room, "gone") is None
+
+        await until(left_livekit, 10.0, "gone has left LiveKit")
+        live = await show.lkapi.room.list_rooms(api.ListRoomsRequest(names=[room]))
+        left = lk_webhook.WebhookEvent(
+            event="participant_left", room=live.rooms[0], participant=seen, created_at=int(time.time())
+        )
+        await show.core.receive_webhook(json_format.MessageToJson(left).encode())
+        assert (await records.stage(room, show.clock.now())).away == 1
+        # The instance that heard it dies here: its reconciler never passes again.
+        within = await instance_at(show, GRACE / 2).reconciler.reconcile(room)
+        assert [a for a in within if a.kind == "lowered"] == []
+        assert "gone" in [hand.identity for hand in await records.hands(room, show.clock.now(), 0, 100)]
+        past = await instance_at(show, GRACE + 1).reconciler.reconcile(room)
+        assert [(a.kind, a.identity) for a in past if a.kind == "lowered"] == [("lowered", "gone")]
+        hands = [hand.identity for hand in await records.hands(room, show.clock.now(), 0, 100)]
+        assert hands == [f"ahead-{n:02}" for n in range(20)]
+        assert (await records.stage(room, show.clock.now())).away == 0
