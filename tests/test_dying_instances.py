@@ -1,11 +1,13 @@
 """What an instance that dies leaves for the others: a viewer's leave it heard while the viewer
 kept a hand up through the grace window is in the record, and another instance's pass lets the
-hand go once the window is over, wherever it stands in the queue. The core runs in process on a
+hand go once the window is over, wherever it stands in the queue; only that hand, not one the
+viewer raised again since. The core runs in process on a
 LiveKit of the module's own (its webhooks go nowhere: the test feeds the one it needs), over
 each store, with no reconciler running (the test runs the other instance's passes)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -20,7 +22,7 @@ from service.core.record import ShowRecords
 from service.core.show import ShowCore, ShowRules
 from service.dev.livekit_server import LiveKitDevServer
 from tests.conftest import API_SECRET
-from tests.live import until
+from tests.live import LiveParticipant, until
 from tests.test_crossed_changes import Show, live_show, store_for
 
 GRACE = ShowRules().reconnect_grace_seconds
@@ -32,11 +34,27 @@ async def records(request: pytest.FixtureRequest) -> AsyncIterator[ShowRecords]:
         yield store
 
 
-def instance_at(show: Show, later: float) -> ShowCore:
-    """Another instance on the same store, its clock `later` seconds ahead, its reconciler never
-    told of what the first heard."""
+async def hear_leave(core: ShowCore, show: Show, person: LiveParticipant, identity: str) -> None:
+    """`identity` leaves LiveKit, and `core` hears its participant_left."""
+    seen = await show.seen(identity)
+    await person.disconnect()
+
+    async def left_livekit() -> bool:
+        return await show.stage.find_participant(show.room, identity) is None
+
+    await until(left_livekit, 10.0, f"{identity} has left LiveKit")
+    live = await show.lkapi.room.list_rooms(api.ListRoomsRequest(names=[show.room]))
+    left = lk_webhook.WebhookEvent(
+        event="participant_left", room=live.rooms[0], participant=seen, created_at=int(time.time())
+    )
+    await core.receive_webhook(json_format.MessageToJson(left).encode())
+
+
+def instance_at(show: Show, later: float) -> tuple[ShowCore, ManualClock]:
+    """Another instance on the same store, and its clock, `later` seconds ahead; its reconciler
+    is never told of what another heard."""
     clock = ManualClock(show.clock.now() + later)
-    return ShowCore(show.stage, show.records, clock, page_tokens=PageTokens(page_key(API_SECRET)))
+    return ShowCore(show.stage, show.records, clock, page_tokens=PageTokens(page_key(API_SECRET))), clock
 
 
 async def test_a_hand_kept_through_the_window_by_an_instance_that_died_is_lowered_by_another(
@@ -49,26 +67,46 @@ async def test_a_hand_kept_through_the_window_by_an_instance_that_died_is_lowere
     async with live_show(own_livekit, records, room) as show:
         for n in range(20):
             await records.set_hand(room, f"ahead-{n:02}", True, show.clock.now() + n / 1000, 1)
-        person = await show.viewer("gone", hand=True)
-        seen = await show.seen("gone")
-        await person.disconnect()
-
-        async def left_livekit() -> bool:
-            return await show.stage.find_participant(room, "gone") is None
-
-        await until(left_livekit, 10.0, "gone has left LiveKit")
-        live = await show.lkapi.room.list_rooms(api.ListRoomsRequest(names=[room]))
-        left = lk_webhook.WebhookEvent(
-            event="participant_left", room=live.rooms[0], participant=seen, created_at=int(time.time())
-        )
-        await show.core.receive_webhook(json_format.MessageToJson(left).encode())
+        await hear_leave(show.core, show, await show.viewer("gone", hand=True), "gone")
         assert (await records.stage(room, show.clock.now())).away == 1
         # The instance that heard it dies here: its reconciler never passes again.
-        within = await instance_at(show, GRACE / 2).reconciler.reconcile(room)
+        within = await instance_at(show, GRACE / 2)[0].reconciler.reconcile(room)
         assert [a for a in within if a.kind == "lowered"] == []
         assert "gone" in [hand.identity for hand in await records.hands(room, show.clock.now(), 0, 100)]
-        past = await instance_at(show, GRACE + 1).reconciler.reconcile(room)
+        past = await instance_at(show, GRACE + 1)[0].reconciler.reconcile(room)
         assert [(a.kind, a.identity) for a in past if a.kind == "lowered"] == [("lowered", "gone")]
         hands = [hand.identity for hand in await records.hands(room, show.clock.now(), 0, 100)]
         assert hands == [f"ahead-{n:02}" for n in range(20)]
         assert (await records.stage(room, show.clock.now())).away == 0
+
+
+@pytest.mark.parametrize("passer", ["the instance that heard the leave", "another instance"])
+async def test_a_hand_raised_again_after_the_leave_gets_its_own_window(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str, passer: str
+) -> None:
+    """gone leaves with its hand up (heard, kept through the window). It is back within the
+    window, lowers its hand and raises it again, and its page reloads just as the first window
+    ends: LiveKit does not have it, its new leave not heard yet. The first leave kept the first
+    hand, not this one: neither the instance that heard it nor another lowers the new hand."""
+    async with live_show(own_livekit, records, room) as show:
+        heard_by, its_clock = instance_at(show, 0.0)
+        await hear_leave(heard_by, show, await show.viewer("gone", hand=True), "gone")
+        first = (await records.standing(room, "gone", show.clock.now())).hand
+        again = await show.viewer("gone")
+        await asyncio.sleep(0.01)
+        await records.set_hand(room, "gone", False, show.clock.now(), 1)
+        await records.set_hand(room, "gone", True, show.clock.now(), 1)
+        second = (await records.standing(room, "gone", show.clock.now())).hand
+        assert first is not None and second is not None and second > first
+        show.people.remove(again)
+        await again.disconnect()
+
+        async def left_livekit() -> bool:
+            return await show.stage.find_participant(room, "gone") is None
+
+        await until(left_livekit, 10.0, "gone has left LiveKit again")
+        its_clock.advance(GRACE + 1)
+        passing = instance_at(show, GRACE + 1)[0] if passer == "another instance" else heard_by
+        actions = await passing.reconciler.reconcile(room)
+        assert [a for a in actions if a.kind == "lowered"] == []
+        assert (await records.standing(room, "gone", show.clock.now())).hand == second

@@ -331,3 +331,44 @@ async def test_a_removal_with_a_ban_whose_answer_is_lost_bans(
 
 async def _gone(show: Show, identity: str) -> bool:
     return await show.stage.find_participant(show.room, identity) is None
+
+
+async def test_a_doubt_the_store_could_not_keep_holds_until_its_latest_deadline(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store fails to take the doubts: the instance keeps them alone. mia is doubted at T
+    (due T+10). A pass at T+5 looks at her; while it looks, a second change of hers is lost the
+    same way: doubted again, due T+15, which holds once the pass ends. A pass at T+12 looks and
+    keeps it; LiveKit then makes the second change late, and the pass at T+13 brings mia back."""
+    async with live_show(own_livekit, records, room) as show:
+        await show.viewer("mia")
+        clock = ManualClock(show.clock.now())
+        core = ShowCore(show.stage, records, clock, page_tokens=PageTokens(page_key(API_SECRET)))
+
+        async def store_fails(room_: str, identity: str, now: float) -> None:
+            raise errors.unavailable("The state store is unavailable (timeout)")
+
+        monkeypatch.setattr(records, "doubt", store_fails)
+        await core.reconciler.doubt(room, "mia")  # due T+10, kept by this instance alone
+        clock.advance(5)
+        find = show.stage.find_participant
+        looked: list[str] = []
+
+        async def doubted_again_while_looking(room_: str, who: str) -> lk.ParticipantInfo | None:
+            found = await find(room_, who)
+            if who == "mia" and not looked:
+                looked.append(who)
+                await core.reconciler.doubt(room, "mia")  # a second change lost: due T+15
+            return found
+
+        monkeypatch.setattr(show.stage, "find_participant", doubted_again_while_looking)
+        await core.reconciler.reconcile(room)  # at T+5
+        assert looked == ["mia"]
+        monkeypatch.setattr(show.stage, "find_participant", find)
+        clock.advance(7)
+        await core.reconciler.reconcile(room)  # at T+12: past the first due, before the second
+        await show.stage.present(room, "mia", Presence(Role.MODERATOR))  # the second change, late
+        assert await show.role_on_livekit("mia") == ("moderator", False)
+        clock.advance(1)
+        await core.reconciler.reconcile(room)  # at T+13: within the second doubt
+        assert await show.role_on_livekit("mia") == ("viewer", False)

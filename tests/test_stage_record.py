@@ -29,6 +29,7 @@ from service.core.record import (
     KEPT_RECORDINGS,
     MODERATORS_PER_ROOM,
     Admission,
+    AwayViewer,
     Ban,
     Connection,
     Departure,
@@ -425,9 +426,9 @@ async def test_a_viewer_gone_with_a_hand_kept_is_held_away_for_any_instances_pas
     records: ShowRecords, room: str
 ) -> None:
     """A leave that keeps a hand or an invitation through the grace window holds the viewer as
-    away in the record: counted with the stage, read earliest first up to a time and a count,
-    moved on by a later leave, settled only as it was read, and gone with the show's end. A
-    leave that keeps nothing holds nobody away."""
+    away in the record, with what it kept: counted with the stage, read earliest first up to a
+    time and a count, moved on by a later leave (with what that one kept), settled only as it
+    was read, and gone with the show's end. A leave that keeps nothing holds nobody away."""
     await _hosted(records, room)
     await records.set_hand(room, "ann", True, T0 + 1, LIMIT)
     await records.set_hand(room, "bo", True, T0 + 1, LIMIT)
@@ -437,12 +438,16 @@ async def test_a_viewer_gone_with_a_hand_kept_is_held_away_for_any_instances_pas
         departure = await records.left(room, who, Connection(f"PA_{who}", ms(T0)), at, "", at, keep=True)
         assert departure.kept is not None
     assert (await records.stage(room, T0 + 6)).away == 3
-    assert await records.away(room, T0 + 4, 10) == [("bo", ms(T0 + 3)), ("ann", ms(T0 + 4))]
-    assert await records.away(room, T0 + 9, 1) == [("bo", ms(T0 + 3))]
-    await records.left(room, "bo", Connection("PA_bo2", ms(T0 + 3)), T0 + 7, "", T0 + 7, keep=True)  # back, gone again
+    bo, ann = AwayViewer("bo", ms(T0 + 3), ms(T0 + 1), None), AwayViewer("ann", ms(T0 + 4), ms(T0 + 1), None)
+    assert await records.away(room, T0 + 4, 10) == [bo, ann]
+    assert await records.away(room, T0 + 9, 1) == [bo]
+    await records.set_hand(room, "bo", False, T0 + 6, LIMIT)  # back: lowered, raised again, gone again
+    await records.set_hand(room, "bo", True, T0 + 6.5, LIMIT)
+    await records.left(room, "bo", Connection("PA_bo2", ms(T0 + 3)), T0 + 7, "", T0 + 7, keep=True)
     await records.settle_away(room, "bo", ms(T0 + 3))  # as read before: the later leave stays
     await records.settle_away(room, "ann", ms(T0 + 4))
-    assert await records.away(room, T0 + 9, 10) == [("cy", ms(T0 + 5)), ("bo", ms(T0 + 7))]
+    cy = AwayViewer("cy", ms(T0 + 5), None, ms(T0 + 1 + INVITE_FOR))
+    assert await records.away(room, T0 + 9, 10) == [cy, AwayViewer("bo", ms(T0 + 7), ms(T0 + 6.5), None)]
     await records.end_show(room, T0 + 8, 60.0)
     assert (await records.stage(room, T0 + 8)).away == 0
     assert await records.away(room, T0 + 9, 10) == []

@@ -548,18 +548,18 @@ class Reconciler:
     async def _away_in_record(self, room: str, now: float) -> list[Action]:
         """The viewers the record holds as away (their leave heard by any instance, which may
         have died since) whose grace window is over, AWAY_PER_PASS at most: each one LiveKit
-        does not have now has its hand and invitation let go of, as they stand; one that is back
-        keeps them. A viewer this instance holds as away itself is left to `_viewers_away`."""
+        does not have now has the hand and invitation its leave kept let go of (a hand raised or
+        an invitation given since is another's to decide); one that is back keeps them. A viewer
+        this instance holds as away itself is left to `_viewers_away`."""
         actions: list[Action] = []
         mine = self._away.get(room, {})
-        for identity, since in await self._records.away(room, now - self._rules.grace_seconds, AWAY_PER_PASS):
-            if identity in mine:
+        for viewer in await self._records.away(room, now - self._rules.grace_seconds, AWAY_PER_PASS):
+            if viewer.identity in mine:
                 continue
-            if await self._stage.find_participant(room, identity) is None:
-                kept = await self._records.standing(room, identity, now)
-                if kept.seat is None and (kept.hand is not None or kept.invitation is not None):
-                    actions += await self._let_go(room, identity, Away(since / 1000, kept.hand, kept.invitation))
-            await self._records.settle_away(room, identity, since)
+            if await self._stage.find_participant(room, viewer.identity) is None:
+                away = Away(viewer.since / 1000, viewer.hand, viewer.invitation)
+                actions += await self._let_go(room, viewer.identity, away)
+            await self._records.settle_away(room, viewer.identity, viewer.since)
         return actions
 
     async def _let_go(self, room: str, identity: str, away: Away) -> list[Action]:
@@ -796,8 +796,10 @@ class Reconciler:
         finally:
             settled = {identity for identity in looked if due[identity] <= ms(now)}
             staying = {identity: at for identity, at in kept_here.items() if identity not in settled}
-            if staying:
-                self._doubted.setdefault(room, {}).update(staying)
+            if staying:  # beside any written again meanwhile: the later due of the two holds
+                kept = self._doubted.setdefault(room, {})
+                for identity, at in staying.items():
+                    kept[identity] = max(at, kept.get(identity, 0))
             done = [doubt for doubt in record.doubted if doubt.identity in settled]
             if done:
                 await self._records.settle_doubts(room, done, self._clock.now())

@@ -325,6 +325,17 @@ class Lifecycle:
 
 
 @dataclass(frozen=True)
+class AwayViewer:
+    """A viewer whose leave was heard at `since` (ms) while it kept a hand raised at `hand` and an
+    invitation expiring at `invitation` (ms, None for none) through the grace window."""
+
+    identity: str
+    since: int
+    hand: int | None
+    invitation: int | None
+
+
+@dataclass(frozen=True)
 class Doubt:
     """A participant a pass is to look at on LiveKit (ShowRecords.doubt), until `due` (ms): a
     pass that began at or after it settles the doubt once it has looked."""
@@ -979,11 +990,12 @@ class ShowRecords(Protocol):
         longer doubted, unless written again since (its due changed). Not an activity."""
         ...
 
-    async def away(self, room: str, before: float, count: int) -> list[tuple[str, int]]:
+    async def away(self, room: str, before: float, count: int) -> list[AwayViewer]:
         """The viewers whose leave `left` kept a hand or an invitation for (its `keep`), heard at
-        or before `before`, earliest first, at most `count`: (identity, when heard gone, ms). So
-        that any instance's pass lets them go once the grace window is over, should the instance
-        that heard the leave die first. A leave heard again moves the viewer's time on."""
+        or before `before`, earliest first, at most `count`, with the hand and invitation that
+        leave kept: so that any instance's pass lets those go once the grace window is over,
+        should the instance that heard the leave die first. A leave heard again moves the
+        viewer's time on, with what it kept."""
         ...
 
     async def settle_away(self, room: str, identity: str, since: int) -> None:

@@ -25,6 +25,7 @@ from service.core.record import (
     KEPT_RECORDINGS,
     MODERATORS_PER_ROOM,
     Admission,
+    AwayViewer,
     Ban,
     BansPage,
     Connection,
@@ -136,8 +137,10 @@ class _Room:
     holders: dict[str, str] = field(default_factory=dict)
     # identity -> when its doubt is due (ms), as prelude.lua's DOUBTS keeps them.
     doubts: dict[str, int] = field(default_factory=dict)
-    # identity -> when heard gone (ms), as prelude.lua's AWAY keeps them.
+    # identity -> when heard gone (ms), and what that leave kept (raised_at, invitation expiry),
+    # as prelude.lua's AWAY and LEFT_BEHIND keep them.
     away: _Ordered = field(default_factory=_Ordered)
+    left_behind: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     hosted_by: str = ""  # who last took the host seat, kept when it is freed
     live_by: str = ""  # who took the show live ("" for the room's admin)
     bans: dict[str, Ban] = field(default_factory=dict)
@@ -569,6 +572,7 @@ class MemoryRecords:
             state.holders.clear()
             state.doubts.clear()
             state.away = _Ordered()
+            state.left_behind.clear()
             state.life = replace(state.life, phase=Phase.ENDED, ended_at=ms(now), release_due=0)
             state.expires = ms(now) + max(1, ms(keep_seconds))
             return True, state.life
@@ -1053,6 +1057,7 @@ class MemoryRecords:
         elif keep:
             # Written, as left.lua's ZADD, without marking the room in the global indexes.
             state.away.add(identity, ms(now))
+            state.left_behind[identity] = (raised, invitation)
             state.seen = None
             self._touch(room, state, ms(now))
             return Departure(Verdict.APPLIED, None, kept=Standing(None, raised, invitation))
@@ -1170,18 +1175,22 @@ class MemoryRecords:
                 del found.doubts[doubt.identity]
                 found.seen = None
 
-    async def away(self, room: str, before: float, count: int) -> list[tuple[str, int]]:
+    async def away(self, room: str, before: float, count: int) -> list[AwayViewer]:
         found = self._current(room)
         if found is None or count <= 0:
             return []
         ordered = found.away.order
         due = min(count, int(ordered.bisect_right((ms(before), "\U0010ffff"))))
-        return [(identity, at) for at, identity in ordered.islice(0, due)]
+        return [
+            AwayViewer(identity, at, *found.left_behind.get(identity, (None, None)))
+            for at, identity in ordered.islice(0, due)
+        ]
 
     async def settle_away(self, room: str, identity: str, since: int) -> None:
         found = self._current(room)
         if found is not None and found.away.scores.get(identity) == since:
             found.away.remove(identity)
+            found.left_behind.pop(identity, None)
             found.seen = None
 
     async def keep_alive(self, room: str, room_sid: str, now: float) -> bool:

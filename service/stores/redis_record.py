@@ -35,6 +35,7 @@ from service.core.record import (
     MODERATORS_PER_ROOM,
     RECORD_VERSION,
     Admission,
+    AwayViewer,
     Ban,
     BansPage,
     Connection,
@@ -79,6 +80,7 @@ ROOM_KEYS = (
     "holders",  # which holder of its name each part is bound to (prelude.lua's HOLDERS)
     "doubts",  # participants whose undone change a pass is to look at (prelude.lua's DOUBTS)
     "away",  # viewers gone with a hand or an invitation kept through the window (prelude.lua's AWAY)
+    "left_behind",  # what each of those kept (prelude.lua's LEFT_BEHIND)
 )
 ACTIVITY = PREFIX + "{rooms}:activity"
 STAGE_CHANGES = PREFIX + "{rooms}:stage-changes"
@@ -954,11 +956,16 @@ class RedisRecords:
         if pairs:
             await self._step("settle_doubts", room, now, *pairs)
 
-    async def away(self, room: str, before: float, count: int) -> list[tuple[str, int]]:
+    async def away(self, room: str, before: float, count: int) -> list[AwayViewer]:
         if count <= 0:
             return []
         (found,) = await self._step("read_away", room, before, ms(before), count)
-        return [(_text(identity), int(float(_text(at)))) for identity, at in _pairs(found)]
+        read: list[AwayViewer] = []
+        for at in range(0, len(found), 3):
+            identity, since, kept = (_text(part) for part in found[at : at + 3])
+            hand, _, invitation = kept.partition("|")
+            read.append(AwayViewer(identity, int(float(since)), _optional_ms(hand), _optional_ms(invitation)))
+        return read
 
     async def settle_away(self, room: str, identity: str, since: int) -> None:
         await self._step("settle_away", room, 0.0, identity, since)

@@ -8,7 +8,7 @@ local ended = 0
 if phase() ~= 'ended' then
   redis.call('HDEL', STAGE, 'host', 'release_due')
   redis.call('HSET', STAGE, 'phase', 'ended', 'ended_at', NOW)
-  redis.call('DEL', GUESTS, HANDS, INVITATIONS, INVITERS, PENDING, MODERATORS, HEARD, HOLDERS, DOUBTS, AWAY)
+  redis.call('DEL', GUESTS, HANDS, INVITATIONS, INVITERS, PENDING, MODERATORS, HEARD, HOLDERS, DOUBTS, AWAY, LEFT_BEHIND)
   for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], keep) end
   ended = 1
 end

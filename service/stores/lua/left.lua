@@ -30,6 +30,7 @@ elseif ARGV[9] == '1' then
   -- Any instance's pass lets go of them once the window is over (AWAY), should this one die.
   if raised or invited then
     redis.call('ZADD', AWAY, NOW, identity)
+    redis.call('HSET', LEFT_BEHIND, identity, (raised or '') .. '|' .. (invited or ''))
     touch()
     return {'ok', 'applied', '', 0, raised or '', invited or ''}
   end

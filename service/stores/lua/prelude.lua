@@ -39,8 +39,10 @@ local HOLDERS = KEYS[12]
 local DOUBTS = KEYS[13]
 -- The viewers whose leave was heard while they kept a hand or an invitation through the grace
 -- window (left.lua): identity -> when heard gone (ms), a sorted set, for any instance's pass to
--- let them go once the window is over (read_away.lua, settle_away.lua). A newer key.
-local AWAY = KEYS[14]
+-- let them go once the window is over (read_away.lua, settle_away.lua); and identity -> what
+-- that leave kept, '<raised_at>|<invitation expiry>' ('' for none), in LEFT_BEHIND: only that
+-- is let go (a hand raised again since is another). Newer keys.
+local AWAY, LEFT_BEHIND = KEYS[14], KEYS[15]
 local NOW, IDLE, BOUND = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local VERSION = 1
 
