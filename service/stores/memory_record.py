@@ -168,6 +168,10 @@ class _Room:
         else:
             self.holders[identity] = connection.holder
 
+    def doubt(self, identity: str, due: int) -> None:
+        """Doubts `identity` until `due` (ms), written again if it was (prelude.lua's doubt)."""
+        self.doubts[identity] = due
+
     def require_holder(self, identity: str, holder: str | None) -> None:
         """Refuses a participant token of `holder` ("" unmarked; None for the room's admin, never
         refused) the part of `identity` is not bound to (prelude.lua's holds)."""
@@ -814,7 +818,7 @@ class MemoryRecords:
             state.moderators[identity] = ms(now)
             if rebind:
                 state.bind(identity, connection)
-            state.doubts[identity] = ms(now) + self._bound  # appoint.lua's doubt
+            state.doubt(identity, ms(now) + self._bound)
             state.hands.remove(identity)
             state.withdraw_invitation(identity)
             self._drop_change(state, identity)
@@ -1160,11 +1164,11 @@ class MemoryRecords:
         return [room for _, room in list(found)[:count]]
 
     async def doubt(self, room: str, identity: str, now: float) -> None:
-        self._mark(room, now)
         if self._read(room, now).phase is Phase.ENDED:
+            self._mark(room, now)  # as RedisRecords marks before the step, which writes nothing
             return
         with self._changing(room, now) as state:
-            state.doubts[identity] = ms(now) + self._bound
+            state.doubt(identity, ms(now) + self._bound)
 
     async def settle_doubts(self, room: str, doubts: Iterable[Doubt], now: float) -> None:
         found = self._current(room)
