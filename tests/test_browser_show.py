@@ -126,9 +126,14 @@ def test_a_whole_show_plays_in_the_browser(service: ServiceProcess, room: str, t
 def test_the_host_records_from_the_studio(
     studio_with_recorder: ServiceProcess, egress: EgressStandIn, room: str, tmp_path: Path
 ) -> None:
-    play("recording.mjs", studio_with_recorder, room, tmp_path / "browser")
+    worker, egress.worker_seconds = egress.worker_seconds, 3.0  # the last recording ends while the next starts
+    try:
+        with egress_telling(egress, studio_with_recorder):
+            play("recording.mjs", studio_with_recorder, room, tmp_path / "browser", EGRESS_WORKER_MS="3000")
+    finally:
+        egress.worker_seconds = worker
     asked = egress.changes_about(room)
-    assert [method for method, _ in asked] == ["StartRoomCompositeEgress", "StopEgress"], asked
+    assert [method for method, _ in asked] == ["StartRoomCompositeEgress", "StopEgress"] * 2, asked
     started = asked[0][1]
     assert isinstance(started, lk_egress.RoomCompositeEgressRequest)
     assert (started.room_name, started.layout) == (room, "speaker")

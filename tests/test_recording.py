@@ -85,16 +85,22 @@ async def test_the_host_records_the_show_from_start_to_finish(
         stopping = await host.stop_recording(room)
         assert stopping["status"] == "EGRESS_ENDING" and stopping["recordingId"] == eid
         assert egress.changes_about(room)[-1][0] == "StopEgress"
+        # While it writes out its file, the next part of the show may be recorded.
+        second = (await host.start_recording(room, "speaker"))["recordingId"]
+        assert second.startswith("EG_") and second != eid
         final = f"/recordings/{room}/2026-11-21T120000.mp4"
         assert await egress.report(recording_service.http_base, "egress_ended", eid, 3, final) == 200
         assert await egress.report(recording_service.http_base, "egress_updated", eid, 1) == 200  # late: ignored
         await watcher.wait_for(lambda: any(e["type"] == "recording_stopped" for e in watcher.show_events))
-        [done] = await host.recordings(room)
+        done, going = [next(r for r in await host.recordings(room) if r["recordingId"] == i) for i in (eid, second)]
         assert done["status"] == "EGRESS_COMPLETE" and done["location"] == final
+        assert going["status"] == "EGRESS_STARTING"
         assert int(done["endedAt"]) >= int(done["startedAt"]) > 0
+        assert (await host.stop_recording(room))["recordingId"] == second  # a stop stops the one recording
+        assert await egress.report(recording_service.http_base, "egress_ended", second, 3, final) == 200
         expect_refusal(await refusal(host.stop_recording(room)), "NOT_FOUND", "No active recording in this room")
         again = await host.start_recording(room, "speaker")  # a new recording may start now
-        assert again["recordingId"] != eid
+        assert again["recordingId"] not in (eid, second)
     finally:
         await watcher.disconnect()
 

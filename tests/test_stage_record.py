@@ -39,6 +39,7 @@ from service.core.record import (
     HistoryEntry,
     Phase,
     Place,
+    Recording,
     ShowRecords,
     StageChange,
     Standing,
@@ -1518,6 +1519,49 @@ async def test_one_recording_at_a_time_and_never_backwards(records: ShowRecords,
     await records.reserve_recording(room, "pending-2", "grid", T0 + 5)
     await records.drop_recording(room, "pending-2", T0 + 6)  # LiveKit refused to start it
     assert [r.id for r in (await records.stage(room, T0 + 6)).recordings] == ["EG_1"]
+
+
+async def test_a_recording_ending_makes_way_for_the_next_and_a_stream_ending_does_not(
+    records: ShowRecords, room: str
+) -> None:
+    # A recording stopped (ENDING) only writes out its file: the next part of the show may be
+    # recorded meanwhile. A stream ending still holds its destinations' ingest until it ends.
+    await _hosted(records, room)
+    stream = EgressKind.STREAM
+    await records.reserve_recording(room, "pending-1", "speaker", T0)
+    await records.settle_recording(room, "pending-1", "EG_1", 1, "/out/1.mp4", T0 + 1)
+    await records.reserve_recording(room, "pending-s", "speaker", T0, stream, ("youtube",))
+    await records.settle_recording(room, "pending-s", "EG_s", 1, "", T0 + 1)
+    assert await records.record_progress(room, "EG_1", 2, T0 + 2, "", "", T0 + 2) == (1, 2)
+    assert await records.record_progress(room, "EG_s", 2, T0 + 2, "", "", T0 + 2) == (1, 2)
+    await records.reserve_recording(room, "pending-2", "grid", T0 + 3)
+    await _refused(
+        errors.Code.FAILED_PRECONDITION,
+        "Room is already being recorded",
+        records.reserve_recording(room, "pending-3", "grid", T0 + 3),
+    )
+    await _refused(
+        errors.Code.FAILED_PRECONDITION,
+        "Room is already being streamed; stop that stream or change its destinations",
+        records.reserve_recording(room, "pending-s2", "speaker", T0 + 3, stream, ("youtube",)),
+    )
+    stage = await records.stage(room, T0 + 3)
+    assert [r.id for r in stage.of_kind(EgressKind.RECORDING)] == ["EG_1", "pending-2"]
+    assert _ids(stage.active_recording(), stage.active_recording(stream)) == [
+        "pending-2",
+        "EG_s",
+    ]  # what a stop acts on
+    await records.settle_recording(room, "pending-2", "EG_2", 0, "/out/2.mp4", T0 + 4)
+    assert await records.record_progress(room, "EG_1", 3, T0 + 5, "", "", T0 + 5) == (2, 3)
+    stage = await records.stage(room, T0 + 5)
+    assert _ids(stage.active_recording()) == ["EG_2"]
+    assert await records.record_progress(room, "EG_2", 2, T0 + 6, "", "", T0 + 6) == (0, 2)
+    # Only one, ending: a stop acts on it again (LiveKit answers it as it stands).
+    assert _ids((await records.stage(room, T0 + 6)).active_recording()) == ["EG_2"]
+
+
+def _ids(*recordings: Recording | None) -> list[str | None]:
+    return [r.id if r else None for r in recordings]
 
 
 async def test_a_room_keeps_its_last_twenty_recordings(records: ShowRecords, room: str) -> None:

@@ -217,6 +217,15 @@ class Recording:
         return self.status in ACTIVE_STATUSES
 
     @property
+    def in_the_way(self) -> bool:
+        """Whether a new egress of its kind waits for this one: a recording until it stops taking
+        in the show (one ending only writes out its file, and the next may begin meanwhile), a
+        stream until it has ended (one ending still holds its destinations' ingest)."""
+        if self.kind is EgressKind.RECORDING:
+            return self.status < EGRESS_ENDING
+        return self.active
+
+    @property
     def placeholder(self) -> bool:
         """Held while LiveKit is asked to start it: no egress yet to stop or update."""
         return self.id.startswith(PLACEHOLDER_PREFIX)
@@ -385,7 +394,10 @@ class StageRecord:
         return self.guest_limit if self.guest_limit is not None else default
 
     def active_recording(self, kind: EgressKind = EgressKind.RECORDING) -> Recording | None:
-        return next((r for r in self.recordings if r.active and r.kind is kind), None)
+        """The recording (or stream) a stop or a change acts on: the one in the way of another,
+        else one still ending."""
+        same = [r for r in self.recordings if r.active and r.kind is kind]
+        return next((r for r in same if r.in_the_way), None) or next(iter(same), None)
 
     def of_kind(self, kind: EgressKind) -> tuple[Recording, ...]:
         """The room's recordings, or its streams, oldest first."""

@@ -903,7 +903,7 @@ class MemoryRecords:
         with self._changing(room, now) as state:
             if state.phase is Phase.ENDED:  # nothing of an ended show is recorded or streamed
                 raise refusal(Refusal.SHOW_ENDED, placeholder)
-            busy = [r for _, r in state.recordings.values() if r.active and r.kind is kind]
+            busy = [r for _, r in state.recordings.values() if r.in_the_way and r.kind is kind]
             # A placeholder held this long was left by an instance that died (reserve_recording.lua).
             abandoned = [r.id for r in busy if r.placeholder and r.started_at + self._starting <= ms(now)]
             if len(busy) > len(abandoned):

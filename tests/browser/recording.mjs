@@ -1,7 +1,12 @@
-// The host records the show from the studio: Start recording, the REC badge, Stop recording. Run
-// by tests/test_browser_show.py against a service whose egress calls go to the tests' stand-in
-// (no egress worker runs here); the test checks what the stand-in received.
+// The host records the show from the studio: Start recording, the REC badge, Stop recording, and
+// a next recording started while the last still writes out its file. Run by
+// tests/test_browser_show.py against a service whose egress calls go to the tests' stand-in, which
+// plays the egress worker (its webhooks a few seconds after each call); the test checks what the
+// stand-in received.
 import { goLive, inBrowser, noticeSays, say } from "./browser.mjs";
+
+/** How long the stand-in's egress worker takes to end a stopped recording, and a margin. */
+const ENDING_MS = Number(process.env.EGRESS_WORKER_MS) + 1_500;
 
 await inBrowser(async (open) => {
   const host = await goLive(open, "jane");
@@ -16,4 +21,22 @@ await inBrowser(async (open) => {
   await host.waitForSelector("#recording-badge", { state: "hidden" });
   await host.waitForSelector("#start-recording:not([hidden])");
   say("the recording stopped and the studio says so");
+
+  await host.click("#start-recording");
+  await noticeSays(host, "info", "Recording started.");
+  await host.waitForSelector("#stop-recording:not([hidden])");
+  // The first recording's end (egress_ended, then recording_stopped to the room) comes meanwhile;
+  // the next one's start (recording_started) about then, which would show Stop again.
+  await host.evaluate(() => {
+    const stop = document.querySelector("#stop-recording");
+    window.stopHidden = false;
+    new MutationObserver(() => (window.stopHidden ||= stop.hidden)).observe(stop, { attributes: true, attributeFilter: ["hidden"] });
+  });
+  await host.waitForTimeout(ENDING_MS);
+  if (await host.evaluate(() => window.stopHidden)) throw new Error("the last recording's end took the Stop button of the next, for a while");
+  if (await host.isHidden("#recording-badge")) throw new Error("the last recording's end took the REC badge of the next");
+  say("a next recording started while the last wrote out its file, and the last's end left it shown");
+  await host.click("#stop-recording");
+  await noticeSays(host, "info", "Recording stopped.");
+  await host.waitForSelector("#recording-badge", { state: "hidden" });
 });

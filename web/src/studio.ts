@@ -20,9 +20,9 @@
  */
 import { RpcError } from "@protobuf-ts/runtime-rpc";
 import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
-import { RecordingLayout, Role, ShowState, type ShowEvent, type ShowRoom, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
+import { EgressStatus, RecordingLayout, Role, ShowState, type ShowEvent, type ShowRoom, type ShowServiceClient, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Confirm } from "./components/confirm";
-import { Notice, button, disabledWhile } from "./components/notice";
+import { Notice, button, disabledWhile, onPress } from "./components/notice";
 import { OwnMedia } from "./components/ownMedia";
 import { Restream } from "./components/restream";
 import { Stage } from "./components/stage";
@@ -135,10 +135,10 @@ page.goLive.addEventListener("submit", (event) => {
 page.goLive.querySelector("button")!.disabled = false;
 // Each disabled from the click until the service answers: a double click starts one recording.
 const recordingButtons = [page.startRecording, page.stopRecording];
-page.startRecording.addEventListener("click", () => void disabledWhile(recordingButtons, () => record(true), () => ended));
-page.stopRecording.addEventListener("click", () => void disabledWhile(recordingButtons, () => record(false), () => ended));
-page.endShow.addEventListener("click", () => void endShow());
-page.openShow.addEventListener("click", () => void openToAudience());
+onPress(page.startRecording, () => void disabledWhile(recordingButtons, () => record(true), () => ended));
+onPress(page.stopRecording, () => void disabledWhile(recordingButtons, () => record(false), () => ended));
+onPress(page.endShow, () => void endShow());
+onPress(page.openShow, () => void openToAudience());
 
 async function goLive(name: string, adminToken: string): Promise<void> {
   const submit = page.goLive.querySelector("button")!;
@@ -235,8 +235,11 @@ function refresh(): void {
 function heard(event: ShowEvent): void {
   switch (event.type) {
     case "recording_started":
+      showRecording(event.recordingId);
+      break;
     case "recording_stopped":
-      showRecording(event.type === "recording_started");
+      // The one that ended may be the last, writing out its file while the next records.
+      if (!event.recordingId || event.recordingId === recording) showRecording("");
       break;
     case "show_live":
       // Taken live by this page, by the room's admin (the app's backend) or by a reconciler.
@@ -268,27 +271,35 @@ function audienceButtons(participant: Participant): HTMLElement[] {
 async function record(start: boolean): Promise<void> {
   await controls.act(async (s) => {
     if (start) {
-      await s.startRecording({ roomName, layout: RecordingLayout.SPEAKER });
-    } else {
-      await s.stopRecording({ roomName });
+      const { response } = await s.startRecording({ roomName, layout: RecordingLayout.SPEAKER });
+      showRecording(response.recording?.recordingId ?? "");
+      return "Recording started.";
     }
-    showRecording(start);
-    return start ? "Recording started." : "Recording stopped.";
+    await s.stopRecording({ roomName });
+    showRecording("");
+    return "Recording stopped.";
   });
 }
 
-/** A recording already running when the host joins (a reload mid-recording) shows with its Stop button. */
+/** A recording already running when the host joins (a reload mid-recording) shows with its Stop
+ * button; one ending (stopped, writing out its file) does not: a new one may start meanwhile. */
 async function refreshRecording(): Promise<void> {
   if (!show || ended) return;
   try {
     const { response } = await show.listRecordings({ roomName });
-    showRecording(response.recordings.some((recording) => recording.endedAt === 0));
+    const running = response.recordings.find((held) => held.endedAt === 0 && held.status < EgressStatus.EGRESS_ENDING);
+    showRecording(running?.recordingId ?? "");
   } catch (error) {
     if (!ended) notice.show("error", refusal(error));
   }
 }
 
-function showRecording(on: boolean): void {
+/** The recording this page shows running, with its Stop button; "" when none is. */
+let recording = "";
+
+function showRecording(id: string): void {
+  recording = id;
+  const on = id !== "";
   page.recordingBadge.hidden = !on;
   page.startRecording.hidden = on;
   page.stopRecording.hidden = !on;

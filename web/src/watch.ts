@@ -27,7 +27,7 @@ import { DisconnectReason, type Participant, RoomEvent } from "livekit-client";
 import { Role, type ShowEvent, type ShowServiceClient, ShowState, clockSkew, fragment, pageSizeFrom, refusal, roomFromPath, showService } from "./api";
 import { Confirm } from "./components/confirm";
 import { Invitation } from "./components/invitation";
-import { Notice, disabledWhile } from "./components/notice";
+import { Notice, disabledWhile, onPress } from "./components/notice";
 import { OwnMedia } from "./components/ownMedia";
 import { Stage } from "./components/stage";
 import { StageControls } from "./components/stageControls";
@@ -128,16 +128,17 @@ page.join.addEventListener("submit", (event) => {
   void join(page.name.value.trim());
 });
 page.name.addEventListener("input", () => refuseName(""));
-// Each disabled from the click until the service answers: a double click raises the hand once
-// (rather than raising and lowering it), and steps down once.
-page.hand.addEventListener("click", () => void disabledWhile([page.hand], () => act(async (s) => {
+// Each disabled from the click until the service answers, and a double click's second click,
+// however late, is the same press: a double click raises the hand once (rather than raising and
+// lowering it), and steps down once.
+onPress(page.hand, () => void disabledWhile([page.hand], () => act(async (s) => {
   const raise = !handUp;
   const { response } = await s.setHandRaised({ roomName, participantIdentity: me, raised: raise });
   handUp = response.handRaised;
   if (response.promoted) return ON_STAGE;
   return raise ? "Your hand is raised; the host sees you in the queue." : "Your hand is lowered.";
 })));
-page.stepDown.addEventListener("click", () =>
+onPress(page.stepDown, () =>
   void disabledWhile([page.stepDown], () => act(async (s) => {
     await s.stepDown({ roomName, guestIdentity: me });
     return IN_AUDIENCE;

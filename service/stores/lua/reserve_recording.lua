@@ -7,13 +7,19 @@ local starting = tonumber(ARGV[9])
 -- again by a token used after the end, and is closed as soon as it is seen).
 if phase() == 'ended' then return refused('show_ended') end
 local function kind_of(recording) return recording.kind or 'recording' end
+-- A recording ending only writes out its file, and the next may begin meanwhile; a stream ending
+-- still holds its destinations' ingest (Recording.in_the_way, service/core/record.py).
+local function in_the_way(recording)
+  if kind_of(recording) == 'recording' then return recording.status < 2 end
+  return active(recording)
+end
 -- A placeholder held that long outlived every call a living instance makes while holding one:
 -- the instance died before it settled or dropped it, and it holds nothing any more.
 local abandoned = {}
 local held_all = redis.call('HGETALL', RECORDINGS)
 for i = 1, #held_all, 2 do
   local held = cjson.decode(held_all[i + 1])
-  if kind_of(held) == kind and active(held) then  -- a kind this version knows, read as it writes it
+  if kind_of(held) == kind and in_the_way(held) then  -- a kind this version knows, read as it writes it
     -- a placeholder's id starts with PLACEHOLDER_PREFIX (service/core/record.py)
     if string.sub(held.id, 1, 8) == 'pending-' and held.started_at + starting <= NOW then
       table.insert(abandoned, held_all[i])

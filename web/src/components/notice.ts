@@ -17,14 +17,25 @@ export class Notice {
   }
 }
 
-/** A button that does `action` when clicked, disabled while it runs. */
+/** A button that does `action` when pressed, disabled while it runs. */
 export function button(label: string, action: () => Promise<void>, className = ""): HTMLButtonElement {
   const element = document.createElement("button");
   element.type = "button";
   element.textContent = label;
   if (className) element.className = className;
-  element.addEventListener("click", () => void disabledWhile([element], action));
+  onPress(element, () => void disabledWhile([element], action));
   return element;
+}
+
+/** Calls `action` when `element` is pressed: a click, or Enter or Space on it. The second click of
+ * a double click is the same press, not another: once the service has answered the first, the
+ * button under the pointer may have become its opposite (Stop recording shows Start recording in
+ * its place, Raise hand becomes Lower hand), and the second click must not undo what the first did. */
+export function onPress(element: HTMLElement, action: () => void): void {
+  element.addEventListener("click", (event) => {
+    if (event.detail > 1) return;
+    action();
+  });
 }
 
 /** Names `who` in the accessible name of each of `buttons` ("Invite: mary"), which show only what

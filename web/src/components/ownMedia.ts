@@ -12,7 +12,7 @@
 import { ConnectionState, type Room, RoomEvent } from "livekit-client";
 import { refusal } from "../api";
 import { GUEST_SOURCES, type GuestSource, enableSource, onStage, takenAway } from "../show";
-import type { Notice } from "./notice";
+import { type Notice, onPress } from "./notice";
 
 /** What each button says while its source is live, and while it is muted or not published. */
 const LABELS: Record<GuestSource["name"], { live: string; silent: string }> = {
@@ -43,7 +43,7 @@ export class OwnMedia {
       reason.className = `reason own-${source.name}-reason`;
       reason.textContent = `The host turned your ${source.name} off`;
       const control = { source, button, reason, busy: false };
-      button.addEventListener("click", () => void this.toggle(control));
+      onPress(button, () => void this.toggle(control));
       this.element.append(button, reason);
       return control;
     });

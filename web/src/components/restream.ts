@@ -24,7 +24,7 @@
  * configured.
  */
 import { EgressStatus, type ShowEvent, type ShowServiceClient, type Stream, refusal } from "../api";
-import type { Notice } from "./notice";
+import { type Notice, onPress } from "./notice";
 
 /** How often the panel reads a stream that is starting or ending, should its next event be lost. */
 const FALLBACK_MS = 30_000;
@@ -87,8 +87,8 @@ export class Restream {
     private readonly show: () => ShowServiceClient | undefined,
     private readonly view: RestreamView,
   ) {
-    view.goOut.addEventListener("click", () => void this.goOut());
-    view.stop.addEventListener("click", () => void this.stopStream());
+    onPress(view.goOut, () => void this.goOut());
+    onPress(view.stop, () => void this.stopStream());
     this.render();
   }
 
