@@ -122,6 +122,12 @@ class Stage(Protocol):
 
     async def remove_participant(self, room: str, identity: str) -> bool: ...
 
+    async def turn_away(self, room: str, connection: lk.ParticipantInfo) -> bool:
+        """Removes `connection` from LiveKit if it is still the one under its name (LiveKit removes
+        by name: a look first, so that the holder it replaced, back already, stays); whether it
+        was removed."""
+        ...
+
     async def present(
         self, room: str, identity: str, presence: Presence, known: lk.ParticipantInfo | None = None
     ) -> lk.ParticipantInfo | None:

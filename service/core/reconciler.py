@@ -611,10 +611,11 @@ class Reconciler:
         """Whether `found`, connected under the name of a seat or a moderator, is of another holder
         than the one the part was given to (Caller.holder): a token the viewer door gave for the
         name before, to someone else, whose connection replaced the holder's. It is removed from
-        LiveKit then (its participant_joined may have been lost), and given no part."""
+        LiveKit then (its participant_joined may have been lost), if it is still the connection
+        under the name, and given no part."""
         if holds(connection_of(found).holder, (await self._records.admission(room, found.identity, now)).bound):
             return False
-        await self._stage.remove_participant(room, found.identity)
+        await self._stage.turn_away(room, found)
         return True
 
     async def _present(

@@ -447,9 +447,7 @@ class ShowCore(ShowService[Caller]):
         """Removes the connection `who` from LiveKit, if it is still the one under its name: the
         holder it replaced may be back already."""
         try:
-            current = await self._stage.find_participant(room, who.identity)
-            if current is not None and current.sid == who.sid:
-                await self._stage.remove_participant(room, who.identity)
+            await self._stage.turn_away(room, who)
         except errors.ShowError as exc:
             log.warning("could not remove %s's other holder from %s: %s", who.identity, room, exc.message)
 

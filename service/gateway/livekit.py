@@ -333,6 +333,12 @@ class LiveKitStage:
         await self._api.room.remove_participant(who)
         return True
 
+    async def turn_away(self, room: str, connection: lk.ParticipantInfo) -> bool:
+        current = await self.find_participant(room, connection.identity)
+        if current is None or current.sid != connection.sid:
+            return False
+        return await self.remove_participant(room, connection.identity)
+
     async def find_participant(self, room: str, identity: str) -> lk.ParticipantInfo | None:
         who = api.RoomParticipantIdentity(room=room, identity=identity)
         return await self._find("GetParticipant", self._api.room.get_participant(who))
