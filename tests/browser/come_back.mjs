@@ -120,6 +120,8 @@ await inBrowser(async (open) => {
   await ann.unroute("**/GetMyPlace");
   say("an answer read before the host invited ann again does not take the invitation away");
   await ann.click("#invitation .decline");
+  // The notice says so already, from the first decline: the invitation going is this one's answer.
+  await ann.waitForSelector("#invitation:not([hidden])", { state: "detached", timeout: STEP_MS });
   await noticeSays(ann, "info", "You declined the invitation.");
 
   const shown = await hide(ann);

@@ -72,6 +72,7 @@ async function streamShows(page, state, text) {
 await inBrowser(async (open, logs) => {
   const answers = [];
   let listings = 0;
+  let listedAt = 0;
   // Every answer the service gives the studio, and how often it reads the streams.
   const watched = async (name, path) => {
     const page = await open(name, path);
@@ -79,9 +80,15 @@ await inBrowser(async (open, logs) => {
       if (response.url().includes("/twirp/")) answers.push(response.text().catch(() => ""));
     });
     page.on("request", (request) => {
-      if (request.url().endsWith("/ListStreams")) listings += 1;
+      if (request.url().endsWith("/ListStreams")) [listings, listedAt] = [listings + 1, Date.now()];
     });
     return page;
+  };
+  // How many reads the studio has made, once it has made none for a second: a read that follows
+  // an event of the change just shown (the stream live, updated) is that change's, not a poll.
+  const settledListings = async (page) => {
+    while (Date.now() - listedAt < 1_000) await page.waitForTimeout(200);
+    return listings;
   };
   const keysAbsent = async (page, when) => {
     const places = { DOM: await page.content(), console: logs.join("\n"), answers: (await Promise.all(answers)).join("\n") };
@@ -121,7 +128,7 @@ await inBrowser(async (open, logs) => {
   await streamShows(host, "live", "Live to twitch");
   await boxesShow(host, { twitch: "on (disabled)", youtube: "off" });
   await keysAbsent(host, "changing destinations");
-  const whileLive = listings;
+  const whileLive = await settledListings(host);
   await host.waitForTimeout(5_000); // the events tell the studio: it does not ask a live stream for a minute
   if (listings !== whileLive) throw new Error(`the studio kept reading the live stream (${listings - whileLive} reads)`);
   say("the host added twitch and removed youtube while live; live, the studio does not ask");
@@ -140,7 +147,7 @@ await inBrowser(async (open, logs) => {
   await host.waitForSelector("#out-badge", { state: "hidden", timeout: STEP_MS });
   await host.waitForSelector("#go-out:not([hidden]):enabled", { timeout: STEP_MS });
   await boxesShow(host, { twitch: "on", youtube: "off" });
-  const before = listings;
+  const before = await settledListings(host);
   await host.waitForTimeout(4_000); // longer than the page's polling period
   if (listings !== before) throw new Error(`the studio kept reading the ended stream (${listings - before} reads)`);
   say("the host stopped the restream: ended, OUT gone, and the studio stopped asking");
@@ -160,7 +167,7 @@ await inBrowser(async (open, logs) => {
   await streamShows(host, "live", "Live to youtube");
   // A change the studio did not make: the room's admin adds twitch, and the stream_updated event
   // brings it, with one read and no poll.
-  const beforeAdmin = listings;
+  const beforeAdmin = await settledListings(host);
   await adminUpdates(["twitch"], []);
   await streamShows(host, "live", "Live to youtube, twitch");
   await boxesShow(host, { twitch: "on", youtube: "on" });

@@ -83,6 +83,8 @@ await inBrowser(async (open) => {
   await taker.close();
   say("another tab asking for mary's name while her hand is up was refused beside the name box, in the viewer's words");
   await mary.click("#hand");
+  await noticeSays(mary, "info", "Your hand is lowered.");
+  await host.waitForSelector('#hand-queue li[data-identity="mary"]', { state: "detached", timeout: STEP_MS });
   say("mary raised her hand and lowered it again; the host's queue followed");
 
   await host.click('.tile[data-identity="john"] button.demote');

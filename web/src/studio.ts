@@ -235,7 +235,8 @@ function refresh(): void {
 function heard(event: ShowEvent): void {
   switch (event.type) {
     case "recording_started":
-      showRecording(event.recordingId);
+      // Sent once LiveKit's egress is active: one this page stopped meanwhile stays stopped.
+      if (!stopped.has(event.recordingId)) showRecording(event.recordingId);
       break;
     case "recording_stopped":
       // The one that ended may be the last, writing out its file while the next records.
@@ -275,7 +276,8 @@ async function record(start: boolean): Promise<void> {
       showRecording(response.recording?.recordingId ?? "");
       return "Recording started.";
     }
-    await s.stopRecording({ roomName });
+    const { response } = await s.stopRecording({ roomName });
+    stopped.add(response.recording?.recordingId ?? recording);
     showRecording("");
     return "Recording stopped.";
   });
@@ -285,8 +287,11 @@ async function record(start: boolean): Promise<void> {
  * button; one ending (stopped, writing out its file) does not: a new one may start meanwhile. */
 async function refreshRecording(): Promise<void> {
   if (!show || ended) return;
+  const seen = recordingMoves;
   try {
     const { response } = await show.listRecordings({ roomName });
+    // A recording started, stopped or heard of while this read was answered is newer than it.
+    if (ended || seen !== recordingMoves) return;
     const running = response.recordings.find((held) => held.endedAt === 0 && held.status < EgressStatus.EGRESS_ENDING);
     showRecording(running?.recordingId ?? "");
   } catch (error) {
@@ -296,9 +301,14 @@ async function refreshRecording(): Promise<void> {
 
 /** The recording this page shows running, with its Stop button; "" when none is. */
 let recording = "";
+/** The recordings this page stopped, whose late recording_started shows nothing. */
+const stopped = new Set<string>();
+/** How many times the page has shown a recording, or none: a read begun before is older. */
+let recordingMoves = 0;
 
 function showRecording(id: string): void {
   recording = id;
+  recordingMoves++;
   const on = id !== "";
   page.recordingBadge.hidden = !on;
   page.startRecording.hidden = on;

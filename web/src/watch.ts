@@ -70,8 +70,10 @@ let handUp = false;
 // A moderator, as JoinRoom answered or the service's events since told.
 let moderating = false;
 // The service's events about this viewer heard so far: a read of its place (readAgain) answered
-// after one of them may be older than it, and is not shown.
+// after one of them may be older than it, and is read again.
 let heardOfMe = 0;
+/** How many reads of its place, each overtaken by an event about the viewer, readAgain makes. */
+const READS_OVERTAKEN = 3;
 /** The most a viewer's page waits, at random, before reading the show again after a reconnect. */
 const RECONNECT_SPREAD_MS = 2_000;
 
@@ -319,24 +321,29 @@ function appoint(appointed: boolean): void {
 async function readAgain(): Promise<void> {
   const client = show;
   if (!watching || ended || !client) return;
-  const heardBefore = heardOfMe;
   let answer, skew;
-  try {
-    const read = await client.getMyPlace({ roomName });
-    ({ response: answer } = read);
-    skew = clockSkew(read.headers);
-  } catch (error) {
-    // The page shows what it knew: the next return, or event, brings it on.
-    console.warn("Reading the show again failed:", error);
-    return;
+  // An event about this viewer that came while GetMyPlace answered is as new as the answer, or
+  // newer: the page reads once more, and a read overtaken every time (events keep coming, and
+  // keep the page current themselves) is let go.
+  for (let reads = 0; ; reads++) {
+    if (reads === READS_OVERTAKEN) return;
+    const heardBefore = heardOfMe;
+    try {
+      const read = await client.getMyPlace({ roomName });
+      ({ response: answer } = read);
+      skew = clockSkew(read.headers);
+    } catch (error) {
+      // The page shows what it knew: the next return, or event, brings it on.
+      console.warn("Reading the show again failed:", error);
+      return;
+    }
+    if (ended) return;
+    if (answer.state === ShowState.ENDED) {
+      finish("The show has ended.");
+      return;
+    }
+    if (heardOfMe === heardBefore) break;
   }
-  if (ended) return;
-  if (answer.state === ShowState.ENDED) {
-    finish("The show has ended.");
-    return;
-  }
-  // An event about this viewer came while GetMyPlace answered: it is as new as the answer, or newer.
-  if (heardOfMe !== heardBefore) return;
   handUp = answer.handRaised;
   if (answer.invitationExpiresAt <= Date.now() + skew) invitation.hide();
   // The invitation shown already is not shown (and read out) again.

@@ -6,12 +6,20 @@ export type Tone = "info" | "error" | "ended";
 export class Notice {
   constructor(private readonly element: HTMLElement) {}
 
+  /** Whether the page is over (the show ended, the viewer was removed): that is its last word, and
+   * nothing after it (the answer to a call made before, an error of a read) takes its place. */
+  private get over(): boolean {
+    return this.element.dataset["tone"] === "ended";
+  }
+
   show(tone: Tone, text: string): void {
+    if (this.over) return;
     this.element.textContent = text;
     this.element.dataset["tone"] = tone;
   }
 
   clear(): void {
+    if (this.over) return;
     this.element.textContent = "";
     delete this.element.dataset["tone"];
   }
