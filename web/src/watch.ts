@@ -196,6 +196,7 @@ async function join(name: string): Promise<void> {
     // rejoins with the token this tab kept for that name, and without one if it has expired. Any other refusal (the service
     // restarting, a rate limit) leaves the token kept for the next try.
     const request = { roomName, participantName: name, role: Role.VIEWER, displayName: "" };
+    const heardBefore = heardOfMe;
     const credential = sessionStorage.getItem(kept(name)) ?? undefined;
     let joined;
     try {
@@ -229,6 +230,10 @@ async function join(name: string): Promise<void> {
     moderate(response.role === Role.MODERATOR);
     // A guest who comes back (a reload) keeps the stage: its connection may publish from the start.
     await followPermission(undefined);
+    // Events about this viewer heard while connecting (an appointment, its hand lowered as its
+    // last connection left) are newer than JoinRoom's answer, shown above: the page reads its
+    // place again.
+    if (heardOfMe !== heardBefore) void readAgain();
   } catch (error) {
     await room.disconnect();
     const nameRefused = nameRefusal(error);
