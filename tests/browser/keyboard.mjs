@@ -37,6 +37,7 @@ await inBrowser(async (open) => {
   if (now !== "Invite: mary") throw new Error(`after two arrivals the focus is on ${JSON.stringify(now)}, not mary's Invite`);
   await host.keyboard.press("Enter");
   await mary.waitForSelector("#invitation:not([hidden]) button.accept", { timeout: STEP_MS });
+  await noticeSays(host, "info", "mary has been invited to the stage");
   await mary.click("#invitation button.decline");
   await noticeSays(host, "info", "mary declined");
   say("the focus stayed on mary's Invite as amy and zed arrived, and Enter invited her");

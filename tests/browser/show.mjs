@@ -121,6 +121,8 @@ await inBrowser(async (open) => {
 
   // An invitation can be declined, and a guest can be removed from the show altogether.
   await host.click('#audience li[data-identity="john"] button');
+  // The host's answer first: told after john's decline, it would say "invited" over "declined".
+  await noticeSays(host, "info", "john has been invited to the stage");
   await john.click("#invitation:not([hidden]) button.decline");
   await noticeSays(host, "info", "john declined the invitation to the stage.");
   await john.waitForSelector("#invitation", { state: "hidden" });
