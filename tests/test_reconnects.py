@@ -779,3 +779,27 @@ async def test_an_acceptance_puts_no_other_holders_connection_on_stage(gated_hel
         assert claims(accepted["token"])["showrunnerHolder"] == claims(own["token"])["showrunnerHolder"]
         await until(partial(heard_vic_accept, show.host_live), 10.0, "the host hears vic accepted")
         await until(lambda: seen_is(lkapi, room, "vic", ("guest", True)), 10.0, "vic on stage")
+
+
+async def test_a_viewer_whose_join_after_going_live_was_lost_is_let_in_by_a_late_look(
+    gated: tuple[Show, WebhookGate],
+) -> None:
+    """A viewer given its token backstage connects after GoLive's listing, and LiveKit loses its
+    participant_joined: nothing else would ever let it see the show. One more listing, the
+    stage-change deadline after going live (FAST: 2 s), lets it in, as LiveKit's own view shows;
+    the room heard show_live once, from GoLive."""
+    show, gate = gated
+    room, door = show.room, show.door
+    ticket = await door.join(room, "late", "viewer")  # backstage: its token may not subscribe
+    await show.admin.go_live(room)  # nobody waiting: GoLive's listing lets nobody in
+    gate.open = False
+    await show.connect("late", ticket["wsUrl"], ticket["token"])
+    async with livekit_api(show.stack.livekit) as lkapi:
+
+        async def may_subscribe() -> bool:
+            who = api.RoomParticipantIdentity(room=room, identity="late")
+            return (await lkapi.room.get_participant(who)).permission.can_subscribe
+
+        await until(may_subscribe, 15.0, "late let in")
+    assert gate.lost_join_of("late")  # only the reconciler could see it
+    assert [e["type"] for e in show.host_live.show_events].count("show_live") == 1

@@ -67,6 +67,7 @@ from service.core.clock import Clock
 from service.core.ports import Presence, Stage, sources_agree
 from service.core.record import (
     EgressKind,
+    Lifecycle,
     PendingChange,
     Phase,
     Recording,
@@ -121,6 +122,18 @@ class ReconcileRules:
     # A room's raised hands are looked at (HANDS_PER_PASS of them) once in this long at most: a
     # lost participant_left is rare, and a hand left up a little longer harms nobody.
     hands_every_seconds: float = 30.0
+    # A viewer given its token backstage that connects after GoLive's listing is let in by its own
+    # participant_joined. Should LiveKit lose that webhook (its queue overflows in just such a
+    # crowd), one more listing this long after the show went live (the stage-change deadline: a
+    # connection begun before going live has joined by then) lets it in.
+    late_look_seconds: float = 10.0
+
+    @property
+    def late_look_window(self) -> tuple[float, float]:
+        """How long after going live (seconds) a pass makes the late look: from `late_look_seconds`
+        for a few passes, so that one comes, while an instance started long after a show went live
+        lists no audience for it."""
+        return self.late_look_seconds, self.late_look_seconds + max(30.0, 3 * self.interval_seconds)
 
     @property
     def recent_window(self) -> float:
@@ -217,6 +230,8 @@ class Reconciler:
         self._explained: dict[str, tuple[tuple[str, int, int], float]] = {}
         # room -> identity -> due (ms): the doubts (`doubt`) the record could not be given.
         self._doubted: dict[str, dict[str, int]] = {}
+        # room -> when its show went live (ms), for the shows this instance made the late look for.
+        self._looked_late: dict[str, int] = {}
         self._wanted: set[str] = set()
         self._sweep_wanted = False
         self._wake = asyncio.Event()
@@ -507,6 +522,12 @@ class Reconciler:
             # The show went live, and whoever took it live did not say its audience was let in.
             let_in = await self._listener.release_audience(room)
             actions.append(Action("released", detail=f"{let_in} viewers"))
+        elif self._late_look_due(room, record.life, now):
+            # Those who connected after the release with a token minted backstage, and whose join
+            # LiveKit did not tell (it tells no show_live again: the release is not due).
+            let_in = await self._listener.release_audience(room)
+            if let_in:
+                actions.append(Action("released", detail=f"{let_in} viewers late"))
         kept_out = await self._keep_out(room, live, now) if record.bans else []
         actions += kept_out
         seated_publishers = sum(1 for p in present.values() if p.permission.can_publish)
@@ -568,6 +589,21 @@ class Reconciler:
         await self._listener.hand_lowered(room, identity, away.name)
         return [Action("lowered", identity, "its owner left")]
 
+    def _late_look_due(self, room: str, life: Lifecycle, now: float) -> bool:
+        """Whether this pass makes the one late look at the audience of a show gone live (see
+        `ReconcileRules.late_look_seconds`): the first of this instance's passes in the window."""
+        if life.phase is not Phase.LIVE or not life.live_at:
+            return False
+        since = now - life.live_at / 1000
+        opens, closes = self._rules.late_look_window
+        if since > closes:
+            self._looked_late.pop(room, None)
+            return False
+        if since < opens or self._looked_late.get(room) == life.live_at:
+            return False
+        self._looked_late[room] = life.live_at
+        return True
+
     def _forget_away(self, room: str, identity: str, away: Away) -> None:
         viewers = self._away.get(room, {})
         if viewers.get(identity) is away:
@@ -578,6 +614,7 @@ class Reconciler:
     async def _without_livekit_room(self, room: str, record: StageRecord, now: float) -> list[Action]:
         self._hand_looks.pop(room, None)
         self._explained.pop(room, None)
+        self._looked_late.pop(room, None)
         # A record that names a room LiveKit had holds that show (its phase, history, limit) even
         # with nobody in it: the room is gone, so is the show. One that never had a room and
         # holds nothing is left alone (an admin's settings made before the show, say).
