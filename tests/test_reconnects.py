@@ -26,6 +26,7 @@ from aiohttp import web
 from livekit import api
 from livekit.protocol import models as lk
 
+from service.core import errors
 from service.core.clock import SystemClock
 from service.core.pages import PageTokens, page_key
 from service.core.ports import Presence
@@ -650,6 +651,32 @@ async def test_a_pass_over_a_room_asks_livekit_about_its_bans_never_about_its_wh
         calls.clear()
         assert await reconciler.reconcile(room) == []
         assert calls == {"ListRooms": 1, "GetParticipant": 1, "ListParticipants": 1}
+
+
+async def test_a_late_look_that_livekit_failed_is_made_again_by_the_next_pass(tmp_path: Path, room: str) -> None:
+    """The one late look at a show gone live (ReconcileRules.late_look_seconds) counts once it has
+    gone through: one whose listing LiveKit failed is made by the next pass, which lets the viewer
+    still waiting in (LiveKit's own view), and the pass after makes none."""
+    async with reconciling(tmp_path, room) as made:
+        records, clock, reconciler, stage = made.records, made.clock, made.reconciler, made.stage
+        went_live = clock.now() - ReconcileRules().late_look_seconds - 1
+        await records.go_live(room, went_live, None)
+        await records.audience_released(room, went_live)  # GoLive let in whoever was there: nobody
+        token = stage.mint_token(room, "late", "late", Presence(Role.VIEWER, waiting=True))
+        made.people.append(await LiveParticipant("late").connect(stage.ws_url, token))
+        listing = stage.list_participants
+
+        async def unavailable(room: str, fresh: bool = False) -> list[lk.ParticipantInfo]:
+            raise errors.unavailable("LiveKit is restarting")
+
+        stage.list_participants = unavailable  # type: ignore[method-assign]
+        with pytest.raises(errors.ShowError):
+            await reconciler.reconcile(room)
+        stage.list_participants = listing  # type: ignore[method-assign]
+        assert Action("released", detail="1 viewers late") in await reconciler.reconcile(room)
+        late = await stage.find_participant(room, "late")
+        assert late is not None and late.permission.can_subscribe
+        assert not [a for a in await reconciler.reconcile(room) if a.kind == "released"]
 
 
 async def test_a_pass_looks_at_a_few_hands_in_turn_never_at_the_whole_queue(tmp_path: Path, room: str) -> None:

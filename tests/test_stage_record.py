@@ -1564,6 +1564,23 @@ def _ids(*recordings: Recording | None) -> list[str | None]:
     return [r.id if r else None for r in recordings]
 
 
+async def test_a_room_drops_its_oldest_ended_recordings_never_one_still_ending(records: ShowRecords, room: str) -> None:
+    # A recording stopped makes way for the next while it writes out its file: twenty more may
+    # start and end meanwhile (a long upload, a stuck worker). It is kept, its end still to be heard.
+    await _hosted(records, room)
+    await records.reserve_recording(room, "pending-a", "speaker", T0)
+    await records.settle_recording(room, "pending-a", "EG_a", 1, "/out/a.mp4", T0 + 1)
+    assert await records.record_progress(room, "EG_a", 2, T0 + 2, "", "", T0 + 2) == (1, 2)
+    for i in range(KEPT_RECORDINGS + 1):
+        at = T0 + 10 + i
+        await records.reserve_recording(room, f"pending-{i}", "speaker", at)
+        await records.settle_recording(room, f"pending-{i}", f"EG_{i}", 1, "", at)
+        await records.record_progress(room, f"EG_{i}", 3, at, "", "", at)
+    kept = [r.id for r in (await records.stage(room, T0 + 40)).recordings]
+    assert kept == ["EG_a"] + [f"EG_{i}" for i in range(2, KEPT_RECORDINGS + 1)]  # 0 and 1 went
+    assert await records.record_progress(room, "EG_a", 3, T0 + 41, "", "/out/a.mp4", T0 + 41) == (2, 3)
+
+
 async def test_a_room_keeps_its_last_twenty_recordings(records: ShowRecords, room: str) -> None:
     for i in range(23):
         await records.reserve_recording(room, f"pending-{i}", "grid", T0 + i)

@@ -524,8 +524,10 @@ class Reconciler:
             actions.append(Action("released", detail=f"{let_in} viewers"))
         elif self._late_look_due(room, record.life, now):
             # Those who connected after the release with a token minted backstage, and whose join
-            # LiveKit did not tell (it tells no show_live again: the release is not due).
+            # LiveKit did not tell (it tells no show_live again: the release is not due). Made
+            # once it has gone through: one that failed is made again by the next pass.
             let_in = await self._listener.release_audience(room)
+            self._looked_late[room] = record.life.live_at
             if let_in:
                 actions.append(Action("released", detail=f"{let_in} viewers late"))
         kept_out = await self._keep_out(room, live, now) if record.bans else []
@@ -599,10 +601,7 @@ class Reconciler:
         if since > closes:
             self._looked_late.pop(room, None)
             return False
-        if since < opens or self._looked_late.get(room) == life.live_at:
-            return False
-        self._looked_late[room] = life.live_at
-        return True
+        return since >= opens and self._looked_late.get(room) != life.live_at
 
     def _forget_away(self, room: str, identity: str, away: Away) -> None:
         viewers = self._away.get(room, {})

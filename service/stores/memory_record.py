@@ -914,9 +914,13 @@ class MemoryRecords:
             state.recording_seq += 1
             held = Recording(placeholder, layout, 0, ms(now), kind=kind, destinations=destinations)
             state.recordings[placeholder] = (state.recording_seq, held)
+            # The oldest ended one goes first; one still running or ending is kept, its end still
+            # to be heard (reserve_recording.lua).
             while sum(r.kind is kind for _, r in state.recordings.values()) > KEPT_RECORDINGS:
-                same = [rid for rid, (_, r) in state.recordings.items() if r.kind is kind]
-                del state.recordings[min(same, key=lambda rid: state.recordings[rid][0])]
+                ended = [rid for rid, (_, r) in state.recordings.items() if r.kind is kind and not r.active]
+                if not ended:
+                    break
+                del state.recordings[min(ended, key=lambda rid: state.recordings[rid][0])]
 
     async def set_destinations(
         self, room: str, stream_id: str, destinations: tuple[str, ...], now: float, read: Recording | None = None

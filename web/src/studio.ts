@@ -292,7 +292,8 @@ async function refreshRecording(): Promise<void> {
     const { response } = await show.listRecordings({ roomName });
     // A recording started, stopped or heard of while this read was answered is newer than it.
     if (ended || seen !== recordingMoves) return;
-    const running = response.recordings.find((held) => held.endedAt === 0 && held.status < EgressStatus.EGRESS_ENDING);
+    // A start still waiting for LiveKit's egress (its placeholder) shows once it answers, on its event.
+    const running = response.recordings.find((held) => held.endedAt === 0 && held.status < EgressStatus.EGRESS_ENDING && !held.recordingId.startsWith("pending-"));
     showRecording(running?.recordingId ?? "");
   } catch (error) {
     if (!ended) notice.show("error", refusal(error));

@@ -32,7 +32,8 @@ for _, id in ipairs(abandoned) do redis.call('HDEL', RECORDINGS, id) end
 local seq = redis.call('HINCRBY', STAGE, 'recording_seq', 1)
 redis.call('HSET', RECORDINGS, placeholder, cjson.encode({v = VERSION, id = placeholder, layout = layout, status = 0,
   started_at = NOW, ended_at = 0, location = '', error = '', seq = seq, kind = kind, destinations = destinations}))
--- At most `kept` of each kind, the oldest dropped first (a few dozen, so a scan is cheap).
+-- At most `kept` of each kind, the oldest ended one dropped first (a few dozen, so a scan is
+-- cheap); one still running or ending is kept, its end still to be heard.
 while true do
   local oldest, oldest_seq, count = nil, nil, 0
   local all = redis.call('HGETALL', RECORDINGS)
@@ -41,10 +42,10 @@ while true do
     if kind_of(held) == kind then
       count = count + 1
       local s = held.seq or 0
-      if oldest_seq == nil or s < oldest_seq then oldest, oldest_seq = all[i], s end
+      if not active(held) and (oldest_seq == nil or s < oldest_seq) then oldest, oldest_seq = all[i], s end
     end
   end
-  if count <= kept then break end
+  if count <= kept or oldest == nil then break end
   redis.call('HDEL', RECORDINGS, oldest)
 end
 touch()

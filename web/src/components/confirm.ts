@@ -6,6 +6,8 @@
  * the browser gives the focus back to where it was once it closes. Not window.confirm: that one
  * cannot be styled, names nothing of the show, and some browsers let a page silence it.
  */
+import { onPress } from "./notice";
+
 export class Confirm {
   private readonly dialog = document.createElement("dialog");
   private readonly question = document.createElement("p");
@@ -21,8 +23,9 @@ export class Confirm {
     this.cancel.className = "cancel";
     this.cancel.textContent = "Cancel";
     this.yes.className = "danger yes";
-    this.cancel.addEventListener("click", () => this.dialog.close("no"));
-    this.yes.addEventListener("click", () => this.dialog.close("yes"));
+    // The second click of the double click that opened the dialog answers nothing.
+    onPress(this.cancel, () => this.dialog.close("no"));
+    onPress(this.yes, () => this.dialog.close("yes"));
     const answers = document.createElement("div");
     answers.className = "answers";
     answers.append(this.cancel, this.yes);
