@@ -69,7 +69,7 @@ def livekit(tmp_path_factory: pytest.TempPathFactory, service_http_port: int) ->
 
 def own_redis_server(tmp_path_factory: pytest.TempPathFactory, folder: str) -> Iterator[RedisServer]:
     """A redis-server of its own, in `folder`, for a fixture to yield from and stop after."""
-    server = RedisServer(workdir=tmp_path_factory.mktemp(folder)).start()
+    server = RedisServer.on_free_ports(tmp_path_factory.mktemp(folder))
     yield server
     server.stop()
 

@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from service.dev.livekit_server import free_port
-from service.dev.redis_server import RedisServer
+from service.dev.redis_server import RedisServer, ServerExited
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,3 +160,33 @@ def test_a_port_the_service_cannot_listen_on_is_said_in_a_line_not_a_traceback(p
     assert f"showrunner: cannot start: the HTTP door cannot listen on 0.0.0.0:{ports.http}" in output
     assert "Traceback" not in output
     assert _gone(ports.livekit) and _gone(ports.redis), "make dev left its servers behind"
+
+
+def test_a_redis_server_whose_port_another_took_meanwhile_starts_again_on_fresh_ones(tmp_path: Path) -> None:
+    """Two test workers choose ports from one range: one can take a port between another's choice
+    and its server's bind. A redis-server that exits as it starts says why, in its own words, and
+    RedisServer.on_free_ports starts it again on fresh ports (here a cluster node's bus port)."""
+
+    def node(bus: int) -> tuple[str, ...]:
+        conf = tmp_path / "nodes.conf"
+        conf.unlink(missing_ok=True)
+        return ("--cluster-enabled", "yes", "--cluster-config-file", str(conf), "--cluster-port", str(bus))
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", free_port()))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        with pytest.raises(ServerExited, match=f"exited with 1: .*Failed listening on port {busy}"):
+            RedisServer(workdir=tmp_path, options=node(busy)).start()
+        buses = [busy, free_port()]
+        server = RedisServer.on_free_ports(tmp_path, lambda: node(buses.pop(0)))
+        try:
+            assert buses == []  # the first start exited, the second is up
+            assert (
+                subprocess.run(
+                    ["redis-cli", "-p", str(server.port), "ping"], capture_output=True, text=True, timeout=5
+                ).stdout.strip()
+                == "PONG"
+            )
+        finally:
+            server.stop()

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from service.dev.livekit_server import free_port
@@ -30,16 +31,7 @@ class RedisCluster:
             for i in range(self.size):
                 folder = self.workdir / f"node-{i}"
                 folder.mkdir(parents=True, exist_ok=True)
-                # The cluster bus gets a port of its own choosing (cluster-port), not port + 10000,
-                # which could fall in the kernel's ephemeral range.
-                options: tuple[str, ...] = (
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    str(folder / "nodes.conf"),
-                )
-                options += ("--cluster-port", str(free_port()), "--cluster-node-timeout", "5000")
-                self.nodes.append(RedisServer(workdir=folder, options=options).start())
+                self.nodes.append(RedisServer.on_free_ports(folder, partial(_node_options, folder)))
             addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
             subprocess.run(
                 [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
@@ -79,6 +71,23 @@ class RedisCluster:
         for node in self.nodes:
             node.stop()
         self.nodes.clear()
+
+
+def _node_options(folder: Path) -> tuple[str, ...]:
+    """A new cluster node's options. The cluster bus gets a port of its own choosing
+    (cluster-port), not port + 10000, which could fall in the kernel's ephemeral range; a start
+    made again begins with no nodes.conf of the one that exited."""
+    (folder / "nodes.conf").unlink(missing_ok=True)
+    return (
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        str(folder / "nodes.conf"),
+        "--cluster-port",
+        str(free_port()),
+        "--cluster-node-timeout",
+        "5000",
+    )
 
 
 def _redis_cli() -> str:
