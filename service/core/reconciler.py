@@ -594,11 +594,9 @@ class Reconciler:
     def _late_look_due(self, room: str, life: Lifecycle, now: float) -> bool:
         """Whether this pass makes the one late look at the audience of a show gone live (see
         `ReconcileRules.late_look_seconds`): the first of this instance's passes in the window."""
-        if life.phase is not Phase.LIVE or not life.live_at:
-            return False
         since = now - life.live_at / 1000
         opens, closes = self._rules.late_look_window
-        if since > closes:
+        if life.phase is not Phase.LIVE or not life.live_at or since > closes:
             self._looked_late.pop(room, None)
             return False
         return since >= opens and self._looked_late.get(room) != life.live_at
