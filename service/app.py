@@ -203,9 +203,7 @@ async def start(settings: Settings, clock: Clock | None = None) -> Running:
         interval_seconds=settings.reconcile_interval_seconds,
         host_claim_seconds=rules.host_claim_seconds,
         guest_limit=rules.guest_limit,
-        egress_quiet_seconds=settings.stage_change_seconds,
-        doubt_seconds=settings.stage_change_seconds,
-        late_look_seconds=settings.stage_change_seconds,
+        stage_change_seconds=settings.stage_change_seconds,
         egress_starting_seconds=starting_seconds_for(settings, settings.stage_change_seconds),
         # A room's hands are looked at about as often as every room is swept.
         hands_every_seconds=settings.reconcile_interval_seconds * ReconcileRules.sweep_every,

@@ -654,12 +654,12 @@ async def test_a_pass_over_a_room_asks_livekit_about_its_bans_never_about_its_wh
 
 
 async def test_a_late_look_that_livekit_failed_is_made_again_by_the_next_pass(tmp_path: Path, room: str) -> None:
-    """The one late look at a show gone live (ReconcileRules.late_look_seconds) counts once it has
+    """The one late look at a show gone live (ReconcileRules.late_look_window) counts once it has
     gone through: one whose listing LiveKit failed is made by the next pass, which lets the viewer
     still waiting in (LiveKit's own view), and the pass after makes none."""
     async with reconciling(tmp_path, room) as made:
         records, clock, reconciler, stage = made.records, made.clock, made.reconciler, made.stage
-        went_live = clock.now() - ReconcileRules().late_look_seconds - 1
+        went_live = clock.now() - ReconcileRules().late_look_window[0] - 1
         await records.go_live(room, went_live, None)
         await records.audience_released(room, went_live)  # GoLive let in whoever was there: nobody
         token = stage.mint_token(room, "late", "late", Presence(Role.VIEWER, waiting=True))

@@ -110,30 +110,30 @@ class ReconcileRules:
     fresh_claim_seconds: float = 10.0  # a host claim this young may still be opening its room
     host_claim_seconds: float = 60.0  # a host who never connects blocks the room this long
     guest_limit: int = 1  # the service's default, for rooms that set none
-    # A recording or stream the record holds as running is checked against LiveKit's egress on
-    # every pass once it started this long ago: its webhooks had time to come.
-    egress_quiet_seconds: float = 10.0
-    # A participant doubted (Reconciler.doubt) is looked at by every pass this long, the store's
-    # stage-change deadline (SHOW_STAGE_CHANGE_SECONDS), for a doubt the store could not keep.
-    doubt_seconds: float = 10.0
+    # The stage-change deadline (SHOW_STAGE_CHANGE_SECONDS): how long LiveKit may still be making
+    # or reporting what a call asked of it. A recording or stream the record holds as running is
+    # checked against LiveKit's egress on every pass once it started this long ago (its webhooks
+    # had time to come); a participant doubted (Reconciler.doubt) that the store could not keep
+    # is looked at by every pass this long; and this long after a show went live, a pass makes
+    # the late look at its audience (`late_look_window`).
+    stage_change_seconds: float = 10.0
     # A recording or stream held as starting this long has no call left waiting on LiveKit's
     # answer for it (the store's starting_seconds): the instance that asked died on the way.
     egress_starting_seconds: float = 30.0
     # A room's raised hands are looked at (HANDS_PER_PASS of them) once in this long at most: a
     # lost participant_left is rare, and a hand left up a little longer harms nobody.
     hands_every_seconds: float = 30.0
-    # A viewer given its token backstage that connects after GoLive's listing is let in by its own
-    # participant_joined. Should LiveKit lose that webhook (its queue overflows in just such a
-    # crowd), one more listing this long after the show went live (the stage-change deadline: a
-    # connection begun before going live has joined by then) lets it in.
-    late_look_seconds: float = 10.0
 
     @property
     def late_look_window(self) -> tuple[float, float]:
-        """How long after going live (seconds) a pass makes the late look: from `late_look_seconds`
-        for a few passes, so that one comes, while an instance started long after a show went live
-        lists no audience for it."""
-        return self.late_look_seconds, self.late_look_seconds + max(30.0, 3 * self.interval_seconds)
+        """How long after going live (seconds) a pass makes the late look at its audience. A
+        viewer given its token backstage that connects after GoLive's listing is let in by its
+        own participant_joined; should LiveKit lose that webhook (its queue overflows in just
+        such a crowd), one more listing lets it in. From the stage-change deadline (a connection
+        begun before going live has joined by then), for a few passes, so that one comes, while
+        an instance started long after a show went live lists no audience for it."""
+        opens = self.stage_change_seconds
+        return opens, opens + max(30.0, 3 * self.interval_seconds)
 
     @property
     def recent_window(self) -> float:
@@ -265,7 +265,7 @@ class Reconciler:
             await self._records.doubt(room, identity, now)
         except errors.ShowError as exc:
             log.warning("the doubt about %s in %s is kept by this instance alone: %s", identity, room, exc.message)
-            self._doubted.setdefault(room, {})[identity] = ms(now + self._rules.doubt_seconds)
+            self._doubted.setdefault(room, {})[identity] = ms(now + self._rules.stage_change_seconds)
         self.nudge(room)
 
     def dropped(self, room: str, identity: str, sid: str, at: float) -> None:
@@ -593,7 +593,7 @@ class Reconciler:
 
     def _late_look_due(self, room: str, life: Lifecycle, now: float) -> bool:
         """Whether this pass makes the one late look at the audience of a show gone live (see
-        `ReconcileRules.late_look_seconds`): the first of this instance's passes in the window."""
+        `ReconcileRules.late_look_window`): the first of this instance's passes in the window."""
         since = now - life.live_at / 1000
         opens, closes = self._rules.late_look_window
         if life.phase is not Phase.LIVE or not life.live_at or since > closes:
@@ -702,7 +702,7 @@ class Reconciler:
     async def _egresses(self, room: str, record: StageRecord, now: float) -> list[Action]:
         """The recordings and streams the record holds as running, once their webhooks had time
         to come: each brought to where LiveKit's egress has it."""
-        quiet_since = round((now - self._rules.egress_quiet_seconds) * 1000)
+        quiet_since = round((now - self._rules.stage_change_seconds) * 1000)
         abandoned_since = round((now - self._rules.egress_starting_seconds) * 1000)
         actions: list[Action] = []
         for recording in record.recordings:
