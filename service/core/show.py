@@ -1208,7 +1208,7 @@ class ShowCore(ShowService[Caller]):
         if recording is None:
             return pb.Recording(room_name=room)
         return pb.Recording(
-            recording_id=recording.id,
+            recording_id=_egress_id(recording),
             room_name=room,
             layout=_WIRE_LAYOUTS[recording.layout],
             status=recording.status,
@@ -1399,7 +1399,7 @@ class ShowCore(ShowService[Caller]):
         if stream is None:
             return pb.Stream(room_name=room)
         return pb.Stream(
-            stream_id=stream.id,
+            stream_id=_egress_id(stream),
             room_name=room,
             destinations=stream.destinations,
             status=stream.status,
@@ -2156,3 +2156,9 @@ _WIRE_SOURCES = {word: wire for wire, word in SOURCE_WORDS.items()}
 _KEPT_NAMES = {Role.GUEST: "is a guest of this room", Role.MODERATOR: "is a moderator of this room"}
 _LAYOUTS = {pb.RECORDING_LAYOUT_SPEAKER: "speaker", pb.RECORDING_LAYOUT_GRID: "grid"}
 _WIRE_LAYOUTS = {name: wire for wire, name in _LAYOUTS.items()}
+
+
+def _egress_id(held: Recording) -> str:
+    """The id the contract gives a recording or stream: LiveKit's egress id, or none while the
+    record holds only its placeholder (LiveKit has not answered the start yet)."""
+    return "" if held.placeholder else held.id

@@ -292,8 +292,8 @@ async function refreshRecording(): Promise<void> {
     const { response } = await show.listRecordings({ roomName });
     // A recording started, stopped or heard of while this read was answered is newer than it.
     if (ended || seen !== recordingMoves) return;
-    // A start still waiting for LiveKit's egress (its placeholder) shows once it answers, on its event.
-    const running = response.recordings.find((held) => held.endedAt === 0 && held.status < EgressStatus.EGRESS_ENDING && !held.recordingId.startsWith("pending-"));
+    // A start still waiting for LiveKit's egress (no id yet) shows once it answers, on its event.
+    const running = response.recordings.find((held) => held.endedAt === 0 && held.status < EgressStatus.EGRESS_ENDING && held.recordingId !== "");
     showRecording(running?.recordingId ?? "");
   } catch (error) {
     if (!ended) notice.show("error", refusal(error));

@@ -1395,7 +1395,10 @@ class Recording(_message.Message):
     LOCATION_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     recording_id: _builtins.str
-    """LiveKit's egress id (EG_...), which identifies the recording."""
+    """LiveKit's egress id (EG_...), which identifies the recording. Empty while the service is
+    still asking LiveKit to start it (LiveKit has given no id yet): such a recording is
+    EGRESS_STARTING, and its recording_started event carries the id once LiveKit answers.
+    """
     room_name: _builtins.str
     """The room recorded."""
     layout: Global___RecordingLayout.ValueType
@@ -1588,7 +1591,9 @@ class Stream(_message.Message):
     ENDED_AT_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     stream_id: _builtins.str
-    """LiveKit's egress id (EG_...), which identifies the stream."""
+    """LiveKit's egress id (EG_...), which identifies the stream. Empty while the service is still
+    asking LiveKit to start it (LiveKit has given no id yet): such a stream is EGRESS_STARTING.
+    """
     room_name: _builtins.str
     """The room streamed."""
     status: _livekit_egress_pb2.EgressStatus.ValueType

@@ -2788,7 +2788,9 @@ func (x *UpdateRoomSettingsResponse) GetGuestLimit() uint32 {
 // Recording is one recording of a show, made by a LiveKit egress.
 type Recording struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// LiveKit's egress id (EG_...), which identifies the recording.
+	// LiveKit's egress id (EG_...), which identifies the recording. Empty while the service is
+	// still asking LiveKit to start it (LiveKit has given no id yet): such a recording is
+	// EGRESS_STARTING, and its recording_started event carries the id once LiveKit answers.
 	RecordingId string `protobuf:"bytes,1,opt,name=recording_id,json=recordingId,proto3" json:"recording_id,omitempty"`
 	// The room recorded.
 	RoomName string `protobuf:"bytes,2,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
@@ -3183,7 +3185,8 @@ func (x *ListRecordingsResponse) GetRecordings() []*Recording {
 // Stream is one live stream of a show to RTMP(S) destinations, made by a LiveKit egress.
 type Stream struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// LiveKit's egress id (EG_...), which identifies the stream.
+	// LiveKit's egress id (EG_...), which identifies the stream. Empty while the service is still
+	// asking LiveKit to start it (LiveKit has given no id yet): such a stream is EGRESS_STARTING.
 	StreamId string `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
 	// The room streamed.
 	RoomName string `protobuf:"bytes,2,opt,name=room_name,json=roomName,proto3" json:"room_name,omitempty"`
