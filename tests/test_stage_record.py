@@ -40,6 +40,7 @@ from service.core.record import (
     Phase,
     Place,
     Recording,
+    Seat,
     ShowRecords,
     StageChange,
     Standing,
@@ -1712,6 +1713,42 @@ async def test_a_leave_of_a_newer_unseen_connection_frees_the_seat(records: Show
     assert departure.freed is Role.HOST
 
 
+async def test_a_seat_notes_its_holder_away_until_a_connection_is_heard(records: ShowRecords, room: str) -> None:
+    """A seat holder's absence (its leave heard, or a pass not finding it on LiveKit) is in the
+    record, from its first moment, so that whichever instance passes frees the seat once the
+    grace window from that moment is over; a connection heard again ends it."""
+    await _hosted(records, room)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    await records.accept(room, "gia", T0 + 1, LIMIT)
+    await records.connected(room, "hana", Connection("PA_1", ms(T0)), "", T0)
+    assert not await records.seat_away(room, "hana", "PA_0", T0 + 2)  # not the connection holding it
+    assert not await records.seat_away(room, "viv", "", T0 + 2)  # no seat
+    assert (await _host(records, room, T0 + 2)).away == 0
+    assert await records.seat_away(room, "hana", "PA_1", T0 + 3)
+    assert await records.seat_away(room, "hana", "PA_1", T0 + 4)  # heard again: the first moment stays
+    assert await records.seat_away(room, "gia", "", T0 + 4)  # a guest never seen connected
+    assert room in await records.active_rooms(T0 + 4)  # made recent: every instance's passes look
+    record = await records.stage(room, T0 + 5)
+    assert (await _host(records, room, T0 + 5)).away == ms(T0 + 3)
+    assert record.guest("gia") is not None and record.guest("gia").away == ms(T0 + 4)  # type: ignore[union-attr]
+    # Back: the connection the seat knew (its leave was of another), and a new one.
+    assert await records.connected(room, "hana", Connection("PA_1", ms(T0)), "", T0 + 6) is Verdict.APPLIED
+    assert await records.connected(room, "gia", Connection("PA_g", ms(T0 + 6)), "", T0 + 6) is Verdict.APPLIED
+    host, [guest] = await _host(records, room, T0 + 6), (await records.stage(room, T0 + 6)).guests
+    assert (host.sid, host.joined_at, host.away) == ("PA_1", ms(T0), 0)
+    assert (guest.sid, guest.away) == ("PA_g", 0)
+    # A late join of an older connection brings nobody back.
+    assert await records.seat_away(room, "gia", "PA_g", T0 + 7)
+    assert await records.connected(room, "gia", Connection("PA_old", ms(T0 - 1)), "", T0 + 8) is Verdict.STALE
+    assert [g.away for g in (await records.stage(room, T0 + 8)).guests] == [ms(T0 + 7)]
+
+
+async def _host(records: ShowRecords, room: str, now: float) -> Seat:
+    host = (await records.stage(room, now)).host
+    assert host is not None
+    return host
+
+
 async def test_a_guest_leaving_in_the_second_of_its_promotion_is_freed(records: ShowRecords, room: str) -> None:
     await _hosted(records, room)
     await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
@@ -2577,6 +2614,32 @@ async def test_a_seat_given_back_keeps_what_a_newer_version_wrote_in_it(
         assert await store.restore(room, "gia", Standing(seat, None, None), T0 + 3, LIMIT, "d1")
         given_back = json.loads(await client.hget(guests_key, "gia") or "{}")
         assert given_back == {**newer, "sid": "", "joined_at": 0, "locked": ["camera"]}
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("kind", ["redis", "cluster"])
+async def test_an_absence_left_behind_by_an_older_version_counts_for_nothing(
+    kind: str, request: pytest.FixtureRequest, room: str
+) -> None:
+    """During a rolling deploy an older instance, which knows no absences, may give an away
+    host's seat a new connection and leave the absence behind: it names the connection it was
+    noted of, so it counts for nothing (the holder is not freed early at its next drop), and
+    the next absence is noted from its own moment."""
+    client = _client(kind, request)
+    store = RedisRecords(client, idle_seconds=IDLE)
+    try:
+        await _hosted(store, room)
+        await store.connected(room, "hana", Connection("PA_1", ms(T0)), "", T0)
+        assert await store.seat_away(room, "hana", "PA_1", T0 + 1)
+        host_key = room_keys(room)[0]
+        seat = json.loads(await client.hget(host_key, "host") or "{}")
+        assert (seat["away"], seat["away_of"]) == (ms(T0 + 1), "PA_1")
+        older = {**seat, "sid": "PA_2", "joined_at": ms(T0 + 2)}  # the older version's connected
+        await client.hset(host_key, "host", json.dumps(older))
+        assert (await _host(store, room, T0 + 3)).away == 0
+        assert await store.seat_away(room, "hana", "PA_2", T0 + 40)
+        assert (await _host(store, room, T0 + 40)).away == ms(T0 + 40)
     finally:
         await store.close()
 

@@ -287,22 +287,36 @@ async def test_a_room_whose_pass_fails_holds_up_no_other(
         await stage.close()
 
 
-async def test_an_absence_is_forgotten_once_its_seat_has_gone(livekit: LiveKitDevServer, room: str) -> None:
-    """A host drops and the show is ended within the grace window: the seat went with the show, and
-    the room is no longer passed over for the absence noted of it (every pass, for ever)."""
-    stage, store, clock = LiveKitStage(livekit.url, API_KEY, API_SECRET), MemoryRecords(), SystemClock()
-    show = ShowCore(stage, store, clock, page_tokens=PageTokens(page_key(API_SECRET)))
+async def test_a_seat_holders_absence_is_kept_in_the_record_for_whichever_instance_passes(
+    livekit: LiveKitDevServer, room: str, clock: ManualClock
+) -> None:
+    """Instance A hears the host leave and dies before the grace window ends. Instance B, whose
+    first pass over the room comes after the window, frees the seat in that pass: the window ran
+    from the leave A heard (kept in the record), not from B's own first look (a window more)."""
+    stage, store = LiveKitStage(livekit.url, API_KEY, API_SECRET), MemoryRecords()
+    rules = ShowRules(host_claim_seconds=30)
+
+    def instance() -> ShowCore:
+        return ShowCore(stage, store, clock, rules, page_tokens=PageTokens(page_key(API_SECRET)))
+
+    heard, passing = instance(), instance()
     try:
-        await show.join_room(
+        await heard.join_room(
             pb.JoinRoomRequest(room_name=room, participant_name="host", role=pb.ROLE_HOST),
             Caller(room=room, admin=True),
         )
-        show.reconciler.dropped(room, "host", "", clock.now())
-        await show.reconciler.reconcile(room)
-        assert [key for key in show.reconciler._absent if key[0] == room]  # within its window: kept
-        await store.end_show(room, clock.now(), 3600)
-        await show.reconciler.reconcile(room)
-        assert [key for key in show.reconciler._absent if key[0] == room] == []
+        clock.advance(rules.host_claim_seconds + 1)  # its claim window is over: only the absence counts
+        left_at = clock.now()
+        await heard.reconciler.dropped(room, "host", "", left_at)  # its participant_left, on A
+        [host] = (await store.stage(room, clock.now())).seats
+        assert host.away == round(left_at * 1000)
+        clock.advance(rules.reconnect_grace_seconds / 2)
+        await heard.reconciler.dropped(room, "host", "", clock.now())  # heard again: the first stays
+        assert (await store.stage(room, clock.now())).host == host
+        assert await passing.reconciler.reconcile(room) == []  # within the window: kept
+        clock.advance(rules.reconnect_grace_seconds / 2 + 0.01)
+        assert await passing.reconciler.reconcile(room) == [Action("freed", "host", "host")]
+        assert (await store.stage(room, clock.now())).host is None
     finally:
         await stage.close()
 

@@ -219,8 +219,6 @@ class Reconciler:
         self._leases, self._listener = leases, listener
         self._rules = rules or ReconcileRules()
         self._me = uuid.uuid4().hex
-        # (room, identity, connection sid) -> when this instance first saw the holder gone.
-        self._absent: dict[tuple[str, str, str], float] = {}
         # room -> identity -> the hand and invitation of a viewer gone, kept for its grace window.
         self._away: dict[str, dict[str, Away]] = {}
         # room -> where in its queue of hands the next look goes on, and when the last one was.
@@ -268,11 +266,12 @@ class Reconciler:
             self._doubted.setdefault(room, {})[identity] = ms(now + self._rules.stage_change_seconds)
         self.nudge(room)
 
-    def dropped(self, room: str, identity: str, sid: str, at: float) -> None:
-        """LiveKit reported that a seat holder's connection ended (at `at`): its seat is freed by
-        a pass after the grace window, unless it has come back by then."""
-        self._absent.setdefault((room, identity, sid), at)
-        self._pass_after_window(room, at)
+    async def dropped(self, room: str, identity: str, sid: str, at: float) -> None:
+        """LiveKit reported that a seat holder's connection `sid` ended (at `at`): the seat notes
+        its holder away (ShowRecords.seat_away), and is freed by whichever instance passes once
+        the grace window is over, unless its holder has come back by then."""
+        if await self._records.seat_away(room, identity, sid, at):
+            self._pass_after_window(room, at)
 
     def viewer_left(self, room: str, identity: str, kept: Standing, at: float, name: str = "") -> None:
         """LiveKit reported that a viewer's connection ended (at `at`) while it had a hand up or
@@ -302,19 +301,6 @@ class Reconciler:
     def _pass_after_window(self, room: str, since: float) -> None:
         delay = max(0.0, since + self._rules.grace_seconds - self._clock.now()) + 0.05
         asyncio.get_running_loop().call_later(delay, self.nudge, room)
-
-    def _absent_from(self, room: str, record: StageRecord) -> None:
-        """Forgets the absences noted of seats the record no longer holds (the show ended, the
-        guest was sent back, another instance freed the seat, the room was retired): a room is
-        passed over while one of its seat holders is away, and no longer once no seat is."""
-        held = {(seat.identity, seat.sid) for seat in record.seats}
-        gone = [key for key in self._absent if key[0] == room and key[1:] not in held]
-        for key in gone:
-            del self._absent[key]
-
-    def returned(self, room: str, identity: str) -> None:
-        """A seat holder is connected again: whatever absence was noted is over."""
-        self._absent = {key: at for key, at in self._absent.items() if key[:2] != (room, identity)}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="reconciler")
@@ -374,7 +360,6 @@ class Reconciler:
         now = self._clock.now()
         rooms = set(await self._records.active_rooms(now - self._rules.recent_window))
         rooms.update(await self._records.overdue(now))
-        rooms.update(room for room, _, _ in self._absent)
         rooms.update(self._away)
         return await self.pass_over(rooms)
 
@@ -432,7 +417,6 @@ class Reconciler:
         now = self._clock.now()
         live = await self._stage.find_room(room)
         record = await self._records.stage(room, now)
-        self._absent_from(room, record)
         if record.phase is Phase.ENDED or live is None or record.lost:
             # Nobody of the show is on LiveKit, or everyone is looked at (a lost record's listing).
             self._doubted.pop(room, None)
@@ -487,13 +471,13 @@ class Reconciler:
                 actions.append(Action("kept_out", seat.identity, "another holder of the name"))
                 continue
             present[seat.identity] = found
-            self.returned(room, seat.identity)
-            if found.sid != seat.sid:
+            if found.sid != seat.sid or seat.away:  # a new connection, or its holder is back
                 await self._records.connected(
                     room, seat.identity, connection_of(found),
                     live.sid, now,
                 )  # fmt: skip
-                actions.append(Action("reconnected", seat.identity, found.sid))
+                if found.sid != seat.sid:
+                    actions.append(Action("reconnected", seat.identity, found.sid))
             if not _agrees(found, role, seat.locked):
                 actions += await self._present(room, found, role, seat.locked)
         # A moderator appointed by an instance that died before telling LiveKit (at most
@@ -621,7 +605,6 @@ class Reconciler:
         if host is not None and not host.sid and now * 1000 - host.since < self._rules.fresh_claim_seconds * 1000:
             return []  # a host who just joined: its room is being opened
         if await self._records.retire(room, record.room_sid):
-            self._absent = {k: v for k, v in self._absent.items() if k[0] != room}
             return [Action("retired")]
         return []
 
@@ -630,11 +613,13 @@ class Reconciler:
         since it was first seen gone (a host who never connected keeps its claim window)."""
         if not seat.sid and role is Role.HOST and now * 1000 - seat.since < self._rules.host_claim_seconds * 1000:
             return []
-        key = (room, seat.identity, seat.sid)
-        first_seen = self._absent.setdefault(key, now)
-        if now - first_seen < self._rules.grace_seconds:
+        grace = self._rules.grace_seconds
+        if not seat.away and grace > 0:  # first seen gone: noted for whichever instance passes next
+            if await self._records.seat_away(room, seat.identity, seat.sid, now):
+                self._pass_after_window(room, now)
             return []
-        self._absent.pop(key, None)
+        if now * 1000 - seat.away < grace * 1000:
+            return []
         freed = await self._records.forget(room, seat.identity, now)
         if freed is not role:
             return []

@@ -80,7 +80,9 @@ def created_ms(room: lk.Room) -> int:
 class Seat:
     """A participant holding a stage slot (host or guest).
 
-    `sid` and `joined_at` name the connection that holds it, once known ("" and 0 before)."""
+    `sid` and `joined_at` name the connection that holds it, once known ("" and 0 before).
+    `away` is when its holder was first known gone (ms; 0 while it is not): the seat is freed
+    once the reconnect grace window has passed since, by whichever instance passes then."""
 
     identity: str
     name: str
@@ -88,6 +90,7 @@ class Seat:
     sid: str = ""
     joined_at: int = 0  # ms, LiveKit's joined_at of that connection
     locked: tuple[str, ...] = ()  # a guest's sources the host took away ("camera", "microphone"), sorted
+    away: int = 0  # ms
     # The seat as its store held it, fields of a newer version included (a Redis seat's JSON; ""
     # where nothing else is kept): a seat given back (ShowRecords.restore) keeps what it had.
     as_stored: str = field(default="", compare=False, repr=False)
@@ -902,7 +905,19 @@ class ShowRecords(Protocol):
 
     async def connected(self, room: str, identity: str, connection: Connection, room_sid: str, now: float) -> Verdict:
         """A participant_joined: the seat of `identity` is held through `connection`, unless the
-        event is about an older connection or another incarnation of the room."""
+        event is about an older connection or another incarnation of the room. The seat's
+        holder is then no longer away (`Seat.away`), whether the connection is new or the one
+        the seat knew already."""
+        ...
+
+    async def seat_away(self, room: str, identity: str, sid: str, now: float) -> bool:
+        """The holder of the seat of `identity`, through the connection `sid` ("" for a holder
+        never seen connected), is gone (its participant_left, or a pass that did not find it on
+        LiveKit): the seat notes since when (`Seat.away`), and keeps the first such moment until
+        a connection is heard again (`connected`). Nothing is noted if another connection holds
+        the seat by now, or the identity holds none: whether it noted. A write: the room is made
+        recent, so that any instance's pass frees the seat once the grace window is over, should
+        the one that heard the leave die first."""
         ...
 
     async def left(

@@ -344,8 +344,6 @@ class ShowCore(ShowService[Caller]):
                 await self._turn_away(room, who)
                 return "applied"
             verdict = await self._records.connected(room, who.identity, connection_of(who), event.room.sid, now)
-            if verdict is Verdict.APPLIED:
-                self.reconciler.returned(room, who.identity)
             if verdict is not Verdict.STALE:
                 await self._bring_to_role(room, who, event.room)
             return _WEBHOOK_VERDICTS[verdict]
@@ -371,7 +369,7 @@ class ShowCore(ShowService[Caller]):
                 and current
                 and (seat.sid in ("", who.sid) or connection_of(who).joined_at > seat.joined_at)
             ):
-                self.reconciler.dropped(room, who.identity, seat.sid, now)
+                await self.reconciler.dropped(room, who.identity, seat.sid, now)
                 return "applied"
         departure = await self._records.left(room, who.identity, connection_of(who), at, room_sid, now, keep=grace > 0)
         if departure.kept is not None:

@@ -168,6 +168,13 @@ class _Room:
         else:
             self.holders[identity] = connection.holder
 
+    def seat_again(self, seat: Seat) -> None:
+        """Writes a host's or guest's seat back as it now stands (prelude.lua's put_seat)."""
+        if self.host is not None and self.host.identity == seat.identity:
+            self.host = seat
+        else:
+            self.guests[seat.identity] = seat
+
     def doubt(self, identity: str, due: int) -> None:
         """Doubts `identity` until `due` (ms), written again if it was (prelude.lua's doubt)."""
         self.doubts[identity] = due
@@ -996,8 +1003,8 @@ class MemoryRecords:
             if renewed:
                 # The seats' connections belonged to the older incarnation.
                 if state.host is not None:
-                    state.host = replace(state.host, sid="", joined_at=0)
-                state.guests = {who: replace(seat, sid="", joined_at=0) for who, seat in state.guests.items()}
+                    state.host = replace(state.host, sid="", joined_at=0, away=0)
+                state.guests = {who: replace(seat, sid="", joined_at=0, away=0) for who, seat in state.guests.items()}
             return True
 
     def _same_incarnation(self, room: str, room_sid: str, now: float) -> bool:
@@ -1020,17 +1027,26 @@ class MemoryRecords:
         seat = state.host if state.role_of(identity) is Role.HOST else state.guests.get(identity)
         if seat is None:
             return Verdict.NOT_HELD
-        if seat.sid == connection.sid and seat.joined_at:
+        if seat.sid == connection.sid and seat.joined_at and not seat.away:
             return Verdict.APPLIED
         if seat.sid and seat.sid != connection.sid and seat.joined_at > connection.joined_at:
             return Verdict.STALE  # a late join of an older connection
         with self._changing(room, now) as state:
-            updated = replace(seat, sid=connection.sid, joined_at=connection.joined_at)
-            if state.host is seat:
-                state.host = updated
-            else:
-                state.guests[identity] = updated
+            if seat.sid != connection.sid or not seat.joined_at:
+                seat = replace(seat, sid=connection.sid, joined_at=connection.joined_at)
+            state.seat_again(replace(seat, away=0))
             return Verdict.APPLIED
+
+    async def seat_away(self, room: str, identity: str, sid: str, now: float) -> bool:
+        self._mark(room, now)  # as RedisRecords marks before the step, whether it notes or not
+        state = self._read(room, now)
+        seat = state.host if state.role_of(identity) is Role.HOST else state.guests.get(identity)
+        if seat is None or seat.sid != sid:
+            return False
+        if not seat.away:
+            with self._changing(room, now) as state:
+                state.seat_again(replace(seat, away=ms(now)))
+        return True
 
     async def left(
         self,

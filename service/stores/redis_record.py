@@ -134,6 +134,8 @@ def encode_seat(seat: Seat) -> str:
     a newer version wrote are kept (its version too, when newer)."""
     stored = json.loads(seat.as_stored) if seat.as_stored else {}
     stored.pop("locked", None)
+    stored.pop("away", None)
+    stored.pop("away_of", None)
     version = stored.get("v")
     return json.dumps(
         {
@@ -145,6 +147,7 @@ def encode_seat(seat: Seat) -> str:
             "sid": seat.sid,
             "joined_at": seat.joined_at,
             **({"locked": list(seat.locked)} if seat.locked else {}),
+            **({"away": seat.away, "away_of": seat.sid} if seat.away else {}),
         },
         separators=(",", ":"),
     )
@@ -161,6 +164,8 @@ def decode_seat(text: Any) -> Seat:
         sid=str(raw.get("sid") or ""),
         joined_at=int(raw.get("joined_at") or 0),
         locked=tuple(str(s) for s in raw.get("locked") or ()),
+        # An absence counts only for the connection it was noted of (seat_away.lua).
+        away=int(raw.get("away") or 0) if str(raw.get("away_of") or "") == str(raw.get("sid") or "") else 0,
         as_stored=_text(text),
     )
 
@@ -951,6 +956,10 @@ class RedisRecords:
     async def doubt(self, room: str, identity: str, now: float) -> None:
         await self._step("doubt", room, now, identity)
 
+    async def seat_away(self, room: str, identity: str, sid: str, now: float) -> bool:
+        (noted,) = await self._step("seat_away", room, now, identity, sid)
+        return bool(int(noted))
+
     async def settle_doubts(self, room: str, doubts: Iterable[Doubt], now: float) -> None:
         pairs = [part for doubt in doubts for part in (doubt.identity, str(doubt.due))]
         if pairs:
@@ -1028,7 +1037,7 @@ _WRITES = frozenset(
         "claim_host", "invite", "accept", "decline", "set_hand", "unseat", "restore", "forget", "set_guest_limit",
         "reserve_recording", "set_destinations", "settle_recording", "drop_recording", "record_progress",
         "room_opened", "appoint", "dismiss", "ban", "unban", "lock_source",
-        "go_live", "audience_released", "end_show", "land", "doubt",
+        "go_live", "audience_released", "end_show", "land", "doubt", "seat_away",
     }
 )  # fmt: skip
 

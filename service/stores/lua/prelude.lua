@@ -114,6 +114,22 @@ end
 
 local function host_seat() return decode(redis.call('HGET', STAGE, 'host')) end
 
+-- When the seat's holder was first known gone (ms), or nil: an absence counts only for the
+-- connection it was noted of (seat_away.lua).
+local function away(seat)
+  if seat.away and (seat.away_of or '') == (seat.sid or '') then return tonumber(seat.away) end
+  return nil
+end
+
+-- Writes a host's or guest's seat (its `role`, as seat_of answers it) back as it now stands.
+local function put_seat(role, seat)
+  if role == 'host' then
+    redis.call('HSET', STAGE, 'host', cjson.encode(seat))
+  else
+    redis.call('HSET', GUESTS, seat.identity, cjson.encode(seat))
+  end
+end
+
 -- 'host', 'guest', 'moderator' or 'viewer', and the seat's record (nil but for a host or guest).
 local function seat_of(identity)
   local host = host_seat()
