@@ -1,9 +1,11 @@
 """What an instance that dies leaves for the others: a viewer's leave it heard while the viewer
 kept a hand up through the grace window is in the record, and another instance's pass lets the
 hand go once the window is over, wherever it stands in the queue; only that hand, not one the
-viewer raised again since. The core runs in process on a
-LiveKit of the module's own (its webhooks go nowhere: the test feeds the one it needs), over
-each store, with no reconciler running (the test runs the other instance's passes)."""
+viewer raised again since. A seat holder's leave it heard is in the record too: another
+instance frees the seat once the window from that leave is over, unless the holder is back.
+The core runs in process on a LiveKit of the module's own (its webhooks go nowhere: the test
+feeds the one it needs), over each store, with no reconciler running (the test runs the other
+instance's passes)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from livekit.protocol import webhook as lk_webhook
 
 from service.core.clock import ManualClock
 from service.core.pages import PageTokens, page_key
-from service.core.record import ShowRecords
+from service.core.ports import Presence
+from service.core.record import ShowRecords, connection_of
+from service.core.roles import Role
 from service.core.show import ShowCore, ShowRules
 from service.dev.livekit_server import LiveKitDevServer
 from tests.conftest import API_SECRET
@@ -32,6 +36,12 @@ GRACE = ShowRules().reconnect_grace_seconds
 async def records(request: pytest.FixtureRequest) -> AsyncIterator[ShowRecords]:
     async for store in store_for(request):
         yield store
+
+
+async def seated(show: Show, identity: str) -> None:
+    """The record's seat of `identity` holds its connection on LiveKit (its join heard)."""
+    seen = await show.seen(identity)
+    await show.records.connected(show.room, identity, connection_of(seen), "", show.clock.now())
 
 
 async def hear_leave(core: ShowCore, show: Show, person: LiveParticipant) -> None:
@@ -99,3 +109,46 @@ async def test_a_hand_raised_again_after_the_leave_gets_its_own_window(
         actions = await passing.reconciler.reconcile(room)
         assert [a for a in actions if a.kind == "lowered"] == []
         assert (await records.standing(room, "gone", show.clock.now())).hand == second
+
+
+async def test_a_seat_kept_through_the_window_by_an_instance_that_died_is_freed_by_another(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """The host's leave is heard by an instance that then dies: the seat notes its holder away.
+    Another instance's pass within the window keeps the seat; its first pass once the window
+    from the leave is over frees it (not a window after its own first look, as when the
+    absence was in the dead instance's memory alone), and LiveKit has nobody under the name."""
+    async with live_show(own_livekit, records, room) as show:
+        [host] = show.people
+        await seated(show, "host-1")
+        await hear_leave(show.core, show, host)
+        seat = (await records.stage(room, show.clock.now())).host
+        assert seat is not None and seat.away > 0
+        # The instance that heard it dies here: its reconciler never passes again.
+        within = await instance_at(show, GRACE / 2)[0].reconciler.reconcile(room)
+        assert [a for a in within if a.kind == "freed"] == []
+        past = await instance_at(show, GRACE + 1)[0].reconciler.reconcile(room)
+        assert [(a.kind, a.identity) for a in past if a.kind == "freed"] == [("freed", "host-1")]
+        assert (await records.stage(room, show.clock.now())).host is None
+        listed = await show.lkapi.room.list_participants(api.ListParticipantsRequest(room=room))
+        assert [p.identity for p in listed.participants if p.identity == "host-1"] == []
+
+
+async def test_a_seat_holder_back_unheard_keeps_the_seat_whoever_passes(
+    own_livekit: LiveKitDevServer, records: ShowRecords, room: str
+) -> None:
+    """The host's leave is heard by an instance that dies; the host comes back at once, and its
+    participant_joined is lost. Another instance's pass once the window is over finds the host on
+    LiveKit: the seat stays, takes the new connection, and its holder is no longer away, so a
+    later drop gets a whole window of its own."""
+    async with live_show(own_livekit, records, room) as show:
+        [host] = show.people
+        await seated(show, "host-1")
+        await hear_leave(show.core, show, host)
+        token = show.stage.mint_token(room, "host-1", "host-1", Presence(Role.HOST))
+        back = await LiveParticipant("host-1").connect(show.stage.ws_url, token)
+        show.people.append(back)
+        past = await instance_at(show, GRACE + 1)[0].reconciler.reconcile(room)
+        assert [a for a in past if a.kind == "freed"] == []
+        seat = (await records.stage(room, show.clock.now())).host
+        assert seat is not None and (seat.sid, seat.away) == ((await show.seen("host-1")).sid, 0)
