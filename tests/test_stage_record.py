@@ -1716,31 +1716,73 @@ async def test_a_leave_of_a_newer_unseen_connection_frees_the_seat(records: Show
 async def test_a_seat_notes_its_holder_away_until_a_connection_is_heard(records: ShowRecords, room: str) -> None:
     """A seat holder's absence (its leave heard, or a pass not finding it on LiveKit) is in the
     record, from its first moment, so that whichever instance passes frees the seat once the
-    grace window from that moment is over; a connection heard again ends it."""
+    grace window from that moment is over; a connection heard again ends it, but a late join of
+    the connection gone does not (webhooks come out of order)."""
     await _hosted(records, room)
     await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
     await records.accept(room, "gia", T0 + 1, LIMIT)
-    await records.connected(room, "hana", Connection("PA_1", ms(T0)), "", T0)
-    assert not await records.seat_away(room, "hana", "PA_0", T0 + 2)  # not the connection holding it
-    assert not await records.seat_away(room, "viv", "", T0 + 2)  # no seat
+    first = Connection("PA_1", ms(T0))
+    await records.connected(room, "hana", first, "", T0)
+    assert not await records.seat_away(room, "hana", Connection("PA_0", ms(T0 - 5)), T0 + 2)  # an older one
+    assert not await records.seat_away(room, "viv", Connection("", 0), T0 + 2)  # no seat
     assert (await _host(records, room, T0 + 2)).away == 0
-    assert await records.seat_away(room, "hana", "PA_1", T0 + 3)
-    assert await records.seat_away(room, "hana", "PA_1", T0 + 4)  # heard again: the first moment stays
-    assert await records.seat_away(room, "gia", "", T0 + 4)  # a guest never seen connected
+    assert await records.seat_away(room, "hana", first, T0 + 3)
+    assert await records.seat_away(room, "hana", first, T0 + 4)  # heard again: the first moment stays
+    assert await records.seat_away(room, "gia", Connection("", 0), T0 + 4)  # a guest never seen connected
     assert room in await records.active_rooms(T0 + 4)  # made recent: every instance's passes look
-    record = await records.stage(room, T0 + 5)
-    assert (await _host(records, room, T0 + 5)).away == ms(T0 + 3)
-    assert record.guest("gia") is not None and record.guest("gia").away == ms(T0 + 4)  # type: ignore[union-attr]
-    # Back: the connection the seat knew (its leave was of another), and a new one.
-    assert await records.connected(room, "hana", Connection("PA_1", ms(T0)), "", T0 + 6) is Verdict.APPLIED
+    host, [guest] = await _host(records, room, T0 + 5), (await records.stage(room, T0 + 5)).guests
+    assert (host.away, host.away_of, guest.away) == (ms(T0 + 3), "PA_1", ms(T0 + 4))
+    # The gone connection's join, come late, brings nobody back; LiveKit listing it does.
+    assert await records.connected(room, "hana", first, "", T0 + 6) is Verdict.STALE
+    assert (await _host(records, room, T0 + 6)).away == ms(T0 + 3)
+    assert await records.connected(room, "hana", first, "", T0 + 6, listed=True) is Verdict.APPLIED
     assert await records.connected(room, "gia", Connection("PA_g", ms(T0 + 6)), "", T0 + 6) is Verdict.APPLIED
     host, [guest] = await _host(records, room, T0 + 6), (await records.stage(room, T0 + 6)).guests
     assert (host.sid, host.joined_at, host.away) == ("PA_1", ms(T0), 0)
     assert (guest.sid, guest.away) == ("PA_g", 0)
-    # A late join of an older connection brings nobody back.
-    assert await records.seat_away(room, "gia", "PA_g", T0 + 7)
-    assert await records.connected(room, "gia", Connection("PA_old", ms(T0 - 1)), "", T0 + 8) is Verdict.STALE
-    assert [g.away for g in (await records.stage(room, T0 + 8)).guests] == [ms(T0 + 7)]
+    # A newer connection, its join unheard, leaving: the holder was back in between, and the
+    # absence starts again from its leave. Its late join, or the older one's, ends nothing.
+    assert await records.seat_away(room, "hana", first, T0 + 7)
+    second = Connection("PA_2", ms(T0 + 8))
+    assert await records.seat_away(room, "hana", second, T0 + 9)
+    assert ((host := await _host(records, room, T0 + 9)).away, host.away_of) == (ms(T0 + 9), "PA_2")
+    assert await records.connected(room, "hana", second, "", T0 + 10) is Verdict.STALE
+    assert await records.connected(room, "hana", first, "", T0 + 10) is Verdict.STALE
+    assert await records.seat_away(room, "hana", first, T0 + 10)  # the older one's leave, late: kept
+    assert (await _host(records, room, T0 + 10)).away == ms(T0 + 9)
+    assert await records.connected(room, "hana", Connection("PA_3", ms(T0 + 11)), "", T0 + 11) is Verdict.APPLIED
+    assert (await _host(records, room, T0 + 11)).away == 0
+
+
+async def test_a_seat_is_freed_for_an_absence_only_while_it_lasts(records: ShowRecords, room: str) -> None:
+    """A reconciler frees the seat of a holder away for the grace window only if it is still
+    away since the moment it read: a holder back meanwhile keeps it."""
+    await _hosted(records, room)
+    await records.connected(room, "hana", Connection("PA_1", ms(T0)), "", T0)
+    assert await records.seat_away(room, "hana", Connection("PA_1", ms(T0)), T0 + 1)
+    await records.connected(room, "hana", Connection("PA_2", ms(T0 + 2)), "", T0 + 2)  # back
+    assert await records.forget(room, "hana", T0 + 40, away=ms(T0 + 1)) is Role.VIEWER
+    assert (await _host(records, room, T0 + 40)).sid == "PA_2"
+    assert await records.seat_away(room, "hana", Connection("PA_2", ms(T0 + 2)), T0 + 41)
+    assert await records.forget(room, "hana", T0 + 80, away=ms(T0 + 41)) is Role.HOST
+    assert (await records.stage(room, T0 + 80)).host is None
+
+
+async def test_an_absence_goes_with_the_seat_through_a_lock_and_an_undo(records: ShowRecords, room: str) -> None:
+    """The absence is kept when the host takes a source from the guest, and when a demotion
+    LiveKit refused gives the seat back."""
+    await _hosted(records, room)
+    await records.invite(room, "gia", T0, INVITE_FOR, LIMIT, acting="hana")
+    await records.accept(room, "gia", T0 + 1, LIMIT)
+    await records.connected(room, "gia", Connection("PA_g", ms(T0 + 1)), "", T0 + 1)
+    assert await records.seat_away(room, "gia", Connection("PA_g", ms(T0 + 1)), T0 + 2)
+    await records.lock_source(room, "gia", "camera", True, 2, T0 + 3)
+    [seat] = (await records.stage(room, T0 + 3)).guests
+    assert (seat.away, seat.locked) == (ms(T0 + 2), ("camera",))
+    seat = await records.unseat(room, "gia", T0 + 4, StageChange.DEMOTE, acting="hana", change_id="c1")
+    assert await records.restore(room, "gia", Standing(seat, None, None), T0 + 5, LIMIT, change_id="c1")
+    [seat] = (await records.stage(room, T0 + 5)).guests
+    assert (seat.sid, seat.away, seat.away_of) == ("PA_g", ms(T0 + 2), "PA_g")
 
 
 async def _host(records: ShowRecords, room: str, now: float) -> Seat:
@@ -2624,21 +2666,21 @@ async def test_an_absence_left_behind_by_an_older_version_counts_for_nothing(
 ) -> None:
     """During a rolling deploy an older instance, which knows no absences, may give an away
     host's seat a new connection and leave the absence behind: it names the connection it was
-    noted of, so it counts for nothing (the holder is not freed early at its next drop), and
-    the next absence is noted from its own moment."""
+    noted of, older than the one the seat now holds, so it counts for nothing (the holder is not
+    freed early at its next drop), and the next absence is noted from its own moment."""
     client = _client(kind, request)
     store = RedisRecords(client, idle_seconds=IDLE)
     try:
         await _hosted(store, room)
         await store.connected(room, "hana", Connection("PA_1", ms(T0)), "", T0)
-        assert await store.seat_away(room, "hana", "PA_1", T0 + 1)
+        assert await store.seat_away(room, "hana", Connection("PA_1", ms(T0)), T0 + 1)
         host_key = room_keys(room)[0]
         seat = json.loads(await client.hget(host_key, "host") or "{}")
-        assert (seat["away"], seat["away_of"]) == (ms(T0 + 1), "PA_1")
+        assert (seat["away"], seat["away_of"], seat["away_joined"]) == (ms(T0 + 1), "PA_1", ms(T0))
         older = {**seat, "sid": "PA_2", "joined_at": ms(T0 + 2)}  # the older version's connected
         await client.hset(host_key, "host", json.dumps(older))
         assert (await _host(store, room, T0 + 3)).away == 0
-        assert await store.seat_away(room, "hana", "PA_2", T0 + 40)
+        assert await store.seat_away(room, "hana", Connection("PA_2", ms(T0 + 2)), T0 + 40)
         assert (await _host(store, room, T0 + 40)).away == ms(T0 + 40)
     finally:
         await store.close()

@@ -23,7 +23,7 @@ from service.core.errors import Code, ShowError
 from service.core.limits import Limit, MemoryLimiter, RatePolicy
 from service.core.pages import PageTokens, page_key
 from service.core.reconciler import Action, MemoryLeases, ReconcileRules
-from service.core.record import Phase
+from service.core.record import Connection, Phase
 from service.core.show import ShowCore, ShowRules
 from service.dev.livekit_server import LiveKitDevServer
 from service.gateway.livekit import LiveKitStage
@@ -307,11 +307,11 @@ async def test_a_seat_holders_absence_is_kept_in_the_record_for_whichever_instan
         )
         clock.advance(rules.host_claim_seconds + 1)  # its claim window is over: only the absence counts
         left_at = clock.now()
-        await heard.reconciler.dropped(room, "host", "", left_at)  # its participant_left, on A
+        await heard.reconciler.dropped(room, "host", Connection("", 0), left_at)  # its participant_left, on A
         [host] = (await store.stage(room, clock.now())).seats
         assert host.away == round(left_at * 1000)
         clock.advance(rules.reconnect_grace_seconds / 2)
-        await heard.reconciler.dropped(room, "host", "", clock.now())  # heard again: the first stays
+        await heard.reconciler.dropped(room, "host", Connection("", 0), clock.now())  # heard again: the first stays
         assert (await store.stage(room, clock.now())).host == host
         assert await passing.reconciler.reconcile(room) == []  # within the window: kept
         clock.advance(rules.reconnect_grace_seconds / 2 + 0.01)

@@ -66,6 +66,7 @@ from service.core.caller import holds
 from service.core.clock import Clock
 from service.core.ports import Presence, Stage, sources_agree
 from service.core.record import (
+    Connection,
     EgressKind,
     Lifecycle,
     PendingChange,
@@ -266,11 +267,11 @@ class Reconciler:
             self._doubted.setdefault(room, {})[identity] = ms(now + self._rules.stage_change_seconds)
         self.nudge(room)
 
-    async def dropped(self, room: str, identity: str, sid: str, at: float) -> None:
-        """LiveKit reported that a seat holder's connection `sid` ended (at `at`): the seat notes
+    async def dropped(self, room: str, identity: str, gone: Connection, at: float) -> None:
+        """LiveKit reported that a seat holder's connection `gone` ended (at `at`): the seat notes
         its holder away (ShowRecords.seat_away), and is freed by whichever instance passes once
         the grace window is over, unless its holder has come back by then."""
-        if await self._records.seat_away(room, identity, sid, at):
+        if await self._records.seat_away(room, identity, gone, at):
             self._pass_after_window(room, at)
 
     def viewer_left(self, room: str, identity: str, kept: Standing, at: float, name: str = "") -> None:
@@ -474,7 +475,7 @@ class Reconciler:
             if found.sid != seat.sid or seat.away:  # a new connection, or its holder is back
                 await self._records.connected(
                     room, seat.identity, connection_of(found),
-                    live.sid, now,
+                    live.sid, now, listed=True,
                 )  # fmt: skip
                 if found.sid != seat.sid:
                     actions.append(Action("reconnected", seat.identity, found.sid))
@@ -615,12 +616,13 @@ class Reconciler:
             return []
         grace = self._rules.grace_seconds
         if not seat.away and grace > 0:  # first seen gone: noted for whichever instance passes next
-            if await self._records.seat_away(room, seat.identity, seat.sid, now):
+            if await self._records.seat_away(room, seat.identity, Connection(seat.sid, seat.joined_at), now):
                 self._pass_after_window(room, now)
             return []
         if now * 1000 - seat.away < grace * 1000:
             return []
-        freed = await self._records.forget(room, seat.identity, now)
+        # Only if still away since then: a holder back since the record was read keeps its seat.
+        freed = await self._records.forget(room, seat.identity, now, away=seat.away)
         if freed is not role:
             return []
         await self._listener.seat_freed(room, seat, role)

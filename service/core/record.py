@@ -82,7 +82,9 @@ class Seat:
 
     `sid` and `joined_at` name the connection that holds it, once known ("" and 0 before).
     `away` is when its holder was first known gone (ms; 0 while it is not): the seat is freed
-    once the reconnect grace window has passed since, by whichever instance passes then."""
+    once the reconnect grace window has passed since, by whichever instance passes then.
+    `away_of` and `away_joined` name the connection known gone (its sid and joined_at; "" and 0
+    for none known): a join of it, or of an older one, comes late and ends no absence."""
 
     identity: str
     name: str
@@ -91,6 +93,8 @@ class Seat:
     joined_at: int = 0  # ms, LiveKit's joined_at of that connection
     locked: tuple[str, ...] = ()  # a guest's sources the host took away ("camera", "microphone"), sorted
     away: int = 0  # ms
+    away_of: str = ""
+    away_joined: int = 0  # ms
     # The seat as its store held it, fields of a newer version included (a Redis seat's JSON; ""
     # where nothing else is kept): a seat given back (ShowRecords.restore) keeps what it had.
     as_stored: str = field(default="", compare=False, repr=False)
@@ -761,7 +765,7 @@ class ShowRecords(Protocol):
         An ended show has nothing to give back: nothing changes, and True (nothing is left to undo)."""
         ...
 
-    async def forget(self, room: str, identity: str, now: float, removed: bool = False) -> Role:
+    async def forget(self, room: str, identity: str, now: float, removed: bool = False, away: int = 0) -> Role:
         """Frees whatever `identity` held (seat, moderator's part, hand, invitation, pending
         promotion) and what the room heard of it; a ban stays. A change off a part still pending
         (a guest's demotion or removal, a moderator's dismissal) stays too, with what the room
@@ -769,7 +773,9 @@ class ShowRecords(Protocol):
         hear, and that change is what tells the room it left the part (its call, or a reconciler
         past its deadline). `removed` (RemoveParticipant): the last host's standing goes too, so
         a host removed from the show keeps none of the last host's powers (one whose connection
-        merely ended does)."""
+        merely ended does). With `away` (ms), only while the seat's holder is still away since
+        that moment (a reconciler freeing the seat of a holder gone for the grace window): one
+        back meanwhile keeps it, and nothing is freed (VIEWER)."""
         ...
 
     async def set_guest_limit(
@@ -903,21 +909,27 @@ class ShowRecords(Protocol):
         holders, but their connections belonged to the older incarnation and are forgotten."""
         ...
 
-    async def connected(self, room: str, identity: str, connection: Connection, room_sid: str, now: float) -> Verdict:
+    async def connected(
+        self, room: str, identity: str, connection: Connection, room_sid: str, now: float, listed: bool = False
+    ) -> Verdict:
         """A participant_joined: the seat of `identity` is held through `connection`, unless the
         event is about an older connection or another incarnation of the room. The seat's
         holder is then no longer away (`Seat.away`), whether the connection is new or the one
-        the seat knew already."""
+        the seat knew already; but a join of the connection whose leave the absence was noted
+        of, or of an older one, is a late event (webhooks come out of order) and is STALE, unless
+        `listed`: LiveKit lists that connection now, and its own view decides."""
         ...
 
-    async def seat_away(self, room: str, identity: str, sid: str, now: float) -> bool:
-        """The holder of the seat of `identity`, through the connection `sid` ("" for a holder
-        never seen connected), is gone (its participant_left, or a pass that did not find it on
-        LiveKit): the seat notes since when (`Seat.away`), and keeps the first such moment until
-        a connection is heard again (`connected`). Nothing is noted if another connection holds
-        the seat by now, or the identity holds none: whether it noted. A write: the room is made
-        recent, so that any instance's pass frees the seat once the grace window is over, should
-        the one that heard the leave die first."""
+    async def seat_away(self, room: str, identity: str, gone: Connection, now: float) -> bool:
+        """The connection `gone` (sid "" and joined_at 0 for a holder never seen connected) of
+        the seat of `identity` has ended: its participant_left, or a pass that did not find the
+        seat's connection on LiveKit. Its holder is away since `now` (`Seat.away`), unless an
+        absence is noted already of that connection or a newer one (the first moment stays); one
+        noted of an older connection starts again, since the holder was back in between. Nothing
+        is noted if a newer connection than `gone` holds the seat, or the identity holds none.
+        Answers whether the holder is (now) away. A write: the room is made recent, so that any
+        instance's pass frees the seat once the grace window is over, should the one that heard
+        the leave die first."""
         ...
 
     async def left(

@@ -369,7 +369,7 @@ class ShowCore(ShowService[Caller]):
                 and current
                 and (seat.sid in ("", who.sid) or connection_of(who).joined_at > seat.joined_at)
             ):
-                await self.reconciler.dropped(room, who.identity, seat.sid, now)
+                await self.reconciler.dropped(room, who.identity, connection_of(who), now)
                 return "applied"
         departure = await self._records.left(room, who.identity, connection_of(who), at, room_sid, now, keep=grace > 0)
         if departure.kept is not None:
@@ -620,7 +620,7 @@ class ShowCore(ShowService[Caller]):
             # The claim looks abandoned; make sure with LiveKit before letting it go.
             present = await self._stage.find_participant(room, host.identity)
             if present is not None:
-                await self._records.connected(room, present.identity, connection_of(present), "", now)
+                await self._records.connected(room, present.identity, connection_of(present), "", now, listed=True)
         try:
             newly = await self._records.claim_host(room, identity, name, now, stale_after, opens=self._rules.opens)
         except errors.ShowError as exc:
@@ -1538,7 +1538,7 @@ class ShowCore(ShowService[Caller]):
         shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo, known=present)
         if heard_first is not None:
             await heard_first()
-        await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now())
+        await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now(), listed=True)
         name = shown.name or viewer
         by = (promoter or "", promoter or "")
         news = _StageNews(EventType.GUEST_PROMOTED, by, (viewer, name))

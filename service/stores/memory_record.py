@@ -168,6 +168,12 @@ class _Room:
         else:
             self.holders[identity] = connection.holder
 
+    def seat(self, identity: str) -> Seat | None:
+        """The host's or a guest's seat of `identity`, if it holds one."""
+        if self.host is not None and self.host.identity == identity:
+            return self.host
+        return self.guests.get(identity)
+
     def seat_again(self, seat: Seat) -> None:
         """Writes a host's or guest's seat back as it now stands (prelude.lua's put_seat)."""
         if self.host is not None and self.host.identity == seat.identity:
@@ -765,7 +771,12 @@ class MemoryRecords:
             self._drop_change(state, identity)
             return True
 
-    async def forget(self, room: str, identity: str, now: float, removed: bool = False) -> Role:
+    async def forget(self, room: str, identity: str, now: float, removed: bool = False, away: int = 0) -> Role:
+        if away:
+            self._mark(room, now)  # as RedisRecords marks before the step, whether it frees or not
+            seat = self._read(room, now).seat(identity)
+            if seat is None or seat.away != away:
+                return Role.VIEWER  # the holder is back (or the seat gone): nothing is freed
         with self._changing(room, now) as state:
             if removed and state.hosted_by == identity:
                 state.hosted_by = ""
@@ -1003,8 +1014,11 @@ class MemoryRecords:
             if renewed:
                 # The seats' connections belonged to the older incarnation.
                 if state.host is not None:
-                    state.host = replace(state.host, sid="", joined_at=0, away=0)
-                state.guests = {who: replace(seat, sid="", joined_at=0, away=0) for who, seat in state.guests.items()}
+                    state.host = replace(state.host, sid="", joined_at=0, away=0, away_of="", away_joined=0)
+                state.guests = {
+                    who: replace(seat, sid="", joined_at=0, away=0, away_of="", away_joined=0)
+                    for who, seat in state.guests.items()
+                }
             return True
 
     def _same_incarnation(self, room: str, room_sid: str, now: float) -> bool:
@@ -1020,32 +1034,36 @@ class MemoryRecords:
             return True
         return current == room_sid
 
-    async def connected(self, room: str, identity: str, connection: Connection, room_sid: str, now: float) -> Verdict:
+    async def connected(
+        self, room: str, identity: str, connection: Connection, room_sid: str, now: float, listed: bool = False
+    ) -> Verdict:
         if not self._same_incarnation(room, room_sid, now):
             return Verdict.STALE
         state = self._read(room, now)
-        seat = state.host if state.role_of(identity) is Role.HOST else state.guests.get(identity)
+        seat = state.seat(identity)
         if seat is None:
             return Verdict.NOT_HELD
         if seat.sid == connection.sid and seat.joined_at and not seat.away:
             return Verdict.APPLIED
         if seat.sid and seat.sid != connection.sid and seat.joined_at > connection.joined_at:
             return Verdict.STALE  # a late join of an older connection
+        if seat.away and not listed and (seat.away_of == connection.sid or seat.away_joined > connection.joined_at):
+            return Verdict.STALE  # a late join of the connection gone, or of an older one
         with self._changing(room, now) as state:
             if seat.sid != connection.sid or not seat.joined_at:
                 seat = replace(seat, sid=connection.sid, joined_at=connection.joined_at)
-            state.seat_again(replace(seat, away=0))
+            state.seat_again(replace(seat, away=0, away_of="", away_joined=0))
             return Verdict.APPLIED
 
-    async def seat_away(self, room: str, identity: str, sid: str, now: float) -> bool:
+    async def seat_away(self, room: str, identity: str, gone: Connection, now: float) -> bool:
         self._mark(room, now)  # as RedisRecords marks before the step, whether it notes or not
-        state = self._read(room, now)
-        seat = state.host if state.role_of(identity) is Role.HOST else state.guests.get(identity)
-        if seat is None or seat.sid != sid:
-            return False
-        if not seat.away:
-            with self._changing(room, now) as state:
-                state.seat_again(replace(seat, away=ms(now)))
+        seat = self._read(room, now).seat(identity)
+        if seat is None or (seat.sid and seat.sid != gone.sid and gone.joined_at <= seat.joined_at):
+            return False  # no seat, or a newer connection holds it
+        if seat.away and (seat.away_of == gone.sid or seat.away_joined >= gone.joined_at):
+            return True  # noted already, of this connection or a newer one: the first moment stays
+        with self._changing(room, now) as state:
+            state.seat_again(replace(seat, away=ms(now), away_of=gone.sid, away_joined=gone.joined_at))
         return True
 
     async def left(

@@ -134,8 +134,8 @@ def encode_seat(seat: Seat) -> str:
     a newer version wrote are kept (its version too, when newer)."""
     stored = json.loads(seat.as_stored) if seat.as_stored else {}
     stored.pop("locked", None)
-    stored.pop("away", None)
-    stored.pop("away_of", None)
+    for absence in ("away", "away_of", "away_joined"):
+        stored.pop(absence, None)
     version = stored.get("v")
     return json.dumps(
         {
@@ -147,7 +147,7 @@ def encode_seat(seat: Seat) -> str:
             "sid": seat.sid,
             "joined_at": seat.joined_at,
             **({"locked": list(seat.locked)} if seat.locked else {}),
-            **({"away": seat.away, "away_of": seat.sid} if seat.away else {}),
+            **({"away": seat.away, "away_of": seat.away_of, "away_joined": seat.away_joined} if seat.away else {}),
         },
         separators=(",", ":"),
     )
@@ -164,10 +164,18 @@ def decode_seat(text: Any) -> Seat:
         sid=str(raw.get("sid") or ""),
         joined_at=int(raw.get("joined_at") or 0),
         locked=tuple(str(s) for s in raw.get("locked") or ()),
-        # An absence counts only for the connection it was noted of (seat_away.lua).
-        away=int(raw.get("away") or 0) if str(raw.get("away_of") or "") == str(raw.get("sid") or "") else 0,
+        **_absence(raw),
         as_stored=_text(text),
     )
+
+
+def _absence(raw: dict[str, Any]) -> dict[str, Any]:
+    """A seat's absence as prelude.lua's away() counts it: only while the seat holds no newer
+    connection than the one it was noted of (an older version may have given it one)."""
+    away_joined = int(raw.get("away_joined") or 0)
+    if not raw.get("away") or away_joined < int(raw.get("joined_at") or 0):
+        return {}
+    return {"away": int(raw["away"]), "away_of": str(raw.get("away_of") or ""), "away_joined": away_joined}
 
 
 def decode_recording(text: Any) -> tuple[int, Recording] | None:
@@ -716,8 +724,8 @@ class RedisRecords:
         (outcome,) = await self._step("restore", room, now, *args)
         return _text(outcome) not in ("full", "overtaken", "banned")
 
-    async def forget(self, room: str, identity: str, now: float, removed: bool = False) -> Role:
-        (role,) = await self._step("forget", room, now, identity, "1" if removed else "0")
+    async def forget(self, room: str, identity: str, now: float, removed: bool = False, away: int = 0) -> Role:
+        (role,) = await self._step("forget", room, now, identity, "1" if removed else "0", away)
         return Role(_text(role))
 
     async def set_guest_limit(
@@ -843,10 +851,11 @@ class RedisRecords:
         (adopted,) = await self._step("room_opened", room, now, room_sid, created_at)
         return bool(int(adopted))
 
-    async def connected(self, room: str, identity: str, connection: Connection, room_sid: str, now: float) -> Verdict:
-        verdict, *wrote = await self._step(
-            "connected", room, now, identity, connection.sid, connection.joined_at, room_sid
-        )
+    async def connected(
+        self, room: str, identity: str, connection: Connection, room_sid: str, now: float, listed: bool = False
+    ) -> Verdict:
+        args = (identity, connection.sid, connection.joined_at, room_sid, "1" if listed else "0")
+        verdict, *wrote = await self._step("connected", room, now, *args)
         if wrote:
             await self._mark_written(room, now)
         return Verdict(_text(verdict))
@@ -956,8 +965,8 @@ class RedisRecords:
     async def doubt(self, room: str, identity: str, now: float) -> None:
         await self._step("doubt", room, now, identity)
 
-    async def seat_away(self, room: str, identity: str, sid: str, now: float) -> bool:
-        (noted,) = await self._step("seat_away", room, now, identity, sid)
+    async def seat_away(self, room: str, identity: str, gone: Connection, now: float) -> bool:
+        (noted,) = await self._step("seat_away", room, now, identity, gone.sid, gone.joined_at)
         return bool(int(noted))
 
     async def settle_doubts(self, room: str, doubts: Iterable[Doubt], now: float) -> None:

@@ -114,10 +114,13 @@ end
 
 local function host_seat() return decode(redis.call('HGET', STAGE, 'host')) end
 
--- When the seat's holder was first known gone (ms), or nil: an absence counts only for the
--- connection it was noted of (seat_away.lua).
+-- When the seat's holder was first known gone (ms), or nil (seat_away.lua). An absence counts
+-- only while the seat holds no newer connection than the one it was noted of: a version that
+-- knows no absences may give the seat a newer one and leave the fields behind.
 local function away(seat)
-  if seat.away and (seat.away_of or '') == (seat.sid or '') then return tonumber(seat.away) end
+  if seat.away and tonumber(seat.away_joined or 0) >= tonumber(seat.joined_at or 0) then
+    return tonumber(seat.away)
+  end
   return nil
 end
 
