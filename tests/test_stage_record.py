@@ -1752,6 +1752,11 @@ async def test_a_seat_notes_its_holder_away_until_a_connection_is_heard(records:
     assert (await _host(records, room, T0 + 10)).away == ms(T0 + 9)
     assert await records.connected(room, "hana", Connection("PA_3", ms(T0 + 11)), "", T0 + 11) is Verdict.APPLIED
     assert (await _host(records, room, T0 + 11)).away == 0
+    # A leave of the seat's own connection carrying no join time (or whole seconds) is of it all
+    # the same: the absence counts, and that connection's late join ends nothing.
+    assert await records.seat_away(room, "hana", Connection("PA_3", 0), T0 + 12)
+    assert ((host := await _host(records, room, T0 + 12)).away, host.away_joined) == (ms(T0 + 12), ms(T0 + 11))
+    assert await records.connected(room, "hana", Connection("PA_3", ms(T0 + 11)), "", T0 + 13) is Verdict.STALE
 
 
 async def test_a_seat_is_freed_for_an_absence_only_while_it_lasts(records: ShowRecords, room: str) -> None:

@@ -267,12 +267,15 @@ class Reconciler:
             self._doubted.setdefault(room, {})[identity] = ms(now + self._rules.stage_change_seconds)
         self.nudge(room)
 
-    async def dropped(self, room: str, identity: str, gone: Connection, at: float) -> None:
+    async def dropped(self, room: str, identity: str, gone: Connection, at: float) -> bool:
         """LiveKit reported that a seat holder's connection `gone` ended (at `at`): the seat notes
         its holder away (ShowRecords.seat_away), and is freed by whichever instance passes once
-        the grace window is over, unless its holder has come back by then."""
-        if await self._records.seat_away(room, identity, gone, at):
-            self._pass_after_window(room, at)
+        the grace window is over, unless its holder has come back by then. Whether it noted (not
+        when the seat went, or a newer connection took it, since it was read)."""
+        if not await self._records.seat_away(room, identity, gone, at):
+            return False
+        self._pass_after_window(room, at)
+        return True
 
     def viewer_left(self, room: str, identity: str, kept: Standing, at: float, name: str = "") -> None:
         """LiveKit reported that a viewer's connection ended (at `at`) while it had a hand up or

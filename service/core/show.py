@@ -368,8 +368,8 @@ class ShowCore(ShowService[Caller]):
                 seat is not None
                 and current
                 and (seat.sid in ("", who.sid) or connection_of(who).joined_at > seat.joined_at)
+                and await self.reconciler.dropped(room, who.identity, connection_of(who), now)
             ):
-                await self.reconciler.dropped(room, who.identity, connection_of(who), now)
                 return "applied"
         departure = await self._records.left(room, who.identity, connection_of(who), at, room_sid, now, keep=grace > 0)
         if departure.kept is not None:

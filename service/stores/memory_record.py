@@ -1060,7 +1060,9 @@ class MemoryRecords:
         seat = self._read(room, now).seat(identity)
         if seat is None or (seat.sid and seat.sid != gone.sid and gone.joined_at <= seat.joined_at):
             return False  # no seat, or a newer connection holds it
-        if seat.away and (seat.away_of == gone.sid or seat.away_joined >= gone.joined_at):
+        if seat.sid == gone.sid:  # it joined when the seat says, whatever time the leave carries
+            gone = replace(gone, joined_at=max(gone.joined_at, seat.joined_at))
+        if seat.away and (seat.away_of == gone.sid or seat.away_joined > gone.joined_at):
             return True  # noted already, of this connection or a newer one: the first moment stays
         with self._changing(room, now) as state:
             state.seat_again(replace(seat, away=ms(now), away_of=gone.sid, away_joined=gone.joined_at))
