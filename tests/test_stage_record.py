@@ -1735,7 +1735,9 @@ async def test_a_seat_notes_its_holder_away_until_a_connection_is_heard(records:
     # The gone connection's join, come late, brings nobody back; LiveKit listing it does.
     assert await records.connected(room, "hana", first, "", T0 + 6) is Verdict.STALE
     assert (await _host(records, room, T0 + 6)).away == ms(T0 + 3)
-    assert await records.connected(room, "hana", first, "", T0 + 6, listed=True) is Verdict.APPLIED
+    # A listing asked for before the absence was noted is older than the leave.
+    assert await records.connected(room, "hana", first, "", T0 + 6, listed_at=T0 + 2) is Verdict.STALE
+    assert await records.connected(room, "hana", first, "", T0 + 6, listed_at=T0 + 5) is Verdict.APPLIED
     assert await records.connected(room, "gia", Connection("PA_g", ms(T0 + 6)), "", T0 + 6) is Verdict.APPLIED
     host, [guest] = await _host(records, room, T0 + 6), (await records.stage(room, T0 + 6)).guests
     assert (host.sid, host.joined_at, host.away) == ("PA_1", ms(T0), 0)

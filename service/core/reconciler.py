@@ -478,7 +478,7 @@ class Reconciler:
             if found.sid != seat.sid or seat.away:  # a new connection, or its holder is back
                 await self._records.connected(
                     room, seat.identity, connection_of(found),
-                    live.sid, now, listed=True,
+                    live.sid, now, listed_at=now,
                 )  # fmt: skip
                 if found.sid != seat.sid:
                     actions.append(Action("reconnected", seat.identity, found.sid))

@@ -910,14 +910,21 @@ class ShowRecords(Protocol):
         ...
 
     async def connected(
-        self, room: str, identity: str, connection: Connection, room_sid: str, now: float, listed: bool = False
+        self,
+        room: str,
+        identity: str,
+        connection: Connection,
+        room_sid: str,
+        now: float,
+        listed_at: float | None = None,
     ) -> Verdict:
         """A participant_joined: the seat of `identity` is held through `connection`, unless the
         event is about an older connection or another incarnation of the room. The seat's
         holder is then no longer away (`Seat.away`), whether the connection is new or the one
         the seat knew already; but a join of the connection whose leave the absence was noted
-        of, or of an older one, is a late event (webhooks come out of order) and is STALE, unless
-        `listed`: LiveKit lists that connection now, and its own view decides."""
+        of, or of an older one, is a late event (webhooks come out of order) and is STALE. With
+        `listed_at` LiveKit listed the connection, asked at that moment, and its own view decides,
+        unless the absence was noted after it (a leave heard since the listing)."""
         ...
 
     async def seat_away(self, room: str, identity: str, gone: Connection, now: float) -> bool:

@@ -620,7 +620,7 @@ class ShowCore(ShowService[Caller]):
             # The claim looks abandoned; make sure with LiveKit before letting it go.
             present = await self._stage.find_participant(room, host.identity)
             if present is not None:
-                await self._records.connected(room, present.identity, connection_of(present), "", now, listed=True)
+                await self._records.connected(room, present.identity, connection_of(present), "", now, listed_at=now)
         try:
             newly = await self._records.claim_host(room, identity, name, now, stale_after, opens=self._rules.opens)
         except errors.ShowError as exc:
@@ -1535,10 +1535,11 @@ class ShowCore(ShowService[Caller]):
                 await self._turn_away(room, present)
             await undo()
             raise errors.not_found(errors.PARTICIPANT_NOT_FOUND)
+        asked = self._clock.now()
         shown = await self._present_or_undo(room, viewer, Presence(Role.GUEST), undo, known=present)
         if heard_first is not None:
             await heard_first()
-        await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now(), listed=True)
+        await self._records.connected(room, viewer, connection_of(shown), "", self._clock.now(), listed_at=asked)
         name = shown.name or viewer
         by = (promoter or "", promoter or "")
         news = _StageNews(EventType.GUEST_PROMOTED, by, (viewer, name))

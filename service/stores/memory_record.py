@@ -1035,7 +1035,13 @@ class MemoryRecords:
         return current == room_sid
 
     async def connected(
-        self, room: str, identity: str, connection: Connection, room_sid: str, now: float, listed: bool = False
+        self,
+        room: str,
+        identity: str,
+        connection: Connection,
+        room_sid: str,
+        now: float,
+        listed_at: float | None = None,
     ) -> Verdict:
         if not self._same_incarnation(room, room_sid, now):
             return Verdict.STALE
@@ -1047,7 +1053,8 @@ class MemoryRecords:
             return Verdict.APPLIED
         if seat.sid and seat.sid != connection.sid and seat.joined_at > connection.joined_at:
             return Verdict.STALE  # a late join of an older connection
-        if seat.away and not listed and (seat.away_of == connection.sid or seat.away_joined > connection.joined_at):
+        event = listed_at is None or seat.away > ms(listed_at)  # a listing older than the absence is none
+        if seat.away and event and (seat.away_of == connection.sid or seat.away_joined > connection.joined_at):
             return Verdict.STALE  # a late join of the connection gone, or of an older one
         with self._changing(room, now) as state:
             if seat.sid != connection.sid or not seat.joined_at:

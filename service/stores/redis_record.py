@@ -852,9 +852,16 @@ class RedisRecords:
         return bool(int(adopted))
 
     async def connected(
-        self, room: str, identity: str, connection: Connection, room_sid: str, now: float, listed: bool = False
+        self,
+        room: str,
+        identity: str,
+        connection: Connection,
+        room_sid: str,
+        now: float,
+        listed_at: float | None = None,
     ) -> Verdict:
-        args = (identity, connection.sid, connection.joined_at, room_sid, "1" if listed else "0")
+        listed = "" if listed_at is None else ms(listed_at)
+        args = (identity, connection.sid, connection.joined_at, room_sid, listed)
         verdict, *wrote = await self._step("connected", room, now, *args)
         if wrote:
             await self._mark_written(room, now)

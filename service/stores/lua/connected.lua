@@ -1,7 +1,8 @@
--- ARGV: identity, participant sid, joined_at (ms), room sid, listed (1/0: LiveKit lists the
--- connection now, rather than an event saying it joined). Answers the verdict, and 1 after it
--- when it wrote (the seat took this connection, or its holder is no longer away).
-local identity, sid, joined_at, room_sid, listed = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8] == '1'
+-- ARGV: identity, participant sid, joined_at (ms), room sid, listed (ms: when LiveKit was asked
+-- for the listing that has the connection; '' for an event saying it joined). Answers the
+-- verdict, and 1 after it when it wrote (the seat took this connection, or its holder is no
+-- longer away).
+local identity, sid, joined_at, room_sid, listed = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
 if not same_incarnation(room_sid) then return {'ok', 'stale'} end
 local role, seat = seat_of(identity)
 if not seat then return {'ok', 'not_held'} end
@@ -10,8 +11,8 @@ if held_by == sid and held_since ~= 0 and not since then return {'ok', 'applied'
 -- A late join of an older connection must not take the seat from the newer one.
 if held_by ~= '' and held_by ~= sid and held_since > joined_at then return {'ok', 'stale'} end
 -- Nor end an absence: the connection whose leave was heard, or an older one, is gone. LiveKit's
--- own listing of it says otherwise, and decides.
-if since and not listed and (seat.away_of == sid or tonumber(seat.away_joined or 0) > joined_at) then
+-- own listing of it says otherwise, and decides, unless the leave was heard after it.
+if since and (not listed or since > listed) and (seat.away_of == sid or tonumber(seat.away_joined or 0) > joined_at) then
   return {'ok', 'stale'}
 end
 if held_by ~= sid or held_since == 0 then seat.sid, seat.joined_at = sid, joined_at end
