@@ -1770,9 +1770,33 @@ async def test_a_seat_is_freed_for_an_absence_only_while_it_lasts(records: ShowR
     await records.connected(room, "hana", Connection("PA_2", ms(T0 + 2)), "", T0 + 2)  # back
     assert await records.forget(room, "hana", T0 + 40, away=ms(T0 + 1)) is Role.VIEWER
     assert (await _host(records, room, T0 + 40)).sid == "PA_2"
+    # Back, and gone again through a newer connection (its join unheard): the absence has a new
+    # moment, and a pass that read the first frees nothing.
     assert await records.seat_away(room, "hana", Connection("PA_2", ms(T0 + 2)), T0 + 41)
-    assert await records.forget(room, "hana", T0 + 80, away=ms(T0 + 41)) is Role.HOST
+    assert await records.seat_away(room, "hana", Connection("PA_3", ms(T0 + 42)), T0 + 43)
+    assert await records.forget(room, "hana", T0 + 80, away=ms(T0 + 41)) is Role.VIEWER
+    assert await records.forget(room, "hana", T0 + 80, away=ms(T0 + 43)) is Role.HOST
     assert (await records.stage(room, T0 + 80)).host is None
+
+
+async def test_an_absence_by_the_times_livekit_gives(records: ShowRecords, room: str) -> None:
+    """A leave carrying whole seconds is of the seat's own connection all the same; a connection
+    that joined in the same millisecond as the one gone, leaving, starts the absence again; a
+    listing asked for at the very moment the absence was noted ends it."""
+    await _hosted(records, room)
+    joined = ms(T0) + 750
+    await records.connected(room, "hana", Connection("PA_1", joined), "", T0 + 1)
+    assert await records.seat_away(room, "hana", Connection("PA_1", ms(T0)), T0 + 2)  # whole seconds
+    assert ((host := await _host(records, room, T0 + 2)).away, host.away_joined) == (ms(T0 + 2), joined)
+    # Two newer connections, their joins unheard, joined in one millisecond: the second leaving
+    # is a return in between all the same.
+    again = ms(T0 + 2) + 500
+    assert await records.seat_away(room, "hana", Connection("PA_2", again), T0 + 3)
+    assert await records.seat_away(room, "hana", Connection("PA_3", again), T0 + 4)
+    assert ((host := await _host(records, room, T0 + 4)).away, host.away_of) == (ms(T0 + 4), "PA_3")
+    listed = Connection("PA_3", again)
+    assert await records.connected(room, "hana", listed, "", T0 + 5, listed_at=T0 + 4) is Verdict.APPLIED
+    assert (await _host(records, room, T0 + 5)).away == 0
 
 
 async def test_an_absence_goes_with_the_seat_through_a_lock_and_an_undo(records: ShowRecords, room: str) -> None:
