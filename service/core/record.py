@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -98,6 +98,11 @@ class Seat:
     # The seat as its store held it, fields of a newer version included (a Redis seat's JSON; ""
     # where nothing else is kept): a seat given back (ShowRecords.restore) keeps what it had.
     as_stored: str = field(default="", compare=False, repr=False)
+
+    def held_through(self, sid: str, joined_at: int) -> Seat:
+        """The seat held through the connection `sid` (joined at `joined_at`, ms; "" and 0 for
+        none known): whatever absence was noted is over (prelude.lua's hold)."""
+        return replace(self, sid=sid, joined_at=joined_at, away=0, away_of="", away_joined=0)
 
 
 @dataclass(frozen=True)

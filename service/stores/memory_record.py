@@ -1014,11 +1014,8 @@ class MemoryRecords:
             if renewed:
                 # The seats' connections belonged to the older incarnation.
                 if state.host is not None:
-                    state.host = replace(state.host, sid="", joined_at=0, away=0, away_of="", away_joined=0)
-                state.guests = {
-                    who: replace(seat, sid="", joined_at=0, away=0, away_of="", away_joined=0)
-                    for who, seat in state.guests.items()
-                }
+                    state.host = state.host.held_through("", 0)
+                state.guests = {who: seat.held_through("", 0) for who, seat in state.guests.items()}
             return True
 
     def _same_incarnation(self, room: str, room_sid: str, now: float) -> bool:
@@ -1057,9 +1054,9 @@ class MemoryRecords:
         if seat.away and event and (seat.away_of == connection.sid or seat.away_joined > connection.joined_at):
             return Verdict.STALE  # a late join of the connection gone, or of an older one
         with self._changing(room, now) as state:
-            if seat.sid != connection.sid or not seat.joined_at:
-                seat = replace(seat, sid=connection.sid, joined_at=connection.joined_at)
-            state.seat_again(replace(seat, away=0, away_of="", away_joined=0))
+            # The connection the seat knew already keeps the join time it was heard with.
+            known = seat.sid == connection.sid and seat.joined_at
+            state.seat_again(seat.held_through(connection.sid, seat.joined_at if known else connection.joined_at))
             return Verdict.APPLIED
 
     async def seat_away(self, room: str, identity: str, gone: Connection, now: float) -> bool:
@@ -1088,7 +1085,7 @@ class MemoryRecords:
         if not self._same_incarnation(room, room_sid, now):
             return Departure(Verdict.STALE, None)
         state = self._read(room, now)
-        seat = state.host if state.role_of(identity) is Role.HOST else state.guests.get(identity)
+        seat = state.seat(identity)
         raised, invitation = state.hands.scores.get(identity), state.invitations.scores.get(identity)
         if invitation is not None and invitation <= ms(now):
             invitation = None  # an expired invitation is none, cleared or not (left.lua)

@@ -15,8 +15,9 @@ if held_by ~= '' and held_by ~= sid and held_since > joined_at then return {'ok'
 if since and (not listed or since > listed) and (seat.away_of == sid or tonumber(seat.away_joined or 0) > joined_at) then
   return {'ok', 'stale'}
 end
-if held_by ~= sid or held_since == 0 then seat.sid, seat.joined_at = sid, joined_at end
-seat.away, seat.away_of, seat.away_joined = nil, nil, nil
+-- The connection the seat knew already keeps the join time it was heard with.
+if held_by == sid and held_since ~= 0 then joined_at = held_since end
+hold(seat, sid, joined_at)
 put_seat(role, seat)
 touch()
 return {'ok', 'applied', 1}  -- and it wrote: the caller marks the room written to

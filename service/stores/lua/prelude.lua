@@ -124,6 +124,13 @@ local function away(seat)
   return nil
 end
 
+-- The seat held through the connection `sid` (joined at `joined_at`, ms; '' and 0 for none
+-- known): whatever absence was noted is over (Seat.held_through).
+local function hold(seat, sid, joined_at)
+  seat.sid, seat.joined_at = sid, joined_at
+  seat.away, seat.away_of, seat.away_joined = nil, nil, nil
+end
+
 -- Writes a host's or guest's seat (its `role`, as seat_of answers it) back as it now stands.
 local function put_seat(role, seat)
   if role == 'host' then

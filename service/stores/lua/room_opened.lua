@@ -11,13 +11,13 @@ redis.call('HSET', STAGE, 'room_sid', room_sid, 'room_created', created)
 if current ~= '' then
   local host = host_seat()
   if host then
-    host.sid, host.joined_at, host.away, host.away_of, host.away_joined = '', 0, nil, nil, nil
+    hold(host, '', 0)
     redis.call('HSET', STAGE, 'host', cjson.encode(host))
   end
   local guests = redis.call('HGETALL', GUESTS)
   for i = 1, #guests, 2 do
     local seat = cjson.decode(guests[i + 1])
-    seat.sid, seat.joined_at, seat.away, seat.away_of, seat.away_joined = '', 0, nil, nil, nil
+    hold(seat, '', 0)
     redis.call('HSET', GUESTS, guests[i], cjson.encode(seat))
   end
 end
