@@ -25,11 +25,12 @@ import zttp
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from showrunner.v1 import show_service_pb2 as pb
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, FlowControl
 
 from service.dev.livekit_server import LiveKitDevServer
 from service.doors.edges import EdgeLimits
 from service.doors.grpc_door import ClientAddresses
-from service.doors.grpc_h2 import GOAWAY, PING, GrpcApp, GrpcConnection, GrpcH2Server, framed, h2_frame
+from service.doors.grpc_h2 import GOAWAY, PING, GrpcApp, GrpcConnection, GrpcH2Server, UnaryCall, framed, h2_frame
 from service.observability.readiness import Readiness
 from tests.conftest import ServiceProcess, start_service
 from tests.doors import GrpcClient
@@ -738,3 +739,27 @@ async def test_calls_past_a_connections_128_streams_wait_for_a_free_one(service:
                 watch.cancel()
     waited = [answer for answer in heard if isinstance(answer, TimeoutError)]
     assert len(waited) == 1 and len(heard) - len(waited) == 128, heard
+
+
+async def test_a_call_just_past_the_high_mark_waiting_for_its_body_holds_no_reads_back() -> None:
+    """uvicorn pauses a connection's reads once a stream buffers more than 64 KiB; the gRPC bound
+    is 5 bytes more. A call whose body stands in between waits for the rest of it; when another
+    stream (a refused, oversized one) then ends, reading must go on, or the call never gets its
+    body and every call on the connection hangs (seen in CI: 40 small calls, 30 s). On a real
+    loopback connection, with uvicorn's own flow control."""
+    server = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport, _ = await asyncio.get_running_loop().create_connection(asyncio.Protocol, "127.0.0.1", port)
+    try:
+        waiting = UnaryCall(None, lambda: None)  # type: ignore[arg-type]  # its stream is not written to here
+        waiting.body += b"\x00" * (HIGH_WATER_LIMIT + 3)  # past the high mark, under the bound
+        connection = GrpcConnection.__new__(GrpcConnection)
+        connection.cycles = {1: waiting}  # type: ignore[dict-item]
+        connection.flow = FlowControl(transport)
+        connection.flow.pause_reading()  # another stream's body paused it, and that stream ended
+        connection.resume_reading_if_idle()
+        assert transport.is_reading() and not connection.flow.read_paused
+    finally:
+        transport.close()
+        server.close()
+        await server.wait_closed()

@@ -32,6 +32,7 @@ import zttp
 from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection, reflection_pb2
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.zttp_h2_impl import ZttpH2Protocol
 
 from service.core.errors import ShowError
@@ -559,6 +560,18 @@ class GrpcConnection(ZttpH2Protocol):
     def on_response_complete(self, stream_id: int) -> None:
         self._sent_something()
         super().on_response_complete(stream_id)
+
+    def resume_reading_if_idle(self) -> None:
+        """Reading goes on unless one of uvicorn's own cycles holds a body past its high-water
+        mark. A unary call never holds reads back: it takes its body to the end, or refuses it
+        past the message bound (`UnaryCall.body_of`), and a call a few bytes past the high mark
+        but under the bound waits for more of it. Counted as uvicorn counts, a stream ending
+        while such a call waited left reading paused for the whole connection, and every call
+        on it hung."""
+        for cycle in self.cycles.values():
+            if not isinstance(cycle, UnaryCall) and len(cycle.body) > HIGH_WATER_LIMIT:
+                return
+        self.flow.resume_reading()
 
     def handle_request(self, event: zttp.Request) -> None:
         self._streams += 1
